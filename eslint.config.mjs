@@ -1,0 +1,66 @@
+import nx from '@nx/eslint-plugin';
+
+// Which SDK each library owns (STYLE: one lib owns each SDK). Everyone else is refused the import.
+const ownedSdks = [
+  { owner: 'libs/storage', patterns: ['@aws-sdk/*'], message: 'the AWS SDK belongs to libs/storage' },
+  { owner: 'libs/catalog', patterns: ['typeorm', 'better-sqlite3', 'pg'], message: 'typeorm and database drivers belong to libs/catalog (pg control queries: libs/postgres)' },
+  { owner: 'libs/postgres', patterns: ['child_process', 'node:child_process'], message: 'child processes are spawned only through libs/postgres ProcessRunner' },
+];
+
+function restrictedImportsFor(exceptOwner) {
+  return ownedSdks
+    .filter((sdk) => !exceptOwner.includes(sdk.owner))
+    .map((sdk) => ({ group: sdk.patterns, message: sdk.message }));
+}
+
+export default [
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  ...nx.configs['flat/javascript'],
+  {
+    ignores: ['**/dist', '**/out-tsc', '**/*.worker.js'],
+  },
+  {
+    files: ['**/*.ts', '**/*.js', '**/*.cjs', '**/*.mjs'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: true,
+          allow: ['^.*/eslint(\\.base)?\\.config\\.[cm]?[jt]s$'],
+          depConstraints: [
+            { sourceTag: 'scope:core', onlyDependOnLibsWithTags: ['scope:core'] },
+            { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:core'] },
+            { sourceTag: 'scope:feature', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core'] },
+            { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
+          ],
+        },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'describe', property: 'only', message: 'focused tests must not land' },
+        { object: 'it', property: 'only', message: 'focused tests must not land' },
+        { object: 'test', property: 'only', message: 'focused tests must not land' },
+      ],
+    },
+  },
+  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/engine', 'libs/service-kit', 'apps'].map((dir) => ({
+    files: [`${dir}/**/*.ts`],
+    ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: restrictedImportsFor([dir]) }],
+    },
+  })),
+  {
+    // process.env is read only by libs/config (and by the test harness, which is not product code).
+    files: ['libs/**/*.ts', 'apps/**/*.ts'],
+    ignores: ['libs/config/**', 'libs/testing/**', '**/*.spec.ts', '**/*.int-spec.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "MemberExpression[object.name='process'][property.name='env']", message: 'read configuration through libs/config' },
+      ],
+    },
+  },
+];

@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'core',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/core',
+};

@@ -1,0 +1,6 @@
+export * from './lib/backup-id';
+export * from './lib/lsn';
+export * from './lib/manifest';
+export * from './lib/rookery.errors';
+export * from './lib/store.port';
+export * from './lib/tier';

@@ -1,0 +1,113 @@
+import { createHash } from 'node:crypto';
+import { BackupMethod, BackupType, StorageClass, TierName } from './tier';
+
+export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FILE_NAME = 'manifest.json';
+
+export type CompressionCodec = 'none' | 'gzip' | 'zstd' | 'lz4';
+export const COMPRESSION_CODECS: readonly CompressionCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
+
+export interface CompressionSpec {
+  codec: CompressionCodec;
+  level: number;
+}
+
+export type EncryptionAlgorithm = 'none' | 'aes-256-gcm';
+
+export interface EncryptionSpec {
+  algorithm: EncryptionAlgorithm;
+  /** Fingerprint of the key (never the key): lets restore say "wrong key" before reading data. */
+  keyId?: string;
+}
+
+/**
+ * One stored file of a backup. `sha256` and `storedBytes` describe the bytes in the store
+ * (after compression and encryption); `bytes` and `logicalSha256` the bytes before them, so a
+ * restore checks both what it fetched and what it produced.
+ */
+export interface ArtifactRecord {
+  name: string;
+  kind: 'base-tar' | 'dump' | 'wal';
+  bytes: number;
+  storedBytes: number;
+  sha256: string;
+  logicalSha256: string;
+  compression: CompressionSpec;
+  encryption: EncryptionSpec;
+}
+
+export interface PostgresIdentity {
+  version: string;
+  versionNum: number;
+  systemIdentifier: string;
+}
+
+/**
+ * The description of one backup, written to the store after every artifact is durable: a backup
+ * without a manifest does not exist. `checksum` is the sha256 of the canonical JSON of every other
+ * field, so a damaged or hand-edited manifest is detected on read.
+ */
+export interface BackupManifest {
+  formatVersion: number;
+  id: string;
+  tier: TierName;
+  database: string;
+  type: BackupType;
+  method: BackupMethod;
+  startedAt: string;
+  finishedAt: string;
+  postgres: PostgresIdentity;
+  timeline: number | null;
+  startLsn: string | null;
+  stopLsn: string | null;
+  /** WAL segments (first, last) a physical backup needs to become consistent. */
+  walRange: { start: string; stop: string } | null;
+  parent: string | null;
+  retentionUntil: string;
+  storageClass: StorageClass;
+  regions: string[];
+  bytes: number;
+  storedBytes: number;
+  artifacts: ArtifactRecord[];
+  tool: { name: 'rookery'; version: string };
+  checksum: string;
+}
+
+export type UnsignedManifest = Omit<BackupManifest, 'checksum'>;
+
+/** JSON with object keys sorted at every depth: the same manifest always hashes the same. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(sortKeys(value));
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
+        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
+    );
+  }
+  return value;
+}
+
+export function manifestChecksum(manifest: UnsignedManifest): string {
+  return createHash('sha256').update(canonicalJson(manifest)).digest('hex');
+}
+
+export function signManifest(manifest: UnsignedManifest): BackupManifest {
+  return { ...manifest, checksum: manifestChecksum(manifest) };
+}
+
+/** True when the manifest's own checksum matches its content. */
+export function isManifestIntact(manifest: BackupManifest): boolean {
+  const { checksum, ...rest } = manifest;
+  return typeof checksum === 'string' && manifestChecksum(rest) === checksum;
+}
+
+/** Artifact file extension for a codec: base.tar + '.zst'. */
+export function codecExtension(codec: CompressionCodec): string {
+  return { none: '', gzip: '.gz', zstd: '.zst', lz4: '.lz4' }[codec];
+}

@@ -1,0 +1,88 @@
+/** The tiers of a PenguinMails fleet and the default policy of each (DESIGN §2, from the seed). */
+export const TIER_NAMES = ['oltp', 'content', 'queue', 'olap'] as const;
+export type TierName = (typeof TIER_NAMES)[number];
+
+export type BackupMethod = 'physical' | 'logical';
+export type BackupType = 'full' | 'incremental' | 'snapshot';
+export type StorageClass = 'STANDARD' | 'STANDARD_IA' | 'GLACIER' | 'GLACIER_IR' | 'DEEP_ARCHIVE';
+
+export interface TierPolicy {
+  tier: TierName;
+  database: string;
+  method: BackupMethod;
+  /** Cron expression (5 or 6 fields) for full backups. */
+  fullSchedule: string;
+  /** Cron expression for incrementals/snapshots, or 'continuous' for WAL-based tiers. */
+  incrementalSchedule: string;
+  retentionDays: number;
+  /** Retention for `snapshot` backups where the tier takes them (OLAP weekly: 365 d). */
+  snapshotRetentionDays?: number;
+  storageClass: StorageClass;
+  regions: readonly string[];
+  rpoSeconds: number;
+  rtoSeconds: number;
+  localCopyDays: number;
+}
+
+const MINUTE = 60;
+const HOUR = 60 * MINUTE;
+
+export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.freeze({
+  oltp: {
+    tier: 'oltp',
+    database: 'penguinmails_oltp',
+    method: 'physical',
+    fullSchedule: '0 2 * * *',
+    incrementalSchedule: 'continuous',
+    retentionDays: 90,
+    storageClass: 'STANDARD_IA',
+    regions: ['primary', 'secondary'],
+    rpoSeconds: 15 * MINUTE,
+    rtoSeconds: 15 * MINUTE,
+    localCopyDays: 7,
+  },
+  content: {
+    tier: 'content',
+    database: 'penguinmails_content',
+    method: 'logical',
+    fullSchedule: '0 3 * * *',
+    incrementalSchedule: '0 */4 * * *',
+    retentionDays: 180,
+    storageClass: 'GLACIER',
+    regions: ['primary', 'archive'],
+    rpoSeconds: HOUR,
+    rtoSeconds: 30 * MINUTE,
+    localCopyDays: 7,
+  },
+  queue: {
+    tier: 'queue',
+    database: 'penguinmails_queue',
+    method: 'physical',
+    fullSchedule: '0 1 * * *',
+    incrementalSchedule: 'continuous',
+    retentionDays: 30,
+    storageClass: 'STANDARD',
+    regions: ['primary', 'secondary'],
+    rpoSeconds: 0,
+    rtoSeconds: 5 * MINUTE,
+    localCopyDays: 7,
+  },
+  olap: {
+    tier: 'olap',
+    database: 'penguinmails_olap',
+    method: 'logical',
+    fullSchedule: '0 4 * * *',
+    incrementalSchedule: '0 5 * * 0',
+    retentionDays: 365,
+    snapshotRetentionDays: 365,
+    storageClass: 'STANDARD_IA',
+    regions: ['primary', 'analytics-archive'],
+    rpoSeconds: 24 * HOUR,
+    rtoSeconds: 2 * HOUR,
+    localCopyDays: 7,
+  },
+});
+
+export function isTierName(value: string): value is TierName {
+  return (TIER_NAMES as readonly string[]).includes(value);
+}

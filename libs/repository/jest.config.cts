@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'repository',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/repository',
+};

@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'storage',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/storage',
+};

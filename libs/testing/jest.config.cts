@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'testing',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/testing',
+};

@@ -1,0 +1,13 @@
+// Resolves `@rookery/<lib>` to the compiled library under dist/ so the built apps run with plain
+// node, without a bundler and without ts-node. Required once, before the app's entry point.
+const Module = require('node:module');
+const path = require('node:path');
+
+const distLibs = path.join(__dirname, '..', '..', 'dist', 'libs');
+const originalResolve = Module._resolveFilename;
+
+Module._resolveFilename = function resolveRookery(request, ...rest) {
+  const match = /^@rookery\/([a-z-]+)$/.exec(request);
+  if (match) return originalResolve.call(this, path.join(distLibs, match[1], 'src', 'index.js'), ...rest);
+  return originalResolve.call(this, request, ...rest);
+};

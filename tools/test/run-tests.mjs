@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// The whole test suite (README command 2, called by .ci/run): type-checks and builds the
+// workspace, then runs every unit and integration spec in one jest run. The jest global setup
+// (libs/testing) fetches and starts the S3-compatible servers; each integration suite starts its own
+// throwaway PostgreSQL clusters. Everything started is stopped at the end, pass or fail.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' };
+
+function step(title, command, args) {
+  process.stdout.write(`\n== ${title}\n`);
+  const result = spawnSync(command, args, { cwd: root, env, stdio: 'inherit' });
+  if (result.status !== 0) {
+    process.stdout.write(`\n${title} failed (exit ${result.status ?? result.signal})\n`);
+    process.exit(result.status || 1);
+  }
+}
+
+step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
+step('tests (unit + integration)', 'npx', ['jest', '--ci', '--maxWorkers=2', ...process.argv.slice(2)]);
