@@ -3,7 +3,8 @@ import nx from '@nx/eslint-plugin';
 // Which SDK each library owns (STYLE: one lib owns each SDK). Everyone else is refused the import.
 const ownedSdks = [
   { owner: 'libs/storage', patterns: ['@aws-sdk/*'], message: 'the AWS SDK belongs to libs/storage' },
-  { owner: 'libs/catalog', patterns: ['typeorm', 'better-sqlite3', 'pg'], message: 'typeorm and database drivers belong to libs/catalog (pg control queries: libs/postgres)' },
+  { owner: 'libs/catalog', patterns: ['typeorm', 'better-sqlite3'], message: 'typeorm and the catalog database drivers belong to libs/catalog' },
+  { owner: 'libs/postgres', patterns: ['pg'], message: 'control queries to the database being backed up belong to libs/postgres' },
   { owner: 'libs/postgres', patterns: ['child_process', 'node:child_process'], message: 'child processes are spawned only through libs/postgres ProcessRunner' },
 ];
 

@@ -1,1 +1,1 @@
-export * from './lib/engine.module';
+export {};

@@ -1,1 +1,1 @@
-export * from './lib/pipeline.module';
+export {};

@@ -1,1 +1,1 @@
-export * from './lib/postgres.module';
+export {};

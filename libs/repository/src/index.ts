@@ -1,1 +1,1 @@
-export * from './lib/repository.module';
+export {};

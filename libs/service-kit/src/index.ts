@@ -1,1 +1,1 @@
-export * from './lib/service-kit.module';
+export {};

@@ -1,1 +1,1 @@
-export * from './lib/testing.module';
+export {};
