@@ -1,0 +1,120 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, DEFAULT_POLICIES, UnknownTierError } from '@rookery/core';
+import { buildConfig, loadConfig } from './config.loader';
+import { tierConfig } from './rookery-config';
+
+function configError(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('buildConfig', () => {
+  it('falls back to the built-in policies of DESIGN §2', () => {
+    const config = buildConfig({}, 'built-in defaults');
+    expect(config.tiers.oltp.policy).toEqual(DEFAULT_POLICIES.oltp);
+    expect(config.tiers.queue.policy.rpoSeconds).toBe(0);
+    expect(config.compression.codec).toBe('zstd');
+    expect(config.encryptionKey).toBeNull();
+  });
+
+  it('merges policy overrides per tier and keeps the other defaults', () => {
+    const config = buildConfig(
+      { tiers: { oltp: { policy: { retentionDays: 30 } } } },
+      'test.yaml',
+    );
+    expect(config.tiers.oltp.policy.retentionDays).toBe(30);
+    expect(config.tiers.oltp.policy.storageClass).toBe('STANDARD_IA');
+  });
+
+  it.each([
+    [{ repositories: ['ftp://x'] }, 'repositories.0'],
+    [{ tiers: { oltp: { policy: { retentionDays: 'ninety' } } } }, 'tiers.oltp.policy.retentionDays'],
+    [{ tiers: { oltpp: {} } }, 'oltpp: unknown key'],
+    [{ compresion: {} }, 'compresion: unknown key'],
+    [{ compression: { codec: 'brotli' } }, 'compression.codec'],
+    [{ tiers: { oltp: { policy: { fullSchedule: 'daily' } } } }, 'tiers.oltp.policy.fullSchedule'],
+  ])('names the bad key in %j', (document, key) => {
+    expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(key);
+  });
+
+  it('reports every bad key at once', () => {
+    const error = configError(() =>
+      buildConfig({ repositories: ['ftp://x'], compression: { level: 99 } }, 'bad.yaml'),
+    );
+    expect(error.issues.length).toBe(2);
+  });
+
+  it('lets --repo and --pg-url override the file', () => {
+    const config = buildConfig(
+      { repositories: ['file:///a'] },
+      'f.yaml',
+      { repositories: ['file:///b', 's3://bucket/p'], pgUrl: 'postgres://u:pw@h/db', tier: 'oltp' },
+    );
+    expect(config.repositories).toEqual(['file:///b', 's3://bucket/p']);
+    expect(config.tiers.oltp.pgUrl?.reveal()).toBe('postgres://u:pw@h/db');
+    expect(JSON.stringify(config)).not.toContain('pw');
+  });
+
+  it('reads the encryption key from the environment without exposing it', () => {
+    const config = buildConfig({}, 'x', {}, { ROOKERY_ENCRYPTION_KEY: 'k'.repeat(64) });
+    expect(config.encryptionKey?.reveal().toString()).toBe('k'.repeat(64));
+    expect(JSON.stringify(config)).not.toContain('kkkk');
+  });
+
+  it('refuses a keyEnv that is not set', () => {
+    expect(configError(() => buildConfig({ encryption: { keyEnv: 'MY_KEY' } }, 'x', {}, {})).message).toContain(
+      'MY_KEY is not set',
+    );
+  });
+
+  it('returns a frozen object', () => {
+    const config = buildConfig({}, 'x');
+    expect(Object.isFrozen(config.tiers.oltp.policy)).toBe(true);
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rookery-config-'));
+
+  it('reads --config, validating the YAML', () => {
+    const path = join(dir, 'good.yaml');
+    writeFileSync(path, 'repositories:\n  - file:///tmp/repo\ncompression:\n  codec: gzip\n  level: 6\n');
+    const config = loadConfig({ configFile: path }, {}, dir);
+    expect(config.repositories).toEqual(['file:///tmp/repo']);
+    expect(config.compression).toMatchObject({ codec: 'gzip', level: 6 });
+    expect(config.source).toBe(path);
+  });
+
+  it('says which line of a malformed YAML file is wrong', () => {
+    const path = join(dir, 'broken.yaml');
+    writeFileSync(path, 'repositories:\n  - file:///a\n bad: [\n');
+    expect(configError(() => loadConfig({ configFile: path }, {}, dir)).message).toMatch(/not valid YAML at line \d/);
+  });
+
+  it('says when the config file is missing', () => {
+    expect(configError(() => loadConfig({ configFile: join(dir, 'nope.yaml') }, {}, dir)).message).toContain(
+      'cannot read config file',
+    );
+  });
+
+  it('uses $ROOKERY_CONFIG when no --config is given', () => {
+    const path = join(dir, 'env.yaml');
+    writeFileSync(path, 'repositories: [ "file:///env" ]\n');
+    expect(loadConfig({}, { ROOKERY_CONFIG: path }, dir).repositories).toEqual(['file:///env']);
+  });
+});
+
+describe('tierConfig', () => {
+  it('refuses an unknown tier with the list of known ones', () => {
+    const config = buildConfig({}, 'x');
+    expect(() => tierConfig(config, 'billing')).toThrow(UnknownTierError);
+    expect(() => tierConfig(config, 'billing')).toThrow("unknown tier 'billing'");
+  });
+});

@@ -1,0 +1,152 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { ConfigError, Secret, TIER_NAMES, TierName } from '@rookery/core';
+import { DEFAULT_COMPRESSION, RookeryConfig, TierConfig, defaultTierConfigs } from './rookery-config';
+import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
+
+export interface ConfigOverrides {
+  /** --config FILE */
+  configFile?: string;
+  /** --repo URL (repeatable); replaces the file's repositories when given. */
+  repositories?: string[];
+  /** --pg-url URL for the tier the command works on. */
+  pgUrl?: string;
+  tier?: TierName;
+}
+
+/** Environment variables rookery reads; nothing else in the code base reads process.env. */
+export const ENV = {
+  config: 'ROOKERY_CONFIG',
+  encryptionKey: 'ROOKERY_ENCRYPTION_KEY',
+  catalogUrl: 'ROOKERY_CATALOG_URL',
+} as const;
+
+/**
+ * Resolves and validates the configuration: --config FILE, else $ROOKERY_CONFIG, else
+ * ./rookery.yaml, else the built-in defaults; then flags override the file. Every problem is
+ * reported in one ConfigError, each line naming the bad key.
+ */
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): RookeryConfig {
+  const path = overrides.configFile ?? env[ENV.config] ?? defaultConfigPath(cwd);
+  const file = path ? readConfigFile(resolve(cwd, path)) : {};
+  return buildConfig(file, path ? resolve(cwd, path) : 'built-in defaults', overrides, env, cwd);
+}
+
+function defaultConfigPath(cwd: string): string | undefined {
+  const candidate = resolve(cwd, 'rookery.yaml');
+  return existsSync(candidate) ? candidate : undefined;
+}
+
+function readConfigFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file '${path}'`, [], { cause: error });
+  }
+  try {
+    return parseYaml(text) ?? {};
+  } catch (error) {
+    const where = error instanceof YAMLParseError ? ` at line ${error.linePos?.[0].line}` : '';
+    throw new ConfigError(`config file '${path}' is not valid YAML${where}`, [], { cause: error });
+  }
+}
+
+/** Validates a parsed config document and merges defaults, flags and environment. */
+export function buildConfig(
+  document: unknown,
+  source: string,
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = {},
+  cwd = process.cwd(),
+): RookeryConfig {
+  const parsed = rookeryFileSchema.safeParse(document);
+  if (!parsed.success) {
+    const issues = describeIssues(parsed.error);
+    throw new ConfigError(`invalid config in ${source}: ${issues.join('; ')}`, issues);
+  }
+  const file: RookeryFile = parsed.data;
+  const problems: string[] = [];
+
+  const repositories = overrides.repositories?.length ? overrides.repositories : (file.repositories ?? []);
+  repositories.forEach((url, index) => {
+    if (!/^(file|s3):\/\//.test(url)) problems.push(`repositories.${index}: '${url}' must be a file:// or s3:// URL`);
+  });
+
+  const tiers = defaultTierConfigs();
+  for (const tier of TIER_NAMES) {
+    const section = file.tiers?.[tier];
+    const merged: TierConfig = {
+      policy: { ...tiers[tier].policy, ...(section?.policy ?? {}) },
+      pgUrl: section?.pgUrl ? new Secret(section.pgUrl) : null,
+      checkpoint: section?.checkpoint ?? 'fast',
+    };
+    tiers[tier] = merged;
+  }
+  if (overrides.pgUrl) {
+    if (!/^postgres(ql)?:\/\//.test(overrides.pgUrl)) problems.push(`--pg-url: must be a postgres:// URL`);
+    else if (!overrides.tier) problems.push('--pg-url: needs --tier');
+    else tiers[overrides.tier] = { ...tiers[overrides.tier], pgUrl: new Secret(overrides.pgUrl) };
+  }
+
+  const encryptionKey = readEncryptionKey(file, env, cwd, problems);
+  if (problems.length) {
+    throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems);
+  }
+
+  const compression = {
+    codec: (file.compression?.codec ?? DEFAULT_COMPRESSION.codec) as RookeryConfig['compression']['codec'],
+    level: file.compression?.level ?? DEFAULT_COMPRESSION.level,
+    workers: file.compression?.workers ?? DEFAULT_COMPRESSION.workers,
+    chunkSize: file.compression?.chunkSizeMb
+      ? Math.round(file.compression.chunkSizeMb * 1024 * 1024)
+      : DEFAULT_COMPRESSION.chunkSize,
+  };
+
+  return deepFreeze({
+    source,
+    repositories,
+    compression,
+    encryptionKey,
+    postgres: { binDir: file.postgres?.binDir },
+    catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
+    service: { host: file.service?.host ?? '127.0.0.1', port: file.service?.port ?? 8080 },
+    tiers,
+  });
+}
+
+function readEncryptionKey(
+  file: RookeryFile,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  problems: string[],
+): Secret<Buffer> | null {
+  if (file.encryption?.keyFile) {
+    const path = resolve(cwd, file.encryption.keyFile);
+    try {
+      return new Secret(readFileSync(path));
+    } catch {
+      problems.push(`encryption.keyFile: cannot read '${path}'`);
+      return null;
+    }
+  }
+  const variable = file.encryption?.keyEnv ?? ENV.encryptionKey;
+  const value = env[variable];
+  if (file.encryption?.keyEnv && !value) {
+    problems.push(`encryption.keyEnv: environment variable ${variable} is not set`);
+  }
+  return value ? new Secret(Buffer.from(value, 'utf8')) : null;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !(value instanceof Secret) && !Buffer.isBuffer(value)) {
+    Object.values(value as Record<string, unknown>).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { COMPRESSION_CODECS, TIER_NAMES } from '@rookery/core';
+
+/**
+ * The YAML file's schema (rookery.yaml). Every key is optional: what is absent comes from the
+ * built-in defaults (DESIGN §2 policies, zstd compression, no client-side encryption).
+ * Unknown keys are errors, so a typo never silently falls back to a default.
+ */
+const cron = z
+  .string()
+  .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields')
+  .or(z.literal('continuous'));
+
+const policyOverrides = z
+  .object({
+    database: z.string().min(1),
+    fullSchedule: cron,
+    incrementalSchedule: cron,
+    retentionDays: z.number().int().positive(),
+    snapshotRetentionDays: z.number().int().positive(),
+    storageClass: z.enum(['STANDARD', 'STANDARD_IA', 'GLACIER', 'GLACIER_IR', 'DEEP_ARCHIVE']),
+    regions: z.array(z.string().min(1)).min(1),
+    rpoSeconds: z.number().int().nonnegative(),
+    rtoSeconds: z.number().int().positive(),
+    localCopyDays: z.number().int().nonnegative(),
+  })
+  .strict()
+  .partial();
+
+const tierSection = z
+  .object({
+    pgUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
+    checkpoint: z.enum(['fast', 'spread']),
+    policy: policyOverrides,
+  })
+  .strict()
+  .partial();
+
+const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// or s3:// URL');
+
+export const rookeryFileSchema = z
+  .object({
+    repositories: z.array(repositoryEntry).min(1),
+    compression: z
+      .object({
+        codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]),
+        level: z.number().int().min(0).max(22),
+        workers: z.number().int().positive().max(64),
+        chunkSizeMb: z.number().positive().max(64),
+      })
+      .strict()
+      .partial(),
+    encryption: z
+      .object({
+        keyFile: z.string().min(1),
+        keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+      })
+      .strict()
+      .partial()
+      .refine((value) => !(value.keyFile && value.keyEnv), 'set keyFile or keyEnv, not both'),
+    postgres: z.object({ binDir: z.string().min(1) }).strict().partial(),
+    catalog: z
+      .object({ url: z.string().regex(/^(sqlite|postgres(ql)?):\/\//, 'must be sqlite:// or postgres://') })
+      .strict()
+      .partial(),
+    tiers: z.object(Object.fromEntries(TIER_NAMES.map((tier) => [tier, tierSection]))).strict().partial(),
+    service: z
+      .object({
+        host: z.string().min(1),
+        port: z.number().int().min(0).max(65535),
+      })
+      .strict()
+      .partial(),
+  })
+  .strict()
+  .partial();
+
+export type RookeryFile = z.infer<typeof rookeryFileSchema>;
+
+/** Turns zod issues into one line per bad key: "tiers.oltp.policy.retentionDays: expected number". */
+export function describeIssues(error: z.ZodError): string[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys') {
+      return `${path === '(root)' ? '' : `${path}.`}${issue.keys.join(', ')}: unknown key`;
+    }
+    return `${path}: ${issue.message}`;
+  });
+}
