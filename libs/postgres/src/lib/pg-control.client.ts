@@ -1,0 +1,66 @@
+import { SourceUnavailableError } from '@rookery/core';
+import { describePgUrl } from './pg-connection';
+import { PgSqlClient } from './pg-sql.client';
+
+/** What a backup records about the server it was taken from. */
+export interface ServerInfo {
+  /** server_version, e.g. '15.8 (Debian 15.8-1.pgdg120+1)'. */
+  version: string;
+  /** server_version_num, e.g. 150008. */
+  versionNum: number;
+  /** pg_control_system().system_identifier as a decimal string (it exceeds 2^53). */
+  systemIdentifier: string;
+  /** Timeline of the latest checkpoint (pg_control_checkpoint()). */
+  timeline: number;
+  /** Only visible to superusers and pg_read_all_settings members. */
+  dataDirectory?: string;
+  isInRecovery: boolean;
+}
+
+const SERVER_INFO_SQL = `
+  select current_setting('server_version') as version,
+         current_setting('server_version_num')::int as version_num,
+         (select system_identifier::text from pg_control_system()) as system_identifier,
+         (select timeline_id from pg_control_checkpoint()) as timeline,
+         (select setting from pg_settings where name = 'data_directory') as data_directory,
+         pg_is_in_recovery() as is_in_recovery`;
+
+interface ServerInfoRow extends Record<string, unknown> {
+  version: string;
+  version_num: number;
+  system_identifier: string;
+  timeline: number;
+  data_directory: string | null;
+  is_in_recovery: boolean;
+}
+
+/** Control queries against the database being backed up. */
+export class PgControlClient {
+  constructor(private readonly sql: PgSqlClient = new PgSqlClient()) {}
+
+  async serverInfo(url: string): Promise<ServerInfo> {
+    let rows: ServerInfoRow[];
+    try {
+      rows = await this.sql.query<ServerInfoRow>(url, SERVER_INFO_SQL);
+    } catch (error) {
+      if (error instanceof SourceUnavailableError) throw error;
+      throw new SourceUnavailableError(
+        `cannot read server information from postgres ${describePgUrl(url)}: ${(error as Error).message}`,
+        {
+          cause: error,
+          retryable: false,
+          hint: 'the backup role needs execute on pg_control_system() and pg_control_checkpoint() (superuser or granted)',
+        },
+      );
+    }
+    const row = rows[0];
+    return {
+      version: row.version,
+      versionNum: Number(row.version_num),
+      systemIdentifier: String(row.system_identifier),
+      timeline: Number(row.timeline),
+      dataDirectory: row.data_directory ?? undefined,
+      isInRecovery: row.is_in_recovery,
+    };
+  }
+}
