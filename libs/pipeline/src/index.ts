@@ -1,1 +1,5 @@
-export {};
+export * from './lib/compression';
+export * from './lib/compression-pool';
+export * from './lib/digest';
+export * from './lib/encryption';
+export { LZ4_MAX_FRAME_BYTES, Lz4FrameDecoder } from './lib/lz4-frame';

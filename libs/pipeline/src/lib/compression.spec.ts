@@ -1,0 +1,210 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CompressionCodec, IntegrityError, InvariantError } from '@rookery/core';
+import { createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
+import { FrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
+
+const CHUNK = 64 * 1024;
+const CODECS: CompressionCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
+const FRAMED: PooledCodec[] = ['gzip', 'zstd', 'lz4'];
+const CLI: Record<PooledCodec, string> = { gzip: 'gzip', zstd: 'zstd', lz4: 'lz4' };
+
+function text(bytes: number): Buffer {
+  const rows: string[] = [];
+  let length = 0;
+  for (let id = 0; length < bytes; id++) {
+    const row = `${id}\t2026-11-26 02:00:${String(id % 60).padStart(2, '0')}\tcustomer-${id % 977}\t${(id * 7.31).toFixed(2)}\tshipped\n`;
+    rows.push(row);
+    length += row.length;
+  }
+  return Buffer.from(rows.join('')).subarray(0, bytes);
+}
+
+const INPUTS: [string, () => Buffer][] = [
+  ['empty', () => Buffer.alloc(0)],
+  ['1 byte', () => Buffer.from([0x2a])],
+  ['exactly one chunk', () => text(CHUNK)],
+  ['many chunks', () => text(CHUNK * 9 + 12_345)],
+  ['random incompressible', () => randomBytes(CHUNK * 3 + 7)],
+  ['compressible text', () => text(CHUNK * 2 + 1)],
+];
+
+/** Feeds `input` in uneven writes so chunk assembly crosses write boundaries. */
+function source(input: Buffer, piece = 10_007): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (offset >= input.length) return void this.push(null);
+      this.push(input.subarray(offset, offset + piece));
+      offset += piece;
+    },
+  });
+}
+
+async function collect(readable: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of readable) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function transform(input: Buffer, stream: NodeJS.ReadWriteStream): Promise<Buffer> {
+  const sink: Buffer[] = [];
+  await pipeline(
+    source(input),
+    stream,
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        sink.push(chunk);
+        callback();
+      },
+    }),
+  );
+  return Buffer.concat(sink);
+}
+
+function hasCli(name: string): boolean {
+  return spawnSync('which', [name]).status === 0;
+}
+
+afterAll(() => shutdownCompressionPool());
+
+describe('createCompressStream / createDecompressStream', () => {
+  const cases = CODECS.flatMap((codec) => INPUTS.flatMap(([name, make]) => [1, 2].map((workers) => [codec, name, workers, make] as const)));
+
+  it.each(cases)('%s round trip: %s, %i worker(s)', async (codec, _name, workers, make) => {
+    const input = make();
+    const compressed = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, workers }));
+    const restored = await transform(compressed, createDecompressStream({ codec, level: 1 }));
+    expect(restored.equals(input)).toBe(true);
+    if (codec !== 'none') expect(compressed.length).toBeGreaterThan(0);
+  });
+
+  it.each(FRAMED)('%s output is decoded by the system CLI', async (codec) => {
+    if (!hasCli(CLI[codec])) return;
+    const input = Buffer.concat([text(CHUNK * 5), randomBytes(CHUNK), text(999)]);
+    const compressed = await transform(input, createCompressStream({ codec, level: 3 }, { chunkSize: CHUNK, workers: 2 }));
+    const cli = spawnSync(CLI[codec], ['-d', '-c'], { input: compressed, maxBuffer: 64 * 1024 * 1024 });
+    expect(cli.stderr.toString()).toBe('');
+    expect(cli.status).toBe(0);
+    expect(cli.stdout.equals(input)).toBe(true);
+  });
+
+  it.each([
+    ['zstd', ['-3', '-c']],
+    ['gzip', ['-6', '-c']],
+    ['lz4', ['-c']],
+    ['lz4', ['-c', '-BD', '-BX', '--content-size']],
+    ['lz4', ['-c', '-B4', '--no-frame-crc']],
+  ] as const)('%s stream written by the CLI (%j), twice concatenated, decodes', async (codec, args) => {
+    if (!hasCli(CLI[codec])) return;
+    const part = Buffer.concat([text(300_000), randomBytes(70_000)]);
+    const cli = spawnSync(CLI[codec], [...args], { input: part, maxBuffer: 64 * 1024 * 1024 });
+    expect(cli.status).toBe(0);
+    const restored = await transform(Buffer.concat([cli.stdout, cli.stdout]), createDecompressStream({ codec, level: 0 }));
+    expect(restored.equals(Buffer.concat([part, part]))).toBe(true);
+  });
+
+  it.each(FRAMED)('%s output keeps its frames in input order under concurrency', async (codec) => {
+    const input = randomBytes(CHUNK * 17 + 3);
+    const compressed = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, workers: 4 }));
+    const restored = await transform(compressed, createDecompressStream({ codec, level: 1 }));
+    expect(restored.equals(input)).toBe(true);
+  });
+
+  it('emits frames in order when jobs finish out of order', async () => {
+    const pool = delayingPool((seq) => (seq % 3) * 7);
+    const input = randomBytes(CHUNK * 12 + 5);
+    const stream = createCompressStream({ codec: 'zstd', level: 1 }, { chunkSize: CHUNK, workers: 3, pool }) as ParallelCompressStream;
+    const output = await transform(input, stream);
+    expect(output.equals(input)).toBe(true);
+    expect(pool.maxConcurrent).toBeGreaterThan(1);
+    expect(stream.peakInFlightChunks).toBeLessThanOrEqual(6);
+  });
+
+  it('keeps memory bounded when the consumer is slow', async () => {
+    const pool = delayingPool(() => 0);
+    const total = CHUNK * 64;
+    const input = randomBytes(total);
+    const stream = createCompressStream({ codec: 'lz4', level: 1 }, { chunkSize: CHUNK, workers: 2, pool }) as ParallelCompressStream;
+    let produced = 0;
+    let consumed = 0;
+    let maxLead = 0;
+    const src = new Readable({
+      read() {
+        if (produced >= total) return void this.push(null);
+        this.push(input.subarray(produced, produced + 16 * 1024));
+        produced += 16 * 1024;
+      },
+    });
+    const slowSink = new Writable({
+      highWaterMark: 16 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        consumed += chunk.length;
+        maxLead = Math.max(maxLead, produced - consumed);
+        setTimeout(callback, 2);
+      },
+    });
+    await pipeline(src, stream, slowSink);
+    expect(consumed).toBe(total);
+    expect(stream.peakInFlightChunks).toBeLessThanOrEqual(4);
+    // Source, writable buffer, assembly, 4 in flight, readable buffer + one burst, sink: ~12 chunks.
+    expect(maxLead).toBeLessThanOrEqual(12 * CHUNK);
+  });
+
+  it('fails the stream with a clear error when a worker cannot compress', async () => {
+    const stream = createCompressStream({ codec: 'gzip', level: 42 }, { chunkSize: CHUNK, workers: 1, label: 'base.tar.gz' });
+    await expect(transform(text(CHUNK * 2), stream)).rejects.toThrow(
+      expect.objectContaining({ name: 'InvariantError', message: expect.stringMatching(/^cannot compress chunk 0 of artifact 'base.tar.gz' with gzip: /) }),
+    );
+  });
+
+  it('rejects an out-of-range chunk size', () => {
+    expect(() => createCompressStream({ codec: 'zstd', level: 1 }, { chunkSize: 10 })).toThrow(InvariantError);
+  });
+
+  describe('corrupt input', () => {
+    const corruptions: [string, (stream: Buffer) => Buffer][] = [
+      ['a flipped byte', (stream) => flip(stream, Math.floor(stream.length / 2))],
+      ['truncation', (stream) => stream.subarray(0, stream.length - 7)],
+      ['a foreign prefix', (stream) => Buffer.concat([Buffer.from('not compressed at all'), stream])],
+    ];
+    const cases = FRAMED.flatMap((codec) => corruptions.map(([name, damage]) => [codec, name, damage] as const));
+
+    it.each(cases)('%s: %s is an IntegrityError naming the artifact', async (codec, _name, damage) => {
+      const input = text(CHUNK * 3);
+      const compressed = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, workers: 2 }));
+      const failure = transform(damage(compressed), createDecompressStream({ codec, level: 1 }, { label: 'base.tar' }));
+      await expect(failure).rejects.toBeInstanceOf(IntegrityError);
+      await expect(failure).rejects.toThrow(new RegExp(`^cannot decompress artifact 'base.tar' \\(${codec}\\)`));
+    });
+  });
+});
+
+function flip(buffer: Buffer, index: number): Buffer {
+  const copy = Buffer.from(buffer);
+  copy[index] ^= 0xff;
+  return copy;
+}
+
+/** Identity "compressor" whose jobs finish after a per-job delay, recording concurrency. */
+function delayingPool(delayMs: (seq: number) => number): FrameCompressor & { maxConcurrent: number } {
+  let seq = 0;
+  let running = 0;
+  const pool = {
+    size: 4,
+    maxConcurrent: 0,
+    compress(_codec: PooledCodec, _level: number, input: Buffer): Promise<Buffer> {
+      running++;
+      pool.maxConcurrent = Math.max(pool.maxConcurrent, running);
+      return new Promise((resolve) =>
+        setTimeout(() => {
+          running--;
+          resolve(input);
+        }, delayMs(seq++)),
+      );
+    },
+  };
+  return pool;
+}

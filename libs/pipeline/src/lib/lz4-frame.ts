@@ -1,0 +1,206 @@
+import { Transform, TransformCallback } from 'node:stream';
+import { IntegrityError } from '@rookery/core';
+import { decompressFrameSync } from 'lz4-napi';
+
+const FRAME_MAGIC = 0x184d2204;
+const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const BLOCK_MAX_SIZES: Record<number, number> = { 4: 64 << 10, 5: 256 << 10, 6: 1 << 20, 7: 4 << 20 };
+const UNCOMPRESSED_BLOCK_FLAG = 0x80000000;
+
+/** Largest LZ4 frame the decoder will buffer; rookery writes frames of one chunk (≤ 64 MiB). */
+export const LZ4_MAX_FRAME_BYTES = 64 * 1024 * 1024 + 1024 * 1024;
+
+/**
+ * A stream of concatenated LZ4 frames (lz4 frame format v1.6.x), decoded one frame at a time.
+ * lz4-napi only decodes whole frames, and only the first frame of a buffer, without insisting on
+ * the end mark; so this decoder walks the frame structure itself (descriptor, block sizes, end
+ * mark, optional checksums), hands each complete frame to lz4-napi, and rejects anything
+ * malformed or cut short. Skippable frames are skipped. Memory: one frame (at most
+ * LZ4_MAX_FRAME_BYTES of input) plus its decoded output.
+ */
+export class Lz4FrameDecoder extends Transform {
+  private readonly pieces: Buffer[] = [];
+  private buffered = 0;
+  /** Bytes consumed before pieces[0], for error positions. */
+  private consumed = 0;
+  private frames = 0;
+  /** Parse position inside the current frame, relative to pieces[0]; 0 means "at a frame start". */
+  private cursor = 0;
+  private blockChecksums = false;
+  private contentChecksum = false;
+  private blockMax = 0;
+  private skipRemaining = 0;
+
+  constructor(
+    private readonly label: string,
+    private readonly maxFrameBytes = LZ4_MAX_FRAME_BYTES,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.append(chunk);
+      this.drainFrames();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.buffered > 0 || this.skipRemaining > 0) {
+      callback(this.corrupt(`stream ends inside a frame (${this.buffered} bytes left over)`));
+    } else if (this.frames === 0) {
+      callback(this.corrupt('stream holds no lz4 frame'));
+    } else {
+      callback();
+    }
+  }
+
+  private append(chunk: Buffer): void {
+    if (this.skipRemaining > 0) {
+      const skipped = Math.min(this.skipRemaining, chunk.length);
+      this.skipRemaining -= skipped;
+      this.consumed += skipped;
+      chunk = chunk.subarray(skipped);
+    }
+    if (chunk.length === 0) return;
+    this.pieces.push(chunk);
+    this.buffered += chunk.length;
+  }
+
+  /** Parses as far as the buffered bytes allow, emitting every complete frame. */
+  private drainFrames(): void {
+    for (;;) {
+      if (this.cursor === 0) {
+        if (this.buffered < 4) return;
+        const magic = this.uint32(0);
+        if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
+          if (this.buffered < 8) return;
+          const size = this.uint32(4);
+          this.discard(8);
+          this.skip(size);
+          continue;
+        }
+        if (magic !== FRAME_MAGIC) throw this.corrupt(`no lz4 frame magic number (found 0x${magic.toString(16)})`);
+        if (!this.readDescriptor()) return;
+      }
+      if (!this.readBlocks()) return;
+      this.emitFrame(this.takeBytes(this.cursor));
+      this.cursor = 0;
+    }
+  }
+
+  /** Frame descriptor: FLG, BD, optional content size and dictionary id, header checksum. */
+  private readDescriptor(): boolean {
+    if (this.buffered < 6) return false;
+    const flg = this.byte(4);
+    const bd = this.byte(5);
+    if (flg >> 6 !== 1) throw this.corrupt(`unsupported lz4 frame version ${flg >> 6}`);
+    if (flg & 0x01) throw this.corrupt('lz4 frames with a dictionary are not supported');
+    const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 0x07];
+    if (blockMax === undefined) throw this.corrupt(`invalid lz4 block size code ${(bd >> 4) & 0x07}`);
+    const headerLength = 4 + 2 + (flg & 0x08 ? 8 : 0) + 1;
+    if (this.buffered < headerLength) return false;
+    this.blockChecksums = (flg & 0x10) !== 0;
+    this.contentChecksum = (flg & 0x04) !== 0;
+    this.blockMax = blockMax;
+    this.cursor = headerLength;
+    return true;
+  }
+
+  /** Advances the cursor over whole blocks; true once the end mark (and checksum) is buffered. */
+  private readBlocks(): boolean {
+    for (;;) {
+      if (this.cursor > this.maxFrameBytes) {
+        throw this.corrupt(`lz4 frame larger than ${this.maxFrameBytes} bytes; only chunked frames are supported`);
+      }
+      if (this.buffered < this.cursor + 4) return false;
+      const word = this.uint32(this.cursor);
+      if (word === 0) {
+        const end = this.cursor + 4 + (this.contentChecksum ? 4 : 0);
+        if (this.buffered < end) return false;
+        this.cursor = end;
+        return true;
+      }
+      const size = (word & ~UNCOMPRESSED_BLOCK_FLAG) >>> 0;
+      if (size > this.blockMax) throw this.corrupt(`lz4 block of ${size} bytes exceeds the frame's ${this.blockMax}-byte maximum`);
+      const next = this.cursor + 4 + size + (this.blockChecksums ? 4 : 0);
+      if (this.buffered < next) return false;
+      this.cursor = next;
+    }
+  }
+
+  private emitFrame(frame: Buffer): void {
+    let output: Buffer;
+    try {
+      output = decompressFrameSync(frame);
+    } catch (cause) {
+      throw this.corrupt(`lz4 frame ${this.frames} does not decode: ${(cause as Error).message}`, cause);
+    }
+    this.frames++;
+    if (output.length > 0) this.push(output);
+  }
+
+  private corrupt(detail: string, cause?: unknown): IntegrityError {
+    return new IntegrityError(`cannot decompress artifact '${this.label}' (lz4) at byte ${this.consumed}: ${detail}`, {
+      cause,
+      hint: 'the stored bytes are damaged or not in this format; run rookery verify on the backup',
+    });
+  }
+
+  private byte(offset: number): number {
+    let position = offset;
+    for (const piece of this.pieces) {
+      if (position < piece.length) return piece[position];
+      position -= piece.length;
+    }
+    throw new RangeError(`offset ${offset} beyond buffered data`);
+  }
+
+  private uint32(offset: number): number {
+    return (this.byte(offset) | (this.byte(offset + 1) << 8) | (this.byte(offset + 2) << 16) | (this.byte(offset + 3) << 24)) >>> 0;
+  }
+
+  /** Removes and returns the first `length` buffered bytes (copying only when they span pieces). */
+  private takeBytes(length: number): Buffer {
+    const first = this.pieces[0];
+    let taken: Buffer;
+    if (first.length >= length) {
+      taken = first.subarray(0, length);
+    } else {
+      taken = Buffer.allocUnsafe(length);
+      let filled = 0;
+      for (const piece of this.pieces) {
+        if (filled === length) break;
+        filled += piece.copy(taken, filled, 0, length - filled);
+      }
+    }
+    this.discard(length);
+    return taken;
+  }
+
+  private discard(length: number): void {
+    let remaining = length;
+    this.buffered -= length;
+    this.consumed += length;
+    while (remaining > 0) {
+      const first = this.pieces[0];
+      if (first.length <= remaining) {
+        this.pieces.shift();
+        remaining -= first.length;
+      } else {
+        this.pieces[0] = first.subarray(remaining);
+        remaining = 0;
+      }
+    }
+  }
+
+  private skip(size: number): void {
+    const available = Math.min(size, this.buffered);
+    this.discard(available);
+    this.skipRemaining = size - available;
+  }
+}
