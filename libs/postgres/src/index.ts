@@ -5,3 +5,4 @@ export * from './lib/pg-control.client';
 export * from './lib/pg-ctl.driver';
 export * from './lib/pg-sql.client';
 export * from './lib/process.runner';
+export * from './lib/scratch-cluster';

@@ -41,7 +41,6 @@ describe('startCluster', () => {
 
   it('stops, starts again on the same port, and stops idempotently', async () => {
     await cluster.stop();
-    expect(runningClusters()).not.toContain(cluster);
     await expect(cluster.query('select 1')).rejects.toThrow(/cannot connect/);
     await cluster.start();
     expect((await cluster.query<{ one: number }>('select 1 as one'))[0].one).toBe(1);
@@ -55,9 +54,11 @@ describe('startCluster', () => {
       expect(other.port).not.toBe(cluster.port);
       const rows = await other.query<{ work_mem: string }>(`select current_setting('work_mem') as work_mem`);
       expect(rows[0].work_mem).toBe('8MB');
+      expect(runningClusters()).toContain(other);
     } finally {
       await other.destroy();
     }
     expect(existsSync(other.baseDir)).toBe(false);
+    expect(runningClusters()).not.toContain(other);
   });
 });

@@ -1,0 +1,105 @@
+import { Readable } from 'node:stream';
+import { ConfigError, ToolFailedError } from '@rookery/core';
+import { ProcessRunner, lookupOsUser, pickInheritedEnv } from './process.runner';
+
+const node = process.execPath;
+
+describe('ProcessRunner', () => {
+  const runner = new ProcessRunner({ baseEnv: { PATH: '/usr/bin:/bin', HOME: '/root', SECRET_TOKEN: 'x' } });
+
+  it('runs an argv without a shell and returns stdout', async () => {
+    const result = await runner.run(node, ['-e', 'process.stdout.write(process.argv[1])', '$(echo injected); rm -rf /']);
+    expect(result.stdout).toBe('$(echo injected); rm -rf /');
+    expect(result.exitCode).toBe(0);
+  });
+
+  it('passes only inherited keys plus the explicit env', async () => {
+    const result = await runner.run(node, ['-e', 'process.stdout.write(JSON.stringify(process.env))'], {
+      env: { PGPASSWORD: 'pw', HOME: undefined },
+    });
+    const env = JSON.parse(result.stdout) as Record<string, string>;
+    expect(env['PGPASSWORD']).toBe('pw');
+    expect(env['PATH']).toBe('/usr/bin:/bin');
+    expect(env['SECRET_TOKEN']).toBeUndefined();
+    expect(env['HOME']).toBeUndefined();
+  });
+
+  it('rejects with ToolFailedError carrying the exit code and stderr tail', async () => {
+    const failure = runner.run(node, ['-e', 'console.error("fatal: it broke"); process.exit(3)']);
+    await expect(failure).rejects.toBeInstanceOf(ToolFailedError);
+    await expect(failure).rejects.toMatchObject({ exitCode: 3, stderrTail: expect.stringContaining('fatal: it broke') });
+    await expect(failure).rejects.toThrow(/exited|exit code 3: fatal: it broke/);
+  });
+
+  it('keeps only the last 64 KiB of stderr', async () => {
+    const result = await runner.run(node, [
+      '-e',
+      'for (let i = 0; i < 5000; i++) process.stderr.write(`line ${i} ${"x".repeat(40)}\\n`)',
+    ]);
+    expect(result.stderrTail.length).toBeLessThanOrEqual(64 * 1024);
+    expect(result.stderrTail).toContain('line 4999');
+    expect(result.stderrTail).not.toContain('line 1 ');
+  });
+
+  it('reports each stderr line to onStderrLine', async () => {
+    const lines: string[] = [];
+    await runner.run(node, ['-e', 'process.stderr.write("one\\ntw"); setTimeout(() => process.stderr.write("o\\nthree"), 20)'], {
+      onStderrLine: (line) => lines.push(line),
+    });
+    expect(lines).toEqual(['one', 'two', 'three']);
+  });
+
+  it('feeds stdin from a string or a stream', async () => {
+    const echo = ['-e', 'process.stdin.pipe(process.stdout)'];
+    expect((await runner.run(node, echo, { stdin: 'hello' })).stdout).toBe('hello');
+    expect((await runner.run(node, echo, { stdin: Readable.from(['a', 'b']) })).stdout).toBe('ab');
+  });
+
+  it('errors stdout when the process fails, so a pipeline cannot see a truncated output as complete', async () => {
+    const child = runner.spawn(node, ['-e', 'process.stdout.write("partial"); process.exit(2)']);
+    const consumed = new Promise((resolve, reject) => {
+      child.stdout.on('data', () => undefined).on('end', resolve).on('error', reject);
+    });
+    await expect(consumed).rejects.toBeInstanceOf(ToolFailedError);
+    await expect(child.result).rejects.toMatchObject({ exitCode: 2 });
+  });
+
+  it('kills the process group on abort and rejects with the abort reason', async () => {
+    const controller = new AbortController();
+    const child = runner.spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { signal: controller.signal });
+    child.stdout.resume();
+    child.stdout.on('error', () => undefined);
+    setTimeout(() => controller.abort(new Error('user cancelled')), 50);
+    await expect(child.result).rejects.toThrow('user cancelled');
+  });
+
+  it('rejects at once when the signal is already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(runner.run(node, ['-e', '1'], { signal: controller.signal })).rejects.toThrow(/abort/i);
+  });
+
+  it('turns a missing program into a ConfigError', async () => {
+    await expect(runner.run('/nonexistent/pg_basebackup', [])).rejects.toBeInstanceOf(ConfigError);
+  });
+});
+
+describe('pickInheritedEnv', () => {
+  it('keeps PATH, HOME, LANG and drops everything else', () => {
+    expect(pickInheritedEnv({ PATH: '/bin', HOME: '/h', LANG: 'C', PGPASSWORD: 'x', AWS_SECRET_ACCESS_KEY: 'y' })).toEqual({
+      PATH: '/bin',
+      HOME: '/h',
+      LANG: 'C',
+    });
+  });
+});
+
+describe('lookupOsUser', () => {
+  it('finds root', () => {
+    expect(lookupOsUser('root')).toMatchObject({ uid: 0, gid: 0 });
+  });
+
+  it('names a missing user', () => {
+    expect(() => lookupOsUser('no-such-user-rookery')).toThrow(/no-such-user-rookery/);
+  });
+});
