@@ -1,1 +1,3 @@
-export {};
+export * from './lib/backup.catalog';
+export { CATALOG_MIGRATIONS, createCatalogDataSource } from './lib/catalog-data-source.factory';
+export type { CatalogDataSourceOptions } from './lib/catalog-data-source.factory';

@@ -1,0 +1,242 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackupManifest, UnsignedManifest, signManifest } from '@rookery/core';
+// eslint-disable-next-line @nx/enforce-module-boundaries -- integration specs use the test harness (not product code)
+import { TestCluster, startCluster } from '@rookery/testing';
+import { BackupCatalog } from './backup.catalog';
+import { createCatalogDataSource } from './catalog-data-source.factory';
+
+jest.setTimeout(60_000);
+
+function makeManifest(overrides: Partial<UnsignedManifest> = {}): BackupManifest {
+  return signManifest({
+    formatVersion: 1,
+    id: '20261126T020000Z-oltp',
+    tier: 'oltp',
+    database: 'penguinmails_oltp',
+    type: 'full',
+    method: 'physical',
+    startedAt: '2026-11-26T02:00:00.000Z',
+    finishedAt: '2026-11-26T02:03:00.000Z',
+    postgres: { version: '15.8', versionNum: 150008, systemIdentifier: '7312345678901234567' },
+    timeline: 1,
+    startLsn: '0/2000028',
+    stopLsn: '0/2000100',
+    walRange: { start: '000000010000000000000002', stop: '000000010000000000000002' },
+    parent: null,
+    retentionUntil: '2027-02-24T02:03:00.000Z',
+    storageClass: 'STANDARD_IA',
+    regions: ['local'],
+    bytes: 6_000_000_000,
+    storedBytes: 1_000_000_000,
+    artifacts: [
+      {
+        name: 'base.tar.zst',
+        kind: 'base-tar',
+        bytes: 6_000_000_000,
+        storedBytes: 1_000_000_000,
+        sha256: 'a'.repeat(64),
+        logicalSha256: 'b'.repeat(64),
+        compression: { codec: 'zstd', level: 1 },
+        encryption: { algorithm: 'none' },
+      },
+    ],
+    tool: { name: 'rookery', version: '0.1.0' },
+    ...overrides,
+  });
+}
+
+interface Backend {
+  name: string;
+  /** Returns a fresh catalog URL for each call (a new file or database). */
+  setup(): Promise<{ url: () => Promise<string>; teardown: () => Promise<void> }>;
+}
+
+const backends: Backend[] = [
+  {
+    name: 'sqlite',
+    async setup() {
+      const dir = await mkdtemp(join(tmpdir(), 'rookery-catalog-'));
+      let n = 0;
+      return {
+        url: async () => `sqlite://${join(dir, 'nested', `catalog-${++n}.sqlite`)}`,
+        teardown: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
+  },
+  {
+    name: 'postgresql',
+    async setup() {
+      const cluster: TestCluster = await startCluster({ name: 'catalog' });
+      let n = 0;
+      return {
+        url: async () => {
+          const database = `catalog_${++n}`;
+          await cluster.query(`create database ${database}`);
+          return cluster.urlFor(database);
+        },
+        teardown: () => cluster.destroy(),
+      };
+    },
+  },
+];
+
+describe.each(backends)('BackupCatalog on $name', (backend) => {
+  let env: Awaited<ReturnType<Backend['setup']>>;
+  let catalog: BackupCatalog;
+
+  beforeAll(async () => {
+    env = await backend.setup();
+  });
+
+  beforeEach(async () => {
+    catalog = await BackupCatalog.open(await env.url());
+  });
+
+  afterEach(async () => {
+    await catalog?.close();
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  it('records a run from start to completion with the manifest summary', async () => {
+    const manifest = makeManifest();
+    const running = await catalog.recordStarted({
+      id: manifest.id,
+      tier: 'oltp',
+      type: 'full',
+      method: 'physical',
+      startedAt: manifest.startedAt,
+      requestedBy: 'api',
+    });
+    expect(running).toMatchObject({ id: manifest.id, status: 'running', finishedAt: null, bytes: null, artifacts: [] });
+
+    await catalog.recordCompleted(manifest);
+    expect(await catalog.get(manifest.id)).toEqual({
+      id: manifest.id,
+      tier: 'oltp',
+      type: 'full',
+      method: 'physical',
+      status: 'completed',
+      startedAt: manifest.startedAt,
+      finishedAt: manifest.finishedAt,
+      startLsn: '0/2000028',
+      stopLsn: '0/2000100',
+      bytes: 6_000_000_000,
+      storedBytes: 1_000_000_000,
+      artifacts: manifest.artifacts,
+      error: null,
+      requestedBy: 'api',
+    });
+  });
+
+  it('replaces the running placeholder when the engine chose another id', async () => {
+    await catalog.recordStarted({ id: 'placeholder', tier: 'oltp', type: 'full', method: 'physical', startedAt: '2026-11-26T02:00:00.000Z', requestedBy: 'schedule' });
+    const manifest = makeManifest();
+    await catalog.recordCompleted(manifest, { runningId: 'placeholder' });
+    expect(await catalog.get('placeholder')).toBeNull();
+    expect(await catalog.get(manifest.id)).toMatchObject({ status: 'completed', requestedBy: 'schedule' });
+  });
+
+  it('records a failure with its message', async () => {
+    await catalog.recordStarted({ id: 'x-oltp', tier: 'oltp', type: 'full', method: 'physical', startedAt: '2026-11-26T02:00:00.000Z' });
+    const failed = await catalog.recordFailed('x-oltp', new Error('pg_basebackup failed with exit code 1'));
+    expect(failed).toMatchObject({ status: 'failed', error: 'pg_basebackup failed with exit code 1' });
+    expect(failed?.finishedAt).toEqual(expect.any(String));
+  });
+
+  it('lists a tier newest last and returns null for an unknown id', async () => {
+    const later = makeManifest({ id: '20261127T020000Z-oltp', startedAt: '2026-11-27T02:00:00.000Z' });
+    const earlier = makeManifest();
+    const content = makeManifest({ id: '20261126T030000Z-content', tier: 'content', startedAt: '2026-11-26T03:00:00.000Z' });
+    await catalog.recordCompleted(later);
+    await catalog.recordCompleted(content);
+    await catalog.recordCompleted(earlier);
+    expect((await catalog.list('oltp')).map((record) => record.id)).toEqual([earlier.id, later.id]);
+    expect((await catalog.list()).map((record) => record.id)).toEqual([earlier.id, content.id, later.id]);
+    expect(await catalog.get('20990101T000000Z-oltp')).toBeNull();
+  });
+
+  it('rebuilds from the repository: upserts every manifest and drops completed records without one', async () => {
+    const kept = makeManifest();
+    const expired = makeManifest({ id: '20261120T020000Z-oltp', startedAt: '2026-11-20T02:00:00.000Z' });
+    const fresh = makeManifest({ id: '20261127T020000Z-oltp', startedAt: '2026-11-27T02:00:00.000Z' });
+    await catalog.recordCompleted(kept, { requestedBy: 'api' });
+    await catalog.recordCompleted(expired);
+    await catalog.recordStarted({ id: 'in-flight', tier: 'oltp', type: 'full', method: 'physical', startedAt: '2026-11-28T02:00:00.000Z' });
+
+    expect(await catalog.reindex([kept, fresh], { tier: 'oltp' })).toEqual({ indexed: 2, removed: 1 });
+    const records = await catalog.list('oltp');
+    expect(records.map((record) => [record.id, record.status])).toEqual([
+      [kept.id, 'completed'],
+      [fresh.id, 'completed'],
+      ['in-flight', 'running'],
+    ]);
+    expect(records[0].requestedBy).toBe('api');
+    // Idempotent: the same repository gives the same catalog.
+    expect(await catalog.reindex([kept, fresh], { tier: 'oltp' })).toEqual({ indexed: 2, removed: 0 });
+  });
+
+  it('marks runs interrupted by a restart as failed', async () => {
+    await catalog.recordStarted({ id: 'in-flight', tier: 'oltp', type: 'full', method: 'physical', startedAt: '2026-11-28T02:00:00.000Z' });
+    expect(await catalog.markInterrupted('oltp', 'service restarted')).toBe(1);
+    expect(await catalog.get('in-flight')).toMatchObject({ status: 'failed', error: 'service restarted' });
+  });
+
+  it('migrates once: reopening the same database keeps its records', async () => {
+    const url = await env.url();
+    const first = await BackupCatalog.open(url);
+    await first.recordCompleted(makeManifest());
+    await first.close();
+    const dataSource = createCatalogDataSource(url);
+    await dataSource.initialize();
+    try {
+      expect(await dataSource.showMigrations()).toBe(false);
+      const reopened = new BackupCatalog(dataSource);
+      expect(await reopened.list('oltp')).toHaveLength(1);
+      await expect(reopened.check()).resolves.toBeUndefined();
+    } finally {
+      await dataSource.destroy();
+    }
+  });
+});
+
+describe('createCatalogDataSource', () => {
+  it.each([
+    ['sqlite://:memory:', 'better-sqlite3', ':memory:'],
+    ['sqlite:///var/lib/rookery/catalog.sqlite', 'better-sqlite3', '/var/lib/rookery/catalog.sqlite'],
+  ])('%s → %s', (url, type, database) => {
+    const options = createCatalogDataSource(url).options;
+    expect(options).toMatchObject({ type, database, migrationsRun: true, synchronize: false });
+  });
+
+  it('resolves a relative sqlite path against the working directory', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rookery-catalog-rel-'));
+    try {
+      expect(createCatalogDataSource('sqlite://data/catalog.sqlite', { cwd: dir }).options).toMatchObject({
+        database: join(dir, 'data', 'catalog.sqlite'),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses other schemes with CONFIG_INVALID and no password in the message', () => {
+    expect(() => createCatalogDataSource('mysql://root:hunter2@db/catalog')).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.not.stringContaining('hunter2') }),
+    );
+  });
+
+  it('works in memory', async () => {
+    const catalog = await BackupCatalog.open('sqlite://:memory:');
+    try {
+      await catalog.recordCompleted(makeManifest());
+      expect(await catalog.list('oltp')).toHaveLength(1);
+    } finally {
+      await catalog.close();
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { ConfigError, redactUrl } from '@rookery/core';
+import { DataSource } from 'typeorm';
+import { BackupRecordEntity } from './backup-record.entity';
+import { CreateBackupRecord1767225600000 } from './migrations/create-backup-record.migration';
+
+/** Every migration of the catalog schema, oldest first. */
+export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000];
+export const CATALOG_ENTITIES = [BackupRecordEntity];
+
+export interface CatalogDataSourceOptions {
+  /** Base for relative sqlite:// paths; default: the working directory. */
+  cwd?: string;
+}
+
+/**
+ * The catalog's TypeORM data source for `sqlite://relative/path`, `sqlite:///absolute/path`,
+ * `sqlite://:memory:` (better-sqlite3) or `postgres://…` (pg). Not yet initialised: initialize()
+ * runs the pending migrations (`migrationsRun`); the schema is never synchronised from entities.
+ */
+export function createCatalogDataSource(url: string, options: CatalogDataSourceOptions = {}): DataSource {
+  const common = {
+    entities: CATALOG_ENTITIES,
+    migrations: CATALOG_MIGRATIONS,
+    migrationsTableName: 'catalog_migrations',
+    migrationsRun: true,
+    synchronize: false,
+    logging: false,
+  } as const;
+  if (url.startsWith('sqlite://')) {
+    return new DataSource({ type: 'better-sqlite3', database: sqlitePath(url, options.cwd), ...common });
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    return new DataSource({
+      type: 'postgres',
+      url,
+      applicationName: 'rookery-catalog',
+      extra: { max: 4 },
+      ...common,
+    });
+  }
+  throw new ConfigError(`unsupported catalog url '${redactUrl(url)}'`, ['catalog.url'], {
+    hint: 'use sqlite://path/to/catalog.sqlite, sqlite://:memory: or postgres://host/database',
+  });
+}
+
+function sqlitePath(url: string, cwd = process.cwd()): string {
+  const rest = decodeURIComponent(url.slice('sqlite://'.length));
+  if (rest === ':memory:') return rest;
+  if (rest === '') {
+    throw new ConfigError(`catalog url '${url}' names no file`, ['catalog.url'], {
+      hint: 'use sqlite://relative/path.sqlite or sqlite:///absolute/path.sqlite',
+    });
+  }
+  const path = isAbsolute(rest) ? rest : resolve(cwd, rest);
+  mkdirSync(dirname(path), { recursive: true });
+  return path;
+}
