@@ -1,2 +1,4 @@
 export {};
 export * from './lib/cluster.harness';
+export * from './lib/oltp-seed';
+export * from './lib/table-checksums';
