@@ -1,0 +1,43 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import type { BackupRecord, BackupStatus } from '@rookery/catalog';
+import type { ArtifactRecord, BackupMethod, BackupType, TierName } from '@rookery/core';
+import type { ErrorBody } from '../errors/rookery-error.filter';
+
+/** OpenAPI shapes of the backup endpoints; every property type is spelled out for the document. */
+export class ArtifactDto {
+  @ApiProperty({ type: String, example: 'base.tar.zst' }) name!: string;
+  @ApiProperty({ type: String, enum: ['base-tar', 'dump', 'wal'] }) kind!: ArtifactRecord['kind'];
+  @ApiProperty({ type: Number, description: 'logical bytes (before compression and encryption)' }) bytes!: number;
+  @ApiProperty({ type: Number, description: 'bytes in the store' }) storedBytes!: number;
+  @ApiProperty({ type: String, description: 'sha256 of the stored bytes' }) sha256!: string;
+  @ApiProperty({ type: String, description: 'sha256 of the logical bytes' }) logicalSha256!: string;
+  @ApiProperty({ type: Object, example: { codec: 'zstd', level: 1 } }) compression!: ArtifactRecord['compression'];
+  @ApiProperty({ type: Object, example: { algorithm: 'none' } }) encryption!: ArtifactRecord['encryption'];
+}
+
+export class BackupRecordDto implements BackupRecord {
+  @ApiProperty({ type: String, example: '20261126T020000Z-oltp' }) id!: string;
+  @ApiProperty({ type: String, enum: ['oltp', 'content', 'queue', 'olap'] }) tier!: TierName;
+  @ApiProperty({ type: String, enum: ['full', 'incremental', 'snapshot'] }) type!: BackupType;
+  @ApiProperty({ type: String, enum: ['physical', 'logical'] }) method!: BackupMethod;
+  @ApiProperty({ type: String, enum: ['running', 'completed', 'failed'] }) status!: BackupStatus;
+  @ApiProperty({ type: String, format: 'date-time' }) startedAt!: string;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) finishedAt!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: '0/2000028' }) startLsn!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: '0/2000100' }) stopLsn!: string | null;
+  @ApiProperty({ type: Number, nullable: true }) bytes!: number | null;
+  @ApiProperty({ type: Number, nullable: true }) storedBytes!: number | null;
+  @ApiProperty({ type: () => [ArtifactDto] }) artifacts!: ArtifactRecord[];
+  @ApiProperty({ type: String, nullable: true, description: 'why the run failed' }) error!: string | null;
+  @ApiProperty({ type: String, nullable: true, example: 'api' }) requestedBy!: string | null;
+}
+
+export class BackupListDto {
+  @ApiProperty({ type: () => [BackupRecordDto], description: 'newest last' }) backups!: BackupRecordDto[];
+}
+
+export class ErrorBodyDto implements ErrorBody {
+  @ApiProperty({ type: String, example: 'LOCK_HELD' }) code!: string;
+  @ApiProperty({ type: String }) message!: string;
+  @ApiPropertyOptional({ type: String }) hint?: string;
+}

@@ -1,0 +1,22 @@
+import type { RookeryConfig } from '@rookery/config';
+
+/** Injection token of the frozen RookeryConfig (an interface, so it needs a token). */
+export const ROOKERY_CONFIG = Symbol('ROOKERY_CONFIG');
+/** Injection token of the ServiceKitOptions the module was built with. */
+export const SERVICE_KIT_OPTIONS = Symbol('SERVICE_KIT_OPTIONS');
+
+export interface ServiceKitOptions {
+  /** The service's name: the engine's actor (lock holder, audit), the OpenAPI title, log lines. */
+  serviceName: string;
+  /** The validated configuration; default: loadConfig() (ROOKERY_CONFIG file, ./rookery.yaml, defaults). */
+  config?: RookeryConfig;
+  /** pino level; 'silent' in tests. Default 'info'. */
+  logLevel?: string;
+  /**
+   * How long POST /backups waits for a backup to take the repository lock and start streaming
+   * before it answers 202 anyway. A refusal (lock held elsewhere) within this window is a 409.
+   */
+  startWaitMs?: number;
+}
+
+export type ResolvedServiceKitOptions = Required<Omit<ServiceKitOptions, 'config'>> & { config: RookeryConfig };

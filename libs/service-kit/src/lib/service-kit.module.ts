@@ -1,0 +1,59 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { LoggerModule } from 'nestjs-pino';
+import { BackupCatalog } from '@rookery/catalog';
+import { RookeryConfig, loadConfig } from '@rookery/config';
+import { RookeryEngine, createEngine } from '@rookery/engine';
+import { BackupJobService } from './backups/backup-jobs.service';
+import { RookeryErrorFilter } from './errors/rookery-error.filter';
+import { HealthController } from './health/health.controller';
+import { ServiceHealthService } from './health/service-health.service';
+import { MetricsController } from './metrics/metrics.controller';
+import { BackupMetricsService } from './metrics/backup-metrics.service';
+import { serviceLoggerOptions } from './service-logger.options';
+import { ServiceResourcesService } from './service-resources.service';
+import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS, ServiceKitOptions } from './service-kit.constants';
+
+/**
+ * What every tier service shares, registered once (global): the frozen config, the engine (closed on
+ * shutdown), the catalog, GET /health, GET /metrics, pino logging with secrets redacted, the
+ * RookeryError → HTTP filter, and BackupJobService for apps to call from controllers and cron.
+ */
+@Module({})
+export class ServiceKitModule {
+  static forRoot(options: ServiceKitOptions): DynamicModule {
+    const resolved: ResolvedServiceKitOptions = {
+      serviceName: options.serviceName,
+      config: options.config ?? loadConfig(),
+      logLevel: options.logLevel ?? 'info',
+      startWaitMs: options.startWaitMs ?? 5_000,
+    };
+    return {
+      module: ServiceKitModule,
+      global: true,
+      imports: [LoggerModule.forRoot(serviceLoggerOptions(resolved)), TerminusModule.forRoot({ logger: false })],
+      controllers: [HealthController, MetricsController],
+      providers: [
+        { provide: SERVICE_KIT_OPTIONS, useValue: resolved },
+        { provide: ROOKERY_CONFIG, useValue: resolved.config },
+        {
+          provide: RookeryEngine,
+          useFactory: (config: RookeryConfig) => createEngine(config, { actor: `${resolved.serviceName} service` }),
+          inject: [ROOKERY_CONFIG],
+        },
+        {
+          provide: BackupCatalog,
+          useFactory: (config: RookeryConfig) => BackupCatalog.open(config.catalog.url),
+          inject: [ROOKERY_CONFIG],
+        },
+        { provide: APP_FILTER, useClass: RookeryErrorFilter },
+        BackupMetricsService,
+        BackupJobService,
+        ServiceHealthService,
+        ServiceResourcesService,
+      ],
+      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService],
+    };
+  }
+}
