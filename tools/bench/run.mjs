@@ -1,0 +1,432 @@
+#!/usr/bin/env node
+// rookery benchmark (DESIGN §12, issue item 9): times `rookery backup` / `rookery restore` of one
+// throwaway PostgreSQL 15 cluster against pg_basebackup and pgBackRest, all in one run, and prints
+// wall time, throughput, stored size, compression ratio and peak RSS for each, then the targets.
+//
+//   node tools/bench/run.mjs [--scale 50] [--text-mb 200] [--out results.json]
+//                            [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat 1]
+//
+// Peak RSS: the harness polls /proc/<pid>/status VmRSS of the tool and all its descendants every
+// 50 ms and sums them (PostgreSQL server processes excluded: see the server CPU column instead).
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  PGBIN,
+  clusterPids,
+  createCluster,
+  freePort,
+  mkPgDir,
+  pgCtlStart,
+  pgCtlStop,
+  pgTempDir,
+  psql,
+  stopAllStarted,
+  trackStarted,
+  waitReadWrite,
+} from './lib/cluster.mjs';
+import { loadData } from './lib/data.mjs';
+import { backupDir, backupLabels, enableArchiving, pgbackrestArgs, pgbackrestAvailable, setupPgBackRest, STANZA } from './lib/pgbackrest.mjs';
+import { duBytes, runMonitored, sh, syncTree } from './lib/proc.mjs';
+import { printTable, targetChecks, threadSummary } from './lib/report.mjs';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = path.resolve(HERE, '../..');
+const ROOKERY = path.join(REPO_ROOT, 'bin/rookery.js');
+
+function parseArgs(argv) {
+  const o = { scale: 50, textMb: 200, out: null, only: null, keep: false, repeat: 1 };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--scale') o.scale = Number(val());
+    else if (a === '--text-mb') o.textMb = Number(val());
+    else if (a === '--out') o.out = path.resolve(val());
+    else if (a === '--only') o.only = val().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--repeat') o.repeat = Math.max(1, Number(val()));
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: node tools/bench/run.mjs [--scale N] [--text-mb N] [--out FILE] [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat N]');
+      process.exit(0);
+    } else throw new Error(`unknown option ${a}`);
+  }
+  if (!(o.scale >= 0) || !(o.textMb >= 0)) throw new Error('--scale and --text-mb must be numbers >= 0');
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+/** --only matches a tool name ("rookery") or a tool prefix ("pg_base", "pgbackrest"). */
+const want = (tool) => !opts.only || opts.only.some((w) => tool.toLowerCase().startsWith(w) || w.startsWith(tool.toLowerCase()));
+
+const log = (msg) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const results = [];
+let root;
+let cluster;
+
+function cleanup() {
+  stopAllStarted();
+  if (root && !opts.keep) rmSync(root, { recursive: true, force: true });
+  else if (root) log(`kept ${root}`);
+}
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping servers`);
+    cleanup();
+    process.exit(130);
+  });
+}
+
+/** Keep the fastest of --repeat runs (wall), the highest peak RSS. */
+function record(r) {
+  const same = results.find((x) => x.tool === r.tool && x.variant === r.variant && x.op === r.op);
+  if (!same) {
+    r.runs = [r.wallS];
+    results.push(r);
+    return;
+  }
+  same.runs.push(r.wallS);
+  const peak = Math.max(same.peakRssBytes, r.peakRssBytes);
+  if (r.wallS < same.wallS) Object.assign(same, r, { runs: same.runs });
+  same.peakRssBytes = peak;
+}
+
+function fail(tool, variant, op, res, extra = '') {
+  const msg = `${tool} ${variant} ${op} failed (exit ${res.code}${res.signal ? ` ${res.signal}` : ''}) ${extra}\n${res.stderr.slice(-3000)}\n${res.stdout.slice(-1000)}`;
+  log(msg);
+  results.push({ tool, variant, op, failed: true, error: msg.slice(0, 4000) });
+}
+
+const srcWatch = () => clusterPids(cluster.dataDir);
+
+// ---------------------------------------------------------------- pg_basebackup
+async function runPgBasebackup(dbBytes) {
+  const variants = [
+    ['none', []],
+    ['client-lz4', ['--compress=client-lz4']],
+    ['server-zstd:level=3,workers=2', ['--compress=server-zstd:level=3,workers=2']],
+  ];
+  for (const [variant, extra] of variants) {
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      const dir = path.join(root, 'pgbb', variant.replace(/[^a-z0-9]+/gi, '_'));
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(path.dirname(dir), { recursive: true });
+      log(`pg_basebackup ${variant}`);
+      const res = await runMonitored(
+        `${PGBIN}/pg_basebackup`,
+        ['-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', '-Ft', '-X', 'fetch', '--checkpoint=fast', '-D', dir, ...extra],
+        { watchPids: srcWatch },
+      );
+      if (res.code !== 0) {
+        fail('pg_basebackup', variant, 'backup', res);
+        break;
+      }
+      record({ tool: 'pg_basebackup', variant, op: 'backup', ...pick(res), storedBytes: duBytes(dir), dbBytes });
+      if (variant !== 'none') rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function pick(res) {
+  return {
+    wallS: res.wallS,
+    peakRssBytes: res.peakRssBytes,
+    peakRssSample: res.peakRssSample,
+    cpuS: res.cpuS,
+    procCpu: res.procCpu,
+    serverCpuS: res.watchCpuS,
+    serverDetail: res.watchDetail,
+  };
+}
+
+// ---------------------------------------------------------------- pgBackRest
+async function runPgBackRest(pb, dbBytes) {
+  const variants = [];
+  for (const type of ['lz4', 'zst']) for (const pmax of [1, 2]) variants.push({ type, pmax });
+  const labels = {};
+  for (const v of variants) {
+    const variant = `${v.type} pmax=${v.pmax}`;
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      log(`pgbackrest backup ${variant}`);
+      const before = new Set(backupLabels(pb));
+      const res = await runMonitored(
+        'runuser',
+        pgbackrestArgs(pb, 'backup', ['--type=full', '--start-fast', `--compress-type=${v.type}`, `--process-max=${v.pmax}`]),
+        { watchPids: srcWatch },
+      );
+      if (res.code !== 0) {
+        fail('pgbackrest', variant, 'backup', res);
+        break;
+      }
+      const label = backupLabels(pb).find((l) => !before.has(l));
+      const storedBytes = duBytes(backupDir(pb, label)) + walBytesFor(pb, label);
+      labels[variant] = label;
+      record({ tool: 'pgbackrest', variant, op: 'backup', ...pick(res), storedBytes, dbBytes, label });
+    }
+  }
+  // Restores: zst and lz4 with process-max 2 (both cores), and zst with 1.
+  for (const variant of ['zst pmax=2', 'lz4 pmax=2', 'zst pmax=1']) {
+    if (!labels[variant]) continue;
+    const pmax = variant.endsWith('2') ? 2 : 1;
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      log(`pgbackrest restore ${variant}`);
+      const target = mkPgDir(path.join(root, `restore-pgbr-${rep}`));
+      const port = await freePort();
+      const res = await runMonitored(
+        'runuser',
+        pgbackrestArgs(pb, 'restore', [
+          `--set=${labels[variant]}`,
+          `--pg1-path=${target}`,
+          `--process-max=${pmax}`,
+          '--type=immediate',
+          '--target-action=promote',
+          '--archive-mode=off',
+        ]),
+      );
+      if (res.code !== 0) {
+        fail('pgbackrest', variant, 'restore', res);
+        rmSync(target, { recursive: true, force: true });
+        break;
+      }
+      // durable: fsync every file and directory (cheap when pgBackRest already synced them)
+      let t = process.hrtime.bigint();
+      syncTree(target);
+      const syncS = Number(process.hrtime.bigint() - t) / 1e9;
+      t = process.hrtime.bigint();
+      const sock = mkPgDir(path.join(root, `sock-pgbr-${rep}`), 0o755);
+      try {
+        pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `restore-pgbr-${rep}.log`));
+        waitReadWrite({ host: sock, port });
+      } catch (e) {
+        pgCtlStop(target, 'immediate');
+        results.push({ tool: 'pgbackrest', variant, op: 'restore', failed: true, error: e.message });
+        rmSync(target, { recursive: true, force: true });
+        break;
+      }
+      const startS = Number(process.hrtime.bigint() - t) / 1e9;
+      const ok = psql({ host: sock, port }, 'SELECT count(*) FROM mail');
+      pgCtlStop(target);
+      record({
+        tool: 'pgbackrest',
+        variant,
+        op: 'restore',
+        ...pick(res),
+        wallS: res.wallS + syncS + startS,
+        parts: { restoreS: +res.wallS.toFixed(2), syncS: +syncS.toFixed(2), startS: +startS.toFixed(2) },
+        storedBytes: null,
+        dbBytes,
+        check: `mail rows ${ok}`,
+      });
+      rmSync(target, { recursive: true, force: true });
+    }
+  }
+}
+
+/** Bytes of archived WAL the backup needs (its start..stop segments), from backup.manifest via info. */
+function walBytesFor(pb, label) {
+  const r = sh('runuser', pgbackrestArgs(pb, 'info', ['--output=json', `--set=${label}`]), { allowFail: true });
+  if (r.status !== 0) return 0;
+  try {
+    const info = JSON.parse(r.stdout)[0];
+    const b = info.backup.find((x) => x.label === label);
+    const start = b.archive.start;
+    const stop = b.archive.stop;
+    const archiveRoot = path.join(pb.repo, 'archive', STANZA);
+    const out = sh('sh', ['-c', `find "$1" -type f -name '0000*' -printf '%f %s\\n'`, 'sh', archiveRoot]).stdout;
+    let sum = 0;
+    for (const line of out.split('\n')) {
+      const [name, size] = line.split(' ');
+      if (!name) continue;
+      const seg = name.slice(0, 24);
+      if (seg >= start && seg <= stop) sum += Number(size);
+    }
+    return sum;
+  } catch {
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------- rookery
+function rookeryEnv() {
+  const env = { ...process.env };
+  delete env.ROOKERY_CONFIG;
+  delete env.ROOKERY_CATALOG_URL;
+  env.NO_COLOR = '1';
+  return env;
+}
+
+async function runRookery(dbBytes) {
+  const variants = [
+    { variant: 'default config', compression: null },
+    { variant: 'zstd level=1', compression: { codec: 'zstd', level: 1 } },
+    { variant: 'zstd level=3', compression: { codec: 'zstd', level: 3 } },
+    { variant: 'lz4', compression: { codec: 'lz4' } },
+  ];
+  const repos = {};
+  for (const v of variants) {
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      const dir = path.join(root, 'rookery', v.variant.replace(/[^a-z0-9]+/gi, '_'));
+      rmSync(dir, { recursive: true, force: true });
+      const repoDir = path.join(dir, 'repo');
+      mkdirSync(repoDir, { recursive: true });
+      const args = [ROOKERY, 'backup', '--tier', 'oltp', '--repo', `file://${repoDir}`, '--pg-url', cluster.url, '--json'];
+      if (v.compression) {
+        const conf = path.join(dir, 'rookery.yaml');
+        const lines = ['compression:', ...Object.entries(v.compression).map(([k, x]) => `  ${k}: ${x}`), ''];
+        writeFileSync(conf, lines.join('\n'));
+        args.push('--config', conf);
+      }
+      log(`rookery backup ${v.variant}`);
+      const res = await runMonitored(process.execPath, args, { cwd: dir, env: rookeryEnv(), watchPids: srcWatch, threads: true });
+      if (res.code !== 0) {
+        fail('rookery', v.variant, 'backup', res);
+        break;
+      }
+      let manifest = null;
+      try {
+        manifest = JSON.parse(res.stdout);
+      } catch {
+        /* not JSON */
+      }
+      repos[v.variant] = { dir, repoDir, conf: v.compression ? path.join(dir, 'rookery.yaml') : null };
+      record({
+        tool: 'rookery',
+        variant: v.variant,
+        op: 'backup',
+        ...pick(res),
+        threads: threadSummary(res.threads),
+        storedBytes: duBytes(repoDir),
+        dbBytes,
+        manifestBytes: manifest?.bytes ?? null,
+      });
+    }
+  }
+  for (const variant of ['zstd level=3', 'lz4', 'default config']) {
+    const r = repos[variant];
+    if (!r) continue;
+    for (let rep = 0; rep < opts.repeat; rep++) {
+      const parent = mkPgDir(path.join(root, `restore-rookery-${rep}`), 0o755);
+      const target = path.join(parent, 'data');
+      const port = await freePort();
+      trackStarted(target);
+      const args = [ROOKERY, 'restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--start', '--port', String(port), '--repo', `file://${r.repoDir}`];
+      if (r.conf) args.push('--config', r.conf);
+      log(`rookery restore ${variant}`);
+      const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true });
+      if (res.code !== 0) {
+        fail('rookery', variant, 'restore', res);
+        pgCtlStop(target, 'immediate');
+        rmSync(parent, { recursive: true, force: true });
+        break;
+      }
+      // count until it answers read-write on the port (the CLI says it waited for connections)
+      let t = process.hrtime.bigint();
+      let readyS;
+      try {
+        waitReadWrite({ host: '127.0.0.1', port }, 120);
+        readyS = Number(process.hrtime.bigint() - t) / 1e9;
+      } catch (e) {
+        results.push({ tool: 'rookery', variant, op: 'restore', failed: true, error: `${e.message}\n${res.stdout}\n${res.stderr.slice(-2000)}` });
+        pgCtlStop(target, 'immediate');
+        rmSync(parent, { recursive: true, force: true });
+        break;
+      }
+      const ok = psql({ host: '127.0.0.1', port }, 'SELECT count(*) FROM mail', { allowFail: true });
+      // durability check, not counted: how long an fsync of every file takes after the CLI
+      // returned (≈0 when rookery already synced what it wrote)
+      t = process.hrtime.bigint();
+      syncTree(target);
+      const postSyncS = Number(process.hrtime.bigint() - t) / 1e9;
+      pgCtlStop(target);
+      record({
+        tool: 'rookery',
+        variant,
+        op: 'restore',
+        ...pick(res),
+        wallS: res.wallS + readyS,
+        parts: { cliS: +res.wallS.toFixed(2), readyAfterCliS: +readyS.toFixed(2), postSyncNotCountedS: +postSyncS.toFixed(2) },
+        threads: threadSummary(res.threads),
+        storedBytes: null,
+        dbBytes,
+        check: `mail rows ${ok}`,
+      });
+      rmSync(parent, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const t0 = Date.now();
+  root = pgTempDir('rookery-bench-');
+  log(`work dir ${root}`);
+  const src = mkPgDir(path.join(root, 'src'), 0o755);
+  cluster = await createCluster(src);
+  log(`source cluster on 127.0.0.1:${cluster.port}`);
+  const loaded = loadData(cluster, { scale: opts.scale, textMb: opts.textMb, log });
+  const dbBytes = Number(psql(cluster.conn, 'SELECT sum(pg_database_size(datname)) FROM pg_database'));
+  const mailBytes = Number(psql(cluster.conn, "SELECT pg_total_relation_size('mail')"));
+  log(`database size ${(dbBytes / 1048576).toFixed(0)} MiB (mail ${(mailBytes / 1048576).toFixed(0)} MiB, ${loaded.mailRows} rows)`);
+
+  let pb = null;
+  if (want('pgbackrest')) {
+    if (!pgbackrestAvailable()) {
+      log('pgbackrest missing: apt-get install -y pgbackrest');
+      sh('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbackrest'], { stdio: 'inherit' });
+    }
+    pb = setupPgBackRest(root, cluster);
+    enableArchiving(pb, cluster);
+  }
+  psql(cluster.conn, 'CHECKPOINT');
+
+  if (want('pg_basebackup')) await runPgBasebackup(dbBytes);
+  if (pb) await runPgBackRest(pb, dbBytes);
+  if (want('rookery')) await runRookery(dbBytes);
+
+  const meta = {
+    command: `node tools/bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    date: new Date().toISOString(),
+    scale: opts.scale,
+    textMb: opts.textMb,
+    repeat: opts.repeat,
+    dbBytes,
+    mailBytes,
+    mailRows: loaded.mailRows,
+    tarBytes: results.find((r) => r.tool === 'pg_basebackup' && r.variant === 'none' && !r.failed)?.storedBytes ?? null,
+    machine: {
+      nproc: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+      kernel: os.release(),
+      node: process.version,
+      postgres: sh(`${PGBIN}/postgres`, ['--version']).stdout.trim(),
+      pgbackrest: pb ? sh('pgbackrest', ['version']).stdout.trim() : null,
+    },
+    totalS: 0,
+  };
+  meta.totalS = (Date.now() - t0) / 1000;
+  const checks = targetChecks(results);
+  printTable(meta, results, checks);
+  if (opts.out) writeFileSync(opts.out, JSON.stringify({ meta, results, checks }, null, 2));
+  return checks;
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (e) {
+  log(`FAILED: ${e.stack ?? e}`);
+  exitCode = 1;
+} finally {
+  try {
+    if (cluster) pgCtlStop(cluster.dataDir);
+  } catch (e) {
+    log(`stop source: ${e.message}`);
+  }
+  cleanup();
+}
+process.exitCode = exitCode;
