@@ -109,6 +109,9 @@ export class PgBasebackupDriver {
         );
       },
     });
+    // Failures are reported through result; this listener only keeps an unread stream from
+    // crashing the process with an unhandled 'error' event.
+    stream.on('error', () => undefined);
     child.stdout.on('error', (error) => stream.destroy(error));
     child.stdout.pipe(stream);
     stream.once('close', () => {

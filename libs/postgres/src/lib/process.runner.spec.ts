@@ -84,6 +84,34 @@ describe('ProcessRunner', () => {
   });
 });
 
+describe('ProcessRunner.startOrphanGuard', () => {
+  const runner = new ProcessRunner();
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const until = async (condition: () => boolean) => {
+    for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    return condition();
+  };
+
+  it('signals the target once the watched process is gone', async () => {
+    const watched = runner.spawn(node, ['-e', 'setInterval(() => {}, 1000)']);
+    const target = runner.spawn(node, ['-e', 'setInterval(() => {}, 1000)']);
+    watched.result.catch(() => undefined);
+    const watchPid = Number(watched.pid);
+    const targetPid = Number(target.pid);
+    runner.startOrphanGuard({ watchPid, targetPid, signal: 'SIGTERM' });
+    process.kill(watchPid, 'SIGKILL');
+    await expect(target.result).rejects.toMatchObject({ exitCode: null });
+    expect(await until(() => !alive(targetPid))).toBe(true);
+  });
+});
+
 describe('pickInheritedEnv', () => {
   it('keeps PATH, HOME, LANG and drops everything else', () => {
     expect(pickInheritedEnv({ PATH: '/bin', HOME: '/h', LANG: 'C', PGPASSWORD: 'x', AWS_SECRET_ACCESS_KEY: 'y' })).toEqual({

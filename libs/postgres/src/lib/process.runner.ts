@@ -76,6 +76,25 @@ export interface ProcessRunnerOptions {
 
 const FALLBACK_PATH = '/usr/local/bin:/usr/bin:/bin';
 
+const ORPHAN_GUARD_SCRIPT = `
+const { rmSync } = require('node:fs');
+const [watchPid, targetPid, signal, removeDir] = process.argv.slice(1);
+const alive = (pid) => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const timer = setInterval(() => {
+  if (!alive(targetPid)) process.exit(0);
+  if (alive(watchPid)) return;
+  clearInterval(timer);
+  try { process.kill(Number(targetPid), signal); } catch {}
+  const deadline = Date.now() + 15000;
+  const wait = setInterval(() => {
+    if (alive(targetPid) && Date.now() < deadline) return;
+    clearInterval(wait);
+    if (removeDir) { try { rmSync(removeDir, { recursive: true, force: true }); } catch {} }
+    process.exit(0);
+  }, 100);
+}, 500);
+`;
+
 /**
  * The one place rookery starts child processes: argv arrays only (never a shell), an explicit
  * environment, an optional OS user, abort by signal, exit code and a bounded stderr tail.
@@ -106,6 +125,10 @@ export class ProcessRunner {
         );
       },
     });
+
+    // The result promise is the authoritative failure channel; pipelines still see the stream's
+    // error, but a caller that ignores stdout must not crash on an unhandled 'error' event.
+    output.on('error', () => undefined);
 
     if (signal?.aborted) {
       const reason = abortReason(signal);
@@ -220,6 +243,22 @@ export class ProcessRunner {
       return { pid: -1, exited };
     }
     return { pid: child.pid, exited };
+  }
+
+  /**
+   * A small detached watcher that sends `signal` to `targetPid` (and then removes `removeDir`) when
+   * `watchPid` dies, and exits by itself when the target exits first. It is the safety net for
+   * throwaway servers: it works even when the watched process is killed with SIGKILL, or runs in a
+   * sandbox (jest) whose process exit hooks never fire.
+   */
+  startOrphanGuard(options: { watchPid: number; targetPid: number; signal?: NodeJS.Signals; removeDir?: string }): void {
+    const child = spawnChild(
+      process.execPath,
+      ['-e', ORPHAN_GUARD_SCRIPT, String(options.watchPid), String(options.targetPid), options.signal ?? 'SIGQUIT', options.removeDir ?? ''],
+      { env: {}, stdio: 'ignore', detached: true },
+    );
+    child.on('error', () => undefined);
+    child.unref();
   }
 
   private childEnv(extra: ProcessEnv = {}, user?: ProcessUser): Record<string, string> {

@@ -23,6 +23,11 @@ export interface ScratchClusterOptions {
   binDir?: string;
   /** The environment children inherit PATH, HOME, LANG from. */
   baseEnv?: ProcessEnv;
+  /**
+   * Shut the server down (immediate) and remove its directory when this process dies without
+   * destroying it: for tests and the demo, never for a restore the operator keeps.
+   */
+  removeWhenOrphaned?: boolean;
 }
 
 export interface ScratchCluster {
@@ -106,7 +111,8 @@ export async function createScratchCluster(options: ScratchClusterOptions = {}):
       logging_collector: 'off',
       ...options.settings,
     };
-    const cluster = new LocalScratchCluster(name, baseDir, dataDir, logFile, ctl, settings);
+    const guard = options.removeWhenOrphaned ? runner : undefined;
+    const cluster = new LocalScratchCluster(name, baseDir, dataDir, logFile, ctl, settings, guard);
     await cluster.startOnFreePort();
     return cluster;
   } catch (error) {
@@ -128,6 +134,7 @@ class LocalScratchCluster implements ScratchCluster {
     readonly logFile: string,
     private readonly ctl: PgCtlDriver,
     private readonly settings: Record<string, string>,
+    private readonly guard?: ProcessRunner,
   ) {
     this.socketDir = baseDir;
   }
@@ -165,13 +172,14 @@ class LocalScratchCluster implements ScratchCluster {
   }
 
   async start(): Promise<void> {
-    await this.ctl.start(this.dataDir, {
+    const { pid } = await this.ctl.start(this.dataDir, {
       user: 'postgres',
       port: this.port,
       socketDir: this.socketDir,
       logFile: this.logFile,
       settings: this.settings,
     });
+    this.guard?.startOrphanGuard({ watchPid: process.pid, targetPid: pid, signal: 'SIGQUIT', removeDir: this.baseDir });
   }
 
   async stop(): Promise<void> {

@@ -32,6 +32,9 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     hbaLines: options.hbaLines,
     binDir: options.binDir,
     baseEnv: process.env,
+    // jest runs specs in a sandbox whose process exit hooks never fire: a watcher process is the
+    // safety net that also survives a killed test run.
+    removeWhenOrphaned: true,
   };
   installExitHook();
   const cluster = await createScratchCluster(scratchOptions);
