@@ -199,7 +199,7 @@ export class ProcessRunner {
     return { stdout: output, pid: child.pid, stderrTail: () => stderr.text(), result };
   }
 
-  /** Runs to completion, discarding stdout; resolves with the stdout text when asked to keep it. */
+  /** Runs to completion and resolves with stdout as text: for tools with small output (pg_config, pg_ctl). */
   async run(
     command: string,
     args: readonly string[],
