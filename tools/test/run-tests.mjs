@@ -4,11 +4,25 @@
 // (libs/testing) fetches and starts the S3-compatible servers; each integration suite starts its own
 // throwaway PostgreSQL clusters. Everything started is stopped at the end, pass or fail.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' };
+
+// The integration tests run throwaway PostgreSQL 15 clusters: install the server binaries from
+// Debian's packages when this machine does not have them (we run as root here; say so if not).
+function ensurePostgres() {
+  if (existsSync('/usr/lib/postgresql/15/bin/initdb')) return;
+  process.stdout.write('\n== installing PostgreSQL 15 server binaries (apt)\n');
+  const update = spawnSync('apt-get', ['update'], { stdio: 'inherit' });
+  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', 'postgresql-15'], { stdio: 'inherit' });
+  if (!install || install.status !== 0) {
+    process.stdout.write('cannot install postgresql-15: install PostgreSQL 15 server binaries and run again\n');
+    process.exit(1);
+  }
+}
 
 function step(title, command, args) {
   process.stdout.write(`\n== ${title}\n`);
@@ -19,6 +33,7 @@ function step(title, command, args) {
   }
 }
 
+ensurePostgres();
 step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
 step('tests (unit + integration)', 'npx', ['jest', '--ci', '--maxWorkers=2', ...process.argv.slice(2)]);

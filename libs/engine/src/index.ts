@@ -1,1 +1,9 @@
-export {};
+export * from './lib/artifact.codec';
+export * from './lib/backup-verify.service';
+export * from './lib/engine.context';
+export * from './lib/engine.factory';
+export * from './lib/engine.progress';
+export * from './lib/physical-backup.service';
+export * from './lib/physical-restore.service';
+export * from './lib/postgres.tools';
+export * from './lib/rookery.engine';

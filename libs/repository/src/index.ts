@@ -1,1 +1,3 @@
-export {};
+export * from './lib/backup.repository';
+export * from './lib/repository.layout';
+export * from './lib/repository.lock';

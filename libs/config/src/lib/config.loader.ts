@@ -150,3 +150,8 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** The process environment, for the few places that hand it on (child process base env). */
+export function processEnvironment(): NodeJS.ProcessEnv {
+  return process.env;
+}

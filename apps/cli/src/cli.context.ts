@@ -1,0 +1,44 @@
+import { Command } from 'commander';
+import { RookeryConfig, loadConfig } from '@rookery/config';
+import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { RookeryEngine, createEngine } from '@rookery/engine';
+
+export interface GlobalOptions {
+  config?: string;
+  repo?: string[];
+  pgUrl?: string;
+  tier?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+export function parseTier(value: string | undefined): TierName | undefined {
+  if (value === undefined) return undefined;
+  if (!isTierName(value)) throw new UnknownTierError(value, TIER_NAMES);
+  return value;
+}
+
+/** Loads the configuration from --config/--repo/--pg-url and the environment. */
+export function configFor(command: Command): RookeryConfig {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  return loadConfig({
+    configFile: options.config,
+    repositories: options.repo,
+    pgUrl: options.pgUrl,
+    tier: parseTier(options.tier),
+  });
+}
+
+/** Runs `work` with an engine built from the command's configuration, and closes it after. */
+export async function withEngine<T>(command: Command, work: (engine: RookeryEngine) => Promise<T>): Promise<T> {
+  const engine = await createEngine(configFor(command), { actor: 'cli' });
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

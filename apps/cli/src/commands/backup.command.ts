@@ -1,0 +1,34 @@
+import { Command, Option } from 'commander';
+import { BackupManifest, ConfigError } from '@rookery/core';
+import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { backupJson, formatBytes, formatDuration, progressBars } from '../cli.output';
+
+export function backupCommand(): Command {
+  return new Command('backup')
+    .description('take a backup of a tier now')
+    .requiredOption('--tier <tier>', 'tier to back up (oltp, content, queue, olap)')
+    .addOption(new Option('--type <type>', 'backup type').choices(['full', 'incremental', 'snapshot']).default('full'))
+    .option('--json', 'print the new backup as JSON')
+    .action(async (options: GlobalOptions & { type: string }, command: Command) => {
+      const tier = parseTier(options.tier) ?? 'oltp';
+      if (options.type !== 'full') {
+        throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
+      }
+      const progress = progressBars(!options.json);
+      const manifest = await withEngine(command, (engine) =>
+        engine.backup({ tier, onProgress: progress.listener }).finally(progress.stop),
+      );
+      process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
+    });
+}
+
+function describe(manifest: BackupManifest): string {
+  const ms = Date.parse(manifest.finishedAt) - Date.parse(manifest.startedAt);
+  const rate = manifest.bytes / Math.max(ms / 1000, 0.001);
+  return [
+    `backup ${manifest.id} completed`,
+    `  tier ${manifest.tier}, ${manifest.type} ${manifest.method}, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}`,
+    `  ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)} stored (${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x) in ${formatDuration(ms)}, ${formatBytes(rate)}/s`,
+    '',
+  ].join('\n');
+}

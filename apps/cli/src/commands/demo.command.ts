@@ -1,0 +1,133 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { buildConfig } from '@rookery/config';
+import { IntegrityError } from '@rookery/core';
+import { createEngine } from '@rookery/engine';
+import { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } from '@rookery/testing';
+import { formatBytes, formatDuration, progressBars, table } from '../cli.output';
+
+interface DemoOptions {
+  sizeMb: number;
+  codec: string;
+  level?: number;
+  keep?: boolean;
+}
+
+/**
+ * The main job on embedded defaults (README command 1): a throwaway PostgreSQL seeded with
+ * PenguinMails-like OLTP data, backed up to a local filesystem repository, restored into a fresh
+ * directory, started, and compared table by table.
+ */
+export function demoCommand(): Command {
+  return new Command('demo')
+    .description('seed a throwaway PostgreSQL, back it up, restore it, start it and compare every table')
+    .option('--size-mb <n>', 'size of the seeded OLTP database', parsePositive, 200)
+    .option('--codec <codec>', 'compression codec (zstd, gzip, lz4, none)', 'zstd')
+    .option('--level <n>', 'compression level', parsePositive)
+    .option('--keep', 'keep the work directory (repository, restored data directory) for inspection')
+    .action(async (options: DemoOptions) => {
+      const work = await mkdtemp(join(tmpdir(), 'rookery-demo-'));
+      // The restored server runs as the postgres account, which must be able to reach its directory.
+      await chmod(work, 0o711);
+      const timings: [string, number][] = [];
+      const timed = async <T>(label: string, step: () => Promise<T>): Promise<T> => {
+        const started = Date.now();
+        try {
+          return await step();
+        } finally {
+          timings.push([label, Date.now() - started]);
+        }
+      };
+      const say = (line: string) => process.stdout.write(`${line}\n`);
+
+      say(`rookery demo: work directory ${work}`);
+      const source = await timed('start source cluster', () => startCluster({ name: 'demo-source', fsync: true }));
+      const restoredDir = join(work, 'restored');
+      let restoredStarted = false;
+      try {
+        const seedBar = bar('seed     ');
+        seedBar.start(options.sizeMb, 0);
+        await timed('seed', () =>
+          seedOltp(source.url, { sizeMb: options.sizeMb, onProgress: (progress) => seedBar.update(Math.round(progress.fraction * options.sizeMb)) }),
+        );
+        seedBar.stop();
+        const sourceUrl = source.urlFor('penguinmails_oltp');
+
+        const config = buildConfig(
+          {
+            repositories: [`file://${join(work, 'repository')}`],
+            compression: { codec: options.codec, ...(options.level ? { level: options.level } : {}) },
+            tiers: { oltp: { pgUrl: source.url } },
+          },
+          'demo defaults',
+        );
+        const engine = await createEngine(config, { actor: 'demo' });
+        try {
+          const backupProgress = progressBars(true);
+          const manifest = await timed('backup', () =>
+            engine.backup({ tier: 'oltp', onProgress: backupProgress.listener }).finally(backupProgress.stop),
+          );
+          say(`backup ${manifest.id}: ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)}`);
+
+          const port = await freeLoopbackPort();
+          const restoreProgress = progressBars(true);
+          const restored = await timed('restore + start', () =>
+            engine
+              .restore({ tier: 'oltp', backup: manifest.id, to: restoredDir, start: true, port, onProgress: restoreProgress.listener })
+              .finally(restoreProgress.stop),
+          );
+          restoredStarted = true;
+          say(`restored into ${restored.dataDirectory}, accepting connections on port ${port}`);
+
+          const [before, after] = await timed('compare tables', () =>
+            Promise.all([tableChecksums(sourceUrl), tableChecksums(`postgres://postgres@127.0.0.1:${port}/penguinmails_oltp`)]),
+          );
+          const differences = diffTableChecksums(before, after);
+          const tables = Object.keys(before).sort();
+          say('');
+          say(
+            table(
+              ['table', 'rows', 'checksum', 'restored'],
+              tables.map((name) => [name, String(before[name].rows), before[name].checksum.slice(0, 16), after[name]?.checksum === before[name].checksum ? 'identical' : 'DIFFERENT']),
+            ),
+          );
+          const backupMs = timings.find(([label]) => label === 'backup')?.[1] ?? 1;
+          const restoreMs = timings.find(([label]) => label === 'restore + start')?.[1] ?? 1;
+          say('');
+          say(`database size       ${formatBytes(manifest.bytes)} (base backup tar incl. WAL)`);
+          say(`stored size         ${formatBytes(manifest.storedBytes)} (${manifest.artifacts[0].compression.codec} level ${manifest.artifacts[0].compression.level})`);
+          say(`compression ratio   ${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x`);
+          say(`backup throughput   ${formatBytes(manifest.bytes / (backupMs / 1000))}/s`);
+          say(`restore throughput  ${formatBytes(manifest.bytes / (restoreMs / 1000))}/s (verified, synced, started)`);
+          for (const [label, ms] of timings) say(`  ${label.padEnd(22)} ${formatDuration(ms)}`);
+          if (differences.length) {
+            throw new IntegrityError(`restored data differs from the source: ${differences.join('; ')}`);
+          }
+          say(`\nall ${tables.length} tables identical after restore`);
+        } finally {
+          if (restoredStarted) await engine.stopRestored(restoredDir).catch(() => undefined);
+          await engine.close();
+        }
+      } finally {
+        await source.destroy();
+        if (!options.keep) await rm(work, { recursive: true, force: true });
+        else say(`kept ${work}`);
+      }
+    });
+}
+
+function bar(label: string): SingleBar {
+  return new SingleBar(
+    { format: ` ${label}|{bar}| {value}/{total} MB`, hideCursor: true, stream: process.stderr, noTTYOutput: false },
+    Presets.shades_classic,
+  );
+}
+
+function parsePositive(value: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('must be a positive number');
+  return number;
+}

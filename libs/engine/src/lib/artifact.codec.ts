@@ -1,0 +1,125 @@
+import { Duplex, Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ArtifactRecord,
+  BackupManifest,
+  CompressionSpec,
+  EncryptionKeyError,
+  Store,
+  StorageClass,
+  codecExtension,
+} from '@rookery/core';
+import {
+  createCompressStream,
+  createDecompressStream,
+  createDecryptStream,
+  createDigestStream,
+  createEncryptStream,
+  createVerifyStream,
+} from '@rookery/pipeline';
+
+/** How artifacts of one backup are encoded on their way into the store. */
+export interface ArtifactEncoding {
+  compression: CompressionSpec;
+  workers?: number;
+  chunkSize?: number;
+  /** Client-side AES-256-GCM key, or null for none (the store's SSE still applies). */
+  key: { material: Buffer; id: string } | null;
+}
+
+export function artifactFileName(base: string, encoding: ArtifactEncoding): string {
+  return `${base}${codecExtension(encoding.compression.codec)}${encoding.key ? '.enc' : ''}`;
+}
+
+/**
+ * Streams `source` into the store as one artifact: logical digest → compression (parallel
+ * frames) → optional encryption → stored digest → atomic store write. Nothing is buffered whole;
+ * the object becomes visible only when the store write completes, and the returned record
+ * describes both the logical and the stored bytes.
+ */
+export async function writeArtifact(
+  store: Store,
+  key: string,
+  source: Readable,
+  options: {
+    name: string;
+    kind: ArtifactRecord['kind'];
+    encoding: ArtifactEncoding;
+    storageClass?: StorageClass;
+    signal?: AbortSignal;
+    onLogicalBytes?: (bytes: number) => void;
+  },
+): Promise<ArtifactRecord> {
+  const { encoding } = options;
+  const logical = createDigestStream({ onProgress: options.onLogicalBytes });
+  const stored = createDigestStream();
+  const stages: Duplex[] = [logical];
+  if (encoding.compression.codec !== 'none') {
+    stages.push(
+      createCompressStream(encoding.compression, { workers: encoding.workers || undefined, chunkSize: encoding.chunkSize }),
+    );
+  }
+  if (encoding.key) stages.push(createEncryptStream(encoding.key.material));
+  stages.push(stored);
+
+  const encoded = pipeline([source, ...stages], { signal: options.signal });
+  const written = store.write(key, stored, { storageClass: options.storageClass, signal: options.signal });
+  // Whichever fails first decides; the other is torn down by the pipeline or the store's abort.
+  await Promise.all([encoded, written]);
+
+  return {
+    name: options.name,
+    kind: options.kind,
+    bytes: logical.bytes,
+    storedBytes: stored.bytes,
+    sha256: stored.sha256(),
+    logicalSha256: logical.sha256(),
+    compression: { ...encoding.compression },
+    encryption: encoding.key ? { algorithm: 'aes-256-gcm', keyId: encoding.key.id } : { algorithm: 'none' },
+  };
+}
+
+/**
+ * Streams one artifact out of the store into `sink`, checking as it reads: the stored bytes
+ * against the manifest's sha256 and size, the encryption's authentication tags, and the logical
+ * bytes against their own sha256. The sink sees data before the end-of-stream checks complete,
+ * so callers that write to disk must treat their output as untrusted until this resolves.
+ */
+export async function readArtifact(
+  store: Store,
+  manifest: BackupManifest,
+  artifact: ArtifactRecord,
+  key: string,
+  sink: NodeJS.WritableStream,
+  options: { keyMaterial: Buffer | null; signal?: AbortSignal; onStoredBytes?: (bytes: number) => void },
+): Promise<void> {
+  const label = `${artifact.name}`;
+  const stages: Duplex[] = [
+    countBytes(options.onStoredBytes),
+    createVerifyStream({ sha256: artifact.sha256, bytes: artifact.storedBytes, label }),
+  ];
+  if (artifact.encryption.algorithm === 'aes-256-gcm') {
+    if (!options.keyMaterial) {
+      throw new EncryptionKeyError(
+        `backup '${manifest.id}' is encrypted (key id ${artifact.encryption.keyId}) and no encryption key is configured`,
+        { hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY' },
+      );
+    }
+    stages.push(createDecryptStream(options.keyMaterial, { label }));
+  }
+  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
+  stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
+
+  await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
+}
+
+function countBytes(onProgress?: (bytes: number) => void): Transform {
+  let bytes = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
+      onProgress?.(bytes);
+      callback(null, chunk);
+    },
+  });
+}

@@ -1,0 +1,22 @@
+import { RookeryConfig } from '@rookery/config';
+import { BackupRepository, RepositoryLock } from '@rookery/repository';
+import { ArtifactEncoding } from './artifact.codec';
+import type { PostgresTools } from './postgres.tools';
+
+/**
+ * Everything a backup, restore or verify needs, built once from the configuration by
+ * createEngine(): the primary store's repository and lock, the PostgreSQL tools, and how
+ * artifacts are encoded. Services receive it; none of them reads configuration itself.
+ */
+export interface EngineContext {
+  config: RookeryConfig;
+  repository: BackupRepository;
+  lock: RepositoryLock;
+  postgres: PostgresTools;
+  encoding: ArtifactEncoding;
+  /** Region name recorded in manifests for the primary store. */
+  primaryRegion: string;
+  /** Who runs the engine, for lock holders and audit: 'cli', 'oltp-backup service'. */
+  actor: string;
+  version: string;
+}

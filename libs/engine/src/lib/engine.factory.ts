@@ -1,0 +1,105 @@
+import { join } from 'node:path';
+import { RookeryConfig, processEnvironment } from '@rookery/config';
+import {
+  PgBasebackupDriver,
+  PgBinaries,
+  PgControlClient,
+  PgCtlDriver,
+  PgSqlClient,
+  ProcessRunner,
+  lookupOsUser,
+} from '@rookery/postgres';
+import { keyFingerprint, parseEncryptionKey, shutdownCompressionPool } from '@rookery/pipeline';
+import { BackupRepository, RepositoryLock } from '@rookery/repository';
+import { createStore } from '@rookery/storage';
+import { ConfigError } from '@rookery/core';
+import { ArtifactEncoding } from './artifact.codec';
+import { EngineContext } from './engine.context';
+import { PostgresTools } from './postgres.tools';
+import { RookeryEngine } from './rookery.engine';
+
+export interface EngineOptions {
+  /** Who runs the engine: 'cli', 'oltp-backup service'. */
+  actor: string;
+  version?: string;
+}
+
+export const ROOKERY_VERSION = '0.1.0';
+
+/**
+ * Builds the engine from a validated configuration: opens the primary store, resolves the
+ * PostgreSQL programs, parses the encryption key. The only place that turns config into parts.
+ */
+export async function createEngine(config: RookeryConfig, options: EngineOptions): Promise<RookeryEngine> {
+  const primaryUrl = config.repositories[0];
+  if (!primaryUrl) {
+    throw new ConfigError('no repository configured', ['repositories'], {
+      hint: 'pass --repo file:///path or --repo s3://bucket/prefix, or set repositories in rookery.yaml',
+    });
+  }
+  const store = createStore(primaryUrl);
+  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
+  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
+  const sql = new PgSqlClient();
+  const control = new PgControlClient(sql);
+  const basebackup = new PgBasebackupDriver(runner, binaries);
+  const pgCtl = new PgCtlDriver(runner, binaries);
+
+  // Servers run as the postgres account when rookery runs as root (PostgreSQL refuses root).
+  const owner = process.getuid?.() === 0 ? ('postgres' as const) : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const postgres: PostgresTools = {
+    control: {
+      serverInfo: (url) => control.serverInfo(url),
+      clusterSize: async (url) => {
+        const rows = await sql.query<{ size: string }>(url, 'select sum(pg_database_size(oid))::text as size from pg_database');
+        return Number(rows[0]?.size ?? 0);
+      },
+    },
+    basebackup: { start: (request) => basebackup.start(request) },
+    osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
+    syncFileSystem: async (path) => {
+      await runner.run('sync', ['--file-system', path]);
+    },
+    startRestored: async (dataDirectory, startOptions) => {
+      const port = startOptions.port ?? 5432;
+      // The socket goes into the data directory: the one place certain to exist and be writable
+      // by the server's owner, whatever the backed-up server's unix_socket_directories said.
+      await pgCtl.start(dataDirectory, {
+        user: owner,
+        port,
+        socketDir: dataDirectory,
+        logFile: join(dataDirectory, 'rookery-start.log'),
+      });
+      return port;
+    },
+    stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user: owner }),
+  };
+
+  const keyMaterial = config.encryptionKey ? parseEncryptionKey(config.encryptionKey.reveal()) : null;
+  const encoding: ArtifactEncoding = {
+    compression: { codec: config.compression.codec, level: config.compression.level },
+    workers: config.compression.workers,
+    chunkSize: config.compression.chunkSize,
+    key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
+  };
+
+  const context: EngineContext = {
+    config,
+    repository: new BackupRepository(store),
+    lock: new RepositoryLock(store),
+    postgres,
+    encoding,
+    primaryRegion: regionOf(primaryUrl),
+    actor: options.actor,
+    version: options.version ?? ROOKERY_VERSION,
+  };
+  return new RookeryEngine(context, async () => {
+    await store.close();
+    await shutdownCompressionPool();
+  });
+}
+
+function regionOf(url: string): string {
+  if (url.startsWith('s3://')) return new URL(url).searchParams.get('region') ?? 'primary';
+  return 'local';
+}

@@ -1,0 +1,11 @@
+/** Progress of a long step, reported to CLI progress bars and service logs. */
+export interface ProgressEvent {
+  phase: 'backup' | 'upload' | 'download' | 'extract' | 'verify' | 'sync' | 'start';
+  artifact?: string;
+  /** Logical bytes processed so far. */
+  bytes: number;
+  /** Expected logical bytes, when known (database size for a backup, manifest bytes for a restore). */
+  totalBytes?: number;
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;

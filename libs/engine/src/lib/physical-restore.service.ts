@@ -1,0 +1,148 @@
+import { once } from 'node:events';
+import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as tar from 'tar';
+import {
+  BackupManifest,
+  EncryptionKeyError,
+  InvariantError,
+  RestoreTargetError,
+  TierName,
+} from '@rookery/core';
+import { readArtifact } from './artifact.codec';
+import { EngineContext } from './engine.context';
+import { ProgressListener } from './engine.progress';
+
+export interface PhysicalRestoreRequest {
+  tier: TierName;
+  /** A backup id or 'latest'. */
+  backup: string;
+  /** The data directory to create; must be absent or empty. */
+  to: string;
+  start?: boolean;
+  port?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface PhysicalRestoreResult {
+  manifest: BackupManifest;
+  dataDirectory: string;
+  bytes: number;
+  /** Set when the server was started: the port it accepts connections on. */
+  startedOnPort?: number;
+}
+
+/** Held back under another name until every check passed: without it, PostgreSQL refuses to start. */
+const CONTROL_FILE = 'global/pg_control';
+const PENDING_SUFFIX = '.rookery-pending';
+
+/**
+ * Restores a physical backup into an empty data directory. The bytes are verified while they
+ * stream (stored sha256, GCM tags, logical sha256), but the tar is extracted as it arrives, so the
+ * directory is untrusted until the end: global/pg_control is held back under a temporary name and
+ * only renamed into place once every check passed and every file is synced. On any failure the
+ * directory is emptied, so nothing half-written can be mistaken for a usable cluster.
+ */
+export class PhysicalRestoreService {
+  constructor(private readonly context: EngineContext) {}
+
+  async restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult> {
+    const { repository, postgres } = this.context;
+    const manifest = await repository.find(request.tier, request.backup);
+    if (manifest.method !== 'physical') {
+      throw new RestoreTargetError(`backup '${manifest.id}' is ${manifest.method}; --to restores physical backups`, {
+        hint: 'restore logical backups with --target-url',
+      });
+    }
+    const keyMaterial = this.keyFor(manifest);
+    const dataDirectory = resolve(request.to);
+    // Refuse before fetching anything: never write into a directory that holds something.
+    await prepareEmptyDirectory(dataDirectory);
+    const owner = await postgres.osUser();
+
+    try {
+      let restoredBytes = 0;
+      for (const artifact of manifest.artifacts) {
+        if (artifact.kind !== 'base-tar') {
+          throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
+        }
+        const extract = tar.x({
+          cwd: dataDirectory,
+          preservePaths: false,
+          ...(owner ? { uid: owner.uid, gid: owner.gid, preserveOwner: false } : {}),
+          onReadEntry: (entry) => {
+            if (entry.path.replace(/^\.\//, '') === CONTROL_FILE) entry.path = `${CONTROL_FILE}${PENDING_SUFFIX}`;
+          },
+        });
+        const closed = once(extract, 'close');
+        await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extract, {
+          keyMaterial,
+          signal: request.signal,
+          onStoredBytes: (bytes) =>
+            request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+        });
+        await closed;
+        restoredBytes += artifact.bytes;
+      }
+
+      // Everything verified: make the files durable, then let the control file in.
+      request.onProgress?.({ phase: 'sync', bytes: restoredBytes, totalBytes: restoredBytes });
+      const pending = join(dataDirectory, `${CONTROL_FILE}${PENDING_SUFFIX}`);
+      await stat(pending).catch(() => {
+        throw new RestoreTargetError(`backup '${manifest.id}' has no ${CONTROL_FILE}: not a base backup`);
+      });
+      await postgres.syncFileSystem(dataDirectory);
+      await rename(pending, join(dataDirectory, CONTROL_FILE));
+      await chmod(dataDirectory, 0o700);
+      if (owner) await chown(dataDirectory, owner.uid, owner.gid);
+      await postgres.syncFileSystem(dataDirectory);
+
+      const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: restoredBytes };
+      if (request.start) {
+        request.onProgress?.({ phase: 'start', bytes: restoredBytes });
+        result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port });
+      }
+      return result;
+    } catch (error) {
+      await emptyDirectory(dataDirectory);
+      throw error;
+    }
+  }
+
+  private keyFor(manifest: BackupManifest): Buffer | null {
+    const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
+    if (!encrypted) return null;
+    const key = this.context.encoding.key;
+    if (!key) {
+      throw new EncryptionKeyError(
+        `backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`,
+        { hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY' },
+      );
+    }
+    if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
+      throw new EncryptionKeyError(
+        `wrong encryption key for backup '${manifest.id}': it was encrypted with key id ${encrypted.encryption.keyId}, the configured key has id ${key.id}`,
+      );
+    }
+    return key.material;
+  }
+}
+
+async function prepareEmptyDirectory(path: string): Promise<void> {
+  const entries = await readdir(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return null;
+    throw new RestoreTargetError(`cannot use restore directory '${path}': ${error.message}`, { cause: error });
+  });
+  if (entries && entries.length > 0) {
+    throw new RestoreTargetError(`restore directory '${path}' is not empty`, {
+      hint: 'restore into a new or empty directory; rookery never overwrites a data directory',
+    });
+  }
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+async function emptyDirectory(path: string): Promise<void> {
+  const entries = await readdir(path).catch(() => [] as string[]);
+  await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
+}

@@ -1,0 +1,35 @@
+
+
+/** The server facts a backup records. */
+export interface ServerFacts {
+  version: string;
+  versionNum: number;
+  systemIdentifier: string;
+}
+
+/**
+ * What the engine needs from PostgreSQL and the OS, built by createEngine() on libs/postgres.
+ * Kept as a small interface so the backup and restore flows read as orchestration.
+ */
+export interface PostgresTools {
+  control: {
+    serverInfo(url: string): Promise<ServerFacts>;
+    /** Total size of every database of the cluster, for progress bars. */
+    clusterSize(url: string): Promise<number>;
+  };
+  basebackup: {
+    start(options: { url: string; label: string; checkpoint: 'fast' | 'spread'; signal?: AbortSignal }): {
+      stream: NodeJS.ReadableStream & import('node:stream').Readable;
+      result: Promise<{ startLsn: string; stopLsn: string; timeline: number }>;
+    };
+  };
+  /** The `postgres` OS account when running as root (restored files are given to it), else null. */
+  osUser(): Promise<{ uid: number; gid: number } | null>;
+  /** Flushes every file of the file system holding `path` to disk. */
+  syncFileSystem(path: string): Promise<void>;
+  /** Starts a restored data directory and waits until it accepts connections; returns the port. */
+  startRestored(dataDirectory: string, options: { port?: number }): Promise<number>;
+  /** Stops a server started by startRestored (fast shutdown). */
+  stopRestored(dataDirectory: string): Promise<void>;
+}
+

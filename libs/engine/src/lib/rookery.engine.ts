@@ -1,0 +1,68 @@
+import { BackupManifest, TierName, isTierName, TIER_NAMES, UnknownTierError } from '@rookery/core';
+import { BackupListing } from '@rookery/repository';
+import { BackupVerifyService, VerifyResult } from './backup-verify.service';
+import { EngineContext } from './engine.context';
+import { ProgressListener } from './engine.progress';
+import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
+import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
+
+/**
+ * The one entry point the CLI and the services share: the same code takes, lists, verifies and
+ * restores backups whoever calls it.
+ */
+export class RookeryEngine {
+  private readonly physicalBackup: PhysicalBackupService;
+  private readonly physicalRestore: PhysicalRestoreService;
+  private readonly verifier: BackupVerifyService;
+
+  constructor(
+    readonly context: EngineContext,
+    private readonly onClose: () => Promise<void> = async () => undefined,
+  ) {
+    this.physicalBackup = new PhysicalBackupService(context);
+    this.physicalRestore = new PhysicalRestoreService(context);
+    this.verifier = new BackupVerifyService(context);
+  }
+
+  backup(request: PhysicalBackupRequest): Promise<BackupManifest> {
+    requireTier(request.tier);
+    return this.physicalBackup.backup(request);
+  }
+
+  restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult> {
+    requireTier(request.tier);
+    return this.physicalRestore.restore(request);
+  }
+
+  verify(
+    tier: TierName,
+    backup: string,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
+  ): Promise<VerifyResult> {
+    requireTier(tier);
+    return this.verifier.verify(tier, backup, options);
+  }
+
+  /** Stops a server that restore({ start: true }) started. */
+  stopRestored(dataDirectory: string): Promise<void> {
+    return this.context.postgres.stopRestored(dataDirectory);
+  }
+
+  list(tier?: TierName): Promise<BackupListing> {
+    if (tier) requireTier(tier);
+    return this.context.repository.list(tier);
+  }
+
+  find(tier: TierName, backup: string): Promise<BackupManifest> {
+    requireTier(tier);
+    return this.context.repository.find(tier, backup);
+  }
+
+  close(): Promise<void> {
+    return this.onClose();
+  }
+}
+
+function requireTier(tier: string): asserts tier is TierName {
+  if (!isTierName(tier)) throw new UnknownTierError(tier, TIER_NAMES);
+}

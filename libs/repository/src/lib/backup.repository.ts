@@ -1,0 +1,120 @@
+import {
+  BackupManifest,
+  BackupNotFoundError,
+  IntegrityError,
+  InvariantError,
+  MANIFEST_FORMAT_VERSION,
+  Store,
+  StorageNotFoundError,
+  TierName,
+  isManifestIntact,
+} from '@rookery/core';
+import { repositoryLayout } from './repository.layout';
+
+/** A manifest found in the store that cannot be trusted, and why. */
+export interface DamagedManifest {
+  key: string;
+  problem: string;
+}
+
+export interface BackupListing {
+  backups: BackupManifest[];
+  damaged: DamagedManifest[];
+}
+
+/**
+ * The repository's backup catalogue as the store holds it: manifests are the truth. A backup is
+ * listed only when its manifest exists, parses and matches its own checksum; everything else under
+ * the backups prefix is either an artifact of a listed backup or garbage from a crashed run.
+ */
+export class BackupRepository {
+  constructor(readonly store: Store) {}
+
+  /** Every intact backup of the tier (or of all tiers), oldest first (newest last). */
+  async list(tier?: TierName): Promise<BackupListing> {
+    const prefixes = tier ? [repositoryLayout.backupsPrefix(tier)] : [''];
+    const keys: string[] = [];
+    for (const prefix of prefixes) {
+      for await (const object of this.store.list(prefix)) {
+        if (repositoryLayout.isManifestKey(object.key)) keys.push(object.key);
+      }
+    }
+    const backups: BackupManifest[] = [];
+    const damaged: DamagedManifest[] = [];
+    for (const key of keys.sort()) {
+      try {
+        backups.push(await this.readManifest(key));
+      } catch (error) {
+        if (!(error instanceof IntegrityError)) throw error;
+        damaged.push({ key, problem: error.message });
+      }
+    }
+    backups.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+    return { backups, damaged };
+  }
+
+  /** The backup with this id, or the newest one for 'latest'. */
+  async find(tier: TierName, idOrLatest: string): Promise<BackupManifest> {
+    const { backups } = await this.list(tier);
+    const found =
+      idOrLatest === 'latest' ? backups.at(-1) : backups.find((backup) => backup.id === idOrLatest);
+    if (!found) throw new BackupNotFoundError(tier, idOrLatest);
+    return found;
+  }
+
+  async readManifest(key: string): Promise<BackupManifest> {
+    const text = await readAll(await this.store.read(key));
+    let manifest: BackupManifest;
+    try {
+      manifest = JSON.parse(text) as BackupManifest;
+    } catch (error) {
+      throw new IntegrityError(`manifest '${key}' is not valid JSON`, { cause: error });
+    }
+    if (!isManifestIntact(manifest)) {
+      throw new IntegrityError(`manifest '${key}' does not match its checksum`, {
+        hint: 'the manifest was altered or damaged after it was written',
+      });
+    }
+    if (manifest.formatVersion > MANIFEST_FORMAT_VERSION) {
+      throw new IntegrityError(
+        `manifest '${key}' has format version ${manifest.formatVersion}; this rookery reads up to ${MANIFEST_FORMAT_VERSION}`,
+        { hint: 'upgrade rookery' },
+      );
+    }
+    return manifest;
+  }
+
+  artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {
+    return repositoryLayout.artifactKey(manifest.tier, manifest.id, new Date(manifest.startedAt), artifact);
+  }
+
+  /**
+   * Makes a backup exist. Called only after every artifact write has resolved (durable). Each
+   * artifact is checked to be present with the stored size the manifest claims, so a manifest
+   * never points at a missing or short object; the manifest is created only if absent.
+   */
+  async commit(manifest: BackupManifest): Promise<string> {
+    if (!isManifestIntact(manifest)) {
+      throw new InvariantError(`refusing to commit unsigned manifest of backup '${manifest.id}'`);
+    }
+    for (const artifact of manifest.artifacts) {
+      const key = this.artifactKey(manifest, artifact.name);
+      const info = await this.store.stat(key);
+      if (!info) throw new StorageNotFoundError(key, { hint: 'the artifact vanished before the manifest was written' });
+      if (info.size !== artifact.storedBytes) {
+        throw new IntegrityError(
+          `artifact '${artifact.name}' of backup '${manifest.id}' has ${info.size} bytes in the store, expected ${artifact.storedBytes}`,
+        );
+      }
+    }
+    const key = repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt));
+    await this.store.write(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { ifAbsent: true });
+    return key;
+  }
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}

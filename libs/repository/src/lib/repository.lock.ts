@@ -1,0 +1,118 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { LockHeldError, Store, StorageConflictError, TierName } from '@rookery/core';
+import { repositoryLayout } from './repository.layout';
+
+/** What a lock object records about its holder. */
+export interface LockRecord {
+  token: string;
+  holder: string;
+  host: string;
+  pid: number;
+  acquiredAt: string;
+  heartbeatAt: string;
+}
+
+export interface LockOptions {
+  /** Who takes the lock, for messages: 'rookery backup', 'oltp-backup service'. */
+  holder: string;
+  /** A lock whose heartbeat is older than this is stale and may be broken. */
+  staleAfterMs?: number;
+  heartbeatMs?: number;
+  now?: () => Date;
+  /** Whether a process id on this host is alive (replaceable in tests). */
+  isProcessAlive?: (pid: number) => boolean;
+}
+
+export interface HeldLock {
+  readonly record: LockRecord;
+  release(): Promise<void>;
+}
+
+const DEFAULT_STALE_AFTER_MS = 10 * 60 * 1000;
+
+/**
+ * One backup per tier at a time, across processes and hosts: a lock object in the repository,
+ * created only if absent. The holder refreshes a heartbeat; a lock is broken only when its holder
+ * is provably gone (same host, dead pid) or its heartbeat is older than `staleAfterMs` — so a
+ * backup killed with SIGKILL does not block the next one forever.
+ */
+export class RepositoryLock {
+  constructor(private readonly store: Store) {}
+
+  async acquire(tier: TierName, options: LockOptions): Promise<HeldLock> {
+    const key = repositoryLayout.lockKey(tier);
+    const now = options.now ?? (() => new Date());
+    const record: LockRecord = {
+      token: randomUUID(),
+      holder: options.holder,
+      host: hostname(),
+      pid: process.pid,
+      acquiredAt: now().toISOString(),
+      heartbeatAt: now().toISOString(),
+    };
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.store.write(key, encode(record), { ifAbsent: true });
+        return this.held(key, record, options);
+      } catch (error) {
+        if (!(error instanceof StorageConflictError)) throw error;
+      }
+      const current = await this.read(key);
+      if (current && !isStale(current, options, now())) {
+        throw new LockHeldError(tier, `${current.holder}, pid ${current.pid} on ${current.host}, since ${current.acquiredAt}`);
+      }
+      // The holder is gone: remove its lock and try once more. Two breakers racing here are
+      // settled by the conditional create above.
+      await this.store.remove(key);
+    }
+    throw new LockHeldError(tier, 'another process took the lock while a stale one was broken');
+  }
+
+  async read(key: string): Promise<LockRecord | null> {
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await this.store.read(key)) chunks.push(chunk as Buffer);
+      return JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockRecord;
+    } catch {
+      return null;
+    }
+  }
+
+  private held(key: string, record: LockRecord, options: LockOptions): HeldLock {
+    const now = options.now ?? (() => new Date());
+    const heartbeat = setInterval(() => {
+      record.heartbeatAt = now().toISOString();
+      this.store.write(key, encode(record)).catch(() => undefined);
+    }, options.heartbeatMs ?? 60_000);
+    heartbeat.unref();
+    return {
+      record,
+      release: async () => {
+        clearInterval(heartbeat);
+        const current = await this.read(key);
+        if (current?.token === record.token) await this.store.remove(key);
+      },
+    };
+  }
+}
+
+function encode(record: LockRecord): Buffer {
+  return Buffer.from(JSON.stringify(record));
+}
+
+function isStale(record: LockRecord, options: LockOptions, now: Date): boolean {
+  const alive = options.isProcessAlive ?? isProcessAlive;
+  if (record.host === hostname() && !alive(record.pid)) return true;
+  const age = now.getTime() - new Date(record.heartbeatAt).getTime();
+  return !(age < (options.staleAfterMs ?? DEFAULT_STALE_AFTER_MS));
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
