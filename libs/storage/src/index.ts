@@ -1,1 +1,4 @@
-export {};
+export * from './lib/fs-store.driver';
+export * from './lib/s3-store.driver';
+export * from './lib/store.factory';
+export { assertStoreKey, assertStorePrefix } from './lib/store-key';

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { Dirent } from 'node:fs';
+import { FileHandle, link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  ObjectInfo,
+  ReadOptions,
+  RookeryError,
+  Store,
+  StoreFeatures,
+  StorageAccessDeniedError,
+  StorageConflictError,
+  StorageNotFoundError,
+  StorageUnavailableError,
+  WriteOptions,
+} from '@rookery/core';
+import { assertStoreKey, assertStorePrefix } from './store-key';
+import { WriteSource } from './write-source';
+
+/** Temporary names of writes in progress: `<key>.tmp-<hex>`; never listed, never read. */
+const TEMP_SUFFIX = /\.tmp-[0-9a-f]{12}$/;
+
+/**
+ * A store in a local (or mounted) directory. A write goes to `<key>.tmp-<random>`, is fsynced,
+ * then renamed (or, for `ifAbsent`, hard-linked, which fails atomically when the key exists) and
+ * the directory fsynced: a reader sees the whole object or nothing, and a crash leaves at most a
+ * temporary file, which list skips.
+ */
+export class FsStoreDriver implements Store {
+  readonly features: StoreFeatures = Object.freeze({
+    conditionalCreate: true,
+    storageClasses: false,
+    serverSideEncryption: false,
+  });
+  readonly description: string;
+
+  constructor(readonly root: string) {
+    this.description = `file://${root}`;
+  }
+
+  async check(): Promise<void> {
+    const probe = `.rookery-probe/${randomBytes(6).toString('hex')}`;
+    await this.write(probe, Buffer.from('rookery store probe\n'));
+    await this.remove(probe);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    assertStoreKey(key);
+    try {
+      const stats = await lstat(this.pathOf(key));
+      if (!stats.isFile()) return null;
+      return { key, size: stats.size, modifiedAt: stats.mtime };
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return null;
+      throw translateFsError(error, `stat of object '${key}'`, key);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertStorePrefix(prefix);
+    // Walk from the deepest directory the prefix names; the rest of the prefix filters names.
+    const slash = prefix.lastIndexOf('/');
+    const start = slash < 0 ? this.root : join(this.root, prefix.slice(0, slash));
+    for await (const path of walk(start)) {
+      const key = relative(this.root, path).split(sep).join('/');
+      if (!key.startsWith(prefix) || TEMP_SUFFIX.test(key)) continue;
+      const info = await this.stat(key);
+      if (info) yield info;
+    }
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    assertStoreKey(key);
+    let handle: FileHandle;
+    try {
+      handle = await open(this.pathOf(key), 'r');
+      if (!(await handle.stat()).isFile()) {
+        await handle.close();
+        throw new StorageNotFoundError(key);
+      }
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new StorageNotFoundError(key, { cause: error });
+      throw translateFsError(error, `read of object '${key}'`, key);
+    }
+    return handle.createReadStream({ signal: options.signal });
+  }
+
+  async write(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectInfo> {
+    assertStoreKey(key);
+    options.signal?.throwIfAborted();
+    const path = this.pathOf(key);
+    const temp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
+    const source = WriteSource.of(body, options.signal, options.onProgress);
+    let handle: FileHandle | undefined;
+    try {
+      await this.ensureDirectory(dirname(path));
+      handle = await open(temp, 'wx', 0o640);
+      await handle.writeFile(source.stream);
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      // The last moment an abort can still leave no object.
+      options.signal?.throwIfAborted();
+      if (options.ifAbsent) {
+        await link(temp, path);
+        await unlink(temp);
+      } else {
+        await rename(temp, path);
+      }
+      await fsyncDirectory(dirname(path));
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      source.release();
+      const callerFailure = source.callerFailure();
+      if (callerFailure) throw callerFailure.error;
+      if (options.ifAbsent && isErrno(error, 'EEXIST')) throw new StorageConflictError(key, { cause: error });
+      throw translateFsError(error, `write of object '${key}'`, key);
+    }
+    const info = await this.stat(key);
+    return info ?? { key, size: source.bytesRead, modifiedAt: new Date() };
+  }
+
+  async remove(key: string): Promise<void> {
+    assertStoreKey(key);
+    try {
+      await unlink(this.pathOf(key));
+    } catch (error) {
+      if (isErrno(error, 'ENOENT', 'ENOTDIR')) return;
+      throw translateFsError(error, `remove of object '${key}'`, key);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing held open between calls.
+  }
+
+  private pathOf(key: string): string {
+    return join(this.root, ...key.split('/'));
+  }
+
+  /** Creates missing parents and fsyncs the directory that received each new entry. */
+  private async ensureDirectory(dir: string): Promise<void> {
+    const firstCreated = await mkdir(dir, { recursive: true });
+    if (firstCreated === undefined) return;
+    let current = dir;
+    const created: string[] = [];
+    while (current.length >= firstCreated.length) {
+      created.push(current);
+      current = dirname(current);
+    }
+    for (const path of created.reverse()) await fsyncDirectory(dirname(path));
+  }
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (isErrno(error, 'ENOENT', 'ENOTDIR')) return;
+    throw translateFsError(error, `list of directory '${dir}'`);
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* walk(path);
+    else if (entry.isFile()) yield path;
+  }
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function isErrno(error: unknown, ...codes: string[]): boolean {
+  return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
+/** OS errors of the filesystem store, in the core storage taxonomy. */
+export function translateFsError(error: unknown, what: string, key?: string): RookeryError {
+  if (error instanceof RookeryError) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code ?? 'unknown';
+  const detail = `${what} failed: ${code}`;
+  if (code === 'ENOENT' && key !== undefined) return new StorageNotFoundError(key, { cause: error });
+  if (code === 'EEXIST' && key !== undefined) return new StorageConflictError(key, { cause: error });
+  if (code === 'EACCES' || code === 'EPERM') {
+    return new StorageAccessDeniedError(`${detail} (permission denied)`, {
+      cause: error,
+      hint: 'check the owner and mode of the store directory',
+    });
+  }
+  const transient = ['EIO', 'EAGAIN', 'EBUSY', 'EMFILE', 'ENFILE', 'ETIMEDOUT', 'ESTALE'].includes(code);
+  return new StorageUnavailableError(detail, { cause: error, retryable: transient });
+}

@@ -1,0 +1,215 @@
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  StorageAccessDeniedError,
+  StorageUnavailableError,
+} from '@rookery/core';
+// Integration specs start their S3-compatible server through the test harness (DESIGN §11).
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { S3ProxyHandle, acquireS3, freeLoopbackPort } from '@rookery/testing';
+import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
+import { createStore, parseStoreUrl, StoreOptions } from './store.factory';
+import { chunked, describeStoreContract, listKeys, readAll, sha256, sha256Of } from './store.contract';
+
+// One S3Proxy per file: the one the jest global setup published, else one started for this file.
+const BUCKET = 'rookery-storage-spec';
+let server: Promise<S3ProxyHandle> | undefined;
+
+function s3Server(): Promise<S3ProxyHandle> {
+  server ??= acquireS3('primary').then(async (handle) => {
+    await handle.createBucket(BUCKET);
+    return handle;
+  });
+  return server;
+}
+
+afterAll(async () => {
+  await (await server)?.stop();
+}, 30_000);
+
+function freshPrefix(label: string): string {
+  return `spec-${label}-${randomBytes(4).toString('hex')}`;
+}
+
+function urlFor(handle: S3ProxyHandle, prefix: string, extra = '', bucket = BUCKET): string {
+  return `s3://${bucket}/${prefix}?region=${handle.region}&endpoint=${handle.endpoint}&forcePathStyle=true${extra}`;
+}
+
+function optionsFor(handle: S3ProxyHandle, s3: StoreOptions['s3'] = {}): StoreOptions {
+  return { s3: { credentials: { accessKeyId: handle.accessKeyId, secretAccessKey: handle.secretAccessKey }, ...s3 } };
+}
+
+function configFor(handle: S3ProxyHandle, prefix: string, extra = ''): S3StoreConfig {
+  const location = parseStoreUrl(urlFor(handle, prefix, extra), optionsFor(handle));
+  if (location.kind !== 's3') throw new Error('expected an s3 url');
+  return location.config;
+}
+
+interface Seen {
+  command: string;
+  headers: Record<string, string>;
+}
+
+/** A driver whose client records the headers of every request it sends. */
+function recordingDriver(config: S3StoreConfig): { store: S3StoreDriver; seen: Seen[]; client: S3Client } {
+  const client = createS3Client(config);
+  const seen: Seen[] = [];
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      seen.push({ command: String(context.commandName), headers: { ...(request.headers ?? {}) } });
+      return next(args);
+    },
+    { step: 'finalizeRequest', name: 'rookeryRecordHeaders' },
+  );
+  return { store: new S3StoreDriver(config, { client }), seen, client };
+}
+
+describeStoreContract('s3 (S3Proxy)', async () => {
+  const handle = await s3Server();
+  return { store: createStore(urlFor(handle, freshPrefix('contract')), optionsFor(handle)) };
+});
+
+describe('S3StoreDriver against S3Proxy', () => {
+  let handle: S3ProxyHandle;
+
+  beforeAll(async () => {
+    handle = await s3Server();
+  }, 120_000);
+
+  it('declares its features and a description without credentials', async () => {
+    const store = createStore(urlFor(handle, 'repo/primary'), optionsFor(handle));
+    expect(store.features).toEqual({ conditionalCreate: false, storageClasses: true, serverSideEncryption: true });
+    expect(store.description).toBe(`s3://${BUCKET}/repo/primary (region ${handle.region}, endpoint ${handle.endpoint})`);
+    expect(store.description).not.toContain(handle.secretAccessKey);
+    expect(store.description).not.toContain(handle.accessKeyId);
+    await store.close();
+  });
+
+  it.each(['when_required', 'when_supported'])('round-trips bytes exactly with checksum=%s', async (mode) => {
+    const store = createStore(urlFor(handle, freshPrefix(mode), `&checksum=${mode}`), optionsFor(handle, { partSize: 5 * 1024 * 1024 }));
+    const big = randomBytes(17 * 1024 * 1024 + 7);
+    const small = randomBytes(1000);
+    await store.write('multipart.bin', chunked(big, 100_000));
+    await store.write('single.bin', chunked(small, 100));
+    expect(await sha256(await store.read('multipart.bin'))).toBe(sha256Of(big));
+    expect(await sha256(await store.read('single.bin'))).toBe(sha256Of(small));
+    await store.close();
+  }, 60_000);
+
+  it('sends server-side encryption (AES256 by default) and the storage class on every write', async () => {
+    const { store, seen } = recordingDriver({ ...configFor(handle, freshPrefix('sse')), partSize: 5 * 1024 * 1024 });
+    await store.write('single', Buffer.from('small'), { storageClass: 'STANDARD_IA' });
+    await store.write('multi', chunked(randomBytes(11 * 1024 * 1024), 65536), { storageClass: 'STANDARD_IA' });
+    const writes = seen.filter((s) => s.command === 'PutObjectCommand' || s.command === 'CreateMultipartUploadCommand');
+    expect(writes.map((s) => s.command).sort()).toEqual(['CreateMultipartUploadCommand', 'PutObjectCommand']);
+    for (const write of writes) {
+      expect(write.headers['x-amz-server-side-encryption']).toBe('AES256');
+      expect(write.headers['x-amz-storage-class']).toBe('STANDARD_IA');
+    }
+    // S3Proxy keeps the storage class and reports it back; it ignores SSE (no header to assert).
+    expect(await store.stat('single')).toMatchObject({ storageClass: 'STANDARD_IA' });
+    expect(await store.stat('multi')).toMatchObject({ storageClass: 'STANDARD_IA', size: 11 * 1024 * 1024 });
+    await store.close();
+  }, 60_000);
+
+  it('sends aws:kms with the key id when the url asks for it', async () => {
+    const { store, seen } = recordingDriver(configFor(handle, freshPrefix('kms'), '&sse=aws:kms&kmsKeyId=alias/rookery'));
+    await store.write('kms', Buffer.from('secret-ish'));
+    const put = seen.find((s) => s.command === 'PutObjectCommand');
+    expect(put?.headers['x-amz-server-side-encryption']).toBe('aws:kms');
+    expect(put?.headers['x-amz-server-side-encryption-aws-kms-key-id']).toBe('alias/rookery');
+    await store.close();
+  });
+
+  it('sends If-None-Match on ifAbsent writes, which S3Proxy does not enforce (hence conditionalCreate: false)', async () => {
+    const config = configFor(handle, freshPrefix('inm'));
+    const { store, seen, client } = recordingDriver(config);
+    await store.write('segment', Buffer.from('one'), { ifAbsent: true });
+    expect(seen.find((s) => s.command === 'PutObjectCommand')?.headers['if-none-match']).toBe('*');
+    // The server itself overwrites despite If-None-Match: *, so the driver's check-then-put is all
+    // that stands between two writers here.
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${config.prefix}/segment`, Body: 'two', IfNoneMatch: '*' }));
+    expect((await readAll(await store.read('segment'))).toString()).toBe('two');
+    await store.close();
+  });
+
+  it('makes a multipart object visible only once the upload completes', async () => {
+    const { store, seen } = recordingDriver({ ...configFor(handle, freshPrefix('visible')), partSize: 5 * 1024 * 1024 });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const data = randomBytes(12 * 1024 * 1024);
+    async function* gated(): AsyncGenerator<Buffer> {
+      yield data.subarray(0, 11 * 1024 * 1024);
+      await gate;
+      yield data.subarray(11 * 1024 * 1024);
+    }
+    const write = store.write('visible.bin', Readable.from(gated()));
+    await waitFor(() => seen.some((s) => s.command === 'UploadPartCommand'));
+    expect(await store.stat('visible.bin')).toBeNull();
+    expect(await listKeys(store, '')).toEqual([]);
+    release();
+    await write;
+    expect(await store.stat('visible.bin')).toMatchObject({ size: data.length });
+    await store.close();
+  }, 60_000);
+
+  it('aborts the multipart upload when the source fails', async () => {
+    const config = { ...configFor(handle, freshPrefix('mpu-abort')), partSize: 5 * 1024 * 1024 };
+    const { store, client } = recordingDriver(config);
+    const failure = new Error('source failed');
+    await expect(store.write('broken.bin', chunked(randomBytes(16 * 1024 * 1024), 65536, { failAfter: 12 * 1024 * 1024, error: failure }))).rejects.toBe(failure);
+    const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: config.prefix }));
+    expect(uploads.Uploads ?? []).toEqual([]);
+    await store.close();
+  }, 60_000);
+
+  it('translates wrong credentials to StorageAccessDeniedError', async () => {
+    for (const credentials of [
+      { accessKeyId: handle.accessKeyId, secretAccessKey: 'not-the-secret' },
+      { accessKeyId: 'nobody', secretAccessKey: 'not-the-secret' },
+    ]) {
+      const store = createStore(urlFor(handle, freshPrefix('denied')), { s3: { credentials } });
+      await expect(store.check()).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await expect(store.stat('x')).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await expect(store.read('x')).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await expect(listKeys(store, '')).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await expect(store.write('x', Buffer.from('x'))).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await expect(store.remove('x')).rejects.toBeInstanceOf(StorageAccessDeniedError);
+      await store.close();
+    }
+  });
+
+  it('fails fast with StorageUnavailableError when the endpoint is unreachable', async () => {
+    const port = await freeLoopbackPort();
+    const store = createStore(`s3://${BUCKET}/x?region=us-east-1&endpoint=http://127.0.0.1:${port}&forcePathStyle=true`, optionsFor(handle));
+    const started = Date.now();
+    await expect(store.check()).rejects.toBeInstanceOf(StorageUnavailableError);
+    await expect(store.write('x', Buffer.from('x'))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+    await expect(store.stat('x')).rejects.toThrow(/unreachable \(ECONNREFUSED\)/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await store.close();
+  }, 30_000);
+
+  it('reports a missing bucket by name', async () => {
+    const store = createStore(urlFor(handle, 'x', '', 'no-such-rookery-bucket'), optionsFor(handle));
+    await expect(store.check()).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      retryable: false,
+      message: `bucket 'no-such-rookery-bucket' does not exist at ${handle.endpoint}`,
+    });
+    await expect(listKeys(store, '')).rejects.toThrow(/bucket 'no-such-rookery-bucket' does not exist/);
+    await expect(store.write('x', Buffer.from('x'))).rejects.toThrow(/bucket 'no-such-rookery-bucket' does not exist/);
+    await store.close();
+  });
+});
+
+/** Polls a condition (never a fixed sleep). */
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -1,0 +1,399 @@
+import { randomBytes } from 'node:crypto';
+import { Readable, addAbortSignal } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommandInput,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import {
+  ConfigError,
+  ObjectInfo,
+  ReadOptions,
+  RookeryError,
+  Store,
+  StoreFeatures,
+  StorageAccessDeniedError,
+  StorageConflictError,
+  StorageNotFoundError,
+  StorageUnavailableError,
+  WriteOptions,
+} from '@rookery/core';
+import { assertStoreKey, assertStorePrefix } from './store-key';
+import { WriteSource } from './write-source';
+
+export type S3ServerSideEncryption = 'AES256' | 'aws:kms';
+/** The SDK's checksum modes: `when_required` adds checksums only where S3 demands them. */
+export type S3ChecksumMode = 'when_required' | 'when_supported';
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+/** Everything an S3 store needs; built by the store factory from a URL plus options. */
+export interface S3StoreConfig {
+  bucket: string;
+  /** Root of the store inside the bucket, without leading or trailing '/'; '' for the bucket root. */
+  prefix: string;
+  /** Unset: the SDK's default chain (AWS_REGION, profile). */
+  region?: string;
+  /** An S3-compatible endpoint (http://host:port); unset for AWS S3. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  sse: S3ServerSideEncryption;
+  kmsKeyId?: string;
+  checksum: S3ChecksumMode;
+  /**
+   * The server enforces `If-None-Match: *` on PutObject and CompleteMultipartUpload (AWS S3 does;
+   * S3Proxy 2.6 ignores it). When false, `ifAbsent` is a best-effort check-then-put.
+   */
+  conditionalCreate: boolean;
+  /** Multipart part size in bytes (≥ 5 MiB) and parts uploaded in parallel. */
+  partSize: number;
+  queueSize: number;
+  /** Attempts per request (SDK retry), connect timeout, and socket inactivity timeout. */
+  maxAttempts: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  /**
+   * Explicit credentials. Production leaves this unset so the SDK's default chain (environment,
+   * shared profile, SSO, instance metadata) applies; credentials never come from a store URL.
+   */
+  credentials?: S3Credentials;
+}
+
+export const S3_STORE_DEFAULTS = Object.freeze({
+  forcePathStyle: false,
+  sse: 'AES256' as S3ServerSideEncryption,
+  checksum: 'when_required' as S3ChecksumMode,
+  conditionalCreate: false,
+  partSize: 16 * 1024 * 1024,
+  queueSize: 4,
+  maxAttempts: 3,
+  connectTimeoutMs: 3_000,
+  requestTimeoutMs: 300_000,
+});
+
+const MIN_PART_SIZE = 5 * 1024 * 1024;
+const PROBE_PREFIX = '.rookery-probe/';
+
+/** The SDK client for a store config; exported so tests can instrument the exact same client. */
+export function createS3Client(config: S3StoreConfig): S3Client {
+  const checksum = config.checksum === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED';
+  return new S3Client({
+    region: config.region ?? (config.endpoint ? 'us-east-1' : undefined),
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    credentials: config.credentials,
+    maxAttempts: config.maxAttempts,
+    requestChecksumCalculation: checksum,
+    responseChecksumValidation: checksum,
+    requestHandler: {
+      connectionTimeout: config.connectTimeoutMs,
+      requestTimeout: config.requestTimeoutMs,
+    },
+  });
+}
+
+/**
+ * A store in an S3 bucket under a prefix. A write is a lib-storage multipart upload (parts in
+ * parallel; one PutObject when the body fits in one part): S3 makes the object visible only when
+ * the upload completes, and a failed or aborted write aborts the multipart upload. Every write asks
+ * for server-side encryption and carries the requested storage class.
+ */
+export class S3StoreDriver implements Store {
+  readonly features: StoreFeatures;
+  readonly description: string;
+  private readonly client: S3Client;
+
+  constructor(
+    private readonly config: S3StoreConfig,
+    dependencies: { client?: S3Client } = {},
+  ) {
+    if (config.partSize < MIN_PART_SIZE) {
+      throw new ConfigError(`s3 part size ${config.partSize} for bucket '${config.bucket}' is below the 5 MiB minimum`);
+    }
+    if (config.queueSize < 1) {
+      throw new ConfigError(`s3 queue size ${config.queueSize} for bucket '${config.bucket}' must be at least 1`);
+    }
+    this.client = dependencies.client ?? createS3Client(config);
+    this.features = Object.freeze({
+      conditionalCreate: config.conditionalCreate,
+      storageClasses: true,
+      serverSideEncryption: true,
+    });
+    const where = [config.region && `region ${config.region}`, config.endpoint && `endpoint ${config.endpoint}`]
+      .filter(Boolean)
+      .join(', ');
+    this.description = `s3://${config.bucket}/${config.prefix}${where ? ` (${where})` : ''}`;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
+    } catch (error) {
+      throw this.translate(error, `check of bucket '${this.config.bucket}'`);
+    }
+    const probe = `${PROBE_PREFIX}${randomBytes(6).toString('hex')}`;
+    await this.write(probe, Buffer.from('rookery store probe\n'));
+    await this.remove(probe);
+  }
+
+  async stat(key: string): Promise<ObjectInfo | null> {
+    assertStoreKey(key);
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }));
+      return {
+        key,
+        size: head.ContentLength ?? 0,
+        modifiedAt: head.LastModified ?? new Date(0),
+        storageClass: head.StorageClass ?? 'STANDARD',
+      };
+    } catch (error) {
+      if (statusOf(error) === 404 && !isNoSuchBucket(error)) return null;
+      throw this.translate(error, `stat of object '${key}'`, key);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertStorePrefix(prefix);
+    let continuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.config.bucket,
+            Prefix: this.fullKey(prefix),
+            ContinuationToken: continuationToken,
+          }),
+        );
+      } catch (error) {
+        throw this.translate(error, `list of prefix '${prefix}'`);
+      }
+      for (const object of page.Contents ?? []) {
+        if (!object.Key || object.Key.endsWith('/')) continue;
+        yield {
+          key: this.relativeKey(object.Key),
+          size: object.Size ?? 0,
+          modifiedAt: object.LastModified ?? new Date(0),
+          storageClass: object.StorageClass ?? 'STANDARD',
+        };
+      }
+      continuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuationToken);
+  }
+
+  async read(key: string, options: ReadOptions = {}): Promise<Readable> {
+    assertStoreKey(key);
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }),
+        { abortSignal: options.signal },
+      );
+      const body = object.Body as Readable;
+      if (options.signal) addAbortSignal(options.signal, body);
+      return body;
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw this.translate(error, `read of object '${key}'`, key);
+    }
+  }
+
+  async write(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectInfo> {
+    assertStoreKey(key);
+    options.signal?.throwIfAborted();
+    const Key = this.fullKey(key);
+    if (options.ifAbsent && (await this.stat(key))) {
+      // Best effort when the server does not enforce If-None-Match; a race is caught only there.
+      throw new StorageConflictError(key);
+    }
+    const source = WriteSource.of(body, options.signal, options.onProgress);
+    const params: PutObjectCommandInput = {
+      Bucket: this.config.bucket,
+      Key,
+      Body: source.stream,
+      ServerSideEncryption: this.config.sse,
+      SSEKMSKeyId: this.config.sse === 'aws:kms' ? this.config.kmsKeyId : undefined,
+      StorageClass: options.storageClass,
+      // Sent on PutObject and CompleteMultipartUpload; the server enforces it atomically if it can.
+      IfNoneMatch: options.ifAbsent ? '*' : undefined,
+    };
+    // Abort and source errors travel through the body stream: lib-storage then aborts the
+    // multipart upload before done() rejects (its own abort() would reject before cleaning up).
+    const upload = new Upload({
+      client: this.client,
+      params,
+      partSize: this.config.partSize,
+      queueSize: this.config.queueSize,
+      leavePartsOnError: false,
+    });
+    try {
+      await upload.done();
+    } catch (error) {
+      source.release();
+      const callerFailure = source.callerFailure();
+      if (callerFailure) throw callerFailure.error;
+      throw this.translate(error, `write of object '${key}'`, key);
+    }
+    const info = await this.stat(key);
+    return info ?? { key, size: source.bytesRead, modifiedAt: new Date(), storageClass: options.storageClass };
+  }
+
+  async remove(key: string): Promise<void> {
+    assertStoreKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }));
+    } catch (error) {
+      if (statusOf(error) === 404 && !isNoSuchBucket(error)) return;
+      throw this.translate(error, `remove of object '${key}'`, key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private fullKey(key: string): string {
+    return this.config.prefix ? `${this.config.prefix}/${key}` : key;
+  }
+
+  private relativeKey(fullKey: string): string {
+    return this.config.prefix ? fullKey.slice(this.config.prefix.length + 1) : fullKey;
+  }
+
+  private translate(error: unknown, what: string, key?: string): RookeryError {
+    return translateS3Error(error, {
+      what,
+      key,
+      bucket: this.config.bucket,
+      endpoint: this.config.endpoint ?? `aws s3${this.config.region ? ` ${this.config.region}` : ''}`,
+    });
+  }
+}
+
+export interface S3ErrorContext {
+  /** What was attempted, naming the object: "read of object 'a/b'". */
+  what: string;
+  /** The object's key; absent for bucket-level calls, where a 404 means the bucket is missing. */
+  key?: string;
+  bucket: string;
+  endpoint: string;
+}
+
+const ACCESS_DENIED = new Set([
+  'AccessDenied',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'AllAccessDisabled',
+  'ExpiredToken',
+  'InvalidToken',
+  'TokenRefreshRequired',
+  'AccountProblem',
+  'CredentialsProviderError',
+]);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ESOCKETTIMEDOUT',
+]);
+
+/** SDK and network errors of the S3 store, in the core storage taxonomy. */
+export function translateS3Error(error: unknown, context: S3ErrorContext): RookeryError {
+  if (error instanceof RookeryError) return error;
+  const name = errorName(error);
+  const status = statusOf(error);
+  const message = error instanceof Error ? error.message : String(error);
+  const detail = name && name !== 'Unknown' && name !== 'UnknownError' ? name : status ? `http ${status}` : message;
+
+  if (name === 'NoSuchBucket' || (status === 404 && context.key === undefined)) {
+    return new StorageUnavailableError(`bucket '${context.bucket}' does not exist at ${context.endpoint}`, {
+      cause: error,
+      retryable: false,
+      hint: `create the bucket or correct the store url s3://${context.bucket}/…`,
+    });
+  }
+  if (name === 'NoSuchKey' || (status === 404 && context.key !== undefined)) {
+    return new StorageNotFoundError(context.key ?? '', { cause: error });
+  }
+  if (ACCESS_DENIED.has(name) || status === 403 || status === 401) {
+    return new StorageAccessDeniedError(
+      `${context.what} in bucket '${context.bucket}' was refused: ${name === 'CredentialsProviderError' ? 'no aws credentials found' : detail}`,
+      { cause: error },
+    );
+  }
+  if (context.key !== undefined && (name === 'PreconditionFailed' || name === 'ConditionalRequestConflict' || status === 412)) {
+    return new StorageConflictError(context.key, { cause: error });
+  }
+  if (/region is missing/i.test(message)) {
+    return new ConfigError(`no region for bucket '${context.bucket}': set ?region= in the store url or AWS_REGION`, [], {
+      cause: error,
+    });
+  }
+  const code = networkCode(error);
+  if (code || name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException') {
+    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} unreachable (${code ?? name})`, {
+      cause: error,
+      retryable: true,
+    });
+  }
+  const retryable = (status !== undefined && status >= 500) || ['SlowDown', 'ServiceUnavailable', 'InternalError'].includes(name);
+  return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${detail}`, {
+    cause: error,
+    retryable,
+  });
+}
+
+function errorName(error: unknown): string {
+  if (error instanceof S3ServiceException) return error.name;
+  if (typeof error === 'object' && error !== null) {
+    const candidate = error as { Code?: unknown; name?: unknown };
+    if (typeof candidate.Code === 'string') return candidate.Code;
+    if (typeof candidate.name === 'string') return candidate.name;
+  }
+  return '';
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+function isNoSuchBucket(error: unknown): boolean {
+  return errorName(error) === 'NoSuchBucket';
+}
+
+function networkCode(error: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (typeof current === 'object' && current !== null && !seen.has(current)) {
+    seen.add(current);
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+    const nested = (current as { errors?: unknown[] }).errors;
+    if (Array.isArray(nested)) {
+      const inner = nested.map(networkCode).find(Boolean);
+      if (inner) return inner;
+    }
+    // The SDK's retry layer may wrap a foreign-realm Error, keeping only its text.
+    const message = (current as { message?: unknown }).message;
+    const inMessage = typeof message === 'string' ? [...NETWORK_CODES].find((known) => message.includes(known)) : undefined;
+    if (inMessage) return inMessage;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,203 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import {
+  InvariantError,
+  ObjectInfo,
+  Store,
+  StorageConflictError,
+  StorageNotFoundError,
+} from '@rookery/core';
+
+/**
+ * The Store port's contract (core store.port.ts), run against every driver. `makeStore` returns a
+ * store rooted at a fresh, empty location (directory or bucket prefix) and a cleanup.
+ */
+export interface ContractStore {
+  store: Store;
+  cleanup?: () => Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+const BIG = 40 * MiB + 12_345;
+
+export function describeStoreContract(name: string, makeStore: () => Promise<ContractStore>): void {
+  describe(`Store contract: ${name}`, () => {
+    let subject: ContractStore;
+    let store: Store;
+
+    beforeAll(async () => {
+      subject = await makeStore();
+      store = subject.store;
+    }, 120_000);
+
+    afterAll(async () => {
+      await store?.close();
+      await subject?.cleanup?.();
+    });
+
+    it('round-trips a 40 MB stream exactly (multipart), reporting progress and size', async () => {
+      const data = randomBytes(BIG);
+      let progress = 0;
+      const info = await store.write('big/base.tar', chunked(data, 64 * 1024), {
+        onProgress: (bytes) => (progress = bytes),
+      });
+      expect(info).toMatchObject({ key: 'big/base.tar', size: BIG });
+      expect(progress).toBe(BIG);
+      expect(await store.stat('big/base.tar')).toMatchObject({ key: 'big/base.tar', size: BIG });
+      expect(await sha256(await store.read('big/base.tar'))).toBe(sha256Of(data));
+    }, 120_000);
+
+    it('writes and reads an empty object, from a buffer and from a stream', async () => {
+      await store.write('empty/from-buffer', Buffer.alloc(0));
+      await store.write('empty/from-stream', Readable.from([]));
+      for (const key of ['empty/from-buffer', 'empty/from-stream']) {
+        expect(await store.stat(key)).toMatchObject({ key, size: 0 });
+        expect((await readAll(await store.read(key))).length).toBe(0);
+      }
+    });
+
+    it('writes a buffer body and overwrites it when ifAbsent is not asked', async () => {
+      await store.write('buffer/manifest.json', Buffer.from('{"v":1}'));
+      expect((await readAll(await store.read('buffer/manifest.json'))).toString()).toBe('{"v":1}');
+      const info = await store.write('buffer/manifest.json', Buffer.from('{"v":22}'));
+      expect(info.size).toBe(8);
+      expect((await readAll(await store.read('buffer/manifest.json'))).toString()).toBe('{"v":22}');
+    });
+
+    it('stats, lists recursively under a prefix, and removes idempotently', async () => {
+      const keys = ['tree/a/1', 'tree/a/2', 'tree/a/deep/3', 'tree/b/4', 'treetop/5'];
+      for (const key of keys) await store.write(key, Buffer.from(key));
+
+      const stat = await store.stat('tree/a/1');
+      expect(stat).toMatchObject({ key: 'tree/a/1', size: 8 });
+      // modifiedAt is a Date near now (not instanceof-checked: fs dates come from another realm).
+      expect(Math.abs(Date.now() - (stat?.modifiedAt.getTime() ?? 0))).toBeLessThan(10 * 60_000);
+      expect(await store.stat('tree/a/missing')).toBeNull();
+      expect(await store.stat('tree/a')).toBeNull();
+
+      expect(await listKeys(store, 'tree/')).toEqual(['tree/a/1', 'tree/a/2', 'tree/a/deep/3', 'tree/b/4']);
+      expect(await listKeys(store, 'tree/a/')).toEqual(['tree/a/1', 'tree/a/2', 'tree/a/deep/3']);
+      expect(await listKeys(store, 'tree')).toEqual([...keys].sort());
+      expect(await listKeys(store, 'tree/a/de')).toEqual(['tree/a/deep/3']);
+      expect(await listKeys(store, 'nothing-here/')).toEqual([]);
+      const listed = await collect(store.list('tree/b/'));
+      expect(listed).toEqual([expect.objectContaining({ key: 'tree/b/4', size: 8 })]);
+
+      await store.remove('tree/a/2');
+      await store.remove('tree/a/2');
+      await store.remove('never/written');
+      expect(await store.stat('tree/a/2')).toBeNull();
+      expect(await listKeys(store, 'tree/a/')).toEqual(['tree/a/1', 'tree/a/deep/3']);
+    });
+
+    it('rejects a read of a missing key with StorageNotFoundError', async () => {
+      await expect(store.read('missing/object')).rejects.toBeInstanceOf(StorageNotFoundError);
+      await expect(store.read('missing/object')).rejects.toMatchObject({ code: 'STORAGE_NOT_FOUND', key: 'missing/object' });
+    });
+
+    it('creates with ifAbsent once, then rejects with StorageConflictError and keeps the first object', async () => {
+      await store.write('wal/000000010000000000000001', Buffer.from('first'), { ifAbsent: true });
+      await expect(
+        store.write('wal/000000010000000000000001', Buffer.from('second'), { ifAbsent: true }),
+      ).rejects.toBeInstanceOf(StorageConflictError);
+      expect((await readAll(await store.read('wal/000000010000000000000001'))).toString()).toBe('first');
+    });
+
+    it('leaves no object when the source stream fails mid-way, and rethrows the source error', async () => {
+      const failure = new Error('pg_basebackup died');
+      const source = chunked(randomBytes(24 * MiB), 64 * 1024, { failAfter: 20 * MiB, error: failure });
+      await expect(store.write('failed/base.tar', source)).rejects.toBe(failure);
+      await expectNoObject(store, 'failed/base.tar', 'failed/');
+    }, 60_000);
+
+    it('leaves no object when the AbortSignal fires mid-way', async () => {
+      const controller = new AbortController();
+      const write = store.write('aborted/base.tar', chunked(randomBytes(24 * MiB), 64 * 1024), {
+        signal: controller.signal,
+        onProgress: (bytes) => {
+          if (bytes >= 18 * MiB) controller.abort();
+        },
+      });
+      await expect(write).rejects.toMatchObject({ name: 'AbortError' });
+      await expectNoObject(store, 'aborted/base.tar', 'aborted/');
+    }, 60_000);
+
+    it('rejects a write whose signal is already aborted without creating anything', async () => {
+      const controller = new AbortController();
+      controller.abort();
+      await expect(store.write('aborted/early', Buffer.from('x'), { signal: controller.signal })).rejects.toMatchObject({
+        name: 'AbortError',
+      });
+      expect(await store.stat('aborted/early')).toBeNull();
+    });
+
+    it('refuses keys that escape the root', async () => {
+      for (const key of ['', '/abs', '../up', 'a//b', 'a/./b']) {
+        await expect(store.stat(key)).rejects.toBeInstanceOf(InvariantError);
+      }
+    });
+
+    it('passes check() and leaves no probe object behind', async () => {
+      await store.check();
+      expect(await listKeys(store, '.rookery-probe/')).toEqual([]);
+    });
+
+    it('describes itself without credentials', () => {
+      expect(store.description).not.toMatch(/secret|credential|password/i);
+    });
+  });
+}
+
+async function expectNoObject(store: Store, key: string, prefix: string): Promise<void> {
+  expect(await store.stat(key)).toBeNull();
+  expect(await listKeys(store, prefix)).toEqual([]);
+  await expect(store.read(key)).rejects.toBeInstanceOf(StorageNotFoundError);
+}
+
+/** A byte stream over `data` in `size` chunks, optionally failing after `failAfter` bytes. */
+export function chunked(data: Buffer, size: number, fail?: { failAfter: number; error: Error }): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (fail && offset >= fail.failAfter) {
+        this.destroy(fail.error);
+        return;
+      }
+      if (offset >= data.length) {
+        this.push(null);
+        return;
+      }
+      const end = Math.min(offset + size, data.length);
+      // Copy: a consumer may hold a chunk after the next one is produced.
+      this.push(Buffer.from(data.subarray(offset, end)));
+      offset = end;
+    },
+  });
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function sha256(stream: Readable): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of stream) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+export function sha256Of(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function collect(iterable: AsyncIterable<ObjectInfo>): Promise<ObjectInfo[]> {
+  const items: ObjectInfo[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+export async function listKeys(store: Store, prefix: string): Promise<string[]> {
+  return (await collect(store.list(prefix))).map((info) => info.key).sort();
+}
