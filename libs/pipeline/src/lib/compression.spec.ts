@@ -43,12 +43,6 @@ function source(input: Buffer, piece = 10_007): Readable {
   });
 }
 
-async function collect(readable: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of readable) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
 async function transform(input: Buffer, stream: NodeJS.ReadWriteStream): Promise<Buffer> {
   const sink: Buffer[] = [];
   await pipeline(

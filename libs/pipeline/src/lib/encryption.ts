@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
 import { EncryptionKeyError, IntegrityError, InvariantError } from '@rookery/core';
+import { ByteQueue } from './byte-queue';
 
 /*
  * Client-side encryption format of an artifact, version 1 ("RKYENC01").
@@ -101,8 +102,7 @@ class EncryptStream extends Transform {
   private readonly subkey: Buffer;
   private counter = 0;
   /** Plaintext not yet sealed; a full segment is held until we know whether it is the last. */
-  private pieces: Buffer[] = [];
-  private buffered = 0;
+  private readonly pending = new ByteQueue();
   private headerSent = false;
 
   constructor(key: Buffer, private readonly segmentSize: number) {
@@ -114,16 +114,15 @@ class EncryptStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.sendHeader();
-    this.pieces.push(chunk);
-    this.buffered += chunk.length;
+    this.pending.push(chunk);
     // Seal only while more than a segment is buffered: the segment is then known not to be last.
-    while (this.buffered > this.segmentSize) this.seal(this.takeSegment(this.segmentSize), false);
+    while (this.pending.length > this.segmentSize) this.seal(this.pending.shiftPieces(this.segmentSize), false);
     callback();
   }
 
   override _flush(callback: TransformCallback): void {
     this.sendHeader();
-    this.seal(this.takeSegment(this.buffered), true);
+    this.seal(this.pending.shiftPieces(this.pending.length), true);
     callback();
   }
 
@@ -131,25 +130,6 @@ class EncryptStream extends Transform {
     if (this.headerSent) return;
     this.headerSent = true;
     this.push(this.header);
-  }
-
-  private takeSegment(length: number): Buffer[] {
-    const segment: Buffer[] = [];
-    let remaining = length;
-    while (remaining > 0) {
-      const first = this.pieces[0];
-      if (first.length <= remaining) {
-        segment.push(first);
-        this.pieces.shift();
-        remaining -= first.length;
-      } else {
-        segment.push(first.subarray(0, remaining));
-        this.pieces[0] = first.subarray(remaining);
-        remaining = 0;
-      }
-    }
-    this.buffered -= length;
-    return segment;
   }
 
   private seal(segment: Buffer[], final: boolean): void {
@@ -175,8 +155,7 @@ export function createDecryptStream(key: Buffer, options: DecryptStreamOptions =
 }
 
 class DecryptStream extends Transform {
-  private pieces: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
   private header: Buffer | null = null;
   private subkey: Buffer | null = null;
   private counter = 0;
@@ -191,8 +170,7 @@ class DecryptStream extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      this.pieces.push(chunk);
-      this.buffered += chunk.length;
+      this.queue.push(chunk);
       this.drain(false);
       callback();
     } catch (error) {
@@ -205,7 +183,7 @@ class DecryptStream extends Transform {
       this.drain(true);
       if (!this.sawFinal) {
         throw this.integrity(
-          this.buffered > 0 ? `stream ends inside a record (${this.buffered} bytes left over)` : 'stream ends without its final segment (truncated)',
+          this.queue.length > 0 ? `stream ends inside a record (${this.queue.length} bytes left over)` : 'stream ends without its final segment (truncated)',
         );
       }
       callback();
@@ -220,11 +198,11 @@ class DecryptStream extends Transform {
    */
   private drain(ended: boolean): void {
     if (!this.header) {
-      if (this.buffered < HEADER_BYTES) {
-        if (ended) throw this.integrity(`stream of ${this.buffered} bytes is shorter than the encryption header`);
+      if (this.queue.length < HEADER_BYTES) {
+        if (ended) throw this.integrity(`stream of ${this.queue.length} bytes is shorter than the encryption header`);
         return;
       }
-      const header = this.takeBytes(HEADER_BYTES);
+      const header = Buffer.from(this.queue.shift(HEADER_BYTES));
       if (!header.subarray(0, ENCRYPTION_MAGIC.length).equals(ENCRYPTION_MAGIC)) {
         throw this.integrity('not a rookery encrypted artifact (bad magic; expected RKYENC01)');
       }
@@ -232,14 +210,14 @@ class DecryptStream extends Transform {
       this.subkey = deriveSubkey(this.key, header.subarray(ENCRYPTION_MAGIC.length));
     }
     for (;;) {
-      if (this.buffered < LENGTH_BYTES) return;
-      const length = this.peekLength();
+      if (this.queue.length < LENGTH_BYTES) return;
+      const length = this.queue.uint32BE(0);
       if (length > MAX_RECORD_BYTES) throw this.integrity(`record ${this.counter} claims ${length} bytes (limit ${MAX_RECORD_BYTES})`);
       const recordBytes = LENGTH_BYTES + length + TAG_BYTES;
-      if (this.buffered < recordBytes) return;
-      const isLast = this.buffered === recordBytes;
+      if (this.queue.length < recordBytes) return;
+      const isLast = this.queue.length === recordBytes;
       if (isLast && !ended) return;
-      this.open(this.takePieces(recordBytes), length, isLast);
+      this.open(this.queue.shiftPieces(recordBytes), length, isLast);
     }
   }
 
@@ -301,38 +279,5 @@ class DecryptStream extends Transform {
       cause,
       hint: 'the stored bytes are damaged or incomplete; run rookery verify on the backup',
     });
-  }
-
-  private peekLength(): number {
-    const bytes = Buffer.alloc(LENGTH_BYTES);
-    let filled = 0;
-    for (const piece of this.pieces) {
-      if (filled === LENGTH_BYTES) break;
-      filled += piece.copy(bytes, filled, 0, LENGTH_BYTES - filled);
-    }
-    return bytes.readUInt32BE(0);
-  }
-
-  private takeBytes(length: number): Buffer {
-    return Buffer.concat(this.takePieces(length));
-  }
-
-  private takePieces(length: number): Buffer[] {
-    const taken: Buffer[] = [];
-    let remaining = length;
-    while (remaining > 0) {
-      const first = this.pieces[0];
-      if (first.length <= remaining) {
-        taken.push(first);
-        this.pieces.shift();
-        remaining -= first.length;
-      } else {
-        taken.push(first.subarray(0, remaining));
-        this.pieces[0] = first.subarray(remaining);
-        remaining = 0;
-      }
-    }
-    this.buffered -= length;
-    return taken;
   }
 }

@@ -1,6 +1,7 @@
 import { Transform, TransformCallback } from 'node:stream';
 import { IntegrityError } from '@rookery/core';
 import { decompressFrameSync } from 'lz4-napi';
+import { ByteQueue } from './byte-queue';
 
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
@@ -20,12 +21,11 @@ export const LZ4_MAX_FRAME_BYTES = 64 * 1024 * 1024 + 1024 * 1024;
  * LZ4_MAX_FRAME_BYTES of input) plus its decoded output.
  */
 export class Lz4FrameDecoder extends Transform {
-  private readonly pieces: Buffer[] = [];
-  private buffered = 0;
-  /** Bytes consumed before pieces[0], for error positions. */
+  private readonly queue = new ByteQueue();
+  /** Bytes consumed before the queue's first byte, for error positions. */
   private consumed = 0;
   private frames = 0;
-  /** Parse position inside the current frame, relative to pieces[0]; 0 means "at a frame start". */
+  /** Parse position inside the current frame, relative to the queue's first byte; 0 means "at a frame start". */
   private cursor = 0;
   private blockChecksums = false;
   private contentChecksum = false;
@@ -50,8 +50,8 @@ export class Lz4FrameDecoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.buffered > 0 || this.skipRemaining > 0) {
-      callback(this.corrupt(`stream ends inside a frame (${this.buffered} bytes left over)`));
+    if (this.queue.length > 0 || this.skipRemaining > 0) {
+      callback(this.corrupt(`stream ends inside a frame (${this.queue.length} bytes left over)`));
     } else if (this.frames === 0) {
       callback(this.corrupt('stream holds no lz4 frame'));
     } else {
@@ -67,20 +67,20 @@ export class Lz4FrameDecoder extends Transform {
       chunk = chunk.subarray(skipped);
     }
     if (chunk.length === 0) return;
-    this.pieces.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
   }
 
   /** Parses as far as the buffered bytes allow, emitting every complete frame. */
   private drainFrames(): void {
     for (;;) {
       if (this.cursor === 0) {
-        if (this.buffered < 4) return;
-        const magic = this.uint32(0);
+        if (this.queue.length < 4) return;
+        const magic = this.queue.uint32LE(0);
         if ((magic & SKIPPABLE_MAGIC_MASK) >>> 0 === SKIPPABLE_MAGIC) {
-          if (this.buffered < 8) return;
-          const size = this.uint32(4);
-          this.discard(8);
+          if (this.queue.length < 8) return;
+          const size = this.queue.uint32LE(4);
+          this.queue.shiftPieces(8);
+          this.consumed += 8;
           this.skip(size);
           continue;
         }
@@ -88,22 +88,23 @@ export class Lz4FrameDecoder extends Transform {
         if (!this.readDescriptor()) return;
       }
       if (!this.readBlocks()) return;
-      this.emitFrame(this.takeBytes(this.cursor));
+      this.emitFrame(this.queue.shift(this.cursor));
+      this.consumed += this.cursor;
       this.cursor = 0;
     }
   }
 
   /** Frame descriptor: FLG, BD, optional content size and dictionary id, header checksum. */
   private readDescriptor(): boolean {
-    if (this.buffered < 6) return false;
-    const flg = this.byte(4);
-    const bd = this.byte(5);
+    if (this.queue.length < 6) return false;
+    const flg = this.queue.byteAt(4);
+    const bd = this.queue.byteAt(5);
     if (flg >> 6 !== 1) throw this.corrupt(`unsupported lz4 frame version ${flg >> 6}`);
     if (flg & 0x01) throw this.corrupt('lz4 frames with a dictionary are not supported');
     const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 0x07];
     if (blockMax === undefined) throw this.corrupt(`invalid lz4 block size code ${(bd >> 4) & 0x07}`);
     const headerLength = 4 + 2 + (flg & 0x08 ? 8 : 0) + 1;
-    if (this.buffered < headerLength) return false;
+    if (this.queue.length < headerLength) return false;
     this.blockChecksums = (flg & 0x10) !== 0;
     this.contentChecksum = (flg & 0x04) !== 0;
     this.blockMax = blockMax;
@@ -117,18 +118,18 @@ export class Lz4FrameDecoder extends Transform {
       if (this.cursor > this.maxFrameBytes) {
         throw this.corrupt(`lz4 frame larger than ${this.maxFrameBytes} bytes; only chunked frames are supported`);
       }
-      if (this.buffered < this.cursor + 4) return false;
-      const word = this.uint32(this.cursor);
+      if (this.queue.length < this.cursor + 4) return false;
+      const word = this.queue.uint32LE(this.cursor);
       if (word === 0) {
         const end = this.cursor + 4 + (this.contentChecksum ? 4 : 0);
-        if (this.buffered < end) return false;
+        if (this.queue.length < end) return false;
         this.cursor = end;
         return true;
       }
       const size = (word & ~UNCOMPRESSED_BLOCK_FLAG) >>> 0;
       if (size > this.blockMax) throw this.corrupt(`lz4 block of ${size} bytes exceeds the frame's ${this.blockMax}-byte maximum`);
       const next = this.cursor + 4 + size + (this.blockChecksums ? 4 : 0);
-      if (this.buffered < next) return false;
+      if (this.queue.length < next) return false;
       this.cursor = next;
     }
   }
@@ -151,56 +152,10 @@ export class Lz4FrameDecoder extends Transform {
     });
   }
 
-  private byte(offset: number): number {
-    let position = offset;
-    for (const piece of this.pieces) {
-      if (position < piece.length) return piece[position];
-      position -= piece.length;
-    }
-    throw new RangeError(`offset ${offset} beyond buffered data`);
-  }
-
-  private uint32(offset: number): number {
-    return (this.byte(offset) | (this.byte(offset + 1) << 8) | (this.byte(offset + 2) << 16) | (this.byte(offset + 3) << 24)) >>> 0;
-  }
-
-  /** Removes and returns the first `length` buffered bytes (copying only when they span pieces). */
-  private takeBytes(length: number): Buffer {
-    const first = this.pieces[0];
-    let taken: Buffer;
-    if (first.length >= length) {
-      taken = first.subarray(0, length);
-    } else {
-      taken = Buffer.allocUnsafe(length);
-      let filled = 0;
-      for (const piece of this.pieces) {
-        if (filled === length) break;
-        filled += piece.copy(taken, filled, 0, length - filled);
-      }
-    }
-    this.discard(length);
-    return taken;
-  }
-
-  private discard(length: number): void {
-    let remaining = length;
-    this.buffered -= length;
-    this.consumed += length;
-    while (remaining > 0) {
-      const first = this.pieces[0];
-      if (first.length <= remaining) {
-        this.pieces.shift();
-        remaining -= first.length;
-      } else {
-        this.pieces[0] = first.subarray(remaining);
-        remaining = 0;
-      }
-    }
-  }
-
   private skip(size: number): void {
-    const available = Math.min(size, this.buffered);
-    this.discard(available);
+    const available = Math.min(size, this.queue.length);
+    this.queue.shiftPieces(available);
+    this.consumed += available;
     this.skipRemaining = size - available;
   }
 }
