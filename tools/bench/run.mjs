@@ -103,6 +103,19 @@ function fail(tool, variant, op, res, extra = '') {
 
 const srcWatch = () => clusterPids(cluster.dataDir);
 
+/** Row counts and a content hash, compared between the source and every restored server. */
+const FINGERPRINT_SQL = `SELECT (SELECT count(*) FROM mail) || '/' || (SELECT coalesce(sum(hashtext(body)::bigint), 0) FROM mail) || '/' ||
+  (SELECT count(*) FROM pgbench_accounts) || '/' || (SELECT coalesce(sum(abalance), 0) FROM pgbench_accounts)`;
+let sourceFingerprint = null;
+function checkRestored(conn) {
+  const got = psql(conn, FINGERPRINT_SQL, { allowFail: true });
+  return got === sourceFingerprint ? `data OK (${got})` : `DATA MISMATCH: restored ${got} vs source ${sourceFingerprint}`;
+}
+const slug = (v) => v.replace(/[^a-z0-9]+/gi, '_');
+const removeUnlessKept = (dir) => {
+  if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+};
+
 // ---------------------------------------------------------------- pg_basebackup
 async function runPgBasebackup(dbBytes) {
   const variants = [
@@ -174,7 +187,7 @@ async function runPgBackRest(pb, dbBytes) {
     const pmax = variant.endsWith('2') ? 2 : 1;
     for (let rep = 0; rep < opts.repeat; rep++) {
       log(`pgbackrest restore ${variant}`);
-      const target = mkPgDir(path.join(root, `restore-pgbr-${rep}`));
+      const target = mkPgDir(path.join(root, `restore-pgbr-${slug(variant)}-${rep}`));
       const port = await freePort();
       const res = await runMonitored(
         'runuser',
@@ -197,9 +210,9 @@ async function runPgBackRest(pb, dbBytes) {
       syncTree(target);
       const syncS = Number(process.hrtime.bigint() - t) / 1e9;
       t = process.hrtime.bigint();
-      const sock = mkPgDir(path.join(root, `sock-pgbr-${rep}`), 0o755);
+      const sock = mkPgDir(path.join(root, `sock-pgbr-${slug(variant)}-${rep}`), 0o755);
       try {
-        pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `restore-pgbr-${rep}.log`));
+        pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `restore-pgbr-${slug(variant)}-${rep}.log`));
         waitReadWrite({ host: sock, port });
       } catch (e) {
         pgCtlStop(target, 'immediate');
@@ -208,7 +221,7 @@ async function runPgBackRest(pb, dbBytes) {
         break;
       }
       const startS = Number(process.hrtime.bigint() - t) / 1e9;
-      const ok = psql({ host: sock, port }, 'SELECT count(*) FROM mail');
+      const ok = checkRestored({ host: sock, port });
       pgCtlStop(target);
       record({
         tool: 'pgbackrest',
@@ -219,9 +232,9 @@ async function runPgBackRest(pb, dbBytes) {
         parts: { restoreS: +res.wallS.toFixed(2), syncS: +syncS.toFixed(2), startS: +startS.toFixed(2) },
         storedBytes: null,
         dbBytes,
-        check: `mail rows ${ok}`,
+        check: ok, dataOk: ok.startsWith('data OK'),
       });
-      rmSync(target, { recursive: true, force: true });
+      removeUnlessKept(target);
     }
   }
 }
@@ -292,6 +305,10 @@ async function runRookery(dbBytes) {
       } catch {
         /* not JSON */
       }
+      if (!manifest?.id) {
+        fail('rookery', v.variant, 'backup', res, `exit 0 but stdout is not the backup's JSON (stored ${duBytes(repoDir)} bytes)`);
+        break;
+      }
       repos[v.variant] = { dir, repoDir, conf: v.compression ? path.join(dir, 'rookery.yaml') : null };
       record({
         tool: 'rookery',
@@ -309,7 +326,7 @@ async function runRookery(dbBytes) {
     const r = repos[variant];
     if (!r) continue;
     for (let rep = 0; rep < opts.repeat; rep++) {
-      const parent = mkPgDir(path.join(root, `restore-rookery-${rep}`), 0o755);
+      const parent = mkPgDir(path.join(root, `restore-rookery-${slug(variant)}-${rep}`), 0o755);
       const target = path.join(parent, 'data');
       const port = await freePort();
       trackStarted(target);
@@ -335,7 +352,7 @@ async function runRookery(dbBytes) {
         rmSync(parent, { recursive: true, force: true });
         break;
       }
-      const ok = psql({ host: '127.0.0.1', port }, 'SELECT count(*) FROM mail', { allowFail: true });
+      const ok = checkRestored({ host: '127.0.0.1', port });
       // durability check, not counted: how long an fsync of every file takes after the CLI
       // returned (≈0 when rookery already synced what it wrote)
       t = process.hrtime.bigint();
@@ -352,9 +369,9 @@ async function runRookery(dbBytes) {
         threads: threadSummary(res.threads),
         storedBytes: null,
         dbBytes,
-        check: `mail rows ${ok}`,
+        check: ok, dataOk: ok.startsWith('data OK'),
       });
-      rmSync(parent, { recursive: true, force: true });
+      removeUnlessKept(parent);
     }
   }
 }
@@ -370,6 +387,8 @@ async function main() {
   const loaded = loadData(cluster, { scale: opts.scale, textMb: opts.textMb, log });
   const dbBytes = Number(psql(cluster.conn, 'SELECT sum(pg_database_size(datname)) FROM pg_database'));
   const mailBytes = Number(psql(cluster.conn, "SELECT pg_total_relation_size('mail')"));
+  sourceFingerprint = psql(cluster.conn, FINGERPRINT_SQL);
+  log(`source fingerprint (mail rows/body hash/accounts/abalance sum): ${sourceFingerprint}`);
   log(`database size ${(dbBytes / 1048576).toFixed(0)} MiB (mail ${(mailBytes / 1048576).toFixed(0)} MiB, ${loaded.mailRows} rows)`);
 
   let pb = null;

@@ -247,5 +247,5 @@ export function duBytes(path) {
 
 /** fsync every file and directory under path (GNU sync with file operands fsyncs each one). */
 export function syncTree(path) {
-  sh('sh', ['-c', 'find "$1" -print0 | xargs -0 -r sync --', 'sh', path]);
+  sh('find', [path, '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sync', '--', '{}', '+']);
 }

@@ -102,11 +102,11 @@ export function printTable(meta, results, checks) {
   lines.push(`database: ${(meta.dbBytes / MiB).toFixed(0)} MiB (sum of pg_database_size; pgbench scale ${meta.scale} + mail ${(meta.mailBytes / MiB).toFixed(0)} MiB, ${meta.mailRows} rows)` + (meta.tarBytes ? `; uncompressed pg_basebackup tar ${(meta.tarBytes / MiB).toFixed(0)} MiB` : ''));
   lines.push(`machine: ${meta.machine.nproc} cores (${meta.machine.cpu}), ${meta.machine.memGiB} GiB, ${meta.machine.postgres}, ${meta.machine.pgbackrest ?? 'no pgbackrest'}, node ${meta.machine.node}`);
   lines.push('');
-  const head = ['tool', 'variant', 'op', 'wall s', 'MiB/s', 'stored MiB', 'ratio', 'peak RSS MiB', 'tool CPU s', 'server CPU s'];
+  const head = ['tool', 'variant', 'op', 'wall s', 'MiB/s', 'stored MiB', 'ratio', 'peak RSS MiB', 'tool CPU s', 'server CPU s', 'data'];
   const rows = [];
   for (const r of results) {
     if (r.failed) {
-      rows.push([r.tool, r.variant, r.op, 'FAILED', '', '', '', '', '', '']);
+      rows.push([r.tool, r.variant, r.op, 'FAILED', '', '', '', '', '', '', '']);
       continue;
     }
     rows.push([
@@ -120,12 +120,13 @@ export function printTable(meta, results, checks) {
       (r.peakRssBytes / MiB).toFixed(0),
       r.cpuS.toFixed(1),
       r.serverCpuS == null ? '' : r.serverCpuS.toFixed(1),
+      r.dataOk == null ? '' : r.dataOk ? 'ok' : 'MISMATCH',
     ]);
   }
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
-  const fmt = (row) => `| ${row.map((c, i) => pad(c, w[i], i >= 3)).join(' | ')} |`;
+  const fmt = (row) => `| ${row.map((c, i) => pad(c, w[i], i >= 3 && i < 10)).join(' | ')} |`;
   lines.push(fmt(head));
-  lines.push(`|${w.map((n, i) => (i >= 3 ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`);
+  lines.push(`|${w.map((n, i) => (i >= 3 && i < 10 ? `${'-'.repeat(n + 1)}:` : '-'.repeat(n + 2))).join('|')}|`);
   for (const row of rows) lines.push(fmt(row));
   lines.push('');
   lines.push('target checks:');
