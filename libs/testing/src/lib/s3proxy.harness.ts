@@ -16,6 +16,8 @@ import { join } from 'node:path';
 export const S3PROXY_VERSION = '2.6.0';
 export const TEST_S3_ACCESS_KEY_ID = 'rookery-test-identity';
 export const TEST_S3_SECRET_ACCESS_KEY = 'rookery-test-credential-0123456789';
+/** A bucket the global setup creates on both servers, for suites that need no bucket of their own. */
+export const TEST_S3_BUCKET = 'rookery-test';
 
 export type S3Region = 'primary' | 'secondary';
 
@@ -121,6 +123,13 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } },
   );
   track(child);
+  if (child.pid !== undefined) {
+    // jest sandboxes never fire process exit hooks, and a killed run fires none at all: a watcher
+    // process stops the JVM and removes its data once this process is gone.
+    // Self-contained (no @rookery imports): the jest global setup loads this file without the
+    // workspace's path mapping.
+    startOrphanGuard(process.pid, child.pid, workDir);
+  }
   let output = '';
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
@@ -151,6 +160,35 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
   };
   for (const bucket of options.buckets ?? []) await handle.createBucket(bucket);
   return handle;
+}
+
+const ORPHAN_GUARD_SCRIPT = `
+const { rmSync } = require('node:fs');
+const [watchPid, targetPid, removeDir] = process.argv.slice(1).map(String);
+const alive = (pid) => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
+const timer = setInterval(() => {
+  if (!alive(targetPid)) process.exit(0);
+  if (alive(watchPid)) return;
+  clearInterval(timer);
+  try { process.kill(-Number(targetPid), 'SIGKILL'); } catch {}
+  const deadline = Date.now() + 10000;
+  const wait = setInterval(() => {
+    if (alive(targetPid) && Date.now() < deadline) return;
+    clearInterval(wait);
+    try { rmSync(removeDir, { recursive: true, force: true }); } catch {}
+    process.exit(0);
+  }, 100);
+}, 500);
+`;
+
+function startOrphanGuard(watchPid: number, targetPid: number, removeDir: string): void {
+  const guard = spawn(process.execPath, ['-e', ORPHAN_GUARD_SCRIPT, String(watchPid), String(targetPid), removeDir], {
+    detached: true,
+    stdio: 'ignore',
+    env: {},
+  });
+  guard.on('error', () => undefined);
+  guard.unref();
 }
 
 function track(child: ChildProcess): void {

@@ -1,0 +1,87 @@
+import { NoSuchBucket, NoSuchKey, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  ConfigError,
+  StorageAccessDeniedError,
+  StorageConflictError,
+  StorageNotFoundError,
+  StorageUnavailableError,
+} from '@rookery/core';
+import { S3ErrorContext, translateS3Error } from './s3-store.driver';
+
+const objectContext: S3ErrorContext = {
+  what: "read of object 'a/b'",
+  key: 'a/b',
+  bucket: 'pm-backups',
+  endpoint: 'http://127.0.0.1:9000',
+};
+const bucketContext: S3ErrorContext = { ...objectContext, what: "check of bucket 'pm-backups'", key: undefined };
+
+function serviceError(name: string, status: number): S3ServiceException {
+  return new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message: name });
+}
+
+function networkError(code: string): Error {
+  return Object.assign(new Error(`connect ${code} 127.0.0.1:9000`), { code, $metadata: { attempts: 3 } });
+}
+
+describe('translateS3Error', () => {
+  it.each([
+    ['NoSuchKey', new NoSuchKey({ $metadata: { httpStatusCode: 404 }, message: 'missing' }), objectContext, StorageNotFoundError],
+    ['a HEAD 404 without body', serviceError('NotFound', 404), objectContext, StorageNotFoundError],
+    ['AccessDenied', serviceError('AccessDenied', 403), objectContext, StorageAccessDeniedError],
+    ['InvalidAccessKeyId', serviceError('InvalidAccessKeyId', 403), objectContext, StorageAccessDeniedError],
+    ['SignatureDoesNotMatch', serviceError('SignatureDoesNotMatch', 403), objectContext, StorageAccessDeniedError],
+    ['a HEAD 403 without body', serviceError('Unknown', 403), objectContext, StorageAccessDeniedError],
+    ['no credentials in the chain', Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), objectContext, StorageAccessDeniedError],
+    ['PreconditionFailed', serviceError('PreconditionFailed', 412), objectContext, StorageConflictError],
+    ['ConditionalRequestConflict', serviceError('ConditionalRequestConflict', 409), objectContext, StorageConflictError],
+    ['ECONNREFUSED', networkError('ECONNREFUSED'), objectContext, StorageUnavailableError],
+    ['ENOTFOUND', networkError('ENOTFOUND'), objectContext, StorageUnavailableError],
+    ['a connect timeout', Object.assign(new Error('timed out'), { name: 'TimeoutError' }), objectContext, StorageUnavailableError],
+    ['SlowDown', serviceError('SlowDown', 503), objectContext, StorageUnavailableError],
+    ['a missing region', new Error('Region is missing'), objectContext, ConfigError],
+  ])('translates %s', (_label, error, context, expected) => {
+    const translated = translateS3Error(error, context);
+    expect(translated).toBeInstanceOf(expected);
+    expect(translated.cause).toBe(error);
+  });
+
+  it('names the object and bucket, and marks network failures retryable', () => {
+    const translated = translateS3Error(networkError('ECONNREFUSED'), objectContext);
+    expect(translated.message).toBe(
+      "read of object 'a/b' in bucket 'pm-backups' failed: http://127.0.0.1:9000 unreachable (ECONNREFUSED)",
+    );
+    expect(translated.retryable).toBe(true);
+  });
+
+  it('finds a network code the SDK wrapped or nested', () => {
+    const wrapped = new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1');
+    expect(translateS3Error(wrapped, objectContext).message).toMatch(/unreachable \(ECONNREFUSED\)/);
+    const aggregate = Object.assign(new AggregateError([networkError('EHOSTUNREACH')], 'failed'), {});
+    expect(translateS3Error(aggregate, objectContext).message).toMatch(/unreachable \(EHOSTUNREACH\)/);
+  });
+
+  it('reports a missing bucket by name, not retryable', () => {
+    for (const [error, context] of [
+      [new NoSuchBucket({ $metadata: { httpStatusCode: 404 }, message: 'no bucket' }), objectContext],
+      [serviceError('NotFound', 404), bucketContext],
+    ] as const) {
+      const translated = translateS3Error(error, context);
+      expect(translated).toBeInstanceOf(StorageUnavailableError);
+      expect(translated.message).toBe("bucket 'pm-backups' does not exist at http://127.0.0.1:9000");
+      expect(translated.retryable).toBe(false);
+    }
+  });
+
+  it('keeps rookery errors as they are', () => {
+    const error = new StorageConflictError('a/b');
+    expect(translateS3Error(error, objectContext)).toBe(error);
+  });
+
+  it('translates client errors it does not know as not retryable', () => {
+    const translated = translateS3Error(serviceError('InvalidArgument', 400), objectContext);
+    expect(translated).toBeInstanceOf(StorageUnavailableError);
+    expect(translated.retryable).toBe(false);
+    expect(translated.message).toBe("read of object 'a/b' in bucket 'pm-backups' failed: InvalidArgument");
+  });
+});
