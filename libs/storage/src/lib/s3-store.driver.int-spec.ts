@@ -7,10 +7,10 @@ import {
 } from '@rookery/core';
 // Integration specs start their S3-compatible server through the test harness (DESIGN §11).
 // eslint-disable-next-line @nx/enforce-module-boundaries
-import { S3ProxyHandle, acquireS3, freeLoopbackPort } from '@rookery/testing';
+import { S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl } from '@rookery/testing';
 import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
 import { createStore, parseStoreUrl, StoreOptions } from './store.factory';
-import { chunked, describeStoreContract, listKeys, readAll, sha256, sha256Of } from './store.contract';
+import { chunked, collect, describeStoreContract, listKeys, readAll, sha256, sha256Of } from './store.contract';
 
 // One S3Proxy per file: the one the jest global setup published, else one started for this file.
 const BUCKET = 'rookery-storage-spec';
@@ -33,7 +33,7 @@ function freshPrefix(label: string): string {
 }
 
 function urlFor(handle: S3ProxyHandle, prefix: string, extra = '', bucket = BUCKET): string {
-  return `s3://${bucket}/${prefix}?region=${handle.region}&endpoint=${handle.endpoint}&forcePathStyle=true${extra}`;
+  return `${s3StoreUrl(handle, bucket, prefix)}${extra}`;
 }
 
 function optionsFor(handle: S3ProxyHandle, s3: StoreOptions['s3'] = {}): StoreOptions {
@@ -111,6 +111,11 @@ describe('S3StoreDriver against S3Proxy', () => {
     // S3Proxy keeps the storage class and reports it back; it ignores SSE (no header to assert).
     expect(await store.stat('single')).toMatchObject({ storageClass: 'STANDARD_IA' });
     expect(await store.stat('multi')).toMatchObject({ storageClass: 'STANDARD_IA', size: 11 * 1024 * 1024 });
+    const listed = await collect(store.list(''));
+    expect(listed.map((info) => [info.key, info.storageClass]).sort()).toEqual([
+      ['multi', 'STANDARD_IA'],
+      ['single', 'STANDARD_IA'],
+    ]);
     await store.close();
   }, 60_000);
 

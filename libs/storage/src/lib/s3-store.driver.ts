@@ -77,7 +77,7 @@ export const S3_STORE_DEFAULTS = Object.freeze({
   partSize: 16 * 1024 * 1024,
   queueSize: 4,
   maxAttempts: 3,
-  connectTimeoutMs: 3_000,
+  connectTimeoutMs: 2_000,
   requestTimeoutMs: 300_000,
 });
 

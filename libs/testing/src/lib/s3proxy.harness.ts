@@ -269,6 +269,12 @@ function createBucketV2(endpoint: string, accessKeyId: string, secretAccessKey: 
   });
 }
 
+/** A rookery store URL for a bucket and prefix on a test server (credentials stay out of it). */
+export function s3StoreUrl(server: S3Endpoint, bucket: string = TEST_S3_BUCKET, prefix = ''): string {
+  const query = new URLSearchParams({ region: server.region, endpoint: server.endpoint, forcePathStyle: 'true' });
+  return `s3://${bucket}/${prefix}?${query.toString()}`;
+}
+
 const ENV_PREFIX = 'ROOKERY_TEST_S3';
 
 function envKey(region: S3Region, field: string): string {
