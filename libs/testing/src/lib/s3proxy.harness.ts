@@ -58,16 +58,20 @@ let exitHookInstalled = false;
 
 /** Path of the S3Proxy jar in the local Maven repository, fetching it with Maven when absent. */
 export function ensureS3ProxyJar(version = S3PROXY_VERSION): string {
-  const jar = join(
-    homedir(),
-    '.m2/repository/org/gaul/s3proxy',
-    version,
-    `s3proxy-${version}-jar-with-dependencies.jar`,
-  );
+  const repository = join(homedir(), '.m2', 'repository');
+  const jar = join(repository, 'org/gaul/s3proxy', version, `s3proxy-${version}-jar-with-dependencies.jar`);
   if (existsSync(jar)) return jar;
   const result = spawnSync(
     'mvn',
-    ['-q', '-B', 'dependency:get', `-Dartifact=org.gaul:s3proxy:${version}:jar:jar-with-dependencies`, '-Dtransitive=false'],
+    [
+      '-q',
+      '-B',
+      'dependency:get',
+      `-Dartifact=org.gaul:s3proxy:${version}:jar:jar-with-dependencies`,
+      '-Dtransitive=false',
+      // Java's user.home need not be $HOME: name the repository so the jar lands where we look.
+      `-Dmaven.repo.local=${repository}`,
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 },
   );
   if (result.status !== 0 || !existsSync(jar)) {
@@ -131,9 +135,14 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
     startOrphanGuard(process.pid, child.pid, workDir);
   }
   let output = '';
+  let spawnFailed = false;
   const collect = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-4000);
   };
+  child.on('error', (error) => {
+    output += `\n${error.message} (is java 17 on PATH?)`;
+    spawnFailed = true;
+  });
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -144,7 +153,7 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
   };
 
   try {
-    await waitForHttp(endpoint, child, options.startTimeoutMs ?? 60_000, () => output);
+    await waitForHttp(endpoint, child, options.startTimeoutMs ?? 60_000, () => output, () => spawnFailed);
   } catch (error) {
     await stop();
     throw error;
@@ -158,7 +167,12 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
     createBucket: (name) => createBucketV2(endpoint, accessKeyId, secretAccessKey, name),
     stop,
   };
-  for (const bucket of options.buckets ?? []) await handle.createBucket(bucket);
+  try {
+    for (const bucket of options.buckets ?? []) await handle.createBucket(bucket);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return handle;
 }
 
@@ -213,17 +227,23 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 async function killGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   signalGroup(child, 'SIGTERM');
   const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), 5_000);
   await exited;
   clearTimeout(timer);
 }
 
-async function waitForHttp(endpoint: string, child: ChildProcess, timeoutMs: number, output: () => string): Promise<void> {
+async function waitForHttp(
+  endpoint: string,
+  child: ChildProcess,
+  timeoutMs: number,
+  output: () => string,
+  spawnFailed: () => boolean,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
+    if (spawnFailed() || child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`s3proxy exited before answering on ${endpoint} (${child.exitCode ?? child.signalCode}): ${output().trim().slice(-800)}`);
     }
     if (await answers(endpoint)) return;
