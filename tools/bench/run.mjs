@@ -117,14 +117,17 @@ const removeUnlessKept = (dir) => {
 };
 
 // ---------------------------------------------------------------- pg_basebackup
-async function runPgBasebackup(dbBytes) {
+const labels = {}; // pgBackRest variant -> newest backup label
+const repos = {}; // rookery variant -> repository of its newest backup
+
+async function runPgBasebackup(dbBytes, rep) {
   const variants = [
     ['none', []],
     ['client-lz4', ['--compress=client-lz4']],
     ['server-zstd:level=3,workers=2', ['--compress=server-zstd:level=3,workers=2']],
   ];
   for (const [variant, extra] of variants) {
-    for (let rep = 0; rep < opts.repeat; rep++) {
+    {
       const dir = path.join(root, 'pgbb', variant.replace(/[^a-z0-9]+/gi, '_'));
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(path.dirname(dir), { recursive: true });
@@ -136,7 +139,7 @@ async function runPgBasebackup(dbBytes) {
       );
       if (res.code !== 0) {
         fail('pg_basebackup', variant, 'backup', res);
-        break;
+        continue;
       }
       record({ tool: 'pg_basebackup', variant, op: 'backup', ...pick(res), storedBytes: duBytes(dir), dbBytes });
       if (variant !== 'none') rmSync(dir, { recursive: true, force: true });
@@ -156,14 +159,36 @@ function pick(res) {
   };
 }
 
+// ---------------------------------------------------------------- codec CPU reference
+/** zstd / lz4 CLIs over the uncompressed pg_basebackup tar (page cache) to /dev/null: the CPU's codec speed. */
+async function runCodecReference(dbBytes) {
+  const tar = path.join(root, 'pgbb', 'none', 'base.tar');
+  if (!existsSync(tar)) return;
+  sh('sh', ['-c', 'cat "$1" > /dev/null', 'sh', tar]);
+  const variants = [
+    ['zstd-cli', '-1 -T1', 'zstd -q -1 -T1 -c "$1" | wc -c'],
+    ['zstd-cli', '-1 -T2', 'zstd -q -1 -T2 -c "$1" | wc -c'],
+    ['zstd-cli', '-3 -T2', 'zstd -q -3 -T2 -c "$1" | wc -c'],
+    ['lz4-cli', '-1', 'lz4 -q -1 -c "$1" | wc -c'],
+  ];
+  for (const [tool, variant, cmd] of variants) {
+    log(`${tool} ${variant} (reference)`);
+    const res = await runMonitored('sh', ['-c', cmd, 'sh', tar]);
+    if (res.code !== 0) {
+      fail(tool, variant, 'compress tar', res);
+      continue;
+    }
+    record({ tool, variant, op: 'compress tar', ...pick(res), serverCpuS: null, storedBytes: Number(res.stdout.trim()), dbBytes });
+  }
+}
+
 // ---------------------------------------------------------------- pgBackRest
-async function runPgBackRest(pb, dbBytes) {
+async function runPgBackRest(pb, dbBytes, rep) {
   const variants = [];
   for (const type of ['lz4', 'zst']) for (const pmax of [1, 2]) variants.push({ type, pmax });
-  const labels = {};
   for (const v of variants) {
     const variant = `${v.type} pmax=${v.pmax}`;
-    for (let rep = 0; rep < opts.repeat; rep++) {
+    {
       log(`pgbackrest backup ${variant}`);
       const before = new Set(backupLabels(pb));
       const res = await runMonitored(
@@ -173,7 +198,7 @@ async function runPgBackRest(pb, dbBytes) {
       );
       if (res.code !== 0) {
         fail('pgbackrest', variant, 'backup', res);
-        break;
+        continue;
       }
       const label = backupLabels(pb).find((l) => !before.has(l));
       const storedBytes = duBytes(backupDir(pb, label)) + walBytesFor(pb, label);
@@ -185,7 +210,7 @@ async function runPgBackRest(pb, dbBytes) {
   for (const variant of ['zst pmax=2', 'lz4 pmax=2', 'zst pmax=1']) {
     if (!labels[variant]) continue;
     const pmax = variant.endsWith('2') ? 2 : 1;
-    for (let rep = 0; rep < opts.repeat; rep++) {
+    {
       log(`pgbackrest restore ${variant}`);
       const target = mkPgDir(path.join(root, `restore-pgbr-${slug(variant)}-${rep}`));
       const port = await freePort();
@@ -203,7 +228,7 @@ async function runPgBackRest(pb, dbBytes) {
       if (res.code !== 0) {
         fail('pgbackrest', variant, 'restore', res);
         rmSync(target, { recursive: true, force: true });
-        break;
+        continue;
       }
       // durable: fsync every file and directory (cheap when pgBackRest already synced them)
       let t = process.hrtime.bigint();
@@ -218,7 +243,7 @@ async function runPgBackRest(pb, dbBytes) {
         pgCtlStop(target, 'immediate');
         results.push({ tool: 'pgbackrest', variant, op: 'restore', failed: true, error: e.message });
         rmSync(target, { recursive: true, force: true });
-        break;
+        continue;
       }
       const startS = Number(process.hrtime.bigint() - t) / 1e9;
       const ok = checkRestored({ host: sock, port });
@@ -272,16 +297,15 @@ function rookeryEnv() {
   return env;
 }
 
-async function runRookery(dbBytes) {
+async function runRookery(dbBytes, rep) {
   const variants = [
     { variant: 'default config', compression: null },
     { variant: 'zstd level=1', compression: { codec: 'zstd', level: 1 } },
     { variant: 'zstd level=3', compression: { codec: 'zstd', level: 3 } },
     { variant: 'lz4', compression: { codec: 'lz4' } },
   ];
-  const repos = {};
   for (const v of variants) {
-    for (let rep = 0; rep < opts.repeat; rep++) {
+    {
       const dir = path.join(root, 'rookery', v.variant.replace(/[^a-z0-9]+/gi, '_'));
       rmSync(dir, { recursive: true, force: true });
       const repoDir = path.join(dir, 'repo');
@@ -294,10 +318,10 @@ async function runRookery(dbBytes) {
         args.push('--config', conf);
       }
       log(`rookery backup ${v.variant}`);
-      const res = await runMonitored(process.execPath, args, { cwd: dir, env: rookeryEnv(), watchPids: srcWatch, threads: true });
+      const res = await runMonitored(process.execPath, args, { cwd: dir, env: rookeryEnv(), watchPids: srcWatch, threads: true, timeline: true });
       if (res.code !== 0) {
         fail('rookery', v.variant, 'backup', res);
-        break;
+        continue;
       }
       let manifest = null;
       try {
@@ -307,7 +331,7 @@ async function runRookery(dbBytes) {
       }
       if (!manifest?.id) {
         fail('rookery', v.variant, 'backup', res, `exit 0 but stdout is not the backup's JSON (stored ${duBytes(repoDir)} bytes)`);
-        break;
+        continue;
       }
       repos[v.variant] = { dir, repoDir, conf: v.compression ? path.join(dir, 'rookery.yaml') : null };
       record({
@@ -315,7 +339,7 @@ async function runRookery(dbBytes) {
         variant: v.variant,
         op: 'backup',
         ...pick(res),
-        threads: threadSummary(res.threads),
+        threads: threadSummary(res.threads, res.timeline, res.wallS),
         storedBytes: duBytes(repoDir),
         dbBytes,
         manifestBytes: manifest?.bytes ?? null,
@@ -325,7 +349,7 @@ async function runRookery(dbBytes) {
   for (const variant of ['zstd level=3', 'lz4', 'default config']) {
     const r = repos[variant];
     if (!r) continue;
-    for (let rep = 0; rep < opts.repeat; rep++) {
+    {
       const parent = mkPgDir(path.join(root, `restore-rookery-${slug(variant)}-${rep}`), 0o755);
       const target = path.join(parent, 'data');
       const port = await freePort();
@@ -333,12 +357,12 @@ async function runRookery(dbBytes) {
       const args = [ROOKERY, 'restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--start', '--port', String(port), '--repo', `file://${r.repoDir}`];
       if (r.conf) args.push('--config', r.conf);
       log(`rookery restore ${variant}`);
-      const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true });
+      const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true, timeline: true });
       if (res.code !== 0) {
         fail('rookery', variant, 'restore', res);
         pgCtlStop(target, 'immediate');
         rmSync(parent, { recursive: true, force: true });
-        break;
+        continue;
       }
       // count until it answers read-write on the port (the CLI says it waited for connections)
       let t = process.hrtime.bigint();
@@ -350,7 +374,7 @@ async function runRookery(dbBytes) {
         results.push({ tool: 'rookery', variant, op: 'restore', failed: true, error: `${e.message}\n${res.stdout}\n${res.stderr.slice(-2000)}` });
         pgCtlStop(target, 'immediate');
         rmSync(parent, { recursive: true, force: true });
-        break;
+        continue;
       }
       const ok = checkRestored({ host: '127.0.0.1', port });
       // durability check, not counted: how long an fsync of every file takes after the CLI
@@ -366,7 +390,7 @@ async function runRookery(dbBytes) {
         ...pick(res),
         wallS: res.wallS + readyS,
         parts: { cliS: +res.wallS.toFixed(2), readyAfterCliS: +readyS.toFixed(2), postSyncNotCountedS: +postSyncS.toFixed(2) },
-        threads: threadSummary(res.threads),
+        threads: threadSummary(res.threads, res.timeline, res.wallS),
         storedBytes: null,
         dbBytes,
         check: ok, dataOk: ok.startsWith('data OK'),
@@ -402,9 +426,14 @@ async function main() {
   }
   psql(cluster.conn, 'CHECKPOINT');
 
-  if (want('pg_basebackup')) await runPgBasebackup(dbBytes);
-  if (pb) await runPgBackRest(pb, dbBytes);
-  if (want('rookery')) await runRookery(dbBytes);
+  // Repeats go round-robin over the tools so that a noisy stretch hits everyone alike.
+  for (let rep = 0; rep < opts.repeat; rep++) {
+    if (opts.repeat > 1) log(`round ${rep + 1} of ${opts.repeat}`);
+    if (want('pg_basebackup')) await runPgBasebackup(dbBytes, rep);
+    if (rep === 0 && want('zstd-cli')) await runCodecReference(dbBytes);
+    if (pb) await runPgBackRest(pb, dbBytes, rep);
+    if (want('rookery')) await runRookery(dbBytes, rep);
+  }
 
   const meta = {
     command: `node tools/bench/run.mjs ${process.argv.slice(2).join(' ')}`.trim(),

@@ -22,6 +22,7 @@ export function readStat(pid, base = '/proc') {
   return {
     pid: Number(pid),
     comm,
+    state: f[0],
     ppid: Number(f[1]),
     utime: Number(f[11]) / CLK_TCK,
     stime: Number(f[12]) / CLK_TCK,
@@ -84,6 +85,17 @@ export function descendants(root) {
   return out;
 }
 
+/** rchar/wchar (all read/write syscalls, pipes included) and block-layer write_bytes of a process. */
+export function ioOf(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const get = (k) => Number(new RegExp(`^${k}: (\\d+)`, 'm').exec(s)?.[1] ?? 0);
+    return { rchar: get('rchar'), wchar: get('wchar'), writeBytes: get('write_bytes') };
+  } catch {
+    return {};
+  }
+}
+
 /** The process title (PostgreSQL sets it: "postgres: walsender ..."). */
 export function procTitle(pid) {
   try {
@@ -115,7 +127,7 @@ export function threadCpu(pid) {
   }
   for (const t of tids) {
     const st = readStat(t, `/proc/${pid}/task`);
-    if (st) out.push({ tid: st.pid, comm: st.comm, cpu: st.utime + st.stime, utime: st.utime, stime: st.stime });
+    if (st) out.push({ tid: st.pid, comm: st.comm, state: st.state, cpu: st.utime + st.stime, utime: st.utime, stime: st.stime });
   }
   return out;
 }
@@ -155,6 +167,8 @@ export function runMonitored(cmd, args, opts = {}) {
     };
     snapWatch(watchBefore);
     let peak = 0;
+    let nSample = 0;
+    const timeline = [];
     let peakSample = [];
     const sample = () => {
       const tree = descendants(child.pid);
@@ -165,12 +179,30 @@ export function runMonitored(cmd, args, opts = {}) {
         const cpu = p.utime + p.stime;
         if (!prev || cpu >= prev.cpu) cpuByPid.set(p.pid, { comm: p.comm, cpu });
         if (opts.threads) {
-          for (const t of threadCpu(p.pid)) threadsByKey.set(`${p.pid}/${t.tid}`, { procComm: p.comm, comm: t.comm, cpu: t.cpu });
+          for (const t of threadCpu(p.pid)) {
+            const key = `${p.pid}/${t.tid}`;
+            const prev = threadsByKey.get(key);
+            const states = prev?.states ?? {};
+            states[t.state] = (states[t.state] ?? 0) + 1;
+            threadsByKey.set(key, { pid: p.pid, tid: t.tid, main: t.tid === p.pid, procComm: p.comm, comm: t.comm, cpu: t.cpu, states });
+          }
         }
         if (exclude.has(p.comm)) continue;
         const r = vmRss(p.pid);
         sum += r;
         parts.push(`${p.comm}:${Math.round(r / 1048576)}`);
+      }
+      if (opts.timeline && nSample++ % 5 === 0) {
+        let treeCpu = 0;
+        for (const { cpu } of cpuByPid.values()) treeCpu += cpu;
+        const main = readStat(child.pid);
+        timeline.push({
+          t: +(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2),
+          treeCpu: +treeCpu.toFixed(2),
+          mainCpu: main ? +(main.utime + main.stime).toFixed(2) : null,
+          ...ioOf(child.pid),
+          rssMiB: Math.round(sum / 1048576),
+        });
       }
       if (sum > peak) {
         peak = sum;
@@ -218,6 +250,7 @@ export function runMonitored(cmd, args, opts = {}) {
         watchCpuS,
         watchDetail,
         threads: opts.threads ? [...threadsByKey.values()] : undefined,
+        timeline: opts.timeline ? timeline : undefined,
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
       });

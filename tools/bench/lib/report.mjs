@@ -1,24 +1,45 @@
 // Table, target checks and per-thread CPU summary for the benchmark.
 const MiB = 1048576;
 
-/** Group per-thread CPU seconds by "process/thread" name; top entries first. */
-export function threadSummary(threads) {
+/**
+ * Where a run's time went: the main thread and each busy thread of the tool's processes (CPU
+ * seconds, share of the wall time, and how often /proc saw it Running / Sleeping / in Disk wait),
+ * plus a per-second timeline of bytes the tool read (rchar: the pg_basebackup pipe for a backup)
+ * and cores used by its process tree.
+ */
+export function threadSummary(threads, timeline, wallS) {
   if (!threads) return undefined;
-  const by = {};
-  for (const t of threads) {
-    const k = `${t.procComm}/${t.comm}`;
-    by[k] = (by[k] ?? 0) + t.cpu;
-  }
-  const top = Object.entries(by)
-    .filter(([, v]) => v >= 0.05)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => [k, +v.toFixed(2)]);
-  const perThread = threads
-    .filter((t) => t.cpu >= 0.2)
+  const pct = (x) => `${Math.round(x * 100)}%`;
+  const stateMix = (st) => {
+    const n = Object.values(st).reduce((a, b) => a + b, 0) || 1;
+    return ['R', 'S', 'D']
+      .filter((k) => st[k])
+      .map((k) => `${k}${Math.round((st[k] / n) * 100)}`)
+      .join('/');
+  };
+  const busy = threads
+    .filter((t) => t.cpu >= 0.1 || t.main)
     .sort((a, b) => b.cpu - a.cpu)
-    .slice(0, 12)
-    .map((t) => `${t.procComm}/${t.comm}:${t.cpu.toFixed(2)}`);
-  return { byName: Object.fromEntries(top), busiest: perThread };
+    .slice(0, 10)
+    .map((t) => `${t.procComm}${t.main ? '(main)' : `/${t.tid}`}: ${t.cpu.toFixed(2)} s = ${pct(t.cpu / wallS)} [${stateMix(t.states)}]`);
+  let total = 0;
+  for (const t of threads) total += t.cpu;
+  const perSecond = [];
+  if (timeline?.length > 1) {
+    let last = timeline[0];
+    for (const p of timeline.slice(1)) {
+      if (p.t - last.t < 0.95 && p !== timeline[timeline.length - 1]) continue;
+      const dt = p.t - last.t;
+      const mib = p.rchar != null && last.rchar != null ? (p.rchar - last.rchar) / 1048576 / dt : NaN;
+      perSecond.push(`${Math.round(mib)}MiB/s@${((p.treeCpu - last.treeCpu) / dt).toFixed(1)}c`);
+      last = p;
+    }
+  }
+  return {
+    coresAvg: +(total / wallS).toFixed(2),
+    busy,
+    timeline: perSecond.join(' '),
+  };
 }
 
 const ok = (r) => r && !r.failed;
@@ -146,7 +167,10 @@ export function printTable(meta, results, checks) {
     if (r.runs && r.runs.length > 1) bits.push(`runs ${r.runs.map((x) => x.toFixed(2)).join('/')}`);
     bits.push(`procCPU ${JSON.stringify(r.procCpu)}`);
     if (r.serverDetail?.length) bits.push(`server ${r.serverDetail.map((d) => `${d.comm}:${d.cpu}`).join(',')}`);
-    if (r.threads) bits.push(`threads ${JSON.stringify(r.threads.byName)}`);
+    if (r.threads) {
+      bits.push(`avg cores ${r.threads.coresAvg}; threads ${r.threads.busy.join(', ')}`);
+      if (r.threads.timeline) bits.push(`per second (read rate @ cores): ${r.threads.timeline}`);
+    }
     bits.push(`peak@ ${r.peakRssSample.join(',')}`);
     if (r.check) bits.push(r.check);
     lines.push(`  ${r.tool} ${r.variant} ${r.op}: ${bits.join('; ')}`);
