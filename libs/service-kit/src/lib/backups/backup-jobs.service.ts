@@ -14,6 +14,8 @@ import { RookeryEngine } from '@rookery/engine';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 
+const SHUTDOWN_WAIT_MS = 30_000;
+
 export interface BackupStartOptions {
   /** Who asked: 'api', 'schedule', later the authenticated actor. */
   requestedBy: string;
@@ -154,11 +156,17 @@ export class BackupJobService implements BeforeApplicationShutdown {
     return { ...result, damaged: damaged.length };
   }
 
-  /** A running backup is aborted when the service stops; its record says so. */
+  /**
+   * A running backup is aborted when the service stops and its record says so. The wait is bounded:
+   * a run that ignores the abort must not keep the process alive (its lock goes stale with it).
+   */
   async beforeApplicationShutdown(): Promise<void> {
     const runs = [...this.running.values()];
     for (const run of runs) run.abort.abort(new Error('the service is shutting down'));
-    await Promise.all(runs.map((run) => run.done));
+    const settled = Promise.all(runs.map((run) => run.done)).then(() => true);
+    if (!(await Promise.race([settled, delay(SHUTDOWN_WAIT_MS).then(() => false)]))) {
+      this.logger.error(`backups still running after ${SHUTDOWN_WAIT_MS} ms of shutdown: ${runs.map((run) => run.id).join(', ')}`);
+    }
   }
 
   private async finish(tier: TierName, id: string, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {

@@ -1,0 +1,26 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { ScheduleModule } from '@nestjs/schedule';
+import type { RookeryConfig } from '@rookery/config';
+import { ServiceKitModule } from '@rookery/service-kit';
+import { BackupScheduleHandler } from './backup-schedule.handler';
+import { BackupsController } from './backups.controller';
+
+export interface OltpBackupModuleOptions {
+  /** Default: loadConfig(). */
+  config?: RookeryConfig;
+  logLevel?: string;
+  startWaitMs?: number;
+}
+
+/** The oltp-backup service: scheduled and on-demand physical base backups of the OLTP tier. */
+@Module({})
+export class OltpBackupModule {
+  static forRoot(options: OltpBackupModuleOptions = {}): DynamicModule {
+    return {
+      module: OltpBackupModule,
+      imports: [ServiceKitModule.forRoot({ serviceName: 'oltp-backup', ...options }), ScheduleModule.forRoot()],
+      controllers: [BackupsController],
+      providers: [BackupScheduleHandler],
+    };
+  }
+}
