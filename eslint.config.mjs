@@ -46,6 +46,25 @@ export default [
       ],
     },
   },
+  {
+    // Specs of any lib may use the test harness (clusters, S3 servers, seed data); product code may not.
+    files: ['**/*.spec.ts', '**/*.int-spec.ts', '**/*.contract.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: true,
+          depConstraints: [
+            { sourceTag: 'scope:core', onlyDependOnLibsWithTags: ['scope:core'] },
+            { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:core', 'scope:testing'] },
+            { sourceTag: 'scope:feature', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
+            { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
+          ],
+        },
+      ],
+    },
+  },
   ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/engine', 'libs/service-kit', 'apps'].map((dir) => ({
     files: [`${dir}/**/*.ts`],
     ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],

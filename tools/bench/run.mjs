@@ -120,7 +120,7 @@ const removeUnlessKept = (dir) => {
 const labels = {}; // pgBackRest variant -> newest backup label
 const repos = {}; // rookery variant -> repository of its newest backup
 
-async function runPgBasebackup(dbBytes, rep) {
+async function runPgBasebackup(dbBytes) {
   const variants = [
     ['none', []],
     ['client-lz4', ['--compress=client-lz4']],
@@ -429,7 +429,7 @@ async function main() {
   // Repeats go round-robin over the tools so that a noisy stretch hits everyone alike.
   for (let rep = 0; rep < opts.repeat; rep++) {
     if (opts.repeat > 1) log(`round ${rep + 1} of ${opts.repeat}`);
-    if (want('pg_basebackup')) await runPgBasebackup(dbBytes, rep);
+    if (want('pg_basebackup')) await runPgBasebackup(dbBytes);
     if (rep === 0 && want('zstd-cli')) await runCodecReference(dbBytes);
     if (pb) await runPgBackRest(pb, dbBytes, rep);
     if (want('rookery')) await runRookery(dbBytes, rep);

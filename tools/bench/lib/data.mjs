@@ -59,7 +59,7 @@ SELECT g,
 }
 
 /** pgbench -i -s scale, then the mail table up to textMb MiB (pg_total_relation_size). */
-export function loadData(cluster, { scale, textMb, log = () => {} }) {
+export function loadData(cluster, { scale, textMb, log = () => undefined }) {
   const t0 = Date.now();
   if (scale > 0) {
     sh(`${PGBIN}/pgbench`, ['-i', '-q', '-s', String(scale), '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres']);

@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupManifest, UnsignedManifest, signManifest } from '@rookery/core';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- integration specs use the test harness (not product code)
 import { TestCluster, startCluster } from '@rookery/testing';
 import { BackupCatalog } from './backup.catalog';
 import { createCatalogDataSource } from './catalog-data-source.factory';

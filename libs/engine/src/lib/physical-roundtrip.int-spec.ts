@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '@rookery/config';
@@ -39,6 +39,8 @@ describe('physical backup and restore of the oltp tier', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-engine-'));
+    // Restored servers run as the postgres account: it must be able to reach their directories.
+    await chmod(work, 0o711);
     source = await startCluster({ name: 'engine-source' });
     await seedOltp(source.url, { sizeMb: 12 });
     before = await tableChecksums(source.urlFor('penguinmails_oltp'));
@@ -101,8 +103,6 @@ describe('physical backup and restore of the oltp tier', () => {
     const engine = await createEngine(config, { actor: 'test' });
     try {
       const dir = await mkdtemp(join(work, 'occupied-'));
-      await rm(join(dir, 'x'), { force: true });
-      const { writeFile } = await import('node:fs/promises');
       await writeFile(join(dir, 'precious.txt'), 'keep me');
       await expect(engine.restore({ tier: 'oltp', backup: 'latest', to: dir })).rejects.toThrow(
         `restore directory '${dir}' is not empty`,

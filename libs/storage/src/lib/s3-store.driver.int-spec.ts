@@ -6,7 +6,6 @@ import {
   StorageUnavailableError,
 } from '@rookery/core';
 // Integration specs start their S3-compatible server through the test harness (DESIGN §11).
-// eslint-disable-next-line @nx/enforce-module-boundaries
 import { S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl } from '@rookery/testing';
 import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
 import { createStore, parseStoreUrl, StoreOptions } from './store.factory';
