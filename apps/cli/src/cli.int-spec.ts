@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TestCluster, acquireS3, freeLoopbackPort, seedOltp, startCluster } from '@rookery/testing';
@@ -62,6 +62,8 @@ describe('rookery CLI', () => {
       throw new Error('the CLI is not built: run `npm run build` (npm test does it first)');
     }
     work = await mkdtemp(join(tmpdir(), 'rookery-cli-'));
+    // Restored servers run as the postgres account: it must be able to reach their directories.
+    await chmod(work, 0o711);
     source = await startCluster({ name: 'cli-source' });
     await seedOltp(source.url, { sizeMb: 24 });
     repoDir = join(work, 'repo');

@@ -61,6 +61,7 @@ export class PhysicalRestoreService {
     await prepareEmptyDirectory(dataDirectory);
     const owner = await postgres.osUser();
 
+    let extracting: Promise<unknown> = Promise.resolve();
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
@@ -75,7 +76,11 @@ export class PhysicalRestoreService {
             if (entry.path.replace(/^\.\//, '') === CONTROL_FILE) entry.path = `${CONTROL_FILE}${PENDING_SUFFIX}`;
           },
         });
+        // Files are complete on disk only once the extractor closed; its errors surface through
+        // readArtifact's pipeline, so the close wait itself never rejects unobserved.
+        extracting = settled(extract);
         const closed = once(extract, 'close');
+        closed.catch(() => undefined);
         await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extract, {
           keyMaterial,
           signal: request.signal,
@@ -105,7 +110,10 @@ export class PhysicalRestoreService {
       }
       return result;
     } catch (error) {
-      await emptyDirectory(dataDirectory);
+      // The extractor may still be finishing file writes it had queued: let it settle first, or
+      // files would reappear after the directory was emptied.
+      await extracting;
+      await emptyUntilStable(dataDirectory);
       throw error;
     }
   }
@@ -142,7 +150,25 @@ async function prepareEmptyDirectory(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
 }
 
+/** Resolves once a stream has closed or failed, whichever comes first (never rejects). */
+function settled(stream: NodeJS.EventEmitter): Promise<void> {
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    stream.once('error', () => resolve());
+    setTimeout(resolve, 2_000).unref();
+  });
+}
+
 async function emptyDirectory(path: string): Promise<void> {
   const entries = await readdir(path).catch(() => [] as string[]);
   await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
+}
+
+/** Empties the directory until it stays empty: file writes already in flight may still land. */
+async function emptyUntilStable(path: string): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    await emptyDirectory(path);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if ((await readdir(path).catch(() => [])).length === 0) return;
+  }
 }

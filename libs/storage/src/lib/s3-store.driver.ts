@@ -139,7 +139,7 @@ export class S3StoreDriver implements Store {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.config.bucket }));
     } catch (error) {
-      throw this.translate(error, `check of bucket '${this.config.bucket}'`);
+      throw this.translate(error, 'check');
     }
     const probe = `${PROBE_PREFIX}${randomBytes(6).toString('hex')}`;
     await this.write(probe, Buffer.from('rookery store probe\n'));
