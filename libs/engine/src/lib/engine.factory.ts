@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
   PgBasebackupDriver,
@@ -57,6 +58,24 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     },
     basebackup: { start: (request) => basebackup.start(request) },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
+    extractTar: (directory, rename) => {
+      const sink = new PassThrough();
+      const controller = new AbortController();
+      const tar = runner.spawn(
+        'tar',
+        [
+          '--extract',
+          '--file=-',
+          `--directory=${directory}`,
+          '--no-same-owner',
+          `--transform=s,^\\(\\./\\)\\?${escapeSed(rename.from)}$,${rename.to},`,
+        ],
+        { stdin: sink, signal: controller.signal, ...(process.getuid?.() === 0 ? { user: 'postgres' as const } : {}) },
+      );
+      const done = tar.result.then(() => undefined);
+      done.catch(() => undefined);
+      return { sink, done, abort: () => controller.abort(new Error('extraction aborted')) };
+    },
     syncFileSystem: async (path) => {
       await runner.run('sync', ['--file-system', path]);
     },
@@ -97,6 +116,10 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     await store.close();
     await shutdownCompressionPool();
   });
+}
+
+function escapeSed(path: string): string {
+  return path.replace(/[.[\]*^$\\,]/g, (character) => `\\${character}`);
 }
 
 function regionOf(url: string): string {

@@ -1,7 +1,5 @@
-import { once } from 'node:events';
 import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as tar from 'tar';
 import {
   BackupManifest,
   EncryptionKeyError,
@@ -61,33 +59,30 @@ export class PhysicalRestoreService {
     await prepareEmptyDirectory(dataDirectory);
     const owner = await postgres.osUser();
 
-    let extracting: Promise<unknown> = Promise.resolve();
+    // Extraction runs as the postgres account when we are root, so it must own the directory.
+    if (owner) await chown(dataDirectory, owner.uid, owner.gid);
+
+    let abortExtraction: () => Promise<void> = async () => undefined;
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
         if (artifact.kind !== 'base-tar') {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
         }
-        const extract = tar.x({
-          cwd: dataDirectory,
-          preservePaths: false,
-          ...(owner ? { uid: owner.uid, gid: owner.gid, preserveOwner: false } : {}),
-          onReadEntry: (entry) => {
-            if (entry.path.replace(/^\.\//, '') === CONTROL_FILE) entry.path = `${CONTROL_FILE}${PENDING_SUFFIX}`;
-          },
-        });
-        // Files are complete on disk only once the extractor closed; its errors surface through
-        // readArtifact's pipeline, so the close wait itself never rejects unobserved.
-        extracting = settled(extract);
-        const closed = once(extract, 'close');
-        closed.catch(() => undefined);
-        await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extract, {
+        // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
+        // decrypts and decompresses; global/pg_control lands under its pending name.
+        const extractor = postgres.extractTar(dataDirectory, { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` });
+        abortExtraction = async () => {
+          extractor.abort();
+          await extractor.done.catch(() => undefined);
+        };
+        await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extractor.sink, {
           keyMaterial,
           signal: request.signal,
           onStoredBytes: (bytes) =>
             request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
         });
-        await closed;
+        await extractor.done;
         restoredBytes += artifact.bytes;
       }
 
@@ -110,10 +105,9 @@ export class PhysicalRestoreService {
       }
       return result;
     } catch (error) {
-      // The extractor may still be finishing file writes it had queued: let it settle first, or
-      // files would reappear after the directory was emptied.
-      await extracting;
-      await emptyUntilStable(dataDirectory);
+      // Stop tar before emptying the directory, or files would reappear behind us.
+      await abortExtraction();
+      await emptyDirectory(dataDirectory);
       throw error;
     }
   }
@@ -150,25 +144,7 @@ async function prepareEmptyDirectory(path: string): Promise<void> {
   await mkdir(path, { recursive: true, mode: 0o700 });
 }
 
-/** Resolves once a stream has closed or failed, whichever comes first (never rejects). */
-function settled(stream: NodeJS.EventEmitter): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once('close', () => resolve());
-    stream.once('error', () => resolve());
-    setTimeout(resolve, 2_000).unref();
-  });
-}
-
 async function emptyDirectory(path: string): Promise<void> {
   const entries = await readdir(path).catch(() => [] as string[]);
   await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
-}
-
-/** Empties the directory until it stays empty: file writes already in flight may still land. */
-async function emptyUntilStable(path: string): Promise<void> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    await emptyDirectory(path);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    if ((await readdir(path).catch(() => [])).length === 0) return;
-  }
 }

@@ -25,6 +25,15 @@ export interface PostgresTools {
   };
   /** The `postgres` OS account when running as root (restored files are given to it), else null. */
   osUser(): Promise<{ uid: number; gid: number } | null>;
+  /**
+   * Extracts a tar stream into `directory` with GNU tar (as the postgres account when running as
+   * root, so files get the right owner), renaming the member `rename.from` to `rename.to`. The
+   * caller writes the tar to `sink`; `done` settles when tar exited; `abort()` kills it.
+   */
+  extractTar(
+    directory: string,
+    rename: { from: string; to: string },
+  ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void };
   /** Flushes every file of the file system holding `path` to disk. */
   syncFileSystem(path: string): Promise<void>;
   /** Starts a restored data directory and waits until it accepts connections; returns the port. */
