@@ -56,7 +56,7 @@ export default [
           enforceBuildableLibDependency: true,
           depConstraints: [
             { sourceTag: 'scope:core', onlyDependOnLibsWithTags: ['scope:core'] },
-            { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:core', 'scope:testing'] },
+            { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:core', 'scope:infra', 'scope:testing'] },
             { sourceTag: 'scope:feature', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
             { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
             { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },

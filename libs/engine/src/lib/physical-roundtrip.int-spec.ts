@@ -21,13 +21,13 @@ import { createEngine } from './engine.factory';
  * value of each dimension is exercised against the real filesystem and the real S3-compatible
  * server, and every table is compared by an order-independent checksum of its rows.
  */
-const matrix: { store: 'fs' | 's3'; codec: CompressionCodec; level: number; encrypted: boolean }[] = [
+const matrix: { store: 'fs' | 's3' | 's3-secondary'; codec: CompressionCodec; level: number; encrypted: boolean }[] = [
   { store: 'fs', codec: 'zstd', level: 1, encrypted: false },
   { store: 's3', codec: 'zstd', level: 3, encrypted: true },
   { store: 'fs', codec: 'gzip', level: 6, encrypted: true },
-  { store: 's3', codec: 'gzip', level: 1, encrypted: false },
+  { store: 's3-secondary', codec: 'gzip', level: 1, encrypted: false },
   { store: 'fs', codec: 'lz4', level: 1, encrypted: false },
-  { store: 's3', codec: 'lz4', level: 1, encrypted: true },
+  { store: 's3-secondary', codec: 'lz4', level: 1, encrypted: true },
   { store: 'fs', codec: 'none', level: 0, encrypted: true },
 ];
 
@@ -55,7 +55,7 @@ describe('physical backup and restore of the oltp tier', () => {
     const repository =
       variant.store === 'fs'
         ? `file://${join(work, `repo-${variant.codec}-${variant.encrypted}`)}`
-        : await s3Repository(`rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}`);
+        : await s3Repository(`rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}`, variant.store === 's3' ? 'primary' : 'secondary');
     const key = randomBytes(32).toString('hex');
     const config = buildConfig(
       {
@@ -114,8 +114,9 @@ describe('physical backup and restore of the oltp tier', () => {
   });
 });
 
-async function s3Repository(bucket: string): Promise<string> {
-  const s3 = await acquireS3('primary');
+/** A repository in a bucket of the primary or the secondary S3-compatible server (two regions). */
+async function s3Repository(bucket: string, region: 'primary' | 'secondary'): Promise<string> {
+  const s3 = await acquireS3(region);
   await s3.createBucket(bucket);
   return `s3://${bucket}/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
 }

@@ -1,0 +1,142 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BackupManifest, IntegrityError, LockHeldError, StorageNotFoundError, UnsignedManifest, signManifest } from '@rookery/core';
+import { FsStoreDriver } from '@rookery/storage';
+import { BackupRepository } from './backup.repository';
+import { repositoryLayout } from './repository.layout';
+import { RepositoryLock } from './repository.lock';
+
+function makeManifest(overrides: Partial<UnsignedManifest> = {}): BackupManifest {
+  const rest: UnsignedManifest = {
+    formatVersion: 1,
+    id: '20261126T020000Z-oltp',
+    tier: 'oltp' as const,
+    database: 'penguinmails_oltp',
+    type: 'full' as const,
+    method: 'physical' as const,
+    startedAt: '2026-11-26T02:00:00.000Z',
+    finishedAt: '2026-11-26T02:01:00.000Z',
+    postgres: { version: '15.8', versionNum: 150008, systemIdentifier: '7311' },
+    timeline: 1,
+    startLsn: '0/2000028',
+    stopLsn: '0/2000100',
+    walRange: { start: '000000010000000000000002', stop: '000000010000000000000002' },
+    parent: null,
+    retentionUntil: '2027-02-24T02:01:00.000Z',
+    storageClass: 'STANDARD_IA' as const,
+    regions: ['local'],
+    bytes: 10,
+    storedBytes: 5,
+    artifacts: [
+      {
+        name: 'base.tar.zst',
+        kind: 'base-tar' as const,
+        bytes: 10,
+        storedBytes: 5,
+        sha256: 'a'.repeat(64),
+        logicalSha256: 'b'.repeat(64),
+        compression: { codec: 'zstd' as const, level: 1 },
+        encryption: { algorithm: 'none' as const },
+      },
+    ],
+    tool: { name: 'rookery' as const, version: '0.1.0' },
+    ...overrides,
+  };
+  return signManifest(rest);
+}
+
+describe('BackupRepository on the filesystem store', () => {
+  let root: string;
+  let store: FsStoreDriver;
+  let repository: BackupRepository;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rookery-repo-'));
+    store = new FsStoreDriver(root);
+    repository = new BackupRepository(store);
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('commits a manifest only when every artifact is there with its recorded size', async () => {
+    const manifest = makeManifest();
+    await expect(repository.commit(manifest)).rejects.toBeInstanceOf(StorageNotFoundError);
+    await store.write(repository.artifactKey(manifest, 'base.tar.zst'), Buffer.from('1234'));
+    await expect(repository.commit(manifest)).rejects.toThrow('has 4 bytes in the store, expected 5');
+    expect((await repository.list('oltp')).backups).toEqual([]);
+
+    await store.write(repository.artifactKey(manifest, 'base.tar.zst'), Buffer.from('12345'));
+    await repository.commit(manifest);
+    expect((await repository.list('oltp')).backups.map((backup) => backup.id)).toEqual([manifest.id]);
+    expect((await repository.find('oltp', 'latest')).id).toBe(manifest.id);
+  });
+
+  it('lists newest last and reports a damaged manifest instead of listing it', async () => {
+    const older = makeManifest({ id: '20261125T020000Z-oltp', startedAt: '2026-11-25T02:00:00.000Z' });
+    const newer = makeManifest();
+    for (const manifest of [newer, older]) {
+      await store.write(repository.artifactKey(manifest, 'base.tar.zst'), Buffer.from('12345'));
+      await repository.commit(manifest);
+    }
+    const tampered = repositoryLayout.manifestKey('oltp', older.id, new Date(older.startedAt));
+    await writeFile(join(root, tampered), JSON.stringify({ ...older, stopLsn: '0/9' }));
+
+    const listing = await repository.list('oltp');
+    expect(listing.backups.map((backup) => backup.id)).toEqual([newer.id]);
+    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum') }]);
+    await expect(repository.readManifest(tampered)).rejects.toBeInstanceOf(IntegrityError);
+    await expect(repository.find('oltp', older.id)).rejects.toThrow(`backup '${older.id}' of tier 'oltp' not found`);
+  });
+});
+
+describe('RepositoryLock', () => {
+  let root: string;
+  let lock: RepositoryLock;
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'rookery-lock-'));
+    lock = new RepositoryLock(new FsStoreDriver(root));
+  });
+
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('lets one holder in per tier and the next in after release', async () => {
+    const first = await lock.acquire('oltp', { holder: 'first' });
+    await expect(lock.acquire('oltp', { holder: 'second' })).rejects.toBeInstanceOf(LockHeldError);
+    const otherTier = await lock.acquire('queue', { holder: 'queue backup' });
+    await first.release();
+    const second = await lock.acquire('oltp', { holder: 'second' });
+    await second.release();
+    await otherTier.release();
+  });
+
+  it('breaks a lock whose holder on this host is dead', async () => {
+    await lock.acquire('oltp', { holder: 'crashed', isProcessAlive: () => true });
+    await expect(lock.acquire('oltp', { holder: 'next', isProcessAlive: () => true })).rejects.toThrow('already running');
+    const next = await lock.acquire('oltp', { holder: 'next', isProcessAlive: () => false });
+    expect(next.record.holder).toBe('next');
+    await next.release();
+  });
+
+  it('breaks a lock whose heartbeat is older than staleAfterMs', async () => {
+    const start = Date.now();
+    await lock.acquire('oltp', { holder: 'hung', now: () => new Date(start) });
+    const later = () => new Date(start + 11 * 60 * 1000);
+    const next = await lock.acquire('oltp', { holder: 'next', now: later, isProcessAlive: () => true });
+    expect(next.record.holder).toBe('next');
+    await next.release();
+  });
+
+  it('release leaves a lock taken over by someone else alone', async () => {
+    const stale = await lock.acquire('oltp', { holder: 'slow' });
+    const next = await lock.acquire('oltp', { holder: 'next', isProcessAlive: () => false });
+    await stale.release();
+    await expect(lock.acquire('oltp', { holder: 'third', isProcessAlive: () => true })).rejects.toBeInstanceOf(LockHeldError);
+    await next.release();
+  });
+});
