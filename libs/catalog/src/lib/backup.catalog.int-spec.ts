@@ -1,50 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupManifest, UnsignedManifest, signManifest } from '@rookery/core';
-import { TestCluster, startCluster } from '@rookery/testing';
+import { TestCluster, makeManifest, startCluster } from '@rookery/testing';
 import { BackupCatalog } from './backup.catalog';
 import { createCatalogDataSource } from './catalog-data-source.factory';
 
 jest.setTimeout(60_000);
-
-function makeManifest(overrides: Partial<UnsignedManifest> = {}): BackupManifest {
-  return signManifest({
-    formatVersion: 1,
-    id: '20261126T020000Z-oltp',
-    tier: 'oltp',
-    database: 'penguinmails_oltp',
-    type: 'full',
-    method: 'physical',
-    startedAt: '2026-11-26T02:00:00.000Z',
-    finishedAt: '2026-11-26T02:03:00.000Z',
-    postgres: { version: '15.8', versionNum: 150008, systemIdentifier: '7312345678901234567' },
-    timeline: 1,
-    startLsn: '0/2000028',
-    stopLsn: '0/2000100',
-    walRange: { start: '000000010000000000000002', stop: '000000010000000000000002' },
-    parent: null,
-    retentionUntil: '2027-02-24T02:03:00.000Z',
-    storageClass: 'STANDARD_IA',
-    regions: ['local'],
-    bytes: 6_000_000_000,
-    storedBytes: 1_000_000_000,
-    artifacts: [
-      {
-        name: 'base.tar.zst',
-        kind: 'base-tar',
-        bytes: 6_000_000_000,
-        storedBytes: 1_000_000_000,
-        sha256: 'a'.repeat(64),
-        logicalSha256: 'b'.repeat(64),
-        compression: { codec: 'zstd', level: 1 },
-        encryption: { algorithm: 'none' },
-      },
-    ],
-    tool: { name: 'rookery', version: '0.1.0' },
-    ...overrides,
-  });
-}
 
 interface Backend {
   name: string;

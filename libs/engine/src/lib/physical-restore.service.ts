@@ -59,7 +59,9 @@ export class PhysicalRestoreService {
     await prepareEmptyDirectory(dataDirectory);
     const owner = await postgres.osUser();
 
-    // Extraction runs as the postgres account when we are root, so it must own the directory.
+    // A data directory is 0700 and, when we are root, owned by the postgres account, which also
+    // runs the extraction.
+    await chmod(dataDirectory, 0o700);
     if (owner) await chown(dataDirectory, owner.uid, owner.gid);
 
     let abortExtraction: () => Promise<void> = async () => undefined;
@@ -94,8 +96,6 @@ export class PhysicalRestoreService {
       });
       await postgres.syncFileSystem(dataDirectory);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
-      await chmod(dataDirectory, 0o700);
-      if (owner) await chown(dataDirectory, owner.uid, owner.gid);
       await postgres.syncFileSystem(dataDirectory);
 
       const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: restoredBytes };

@@ -1,49 +1,16 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BackupManifest, IntegrityError, LockHeldError, StorageNotFoundError, UnsignedManifest, signManifest } from '@rookery/core';
+import { BackupManifest, IntegrityError, LockHeldError, StorageNotFoundError, UnsignedManifest } from '@rookery/core';
 import { FsStoreDriver } from '@rookery/storage';
+import { makeManifest as makeTestManifest } from '@rookery/testing';
 import { BackupRepository } from './backup.repository';
 import { repositoryLayout } from './repository.layout';
 import { RepositoryLock } from './repository.lock';
 
+/** The factory's manifest, with a 5-byte stored artifact these specs write for real. */
 function makeManifest(overrides: Partial<UnsignedManifest> = {}): BackupManifest {
-  const rest: UnsignedManifest = {
-    formatVersion: 1,
-    id: '20261126T020000Z-oltp',
-    tier: 'oltp' as const,
-    database: 'penguinmails_oltp',
-    type: 'full' as const,
-    method: 'physical' as const,
-    startedAt: '2026-11-26T02:00:00.000Z',
-    finishedAt: '2026-11-26T02:01:00.000Z',
-    postgres: { version: '15.8', versionNum: 150008, systemIdentifier: '7311' },
-    timeline: 1,
-    startLsn: '0/2000028',
-    stopLsn: '0/2000100',
-    walRange: { start: '000000010000000000000002', stop: '000000010000000000000002' },
-    parent: null,
-    retentionUntil: '2027-02-24T02:01:00.000Z',
-    storageClass: 'STANDARD_IA' as const,
-    regions: ['local'],
-    bytes: 10,
-    storedBytes: 5,
-    artifacts: [
-      {
-        name: 'base.tar.zst',
-        kind: 'base-tar' as const,
-        bytes: 10,
-        storedBytes: 5,
-        sha256: 'a'.repeat(64),
-        logicalSha256: 'b'.repeat(64),
-        compression: { codec: 'zstd' as const, level: 1 },
-        encryption: { algorithm: 'none' as const },
-      },
-    ],
-    tool: { name: 'rookery' as const, version: '0.1.0' },
-    ...overrides,
-  };
-  return signManifest(rest);
+  return makeTestManifest({ bytes: 10, storedBytes: 5, ...overrides });
 }
 
 describe('BackupRepository on the filesystem store', () => {
