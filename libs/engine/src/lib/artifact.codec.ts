@@ -51,7 +51,8 @@ export async function writeArtifact(
   },
 ): Promise<ArtifactRecord> {
   const { encoding } = options;
-  const logical = createDigestStream({ onProgress: options.onLogicalBytes });
+  // The logical stream is the big one: hash it off the main thread, which moves every byte.
+  const logical = createDigestStream({ onProgress: options.onLogicalBytes, offload: true });
   const stored = createDigestStream();
   const stages: Duplex[] = [logical];
   if (encoding.compression.codec !== 'none') {
@@ -108,7 +109,9 @@ export async function readArtifact(
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
   if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
-  stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
+  stages.push(
+    createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
+  );
 
   await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
 }

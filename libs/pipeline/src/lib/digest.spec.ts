@@ -58,3 +58,33 @@ describe('createVerifyStream', () => {
     await expect(failure).rejects.toHaveProperty('hint', expect.stringContaining('rookery verify'));
   });
 });
+
+describe('offloaded hashing (worker thread)', () => {
+  const MiB = 1024 * 1024;
+
+  it.each([
+    ['empty', 0],
+    ['one byte', 1],
+    ['exactly one batch', 4 * MiB],
+    ['many batches and a tail', 21 * MiB + 7],
+  ])('gives the same digest as hashing inline: %s', async (_name, size) => {
+    const input = randomBytes(size);
+    const digest = createDigestStream({ offload: true });
+    const pieces: Buffer[] = [];
+    for (let offset = 0; offset < input.length; offset += 300_000) pieces.push(input.subarray(offset, offset + 300_000));
+    await pipeline(Readable.from(pieces), digest, sink());
+    expect(digest.bytes).toBe(size);
+    expect(digest.sha256()).toBe(createHash('sha256').update(input).digest('hex'));
+  });
+
+  it('verifies, and names the artifact on a mismatch', async () => {
+    const input = randomBytes(9 * MiB);
+    const sha256 = createHash('sha256').update(input).digest('hex');
+    await pipeline(Readable.from([input]), createVerifyStream({ sha256, bytes: input.length, label: 'base.tar', offload: true }), sink());
+    const flipped = Buffer.from(input);
+    flipped[5 * MiB] ^= 1;
+    await expect(
+      pipeline(Readable.from([flipped]), createVerifyStream({ sha256, bytes: input.length, label: 'base.tar', offload: true }), sink()),
+    ).rejects.toThrow("checksum mismatch for artifact 'base.tar'");
+  });
+});

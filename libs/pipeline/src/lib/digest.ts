@@ -1,10 +1,12 @@
-import { createHash, Hash } from 'node:crypto';
 import { Transform, TransformCallback } from 'node:stream';
 import { IntegrityError, InvariantError } from '@rookery/core';
+import { Sha256Hasher, createSha256Hasher } from './sha256-hasher';
 
 export interface DigestStreamOptions {
   /** Called after each chunk with the running byte count. */
   onProgress?: (bytes: number) => void;
+  /** Hash in a worker thread (for the large logical streams) instead of on the caller's thread. */
+  offload?: boolean;
 }
 
 /**
@@ -12,12 +14,13 @@ export interface DigestStreamOptions {
  * at each end of the pipeline that fills an artifact's `bytes`/`sha256` in the manifest.
  */
 export class DigestStream extends Transform {
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hasher: Sha256Hasher;
   private digest: string | null = null;
   private count = 0;
 
   constructor(private readonly options: DigestStreamOptions = {}) {
     super();
+    this.hasher = createSha256Hasher(options.offload ?? false);
   }
 
   /** Bytes seen so far. */
@@ -32,15 +35,23 @@ export class DigestStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
+    const backpressure = this.hasher.update(chunk);
     this.count += chunk.length;
     this.options.onProgress?.(this.count);
-    callback(null, chunk);
+    if (!backpressure) return callback(null, chunk);
+    backpressure.then(() => callback(null, chunk), callback);
   }
 
   override _flush(callback: TransformCallback): void {
-    this.digest = this.hash.digest('hex');
-    callback();
+    this.hasher.digest().then((digest) => {
+      this.digest = digest;
+      callback();
+    }, callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.hasher.discard();
+    callback(error);
   }
 }
 
@@ -55,6 +66,8 @@ export interface VerifyStreamOptions {
   bytes: number;
   /** Artifact name for the error message. */
   label: string;
+  /** Hash in a worker thread instead of on the caller's thread. */
+  offload?: boolean;
 }
 
 /**
@@ -63,26 +76,34 @@ export interface VerifyStreamOptions {
  * the stream finishes without error (a restore writes to a temporary place first).
  */
 export function createVerifyStream(expected: VerifyStreamOptions): Transform {
-  const hash = createHash('sha256');
+  const hasher = createSha256Hasher(expected.offload ?? false);
   let count = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
+      const backpressure = hasher.update(chunk);
       count += chunk.length;
-      callback(null, chunk);
+      if (!backpressure) return callback(null, chunk);
+      backpressure.then(() => callback(null, chunk), callback);
+    },
+    destroy(error, callback) {
+      hasher.discard();
+      callback(error);
     },
     flush(callback) {
-      const actual = hash.digest('hex');
-      if (actual === expected.sha256.toLowerCase() && count === expected.bytes) return callback();
-      const detail =
-        count !== expected.bytes
-          ? `expected ${expected.bytes} bytes, got ${count}`
-          : `expected sha256 ${expected.sha256.toLowerCase()}, got ${actual}`;
-      callback(
-        new IntegrityError(`checksum mismatch for artifact '${expected.label}': ${detail}`, {
-          hint: `the stored object differs from what the manifest recorded; run rookery verify on this backup to check its other artifacts`,
-        }),
-      );
+      hasher.digest().then((actual) => verified(actual, callback), callback);
     },
   });
+
+  function verified(actual: string, callback: TransformCallback): void {
+    if (actual === expected.sha256.toLowerCase() && count === expected.bytes) return callback();
+    const detail =
+      count !== expected.bytes
+        ? `expected ${expected.bytes} bytes, got ${count}`
+        : `expected sha256 ${expected.sha256.toLowerCase()}, got ${actual}`;
+    callback(
+      new IntegrityError(`checksum mismatch for artifact '${expected.label}': ${detail}`, {
+        hint: `the stored object differs from what the manifest recorded; run rookery verify on this backup to check its other artifacts`,
+      }),
+    );
+  }
 }

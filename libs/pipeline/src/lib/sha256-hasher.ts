@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { InvariantError } from '@rookery/core';
+
+/**
+ * A running SHA-256. `update` may return a promise: the caller must wait for it before the next
+ * update (backpressure). `digest` resolves the hex digest once; the hasher is unusable after.
+ */
+export interface Sha256Hasher {
+  update(chunk: Buffer): Promise<void> | undefined;
+  digest(): Promise<string>;
+  /** Releases resources without a digest (stream destroyed). */
+  discard(): void;
+}
+
+export function createSha256Hasher(offload: boolean): Sha256Hasher {
+  return offload ? new WorkerSha256Hasher() : new InlineSha256Hasher();
+}
+
+class InlineSha256Hasher implements Sha256Hasher {
+  private readonly hash = createHash('sha256');
+
+  update(chunk: Buffer): undefined {
+    this.hash.update(chunk);
+    return undefined;
+  }
+
+  async digest(): Promise<string> {
+    return this.hash.digest('hex');
+  }
+
+  discard(): void {
+    // Nothing held outside the heap.
+  }
+}
+
+const WORKER_PATH = path.join(__dirname, 'hash.worker.js');
+const BATCH_BYTES = 4 * 1024 * 1024;
+const MAX_BATCHES_IN_FLIGHT = 4;
+
+/**
+ * Hashes in a worker thread so the main thread, which moves every byte of a backup or restore,
+ * does not also spend ~0.6 CPU-s per GiB on SHA-256. Bytes are copied into 4 MiB batches whose
+ * memory is transferred to the worker and back (never copied again, and reused); at most
+ * MAX_BATCHES_IN_FLIGHT are queued, so memory stays bounded when the worker falls behind. The worker sees batches in order, so the digest is
+ * the plain SHA-256 of the whole stream, identical to an inline hash.
+ */
+class WorkerSha256Hasher implements Sha256Hasher {
+  private worker: Worker | null = null;
+  private batch: Buffer | null = null;
+  /** Batches the worker handed back: reused, so memory stays at MAX_BATCHES_IN_FLIGHT + 1 batches. */
+  private readonly spare: ArrayBuffer[] = [];
+  private filled = 0;
+  private inFlight = 0;
+  private failure: Error | null = null;
+  private drained: (() => void) | null = null;
+  private digested: ((digest: string) => void) | null = null;
+
+  update(chunk: Buffer): Promise<void> | undefined {
+    if (this.failure) return Promise.reject(this.failure);
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (!this.batch) {
+        const reused = this.spare.pop();
+        this.batch = reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+      }
+      const copied = chunk.copy(this.batch, this.filled, offset);
+      this.filled += copied;
+      offset += copied;
+      if (this.filled === BATCH_BYTES) this.send();
+    }
+    if (this.inFlight < MAX_BATCHES_IN_FLIGHT) return undefined;
+    return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  async digest(): Promise<string> {
+    if (this.failure) throw this.failure;
+    this.send();
+    const worker = this.start();
+    const digest = await new Promise<string>((resolve, reject) => {
+      this.digested = resolve;
+      worker.once('error', reject);
+      worker.postMessage({ done: true });
+    });
+    this.discard();
+    return digest;
+  }
+
+  discard(): void {
+    void this.worker?.terminate();
+    this.worker = null;
+    this.batch = null;
+    this.spare.length = 0;
+  }
+
+  private send(): void {
+    if (!this.batch || this.filled === 0) return;
+    const worker = this.start();
+    const data = this.batch.buffer as ArrayBuffer;
+    worker.postMessage({ data, length: this.filled }, [data]);
+    this.batch = null;
+    this.filled = 0;
+    this.inFlight++;
+  }
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const worker = new Worker(WORKER_PATH);
+    worker.unref();
+    worker.on('message', (message: { ack?: true; data?: ArrayBuffer; digest?: string }) => {
+      if (message.ack) {
+        this.inFlight--;
+        if (message.data) this.spare.push(message.data);
+        const drained = this.drained;
+        this.drained = null;
+        drained?.();
+      } else if (message.digest) {
+        this.digested?.(message.digest);
+      }
+    });
+    worker.on('error', (error) => {
+      this.failure = new InvariantError(`sha256 worker failed: ${error.message}`, { cause: error });
+      this.drained?.();
+    });
+    this.worker = worker;
+    return worker;
+  }
+}
