@@ -35,5 +35,8 @@ function step(title, command, args) {
 
 ensurePostgres();
 step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+// @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
+// without one (a fresh clone has none): compute the graph first.
+step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);
 step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
 step('tests (unit + integration)', 'npx', ['jest', '--ci', '--maxWorkers=2', ...process.argv.slice(2)]);
