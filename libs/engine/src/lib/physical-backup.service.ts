@@ -1,6 +1,7 @@
 import {
   BackupManifest,
   ConfigError,
+  InvariantError,
   TierName,
   makeBackupId,
   parseLsn,
@@ -17,6 +18,11 @@ export interface PhysicalBackupRequest {
   onProgress?: ProgressListener;
   /** Overrides the clock for ids and timestamps (tests). */
   now?: () => Date;
+  /**
+   * The backup's id, when the caller has already named it (a service's catalog record). It must
+   * be free in the repository; by default the engine names the backup after its start time.
+   */
+  id?: string;
 }
 
 /**
@@ -46,7 +52,7 @@ export class PhysicalBackupService {
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
     try {
       const startedAt = now();
-      const id = makeBackupId(request.tier, startedAt);
+      const id = await this.allocateId(request, startedAt);
       const encoding: ArtifactEncoding = this.context.encoding;
       const name = artifactFileName('base.tar', encoding);
       const key = repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name);
@@ -105,6 +111,25 @@ export class PhysicalBackupService {
       return manifest;
     } finally {
       await held.release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * An id nothing in the repository uses yet. Two backups in the same second would otherwise share
+   * a folder and the second would overwrite the first's artifacts; under the tier lock no other
+   * backup of the tier can take the id between this check and the writes.
+   */
+  private async allocateId(request: PhysicalBackupRequest, startedAt: Date): Promise<string> {
+    const { repository } = this.context;
+    if (request.id) {
+      if (await repository.isBackupIdTaken(request.tier, request.id, startedAt)) {
+        throw new InvariantError(`backup id '${request.id}' of tier '${request.tier}' is already used in the repository`);
+      }
+      return request.id;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const id = makeBackupId(request.tier, startedAt, attempt === 1 ? undefined : String(attempt));
+      if (!(await repository.isBackupIdTaken(request.tier, id, startedAt))) return id;
     }
   }
 }

@@ -98,6 +98,22 @@ describe('physical backup and restore of the oltp tier', () => {
     }
   }, 180_000);
 
+  it('two backups started in the same second get distinct ids and neither overwrites the other', async () => {
+    const config = buildConfig({ repositories: [`file://${join(work, 'repo-same-second')}`], tiers: { oltp: { pgUrl: source.url } } }, 'test');
+    const engine = await createEngine(config, { actor: 'test' });
+    try {
+      const second = new Date('2026-11-26T02:00:00.000Z');
+      const first = await engine.backup({ tier: 'oltp', now: () => second });
+      const again = await engine.backup({ tier: 'oltp', now: () => second });
+      expect([first.id, again.id]).toEqual(['20261126T020000Z-oltp', '20261126T020000Z-oltp-2']);
+      expect((await engine.list('oltp')).backups.map((backup) => backup.id)).toEqual([first.id, again.id]);
+      for (const backup of [first, again]) expect((await engine.verify('oltp', backup.id)).ok).toBe(true);
+      await expect(engine.backup({ tier: 'oltp', id: first.id })).rejects.toThrow(`backup id '${first.id}' of tier 'oltp' is already used`);
+    } finally {
+      await engine.close();
+    }
+  }, 120_000);
+
   it('refuses a restore into a non-empty directory and leaves it untouched', async () => {
     const config = buildConfig({ repositories: [`file://${join(work, 'repo-zstd-false')}`] }, 'test');
     const engine = await createEngine(config, { actor: 'test' });

@@ -84,6 +84,15 @@ export class BackupRepository {
     return manifest;
   }
 
+  /**
+   * True when anything is stored under the backup's folder (a manifest, or artifacts of a run
+   * that crashed): such an id must not be reused, or its objects would be overwritten.
+   */
+  async isBackupIdTaken(tier: TierName, backupId: string, startedAt: Date): Promise<boolean> {
+    for await (const _object of this.store.list(repositoryLayout.backupFolder(tier, backupId, startedAt))) return true;
+    return false;
+  }
+
   artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {
     return repositoryLayout.artifactKey(manifest.tier, manifest.id, new Date(manifest.startedAt), artifact);
   }

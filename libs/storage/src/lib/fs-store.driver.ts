@@ -27,6 +27,9 @@ const TEMP_SUFFIX = /\.tmp-[0-9a-f]{12}$/;
  * the directory fsynced: a reader sees the whole object or nothing, and a crash leaves at most a
  * temporary file, which list skips.
  */
+/** Reads in 1 MiB pieces: fewer, larger chunks through the restore pipeline (measured faster than 64 KiB). */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 export class FsStoreDriver implements Store {
   readonly features: StoreFeatures = Object.freeze({
     conditionalCreate: true,
@@ -83,7 +86,7 @@ export class FsStoreDriver implements Store {
       if (isErrno(error, 'ENOENT', 'ENOTDIR', 'EISDIR')) throw new StorageNotFoundError(key, { cause: error });
       throw translateFsError(error, `read of object '${key}'`, key);
     }
-    return handle.createReadStream({ signal: options.signal });
+    return handle.createReadStream({ signal: options.signal, highWaterMark: READ_CHUNK_BYTES });
   }
 
   async write(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectInfo> {

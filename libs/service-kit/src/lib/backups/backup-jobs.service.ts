@@ -38,6 +38,8 @@ interface RunningBackup {
 export class BackupJobService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BackupJobService.name);
   private readonly running = new Map<TierName, RunningBackup>();
+  /** How many ids were minted in the current second, per tier (ids carry the second). */
+  private readonly mintedThisSecond = new Map<TierName, { base: string; count: number }>();
 
   constructor(
     private readonly engine: RookeryEngine,
@@ -60,7 +62,13 @@ export class BackupJobService implements BeforeApplicationShutdown {
       throw new LockHeldError(tier, `backup '${current.id}' requested by ${current.requestedBy} at ${current.startedAt} in this service`);
     }
     const startedAt = new Date();
-    const id = makeBackupId(tier, startedAt);
+    // Ids name the second a backup started; another backup of the same second gets a suffix, so
+    // two runs never share a catalog record (nor, in the engine, a repository folder).
+    const base = makeBackupId(tier, startedAt);
+    const minted = this.mintedThisSecond.get(tier);
+    const taken = minted?.base === base ? minted.count : 0;
+    const id = taken === 0 ? base : makeBackupId(tier, startedAt, String(taken + 1));
+    this.mintedThisSecond.set(tier, { base, count: taken + 1 });
     const abort = new AbortController();
     let settle!: () => void;
     const run: RunningBackup = {
@@ -98,6 +106,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       // The engine names the backup after its first clock reading; handing it the time this record
       // was created under keeps the catalog id and the manifest id the same.
       now: plannedClock(startedAt),
+      id,
       onProgress: () => streaming(),
     });
     const finished = this.finish(tier, id, startedAt, backup).finally(() => {
