@@ -3,4 +3,3 @@ export * from './lib/compression-pool';
 export * from './lib/digest';
 export * from './lib/encryption';
 export { LZ4_MAX_FRAME_BYTES, Lz4FrameDecoder } from './lib/lz4-frame';
-export { ParallelZstdDecompressStream } from './lib/zstd-frame-decompress';

@@ -3,8 +3,7 @@
 // under ts-jest (source tree) and from dist/ (tsconfig.build.json copies *.worker.js).
 //
 // Protocol, one job at a time per worker:
-//   in:  { id, op?: 'compress' | 'decompress', codec: 'gzip' | 'zstd' | 'lz4', level, input: ArrayBuffer, offset, length }
-//        (input transferred; 'decompress' takes one complete zstd frame)
+//   in:  { id, codec: 'gzip' | 'zstd' | 'lz4', level, input: ArrayBuffer, offset, length } (input transferred)
 //   out: { id, output: ArrayBuffer, length }                                         (output transferred)
 //    or: { id, error: string }
 // Every output is one complete, independent frame (gzip member, zstd frame, LZ4 frame) that the
@@ -14,15 +13,7 @@ const zlib = require('node:zlib');
 
 let zstd;
 let lz4;
-let zstdDecompressor;
 const zstdCompressors = new Map();
-
-// Decompresses one complete zstd frame (restore's parallel path); the frame's checksum is verified.
-function zstdDecompress(input) {
-  zstd ??= require('zstd-napi');
-  zstdDecompressor ??= new zstd.Decompressor();
-  return zstdDecompressor.decompress(input);
-}
 
 function zstdCompress(input, level) {
   zstd ??= require('zstd-napi');
@@ -69,8 +60,7 @@ function exactArrayBuffer(buf, alwaysCopy) {
 
 parentPort.on('message', (job) => {
   try {
-    const input = Buffer.from(job.input, job.offset ?? 0, job.length);
-    const output = job.op === 'decompress' ? zstdDecompress(input) : compress(job.codec, job.level, input);
+    const output = compress(job.codec, job.level, Buffer.from(job.input, job.offset ?? 0, job.length));
     const buffer = exactArrayBuffer(output, job.codec === 'lz4');
     parentPort.postMessage({ id: job.id, output: buffer, length: output.byteLength }, [buffer]);
   } catch (error) {

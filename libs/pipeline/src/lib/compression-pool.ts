@@ -21,7 +21,6 @@ export interface FrameCompressor {
 
 interface Job {
   id: number;
-  op: 'compress' | 'decompress';
   codec: PooledCodec;
   level: number;
   input: Buffer;
@@ -61,16 +60,7 @@ export class CompressionPool implements FrameCompressor {
   compress(codec: PooledCodec, level: number, input: Buffer): Promise<Buffer> {
     if (this.closed) return Promise.reject(new InvariantError('the compression pool was shut down'));
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op: 'compress', codec, level, input, resolve, reject });
-      this.dispatch();
-    });
-  }
-
-  /** Decompresses one complete zstd frame (whose memory is handed over to the worker). */
-  decompressZstdFrame(input: Buffer): Promise<Buffer> {
-    if (this.closed) return Promise.reject(new InvariantError('the compression pool was shut down'));
-    return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, op: 'decompress', codec: 'zstd', level: 0, input, resolve, reject });
+      this.queue.push({ id: this.nextId++, codec, level, input, resolve, reject });
       this.dispatch();
     });
   }
@@ -93,7 +83,7 @@ export class CompressionPool implements FrameCompressor {
       entry.worker.ref();
       const { buffer, byteOffset, byteLength } = transferable(job.input);
       entry.worker.postMessage(
-        { id: job.id, op: job.op, codec: job.codec, level: job.level, input: buffer, offset: byteOffset, length: byteLength },
+        { id: job.id, codec: job.codec, level: job.level, input: buffer, offset: byteOffset, length: byteLength },
         [buffer],
       );
     }

@@ -176,34 +176,6 @@ describe('createCompressStream / createDecompressStream', () => {
   });
 });
 
-describe('parallel zstd decompression (whole frames on the worker pool)', () => {
-  const parallel = () => createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', parallel: true });
-
-  it.each(INPUTS)('round trip: %s', async (_name, make) => {
-    const input = make();
-    const compressed = await transform(input, createCompressStream({ codec: 'zstd', level: 1 }, { chunkSize: CHUNK, workers: 2 }));
-    expect((await transform(compressed, parallel())).equals(input)).toBe(true);
-  });
-
-  it('decodes frames written by the zstd CLI, concatenated', async () => {
-    if (!hasCli('zstd')) return;
-    const part = Buffer.concat([text(300_000), randomBytes(70_000)]);
-    const cli = spawnSync('zstd', ['-3', '-c'], { input: part, maxBuffer: 64 * 1024 * 1024 });
-    expect((await transform(Buffer.concat([cli.stdout, cli.stdout]), parallel())).equals(Buffer.concat([part, part]))).toBe(true);
-  });
-
-  it.each([
-    ['a flipped byte', (stream: Buffer) => flip(stream, Math.floor(stream.length / 2)), /^cannot decompress artifact 'base.tar.zst' \(zstd\)/],
-    ['a foreign prefix', (stream: Buffer) => Buffer.concat([Buffer.from('not compressed at all'), stream]), /^cannot decompress artifact 'base.tar.zst' \(zstd\)/],
-    ['truncation', (stream: Buffer) => stream.subarray(0, stream.length - 7), /^artifact 'base.tar.zst' ends inside a zstd frame/],
-  ] as const)('%s is an IntegrityError naming the artifact', async (_name, damage, message) => {
-    const compressed = await transform(text(CHUNK * 3), createCompressStream({ codec: 'zstd', level: 1 }, { chunkSize: CHUNK, workers: 2 }));
-    const failure = transform(damage(compressed), parallel());
-    await expect(failure).rejects.toBeInstanceOf(IntegrityError);
-    await expect(failure).rejects.toThrow(message);
-  });
-});
-
 function flip(buffer: Buffer, index: number): Buffer {
   const copy = Buffer.from(buffer);
   copy[index] ^= 0xff;

@@ -4,7 +4,6 @@ import { CompressionSpec, IntegrityError, InvariantError } from '@rookery/core';
 import { DecompressStream } from 'zstd-napi';
 import { compressionPool, FrameCompressor, PooledCodec } from './compression-pool';
 import { Lz4FrameDecoder } from './lz4-frame';
-import { ParallelZstdDecompressStream } from './zstd-frame-decompress';
 
 /** Chunk size for parallel compression; see tools/bench/codecs.mjs for the measurements. */
 export const DEFAULT_COMPRESSION_CHUNK_SIZE = 4 * 1024 * 1024;
@@ -25,11 +24,6 @@ export interface CompressStreamOptions {
 export interface DecompressStreamOptions {
   /** Artifact name used in error messages. */
   label?: string;
-  /**
-   * zstd only: decompress whole frames on the worker pool, in parallel (rookery's own artifacts,
-   * whose frames are a few MiB). Off: one streaming decoder on the caller's thread, for any zstd.
-   */
-  parallel?: boolean;
 }
 
 /**
@@ -213,9 +207,7 @@ export function createDecompressStream(spec: CompressionSpec, options: Decompres
     case 'gzip':
       return withIntegrityErrors(zlib.createGunzip(), 'gzip', label);
     case 'zstd':
-      return options.parallel
-        ? new ParallelZstdDecompressStream({ label })
-        : withIntegrityErrors(new DecompressStream(), 'zstd', label);
+      return withIntegrityErrors(new DecompressStream(), 'zstd', label);
     case 'lz4':
       return new Lz4FrameDecoder(label);
     default:
