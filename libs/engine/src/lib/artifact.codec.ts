@@ -109,9 +109,7 @@ export async function readArtifact(
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
   if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
-  stages.push(
-    createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
-  );
+  stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
 
   await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
 }
