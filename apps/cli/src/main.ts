@@ -7,6 +7,7 @@ import { demoCommand } from './commands/demo.command';
 import { infoCommand } from './commands/info.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
+import { WAL_GET_ABORT_RECOVERY, WalGetFailedError, walGetCommand, walPushCommand } from './commands/wal.commands';
 
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
@@ -18,7 +19,7 @@ export function buildProgram(): Command {
     .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), demoCommand()]) {
+  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), demoCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;
@@ -32,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // commander already printed its message (usage errors, --help, --version).
       return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof WalGetFailedError) {
+      process.stderr.write(`${errorLine(error.original)}\n`);
+      return WAL_GET_ABORT_RECOVERY;
     }
     process.stderr.write(`${errorLine(error)}\n`);
     return exitCodeFor(error);

@@ -5,3 +5,4 @@ export * from './lib/rookery.errors';
 export * from './lib/secret';
 export * from './lib/store.port';
 export * from './lib/tier';
+export * from './lib/wal';

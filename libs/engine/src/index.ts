@@ -7,3 +7,4 @@ export * from './lib/physical-backup.service';
 export * from './lib/physical-restore.service';
 export * from './lib/postgres.tools';
 export * from './lib/rookery.engine';
+export * from './lib/wal.service';

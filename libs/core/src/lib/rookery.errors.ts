@@ -154,3 +154,23 @@ export class InvariantError extends RookeryError {
 export function isRookeryError(error: unknown): error is RookeryError {
   return error instanceof RookeryError;
 }
+
+/**
+ * A WAL file is already archived under the same name with different content. Never overwritten:
+ * two servers archiving into one repository, or a restored copy promoted without a new timeline.
+ */
+export class WalConflictError extends RookeryError {
+  constructor(name: string, tier: string, options: RookeryErrorOptions = {}) {
+    super('WAL_CONFLICT', 'storage', `WAL file '${name}' of tier '${tier}' is already archived with different content`, {
+      hint: 'another server may be archiving into this repository; check archive_command on every server of the tier',
+      ...options,
+    });
+  }
+}
+
+/** The WAL file is not in the repository (how recovery finds the end of the archive). */
+export class WalNotFoundError extends RookeryError {
+  constructor(name: string, tier: string, options: RookeryErrorOptions = {}) {
+    super('WAL_NOT_FOUND', 'restore', `WAL file '${name}' of tier '${tier}' is not in the archive`, options);
+  }
+}

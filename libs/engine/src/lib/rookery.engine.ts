@@ -5,6 +5,7 @@ import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
+import { WalGetResult, WalPushResult, WalService } from './wal.service';
 
 /**
  * The one entry point the CLI and the services share: the same code takes, lists, verifies and
@@ -14,6 +15,7 @@ export class RookeryEngine {
   private readonly physicalBackup: PhysicalBackupService;
   private readonly physicalRestore: PhysicalRestoreService;
   private readonly verifier: BackupVerifyService;
+  readonly wal: WalService;
 
   constructor(
     readonly context: EngineContext,
@@ -22,6 +24,7 @@ export class RookeryEngine {
     this.physicalBackup = new PhysicalBackupService(context);
     this.physicalRestore = new PhysicalRestoreService(context);
     this.verifier = new BackupVerifyService(context);
+    this.wal = new WalService(context);
   }
 
   backup(request: PhysicalBackupRequest): Promise<BackupManifest> {
@@ -41,6 +44,18 @@ export class RookeryEngine {
   ): Promise<VerifyResult> {
     requireTier(tier);
     return this.verifier.verify(tier, backup, options);
+  }
+
+  /** archive_command: stores one WAL file from pg_wal; resolves once it is durable. */
+  walPush(tier: TierName, path: string, options: { signal?: AbortSignal } = {}): Promise<WalPushResult> {
+    requireTier(tier);
+    return this.wal.push(tier, path, options);
+  }
+
+  /** restore_command: fetches, verifies and lands one WAL file at `destination`. */
+  walGet(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
+    requireTier(tier);
+    return this.wal.get(tier, name, destination, options);
   }
 
   /** Stops a server that restore({ start: true }) started. */
