@@ -118,3 +118,32 @@ describe('tierConfig', () => {
     expect(() => tierConfig(config, 'billing')).toThrow("unknown tier 'billing'");
   });
 });
+
+describe('walStream', () => {
+  it('defaults to a blocking, unmanaged stream of the queue tier', () => {
+    expect(buildConfig({}, 'x', {}, {}, '/srv').walStream).toEqual({
+      tier: 'queue',
+      slot: 'rookery_queue_wal',
+      applicationName: 'rookery_queue_wal',
+      spoolDir: '/srv/queue-wal-spool',
+      onDown: 'blocking',
+      manageSynchronousStandbyNames: false,
+      restartBackoffMs: { initial: 1_000, max: 30_000 },
+    });
+  });
+
+  it('resolves the spool directory and manages the setting when degrading', () => {
+    const stream = buildConfig({ walStream: { spoolDir: 'spool', onDown: 'degrade' } }, 'x', {}, {}, '/srv').walStream;
+    expect(stream).toMatchObject({ spoolDir: '/srv/spool', onDown: 'degrade', manageSynchronousStandbyNames: true });
+  });
+
+  it.each([
+    [{ walStream: { onDown: 'degrade', manageSynchronousStandbyNames: false } }, 'walStream.onDown: degrade needs manageSynchronousStandbyNames'],
+    [{ walStream: { onDown: 'sometimes' } }, 'walStream.onDown'],
+    [{ walStream: { slot: 'Bad-Slot' } }, 'walStream.slot'],
+    [{ walStream: { applicationName: 'a b' } }, 'walStream.applicationName'],
+    [{ walStream: { spool: '/x' } }, 'walStream.spool: unknown key'],
+  ])('refuses %j', (document, message) => {
+    expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(message);
+  });
+});

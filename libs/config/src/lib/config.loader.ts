@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, Secret, TIER_NAMES, TierName } from '@rookery/core';
-import { DEFAULT_COMPRESSION, RookeryConfig, TierConfig, defaultTierConfigs } from './rookery-config';
+import { DEFAULT_COMPRESSION, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -117,7 +117,22 @@ export function buildConfig(
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port: file.service?.port ?? 8080 },
     tiers,
+    walStream: walStreamConfig(file, cwd),
   });
+}
+
+function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {
+  const defaults = defaultWalStreamConfig(cwd);
+  const section = file.walStream ?? {};
+  const onDown = section.onDown ?? defaults.onDown;
+  return {
+    ...defaults,
+    ...section,
+    spoolDir: section.spoolDir ? resolve(cwd, section.spoolDir) : defaults.spoolDir,
+    onDown,
+    // Degrading means removing our name from synchronous_standby_names: only a managed setting can.
+    manageSynchronousStandbyNames: section.manageSynchronousStandbyNames ?? onDown === 'degrade',
+  };
 }
 
 function readEncryptionKey(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMPRESSION_CODECS, TIER_NAMES } from '@rookery/core';
+import { COMPRESSION_CODECS, TIER_NAMES, TierName } from '@rookery/core';
 
 /**
  * The YAML file's schema (rookery.yaml). Every key is optional: what is absent comes from the
@@ -36,6 +36,24 @@ const tierSection = z
   .strict()
   .partial();
 
+/** The queue-wal service's synchronous pg_receivewal (DESIGN §5: queue tier, RPO 0). */
+const walStreamSection = z
+  .object({
+    tier: z.enum([...TIER_NAMES] as [TierName, ...TierName[]]),
+    slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a replication slot name: lower-case letters, digits, underscores'),
+    applicationName: z.string().regex(/^[A-Za-z0-9_]{1,63}$/, 'must be letters, digits and underscores (it is listed in synchronous_standby_names)'),
+    spoolDir: z.string().min(1),
+    onDown: z.enum(['blocking', 'degrade']),
+    manageSynchronousStandbyNames: z.boolean(),
+    restartBackoffMs: z.object({ initial: z.number().int().positive(), max: z.number().int().positive() }).strict(),
+  })
+  .strict()
+  .partial()
+  .refine((value) => value.onDown !== 'degrade' || value.manageSynchronousStandbyNames !== false, {
+    message: 'degrade needs manageSynchronousStandbyNames (the service removes its name when it stops)',
+    path: ['onDown'],
+  });
+
 const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// or s3:// URL');
 
 export const rookeryFileSchema = z
@@ -71,6 +89,7 @@ export const rookeryFileSchema = z
       })
       .strict()
       .partial(),
+    walStream: walStreamSection,
   })
   .strict()
   .partial();

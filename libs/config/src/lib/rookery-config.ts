@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import {
   CompressionSpec,
   DEFAULT_POLICIES,
@@ -22,6 +23,40 @@ export interface RookeryConfig {
   catalog: { url: string };
   service: { host: string; port: number };
   tiers: Readonly<Record<TierName, TierConfig>>;
+  walStream: WalStreamConfig;
+}
+
+/** The queue-wal service's synchronous WAL stream (pg_receivewal into a spool, uploaded to the repository). */
+export interface WalStreamConfig {
+  /** The tier whose primary is streamed (its pgUrl) and whose wal/ the segments go to. */
+  tier: TierName;
+  /** The permanent physical replication slot. */
+  slot: string;
+  /** The name the primary sees and synchronous_standby_names lists. */
+  applicationName: string;
+  /** Absolute path of the directory pg_receivewal writes into. */
+  spoolDir: string;
+  /**
+   * What the primary does while the service is down. blocking: our name stays in
+   * synchronous_standby_names, commits wait (RPO 0). degrade: the service removes its name when it
+   * stops gracefully and puts it back when it starts, so commits proceed meanwhile (RPO > 0).
+   */
+  onDown: 'blocking' | 'degrade';
+  /** The service sets synchronous_standby_names itself (ALTER SYSTEM) instead of only checking it. */
+  manageSynchronousStandbyNames: boolean;
+  restartBackoffMs: { initial: number; max: number };
+}
+
+export function defaultWalStreamConfig(cwd: string): WalStreamConfig {
+  return {
+    tier: 'queue',
+    slot: 'rookery_queue_wal',
+    applicationName: 'rookery_queue_wal',
+    spoolDir: join(cwd, 'queue-wal-spool'),
+    onDown: 'blocking',
+    manageSynchronousStandbyNames: false,
+    restartBackoffMs: { initial: 1_000, max: 30_000 },
+  };
 }
 
 export interface TierConfig {
