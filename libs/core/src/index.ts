@@ -6,3 +6,6 @@ export * from './lib/secret';
 export * from './lib/store.port';
 export * from './lib/tier';
 export * from './lib/wal';
+export * from './lib/recovery-target';
+export * from './lib/recovery-window';
+export * from './lib/wal-continuity';

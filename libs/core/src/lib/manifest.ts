@@ -62,6 +62,12 @@ export interface BackupManifest {
   stopLsn: string | null;
   /** WAL segments (first, last) a physical backup needs to become consistent. */
   walRange: { start: string; stop: string } | null;
+  /**
+   * Physical backups: the next transaction id (xid8, decimal) read right after the backup stopped.
+   * Every transaction with a smaller id was assigned before the backup ended, so a recovery to a
+   * target xid can start from this backup only when target ≥ nextXid. Absent in older manifests.
+   */
+  nextXid?: string;
   parent: string | null;
   retentionUntil: string;
   storageClass: StorageClass;
