@@ -1,4 +1,5 @@
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { killGroup, startOrphanGuard, track } from './jvm-process';
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -52,9 +53,6 @@ export interface S3ProxyHandle {
 
 /** Endpoint and credentials of a running server; what the global setup publishes. */
 export type S3Endpoint = Omit<S3ProxyHandle, 'createBucket' | 'stop'>;
-
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
 
 /** Path of the S3Proxy jar in the local Maven repository, fetching it with Maven when absent. */
 export function ensureS3ProxyJar(version = S3PROXY_VERSION): string {
@@ -174,64 +172,6 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
     throw error;
   }
   return handle;
-}
-
-const ORPHAN_GUARD_SCRIPT = `
-const { rmSync } = require('node:fs');
-const [watchPid, targetPid, removeDir] = process.argv.slice(1).map(String);
-const alive = (pid) => { try { process.kill(Number(pid), 0); return true; } catch (e) { return e.code === 'EPERM'; } };
-const timer = setInterval(() => {
-  if (!alive(targetPid)) process.exit(0);
-  if (alive(watchPid)) return;
-  clearInterval(timer);
-  try { process.kill(-Number(targetPid), 'SIGKILL'); } catch {}
-  const deadline = Date.now() + 10000;
-  const wait = setInterval(() => {
-    if (alive(targetPid) && Date.now() < deadline) return;
-    clearInterval(wait);
-    try { rmSync(removeDir, { recursive: true, force: true }); } catch {}
-    process.exit(0);
-  }, 100);
-}, 500);
-`;
-
-function startOrphanGuard(watchPid: number, targetPid: number, removeDir: string): void {
-  const guard = spawn(process.execPath, ['-e', ORPHAN_GUARD_SCRIPT, String(watchPid), String(targetPid), removeDir], {
-    detached: true,
-    stdio: 'ignore',
-    env: {},
-  });
-  guard.on('error', () => undefined);
-  guard.unref();
-}
-
-function track(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // Last resort when the test process exits without teardown: never leave a JVM behind.
-    process.once('exit', () => {
-      for (const proc of running) signalGroup(proc, 'SIGKILL');
-    });
-  }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
-
-async function killGroup(child: ChildProcess, exited: Promise<void>): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  signalGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => signalGroup(child, 'SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 async function waitForHttp(
