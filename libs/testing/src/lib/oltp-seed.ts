@@ -1,39 +1,10 @@
-import { cpus } from 'node:os';
-import { PgSession, PgSqlClient } from '@rookery/postgres';
+import { SeedOptions, SeedPlan, SeedResult, VOCABULARY, draw, runSeed } from './seed-runner';
 
+export type { SeedProgress } from './seed-runner';
 export const OLTP_DATABASE = 'penguinmails_oltp';
 
-export interface SeedOltpOptions {
-  /** Target size of the seeded data (tables + indexes) in MiB; rows scale linearly with it. */
-  sizeMb?: number;
-  /** Same seed, same rows: two seeds with one seed value have equal table checksums. */
-  seed?: number;
-  /** Database to create; default penguinmails_oltp. */
-  database?: string;
-  /** Drop the database first when it exists (else an existing database is an error). */
-  dropExisting?: boolean;
-  /** Connections loading in parallel; default the number of CPUs (at most 4). */
-  parallelism?: number;
-  onProgress?: (progress: SeedProgress) => void;
-}
-
-export interface SeedProgress {
-  phase: 'schema' | 'data' | 'constraints' | 'analyze' | 'done';
-  /** 0..1 over the whole seed. */
-  fraction: number;
-  table?: string;
-}
-
-export interface SeedOltpResult {
-  database: string;
-  url: string;
-  /** pg_database_size after seeding (includes the ~7.5 MB of an empty database). */
-  databaseBytes: number;
-  /** Bytes added by the seed: tables, TOAST and indexes. */
-  dataBytes: number;
-  rows: Record<string, number>;
-  elapsedMs: number;
-}
+export type SeedOltpOptions = SeedOptions;
+export type SeedOltpResult = SeedResult;
 
 /** Row counts per MiB requested, measured on PostgreSQL 15 (see table comments for row shapes). */
 const ROWS_PER_MB = {
@@ -46,124 +17,16 @@ const ROWS_PER_MB = {
 } as const;
 
 type SeedTable = keyof typeof ROWS_PER_MB;
-const CHUNK_ROWS = 25_000;
 
 /**
- * A PenguinMails-like OLTP database, generated server-side (generate_series and a deterministic
- * hash of row number, column and seed), so hundreds of MB load in seconds and the same seed always
- * produces the same rows. Tables are loaded without indexes, then keys and indexes are built: the
- * fast order for a bulk load, and the end state is the same as a live system's.
+ * A PenguinMails-like OLTP database (organisations, users, campaigns, contacts, sent_emails, and
+ * `email_events` without a primary key), generated server-side by runSeed.
  */
 export async function seedOltp(url: string, options: SeedOltpOptions = {}): Promise<SeedOltpResult> {
-  const started = Date.now();
-  const sizeMb = options.sizeMb ?? 200;
-  const seed = options.seed ?? 1;
-  const database = options.database ?? OLTP_DATABASE;
-  const sql = new PgSqlClient({ applicationName: 'rookery-seed' });
-  const progress = options.onProgress ?? (() => undefined);
-  const parallelism = Math.max(1, options.parallelism ?? Math.min(4, cpus().length));
-
-  if (!/^[a-z_][a-z0-9_]*$/.test(database)) throw new Error(`invalid database name '${database}'`);
-  if (!Number.isFinite(sizeMb) || sizeMb <= 0) throw new Error(`invalid seed size ${sizeMb} MB`);
-  if (!Number.isInteger(seed)) throw new Error(`invalid seed ${seed}: expected an integer`);
-
-  progress({ phase: 'schema', fraction: 0 });
-  if (options.dropExisting) await sql.query(url, `drop database if exists ${database}`);
-  await sql.query(url, `create database ${database}`);
-  const target = withDatabase(url, database);
-  const [{ size: emptyBytes }] = await sql.query<{ size: string }>(target, 'select pg_database_size(current_database()) as size');
-  await sql.withSession(target, (session) => createSchema(session));
-
-  const rows = rowCounts(sizeMb);
-  const chunks = Object.entries(rows).flatMap(([table, count]) => chunkRanges(table as SeedTable, count));
-  let loaded = 0;
-  const totalRows = chunks.reduce((sum, chunk) => sum + chunk.to - chunk.from + 1, 0);
-  await runPool(parallelism, chunks, target, sql, async (session, chunk) => {
-    await session.query(insertSql(chunk.table, rows), [chunk.from, chunk.to, seed]);
-    loaded += chunk.to - chunk.from + 1;
-    progress({ phase: 'data', fraction: 0.05 + 0.75 * (loaded / totalRows), table: chunk.table });
-  });
-
-  progress({ phase: 'constraints', fraction: 0.8 });
-  // Primary keys and indexes of different tables build in parallel; foreign keys need the keys.
-  let built = 0;
-  await runPool(parallelism, INDEX_DDL, target, sql, async (session, ddl) => {
-    await session.query(ddl);
-    progress({ phase: 'constraints', fraction: 0.8 + 0.12 * (++built / INDEX_DDL.length) });
-  });
-  await sql.withSession(target, async (session) => {
-    for (const ddl of FOREIGN_KEY_DDL) await session.query(ddl);
-    progress({ phase: 'analyze', fraction: 0.95 });
-    await session.query('analyze');
-  });
-
-  const [{ size }] = await sql.query<{ size: string }>(target, 'select pg_database_size(current_database()) as size');
-  progress({ phase: 'done', fraction: 1 });
-  return {
-    database,
-    url: target,
-    databaseBytes: Number(size),
-    dataBytes: Number(size) - Number(emptyBytes),
-    rows,
-    elapsedMs: Date.now() - started,
-  };
+  return runSeed(url, OLTP_PLAN, options);
 }
 
-function rowCounts(sizeMb: number): Record<SeedTable, number> {
-  const counts = {} as Record<SeedTable, number>;
-  for (const [table, perMb] of Object.entries(ROWS_PER_MB)) {
-    counts[table as SeedTable] = Math.max(table === 'organisations' ? 2 : 10, Math.round(perMb * sizeMb));
-  }
-  // Contacts are spread evenly over organisations (contact id → organisation by modulo).
-  counts.contacts = Math.ceil(counts.contacts / counts.organisations) * counts.organisations;
-  return counts;
-}
-
-function chunkRanges(table: SeedTable, count: number): { table: SeedTable; from: number; to: number }[] {
-  const ranges = [];
-  for (let from = 1; from <= count; from += CHUNK_ROWS) {
-    ranges.push({ table, from, to: Math.min(count, from + CHUNK_ROWS - 1) });
-  }
-  return ranges;
-}
-
-async function runPool<T>(
-  connections: number,
-  items: readonly T[],
-  url: string,
-  sql: PgSqlClient,
-  work: (session: PgSession, item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = () =>
-    sql.withSession(url, async (session) => {
-      await session.query(HELPER_SQL);
-      while (next < items.length) await work(session, items[next++]);
-    });
-  await Promise.all(Array.from({ length: Math.min(connections, items.length) }, worker));
-}
-
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
-/**
- * Session-local helpers (pg_temp, gone with the connection, so nothing of the seed's machinery is
- * left in the database): r(i, column, seed) is a uniform double in [0, 1) from a hash, pick() an
- * element of an array.
- */
-const HELPER_SQL = `
-  create function pg_temp.r(i bigint, col int, seed int) returns float8
-    language sql immutable parallel safe
-    as $$ select abs(hashint8extended(i, seed::bigint * 1000 + col) % 1000000007)::float8 / 1000000007 $$;
-  create function pg_temp.pick(items text[], x float8) returns text
-    language sql immutable parallel safe
-    as $$ select items[1 + floor(x * cardinality(items))::int] $$;`;
-
-async function createSchema(session: PgSession): Promise<void> {
-  await session.query(`
+const SCHEMA_SQL = `
     create table organisations (
       id bigint not null,
       name text not null,
@@ -227,21 +90,13 @@ async function createSchema(session: PgSession): Promise<void> {
       ip inet,
       user_agent text,
       payload jsonb
-    );`);
-}
+    );`;
 
-const FIRST = `array['Ada','Ben','Chloe','Dmitri','Elena','Farid','Grace','Hiro','Ines','Jonas','Kofi','Lena','Mateo','Nora','Omar','Priya','Quinn','Rosa','Sven','Tariq','Uma','Viktor','Wen','Ximena','Yusuf','Zoe']`;
-const LAST = `array['Andersen','Brooks','Castillo','Dubois','Eriksen','Fischer','Garcia','Hughes','Ivanova','Jensen','Kowalski','Lopez','Moreau','Nakamura','Okafor','Petrov','Quintero','Rossi','Schmidt','Tanaka','Urban','Varga','Weber','Xu','Young','Zimmermann']`;
-const WORDS = `array['Blue','Arctic','Swift','Bright','Quiet','Golden','Northern','Clever','Rocky','Silver','Emperor','Little','Royal','Gentoo','Macaroni','Chinstrap']`;
-const NOUNS = `array['Penguin','Labs','Works','Mail','Studio','Goods','Outfitters','Analytics','Foods','Travel','Health','Books','Systems','Garden','Media','Supply']`;
-const DOMAINS = `array['example.com','example.org','example.net','mail.example','inbox.example','post.example']`;
-const SUBJECTS = `array['Your weekly digest','Last chance: {pct}% off everything','Welcome aboard!','We miss you','New arrivals are here','Your order has shipped','Invitation: spring webinar','Product update for {month}','Thanks for being a customer','Reminder: your cart is waiting','Exclusive early access','Tips to get started']`;
-const SENTENCES = `array['Thanks for being part of our community.','We have some exciting news to share with you this week.','Our spring collection has just landed and we think you will love it.','Click the link below to see what is new.','As a valued subscriber you get early access before everyone else.','If you have any questions, simply reply to this email.','Your account settings can be changed at any time.','We have updated our privacy policy to make it clearer.','Join thousands of customers who already switched.','This offer ends on Sunday at midnight.','Here are three tips to get more out of your plan.','Do not miss our live webinar next Thursday.','Free shipping on all orders over fifty euros.','You are receiving this email because you signed up on our website.','Unsubscribe at any time with one click.','We would love to hear your feedback.']`;
-const EPOCH = `timestamptz '2024-01-01 00:00:00+00'`;
+const { FIRST, LAST, WORDS, NOUNS, DOMAINS, SUBJECTS, SENTENCES, EPOCH, PLANS, COUNTRIES } = VOCABULARY;
 
 /** INSERT … SELECT for one id range ($1..$2) of one table with seed $3. */
 function insertSql(table: SeedTable, counts: Record<SeedTable, number>): string {
-  const r = (col: number) => `pg_temp.r(g, ${col}, $3)`;
+  const r = draw;
   const orgs = counts.organisations;
   const users = counts.users;
   const campaigns = counts.campaigns;
@@ -251,8 +106,8 @@ function insertSql(table: SeedTable, counts: Record<SeedTable, number>): string 
     case 'organisations':
       return `insert into organisations
         select g, n.name, lower(replace(n.name, ' ', '-')) || '-' || g,
-               pg_temp.pick(array['free','starter','growth','enterprise'], ${r(1)}),
-               case when ${r(2)} < 0.1 then null else pg_temp.pick(array['DE','FR','GB','US','ES','NL','SE','PL','JP','BR'], ${r(3)}) end,
+               pg_temp.pick(${PLANS}, ${r(1)}),
+               case when ${r(2)} < 0.1 then null else pg_temp.pick(${COUNTRIES}, ${r(3)}) end,
                ${EPOCH} - (${r(4)} * interval '900 days'),
                jsonb_build_object('timezone', pg_temp.pick(array['UTC','Europe/Berlin','America/New_York','Asia/Tokyo'], ${r(5)}),
                                   'daily_send_limit', (1000 * (1 + floor(${r(6)} * 50)))::int,
@@ -353,3 +208,17 @@ const FOREIGN_KEY_DDL: readonly string[] = [
   'alter table sent_emails add foreign key (campaign_id) references campaigns (id), add foreign key (contact_id) references contacts (id)',
   'alter table email_events add foreign key (sent_email_id) references sent_emails (id)',
 ];
+
+const OLTP_PLAN: SeedPlan<SeedTable> = {
+  defaultDatabase: OLTP_DATABASE,
+  schemaSql: SCHEMA_SQL,
+  rowsPerMb: ROWS_PER_MB,
+  minimumRows: { organisations: 2 },
+  // Contacts are spread evenly over organisations (contact id → organisation by modulo).
+  adjustCounts: (counts) => {
+    counts.contacts = Math.ceil(counts.contacts / counts.organisations) * counts.organisations;
+  },
+  insertSql,
+  indexDdl: INDEX_DDL,
+  finalDdl: FOREIGN_KEY_DDL,
+};
