@@ -44,6 +44,20 @@ describe('buildConfig', () => {
     expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(key);
   });
 
+  it('reads the WAL archiving section, defaulting to one segment per call', () => {
+    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32 });
+    const config = buildConfig({ wal: { archiveAsync: true, spoolPath: 'spool', processMax: 4 } }, 'x', {}, {}, '/etc/rookery');
+    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32 });
+  });
+
+  it.each([
+    [{ wal: { archiveAsync: true } }, 'wal.spoolPath: archiveAsync needs spoolPath'],
+    [{ wal: { archiveAsync: true, spoolPath: '/s', procesMax: 2 } }, 'wal.procesMax: unknown key'],
+    [{ wal: { processMax: 0 } }, 'wal.processMax'],
+  ])('refuses the WAL section %j', (document, message) => {
+    expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(message);
+  });
+
   it('reports every bad key at once', () => {
     const error = configError(() =>
       buildConfig({ repositories: ['ftp://x'], compression: { level: 99 } }, 'bad.yaml'),

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, Secret, TIER_NAMES, TierName } from '@rookery/core';
-import { DEFAULT_COMPRESSION, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { DEFAULT_COMPRESSION, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -118,6 +118,12 @@ export function buildConfig(
     service: { host: file.service?.host ?? '127.0.0.1', port: file.service?.port ?? 8080 },
     tiers,
     walStream: walStreamConfig(file, cwd),
+    wal: {
+      archiveAsync: file.wal?.archiveAsync ?? DEFAULT_WAL_ARCHIVE.archiveAsync,
+      spoolPath: file.wal?.spoolPath ? resolve(cwd, file.wal.spoolPath) : DEFAULT_WAL_ARCHIVE.spoolPath,
+      processMax: file.wal?.processMax ?? DEFAULT_WAL_ARCHIVE.processMax,
+      batchMax: file.wal?.batchMax ?? DEFAULT_WAL_ARCHIVE.batchMax,
+    },
   });
 }
 

@@ -54,6 +54,18 @@ const walStreamSection = z
     path: ['onDown'],
   });
 
+/** WAL archiving (archive_command = rookery wal-push): per-segment or batched ahead ("async"). */
+const walArchiveSection = z
+  .object({
+    archiveAsync: z.boolean(),
+    spoolPath: z.string().min(1),
+    processMax: z.number().int().positive().max(32),
+    batchMax: z.number().int().positive().max(1024),
+  })
+  .strict()
+  .partial()
+  .refine((value) => !value.archiveAsync || value.spoolPath, { message: 'archiveAsync needs spoolPath', path: ['spoolPath'] });
+
 const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// or s3:// URL');
 
 export const rookeryFileSchema = z
@@ -90,6 +102,7 @@ export const rookeryFileSchema = z
       .strict()
       .partial(),
     walStream: walStreamSection,
+    wal: walArchiveSection,
   })
   .strict()
   .partial();

@@ -24,7 +24,24 @@ export interface RookeryConfig {
   service: { host: string; port: number };
   tiers: Readonly<Record<TierName, TierConfig>>;
   walStream: WalStreamConfig;
+  wal: WalArchiveConfig;
 }
+
+/**
+ * How wal-push archives. Per segment by default: PostgreSQL's archiver runs one archive_command
+ * at a time. With archiveAsync, the call for one segment also pushes up to batchMax of the next
+ * segments PostgreSQL has marked ready, processMax at once, and records each one that is durable
+ * in the store in spoolPath; the later calls for those segments only check that record.
+ */
+export interface WalArchiveConfig {
+  archiveAsync: boolean;
+  /** Absolute path of the directory for acknowledgements; null unless configured. */
+  spoolPath: string | null;
+  processMax: number;
+  batchMax: number;
+}
+
+export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32 });
 
 /** The queue-wal service's synchronous WAL stream (pg_receivewal into a spool, uploaded to the repository). */
 export interface WalStreamConfig {
