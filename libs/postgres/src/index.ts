@@ -3,6 +3,8 @@ export * from './lib/pg-binaries';
 export * from './lib/pg-connection';
 export * from './lib/pg-control.client';
 export * from './lib/pg-ctl.driver';
+export * from './lib/pg-dump.driver';
+export * from './lib/pg-restore.driver';
 export * from './lib/pg-receivewal.client';
 export * from './lib/pg-receivewal.driver';
 export * from './lib/pg-sql.client';

@@ -1,0 +1,39 @@
+import { dumpArgs } from './pg-dump.driver';
+
+describe('dumpArgs', () => {
+  const conninfo = 'host=127.0.0.1 port=5433 user=backup dbname=penguinmails_content';
+
+  it.each([
+    [
+      'content metadata: everything but the rows of the big table',
+      { conninfo, format: 'custom' as const, compressLevel: 0, excludeTableData: ['public.content_objects'] },
+      ['--format=custom', '--compress=0', '--exclude-table-data=public.content_objects', '--no-password', `--dbname=${conninfo}`],
+    ],
+    [
+      'content objects: the big table rows only',
+      { conninfo, format: 'custom' as const, compressLevel: 0, dataOnly: true, tables: ['public.content_objects'] },
+      ['--format=custom', '--compress=0', '--data-only', '--table=public.content_objects', '--no-password', `--dbname=${conninfo}`],
+    ],
+    [
+      'olap: directory format, parallel, audit log rows excluded',
+      { conninfo, format: 'directory' as const, compressLevel: 0, jobs: 2, directory: '/tmp/x/dump', excludeTableData: ['*.admin_audit_log', 'analytics.mv_a'] },
+      ['--format=directory', '--file=/tmp/x/dump', '--compress=0', '--jobs=2', '--exclude-table-data=*.admin_audit_log', '--exclude-table-data=analytics.mv_a', '--no-password', `--dbname=${conninfo}`],
+    ],
+    [
+      'pg_dump compressing itself',
+      { conninfo, format: 'custom' as const, compressLevel: 6, jobs: 1 },
+      ['--format=custom', '--compress=6', '--no-password', `--dbname=${conninfo}`],
+    ],
+  ])('%s', (_case, options, expected) => {
+    expect(dumpArgs(options)).toEqual(expected);
+  });
+
+  it('refuses parallel jobs for the custom format and a directory dump without a directory', () => {
+    expect(() => dumpArgs({ conninfo, format: 'custom', compressLevel: 0, jobs: 2 })).toThrow(/directory format/);
+    expect(() => dumpArgs({ conninfo, format: 'directory', compressLevel: 0 })).toThrow(/output directory/);
+  });
+
+  it('never carries a password', () => {
+    expect(dumpArgs({ conninfo, format: 'custom', compressLevel: 0 }).join(' ')).not.toMatch(/password=/);
+  });
+});

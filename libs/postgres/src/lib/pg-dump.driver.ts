@@ -1,0 +1,128 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { InvariantError } from '@rookery/core';
+import { PgBinaries } from './pg-binaries';
+import { connectionFromUrl } from './pg-connection';
+import { ProcessRunner } from './process.runner';
+
+/** pg_dump's archive formats rookery takes: one stream (custom) or one file per table (directory). */
+export type DumpFormat = 'custom' | 'directory';
+
+/** What to dump: a whole database, shaped by pg_dump's own selection switches. */
+export interface DumpSelection {
+  /** `--exclude-table-data=PATTERN`: the table's definition is dumped, its rows are not. */
+  excludeTableData?: readonly string[];
+  /** `--table=PATTERN`: only these tables (and nothing else of the schema). */
+  tables?: readonly string[];
+  dataOnly?: boolean;
+}
+
+export interface DumpArgsOptions extends DumpSelection {
+  conninfo: string;
+  format: DumpFormat;
+  /** pg_dump's own compression level; 0 leaves compression to rookery's pipeline. */
+  compressLevel: number;
+  /** Parallel workers (directory format only). */
+  jobs?: number;
+  /** Output directory (directory format); custom format always writes to stdout. */
+  directory?: string;
+}
+
+/** The argv of `pg_dump`; the connection's secrets are in the environment, never here. */
+export function dumpArgs(options: DumpArgsOptions): string[] {
+  if (options.format === 'directory' && !options.directory) {
+    throw new InvariantError('a directory-format dump needs an output directory');
+  }
+  if (options.jobs && options.jobs > 1 && options.format !== 'directory') {
+    throw new InvariantError('pg_dump runs parallel jobs only for the directory format');
+  }
+  return [
+    `--format=${options.format}`,
+    ...(options.format === 'directory' ? [`--file=${options.directory}`] : []),
+    `--compress=${options.compressLevel}`,
+    ...(options.jobs && options.jobs > 1 ? [`--jobs=${options.jobs}`] : []),
+    ...(options.dataOnly ? ['--data-only'] : []),
+    ...(options.tables ?? []).map((pattern) => `--table=${pattern}`),
+    ...(options.excludeTableData ?? []).map((pattern) => `--exclude-table-data=${pattern}`),
+    '--no-password',
+    `--dbname=${options.conninfo}`,
+  ];
+}
+
+export interface DumpStartOptions extends DumpSelection {
+  /** The source database URL; a password in it reaches pg_dump through PGPASSWORD only. */
+  url: string;
+  format: DumpFormat;
+  compressLevel?: number;
+  jobs?: number;
+  /** Where a directory-format dump is staged (default the OS temp directory). */
+  workDirectory?: string;
+  signal?: AbortSignal;
+}
+
+export interface RunningDump {
+  /**
+   * The archive: pg_dump's custom-format output, or for the directory format a tar of the dump
+   * directory with toc.dat as its first member. It ends only after every tool succeeded and errors
+   * otherwise, so a consumer never mistakes a truncated dump for a complete one.
+   */
+  stream: Readable;
+  result: Promise<void>;
+}
+
+/** Runs pg_dump as a stream for the backup pipeline. */
+export class PgDumpDriver {
+  constructor(
+    private readonly runner: ProcessRunner,
+    private readonly binaries: PgBinaries,
+  ) {}
+
+  start(options: DumpStartOptions): RunningDump {
+    return options.format === 'custom' ? this.startCustom(options) : this.startDirectory(options);
+  }
+
+  private startCustom(options: DumpStartOptions): RunningDump {
+    const connection = connectionFromUrl(options.url);
+    const child = this.runner.spawn(
+      this.binaries.path('pg_dump'),
+      dumpArgs({ ...options, conninfo: connection.conninfo, compressLevel: options.compressLevel ?? 0 }),
+      { env: connection.env, signal: options.signal },
+    );
+    return { stream: child.stdout, result: child.result.then(() => undefined) };
+  }
+
+  /**
+   * pg_dump cannot write a directory dump to a pipe: it is staged on local disk (with -j workers),
+   * then streamed as one tar, toc.dat first so a reader can list it without the data files.
+   */
+  private startDirectory(options: DumpStartOptions): RunningDump {
+    const connection = connectionFromUrl(options.url);
+    const stream = new PassThrough();
+    stream.on('error', () => undefined);
+    const result = (async () => {
+      const stage = await mkdtemp(join(options.workDirectory ?? tmpdir(), 'rookery-dump-'));
+      try {
+        const directory = join(stage, 'dump');
+        await this.runner.run(
+          this.binaries.path('pg_dump'),
+          dumpArgs({ ...options, conninfo: connection.conninfo, compressLevel: options.compressLevel ?? 0, directory }),
+          { env: connection.env, signal: options.signal },
+        );
+        const files = (await readdir(directory)).filter((name) => name !== 'toc.dat').sort();
+        const tar = this.runner.spawn('tar', ['--create', '--file=-', `--directory=${directory}`, '--', 'toc.dat', ...files], {
+          signal: options.signal,
+        });
+        tar.stdout.pipe(stream);
+        tar.stdout.on('error', (error) => stream.destroy(error));
+        await tar.result;
+        await new Promise<void>((resolve) => (stream.writableFinished ? resolve() : stream.once('finish', resolve).once('close', resolve)));
+      } finally {
+        await rm(stage, { recursive: true, force: true });
+      }
+    })();
+    result.catch((error: Error) => stream.destroy(error));
+    return { stream, result };
+  }
+}
