@@ -5,6 +5,7 @@ const ownedSdks = [
   { owner: 'libs/storage', patterns: ['@aws-sdk/*'], message: 'the AWS SDK belongs to libs/storage' },
   { owner: 'libs/catalog', patterns: ['typeorm', 'better-sqlite3'], message: 'typeorm and the catalog database drivers belong to libs/catalog' },
   { owner: 'libs/postgres', patterns: ['pg'], message: 'control queries to the database being backed up belong to libs/postgres' },
+  { owner: 'libs/events', patterns: ['kafkajs'], message: 'the Kafka client belongs to libs/events' },
   { owner: 'libs/postgres', patterns: ['child_process', 'node:child_process'], message: 'child processes are spawned only through libs/postgres ProcessRunner' },
 ];
 
@@ -65,7 +66,7 @@ export default [
       ],
     },
   },
-  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/engine', 'libs/service-kit', 'apps'].map((dir) => ({
+  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/events', 'libs/engine', 'libs/service-kit', 'apps'].map((dir) => ({
     files: [`${dir}/**/*.ts`],
     ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],
     rules: {

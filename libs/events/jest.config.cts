@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'events',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/events',
+};

@@ -1,0 +1,167 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { KafkaHandle, freeLoopbackPort, startKafka } from '@rookery/testing';
+import { CloudEvent, createEvent } from './cloud-event';
+import { InMemorySeenEvents, idempotentHandler } from './event-bus';
+import { ALL_TOPICS, TOPICS } from './event-types';
+import { KafkaEventBus } from './kafka.bus';
+import { OutboxEntry, OutboxRelay, OutboxStore, outboxPayload } from './outbox';
+
+const completed = (tier: 'oltp' | 'queue', backupId: string) =>
+  createEvent(
+    'dev.rookery.backup.completed',
+    tier,
+    {
+      backupId,
+      tier,
+      type: 'full',
+      method: 'physical',
+      startedAt: '2026-11-26T02:00:00.000Z',
+      finishedAt: '2026-11-26T02:01:00.000Z',
+      actor: 'test',
+      durationMs: 60_000,
+      bytes: 100,
+      storedBytes: 10,
+      timeline: 1,
+      startLsn: '0/2000028',
+      stopLsn: '0/2000100',
+      walRange: { start: '000000010000000000000002', stop: '000000010000000000000002' },
+      parent: null,
+      retentionUntil: '2027-02-24T02:00:00.000Z',
+      storageClass: 'STANDARD_IA',
+      regions: ['local'],
+      repository: 'file:///repo',
+      manifestChecksum: 'a'.repeat(64),
+      artifacts: [{ name: 'base.tar.zst', kind: 'base-tar', bytes: 100, storedBytes: 10, sha256: 'b'.repeat(64) }],
+    },
+    { source: 'rookery/test' },
+  );
+
+/** Collects events until `count` arrived (or fails after the timeout). */
+function collector(count: number, timeoutMs = 30_000) {
+  const events: CloudEvent[] = [];
+  let done: () => void = () => undefined;
+  const arrived = new Promise<void>((resolve, reject) => {
+    done = resolve;
+    setTimeout(() => reject(new Error(`only ${events.length} of ${count} events arrived`)), timeoutMs).unref();
+  });
+  return {
+    events,
+    arrived,
+    handler: async (event: CloudEvent) => {
+      events.push(event);
+      if (events.length >= count) done();
+    },
+  };
+}
+
+describe('kafka event bus (real broker)', () => {
+  let kafka: KafkaHandle;
+  let bus: KafkaEventBus;
+
+  beforeAll(async () => {
+    kafka = await startKafka();
+    bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'rookery-test', partitions: 3 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await bus?.close();
+    await kafka?.stop();
+  });
+
+  it('creates every topic and delivers each tier in order to a consumer group, validated', async () => {
+    const admin = new Kafka({ clientId: 'check', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    expect(await admin.listTopics()).toEqual(expect.arrayContaining([...ALL_TOPICS]));
+    await admin.disconnect();
+
+    const sink = collector(6);
+    const subscription = await bus.subscribe({ group: 'order-test', topics: [TOPICS.backup] }, sink.handler);
+    const published = ['oltp', 'queue', 'oltp', 'queue', 'oltp', 'oltp'].map((tier, index) => completed(tier as 'oltp', `b${index}`));
+    await bus.publish(published);
+    await sink.arrived;
+    await subscription.close();
+    for (const tier of ['oltp', 'queue']) {
+      expect(sink.events.filter((event) => event.subject === tier).map((event) => event.id)).toEqual(
+        published.filter((event) => event.subject === tier).map((event) => event.id),
+      );
+    }
+    expect(sink.events[0]).toEqual(published.find((event) => event.id === sink.events[0].id));
+  }, 120_000);
+
+  it('skips and reports a message that is not a valid event, and handles redeliveries once', async () => {
+    const raw = new Kafka({ clientId: 'raw', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer();
+    await raw.connect();
+    await raw.send({ topic: TOPICS.validation, messages: [{ key: 'oltp', value: '{"specversion":"1.0","type":"dev.rookery.nope"}' }] });
+    await raw.disconnect();
+    const event = createEvent(
+      'dev.rookery.validation.passed',
+      'oltp',
+      { backupId: 'b1', tier: 'oltp', checks: [{ name: 'sha256', ok: true }], validatedAt: '2026-11-26T02:05:00.000Z' },
+      { source: 'rookery/test' },
+    );
+    await bus.publish([event, event]);
+    const invalid: string[] = [];
+    let handled = 0;
+    const sink = collector(1);
+    const subscription = await bus.subscribe(
+      { group: 'dedupe-test', topics: [TOPICS.validation], onInvalid: (error) => invalid.push(error.message) },
+      idempotentHandler(async (received) => {
+        handled++;
+        await sink.handler(received);
+      }, new InMemorySeenEvents()),
+    );
+    await sink.arrived;
+    // Let the duplicate arrive too before counting.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await subscription.close();
+    expect(handled).toBe(1);
+    expect(invalid).toEqual([expect.stringMatching(/^invalid event envelope: id: Required/)]);
+  }, 120_000);
+
+  it('an outbox filled while kafka is unreachable is relayed in full once it is back', async () => {
+    const outbox = new MemoryOutbox();
+    const events = Array.from({ length: 4 }, (_, index) => completed('oltp', `outage-${index}`));
+    for (const event of events) outbox.add(event);
+
+    // Nothing listens on this port yet: the bus cannot connect and the events stay put.
+    const port = await freeLoopbackPort();
+    await expect(KafkaEventBus.connect({ brokers: [`127.0.0.1:${port}`], clientId: 'down', publishTimeoutMs: 2_000 })).rejects.toThrow(
+      `cannot reach kafka at 127.0.0.1:${port}`,
+    );
+    expect(await outbox.pending(10)).toHaveLength(4);
+
+    const broker = await startKafka({ port });
+    const late = await KafkaEventBus.connect({ brokers: broker.brokers, clientId: 'up' });
+    try {
+      const sink = collector(4);
+      const subscription = await late.subscribe({ group: 'outbox-test', topics: [TOPICS.backup] }, sink.handler);
+      expect(await new OutboxRelay(outbox, late).relayOnce()).toBe(4);
+      await sink.arrived;
+      await subscription.close();
+      expect(sink.events.map((event) => event.id)).toEqual(events.map((event) => event.id));
+      expect(await outbox.pending(10)).toEqual([]);
+    } finally {
+      await late.close();
+      await broker.stop();
+    }
+  }, 240_000);
+});
+
+class MemoryOutbox implements OutboxStore {
+  private readonly entries: (OutboxEntry & { relayed?: boolean })[] = [];
+  add(event: CloudEvent): void {
+    this.entries.push({ eventId: event.id, payload: outboxPayload(event), createdAt: new Date(), attempts: 0 });
+  }
+  async pending(limit: number): Promise<OutboxEntry[]> {
+    return this.entries.filter((entry) => !entry.relayed).slice(0, limit);
+  }
+  async markRelayed(ids: readonly string[]): Promise<void> {
+    for (const entry of this.entries) if (ids.includes(entry.eventId)) entry.relayed = true;
+  }
+  async markFailed(ids: readonly string[]): Promise<void> {
+    for (const entry of this.entries) if (ids.includes(entry.eventId)) entry.attempts++;
+  }
+  async markInvalid(): Promise<void> {
+    throw new Error('no invalid entries in this test');
+  }
+}

@@ -1,0 +1,127 @@
+import { Consumer, Kafka, KafkaJSError, LogEntry, Producer, logLevel } from 'kafkajs';
+import { RookeryError } from '@rookery/core';
+import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
+import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
+import { ALL_TOPICS } from './event-types';
+
+/** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
+export class EventBusUnavailableError extends RookeryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EVENT_BUS_UNAVAILABLE', 'event', message, { retryable: true, hint: 'events stay in the outbox and are relayed when Kafka is back', ...options });
+  }
+}
+
+export interface KafkaBusOptions {
+  brokers: readonly string[];
+  clientId: string;
+  /** Partitions of topics this bus creates (existing topics are left as they are). */
+  partitions?: number;
+  replicationFactor?: number;
+  /** Where kafkajs's own log lines go (warnings and errors only). */
+  log?: (level: 'error' | 'warn', message: string, extra: Record<string, unknown>) => void;
+  /** How long a publish may retry before it fails (ms, default 30 s). */
+  publishTimeoutMs?: number;
+}
+
+/**
+ * Events on Apache Kafka (DESIGN §7): topics per family created with the admin client, keyed by
+ * tier (the CloudEvents subject) so a tier's events stay ordered, structured-mode CloudEvents JSON
+ * values, an idempotent producer waiting for every in-sync replica, and consumer groups that
+ * validate every message and skip (and report) what is not a valid rookery event.
+ */
+export class KafkaEventBus implements EventBus {
+  readonly kind = 'kafka' as const;
+  private readonly consumers = new Set<Consumer>();
+
+  private constructor(
+    private readonly kafka: Kafka,
+    private readonly producer: Producer,
+  ) {}
+
+  static async connect(options: KafkaBusOptions): Promise<KafkaEventBus> {
+    const kafka = new Kafka({
+      clientId: options.clientId,
+      brokers: [...options.brokers],
+      logLevel: logLevel.WARN,
+      logCreator: () => (entry: LogEntry) => options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
+      retry: { initialRetryTime: 200, retries: 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
+    });
+    const admin = kafka.admin();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const missing = ALL_TOPICS.filter((topic) => !existing.has(topic));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 4, replicationFactor: options.replicationFactor ?? -1 })),
+        });
+      }
+      await producer.connect();
+    } catch (error) {
+      await producer.disconnect().catch(() => undefined);
+      throw unavailable(`cannot reach kafka at ${options.brokers.join(',')}`, error);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    return new KafkaEventBus(kafka, producer);
+  }
+
+  async publish(events: CloudEvent | readonly CloudEvent[]): Promise<void> {
+    const list = (Array.isArray(events) ? events : [events]) as readonly CloudEvent[];
+    const byTopic = new Map<string, { key: string; value: Buffer; headers: Record<string, string> }[]>();
+    for (const event of list.map((item) => validateEvent(item))) {
+      const messages = byTopic.get(topicOf(event)) ?? [];
+      messages.push({
+        key: event.subject,
+        value: serializeEvent(event),
+        headers: { 'content-type': 'application/cloudevents+json; charset=utf-8', ce_id: event.id, ce_type: event.type },
+      });
+      byTopic.set(topicOf(event), messages);
+    }
+    try {
+      await this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+    } catch (error) {
+      throw unavailable(`publishing ${list.length} event(s) to kafka failed`, error);
+    }
+  }
+
+  async subscribe(options: SubscribeOptions, handler: EventHandler): Promise<Subscription> {
+    const consumer = this.kafka.consumer({ groupId: options.group, allowAutoTopicCreation: false });
+    this.consumers.add(consumer);
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+    await consumer.run({
+      // One message at a time per partition; the offset is committed only after the handler
+      // resolved, so a crash means redelivery (at least once), never a skipped event.
+      eachMessage: async ({ message }) => {
+        let event: CloudEvent;
+        try {
+          event = parseEvent(message.value ?? Buffer.alloc(0));
+        } catch (error) {
+          options.onInvalid?.(error as Error, message.value);
+          return;
+        }
+        await handler(event);
+      },
+    });
+    return {
+      close: async () => {
+        this.consumers.delete(consumer);
+        await consumer.disconnect();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.consumers].map((consumer) => consumer.disconnect()));
+    this.consumers.clear();
+    await this.producer.disconnect();
+  }
+}
+
+function unavailable(message: string, error: unknown): EventBusUnavailableError {
+  const detail = error instanceof KafkaJSError || error instanceof Error ? error.message : String(error);
+  return new EventBusUnavailableError(`${message}: ${detail}`, { cause: error });
+}
