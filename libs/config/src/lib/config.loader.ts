@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { ConfigError, Secret, TIER_NAMES, TierName } from '@rookery/core';
+import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import { DEFAULT_COMPRESSION, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
@@ -82,7 +82,7 @@ export function buildConfig(
   for (const tier of TIER_NAMES) {
     const section = file.tiers?.[tier];
     const merged: TierConfig = {
-      policy: { ...tiers[tier].policy, ...(section?.policy ?? {}) },
+      policy: mergePolicy(tiers[tier].policy, section?.policy),
       pgUrl: section?.pgUrl ? new Secret(section.pgUrl) : null,
       checkpoint: section?.checkpoint ?? 'fast',
     };
@@ -139,6 +139,16 @@ function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {
     // Degrading means removing our name from synchronous_standby_names: only a managed setting can.
     manageSynchronousStandbyNames: section.manageSynchronousStandbyNames ?? onDown === 'degrade',
   };
+}
+
+/** File policy over the default; a logical section overrides key by key, not as a whole. */
+function mergePolicy(base: TierPolicy, overrides: NonNullable<NonNullable<RookeryFile['tiers']>[TierName]>['policy']): TierPolicy {
+  const { logical, ...rest } = overrides ?? {};
+  const merged: TierPolicy = { ...base, ...rest };
+  if (logical) {
+    merged.logical = { splitTable: null, excludeTableData: [], format: 'custom', jobs: 1, ...base.logical, ...logical } as TierPolicy['logical'];
+  }
+  return merged;
 }
 
 function readEncryptionKey(

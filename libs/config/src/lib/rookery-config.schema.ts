@@ -23,6 +23,16 @@ const policyOverrides = z
     rpoSeconds: z.number().int().nonnegative(),
     rtoSeconds: z.number().int().positive(),
     localCopyDays: z.number().int().nonnegative(),
+    logical: z
+      .object({
+        splitTable: z.string().min(1).nullable(),
+        excludeTableData: z.array(z.string().min(1)),
+        format: z.enum(['custom', 'directory']),
+        jobs: z.number().int().positive().max(64),
+        compression: z.object({ codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]), level: z.number().int().min(0).max(22) }).strict(),
+      })
+      .strict()
+      .partial(),
   })
   .strict()
   .partial();

@@ -76,7 +76,25 @@ export interface BackupManifest {
   storedBytes: number;
   artifacts: ArtifactRecord[];
   tool: { name: 'rookery'; version: string };
+  /** Logical backups: how their dumps are applied (absent for physical backups). */
+  logical?: LogicalBackupInfo;
   checksum: string;
+}
+
+/** What a logical restore needs beyond the artifacts: the order to apply them in. */
+export interface LogicalBackupInfo {
+  format: 'custom' | 'directory';
+  /**
+   * Applied in order, each restoring some sections of one artifact: a split dump's big table is
+   * loaded between the other tables' data and the constraints and indexes (post-data) that need it.
+   */
+  steps: { artifact: string; sections: ('pre-data' | 'data' | 'post-data')[] }[];
+  /** pg_dump patterns whose rows were left out by policy (definitions kept). */
+  excludedTableData: string[];
+  /** Materialized views dumped without contents: a restore refreshes them. */
+  materializedViews: string[];
+  /** The exported snapshot every dump of the backup read, so they agree with each other. */
+  snapshot: string | null;
 }
 
 export type UnsignedManifest = Omit<BackupManifest, 'checksum'>;

@@ -17,11 +17,29 @@ export interface TierPolicy {
   retentionDays: number;
   /** Retention for `snapshot` backups where the tier takes them (OLAP weekly: 365 d). */
   snapshotRetentionDays?: number;
+  /** How a logical tier's dumps are shaped (DESIGN §5); absent for physical tiers. */
+  logical?: LogicalPolicy;
   storageClass: StorageClass;
   regions: readonly string[];
   rpoSeconds: number;
   rtoSeconds: number;
   localCopyDays: number;
+}
+
+export interface LogicalPolicy {
+  /**
+   * A table whose rows go into an artifact of their own (content: content_objects), as a pg_dump
+   * pattern; the other artifact holds everything else. Null: one artifact holds the whole dump.
+   */
+  splitTable: string | null;
+  /** pg_dump patterns of tables whose rows are never dumped (their definitions are). */
+  excludeTableData: readonly string[];
+  /** custom: streamed straight into the store; directory: pg_dump -j workers, staged locally. */
+  format: 'custom' | 'directory';
+  /** pg_dump workers for the directory format. */
+  jobs: number;
+  /** The tier's own compression (content: maximum by policy); absent: the repository's. */
+  compression?: { codec: 'none' | 'gzip' | 'zstd' | 'lz4'; level: number };
 }
 
 const MINUTE = 60;
@@ -45,6 +63,7 @@ export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.f
     tier: 'content',
     database: 'penguinmails_content',
     method: 'logical',
+    logical: { splitTable: 'public.content_objects', excludeTableData: [], format: 'custom', jobs: 2, compression: { codec: 'zstd', level: 9 } },
     fullSchedule: '0 3 * * *',
     incrementalSchedule: '0 */4 * * *',
     retentionDays: 180,
@@ -71,6 +90,7 @@ export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.f
     tier: 'olap',
     database: 'penguinmails_olap',
     method: 'logical',
+    logical: { splitTable: null, excludeTableData: ['*.admin_audit_log'], format: 'custom', jobs: 2 },
     fullSchedule: '0 4 * * *',
     incrementalSchedule: '0 5 * * 0',
     retentionDays: 365,
