@@ -1,0 +1,49 @@
+import { processEnvironment } from '@rookery/config';
+import { ConfigError } from '@rookery/core';
+import {
+  PgBinaries,
+  PgReceivewalClient,
+  PgReceivewalDriver,
+  ProcessRunner,
+  listsStandby,
+  synchronousStandbyNamesFor,
+} from '@rookery/postgres';
+import { RookeryEngine } from './rookery.engine';
+import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervisor';
+
+/**
+ * Builds the WAL stream supervisor of `config.walStream` on an engine: pg_receivewal from the
+ * configured PostgreSQL programs, pushes through the engine's WalService (same repository, codec
+ * and encryption as wal-push). The only place that turns the walStream config into parts.
+ */
+export async function createWalStreamSupervisor(
+  engine: RookeryEngine,
+  options: Pick<WalStreamDependencies, 'log' | 'sweepIntervalMs'> = {},
+): Promise<WalStreamSupervisor> {
+  const { config } = engine.context;
+  const settings = config.walStream;
+  const pgUrl = config.tiers[settings.tier].pgUrl;
+  if (!pgUrl) {
+    throw new ConfigError(`the wal stream needs the primary of tier '${settings.tier}': tiers.${settings.tier}.pgUrl is not set`, [
+      `tiers.${settings.tier}.pgUrl`,
+    ]);
+  }
+  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
+  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
+  const driver = new PgReceivewalDriver(runner, binaries);
+  const client = new PgReceivewalClient();
+  return new WalStreamSupervisor({
+    ...options,
+    settings,
+    pgUrl: pgUrl.reveal(),
+    receiver: {
+      createSlot: (request) => driver.createSlot(request),
+      start: (request) => driver.start(request),
+      state: (url, request) => client.state(url, request),
+      setSynchronousStandbyNames: (url, value) => client.setSynchronousStandbyNames(url, value),
+    },
+    push: (tier, path) => engine.wal.push(tier, path),
+    standbyNames: { for: synchronousStandbyNamesFor, lists: listsStandby },
+    osUser: await engine.context.postgres.osUser(),
+  });
+}
