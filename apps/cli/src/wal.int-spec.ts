@@ -6,7 +6,7 @@ import { Server, Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { Store, parseWalFileName } from '@rookery/core';
+import { Store, WalFileName, parseWalFileName } from '@rookery/core';
 import { lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
@@ -373,5 +373,54 @@ describe.each([
     });
     expect(wrongKey.status).toBe(128);
     expect(existsSync(keyless)).toBe(false);
+  }, 60_000);
+});
+
+describe('batched archiving (wal.archiveAsync)', () => {
+  let work: string;
+  const names = ['000000010000000000000011', '000000010000000000000012', '000000010000000000000013'];
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-wal-async-'));
+    await mkdir(join(work, 'pg_wal', 'archive_status'), { recursive: true });
+    for (const name of names) {
+      await writeFile(join(work, 'pg_wal', name), randomBytes(16 * 1024 * 1024));
+      await writeFile(join(work, 'pg_wal', 'archive_status', `${name}.ready`), '');
+    }
+    await writeFile(
+      join(work, 'rookery.yaml'),
+      `repositories:\n  - file://${join(work, 'repo')}\nwal:\n  archiveAsync: true\n  spoolPath: ${join(work, 'spool')}\n  processMax: 2\n`,
+    );
+  });
+
+  afterAll(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const push = (name: string) => rookery(['wal-push', join(work, 'pg_wal', name), '--tier', 'oltp', '--config', join(work, 'rookery.yaml'), '--json']);
+
+  it('pushes the ready segments ahead, acknowledges only what is in the store, and honours an acknowledgement only for the same content', async () => {
+    const first = await push(names[0]);
+    expect(first.status).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ name: names[0], status: 'archived', ahead: names.slice(1) });
+    const store = createStore(`file://${join(work, 'repo')}`);
+    try {
+      for (const name of names) expect(await new WalArchive(store).versions('oltp', parseWalFileName(name) as WalFileName)).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+
+    const second = await push(names[1]);
+    expect(second.status).toBe(0);
+    expect(JSON.parse(second.stdout)).toMatchObject({ name: names[1], status: 'acknowledged' });
+    expect(existsSync(join(work, 'spool', 'oltp', `${names[1]}.ok`))).toBe(false);
+
+    // The file PostgreSQL asks for is not what was acknowledged: no shortcut, the push decides.
+    const changed = await readFile(join(work, 'pg_wal', names[2]));
+    changed[0] ^= 0xff;
+    await writeFile(join(work, 'pg_wal', names[2]), changed);
+    const third = await push(names[2]);
+    expect(third.status).not.toBe(0);
+    expect(third.stderr).toContain('already archived with different content');
   }, 60_000);
 });

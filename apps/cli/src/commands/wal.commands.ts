@@ -24,7 +24,7 @@ export function walPushCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (path: string, options: GlobalOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const result = await withEngine(command, (engine) => engine.walPush(tier, path));
+      const result = await withEngine(command, (engine) => engine.wal.archiveCommand(tier, path));
       if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     });
 }
