@@ -174,3 +174,10 @@ export class WalNotFoundError extends RookeryError {
     super('WAL_NOT_FOUND', 'restore', `WAL file '${name}' of tier '${tier}' is not in the archive`, options);
   }
 }
+
+/** `rookery check`: the server does not archive into this repository (setting, command, or timeout). */
+export class ArchiveCheckError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('ARCHIVE_CHECK', 'source', message, options);
+  }
+}
