@@ -164,6 +164,69 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
   });
 });
 
+describe.each(backends)('catalog outbox on $name', (backend) => {
+  let env: Awaited<ReturnType<Backend['setup']>>;
+  let catalog: BackupCatalog;
+
+  beforeAll(async () => {
+    env = await backend.setup();
+  });
+
+  beforeEach(async () => {
+    catalog = await BackupCatalog.open(await env.url());
+  });
+
+  afterEach(async () => {
+    await catalog?.close();
+  });
+
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  const item = (eventId: string) => ({ eventId, payload: JSON.stringify({ id: eventId }) });
+
+  it('stores events in the transaction of the change they report, and hands them out in order', async () => {
+    const manifest = makeManifest();
+    await catalog.recordStarted({ id: manifest.id, tier: 'oltp', type: 'full', method: 'physical', startedAt: manifest.startedAt }, [item('e1')]);
+    await catalog.recordCompleted(manifest, { events: [item('e2'), item('e3')] });
+    await catalog.recordFailed('20261125T020000Z-oltp', new Error('x'), new Date(), [item('e4')]);
+    expect((await catalog.outbox.pending(10)).map((entry) => [entry.eventId, entry.payload, entry.attempts])).toEqual([
+      ['e1', '{"id":"e1"}', 0],
+      ['e2', '{"id":"e2"}', 0],
+      ['e3', '{"id":"e3"}', 0],
+      ['e4', '{"id":"e4"}', 0],
+    ]);
+    expect((await catalog.outbox.pending(2)).map((entry) => entry.eventId)).toEqual(['e1', 'e2']);
+  });
+
+  it('stores neither the change nor its events when the transaction fails', async () => {
+    await catalog.outbox.enqueue([item('dup')]);
+    const manifest = makeManifest();
+    await expect(catalog.recordCompleted(manifest, { events: [item('fresh'), item('dup')] })).rejects.toThrow();
+    expect(await catalog.get(manifest.id)).toBeNull();
+    expect((await catalog.outbox.pending(10)).map((entry) => entry.eventId)).toEqual(['dup']);
+  });
+
+  it('tracks relayed, failed and invalid entries and reports how far behind the bus is', async () => {
+    await catalog.outbox.enqueue([item('a'), item('b'), item('c')]);
+    await catalog.outbox.markFailed(['a', 'b'], 'broker down');
+    await catalog.outbox.markFailed(['a'], 'broker down');
+    expect((await catalog.outbox.pending(10)).map((entry) => [entry.eventId, entry.attempts])).toEqual([
+      ['a', 2],
+      ['b', 1],
+      ['c', 0],
+    ]);
+    await catalog.outbox.markRelayed(['a'], new Date('2026-11-20T00:00:00Z'));
+    await catalog.outbox.markInvalid(['b'], 'not an event');
+    expect((await catalog.outbox.pending(10)).map((entry) => entry.eventId)).toEqual(['c']);
+    const stats = await catalog.outbox.stats();
+    expect(stats).toEqual({ pending: 1, invalid: 1, oldestPendingAt: expect.stringMatching(/^\d{4}-/) });
+    expect(await catalog.outbox.prune(new Date('2026-11-21T00:00:00Z'))).toBe(1);
+    expect(await catalog.outbox.prune(new Date('2026-11-21T00:00:00Z'))).toBe(0);
+  });
+});
+
 describe('createCatalogDataSource', () => {
   it.each([
     ['sqlite://:memory:', 'better-sqlite3', ':memory:'],

@@ -2,6 +2,7 @@ import { ArtifactRecord, BackupManifest, BackupMethod, BackupType, TierName } fr
 import { DataSource, In, Not, Repository } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
 import { CatalogDataSourceOptions, createCatalogDataSource } from './catalog-data-source.factory';
+import { CatalogOutbox, OutboxItem } from './catalog.outbox';
 
 export type BackupStatus = 'running' | 'completed' | 'failed';
 
@@ -45,9 +46,12 @@ export interface ReindexResult {
  */
 export class BackupCatalog {
   private readonly records: Repository<BackupRecordEntity>;
+  /** Events waiting for the bus; record* methods store theirs in the same transaction. */
+  readonly outbox: CatalogOutbox;
 
   constructor(private readonly dataSource: DataSource) {
     this.records = dataSource.getRepository(BackupRecordEntity);
+    this.outbox = new CatalogOutbox(dataSource);
   }
 
   /** Opens (and migrates) the catalog database at `url`. */
@@ -57,7 +61,7 @@ export class BackupCatalog {
     return new BackupCatalog(dataSource);
   }
 
-  async recordStarted(start: BackupStart): Promise<BackupRecord> {
+  async recordStarted(start: BackupStart, events: readonly OutboxItem[] = []): Promise<BackupRecord> {
     const entity = this.records.create({
       id: start.id,
       tier: start.tier,
@@ -74,7 +78,10 @@ export class BackupCatalog {
       error: null,
       requestedBy: start.requestedBy ?? null,
     });
-    await this.records.upsert(entity, ['id']);
+    await this.dataSource.transaction(async (manager) => {
+      await manager.upsert(BackupRecordEntity, entity, ['id']);
+      await CatalogOutbox.enqueue(manager, events);
+    });
     return toRecord(entity);
   }
 
@@ -82,7 +89,10 @@ export class BackupCatalog {
    * Records a committed manifest. `runningId` names the record the run started under when the
    * engine chose a different id; that placeholder is replaced by the manifest's record.
    */
-  async recordCompleted(manifest: BackupManifest, options: { runningId?: string; requestedBy?: string } = {}): Promise<BackupRecord> {
+  async recordCompleted(
+    manifest: BackupManifest,
+    options: { runningId?: string; requestedBy?: string; events?: readonly OutboxItem[] } = {},
+  ): Promise<BackupRecord> {
     const previous = await this.records.findOneBy({ id: options.runningId ?? manifest.id });
     const entity = fromManifest(manifest, options.requestedBy ?? previous?.requestedBy ?? null);
     await this.dataSource.transaction(async (manager) => {
@@ -90,13 +100,17 @@ export class BackupCatalog {
         await manager.delete(BackupRecordEntity, { id: options.runningId });
       }
       await manager.upsert(BackupRecordEntity, entity, ['id']);
+      await CatalogOutbox.enqueue(manager, options.events ?? []);
     });
     return toRecord(entity);
   }
 
-  async recordFailed(id: string, error: unknown, finishedAt = new Date()): Promise<BackupRecord | null> {
+  async recordFailed(id: string, error: unknown, finishedAt = new Date(), events: readonly OutboxItem[] = []): Promise<BackupRecord | null> {
     const message = error instanceof Error ? error.message : String(error);
-    await this.records.update({ id }, { status: 'failed', error: message, finishedAt: finishedAt.toISOString() });
+    await this.dataSource.transaction(async (manager) => {
+      await manager.update(BackupRecordEntity, { id }, { status: 'failed', error: message, finishedAt: finishedAt.toISOString() });
+      await CatalogOutbox.enqueue(manager, events);
+    });
     return this.get(id);
   }
 

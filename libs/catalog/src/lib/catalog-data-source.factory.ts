@@ -4,10 +4,12 @@ import { ConfigError, redactUrl } from '@rookery/core';
 import { DataSource } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
 import { CreateBackupRecord1767225600000 } from './migrations/create-backup-record.migration';
+import { CreateOutboxEvent1795651200000 } from './migrations/create-outbox-event.migration';
+import { OutboxEventEntity } from './outbox-event.entity';
 
 /** Every migration of the catalog schema, oldest first. */
-export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000];
-export const CATALOG_ENTITIES = [BackupRecordEntity];
+export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000, CreateOutboxEvent1795651200000];
+export const CATALOG_ENTITIES = [BackupRecordEntity, OutboxEventEntity];
 
 export interface CatalogDataSourceOptions {
   /** Base for relative sqlite:// paths; default: the working directory. */
