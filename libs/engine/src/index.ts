@@ -10,3 +10,6 @@ export * from './lib/rookery.engine';
 export * from './lib/wal.service';
 export * from './lib/wal-stream.factory';
 export * from './lib/wal-stream.supervisor';
+export * from './lib/recovery-outcome';
+export * from './lib/recovery-plan.service';
+export * from './lib/recovery-settings';

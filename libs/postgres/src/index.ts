@@ -10,3 +10,4 @@ export * from './lib/pg-receivewal.driver';
 export * from './lib/pg-sql.client';
 export * from './lib/process.runner';
 export * from './lib/scratch-cluster';
+export * from './lib/pg-waldump.driver';

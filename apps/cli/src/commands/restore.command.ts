@@ -1,46 +1,95 @@
-import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError } from '@rookery/core';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { ConfigError, RecoveryTargetFlags, parseRecoveryTarget } from '@rookery/core';
+import { PhysicalRestoreResult } from '@rookery/engine';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { formatBytes, progressBars } from '../cli.output';
 
-interface RestoreOptions extends GlobalOptions {
+interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags {
   backup: string;
   to?: string;
   start?: boolean;
   port?: number;
   targetUrl?: string;
+  archiveMode?: 'keep' | 'off';
 }
 
 export function restoreCommand(): Command {
   return new Command('restore')
-    .description('restore a backup into a new, empty data directory')
+    .description('restore a backup into a new, empty data directory, to the end of the archived WAL or to a recovery target')
     .requiredOption('--tier <tier>', 'tier to restore')
-    .option('--backup <id>', "backup id or 'latest'", 'latest')
+    .option('--backup <id>', "backup id or 'latest' (with a target: the newest backup that can reach it)", 'latest')
     .option('--to <dir>', 'data directory to create (physical tiers); must be absent or empty')
-    .option('--start', 'start the restored server and wait until it accepts connections')
+    .option('--target-time <iso8601>', 'recover to this time (ISO 8601 with an offset or Z, e.g. 2026-11-26T02:00:00Z); inclusive')
+    .option('--target-lsn <lsn>', 'recover to this WAL location (e.g. 0/3000148); inclusive')
+    .option('--target-xid <xid>', 'recover up to and including the commit of this transaction')
+    .option('--target-name <name>', 'recover to the restore point created by pg_create_restore_point(name)')
+    .addOption(
+      new Option('--archive-mode <mode>', "the restored server's archiving: keep (archives its new timeline like the source) or off (drills, test copies)")
+        .choices(['keep', 'off'])
+        .default('keep'),
+    )
+    .option('--start', 'start the restored server and wait until recovery has finished and it is promoted')
     .option('--port <n>', 'port for --start', parsePort)
     .option('--json', 'print the result as JSON')
     .action(async (options: RestoreOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
+      const target = parseRecoveryTarget({
+        targetTime: options.targetTime,
+        targetLsn: options.targetLsn,
+        targetXid: options.targetXid,
+        targetName: options.targetName,
+      });
       if (!options.to) throw new ConfigError('--to DIR is required to restore a physical backup', ['--to']);
       const progress = progressBars(!options.json);
       const result = await withEngine(command, (engine) =>
         engine
-          .restore({ tier, backup: options.backup, to: options.to as string, start: options.start, port: options.port, onProgress: progress.listener })
+          .restore({
+            tier,
+            backup: options.backup,
+            to: options.to as string,
+            start: options.start,
+            port: options.port,
+            target,
+            archiveMode: options.archiveMode,
+            onProgress: progress.listener,
+          })
           .finally(progress.stop),
       );
-      if (options.json) {
-        process.stdout.write(
-          `${JSON.stringify({ backup: result.manifest.id, tier, dataDirectory: result.dataDirectory, bytes: result.bytes, startedOnPort: result.startedOnPort ?? null }, null, 2)}\n`,
-        );
-        return;
-      }
-      process.stdout.write(
-        `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}) into ${result.dataDirectory}` +
-          (result.startedOnPort ? `; server accepting connections on port ${result.startedOnPort}` : '') +
-          '\n',
-      );
+      if (options.json) process.stdout.write(`${JSON.stringify(restoreJson(result, tier), null, 2)}\n`);
+      else process.stdout.write(restoreText(result));
     });
+}
+
+function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string, unknown> {
+  return {
+    backup: result.manifest.id,
+    tier,
+    dataDirectory: result.dataDirectory,
+    bytes: result.bytes,
+    startedOnPort: result.startedOnPort ?? null,
+    recovery: result.recovery
+      ? { target: result.recovery.description, kind: result.recovery.target.kind, reached: result.recovery.outcome ?? null }
+      : null,
+  };
+}
+
+function restoreText(result: PhysicalRestoreResult): string {
+  const lines = [`restored backup ${result.manifest.id} (${formatBytes(result.bytes)}) into ${result.dataDirectory}`];
+  if (result.recovery) lines.push(`recovery target: ${result.recovery.description}`);
+  const outcome = result.recovery?.outcome;
+  if (outcome) {
+    lines.push(
+      `recovered to: timeline ${outcome.timeline ?? '?'}, end of recovery at LSN ${outcome.endLsn ?? '?'}` +
+        (outcome.lastTransactionTime ? `, last replayed transaction committed at ${outcome.lastTransactionTime}` : ''),
+    );
+    if (outcome.stoppedAt) lines.push(`postgres: ${outcome.stoppedAt}`);
+  }
+  if (result.startedOnPort) {
+    lines.push(`server ${result.recovery ? 'promoted and ' : ''}accepting connections on port ${result.startedOnPort}`);
+  } else if (result.recovery) {
+    lines.push('start it with pg_ctl: it replays the archived WAL to the target and promotes');
+  }
+  return `${lines.join('\n')}\n`;
 }
 
 function parsePort(value: string): number {

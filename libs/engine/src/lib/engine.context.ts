@@ -19,4 +19,6 @@ export interface EngineContext {
   /** Who runs the engine, for lock holders and audit: 'cli', 'oltp-backup service'. */
   actor: string;
   version: string;
+  /** argv that runs this rookery from a restored server's restore_command (see EngineOptions). */
+  selfCommand?: readonly string[];
 }

@@ -7,6 +7,7 @@ import {
   PgControlClient,
   PgCtlDriver,
   PgSqlClient,
+  PgWaldumpDriver,
   ProcessRunner,
   lookupOsUser,
 } from '@rookery/postgres';
@@ -16,13 +17,20 @@ import { createStore } from '@rookery/storage';
 import { ConfigError } from '@rookery/core';
 import { ArtifactEncoding } from './artifact.codec';
 import { EngineContext } from './engine.context';
-import { PostgresTools } from './postgres.tools';
+import { PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
   actor: string;
   version?: string;
+  /**
+   * How a restored server runs this rookery (argv, before the command name): the restore_command
+   * it writes is `<selfCommand…> wal-get %f %p --tier T`. The CLI passes its node binary, its
+   * script and the --config/--repo it was given. Without it, a restore writes no recovery
+   * settings and only latest (crash recovery to the backup's end) is possible.
+   */
+  selfCommand?: readonly string[];
 }
 
 export const ROOKERY_VERSION = '0.1.0';
@@ -45,6 +53,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
   const control = new PgControlClient(sql);
   const basebackup = new PgBasebackupDriver(runner, binaries);
   const pgCtl = new PgCtlDriver(runner, binaries);
+  const waldump = new PgWaldumpDriver(runner, binaries);
 
   // Servers run as the postgres account when rookery runs as root (PostgreSQL refuses root).
   const owner = process.getuid?.() === 0 ? ('postgres' as const) : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -54,6 +63,10 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
       clusterSize: async (url) => {
         const rows = await sql.query<{ size: string }>(url, 'select sum(pg_database_size(oid))::text as size from pg_database');
         return Number(rows[0]?.size ?? 0);
+      },
+      nextXid: async (url) => {
+        const rows = await sql.query<{ next: string }>(url, 'select pg_snapshot_xmax(pg_current_snapshot())::text as next');
+        return String(rows[0]?.next);
       },
     },
     basebackup: { start: (request) => basebackup.start(request) },
@@ -87,11 +100,18 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         user: owner,
         port,
         socketDir: dataDirectory,
-        logFile: join(dataDirectory, 'rookery-start.log'),
+        logFile: join(dataDirectory, RESTORED_SERVER_LOG),
+        // The restore reads the recovery outcome from this log: keep it here and in English,
+        // whatever logging the backed-up server was configured with.
+        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C' },
+        env: restoreCommandEnvironment(processEnvironment()),
+        timeoutMs: startOptions.timeoutMs,
       });
       return port;
     },
     stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user: owner }),
+    isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user: owner }),
+    restorePoints: (walDir, dumpOptions) => waldump.restorePoints(walDir, dumpOptions),
   };
 
   const keyMaterial = config.encryptionKey ? parseEncryptionKey(config.encryptionKey.reveal()) : null;
@@ -111,6 +131,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     primaryRegion: regionOf(primaryUrl),
     actor: options.actor,
     version: options.version ?? ROOKERY_VERSION,
+    selfCommand: options.selfCommand,
   };
   return new RookeryEngine(context, async () => {
     await store.close();
@@ -125,4 +146,15 @@ function escapeSed(path: string): string {
 function regionOf(url: string): string {
   if (url.startsWith('s3://')) return new URL(url).searchParams.get('region') ?? 'primary';
   return 'local';
+}
+
+/**
+ * What a restored server's restore_command needs from our environment: the AWS SDK chain's
+ * variables (the store's credentials, region, endpoint settings) and rookery's own (config file,
+ * encryption key). Handed to the server's environment, never to argv or its configuration files.
+ */
+function restoreCommandEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => /^(AWS_|ROOKERY_)/.test(entry[0]) && entry[1] !== undefined),
+  );
 }

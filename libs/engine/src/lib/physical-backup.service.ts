@@ -74,6 +74,9 @@ export class PhysicalBackupService {
         onLogicalBytes: (bytes) => request.onProgress?.({ phase: 'backup', artifact: name, bytes, totalBytes }),
       });
       const result = await basebackup.result;
+      // Read after the backup stopped: every xid below it was assigned before the backup ended,
+      // which is what lets a restore to a target xid pick this backup (recovery-window.ts).
+      const nextXid = await postgres.control.nextXid(url).catch(() => undefined);
       const finishedAt = now();
 
       const manifest = signManifest({
@@ -97,6 +100,7 @@ export class PhysicalBackupService {
           start: walSegmentName(result.timeline, parseLsn(result.startLsn)),
           stop: walSegmentName(result.timeline, parseLsn(result.stopLsn)),
         },
+        ...(nextXid ? { nextXid } : {}),
         parent: null,
         retentionUntil: new Date(finishedAt.getTime() + tier.policy.retentionDays * 86_400_000).toISOString(),
         storageClass: tier.policy.storageClass,

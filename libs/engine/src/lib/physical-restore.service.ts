@@ -2,14 +2,23 @@ import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises
 import { join, resolve } from 'node:path';
 import {
   BackupManifest,
+  ConfigError,
   EncryptionKeyError,
   InvariantError,
+  RecoveryTarget,
   RestoreTargetError,
   TierName,
+  ToolFailedError,
+  describeRecoveryTarget,
 } from '@rookery/core';
 import { readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
+import { RESTORED_SERVER_LOG } from './postgres.tools';
+import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } from './recovery-outcome';
+import { RecoveryPlanService } from './recovery-plan.service';
+import { RecoverySettingsRequest, writeRecoverySettings } from './recovery-settings';
+import { WalService } from './wal.service';
 
 export interface PhysicalRestoreRequest {
   tier: TierName;
@@ -19,6 +28,15 @@ export interface PhysicalRestoreRequest {
   to: string;
   start?: boolean;
   port?: number;
+  /**
+   * Where recovery stops; default latest (the end of the archived WAL). Any target needs the
+   * engine's selfCommand, which the restore_command runs.
+   */
+  target?: RecoveryTarget;
+  /** 'keep' (default): the restored server archives like the backed-up one, on its new timeline. */
+  archiveMode?: 'keep' | 'off';
+  /** How long --start waits for recovery to finish and the server to be promoted. */
+  recoveryTimeoutMs?: number;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -29,7 +47,11 @@ export interface PhysicalRestoreResult {
   bytes: number;
   /** Set when the server was started: the port it accepts connections on. */
   startedOnPort?: number;
+  /** Set when recovery settings were written: the target, and with --start what recovery reached. */
+  recovery?: { target: RecoveryTarget; description: string; outcome?: RecoveryOutcome };
 }
+
+const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
 /** Held back under another name until every check passed: without it, PostgreSQL refuses to start. */
 const CONTROL_FILE = 'global/pg_control';
@@ -43,11 +65,23 @@ const PENDING_SUFFIX = '.rookery-pending';
  * directory is emptied, so nothing half-written can be mistaken for a usable cluster.
  */
 export class PhysicalRestoreService {
-  constructor(private readonly context: EngineContext) {}
+  private readonly planner: RecoveryPlanService;
+
+  constructor(
+    private readonly context: EngineContext,
+    wal: WalService = new WalService(context),
+  ) {
+    this.planner = new RecoveryPlanService(context, wal);
+  }
 
   async restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult> {
     const { repository, postgres } = this.context;
-    const manifest = await repository.find(request.tier, request.backup);
+    // The target is checked against the recoverable window and the backup chosen before anything
+    // is written: a refused target leaves the directory as it was (or absent).
+    const recovery = this.recoverySettings(request);
+    const manifest = recovery
+      ? (await this.planner.plan(request.tier, recovery.target, request.backup)).backup
+      : await repository.find(request.tier, request.backup);
     if (manifest.method !== 'physical') {
       throw new RestoreTargetError(`backup '${manifest.id}' is ${manifest.method}; --to restores physical backups`, {
         hint: 'restore logical backups with --target-url',
@@ -88,28 +122,66 @@ export class PhysicalRestoreService {
         restoredBytes += artifact.bytes;
       }
 
-      // Everything verified: make the files durable, then let the control file in.
+      // Everything verified: make the files durable, then let the control file in. Recovery
+      // settings go in first, so the directory is never startable without them.
       request.onProgress?.({ phase: 'sync', bytes: restoredBytes, totalBytes: restoredBytes });
       const pending = join(dataDirectory, `${CONTROL_FILE}${PENDING_SUFFIX}`);
       await stat(pending).catch(() => {
         throw new RestoreTargetError(`backup '${manifest.id}' has no ${CONTROL_FILE}: not a base backup`);
       });
+      if (recovery) await writeRecoverySettings(dataDirectory, recovery, owner);
       await postgres.syncFileSystem(dataDirectory);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
       await postgres.syncFileSystem(dataDirectory);
-
-      const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: restoredBytes };
-      if (request.start) {
-        request.onProgress?.({ phase: 'start', bytes: restoredBytes });
-        result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port });
-      }
-      return result;
     } catch (error) {
       // Stop tar before emptying the directory, or files would reappear behind us.
       await abortExtraction();
       await emptyDirectory(dataDirectory);
       throw error;
     }
+
+    const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: manifest.bytes };
+    if (recovery) result.recovery = { target: recovery.target, description: describeRecoveryTarget(recovery.target) };
+    if (request.start) {
+      // From here the directory holds a verified base backup: a failed start or recovery leaves
+      // it, with the server's log, for the operator to inspect or start again.
+      request.onProgress?.({ phase: 'start', bytes: manifest.bytes });
+      const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
+      const logFile = join(dataDirectory, RESTORED_SERVER_LOG);
+      try {
+        result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
+      } catch (error) {
+        if (recovery && error instanceof ToolFailedError) {
+          throw recoveryFailed(parseRecoveryLog(error.stderrTail).failure ?? error.message, logFile);
+        }
+        throw error;
+      }
+      if (recovery && result.recovery) {
+        result.recovery.outcome = await waitForPromotion({
+          logFile,
+          isRunning: () => postgres.isRunning(dataDirectory),
+          timeoutMs,
+          signal: request.signal,
+        });
+      }
+    }
+    return result;
+  }
+
+  /**
+   * The recovery settings to write, or null for a bare restore (no self command: crash recovery
+   * to the backup's end, as before PITR existed).
+   */
+  private recoverySettings(request: PhysicalRestoreRequest): RecoverySettingsRequest | null {
+    const target = request.target ?? { kind: 'latest' };
+    const selfCommand = this.context.selfCommand;
+    if (!selfCommand) {
+      if (target.kind === 'latest' && request.archiveMode === undefined) return null;
+      throw new ConfigError('point-in-time recovery needs the command that runs rookery for restore_command', ['selfCommand'], {
+        hint: 'create the engine with EngineOptions.selfCommand (the CLI does)',
+      });
+    }
+    return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep' };
   }
 
   private keyFor(manifest: BackupManifest): Buffer | null {

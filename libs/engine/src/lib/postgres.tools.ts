@@ -16,6 +16,8 @@ export interface PostgresTools {
     serverInfo(url: string): Promise<ServerFacts>;
     /** Total size of every database of the cluster, for progress bars. */
     clusterSize(url: string): Promise<number>;
+    /** The next transaction id to be assigned (xid8, decimal): recorded when a backup ends. */
+    nextXid(url: string): Promise<string>;
   };
   basebackup: {
     start(options: { url: string; label: string; checkpoint: 'fast' | 'spread'; signal?: AbortSignal }): {
@@ -36,9 +38,21 @@ export interface PostgresTools {
   ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void };
   /** Flushes every file of the file system holding `path` to disk. */
   syncFileSystem(path: string): Promise<void>;
-  /** Starts a restored data directory and waits until it accepts connections; returns the port. */
-  startRestored(dataDirectory: string, options: { port?: number }): Promise<number>;
+  /**
+   * Starts a restored data directory and waits until it accepts connections (read-only ones while
+   * it still recovers); returns the port. The server logs to RESTORED_SERVER_LOG in the data
+   * directory, in English (the restore reads its recovery messages there), and gets the store's
+   * credentials of the SDK chain in its environment so its restore_command reaches the repository.
+   */
+  startRestored(dataDirectory: string, options: { port?: number; timeoutMs?: number }): Promise<number>;
   /** Stops a server started by startRestored (fast shutdown). */
   stopRestored(dataDirectory: string): Promise<void>;
+  /** True while a server runs on the data directory. */
+  isRunning(dataDirectory: string): Promise<boolean>;
+  /** Restore points in a directory of WAL segments of one timeline (pg_waldump). */
+  restorePoints(walDir: string, options: { timeline: number; startLsn: string; endLsn: string }): Promise<{ name: string; lsn: string }[]>;
 }
 
+
+/** Where a server started by startRestored logs (relative to its data directory). */
+export const RESTORED_SERVER_LOG = 'rookery-start.log';

@@ -1,10 +1,19 @@
-import { BackupManifest, TierName, isTierName, TIER_NAMES, UnknownTierError } from '@rookery/core';
+import {
+  BackupManifest,
+  RecoveryWindow,
+  TierName,
+  isTierName,
+  TIER_NAMES,
+  UnknownTierError,
+  WalContinuityReport,
+} from '@rookery/core';
 import { BackupListing } from '@rookery/repository';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
+import { RecoveryPlanService } from './recovery-plan.service';
 import { WalGetResult, WalPushResult, WalService } from './wal.service';
 
 /**
@@ -16,15 +25,17 @@ export class RookeryEngine {
   private readonly physicalRestore: PhysicalRestoreService;
   private readonly verifier: BackupVerifyService;
   readonly wal: WalService;
+  private readonly recovery: RecoveryPlanService;
 
   constructor(
     readonly context: EngineContext,
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.physicalBackup = new PhysicalBackupService(context);
-    this.physicalRestore = new PhysicalRestoreService(context);
     this.verifier = new BackupVerifyService(context);
     this.wal = new WalService(context);
+    this.physicalRestore = new PhysicalRestoreService(context, this.wal);
+    this.recovery = new RecoveryPlanService(context, this.wal);
   }
 
   backup(request: PhysicalBackupRequest): Promise<BackupManifest> {
@@ -56,6 +67,18 @@ export class RookeryEngine {
   walGet(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
     requireTier(tier);
     return this.wal.get(tier, name, destination, options);
+  }
+
+  /** WAL continuity of the tier's archive from each backup (`rookery verify --wal`). */
+  walContinuity(tier: TierName): Promise<WalContinuityReport> {
+    requireTier(tier);
+    return this.recovery.continuity(tier);
+  }
+
+  /** The recoverable window of a tier: usable backups and how far each reaches. */
+  async recoveryWindow(tier: TierName): Promise<RecoveryWindow> {
+    requireTier(tier);
+    return (await this.recovery.window(tier)).window;
   }
 
   /** Stops a server that restore({ start: true }) started. */

@@ -31,6 +31,8 @@ export interface StartOptions {
   /** Server settings, each passed as its own `-c name=value` argument (no shell, no quoting). */
   settings?: Readonly<Record<string, string>>;
   timeoutMs?: number;
+  /** Extra environment for the server and the commands it runs (restore_command, archive_command). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export interface StopOptions {
@@ -87,7 +89,7 @@ export class PgCtlDriver {
       daemon = this.runner.startDaemon(this.binaries.path('postgres'), args, {
         user: options.user,
         cwd: dirname(dataDir),
-        env: { LC_MESSAGES: 'C' },
+        env: { ...options.env, LC_MESSAGES: 'C' },
         outputFd: logFd,
       });
     } finally {
