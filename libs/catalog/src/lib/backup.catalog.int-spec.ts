@@ -162,27 +162,6 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
       await dataSource.destroy();
     }
   });
-});
-
-describe.each(backends)('catalog outbox on $name', (backend) => {
-  let env: Awaited<ReturnType<Backend['setup']>>;
-  let catalog: BackupCatalog;
-
-  beforeAll(async () => {
-    env = await backend.setup();
-  });
-
-  beforeEach(async () => {
-    catalog = await BackupCatalog.open(await env.url());
-  });
-
-  afterEach(async () => {
-    await catalog?.close();
-  });
-
-  afterAll(async () => {
-    await env?.teardown();
-  });
 
   const item = (eventId: string) => ({ eventId, payload: JSON.stringify({ id: eventId }) });
 
