@@ -9,3 +9,4 @@ export * from './lib/wal';
 export * from './lib/recovery-target';
 export * from './lib/recovery-window';
 export * from './lib/wal-continuity';
+export * from './lib/policy-lint';
