@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { BackupManifest, ConfigError } from '@rookery/core';
+import { BackupManifest, BackupType, ConfigError } from '@rookery/core';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { backupJson, formatBytes, formatDuration, progressBars } from '../cli.output';
 
@@ -11,13 +11,13 @@ export function backupCommand(): Command {
     .option('--json', 'print the new backup as JSON')
     .action(async (options: GlobalOptions & { type: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      if (options.type !== 'full') {
-        throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
-      }
       const progress = progressBars(!options.json);
-      const manifest = await withEngine(command, (engine) =>
-        engine.backup({ tier, onProgress: progress.listener }).finally(progress.stop),
-      );
+      const manifest = await withEngine(command, (engine) => {
+        if (options.type !== 'full' && engine.context.config.tiers[tier].policy.method === 'physical') {
+          throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
+        }
+        return engine.backup({ tier, type: options.type as BackupType, onProgress: progress.listener }).finally(progress.stop);
+      });
       process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
     });
 }
@@ -27,7 +27,8 @@ function describe(manifest: BackupManifest): string {
   const rate = manifest.bytes / Math.max(ms / 1000, 0.001);
   return [
     `backup ${manifest.id} completed`,
-    `  tier ${manifest.tier}, ${manifest.type} ${manifest.method}, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}`,
+    `  tier ${manifest.tier}, ${manifest.type} ${manifest.method}` +
+      (manifest.method === 'physical' ? `, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}` : `, artifacts ${manifest.artifacts.map((artifact) => artifact.name).join(', ')}`),
     `  ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)} stored (${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x) in ${formatDuration(ms)}, ${formatBytes(rate)}/s`,
     '',
   ].join('\n');

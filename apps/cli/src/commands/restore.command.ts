@@ -3,8 +3,9 @@ import { ConfigError, RecoveryTargetFlags, parseRecoveryTarget } from '@rookery/
 import { PhysicalRestoreResult } from '@rookery/engine';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { formatBytes, progressBars } from '../cli.output';
+import { LogicalRestoreOptions, restoreLogical } from './restore-logical';
 
-interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags {
+interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRestoreOptions {
   backup: string;
   to?: string;
   start?: boolean;
@@ -30,9 +31,15 @@ export function restoreCommand(): Command {
     )
     .option('--start', 'start the restored server and wait until recovery has finished and it is promoted')
     .option('--port <n>', 'port for --start', parsePort)
+    .option('--target-url <url>', 'database to restore into (logical tiers): created when absent, else it must have no user tables')
+    .option('--clean', 'with --target-url: replace what is there (a whole restore recreates the database)')
+    .option('--table <[schema.]name>', 'with --target-url: restore only this table (definition and rows)')
+    .option('--schema <name>', 'with --target-url: restore only this schema')
+    .option('--jobs <n>', 'with --target-url: parallel pg_restore workers (fetches each artifact to a verified local file first)', parseJobs)
     .option('--json', 'print the result as JSON')
     .action(async (options: RestoreOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
+      if (options.targetUrl) return restoreLogical(command, tier, options);
       const target = parseRecoveryTarget({
         targetTime: options.targetTime,
         targetLsn: options.targetLsn,
@@ -90,6 +97,12 @@ function restoreText(result: PhysicalRestoreResult): string {
     lines.push('start it with pg_ctl: it replays the archived WAL to the target and promotes');
   }
   return `${lines.join('\n')}\n`;
+}
+
+function parseJobs(value: string): number {
+  const jobs = Number(value);
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new InvalidArgumentError('must be a number of workers 1-64');
+  return jobs;
 }
 
 function parsePort(value: string): number {

@@ -10,6 +10,9 @@ import {
 import { BackupListing } from '@rookery/repository';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
 import { EngineContext } from './engine.context';
+import { LogicalBackupRequest, LogicalBackupService } from './logical-backup.service';
+import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
+import { lazyLogicalTools } from './logical-tools';
 import { ProgressListener } from './engine.progress';
 import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
@@ -26,6 +29,8 @@ export class RookeryEngine {
   private readonly verifier: BackupVerifyService;
   readonly wal: WalService;
   private readonly recovery: RecoveryPlanService;
+  private readonly logicalBackup: LogicalBackupService;
+  private readonly logicalRestore: LogicalRestoreService;
 
   constructor(
     readonly context: EngineContext,
@@ -36,15 +41,24 @@ export class RookeryEngine {
     this.wal = new WalService(context);
     this.physicalRestore = new PhysicalRestoreService(context, this.wal);
     this.recovery = new RecoveryPlanService(context, this.wal);
+    const logicalTools = lazyLogicalTools(context.config);
+    this.logicalBackup = new LogicalBackupService(context, logicalTools);
+    this.logicalRestore = new LogicalRestoreService(context, logicalTools);
   }
 
-  backup(request: PhysicalBackupRequest): Promise<BackupManifest> {
+  /** A backup by the tier's policy method: pg_basebackup (physical) or shaped pg_dumps (logical). */
+  backup(request: PhysicalBackupRequest & Pick<LogicalBackupRequest, 'type'>): Promise<BackupManifest> {
     requireTier(request.tier);
+    if (this.context.config.tiers[request.tier].policy.method === 'logical') return this.logicalBackup.backup(request);
     return this.physicalBackup.backup(request);
   }
 
-  restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult> {
+  /** Restores into a database (targetUrl: logical backups) or a data directory (to: physical). */
+  restore(request: LogicalRestoreRequest): Promise<LogicalRestoreResult>;
+  restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult>;
+  restore(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<PhysicalRestoreResult | LogicalRestoreResult> {
     requireTier(request.tier);
+    if ('targetUrl' in request) return this.logicalRestore.restore(request);
     return this.physicalRestore.restore(request);
   }
 
@@ -79,6 +93,12 @@ export class RookeryEngine {
   async recoveryWindow(tier: TierName): Promise<RecoveryWindow> {
     requireTier(tier);
     return (await this.recovery.window(tier)).window;
+  }
+
+  /** Where WAL archiving of a tier stands: newest archived segment, archiver lag, RPO exposure. */
+  walStatus(tier: TierName) {
+    requireTier(tier);
+    return this.wal.archiver.status(tier);
   }
 
   /** Stops a server that restore({ start: true }) started. */

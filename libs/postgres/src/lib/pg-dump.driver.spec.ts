@@ -11,8 +11,8 @@ describe('dumpArgs', () => {
     ],
     [
       'content objects: the big table rows only',
-      { conninfo, format: 'custom' as const, compressLevel: 0, dataOnly: true, tables: ['public.content_objects'] },
-      ['--format=custom', '--compress=0', '--data-only', '--table=public.content_objects', '--no-password', `--dbname=${conninfo}`],
+      { conninfo, format: 'custom' as const, compressLevel: 0, dataOnly: true, tables: ['public.content_objects'], snapshot: '00000003-0000001B-1' },
+      ['--format=custom', '--compress=0', '--snapshot=00000003-0000001B-1', '--data-only', '--table=public.content_objects', '--no-password', `--dbname=${conninfo}`],
     ],
     [
       'olap: directory format, parallel, audit log rows excluded',

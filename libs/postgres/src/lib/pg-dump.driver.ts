@@ -17,6 +17,8 @@ export interface DumpSelection {
   /** `--table=PATTERN`: only these tables (and nothing else of the schema). */
   tables?: readonly string[];
   dataOnly?: boolean;
+  /** `--snapshot=ID`: read the snapshot another session exported, so several dumps agree. */
+  snapshot?: string;
 }
 
 export interface DumpArgsOptions extends DumpSelection {
@@ -43,6 +45,7 @@ export function dumpArgs(options: DumpArgsOptions): string[] {
     ...(options.format === 'directory' ? [`--file=${options.directory}`] : []),
     `--compress=${options.compressLevel}`,
     ...(options.jobs && options.jobs > 1 ? [`--jobs=${options.jobs}`] : []),
+    ...(options.snapshot ? [`--snapshot=${options.snapshot}`] : []),
     ...(options.dataOnly ? ['--data-only'] : []),
     ...(options.tables ?? []).map((pattern) => `--table=${pattern}`),
     ...(options.excludeTableData ?? []).map((pattern) => `--exclude-table-data=${pattern}`),

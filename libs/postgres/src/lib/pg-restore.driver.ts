@@ -180,6 +180,16 @@ export class PgRestoreDriver {
     return { sink, result };
   }
 
+  /** Unpacks a directory-format dump that arrives as a tar into `directory` (which must exist). */
+  unpackDirectoryDump(directory: string, options: { signal?: AbortSignal } = {}): { sink: Writable; done: Promise<void> } {
+    const sink = new PassThrough();
+    const done = this.runner
+      .run('tar', ['--extract', '--file=-', `--directory=${directory}`, '--no-same-owner'], { stdin: sink, signal: options.signal })
+      .then(() => undefined);
+    done.catch(() => undefined);
+    return { sink, done };
+  }
+
   /** Restores a local archive (file or directory), with parallel jobs where asked. */
   async restore(options: RestoreSelection & { url: string; input: string; jobs?: number; clean?: boolean; singleTransaction?: boolean; signal?: AbortSignal }): Promise<ProcessResult> {
     const connection = connectionFromUrl(options.url);

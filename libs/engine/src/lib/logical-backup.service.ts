@@ -1,0 +1,281 @@
+import { Writable } from 'node:stream';
+import {
+  ArtifactRecord,
+  BackupManifest,
+  BackupType,
+  ConfigError,
+  IntegrityError,
+  InvariantError,
+  LogicalBackupInfo,
+  LogicalPolicy,
+  TierName,
+  makeBackupId,
+  signManifest,
+} from '@rookery/core';
+import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
+import { ArtifactEncoding, artifactFileName, readArtifact, writeArtifact } from './artifact.codec';
+import { EngineContext } from './engine.context';
+import { ProgressListener } from './engine.progress';
+import { LogicalTools } from './logical-tools';
+
+export interface LogicalBackupRequest {
+  tier: TierName;
+  /** full (daily) or snapshot (the OLAP weekly, kept policy.snapshotRetentionDays). */
+  type?: BackupType;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+  now?: () => Date;
+  /** The backup's id when the caller already named it; it must be free in the repository. */
+  id?: string;
+}
+
+/** One pg_dump of a logical backup: the artifact it becomes and what it selects. */
+interface PlannedDump {
+  role: 'metadata' | 'objects' | 'full';
+  selection: DumpSelection;
+  /** A TOC entry the archive must list to be accepted (the split table's rows). */
+  mustList?: { type: string; table: string };
+}
+
+const DEFAULT_LOGICAL_POLICY: LogicalPolicy = { splitTable: null, excludeTableData: [], format: 'custom', jobs: 1 };
+
+/**
+ * A logical backup of a tier, shaped by its policy: pg_dump streams (custom format, its own
+ * compression off) through the pipeline (parallel zstd at the tier's level, optional encryption)
+ * into the store. A split tier (content) gets two artifacts read from one exported snapshot, so
+ * they agree row for row: everything but the big table's rows, and those rows alone. Each artifact
+ * is read back from the store and listed by pg_restore before the manifest makes the backup exist.
+ */
+export class LogicalBackupService {
+  constructor(
+    private readonly context: EngineContext,
+    private readonly tools: () => Promise<LogicalTools>,
+  ) {}
+
+  async backup(request: LogicalBackupRequest): Promise<BackupManifest> {
+    const { config, repository, lock, postgres } = this.context;
+    const tier = config.tiers[request.tier];
+    const policy = { ...DEFAULT_LOGICAL_POLICY, ...tier.policy.logical };
+    const type = request.type ?? 'full';
+    const url = tier.pgUrl?.reveal();
+    if (!url) {
+      throw new ConfigError(`no database URL for tier '${request.tier}'`, [`tiers.${request.tier}.pgUrl`], {
+        hint: `set tiers.${request.tier}.pgUrl in rookery.yaml or pass --pg-url`,
+      });
+    }
+    this.checkType(request.tier, type);
+    const tools = await this.tools();
+    const now = request.now ?? (() => new Date());
+
+    // Fail before taking the lock if the store or the database cannot be reached.
+    await repository.store.check();
+    const server = await postgres.control.serverInfo(url);
+
+    const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
+    try {
+      const startedAt = now();
+      const id = await this.allocateId(request, startedAt);
+      const encoding: ArtifactEncoding = { ...this.context.encoding, compression: policy.compression ?? this.context.encoding.compression };
+
+      // One snapshot for every dump: the session that exported it stays open in a repeatable-read
+      // transaction until the last pg_dump has started reading (it holds the snapshot alive).
+      const { artifacts, info } = await tools.sql.withSession(url, async (session) => {
+        await session.query('begin transaction isolation level repeatable read, read only');
+        const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
+        const materializedViews = await listMaterializedViews(session);
+        const dumps = planDumps(policy, materializedViews);
+        const written: ArtifactRecord[] = [];
+        for (const dump of dumps) {
+          written.push(await this.dumpOne(request, { id, startedAt, url, policy, encoding, dump: { ...dump, selection: { ...dump.selection, snapshot } } }));
+        }
+        await session.query('commit');
+        const logical: LogicalBackupInfo = {
+          format: policy.format,
+          steps: restoreSteps(dumps, written),
+          excludedTableData: [...policy.excludeTableData],
+          materializedViews,
+          snapshot,
+        };
+        return { artifacts: written, info: logical };
+      });
+      const finishedAt = now();
+      const retentionDays = type === 'snapshot' ? (tier.policy.snapshotRetentionDays ?? tier.policy.retentionDays) : tier.policy.retentionDays;
+
+      const manifest = signManifest({
+        formatVersion: 1,
+        id,
+        tier: request.tier,
+        database: tier.policy.database,
+        type,
+        method: 'logical',
+        startedAt: startedAt.toISOString(),
+        finishedAt: finishedAt.toISOString(),
+        postgres: { version: server.version, versionNum: server.versionNum, systemIdentifier: server.systemIdentifier },
+        timeline: null,
+        startLsn: null,
+        stopLsn: null,
+        walRange: null,
+        parent: null,
+        retentionUntil: new Date(finishedAt.getTime() + retentionDays * 86_400_000).toISOString(),
+        storageClass: tier.policy.storageClass,
+        regions: [this.context.primaryRegion],
+        bytes: artifacts.reduce((sum, artifact) => sum + artifact.bytes, 0),
+        storedBytes: artifacts.reduce((sum, artifact) => sum + artifact.storedBytes, 0),
+        artifacts,
+        tool: { name: 'rookery', version: this.context.version },
+        logical: info,
+      });
+      // The manifest is written last: until it exists, this backup does not.
+      await repository.commit(manifest);
+      return manifest;
+    } finally {
+      await held.release().catch(() => undefined);
+    }
+  }
+
+  private checkType(tier: TierName, type: BackupType): void {
+    if (type === 'full') return;
+    if (type === 'snapshot' && this.context.config.tiers[tier].policy.snapshotRetentionDays) return;
+    throw new ConfigError(
+      `backup type '${type}' is not available for tier '${tier}'${type === 'snapshot' ? ': its policy has no snapshotRetentionDays' : ''}`,
+      ['--type'],
+    );
+  }
+
+  /** Streams one pg_dump into the store, then proves the stored artifact lists as an archive. */
+  private async dumpOne(
+    request: LogicalBackupRequest,
+    job: { id: string; startedAt: Date; url: string; policy: LogicalPolicy; encoding: ArtifactEncoding; dump: PlannedDump },
+  ): Promise<ArtifactRecord> {
+    const { repository } = this.context;
+    const tools = await this.tools();
+    const base = job.policy.format === 'custom' ? `${job.dump.role}.dump` : `${job.dump.role}.dir.tar`;
+    const name = artifactFileName(base, job.encoding);
+    const key = repository.artifactKey({ tier: request.tier, id: job.id, startedAt: job.startedAt.toISOString() }, name);
+    const running = tools.dump.start({
+      url: job.url,
+      format: job.policy.format,
+      // pg_dump's zlib is single-threaded and slow; the pipeline compresses on every core.
+      compressLevel: 0,
+      jobs: job.policy.format === 'directory' ? job.policy.jobs : undefined,
+      workDirectory: tools.workDirectory,
+      signal: request.signal,
+      ...job.dump.selection,
+    });
+    const artifact = await writeArtifact(repository.store, key, running.stream, {
+      name,
+      kind: 'dump',
+      encoding: job.encoding,
+      storageClass: this.context.config.tiers[request.tier].policy.storageClass,
+      signal: request.signal,
+      onLogicalBytes: (bytes) => request.onProgress?.({ phase: 'backup', artifact: name, bytes }),
+    });
+    await running.result;
+    await this.validate(request, job, artifact, key);
+    return artifact;
+  }
+
+  /**
+   * Reads the artifact back from the store (every checksum checked on the way) into
+   * `pg_restore --list`: a backup is committed only if each of its dumps is a readable archive.
+   */
+  private async validate(
+    request: LogicalBackupRequest,
+    job: { id: string; startedAt: Date; policy: LogicalPolicy; dump: PlannedDump },
+    artifact: ArtifactRecord,
+    key: string,
+  ): Promise<void> {
+    const { repository } = this.context;
+    const tools = await this.tools();
+    const controller = new AbortController();
+    const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
+    const listing =
+      job.policy.format === 'custom'
+        ? tools.restore.listStream({ signal })
+        : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory });
+    const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
+    const read = readArtifact(repository.store, provisional, artifact, key, listing.sink as Writable, {
+      keyMaterial: this.context.encoding.key?.material ?? null,
+      signal: request.signal,
+      onStoredBytes: (bytes) => request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+    }).catch((error: Error) => {
+      controller.abort(error);
+      throw error;
+    });
+    const [, entries] = await Promise.all([read, listing.result]);
+    checkListing(artifact.name, entries, job.dump);
+  }
+
+  private async allocateId(request: LogicalBackupRequest, startedAt: Date): Promise<string> {
+    const { repository } = this.context;
+    if (request.id) {
+      if (await repository.isBackupIdTaken(request.tier, request.id, startedAt)) {
+        throw new InvariantError(`backup id '${request.id}' of tier '${request.tier}' is already used in the repository`);
+      }
+      return request.id;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const id = makeBackupId(request.tier, startedAt, attempt === 1 ? undefined : String(attempt));
+      if (!(await repository.isBackupIdTaken(request.tier, id, startedAt))) return id;
+    }
+  }
+}
+
+/**
+ * The dumps of a policy. Materialized views' rows are left out (pg_dump would only record a
+ * REFRESH for them anyway): the restore refreshes each one itself, after all data is in, and
+ * reports which.
+ */
+export function planDumps(policy: LogicalPolicy, materializedViews: readonly string[]): PlannedDump[] {
+  const excluded = [...policy.excludeTableData, ...materializedViews.map(quotePattern)];
+  if (!policy.splitTable) return [{ role: 'full', selection: { excludeTableData: excluded } }];
+  return [
+    { role: 'metadata', selection: { excludeTableData: [policy.splitTable, ...excluded] } },
+    {
+      role: 'objects',
+      selection: { dataOnly: true, tables: [policy.splitTable] },
+      mustList: { type: 'TABLE DATA', table: policy.splitTable.split('.').pop() as string },
+    },
+  ];
+}
+
+/**
+ * Order of application. A split dump restores the metadata's definitions and small tables first,
+ * then the big table's rows, then the metadata's constraints and indexes: foreign keys that point
+ * at the big table can only be created once its rows are in.
+ */
+export function restoreSteps(dumps: readonly PlannedDump[], artifacts: readonly ArtifactRecord[]): LogicalBackupInfo['steps'] {
+  const nameOf = (role: PlannedDump['role']) => artifacts[dumps.findIndex((dump) => dump.role === role)].name;
+  if (dumps.length === 1) return [{ artifact: nameOf('full'), sections: ['pre-data', 'data', 'post-data'] }];
+  return [
+    { artifact: nameOf('metadata'), sections: ['pre-data', 'data'] },
+    { artifact: nameOf('objects'), sections: ['data'] },
+    { artifact: nameOf('metadata'), sections: ['post-data'] },
+  ];
+}
+
+function checkListing(name: string, entries: TocEntry[], dump: PlannedDump): void {
+  if (entries.length === 0) {
+    throw new IntegrityError(`artifact '${name}' is not a usable dump: pg_restore --list shows no entries`);
+  }
+  const expected = dump.mustList;
+  if (expected && !entries.some((entry) => entry.type === expected.type && entry.name === expected.table)) {
+    throw new IntegrityError(`artifact '${name}' has no ${expected.type} entry for table '${expected.table}'`, {
+      hint: 'check the tier policy splitTable pattern: it must name an existing table',
+    });
+  }
+}
+
+/** Every materialized view, schema-qualified, as the dump and the restore name them. */
+async function listMaterializedViews(session: PgSession): Promise<string[]> {
+  const rows = await session.query<{ name: string }>(
+    `select schemaname || '.' || matviewname as name from pg_matviews order by 1`,
+  );
+  return rows.map((row) => row.name);
+}
+
+/** A schema.name as an exact pg_dump pattern (quoted parts match literally). */
+function quotePattern(qualified: string): string {
+  const [schema, ...rest] = qualified.split('.');
+  return `"${schema.replace(/"/g, '""')}"."${rest.join('.').replace(/"/g, '""')}"`;
+}

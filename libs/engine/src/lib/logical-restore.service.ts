@@ -1,0 +1,333 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  ArtifactRecord,
+  BackupManifest,
+  EncryptionKeyError,
+  InvariantError,
+  LogicalBackupInfo,
+  RestoreTargetError,
+  TierName,
+} from '@rookery/core';
+import { RestoreSelection, describePgUrl } from '@rookery/postgres';
+import { readArtifact } from './artifact.codec';
+import { EngineContext } from './engine.context';
+import { ProgressListener } from './engine.progress';
+import { LogicalTools } from './logical-tools';
+
+export interface LogicalRestoreRequest {
+  tier: TierName;
+  /** A backup id or 'latest'. */
+  backup: string;
+  /** The database to restore into: created when absent, else it must have no user tables. */
+  targetUrl: string;
+  /**
+   * Replace what is there. A whole restore recreates the target database (so it ends identical
+   * to the backup); a selective one drops and recreates only the selected objects.
+   */
+  clean?: boolean;
+  /** Only this table ('name' or 'schema.name'): its definition and rows. */
+  table?: string;
+  /** Only this schema, with everything in it. */
+  schema?: string;
+  /** pg_restore workers; above 1 each artifact is fetched and verified to a local file first. */
+  jobs?: number;
+  signal?: AbortSignal;
+  onProgress?: ProgressListener;
+}
+
+export interface LogicalRestoreResult {
+  manifest: BackupManifest;
+  /** host:port/database of the target. */
+  target: string;
+  createdDatabase: boolean;
+  /** Logical bytes of the artifacts applied. */
+  bytes: number;
+  /** Materialized views refreshed after the restore, in the order they were refreshed. */
+  refreshedMaterializedViews: string[];
+  /** How each step ran: streamed into pg_restore, or from a verified local copy. */
+  steps: { artifact: string; sections: string[]; mode: 'stream' | 'local'; jobs: number }[];
+}
+
+/**
+ * Restores a logical backup into a database. Nothing is applied from bytes that have not passed
+ * their checks:
+ * - streamed steps (one job, whole restore) run pg_restore in a single transaction fed straight
+ *   from the store, with the archive's last bytes held back until every checksum passed, so a
+ *   corrupted artifact is rolled back, and reported as the integrity error it is;
+ * - parallel (--jobs > 1), selective and directory-format steps, and artifacts applied in several
+ *   steps, are first fetched to a local file or directory and fully verified (pg_restore -j needs
+ *   a seekable archive, and a selective pg_restore may finish before reading the whole stream).
+ * A database the restore created is dropped again on failure.
+ */
+export class LogicalRestoreService {
+  constructor(
+    private readonly context: EngineContext,
+    private readonly tools: () => Promise<LogicalTools>,
+  ) {}
+
+  async restore(request: LogicalRestoreRequest): Promise<LogicalRestoreResult> {
+    const { repository } = this.context;
+    const manifest = await repository.find(request.tier, request.backup);
+    if (manifest.method !== 'logical' || !manifest.logical) {
+      throw new RestoreTargetError(`backup '${manifest.id}' is ${manifest.method}; --target-url restores logical backups`, {
+        hint: 'restore physical backups into a data directory with --to',
+      });
+    }
+    const logical = manifest.logical;
+    const keyMaterial = this.keyFor(manifest);
+    const tools = await this.tools();
+    const selection = selectionOf(request);
+    const selective = Boolean(selection.tables?.length || selection.schemas?.length);
+    const jobs = Math.max(1, request.jobs ?? 1);
+
+    // Refuse before fetching anything: a database with user tables is left exactly as it is.
+    const createdDatabase = await this.prepareTarget(request, selective);
+    // pg_restore --schema restores what is in a schema, not the schema itself.
+    for (const schema of selection.schemas ?? []) {
+      await tools.sql.query(request.targetUrl, `create schema if not exists ${quoteIdent(schema)}`).catch(async (error: unknown) => {
+        if (createdDatabase) await this.dropDatabase(request.targetUrl).catch(() => undefined);
+        throw error;
+      });
+    }
+    const stage = await mkdtemp(join(tools.workDirectory, 'rookery-restore-'));
+    const local = new Map<string, string>();
+    const steps: LogicalRestoreResult['steps'] = [];
+    try {
+      const uses = countUses(logical);
+      for (const [index, step] of logical.steps.entries()) {
+        const artifact = findArtifact(manifest, step.artifact);
+        const mode = logical.format === 'directory' || jobs > 1 || selective || (uses.get(step.artifact) ?? 0) > 1 ? 'local' : 'stream';
+        const stepSelection = { ...selection, sections: step.sections };
+        // Only a selective --clean drops objects; a whole --clean restore recreated the database.
+        const clean = Boolean(request.clean && selective && index === 0);
+        if (mode === 'stream') {
+          await this.applyStreamed(request, manifest, artifact, keyMaterial, { ...stepSelection, clean });
+        } else {
+          if (!local.has(artifact.name)) local.set(artifact.name, await this.fetchLocal(request, manifest, artifact, keyMaterial, stage, logical.format));
+          await tools.restore.restore({ url: request.targetUrl, input: local.get(artifact.name) as string, jobs, clean, signal: request.signal, ...stepSelection });
+        }
+        steps.push({ artifact: artifact.name, sections: step.sections, mode, jobs: mode === 'local' ? jobs : 1 });
+      }
+      const refreshedMaterializedViews = await this.refreshMaterializedViews(request, selection);
+      const bytes = [...new Set(steps.map((step) => step.artifact))].reduce((sum, name) => sum + findArtifact(manifest, name).bytes, 0);
+      return { manifest, target: describePgUrl(request.targetUrl), createdDatabase, bytes, refreshedMaterializedViews, steps };
+    } catch (error) {
+      if (createdDatabase) await this.dropDatabase(request.targetUrl).catch(() => undefined);
+      throw error;
+    } finally {
+      await rm(stage, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * Creates the target database when it does not exist; otherwise refuses one that holds user
+   * tables unless --clean, which for a whole restore recreates it. Returns true when created.
+   */
+  private async prepareTarget(request: LogicalRestoreRequest, selective: boolean): Promise<boolean> {
+    const tools = await this.tools();
+    const database = databaseOf(request.targetUrl);
+    const maintenance = withDatabase(request.targetUrl, 'postgres');
+    const [exists] = await tools.sql.query<{ exists: boolean }>(maintenance, 'select exists (select 1 from pg_database where datname = $1) as exists', [database]);
+    if (!exists.exists) {
+      await tools.sql.query(maintenance, `create database ${quoteIdent(database)}`);
+      return true;
+    }
+    const [{ tables }] = await tools.sql.query<{ tables: string }>(
+      request.targetUrl,
+      `select count(*) as tables from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where c.relkind in ('r', 'p', 'm', 'f') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`,
+    );
+    if (Number(tables) === 0) return false;
+    if (!request.clean) {
+      throw new RestoreTargetError(`database '${database}' on ${describePgUrl(request.targetUrl)} is not empty (${tables} user tables)`, {
+        hint: 'restore into a new or empty database, or pass --clean to replace what is there',
+      });
+    }
+    if (selective) return false;
+    // A whole restore with --clean: the database is recreated, so nothing outside the backup survives.
+    await tools.sql.query(maintenance, `drop database ${quoteIdent(database)} with (force)`);
+    await tools.sql.query(maintenance, `create database ${quoteIdent(database)}`);
+    return false;
+  }
+
+  /**
+   * One pg_restore in a single transaction, fed from the store. If the artifact fails a check,
+   * pg_restore is killed before it saw the end of its input (nothing is committed) and the
+   * integrity error is what the caller gets, whatever pg_restore said about the bad bytes.
+   */
+  private async applyStreamed(
+    request: LogicalRestoreRequest,
+    manifest: BackupManifest,
+    artifact: ArtifactRecord,
+    keyMaterial: Buffer | null,
+    selection: RestoreSelection & { clean: boolean },
+  ): Promise<void> {
+    const { repository } = this.context;
+    const tools = await this.tools();
+    const restore = tools.restore.restoreStream({ url: request.targetUrl, signal: request.signal, ...selection });
+    const read = readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), restore.sink, {
+      keyMaterial,
+      signal: request.signal,
+      onStoredBytes: (bytes) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+    }).catch((error: Error) => {
+      restore.abort(error);
+      throw error;
+    });
+    const [fetched, restored] = await Promise.allSettled([read, restore.result]);
+    if (fetched.status === 'rejected') throw fetched.reason;
+    if (restored.status === 'rejected') throw restored.reason;
+  }
+
+  /** Fetches and verifies an artifact into the stage: a custom-format file or an unpacked directory. */
+  private async fetchLocal(
+    request: LogicalRestoreRequest,
+    manifest: BackupManifest,
+    artifact: ArtifactRecord,
+    keyMaterial: Buffer | null,
+    stage: string,
+    format: LogicalBackupInfo['format'],
+  ): Promise<string> {
+    const { repository } = this.context;
+    const tools = await this.tools();
+    const path = join(stage, artifact.name.replace(/[^A-Za-z0-9._-]/g, '_'));
+    const options = {
+      keyMaterial,
+      signal: request.signal,
+      onStoredBytes: (bytes: number) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+    };
+    const key = repository.artifactKey(manifest, artifact.name);
+    if (format === 'custom') {
+      await readArtifact(repository.store, manifest, artifact, key, createWriteStream(path, { mode: 0o600 }), options);
+      return path;
+    }
+    await mkdir(path, { mode: 0o700 });
+    const controller = new AbortController();
+    const unpack = tools.restore.unpackDirectoryDump(path, { signal: request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal });
+    await readArtifact(repository.store, manifest, artifact, key, unpack.sink, options).catch(async (error: Error) => {
+      controller.abort(error);
+      await unpack.done.catch(() => undefined);
+      throw error;
+    });
+    await unpack.done;
+    return path;
+  }
+
+  /**
+   * Materialized views come back as definitions: each one in the restored scope is refreshed, a
+   * view over another view after it, and reported.
+   */
+  private async refreshMaterializedViews(request: LogicalRestoreRequest, selection: RestoreSelection): Promise<string[]> {
+    const tools = await this.tools();
+    return tools.sql.withSession(request.targetUrl, async (session) => {
+      const views = await session.query<{ name: string; schema: string; relname: string }>(
+        `select quote_ident(schemaname) || '.' || quote_ident(matviewname) as name, schemaname as schema, matviewname as relname
+         from pg_matviews order by 1`,
+      );
+      const edges = await session.query<{ view: string; dependsOn: string }>(
+        `select distinct quote_ident(vn.nspname) || '.' || quote_ident(v.relname) as view,
+                quote_ident(tn.nspname) || '.' || quote_ident(t.relname) as "dependsOn"
+         from pg_class v join pg_namespace vn on vn.oid = v.relnamespace
+         join pg_rewrite r on r.ev_class = v.oid
+         join pg_depend d on d.objid = r.oid and d.classid = 'pg_rewrite'::regclass and d.refclassid = 'pg_class'::regclass
+         join pg_class t on t.oid = d.refobjid and t.relkind = 'm' and t.oid <> v.oid
+         join pg_namespace tn on tn.oid = t.relnamespace
+         where v.relkind = 'm'`,
+      );
+      const inScope = views.filter(
+        (view) =>
+          (!selection.schemas?.length || selection.schemas.includes(view.schema)) &&
+          (!selection.tables?.length || selection.tables.includes(view.relname)),
+      );
+      const refreshed: string[] = [];
+      for (const name of dependencyOrder(inScope.map((view) => view.name), edges)) {
+        await session.query(`refresh materialized view ${name}`);
+        refreshed.push(name);
+      }
+      return refreshed;
+    });
+  }
+
+  private async dropDatabase(url: string): Promise<void> {
+    const tools = await this.tools();
+    await tools.sql.query(withDatabase(url, 'postgres'), `drop database if exists ${quoteIdent(databaseOf(url))} with (force)`);
+  }
+
+  private keyFor(manifest: BackupManifest): Buffer | null {
+    const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
+    if (!encrypted) return null;
+    const key = this.context.encoding.key;
+    if (!key) {
+      throw new EncryptionKeyError(`backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`, {
+        hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
+      });
+    }
+    if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
+      throw new EncryptionKeyError(
+        `wrong encryption key for backup '${manifest.id}': it was encrypted with key id ${encrypted.encryption.keyId}, the configured key has id ${key.id}`,
+      );
+    }
+    return key.material;
+  }
+}
+
+/** --table [schema.]name and --schema name as pg_restore switches. */
+export function selectionOf(request: Pick<LogicalRestoreRequest, 'table' | 'schema'>): RestoreSelection {
+  const schemas: string[] = [];
+  const tables: string[] = [];
+  if (request.table) {
+    const dot = request.table.indexOf('.');
+    if (dot > 0) schemas.push(request.table.slice(0, dot));
+    tables.push(dot > 0 ? request.table.slice(dot + 1) : request.table);
+  }
+  if (request.schema) {
+    if (schemas.length && schemas[0] !== request.schema) {
+      throw new RestoreTargetError(`--table '${request.table}' is not in --schema '${request.schema}'`);
+    }
+    if (!schemas.length) schemas.push(request.schema);
+  }
+  return { ...(schemas.length ? { schemas } : {}), ...(tables.length ? { tables } : {}) };
+}
+
+/** Views ordered so that each comes after every view it reads (a topological sort). */
+export function dependencyOrder(views: readonly string[], edges: readonly { view: string; dependsOn: string }[]): string[] {
+  const ordered: string[] = [];
+  const visiting = new Set<string>();
+  const visit = (view: string) => {
+    if (ordered.includes(view) || visiting.has(view)) return;
+    visiting.add(view);
+    for (const edge of edges) if (edge.view === view && views.includes(edge.dependsOn)) visit(edge.dependsOn);
+    ordered.push(view);
+  };
+  for (const view of views) visit(view);
+  return ordered;
+}
+
+function countUses(logical: LogicalBackupInfo): Map<string, number> {
+  const uses = new Map<string, number>();
+  for (const step of logical.steps) uses.set(step.artifact, (uses.get(step.artifact) ?? 0) + 1);
+  return uses;
+}
+
+function findArtifact(manifest: BackupManifest, name: string): ArtifactRecord {
+  const artifact = manifest.artifacts.find((candidate) => candidate.name === name);
+  if (!artifact) throw new InvariantError(`backup '${manifest.id}' has a restore step for missing artifact '${name}'`);
+  return artifact;
+}
+
+function databaseOf(url: string): string {
+  const database = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  if (!database) throw new RestoreTargetError(`--target-url '${describePgUrl(url)}' names no database`);
+  return database;
+}
+
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}
+
+function quoteIdent(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
