@@ -1,6 +1,6 @@
 import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { BackupManifest, RookeryError } from '@rookery/core';
-import { ProgressEvent, ProgressListener } from '@rookery/engine';
+import { ProgressEvent, ProgressListener, WalStatus } from '@rookery/engine';
 
 /** Exit statuses scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, busy: 75 } as const;
@@ -131,4 +131,26 @@ export function progressBars(enabled: boolean): { listener: ProgressListener; st
     });
   };
   return { listener, stop: () => multi.stop() };
+}
+
+/** The "WAL archive" section of `rookery info`. */
+export function walStatusLines(status: WalStatus): string {
+  const lines = [`WAL archive (${status.tier})`];
+  const last = status.lastArchived;
+  lines.push(`  last archived   ${last ? `${last.name} (timeline ${last.timeline}) at ${last.archivedAt}` : 'none'}`);
+  lines.push(`  archived files  ${status.archivedFiles}`);
+  if (!status.server) {
+    lines.push(`  server          not checked: ${status.serverProblem}`);
+    return lines.join('\n');
+  }
+  const { server } = status;
+  lines.push(`  server          archive_mode=${server.archiveMode}, timeline ${server.timeline}, at ${server.currentLsn || '(in recovery)'}`);
+  lines.push(`  archive lag     ${server.lagSegments === null ? '-' : `${server.lagSegments} segment(s)`}, last archived by the server ${server.archiver.lastArchivedWal ?? 'none'}`);
+  if (server.archiver.failedCount > 0) {
+    lines.push(`  failures        ${server.archiver.failedCount}, last on ${server.archiver.lastFailedWal} at ${server.archiver.lastFailedAt}`);
+  }
+  if (status.exposure) {
+    lines.push(`  rpo exposure    ${formatBytes(status.exposure.bytes)} of WAL not in the repository, ${formatDuration(Math.round(status.exposure.seconds * 1000))}`);
+  }
+  return lines.join('\n');
 }

@@ -3,6 +3,7 @@ import { ROOKERY_VERSION } from '@rookery/engine';
 import { collect } from './cli.context';
 import { EXIT, errorLine, exitCodeFor } from './cli.output';
 import { backupCommand } from './commands/backup.command';
+import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
 import { infoCommand } from './commands/info.command';
 import { restoreCommand } from './commands/restore.command';
@@ -19,7 +20,7 @@ export function buildProgram(): Command {
     .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), demoCommand()]) {
+  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

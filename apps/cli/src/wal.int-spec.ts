@@ -196,7 +196,7 @@ async function s3Store(work: string): Promise<StoreUnderTest> {
 describe.each([
   ['filesystem', fileStore],
   ['S3', s3Store],
-] as const)('WAL archiving through rookery wal-push / wal-get (%s store)', (_kind, makeStore) => {
+] as const)('WAL archiving through rookery wal-push / wal-get (%s store)', (kind, makeStore) => {
   let work: string;
   let store: StoreUnderTest;
   let cluster: TestCluster;
@@ -373,6 +373,82 @@ describe.each([
     });
     expect(wrongKey.status).toBe(128);
     expect(existsSync(keyless)).toBe(false);
+  }, 60_000);
+
+  it('rookery check forces a switch and finds the segment in the repository', async () => {
+    const result = await rookery(['check', '--tier', 'oltp', '--repo', store.url, '--pg-url', cluster.url, '--json']);
+    expect(result).toMatchObject({ status: 0, stderr: '' });
+    const check = JSON.parse(result.stdout) as { segment: string; key: string };
+    expect(await objectsOf(check.segment)).toHaveLength(1);
+    const text = await rookery(['check', '--tier', 'oltp', '--repo', store.url, '--pg-url', cluster.url]);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/^archiving ok for tier oltp: segment [0-9A-F]{24} reached the repository in /);
+  }, 120_000);
+
+  it('rookery check fails clearly when the segment never reaches this repository', async () => {
+    const elsewhere = kind === 'filesystem' ? `file://${join(work, 'not-archived-here')}` : store.otherUrl;
+    const result = await rookery(['check', '--tier', 'oltp', '--repo', elsewhere, '--pg-url', cluster.url, '--timeout', '3']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rookery: WAL segment '[0-9A-F]{24}' of tier 'oltp' did not reach the repository within 3 s/);
+  }, 60_000);
+
+  it('info reports the WAL archive: newest segment, archiver state and RPO exposure', async () => {
+    await untilArchived(cluster, await switchSegment(cluster));
+    const result = await rookery(['info', '--tier', 'oltp', '--json', '--repo', store.url, '--pg-url', cluster.url]);
+    expect(result.status).toBe(0);
+    const info = JSON.parse(result.stdout) as { backups: unknown[]; wal: Record<string, WalStatusJson> };
+    expect(info.backups).toEqual([]);
+    const wal = info.wal['oltp'];
+    const state = await archiver(cluster);
+    expect(wal.lastArchived?.name).toBe(state.last_archived_wal);
+    expect(wal.server?.archiveMode).toBe('on');
+    expect(wal.server?.archiver.failedCount).toBeGreaterThan(0);
+    expect(wal.server?.lagSegments).toBe(0);
+    // Only the segment being written is exposed: less than one segment, accumulating since the last archive.
+    expect(wal.exposure?.bytes).toBeGreaterThanOrEqual(0);
+    expect(wal.exposure?.bytes).toBeLessThan(16 * 1024 * 1024);
+
+    const table = await rookery(['info', '--tier', 'oltp', '--repo', store.url, '--pg-url', cluster.url]);
+    expect(table.status).toBe(0);
+    expect(table.stdout).toContain('WAL archive (oltp)');
+    expect(table.stdout).toContain(`last archived   ${state.last_archived_wal}`);
+    expect(table.stdout).toContain('rpo exposure');
+
+    const serverless = await rookery(['info', '--tier', 'oltp', '--json', '--repo', store.url]);
+    const offline = (JSON.parse(serverless.stdout) as { wal: Record<string, WalStatusJson> }).wal['oltp'];
+    expect(offline).toMatchObject({ server: null, exposure: null, serverProblem: "no database URL configured for tier 'oltp'" });
+    expect(offline.lastArchived?.name).toBe(state.last_archived_wal);
+  }, 120_000);
+});
+
+interface WalStatusJson {
+  lastArchived: { name: string } | null;
+  server: { archiveMode: string; currentLsn: string; lagSegments: number | null; archiver: { failedCount: number } } | null;
+  exposure: { bytes: number; seconds: number } | null;
+  serverProblem: string | null;
+}
+
+describe('rookery check refuses a server that does not archive with rookery', () => {
+  const clusters: TestCluster[] = [];
+  afterAll(async () => {
+    await Promise.all(clusters.map((cluster) => cluster.destroy()));
+  });
+
+  it.each([
+    [{}, "archive_mode is off on the server of tier 'oltp'"],
+    [{ archive_mode: 'on', archive_command: '/bin/true' }, "archive_command of the server of tier 'oltp' does not run rookery wal-push for this tier: '/bin/true'"],
+    [
+      { archive_mode: 'on', archive_command: `AWS_SECRET_ACCESS_KEY=hidden ${process.execPath} ${bin} wal-push %p --tier queue` },
+      'does not run rookery wal-push for this tier: \'AWS_SECRET_ACCESS_KEY=*** ',
+    ],
+  ])('settings %j', async (settings, message) => {
+    const cluster = await startCluster({ name: 'wal-check', settings });
+    clusters.push(cluster);
+    const result = await rookery(['check', '--tier', 'oltp', '--repo', 'file:///nonexistent-rookery-check', '--pg-url', cluster.url, '--timeout', '5']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr).not.toContain('hidden');
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
   }, 60_000);
 });
 

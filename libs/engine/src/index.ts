@@ -11,6 +11,7 @@ export * from './lib/physical-restore.service';
 export * from './lib/postgres.tools';
 export * from './lib/rookery.engine';
 export * from './lib/wal.service';
+export * from './lib/wal-archiver.service';
 export * from './lib/wal-stream.factory';
 export * from './lib/wal-stream.supervisor';
 export * from './lib/recovery-outcome';

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
@@ -16,6 +16,15 @@ import { FULL_BACKUP_JOB } from './backup-schedule.handler';
 import { OltpBackupModule } from './oltp-backup.module';
 
 jest.setTimeout(90_000);
+
+interface ServiceWalStatus {
+  tier: string;
+  lastArchived: { name: string } | null;
+  archivedFiles: number;
+  server: { archiveMode: string } | null;
+  serverProblem: string | null;
+  exposure: { bytes: number; seconds: number } | null;
+}
 
 async function startService(config: RookeryConfig): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
@@ -126,6 +135,26 @@ describe('oltp-backup service', () => {
   it.each(['unknown', '20990101T000000Z-oltp'])('GET /backups/%s → 404 BACKUP_NOT_FOUND', async (id) => {
     const response = await request(app.getHttpServer()).get(`/backups/${id}`).expect(404);
     expect(response.body).toMatchObject({ code: 'BACKUP_NOT_FOUND', message: `backup '${id}' of tier 'oltp' not found` });
+  });
+
+  it('GET /status reports the WAL archive of the tier: newest archived segment, archiver state, RPO exposure', async () => {
+    const before = (await request(app.getHttpServer()).get('/status').expect(200)).body as { tier: string; wal: ServiceWalStatus };
+    expect(before.tier).toBe('oltp');
+    expect(before.wal).toMatchObject({ tier: 'oltp', lastArchived: null, serverProblem: null });
+    expect(before.wal.server?.archiveMode).toBe('off');
+    // Nothing archived: every byte of WAL the server wrote is exposed.
+    expect(before.wal.exposure?.bytes).toBeGreaterThan(0);
+
+    const [{ name }] = await cluster.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
+    const copy = join(work, name);
+    await copyFile(join(cluster.dataDir, 'pg_wal', name), copy);
+    await app.get(RookeryEngine).wal.push('oltp', copy);
+
+    const after = (await request(app.getHttpServer()).get('/status').expect(200)).body as { wal: ServiceWalStatus };
+    expect(after.wal.lastArchived?.name).toBe(name);
+    expect(after.wal.archivedFiles).toBe(1);
+    // Exposure now starts at the end of the archived segment: less than one segment.
+    expect(after.wal.exposure?.bytes).toBeLessThan(16 * 1024 * 1024);
   });
 
   it('GET /metrics exposes the backup counters in Prometheus format', async () => {

@@ -4,6 +4,7 @@ import type { RookeryConfig } from '@rookery/config';
 import { ServiceKitModule } from '@rookery/service-kit';
 import { BackupScheduleHandler } from './backup-schedule.handler';
 import { BackupsController } from './backups.controller';
+import { StatusController } from './status.controller';
 
 export interface OltpBackupModuleOptions {
   /** Default: loadConfig(). */
@@ -19,7 +20,7 @@ export class OltpBackupModule {
     return {
       module: OltpBackupModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'oltp-backup', ...options }), ScheduleModule.forRoot()],
-      controllers: [BackupsController],
+      controllers: [BackupsController, StatusController],
       providers: [BackupScheduleHandler],
     };
   }

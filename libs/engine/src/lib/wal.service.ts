@@ -16,6 +16,7 @@ import {
 import { createCompressStream, createDecompressStream, createDecryptStream, createEncryptStream } from '@rookery/pipeline';
 import { WalArchive, WalObject, walLayout } from '@rookery/repository';
 import { EngineContext } from './engine.context';
+import { WalArchiverService } from './wal-archiver.service';
 import { WalSpool } from './wal.spool';
 
 export interface WalPushResult {
@@ -52,9 +53,12 @@ export interface WalGetResult {
  */
 export class WalService {
   readonly archive: WalArchive;
+  /** rookery check and WAL status: the tier's server against the repository. */
+  readonly archiver: WalArchiverService;
 
   constructor(private readonly context: EngineContext) {
     this.archive = new WalArchive(context.repository.store);
+    this.archiver = new WalArchiverService(context);
   }
 
   async push(tier: TierName, path: string, options: { signal?: AbortSignal } = {}): Promise<WalPushResult> {
