@@ -18,6 +18,8 @@ export const TOPICS = {
 } as const;
 export type Topic = (typeof TOPICS)[keyof typeof TOPICS];
 export const ALL_TOPICS: readonly Topic[] = Object.values(TOPICS);
+/** Where consumers put messages that are not valid rookery events, with the reason in headers. */
+export const DEAD_LETTER_TOPIC = 'rookery.dead-letter';
 
 const tier = z.enum(TIER_NAMES);
 const isoTime = z.string().datetime({ offset: true });

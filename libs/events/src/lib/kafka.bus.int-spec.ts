@@ -2,7 +2,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { KafkaHandle, freeLoopbackPort, startKafka } from '@rookery/testing';
 import { CloudEvent, createEvent } from './cloud-event';
 import { InMemorySeenEvents, idempotentHandler } from './event-bus';
-import { ALL_TOPICS, TOPICS } from './event-types';
+import { ALL_TOPICS, DEAD_LETTER_TOPIC, TOPICS } from './event-types';
 import { KafkaEventBus } from './kafka.bus';
 import { OutboxEntry, OutboxRelay, OutboxStore, outboxPayload } from './outbox';
 
@@ -116,6 +116,25 @@ describe('kafka event bus (real broker)', () => {
     await subscription.close();
     expect(handled).toBe(1);
     expect(invalid).toEqual([expect.stringMatching(/^invalid event envelope: id: Required/)]);
+
+    // The rejected message went to the dead-letter topic with the reason and where it came from.
+    const dead = new Kafka({ clientId: 'dlq', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: 'dlq-check' });
+    await dead.connect();
+    await dead.subscribe({ topic: DEAD_LETTER_TOPIC, fromBeginning: true });
+    const letter = await new Promise<{ value: string; headers: Record<string, string> }>((resolve) => {
+      void dead.run({
+        eachMessage: async ({ message }) =>
+          resolve({
+            value: message.value?.toString() ?? '',
+            headers: Object.fromEntries(Object.entries(message.headers ?? {}).map(([key, value]) => [key, String(value)])),
+          }),
+      });
+    });
+    await dead.disconnect();
+    expect(letter.value).toBe('{"specversion":"1.0","type":"dev.rookery.nope"}');
+    expect(letter.headers['rookery-reason']).toMatch(/^invalid event envelope/);
+    expect(letter.headers['rookery-consumer-group']).toBe('dedupe-test');
+    expect(letter.headers['rookery-source']).toMatch(/^rookery\.validation\/\d+\/\d+$/);
   }, 120_000);
 
   it('an outbox filled while kafka is unreachable is relayed in full once it is back', async () => {

@@ -2,7 +2,7 @@ import { Consumer, Kafka, KafkaJSError, LogEntry, Producer, logLevel } from 'kaf
 import { RookeryError } from '@rookery/core';
 import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
-import { ALL_TOPICS } from './event-types';
+import { ALL_TOPICS, DEAD_LETTER_TOPIC } from './event-types';
 
 /** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
 export class EventBusUnavailableError extends RookeryError {
@@ -51,7 +51,7 @@ export class KafkaEventBus implements EventBus {
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
-      const missing = ALL_TOPICS.filter((topic) => !existing.has(topic));
+      const missing = [...ALL_TOPICS, DEAD_LETTER_TOPIC].filter((topic) => !existing.has(topic));
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
@@ -95,11 +95,13 @@ export class KafkaEventBus implements EventBus {
     await consumer.run({
       // One message at a time per partition; the offset is committed only after the handler
       // resolved, so a crash means redelivery (at least once), never a skipped event.
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
         let event: CloudEvent;
         try {
           event = parseEvent(message.value ?? Buffer.alloc(0));
         } catch (error) {
+          // Set aside with the reason, so the partition keeps moving and nothing is silently dropped.
+          await this.deadLetter(options.group, { topic, partition, offset: message.offset, key: message.key, value: message.value }, error as Error);
           options.onInvalid?.(error as Error, message.value);
           return;
         }
@@ -112,6 +114,28 @@ export class KafkaEventBus implements EventBus {
         await consumer.disconnect();
       },
     };
+  }
+
+  private async deadLetter(
+    group: string,
+    message: { topic: string; partition: number; offset: string; key: Buffer | null; value: Buffer | null },
+    error: Error,
+  ): Promise<void> {
+    await this.producer.send({
+      topic: DEAD_LETTER_TOPIC,
+      acks: -1,
+      messages: [
+        {
+          key: message.key,
+          value: message.value,
+          headers: {
+            'rookery-reason': error.message.slice(0, 1000),
+            'rookery-consumer-group': group,
+            'rookery-source': `${message.topic}/${message.partition}/${message.offset}`,
+          },
+        },
+      ],
+    });
   }
 
   async close(): Promise<void> {
