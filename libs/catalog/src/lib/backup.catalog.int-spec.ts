@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestCluster, makeManifest, startCluster } from '@rookery/testing';
 import { BackupCatalog } from './backup.catalog';
+import { EventLedger } from './event.ledger';
 import { createCatalogDataSource } from './catalog-data-source.factory';
 
 jest.setTimeout(60_000);
@@ -203,6 +204,30 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
     expect(stats).toEqual({ pending: 1, invalid: 1, oldestPendingAt: expect.stringMatching(/^\d{4}-/) });
     expect(await catalog.outbox.prune(new Date('2026-11-21T00:00:00Z'))).toBe(1);
     expect(await catalog.outbox.prune(new Date('2026-11-21T00:00:00Z'))).toBe(0);
+  });
+
+  it('ledger: appends each event id once whatever the deliveries, and reads back by tier, type and time', async () => {
+    const ledger = new EventLedger(catalog['dataSource']);
+    const entry = (eventId: string, subject: string, type: string, time: string) => ({
+      eventId,
+      subject,
+      type,
+      time,
+      source: 'rookery/test',
+      data: { backupId: eventId, nested: { ok: true } },
+    });
+    const first = [entry('e1', 'oltp', 'dev.rookery.backup.completed', '2026-11-26T02:00:00.000Z'), entry('e2', 'queue', 'dev.rookery.backup.completed', '2026-11-26T01:00:00.000Z')];
+    expect(await ledger.append(first)).toBe(2);
+    // A redelivery of e1 (and a duplicate inside one batch) adds nothing.
+    expect(await ledger.append([first[0], entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z'), entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z')])).toBe(1);
+    expect(await ledger.count()).toBe(3);
+    expect((await ledger.list()).map((row) => row.eventId)).toEqual(['e2', 'e1', 'e3']);
+    expect((await ledger.list({ subject: 'oltp', types: ['dev.rookery.backup.completed'] }))[0]).toMatchObject({
+      eventId: 'e1',
+      data: { backupId: 'e1', nested: { ok: true } },
+      receivedAt: expect.stringMatching(/^\d{4}-/),
+    });
+    expect((await ledger.list({ since: '2026-11-26T01:30:00.000Z', until: '2026-11-26T23:00:00.000Z' })).map((row) => row.eventId)).toEqual(['e1']);
   });
 });
 

@@ -4,12 +4,14 @@ import { ConfigError, redactUrl } from '@rookery/core';
 import { DataSource } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
 import { CreateBackupRecord1767225600000 } from './migrations/create-backup-record.migration';
+import { CreateLedgerEvent1795654800000 } from './migrations/create-ledger-event.migration';
 import { CreateOutboxEvent1795651200000 } from './migrations/create-outbox-event.migration';
+import { LedgerEventEntity } from './ledger-event.entity';
 import { OutboxEventEntity } from './outbox-event.entity';
 
 /** Every migration of the catalog schema, oldest first. */
-export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000, CreateOutboxEvent1795651200000];
-export const CATALOG_ENTITIES = [BackupRecordEntity, OutboxEventEntity];
+export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000, CreateOutboxEvent1795651200000, CreateLedgerEvent1795654800000];
+export const CATALOG_ENTITIES = [BackupRecordEntity, OutboxEventEntity, LedgerEventEntity];
 
 export interface CatalogDataSourceOptions {
   /** Base for relative sqlite:// paths; default: the working directory. */
