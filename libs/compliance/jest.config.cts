@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'compliance',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/compliance',
+};
