@@ -45,9 +45,9 @@ describe('buildConfig', () => {
   });
 
   it('reads the WAL archiving section, defaulting to one segment per call', () => {
-    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32 });
+    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30 });
     const config = buildConfig({ wal: { archiveAsync: true, spoolPath: 'spool', processMax: 4 } }, 'x', {}, {}, '/etc/rookery');
-    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32 });
+    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30 });
   });
 
   it.each([
@@ -159,5 +159,26 @@ describe('walStream', () => {
     [{ walStream: { spool: '/x' } }, 'walStream.spool: unknown key'],
   ])('refuses %j', (document, message) => {
     expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(message);
+  });
+});
+
+describe('events', () => {
+  it('defaults to no brokers (the in-process bus) and takes brokers from the file or ROOKERY_KAFKA_BROKERS', () => {
+    expect(buildConfig({}, 'x').events).toEqual({ brokers: [], clientId: 'rookery', partitions: 4, replicationFactor: null });
+    expect(buildConfig({ events: { brokers: ['kafka-1:9092'], clientId: 'oltp', replicationFactor: 3 } }, 'x').events).toEqual({
+      brokers: ['kafka-1:9092'],
+      clientId: 'oltp',
+      partitions: 4,
+      replicationFactor: 3,
+    });
+    expect(buildConfig({ events: { brokers: ['a:1'] } }, 'x', {}, { ROOKERY_KAFKA_BROKERS: 'k1:9092, k2:9092' }).events.brokers).toEqual(['k1:9092', 'k2:9092']);
+  });
+
+  it.each([
+    [{ events: { brokers: ['kafka'] } }, 'events.brokers.0: must be host:port'],
+    [{ events: { brokers: [] } }, 'events.brokers'],
+    [{ events: { broker: ['k:1'] } }, 'events.broker: unknown key'],
+  ])('refuses %j', (file, message) => {
+    expect(() => buildConfig(file as never, 'x')).toThrow(message);
   });
 });

@@ -20,6 +20,7 @@ export const ENV = {
   config: 'ROOKERY_CONFIG',
   encryptionKey: 'ROOKERY_ENCRYPTION_KEY',
   catalogUrl: 'ROOKERY_CATALOG_URL',
+  kafkaBrokers: 'ROOKERY_KAFKA_BROKERS',
 } as const;
 
 /**
@@ -123,8 +124,22 @@ export function buildConfig(
       spoolPath: file.wal?.spoolPath ? resolve(cwd, file.wal.spoolPath) : DEFAULT_WAL_ARCHIVE.spoolPath,
       processMax: file.wal?.processMax ?? DEFAULT_WAL_ARCHIVE.processMax,
       batchMax: file.wal?.batchMax ?? DEFAULT_WAL_ARCHIVE.batchMax,
+      archiveTimeoutSeconds: file.wal?.archiveTimeoutSeconds ?? DEFAULT_WAL_ARCHIVE.archiveTimeoutSeconds,
+      archiverIdleSeconds: file.wal?.archiverIdleSeconds ?? DEFAULT_WAL_ARCHIVE.archiverIdleSeconds,
+    },
+    events: {
+      brokers: kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? [],
+      clientId: file.events?.clientId ?? 'rookery',
+      partitions: file.events?.partitions ?? 4,
+      replicationFactor: file.events?.replicationFactor ?? null,
     },
   });
+}
+
+/** ROOKERY_KAFKA_BROKERS=host:port,host:port overrides events.brokers (containers set it). */
+function kafkaBrokers(value: string | undefined): string[] | undefined {
+  const brokers = value?.split(',').map((broker) => broker.trim()).filter(Boolean);
+  return brokers?.length ? brokers : undefined;
 }
 
 function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {

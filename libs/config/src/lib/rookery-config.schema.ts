@@ -71,6 +71,8 @@ const walArchiveSection = z
     spoolPath: z.string().min(1),
     processMax: z.number().int().positive().max(32),
     batchMax: z.number().int().positive().max(1024),
+    archiveTimeoutSeconds: z.number().positive().max(3600),
+    archiverIdleSeconds: z.number().positive().max(3600),
   })
   .strict()
   .partial()
@@ -113,6 +115,15 @@ export const rookeryFileSchema = z
       .partial(),
     walStream: walStreamSection,
     wal: walArchiveSection,
+    events: z
+      .object({
+        brokers: z.array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')).min(1),
+        clientId: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore, dash'),
+        partitions: z.number().int().positive().max(1000),
+        replicationFactor: z.number().int().positive().max(16),
+      })
+      .strict()
+      .partial(),
   })
   .strict()
   .partial();

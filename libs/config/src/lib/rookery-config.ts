@@ -25,13 +25,16 @@ export interface RookeryConfig {
   tiers: Readonly<Record<TierName, TierConfig>>;
   walStream: WalStreamConfig;
   wal: WalArchiveConfig;
+  events: EventsConfig;
 }
 
 /**
  * How wal-push archives. Per segment by default: PostgreSQL's archiver runs one archive_command
- * at a time. With archiveAsync, the call for one segment also pushes up to batchMax of the next
- * segments PostgreSQL has marked ready, processMax at once, and records each one that is durable
- * in the store in spoolPath; the later calls for those segments only check that record.
+ * at a time. With archiveAsync, a background archiver (one per spool and tier, started by the
+ * first wal-push that finds no acknowledgement) pushes the segments PostgreSQL has marked ready,
+ * processMax at once and at most batchMax acknowledgements ahead, and records each one that is
+ * durable in the store in spoolPath; wal-push only waits for that record (archiveTimeoutSeconds at
+ * most). The archiver exits after archiverIdleSeconds without ready files.
  */
 export interface WalArchiveConfig {
   archiveAsync: boolean;
@@ -39,9 +42,30 @@ export interface WalArchiveConfig {
   spoolPath: string | null;
   processMax: number;
   batchMax: number;
+  archiveTimeoutSeconds: number;
+  archiverIdleSeconds: number;
 }
 
-export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32 });
+export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({
+  archiveAsync: false,
+  spoolPath: null,
+  processMax: 2,
+  batchMax: 32,
+  archiveTimeoutSeconds: 60,
+  archiverIdleSeconds: 30,
+});
+
+/**
+ * Where events go (DESIGN §7): Kafka when brokers are configured (env ROOKERY_KAFKA_BROKERS or
+ * events.brokers), else the in-process bus, the embedded default.
+ */
+export interface EventsConfig {
+  brokers: readonly string[];
+  clientId: string;
+  partitions: number;
+  /** Replication factor of topics rookery creates; null = the broker's default. */
+  replicationFactor: number | null;
+}
 
 /** The queue-wal service's synchronous WAL stream (pg_receivewal into a spool, uploaded to the repository). */
 export interface WalStreamConfig {
