@@ -8,3 +8,4 @@ export type { SeedOptions, SeedResult } from './lib/seed-runner';
 export * from './lib/table-checksums';
 export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
+export * from './lib/poll';

@@ -10,9 +10,8 @@ import { BackupRecord } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
 import { repositoryLayout } from '@rookery/repository';
-import { configureServiceApp } from '@rookery/service-kit';
+import { configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
 import { TestCluster, seedOltp, startCluster } from '@rookery/testing';
-import { FULL_BACKUP_JOB } from './backup-schedule.handler';
 import { OltpBackupModule } from './oltp-backup.module';
 
 jest.setTimeout(90_000);
@@ -174,7 +173,7 @@ describe('oltp-backup service', () => {
   });
 
   it('registers the full-backup schedule of the tier policy', () => {
-    const job = app.get(SchedulerRegistry).getCronJob(FULL_BACKUP_JOB);
+    const job = app.get(SchedulerRegistry).getCronJob(fullBackupJobName('oltp'));
     expect(String(job.cronTime.source)).toBe('0 2 * * *');
     expect(job.isActive).toBe(true);
   });

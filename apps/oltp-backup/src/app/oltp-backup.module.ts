@@ -1,9 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { RookeryConfig } from '@rookery/config';
-import { ServiceKitModule } from '@rookery/service-kit';
-import { BackupScheduleHandler } from './backup-schedule.handler';
-import { BackupsController } from './backups.controller';
+import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, createBackupsController } from '@rookery/service-kit';
+import { OLTP_TIER } from './oltp.tier';
 import { StatusController } from './status.controller';
 
 export interface OltpBackupModuleOptions {
@@ -20,8 +19,8 @@ export class OltpBackupModule {
     return {
       module: OltpBackupModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'oltp-backup', ...options }), ScheduleModule.forRoot()],
-      controllers: [BackupsController, StatusController],
-      providers: [BackupScheduleHandler],
+      controllers: [createBackupsController(OLTP_TIER), StatusController],
+      providers: [{ provide: SERVICE_TIER, useValue: OLTP_TIER }, BackupScheduleHandler],
     };
   }
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RookeryConfig, WalStreamConfig, buildConfig } from '@rookery/config';
 import { PgSqlClient, lookupOsUser } from '@rookery/postgres';
-import { TestCluster, acquireS3, freeLoopbackPort, s3StoreUrl, startCluster } from '@rookery/testing';
+import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 import { createWalStreamSupervisor } from './wal-stream.factory';
@@ -22,16 +22,7 @@ jest.setTimeout(180_000);
 const root = resolve(__dirname, '..', '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
 const sql = new PgSqlClient({ applicationName: 'queue-writer' });
-
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+const until = <T>(probe: () => Promise<T>, done: (value: T) => boolean, what: string) => pollUntil(probe, done, { what });
 
 function streamingSync(status: WalStreamStatus): boolean {
   return 'registered' in status.primary && status.primary.registered && status.primary.syncState === 'sync' && status.receiver.running;

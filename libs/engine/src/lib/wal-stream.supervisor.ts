@@ -197,6 +197,11 @@ export class WalStreamSupervisor {
     return next;
   }
 
+  /** The supervisor's own part of the status, without asking the primary (for metrics). */
+  snapshot(): Pick<WalStreamStatus, 'receiver'> & { uploads: Omit<WalStreamStatus['uploads'], 'pending'> } {
+    return { receiver: { ...this.receiver }, uploads: { ...this.uploads } };
+  }
+
   async status(): Promise<WalStreamStatus> {
     return {
       tier: this.settings.tier,

@@ -1,6 +1,9 @@
-import { INestApplication } from '@nestjs/common';
+import { DynamicModule, INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
+import { RookeryConfig, loadConfig } from '@rookery/config';
+import { isRookeryError } from '@rookery/core';
 
 export interface ServiceAppOptions {
   title: string;
@@ -22,4 +25,34 @@ export function configureServiceApp(app: INestApplication, options: ServiceAppOp
   );
   SwaggerModule.setup('docs', app, document);
   return app;
+}
+
+export interface RunServiceOptions extends ServiceAppOptions {
+  /** The service's name, for the start line and the one-line failure on stderr. */
+  name: string;
+  /** The app's root module for the loaded configuration. */
+  module: (config: RookeryConfig) => DynamicModule;
+}
+
+/**
+ * A service's main(): load and validate the configuration, build the app, listen on
+ * service.host:service.port. A failure to start is one line on stderr and exit status 1.
+ */
+export function runService(options: RunServiceOptions): void {
+  const start = async () => {
+    const config = loadConfig();
+    const app = await NestFactory.create(options.module(config), { bufferLogs: true });
+    configureServiceApp(app, options);
+    await app.listen(config.service.port, config.service.host);
+    app.get(Logger).log(`${options.name} listening on ${await app.getUrl()} (OpenAPI at /docs), config from ${config.source}`);
+  };
+  start().catch((error: unknown) => {
+    const detail = isRookeryError(error)
+      ? `${error.message}${error.hint ? ` (${error.hint})` : ''}`
+      : error instanceof Error
+        ? error.message
+        : String(error);
+    console.error(`${options.name}: ${detail}`);
+    process.exit(1);
+  });
 }

@@ -2,6 +2,8 @@ import type { RookeryConfig } from '@rookery/config';
 
 /** Injection token of the frozen RookeryConfig (an interface, so it needs a token). */
 export const ROOKERY_CONFIG = Symbol('ROOKERY_CONFIG');
+/** Injection token of the tier an app serves (BackupScheduleHandler); the app provides it. */
+export const SERVICE_TIER = Symbol('SERVICE_TIER');
 /** Injection token of the ServiceKitOptions the module was built with. */
 export const SERVICE_KIT_OPTIONS = Symbol('SERVICE_KIT_OPTIONS');
 

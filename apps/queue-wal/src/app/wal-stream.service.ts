@@ -1,0 +1,62 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { Gauge } from 'prom-client';
+import { RookeryEngine, WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor } from '@rookery/engine';
+import { BackupMetricsService } from '@rookery/service-kit';
+
+/**
+ * The WAL stream's life in the service: started once the app is up, stopped before the engine
+ * closes (BeforeApplicationShutdown), so the stop pushes the partial segment through a live engine.
+ */
+@Injectable()
+export class WalStreamService implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  static readonly OPTIONS = Symbol('WAL_STREAM_OPTIONS');
+  private readonly logger = new Logger('WalStream');
+  private supervisor: WalStreamSupervisor | null = null;
+
+  constructor(
+    private readonly engine: RookeryEngine,
+    private readonly metrics: BackupMetricsService,
+    @Inject(WalStreamService.OPTIONS) private readonly options: { sweepIntervalMs?: number },
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    const supervisor = await createWalStreamSupervisor(this.engine, {
+      sweepIntervalMs: this.options.sweepIntervalMs,
+      log: (level, message) => (level === 'info' ? this.logger.log(message) : this.logger[level](message)),
+    });
+    this.registerMetrics(supervisor);
+    await supervisor.start();
+    this.supervisor = supervisor;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.supervisor?.stop();
+  }
+
+  status(): Promise<WalStreamStatus> {
+    if (!this.supervisor) throw new Error('the wal stream has not started');
+    return this.supervisor.status();
+  }
+
+  private registerMetrics(supervisor: WalStreamSupervisor): void {
+    const registers = [this.metrics.registry];
+    const tier = this.engine.context.config.walStream.tier;
+    const gauge = (name: string, help: string, read: (snapshot: ReturnType<WalStreamSupervisor['snapshot']>) => number | null) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['tier'] as const,
+        registers,
+        collect() {
+          const value = read(supervisor.snapshot());
+          if (value !== null) this.set({ tier }, value);
+        },
+      });
+    gauge('rookery_wal_stream_up', 'pg_receivewal is running (1) or not (0)', (snapshot) => (snapshot.receiver.running ? 1 : 0));
+    gauge('rookery_wal_stream_restarts', 'Times pg_receivewal was started again since the service started', (snapshot) => snapshot.receiver.restarts);
+    gauge('rookery_wal_stream_upload_failures', 'WAL pushes that failed (the file stays in the spool and is retried)', (snapshot) => snapshot.uploads.failures);
+    gauge('rookery_wal_stream_last_upload_timestamp_seconds', 'When the newest completed segment reached the repository (unix seconds)', (snapshot) =>
+      snapshot.uploads.lastUploaded ? Date.parse(snapshot.uploads.lastUploaded.at) / 1000 : null,
+    );
+  }
+}
