@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { appendFile, chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RookeryConfig, WalStreamConfig, buildConfig } from '@rookery/config';
-import { PgSqlClient, lookupOsUser } from '@rookery/postgres';
+import { PgSqlClient } from '@rookery/postgres';
 import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
@@ -49,7 +49,7 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
   let work: string;
   let primary: TestCluster;
   let repository: string;
-  let commandEnv: string;
+  let rookeryWrapper: string;
   let engine: RookeryEngine;
   const supervisors: WalStreamSupervisor[] = [];
   const engines: RookeryEngine[] = [];
@@ -92,12 +92,20 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     repository = s3StoreUrl(s3, bucket, 'repo');
     // restore_command gets no AWS_* variables from the server: a shared credentials file, as
     // ~postgres/.aws would be on a real host.
+    // The restored server runs restore_command with no AWS_* variables of ours, and would expand
+    // the URL's % signs: a wrapper carries a shared credentials file (as ~postgres/.aws would on a
+    // real host) and the repository.
     await writeFile(join(work, 'aws-credentials'), `[default]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`, { mode: 0o644 });
-    commandEnv = `AWS_SHARED_CREDENTIALS_FILE=${join(work, 'aws-credentials')} AWS_REGION=${s3.region} `;
+    rookeryWrapper = join(work, 'rookery-queue.sh');
+    await writeFile(
+      rookeryWrapper,
+      `#!/bin/sh\nexport AWS_SHARED_CREDENTIALS_FILE='${join(work, 'aws-credentials')}' AWS_REGION='${s3.region}'\nexec '${process.execPath}' '${bin}' --repo '${repository}' "$@"\n`,
+      { mode: 0o755 },
+    );
     // synchronous_commit=on: the harness turns it off with fsync, and only 'on' waits for a standby.
     primary = await startCluster({ name: 'queue-primary', settings: { synchronous_commit: 'on' } });
     await primary.query('create table queue_jobs (id int primary key, payload text not null)');
-    engine = await createEngine(config(), { actor: 'test' });
+    engine = await createEngine(config(), { actor: 'test', selfCommand: [rookeryWrapper] });
   });
 
   afterAll(async () => {
@@ -181,17 +189,13 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     // The repository alone: nothing from the spool may help the restore.
     await rm(join(work, 'spool'), { recursive: true, force: true });
 
+    // The engine writes recovery.signal and restore_command = rookery wal-get, starts the server
+    // and waits for it to replay the archive (the partial segment last) and promote.
     const restored = join(work, 'restored');
-    await engine.restore({ tier: 'queue', backup: 'latest', to: restored });
-    await writeRecoverySettings(restored);
-    const port = await engine.context.postgres.startRestored(restored, { port: await freeLoopbackPort() });
+    const result = await engine.restore({ tier: 'queue', backup: 'latest', to: restored, start: true, port: await freeLoopbackPort() });
     try {
-      const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-      await until(
-        () => sql.query<{ recovering: boolean }>(url, 'select pg_is_in_recovery() as recovering'),
-        (rows) => rows[0].recovering === false,
-        'the restored server to promote',
-      );
+      expect(result.recovery?.outcome).toBeDefined();
+      const url = `postgres://postgres@127.0.0.1:${result.startedOnPort}/postgres`;
       const rows = await sql.query<{ id: number }>(url, 'select id from queue_jobs');
       const present = new Set(rows.map((row) => row.id));
       const missing = acknowledged.filter((id) => !present.has(id));
@@ -201,13 +205,4 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
       await engine.stopRestored(restored);
     }
   });
-
-  /** recovery.signal and restore_command = rookery wal-get from the repository, owned by the server's account. */
-  async function writeRecoverySettings(dataDirectory: string): Promise<void> {
-    const owner = lookupOsUser('postgres');
-    const command = `${commandEnv}${process.execPath} ${bin} wal-get %f %p --tier queue --repo '${repository}'`;
-    await appendFile(join(dataDirectory, 'postgresql.auto.conf'), `restore_command = '${command.replace(/'/g, "''")}'\n`);
-    await writeFile(join(dataDirectory, 'recovery.signal'), '');
-    await chown(join(dataDirectory, 'recovery.signal'), owner.uid, owner.gid);
-  }
 });
