@@ -28,7 +28,8 @@ dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margi
 dt { color: #5b6675; } dd { margin: 0; }
 .chart h3 { font-size: 13px; margin: 12px 0 4px; color: #3a4554; }
 svg { width: 100%; height: auto; background: #fbfcfd; border: 1px solid #eef0f3; }
-.lint { color: #c62828; margin: 4px 0 0; padding-left: 18px; }
+.lint { margin: 4px 0 0; padding-left: 18px; }
+.lint .error { color: #c62828; } .lint .warning { color: #b26a00; } .lint .info { color: #5b6675; }
 </style>
 </head>
 <body>
@@ -54,7 +55,7 @@ function tierCard(tier: TierCompliance): string {
 <dt>validation</dt><dd>${tier.validation.validated}/${tier.validation.completed} backups${tier.validation.openFailures.length ? `, ${tier.validation.openFailures.length} failed` : ''}</dd>
 <dt>retention</dt><dd>${tier.retention.ok ? 'as policy says' : `${tier.retention.expiredEarly.length} expired early, ${tier.retention.keptPastPolicy.length} kept past policy`}</dd>
 </dl>
-${tier.lint.length ? `<ul class="lint">${tier.lint.map((finding) => `<li>${escape(finding.message)}</li>`).join('')}</ul>` : ''}
+${tier.lint.length ? `<ul class="lint">${tier.lint.map((finding) => `<li class="${finding.severity}">${finding.severity}: ${escape(finding.message)}</li>`).join('')}</ul>` : ''}
 <div class="chart"><h3>backup timeline (stored size)</h3>${backupTimeline(tier)}</div>
 <div class="chart"><h3>RPO exposure over time (dashed: objective)</h3>${exposureChart(tier)}</div>
 <div class="chart"><h3>drill restore time (dashed: RTO)</h3>${drillChart(tier)}</div>
@@ -63,11 +64,13 @@ ${tier.lint.length ? `<ul class="lint">${tier.lint.map((finding) => `<li>${escap
 
 const WIDTH = 520;
 const HEIGHT = 120;
-const PAD = { left: 48, right: 8, top: 8, bottom: 20 };
+const PAD = { left: 64, right: 8, top: 8, bottom: 20 };
 
 interface Point {
   t: number;
   v: number;
+  /** Sawtooth only: when this tooth started rising (the previous recovery point). */
+  from?: number;
   color?: string;
   label: string;
 }
@@ -83,7 +86,12 @@ function backupTimeline(tier: TierCompliance): string {
 }
 
 function exposureChart(tier: TierCompliance): string {
-  const points = tier.series.exposure.map((point) => ({ t: Date.parse(point.at), v: point.exposureSeconds, label: `${point.at}: ${seconds(point.exposureSeconds)}` }));
+  const points = tier.series.exposure.map((point) => ({
+    t: Date.parse(point.at),
+    v: point.exposureSeconds,
+    from: Date.parse(point.at) - point.exposureSeconds * 1000,
+    label: `${point.at}: ${seconds(point.exposureSeconds)}`,
+  }));
   return chart('exposure', points, { kind: 'sawtooth', format: (value) => seconds(value), reference: tier.objectives.rpoSeconds });
 }
 
@@ -100,7 +108,7 @@ function drillChart(tier: TierCompliance): string {
 function chart(name: string, points: Point[], options: { kind: 'bars' | 'sawtooth'; format: (value: number) => string; reference?: number }): string {
   const open = `<svg data-chart="${name}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${name}">`;
   if (points.length === 0) return `${open}<text x="${WIDTH / 2}" y="${HEIGHT / 2}" text-anchor="middle" fill="#8a94a3">no data yet</text></svg>`;
-  const tMin = Math.min(...points.map((point) => point.t));
+  const tMin = Math.min(...points.map((point) => point.from ?? point.t));
   const tMax = Math.max(...points.map((point) => point.t));
   const vMax = Math.max(...points.map((point) => point.v), options.reference ?? 0) * 1.1 || 1;
   const x = (t: number) => PAD.left + (tMax === tMin ? (WIDTH - PAD.left - PAD.right) / 2 : ((t - tMin) / (tMax - tMin)) * (WIDTH - PAD.left - PAD.right));
@@ -120,10 +128,9 @@ function chart(name: string, points: Point[], options: { kind: 'bars' | 'sawtoot
   } else {
     // Each tooth rises from zero (a recovery point landed) to its height (just before the next one).
     let path = '';
-    let previous = tMin;
     for (const point of points) {
-      path += `M${x(previous).toFixed(1)},${y(0).toFixed(1)} L${x(point.t).toFixed(1)},${y(point.v).toFixed(1)} L${x(point.t).toFixed(1)},${y(0).toFixed(1)} `;
-      previous = point.t;
+      const from = point.from ?? point.t;
+      path += `M${x(from).toFixed(1)},${y(0).toFixed(1)} L${x(point.t).toFixed(1)},${y(point.v).toFixed(1)} L${x(point.t).toFixed(1)},${y(0).toFixed(1)} `;
     }
     parts.push(`<path data-point d="${path.trim()}" fill="none" stroke="#1565c0" stroke-width="1.5"/>`);
   }

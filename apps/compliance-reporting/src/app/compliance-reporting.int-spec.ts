@@ -1,0 +1,195 @@
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { chromium } from 'playwright-core';
+import request from 'supertest';
+import { TierCompliance } from '@rookery/compliance';
+import { RookeryConfig, buildConfig } from '@rookery/config';
+import { DEFAULT_POLICIES, TIER_NAMES } from '@rookery/core';
+import { CloudEvent, EventData, EventType, KafkaEventBus, createEvent } from '@rookery/events';
+import { configureServiceApp } from '@rookery/service-kit';
+import { KafkaHandle, startKafka } from '@rookery/testing';
+import { ComplianceReportingModule } from './compliance-reporting.module';
+
+jest.setTimeout(120_000);
+
+const ARTIFACTS = resolve(__dirname, '../../../../test-artifacts');
+const now = Date.now();
+const ago = (minutes: number) => new Date(now - minutes * 60_000).toISOString();
+
+function make<K extends EventType>(type: K, tier: string, data: EventData<K>, minutesAgo: number): CloudEvent<K> {
+  return createEvent(type, tier, data, { source: 'rookery/test', time: new Date(now - minutesAgo * 60_000) });
+}
+
+/** A day of a tier's life: a full backup, its validation, a drill and (physical tiers) archived WAL. */
+function history(tier: (typeof TIER_NAMES)[number], drillMs: number): CloudEvent[] {
+  const backupId = `20261126T020000Z-${tier}`;
+  const method = tier === 'oltp' || tier === 'queue' ? 'physical' : 'logical';
+  const events: CloudEvent[] = [
+    make('dev.rookery.backup.started', tier, { backupId, tier, type: 'full', method, startedAt: ago(122), actor: 'test' }, 122),
+    make(
+      'dev.rookery.backup.completed',
+      tier,
+      {
+        backupId,
+        tier,
+        type: 'full',
+        method,
+        startedAt: ago(122),
+        finishedAt: ago(120),
+        actor: 'test',
+        durationMs: 120_000,
+        bytes: 5_000_000,
+        storedBytes: 1_000_000,
+        timeline: method === 'physical' ? 1 : null,
+        startLsn: method === 'physical' ? '0/2000028' : null,
+        stopLsn: method === 'physical' ? '0/2000100' : null,
+        walRange: null,
+        parent: null,
+        retentionUntil: '2027-06-01T00:00:00.000Z',
+        storageClass: 'STANDARD',
+        regions: ['local'],
+        repository: 'file:///repo',
+        manifestChecksum: 'c'.repeat(64),
+        artifacts: [],
+      },
+      120,
+    ),
+    make('dev.rookery.validation.passed', tier, { backupId, tier, checks: [{ name: 'sha256', ok: true }], validatedAt: ago(110) }, 110),
+    make(
+      'dev.rookery.drill.completed',
+      tier,
+      { backupId, tier, ok: true, restoreMs: drillMs, rtoSeconds: DEFAULT_POLICIES[tier].rtoSeconds, withinRto: drillMs <= DEFAULT_POLICIES[tier].rtoSeconds * 1000, checks: [], finishedAt: ago(100) },
+      100,
+    ),
+  ];
+  if (method === 'physical') {
+    events.push(
+      make('dev.rookery.wal.archived', tier, { tier, timeline: 1, lastLsn: '0/5000000', segments: [{ name: '000000010000000000000004', sha256: 'd'.repeat(64), bytes: 16_777_216, archivedAt: ago(1) }] }, 1),
+    );
+  }
+  return events;
+}
+
+describe('compliance-reporting service (real Kafka)', () => {
+  let kafka: KafkaHandle;
+  let producer: KafkaEventBus;
+  let work: string;
+  let config: RookeryConfig;
+  let app: INestApplication | null = null;
+
+  async function startApp(): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [ComplianceReportingModule.forRoot({ config, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })],
+    }).compile();
+    const started = moduleRef.createNestApplication({ bufferLogs: true });
+    configureServiceApp(started, { title: 'compliance-reporting (test)', description: 'test' });
+    await started.listen(0, '127.0.0.1');
+    return started;
+  }
+
+  async function ledgerCount(): Promise<number> {
+    return (await request((app as INestApplication).getHttpServer()).get('/health').expect(200)).body.events as number;
+  }
+
+  async function waitForLedger(count: number): Promise<void> {
+    const deadline = Date.now() + 60_000;
+    while ((await ledgerCount()) < count) {
+      if (Date.now() > deadline) throw new Error(`ledger has ${await ledgerCount()} events, expected ${count}`);
+      await new Promise((done) => setTimeout(done, 200));
+    }
+  }
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-compliance-'));
+    kafka = await startKafka();
+    config = buildConfig(
+      { catalog: { url: `sqlite://${join(work, 'ledger.sqlite')}` }, events: { brokers: kafka.brokers, clientId: 'compliance-test', partitions: 2 } },
+      'compliance int-spec',
+    );
+    producer = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'tier-services', partitions: 2 });
+  }, 180_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await producer?.close();
+    await kafka?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('consumes every topic into the ledger once and serves each tier’s compliance', async () => {
+    app = await startApp();
+    const events = [...history('oltp', 240_000), ...history('content', 200_000), ...history('queue', 900_000), ...history('olap', 60_000)];
+    await producer.publish(events);
+    // A redelivery (the producer retried, the outbox relayed twice) must not be counted twice.
+    await producer.publish(events.slice(0, 3));
+    await waitForLedger(events.length);
+    await new Promise((done) => setTimeout(done, 1_000));
+    expect(await ledgerCount()).toBe(events.length);
+
+    const { tiers } = (await request(app.getHttpServer()).get('/compliance').expect(200)).body as { tiers: TierCompliance[] };
+    const byTier = Object.fromEntries(tiers.map((tier) => [tier.tier, tier]));
+    expect(Object.keys(byTier).sort()).toEqual([...TIER_NAMES].sort());
+    expect(byTier['oltp']).toMatchObject({
+      lastGoodFull: { backupId: '20261126T020000Z-oltp', validated: true },
+      recoveryPoint: { source: 'wal' },
+      rpoMet: true,
+      lastDrill: { restoreSeconds: 240, withinRto: true },
+      validation: { completed: 1, validated: 1, coverage: 1, openFailures: [] },
+    });
+    expect(byTier['queue'].lastDrill).toMatchObject({ restoreSeconds: 900, withinRto: false });
+    expect(byTier['queue'].status).toBe('failing');
+    // The seed's content policy: a 4-hour incremental against a 1-hour RPO is reported.
+    expect(byTier['content'].lint).toEqual([expect.objectContaining({ rule: 'rpo-schedule', severity: 'error' })]);
+    expect(byTier['olap'].rpoMet).toBe(true);
+
+    const one = (await request(app.getHttpServer()).get('/compliance/olap').expect(200)).body as TierCompliance;
+    expect(one.tier).toBe('olap');
+    await request(app.getHttpServer()).get('/compliance/nope').expect(400);
+    await request(app.getHttpServer()).get('/compliance?since=yesterday').expect(400);
+
+    const markdown = await request(app.getHttpServer()).get('/report.md').expect(200).expect('content-type', /text\/markdown/);
+    expect(markdown.text).toMatch(/^\| queue \| FAILING \|/m);
+    const csv = await request(app.getHttpServer()).get('/report.csv').expect(200).expect('content-type', /text\/csv/);
+    expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(5);
+  });
+
+  it('renders the dashboard in Chromium with data for every tier', async () => {
+    const url = `${await (app as INestApplication).getUrl()}/dashboard`.replace('[::1]', '127.0.0.1');
+    const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1600 } });
+      await page.goto(url);
+      expect(await page.locator('section.tier').count()).toBe(4);
+      for (const tier of TIER_NAMES) {
+        const section = page.locator(`section[data-tier="${tier}"]`);
+        expect(await section.locator('[data-testid="status"]').innerText()).toMatch(/^(ok|attention|failing)$/);
+        // Every chart of every tier has data drawn (bars or the exposure path), not "no data yet".
+        for (const chart of ['backups', 'exposure', 'drills']) {
+          expect(await section.locator(`svg[data-chart="${chart}"] [data-point]`).count()).toBeGreaterThan(0);
+        }
+      }
+      expect(await page.locator('section[data-tier="queue"] [data-testid="drill"]').innerText()).toContain('missed');
+      await mkdir(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'compliance-dashboard.png'), fullPage: true });
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('a consumer stopped mid-stream and restarted loses nothing and counts nothing twice', async () => {
+    const before = await ledgerCount();
+    await (app as INestApplication).close();
+    app = null;
+    // Events published while the service is down wait in Kafka for its consumer group.
+    const later = [make('dev.rookery.backup.started', 'oltp', { backupId: 'later-1', tier: 'oltp', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' }, 0)];
+    later.push(make('dev.rookery.backup.started', 'queue', { backupId: 'later-2', tier: 'queue', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' }, 0));
+    await producer.publish(later);
+    app = await startApp();
+    await waitForLedger(before + later.length);
+    await new Promise((done) => setTimeout(done, 1_000));
+    expect(await ledgerCount()).toBe(before + later.length);
+  });
+});
