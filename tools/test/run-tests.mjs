@@ -11,15 +11,16 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const env = { ...process.env, NX_DAEMON: 'false', NX_NO_CLOUD: 'true', NX_SKIP_NX_CACHE: 'true' };
 
-// The integration tests run throwaway PostgreSQL 15 clusters: install the server binaries from
-// Debian's packages when this machine does not have them (we run as root here; say so if not).
-function ensurePostgres() {
-  if (existsSync('/usr/lib/postgresql/15/bin/initdb')) return;
-  process.stdout.write('\n== installing PostgreSQL 15 server binaries (apt)\n');
+// The integration tests run throwaway PostgreSQL 15 clusters, and the dashboard test a headless
+// Chromium: install them from Debian's packages when this machine does not have them (we run as
+// root here; say so if not). Kafka and S3Proxy come from Maven Central in the jest harness.
+function ensureDebianPackage(path, pkg, what) {
+  if (existsSync(path)) return;
+  process.stdout.write(`\n== installing ${what} (apt: ${pkg})\n`);
   const update = spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', 'postgresql-15'], { stdio: 'inherit' });
+  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (!install || install.status !== 0) {
-    process.stdout.write('cannot install postgresql-15: install PostgreSQL 15 server binaries and run again\n');
+    process.stdout.write(`cannot install ${pkg}: install ${what} and run again\n`);
     process.exit(1);
   }
 }
@@ -33,7 +34,8 @@ function step(title, command, args) {
   }
 }
 
-ensurePostgres();
+ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'PostgreSQL 15 server binaries');
+ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
 step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
 // without one (a fresh clone has none): compute the graph first.
