@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `rookery` command: the compiled CLI (built by `npm install` through the prepare script),
 // with the workspace's @rookery/* libraries resolved to their compiled output.
+const path = require('node:path');
 
 // Failures print one line on stderr; the AWS SDK's notice about future Node versions is not one.
 const emitWarning = process.emitWarning;
@@ -10,9 +11,43 @@ process.emitWarning = function filteredWarning(warning, ...rest) {
   return emitWarning.call(process, warning, ...rest);
 };
 
-require('../tools/runtime/register-aliases.cjs');
-require('../dist/apps/cli/src/main.js')
-  .main(process.argv)
-  .then((code) => {
-    process.exitCode = code;
-  });
+/**
+ * Starts the background WAL archiver of asynchronous wal-push: this same rookery, detached, in the
+ * caller's working directory and environment (where the store's credentials come from), with only
+ * the --config/--repo PostgreSQL's archive_command already passed: no secret is added to argv.
+ */
+function launchArchiver({ tier, walDirectory, globalArgs, logFile }) {
+  const { spawn } = require('node:child_process');
+  const fs = require('node:fs');
+  const log = fs.openSync(logFile, 'a', 0o600);
+  try {
+    const args = [__filename, ...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory];
+    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: process.env, cwd: process.cwd() });
+    child.on('error', () => undefined);
+    child.unref();
+  } finally {
+    fs.closeSync(log);
+  }
+}
+
+function runCli() {
+  require('../tools/runtime/register-aliases.cjs');
+  return require('../dist/apps/cli/src/main.js').main(process.argv);
+}
+
+async function run() {
+  const args = process.argv.slice(2);
+  if (args.includes('wal-push')) {
+    // Asynchronous archiving's fast path: node built-ins only, before any library is loaded.
+    const foreground = require(path.join(__dirname, '..', 'dist', 'libs', 'engine', 'src', 'lib', 'wal-archiver.foreground.js'));
+    foreground.registerArchiverLauncher(launchArchiver);
+    const output = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
+    const code = await foreground.walPushFastPath(args, process.env, process.cwd(), output);
+    if (code !== null) return code;
+  }
+  return runCli();
+}
+
+run().then((code) => {
+  process.exitCode = code;
+});

@@ -8,7 +8,7 @@ import { demoCommand } from './commands/demo.command';
 import { infoCommand } from './commands/info.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
-import { WAL_GET_ABORT_RECOVERY, WalGetFailedError, walGetCommand, walPushCommand } from './commands/wal.commands';
+import { WAL_GET_ABORT_RECOVERY, WalGetFailedError, walArchiverCommand, walGetCommand, walPushCommand } from './commands/wal.commands';
 
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
@@ -23,6 +23,7 @@ export function buildProgram(): Command {
   for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand()]) {
     program.addCommand(command.exitOverride());
   }
+  program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;
 }
 

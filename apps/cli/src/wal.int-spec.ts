@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { Server, Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -452,51 +452,241 @@ describe('rookery check refuses a server that does not archive with rookery', ()
   }, 60_000);
 });
 
-describe('batched archiving (wal.archiveAsync)', () => {
+/** Files the CLI process loaded, printed at exit (run with NODE_OPTIONS=--require this). */
+const LOADED_MODULES_PROBE = `process.on('exit', () => process.stderr.write('loaded-modules ' + JSON.stringify(Object.keys(require.cache)) + '\\n'));`;
+
+function loadedModules(stderr: string): string[] {
+  const line = stderr.split('\n').find((entry) => entry.startsWith('loaded-modules '));
+  return line ? (JSON.parse(line.slice('loaded-modules '.length)) as string[]) : [];
+}
+
+/**
+ * Asynchronous archiving (wal.archiveAsync): a background archiver pushes what PostgreSQL marked
+ * ready and acknowledges in the spool what the store confirmed; wal-push waits for the
+ * acknowledgement of its file. Most cases drive a pg_wal of our own (random segments and their
+ * .ready files, renamed to .done as PostgreSQL does after a 0 exit) so each situation is exact;
+ * the last one runs the real server's archiver against it.
+ */
+describe('asynchronous archiving (wal.archiveAsync)', () => {
   let work: string;
-  const names = ['000000010000000000000011', '000000010000000000000012', '000000010000000000000013'];
+  let serial = 0x20;
+  const archivers = new Set<number>();
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-wal-async-'));
-    await mkdir(join(work, 'pg_wal', 'archive_status'), { recursive: true });
-    for (const name of names) {
-      await writeFile(join(work, 'pg_wal', name), randomBytes(16 * 1024 * 1024));
-      await writeFile(join(work, 'pg_wal', 'archive_status', `${name}.ready`), '');
-    }
-    await writeFile(
-      join(work, 'rookery.yaml'),
-      `repositories:\n  - file://${join(work, 'repo')}\nwal:\n  archiveAsync: true\n  spoolPath: ${join(work, 'spool')}\n  processMax: 2\n`,
-    );
+    await chmod(work, 0o711);
+    await writeFile(join(work, 'probe.cjs'), LOADED_MODULES_PROBE);
   });
 
   afterAll(async () => {
+    // Archivers exit by themselves when idle; stop any a failed case left behind.
+    for (const pid of archivers) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const push = (name: string) => rookery(['wal-push', join(work, 'pg_wal', name), '--tier', 'oltp', '--config', join(work, 'rookery.yaml'), '--json']);
+  interface Setup {
+    dir: string;
+    config: string;
+    walDir: string;
+    spool: string;
+    repo: string;
+    names: string[];
+  }
 
-  it('pushes the ready segments ahead, acknowledges only what is in the store, and honours an acknowledgement only for the same content', async () => {
-    const first = await push(names[0]);
-    expect(first.status).toBe(0);
-    expect(JSON.parse(first.stdout)).toMatchObject({ name: names[0], status: 'archived', ahead: names.slice(1) });
-    const store = createStore(`file://${join(work, 'repo')}`);
+  /** A pg_wal with `count` ready segments, a config for archiving it asynchronously, a spool and a repository. */
+  async function setup(label: string, count: number, extra = ''): Promise<Setup> {
+    const dir = join(work, label);
+    const walDir = join(dir, 'pg_wal');
+    await mkdir(join(walDir, 'archive_status'), { recursive: true });
+    const names: string[] = [];
+    for (let index = 0; index < count; index++) {
+      const name = `0000000100000000000000${(serial++).toString(16).toUpperCase().padStart(2, '0')}`;
+      await writeFile(join(walDir, name), randomBytes(16 * 1024 * 1024));
+      await writeFile(join(walDir, 'archive_status', `${name}.ready`), '');
+      names.push(name);
+    }
+    const spool = join(dir, 'spool');
+    const repo = join(dir, 'repo');
+    const config = join(dir, 'rookery.yaml');
+    await writeFile(
+      config,
+      `repositories:\n  - file://${repo}\ncompression:\n  codec: zstd\n  level: 1\n` +
+        `wal:\n  archiveAsync: true\n  spoolPath: ${spool}\n  processMax: 2\n  archiverIdleSeconds: 3\n  archiveTimeoutSeconds: 30\n${extra}`,
+    );
+    return { dir, config, walDir, spool, repo, names };
+  }
+
+  async function push(at: Setup, name: string, env: Record<string, string> = {}): Promise<RunResult> {
+    const result = await rookery(['wal-push', join(at.walDir, name), '--tier', 'oltp', '--config', at.config, '--json'], env);
+    // PostgreSQL marks a file archived only on a 0 exit.
+    if (result.status === 0) await rename(join(at.walDir, 'archive_status', `${name}.ready`), join(at.walDir, 'archive_status', `${name}.done`));
+    const pid = await archiverPid(at);
+    if (pid) archivers.add(pid);
+    return result;
+  }
+
+  async function archiverPid(at: Setup): Promise<number | null> {
     try {
-      for (const name of names) expect(await new WalArchive(store).versions('oltp', parseWalFileName(name) as WalFileName)).toHaveLength(1);
+      return Number.parseInt(await readFile(join(at.spool, 'oltp', 'archiver.pid'), 'utf8'), 10) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  const acknowledgementPath = (at: Setup, name: string) => join(at.spool, 'oltp', `${name}.ok`);
+
+  /** sha256 of each archived version of `name` in the setup's repository. */
+  async function storedVersions(at: Setup, name: string): Promise<string[]> {
+    const store = createStore(`file://${at.repo}`);
+    try {
+      return (await new WalArchive(store).versions('oltp', parseWalFileName(name) as WalFileName)).map((object) => object.sha256);
     } finally {
       await store.close();
     }
+  }
 
-    const second = await push(names[1]);
-    expect(second.status).toBe(0);
-    expect(JSON.parse(second.stdout)).toMatchObject({ name: names[1], status: 'acknowledged' });
-    expect(existsSync(join(work, 'spool', 'oltp', `${names[1]}.ok`))).toBe(false);
+  it('the background archiver pushes ahead; calls for acknowledged segments answer from the spool without loading the CLI', async () => {
+    const at = await setup('ahead', 5);
+    const first = await push(at, at.names[0]);
+    expect(first).toMatchObject({ status: 0, stderr: '' });
+    expect(JSON.parse(first.stdout)).toMatchObject({ name: at.names[0], status: 'acknowledged' });
 
-    // The file PostgreSQL asks for is not what was acknowledged: no shortcut, the push decides.
-    const changed = await readFile(join(work, 'pg_wal', names[2]));
-    changed[0] ^= 0xff;
-    await writeFile(join(work, 'pg_wal', names[2]), changed);
-    const third = await push(names[2]);
-    expect(third.status).not.toBe(0);
-    expect(third.stderr).toContain('already archived with different content');
-  }, 60_000);
+    // Everything ready gets acknowledged without further calls: the archiver works ahead.
+    for (const name of at.names.slice(1)) {
+      await until(async () => existsSync(acknowledgementPath(at, name)), 60_000, `the acknowledgement of ${name}`);
+    }
+    for (const name of at.names) {
+      expect(await storedVersions(at, name)).toEqual([sha256(await readFile(join(at.walDir, name)))]);
+    }
+
+    for (const name of at.names.slice(1)) {
+      const result = await push(at, name, { NODE_OPTIONS: `--require ${join(work, 'probe.cjs')}` });
+      expect(result.status).toBe(0);
+      expect(JSON.parse(result.stdout)).toMatchObject({ name, status: 'acknowledged', hashed: false });
+      // The fast path: node built-ins and two small files of ours, no @rookery library, SDK or config parser.
+      const loaded = loadedModules(result.stderr);
+      expect(loaded.length).toBeGreaterThan(0);
+      expect(loaded.filter((file) => !/wal-archiver\.foreground\.js$|wal\.spool\.js$|bin\/rookery\.js$|probe\.cjs$/.test(file))).toEqual([]);
+    }
+    // Once PostgreSQL marked them done, the archiver drops their records.
+    await until(async () => at.names.every((name) => !existsSync(acknowledgementPath(at, name))), 30_000, 'the records of archived files to go');
+  }, 120_000);
+
+  it('killing the background archiver mid-run loses nothing: no acknowledgement without the object, the next call restarts it', async () => {
+    // A slow codec level so the archiver is killed in the middle of its pushes.
+    const at = await setup('killed', 6, '');
+    await writeFile(at.config, (await readFile(at.config, 'utf8')).replace('level: 1', 'level: 19').replace('processMax: 2', 'processMax: 1'));
+    const first = rookery(['wal-push', join(at.walDir, at.names[0]), '--tier', 'oltp', '--config', at.config]);
+    const pid = await until(() => archiverPid(at), 30_000, 'the archiver to start');
+    archivers.add(pid);
+    await until(async () => existsSync(acknowledgementPath(at, at.names[0])), 60_000, 'a first acknowledgement');
+    process.kill(pid, 'SIGKILL');
+    expect((await first).status).toBe(0);
+    await rename(join(at.walDir, 'archive_status', `${at.names[0]}.ready`), join(at.walDir, 'archive_status', `${at.names[0]}.done`));
+
+    // Every acknowledgement left behind names content that is in the store.
+    const acknowledged = at.names.filter((name) => existsSync(acknowledgementPath(at, name)));
+    expect(acknowledged.length).toBeLessThan(at.names.length);
+    for (const name of acknowledged) {
+      const record = JSON.parse(await readFile(acknowledgementPath(at, name), 'utf8')) as { sha256: string };
+      expect(await storedVersions(at, name)).toEqual([record.sha256]);
+    }
+
+    // PostgreSQL goes on calling for the next files: a new archiver takes over the abandoned lock.
+    for (const name of at.names.slice(1)) {
+      const result = await push(at, name);
+      expect(result).toMatchObject({ status: 0, stderr: '' });
+    }
+    expect(await archiverPid(at)).not.toBe(pid);
+    for (const name of at.names) {
+      expect(await storedVersions(at, name)).toEqual([sha256(await readFile(join(at.walDir, name)))]);
+    }
+  }, 240_000);
+
+  it('a push that fails in the background makes wal-push fail at once with the reason, and never acknowledges', async () => {
+    const at = await setup('failing', 2);
+    const [name] = at.names;
+    // Another server's copy of this segment is already in the repository (the push must be refused).
+    const other = join(at.dir, 'other', name);
+    await mkdir(join(at.dir, 'other'), { recursive: true });
+    await writeFile(other, randomBytes(16 * 1024 * 1024));
+    expect((await rookery(['wal-push', other, '--tier', 'oltp', '--repo', `file://${at.repo}`])).status).toBe(0);
+
+    const refused = await push(at, name);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain(`WAL file '${name}' of tier 'oltp' is already archived with different content`);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+    expect(existsSync(acknowledgementPath(at, name))).toBe(false);
+    expect(await storedVersions(at, name)).toEqual([sha256(await readFile(other))]);
+    // PostgreSQL's retry is refused again (the archiver tried once more), not waved through.
+    const retried = await push(at, name);
+    expect(retried.status).toBe(1);
+    expect(retried.stderr).toContain('already archived with different content');
+    // The next file is unaffected.
+    expect((await push(at, at.names[1])).status).toBe(0);
+  }, 120_000);
+
+  it('an acknowledgement holds only for the same content: a changed file is refused, an identical copy is re-hashed and accepted', async () => {
+    const at = await setup('changed', 3);
+    expect((await push(at, at.names[0])).status).toBe(0);
+    for (const name of at.names.slice(1)) {
+      await until(async () => existsSync(acknowledgementPath(at, name)), 60_000, `the acknowledgement of ${name}`);
+    }
+
+    // Same bytes, another inode (a restored or copied file): its identity differs, its hash does not.
+    const [, copied, changed] = at.names;
+    await copyFile(join(at.walDir, copied), join(at.dir, 'copy'));
+    await rename(join(at.dir, 'copy'), join(at.walDir, copied));
+    const same = await push(at, copied);
+    expect(same.status).toBe(0);
+    expect(JSON.parse(same.stdout)).toMatchObject({ name: copied, status: 'acknowledged', hashed: true });
+
+    // Other bytes under the acknowledged name: never acknowledged, the push decides (a conflict).
+    const bytes = await readFile(join(at.walDir, changed));
+    const original = sha256(bytes);
+    bytes[12345] ^= 0xff;
+    await writeFile(join(at.walDir, changed), bytes);
+    const refused = await push(at, changed);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain('already archived with different content');
+    expect(await storedVersions(at, changed)).toEqual([original]);
+  }, 120_000);
+
+  it("a server's archive_command archives every segment through the background archiver", async () => {
+    const owner = lookupOsUser('postgres');
+    const at = await setup('server', 0);
+    for (const dir of [at.dir, at.spool, at.repo]) {
+      await mkdir(dir, { recursive: true });
+      await chown(dir, owner.uid, owner.gid);
+    }
+    const cluster = await startCluster({
+      name: 'wal-async',
+      settings: {
+        archive_mode: 'on',
+        archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --config ${at.config}`,
+        wal_keep_size: '1GB',
+      },
+    });
+    try {
+      await cluster.query('create table wal_probe (id int, payload text)');
+      const names: string[] = [];
+      for (let round = 0; round < 6; round++) names.push(await switchSegment(cluster));
+      const state = await untilArchived(cluster, names.at(-1) as string);
+      expect(Number(state.failed_count)).toBe(0);
+      for (const name of names) {
+        expect(await storedVersions(at, name)).toEqual([sha256(await readFile(join(cluster.dataDir, 'pg_wal', name)))]);
+      }
+      expect(await readFile(join(at.spool, 'oltp', 'archiver.log'), 'utf8')).toMatch(/archiver \d+ started for tier oltp/);
+    } finally {
+      await cluster.destroy();
+      const pid = await archiverPid(at);
+      if (pid) archivers.add(pid);
+    }
+  }, 180_000);
 });

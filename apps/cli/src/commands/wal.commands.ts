@@ -1,6 +1,18 @@
+import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { RookeryError } from '@rookery/core';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { RookeryConfig, processEnvironment } from '@rookery/config';
+import { ConfigError, RookeryError, TierName } from '@rookery/core';
+import {
+  AsyncArchiveSettings,
+  ForegroundFailure,
+  WalArchiverDaemon,
+  WalPushInvocation,
+  WalSpool,
+  archiverLauncher,
+  awaitAcknowledgement,
+  writeCachedSettings,
+} from '@rookery/engine';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 
 /**
  * wal-get exits 1 only when the file is not in the archive: that is how PostgreSQL's recovery
@@ -24,8 +36,74 @@ export function walPushCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (path: string, options: GlobalOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const result = await withEngine(command, (engine) => engine.wal.archiveCommand(tier, path));
+      const config = configFor(command);
+      if (config.wal.archiveAsync) {
+        await pushAsynchronously(command, config, tier, path);
+        return;
+      }
+      const result = await withEngine(command, (engine) => engine.walPush(tier, path));
       if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+    });
+}
+
+/**
+ * wal.archiveAsync: the background archiver pushes, this call waits for its acknowledgement. The
+ * full CLI comes here only when bin/rookery.js's fast path had no valid settings cache (first call,
+ * config file changed): it validated the configuration, so it refreshes the cache for the next calls.
+ */
+async function pushAsynchronously(command: Command, config: RookeryConfig, tier: TierName, path: string): Promise<void> {
+  const globals = command.optsWithGlobals<GlobalOptions>();
+  const launcher = archiverLauncher();
+  if (!launcher || !config.wal.spoolPath || !config.repositories[0]) {
+    throw new ConfigError('asynchronous WAL archiving needs wal.spoolPath, a repository, and the rookery command (bin/rookery.js)', ['wal']);
+  }
+  const invocation: WalPushInvocation = { path, tier, configFile: globals.config, repositories: globals.repo ?? [], json: Boolean(globals.json) };
+  const settings: AsyncArchiveSettings = {
+    spoolPath: config.wal.spoolPath,
+    store: config.repositories[0],
+    archiveTimeoutSeconds: config.wal.archiveTimeoutSeconds,
+  };
+  await writeCachedSettings(invocation, settings, processEnvironment(), process.cwd());
+  try {
+    const result = await awaitAcknowledgement(invocation, settings, launcher);
+    if (invocation.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (error) {
+    if (error instanceof ForegroundFailure) throw new RookeryError('WAL_PUSH_FAILED', 'storage', error.message, { retryable: true });
+    throw error;
+  }
+}
+
+/**
+ * The background archiver of wal.archiveAsync, started detached by wal-push (not for people: it
+ * is hidden from --help). It exits at once when another archiver holds the spool, else after
+ * wal.archiverIdleSeconds without ready files, or on SIGTERM/SIGINT after its pushes in flight.
+ */
+export function walArchiverCommand(): Command {
+  return new Command('wal-archiver')
+    .description('background archiver of asynchronous wal-push (started by wal-push)')
+    .requiredOption('--tier <tier>', 'tier the server belongs to')
+    .requiredOption('--wal-dir <dir>', "the server's pg_wal directory")
+    .action(async (options: GlobalOptions & { walDir: string }, command: Command) => {
+      const tier = parseTier(options.tier) ?? 'oltp';
+      const controller = new AbortController();
+      const stop = () => controller.abort(new Error('archiver stopped by signal'));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await withEngine(command, async (engine) => {
+        const { wal, repositories } = engine.context.config;
+        if (!wal.spoolPath) throw new ConfigError('the background WAL archiver needs wal.spoolPath', ['wal.spoolPath']);
+        await new WalArchiverDaemon(engine.wal).run({
+          tier,
+          walDirectory: resolve(options.walDir),
+          spool: WalSpool.forTier(wal.spoolPath, tier),
+          store: repositories[0],
+          processMax: wal.processMax,
+          batchMax: wal.batchMax,
+          idleMs: wal.archiverIdleSeconds * 1000,
+          signal: controller.signal,
+          log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+        });
+      });
     });
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,7 +17,6 @@ import { createCompressStream, createDecompressStream, createDecryptStream, crea
 import { WalArchive, WalObject, walLayout } from '@rookery/repository';
 import { EngineContext } from './engine.context';
 import { WalArchiverService } from './wal-archiver.service';
-import { WalSpool } from './wal.spool';
 
 export interface WalPushResult {
   name: string;
@@ -27,13 +26,6 @@ export interface WalPushResult {
   bytes: number;
   storedBytes: number;
   sha256: string;
-}
-
-export interface WalArchiveResult extends Omit<WalPushResult, 'status'> {
-  /** 'acknowledged': an earlier batched call already made this exact content durable. */
-  status: WalPushResult['status'] | 'acknowledged';
-  /** Segments pushed ahead in the same call (batched mode), acknowledged in the spool. */
-  ahead: string[];
 }
 
 export interface WalGetResult {
@@ -68,41 +60,10 @@ export class WalService {
   }
 
   /**
-   * archive_command: push() by default. With wal.archiveAsync, the call for one segment also
-   * pushes the next segments PostgreSQL has marked ready (wal.batchMax in all, wal.processMax at
-   * once) and records in the spool each one that is durable in the store, so the later calls for
-   * those segments return at once. A record is written only after the store confirmed the write
-   * and is honoured only for the same content; a failed look-ahead push is left for its own call.
+   * Pushes `content` (whose sha256 the caller computed) as `file`; resolves only once the object
+   * is durable in the store. The background archiver of asynchronous archiving calls this.
    */
-  async archiveCommand(tier: TierName, path: string, options: { signal?: AbortSignal } = {}): Promise<WalArchiveResult> {
-    const settings = this.context.config.wal;
-    if (!settings.archiveAsync || !settings.spoolPath) return { ...(await this.push(tier, path, options)), ahead: [] };
-    const file = requireWalFile(basename(path));
-    const content = await readFile(path);
-    const sha256 = sha256Of(content);
-    const spool = new WalSpool(join(settings.spoolPath, tier));
-    if (await spool.isAcknowledged(file.name, sha256)) {
-      await spool.release(file.name);
-      return { name: file.name, key: '', status: 'acknowledged', bytes: content.length, storedBytes: 0, sha256, ahead: [] };
-    }
-    const candidates = await readySegments(dirname(path), file.name, settings.batchMax - 1);
-    const pending: string[] = [];
-    for (const name of candidates) if (!(await spool.isAcknowledgedAtAll(name))) pending.push(name);
-
-    const own = this.pushContent(tier, file, content, sha256, options);
-    const ahead = runLimited(pending, Math.max(settings.processMax - 1, 1), async (name) => {
-      const result = await this.push(tier, join(dirname(path), name), options);
-      await spool.acknowledge(name, result.sha256);
-      return name;
-    });
-    // Wait for the look-ahead pushes too: an acknowledgement is only ever written after its push.
-    const [ownResult, aheadResults] = await Promise.allSettled([own, ahead]);
-    if (ownResult.status === 'rejected') throw ownResult.reason;
-    const pushedAhead = aheadResults.status === 'fulfilled' ? aheadResults.value : [];
-    return { ...ownResult.value, ahead: pushedAhead };
-  }
-
-  private async pushContent(
+  async pushContent(
     tier: TierName,
     file: WalFileName,
     content: Buffer,
@@ -206,41 +167,6 @@ export class WalService {
 
 function sha256Of(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
-}
-
-/** WAL files after `current` that PostgreSQL has marked ready to archive (pg_wal/archive_status/*.ready), oldest first. */
-async function readySegments(walDirectory: string, current: string, max: number): Promise<string[]> {
-  if (max <= 0) return [];
-  let entries: string[];
-  try {
-    entries = await readdir(join(walDirectory, 'archive_status'));
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((entry) => entry.endsWith('.ready'))
-    .map((entry) => entry.slice(0, -'.ready'.length))
-    .filter((name) => name !== current && parseWalFileName(name) !== null)
-    .sort()
-    .slice(0, max);
-}
-
-/** Runs `work` over `items`, at most `limit` at a time; resolves with the items whose work succeeded. */
-async function runLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<T>): Promise<T[]> {
-  const done: T[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      try {
-        done.push(await work(item));
-      } catch {
-        // Left for PostgreSQL's own call for this file, which reports the error.
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return done;
 }
 
 function requireWalFile(name: string): WalFileName {

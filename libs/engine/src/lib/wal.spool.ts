@@ -1,45 +1,230 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { BigIntStats } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+// Only node built-ins here: the wal-push fast path loads this file before anything else.
+
 /**
- * Acknowledgements of batched wal-push (wal.archiveAsync): `<spool>/<name>.ok` holds the sha256
- * of the file content that is durable in the store. Written only after the store confirmed the
- * write; a later archive_command call for the same name returns 0 only when its file has that
- * same content, then removes the record. Losing a record costs a duplicate push (which succeeds),
- * never a lost segment, so the records need no fsync.
+ * Which file a record speaks of, without reading it: device, inode, size, and the modification
+ * and change times in nanoseconds. PostgreSQL writes a segment completely, fsyncs it and only then
+ * creates its `.ready` file; it never writes that file again until it has been archived (`.done`)
+ * and recycled under another name. Any write changes the change time (the kernel sets ctime, no
+ * utimes call can), any replacement the inode or the times. So a file with the recorded identity
+ * still holds the content that was hashed when the record was made.
+ */
+export interface WalFileIdentity {
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** `<name>.ok`: this content of the file is durable in this store. */
+export interface WalAcknowledgement {
+  sha256: string;
+  /** The primary store URL the file went to (store URLs carry no secrets). */
+  store: string;
+  identity: WalFileIdentity;
+  at: string;
+}
+
+/** `<name>.error`: the background archiver's push of this file failed; the next wal-push for it reports it. */
+export interface WalPushFailure {
+  message: string;
+  /** rookery error code (WAL_CONFLICT, …) when known. */
+  code: string | null;
+  at: string;
+}
+
+const LOCK_FILE = 'archiver.pid';
+/** The archiver touches its lock this often; a lock not touched for LOCK_STALE_MS is abandoned. */
+export const ARCHIVER_HEARTBEAT_MS = 2_000;
+const LOCK_STALE_MS = 15_000;
+
+/**
+ * The spool of asynchronous archiving (wal.archiveAsync), one directory per spool path and tier:
+ * acknowledgements and failure records written by the background archiver for wal-push, and the
+ * archiver's lock (its pid, touched as a heartbeat). An acknowledgement is written only after the
+ * store confirmed the write; losing one costs a duplicate push (which succeeds as already
+ * archived), never a lost segment, so records need no fsync. Records are replaced atomically.
  */
 export class WalSpool {
   constructor(readonly directory: string) {}
 
-  async acknowledge(name: string, sha256: string): Promise<void> {
+  static forTier(spoolPath: string, tier: string): WalSpool {
+    return new WalSpool(join(spoolPath, tier));
+  }
+
+  async prepare(): Promise<void> {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
-    const temporary = join(this.directory, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
-    await writeFile(temporary, `${sha256}\n`, { mode: 0o600 });
-    await rename(temporary, this.path(name));
   }
 
-  async isAcknowledged(name: string, sha256: string): Promise<boolean> {
-    return (await this.recorded(name)) === sha256;
+  acknowledge(name: string, acknowledgement: WalAcknowledgement): Promise<void> {
+    return this.writeRecord(`${name}.ok`, acknowledgement);
   }
 
-  async isAcknowledgedAtAll(name: string): Promise<boolean> {
-    return (await this.recorded(name)) !== null;
+  acknowledgement(name: string): Promise<WalAcknowledgement | null> {
+    return this.readRecord<WalAcknowledgement>(`${name}.ok`);
   }
 
-  async release(name: string): Promise<void> {
-    await rm(this.path(name), { force: true });
+  fail(name: string, failure: WalPushFailure): Promise<void> {
+    return this.writeRecord(`${name}.error`, failure);
   }
 
-  private async recorded(name: string): Promise<string | null> {
+  failure(name: string): Promise<WalPushFailure | null> {
+    return this.readRecord<WalPushFailure>(`${name}.error`);
+  }
+
+  async forget(name: string, which: 'ok' | 'error' | 'both' = 'both'): Promise<void> {
+    if (which !== 'error') await rm(this.path(`${name}.ok`), { force: true });
+    if (which !== 'ok') await rm(this.path(`${name}.error`), { force: true });
+  }
+
+  /** Names with an acknowledgement or a failure record. */
+  async recorded(): Promise<{ acknowledged: Set<string>; failed: Set<string> }> {
+    const acknowledged = new Set<string>();
+    const failed = new Set<string>();
+    let entries: string[] = [];
     try {
-      return (await readFile(this.path(name), 'utf8')).trim();
+      entries = await readdir(this.directory);
+    } catch {
+      // No spool yet: nothing recorded.
+    }
+    for (const entry of entries) {
+      if (entry.endsWith('.ok')) acknowledged.add(entry.slice(0, -3));
+      else if (entry.endsWith('.error')) failed.add(entry.slice(0, -6));
+    }
+    return { acknowledged, failed };
+  }
+
+  /**
+   * Takes the archiver lock for `pid`: false when a live archiver holds it. A lock whose process
+   * is gone, or whose heartbeat stopped, is taken over (a killed archiver never blocks archiving).
+   */
+  async acquireArchiverLock(pid: number): Promise<boolean> {
+    await this.prepare();
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await open(this.path(LOCK_FILE), 'wx', 0o600);
+        await handle.writeFile(`${pid}\n`);
+        await handle.close();
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      if ((await this.archiverPid()) !== null) return false;
+      // Abandoned: move it aside (atomic) rather than delete, so two takers cannot both win.
+      const aside = this.path(`.${LOCK_FILE}.${randomBytes(4).toString('hex')}.stale`);
+      await rename(this.path(LOCK_FILE), aside).catch(() => undefined);
+      await rm(aside, { force: true });
+    }
+    return false;
+  }
+
+  /** Keeps the lock fresh; false when the lock is no longer this process's (taken over). */
+  async heartbeat(pid: number): Promise<boolean> {
+    if ((await this.lockOwner()) !== pid) return false;
+    const now = new Date();
+    await utimes(this.path(LOCK_FILE), now, now).catch(() => undefined);
+    return true;
+  }
+
+  async releaseArchiverLock(pid: number): Promise<void> {
+    if ((await this.lockOwner()) === pid) await rm(this.path(LOCK_FILE), { force: true });
+  }
+
+  /** The pid of the live archiver of this spool, or null (none, dead, or silent too long). */
+  async archiverPid(): Promise<number | null> {
+    let pid: number | null;
+    let touched: number;
+    try {
+      pid = await this.lockOwner();
+      touched = (await stat(this.path(LOCK_FILE))).mtimeMs;
+    } catch {
+      return null;
+    }
+    if (pid === null || Date.now() - touched > LOCK_STALE_MS) return null;
+    try {
+      process.kill(pid, 0);
+      return pid;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'EPERM' ? pid : null;
+    }
+  }
+
+  logPath(): string {
+    return this.path('archiver.log');
+  }
+
+  private async lockOwner(): Promise<number | null> {
+    try {
+      const pid = Number.parseInt(await readFile(this.path(LOCK_FILE), 'utf8'), 10);
+      return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
     } catch {
       return null;
     }
   }
 
-  private path(name: string): string {
-    return join(this.directory, `${name}.ok`);
+  private async writeRecord(file: string, record: object): Promise<void> {
+    await this.prepare();
+    const temporary = this.path(`.${file}.${randomBytes(4).toString('hex')}.tmp`);
+    await writeFile(temporary, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+    await rename(temporary, this.path(file));
+  }
+
+  private async readRecord<T>(file: string): Promise<T | null> {
+    try {
+      return JSON.parse(await readFile(this.path(file), 'utf8')) as T;
+    } catch {
+      // Absent, or torn by a crash: no record (a missing acknowledgement only costs a re-push).
+      return null;
+    }
+  }
+
+  private path(file: string): string {
+    return join(this.directory, file);
+  }
+}
+
+export async function fileIdentity(path: string): Promise<WalFileIdentity> {
+  return identityOf(await stat(path, { bigint: true }));
+}
+
+export function identityOf(stats: BigIntStats): WalFileIdentity {
+  return {
+    dev: String(stats.dev),
+    ino: String(stats.ino),
+    size: String(stats.size),
+    mtimeNs: String(stats.mtimeNs),
+    ctimeNs: String(stats.ctimeNs),
+  };
+}
+
+export function sameIdentity(a: WalFileIdentity, b: WalFileIdentity): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs;
+}
+
+export async function sha256OfFile(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** A pause that ends early when wake() is called (a watched directory changed). */
+export class Napper {
+  private wakeUp: (() => void) | null = null;
+
+  readonly wake = (): void => this.wakeUp?.();
+
+  nap(ms: number): Promise<void> {
+    return new Promise<void>((done) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.wakeUp = null;
+        done();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wakeUp = finish;
+    });
   }
 }

@@ -1,0 +1,313 @@
+import { createHash } from 'node:crypto';
+import { FSWatcher, existsSync, watch } from 'node:fs';
+import { lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { Napper, WalAcknowledgement, WalSpool, fileIdentity, sameIdentity, sha256OfFile } from './wal.spool';
+
+// The foreground of asynchronous archiving (wal.archiveAsync): what `rookery wal-push` does for
+// PostgreSQL's archive_command. bin/rookery.js loads this file before anything else, so it uses
+// node built-ins only (no @rookery/* import, no YAML, no zod, no SDK): a call for a segment the
+// background archiver already made durable costs node's start and a few file reads.
+
+/** What the fast path needs from the configuration, cached by the full CLI after it validated it. */
+export interface AsyncArchiveSettings {
+  spoolPath: string;
+  /** The primary store URL (acknowledgements name it). */
+  store: string;
+  archiveTimeoutSeconds: number;
+}
+
+/** A wal-push invocation the fast path understands; anything else goes to the full CLI. */
+export interface WalPushInvocation {
+  path: string;
+  tier: string;
+  configFile?: string;
+  repositories: string[];
+  json: boolean;
+}
+
+export interface ArchiverLaunch {
+  tier: string;
+  /** pg_wal of the server (the directory of %p), absolute. */
+  walDirectory: string;
+  /** The global options of this invocation (--config, --repo), handed on unchanged: no secret is added to argv. */
+  globalArgs: string[];
+  logFile: string;
+}
+
+/** Starts the background archiver, detached (bin/rookery.js provides it: it knows how to run rookery). */
+export type ArchiverLauncher = (launch: ArchiverLaunch) => void;
+
+let registeredLauncher: ArchiverLauncher | null = null;
+
+export function registerArchiverLauncher(launcher: ArchiverLauncher): void {
+  registeredLauncher = launcher;
+}
+
+export function archiverLauncher(): ArchiverLauncher | null {
+  return registeredLauncher;
+}
+
+const WAL_FILE_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
+const TIER_NAME = /^[a-z][a-z0-9-]*$/;
+const CACHE_VERSION = 1;
+
+/**
+ * `wal-push PATH --tier T [--config F] [--repo URL]… [--json]` in any order, or null for anything
+ * else (other options, --help, a missing value): the full CLI then parses and reports it.
+ */
+export function parseWalPushArgs(args: readonly string[]): WalPushInvocation | null {
+  const positional: string[] = [];
+  const invocation: Omit<WalPushInvocation, 'path'> = { tier: '', repositories: [], json: false };
+  for (let index = 0; index < args.length; index++) {
+    const [flag, inline] = splitOption(args[index]);
+    const value = () => inline ?? args[++index];
+    if (flag === '--tier') invocation.tier = value() ?? '';
+    else if (flag === '--config') invocation.configFile = value();
+    else if (flag === '--repo') invocation.repositories.push(value() ?? '');
+    else if (flag === '--json' && inline === undefined) invocation.json = true;
+    else if (flag.startsWith('-')) return null;
+    else positional.push(flag);
+  }
+  const [command, path, ...rest] = positional;
+  if (command !== 'wal-push' || !path || rest.length || !TIER_NAME.test(invocation.tier)) return null;
+  if (invocation.configFile === '' || invocation.repositories.some((url) => !url)) return null;
+  return { ...invocation, path };
+}
+
+function splitOption(arg: string): [string, string | undefined] {
+  const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
+  return equals > 0 ? [arg.slice(0, equals), arg.slice(equals + 1)] : [arg, undefined];
+}
+
+/** The global options to hand the background archiver: what PostgreSQL gave us, nothing more. */
+export function globalArgsOf(invocation: Pick<WalPushInvocation, 'configFile' | 'repositories'>): string[] {
+  const args: string[] = [];
+  if (invocation.configFile) args.push('--config', resolve(invocation.configFile));
+  for (const url of invocation.repositories) args.push('--repo', url);
+  return args;
+}
+
+/**
+ * The config file loadConfig would read (--config, else $ROOKERY_CONFIG, else ./rookery.yaml),
+ * or null when it would use the built-in defaults (archiveAsync is never on then).
+ */
+function configPathFor(invocation: WalPushInvocation, env: NodeJS.ProcessEnv, cwd: string): string | null {
+  const path = invocation.configFile ?? env['ROOKERY_CONFIG'];
+  if (path) return resolve(cwd, path);
+  const candidate = resolve(cwd, 'rookery.yaml');
+  return existsSync(candidate) ? candidate : null;
+}
+
+interface CachedSettings extends AsyncArchiveSettings {
+  version: number;
+  configPath: string;
+  configIdentity: { ino: string; size: string; mtimeNs: string };
+}
+
+/**
+ * The settings cache: a small JSON file per (working directory, config file, --repo) in a
+ * directory of this account's own under the temporary directory. It holds no secret (spool path,
+ * store URL, timeout) and is honoured only while the config file keeps its inode, size and
+ * modification time; the full CLI rewrites it after validating the file.
+ */
+function cacheFileFor(invocation: WalPushInvocation, configPath: string, cwd: string, env: NodeJS.ProcessEnv): string {
+  const key = createHash('sha256').update(JSON.stringify([cwd, configPath, invocation.repositories])).digest('hex').slice(0, 20);
+  return join(cacheDirectory(env), `wal-push-${key}.json`);
+}
+
+function cacheDirectory(env: NodeJS.ProcessEnv): string {
+  return join(env['TMPDIR'] || tmpdir(), `rookery-${process.getuid?.() ?? 'user'}`);
+}
+
+/** A directory that is ours alone: not a symlink, owned by this account, mode 0700. */
+async function privateDirectory(path: string): Promise<boolean> {
+  try {
+    const stats = await lstat(path);
+    return stats.isDirectory() && (process.getuid === undefined || stats.uid === process.getuid()) && (stats.mode & 0o077) === 0;
+  } catch {
+    return false;
+  }
+}
+
+async function configIdentity(path: string): Promise<CachedSettings['configIdentity']> {
+  const stats = await stat(path, { bigint: true });
+  return { ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs) };
+}
+
+export async function readCachedSettings(invocation: WalPushInvocation, env: NodeJS.ProcessEnv, cwd: string): Promise<AsyncArchiveSettings | null> {
+  const configPath = configPathFor(invocation, env, cwd);
+  if (!configPath) return null;
+  const file = cacheFileFor(invocation, configPath, cwd, env);
+  try {
+    if (!(await privateDirectory(dirname(file)))) return null;
+    const cached = JSON.parse(await readFile(file, 'utf8')) as CachedSettings;
+    const now = await configIdentity(configPath);
+    const same = cached.version === CACHE_VERSION && cached.configPath === configPath && JSON.stringify(cached.configIdentity) === JSON.stringify(now);
+    return same ? { spoolPath: cached.spoolPath, store: cached.store, archiveTimeoutSeconds: cached.archiveTimeoutSeconds } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Called by the full CLI once the configuration is validated and says archiveAsync. Best effort. */
+export async function writeCachedSettings(
+  invocation: WalPushInvocation,
+  settings: AsyncArchiveSettings,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<void> {
+  const configPath = configPathFor(invocation, env, cwd);
+  if (!configPath) return;
+  const file = cacheFileFor(invocation, configPath, cwd, env);
+  try {
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    if (!(await privateDirectory(dirname(file)))) return;
+    const cached: CachedSettings = { version: CACHE_VERSION, configPath, configIdentity: await configIdentity(configPath), ...settings };
+    const temporary = `${file}.${process.pid}.tmp`;
+    await writeFile(temporary, JSON.stringify(cached), { mode: 0o600 });
+    await rename(temporary, file);
+  } catch {
+    // Without the cache every call takes the full CLI: slower, still correct.
+  }
+}
+
+export interface ForegroundOutput {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+export class ForegroundFailure extends Error {}
+
+const POLL_MS = 100;
+const LAUNCH_RETRY_MS = 3_000;
+
+/**
+ * archive_command in asynchronous mode: exit 0 once the background archiver has acknowledged this
+ * very content of the file as durable in this store; 1 at once with the archiver's reason when its
+ * push failed, or when no acknowledgement came within archiveTimeoutSeconds. Starts the archiver
+ * (again) whenever none is alive. PostgreSQL keeps the file and retries on any non-zero exit.
+ */
+export async function archiveInForeground(
+  invocation: WalPushInvocation,
+  settings: AsyncArchiveSettings,
+  launcher: ArchiverLauncher,
+  output: ForegroundOutput,
+): Promise<number> {
+  try {
+    const result = await awaitAcknowledgement(invocation, settings, launcher);
+    if (invocation.json) output.stdout(`${JSON.stringify(result)}\n`);
+    return 0;
+  } catch (error) {
+    output.stderr(`rookery: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+export interface ForegroundResult {
+  name: string;
+  status: 'acknowledged';
+  sha256: string;
+  /** True when the file had to be hashed (its identity differed from the acknowledged one). */
+  hashed: boolean;
+  waitedMs: number;
+}
+
+/** The wait itself: resolves with the acknowledgement, rejects with a ForegroundFailure (reason, or timeout). */
+export async function awaitAcknowledgement(
+  invocation: WalPushInvocation,
+  settings: AsyncArchiveSettings,
+  launcher: ArchiverLauncher,
+): Promise<ForegroundResult> {
+  const started = Date.now();
+  const name = basename(invocation.path);
+  if (!WAL_FILE_NAME.test(name)) {
+    throw new ForegroundFailure(`'${name}' is not a WAL file name (hint: archive_command must pass %p)`);
+  }
+  const path = resolve(invocation.path);
+  const spool = WalSpool.forTier(settings.spoolPath, invocation.tier);
+  const deadline = started + settings.archiveTimeoutSeconds * 1000;
+  let launchedAt = 0;
+  let watcher: FSWatcher | null = null;
+  const napper = new Napper();
+  try {
+    for (;;) {
+      const verdict = await verdictFor(spool, name, path, settings.store);
+      if (verdict.acknowledged) return { name, status: 'acknowledged', sha256: verdict.acknowledged.sha256, hashed: verdict.hashed, waitedMs: Date.now() - started };
+      if (verdict.failure) throw new ForegroundFailure(verdict.failure);
+      if (Date.now() > deadline) {
+        throw new ForegroundFailure(
+          `WAL file '${name}' was not archived by the background archiver within ${settings.archiveTimeoutSeconds} s (hint: see ${spool.logPath()})`,
+        );
+      }
+      if (Date.now() - launchedAt > LAUNCH_RETRY_MS && (await spool.archiverPid()) === null) {
+        await spool.prepare();
+        launcher({ tier: invocation.tier, walDirectory: dirname(path), globalArgs: globalArgsOf(invocation), logFile: spool.logPath() });
+        launchedAt = Date.now();
+      }
+      watcher ??= watchDirectory(spool.directory, napper.wake);
+      await napper.nap(POLL_MS);
+    }
+  } finally {
+    watcher?.close();
+  }
+}
+
+function watchDirectory(directory: string, onChange: () => void): FSWatcher | null {
+  try {
+    const watcher = watch(directory, { persistent: false }, onChange);
+    watcher.on('error', () => undefined);
+    return watcher;
+  } catch {
+    return null; // Polling alone still works.
+  }
+}
+
+interface Verdict {
+  acknowledged?: WalAcknowledgement;
+  hashed: boolean;
+  failure?: string;
+}
+
+/**
+ * Is this file's content acknowledged? The recorded identity (inode, size, times; see
+ * WalFileIdentity) proves it without reading 16 MiB; when the identity differs (a copy, a
+ * restored file) the file is hashed and only the same sha256 counts. An acknowledgement for other
+ * content, or another store, is dropped so the archiver pushes this file (and reports a conflict).
+ * A failure record is consumed: reported once, then PostgreSQL's retry makes the archiver try again.
+ */
+async function verdictFor(spool: WalSpool, name: string, path: string, store: string): Promise<Verdict> {
+  const acknowledgement = await spool.acknowledgement(name);
+  if (acknowledgement) {
+    if (acknowledgement.store === store) {
+      if (sameIdentity(acknowledgement.identity, await fileIdentity(path))) return { acknowledged: acknowledgement, hashed: false };
+      if (acknowledgement.sha256 === (await sha256OfFile(path))) return { acknowledged: acknowledgement, hashed: true };
+    }
+    await spool.forget(name, 'ok');
+  }
+  const failure = await spool.failure(name);
+  if (failure) {
+    await spool.forget(name, 'error');
+    return { hashed: false, failure: failure.message.replace(/^rookery: /, '') };
+  }
+  return { hashed: false };
+}
+
+/**
+ * The whole fast path for bin/rookery.js: null when this is not an asynchronous wal-push the cache
+ * vouches for (the full CLI runs instead), else the exit status.
+ */
+export async function walPushFastPath(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  output: ForegroundOutput,
+): Promise<number | null> {
+  const invocation = parseWalPushArgs(args);
+  const launcher = registeredLauncher;
+  if (!invocation || !launcher) return null;
+  const settings = await readCachedSettings(invocation, env, cwd);
+  if (!settings) return null;
+  return archiveInForeground(invocation, settings, launcher, output);
+}
