@@ -1,3 +1,4 @@
+export * from './lib/backup-events';
 export * from './lib/cloud-event';
 export * from './lib/event-bus';
 export * from './lib/event-bus.factory';
