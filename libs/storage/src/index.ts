@@ -1,4 +1,4 @@
 export * from './lib/fs-store.driver';
-export * from './lib/s3-store.driver';
+export * from './lib/s3-store.config';
 export * from './lib/store.factory';
 export { assertStoreKey, assertStorePrefix } from './lib/store-key';

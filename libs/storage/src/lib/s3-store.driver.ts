@@ -25,61 +25,10 @@ import {
   WriteOptions,
 } from '@rookery/core';
 import { assertStoreKey, assertStorePrefix } from './store-key';
+import { S3StoreConfig } from './s3-store.config';
 import { WriteSource } from './write-source';
 
-export type S3ServerSideEncryption = 'AES256' | 'aws:kms';
-/** The SDK's checksum modes: `when_required` adds checksums only where S3 demands them. */
-export type S3ChecksumMode = 'when_required' | 'when_supported';
-
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-/** Everything an S3 store needs; built by the store factory from a URL plus options. */
-export interface S3StoreConfig {
-  bucket: string;
-  /** Root of the store inside the bucket, without leading or trailing '/'; '' for the bucket root. */
-  prefix: string;
-  /** Unset: the SDK's default chain (AWS_REGION, profile). */
-  region?: string;
-  /** An S3-compatible endpoint (http://host:port); unset for AWS S3. */
-  endpoint?: string;
-  forcePathStyle: boolean;
-  sse: S3ServerSideEncryption;
-  kmsKeyId?: string;
-  checksum: S3ChecksumMode;
-  /**
-   * The server enforces `If-None-Match: *` on PutObject and CompleteMultipartUpload (AWS S3 does;
-   * S3Proxy 2.6 ignores it). When false, `ifAbsent` is a best-effort check-then-put.
-   */
-  conditionalCreate: boolean;
-  /** Multipart part size in bytes (≥ 5 MiB) and parts uploaded in parallel. */
-  partSize: number;
-  queueSize: number;
-  /** Attempts per request (SDK retry), connect timeout, and socket inactivity timeout. */
-  maxAttempts: number;
-  connectTimeoutMs: number;
-  requestTimeoutMs: number;
-  /**
-   * Explicit credentials. Production leaves this unset so the SDK's default chain (environment,
-   * shared profile, SSO, instance metadata) applies; credentials never come from a store URL.
-   */
-  credentials?: S3Credentials;
-}
-
-export const S3_STORE_DEFAULTS = Object.freeze({
-  forcePathStyle: false,
-  sse: 'AES256' as S3ServerSideEncryption,
-  checksum: 'when_required' as S3ChecksumMode,
-  conditionalCreate: false,
-  partSize: 16 * 1024 * 1024,
-  queueSize: 4,
-  maxAttempts: 3,
-  connectTimeoutMs: 2_000,
-  requestTimeoutMs: 300_000,
-});
+export * from './s3-store.config';
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
 const PROBE_PREFIX = '.rookery-probe/';

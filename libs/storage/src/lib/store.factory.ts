@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, Store } from '@rookery/core';
 import { FsStoreDriver } from './fs-store.driver';
-import { S3ChecksumMode, S3ServerSideEncryption, S3StoreConfig, S3StoreDriver, S3_STORE_DEFAULTS } from './s3-store.driver';
+import { S3ChecksumMode, S3ServerSideEncryption, S3StoreConfig, S3_STORE_DEFAULTS } from './s3-store.config';
 
 /** Settings a URL does not carry; for S3 the URL's query parameters override these defaults. */
 export interface StoreOptions {
@@ -17,7 +17,10 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** The only code that turns a store URL into a driver (STYLE: one factory reads config). */
 export function createStore(url: string, options: StoreOptions = {}): Store {
   const location = parseStoreUrl(url, options);
-  return location.kind === 'file' ? new FsStoreDriver(location.root) : new S3StoreDriver(location.config);
+  if (location.kind === 'file') return new FsStoreDriver(location.root);
+  // Loaded here, not at the top: a file:// store (wal-push on a local repository) never pays for the AWS SDK.
+  const { S3StoreDriver } = require('./s3-store.driver') as typeof import('./s3-store.driver');
+  return new S3StoreDriver(location.config);
 }
 
 /**
