@@ -4,6 +4,7 @@ import type { RookeryConfig } from '@rookery/config';
 import {
   BackupManifest,
   BackupNotFoundError,
+  BackupType,
   LockHeldError,
   TierName,
   isBackupId,
@@ -13,12 +14,15 @@ import {
 import { RookeryEngine } from '@rookery/engine';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
+import { requestedBackupType } from './backup-types';
 
 const SHUTDOWN_WAIT_MS = 30_000;
 
 export interface BackupStartOptions {
   /** Who asked: 'api', 'schedule', later the authenticated actor. */
   requestedBy: string;
+  /** full (default), or the tier's scheduled type: incremental (content) or snapshot (olap). */
+  type?: BackupType;
 }
 
 interface RunningBackup {
@@ -50,11 +54,14 @@ export class BackupJobService implements BeforeApplicationShutdown {
   ) {}
 
   /**
-   * Starts a full backup of the tier and resolves with its running record once the backup holds
-   * the repository lock and streams (or after `startWaitMs`). Rejects with LockHeldError when a
-   * backup of the tier is already running, here or in another process.
+   * Starts a backup of the tier (full unless `options.type` names the tier's scheduled type) and
+   * resolves with its running record once the backup holds the repository lock and streams (or
+   * after `startWaitMs`). Rejects with LockHeldError when a backup of the tier is already running,
+   * here or in another process, and with ConfigError, recording nothing, when the tier does not
+   * take the requested type.
    */
   async start(tier: TierName, options: BackupStartOptions): Promise<BackupRecord> {
+    const type = requestedBackupType(tier, this.config.tiers[tier].policy, options.type);
     // Checked and claimed synchronously: two requests in the same tick cannot both pass.
     const current = this.running.get(tier);
     if (current) {
@@ -85,7 +92,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       record = await this.catalog.recordStarted({
         id,
         tier,
-        type: 'full',
+        type,
         method: this.config.tiers[tier].policy.method,
         startedAt: run.startedAt,
         requestedBy: options.requestedBy,
@@ -96,12 +103,13 @@ export class BackupJobService implements BeforeApplicationShutdown {
       throw error;
     }
     this.metrics.backupStarted(tier);
-    this.logger.log(`backup '${id}' of tier '${tier}' requested by ${options.requestedBy}`);
+    this.logger.log(`${type} backup '${id}' of tier '${tier}' requested by ${options.requestedBy}`);
 
     let streaming!: () => void;
     const started = new Promise<void>((resolve) => (streaming = resolve));
     const backup = this.engine.backup({
       tier,
+      type,
       signal: abort.signal,
       // The engine names the backup after its first clock reading; handing it the time this record
       // was created under keeps the catalog id and the manifest id the same.

@@ -32,6 +32,16 @@ export class BackupRecordDto implements BackupRecord {
   @ApiProperty({ type: String, nullable: true, example: 'api' }) requestedBy!: string | null;
 }
 
+export class StartBackupDto {
+  @ApiPropertyOptional({
+    type: String,
+    enum: ['full', 'incremental', 'snapshot'],
+    default: 'full',
+    description: "full, or the tier's scheduled type: incremental (content), snapshot (olap)",
+  })
+  type?: BackupType;
+}
+
 export class BackupListDto {
   @ApiProperty({ type: () => [BackupRecordDto], description: 'newest last' }) backups!: BackupRecordDto[];
 }

@@ -2,19 +2,27 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/comm
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import type { RookeryConfig } from '@rookery/config';
-import type { TierName } from '@rookery/core';
+import type { BackupType, TierName } from '@rookery/core';
 import { ROOKERY_CONFIG, SERVICE_TIER } from '../service-kit.constants';
 import { BackupJobService } from './backup-jobs.service';
+import { scheduledBackupType } from './backup-types';
+
+/** The SchedulerRegistry name of a tier's cron job for a backup type: 'content-incremental-backup'. */
+export function backupJobName(tier: TierName, type: BackupType): string {
+  return `${tier}-${type}-backup`;
+}
 
 /** The SchedulerRegistry name of a tier's full-backup cron job: 'oltp-full-backup'. */
 export function fullBackupJobName(tier: TierName): string {
-  return `${tier}-full-backup`;
+  return backupJobName(tier, 'full');
 }
 
 /**
  * On start: rebuild the catalog of the service's tier (SERVICE_TIER) from the repository, then
- * register the tier policy's full-backup schedule. The cron handler only calls the same
- * BackupJobService.start as POST /backups. Needs ScheduleModule.forRoot() in the app.
+ * register the tier policy's schedules: fullSchedule for full backups and, where the tier has a
+ * scheduled second type (content incrementals, OLAP snapshots), incrementalSchedule for it;
+ * 'continuous' (WAL) registers nothing. The cron handler only calls the same BackupJobService.start
+ * as POST /backups. Needs ScheduleModule.forRoot() in the app.
  */
 @Injectable()
 export class BackupScheduleHandler implements OnApplicationBootstrap {
@@ -30,17 +38,24 @@ export class BackupScheduleHandler implements OnApplicationBootstrap {
   async onApplicationBootstrap(): Promise<void> {
     // An unreachable repository must not keep the service down: /health reports it meanwhile.
     await this.backups.reindex(this.tier).catch((error: unknown) => this.logger.error(`catalog reindex failed: ${String(error)}`));
-    const schedule = this.config.tiers[this.tier].policy.fullSchedule;
-    const job = CronJob.from({ cronTime: schedule, onTick: () => this.handle(), timeZone: 'UTC' });
-    this.scheduler.addCronJob(fullBackupJobName(this.tier), job);
-    job.start();
-    this.logger.log(`full backups of tier '${this.tier}' scheduled at '${schedule}' (UTC)`);
+    const policy = this.config.tiers[this.tier].policy;
+    this.schedule('full', policy.fullSchedule);
+    const second = scheduledBackupType(policy);
+    if (second) this.schedule(second, policy.incrementalSchedule);
   }
 
-  handle(): Promise<void> {
-    return this.backups.start(this.tier, { requestedBy: 'schedule' }).then(
+  /** A cron tick: the same start as POST /backups; a refusal (a run in progress) is only logged. */
+  handle(type: BackupType = 'full'): Promise<void> {
+    return this.backups.start(this.tier, { requestedBy: 'schedule', type }).then(
       () => undefined,
-      (error: unknown) => this.logger.warn(`scheduled backup not started: ${String(error)}`),
+      (error: unknown) => this.logger.warn(`scheduled ${type} backup not started: ${String(error)}`),
     );
+  }
+
+  private schedule(type: BackupType, cronTime: string): void {
+    const job = CronJob.from({ cronTime, onTick: () => this.handle(type), timeZone: 'UTC' });
+    this.scheduler.addCronJob(backupJobName(this.tier, type), job);
+    job.start();
+    this.logger.log(`${type} backups of tier '${this.tier}' scheduled at '${cronTime}' (UTC)`);
   }
 }

@@ -1,6 +1,8 @@
-import { Controller, Get, HttpCode, HttpStatus, Param, Post, Res, Type } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Res, Type } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBody,
   ApiConflictResponse,
   ApiNotFoundResponse,
   ApiOkResponse,
@@ -10,7 +12,7 @@ import {
 } from '@nestjs/swagger';
 import type { TierName } from '@rookery/core';
 import { BackupJobService } from './backup-jobs.service';
-import { BackupListDto, BackupRecordDto, ErrorBodyDto } from './backup-record.dto';
+import { BackupListDto, BackupRecordDto, ErrorBodyDto, StartBackupDto } from './backup-record.dto';
 
 interface LocationReply {
   setHeader(name: string, value: string): void;
@@ -28,12 +30,15 @@ export function createBackupsController(tier: TierName): Type<unknown> {
 
     @Post()
     @HttpCode(HttpStatus.ACCEPTED)
-    @ApiOperation({ summary: `Start a full backup of the ${tier} tier in the background` })
+    @ApiOperation({ summary: `Start a backup of the ${tier} tier in the background (full unless the body names another type)` })
+    @ApiBody({ type: StartBackupDto, required: false })
     @ApiAcceptedResponse({ type: BackupRecordDto, description: 'the running backup; poll its Location' })
+    @ApiBadRequestResponse({ type: ErrorBodyDto, description: 'CONFIG_INVALID: the tier does not take this backup type' })
     @ApiConflictResponse({ type: ErrorBodyDto, description: 'LOCK_HELD: a backup of the tier is already running' })
     @ApiServiceUnavailableResponse({ type: ErrorBodyDto, description: 'the database or the repository cannot be reached' })
-    async start(@Res({ passthrough: true }) reply: LocationReply): Promise<BackupRecordDto> {
-      const record = await this.backups.start(tier, { requestedBy: 'api' });
+    async start(@Res({ passthrough: true }) reply: LocationReply, @Body() body?: Partial<StartBackupDto>): Promise<BackupRecordDto> {
+      // The body is checked against the tier's policy by the job service (no pipe: one rule, one place).
+      const record = await this.backups.start(tier, { requestedBy: 'api', type: body?.type });
       reply.setHeader('Location', `/backups/${encodeURIComponent(record.id)}`);
       return record;
     }

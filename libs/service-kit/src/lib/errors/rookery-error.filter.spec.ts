@@ -39,6 +39,7 @@ describe('RookeryErrorFilter', () => {
 
   it.each<[string, RookeryError, number]>([
     ['LOCK_HELD', new LockHeldError('oltp', 'rookery backup (cli), pid 7 on db1'), 409],
+    ['INCREMENTAL_CHAIN', new RookeryError('INCREMENTAL_CHAIN', 'backup', "no full backup of tier 'content' to chain to"), 409],
     ['BACKUP_NOT_FOUND', new BackupNotFoundError('oltp', '20261126T020000Z-oltp'), 404],
     ['CONFIG_INVALID', new ConfigError("no database URL for tier 'oltp'", ['tiers.oltp.pgUrl']), 400],
     ['CONFIG_* (any)', new RookeryError('CONFIG_MISSING', 'config', 'missing key'), 400],

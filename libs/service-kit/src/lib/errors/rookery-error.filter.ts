@@ -10,6 +10,8 @@ export interface ErrorBody {
 
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   LOCK_HELD: HttpStatus.CONFLICT,
+  // An incremental with no usable parent (no full yet, schema changed): the tier's state, not the request.
+  INCREMENTAL_CHAIN: HttpStatus.CONFLICT,
   BACKUP_NOT_FOUND: HttpStatus.NOT_FOUND,
   TIER_UNKNOWN: HttpStatus.BAD_REQUEST,
   STORAGE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
