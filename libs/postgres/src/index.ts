@@ -11,3 +11,4 @@ export * from './lib/pg-sql.client';
 export * from './lib/process.runner';
 export * from './lib/scratch-cluster';
 export * from './lib/pg-waldump.driver';
+export * from './lib/pg-verifybackup.driver';

@@ -23,6 +23,7 @@ const policyOverrides = z
     rpoSeconds: z.number().int().nonnegative(),
     rtoSeconds: z.number().int().positive(),
     localCopyDays: z.number().int().nonnegative(),
+    drillSchedule: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields'),
     logical: z
       .object({
         splitTable: z.string().min(1).nullable(),
@@ -30,6 +31,7 @@ const policyOverrides = z
         format: z.enum(['custom', 'directory']),
         jobs: z.number().int().positive().max(64),
         compression: z.object({ codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]), level: z.number().int().min(0).max(22) }).strict(),
+        incremental: z.boolean(),
       })
       .strict()
       .partial(),

@@ -24,7 +24,12 @@ export interface TierPolicy {
   rpoSeconds: number;
   rtoSeconds: number;
   localCopyDays: number;
+  /** Cron expression (UTC) for the validator's restore drills of the tier; absent: DEFAULT_DRILL_SCHEDULE. */
+  drillSchedule?: string;
 }
+
+/** Restore drills run monthly unless a tier's policy says otherwise: 06:00 UTC on the 1st. */
+export const DEFAULT_DRILL_SCHEDULE = '0 6 1 * *';
 
 export interface LogicalPolicy {
   /**
@@ -40,6 +45,12 @@ export interface LogicalPolicy {
   jobs: number;
   /** The tier's own compression (content: maximum by policy); absent: the repository's. */
   compression?: { codec: 'none' | 'gzip' | 'zstd' | 'lz4'; level: number };
+  /**
+   * Incrementals (`--type incremental`, content every 4 h): each full installs rookery's change
+   * tracking on the database (schema `rookery`: a change log fed by row triggers), and an
+   * incremental carries the rows changed since its parent. Absent: fulls only.
+   */
+  incremental?: boolean;
 }
 
 const MINUTE = 60;
@@ -63,7 +74,7 @@ export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.f
     tier: 'content',
     database: 'penguinmails_content',
     method: 'logical',
-    logical: { splitTable: 'public.content_objects', excludeTableData: [], format: 'custom', jobs: 2, compression: { codec: 'zstd', level: 9 } },
+    logical: { splitTable: 'public.content_objects', excludeTableData: [], format: 'custom', jobs: 2, compression: { codec: 'zstd', level: 9 }, incremental: true },
     fullSchedule: '0 3 * * *',
     incrementalSchedule: '0 */4 * * *',
     retentionDays: 180,
