@@ -6,6 +6,7 @@ import { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig, loadConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { BackupJobService } from './backups/backup-jobs.service';
+import { ServiceEventsService } from './events/service-events.service';
 import { RookeryErrorFilter } from './errors/rookery-error.filter';
 import { HealthController } from './health/health.controller';
 import { ServiceHealthService } from './health/service-health.service';
@@ -50,10 +51,11 @@ export class ServiceKitModule {
         { provide: APP_FILTER, useClass: RookeryErrorFilter },
         BackupMetricsService,
         BackupJobService,
+        ServiceEventsService,
         ServiceHealthService,
         ServiceResourcesService,
       ],
-      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService],
+      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService],
     };
   }
 }

@@ -12,6 +12,8 @@ import {
   makeBackupId,
 } from '@rookery/core';
 import { RookeryEngine } from '@rookery/engine';
+import { BackupRunFacts, backupCompletedEvent, backupFailedEvent, backupStartedEvent } from '@rookery/events';
+import { ServiceEventsService } from '../events/service-events.service';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 import { requestedBackupType } from './backup-types';
@@ -51,6 +53,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
     private readonly metrics: BackupMetricsService,
     @Inject(ROOKERY_CONFIG) private readonly config: RookeryConfig,
     @Inject(SERVICE_KIT_OPTIONS) private readonly options: ResolvedServiceKitOptions,
+    private readonly events: ServiceEventsService,
   ) {}
 
   /**
@@ -87,16 +90,22 @@ export class BackupJobService implements BeforeApplicationShutdown {
     };
     this.running.set(tier, run);
 
+    const facts: BackupRunFacts = {
+      backupId: id,
+      tier,
+      type,
+      method: this.config.tiers[tier].policy.method,
+      startedAt: run.startedAt,
+      actor: options.requestedBy,
+    };
     let record: BackupRecord;
     try {
-      record = await this.catalog.recordStarted({
-        id,
-        tier,
-        type,
-        method: this.config.tiers[tier].policy.method,
-        startedAt: run.startedAt,
-        requestedBy: options.requestedBy,
-      });
+      // The record and its backup.started event are stored together (outbox), then relayed.
+      record = await this.catalog.recordStarted(
+        { id, tier, type, method: facts.method, startedAt: run.startedAt, requestedBy: options.requestedBy },
+        this.events.outboxItems(backupStartedEvent(facts, this.events.source)),
+      );
+      this.events.nudge();
     } catch (error) {
       this.running.delete(tier);
       settle();
@@ -117,7 +126,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       id,
       onProgress: () => streaming(),
     });
-    const finished = this.finish(tier, id, startedAt, backup).finally(() => {
+    const finished = this.finish(facts, startedAt, backup).finally(() => {
       this.running.delete(tier);
       settle();
     });
@@ -186,33 +195,41 @@ export class BackupJobService implements BeforeApplicationShutdown {
     }
   }
 
-  private async finish(tier: TierName, id: string, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {
+  private async finish(facts: BackupRunFacts, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {
+    const { tier, backupId: id } = facts;
     let manifest: BackupManifest;
     try {
       manifest = await backup;
     } catch (error) {
-      await this.recordFailure(tier, id, startedAt, error);
+      await this.recordFailure(facts, startedAt, error);
+      this.events.nudge();
       return;
     }
     this.metrics.backupCompleted(tier, seconds(startedAt), new Date(manifest.finishedAt));
     this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);
-    await this.catalog.recordCompleted(manifest, { runningId: id }).catch((error: unknown) => {
+    const completed = backupCompletedEvent(manifest, { actor: facts.actor, repository: this.engine.context.repository.store.description, source: this.events.source });
+    await this.catalog.recordCompleted(manifest, { runningId: id, events: this.events.outboxItems(completed) }).catch((error: unknown) => {
       // The backup exists (its manifest is committed); the next reindex puts it in the catalog.
       this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describe(error)}`);
     });
+    this.events.nudge();
   }
 
-  private async recordFailure(tier: TierName, id: string, startedAt: Date, error: unknown): Promise<void> {
+  private async recordFailure(facts: BackupRunFacts, startedAt: Date, error: unknown): Promise<void> {
+    const { tier, backupId: id } = facts;
+    const failed = backupFailedEvent(facts, error, this.events.source);
     if (isRookeryError(error) && error.code === 'LOCK_HELD') {
       // Refused, never started: another process holds the tier's lock. Nothing to keep.
       this.metrics.backupRefused(tier, { afterStart: true });
       await this.catalog.remove(id).catch(() => undefined);
+      // Its backup.started event is already out: say how the run ended.
+      await this.events.publish(failed).catch((publishError: unknown) => this.logger.error(`cannot store the backup.failed event of '${id}': ${describe(publishError)}`));
       this.logger.warn(`backup '${id}' of tier '${tier}' refused: ${describe(error)}`);
       return;
     }
     this.metrics.backupFailed(tier, seconds(startedAt));
     this.logger.error(`backup '${id}' of tier '${tier}' failed: ${describe(error)}`);
-    await this.catalog.recordFailed(id, error).catch((catalogError: unknown) => {
+    await this.catalog.recordFailed(id, error, new Date(), this.events.outboxItems(failed)).catch((catalogError: unknown) => {
       this.logger.error(`cannot record the failure of backup '${id}' in the catalog: ${describe(catalogError)}`);
     });
   }
