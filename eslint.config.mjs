@@ -66,7 +66,7 @@ export default [
       ],
     },
   },
-  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/events', 'libs/engine', 'libs/compliance', 'libs/service-kit', 'apps'].map((dir) => ({
+  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/events', 'libs/engine', 'libs/compliance', 'libs/service-kit', 'libs/validation', 'apps'].map((dir) => ({
     files: [`${dir}/**/*.ts`],
     ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],
     rules: {

@@ -1,0 +1,4 @@
+export * from './lib/backup.validator';
+export * from './lib/restore.drill';
+export * from './lib/validation-check';
+export * from './lib/validation.tools';
