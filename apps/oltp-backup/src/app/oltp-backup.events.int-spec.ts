@@ -69,7 +69,7 @@ describe('oltp-backup service events through a Kafka outage', () => {
     }
     // started + completed per backup, all still in the outbox.
     const outbox = app.get(BackupCatalog).outbox;
-    expect(await outbox.stats()).toMatchObject({ pending: 4 });
+    expect(await outbox.stats()).toMatchObject({ pending: 6 });
 
     kafka = await startKafka({ port });
     const ledger = await EventLedger.open(`sqlite://${join(work, 'ledger.sqlite')}`);
@@ -77,11 +77,18 @@ describe('oltp-backup service events through a Kafka outage', () => {
     let subscription: Subscription | undefined;
     try {
       subscription = await new ComplianceLedgerService(ledger, DEFAULT_POLICIES).subscribe(consumerBus, 'events-test-ledger');
-      await pollUntil(() => ledger.count(), (count) => count >= 4, { timeoutMs: 120_000 });
+      // started + completed per backup, and the audit event of each POST /backups.
+      await pollUntil(() => ledger.count(), (count) => count >= 6, { timeoutMs: 120_000 });
       expect((await outbox.stats()).pending).toBe(0);
       // Give a duplicate delivery a chance to show up before counting.
       await new Promise((done) => setTimeout(done, 2_000));
-      const entries = await ledger.list({ subject: 'oltp' });
+      expect(await ledger.count()).toBe(6);
+      const audits = await ledger.list({ types: ['dev.rookery.audit'] });
+      expect(audits.map((entry) => [entry.subject, entry.data['action'], entry.data['outcome']])).toEqual([
+        ['oltp', 'POST /backups', 'succeeded'],
+        ['oltp', 'POST /backups', 'succeeded'],
+      ]);
+      const entries = await ledger.list({ subject: 'oltp', types: ['dev.rookery.backup.started', 'dev.rookery.backup.completed'] });
       expect(entries.map((entry) => `${entry.type}:${entry.data['backupId']}`).sort()).toEqual(
         ids.flatMap((id) => [`dev.rookery.backup.completed:${id}`, `dev.rookery.backup.started:${id}`]).sort(),
       );

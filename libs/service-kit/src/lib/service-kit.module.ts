@@ -1,11 +1,12 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_INTERCEPTOR } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { LoggerModule } from 'nestjs-pino';
 import { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig, loadConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { BackupJobService } from './backups/backup-jobs.service';
+import { AuditInterceptor } from './events/audit.interceptor';
 import { ServiceEventsService } from './events/service-events.service';
 import { RookeryErrorFilter } from './errors/rookery-error.filter';
 import { HealthController } from './health/health.controller';
@@ -49,6 +50,7 @@ export class ServiceKitModule {
           inject: [ROOKERY_CONFIG],
         },
         { provide: APP_FILTER, useClass: RookeryErrorFilter },
+        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
         BackupMetricsService,
         BackupJobService,
         ServiceEventsService,
