@@ -6,3 +6,4 @@ export * from './lib/event-types';
 export * from './lib/in-process.bus';
 export * from './lib/kafka.bus';
 export * from './lib/outbox';
+export * from './lib/wal-events';

@@ -6,10 +6,11 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
+import { CloudEvent, TOPICS } from '@rookery/events';
 import { buildConfig } from '@rookery/config';
 import { WalStreamStatus } from '@rookery/engine';
 import { WalArchive } from '@rookery/repository';
-import { configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
+import { ServiceEventsService, configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
 import { createStore } from '@rookery/storage';
 import { TestCluster, pollUntil as until, startCluster } from '@rookery/testing';
 import { QueueWalModule } from './queue-wal.module';
@@ -75,9 +76,19 @@ describe('queue-wal service', () => {
   });
 
   it('pushes a completed segment to the repository and reports it as the last uploaded', async () => {
+    const archivedNames: string[] = [];
+    const bus = await app.get(ServiceEventsService).connectedBus();
+    const subscription = await bus.subscribe({ group: 'test', topics: [TOPICS.wal] }, async (event) => {
+      archivedNames.push(...(event as CloudEvent<'dev.rookery.wal.archived'>).data.segments.map((segment) => segment.name));
+    });
     const [{ name }] = await cluster.query<{ name: string }>("select pg_walfile_name(pg_current_wal_lsn()) as name from pg_switch_wal()");
     const uploaded = await until(status, (body) => (body.uploads.lastUploaded?.name ?? '') >= name);
     expect(uploaded.uploads).toMatchObject({ failures: 0, lastError: null, lastUploaded: { name: expect.any(String), key: expect.stringContaining('queue/wal/00000001/') } });
+
+    // The pushed segment is reported in a batched dev.rookery.wal.archived event (outbox → bus).
+    const lastName = uploaded.uploads.lastUploaded?.name ?? '?';
+    await until(async () => archivedNames, (names) => names.includes(lastName), { timeoutMs: 15_000 });
+    await subscription.close();
   });
 
   it('POST /backups takes a base backup of the queue tier; the policy schedule is registered', async () => {

@@ -1,7 +1,8 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge } from 'prom-client';
 import { RookeryEngine, WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor } from '@rookery/engine';
-import { BackupMetricsService } from '@rookery/service-kit';
+import { WalArchivedBatcher } from '@rookery/events';
+import { BackupMetricsService, ServiceEventsService } from '@rookery/service-kit';
 
 /**
  * The WAL stream's life in the service: started once the app is up, stopped before the engine
@@ -12,16 +13,29 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
   static readonly OPTIONS = Symbol('WAL_STREAM_OPTIONS');
   private readonly logger = new Logger('WalStream');
   private supervisor: WalStreamSupervisor | null = null;
+  private readonly archived: WalArchivedBatcher;
 
   constructor(
     private readonly engine: RookeryEngine,
     private readonly metrics: BackupMetricsService,
+    events: ServiceEventsService,
     @Inject(WalStreamService.OPTIONS) private readonly options: { sweepIntervalMs?: number },
-  ) {}
+  ) {
+    // Archived files become dev.rookery.wal.archived events in batches, through the outbox.
+    this.archived = new WalArchivedBatcher((batch) => events.publish(...batch), {
+      source: events.source,
+      onError: (error) => this.logger.error(`cannot store wal.archived events: ${String(error)}`),
+    });
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     const supervisor = await createWalStreamSupervisor(this.engine, {
       sweepIntervalMs: this.options.sweepIntervalMs,
+      onPushed: (tier, result) => {
+        if (result.status === 'archived') {
+          this.archived.add({ tier, name: result.name, sha256: result.sha256, bytes: result.bytes, archivedAt: new Date().toISOString() });
+        }
+      },
       log: (level, message) => (level === 'info' ? this.logger.log(message) : this.logger[level](message)),
     });
     this.registerMetrics(supervisor);
@@ -31,6 +45,7 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
 
   async beforeApplicationShutdown(): Promise<void> {
     await this.supervisor?.stop();
+    await this.archived.flush();
   }
 
   status(): Promise<WalStreamStatus> {

@@ -1,5 +1,5 @@
 import { processEnvironment } from '@rookery/config';
-import { ConfigError } from '@rookery/core';
+import { ConfigError, TierName } from '@rookery/core';
 import {
   PgBinaries,
   PgReceivewalClient,
@@ -10,6 +10,7 @@ import {
 } from '@rookery/postgres';
 import { RookeryEngine } from './rookery.engine';
 import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervisor';
+import { WalPushResult } from './wal.service';
 
 /**
  * Builds the WAL stream supervisor of `config.walStream` on an engine: pg_receivewal from the
@@ -18,8 +19,12 @@ import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervi
  */
 export async function createWalStreamSupervisor(
   engine: RookeryEngine,
-  options: Pick<WalStreamDependencies, 'log' | 'sweepIntervalMs'> = {},
+  options: Pick<WalStreamDependencies, 'log' | 'sweepIntervalMs'> & {
+    /** Called after each file is durable in the store (events, metrics). */
+    onPushed?: (tier: TierName, result: WalPushResult) => void;
+  } = {},
 ): Promise<WalStreamSupervisor> {
+  const { onPushed, ...supervisorOptions } = options;
   const { config } = engine.context;
   const settings = config.walStream;
   const pgUrl = config.tiers[settings.tier].pgUrl;
@@ -33,7 +38,7 @@ export async function createWalStreamSupervisor(
   const driver = new PgReceivewalDriver(runner, binaries);
   const client = new PgReceivewalClient();
   return new WalStreamSupervisor({
-    ...options,
+    ...supervisorOptions,
     settings,
     pgUrl: pgUrl.reveal(),
     receiver: {
@@ -42,7 +47,11 @@ export async function createWalStreamSupervisor(
       state: (url, request) => client.state(url, request),
       setSynchronousStandbyNames: (url, value) => client.setSynchronousStandbyNames(url, value),
     },
-    push: (tier, path) => engine.wal.push(tier, path),
+    push: async (tier, path) => {
+      const result = await engine.wal.push(tier, path);
+      onPushed?.(tier, result);
+      return result;
+    },
     standbyNames: { for: synchronousStandbyNamesFor, lists: listsStandby },
     osUser: await engine.context.postgres.osUser(),
   });

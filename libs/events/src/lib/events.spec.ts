@@ -3,6 +3,7 @@ import { InMemorySeenEvents, idempotentHandler } from './event-bus';
 import { TOPICS } from './event-types';
 import { InProcessEventBus } from './in-process.bus';
 import { OutboxEntry, OutboxRelay, OutboxStore, outboxPayload } from './outbox';
+import { WalArchivedBatcher, walArchivedEvents } from './wal-events';
 
 const source = 'rookery/test';
 
@@ -152,5 +153,32 @@ describe('outbox relay', () => {
     const relayed = await new OutboxRelay(outbox, new InProcessEventBus()).relayOnce();
     expect(relayed).toBe(1);
     expect(outbox.entries.get('broken')).toMatchObject({ invalid: true, error: expect.stringContaining('invalid event envelope') });
+  });
+});
+
+describe('WAL archived batches', () => {
+  const file = (name: string, tier: 'oltp' | 'queue' = 'queue') => ({ tier, name, sha256: 'a'.repeat(64), bytes: 16_777_216, archivedAt: '2026-11-26T02:00:00.000Z' });
+
+  it('groups files by tier and timeline into one event each, oldest first', () => {
+    const events = walArchivedEvents([file('000000010000000000000004'), file('000000010000000000000003'), file('000000020000000000000005'), file('000000010000000000000009', 'oltp')], 'rookery/test');
+    expect(events.map((event) => [event.subject, event.data.timeline, event.data.segments.map((segment) => segment.name)])).toEqual([
+      ['queue', 1, ['000000010000000000000003', '000000010000000000000004']],
+      ['queue', 2, ['000000020000000000000005']],
+      ['oltp', 1, ['000000010000000000000009']],
+    ]);
+  });
+
+  it('flushes when enough files wait, after the delay, and on demand', async () => {
+    const emitted: CloudEvent[][] = [];
+    const batcher = new WalArchivedBatcher(async (events) => void emitted.push(events), { source: 'rookery/test', maxFiles: 2, maxDelayMs: 50 });
+    batcher.add(file('000000010000000000000001'));
+    batcher.add(file('000000010000000000000002'));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(emitted).toHaveLength(1);
+    batcher.add(file('000000010000000000000003'));
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    expect(emitted.map((events) => (events[0] as CloudEvent<'dev.rookery.wal.archived'>).data.segments.length)).toEqual([2, 1]);
+    await batcher.flush();
+    expect(emitted).toHaveLength(2);
   });
 });
