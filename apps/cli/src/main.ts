@@ -5,6 +5,7 @@ import { EXIT, errorLine, exitCodeFor } from './cli.output';
 import { backupCommand } from './commands/backup.command';
 import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
+import { drillCommand } from './commands/drill.command';
 import { infoCommand } from './commands/info.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
@@ -20,7 +21,7 @@ export function buildProgram(): Command {
     .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand()]) {
+  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand()]) {
     program.addCommand(command.exitOverride());
   }
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });

@@ -57,6 +57,11 @@ export class CatalogOutbox {
     await this.dataSource.transaction((manager) => CatalogOutbox.enqueue(manager, items));
   }
 
+  /** Whether the event was stored (relayed or not; until pruned). */
+  async has(eventId: string): Promise<boolean> {
+    return (await this.dataSource.getRepository(OutboxEventEntity).countBy({ eventId })) > 0;
+  }
+
   async pending(limit: number): Promise<PendingOutboxEntry[]> {
     const rows = await this.dataSource.getRepository(OutboxEventEntity).find({
       where: { relayedAt: IsNull(), invalid: false },

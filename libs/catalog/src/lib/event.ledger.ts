@@ -67,6 +67,11 @@ export class EventLedger {
     return rows.map((row) => ({ ...row, data: JSON.parse(row.data) as Record<string, unknown> }));
   }
 
+  /** Whether the event is recorded (consumers that must not redo work for a redelivered event). */
+  async has(eventId: string): Promise<boolean> {
+    return (await this.dataSource.getRepository(LedgerEventEntity).countBy({ eventId })) > 0;
+  }
+
   async count(): Promise<number> {
     return this.dataSource.getRepository(LedgerEventEntity).count();
   }

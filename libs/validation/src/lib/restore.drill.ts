@@ -1,9 +1,9 @@
 import { appendFile, chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BackupManifest, TierName, isRookeryError } from '@rookery/core';
+import { BackupManifest, RookeryError, TierName, isRookeryError } from '@rookery/core';
 import { RESTORED_SERVER_LOG, RookeryEngine, waitForPromotion } from '@rookery/engine';
 import { ScratchCluster } from '@rookery/postgres';
-import { CHECK, ValidationCheck, allOk } from './validation-check';
+import { CHECK, ValidationCheck, allOk, failureSummary } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
 export interface DrillReport {
@@ -212,4 +212,13 @@ async function prependOwned(path: string, text: string, owner: { uid: number; gi
   const current = await readFile(path, 'utf8').catch(() => '');
   await writeFile(path, `${text}${current}`, { mode: 0o600 });
   if (owner) await chown(path, owner.uid, owner.gid);
+}
+
+/** A drill whose restore or data checks failed (the RTO is a figure, not a failure). */
+export class DrillFailedError extends RookeryError {
+  constructor(report: DrillReport) {
+    super('DRILL_FAILED', 'restore', `restore drill of backup '${report.backupId}' (tier ${report.tier}) failed: ${failureSummary(report.checks)}`, {
+      hint: 'the backup did not restore to usable data: run rookery verify on it and look at the failed check',
+    });
+  }
 }

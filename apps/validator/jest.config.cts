@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'validator',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/apps/validator',
+};

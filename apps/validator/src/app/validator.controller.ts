@@ -1,0 +1,47 @@
+import { Body, Controller, Get, HttpCode, Post, Query } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { DrillReport } from '@rookery/validation';
+import { DrillService } from './drill.service';
+import { ValidatorService } from './validator.service';
+
+@ApiTags('validator')
+@Controller()
+export class ValidatorController {
+  constructor(
+    private readonly validations: ValidatorService,
+    private readonly drills: DrillService,
+  ) {}
+
+  @Get('validations')
+  @ApiOperation({ summary: 'validations of backups as they landed, newest first: every check with its detail' })
+  @ApiQuery({ name: 'tier', required: false })
+  @ApiQuery({ name: 'backupId', required: false })
+  async listValidations(@Query('tier') tier?: string, @Query('backupId') backupId?: string) {
+    return { validations: await this.validations.list({ tier: optionalTier(tier), backupId }) };
+  }
+
+  @Get('drills')
+  @ApiOperation({ summary: 'restore drills, newest first: restore time against the RTO and the data checks' })
+  @ApiQuery({ name: 'tier', required: false })
+  async listDrills(@Query('tier') tier?: string) {
+    return { drills: await this.drills.list(optionalTier(tier)) };
+  }
+
+  @Post('drills')
+  @HttpCode(200)
+  @ApiOperation({ summary: "runs a restore drill of the tier's latest backup now and answers its figures when done (409 while one runs)" })
+  @ApiBody({ schema: { type: 'object', properties: { tier: { type: 'string', enum: [...TIER_NAMES] } }, required: ['tier'] } })
+  run(@Body() body: { tier?: string }): Promise<DrillReport> {
+    return this.drills.run(requireTier(body?.tier));
+  }
+}
+
+function requireTier(value: string | undefined): TierName {
+  if (!value || !isTierName(value)) throw new UnknownTierError(String(value), TIER_NAMES);
+  return value;
+}
+
+function optionalTier(value: string | undefined): TierName | undefined {
+  return value === undefined ? undefined : requireTier(value);
+}

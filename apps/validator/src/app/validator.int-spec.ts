@@ -1,0 +1,207 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { RookeryConfig, buildConfig } from '@rookery/config';
+import { BackupManifest, TierName } from '@rookery/core';
+import { RookeryEngine, createEngine } from '@rookery/engine';
+import { CloudEvent, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
+import { lookupOsUser } from '@rookery/postgres';
+import { configureServiceApp } from '@rookery/service-kit';
+import { KafkaHandle, TestCluster, acquireS3, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
+import { ValidatorModule } from './validator.module';
+
+jest.setTimeout(300_000);
+
+/**
+ * The validator end to end on a real Kafka broker, real clusters and real backups: backup.completed
+ * in → validation.passed/failed out with every check; drills on a physical and a logical tier over
+ * REST, with drill.completed on Kafka; a consumer closed mid-stream and restarted validates every
+ * backup exactly once; and `rookery drill` from the CLI against an S3 repository, with an RTO set
+ * impossibly low.
+ */
+const root = resolve(__dirname, '..', '..', '..', '..');
+const bin = join(root, 'bin', 'rookery.js');
+
+describe('validator service (real Kafka, real clusters)', () => {
+  let kafka: KafkaHandle;
+  let producer: KafkaEventBus;
+  let watcher: Subscription;
+  const seen: CloudEvent[] = [];
+  let work: string;
+  let repoUrl: string;
+  let oltp: TestCluster;
+  let olap: TestCluster;
+  let olapUrl: string;
+  let config: RookeryConfig;
+  let engine: RookeryEngine;
+  let app: INestApplication | null = null;
+
+  async function startApp(): Promise<INestApplication> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [ValidatorModule.forRoot({ config, logLevel: process.env['TEST_LOG_LEVEL'] ?? 'silent', selfCommand: [process.execPath, bin, '--repo', repoUrl] })],
+    }).compile();
+    const started = moduleRef.createNestApplication({ bufferLogs: true });
+    configureServiceApp(started, { title: 'validator (test)', description: 'test' });
+    await started.listen(0, '127.0.0.1');
+    return started;
+  }
+
+  function validationsOf(backupId: string): CloudEvent[] {
+    return seen.filter((event) => event.type.startsWith('dev.rookery.validation.') && (event.data as { backupId: string }).backupId === backupId);
+  }
+
+  async function awaitValidation(backupId: string): Promise<CloudEvent> {
+    await pollUntil(async () => validationsOf(backupId).length, (count) => count > 0, { what: `validation of ${backupId}`, timeoutMs: 180_000, intervalMs: 200 });
+    return validationsOf(backupId)[0];
+  }
+
+  function completed(manifest: BackupManifest): CloudEvent {
+    return backupCompletedEvent(manifest, { actor: 'test', repository: repoUrl, source: 'rookery/test' });
+  }
+
+  beforeAll(async () => {
+    if (!existsSync(join(root, 'dist', 'apps', 'cli', 'src', 'main.js'))) throw new Error('the CLI is not built: run npm run build');
+    work = await mkdtemp(join(tmpdir(), 'rookery-validator-'));
+    await chmod(work, 0o711);
+    // archive_command runs as the server's account: it writes the repository's oltp/wal folder.
+    const postgres = lookupOsUser('postgres');
+    const repoDir = join(work, 'repo');
+    await mkdir(join(repoDir, 'oltp', 'wal'), { recursive: true });
+    for (const dir of [repoDir, join(repoDir, 'oltp'), join(repoDir, 'oltp', 'wal')]) await chown(dir, postgres.uid, postgres.gid);
+    repoUrl = `file://${repoDir}`;
+
+    kafka = await startKafka();
+    producer = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'tier-services', partitions: 2 });
+    watcher = await producer.subscribe({ group: 'test-watcher', topics: [TOPICS.validation] }, async (event) => void seen.push(event));
+
+    oltp = await startCluster({ name: 'validator-oltp', settings: { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` } });
+    await seedOltp(oltp.url, { sizeMb: 4 });
+    olap = await startCluster({ name: 'validator-olap' });
+    const seeded = await seedOlap(olap.url, { sizeMb: 4 });
+    olapUrl = olap.urlFor(seeded.database);
+    config = buildConfig(
+      {
+        repositories: [repoUrl],
+        catalog: { url: `sqlite://${join(work, 'validator.sqlite')}` },
+        events: { brokers: kafka.brokers, clientId: 'validator-test', partitions: 2 },
+        tiers: { oltp: { pgUrl: oltp.url }, olap: { pgUrl: olapUrl } },
+      },
+      'validator int-spec',
+    );
+    engine = await createEngine(config, { actor: 'test' });
+    app = await startApp();
+  }, 600_000);
+
+  afterAll(async () => {
+    await app?.close();
+    await watcher?.close();
+    await producer?.close();
+    await engine?.close();
+    await kafka?.stop();
+    await oltp?.destroy();
+    await olap?.destroy();
+    await rm(work, { recursive: true, force: true });
+  }, 120_000);
+
+  it('validates a physical backup: every check passes, the result arrives on Kafka', async () => {
+    const manifest = await engine.backup({ tier: 'oltp' });
+    // A segment past the backup's end, so the archive continues beyond it.
+    await oltp.query('select pg_switch_wal()');
+    await producer.publish(completed(manifest));
+    const event = await awaitValidation(manifest.id);
+    const data = event.data as { checks: { name: string; ok: boolean; detail?: string }[] };
+    expect({ type: event.type, failed: data.checks.filter((check) => !check.ok) }).toEqual({ type: 'dev.rookery.validation.passed', failed: [] });
+    expect(data.checks.map((check) => check.name)).toEqual(['manifest', `sha256 ${manifest.artifacts[0].name}`, 'pg_verifybackup', 'wal continuity']);
+    expect(event.subject).toBe('oltp');
+    const listed = await request((app as INestApplication).getHttpServer()).get('/validations?tier=oltp').expect(200);
+    expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: true, eventId: event.id })]);
+  });
+
+  it('validates a logical backup with pg_restore --list, and names a damaged artifact', async () => {
+    const good = await engine.backup({ tier: 'olap' });
+    await producer.publish(completed(good));
+    const passed = await awaitValidation(good.id);
+    expect(passed.type).toBe('dev.rookery.validation.passed');
+    expect((passed.data as { checks: { name: string }[] }).checks.map((check) => check.name)).toContain(`pg_restore --list ${good.artifacts[0].name}`);
+
+    const damaged = await engine.backup({ tier: 'olap' });
+    const artifact = damaged.artifacts[0];
+    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(damaged, artifact.name));
+    const bytes = await readFile(path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(path, bytes);
+    await producer.publish(completed(damaged));
+    const failed = await awaitValidation(damaged.id);
+    expect(failed.type).toBe('dev.rookery.validation.failed');
+    const checks = (failed.data as { checks: { name: string; ok: boolean; detail?: string }[] }).checks;
+    expect(checks.find((check) => check.name === `sha256 ${artifact.name}`)).toMatchObject({ ok: false, detail: expect.stringContaining(artifact.name) });
+    expect(checks.find((check) => check.name === `pg_restore --list ${artifact.name}`)).toMatchObject({ ok: false, detail: expect.stringContaining('not run') });
+    // The damaged backup must not be the one the drills restore.
+    await engine.backup({ tier: 'olap' });
+  });
+
+  it.each<[TierName, string]>([
+    ['oltp', 'archived-wal'],
+    ['olap', 'dump'],
+  ])('drills %s over REST: restores, checks the data, reports the duration, publishes drill.completed', async (tier, recovery) => {
+    const response = await request((app as INestApplication).getHttpServer()).post('/drills').send({ tier }).expect(200);
+    expect(response.body).toMatchObject({ tier, ok: true, recovery, withinRto: true });
+    expect(response.body.restoreMs).toBeGreaterThan(0);
+    expect(response.body.checks.map((check: { name: string }) => check.name)).toEqual(['restore', 'not in recovery', 'tables readable', 'data present']);
+    await pollUntil(
+      async () => seen.filter((event) => event.type === 'dev.rookery.drill.completed' && event.subject === tier).length,
+      (count) => count === 1,
+      { what: `drill.completed of ${tier}`, timeoutMs: 60_000 },
+    );
+    const listed = await request((app as INestApplication).getHttpServer()).get(`/drills?tier=${tier}`).expect(200);
+    expect(listed.body.drills).toEqual([expect.objectContaining({ tier, ok: true, backupId: response.body.backupId })]);
+    // Nothing of the drill is left behind: no scratch directory, no server.
+    expect(spawnSync('sh', ['-c', `ls -d ${tmpdir()}/rookery-drill-${tier}-* ${tmpdir()}/rookery-pg-drill-${tier}-* 2>/dev/null`]).stdout.toString()).toBe('');
+  });
+
+  it('a validator closed mid-stream and restarted validates every backup exactly once', async () => {
+    const backups = [await engine.backup({ tier: 'olap' }), await engine.backup({ tier: 'olap' }), await engine.backup({ tier: 'olap' })];
+    const events = backups.map(completed);
+    await producer.publish(events);
+    await awaitValidation(backups[0].id);
+    // Closed while the rest wait (or one is in hand): the consumer finishes and commits what it holds.
+    await (app as INestApplication).close();
+    app = null;
+    // A redelivery of an event already validated (an outbox relayed twice) arrives while it is down.
+    await producer.publish(events[0]);
+    app = await startApp();
+    for (const backup of backups) await awaitValidation(backup.id);
+    await new Promise((done) => setTimeout(done, 3_000));
+    for (const backup of backups) {
+      const validations = validationsOf(backup.id);
+      expect({ backup: backup.id, ids: new Set(validations.map((event) => event.id)).size, types: validations.map((event) => event.type) }).toEqual({
+        backup: backup.id,
+        ids: 1,
+        types: ['dev.rookery.validation.passed'],
+      });
+    }
+  });
+
+  it('rookery drill on an S3 repository reports an RTO set impossibly low as missed', async () => {
+    const s3 = await acquireS3('primary');
+    await s3.createBucket('validator-drill');
+    const s3Url = `s3://validator-drill/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+    const s3Config = buildConfig({ repositories: [s3Url], tiers: { olap: { pgUrl: olapUrl } } }, 's3 test');
+    const s3Engine = await createEngine(s3Config, { actor: 'test' });
+    const manifest = await s3Engine.backup({ tier: 'olap' }).finally(() => s3Engine.close());
+    const file = join(work, 'rookery.yaml');
+    await writeFile(file, `repositories: ['${s3Url}']\ntiers:\n  olap:\n    policy:\n      rtoSeconds: 1\n`);
+    const drill = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap', '--json'], { encoding: 'utf8', env: process.env, timeout: 240_000 });
+    expect({ status: drill.status, stderr: drill.stderr }).toEqual({ status: 0, stderr: '' });
+    const report = JSON.parse(drill.stdout);
+    expect(report).toMatchObject({ backupId: manifest.id, tier: 'olap', ok: true, rtoSeconds: 1, withinRto: false });
+    const text = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap'], { encoding: 'utf8', env: process.env, timeout: 240_000 });
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/RTO MISSED: restore .* against 1 s/);
+  });
+});
