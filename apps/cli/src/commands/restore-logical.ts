@@ -48,6 +48,7 @@ function logicalJson(result: LogicalRestoreResult, tier: TierName): Record<strin
     backup: result.manifest.id,
     tier,
     target: result.target,
+    chain: result.chain,
     createdDatabase: result.createdDatabase,
     bytes: result.bytes,
     steps: result.steps,
@@ -58,7 +59,8 @@ function logicalJson(result: LogicalRestoreResult, tier: TierName): Record<strin
 function logicalText(result: LogicalRestoreResult): string {
   const lines = [
     `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}) into ${result.target}${result.createdDatabase ? ' (database created)' : ''}`,
-    ...result.steps.map((step) => `  ${step.artifact}: ${step.sections.join(', ')} (${step.mode}${step.jobs > 1 ? `, ${step.jobs} jobs` : ''})`),
+    ...(result.chain.length > 1 ? [`  chain: ${result.chain.join(' → ')}`] : []),
+    ...result.steps.map((step) => `  ${step.backup}/${step.artifact}: ${step.sections.join(', ')} (${step.mode}${step.jobs > 1 ? `, ${step.jobs} jobs` : ''})`),
   ];
   if (result.refreshedMaterializedViews.length) lines.push(`refreshed materialized views: ${result.refreshedMaterializedViews.join(', ')}`);
   return `${lines.join('\n')}\n`;

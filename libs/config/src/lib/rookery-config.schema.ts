@@ -31,6 +31,7 @@ const policyOverrides = z
         format: z.enum(['custom', 'directory']),
         jobs: z.number().int().positive().max(64),
         compression: z.object({ codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]), level: z.number().int().min(0).max(22) }).strict(),
+        incremental: z.boolean(),
       })
       .strict()
       .partial(),

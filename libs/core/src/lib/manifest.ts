@@ -27,7 +27,8 @@ export interface EncryptionSpec {
  */
 export interface ArtifactRecord {
   name: string;
-  kind: 'base-tar' | 'dump' | 'wal';
+  /** changeset: a content incremental's SQL script (see the engine's logical-changeset). */
+  kind: 'base-tar' | 'dump' | 'changeset' | 'wal';
   bytes: number;
   storedBytes: number;
   sha256: string;
@@ -95,6 +96,39 @@ export interface LogicalBackupInfo {
   materializedViews: string[];
   /** The exported snapshot every dump of the backup read, so they agree with each other. */
   snapshot: string | null;
+  /** Tiers with incrementals: where this backup stands in the database's change tracking. */
+  changeTracking?: ChangeTrackingPoint;
+  /** Incrementals: the changeset artifact applied on top of the parent (steps is then empty). */
+  changes?: ChangesetInfo;
+}
+
+/**
+ * The point a full or incremental read the database at, which the next incremental starts from:
+ * it carries every change of a transaction visible in its own snapshot and not in this one.
+ */
+export interface ChangeTrackingPoint {
+  /** pg_current_snapshot() of the backup's transaction, `xmin:xmax:xip,…` (xid8). */
+  snapshot: string;
+  /** The id of the change tracking installation: a reinstall (changes not logged) breaks chains. */
+  installation: string;
+  /** sha256 of the schema's definitions (pg_dump --schema-only): an incremental needs the same. */
+  schemaFingerprint: string;
+}
+
+/** What an incremental's changeset holds, table by table. */
+export interface ChangesetInfo {
+  artifact: string;
+  tables: {
+    /** Schema-qualified, quoted as in SQL. */
+    table: string;
+    /** 'keys': the changed primary keys are deleted, then their current rows copied in; 'whole': all rows replace the table's. */
+    mode: 'keys' | 'whole';
+    /** Changed keys (mode 'keys'); rows - keys of them were deleted. */
+    keys: number;
+    rows: number;
+  }[];
+  /** Sequences set to their value at the incremental's time. */
+  sequences: number;
 }
 
 export type UnsignedManifest = Omit<BackupManifest, 'checksum'>;

@@ -181,3 +181,14 @@ export class ArchiveCheckError extends RookeryError {
     super('ARCHIVE_CHECK', 'source', message, options);
   }
 }
+
+/**
+ * A content incremental cannot be taken or applied as a chain: no full to chain to, the schema
+ * changed since the parent, or the change tracking no longer covers the time since the parent.
+ * The way out is always a full backup, which the hint says.
+ */
+export class IncrementalChainError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('INCREMENTAL_CHAIN', 'backup', message, options);
+  }
+}

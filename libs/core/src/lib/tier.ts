@@ -45,6 +45,12 @@ export interface LogicalPolicy {
   jobs: number;
   /** The tier's own compression (content: maximum by policy); absent: the repository's. */
   compression?: { codec: 'none' | 'gzip' | 'zstd' | 'lz4'; level: number };
+  /**
+   * Incrementals (`--type incremental`, content every 4 h): each full installs rookery's change
+   * tracking on the database (schema `rookery`: a change log fed by row triggers), and an
+   * incremental carries the rows changed since its parent. Absent: fulls only.
+   */
+  incremental?: boolean;
 }
 
 const MINUTE = 60;
@@ -68,7 +74,7 @@ export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.f
     tier: 'content',
     database: 'penguinmails_content',
     method: 'logical',
-    logical: { splitTable: 'public.content_objects', excludeTableData: [], format: 'custom', jobs: 2, compression: { codec: 'zstd', level: 9 } },
+    logical: { splitTable: 'public.content_objects', excludeTableData: [], format: 'custom', jobs: 2, compression: { codec: 'zstd', level: 9 }, incremental: true },
     fullSchedule: '0 3 * * *',
     incrementalSchedule: '0 */4 * * *',
     retentionDays: 180,

@@ -27,6 +27,27 @@ export interface ArtifactEncoding {
   key: { material: Buffer; id: string } | null;
 }
 
+/**
+ * The key material that decrypts a backup's artifacts, or null when none is encrypted. Checked
+ * before anything is fetched or written: no key, or a key with another fingerprint than the one
+ * the backup was encrypted with, is an error that says which.
+ */
+export function keyMaterialFor(manifest: BackupManifest, key: ArtifactEncoding['key']): Buffer | null {
+  const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
+  if (!encrypted) return null;
+  if (!key) {
+    throw new EncryptionKeyError(`backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`, {
+      hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
+    });
+  }
+  if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
+    throw new EncryptionKeyError(
+      `wrong encryption key for backup '${manifest.id}': it was encrypted with key id ${encrypted.encryption.keyId}, the configured key has id ${key.id}`,
+    );
+  }
+  return key.material;
+}
+
 export function artifactFileName(base: string, encoding: ArtifactEncoding): string {
   return `${base}${codecExtension(encoding.compression.codec)}${encoding.key ? '.enc' : ''}`;
 }

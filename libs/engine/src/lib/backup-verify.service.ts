@@ -1,16 +1,19 @@
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import * as tar from 'tar';
-import { BackupManifest, RookeryError, TierName } from '@rookery/core';
+import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
 import { readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
+import { ChangesetCheck } from './logical-changeset';
+import { LogicalTools } from './logical-tools';
 
 export interface ArtifactCheck {
   name: string;
   ok: boolean;
   storedBytes: number;
-  /** Entries listed in the archive (tar members). */
+  /** Entries listed in the archive (tar members, pg_restore --list entries of a dump). */
   entries?: number;
   error?: { code: string; message: string };
 }
@@ -24,10 +27,14 @@ export interface VerifyResult {
 
 /**
  * Re-reads every artifact of a backup from the store and checks it end to end: stored sha256 and
- * size, decryption, decompression, logical sha256, and that the archive lists. It writes nothing.
+ * size, decryption, decompression, logical sha256, and that the archive lists: tar for a base
+ * backup, `pg_restore --list` for a dump, header and trailer for a changeset. It writes nothing.
  */
 export class BackupVerifyService {
-  constructor(private readonly context: EngineContext) {}
+  constructor(
+    private readonly context: EngineContext,
+    private readonly logicalTools?: () => Promise<LogicalTools>,
+  ) {}
 
   async verify(
     tier: TierName,
@@ -58,19 +65,54 @@ export class BackupVerifyService {
   ): Promise<number> {
     const { repository } = this.context;
     const key = this.context.encoding.key;
-    let entries = 0;
-    const sink: Writable =
-      artifact.kind === 'base-tar'
-        ? (tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable)
-        : new Writable({ write: (_chunk, _encoding, callback) => callback() });
-    const closed = artifact.kind === 'base-tar' ? once(sink, 'end').catch(() => undefined) : Promise.resolve();
-    await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), sink, {
+    const check = await this.checker(manifest, artifact);
+    await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), check.sink, {
       keyMaterial: key?.material ?? null,
       signal: options.signal,
       onStoredBytes: (bytes) =>
         options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+    }).catch((error: Error) => {
+      check.abort(error);
+      throw error;
     });
-    await closed;
+    const entries = await check.entries;
     return entries;
+  }
+
+  /** What reads the artifact's bytes and says how many entries it holds, by kind. */
+  private async checker(
+    manifest: BackupManifest,
+    artifact: BackupManifest['artifacts'][number],
+  ): Promise<{ sink: Writable; entries: Promise<number>; abort: (error: Error) => void }> {
+    const controller = new AbortController();
+    const abort = (error: Error) => controller.abort(error);
+    if (artifact.kind === 'base-tar') {
+      let entries = 0;
+      const sink = tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable;
+      return { sink, entries: once(sink, 'end').then(() => entries, () => entries), abort };
+    }
+    if (artifact.kind === 'changeset') {
+      const changes = manifest.logical?.changes;
+      if (!changes) throw new IntegrityError(`backup '${manifest.id}' has changeset '${artifact.name}' but no changes section`);
+      const sink = new ChangesetCheck(artifact.name, changes);
+      const entries = finished(sink).then(() => changes.tables.length);
+      // A failed read destroys the sink too; the read's own error is the one reported.
+      entries.catch(() => undefined);
+      return { sink, entries, abort };
+    }
+    if (artifact.kind === 'dump' && this.logicalTools) {
+      const tools = await this.logicalTools();
+      const listing =
+        manifest.logical?.format === 'directory'
+          ? tools.restore.listTarStream({ signal: controller.signal, workDirectory: tools.workDirectory })
+          : tools.restore.listStream({ signal: controller.signal });
+      const entries = listing.result.then((toc) => {
+        if (toc.length === 0) throw new IntegrityError(`artifact '${artifact.name}' is not a usable dump: pg_restore --list shows no entries`);
+        return toc.length;
+      });
+      entries.catch(() => undefined);
+      return { sink: listing.sink, entries, abort };
+    }
+    return { sink: new Writable({ write: (_chunk, _encoding, callback) => callback() }), entries: Promise.resolve(0), abort };
   }
 }

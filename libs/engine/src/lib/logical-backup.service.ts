@@ -5,17 +5,18 @@ import {
   BackupType,
   ConfigError,
   IntegrityError,
-  InvariantError,
   LogicalBackupInfo,
   LogicalPolicy,
   TierName,
-  makeBackupId,
   signManifest,
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, readArtifact, writeArtifact } from './artifact.codec';
+import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
+import { TRACKING_TABLE_DATA, ensureChangeTracking, pruneChangeLog, readTrackingPoint } from './logical-change-tracking';
+import { LogicalIncrementalService } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
 
 export interface LogicalBackupRequest {
@@ -27,6 +28,23 @@ export interface LogicalBackupRequest {
   now?: () => Date;
   /** The backup's id when the caller already named it; it must be free in the repository. */
   id?: string;
+}
+
+/** What a logical backup is working on, once named and locked. */
+export interface LogicalBackupJob {
+  request: LogicalBackupRequest;
+  id: string;
+  startedAt: Date;
+  url: string;
+  policy: LogicalPolicy;
+  encoding: ArtifactEncoding;
+}
+
+/** The artifacts a backup wrote and validated, and its manifest's logical section. */
+export interface LogicalReadOutcome {
+  artifacts: ArtifactRecord[];
+  info: LogicalBackupInfo;
+  parent: string | null;
 }
 
 /** One pg_dump of a logical backup: the artifact it becomes and what it selects. */
@@ -74,30 +92,12 @@ export class LogicalBackupService {
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
     try {
       const startedAt = now();
-      const id = await this.allocateId(request, startedAt);
+      const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       const encoding: ArtifactEncoding = { ...this.context.encoding, compression: policy.compression ?? this.context.encoding.compression };
 
-      // One snapshot for every dump: the session that exported it stays open in a repeatable-read
-      // transaction until the last pg_dump has started reading (it holds the snapshot alive).
-      const { artifacts, info } = await tools.sql.withSession(url, async (session) => {
-        await session.query('begin transaction isolation level repeatable read, read only');
-        const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
-        const materializedViews = await listMaterializedViews(session);
-        const dumps = planDumps(policy, materializedViews);
-        const written: ArtifactRecord[] = [];
-        for (const dump of dumps) {
-          written.push(await this.dumpOne(request, { id, startedAt, url, policy, encoding, dump: { ...dump, selection: { ...dump.selection, snapshot } } }));
-        }
-        await session.query('commit');
-        const logical: LogicalBackupInfo = {
-          format: policy.format,
-          steps: restoreSteps(dumps, written),
-          excludedTableData: [...policy.excludeTableData],
-          materializedViews,
-          snapshot,
-        };
-        return { artifacts: written, info: logical };
-      });
+      const job: LogicalBackupJob = { request, id, startedAt, url, policy, encoding };
+      const { artifacts, info, parent } =
+        type === 'incremental' ? await new LogicalIncrementalService(this.context, this.tools, this).read(job, server) : await this.readFull(job);
       const finishedAt = now();
       const retentionDays = type === 'snapshot' ? (tier.policy.snapshotRetentionDays ?? tier.policy.retentionDays) : tier.policy.retentionDays;
 
@@ -115,7 +115,7 @@ export class LogicalBackupService {
         startLsn: null,
         stopLsn: null,
         walRange: null,
-        parent: null,
+        parent,
         retentionUntil: new Date(finishedAt.getTime() + retentionDays * 86_400_000).toISOString(),
         storageClass: tier.policy.storageClass,
         regions: [this.context.primaryRegion],
@@ -127,19 +127,56 @@ export class LogicalBackupService {
       });
       // The manifest is written last: until it exists, this backup does not.
       await repository.commit(manifest);
+      // Only now are the log entries this backup saw unneeded: the next incremental chains to it.
+      if (info.changeTracking) await pruneChangeLog(tools.sql, url, id, info.changeTracking).catch(() => undefined);
       return manifest;
     } finally {
       await held.release().catch(() => undefined);
     }
   }
 
+  /**
+   * A full (or snapshot): one snapshot for every dump. The session that exported it stays open in
+   * a repeatable-read transaction until the last pg_dump has started reading (it holds the
+   * snapshot alive). A tier with incrementals first installs or completes its change tracking,
+   * committed before that snapshot, and records where the snapshot stands in it.
+   */
+  private async readFull(job: LogicalBackupJob): Promise<LogicalReadOutcome> {
+    const tools = await this.tools();
+    if (job.policy.incremental) await ensureChangeTracking(tools.sql, job.url);
+    const policy = job.policy.incremental ? { ...job.policy, excludeTableData: [...job.policy.excludeTableData, ...TRACKING_TABLE_DATA] } : job.policy;
+    return tools.sql.withSession(job.url, async (session) => {
+      await session.query('begin transaction isolation level repeatable read, read only');
+      const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
+      const point = job.policy.incremental
+        ? await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }))
+        : undefined;
+      const materializedViews = await listMaterializedViews(session);
+      const dumps = planDumps(policy, materializedViews);
+      const written: ArtifactRecord[] = [];
+      for (const dump of dumps) {
+        written.push(await this.dumpOne(job.request, { ...job, policy, dump: { ...dump, selection: { ...dump.selection, snapshot } } }));
+      }
+      await session.query('commit');
+      const info: LogicalBackupInfo = {
+        format: policy.format,
+        steps: restoreSteps(dumps, written),
+        excludedTableData: [...policy.excludeTableData],
+        materializedViews,
+        snapshot,
+        ...(point ? { changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint } } : {}),
+      };
+      return { artifacts: written, info, parent: null };
+    });
+  }
+
   private checkType(tier: TierName, type: BackupType): void {
+    const policy = this.context.config.tiers[tier].policy;
     if (type === 'full') return;
-    if (type === 'snapshot' && this.context.config.tiers[tier].policy.snapshotRetentionDays) return;
-    throw new ConfigError(
-      `backup type '${type}' is not available for tier '${tier}'${type === 'snapshot' ? ': its policy has no snapshotRetentionDays' : ''}`,
-      ['--type'],
-    );
+    if (type === 'snapshot' && policy.snapshotRetentionDays) return;
+    if (type === 'incremental' && policy.logical?.incremental) return;
+    const why = { snapshot: ': its policy has no snapshotRetentionDays', incremental: ': its policy has no logical.incremental', full: '' }[type];
+    throw new ConfigError(`backup type '${type}' is not available for tier '${tier}'${why}`, ['--type']);
   }
 
   /** Streams one pg_dump into the store, then proves the stored artifact lists as an archive. */
@@ -185,16 +222,30 @@ export class LogicalBackupService {
     artifact: ArtifactRecord,
     key: string,
   ): Promise<void> {
-    const { repository } = this.context;
     const tools = await this.tools();
+    const entries = await this.readBack(request, job, artifact, key, (signal) =>
+      job.policy.format === 'custom' ? tools.restore.listStream({ signal }) : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory }),
+    );
+    checkListing(artifact.name, entries, job.dump);
+  }
+
+  /**
+   * Reads a stored artifact back (every checksum checked on the way) into a checker's sink: the
+   * checker's verdict, or the first error of either side.
+   */
+  async readBack<T>(
+    request: LogicalBackupRequest,
+    job: { id: string; startedAt: Date },
+    artifact: ArtifactRecord,
+    key: string,
+    checker: (signal: AbortSignal) => { sink: Writable; result: Promise<T> },
+  ): Promise<T> {
+    const { repository } = this.context;
     const controller = new AbortController();
     const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
-    const listing =
-      job.policy.format === 'custom'
-        ? tools.restore.listStream({ signal })
-        : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory });
+    const check = checker(signal);
     const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
-    const read = readArtifact(repository.store, provisional, artifact, key, listing.sink as Writable, {
+    const read = readArtifact(repository.store, provisional, artifact, key, check.sink, {
       keyMaterial: this.context.encoding.key?.material ?? null,
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
@@ -202,23 +253,10 @@ export class LogicalBackupService {
       controller.abort(error);
       throw error;
     });
-    const [, entries] = await Promise.all([read, listing.result]);
-    checkListing(artifact.name, entries, job.dump);
+    const [, verdict] = await Promise.all([read, check.result]);
+    return verdict;
   }
 
-  private async allocateId(request: LogicalBackupRequest, startedAt: Date): Promise<string> {
-    const { repository } = this.context;
-    if (request.id) {
-      if (await repository.isBackupIdTaken(request.tier, request.id, startedAt)) {
-        throw new InvariantError(`backup id '${request.id}' of tier '${request.tier}' is already used in the repository`);
-      }
-      return request.id;
-    }
-    for (let attempt = 1; ; attempt++) {
-      const id = makeBackupId(request.tier, startedAt, attempt === 1 ? undefined : String(attempt));
-      if (!(await repository.isBackupIdTaken(request.tier, id, startedAt))) return id;
-    }
-  }
 }
 
 /**

@@ -4,16 +4,17 @@ import { join } from 'node:path';
 import {
   ArtifactRecord,
   BackupManifest,
-  EncryptionKeyError,
+  IntegrityError,
   InvariantError,
   LogicalBackupInfo,
   RestoreTargetError,
   TierName,
 } from '@rookery/core';
-import { RestoreSelection, describePgUrl } from '@rookery/postgres';
-import { readArtifact } from './artifact.codec';
+import { RestoreSelection, StreamedRestore, describePgUrl } from '@rookery/postgres';
+import { keyMaterialFor, readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
+import { resolveChain } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
 
 export interface LogicalRestoreRequest {
@@ -46,8 +47,10 @@ export interface LogicalRestoreResult {
   bytes: number;
   /** Materialized views refreshed after the restore, in the order they were refreshed. */
   refreshedMaterializedViews: string[];
-  /** How each step ran: streamed into pg_restore, or from a verified local copy. */
-  steps: { artifact: string; sections: string[]; mode: 'stream' | 'local'; jobs: number }[];
+  /** The backups applied, in order: the full, then each incremental up to the one restored. */
+  chain: string[];
+  /** How each step ran: streamed into pg_restore (or psql, a changeset), or from a verified local copy. */
+  steps: { backup: string; artifact: string; sections: string[]; mode: 'stream' | 'local'; jobs: number }[];
 }
 
 /**
@@ -69,17 +72,26 @@ export class LogicalRestoreService {
 
   async restore(request: LogicalRestoreRequest): Promise<LogicalRestoreResult> {
     const { repository } = this.context;
-    const manifest = await repository.find(request.tier, request.backup);
-    if (manifest.method !== 'logical' || !manifest.logical) {
-      throw new RestoreTargetError(`backup '${manifest.id}' is ${manifest.method}; --target-url restores logical backups`, {
+    const requested = await repository.find(request.tier, request.backup);
+    if (requested.method !== 'logical' || !requested.logical) {
+      throw new RestoreTargetError(`backup '${requested.id}' is ${requested.method}; --target-url restores logical backups`, {
         hint: 'restore physical backups into a data directory with --to',
       });
     }
-    const logical = manifest.logical;
-    const keyMaterial = this.keyFor(manifest);
+    // An incremental restores as its chain: the full, then each incremental up to it, in order.
+    const chain = requested.type === 'incremental' ? resolveChain((await repository.list(request.tier)).backups, requested) : [requested];
+    const [manifest, ...incrementals] = chain;
+    const logical = manifest.logical as LogicalBackupInfo;
+    // Every key is checked before anything is fetched or written.
+    const [keyMaterial, ...incrementalKeys] = chain.map((link) => keyMaterialFor(link, this.context.encoding.key));
     const tools = await this.tools();
     const selection = selectionOf(request);
     const selective = Boolean(selection.tables?.length || selection.schemas?.length);
+    if (selective && incrementals.length) {
+      throw new RestoreTargetError(`backup '${requested.id}' is an incremental: --table and --schema restore fulls only`, {
+        hint: 'restore the incremental whole into a scratch database and copy the table from there',
+      });
+    }
     const jobs = Math.max(1, request.jobs ?? 1);
 
     // Refuse before fetching anything: a database with user tables is left exactly as it is.
@@ -108,11 +120,16 @@ export class LogicalRestoreService {
           if (!local.has(artifact.name)) local.set(artifact.name, await this.fetchLocal(request, manifest, artifact, keyMaterial, stage, logical.format));
           await tools.restore.restore({ url: request.targetUrl, input: local.get(artifact.name) as string, jobs, clean, signal: request.signal, ...stepSelection });
         }
-        steps.push({ artifact: artifact.name, sections: step.sections, mode, jobs: mode === 'local' ? jobs : 1 });
+        steps.push({ backup: manifest.id, artifact: artifact.name, sections: step.sections, mode, jobs: mode === 'local' ? jobs : 1 });
+      }
+      let bytes = [...new Set(steps.map((step) => step.artifact))].reduce((sum, name) => sum + findArtifact(manifest, name).bytes, 0);
+      for (const [index, incremental] of incrementals.entries()) {
+        const artifact = await this.applyChangeset(request, incremental, incrementalKeys[index], `${index + 1} of ${incrementals.length}`);
+        steps.push({ backup: incremental.id, artifact: artifact.name, sections: ['data'], mode: 'stream', jobs: 1 });
+        bytes += artifact.bytes;
       }
       const refreshedMaterializedViews = await this.refreshMaterializedViews(request, selection);
-      const bytes = [...new Set(steps.map((step) => step.artifact))].reduce((sum, name) => sum + findArtifact(manifest, name).bytes, 0);
-      return { manifest, target: describePgUrl(request.targetUrl), createdDatabase, bytes, refreshedMaterializedViews, steps };
+      return { manifest: requested, chain: chain.map((link) => link.id), target: describePgUrl(request.targetUrl), createdDatabase, bytes, refreshedMaterializedViews, steps };
     } catch (error) {
       if (createdDatabase) await this.dropDatabase(request.targetUrl).catch(() => undefined);
       throw error;
@@ -164,20 +181,44 @@ export class LogicalRestoreService {
     keyMaterial: Buffer | null,
     selection: RestoreSelection & { clean: boolean },
   ): Promise<void> {
-    const { repository } = this.context;
     const tools = await this.tools();
-    const restore = tools.restore.restoreStream({ url: request.targetUrl, signal: request.signal, ...selection });
-    const read = readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), restore.sink, {
+    await this.feed(request, manifest, artifact, keyMaterial, tools.restore.restoreStream({ url: request.targetUrl, signal: request.signal, ...selection }));
+  }
+
+  /**
+   * Applies an incremental's changeset with psql in one transaction, fed from the store: committed
+   * only once every check of the artifact passed. A failure names the backup and its place in the chain.
+   */
+  private async applyChangeset(request: LogicalRestoreRequest, manifest: BackupManifest, keyMaterial: Buffer | null, place: string): Promise<ArtifactRecord> {
+    const tools = await this.tools();
+    const changes = manifest.logical?.changes;
+    if (!changes) throw new InvariantError(`incremental backup '${manifest.id}' has no changeset`);
+    const artifact = findArtifact(manifest, changes.artifact);
+    try {
+      await this.feed(request, manifest, artifact, keyMaterial, tools.restore.applyScriptStream({ url: request.targetUrl, signal: request.signal }));
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
+      throw new IntegrityError(`${error.message} (incremental backup '${manifest.id}', ${place} in the chain)`, {
+        cause: error,
+        hint: `run rookery verify --tier ${manifest.tier} --backup ${manifest.id}; restore an earlier backup of the chain, or a later full`,
+      });
+    }
+    return artifact;
+  }
+
+  private async feed(request: LogicalRestoreRequest, manifest: BackupManifest, artifact: ArtifactRecord, keyMaterial: Buffer | null, target: StreamedRestore): Promise<void> {
+    const { repository } = this.context;
+    const read = readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), target.sink, {
       keyMaterial,
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     }).catch((error: Error) => {
-      restore.abort(error);
+      target.abort(error);
       throw error;
     });
-    const [fetched, restored] = await Promise.allSettled([read, restore.result]);
+    const [fetched, applied] = await Promise.allSettled([read, target.result]);
     if (fetched.status === 'rejected') throw fetched.reason;
-    if (restored.status === 'rejected') throw restored.reason;
+    if (applied.status === 'rejected') throw applied.reason;
   }
 
   /** Fetches and verifies an artifact into the stage: a custom-format file or an unpacked directory. */
@@ -252,23 +293,6 @@ export class LogicalRestoreService {
   private async dropDatabase(url: string): Promise<void> {
     const tools = await this.tools();
     await tools.sql.query(withDatabase(url, 'postgres'), `drop database if exists ${quoteIdent(databaseOf(url))} with (force)`);
-  }
-
-  private keyFor(manifest: BackupManifest): Buffer | null {
-    const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
-    if (!encrypted) return null;
-    const key = this.context.encoding.key;
-    if (!key) {
-      throw new EncryptionKeyError(`backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`, {
-        hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
-      });
-    }
-    if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
-      throw new EncryptionKeyError(
-        `wrong encryption key for backup '${manifest.id}': it was encrypted with key id ${encrypted.encryption.keyId}, the configured key has id ${key.id}`,
-      );
-    }
-    return key.material;
   }
 }
 

@@ -1,14 +1,13 @@
 import {
   BackupManifest,
   ConfigError,
-  InvariantError,
   TierName,
-  makeBackupId,
   parseLsn,
   signManifest,
   walSegmentName,
 } from '@rookery/core';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
+import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 
@@ -52,7 +51,7 @@ export class PhysicalBackupService {
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
     try {
       const startedAt = now();
-      const id = await this.allocateId(request, startedAt);
+      const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       const encoding: ArtifactEncoding = this.context.encoding;
       const name = artifactFileName('base.tar', encoding);
       const key = repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name);
@@ -123,17 +122,4 @@ export class PhysicalBackupService {
    * a folder and the second would overwrite the first's artifacts; under the tier lock no other
    * backup of the tier can take the id between this check and the writes.
    */
-  private async allocateId(request: PhysicalBackupRequest, startedAt: Date): Promise<string> {
-    const { repository } = this.context;
-    if (request.id) {
-      if (await repository.isBackupIdTaken(request.tier, request.id, startedAt)) {
-        throw new InvariantError(`backup id '${request.id}' of tier '${request.tier}' is already used in the repository`);
-      }
-      return request.id;
-    }
-    for (let attempt = 1; ; attempt++) {
-      const id = makeBackupId(request.tier, startedAt, attempt === 1 ? undefined : String(attempt));
-      if (!(await repository.isBackupIdTaken(request.tier, id, startedAt))) return id;
-    }
-  }
 }

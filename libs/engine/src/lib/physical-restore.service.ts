@@ -3,7 +3,6 @@ import { join, resolve } from 'node:path';
 import {
   BackupManifest,
   ConfigError,
-  EncryptionKeyError,
   InvariantError,
   RecoveryTarget,
   RestoreTargetError,
@@ -11,7 +10,7 @@ import {
   ToolFailedError,
   describeRecoveryTarget,
 } from '@rookery/core';
-import { readArtifact } from './artifact.codec';
+import { keyMaterialFor, readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { RESTORED_SERVER_LOG } from './postgres.tools';
@@ -87,7 +86,7 @@ export class PhysicalRestoreService {
         hint: 'restore logical backups with --target-url',
       });
     }
-    const keyMaterial = this.keyFor(manifest);
+    const keyMaterial = keyMaterialFor(manifest, this.context.encoding.key);
     const dataDirectory = resolve(request.to);
     // Refuse before fetching anything: never write into a directory that holds something.
     await prepareEmptyDirectory(dataDirectory);
@@ -182,24 +181,6 @@ export class PhysicalRestoreService {
       });
     }
     return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep' };
-  }
-
-  private keyFor(manifest: BackupManifest): Buffer | null {
-    const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
-    if (!encrypted) return null;
-    const key = this.context.encoding.key;
-    if (!key) {
-      throw new EncryptionKeyError(
-        `backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`,
-        { hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY' },
-      );
-    }
-    if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
-      throw new EncryptionKeyError(
-        `wrong encryption key for backup '${manifest.id}': it was encrypted with key id ${encrypted.encryption.keyId}, the configured key has id ${key.id}`,
-      );
-    }
-    return key.material;
   }
 }
 

@@ -37,13 +37,13 @@ export class RookeryEngine {
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.physicalBackup = new PhysicalBackupService(context);
-    this.verifier = new BackupVerifyService(context);
     this.wal = new WalService(context);
     this.physicalRestore = new PhysicalRestoreService(context, this.wal);
     this.recovery = new RecoveryPlanService(context, this.wal);
     const logicalTools = lazyLogicalTools(context.config);
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
+    this.verifier = new BackupVerifyService(context, logicalTools);
   }
 
   /** A backup by the tier's policy method: pg_basebackup (physical) or shaped pg_dumps (logical). */

@@ -54,6 +54,30 @@ export function dumpArgs(options: DumpArgsOptions): string[] {
   ];
 }
 
+/** An id pg_export_snapshot() returned: inlined in SQL, so its shape is checked first. */
+const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i;
+
+/**
+ * The argv of psql running `COPY (query) TO STDOUT` in a read-only repeatable-read transaction
+ * that reads an exported snapshot, so its rows agree with every other reader of that snapshot.
+ * row_security off makes a policy that would hide rows an error instead of a silent gap.
+ */
+export function copyOutArgs(options: { conninfo: string; snapshot: string; query: string }): string[] {
+  if (!SNAPSHOT_ID.test(options.snapshot)) throw new InvariantError(`'${options.snapshot}' is not an exported snapshot id`);
+  return [
+    '--no-psqlrc',
+    '--quiet',
+    '--no-password',
+    '--set=ON_ERROR_STOP=1',
+    `--dbname=${options.conninfo}`,
+    '--command=begin isolation level repeatable read, read only',
+    `--command=set transaction snapshot '${options.snapshot}'`,
+    '--command=set row_security = off',
+    `--command=copy (${options.query}) to stdout`,
+    '--command=commit',
+  ];
+}
+
 export interface DumpStartOptions extends DumpSelection {
   /** The source database URL; a password in it reaches pg_dump through PGPASSWORD only. */
   url: string;
@@ -81,6 +105,38 @@ export class PgDumpDriver {
     private readonly runner: ProcessRunner,
     private readonly binaries: PgBinaries,
   ) {}
+
+  /**
+   * Rows of a query in COPY text format (one line per row, tab-separated, escaped), read from an
+   * exported snapshot. The stream ends only if psql exited 0.
+   */
+  copyOut(options: { url: string; snapshot: string; query: string; signal?: AbortSignal }): RunningDump {
+    const connection = connectionFromUrl(options.url);
+    const child = this.runner.spawn(this.binaries.path('psql'), copyOutArgs({ ...options, conninfo: connection.conninfo }), {
+      // The changeset declares UTF8: rows come out in it whatever the database's encoding.
+      env: { ...connection.env, PGCLIENTENCODING: 'UTF8' },
+      signal: options.signal,
+    });
+    return { stream: child.stdout, result: child.result.then(() => undefined) };
+  }
+
+  /**
+   * Every definition of the database as `pg_dump --schema-only` prints it at an exported snapshot,
+   * without comments and the per-run `\restrict` key, so equal schemas give equal text.
+   */
+  async schemaDefinition(options: { url: string; snapshot: string; signal?: AbortSignal }): Promise<string> {
+    if (!SNAPSHOT_ID.test(options.snapshot)) throw new InvariantError(`'${options.snapshot}' is not an exported snapshot id`);
+    const connection = connectionFromUrl(options.url);
+    const { stdout } = await this.runner.run(
+      this.binaries.path('pg_dump'),
+      ['--schema-only', '--format=plain', `--snapshot=${options.snapshot}`, '--no-password', `--dbname=${connection.conninfo}`],
+      { env: connection.env, signal: options.signal },
+    );
+    return stdout
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !line.startsWith('--') && !/^\\(un)?restrict\b/.test(line))
+      .join('\n');
+  }
 
   start(options: DumpStartOptions): RunningDump {
     return options.format === 'custom' ? this.startCustom(options) : this.startDirectory(options);

@@ -202,19 +202,38 @@ export class PgRestoreDriver {
   /** Restores a custom-format archive streamed into the returned sink, in one transaction. */
   restoreStream(options: RestoreSelection & { url: string; clean?: boolean; signal?: AbortSignal }): StreamedRestore {
     const connection = connectionFromUrl(options.url);
+    return this.streamInto('pg_restore', restoreArgs({ ...options, conninfo: connection.conninfo, input: null, singleTransaction: true }), connection.env, options.signal);
+  }
+
+  /**
+   * Applies a plain SQL script (a rookery changeset) streamed into the returned sink with psql, in
+   * one transaction: psql commits only at the end of its input, which the sink gives it only when
+   * the writer ended; aborting kills psql and nothing it did is kept.
+   */
+  applyScriptStream(options: { url: string; signal?: AbortSignal }): StreamedRestore {
+    const connection = connectionFromUrl(options.url);
+    return this.streamInto('psql', applyScriptArgs(connection.conninfo), connection.env, options.signal);
+  }
+
+  /** A tool reading its input from the returned sink, which holds back the tail until it ends. */
+  private streamInto(tool: 'pg_restore' | 'psql', args: string[], env: Record<string, string>, outer?: AbortSignal): StreamedRestore {
     const controller = new AbortController();
-    const signal = options.signal ? AbortSignal.any([options.signal, controller.signal]) : controller.signal;
+    const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
     const input = new PassThrough();
-    const child = this.runner.spawn(
-      this.binaries.path('pg_restore'),
-      restoreArgs({ ...options, conninfo: connection.conninfo, input: null, singleTransaction: true }),
-      { env: connection.env, signal, stdin: input },
-    );
+    const child = this.runner.spawn(this.binaries.path(tool), args, { env, signal, stdin: input });
     const sink = new ChildInput(input, HOLD_BACK_BYTES);
     const result = child.result.finally(() => sink.detach());
     result.catch(() => undefined);
     return { sink, result, abort: (reason) => controller.abort(reason) };
   }
+}
+
+/**
+ * The argv of psql applying a plain SQL script read from stdin, all or nothing: one transaction,
+ * committed only when the script's input ended, stopped at the first error.
+ */
+export function applyScriptArgs(conninfo: string): string[] {
+  return ['--no-psqlrc', '--quiet', '--no-password', '--set=ON_ERROR_STOP=1', '--single-transaction', `--dbname=${conninfo}`, '--file=-'];
 }
 
 /** Enough to cover the end of the archive's last data block. */

@@ -6,7 +6,7 @@ import type { ErrorBody } from '../errors/rookery-error.filter';
 /** OpenAPI shapes of the backup endpoints; every property type is spelled out for the document. */
 export class ArtifactDto {
   @ApiProperty({ type: String, example: 'base.tar.zst' }) name!: string;
-  @ApiProperty({ type: String, enum: ['base-tar', 'dump', 'wal'] }) kind!: ArtifactRecord['kind'];
+  @ApiProperty({ type: String, enum: ['base-tar', 'dump', 'changeset', 'wal'] }) kind!: ArtifactRecord['kind'];
   @ApiProperty({ type: Number, description: 'logical bytes (before compression and encryption)' }) bytes!: number;
   @ApiProperty({ type: Number, description: 'bytes in the store' }) storedBytes!: number;
   @ApiProperty({ type: String, description: 'sha256 of the stored bytes' }) sha256!: string;

@@ -1,0 +1,264 @@
+import { createHash } from 'node:crypto';
+import { ChangeTrackingPoint, IncrementalChainError, PgSnapshot, parsePgSnapshot, snapshotCovers } from '@rookery/core';
+import { PgSession, PgSqlClient } from '@rookery/postgres';
+
+/**
+ * rookery's change tracking on a logical tier's database (content), what makes incrementals exact.
+ *
+ * Schema `rookery` holds `change_log (xid xid8, relid oid, key text[])`, fed by triggers that run
+ * in the writing transaction: a row trigger per table with a primary key logs the key of every
+ * inserted, updated (old and, if it changed, new key) and deleted row; a statement trigger logs
+ * a TRUNCATE, and any change to a table without a primary key, as a NULL key ("the whole table").
+ * Each entry carries the writer's top-level transaction id, so an incremental takes exactly the
+ * entries of transactions visible in its own snapshot (MVCC on the log) and not visible in its
+ * parent's (pg_visible_in_snapshot on the parent's recorded pg_snapshot): a transaction running
+ * when the parent read the database, committed later, is in the incremental even though its id is
+ * below the parent's xmax; one the parent saw is never carried twice.
+ *
+ * Triggers are ENABLE ALWAYS, so writers running with session_replication_role = replica (a
+ * logical replication subscriber) are tracked too. Only a changeset being applied skips them
+ * (it sets rookery.applying_changeset), or a restored database would log its own restore.
+ */
+export const TRACKING_SCHEMA = 'rookery';
+
+/** Tables whose rows a logical dump of a tracked database leaves out (log and state are per database). */
+export const TRACKING_TABLE_DATA = ['"rookery"."change_log"', '"rookery"."change_tracking"'];
+
+/** A table rookery tracks, as the catalog describes it at one snapshot. */
+export interface TrackedTable {
+  oid: string;
+  /** quote_ident(schema).quote_ident(name) */
+  name: string;
+  /** Primary key columns (quoted) and their types, empty for a table without one. */
+  keyColumns: string[];
+  keyTypes: string[];
+  /** Columns COPY can write (not dropped, not generated), quoted, in order. */
+  columns: string[];
+}
+
+/** The installation's state row. */
+type TrackingState = {
+  installation: string;
+  prunedThrough: string | null;
+  prunedBy: string | null;
+};
+
+const ROWS_TRIGGER = 'rookery_capture_rows';
+const TABLE_TRIGGER = 'rookery_capture_table';
+/** pg_trigger.tgtype bits: ROW 1, INSERT 4, DELETE 8, UPDATE 16, TRUNCATE 32 (AFTER is 0). */
+const ROW_IUD = 1 + 4 + 8 + 16;
+const STATEMENT_TRUNCATE = 32;
+const STATEMENT_IUDT = 4 + 8 + 16 + 32;
+
+const BOOTSTRAP_SQL = `
+  create schema if not exists rookery;
+  create table if not exists rookery.change_log (
+    xid xid8 not null default pg_current_xact_id(),
+    relid oid not null,
+    key text[]
+  );
+  create index if not exists change_log_xid_idx on rookery.change_log (xid);
+  create table if not exists rookery.change_tracking (
+    singleton boolean primary key default true check (singleton),
+    installation text not null,
+    installed_at timestamptz not null default now(),
+    pruned_through pg_snapshot,
+    pruned_by text
+  );
+  insert into rookery.change_tracking (installation) values (gen_random_uuid()::text) on conflict do nothing;
+  create or replace function rookery.capture_table() returns trigger language plpgsql security definer
+    set search_path = pg_catalog as $capture$
+  begin
+    if current_setting('rookery.applying_changeset', true) = 'on' then return null; end if;
+    insert into rookery.change_log (relid, key) values (tg_relid, null);
+    return null;
+  end $capture$;`;
+
+/** The tables of the database rookery tracks (every ordinary table outside the system and rookery schemas). */
+export async function listTrackedTables(session: PgSession): Promise<TrackedTable[]> {
+  const rows = await session.query<{ oid: string; name: string; relkind: string; keyColumns: string[] | null; keyTypes: string[] | null; columns: string[] }>(
+    `select c.oid::text as oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, c.relkind::text as relkind,
+            (select array_agg(quote_ident(a.attname) order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
+               join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum) as "keyColumns",
+            (select array_agg(format_type(a.atttypid, a.atttypmod) order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
+               join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum) as "keyTypes",
+            (select array_agg(quote_ident(a.attname) order by a.attnum) from pg_attribute a
+               where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = '') as columns
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     left join pg_index i on i.indrelid = c.oid and i.indisprimary
+     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', '${TRACKING_SCHEMA}')
+       and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
+     order by 2`,
+  );
+  const partitioned = rows.filter((row) => row.relkind === 'p').map((row) => row.name);
+  if (partitioned.length) {
+    throw new IncrementalChainError(`change tracking does not support partitioned tables (${partitioned.join(', ')})`, {
+      hint: 'take full backups only for this tier: set policy.logical.incremental to false',
+    });
+  }
+  return rows.map((row) => ({ oid: row.oid, name: row.name, keyColumns: row.keyColumns ?? [], keyTypes: row.keyTypes ?? [], columns: row.columns ?? [] }));
+}
+
+/**
+ * Installs or completes the change tracking before a full backup reads the database, in one
+ * transaction of its own that commits before the full's snapshot is taken. Creating a trigger
+ * waits for the table's running writers (lock conflict), so every change after this commit is
+ * logged, and every change before it is in the full. Existing, correct triggers are left alone:
+ * no table lock at all on the daily full once installed.
+ */
+export async function ensureChangeTracking(sql: PgSqlClient, url: string): Promise<void> {
+  await sql.withSession(url, async (session) => {
+    await session.query('begin');
+    try {
+      await session.query(`set local lock_timeout = '60s'`);
+      await session.query(BOOTSTRAP_SQL);
+      const tables = await listTrackedTables(session);
+      const existing = await session.query<{ relid: string; name: string; tgtype: number; tgenabled: string; function: string }>(
+        `select t.tgrelid::text as relid, t.tgname as name, t.tgtype::int as tgtype, t.tgenabled::text as tgenabled,
+                p.proname as function
+         from pg_trigger t join pg_proc p on p.oid = t.tgfoid
+         where t.tgname in ('${ROWS_TRIGGER}', '${TABLE_TRIGGER}')`,
+      );
+      for (const table of tables) {
+        const has = (name: string, tgtype: number, fn: string) =>
+          existing.some((row) => row.relid === table.oid && row.name === name && row.tgtype === tgtype && row.tgenabled === 'A' && row.function === fn);
+        const withKey = table.keyColumns.length > 0;
+        if (withKey) {
+          const fn = captureFunctionName(table);
+          await session.query(captureFunctionSql(table, fn));
+          if (!has(ROWS_TRIGGER, ROW_IUD, fn)) await createTrigger(session, table, ROWS_TRIGGER, 'insert or update or delete', 'row', `rookery.${fn}`);
+        } else if (existing.some((row) => row.relid === table.oid && row.name === ROWS_TRIGGER)) {
+          await session.query(`drop trigger ${ROWS_TRIGGER} on ${table.name}`);
+        }
+        const events = withKey ? 'truncate' : 'insert or update or delete or truncate';
+        if (!has(TABLE_TRIGGER, withKey ? STATEMENT_TRUNCATE : STATEMENT_IUDT, 'capture_table')) {
+          await createTrigger(session, table, TABLE_TRIGGER, events, 'statement', 'rookery.capture_table');
+        }
+      }
+      await session.query('commit');
+    } catch (error) {
+      await session.query('rollback').catch(() => undefined);
+      throw error;
+    }
+  });
+}
+
+/**
+ * Where the database stands, read inside the backup's snapshot transaction: the snapshot, the
+ * installation, and a fingerprint of every definition (pg_dump --schema-only at that snapshot).
+ */
+export async function readTrackingPoint(session: PgSession, schemaDefinition: () => Promise<string>): Promise<ChangeTrackingPoint & { state: TrackingState }> {
+  const [current] = await session.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
+  // Probed first: a failed query would abort the snapshot's transaction.
+  const [{ installed }] = await session.query<{ installed: boolean }>(`select to_regclass('rookery.change_tracking') is not null as installed`);
+  const [state] = installed
+    ? await session.query<TrackingState>(
+        `select installation, pruned_through::text as "prunedThrough", pruned_by as "prunedBy" from rookery.change_tracking`,
+      )
+    : [];
+  if (!state) {
+    throw new IncrementalChainError('rookery change tracking is not installed on this database', {
+      hint: 'a full backup of a tier with policy.logical.incremental installs it: rookery backup --type full',
+    });
+  }
+  const fingerprint = createHash('sha256').update(await schemaDefinition()).digest('hex');
+  return { snapshot: current.snapshot, installation: state.installation, schemaFingerprint: fingerprint, state };
+}
+
+/**
+ * Whether an incremental can chain to `parent` at `current`: same installation (nothing went
+ * unlogged), same schema (a changeset carries rows, not definitions), and the log still holds
+ * every change the parent did not see (pruning only removes what the parent's snapshot covers).
+ */
+export function checkChainable(
+  parent: { id: string; point: ChangeTrackingPoint | undefined },
+  current: ChangeTrackingPoint & { state: TrackingState },
+  database: string,
+  tier: string,
+): void {
+  const full = `take a full backup: rookery backup --tier ${tier} --type full`;
+  if (!parent.point) {
+    throw new IncrementalChainError(`backup '${parent.id}' was taken without change tracking; an incremental cannot chain to it`, { hint: full });
+  }
+  if (parent.point.installation !== current.installation) {
+    throw new IncrementalChainError(
+      `the change tracking on database '${database}' was reinstalled since backup '${parent.id}': changes in between may not be logged`,
+      { hint: full },
+    );
+  }
+  if (parent.point.schemaFingerprint !== current.schemaFingerprint) {
+    throw new IncrementalChainError(
+      `the schema of database '${database}' changed since backup '${parent.id}' (a table, column, index, constraint, trigger or other definition); an incremental carries row changes only`,
+      { hint: full },
+    );
+  }
+  if (current.state.prunedThrough && !snapshotCovers(parsePgSnapshot(parent.point.snapshot), parsePgSnapshot(current.state.prunedThrough))) {
+    throw new IncrementalChainError(
+      `the change log of database '${database}' was pruned through backup '${current.state.prunedBy}', past backup '${parent.id}' the incremental would chain to`,
+      { hint: `backup '${current.state.prunedBy}' may have been removed from the repository; ${full}` },
+    );
+  }
+}
+
+/**
+ * After a backup committed: entries its snapshot saw are no longer needed by any incremental
+ * (they all chain to this backup or a later one). Failure is harmless: the log is only longer.
+ */
+export async function pruneChangeLog(sql: PgSqlClient, url: string, backupId: string, point: ChangeTrackingPoint): Promise<void> {
+  const snapshot: PgSnapshot = parsePgSnapshot(point.snapshot);
+  await sql.withSession(url, async (session) => {
+    await session.query('begin');
+    await session.query(`delete from rookery.change_log where xid < $1::xid8 and pg_visible_in_snapshot(xid, $2::pg_snapshot)`, [
+      snapshot.xmax.toString(),
+      point.snapshot,
+    ]);
+    await session.query(`update rookery.change_tracking set pruned_through = $1::pg_snapshot, pruned_by = $2 where installation = $3`, [
+      point.snapshot,
+      backupId,
+      point.installation,
+    ]);
+    await session.query('commit');
+  });
+}
+
+/** The log's entries an incremental carries: by tables, changed keys counted, whole-table marks. */
+export async function summarizeChanges(session: PgSession, parentSnapshot: string): Promise<Map<string, { keys: number; whole: boolean }>> {
+  const rows = await session.query<{ relid: string; keys: string; whole: boolean }>(
+    `select relid::text as relid, count(distinct key) as keys, bool_or(key is null) as whole
+     from rookery.change_log where ${changedSince('$1')} group by relid`,
+    [parentSnapshot],
+  );
+  return new Map(rows.map((row) => [row.relid, { keys: Number(row.keys), whole: row.whole }]));
+}
+
+/** SQL condition on change_log: written by a transaction the parent's snapshot (a parameter or literal) did not see. */
+export function changedSince(parentSnapshot: string): string {
+  return `xid >= pg_snapshot_xmin(${parentSnapshot}::pg_snapshot) and not pg_visible_in_snapshot(xid, ${parentSnapshot}::pg_snapshot)`;
+}
+
+function captureFunctionName(table: TrackedTable): string {
+  return `capture_${createHash('sha256').update(table.name).digest('hex').slice(0, 16)}`;
+}
+
+/** The row trigger function of one table, its primary key columns written in. */
+function captureFunctionSql(table: TrackedTable, fn: string): string {
+  const keyOf = (row: 'old' | 'new') => `array[${table.keyColumns.map((column) => `${row}.${column}::text`).join(', ')}]`;
+  const rowOf = (row: 'old' | 'new') => `row(${table.keyColumns.map((column) => `${row}.${column}`).join(', ')})`;
+  return `create or replace function rookery.${fn}() returns trigger language plpgsql security definer
+    set search_path = pg_catalog as $capture$
+  begin
+    if current_setting('rookery.applying_changeset', true) = 'on' then return null; end if;
+    if tg_op <> 'INSERT' then
+      insert into rookery.change_log (relid, key) values (tg_relid, ${keyOf('old')});
+    end if;
+    if tg_op = 'INSERT' or (tg_op = 'UPDATE' and ${rowOf('new')} is distinct from ${rowOf('old')}) then
+      insert into rookery.change_log (relid, key) values (tg_relid, ${keyOf('new')});
+    end if;
+    return null;
+  end $capture$`;
+}
+
+async function createTrigger(session: PgSession, table: TrackedTable, name: string, events: string, level: 'row' | 'statement', fn: string): Promise<void> {
+  await session.query(`create or replace trigger ${name} after ${events} on ${table.name} for each ${level} execute function ${fn}()`);
+  await session.query(`alter table ${table.name} enable always trigger ${name}`);
+}

@@ -1,0 +1,121 @@
+import { finished } from 'node:stream/promises';
+import { BackupManifest, ConfigError, IncrementalChainError, TierName } from '@rookery/core';
+import type { ServerFacts } from './postgres.tools';
+import { artifactFileName, writeArtifact } from './artifact.codec';
+import type { LogicalBackupJob, LogicalBackupService, LogicalReadOutcome } from './logical-backup.service';
+import { TRACKING_TABLE_DATA, checkChainable, listTrackedTables, readTrackingPoint, summarizeChanges } from './logical-change-tracking';
+import { ChangesetCheck, changesetStream, readSequences } from './logical-changeset';
+import { EngineContext } from './engine.context';
+import { LogicalTools } from './logical-tools';
+
+/**
+ * A content incremental: the rows changed since the parent (the tier's newest backup, full or
+ * incremental), read from one exported snapshot, as a changeset artifact (see logical-changeset).
+ * Refused, with the way out (a full) in the hint, when there is no parent, the parent is not
+ * chainable (no tracking, another server), the schema changed, or the change log no longer covers
+ * the time since the parent. The artifact is read back and checked before the manifest commits.
+ */
+export class LogicalIncrementalService {
+  constructor(
+    private readonly context: EngineContext,
+    private readonly tools: () => Promise<LogicalTools>,
+    private readonly backups: Pick<LogicalBackupService, 'readBack'>,
+  ) {}
+
+  async read(job: LogicalBackupJob, server: ServerFacts): Promise<LogicalReadOutcome> {
+    const { repository } = this.context;
+    const { tier } = job.request;
+    const database = this.context.config.tiers[tier].policy.database;
+    if (job.policy.excludeTableData.length) {
+      throw new ConfigError(`tier '${tier}' excludes table data (${job.policy.excludeTableData.join(', ')}); an incremental would carry those rows`, ['policy.logical.incremental']);
+    }
+    const tools = await this.tools();
+    const parent = await this.parentOf(tier, server);
+    const parentPoint = parent.logical?.changeTracking;
+
+    return tools.sql.withSession(job.url, async (session) => {
+      await session.query('begin transaction isolation level repeatable read, read only');
+      const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
+      const point = await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }));
+      checkChainable({ id: parent.id, point: parentPoint }, point, database, tier);
+      const parentSnapshot = (parentPoint as NonNullable<typeof parentPoint>).snapshot;
+
+      const changeset = changesetStream(tools.dump, {
+        url: job.url,
+        snapshot,
+        parentSnapshot,
+        tables: await listTrackedTables(session),
+        changes: await summarizeChanges(session, parentSnapshot),
+        sequences: await readSequences(session),
+        describe: { backup: job.id, parent: parent.id },
+        signal: job.request.signal,
+      });
+      const name = artifactFileName('changes.sql', job.encoding);
+      const key = repository.artifactKey({ tier, id: job.id, startedAt: job.startedAt.toISOString() }, name);
+      const artifact = await writeArtifact(repository.store, key, changeset.stream, {
+        name,
+        kind: 'changeset',
+        encoding: job.encoding,
+        storageClass: this.context.config.tiers[tier].policy.storageClass,
+        signal: job.request.signal,
+        onLogicalBytes: (bytes) => job.request.onProgress?.({ phase: 'backup', artifact: name, bytes }),
+      });
+      await session.query('commit');
+
+      const carried = changeset.info();
+      await this.backups.readBack(job.request, job, artifact, key, () => {
+        const sink = new ChangesetCheck(name, carried);
+        return { sink, result: finished(sink) };
+      });
+      return {
+        artifacts: [artifact],
+        parent: parent.id,
+        info: {
+          format: job.policy.format,
+          steps: [],
+          excludedTableData: [...TRACKING_TABLE_DATA],
+          materializedViews: [],
+          snapshot,
+          changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint },
+          changes: { artifact: name, ...carried },
+        },
+      };
+    });
+  }
+
+  /** The tier's newest backup, which must lead back to a full of this same server. */
+  private async parentOf(tier: TierName, server: ServerFacts): Promise<BackupManifest> {
+    const { backups } = await this.context.repository.list(tier);
+    const full = `take a full backup first: rookery backup --tier ${tier} --type full`;
+    const parent = backups.at(-1);
+    if (!parent) throw new IncrementalChainError(`tier '${tier}' has no backup to chain an incremental to`, { hint: full });
+    if (parent.postgres.systemIdentifier !== server.systemIdentifier) {
+      throw new IncrementalChainError(
+        `the newest backup of tier '${tier}', '${parent.id}', is of another server (system identifier ${parent.postgres.systemIdentifier}, this one is ${server.systemIdentifier})`,
+        { hint: full },
+      );
+    }
+    resolveChain(backups, parent);
+    return parent;
+  }
+}
+
+/**
+ * The chain that restores `backup`: its full first, then each incremental in order. Every link
+ * must be in the listing; a missing one is named.
+ */
+export function resolveChain(backups: readonly BackupManifest[], backup: BackupManifest): BackupManifest[] {
+  const chain = [backup];
+  while (chain[0].type === 'incremental') {
+    const child = chain[0];
+    const parent = backups.find((candidate) => candidate.id === child.parent);
+    if (!parent) {
+      throw new IncrementalChainError(`backup '${child.id}' chains to backup '${child.parent}', which is not in the repository`, {
+        hint: `the chain of '${child.id}' is broken; restore an earlier backup or take a new full backup`,
+      });
+    }
+    if (chain.length > backups.length) throw new IncrementalChainError(`the chain of backup '${backup.id}' loops`);
+    chain.unshift(parent);
+  }
+  return chain;
+}
