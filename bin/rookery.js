@@ -30,8 +30,22 @@ function launchArchiver({ tier, walDirectory, globalArgs, logFile }) {
   }
 }
 
-function runCli() {
+const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver']);
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--config', '--repo', '--pg-url']);
+
+/** The command name: the first argument that is neither a global option nor its value. */
+function commandOf(args) {
+  for (let index = 0; index < args.length; index++) {
+    if (GLOBAL_OPTIONS_WITH_VALUE.has(args[index])) index++;
+    else if (!args[index].startsWith('-')) return args[index];
+  }
+  return undefined;
+}
+
+function runCli(args) {
   require('../tools/runtime/register-aliases.cjs');
+  // A process per WAL file: the WAL commands start without the rest of the CLI and engine.
+  if (WAL_COMMANDS.has(commandOf(args))) return require('../dist/apps/cli/src/wal.main.js').walMain(process.argv);
   return require('../dist/apps/cli/src/main.js').main(process.argv);
 }
 
@@ -45,7 +59,7 @@ async function run() {
     const code = await foreground.walPushFastPath(args, process.env, process.cwd(), output);
     if (code !== null) return code;
   }
-  return runCli();
+  return runCli(args);
 }
 
 run().then((code) => {

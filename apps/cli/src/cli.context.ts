@@ -1,37 +1,15 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
-import { RookeryConfig, loadConfig } from '@rookery/config';
-import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { RookeryConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
+import { GlobalOptions, configFor } from './cli.config';
+
+// Moved to cli.config (no engine import there: the WAL commands' own entry uses them).
+export type { GlobalOptions } from './cli.config';
+export { collect, configFor, parseTier } from './cli.config';
 
 /** RookeryConfig.source when no config file was read (see loadConfig). */
 const BUILT_IN_CONFIG_SOURCE = 'built-in defaults';
-
-export interface GlobalOptions {
-  config?: string;
-  repo?: string[];
-  pgUrl?: string;
-  tier?: string;
-  json?: boolean;
-  progress?: boolean;
-}
-
-export function parseTier(value: string | undefined): TierName | undefined {
-  if (value === undefined) return undefined;
-  if (!isTierName(value)) throw new UnknownTierError(value, TIER_NAMES);
-  return value;
-}
-
-/** Loads the configuration from --config/--repo/--pg-url and the environment. */
-export function configFor(command: Command): RookeryConfig {
-  const options = command.optsWithGlobals<GlobalOptions>();
-  return loadConfig({
-    configFile: options.config,
-    repositories: options.repo,
-    pgUrl: options.pgUrl,
-    tier: parseTier(options.tier),
-  });
-}
 
 /**
  * How a restored server runs this same rookery for its restore_command: this node binary, this
@@ -57,8 +35,4 @@ export async function withEngine<T>(command: Command, work: (engine: RookeryEngi
   } finally {
     await engine.close();
   }
-}
-
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }

@@ -14,6 +14,7 @@ export * from './lib/wal.service';
 export * from './lib/wal-archiver.service';
 export * from './lib/wal-archiver.daemon';
 export * from './lib/wal-archiver.foreground';
+export * from './lib/wal.factory';
 export * from './lib/wal.spool';
 export * from './lib/wal-stream.factory';
 export * from './lib/wal-stream.supervisor';

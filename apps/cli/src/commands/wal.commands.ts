@@ -6,13 +6,18 @@ import {
   AsyncArchiveSettings,
   ForegroundFailure,
   WalArchiverDaemon,
+  WalEngine,
   WalPushInvocation,
   WalSpool,
   archiverLauncher,
   awaitAcknowledgement,
+  createWalEngine,
   writeCachedSettings,
-} from '@rookery/engine';
-import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+} from '@rookery/engine/wal';
+import { GlobalOptions, configFor, parseTier } from '../cli.config';
+
+// No import of the engine's index or cli.context here: these commands also run from wal.main.ts,
+// which loads only WAL transfer (see createWalEngine).
 
 /**
  * wal-get exits 1 only when the file is not in the archive: that is how PostgreSQL's recovery
@@ -41,7 +46,7 @@ export function walPushCommand(): Command {
         await pushAsynchronously(command, config, tier, path);
         return;
       }
-      const result = await withEngine(command, (engine) => engine.walPush(tier, path));
+      const result = await withWalEngine(config, (engine) => engine.wal.push(tier, path), { oneShot: true });
       if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     });
 }
@@ -89,8 +94,8 @@ export function walArchiverCommand(): Command {
       const stop = () => controller.abort(new Error('archiver stopped by signal'));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      await withEngine(command, async (engine) => {
-        const { wal, repositories } = engine.context.config;
+      await withWalEngine(configFor(command), async (engine) => {
+        const { wal, repositories } = engine.config;
         if (!wal.spoolPath) throw new ConfigError('the background WAL archiver needs wal.spoolPath', ['wal.spoolPath']);
         await new WalArchiverDaemon(engine.wal).run({
           tier,
@@ -116,10 +121,19 @@ export function walGetCommand(): Command {
     .action(async (name: string, destination: string, options: GlobalOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       try {
-        await withEngine(command, (engine) => engine.walGet(tier, name, destination));
+        await withWalEngine(configFor(command), (engine) => engine.wal.get(tier, name, destination));
       } catch (error) {
         if (error instanceof RookeryError && error.code === 'WAL_NOT_FOUND') throw error;
         throw new WalGetFailedError(error);
       }
     });
+}
+
+async function withWalEngine<T>(config: RookeryConfig, work: (engine: WalEngine) => Promise<T>, options: { oneShot?: boolean } = {}): Promise<T> {
+  const engine = createWalEngine(config, options);
+  try {
+    return await work(engine);
+  } finally {
+    await engine.close();
+  }
 }

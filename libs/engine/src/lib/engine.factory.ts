@@ -11,14 +11,13 @@ import {
   ProcessRunner,
   lookupOsUser,
 } from '@rookery/postgres';
-import { keyFingerprint, parseEncryptionKey, shutdownCompressionPool } from '@rookery/pipeline';
+import { shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { ConfigError } from '@rookery/core';
-import { ArtifactEncoding } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
+import { artifactEncodingFor, primaryStoreUrl } from './wal.factory';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
@@ -40,12 +39,7 @@ export const ROOKERY_VERSION = '0.1.0';
  * PostgreSQL programs, parses the encryption key. The only place that turns config into parts.
  */
 export async function createEngine(config: RookeryConfig, options: EngineOptions): Promise<RookeryEngine> {
-  const primaryUrl = config.repositories[0];
-  if (!primaryUrl) {
-    throw new ConfigError('no repository configured', ['repositories'], {
-      hint: 'pass --repo file:///path or --repo s3://bucket/prefix, or set repositories in rookery.yaml',
-    });
-  }
+  const primaryUrl = primaryStoreUrl(config);
   const store = createStore(primaryUrl);
   const runner = new ProcessRunner({ baseEnv: processEnvironment() });
   const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
@@ -114,13 +108,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     restorePoints: (walDir, dumpOptions) => waldump.restorePoints(walDir, dumpOptions),
   };
 
-  const keyMaterial = config.encryptionKey ? parseEncryptionKey(config.encryptionKey.reveal()) : null;
-  const encoding: ArtifactEncoding = {
-    compression: { codec: config.compression.codec, level: config.compression.level },
-    workers: config.compression.workers,
-    chunkSize: config.compression.chunkSize,
-    key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
-  };
+  const encoding = artifactEncodingFor(config);
 
   const context: EngineContext = {
     config,

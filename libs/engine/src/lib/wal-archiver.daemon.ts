@@ -3,7 +3,7 @@ import { FSWatcher, watch } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RookeryError, TierName, WalFileName, parseWalFileName } from '@rookery/core';
-import { WalService } from './wal.service';
+import { WalTransfer } from './wal.transfer';
 import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool, fileIdentity, sameIdentity } from './wal.spool';
 
 export interface WalArchiverRunOptions {
@@ -42,7 +42,7 @@ const SCAN_MS = 250;
  * without an acknowledgement is pushed again by the next archiver.
  */
 export class WalArchiverDaemon {
-  constructor(private readonly wal: WalService) {}
+  constructor(private readonly wal: WalTransfer) {}
 
   async run(options: WalArchiverRunOptions): Promise<WalArchiverRunSummary> {
     const pid = options.pid ?? process.pid;

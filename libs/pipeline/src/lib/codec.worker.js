@@ -58,7 +58,9 @@ function exactArrayBuffer(buf, alwaysCopy) {
   return copy;
 }
 
-parentPort.on('message', (job) => {
+// Loaded in the main thread (InlineFrameCompressor), it only lends its compress().
+module.exports = { compress };
+if (parentPort) parentPort.on('message', (job) => {
   try {
     const output = compress(job.codec, job.level, Buffer.from(job.input, job.offset ?? 0, job.length));
     const buffer = exactArrayBuffer(output, job.codec === 'lz4');

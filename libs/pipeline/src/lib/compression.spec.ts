@@ -4,7 +4,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressionCodec, IntegrityError, InvariantError } from '@rookery/core';
 import { createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
-import { FrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
+import { FrameCompressor, InlineFrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
 
 const CHUNK = 64 * 1024;
 const CODECS: CompressionCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
@@ -105,6 +105,13 @@ describe('createCompressStream / createDecompressStream', () => {
     const compressed = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, workers: 4 }));
     const restored = await transform(compressed, createDecompressStream({ codec, level: 1 }));
     expect(restored.equals(input)).toBe(true);
+  });
+
+  it.each(FRAMED)('%s compressed in the calling thread (InlineFrameCompressor) decodes to the input, like the pool', async (codec) => {
+    const input = Buffer.concat([text(CHUNK * 3), randomBytes(CHUNK + 5)]);
+    const inline = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, pool: new InlineFrameCompressor() }));
+    expect(inline.length).toBeGreaterThan(0);
+    expect((await transform(inline, createDecompressStream({ codec, level: 1 }))).equals(input)).toBe(true);
   });
 
   it('emits frames in order when jobs finish out of order', async () => {

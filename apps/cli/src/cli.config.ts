@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { RookeryConfig, loadConfig } from '@rookery/config';
+import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+
+// Options and configuration of a command line, without the engine: shared by the full CLI and
+// the WAL commands' lighter entry (wal.main.ts).
+
+export interface GlobalOptions {
+  config?: string;
+  repo?: string[];
+  pgUrl?: string;
+  tier?: string;
+  json?: boolean;
+  progress?: boolean;
+}
+
+export function parseTier(value: string | undefined): TierName | undefined {
+  if (value === undefined) return undefined;
+  if (!isTierName(value)) throw new UnknownTierError(value, TIER_NAMES);
+  return value;
+}
+
+/** Loads the configuration from --config/--repo/--pg-url and the environment. */
+export function configFor(command: Command): RookeryConfig {
+  const options = command.optsWithGlobals<GlobalOptions>();
+  return loadConfig({
+    configFile: options.config,
+    repositories: options.repo,
+    pgUrl: options.pgUrl,
+    tier: parseTier(options.tier),
+  });
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}

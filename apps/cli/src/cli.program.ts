@@ -1,0 +1,35 @@
+import { Command, CommanderError } from 'commander';
+import { collect } from './cli.config';
+import { EXIT, errorLine, exitCodeFor } from './cli.errors';
+import { WAL_GET_ABORT_RECOVERY, WalGetFailedError } from './commands/wal.commands';
+
+/** The `rookery` program with its global options, before its commands are added. */
+export function rootProgram(version?: string): Command {
+  const program = new Command('rookery').description('backup and recovery for PostgreSQL fleets');
+  if (version) program.version(version);
+  return program
+    .option('--config <file>', 'config file (else $ROOKERY_CONFIG, else ./rookery.yaml, else built-in defaults)')
+    .option('--repo <url>', 'repository store URL, repeatable, first is primary (overrides the config file)', collect)
+    .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+}
+
+/** Runs the program; resolves with the exit status and prints failures as one line on stderr. */
+export async function runProgram(program: Command, argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander already printed its message (usage errors, --help, --version).
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof WalGetFailedError) {
+      process.stderr.write(`${errorLine(error.original)}\n`);
+      return WAL_GET_ABORT_RECOVERY;
+    }
+    process.stderr.write(`${errorLine(error)}\n`);
+    return exitCodeFor(error);
+  }
+}

@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { open, readFile, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  ConfigError,
+  EncryptionKeyError,
+  IntegrityError,
+  TierName,
+  WalConflictError,
+  WalFileName,
+  WalNotFoundError,
+  parseWalFileName,
+} from '@rookery/core';
+import { FrameCompressor, createCompressStream, createDecompressStream, createDecryptStream, createEncryptStream } from '@rookery/pipeline';
+import { WalArchive, WalObject, walLayout } from '@rookery/repository';
+import type { EngineContext } from './engine.context';
+
+/** What moving WAL files needs: the configuration, the primary repository and the encoding. */
+export type WalContext = Pick<EngineContext, 'config' | 'repository' | 'encoding'> & {
+  /** Where compression runs; default the process-wide worker pool. */
+  compressor?: FrameCompressor;
+};
+
+export interface WalPushResult {
+  name: string;
+  key: string;
+  /** 'already-archived' when an identical copy was there (a retry after a lost acknowledgement). */
+  status: 'archived' | 'already-archived';
+  bytes: number;
+  storedBytes: number;
+  sha256: string;
+}
+
+export interface WalGetResult {
+  name: string;
+  key: string;
+  bytes: number;
+  /** True when only a .partial copy existed and was served for the segment (pg_receivewal, promotion). */
+  partial: boolean;
+}
+
+/**
+ * wal-push and wal-get (DESIGN §4–6): one WAL file in or out of the repository. A push resolves
+ * only once the object is durable in the store; an identical duplicate is a success, a different
+ * one an error (never an overwrite). A get verifies the decoded bytes against the checksum in the
+ * key and lands the file atomically (temporary name, fsync, rename), so recovery never reads a
+ * partial or unverified segment.
+ */
+export class WalTransfer {
+  readonly archive: WalArchive;
+
+  constructor(private readonly context: WalContext) {
+    this.archive = new WalArchive(context.repository.store);
+  }
+
+  async push(tier: TierName, path: string, options: { signal?: AbortSignal } = {}): Promise<WalPushResult> {
+    const file = requireWalFile(basename(path));
+    const content = await readFile(path);
+    return this.pushContent(tier, file, content, sha256Of(content), options);
+  }
+
+  /**
+   * Pushes `content` (whose sha256 the caller computed) as `file`; resolves only once the object
+   * is durable in the store. The background archiver of asynchronous archiving calls this.
+   */
+  async pushContent(
+    tier: TierName,
+    file: WalFileName,
+    content: Buffer,
+    sha256: string,
+    options: { signal?: AbortSignal },
+  ): Promise<WalPushResult> {
+    const existing = await this.archive.versions(tier, file);
+    const same = existing.find((object) => object.sha256 === sha256);
+    if (same) {
+      return { name: file.name, key: same.key, status: 'already-archived', bytes: content.length, storedBytes: same.storedBytes, sha256 };
+    }
+    // A .partial file may be archived again with more WAL in it (pg_receivewal stops, a promotion
+    // after a crash): every version is kept. Any other name has exactly one true content.
+    if (existing.length > 0 && file.kind !== 'partial') throw new WalConflictError(file.name, tier);
+
+    const { encoding } = this.context;
+    const key = walLayout.key(tier, file, sha256, encoding.compression.codec, encoding.key !== null);
+    const stages: Duplex[] = [];
+    if (encoding.compression.codec !== 'none') {
+      stages.push(
+        createCompressStream(encoding.compression, {
+          workers: encoding.workers || undefined,
+          chunkSize: encoding.chunkSize,
+          label: file.name,
+          pool: this.context.compressor,
+        }),
+      );
+    }
+    if (encoding.key) stages.push(createEncryptStream(encoding.key.material));
+    // Encode and upload at once; whichever fails first decides, the other is torn down.
+    const body = new PassThrough();
+    const encoded = pipeline([Readable.from([content]), ...stages, body], { signal: options.signal });
+    const written = this.context.repository.store.write(key, body, {
+      storageClass: this.context.config.tiers[tier].policy.storageClass,
+      signal: options.signal,
+    });
+    const [, info] = await Promise.all([encoded, written]);
+    return { name: file.name, key, status: 'archived', bytes: content.length, storedBytes: info.size, sha256 };
+  }
+
+  async get(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
+    const file = requireWalFile(name);
+    const object = await this.locate(tier, file);
+    const temporary = join(dirname(destination), `.${basename(destination)}.rookery-${process.pid}`);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const stages: Duplex[] = [];
+    if (object.encrypted) stages.push(createDecryptStream(this.keyFor(object), { label: object.key }));
+    if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
+    const handle = await open(temporary, 'w', 0o600);
+    try {
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          hash.update(chunk);
+          bytes += chunk.length;
+          handle.write(chunk).then(() => callback(), callback);
+        },
+      });
+      await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages, sink], {
+        signal: options.signal,
+      });
+      const actual = hash.digest('hex');
+      if (actual !== object.sha256) {
+        throw new IntegrityError(`checksum mismatch for WAL file '${object.key}': expected sha256 ${object.sha256}, got ${actual}`, {
+          hint: 'the archived object is damaged; recovery cannot continue past this point from this repository',
+        });
+      }
+      await handle.sync();
+      await handle.close();
+      await rename(temporary, destination);
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      await rm(temporary, { force: true });
+      throw error;
+    }
+    return { name: file.name, key: object.key, bytes, partial: object.file.kind === 'partial' };
+  }
+
+  /**
+   * The object to serve for a name: its single archived copy; for a segment archived only as
+   * .partial (the end of a timeline, or pg_receivewal's last segment), the newest partial copy,
+   * which PostgreSQL replays up to its last valid record.
+   */
+  private async locate(tier: TierName, file: WalFileName): Promise<WalObject> {
+    const versions = await this.archive.versions(tier, file);
+    const distinct = new Set(versions.map((version) => version.sha256));
+    if (distinct.size > 1) throw new WalConflictError(file.name, tier, { hint: 'run rookery verify --wal to list conflicting copies' });
+    if (versions.length > 0) return versions[0];
+    if (file.kind === 'segment') {
+      const partial = parseWalFileName(`${file.name}.partial`) as WalFileName;
+      const partials = await this.archive.versions(tier, partial);
+      const newest = partials.at(-1);
+      if (newest) return newest;
+    }
+    throw new WalNotFoundError(file.name, tier);
+  }
+
+  private keyFor(object: WalObject): Buffer {
+    const key = this.context.encoding.key;
+    if (!key) {
+      throw new EncryptionKeyError(`WAL file '${object.key}' is encrypted and no encryption key is configured`, {
+        hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
+      });
+    }
+    return key.material;
+  }
+}
+
+function sha256Of(content: Buffer): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function requireWalFile(name: string): WalFileName {
+  const file = parseWalFileName(name);
+  if (!file) {
+    throw new ConfigError(`'${name}' is not a WAL file name`, ['NAME'], {
+      hint: 'expected a segment (000000010000000000000003), a .partial or .backup file, or a timeline .history file',
+    });
+  }
+  return file;
+}
