@@ -4,6 +4,8 @@ import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from '
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
 import { ALL_TOPICS, DEAD_LETTER_TOPIC } from './event-types';
 
+const HEARTBEAT_MS = 3_000;
+
 /** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
 export class EventBusUnavailableError extends RookeryError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -95,7 +97,7 @@ export class KafkaEventBus implements EventBus {
     await consumer.run({
       // One message at a time per partition; the offset is committed only after the handler
       // resolved, so a crash means redelivery (at least once), never a skipped event.
-      eachMessage: async ({ topic, partition, message }) => {
+      eachMessage: async ({ topic, partition, message, heartbeat }) => {
         let event: CloudEvent;
         try {
           event = parseEvent(message.value ?? Buffer.alloc(0));
@@ -105,7 +107,14 @@ export class KafkaEventBus implements EventBus {
           options.onInvalid?.(error as Error, message.value);
           return;
         }
-        await handler(event);
+        // A long handler (validating a large backup) keeps the group membership alive, so the
+        // broker does not rebalance and redeliver the message while it is being handled.
+        const beat = setInterval(() => void heartbeat().catch(() => undefined), HEARTBEAT_MS);
+        try {
+          await handler(event);
+        } finally {
+          clearInterval(beat);
+        }
       },
     });
     return {
