@@ -1,4 +1,4 @@
-import { dumpArgs } from './pg-dump.driver';
+import { copyOutArgs, dumpArgs } from './pg-dump.driver';
 
 describe('dumpArgs', () => {
   const conninfo = 'host=127.0.0.1 port=5433 user=backup dbname=penguinmails_content';
@@ -35,5 +35,28 @@ describe('dumpArgs', () => {
 
   it('never carries a password', () => {
     expect(dumpArgs({ conninfo, format: 'custom', compressLevel: 0 }).join(' ')).not.toMatch(/password=/);
+  });
+});
+
+describe('copyOutArgs', () => {
+  const conninfo = 'host=127.0.0.1 port=5433 user=backup dbname=penguinmails_content';
+
+  it('copies a query inside a read-only transaction on the exported snapshot, stopping at the first error', () => {
+    expect(copyOutArgs({ conninfo, snapshot: '00000003-0000001B-1', query: 'select 1' })).toEqual([
+      '--no-psqlrc',
+      '--quiet',
+      '--no-password',
+      '--set=ON_ERROR_STOP=1',
+      `--dbname=${conninfo}`,
+      '--command=begin isolation level repeatable read, read only',
+      `--command=set transaction snapshot '00000003-0000001B-1'`,
+      '--command=set row_security = off',
+      '--command=copy (select 1) to stdout',
+      '--command=commit',
+    ]);
+  });
+
+  it('refuses anything but a snapshot id where it is inlined', () => {
+    expect(() => copyOutArgs({ conninfo, snapshot: "x'; drop table t; --", query: 'select 1' })).toThrow(/not an exported snapshot id/);
   });
 });
