@@ -9,3 +9,4 @@ export * from './lib/table-checksums';
 export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
 export * from './lib/poll';
+export * from './lib/service.harness';

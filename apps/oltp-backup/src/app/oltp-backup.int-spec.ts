@@ -172,7 +172,8 @@ describe('oltp-backup service', () => {
     await request(app.getHttpServer()).get('/docs').expect(200);
   });
 
-  it('registers the full-backup schedule of the tier policy', () => {
+  it("registers the full-backup schedule of the tier policy, and nothing for its 'continuous' WAL", () => {
+    expect([...app.get(SchedulerRegistry).getCronJobs().keys()]).toEqual([fullBackupJobName('oltp')]);
     const job = app.get(SchedulerRegistry).getCronJob(fullBackupJobName('oltp'));
     expect(String(job.cronTime.source)).toBe('0 2 * * *');
     expect(job.isActive).toBe(true);
