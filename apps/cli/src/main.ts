@@ -6,6 +6,7 @@ import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
 import { drillCommand } from './commands/drill.command';
 import { infoCommand } from './commands/info.command';
+import { reportCommand } from './commands/report.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
 import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wal.commands';
@@ -13,7 +14,7 @@ import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wa
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
   const program = rootProgram(ROOKERY_VERSION);
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand()]) {
+  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand()]) {
     program.addCommand(command.exitOverride());
   }
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });

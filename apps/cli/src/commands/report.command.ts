@@ -1,0 +1,54 @@
+import { writeFile } from 'node:fs/promises';
+import { Command, Option } from 'commander';
+import { EventLedger } from '@rookery/catalog';
+import { ComplianceLedgerService, renderCsv, renderMarkdown } from '@rookery/compliance';
+import { ConfigError, TierName, TierPolicy } from '@rookery/core';
+import { GlobalOptions, configFor, parseTier } from '../cli.context';
+
+interface ReportOptions extends GlobalOptions {
+  format: 'md' | 'csv' | 'json';
+  since?: string;
+  until?: string;
+  out?: string;
+}
+
+/**
+ * `rookery report`: the compliance evidence (GDPR/SOX) from the ledger the compliance-reporting
+ * service keeps in the catalog database (catalog.url / ROOKERY_CATALOG_URL), as Markdown, CSV or JSON.
+ */
+export function reportCommand(): Command {
+  return new Command('report')
+    .description('export the compliance report (RPO/RTO/retention evidence per tier) from the event ledger')
+    .option('--tier <tier>', 'only this tier')
+    .addOption(new Option('--format <format>', 'md, csv or json').choices(['md', 'csv', 'json']).default('md'))
+    .option('--since <time>', 'only events from this ISO-8601 time')
+    .option('--until <time>', 'only events until this ISO-8601 time')
+    .option('--out <file>', 'write the report to this file instead of stdout')
+    .action(async (options: ReportOptions, command: Command) => {
+      const config = configFor(command);
+      const tier = parseTier(options.tier);
+      const period = { since: isoTime(options.since, '--since'), until: isoTime(options.until, '--until') };
+      const ledger = await EventLedger.open(config.catalog.url);
+      try {
+        const policies = Object.fromEntries(Object.entries(config.tiers).map(([name, tierConfig]) => [name, tierConfig.policy])) as Record<TierName, TierPolicy>;
+        const tiers = await new ComplianceLedgerService(ledger, policies).tiers({ query: period, tiers: tier ? [tier] : undefined });
+        const text =
+          options.format === 'csv'
+            ? renderCsv(tiers)
+            : options.format === 'json'
+              ? `${JSON.stringify({ generatedAt: new Date().toISOString(), period, tiers }, null, 2)}\n`
+              : renderMarkdown(tiers, { period });
+        if (options.out) await writeFile(options.out, text);
+        else process.stdout.write(text);
+      } finally {
+        await ledger.close();
+      }
+    });
+}
+
+function isoTime(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) throw new ConfigError(`${flag} must be an ISO-8601 time, got '${value}'`, [flag]);
+  return new Date(time).toISOString();
+}
