@@ -5,6 +5,7 @@ export * from './lib/pg-snapshot';
 export * from './lib/rookery.errors';
 export * from './lib/secret';
 export * from './lib/store.port';
+export * from './lib/storage-tiering';
 export * from './lib/tier';
 export * from './lib/wal';
 export * from './lib/recovery-target';

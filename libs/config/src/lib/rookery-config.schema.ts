@@ -19,6 +19,16 @@ const policyOverrides = z
     retentionDays: z.number().int().positive(),
     snapshotRetentionDays: z.number().int().positive(),
     storageClass: z.enum(['STANDARD', 'STANDARD_IA', 'GLACIER', 'GLACIER_IR', 'DEEP_ARCHIVE']),
+    transitions: z
+      .array(
+        z
+          .object({
+            afterDays: z.number().int().positive(),
+            storageClass: z.enum(['STANDARD_IA', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE']),
+          })
+          .strict(),
+      )
+      .max(4),
     regions: z.array(z.string().min(1)).min(1),
     rpoSeconds: z.number().int().nonnegative(),
     rtoSeconds: z.number().int().positive(),

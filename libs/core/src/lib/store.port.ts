@@ -24,6 +24,34 @@ export interface Store {
   write(key: string, body: Readable | Buffer, options?: WriteOptions): Promise<ObjectInfo>;
   remove(key: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Whether objects can carry an Object Lock retention here (S3: the bucket's Object Lock
+   * configuration, probed once and cached). A store that cannot lock says so with the reason, so
+   * callers report the limitation instead of believing objects are immutable.
+   */
+  objectLock(): Promise<ObjectLockSupport>;
+  /**
+   * Puts a COMPLIANCE retention on an existing object until `until`: nobody (root included) can
+   * delete or overwrite that version before then. Never shortens an existing retention. Rejects
+   * with StorageUnsupportedError where objectLock() reports no support.
+   */
+  retain(key: string, until: Date): Promise<void>;
+  /**
+   * Moves an object to another storage class in place (S3: a copy onto itself) and resolves with
+   * its info afterwards; the bytes, and any retention, are unchanged. StorageUnsupportedError where
+   * the store has no storage classes (features.storageClasses false) or the server ignores them.
+   */
+  changeStorageClass(key: string, storageClass: StorageClass): Promise<ObjectInfo>;
+  /**
+   * Whether the object's bytes can be read now: false for an archived object (GLACIER, DEEP_ARCHIVE)
+   * that has not been restored. Reads at most one byte.
+   */
+  isReadable(key: string): Promise<boolean>;
+  /**
+   * Asks the store to make an archived object readable for `days` (S3 RestoreObject). Resolves
+   * 'started', 'in-progress' (a restore was already running) or 'not-needed' (already readable).
+   */
+  requestRestore(key: string, options: RestoreRequestOptions): Promise<RestoreRequestOutcome>;
 }
 
 export interface StoreFeatures {
@@ -40,7 +68,37 @@ export interface ObjectInfo {
   size: number;
   modifiedAt: Date;
   storageClass?: string;
+  /** Filled by stat (not list): an archive restore asked for this object, and until when its copy lasts. */
+  restore?: ObjectRestoreState;
+  /** Filled by stat (not list): the object's Object Lock retention, when it has one. */
+  retention?: ObjectRetention;
 }
+
+export interface ObjectRestoreState {
+  /** True while the store is still thawing the object; false once the temporary copy is readable. */
+  ongoing: boolean;
+  expiresAt?: Date;
+}
+
+export interface ObjectRetention {
+  mode: 'COMPLIANCE' | 'GOVERNANCE';
+  retainUntil: Date;
+}
+
+export interface ObjectLockSupport {
+  supported: boolean;
+  /** What was found: "object lock enabled on bucket 'b'", or why not. */
+  detail: string;
+}
+
+export interface RestoreRequestOptions {
+  /** How long the thawed copy stays readable. */
+  days: number;
+  /** S3 retrieval tier: Expedited (minutes, GLACIER only), Standard (hours), Bulk (slowest). */
+  tier: 'Expedited' | 'Standard' | 'Bulk';
+}
+
+export type RestoreRequestOutcome = 'started' | 'in-progress' | 'not-needed';
 
 export interface ReadOptions {
   signal?: AbortSignal;

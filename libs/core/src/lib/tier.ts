@@ -20,6 +20,12 @@ export interface TierPolicy {
   /** How a logical tier's dumps are shaped (DESIGN §5); absent for physical tiers. */
   logical?: LogicalPolicy;
   storageClass: StorageClass;
+  /** Moves backup artifacts to colder classes by age (`rookery transition`); absent: they stay in storageClass. */
+  transitions?: readonly { afterDays: number; storageClass: StorageClass }[];
+  /**
+   * Region names: the first is the primary repository (repositories[0]), each further name the
+   * repository at the same position, to which backups and WAL are copied (`rookery replicate`).
+   */
   regions: readonly string[];
   rpoSeconds: number;
   rtoSeconds: number;

@@ -5,7 +5,11 @@ import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   ObjectInfo,
+  ObjectLockSupport,
   ReadOptions,
+  RestoreRequestOutcome,
+  StorageClass,
+  StorageUnsupportedError,
   RookeryError,
   Store,
   StoreFeatures,
@@ -137,6 +141,28 @@ export class FsStoreDriver implements Store {
 
   async close(): Promise<void> {
     // Nothing held open between calls.
+  }
+
+  async objectLock(): Promise<ObjectLockSupport> {
+    return { supported: false, detail: `a filesystem store (${this.description}) has no object lock: files can be deleted by anyone with write access` };
+  }
+
+  async retain(key: string): Promise<void> {
+    throw new StorageUnsupportedError(`cannot lock object '${key}': ${(await this.objectLock()).detail}`);
+  }
+
+  async changeStorageClass(key: string, storageClass: StorageClass): Promise<ObjectInfo> {
+    throw new StorageUnsupportedError(`cannot move object '${key}' to ${storageClass}: a filesystem store has no storage classes`);
+  }
+
+  async isReadable(key: string): Promise<boolean> {
+    if (!(await this.stat(key))) throw new StorageNotFoundError(key);
+    return true;
+  }
+
+  async requestRestore(key: string): Promise<RestoreRequestOutcome> {
+    if (!(await this.stat(key))) throw new StorageNotFoundError(key);
+    return 'not-needed';
   }
 
   private pathOf(key: string): string {

@@ -6,7 +6,7 @@ import {
   StorageNotFoundError,
   StorageUnavailableError,
 } from '@rookery/core';
-import { S3ErrorContext, translateS3Error } from './s3-store.driver';
+import { S3ErrorContext, classReached, parseRestoreHeader, translateS3Error } from './s3-store.driver';
 
 const objectContext: S3ErrorContext = {
   what: "read of object 'a/b'",
@@ -83,5 +83,25 @@ describe('translateS3Error', () => {
     expect(translated).toBeInstanceOf(StorageUnavailableError);
     expect(translated.retryable).toBe(false);
     expect(translated.message).toBe("read of object 'a/b' in bucket 'pm-backups' failed: InvalidArgument");
+  });
+});
+
+describe('archive restore header and storage class checks', () => {
+  it.each([
+    [undefined, undefined],
+    ['ongoing-request="true"', { ongoing: true, expiresAt: undefined }],
+    ['ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"', { ongoing: false, expiresAt: new Date('2012-12-21T00:00:00Z') }],
+  ])('parses %s', (header, expected) => {
+    expect(parseRestoreHeader(header)).toEqual(expected);
+  });
+
+  it.each([
+    ['GLACIER', 'GLACIER', true],
+    ['DEEP_ARCHIVE', 'GLACIER', true],
+    ['GLACIER', 'DEEP_ARCHIVE', false],
+    ['STANDARD', 'STANDARD_IA', false],
+    [undefined, 'STANDARD', true],
+  ] as const)('class %s reached for %s: %s', (current, wanted, expected) => {
+    expect(classReached(current, wanted)).toBe(expected);
   });
 });

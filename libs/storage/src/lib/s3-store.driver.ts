@@ -1,20 +1,38 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, addAbortSignal } from 'node:stream';
 import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
+  HeadObjectCommandOutput,
   ListObjectsV2Command,
   PutObjectCommandInput,
+  PutObjectRetentionCommand,
+  RestoreObjectCommand,
   S3Client,
   S3ServiceException,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import {
   ConfigError,
   ObjectInfo,
+  ObjectLockSupport,
+  ObjectRestoreState,
+  ObjectRetention,
   ReadOptions,
+  RestoreRequestOptions,
+  RestoreRequestOutcome,
+  StorageClass,
+  StorageUnsupportedError,
+  isArchiveStorageClass,
+  storageClassColdness,
   RookeryError,
   Store,
   StoreFeatures,
@@ -31,6 +49,10 @@ import { WriteSource } from './write-source';
 export * from './s3-store.config';
 
 const MIN_PART_SIZE = 5 * 1024 * 1024;
+/** CopyObject copies at most 5 GiB; larger objects are copied part by part (UploadPartCopy). */
+export const MAX_SINGLE_COPY_BYTES = 5 * 1024 * 1024 * 1024;
+/** Parts of a multipart copy: 1 GiB (≤ 10,000 parts covers S3's 5 TiB object limit). */
+const COPY_PART_BYTES = 1024 * 1024 * 1024;
 const PROBE_PREFIX = '.rookery-probe/';
 
 /** The SDK client for a store config; exported so tests can instrument the exact same client. */
@@ -61,6 +83,7 @@ export class S3StoreDriver implements Store {
   readonly features: StoreFeatures;
   readonly description: string;
   private readonly client: S3Client;
+  private lockSupport?: Promise<ObjectLockSupport>;
 
   constructor(
     private readonly config: S3StoreConfig,
@@ -104,6 +127,8 @@ export class S3StoreDriver implements Store {
         size: head.ContentLength ?? 0,
         modifiedAt: head.LastModified ?? new Date(0),
         storageClass: head.StorageClass ?? 'STANDARD',
+        restore: parseRestoreHeader(head.Restore),
+        retention: retentionOf(head),
       };
     } catch (error) {
       if (statusOf(error) === 404 && !isNoSuchBucket(error)) return null;
@@ -210,6 +235,190 @@ export class S3StoreDriver implements Store {
     this.client.destroy();
   }
 
+  /**
+   * Object Lock needs the bucket to have it enabled (at creation, with versioning). A server that
+   * answers the configuration request without `ObjectLockEnabled: Enabled` (S3Proxy 2.6 answers an
+   * empty one) or refuses it does not lock, and we say which.
+   */
+  objectLock(): Promise<ObjectLockSupport> {
+    this.lockSupport ??= this.probeObjectLock();
+    return this.lockSupport;
+  }
+
+  async retain(key: string, until: Date): Promise<void> {
+    assertStoreKey(key);
+    const support = await this.objectLock();
+    if (!support.supported) throw new StorageUnsupportedError(`cannot lock object '${key}': ${support.detail}`);
+    const current = (await this.stat(key))?.retention;
+    // COMPLIANCE retention can only be extended; asking for less would be refused by S3.
+    if (current?.mode === 'COMPLIANCE' && current.retainUntil >= until) return;
+    try {
+      await this.client.send(
+        new PutObjectRetentionCommand({
+          Bucket: this.config.bucket,
+          Key: this.fullKey(key),
+          Retention: { Mode: 'COMPLIANCE', RetainUntilDate: until },
+        }),
+      );
+    } catch (error) {
+      throw this.translate(error, `retention of object '${key}'`, key);
+    }
+  }
+
+  /**
+   * A copy of the object onto itself with the new class (S3's documented way; lifecycle rules are
+   * the bucket-side alternative). CopyObject up to 5 GiB, a multipart copy above. Some
+   * S3-compatible servers refuse a self-copy or ignore the class on CopyObject (S3Proxy 2.6 does
+   * both): the class is checked afterwards and the multipart copy tried before giving up.
+   */
+  async changeStorageClass(key: string, storageClass: StorageClass): Promise<ObjectInfo> {
+    assertStoreKey(key);
+    const before = await this.stat(key);
+    if (!before) throw new StorageNotFoundError(key);
+    if (sameClass(before.storageClass, storageClass)) return before;
+    if (before.size <= MAX_SINGLE_COPY_BYTES) {
+      const copied = await this.copyOntoItself(key, storageClass, before).catch((error: unknown) => {
+        if (statusOf(error) === 400 || statusOf(error) === 501) return false;
+        throw this.translate(error, `storage class change of object '${key}'`, key);
+      });
+      if (copied) {
+        const after = await this.stat(key);
+        if (after && classReached(after.storageClass, storageClass)) return after;
+      }
+    }
+    await this.multipartCopyOntoItself(key, storageClass, before);
+    const after = await this.stat(key);
+    if (!after || !classReached(after.storageClass, storageClass)) {
+      throw new StorageUnsupportedError(
+        `the server kept object '${key}' in ${after?.storageClass ?? 'an unknown class'} when asked for ${storageClass}`,
+        { hint: 'this S3-compatible server does not implement storage class changes; use a lifecycle rule on AWS S3' },
+      );
+    }
+    return after;
+  }
+
+  async isReadable(key: string): Promise<boolean> {
+    assertStoreKey(key);
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key), Range: 'bytes=0-0' }),
+      );
+      (object.Body as Readable | undefined)?.destroy();
+      return true;
+    } catch (error) {
+      if (errorName(error) === 'InvalidObjectState') return false;
+      throw this.translate(error, `read of object '${key}'`, key);
+    }
+  }
+
+  async requestRestore(key: string, options: RestoreRequestOptions): Promise<RestoreRequestOutcome> {
+    assertStoreKey(key);
+    try {
+      await this.client.send(
+        new RestoreObjectCommand({
+          Bucket: this.config.bucket,
+          Key: this.fullKey(key),
+          RestoreRequest: { Days: options.days, GlacierJobParameters: { Tier: options.tier } },
+        }),
+      );
+      return 'started';
+    } catch (error) {
+      const name = errorName(error);
+      if (name === 'RestoreAlreadyInProgress' || statusOf(error) === 409) return 'in-progress';
+      if (name === 'InvalidObjectState') return 'not-needed';
+      if (statusOf(error) === 501 || name === 'NotImplemented') {
+        throw new StorageUnsupportedError(`the server at ${this.config.endpoint ?? 'aws s3'} does not implement archive restores (restore of object '${key}')`, {
+          cause: error,
+        });
+      }
+      throw this.translate(error, `restore request of object '${key}'`, key);
+    }
+  }
+
+  private async probeObjectLock(): Promise<ObjectLockSupport> {
+    const bucket = this.config.bucket;
+    try {
+      const answer = await this.client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket }));
+      if (answer.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled') {
+        return { supported: true, detail: `object lock enabled on bucket '${bucket}'` };
+      }
+      return {
+        supported: false,
+        detail: `bucket '${bucket}' has no object lock enabled (the server answered an empty object lock configuration)`,
+      };
+    } catch (error) {
+      const name = errorName(error);
+      if (name === 'ObjectLockConfigurationNotFoundError') {
+        return { supported: false, detail: `bucket '${bucket}' was created without object lock` };
+      }
+      if (statusOf(error) === 501 || name === 'NotImplemented') {
+        return { supported: false, detail: `the server at ${this.config.endpoint ?? 'aws s3'} does not implement object lock` };
+      }
+      throw this.translate(error, `object lock configuration of bucket '${bucket}'`);
+    }
+  }
+
+  private async copyOntoItself(key: string, storageClass: StorageClass, before: ObjectInfo): Promise<boolean> {
+    await this.client.send(
+      new CopyObjectCommand({
+        Bucket: this.config.bucket,
+        Key: this.fullKey(key),
+        CopySource: this.copySource(key),
+        MetadataDirective: 'COPY',
+        StorageClass: storageClass,
+        ...this.copyProtection(before),
+      }),
+    );
+    return true;
+  }
+
+  private async multipartCopyOntoItself(key: string, storageClass: StorageClass, before: ObjectInfo): Promise<void> {
+    const Key = this.fullKey(key);
+    const Bucket = this.config.bucket;
+    let uploadId: string | undefined;
+    try {
+      const created = await this.client.send(
+        new CreateMultipartUploadCommand({ Bucket, Key, StorageClass: storageClass, ...this.copyProtection(before) }),
+      );
+      uploadId = created.UploadId;
+      const parts: { PartNumber: number; ETag?: string }[] = [];
+      for (let start = 0, part = 1; start < Math.max(before.size, 1); start += COPY_PART_BYTES, part += 1) {
+        const end = Math.min(start + COPY_PART_BYTES, before.size) - 1;
+        const copied = await this.client.send(
+          new UploadPartCopyCommand({
+            Bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber: part,
+            CopySource: this.copySource(key),
+            CopySourceRange: before.size > 0 ? `bytes=${start}-${end}` : undefined,
+          }),
+        );
+        parts.push({ PartNumber: part, ETag: copied.CopyPartResult?.ETag });
+      }
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      if (uploadId) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId })).catch(() => undefined);
+      }
+      throw this.translate(error, `storage class change of object '${key}'`, key);
+    }
+  }
+
+  /** Encryption and retention a copy must carry again: S3 does not take them from the source. */
+  private copyProtection(before: ObjectInfo) {
+    return {
+      ServerSideEncryption: this.config.sse,
+      SSEKMSKeyId: this.config.sse === 'aws:kms' ? this.config.kmsKeyId : undefined,
+      ObjectLockMode: before.retention?.mode,
+      ObjectLockRetainUntilDate: before.retention?.retainUntil,
+    };
+  }
+
+  private copySource(key: string): string {
+    return `${this.config.bucket}/${this.fullKey(key).split('/').map(encodeURIComponent).join('/')}`;
+  }
+
   private fullKey(key: string): string {
     return this.config.prefix ? `${this.config.prefix}/${key}` : key;
   }
@@ -226,6 +435,36 @@ export class S3StoreDriver implements Store {
       endpoint: this.config.endpoint ?? `aws s3${this.config.region ? ` ${this.config.region}` : ''}`,
     });
   }
+}
+
+/**
+ * The `x-amz-restore` header: `ongoing-request="true"` while thawing, `ongoing-request="false",
+ * expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"` once the temporary copy is readable.
+ */
+export function parseRestoreHeader(header: string | undefined): ObjectRestoreState | undefined {
+  if (!header) return undefined;
+  const ongoing = /ongoing-request="?true"?/i.test(header);
+  const expiry = /expiry-date="([^"]+)"/i.exec(header)?.[1];
+  const expiresAt = expiry ? new Date(expiry) : undefined;
+  return { ongoing, expiresAt: expiresAt && !Number.isNaN(expiresAt.getTime()) ? expiresAt : undefined };
+}
+
+function retentionOf(head: HeadObjectCommandOutput): ObjectRetention | undefined {
+  if (!head.ObjectLockMode || !head.ObjectLockRetainUntilDate) return undefined;
+  return { mode: head.ObjectLockMode, retainUntil: new Date(head.ObjectLockRetainUntilDate) };
+}
+
+function sameClass(current: string | undefined, wanted: StorageClass): boolean {
+  return (current ?? 'STANDARD') === wanted;
+}
+
+/**
+ * The class asked for, or for an archive request an archive class: S3Proxy's filesystem backend
+ * keeps only jclouds tiers and reports an object sent to GLACIER as DEEP_ARCHIVE.
+ */
+export function classReached(current: string | undefined, wanted: StorageClass): boolean {
+  if (sameClass(current, wanted)) return true;
+  return isArchiveStorageClass(wanted) && isArchiveStorageClass(current) && storageClassColdness(current) >= storageClassColdness(wanted);
 }
 
 export interface S3ErrorContext {
