@@ -11,4 +11,5 @@ export * from './lib/wal';
 export * from './lib/recovery-target';
 export * from './lib/recovery-window';
 export * from './lib/wal-continuity';
+export * from './lib/retention';
 export * from './lib/policy-lint';
