@@ -21,3 +21,4 @@ export * from './lib/wal-stream.supervisor';
 export * from './lib/recovery-outcome';
 export * from './lib/recovery-plan.service';
 export * from './lib/recovery-settings';
+export * from './lib/retention.service';

@@ -7,3 +7,4 @@ export * from './lib/in-process.bus';
 export * from './lib/kafka.bus';
 export * from './lib/outbox';
 export * from './lib/wal-events';
+export * from './lib/retention-events';

@@ -2,3 +2,4 @@ export * from './lib/backup.repository';
 export * from './lib/repository.layout';
 export * from './lib/repository.lock';
 export * from './lib/wal.archive';
+export * from './lib/legal-hold.repository';

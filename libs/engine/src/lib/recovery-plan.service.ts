@@ -92,7 +92,7 @@ export class RecoveryPlanService {
   }
 
   /** Every archived timeline history file, parsed, by the timeline it describes. */
-  private async histories(tier: TierName, wal: readonly ArchivedWalFile[]): Promise<Map<number, TimelineHistoryEntry[]>> {
+  async histories(tier: TierName, wal: readonly ArchivedWalFile[]): Promise<Map<number, TimelineHistoryEntry[]>> {
     const histories = new Map<number, TimelineHistoryEntry[]>();
     const files = wal.filter((entry) => entry.file.kind === 'history');
     if (files.length === 0) return histories;

@@ -1,5 +1,6 @@
 import {
   BackupManifest,
+  LegalHold,
   RecoveryWindow,
   TierName,
   isTierName,
@@ -17,6 +18,7 @@ import { ProgressListener } from './engine.progress';
 import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
 import { RecoveryPlanService } from './recovery-plan.service';
+import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
 import { WalGetResult, WalPushResult, WalService } from './wal.service';
 
 /**
@@ -31,6 +33,7 @@ export class RookeryEngine {
   private readonly recovery: RecoveryPlanService;
   private readonly logicalBackup: LogicalBackupService;
   private readonly logicalRestore: LogicalRestoreService;
+  private readonly retention: RetentionService;
 
   constructor(
     readonly context: EngineContext,
@@ -44,6 +47,7 @@ export class RookeryEngine {
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
     this.verifier = new BackupVerifyService(context, logicalTools);
+    this.retention = new RetentionService(context, this.wal, this.recovery);
   }
 
   /** A backup by the tier's policy method: pg_basebackup (physical) or shaped pg_dumps (logical). */
@@ -99,6 +103,31 @@ export class RookeryEngine {
   walStatus(tier: TierName) {
     requireTier(tier);
     return this.wal.archiver.status(tier);
+  }
+
+  /**
+   * Deletes what the tier's retention policy no longer keeps (backups, the WAL no retained backup
+   * needs, folders of crashed runs) under the tier lock; with dryRun, only plans.
+   */
+  expire(request: ExpireRequest): Promise<ExpireResult> {
+    requireTier(request.tier);
+    return this.retention.expire(request);
+  }
+
+  /** Legal holds: a held backup is never expired, whatever its age. */
+  hold(tier: TierName, backupId: string, reason: string): Promise<LegalHold> {
+    requireTier(tier);
+    return this.retention.hold(tier, backupId, reason);
+  }
+
+  releaseHold(tier: TierName, backupId: string): Promise<LegalHold> {
+    requireTier(tier);
+    return this.retention.release(tier, backupId);
+  }
+
+  holds(tier: TierName): Promise<LegalHold[]> {
+    requireTier(tier);
+    return this.retention.holds.list(tier);
   }
 
   /** Stops a server that restore({ start: true }) started. */

@@ -8,6 +8,7 @@ import { MANIFEST_FILE_NAME, TierName, backupDateFolder } from '@rookery/core';
  *   <tier>/backups/<YYYY-MM-DD>/<backupId>/<artifact>
  *   <tier>/wal/<timeline>/<segment>[.partial].<ext>
  *   <tier>/locks/backup.lock
+ *   <tier>/holds/<backupId>.json      legal holds (rookery hold): expire never deletes a held backup
  */
 export const repositoryLayout = {
   backupsPrefix(tier: TierName): string {
@@ -24,6 +25,16 @@ export const repositoryLayout = {
   },
   lockKey(tier: TierName, purpose = 'backup'): string {
     return `${tier}/locks/${purpose}.lock`;
+  },
+  holdsPrefix(tier: TierName): string {
+    return `${tier}/holds/`;
+  },
+  holdKey(tier: TierName, backupId: string): string {
+    return `${tier}/holds/${backupId}.json`;
+  },
+  /** The backup folder a key under backups/ belongs to ('oltp/backups/2026-11-26/<id>/'), or null. */
+  backupFolderOf(key: string): string | null {
+    return /^([a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/)/.exec(key)?.[1] ?? null;
   },
   isManifestKey(key: string): boolean {
     return /^[a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/manifest\.json$/.test(key);
