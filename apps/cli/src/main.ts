@@ -6,6 +6,7 @@ import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
 import { drillCommand } from './commands/drill.command';
 import { infoCommand } from './commands/info.command';
+import { replicateCommand, transitionCommand } from './commands/replicate.command';
 import { reportCommand } from './commands/report.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
@@ -14,7 +15,7 @@ import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wa
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
   const program = rootProgram(ROOKERY_VERSION);
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand()]) {
+  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand(), replicateCommand(), transitionCommand()]) {
     program.addCommand(command.exitOverride());
   }
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });

@@ -8,3 +8,4 @@ export * from './lib/kafka.bus';
 export * from './lib/outbox';
 export * from './lib/wal-events';
 export * from './lib/retention-events';
+export * from './lib/replication-events';

@@ -18,6 +18,8 @@ import { ProgressListener } from './engine.progress';
 import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
 import { RecoveryPlanService } from './recovery-plan.service';
+import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFor } from './replication.service';
+import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, TransitionReport } from './storage-class.service';
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
 import { WalGetResult, WalPushResult, WalService } from './wal.service';
 
@@ -31,6 +33,8 @@ export class RookeryEngine {
   private readonly verifier: BackupVerifyService;
   readonly wal: WalService;
   private readonly recovery: RecoveryPlanService;
+  readonly replication: ReplicationService;
+  readonly storageClasses: StorageClassService;
   private readonly logicalBackup: LogicalBackupService;
   private readonly logicalRestore: LogicalRestoreService;
   private readonly retention: RetentionService;
@@ -43,6 +47,8 @@ export class RookeryEngine {
     this.wal = new WalService(context);
     this.physicalRestore = new PhysicalRestoreService(context, this.wal);
     this.recovery = new RecoveryPlanService(context, this.wal);
+    this.replication = new ReplicationService(context);
+    this.storageClasses = new StorageClassService(context);
     const logicalTools = lazyLogicalTools(context.config);
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
@@ -58,12 +64,62 @@ export class RookeryEngine {
   }
 
   /** Restores into a database (targetUrl: logical backups) or a data directory (to: physical). */
-  restore(request: LogicalRestoreRequest): Promise<LogicalRestoreResult>;
-  restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult>;
-  restore(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<PhysicalRestoreResult | LogicalRestoreResult> {
+  restore(request: LogicalRestoreRequest, options?: { archive?: ArchiveRestoreOptions }): Promise<LogicalRestoreResult>;
+  restore(request: PhysicalRestoreRequest, options?: { archive?: ArchiveRestoreOptions }): Promise<PhysicalRestoreResult>;
+  async restore(
+    request: PhysicalRestoreRequest | LogicalRestoreRequest,
+    options: { archive?: ArchiveRestoreOptions } = {},
+  ): Promise<PhysicalRestoreResult | LogicalRestoreResult> {
     requireTier(request.tier);
+    // Archived artifacts (GLACIER, DEEP_ARCHIVE) are thawed first, or the restore stops here
+    // saying how long that takes, instead of failing halfway through a download.
+    await this.storageClasses.ensureReadable(await this.backupsToRead(request), { signal: request.signal, ...options.archive });
     if ('targetUrl' in request) return this.logicalRestore.restore(request);
     return this.physicalRestore.restore(request);
+  }
+
+  /** Copies what each replica region lacks (or holds damaged, with verify) of the tier's backups and WAL. */
+  replicate(tier: TierName, options: { verify?: boolean; signal?: AbortSignal } = {}): Promise<ReplicationRun> {
+    requireTier(tier);
+    return this.replication.replicate(tier, options);
+  }
+
+  /** Copy status of each backup per region and each region's WAL lag. */
+  replicationStatus(tier: TierName): Promise<ReplicationStatus> {
+    requireTier(tier);
+    return this.replication.status(tier);
+  }
+
+  /** Moves artifacts to colder storage classes by age per the tier's policy transitions. */
+  transition(tier: TierName, options: { dryRun?: boolean; now?: Date } = {}): Promise<TransitionReport> {
+    requireTier(tier);
+    return this.storageClasses.transition(tier, options);
+  }
+
+  /** Whether each store of the tier (primary, replicas) can lock objects, and why not. */
+  objectLockStatus(tier: TierName): Promise<ObjectLockStatus[]> {
+    requireTier(tier);
+    const primary = { region: this.context.config.tiers[tier].policy.regions[0] ?? 'primary', store: this.context.repository.store };
+    return this.storageClasses.objectLock([primary, ...this.replication.targets(replicaRegionsFor(this.context.config, tier))]);
+  }
+
+  /** The backup a restore reads and every parent it applies first. */
+  private async backupsToRead(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<BackupManifest[]> {
+    const physicalTarget = 'targetUrl' in request ? undefined : request.target;
+    const chosen = physicalTarget
+      ? await this.recovery.plan(request.tier, physicalTarget, request.backup).then((plan) => plan.backup, () => null)
+      : await this.context.repository.find(request.tier, request.backup).catch(() => null);
+    // An unknown backup or refused target is reported by the restore itself, with its own message.
+    if (!chosen) return [];
+    const { backups } = await this.context.repository.list(request.tier);
+    const chain = [chosen];
+    for (let parent = chosen.parent; parent; ) {
+      const found = backups.find((backup) => backup.id === parent);
+      if (!found) break;
+      chain.push(found);
+      parent = found.parent;
+    }
+    return chain;
   }
 
   verify(
@@ -145,7 +201,8 @@ export class RookeryEngine {
     return this.context.repository.find(tier, backup);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.replication.close();
     return this.onClose();
   }
 }

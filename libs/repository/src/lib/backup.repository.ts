@@ -116,9 +116,23 @@ export class BackupRepository {
         );
       }
     }
+    await this.lockArtifacts(manifest);
     const key = repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt));
     await this.store.write(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { ifAbsent: true });
     return key;
+  }
+
+  /**
+   * Where the store supports Object Lock, puts a COMPLIANCE retention on every artifact until the
+   * backup's retention date (SOX): not even the bucket's owner can delete them early. Done before
+   * the manifest, so a backup that exists is a locked one. A store without Object Lock is left
+   * as is; `rookery info` reports that limitation.
+   */
+  async lockArtifacts(manifest: BackupManifest): Promise<boolean> {
+    if (!(await this.store.objectLock()).supported) return false;
+    const until = new Date(manifest.retentionUntil);
+    for (const artifact of manifest.artifacts) await this.store.retain(this.artifactKey(manifest, artifact.name), until);
+    return true;
   }
 }
 
