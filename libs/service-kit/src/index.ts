@@ -11,3 +11,4 @@ export * from './lib/service-app.factory';
 export * from './lib/service-kit.constants';
 export * from './lib/service-kit.module';
 export { REDACTED_PATHS } from './lib/service-logger.options';
+export * from './lib/retention/retention-jobs.service';

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
 import { RookeryEngine } from '@rookery/engine';
 import { repositoryLayout } from '@rookery/repository';
-import { backupJobName, configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
+import { backupJobName, configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import {
   CONTENT_DATABASE,
   BackupServiceBed,
@@ -95,7 +95,7 @@ describe('content-backup service', () => {
 
   it("registers the policy's schedules: full at fullSchedule, incremental at incrementalSchedule", () => {
     const scheduler = app.get(SchedulerRegistry);
-    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('content'), backupJobName('content', 'incremental')]);
+    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('content'), backupJobName('content', 'incremental'), expireJobName('content')].sort());
     expect(String(scheduler.getCronJob(fullBackupJobName('content')).cronTime.source)).toBe('0 3 * * *');
     const incremental = scheduler.getCronJob(backupJobName('content', 'incremental'));
     expect(String(incremental.cronTime.source)).toBe('0 */4 * * *');

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
 import { RookeryEngine } from '@rookery/engine';
 import { repositoryLayout } from '@rookery/repository';
-import { backupJobName, configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
+import { backupJobName, configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import {
   OLAP_DATABASE,
   BackupServiceBed,
@@ -71,7 +71,7 @@ describe('olap-snapshot service', () => {
 
   it("registers the policy's schedules: full daily at fullSchedule, the snapshot weekly at incrementalSchedule", () => {
     const scheduler = app.get(SchedulerRegistry);
-    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('olap'), backupJobName('olap', 'snapshot')]);
+    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('olap'), backupJobName('olap', 'snapshot'), expireJobName('olap')].sort());
     expect(String(scheduler.getCronJob(fullBackupJobName('olap')).cronTime.source)).toBe('0 4 * * *');
     const snapshot = scheduler.getCronJob(backupJobName('olap', 'snapshot'));
     expect(String(snapshot.cronTime.source)).toBe('0 5 * * 0');

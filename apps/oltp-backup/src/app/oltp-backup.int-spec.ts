@@ -10,7 +10,7 @@ import { BackupRecord } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
 import { repositoryLayout } from '@rookery/repository';
-import { configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
+import { configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import { TestCluster, seedOltp, startCluster } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
 
@@ -173,7 +173,7 @@ describe('oltp-backup service', () => {
   });
 
   it("registers the full-backup schedule of the tier policy, and nothing for its 'continuous' WAL", () => {
-    expect([...app.get(SchedulerRegistry).getCronJobs().keys()]).toEqual([fullBackupJobName('oltp')]);
+    expect([...app.get(SchedulerRegistry).getCronJobs().keys()].sort()).toEqual([expireJobName('oltp'), fullBackupJobName('oltp')].sort());
     const job = app.get(SchedulerRegistry).getCronJob(fullBackupJobName('oltp'));
     expect(String(job.cronTime.source)).toBe('0 2 * * *');
     expect(job.isActive).toBe(true);

@@ -14,6 +14,7 @@ import { ServiceHealthService } from './health/service-health.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { BackupMetricsService } from './metrics/backup-metrics.service';
 import { serviceLoggerOptions } from './service-logger.options';
+import { RetentionJobService } from './retention/retention-jobs.service';
 import { ServiceResourcesService } from './service-resources.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS, ServiceKitOptions } from './service-kit.constants';
 
@@ -56,8 +57,9 @@ export class ServiceKitModule {
         ServiceEventsService,
         ServiceHealthService,
         ServiceResourcesService,
+        RetentionJobService,
       ],
-      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService],
+      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService, RetentionJobService],
     };
   }
 }

@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import type { RookeryConfig } from '@rookery/config';
 import type { BackupType, TierName } from '@rookery/core';
+import { DEFAULT_EXPIRE_SCHEDULE, RetentionJobService, expireJobName } from '../retention/retention-jobs.service';
 import { ROOKERY_CONFIG, SERVICE_TIER } from '../service-kit.constants';
 import { BackupJobService } from './backup-jobs.service';
 import { scheduledBackupType } from './backup-types';
@@ -22,7 +23,8 @@ export function fullBackupJobName(tier: TierName): string {
  * register the tier policy's schedules: fullSchedule for full backups and, where the tier has a
  * scheduled second type (content incrementals, OLAP snapshots), incrementalSchedule for it;
  * 'continuous' (WAL) registers nothing. The cron handler only calls the same BackupJobService.start
- * as POST /backups. Needs ScheduleModule.forRoot() in the app.
+ * as POST /backups. A daily expire of the tier (<tier>-expire, DEFAULT_EXPIRE_SCHEDULE) runs the
+ * same engine expire as `rookery expire`. Needs ScheduleModule.forRoot() in the app.
  */
 @Injectable()
 export class BackupScheduleHandler implements OnApplicationBootstrap {
@@ -33,6 +35,7 @@ export class BackupScheduleHandler implements OnApplicationBootstrap {
     private readonly scheduler: SchedulerRegistry,
     @Inject(ROOKERY_CONFIG) private readonly config: RookeryConfig,
     @Inject(SERVICE_TIER) private readonly tier: TierName,
+    private readonly retention: RetentionJobService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -42,6 +45,15 @@ export class BackupScheduleHandler implements OnApplicationBootstrap {
     this.schedule('full', policy.fullSchedule);
     const second = scheduledBackupType(policy);
     if (second) this.schedule(second, policy.incrementalSchedule);
+    this.scheduleExpire(DEFAULT_EXPIRE_SCHEDULE);
+  }
+
+  /** A daily expire tick; a refusal (a backup holds the tier lock) waits for the next day, logged. */
+  expire(): Promise<void> {
+    return this.retention.expire(this.tier).then(
+      () => undefined,
+      (error: unknown) => this.logger.warn(`scheduled expire of tier '${this.tier}' not done: ${String(error)}`),
+    );
   }
 
   /** A cron tick: the same start as POST /backups; a refusal (a run in progress) is only logged. */
@@ -57,5 +69,12 @@ export class BackupScheduleHandler implements OnApplicationBootstrap {
     this.scheduler.addCronJob(backupJobName(this.tier, type), job);
     job.start();
     this.logger.log(`${type} backups of tier '${this.tier}' scheduled at '${cronTime}' (UTC)`);
+  }
+
+  private scheduleExpire(cronTime: string): void {
+    const job = CronJob.from({ cronTime, onTick: () => this.expire(), timeZone: 'UTC' });
+    this.scheduler.addCronJob(expireJobName(this.tier), job);
+    job.start();
+    this.logger.log(`expire of tier '${this.tier}' scheduled at '${cronTime}' (UTC)`);
   }
 }
