@@ -15,6 +15,8 @@ import { MetricsController } from './metrics/metrics.controller';
 import { BackupMetricsService } from './metrics/backup-metrics.service';
 import { serviceLoggerOptions } from './service-logger.options';
 import { RetentionJobService } from './retention/retention-jobs.service';
+import { ReplicationController } from './replication/replication.controller';
+import { ReplicationJobService } from './replication/replication-jobs.service';
 import { ServiceResourcesService } from './service-resources.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS, ServiceKitOptions } from './service-kit.constants';
 
@@ -36,7 +38,7 @@ export class ServiceKitModule {
       module: ServiceKitModule,
       global: true,
       imports: [LoggerModule.forRoot(serviceLoggerOptions(resolved)), TerminusModule.forRoot({ logger: false })],
-      controllers: [HealthController, MetricsController],
+      controllers: [HealthController, MetricsController, ReplicationController],
       providers: [
         { provide: SERVICE_KIT_OPTIONS, useValue: resolved },
         { provide: ROOKERY_CONFIG, useValue: resolved.config },
@@ -57,9 +59,10 @@ export class ServiceKitModule {
         ServiceEventsService,
         ServiceHealthService,
         ServiceResourcesService,
+        ReplicationJobService,
         RetentionJobService,
       ],
-      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService, RetentionJobService],
+      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService, ReplicationJobService, RetentionJobService],
     };
   }
 }
