@@ -2,9 +2,12 @@ import { Command } from 'commander';
 import { ROOKERY_VERSION } from '@rookery/engine';
 import { rootProgram, runProgram } from './cli.program';
 import { backupCommand } from './commands/backup.command';
+import { catalogCommand } from './commands/catalog.command';
 import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
 import { drillCommand } from './commands/drill.command';
+import { expireCommand } from './commands/expire.command';
+import { holdCommand } from './commands/hold.command';
 import { infoCommand } from './commands/info.command';
 import { replicateCommand, transitionCommand } from './commands/replicate.command';
 import { reportCommand } from './commands/report.command';
@@ -18,6 +21,8 @@ export function buildProgram(): Command {
   for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand(), replicateCommand(), transitionCommand()]) {
     program.addCommand(command.exitOverride());
   }
+  // Retention: expire, legal holds, and the catalog rebuilt from the repository.
+  for (const command of [expireCommand(), holdCommand(), catalogCommand()]) program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { TIER_NAMES, TierName } from '@rookery/core';
+import { LegalHold, TIER_NAMES, TierName } from '@rookery/core';
 import { ObjectLockStatus, ReplicationStatus, RookeryEngine, WalStatus } from '@rookery/engine';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { backupJson, backupRows, walStatusLines } from '../cli.output';
@@ -12,14 +12,19 @@ export function infoCommand(): Command {
     .option('--json', 'machine-readable output: {"backups":[…],"wal":{"<tier>":{…}},"replication":{"<tier>":{…}},"objectLock":[…]}')
     .action(async (options: GlobalOptions, command: Command) => {
       const tier = parseTier(options.tier);
-      const { listing, wal, replication, objectLock } = await withEngine(command, async (engine) => {
+      const { listing, wal, holds, replication, objectLock } = await withEngine(command, async (engine) => {
         const found = await engine.list(tier);
         const tiers = tier ? [tier] : TIER_NAMES.filter((name) => found.backups.some((backup) => backup.tier === name));
-        return { listing: found, wal: await walStatuses(engine, tier), ...(await replicationStatuses(engine, tiers)) };
+        return {
+          listing: found,
+          wal: await walStatuses(engine, tier),
+          holds: await legalHolds(engine, tier),
+          ...(await replicationStatuses(engine, tiers)),
+        };
       });
       const { backups, damaged } = listing;
       if (options.json) {
-        process.stdout.write(`${JSON.stringify({ backups: backups.map(backupJson), damaged, wal, replication, objectLock }, null, 2)}\n`);
+        process.stdout.write(`${JSON.stringify({ backups: backups.map(backupJson), damaged, wal, holds, replication, objectLock }, null, 2)}\n`);
         return;
       }
       process.stdout.write(backups.length ? `${backupRows(backups)}\n` : `no backups${tier ? ` of tier ${tier}` : ''}\n`);
@@ -28,8 +33,16 @@ export function infoCommand(): Command {
       for (const lock of objectLock) {
         process.stdout.write(`\nobject lock ${lock.region} (${lock.store}): ${lock.supported ? 'yes' : 'NOT AVAILABLE'}, ${lock.detail}\n`);
       }
+      if (holds.length) process.stdout.write(`\nlegal holds (never expired):\n${holds.map((hold) => `  ${hold.tier} ${hold.backupId}: ${hold.reason} (by ${hold.heldBy}, ${hold.heldAt})`).join('\n')}\n`);
       for (const entry of damaged) process.stderr.write(`rookery: warning: ${entry.problem}\n`);
     });
+}
+
+/** Legal holds in the repository, of the tier asked for or of every tier. */
+async function legalHolds(engine: RookeryEngine, tier: TierName | undefined): Promise<LegalHold[]> {
+  const holds: LegalHold[] = [];
+  for (const name of tier ? [tier] : TIER_NAMES) holds.push(...(await engine.holds(name)));
+  return holds;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import {
   BackupManifest,
-  BackupNotFoundError,
+  ConfigError,
   LegalHold,
   OrphanFolder,
   RetentionPlan,
@@ -89,10 +89,12 @@ export class RetentionService {
     return this.holds.place({ backupId, tier, reason, heldBy, heldAt: new Date().toISOString() });
   }
 
-  /** Releases a hold; BackupNotFoundError when the backup was not held. */
+  /** Releases a hold; ConfigError when the backup was not held (nothing to release). */
   async release(tier: TierName, backupId: string): Promise<LegalHold> {
     const released = await this.holds.release(tier, backupId);
-    if (!released) throw new BackupNotFoundError(tier, `${backupId} (no legal hold on it)`);
+    if (!released) {
+      throw new ConfigError(`backup '${backupId}' of tier '${tier}' is not under legal hold`, ['--backup'], { hint: `list holds with: rookery info --tier ${tier}` });
+    }
     return released;
   }
 

@@ -1,0 +1,58 @@
+import { Command } from 'commander';
+import { BackupCatalog } from '@rookery/catalog';
+import { TIER_NAMES, redactUrl } from '@rookery/core';
+import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+
+interface TierRebuild {
+  tier: string;
+  indexed: number;
+  removed: number;
+  damaged: { key: string; problem: string }[];
+  backups: string[];
+}
+
+/**
+ * `rookery catalog rebuild`: the catalog is an index of the repository (DESIGN §4), so it can be
+ * recreated from the manifests at any time — into an empty or missing database (created and
+ * migrated), or over a stale one (records of backups gone from the repository are removed;
+ * running and failed runs, which only the catalog knows, are left alone).
+ */
+export function catalogCommand(): Command {
+  const catalog = new Command('catalog').description('the catalog database (an index of the repository)');
+  catalog.addCommand(
+    new Command('rebuild')
+      .description('recreate the catalog from the repository: every manifest indexed, records of vanished backups removed')
+      .option('--tier <tier>', 'only this tier')
+      .option('--json', 'print what was indexed as JSON')
+      .action(async (options: GlobalOptions, command: Command) => {
+        const only = parseTier(options.tier);
+        const { url, tiers, repository } = await withEngine(command, async (engine) => {
+          const catalogUrl = engine.context.config.catalog.url;
+          const index = await BackupCatalog.open(catalogUrl);
+          try {
+            const results: TierRebuild[] = [];
+            for (const tier of only ? [only] : TIER_NAMES) {
+              const { backups, damaged } = await engine.list(tier);
+              const result = await index.reindex(backups, { tier });
+              results.push({ tier, ...result, damaged, backups: backups.map((backup) => backup.id) });
+            }
+            return { url: redactUrl(catalogUrl), tiers: results, repository: engine.context.repository.store.description };
+          } finally {
+            await index.close();
+          }
+        });
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify({ catalog: url, repository, tiers }, null, 2)}\n`);
+          return;
+        }
+        const lines = [`catalog ${url} rebuilt from ${repository}`];
+        for (const tier of tiers) {
+          lines.push(`  ${tier.tier.padEnd(8)} ${tier.indexed} backups indexed, ${tier.removed} stale records removed${tier.damaged.length ? `, ${tier.damaged.length} damaged manifests skipped` : ''}`);
+          for (const entry of tier.damaged) lines.push(`    damaged: ${entry.key}: ${entry.problem}`);
+        }
+        process.stdout.write(`${lines.join('\n')}\n`);
+      })
+      .exitOverride(),
+  );
+  return catalog;
+}
