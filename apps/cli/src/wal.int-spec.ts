@@ -578,6 +578,43 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     await until(async () => at.names.every((name) => !existsSync(acknowledgementPath(at, name))), 30_000, 'the records of archived files to go');
   }, 120_000);
 
+  it('bin/rookery-wal-push answers for acknowledged files without node, and hands everything else to it', async () => {
+    const at = await setup('shell', 4);
+    expect((await push(at, at.names[0])).status).toBe(0);
+    for (const name of at.names.slice(1)) {
+      await until(async () => existsSync(acknowledgementPath(at, name)), 60_000, `the acknowledgement of ${name}`);
+    }
+    // With node replaced by /bin/false, only the shell's own verdict can exit 0.
+    const shell = (name: string) =>
+      new Promise<number | null>((done, fail) => {
+        const child = spawn(join(root, 'bin', 'rookery-wal-push'), [join(at.walDir, name), '--tier', 'oltp', '--config', at.config], {
+          // The directory the CLI ran in (its cache is per working directory, as PostgreSQL's data directory is).
+          cwd: root,
+          env: { ...process.env, ROOKERY_NODE: '/bin/false' },
+          stdio: 'ignore',
+        });
+        child.on('error', fail);
+        child.on('close', done);
+      });
+    const [, acknowledged, changed, touched] = at.names;
+    expect(await shell(acknowledged)).toBe(0);
+
+    // Other content under an acknowledged name, or the same bytes rewritten (new ctime): node decides.
+    const bytes = await readFile(join(at.walDir, changed));
+    bytes[777] ^= 0xff;
+    await writeFile(join(at.walDir, changed), bytes);
+    expect(await shell(changed)).toBe(1);
+    await writeFile(join(at.walDir, touched), await readFile(join(at.walDir, touched)));
+    expect(await shell(touched)).toBe(1);
+    // A config file changed since the CLI validated it: node decides, for every file.
+    await writeFile(at.config, `${await readFile(at.config, 'utf8')}\n`);
+    expect(await shell(acknowledged)).toBe(1);
+    // And node, for the rewritten file with the same bytes, hashes it and accepts it.
+    const real = await push(at, touched);
+    expect(real.status).toBe(0);
+    expect(JSON.parse(real.stdout)).toMatchObject({ name: touched, status: 'acknowledged', hashed: true });
+  }, 120_000);
+
   it('killing the background archiver mid-run loses nothing: no acknowledgement without the object, the next call restarts it', async () => {
     // A slow codec level so the archiver is killed in the middle of its pushes.
     const at = await setup('killed', 6, '');
@@ -594,7 +631,7 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     const acknowledged = at.names.filter((name) => existsSync(acknowledgementPath(at, name)));
     expect(acknowledged.length).toBeLessThan(at.names.length);
     for (const name of acknowledged) {
-      const record = JSON.parse(await readFile(acknowledgementPath(at, name), 'utf8')) as { sha256: string };
+      const record = JSON.parse((await readFile(acknowledgementPath(at, name), 'utf8')).trim().split('\n').at(-1) as string) as { sha256: string };
       expect(await storedVersions(at, name)).toEqual([record.sha256]);
     }
 
@@ -658,9 +695,12 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     expect(await storedVersions(at, changed)).toEqual([original]);
   }, 120_000);
 
-  it("a server's archive_command archives every segment through the background archiver", async () => {
+  it.each([
+    ['rookery.js wal-push', `${process.execPath} ${bin} wal-push`],
+    ['rookery-wal-push (shell fast path)', `ROOKERY_NODE=${process.execPath} ${join(root, 'bin', 'rookery-wal-push')}`],
+  ])("a server's archive_command (%s) archives every segment through the background archiver", async (_label, command) => {
     const owner = lookupOsUser('postgres');
-    const at = await setup('server', 0);
+    const at = await setup(`server-${_label.split(' ')[0]}`, 0);
     for (const dir of [at.dir, at.spool, at.repo]) {
       await mkdir(dir, { recursive: true });
       await chown(dir, owner.uid, owner.gid);
@@ -669,7 +709,7 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
       name: 'wal-async',
       settings: {
         archive_mode: 'on',
-        archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --config ${at.config}`,
+        archive_command: `${command} %p --tier oltp --config ${at.config}`,
         wal_keep_size: '1GB',
       },
     });

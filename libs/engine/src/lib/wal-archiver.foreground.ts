@@ -3,7 +3,7 @@ import { FSWatcher, existsSync, watch } from 'node:fs';
 import { lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { Napper, WalAcknowledgement, WalSpool, fileIdentity, sameIdentity, sha256OfFile } from './wal.spool';
+import { Napper, WalAcknowledgement, WalSpool, fileIdentity, sameIdentity, secondsWithNanos, sha256OfFile } from './wal.spool';
 
 // The foreground of asynchronous archiving (wal.archiveAsync): what `rookery wal-push` does for
 // PostgreSQL's archive_command. bin/rookery.js loads this file before anything else, so it uses
@@ -165,12 +165,36 @@ export async function writeCachedSettings(
     await mkdir(dirname(file), { recursive: true, mode: 0o700 });
     if (!(await privateDirectory(dirname(file)))) return;
     const cached: CachedSettings = { version: CACHE_VERSION, configPath, configIdentity: await configIdentity(configPath), ...settings };
-    const temporary = `${file}.${process.pid}.tmp`;
-    await writeFile(temporary, JSON.stringify(cached), { mode: 0o600 });
-    await rename(temporary, file);
+    await replaceFile(file, JSON.stringify(cached));
+    const shellCache = shellCacheLines(invocation, configPath, cached);
+    if (shellCache) await replaceFile(join(dirname(file), `wal-push-sh-${shellCacheKey(cwd, configPath)}`), shellCache);
   } catch {
     // Without the cache every call takes the full CLI: slower, still correct.
   }
+}
+
+async function replaceFile(path: string, content: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, content, { mode: 0o600 });
+  await rename(temporary, path);
+}
+
+/** bin/rookery-wal-push finds its cache by sha256 of "<cwd>\n<config path>\n" (sha256sum in the shell). */
+function shellCacheKey(cwd: string, configPath: string): string {
+  return createHash('sha256').update(`${cwd}\n${configPath}\n`).digest('hex').slice(0, 20);
+}
+
+/**
+ * The shell fast path's cache: three lines it reads with `read` and compares with `stat -c
+ * '%i %s %.9Y'` of the config file: the config file's identity, the spool path, the store URL.
+ * Only for invocations without --repo, and only for values that are one line each.
+ */
+function shellCacheLines(invocation: WalPushInvocation, configPath: string, cached: CachedSettings): string | null {
+  if (invocation.repositories.length > 0) return null;
+  const { ino, size, mtimeNs } = cached.configIdentity;
+  const lines = [`${ino} ${size} ${secondsWithNanos(mtimeNs)}`, cached.spoolPath, cached.store];
+  if (lines.some((line) => /[\n\r]/.test(line)) || /\s/.test(cached.store) || configPath.includes('\n')) return null;
+  return `${lines.join('\n')}\n`;
 }
 
 export interface ForegroundOutput {

@@ -61,8 +61,12 @@ export class WalSpool {
     await mkdir(this.directory, { recursive: true, mode: 0o700 });
   }
 
+  /**
+   * The record's first line is what bin/rookery-wal-push (a shell script, no node start) compares
+   * with `stat` of the file: `id <store> <identityKey>`; the second is the record as JSON.
+   */
   acknowledge(name: string, acknowledgement: WalAcknowledgement): Promise<void> {
-    return this.writeRecord(`${name}.ok`, acknowledgement);
+    return this.writeRecord(`${name}.ok`, acknowledgement, `id ${acknowledgement.store} ${identityKey(acknowledgement.identity)}\n`);
   }
 
   acknowledgement(name: string): Promise<WalAcknowledgement | null> {
@@ -167,16 +171,17 @@ export class WalSpool {
     }
   }
 
-  private async writeRecord(file: string, record: object): Promise<void> {
+  private async writeRecord(file: string, record: object, header = ''): Promise<void> {
     await this.prepare();
     const temporary = this.path(`.${file}.${randomBytes(4).toString('hex')}.tmp`);
-    await writeFile(temporary, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+    await writeFile(temporary, `${header}${JSON.stringify(record)}\n`, { mode: 0o600 });
     await rename(temporary, this.path(file));
   }
 
   private async readRecord<T>(file: string): Promise<T | null> {
     try {
-      return JSON.parse(await readFile(this.path(file), 'utf8')) as T;
+      const lines = (await readFile(this.path(file), 'utf8')).trim().split('\n');
+      return JSON.parse(lines[lines.length - 1]) as T;
     } catch {
       // Absent, or torn by a crash: no record (a missing acknowledgement only costs a re-push).
       return null;
@@ -200,6 +205,19 @@ export function identityOf(stats: BigIntStats): WalFileIdentity {
     mtimeNs: String(stats.mtimeNs),
     ctimeNs: String(stats.ctimeNs),
   };
+}
+
+/**
+ * The identity as GNU `stat -c '%d:%i:%s:%.9Y:%.9Z'` prints it (device, inode, size, mtime and
+ * ctime with nanoseconds), so the shell fast path can compare without node.
+ */
+export function identityKey(identity: WalFileIdentity): string {
+  return [identity.dev, identity.ino, identity.size, secondsWithNanos(identity.mtimeNs), secondsWithNanos(identity.ctimeNs)].join(':');
+}
+
+export function secondsWithNanos(nanoseconds: string): string {
+  const value = BigInt(nanoseconds);
+  return `${value / 1_000_000_000n}.${String(value % 1_000_000_000n).padStart(9, '0')}`;
 }
 
 export function sameIdentity(a: WalFileIdentity, b: WalFileIdentity): boolean {
