@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// WAL archiving benchmark: rookery wal-push (one process per segment, and batched "async") against
+// WAL archiving benchmark: rookery wal-push (one process per segment, and asynchronous: a background
+// archiver pushes ahead, wal-push answers from its spool, through node or through the shell fast
+// path bin/rookery-wal-push) against
 // pgBackRest archive-push (sync and async), each on its own throwaway PostgreSQL 15 cluster
 // (fsync on), archiving into a local filesystem repository with zstd level 1.
 //
@@ -36,6 +38,7 @@ const only = args.only ? String(args.only).split(',') : null;
 const VARIANTS = [
   { tool: 'rookery', name: 'rookery wal-push (process per segment)', async: false },
   { tool: 'rookery', name: 'rookery wal-push archiveAsync processMax=2', async: true },
+  { tool: 'rookery', name: 'rookery-wal-push (sh fast path) archiveAsync processMax=2', async: true, shell: true },
   { tool: 'pgbackrest', name: 'pgBackRest archive-push (sync)', async: false },
   { tool: 'pgbackrest', name: 'pgBackRest archive-push archive-async process-max=2', async: true },
 ].filter((variant) => !only || only.includes(variant.tool));
@@ -80,7 +83,10 @@ function prepare(variant, cluster, work) {
     writeFileSync(config, `repositories:\n  - file://${repo}\ncompression:\n  codec: zstd\n  level: 1\n${wal}`);
     const { uid, gid } = postgresIds();
     chownSync(config, uid, gid);
-    return { repo, command: `${process.execPath} ${path.join(root, 'bin', 'rookery.js')} wal-push %p --tier oltp --config ${config}` };
+    const program = variant.shell
+      ? `ROOKERY_NODE=${process.execPath} ${path.join(root, 'bin', 'rookery-wal-push')}`
+      : `${process.execPath} ${path.join(root, 'bin', 'rookery.js')} wal-push`;
+    return { repo, command: `${program} %p --tier oltp --config ${config}` };
   }
   const pb = setupPgBackRest(work, cluster);
   const options = `--config=${pb.conf} --stanza=${STANZA} --compress-type=zst --compress-level=1`;
@@ -169,6 +175,7 @@ async function load(variant, cluster) {
 }
 
 async function runVariant(variant) {
+  const startLoad = os.loadavg()[0];
   const work = pgTempDir('rookery-walbench-');
   sh('chmod', ['0711', work]);
   const cluster = await createCluster(mkPgDir(path.join(work, 'cluster')));
@@ -176,7 +183,7 @@ async function runVariant(variant) {
     const { command } = prepare(variant, cluster, work);
     const drained = await drain(variant, cluster, command);
     const loaded = await load(variant, cluster);
-    return { variant: variant.name, drain: drained, load: loaded };
+    return { variant: variant.name, drain: drained, load: loaded, loadAverage: [startLoad, os.loadavg()[0]] };
   } finally {
     pgCtlStop(cluster.dataDir, 'immediate');
     if (!args.keep) sh('rm', ['-rf', work]);
@@ -194,10 +201,10 @@ async function main() {
     `machine: ${machine}; node ${process.version}; ${sh('pgbackrest', ['version'], { allowFail: true }).stdout?.trim() || 'pgbackrest n/a'}`,
     `drain: pgbench -i -s ${scale} backlog; load: pgbench -c ${clients} -j 2 -T ${duration}, archive_timeout ${archiveTimeout} s; fsync on; filesystem repository; zstd level 1`,
     '',
-    '| tool | drain backlog (segments) | drain segments/s | load WAL segments/s | load archived segments/s | RPO bytes p95 / max | RPO seconds p95 / max | failed | pgbench tps |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.map(({ variant, drain: d, load: l }) =>
-      `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | ${l.walSegmentsPerSecond.toFixed(2)} | ${l.archivedSegmentsPerSecond.toFixed(2)} | ${(l.rpoBytesP95 / 1048576).toFixed(1)} / ${(l.rpoBytesMax / 1048576).toFixed(1)} MiB | ${l.rpoSecondsP95.toFixed(1)} / ${l.rpoSecondsMax.toFixed(1)} | ${d.failed + l.failed} | ${l.tps.toFixed(0)} |`,
+    '| tool | drain backlog (segments) | drain segments/s | load WAL segments/s | load archived segments/s | RPO bytes p95 / max | RPO seconds p95 / max | failed | pgbench tps | load avg (1 min) start / end |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(({ variant, drain: d, load: l, loadAverage }) =>
+      `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | ${l.walSegmentsPerSecond.toFixed(2)} | ${l.archivedSegmentsPerSecond.toFixed(2)} | ${(l.rpoBytesP95 / 1048576).toFixed(1)} / ${(l.rpoBytesMax / 1048576).toFixed(1)} MiB | ${l.rpoSecondsP95.toFixed(1)} / ${l.rpoSecondsMax.toFixed(1)} | ${d.failed + l.failed} | ${l.tps.toFixed(0)} | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |`,
     ),
   ];
   const report = lines.join('\n');

@@ -60,19 +60,23 @@ const CACHE_VERSION = 1;
 export function parseWalPushArgs(args: readonly string[]): WalPushInvocation | null {
   const positional: string[] = [];
   const invocation: Omit<WalPushInvocation, 'path'> = { tier: '', repositories: [], json: false };
+  let complete = true;
   for (let index = 0; index < args.length; index++) {
     const [flag, inline] = splitOption(args[index]);
-    const value = () => inline ?? args[++index];
-    if (flag === '--tier') invocation.tier = value() ?? '';
+    const value = () => {
+      const given = inline ?? args[++index];
+      if (!given) complete = false;
+      return given ?? '';
+    };
+    if (flag === '--tier') invocation.tier = value();
     else if (flag === '--config') invocation.configFile = value();
-    else if (flag === '--repo') invocation.repositories.push(value() ?? '');
+    else if (flag === '--repo') invocation.repositories.push(value());
     else if (flag === '--json' && inline === undefined) invocation.json = true;
     else if (flag.startsWith('-')) return null;
     else positional.push(flag);
   }
   const [command, path, ...rest] = positional;
-  if (command !== 'wal-push' || !path || rest.length || !TIER_NAME.test(invocation.tier)) return null;
-  if (invocation.configFile === '' || invocation.repositories.some((url) => !url)) return null;
+  if (!complete || command !== 'wal-push' || !path || rest.length || !TIER_NAME.test(invocation.tier)) return null;
   return { ...invocation, path };
 }
 
