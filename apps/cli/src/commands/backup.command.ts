@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
-import { BackupManifest, BackupType, ConfigError } from '@rookery/core';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { BackupManifest, BackupType, ConfigError, makeBackupId } from '@rookery/core';
+import { BackupRunFacts, backupCompletedEvent, backupFailedEvent, backupStartedEvent } from '@rookery/events';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { backupJson, formatBytes, formatDuration, progressBars } from '../cli.output';
 
 export function backupCommand(): Command {
@@ -12,12 +14,32 @@ export function backupCommand(): Command {
     .action(async (options: GlobalOptions & { type: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       const progress = progressBars(!options.json);
-      const manifest = await withEngine(command, (engine) => {
-        if (options.type !== 'full' && engine.context.config.tiers[tier].policy.method === 'physical') {
-          throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
-        }
-        return engine.backup({ tier, type: options.type as BackupType, onProgress: progress.listener }).finally(progress.stop);
+      const config = configFor(command);
+      const startedAt = new Date();
+      let repository = '';
+      const facts = (): BackupRunFacts => ({
+        backupId: makeBackupId(tier, startedAt),
+        tier,
+        type: options.type as BackupType,
+        method: config.tiers[tier].policy.method,
+        startedAt: startedAt.toISOString(),
+        actor: 'cli',
       });
+      let manifest: BackupManifest;
+      try {
+        manifest = await withEngine(command, (engine) => {
+          if (options.type !== 'full' && engine.context.config.tiers[tier].policy.method === 'physical') {
+            throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
+          }
+          repository = engine.context.repository.store.description;
+          return engine.backup({ tier, type: options.type as BackupType, onProgress: progress.listener }).finally(progress.stop);
+        });
+      } catch (error) {
+        if (repository) await publishCliEvents(config, [backupStartedEvent(facts(), CLI_EVENT_SOURCE), backupFailedEvent(facts(), error, CLI_EVENT_SOURCE)]);
+        throw error;
+      }
+      const run = { ...facts(), backupId: manifest.id, startedAt: manifest.startedAt };
+      await publishCliEvents(config, [backupStartedEvent(run, CLI_EVENT_SOURCE), backupCompletedEvent(manifest, { actor: 'cli', repository, source: CLI_EVENT_SOURCE })]);
       process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
     });
 }

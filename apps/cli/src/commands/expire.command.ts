@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { ConfigError } from '@rookery/core';
 import { ExpireResult } from '@rookery/engine';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { retentionExpiredEvent } from '@rookery/events';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes } from '../cli.output';
 
 export function expireCommand(): Command {
@@ -16,7 +18,9 @@ export function expireCommand(): Command {
       const now = options.now ? new Date(options.now) : undefined;
       if (now && Number.isNaN(now.getTime())) throw new ConfigError(`--now '${options.now}' is not an ISO-8601 time`, ['--now']);
       const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
-      // retention.expired is published by the services' expire; the CLI's joins once the CLI event outbox (cli.events) lands.
+      if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {
+        await publishCliEvents(configFor(command), [retentionExpiredEvent(result, CLI_EVENT_SOURCE)]);
+      }
       process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : expireText(result));
     });
 }

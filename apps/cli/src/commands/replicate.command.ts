@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { ReplicationRun, ReplicationStatus, TransitionReport } from '@rookery/engine';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { replicationEvents } from '@rookery/events';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes, formatDuration, table } from '../cli.output';
 
 /** `rookery replicate --tier T [--verify]`: copies what each replica region lacks or holds damaged. */
@@ -13,6 +15,7 @@ export function replicateCommand(): Command {
     .action(async (options: GlobalOptions & { verify?: boolean }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       const run = await withEngine(command, (engine) => engine.replicate(tier, { verify: Boolean(options.verify) }));
+      await publishCliEvents(configFor(command), replicationEvents(run, CLI_EVENT_SOURCE));
       process.stdout.write(options.json ? `${JSON.stringify(replicationRunJson(run), null, 2)}\n` : describeRun(run));
       if (run.regions.some((region) => region.error || region.backups.some((backup) => backup.outcome === 'failed') || region.wal?.failed.length)) {
         process.exitCode = 1;

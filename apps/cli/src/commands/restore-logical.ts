@@ -20,7 +20,7 @@ export interface LogicalRestoreOptions {
 }
 
 /** `rookery restore --tier content|olap --target-url postgres://…`: a logical restore into a database. */
-export async function restoreLogical(command: Command, tier: TierName, options: LogicalRestoreOptions): Promise<void> {
+export async function restoreLogical(command: Command, tier: TierName, options: LogicalRestoreOptions): Promise<string> {
   if (options.to) throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
   if (options.targetTime || options.targetLsn || options.targetXid || options.targetName) {
     throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
@@ -41,6 +41,7 @@ export async function restoreLogical(command: Command, tier: TierName, options: 
       .finally(progress.stop),
   );
   process.stdout.write(options.json ? `${JSON.stringify(logicalJson(result, tier), null, 2)}\n` : logicalText(result));
+  return result.manifest.id;
 }
 
 function logicalJson(result: LogicalRestoreResult, tier: TierName): Record<string, unknown> {

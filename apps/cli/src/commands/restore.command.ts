@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError, RecoveryTargetFlags, parseRecoveryTarget } from '@rookery/core';
+import { ConfigError, RecoveryTargetFlags, TierName, isRookeryError, parseRecoveryTarget, redactUrl } from '@rookery/core';
+import { createEvent } from '@rookery/events';
 import { PhysicalRestoreResult } from '@rookery/engine';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes, progressBars } from '../cli.output';
 import { LogicalRestoreOptions, restoreLogical } from './restore-logical';
 
@@ -39,32 +41,65 @@ export function restoreCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (options: RestoreOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      if (options.targetUrl) return restoreLogical(command, tier, options);
-      const target = parseRecoveryTarget({
-        targetTime: options.targetTime,
-        targetLsn: options.targetLsn,
-        targetXid: options.targetXid,
-        targetName: options.targetName,
+      await withRestoreEvents(command, tier, options, async () => {
+        if (options.targetUrl) return restoreLogical(command, tier, options);
+        return restorePhysical(command, tier, options);
       });
-      if (!options.to) throw new ConfigError('--to DIR is required to restore a physical backup', ['--to']);
-      const progress = progressBars(!options.json);
-      const result = await withEngine(command, (engine) =>
-        engine
-          .restore({
-            tier,
-            backup: options.backup,
-            to: options.to as string,
-            start: options.start,
-            port: options.port,
-            target,
-            archiveMode: options.archiveMode,
-            onProgress: progress.listener,
-          })
-          .finally(progress.stop),
-      );
-      if (options.json) process.stdout.write(`${JSON.stringify(restoreJson(result, tier), null, 2)}\n`);
-      else process.stdout.write(restoreText(result));
     });
+}
+
+/**
+ * dev.rookery.restore.completed / .failed for every restore run from the CLI (published when
+ * Kafka is configured; see cli.events). The destination is a directory or a database URL with
+ * any password removed.
+ */
+async function withRestoreEvents(command: Command, tier: TierName, options: RestoreOptions, work: () => Promise<string | void>): Promise<void> {
+  const started = Date.now();
+  const base = {
+    backupId: options.backup,
+    tier,
+    target: options.targetTime ?? options.targetLsn ?? options.targetXid ?? options.targetName ?? 'latest',
+    destination: options.targetUrl ? redactUrl(options.targetUrl) : String(options.to ?? ''),
+    actor: 'cli',
+  };
+  const config = configFor(command);
+  try {
+    const backupId = await work();
+    const event = createEvent('dev.rookery.restore.completed', tier, { ...base, backupId: backupId || options.backup, at: new Date().toISOString(), durationMs: Date.now() - started }, { source: CLI_EVENT_SOURCE });
+    await publishCliEvents(config, [event]);
+  } catch (error) {
+    const failure = { code: isRookeryError(error) ? error.code : 'UNEXPECTED', message: (error instanceof Error ? error.message : String(error)).slice(0, 2000), retryable: isRookeryError(error) && error.retryable };
+    await publishCliEvents(config, [createEvent('dev.rookery.restore.failed', tier, { ...base, at: new Date().toISOString(), durationMs: Date.now() - started, error: failure }, { source: CLI_EVENT_SOURCE })]);
+    throw error;
+  }
+}
+
+async function restorePhysical(command: Command, tier: TierName, options: RestoreOptions): Promise<string> {
+  const target = parseRecoveryTarget({
+    targetTime: options.targetTime,
+    targetLsn: options.targetLsn,
+    targetXid: options.targetXid,
+    targetName: options.targetName,
+  });
+  if (!options.to) throw new ConfigError('--to DIR is required to restore a physical backup', ['--to']);
+  const progress = progressBars(!options.json);
+  const result = await withEngine(command, (engine) =>
+    engine
+      .restore({
+        tier,
+        backup: options.backup,
+        to: options.to as string,
+        start: options.start,
+        port: options.port,
+        target,
+        archiveMode: options.archiveMode,
+        onProgress: progress.listener,
+      })
+      .finally(progress.stop),
+  );
+  if (options.json) process.stdout.write(`${JSON.stringify(restoreJson(result, tier), null, 2)}\n`);
+  else process.stdout.write(restoreText(result));
+  return result.manifest.id;
 }
 
 function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string, unknown> {

@@ -23,6 +23,8 @@ export interface KafkaBusOptions {
   log?: (level: 'error' | 'warn', message: string, extra: Record<string, unknown>) => void;
   /** How long a publish may retry before it fails (ms, default 30 s). */
   publishTimeoutMs?: number;
+  /** Retries of each request (connect included) before failing (default 8; short-lived processes use fewer). */
+  retries?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export class KafkaEventBus implements EventBus {
       brokers: [...options.brokers],
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) => options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
-      retry: { initialRetryTime: 200, retries: 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
+      retry: { initialRetryTime: 200, retries: options.retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
     });
     const admin = kafka.admin();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

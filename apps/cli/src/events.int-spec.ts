@@ -1,0 +1,76 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { BackupCatalog } from '@rookery/catalog';
+import { CloudEvent, KafkaEventBus, TOPICS } from '@rookery/events';
+import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOltp, startCluster, startKafka } from '@rookery/testing';
+
+/** The CLI's events through the real command, a real cluster and a real Kafka broker (outage included). */
+const root = resolve(__dirname, '..', '..', '..');
+const bin = join(root, 'bin', 'rookery.js');
+
+jest.setTimeout(240_000);
+
+describe('rookery CLI events', () => {
+  let cluster: TestCluster;
+  let work: string;
+  let kafka: KafkaHandle | undefined;
+  let port: number;
+
+  const rookery = (args: string[]) => {
+    const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', cluster.url], {
+      cwd: root,
+      env: { ...process.env, ROOKERY_KAFKA_BROKERS: `127.0.0.1:${port}`, ROOKERY_CATALOG_URL: `sqlite://${join(work, 'catalog.sqlite')}`, ROOKERY_CONFIG: '' },
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  };
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-cli-events-'));
+    cluster = await startCluster({ name: 'cli-events' });
+    await seedOltp(cluster.url, { sizeMb: 4 });
+    port = await freeLoopbackPort();
+  }, 120_000);
+
+  afterAll(async () => {
+    await kafka?.stop();
+    await cluster?.destroy();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('with Kafka down a backup succeeds and its events wait in the outbox; the next run delivers them all', async () => {
+    const first = rookery(['backup', '--tier', 'oltp', '--json']);
+    expect(first.status).toBe(0);
+    expect(first.stderr).toContain('rookery: warning: events wait in the catalog outbox');
+    const firstId = (JSON.parse(first.stdout) as { id: string }).id;
+    const catalog = await BackupCatalog.open(`sqlite://${join(work, 'catalog.sqlite')}`);
+    try {
+      expect((await catalog.outbox.stats()).pending).toBe(2);
+    } finally {
+      await catalog.close();
+    }
+
+    kafka = await startKafka({ port });
+    const second = rookery(['backup', '--tier', 'oltp', '--json']);
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe('');
+    const secondId = (JSON.parse(second.stdout) as { id: string }).id;
+
+    const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'cli-events-test' });
+    const received: CloudEvent[] = [];
+    const subscription = await bus.subscribe({ group: 'cli-events-test', topics: [TOPICS.backup] }, async (event) => void received.push(event));
+    try {
+      await pollUntil(async () => received.length, (count) => count >= 4, { timeoutMs: 60_000 });
+      expect(received.map((event) => `${event.type}:${(event.data as { backupId: string }).backupId}`).sort()).toEqual(
+        [firstId, secondId].flatMap((id) => [`dev.rookery.backup.completed:${id}`, `dev.rookery.backup.started:${id}`]).sort(),
+      );
+      expect(received.every((event) => event.source === 'rookery/cli')).toBe(true);
+    } finally {
+      await subscription.close();
+      await bus.close();
+    }
+  });
+});
