@@ -5,6 +5,7 @@ import { backupCommand } from './commands/backup.command';
 import { catalogCommand } from './commands/catalog.command';
 import { checkCommand } from './commands/check.command';
 import { demoCommand } from './commands/demo.command';
+import { drCommand } from './commands/dr.command';
 import { drillCommand } from './commands/drill.command';
 import { expireCommand } from './commands/expire.command';
 import { holdCommand } from './commands/hold.command';
@@ -22,7 +23,7 @@ export function buildProgram(): Command {
     program.addCommand(command.exitOverride());
   }
   // Retention: expire, legal holds, and the catalog rebuilt from the repository.
-  for (const command of [expireCommand(), holdCommand(), catalogCommand()]) program.addCommand(command.exitOverride());
+  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand()]) program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;
 }

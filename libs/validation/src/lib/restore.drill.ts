@@ -208,7 +208,8 @@ async function appendOwned(path: string, text: string, owner: { uid: number; gid
   if (owner) await chown(path, owner.uid, owner.gid);
 }
 
-async function prependOwned(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
+/** Writes `text` before a file's contents, owned by the server's account (pg_hba.conf of a restored copy). */
+export async function prependOwned(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
   const current = await readFile(path, 'utf8').catch(() => '');
   await writeFile(path, `${text}${current}`, { mode: 0o600 });
   if (owner) await chown(path, owner.uid, owner.gid);
