@@ -17,12 +17,16 @@ process.emitWarning = function filteredWarning(warning, ...rest) {
  * the --config/--repo PostgreSQL's archive_command already passed: no secret is added to argv.
  */
 function launchArchiver({ tier, walDirectory, globalArgs, logFile }) {
+  spawnDetached([...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory], logFile);
+}
+
+/** This rookery with `args`, detached, output appended to `logFile`. */
+function spawnDetached(args, logFile) {
   const { spawn } = require('node:child_process');
   const fs = require('node:fs');
   const log = fs.openSync(logFile, 'a', 0o600);
   try {
-    const args = [__filename, ...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory];
-    const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', log, log], env: process.env, cwd: process.cwd() });
+    const child = spawn(process.execPath, [__filename, ...args], { detached: true, stdio: ['ignore', log, log], env: process.env, cwd: process.cwd() });
     child.on('error', () => undefined);
     child.unref();
   } finally {
@@ -30,7 +34,15 @@ function launchArchiver({ tier, walDirectory, globalArgs, logFile }) {
   }
 }
 
-const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver']);
+/**
+ * Starts the WAL prefetcher of `wal-get --prefetch`: detached, same working directory and
+ * environment, with only the --config/--repo options restore_command already passed.
+ */
+function launchPrefetcher({ tier, spoolDirectory, depth, globalArgs, logFile }) {
+  spawnDetached([...globalArgs, 'wal-prefetcher', '--tier', tier, '--spool', spoolDirectory, '--depth', String(depth)], logFile);
+}
+
+const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver', 'wal-prefetcher']);
 const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--config', '--repo', '--pg-url']);
 
 /** The command name: the first argument that is neither a global option nor its value. */
@@ -45,7 +57,9 @@ function commandOf(args) {
 function runCli(args) {
   require('../tools/runtime/register-aliases.cjs');
   // A process per WAL file: the WAL commands start without the rest of the CLI and engine.
-  if (WAL_COMMANDS.has(commandOf(args))) return require('../dist/apps/cli/src/wal.main.js').walMain(process.argv);
+  const command = commandOf(args);
+  if (command === 'wal-get') require('../dist/libs/engine/src/lib/wal-prefetch.js').registerPrefetcherLauncher(launchPrefetcher);
+  if (WAL_COMMANDS.has(command)) return require('../dist/apps/cli/src/wal.main.js').walMain(process.argv);
   return require('../dist/apps/cli/src/main.js').main(process.argv);
 }
 

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { rootProgram, runProgram } from './cli.program';
-import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wal.commands';
+import { walArchiverCommand, walGetCommand, walPrefetcherCommand, walPushCommand } from './commands/wal.commands';
 
 /**
  * The WAL commands alone: PostgreSQL runs one process per WAL file (archive_command,
@@ -11,6 +11,7 @@ export function buildWalProgram(): Command {
   const program = rootProgram();
   for (const command of [walPushCommand(), walGetCommand()]) program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
+  program.addCommand(walPrefetcherCommand().exitOverride(), { hidden: true });
   return program;
 }
 

@@ -5,3 +5,4 @@ export * from './lib/wal.factory';
 export * from './lib/wal.spool';
 export * from './lib/wal-archiver.daemon';
 export * from './lib/wal-archiver.foreground';
+export * from './lib/wal-prefetch';

@@ -1,17 +1,24 @@
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
-import { ConfigError, RookeryError, TierName } from '@rookery/core';
+import { ConfigError, RookeryError, TierName, parseWalFileName } from '@rookery/core';
 import {
   AsyncArchiveSettings,
   ForegroundFailure,
   WalArchiverDaemon,
   WalEngine,
+  WalPrefetcher,
   WalPushInvocation,
   WalSpool,
   archiverLauncher,
   awaitAcknowledgement,
+  clearPrefetchSpool,
   createWalEngine,
+  globalArgsOf,
+  prefetchSpoolFor,
+  prefetcherLauncher,
+  requestPrefetch,
+  takePrefetched,
   writeCachedSettings,
 } from '@rookery/engine/wal';
 import { GlobalOptions, configFor, parseTier } from '../cli.config';
@@ -118,15 +125,74 @@ export function walGetCommand(): Command {
     .argument('<name>', 'the WAL file name (%f)')
     .argument('<destination>', 'where to put it (%p)')
     .requiredOption('--tier <tier>', 'tier the server belongs to')
-    .action(async (name: string, destination: string, options: GlobalOptions, command: Command) => {
+    .option('--prefetch <segments>', 'fetch up to this many next segments in the background into <dir of %p>/rookery-prefetch (0: off)', parseCount, 0)
+    .action(async (name: string, destination: string, options: GlobalOptions & { prefetch: number }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       try {
+        if (options.prefetch > 0 && (await servedWithPrefetch(command, tier, name, destination, options.prefetch))) return;
         await withWalEngine(configFor(command), (engine) => engine.wal.get(tier, name, destination));
       } catch (error) {
         if (error instanceof RookeryError && error.code === 'WAL_NOT_FOUND') throw error;
         throw new WalGetFailedError(error);
       }
     });
+}
+
+/**
+ * wal-get --prefetch: true when the prefetcher already fetched (and verified) this segment. A
+ * miss tells the prefetcher where recovery is (starting one if none runs) and returns false: the
+ * caller fetches the file itself, so nothing waits for the prefetcher. A history file means
+ * recovery is choosing a timeline: the spool is dropped and the file fetched in the foreground.
+ */
+async function servedWithPrefetch(command: Command, tier: TierName, name: string, destination: string, depth: number): Promise<boolean> {
+  const spoolDirectory = prefetchSpoolFor(destination);
+  const file = parseWalFileName(name);
+  if (file?.kind === 'history') await clearPrefetchSpool(spoolDirectory);
+  if (file?.kind !== 'segment') return false;
+  if (await takePrefetched(spoolDirectory, name, destination)) return true;
+  const launcher = prefetcherLauncher();
+  if (launcher) {
+    const globals = command.optsWithGlobals<GlobalOptions>();
+    await requestPrefetch({ tier, spoolDirectory, depth, globalArgs: globalArgsOf({ configFile: globals.config, repositories: globals.repo ?? [] }) }, name, launcher);
+  }
+  return false;
+}
+
+/**
+ * The prefetcher of wal-get --prefetch, started detached by wal-get (hidden from --help). Exits
+ * at once when another one holds the spool, else when idle (see WalPrefetcher) or on SIGTERM/SIGINT.
+ */
+export function walPrefetcherCommand(): Command {
+  return new Command('wal-prefetcher')
+    .description('background prefetcher of wal-get --prefetch (started by wal-get)')
+    .requiredOption('--tier <tier>', 'tier the server belongs to')
+    .requiredOption('--spool <dir>', 'the prefetch spool')
+    .option('--depth <segments>', 'segments to hold ahead', parseCount, 32)
+    .option('--idle-seconds <seconds>', 'exit after this long without activity (default wal.archiverIdleSeconds)', parseCount)
+    .action(async (options: GlobalOptions & { spool: string; depth: number; idleSeconds?: number }, command: Command) => {
+      const tier = parseTier(options.tier) ?? 'oltp';
+      const controller = new AbortController();
+      const stop = () => controller.abort(new Error('prefetcher stopped by signal'));
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+      await withWalEngine(configFor(command), (engine) =>
+        new WalPrefetcher(engine.wal).run({
+          tier,
+          spoolDirectory: resolve(options.spool),
+          depth: options.depth,
+          processMax: engine.config.wal.processMax,
+          idleMs: (options.idleSeconds ?? engine.config.wal.archiverIdleSeconds) * 1000,
+          signal: controller.signal,
+          log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
+        }),
+      );
+    });
+}
+
+function parseCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isSafeInteger(count) || count < 0) throw new ConfigError(`'${value}' is not a count`, ['--prefetch']);
+  return count;
 }
 
 async function withWalEngine<T>(config: RookeryConfig, work: (engine: WalEngine) => Promise<T>, options: { oneShot?: boolean } = {}): Promise<T> {

@@ -12,6 +12,14 @@ describe('recovery settings', () => {
     expect(restoreCommand(['/a dir/node', "/it's/rookery.js"], 'queue')).toBe(`'/a dir/node' '/it'\\''s/rookery.js' wal-get %f %p --tier queue`);
   });
 
+  it('with prefetch, runs the shell fast path beside rookery.js with the same arguments and the node binary in ROOKERY_NODE', () => {
+    expect(restoreCommand(self, 'oltp', 32)).toBe(
+      "ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-get --repo 's3://b/p?region=r&endpoint=http%%3A%%2F%%2F127.0.0.1%%3A9000' wal-get %f %p --tier oltp --prefetch 32",
+    );
+    expect(restoreCommand(['/a dir/node', '/x/rookery.js'], 'q', 4)).toBe(`ROOKERY_NODE='/a dir/node' /x/rookery-wal-get wal-get %f %p --tier q --prefetch 4`);
+    expect(restoreCommand(['/usr/local/bin/rookery'], 'q', 4)).toBe('/usr/local/bin/rookery wal-get %f %p --tier q --prefetch 4');
+  });
+
   it('quotes postgresql.conf strings', () => {
     expect(configString("it's a \\ path")).toBe("'it''s a \\\\ path'");
   });

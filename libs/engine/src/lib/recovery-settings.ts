@@ -1,5 +1,5 @@
 import { appendFile, chown, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { RecoveryTarget, TierName, formatLsn } from '@rookery/core';
 
 /**
@@ -14,17 +14,38 @@ export interface RecoverySettingsRequest {
   target: RecoveryTarget;
   /** 'keep' leaves the backed-up server's archive settings; 'off' for drills and test copies. */
   archiveMode: 'keep' | 'off';
+  /**
+   * wal-get --prefetch: segments the restore_command's prefetcher fetches ahead while the server
+   * replays (0: off). Default DEFAULT_PREFETCH_SEGMENTS.
+   */
+  prefetchSegments?: number;
 }
 
-/** The restore_command: `<self…> wal-get %f %p --tier T`, each argument quoted for the shell. */
-export function restoreCommand(selfCommand: readonly string[], tier: TierName): string {
-  return [...selfCommand.map(commandArgument), 'wal-get', '%f', '%p', '--tier', tier].join(' ');
+/** Queue depth of archive-get prefetch in the restore_command rookery restore writes. */
+export const DEFAULT_PREFETCH_SEGMENTS = 32;
+
+/**
+ * The restore_command: `<self…> wal-get %f %p --tier T [--prefetch N]`, each argument quoted for
+ * the shell. With prefetch, when self is `node …/rookery.js`, the same arguments go to the shell
+ * fast path beside it (bin/rookery-wal-get, which serves prefetched segments without starting
+ * node) with ROOKERY_NODE naming the node binary.
+ */
+export function restoreCommand(selfCommand: readonly string[], tier: TierName, prefetchSegments = 0): string {
+  const getArgs = ['wal-get', '%f', '%p', '--tier', tier];
+  if (prefetchSegments <= 0) return [...selfCommand.map(commandArgument), ...getArgs].join(' ');
+  getArgs.push('--prefetch', String(prefetchSegments));
+  const [node, script, ...globals] = selfCommand;
+  if (script && basename(script) === 'rookery.js') {
+    const fastPath = join(dirname(script), 'rookery-wal-get');
+    return [`ROOKERY_NODE=${commandArgument(node)}`, commandArgument(fastPath), ...globals.map(commandArgument), ...getArgs].join(' ');
+  }
+  return [...selfCommand.map(commandArgument), ...getArgs].join(' ');
 }
 
 /** The settings, in postgresql.conf syntax. */
 export function recoverySettingsLines(request: RecoverySettingsRequest): string[] {
   const settings: [string, string][] = [
-    ['restore_command', restoreCommand(request.selfCommand, request.tier)],
+    ['restore_command', restoreCommand(request.selfCommand, request.tier, request.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS)],
     // Follow promotions archived after the backup (a restore of a restore).
     ['recovery_target_timeline', 'latest'],
   ];
