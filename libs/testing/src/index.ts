@@ -10,3 +10,4 @@ export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
 export * from './lib/poll';
 export * from './lib/service.harness';
+export * from './lib/wal-archived';
