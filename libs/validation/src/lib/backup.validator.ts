@@ -6,6 +6,9 @@ import { RookeryEngine, readArtifact } from '@rookery/engine';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
+/** Default wait for the backup's WAL to reach the archive: archive_timeout-scale, not forever. */
+const WAL_WAIT_MS = 60_000;
+
 export interface ValidationReport {
   backupId: string;
   tier: TierName;
@@ -40,7 +43,23 @@ export class BackupValidator {
   constructor(
     private readonly engine: RookeryEngine,
     private readonly tools: ValidationTools,
+    /** How long to wait for the archive to reach the backup's stop segment (archiving lags the backup). */
+    private readonly walWaitMs = WAL_WAIT_MS,
   ) {}
+
+  /**
+   * WAL continuity from the backup's start. The backup's last segments are archived moments after
+   * it ends (by archive_command or the WAL stream), so a missing tail is waited for (bounded)
+   * before it counts as a gap: a lagging archiver is not a broken backup, a stalled one is.
+   */
+  private async walContinuity(tier: TierName, manifest: BackupManifest, signal?: AbortSignal): Promise<ValidationCheck> {
+    const deadline = Date.now() + this.walWaitMs;
+    for (;;) {
+      const check = walContinuityCheck(manifest.id, await this.engine.walContinuity(tier));
+      if (check.ok || Date.now() >= deadline || signal?.aborted) return check;
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+    }
+  }
 
   async validate(tier: TierName, backupId: string, options: ValidateOptions = {}): Promise<ValidationReport> {
     const started = Date.now();
@@ -69,7 +88,7 @@ export class BackupValidator {
 
     if (manifest.method === 'physical') {
       checks.push(intact ? await this.verifyBaseBackup(manifest, options.signal) : notRun(CHECK.verifybackup));
-      checks.push(walContinuityCheck(manifest.id, await this.engine.walContinuity(tier)));
+      checks.push(await this.walContinuity(tier, manifest, options.signal));
     } else {
       for (const artifact of manifest.artifacts) {
         const name = CHECK.restoreList(artifact.name);
