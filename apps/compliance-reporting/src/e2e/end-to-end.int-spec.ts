@@ -138,6 +138,17 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     expect(compliant.lastDrill).toMatchObject({ ok: true, withinRto: true });
     expect(compliant.lint.filter((finding) => finding.severity !== 'info')).toEqual([]);
     expect(compliant.status).toBe('ok');
+
+    // WAL archived by archive_command after the backup moves the tier's recovery point (the
+    // oltp-backup service reports the archive's new files as batched wal.archived events).
+    await cluster.query('create table after_backup as select 1 as id');
+    await cluster.query('select pg_switch_wal()');
+    const moved = await pollUntil(oltpCompliance, (tier) => tier.recoveryPoint?.source === 'wal', {
+      what: 'the recovery point moved by archived WAL',
+      timeoutMs: 120_000,
+      intervalMs: 1_000,
+    });
+    expect(Date.parse(moved.recoveryPoint?.at ?? '')).toBeGreaterThan(Date.parse(record.finishedAt ?? ''));
   });
 
   it('a byte flipped in a stored artifact: the restarted validator names it and compliance shows the violation', async () => {
