@@ -30,7 +30,7 @@ export class WalArchiveWatcher implements OnApplicationBootstrap, OnApplicationS
   constructor(
     private readonly engine: RookeryEngine,
     events: ServiceEventsService,
-    @Optional() @Inject(WAL_WATCH_INTERVAL_MS) private readonly intervalMs: number = 30_000,
+    @Optional() @Inject(WAL_WATCH_INTERVAL_MS) private readonly intervalMs = 30_000,
   ) {
     this.batcher = new WalArchivedBatcher((batch) => events.publish(...batch), {
       source: events.source,
