@@ -110,6 +110,8 @@ async function main() {
     const rookeryPort = await freePort();
     trackStarted(rookeryData);
     log('rookery restore --target-lsn');
+    // Shared machine: the 1/5/15-minute load average before each restore goes into the results.
+    results.loadAverage = { beforeRookery: os.loadavg().map((value) => Number(value.toFixed(2))) };
     let t = process.hrtime.bigint();
     sh(process.execPath, [ROOKERY, 'restore', '--tier', 'oltp', '--to', rookeryData, '--target-lsn', target, '--start', '--port', String(rookeryPort), '--archive-mode', 'off', '--repo', repo]);
     waitReadWrite({ host: '127.0.0.1', port: rookeryPort });
@@ -122,6 +124,7 @@ async function main() {
     const pgbrPort = await freePort();
     const sock = mkPgDir(path.join(root, 'sock-pgbr'), 0o755);
     log('pgbackrest restore --type=lsn');
+    results.loadAverage.beforePgBackRest = os.loadavg().map((value) => Number(value.toFixed(2)));
     t = process.hrtime.bigint();
     asPostgres('pgbackrest', [
       `--config=${pb.conf}`,
@@ -150,6 +153,7 @@ async function main() {
         `rookery restore --target-lsn --start:     ${results.rookeryS.toFixed(1)} s  (${(mib / results.rookeryS).toFixed(1)} MiB WAL/s)`,
         `pgbackrest restore --type=lsn + start:    ${results.pgbackrestS.toFixed(1)} s  (${(mib / results.pgbackrestS).toFixed(1)} MiB WAL/s)`,
         `rookery / pgBackRest: ${results.ratio.toFixed(2)}x; same data: ${results.sameData} (${rookeryData1})`,
+        `load average before the restores: rookery ${results.loadAverage.beforeRookery.join(' / ')}, pgBackRest ${results.loadAverage.beforePgBackRest.join(' / ')}`,
       ].join('\n'),
     );
     if (args.out) writeFileSync(path.resolve(String(args.out)), `${JSON.stringify(results, null, 2)}\n`);
