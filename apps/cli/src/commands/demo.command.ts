@@ -3,9 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { buildConfig } from '@rookery/config';
-import { IntegrityError } from '@rookery/core';
-import { createEngine } from '@rookery/engine';
+import { BackupCatalog, EventLedger } from '@rookery/catalog';
+import { ComplianceLedgerService, seconds } from '@rookery/compliance';
+import { RookeryConfig, buildConfig } from '@rookery/config';
+import { BackupManifest, IntegrityError, TierName, TierPolicy } from '@rookery/core';
+import { RookeryEngine, createEngine } from '@rookery/engine';
+import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
 import { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } from '@rookery/testing';
 import { formatBytes, formatDuration, progressBars, table } from '../cli.output';
 
@@ -19,7 +22,9 @@ interface DemoOptions {
 /**
  * The main job on embedded defaults (README command 1): a throwaway PostgreSQL seeded with
  * PenguinMails-like OLTP data, backed up to a local filesystem repository, restored into a fresh
- * directory, started, and compared table by table.
+ * directory, started, and compared table by table; the backup recorded in a SQLite catalog whose
+ * outbox relays its events (backup, validation, the restore as a drill) over the in-process bus
+ * into the compliance ledger, which reports the tier.
  */
 export function demoCommand(): Command {
   return new Command('demo')
@@ -107,6 +112,7 @@ export function demoCommand(): Command {
             throw new IntegrityError(`restored data differs from the source: ${differences.join('; ')}`);
           }
           say(`\nall ${tables.length} tables identical after restore`);
+          say(await embeddedEvidence(engine, config, manifest, { work, restoreMs }));
         } finally {
           if (restoredStarted) await engine.stopRestored(restoredDir).catch(() => undefined);
           await engine.close();
@@ -130,4 +136,52 @@ function parsePositive(value: string): number {
   const number = Number(value);
   if (!Number.isFinite(number) || number <= 0) throw new InvalidArgumentError('must be a positive number');
   return number;
+}
+
+/**
+ * The embedded control plane: the backup in a SQLite catalog, its events in the catalog's outbox
+ * (same transaction), relayed over the in-process bus into the compliance ledger, with the
+ * re-read verification as the validation and the demo's restore as a drill against the RTO.
+ */
+async function embeddedEvidence(engine: RookeryEngine, config: RookeryConfig, manifest: BackupManifest, run: { work: string; restoreMs: number }): Promise<string> {
+  const source = 'rookery/demo';
+  const catalog = await BackupCatalog.open(`sqlite://${join(run.work, 'catalog.sqlite')}`);
+  const ledger = await EventLedger.open(`sqlite://${join(run.work, 'ledger.sqlite')}`);
+  const bus = new InProcessEventBus();
+  const policies = Object.fromEntries(Object.entries(config.tiers).map(([tier, tierConfig]) => [tier, tierConfig.policy])) as Record<TierName, TierPolicy>;
+  const compliance = new ComplianceLedgerService(ledger, policies);
+  const subscription = await compliance.subscribe(bus);
+  try {
+    const facts = { backupId: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt, actor: 'demo' };
+    const item = (event: Parameters<typeof outboxPayload>[0]) => ({ eventId: event.id, payload: outboxPayload(event) });
+    await catalog.recordStarted({ id: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt }, [item(backupStartedEvent(facts, source))]);
+    await catalog.recordCompleted(manifest, { events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.context.repository.store.description, source }))] });
+    const verified = await engine.verify(manifest.tier, manifest.id);
+    const checks = verified.artifacts.map((artifact) => ({ name: `sha256 ${artifact.name}`, ok: artifact.ok }));
+    const rtoSeconds = config.tiers[manifest.tier].policy.rtoSeconds;
+    await catalog.outbox.enqueue([
+      item(createEvent(verified.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed', manifest.tier, { backupId: manifest.id, tier: manifest.tier, checks, validatedAt: new Date().toISOString() }, { source })),
+      item(
+        createEvent(
+          'dev.rookery.drill.completed',
+          manifest.tier,
+          { backupId: manifest.id, tier: manifest.tier, ok: true, restoreMs: run.restoreMs, rtoSeconds, withinRto: run.restoreMs <= rtoSeconds * 1000, checks: [{ name: 'every table identical', ok: true }], finishedAt: new Date().toISOString() },
+          { source },
+        ),
+      ),
+    ]);
+    const relayed = await new OutboxRelay(catalog.outbox, bus).relayOnce();
+    const view = await compliance.tier(manifest.tier);
+    return [
+      '',
+      `catalog (SQLite): backup recorded; ${relayed} events relayed from its outbox over the in-process bus into the compliance ledger`,
+      `compliance (${view.tier}): status ${view.status}; last good full ${view.lastGoodFull?.backupId ?? 'none'}${view.lastGoodFull?.validated ? ' (validated)' : ''}; ` +
+        `RPO exposure ${seconds(view.rpoExposureSeconds)} of ${seconds(view.objectives.rpoSeconds)}; drill ${seconds(view.lastDrill?.restoreSeconds ?? null)} of an RTO of ${seconds(view.objectives.rtoSeconds)}`,
+    ].join('\n');
+  } finally {
+    await subscription.close();
+    await bus.close();
+    await ledger.close();
+    await catalog.close();
+  }
 }
