@@ -1,12 +1,13 @@
 import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Observable, tap } from 'rxjs';
-import { TierName } from '@rookery/core';
+import { TierName, isTierName } from '@rookery/core';
 import { createEvent } from '@rookery/events';
 import { SERVICE_TIER } from '../service-kit.constants';
 import { ServiceEventsService } from './service-events.service';
 
 interface HttpRequestLike {
+  body?: { tier?: unknown };
   method: string;
   url: string;
   ip?: string;
@@ -45,14 +46,17 @@ export class AuditInterceptor implements NestInterceptor {
     if (context.getType() !== 'http') return next.handle();
     const request = context.switchToHttp().getRequest<HttpRequestLike>();
     if (request.method === 'GET' || request.method === 'HEAD') return next.handle();
+    // The tier acted on: the service's own, or the one a fleet-wide service (validator) was asked about.
+    const requested = typeof request.body?.tier === 'string' && isTierName(request.body.tier) ? request.body.tier : null;
+    const tier = this.tier ?? requested;
     const record = (outcome: 'succeeded' | 'failed', detail?: Record<string, unknown>) => {
       const event = createEvent(
         'dev.rookery.audit',
-        this.tier ?? 'oltp',
+        tier ?? 'fleet',
         {
           actor: `anonymous@${request.ip ?? 'unknown'}`,
           action: `${request.method} ${request.url.split('?')[0]}`,
-          resource: this.tier ? `tier:${this.tier}` : 'service',
+          resource: tier ? `tier:${tier}` : 'service',
           outcome,
           at: new Date().toISOString(),
           ...(detail ? { detail } : {}),
