@@ -7,6 +7,9 @@
 //
 //   node tools/bench/wal-archive.mjs [--scale 50] [--duration 60] [--archive-timeout 60]
 //                                    [--clients 4] [--only rookery,pgbackrest] [--out FILE]
+//                                    [--async-only] [--drain-only] [--process-max 2]
+//  --async-only: only the asynchronous variants; --drain-only: skip the load phase;
+//  --process-max: rookery's wal.processMax (pgBackRest's --process-max stays 2).
 //
 // Two measurements per tool:
 //  - drain: archiving paused (archive_command = ''), `pgbench -i -s SCALE` leaves a backlog of
@@ -34,14 +37,17 @@ const duration = Number(args.duration ?? 60);
 const archiveTimeout = Number(args['archive-timeout'] ?? 60);
 const clients = Number(args.clients ?? 4);
 const only = args.only ? String(args.only).split(',') : null;
+const processMax = Number(args['process-max'] ?? 2);
 
 const VARIANTS = [
   { tool: 'rookery', name: 'rookery wal-push (process per segment)', async: false },
-  { tool: 'rookery', name: 'rookery wal-push archiveAsync processMax=2', async: true },
-  { tool: 'rookery', name: 'rookery-wal-push (sh fast path) archiveAsync processMax=2', async: true, shell: true },
+  { tool: 'rookery', name: `rookery wal-push archiveAsync processMax=${processMax}`, async: true },
+  { tool: 'rookery', name: `rookery-wal-push (sh fast path) archiveAsync processMax=${processMax}`, async: true, shell: true },
   { tool: 'pgbackrest', name: 'pgBackRest archive-push (sync)', async: false },
   { tool: 'pgbackrest', name: 'pgBackRest archive-push archive-async process-max=2', async: true },
-].filter((variant) => !only || only.includes(variant.tool));
+]
+  .filter((variant) => !only || only.includes(variant.tool))
+  .filter((variant) => !args['async-only'] || variant.async);
 
 function parseArgs(argv) {
   const out = {};
@@ -79,7 +85,7 @@ function prepare(variant, cluster, work) {
     const repo = mkPgDir(path.join(work, 'rookery-repo'));
     const spool = mkPgDir(path.join(work, 'rookery-spool'));
     const config = path.join(work, 'rookery.yaml');
-    const wal = variant.async ? `wal:\n  archiveAsync: true\n  spoolPath: ${spool}\n  processMax: 2\n` : '';
+    const wal = variant.async ? `wal:\n  archiveAsync: true\n  spoolPath: ${spool}\n  processMax: ${processMax}\n` : '';
     writeFileSync(config, `repositories:\n  - file://${repo}\ncompression:\n  codec: zstd\n  level: 1\n${wal}`);
     const { uid, gid } = postgresIds();
     chownSync(config, uid, gid);
@@ -182,7 +188,7 @@ async function runVariant(variant) {
   try {
     const { command } = prepare(variant, cluster, work);
     const drained = await drain(variant, cluster, command);
-    const loaded = await load(variant, cluster);
+    const loaded = args['drain-only'] ? null : await load(variant, cluster);
     return { variant: variant.name, drain: drained, load: loaded, loadAverage: [startLoad, os.loadavg()[0]] };
   } finally {
     pgCtlStop(cluster.dataDir, 'immediate');
@@ -204,6 +210,7 @@ async function main() {
     '| tool | drain backlog (segments) | drain segments/s | load WAL segments/s | load archived segments/s | RPO bytes p95 / max | RPO seconds p95 / max | failed | pgbench tps | load avg (1 min) start / end |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(({ variant, drain: d, load: l, loadAverage }) =>
+      l === null ? `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | - | - | - | - | ${d.failed} | - | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |` :
       `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | ${l.walSegmentsPerSecond.toFixed(2)} | ${l.archivedSegmentsPerSecond.toFixed(2)} | ${(l.rpoBytesP95 / 1048576).toFixed(1)} / ${(l.rpoBytesMax / 1048576).toFixed(1)} MiB | ${l.rpoSecondsP95.toFixed(1)} / ${l.rpoSecondsMax.toFixed(1)} | ${d.failed + l.failed} | ${l.tps.toFixed(0)} | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |`,
     ),
   ];

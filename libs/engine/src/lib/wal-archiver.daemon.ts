@@ -63,12 +63,16 @@ export class WalArchiverDaemon {
     let lastWork = Date.now();
     try {
       while (!options.signal?.aborted && !lostLock) {
+        // Pushes in flight before the spool is read: one that ends during the read has written its
+        // record before leaving inFlight, but perhaps after the read saw the spool; without this
+        // snapshot it would look new and be read, hashed and looked up in the store again.
+        const busy = new Set(inFlight.keys());
         const ready = await readyFiles(options.walDirectory);
         const recorded = await spool.recorded();
         await forgetArchived(spool, recorded, ready);
         const room = Math.max(0, options.batchMax - recorded.acknowledged.size - inFlight.size);
         const todo = ready
-          .filter((name) => !inFlight.has(name) && !recorded.acknowledged.has(name) && !recorded.failed.has(name))
+          .filter((name) => !busy.has(name) && !inFlight.has(name) && !recorded.acknowledged.has(name) && !recorded.failed.has(name))
           .slice(0, Math.min(room, options.processMax - inFlight.size));
         for (const name of todo) {
           const push = this.pushOne(options, name, log).then((ok) => {
