@@ -101,9 +101,10 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
     .join(':');
   const jvm = ['-Xmx' + (options.heap ?? '512m'), '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath];
 
-  // A cluster id is 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints.
+  // A cluster id is 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints. It
+  // may start with '-': passed as --cluster-id=ID so the argument parser cannot take it for a flag.
   const clusterId = randomBytes(16).toString('base64url');
-  const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', '-t', clusterId, '-c', properties], {
+  const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', `--cluster-id=${clusterId}`, '-c', properties], {
     encoding: 'utf8',
     timeout: 120_000,
   });
