@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from './lib/cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
@@ -33,14 +34,6 @@ const STORES = String(args.stores ?? 'fs,s3').split(',');
 const DAY = 86_400_000;
 const SEGMENT = 16n * 1024n * 1024n;
 const WRITE_CONCURRENCY = 32;
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? true : argv[++i];
-  }
-  return out;
-}
 
 function log(message) {
   process.stderr.write(`[expire-bench] ${message}\n`);

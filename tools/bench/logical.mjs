@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGBIN, createCluster, mkPgDir, pgTempDir, psql, stopAllStarted } from './lib/cluster.mjs';
 import { duBytes, sh } from './lib/proc.mjs';
+import { parseArgs } from './lib/cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOKERY = path.join(ROOT, 'bin', 'rookery.js');
@@ -33,14 +34,6 @@ const levels = String(args.levels ?? 'zstd:1,zstd:3,zstd:9,zstd:15,lz4:1,gzip:6'
   const [codec, level] = entry.split(':');
   return { codec, level: Number(level) };
 });
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? true : argv[++i];
-  }
-  return out;
-}
 
 function log(message) {
   process.stderr.write(`[logical-bench] ${message}\n`);

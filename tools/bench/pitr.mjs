@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { PGBIN, createCluster, freePort, mkPgDir, pgCtlStart, pgCtlStop, pgTempDir, psql, stopAllStarted, trackStarted, waitReadWrite } from './lib/cluster.mjs';
 import { STANZA, pgbackrestAvailable, setupPgBackRest } from './lib/pgbackrest.mjs';
 import { asPostgres, sh } from './lib/proc.mjs';
+import { parseArgs } from './lib/cli.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ROOKERY = path.join(ROOT, 'bin', 'rookery.js');
@@ -27,14 +28,6 @@ const args = parseArgs(process.argv.slice(2));
 const scale = Number(args.scale ?? 10);
 const walMb = Number(args['wal-mb'] ?? 512);
 const clients = Number(args.clients ?? 2);
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? true : argv[++i];
-  }
-  return out;
-}
 
 function log(message) {
   process.stderr.write(`[pitr-bench] ${message}\n`);

@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { PGBIN, createCluster, mkPgDir, pgCtlStop, pgTempDir, postgresIds, psql, stopAllStarted } from './lib/cluster.mjs';
 import { STANZA, pgbackrestAvailable, setupPgBackRest } from './lib/pgbackrest.mjs';
 import { asPostgres, sh } from './lib/proc.mjs';
+import { parseArgs } from './lib/cli.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SEGMENT = 16 * 1024 * 1024;
@@ -48,14 +49,6 @@ const VARIANTS = [
 ]
   .filter((variant) => !only || only.includes(variant.tool))
   .filter((variant) => !args['async-only'] || variant.async);
-
-function parseArgs(argv) {
-  const out = {};
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i].startsWith('--')) out[argv[i].slice(2)] = argv[i + 1]?.startsWith('--') || argv[i + 1] === undefined ? true : argv[++i];
-  }
-  return out;
-}
 
 function log(message) {
   process.stderr.write(`[wal-bench] ${message}\n`);

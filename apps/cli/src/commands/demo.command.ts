@@ -5,8 +5,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { BackupCatalog, EventLedger } from '@rookery/catalog';
 import { ComplianceLedgerService, seconds } from '@rookery/compliance';
-import { RookeryConfig, buildConfig } from '@rookery/config';
-import { BackupManifest, IntegrityError, TierName, TierPolicy } from '@rookery/core';
+import { RookeryConfig, buildConfig, tierPolicies } from '@rookery/config';
+import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
 import { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } from '@rookery/testing';
@@ -148,8 +148,7 @@ async function embeddedEvidence(engine: RookeryEngine, config: RookeryConfig, ma
   const catalog = await BackupCatalog.open(`sqlite://${join(run.work, 'catalog.sqlite')}`);
   const ledger = await EventLedger.open(`sqlite://${join(run.work, 'ledger.sqlite')}`);
   const bus = new InProcessEventBus();
-  const policies = Object.fromEntries(Object.entries(config.tiers).map(([tier, tierConfig]) => [tier, tierConfig.policy])) as Record<TierName, TierPolicy>;
-  const compliance = new ComplianceLedgerService(ledger, policies);
+  const compliance = new ComplianceLedgerService(ledger, tierPolicies(config));
   const subscription = await compliance.subscribe(bus);
   try {
     const facts = { backupId: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt, actor: 'demo' };

@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { EventLedger } from '@rookery/catalog';
 import { ComplianceLedgerService, renderCsv, renderMarkdown } from '@rookery/compliance';
-import { ConfigError, TierName, TierPolicy } from '@rookery/core';
+import { tierPolicies } from '@rookery/config';
+import { ConfigError } from '@rookery/core';
 import { GlobalOptions, configFor, parseTier } from '../cli.context';
 
 interface ReportOptions extends GlobalOptions {
@@ -30,8 +31,7 @@ export function reportCommand(): Command {
       const period = { since: isoTime(options.since, '--since'), until: isoTime(options.until, '--until') };
       const ledger = await EventLedger.open(config.catalog.url);
       try {
-        const policies = Object.fromEntries(Object.entries(config.tiers).map(([name, tierConfig]) => [name, tierConfig.policy])) as Record<TierName, TierPolicy>;
-        const tiers = await new ComplianceLedgerService(ledger, policies).tiers({ query: period, tiers: tier ? [tier] : undefined });
+        const tiers = await new ComplianceLedgerService(ledger, tierPolicies(config)).tiers({ query: period, tiers: tier ? [tier] : undefined });
         const text =
           options.format === 'csv'
             ? renderCsv(tiers)

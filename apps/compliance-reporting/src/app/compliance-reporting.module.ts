@@ -3,7 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { EventLedger } from '@rookery/catalog';
 import { ComplianceLedgerService } from '@rookery/compliance';
-import { RookeryConfig, loadConfig } from '@rookery/config';
+import { RookeryConfig, loadConfig, tierPolicies } from '@rookery/config';
 import { EventBus, Subscription, connectEventBus } from '@rookery/events';
 import { ROOKERY_CONFIG, RookeryErrorFilter } from '@rookery/service-kit';
 import { ComplianceController } from './compliance.controller';
@@ -72,7 +72,7 @@ export class ComplianceReportingModule {
         },
         {
           provide: ComplianceLedgerService,
-          useFactory: (ledger: EventLedger) => new ComplianceLedgerService(ledger, policiesOf(config)),
+          useFactory: (ledger: EventLedger) => new ComplianceLedgerService(ledger, tierPolicies(config)),
           inject: [EventLedger],
         },
         LedgerConsumer,
@@ -80,8 +80,4 @@ export class ComplianceReportingModule {
       ],
     };
   }
-}
-
-function policiesOf(config: RookeryConfig) {
-  return Object.fromEntries(Object.entries(config.tiers).map(([tier, tierConfig]) => [tier, tierConfig.policy])) as ConstructorParameters<typeof ComplianceLedgerService>[1];
 }

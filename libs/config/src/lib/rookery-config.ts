@@ -119,6 +119,11 @@ export function tierConfig(config: RookeryConfig, tier: string): TierConfig {
   return config.tiers[tier];
 }
 
+/** Every tier's policy, by tier name (compliance views, reports). */
+export function tierPolicies(config: RookeryConfig): Record<TierName, TierPolicy> {
+  return Object.fromEntries(TIER_NAMES.map((tier) => [tier, config.tiers[tier].policy])) as Record<TierName, TierPolicy>;
+}
+
 export function defaultTierConfigs(): Record<TierName, TierConfig> {
   return Object.fromEntries(
     TIER_NAMES.map((tier) => [
