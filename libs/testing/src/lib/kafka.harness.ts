@@ -86,7 +86,9 @@ function kafkaPom(version: string): string {
 export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandle> {
   const lib = ensureKafkaClasspath();
   const port = options.port ?? (await freeLoopbackPort());
-  const controllerPort = options.controllerPort ?? (await freeLoopbackPort());
+  let controllerPort = options.controllerPort ?? (await freeLoopbackPort());
+  // Kafka refuses two listeners on one port; a caller's chosen port is not bound yet, so the kernel may offer it again.
+  while (controllerPort === port) controllerPort = await freeLoopbackPort();
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'rookery-kafka-')));
   const dataDir = join(workDir, 'data');
   await mkdir(dataDir, { recursive: true });

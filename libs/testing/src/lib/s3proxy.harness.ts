@@ -79,7 +79,23 @@ export function ensureS3ProxyJar(version = S3PROXY_VERSION): string {
   return jar;
 }
 
+/**
+ * A loopback port nothing listens on now and that this process has not handed out before: a caller
+ * may hold a port without binding it yet (a test that first shows a service unreachable, then
+ * starts it there), and the kernel can offer that same port again to the next caller.
+ */
 export async function freeLoopbackPort(): Promise<number> {
+  for (;;) {
+    const port = await unboundLoopbackPort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+const handedOut = new Set<number>();
+
+function unboundLoopbackPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
