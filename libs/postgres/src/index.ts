@@ -1,4 +1,5 @@
 export * from './lib/pg-basebackup.driver';
+export * from './lib/base-backup.protocol';
 export * from './lib/pg-binaries';
 export * from './lib/pg-connection';
 export * from './lib/pg-control.client';

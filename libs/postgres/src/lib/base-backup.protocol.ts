@@ -1,0 +1,224 @@
+import { Readable } from 'node:stream';
+import { Client } from 'pg';
+import { InvariantError, SourceUnavailableError, formatLsn, parseLsn } from '@rookery/core';
+import { BasebackupResult, CheckpointMode } from './pg-basebackup.driver';
+import { connectionError } from './pg-sql.client';
+import { describePgUrl } from './pg-connection';
+
+/** Compression the server applies to the archive before sending it (PostgreSQL 15+). */
+export interface ServerCompression {
+  codec: 'zstd' | 'lz4' | 'gzip';
+  level: number;
+  /** zstd only: compression threads inside the walsender; 0 compresses in the walsender itself. */
+  workers?: number;
+}
+
+export interface ReplicationBaseBackupOptions {
+  /** The source database URL; its password goes to the server in the authentication exchange only. */
+  url: string;
+  label: string;
+  checkpoint: CheckpointMode;
+  compression: ServerCompression;
+  signal?: AbortSignal;
+  connectTimeoutMs?: number;
+}
+
+export interface ReplicationBaseBackup {
+  /**
+   * The data directory's tar with the WAL that makes it consistent, exactly as the server sent it
+   * (compressed by the server). Ends when the server finished the archive; errors when the backup
+   * fails. Must be read, or the server's send blocks.
+   */
+  archive: Readable;
+  /**
+   * PostgreSQL's backup_manifest (JSON, per-file sizes and CRC32C, WAL range), sent after the
+   * archive. Readable once the archive has ended.
+   */
+  manifest: Readable;
+  /**
+   * Start/stop LSN and timeline, plus the server's count of the archive's uncompressed bytes when
+   * it reported one. Settles after both streams ended.
+   */
+  result: Promise<BasebackupResult & { archiveBytes?: number }>;
+}
+
+/** The BASE_BACKUP replication command pg_basebackup -Ft -X fetch --compress=server-… would send. */
+export function baseBackupCommand(options: { label: string; checkpoint: CheckpointMode; compression: ServerCompression }): string {
+  const detail = [`level=${options.compression.level}`];
+  if (options.compression.codec === 'zstd' && options.compression.workers) detail.push(`workers=${options.compression.workers}`);
+  const parts = [
+    `LABEL ${quoteLiteral(options.label)}`,
+    `CHECKPOINT '${options.checkpoint}'`,
+    // The WAL from start to stop goes into the archive; not waiting for it to be archived, as
+    // pg_basebackup does when it includes the WAL itself.
+    'WAL true',
+    'WAIT false',
+    'MANIFEST \'yes\'',
+    'MANIFEST_CHECKSUMS \'CRC32C\'',
+    'TABLESPACE_MAP true',
+    `COMPRESSION '${options.compression.codec}'`,
+    `COMPRESSION_DETAIL '${detail.join(',')}'`,
+  ];
+  return `BASE_BACKUP (${parts.join(', ')})`;
+}
+
+function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/**
+ * A physical base backup taken over the replication protocol, with the server compressing the
+ * archive (what `pg_basebackup --compress=server-zstd` does): the walsender reads and compresses
+ * the data files with its own threads, and only the compressed bytes cross the wire and this
+ * process. pg_basebackup itself cannot hand over a server-compressed tar together with the
+ * backup_manifest without decompressing the tar to inject the manifest into it; here the manifest
+ * is a stream of its own.
+ *
+ * Only the main tablespace is supported (as with pg_basebackup -D -): a cluster with other
+ * tablespaces is refused before any data is sent.
+ */
+export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions): ReplicationBaseBackup {
+  const target = describePgUrl(options.url);
+  const command = baseBackupCommand(options);
+  const client = new Client({
+    connectionString: options.url,
+    // Physical replication: the connection speaks the replication command language.
+    replication: true,
+    application_name: 'rookery',
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+  } as ConstructorParameters<typeof Client>[0]);
+  client.on('error', () => undefined);
+
+  let socketPaused = false;
+  const resume = () => {
+    if (!socketPaused) return;
+    socketPaused = false;
+    socket()?.resume();
+  };
+  const socket = () => (client as unknown as { connection?: { stream?: NodeJS.ReadableStream } }).connection?.stream;
+  const archive = new Readable({ highWaterMark: 4 * 1024 * 1024, read: resume });
+  const manifest = new Readable({ highWaterMark: 1024 * 1024, read: resume });
+  // Failures are reported through result too; these keep a stream nobody reads yet (the manifest
+  // while the archive is stored) from crashing the process with an unhandled 'error' event.
+  archive.on('error', () => undefined);
+  manifest.on('error', () => undefined);
+  const push = (stream: Readable, chunk: Buffer) => {
+    // The parser reuses its buffer for the next socket read: keep a copy.
+    if (!stream.push(Buffer.from(chunk)) && !socketPaused) {
+      socketPaused = true;
+      socket()?.pause();
+    }
+  };
+
+  const result = new Promise<BasebackupResult & { archiveBytes?: number }>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      archive.destroy(error);
+      manifest.destroy(error);
+      reject(error);
+      void client.end().catch(() => undefined);
+    };
+    const onAbort = () => fail(options.signal?.reason instanceof Error ? options.signal.reason : new Error('base backup aborted'));
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+
+    // The server answers: a result set with the start point, one listing the tablespaces, the
+    // COPY stream ('n' new archive, 'd' data, 'p' progress, 'm' manifest follows), a result set
+    // with the end point, CommandComplete, ReadyForQuery.
+    const resultSets: string[][][] = [];
+    let phase: 'before-copy' | 'archive' | 'manifest' | 'after-copy' = 'before-copy';
+    let archiveBytes: number | undefined;
+    const refuse = (message: string) =>
+      fail(
+        new SourceUnavailableError(`cannot back up ${target}: ${message}`, {
+          retryable: false,
+          hint: 'rookery backs up clusters whose data is all in the data directory (as pg_basebackup -D - does)',
+        }),
+      );
+
+    const submittable = {
+      submit(connection: { query(text: string): void }) {
+        connection.query(command);
+      },
+      handleRowDescription() {
+        if (phase === 'archive' || phase === 'manifest') {
+          if (phase === 'archive') return refuse('the server sent no backup manifest');
+          manifest.push(null);
+          phase = 'after-copy';
+        }
+        resultSets.push([]);
+      },
+      handleDataRow(message: { fields: (string | null)[] }) {
+        const rows = resultSets[resultSets.length - 1];
+        rows?.push(message.fields.map((field) => field ?? ''));
+        // The tablespace list: the data directory is the row without a location.
+        if (phase === 'before-copy' && resultSets.length === 2 && rows?.at(-1)?.[1]) {
+          refuse(`tablespaces outside the data directory are not supported yet (${rows.at(-1)?.[1]})`);
+        }
+      },
+      handleCopyData(message: { chunk: Buffer }) {
+        const chunk = message.chunk;
+        switch (chunk[0]) {
+          case 0x6e: // 'n': a new archive
+            if (phase !== 'before-copy') return refuse('the server sent more than one archive (tablespaces are not supported yet)');
+            phase = 'archive';
+            return;
+          case 0x64: // 'd': archive or manifest bytes
+            if (phase === 'archive') push(archive, chunk.subarray(1));
+            else if (phase === 'manifest') push(manifest, chunk.subarray(1));
+            else fail(new InvariantError(`base backup of ${target}: data outside an archive`));
+            return;
+          case 0x6d: // 'm': the archive is complete, the manifest follows
+            phase = 'manifest';
+            archive.push(null);
+            return;
+          case 0x70: // 'p': uncompressed bytes the server has sent so far
+            if (chunk.length >= 9) archiveBytes = Number(chunk.readBigInt64BE(1));
+            return;
+          default:
+            fail(new InvariantError(`base backup of ${target}: unknown COPY message type ${chunk[0]}`));
+        }
+      },
+      handleCommandComplete() {
+        /* the end point result set came before it */
+      },
+      handleEmptyQuery() {
+        /* not sent for BASE_BACKUP */
+      },
+      handleError(error: Error) {
+        fail(
+          new SourceUnavailableError(`base backup of ${target} failed: ${error.message}`, {
+            cause: error,
+            retryable: false,
+          }),
+        );
+      },
+      handleReadyForQuery() {
+        const start = resultSets[0]?.[0];
+        const end = resultSets[2]?.[0];
+        if (phase !== 'after-copy' || !start || !end) {
+          return fail(new InvariantError(`base backup of ${target} ended without its archive, manifest and end point`));
+        }
+        settled = true;
+        options.signal?.removeEventListener('abort', onAbort);
+        resolve({ startLsn: formatLsn(parseLsn(start[0])), stopLsn: formatLsn(parseLsn(end[0])), timeline: Number(start[1]), archiveBytes });
+        void client.end().catch(() => undefined);
+      },
+    };
+
+    client.connect().then(
+      () => {
+        if (settled) return void client.end().catch(() => undefined);
+        client.query(submittable as never);
+      },
+      (error: unknown) => fail(connectionError(options.url, error)),
+    );
+    // A connection lost before the end fails the backup (after the end, fail is a no-op).
+    client.on('end', () => fail(new SourceUnavailableError(`connection to ${target} closed during the base backup`)));
+  });
+  result.catch(() => undefined);
+  return { archive, manifest, result };
+}
