@@ -107,6 +107,7 @@ export function buildConfig(
     chunkSize: file.compression?.chunkSizeMb
       ? Math.round(file.compression.chunkSizeMb * 1024 * 1024)
       : DEFAULT_COMPRESSION.chunkSize,
+    location: file.compression?.location ?? DEFAULT_COMPRESSION.location,
   };
 
   return deepFreeze({

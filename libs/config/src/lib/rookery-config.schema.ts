@@ -101,6 +101,7 @@ export const rookeryFileSchema = z
         level: z.number().int().min(0).max(22),
         workers: z.number().int().positive().max(64),
         chunkSizeMb: z.number().positive().max(64),
+        location: z.enum(['server', 'client']),
       })
       .strict()
       .partial(),

@@ -16,7 +16,12 @@ export interface RookeryConfig {
   source: string;
   /** Store URLs; the first is the primary. Empty when none was configured. */
   repositories: readonly string[];
-  compression: CompressionSpec & { workers: number; chunkSize: number };
+  /**
+   * location (physical base backups): 'server' has PostgreSQL 15+ compress the tar while sending
+   * it (zstd threads in the walsender, only compressed bytes on the wire), 'client' compresses in
+   * rookery's workers. Servers before 15 and logical dumps always use the client.
+   */
+  compression: Omit<CompressionSpec, 'location'> & { workers: number; chunkSize: number; location: 'server' | 'client' };
   /** Client-side encryption key material (file content or env value), parsed by the pipeline. */
   encryptionKey: Secret<Buffer> | null;
   postgres: { binDir?: string };
@@ -112,6 +117,7 @@ export const DEFAULT_COMPRESSION: RookeryConfig['compression'] = Object.freeze({
   level: 1,
   workers: 0,
   chunkSize: 4 * 1024 * 1024,
+  location: 'server',
 });
 
 export function tierConfig(config: RookeryConfig, tier: string): TierConfig {

@@ -10,6 +10,12 @@ export const COMPRESSION_CODECS: readonly CompressionCodec[] = ['none', 'gzip', 
 export interface CompressionSpec {
   codec: CompressionCodec;
   level: number;
+  /**
+   * Who compressed: absent for rookery's own compression (independent frames from its workers),
+   * 'server' for a base backup the PostgreSQL server compressed while sending it (one standard
+   * stream of the codec; decoded the same way).
+   */
+  location?: 'server';
 }
 
 export type EncryptionAlgorithm = 'none' | 'aes-256-gcm';
@@ -24,15 +30,23 @@ export interface EncryptionSpec {
  * One stored file of a backup. `sha256` and `storedBytes` describe the bytes in the store
  * (after compression and encryption); `bytes` and `logicalSha256` the bytes before them, so a
  * restore checks both what it fetched and what it produced.
+ *
+ * A base tar the server compressed (`compression.location` 'server') never passed through rookery
+ * uncompressed: it has no `logicalSha256`, and `bytes` is the server's count of the tar's bytes.
+ * Its content is covered by the stored sha256 (exactly what the server sent) and by the
+ * per-file CRC32C of PostgreSQL's backup_manifest, stored beside it (kind 'pg-manifest').
  */
 export interface ArtifactRecord {
   name: string;
-  /** changeset: a content incremental's SQL script (see the engine's logical-changeset). */
-  kind: 'base-tar' | 'dump' | 'changeset' | 'wal';
+  /**
+   * changeset: a content incremental's SQL script (see the engine's logical-changeset);
+   * pg-manifest: PostgreSQL's backup_manifest of a physical backup whose tar does not hold it.
+   */
+  kind: 'base-tar' | 'pg-manifest' | 'dump' | 'changeset' | 'wal';
   bytes: number;
   storedBytes: number;
   sha256: string;
-  logicalSha256: string;
+  logicalSha256?: string;
   compression: CompressionSpec;
   encryption: EncryptionSpec;
 }

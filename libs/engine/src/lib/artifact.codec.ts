@@ -23,6 +23,8 @@ export interface ArtifactEncoding {
   compression: CompressionSpec;
   workers?: number;
   chunkSize?: number;
+  /** Physical base backups: let a PostgreSQL 15+ server compress the tar (config compression.location). */
+  serverCompression?: boolean;
   /** Client-side AES-256-GCM key, or null for none (the store's SSE still applies). */
   key: { material: Buffer; id: string } | null;
 }
@@ -69,19 +71,28 @@ export async function writeArtifact(
     storageClass?: StorageClass;
     signal?: AbortSignal;
     onLogicalBytes?: (bytes: number) => void;
+    /**
+     * The source is already compressed (a base tar the server compressed): stored as it is, with
+     * only the encryption applied. The record then has no logical sha256, and `bytes` counts the
+     * source's bytes until the caller sets the uncompressed size it learns.
+     */
+    precompressed?: CompressionSpec;
   },
 ): Promise<ArtifactRecord> {
-  const { encoding } = options;
+  const { encoding, precompressed } = options;
+  const stages: Duplex[] = [];
+  let received = 0;
   // The logical stream is the big one: hash it off the main thread, which moves every byte.
-  const logical = createDigestStream({ onProgress: options.onLogicalBytes, offload: true });
-  const stored = createDigestStream();
-  const stages: Duplex[] = [logical];
-  if (encoding.compression.codec !== 'none') {
+  const logical = precompressed ? null : createDigestStream({ onProgress: options.onLogicalBytes, offload: true });
+  if (logical) stages.push(logical);
+  else stages.push(countBytes((bytes) => (received = bytes)));
+  if (!precompressed && encoding.compression.codec !== 'none') {
     stages.push(
       createCompressStream(encoding.compression, { workers: encoding.workers || undefined, chunkSize: encoding.chunkSize }),
     );
   }
   if (encoding.key) stages.push(createEncryptStream(encoding.key.material));
+  const stored = createDigestStream();
   stages.push(stored);
 
   const encoded = pipeline([source, ...stages], { signal: options.signal });
@@ -92,11 +103,11 @@ export async function writeArtifact(
   return {
     name: options.name,
     kind: options.kind,
-    bytes: logical.bytes,
+    bytes: logical ? logical.bytes : received,
     storedBytes: stored.bytes,
     sha256: stored.sha256(),
-    logicalSha256: logical.sha256(),
-    compression: { ...encoding.compression },
+    ...(logical ? { logicalSha256: logical.sha256() } : {}),
+    compression: precompressed ? { ...precompressed, location: 'server' } : { ...encoding.compression },
     encryption: encoding.key ? { algorithm: 'aes-256-gcm', keyId: encoding.key.id } : { algorithm: 'none' },
   };
 }
@@ -130,7 +141,10 @@ export async function readArtifact(
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
   if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
-  stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
+  // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
+  if (artifact.logicalSha256) {
+    stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
+  }
 
   await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
 }

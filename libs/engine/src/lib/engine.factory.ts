@@ -10,6 +10,7 @@ import {
   PgWaldumpDriver,
   ProcessRunner,
   lookupOsUser,
+  startReplicationBaseBackup,
 } from '@rookery/postgres';
 import { shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
@@ -63,7 +64,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         return String(rows[0]?.next);
       },
     },
-    basebackup: { start: (request) => basebackup.start(request) },
+    basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
     extractTar: (directory, rename) => {
       const sink = new PassThrough();

@@ -1,11 +1,15 @@
+import { availableParallelism } from 'node:os';
 import {
+  ArtifactRecord,
   BackupManifest,
   ConfigError,
+  StorageClass,
   TierName,
   parseLsn,
   signManifest,
   walSegmentName,
 } from '@rookery/core';
+import type { BasebackupResult } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
@@ -53,26 +57,18 @@ export class PhysicalBackupService {
       const startedAt = now();
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       const encoding: ArtifactEncoding = this.context.encoding;
-      const name = artifactFileName('base.tar', encoding);
-      const key = repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name);
-
-      const basebackup = postgres.basebackup.start({
+      const taken = await this.takeBaseBackup({
         url,
         label: `rookery ${id}`,
         checkpoint: tier.checkpoint,
-        signal: request.signal,
-      });
-      // The driver's stream ends only once pg_basebackup exited 0, and errors otherwise: a failed
-      // pg_basebackup aborts the store write instead of leaving a short artifact.
-      const artifact = await writeArtifact(repository.store, key, basebackup.stream, {
-        name,
-        kind: 'base-tar',
+        serverCompresses: Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
         encoding,
+        keyOf: (name) => repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name),
         storageClass: tier.policy.storageClass,
         signal: request.signal,
-        onLogicalBytes: (bytes) => request.onProgress?.({ phase: 'backup', artifact: name, bytes, totalBytes }),
+        onBytes: (bytes) => request.onProgress?.({ phase: 'backup', artifact: 'base.tar', bytes, totalBytes }),
       });
-      const result = await basebackup.result;
+      const { result, artifacts } = taken;
       // Read after the backup stopped: every xid below it was assigned before the backup ended,
       // which is what lets a restore to a target xid pick this backup (recovery-window.ts).
       const nextXid = await postgres.control.nextXid(url).catch(() => undefined);
@@ -104,9 +100,9 @@ export class PhysicalBackupService {
         retentionUntil: new Date(finishedAt.getTime() + tier.policy.retentionDays * 86_400_000).toISOString(),
         storageClass: tier.policy.storageClass,
         regions: [this.context.primaryRegion],
-        bytes: artifact.bytes,
-        storedBytes: artifact.storedBytes,
-        artifacts: [artifact],
+        bytes: artifacts.reduce((sum, artifact) => sum + artifact.bytes, 0),
+        storedBytes: artifacts.reduce((sum, artifact) => sum + artifact.storedBytes, 0),
+        artifacts,
         tool: { name: 'rookery', version: this.context.version },
       });
       // The manifest is written last: until it exists, this backup does not.
@@ -118,8 +114,67 @@ export class PhysicalBackupService {
   }
 
   /**
-   * An id nothing in the repository uses yet. Two backups in the same second would otherwise share
-   * a folder and the second would overwrite the first's artifacts; under the tier lock no other
-   * backup of the tier can take the id between this check and the writes.
+   * The base tar (with the WAL that makes it consistent) streamed into the store. With a PostgreSQL
+   * 15+ server and compression.location 'server', the server compresses while it sends (BASE_BACKUP
+   * over the replication protocol) and PostgreSQL's backup_manifest is stored beside the tar;
+   * otherwise pg_basebackup's uncompressed tar (backup_manifest as its last member) is compressed
+   * here. Either way a failed backup rejects and aborts the store writes: no manifest follows.
    */
+  private async takeBaseBackup(options: {
+    url: string;
+    label: string;
+    checkpoint: 'fast' | 'spread';
+    serverCompresses: boolean;
+    encoding: ArtifactEncoding;
+    keyOf: (name: string) => string;
+    storageClass: StorageClass;
+    signal?: AbortSignal;
+    onBytes: (bytes: number) => void;
+  }): Promise<{ result: BasebackupResult; artifacts: ArtifactRecord[] }> {
+    const { postgres, repository } = this.context;
+    const { encoding } = options;
+    const common = { encoding, storageClass: options.storageClass, signal: options.signal };
+    if (!options.serverCompresses) {
+      const name = artifactFileName('base.tar', encoding);
+      const basebackup = postgres.basebackup.start(options);
+      // The driver's stream ends only once pg_basebackup exited 0, and errors otherwise: a failed
+      // pg_basebackup aborts the store write instead of leaving a short artifact.
+      const artifact = await writeArtifact(repository.store, options.keyOf(name), basebackup.stream, {
+        ...common,
+        name,
+        kind: 'base-tar',
+        onLogicalBytes: options.onBytes,
+      });
+      return { result: await basebackup.result, artifacts: [artifact] };
+    }
+
+    const compression = { codec: 'zstd' as const, level: encoding.compression.level };
+    const backup = postgres.basebackup.startServerCompressed({
+      url: options.url,
+      label: options.label,
+      checkpoint: options.checkpoint,
+      compression: { ...compression, workers: encoding.workers || availableParallelism() },
+      signal: options.signal,
+      onProgress: options.onBytes,
+    });
+    const name = artifactFileName('base.tar', encoding);
+    const tar = await writeArtifact(repository.store, options.keyOf(name), backup.archive, {
+      ...common,
+      name,
+      kind: 'base-tar',
+      precompressed: compression,
+    });
+    // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar.
+    const plain: ArtifactEncoding = { ...encoding, compression: { codec: 'none', level: 0 } };
+    const manifestName = artifactFileName('backup_manifest', plain);
+    const manifest = await writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
+      ...common,
+      encoding: plain,
+      name: manifestName,
+      kind: 'pg-manifest',
+    });
+    const result = await backup.result;
+    // The server's last progress report is the tar's exact size (PostgreSQL 15+ always sends it).
+    return { result, artifacts: [{ ...tar, bytes: result.archiveBytes ?? tar.bytes }, manifest] };
+  }
 }

@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
@@ -101,6 +102,17 @@ export class PhysicalRestoreService {
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
+        if (artifact.kind === 'pg-manifest') {
+          // PostgreSQL's backup_manifest, stored beside a server-compressed tar: it goes where
+          // pg_basebackup -Fp puts it, so pg_verifybackup can check the restored directory.
+          const path = join(dataDirectory, 'backup_manifest');
+          await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), createWriteStream(path, { mode: 0o600 }), {
+            keyMaterial,
+            signal: request.signal,
+          });
+          if (owner) await chown(path, owner.uid, owner.gid);
+          continue;
+        }
         if (artifact.kind !== 'base-tar') {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
         }

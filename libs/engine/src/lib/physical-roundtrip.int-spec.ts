@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '@rookery/config';
@@ -21,14 +21,23 @@ import { createEngine } from './engine.factory';
  * value of each dimension is exercised against the real filesystem and the real S3-compatible
  * server, and every table is compared by an order-independent checksum of its rows.
  */
-const matrix: { store: 'fs' | 's3' | 's3-secondary'; codec: CompressionCodec; level: number; encrypted: boolean }[] = [
-  { store: 'fs', codec: 'zstd', level: 1, encrypted: false },
-  { store: 's3', codec: 'zstd', level: 3, encrypted: true },
-  { store: 'fs', codec: 'gzip', level: 6, encrypted: true },
-  { store: 's3-secondary', codec: 'gzip', level: 1, encrypted: false },
-  { store: 'fs', codec: 'lz4', level: 1, encrypted: false },
-  { store: 's3-secondary', codec: 'lz4', level: 1, encrypted: true },
-  { store: 'fs', codec: 'none', level: 0, encrypted: true },
+const matrix: {
+  store: 'fs' | 's3' | 's3-secondary';
+  codec: CompressionCodec;
+  level: number;
+  encrypted: boolean;
+  /** zstd: compressed by the server while it sends (PostgreSQL 15+), or by rookery's workers. */
+  location?: 'server' | 'client';
+}[] = [
+  { store: 'fs', codec: 'zstd', level: 1, encrypted: false, location: 'server' },
+  { store: 's3', codec: 'zstd', level: 3, encrypted: true, location: 'server' },
+  { store: 's3-secondary', codec: 'zstd', level: 1, encrypted: false, location: 'client' },
+  { store: 'fs', codec: 'zstd', level: 3, encrypted: true, location: 'client' },
+  { store: 'fs', codec: 'gzip', level: 6, encrypted: true, location: 'client' },
+  { store: 's3-secondary', codec: 'gzip', level: 1, encrypted: false, location: 'client' },
+  { store: 'fs', codec: 'lz4', level: 1, encrypted: false, location: 'client' },
+  { store: 's3-secondary', codec: 'lz4', level: 1, encrypted: true, location: 'client' },
+  { store: 'fs', codec: 'none', level: 0, encrypted: true, location: 'client' },
 ];
 
 describe('physical backup and restore of the oltp tier', () => {
@@ -51,16 +60,16 @@ describe('physical backup and restore of the oltp tier', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it.each(matrix)('restores identical data: $store store, $codec level $level, encrypted=$encrypted', async (variant) => {
+  it.each(matrix)('restores identical data: $store store, $codec level $level, encrypted=$encrypted, compressed by $location', async (variant) => {
     const repository =
       variant.store === 'fs'
-        ? `file://${join(work, `repo-${variant.codec}-${variant.encrypted}`)}`
-        : await s3Repository(`rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}`, variant.store === 's3' ? 'primary' : 'secondary');
+        ? `file://${join(work, `repo-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`)}`
+        : await s3Repository(`rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}-${variant.location ?? 'client'}`, variant.store === 's3' ? 'primary' : 'secondary');
     const key = randomBytes(32).toString('hex');
     const config = buildConfig(
       {
         repositories: [repository],
-        compression: { codec: variant.codec, level: variant.level },
+        compression: { codec: variant.codec, level: variant.level, ...(variant.location ? { location: variant.location } : {}) },
         ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
         tiers: { oltp: { pgUrl: source.url } },
       },
@@ -69,11 +78,18 @@ describe('physical backup and restore of the oltp tier', () => {
       { TEST_ROOKERY_KEY: key },
     );
     const engine = await createEngine(config, { actor: 'test' });
-    const dir = join(work, `restored-${variant.store}-${variant.codec}-${variant.encrypted}`);
+    const dir = join(work, `restored-${variant.store}-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`);
     try {
       const manifest = await engine.backup({ tier: 'oltp' });
-      expect(manifest.artifacts).toHaveLength(1);
-      expect(manifest.artifacts[0].compression.codec).toBe(variant.codec);
+      const serverCompressed = variant.location === 'server';
+      // A server-compressed tar comes with PostgreSQL's backup_manifest stored beside it.
+      expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual(serverCompressed ? ['base-tar', 'pg-manifest'] : ['base-tar']);
+      expect(manifest.artifacts[0].compression).toEqual({
+        codec: variant.codec,
+        level: variant.level,
+        ...(serverCompressed ? { location: 'server' } : {}),
+      });
+      expect(manifest.artifacts[0].logicalSha256 === undefined).toBe(serverCompressed);
       expect(manifest.artifacts[0].encryption.algorithm).toBe(variant.encrypted ? 'aes-256-gcm' : 'none');
       expect(manifest.bytes).toBeGreaterThan(12 * 1024 * 1024);
       if (variant.codec !== 'none') expect(manifest.storedBytes).toBeLessThan(manifest.bytes);
@@ -88,6 +104,8 @@ describe('physical backup and restore of the oltp tier', () => {
       const after = await tableChecksums(`postgres://postgres@127.0.0.1:${port}/penguinmails_oltp`);
       expect(diffTableChecksums(before, after)).toEqual([]);
       expect(Object.keys(after).length).toBeGreaterThanOrEqual(5);
+      // The restored directory holds backup_manifest as pg_basebackup -Fp leaves it, whichever way the tar was compressed.
+      expect(JSON.parse(await readFile(join(dir, 'backup_manifest'), 'utf8'))).toMatchObject({ 'PostgreSQL-Backup-Manifest-Version': 1 });
 
       const verified = await engine.verify('oltp', manifest.id);
       expect(verified.ok).toBe(true);
@@ -115,7 +133,7 @@ describe('physical backup and restore of the oltp tier', () => {
   }, 120_000);
 
   it('refuses a restore into a non-empty directory and leaves it untouched', async () => {
-    const config = buildConfig({ repositories: [`file://${join(work, 'repo-zstd-false')}`] }, 'test');
+    const config = buildConfig({ repositories: [`file://${join(work, 'repo-zstd-false-server')}`] }, 'test');
     const engine = await createEngine(config, { actor: 'test' });
     try {
       const dir = await mkdtemp(join(work, 'occupied-'));

@@ -1,3 +1,4 @@
+import type { ReplicationBaseBackup, ReplicationBaseBackupOptions } from '@rookery/postgres';
 
 
 /** The server facts a backup records. */
@@ -24,6 +25,8 @@ export interface PostgresTools {
       stream: NodeJS.ReadableStream & import('node:stream').Readable;
       result: Promise<{ startLsn: string; stopLsn: string; timeline: number }>;
     };
+    /** BASE_BACKUP over the replication protocol with the server compressing (PostgreSQL 15+). */
+    startServerCompressed(options: ReplicationBaseBackupOptions): ReplicationBaseBackup;
   };
   /** The `postgres` OS account when running as root (restored files are given to it), else null. */
   osUser(): Promise<{ uid: number; gid: number } | null>;

@@ -16,6 +16,7 @@ export function artifactEncodingFor(config: RookeryConfig): ArtifactEncoding {
     compression: { codec: config.compression.codec, level: config.compression.level },
     workers: config.compression.workers,
     chunkSize: config.compression.chunkSize,
+    serverCompression: config.compression.location === 'server',
     key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
   };
 }

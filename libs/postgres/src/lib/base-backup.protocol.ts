@@ -21,6 +21,8 @@ export interface ReplicationBaseBackupOptions {
   compression: ServerCompression;
   signal?: AbortSignal;
   connectTimeoutMs?: number;
+  /** The server's count of uncompressed archive bytes sent so far, as it reports it. */
+  onProgress?: (bytes: number) => void;
 }
 
 export interface ReplicationBaseBackup {
@@ -176,7 +178,10 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
             archive.push(null);
             return;
           case 0x70: // 'p': uncompressed bytes the server has sent so far
-            if (chunk.length >= 9) archiveBytes = Number(chunk.readBigInt64BE(1));
+            if (chunk.length >= 9) {
+              archiveBytes = Number(chunk.readBigInt64BE(1));
+              options.onProgress?.(archiveBytes);
+            }
             return;
           default:
             fail(new InvariantError(`base backup of ${target}: unknown COPY message type ${chunk[0]}`));
