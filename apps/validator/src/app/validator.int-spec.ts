@@ -116,7 +116,9 @@ describe('validator service (real Kafka, real clusters)', () => {
     const event = await awaitValidation(manifest.id);
     const data = event.data as { checks: { name: string; ok: boolean; detail?: string }[] };
     expect({ type: event.type, failed: data.checks.filter((check) => !check.ok) }).toEqual({ type: 'dev.rookery.validation.passed', failed: [] });
-    expect(data.checks.map((check) => check.name)).toEqual(['manifest', `sha256 ${manifest.artifacts[0].name}`, 'pg_verifybackup', 'wal continuity']);
+    // The default physical backup is server-compressed: its tar and PostgreSQL's backup_manifest beside it.
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
+    expect(data.checks.map((check) => check.name)).toEqual(['manifest', 'sha256 base.tar.zst', 'sha256 backup_manifest', 'pg_verifybackup', 'wal continuity']);
     expect(event.subject).toBe('oltp');
     const listed = await request((app as INestApplication).getHttpServer()).get('/validations?tier=oltp').expect(200);
     expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: true, eventId: event.id })]);

@@ -91,6 +91,18 @@ export class BackupVerifyService {
       const sink = tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable;
       return { sink, entries: once(sink, 'end').then(() => entries, () => entries), abort };
     }
+    if (artifact.kind === 'pg-manifest') {
+      // PostgreSQL's backup_manifest: JSON listing every file of the tar beside it.
+      const chunks: Buffer[] = [];
+      const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (chunks.push(chunk), callback()) });
+      const entries = finished(sink).then(() => {
+        const files = parsePgManifestFiles(Buffer.concat(chunks).toString('utf8'));
+        if (files === null) throw new IntegrityError(`artifact '${artifact.name}' is not a PostgreSQL backup manifest`);
+        return files;
+      });
+      entries.catch(() => undefined);
+      return { sink, entries, abort };
+    }
     if (artifact.kind === 'changeset') {
       const changes = manifest.logical?.changes;
       if (!changes) throw new IntegrityError(`backup '${manifest.id}' has changeset '${artifact.name}' but no changes section`);
@@ -114,5 +126,15 @@ export class BackupVerifyService {
       return { sink: listing.sink, entries, abort };
     }
     return { sink: new Writable({ write: (_chunk, _encoding, callback) => callback() }), entries: Promise.resolve(0), abort };
+  }
+}
+
+/** The number of files a PostgreSQL backup_manifest lists, or null when the text is not one. */
+export function parsePgManifestFiles(text: string): number | null {
+  try {
+    const parsed = JSON.parse(text) as { 'PostgreSQL-Backup-Manifest-Version'?: unknown; Files?: unknown };
+    return parsed['PostgreSQL-Backup-Manifest-Version'] !== undefined && Array.isArray(parsed.Files) ? parsed.Files.length : null;
+  } catch {
+    return null;
   }
 }

@@ -1,3 +1,4 @@
+import { createWriteStream } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -104,6 +105,11 @@ export class BackupValidator {
     try {
       await chmod(directory, 0o700);
       for (const artifact of manifest.artifacts) {
+        if (artifact.kind === 'pg-manifest') {
+          // Stored beside a server-compressed tar: where pg_verifybackup looks for it.
+          await this.read(manifest, artifact, createWriteStream(join(directory, 'backup_manifest')), signal);
+          continue;
+        }
         const extraction = this.tools.verifybackup.extract(directory, { signal });
         await this.read(manifest, artifact, extraction.sink, signal);
         await extraction.done;
