@@ -299,9 +299,11 @@ function rookeryEnv() {
 
 async function runRookery(dbBytes, rep) {
   const variants = [
+    // The default: zstd level 1 compressed by the server (PostgreSQL 15+) while it sends.
     { variant: 'default config', compression: null },
-    { variant: 'zstd level=1', compression: { codec: 'zstd', level: 1 } },
-    { variant: 'zstd level=3', compression: { codec: 'zstd', level: 3 } },
+    { variant: 'zstd level=3 server', compression: { codec: 'zstd', level: 3, location: 'server' } },
+    { variant: 'zstd level=1 client', compression: { codec: 'zstd', level: 1, location: 'client' } },
+    { variant: 'zstd level=3 client', compression: { codec: 'zstd', level: 3, location: 'client' } },
     { variant: 'lz4', compression: { codec: 'lz4' } },
   ];
   for (const v of variants) {
@@ -346,7 +348,7 @@ async function runRookery(dbBytes, rep) {
       });
     }
   }
-  for (const variant of ['zstd level=3', 'lz4', 'default config']) {
+  for (const variant of ['default config', 'zstd level=3 server', 'zstd level=1 client', 'lz4']) {
     const r = repos[variant];
     if (!r) continue;
     {
