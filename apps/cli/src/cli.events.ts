@@ -1,6 +1,7 @@
-import { BackupCatalog } from '@rookery/catalog';
+import type { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
 import { CloudEvent, KafkaEventBus, OutboxRelay, outboxPayload } from '@rookery/events';
+import { load } from './cli.lazy';
 
 /** How long the CLI waits for Kafka before leaving its events in the outbox for the next relay. */
 const RELAY_TIMEOUT_MS = 10_000;
@@ -17,7 +18,7 @@ export async function publishCliEvents(config: RookeryConfig, events: readonly C
   if (config.events.brokers.length === 0 || events.length === 0) return;
   let catalog: BackupCatalog | null = null;
   try {
-    catalog = await BackupCatalog.open(config.catalog.url);
+    catalog = await load.catalog().BackupCatalog.open(config.catalog.url);
     await catalog.outbox.enqueue(events.map((event) => ({ eventId: event.id, payload: outboxPayload(event) })));
     await withTimeout(relay(config, catalog), RELAY_TIMEOUT_MS);
   } catch (error) {

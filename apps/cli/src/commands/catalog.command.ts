@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { BackupCatalog } from '@rookery/catalog';
 import { TIER_NAMES, redactUrl } from '@rookery/core';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { load } from '../cli.lazy';
 
 interface TierRebuild {
   tier: string;
@@ -28,7 +28,7 @@ export function catalogCommand(): Command {
         const only = parseTier(options.tier);
         const { url, tiers, repository } = await withEngine(command, async (engine) => {
           const catalogUrl = engine.context.config.catalog.url;
-          const index = await BackupCatalog.open(catalogUrl);
+          const index = await load.catalog().BackupCatalog.open(catalogUrl);
           try {
             const results: TierRebuild[] = [];
             for (const tier of only ? [only] : TIER_NAMES) {

@@ -3,13 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { BackupCatalog, EventLedger } from '@rookery/catalog';
-import { ComplianceLedgerService, seconds } from '@rookery/compliance';
 import { RookeryConfig, buildConfig, tierPolicies } from '@rookery/config';
 import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
-import { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } from '@rookery/testing';
+import { load } from '../cli.lazy';
 import { formatBytes, formatDuration, progressBars, table } from '../cli.output';
 
 interface DemoOptions {
@@ -34,6 +32,7 @@ export function demoCommand(): Command {
     .option('--level <n>', 'compression level', parsePositive)
     .option('--keep', 'keep the work directory (repository, restored data directory) for inspection')
     .action(async (options: DemoOptions) => {
+      const { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } = load.testing();
       const work = await mkdtemp(join(tmpdir(), 'rookery-demo-'));
       // The restored server runs as the postgres account, which must be able to reach its directory.
       await chmod(work, 0o711);
@@ -145,6 +144,8 @@ function parsePositive(value: string): number {
  */
 async function embeddedEvidence(engine: RookeryEngine, config: RookeryConfig, manifest: BackupManifest, run: { work: string; restoreMs: number }): Promise<string> {
   const source = 'rookery/demo';
+  const { BackupCatalog, EventLedger } = load.catalog();
+  const { ComplianceLedgerService, seconds } = load.compliance();
   const catalog = await BackupCatalog.open(`sqlite://${join(run.work, 'catalog.sqlite')}`);
   const ledger = await EventLedger.open(`sqlite://${join(run.work, 'ledger.sqlite')}`);
   const bus = new InProcessEventBus();

@@ -4,20 +4,10 @@ import { Command, Option } from 'commander';
 import { RookeryConfig, loadConfig } from '@rookery/config';
 import { ConfigError, RookeryError, TIER_NAMES, TierName, parseRecoveryTarget } from '@rookery/core';
 import { createEngine } from '@rookery/engine';
-import {
-  DisasterRecovery,
-  DrMode,
-  DrReport,
-  DrRequest,
-  ResolvedRegion,
-  TierPlan,
-  createValidationTools,
-  describePlan,
-  reportMarkdown,
-  resolveRegion,
-} from '@rookery/validation';
+import type { DrMode, DrReport, DrRequest, ResolvedRegion, TierPlan } from '@rookery/validation';
 import { collect, parseTier, selfCommand } from '../cli.context';
 import { GlobalOptions } from '../cli.config';
+import { load } from '../cli.lazy';
 import { formatDuration } from '../cli.output';
 
 interface DrOptions extends Omit<GlobalOptions, 'tier'> {
@@ -49,6 +39,7 @@ export function drCommand(): Command {
     .option('--json', 'print the plan or report as JSON')
     .action(async (options: DrOptions, command: Command) => {
       const started = new Date();
+      const { DisasterRecovery, createValidationTools, describePlan, resolveRegion } = load.validation();
       const globals = command.optsWithGlobals<DrOptions>();
       const config = loadConfig({ configFile: globals.config, repositories: globals.repo });
       const tiers = requestedTiers(options);
@@ -116,7 +107,7 @@ function dryRunReport(mode: DrMode, region: ResolvedRegion, store: string, plans
 async function writeReport(report: DrReport, path: string): Promise<string[]> {
   const jsonPath = path.replace(/\.md$/, '') + '.json';
   try {
-    await writeFile(path, reportMarkdown(report));
+    await writeFile(path, load.validation().reportMarkdown(report));
     await writeFile(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   } catch (error) {
     throw new RookeryError('REPORT_NOT_WRITTEN', 'config', `the disaster recovery report could not be written to ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });

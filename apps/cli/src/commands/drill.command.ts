@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { DrillFailedError, DrillReport, RestoreDrill, createValidationTools } from '@rookery/validation';
+import type { DrillReport } from '@rookery/validation';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { load } from '../cli.lazy';
 import { formatDuration } from '../cli.output';
 
 export function drillCommand(): Command {
@@ -11,6 +12,7 @@ export function drillCommand(): Command {
     .option('--json', 'print the figures as JSON')
     .action(async (options: GlobalOptions & { backup: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
+      const { DrillFailedError, RestoreDrill, createValidationTools } = load.validation();
       const report = await withEngine(command, async (engine) => new RestoreDrill(engine, await createValidationTools(engine.context.config)).run(tier, { backup: options.backup }));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : drillText(report));
       // A missed RTO is reported, not failed: the restore worked, it was too slow.

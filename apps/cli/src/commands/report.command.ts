@@ -1,10 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { EventLedger } from '@rookery/catalog';
-import { ComplianceLedgerService, renderCsv, renderMarkdown } from '@rookery/compliance';
 import { tierPolicies } from '@rookery/config';
 import { ConfigError } from '@rookery/core';
 import { GlobalOptions, configFor, parseTier } from '../cli.context';
+import { load } from '../cli.lazy';
 
 interface ReportOptions extends GlobalOptions {
   format: 'md' | 'csv' | 'json';
@@ -29,7 +28,8 @@ export function reportCommand(): Command {
       const config = configFor(command);
       const tier = parseTier(options.tier);
       const period = { since: isoTime(options.since, '--since'), until: isoTime(options.until, '--until') };
-      const ledger = await EventLedger.open(config.catalog.url);
+      const { ComplianceLedgerService, renderCsv, renderMarkdown } = load.compliance();
+      const ledger = await load.catalog().EventLedger.open(config.catalog.url);
       try {
         const tiers = await new ComplianceLedgerService(ledger, tierPolicies(config)).tiers({ query: period, tiers: tier ? [tier] : undefined });
         const text =

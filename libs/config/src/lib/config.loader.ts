@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import { DEFAULT_COMPRESSION, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
@@ -50,6 +49,8 @@ function readConfigFile(path: string): unknown {
   } catch (error) {
     throw new ConfigError(`cannot read config file '${path}'`, [], { cause: error });
   }
+  // Loaded here: most runs (the embedded defaults, every wal-get) have no file to parse.
+  const { parse: parseYaml, YAMLParseError } = require('yaml') as typeof import('yaml');
   try {
     return parseYaml(text) ?? {};
   } catch (error) {

@@ -1,4 +1,3 @@
-import { CronExpressionParser } from 'cron-parser';
 import { TierPolicy } from './tier';
 
 /**
@@ -45,6 +44,8 @@ export function longestScheduleGapSeconds(schedules: readonly string[], from = n
     const [dayOfMonth, month] = fields.length === 6 ? fields.slice(3, 5) : fields.slice(2, 4);
     const days = dayOfMonth === '*' && month === '*' ? WEEKLY_SCAN_DAYS : MONTHLY_SCAN_DAYS;
     const end = from.getTime() + days * 86_400_000;
+    // Loaded on first use: the policy lint runs in reports and services, not in every CLI start.
+    const { CronExpressionParser } = require('cron-parser') as typeof import('cron-parser');
     const expression = CronExpressionParser.parse(schedule, { currentDate: from, tz: 'UTC' });
     for (let count = 0; count < MAX_FIRES; count++) {
       const next = expression.next().getTime();

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import * as tar from 'tar';
 import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
 import { readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
@@ -88,6 +87,7 @@ export class BackupVerifyService {
     const abort = (error: Error) => controller.abort(error);
     if (artifact.kind === 'base-tar') {
       let entries = 0;
+      const tar = require('tar') as typeof import('tar');
       const sink = tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable;
       return { sink, entries: once(sink, 'end').then(() => entries, () => entries), abort };
     }

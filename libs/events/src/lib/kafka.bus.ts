@@ -1,4 +1,4 @@
-import { Consumer, Kafka, KafkaJSError, LogEntry, Producer, logLevel } from 'kafkajs';
+import type { Consumer, Kafka, LogEntry, Producer } from 'kafkajs';
 import { RookeryError } from '@rookery/core';
 import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
@@ -43,6 +43,9 @@ export class KafkaEventBus implements EventBus {
   ) {}
 
   static async connect(options: KafkaBusOptions): Promise<KafkaEventBus> {
+    // Loaded on first connect, not with the library: the event builders are used by every CLI
+    // command, and kafkajs only by those that reach a broker.
+    const { Kafka, logLevel } = require('kafkajs') as typeof import('kafkajs');
     const kafka = new Kafka({
       clientId: options.clientId,
       brokers: [...options.brokers],
@@ -157,6 +160,6 @@ export class KafkaEventBus implements EventBus {
 }
 
 function unavailable(message: string, error: unknown): EventBusUnavailableError {
-  const detail = error instanceof KafkaJSError || error instanceof Error ? error.message : String(error);
+  const detail = error instanceof Error ? error.message : String(error);
   return new EventBusUnavailableError(`${message}: ${detail}`, { cause: error });
 }
