@@ -46,10 +46,12 @@ export class PhysicalBackupService {
     }
     const now = request.now ?? (() => new Date());
 
-    // Fail before touching the database if the store or the database cannot be reached.
-    await repository.store.check();
-    const server = await postgres.control.serverInfo(url);
-    const totalBytes = await postgres.control.clusterSize(url).catch(() => undefined);
+    // Fail before the backup starts if the store or the database cannot be reached (both asked at once).
+    const [, server, totalBytes] = await Promise.all([
+      repository.store.check(),
+      postgres.control.serverInfo(url),
+      postgres.control.clusterSize(url).catch(() => undefined),
+    ]);
 
     // One backup per tier at a time: a second request fails fast with LockHeldError.
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
@@ -158,21 +160,18 @@ export class PhysicalBackupService {
       onProgress: options.onBytes,
     });
     const name = artifactFileName('base.tar', encoding);
-    const tar = await writeArtifact(repository.store, options.keyOf(name), backup.archive, {
-      ...common,
-      name,
-      kind: 'base-tar',
-      precompressed: compression,
-    });
     // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar.
     const plain: ArtifactEncoding = { ...encoding, compression: { codec: 'none', level: 0 } };
     const manifestName = artifactFileName('backup_manifest', plain);
-    const manifest = await writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
-      ...common,
-      encoding: plain,
-      name: manifestName,
-      kind: 'pg-manifest',
-    });
+    // Both writes start now: the manifest arrives while the tar's store write is still being made
+    // durable. A failure of either stops the backup, which fails the other.
+    const writes = await Promise.allSettled([
+      writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression }),
+      writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, { ...common, encoding: plain, name: manifestName, kind: 'pg-manifest' }),
+    ]);
+    const failed = writes.find((write) => write.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [tar, manifest] = writes.map((write) => (write as PromiseFulfilledResult<ArtifactRecord>).value);
     const result = await backup.result;
     // The server's last progress report is the tar's exact size (PostgreSQL 15+ always sends it).
     return { result, artifacts: [{ ...tar, bytes: result.archiveBytes ?? tar.bytes }, manifest] };

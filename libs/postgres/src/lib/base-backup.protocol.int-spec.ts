@@ -109,6 +109,16 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     await expect(backup.result).rejects.toBeInstanceOf(SourceUnavailableError);
   });
 
+  it('stops the backup when its reader gives up (a failed store write), freeing the server', async () => {
+    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'reader gone', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    backup.archive.once('data', () => backup.archive.destroy(new Error('store write failed')));
+    await expect(backup.result).rejects.toThrow('store write failed');
+    await expect(collect(backup.manifest)).rejects.toThrow('store write failed');
+    const next = startReplicationBaseBackup({ url: cluster.url, label: 'after reader gone', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    await Promise.all([collect(next.archive), collect(next.manifest)]);
+    await expect(next.result).resolves.toMatchObject({ timeline: 1 });
+  });
+
   it('stops the backup when aborted', async () => {
     const controller = new AbortController();
     const backup = startReplicationBaseBackup({ url: cluster.url, label: 'aborted', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 }, signal: controller.signal });

@@ -124,6 +124,13 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
       void client.end().catch(() => undefined);
     };
     const onAbort = () => fail(options.signal?.reason instanceof Error ? options.signal.reason : new Error('base backup aborted'));
+    // A consumer that stops reading (its store write failed) stops the backup, or the paused
+    // connection would hold the server's walsender and this process forever.
+    for (const stream of [archive, manifest]) {
+      stream.once('close', () => {
+        if (!stream.readableEnded) fail(stream.errored ?? new Error('base backup stream closed before its end'));
+      });
+    }
     if (options.signal?.aborted) return onAbort();
     options.signal?.addEventListener('abort', onAbort, { once: true });
 
