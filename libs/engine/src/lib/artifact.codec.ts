@@ -143,7 +143,10 @@ export async function readArtifact(
   if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
-    stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)` }));
+    // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
+  stages.push(
+    createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
+  );
   }
 
   await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });

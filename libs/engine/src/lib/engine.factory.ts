@@ -74,6 +74,10 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         [
           '--extract',
           '--file=-',
+          // 1 MiB records, reassembled from short pipe reads: tar then reads and writes in 1 MiB
+          // calls instead of 10 KiB ones (measured on a 987 MiB base.tar: 1.5 → 0.7 CPU-s).
+          '--blocking-factor=2048',
+          '--read-full-records',
           `--directory=${directory}`,
           '--no-same-owner',
           `--transform=s,^\\(\\./\\)\\?${escapeSed(rename.from)}$,${rename.to},`,
