@@ -102,7 +102,8 @@ export function demoCommand(): Command {
           const restoreMs = timings.find(([label]) => label === 'restore + start')?.[1] ?? 1;
           say('');
           say(`database size       ${formatBytes(manifest.bytes)} (base backup tar incl. WAL)`);
-          say(`stored size         ${formatBytes(manifest.storedBytes)} (${manifest.artifacts[0].compression.codec} level ${manifest.artifacts[0].compression.level})`);
+          const { compression } = manifest.artifacts[0];
+          say(`stored size         ${formatBytes(manifest.storedBytes)} (${compression.codec} level ${compression.level}${compression.location === 'server' ? ', compressed by the server' : ''})`);
           say(`compression ratio   ${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x`);
           say(`backup throughput   ${formatBytes(manifest.bytes / (backupMs / 1000))}/s`);
           say(`restore throughput  ${formatBytes(manifest.bytes / (restoreMs / 1000))}/s (verified, synced, started)`);

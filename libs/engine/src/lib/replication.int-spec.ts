@@ -184,17 +184,26 @@ describe('replication, storage classes and object lock', () => {
     const manifest = await engine.backup({ tier: 'oltp' });
     const store = open(primaryUrl);
     const key = new BackupRepository(store).artifactKey(manifest, manifest.artifacts[0].name);
+    // The server-compressed tar and PostgreSQL's backup_manifest beside it move together.
+    const manifestKey = new BackupRepository(store).artifactKey(manifest, 'backup_manifest');
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
     expect((await store.stat(key))?.storageClass).toBe('STANDARD_IA');
 
     const young = await engine.transition('oltp');
     expect(young.moves).toEqual([]);
     const later = new Date(Date.parse(manifest.finishedAt) + 31 * 24 * 3600 * 1000);
     const planned = await engine.transition('oltp', { dryRun: true, now: later });
-    expect(planned.moves).toMatchObject([{ key, from: 'STANDARD_IA', to: 'GLACIER', ageDays: 31 }]);
+    expect(planned.moves).toMatchObject([
+      { key, from: 'STANDARD_IA', to: 'GLACIER', ageDays: 31 },
+      { key: manifestKey, from: 'STANDARD_IA', to: 'GLACIER', ageDays: 31 },
+    ]);
     expect((await store.stat(key))?.storageClass).toBe('STANDARD_IA');
 
     const done = await engine.transition('oltp', { now: later });
-    expect(done.moves).toMatchObject([{ key, done: true }]);
+    expect(done.moves).toMatchObject([
+      { key, done: true },
+      { key: manifestKey, done: true },
+    ]);
     // S3Proxy's filesystem backend keeps jclouds tiers: GLACIER comes back as its archive tier.
     expect(isArchiveStorageClass((await store.stat(key))?.storageClass)).toBe(true);
     const listed = [];
