@@ -31,7 +31,7 @@ const policyOverrides = z
       .max(4),
     regions: z.array(z.string().min(1)).min(1),
     rpoSeconds: z.number().int().nonnegative(),
-    rtoSeconds: z.number().int().positive(),
+    rtoSeconds: z.number().positive(),
     localCopyDays: z.number().int().nonnegative(),
     drillSchedule: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields'),
     logical: z
