@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
   PgBasebackupDriver,
@@ -66,13 +66,16 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     },
     basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
-    extractTar: (directory, rename) => {
+    extractTar: (directory, rename, extractOptions = {}) => {
       const sink = new PassThrough();
       const controller = new AbortController();
+      const onMember = extractOptions.onMember;
       const tar = runner.spawn(
         'tar',
         [
           '--extract',
+          // One line per member as tar starts it (flushed per line), named as written to disk.
+          ...(onMember ? ['--verbose', '--show-transformed-names'] : []),
           '--file=-',
           // 1 MiB records, reassembled from short pipe reads: tar then reads and writes in 1 MiB
           // calls instead of 10 KiB ones (measured on a 987 MiB base.tar: 1.5 → 0.7 CPU-s).
@@ -84,6 +87,8 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         ],
         { stdin: sink, signal: controller.signal, ...(process.getuid?.() === 0 ? { user: 'postgres' as const } : {}) },
       );
+      if (onMember) eachLine(tar.stdout, onMember);
+      else tar.stdout.resume();
       const done = tar.result.then(() => undefined);
       done.catch(() => undefined);
       return { sink, done, abort: () => controller.abort(new Error('extraction aborted')) };
@@ -130,6 +135,18 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     await store.close();
     await shutdownCompressionPool();
   });
+}
+
+/** Calls `onLine` with each complete line of `stream` (without its newline). */
+function eachLine(stream: Readable, onLine: (line: string) => void): void {
+  let rest = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (text: string) => {
+    const lines = (rest + text).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) if (line) onLine(line);
+  });
+  stream.on('error', () => undefined);
 }
 
 function escapeSed(path: string): string {

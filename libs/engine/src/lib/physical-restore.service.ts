@@ -13,6 +13,7 @@ import {
 } from '@rookery/core';
 import { keyMaterialFor, readArtifact } from './artifact.codec';
 import { EngineContext } from './engine.context';
+import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
 import { RESTORED_SERVER_LOG } from './postgres.tools';
 import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } from './recovery-outcome';
@@ -117,11 +118,18 @@ export class PhysicalRestoreService {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
         }
         // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
-        // decrypts and decompresses; global/pg_control lands under its pending name.
-        const extractor = postgres.extractTar(dataDirectory, { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` });
+        // decrypts and decompresses; global/pg_control lands under its pending name. The files
+        // tar wrote are flushed to disk as it goes, so the sync below finds little left to write.
+        const writeback = ExtractionSync.inDirectory(dataDirectory);
+        const extractor = postgres.extractTar(
+          dataDirectory,
+          { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` },
+          { onMember: (member) => writeback.memberStarted(member) },
+        );
         abortExtraction = async () => {
           extractor.abort();
           await extractor.done.catch(() => undefined);
+          await writeback.stop();
         };
         await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extractor.sink, {
           keyMaterial,
@@ -130,6 +138,7 @@ export class PhysicalRestoreService {
             request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
         });
         await extractor.done;
+        await writeback.stop();
         restoredBytes += artifact.bytes;
       }
 

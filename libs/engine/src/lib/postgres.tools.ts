@@ -34,10 +34,13 @@ export interface PostgresTools {
    * Extracts a tar stream into `directory` with GNU tar (as the postgres account when running as
    * root, so files get the right owner), renaming the member `rename.from` to `rename.to`. The
    * caller writes the tar to `sink`; `done` settles when tar exited; `abort()` kills it.
+   * `onMember` hears each member's path (relative to `directory`, after the rename) as tar starts
+   * extracting it.
    */
   extractTar(
     directory: string,
     rename: { from: string; to: string },
+    options?: { onMember?: (member: string) => void },
   ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void };
   /** Flushes every file of the file system holding `path` to disk. */
   syncFileSystem(path: string): Promise<void>;

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ByteQueue } from './byte-queue';
 
 describe('ByteQueue', () => {
@@ -22,5 +24,25 @@ describe('ByteQueue', () => {
     queue.push(Buffer.from([1, 2, 3]));
     expect(() => queue.uint32BE(0)).toThrow(RangeError);
     expect(() => queue.shift(4)).toThrow(RangeError);
+  });
+
+  it('lets go of a piece once it was taken (memory stays at what is queued, whatever the stream length)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const queue = new ByteQueue();
+    const taken: WeakRef<Buffer>[] = [];
+    const feed = (index: number): WeakRef<Buffer> => {
+      const piece = Buffer.alloc(1024, index);
+      queue.push(piece);
+      return new WeakRef(piece);
+    };
+    for (let index = 0; index < 10; index++) {
+      taken.push(feed(index));
+      queue.shiftPieces(queue.length);
+    }
+    queue.push(Buffer.alloc(16));
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(taken.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
   });
 });

@@ -107,7 +107,9 @@ export class PgCtlDriver {
     );
 
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-    for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    // postmaster.pid is one small file: reading it every 20 ms costs nothing and answers sooner
+    // than pg_ctl -w's growing waits (a restored server is often ready within a second).
+    for (let delay = 10; ; delay = Math.min(delay * 2, 20)) {
       if (exitError) throw exitError;
       if (exitCode !== undefined) {
         throw new ToolFailedError('postgres', exitCode, await logTail(options.logFile), {
