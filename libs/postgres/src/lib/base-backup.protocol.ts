@@ -104,9 +104,10 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
   // while the archive is stored) from crashing the process with an unhandled 'error' event.
   archive.on('error', () => undefined);
   manifest.on('error', () => undefined);
+  const copies = new SlabCopier();
   const push = (stream: Readable, chunk: Buffer) => {
     // The parser reuses its buffer for the next socket read: keep a copy.
-    if (!stream.push(Buffer.from(chunk)) && !socketPaused) {
+    if (!stream.push(copies.copy(chunk)) && !socketPaused) {
       socketPaused = true;
       socket()?.pause();
     }
@@ -233,4 +234,28 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
   });
   result.catch(() => undefined);
   return { archive, manifest, result };
+}
+
+/**
+ * Copies of the COPY messages' bytes carved out of 1 MiB slabs: one allocation per ~30 messages
+ * instead of one each, without zero-filling memory about to be overwritten. Per-message buffers
+ * (Buffer.from) cost this process a third of its CPU in allocation and garbage collection, CPU
+ * the server compressing on the same cores was waiting for.
+ */
+class SlabCopier {
+  private static readonly SLAB_BYTES = 1024 * 1024;
+  private slab = Buffer.allocUnsafe(0);
+  private offset = 0;
+
+  copy(chunk: Buffer): Buffer {
+    if (chunk.length > SlabCopier.SLAB_BYTES / 4) return Buffer.from(chunk);
+    if (this.offset + chunk.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(SlabCopier.SLAB_BYTES);
+      this.offset = 0;
+    }
+    const copy = this.slab.subarray(this.offset, this.offset + chunk.length);
+    chunk.copy(copy);
+    this.offset += chunk.length;
+    return copy;
+  }
 }

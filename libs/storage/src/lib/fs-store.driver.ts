@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Dirent } from 'node:fs';
+import { Dirent, writev } from 'node:fs';
 import { FileHandle, link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -200,31 +200,30 @@ async function* walk(dir: string): AsyncGenerator<string> {
 
 /** Writes go to the file in pieces of at least this size (a stream's chunks are often 16–64 KiB). */
 const WRITE_BYTES = 1024 * 1024;
+/** At most this many chunks per writev (the system's IOV_MAX is 1024). */
+const WRITE_CHUNKS = 512;
 /** After this many bytes, a flush of what is written so far starts while writing goes on. */
 const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
 
 /**
- * Writes the stream into the file in large pieces, and every SYNC_BEHIND_BYTES starts an
- * fdatasync without waiting for it: the disk flushes while more arrives, so the caller's final
- * fsync only has the tail left instead of the whole object (which stalled the writer, and with it
- * a streaming backup, for the time of writing the whole object to disk).
+ * Writes the stream into the file with one writev per WRITE_BYTES, and every SYNC_BEHIND_BYTES
+ * starts an fdatasync without waiting for it: the disk flushes while more arrives, so the caller's
+ * final fsync only has the tail left. The callback fs API, not FileHandle.write: on Node 20 the
+ * promise API costs about 3x the CPU per byte written (measured: 132 MiB in 1 MiB writes, 143 ms
+ * vs 43 ms), CPU a streaming backup takes from the server compressing beside it.
  */
 async function writeBehind(handle: FileHandle, stream: Readable): Promise<void> {
-  const pending: Buffer[] = [];
+  let pending: Buffer[] = [];
   let pendingBytes = 0;
   let unsynced = 0;
   let syncing: Promise<void> | null = null;
   let syncFailure: unknown = null;
   const flush = async () => {
-    if (pendingBytes === 0) return;
-    let buffer = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-    pending.length = 0;
+    const buffers = pending;
+    unsynced += pendingBytes;
+    pending = [];
     pendingBytes = 0;
-    unsynced += buffer.length;
-    while (buffer.length > 0) {
-      const { bytesWritten } = await handle.write(buffer);
-      buffer = buffer.subarray(bytesWritten);
-    }
+    await writevAll(handle.fd, buffers);
     if (unsynced >= SYNC_BEHIND_BYTES && !syncing) {
       unsynced = 0;
       syncing = handle.datasync().then(
@@ -236,11 +235,34 @@ async function writeBehind(handle: FileHandle, stream: Readable): Promise<void> 
   for await (const chunk of stream) {
     pending.push(chunk as Buffer);
     pendingBytes += (chunk as Buffer).length;
-    if (pendingBytes >= WRITE_BYTES) await flush();
+    if (pendingBytes >= WRITE_BYTES || pending.length >= WRITE_CHUNKS) await flush();
   }
-  await flush();
+  if (pending.length > 0) await flush();
   await syncing;
   if (syncFailure) throw syncFailure;
+}
+
+/** Writes every byte of `buffers` at the file's position (a short write continues where it stopped). */
+async function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    const written = await new Promise<number>((resolve, reject) => writev(fd, rest, (error, bytes) => (error ? reject(error) : resolve(bytes))));
+    rest = withoutFirstBytes(rest, written);
+  }
+}
+
+/** `buffers` without their first `count` bytes (what a short writev left to write). */
+export function withoutFirstBytes(buffers: Buffer[], count: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = count;
+  for (const buffer of buffers) {
+    if (skip >= buffer.length) skip -= buffer.length;
+    else {
+      rest.push(skip > 0 ? buffer.subarray(skip) : buffer);
+      skip = 0;
+    }
+  }
+  return rest;
 }
 
 async function fsyncDirectory(dir: string): Promise<void> {
