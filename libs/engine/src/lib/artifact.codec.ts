@@ -140,7 +140,7 @@ export async function readArtifact(
     }
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
-  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label }));
+  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label, offload: true }));
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.

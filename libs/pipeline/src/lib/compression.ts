@@ -4,6 +4,7 @@ import { CompressionSpec, IntegrityError, InvariantError } from '@rookery/core';
 import { DecompressStream } from 'zstd-napi';
 import { compressionPool, FrameCompressor, PooledCodec } from './compression-pool';
 import { Lz4FrameDecoder } from './lz4-frame';
+import { OffloadedZstdDecompressStream } from './zstd-decode';
 
 /** Chunk size for parallel compression; see tools/bench/codecs.mjs for the measurements. */
 export const DEFAULT_COMPRESSION_CHUNK_SIZE = 4 * 1024 * 1024;
@@ -24,6 +25,8 @@ export interface CompressStreamOptions {
 export interface DecompressStreamOptions {
   /** Artifact name used in error messages. */
   label?: string;
+  /** Decode zstd in a worker thread (for the big streams of a restore) instead of the caller's thread. */
+  offload?: boolean;
 }
 
 /**
@@ -207,7 +210,7 @@ export function createDecompressStream(spec: CompressionSpec, options: Decompres
     case 'gzip':
       return withIntegrityErrors(zlib.createGunzip(), 'gzip', label);
     case 'zstd':
-      return withIntegrityErrors(new DecompressStream(), 'zstd', label);
+      return options.offload ? new OffloadedZstdDecompressStream(label) : withIntegrityErrors(new DecompressStream(), 'zstd', label);
     case 'lz4':
       return new Lz4FrameDecoder(label);
     default:

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InvariantError } from '@rookery/core';
+import { TransferBatcher } from './transfer-batcher';
 
 /**
  * A running SHA-256. `update` may return a promise: the caller must wait for it before the next
@@ -48,10 +49,16 @@ const MAX_BATCHES_IN_FLIGHT = 4;
  */
 class WorkerSha256Hasher implements Sha256Hasher {
   private worker: Worker | null = null;
-  private batch: Buffer | null = null;
   /** Batches the worker handed back: reused, so memory stays at MAX_BATCHES_IN_FLIGHT + 1 batches. */
   private readonly spare: ArrayBuffer[] = [];
-  private filled = 0;
+  private readonly batcher = new TransferBatcher(
+    BATCH_BYTES,
+    (data, length) => this.send(data, length),
+    () => {
+      const reused = this.spare.pop();
+      return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(BATCH_BYTES);
+    },
+  );
   private inFlight = 0;
   private failure: Error | null = null;
   private drained: (() => void) | null = null;
@@ -59,24 +66,14 @@ class WorkerSha256Hasher implements Sha256Hasher {
 
   update(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failure);
-    let offset = 0;
-    while (offset < chunk.length) {
-      if (!this.batch) {
-        const reused = this.spare.pop();
-        this.batch = reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-      }
-      const copied = chunk.copy(this.batch, this.filled, offset);
-      this.filled += copied;
-      offset += copied;
-      if (this.filled === BATCH_BYTES) this.send();
-    }
+    this.batcher.append(chunk);
     if (this.inFlight < MAX_BATCHES_IN_FLIGHT) return undefined;
     return new Promise((resolve) => (this.drained = resolve));
   }
 
   async digest(): Promise<string> {
     if (this.failure) throw this.failure;
-    this.send();
+    this.batcher.flush();
     const worker = this.start();
     const digest = await new Promise<string>((resolve, reject) => {
       this.digested = resolve;
@@ -90,17 +87,12 @@ class WorkerSha256Hasher implements Sha256Hasher {
   discard(): void {
     void this.worker?.terminate();
     this.worker = null;
-    this.batch = null;
+    this.batcher.discard();
     this.spare.length = 0;
   }
 
-  private send(): void {
-    if (!this.batch || this.filled === 0) return;
-    const worker = this.start();
-    const data = this.batch.buffer as ArrayBuffer;
-    worker.postMessage({ data, length: this.filled }, [data]);
-    this.batch = null;
-    this.filled = 0;
+  private send(data: ArrayBuffer, length: number): void {
+    this.start().postMessage({ data, length }, [data]);
     this.inFlight++;
   }
 

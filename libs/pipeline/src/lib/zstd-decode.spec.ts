@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { IntegrityError } from '@rookery/core';
+import { Compressor } from 'zstd-napi';
+import { createDecompressStream } from './compression';
+
+function zstdFrames(...parts: Buffer[]): Buffer {
+  const compressor = new Compressor();
+  compressor.setParameters({ compressionLevel: 1, checksumFlag: true });
+  return Buffer.concat(parts.map((part) => compressor.compress(part)));
+}
+
+/** Feeds `input` in pieces of `pieceSize` and collects the decoded bytes. */
+async function decode(input: Buffer, pieceSize: number): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for (let offset = 0; offset < input.length; offset += pieceSize) pieces.push(input.subarray(offset, offset + pieceSize));
+  const out: Buffer[] = [];
+  await pipeline(
+    Readable.from(pieces),
+    createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }),
+    new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        out.push(chunk);
+        callback();
+      },
+    }),
+  );
+  return Buffer.concat(out);
+}
+
+describe('zstd decompression in a worker (offload)', () => {
+  const original = Buffer.concat([randomBytes(3 * 1024 * 1024 + 17), Buffer.alloc(5 * 1024 * 1024, 7), Buffer.from('end')]);
+  const frames = zstdFrames(original.subarray(0, 4 << 20), original.subarray(4 << 20), Buffer.alloc(0));
+
+  it.each([1000, 65_536, 3 * 1024 * 1024])('decodes concatenated frames fed in pieces of %i bytes', async (pieceSize) => {
+    expect((await decode(frames, pieceSize)).equals(original)).toBe(true);
+  });
+
+  it('fails with an IntegrityError naming the artifact on corrupt or truncated input', async () => {
+    const corrupt = Buffer.from(frames);
+    corrupt[corrupt.length >> 1] ^= 0xff;
+    await expect(decode(corrupt, 65_536)).rejects.toThrow(IntegrityError);
+    await expect(decode(frames.subarray(0, frames.length - 10), 65_536)).rejects.toThrow(/base\.tar\.zst.*zstd/);
+    await expect(decode(Buffer.from('not zstd at all'), 65_536)).rejects.toThrow(IntegrityError);
+  });
+
+  it('decodes only a few MiB ahead of a consumer that does not read (empty pages decode to 1000× their size)', async () => {
+    const zeros = zstdFrames(Buffer.alloc(256 * 1024 * 1024));
+    expect(zeros.length).toBeLessThan(64 * 1024);
+    const stream = createDecompressStream({ codec: 'zstd', level: 1 }, { offload: true });
+    stream.end(zeros);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // The readable buffer (4 MiB) plus the credit (4 × 1 MiB) at most, not 256 MiB.
+    expect(stream.readableLength).toBeLessThanOrEqual(9 * 1024 * 1024);
+    let total = 0;
+    for await (const chunk of stream) total += (chunk as Buffer).length;
+    expect(total).toBe(256 * 1024 * 1024);
+  });
+});

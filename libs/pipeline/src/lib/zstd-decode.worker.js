@@ -1,0 +1,76 @@
+'use strict';
+// Streaming zstd decoder of an offloaded decompress stream (zstd-decode.ts). Plain CommonJS so
+// the same file runs under ts-jest (source tree) and from dist/ (tsconfig.build.json copies *.worker.js).
+//
+// Protocol (one stream per worker, messages in order):
+//   in  { input: ArrayBuffer, length }  (transferred)  compressed bytes → out { consumed: true } once decoded
+//   in  { credit: n }                                   the stream may take n more outputs
+//   in  { end: true }                                   no more input  → out { done: true } after the last output
+//   out { output: ArrayBuffer, length } (transferred)   decoded bytes, in order; each uses one credit
+//   out { error: string }                               corrupt or truncated input; nothing follows
+// Outputs are sent only against credit, so a slow consumer stops the decoder instead of letting
+// decoded bytes (up to ~1000× the input for empty pages) pile up in memory.
+const { parentPort } = require('node:worker_threads');
+const binding = require('zstd-napi/binding');
+
+const OUTPUT_BYTES = 1024 * 1024;
+
+const dctx = new binding.DCtx();
+const inputs = [];
+let source = null;
+let output = null;
+let filled = 0;
+let credit = 0;
+let inFrame = false;
+let ended = false;
+let failed = false;
+
+function send() {
+  const data = output.buffer;
+  parentPort.postMessage({ output: data, length: filled }, [data]);
+  output = null;
+  filled = 0;
+  credit--;
+}
+
+function pump() {
+  while (!failed && credit > 0) {
+    if (!source) {
+      if (inputs.length === 0) break;
+      source = inputs.shift();
+    }
+    output ??= Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+    const room = OUTPUT_BYTES - filled;
+    const [status, produced, consumed] = dctx.decompressStream(output.subarray(filled), source);
+    filled += produced;
+    source = source.subarray(consumed);
+    if (filled === OUTPUT_BYTES) send();
+    if (source.length === 0 && (produced < room || status === 0)) {
+      // This input is fully decoded (zstd holds nothing back once it had room to spare).
+      inFrame = status !== 0;
+      source = null;
+      parentPort.postMessage({ consumed: true });
+    }
+  }
+  if (ended && !source && inputs.length === 0 && !failed) {
+    if (inFrame) throw new Error('stream ended in the middle of a compressed frame');
+    if (filled > 0) {
+      if (credit === 0) return;
+      send();
+    }
+    parentPort.postMessage({ done: true });
+    ended = false;
+  }
+}
+
+parentPort.on('message', (message) => {
+  try {
+    if (message.input) inputs.push(Buffer.from(message.input, 0, message.length));
+    else if (message.credit) credit += message.credit;
+    else if (message.end) ended = true;
+    pump();
+  } catch (error) {
+    failed = true;
+    parentPort.postMessage({ error: error instanceof Error ? error.message : String(error) });
+  }
+});
