@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { Store, WalFileName, parseWalFileName } from '@rookery/core';
 import { lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
+import { WalSpool, fileIdentity } from '@rookery/engine/wal';
 import { createStore } from '@rookery/storage';
 import { TestCluster, acquireS3, freeLoopbackPort, s3StoreUrl, startCluster } from '@rookery/testing';
 
@@ -613,6 +614,53 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     const real = await push(at, touched);
     expect(real.status).toBe(0);
     expect(JSON.parse(real.stdout)).toMatchObject({ name: touched, status: 'acknowledged', hashed: true });
+  }, 120_000);
+
+  it('bin/rookery-wal-push waits for the acknowledgement itself while the archiver lives, and hands over at once on a failure record or a dead archiver', async () => {
+    const at = await setup('shell-wait', 1);
+    expect((await push(at, at.names[0])).status).toBe(0); // the CLI validated the config: the shell has its cache
+    // The real archiver leaves when idle; a stand-in process holds its lock, and this test writes the records.
+    await until(async () => (await archiverPid(at)) === null, 30_000, 'the archiver to exit');
+    const standIn = spawn('sleep', ['60'], { stdio: 'ignore' });
+    const spoolDir = join(at.spool, 'oltp');
+    await writeFile(join(spoolDir, 'archiver.pid'), `${standIn.pid}\n`);
+    const name = '000000010000000000000099';
+    const path = join(at.walDir, name);
+    await writeFile(path, randomBytes(64 * 1024));
+    const shell = () =>
+      new Promise<{ status: number | null; ms: number }>((done, fail) => {
+        const started = Date.now();
+        const child = spawn(join(root, 'bin', 'rookery-wal-push'), [path, '--tier', 'oltp', '--config', at.config], {
+          cwd: root,
+          env: { ...process.env, ROOKERY_NODE: '/bin/false' }, // only the shell's own verdict can exit 0
+          stdio: 'ignore',
+        });
+        child.on('error', fail);
+        child.on('close', (status) => done({ status, ms: Date.now() - started }));
+      });
+    try {
+      const waiting = shell();
+      await new Promise((done) => setTimeout(done, 300));
+      const spool = new WalSpool(spoolDir);
+      await spool.acknowledge(name, { sha256: sha256(await readFile(path)), store: `file://${at.repo}`, identity: await fileIdentity(path), at: new Date().toISOString() });
+      expect(await waiting).toMatchObject({ status: 0, ms: expect.any(Number) });
+      expect((await waiting).ms).toBeGreaterThanOrEqual(250);
+
+      await spool.forget(name);
+      await spool.fail(name, { message: 'store refused it', code: null, at: new Date().toISOString() });
+      const failed = await shell();
+      expect(failed.status).toBe(1);
+      expect(failed.ms).toBeLessThan(500);
+
+      await spool.forget(name);
+      standIn.kill('SIGKILL');
+      await new Promise((done) => standIn.once('exit', done));
+      const orphaned = await shell();
+      expect(orphaned.status).toBe(1);
+      expect(orphaned.ms).toBeLessThan(500);
+    } finally {
+      standIn.kill('SIGKILL');
+    }
   }, 120_000);
 
   it('killing the background archiver mid-run loses nothing: no acknowledgement without the object, the next call restarts it', async () => {

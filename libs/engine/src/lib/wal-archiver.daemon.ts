@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { FSWatcher, watch } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RookeryError, TierName, WalFileName, parseWalFileName } from '@rookery/core';
-import { WalTransfer } from './wal.transfer';
+import { WalTransfer, readWalContent } from './wal.transfer';
 import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool, fileIdentity, sameIdentity } from './wal.spool';
 
 export interface WalArchiverRunOptions {
@@ -52,6 +51,8 @@ export class WalArchiverDaemon {
     summary.ran = true;
     const log = options.log ?? (() => undefined);
     log(`archiver ${pid} started for tier ${options.tier}: ${options.walDirectory} → ${options.store}`);
+    // Workers start while the first files are read and hashed; a failure shows in the first push.
+    this.wal.warmUp().catch(() => undefined);
 
     const inFlight = new Map<string, Promise<void>>();
     let lostLock = false;
@@ -112,13 +113,13 @@ export class WalArchiverDaemon {
     try {
       const file = parseWalFileName(name) as WalFileName;
       const before = await fileIdentity(path);
-      const content = await readFile(path);
+      const content = await readWalContent(path, this.wal.chunkSize);
       const after = await fileIdentity(path);
-      if (!sameIdentity(before, after) || Number(before.size) !== content.length) {
+      if (!sameIdentity(before, after) || Number(before.size) !== content.bytes) {
         throw new Error(`WAL file '${name}' changed while it was read; it will be read again`);
       }
-      const sha256 = createHash('sha256').update(content).digest('hex');
-      const result = await this.wal.pushContent(options.tier, file, content, sha256, { signal: options.signal });
+      const { sha256 } = content;
+      const result = await this.wal.pushContent(options.tier, file, content, { signal: options.signal });
       await options.spool.acknowledge(name, { sha256, store: options.store, identity: before, at: new Date().toISOString() });
       log(`${name} ${result.status} ${result.key}`);
       return true;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressionCodec, IntegrityError, InvariantError } from '@rookery/core';
-import { createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
+import { compressChunks, createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
 import { FrameCompressor, InlineFrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
 
 const CHUNK = 64 * 1024;
@@ -112,6 +112,33 @@ describe('createCompressStream / createDecompressStream', () => {
     const inline = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, pool: new InlineFrameCompressor() }));
     expect(inline.length).toBeGreaterThan(0);
     expect((await transform(inline, createDecompressStream({ codec, level: 1 }))).equals(input)).toBe(true);
+  });
+
+  /** `input` cut into pieces of CHUNK bytes, each a buffer of its own (as a WAL push reads a file). */
+  function pieces(input: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    for (let offset = 0; offset < input.length; offset += CHUNK) out.push(Buffer.from(input.subarray(offset, offset + CHUNK)));
+    return out;
+  }
+
+  it.each(CODECS.flatMap((codec) => INPUTS.map(([name, make]) => [codec, name, make] as const)))(
+    'compressChunks (%s, %s) writes the same bytes as the stream with that chunk size',
+    async (codec, _name, make) => {
+      const input = make();
+      const streamed = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, workers: 2 }));
+      const frames = await compressChunks({ codec, level: 1 }, pieces(input), { label: 'wal' });
+      expect(Buffer.concat(frames).equals(streamed)).toBe(true);
+    },
+  );
+
+  it('compressChunks takes over the chunks it hands to the pool, and names the input when a frame fails', async () => {
+    const chunks = pieces(text(CHUNK * 2));
+    await compressChunks({ codec: 'zstd', level: 1 }, chunks);
+    expect(chunks.every((chunk) => chunk.length === 0)).toBe(true); // transferred to the workers: detached
+    const failing: FrameCompressor = { size: 1, compress: () => Promise.reject(new Error('worker died')) };
+    await expect(compressChunks({ codec: 'zstd', level: 1 }, pieces(text(10)), { pool: failing, label: '000000010000000000000003' })).rejects.toThrow(
+      "cannot compress chunk 0 of '000000010000000000000003' with zstd: worker died",
+    );
   });
 
   it('emits frames in order when jobs finish out of order', async () => {

@@ -51,6 +51,29 @@ export function createCompressStream(spec: CompressionSpec, options: CompressStr
   return new ParallelCompressStream(spec, { chunkSize, workers, pool, label: options.label ?? 'unnamed' });
 }
 
+/**
+ * Compresses input that is already in memory, one frame per chunk, in order: the same bytes as
+ * createCompressStream with chunkSize equal to the chunks' length (every chunk full but the last,
+ * one empty chunk for empty input), without the stream's copy of each chunk into its own buffer.
+ * The chunks' memory is handed over to the pool (FrameCompressor.compress): the caller must not
+ * use them afterwards, and a chunk that does not own its whole ArrayBuffer is copied once. Codec
+ * 'none' returns the chunks themselves. All chunks are queued at once: callers bound the memory by
+ * how much they read ahead (a WAL file is 16 MiB).
+ */
+export async function compressChunks(spec: CompressionSpec, chunks: readonly Buffer[], options: Pick<CompressStreamOptions, 'label' | 'pool'> = {}): Promise<Buffer[]> {
+  if (spec.codec === 'none') return [...chunks];
+  const pool = options.pool ?? compressionPool();
+  const input = chunks.length > 0 ? chunks : [Buffer.alloc(0)];
+  return Promise.all(
+    input.map((chunk, index) =>
+      pool.compress(spec.codec as PooledCodec, spec.level, chunk).catch((cause: unknown) => {
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new InvariantError(`cannot compress chunk ${index} of '${options.label ?? 'unnamed'}' with ${spec.codec}: ${reason}`, { cause });
+      }),
+    ),
+  );
+}
+
 interface PendingWrite {
   chunk: Buffer;
   offset: number;

@@ -1,0 +1,157 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildConfig } from '@rookery/config';
+import { Store, TierName, WalFileName, parseWalFileName } from '@rookery/core';
+import { shutdownCompressionPool } from '@rookery/pipeline';
+import { BackupRepository } from '@rookery/repository';
+import { createStore } from '@rookery/storage';
+import { WalArchiverDaemon } from './wal-archiver.daemon';
+import { WalSpool } from './wal.spool';
+import { WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
+import { artifactEncodingFor } from './wal.factory';
+
+const SEGMENT_BYTES = 1024 * 1024 + 17;
+const segment = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** The real WalTransfer, counting pushes in flight and failing the names it is told to fail. */
+class ObservedTransfer extends WalTransfer {
+  inFlight = 0;
+  peak = 0;
+  readonly failing = new Set<string>();
+
+  override async pushContent(tier: TierName, file: WalFileName, content: WalContent, options: { signal?: AbortSignal }): Promise<WalPushResult> {
+    this.inFlight++;
+    this.peak = Math.max(this.peak, this.inFlight);
+    try {
+      await new Promise((done) => setTimeout(done, 20)); // long enough for the archiver to start others
+      if (this.failing.has(file.name)) throw new Error(`store refused ${file.name}`);
+      return await super.pushContent(tier, file, content, options);
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a filesystem repository', () => {
+  let work: string;
+  let pgWal: string;
+  let store: Store;
+  let transfer: ObservedTransfer;
+  let spool: WalSpool;
+  const content = new Map<string, Buffer>();
+
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-archiver-'));
+    pgWal = join(work, 'pg_wal');
+    await mkdir(join(pgWal, 'archive_status'), { recursive: true });
+    const settings = { repositories: [`file://${join(work, 'repo')}`], compression: { codec: 'zstd', level: 1, chunkSizeMb: 0.25 } };
+    const config = buildConfig(settings, 'test');
+    store = createStore(config.repositories[0]);
+    transfer = new ObservedTransfer({ config, repository: new BackupRepository(store), encoding: artifactEncodingFor(config) });
+    spool = WalSpool.forTier(join(work, 'spool'), 'oltp');
+    for (let n = 1; n <= 9; n++) {
+      const bytes = Buffer.concat([Buffer.alloc(SEGMENT_BYTES - 4096, n), randomBytes(4096)]);
+      content.set(segment(n), bytes);
+      await writeFile(join(pgWal, segment(n)), bytes);
+      await writeFile(join(pgWal, 'archive_status', `${segment(n)}.ready`), '');
+    }
+  });
+
+  afterEach(async () => {
+    await store.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  afterAll(() => shutdownCompressionPool());
+
+  /** Runs the archiver until every ready file has a record, then stops it. */
+  async function drain(processMax: number): Promise<void> {
+    const controller = new AbortController();
+    const running = new WalArchiverDaemon(transfer).run({
+      tier: 'oltp',
+      walDirectory: pgWal,
+      spool,
+      store: 'file://test',
+      processMax,
+      batchMax: 32,
+      idleMs: 60_000,
+      signal: controller.signal,
+    });
+    for (;;) {
+      const recorded = await spool.recorded();
+      if (recorded.acknowledged.size + recorded.failed.size === content.size) break;
+      await new Promise((done) => setTimeout(done, 10));
+    }
+    controller.abort();
+    await running;
+  }
+
+  it.each([1, 3])('pushes every ready file with at most processMax=%i at once, each acknowledged with its own sha256 once stored', async (processMax) => {
+    await drain(processMax);
+    expect(transfer.peak).toBe(processMax);
+    for (const [name, bytes] of content) {
+      const acknowledgement = await spool.acknowledgement(name);
+      expect(acknowledgement?.sha256).toBe(sha256(bytes));
+      const [object] = await transfer.archive.versions('oltp', parseWalFileName(name) as WalFileName);
+      expect(object?.sha256).toBe(sha256(bytes));
+      const fetched = join(work, `fetched-${name}`);
+      await transfer.get('oltp', name, fetched);
+      expect((await readFile(fetched)).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('a push that fails gets a failure record and no acknowledgement; the others in flight with it are acknowledged', async () => {
+    transfer.failing.add(segment(4));
+    await drain(3);
+    const recorded = await spool.recorded();
+    expect([...recorded.failed]).toEqual([segment(4)]);
+    expect(recorded.acknowledged.has(segment(4))).toBe(false);
+    expect(recorded.acknowledged.size).toBe(content.size - 1);
+    expect((await spool.failure(segment(4)))?.message).toBe(`store refused ${segment(4)}`);
+    const stored = await readdir(join(work, 'repo', 'oltp', 'wal', '00000001'));
+    expect(stored.some((key) => key.startsWith(segment(4)))).toBe(false);
+  });
+
+  it('a conflicting object already in the repository is refused and kept, never overwritten', async () => {
+    const other = randomBytes(1000);
+    await mkdir(join(work, 'elsewhere'));
+    await writeFile(join(work, 'elsewhere', segment(2)), other);
+    await transfer.push('oltp', join(work, 'elsewhere', segment(2)));
+    await drain(2);
+    expect((await spool.failure(segment(2)))?.code).toBe('WAL_CONFLICT');
+    expect(await spool.acknowledgement(segment(2))).toBeNull();
+    expect((await spool.recorded()).acknowledged.size).toBe(content.size - 1);
+    const versions = (await readdir(join(work, 'repo', 'oltp', 'wal', '00000001'))).filter((key) => key.startsWith(segment(2)));
+    expect(versions).toEqual([expect.stringContaining(sha256(other))]);
+  });
+});
+
+describe('readWalContent', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-wal-content-'));
+  });
+
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it.each([
+    ['empty', 0],
+    ['smaller than a chunk', 1000],
+    ['exactly two chunks', 2 * 65536],
+    ['two chunks and a tail', 2 * 65536 + 3],
+  ])('%s: pieces of the chunk size, each owning its memory, and the sha256 of the whole', async (_label, size) => {
+    const bytes = randomBytes(size);
+    const path = join(work, `file-${size}`);
+    await writeFile(path, bytes);
+    const read = await readWalContent(path, 65536);
+    expect(read.bytes).toBe(size);
+    expect(read.sha256).toBe(sha256(bytes));
+    expect(Buffer.concat(read.chunks).equals(bytes)).toBe(true);
+    expect(read.chunks.map((chunk) => chunk.length)).toEqual(Array.from({ length: Math.ceil(size / 65536) }, (_, index) => Math.min(65536, size - index * 65536)));
+    expect(read.chunks.every((chunk) => chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length)).toBe(true);
+  });
+});
