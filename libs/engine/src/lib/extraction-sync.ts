@@ -98,9 +98,12 @@ export class ExtractionSync {
   }
 }
 
-/** open (read-only, not following a symlink), fdatasync, close. */
+/**
+ * open, fdatasync, close. Read-only, never through a symlink, and non-blocking: opening a FIFO
+ * for reading would otherwise wait for a writer forever (its fdatasync then fails, ignored).
+ */
 async function fdatasyncPath(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     await handle.datasync();
   } finally {
