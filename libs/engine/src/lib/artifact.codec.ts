@@ -144,9 +144,9 @@ export async function readArtifact(
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
-  stages.push(
-    createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
-  );
+    stages.push(
+      createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
+    );
   }
 
   await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
