@@ -112,6 +112,9 @@ export async function writeArtifact(
   };
 }
 
+/** Decoded size from which readArtifact decodes and hashes in worker threads. */
+const OFFLOAD_MIN_BYTES = 16 * 1024 * 1024;
+
 /**
  * Streams one artifact out of the store into `sink`, checking as it reads: the stored bytes
  * against the manifest's sha256 and size, the encryption's authentication tags, and the logical
@@ -127,6 +130,8 @@ export async function readArtifact(
   options: { keyMaterial: Buffer | null; signal?: AbortSignal; onStoredBytes?: (bytes: number) => void },
 ): Promise<void> {
   const label = `${artifact.name}`;
+  // Worker threads for the big streams only: starting one costs more than decoding a small file.
+  const offload = artifact.bytes >= OFFLOAD_MIN_BYTES;
   const stages: Duplex[] = [
     countBytes(options.onStoredBytes),
     createVerifyStream({ sha256: artifact.sha256, bytes: artifact.storedBytes, label }),
@@ -140,12 +145,12 @@ export async function readArtifact(
     }
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
-  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label, offload: true }));
+  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label, offload }));
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
     stages.push(
-      createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload: true }),
+      createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload }),
     );
   }
 
