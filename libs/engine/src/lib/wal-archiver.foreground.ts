@@ -171,7 +171,7 @@ export async function writeCachedSettings(
     const cached: CachedSettings = { version: CACHE_VERSION, configPath, configIdentity: await configIdentity(configPath), ...settings };
     await replaceFile(file, JSON.stringify(cached));
     const shellCache = shellCacheLines(invocation, configPath, cached);
-    if (shellCache) await replaceFile(join(dirname(file), `wal-push-sh-${shellCacheKey(cwd, configPath)}`), shellCache);
+    if (shellCache) await replaceFile(join(dirname(file), `wal-push-sh-${await shellCacheKey(cwd, configPath)}`), shellCache);
   } catch {
     // Without the cache every call takes the full CLI: slower, still correct.
   }
@@ -183,9 +183,13 @@ async function replaceFile(path: string, content: string): Promise<void> {
   await rename(temporary, path);
 }
 
-/** bin/rookery-wal-push finds its cache by sha256 of "<cwd>\n<config path>\n" (sha256sum in the shell). */
-function shellCacheKey(cwd: string, configPath: string): string {
-  return createHash('sha256').update(`${cwd}\n${configPath}\n`).digest('hex').slice(0, 20);
+/**
+ * bin/rookery-wal-push finds its cache by the device and inode of its working directory and of the
+ * config file, which the one `stat` it runs per call prints anyway (no hashing process to start).
+ */
+async function shellCacheKey(cwd: string, configPath: string): Promise<string> {
+  const [directory, config] = await Promise.all([stat(cwd, { bigint: true }), stat(configPath, { bigint: true })]);
+  return `${directory.dev}-${directory.ino}-${config.dev}-${config.ino}`;
 }
 
 /**
