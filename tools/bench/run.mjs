@@ -312,7 +312,7 @@ async function runRookery(dbBytes, rep) {
     { variant: 'zstd level=3 client', compression: { codec: 'zstd', level: 3, location: 'client' } },
     { variant: 'lz4', compression: { codec: 'lz4' } },
   ];
-  for (const v of variants) {
+  for (const v of rotate(variants, rep)) {
     {
       const dir = path.join(root, 'rookery', v.variant.replace(/[^a-z0-9]+/gi, '_'));
       rmSync(dir, { recursive: true, force: true });
