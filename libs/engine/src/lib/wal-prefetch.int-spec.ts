@@ -5,6 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
+import { MISSING_FRESH_MS } from './wal-prefetch';
 import { WalEngine, createWalEngine } from './wal.factory';
 
 /**
@@ -12,8 +13,10 @@ import { WalEngine, createWalEngine } from './wal.factory';
  * --prefetch, the detached prefetcher) against a filesystem repository: prefetched segments are
  * served from the spool without node (ROOKERY_NODE=/bin/false proves it), a damaged object never
  * reaches the spool and its wal-get fails with 128, the prefetcher stops at the archive's end
- * (wal-get exits 1 there), and when idle it exits and removes the spool. PITR with prefetch (the
- * restore_command rookery restore writes) is covered by pitr.int-spec.ts.
+ * (wal-get exits 1 there), and when idle it exits and removes the spool. What it finds not
+ * archived it marks, and the script answers 1 from those markers without node; a segment archived
+ * after its marker was written is fetched all the same. PITR with prefetch (the restore_command
+ * rookery restore writes) is covered by pitr.int-spec.ts.
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
 const fastPath = join(root, 'bin', 'rookery-wal-get');
@@ -27,6 +30,9 @@ describe('wal-get --prefetch', () => {
   let pgWal: string;
   let spool: string;
   let engine: WalEngine;
+  let source: string;
+  /** Stands in for node where the shell alone must answer: exit 42 says node ran. */
+  let noNode: string;
   const content = new Map<string, Buffer>();
 
   beforeAll(async () => {
@@ -41,8 +47,10 @@ describe('wal-get --prefetch', () => {
     const settings = { repositories: [`file://${repoDir}`], compression: { codec: 'none' }, wal: { processMax: 2, archiverIdleSeconds: 2 } };
     await writeFile(configFile, JSON.stringify(settings));
     engine = createWalEngine(buildConfig(settings, 'test'));
-    const source = join(work, 'source');
+    source = join(work, 'source');
     await mkdir(source);
+    noNode = join(work, 'no-node');
+    await writeFile(noNode, '#!/bin/sh\nexit 42\n', { mode: 0o755 });
     // Segments 1–8 archived on timeline 1 (9 is the archive's end), 10–11 on timeline 2.
     for (const name of [...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => segment(n)), segment(10, 2), segment(11, 2)]) {
       const bytes = randomBytes(SEGMENT_BYTES);
@@ -150,11 +158,44 @@ describe('wal-get --prefetch', () => {
   it('drops the spool when recovery asks for a timeline history file', async () => {
     expect(walGet(segment(1)).status).toBe(0);
     await eventually(async () => (await spoolSegments()).length === 3, 'segments in the spool');
-    const history = walGet('00000002.history');
+    // Not one the prefetcher watches (it watched timelines 1 to 3 so far): node answers.
+    const history = walGet('00000009.history');
     expect(history.status).toBe(1);
     expect(existsSync(spool)).toBe(false);
     // The prefetcher sees its spool gone and exits without recreating it.
     await new Promise((done) => setTimeout(done, 1_000));
     expect(existsSync(spool)).toBe(false);
+  }, 60_000);
+
+  it('answers "not archived" from the prefetcher\'s markers without node; a segment archived after its marker was written is fetched', async () => {
+    const marker = (name: string) => join(spool, `${name}.missing`);
+    // A miss at 7: 8 is prefetched, 9 is the end; 7's own timeline history and the next one's are not archived.
+    expect(walGet(segment(7)).status).toBe(0);
+    await eventually(async () => [segment(9), '00000001.history', '00000002.history'].every((name) => existsSync(marker(name))), 'markers for 9 and the history files');
+    expect(existsSync(marker(segment(7)))).toBe(false); // archived: never marked
+
+    const end = walGet(segment(9), noNode);
+    expect(end).toEqual({ status: 1, stderr: `rookery: WAL file '${segment(9)}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n` });
+    // The marker was used up; the prefetcher checks again at once and writes a new one.
+    await eventually(async () => existsSync(marker(segment(9))), 'the marker of 9 checked again');
+    for (const name of ['00000002.history', '00000001.history']) expect(walGet(name, noNode).status).toBe(1);
+    expect(existsSync(spool)).toBe(true); // a history file not archived changes no timeline: the spool stays
+    // 3 is archived and has no marker: node answers it.
+    expect(walGet(segment(3), noNode).status).toBe(42);
+
+    // The primary archives 9 now: within the refresh interval the marker goes and 9 is prefetched.
+    const bytes = randomBytes(SEGMENT_BYTES);
+    content.set(segment(9), bytes);
+    await writeFile(join(source, segment(9)), bytes);
+    const archivedAt = Date.now();
+    await engine.wal.push('oltp', join(source, segment(9)));
+    await eventually(async () => !existsSync(marker(segment(9))), 'the marker of 9 to go', 10_000);
+    const markerGoneAfter = Date.now() - archivedAt;
+    await eventually(async () => (await log()).includes(`${segment(9)} is archived now: fetching ahead again`), 'the prefetcher to resume');
+    await eventually(async () => (await spoolSegments()).includes(segment(9)), 'segment 9 in the spool');
+    expect(walGet(segment(9), noNode).status).toBe(0);
+    expect(await served(segment(9))).toBe(true);
+    await eventually(async () => existsSync(marker(segment(10))), 'the new end (10) marked');
+    expect(markerGoneAfter).toBeLessThan(MISSING_FRESH_MS + 3_000);
   }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { TierName, WalFileName, parseWalFileName, walSegmentFileName } from '@rookery/core';
+import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
 import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
 
@@ -13,12 +13,30 @@ import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
 // Correctness never depends on the prefetcher: a miss fetches in the foreground, as without
 // prefetch. The spool holds only complete files whose sha256 matched the key (WalTransfer.get
 // verifies and fsyncs before its rename; the prefetcher renames that into the spool only then).
+//
+// "Not archived" answers (pgBackRest's async archive-get does the same): a restore's start asks for
+// files that are not archived (the next timeline's history, the backup's own segments when the
+// archive lacks them, the segment after the archive's end, the histories at promotion), each a
+// node process. The prefetcher records what it found missing as `<name>.missing` markers; the
+// shell fast path answers 1 from a fresh marker and removes it (see MissingMarkers).
 
 /** The spool directory beside the file PostgreSQL asked for (pg_wal/rookery-prefetch): same filesystem, the server's account, excluded from base backups. */
 export const PREFETCH_DIRECTORY = 'rookery-prefetch';
 const CURSOR_FILE = 'cursor';
 const LOG_FILE = 'prefetcher.log';
 const SCAN_MS = 100;
+
+/** `<name>.missing` in the spool: the prefetcher found `name` not archived (see MissingMarkers). */
+export const MISSING_MARKER_SUFFIX = '.missing';
+/**
+ * bin/rookery-wal-get answers "not archived" from a marker only when its check started at most
+ * this long ago (the script's bound is the same, in centiseconds). A segment archived just after a
+ * check is seen at most this much later than by a foreground wal-get: under half of PostgreSQL's
+ * wal_retrieve_retry_interval (5 s), the delay a standby itself puts between two asks.
+ */
+export const MISSING_FRESH_MS = 2_000;
+/** The prefetcher checks a watched name again after this long (or at once when its marker was used): a live prefetcher's markers stay fresh. */
+export const MISSING_REFRESH_MS = 1_000;
 
 export interface PrefetcherLaunch {
   tier: string;
@@ -78,6 +96,155 @@ export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>,
   }
 }
 
+/**
+ * When a check started, on the clock bin/rookery-wal-get reads with builtins alone (no process
+ * start): `<boot id> <centiseconds since boot>` from /proc/sys/kernel/random/boot_id and
+ * /proc/uptime. Monotonic (a wall-clock step changes nothing) and tied to this boot. Null where
+ * /proc has neither: no marker is written and the script asks node.
+ */
+export type MarkerClock = () => Promise<string | null>;
+
+let bootId: string | null = null;
+
+export const bootClock: MarkerClock = async () => {
+  try {
+    bootId ??= (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+    const uptime = /^(\d+)\.(\d\d) /.exec(await readFile('/proc/uptime', 'utf8'));
+    return bootId && uptime ? `${bootId} ${Number(uptime[1]) * 100 + Number(uptime[2])}` : null;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * The prefetcher's "not archived" markers. `<name>.missing` holds the clock (MarkerClock) read
+ * before a check of the store that found no copy of `name` (for a segment, no .partial either);
+ * it is written atomically (temporary name, rename) in the spool, mode 0600. bin/rookery-wal-get
+ * answers 1 for `name` only from a marker of its own account, not a symlink, whose check started
+ * at most MISSING_FRESH_MS ago on this boot, and only if it could remove it: one check answers
+ * one call, and a marker the prefetcher removed (it found the file archived) answers none.
+ *
+ * Watched names are checked again after MISSING_REFRESH_MS, or at once when their marker was
+ * used: found archived, the marker is removed; still missing, it is rewritten with the new
+ * check's time; a failed check (store unreachable) removes it, so node answers (and fails with
+ * 128). Checks of one name run one at a time, and a result lands only if no newer check of the
+ * name started meanwhile: a slow old "missing" never overwrites a newer "archived".
+ */
+export class MissingMarkers {
+  private readonly watched = new Map<string, WatchedName>();
+  private tickets = 0;
+
+  constructor(
+    private readonly spoolDirectory: string,
+    private readonly clock: MarkerClock = bootClock,
+  ) {}
+
+  /** Starts a check of `name`: its ticket and the clock before it (null: no marker can be written). */
+  async begin(name: string): Promise<{ ticket: number; stamp: string | null }> {
+    const ticket = ++this.tickets;
+    const entry = this.watched.get(name);
+    if (entry) {
+      entry.ticket = ticket;
+      entry.checking = true;
+    } else {
+      this.watched.set(name, { ticket, checking: true, checkedAt: null, markerAt: null });
+    }
+    return { ticket, stamp: await this.clock() };
+  }
+
+  /** The check found no copy of `name`: marker written, name watched. */
+  async missing(name: string, ticket: number, stamp: string | null): Promise<void> {
+    const entry = this.current(name, ticket);
+    if (!entry) return;
+    if (stamp === null) {
+      this.watched.delete(name);
+      return;
+    }
+    const temporary = join(this.spoolDirectory, `.${name}${MISSING_MARKER_SUFFIX}.${process.pid}.tmp`);
+    try {
+      await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
+      await rename(temporary, this.markerPath(name));
+      entry.markerAt = Date.now();
+    } catch {
+      // The spool is gone (a history file was asked for): no marker, node answers.
+      await rm(temporary, { force: true }).catch(() => undefined);
+      entry.markerAt = null;
+    }
+    entry.checking = false;
+    entry.checkedAt = Date.now();
+  }
+
+  /** The check found `name` archived: no marker, not watched. */
+  async found(name: string, ticket: number): Promise<void> {
+    if (!this.current(name, ticket)) return;
+    await this.forget(name);
+  }
+
+  /** The check failed: no marker (node answers), checked again after MISSING_REFRESH_MS. */
+  async failed(name: string, ticket: number): Promise<void> {
+    const entry = this.current(name, ticket);
+    if (!entry) return;
+    await this.remove(name);
+    entry.checking = false;
+    entry.checkedAt = Date.now();
+    entry.markerAt = null;
+  }
+
+  /** Stops watching `name` and removes its marker (a check of it still running lands nothing). */
+  async forget(name: string): Promise<void> {
+    this.watched.delete(name);
+    await this.remove(name);
+  }
+
+  has(name: string): boolean {
+    return this.watched.has(name);
+  }
+
+  /**
+   * Given the spool's entries as listed at `listedAt` (Date.now() before the listing): the watched
+   * names to check again (marker used, or last checked MISSING_REFRESH_MS ago), none being checked
+   * already, and how many markers were used (removed by bin/rookery-wal-get) since the last call.
+   */
+  due(entries: ReadonlySet<string>, listedAt: number): { names: string[]; used: number } {
+    const names: string[] = [];
+    let used = 0;
+    for (const [name, entry] of this.watched) {
+      if (entry.checking) continue;
+      if (entry.markerAt !== null && entry.markerAt < listedAt && !entries.has(`${name}${MISSING_MARKER_SUFFIX}`)) {
+        used++;
+        entry.markerAt = null;
+        names.push(name);
+      } else if (entry.checkedAt === null || listedAt - entry.checkedAt >= MISSING_REFRESH_MS) {
+        names.push(name);
+      }
+    }
+    return { names, used };
+  }
+
+  private current(name: string, ticket: number): WatchedName | null {
+    const entry = this.watched.get(name);
+    return entry?.ticket === ticket ? entry : null;
+  }
+
+  private markerPath(name: string): string {
+    return join(this.spoolDirectory, `${name}${MISSING_MARKER_SUFFIX}`);
+  }
+
+  private async remove(name: string): Promise<void> {
+    await rm(this.markerPath(name), { force: true }).catch(() => undefined);
+  }
+}
+
+interface WatchedName {
+  /** The newest check's ticket: only its result lands. */
+  ticket: number;
+  checking: boolean;
+  /** Date.now() when the last check's result landed. */
+  checkedAt: number | null;
+  /** Date.now() when the marker now in the spool was written; null when none is. */
+  markerAt: number | null;
+}
+
 export interface WalPrefetcherRunOptions {
   tier: TierName;
   spoolDirectory: string;
@@ -88,6 +255,8 @@ export interface WalPrefetcherRunOptions {
   pid?: number;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** The clock of "not archived" markers (default bootClock). */
+  markerClock?: MarkerClock;
 }
 
 export interface WalPrefetcherSummary {
@@ -105,8 +274,13 @@ export interface WalPrefetcherSummary {
  * archive's end), is archived only as .partial (the end of a timeline: the foreground decides), or
  * fails (a damaged object: the foreground fetches it and aborts recovery). A new cursor (a miss)
  * starts again from there and drops spool files at or before it or on another timeline. Exits,
- * removing the spool, after idleMs without a fetch, a consumed file or a new cursor, or when the
- * spool was removed (a history file was asked for).
+ * removing the spool, after idleMs without a fetch, a consumed file or marker or a new cursor, or
+ * when the spool was removed (a history file was asked for).
+ *
+ * What it finds not archived it records as markers and keeps watching (MissingMarkers): the
+ * archive's end, each cursor segment (recovery asks for it again when it ends), and the history
+ * files of the cursor's timeline and the next one (asked for at start and at promotion). A watched
+ * end found archived later (the primary still archives) resumes fetching ahead from there.
  */
 export class WalPrefetcher {
   constructor(private readonly wal: WalTransfer) {}
@@ -130,6 +304,25 @@ export class WalPrefetcher {
     let lastActivity = Date.now();
     let lastCount = -1;
     let removed = false;
+    const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
+    const checks = new Set<Promise<void>>();
+    const check = (name: string) => {
+      const running: Promise<void> = this.check(options.tier, markers, name).then((archived) => {
+        const file = parseWalFileName(name);
+        if (!archived || !cursor || !stopped || summary.stoppedAt !== 'end' || file?.kind !== 'segment') return;
+        if (file.timeline !== cursor.timeline || (file.segmentNumber as bigint) <= (cursor.segmentNumber as bigint)) return;
+        // The archive's end moved on (the primary still archives): fetch ahead again from there.
+        next = (file.segmentNumber as bigint) < next ? (file.segmentNumber as bigint) : next;
+        stopped = false;
+        summary.stoppedAt = null;
+        log(`${name} is archived now: fetching ahead again`);
+      });
+      checks.add(running);
+      void running.finally(() => {
+        checks.delete(running);
+        napper.wake();
+      });
+    };
     try {
       while (!options.signal?.aborted && !lostLock) {
         if (!(await exists(options.spoolDirectory))) {
@@ -143,16 +336,23 @@ export class WalPrefetcher {
           stopped = false;
           summary.stoppedAt = null;
           lastActivity = Date.now();
+          for (const name of watchedFor(latest)) if (!markers.has(name)) check(name);
         }
         if (!cursor) break;
-        const held = await this.dropStale(options.spoolDirectory, cursor);
+        const listedAt = Date.now();
+        const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
+        const held = await this.dropStale(options.spoolDirectory, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
         lastCount = held.length;
+        const due = markers.due(entries, listedAt);
+        // A used marker is recovery asking: as much activity as a consumed segment.
+        if (due.used > 0) lastActivity = Date.now();
+        for (const name of due.names) check(name);
         while (!stopped && inFlight.size < options.processMax && held.length + inFlight.size < options.depth) {
           const name = walSegmentFileName(cursor.timeline, next++);
           if (held.includes(name) || inFlight.has(name)) continue;
           const timeline = cursor.timeline;
-          const fetch = this.fetchOne(options, name)
+          const fetch = this.fetchOne(options, markers, name)
             .then((outcome) => {
               if (outcome === 'fetched') {
                 summary.fetched++;
@@ -172,7 +372,7 @@ export class WalPrefetcher {
         if (inFlight.size === 0 && Date.now() - lastActivity > options.idleMs) break;
         await napper.nap(SCAN_MS);
       }
-      await Promise.allSettled(inFlight.values());
+      await Promise.allSettled([...inFlight.values(), ...checks]);
     } finally {
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
@@ -187,10 +387,12 @@ export class WalPrefetcher {
    * (never served), then it is renamed to its own name. A segment archived only as .partial is
    * left to the foreground.
    */
-  private async fetchOne(options: WalPrefetcherRunOptions, name: string): Promise<'fetched' | 'end' | 'partial' | string> {
+  private async fetchOne(options: WalPrefetcherRunOptions, markers: MissingMarkers, name: string): Promise<'fetched' | 'end' | 'partial' | string> {
     const staging = join(options.spoolDirectory, `.${name}.fetching`);
+    const { ticket, stamp } = await markers.begin(name);
     try {
       const result = await this.wal.get(options.tier, name, staging, { signal: options.signal });
+      await markers.found(name, ticket);
       if (result.partial) {
         await rm(staging, { force: true });
         return 'partial';
@@ -200,15 +402,36 @@ export class WalPrefetcher {
       return 'fetched';
     } catch (error) {
       await rm(staging, { force: true }).catch(() => undefined);
-      if ((error as { code?: string }).code === 'WAL_NOT_FOUND') return 'end';
+      if ((error as { code?: string }).code === 'WAL_NOT_FOUND') {
+        await markers.missing(name, ticket, stamp);
+        return 'end';
+      }
+      await markers.failed(name, ticket);
       return error instanceof Error ? error.message : String(error);
     }
   }
 
+  /** Whether `name` is archived (true on a conflict too: node reports that). Lands the result in `markers`. */
+  private async check(tier: TierName, markers: MissingMarkers, name: string): Promise<boolean> {
+    const file = parseWalFileName(name) as WalFileName;
+    const { ticket, stamp } = await markers.begin(name);
+    try {
+      let archived = (await this.wal.archive.versions(tier, file)).length > 0;
+      // WalTransfer.get serves a segment archived only as .partial: archived too.
+      if (!archived && file.kind === 'segment') archived = (await this.wal.archive.versions(tier, parseWalFileName(`${name}.partial`) as WalFileName)).length > 0;
+      if (archived) await markers.found(name, ticket);
+      else await markers.missing(name, ticket, stamp);
+      return archived;
+    } catch {
+      await markers.failed(name, ticket);
+      return false;
+    }
+  }
+
   /** Segments held in the spool after the cursor on its timeline; others are removed. */
-  private async dropStale(spoolDirectory: string, cursor: WalFileName): Promise<string[]> {
+  private async dropStale(spoolDirectory: string, entries: ReadonlySet<string>, cursor: WalFileName): Promise<string[]> {
     const held: string[] = [];
-    for (const entry of await readdir(spoolDirectory).catch(() => [] as string[])) {
+    for (const entry of entries) {
       const file = parseWalFileName(entry);
       if (!file || file.kind !== 'segment') continue;
       if (file.timeline === cursor.timeline && (file.segmentNumber as bigint) > (cursor.segmentNumber as bigint)) held.push(entry);
@@ -216,6 +439,13 @@ export class WalPrefetcher {
     }
     return held;
   }
+}
+
+/** Names recovery may ask for again once it is at `cursor`, watched when not archived. */
+function watchedFor(cursor: WalFileName): string[] {
+  const names = [cursor.name, walHistoryFileName(cursor.timeline)];
+  if (cursor.timeline < 0xffffffff) names.push(walHistoryFileName(cursor.timeline + 1));
+  return names;
 }
 
 async function readCursor(spoolDirectory: string): Promise<WalFileName | null> {

@@ -1,0 +1,212 @@
+import { spawnSync } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { MISSING_FRESH_MS, MISSING_REFRESH_MS, MissingMarkers, bootClock } from './wal-prefetch';
+
+/**
+ * "Not archived" markers: what the prefetcher writes (MissingMarkers) and how bin/rookery-wal-get
+ * reads them (the real script; node is replaced by a stub that says it ran, so the shell's own
+ * answers are told apart from node's).
+ */
+const script = resolve(__dirname, '..', '..', '..', '..', 'bin', 'rookery-wal-get');
+const SEGMENT = '000000010000000000000004';
+const NODE_RAN = 42;
+
+describe('missing markers', () => {
+  let work: string;
+  let spool: string;
+  let stubNode: string;
+
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-markers-'));
+    spool = join(work, 'pg_wal', 'rookery-prefetch');
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    stubNode = join(work, 'node');
+    await writeFile(stubNode, `#!/bin/sh\necho node ran >&2\nexit ${NODE_RAN}\n`, { mode: 0o755 });
+  });
+
+  afterEach(() => rm(work, { recursive: true, force: true }));
+
+  function walGet(name: string, prefetch = '3') {
+    const run = spawnSync(script, ['--config', 'rookery.yaml', 'wal-get', name, 'pg_wal/RECOVERYXLOG', '--tier', 'oltp', '--prefetch', prefetch], {
+      cwd: work,
+      env: { ...process.env, ROOKERY_NODE: stubNode },
+      encoding: 'utf8',
+    });
+    return { status: run.status, stderr: run.stderr };
+  }
+
+  /** A marker whose check started `ageMs` ago on this boot (negative: in the future). */
+  async function marker(name: string, ageMs: number, boot?: string): Promise<string> {
+    const [bootId, centiseconds] = ((await bootClock()) as string).split(' ');
+    const path = join(spool, `${name}.missing`);
+    await writeFile(path, `${boot ?? bootId} ${Number(centiseconds) - Math.round(ageMs / 10)}\n`, { mode: 0o600 });
+    return path;
+  }
+
+  const exists = (path: string) => stat(path).then(() => true, () => false);
+
+  describe('bin/rookery-wal-get', () => {
+    it.each([
+      ['a segment', SEGMENT],
+      ['a timeline history file', '00000002.history'],
+    ])('answers 1 without node from a fresh marker for %s, and uses it up', async (_label, name) => {
+      const path = await marker(name, 0);
+      const answer = walGet(name);
+      expect(answer.status).toBe(1);
+      expect(answer.stderr).toBe(`rookery: WAL file '${name}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n`);
+      expect(await exists(path)).toBe(false);
+      // Used: the next call is node's.
+      expect(walGet(name).status).toBe(NODE_RAN);
+    });
+
+    it(`trusts a marker up to ${MISSING_FRESH_MS} ms old, not older, not from the future or another boot`, async () => {
+      await marker(SEGMENT, MISSING_FRESH_MS - 600);
+      expect(walGet(SEGMENT).status).toBe(1);
+      const stale = await marker(SEGMENT, MISSING_FRESH_MS + 600);
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+      expect(await exists(stale)).toBe(true); // not used: node answered
+      await marker(SEGMENT, -1_000);
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+      await marker(SEGMENT, 0, '00000000-0000-0000-0000-000000000000');
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+    });
+
+    it.each([
+      ['empty', ''],
+      ['no time', 'x\n'],
+      ['a time that is not a number', 'BOOT 12a4\n'],
+      ['a leading zero', 'BOOT 0100\n'],
+      ['a time too long to be one', 'BOOT 1234567890123456789\n'],
+    ])('ignores a marker with %s', async (_label, content) => {
+      const [bootId] = ((await bootClock()) as string).split(' ');
+      await writeFile(join(spool, `${SEGMENT}.missing`), content.replace('BOOT', bootId), { mode: 0o600 });
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+    });
+
+    it('ignores a marker that is a symlink, is not a file, or is another account’s, and a spool that is a symlink', async () => {
+      const elsewhere = await marker('000000010000000000000009', 0);
+      await symlink(elsewhere, join(spool, `${SEGMENT}.missing`));
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+      expect(await exists(elsewhere)).toBe(true);
+      await rm(join(spool, `${SEGMENT}.missing`));
+
+      await mkdir(join(spool, `${SEGMENT}.missing`));
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+      await rm(join(spool, `${SEGMENT}.missing`), { recursive: true });
+
+      if (process.getuid?.() === 0) {
+        const theirs = await marker(SEGMENT, 0);
+        await chown(theirs, 65534, 65534);
+        expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+        await rm(theirs);
+      }
+
+      const real = join(work, 'real-spool');
+      await mkdir(real, { mode: 0o700 });
+      await writeFile(join(real, `${SEGMENT}.missing`), await readFile(await marker(SEGMENT, 0)));
+      await rm(spool, { recursive: true });
+      await symlink(real, spool);
+      expect(walGet(SEGMENT).status).toBe(NODE_RAN);
+    });
+
+    it('answers nothing from a marker it cannot remove (the prefetcher just found the file), without --prefetch, or for other names', async () => {
+      await marker(SEGMENT, 0);
+      await chmod(spool, 0o500); // rm fails as it would on a marker removed under it
+      if (process.getuid?.() !== 0) expect(walGet(SEGMENT).status).toBe(NODE_RAN); // root removes regardless
+      await chmod(spool, 0o700);
+      expect(walGet(SEGMENT, '0').status).toBe(NODE_RAN);
+      await marker(`${SEGMENT}.partial`, 0);
+      expect(walGet(`${SEGMENT}.partial`).status).toBe(NODE_RAN);
+      await marker('00000001.history.partial', 0);
+      expect(walGet('00000001.history.partial').status).toBe(NODE_RAN);
+    });
+
+    it('serves a prefetched segment before any marker', async () => {
+      await marker(SEGMENT, 0);
+      await writeFile(join(spool, SEGMENT), 'segment bytes', { mode: 0o600 });
+      expect(walGet(SEGMENT).status).toBe(0);
+      expect(await readFile(join(work, 'pg_wal', 'RECOVERYXLOG'), 'utf8')).toBe('segment bytes');
+    });
+  });
+
+  describe('MissingMarkers', () => {
+    const clock = async () => 'boot 12345';
+    const markerPath = (name: string) => join(spool, `${name}.missing`);
+    const entries = async () => new Set(await readdir(spool));
+
+    it('writes a marker atomically, this account’s, mode 0600, with the clock read before the check', async () => {
+      const markers = new MissingMarkers(spool, clock);
+      const { ticket, stamp } = await markers.begin(SEGMENT);
+      await markers.missing(SEGMENT, ticket, stamp);
+      expect(await readFile(markerPath(SEGMENT), 'utf8')).toBe('boot 12345\n');
+      const info = await stat(markerPath(SEGMENT));
+      expect(info.mode & 0o777).toBe(0o600);
+      expect(info.uid).toBe(process.getuid?.());
+      expect(await readdir(spool)).toEqual([`${SEGMENT}.missing`]); // no temporary left
+      expect(markers.has(SEGMENT)).toBe(true);
+    });
+
+    it('removes the marker and stops watching when a check finds the file; a failed check removes it and retries later', async () => {
+      const markers = new MissingMarkers(spool, clock);
+      let check = await markers.begin(SEGMENT);
+      await markers.missing(SEGMENT, check.ticket, check.stamp);
+      check = await markers.begin(SEGMENT);
+      await markers.failed(SEGMENT, check.ticket);
+      expect(await exists(markerPath(SEGMENT))).toBe(false);
+      expect(markers.due(await entries(), Date.now()).names).toEqual([]);
+      expect(markers.due(await entries(), Date.now() + MISSING_REFRESH_MS).names).toEqual([SEGMENT]);
+      check = await markers.begin(SEGMENT);
+      await markers.missing(SEGMENT, check.ticket, check.stamp);
+      check = await markers.begin(SEGMENT);
+      await markers.found(SEGMENT, check.ticket);
+      expect(await exists(markerPath(SEGMENT))).toBe(false);
+      expect(markers.has(SEGMENT)).toBe(false);
+    });
+
+    it('lands only the newest check of a name: an older "missing" never overwrites a newer "archived"', async () => {
+      const markers = new MissingMarkers(spool, clock);
+      const older = await markers.begin(SEGMENT);
+      const newer = await markers.begin(SEGMENT);
+      await markers.found(SEGMENT, newer.ticket);
+      await markers.missing(SEGMENT, older.ticket, older.stamp);
+      expect(await exists(markerPath(SEGMENT))).toBe(false);
+      expect(markers.has(SEGMENT)).toBe(false);
+    });
+
+    it('writes no marker without a clock', async () => {
+      const markers = new MissingMarkers(spool, async () => null);
+      const { ticket, stamp } = await markers.begin(SEGMENT);
+      await markers.missing(SEGMENT, ticket, stamp);
+      expect(await readdir(spool)).toEqual([]);
+      expect(markers.has(SEGMENT)).toBe(false);
+    });
+
+    it('checks a name again at once when its marker was used, else after the refresh interval, never while a check runs', async () => {
+      const markers = new MissingMarkers(spool, clock);
+      for (const name of [SEGMENT, '00000002.history']) {
+        const { ticket, stamp } = await markers.begin(name);
+        await markers.missing(name, ticket, stamp);
+      }
+      const writtenAt = Date.now();
+      expect(markers.due(await entries(), writtenAt + 1)).toEqual({ names: [], used: 0 });
+      await rm(markerPath('00000002.history')); // what bin/rookery-wal-get does
+      expect(markers.due(await entries(), writtenAt + 1)).toEqual({ names: ['00000002.history'], used: 1 });
+      await markers.begin('00000002.history');
+      expect(markers.due(await entries(), writtenAt + MISSING_REFRESH_MS + 1)).toEqual({ names: [SEGMENT], used: 0 });
+      // A listing made before the marker was written does not count it as used.
+      const { ticket, stamp } = await markers.begin(SEGMENT);
+      await markers.missing(SEGMENT, ticket, stamp);
+      expect(markers.due(new Set(), Date.now() - 5)).toEqual({ names: [], used: 0 });
+    });
+
+    it('a marker written by MissingMarkers with the boot clock is answered by bin/rookery-wal-get', async () => {
+      const markers = new MissingMarkers(spool);
+      const { ticket, stamp } = await markers.begin('00000003.history');
+      await markers.missing('00000003.history', ticket, stamp);
+      expect(walGet('00000003.history').status).toBe(1);
+      expect(markers.due(await entries(), Date.now() + 1).used).toBe(1);
+    });
+  });
+});
