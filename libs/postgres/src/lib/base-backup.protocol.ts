@@ -88,6 +88,8 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     replication: true,
     application_name: 'rookery',
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    // A long backup's connection is mostly one-way: TCP keepalives notice a vanished server.
+    keepAlive: true,
   } as ConstructorParameters<typeof Client>[0]);
   client.on('error', () => undefined);
 
