@@ -114,6 +114,49 @@ describe('createCompressStream / createDecompressStream', () => {
     expect((await transform(inline, createDecompressStream({ codec, level: 1 }))).equals(input)).toBe(true);
   });
 
+  describe('lz4 frames', () => {
+    const frames = require('./codec.worker.js') as { xxh32(bytes: Uint8Array): number };
+    const BLOCK = 4 * 1024 * 1024;
+
+    it('xxh32 matches the reference values, aligned or not', () => {
+      expect(frames.xxh32(Buffer.alloc(0))).toBe(0x02cc5d05);
+      expect(frames.xxh32(Buffer.from('abc'))).toBe(0x32d153ff);
+      expect(frames.xxh32(Buffer.from('Nobody inspects the spammish repetition'))).toBe(0xe2293b2f);
+      const input = text(100_003);
+      const unaligned = Buffer.alloc(input.length + 1);
+      input.copy(unaligned, 1);
+      expect(frames.xxh32(unaligned.subarray(1))).toBe(frames.xxh32(input));
+    });
+
+    it('a chunk larger than one block: 4 MiB independent blocks, an incompressible one stored raw, read by lz4 -d and by restore', async () => {
+      const input = Buffer.concat([text(BLOCK), randomBytes(BLOCK), text(123_457)]);
+      const frame = await transform(input, createCompressStream({ codec: 'lz4', level: 1 }, { chunkSize: input.length + 1, workers: 1 }));
+      // Magic, FLG (version 1, independent blocks, content checksum), BD (4 MiB blocks), header checksum.
+      expect([...frame.subarray(0, 7)]).toEqual([0x04, 0x22, 0x4d, 0x18, 0x64, 0x70, 0xb9]);
+      const blocks: { size: number; raw: boolean }[] = [];
+      let at = 7;
+      for (let word = frame.readUInt32LE(at); word !== 0; word = frame.readUInt32LE(at)) {
+        blocks.push({ size: word & 0x7fffffff, raw: word >>> 31 === 1 });
+        at += 4 + (word & 0x7fffffff);
+      }
+      expect(blocks.map((block) => block.raw)).toEqual([false, true, false]);
+      expect(blocks[1].size).toBe(BLOCK);
+      expect(frame.length).toBe(at + 8);
+      expect(frame.readUInt32LE(at + 4)).toBe(frames.xxh32(input));
+      expect((await transform(frame, createDecompressStream({ codec: 'lz4', level: 1 }))).equals(input)).toBe(true);
+      if (!hasCli('lz4')) return;
+      const cli = spawnSync('lz4', ['-d', '-c'], { input: frame, maxBuffer: 64 * 1024 * 1024 });
+      expect(cli.stderr.toString()).toBe('');
+      expect(cli.stdout.equals(input)).toBe(true);
+    });
+
+    it('a wrong content checksum is an IntegrityError', async () => {
+      const frame = await transform(text(CHUNK), createCompressStream({ codec: 'lz4', level: 1 }, { chunkSize: CHUNK }));
+      const failure = transform(flip(frame, frame.length - 1), createDecompressStream({ codec: 'lz4', level: 1 }, { label: 'base.tar' }));
+      await expect(failure).rejects.toBeInstanceOf(IntegrityError);
+    });
+  });
+
   /** `input` cut into pieces of CHUNK bytes, each a buffer of its own (as a WAL push reads a file). */
   function pieces(input: Buffer): Buffer[] {
     const out: Buffer[] = [];
