@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MISSING_FRESH_MS, MISSING_REFRESH_MS, MissingMarkers, bootClock } from './wal-prefetch';
+import { MISSING_FRESH_MS, MISSING_RECHECK_MS, MissingMarkers, bootClock, clearPrefetchSpool } from './wal-prefetch';
 
 /**
  * "Not archived" markers: what the prefetcher writes (MissingMarkers) and how bin/rookery-wal-get
@@ -57,6 +57,7 @@ describe('missing markers', () => {
       expect(answer.status).toBe(1);
       expect(answer.stderr).toBe(`rookery: WAL file '${name}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n`);
       expect(await exists(path)).toBe(false);
+      expect(await exists(`${path}.used`)).toBe(true); // tells the prefetcher to check again
       // Used: the next call is node's.
       expect(walGet(name).status).toBe(NODE_RAN);
     });
@@ -113,7 +114,7 @@ describe('missing markers', () => {
 
     it('answers nothing from a marker it cannot remove (the prefetcher just found the file), without --prefetch, or for other names', async () => {
       await marker(SEGMENT, 0);
-      await chmod(spool, 0o500); // rm fails as it would on a marker removed under it
+      await chmod(spool, 0o500); // the rename fails as it would on a marker removed under it
       if (process.getuid?.() !== 0) expect(walGet(SEGMENT).status).toBe(NODE_RAN); // root removes regardless
       await chmod(spool, 0o700);
       expect(walGet(SEGMENT, '0').status).toBe(NODE_RAN);
@@ -136,33 +137,33 @@ describe('missing markers', () => {
     const markerPath = (name: string) => join(spool, `${name}.missing`);
     const entries = async () => new Set(await readdir(spool));
 
+    async function missing(markers: MissingMarkers, name: string, options: { write: boolean; follow?: boolean } = { write: true }) {
+      const { ticket, stamp } = await markers.begin(name);
+      await markers.missing(name, ticket, stamp, options);
+    }
+
     it('writes a marker atomically, this account’s, mode 0600, with the clock read before the check', async () => {
-      const markers = new MissingMarkers(spool, clock);
-      const { ticket, stamp } = await markers.begin(SEGMENT);
-      await markers.missing(SEGMENT, ticket, stamp);
+      await missing(new MissingMarkers(spool, clock), SEGMENT);
       expect(await readFile(markerPath(SEGMENT), 'utf8')).toBe('boot 12345\n');
       const info = await stat(markerPath(SEGMENT));
       expect(info.mode & 0o777).toBe(0o600);
       expect(info.uid).toBe(process.getuid?.());
       expect(await readdir(spool)).toEqual([`${SEGMENT}.missing`]); // no temporary left
-      expect(markers.has(SEGMENT)).toBe(true);
     });
 
-    it('removes the marker and stops watching when a check finds the file; a failed check removes it and retries later', async () => {
+    it('removes the marker when a check finds the file or fails; a confirming check writes none', async () => {
       const markers = new MissingMarkers(spool, clock);
+      await missing(markers, SEGMENT);
       let check = await markers.begin(SEGMENT);
-      await markers.missing(SEGMENT, check.ticket, check.stamp);
-      check = await markers.begin(SEGMENT);
       await markers.failed(SEGMENT, check.ticket);
       expect(await exists(markerPath(SEGMENT))).toBe(false);
-      expect(markers.due(await entries(), Date.now()).names).toEqual([]);
-      expect(markers.due(await entries(), Date.now() + MISSING_REFRESH_MS).names).toEqual([SEGMENT]);
-      check = await markers.begin(SEGMENT);
-      await markers.missing(SEGMENT, check.ticket, check.stamp);
+      await missing(markers, SEGMENT, { write: false });
+      expect(await exists(markerPath(SEGMENT))).toBe(false);
+      await missing(markers, SEGMENT);
       check = await markers.begin(SEGMENT);
       await markers.found(SEGMENT, check.ticket);
       expect(await exists(markerPath(SEGMENT))).toBe(false);
-      expect(markers.has(SEGMENT)).toBe(false);
+      expect(await markers.due(await entries(), Date.now() + MISSING_RECHECK_MS)).toEqual({ mark: [], confirm: [] }); // no longer watched
     });
 
     it('lands only the newest check of a name: an older "missing" never overwrites a newer "archived"', async () => {
@@ -170,43 +171,59 @@ describe('missing markers', () => {
       const older = await markers.begin(SEGMENT);
       const newer = await markers.begin(SEGMENT);
       await markers.found(SEGMENT, newer.ticket);
-      await markers.missing(SEGMENT, older.ticket, older.stamp);
+      await markers.missing(SEGMENT, older.ticket, older.stamp, { write: true });
       expect(await exists(markerPath(SEGMENT))).toBe(false);
-      expect(markers.has(SEGMENT)).toBe(false);
     });
 
     it('writes no marker without a clock', async () => {
-      const markers = new MissingMarkers(spool, async () => null);
-      const { ticket, stamp } = await markers.begin(SEGMENT);
-      await markers.missing(SEGMENT, ticket, stamp);
+      await missing(new MissingMarkers(spool, async () => null), SEGMENT);
       expect(await readdir(spool)).toEqual([]);
-      expect(markers.has(SEGMENT)).toBe(false);
     });
 
-    it('checks a name again at once when its marker was used, else after the refresh interval, never while a check runs', async () => {
+    it('checks a used marker again at once; a fresh one or the followed end after the recheck interval; never while a check runs; never on a schedule once stale', async () => {
       const markers = new MissingMarkers(spool, clock);
-      for (const name of [SEGMENT, '00000002.history']) {
-        const { ticket, stamp } = await markers.begin(name);
-        await markers.missing(name, ticket, stamp);
-      }
+      const history = '00000002.history';
+      const end = '000000010000000000000005';
+      await missing(markers, SEGMENT);
+      await missing(markers, history);
+      await missing(markers, end, { write: true, follow: true });
       const writtenAt = Date.now();
-      expect(markers.due(await entries(), writtenAt + 1)).toEqual({ names: [], used: 0 });
-      await rm(markerPath('00000002.history')); // what bin/rookery-wal-get does
-      expect(markers.due(await entries(), writtenAt + 1)).toEqual({ names: ['00000002.history'], used: 1 });
-      await markers.begin('00000002.history');
-      expect(markers.due(await entries(), writtenAt + MISSING_REFRESH_MS + 1)).toEqual({ names: [SEGMENT], used: 0 });
-      // A listing made before the marker was written does not count it as used.
-      const { ticket, stamp } = await markers.begin(SEGMENT);
-      await markers.missing(SEGMENT, ticket, stamp);
-      expect(markers.due(new Set(), Date.now() - 5)).toEqual({ names: [], used: 0 });
+      expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [], confirm: [] });
+      await rename(markerPath(history), `${markerPath(history)}.used`); // what bin/rookery-wal-get does
+      expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [history], confirm: [] });
+      expect(await exists(`${markerPath(history)}.used`)).toBe(false);
+      // A marker removed by someone else (rm -r of the data directory) is not a use: nothing is rewritten.
+      await rm(markerPath(SEGMENT));
+      expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [], confirm: [] });
+      await markers.begin(history);
+      expect(await markers.due(await entries(), writtenAt + MISSING_RECHECK_MS)).toEqual({ mark: [], confirm: [SEGMENT, end] });
+      // Stale: only the followed end is checked again.
+      expect(await markers.due(await entries(), writtenAt + MISSING_FRESH_MS + 1)).toEqual({ mark: [], confirm: [end] });
+      markers.unfollow();
+      expect(await markers.due(await entries(), writtenAt + MISSING_FRESH_MS + 1)).toEqual({ mark: [], confirm: [] });
     });
 
     it('a marker written by MissingMarkers with the boot clock is answered by bin/rookery-wal-get', async () => {
       const markers = new MissingMarkers(spool);
-      const { ticket, stamp } = await markers.begin('00000003.history');
-      await markers.missing('00000003.history', ticket, stamp);
+      await missing(markers, '00000003.history');
       expect(walGet('00000003.history').status).toBe(1);
-      expect(markers.due(await entries(), Date.now() + 1).used).toBe(1);
+      expect((await markers.due(await entries(), Date.now())).mark).toEqual(['00000003.history']);
     });
+  });
+});
+
+describe('clearPrefetchSpool', () => {
+  it('removes the spool, leaving nothing beside it, and accepts one that is already gone', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'rookery-clear-'));
+    try {
+      const spool = join(work, 'rookery-prefetch');
+      await mkdir(spool);
+      await writeFile(join(spool, `${SEGMENT}.missing`), 'x');
+      await clearPrefetchSpool(spool);
+      expect(await readdir(work)).toEqual([]);
+      await clearPrefetchSpool(spool);
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

@@ -28,6 +28,8 @@ const SCAN_MS = 100;
 
 /** `<name>.missing` in the spool: the prefetcher found `name` not archived (see MissingMarkers). */
 export const MISSING_MARKER_SUFFIX = '.missing';
+/** What bin/rookery-wal-get renames a marker to when it answered from it: the prefetcher then checks the name again. */
+export const USED_MARKER_SUFFIX = '.missing.used';
 /**
  * bin/rookery-wal-get answers "not archived" from a marker only when its check started at most
  * this long ago (the script's bound is the same, in centiseconds). A segment archived just after a
@@ -35,8 +37,8 @@ export const MISSING_MARKER_SUFFIX = '.missing';
  * wal_retrieve_retry_interval (5 s), the delay a standby itself puts between two asks.
  */
 export const MISSING_FRESH_MS = 2_000;
-/** The prefetcher checks a watched name again after this long (or at once when its marker was used): a live prefetcher's markers stay fresh. */
-export const MISSING_REFRESH_MS = 1_000;
+/** A name with a fresh marker, and the archive's end, are checked again this often: found archived, the marker goes early. */
+export const MISSING_RECHECK_MS = 1_000;
 
 export interface PrefetcherLaunch {
   tier: string;
@@ -76,7 +78,23 @@ export async function takePrefetched(spoolDirectory: string, name: string, desti
 
 /** Recovery asked for a timeline history file: it is choosing a timeline (start or end of recovery). Segments fetched so far may be for the wrong one. */
 export async function clearPrefetchSpool(spoolDirectory: string): Promise<void> {
-  await rm(spoolDirectory, { recursive: true, force: true });
+  await removeSpool(spoolDirectory);
+}
+
+/**
+ * Removes the spool: renamed aside first (atomic), then deleted. A prefetcher writing into it
+ * (a fetch, a marker) at that moment writes by the old path and fails; removing the directory in
+ * place could fail on a file created behind the listing (ENOTEMPTY).
+ */
+async function removeSpool(spoolDirectory: string): Promise<void> {
+  const aside = `${spoolDirectory}.${process.pid}.${Date.now()}.removing`;
+  try {
+    await rename(spoolDirectory, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw error;
+  }
+  await rm(aside, { recursive: true, force: true });
 }
 
 /**
@@ -121,14 +139,19 @@ export const bootClock: MarkerClock = async () => {
  * before a check of the store that found no copy of `name` (for a segment, no .partial either);
  * it is written atomically (temporary name, rename) in the spool, mode 0600. bin/rookery-wal-get
  * answers 1 for `name` only from a marker of its own account, not a symlink, whose check started
- * at most MISSING_FRESH_MS ago on this boot, and only if it could remove it: one check answers
- * one call, and a marker the prefetcher removed (it found the file archived) answers none.
+ * at most MISSING_FRESH_MS ago on this boot, and only if it could rename it to
+ * `<name>.missing.used`: one check answers one call, and a marker the prefetcher removed (it found
+ * the file archived) answers none.
  *
- * Watched names are checked again after MISSING_REFRESH_MS, or at once when their marker was
- * used: found archived, the marker is removed; still missing, it is rewritten with the new
- * check's time; a failed check (store unreachable) removes it, so node answers (and fails with
- * 128). Checks of one name run one at a time, and a result lands only if no newer check of the
- * name started meanwhile: a slow old "missing" never overwrites a newer "archived".
+ * A used marker makes the prefetcher check the name again at once and write a new marker if it is
+ * still missing (recovery asks for some names twice). Otherwise a marker is never rewritten: it
+ * ages out, and a later call goes to node. While a marker is fresh its name is checked again every
+ * MISSING_RECHECK_MS, and so is the archive's end (`follow`) for as long as the prefetcher runs:
+ * found archived, the marker is removed at once. A failed check (store unreachable) removes it,
+ * so node answers (and fails with 128). Checks of one name run one at a time, and a result lands
+ * only if no newer check of the name started meanwhile: a slow old "missing" never overwrites a
+ * newer "archived". Nothing is written on a schedule: removing the data directory while a
+ * prefetcher idles does not race with marker writes.
  */
 export class MissingMarkers {
   private readonly watched = new Map<string, WatchedName>();
@@ -147,28 +170,29 @@ export class MissingMarkers {
       entry.ticket = ticket;
       entry.checking = true;
     } else {
-      this.watched.set(name, { ticket, checking: true, checkedAt: null, markerAt: null });
+      this.watched.set(name, { ticket, checking: true, checkedAt: null, markerAt: null, follow: false });
     }
     return { ticket, stamp: await this.clock() };
   }
 
-  /** The check found no copy of `name`: marker written, name watched. */
-  async missing(name: string, ticket: number, stamp: string | null): Promise<void> {
+  /**
+   * The check found no copy of `name`. `write`: a new marker (else the one there keeps its older
+   * time). `follow`: checked again every MISSING_RECHECK_MS even once its marker is old (the archive's end).
+   */
+  async missing(name: string, ticket: number, stamp: string | null, options: { write: boolean; follow?: boolean }): Promise<void> {
     const entry = this.current(name, ticket);
     if (!entry) return;
-    if (stamp === null) {
-      this.watched.delete(name);
-      return;
-    }
-    const temporary = join(this.spoolDirectory, `.${name}${MISSING_MARKER_SUFFIX}.${process.pid}.tmp`);
-    try {
-      await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
-      await rename(temporary, this.markerPath(name));
-      entry.markerAt = Date.now();
-    } catch {
-      // The spool is gone (a history file was asked for): no marker, node answers.
-      await rm(temporary, { force: true }).catch(() => undefined);
-      entry.markerAt = null;
+    entry.follow ||= options.follow ?? false;
+    if (options.write && stamp !== null) {
+      const temporary = join(this.spoolDirectory, `.${name}${MISSING_MARKER_SUFFIX}.${process.pid}.tmp`);
+      try {
+        await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
+        await rename(temporary, this.markerPath(name));
+        entry.markerAt = Date.now();
+      } catch {
+        // The spool is gone (a history file was asked for): no marker, node answers.
+        await rm(temporary, { force: true }).catch(() => undefined);
+      }
     }
     entry.checking = false;
     entry.checkedAt = Date.now();
@@ -177,10 +201,11 @@ export class MissingMarkers {
   /** The check found `name` archived: no marker, not watched. */
   async found(name: string, ticket: number): Promise<void> {
     if (!this.current(name, ticket)) return;
-    await this.forget(name);
+    this.watched.delete(name);
+    await this.remove(name);
   }
 
-  /** The check failed: no marker (node answers), checked again after MISSING_REFRESH_MS. */
+  /** The check failed: no marker (node answers); a followed name is checked again later. */
   async failed(name: string, ticket: number): Promise<void> {
     const entry = this.current(name, ticket);
     if (!entry) return;
@@ -190,35 +215,38 @@ export class MissingMarkers {
     entry.markerAt = null;
   }
 
-  /** Stops watching `name` and removes its marker (a check of it still running lands nothing). */
-  async forget(name: string): Promise<void> {
-    this.watched.delete(name);
-    await this.remove(name);
+  /** Stops checking the archive's end again (a new cursor: fetching ahead finds its own end). */
+  unfollow(): void {
+    for (const entry of this.watched.values()) entry.follow = false;
   }
 
-  has(name: string): boolean {
-    return this.watched.has(name);
+  /** True while a check of `name` runs. */
+  checking(name: string): boolean {
+    return this.watched.get(name)?.checking ?? false;
   }
 
   /**
-   * Given the spool's entries as listed at `listedAt` (Date.now() before the listing): the watched
-   * names to check again (marker used, or last checked MISSING_REFRESH_MS ago), none being checked
-   * already, and how many markers were used (removed by bin/rookery-wal-get) since the last call.
+   * Given the spool's entries as listed at `now`: the names whose marker was used (`mark`: check
+   * and write a new marker), the names to check again without writing (`confirm`: fresh marker
+   * or followed, last checked MISSING_RECHECK_MS ago), none already being checked. Used markers
+   * (`<name>.missing.used`) are removed. Names neither fresh nor followed are dropped.
    */
-  due(entries: ReadonlySet<string>, listedAt: number): { names: string[]; used: number } {
-    const names: string[] = [];
-    let used = 0;
-    for (const [name, entry] of this.watched) {
-      if (entry.checking) continue;
-      if (entry.markerAt !== null && entry.markerAt < listedAt && !entries.has(`${name}${MISSING_MARKER_SUFFIX}`)) {
-        used++;
-        entry.markerAt = null;
-        names.push(name);
-      } else if (entry.checkedAt === null || listedAt - entry.checkedAt >= MISSING_REFRESH_MS) {
-        names.push(name);
-      }
+  async due(entries: ReadonlySet<string>, now: number): Promise<{ mark: string[]; confirm: string[] }> {
+    const mark: string[] = [];
+    const confirm: string[] = [];
+    for (const entry of entries) {
+      if (!entry.endsWith(USED_MARKER_SUFFIX)) continue;
+      await rm(join(this.spoolDirectory, entry), { force: true }).catch(() => undefined);
+      const name = entry.slice(0, -USED_MARKER_SUFFIX.length);
+      if (!this.checking(name)) mark.push(name);
     }
-    return { names, used };
+    for (const [name, entry] of this.watched) {
+      if (entry.checking || mark.includes(name)) continue;
+      const fresh = entry.markerAt !== null && now - entry.markerAt < MISSING_FRESH_MS;
+      if (!fresh && !entry.follow) this.watched.delete(name);
+      else if (entry.checkedAt === null || now - entry.checkedAt >= MISSING_RECHECK_MS) confirm.push(name);
+    }
+    return { mark, confirm };
   }
 
   private current(name: string, ticket: number): WatchedName | null {
@@ -243,6 +271,8 @@ interface WatchedName {
   checkedAt: number | null;
   /** Date.now() when the marker now in the spool was written; null when none is. */
   markerAt: number | null;
+  /** The archive's end: checked again for as long as the prefetcher runs. */
+  follow: boolean;
 }
 
 export interface WalPrefetcherRunOptions {
@@ -306,8 +336,8 @@ export class WalPrefetcher {
     let removed = false;
     const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
     const checks = new Set<Promise<void>>();
-    const check = (name: string) => {
-      const running: Promise<void> = this.check(options.tier, markers, name).then((archived) => {
+    const check = (name: string, write: boolean) => {
+      const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
         const file = parseWalFileName(name);
         if (!archived || !cursor || !stopped || summary.stoppedAt !== 'end' || file?.kind !== 'segment') return;
         if (file.timeline !== cursor.timeline || (file.segmentNumber as bigint) <= (cursor.segmentNumber as bigint)) return;
@@ -336,18 +366,19 @@ export class WalPrefetcher {
           stopped = false;
           summary.stoppedAt = null;
           lastActivity = Date.now();
-          for (const name of watchedFor(latest)) if (!markers.has(name)) check(name);
+          markers.unfollow();
+          for (const name of watchedFor(latest)) if (!markers.checking(name)) check(name, true);
         }
         if (!cursor) break;
-        const listedAt = Date.now();
         const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
         const held = await this.dropStale(options.spoolDirectory, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
         lastCount = held.length;
-        const due = markers.due(entries, listedAt);
+        const due = await markers.due(entries, Date.now());
         // A used marker is recovery asking: as much activity as a consumed segment.
-        if (due.used > 0) lastActivity = Date.now();
-        for (const name of due.names) check(name);
+        if (due.mark.length > 0) lastActivity = Date.now();
+        for (const name of due.mark) check(name, true);
+        for (const name of due.confirm) check(name, false);
         while (!stopped && inFlight.size < options.processMax && held.length + inFlight.size < options.depth) {
           const name = walSegmentFileName(cursor.timeline, next++);
           if (held.includes(name) || inFlight.has(name)) continue;
@@ -376,7 +407,7 @@ export class WalPrefetcher {
     } finally {
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
-      if (!lostLock) await rm(options.spoolDirectory, { recursive: true, force: true });
+      if (!lostLock) await removeSpool(options.spoolDirectory).catch(() => undefined);
       log(`prefetcher ${pid} exits: ${summary.fetched} fetched${removed ? ' (spool removed)' : ''}${lostLock ? ' (lock taken over)' : ''}`);
     }
     return summary;
@@ -403,7 +434,7 @@ export class WalPrefetcher {
     } catch (error) {
       await rm(staging, { force: true }).catch(() => undefined);
       if ((error as { code?: string }).code === 'WAL_NOT_FOUND') {
-        await markers.missing(name, ticket, stamp);
+        await markers.missing(name, ticket, stamp, { write: true, follow: true });
         return 'end';
       }
       await markers.failed(name, ticket);
@@ -411,8 +442,8 @@ export class WalPrefetcher {
     }
   }
 
-  /** Whether `name` is archived (true on a conflict too: node reports that). Lands the result in `markers`. */
-  private async check(tier: TierName, markers: MissingMarkers, name: string): Promise<boolean> {
+  /** Whether `name` is archived (true on a conflict too: node reports that). Lands the result in `markers` (`write`: a new marker if missing). */
+  private async check(tier: TierName, markers: MissingMarkers, name: string, write: boolean): Promise<boolean> {
     const file = parseWalFileName(name) as WalFileName;
     const { ticket, stamp } = await markers.begin(name);
     try {
@@ -420,7 +451,7 @@ export class WalPrefetcher {
       // WalTransfer.get serves a segment archived only as .partial: archived too.
       if (!archived && file.kind === 'segment') archived = (await this.wal.archive.versions(tier, parseWalFileName(`${name}.partial`) as WalFileName)).length > 0;
       if (archived) await markers.found(name, ticket);
-      else await markers.missing(name, ticket, stamp);
+      else await markers.missing(name, ticket, stamp, { write });
       return archived;
     } catch {
       await markers.failed(name, ticket);
