@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CompressionCodec, IntegrityError, InvariantError } from '@rookery/core';
+import { compressFrameSync } from 'lz4-napi';
 import { compressChunks, createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
 import { FrameCompressor, InlineFrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
 
@@ -148,6 +149,12 @@ describe('createCompressStream / createDecompressStream', () => {
       const cli = spawnSync('lz4', ['-d', '-c'], { input: frame, maxBuffer: 64 * 1024 * 1024 });
       expect(cli.stderr.toString()).toBe('');
       expect(cli.stdout.equals(input)).toBe(true);
+    });
+
+    it('frames that rookery wrote with lz4-napi (older artifacts) decode', async () => {
+      const input = Buffer.concat([text(300_000), randomBytes(70_000), text(5)]);
+      const frame = compressFrameSync(input, { contentChecksum: true });
+      expect((await transform(Buffer.concat([frame, frame]), createDecompressStream({ codec: 'lz4', level: 1 }))).equals(Buffer.concat([input, input]))).toBe(true);
     });
 
     it('a wrong content checksum is an IntegrityError', async () => {
