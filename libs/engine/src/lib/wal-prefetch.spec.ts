@@ -203,6 +203,13 @@ describe('missing markers', () => {
       expect(await markers.due(await entries(), writtenAt + MISSING_FRESH_MS + 1)).toEqual({ mark: [], confirm: [] });
     });
 
+    it('drops a name whose marker is stale (not followed), removing the marker', async () => {
+      const markers = new MissingMarkers(spool, clock);
+      await missing(markers, SEGMENT);
+      expect(await markers.due(await entries(), Date.now() + MISSING_FRESH_MS + 1)).toEqual({ mark: [], confirm: [] });
+      expect(await readdir(spool)).toEqual([]);
+    });
+
     it('a marker written by MissingMarkers with the boot clock is answered by bin/rookery-wal-get', async () => {
       const markers = new MissingMarkers(spool);
       await missing(markers, '00000003.history');

@@ -200,9 +200,7 @@ export class MissingMarkers {
 
   /** The check found `name` archived: no marker, not watched. */
   async found(name: string, ticket: number): Promise<void> {
-    if (!this.current(name, ticket)) return;
-    this.watched.delete(name);
-    await this.remove(name);
+    if (this.current(name, ticket)) await this.forget(name);
   }
 
   /** The check failed: no marker (node answers); a followed name is checked again later. */
@@ -229,7 +227,8 @@ export class MissingMarkers {
    * Given the spool's entries as listed at `now`: the names whose marker was used (`mark`: check
    * and write a new marker), the names to check again without writing (`confirm`: fresh marker
    * or followed, last checked MISSING_RECHECK_MS ago), none already being checked. Used markers
-   * (`<name>.missing.used`) are removed. Names neither fresh nor followed are dropped.
+   * (`<name>.missing.used`) are removed. Names neither fresh nor followed are dropped, with their
+   * stale marker (removing a file never races with removing the spool).
    */
   async due(entries: ReadonlySet<string>, now: number): Promise<{ mark: string[]; confirm: string[] }> {
     const mark: string[] = [];
@@ -243,10 +242,15 @@ export class MissingMarkers {
     for (const [name, entry] of this.watched) {
       if (entry.checking || mark.includes(name)) continue;
       const fresh = entry.markerAt !== null && now - entry.markerAt < MISSING_FRESH_MS;
-      if (!fresh && !entry.follow) this.watched.delete(name);
+      if (!fresh && !entry.follow) await this.forget(name);
       else if (entry.checkedAt === null || now - entry.checkedAt >= MISSING_RECHECK_MS) confirm.push(name);
     }
     return { mark, confirm };
+  }
+
+  private async forget(name: string): Promise<void> {
+    this.watched.delete(name);
+    await this.remove(name);
   }
 
   private current(name: string, ticket: number): WatchedName | null {
