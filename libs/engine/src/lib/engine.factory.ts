@@ -12,7 +12,7 @@ import {
   lookupOsUser,
   startReplicationBaseBackup,
 } from '@rookery/postgres';
-import { shutdownCompressionPool } from '@rookery/pipeline';
+import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
@@ -133,7 +133,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
   };
   return new RookeryEngine(context, async () => {
     await store.close();
-    await shutdownCompressionPool();
+    await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
   });
 }
 

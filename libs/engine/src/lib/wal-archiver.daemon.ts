@@ -105,7 +105,7 @@ export class WalArchiverDaemon {
 
   /**
    * One file: read it between two identical stat()s (the identity recorded is that of the bytes
-   * hashed), push it, and acknowledge only after the store confirmed it. Any failure becomes the
+   * pushed), push it, and acknowledge only after the store confirmed it. Any failure becomes the
    * file's failure record.
    */
   private async pushOne(options: WalArchiverRunOptions, name: string, log: (line: string) => void): Promise<boolean> {
@@ -118,9 +118,8 @@ export class WalArchiverDaemon {
       if (!sameIdentity(before, after) || Number(before.size) !== content.bytes) {
         throw new Error(`WAL file '${name}' changed while it was read; it will be read again`);
       }
-      const { sha256 } = content;
       const result = await this.wal.pushContent(options.tier, file, content, { signal: options.signal });
-      await options.spool.acknowledge(name, { sha256, store: options.store, identity: before, at: new Date().toISOString() });
+      await options.spool.acknowledge(name, { sha256: result.sha256, store: options.store, identity: before, at: new Date().toISOString() });
       log(`${name} ${result.status} ${result.key}`);
       return true;
     } catch (error) {

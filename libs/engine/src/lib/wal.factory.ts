@@ -1,6 +1,6 @@
 import { RookeryConfig } from '@rookery/config';
 import { ConfigError } from '@rookery/core';
-import { InlineFrameCompressor, keyFingerprint, parseEncryptionKey, shutdownCompressionPool } from '@rookery/pipeline';
+import { InlineChunkHasher, InlineFrameCompressor, keyFingerprint, parseEncryptionKey, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import type { ArtifactEncoding } from './artifact.codec';
@@ -51,13 +51,14 @@ export function createWalEngine(config: RookeryConfig, options: { oneShot?: bool
     repository: new BackupRepository(store),
     encoding: artifactEncodingFor(config),
     compressor: options.oneShot ? new InlineFrameCompressor() : undefined,
+    hasher: options.oneShot ? new InlineChunkHasher() : undefined,
   });
   return {
     wal,
     config,
     close: async () => {
       await store.close();
-      await shutdownCompressionPool();
+      await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
     },
   };
 }

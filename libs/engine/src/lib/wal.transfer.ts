@@ -14,9 +14,12 @@ import {
   parseWalFileName,
 } from '@rookery/core';
 import {
+  ChunkHasher,
   DEFAULT_COMPRESSION_CHUNK_SIZE,
   FrameCompressor,
+  chunkHasher,
   compressChunks,
+  compressHashedChunks,
   compressionPool,
   createDecompressStream,
   createDecryptStream,
@@ -29,6 +32,8 @@ import type { EngineContext } from './engine.context';
 export type WalContext = Pick<EngineContext, 'config' | 'repository' | 'encoding'> & {
   /** Where compression runs; default the process-wide worker pool. */
   compressor?: FrameCompressor;
+  /** Where the sha256 of a pushed file is computed; default the process-wide worker thread. */
+  hasher?: ChunkHasher;
 };
 
 export interface WalPushResult {
@@ -69,15 +74,16 @@ export class WalTransfer {
   }
 
   /**
-   * Starts the compression workers and loads the codec in them, ahead of the first push: a
-   * background archiver's first segments then do not wait for that (~0.1 s of a drain).
+   * Starts the sha256 and compression workers and loads the codec in them, ahead of the first
+   * push: a background archiver's first segments then do not wait for that (~0.1 s of a drain).
    */
   async warmUp(): Promise<void> {
     const { compression } = this.context.encoding;
-    if (compression.codec === 'none') return;
+    const hashed = this.hasher.hash([]).digest;
+    if (compression.codec === 'none') return void (await hashed);
     const pool = this.context.compressor ?? compressionPool();
     const empty = Array.from({ length: pool.size }, () => Buffer.alloc(0));
-    await Promise.all(empty.map((chunk) => compressChunks(compression, [chunk], { pool, label: 'warm-up' })));
+    await Promise.all([hashed, ...empty.map((chunk) => compressChunks(compression, [chunk], { pool, label: 'warm-up' }))]);
   }
 
   /** The size of the pieces a WAL file is read in for a push: one compressed frame each. */
@@ -85,15 +91,26 @@ export class WalTransfer {
     return this.context.encoding.chunkSize ?? DEFAULT_COMPRESSION_CHUNK_SIZE;
   }
 
+  private get hasher(): ChunkHasher {
+    return this.context.hasher ?? chunkHasher();
+  }
+
   /**
    * Pushes `content` (read by readWalContent) as `file`; resolves only once the object is durable
-   * in the store. Takes over the content's chunks (compression hands their memory to its workers):
-   * the caller must not use them afterwards. The background archiver of asynchronous archiving
-   * calls this.
+   * in the store. Takes over the content's chunks (hashing and compression hand their memory to
+   * their workers): the caller must not use them afterwards. The background archiver of
+   * asynchronous archiving calls this.
    */
   async pushContent(tier: TierName, file: WalFileName, content: WalContent, options: { signal?: AbortSignal }): Promise<WalPushResult> {
-    const { sha256, bytes } = content;
-    const existing = await this.archive.versions(tier, file);
+    const { encoding } = this.context;
+    // The sha256 (part of the key, and what tells a duplicate from a conflict) is computed in the
+    // hasher's thread as the chunks go on to the compression workers, while the store lists the
+    // file's versions: the main thread only orchestrates. On a duplicate or a conflict the frames
+    // are dropped; nothing has been written yet.
+    const [existing, { frames, sha256, bytes }] = await Promise.all([
+      this.archive.versions(tier, file),
+      compressHashedChunks(encoding.compression, content.chunks, { pool: this.context.compressor, hasher: this.hasher, label: file.name }),
+    ]);
     const same = existing.find((object) => object.sha256 === sha256);
     if (same) {
       return { name: file.name, key: same.key, status: 'already-archived', bytes, storedBytes: same.storedBytes, sha256 };
@@ -102,11 +119,9 @@ export class WalTransfer {
     // after a crash): every version is kept. Any other name has exactly one true content.
     if (existing.length > 0 && file.kind !== 'partial') throw new WalConflictError(file.name, tier);
 
-    const { encoding } = this.context;
     const key = walLayout.key(tier, file, sha256, encoding.compression.codec, encoding.key !== null);
-    // The whole file is in memory already: its chunks go to the compression workers as they are
-    // (no stream, no copy), then the frames are encrypted and uploaded as one stream.
-    const frames = await compressChunks(encoding.compression, content.chunks, { pool: this.context.compressor, label: file.name });
+    // The whole file was in memory: its chunks went to the workers as they were (no stream, no
+    // copy); the frames are encrypted and uploaded as one stream.
     const stages: Duplex[] = encoding.key ? [createEncryptStream(encoding.key.material)] : [];
     // Encrypt and upload at once; whichever fails first decides, the other is torn down.
     const body = new PassThrough();
@@ -189,25 +204,22 @@ export class WalTransfer {
 
 /**
  * A WAL file read into memory for a push: its bytes in pieces of the compression chunk size, each
- * owning its memory (so that compression can take a piece over without copying it), and the
- * sha256 of the whole file.
+ * owning its memory (so that hashing and compression can take a piece over without copying it).
  */
 export interface WalContent {
   chunks: Buffer[];
   bytes: number;
-  sha256: string;
 }
 
 /**
- * Reads a WAL file in pieces of `chunkSize` bytes, hashing each as it arrives. One read call per
- * piece into a buffer of its own: readFile would read 16 MiB in 512 KiB requests into one buffer,
- * which compression would then copy again, piece by piece.
+ * Reads a WAL file in pieces of `chunkSize` bytes. One read call per piece into a buffer of its
+ * own: readFile would read 16 MiB in 512 KiB requests into one buffer, which compression would
+ * then copy again, piece by piece. The push hashes them (WalTransfer.pushContent).
  */
 export async function readWalContent(path: string, chunkSize: number): Promise<WalContent> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const hash = createHash('sha256');
     const chunks: Buffer[] = [];
     let bytes = 0;
     while (bytes < size) {
@@ -219,12 +231,11 @@ export async function readWalContent(path: string, chunkSize: number): Promise<W
         filled += bytesRead;
       }
       const piece = filled === chunk.length ? chunk : chunk.subarray(0, filled);
-      hash.update(piece);
       chunks.push(piece);
       bytes += filled;
       if (filled < chunk.length) break; // The file shrank while it was read; the caller's identity check says so.
     }
-    return { chunks, bytes, sha256: hash.digest('hex') };
+    return { chunks, bytes };
   } finally {
     await handle.close();
   }

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InvariantError } from '@rookery/core';
+import { transferable } from './transferable';
 
 export type PooledCodec = 'gzip' | 'zstd' | 'lz4';
 
@@ -119,19 +120,6 @@ export class CompressionPool implements FrameCompressor {
     void entry.worker.terminate();
     this.dispatch();
   }
-}
-
-/**
- * The whole ArrayBuffer of `input` when it owns it alone; otherwise a private copy, because
- * transferring a slice of Node's shared allocation pool would detach unrelated buffers.
- */
-function transferable(input: Buffer): { buffer: ArrayBuffer; byteOffset: number; byteLength: number } {
-  if (input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength) {
-    return { buffer: input.buffer, byteOffset: 0, byteLength: input.byteLength };
-  }
-  const copy = new ArrayBuffer(input.byteLength);
-  new Uint8Array(copy).set(input);
-  return { buffer: copy, byteOffset: 0, byteLength: input.byteLength };
 }
 
 /**

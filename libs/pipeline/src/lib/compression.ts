@@ -2,6 +2,7 @@ import { Duplex, PassThrough, Transform } from 'node:stream';
 import zlib from 'node:zlib';
 import { CompressionSpec, IntegrityError, InvariantError } from '@rookery/core';
 import { DecompressStream } from 'zstd-napi';
+import { ChunkHasher } from './chunk-hasher';
 import { compressionPool, FrameCompressor, PooledCodec } from './compression-pool';
 import { Lz4FrameDecoder } from './lz4-frame';
 import { OffloadedZstdDecompressStream } from './zstd-decode';
@@ -64,14 +65,51 @@ export async function compressChunks(spec: CompressionSpec, chunks: readonly Buf
   if (spec.codec === 'none') return [...chunks];
   const pool = options.pool ?? compressionPool();
   const input = chunks.length > 0 ? chunks : [Buffer.alloc(0)];
-  return Promise.all(
-    input.map((chunk, index) =>
-      pool.compress(spec.codec as PooledCodec, spec.level, chunk).catch((cause: unknown) => {
-        const reason = cause instanceof Error ? cause.message : String(cause);
-        throw new InvariantError(`cannot compress chunk ${index} of '${options.label ?? 'unnamed'}' with ${spec.codec}: ${reason}`, { cause });
-      }),
-    ),
-  );
+  return Promise.all(input.map((chunk, index) => compressChunk(spec, chunk, index, pool, options.label)));
+}
+
+export interface HashedFrames {
+  frames: Buffer[];
+  /** SHA-256 (hex) of the chunks' bytes, in order: the raw input, not the frames. */
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * compressChunks, and the SHA-256 of the input computed by `hasher` on the way to the compressor
+ * (in its worker thread, for WorkerChunkHasher): each chunk is hashed, then the very memory that
+ * was hashed goes to the pool, so the digest is that of the bytes compressed. Refuses a digest
+ * that did not cover exactly the bytes handed in (IntegrityError). Takes over the chunks' memory.
+ */
+export async function compressHashedChunks(
+  spec: CompressionSpec,
+  chunks: readonly Buffer[],
+  options: Pick<CompressStreamOptions, 'label' | 'pool'> & { hasher: ChunkHasher },
+): Promise<HashedFrames> {
+  const label = options.label ?? 'unnamed';
+  const bytes = chunks.reduce((total, chunk) => total + chunk.length, 0);
+  const pool = options.pool ?? compressionPool();
+  const hashed = options.hasher.hash(chunks);
+  const frames =
+    spec.codec === 'none'
+      ? Promise.all(hashed.chunks)
+      : chunks.length === 0
+        ? compressChunks(spec, [], options)
+        : Promise.all(hashed.chunks.map((returned, index) => returned.then((chunk) => compressChunk(spec, chunk, index, pool, label))));
+  const [compressed, digest] = await Promise.all([frames, hashed.digest]);
+  if (digest.bytes !== bytes) {
+    throw new IntegrityError(`sha256 of '${label}' covered ${digest.bytes} bytes, but ${bytes} were compressed`, {
+      hint: 'nothing was stored; this is a bug in rookery, please report it',
+    });
+  }
+  return { frames: compressed, sha256: digest.sha256, bytes };
+}
+
+function compressChunk(spec: CompressionSpec, chunk: Buffer, index: number, pool: FrameCompressor, label = 'unnamed'): Promise<Buffer> {
+  return pool.compress(spec.codec as PooledCodec, spec.level, chunk).catch((cause: unknown) => {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    throw new InvariantError(`cannot compress chunk ${index} of '${label}' with ${spec.codec}: ${reason}`, { cause });
+  });
 }
 
 interface PendingWrite {
