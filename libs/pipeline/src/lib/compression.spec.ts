@@ -145,6 +145,25 @@ describe('createCompressStream / createDecompressStream', () => {
       expect((await transform(Buffer.concat([frame, frame]), createDecompressStream({ codec: 'lz4', level: 1 }))).equals(Buffer.concat([input, input]))).toBe(true);
     });
 
+    it('frames of independent blocks are decoded without lz4-napi; others (linked blocks) by it', async () => {
+      const napi = jest.spyOn(require('lz4-napi') as typeof import('lz4-napi'), 'decompressFrameSync');
+      try {
+        const input = Buffer.concat([text(CHUNK * 3), randomBytes(CHUNK)]);
+        const ours = await transform(input, createCompressStream({ codec: 'lz4', level: 1 }, { chunkSize: CHUNK, workers: 2 }));
+        expect((await transform(ours, createDecompressStream({ codec: 'lz4', level: 1 }))).equals(input)).toBe(true);
+        expect(napi).not.toHaveBeenCalled();
+        const old = compressFrameSync(input, { contentChecksum: true });
+        expect((await transform(old, createDecompressStream({ codec: 'lz4', level: 1 }))).equals(input)).toBe(true);
+        expect(napi).not.toHaveBeenCalled();
+        if (!hasCli('lz4')) return;
+        const linked = spawnSync('lz4', ['-c', '-BD', '-B4'], { input, maxBuffer: 64 * 1024 * 1024 }).stdout;
+        expect((await transform(linked, createDecompressStream({ codec: 'lz4', level: 1 }))).equals(input)).toBe(true);
+        expect(napi).toHaveBeenCalledTimes(1);
+      } finally {
+        napi.mockRestore();
+      }
+    });
+
     it('a wrong content checksum is an IntegrityError', async () => {
       const frame = await transform(text(CHUNK), createCompressStream({ codec: 'lz4', level: 1 }, { chunkSize: CHUNK }));
       const failure = transform(flip(frame, frame.length - 1), createDecompressStream({ codec: 'lz4', level: 1 }, { label: 'base.tar' }));
