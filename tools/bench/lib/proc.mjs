@@ -280,5 +280,6 @@ export function duBytes(path) {
 
 /** fsync every file and directory under path (GNU sync with file operands fsyncs each one). */
 export function syncTree(path) {
-  sh('find', [path, '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sync', '--', '{}', '+']);
+  // A running restored server may remove files meanwhile (wal-get's prefetch spool): not an error.
+  sh('find', [path, '-ignore_readdir_race', '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sh', '-c', 'sync -- "$@" 2>/dev/null || true', 'sync', '{}', '+']);
 }
