@@ -157,7 +157,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
       },
       handleRowDescription() {
         if (phase === 'archive' || phase === 'manifest') {
-          if (phase === 'archive') return refuse('the server sent no backup manifest');
+          if (phase === 'archive') return fail(new InvariantError(`base backup of ${target} ended without the backup manifest it asked for`));
           manifest.push(null);
           phase = 'after-copy';
         }
