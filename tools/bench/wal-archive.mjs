@@ -9,7 +9,9 @@
 //                                    [--clients 4] [--only rookery,pgbackrest] [--out FILE]
 //                                    [--async-only] [--drain-only] [--process-max 2]
 //  --async-only: only the asynchronous variants; --drain-only: skip the load phase;
-//  --process-max: rookery's wal.processMax (pgBackRest's --process-max stays 2).
+//  --process-max: rookery's wal.processMax (pgBackRest's --process-max stays 2);
+//  --skip-node: leave out the node-foreground asynchronous variant (rookery.js as archive_command);
+//  --rounds N: run the variants N times, alternating, so each round compares the tools in one stretch.
 //
 // Two measurements per tool:
 //  - drain: archiving paused (archive_command = ''), `pgbench -i -s SCALE` leaves a backlog of
@@ -48,7 +50,9 @@ const VARIANTS = [
   { tool: 'pgbackrest', name: 'pgBackRest archive-push archive-async process-max=2', async: true },
 ]
   .filter((variant) => !only || only.includes(variant.tool))
-  .filter((variant) => !args['async-only'] || variant.async);
+  .filter((variant) => !args['async-only'] || variant.async)
+  .filter((variant) => !args['skip-node'] || variant.tool !== 'rookery' || !variant.async || variant.shell);
+const rounds = Number(args.rounds ?? 1);
 
 function log(message) {
   process.stderr.write(`[wal-bench] ${message}\n`);
@@ -194,7 +198,13 @@ async function main() {
     throw new Error('pgbackrest is not installed: apt-get install -y pgbackrest (or --only rookery)');
   }
   const results = [];
-  for (const variant of VARIANTS) results.push(await runVariant(variant));
+  for (let round = 1; round <= rounds; round++) {
+    for (const variant of VARIANTS) {
+      const result = await runVariant(variant);
+      if (rounds > 1) result.variant = `round ${round}: ${result.variant}`;
+      results.push(result);
+    }
+  }
   const machine = `${os.cpus().length} cores, ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const lines = [
     `machine: ${machine}; node ${process.version}; ${sh('pgbackrest', ['version'], { allowFail: true }).stdout?.trim() || 'pgbackrest n/a'}`,

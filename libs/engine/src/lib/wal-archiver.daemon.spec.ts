@@ -9,7 +9,7 @@ import { BackupRepository } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { WalArchiverDaemon } from './wal-archiver.daemon';
 import { WalSpool } from './wal.spool';
-import { WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
+import { ChunkBuffers, WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
 import { artifactEncodingFor } from './wal.factory';
 
 const SEGMENT_BYTES = 1024 * 1024 + 17;
@@ -152,5 +152,23 @@ describe('readWalContent', () => {
     expect(Buffer.concat(read.chunks).equals(bytes)).toBe(true);
     expect(read.chunks.map((chunk) => chunk.length)).toEqual(Array.from({ length: Math.ceil(size / 65536) }, (_, index) => Math.min(65536, size - index * 65536)));
     expect(read.chunks.every((chunk) => chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length)).toBe(true);
+  });
+
+  it('reads full chunks into memory handed back (ChunkBuffers), holding exactly the file whatever that memory held', async () => {
+    const buffers = new ChunkBuffers(65536, 3);
+    const stale = Array.from({ length: 4 }, () => Buffer.alloc(65536, 0xee).buffer as ArrayBuffer);
+    for (const memory of [...stale, new ArrayBuffer(1000)]) buffers.give(memory);
+    expect(buffers.size).toBe(3); // at most `max`, and only chunk-sized memory
+
+    const bytes = randomBytes(2 * 65536 + 3);
+    const path = join(work, 'reused');
+    await writeFile(path, bytes);
+    const read = await readWalContent(path, 65536, buffers);
+    expect(Buffer.concat(read.chunks).equals(bytes)).toBe(true);
+    // The two full chunks are in recycled memory; the tail has its own.
+    expect(read.chunks.slice(0, 2).every((chunk) => stale.includes(chunk.buffer as ArrayBuffer))).toBe(true);
+    expect(stale.includes(read.chunks[2].buffer as ArrayBuffer)).toBe(false);
+    expect(read.chunks.every((chunk) => chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length)).toBe(true);
+    expect(buffers.size).toBe(1);
   });
 });

@@ -2,7 +2,7 @@ import { FSWatcher, watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RookeryError, TierName, WalFileName, parseWalFileName } from '@rookery/core';
-import { WalTransfer, readWalContent } from './wal.transfer';
+import { WalTransfer } from './wal.transfer';
 import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool, fileIdentity, sameIdentity } from './wal.spool';
 
 export interface WalArchiverRunOptions {
@@ -113,7 +113,7 @@ export class WalArchiverDaemon {
     try {
       const file = parseWalFileName(name) as WalFileName;
       const before = await fileIdentity(path);
-      const content = await readWalContent(path, this.wal.chunkSize);
+      const content = await this.wal.read(path);
       const after = await fileIdentity(path);
       if (!sameIdentity(before, after) || Number(before.size) !== content.bytes) {
         throw new Error(`WAL file '${name}' changed while it was read; it will be read again`);

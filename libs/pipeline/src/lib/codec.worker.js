@@ -3,17 +3,23 @@
 // under ts-jest (source tree) and from dist/ (tsconfig.build.json copies *.worker.js).
 //
 // Protocol, one job at a time per worker:
-//   in:  { id, codec: 'gzip' | 'zstd' | 'lz4', level, input: ArrayBuffer, offset, length } (input transferred)
-//   out: { id, output: ArrayBuffer, length }                                         (output transferred)
-//    or: { id, error: string }
+//   in:  { id, codec: 'gzip' | 'zstd' | 'lz4', level, input: ArrayBuffer, offset, length, giveBack? } (input transferred)
+//   out: { id, output: ArrayBuffer, length, input? }            (output transferred; input too, with giveBack)
+//    or: { id, error: string, input? }
 // Every output is one complete, independent frame (gzip member, zstd frame, LZ4 frame) that the
 // standard CLIs decode, so concatenating outputs in job order yields a valid stream.
 const { parentPort } = require('node:worker_threads');
 const zlib = require('node:zlib');
 
 let zstd;
+let zstdBinding;
 let lz4;
 const zstdCompressors = new Map();
+
+// Each frame is compressed into a scratch buffer reused from job to job (Compressor.compress
+// allocated a fresh compressBound-sized one per chunk, whose pages fault in every time) and copied
+// out at its exact size: a frame that owns its whole ArrayBuffer transfers without another copy.
+let zstdScratch = Buffer.alloc(0);
 
 function zstdCompress(input, level) {
   zstd ??= require('zstd-napi');
@@ -24,7 +30,13 @@ function zstdCompress(input, level) {
     compressor.setParameters({ compressionLevel: level, checksumFlag: true });
     zstdCompressors.set(level, compressor);
   }
-  return compressor.compress(input);
+  zstdBinding ??= require('zstd-napi/binding');
+  const bound = zstdBinding.compressBound(input.length);
+  if (zstdScratch.length < bound) zstdScratch = Buffer.allocUnsafeSlow(bound);
+  const length = compressor.cctx.compress2(zstdScratch, input);
+  const frame = Buffer.allocUnsafeSlow(length);
+  zstdScratch.copy(frame, 0, 0, length);
+  return frame;
 }
 
 // LZ4 frames (format v1.6.x) are written here around the native block compressor and xxHash32 of
@@ -99,11 +111,13 @@ function exactArrayBuffer(buf) {
 // Loaded in the main thread (InlineFrameCompressor), it only lends its compress().
 module.exports = { compress };
 if (parentPort) parentPort.on('message', (job) => {
+  // With giveBack the input's memory goes back to the caller, which reads the next chunk into it.
+  const input = job.giveBack ? job.input : undefined;
   try {
     const output = compress(job.codec, job.level, Buffer.from(job.input, job.offset ?? 0, job.length));
     const buffer = exactArrayBuffer(output);
-    parentPort.postMessage({ id: job.id, output: buffer, length: output.byteLength }, [buffer]);
+    parentPort.postMessage({ id: job.id, output: buffer, length: output.byteLength, input }, input ? [buffer, input] : [buffer]);
   } catch (error) {
-    parentPort.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
+    parentPort.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error), input }, input ? [input] : []);
   }
 });

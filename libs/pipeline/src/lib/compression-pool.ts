@@ -14,10 +14,18 @@ export interface CompressionPoolOptions {
 /**
  * What a compress stream needs from a pool. `compress` must resolve with one complete frame of
  * `codec` holding exactly `input`, may settle jobs in any order, and takes ownership of `input`.
+ * With `recycle`, the input's memory is handed back through it once compressed (before the frame
+ * resolves), for the caller to read the next chunk into: a fresh buffer costs a page fault per
+ * 4 KiB page (~16 ms of kernel time per 16 MiB on the bench machine, against ~1 ms reused).
  */
 export interface FrameCompressor {
   readonly size: number;
-  compress(codec: PooledCodec, level: number, input: Buffer): Promise<Buffer>;
+  compress(codec: PooledCodec, level: number, input: Buffer, options?: CompressOptions): Promise<Buffer>;
+}
+
+export interface CompressOptions {
+  /** Receives the input's whole ArrayBuffer, no longer used by the compressor. */
+  recycle?: (memory: ArrayBuffer) => void;
 }
 
 interface Job {
@@ -25,6 +33,7 @@ interface Job {
   codec: PooledCodec;
   level: number;
   input: Buffer;
+  recycle?: (memory: ArrayBuffer) => void;
   resolve: (frame: Buffer) => void;
   reject: (error: Error) => void;
 }
@@ -34,7 +43,7 @@ interface PoolWorker {
   job: Job | null;
 }
 
-type WorkerReply = { id: number; output: ArrayBuffer; length: number } | { id: number; error: string };
+type WorkerReply = { id: number; output: ArrayBuffer; length: number; input?: ArrayBuffer } | { id: number; error: string; input?: ArrayBuffer };
 
 /** Compiled or not, the worker sits beside this file (tsconfig.build.json copies *.worker.js). */
 const WORKER_PATH = path.join(__dirname, 'codec.worker.js');
@@ -58,10 +67,10 @@ export class CompressionPool implements FrameCompressor {
   }
 
   /** Compresses `input` (whose memory is handed over to the worker) into one frame. */
-  compress(codec: PooledCodec, level: number, input: Buffer): Promise<Buffer> {
+  compress(codec: PooledCodec, level: number, input: Buffer, options: CompressOptions = {}): Promise<Buffer> {
     if (this.closed) return Promise.reject(new InvariantError('the compression pool was shut down'));
     return new Promise<Buffer>((resolve, reject) => {
-      this.queue.push({ id: this.nextId++, codec, level, input, resolve, reject });
+      this.queue.push({ id: this.nextId++, codec, level, input, recycle: options.recycle, resolve, reject });
       this.dispatch();
     });
   }
@@ -84,7 +93,7 @@ export class CompressionPool implements FrameCompressor {
       entry.worker.ref();
       const { buffer, byteOffset, byteLength } = transferable(job.input);
       entry.worker.postMessage(
-        { id: job.id, codec: job.codec, level: job.level, input: buffer, offset: byteOffset, length: byteLength },
+        { id: job.id, codec: job.codec, level: job.level, input: buffer, offset: byteOffset, length: byteLength, giveBack: job.recycle !== undefined },
         [buffer],
       );
     }
@@ -106,6 +115,7 @@ export class CompressionPool implements FrameCompressor {
     if (!job || job.id !== reply.id) return;
     entry.job = null;
     entry.worker.unref();
+    if (reply.input) job.recycle?.(reply.input);
     if ('error' in reply) job.reject(new Error(reply.error));
     else job.resolve(Buffer.from(reply.output, 0, reply.length));
     this.dispatch();
@@ -130,9 +140,15 @@ export class CompressionPool implements FrameCompressor {
 export class InlineFrameCompressor implements FrameCompressor {
   readonly size = 1;
 
-  async compress(codec: PooledCodec, level: number, input: Buffer): Promise<Buffer> {
+  async compress(codec: PooledCodec, level: number, input: Buffer, options: CompressOptions = {}): Promise<Buffer> {
     const frames = require(WORKER_PATH) as { compress(codec: PooledCodec, level: number, input: Buffer): Buffer };
-    return frames.compress(codec, level, input);
+    try {
+      return frames.compress(codec, level, input);
+    } finally {
+      if (options.recycle && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer) {
+        options.recycle(input.buffer);
+      }
+    }
   }
 }
 

@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { CompressionCodec, IntegrityError, InvariantError } from '@rookery/core';
 import { compressFrameSync } from 'lz4-napi';
 import { compressChunks, createCompressStream, createDecompressStream, ParallelCompressStream } from './compression';
-import { FrameCompressor, InlineFrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
+import { CompressionPool, FrameCompressor, InlineFrameCompressor, PooledCodec, shutdownCompressionPool } from './compression-pool';
 
 const CHUNK = 64 * 1024;
 const CODECS: CompressionCodec[] = ['none', 'gzip', 'zstd', 'lz4'];
@@ -196,6 +196,53 @@ describe('createCompressStream / createDecompressStream', () => {
     await expect(compressChunks({ codec: 'zstd', level: 1 }, pieces(text(10)), { pool: failing, label: '000000010000000000000003' })).rejects.toThrow(
       "cannot compress chunk 0 of '000000010000000000000003' with zstd: worker died",
     );
+  });
+
+  it.each([
+    ['the worker pool', () => new CompressionPool({ size: 2 })],
+    ['the calling thread', () => new InlineFrameCompressor()],
+  ])('with recycle, %s hands each input back once compressed; frames read into recycled memory decode to their input', async (_label, make) => {
+    const pool = make();
+    const returned: ArrayBuffer[] = [];
+    const recycle = (memory: ArrayBuffer) => returned.push(memory);
+    try {
+      const first = [text(CHUNK), randomBytes(CHUNK), text(CHUNK)].map((chunk) => Buffer.from(chunk)); // each owning its memory
+      const inputs = first.map((chunk) => Buffer.from(chunk));
+      const frames = await compressChunks({ codec: 'zstd', level: 1 }, first, { pool, recycle });
+      expect(returned.map((memory) => memory.byteLength)).toEqual([CHUNK, CHUNK, CHUNK]);
+      for (const [index, frame] of frames.entries()) {
+        expect(frame.byteOffset === 0 && frame.buffer.byteLength === frame.length).toBe(true); // a frame owns its memory
+        expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(inputs[index]);
+      }
+      // The next chunks go into that memory (holding the old bytes until overwritten): smaller, larger, other.
+      const again = returned.splice(0).map((memory) => Buffer.from(memory));
+      const next = [text(CHUNK / 2), randomBytes(CHUNK), text(CHUNK)];
+      next[0].copy(again[0]);
+      next[1].copy(again[1]);
+      next[2].copy(again[2]);
+      const chunks = [again[0].subarray(0, CHUNK / 2), again[1], again[2]];
+      const refrained = await compressChunks({ codec: 'zstd', level: 1 }, chunks, { pool, recycle });
+      for (const [index, frame] of refrained.entries()) {
+        expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(next[index]);
+      }
+      // The half chunk does not own its whole memory: the calling thread keeps away from it, the pool
+      // compressed (and hands back) a copy.
+      const sizes = returned.map((memory) => memory.byteLength).sort((a, b) => a - b);
+      expect(sizes).toEqual(pool instanceof CompressionPool ? [CHUNK / 2, CHUNK, CHUNK] : [CHUNK, CHUNK]);
+    } finally {
+      if (pool instanceof CompressionPool) await pool.shutdown();
+    }
+  });
+
+  it('with recycle, a failing job still hands its input back', async () => {
+    const pool = new CompressionPool({ size: 1 });
+    const returned: ArrayBuffer[] = [];
+    try {
+      await expect(pool.compress('nope' as PooledCodec, 1, text(100), { recycle: (memory) => returned.push(memory) })).rejects.toThrow("unknown codec 'nope'");
+      expect(returned.map((memory) => memory.byteLength)).toEqual([100]);
+    } finally {
+      await pool.shutdown();
+    }
   });
 
   it('emits frames in order when jobs finish out of order', async () => {

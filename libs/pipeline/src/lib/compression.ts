@@ -3,7 +3,7 @@ import zlib from 'node:zlib';
 import { CompressionSpec, IntegrityError, InvariantError } from '@rookery/core';
 import { DecompressStream } from 'zstd-napi';
 import { ChunkHasher } from './chunk-hasher';
-import { compressionPool, FrameCompressor, PooledCodec } from './compression-pool';
+import { CompressOptions, compressionPool, FrameCompressor, PooledCodec } from './compression-pool';
 import { Lz4FrameDecoder } from './lz4-frame';
 import { OffloadedZstdDecompressStream } from './zstd-decode';
 
@@ -61,12 +61,15 @@ export function createCompressStream(spec: CompressionSpec, options: CompressStr
  * 'none' returns the chunks themselves. All chunks are queued at once: callers bound the memory by
  * how much they read ahead (a WAL file is 16 MiB).
  */
-export async function compressChunks(spec: CompressionSpec, chunks: readonly Buffer[], options: Pick<CompressStreamOptions, 'label' | 'pool'> = {}): Promise<Buffer[]> {
+export async function compressChunks(spec: CompressionSpec, chunks: readonly Buffer[], options: ChunksOptions = {}): Promise<Buffer[]> {
   if (spec.codec === 'none') return [...chunks];
   const pool = options.pool ?? compressionPool();
   const input = chunks.length > 0 ? chunks : [Buffer.alloc(0)];
-  return Promise.all(input.map((chunk, index) => compressChunk(spec, chunk, index, pool, options.label)));
+  return Promise.all(input.map((chunk, index) => compressChunk(spec, chunk, index, pool, options)));
 }
+
+/** Options of compressChunks: `recycle` gets each chunk's memory back once it is compressed (FrameCompressor.compress). */
+export type ChunksOptions = Pick<CompressStreamOptions, 'label' | 'pool'> & CompressOptions;
 
 export interface HashedFrames {
   frames: Buffer[];
@@ -84,7 +87,7 @@ export interface HashedFrames {
 export async function compressHashedChunks(
   spec: CompressionSpec,
   chunks: readonly Buffer[],
-  options: Pick<CompressStreamOptions, 'label' | 'pool'> & { hasher: ChunkHasher },
+  options: ChunksOptions & { hasher: ChunkHasher },
 ): Promise<HashedFrames> {
   const label = options.label ?? 'unnamed';
   const bytes = chunks.reduce((total, chunk) => total + chunk.length, 0);
@@ -95,7 +98,7 @@ export async function compressHashedChunks(
       ? Promise.all(hashed.chunks)
       : chunks.length === 0
         ? compressChunks(spec, [], options)
-        : Promise.all(hashed.chunks.map((returned, index) => returned.then((chunk) => compressChunk(spec, chunk, index, pool, label))));
+        : Promise.all(hashed.chunks.map((returned, index) => returned.then((chunk) => compressChunk(spec, chunk, index, pool, { ...options, label }))));
   const [compressed, digest] = await Promise.all([frames, hashed.digest]);
   if (digest.bytes !== bytes) {
     throw new IntegrityError(`sha256 of '${label}' covered ${digest.bytes} bytes, but ${bytes} were compressed`, {
@@ -105,10 +108,10 @@ export async function compressHashedChunks(
   return { frames: compressed, sha256: digest.sha256, bytes };
 }
 
-function compressChunk(spec: CompressionSpec, chunk: Buffer, index: number, pool: FrameCompressor, label = 'unnamed'): Promise<Buffer> {
-  return pool.compress(spec.codec as PooledCodec, spec.level, chunk).catch((cause: unknown) => {
+function compressChunk(spec: CompressionSpec, chunk: Buffer, index: number, pool: FrameCompressor, options: CompressOptions & { label?: string }): Promise<Buffer> {
+  return pool.compress(spec.codec as PooledCodec, spec.level, chunk, { recycle: options.recycle }).catch((cause: unknown) => {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new InvariantError(`cannot compress chunk ${index} of '${label}' with ${spec.codec}: ${reason}`, { cause });
+    throw new InvariantError(`cannot compress chunk ${index} of '${options.label ?? 'unnamed'}' with ${spec.codec}: ${reason}`, { cause });
   });
 }
 
