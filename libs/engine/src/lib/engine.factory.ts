@@ -1,3 +1,4 @@
+import { closeSync, fchownSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
@@ -112,6 +113,19 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         timeoutMs: startOptions.timeoutMs,
       });
       return port;
+    },
+    startRestoreHelper: (dataDirectory, command, logFile) => {
+      const logFd = openSync(logFile, 'a', 0o600);
+      try {
+        if (process.getuid?.() === 0) {
+          const account = lookupOsUser('postgres');
+          fchownSync(logFd, account.uid, account.gid);
+        }
+        const [program, ...args] = command;
+        return runner.startDaemon(program, args, { user: owner, cwd: dataDirectory, env: restoreCommandEnvironment(processEnvironment()), outputFd: logFd });
+      } finally {
+        closeSync(logFd);
+      }
     },
     stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user: owner }),
     isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user: owner }),

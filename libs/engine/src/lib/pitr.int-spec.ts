@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
@@ -168,6 +168,32 @@ describe('point-in-time recovery', () => {
     const { result, ids } = await restoreAndRead(s3Engine, parseRecoveryTarget({ targetName: RESTORE_POINT }), 'to-name-s3');
     expect(ids).toEqual(idsUpTo(80));
     expect(result.recovery?.outcome?.stoppedAt).toContain(`recovery stopping at restore point "${RESTORE_POINT}"`);
+  }, 180_000);
+
+  it("answers the restored server's first restore_command calls from the prefetcher the restore started, without node", async () => {
+    // Every node the restore and its server run goes through this wrapper, which records its arguments.
+    const calls = join(work, 'node-calls.log');
+    const node = join(work, 'node-recording.sh');
+    await writeFile(calls, '', { mode: 0o666 });
+    await chmod(calls, 0o666);
+    await writeFile(node, `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${process.execPath}' "$@"\n`, { mode: 0o755 });
+    const config = buildConfig({ repositories: [repoUrl], tiers: { oltp: { pgUrl: source.url } } }, 'test');
+    const engine = await createEngine(config, { actor: 'test', selfCommand: [node, bin, '--repo', repoUrl] });
+    try {
+      const [backup] = (await engine.list('oltp')).backups;
+      const { ids } = await restoreAndRead(engine, parseRecoveryTarget({}), 'latest-prefetched');
+      expect(ids).toEqual(idsUpTo(ROWS));
+      const lines = (await readFile(calls, 'utf8')).split('\n').filter(Boolean);
+      // One prefetcher, started by the restore (a restore_command miss would start its own).
+      expect(lines.filter((line) => line.includes(' wal-prefetcher '))).toHaveLength(1);
+      // The start's asks (the next timeline's history, the backup's first segment) and the
+      // prefetched segments never started node.
+      const asked = lines.filter((line) => line.includes(' wal-get ')).map((line) => line.split(' wal-get ')[1].split(' ')[0]);
+      expect(asked).not.toContain('00000002.history');
+      expect(asked).not.toContain(backup.walRange?.start);
+    } finally {
+      await engine.close();
+    }
   }, 180_000);
 
   it('refuses targets outside the window, and malformed ones, before writing anything', async () => {

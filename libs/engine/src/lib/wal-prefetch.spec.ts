@@ -51,20 +51,24 @@ describe('missing markers', () => {
     it.each([
       ['a segment', SEGMENT],
       ['a timeline history file', '00000002.history'],
-    ])('answers 1 without node from a fresh marker for %s, and uses it up', async (_label, name) => {
+    ])('answers 1 without node from a fresh marker for %s, marking it used; a used marker answers while fresh', async (_label, name) => {
       const path = await marker(name, 0);
       const answer = walGet(name);
       expect(answer.status).toBe(1);
       expect(answer.stderr).toBe(`rookery: WAL file '${name}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n`);
       expect(await exists(path)).toBe(false);
       expect(await exists(`${path}.used`)).toBe(true); // tells the prefetcher to check again
-      // Used: the next call is node's.
+      // Recovery asks again within milliseconds: the same fresh check answers.
+      expect(walGet(name).status).toBe(1);
+      // A used marker past the bound answers nothing.
+      await rename(await marker(name, MISSING_FRESH_MS + 600), `${path}.used`);
       expect(walGet(name).status).toBe(NODE_RAN);
     });
 
     it(`trusts a marker up to ${MISSING_FRESH_MS} ms old, not older, not from the future or another boot`, async () => {
-      await marker(SEGMENT, MISSING_FRESH_MS - 600);
+      const fresh = await marker(SEGMENT, MISSING_FRESH_MS - 600);
       expect(walGet(SEGMENT).status).toBe(1);
+      await rm(`${fresh}.used`);
       const stale = await marker(SEGMENT, MISSING_FRESH_MS + 600);
       expect(walGet(SEGMENT).status).toBe(NODE_RAN);
       expect(await exists(stale)).toBe(true); // not used: node answered
@@ -191,7 +195,11 @@ describe('missing markers', () => {
       expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [], confirm: [] });
       await rename(markerPath(history), `${markerPath(history)}.used`); // what bin/rookery-wal-get does
       expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [history], confirm: [] });
+      // The used marker answers until the new check lands, which replaces it.
+      expect(await exists(`${markerPath(history)}.used`)).toBe(true);
+      await missing(markers, history);
       expect(await exists(`${markerPath(history)}.used`)).toBe(false);
+      expect(await exists(markerPath(history))).toBe(true);
       // A marker removed by someone else (rm -r of the data directory) is not a use: nothing is rewritten.
       await rm(markerPath(SEGMENT));
       expect(await markers.due(await entries(), writtenAt + 1)).toEqual({ mark: [], confirm: [] });

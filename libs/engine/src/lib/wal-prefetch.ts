@@ -1,4 +1,4 @@
-import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
@@ -23,7 +23,10 @@ import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
 /** The spool directory beside the file PostgreSQL asked for (pg_wal/rookery-prefetch): same filesystem, the server's account, excluded from base backups. */
 export const PREFETCH_DIRECTORY = 'rookery-prefetch';
 const CURSOR_FILE = 'cursor';
-const LOG_FILE = 'prefetcher.log';
+/** Written by the prefetcher once its first cursor's round settled (see WalPrefetcher.run). */
+export const PREFETCH_READY_FILE = 'ready';
+/** The prefetcher's log, in its spool (removed with it). */
+export const PREFETCHER_LOG_FILE = 'prefetcher.log';
 const SCAN_MS = 100;
 
 /** `<name>.missing` in the spool: the prefetcher found `name` not archived (see MissingMarkers). */
@@ -105,13 +108,23 @@ export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>,
   const spool = new WalSpool(launch.spoolDirectory);
   try {
     await spool.prepare();
-    const temporary = join(launch.spoolDirectory, `.${CURSOR_FILE}.${process.pid}.tmp`);
-    await writeFile(temporary, `${name}\n`, { mode: 0o600 });
-    await rename(temporary, join(launch.spoolDirectory, CURSOR_FILE));
-    if ((await spool.archiverPid()) === null) launcher({ ...launch, logFile: join(launch.spoolDirectory, LOG_FILE) });
+    await writePrefetchCursor(launch.spoolDirectory, name);
+    if ((await spool.archiverPid()) === null) launcher({ ...launch, logFile: join(launch.spoolDirectory, PREFETCHER_LOG_FILE) });
   } catch {
     // Without a prefetcher every segment is fetched in the foreground: slower, still correct.
   }
+}
+
+/**
+ * Points the prefetcher at `name`: recovery is there and will ask for what follows (atomic:
+ * temporary name, rename). `owner`: the account the file is given to (a restore running as root
+ * seeds the cursor of a prefetcher running as the server's account).
+ */
+export async function writePrefetchCursor(spoolDirectory: string, name: string, owner?: { uid: number; gid: number } | null): Promise<void> {
+  const temporary = join(spoolDirectory, `.${CURSOR_FILE}.${process.pid}.tmp`);
+  await writeFile(temporary, `${name}\n`, { mode: 0o600 });
+  if (owner) await chown(temporary, owner.uid, owner.gid);
+  await rename(temporary, join(spoolDirectory, CURSOR_FILE));
 }
 
 /**
@@ -139,12 +152,12 @@ export const bootClock: MarkerClock = async () => {
  * before a check of the store that found no copy of `name` (for a segment, no .partial either);
  * it is written atomically (temporary name, rename) in the spool, mode 0600. bin/rookery-wal-get
  * answers 1 for `name` only from a marker of its own account, not a symlink, whose check started
- * at most MISSING_FRESH_MS ago on this boot, and only if it could rename it to
- * `<name>.missing.used`: one check answers one call, and a marker the prefetcher removed (it found
- * the file archived) answers none.
+ * at most MISSING_FRESH_MS ago on this boot: first by renaming it to `<name>.missing.used` (a
+ * marker the prefetcher removed, having found the file archived, answers none), then from the used
+ * marker while it is still fresh (recovery asks for some names twice within milliseconds).
  *
  * A used marker makes the prefetcher check the name again at once and write a new marker if it is
- * still missing (recovery asks for some names twice). Otherwise a marker is never rewritten: it
+ * still missing (the used one is removed when that check lands). Otherwise a marker is never rewritten: it
  * ages out, and a later call goes to node. While a marker is fresh its name is checked again every
  * MISSING_RECHECK_MS, and so is the archive's end (`follow`) for as long as the prefetcher runs:
  * found archived, the marker is removed at once. A failed check (store unreachable) removes it,
@@ -188,6 +201,7 @@ export class MissingMarkers {
       try {
         await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
         await rename(temporary, this.markerPath(name));
+        await rm(this.usedMarkerPath(name), { force: true }).catch(() => undefined);
         entry.markerAt = Date.now();
       } catch {
         // The spool is gone (a history file was asked for): no marker, node answers.
@@ -226,8 +240,7 @@ export class MissingMarkers {
   /**
    * Given the spool's entries as listed at `now`: the names whose marker was used (`mark`: check
    * and write a new marker), the names to check again without writing (`confirm`: fresh marker
-   * or followed, last checked MISSING_RECHECK_MS ago), none already being checked. Used markers
-   * (`<name>.missing.used`) are removed. Names neither fresh nor followed are dropped, with their
+   * or followed, last checked MISSING_RECHECK_MS ago), none already being checked. Names neither fresh nor followed are dropped, with their
    * stale marker (removing a file never races with removing the spool).
    */
   async due(entries: ReadonlySet<string>, now: number): Promise<{ mark: string[]; confirm: string[] }> {
@@ -235,7 +248,7 @@ export class MissingMarkers {
     const confirm: string[] = [];
     for (const entry of entries) {
       if (!entry.endsWith(USED_MARKER_SUFFIX)) continue;
-      await rm(join(this.spoolDirectory, entry), { force: true }).catch(() => undefined);
+      // The used marker stays (it answers again while fresh) until the new check lands.
       const name = entry.slice(0, -USED_MARKER_SUFFIX.length);
       if (!this.checking(name)) mark.push(name);
     }
@@ -262,8 +275,13 @@ export class MissingMarkers {
     return join(this.spoolDirectory, `${name}${MISSING_MARKER_SUFFIX}`);
   }
 
+  private usedMarkerPath(name: string): string {
+    return join(this.spoolDirectory, `${name}${USED_MARKER_SUFFIX}`);
+  }
+
+  /** Removes `name`'s marker, used or not (a used one answers again while fresh). */
   private async remove(name: string): Promise<void> {
-    await rm(this.markerPath(name), { force: true }).catch(() => undefined);
+    await Promise.all([this.markerPath(name), this.usedMarkerPath(name)].map((path) => rm(path, { force: true }).catch(() => undefined)));
   }
 }
 
@@ -340,7 +358,11 @@ export class WalPrefetcher {
     let removed = false;
     const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
     const checks = new Set<Promise<void>>();
-    const check = (name: string, write: boolean) => {
+    // The first cursor's round (its watched names checked, the first fetches and what they
+    // found at the archive's end settled) ends with READY_FILE in the spool: a restore starting
+    // the server waits for it, so the server's first asks find their answers there.
+    let firstRound: Promise<unknown>[] | null = null;
+    const check = (name: string, write: boolean): Promise<void> => {
       const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
         const file = parseWalFileName(name);
         if (!archived || !cursor || !stopped || summary.stoppedAt !== 'end' || file?.kind !== 'segment') return;
@@ -356,6 +378,8 @@ export class WalPrefetcher {
         checks.delete(running);
         napper.wake();
       });
+      firstRound?.push(running);
+      return running;
     };
     try {
       while (!options.signal?.aborted && !lostLock) {
@@ -364,6 +388,7 @@ export class WalPrefetcher {
           break;
         }
         const latest = await readCursor(options.spoolDirectory);
+        if (latest !== null && cursor === null) firstRound = [];
         if (latest && latest.name !== cursor?.name) {
           cursor = latest;
           next = (latest.segmentNumber as bigint) + 1n;
@@ -373,7 +398,12 @@ export class WalPrefetcher {
           markers.unfollow();
           for (const name of watchedFor(latest)) if (!markers.checking(name)) check(name, true);
         }
-        if (!cursor) break;
+        if (!cursor) {
+          // Started ahead of recovery (a restore about to start the server): wait for the cursor.
+          if (Date.now() - lastActivity > options.idleMs) break;
+          await napper.nap(SCAN_MS);
+          continue;
+        }
         const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
         const held = await this.dropStale(options.spoolDirectory, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
@@ -388,13 +418,16 @@ export class WalPrefetcher {
           if (held.includes(name) || inFlight.has(name)) continue;
           const timeline = cursor.timeline;
           const fetch = this.fetchOne(options, markers, name)
-            .then((outcome) => {
+            .then(async (outcome) => {
               if (outcome === 'fetched') {
                 summary.fetched++;
               } else if (cursor?.timeline === timeline && !stopped) {
                 stopped = true;
                 summary.stoppedAt = outcome;
                 log(`stops fetching ahead at ${name}: ${outcome}`);
+                // Recovery reads a segment missing from the archive from pg_wal when it is there
+                // (a base backup's own WAL, when the archive lacks it), then asks for the next.
+                if (outcome === 'end') await check(walSegmentFileName(timeline, (parseWalFileName(name) as WalFileName).segmentNumber as bigint + 1n), true);
               }
             })
             .finally(() => {
@@ -403,6 +436,12 @@ export class WalPrefetcher {
               napper.wake();
             });
           inFlight.set(name, fetch);
+          firstRound?.push(fetch);
+        }
+        if (firstRound) {
+          const round = firstRound;
+          firstRound = null;
+          void Promise.allSettled(round).then(() => markReady(options.spoolDirectory));
         }
         if (inFlight.size === 0 && Date.now() - lastActivity > options.idleMs) break;
         await napper.nap(SCAN_MS);
@@ -481,6 +520,11 @@ function watchedFor(cursor: WalFileName): string[] {
   const names = [cursor.name, walHistoryFileName(cursor.timeline)];
   if (cursor.timeline < 0xffffffff) names.push(walHistoryFileName(cursor.timeline + 1));
   return names;
+}
+
+/** Tells a waiting restore the prefetcher's first round is done (best effort: the spool may be gone). */
+async function markReady(spoolDirectory: string): Promise<void> {
+  await writeFile(join(spoolDirectory, PREFETCH_READY_FILE), '', { mode: 0o600 }).catch(() => undefined);
 }
 
 async function readCursor(spoolDirectory: string): Promise<WalFileName | null> {
