@@ -10,6 +10,8 @@ import {
   codecExtension,
 } from '@rookery/core';
 import {
+  OffloadedZstdDecompressStream,
+  ReleasingWriter,
   createCompressStream,
   createDecompressStream,
   createDecryptStream,
@@ -145,7 +147,13 @@ export async function readArtifact(
     }
     stages.push(createDecryptStream(options.keyMaterial, { label }));
   }
-  if (artifact.compression.codec !== 'none') stages.push(createDecompressStream(artifact.compression, { label, offload }));
+  if (artifact.compression.codec !== 'none') {
+    const decoder = createDecompressStream(artifact.compression, { label, offload });
+    stages.push(decoder);
+    // The decoder's buffers come back to it once the sink wrote them (the stages after it only
+    // read them or copy them): reused memory instead of fresh pages for every decoded MiB.
+    if (decoder instanceof OffloadedZstdDecompressStream && sink instanceof ReleasingWriter) sink.onRelease((chunk) => decoder.recycle(chunk));
+  }
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.

@@ -1,6 +1,6 @@
 import { closeSync, fchownSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
   PgBasebackupDriver,
@@ -13,7 +13,7 @@ import {
   lookupOsUser,
   startReplicationBaseBackup,
 } from '@rookery/postgres';
-import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
+import { ReleasingWriter, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
@@ -68,7 +68,8 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
     extractTar: (directory, rename, extractOptions = {}) => {
-      const sink = new PassThrough();
+      // Written straight into tar's stdin, telling the decoder when each buffer can be reused.
+      const sink = new ReleasingWriter();
       const controller = new AbortController();
       const onMember = extractOptions.onMember;
       const tar = runner.spawn(

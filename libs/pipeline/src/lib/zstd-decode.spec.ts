@@ -1,9 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '@rookery/core';
 import { Compressor } from 'zstd-napi';
 import { createDecompressStream } from './compression';
+import { ReleasingWriter } from './releasing-writer';
+import { OffloadedZstdDecompressStream } from './zstd-decode';
 
 function zstdFrames(...parts: Buffer[]): Buffer {
   const compressor = new Compressor();
@@ -35,6 +37,30 @@ describe('zstd decompression in a worker (offload)', () => {
 
   it.each([1000, 65_536, 3 * 1024 * 1024])('decodes concatenated frames fed in pieces of %i bytes', async (pieceSize) => {
     expect((await decode(frames, pieceSize)).equals(original)).toBe(true);
+  });
+
+  it('reuses the memory of buffers a ReleasingWriter wrote, and every byte still comes out as it went in', async () => {
+    // 24 MiB of varied data: more decoded MiB than the decoder's credit, so buffers must come back.
+    const big = Buffer.concat(Array.from({ length: 24 }, (_, index) => (index % 3 === 0 ? randomBytes(1 << 20) : Buffer.alloc(1 << 20, index))));
+    const decoder = createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }) as OffloadedZstdDecompressStream;
+    const sink = new ReleasingWriter();
+    sink.onRelease((chunk) => decoder.recycle(chunk));
+    // The target reads each chunk a turn after it was written and only then calls back: a buffer
+    // handed back before that would be decoded into before this hash saw it.
+    const seen = createHash('sha256');
+    sink.attach(
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          setImmediate(() => {
+            seen.update(chunk);
+            callback();
+          });
+        },
+      }),
+    );
+    await pipeline(Readable.from([zstdFrames(big)]), decoder, sink);
+    expect(seen.digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
+    expect(decoder.recycledBuffers).toBeGreaterThan(8);
   });
 
   it('fails with an IntegrityError naming the artifact on corrupt or truncated input', async () => {

@@ -3,9 +3,11 @@
 // the same file runs under ts-jest (source tree) and from dist/ (tsconfig.build.json copies *.worker.js).
 //
 // Protocol (one stream per worker, messages in order):
-//   in  { input: ArrayBuffer, length }  (transferred)  compressed bytes → out { consumed: true } once decoded
+//   in  { input: ArrayBuffer, length }  (transferred)  compressed bytes → out { consumed: ArrayBuffer } once decoded
+//                                                      (its memory, transferred back for the next batch)
 //   in  { credit: n }                                   the stream may take n more outputs
 //   in  { end: true }                                   no more input  → out { done: true } after the last output
+//   in  { spare: ArrayBuffer }          (transferred)   an output the main thread is done with: decoded into again
 //   out { output: ArrayBuffer, length } (transferred)   decoded bytes, in order; each uses one credit
 //   out { error: string }                               corrupt or truncated input; nothing follows
 // Outputs are sent only against credit, so a slow consumer stops the decoder instead of letting
@@ -17,7 +19,10 @@ const OUTPUT_BYTES = 1024 * 1024;
 
 const dctx = new binding.DCtx();
 const inputs = [];
+/** Outputs handed back: reused (warm pages) before any fresh memory is allocated. */
+const spares = [];
 let source = null;
+let sourceMemory = null;
 let output = null;
 let filled = 0;
 let credit = 0;
@@ -38,8 +43,9 @@ function pump() {
     if (!source) {
       if (inputs.length === 0) break;
       source = inputs.shift();
+      sourceMemory = source.buffer;
     }
-    output ??= Buffer.allocUnsafeSlow(OUTPUT_BYTES);
+    output ??= spares.pop() ?? Buffer.allocUnsafeSlow(OUTPUT_BYTES);
     const room = OUTPUT_BYTES - filled;
     const [status, produced, consumed] = dctx.decompressStream(output.subarray(filled), source);
     filled += produced;
@@ -49,7 +55,9 @@ function pump() {
       // This input is fully decoded (zstd holds nothing back once it had room to spare).
       inFrame = status !== 0;
       source = null;
-      parentPort.postMessage({ consumed: true });
+      // zstd keeps nothing of its input once it returned: the memory goes back for reuse.
+      parentPort.postMessage({ consumed: sourceMemory }, [sourceMemory]);
+      sourceMemory = null;
     }
   }
   if (ended && !source && inputs.length === 0 && !failed) {
@@ -65,6 +73,10 @@ function pump() {
 
 parentPort.on('message', (message) => {
   try {
+    if (message.spare) {
+      if (message.spare.byteLength === OUTPUT_BYTES) spares.push(Buffer.from(message.spare));
+      return;
+    }
     if (message.input) inputs.push(Buffer.from(message.input, 0, message.length));
     else if (message.credit) credit += message.credit;
     else if (message.end) ended = true;

@@ -21,10 +21,18 @@ export interface SpawnOptions {
   /** Aborting kills the child's whole process group (SIGTERM, then SIGKILL after a grace period). */
   signal?: AbortSignal;
   user?: ProcessUser;
-  /** Bytes fed to the child's stdin; default: none (stdin is /dev/null). */
-  stdin?: Readable | string | Buffer;
+  /**
+   * Bytes fed to the child's stdin; default: none (stdin is /dev/null). A StdinWriter is handed
+   * the child's stdin to write to itself.
+   */
+  stdin?: Readable | string | Buffer | StdinWriter;
   /** Called with each complete stderr line, for progress and verbose output. */
   onStderrLine?: (line: string) => void;
+}
+
+/** Writes a child's stdin itself (e.g. to learn when each chunk reached the kernel). */
+export interface StdinWriter {
+  attach(stdin: NodeJS.WritableStream): void;
 }
 
 export interface ProcessResult {
@@ -189,7 +197,8 @@ export class ProcessRunner {
     if (options.stdin !== undefined && child.stdin) {
       child.stdin.on('error', () => undefined);
       if (options.stdin instanceof Readable) options.stdin.pipe(child.stdin);
-      else child.stdin.end(options.stdin);
+      else if (Buffer.isBuffer(options.stdin) || typeof options.stdin === 'string') child.stdin.end(options.stdin);
+      else options.stdin.attach(child.stdin);
     }
     // A consumer that gives up on stdout no longer wants the process either.
     output.once('close', () => {
