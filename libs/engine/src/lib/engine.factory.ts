@@ -1,4 +1,5 @@
 import { closeSync, fchownSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
@@ -109,7 +110,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         logFile: join(dataDirectory, RESTORED_SERVER_LOG),
         // The restore reads the recovery outcome from this log: keep it here and in English,
         // whatever logging the backed-up server was configured with.
-        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C' },
+        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C', ...(await startSyncSetting(dataDirectory)) },
         env: restoreCommandEnvironment(processEnvironment()),
         timeoutMs: startOptions.timeoutMs,
       });
@@ -162,6 +163,18 @@ function eachLine(stream: Readable, onLine: (line: string) => void): void {
     for (const line of lines) if (line) onLine(line);
   });
   stream.on('error', () => undefined);
+}
+
+/**
+ * A restored server starts as after a crash, and first fsyncs every file of its data directory
+ * one by one (~0.1 s for a thousand files that are already on disk). The restore has just synced
+ * the whole file system (syncfs), so on Linux with PostgreSQL 14+ the server's own pass is one
+ * syncfs too (recovery_init_sync_method): the same guarantee rookery's own sync relies on.
+ */
+async function startSyncSetting(dataDirectory: string): Promise<Record<string, string>> {
+  if (process.platform !== 'linux') return {};
+  const major = Number((await readFile(join(dataDirectory, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
+  return major >= 14 ? { recovery_init_sync_method: 'syncfs' } : {};
 }
 
 function escapeSed(path: string): string {

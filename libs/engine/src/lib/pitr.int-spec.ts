@@ -181,8 +181,10 @@ describe('point-in-time recovery', () => {
     const engine = await createEngine(config, { actor: 'test', selfCommand: [node, bin, '--repo', repoUrl] });
     try {
       const [backup] = (await engine.list('oltp')).backups;
-      const { ids } = await restoreAndRead(engine, parseRecoveryTarget({}), 'latest-prefetched');
+      const { ids, url } = await restoreAndRead(engine, parseRecoveryTarget({}), 'latest-prefetched');
       expect(ids).toEqual(idsUpTo(ROWS));
+      // The restore synced the file system: the server's start-up pass is one syncfs, not an fsync per file.
+      expect(await sql.query(url, 'show recovery_init_sync_method')).toEqual([{ recovery_init_sync_method: 'syncfs' }]);
       const lines = (await readFile(calls, 'utf8')).split('\n').filter(Boolean);
       // One prefetcher, started by the restore (a restore_command miss would start its own).
       expect(lines.filter((line) => line.includes(' wal-prefetcher '))).toHaveLength(1);
