@@ -15,9 +15,11 @@ process.emitWarning = function filteredWarning(warning, ...rest) {
  * Starts the background WAL archiver of asynchronous wal-push: this same rookery, detached, in the
  * caller's working directory and environment (where the store's credentials come from), with only
  * the --config/--repo PostgreSQL's archive_command already passed: no secret is added to argv.
+ * Returns its exit, which a first call that started it early watches (walPushFastPath).
  */
-function launchArchiver({ tier, walDirectory, globalArgs, logFile }) {
-  spawnDetached([...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory], logFile);
+function launchArchiver({ tier, walDirectory, globalArgs, logFile, early }) {
+  const child = spawnDetached([...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory, ...(early ? ['--early'] : [])], logFile);
+  return { exited: new Promise((done) => child.once('exit', done).once('error', done)) };
 }
 
 /** This rookery with `args`, detached, output appended to `logFile`. */
@@ -29,6 +31,7 @@ function spawnDetached(args, logFile) {
     const child = spawn(process.execPath, [__filename, ...args], { detached: true, stdio: ['ignore', log, log], env: process.env, cwd: process.cwd() });
     child.on('error', () => undefined);
     child.unref();
+    return child;
   } finally {
     fs.closeSync(log);
   }

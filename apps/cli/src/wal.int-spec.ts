@@ -579,6 +579,48 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     await until(async () => at.names.every((name) => !existsSync(acknowledgementPath(at, name))), 30_000, 'the records of archived files to go');
   }, 120_000);
 
+  it('the first call of a configuration starts the archiver before loading the CLI; the archiver validates it and writes the cache', async () => {
+    const at = await setup('early', 3);
+    const probe = { NODE_OPTIONS: `--require ${join(work, 'probe.cjs')}` };
+    const first = await push(at, at.names[0], probe);
+    expect(first).toMatchObject({ status: 0 });
+    expect(JSON.parse(first.stdout)).toMatchObject({ name: at.names[0], status: 'acknowledged', hashed: false });
+    // No settings cache for this config file yet, and still no @rookery library, config parser or SDK in this process.
+    const loaded = loadedModules(first.stderr);
+    expect(loaded.length).toBeGreaterThan(0);
+    expect(loaded.filter((file) => !/wal-archiver\.foreground\.js$|wal\.spool\.js$|bin\/rookery\.js$|probe\.cjs$/.test(file))).toEqual([]);
+    // The archiver logs to the spool, as one started by the full CLI does.
+    expect(await readFile(join(at.spool, 'oltp', 'archiver.log'), 'utf8')).toMatch(/archiver \d+ started for tier oltp/);
+    for (const name of at.names.slice(1)) {
+      await until(async () => existsSync(acknowledgementPath(at, name)), 60_000, `the acknowledgement of ${name}`);
+      expect((await push(at, name)).status).toBe(0);
+    }
+    for (const name of at.names) {
+      expect(await storedVersions(at, name)).toEqual([sha256(await readFile(join(at.walDir, name)))]);
+    }
+  }, 120_000);
+
+  it('an early start that finds the configuration invalid, or archiveAsync off, leaves the decision to the full CLI', async () => {
+    // `archiveAsync: true` in the text, but no spoolPath: the full CLI reports the invalid configuration.
+    const invalid = await setup('early-invalid', 1);
+    await writeFile(invalid.config, (await readFile(invalid.config, 'utf8')).replace(/ {2}spoolPath: .*\n/, ''));
+    const refused = await push(invalid, invalid.names[0]);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain('archiveAsync needs spoolPath');
+    expect(refused.ms).toBeLessThan(4_000); // the archiver's exit ends the wait, not a timeout
+    expect(await storedVersions(invalid, invalid.names[0])).toEqual([]);
+
+    // Only a comment asks for it: the archiver refuses to run, the full CLI pushes synchronously.
+    const commented = await setup('early-comment', 1);
+    await writeFile(commented.config, (await readFile(commented.config, 'utf8')).replace('archiveAsync: true', '# archiveAsync: true'));
+    const pushed = await push(commented, commented.names[0]);
+    expect(pushed).toMatchObject({ status: 0, stderr: '' });
+    expect(JSON.parse(pushed.stdout)).toMatchObject({ name: commented.names[0], status: 'archived' });
+    expect(await storedVersions(commented, commented.names[0])).toEqual([sha256(await readFile(join(commented.walDir, commented.names[0])))]);
+    expect(existsSync(acknowledgementPath(commented, commented.names[0]))).toBe(false);
+    expect(await archiverPid(commented)).toBeNull();
+  }, 120_000);
+
   it('bin/rookery-wal-push answers for acknowledged files without node, and hands everything else to it', async () => {
     const at = await setup('shell', 4);
     expect((await push(at, at.names[0])).status).toBe(0);

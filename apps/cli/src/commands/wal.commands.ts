@@ -1,3 +1,4 @@
+import { openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command } from 'commander';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
@@ -66,15 +67,11 @@ export function walPushCommand(): Command {
 async function pushAsynchronously(command: Command, config: RookeryConfig, tier: TierName, path: string): Promise<void> {
   const globals = command.optsWithGlobals<GlobalOptions>();
   const launcher = archiverLauncher();
-  if (!launcher || !config.wal.spoolPath || !config.repositories[0]) {
-    throw new ConfigError('asynchronous WAL archiving needs wal.spoolPath, a repository, and the rookery command (bin/rookery.js)', ['wal']);
+  if (!launcher) {
+    throw new ConfigError('asynchronous WAL archiving needs the rookery command (bin/rookery.js)', ['wal']);
   }
   const invocation: WalPushInvocation = { path, tier, configFile: globals.config, repositories: globals.repo ?? [], json: Boolean(globals.json) };
-  const settings: AsyncArchiveSettings = {
-    spoolPath: config.wal.spoolPath,
-    store: config.repositories[0],
-    archiveTimeoutSeconds: config.wal.archiveTimeoutSeconds,
-  };
+  const settings = asyncArchiveSettings(config);
   await writeCachedSettings(invocation, settings, processEnvironment(), process.cwd());
   try {
     const result = await awaitAcknowledgement(invocation, settings, launcher);
@@ -85,38 +82,73 @@ async function pushAsynchronously(command: Command, config: RookeryConfig, tier:
   }
 }
 
+/** What wal-push's fast path needs of the configuration (and caches): spool, store, timeout. */
+function asyncArchiveSettings(config: RookeryConfig): AsyncArchiveSettings & { spoolPath: string } {
+  if (!config.wal.spoolPath || !config.repositories[0]) {
+    throw new ConfigError('asynchronous WAL archiving needs wal.spoolPath and a repository', ['wal']);
+  }
+  return { spoolPath: config.wal.spoolPath, store: config.repositories[0], archiveTimeoutSeconds: config.wal.archiveTimeoutSeconds };
+}
+
 /**
  * The background archiver of wal.archiveAsync, started detached by wal-push (not for people: it
  * is hidden from --help). It exits at once when another archiver holds the spool, else after
  * wal.archiverIdleSeconds without ready files, or on SIGTERM/SIGINT after its pushes in flight.
+ *
+ * --early: started by a wal-push that had not read the configuration yet (walPushFastPath). It
+ * refuses to run unless wal.archiveAsync is on, writes the settings cache that call is waiting
+ * for, and appends its log lines to the spool's archiver.log itself.
  */
 export function walArchiverCommand(): Command {
   return new Command('wal-archiver')
     .description('background archiver of asynchronous wal-push (started by wal-push)')
     .requiredOption('--tier <tier>', 'tier the server belongs to')
     .requiredOption('--wal-dir <dir>', "the server's pg_wal directory")
-    .action(async (options: GlobalOptions & { walDir: string }, command: Command) => {
+    .option('--early', 'started by wal-push before it read the configuration')
+    .action(async (options: GlobalOptions & { walDir: string; early?: boolean }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       const controller = new AbortController();
       const stop = () => controller.abort(new Error('archiver stopped by signal'));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      await withWalEngine(configFor(command), async (engine) => {
-        const { wal, repositories } = engine.config;
-        if (!wal.spoolPath) throw new ConfigError('the background WAL archiver needs wal.spoolPath', ['wal.spoolPath']);
-        await new WalArchiverDaemon(engine.wal).run({
+      const config = configFor(command);
+      const settings = asyncArchiveSettings(config);
+      const spool = WalSpool.forTier(settings.spoolPath, tier);
+      let log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      if (options.early) {
+        if (!config.wal.archiveAsync) throw new ConfigError('the background WAL archiver runs only with wal.archiveAsync', ['wal.archiveAsync']);
+        await spool.prepare();
+        log = spoolLog(spool.logPath());
+        const globals = command.optsWithGlobals<GlobalOptions>();
+        const invocation = { configFile: globals.config, repositories: globals.repo ?? [] };
+        await writeCachedSettings({ ...invocation, path: '', tier, json: false }, settings, processEnvironment(), process.cwd());
+      }
+      await withWalEngine(config, (engine) =>
+        new WalArchiverDaemon(engine.wal).run({
           tier,
           walDirectory: resolve(options.walDir),
-          spool: WalSpool.forTier(wal.spoolPath, tier),
-          store: repositories[0],
-          processMax: wal.processMax,
-          batchMax: wal.batchMax,
-          idleMs: wal.archiverIdleSeconds * 1000,
+          spool,
+          store: settings.store,
+          processMax: config.wal.processMax,
+          batchMax: config.wal.batchMax,
+          idleMs: config.wal.archiverIdleSeconds * 1000,
           signal: controller.signal,
-          log: (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`),
-        });
-      });
+          log,
+        }),
+      );
     });
+}
+
+/** Log lines appended to `path` (the spool's archiver.log), in order. */
+function spoolLog(path: string): (line: string) => void {
+  const descriptor = openSync(path, 'a', 0o600);
+  return (line) => {
+    try {
+      writeSync(descriptor, `${new Date().toISOString()} ${line}\n`);
+    } catch {
+      // A full disk must not stop archiving; the records in the spool still tell what happened.
+    }
+  };
 }
 
 export function walGetCommand(): Command {

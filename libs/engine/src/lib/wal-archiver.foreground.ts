@@ -34,10 +34,18 @@ export interface ArchiverLaunch {
   /** The global options of this invocation (--config, --repo), handed on unchanged: no secret is added to argv. */
   globalArgs: string[];
   logFile: string;
+  /**
+   * Started before this call read the configuration (see walPushFastPath): the archiver checks
+   * wal.archiveAsync itself, writes the settings cache this call waits for, and logs to the spool.
+   */
+  early?: boolean;
 }
 
-/** Starts the background archiver, detached (bin/rookery.js provides it: it knows how to run rookery). */
-export type ArchiverLauncher = (launch: ArchiverLaunch) => void;
+/**
+ * Starts the background archiver, detached (bin/rookery.js provides it: it knows how to run
+ * rookery). May return the archiver's exit, which an early start watches.
+ */
+export type ArchiverLauncher = (launch: ArchiverLaunch) => { exited: Promise<unknown> } | void;
 
 let registeredLauncher: ArchiverLauncher | null = null;
 
@@ -226,9 +234,10 @@ export async function archiveInForeground(
   settings: AsyncArchiveSettings,
   launcher: ArchiverLauncher,
   output: ForegroundOutput,
+  options: { launchedAt?: number } = {},
 ): Promise<number> {
   try {
-    const result = await awaitAcknowledgement(invocation, settings, launcher);
+    const result = await awaitAcknowledgement(invocation, settings, launcher, options);
     if (invocation.json) output.stdout(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (error) {
@@ -251,6 +260,8 @@ export async function awaitAcknowledgement(
   invocation: WalPushInvocation,
   settings: AsyncArchiveSettings,
   launcher: ArchiverLauncher,
+  /** launchedAt: when this call already started an archiver (Date.now()); none is started again within LAUNCH_RETRY_MS. */
+  options: { launchedAt?: number } = {},
 ): Promise<ForegroundResult> {
   const started = Date.now();
   const name = basename(invocation.path);
@@ -260,7 +271,7 @@ export async function awaitAcknowledgement(
   const path = resolve(invocation.path);
   const spool = WalSpool.forTier(settings.spoolPath, invocation.tier);
   const deadline = started + settings.archiveTimeoutSeconds * 1000;
-  let launchedAt = 0;
+  let launchedAt = options.launchedAt ?? 0;
   let watcher: FSWatcher | null = null;
   const napper = new Napper();
   try {
@@ -329,6 +340,15 @@ async function verdictFor(spool: WalSpool, name: string, path: string, store: st
 /**
  * The whole fast path for bin/rookery.js: null when this is not an asynchronous wal-push the cache
  * vouches for (the full CLI runs instead), else the exit status.
+ *
+ * Without a valid cache (the first call after installing, a reboot, or a change of the config
+ * file) the full CLI would load the configuration, write the cache and only then start the
+ * archiver, which loads it all again: two node starts in a row before the first push. When the
+ * config file's text asks for archiveAsync, this call starts the archiver at once instead (early):
+ * the archiver validates the configuration, refuses to run without archiveAsync, and writes the
+ * cache; this call waits for that cache and goes on as the fast path. When the archiver exits
+ * without writing it (an invalid configuration, archiveAsync off after all), or nothing comes
+ * within EARLY_START_MS, the full CLI takes over and decides, as it always did.
  */
 export async function walPushFastPath(
   args: readonly string[],
@@ -340,6 +360,65 @@ export async function walPushFastPath(
   const launcher = registeredLauncher;
   if (!invocation || !launcher) return null;
   const settings = await readCachedSettings(invocation, env, cwd);
-  if (!settings) return null;
-  return archiveInForeground(invocation, settings, launcher, output);
+  if (settings) return archiveInForeground(invocation, settings, launcher, output);
+  const configPath = configPathFor(invocation, env, cwd);
+  if (!configPath || !WAL_FILE_NAME.test(basename(invocation.path)) || !(await asksForArchiveAsync(configPath))) return null;
+  const launchedAt = Date.now();
+  const launched = launcher({
+    tier: invocation.tier,
+    walDirectory: dirname(resolve(cwd, invocation.path)),
+    globalArgs: globalArgsOf(invocation),
+    logFile: await earlyLogFile(env),
+    early: true,
+  });
+  const validated = await settingsFromEarlyArchiver(invocation, env, cwd, launched?.exited);
+  if (!validated) return null;
+  return archiveInForeground(invocation, validated, launcher, output, { launchedAt });
+}
+
+/** How long a first call waits for an archiver started early to validate the configuration. */
+const EARLY_START_MS = 5_000;
+const EARLY_POLL_MS = 5;
+
+/**
+ * A cheap look at the config file's text (no YAML parser here): `archiveAsync: true` somewhere.
+ * Only decides whether to start the archiver early; the archiver's validated configuration decides
+ * everything else, so a wrong guess costs a process start, never a wrong push.
+ */
+async function asksForArchiveAsync(configPath: string): Promise<boolean> {
+  try {
+    return /\barchiveAsync['"]?\s*:\s*(true|True|TRUE)\b/.test(await readFile(configPath, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Where an early archiver's own output goes until it has read the configuration (then it logs to the spool). */
+async function earlyLogFile(env: NodeJS.ProcessEnv): Promise<string> {
+  const directory = cacheDirectory(env);
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  if (!(await privateDirectory(directory))) return '/dev/null';
+  return join(directory, 'wal-archiver-start.log');
+}
+
+/** The settings the early archiver cached once it validated the configuration, or null (it exited, or took too long). */
+async function settingsFromEarlyArchiver(
+  invocation: WalPushInvocation,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  exited: Promise<unknown> | undefined,
+): Promise<AsyncArchiveSettings | null> {
+  let gone = false;
+  exited?.then(
+    () => (gone = true),
+    () => (gone = true),
+  );
+  const deadline = Date.now() + EARLY_START_MS;
+  for (;;) {
+    const settings = await readCachedSettings(invocation, env, cwd);
+    if (settings) return settings;
+    // It may have written the cache just before leaving (another archiver held the spool).
+    if (gone || Date.now() > deadline) return readCachedSettings(invocation, env, cwd);
+    await new Promise((done) => setTimeout(done, EARLY_POLL_MS));
+  }
 }
