@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
-import { Client } from 'pg';
+import type { Client } from 'pg';
 import { InvariantError, SourceUnavailableError, formatLsn, parseLsn } from '@rookery/core';
 import { BasebackupResult, CheckpointMode } from './pg-basebackup.driver';
 import { connectionError } from './pg-sql.client';
+import { pgDriver } from './pg-driver';
 import { describePgUrl } from './pg-connection';
 
 /** Compression the server applies to the archive before sending it (PostgreSQL 15+). */
@@ -82,7 +83,7 @@ function quoteLiteral(value: string): string {
 export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions): ReplicationBaseBackup {
   const target = describePgUrl(options.url);
   const command = baseBackupCommand(options);
-  const client = new Client({
+  const client = new (pgDriver().Client)({
     connectionString: options.url,
     // Physical replication: the connection speaks the replication command language.
     replication: true,

@@ -1,4 +1,5 @@
-import { Client, DatabaseError } from 'pg';
+import type { DatabaseError } from 'pg';
+import { pgDriver } from './pg-driver';
 import { RookeryError, SourceUnavailableError } from '@rookery/core';
 import { describePgUrl } from './pg-connection';
 
@@ -45,7 +46,7 @@ export class PgSqlClient {
   }
 
   async withSession<T>(url: string, work: (session: PgSession) => Promise<T>): Promise<T> {
-    const client = new Client({
+    const client = new (pgDriver().Client)({
       connectionString: url,
       connectionTimeoutMillis: this.connectTimeoutMs,
       application_name: this.applicationName,
@@ -73,7 +74,8 @@ export class PgSqlClient {
 export function connectionError(url: string, error: unknown): RookeryError {
   const target = describePgUrl(url);
   const user = safeUser(url);
-  if (error instanceof DatabaseError && error.code && AUTH_FAILURES.has(error.code)) {
+  const isDatabaseError = (value: unknown): value is DatabaseError => value instanceof pgDriver().DatabaseError;
+  if (isDatabaseError(error) && error.code && AUTH_FAILURES.has(error.code)) {
     return new SourceUnavailableError(
       `authentication failed for user '${user}' on postgres ${target}: ${error.message}`,
       {
@@ -87,7 +89,7 @@ export function connectionError(url: string, error: unknown): RookeryError {
   const detail = error instanceof Error ? error.message : String(error);
   return new SourceUnavailableError(`cannot connect to postgres ${target}: ${detail}`, {
     cause: error,
-    retryable: code === undefined || !(error instanceof DatabaseError) || NOT_READY.has(code),
+    retryable: code === undefined || !isDatabaseError(error) || NOT_READY.has(code),
     hint: 'check that the server is running and the host and port in the tier pgUrl',
   });
 }
