@@ -151,6 +151,8 @@ export class PhysicalRestoreService {
         restoredBytes += artifact.bytes;
       }
 
+      // The prefetcher's first round overlaps the syncs below.
+      await prefetcher?.aimAt(manifest);
       // Everything verified: make the files durable, then let the control file in. Recovery
       // settings go in first, so the directory is never startable without them.
       request.onProgress?.({ phase: 'sync', bytes: restoredBytes, totalBytes: restoredBytes });
@@ -178,7 +180,7 @@ export class PhysicalRestoreService {
       request.onProgress?.({ phase: 'start', bytes: manifest.bytes });
       const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
       const logFile = join(dataDirectory, RESTORED_SERVER_LOG);
-      await prefetcher?.aimAt(manifest);
+      await prefetcher?.ready();
       try {
         result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
       } catch (error) {
@@ -227,8 +229,8 @@ const PREFETCHER_READY_TIMEOUT_MS = 5_000;
  * timeline's history, the backup's first segment, the segment after the archive's end) starts
  * node: ~0.1-0.3 s each on the server's start. Here the restore launches it, as the server's
  * account with the restore_command's environment, before the extraction; it waits without a
- * cursor. Right before the server starts, the restore points it at the segment before the
- * backup's first one and waits (bounded) for its first round: that segment's fetch and the
+ * cursor. Once the files are extracted, the restore points it at the segment before the
+ * backup's first one, and before the server starts it waits (bounded) for its first round: that segment's fetch and the
  * history checks have landed in the spool as files or "not archived" markers, which
  * bin/rookery-wal-get serves without node. Correctness never depends on it: anything it has not
  * answered goes to node as before.
@@ -236,6 +238,7 @@ const PREFETCHER_READY_TIMEOUT_MS = 5_000;
 class StartPrefetcher {
   private helper: { pid: number; exited: Promise<number | null> } | null = null;
   private running = false;
+  private aimed = false;
   private readonly spool: string;
 
   constructor(
@@ -268,7 +271,7 @@ class StartPrefetcher {
     }
   }
 
-  /** Points it at the segment before the backup's first and waits (bounded) for its first round. */
+  /** Points it at the segment before the backup's first: its first round starts. */
   async aimAt(manifest: BackupManifest): Promise<void> {
     const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
     if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return;
@@ -277,11 +280,16 @@ class StartPrefetcher {
     if (!this.running) return;
     try {
       await writePrefetchCursor(this.spool, walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n), this.owner);
+      this.aimed = true;
     } catch {
-      return;
+      // Not aimed: the server's first miss aims it.
     }
+  }
+
+  /** Waits (bounded) until its first round landed in the spool. */
+  async ready(): Promise<void> {
     const deadline = Date.now() + PREFETCHER_READY_TIMEOUT_MS;
-    while (this.running && Date.now() < deadline) {
+    while (this.aimed && this.running && Date.now() < deadline) {
       if (await stat(join(this.spool, PREFETCH_READY_FILE)).then(() => true, () => false)) return;
       await delay(10);
     }

@@ -1,3 +1,4 @@
+import { FSWatcher, watch } from 'node:fs';
 import { chown, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
@@ -362,6 +363,7 @@ export class WalPrefetcher {
     // found at the archive's end settled) ends with READY_FILE in the spool: a restore starting
     // the server waits for it, so the server's first asks find their answers there.
     let firstRound: Promise<unknown>[] | null = null;
+    let waiting: FSWatcher | null = null;
     const check = (name: string, write: boolean): Promise<void> => {
       const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
         const file = parseWalFileName(name);
@@ -399,11 +401,15 @@ export class WalPrefetcher {
           for (const name of watchedFor(latest)) if (!markers.checking(name)) check(name, true);
         }
         if (!cursor) {
-          // Started ahead of recovery (a restore about to start the server): wait for the cursor.
+          // Started ahead of recovery (a restore about to start the server): wait for the cursor,
+          // woken by any change in the spool (the restore waits for this round before the start).
           if (Date.now() - lastActivity > options.idleMs) break;
+          waiting ??= watchDirectory(options.spoolDirectory, napper.wake);
           await napper.nap(SCAN_MS);
           continue;
         }
+        waiting?.close();
+        waiting = null;
         const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
         const held = await this.dropStale(options.spoolDirectory, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
@@ -448,6 +454,7 @@ export class WalPrefetcher {
       }
       await Promise.allSettled([...inFlight.values(), ...checks]);
     } finally {
+      waiting?.close();
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
       if (!lostLock) await removeSpool(options.spoolDirectory).catch(() => undefined);
@@ -520,6 +527,17 @@ function watchedFor(cursor: WalFileName): string[] {
   const names = [cursor.name, walHistoryFileName(cursor.timeline)];
   if (cursor.timeline < 0xffffffff) names.push(walHistoryFileName(cursor.timeline + 1));
   return names;
+}
+
+/** Calls `onChange` on any change in `directory`; null where it cannot be watched (the scan still finds it). */
+function watchDirectory(directory: string, onChange: () => void): FSWatcher | null {
+  try {
+    const watcher = watch(directory, onChange);
+    watcher.on('error', () => watcher.close());
+    return watcher;
+  } catch {
+    return null;
+  }
 }
 
 /** Tells a waiting restore the prefetcher's first round is done (best effort: the spool may be gone). */
