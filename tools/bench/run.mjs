@@ -297,6 +297,16 @@ function rookeryEnv() {
   return env;
 }
 
+/** The phases `rookery restore --json` reports (seconds), or nothing when its output is not that. */
+function restorePhases(stdout) {
+  try {
+    const { planMs, extractMs, syncMs, startMs } = JSON.parse(stdout).timings;
+    return { planS: planMs / 1000, extractS: extractMs / 1000, syncS: syncMs / 1000, startS: startMs / 1000 };
+  } catch {
+    return {};
+  }
+}
+
 /** `list` starting at its `by`-th element (round-robin order per round). */
 function rotate(list, by) {
   const start = by % list.length;
@@ -364,7 +374,7 @@ async function runRookery(dbBytes, rep) {
       const target = path.join(parent, 'data');
       const port = await freePort();
       trackStarted(target);
-      const args = [ROOKERY, 'restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--start', '--port', String(port), '--repo', `file://${r.repoDir}`];
+      const args = [ROOKERY, 'restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--start', '--port', String(port), '--repo', `file://${r.repoDir}`, '--json'];
       if (r.conf) args.push('--config', r.conf);
       log(`rookery restore ${variant}`);
       const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true, timeline: true });
@@ -399,7 +409,7 @@ async function runRookery(dbBytes, rep) {
         op: 'restore',
         ...pick(res),
         wallS: res.wallS + readyS,
-        parts: { cliS: +res.wallS.toFixed(2), readyAfterCliS: +readyS.toFixed(2), postSyncNotCountedS: +postSyncS.toFixed(2) },
+        parts: { cliS: +res.wallS.toFixed(2), ...restorePhases(res.stdout), readyAfterCliS: +readyS.toFixed(2), postSyncNotCountedS: +postSyncS.toFixed(2) },
         threads: threadSummary(res.threads, res.timeline, res.wallS),
         storedBytes: null,
         dbBytes,

@@ -109,6 +109,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     dataDirectory: result.dataDirectory,
     bytes: result.bytes,
     startedOnPort: result.startedOnPort ?? null,
+    timings: result.timings,
     recovery: result.recovery
       ? { target: result.recovery.description, kind: result.recovery.target.kind, reached: result.recovery.outcome ?? null }
       : null,
@@ -131,6 +132,12 @@ function restoreText(result: PhysicalRestoreResult): string {
   } else if (result.recovery) {
     lines.push('start it with pg_ctl: it replays the archived WAL to the target and promotes');
   }
+  const { planMs, extractMs, syncMs, startMs } = result.timings;
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+  lines.push(
+    `timings: plan ${seconds(planMs)}, fetch+verify+extract ${seconds(extractMs)}, sync ${seconds(syncMs)}` +
+      (startMs === undefined ? '' : `, start+recovery ${seconds(startMs)}`),
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -54,6 +54,12 @@ export interface PhysicalRestoreResult {
   startedOnPort?: number;
   /** Set when recovery settings were written: the target, and with --start what recovery reached. */
   recovery?: { target: RecoveryTarget; description: string; outcome?: RecoveryOutcome };
+  /**
+   * Where the time went, in milliseconds: planning (choosing the backup, checking the target and
+   * the directory), fetching + verifying + extracting, making it durable, and with --start the
+   * server's start, recovery and promotion.
+   */
+  timings: { planMs: number; extractMs: number; syncMs: number; startMs?: number };
 }
 
 const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
@@ -81,6 +87,7 @@ export class PhysicalRestoreService {
 
   async restore(request: PhysicalRestoreRequest): Promise<PhysicalRestoreResult> {
     const { repository, postgres } = this.context;
+    const clock = new PhaseClock();
     // The target is checked against the recoverable window and the backup chosen before anything
     // is written: a refused target leaves the directory as it was (or absent).
     const recovery = this.recoverySettings(request);
@@ -109,6 +116,8 @@ export class PhysicalRestoreService {
     await prefetcher?.launch();
 
     let abortExtraction: () => Promise<void> = async () => undefined;
+    const planMs = clock.lap();
+    let extractMs = 0;
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
@@ -151,6 +160,7 @@ export class PhysicalRestoreService {
         restoredBytes += artifact.bytes;
       }
 
+      extractMs = clock.lap();
       // The prefetcher's first round overlaps the syncs below.
       await prefetcher?.aimAt(manifest);
       // Everything verified: make the files durable, then let the control file in. Recovery
@@ -172,7 +182,7 @@ export class PhysicalRestoreService {
       throw error;
     }
 
-    const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: manifest.bytes };
+    const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: manifest.bytes, timings: { planMs, extractMs, syncMs: clock.lap() } };
     if (recovery) result.recovery = { target: recovery.target, description: describeRecoveryTarget(recovery.target) };
     if (request.start) {
       // From here the directory holds a verified base backup: a failed start or recovery leaves
@@ -199,6 +209,7 @@ export class PhysicalRestoreService {
         // Promoted: the server asks for no more WAL. Without its spool the prefetcher exits now.
         await prefetcher?.release();
       }
+      result.timings.startMs = clock.lap();
     }
     return result;
   }
@@ -217,6 +228,18 @@ export class PhysicalRestoreService {
       });
     }
     return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep' };
+  }
+}
+
+/** Milliseconds since the previous lap (or since it was made), rounded. */
+class PhaseClock {
+  private last = performance.now();
+
+  lap(): number {
+    const now = performance.now();
+    const elapsed = Math.round(now - this.last);
+    this.last = now;
+    return elapsed;
   }
 }
 

@@ -181,8 +181,15 @@ describe('point-in-time recovery', () => {
     const engine = await createEngine(config, { actor: 'test', selfCommand: [node, bin, '--repo', repoUrl] });
     try {
       const [backup] = (await engine.list('oltp')).backups;
-      const { ids, url } = await restoreAndRead(engine, parseRecoveryTarget({}), 'latest-prefetched');
+      const began = Date.now();
+      const { ids, url, result } = await restoreAndRead(engine, parseRecoveryTarget({}), 'latest-prefetched');
+      const elapsed = Date.now() - began;
       expect(ids).toEqual(idsUpTo(ROWS));
+      // The phases it reports account for the restore's time, and no more.
+      const { planMs, extractMs, syncMs, startMs } = result.timings;
+      for (const ms of [planMs, extractMs, syncMs, startMs]) expect(ms).toBeGreaterThanOrEqual(0);
+      expect(extractMs).toBeGreaterThan(0);
+      expect(planMs + extractMs + syncMs + (startMs as number)).toBeLessThanOrEqual(elapsed + 4);
       // The restore synced the file system: the server's start-up pass is one syncfs, not an fsync per file.
       expect(await sql.query(url, 'show recovery_init_sync_method')).toEqual([{ recovery_init_sync_method: 'syncfs' }]);
       const lines = (await readFile(calls, 'utf8')).split('\n').filter(Boolean);
