@@ -152,7 +152,10 @@ export async function readArtifact(
     stages.push(decoder);
     // The decoder's buffers come back to it once the sink wrote them (the stages after it only
     // read them or copy them): reused memory instead of fresh pages for every decoded MiB.
-    if (decoder instanceof OffloadedZstdDecompressStream && sink instanceof ReleasingWriter) sink.onRelease((chunk) => decoder.recycle(chunk));
+    if (decoder instanceof OffloadedZstdDecompressStream && sink instanceof ReleasingWriter) {
+      decoder.enableRecycling();
+      sink.onRelease((chunk) => decoder.recycle(chunk));
+    }
   }
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {

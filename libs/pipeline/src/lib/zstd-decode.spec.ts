@@ -44,6 +44,7 @@ describe('zstd decompression in a worker (offload)', () => {
     const big = Buffer.concat(Array.from({ length: 24 }, (_, index) => (index % 3 === 0 ? randomBytes(1 << 20) : Buffer.alloc(1 << 20, index))));
     const decoder = createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }) as OffloadedZstdDecompressStream;
     const sink = new ReleasingWriter();
+    decoder.enableRecycling();
     sink.onRelease((chunk) => decoder.recycle(chunk));
     // The target reads each chunk a turn after it was written and only then calls back: a buffer
     // handed back before that would be decoded into before this hash saw it.

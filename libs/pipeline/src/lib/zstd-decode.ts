@@ -41,8 +41,8 @@ export class OffloadedZstdDecompressStream extends Duplex {
   private inFlight = 0;
   /** Credits owed to the worker because push() said the readable side was full. */
   private owed = 0;
-  /** Decoded buffers pushed downstream and not yet handed back (see recycle). */
-  private readonly lent = new Set<ArrayBufferLike>();
+  /** With recycling on: decoded buffers pushed downstream and not yet handed back (see recycle). */
+  private lent: Set<ArrayBufferLike> | null = null;
   private recycled = 0;
   private resumeWrite: (() => void) | null = null;
   private finish: ((error?: Error | null) => void) | null = null;
@@ -73,13 +73,22 @@ export class OffloadedZstdDecompressStream extends Duplex {
    * Hands a pushed chunk's memory back to the worker, which decodes into it again: reused memory
    * instead of fresh pages for every MiB (page faults cost ~3× the decoding itself). Only for a
    * chunk nothing downstream holds any more (ReleasingWriter says when); the chunk is unusable
-   * after (its memory moved). Chunks that are not this stream's are ignored.
+   * after (its memory moved). Chunks that are not this stream's are ignored. Call
+   * enableRecycling() before the first chunk is pushed.
    */
   recycle(chunk: Buffer): void {
     const memory = chunk.buffer;
-    if (!this.lent.delete(memory) || !this.worker || this.destroyed) return;
+    if (!this.lent?.delete(memory) || !this.worker || this.destroyed) return;
     this.worker.postMessage({ spare: memory }, [memory as ArrayBuffer]);
     this.recycled++;
+  }
+
+  /**
+   * Tracks the buffers it pushes so recycle() can hand them back: only for a consumer that hands
+   * back every one it was given (a stream that never does would keep them all alive here).
+   */
+  enableRecycling(): void {
+    this.lent ??= new Set();
   }
 
   /** Decoded buffers handed back to the worker so far. */
@@ -107,7 +116,7 @@ export class OffloadedZstdDecompressStream extends Duplex {
   private receive(message: WorkerMessage): void {
     if (this.destroyed) return;
     if ('output' in message) {
-      this.lent.add(message.output);
+      this.lent?.add(message.output);
       if (this.push(Buffer.from(message.output, 0, message.length))) this.worker?.postMessage({ credit: 1 });
       else this.owed++;
     } else if ('consumed' in message) {
