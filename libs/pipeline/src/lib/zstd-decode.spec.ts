@@ -64,6 +64,20 @@ describe('zstd decompression in a worker (offload)', () => {
     expect(decoder.recycledBuffers).toBeGreaterThan(8);
   });
 
+  it('keeps and hands back nothing unless recycling was enabled', async () => {
+    const decoder = createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }) as OffloadedZstdDecompressStream;
+    const chunks: Buffer[] = [];
+    await pipeline(Readable.from([frames]), decoder, new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        decoder.recycle(chunk); // ignored: the chunk stays the consumer's
+        chunks.push(chunk);
+        callback();
+      },
+    }));
+    expect(decoder.recycledBuffers).toBe(0);
+    expect(Buffer.concat(chunks).equals(original)).toBe(true);
+  });
+
   it('fails with an IntegrityError naming the artifact on corrupt or truncated input', async () => {
     const corrupt = Buffer.from(frames);
     corrupt[corrupt.length >> 1] ^= 0xff;
