@@ -194,6 +194,8 @@ export class PhysicalRestoreService {
       try {
         result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
       } catch (error) {
+        // No server: the prefetcher would only idle (a later start's first miss starts another).
+        await prefetcher?.release();
         if (recovery && error instanceof ToolFailedError) {
           throw recoveryFailed(parseRecoveryLog(error.stderrTail).failure ?? error.message, logFile);
         }
