@@ -1,4 +1,3 @@
-import { closeSync, fchownSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -115,19 +114,6 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         timeoutMs: startOptions.timeoutMs,
       });
       return port;
-    },
-    startRestoreHelper: (dataDirectory, command, logFile) => {
-      const logFd = openSync(logFile, 'a', 0o600);
-      try {
-        if (process.getuid?.() === 0) {
-          const account = lookupOsUser('postgres');
-          fchownSync(logFd, account.uid, account.gid);
-        }
-        const [program, ...args] = command;
-        return runner.startDaemon(program, args, { user: owner, cwd: dataDirectory, env: restoreCommandEnvironment(processEnvironment()), outputFd: logFd });
-      } finally {
-        closeSync(logFd);
-      }
     },
     stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user: owner }),
     isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user: owner }),

@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
+import { join, resolve } from 'node:path';
 import {
   BackupManifest,
   ConfigError,
@@ -10,6 +9,7 @@ import {
   RestoreTargetError,
   TierName,
   ToolFailedError,
+  WalFileName,
   describeRecoveryTarget,
   parseWalFileName,
   walSegmentFileName,
@@ -21,9 +21,9 @@ import { ProgressListener } from './engine.progress';
 import { RESTORED_SERVER_LOG } from './postgres.tools';
 import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } from './recovery-outcome';
 import { RecoveryPlanService } from './recovery-plan.service';
-import { DEFAULT_PREFETCH_SEGMENTS, RecoverySettingsRequest, writeRecoverySettings } from './recovery-settings';
+import { RecoverySettingsRequest, writeRecoverySettings } from './recovery-settings';
 import { WalService } from './wal.service';
-import { PREFETCHER_LOG_FILE, PREFETCH_DIRECTORY, PREFETCH_READY_FILE, clearPrefetchSpool, writePrefetchCursor } from './wal-prefetch';
+import { PREFETCH_DIRECTORY, WalPrefetcher, clearPrefetchSpool } from './wal-prefetch';
 
 export interface PhysicalRestoreRequest {
   tier: TierName;
@@ -80,7 +80,7 @@ export class PhysicalRestoreService {
 
   constructor(
     private readonly context: EngineContext,
-    wal: WalService = new WalService(context),
+    private readonly wal: WalService = new WalService(context),
   ) {
     this.planner = new RecoveryPlanService(context, wal);
   }
@@ -110,12 +110,8 @@ export class PhysicalRestoreService {
     await chmod(dataDirectory, 0o700);
     if (owner) await chown(dataDirectory, owner.uid, owner.gid);
 
-    // The WAL prefetcher the server's first restore_command calls will want is started now, as
-    // the server's account, so its start overlaps the extraction (see StartPrefetcher).
-    const prefetcher = recovery && request.start ? new StartPrefetcher(postgres, dataDirectory, recovery, owner) : null;
-    await prefetcher?.launch();
-
     let abortExtraction: () => Promise<void> = async () => undefined;
+    let seeding: Promise<void> = Promise.resolve();
     const planMs = clock.lap();
     let extractMs = 0;
     try {
@@ -161,8 +157,8 @@ export class PhysicalRestoreService {
       }
 
       extractMs = clock.lap();
-      // The prefetcher's first round overlaps the syncs below.
-      await prefetcher?.aimAt(manifest);
+      // What the server asks for first is looked up while the files are synced.
+      if (recovery && request.start) seeding = this.seedPrefetch(dataDirectory, manifest, recovery.tier, owner);
       // Everything verified: make the files durable, then let the control file in. Recovery
       // settings go in first, so the directory is never startable without them.
       request.onProgress?.({ phase: 'sync', bytes: restoredBytes, totalBytes: restoredBytes });
@@ -174,10 +170,11 @@ export class PhysicalRestoreService {
       await postgres.syncFileSystem(dataDirectory);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
       await postgres.syncFileSystem(dataDirectory);
+      await seeding;
     } catch (error) {
       // Stop tar and the prefetcher before emptying the directory, or files would reappear behind us.
       await abortExtraction();
-      await prefetcher?.stop();
+      await seeding;
       await emptyDirectory(dataDirectory);
       throw error;
     }
@@ -190,12 +187,9 @@ export class PhysicalRestoreService {
       request.onProgress?.({ phase: 'start', bytes: manifest.bytes });
       const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
       const logFile = join(dataDirectory, RESTORED_SERVER_LOG);
-      await prefetcher?.ready();
       try {
         result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
       } catch (error) {
-        // No server: the prefetcher would only idle (a later start's first miss starts another).
-        await prefetcher?.release();
         if (recovery && error instanceof ToolFailedError) {
           throw recoveryFailed(parseRecoveryLog(error.stderrTail).failure ?? error.message, logFile);
         }
@@ -208,12 +202,35 @@ export class PhysicalRestoreService {
           timeoutMs,
           signal: request.signal,
         });
-        // Promoted: the server asks for no more WAL. Without its spool the prefetcher exits now.
-        await prefetcher?.release();
+        // Promoted: the server asks for no more WAL. Without its spool a prefetcher exits now.
+        await clearPrefetchSpool(join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY)).catch(() => undefined);
       }
       result.timings.startMs = clock.lap();
     }
     return result;
+  }
+
+  /**
+   * The prefetcher's first round, done here before the server starts (WalPrefetcher.seed): the
+   * server's first restore_command calls (the next timeline's history, the backup's first
+   * segments, the one after the archive's end) then find their answers in the spool and are
+   * answered by bin/rookery-wal-get instead of a node process each (~0.1-0.3 s apiece). Done in
+   * this process, not by launching the prefetcher early: no second node to start on the way and
+   * none alongside the extraction's memory. Best effort: anything not answered goes to node.
+   */
+  private async seedPrefetch(dataDirectory: string, manifest: BackupManifest, tier: TierName, owner: { uid: number; gid: number } | null): Promise<void> {
+    const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
+    if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return;
+    const spool = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
+    try {
+      await mkdir(spool, { mode: 0o700 });
+      const after = parseWalFileName(walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n)) as WalFileName;
+      await new WalPrefetcher(this.wal).seed({ tier, spoolDirectory: spool, after, segments: this.context.config.wal.processMax });
+      // The server's account owns the spool: bin/rookery-wal-get answers only from its own files.
+      if (owner) for (const path of [spool, ...(await readdir(spool)).map((entry) => join(spool, entry))]) await chown(path, owner.uid, owner.gid);
+    } catch {
+      await clearPrefetchSpool(spool).catch(() => undefined);
+    }
   }
 
   /**
@@ -242,98 +259,6 @@ class PhaseClock {
     const elapsed = Math.round(now - this.last);
     this.last = now;
     return elapsed;
-  }
-}
-
-/** How long a restore waits for the prefetcher's first round before starting the server anyway. */
-const PREFETCHER_READY_TIMEOUT_MS = 5_000;
-
-/**
- * The WAL prefetcher of a restore that starts its server. Left to the server, the prefetcher
- * starts on the first restore_command call that misses, and each call before it is up (the next
- * timeline's history, the backup's first segment, the segment after the archive's end) starts
- * node: ~0.1-0.3 s each on the server's start. Here the restore launches it, as the server's
- * account with the restore_command's environment, before the extraction; it waits without a
- * cursor. Once the files are extracted, the restore points it at the segment before the
- * backup's first one, and before the server starts it waits (bounded) for its first round: that segment's fetch and the
- * history checks have landed in the spool as files or "not archived" markers, which
- * bin/rookery-wal-get serves without node. Correctness never depends on it: anything it has not
- * answered goes to node as before.
- */
-class StartPrefetcher {
-  private helper: { pid: number; exited: Promise<number | null> } | null = null;
-  private running = false;
-  private aimed = false;
-  private readonly spool: string;
-
-  constructor(
-    private readonly postgres: EngineContext['postgres'],
-    private readonly dataDirectory: string,
-    private readonly recovery: RecoverySettingsRequest,
-    private readonly owner: { uid: number; gid: number } | null,
-  ) {
-    this.spool = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
-  }
-
-  async launch(): Promise<void> {
-    try {
-      // pg_wal is created ahead of tar (which keeps it, setting its mode), both the server's.
-      for (const directory of [dirname(this.spool), this.spool]) {
-        await mkdir(directory, { recursive: true, mode: 0o700 });
-        if (this.owner) await chown(directory, this.owner.uid, this.owner.gid);
-      }
-      const depth = this.recovery.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS;
-      const command = [...this.recovery.selfCommand, 'wal-prefetcher', '--tier', this.recovery.tier, '--spool', this.spool, '--depth', String(depth)];
-      const helper = this.postgres.startRestoreHelper(this.dataDirectory, command, join(this.spool, PREFETCHER_LOG_FILE));
-      this.helper = helper;
-      this.running = helper.pid > 0;
-      void helper.exited.then(
-        () => (this.running = false),
-        () => (this.running = false),
-      );
-    } catch {
-      this.running = false; // without it, the server's first miss starts one
-    }
-  }
-
-  /** Points it at the segment before the backup's first: its first round starts. */
-  async aimAt(manifest: BackupManifest): Promise<void> {
-    const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
-    if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return;
-    // It exits after wal.archiverIdleSeconds without a cursor: a long extraction outlasts it.
-    if (!this.running) await this.launch();
-    if (!this.running) return;
-    try {
-      await writePrefetchCursor(this.spool, walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n), this.owner);
-      this.aimed = true;
-    } catch {
-      // Not aimed: the server's first miss aims it.
-    }
-  }
-
-  /** Waits (bounded) until its first round landed in the spool. */
-  async ready(): Promise<void> {
-    const deadline = Date.now() + PREFETCHER_READY_TIMEOUT_MS;
-    while (this.aimed && this.running && Date.now() < deadline) {
-      if (await stat(join(this.spool, PREFETCH_READY_FILE)).then(() => true, () => false)) return;
-      await delay(10);
-    }
-  }
-
-  /** The server was promoted: removing the spool makes the prefetcher exit. */
-  async release(): Promise<void> {
-    await clearPrefetchSpool(this.spool).catch(() => undefined);
-  }
-
-  /** Stops it and waits until it exited (the restore failed and empties the directory). */
-  async stop(): Promise<void> {
-    if (!this.helper || !this.running) return;
-    try {
-      process.kill(this.helper.pid, 'SIGTERM');
-    } catch {
-      return;
-    }
-    await Promise.race([this.helper.exited.catch(() => null), delay(10_000)]);
   }
 }
 

@@ -170,7 +170,7 @@ describe('point-in-time recovery', () => {
     expect(result.recovery?.outcome?.stoppedAt).toContain(`recovery stopping at restore point "${RESTORE_POINT}"`);
   }, 180_000);
 
-  it("answers the restored server's first restore_command calls from the prefetcher the restore started, without node", async () => {
+  it("answers the restored server's first restore_command calls from what the restore looked up before the start, without node", async () => {
     // Every node the restore and its server run goes through this wrapper, which records its arguments.
     const calls = join(work, 'node-calls.log');
     const node = join(work, 'node-recording.sh');
@@ -193,10 +193,10 @@ describe('point-in-time recovery', () => {
       // The restore synced the file system: the server's start-up pass is one syncfs, not an fsync per file.
       expect(await sql.query(url, 'show recovery_init_sync_method')).toEqual([{ recovery_init_sync_method: 'syncfs' }]);
       const lines = (await readFile(calls, 'utf8')).split('\n').filter(Boolean);
-      // One prefetcher, started by the restore (a restore_command miss would start its own).
-      expect(lines.filter((line) => line.includes(' wal-prefetcher '))).toHaveLength(1);
-      // The start's asks (the next timeline's history, the backup's first segment) and the
-      // prefetched segments never started node.
+      // The start's asks (the next timeline's history, the backup's first segment), answered
+      // from what the restore looked up before the start, never started node; later misses did
+      // (their wal-get starts the prefetcher), at most one prefetcher ran.
+      expect(lines.filter((line) => line.includes(' wal-prefetcher ')).length).toBeLessThanOrEqual(1);
       const asked = lines.filter((line) => line.includes(' wal-get ')).map((line) => line.split(' wal-get ')[1].split(' ')[0]);
       expect(asked).not.toContain('00000002.history');
       expect(asked).not.toContain(backup.walRange?.start);

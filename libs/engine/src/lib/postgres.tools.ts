@@ -51,12 +51,6 @@ export interface PostgresTools {
    * credentials of the SDK chain in its environment so its restore_command reaches the repository.
    */
   startRestored(dataDirectory: string, options: { port?: number; timeoutMs?: number }): Promise<number>;
-  /**
-   * Starts `command` detached as the account a restored server runs as, with the environment its
-   * restore_command gets (startRestored), in `dataDirectory`, output appended to `logFile`: a
-   * helper of the restored server (the WAL prefetcher) that outlives this process.
-   */
-  startRestoreHelper(dataDirectory: string, command: readonly string[], logFile: string): { pid: number; exited: Promise<number | null> };
   /** Stops a server started by startRestored (fast shutdown). */
   stopRestored(dataDirectory: string): Promise<void>;
   /** True while a server runs on the data directory. */

@@ -1,5 +1,4 @@
-import { FSWatcher, watch } from 'node:fs';
-import { chown, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
@@ -24,8 +23,6 @@ import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
 /** The spool directory beside the file PostgreSQL asked for (pg_wal/rookery-prefetch): same filesystem, the server's account, excluded from base backups. */
 export const PREFETCH_DIRECTORY = 'rookery-prefetch';
 const CURSOR_FILE = 'cursor';
-/** Written by the prefetcher once its first cursor's round settled (see WalPrefetcher.run). */
-export const PREFETCH_READY_FILE = 'ready';
 /** The prefetcher's log, in its spool (removed with it). */
 export const PREFETCHER_LOG_FILE = 'prefetcher.log';
 const SCAN_MS = 100;
@@ -116,15 +113,10 @@ export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>,
   }
 }
 
-/**
- * Points the prefetcher at `name`: recovery is there and will ask for what follows (atomic:
- * temporary name, rename). `owner`: the account the file is given to (a restore running as root
- * seeds the cursor of a prefetcher running as the server's account).
- */
-export async function writePrefetchCursor(spoolDirectory: string, name: string, owner?: { uid: number; gid: number } | null): Promise<void> {
+/** Points the prefetcher at `name`: recovery is there and will ask for what follows (atomic: temporary name, rename). */
+async function writePrefetchCursor(spoolDirectory: string, name: string): Promise<void> {
   const temporary = join(spoolDirectory, `.${CURSOR_FILE}.${process.pid}.tmp`);
   await writeFile(temporary, `${name}\n`, { mode: 0o600 });
-  if (owner) await chown(temporary, owner.uid, owner.gid);
   await rename(temporary, join(spoolDirectory, CURSOR_FILE));
 }
 
@@ -359,11 +351,6 @@ export class WalPrefetcher {
     let removed = false;
     const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
     const checks = new Set<Promise<void>>();
-    // The first cursor's round (its watched names checked, the first fetches and what they
-    // found at the archive's end settled) ends with READY_FILE in the spool: a restore starting
-    // the server waits for it, so the server's first asks find their answers there.
-    let firstRound: Promise<unknown>[] | null = null;
-    let waiting: FSWatcher | null = null;
     const check = (name: string, write: boolean): Promise<void> => {
       const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
         const file = parseWalFileName(name);
@@ -380,7 +367,6 @@ export class WalPrefetcher {
         checks.delete(running);
         napper.wake();
       });
-      firstRound?.push(running);
       return running;
     };
     try {
@@ -390,7 +376,6 @@ export class WalPrefetcher {
           break;
         }
         const latest = await readCursor(options.spoolDirectory);
-        if (latest !== null && cursor === null) firstRound = [];
         if (latest && latest.name !== cursor?.name) {
           cursor = latest;
           next = (latest.segmentNumber as bigint) + 1n;
@@ -400,16 +385,7 @@ export class WalPrefetcher {
           markers.unfollow();
           for (const name of watchedFor(latest)) if (!markers.checking(name)) check(name, true);
         }
-        if (!cursor) {
-          // Started ahead of recovery (a restore about to start the server): wait for the cursor,
-          // woken by any change in the spool (the restore waits for this round before the start).
-          if (Date.now() - lastActivity > options.idleMs) break;
-          waiting ??= watchDirectory(options.spoolDirectory, napper.wake);
-          await napper.nap(SCAN_MS);
-          continue;
-        }
-        waiting?.close();
-        waiting = null;
+        if (!cursor) break;
         const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
         const held = await this.dropStale(options.spoolDirectory, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
@@ -442,25 +418,40 @@ export class WalPrefetcher {
               napper.wake();
             });
           inFlight.set(name, fetch);
-          firstRound?.push(fetch);
-        }
-        if (firstRound) {
-          const round = firstRound;
-          firstRound = null;
-          void Promise.allSettled(round).then(() => markReady(options.spoolDirectory));
         }
         if (inFlight.size === 0 && Date.now() - lastActivity > options.idleMs) break;
         await napper.nap(SCAN_MS);
       }
       await Promise.allSettled([...inFlight.values(), ...checks]);
     } finally {
-      waiting?.close();
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
       if (!lostLock) await removeSpool(options.spoolDirectory).catch(() => undefined);
       log(`prefetcher ${pid} exits: ${summary.fetched} fetched${removed ? ' (spool removed)' : ''}${lostLock ? ' (lock taken over)' : ''}`);
     }
     return summary;
+  }
+
+  /**
+   * The prefetcher's first round, done by a restore right before it starts its server, when no
+   * prefetcher runs yet: the next timeline's and this timeline's history files checked, the
+   * `segments` segments after `after` fetched, and what is not archived marked (with the segment
+   * after the archive's end: recovery reads the backup's own WAL from pg_wal, then asks for the
+   * next one). The server's first restore_command calls are then answered by
+   * bin/rookery-wal-get; its first miss starts the prefetcher as usual. Files land as this
+   * process's: the caller gives the spool to the server's account.
+   */
+  async seed(options: { tier: TierName; spoolDirectory: string; after: WalFileName; segments: number; markerClock?: MarkerClock }): Promise<void> {
+    const { tier, spoolDirectory, after } = options;
+    const markers = new MissingMarkers(spoolDirectory, options.markerClock);
+    const checks = watchedFor(after).map((name) => this.check(tier, markers, name, true));
+    const fetchOptions: WalPrefetcherRunOptions = { tier, spoolDirectory, depth: options.segments, processMax: options.segments, idleMs: 0 };
+    const segmentAfter = (count: number) => walSegmentFileName(after.timeline, (after.segmentNumber as bigint) + BigInt(count));
+    const names = Array.from({ length: options.segments }, (_, index) => segmentAfter(index + 1));
+    const outcomes = await Promise.all(names.map((name) => this.fetchOne(fetchOptions, markers, name)));
+    const stop = outcomes.findIndex((outcome) => outcome !== 'fetched');
+    if (outcomes[stop] === 'end') checks.push(this.check(tier, markers, segmentAfter(stop + 2), true));
+    await Promise.all(checks);
   }
 
   /**
@@ -527,22 +518,6 @@ function watchedFor(cursor: WalFileName): string[] {
   const names = [cursor.name, walHistoryFileName(cursor.timeline)];
   if (cursor.timeline < 0xffffffff) names.push(walHistoryFileName(cursor.timeline + 1));
   return names;
-}
-
-/** Calls `onChange` on any change in `directory`; null where it cannot be watched (the scan still finds it). */
-function watchDirectory(directory: string, onChange: () => void): FSWatcher | null {
-  try {
-    const watcher = watch(directory, onChange);
-    watcher.on('error', () => watcher.close());
-    return watcher;
-  } catch {
-    return null;
-  }
-}
-
-/** Tells a waiting restore the prefetcher's first round is done (best effort: the spool may be gone). */
-async function markReady(spoolDirectory: string): Promise<void> {
-  await writeFile(join(spoolDirectory, PREFETCH_READY_FILE), '', { mode: 0o600 }).catch(() => undefined);
 }
 
 async function readCursor(spoolDirectory: string): Promise<WalFileName | null> {
