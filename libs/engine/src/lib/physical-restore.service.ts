@@ -172,7 +172,7 @@ export class PhysicalRestoreService {
       await postgres.syncFileSystem(dataDirectory);
       await seeding;
     } catch (error) {
-      // Stop tar and the prefetcher before emptying the directory, or files would reappear behind us.
+      // Stop tar (and let the WAL lookup finish) before emptying the directory, or files would reappear behind us.
       await abortExtraction();
       await seeding;
       await emptyDirectory(dataDirectory);

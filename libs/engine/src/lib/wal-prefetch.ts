@@ -24,7 +24,7 @@ import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
 export const PREFETCH_DIRECTORY = 'rookery-prefetch';
 const CURSOR_FILE = 'cursor';
 /** The prefetcher's log, in its spool (removed with it). */
-export const PREFETCHER_LOG_FILE = 'prefetcher.log';
+const PREFETCHER_LOG_FILE = 'prefetcher.log';
 const SCAN_MS = 100;
 
 /** `<name>.missing` in the spool: the prefetcher found `name` not archived (see MissingMarkers). */
