@@ -1,3 +1,4 @@
+export * from './lib/buffer-pool';
 export * from './lib/chunk-hasher';
 export * from './lib/compression';
 export * from './lib/compression-pool';

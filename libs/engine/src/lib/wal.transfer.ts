@@ -14,6 +14,7 @@ import {
   parseWalFileName,
 } from '@rookery/core';
 import {
+  BufferPool,
   ChunkHasher,
   DEFAULT_COMPRESSION_CHUNK_SIZE,
   FrameCompressor,
@@ -225,32 +226,13 @@ export interface WalContent {
 }
 
 /**
- * Memory for the chunks of WAL files: whole ArrayBuffers of the chunk size that the compression
- * workers handed back after compressing them (FrameCompressor.compress's recycle). Reading a
- * segment into fresh buffers costs a page fault per 4 KiB (measured on the bench machine: ~16 ms
- * of kernel time per 16 MiB, ~1 ms into reused memory). Keeps at most `max` (two segments in
- * flight at 4 MiB chunks use 8); anything else is left to the garbage collector.
+ * Memory for the chunks of WAL files: what the compression workers handed back after compressing
+ * them (FrameCompressor.compress's recycle). Keeps at most `max` (two segments in flight at 4 MiB
+ * chunks use 8).
  */
-export class ChunkBuffers {
-  private readonly free: ArrayBuffer[] = [];
-
-  constructor(
-    private readonly chunkSize: number,
-    private readonly max = 12,
-  ) {}
-
-  /** A buffer of exactly `size` bytes that owns its whole memory (reused for full chunks when one is free). */
-  take(size: number): Buffer {
-    const memory = size === this.chunkSize ? this.free.pop() : undefined;
-    return memory ? Buffer.from(memory) : Buffer.allocUnsafeSlow(size);
-  }
-
-  readonly give = (memory: ArrayBuffer): void => {
-    if (memory.byteLength === this.chunkSize && this.free.length < this.max) this.free.push(memory);
-  };
-
-  get size(): number {
-    return this.free.length;
+export class ChunkBuffers extends BufferPool {
+  constructor(chunkSize: number, max = 12) {
+    super(chunkSize, max);
   }
 }
 

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InvariantError } from '@rookery/core';
-import { transferable } from './transferable';
+import { ownsWholeBuffer, transferable } from './transferable';
 
 export type PooledCodec = 'gzip' | 'zstd' | 'lz4';
 
@@ -145,9 +145,7 @@ export class InlineFrameCompressor implements FrameCompressor {
     try {
       return frames.compress(codec, level, input);
     } finally {
-      if (options.recycle && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength && input.buffer instanceof ArrayBuffer) {
-        options.recycle(input.buffer);
-      }
+      if (options.recycle && ownsWholeBuffer(input)) options.recycle(input.buffer);
     }
   }
 }

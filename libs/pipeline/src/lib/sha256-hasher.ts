@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { InvariantError } from '@rookery/core';
+import { BufferPool } from './buffer-pool';
 import { TransferBatcher } from './transfer-batcher';
 
 /**
@@ -50,14 +51,11 @@ const MAX_BATCHES_IN_FLIGHT = 4;
 class WorkerSha256Hasher implements Sha256Hasher {
   private worker: Worker | null = null;
   /** Batches the worker handed back: reused, so memory stays at MAX_BATCHES_IN_FLIGHT + 1 batches. */
-  private readonly spare: ArrayBuffer[] = [];
+  private readonly spare = new BufferPool(BATCH_BYTES);
   private readonly batcher = new TransferBatcher(
     BATCH_BYTES,
     (data, length) => this.send(data, length),
-    () => {
-      const reused = this.spare.pop();
-      return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(BATCH_BYTES);
-    },
+    () => this.spare.take(),
   );
   private inFlight = 0;
   private failure: Error | null = null;
@@ -88,7 +86,7 @@ class WorkerSha256Hasher implements Sha256Hasher {
     void this.worker?.terminate();
     this.worker = null;
     this.batcher.discard();
-    this.spare.length = 0;
+    this.spare.clear();
   }
 
   private send(data: ArrayBuffer, length: number): void {
@@ -103,7 +101,7 @@ class WorkerSha256Hasher implements Sha256Hasher {
     worker.on('message', (message: { ack?: true; data?: ArrayBuffer; digest?: string }) => {
       if (message.ack) {
         this.inFlight--;
-        if (message.data) this.spare.push(message.data);
+        if (message.data) this.spare.give(message.data);
         const drained = this.drained;
         this.drained = null;
         drained?.();

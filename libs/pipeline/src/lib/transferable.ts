@@ -4,10 +4,15 @@
  * any larger buffer) would detach unrelated buffers.
  */
 export function transferable(input: Buffer): { buffer: ArrayBuffer; byteOffset: number; byteLength: number } {
-  if (input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength) {
+  if (ownsWholeBuffer(input)) {
     return { buffer: input.buffer, byteOffset: 0, byteLength: input.byteLength };
   }
   const copy = new ArrayBuffer(input.byteLength);
   new Uint8Array(copy).set(input);
   return { buffer: copy, byteOffset: 0, byteLength: input.byteLength };
+}
+
+/** True when `input` spans its whole (non-shared) ArrayBuffer, which can then be handed on alone. */
+export function ownsWholeBuffer(input: Buffer): input is Buffer & { buffer: ArrayBuffer } {
+  return input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength;
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { IntegrityError } from '@rookery/core';
+import { BufferPool } from './buffer-pool';
 import { TransferBatcher } from './transfer-batcher';
 
 const WORKER_PATH = path.join(__dirname, 'zstd-decode.worker.js');
@@ -32,12 +33,9 @@ export class OffloadedZstdDecompressStream extends Duplex {
       this.inFlight++;
     },
     // Input batches the worker decoded come back: warm memory, not fresh pages for every MiB.
-    () => {
-      const reused = this.spareInputs.pop();
-      return reused ? Buffer.from(reused) : Buffer.allocUnsafeSlow(INPUT_BATCH_BYTES);
-    },
+    () => this.spareInputs.take(),
   );
-  private readonly spareInputs: ArrayBuffer[] = [];
+  private readonly spareInputs = new BufferPool(INPUT_BATCH_BYTES);
   private inFlight = 0;
   /** Credits owed to the worker because push() said the readable side was full. */
   private owed = 0;
@@ -120,7 +118,7 @@ export class OffloadedZstdDecompressStream extends Duplex {
       if (this.push(Buffer.from(message.output, 0, message.length))) this.worker?.postMessage({ credit: 1 });
       else this.owed++;
     } else if ('consumed' in message) {
-      if (message.consumed.byteLength === INPUT_BATCH_BYTES) this.spareInputs.push(message.consumed);
+      this.spareInputs.give(message.consumed);
       this.inFlight--;
       const resume = this.resumeWrite;
       this.resumeWrite = null;
