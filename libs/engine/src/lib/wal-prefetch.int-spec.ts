@@ -146,7 +146,8 @@ describe('wal-get --prefetch', () => {
     expect(end.stderr).toContain('is not in the archive');
 
     // Idle (wal.archiverIdleSeconds = 2): the prefetcher exits and removes the spool.
-    await eventually(async () => !existsSync(spool), 'the spool to be removed', 15_000);
+    // The spool is renamed aside, then deleted: wait for both.
+    await eventually(async () => !existsSync(spool) && (await readdir(pgWal)).length === 1, 'the spool to be removed', 15_000);
     expect((await readdir(pgWal)).sort()).toEqual(['RECOVERYXLOG']);
   }, 120_000);
 
