@@ -147,7 +147,8 @@ describe('rookery CLI', () => {
     const exited = new Promise((done) => child.once('exit', done));
     await untilTrue(async () => {
       const partial = await findFiles(killRepoDir, (name) => name.includes('.tmp-'));
-      return partial.length > 0 && (await stat(partial[0])).size > 0;
+      // A temporary file can be renamed away between the listing and the stat (the lock's): not yet.
+      return partial.length > 0 && (await stat(partial[0]).then((info) => info.size > 0, () => false));
     }, 60_000);
     child.kill('SIGKILL');
     await exited;
