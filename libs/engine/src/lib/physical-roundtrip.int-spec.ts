@@ -126,7 +126,10 @@ describe('physical backup and restore of the oltp tier', () => {
       expect([first.id, again.id]).toEqual(['20261126T020000Z-oltp', '20261126T020000Z-oltp-2']);
       expect((await engine.list('oltp')).backups.map((backup) => backup.id)).toEqual([first.id, again.id]);
       for (const backup of [first, again]) expect((await engine.verify('oltp', backup.id)).ok).toBe(true);
-      await expect(engine.backup({ tier: 'oltp', id: first.id })).rejects.toThrow(`backup id '${first.id}' of tier 'oltp' is already used`);
+      // An id the caller chooses is checked against every date folder, not only the new backup's day.
+      const nextDay = new Date('2026-11-27T00:00:05.000Z');
+      await expect(engine.backup({ tier: 'oltp', id: first.id, now: () => nextDay })).rejects.toThrow(`backup id '${first.id}' of tier 'oltp' is already used`);
+      expect((await engine.list('oltp')).backups.map((backup) => backup.id)).toEqual([first.id, again.id]);
     } finally {
       await engine.close();
     }

@@ -85,12 +85,18 @@ export class BackupRepository {
   }
 
   /**
-   * True when anything is stored under the backup's folder (a manifest, or artifacts of a run
-   * that crashed): such an id must not be reused, or its objects would be overwritten.
+   * The ids of every folder under the tier's backups/, whatever its date: a manifest's, or the
+   * artifacts of a run that crashed. Such an id must not be reused, or its objects would be
+   * overwritten, and two backups listed under one id could not be told apart. Every date folder
+   * counts, not only the new backup's: an id chosen by the caller can carry any date.
    */
-  async isBackupIdTaken(tier: TierName, backupId: string, startedAt: Date): Promise<boolean> {
-    for await (const _object of this.store.list(repositoryLayout.backupFolder(tier, backupId, startedAt))) return true;
-    return false;
+  async backupIdsInUse(tier: TierName): Promise<Set<string>> {
+    const ids = new Set<string>();
+    for await (const object of this.store.list(repositoryLayout.backupsPrefix(tier))) {
+      const id = repositoryLayout.backupIdOf(object.key);
+      if (id) ids.add(id);
+    }
+    return ids;
   }
 
   artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {

@@ -36,6 +36,10 @@ export const repositoryLayout = {
   backupFolderOf(key: string): string | null {
     return /^([a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/)/.exec(key)?.[1] ?? null;
   },
+  /** The backup id a key under backups/ belongs to ('<id>' of 'oltp/backups/2026-11-26/<id>/…'), or null. */
+  backupIdOf(key: string): string | null {
+    return /^[a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/([^/]+)\//.exec(key)?.[1] ?? null;
+  },
   isManifestKey(key: string): boolean {
     return /^[a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/manifest\.json$/.test(key);
   },
