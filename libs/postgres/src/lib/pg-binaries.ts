@@ -29,55 +29,74 @@ export interface PgBinariesOptions {
   runner?: ProcessRunner;
 }
 
-/** Where the PostgreSQL programs are, and the path of each one. */
+/**
+ * Where the PostgreSQL programs are, and the path of each one. Without an explicit directory the
+ * lookup (`pg_config --bindir`, 10–150 ms through Debian's wrapper script on the bench machine)
+ * runs when a program's path is first asked for: a backup the server compresses over the
+ * replication protocol, and `rookery info`, never run one.
+ */
 export class PgBinaries {
-  constructor(readonly binDir: string) {}
+  private located: string | undefined;
+
+  private constructor(private readonly locate: () => string) {}
 
   /**
-   * The explicit directory if given, else what `pg_config --bindir` (on the runner's PATH) says,
-   * else DEFAULT_PG_BIN_DIR. Throws ConfigError when the chosen directory has no pg_basebackup.
+   * The explicit directory if given (checked now), else what `pg_config --bindir` (on the runner's
+   * PATH) says, else DEFAULT_PG_BIN_DIR, looked up on first use. ConfigError when the chosen
+   * directory has no pg_basebackup: from here for an explicit directory, from the first path()
+   * otherwise.
    */
   static async resolve(options: PgBinariesOptions = {}): Promise<PgBinaries> {
-    if (options.binDir) return PgBinaries.checked(options.binDir, 'the configured postgres.binDir');
-    const fromPgConfig = options.runner ? await pgConfigBinDir(options.runner) : undefined;
-    if (fromPgConfig) return PgBinaries.checked(fromPgConfig, "'pg_config --bindir'");
-    return PgBinaries.checked(DEFAULT_PG_BIN_DIR, 'the default PostgreSQL 15 location');
+    const { binDir, runner } = options;
+    if (binDir) {
+      const checked = PgBinaries.checked(binDir, 'the configured postgres.binDir');
+      return new PgBinaries(() => checked);
+    }
+    return new PgBinaries(() => {
+      const fromPgConfig = runner ? pgConfigBinDir(runner) : undefined;
+      if (fromPgConfig) return PgBinaries.checked(fromPgConfig, "'pg_config --bindir'");
+      return PgBinaries.checked(DEFAULT_PG_BIN_DIR, 'the default PostgreSQL 15 location');
+    });
+  }
+
+  /** The directory of the PostgreSQL programs (looked up on first use). */
+  get binDir(): string {
+    this.located ??= this.locate();
+    return this.located;
   }
 
   /** The absolute path of a tool; ConfigError when it is not an executable file. */
   path(tool: PgTool): string {
-    const path = join(this.binDir, tool);
-    try {
-      accessSync(path, constants.X_OK);
-    } catch (error) {
-      throw new ConfigError(`postgresql program '${tool}' not found in ${this.binDir}`, [], {
-        cause: error,
-        hint: 'set postgres.binDir to the bin directory of a PostgreSQL 15 installation',
-      });
-    }
-    return path;
+    return executable(this.binDir, tool);
   }
 
-  private static checked(binDir: string, origin: string): PgBinaries {
-    const binaries = new PgBinaries(binDir);
+  private static checked(binDir: string, origin: string): string {
     try {
-      binaries.path('pg_basebackup');
+      executable(binDir, 'pg_basebackup');
     } catch (error) {
       throw new ConfigError(`no PostgreSQL programs in ${binDir} (from ${origin})`, [], {
         cause: error,
         hint: 'set postgres.binDir to the bin directory of a PostgreSQL 15 installation',
       });
     }
-    return binaries;
+    return binDir;
   }
 }
 
-async function pgConfigBinDir(runner: ProcessRunner): Promise<string | undefined> {
+function executable(binDir: string, tool: PgTool): string {
+  const path = join(binDir, tool);
   try {
-    const { stdout } = await runner.run('pg_config', ['--bindir']);
-    return stdout.trim() || undefined;
-  } catch {
-    // No pg_config on PATH is normal on servers with only client packages: use the default.
-    return undefined;
+    accessSync(path, constants.X_OK);
+  } catch (error) {
+    throw new ConfigError(`postgresql program '${tool}' not found in ${binDir}`, [], {
+      cause: error,
+      hint: 'set postgres.binDir to the bin directory of a PostgreSQL 15 installation',
+    });
   }
+  return path;
+}
+
+/** No pg_config on PATH is normal on servers with only client packages: the caller uses the default. */
+function pgConfigBinDir(runner: ProcessRunner): string | undefined {
+  return runner.runSync('pg_config', ['--bindir'])?.trim() || undefined;
 }

@@ -84,6 +84,24 @@ describe('ProcessRunner', () => {
   });
 });
 
+describe('ProcessRunner.runSync', () => {
+  const runner = new ProcessRunner({ baseEnv: { PATH: '/usr/bin:/bin', SECRET_TOKEN: 'x' } });
+
+  it('returns stdout of a program run with the runner\'s environment', () => {
+    const stdout = runner.runSync(node, ['-e', 'process.stdout.write(JSON.stringify(process.env))']);
+    const env = JSON.parse(stdout ?? '{}') as Record<string, string>;
+    expect(env['PATH']).toBe('/usr/bin:/bin');
+    expect(env['SECRET_TOKEN']).toBeUndefined();
+  });
+
+  it.each([
+    ['exits non-zero', node, ['-e', 'process.stdout.write("partial"); process.exit(2)']],
+    ['does not exist', '/nonexistent/pg_config', ['--bindir']],
+  ])('returns undefined when the program %s', (_name, command, args) => {
+    expect(runner.runSync(command, args)).toBeUndefined();
+  });
+});
+
 describe('ProcessRunner.startOrphanGuard', () => {
   const runner = new ProcessRunner();
   const alive = (pid: number) => {

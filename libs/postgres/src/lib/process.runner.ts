@@ -1,4 +1,4 @@
-import { ChildProcess, spawn as spawnChild } from 'node:child_process';
+import { ChildProcess, spawnSync, spawn as spawnChild } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { ConfigError, ToolFailedError } from '@rookery/core';
@@ -224,6 +224,21 @@ export class ProcessRunner {
       else child.stdout.once('end', resolve).once('close', resolve);
     });
     return { ...outcome, stdout: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  /**
+   * Runs to completion, blocking the event loop, and returns stdout as text, or undefined when the
+   * program could not run or exited non-zero: for a lookup a synchronous caller needs once
+   * (`pg_config --bindir`, PgBinaries).
+   */
+  runSync(command: string, args: readonly string[], options: { timeoutMs?: number } = {}): string | undefined {
+    const child = spawnSync(command, [...args], {
+      env: this.childEnv(),
+      stdio: ['ignore', 'pipe', 'ignore'],
+      encoding: 'utf8',
+      timeout: options.timeoutMs ?? 10_000,
+    });
+    return child.status === 0 ? child.stdout : undefined;
   }
 
   /**
