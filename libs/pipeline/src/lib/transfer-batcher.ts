@@ -35,6 +35,11 @@ export class TransferBatcher {
     this.send(data, length);
   }
 
+  /** The bytes appended since the last batch was sent (a view of the partly filled batch). */
+  pending(): Buffer {
+    return this.batch ? this.batch.subarray(0, this.filled) : Buffer.alloc(0);
+  }
+
   /** Drops the partly filled batch (the stream was destroyed). */
   discard(): void {
     this.batch = null;
