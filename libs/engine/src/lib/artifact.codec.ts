@@ -11,13 +11,13 @@ import {
 } from '@rookery/core';
 import {
   OffloadedZstdDecompressStream,
-  ReleasingWriter,
   createCompressStream,
   createDecompressStream,
   createDecryptStream,
   createDigestStream,
   createEncryptStream,
   createVerifyStream,
+  releasesChunks,
 } from '@rookery/pipeline';
 
 /** How artifacts of one backup are encoded on their way into the store. */
@@ -152,7 +152,7 @@ export async function readArtifact(
     stages.push(decoder);
     // The decoder's buffers come back to it once the sink wrote them (the stages after it only
     // read them or copy them): reused memory instead of fresh pages for every decoded MiB.
-    if (decoder instanceof OffloadedZstdDecompressStream && sink instanceof ReleasingWriter) {
+    if (decoder instanceof OffloadedZstdDecompressStream && releasesChunks(sink)) {
       decoder.enableRecycling();
       sink.onRelease((chunk) => decoder.recycle(chunk));
     }

@@ -13,7 +13,7 @@ import {
   lookupOsUser,
   startReplicationBaseBackup,
 } from '@rookery/postgres';
-import { ReleasingWriter, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
+import { DirectTarSplitter, ReleasingWriter, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
@@ -69,7 +69,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
     extractTar: (directory, rename, extractOptions = {}) => {
       // Written straight into tar's stdin, telling the decoder when each buffer can be reused.
-      const sink = new ReleasingWriter();
+      const stdin = new ReleasingWriter();
       const controller = new AbortController();
       const onMember = extractOptions.onMember;
       const tar = runner.spawn(
@@ -87,13 +87,23 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
           '--no-same-owner',
           `--transform=s,^\\(\\./\\)\\?${escapeSed(rename.from)}$,${rename.to},`,
         ],
-        { stdin: sink, signal: controller.signal, ...(process.getuid?.() === 0 ? { user: 'postgres' as const } : {}) },
+        { stdin, signal: controller.signal, ...(process.getuid?.() === 0 ? { user: 'postgres' as const } : {}) },
       );
       if (onMember) eachLine(tar.stdout, onMember);
       else tar.stdout.resume();
-      const done = tar.result.then(() => undefined);
+      // The big files bypass tar and the page cache (DirectTarSplitter says why).
+      const sink = new DirectTarSplitter({ directory, label: extractOptions.label ?? 'base.tar', tar: stdin, owner: extractOptions.owner ?? null });
+      // Settles once both did: after a failure nothing is still writing into the directory.
+      const done = Promise.allSettled([sink.done, tar.result]).then((outcomes) => {
+        const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
+      });
       done.catch(() => undefined);
-      return { sink, done, abort: () => controller.abort(new Error('extraction aborted')) };
+      const abort = () => {
+        sink.destroy(new Error('extraction aborted'));
+        controller.abort(new Error('extraction aborted'));
+      };
+      return { sink, done, abort };
     },
     syncFileSystem: async (path) => {
       await runner.run('sync', ['--file-system', path]);

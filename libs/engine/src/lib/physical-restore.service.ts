@@ -132,13 +132,14 @@ export class PhysicalRestoreService {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
         }
         // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
-        // decrypts and decompresses; global/pg_control lands under its pending name. The files
-        // tar wrote are flushed to disk as it goes, so the sync below finds little left to write.
+        // decrypts and decompresses; global/pg_control lands under its pending name. The big
+        // files go to disk with O_DIRECT from here, the ones tar wrote are flushed as it goes, so
+        // the sync below finds little left to write.
         const writeback = ExtractionSync.inDirectory(dataDirectory);
         const extractor = postgres.extractTar(
           dataDirectory,
           { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` },
-          { onMember: (member) => writeback.memberStarted(member) },
+          { onMember: (member) => writeback.memberStarted(member), label: `${artifact.name} of backup '${manifest.id}'`, owner },
         );
         abortExtraction = async () => {
           extractor.abort();

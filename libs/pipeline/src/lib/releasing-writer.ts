@@ -3,6 +3,15 @@ import { Writable } from 'node:stream';
 /** Called once a chunk written to a ReleasingWriter is no longer held by anyone downstream. */
 export type ChunkReleaseListener = (chunk: Buffer) => void;
 
+/** A sink that says when it is done with each chunk written to it (ReleasingWriter, DirectTarSplitter). */
+export interface ChunkReleasingSink {
+  onRelease(listener: ChunkReleaseListener): void;
+}
+
+export function releasesChunks(sink: unknown): sink is ChunkReleasingSink {
+  return typeof (sink as Partial<ChunkReleasingSink> | null)?.onRelease === 'function';
+}
+
 /**
  * A Writable in front of another (a child's stdin) that tells, chunk by chunk, when the target's
  * write callback fired: the bytes are in the kernel, and nothing downstream holds the chunk any
@@ -13,7 +22,7 @@ export type ChunkReleaseListener = (chunk: Buffer) => void;
  * here: the chunks are dropped, as a pipe() into it would drop them, and the child's own exit
  * status says what went wrong.
  */
-export class ReleasingWriter extends Writable {
+export class ReleasingWriter extends Writable implements ChunkReleasingSink {
   private target: NodeJS.WritableStream | null = null;
   private broken = false;
   private listener: ChunkReleaseListener | null = null;
