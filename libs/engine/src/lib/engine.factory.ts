@@ -68,7 +68,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
     extractTar: (directory, rename, extractOptions = {}) => {
-      // Written straight into tar's stdin, telling the decoder when each buffer can be reused.
+      // Written straight into tar's stdin (the splitter below queues copies for it).
       const stdin = new ReleasingWriter();
       const controller = new AbortController();
       const onMember = extractOptions.onMember;

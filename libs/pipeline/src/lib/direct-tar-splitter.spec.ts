@@ -181,7 +181,7 @@ describe('DirectTarSplitter', () => {
     }
   });
 
-  it('hands every chunk back once, only after tar took what was passed on from it and the big files copied theirs', async () => {
+  it('hands every chunk back once, when nothing reads it any more (tar gets copies, big files staging copies)', async () => {
     const members: TarFixtureMember[] = [
       { name: 'a', data: patternBytes(300_000, 4) },
       { name: 'b', data: patternBytes(5000, 5) },
