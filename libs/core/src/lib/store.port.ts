@@ -111,4 +111,11 @@ export interface WriteOptions {
   signal?: AbortSignal;
   /** Called with the number of bytes accepted so far (for progress bars). */
   onProgress?: (bytes: number) => void;
+  /**
+   * Called with each Buffer read from the body (one the stream gave, or one a byte stream joined
+   * several into) once the store keeps no reference to it: its bytes are in the object being
+   * written, and the caller may overwrite the memory. At most once per Buffer; a store that cannot
+   * tell (an upload that keeps chunks until a part is sent) never calls it.
+   */
+  onWritten?: (chunk: Buffer) => void;
 }

@@ -59,6 +59,46 @@ describe('SlabGatherer', () => {
     expect(memories.size).toBe(pieces.length);
   });
 
+  it('reuses the memory of a piece handed back, and only of one handed back', () => {
+    // Every other piece is written by the store and handed back; the rest are still queued or
+    // being written downstream while later messages arrive.
+    const gatherer = new SlabGatherer();
+    const held: { piece: Buffer; bytes: Buffer }[] = [];
+    const heldMemory = new Set<ArrayBufferLike>();
+    const releasedMemory = new Set<ArrayBufferLike>();
+    let emitted = 0;
+    let reused = 0;
+    const emit = (piece: Buffer) => {
+      expect(heldMemory.has(piece.buffer)).toBe(false);
+      if (releasedMemory.delete(piece.buffer)) reused++;
+      if (emitted++ % 2 === 0) {
+        releasedMemory.add(piece.buffer);
+        gatherer.release(piece);
+      } else {
+        held.push({ piece, bytes: Buffer.from(piece) });
+        heldMemory.add(piece.buffer);
+      }
+    };
+    for (let i = 0; i < 400; i++) gatherer.append(randomBytes(30 * 1024 + (i % 5) * 2000), emit);
+    expect(reused).toBeGreaterThan(3);
+    for (const { piece, bytes } of held) expect(piece.equals(bytes)).toBe(true);
+  });
+
+  it('ignores what it did not hand out, and a piece handed back twice', () => {
+    const gatherer = new SlabGatherer();
+    const pieces: Buffer[] = [];
+    const emit = (piece: Buffer) => pieces.push(piece);
+    gatherer.append(randomBytes(SLAB), emit);
+    gatherer.release(Buffer.alloc(SLAB));
+    gatherer.release(pieces[0] as Buffer);
+    gatherer.release(pieces[0] as Buffer);
+    gatherer.append(randomBytes(SLAB), emit);
+    gatherer.append(randomBytes(SLAB), emit);
+    // The memory handed back once serves one later piece, not two at the same time.
+    expect(pieces[1]?.buffer).toBe(pieces[0]?.buffer);
+    expect(pieces[2]?.buffer).not.toBe(pieces[1]?.buffer);
+  });
+
   it('has nothing to take when nothing was appended since the last piece', () => {
     const gatherer = new SlabGatherer();
     expect(gatherer.take()).toBeNull();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,7 +6,7 @@ import { Readable } from 'node:stream';
 import { StorageConflictError } from '@rookery/core';
 import { FsStoreDriver } from './fs-store.driver';
 import { createStore } from './store.factory';
-import { describeStoreContract, listKeys, readAll } from './store.contract';
+import { describeStoreContract, listKeys, readAll, recordingChunks } from './store.contract';
 
 describeStoreContract('filesystem', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'rookery-fs-store-'));
@@ -29,6 +30,16 @@ describe('FsStoreDriver', () => {
   it('declares its features', () => {
     expect(store.features).toEqual({ conditionalCreate: true, storageClasses: false, serverSideEncryption: false });
     expect(store.description).toBe(`file://${dir}`);
+  });
+
+  it('hands back every byte of the body once it is in the file, mostly as the body\'s own chunks', async () => {
+    const data = randomBytes(5 * 1024 * 1024 + 3);
+    const { body, given } = recordingChunks(data, 1024 * 1024);
+    const handedBack: Buffer[] = [];
+    await store.write('base.tar.zst', body, { onWritten: (chunk) => handedBack.push(chunk) });
+    expect(handedBack.reduce((sum, chunk) => sum + chunk.length, 0)).toBe(data.length);
+    // A byte stream may join chunks read together; the others come back as the very Buffers given.
+    expect(handedBack.some((chunk) => given.has(chunk))).toBe(true);
   });
 
   it('lets exactly one of many concurrent ifAbsent writes win', async () => {

@@ -103,7 +103,7 @@ export class FsStoreDriver implements Store {
     try {
       await this.ensureDirectory(dirname(path));
       handle = await open(temp, 'wx', 0o640);
-      await writeBehind(handle, source.stream);
+      await writeBehind(handle, source.stream, options.onWritten);
       await handle.sync();
       await handle.close();
       handle = undefined;
@@ -210,9 +210,10 @@ const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
  * starts an fdatasync without waiting for it: the disk flushes while more arrives, so the caller's
  * final fsync only has the tail left. The callback fs API, not FileHandle.write: on Node 20 the
  * promise API costs about 3x the CPU per byte written (measured: 132 MiB in 1 MiB writes, 143 ms
- * vs 43 ms), CPU a streaming backup takes from the server compressing beside it.
+ * vs 43 ms), CPU a streaming backup takes from the server compressing beside it. Each chunk goes
+ * to `onWritten` once its writev returned: the file has its bytes, the caller may reuse the memory.
  */
-async function writeBehind(handle: FileHandle, stream: Readable): Promise<void> {
+async function writeBehind(handle: FileHandle, stream: Readable, onWritten?: (chunk: Buffer) => void): Promise<void> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let unsynced = 0;
@@ -224,6 +225,7 @@ async function writeBehind(handle: FileHandle, stream: Readable): Promise<void> 
     pending = [];
     pendingBytes = 0;
     await writevAll(handle.fd, buffers);
+    if (onWritten) for (const buffer of buffers) onWritten(buffer);
     if (unsynced >= SYNC_BEHIND_BYTES && !syncing) {
       unsynced = 0;
       syncing = handle.datasync().then(

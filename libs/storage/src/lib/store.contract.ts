@@ -48,6 +48,26 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       expect(await sha256(await store.read('big/base.tar'))).toBe(sha256Of(data));
     }, 120_000);
 
+    it('hands back (onWritten) only chunks it no longer needs: overwriting them leaves the object intact', async () => {
+      const data = randomBytes(6 * MiB + 777);
+      const { body, given } = recordingChunks(data, 256 * 1024);
+      const handedBack = new Set<Buffer>();
+      let twice = 0;
+      await store.write('reuse/base.tar.zst', body, {
+        onWritten: (chunk) => {
+          if (handedBack.has(chunk)) twice++;
+          handedBack.add(chunk);
+          // The caller reuses the memory at once (one of its chunks, or one a stream joined them into).
+          chunk.fill(0xee);
+        },
+      });
+      expect(twice).toBe(0);
+      expect(await sha256(await store.read('reuse/base.tar.zst'))).toBe(sha256Of(data));
+      // Only what the body gave was handed back, nothing of the store's own.
+      expect([...handedBack].reduce((sum, chunk) => sum + chunk.length, 0)).toBeLessThanOrEqual(data.length);
+      expect(given.size).toBeGreaterThan(0);
+    }, 120_000);
+
     it('writes and reads an empty object, from a buffer and from a stream', async () => {
       await store.write('empty/from-buffer', Buffer.alloc(0));
       await store.write('empty/from-stream', Readable.from([]));
@@ -174,6 +194,22 @@ export function chunked(data: Buffer, size: number, fail?: { failAfter: number; 
       offset = end;
     },
   });
+}
+
+/** A byte stream over `data` in `size` chunks, and the set of the Buffers it gave. */
+export function recordingChunks(data: Buffer, size: number): { body: Readable; given: Set<Buffer> } {
+  const given = new Set<Buffer>();
+  let offset = 0;
+  const body = new Readable({
+    read() {
+      if (offset >= data.length) return void this.push(null);
+      const chunk = Buffer.from(data.subarray(offset, offset + size));
+      offset += chunk.length;
+      given.add(chunk);
+      this.push(chunk);
+    },
+  });
+  return { body, given };
 }
 
 export async function readAll(stream: Readable): Promise<Buffer> {
