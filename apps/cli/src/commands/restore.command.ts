@@ -108,6 +108,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     tier,
     dataDirectory: result.dataDirectory,
     bytes: result.bytes,
+    directBytes: result.directBytes,
     startedOnPort: result.startedOnPort ?? null,
     timings: result.timings,
     recovery: result.recovery
@@ -117,7 +118,9 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
 }
 
 function restoreText(result: PhysicalRestoreResult): string {
-  const lines = [`restored backup ${result.manifest.id} (${formatBytes(result.bytes)}) into ${result.dataDirectory}`];
+  const lines = [
+    `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}, ${formatBytes(result.directBytes)} of it written with O_DIRECT) into ${result.dataDirectory}`,
+  ];
   if (result.recovery) lines.push(`recovery target: ${result.recovery.description}`);
   const outcome = result.recovery?.outcome;
   if (outcome) {

@@ -50,6 +50,8 @@ export interface PhysicalRestoreResult {
   manifest: BackupManifest;
   dataDirectory: string;
   bytes: number;
+  /** Of `bytes`, how many went to disk with O_DIRECT (big files) rather than through the page cache. */
+  directBytes: number;
   /** Set when the server was started: the port it accepts connections on. */
   startedOnPort?: number;
   /** Set when recovery settings were written: the target, and with --start what recovery reached. */
@@ -114,6 +116,7 @@ export class PhysicalRestoreService {
     let seeding: Promise<void> = Promise.resolve();
     const planMs = clock.lap();
     let extractMs = 0;
+    let directBytes = 0;
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
@@ -154,6 +157,7 @@ export class PhysicalRestoreService {
         });
         await extractor.done;
         await writeback.stop();
+        directBytes += extractor.directBytes();
         restoredBytes += artifact.bytes;
       }
 
@@ -180,7 +184,13 @@ export class PhysicalRestoreService {
       throw error;
     }
 
-    const result: PhysicalRestoreResult = { manifest, dataDirectory, bytes: manifest.bytes, timings: { planMs, extractMs, syncMs: clock.lap() } };
+    const result: PhysicalRestoreResult = {
+      manifest,
+      dataDirectory,
+      bytes: manifest.bytes,
+      directBytes,
+      timings: { planMs, extractMs, syncMs: clock.lap() },
+    };
     if (recovery) result.recovery = { target: recovery.target, description: describeRecoveryTarget(recovery.target) };
     if (request.start) {
       // From here the directory holds a verified base backup: a failed start or recovery leaves

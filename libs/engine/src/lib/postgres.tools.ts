@@ -35,14 +35,15 @@ export interface PostgresTools {
    * root, so files get the right owner), renaming the member `rename.from` to `rename.to`; the big
    * regular files bypass tar and are written with O_DIRECT in this process (DirectTarSplitter),
    * given to `owner` when running as root. The caller writes the tar to `sink`; `done` settles
-   * when tar exited and every direct write landed; `abort()` stops both. `onMember` hears each
+   * when tar exited and every direct write landed; `abort()` stops both; `directBytes()` says how
+   * many bytes went to disk with O_DIRECT. `onMember` hears each
    * member tar extracts (path relative to `directory`, after the rename) as tar starts it.
    */
   extractTar(
     directory: string,
     rename: { from: string; to: string },
     options?: { onMember?: (member: string) => void; label?: string; owner?: { uid: number; gid: number } | null },
-  ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void };
+  ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void; directBytes(): number };
   /** Flushes every file of the file system holding `path` to disk. */
   syncFileSystem(path: string): Promise<void>;
   /**

@@ -78,6 +78,7 @@ export class DirectFileWriter {
   private readonly writes = new Set<Promise<void>>();
   private failure: Error | null = null;
   private closed = false;
+  private directWritten = 0;
 
   private constructor(
     private readonly fd: number,
@@ -101,9 +102,9 @@ export class DirectFileWriter {
     return new DirectFileWriter(fd, directFd, options);
   }
 
-  /** True while writes bypass the page cache. */
-  get direct(): boolean {
-    return this.directFd >= 0;
+  /** Bytes that went to disk with O_DIRECT (the rest through the page cache). */
+  get directBytes(): number {
+    return this.directWritten;
   }
 
   /** Copies `length` bytes of `chunk` from `start`; resolves once they are copied (not yet written). */
@@ -167,6 +168,7 @@ export class DirectFileWriter {
     if (aligned > 0) {
       try {
         await writeAll(this.directFd, buffer, 0, aligned, position);
+        this.directWritten += aligned;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EINVAL') throw error;
         // This file system or device takes no direct writes after all: through the page cache.

@@ -22,6 +22,8 @@ export interface DirectTarSplitterOptions {
   owner: { uid: number; gid: number } | null;
   /** Regular files from this size bypass tar (default 1 MiB). */
   directMinBytes?: number;
+  /** A member written under another name (as tar is told with --transform). */
+  rename?: { from: string; to: string };
 }
 
 /**
@@ -42,8 +44,8 @@ export interface DirectTarSplitterOptions {
 export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   /** Settles when the stream finished (resolves) or failed (rejects), with no direct write in flight. */
   readonly done: Promise<void>;
-  /** Files and bytes written here with O_DIRECT (the rest went to tar). */
-  readonly stats = { directFiles: 0, directBytes: 0 };
+  /** Files and bytes written here instead of by tar, and how many of those bytes went with O_DIRECT. */
+  readonly stats = { files: 0, bytes: 0, directBytes: 0 };
 
   private readonly header = Buffer.alloc(TAR_BLOCK);
   private headerFill = 0;
@@ -145,7 +147,8 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
     const extended = header !== null && 'xgLK'.includes(header.type);
     if (header?.type === '2') this.symlinks.add(tarMemberPath(header.name, this.options.label));
     if (direct) {
-      const member = tarMemberPath(header.name, this.options.label);
+      const path = tarMemberPath(header.name, this.options.label);
+      const member = path === this.options.rename?.from ? this.options.rename.to : path;
       this.ensureParent(member);
       this.file = DirectFileWriter.create(join(this.options.directory, member), {
         mode: header.mode & 0o777,
@@ -153,8 +156,8 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
         owner: this.options.owner,
         memory: this.memory,
       });
-      this.stats.directFiles++;
-      this.stats.directBytes += header.size;
+      this.stats.files++;
+      this.stats.bytes += header.size;
     } else {
       // A copy: the header buffer is reused for the next one.
       await this.passOn(Buffer.from(this.header));
@@ -187,9 +190,14 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
     const file = this.file as DirectFileWriter;
     // The padding that follows is skipped: the member is not in tar's stream at all.
     if (this.padding === 0) this.file = null;
-    const finished = file.finish().catch((error: Error) => {
-      this.failure ??= error;
-    });
+    const finished = file.finish().then(
+      () => {
+        this.stats.directBytes += file.directBytes;
+      },
+      (error: Error) => {
+        this.failure ??= error;
+      },
+    );
     this.finishing.add(finished);
     void finished.finally(() => this.finishing.delete(finished));
   }
