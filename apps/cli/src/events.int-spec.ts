@@ -53,7 +53,11 @@ describe('rookery CLI events', () => {
       await catalog.close();
     }
 
-    kafka = await startKafka({ port });
+    // The broker comes up on a port of its own: the one the first run was pointed at stayed
+    // unbound while Kafka was down, and another suite running meanwhile may have taken it (seen in
+    // CI: BindException). The outbox does not care which address the broker has now.
+    kafka = await startKafka();
+    port = Number(kafka.brokers[0].split(':')[1]);
     const second = rookery(['backup', '--tier', 'oltp', '--json']);
     expect(second.status).toBe(0);
     expect(second.stderr).toBe('');

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, rmSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,8 +92,9 @@ function takesDirectWrites(directory: string): boolean {
 /**
  * Splits `archive` (fed in `chunkBytes` pieces) into `directory`; returns what tar would have read.
  * The stand-in for tar's stdin copies what it is given before calling back, as a pipe does, and
- * with `slowTar` calls back late; every chunk is overwritten as soon as it is reported released, so
- * a chunk released while still needed shows up as damaged output.
+ * with `slowTar` calls back late; like tar, it creates the directories the archive names as it
+ * reaches them (and nothing else). Every chunk is overwritten as soon as it is reported released,
+ * so a chunk released while still needed shows up as damaged output.
  */
 async function split(
   directory: string,
@@ -101,11 +102,27 @@ async function split(
   options: { chunkBytes?: number; directMinBytes?: number; slowTar?: boolean; rename?: { from: string; to: string } } = {},
 ) {
   const tarInput: Buffer[] = [];
+  let received = Buffer.alloc(0);
+  let nextHeader = 0;
+  const makeDirectories = () => {
+    while (received.length >= nextHeader + TAR_BLOCK) {
+      const header = parseTarHeader(received.subarray(nextHeader, nextHeader + TAR_BLOCK), 'forwarded', nextHeader);
+      nextHeader += TAR_BLOCK + (header ? Math.ceil(header.size / TAR_BLOCK) * TAR_BLOCK : 0);
+      if (header?.type === '5') mkdirSync(join(directory, tarMemberPath(header.name, 'forwarded')), { recursive: true });
+    }
+  };
   const stdin = new Writable({
     write(piece: Buffer, _encoding, callback) {
       tarInput.push(Buffer.from(piece));
-      if (options.slowTar) setTimeout(callback, 1);
-      else callback();
+      received = Buffer.concat([received, piece]);
+      if (!options.slowTar) {
+        makeDirectories();
+        return callback();
+      }
+      setTimeout(() => {
+        makeDirectories();
+        callback();
+      }, 5);
     },
   });
   const tar = new ReleasingWriter();
@@ -183,8 +200,11 @@ describe('DirectTarSplitter', () => {
     const members: TarFixtureMember[] = [
       { name: './', type: '5' },
       { name: './PG_VERSION', data: Buffer.from('15\n') },
+      { name: './base', type: '5' },
+      { name: './base/16384', type: '5' },
       { name: './base/16384/16397', data: big, mode: 0o640, mtime: 1_760_000_000 },
       { name: './base/16384/16398', data: exact },
+      { name: './global', type: '5' },
       { name: './global/pg_control', data: patternBytes(8192, 3) },
     ];
     const small = members.filter((member) => !member.data || member.data.length < 64 * 1024);
@@ -202,10 +222,9 @@ describe('DirectTarSplitter', () => {
       const info = await stat(join(directory, 'base/16384/16397'));
       expect(info.mode & 0o777).toBe(0o640);
       expect(Math.round(info.mtimeMs / 1000)).toBe(1_760_000_000);
-      // The parent it had to create before tar got there: private until tar applies the archive's mode.
-      expect((await stat(join(directory, 'base/16384'))).mode & 0o777).toBe(0o700);
-      // tar (not running here) would have written the small members.
-      expect((await readdir(directory)).sort()).toEqual(['base']);
+      // The small members are tar's (its stand-in here writes none).
+      expect(await readdir(join(directory, 'global'))).toEqual([]);
+      expect((await readdir(directory)).sort()).toEqual(['base', 'global']);
     }
   });
 
@@ -231,6 +250,7 @@ describe('DirectTarSplitter', () => {
     const members: TarFixtureMember[] = [
       { name: 'pg_wal', type: '2', linkName: '/elsewhere' },
       { name: 'pg_wal/000000010000000000000001', data: patternBytes(100_000, 7) },
+      { name: 'base/1', type: '5' },
       { name: 'PaxHeaders/x', type: 'x', data: Buffer.from('30 path=base/1/renamed-by-pax\n') },
       { name: 'base/1/16384', data: patternBytes(100_000, 8) },
       { name: 'base/1/16385', data: patternBytes(100_000, 9) },
@@ -238,7 +258,7 @@ describe('DirectTarSplitter', () => {
     const directory = join(work, 'out');
     await mkdir(directory);
     const { forwarded, stats } = await split(directory, tarArchive(members));
-    expect(forwarded.equals(tarArchive(members.slice(0, 4)))).toBe(true);
+    expect(forwarded.equals(tarArchive(members.slice(0, 5)))).toBe(true);
     expect(stats.files).toBe(1);
     expect(await readdir(join(directory, 'base/1'))).toEqual(['16385']);
   });
@@ -247,9 +267,25 @@ describe('DirectTarSplitter', () => {
     const data = patternBytes(100_000, 12);
     const directory = join(work, 'out');
     await mkdir(directory);
-    await split(directory, tarArchive([{ name: './global/pg_control', data }]), { rename: { from: 'global/pg_control', to: 'global/pg_control.pending' } });
+    await split(directory, tarArchive([{ name: './global', type: '5' }, { name: './global/pg_control', data }]), {
+      rename: { from: 'global/pg_control', to: 'global/pg_control.pending' },
+    });
     expect(await readdir(join(directory, 'global'))).toEqual(['pg_control.pending']);
     expect((await readFile(join(directory, 'global/pg_control.pending'))).equals(data)).toBe(true);
+  });
+
+  it('waits for tar to make a big file\'s directory, and leaves to tar one whose directory the archive never named', async () => {
+    const members: TarFixtureMember[] = [
+      { name: 'pg_wal', type: '5' },
+      { name: 'pg_wal/000000010000000000000002', data: patternBytes(200_000, 13) },
+      { name: 'unnamed/16400', data: patternBytes(200_000, 14) },
+    ];
+    const directory = join(work, 'out');
+    await mkdir(directory);
+    const { forwarded, stats } = await split(directory, tarArchive(members), { slowTar: true });
+    expect(stats.files).toBe(1);
+    expect((await readFile(join(directory, 'pg_wal/000000010000000000000002'))).equals(members[1].data as Buffer)).toBe(true);
+    expect(forwarded.equals(tarArchive([members[0], members[2]]))).toBe(true);
   });
 
   it('fails a truncated archive and a file that is already there, and writes nothing behind the failure', async () => {

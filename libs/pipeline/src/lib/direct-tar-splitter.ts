@@ -1,4 +1,4 @@
-import { chownSync, lstatSync, mkdirSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { IntegrityError } from '@rookery/core';
@@ -10,6 +10,8 @@ import { TAR_BLOCK, TarHeader, parseTarHeader, tarMemberPath } from './tar-heade
 const DEFAULT_DIRECT_MIN_BYTES = 1024 * 1024;
 /** Bytes queued for tar before the splitter waits for it (a base backup's small files: ~25 MiB). */
 const TAR_QUEUE_BYTES = 32 * 1024 * 1024;
+/** How long a big file waits for tar to create its directory (tar works through its queue first). */
+const PARENT_WAIT_MS = 60_000;
 
 export interface DirectTarSplitterOptions {
   /** The directory the tar is extracted into (by GNU tar, reading `tar`). */
@@ -24,6 +26,8 @@ export interface DirectTarSplitterOptions {
   directMinBytes?: number;
   /** A member written under another name (as tar is told with --transform). */
   rename?: { from: string; to: string };
+  /** Settles when tar exited: a directory not made by then never will be. */
+  tarExited?: Promise<unknown>;
 }
 
 /**
@@ -37,9 +41,8 @@ export interface DirectTarSplitterOptions {
  *
  * Big files are only taken where that is safe: a plain path (no '..', not absolute), not under a
  * symbolic link the archive made, not right after an extended header (which would describe it to
- * tar). Their parent directories are created here when tar has not made them yet (tar then sets
- * their mode from the archive). Chunks are reported released (onRelease) once their bytes were
- * copied here and tar's stdin took every slice passed on.
+ * tar), and only into a directory tar has made (parentReady). Chunks are reported released
+ * (onRelease) as soon as their bytes were copied: into staging memory, or into tar's queue.
  */
 export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   /** Settles when the stream finished (resolves) or failed (rejects), with no direct write in flight. */
@@ -57,7 +60,10 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   /** The previous header was an extended one (pax, GNU long name): its member goes to tar as it is. */
   private afterExtended = false;
   private readonly symlinks = new Set<string>();
-  private readonly directories = new Set<string>(['']);
+  /** Directory members passed on to tar, and the ones seen to exist (tar made them). */
+  private readonly announced = new Set<string>();
+  private readonly existing = new Set<string>(['']);
+  private tarExited = false;
   private readonly memory = new DirectWriteMemory();
   private readonly finishing = new Set<Promise<void>>();
   private failure: Error | null = null;
@@ -65,6 +71,10 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
 
   constructor(private readonly options: DirectTarSplitterOptions) {
     super({ highWaterMark: 1024 * 1024 });
+    options.tarExited?.then(
+      () => (this.tarExited = true),
+      () => (this.tarExited = true),
+    );
     this.done = new Promise<void>((resolve, reject) => {
       this.once('finish', () => resolve());
       this.once('close', () => {
@@ -143,13 +153,13 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   /** A whole header arrived: the member is written here or passed on to tar. */
   private async startMember(): Promise<void> {
     const header = parseTarHeader(this.header, this.options.label, this.offset - TAR_BLOCK);
-    const direct = header !== null && this.takesDirectly(header);
+    const direct = header !== null && this.takesDirectly(header) && (await this.parentReady(header));
     const extended = header !== null && 'xgLK'.includes(header.type);
     if (header?.type === '2') this.symlinks.add(tarMemberPath(header.name, this.options.label));
+    if (header?.type === '5') this.announced.add(tarMemberPath(header.name, this.options.label));
     if (direct) {
       const path = tarMemberPath(header.name, this.options.label);
       const member = path === this.options.rename?.from ? this.options.rename.to : path;
-      this.ensureParent(member);
       this.file = DirectFileWriter.create(join(this.options.directory, member), {
         mode: header.mode & 0o777,
         mtime: header.mtime,
@@ -243,25 +253,32 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   }
 
   /**
-   * The directories leading to `member`, created (0700, given to the owner) where tar has not made
-   * them yet; tar, reaching their own members later, sets the archive's mode. An existing
-   * non-directory (a link tar made from an earlier member) is refused, never followed.
+   * Whether the member's directory is there to create it in. Directories are tar's alone (it
+   * creates them as the postgres account and sets their mode and times; one made here would race
+   * with tar's own handling of its member). A directory the archive announced is waited for until
+   * tar, behind in its queue, has made it; a member whose directory the archive never named is
+   * left to tar, which creates missing parents itself.
    */
-  private ensureParent(member: string): void {
+  private async parentReady(header: TarHeader): Promise<boolean> {
+    const member = tarMemberPath(header.name, this.options.label);
     const slash = member.lastIndexOf('/');
     const parent = slash === -1 ? '' : member.slice(0, slash);
-    if (this.directories.has(parent)) return;
-    this.ensureParent(parent);
+    if (this.existing.has(parent)) return true;
+    if (!this.announced.has(parent)) return false;
     const path = join(this.options.directory, parent);
-    try {
-      mkdirSync(path, { mode: 0o700 });
-      if (this.options.owner) chownSync(path, this.options.owner.uid, this.options.owner.gid);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      if (!lstatSync(path).isDirectory()) {
-        throw new IntegrityError(`tar member '${member}' of ${this.options.label} lies under '${parent}', which is not a directory; refusing to extract it`);
-      }
+    const deadline = Date.now() + PARENT_WAIT_MS;
+    for (;;) {
+      const info = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'ENOENT') return null;
+        throw error;
+      });
+      if (info?.isDirectory()) break;
+      if (info) throw new IntegrityError(`tar member '${header.name}' of ${this.options.label} lies under '${parent}', which is not a directory`);
+      if (this.tarExited || this.failure) return false;
+      if (Date.now() > deadline) throw new Error(`tar did not create directory '${parent}' of ${this.options.label} within ${PARENT_WAIT_MS / 1000} s`);
+      await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    this.directories.add(parent);
+    this.existing.add(parent);
+    return true;
   }
 }
