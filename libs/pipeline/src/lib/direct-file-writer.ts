@@ -9,22 +9,24 @@ const STAGING_BYTES = 1024 * 1024;
 const DIRECT_ALIGN = 4096;
 
 /**
- * Aligned staging memory shared by the files being written: `count` buffers of 1 MiB, allocated
- * on first use and reused. Bounds the memory and the writes in flight: take() waits for a buffer
- * to come back.
+ * Aligned staging memory shared by the files being written: `count` buffers of 1 MiB carved out
+ * of one page-aligned block (one allocation, one address-space reservation), reused. Bounds the
+ * memory and the writes in flight: take() waits for a buffer to come back.
  */
 export class DirectWriteMemory {
-  private readonly free: Buffer[] = [];
-  private created = 0;
+  private readonly free: Buffer[];
   private waiting: (() => void)[] = [];
 
-  constructor(private readonly count = 8) {}
+  constructor(count = 8) {
+    const block = alignedBuffer(count * STAGING_BYTES);
+    this.free = Array.from({ length: count }, (_, index) => block.subarray(index * STAGING_BYTES, (index + 1) * STAGING_BYTES));
+  }
 
   async take(failure: () => Error | null): Promise<Buffer> {
     for (;;) {
       const error = failure();
       if (error) throw error;
-      const memory = this.free.pop() ?? (this.created < this.count ? this.create() : undefined);
+      const memory = this.free.pop();
       if (memory) return memory;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
     }
@@ -36,21 +38,21 @@ export class DirectWriteMemory {
     this.waiting = [];
     for (const wake of waiting) wake();
   }
-
-  private create(): Buffer {
-    this.created++;
-    return alignedBuffer(STAGING_BYTES);
-  }
 }
 
 /**
  * Memory aligned to the OS page, as O_DIRECT needs: V8 places WebAssembly memory on page
- * boundaries (Node's Buffers come from malloc, 16-byte aligned). A direct write from memory that
- * is not aligned after all fails with EINVAL, and the writer then goes through the page cache.
+ * boundaries (Node's Buffers come from malloc, 16-byte aligned). Where no WebAssembly memory can
+ * be had, ordinary memory: direct writes from it fail with EINVAL and the writer then goes
+ * through the page cache, as it does for memory that is not aligned after all.
  */
 export function alignedBuffer(bytes: number): Buffer {
   const pages = Math.ceil(bytes / 65_536);
-  return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+  try {
+    return Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer, 0, bytes);
+  } catch {
+    return Buffer.allocUnsafeSlow(bytes);
+  }
 }
 
 export interface DirectFileOptions {
