@@ -92,7 +92,14 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
       if (onMember) eachLine(tar.stdout, onMember);
       else tar.stdout.resume();
       // The big files bypass tar and the page cache (DirectTarSplitter says why).
-      const sink = new DirectTarSplitter({ directory, label: extractOptions.label ?? 'base.tar', tar: stdin, owner: extractOptions.owner ?? null, rename, tarExited: tar.result });
+      const sink = new DirectTarSplitter({
+        directory,
+        label: extractOptions.label ?? 'base.tar',
+        tar: stdin,
+        owner: extractOptions.owner ?? null,
+        rename,
+        tarExited: tar.result,
+      });
       // Settles once both did: after a failure nothing is still writing into the directory.
       const done = Promise.allSettled([sink.done, tar.result]).then((outcomes) => {
         const failed = outcomes.find((outcome) => outcome.status === 'rejected');
