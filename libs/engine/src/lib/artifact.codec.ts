@@ -79,6 +79,8 @@ export async function writeArtifact(
      * source's bytes until the caller sets the uncompressed size it learns.
      */
     precompressed?: CompressionSpec;
+    /** Told of each chunk the store no longer holds (WriteOptions.onWritten). */
+    onWritten?: (chunk: Buffer) => void;
   },
 ): Promise<ArtifactRecord> {
   const { encoding, precompressed } = options;
@@ -98,7 +100,7 @@ export async function writeArtifact(
   stages.push(stored);
 
   const encoded = pipeline([source, ...stages], { signal: options.signal });
-  const written = store.write(key, stored, { storageClass: options.storageClass, signal: options.signal });
+  const written = store.write(key, stored, { storageClass: options.storageClass, signal: options.signal, onWritten: options.onWritten });
   // Whichever fails first decides; the other is torn down by the pipeline or the store's abort.
   await Promise.all([encoded, written]);
 

@@ -4,7 +4,6 @@ import {
   BackupManifest,
   ConfigError,
   StorageClass,
-  Store,
   TierName,
   parseLsn,
   signManifest,
@@ -166,11 +165,20 @@ export class PhysicalBackupService {
     const manifestName = artifactFileName('backup_manifest', plain);
     // Both writes start now: the manifest arrives while the tar's store write is still being made
     // durable. A failure of either stops the backup, which fails the other.
-    // The protocol client's buffers come back to it once the store has written them.
-    const store = handingBack(repository.store, backup.release);
+    // The protocol client's buffers come back to it once the store has written them. A chunk
+    // reaches the store as the client gave it when no stage between them makes new buffers (a
+    // server-compressed tar is only counted and hashed on its way); encrypted, the store sees the
+    // cipher's buffers instead, which the client does not know and ignores.
+    const onWritten = backup.release;
     const writes = await Promise.allSettled([
-      writeArtifact(store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression }),
-      writeArtifact(store, options.keyOf(manifestName), backup.manifest, { ...common, encoding: plain, name: manifestName, kind: 'pg-manifest' }),
+      writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression, onWritten }),
+      writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
+        ...common,
+        encoding: plain,
+        name: manifestName,
+        kind: 'pg-manifest',
+        onWritten,
+      }),
     ]);
     const failed = writes.find((write) => write.status === 'rejected');
     if (failed) throw failed.reason;
@@ -181,19 +189,3 @@ export class PhysicalBackupService {
   }
 }
 
-/**
- * `store`, with every write telling `onWritten` which chunks of its body the store no longer
- * holds (WriteOptions.onWritten). A chunk reaches the store as the source gave it when no stage
- * between them makes new buffers (a server-compressed tar is only counted and hashed on its way);
- * encrypted, the store sees the cipher's buffers instead, which the source does not know and
- * ignores.
- */
-function handingBack(store: Store, onWritten: (chunk: Buffer) => void): Store {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property !== 'write') return Reflect.get(target, property, receiver);
-      const write: Store['write'] = (key, body, options = {}) => target.write(key, body, { ...options, onWritten });
-      return write;
-    },
-  });
-}

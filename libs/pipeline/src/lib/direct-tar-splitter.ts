@@ -153,12 +153,14 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   /** A whole header arrived: the member is written here or passed on to tar. */
   private async startMember(): Promise<void> {
     const header = parseTarHeader(this.header, this.options.label, this.offset - TAR_BLOCK);
-    const direct = header !== null && this.takesDirectly(header) && (await this.parentReady(header));
-    const extended = header !== null && 'xgLK'.includes(header.type);
-    if (header?.type === '2') this.symlinks.add(tarMemberPath(header.name, this.options.label));
-    if (header?.type === '5') this.announced.add(tarMemberPath(header.name, this.options.label));
+    // A regular file with an odd path (absolute, '..') is left to tar, which refuses it with its
+    // own message; a link or directory with one is refused here (tarMemberPath throws).
+    const linkOrDirectory = header?.type === '2' || header?.type === '5';
+    const path = header ? (linkOrDirectory ? tarMemberPath(header.name, this.options.label) : safeMemberPath(header.name, this.options.label)) : null;
+    const direct = header !== null && path !== null && this.takesDirectly(header, path) && (await this.parentReady(header, path));
+    if (path !== null && header?.type === '2') this.symlinks.add(path);
+    if (path !== null && header?.type === '5') this.announced.add(path);
     if (direct) {
-      const path = tarMemberPath(header.name, this.options.label);
       const member = path === this.options.rename?.from ? this.options.rename.to : path;
       this.file = DirectFileWriter.create(join(this.options.directory, member), {
         mode: header.mode & 0o777,
@@ -172,21 +174,14 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
       // A copy: the header buffer is reused for the next one.
       await this.passOn(Buffer.from(this.header));
     }
-    this.afterExtended = extended;
+    this.afterExtended = header !== null && 'xgLK'.includes(header.type);
     this.remaining = header?.size ?? 0;
     this.padding = header ? (TAR_BLOCK - (header.size % TAR_BLOCK)) % TAR_BLOCK : 0;
     if (direct && header.size === 0) this.finishFile();
   }
 
-  private takesDirectly(header: TarHeader): boolean {
+  private takesDirectly(header: TarHeader, member: string): boolean {
     if ((header.type !== '0' && header.type !== '7') || header.size < (this.options.directMinBytes ?? DEFAULT_DIRECT_MIN_BYTES) || this.afterExtended) {
-      return false;
-    }
-    // Anything odd about the path is left to tar, which refuses it (absolute, '..') with its own message.
-    let member: string;
-    try {
-      member = tarMemberPath(header.name, this.options.label);
-    } catch {
       return false;
     }
     if (member === '') return false;
@@ -259,8 +254,7 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
    * tar, behind in its queue, has made it; a member whose directory the archive never named is
    * left to tar, which creates missing parents itself.
    */
-  private async parentReady(header: TarHeader): Promise<boolean> {
-    const member = tarMemberPath(header.name, this.options.label);
+  private async parentReady(header: TarHeader, member: string): Promise<boolean> {
     const slash = member.lastIndexOf('/');
     const parent = slash === -1 ? '' : member.slice(0, slash);
     if (this.existing.has(parent)) return true;
@@ -280,5 +274,14 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
     }
     this.existing.add(parent);
     return true;
+  }
+}
+
+/** The member's path inside the directory, or null for one that would leave it (tarMemberPath). */
+function safeMemberPath(name: string, label: string): string | null {
+  try {
+    return tarMemberPath(name, label);
+  } catch {
+    return null;
   }
 }

@@ -10,6 +10,9 @@ import { MANIFEST_FILE_NAME, TierName, backupDateFolder } from '@rookery/core';
  *   <tier>/locks/backup.lock
  *   <tier>/holds/<backupId>.json      legal holds (rookery hold): expire never deletes a held backup
  */
+/** A key under a backup's folder: the folder ('oltp/backups/2026-11-26/<id>/') and the id. */
+const BACKUP_FOLDER = /^([a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/([^/]+)\/)/;
+
 export const repositoryLayout = {
   backupsPrefix(tier: TierName): string {
     return `${tier}/backups/`;
@@ -34,11 +37,11 @@ export const repositoryLayout = {
   },
   /** The backup folder a key under backups/ belongs to ('oltp/backups/2026-11-26/<id>/'), or null. */
   backupFolderOf(key: string): string | null {
-    return /^([a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/)/.exec(key)?.[1] ?? null;
+    return BACKUP_FOLDER.exec(key)?.[1] ?? null;
   },
   /** The backup id a key under backups/ belongs to ('<id>' of 'oltp/backups/2026-11-26/<id>/…'), or null. */
   backupIdOf(key: string): string | null {
-    return /^[a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/([^/]+)\//.exec(key)?.[1] ?? null;
+    return BACKUP_FOLDER.exec(key)?.[2] ?? null;
   },
   isManifestKey(key: string): boolean {
     return /^[a-z]+\/backups\/\d{4}-\d{2}-\d{2}\/[^/]+\/manifest\.json$/.test(key);
