@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { SlabGatherer } from './base-backup.protocol';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BaseBackupStreams, FlowControlledSocket, SlabGatherer } from './base-backup.protocol';
 
 const SLAB = SlabGatherer.SLAB_BYTES;
 
@@ -104,5 +106,180 @@ describe('SlabGatherer', () => {
     expect(gatherer.take()).toBeNull();
     gatherer.append(randomBytes(SLAB), () => undefined);
     expect(gatherer.take()).toBeNull();
+  });
+});
+
+/**
+ * The replication socket as the pg client uses it: one read at a time, each parsed to its end even
+ * when a stream paused the socket halfway through it (pg parses the whole buffer it received), and
+ * no next read while paused.
+ */
+class ScriptedSocket implements FlowControlledSocket {
+  paused = false;
+  delivered = 0;
+  private scheduled = false;
+
+  constructor(private readonly reads: (() => void)[]) {}
+
+  get remaining(): number {
+    return this.reads.length;
+  }
+
+  start(): void {
+    this.schedule();
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      const read = this.paused ? undefined : this.reads.shift();
+      if (!read) return;
+      read();
+      this.delivered++;
+      this.schedule();
+    });
+  }
+}
+
+type Pace = 'reads at once' | 'reads slowly' | 'starts late';
+
+/** A reader of one stream at the given pace; `progress` counts what it consumed. */
+async function consume(stream: Readable, pace: Pace, progress: { bytes: number }): Promise<Buffer> {
+  if (pace === 'starts late') for (let turn = 0; turn < 20; turn++) await new Promise(setImmediate);
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    highWaterMark: 64 * 1024,
+    write(chunk: Buffer, _encoding, callback) {
+      chunks.push(chunk);
+      progress.bytes += chunk.length;
+      if (pace === 'reads slowly') setImmediate(() => setImmediate(callback));
+      else callback();
+    },
+  });
+  await pipeline(stream, sink);
+  return Buffer.concat(chunks);
+}
+
+/** COPY-sized messages (~32 KiB) making up `bytes`. */
+function messages(bytes: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; offset += 32 * 1024) out.push(bytes.subarray(offset, offset + 32 * 1024));
+  return out;
+}
+
+/**
+ * Runs a base backup's byte flow: `script` builds the socket's reads (archive data, the switch to
+ * the manifest, its data, then the end of the command) and both streams are read at `pace`.
+ * 'stalled' when nothing moves any more while reads are still waiting behind a paused socket: the
+ * state in which the real backup's process drained its event loop and exited 0.
+ */
+async function runFlow(
+  readsOf: (streams: BaseBackupStreams, done: () => void) => (() => void)[],
+  pace: { archive: Pace; manifest: Pace },
+): Promise<{ outcome: 'ended' | 'stalled'; archive?: Buffer; manifest?: Buffer; remaining: number }> {
+  const connection: { socket?: ScriptedSocket } = {};
+  const streams = new BaseBackupStreams(() => connection.socket);
+  let commandDone = false;
+  const socket = new ScriptedSocket(readsOf(streams, () => (commandDone = true)));
+  connection.socket = socket;
+  const progress = { bytes: 0 };
+  const read = Promise.all([consume(streams.archive, pace.archive, progress), consume(streams.manifest, pace.manifest, progress)]);
+  let finished: [Buffer, Buffer] | undefined;
+  void read.then((buffers) => (finished = buffers));
+  socket.start();
+  let idleTurns = 0;
+  let last = -1;
+  while (!(finished && commandDone) && idleTurns < 500) {
+    await new Promise(setImmediate);
+    const moved = socket.delivered + progress.bytes;
+    idleTurns = moved === last ? idleTurns + 1 : 0;
+    last = moved;
+  }
+  if (!(finished && commandDone)) return { outcome: 'stalled', remaining: socket.remaining };
+  return { outcome: 'ended', archive: finished?.[0], manifest: finished?.[1], remaining: socket.remaining };
+}
+
+describe('BaseBackupStreams (flow control of the replication socket)', () => {
+  const archiveBytes = randomBytes(5 * 1024 * 1024 + 12_345);
+  const manifestBytes = randomBytes(100_000);
+  const bigManifest = randomBytes(3 * 1024 * 1024 + 7);
+
+  const scripts = {
+    // The whole archive and its end in one socket read: its last pieces meet a full buffer, and
+    // the manifest's bytes wait in the next read, behind the paused socket.
+    'the archive ends on backpressure': (streams: BaseBackupStreams, done: () => void) => [
+      () => {
+        for (const message of messages(archiveBytes)) streams.append(streams.archive, message);
+        streams.end(streams.archive);
+      },
+      () => messages(manifestBytes).forEach((message) => streams.append(streams.manifest, message)),
+      () => streams.end(streams.manifest),
+      done,
+    ],
+    // A manifest over its buffer in one read: the end point and ReadyForQuery wait behind it.
+    'the manifest ends on backpressure': (streams: BaseBackupStreams, done: () => void) => [
+      () => {
+        for (const message of messages(archiveBytes.subarray(0, 100_000))) streams.append(streams.archive, message);
+        streams.end(streams.archive);
+      },
+      () => {
+        for (const message of messages(bigManifest)) streams.append(streams.manifest, message);
+        streams.end(streams.manifest);
+      },
+      done,
+    ],
+    // Ordinary backpressure: the archive in reads of 256 KiB, its reader behind.
+    'the archive arrives in many reads': (streams: BaseBackupStreams, done: () => void) => [
+      ...Array.from({ length: Math.ceil(archiveBytes.length / (256 * 1024)) }, (_, i) => () => {
+        for (const message of messages(archiveBytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024))) streams.append(streams.archive, message);
+      }),
+      () => streams.end(streams.archive),
+      () => messages(manifestBytes).forEach((message) => streams.append(streams.manifest, message)),
+      () => streams.end(streams.manifest),
+      done,
+    ],
+  };
+  const paces: { archive: Pace; manifest: Pace }[] = [
+    { archive: 'reads at once', manifest: 'reads at once' },
+    { archive: 'reads slowly', manifest: 'reads at once' },
+    { archive: 'starts late', manifest: 'reads slowly' },
+    { archive: 'reads slowly', manifest: 'starts late' },
+  ];
+  const cases = Object.keys(scripts).flatMap((script) =>
+    paces.map((pace) => [script as keyof typeof scripts, pace.archive, pace.manifest, pace] as const),
+  );
+
+  it.each(cases)('delivers every byte and the end of the command when %s (archive %s, manifest %s)', async (script, _a, _m, pace) => {
+    const manifest = script === 'the manifest ends on backpressure' ? bigManifest : manifestBytes;
+    const archive = script === 'the manifest ends on backpressure' ? archiveBytes.subarray(0, 100_000) : archiveBytes;
+    const flow = await runFlow(scripts[script], pace);
+    expect({ outcome: flow.outcome, remaining: flow.remaining }).toEqual({ outcome: 'ended', remaining: 0 });
+    expect(flow.archive?.equals(archive)).toBe(true);
+    expect(flow.manifest?.equals(manifest)).toBe(true);
+  });
+
+  it('pauses the socket while the stream being fed is full, and only then', async () => {
+    const pauses: string[] = [];
+    const socket: FlowControlledSocket = { pause: () => pauses.push('pause'), resume: () => pauses.push('resume') };
+    const streams = new BaseBackupStreams(() => socket);
+    for (const message of messages(randomBytes(3 * 1024 * 1024))) streams.append(streams.archive, message);
+    expect(pauses).toEqual([]);
+    for (const message of messages(randomBytes(2 * 1024 * 1024))) streams.append(streams.archive, message);
+    expect(pauses).toEqual(['pause']);
+    // Its reader takes the bytes: the stream asks for more, which resumes the socket.
+    streams.archive.resume();
+    await new Promise(setImmediate);
+    expect(pauses).toEqual(['pause', 'resume']);
   });
 });

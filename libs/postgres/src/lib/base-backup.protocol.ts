@@ -101,33 +101,12 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
   } as ConstructorParameters<typeof Client>[0]);
   client.on('error', () => undefined);
 
-  let socketPaused = false;
-  const resume = () => {
-    if (!socketPaused) return;
-    socketPaused = false;
-    socket()?.resume();
-  };
-  const socket = () => (client as unknown as { connection?: { stream?: NodeJS.ReadableStream } }).connection?.stream;
-  const archive = new Readable({ highWaterMark: 4 * 1024 * 1024, read: resume });
-  const manifest = new Readable({ highWaterMark: 1024 * 1024, read: resume });
+  const streams = new BaseBackupStreams(() => (client as unknown as { connection?: { stream?: FlowControlledSocket } }).connection?.stream);
+  const { archive, manifest } = streams;
   // Failures are reported through result too; these keep a stream nobody reads yet (the manifest
   // while the archive is stored) from crashing the process with an unhandled 'error' event.
   archive.on('error', () => undefined);
   manifest.on('error', () => undefined);
-  const gathered = new SlabGatherer();
-  const push = (stream: Readable, chunk: Buffer | null) => {
-    if (chunk && !stream.push(chunk) && !socketPaused) {
-      socketPaused = true;
-      socket()?.pause();
-    }
-  };
-  // The parser reuses its buffer for the next socket read: the bytes are copied, and gathered into
-  // pieces of up to a slab before they go downstream.
-  const append = (stream: Readable, bytes: Buffer) => gathered.append(bytes, (piece) => push(stream, piece));
-  const end = (stream: Readable) => {
-    push(stream, gathered.take());
-    stream.push(null);
-  };
 
   const result = new Promise<BasebackupResult & { archiveBytes?: number }>((resolve, reject) => {
     let settled = false;
@@ -172,7 +151,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
       handleRowDescription() {
         if (phase === 'archive' || phase === 'manifest') {
           if (phase === 'archive') return fail(new InvariantError(`base backup of ${target} ended without the backup manifest it asked for`));
-          end(manifest);
+          streams.end(manifest);
           phase = 'after-copy';
         }
         resultSets.push([]);
@@ -193,13 +172,13 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
             phase = 'archive';
             return;
           case 0x64: // 'd': archive or manifest bytes
-            if (phase === 'archive') append(archive, chunk.subarray(1));
-            else if (phase === 'manifest') append(manifest, chunk.subarray(1));
+            if (phase === 'archive') streams.append(archive, chunk.subarray(1));
+            else if (phase === 'manifest') streams.append(manifest, chunk.subarray(1));
             else fail(new InvariantError(`base backup of ${target}: data outside an archive`));
             return;
           case 0x6d: // 'm': the archive is complete, the manifest follows
             phase = 'manifest';
-            end(archive);
+            streams.end(archive);
             return;
           case 0x70: // 'p': uncompressed bytes the server has sent so far
             if (chunk.length >= 9) {
@@ -249,7 +228,67 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     client.on('end', () => fail(new SourceUnavailableError(`connection to ${target} closed during the base backup`)));
   });
   result.catch(() => undefined);
-  return { archive, manifest, result, release: (chunk) => gathered.release(chunk) };
+  return { archive, manifest, result, release: (chunk) => streams.release(chunk) };
+}
+
+/** What the flow control needs of the replication connection's socket. */
+export interface FlowControlledSocket {
+  pause(): void;
+  resume(): void;
+}
+
+/**
+ * The archive and manifest streams of one base backup, fed in turn from one socket, and the flow
+ * control between them. The socket is paused when the stream receiving the bytes is full, and
+ * only that stream resumes it: when its reader asks for more, or when it ends (an ended stream is
+ * never read again, and what follows on the socket is the next stream's bytes or the end of the
+ * command). A socket paused by a stream that can no longer ask for more would stall the backup
+ * with nothing left to wake it.
+ */
+export class BaseBackupStreams {
+  readonly archive: Readable;
+  readonly manifest: Readable;
+  /** The stream whose full buffer paused the socket, or null while the socket flows. */
+  private pausedBy: Readable | null = null;
+  private readonly gathered = new SlabGatherer();
+
+  constructor(private readonly socket: () => FlowControlledSocket | undefined) {
+    this.archive = new Readable({ highWaterMark: 4 * 1024 * 1024, read: () => this.resumeFor(this.archive) });
+    this.manifest = new Readable({ highWaterMark: 1024 * 1024, read: () => this.resumeFor(this.manifest) });
+  }
+
+  /**
+   * Copies `bytes` towards `stream`. The parser reuses its buffer for the next socket read: the
+   * bytes are copied, and gathered into pieces of up to a slab before they go downstream.
+   */
+  append(stream: Readable, bytes: Buffer): void {
+    this.gathered.append(bytes, (piece) => this.push(stream, piece));
+  }
+
+  /** Sends what is gathered and ends `stream`; the socket flows on for whatever comes next. */
+  end(stream: Readable): void {
+    const tail = this.gathered.take();
+    if (tail) this.push(stream, tail);
+    stream.push(null);
+    this.resumeFor(stream);
+  }
+
+  /** See ReplicationBaseBackup.release. */
+  release(chunk: Buffer): void {
+    this.gathered.release(chunk);
+  }
+
+  private push(stream: Readable, piece: Buffer): void {
+    if (stream.push(piece) || this.pausedBy) return;
+    this.pausedBy = stream;
+    this.socket()?.pause();
+  }
+
+  private resumeFor(stream: Readable): void {
+    if (this.pausedBy !== stream) return;
+    this.pausedBy = null;
+    this.socket()?.resume();
+  }
 }
 
 /**
