@@ -32,9 +32,20 @@ export interface S3StoreConfig {
   /** Multipart part size in bytes (≥ 5 MiB) and parts uploaded in parallel. */
   partSize: number;
   queueSize: number;
-  /** Attempts per request (SDK retry), connect timeout, and socket inactivity timeout. */
+  /**
+   * Attempts per request (the SDK retries network errors, timeouts and 5xx answers with backoff;
+   * each multipart part on its own), and attempts per read body without progress (a body that
+   * fails mid-stream resumes with a ranged GET from the byte where it stopped).
+   */
   maxAttempts: number;
+  /** Time to open the TCP connection. */
   connectTimeoutMs: number;
+  /** Time the socket may sit without a byte moving either way: catches a stalled server. */
+  socketTimeoutMs: number;
+  /**
+   * Time from sending a request until the answer's headers arrive, uploading its body included
+   * (a whole part of a multipart upload); a read's body afterwards is bounded by the socket timeout.
+   */
   requestTimeoutMs: number;
   /**
    * Explicit credentials. Production leaves this unset so the SDK's default chain (environment,
@@ -51,6 +62,7 @@ export const S3_STORE_DEFAULTS = Object.freeze({
   partSize: 16 * 1024 * 1024,
   queueSize: 4,
   maxAttempts: 3,
-  connectTimeoutMs: 2_000,
-  requestTimeoutMs: 300_000,
+  connectTimeoutMs: 5_000,
+  socketTimeoutMs: 30_000,
+  requestTimeoutMs: 120_000,
 });

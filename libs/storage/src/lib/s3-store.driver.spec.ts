@@ -54,6 +54,35 @@ describe('translateS3Error', () => {
     expect(translated.retryable).toBe(true);
   });
 
+  it.each([
+    [
+      '@smithy/node-http-handler - the request socket timed out after 30000 ms of inactivity (configured by client requestHandler).',
+      undefined,
+      'the request socket timed out after 30000 ms of inactivity',
+    ],
+    [
+      '@smithy/node-http-handler - [ERROR] a request has exceeded the configured 120000 ms requestTimeout.',
+      'ETIMEDOUT',
+      'a request has exceeded the configured 120000 ms requestTimeout',
+    ],
+    [
+      '@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 5000 ms.',
+      undefined,
+      'the request socket did not establish a connection with the server within the configured timeout of 5000 ms',
+    ],
+  ])('reports the handler timeout %s with the object, retryable, and hints at the url settings', (message, code, detail) => {
+    const translated = translateS3Error(Object.assign(new Error(message), { name: 'TimeoutError', code }), objectContext);
+    expect(translated).toBeInstanceOf(StorageUnavailableError);
+    expect(translated.message).toBe(`read of object 'a/b' in bucket 'pm-backups' failed: http://127.0.0.1:9000 timed out (${detail})`);
+    expect(translated.retryable).toBe(true);
+    expect(translated.hint).toMatch(/socketTimeoutMs/);
+  });
+
+  it('reports a reset the handler named TimeoutError as a reset', () => {
+    const reset = Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' });
+    expect(translateS3Error(reset, objectContext).message).toMatch(/unreachable \(ECONNRESET\)$/);
+  });
+
   it('finds a network code the SDK wrapped or nested', () => {
     const wrapped = new Error('AWS SDK error wrapper for Error: connect ECONNREFUSED 127.0.0.1:1');
     expect(translateS3Error(wrapped, objectContext).message).toMatch(/unreachable \(ECONNREFUSED\)/);

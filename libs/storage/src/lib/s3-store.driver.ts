@@ -7,6 +7,7 @@ import {
   AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  GetObjectCommandOutput,
   GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -22,6 +23,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import {
   ConfigError,
+  IntegrityError,
   ObjectInfo,
   ObjectLockSupport,
   ObjectRestoreState,
@@ -42,6 +44,7 @@ import {
   StorageUnavailableError,
   WriteOptions,
 } from '@rookery/core';
+import { ResumableBody, TruncatedBodyError } from './resumable-body';
 import { assertStoreKey, assertStorePrefix } from './store-key';
 import { S3StoreConfig } from './s3-store.config';
 import { WriteSource } from './write-source';
@@ -66,9 +69,13 @@ export function createS3Client(config: S3StoreConfig): S3Client {
     maxAttempts: config.maxAttempts,
     requestChecksumCalculation: checksum,
     responseChecksumValidation: checksum,
+    // Without throwOnRequestTimeout the handler only logs a breached requestTimeout, and without
+    // socketTimeout a server that stops answering holds a request forever.
     requestHandler: {
       connectionTimeout: config.connectTimeoutMs,
+      socketTimeout: config.socketTimeoutMs,
       requestTimeout: config.requestTimeoutMs,
+      throwOnRequestTimeout: true,
     },
   });
 }
@@ -165,20 +172,43 @@ export class S3StoreDriver implements Store {
     } while (continuationToken);
   }
 
+  /**
+   * The object's bytes as one stream. The SDK retries the GET itself; a body that fails mid-stream
+   * (a reset, a socket timeout) is resumed with a ranged GET from the byte where it stopped,
+   * conditional on the first answer's ETag, so a changed object fails the read instead of
+   * splicing two versions.
+   */
   async read(key: string, options: ReadOptions = {}): Promise<Readable> {
     assertStoreKey(key);
+    let object: GetObjectCommandOutput;
     try {
-      const object = await this.client.send(
-        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }),
-        { abortSignal: options.signal },
-      );
-      const body = object.Body as Readable;
-      if (options.signal) addAbortSignal(options.signal, body);
-      return body;
+      object = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), {
+        abortSignal: options.signal,
+      });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       throw this.translate(error, `read of object '${key}'`, key);
     }
+    const first = object.Body as Readable;
+    const etag = object.ETag;
+    const length = object.ContentLength;
+    let body: Readable = first;
+    if (etag) {
+      body = new ResumableBody(first, {
+        length,
+        maxAttempts: this.config.maxAttempts,
+        isResumable: isResumableReadError,
+        reopen: (start) => this.readFrom(key, start, etag, options.signal),
+        failure: (error, position, attempts) =>
+          this.translate(
+            error,
+            `read of object '${key}' (stopped at byte ${position}${length === undefined ? '' : ` of ${length}`}, ${attempts} attempt${attempts === 1 ? '' : 's'} in a row)`,
+            key,
+          ),
+      });
+    }
+    if (options.signal) addAbortSignal(options.signal, body);
+    return body;
   }
 
   async write(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectInfo> {
@@ -333,6 +363,36 @@ export class S3StoreDriver implements Store {
       }
       throw this.translate(error, `restore request of object '${key}'`, key);
     }
+  }
+
+  /** The rest of a read from byte `start`, only while the object is still the version with `etag`. */
+  private async readFrom(key: string, start: number, etag: string, signal: AbortSignal | undefined): Promise<Readable> {
+    let part: GetObjectCommandOutput;
+    try {
+      part = await this.client.send(
+        new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key), Range: `bytes=${start}-`, IfMatch: etag }),
+        { abortSignal: signal },
+      );
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      if (statusOf(error) === 412 || errorName(error) === 'PreconditionFailed') {
+        throw new IntegrityError(`object '${key}' in bucket '${this.config.bucket}' changed while it was being read (etag ${etag} no longer matches)`, {
+          cause: error,
+          hint: 'something else wrote to the repository; read it again',
+        });
+      }
+      throw this.translate(error, `read of object '${key}' (resuming at byte ${start})`, key);
+    }
+    const body = part.Body as Readable;
+    const answered = /^bytes (\d+)-/.exec(part.ContentRange ?? '')?.[1];
+    if (answered === undefined || Number(answered) !== start) {
+      body.destroy();
+      throw new StorageUnavailableError(
+        `read of object '${key}' in bucket '${this.config.bucket}' could not resume at byte ${start}: the server answered range '${part.ContentRange ?? 'none'}'`,
+        { retryable: false },
+      );
+    }
+    return body;
   }
 
   private async probeObjectLock(): Promise<ObjectLockSupport> {
@@ -533,6 +593,17 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): Rooke
     });
   }
   const code = networkCode(error);
+  // The handler also names a reset or a broken pipe 'TimeoutError' (to make it retryable).
+  if (name === 'TimeoutError' && (code === undefined || code === 'ETIMEDOUT')) {
+    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} timed out (${timeoutDetail(message)})`, {
+      cause: error,
+      retryable: true,
+      hint: 'a slow but working endpoint needs larger connectTimeoutMs, socketTimeoutMs or requestTimeoutMs in the store url',
+    });
+  }
+  if (error instanceof TruncatedBodyError) {
+    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${error.message}`, { cause: error, retryable: true });
+  }
   if (code || name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException') {
     return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} unreachable (${code ?? name})`, {
       cause: error,
@@ -544,6 +615,22 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): Rooke
     cause: error,
     retryable,
   });
+}
+
+/** The SDK's timeout message without its package prefix: "the request socket timed out after 30000 ms of inactivity". */
+function timeoutDetail(message: string): string {
+  return message
+    .replace(/^@smithy\/node-http-handler - (\[\w+\] )?/, '')
+    .replace(/ \([^)]*\)\.?$/, '')
+    .replace(/\.$/, '');
+}
+
+/** A body failure worth a ranged GET from where it stopped: the network, a timeout, an early end. */
+export function isResumableReadError(error: unknown): boolean {
+  if (error instanceof TruncatedBodyError) return true;
+  if (errorName(error) === 'TimeoutError') return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || networkCode(error) !== undefined;
 }
 
 function errorName(error: unknown): string {

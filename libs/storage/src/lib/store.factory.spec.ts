@@ -26,7 +26,8 @@ describe('parseStoreUrl', () => {
   it('parses an s3 url with every parameter', () => {
     const location = parseStoreUrl(
       's3://pm-backups/prod/oltp/?region=eu-west-1&endpoint=http://127.0.0.1:9000/&forcePathStyle=true' +
-        '&sse=aws:kms&kmsKeyId=alias/rookery&checksum=WHEN_SUPPORTED&conditionalCreate=true',
+        '&sse=aws:kms&kmsKeyId=alias/rookery&checksum=WHEN_SUPPORTED&conditionalCreate=true' +
+        '&maxAttempts=5&connectTimeoutMs=1000&socketTimeoutMs=2000&requestTimeoutMs=3000',
     );
     expect(location).toEqual({
       kind: 's3',
@@ -41,6 +42,10 @@ describe('parseStoreUrl', () => {
         kmsKeyId: 'alias/rookery',
         checksum: 'when_supported',
         conditionalCreate: true,
+        maxAttempts: 5,
+        connectTimeoutMs: 1000,
+        socketTimeoutMs: 2000,
+        requestTimeoutMs: 3000,
       },
     });
   });
@@ -72,6 +77,9 @@ describe('parseStoreUrl', () => {
     ['s3://ok-bucket/x?forcePathStyle=yes', /forcePathStyle must be true or false/],
     ['s3://ok-bucket/x?endpoint=ftp://host', /must be http:\/\/ or https:\/\//],
     ['s3://ok-bucket/x?endpoint=nohost', /is not a url/],
+    ['s3://ok-bucket/x?socketTimeoutMs=0', /socketTimeoutMs must be a positive integer, got '0'/],
+    ['s3://ok-bucket/x?requestTimeoutMs=1.5', /requestTimeoutMs must be a positive integer/],
+    ['s3://ok-bucket/x?maxAttempts=many', /maxAttempts must be a positive integer/],
   ])('refuses %s', (url, message) => {
     const error = configError(url);
     expect(error.code).toBe('CONFIG_INVALID');

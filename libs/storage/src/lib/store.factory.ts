@@ -11,7 +11,8 @@ export interface StoreOptions {
 
 export type StoreLocation = { kind: 'file'; root: string } | { kind: 's3'; config: S3StoreConfig };
 
-const S3_PARAMS = ['region', 'endpoint', 'forcePathStyle', 'sse', 'kmsKeyId', 'checksum', 'conditionalCreate'] as const;
+const S3_NUMBER_PARAMS = ['maxAttempts', 'connectTimeoutMs', 'socketTimeoutMs', 'requestTimeoutMs'] as const;
+const S3_PARAMS = ['region', 'endpoint', 'forcePathStyle', 'sse', 'kmsKeyId', 'checksum', 'conditionalCreate', ...S3_NUMBER_PARAMS] as const;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** The only code that turns a store URL into a driver (STYLE: one factory reads config). */
@@ -26,7 +27,8 @@ export function createStore(url: string, options: StoreOptions = {}): Store {
 /**
  * Parses `file:///abs/path` or `s3://bucket/prefix?region=R&endpoint=http://host:port&forcePathStyle=true`
  * (also `sse=AES256|aws:kms`, `kmsKeyId`, `checksum=when_required|when_supported`,
- * `conditionalCreate=true`). Every problem is reported in one ConfigError; credentials in a URL are
+ * `conditionalCreate=true`, and `maxAttempts`, `connectTimeoutMs`, `socketTimeoutMs`,
+ * `requestTimeoutMs` as positive integers). Every problem is reported in one ConfigError; credentials in a URL are
  * refused, and messages show the URL without them.
  */
 export function parseStoreUrl(url: string, options: StoreOptions = {}): StoreLocation {
@@ -129,6 +131,13 @@ function parseS3Url(url: URL, options: StoreOptions, issues: string[]): StoreLoc
     const value = checksum.toLowerCase();
     if (value === 'when_required' || value === 'when_supported') config.checksum = value as S3ChecksumMode;
     else issues.push(`checksum must be when_required or when_supported, got '${checksum}'`);
+  }
+  for (const name of S3_NUMBER_PARAMS) {
+    const text = params.get(name);
+    if (text === null) continue;
+    const value = Number(text);
+    if (/^[1-9][0-9]*$/.test(text) && Number.isSafeInteger(value)) config[name] = value;
+    else issues.push(`${name} must be a positive integer, got '${text}'`);
   }
   return { kind: 's3', config };
 }
