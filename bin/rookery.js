@@ -39,10 +39,11 @@ function spawnDetached(args, logFile) {
 
 /**
  * Starts the WAL prefetcher of `wal-get --prefetch`: detached, same working directory and
- * environment, with only the --config/--repo options restore_command already passed.
+ * environment, with only the --config/--repo options restore_command already passed. Returns its
+ * pid (requestPrefetch takes the spool's lock for it).
  */
 function launchPrefetcher({ tier, spoolDirectory, depth, globalArgs, logFile }) {
-  spawnDetached([...globalArgs, 'wal-prefetcher', '--tier', tier, '--spool', spoolDirectory, '--depth', String(depth)], logFile);
+  return spawnDetached([...globalArgs, 'wal-prefetcher', '--tier', tier, '--spool', spoolDirectory, '--depth', String(depth)], logFile).pid;
 }
 
 const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver', 'wal-prefetcher']);
@@ -79,6 +80,9 @@ async function run() {
   return runCli(args);
 }
 
-run().then((code) => {
+const running = run();
+// A command whose promise never settled must not end as exit 0 when the event loop drains.
+require(path.join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'cli.drain.js')).failWhenDrained(commandOf(process.argv.slice(2)) ?? 'rookery', running);
+running.then((code) => {
   process.exitCode = code;
 });
