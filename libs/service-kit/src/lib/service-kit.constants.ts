@@ -19,6 +19,12 @@ export interface ServiceKitOptions {
    * before it answers 202 anyway. A refusal (lock held elsewhere) within this window is a 409.
    */
   startWaitMs?: number;
+  /**
+   * How long a stopping service waits for its running backups to end once aborted. A backup still
+   * running after it is recorded failed (it ignored the abort: a bug), so that no record stays
+   * 'running' and the process can exit. Default 30 s.
+   */
+  shutdownWaitMs?: number;
 }
 
 export type ResolvedServiceKitOptions = Required<Omit<ServiceKitOptions, 'config'>> & { config: RookeryConfig };

@@ -33,6 +33,7 @@ export class ServiceKitModule {
       config: options.config ?? loadConfig(),
       logLevel: options.logLevel ?? 'info',
       startWaitMs: options.startWaitMs ?? 5_000,
+      shutdownWaitMs: options.shutdownWaitMs ?? 30_000,
     };
     return {
       module: ServiceKitModule,

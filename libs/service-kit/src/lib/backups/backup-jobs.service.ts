@@ -5,6 +5,7 @@ import {
   BackupManifest,
   BackupNotFoundError,
   BackupType,
+  InvariantError,
   LockHeldError,
   TierName,
   isBackupId,
@@ -17,8 +18,6 @@ import { ServiceEventsService } from '../events/service-events.service';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 import { requestedBackupType } from './backup-types';
-
-const SHUTDOWN_WAIT_MS = 30_000;
 
 export interface BackupStartOptions {
   /** Who asked: 'api', 'schedule', later the authenticated actor. */
@@ -33,6 +32,9 @@ interface RunningBackup {
   startedAt: string;
   abort: AbortController;
   done: Promise<void>;
+  facts: BackupRunFacts;
+  /** Recorded failed while its engine call was still pending (shutdown): its outcome is not recorded again. */
+  abandoned: boolean;
 }
 
 /**
@@ -81,23 +83,25 @@ export class BackupJobService implements BeforeApplicationShutdown {
     this.mintedThisSecond.set(tier, { base, count: taken + 1 });
     const abort = new AbortController();
     let settle!: () => void;
-    const run: RunningBackup = {
-      id,
-      requestedBy: options.requestedBy,
-      startedAt: startedAt.toISOString(),
-      abort,
-      done: new Promise<void>((resolve) => (settle = resolve)),
-    };
-    this.running.set(tier, run);
-
     const facts: BackupRunFacts = {
       backupId: id,
       tier,
       type,
       method: this.config.tiers[tier].policy.method,
-      startedAt: run.startedAt,
+      startedAt: startedAt.toISOString(),
       actor: options.requestedBy,
     };
+    const run: RunningBackup = {
+      id,
+      requestedBy: options.requestedBy,
+      startedAt: facts.startedAt,
+      abort,
+      done: new Promise<void>((resolve) => (settle = resolve)),
+      facts,
+      abandoned: false,
+    };
+    this.running.set(tier, run);
+
     let record: BackupRecord;
     try {
       // The record and its backup.started event are stored together (outbox), then relayed.
@@ -126,8 +130,8 @@ export class BackupJobService implements BeforeApplicationShutdown {
       id,
       onProgress: () => streaming(),
     });
-    const finished = this.finish(facts, startedAt, backup).finally(() => {
-      this.running.delete(tier);
+    const finished = this.finish(run, startedAt, backup).finally(() => {
+      if (this.running.get(tier) === run) this.running.delete(tier);
       settle();
     });
 
@@ -184,26 +188,43 @@ export class BackupJobService implements BeforeApplicationShutdown {
 
   /**
    * A running backup is aborted when the service stops and its record says so. The wait is bounded:
-   * a run that ignores the abort must not keep the process alive (its lock goes stale with it).
+   * a run that ignores the abort must not keep the process alive (its lock goes stale with it), nor
+   * stay 'running' in the catalog as if it could still succeed: it is recorded failed.
    */
   async beforeApplicationShutdown(): Promise<void> {
     const runs = [...this.running.values()];
     for (const run of runs) run.abort.abort(new Error('the service is shutting down'));
+    const waitMs = this.options.shutdownWaitMs;
     const settled = Promise.all(runs.map((run) => run.done)).then(() => true);
-    if (!(await Promise.race([settled, delay(SHUTDOWN_WAIT_MS).then(() => false)]))) {
-      this.logger.error(`backups still running after ${SHUTDOWN_WAIT_MS} ms of shutdown: ${runs.map((run) => run.id).join(', ')}`);
+    if (await Promise.race([settled, delay(waitMs).then(() => false)])) return;
+    const stuck = runs.filter((run) => this.running.get(run.facts.tier) === run);
+    for (const run of stuck) {
+      run.abandoned = true;
+      this.running.delete(run.facts.tier);
+      const error = new InvariantError(
+        `backup '${run.id}' of tier '${run.facts.tier}' stopped before it finished: it was still running ${waitMs} ms after the service asked it to stop ` +
+          '(this is a bug; its repository lock is broken by the next backup once this process has exited)',
+      );
+      await this.recordFailure(run.facts, new Date(run.startedAt), error);
     }
+    this.events.nudge();
   }
 
-  private async finish(facts: BackupRunFacts, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {
+  private async finish(run: RunningBackup, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {
+    const { facts } = run;
     const { tier, backupId: id } = facts;
     let manifest: BackupManifest;
     try {
       manifest = await backup;
     } catch (error) {
+      if (run.abandoned) return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`);
       await this.recordFailure(facts, startedAt, error);
       this.events.nudge();
       return;
+    }
+    if (run.abandoned) {
+      // Its manifest is committed: the next reindex lists it, whatever the catalog said at shutdown.
+      return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, completed after all`);
     }
     this.metrics.backupCompleted(tier, seconds(startedAt), new Date(manifest.finishedAt));
     this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);

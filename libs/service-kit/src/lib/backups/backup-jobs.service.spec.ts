@@ -1,0 +1,79 @@
+import type { BackupCatalog, BackupRecord } from '@rookery/catalog';
+import type { RookeryConfig } from '@rookery/config';
+import { BackupManifest, InvariantError } from '@rookery/core';
+import type { RookeryEngine } from '@rookery/engine';
+import type { ServiceEventsService } from '../events/service-events.service';
+import { BackupMetricsService } from '../metrics/backup-metrics.service';
+import type { ResolvedServiceKitOptions } from '../service-kit.constants';
+import { BackupJobService } from './backup-jobs.service';
+
+/** An engine whose backup settles only as the spec says: on abort, never, or later by hand. */
+function makeEngine(onAbort: 'rejects' | 'ignores') {
+  const backups: { signal: AbortSignal; reject: (error: unknown) => void; resolve: (manifest: BackupManifest) => void }[] = [];
+  const engine = {
+    context: { repository: { store: { description: 'file:///tmp/store' } } },
+    backup: (request: { signal: AbortSignal }) =>
+      new Promise<BackupManifest>((resolve, reject) => {
+        backups.push({ signal: request.signal, resolve, reject });
+        if (onAbort === 'rejects') request.signal.addEventListener('abort', () => reject(request.signal.reason));
+      }),
+  };
+  return { engine: engine as unknown as RookeryEngine, backups };
+}
+
+/** The catalog's record of each run, as the service writes it. */
+function makeCatalog() {
+  const failed: { id: string; error: unknown }[] = [];
+  const catalog = {
+    recordStarted: async (record: Partial<BackupRecord>) => ({ ...record, status: 'running' }) as BackupRecord,
+    recordFailed: async (id: string, error: unknown) => {
+      failed.push({ id, error });
+      return null;
+    },
+    recordCompleted: async () => null,
+    get: async () => null,
+    remove: async () => undefined,
+  };
+  return { catalog: catalog as unknown as BackupCatalog, failed };
+}
+
+function makeService(onAbort: 'rejects' | 'ignores') {
+  const { engine, backups } = makeEngine(onAbort);
+  const { catalog, failed } = makeCatalog();
+  const config = { tiers: { oltp: { policy: { method: 'physical' } } } } as unknown as RookeryConfig;
+  const options = { serviceName: 'oltp-backup', logLevel: 'silent', startWaitMs: 0, shutdownWaitMs: 20, config } as ResolvedServiceKitOptions;
+  const events = { source: 'rookery/oltp-backup', outboxItems: () => [], nudge: () => undefined, publish: async () => undefined };
+  const service = new BackupJobService(engine, catalog, new BackupMetricsService(), config, options, events as unknown as ServiceEventsService);
+  return { service, backups, failed };
+}
+
+describe('BackupJobService at shutdown', () => {
+  it('records a backup that stops when aborted failed once, with the abort as its reason', async () => {
+    const { service, failed } = makeService('rejects');
+    await service.start('oltp', { requestedBy: 'api' });
+    await service.beforeApplicationShutdown();
+    expect(failed).toHaveLength(1);
+    expect(String((failed[0]?.error as Error).message)).toBe('the service is shutting down');
+  });
+
+  it('records a backup whose promise never settles failed, naming it a bug, and does not wait for it', async () => {
+    const { service, backups, failed } = makeService('ignores');
+    const record = await service.start('oltp', { requestedBy: 'schedule' });
+    await service.beforeApplicationShutdown();
+    expect(backups[0]?.signal.aborted).toBe(true);
+    expect(failed.map((entry) => entry.id)).toEqual([record.id]);
+    expect(failed[0]?.error).toBeInstanceOf(InvariantError);
+    expect((failed[0]?.error as Error).message).toMatch(
+      new RegExp(`^backup '${record.id}' of tier 'oltp' stopped before it finished: .*\\(this is a bug; `),
+    );
+  });
+
+  it('does not record an abandoned backup a second time when its promise settles after all', async () => {
+    const { service, backups, failed } = makeService('ignores');
+    await service.start('oltp', { requestedBy: 'api' });
+    await service.beforeApplicationShutdown();
+    backups[0]?.reject(new Error('late failure'));
+    await new Promise(setImmediate);
+    expect(failed).toHaveLength(1);
+  });
+});
