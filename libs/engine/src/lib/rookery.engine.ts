@@ -22,6 +22,7 @@ import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFo
 import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, TransitionReport } from './storage-class.service';
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
 import { WalGetResult, WalPushResult, WalService } from './wal.service';
+import { stopPrefetcher } from './wal-prefetch';
 
 /**
  * The one entry point the CLI and the services share: the same code takes, lists, verifies and
@@ -186,9 +187,13 @@ export class RookeryEngine {
     return this.retention.holds.list(tier);
   }
 
-  /** Stops a server that restore({ start: true }) started. */
-  stopRestored(dataDirectory: string): Promise<void> {
-    return this.context.postgres.stopRestored(dataDirectory);
+  /**
+   * Stops a server that restore({ start: true }) started, and the WAL prefetcher its
+   * restore_command started: once this returns, nothing of the restore writes into the directory.
+   */
+  async stopRestored(dataDirectory: string): Promise<void> {
+    if (await this.context.postgres.isRunning(dataDirectory)) await this.context.postgres.stopRestored(dataDirectory);
+    await stopPrefetcher(dataDirectory);
   }
 
   list(tier?: TierName): Promise<BackupListing> {

@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MISSING_FRESH_MS, MISSING_RECHECK_MS, MissingMarkers, bootClock, clearPrefetchSpool } from './wal-prefetch';
+import { MISSING_FRESH_MS, MISSING_RECHECK_MS, MissingMarkers, PrefetcherLaunch, WalPrefetcher, bootClock, clearPrefetchSpool, handOverIdleSpool, requestPrefetch } from './wal-prefetch';
+import type { WalTransfer } from './wal.transfer';
 
 /**
  * "Not archived" markers: what the prefetcher writes (MissingMarkers) and how bin/rookery-wal-get
@@ -240,5 +241,80 @@ describe('clearPrefetchSpool', () => {
     } finally {
       await rm(work, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * Who runs the prefetcher, decided without timing: a run of misses starts one (its lock is taken
+ * for it at once, before it has loaded), and a miss that comes in while an idle one leaves is
+ * either served by it (it goes on) or finds none and starts one.
+ */
+describe('starting and leaving', () => {
+  let work: string;
+  let spool: string;
+  beforeEach(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-prefetcher-'));
+    spool = join(work, 'pg_wal', 'rookery-prefetch');
+    await mkdir(join(work, 'pg_wal'));
+  });
+  afterEach(() => rm(work, { recursive: true, force: true }));
+
+  const launch = () => ({ tier: 'oltp', spoolDirectory: spool, depth: 3, globalArgs: [] });
+  const cursorWrite = async () => {
+    const info = await stat(join(spool, 'cursor'));
+    return `${info.dev}:${info.ino}`;
+  };
+
+  it('starts one prefetcher for a run of misses, and a new one once that one is gone', async () => {
+    const launched: PrefetcherLaunch[] = [];
+    // This test process stands in for a prefetcher still loading: alive, not yet running.
+    const loading = (request: PrefetcherLaunch) => (launched.push(request), process.pid);
+    await requestPrefetch(launch(), '000000010000000000000004', loading);
+    await requestPrefetch(launch(), '000000010000000000000005', loading);
+    expect(launched).toHaveLength(1);
+    expect(await readFile(join(spool, 'archiver.pid'), 'utf8')).toBe(`${process.pid}\n`);
+    expect(await readFile(join(spool, 'cursor'), 'utf8')).toBe('000000010000000000000005\n');
+
+    // It died: the next miss starts another.
+    const dead = spawnSync('true').pid as number;
+    await rm(join(spool, 'archiver.pid'));
+    await requestPrefetch(launch(), '000000010000000000000006', () => (launched.push(launch() as PrefetcherLaunch), dead));
+    await requestPrefetch(launch(), '000000010000000000000007', (request) => (launched.push(request), process.pid));
+    expect(launched).toHaveLength(3);
+  });
+
+  it('an idle prefetcher leaving gives its spool up, unless a miss moved the cursor since it last looked', async () => {
+    await requestPrefetch(launch(), '000000010000000000000004', () => process.pid);
+    const seen = await cursorWrite();
+    expect(await handOverIdleSpool(spool, seen)).toBe('gave-up');
+    expect(await readdir(join(work, 'pg_wal'))).toEqual([]);
+
+    await requestPrefetch(launch(), '000000010000000000000004', () => process.pid);
+    const before = await cursorWrite();
+    // The same name asked again (recovery retries a segment): still a miss to serve.
+    await requestPrefetch(launch(), '000000010000000000000004', () => undefined);
+    expect(await cursorWrite()).not.toBe(before);
+    expect(await handOverIdleSpool(spool, before)).toBe('resumed');
+    expect((await readdir(spool)).sort()).toEqual(['archiver.pid', 'cursor']);
+    expect(await readdir(join(work, 'pg_wal'))).toEqual(['rookery-prefetch']);
+
+    await clearPrefetchSpool(spool);
+    expect(await handOverIdleSpool(spool, before)).toBe('removed');
+  });
+
+  it('a prefetcher whose spool was removed before it got going never recreates it', async () => {
+    const wal = { get: async () => Promise.reject(new Error('not called')), archive: { versions: async () => [] } } as unknown as WalTransfer;
+    const summary = await new WalPrefetcher(wal).run({ tier: 'oltp', spoolDirectory: spool, depth: 3, processMax: 1, idleMs: 0 });
+    expect(summary.ran).toBe(false);
+    expect(await readdir(join(work, 'pg_wal'))).toEqual([]);
+  });
+
+  it('an idle prefetcher leaves and removes its spool', async () => {
+    const notArchived = Object.assign(new Error('not archived'), { code: 'WAL_NOT_FOUND' });
+    const wal = { get: async () => Promise.reject(notArchived), archive: { versions: async () => [] } } as unknown as WalTransfer;
+    await requestPrefetch(launch(), '000000010000000000000004', () => undefined);
+    const summary = await new WalPrefetcher(wal).run({ tier: 'oltp', spoolDirectory: spool, depth: 3, processMax: 1, idleMs: 0, markerClock: async () => null });
+    expect(summary).toEqual({ ran: true, fetched: 0, stoppedAt: 'end' });
+    expect(await readdir(join(work, 'pg_wal'))).toEqual([]);
   });
 });

@@ -50,8 +50,8 @@ export interface PrefetcherLaunch {
   logFile: string;
 }
 
-/** Starts the prefetcher, detached (bin/rookery.js provides it: it knows how to run rookery). */
-export type PrefetcherLauncher = (launch: PrefetcherLaunch) => void;
+/** Starts the prefetcher, detached (bin/rookery.js provides it: it knows how to run rookery); returns its pid when known. */
+export type PrefetcherLauncher = (launch: PrefetcherLaunch) => number | undefined | void;
 
 let registeredLauncher: PrefetcherLauncher | null = null;
 
@@ -98,8 +98,50 @@ async function removeSpool(spoolDirectory: string): Promise<void> {
   await rm(aside, { recursive: true, force: true });
 }
 
+/** How long stopPrefetcher waits for the prefetcher to leave after SIGTERM before SIGKILL. */
+const PREFETCHER_STOP_MS = 30_000;
+
+/**
+ * Stops the prefetcher of a restored data directory's server and returns once it has exited: its
+ * spool is removed (a prefetcher not yet holding the lock then never starts, see
+ * WalPrefetcher.run), and the lock's holder is told to stop (SIGTERM, SIGKILL after
+ * PREFETCHER_STOP_MS) and awaited. Whoever removes a restored directory calls this after stopping
+ * the server: a prefetcher left running would write into the directory behind its removal.
+ */
+export async function stopPrefetcher(dataDirectory: string): Promise<void> {
+  const spoolDirectory = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
+  const pid = await new WalSpool(spoolDirectory).archiverPid();
+  await removeSpool(spoolDirectory);
+  if (pid === null) return;
+  // Without the right to signal it (another account's), it still sees its spool gone and exits.
+  signal(pid, 'SIGTERM');
+  const napper = new Napper();
+  const deadline = Date.now() + PREFETCHER_STOP_MS;
+  while (signal(pid, 0)) {
+    if (Date.now() > deadline) {
+      signal(pid, 'SIGKILL');
+      break;
+    }
+    await napper.nap(20);
+  }
+}
+
+/** process.kill without throwing: true when the process exists (EPERM: it does, another account's). */
+function signal(pid: number, name: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, name);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * A miss for `name`: tells a running prefetcher to continue after it (the cursor), or starts one.
+ * The cursor is written before the lock is looked at, and a prefetcher leaving looks at the cursor
+ * after giving up its lock (WalPrefetcher.run): a miss either finds it running and is served by it,
+ * or finds none and starts one. The new one's lock is taken for it here, at once: the next miss,
+ * a fraction of a second later, finds it even while it is still loading and starts no second one.
  * Best effort: a failure here only costs the prefetch.
  */
 export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>, name: string, launcher: PrefetcherLauncher): Promise<void> {
@@ -107,7 +149,10 @@ export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>,
   try {
     await spool.prepare();
     await writePrefetchCursor(launch.spoolDirectory, name);
-    if ((await spool.archiverPid()) === null) launcher({ ...launch, logFile: join(launch.spoolDirectory, PREFETCHER_LOG_FILE) });
+    if ((await spool.archiverPid()) !== null) return;
+    const pid = launcher({ ...launch, logFile: join(launch.spoolDirectory, PREFETCHER_LOG_FILE) });
+    // Lost to another miss's prefetcher: this one finds the lock taken and exits at once.
+    if (pid) await spool.acquireArchiverLock(pid, { create: false });
   } catch {
     // Without a prefetcher every segment is fetched in the foreground: slower, still correct.
   }
@@ -334,21 +379,31 @@ export class WalPrefetcher {
     const pid = options.pid ?? process.pid;
     const spool = new WalSpool(options.spoolDirectory);
     const summary: WalPrefetcherSummary = { ran: false, fetched: 0, stoppedAt: null };
-    if (!(await spool.acquireArchiverLock(pid))) return summary;
+    // Never recreates its spool: one removed before this process got going went with its data
+    // directory (a drill's cleanup), or recovery asked for a history file.
+    if (!(await spool.acquireArchiverLock(pid, { create: false }))) return summary;
     summary.ran = true;
     const log = options.log ?? (() => undefined);
     let lostLock = false;
+    // While the spool is aside (handOverIdleSpool) its lock is not where the heartbeat looks: not lost.
+    let handingOver = false;
+    let handOvers = 0;
     const heartbeat = setInterval(() => {
-      spool.heartbeat(pid).then((mine) => (lostLock ||= !mine), () => undefined);
+      const generation = handOvers;
+      spool.heartbeat(pid).then((mine) => (lostLock ||= !mine && !handingOver && generation === handOvers), () => undefined);
     }, ARCHIVER_HEARTBEAT_MS);
     const napper = new Napper();
     const inFlight = new Map<string, Promise<void>>();
     let cursor: WalFileName | null = null;
+    /** The cursor file last read (a miss replaces it, even for the same name). */
+    let cursorWrite: string | null = null;
     let next = 0n;
     let stopped = false;
     let lastActivity = Date.now();
     let lastCount = -1;
     let removed = false;
+    /** The spool was given up, idle (see handOverIdleSpool): no longer this process's to remove. */
+    let gaveUp = false;
     const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
     const checks = new Set<Promise<void>>();
     const check = (name: string, write: boolean): Promise<void> => {
@@ -375,7 +430,9 @@ export class WalPrefetcher {
           removed = true;
           break;
         }
-        const latest = await readCursor(options.spoolDirectory);
+        const { file: latest, write } = await readCursor(options.spoolDirectory);
+        if (write !== cursorWrite) lastActivity = Date.now();
+        cursorWrite = write;
         if (latest && latest.name !== cursor?.name) {
           cursor = latest;
           next = (latest.segmentNumber as bigint) + 1n;
@@ -419,14 +476,28 @@ export class WalPrefetcher {
             });
           inFlight.set(name, fetch);
         }
-        if (inFlight.size === 0 && Date.now() - lastActivity > options.idleMs) break;
+        if (inFlight.size === 0 && Date.now() - lastActivity > options.idleMs) {
+          await Promise.allSettled([...checks]);
+          handingOver = true;
+          const outcome = await handOverIdleSpool(options.spoolDirectory, cursorWrite);
+          handOvers++;
+          handingOver = false;
+          if (outcome === 'resumed') {
+            log('a miss came in while leaving: going on');
+            lastActivity = Date.now();
+            continue;
+          }
+          removed = outcome === 'removed';
+          gaveUp = outcome === 'gave-up';
+          break;
+        }
         await napper.nap(SCAN_MS);
       }
       await Promise.allSettled([...inFlight.values(), ...checks]);
     } finally {
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
-      if (!lostLock) await removeSpool(options.spoolDirectory).catch(() => undefined);
+      if (!lostLock && !gaveUp) await removeSpool(options.spoolDirectory).catch(() => undefined);
       log(`prefetcher ${pid} exits: ${summary.fetched} fetched${removed ? ' (spool removed)' : ''}${lostLock ? ' (lock taken over)' : ''}`);
     }
     return summary;
@@ -520,13 +591,47 @@ function watchedFor(cursor: WalFileName): string[] {
   return names;
 }
 
-async function readCursor(spoolDirectory: string): Promise<WalFileName | null> {
+/**
+ * The cursor and which write of it this is (device:inode: every write is a new file renamed into
+ * place, so a miss for the name already there is told from no miss at all).
+ */
+async function readCursor(spoolDirectory: string): Promise<{ file: WalFileName | null; write: string | null }> {
+  const path = join(spoolDirectory, CURSOR_FILE);
   try {
-    const file = parseWalFileName((await readFile(join(spoolDirectory, CURSOR_FILE), 'utf8')).trim());
-    return file?.kind === 'segment' ? file : null;
+    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const file = parseWalFileName(text.trim());
+    return { file: file?.kind === 'segment' ? file : null, write: `${info.dev}:${info.ino}` };
   } catch {
-    return null;
+    return { file: null, write: null };
   }
+}
+
+/**
+ * An idle prefetcher leaving. The spool is renamed aside first (atomic: its lock and cursor go
+ * with it, so from then on a miss finds no prefetcher and starts one). Then the cursor it took
+ * along is compared with the last one seen: a miss that wrote one in between may have found this
+ * prefetcher still alive and started none, so the spool is renamed back (refused when a newer
+ * miss made a new one meanwhile: that miss starts its own prefetcher) and the prefetcher goes on.
+ * 'resumed': go on; 'gave-up': the spool is gone or someone else's; 'removed': it was already gone.
+ */
+export async function handOverIdleSpool(spoolDirectory: string, lastWrite: string | null): Promise<'resumed' | 'gave-up' | 'removed'> {
+  const aside = `${spoolDirectory}.${process.pid}.${Date.now()}.removing`;
+  try {
+    await rename(spoolDirectory, aside);
+  } catch {
+    return 'removed';
+  }
+  const { write } = await readCursor(aside);
+  if (write !== null && write !== lastWrite) {
+    try {
+      await rename(aside, spoolDirectory);
+      return 'resumed';
+    } catch {
+      // A newer miss's spool is there: its own prefetcher serves it.
+    }
+  }
+  await rm(aside, { recursive: true, force: true });
+  return 'gave-up';
 }
 
 async function exists(path: string): Promise<boolean> {

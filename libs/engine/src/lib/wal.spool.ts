@@ -106,9 +106,12 @@ export class WalSpool {
   /**
    * Takes the archiver lock for `pid`: false when a live archiver holds it. A lock whose process
    * is gone, or whose heartbeat stopped, is taken over (a killed archiver never blocks archiving).
+   * `create: false` (the prefetcher): a spool that is gone stays gone (its directory was removed
+   * with the data directory it sits in), and the lock is refused. A lock already naming `pid` is
+   * its own (taken for it by the process that started it).
    */
-  async acquireArchiverLock(pid: number): Promise<boolean> {
-    await this.prepare();
+  async acquireArchiverLock(pid: number, options: { create?: boolean } = {}): Promise<boolean> {
+    if (options.create ?? true) await this.prepare();
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const handle = await open(this.path(LOCK_FILE), 'wx', 0o600);
@@ -116,8 +119,11 @@ export class WalSpool {
         await handle.close();
         return true;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' && options.create === false) return false;
+        if (code !== 'EEXIST') throw error;
       }
+      if ((await this.lockOwner()) === pid) return true;
       if ((await this.archiverPid()) !== null) return false;
       // Abandoned: move it aside (atomic) rather than delete, so two takers cannot both win.
       const aside = this.path(`.${LOCK_FILE}.${randomBytes(4).toString('hex')}.stale`);

@@ -87,8 +87,14 @@ export class RestoreDrill {
       }
       if (target) checks.push(...(await this.dataChecks(target)));
     } finally {
-      // Newest first: the server stops before its directory goes.
-      for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+      // Newest first: the server stops before its directory goes. The drill is over only when
+      // everything it made is gone: its report (and a REST answer) comes after the cleanup, and a
+      // cleanup that failed is a failed check, not a silent leftover.
+      const leftovers: string[] = [];
+      for (const cleanup of cleanups.reverse()) {
+        await cleanup().catch((error: unknown) => leftovers.push(error instanceof Error ? error.message : String(error)));
+      }
+      if (leftovers.length > 0) checks.push({ name: CHECK.cleanup, ok: false, detail: leftovers.join('; ') });
     }
     const ok = allOk(checks);
     return {
@@ -110,7 +116,7 @@ export class RestoreDrill {
   private async restorePhysical(manifest: BackupManifest, options: DrillOptions, cleanups: (() => Promise<void>)[]): Promise<RestoredTarget> {
     const { postgres, selfCommand } = this.engine.context;
     const work = await mkdtemp(join(this.tools.workDirectory, `rookery-drill-${manifest.tier}-`));
-    cleanups.push(() => rm(work, { recursive: true, force: true }));
+    cleanups.push(() => rm(work, { recursive: true, force: true, maxRetries: 5 }));
     // The server's account must reach the data directory inside our 0700 temp directory.
     await chmod(work, 0o711);
     const dataDirectory = join(work, 'data');
@@ -130,9 +136,9 @@ export class RestoreDrill {
 
     const port = await this.tools.freePort();
     const timeoutMs = options.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
-    cleanups.push(async () => {
-      if (await postgres.isRunning(dataDirectory)) await postgres.stopRestored(dataDirectory);
-    });
+    // The server, then the WAL prefetcher its restore_command started (it would write into the
+    // directory behind its removal); both gone before the directory goes.
+    cleanups.push(() => this.engine.stopRestored(dataDirectory));
     await postgres.startRestored(dataDirectory, { port, timeoutMs });
     if (result.recovery) {
       await waitForPromotion({ logFile: join(dataDirectory, RESTORED_SERVER_LOG), isRunning: () => postgres.isRunning(dataDirectory), timeoutMs, signal: options.signal });

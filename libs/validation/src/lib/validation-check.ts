@@ -23,6 +23,8 @@ export const CHECK = {
   notInRecovery: 'not in recovery',
   tablesReadable: 'tables readable',
   dataPresent: 'data present',
+  /** Only when a drill could not remove what it made (scratch directory, server). */
+  cleanup: 'cleanup',
 } as const;
 
 export function allOk(checks: readonly ValidationCheck[]): boolean {
