@@ -9,5 +9,6 @@ export * from './lib/table-checksums';
 export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
 export * from './lib/poll';
+export * from './lib/fault-proxy';
 export * from './lib/service.harness';
 export * from './lib/wal-archived';

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
+  IntegrityError,
   StorageAccessDeniedError,
   StorageUnavailableError,
 } from '@rookery/core';
 // Integration specs start their S3-compatible server through the test harness (DESIGN §11).
-import { S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl } from '@rookery/testing';
+import { FaultProxy, S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl, startFaultProxy } from '@rookery/testing';
 import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
 import { createStore, parseStoreUrl, StoreOptions } from './store.factory';
 import { chunked, collect, describeStoreContract, listKeys, readAll, sha256, sha256Of } from './store.contract';
@@ -207,6 +208,108 @@ describe('S3StoreDriver against S3Proxy', () => {
     await expect(store.write('x', Buffer.from('x'))).rejects.toThrow(/bucket 'no-such-rookery-bucket' does not exist/);
     await store.close();
   });
+});
+
+describe('S3StoreDriver through a faulty network (fault proxy in front of S3Proxy)', () => {
+  let handle: S3ProxyHandle;
+  let proxy: FaultProxy;
+  // Short timeouts so a stall is noticed in a second; three attempts per request and per read body.
+  const timeouts = '&connectTimeoutMs=2000&socketTimeoutMs=1500&requestTimeoutMs=20000&maxAttempts=3';
+
+  beforeAll(async () => {
+    handle = await s3Server();
+    const target = new URL(handle.endpoint);
+    proxy = await startFaultProxy({ host: target.hostname, port: Number(target.port) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+  });
+
+  afterEach(() => proxy.clearFault());
+
+  /** A store reaching S3Proxy through the proxy, and one reaching it directly to look at the truth. */
+  function stores(label: string, partSize = 5 * 1024 * 1024) {
+    const prefix = freshPrefix(label);
+    const config = parseStoreUrl(`${urlFor({ ...handle, endpoint: proxy.endpoint }, prefix)}${timeouts}`, optionsFor(handle, { partSize }));
+    if (config.kind !== 's3') throw new Error('expected an s3 url');
+    return {
+      prefix,
+      faulty: new S3StoreDriver(config.config),
+      direct: new S3StoreDriver(configFor(handle, prefix)),
+    };
+  }
+
+  it('resumes a read whose connections are reset mid-body, and the bytes are exact', async () => {
+    const { faulty, direct } = stores('resume');
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    await direct.write('object.bin', data);
+    // Every connection is cut after 400 KiB from the server: the read needs several bodies.
+    proxy.setFault({ direction: 'down', resetAfterBytes: [300 * 1024, 500 * 1024] });
+    const body = await faulty.read('object.bin');
+    expect(await sha256(body)).toBe(sha256Of(data));
+    expect(proxy.stats().resets).toBeGreaterThanOrEqual(6);
+    await Promise.all([faulty.close(), direct.close()]);
+  }, 120_000);
+
+  it('fails a read whose object changed before the resume, instead of splicing two versions', async () => {
+    const { faulty, direct } = stores('changed');
+    const data = randomBytes(2 * 1024 * 1024);
+    await direct.write('object.bin', data);
+    proxy.setFault({ direction: 'down', stallAfterBytes: 256 * 1024, limit: 1 });
+    const body = await faulty.read('object.bin');
+    // Replaced after the read began and before it is consumed: the body stalls, then resumes.
+    await direct.write('object.bin', randomBytes(2 * 1024 * 1024));
+    const outcome = await readAll(body).catch((error: unknown) => error);
+    expect(proxy.stats().stalls).toBe(1);
+    expect(outcome).toBeInstanceOf(IntegrityError);
+    expect((outcome as Error).message).toMatch(/object 'object.bin' in bucket .* changed while it was being read/);
+    await Promise.all([faulty.close(), direct.close()]);
+  }, 120_000);
+
+  it('a stalled part is timed out and retried; the upload completes with every byte', async () => {
+    const { faulty, direct } = stores('stalled-part');
+    const data = randomBytes(12 * 1024 * 1024);
+    proxy.setFault({ direction: 'up', stallAfterBytes: 6 * 1024 * 1024, limit: 1 });
+    await faulty.write('object.bin', chunked(data, 64 * 1024));
+    expect(proxy.stats().stalls).toBeGreaterThanOrEqual(1);
+    expect(await sha256(await direct.read('object.bin'))).toBe(sha256Of(data));
+    expect(await direct.incompleteUploads()).toEqual([]);
+    await Promise.all([faulty.close(), direct.close()]);
+  }, 120_000);
+
+  it('an upload whose parts keep failing is aborted: an error naming the object, no multipart upload left', async () => {
+    const { prefix, faulty, direct } = stores('aborted');
+    // Control: the listing sees an upload left open, so an empty one below means something.
+    const client = createS3Client(configFor(handle, 'unused'));
+    const open = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${prefix}/left-open.bin` }));
+    expect((await direct.incompleteUploads()).map((upload) => upload.key)).toEqual(['left-open.bin']);
+    await client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: `${prefix}/left-open.bin`, UploadId: open.UploadId }));
+    client.destroy();
+
+    // Requests carrying more than 1 MiB (the parts) are reset; small ones (create, abort) pass.
+    proxy.setFault({ direction: 'up', resetAfterBytes: 1024 * 1024 });
+    const failure = await faulty.write('object.bin', chunked(randomBytes(12 * 1024 * 1024), 64 * 1024)).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StorageUnavailableError);
+    expect((failure as Error).message).toMatch(/write of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* unreachable \((ECONNRESET|EPIPE)\)/);
+    expect(proxy.stats().resets).toBeGreaterThanOrEqual(3);
+    expect(await direct.incompleteUploads()).toEqual([]);
+    expect(await direct.stat('object.bin')).toBeNull();
+    await Promise.all([faulty.close(), direct.close()]);
+  }, 120_000);
+
+  it('a stalled server fails a request after the configured timeouts, naming the object', async () => {
+    const { faulty, direct } = stores('stalled');
+    await direct.write('object.bin', Buffer.from('x'));
+    proxy.setFault({ stallAfterBytes: 0 });
+    await expect(faulty.stat('object.bin')).rejects.toMatchObject({
+      code: 'STORAGE_UNAVAILABLE',
+      message: expect.stringMatching(/stat of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* timed out \(the request socket timed out after 1500 ms of inactivity\)/),
+    });
+    await expect(faulty.write('other.bin', randomBytes(1024))).rejects.toThrow(/write of object 'other.bin' .* timed out/);
+    expect(await direct.stat('other.bin')).toBeNull();
+    await Promise.all([faulty.close(), direct.close()]);
+  }, 120_000);
 });
 
 /** Polls a condition (never a fixed sleep). */

@@ -12,6 +12,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   HeadObjectCommandOutput,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommandInput,
   PutObjectRetentionCommand,
@@ -263,6 +264,35 @@ export class S3StoreDriver implements Store {
 
   async close(): Promise<void> {
     this.client.destroy();
+  }
+
+  /** Multipart uploads begun under `prefix` and neither completed nor aborted (each holds its parts' bytes). */
+  async incompleteUploads(prefix = ''): Promise<{ key: string; uploadId: string; initiated?: Date }[]> {
+    assertStorePrefix(prefix);
+    const found: { key: string; uploadId: string; initiated?: Date }[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.config.bucket,
+            Prefix: this.fullKey(prefix),
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+      } catch (error) {
+        throw this.translate(error, `list of multipart uploads under prefix '${prefix}'`);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (upload.Key && upload.UploadId) found.push({ key: this.relativeKey(upload.Key), uploadId: upload.UploadId, initiated: upload.Initiated });
+      }
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return found;
   }
 
   /**
