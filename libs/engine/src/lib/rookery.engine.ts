@@ -11,6 +11,7 @@ import {
 import { BackupListing } from '@rookery/repository';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
 import { EngineContext } from './engine.context';
+import { LatestBackupService, LatestRestoreRequest } from './latest-backup.service';
 import { LogicalBackupRequest, LogicalBackupService } from './logical-backup.service';
 import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
 import { lazyLogicalTools } from './logical-tools';
@@ -39,6 +40,7 @@ export class RookeryEngine {
   private readonly logicalBackup: LogicalBackupService;
   private readonly logicalRestore: LogicalRestoreService;
   private readonly retention: RetentionService;
+  private readonly latest: LatestBackupService;
 
   constructor(
     readonly context: EngineContext,
@@ -55,6 +57,7 @@ export class RookeryEngine {
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
     this.verifier = new BackupVerifyService(context, logicalTools);
     this.retention = new RetentionService(context, this.wal, this.recovery);
+    this.latest = new LatestBackupService(context, this.verifier, this.recovery);
   }
 
   /** A backup by the tier's policy method: pg_basebackup (physical) or shaped pg_dumps (logical). */
@@ -72,11 +75,22 @@ export class RookeryEngine {
     options: { archive?: ArchiveRestoreOptions } = {},
   ): Promise<PhysicalRestoreResult | LogicalRestoreResult> {
     requireTier(request.tier);
+    const chain = await this.backupsToRead(request);
+    // `latest` restores the newest backup or fails naming the newest one that verifies, never an
+    // older one in silence: cheap checks before anything is written, the byte checks while it
+    // streams. The restore is pinned to the backup checked (a backup committed meanwhile waits).
+    const latest = request.backup === 'latest' && chain.length > 0 ? latestRequest(request) : null;
+    if (latest) await this.latest.preflight(latest, chain);
+    const pinned = latest ? { ...request, backup: chain[0].id } : request;
     // Archived artifacts (GLACIER, DEEP_ARCHIVE) are thawed first, or the restore stops here
     // saying how long that takes, instead of failing halfway through a download.
-    await this.storageClasses.ensureReadable(await this.backupsToRead(request), { signal: request.signal, ...options.archive });
-    if ('targetUrl' in request) return this.logicalRestore.restore(request);
-    return this.physicalRestore.restore(request);
+    await this.storageClasses.ensureReadable(chain, { signal: request.signal, ...options.archive });
+    try {
+      if ('targetUrl' in pinned) return await this.logicalRestore.restore(pinned);
+      return await this.physicalRestore.restore(pinned);
+    } catch (error) {
+      throw latest ? await this.latest.explain(latest, chain[0], error) : error;
+    }
   }
 
   /** Copies what each replica region lacks (or holds damaged, with verify) of the tier's backups and WAL. */
@@ -106,7 +120,8 @@ export class RookeryEngine {
 
   /** The backup a restore reads and every parent it applies first. */
   private async backupsToRead(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<BackupManifest[]> {
-    const physicalTarget = 'targetUrl' in request ? undefined : request.target;
+    // As the physical restore chooses: planned (recovery settings) whenever it can write them.
+    const physicalTarget = 'targetUrl' in request ? undefined : (request.target ?? (this.context.selfCommand ? { kind: 'latest' as const } : undefined));
     const chosen = physicalTarget
       ? await this.recovery.plan(request.tier, physicalTarget, request.backup).then((plan) => plan.backup, () => null)
       : await this.context.repository.find(request.tier, request.backup).catch(() => null);
@@ -214,4 +229,9 @@ export class RookeryEngine {
 
 function requireTier(tier: string): asserts tier is TierName {
   if (!isTierName(tier)) throw new UnknownTierError(tier, TIER_NAMES);
+}
+
+function latestRequest(request: PhysicalRestoreRequest | LogicalRestoreRequest): LatestRestoreRequest {
+  if ('targetUrl' in request) return { tier: request.tier, method: 'logical' };
+  return { tier: request.tier, method: 'physical', target: request.target };
 }
