@@ -12,3 +12,4 @@ export * from './lib/poll';
 export * from './lib/fault-proxy';
 export * from './lib/service.harness';
 export * from './lib/wal-archived';
+export * from './lib/seeded-random';

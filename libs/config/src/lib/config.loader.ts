@@ -128,6 +128,7 @@ export function buildConfig(
       batchMax: file.wal?.batchMax ?? DEFAULT_WAL_ARCHIVE.batchMax,
       archiveTimeoutSeconds: file.wal?.archiveTimeoutSeconds ?? DEFAULT_WAL_ARCHIVE.archiveTimeoutSeconds,
       archiverIdleSeconds: file.wal?.archiverIdleSeconds ?? DEFAULT_WAL_ARCHIVE.archiverIdleSeconds,
+      prefetchSegments: file.wal?.prefetchSegments ?? DEFAULT_WAL_ARCHIVE.prefetchSegments,
     },
     events: {
       brokers: kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? [],
@@ -135,6 +136,8 @@ export function buildConfig(
       partitions: file.events?.partitions ?? 4,
       replicationFactor: file.events?.replicationFactor ?? null,
     },
+    restore: { directWrites: file.restore?.directWrites ?? true },
+    backup: { reuseBuffers: file.backup?.reuseBuffers ?? true },
   });
 }
 

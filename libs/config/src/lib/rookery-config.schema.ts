@@ -85,6 +85,7 @@ const walArchiveSection = z
     batchMax: z.number().int().positive().max(1024),
     archiveTimeoutSeconds: z.number().positive().max(3600),
     archiverIdleSeconds: z.number().positive().max(3600),
+    prefetchSegments: z.number().int().nonnegative().max(1024),
   })
   .strict()
   .partial()
@@ -128,6 +129,8 @@ export const rookeryFileSchema = z
       .partial(),
     walStream: walStreamSection,
     wal: walArchiveSection,
+    restore: z.object({ directWrites: z.boolean() }).strict().partial(),
+    backup: z.object({ reuseBuffers: z.boolean() }).strict().partial(),
     events: z
       .object({
         brokers: z.array(z.string().regex(/^[^\s:/]+:\d{1,5}$/, 'must be host:port')).min(1),

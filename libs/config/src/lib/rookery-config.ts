@@ -31,6 +31,30 @@ export interface RookeryConfig {
   walStream: WalStreamConfig;
   wal: WalArchiveConfig;
   events: EventsConfig;
+  restore: RestoreConfig;
+  backup: BackupConfig;
+}
+
+/**
+ * How a physical base backup handles memory. reuseBuffers (default true): with server-side
+ * compression, the replication client gathers the archive into 1 MiB slabs and takes back each
+ * slab the store has written (WriteOptions.onWritten) for later bytes instead of allocating fresh
+ * memory. Turn it off (every slab is fresh memory, left to the garbage collector) to rule the fast
+ * path out while diagnosing a damaged backup, or with a store driver that may hand back chunks
+ * it still holds.
+ */
+export interface BackupConfig {
+  reuseBuffers: boolean;
+}
+
+/**
+ * How a physical restore writes files. directWrites (default true): the big files of a base
+ * backup are written by rookery with O_DIRECT, bypassing the page cache, and GNU tar extracts the
+ * rest. Turn it off (GNU tar writes everything, through the page cache) on a file system or kernel
+ * where O_DIRECT misbehaves, or to rule the fast path out while diagnosing a restore.
+ */
+export interface RestoreConfig {
+  directWrites: boolean;
 }
 
 /**
@@ -49,6 +73,12 @@ export interface WalArchiveConfig {
   batchMax: number;
   archiveTimeoutSeconds: number;
   archiverIdleSeconds: number;
+  /**
+   * Segments the restore_command `rookery restore` writes prefetches ahead (wal-get --prefetch N,
+   * through the shell fast path bin/rookery-wal-get, seeded by the restore). 0: a plain
+   * `rookery wal-get` per file, nothing seeded, no spool, no "not archived" markers.
+   */
+  prefetchSegments: number;
 }
 
 export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({
@@ -58,6 +88,7 @@ export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({
   batchMax: 32,
   archiveTimeoutSeconds: 60,
   archiverIdleSeconds: 30,
+  prefetchSegments: 32,
 });
 
 /**

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
   PgBasebackupDriver,
@@ -13,12 +12,13 @@ import {
   lookupOsUser,
   startReplicationBaseBackup,
 } from '@rookery/postgres';
-import { DirectTarSplitter, ReleasingWriter, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
+import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
 import { PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
+import { startTarExtraction } from './tar-extraction.factory';
 import { artifactEncodingFor, primaryStoreUrl } from './wal.factory';
 
 export interface EngineOptions {
@@ -67,51 +67,12 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     },
     basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
-    extractTar: (directory, rename, extractOptions = {}) => {
-      // Written straight into tar's stdin (the splitter below queues copies for it).
-      const stdin = new ReleasingWriter();
-      const controller = new AbortController();
-      const onMember = extractOptions.onMember;
-      const tar = runner.spawn(
-        'tar',
-        [
-          '--extract',
-          // One line per member as tar starts it (flushed per line), named as written to disk.
-          ...(onMember ? ['--verbose', '--show-transformed-names'] : []),
-          '--file=-',
-          // 1 MiB records, reassembled from short pipe reads: tar then reads and writes in 1 MiB
-          // calls instead of 10 KiB ones (measured on a 987 MiB base.tar: 1.5 → 0.7 CPU-s).
-          '--blocking-factor=2048',
-          '--read-full-records',
-          `--directory=${directory}`,
-          '--no-same-owner',
-          `--transform=s,^\\(\\./\\)\\?${escapeSed(rename.from)}$,${rename.to},`,
-        ],
-        { stdin, signal: controller.signal, ...(process.getuid?.() === 0 ? { user: 'postgres' as const } : {}) },
-      );
-      if (onMember) eachLine(tar.stdout, onMember);
-      else tar.stdout.resume();
-      // The big files bypass tar and the page cache (DirectTarSplitter says why).
-      const sink = new DirectTarSplitter({
-        directory,
-        label: extractOptions.label ?? 'base.tar',
-        tar: stdin,
-        owner: extractOptions.owner ?? null,
-        rename,
-        tarExited: tar.result,
-      });
-      // Settles once both did: after a failure nothing is still writing into the directory.
-      const done = Promise.allSettled([sink.done, tar.result]).then((outcomes) => {
-        const failed = outcomes.find((outcome) => outcome.status === 'rejected');
-        if (failed) throw failed.reason;
-      });
-      done.catch(() => undefined);
-      const abort = () => {
-        sink.destroy(new Error('extraction aborted'));
-        controller.abort(new Error('extraction aborted'));
-      };
-      return { sink, done, abort, directBytes: () => sink.stats.directBytes };
-    },
+    extractTar: (directory, rename, extractOptions = {}) =>
+      startTarExtraction(runner, directory, rename, {
+        ...extractOptions,
+        directWrites: config.restore.directWrites,
+        ...(process.getuid?.() === 0 ? { tarUser: 'postgres' as const } : {}),
+      }),
     syncFileSystem: async (path) => {
       await runner.run('sync', ['--file-system', path]);
     },
@@ -156,18 +117,6 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
   });
 }
 
-/** Calls `onLine` with each complete line of `stream` (without its newline). */
-function eachLine(stream: Readable, onLine: (line: string) => void): void {
-  let rest = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (text: string) => {
-    const lines = (rest + text).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) if (line) onLine(line);
-  });
-  stream.on('error', () => undefined);
-}
-
 /**
  * A restored server starts as after a crash, and first fsyncs every file of its data directory
  * one by one (~0.1 s for a thousand files that are already on disk). The restore has just synced
@@ -178,10 +127,6 @@ async function startSyncSetting(dataDirectory: string): Promise<Record<string, s
   if (process.platform !== 'linux') return {};
   const major = Number((await readFile(join(dataDirectory, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
   return major >= 14 ? { recovery_init_sync_method: 'syncfs' } : {};
-}
-
-function escapeSed(path: string): string {
-  return path.replace(/[.[\]*^$\\,]/g, (character) => `\\${character}`);
 }
 
 function regionOf(url: string): string {

@@ -157,13 +157,13 @@ export class PhysicalRestoreService {
         });
         await extractor.done;
         await writeback.stop();
-        directBytes += extractor.directBytes();
+        directBytes += extractor.stats().directBytes;
         restoredBytes += artifact.bytes;
       }
 
       extractMs = clock.lap();
       // What the server asks for first is looked up while the files are synced.
-      if (recovery && request.start) seeding = this.seedPrefetch(dataDirectory, manifest, recovery.tier, owner);
+      if (recovery?.prefetchSegments && request.start) seeding = this.seedPrefetch(dataDirectory, manifest, recovery.tier, owner);
       // Everything verified: make the files durable, then let the control file in. Recovery
       // settings go in first, so the directory is never startable without them.
       request.onProgress?.({ phase: 'sync', bytes: restoredBytes, totalBytes: restoredBytes });
@@ -236,7 +236,7 @@ export class PhysicalRestoreService {
     try {
       await mkdir(spool, { mode: 0o700 });
       const after = parseWalFileName(walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n)) as WalFileName;
-      await new WalPrefetcher(this.wal).seed({ tier, spoolDirectory: spool, after, segments: this.context.config.wal.processMax });
+      await new WalPrefetcher(this.wal).seed({ tier, spoolDirectory: spool, after, segments: Math.min(this.context.config.wal.processMax, this.context.config.wal.prefetchSegments) });
       // The server's account owns the spool: bin/rookery-wal-get answers only from its own files.
       if (owner) for (const path of [spool, ...(await readdir(spool)).map((entry) => join(spool, entry))]) await chown(path, owner.uid, owner.gid);
     } catch {
@@ -257,7 +257,7 @@ export class PhysicalRestoreService {
         hint: 'create the engine with EngineOptions.selfCommand (the CLI does)',
       });
     }
-    return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep' };
+    return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep', prefetchSegments: this.context.config.wal.prefetchSegments };
   }
 }
 

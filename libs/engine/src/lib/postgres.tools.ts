@@ -1,4 +1,5 @@
 import type { ReplicationBaseBackup, ReplicationBaseBackupOptions } from '@rookery/postgres';
+import type { TarExtraction } from './tar-extraction.factory';
 
 
 /** The server facts a backup records. */
@@ -33,17 +34,18 @@ export interface PostgresTools {
   /**
    * Extracts a tar stream into `directory` with GNU tar (as the postgres account when running as
    * root, so files get the right owner), renaming the member `rename.from` to `rename.to`; the big
-   * regular files bypass tar and are written with O_DIRECT in this process (DirectTarSplitter),
+   * regular files bypass tar and are written with O_DIRECT in this process (DirectTarSplitter)
+   * unless restore.directWrites is off,
    * given to `owner` when running as root. The caller writes the tar to `sink`; `done` settles
-   * when tar exited and every direct write landed; `abort()` stops both; `directBytes()` says how
-   * many bytes went to disk with O_DIRECT. `onMember` hears each
+   * when tar exited and every direct write landed; `abort()` stops both; `stats()` says how
+   * many files and bytes took the direct path (restore.directWrites). `onMember` hears each
    * member tar extracts (path relative to `directory`, after the rename) as tar starts it.
    */
   extractTar(
     directory: string,
     rename: { from: string; to: string },
     options?: { onMember?: (member: string) => void; label?: string; owner?: { uid: number; gid: number } | null },
-  ): { sink: import('node:stream').Writable; done: Promise<void>; abort(): void; directBytes(): number };
+  ): TarExtraction;
   /** Flushes every file of the file system holding `path` to disk. */
   syncFileSystem(path: string): Promise<void>;
   /**

@@ -99,7 +99,7 @@ function takesDirectWrites(directory: string): boolean {
 async function split(
   directory: string,
   archive: Buffer,
-  options: { chunkBytes?: number; directMinBytes?: number; slowTar?: boolean; rename?: { from: string; to: string } } = {},
+  options: { chunkBytes?: number; directMinBytes?: number; slowTar?: boolean; tarMakesDirectories?: boolean; rename?: { from: string; to: string } } = {},
 ) {
   const tarInput: Buffer[] = [];
   let received = Buffer.alloc(0);
@@ -108,7 +108,7 @@ async function split(
     while (received.length >= nextHeader + TAR_BLOCK) {
       const header = parseTarHeader(received.subarray(nextHeader, nextHeader + TAR_BLOCK), 'forwarded', nextHeader);
       nextHeader += TAR_BLOCK + (header ? Math.ceil(header.size / TAR_BLOCK) * TAR_BLOCK : 0);
-      if (header?.type === '5') mkdirSync(join(directory, tarMemberPath(header.name, 'forwarded')), { recursive: true });
+      if (header?.type === '5' && options.tarMakesDirectories !== false) mkdirSync(join(directory, tarMemberPath(header.name, 'forwarded')), { recursive: true });
     }
   };
   const stdin = new Writable({
@@ -250,6 +250,7 @@ describe('DirectTarSplitter', () => {
     const members: TarFixtureMember[] = [
       { name: 'pg_wal', type: '2', linkName: '/elsewhere' },
       { name: 'pg_wal/000000010000000000000001', data: patternBytes(100_000, 7) },
+      { name: 'base', type: '5' },
       { name: 'base/1', type: '5' },
       { name: 'PaxHeaders/x', type: 'x', data: Buffer.from('30 path=base/1/renamed-by-pax\n') },
       { name: 'base/1/16384', data: patternBytes(100_000, 8) },
@@ -258,7 +259,7 @@ describe('DirectTarSplitter', () => {
     const directory = join(work, 'out');
     await mkdir(directory);
     const { forwarded, stats } = await split(directory, tarArchive(members));
-    expect(forwarded.equals(tarArchive(members.slice(0, 5)))).toBe(true);
+    expect(forwarded.equals(tarArchive(members.slice(0, 6)))).toBe(true);
     expect(stats.files).toBe(1);
     expect(await readdir(join(directory, 'base/1'))).toEqual(['16385']);
   });
@@ -274,18 +275,25 @@ describe('DirectTarSplitter', () => {
     expect((await readFile(join(directory, 'global/pg_control.pending'))).equals(data)).toBe(true);
   });
 
-  it('waits for tar to make a big file\'s directory, and leaves to tar one whose directory the archive never named', async () => {
+  it('makes a big file\'s directory itself when tar has not (tar waits for whole records), and leaves to tar one whose directory the archive never named', async () => {
     const members: TarFixtureMember[] = [
-      { name: 'pg_wal', type: '5' },
+      { name: 'pg_wal', type: '5', mode: 0o750 },
+      { name: 'pg_wal/archive_status', type: '5' },
+      { name: 'pg_wal/archive_status/000000010000000000000001.done', data: Buffer.alloc(0) },
       { name: 'pg_wal/000000010000000000000002', data: patternBytes(200_000, 13) },
       { name: 'unnamed/16400', data: patternBytes(200_000, 14) },
     ];
-    const directory = join(work, 'out');
-    await mkdir(directory);
-    const { forwarded, stats } = await split(directory, tarArchive(members), { slowTar: true });
-    expect(stats.files).toBe(1);
-    expect((await readFile(join(directory, 'pg_wal/000000010000000000000002'))).equals(members[1].data as Buffer)).toBe(true);
-    expect(forwarded.equals(tarArchive([members[0], members[2]]))).toBe(true);
+    for (const tarMakesDirectories of [false, true]) {
+      const directory = join(work, `out-${tarMakesDirectories}`);
+      await mkdir(directory);
+      // Without directory making, the stand-in is a tar still waiting for its record: it made nothing.
+      const { forwarded, stats } = await split(directory, tarArchive(members), { slowTar: true, tarMakesDirectories });
+      expect(stats.files).toBe(1);
+      expect((await readFile(join(directory, 'pg_wal/000000010000000000000002'))).equals(members[3].data as Buffer)).toBe(true);
+      expect(forwarded.equals(tarArchive([members[0], members[1], members[2], members[4]]))).toBe(true);
+      // Made with the archive's mode (its owner's rwx added), for tar to find and finish.
+      if (!tarMakesDirectories) expect((await stat(join(directory, 'pg_wal'))).mode & 0o777).toBe(0o750);
+    }
   });
 
   it('fails a truncated archive and a file that is already there, and writes nothing behind the failure', async () => {
