@@ -169,7 +169,8 @@ export class PhysicalBackupService {
     // reaches the store as the client gave it when no stage between them makes new buffers (a
     // server-compressed tar is only counted and hashed on its way); encrypted, the store sees the
     // cipher's buffers instead, which the client does not know and ignores.
-    const onWritten = backup.release;
+    // backup.reuseBuffers off: every slab is fresh memory (the plain path the reuse is proved against).
+    const onWritten = this.context.config.backup.reuseBuffers ? backup.release : undefined;
     const writes = await Promise.allSettled([
       writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression, onWritten }),
       writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
