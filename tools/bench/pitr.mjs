@@ -10,9 +10,11 @@
 //     + pg_ctl start + wait until pg_is_in_recovery() is false
 //
 // Both restored servers must hold the same pgbench data (count and sum of pgbench_history).
+// Also: how the restored server's "not archived" asks were answered (shell from a prefetcher
+// marker, or node), and the time of a wal-get of a segment that is not archived (node path).
 //
 //   node tools/bench/pitr.mjs [--scale 10] [--wal-mb 512] [--clients 2] [--out FILE] [--keep]
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -109,6 +111,14 @@ async function main() {
     sh(process.execPath, [ROOKERY, 'restore', '--tier', 'oltp', '--to', rookeryData, '--target-lsn', target, '--start', '--port', String(rookeryPort), '--archive-mode', 'off', '--repo', repo]);
     waitReadWrite({ host: '127.0.0.1', port: rookeryPort });
     results.rookeryS = seconds(t);
+    // "Not archived" answers to the restored server's restore_command: by bin/rookery-wal-get from
+    // a prefetcher marker (no node started) or by node (the marker had aged, or there was none).
+    const serverLog = readFileSync(path.join(rookeryData, 'rookery-start.log'), 'utf8');
+    const notArchived = serverLog.split('\n').filter((line) => /is not in the archive/.test(line));
+    results.notArchivedAnswers = {
+      shell: notArchived.filter((line) => line.includes('(checked by the prefetcher)')).length,
+      node: notArchived.filter((line) => !line.includes('(checked by the prefetcher)')).length,
+    };
     const rookeryData1 = fingerprint({ host: '127.0.0.1', port: rookeryPort });
     pgCtlStop(rookeryData);
 
@@ -136,6 +146,18 @@ async function main() {
     const pgbrData1 = fingerprint({ host: sock, port: pgbrPort });
     pgCtlStop(pgbrData);
 
+    // wal-get of a segment that is not archived: recovery probes past the archive's end this way
+    // (a node process each when no prefetcher marker answers). A fail-fast answer; its time, once a
+    // bound in apps/cli/src/wal.int-spec.ts, is measured here (median of 5 calls).
+    const missingMs = [];
+    for (let call = 0; call < 5; call++) {
+      const began = process.hrtime.bigint();
+      const run = sh(process.execPath, [ROOKERY, 'wal-get', '0000007F00000000000000FE', path.join(root, 'missing-segment'), '--tier', 'oltp', '--repo', repo], { allowFail: true });
+      if (run.status !== 1) throw new Error(`wal-get of a segment not archived exited ${run.status}, expected 1: ${run.stderr}`);
+      missingMs.push(seconds(began) * 1000);
+    }
+    results.walGetMissingMs = missingMs.sort((a, b) => a - b)[2];
+
     results.sameData = rookeryData1 === pgbrData1;
     results.fingerprints = { rookery: rookeryData1, pgbackrest: pgbrData1 };
     results.ratio = results.rookeryS / results.pgbackrestS;
@@ -146,6 +168,8 @@ async function main() {
         `rookery restore --target-lsn --start:     ${results.rookeryS.toFixed(1)} s  (${(mib / results.rookeryS).toFixed(1)} MiB WAL/s)`,
         `pgbackrest restore --type=lsn + start:    ${results.pgbackrestS.toFixed(1)} s  (${(mib / results.pgbackrestS).toFixed(1)} MiB WAL/s)`,
         `rookery / pgBackRest: ${results.ratio.toFixed(2)}x; same data: ${results.sameData} (${rookeryData1})`,
+        `wal-get of a segment not archived (node, no prefetch): ${results.walGetMissingMs.toFixed(0)} ms (median of 5)`,
+        `"not archived" answers during rookery's restore: ${results.notArchivedAnswers.shell} by the shell from a marker, ${results.notArchivedAnswers.node} by node`,
         `load average before the restores: rookery ${results.loadAverage.beforeRookery.join(' / ')}, pgBackRest ${results.loadAverage.beforePgBackRest.join(' / ')}`,
       ].join('\n'),
     );

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TestCluster, acquireS3, freeLoopbackPort, seedOltp, startCluster } from '@rookery/testing';
+import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, seedOltp, startCluster } from '@rookery/testing';
 
 /**
  * The operator's contract, exercised through the real `rookery` command (bin/rookery.js over the
@@ -36,12 +36,9 @@ function listedIds(repo: string): string[] {
   return (JSON.parse(result.stdout) as { backups: { id: string }[] }).backups.map((backup) => backup.id);
 }
 
-async function untilTrue(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((done) => setTimeout(done, 10));
-  }
+/** Waits until `check` holds (pollUntil's generous cap: a wait, never a time bound). */
+async function untilTrue(check: () => Promise<boolean>, what: string): Promise<void> {
+  await pollUntil(check, (holds) => holds, { what, intervalMs: 10 });
 }
 
 async function findFiles(dir: string, match: (name: string) => boolean): Promise<string[]> {
@@ -149,7 +146,7 @@ describe('rookery CLI', () => {
       const partial = await findFiles(killRepoDir, (name) => name.includes('.tmp-'));
       // A temporary file can be renamed away between the listing and the stat (the lock's): not yet.
       return partial.length > 0 && (await stat(partial[0]).then((info) => info.size > 0, () => false));
-    }, 60_000);
+    }, 'a partly written artifact');
     child.kill('SIGKILL');
     await exited;
 

@@ -67,7 +67,7 @@ describe('rookery CLI events', () => {
     const received: CloudEvent[] = [];
     const subscription = await bus.subscribe({ group: 'cli-events-test', topics: [TOPICS.backup] }, async (event) => void received.push(event));
     try {
-      await pollUntil(async () => received.length, (count) => count >= 4, { timeoutMs: 60_000 });
+      await pollUntil(async () => received.length, (count) => count >= 4);
       expect(received.map((event) => `${event.type}:${(event.data as { backupId: string }).backupId}`).sort()).toEqual(
         [firstId, secondId].flatMap((id) => [`dev.rookery.backup.completed:${id}`, `dev.rookery.backup.started:${id}`]).sort(),
       );

@@ -163,6 +163,9 @@ export function walGetCommand(): Command {
       try {
         if (options.prefetch > 0 && (await servedWithPrefetch(command, tier, name, destination, options.prefetch))) return;
         await withWalEngine(configFor(command), (engine) => engine.wal.get(tier, name, destination));
+        // A timeline history file found: recovery may take another timeline, and what the
+        // prefetcher fetched may be for the wrong one. One not archived changes no timeline.
+        if (options.prefetch > 0 && parseWalFileName(name)?.kind === 'history') await clearPrefetchSpool(prefetchSpoolFor(destination));
       } catch (error) {
         if (error instanceof RookeryError && error.code === 'WAL_NOT_FOUND') throw error;
         throw new WalGetFailedError(error);
@@ -173,13 +176,12 @@ export function walGetCommand(): Command {
 /**
  * wal-get --prefetch: true when the prefetcher already fetched (and verified) this segment. A
  * miss tells the prefetcher where recovery is (starting one if none runs) and returns false: the
- * caller fetches the file itself, so nothing waits for the prefetcher. A history file means
- * recovery is choosing a timeline: the spool is dropped and the file fetched in the foreground.
+ * caller fetches the file itself, so nothing waits for the prefetcher. A history file is fetched in
+ * the foreground (and, found, drops the spool: see walGetCommand).
  */
 async function servedWithPrefetch(command: Command, tier: TierName, name: string, destination: string, depth: number): Promise<boolean> {
   const spoolDirectory = prefetchSpoolFor(destination);
   const file = parseWalFileName(name);
-  if (file?.kind === 'history') await clearPrefetchSpool(spoolDirectory);
   if (file?.kind !== 'segment') return false;
   if (await takePrefetched(spoolDirectory, name, destination)) return true;
   const launcher = prefetcherLauncher();

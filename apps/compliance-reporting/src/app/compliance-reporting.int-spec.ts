@@ -10,10 +10,10 @@ import { RookeryConfig, buildConfig } from '@rookery/config';
 import { DEFAULT_POLICIES, TIER_NAMES } from '@rookery/core';
 import { CloudEvent, EventData, EventType, KafkaEventBus, createEvent } from '@rookery/events';
 import { configureServiceApp } from '@rookery/service-kit';
-import { KafkaHandle, startKafka } from '@rookery/testing';
+import { KafkaHandle, pollUntil, startKafka } from '@rookery/testing';
 import { ComplianceReportingModule } from './compliance-reporting.module';
 
-jest.setTimeout(120_000);
+jest.setTimeout(600_000);
 
 const ARTIFACTS = resolve(__dirname, '../../../../test-artifacts');
 const now = Date.now();
@@ -95,11 +95,7 @@ describe('compliance-reporting service (real Kafka)', () => {
   }
 
   async function waitForLedger(count: number): Promise<void> {
-    const deadline = Date.now() + 60_000;
-    while ((await ledgerCount()) < count) {
-      if (Date.now() > deadline) throw new Error(`ledger has ${await ledgerCount()} events, expected ${count}`);
-      await new Promise((done) => setTimeout(done, 200));
-    }
+    await pollUntil(ledgerCount, (events) => events >= count, { what: `${count} events in the ledger`, intervalMs: 200 });
   }
 
   beforeAll(async () => {

@@ -11,10 +11,10 @@ import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
 import { repositoryLayout } from '@rookery/repository';
 import { configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
-import { TestCluster, seedOltp, startCluster } from '@rookery/testing';
+import { TestCluster, pollUntil, seedOltp, startCluster } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
 
-jest.setTimeout(90_000);
+jest.setTimeout(600_000);
 
 interface ServiceWalStatus {
   tier: string;
@@ -47,15 +47,9 @@ function serviceConfig(repository: string, pgUrl: string, catalogUrl: string): R
   );
 }
 
-/** Polls `probe` until `done` holds; fails with the last value after `timeoutMs`. */
-async function until<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** Polls `probe` until `done` holds (pollUntil's generous cap: a wait, never a time bound). */
+function until<T>(probe: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  return pollUntil(probe, done);
 }
 
 async function backupRecord(app: INestApplication, id: string): Promise<BackupRecord> {

@@ -15,7 +15,7 @@ import { createStore } from '@rookery/storage';
 import { TestCluster, pollUntil as until, startCluster } from '@rookery/testing';
 import { QueueWalModule } from './queue-wal.module';
 
-jest.setTimeout(120_000);
+jest.setTimeout(600_000);
 
 describe('queue-wal service', () => {
   let cluster: TestCluster;
@@ -87,7 +87,7 @@ describe('queue-wal service', () => {
 
     // The pushed segment is reported in a batched dev.rookery.wal.archived event (outbox → bus).
     const lastName = uploaded.uploads.lastUploaded?.name ?? '?';
-    await until(async () => archivedNames, (names) => names.includes(lastName), { timeoutMs: 15_000 });
+    await until(async () => archivedNames, (names) => names.includes(lastName));
     await subscription.close();
   });
 

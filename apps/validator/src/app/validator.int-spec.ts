@@ -158,7 +158,7 @@ describe('validator service (real Kafka, real clusters)', () => {
     await pollUntil(
       async () => seen.filter((event) => event.type === 'dev.rookery.drill.completed' && event.subject === tier).length,
       (count) => count === 1,
-      { what: `drill.completed of ${tier}`, timeoutMs: 60_000 },
+      { what: `drill.completed of ${tier}` },
     );
     const listed = await request((app as INestApplication).getHttpServer()).get(`/drills?tier=${tier}`).expect(200);
     expect(listed.body.drills).toEqual([expect.objectContaining({ tier, ok: true, backupId: response.body.backupId })]);

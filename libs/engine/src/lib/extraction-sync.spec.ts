@@ -1,7 +1,10 @@
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pollUntil } from '@rookery/testing';
 import { ExtractionSync } from './extraction-sync';
+
+jest.setTimeout(180_000);
 
 /** A syncMember whose calls are recorded and settle only when the test says so. */
 function controlledSyncs() {
@@ -23,9 +26,9 @@ function controlledSyncs() {
   return { calls, pending, syncMember, settleNext };
 }
 
+/** Waits for `condition` (a generous cap: a wait, never a time bound). */
 async function until(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
-  if (!condition()) throw new Error('condition not reached');
+  await pollUntil(async () => condition(), (holds) => holds, { timeoutMs: 120_000, intervalMs: 5 });
 }
 
 describe('ExtractionSync', () => {

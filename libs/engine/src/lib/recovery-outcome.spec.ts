@@ -19,14 +19,16 @@ describe('waitForPromotion', () => {
   });
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
-  it('sees the promotion within tens of milliseconds and checks liveness (a process each) only twice a second', async () => {
+  // How soon a promotion is seen is part of the restore's start time, measured by tools/bench/pitr.mjs.
+  it('reads the log before it checks liveness (a process each): a promotion logged meanwhile is seen without another check', async () => {
     let livenessChecks = 0;
-    const started = Date.now();
-    setTimeout(() => void appendFile(logFile, `${PROMOTED}\n`), 700);
-    const outcome = await waitForPromotion({ logFile, isRunning: async () => (livenessChecks++, true), timeoutMs: 10_000 });
-    const elapsed = Date.now() - started;
+    // The server promotes while the first liveness check runs.
+    const isRunning = async () => {
+      if (livenessChecks++ === 0) await appendFile(logFile, `${PROMOTED}\n`);
+      return true;
+    };
+    const outcome = await waitForPromotion({ logFile, isRunning, timeoutMs: 10 * 60_000 });
     expect(outcome).toMatchObject({ timeline: 2, endLsn: '0/4B000100' });
-    expect(elapsed).toBeLessThan(700 + 150);
     expect(livenessChecks).toBe(1);
   });
 

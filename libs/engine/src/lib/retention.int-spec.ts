@@ -6,7 +6,7 @@ import { buildConfig } from '@rookery/config';
 import { BackupManifest, Store, parseLsn, parseRecoveryTarget, walSegmentNumberOf } from '@rookery/core';
 import { PgSqlClient, lookupOsUser } from '@rookery/postgres';
 import { repositoryLayout, walLayout } from '@rookery/repository';
-import { TestCluster, freeLoopbackPort, makeManifest, s3TestRepository, startCluster } from '@rookery/testing';
+import { TestCluster, freeLoopbackPort, makeManifest, s3TestRepository, startCluster, switchAndWaitArchived } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 
@@ -298,15 +298,4 @@ async function listing(store: Store): Promise<Map<string, number>> {
 
 function ids(count: number): number[] {
   return Array.from({ length: count }, (_, index) => index + 1);
-}
-
-async function switchAndWaitArchived(server: TestCluster): Promise<void> {
-  const [{ name }] = await server.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const [status] = await server.query<{ last: string | null; failed: string | null }>('select last_archived_wal as last, last_failed_wal as failed from pg_stat_archiver');
-    if (status.last && status.last.slice(8) >= name.slice(8)) return;
-    if (Date.now() > deadline) throw new Error(`segment ${name} not archived in time (last ${status.last}, last failed ${status.failed})`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
 }

@@ -21,12 +21,24 @@ class ObservedTransfer extends WalTransfer {
   inFlight = 0;
   peak = 0;
   readonly failing = new Set<string>();
+  /**
+   * The first pushes wait until this many are in flight at once (then none waits again): the
+   * archiver's concurrency is seen without a sleep that a slow machine could outlast.
+   */
+  holdUntilInFlight = 0;
+  private held: (() => void)[] | null = [];
 
   override async pushContent(tier: TierName, file: WalFileName, content: WalContent, options: { signal?: AbortSignal }): Promise<WalPushResult> {
     this.inFlight++;
     this.peak = Math.max(this.peak, this.inFlight);
     try {
-      await new Promise((done) => setTimeout(done, 20)); // long enough for the archiver to start others
+      if (this.held && this.inFlight >= this.holdUntilInFlight) {
+        for (const release of this.held) release();
+        this.held = null;
+      } else if (this.held) {
+        await new Promise<void>((release) => this.held?.push(release));
+      }
+      await new Promise((done) => setImmediate(done)); // the others started meanwhile count as in flight
       if (this.failing.has(file.name)) throw new Error(`store refused ${file.name}`);
       return await super.pushContent(tier, file, content, options);
     } finally {
@@ -83,13 +95,14 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
     for (;;) {
       const recorded = await spool.recorded();
       if (recorded.acknowledged.size + recorded.failed.size === content.size) break;
-      await new Promise((done) => setTimeout(done, 10));
+      await new Promise((done) => setTimeout(done, 10)); // a poll: the case's timeout is the cap
     }
     controller.abort();
     await running;
   }
 
   it.each([1, 3])('pushes every ready file with at most processMax=%i at once, each acknowledged with its own sha256 once stored', async (processMax) => {
+    transfer.holdUntilInFlight = processMax;
     await drain(processMax);
     expect(transfer.peak).toBe(processMax);
     for (const [name, bytes] of content) {

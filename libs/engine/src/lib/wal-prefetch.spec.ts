@@ -278,7 +278,7 @@ describe('starting and leaving', () => {
     // It died: the next miss starts another.
     const dead = spawnSync('true').pid as number;
     await rm(join(spool, 'archiver.pid'));
-    await requestPrefetch(launch(), '000000010000000000000006', () => (launched.push(launch() as PrefetcherLaunch), dead));
+    await requestPrefetch(launch(), '000000010000000000000006', (request) => (launched.push(request), dead));
     await requestPrefetch(launch(), '000000010000000000000007', (request) => (launched.push(request), process.pid));
     expect(launched).toHaveLength(3);
   });

@@ -77,7 +77,11 @@ export async function takePrefetched(spoolDirectory: string, name: string, desti
   }
 }
 
-/** Recovery asked for a timeline history file: it is choosing a timeline (start or end of recovery). Segments fetched so far may be for the wrong one. */
+/**
+ * Recovery fetched a timeline history file: it may take another timeline (start or end of
+ * recovery), and segments fetched so far may be for the wrong one. (A history file not archived
+ * changes no timeline: the spool stays, with what the restore's seed put there.)
+ */
 export async function clearPrefetchSpool(spoolDirectory: string): Promise<void> {
   await removeSpool(spoolDirectory);
 }

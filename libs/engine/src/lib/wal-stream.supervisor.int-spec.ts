@@ -40,7 +40,10 @@ async function commitBurst(url: string, from: number, count: number): Promise<nu
   });
 }
 
-/** Resolves 'returned' or 'waiting' after `ms`, whichever comes first. */
+/**
+ * Resolves 'returned' or 'waiting' after `ms`, whichever comes first: only to see that a commit
+ * waits (a slow machine can only make it wait longer), never to bound how fast one returns.
+ */
 function settlesWithin(work: Promise<unknown>, ms: number): Promise<'returned' | 'waiting'> {
   return Promise.race([work.then(() => 'returned' as const), new Promise<'waiting'>((done) => setTimeout(() => done('waiting'), ms))]);
 }
@@ -152,7 +155,8 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     pending.catch(() => undefined);
     expect(await settlesWithin(pending, 2_000)).toBe('waiting');
     const supervisor = await supervise();
-    expect(await settlesWithin(pending, 30_000)).toBe('returned');
+    // Returns once the stream is back (a wait: the suite's timeout is its cap).
+    expect(await pending).toHaveLength(1);
     await supervisor.stop();
   });
 
@@ -161,7 +165,8 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     await supervisor.stop();
     const names = await primary.query<{ names: string }>("select current_setting('synchronous_standby_names') as names");
     expect(names[0].names).toBe('');
-    expect(await settlesWithin(commitBurst(primary.url, 300, 3), 5_000)).toBe('returned');
+    // Commits go through without a standby (a blocked commit would wait until the suite's timeout).
+    expect(await commitBurst(primary.url, 300, 3)).toHaveLength(3);
     const again = await supervise({ onDown: 'degrade' });
     expect((await again.status()).primary).toMatchObject({ registered: true, syncState: 'sync' });
     await again.stop();

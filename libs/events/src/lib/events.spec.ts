@@ -169,16 +169,25 @@ describe('WAL archived batches', () => {
   });
 
   it('flushes when enough files wait, after the delay, and on demand', async () => {
-    const emitted: CloudEvent[][] = [];
-    const batcher = new WalArchivedBatcher(async (events) => void emitted.push(events), { source: 'rookery/test', maxFiles: 2, maxDelayMs: 50 });
-    batcher.add(file('000000010000000000000001'));
-    batcher.add(file('000000010000000000000002'));
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(emitted).toHaveLength(1);
-    batcher.add(file('000000010000000000000003'));
-    await new Promise((resolve) => setTimeout(resolve, 120));
-    expect(emitted.map((events) => (events[0] as CloudEvent<'dev.rookery.wal.archived'>).data.segments.length)).toEqual([2, 1]);
-    await batcher.flush();
-    expect(emitted).toHaveLength(2);
+    // The delay on a fake clock: not before it is over, at once when it is (a slow machine changes neither).
+    jest.useFakeTimers();
+    try {
+      const emitted: CloudEvent[][] = [];
+      const batcher = new WalArchivedBatcher(async (events) => void emitted.push(events), { source: 'rookery/test', maxFiles: 2, maxDelayMs: 50 });
+      batcher.add(file('000000010000000000000001'));
+      batcher.add(file('000000010000000000000002'));
+      await jest.advanceTimersByTimeAsync(0);
+      expect(emitted).toHaveLength(1);
+      batcher.add(file('000000010000000000000003'));
+      await jest.advanceTimersByTimeAsync(49);
+      expect(emitted).toHaveLength(1);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(emitted.map((events) => (events[0] as CloudEvent<'dev.rookery.wal.archived'>).data.segments.length)).toEqual([2, 1]);
+      batcher.add(file('000000010000000000000004'));
+      await batcher.flush();
+      expect(emitted).toHaveLength(3);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -36,8 +36,8 @@ const completed = (tier: 'oltp' | 'queue', backupId: string) =>
     { source: 'rookery/test' },
   );
 
-/** Collects events until `count` arrived (or fails after the timeout). */
-function collector(count: number, timeoutMs = 30_000) {
+/** Collects events until `count` arrived (or fails after the timeout: generous, a wait, never a time bound). */
+function collector(count: number, timeoutMs = 180_000) {
   const events: CloudEvent[] = [];
   let done: () => void = () => undefined;
   const arrived = new Promise<void>((resolve, reject) => {
@@ -86,7 +86,7 @@ describe('kafka event bus (real broker)', () => {
       );
     }
     expect(sink.events[0]).toEqual(published.find((event) => event.id === sink.events[0].id));
-  }, 120_000);
+  }, 300_000);
 
   it('skips and reports a message that is not a valid event, and handles redeliveries once', async () => {
     const raw = new Kafka({ clientId: 'raw', brokers: kafka.brokers, logLevel: logLevel.NOTHING }).producer();
@@ -135,7 +135,7 @@ describe('kafka event bus (real broker)', () => {
     expect(letter.headers['rookery-reason']).toMatch(/^invalid event envelope/);
     expect(letter.headers['rookery-consumer-group']).toBe('dedupe-test');
     expect(letter.headers['rookery-source']).toMatch(/^rookery\.validation\/\d+\/\d+$/);
-  }, 120_000);
+  }, 300_000);
 
   it('an outbox filled while kafka is unreachable is relayed in full once it is back', async () => {
     const outbox = new MemoryOutbox();
@@ -163,7 +163,7 @@ describe('kafka event bus (real broker)', () => {
       await late.close();
       await broker.stop();
     }
-  }, 240_000);
+  }, 300_000);
 });
 
 class MemoryOutbox implements OutboxStore {

@@ -112,8 +112,9 @@ describe('ProcessRunner.startOrphanGuard', () => {
       return false;
     }
   };
+  /** Waits for `condition` (a generous cap: a wait, never a time bound); true once it holds. */
   const until = async (condition: () => boolean) => {
-    for (let i = 0; i < 100 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 1_200 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 100));
     return condition();
   };
 
@@ -127,7 +128,7 @@ describe('ProcessRunner.startOrphanGuard', () => {
     process.kill(watchPid, 'SIGKILL');
     await expect(target.result).rejects.toMatchObject({ exitCode: null });
     expect(await until(() => !alive(targetPid))).toBe(true);
-  });
+  }, 180_000);
 });
 
 describe('pickInheritedEnv', () => {

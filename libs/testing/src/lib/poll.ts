@@ -1,13 +1,18 @@
 /**
  * Polls `probe` until `done` holds for its value, and returns that value; fails with the last
- * value after `timeoutMs`. Integration tests wait for conditions this way, never by sleeping.
+ * value after `timeoutMs` (default POLL_TIMEOUT_MS: generous, since a cap on a wait is there to
+ * end a test that will never pass, not to bound how fast the condition comes; benchmarks time).
+ * Integration tests wait for conditions this way, never by sleeping.
  */
+/** The default cap of pollUntil. */
+export const POLL_TIMEOUT_MS = 180_000;
+
 export async function pollUntil<T>(
   probe: () => Promise<T>,
   done: (value: T) => boolean,
   options: { what?: string; timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? 60_000;
+  const timeoutMs = options.timeoutMs ?? POLL_TIMEOUT_MS;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
