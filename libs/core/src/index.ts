@@ -13,3 +13,4 @@ export * from './lib/recovery-window';
 export * from './lib/wal-continuity';
 export * from './lib/retention';
 export * from './lib/policy-lint';
+export * from './lib/root-cause';

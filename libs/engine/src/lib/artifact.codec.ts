@@ -5,9 +5,13 @@ import {
   BackupManifest,
   CompressionSpec,
   EncryptionKeyError,
+  RookeryError,
   Store,
   StorageClass,
+  StorageUnavailableError,
   codecExtension,
+  rootCauseOf,
+  systemErrorDetail,
 } from '@rookery/core';
 import {
   OffloadedZstdDecompressStream,
@@ -19,6 +23,7 @@ import {
   createVerifyStream,
   releasesChunks,
 } from '@rookery/pipeline';
+import { repositoryLayout } from '@rookery/repository';
 
 /** How artifacts of one backup are encoded on their way into the store. */
 export interface ArtifactEncoding {
@@ -99,10 +104,38 @@ export async function writeArtifact(
   const stored = createDigestStream();
   stages.push(stored);
 
-  const encoded = pipeline([source, ...stages], { signal: options.signal });
-  const written = store.write(key, stored, { storageClass: options.storageClass, signal: options.signal, onWritten: options.onWritten });
-  // Whichever fails first decides; the other is torn down by the pipeline or the store's abort.
+  // A failure on either side stops the other: the store's write is aborted when the pipeline
+  // fails, the pipeline torn down when the store fails. Both are waited for (nothing is left
+  // half-written behind the rejection), and the failure that explains the other is reported: the
+  // store's ENOSPC, not the pipeline's "operation was aborted" it caused, even when that came first.
+  const teardown = new AbortController();
+  const failures: unknown[] = [];
+  let pipelineFailure: unknown;
+  let storeFailure: unknown;
+  const encoded = pipeline([source, ...stages], { signal: options.signal }).catch((error: unknown) => {
+    failures.push(error);
+    pipelineFailure = error;
+    teardown.abort(error);
+  });
+  const written = store
+    .write(key, stored, {
+      storageClass: options.storageClass,
+      signal: options.signal ? AbortSignal.any([options.signal, teardown.signal]) : teardown.signal,
+      onWritten: options.onWritten,
+    })
+    .catch((error: unknown) => {
+      failures.push(error);
+      storeFailure = error;
+      // Without an error: the pipeline's own rejection is then a knock-on (premature close).
+      stored.destroy();
+    });
   await Promise.all([encoded, written]);
+  if (failures.length > 0) {
+    const cause = rootCauseOf(failures);
+    // The source's own failure (a tool, the database), which the store hands back as it got it,
+    // names itself; the store's own gets the artifact, backup and store.
+    throw cause === storeFailure && cause !== pipelineFailure ? artifactWriteError(store, key, options.name, cause) : cause;
+  }
 
   return {
     name: options.name,
@@ -114,6 +147,23 @@ export async function writeArtifact(
     compression: precompressed ? { ...precompressed, location: 'server' } : { ...encoding.compression },
     encryption: encoding.key ? { algorithm: 'aes-256-gcm', keyId: encoding.key.id } : { algorithm: 'none' },
   };
+}
+
+/**
+ * A store's failure to write an artifact, naming the artifact, its backup and the store:
+ * "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp to file:///backups: no
+ * space left on device (ENOSPC)". Keeps the store error's code, family and retryable flag.
+ */
+export function artifactWriteError(store: Store, key: string, name: string, error: unknown): RookeryError {
+  const backupId = repositoryLayout.backupIdOf(key);
+  const detail = systemErrorDetail(error) ?? (error instanceof Error ? error.message : String(error));
+  const message = `cannot write artifact '${name}'${backupId ? ` of backup ${backupId}` : ''} to ${store.description}: ${detail}`;
+  const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
+  const hint = full ? 'free space in the store (or expire old backups: rookery expire) and run the backup again' : undefined;
+  if (error instanceof RookeryError) {
+    return new RookeryError(error.code, error.family, message, { cause: error, hint: hint ?? error.hint, retryable: error.retryable && !full });
+  }
+  return new StorageUnavailableError(message, { cause: error, hint, retryable: !full });
 }
 
 /** Decoded size from which readArtifact decodes and hashes in worker threads. */
