@@ -32,7 +32,9 @@ export function backupCommand(): Command {
             throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
           }
           repository = engine.context.repository.store.description;
-          return engine.backup({ tier, type: options.type as BackupType, onProgress: progress.listener }).finally(progress.stop);
+          return engine
+            .backup({ tier, type: options.type as BackupType, onProgress: progress.listener, onWarning: (message) => process.stderr.write(`rookery: warning: ${message}\n`) })
+            .finally(progress.stop);
         });
       } catch (error) {
         if (repository) await publishCliEvents(config, [backupStartedEvent(facts(), CLI_EVENT_SOURCE), backupFailedEvent(facts(), error, CLI_EVENT_SOURCE)]);

@@ -9,3 +9,6 @@ export interface ProgressEvent {
 }
 
 export type ProgressListener = (event: ProgressEvent) => void;
+
+/** Told of a problem that does not change an operation's outcome (a failed backup's cleanup that failed too). */
+export type WarningListener = (message: string) => void;

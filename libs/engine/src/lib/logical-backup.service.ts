@@ -12,9 +12,10 @@ import {
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, readArtifact, writeArtifact } from './artifact.codec';
+import { discardFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
-import { ProgressListener } from './engine.progress';
+import { ProgressListener, WarningListener } from './engine.progress';
 import { TRACKING_TABLE_DATA, ensureChangeTracking, pruneChangeLog, readTrackingPoint } from './logical-change-tracking';
 import { LogicalIncrementalService } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
@@ -25,6 +26,8 @@ export interface LogicalBackupRequest {
   type?: BackupType;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /** Told of problems that do not change the outcome (a failed backup's cleanup that failed). */
+  onWarning?: WarningListener;
   now?: () => Date;
   /** The backup's id when the caller already named it; it must be free in the repository. */
   id?: string;
@@ -90,9 +93,11 @@ export class LogicalBackupService {
     const server = await postgres.control.serverInfo(url);
 
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
+    let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
+      named = { tier: request.tier, id, startedAt: startedAt.toISOString() };
       const encoding: ArtifactEncoding = { ...this.context.encoding, compression: policy.compression ?? this.context.encoding.compression };
 
       const job: LogicalBackupJob = { request, id, startedAt, url, policy, encoding };
@@ -130,6 +135,10 @@ export class LogicalBackupService {
       // Only now are the log entries this backup saw unneeded: the next incremental chains to it.
       if (info.changeTracking) await pruneChangeLog(tools.sql, url, id, info.changeTracking).catch(() => undefined);
       return manifest;
+    } catch (error) {
+      // A failed backup takes what it wrote with it, before the lock lets the next one start.
+      if (named) await discardFailedBackup(repository, named, request.onWarning);
+      throw error;
     } finally {
       await held.release().catch(() => undefined);
     }

@@ -6,19 +6,23 @@ import {
   StorageClass,
   TierName,
   parseLsn,
+  rootCauseOf,
   signManifest,
   walSegmentName,
 } from '@rookery/core';
 import type { BasebackupResult } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
+import { discardFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
-import { ProgressListener } from './engine.progress';
+import { ProgressListener, WarningListener } from './engine.progress';
 
 export interface PhysicalBackupRequest {
   tier: TierName;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
+  /** Told of problems that do not change the outcome (a failed backup's cleanup that failed). */
+  onWarning?: WarningListener;
   /** Overrides the clock for ids and timestamps (tests). */
   now?: () => Date;
   /**
@@ -55,9 +59,11 @@ export class PhysicalBackupService {
 
     // One backup per tier at a time: a second request fails fast with LockHeldError.
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
+    let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
+      named = { tier: request.tier, id, startedAt: startedAt.toISOString() };
       const encoding: ArtifactEncoding = this.context.encoding;
       const taken = await this.takeBaseBackup({
         url,
@@ -110,6 +116,10 @@ export class PhysicalBackupService {
       // The manifest is written last: until it exists, this backup does not.
       await repository.commit(manifest);
       return manifest;
+    } catch (error) {
+      // A failed backup takes what it wrote with it, before the lock lets the next one start.
+      if (named) await discardFailedBackup(repository, named, request.onWarning);
+      throw error;
     } finally {
       await held.release().catch(() => undefined);
     }
@@ -171,18 +181,23 @@ export class PhysicalBackupService {
     // cipher's buffers instead, which the client does not know and ignores.
     // backup.reuseBuffers off: every slab is fresh memory (the plain path the reuse is proved against).
     const onWritten = this.context.config.backup.reuseBuffers ? backup.release : undefined;
+    // The failure that explains the other decides, in the order they came: the tar's ENOSPC, not
+    // the end of the manifest stream it caused.
+    const failures: unknown[] = [];
+    const noted = (write: Promise<ArtifactRecord>) => write.catch((error: unknown) => (failures.push(error), Promise.reject(error)));
     const writes = await Promise.allSettled([
-      writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression, onWritten }),
-      writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
-        ...common,
-        encoding: plain,
-        name: manifestName,
-        kind: 'pg-manifest',
-        onWritten,
-      }),
+      noted(writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression, onWritten })),
+      noted(
+        writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
+          ...common,
+          encoding: plain,
+          name: manifestName,
+          kind: 'pg-manifest',
+          onWritten,
+        }),
+      ),
     ]);
-    const failed = writes.find((write) => write.status === 'rejected');
-    if (failed) throw failed.reason;
+    if (failures.length > 0) throw rootCauseOf(failures);
     const [tar, manifest] = writes.map((write) => (write as PromiseFulfilledResult<ArtifactRecord>).value);
     const result = await backup.result;
     // The server's last progress report is the tar's exact size (PostgreSQL 15+ always sends it).

@@ -57,6 +57,31 @@ describe('BackupRepository on the filesystem store', () => {
     await expect(repository.readManifest(tampered)).rejects.toBeInstanceOf(IntegrityError);
     await expect(repository.find('oltp', older.id)).rejects.toThrow(`backup '${older.id}' of tier 'oltp' not found`);
   });
+
+  it("discards what a failed backup wrote and nothing of another backup, nor a committed one's", async () => {
+    const committed = makeManifest({ id: '20261125T020000Z-oltp', startedAt: '2026-11-25T02:00:00.000Z' });
+    await store.write(repository.artifactKey(committed, 'base.tar.zst'), Buffer.from('12345'));
+    await repository.commit(committed);
+    const failed = makeManifest({ id: '20261126T020000Z-oltp' });
+    // Another run of the same date whose id begins with the failed one's.
+    const sibling = makeManifest({ id: '20261126T020000Z-oltp-2' });
+    for (const key of [repository.artifactKey(failed, 'base.tar.zst'), repository.artifactKey(failed, 'backup_manifest'), repository.artifactKey(sibling, 'base.tar.zst')]) {
+      await store.write(key, Buffer.from('12345'));
+    }
+
+    expect((await repository.discard(failed)).sort()).toEqual([repository.artifactKey(failed, 'backup_manifest'), repository.artifactKey(failed, 'base.tar.zst')]);
+    expect(await repository.discard(committed)).toEqual([]);
+    const left: string[] = [];
+    for await (const object of store.list('oltp/')) left.push(object.key);
+    expect(left.sort()).toEqual(
+      [
+        repository.artifactKey(committed, 'base.tar.zst'),
+        repositoryLayout.manifestKey('oltp', committed.id, new Date(committed.startedAt)),
+        repository.artifactKey(sibling, 'base.tar.zst'),
+      ].sort(),
+    );
+    expect(await repository.backupIdsInUse('oltp')).toEqual(new Set([committed.id, sibling.id]));
+  });
 });
 
 describe('RepositoryLock', () => {

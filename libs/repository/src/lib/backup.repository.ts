@@ -99,6 +99,21 @@ export class BackupRepository {
     return ids;
   }
 
+  /**
+   * Removes what a backup that did not complete wrote under its folder, so that a failed run leaves
+   * nothing behind (on a full disk, the tar of a failed run would fail every later backup too). A
+   * backup whose manifest exists is complete (a commit whose answer was lost) and is left alone.
+   * Returns the keys removed; a removal that fails throws, leaving the rest.
+   */
+  async discard(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>): Promise<string[]> {
+    const startedAt = new Date(backup.startedAt);
+    if (await this.store.stat(repositoryLayout.manifestKey(backup.tier, backup.id, startedAt))) return [];
+    const keys: string[] = [];
+    for await (const object of this.store.list(repositoryLayout.backupFolder(backup.tier, backup.id, startedAt))) keys.push(object.key);
+    for (const key of keys) await this.store.remove(key);
+    return keys;
+  }
+
   artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {
     return repositoryLayout.artifactKey(manifest.tier, manifest.id, new Date(manifest.startedAt), artifact);
   }

@@ -129,6 +129,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       now: plannedClock(startedAt),
       id,
       onProgress: () => streaming(),
+      onWarning: (message) => this.logger.warn(message),
     });
     const finished = this.finish(run, startedAt, backup).finally(() => {
       if (this.running.get(tier) === run) this.running.delete(tier);
