@@ -122,6 +122,29 @@ describe('rookery restore --backup latest when the newest backup does not verify
     else expect(await readdir(dir)).toEqual([]);
   });
 
+  it('a logical tier: a byte flipped in the newest dump fails the restore into a database, naming the older backup, and drops the database it made', async () => {
+    const repoDir = join(work, 'repo-logical');
+    const repo = `file://${repoDir}`;
+    const dump = () => {
+      const run = rookery(['backup', '--tier', 'olap', '--json', '--repo', repo, '--pg-url', source.url]);
+      expect(run.status).toBe(0);
+      return JSON.parse(run.stdout) as { id: string; artifacts: { name: string }[] };
+    };
+    const olderDump = dump();
+    const newestDump = dump();
+    const artifact = await fileEndingWith(repoDir, join(newestDump.id, newestDump.artifacts[0].name));
+    const bytes = await readFile(artifact);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(artifact, bytes);
+
+    const target = source.urlFor('restored_latest');
+    const run = rookery(['restore', '--tier', 'olap', '--backup', 'latest', '--target-url', target, '--repo', repo]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`newest backup '${newestDump.id}' of tier 'olap' fails verification`);
+    expect(run.stderr).toContain(`(hint: the newest backup that verifies is '${olderDump.id}'`);
+    expect(await source.query("select datname from pg_database where datname = 'restored_latest'")).toEqual([]);
+  });
+
   it('the older backup, restored by id from the damaged repository, holds exactly its data', async () => {
     const repo = await damagedRepository('restore-older', async (folder) => truncate(join(folder, 'base.tar.zst'), 4096));
     const dir = join(work, 'restored-older');

@@ -152,7 +152,12 @@ export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>,
   const spool = new WalSpool(launch.spoolDirectory);
   try {
     await spool.prepare();
-    await writePrefetchCursor(launch.spoolDirectory, name);
+    await writePrefetchCursor(launch.spoolDirectory, name).catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      // The spool went aside in between (a prefetcher leaving): a new spool, and a new prefetcher below.
+      await spool.prepare();
+      await writePrefetchCursor(launch.spoolDirectory, name);
+    });
     if ((await spool.archiverPid()) !== null) return;
     const pid = launcher({ ...launch, logFile: join(launch.spoolDirectory, PREFETCHER_LOG_FILE) });
     // Lost to another miss's prefetcher: this one finds the lock taken and exits at once.
