@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { collect } from './cli.config';
 import { EXIT, errorLine, exitCodeFor } from './cli.errors';
+import { outcomeOf } from './cli.outcome';
 import { WAL_GET_ABORT_RECOVERY, WalGetFailedError } from './commands/wal.commands';
 
 /** The `rookery` program with its global options, before its commands are added. */
@@ -15,11 +16,18 @@ export function rootProgram(version?: string): Command {
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 }
 
-/** Runs the program; resolves with the exit status and prints failures as one line on stderr. */
+/**
+ * Runs the program; resolves with the exit status, the only one the process ends with: 0 only
+ * when the command did everything it was asked. A failure (thrown) or an incomplete run (see
+ * reporting) prints one line on stderr.
+ */
 export async function runProgram(program: Command, argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
-    return EXIT.ok;
+    const incomplete = outcomeOf(program);
+    if (!incomplete) return EXIT.ok;
+    process.stderr.write(`rookery: ${incomplete.summary}\n`);
+    return EXIT.failure;
   } catch (error) {
     if (error instanceof CommanderError) {
       // commander already printed its message (usage errors, --help, --version).

@@ -8,6 +8,7 @@ import type { DrMode, DrReport, DrRequest, ResolvedRegion, TierPlan } from '@roo
 import { collect, parseTier, selfCommand } from '../cli.context';
 import { GlobalOptions } from '../cli.config';
 import { load } from '../cli.lazy';
+import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 import { formatDuration } from '../cli.output';
 
 interface DrOptions extends Omit<GlobalOptions, 'tier'> {
@@ -37,7 +38,7 @@ export function drCommand(): Command {
     .option('--dry-run', 'print the plan (backup, target, destination, WAL range per tier) and restore nothing')
     .option('--report <file>', 'write the Markdown report here and the JSON next to it (<file>.json); default <workdir>/dr-report.md')
     .option('--json', 'print the plan or report as JSON')
-    .action(async (options: DrOptions, command: Command) => {
+    .action(reporting(async (options: DrOptions, command: Command): Promise<CommandOutcome> => {
       const started = new Date();
       const { DisasterRecovery, createValidationTools, describePlan, resolveRegion } = load.validation();
       const globals = command.optsWithGlobals<DrOptions>();
@@ -57,19 +58,25 @@ export function drCommand(): Command {
         if (options.dryRun) {
           process.stdout.write(options.json ? `${JSON.stringify(dryRunReport(options.mode, region, engine.context.repository.store.description, plans, started), null, 2)}\n` : describePlan(options.mode, region, engine.context.repository.store.description, plans));
           // A tier with nothing to restore fails the rehearsal too.
-          if (plans.some((plan) => plan.problem)) process.exitCode = 1;
-          return;
+          return unrestored(`disaster recovery plan (${options.mode}) from region ${region.name}`, plans.map((plan) => [plan.tier, plan.problem]), 'cannot be restored');
         }
         requireDestinations(plans, request);
         if (!options.json) process.stdout.write(describePlan(options.mode, region, engine.context.repository.store.description, plans));
         const report = await dr.run(request, plans, started);
         const written = await writeReport(report, options.report ?? resolve(request.workdir ?? '.', 'dr-report.md'));
         process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : resultText(report, written));
-        if (!report.ok) process.exitCode = 1;
+        return unrestored(`disaster recovery (${options.mode}) from region ${region.name}`, report.tiers.map((tier) => [tier.tier, tier.ok ? null : (tier.error?.message ?? tier.problem ?? 'failed')]), 'not restored');
       } finally {
         await engine.close();
       }
-    });
+    }));
+}
+
+/** Incomplete when any tier was (or, planned, would be) left unrestored: which, and why. */
+function unrestored(run: string, tiers: [TierName, string | null][], verdict: string): CommandOutcome {
+  const failed = tiers.filter(([, problem]) => problem);
+  if (failed.length === 0) return undefined;
+  return new Incomplete(`${run}: ${failed.length} of ${tiers.length} tier(s) ${verdict}: ${failed.map(([tier, problem]) => `${tier} (${problem})`).join(', ')}`);
 }
 
 function requestedTiers(options: DrOptions): TierName[] {

@@ -3,6 +3,7 @@ import { ReplicationRun, ReplicationStatus, TransitionReport } from '@rookery/en
 import { replicationEvents } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
+import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 import { formatBytes, formatDuration, table } from '../cli.output';
 
 /** `rookery replicate --tier T [--verify]`: copies what each replica region lacks or holds damaged. */
@@ -12,15 +13,13 @@ export function replicateCommand(): Command {
     .requiredOption('--tier <tier>', 'tier to replicate')
     .option('--verify', 're-read every copy in each region and compare its sha256 (finds damaged copies)')
     .option('--json', 'print the run as JSON')
-    .action(async (options: GlobalOptions & { verify?: boolean }, command: Command) => {
+    .action(reporting(async (options: GlobalOptions & { verify?: boolean }, command: Command): Promise<CommandOutcome> => {
       const tier = parseTier(options.tier) ?? 'oltp';
       const run = await withEngine(command, (engine) => engine.replicate(tier, { verify: Boolean(options.verify) }));
       await publishCliEvents(configFor(command), replicationEvents(run, CLI_EVENT_SOURCE));
       process.stdout.write(options.json ? `${JSON.stringify(replicationRunJson(run), null, 2)}\n` : describeRun(run));
-      if (run.regions.some((region) => region.error || region.backups.some((backup) => backup.outcome === 'failed') || region.wal?.failed.length)) {
-        process.exitCode = 1;
-      }
-    });
+      return unreplicated(run);
+    }));
 }
 
 /** `rookery transition --tier T [--dry-run]`: moves old artifacts to colder storage classes per policy. */
@@ -30,12 +29,26 @@ export function transitionCommand(): Command {
     .requiredOption('--tier <tier>', 'tier whose artifacts move')
     .option('--dry-run', 'print what would move, move nothing')
     .option('--json', 'print the report as JSON')
-    .action(async (options: GlobalOptions & { dryRun?: boolean }, command: Command) => {
+    .action(reporting(async (options: GlobalOptions & { dryRun?: boolean }, command: Command): Promise<CommandOutcome> => {
       const tier = parseTier(options.tier) ?? 'oltp';
       const report = await withEngine(command, (engine) => engine.transition(tier, { dryRun: Boolean(options.dryRun) }));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeTransition(report));
-      if (report.moves.some((move) => move.done === false)) process.exitCode = 1;
-    });
+      const failed = report.moves.filter((move) => move.done === false);
+      if (failed.length === 0) return undefined;
+      return new Incomplete(`transition of tier ${tier} in ${report.store}: ${failed.length} of ${report.moves.length} artifact(s) did not move, first ${failed[0].key}: ${failed[0].error?.message ?? 'failed'}`);
+    }));
+}
+
+/** Incomplete when a copy this run should have made is missing: what failed, per region. */
+function unreplicated(run: ReplicationRun): CommandOutcome {
+  const regions = run.regions.flatMap((region) => {
+    const backups = region.backups.filter((backup) => backup.outcome === 'failed').length;
+    const wal = region.wal?.failed.length ?? 0;
+    const failed = [backups && `${backups} backup copy(ies) failed`, wal && `${wal} WAL file copy(ies) failed`, region.error?.message].filter(Boolean);
+    return failed.length ? [`region ${region.region}: ${failed.join(', ')}`] : [];
+  });
+  for (const region of run.unconfigured) regions.push(`region ${region}: no repository configured`);
+  return regions.length ? new Incomplete(`replication of tier ${run.tier} incomplete: ${regions.join('; ')}`) : undefined;
 }
 
 export function replicationRunJson(run: ReplicationRun): Record<string, unknown> {
@@ -59,11 +72,12 @@ function describeRun(run: ReplicationRun): string {
     const bytes = copied.reduce((sum, backup) => sum + backup.bytes, 0) + (region.wal?.copied.reduce((sum, file) => sum + file.bytes, 0) ?? 0);
     lines.push(`region ${region.region} (${region.store}):`);
     if (region.error) lines.push(`  failed: ${region.error.message}`);
-    lines.push(`  backups: ${copied.length} copied, ${failed.length} failed, ${region.backups.length - copied.length - failed.length} current; ${repaired.length} damaged artifact(s) re-copied`);
+    const unchecked = region.unchecked ? `, ${region.unchecked} not checked (copied before; the region could not be reached)` : '';
+    lines.push(`  backups: ${copied.length} copied, ${failed.length} failed, ${region.backups.length - copied.length - failed.length} current${unchecked}; ${repaired.length} damaged artifact(s) re-copied`);
     for (const backup of failed) lines.push(`    ${backup.backupId}: ${backup.error?.message ?? 'failed'}`);
     if (region.wal) {
       lines.push(`  wal: ${region.wal.copied.length} copied (${region.wal.repaired.length} re-copied), ${region.wal.failed.length} failed, ${region.wal.checked} checked`);
-    }
+    } else if (region.error) lines.push('  wal: not copied (the region failed, see above)');
     lines.push(`  ${formatBytes(bytes)} in ${formatDuration(Date.parse(run.finishedAt) - Date.parse(run.startedAt))}`);
   }
   for (const region of run.unconfigured) lines.push(`region ${region}: no repository configured (the policy names it; add repositories[i])`);

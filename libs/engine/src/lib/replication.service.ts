@@ -27,6 +27,8 @@ export interface RegionReplication {
   wal: WalCopyResult | null;
   /** The region could not be reached or listed: nothing was copied to it in this run. */
   error?: RookeryError;
+  /** Unreachable region: backups copied there in an earlier run, whose copies this run could not check. */
+  unchecked?: number;
 }
 
 export interface ReplicationRun {
@@ -157,6 +159,7 @@ export class ReplicationService {
       // so `rookery info` shows the region lagging, and the next run retries them all.
       result.error = asRookeryError(error);
       result.backups = await this.backups.recordUnreachable(backups, target, result.error);
+      result.unchecked = backups.length - result.backups.length;
       return result;
     }
     for (const manifest of backups) {
