@@ -3,8 +3,16 @@ import { RookeryError } from './rookery.errors';
 /** Node's codes for a stream torn down because something else failed or was aborted. */
 const KNOCK_ON_CODES = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
 
+/**
+ * An Error by shape: errors Node makes (fs, net) can come from another realm than the caller's
+ * Error (jest's sandbox), where instanceof says no.
+ */
+function isErrorLike(error: unknown): error is Error {
+  return typeof error === 'object' && error !== null && typeof (error as Error).message === 'string';
+}
+
 function isAbortLike(error: unknown): error is Error {
-  if (!(error instanceof Error)) return false;
+  if (!isErrorLike(error)) return false;
   return error.name === 'AbortError' || KNOCK_ON_CODES.has((error as NodeJS.ErrnoException).code ?? '');
 }
 
@@ -20,7 +28,7 @@ function errnoOf(error: unknown): string | undefined {
  */
 export function isKnockOnError(error: unknown): boolean {
   if (isAbortLike(error)) return true;
-  if (!(error instanceof Error) || error.cause === undefined || errnoOf(error)) return false;
+  if (!isErrorLike(error) || error.cause === undefined || errnoOf(error)) return false;
   return isKnockOnError(error.cause);
 }
 
@@ -48,7 +56,7 @@ export function rootCauseOf(errors: readonly unknown[]): unknown {
  */
 export function systemErrorDetail(error: unknown): string | null {
   const seen = new Set<unknown>();
-  for (let current = error; current instanceof Error && !seen.has(current); current = current.cause) {
+  for (let current = error; isErrorLike(current) && !seen.has(current); current = current.cause) {
     seen.add(current);
     const code = errnoOf(current);
     if (!code || current instanceof RookeryError) continue;

@@ -156,7 +156,7 @@ export async function writeArtifact(
  */
 export function artifactWriteError(store: Store, key: string, name: string, error: unknown): RookeryError {
   const backupId = repositoryLayout.backupIdOf(key);
-  const detail = systemErrorDetail(error) ?? (error instanceof Error ? error.message : String(error));
+  const detail = systemErrorDetail(error) ?? (typeof (error as Error)?.message === 'string' ? (error as Error).message : String(error));
   const message = `cannot write artifact '${name}'${backupId ? ` of backup ${backupId}` : ''} to ${store.description}: ${detail}`;
   const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
   const hint = full ? 'free space in the store (or expire old backups: rookery expire) and run the backup again' : undefined;

@@ -86,6 +86,34 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     }
   });
 
+  it.each([
+    ['reads the archive slowly', false],
+    ['starts reading the archive only once its buffer is full', true],
+  ])('completes when its reader %s (the server held back by backpressure)', async (_name, late) => {
+    // Well over the archive stream's 4 MiB buffer even compressed, so the socket is paused and
+    // resumed many times (where the last pieces meet backpressure is up to timing here: the
+    // scripted socket of the unit spec makes that case deterministic).
+    await cluster.query('create table if not exists noise as select g, md5(random()::text) || md5(random()::text) as h from generate_series(1, 300000) g');
+    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'slow reader', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    let archiveBytes = 0;
+    const manifest = collect(backup.manifest);
+    const archive = (async () => {
+      // Not reading at first: the server sends until the archive's buffer is full and the socket is paused.
+      while (late && backup.archive.readableLength < backup.archive.readableHighWaterMark && !backup.archive.destroyed) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      for await (const chunk of backup.archive) {
+        archiveBytes += (chunk as Buffer).length;
+        await new Promise(setImmediate);
+      }
+    })();
+    await Promise.all([archive, manifest]);
+    const result = await backup.result;
+    expect(archiveBytes).toBeGreaterThan(backup.archive.readableHighWaterMark);
+    expect(JSON.parse((await manifest).toString('utf8'))).toMatchObject({ 'PostgreSQL-Backup-Manifest-Version': 1 });
+    expect(parseLsn(result.stopLsn)).toBeGreaterThanOrEqual(parseLsn(result.startLsn));
+  });
+
   it('refuses a server it cannot reach with SourceUnavailableError and errors both streams', async () => {
     const port = await freeLoopbackPort();
     const backup = startReplicationBaseBackup({
