@@ -1,4 +1,6 @@
-import { NoSuchBucket, NoSuchKey, S3ServiceException } from '@aws-sdk/client-s3';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { NoSuchBucket, NoSuchKey, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import {
   ConfigError,
   StorageAccessDeniedError,
@@ -6,7 +8,8 @@ import {
   StorageNotFoundError,
   StorageUnavailableError,
 } from '@rookery/core';
-import { S3ErrorContext, classReached, parseRestoreHeader, translateS3Error } from './s3-store.driver';
+import { FaultProxy, startFaultProxy } from '@rookery/testing';
+import { S3ErrorContext, S3_STORE_DEFAULTS, classReached, createS3Client, parseRestoreHeader, translateS3Error } from './s3-store.driver';
 
 const objectContext: S3ErrorContext = {
   what: "read of object 'a/b'",
@@ -133,4 +136,46 @@ describe('archive restore header and storage class checks', () => {
   ] as const)('class %s reached for %s: %s', (current, wanted, expected) => {
     expect(classReached(current, wanted)).toBe(expected);
   });
+});
+
+describe('the S3 client on a slow link', () => {
+  let server: Server;
+  let proxy: FaultProxy;
+  let received = 0;
+
+  beforeAll(async () => {
+    // Answers each PUT as soon as its body is in, as S3 would; the proxy in front caps the rate.
+    server = createServer((request, response) => {
+      request.on('data', (chunk: Buffer) => (received += chunk.length));
+      request.on('end', () => response.writeHead(200, { ETag: '"e"' }).end());
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', () => done()));
+    proxy = await startFaultProxy({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise((done) => server.close(done));
+  });
+
+  it('sends a body that takes longer than the socket timeout, because its bytes keep moving', async () => {
+    const client = createS3Client({
+      ...S3_STORE_DEFAULTS,
+      bucket: 'b',
+      prefix: '',
+      region: 'us-east-1',
+      endpoint: proxy.endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'k', secretAccessKey: 's' },
+      maxAttempts: 1,
+      socketTimeoutMs: 2_000,
+    });
+    // 24 MiB at 4 MiB/s: the body takes about 6 s to pass, three socket timeouts: the socket
+    // timeout must measure silence, not the length of a request.
+    proxy.setFault({ bytesPerSecond: 4 * 1024 * 1024 });
+    const body = Buffer.alloc(24 * 1024 * 1024, 7);
+    await client.send(new PutObjectCommand({ Bucket: 'b', Key: 'slow.bin', Body: body }));
+    expect(received).toBe(body.length);
+    client.destroy();
+  }, 60_000);
 });

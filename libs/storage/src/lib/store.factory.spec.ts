@@ -27,7 +27,7 @@ describe('parseStoreUrl', () => {
     const location = parseStoreUrl(
       's3://pm-backups/prod/oltp/?region=eu-west-1&endpoint=http://127.0.0.1:9000/&forcePathStyle=true' +
         '&sse=aws:kms&kmsKeyId=alias/rookery&checksum=WHEN_SUPPORTED&conditionalCreate=true' +
-        '&maxAttempts=5&connectTimeoutMs=1000&socketTimeoutMs=2000&requestTimeoutMs=3000',
+        '&partSize=8388608&maxAttempts=5&connectTimeoutMs=1000&socketTimeoutMs=2000&requestTimeoutMs=3000',
     );
     expect(location).toEqual({
       kind: 's3',
@@ -42,6 +42,7 @@ describe('parseStoreUrl', () => {
         kmsKeyId: 'alias/rookery',
         checksum: 'when_supported',
         conditionalCreate: true,
+        partSize: 8 * 1024 * 1024,
         maxAttempts: 5,
         connectTimeoutMs: 1000,
         socketTimeoutMs: 2000,

@@ -11,7 +11,7 @@ export interface StoreOptions {
 
 export type StoreLocation = { kind: 'file'; root: string } | { kind: 's3'; config: S3StoreConfig };
 
-const S3_NUMBER_PARAMS = ['maxAttempts', 'connectTimeoutMs', 'socketTimeoutMs', 'requestTimeoutMs'] as const;
+const S3_NUMBER_PARAMS = ['partSize', 'maxAttempts', 'connectTimeoutMs', 'socketTimeoutMs', 'requestTimeoutMs'] as const;
 const S3_PARAMS = ['region', 'endpoint', 'forcePathStyle', 'sse', 'kmsKeyId', 'checksum', 'conditionalCreate', ...S3_NUMBER_PARAMS] as const;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
@@ -27,8 +27,8 @@ export function createStore(url: string, options: StoreOptions = {}): Store {
 /**
  * Parses `file:///abs/path` or `s3://bucket/prefix?region=R&endpoint=http://host:port&forcePathStyle=true`
  * (also `sse=AES256|aws:kms`, `kmsKeyId`, `checksum=when_required|when_supported`,
- * `conditionalCreate=true`, and `maxAttempts`, `connectTimeoutMs`, `socketTimeoutMs`,
- * `requestTimeoutMs` as positive integers). Every problem is reported in one ConfigError; credentials in a URL are
+ * `conditionalCreate=true`, and `partSize` (bytes), `maxAttempts`, `connectTimeoutMs`,
+ * `socketTimeoutMs`, `requestTimeoutMs` as positive integers). Every problem is reported in one ConfigError; credentials in a URL are
  * refused, and messages show the URL without them.
  */
 export function parseStoreUrl(url: string, options: StoreOptions = {}): StoreLocation {

@@ -117,7 +117,9 @@ export async function startFaultProxy(
       socket.on('error', () => finish(false));
       socket.on('close', () => {
         open.delete(socket);
-        finish(false);
+        // A side that ended cleanly leaves the other to its pump, which forwards what is still
+        // queued (delayed or rate-capped) and then ends it; any other close aborts both.
+        if (!socket.readableEnded) finish(false);
       });
     }
 
@@ -164,12 +166,11 @@ export async function startFaultProxy(
       }
       if (!done) to.end();
     };
-    for (const [from, to, direction] of [
+    const pumps = ([
       [client, upstream, 'up'],
       [upstream, client, 'down'],
-    ] as const) {
-      pump(from, to, direction).catch(() => finish(false));
-    }
+    ] as const).map(([from, to, direction]) => pump(from, to, direction).catch(() => finish(false)));
+    void Promise.all(pumps).then(() => finish(false));
   };
 
   const server: Server = createServer(handle);
