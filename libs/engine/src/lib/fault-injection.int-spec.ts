@@ -189,6 +189,11 @@ describe('fault injection: the rookery command through a faulty network', () => 
       const ok = await backupThroughFault('s3 stalled', /timed out \((the request socket timed out after 5000 ms of inactivity|a request has exceeded the configured 30000 ms requestTimeout)\)/);
       expect(ok).toBe(false);
     }
+    // An abort sent while every connection stalls cannot arrive (the bucket's lifecycle rule,
+    // AbortIncompleteMultipartUpload, is the remedy); here each connection stalls after its own
+    // drawn count, so a retried abort usually gets through. Reported, not judged.
+    const left = await inspect.incompleteUploads();
+    process.stdout.write(`multipart uploads left by ${RUNS} backups against a stalled server: ${left.length}\n`);
   }, 900_000);
 
   it('PostgreSQL slow: a delay on every chunk and a 2 MiB/s cap per connection', async () => {
