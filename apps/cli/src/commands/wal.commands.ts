@@ -1,5 +1,5 @@
 import { openSync, writeSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Command } from 'commander';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import { ConfigError, RookeryError, TierName, parseWalFileName } from '@rookery/core';
@@ -19,6 +19,7 @@ import {
   prefetchSpoolFor,
   prefetcherLauncher,
   requestPrefetch,
+  requireWalFile,
   takePrefetched,
   writeCachedSettings,
 } from '@rookery/engine/wal';
@@ -65,6 +66,8 @@ export function walPushCommand(): Command {
  * config file changed): it validated the configuration, so it refreshes the cache for the next calls.
  */
 async function pushAsynchronously(command: Command, config: RookeryConfig, tier: TierName, path: string): Promise<void> {
+  // Not a WAL file name: a usage error (exit 2), as in the synchronous push; the archiver would never push it.
+  requireWalFile(basename(path));
   const globals = command.optsWithGlobals<GlobalOptions>();
   const launcher = archiverLauncher();
   if (!launcher) {

@@ -58,6 +58,18 @@ export function archiverLauncher(): ArchiverLauncher | null {
 }
 
 const WAL_FILE_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
+
+/**
+ * The names parseWalFileName (@rookery/core, not loaded here) accepts with the default 16 MiB
+ * segments: no timeline 0, a segment part below 0x100. The background archiver pushes only those;
+ * any other name goes to the full CLI, which refuses it as the synchronous push does (exit 2)
+ * instead of waiting archiveTimeoutSeconds for a push that never comes.
+ */
+function isWalFileName(name: string): boolean {
+  if (!WAL_FILE_NAME.test(name) || name.startsWith('00000000')) return false;
+  return name.endsWith('.history') || Number.parseInt(name.slice(16, 24), 16) < 0x100;
+}
+
 const TIER_NAME = /^[a-z][a-z0-9-]*$/;
 const CACHE_VERSION = 1;
 
@@ -265,7 +277,7 @@ export async function awaitAcknowledgement(
 ): Promise<ForegroundResult> {
   const started = Date.now();
   const name = basename(invocation.path);
-  if (!WAL_FILE_NAME.test(name)) {
+  if (!isWalFileName(name)) {
     throw new ForegroundFailure(`'${name}' is not a WAL file name (hint: archive_command must pass %p)`);
   }
   const path = resolve(invocation.path);
@@ -358,11 +370,11 @@ export async function walPushFastPath(
 ): Promise<number | null> {
   const invocation = parseWalPushArgs(args);
   const launcher = registeredLauncher;
-  if (!invocation || !launcher) return null;
+  if (!invocation || !launcher || !isWalFileName(basename(invocation.path))) return null;
   const settings = await readCachedSettings(invocation, env, cwd);
   if (settings) return archiveInForeground(invocation, settings, launcher, output);
   const configPath = configPathFor(invocation, env, cwd);
-  if (!configPath || !WAL_FILE_NAME.test(basename(invocation.path)) || !(await asksForArchiveAsync(configPath))) return null;
+  if (!configPath || !(await asksForArchiveAsync(configPath))) return null;
   const launchedAt = Date.now();
   const launched = launcher({
     tier: invocation.tier,

@@ -268,7 +268,8 @@ export async function readWalContent(path: string, chunkSize: number, buffers?: 
   }
 }
 
-function requireWalFile(name: string): WalFileName {
+/** The parsed name, or a ConfigError (a usage error: exit 2) naming what a WAL file name looks like. */
+export function requireWalFile(name: string): WalFileName {
   const file = parseWalFileName(name);
   if (!file) {
     throw new ConfigError(`'${name}' is not a WAL file name`, ['NAME'], {
