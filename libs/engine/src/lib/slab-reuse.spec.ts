@@ -45,7 +45,7 @@ function generateFeed(random: SeededRandom): Feed {
   const style = random.pick(['copy-data', 'boundaries', 'mixed', 'tiny']);
   const messages = random.int(
     0,
-    { 'copy-data': 120, boundaries: 6, mixed: 16, tiny: 60 }[style] as number,
+    { 'copy-data': 64, boundaries: 6, mixed: 12, tiny: 40 }[style] as number,
   );
   for (let index = 0; index < messages; index++) {
     if (style === 'copy-data')
