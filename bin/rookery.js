@@ -84,5 +84,6 @@ const running = run();
 // A command whose promise never settled must not end as exit 0 when the event loop drains.
 require(path.join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'cli.drain.js')).failWhenDrained(commandOf(process.argv.slice(2)) ?? 'rookery', running);
 running.then((code) => {
+  // The one exit status: runProgram's (commands report an incomplete run to it, never set this).
   process.exitCode = code;
 });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { RookeryConfig, loadConfig } from '@rookery/config';
-import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { ConfigError, TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
 
 // Options and configuration of a command line, without the engine: shared by the full CLI and
 // the WAL commands' lighter entry (wal.main.ts).
@@ -29,6 +29,14 @@ export function configFor(command: Command): RookeryConfig {
     pgUrl: options.pgUrl,
     tier: parseTier(options.tier),
   });
+}
+
+/** A `--now`-style option: the ISO-8601 time it names, or undefined when it is absent. */
+export function parseTime(value: string | undefined, flag: string): Date | undefined {
+  if (value === undefined) return undefined;
+  const time = new Date(value);
+  if (Number.isNaN(time.getTime())) throw new ConfigError(`${flag} '${value}' is not an ISO-8601 time`, [flag]);
+  return time;
 }
 
 export function collect(value: string, previous: string[] = []): string[] {

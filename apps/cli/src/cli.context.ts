@@ -6,7 +6,7 @@ import { GlobalOptions, configFor } from './cli.config';
 
 // Moved to cli.config (no engine import there: the WAL commands' own entry uses them).
 export type { GlobalOptions } from './cli.config';
-export { collect, configFor, parseTier } from './cli.config';
+export { collect, configFor, parseTier, parseTime } from './cli.config';
 
 /** RookeryConfig.source when no config file was read (see loadConfig). */
 const BUILT_IN_CONFIG_SOURCE = 'built-in defaults';

@@ -1,8 +1,7 @@
 import { Command } from 'commander';
-import { ConfigError } from '@rookery/core';
 import { ExpireResult } from '@rookery/engine';
 import { retentionExpiredEvent } from '@rookery/events';
-import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { GlobalOptions, configFor, parseTier, parseTime, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes } from '../cli.output';
 
@@ -15,8 +14,7 @@ export function expireCommand(): Command {
     .option('--now <time>', 'judge retention as of this ISO-8601 time instead of now (what would go next month)')
     .action(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const now = options.now ? new Date(options.now) : undefined;
-      if (now && Number.isNaN(now.getTime())) throw new ConfigError(`--now '${options.now}' is not an ISO-8601 time`, ['--now']);
+      const now = parseTime(options.now, '--now');
       const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
       if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {
         await publishCliEvents(configFor(command), [retentionExpiredEvent(result, CLI_EVENT_SOURCE)]);

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { ReplicationRun, ReplicationStatus, TransitionReport } from '@rookery/engine';
 import { replicationEvents } from '@rookery/events';
-import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { GlobalOptions, configFor, parseTier, parseTime, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 import { formatBytes, formatDuration, table } from '../cli.output';
@@ -29,9 +29,11 @@ export function transitionCommand(): Command {
     .requiredOption('--tier <tier>', 'tier whose artifacts move')
     .option('--dry-run', 'print what would move, move nothing')
     .option('--json', 'print the report as JSON')
-    .action(reporting(async (options: GlobalOptions & { dryRun?: boolean }, command: Command): Promise<CommandOutcome> => {
+    .option('--now <time>', 'judge ages as of this ISO-8601 time instead of now (what would move next month)')
+    .action(reporting(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command): Promise<CommandOutcome> => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const report = await withEngine(command, (engine) => engine.transition(tier, { dryRun: Boolean(options.dryRun) }));
+      const now = parseTime(options.now, '--now');
+      const report = await withEngine(command, (engine) => engine.transition(tier, { dryRun: Boolean(options.dryRun), now }));
       process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : describeTransition(report));
       const failed = report.moves.filter((move) => move.done === false);
       if (failed.length === 0) return undefined;
