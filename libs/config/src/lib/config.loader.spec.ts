@@ -45,14 +45,20 @@ describe('buildConfig', () => {
   });
 
   it('reads the WAL archiving section, defaulting to one segment per call', () => {
-    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30 });
+    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30, prefetchSegments: 32 });
     const config = buildConfig({ wal: { archiveAsync: true, spoolPath: 'spool', processMax: 4 } }, 'x', {}, {}, '/etc/rookery');
-    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30 });
+    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30, prefetchSegments: 32 });
+    // The fast paths' switches: restore's prefetch (0: a plain wal-get per file) and the backup's slab reuse.
+    expect(buildConfig({ wal: { prefetchSegments: 0 } }, 'x').wal.prefetchSegments).toBe(0);
+    expect(buildConfig({}, 'x').backup).toEqual({ reuseBuffers: true });
+    expect(buildConfig({ backup: { reuseBuffers: false } }, 'x').backup).toEqual({ reuseBuffers: false });
   });
 
   it.each([
     [{ wal: { archiveAsync: true } }, 'wal.spoolPath: archiveAsync needs spoolPath'],
     [{ wal: { archiveAsync: true, spoolPath: '/s', procesMax: 2 } }, 'wal.procesMax: unknown key'],
+    [{ wal: { prefetchSegments: -1 } }, 'wal.prefetchSegments: Number must be greater than or equal to 0'],
+    [{ backup: { reuseBuffer: false } }, 'backup.reuseBuffer: unknown key'],
     [{ wal: { processMax: 0 } }, 'wal.processMax'],
   ])('refuses the WAL section %j', (document, message) => {
     expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(message);
