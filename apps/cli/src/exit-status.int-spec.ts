@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Store } from '@rookery/core';
@@ -80,6 +80,27 @@ describe('exit status of incomplete runs', () => {
     expect(run.stdout).toMatch(/^ok {6}content: /m);
     expect(run.stdout).toMatch(/^FAILED {2}olap: no whole backup/m);
     expect(stderrLines(run.stderr)).toEqual(['rookery: disaster recovery (partial) from region primary: 1 of 2 tier(s) not restored: olap (no whole backup of tier olap in this region)']);
+    expect(run.status).toBe(1);
+  }, 120_000);
+
+  it('dr: a tier whose restore fails (a damaged artifact) fails the run', async () => {
+    // A copy of the repository with one byte of an artifact flipped.
+    const damagedDir = join(work, 'repo-damaged');
+    await cp(join(work, 'repo'), damagedDir, { recursive: true });
+    const artifacts = (await readdir(damagedDir, { recursive: true })).filter((name) => /\/backups\/.*\.zst$/.test(`/${name}`));
+    expect(artifacts.length).toBeGreaterThan(0);
+    const handle = await open(join(damagedDir, artifacts[0]), 'r+');
+    const byte = Buffer.alloc(1);
+    const { size } = await handle.stat();
+    await handle.read(byte, 0, 1, Math.floor(size / 2));
+    byte[0] ^= 0xff;
+    await handle.write(byte, 0, 1, Math.floor(size / 2));
+    await handle.close();
+    await target.query(`drop database if exists ${CONTENT_DATABASE}`);
+
+    const run = rookery(['dr', '--mode', 'partial', '--tier', 'content', '--region', 'primary', '--repo', `file://${damagedDir}`, '--target-url', target.url, '--report', join(work, 'dr-damaged.md')]);
+    expect(run.stdout).toMatch(/^FAILED {2}content: /m);
+    expect(stderrLines(run.stderr)).toEqual([expect.stringMatching(/^rookery: disaster recovery \(partial\) from region primary: 1 of 1 tier\(s\) not restored: content \((cannot decompress artifact|checksum mismatch for artifact) '[^']+'.*\)$/)]);
     expect(run.status).toBe(1);
   }, 120_000);
 
