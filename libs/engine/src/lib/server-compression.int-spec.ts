@@ -14,7 +14,9 @@ import { buildConfig } from '@rookery/config';
 import {
   SeededRandom,
   TestCluster,
+  acquireS3,
   differentialSeeds,
+  s3StoreUrl,
   startCluster,
 } from '@rookery/testing';
 import { createEngine } from './engine.factory';
@@ -26,8 +28,9 @@ import { createEngine } from './engine.factory';
  * here). A real cluster, quiet between the backups (autovacuum off, a checkpoint first), gets
  * generated content per case: databases created and dropped, tables of random sizes, TOAST,
  * unlogged tables, large objects, many small relations, empty tables and databases. It is backed
- * up both ways (the server's slabs reused or not, by the seed's parity) and each backup restored (extracted, not started); the data directories must be
- * identical file by file (names, types, modes, sizes, contents, symlinks), except the files that
+ * up both ways (the server's slabs reused into an S3 store, or fresh into a filesystem one, by the
+ * seed's parity) and each backup restored (extracted, not started); the data directories must be
+ * identical file by file (names, types, modes, owners, sizes, contents, symlinks), except files that
  * differ between any two backups of a cluster: backup_label, backup_manifest, tablespace_map,
  * global/pg_control (the checkpoint each backup starts with) and pg_wal's segments. A failure
  * prints its seed; ROOKERY_DIFF_SEED=<seed> replays that case.
@@ -199,16 +202,20 @@ describe('server-compressed backups against pg_basebackup with client compressio
       // Slabs reused in every other case (the seeds alternate in parity), fresh in the others:
       // two backups a case, not three, for the CPU of every npm test.
       const reuseBuffers = seed % 2 === 0;
+      // The server path's store: S3 (multipart parts hold chunks until uploaded: the store where
+      // handing a slab back too early would show) for reused slabs, the filesystem otherwise.
       const ways = [
         {
           label: `server, slabs ${reuseBuffers ? 'reused' : 'fresh'}`,
           location: 'server',
           reuseBuffers,
+          store: reuseBuffers ? 's3' : 'fs',
         },
         {
           label: 'client (pg_basebackup)',
           location: 'client',
           reuseBuffers: true,
+          store: 'fs',
         },
       ] as const;
       const trees: Map<string, Entry>[] = [];
@@ -216,7 +223,11 @@ describe('server-compressed backups against pg_basebackup with client compressio
         const name = `${seed}-${way.location}-${way.reuseBuffers}`;
         const config = buildConfig(
           {
-            repositories: [`file://${join(work, `repo-${name}`)}`],
+            repositories: [
+              way.store === 's3'
+                ? await s3Repository(`diff-${seed}`)
+                : `file://${join(work, `repo-${name}`)}`,
+            ],
             compression: { codec: 'zstd', level, location: way.location },
             backup: { reuseBuffers: way.reuseBuffers },
             ...(encrypted
@@ -262,3 +273,10 @@ describe('server-compressed backups against pg_basebackup with client compressio
     300_000,
   );
 });
+
+/** A fresh bucket of the shared S3-compatible server. */
+async function s3Repository(bucket: string): Promise<string> {
+  const s3 = await acquireS3('primary');
+  await s3.createBucket(bucket);
+  return s3StoreUrl(s3, bucket, 'rookery');
+}
