@@ -14,7 +14,8 @@ function enospc(): StorageUnavailableError {
 /**
  * A store that reads `failAfter` bytes of a write, then gives up on a full disk: it tears the
  * stream down first (the pipeline sees "The operation was aborted" at once) and rejects after its
- * cleanup (slow, as aborting a multipart upload is), with the real reason.
+ * cleanup (slow, as aborting a multipart upload is), with the real reason unless its caller
+ * aborted the write meanwhile.
  */
 function fullStore(failAfter: number): Store & { writes: number } {
   const store = {
@@ -32,6 +33,8 @@ function fullStore(failAfter: number): Store & { writes: number } {
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 300));
+      // As the filesystem store does: a write whose caller aborted it reports the caller's reason.
+      if (options.signal?.aborted) throw options.signal.reason;
       throw enospc();
     },
   };

@@ -10,6 +10,7 @@ import {
   StorageClass,
   StorageUnavailableError,
   codecExtension,
+  isKnockOnError,
   rootCauseOf,
   systemErrorDetail,
 } from '@rookery/core';
@@ -105,9 +106,12 @@ export async function writeArtifact(
   stages.push(stored);
 
   // A failure on either side stops the other: the store's write is aborted when the pipeline
-  // fails, the pipeline torn down when the store fails. Both are waited for (nothing is left
-  // half-written behind the rejection), and the failure that explains the other is reported: the
-  // store's ENOSPC, not the pipeline's "operation was aborted" it caused, even when that came first.
+  // fails for a reason of its own, the pipeline torn down when the store fails. Both are waited
+  // for (nothing is left half-written behind the rejection), and the failure that explains the
+  // other is reported: the store's ENOSPC, not the pipeline's "operation was aborted" it caused,
+  // even when that came first. A store that gives up destroys its stream, which fails the
+  // pipeline with such an abort: aborting the store's write then would have it report our abort
+  // instead of its ENOSPC.
   const teardown = new AbortController();
   const failures: unknown[] = [];
   let pipelineFailure: unknown;
@@ -115,7 +119,7 @@ export async function writeArtifact(
   const encoded = pipeline([source, ...stages], { signal: options.signal }).catch((error: unknown) => {
     failures.push(error);
     pipelineFailure = error;
-    teardown.abort(error);
+    if (!isKnockOnError(error)) teardown.abort(error);
   });
   const written = store
     .write(key, stored, {

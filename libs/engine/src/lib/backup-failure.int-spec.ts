@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
 import { BackupManifest } from '@rookery/core';
 import { repositoryLayout } from '@rookery/repository';
-import { TestCluster, seedOltp, startCluster } from '@rookery/testing';
+import { TestCluster, seedContent, seedOltp, startCluster } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 
@@ -58,7 +58,7 @@ describe('a backup into a full file:// store', () => {
   /** A failed backup left the store as it found it: no manifest, no artifact, no temporary file, no lock. */
   async function expectUntouched(before: string[]): Promise<void> {
     expect(await filesUnder(storeDir)).toEqual(before);
-    expect(existsSync(join(storeDir, repositoryLayout.lockKey('oltp')))).toBe(false);
+    for (const tier of ['oltp', 'content'] as const) expect(existsSync(join(storeDir, repositoryLayout.lockKey(tier)))).toBe(false);
   }
 
   beforeAll(async () => {
@@ -71,8 +71,11 @@ describe('a backup into a full file:// store', () => {
     filler = join(mount, 'filler');
     await mkdir(storeDir);
     source = await startCluster({ name: 'backup-failure' });
-    await seedOltp(source.url, { sizeMb: 12 });
-    const config = buildConfig({ repositories: [`file://${storeDir}`], tiers: { oltp: { pgUrl: source.url } } }, 'test');
+    await Promise.all([seedOltp(source.url, { sizeMb: 12 }), seedContent(source.url, { sizeMb: 8, seed: 11 })]);
+    const config = buildConfig(
+      { repositories: [`file://${storeDir}`], tiers: { oltp: { pgUrl: source.url }, content: { pgUrl: source.urlFor('penguinmails_content') } } },
+      'test',
+    );
     engine = await createEngine(config, { actor: 'test' });
   }, 180_000);
 
@@ -151,6 +154,22 @@ describe('a backup into a full file:// store', () => {
     expect(run.stderr).not.toMatch(/unexpected error|aborted/);
     await expectUntouched(before);
   }, 240_000);
+
+  it('a logical backup that fails on its second dump takes its first one with it', async () => {
+    await rm(filler, { force: true });
+    const baseline = await engine.backup({ tier: 'content' });
+    const metadata = baseline.artifacts.find((artifact) => artifact.name.startsWith('metadata.'));
+    const objects = baseline.artifacts.find((artifact) => artifact.name.startsWith('objects.'));
+    expect(objects?.storedBytes).toBeGreaterThan(256 * 1024);
+    // Room for the metadata dump, not for the objects' rows.
+    await leaveFree((metadata?.storedBytes ?? 0) + 64 * 1024);
+    const before = await filesUnder(storeDir);
+    await expect(engine.backup({ tier: 'content' })).rejects.toThrow(new RegExp(`^cannot write artifact '${objects?.name}' of backup \\S+ to file://.*${ENOSPC_NAMED.source}`));
+    await expectUntouched(before);
+    await rm(filler, { force: true });
+    expect((await engine.list('content')).backups.map((backup) => backup.id)).toEqual([baseline.id]);
+    expect((await engine.verify('content', baseline.id)).ok).toBe(true);
+  }, 300_000);
 
   it('once space is freed the next backup commits, and every older backup still verifies', async () => {
     await rm(filler, { force: true });

@@ -39,15 +39,20 @@ export class WriteSource {
   }
 
   private async *count(onProgress: ((bytes: number) => void) | undefined): AsyncGenerator<Buffer> {
+    let handingOver = false;
     try {
       for await (const chunk of this.source) {
         const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
         this.bytes += buffer.length;
         onProgress?.(this.bytes);
+        handingOver = true;
         yield buffer;
+        handingOver = false;
       }
     } catch (error) {
-      this.sourceFailure = { error };
+      // An error thrown in at the yield is the store tearing this stream down (its own write
+      // failed, e.g. ENOSPC: the stream is destroyed with an AbortError), not the source's failure.
+      if (!handingOver) this.sourceFailure = { error };
       throw error;
     }
   }
