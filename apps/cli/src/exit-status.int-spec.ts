@@ -129,6 +129,28 @@ describe('exit status of incomplete runs', () => {
     expect(lone.status).toBe(1);
   }, 120_000);
 
+  /** The other commands fail by throwing: each exits 1 with one line saying what failed, on what. */
+  it.each<[string, () => Promise<string[]>, RegExp]>([
+    ['hold of a backup that does not exist', async () => ['hold', '--tier', 'content', '--backup', '20200101T000000Z-content', '--repo', repo], /^rookery: backup '20200101T000000Z-content' of tier 'content' not found/],
+    ['drill of a tier with no backup', async () => ['drill', '--tier', 'olap', '--repo', repo], /^rookery: backup 'latest' of tier 'olap' not found/],
+    ['check on a server that does not archive', async () => ['check', '--tier', 'oltp', '--pg-url', source.url, '--repo', repo], /^rookery: .*archive_mode/],
+    ['expire against an unreachable store', async () => ['expire', '--tier', 'content', '--repo', await unreachableS3()], /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/],
+    ['info against an unreachable store', async () => ['info', '--repo', await unreachableS3()], /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/],
+    [
+      'catalog rebuild with the catalog database down',
+      async () => {
+        const config = join(work, 'catalog-down.yaml');
+        await writeFile(config, `catalog:\n  url: postgresql://rookery@127.0.0.1:${await freeLoopbackPort()}/rookery\n`);
+        return ['catalog', 'rebuild', '--config', config, '--repo', repo];
+      },
+      /^rookery: cannot open the catalog database postgresql:\/\/rookery@127\.0\.0\.1:\d+\/rookery: connect ECONNREFUSED/,
+    ],
+  ])('%s exits 1 with one line on stderr', async (_name, args, line) => {
+    const run = rookery(await args());
+    expect(stderrLines(run.stderr)).toEqual([expect.stringMatching(line)]);
+    expect(run.status).toBe(1);
+  });
+
   it('transition: an artifact that did not move fails the run; the others moved', async () => {
     const server = await acquireS3('primary');
     const bucket = `exit-status-${randomBytes(3).toString('hex')}`;

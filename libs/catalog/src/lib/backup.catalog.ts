@@ -1,7 +1,7 @@
 import { ArtifactRecord, BackupManifest, BackupMethod, BackupType, TierName } from '@rookery/core';
 import { DataSource, In, Not, Repository } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
-import { CatalogDataSourceOptions, createCatalogDataSource } from './catalog-data-source.factory';
+import { CatalogDataSourceOptions, openCatalogDataSource } from './catalog-data-source.factory';
 import { CatalogOutbox, OutboxItem } from './catalog.outbox';
 
 export type BackupStatus = 'running' | 'completed' | 'failed';
@@ -56,9 +56,7 @@ export class BackupCatalog {
 
   /** Opens (and migrates) the catalog database at `url`. */
   static async open(url: string, options: CatalogDataSourceOptions = {}): Promise<BackupCatalog> {
-    const dataSource = createCatalogDataSource(url, options);
-    await dataSource.initialize();
-    return new BackupCatalog(dataSource);
+    return new BackupCatalog(await openCatalogDataSource(url, options));
   }
 
   async recordStarted(start: BackupStart, events: readonly OutboxItem[] = []): Promise<BackupRecord> {

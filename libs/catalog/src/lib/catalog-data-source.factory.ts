@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { ConfigError, redactUrl } from '@rookery/core';
+import { ConfigError, RookeryError, redactUrl } from '@rookery/core';
 import { DataSource } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
 import { CreateBackupRecord1767225600000 } from './migrations/create-backup-record.migration';
@@ -47,6 +47,24 @@ export function createCatalogDataSource(url: string, options: CatalogDataSourceO
   throw new ConfigError(`unsupported catalog url '${redactUrl(url)}'`, ['catalog.url'], {
     hint: 'use sqlite://path/to/catalog.sqlite, sqlite://:memory: or postgres://host/database',
   });
+}
+
+/**
+ * The catalog's data source, initialised (migrations run). A database that cannot be reached or
+ * opened is one error naming it, not the driver's bare `connect ECONNREFUSED`.
+ */
+export async function openCatalogDataSource(url: string, options: CatalogDataSourceOptions = {}): Promise<DataSource> {
+  const dataSource = createCatalogDataSource(url, options);
+  try {
+    return await dataSource.initialize();
+  } catch (error) {
+    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new RookeryError('CATALOG_UNAVAILABLE', 'storage', `cannot open the catalog database ${redactUrl(url)}: ${detail}`, {
+      cause: error,
+      retryable: true,
+      hint: 'check catalog.url (or ROOKERY_CATALOG_URL) and that the database is up',
+    });
+  }
 }
 
 function sqlitePath(url: string, cwd = process.cwd()): string {

@@ -1,5 +1,5 @@
 import { DataSource, FindOptionsWhere, In, LessThanOrEqual, MoreThanOrEqual, And } from 'typeorm';
-import { CatalogDataSourceOptions, createCatalogDataSource } from './catalog-data-source.factory';
+import { CatalogDataSourceOptions, openCatalogDataSource } from './catalog-data-source.factory';
 import { LedgerEventEntity } from './ledger-event.entity';
 
 /** An event as the ledger keeps it (the CloudEvent's fields the reports need, data parsed). */
@@ -29,9 +29,7 @@ export class EventLedger {
   constructor(private readonly dataSource: DataSource) {}
 
   static async open(url: string, options: CatalogDataSourceOptions = {}): Promise<EventLedger> {
-    const dataSource = createCatalogDataSource(url, options);
-    await dataSource.initialize();
-    return new EventLedger(dataSource);
+    return new EventLedger(await openCatalogDataSource(url, options));
   }
 
   /** Appends the entries not yet recorded; returns how many were new. */
