@@ -14,7 +14,8 @@ import { CONTENT_DATABASE, TestCluster, acquireS3, freeLoopbackPort, s3StoreUrl,
  * storage-class transition where an artifact did not move — exits non-zero with one line on
  * stderr saying what is missing, through the real `rookery` command (bin/rookery.js over the
  * compiled build) against a real filesystem repository and the S3-compatible server. Each failing
- * run has a succeeding twin, so a command that always failed would not pass either.
+ * run has a succeeding twin, so a command that always failed would not pass either. The other
+ * commands, which fail by throwing, get one failing run each.
  */
 const root = resolve(__dirname, '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
@@ -29,7 +30,7 @@ function stderrLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.length > 0);
 }
 
-describe('exit status of incomplete runs', () => {
+describe('exit status of runs that did not do everything they were asked', () => {
   let work: string;
   let source: TestCluster;
   let target: TestCluster;
