@@ -3,13 +3,15 @@ import { AddressInfo } from 'node:net';
 import { NoSuchBucket, NoSuchKey, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import {
   ConfigError,
+  IntegrityError,
   StorageAccessDeniedError,
   StorageConflictError,
   StorageNotFoundError,
   StorageUnavailableError,
 } from '@rookery/core';
 import { FaultProxy, startFaultProxy } from '@rookery/testing';
-import { S3ErrorContext, S3_STORE_DEFAULTS, classReached, createS3Client, parseRestoreHeader, translateS3Error } from './s3-store.driver';
+import { TruncatedBodyError } from './resumable-body';
+import { S3ErrorContext, S3_STORE_DEFAULTS, classReached, createS3Client, isResumableReadError, parseRestoreHeader, translateS3Error } from './s3-store.driver';
 
 const objectContext: S3ErrorContext = {
   what: "read of object 'a/b'",
@@ -135,6 +137,21 @@ describe('archive restore header and storage class checks', () => {
     [undefined, 'STANDARD', true],
   ] as const)('class %s reached for %s: %s', (current, wanted, expected) => {
     expect(classReached(current, wanted)).toBe(expected);
+  });
+});
+
+describe('isResumableReadError', () => {
+  it.each([
+    ['a reset', Object.assign(new Error('aborted'), { code: 'ECONNRESET' }), true],
+    ['a socket timeout', Object.assign(new Error('the request socket timed out'), { name: 'TimeoutError' }), true],
+    ['a premature close', Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }), true],
+    ['an early end', new TruncatedBodyError(10, 20), true],
+    ['a reset wrapped by the sdk', new Error('AWS SDK error wrapper for Error: read ECONNRESET'), true],
+    ['a checksum failure', new Error('checksum mismatch'), false],
+    ['a changed object', new IntegrityError("object 'k' changed while it was being read"), false],
+    ['an abort', Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }), false],
+  ])('%s: %s', (_label, error, resumable) => {
+    expect(isResumableReadError(error)).toBe(resumable);
   });
 });
 
