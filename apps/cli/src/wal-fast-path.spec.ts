@@ -25,10 +25,12 @@ import {
 } from '@rookery/core';
 import {
   ArchiverLaunch,
+  PrefetcherLaunch,
   MISSING_FRESH_MS,
   WalEngine,
   WalPrefetcher,
   bootClock,
+  clearPrefetchSpool,
   createWalEngine,
   registerArchiverLauncher,
   registerPrefetcherLauncher,
@@ -48,7 +50,8 @@ import { walMain } from './wal.main';
  * Differential proof of the WAL fast paths against the plain commands, over generated cases.
  *
  * wal-get: the restore_command `rookery restore` writes (bin/rookery-wal-get … --prefetch N, a
- * spool seeded by the prefetcher's own code, its "not archived" markers) against a plain
+ * spool seeded by the prefetcher's own code, its "not archived" markers, in some cases the
+ * prefetcher itself running beside recovery, started by the first miss) against a plain
  * `rookery wal-get` without prefetch (wal.prefetchSegments: 0). wal-push: archive_command through
  * bin/rookery-wal-push, bin/rookery.js's node fast path and the background archiver
  * (wal.archiveAsync) against the synchronous push (archiveAsync off), on two repositories with the
@@ -64,7 +67,8 @@ import { walMain } from './wal.main';
  *
  * The real scripts run; node is a stub that records its arguments and exits 42, and what it would
  * have run (bin/rookery.js: the node fast path, then the WAL commands) runs here in-process with
- * exactly those arguments, the background archiver too (as bin/rookery.js would start it). A
+ * exactly those arguments, the background archiver and the prefetcher too (as bin/rookery.js
+ * would start them). A
  * failure prints its seed; ROOKERY_DIFF_SEED=<seed> replays that case alone.
  */
 const root = resolve(__dirname, '..', '..', '..');
@@ -125,8 +129,8 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
   let stubNode: string;
   let stubArgs: string;
   const savedTmpdir = process.env['TMPDIR'];
-  /** Background archivers started in-process (what bin/rookery.js would start detached). */
-  const archivers = new Set<Promise<unknown>>();
+  /** Background archivers and prefetchers started in-process (what bin/rookery.js would start detached). */
+  const background = new Set<Promise<unknown>>();
   let stderr: string[] = [];
 
   beforeAll(async () => {
@@ -160,36 +164,60 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
 
   afterAll(async () => {
     jest.restoreAllMocks();
-    await Promise.allSettled(archivers);
+    await Promise.allSettled(background);
     if (savedTmpdir === undefined) delete process.env['TMPDIR'];
     else process.env['TMPDIR'] = savedTmpdir;
     await rm(work, { recursive: true, force: true });
   });
 
-  /** bin/rookery.js's launchArchiver, in this process: the same arguments, run by the same program. */
-  function launchArchiverInProcess(launch: ArchiverLaunch): {
-    exited: Promise<unknown>;
-  } {
+  /**
+   * A detached rookery of bin/rookery.js (the background archiver, the prefetcher), in this
+   * process: the same arguments, run by the same program, awaited by settle().
+   */
+  function runInBackground(args: string[]): Promise<number> {
     const signals = new Set(process.listeners('SIGTERM'));
-    const exited = walMain([
-      'node',
-      'rookery',
-      ...launch.globalArgs,
-      'wal-archiver',
-      '--tier',
-      launch.tier,
-      '--wal-dir',
-      launch.walDirectory,
-      ...(launch.early ? ['--early'] : []),
-    ]).finally(() => {
-      // The archiver listens for SIGTERM/SIGINT as a process of its own would: drop its listeners.
+    const exited = walMain(['node', 'rookery', ...args]).finally(() => {
+      // It listens for SIGTERM/SIGINT as a process of its own would: drop its listeners.
       for (const name of ['SIGTERM', 'SIGINT'] as const)
         for (const listener of process.listeners(name))
           if (!signals.has(listener)) process.removeListener(name, listener);
     });
-    archivers.add(exited);
-    void exited.finally(() => archivers.delete(exited));
-    return { exited };
+    background.add(exited);
+    void exited.finally(() => background.delete(exited));
+    return exited;
+  }
+
+  /** bin/rookery.js's launchArchiver. */
+  function launchArchiverInProcess(launch: ArchiverLaunch): {
+    exited: Promise<unknown>;
+  } {
+    const early = launch.early ? ['--early'] : [];
+    return {
+      exited: runInBackground([
+        ...launch.globalArgs,
+        'wal-archiver',
+        '--tier',
+        launch.tier,
+        '--wal-dir',
+        launch.walDirectory,
+        ...early,
+      ]),
+    };
+  }
+
+  /** bin/rookery.js's launchPrefetcher: its pid is this process's (requestPrefetch takes the spool's lock for it). */
+  function launchPrefetcherInProcess(launch: PrefetcherLaunch): number {
+    void runInBackground([
+      ...launch.globalArgs,
+      'wal-prefetcher',
+      '--tier',
+      launch.tier,
+      '--spool',
+      launch.spoolDirectory,
+      '--depth',
+      String(launch.depth),
+    ]);
+    return process.pid;
   }
 
   /**
@@ -235,7 +263,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
   }
 
   async function settle(): Promise<void> {
-    while (archivers.size > 0) await Promise.allSettled([...archivers]);
+    while (background.size > 0) await Promise.allSettled([...background]);
   }
 
   async function runCases(
@@ -261,6 +289,8 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
     it(`gives the same exit status and bytes for every request (${GET_CASES} cases)`, async () => {
       let answeredByShell = 0;
       let requests = 0;
+      /** Segments a running prefetcher (not the seeding) fetched, as its log says. */
+      let prefetchedByRunner = 0;
       await runCases(GET_CASES, 51_100, async (seed, random) => {
         const dir = join(work, `get-${seed}`);
         const repo = join(dir, 'repo');
@@ -343,6 +373,11 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             segments: random.int(1, 8),
           });
           await hostileSpoolEntries(random, spool, asked, archived);
+          // A prefetcher running beside recovery in some cases, started by the first miss as
+          // bin/rookery.js starts it; in the others the seeded spool is all there is.
+          registerPrefetcherLauncher(
+            random.chance(0.4) ? launchPrefetcherInProcess : () => undefined,
+          );
 
           // What recovery asks for, in an order of its own, with a few names that are no WAL files.
           const names = Array.from({ length: random.int(3, 10) }, () =>
@@ -400,13 +435,21 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
               );
           }
         } finally {
+          // Recovery is over: without its spool a prefetcher leaves.
+          await clearPrefetchSpool(spool).catch(() => undefined);
+          await settle();
+          prefetchedByRunner +=
+            stderr.join('').split(' prefetched (').length - 1;
           await engine.close();
           await rm(dir, { recursive: true, force: true });
         }
       });
       // The shell answered on its own often enough to be proved (unless a single seed replays).
       if (!process.env['ROOKERY_DIFF_SEED'])
-        expect(answeredByShell).toBeGreaterThan(requests / 5);
+        expect([
+          answeredByShell > requests / 5,
+          prefetchedByRunner > 0,
+        ]).toEqual([true, true]);
     }, 600_000);
   });
 
