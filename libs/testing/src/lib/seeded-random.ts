@@ -1,3 +1,5 @@
+import { createCipheriv } from 'node:crypto';
+
 /**
  * A small seeded generator for differential and property specs: the same seed gives the same
  * sequence, so a failing case replays from the seed its spec prints. Not for anything secret.
@@ -31,12 +33,16 @@ export class SeededRandom {
     return items[this.int(0, items.length - 1)];
   }
 
-  /** Bytes that look random (incompressible), from this generator. */
+  /**
+   * Bytes that look random (incompressible), determined by this generator: an AES-128-CTR
+   * keystream under a key and counter drawn from it (megabytes in milliseconds, where drawing
+   * them number by number took seconds).
+   */
   bytes(length: number): Buffer {
-    const bytes = Buffer.allocUnsafe(length);
-    for (let index = 0; index + 4 <= length; index += 4) bytes.writeUInt32LE(this.int(0, 0xffffffff), index);
-    for (let index = length - (length % 4); index < length; index++) bytes[index] = this.int(0, 255);
-    return bytes;
+    const seed = Buffer.allocUnsafe(32);
+    for (let index = 0; index < 32; index += 4) seed.writeUInt32LE(this.int(0, 0xffffffff), index);
+    const cipher = createCipheriv('aes-128-ctr', seed.subarray(0, 16), seed.subarray(16));
+    return Buffer.concat([cipher.update(Buffer.alloc(length)), cipher.final()]);
   }
 }
 
