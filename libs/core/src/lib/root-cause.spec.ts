@@ -16,6 +16,8 @@ const prematureClose = errno('ERR_STREAM_PREMATURE_CLOSE', 'Premature close');
 const reset = errno('ECONNRESET', 'aborted');
 const toolFailed = new ToolFailedError('pg_basebackup', 1, 'pg_basebackup: error: could not read COPY data');
 const shuttingDown = new Error('the service is shutting down');
+const brokenPipe = errno('EPIPE', 'write EPIPE');
+const tarFull = new ToolFailedError('tar', 2, 'tar: base/5/1249: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors');
 
 describe('isKnockOnError', () => {
   it.each([
@@ -41,6 +43,9 @@ describe('rootCauseOf', () => {
     ['the reason an abort carries', [abortError(shuttingDown), prematureClose], shuttingDown],
     ['a reset behind the abort it caused', [abortError(), reset], reset],
     ['the first error when every one is a knock-on', [prematureClose, abortError()], prematureClose],
+    ["tar's failure behind the broken pipe of its stdin", [brokenPipe, abortError(), tarFull], tarFull],
+    ['a broken pipe when nothing else is real', [abortError(), brokenPipe], brokenPipe],
+    ['a broken pipe before the abort it caused', [brokenPipe, abortError()], brokenPipe],
   ])('%s', (_name, errors, expected) => {
     expect(rootCauseOf(errors)).toBe(expected);
   });
@@ -53,6 +58,8 @@ describe('systemErrorDetail', () => {
     ['a code whose message has no words', reset, 'connection reset by peer (ECONNRESET)'],
     ['a code without known words', errno('EWEIRD', 'odd'), 'EWEIRD'],
     ['no system error', toolFailed, null],
+    ["a tool's stderr in strerror words", tarFull, 'no space left on device (ENOSPC)'],
+    ["a tool's 'permission denied' (SQL says it too)", new ToolFailedError('pg_dump', 1, 'ERROR:  permission denied for table t'), null],
     ['not an error', undefined, null],
   ])('%s', (_name, error, expected) => {
     expect(systemErrorDetail(error)).toBe(expected);

@@ -1,4 +1,4 @@
-import { RookeryError } from './rookery.errors';
+import { RookeryError, ToolFailedError } from './rookery.errors';
 
 /** Node's codes for a stream torn down because something else failed or was aborted. */
 const KNOCK_ON_CODES = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
@@ -47,17 +47,35 @@ function withoutAbort(error: unknown): unknown {
  */
 export function rootCauseOf(errors: readonly unknown[]): unknown {
   const candidates = errors.map(withoutAbort);
-  return candidates.find((error) => !isKnockOnError(error)) ?? candidates[0];
+  const real = candidates.filter((error) => !isKnockOnError(error));
+  // A write into a pipe whose reader died (tar's stdin after tar failed on ENOSPC) only tells
+  // that the reader failed: its own failure, when it is among them, explains it.
+  return real.find((error) => !isBrokenPipe(error)) ?? real[0] ?? candidates[0];
+}
+
+/** EPIPE anywhere in the cause chain: the other end of a pipe or socket went away. */
+function isBrokenPipe(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let current = error; isErrorLike(current) && !seen.has(current); current = current.cause) {
+    seen.add(current);
+    if (errnoOf(current) === 'EPIPE') return true;
+  }
+  return false;
 }
 
 /**
  * A system error anywhere in the cause chain as words and code: 'no space left on device
- * (ENOSPC)', 'connection reset by peer (ECONNRESET)'; null when there is none.
+ * (ENOSPC)', 'connection reset by peer (ECONNRESET)', also one a failed tool printed ('tar:
+ * base/5/1249: Cannot write: No space left on device'); null when there is none.
  */
 export function systemErrorDetail(error: unknown): string | null {
   const seen = new Set<unknown>();
   for (let current = error; isErrorLike(current) && !seen.has(current); current = current.cause) {
     seen.add(current);
+    if (current instanceof ToolFailedError) {
+      const reported = TOOL_REPORTED_CODES.find((code) => current.stderrTail.toLowerCase().includes(SYSTEM_ERROR_WORDS[code]));
+      if (reported) return `${SYSTEM_ERROR_WORDS[reported]} (${reported})`;
+    }
     const code = errnoOf(current);
     if (!code || current instanceof RookeryError) continue;
     // Node's own wording: 'ENOSPC: no space left on device, write'.
@@ -80,3 +98,9 @@ const SYSTEM_ERROR_WORDS: Record<string, string> = {
   EPIPE: 'broken pipe',
   ENOTFOUND: 'host not found',
 };
+
+/**
+ * Codes recognised in a failed tool's stderr by their strerror words: those of a file system that
+ * cannot take the data (never EACCES: 'permission denied' is also what SQL says of a table).
+ */
+const TOOL_REPORTED_CODES = ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'];

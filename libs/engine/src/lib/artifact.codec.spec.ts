@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
-import { ObjectInfo, Store, StorageUnavailableError, ToolFailedError, WriteOptions } from '@rookery/core';
-import { ArtifactEncoding, writeArtifact } from './artifact.codec';
+import { Readable, Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { ArtifactRecord, BackupManifest, ObjectInfo, Store, StorageUnavailableError, ToolFailedError, WriteOptions } from '@rookery/core';
+import { ArtifactConsumer, ArtifactEncoding, readArtifact, readArtifactInto, writeArtifact } from './artifact.codec';
 
 const KEY = 'oltp/backups/2026-12-06/20261206T010000Z-oltp/base.tar.zst';
 const ENCODING: ArtifactEncoding = { compression: { codec: 'zstd', level: 1 }, key: null };
@@ -84,5 +85,140 @@ describe('writeArtifact failures', () => {
     await expect(writeArtifact(store, KEY, source(64 * 1024 * 1024), options)).rejects.toThrow(
       "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp to s3://bucket/prefix: connection refused (ECONNREFUSED)",
     );
+  });
+});
+
+const BACKUP = { id: '20261206T010000Z-oltp', tier: 'oltp' } as BackupManifest;
+
+/** An artifact written through the real pipeline into memory: its record and stored bytes. */
+async function storedArtifact(bytes: number): Promise<{ record: ArtifactRecord; stored: Buffer }> {
+  const chunks: Buffer[] = [];
+  const memory = {
+    description: 'memory',
+    async write(key: string, body: Readable | Buffer): Promise<ObjectInfo> {
+      for await (const chunk of body as Readable) chunks.push(chunk as Buffer);
+      return { key, size: Buffer.concat(chunks).length, modifiedAt: new Date() };
+    },
+  } as unknown as Store;
+  const record = await writeArtifact(memory, KEY, source(bytes), options);
+  return { record, stored: Buffer.concat(chunks) };
+}
+
+/**
+ * An S3-like store whose read hands over `failAt` bytes, then fails the way the S3 driver does
+ * once its resume attempts are spent: a storage error wrapping the socket's ECONNRESET ('aborted').
+ */
+function resettingStore(stored: Buffer, failAt: number): Store {
+  return {
+    description: 's3://bucket/prefix',
+    async read(): Promise<Readable> {
+      let sent = 0;
+      return new Readable({
+        read() {
+          if (sent >= stored.length) return void this.push(null);
+          if (sent >= failAt) {
+            const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+            return void this.destroy(new StorageUnavailableError(`read of object '${KEY}' (stopped at byte ${sent}, 3 attempts in a row)`, { cause: reset, retryable: true }));
+          }
+          const chunk = stored.subarray(sent, Math.min(failAt, sent + 64 * 1024));
+          sent += chunk.length;
+          this.push(chunk);
+        },
+      });
+    },
+  } as unknown as Store;
+}
+
+/** A store that hands the whole artifact over. */
+function servingStore(stored: Buffer): Store {
+  return resettingStore(stored, Number.MAX_SAFE_INTEGER);
+}
+
+/** A sink on a full disk: takes `room` bytes, then fails the write with Node's ENOSPC. */
+function fullDisk(room: number): Writable {
+  let taken = 0;
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      taken += chunk.length;
+      if (taken <= room) return void setImmediate(callback);
+      callback(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' }));
+    },
+  });
+}
+
+/**
+ * A consumer like tar extracting: its stdin takes `room` bytes, then tar dies on a full disk. The
+ * read sees the broken pipe first; tar's exit (its stderr naming ENOSPC) comes later.
+ */
+function dyingTar(room: number): ArtifactConsumer<void> & { aborted: Error[] } {
+  let settle: (error: Error) => void = () => undefined;
+  const result = new Promise<void>((_resolve, reject) => (settle = reject));
+  const aborted: Error[] = [];
+  let taken = 0;
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      taken += chunk.length;
+      if (taken <= room) return void setImmediate(callback);
+      callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' }));
+      setTimeout(() => settle(new ToolFailedError('tar', 2, 'tar: base/5/16384: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors')), 50);
+    },
+  });
+  return { sink, result, aborted, abort: (error) => void aborted.push(error) };
+}
+
+describe('readArtifact failures', () => {
+  it("names the store's reset (artifact, backup, store) when the download fails mid-way", async () => {
+    const { record, stored } = await storedArtifact(4 * 1024 * 1024);
+    const failure = await readArtifact(resettingStore(stored, stored.length / 2), BACKUP, record, KEY, fullDisk(Number.MAX_SAFE_INTEGER), {
+      keyMaterial: null,
+      target: '/restore/dir',
+    }).catch((error: unknown) => error);
+    expect((failure as Error).message).toBe(
+      "cannot read artifact 'base.tar.zst' of backup 20261206T010000Z-oltp from s3://bucket/prefix: connection reset by peer (ECONNRESET)",
+    );
+    expect(failure).toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
+  });
+
+  it('names the restore target when the sink fails with ENOSPC', async () => {
+    const { record, stored } = await storedArtifact(4 * 1024 * 1024);
+    const failure = await readArtifact(servingStore(stored), BACKUP, record, KEY, fullDisk(1024 * 1024), { keyMaterial: null, target: '/restore/dir' }).catch(
+      (error: unknown) => error,
+    );
+    expect((failure as Error).message).toBe(
+      "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp into /restore/dir: no space left on device (ENOSPC)",
+    );
+    expect(failure).toMatchObject({ code: 'RESTORE_TARGET', hint: expect.stringContaining('free space under /restore/dir') });
+  });
+
+  it("reports a consumer's own failure (tar on a full disk) over the broken pipe it left the read with", async () => {
+    const { record, stored } = await storedArtifact(4 * 1024 * 1024);
+    const tar = dyingTar(1024 * 1024);
+    const failure = await readArtifactInto(servingStore(stored), BACKUP, record, KEY, tar, { keyMaterial: null, target: '/restore/dir' }).catch(
+      (error: unknown) => error,
+    );
+    expect((failure as Error).message).toBe(
+      "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp into /restore/dir: no space left on device (ENOSPC)",
+    );
+    expect(tar.aborted).toHaveLength(1);
+  });
+
+  it("reports the store's reset over the abort it caused in the consumer", async () => {
+    const { record, stored } = await storedArtifact(4 * 1024 * 1024);
+    const controller = new AbortController();
+    // A checker that reports its abort (as pg_restore --list does when its signal fires).
+    const result = new Promise<number>((_resolve, reject) =>
+      controller.signal.addEventListener('abort', () => reject(Object.assign(new Error('The operation was aborted', { cause: controller.signal.reason }), { name: 'AbortError' }))),
+    );
+    const consumer = { sink: fullDisk(Number.MAX_SAFE_INTEGER), result, abort: (error: Error) => controller.abort(error) };
+    await expect(readArtifactInto(resettingStore(stored, 1024 * 1024), BACKUP, record, KEY, consumer, { keyMaterial: null })).rejects.toThrow(
+      "cannot read artifact 'base.tar.zst' of backup 20261206T010000Z-oltp from s3://bucket/prefix: connection reset by peer (ECONNRESET)",
+    );
+  });
+
+  it("returns the consumer's result when both sides succeed", async () => {
+    const { record, stored } = await storedArtifact(1024 * 1024);
+    const sink = fullDisk(Number.MAX_SAFE_INTEGER);
+    const consumer = { sink, result: finished(sink).then(() => 42), abort: () => undefined };
+    await expect(readArtifactInto(servingStore(stored), BACKUP, record, KEY, consumer, { keyMaterial: null })).resolves.toBe(42);
   });
 });

@@ -1,4 +1,4 @@
-import { Duplex, Readable, Transform } from 'node:stream';
+import { Duplex, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   ArtifactRecord,
@@ -6,6 +6,7 @@ import {
   CompressionSpec,
   EncryptionKeyError,
   RookeryError,
+  RestoreTargetError,
   Store,
   StorageClass,
   StorageUnavailableError,
@@ -159,15 +160,48 @@ export async function writeArtifact(
  * space left on device (ENOSPC)". Keeps the store error's code, family and retryable flag.
  */
 export function artifactWriteError(store: Store, key: string, name: string, error: unknown): RookeryError {
-  const backupId = repositoryLayout.backupIdOf(key);
-  const detail = systemErrorDetail(error) ?? (typeof (error as Error)?.message === 'string' ? (error as Error).message : String(error));
-  const message = `cannot write artifact '${name}'${backupId ? ` of backup ${backupId}` : ''} to ${store.description}: ${detail}`;
+  return storeError(`cannot write artifact '${name}'${ofBackup(repositoryLayout.backupIdOf(key))} to ${store.description}`, error, {
+    full: 'free space in the store (or expire old backups: rookery expire) and run the backup again',
+  });
+}
+
+/**
+ * A store's failure to hand an artifact over (its read gave up after its resume attempts, the
+ * GET failed): "cannot read artifact 'base.tar.zst' of backup 20261206T010000Z-oltp from
+ * s3://bucket/prefix: connection reset by peer (ECONNRESET)". Keeps the store error's code,
+ * family and retryable flag.
+ */
+export function artifactReadError(store: Store, key: string, name: string, error: unknown): RookeryError {
+  return storeError(`cannot read artifact '${name}'${ofBackup(repositoryLayout.backupIdOf(key))} from ${store.description}`, error, {});
+}
+
+/**
+ * A failure to write an artifact's bytes where they were read to (a data directory, a staging
+ * directory) that a system error explains: "cannot write artifact 'base.tar.zst' of backup … into
+ * /var/lib/postgresql/16/main: no space left on device (ENOSPC)"; null for any other failure.
+ */
+export function artifactTargetError(manifest: Pick<BackupManifest, 'id'>, name: string, target: string, error: unknown): RookeryError | null {
+  const detail = systemErrorDetail(error);
+  if (!detail) return null;
   const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
-  const hint = full ? 'free space in the store (or expire old backups: rookery expire) and run the backup again' : undefined;
+  return new RestoreTargetError(`cannot write artifact '${name}'${ofBackup(manifest.id)} into ${target}: ${detail}`, {
+    cause: error,
+    hint: full ? `free space under ${target} (or restore elsewhere) and run the command again` : undefined,
+  });
+}
+
+function ofBackup(backupId: string | null | undefined): string {
+  return backupId ? ` of backup ${backupId}` : '';
+}
+
+function storeError(message: string, error: unknown, hints: { full?: string }): RookeryError {
+  const detail = systemErrorDetail(error) ?? (typeof (error as Error)?.message === 'string' ? (error as Error).message : String(error));
+  const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
+  const hint = full ? hints.full : undefined;
   if (error instanceof RookeryError) {
-    return new RookeryError(error.code, error.family, message, { cause: error, hint: hint ?? error.hint, retryable: error.retryable && !full });
+    return new RookeryError(error.code, error.family, `${message}: ${detail}`, { cause: error, hint: hint ?? error.hint, retryable: error.retryable && !full });
   }
-  return new StorageUnavailableError(message, { cause: error, hint, retryable: !full });
+  return new StorageUnavailableError(`${message}: ${detail}`, { cause: error, hint, retryable: !full });
 }
 
 /** Decoded size from which readArtifact decodes and hashes in worker threads. */
@@ -185,7 +219,7 @@ export async function readArtifact(
   artifact: ArtifactRecord,
   key: string,
   sink: NodeJS.WritableStream,
-  options: { keyMaterial: Buffer | null; signal?: AbortSignal; onStoredBytes?: (bytes: number) => void },
+  options: ReadArtifactOptions,
 ): Promise<void> {
   const label = `${artifact.name}`;
   // Worker threads for the big streams only: starting one costs more than decoding a small file.
@@ -221,7 +255,79 @@ export async function readArtifact(
     );
   }
 
-  await pipeline([await store.read(key, { signal: options.signal }), ...stages, sink], { signal: options.signal });
+  // Every stream's failure is heard in the order they came, and the one that explains the
+  // others is reported, named by where it happened: the store's reset or the target's ENOSPC,
+  // not the abort a stage got because of it.
+  let source: Readable;
+  try {
+    source = await store.read(key, { signal: options.signal });
+  } catch (error) {
+    throw options.signal?.aborted && error === options.signal.reason ? error : artifactReadError(store, key, artifact.name, error);
+  }
+  // Which stream an error came from: the first that emitted it (the pipeline then destroys the
+  // others with the same error).
+  const origins = new Map<unknown, unknown>();
+  const streams: unknown[] = [source, ...stages, sink];
+  for (const stream of streams) {
+    (stream as Readable).once('error', (error: unknown) => {
+      if (!origins.has(error)) origins.set(error, stream);
+    });
+  }
+  try {
+    await pipeline([source, ...stages, sink], { signal: options.signal });
+  } catch (error) {
+    const cause = rootCauseOf([...origins.keys(), error]);
+    if (origins.get(cause) === source) throw artifactReadError(store, key, artifact.name, cause);
+    if (origins.get(cause) === sink && options.target) throw artifactTargetError(manifest, artifact.name, options.target, cause) ?? cause;
+    throw cause;
+  }
+}
+
+export interface ReadArtifactOptions {
+  keyMaterial: Buffer | null;
+  signal?: AbortSignal;
+  onStoredBytes?: (bytes: number) => void;
+  /** Where the sink writes (a data directory, a staging directory): names the place in a failure to write there. */
+  target?: string;
+}
+
+/** What an artifact is read into when it has an outcome of its own: tar extracting, pg_restore, a listing. */
+export interface ArtifactConsumer<T> {
+  sink: Writable;
+  result: Promise<T>;
+  /** Stops the consumer after the read failed. */
+  abort(reason: Error): void;
+}
+
+/**
+ * readArtifact into a consumer with an outcome of its own. Both sides are waited for, and the
+ * failure that explains the other is reported: tar's "No space left on device" rather than the
+ * broken pipe its death left the read with, the store's reset rather than the consumer's abort.
+ */
+export async function readArtifactInto<T>(
+  store: Store,
+  manifest: BackupManifest,
+  artifact: ArtifactRecord,
+  key: string,
+  consumer: ArtifactConsumer<T>,
+  options: ReadArtifactOptions,
+): Promise<T> {
+  const failures: unknown[] = [];
+  const read = readArtifact(store, manifest, artifact, key, consumer.sink, options).catch((error: unknown) => {
+    failures.push(error);
+    consumer.abort(error instanceof Error ? error : new Error(String(error)));
+  });
+  let consumerFailure: unknown;
+  const consumed = consumer.result.catch((error: unknown) => {
+    failures.push(error);
+    consumerFailure = error;
+    return undefined;
+  });
+  const [, value] = await Promise.all([read, consumed]);
+  if (failures.length === 0) return value as T;
+  const cause = rootCauseOf(failures);
+  if (cause === consumerFailure && options.target) throw artifactTargetError(manifest, artifact.name, options.target, cause) ?? cause;
+  throw cause;
 }
 
 function countBytes(onProgress?: (bytes: number) => void): Transform {

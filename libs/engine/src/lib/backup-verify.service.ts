@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
-import { readArtifact } from './artifact.codec';
+import { readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { ChangesetCheck } from './logical-changeset';
@@ -65,17 +65,12 @@ export class BackupVerifyService {
     const { repository } = this.context;
     const key = this.context.encoding.key;
     const check = await this.checker(manifest, artifact);
-    await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), check.sink, {
+    return readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), { sink: check.sink, result: check.entries, abort: check.abort }, {
       keyMaterial: key?.material ?? null,
       signal: options.signal,
       onStoredBytes: (bytes) =>
         options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-    }).catch((error: Error) => {
-      check.abort(error);
-      throw error;
     });
-    const entries = await check.entries;
-    return entries;
   }
 
   /** What reads the artifact's bytes and says how many entries it holds, by kind. */

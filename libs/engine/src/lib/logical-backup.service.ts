@@ -11,7 +11,7 @@ import {
   signManifest,
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
-import { ArtifactEncoding, artifactFileName, readArtifact, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactFileName, readArtifactInto, writeArtifact } from './artifact.codec';
 import { discardFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
@@ -240,7 +240,7 @@ export class LogicalBackupService {
 
   /**
    * Reads a stored artifact back (every checksum checked on the way) into a checker's sink: the
-   * checker's verdict, or the first error of either side.
+   * checker's verdict, or the error of either side that explains the other.
    */
   async readBack<T>(
     request: LogicalBackupRequest,
@@ -254,16 +254,11 @@ export class LogicalBackupService {
     const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
     const check = checker(signal);
     const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
-    const read = readArtifact(repository.store, provisional, artifact, key, check.sink, {
+    return readArtifactInto(repository.store, provisional, artifact, key, { ...check, abort: (error) => controller.abort(error) }, {
       keyMaterial: this.context.encoding.key?.material ?? null,
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-    }).catch((error: Error) => {
-      controller.abort(error);
-      throw error;
     });
-    const [, verdict] = await Promise.all([read, check.result]);
-    return verdict;
   }
 
 }

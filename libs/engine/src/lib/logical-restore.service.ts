@@ -11,7 +11,7 @@ import {
   TierName,
 } from '@rookery/core';
 import { RestoreSelection, StreamedRestore, describePgUrl } from '@rookery/postgres';
-import { keyMaterialFor, readArtifact } from './artifact.codec';
+import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { resolveChain } from './logical-incremental.service';
@@ -208,17 +208,12 @@ export class LogicalRestoreService {
 
   private async feed(request: LogicalRestoreRequest, manifest: BackupManifest, artifact: ArtifactRecord, keyMaterial: Buffer | null, target: StreamedRestore): Promise<void> {
     const { repository } = this.context;
-    const read = readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), target.sink, {
+    const consumer = { sink: target.sink, result: target.result, abort: (error: Error) => target.abort(error) };
+    await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
       keyMaterial,
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-    }).catch((error: Error) => {
-      target.abort(error);
-      throw error;
     });
-    const [fetched, applied] = await Promise.allSettled([read, target.result]);
-    if (fetched.status === 'rejected') throw fetched.reason;
-    if (applied.status === 'rejected') throw applied.reason;
   }
 
   /** Fetches and verifies an artifact into the stage: a custom-format file or an unpacked directory. */
@@ -236,6 +231,7 @@ export class LogicalRestoreService {
     const options = {
       keyMaterial,
       signal: request.signal,
+      target: stage,
       onStoredBytes: (bytes: number) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     };
     const key = repository.artifactKey(manifest, artifact.name);
@@ -246,12 +242,7 @@ export class LogicalRestoreService {
     await mkdir(path, { mode: 0o700 });
     const controller = new AbortController();
     const unpack = tools.restore.unpackDirectoryDump(path, { signal: request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal });
-    await readArtifact(repository.store, manifest, artifact, key, unpack.sink, options).catch(async (error: Error) => {
-      controller.abort(error);
-      await unpack.done.catch(() => undefined);
-      throw error;
-    });
-    await unpack.done;
+    await readArtifactInto(repository.store, manifest, artifact, key, { sink: unpack.sink, result: unpack.done, abort: (error) => controller.abort(error) }, options);
     return path;
   }
 

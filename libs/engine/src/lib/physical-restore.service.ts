@@ -14,7 +14,7 @@ import {
   parseWalFileName,
   walSegmentFileName,
 } from '@rookery/core';
-import { keyMaterialFor, readArtifact } from './artifact.codec';
+import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
@@ -127,6 +127,7 @@ export class PhysicalRestoreService {
           await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), createWriteStream(path, { mode: 0o600 }), {
             keyMaterial,
             signal: request.signal,
+            target: dataDirectory,
           });
           if (owner) await chown(path, owner.uid, owner.gid);
           continue;
@@ -149,13 +150,15 @@ export class PhysicalRestoreService {
           await extractor.done.catch(() => undefined);
           await writeback.stop();
         };
-        await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), extractor.sink, {
+        // tar's own failure (ENOSPC) beats the broken pipe it leaves the read with.
+        const consumer = { sink: extractor.sink, result: extractor.done, abort: () => extractor.abort() };
+        await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
           keyMaterial,
           signal: request.signal,
+          target: dataDirectory,
           onStoredBytes: (bytes) =>
             request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
         });
-        await extractor.done;
         await writeback.stop();
         directBytes += extractor.stats().directBytes;
         restoredBytes += artifact.bytes;

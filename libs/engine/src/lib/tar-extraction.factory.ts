@@ -1,5 +1,6 @@
 import { lstat } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
+import { rootCauseOf } from '@rookery/core';
 import { ProcessRunner } from '@rookery/postgres';
 import { DirectTarSplitter, ReleasingWriter } from '@rookery/pipeline';
 
@@ -80,15 +81,18 @@ export function startTarExtraction(
       })
     : null;
   const sink: Writable = splitter ?? stdin;
-  // Settles once both did: after a failure nothing is still writing into the directory.
+  // Settles once both did: after a failure nothing is still writing into the directory. The
+  // failure that explains the other is reported: tar's ENOSPC, not the splitter's broken pipe.
   const done = Promise.allSettled([splitter?.done, tar.result]).then((outcomes) => {
-    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
-    if (failed) throw failed.reason;
+    const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason] : []));
+    if (failures.length > 0) throw rootCauseOf(failures);
   });
   done.catch(() => undefined);
   const abort = () => {
-    sink.destroy(new Error('extraction aborted'));
-    controller.abort(new Error('extraction aborted'));
+    // An abort, not a failure of its own: the caller's reason is what it reports.
+    const reason = new DOMException('extraction aborted', 'AbortError');
+    sink.destroy(reason);
+    controller.abort(reason);
   };
   return { sink, done, abort, stats: () => ({ ...(splitter?.stats ?? { files: 0, bytes: 0, directBytes: 0 }) }) };
 }
