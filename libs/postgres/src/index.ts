@@ -9,6 +9,7 @@ export * from './lib/pg-restore.driver';
 export * from './lib/pg-receivewal.client';
 export * from './lib/pg-receivewal.driver';
 export * from './lib/pg-sql.client';
+export * from './lib/idle-timeout';
 export * from './lib/process.runner';
 export * from './lib/scratch-cluster';
 export * from './lib/pg-waldump.driver';

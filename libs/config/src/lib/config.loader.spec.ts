@@ -54,6 +54,12 @@ describe('buildConfig', () => {
     expect(buildConfig({ backup: { reuseBuffers: false } }, 'x').backup).toEqual({ reuseBuffers: false });
   });
 
+  it('reads postgres.idleTimeoutSeconds, 600 s by default (the start checkpoint is silent)', () => {
+    expect(buildConfig({}, 'x').postgres).toEqual({ binDir: undefined, idleTimeoutSeconds: 600 });
+    expect(buildConfig({ postgres: { idleTimeoutSeconds: 5 } }, 'x').postgres.idleTimeoutSeconds).toBe(5);
+    expect(configError(() => buildConfig({ postgres: { idleTimeoutSeconds: 0 } }, 'x')).message).toContain('postgres.idleTimeoutSeconds');
+  });
+
   it.each([
     [{ wal: { archiveAsync: true } }, 'wal.spoolPath: archiveAsync needs spoolPath'],
     [{ wal: { archiveAsync: true, spoolPath: '/s', procesMax: 2 } }, 'wal.procesMax: unknown key'],

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
-import { DEFAULT_COMPRESSION, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -116,7 +116,7 @@ export function buildConfig(
     repositories,
     compression,
     encryptionKey,
-    postgres: { binDir: file.postgres?.binDir },
+    postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port: file.service?.port ?? 8080 },
     tiers,

@@ -114,7 +114,7 @@ export const rookeryFileSchema = z
       .strict()
       .partial()
       .refine((value) => !(value.keyFile && value.keyEnv), 'set keyFile or keyEnv, not both'),
-    postgres: z.object({ binDir: z.string().min(1) }).strict().partial(),
+    postgres: z.object({ binDir: z.string().min(1), idleTimeoutSeconds: z.number().int().positive().max(86_400) }).strict().partial(),
     catalog: z
       .object({ url: z.string().regex(/^(sqlite|postgres(ql)?):\/\//, 'must be sqlite:// or postgres://') })
       .strict()

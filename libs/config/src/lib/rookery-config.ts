@@ -24,7 +24,7 @@ export interface RookeryConfig {
   compression: Omit<CompressionSpec, 'location'> & { workers: number; chunkSize: number; location: 'server' | 'client' };
   /** Client-side encryption key material (file content or env value), parsed by the pipeline. */
   encryptionKey: Secret<Buffer> | null;
-  postgres: { binDir?: string };
+  postgres: PostgresConfig;
   catalog: { url: string };
   service: { host: string; port: number };
   tiers: Readonly<Record<TierName, TierConfig>>;
@@ -34,6 +34,20 @@ export interface RookeryConfig {
   restore: RestoreConfig;
   backup: BackupConfig;
 }
+
+/**
+ * How rookery talks to PostgreSQL. idleTimeoutSeconds: a base backup fails when the server sends
+ * nothing for this long while rookery reads (a stalled server or network; time a slower store
+ * holds the connection paused does not count). The server is legitimately silent during the start
+ * checkpoint BASE_BACKUP waits for (minutes with checkpoint 'spread'), hence a generous default of
+ * 600 s (pgBackRest's db-timeout: 1800 s).
+ */
+export interface PostgresConfig {
+  binDir?: string;
+  idleTimeoutSeconds: number;
+}
+
+export const DEFAULT_PG_IDLE_TIMEOUT_SECONDS = 600;
 
 /**
  * How a physical base backup handles memory. reuseBuffers (default true): with server-side

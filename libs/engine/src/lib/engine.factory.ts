@@ -50,6 +50,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
   const basebackup = new PgBasebackupDriver(runner, binaries);
   const pgCtl = new PgCtlDriver(runner, binaries);
   const waldump = new PgWaldumpDriver(runner, binaries);
+  const idleTimeoutMs = config.postgres.idleTimeoutSeconds * 1000;
 
   // Servers run as the postgres account when rookery runs as root (PostgreSQL refuses root).
   const owner = process.getuid?.() === 0 ? ('postgres' as const) : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
@@ -65,7 +66,11 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         return String(rows[0]?.next);
       },
     },
-    basebackup: { start: (request) => basebackup.start(request), startServerCompressed: startReplicationBaseBackup },
+    // A base backup whose server stops sending fails after postgres.idleTimeoutSeconds of silence.
+    basebackup: {
+      start: (request) => basebackup.start({ ...request, idleTimeoutMs }),
+      startServerCompressed: (request) => startReplicationBaseBackup({ ...request, idleTimeoutMs }),
+    },
     osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
     extractTar: (directory, rename, extractOptions = {}) =>
       startTarExtraction(runner, directory, rename, {

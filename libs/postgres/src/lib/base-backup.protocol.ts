@@ -5,6 +5,7 @@ import { BasebackupResult, CheckpointMode } from './pg-basebackup.driver';
 import { connectionError } from './pg-sql.client';
 import { pgDriver } from './pg-driver';
 import { describePgUrl } from './pg-connection';
+import { DEFAULT_PG_IDLE_TIMEOUT_SECONDS, IdleTimeout, pgStalledError } from './idle-timeout';
 
 /** Compression the server applies to the archive before sending it (PostgreSQL 15+). */
 export interface ServerCompression {
@@ -22,6 +23,12 @@ export interface ReplicationBaseBackupOptions {
   compression: ServerCompression;
   signal?: AbortSignal;
   connectTimeoutMs?: number;
+  /**
+   * Fails the backup when the server sends nothing for this long while rookery reads (time the
+   * socket is paused because the store is slower does not count). The start checkpoint is silent:
+   * keep it generous. Default DEFAULT_PG_IDLE_TIMEOUT_SECONDS.
+   */
+  idleTimeoutMs?: number;
   /** The server's count of uncompressed archive bytes sent so far, as it reports it. */
   onProgress?: (bytes: number) => void;
 }
@@ -100,8 +107,24 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     keepAlive: true,
   } as ConstructorParameters<typeof Client>[0]);
   client.on('error', () => undefined);
+  const connection = (client as unknown as { connection?: PgConnection }).connection;
 
-  const streams = new BaseBackupStreams(() => (client as unknown as { connection?: { stream?: FlowControlledSocket } }).connection?.stream);
+  // Counts the server's silence from BASE_BACKUP on, except while the streams paused the socket.
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS * 1000;
+  let onIdle: () => void = () => undefined;
+  const idle = new IdleTimeout(idleTimeoutMs, () => onIdle());
+  connection?.on('message', () => idle.touch());
+  const flow: FlowControlledSocket = {
+    pause: () => {
+      idle.pause();
+      connection?.stream?.pause();
+    },
+    resume: () => {
+      idle.resume();
+      connection?.stream?.resume();
+    },
+  };
+  const streams = new BaseBackupStreams(() => flow);
   const { archive, manifest } = streams;
   // Failures are reported through result too; these keep a stream nobody reads yet (the manifest
   // while the archive is stored) from crashing the process with an unhandled 'error' event.
@@ -113,6 +136,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
+      idle.stop();
       options.signal?.removeEventListener('abort', onAbort);
       archive.destroy(error);
       manifest.destroy(error);
@@ -136,6 +160,12 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     const resultSets: string[][][] = [];
     let phase: 'before-copy' | 'archive' | 'manifest' | 'after-copy' = 'before-copy';
     let archiveBytes: number | undefined;
+    onIdle = () => {
+      fail(pgStalledError(target, idleTimeoutMs, WAITING_FOR[phase]));
+      // The stalled peer may never answer the goodbye client.end() sends: drop the connection, or
+      // its open socket alone would keep this process waiting.
+      connection?.stream?.destroy();
+    };
     const refuse = (message: string) =>
       fail(
         new SourceUnavailableError(`cannot back up ${target}: ${message}`, {
@@ -147,6 +177,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     const submittable = {
       submit(connection: { query(text: string): void }) {
         connection.query(command);
+        idle.start();
       },
       handleRowDescription() {
         if (phase === 'archive' || phase === 'manifest') {
@@ -211,6 +242,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
           return fail(new InvariantError(`base backup of ${target} ended without its archive, manifest and end point`));
         }
         settled = true;
+        idle.stop();
         options.signal?.removeEventListener('abort', onAbort);
         resolve({ startLsn: formatLsn(parseLsn(start[0])), stopLsn: formatLsn(parseLsn(end[0])), timeline: Number(start[1]), archiveBytes });
         void client.end().catch(() => undefined);
@@ -229,6 +261,20 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
   });
   result.catch(() => undefined);
   return { archive, manifest, result, release: (chunk) => streams.release(chunk) };
+}
+
+/** What a stalled base backup was waiting for, by the phase it stalled in. */
+const WAITING_FOR = {
+  'before-copy': 'while waiting for the base backup to start (the server runs its start checkpoint first)',
+  archive: 'while streaming the base backup',
+  manifest: 'while streaming the backup manifest',
+  'after-copy': 'while waiting for the end of the base backup',
+} as const;
+
+/** The parts of pg's internal connection the base backup uses: every parsed message, and its socket. */
+interface PgConnection {
+  on(event: 'message', listener: () => void): void;
+  stream?: FlowControlledSocket & { destroy(): void };
 }
 
 /** What the flow control needs of the replication connection's socket. */

@@ -1,5 +1,6 @@
 import { Readable, Transform } from 'node:stream';
 import { InvariantError, formatLsn, parseLsn } from '@rookery/core';
+import { DEFAULT_PG_IDLE_TIMEOUT_SECONDS, pgStalledError } from './idle-timeout';
 import { PgBinaries } from './pg-binaries';
 import { connectionFromUrl } from './pg-connection';
 import { ProcessRunner } from './process.runner';
@@ -14,6 +15,12 @@ export interface BasebackupStartOptions {
   signal?: AbortSignal;
   /** Every stderr line of `pg_basebackup --verbose`, for logs and progress. */
   onStderrLine?: (line: string) => void;
+  /**
+   * Kills pg_basebackup and fails the backup when it writes nothing for this long while rookery
+   * reads (time the store's backpressure pauses it does not count). It is silent during the start
+   * checkpoint: keep it generous. Default DEFAULT_PG_IDLE_TIMEOUT_SECONDS.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface BasebackupResult {
@@ -75,6 +82,7 @@ export class PgBasebackupDriver {
   start(options: BasebackupStartOptions): RunningBasebackup {
     const connection = connectionFromUrl(options.url);
     const command = this.binaries.path('pg_basebackup');
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS * 1000;
     const child = this.runner.spawn(
       command,
       basebackupArgs({ conninfo: connection.conninfo, label: options.label, checkpoint: options.checkpoint }),
@@ -83,6 +91,15 @@ export class PgBasebackupDriver {
         env: { ...connection.env, LC_MESSAGES: 'C', LC_ALL: undefined },
         signal: options.signal,
         onStderrLine: options.onStderrLine,
+        stdoutIdle: {
+          timeoutMs: idleTimeoutMs,
+          error: ({ bytes }) =>
+            pgStalledError(
+              connection.target,
+              idleTimeoutMs,
+              bytes === 0 ? 'while pg_basebackup waited for the base backup to start (the server runs its start checkpoint first)' : 'while pg_basebackup streamed the base backup',
+            ),
+        },
       },
     );
 

@@ -79,6 +79,32 @@ describe('ProcessRunner', () => {
     await expect(runner.run(node, ['-e', '1'], { signal: controller.signal })).rejects.toThrow(/abort/i);
   });
 
+  it('kills a child that stops writing stdout while it is read, and rejects with the stdoutIdle error', async () => {
+    const stalled = (seen: { bytes: number }) => new Error(`quiet after ${seen.bytes} bytes`);
+    const child = runner.spawn(node, ['-e', 'process.stdout.write("12345"); setInterval(() => undefined, 1000)'], {
+      stdoutIdle: { timeoutMs: 1_000, error: stalled },
+    });
+    const read: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => read.push(chunk));
+    await expect(child.result).rejects.toThrow('quiet after 5 bytes');
+    expect(Buffer.concat(read).toString()).toBe('12345');
+    expect(() => process.kill(child.pid as number, 0)).toThrow();
+  });
+
+  it('does not count the time its consumer stopped reading stdout against stdoutIdle', async () => {
+    // 4 MiB: far more than the pipe and the stream buffers hold, so the child blocks on its stdout
+    // for as long as nobody reads (4 stdoutIdle timeouts).
+    const child = runner.spawn(node, ['-e', 'process.stdout.write(Buffer.alloc(4 * 1024 * 1024, 7))'], {
+      stdoutIdle: { timeoutMs: 1_000, error: () => new Error('counted a paused stdout as silence') },
+    });
+    await new Promise((resume) => setTimeout(resume, 4_000));
+    let bytes = 0;
+    child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    await expect(child.result).resolves.toMatchObject({ exitCode: 0 });
+    await new Promise((ended) => child.stdout.once('end', ended));
+    expect(bytes).toBe(4 * 1024 * 1024);
+  });
+
   it('turns a missing program into a ConfigError', async () => {
     await expect(runner.run('/nonexistent/pg_basebackup', [])).rejects.toBeInstanceOf(ConfigError);
   });

@@ -2,6 +2,7 @@ import { ChildProcess, spawnSync, spawn as spawnChild } from 'node:child_process
 import { readFileSync } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { ConfigError, ToolFailedError } from '@rookery/core';
+import { IdleTimeout } from './idle-timeout';
 
 /** How much of a tool's stderr is kept for error messages and result parsing. */
 export const STDERR_TAIL_BYTES = 64 * 1024;
@@ -28,6 +29,12 @@ export interface SpawnOptions {
   stdin?: Readable | string | Buffer | StdinWriter;
   /** Called with each complete stderr line, for progress and verbose output. */
   onStderrLine?: (line: string) => void;
+  /**
+   * Fails a child that writes nothing to stdout for timeoutMs while its stdout is read (time the
+   * consumer's backpressure keeps stdout paused does not count): its process group is killed and
+   * result rejects with error({ bytes }), bytes being the stdout bytes it wrote before going quiet.
+   */
+  stdoutIdle?: { timeoutMs: number; error: (seen: { bytes: number }) => Error };
 }
 
 /** Writes a child's stdin itself (e.g. to learn when each chunk reached the kernel). */
@@ -166,6 +173,15 @@ export class ProcessRunner {
       return { stdout: output, pid: undefined, stderrTail: () => '', result };
     }
 
+    let stdoutBytes = 0;
+    let idleFailure: Error | undefined;
+    const idle = options.stdoutIdle
+      ? new IdleTimeout(options.stdoutIdle.timeoutMs, () => {
+          idleFailure = options.stdoutIdle?.error({ bytes: stdoutBytes });
+          killGroup(child, this.killGraceMs);
+        })
+      : undefined;
+
     const result = new Promise<ProcessResult>((resolve, reject) => {
       let spawnError: Error | undefined;
       child.once('error', (error) => {
@@ -173,9 +189,11 @@ export class ProcessRunner {
       });
       child.once('close', (code, killedBy) => {
         signal?.removeEventListener('abort', onAbort);
+        idle?.stop();
         stderr.finish();
         const tail = stderr.text();
         if (signal?.aborted) reject(abortReason(signal));
+        else if (idleFailure) reject(idleFailure);
         else if (spawnError) {
           reject(
             new ConfigError(`cannot run '${command}': ${spawnError.message}`, [], {
@@ -194,6 +212,15 @@ export class ProcessRunner {
 
     child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.stdout?.pipe(output);
+    if (idle && child.stdout) {
+      // The pipe pauses stdout while the consumer is behind and resumes it when it caught up.
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdoutBytes += chunk.length;
+        idle.touch();
+      });
+      child.stdout.on('pause', () => idle.pause()).on('resume', () => idle.resume());
+      idle.start();
+    }
     if (options.stdin !== undefined && child.stdin) {
       child.stdin.on('error', () => undefined);
       if (options.stdin instanceof Readable) options.stdin.pipe(child.stdin);
