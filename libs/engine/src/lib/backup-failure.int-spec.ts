@@ -171,6 +171,41 @@ describe('a backup into a full file:// store', () => {
     expect((await engine.verify('content', baseline.id)).ok).toBe(true);
   }, 300_000);
 
+  it('a restore into the full file system fails naming ENOSPC and the target directory, and leaves it empty', async () => {
+    const target = join(mount, 'restored');
+    const backup = committed[0];
+    // Far less room than the data directory needs (the store's files stay readable).
+    await leaveFree(2 * 1024 * 1024);
+    const restoreNamed = new RegExp(`^cannot write artifact 'base\\.tar\\.zst' of backup ${backup.id} into ${target}: ${ENOSPC_NAMED.source}`);
+    // With direct writes this process hits ENOSPC itself; without, tar does and dies (its stderr
+    // names it, the read sees a broken pipe first).
+    const plain = await createEngine(
+      buildConfig({ repositories: [`file://${storeDir}`], restore: { directWrites: false }, tiers: { oltp: { pgUrl: source.url } } }, 'test'),
+      { actor: 'test' },
+    );
+    try {
+      for (const restorer of [engine, plain]) {
+        const failure = await restorer.restore({ tier: 'oltp', backup: backup.id, to: target }).then(() => null, (error: Error) => error.message);
+        expect(failure).toMatch(restoreNamed);
+        expect(await readdir(target)).toEqual([]);
+      }
+    } finally {
+      await plain.close();
+    }
+
+    const run = spawnSync(process.execPath, [bin, 'restore', '--tier', 'oltp', '--backup', backup.id, '--to', target, '--repo', `file://${storeDir}`], {
+      cwd: root,
+      env: process.env,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^rookery: ${restoreNamed.source.slice(1)}`, 'm'));
+    expect(run.stderr).not.toMatch(/unexpected error|aborted|EPIPE/);
+    expect(await readdir(target)).toEqual([]);
+    await rm(target, { recursive: true, force: true });
+  }, 300_000);
+
   it('once space is freed the next backup commits, and every older backup still verifies', async () => {
     await rm(filler, { force: true });
     const next = await engine.backup({ tier: 'oltp' });
