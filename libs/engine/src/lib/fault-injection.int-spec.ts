@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { repositoryLayout } from '@rookery/repository';
 import { S3StoreDriver, createStore } from '@rookery/storage';
 import { Fault, FaultProxy, S3ProxyHandle, TestCluster, acquireS3, s3StoreUrl, seedOltp, startCluster, startFaultProxy } from '@rookery/testing';
 
@@ -23,6 +24,8 @@ const RUNS = 3;
 const NETWORK = '&connectTimeoutMs=2000&socketTimeoutMs=5000&requestTimeoutMs=30000&maxAttempts=3&partSize=5242880';
 /** A guard against a hung command, far beyond what the timeouts above allow. */
 const HUNG_AFTER_MS = 300_000;
+/** postgres.idleTimeoutSeconds of the PostgreSQL stall cases: a stalled base backup fails after 5 s of silence. */
+const PG_IDLE_TIMEOUT_SECONDS = 5;
 
 interface CliRun {
   status: number | null;
@@ -79,9 +82,10 @@ describe('fault injection: the rookery command through a faulty network', () => 
    * exactly one new manifest that verifies, or a non-zero exit with one `rookery: …` line naming
    * the cause (`cause`) and no new manifest. Returns whether it committed.
    */
-  async function backupThroughFault(label: string, cause: RegExp): Promise<boolean> {
+  async function backupThroughFault(label: string, cause: RegExp, configFile?: string): Promise<boolean> {
     const before = await backupIds();
-    const run = await rookery(['backup', '--tier', 'oltp', '--json', '--repo', faultyRepo, '--pg-url', pgUrl]);
+    const config = configFile ? ['--config', configFile] : [];
+    const run = await rookery([...config, 'backup', '--tier', 'oltp', '--json', '--repo', faultyRepo, '--pg-url', pgUrl]);
     // What the command did is judged against the store itself, reached without the proxy.
     s3Proxy.clearFault();
     pgProxy.clearFault();
@@ -203,6 +207,28 @@ describe('fault injection: the rookery command through a faulty network', () => 
   it('PostgreSQL reset: the connection carrying the base backup is reset at a random byte', async () => {
     const fired = await runFault('pg reset', () => pgProxy, { direction: 'down', resetAfterBytes: [256 * 1024, 8 * 1024 * 1024], limit: 1 }, /connection|terminated|ECONNRESET|reset/i);
     expect(fired).toBe(RUNS);
+  }, 900_000);
+
+  // The base backup's connection stops forwarding once it carried 64 KiB to 4 MiB down (less than
+  // the archive): PostgreSQL goes silent with the connection open. Each run fails on
+  // postgres.idleTimeoutSeconds naming the server and the stall, leaves no manifest and releases
+  // its lock; the next backup without the fault commits. Server-compressed (BASE_BACKUP over the
+  // replication protocol) and client-compressed (pg_basebackup) paths alike.
+  it.each([
+    ['server', /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while streaming the (base backup|backup manifest) \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/],
+    ['client', /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while pg_basebackup streamed the base backup \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/],
+  ] as const)('PostgreSQL stall: the base backup connection goes silent (compression on the %s)', async (location, cause) => {
+    const configFile = join(work, `pg-stall-${location}.yaml`);
+    await writeFile(configFile, JSON.stringify({ postgres: { idleTimeoutSeconds: PG_IDLE_TIMEOUT_SECONDS }, compression: { location } }));
+    const label = `pg stall (${location})`;
+    for (let run = 0; run < RUNS; run++) {
+      const before = pgProxy.stats().stalls;
+      pgProxy.setFault({ direction: 'down', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024] });
+      expect(await backupThroughFault(label, cause, configFile)).toBe(false);
+      expect(pgProxy.stats().stalls - before).toBeGreaterThan(0);
+      expect(await inspect.stat(repositoryLayout.lockKey('oltp'))).toBeNull();
+    }
+    expect(await backupThroughFault(`after ${label}`, /^$/, configFile)).toBe(true);
   }, 900_000);
 
   it('a reset while verify and restore download is resumed, and both succeed', async () => {

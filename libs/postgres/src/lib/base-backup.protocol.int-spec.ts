@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Parser } from 'tar';
 import { DecompressStream } from 'zstd-napi';
 import { SourceUnavailableError, parseLsn } from '@rookery/core';
+import { pollUntil } from '@rookery/testing';
 import { baseBackupCommand, startReplicationBaseBackup } from './base-backup.protocol';
 import { PgBinaries } from './pg-binaries';
 import { PgVerifybackupDriver } from './pg-verifybackup.driver';
@@ -145,6 +146,34 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     const next = startReplicationBaseBackup({ url: cluster.url, label: 'after reader gone', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
     await Promise.all([collect(next.archive), collect(next.manifest)]);
     await expect(next.result).resolves.toMatchObject({ timeline: 1 });
+  });
+
+  it('does not count the time its reader holds the connection paused against idleTimeoutMs', async () => {
+    // About 50 MB of hex text: its archive is many times the 4 MiB the archive stream buffers.
+    await cluster.query('create table paused as select g, md5(g::text) || md5((-g)::text) as h from generate_series(1, 500000) g');
+    const idleTimeoutMs = 2_000;
+    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'slow reader', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 }, idleTimeoutMs });
+    // Nobody reads until the archive stream is full (so the socket is paused: the server cannot
+    // send), and then for three idle timeouts more: a slow store, not a stalled server.
+    await pollUntil(async () => backup.archive.readableLength, (buffered) => buffered >= backup.archive.readableHighWaterMark, { what: 'the archive stream to fill' });
+    await new Promise((later) => setTimeout(later, 3 * idleTimeoutMs));
+    const [archive] = await Promise.all([collect(backup.archive), collect(backup.manifest)]);
+    await expect(backup.result).resolves.toMatchObject({ timeline: 1 });
+    expect(archive.length).toBeGreaterThan(4 * backup.archive.readableHighWaterMark);
+    await cluster.query('drop table paused');
+  });
+
+  it('fails naming the server and the phase when the server sends nothing for idleTimeoutMs', async () => {
+    // A spread checkpoint over checkpoint_timeout (5 min by default) keeps the server silent for
+    // far longer than the 1 s allowed here.
+    await cluster.query('create table dirty as select g from generate_series(1, 100000) g');
+    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'silent', checkpoint: 'spread', compression: { codec: 'zstd', level: 1 }, idleTimeoutMs: 1_000 });
+    await expect(backup.result).rejects.toThrow(
+      /^no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 1 s while waiting for the base backup to start \(the server runs its start checkpoint first\)$/,
+    );
+    await expect(backup.result).rejects.toBeInstanceOf(SourceUnavailableError);
+    await expect(collect(backup.archive)).rejects.toThrow(/no data from PostgreSQL/);
+    await cluster.query('drop table dirty');
   });
 
   it('stops the backup when aborted', async () => {
