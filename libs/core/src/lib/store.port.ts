@@ -18,11 +18,11 @@ export interface Store {
   readonly features: StoreFeatures;
   /** Checks the store is reachable and writable with these credentials; throws a storage error. */
   check(): Promise<void>;
-  stat(key: string): Promise<ObjectInfo | null>;
-  list(prefix: string): AsyncIterable<ObjectInfo>;
+  stat(key: string, options?: RequestOptions): Promise<ObjectInfo | null>;
+  list(prefix: string, options?: RequestOptions): AsyncIterable<ObjectInfo>;
   read(key: string, options?: ReadOptions): Promise<Readable>;
   write(key: string, body: Readable | Buffer, options?: WriteOptions): Promise<ObjectInfo>;
-  remove(key: string): Promise<void>;
+  remove(key: string, options?: RequestOptions): Promise<void>;
   close(): Promise<void>;
   /**
    * Whether objects can carry an Object Lock retention here (S3: the bucket's Object Lock
@@ -99,6 +99,11 @@ export interface RestoreRequestOptions {
 }
 
 export type RestoreRequestOutcome = 'started' | 'in-progress' | 'not-needed';
+
+/** A request the caller can give up on (a failed backup's cleanup against a store that went silent). */
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
 
 export interface ReadOptions {
   signal?: AbortSignal;

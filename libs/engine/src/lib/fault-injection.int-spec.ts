@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { repositoryLayout } from '@rookery/repository';
 import { S3StoreDriver, createStore } from '@rookery/storage';
-import { Fault, FaultProxy, S3ProxyHandle, TestCluster, acquireS3, s3StoreUrl, seedOltp, startCluster, startFaultProxy } from '@rookery/testing';
+import { Fault, FaultProxy, S3ProxyHandle, TestCluster, acquireS3, pollUntil, s3StoreUrl, seedOltp, startCluster, startFaultProxy } from '@rookery/testing';
 
 /**
  * Backups, verifies and restores through a network that misbehaves on purpose: a TCP proxy in
@@ -254,4 +254,40 @@ describe('fault injection: the rookery command through a faulty network', () => 
     expect(listed).toEqual(expect.arrayContaining(committed));
     for (const id of committed) await verifies(id);
   }, 900_000);
+
+  // A backup whose store goes silent mid-upload and stays silent: its cleanup (the backup's
+  // objects, the tier's lock) talks to the same endpoint, and gives up after one deadline
+  // (FAILED_BACKUP_CLEANUP_MS) instead of the timeouts × attempts of every request, saying what
+  // it left and who removes it. The next backup takes over the lock the exited process left.
+  describe('S3 silent for good: the cleanup of the failed backup', () => {
+    it('fails naming the timeout, says the lock and the partial backup were left, and the next backup takes the lock over', async () => {
+      const lockKey = repositoryLayout.lockKey('oltp');
+      const before = await backupIds();
+      const run = rookery(['backup', '--tier', 'oltp', '--json', '--repo', faultyRepo, '--pg-url', pgUrl]);
+      // Once parts are moving, every connection (the open ones too) stops forwarding.
+      const moved = s3Proxy.stats().bytesUp;
+      await pollUntil(async () => s3Proxy.stats().bytesUp - moved, (bytes) => bytes > 6 * 1024 * 1024, { what: 'the upload under way' });
+      s3Proxy.setFault({ stallAfterBytes: 0 });
+      const failed = await run;
+      s3Proxy.clearFault();
+      process.stdout.write(`a backup against a silent store:\n${failed.stderr}`);
+
+      const lines = failed.stderr.trim().split('\n');
+      expect({ status: failed.status, stdout: failed.stdout, lines: lines.length }).toEqual({ status: 1, stdout: '', lines: 2 });
+      expect(lines[0]).toMatch(
+        new RegExp(
+          "^rookery: warning: the partial objects of failed backup '\\S+' under oltp/\\S+ and the lock of tier 'oltp' could not be removed from s3://.+?: " +
+            'the store did not answer within 30 s; they have no manifest, so they are never restored, and rookery expire removes them once they are a day old; ' +
+            'the next backup takes the lock over once this process has exited \\(on this host\\), or when it is 10 minutes without a heartbeat$',
+        ),
+      );
+      expect(lines[1]).toMatch(/^rookery: .*'[^']+'.*timed out/);
+      // What the warning says was left is there: the lock of the exited process, and no manifest.
+      expect(await inspect.stat(lockKey)).not.toBeNull();
+      expect(await backupIds()).toEqual(before);
+
+      expect(await backupThroughFault('after s3 silent', /^$/)).toBe(true);
+      expect(await inspect.stat(lockKey)).toBeNull();
+    }, 900_000);
+  });
 });

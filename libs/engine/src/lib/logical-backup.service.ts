@@ -12,7 +12,7 @@ import {
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, readArtifactInto, writeArtifact } from './artifact.codec';
-import { discardFailedBackup } from './backup-cleanup';
+import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener, WarningListener } from './engine.progress';
@@ -93,6 +93,7 @@ export class LogicalBackupService {
     const server = await postgres.control.serverInfo(url);
 
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
+    let cleaned = false;
     let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
@@ -137,10 +138,11 @@ export class LogicalBackupService {
       return manifest;
     } catch (error) {
       // A failed backup takes what it wrote with it, before the lock lets the next one start.
-      if (named) await discardFailedBackup(repository, named, request.onWarning);
+      cleaned = true;
+      await cleanUpFailedBackup(repository, { tier: request.tier, lock: held, backup: named }, { onWarning: request.onWarning });
       throw error;
     } finally {
-      await held.release().catch(() => undefined);
+      if (!cleaned) await held.release().catch(() => undefined);
     }
   }
 

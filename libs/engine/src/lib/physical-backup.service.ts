@@ -12,7 +12,7 @@ import {
 } from '@rookery/core';
 import type { BasebackupResult } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
-import { discardFailedBackup } from './backup-cleanup';
+import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener, WarningListener } from './engine.progress';
@@ -59,6 +59,7 @@ export class PhysicalBackupService {
 
     // One backup per tier at a time: a second request fails fast with LockHeldError.
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
+    let cleaned = false;
     let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
@@ -118,10 +119,11 @@ export class PhysicalBackupService {
       return manifest;
     } catch (error) {
       // A failed backup takes what it wrote with it, before the lock lets the next one start.
-      if (named) await discardFailedBackup(repository, named, request.onWarning);
+      cleaned = true;
+      await cleanUpFailedBackup(repository, { tier: request.tier, lock: held, backup: named }, { onWarning: request.onWarning });
       throw error;
     } finally {
-      await held.release().catch(() => undefined);
+      if (!cleaned) await held.release().catch(() => undefined);
     }
   }
 

@@ -4,6 +4,7 @@ import {
   IntegrityError,
   InvariantError,
   MANIFEST_FORMAT_VERSION,
+  RequestOptions,
   Store,
   StorageNotFoundError,
   TierName,
@@ -103,15 +104,21 @@ export class BackupRepository {
    * Removes what a backup that did not complete wrote under its folder, so that a failed run leaves
    * nothing behind (on a full disk, the tar of a failed run would fail every later backup too). A
    * backup whose manifest exists is complete (a commit whose answer was lost) and is left alone.
-   * Returns the keys removed; a removal that fails throws, leaving the rest.
+   * Returns the keys removed; a removal that fails throws, leaving the rest. `signal` gives up on
+   * a store that does not answer.
    */
-  async discard(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>): Promise<string[]> {
+  async discard(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, options: RequestOptions = {}): Promise<string[]> {
     const startedAt = new Date(backup.startedAt);
-    if (await this.store.stat(repositoryLayout.manifestKey(backup.tier, backup.id, startedAt))) return [];
+    if (await this.store.stat(repositoryLayout.manifestKey(backup.tier, backup.id, startedAt), options)) return [];
     const keys: string[] = [];
-    for await (const object of this.store.list(repositoryLayout.backupFolder(backup.tier, backup.id, startedAt))) keys.push(object.key);
-    for (const key of keys) await this.store.remove(key);
+    for await (const object of this.store.list(this.folderOf(backup), options)) keys.push(object.key);
+    for (const key of keys) await this.store.remove(key, options);
     return keys;
+  }
+
+  /** The folder (key prefix) holding a backup's objects. */
+  folderOf(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>): string {
+    return repositoryLayout.backupFolder(backup.tier, backup.id, new Date(backup.startedAt));
   }
 
   artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { LockHeldError, Store, StorageConflictError, TierName } from '@rookery/core';
+import { LockHeldError, RequestOptions, Store, StorageConflictError, StorageNotFoundError, TierName } from '@rookery/core';
 import { repositoryLayout } from './repository.layout';
 
 /** What a lock object records about its holder. */
@@ -26,10 +26,12 @@ export interface LockOptions {
 
 export interface HeldLock {
   readonly record: LockRecord;
-  release(): Promise<void>;
+  /** Removes the lock if it is still ours; `signal` gives up on a store that does not answer. */
+  release(options?: RequestOptions): Promise<void>;
 }
 
-const DEFAULT_STALE_AFTER_MS = 10 * 60 * 1000;
+/** How long a lock may go without a heartbeat before another process may break it. */
+export const DEFAULT_STALE_AFTER_MS = 10 * 60 * 1000;
 
 /**
  * One backup per tier at a time, across processes and hosts: a lock object in the repository,
@@ -70,9 +72,19 @@ export class RepositoryLock {
   }
 
   async read(key: string): Promise<LockRecord | null> {
+    return this.readOrFail(key).catch(() => null);
+  }
+
+  /** The lock's record, null when there is none (or it is unreadable); a store that fails to answer throws. */
+  private async readOrFail(key: string, options: RequestOptions = {}): Promise<LockRecord | null> {
+    const chunks: Buffer[] = [];
     try {
-      const chunks: Buffer[] = [];
-      for await (const chunk of await this.store.read(key)) chunks.push(chunk as Buffer);
+      for await (const chunk of await this.store.read(key, options)) chunks.push(chunk as Buffer);
+    } catch (error) {
+      if (error instanceof StorageNotFoundError) return null;
+      throw error;
+    }
+    try {
       return JSON.parse(Buffer.concat(chunks).toString('utf8')) as LockRecord;
     } catch {
       return null;
@@ -88,10 +100,11 @@ export class RepositoryLock {
     heartbeat.unref();
     return {
       record,
-      release: async () => {
+      release: async (releaseOptions: RequestOptions = {}) => {
         clearInterval(heartbeat);
-        const current = await this.read(key);
-        if (current?.token === record.token) await this.store.remove(key);
+        // A store that does not answer leaves the lock in place: the release fails, saying so.
+        const current = await this.readOrFail(key, releaseOptions);
+        if (current?.token === record.token) await this.store.remove(key, releaseOptions);
       },
     };
   }

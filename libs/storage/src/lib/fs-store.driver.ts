@@ -7,6 +7,7 @@ import {
   ObjectInfo,
   ObjectLockSupport,
   ReadOptions,
+  RequestOptions,
   RestoreRequestOutcome,
   StorageClass,
   StorageUnsupportedError,
@@ -52,8 +53,9 @@ export class FsStoreDriver implements Store {
     await this.remove(probe);
   }
 
-  async stat(key: string): Promise<ObjectInfo | null> {
+  async stat(key: string, options: RequestOptions = {}): Promise<ObjectInfo | null> {
     assertStoreKey(key);
+    options.signal?.throwIfAborted();
     try {
       const stats = await lstat(this.pathOf(key));
       if (!stats.isFile()) return null;
@@ -64,8 +66,9 @@ export class FsStoreDriver implements Store {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: RequestOptions = {}): AsyncIterable<ObjectInfo> {
     assertStorePrefix(prefix);
+    options.signal?.throwIfAborted();
     // Walk from the deepest directory the prefix names; the rest of the prefix filters names.
     const slash = prefix.lastIndexOf('/');
     const start = slash < 0 ? this.root : join(this.root, prefix.slice(0, slash));
@@ -129,8 +132,9 @@ export class FsStoreDriver implements Store {
     return info ?? { key, size: source.bytesRead, modifiedAt: new Date() };
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, options: RequestOptions = {}): Promise<void> {
     assertStoreKey(key);
+    options.signal?.throwIfAborted();
     try {
       await unlink(this.pathOf(key));
     } catch (error) {

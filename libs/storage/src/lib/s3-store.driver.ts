@@ -30,6 +30,7 @@ import {
   ObjectRestoreState,
   ObjectRetention,
   ReadOptions,
+  RequestOptions,
   RestoreRequestOptions,
   RestoreRequestOutcome,
   StorageClass,
@@ -126,10 +127,10 @@ export class S3StoreDriver implements Store {
     await this.remove(probe);
   }
 
-  async stat(key: string): Promise<ObjectInfo | null> {
+  async stat(key: string, options: RequestOptions = {}): Promise<ObjectInfo | null> {
     assertStoreKey(key);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }));
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), { abortSignal: options.signal });
       return {
         key,
         size: head.ContentLength ?? 0,
@@ -144,7 +145,7 @@ export class S3StoreDriver implements Store {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+  async *list(prefix: string, options: RequestOptions = {}): AsyncIterable<ObjectInfo> {
     assertStorePrefix(prefix);
     let continuationToken: string | undefined;
     do {
@@ -156,6 +157,7 @@ export class S3StoreDriver implements Store {
             Prefix: this.fullKey(prefix),
             ContinuationToken: continuationToken,
           }),
+          { abortSignal: options.signal },
         );
       } catch (error) {
         throw this.translate(error, `list of prefix '${prefix}'`);
@@ -252,10 +254,10 @@ export class S3StoreDriver implements Store {
     return info ?? { key, size: source.bytesRead, modifiedAt: new Date(), storageClass: options.storageClass };
   }
 
-  async remove(key: string): Promise<void> {
+  async remove(key: string, options: RequestOptions = {}): Promise<void> {
     assertStoreKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), { abortSignal: options.signal });
     } catch (error) {
       if (statusOf(error) === 404 && !isNoSuchBucket(error)) return;
       throw this.translate(error, `remove of object '${key}'`, key);
