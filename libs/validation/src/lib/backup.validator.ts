@@ -3,7 +3,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { ArtifactRecord, BackupManifest, TierName, isRookeryError } from '@rookery/core';
-import { RookeryEngine, readArtifact } from '@rookery/engine';
+import { RookeryEngine, readArtifact, readArtifactInto } from '@rookery/engine';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
@@ -135,12 +135,18 @@ export class BackupValidator {
       manifest.logical?.format === 'directory'
         ? this.tools.restore.listTarStream({ signal: combined, workDirectory: this.tools.workDirectory })
         : this.tools.restore.listStream({ signal: combined });
-    const read = this.read(manifest, artifact, listing.sink, signal).catch((error: Error) => {
-      controller.abort(error);
-      throw error;
-    });
+    const { repository, encoding } = this.engine.context;
     try {
-      const [, entries] = await Promise.all([read, listing.result]);
+      // Both sides are waited for, and the failure that explains the other is the one reported
+      // (the store's reset, not the listing's abort; pg_restore's own error, not a broken pipe).
+      const entries = await readArtifactInto(
+        repository.store,
+        manifest,
+        artifact,
+        repository.artifactKey(manifest, artifact.name),
+        { sink: listing.sink, result: listing.result, abort: (reason) => controller.abort(reason) },
+        { keyMaterial: encoding.key?.material ?? null, signal },
+      );
       if (entries.length === 0) return { name, ok: false, detail: `artifact '${artifact.name}': pg_restore lists no entries` };
       const data = entries.filter((entry) => entry.type === 'TABLE DATA').length;
       return { name, ok: true, detail: `${entries.length} entries, ${data} with table data` };
