@@ -101,7 +101,7 @@ function differences(a: Map<string, Entry>, b: Map<string, Entry>): string[] {
 describe('server-compressed backups against pg_basebackup with client compression, over generated clusters', () => {
   let cluster: TestCluster;
   let work: string;
-  let databases: string[] = [];
+  const databases: string[] = [];
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-server-diff-'));

@@ -6,7 +6,6 @@ import { pipeline } from 'node:stream/promises';
 import { Parser } from 'tar';
 import { DecompressStream } from 'zstd-napi';
 import { SourceUnavailableError, parseLsn } from '@rookery/core';
-import { pollUntil } from '@rookery/testing';
 import { baseBackupCommand, startReplicationBaseBackup } from './base-backup.protocol';
 import { PgBinaries } from './pg-binaries';
 import { PgVerifybackupDriver } from './pg-verifybackup.driver';
@@ -155,7 +154,7 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     const backup = startReplicationBaseBackup({ url: cluster.url, label: 'slow reader', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 }, idleTimeoutMs });
     // Nobody reads until the archive stream is full (so the socket is paused: the server cannot
     // send), and then for three idle timeouts more: a slow store, not a stalled server.
-    await pollUntil(async () => backup.archive.readableLength, (buffered) => buffered >= backup.archive.readableHighWaterMark, { what: 'the archive stream to fill' });
+    await waitUntil(() => backup.archive.readableLength >= backup.archive.readableHighWaterMark, 'the archive stream to fill');
     await new Promise((later) => setTimeout(later, 3 * idleTimeoutMs));
     const [archive] = await Promise.all([collect(backup.archive), collect(backup.manifest)]);
     await expect(backup.result).resolves.toMatchObject({ timeline: 1 });
@@ -190,3 +189,13 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     await next.result;
   });
 });
+
+/**
+ * Polls until `condition` holds (never a fixed sleep). Local: libs/testing builds on this library,
+ * so its pollUntil would make the two depend on each other.
+ */
+async function waitUntil(condition: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 180_000; !condition(); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+  }
+}
