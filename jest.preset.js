@@ -6,10 +6,6 @@ module.exports = {
   ...nxPreset,
   testMatch: ['**/?(*.)+(spec|int-spec).ts'],
   testEnvironment: 'node',
-  // Specs judge data, not time (issue 11): the default for a test or hook without its own timeout
-  // is generous, so a cleanup (stopping a restored server and its WAL prefetcher, clusters, S3
-  // objects) on a loaded machine is not failed by a stopwatch. A hang still ends, and says where.
-  testTimeout: 300_000,
   transform: {
     '^.+\\.[tj]s$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.spec.json', diagnostics: false }],
   },

@@ -5,11 +5,13 @@ import {
   BackupManifest,
   CompressionSpec,
   EncryptionKeyError,
+  IntegrityError,
   RookeryError,
   RestoreTargetError,
   Store,
   StorageClass,
   StorageUnavailableError,
+  ToolFailedError,
   codecExtension,
   isKnockOnError,
   rootCauseOf,
@@ -325,9 +327,27 @@ export async function readArtifactInto<T>(
   });
   const [, value] = await Promise.all([read, consumed]);
   if (failures.length === 0) return value as T;
+  const integrity = failures.find((failure) => failure instanceof IntegrityError);
+  if (integrity) throw integrity;
   const cause = rootCauseOf(failures);
+  if (cause === consumerFailure && cause instanceof ToolFailedError) {
+    // A tool that failed on what it was fed may have failed on damaged bytes before the read got
+    // to the check that would have said so (a frame's checksum, the artifact's sha256 at its end),
+    // and then stopped the read. Whether the artifact is sound decides which failure explains the
+    // other: re-read it to the end, into nothing, with every check.
+    const damaged = await readArtifact(store, manifest, artifact, key, discard(), { keyMaterial: options.keyMaterial, signal: options.signal }).then(
+      () => null,
+      (error: unknown) => (error instanceof IntegrityError ? error : null),
+    );
+    if (damaged) throw damaged;
+  }
   if (cause === consumerFailure && options.target) throw artifactTargetError(manifest, artifact.name, options.target, cause) ?? cause;
   throw cause;
+}
+
+/** A sink that drops what it is given (a read for its checks alone). */
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, callback) => callback() });
 }
 
 function countBytes(onProgress?: (bytes: number) => void): Transform {

@@ -184,7 +184,8 @@ describe('fault injection: the rookery command through a faulty network', () => 
 
   it('S3 stall once: one connection stops forwarding mid-upload and is retried', async () => {
     const fired = await runFault('s3 stall once', () => s3Proxy, { direction: 'up', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024], limit: 1 }, s3Cause);
-    expect(fired).toBe(RUNS);
+    // Every run met the stall (a stalled connection of one run may be counted when it ends, in the next).
+    expect(fired).toBeGreaterThanOrEqual(RUNS);
   }, 900_000);
 
   it('S3 stalled: every connection stops forwarding; the backup fails on the store timeouts', async () => {

@@ -109,7 +109,10 @@ describe('ResumableBody', () => {
     const result = await run();
     expect(result.reopenedAt).toEqual([20_000, 20_000]);
     expect(result.error?.message).toBe('gave up at byte 20000 after 3 attempts: aborted');
-    expect(result.bytes.equals(object.subarray(0, 20_000))).toBe(true);
+    // The reader got a prefix of the object, never a byte past where it stopped (what the failing
+    // pipeline had still queued for the slow writer is dropped, so the prefix may be shorter).
+    expect(result.bytes.length).toBeLessThanOrEqual(20_000);
+    expect(result.bytes.equals(object.subarray(0, result.bytes.length))).toBe(true);
   });
 
   it('resumes a body that ends short of the known length without an error', async () => {
