@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdtemp, open, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, open, readFile, readdir, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TableChecksums, TestCluster, freeLoopbackPort, startCluster, tableChecksums } from '@rookery/testing';
@@ -66,10 +66,6 @@ describe('rookery restore --backup latest when the newest backup does not verify
     older = backup(`file://${repoDir}`);
     olderData = await tableChecksums(source.url);
     await source.query(`update accounts set balance = balance + 1 where id % 3 = 0; insert into accounts select g, 'late ' || g, 0 from generate_series(20001, 25000) g`);
-    // Ids carry the second: the newest is taken in a later second than the older one (a same-second
-    // pair with an unreadable manifest is left to tell apart by the suffix alone: see the session note).
-    const olderSecond = Math.floor(Date.now() / 1000);
-    while (Math.floor(Date.now() / 1000) === olderSecond) await new Promise((resolve) => setTimeout(resolve, 50));
     newest = backup(`file://${repoDir}`);
     expect(await tableChecksums(source.url)).not.toEqual(olderData);
   });
@@ -124,6 +120,24 @@ describe('rookery restore --backup latest when the newest backup does not verify
     // Nothing that could pass for a data directory: never created (checked before writing), or emptied.
     if (directory === 'untouched') expect(existsSync(dir)).toBe(false);
     else expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('a damaged manifest of a backup taken in the same second as the one latest would take (its id has a suffix: a key that sorts before it) still stops the restore', async () => {
+    const dir = join(work, 'repo-same-second');
+    await cp(repoDir, dir, { recursive: true });
+    const olderManifest = await fileEndingWith(dir, join(older, 'manifest.json'));
+    const newestManifest = await fileEndingWith(dir, join(newest, 'manifest.json'));
+    // The newest backup, damaged, moved to where a second backup of the older one's second would be.
+    const sameSecond = `${older}-2`;
+    await rename(resolve(newestManifest, '..'), resolve(olderManifest, '..', '..', sameSecond));
+    const moved = resolve(olderManifest, '..', '..', sameSecond, 'manifest.json');
+    await writeFile(moved, (await readFile(moved, 'utf8')).replace('"type": "full"', '"type": "snapshot"'));
+    const target = join(work, 'restored-same-second');
+    const run = rookery(['restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--repo', `file://${dir}`]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`newest backup '${sameSecond}' of tier 'oltp' fails verification`);
+    expect(run.stderr).toContain(`(hint: the newest backup that verifies is '${older}'`);
+    expect(existsSync(target)).toBe(false);
   });
 
   it('a logical tier: a byte flipped in the newest dump fails the restore into a database, naming the older backup, and drops the database it made', async () => {

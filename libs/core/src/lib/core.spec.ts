@@ -1,4 +1,4 @@
-import { backupDateFolder, isBackupId, makeBackupId } from './backup-id';
+import { backupDateFolder, compareBackupIds, compareBackupsByAge, isBackupId, makeBackupId } from './backup-id';
 import { formatLsn, isValidLsn, parseLsn, walSegmentName } from './lsn';
 import { UnsignedManifest, canonicalJson, codecExtension, isManifestIntact, signManifest } from './manifest';
 import { Secret, redactUrl } from './secret';
@@ -37,6 +37,26 @@ describe('backup ids', () => {
     expect(makeBackupId('oltp', new Date('2026-11-26T02:00:01Z')) > id).toBe(true);
     expect(backupDateFolder(new Date('2026-11-26T23:59:59Z'))).toBe('2026-11-26');
     expect(isBackupId('../etc/passwd')).toBe(false);
+  });
+
+  it('order by age: the second, then the suffix that keeps one second apart (none, 2, … 10), which plain string order gets wrong', () => {
+    const second = new Date('2026-11-26T02:00:00Z');
+    const ids = ['20261126T020001Z-oltp', ...['10', '9', '2'].map((suffix) => makeBackupId('oltp', second, suffix)), makeBackupId('oltp', second)];
+    expect([...ids].sort(compareBackupIds)).toEqual([
+      '20261126T020000Z-oltp',
+      '20261126T020000Z-oltp-2',
+      '20261126T020000Z-oltp-9',
+      '20261126T020000Z-oltp-10',
+      '20261126T020001Z-oltp',
+    ]);
+    // In a manifest key, the folder of the second backup of a second sorts before the first's.
+    expect('20261126T020000Z-oltp-2/manifest.json' < '20261126T020000Z-oltp/manifest.json').toBe(true);
+    expect(compareBackupIds('20261126T020000Z-oltp-2', '20261126T020000Z-oltp')).toBeGreaterThan(0);
+    expect(compareBackupIds('custom-id', '20261126T020000Z-oltp')).toBeGreaterThan(0);
+    expect(compareBackupIds('20261126T020000Z-oltp', '20261126T020000Z-oltp')).toBe(0);
+    const at = '2026-11-26T02:00:00.500Z';
+    expect(compareBackupsByAge({ startedAt: at, id: '20261126T020000Z-oltp-10' }, { startedAt: at, id: '20261126T020000Z-oltp-9' })).toBeGreaterThan(0);
+    expect(compareBackupsByAge({ startedAt: '2026-11-26T02:00:00.400Z', id: '20261126T020000Z-oltp-10' }, { startedAt: at, id: '20261126T020000Z-oltp-9' })).toBeLessThan(0);
   });
 });
 

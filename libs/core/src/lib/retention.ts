@@ -1,4 +1,5 @@
 import { DEFAULT_WAL_SEGMENT_SIZE, parseLsn } from './lsn';
+import { compareBackupIds, compareBackupsByAge } from './backup-id';
 import { BackupManifest } from './manifest';
 import { TierName, TierPolicy } from './tier';
 import { TimelineHistoryEntry, WalFileName, walSegmentFileName, walSegmentNumberOf } from './wal';
@@ -136,7 +137,7 @@ export function planRetention(inputs: RetentionInputs): RetentionPlan {
   const orphans = decideOrphans(inputs);
   const expiredBackups = inputs.backups
     .filter((backup) => backups.expired.has(backup.id))
-    .sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id))
+    .sort((a, b) => compareBackupsByAge(b, a))
     .map((backup) => ({
       id: backup.id,
       type: backup.type,
@@ -184,7 +185,7 @@ function decideBackups(inputs: RetentionInputs): BackupDecisions {
   const holds = new Map(inputs.holds.filter((hold) => hold.tier === inputs.tier).map((hold) => [hold.backupId, hold]));
   const newestFull = [...inputs.backups]
     .filter((backup) => backup.type === 'full')
-    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id))
+    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || compareBackupIds(a.id, b.id))
     .at(-1);
 
   for (const backup of inputs.backups) {
@@ -212,7 +213,7 @@ function keepChainParents(
   keep: (id: string, reason: string) => void,
 ): void {
   const byId = new Map(backups.map((backup) => [backup.id, backup]));
-  const newestFirst = [...backups].sort((a, b) => b.startedAt.localeCompare(a.startedAt) || b.id.localeCompare(a.id));
+  const newestFirst = [...backups].sort((a, b) => compareBackupsByAge(b, a));
   for (const backup of newestFirst) {
     if (!kept.has(backup.id) || !backup.parent) continue;
     // Parents start before their children, so a parent kept here is visited later in this loop.

@@ -6,6 +6,7 @@ import {
   StorageNotFoundError,
   TierName,
   ToolFailedError,
+  compareBackupIds,
   isRookeryError,
 } from '@rookery/core';
 import { repositoryLayout } from '@rookery/repository';
@@ -72,13 +73,14 @@ export class LatestBackupService {
     return false;
   }
 
-  /** A manifest newer than `chosen` that the repository could not trust, with its id. */
+  /** A manifest newer than `chosen` that the repository could not trust, with its id (ids order by age: compareBackupIds). */
   private async newerDamagedManifest(chosen: BackupManifest): Promise<{ id: string; problem: string } | null> {
     const { damaged } = await this.context.repository.list(chosen.tier);
-    const chosenKey = repositoryLayout.manifestKey(chosen.tier, chosen.id, new Date(chosen.startedAt));
-    const newer = damaged.filter((entry) => entry.key > chosenKey).sort((a, b) => a.key.localeCompare(b.key));
-    const newest = newer.at(-1);
-    return newest ? { id: repositoryLayout.backupIdOf(newest.key) ?? newest.key, problem: newest.problem } : null;
+    const newer = damaged
+      .map((entry) => ({ id: repositoryLayout.backupIdOf(entry.key) ?? entry.key, problem: entry.problem }))
+      .filter((entry) => compareBackupIds(entry.id, chosen.id) > 0)
+      .sort((a, b) => compareBackupIds(a.id, b.id));
+    return newer.at(-1) ?? null;
   }
 
   /** Why an artifact of `backup` cannot be restored as recorded (absent, or another size), or null. */

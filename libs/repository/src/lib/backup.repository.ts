@@ -8,6 +8,7 @@ import {
   Store,
   StorageNotFoundError,
   TierName,
+  compareBackupsByAge,
   isManifestIntact,
 } from '@rookery/core';
 import { repositoryLayout } from './repository.layout';
@@ -50,7 +51,7 @@ export class BackupRepository {
         damaged.push({ key, problem: error.message });
       }
     }
-    backups.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+    backups.sort(compareBackupsByAge);
     return { backups, damaged };
   }
 
