@@ -74,6 +74,8 @@ const validationResult = z
     tier,
     checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() }).strict()),
     validatedAt: isoTime,
+    /** validation.failed only: set when the validation could not run to the end (a crash, a timeout), with the reason. */
+    error: failure.optional(),
   })
   .strict();
 
@@ -87,6 +89,21 @@ const drillCompleted = z
     withinRto: z.boolean(),
     checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() }).strict()),
     finishedAt: isoTime,
+  })
+  .strict();
+
+/** A drill that failed or could not run to the end: published and recorded like a completed one, so a failure is evidence too. */
+const drillFailed = z
+  .object({
+    /** The backup drilled, or null when the drill failed before one was chosen. */
+    backupId: backupId.nullable(),
+    tier,
+    startedAt: isoTime,
+    failedAt: isoTime,
+    durationMs: z.number().nonnegative(),
+    rtoSeconds: z.number().int().positive(),
+    checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() }).strict()),
+    error: failure,
   })
   .strict();
 
@@ -157,6 +174,7 @@ export const EVENT_TYPES = {
   'dev.rookery.validation.passed': define(TOPICS.validation, validationResult),
   'dev.rookery.validation.failed': define(TOPICS.validation, validationResult),
   'dev.rookery.drill.completed': define(TOPICS.validation, drillCompleted),
+  'dev.rookery.drill.failed': define(TOPICS.validation, drillFailed),
   'dev.rookery.restore.started': define(TOPICS.restore, restoreEvent),
   'dev.rookery.restore.completed': define(TOPICS.restore, restoreEvent),
   'dev.rookery.restore.failed': define(TOPICS.restore, restoreEvent),
