@@ -3,6 +3,7 @@ import { ExpireResult } from '@rookery/engine';
 import { retentionExpiredEvent } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, parseTime, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
+import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 import { formatBytes } from '../cli.output';
 
 export function expireCommand(): Command {
@@ -12,15 +13,31 @@ export function expireCommand(): Command {
     .option('--dry-run', 'print what would go and why; delete nothing')
     .option('--json', 'print the whole plan (every expired object, every kept backup and WAL range, with reasons) as JSON')
     .option('--now <time>', 'judge retention as of this ISO-8601 time instead of now (what would go next month)')
-    .action(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command) => {
-      const tier = parseTier(options.tier) ?? 'oltp';
-      const now = parseTime(options.now, '--now');
-      const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
-      if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {
-        await publishCliEvents(configFor(command), [retentionExpiredEvent(result, CLI_EVENT_SOURCE)]);
-      }
-      process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : expireText(result));
-    });
+    .action(
+      reporting(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command): Promise<CommandOutcome> => {
+        const tier = parseTier(options.tier) ?? 'oltp';
+        const now = parseTime(options.now, '--now');
+        const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
+        if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {
+          await publishCliEvents(configFor(command), [retentionExpiredEvent(result, CLI_EVENT_SOURCE)]);
+        }
+        process.stdout.write(options.json ? `${JSON.stringify(result, null, 2)}\n` : expireText(result));
+        return expireOutcome(result);
+      }),
+    );
+}
+
+/**
+ * Incomplete when the run stopped before deleting all it planned: a backup placed under legal hold
+ * during the run stops it (the held backup may need older WAL or parents), so the backups after it
+ * and the WAL stay until the next run plans with the hold.
+ */
+export function expireOutcome(result: ExpireResult): CommandOutcome {
+  const [held, ...rest] = result.skipped;
+  if (!held) return undefined;
+  return new Incomplete(
+    `expire of tier ${result.tier} stopped: backup ${held.id} was ${held.reason}; ${rest.length} more backup(s) and ${result.plan.expire.wal.length} WAL file(s) were not expired this run: run expire again`,
+  );
 }
 
 export function expireText(result: ExpireResult): string {

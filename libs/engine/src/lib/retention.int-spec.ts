@@ -255,6 +255,38 @@ describe('expire', () => {
       expect(left.every((key) => key.includes(id(2)))).toBe(true);
     }, 60_000);
   });
+
+  describe('a legal hold placed during expire', () => {
+    let engine: RookeryEngine;
+    const id = (ageDays: number) => `${new Date(Date.now() - ageDays * DAY).toISOString().slice(0, 10).replace(/-/g, '')}T030000Z-olap`;
+
+    beforeAll(async () => {
+      engine = await createEngine(buildConfig({ repositories: [`file://${join(work, 'hold-repo')}`] }, 'test'), { actor: 'test' });
+      for (const ageDays of [400, 390, 380, 2]) await commitSynthetic(engine, id(ageDays), new Date(Date.now() - ageDays * DAY), null, 'full');
+    }, 60_000);
+
+    afterAll(async () => {
+      await engine?.close();
+    });
+
+    it('wins: the held backup and every one after it stay, the result says which were skipped and why', async () => {
+      let placed = false;
+      const result = await engine.expire({
+        tier: 'olap',
+        onDeleted: async () => {
+          // The first expired backup is going; an operator holds the next one meanwhile.
+          if (placed) return;
+          placed = true;
+          await engine.hold('olap', id(390), 'subpoena 7');
+        },
+      });
+      expect(result.deleted.backups).toEqual([id(380)]);
+      expect(result.skipped.map((entry) => entry.id)).toEqual([id(390), id(400)]);
+      expect(result.skipped[0].reason).toContain('placed under legal hold');
+      expect(result.skipped[1].reason).toContain(`backup ${id(390)} was placed under legal hold during expire`);
+      expect((await engine.list('olap')).backups.map((backup) => backup.id)).toEqual([id(400), id(390), id(2)]);
+    }, 60_000);
+  });
 });
 
 /** A synthetic logical backup: two small artifacts written, then the manifest committed. */
