@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { TIER_NAMES, redactUrl } from '@rookery/core';
+import { tierPolicies } from '@rookery/config';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { load } from '../cli.lazy';
 
@@ -9,13 +10,17 @@ interface TierRebuild {
   removed: number;
   damaged: { key: string; problem: string }[];
   backups: string[];
+  /** Backups recorded into the compliance ledger from their manifests (see ComplianceLedgerService.backfill). */
+  ledger: { recorded: number; alreadyRecorded: number };
 }
 
 /**
  * `rookery catalog rebuild`: the catalog is an index of the repository (DESIGN §4), so it can be
  * recreated from the manifests at any time — into an empty or missing database (created and
  * migrated), or over a stale one (records of backups gone from the repository are removed;
- * running and failed runs, which only the catalog knows, are left alone).
+ * running and failed runs, which only the catalog knows, are left alone). The compliance ledger in
+ * the same database is backfilled from the same manifests, so backups taken without events (before
+ * Kafka was configured, by the CLI without a bus) count as evidence; running it again adds nothing.
  */
 export function catalogCommand(): Command {
   const catalog = new Command('catalog').description('the catalog database (an index of the repository)');
@@ -28,16 +33,21 @@ export function catalogCommand(): Command {
         const only = parseTier(options.tier);
         const { url, tiers, repository } = await withEngine(command, async (engine) => {
           const catalogUrl = engine.context.config.catalog.url;
+          const repository = engine.context.repository.store.description;
           const index = await load.catalog().BackupCatalog.open(catalogUrl);
+          const ledger = await load.catalog().EventLedger.open(catalogUrl);
+          const compliance = new (load.compliance().ComplianceLedgerService)(ledger, tierPolicies(engine.context.config));
           try {
             const results: TierRebuild[] = [];
             for (const tier of only ? [only] : TIER_NAMES) {
               const { backups, damaged } = await engine.list(tier);
               const result = await index.reindex(backups, { tier });
-              results.push({ tier, ...result, damaged, backups: backups.map((backup) => backup.id) });
+              const recorded = await compliance.backfill(backups, { repository });
+              results.push({ tier, ...result, damaged, backups: backups.map((backup) => backup.id), ledger: recorded });
             }
-            return { url: redactUrl(catalogUrl), tiers: results, repository: engine.context.repository.store.description };
+            return { url: redactUrl(catalogUrl), tiers: results, repository };
           } finally {
+            await ledger.close();
             await index.close();
           }
         });
@@ -47,7 +57,10 @@ export function catalogCommand(): Command {
         }
         const lines = [`catalog ${url} rebuilt from ${repository}`];
         for (const tier of tiers) {
-          lines.push(`  ${tier.tier.padEnd(8)} ${tier.indexed} backups indexed, ${tier.removed} stale records removed${tier.damaged.length ? `, ${tier.damaged.length} damaged manifests skipped` : ''}`);
+          lines.push(
+            `  ${tier.tier.padEnd(8)} ${tier.indexed} backups indexed, ${tier.removed} stale records removed${tier.damaged.length ? `, ${tier.damaged.length} damaged manifests skipped` : ''}; ` +
+              `compliance ledger: ${tier.ledger.recorded} backups recorded, ${tier.ledger.alreadyRecorded} already there`,
+          );
           for (const entry of tier.damaged) lines.push(`    damaged: ${entry.key}: ${entry.problem}`);
         }
         process.stdout.write(`${lines.join('\n')}\n`);

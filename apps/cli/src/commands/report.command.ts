@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { tierPolicies } from '@rookery/config';
-import { ConfigError } from '@rookery/core';
+import type { EventLedger } from '@rookery/catalog';
+import { ConfigError, redactUrl } from '@rookery/core';
 import { GlobalOptions, configFor, parseTier } from '../cli.context';
 import { load } from '../cli.lazy';
 
@@ -31,6 +32,7 @@ export function reportCommand(): Command {
       const { ComplianceLedgerService, renderCsv, renderMarkdown } = load.compliance();
       const ledger = await load.catalog().EventLedger.open(config.catalog.url);
       try {
+        await requireEvidence(ledger, config.catalog.url);
         const tiers = await new ComplianceLedgerService(ledger, tierPolicies(config)).tiers({ query: period, tiers: tier ? [tier] : undefined });
         const text =
           options.format === 'csv'
@@ -44,6 +46,14 @@ export function reportCommand(): Command {
         await ledger.close();
       }
     });
+}
+
+/** A report from an empty ledger would show every tier without evidence: say why instead. */
+async function requireEvidence(ledger: EventLedger, url: string): Promise<void> {
+  if ((await ledger.count()) > 0) return;
+  throw new ConfigError(`the compliance ledger in ${redactUrl(url)} holds no events: nothing to report`, ['catalog.url'], {
+    hint: 'point catalog.url (ROOKERY_CATALOG_URL) at the database compliance-reporting writes, or record the repository\'s backups with rookery catalog rebuild',
+  });
 }
 
 function isoTime(value: string | undefined, flag: string): string | undefined {

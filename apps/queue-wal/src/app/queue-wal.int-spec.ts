@@ -79,7 +79,8 @@ describe('queue-wal service', () => {
     const archivedNames: string[] = [];
     const bus = await app.get(ServiceEventsService).connectedBus();
     const subscription = await bus.subscribe({ group: 'test', topics: [TOPICS.wal] }, async (event) => {
-      archivedNames.push(...(event as CloudEvent<'dev.rookery.wal.archived'>).data.segments.map((segment) => segment.name));
+      // The topic also carries the stream's dev.rookery.wal.streamed reports.
+      if (event.type === 'dev.rookery.wal.archived') archivedNames.push(...(event as CloudEvent<'dev.rookery.wal.archived'>).data.segments.map((segment) => segment.name));
     });
     const [{ name }] = await cluster.query<{ name: string }>("select pg_walfile_name(pg_current_wal_lsn()) as name from pg_switch_wal()");
     const uploaded = await until(status, (body) => (body.uploads.lastUploaded?.name ?? '') >= name);

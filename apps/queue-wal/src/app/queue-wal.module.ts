@@ -16,6 +16,8 @@ export interface QueueWalModuleOptions {
   startWaitMs?: number;
   /** How often the spool is swept without a file-system event (tests shorten it). */
   sweepIntervalMs?: number;
+  /** How often the stream's state is published for the compliance ledger (tests shorten it). */
+  reportIntervalMs?: number;
 }
 
 /**
@@ -25,14 +27,14 @@ export interface QueueWalModuleOptions {
 @Module({})
 export class QueueWalModule {
   static forRoot(options: QueueWalModuleOptions = {}): DynamicModule {
-    const { sweepIntervalMs, ...kit } = options;
+    const { sweepIntervalMs, reportIntervalMs, ...kit } = options;
     return {
       module: QueueWalModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'queue-wal', ...kit }), ScheduleModule.forRoot()],
       controllers: [createBackupsController(QUEUE_TIER), StatusController],
       providers: [
         { provide: SERVICE_TIER, useValue: QUEUE_TIER },
-        { provide: WalStreamService.OPTIONS, useValue: { sweepIntervalMs } },
+        { provide: WalStreamService.OPTIONS, useValue: { sweepIntervalMs, reportIntervalMs } },
         BackupScheduleHandler,
         WalStreamService,
       ],

@@ -1,8 +1,16 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { RookeryEngine, WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor } from '@rookery/engine';
-import { WalArchivedBatcher } from '@rookery/events';
+import { RookeryEngine, WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor, walStreamReport } from '@rookery/engine';
+import { WalArchivedBatcher, createEvent } from '@rookery/events';
 import { BackupMetricsService, ServiceEventsService } from '@rookery/service-kit';
+
+export interface WalStreamServiceOptions {
+  sweepIntervalMs?: number;
+  /** How often the stream's state is published as dev.rookery.wal.streamed; default 30 s. */
+  reportIntervalMs?: number;
+}
+
+const DEFAULT_REPORT_INTERVAL_MS = 30_000;
 
 /**
  * The WAL stream's life in the service: started once the app is up, stopped before the engine
@@ -14,12 +22,13 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
   private readonly logger = new Logger('WalStream');
   private supervisor: WalStreamSupervisor | null = null;
   private readonly archived: WalArchivedBatcher;
+  private reportTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly engine: RookeryEngine,
     private readonly metrics: BackupMetricsService,
-    events: ServiceEventsService,
-    @Inject(WalStreamService.OPTIONS) private readonly options: { sweepIntervalMs?: number },
+    private readonly events: ServiceEventsService,
+    @Inject(WalStreamService.OPTIONS) private readonly options: WalStreamServiceOptions,
   ) {
     // Archived files become dev.rookery.wal.archived events in batches, through the outbox.
     this.archived = new WalArchivedBatcher((batch) => events.publish(...batch), {
@@ -41,16 +50,37 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
     this.registerMetrics(supervisor);
     await supervisor.start();
     this.supervisor = supervisor;
+    const interval = this.options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS;
+    this.reportTimer = setInterval(() => void this.report(interval), interval);
+    void this.report(interval);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    if (this.reportTimer) clearInterval(this.reportTimer);
     await this.supervisor?.stop();
+    // The stream has stopped: say so, so the RPO exposure counts from now rather than when a report goes stale.
+    await this.report(this.options.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS);
     await this.archived.flush();
   }
 
   status(): Promise<WalStreamStatus> {
     if (!this.supervisor) throw new Error('the wal stream has not started');
     return this.supervisor.status();
+  }
+
+  /**
+   * Publishes where the stream stands (dev.rookery.wal.streamed): the compliance ledger measures
+   * the tier's RPO exposure from it (0 while in sync). A report holds for two intervals, so one
+   * lost report does not count as exposure but a stopped service does.
+   */
+  private async report(intervalMs: number): Promise<void> {
+    if (!this.supervisor) return;
+    try {
+      const data = walStreamReport(await this.supervisor.status(), { at: new Date(), validForSeconds: (2 * intervalMs) / 1000 });
+      await this.events.publish(createEvent('dev.rookery.wal.streamed', data.tier, data, { source: this.events.source }));
+    } catch (error) {
+      this.logger.error(`cannot store the wal.streamed report: ${String(error)}`);
+    }
   }
 
   private registerMetrics(supervisor: WalStreamSupervisor): void {

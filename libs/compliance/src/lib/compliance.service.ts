@@ -1,7 +1,10 @@
-import { PolicyFacts, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
+import { BackupManifest, PolicyFacts, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import { EventLedger, LedgerQuery } from '@rookery/catalog';
-import { ALL_TOPICS, CloudEvent, EventBus, Subscription } from '@rookery/events';
+import { ALL_TOPICS, CloudEvent, EventBus, Subscription, backupCompletedEvent } from '@rookery/events';
 import { TierCompliance, computeTierCompliance } from './tier-compliance';
+
+/** The source of ledger entries recorded from the repository rather than received as events. */
+export const BACKFILL_SOURCE = 'rookery/backfill';
 
 /**
  * The compliance-reporting core: consumes every topic into the ledger (once per event id, so a
@@ -21,6 +24,26 @@ export class ComplianceLedgerService {
       { eventId: event.id, type: event.type, subject: event.subject, source: event.source, time: event.time, data: event.data as Record<string, unknown> },
     ]);
     return added === 1;
+  }
+
+  /**
+   * Backfills the ledger from the repository: each backup whose manifest the repository holds and
+   * the ledger has no backup.completed for (taken before events were configured, or by the CLI
+   * without a bus) is recorded from its manifest under the id `backfill:<backup id>`. A second run
+   * records nothing; an event arriving later for the same backup is kept but counted once
+   * (computeTierCompliance counts a backup once per outcome). The repository holds no validation
+   * or drill records (they exist only as events), so those stay "not recorded" until they run.
+   */
+  async backfill(manifests: readonly BackupManifest[], options: { repository: string }): Promise<{ recorded: number; alreadyRecorded: number }> {
+    const known = new Set((await this.ledger.list({ types: ['dev.rookery.backup.completed'] })).map((entry) => String(entry.data['backupId'])));
+    const entries = manifests
+      .filter((manifest) => !known.has(manifest.id))
+      .map((manifest) => {
+        const event = backupCompletedEvent(manifest, { actor: 'backfill', repository: options.repository, source: BACKFILL_SOURCE });
+        return { eventId: `backfill:${manifest.id}`, type: event.type, subject: event.subject, source: event.source, time: manifest.finishedAt, data: event.data };
+      });
+    const recorded = await this.ledger.append(entries);
+    return { recorded, alreadyRecorded: manifests.length - recorded };
   }
 
   subscribe(bus: EventBus, group = 'rookery-compliance-reporting'): Promise<Subscription> {

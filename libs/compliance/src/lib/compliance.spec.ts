@@ -68,10 +68,107 @@ describe('computeTierCompliance', () => {
     expect(result.status).toBe('failing');
   });
 
-  it('has no good full, no recovery point and a failing status for a tier with no events', () => {
+  it('says which evidence is missing for a tier with no events instead of calling it failing', () => {
     const result = computeTierCompliance(DEFAULT_POLICIES.queue, [], { now, facts: { synchronousStreaming: true } });
-    expect(result).toMatchObject({ lastGoodFull: null, recoveryPoint: null, rpoExposureSeconds: null, rpoMet: null, lastDrill: null, status: 'failing' });
+    expect(result).toMatchObject({ lastGoodFull: null, recoveryPoint: null, rpoExposureSeconds: null, rpoMet: null, lastDrill: null, status: 'unknown' });
+    expect(result.missing).toEqual(['no backup recorded', 'no validation recorded', 'no drill recorded']);
     expect(result.validation.coverage).toBeNull();
+  });
+
+  it('shows a validated backup without drills as missing a drill (attention), not failing', () => {
+    const history = [completed('olap', 'o1', 'full', '2026-11-26T11:00:00.000Z'), event('validation.passed', 'olap', '2026-11-26T11:10:00.000Z', { backupId: 'o1' })];
+    const result = computeTierCompliance(DEFAULT_POLICIES.olap, history, { now });
+    expect(result.missing).toEqual(['no drill recorded']);
+    expect(result.status).toBe('attention');
+  });
+
+  it('counts a backup recorded by a backfill and by its event once', () => {
+    const backup = completed('olap', 'o1', 'full', '2026-11-26T11:00:00.000Z');
+    const backfilled = { ...backup, eventId: 'backfill:o1' };
+    const result = computeTierCompliance(DEFAULT_POLICIES.olap, [backfilled, backup], { now });
+    expect(result.series.backups).toHaveLength(1);
+    expect(result.validation.completed).toBe(1);
+  });
+
+  it('records a failed drill as the last drill, with its reason, and the tier as failing', () => {
+    const history = [
+      completed('olap', 'o1', 'full', '2026-11-26T11:00:00.000Z'),
+      event('validation.passed', 'olap', '2026-11-26T11:10:00.000Z', { backupId: 'o1' }),
+      event('drill.completed', 'olap', '2026-11-26T11:20:00.000Z', { backupId: 'o1', restoreMs: 60_000, rtoSeconds: 7200, withinRto: true, ok: true, finishedAt: '2026-11-26T11:20:00.000Z' }),
+      event('drill.failed', 'olap', '2026-11-26T11:40:00.000Z', {
+        backupId: null,
+        tier: 'olap',
+        startedAt: '2026-11-26T11:39:00.000Z',
+        failedAt: '2026-11-26T11:40:00.000Z',
+        durationMs: 63_000,
+        rtoSeconds: 7200,
+        checks: [],
+        error: { code: 'TOOL_FAILED', message: 'pg_restore exited with 1', retryable: false },
+      }),
+    ];
+    const result = computeTierCompliance(DEFAULT_POLICIES.olap, history, { now });
+    expect(result.lastDrill).toEqual({ backupId: null, finishedAt: '2026-11-26T11:40:00.000Z', restoreSeconds: 63, rtoSeconds: 7200, withinRto: false, ok: false, error: 'pg_restore exited with 1' });
+    expect(result.series.drills).toHaveLength(2);
+    expect(result.status).toBe('failing');
+    expect(renderMarkdown([result], { generatedAt: now })).toContain('**FAILED** after 63 s: pg_restore exited with 1');
+  });
+
+  it('keeps the reason of a validation that could not run to the end', () => {
+    const history = [
+      completed('olap', 'o1', 'full', '2026-11-26T11:00:00.000Z'),
+      event('validation.failed', 'olap', '2026-11-26T11:10:00.000Z', { backupId: 'o1', checks: [], error: { code: 'X', message: 'extraction failed', retryable: false } }),
+    ];
+    const result = computeTierCompliance(DEFAULT_POLICIES.olap, history, { now });
+    expect(result.lastValidation).toEqual({ backupId: 'o1', at: '2026-11-26T11:10:00.000Z', ok: false, error: 'extraction failed' });
+    expect(result.validation.openFailures).toEqual(['o1']);
+  });
+
+  describe('policy-lint findings', () => {
+    const healthyContent = [
+      completed('content', 'c1', 'full', '2026-11-26T11:30:00.000Z'),
+      event('validation.passed', 'content', '2026-11-26T11:40:00.000Z', { backupId: 'c1' }),
+      event('drill.completed', 'content', '2026-11-26T11:50:00.000Z', { backupId: 'c1', restoreMs: 60_000, rtoSeconds: 1800, withinRto: true, ok: true, finishedAt: '2026-11-26T11:50:00.000Z' }),
+    ];
+
+    it('are shown with their rule and severity and do not make the tier failing', () => {
+      const result = computeTierCompliance(DEFAULT_POLICIES.content, healthyContent, { now });
+      expect(result.lint).toEqual([expect.objectContaining({ rule: 'rpo-schedule', severity: 'error', acknowledged: null })]);
+      expect(result.status).toBe('attention');
+    });
+
+    it('once acknowledged with a reason, are shown with it and leave the tier ok', () => {
+      const policy = { ...DEFAULT_POLICIES.content, acknowledge: [{ rule: 'rpo-schedule', reason: 'hourly WAL-free dumps are too heavy; 4 h accepted' }] };
+      const result = computeTierCompliance(policy, healthyContent, { now });
+      expect(result.lint).toEqual([expect.objectContaining({ rule: 'rpo-schedule', acknowledged: 'hourly WAL-free dumps are too heavy; 4 h accepted' })]);
+      expect(result.status).toBe('ok');
+      expect(renderMarkdown([result], { generatedAt: now })).toContain('(acknowledged: hourly WAL-free dumps are too heavy; 4 h accepted)');
+    });
+  });
+
+  describe('RPO exposure of a synchronously streamed tier', () => {
+    const queue = DEFAULT_POLICIES.queue;
+    const streamed = (at: string, inSync: boolean) =>
+      event('wal.streamed', 'queue', at, { tier: 'queue', applicationName: 'q', inSync, syncState: inSync ? 'sync' : null, flushLsn: null, currentLsn: null, lagBytes: inSync ? 0 : null, at, validForSeconds: 60 });
+    const base = [
+      completed('queue', 'q1', 'full', '2026-11-26T02:00:00.000Z'),
+      event('wal.archived', 'queue', '2026-11-26T11:40:00.000Z', { segments: [{ name: 'A', archivedAt: '2026-11-26T11:40:00.000Z' }] }),
+    ];
+
+    it('is 0 while the last report says in sync and still holds', () => {
+      const result = computeTierCompliance(queue, [...base, streamed('2026-11-26T11:59:30.000Z', true)], { now });
+      expect(result).toMatchObject({ rpoExposureSeconds: 0, rpoMet: true, recoveryPoint: { source: 'stream', at: now.toISOString() }, stream: { inSync: true, current: true } });
+      expect(result.series.exposure.at(-1)).toEqual({ at: now.toISOString(), exposureSeconds: 0 });
+    });
+
+    it('is the time since the stream was last in sync once it is not', () => {
+      const result = computeTierCompliance(queue, [...base, streamed('2026-11-26T11:55:00.000Z', true), streamed('2026-11-26T11:58:00.000Z', false)], { now });
+      expect(result).toMatchObject({ rpoExposureSeconds: 300, rpoMet: false, stream: { inSync: false, current: false } });
+    });
+
+    it('is the time since the last report once the reports stop (the service is down)', () => {
+      const result = computeTierCompliance(queue, [...base, streamed('2026-11-26T11:50:00.000Z', true)], { now });
+      expect(result).toMatchObject({ rpoExposureSeconds: 600, rpoMet: false, stream: { inSync: true, current: false } });
+    });
   });
 
   it('draws the exposure sawtooth from recovery points to now', () => {
@@ -92,8 +189,9 @@ describe('report rendering', () => {
     const markdown = renderMarkdown(tiers, { generatedAt: now });
     expect(markdown).toContain('# rookery compliance report');
     expect(markdown).toMatch(/^\| content \| FAILING \| c1 \(2026-11-26T03:05:00.000Z\) \|/m);
-    expect(markdown).toMatch(/^\| queue \| FAILING \| none \|/m);
-    expect(markdown).toContain('- Policy lint (error): the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h.');
+    expect(markdown).toMatch(/^\| queue \| UNKNOWN \| none \|/m);
+    expect(markdown).toContain('- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h.');
+    expect(markdown).toContain('- Missing evidence: no backup recorded, no validation recorded, no drill recorded.');
   });
 
   it('writes CSV with a header and quoted fields', () => {
@@ -102,8 +200,9 @@ describe('report rendering', () => {
     const contentFields = content.split(/,(?=(?:[^"]*"[^"]*")*[^"]*$)/);
     expect(contentFields[0]).toBe('content');
     expect(contentFields[2]).toBe('c1');
-    expect(contentFields.at(-1)).toBe('"error: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h"');
-    expect(queue.startsWith('queue,failing,,')).toBe(true);
+    expect(contentFields.at(-2)).toBe('"error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h"');
+    expect(contentFields.at(-1)).toBe('no validation recorded; no drill recorded');
+    expect(queue.startsWith('queue,unknown,,')).toBe(true);
   });
 
   it('renders the dashboard with a section and three charts per tier, text escaped', () => {

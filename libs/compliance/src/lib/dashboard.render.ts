@@ -1,4 +1,4 @@
-import { seconds } from './report.render';
+import { coverageText, drillText, findingText, seconds } from './report.render';
 import { TierCompliance } from './tier-compliance';
 
 /**
@@ -23,13 +23,13 @@ h1 { font-size: 20px; margin: 0 0 4px; }
 .tier { background: #fff; border: 1px solid #d9dee5; border-radius: 8px; padding: 16px; }
 .tier h2 { font-size: 17px; margin: 0 0 8px; display: flex; gap: 8px; align-items: center; }
 .badge { font-size: 12px; padding: 2px 8px; border-radius: 10px; color: #fff; }
-.ok { background: #2e7d32; } .attention { background: #b26a00; } .failing { background: #c62828; }
+.ok { background: #2e7d32; } .attention { background: #b26a00; } .failing { background: #c62828; } .unknown { background: #5b6675; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 0 0 8px; }
 dt { color: #5b6675; } dd { margin: 0; }
 .chart h3 { font-size: 13px; margin: 12px 0 4px; color: #3a4554; }
 svg { width: 100%; height: auto; background: #fbfcfd; border: 1px solid #eef0f3; }
 .lint { margin: 4px 0 0; padding-left: 18px; }
-.lint .error { color: #c62828; } .lint .warning { color: #b26a00; } .lint .info { color: #5b6675; }
+.lint .error { color: #c62828; } .lint .warning { color: #b26a00; } .lint .info, .lint .acknowledged, .missing { color: #5b6675; }
 </style>
 </head>
 <body>
@@ -44,18 +44,18 @@ ${tiers.map(tierCard).join('\n')}
 }
 
 function tierCard(tier: TierCompliance): string {
-  const drill = tier.lastDrill;
   return `<section class="tier" data-tier="${escape(tier.tier)}">
 <h2>${escape(tier.tier)} <span class="badge ${tier.status}" data-testid="status">${tier.status}</span></h2>
 <dl>
 <dt>last good full</dt><dd>${tier.lastGoodFull ? `${escape(tier.lastGoodFull.backupId)}${tier.lastGoodFull.validated ? ' (validated)' : ''}` : 'none'}</dd>
 <dt>recovery point</dt><dd>${tier.recoveryPoint ? `${escape(tier.recoveryPoint.at)} (${tier.recoveryPoint.source})` : 'none'}</dd>
 <dt>RPO exposure</dt><dd data-testid="rpo">${seconds(tier.rpoExposureSeconds)} of ${seconds(tier.objectives.rpoSeconds)}${tier.rpoMet === false ? ' — missed' : ''}</dd>
-<dt>last drill</dt><dd data-testid="drill">${drill ? `${seconds(drill.restoreSeconds)} against an RTO of ${seconds(drill.rtoSeconds)}${drill.withinRto && drill.ok ? '' : ' — missed'}` : 'none yet'}</dd>
-<dt>validation</dt><dd>${tier.validation.validated}/${tier.validation.completed} backups${tier.validation.openFailures.length ? `, ${tier.validation.openFailures.length} failed` : ''}</dd>
+<dt>last drill</dt><dd data-testid="drill">${escape(drillText(tier))}</dd>
+<dt>validation</dt><dd data-testid="validation">${escape(coverageText(tier))}${tier.validation.openFailures.length ? `, ${tier.validation.openFailures.length} failed` : ''}</dd>
 <dt>retention</dt><dd>${tier.retention.ok ? 'as policy says' : `${tier.retention.expiredEarly.length} expired early, ${tier.retention.keptPastPolicy.length} kept past policy`}</dd>
 </dl>
-${tier.lint.length ? `<ul class="lint">${tier.lint.map((finding) => `<li class="${finding.severity}">${finding.severity}: ${escape(finding.message)}</li>`).join('')}</ul>` : ''}
+${tier.missing.length ? `<div class="missing" data-testid="missing">${escape(tier.missing.join(', '))}</div>` : ''}
+${tier.lint.length ? `<ul class="lint">${tier.lint.map((finding) => `<li class="${finding.acknowledged === null ? finding.severity : 'acknowledged'}" data-rule="${finding.rule}">${escape(findingText(finding))}</li>`).join('')}</ul>` : ''}
 <div class="chart"><h3>backup timeline (stored size)</h3>${backupTimeline(tier)}</div>
 <div class="chart"><h3>RPO exposure over time (dashed: objective)</h3>${exposureChart(tier)}</div>
 <div class="chart"><h3>drill restore time (dashed: RTO)</h3>${drillChart(tier)}</div>
@@ -100,7 +100,7 @@ function drillChart(tier: TierCompliance): string {
     t: Date.parse(drill.finishedAt),
     v: drill.restoreSeconds,
     color: drill.withinRto && drill.ok ? '#1565c0' : '#c62828',
-    label: `${drill.backupId}: ${seconds(drill.restoreSeconds)}`,
+    label: `${drill.backupId ?? 'no backup'}: ${seconds(drill.restoreSeconds)}`,
   }));
   return chart('drills', points, { kind: 'bars', format: (value) => seconds(value), reference: tier.objectives.rtoSeconds });
 }

@@ -1,4 +1,4 @@
-import { TierCompliance } from './tier-compliance';
+import { LintFinding, TierCompliance } from './tier-compliance';
 
 /**
  * The exported evidence (`rookery report`, GET /report.md, /report.csv): what an auditor files for
@@ -20,7 +20,7 @@ export function renderMarkdown(tiers: readonly TierCompliance[], options: { gene
         tier.lastGoodFull ? `${tier.lastGoodFull.backupId} (${tier.lastGoodFull.finishedAt})` : 'none',
         tier.recoveryPoint ? `${tier.recoveryPoint.at} (${tier.recoveryPoint.source})` : 'none',
         `${seconds(tier.rpoExposureSeconds)} / ${seconds(tier.objectives.rpoSeconds)}${tier.rpoMet === false ? ' **MISSED**' : ''}`,
-        tier.lastDrill ? `${seconds(tier.lastDrill.restoreSeconds)} / ${seconds(tier.lastDrill.rtoSeconds)}${tier.lastDrill.withinRto && tier.lastDrill.ok ? '' : ' **MISSED**'}` : 'no drill',
+        drillText(tier, (text) => `**${text.toUpperCase()}**`),
         coverageText(tier),
         tier.retention.ok ? 'ok' : `**${tier.retention.expiredEarly.length} expired early, ${tier.retention.keptPastPolicy.length} kept past policy**`,
       ].join(' | ')} |`,
@@ -33,11 +33,13 @@ export function renderMarkdown(tiers: readonly TierCompliance[], options: { gene
     const completed = tier.series.backups.filter((backup) => backup.status === 'completed').length;
     const failed = tier.series.backups.length - completed;
     lines.push(`- Backups: ${completed} completed, ${failed} failed; validation ${coverageText(tier)}${tier.validation.openFailures.length ? `, open failures: ${tier.validation.openFailures.join(', ')}` : ''}.`);
-    lines.push(`- Drills: ${tier.series.drills.length}${tier.lastDrill ? `, last ${tier.lastDrill.finishedAt}: restored in ${seconds(tier.lastDrill.restoreSeconds)} against an RTO of ${seconds(tier.lastDrill.rtoSeconds)} (${tier.lastDrill.withinRto ? 'met' : 'missed'})` : ''}.`);
+    lines.push(`- Drills: ${tier.series.drills.length}${tier.lastDrill ? `, last ${tier.lastDrill.finishedAt}: ${drillText(tier)}` : ''}.`);
+    if (tier.lastValidation && !tier.lastValidation.ok) lines.push(`- Last validation (${tier.lastValidation.backupId}, ${tier.lastValidation.at}) failed: ${tier.lastValidation.error}.`);
+    if (tier.missing.length) lines.push(`- Missing evidence: ${tier.missing.join(', ')}.`);
     lines.push(`- Cross-region copies: ${tier.replication.copies}, failures ${tier.replication.failures}${tier.replication.lastCopyAt ? `, last ${tier.replication.lastCopyAt}` : ''}.`);
     for (const early of tier.retention.expiredEarly) lines.push(`- Retention: ${early.backupId} expired ${early.expiredAt}, before its retention date ${early.retentionUntil}.`);
     for (const kept of tier.retention.keptPastPolicy) lines.push(`- Retention: ${kept.backupId} kept past its retention date ${kept.retentionUntil}.`);
-    for (const finding of tier.lint) lines.push(`- Policy lint (${finding.severity}): ${finding.message}.`);
+    for (const finding of tier.lint) lines.push(`- Policy lint: ${findingText(finding)}.`);
     lines.push('');
   }
   return `${lines.join('\n')}\n`;
@@ -64,6 +66,7 @@ export const CSV_COLUMNS = [
   'copies',
   'copy_failures',
   'lint_findings',
+  'missing_evidence',
 ] as const;
 
 export function renderCsv(tiers: readonly TierCompliance[]): string {
@@ -87,7 +90,8 @@ export function renderCsv(tiers: readonly TierCompliance[]): string {
     tier.retention.keptPastPolicy.map((entry) => entry.backupId).join(' '),
     tier.replication.copies.toString(),
     tier.replication.failures.toString(),
-    tier.lint.map((finding) => `${finding.severity}: ${finding.message}`).join('; '),
+    tier.lint.map(findingText).join('; '),
+    tier.missing.join('; '),
   ]);
   return [CSV_COLUMNS as readonly string[], ...rows].map((row) => row.map(csvField).join(',')).join('\r\n') + '\r\n';
 }
@@ -96,9 +100,24 @@ function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
-function coverageText(tier: TierCompliance): string {
+export function coverageText(tier: TierCompliance): string {
   const { validated, completed, coverage } = tier.validation;
-  return coverage === null ? 'no backups' : `${validated}/${completed} (${Math.round(coverage * 100)} %)`;
+  if (coverage === null) return 'no backup recorded';
+  if (!tier.lastValidation) return `no validation recorded (0/${completed})`;
+  return `${validated}/${completed} (${Math.round(coverage * 100)} %)`;
+}
+
+/** The last drill against the RTO; a failed drill with its reason; 'no drill recorded' when there is none. */
+export function drillText(tier: TierCompliance, emphasize: (text: string) => string = (text) => text): string {
+  const drill = tier.lastDrill;
+  if (!drill) return 'no drill recorded';
+  if (drill.error !== null) return `${emphasize('failed')} after ${seconds(drill.restoreSeconds)}: ${drill.error}`;
+  return `${seconds(drill.restoreSeconds)} against an RTO of ${seconds(drill.rtoSeconds)}${drill.withinRto && drill.ok ? '' : ` — ${emphasize('missed')}`}`;
+}
+
+/** `warning rpo-schedule: … (acknowledged: …)`: a finding with its rule, and the operator's reason once acknowledged. */
+export function findingText(finding: LintFinding): string {
+  return `${finding.severity} ${finding.rule}: ${finding.message}${finding.acknowledged === null ? '' : ` (acknowledged: ${finding.acknowledged})`}`;
 }
 
 function periodText(period?: { since?: string; until?: string }): string {

@@ -33,6 +33,11 @@ describe('buildConfig', () => {
     expect(config.tiers.oltp.policy.storageClass).toBe('STANDARD_IA');
   });
 
+  it('keeps the policy-lint findings an operator acknowledged, with the reason', () => {
+    const acknowledge = [{ rule: 'rpo-schedule', reason: '4-hourly content incrementals accepted' }];
+    expect(buildConfig({ tiers: { content: { policy: { acknowledge } } } }, 'x').tiers.content.policy.acknowledge).toEqual(acknowledge);
+  });
+
   it.each([
     [{ repositories: ['ftp://x'] }, 'repositories.0'],
     [{ tiers: { oltp: { policy: { retentionDays: 'ninety' } } } }, 'tiers.oltp.policy.retentionDays'],
@@ -40,6 +45,8 @@ describe('buildConfig', () => {
     [{ compresion: {} }, 'compresion: unknown key'],
     [{ compression: { codec: 'brotli' } }, 'compression.codec'],
     [{ tiers: { oltp: { policy: { fullSchedule: 'daily' } } } }, 'tiers.oltp.policy.fullSchedule'],
+    [{ tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedul', reason: 'typo' }] } } } }, 'tiers.content.policy.acknowledge.0.rule'],
+    [{ tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: '' }] } } } }, 'tiers.content.policy.acknowledge.0.reason'],
   ])('names the bad key in %j', (document, key) => {
     expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(key);
   });

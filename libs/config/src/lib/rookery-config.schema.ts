@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { COMPRESSION_CODECS, TIER_NAMES, TierName } from '@rookery/core';
+import { COMPRESSION_CODECS, POLICY_LINT_RULES, TIER_NAMES, TierName } from '@rookery/core';
 
 /**
  * The YAML file's schema (rookery.yaml). Every key is optional: what is absent comes from the
@@ -34,6 +34,7 @@ const policyOverrides = z
     rtoSeconds: z.number().positive(),
     localCopyDays: z.number().int().nonnegative(),
     drillSchedule: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields'),
+    acknowledge: z.array(z.object({ rule: z.enum(POLICY_LINT_RULES), reason: z.string().min(1, 'say why the finding is accepted') }).strict()),
     logical: z
       .object({
         splitTable: z.string().min(1).nullable(),

@@ -7,10 +7,12 @@ import { TierPolicy } from './tier';
  */
 export type FindingSeverity = 'error' | 'warning' | 'info';
 
+export const POLICY_LINT_RULES = ['rpo-schedule', 'rpo-archive-timeout', 'rpo-zero-needs-streaming', 'retention-shorter-than-schedule', 'schedule-invalid'] as const;
+
 export interface PolicyFinding {
   tier: string;
   severity: FindingSeverity;
-  rule: 'rpo-schedule' | 'rpo-archive-timeout' | 'rpo-zero-needs-streaming' | 'retention-shorter-than-schedule' | 'schedule-invalid';
+  rule: (typeof POLICY_LINT_RULES)[number];
   message: string;
 }
 

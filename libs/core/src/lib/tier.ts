@@ -32,6 +32,13 @@ export interface TierPolicy {
   localCopyDays: number;
   /** Cron expression (UTC) for the validator's restore drills of the tier; absent: DEFAULT_DRILL_SCHEDULE. */
   drillSchedule?: string;
+  /** Policy-lint findings the operator accepted, by rule, with the reason (shown beside the finding). */
+  acknowledge?: readonly PolicyAcknowledgement[];
+}
+
+export interface PolicyAcknowledgement {
+  rule: string;
+  reason: string;
 }
 
 /** Restore drills run monthly unless a tier's policy says otherwise: 06:00 UTC on the 1st. */

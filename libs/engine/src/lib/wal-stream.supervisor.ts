@@ -2,7 +2,7 @@ import { FSWatcher, watch } from 'node:fs';
 import { chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { WalStreamConfig } from '@rookery/config';
-import { TierName, ToolFailedError, WalFileName, parseWalFileName } from '@rookery/core';
+import { TierName, ToolFailedError, WalFileName, parseLsn, parseWalFileName } from '@rookery/core';
 import type { ReceivewalExit, RunningReceivewal, SynchronousStandbyState } from '@rookery/postgres';
 import type { WalPushResult } from './wal.service';
 
@@ -378,6 +378,41 @@ export class WalStreamSupervisor {
   private log(level: 'info' | 'warn' | 'error', message: string): void {
     this.deps.log?.(level, message);
   }
+}
+
+/** What the stream reports as dev.rookery.wal.streamed (the data of the event). */
+export interface WalStreamReport {
+  tier: TierName;
+  applicationName: string;
+  inSync: boolean;
+  syncState: string | null;
+  flushLsn: string | null;
+  currentLsn: string | null;
+  lagBytes: number | null;
+  at: string;
+  validForSeconds: number;
+}
+
+/**
+ * The stream's confirmed flush position as RPO evidence: in sync while the primary lists us in
+ * synchronous_standby_names and pg_stat_replication says 'sync' (a commit returns only once its
+ * WAL is flushed on the spool disk, so nothing acknowledged is at risk); the lag in bytes between
+ * the primary's current LSN and our confirmed flush LSN.
+ */
+export function walStreamReport(status: WalStreamStatus, options: { at: Date; validForSeconds: number }): WalStreamReport {
+  const primary = 'error' in status.primary ? null : status.primary;
+  const lag = primary?.flushLsn && primary.currentLsn ? parseLsn(primary.currentLsn) - parseLsn(primary.flushLsn) : null;
+  return {
+    tier: status.tier,
+    applicationName: status.applicationName,
+    inSync: primary !== null && primary.registered && primary.syncState === 'sync',
+    syncState: primary?.syncState ?? null,
+    flushLsn: primary?.flushLsn ?? null,
+    currentLsn: primary?.currentLsn ?? null,
+    lagBytes: lag === null ? null : Number(lag > 0n ? lag : 0n),
+    at: options.at.toISOString(),
+    validForSeconds: options.validForSeconds,
+  };
 }
 
 function exitReason(exit: ReceivewalExit): string {

@@ -68,6 +68,27 @@ const walArchived = z
   })
   .strict();
 
+/**
+ * Where the synchronous WAL stream stands (queue-wal, every report interval and on a change): the
+ * primary's current LSN and what the stream confirmed flushed. While `inSync` every acknowledged
+ * commit is on the stream's disk (RPO exposure 0) until `validForSeconds` after `at`.
+ */
+const walStreamed = z
+  .object({
+    tier,
+    applicationName: z.string(),
+    inSync: z.boolean(),
+    /** pg_stat_replication.sync_state of the stream; null when it is not connected. */
+    syncState: z.string().nullable(),
+    flushLsn: lsn.nullable(),
+    currentLsn: lsn.nullable(),
+    /** Bytes of WAL the primary wrote that the stream has not confirmed flushed; null when unknown. */
+    lagBytes: z.number().int().nonnegative().nullable(),
+    at: isoTime,
+    validForSeconds: z.number().positive(),
+  })
+  .strict();
+
 const validationResult = z
   .object({
     backupId,
@@ -171,6 +192,7 @@ export const EVENT_TYPES = {
   'dev.rookery.backup.completed': define(TOPICS.backup, backupCompleted),
   'dev.rookery.backup.failed': define(TOPICS.backup, backupFailed),
   'dev.rookery.wal.archived': define(TOPICS.wal, walArchived),
+  'dev.rookery.wal.streamed': define(TOPICS.wal, walStreamed),
   'dev.rookery.validation.passed': define(TOPICS.validation, validationResult),
   'dev.rookery.validation.failed': define(TOPICS.validation, validationResult),
   'dev.rookery.drill.completed': define(TOPICS.validation, drillCompleted),
