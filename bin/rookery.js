@@ -12,6 +12,20 @@ process.emitWarning = function filteredWarning(warning, ...rest) {
 };
 
 /**
+ * A reader that stops early (`rookery info | head -1`) closes the pipe: what is left to print has
+ * nowhere to go, which is not the command's failure. The command runs on and ends with its own
+ * exit status; what it still writes is dropped (a stream destroyed by EPIPE ignores writes).
+ */
+function dropOutputOnClosedPipe(stream) {
+  stream.on('error', (error) => {
+    if (error && error.code === 'EPIPE') return;
+    throw error;
+  });
+}
+dropOutputOnClosedPipe(process.stdout);
+dropOutputOnClosedPipe(process.stderr);
+
+/**
  * Starts the background WAL archiver of asynchronous wal-push: this same rookery, detached, in the
  * caller's working directory and environment (where the store's credentials come from), with only
  * the --config/--repo PostgreSQL's archive_command already passed: no secret is added to argv.
@@ -47,7 +61,7 @@ function launchPrefetcher({ tier, spoolDirectory, depth, globalArgs, logFile }) 
 }
 
 const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver', 'wal-prefetcher']);
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--config', '--repo', '--pg-url']);
+const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--config', '--repo', '--pg-url', '--log-level', '--progress-interval']);
 
 /** The command name: the first argument that is neither a global option nor its value. */
 function commandOf(args) {

@@ -12,6 +12,8 @@ export interface GlobalOptions {
   tier?: string;
   json?: boolean;
   progress?: boolean;
+  logLevel?: string;
+  progressInterval?: number;
 }
 
 export function parseTier(value: string | undefined): TierName | undefined {

@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { RookeryConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { GlobalOptions, configFor } from './cli.config';
+import { log } from './cli.log';
+import { rookeryVersion } from './cli.version';
 
 // Moved to cli.config (no engine import there: the WAL commands' own entry uses them).
 export type { GlobalOptions } from './cli.config';
@@ -29,7 +31,8 @@ export function selfCommand(command: Command, config: RookeryConfig): string[] {
 /** Runs `work` with an engine built from the command's configuration, and closes it after. */
 export async function withEngine<T>(command: Command, work: (engine: RookeryEngine) => Promise<T>): Promise<T> {
   const config = configFor(command);
-  const engine = await createEngine(config, { actor: 'cli', selfCommand: selfCommand(command, config) });
+  const engine = await createEngine(config, { actor: 'cli', selfCommand: selfCommand(command, config), version: rookeryVersion() });
+  log.debug(`settings from ${config.source}, repository ${engine.context.repository.store.description}`);
   try {
     return await work(engine);
   } finally {

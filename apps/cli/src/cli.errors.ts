@@ -19,3 +19,15 @@ export function errorLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return `rookery: unexpected error: ${message.split('\n')[0]}`;
 }
+
+/**
+ * The repository named by --repo (or the config) is not there, or holds something that is not a
+ * rookery repository: a mistyped path or bucket must not read as "no backups".
+ */
+export class RepositoryNotFoundError extends RookeryError {
+  constructor(repository: string, why: string) {
+    super('REPOSITORY_NOT_FOUND', 'storage', `no rookery repository at ${repository}: ${why}`, {
+      hint: 'check --repo (or repositories in the config file); a new repository is created by its first backup',
+    });
+  }
+}

@@ -2,6 +2,7 @@ import type { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
 import { CloudEvent, KafkaEventBus, OutboxRelay, outboxPayload } from '@rookery/events';
 import { load } from './cli.lazy';
+import { log } from './cli.log';
 
 /** How long the CLI waits for Kafka before leaving its events in the outbox for the next relay. */
 const RELAY_TIMEOUT_MS = 10_000;
@@ -22,7 +23,7 @@ export async function publishCliEvents(config: RookeryConfig, events: readonly C
     await catalog.outbox.enqueue(events.map((event) => ({ eventId: event.id, payload: outboxPayload(event) })));
     await withTimeout(relay(config, catalog), RELAY_TIMEOUT_MS);
   } catch (error) {
-    process.stderr.write(`rookery: warning: events wait in the catalog outbox (${error instanceof Error ? error.message.split('\n')[0] : String(error)})\n`);
+    log.warn(`events wait in the catalog outbox (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
   } finally {
     await catalog?.close().catch(() => undefined);
   }

@@ -1,6 +1,5 @@
-import { MultiBar, Presets, SingleBar } from 'cli-progress';
 import { BackupManifest } from '@rookery/core';
-import { ProgressEvent, ProgressListener, WalStatus } from '@rookery/engine';
+import { WalStatus } from '@rookery/engine';
 
 // Moved to cli.errors (the WAL commands' entry reports errors without loading the progress bars).
 export { EXIT, errorLine, exitCodeFor } from './cli.errors';
@@ -32,7 +31,7 @@ export function table(headers: string[], rows: string[][]): string {
 
 export function backupRows(backups: BackupManifest[]): string {
   return table(
-    ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range'],
+    ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range', 'parent'],
     backups.map((backup) => [
       backup.id,
       backup.tier,
@@ -43,6 +42,7 @@ export function backupRows(backups: BackupManifest[]): string {
       formatBytes(backup.storedBytes),
       backup.storedBytes ? `${(backup.bytes / backup.storedBytes).toFixed(2)}x` : '-',
       backup.startLsn ? `${backup.startLsn}..${backup.stopLsn}` : '-',
+      backup.parent ?? '-',
     ]),
   );
 }
@@ -62,6 +62,7 @@ export function backupJson(backup: BackupManifest): Record<string, unknown> {
     startLsn: backup.startLsn,
     stopLsn: backup.stopLsn,
     walRange: backup.walRange,
+    parent: backup.parent,
     bytes: backup.bytes,
     storedBytes: backup.storedBytes,
     retentionUntil: backup.retentionUntil,
@@ -80,40 +81,19 @@ export function backupJson(backup: BackupManifest): Record<string, unknown> {
 }
 
 /**
- * Progress bars on stderr when it is a terminal; silence otherwise (logs and pipes stay clean).
- * Returns the listener and a stop function.
+ * What a restore of `backup` applies, oldest first: the full backup, then each incremental up to
+ * this one. A parent missing from `backups` (expired, damaged) ends the walk: the chain then
+ * starts with that parent's id, which no listed backup has.
  */
-export function progressBars(enabled: boolean): { listener: ProgressListener; stop: () => void } {
-  if (!enabled || !process.stderr.isTTY) return { listener: () => undefined, stop: () => undefined };
-  const multi = new MultiBar(
-    {
-      format: ' {phase} {artifact} |{bar}| {percentage}% {done}/{total} {speed}',
-      hideCursor: true,
-      clearOnComplete: false,
-      stream: process.stderr,
-    },
-    Presets.shades_classic,
-  );
-  const bars = new Map<string, { bar: SingleBar; started: number }>();
-  const listener = (event: ProgressEvent) => {
-    const key = `${event.phase}:${event.artifact ?? ''}`;
-    let entry = bars.get(key);
-    const total = event.totalBytes ?? Math.max(event.bytes, 1);
-    if (!entry) {
-      entry = { bar: multi.create(total, 0), started: Date.now() };
-      bars.set(key, entry);
-    }
-    entry.bar.setTotal(Math.max(total, event.bytes));
-    const seconds = Math.max((Date.now() - entry.started) / 1000, 0.001);
-    entry.bar.update(event.bytes, {
-      phase: event.phase.padEnd(8),
-      artifact: event.artifact ?? '',
-      done: formatBytes(event.bytes),
-      total: event.totalBytes ? formatBytes(event.totalBytes) : '?',
-      speed: `${formatBytes(event.bytes / seconds)}/s`,
-    });
-  };
-  return { listener, stop: () => multi.stop() };
+export function chainOf(backup: BackupManifest, backups: readonly BackupManifest[]): string[] {
+  const chain = [backup.id];
+  const seen = new Set(chain);
+  for (let parent = backup.parent; parent && !seen.has(parent); ) {
+    chain.unshift(parent);
+    seen.add(parent);
+    parent = backups.find((candidate) => candidate.id === parent)?.parent ?? null;
+  }
+  return chain;
 }
 
 /** The "WAL archive" section of `rookery info`. */

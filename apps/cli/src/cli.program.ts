@@ -1,6 +1,7 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { collect } from './cli.config';
 import { EXIT, errorLine, exitCodeFor } from './cli.errors';
+import { DEFAULT_PROGRESS_INTERVAL_SECONDS, LOG_LEVELS, LogLevel, configureLog } from './cli.log';
 import { outcomeOf } from './cli.outcome';
 import { WAL_GET_ABORT_RECOVERY, WalGetFailedError } from './commands/wal.commands';
 
@@ -12,6 +13,16 @@ export function rootProgram(version?: string): Command {
     .option('--config <file>', 'config file (else $ROOKERY_CONFIG, else ./rookery.yaml, else built-in defaults)')
     .option('--repo <url>', 'repository store URL, repeatable, first is primary (overrides the config file)', collect)
     .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
+    .addOption(new Option('--log-level <level>', 'what is printed on stderr besides errors: warnings (warn), progress lines (info), settings read (debug)').choices(LOG_LEVELS).default('info'))
+    .addOption(
+      new Option('--progress-interval <seconds>', 'seconds between progress lines of a step when stderr is not a terminal (0: every update)')
+        .argParser(parseSeconds)
+        .default(DEFAULT_PROGRESS_INTERVAL_SECONDS),
+    )
+    .hook('preAction', (_program, action) => {
+      const options = action.optsWithGlobals<{ logLevel?: LogLevel; progressInterval?: number }>();
+      configureLog({ level: options.logLevel, progressIntervalSeconds: options.progressInterval });
+    })
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 }
@@ -40,4 +51,10 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
     process.stderr.write(`${errorLine(error)}\n`);
     return exitCodeFor(error);
   }
+}
+
+function parseSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds < 0 || value.trim() === '') throw new InvalidArgumentError('must be a number of seconds, 0 or more');
+  return seconds;
 }

@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { ROOKERY_VERSION } from '@rookery/engine';
 import { rootProgram, runProgram } from './cli.program';
 import { backupCommand } from './commands/backup.command';
 import { catalogCommand } from './commands/catalog.command';
@@ -15,10 +14,11 @@ import { reportCommand } from './commands/report.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
 import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wal.commands';
+import { rookeryVersion } from './cli.version';
 
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
-  const program = rootProgram(ROOKERY_VERSION);
+  const program = rootProgram(rookeryVersion());
   for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand(), replicateCommand(), transitionCommand()]) {
     program.addCommand(command.exitOverride());
   }

@@ -3,7 +3,9 @@ import { BackupManifest, BackupType, ConfigError, makeBackupId } from '@rookery/
 import { BackupRunFacts, backupCompletedEvent, backupFailedEvent, backupStartedEvent } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
-import { backupJson, formatBytes, formatDuration, progressBars } from '../cli.output';
+import { log } from '../cli.log';
+import { backupJson, formatBytes, formatDuration } from '../cli.output';
+import { progressReporter } from '../cli.progress';
 
 export function backupCommand(): Command {
   return new Command('backup')
@@ -13,8 +15,8 @@ export function backupCommand(): Command {
     .option('--json', 'print the new backup as JSON')
     .action(async (options: GlobalOptions & { type: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const progress = progressBars(!options.json);
       const config = configFor(command);
+      const progress = progressReporter(!options.json, `backup ${tier}`);
       const startedAt = new Date();
       let repository = '';
       const facts = (): BackupRunFacts => ({
@@ -33,7 +35,7 @@ export function backupCommand(): Command {
           }
           repository = engine.context.repository.store.description;
           return engine
-            .backup({ tier, type: options.type as BackupType, onProgress: progress.listener, onWarning: (message) => process.stderr.write(`rookery: warning: ${message}\n`) })
+            .backup({ tier, type: options.type as BackupType, onProgress: progress.listener, onWarning: log.warn })
             .finally(progress.stop);
         });
       } catch (error) {

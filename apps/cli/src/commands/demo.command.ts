@@ -8,7 +8,8 @@ import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
 import { load } from '../cli.lazy';
-import { formatBytes, formatDuration, progressBars, table } from '../cli.output';
+import { formatBytes, formatDuration, table } from '../cli.output';
+import { progressReporter } from '../cli.progress';
 
 interface DemoOptions {
   sizeMb: number;
@@ -70,14 +71,14 @@ export function demoCommand(): Command {
         );
         const engine = await createEngine(config, { actor: 'demo' });
         try {
-          const backupProgress = progressBars(true);
+          const backupProgress = progressReporter(true, 'demo backup oltp');
           const manifest = await timed('backup', () =>
             engine.backup({ tier: 'oltp', onProgress: backupProgress.listener }).finally(backupProgress.stop),
           );
           say(`backup ${manifest.id}: ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)}`);
 
           const port = await freeLoopbackPort();
-          const restoreProgress = progressBars(true);
+          const restoreProgress = progressReporter(true, 'demo restore oltp');
           const restored = await timed('restore + start', () =>
             engine
               .restore({ tier: 'oltp', backup: manifest.id, to: restoredDir, start: true, port, onProgress: restoreProgress.listener })

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { ConfigError, TierName } from '@rookery/core';
 import { LogicalRestoreResult } from '@rookery/engine';
 import { withEngine } from '../cli.context';
-import { formatBytes, progressBars } from '../cli.output';
+import { formatBytes } from '../cli.output';
+import { progressReporter } from '../cli.progress';
 
 export interface LogicalRestoreOptions {
   backup: string;
@@ -25,7 +26,7 @@ export async function restoreLogical(command: Command, tier: TierName, options: 
   if (options.targetTime || options.targetLsn || options.targetXid || options.targetName) {
     throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
   }
-  const progress = progressBars(!options.json);
+  const progress = progressReporter(!options.json, `restore ${tier}`);
   const result = await withEngine(command, (engine) =>
     engine
       .restore({

@@ -4,7 +4,8 @@ import { createEvent } from '@rookery/events';
 import { PhysicalRestoreResult } from '@rookery/engine';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
-import { formatBytes, progressBars } from '../cli.output';
+import { formatBytes } from '../cli.output';
+import { progressReporter } from '../cli.progress';
 import { LogicalRestoreOptions, restoreLogical } from './restore-logical';
 
 interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRestoreOptions {
@@ -81,8 +82,14 @@ async function restorePhysical(command: Command, tier: TierName, options: Restor
     targetXid: options.targetXid,
     targetName: options.targetName,
   });
+  // A logical tier's backups are dumps: they restore into a database, never a data directory.
+  if (configFor(command).tiers[tier].policy.method !== 'physical') {
+    throw new ConfigError(`tier '${tier}' takes logical backups (dumps): they restore into a database, not a data directory`, ['--to', '--target-url'], {
+      hint: `use: rookery restore --tier ${tier} --target-url postgres://…/database`,
+    });
+  }
   if (!options.to) throw new ConfigError('--to DIR is required to restore a physical backup', ['--to']);
-  const progress = progressBars(!options.json);
+  const progress = progressReporter(!options.json, `restore ${tier}`);
   const result = await withEngine(command, (engine) =>
     engine
       .restore({

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { IntegrityError, TierName, WalContinuityReport, WalGap } from '@rookery/core';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
-import { progressBars } from '../cli.output';
+import { progressReporter } from '../cli.progress';
 
 export function verifyCommand(): Command {
   return new Command('verify')
@@ -13,7 +13,7 @@ export function verifyCommand(): Command {
     .action(async (options: GlobalOptions & { backup: string; wal?: boolean }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       if (options.wal) return verifyWal(command, tier, options.json === true);
-      const progress = progressBars(!options.json);
+      const progress = progressReporter(!options.json, `verify ${tier}`);
       const result = await withEngine(command, (engine) =>
         engine.verify(tier, options.backup, { onProgress: progress.listener }).finally(progress.stop),
       );

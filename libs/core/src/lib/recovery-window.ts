@@ -2,6 +2,7 @@ import { DEFAULT_WAL_SEGMENT_SIZE, formatLsn, parseLsn } from './lsn';
 import { BackupManifest, isManifestIntact } from './manifest';
 import { RecoveryTarget, describeRecoveryTarget, epochMicrosOf, formatRecoveryTime } from './recovery-target';
 import { RestoreTargetError } from './rookery.errors';
+import { TierName } from './tier';
 import { TimelineHistoryEntry, WalFileName, walSegmentFileName, walSegmentNumberOf, walSegmentStartLsn } from './wal';
 
 /**
@@ -43,6 +44,8 @@ export interface RecoveryInputs {
   /** Parsed .history files by the timeline they are named after. */
   histories: ReadonlyMap<number, readonly TimelineHistoryEntry[]>;
   segmentSize?: number;
+  /** The tier these come from: named in the hints of planRecovery's errors. */
+  tier?: TierName;
 }
 
 /** How far recovery can go from one backup. */
@@ -64,6 +67,7 @@ export interface RecoveryWindow {
   reaches: BackupReach[];
   /** Backups left out and why ("…: different system identifier"). */
   excluded: { id: string; reason: string }[];
+  tier?: TierName;
 }
 
 export interface RecoveryPlan {
@@ -126,7 +130,7 @@ export function recoveryWindow(inputs: RecoveryInputs): RecoveryWindow {
     }
     reaches.push(reachFrom(backup, path, segments, lastSegment, segmentSize));
   }
-  return { newestTimeline, path, reaches, excluded };
+  return { newestTimeline, path, reaches, excluded, ...(inputs.tier ? { tier: inputs.tier } : {}) };
 }
 
 function exclusionReason(backup: BackupManifest, system: string | undefined, path: readonly TimelineSpan[]): string | null {
@@ -198,7 +202,7 @@ export function planRecovery(
   if (candidates.length === 0) {
     const why = window.excluded.map((entry) => `${entry.id}: ${entry.reason}`).join('; ');
     throw new RestoreTargetError(`no usable physical backup to recover to ${describeRecoveryTarget(target)}${why ? ` (${why})` : ''}`, {
-      hint: 'take a base backup with: rookery backup --tier <tier>',
+      hint: `take a base backup with: rookery backup --tier ${window.tier ?? 'TIER'}`,
     });
   }
   let chosen: RecoveryPlan | null = null;
@@ -243,7 +247,7 @@ export function planRecovery(
   }
   if (!chosen) {
     throw new RestoreTargetError(`recovery target ${describeRecoveryTarget(target)} is outside the recoverable window; ${describeWindow(window)}`, {
-      hint: 'pick a target inside the window, or list backups with: rookery info --tier <tier>',
+      hint: `pick a target inside the window, or list backups with: rookery info --tier ${window.tier ?? 'TIER'}`,
     });
   }
   return chosen;

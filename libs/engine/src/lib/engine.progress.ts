@@ -4,7 +4,11 @@ export interface ProgressEvent {
   artifact?: string;
   /** Logical bytes processed so far. */
   bytes: number;
-  /** Expected logical bytes, when known (database size for a backup, manifest bytes for a restore). */
+  /**
+   * Expected logical bytes, when known: an estimate for phase 'backup' (the database's size, which
+   * a base backup can exceed; absent for a dump), exact for the others (manifest bytes). Without it
+   * there is no percentage to show.
+   */
   totalBytes?: number;
 }
 

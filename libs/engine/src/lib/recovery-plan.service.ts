@@ -39,7 +39,7 @@ export class RecoveryPlanService {
     const objects = await this.wal.archive.list(tier);
     const wal: ArchivedWalFile[] = objects.map((object) => ({ file: object.file, sha256: object.sha256, archivedAt: object.archivedAt }));
     const histories = await this.histories(tier, wal);
-    return { window: recoveryWindow({ backups, wal, histories }), backups, wal, histories };
+    return { window: recoveryWindow({ backups, wal, histories, tier }), backups, wal, histories };
   }
 
   /**
