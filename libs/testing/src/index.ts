@@ -13,3 +13,4 @@ export * from './lib/fault-proxy';
 export * from './lib/service.harness';
 export * from './lib/wal-archived';
 export * from './lib/seeded-random';
+export * from './lib/directory-entries';
