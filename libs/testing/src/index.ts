@@ -14,3 +14,4 @@ export * from './lib/service.harness';
 export * from './lib/wal-archived';
 export * from './lib/seeded-random';
 export * from './lib/rookery-cli';
+export * from './lib/directory-entries';

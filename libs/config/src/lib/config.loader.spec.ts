@@ -61,6 +61,12 @@ describe('buildConfig', () => {
     expect(buildConfig({ backup: { reuseBuffers: false } }, 'x').backup).toEqual({ reuseBuffers: false });
   });
 
+  it('reads repository.owner (the postgres account by default) and repository.group (none by default)', () => {
+    expect(buildConfig({}, 'x').repository).toEqual({ owner: 'postgres', group: null });
+    expect(buildConfig({ repository: { owner: 'backup', group: 'rookery' } }, 'x').repository).toEqual({ owner: 'backup', group: 'rookery' });
+    expect(configError(() => buildConfig({ repository: { owner: 'no such/account' } }, 'x')).message).toContain('repository.owner');
+  });
+
   it('reads postgres.idleTimeoutSeconds, 600 s by default (the start checkpoint is silent)', () => {
     expect(buildConfig({}, 'x').postgres).toEqual({ binDir: undefined, idleTimeoutSeconds: 600 });
     expect(buildConfig({ postgres: { idleTimeoutSeconds: 5 } }, 'x').postgres.idleTimeoutSeconds).toBe(5);

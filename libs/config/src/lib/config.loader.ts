@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
-import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -114,6 +114,7 @@ export function buildConfig(
   return deepFreeze({
     source,
     repositories,
+    repository: { owner: file.repository?.owner ?? DEFAULT_REPOSITORY_OWNER, group: file.repository?.group ?? null },
     compression,
     encryptionKey,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },

@@ -92,11 +92,14 @@ const walArchiveSection = z
   .partial()
   .refine((value) => !value.archiveAsync || value.spoolPath, { message: 'archiveAsync needs spoolPath', path: ['spoolPath'] });
 
+const osName = (what: string) => z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, `must be ${what} name`);
+
 const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// or s3:// URL');
 
 export const rookeryFileSchema = z
   .object({
     repositories: z.array(repositoryEntry).min(1),
+    repository: z.object({ owner: osName('an os account'), group: osName('an os group') }).strict().partial(),
     compression: z
       .object({
         codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]),

@@ -16,6 +16,7 @@ export interface RookeryConfig {
   source: string;
   /** Store URLs; the first is the primary. Empty when none was configured. */
   repositories: readonly string[];
+  repository: RepositoryConfig;
   /**
    * location (physical base backups): 'server' has PostgreSQL 15+ compress the tar while sending
    * it (zstd threads in the walsender, only compressed bytes on the wire), 'client' compresses in
@@ -34,6 +35,21 @@ export interface RookeryConfig {
   restore: RestoreConfig;
   backup: BackupConfig;
 }
+
+/**
+ * Filesystem (file://) repositories belong to one account: the owner of the repository's root
+ * directory. owner: the account rookery, run as root, hands what it creates to when that root does
+ * not exist yet or is root's own (default 'postgres', the account the clusters and their
+ * archive_command / restore_command run as). Run as any other account, rookery creates as itself.
+ * group: a group the accounts that use the repository share (null: none); what rookery creates
+ * gets it, directories setgid and group-writable.
+ */
+export interface RepositoryConfig {
+  owner: string;
+  group: string | null;
+}
+
+export const DEFAULT_REPOSITORY_OWNER = 'postgres';
 
 /**
  * How rookery talks to PostgreSQL. idleTimeoutSeconds: a base backup fails when the server sends

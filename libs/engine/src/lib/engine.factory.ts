@@ -19,7 +19,7 @@ import { EngineContext } from './engine.context';
 import { PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
-import { artifactEncodingFor, primaryStoreUrl } from './wal.factory';
+import { artifactEncodingFor, primaryStoreUrl, storeOptionsFor } from './wal.factory';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
@@ -42,7 +42,7 @@ export const ROOKERY_VERSION = '0.1.0';
  */
 export async function createEngine(config: RookeryConfig, options: EngineOptions): Promise<RookeryEngine> {
   const primaryUrl = primaryStoreUrl(config);
-  const store = createStore(primaryUrl);
+  const store = createStore(primaryUrl, storeOptionsFor(config));
   const runner = new ProcessRunner({ baseEnv: processEnvironment() });
   const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
   const sql = new PgSqlClient();

@@ -13,6 +13,7 @@ import {
 } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
+import { storeOptionsFor } from './wal.factory';
 
 /** A region of a tier's policy and the repository URL that serves it (null: none configured). */
 export interface ReplicaRegion {
@@ -177,7 +178,7 @@ export class ReplicationService {
   private storeFor(url: string): Store {
     let store = this.stores.get(url);
     if (!store) {
-      store = createStore(url);
+      store = createStore(url, storeOptionsFor(this.context.config));
       this.stores.set(url, store);
     }
     return store;

@@ -1,8 +1,9 @@
-import { RookeryConfig } from '@rookery/config';
+import { DEFAULT_REPOSITORY_OWNER, RookeryConfig } from '@rookery/config';
 import { ConfigError } from '@rookery/core';
 import { InlineChunkHasher, InlineFrameCompressor, keyFingerprint, parseEncryptionKey, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
+import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
 import { BackupRepository } from '@rookery/repository';
-import { createStore } from '@rookery/storage';
+import { FsAccount, StoreOptions, createStore } from '@rookery/storage';
 import type { ArtifactEncoding } from './artifact.codec';
 import { WalTransfer } from './wal.transfer';
 
@@ -32,6 +33,29 @@ export function primaryStoreUrl(config: RookeryConfig): string {
   return url;
 }
 
+/**
+ * How stores are opened under this configuration: a file:// repository rookery writes as root
+ * belongs to the owner of its root directory, or to repository.owner while it has none yet; with
+ * repository.group, what rookery creates there is that group's.
+ */
+export function storeOptionsFor(config: RookeryConfig): StoreOptions {
+  const { owner, group } = config.repository;
+  return { file: { defaultOwner: () => repositoryAccount(owner), ...(group === null ? {} : { group: lookupOsGroup(group) }) } };
+}
+
+/** The account by name; null (root keeps what it creates) when the default account does not exist here. */
+function repositoryAccount(name: string): FsAccount | null {
+  try {
+    return lookupOsUser(name);
+  } catch (error) {
+    if (name === DEFAULT_REPOSITORY_OWNER) return null;
+    throw new ConfigError(`repository.owner: os account '${name}' does not exist`, ['repository.owner'], {
+      cause: error,
+      hint: 'name the account PostgreSQL runs as (its archive_command and restore_command read and write the repository)',
+    });
+  }
+}
+
 export interface WalEngine {
   wal: WalTransfer;
   config: RookeryConfig;
@@ -45,7 +69,7 @@ export interface WalEngine {
  * process for one file compresses in its own thread instead of starting worker threads.
  */
 export function createWalEngine(config: RookeryConfig, options: { oneShot?: boolean } = {}): WalEngine {
-  const store = createStore(primaryStoreUrl(config));
+  const store = createStore(primaryStoreUrl(config), storeOptionsFor(config));
   const wal = new WalTransfer({
     config,
     repository: new BackupRepository(store),

@@ -366,6 +366,19 @@ export function lookupOsUser(name: string, passwdFile = '/etc/passwd'): OsUser {
   });
 }
 
+/** Reads a group's id from /etc/group (no child process, no native module). */
+export function lookupOsGroup(name: string, groupFile = '/etc/group'): number {
+  let groups: string;
+  try {
+    groups = readFileSync(groupFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${groupFile} to find the os group '${name}'`, [], { cause: error });
+  }
+  const fields = groups.split('\n').map((line) => line.split(':')).find((entry) => entry[0] === name && entry.length >= 3);
+  if (!fields) throw new ConfigError(`os group '${name}' does not exist`, [], { hint: `create it (groupadd ${name}) and add the accounts that share the repository` });
+  return Number(fields[2]);
+}
+
 function resolveUser(user: ProcessUser | undefined): { uid?: number; gid?: number } {
   if (user === undefined) return {};
   if (user === 'postgres') {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Dirent, writev } from 'node:fs';
-import { FileHandle, link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { FileHandle, chmod, link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -20,6 +20,7 @@ import {
   StorageUnavailableError,
   WriteOptions,
 } from '@rookery/core';
+import { FsRepositoryAccess, FsRepositoryAccessOptions, PARENT_DIRECTORY_MODE, REPOSITORY_DIRECTORY_MODE, REPOSITORY_FILE_MODE } from './fs-repository-access';
 import { assertStoreKey, assertStorePrefix } from './store-key';
 import { WriteSource } from './write-source';
 
@@ -42,9 +43,14 @@ export class FsStoreDriver implements Store {
     serverSideEncryption: false,
   });
   readonly description: string;
+  private readonly access: FsRepositoryAccess;
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    options: FsRepositoryAccessOptions = {},
+  ) {
     this.description = `file://${root}`;
+    this.access = new FsRepositoryAccess(root, options);
   }
 
   async check(): Promise<void> {
@@ -105,7 +111,8 @@ export class FsStoreDriver implements Store {
     let handle: FileHandle | undefined;
     try {
       await this.ensureDirectory(dirname(path));
-      handle = await open(temp, 'wx', 0o640);
+      handle = await open(temp, 'wx', REPOSITORY_FILE_MODE);
+      await this.access.adoptFile(handle);
       await writeBehind(handle, source.stream, options.onWritten);
       await handle.sync();
       await handle.close();
@@ -173,9 +180,13 @@ export class FsStoreDriver implements Store {
     return join(this.root, ...key.split('/'));
   }
 
-  /** Creates missing parents and fsyncs the directory that received each new entry. */
+  /**
+   * Creates missing parents and fsyncs the directory that received each new entry. Those inside
+   * the repository (its root included) get the repository's owner and mode; any above its root
+   * can be traversed, not listed.
+   */
   private async ensureDirectory(dir: string): Promise<void> {
-    const firstCreated = await mkdir(dir, { recursive: true });
+    const firstCreated = await mkdir(dir, { recursive: true, mode: REPOSITORY_DIRECTORY_MODE });
     if (firstCreated === undefined) return;
     let current = dir;
     const created: string[] = [];
@@ -183,7 +194,15 @@ export class FsStoreDriver implements Store {
       created.push(current);
       current = dirname(current);
     }
-    for (const path of created.reverse()) await fsyncDirectory(dirname(path));
+    for (const path of created.reverse()) {
+      if (this.contains(path)) await this.access.adoptDirectory(path);
+      else await chmod(path, PARENT_DIRECTORY_MODE);
+      await fsyncDirectory(dirname(path));
+    }
+  }
+
+  private contains(path: string): boolean {
+    return path === this.root || path.startsWith(`${this.root}${sep}`);
   }
 }
 

@@ -1,12 +1,15 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, Store } from '@rookery/core';
+import { FsRepositoryAccessOptions } from './fs-repository-access';
 import { FsStoreDriver } from './fs-store.driver';
 import { S3ChecksumMode, S3ServerSideEncryption, S3StoreConfig, S3_STORE_DEFAULTS } from './s3-store.config';
 
 /** Settings a URL does not carry; for S3 the URL's query parameters override these defaults. */
 export interface StoreOptions {
   s3?: Partial<Omit<S3StoreConfig, 'bucket' | 'prefix'>>;
+  /** Who a file:// repository belongs to when rookery runs as root (see FsRepositoryAccess). */
+  file?: FsRepositoryAccessOptions;
 }
 
 export type StoreLocation = { kind: 'file'; root: string } | { kind: 's3'; config: S3StoreConfig };
@@ -18,7 +21,7 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 /** The only code that turns a store URL into a driver (STYLE: one factory reads config). */
 export function createStore(url: string, options: StoreOptions = {}): Store {
   const location = parseStoreUrl(url, options);
-  if (location.kind === 'file') return new FsStoreDriver(location.root);
+  if (location.kind === 'file') return new FsStoreDriver(location.root, options.file);
   // Loaded here, not at the top: a file:// store (wal-push on a local repository) never pays for the AWS SDK.
   const { S3StoreDriver } = require('./s3-store.driver') as typeof import('./s3-store.driver');
   return new S3StoreDriver(location.config);

@@ -1,0 +1,80 @@
+import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { directoryEntries, worldAccessibleEntries } from '@rookery/testing';
+import { FsStoreDriver } from './fs-store.driver';
+
+const asRoot = process.getuid?.() === 0;
+/** Accounts by number only: root may hand entries to any uid, whether or not /etc/passwd names it. */
+const CLUSTER_ACCOUNT = { uid: 4242, gid: 4343 };
+const ROOT_OWNER = { uid: 5151, gid: 5252 };
+const SHARED_GROUP = 4545;
+
+describe('filesystem repository ownership and modes', () => {
+  let dir: string;
+  let umask: number;
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rookery-fs-access-'));
+    // The loosest umask: the modes must come from the store, not from the caller's umask.
+    umask = process.umask(0);
+  });
+
+  afterEach(async () => {
+    process.umask(umask);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('creates directories 0750 and files 0640, parents above the root traversable only: nothing is world-readable', async () => {
+    const repo = join(dir, 'above', 'repo');
+    const store = new FsStoreDriver(repo);
+    await store.write('oltp/wal/00000001/000000010000000000000003.partial', Buffer.from('wal'));
+    await store.check();
+
+    expect((await stat(join(dir, 'above'))).mode & 0o7777).toBe(0o711);
+    const entries = await directoryEntries(repo);
+    for (const entry of entries) expect([entry.path, entry.mode]).toEqual([entry.path, entry.path.endsWith('.partial') ? 0o640 : 0o750]);
+    expect(await worldAccessibleEntries(repo)).toEqual([]);
+  });
+
+  (asRoot ? describe : describe.skip)('run as root', () => {
+    it('hands everything it creates in a fresh repository, the root included, to the default owner', async () => {
+      const repo = join(dir, 'repo');
+      const store = new FsStoreDriver(repo, { defaultOwner: () => CLUSTER_ACCOUNT });
+      await store.write('oltp/base/20261207T030000F/base.tar.zst', Buffer.from('artifact'));
+      await store.write('oltp/wal/00000001/000000010000000000000003', Buffer.from('wal'));
+
+      const entries = await directoryEntries(repo);
+      expect(entries.map((entry) => entry.path)).toContain(join(repo, 'oltp', 'wal', '00000001', '000000010000000000000003'));
+      expect(entries.filter((entry) => entry.uid !== CLUSTER_ACCOUNT.uid || entry.gid !== CLUSTER_ACCOUNT.gid)).toEqual([]);
+    });
+
+    it('hands new entries to the owner of an existing root directory, whatever the default', async () => {
+      const repo = join(dir, 'repo');
+      await mkdir(repo, { mode: 0o750 });
+      await chown(repo, ROOT_OWNER.uid, ROOT_OWNER.gid);
+      const store = new FsStoreDriver(repo, { defaultOwner: () => CLUSTER_ACCOUNT });
+      await store.write('queue/wal/00000001/000000010000000000000007.partial', Buffer.from('wal'));
+
+      expect((await directoryEntries(repo)).filter((entry) => entry.uid !== ROOT_OWNER.uid || entry.gid !== ROOT_OWNER.gid)).toEqual([]);
+    });
+
+    it('with a shared group: directories setgid and group-writable, everything the group\'s, still nothing world-readable', async () => {
+      const repo = join(dir, 'repo');
+      const store = new FsStoreDriver(repo, { defaultOwner: () => CLUSTER_ACCOUNT, group: SHARED_GROUP });
+      await store.write('oltp/wal/00000001/000000010000000000000003', Buffer.from('wal'));
+
+      const entries = await directoryEntries(repo);
+      expect(entries.filter((entry) => entry.uid !== CLUSTER_ACCOUNT.uid || entry.gid !== SHARED_GROUP)).toEqual([]);
+      for (const entry of entries) expect([entry.path, entry.mode]).toEqual([entry.path, entry.path.endsWith('0003') ? 0o640 : 0o2770]);
+      expect(await worldAccessibleEntries(repo)).toEqual([]);
+    });
+
+    it("keeps what it creates root's in a root-owned repository when no account is named", async () => {
+      const store = new FsStoreDriver(join(dir, 'repo'));
+      await store.write('oltp/manifest.json', Buffer.from('{}'));
+
+      expect((await directoryEntries(join(dir, 'repo'))).filter((entry) => entry.uid !== 0)).toEqual([]);
+    });
+  });
+});
