@@ -77,4 +77,34 @@ describe('rookery CLI events', () => {
       await bus.close();
     }
   });
+
+  it('rookery drill publishes drill.completed, and drill.failed with the reason for a drill that fails', async () => {
+    kafka ??= await startKafka();
+    port = Number(kafka.brokers[0].split(':')[1]);
+    const backup = rookery(['backup', '--tier', 'olap', '--json']);
+    expect(backup.status).toBe(0);
+    const backupId = (JSON.parse(backup.stdout) as { id: string }).id;
+    const passed = rookery(['drill', '--tier', 'olap', '--json']);
+    expect({ status: passed.status, stderr: passed.stderr }).toEqual({ status: 0, stderr: '' });
+    // No backup of the content tier: the drill cannot start, exits non-zero, and is recorded.
+    const failed = rookery(['drill', '--tier', 'content']);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain("backup 'latest' of tier 'content' not found");
+
+    const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'cli-drill-events-test' });
+    const received: CloudEvent[] = [];
+    const subscription = await bus.subscribe({ group: 'cli-drill-events-test', topics: [TOPICS.validation] }, async (event) => void received.push(event));
+    try {
+      await pollUntil(async () => received.length, (count) => count >= 2, { what: 'the drill events of both runs' });
+      expect(received.map((event) => `${event.type}:${event.subject}`).sort()).toEqual(['dev.rookery.drill.completed:olap', 'dev.rookery.drill.failed:content']);
+      const completed = received.find((event) => event.type === 'dev.rookery.drill.completed') as CloudEvent<'dev.rookery.drill.completed'>;
+      expect(completed.data).toMatchObject({ backupId, tier: 'olap', ok: true, withinRto: true });
+      const drillFailed = received.find((event) => event.type === 'dev.rookery.drill.failed') as CloudEvent<'dev.rookery.drill.failed'>;
+      expect(drillFailed.data).toMatchObject({ backupId: null, tier: 'content', checks: [], error: { code: 'BACKUP_NOT_FOUND', message: expect.stringContaining('not found'), retryable: false } });
+      expect(received.every((event) => event.source === 'rookery/cli')).toBe(true);
+    } finally {
+      await subscription.close();
+      await bus.close();
+    }
+  });
 });
