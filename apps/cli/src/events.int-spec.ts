@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BackupCatalog } from '@rookery/catalog';
 import { CloudEvent, KafkaEventBus, TOPICS } from '@rookery/events';
-import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOltp, startCluster, startKafka } from '@rookery/testing';
+import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
 
 /** The CLI's events through the real command, a real cluster and a real Kafka broker (outage included). */
 const root = resolve(__dirname, '..', '..', '..');
@@ -18,8 +18,8 @@ describe('rookery CLI events', () => {
   let kafka: KafkaHandle | undefined;
   let port: number;
 
-  const rookery = (args: string[]) => {
-    const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', cluster.url], {
+  const rookery = (args: string[], pgUrl = cluster.url) => {
+    const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', pgUrl], {
       cwd: root,
       env: { ...process.env, ROOKERY_KAFKA_BROKERS: `127.0.0.1:${port}`, ROOKERY_CATALOG_URL: `sqlite://${join(work, 'catalog.sqlite')}`, ROOKERY_CONFIG: '' },
       encoding: 'utf8',
@@ -81,10 +81,11 @@ describe('rookery CLI events', () => {
   it('rookery drill publishes drill.completed, and drill.failed with the reason for a drill that fails', async () => {
     kafka ??= await startKafka();
     port = Number(kafka.brokers[0].split(':')[1]);
-    const backup = rookery(['backup', '--tier', 'olap', '--json']);
-    expect(backup.status).toBe(0);
+    const olap = cluster.urlFor((await seedOlap(cluster.url, { sizeMb: 2 })).database);
+    const backup = rookery(['backup', '--tier', 'olap', '--json'], olap);
+    expect({ status: backup.status, stderr: backup.stderr }).toEqual({ status: 0, stderr: '' });
     const backupId = (JSON.parse(backup.stdout) as { id: string }).id;
-    const passed = rookery(['drill', '--tier', 'olap', '--json']);
+    const passed = rookery(['drill', '--tier', 'olap', '--json'], olap);
     expect({ status: passed.status, stderr: passed.stderr }).toEqual({ status: 0, stderr: '' });
     // No backup of the content tier: the drill cannot start, exits non-zero, and is recorded.
     const failed = rookery(['drill', '--tier', 'content']);
