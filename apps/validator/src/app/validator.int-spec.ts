@@ -17,18 +17,19 @@ import { VALIDATOR_ENGINE, ValidatorModule } from './validator.module';
 
 jest.setTimeout(300_000);
 
-type ValidationData = EventData<'dev.rookery.validation.failed'>;
-type DrillFailedData = EventData<'dev.rookery.drill.failed'>;
-
 /**
  * The validator end to end on a real Kafka broker, real clusters and real backups: backup.completed
- * in → validation.passed/failed out with every check; drills on a physical and a logical tier over
- * REST, with drill.completed on Kafka; a consumer closed mid-stream and restarted validates every
- * backup exactly once; and `rookery drill` from the CLI against an S3 repository, with an RTO set
- * impossibly low.
+ * in → validation.passed/failed out with every check, a fault of the restore's own extraction
+ * failing validation; drills on a physical and a logical tier over REST, with drill.completed on
+ * Kafka, and failed drills answered with their reason, listed and published as drill.failed; a
+ * consumer closed mid-stream and restarted validates every backup exactly once; and `rookery
+ * drill` from the CLI against an S3 repository, with an RTO set impossibly low.
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
+
+type ValidationData = EventData<'dev.rookery.validation.failed'>;
+type DrillFailedData = EventData<'dev.rookery.drill.failed'>;
 
 describe('validator service (real Kafka, real clusters)', () => {
   let kafka: KafkaHandle;
@@ -61,6 +62,16 @@ describe('validator service (real Kafka, real clusters)', () => {
   async function awaitValidation(backupId: string): Promise<CloudEvent> {
     await pollUntil(async () => validationsOf(backupId).length, (count) => count > 0, { what: `validation of ${backupId}`, timeoutMs: 180_000, intervalMs: 200 });
     return validationsOf(backupId)[0];
+  }
+
+  /** A new backup of the tier whose first artifact has one byte flipped in the store. */
+  async function damagedBackup(tier: TierName): Promise<BackupManifest> {
+    const manifest = await engine.backup({ tier });
+    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(manifest, manifest.artifacts[0].name));
+    const bytes = await readFile(path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(path, bytes);
+    return manifest;
   }
 
   function completed(manifest: BackupManifest): CloudEvent {
@@ -175,12 +186,8 @@ describe('validator service (real Kafka, real clusters)', () => {
     expect(passed.type).toBe('dev.rookery.validation.passed');
     expect((passed.data as { checks: { name: string }[] }).checks.map((check) => check.name)).toContain(`pg_restore --list ${good.artifacts[0].name}`);
 
-    const damaged = await engine.backup({ tier: 'olap' });
+    const damaged = await damagedBackup('olap');
     const artifact = damaged.artifacts[0];
-    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(damaged, artifact.name));
-    const bytes = await readFile(path);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
-    await writeFile(path, bytes);
     await producer.publish(completed(damaged));
     const failed = await awaitValidation(damaged.id);
     expect(failed.type).toBe('dev.rookery.validation.failed');
@@ -213,12 +220,8 @@ describe('validator service (real Kafka, real clusters)', () => {
   it('a failed drill is evidence: answered with its reason, listed by GET /drills, published as drill.failed', async () => {
     const server = (app as INestApplication).getHttpServer();
     // A backup whose dump is damaged after it was taken: the drill's restore fails on it.
-    const damaged = await engine.backup({ tier: 'olap' });
+    const damaged = await damagedBackup('olap');
     const artifact = damaged.artifacts[0];
-    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(damaged, artifact.name));
-    const bytes = await readFile(path);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
-    await writeFile(path, bytes);
 
     const failed = await request(server).post('/drills').send({ tier: 'olap' }).expect(422);
     expect(failed.body).toMatchObject({ code: 'DRILL_FAILED', message: expect.stringContaining(`restore drill of backup '${damaged.id}'`), drill: { backupId: damaged.id, ok: false } });
