@@ -54,4 +54,9 @@ describe('runRecordedDrill', () => {
     expect(outcome).toMatchObject({ ok: false, report: null, error: thrown });
     expect(outcome.event.data).toMatchObject({ backupId, tier: 'queue', rtoSeconds: 300, checks: [], error: { ...error, message: (thrown as Error).message } });
   });
+
+  it('keeps the password of a URL the error quotes out of the event', async () => {
+    const outcome = await runRecordedDrill(drillThat(() => Promise.reject(new Error('connect postgres://app:hunter2@db:5432/x failed'))), 'oltp', {}, 'rookery/test');
+    expect(outcome.event.data).toMatchObject({ error: { code: 'UNEXPECTED', message: 'connect postgres://app:***@db:5432/x failed' } });
+  });
 });
