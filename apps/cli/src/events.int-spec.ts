@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BackupCatalog } from '@rookery/catalog';
 import { CloudEvent, KafkaEventBus, TOPICS } from '@rookery/events';
-import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOltp, startCluster, startKafka } from '@rookery/testing';
+import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
 
 /** The CLI's events through the real command, a real cluster and a real Kafka broker (outage included). */
 const root = resolve(__dirname, '..', '..', '..');
@@ -18,8 +18,8 @@ describe('rookery CLI events', () => {
   let kafka: KafkaHandle | undefined;
   let port: number;
 
-  const rookery = (args: string[]) => {
-    const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', cluster.url], {
+  const rookery = (args: string[], pgUrl = cluster.url) => {
+    const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', pgUrl], {
       cwd: root,
       env: { ...process.env, ROOKERY_KAFKA_BROKERS: `127.0.0.1:${port}`, ROOKERY_CATALOG_URL: `sqlite://${join(work, 'catalog.sqlite')}`, ROOKERY_CONFIG: '' },
       encoding: 'utf8',
@@ -71,6 +71,37 @@ describe('rookery CLI events', () => {
       expect(received.map((event) => `${event.type}:${(event.data as { backupId: string }).backupId}`).sort()).toEqual(
         [firstId, secondId].flatMap((id) => [`dev.rookery.backup.completed:${id}`, `dev.rookery.backup.started:${id}`]).sort(),
       );
+      expect(received.every((event) => event.source === 'rookery/cli')).toBe(true);
+    } finally {
+      await subscription.close();
+      await bus.close();
+    }
+  });
+
+  it('rookery drill publishes drill.completed, and drill.failed with the reason for a drill that fails', async () => {
+    kafka ??= await startKafka();
+    port = Number(kafka.brokers[0].split(':')[1]);
+    const olap = cluster.urlFor((await seedOlap(cluster.url, { sizeMb: 2 })).database);
+    const backup = rookery(['backup', '--tier', 'olap', '--json'], olap);
+    expect({ status: backup.status, stderr: backup.stderr }).toEqual({ status: 0, stderr: '' });
+    const backupId = (JSON.parse(backup.stdout) as { id: string }).id;
+    const passed = rookery(['drill', '--tier', 'olap', '--json'], olap);
+    expect({ status: passed.status, stderr: passed.stderr }).toEqual({ status: 0, stderr: '' });
+    // No backup of the content tier: the drill cannot start, exits non-zero, and is recorded.
+    const failed = rookery(['drill', '--tier', 'content']);
+    expect(failed.status).not.toBe(0);
+    expect(failed.stderr).toContain("backup 'latest' of tier 'content' not found");
+
+    const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'cli-drill-events-test' });
+    const received: CloudEvent[] = [];
+    const subscription = await bus.subscribe({ group: 'cli-drill-events-test', topics: [TOPICS.validation] }, async (event) => void received.push(event));
+    try {
+      await pollUntil(async () => received.length, (count) => count >= 2, { what: 'the drill events of both runs' });
+      expect(received.map((event) => `${event.type}:${event.subject}`).sort()).toEqual(['dev.rookery.drill.completed:olap', 'dev.rookery.drill.failed:content']);
+      const completed = received.find((event) => event.type === 'dev.rookery.drill.completed') as CloudEvent<'dev.rookery.drill.completed'>;
+      expect(completed.data).toMatchObject({ backupId, tier: 'olap', ok: true, withinRto: true });
+      const drillFailed = received.find((event) => event.type === 'dev.rookery.drill.failed') as CloudEvent<'dev.rookery.drill.failed'>;
+      expect(drillFailed.data).toMatchObject({ backupId: null, tier: 'content', checks: [], error: { code: 'BACKUP_NOT_FOUND', message: expect.stringContaining('not found'), retryable: false } });
       expect(received.every((event) => event.source === 'rookery/cli')).toBe(true);
     } finally {
       await subscription.close();

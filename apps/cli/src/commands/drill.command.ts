@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { DrillReport } from '@rookery/validation';
-import { GlobalOptions, parseTier, withEngine } from '../cli.context';
+import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
+import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { load } from '../cli.lazy';
 import { formatDuration } from '../cli.output';
 
@@ -12,11 +13,15 @@ export function drillCommand(): Command {
     .option('--json', 'print the figures as JSON')
     .action(async (options: GlobalOptions & { backup: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const { DrillFailedError, RestoreDrill, createValidationTools } = load.validation();
-      const report = await withEngine(command, async (engine) => new RestoreDrill(engine, await createValidationTools(engine.context.config)).run(tier, { backup: options.backup }));
-      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : drillText(report));
+      const { RestoreDrill, createValidationTools, runRecordedDrill } = load.validation();
+      const outcome = await withEngine(command, async (engine) =>
+        runRecordedDrill(new RestoreDrill(engine, await createValidationTools(engine.context.config)), tier, { backup: options.backup }, CLI_EVENT_SOURCE),
+      );
+      // As the validator's drills: drill.completed, or drill.failed with the reason, before the command fails.
+      await publishCliEvents(configFor(command), [outcome.event]);
+      if (outcome.report) process.stdout.write(options.json ? `${JSON.stringify(outcome.report, null, 2)}\n` : drillText(outcome.report));
       // A missed RTO is reported, not failed: the restore worked, it was too slow.
-      if (!report.ok) throw new DrillFailedError(report);
+      if (!outcome.ok) throw outcome.error;
     });
 }
 

@@ -22,7 +22,7 @@ export class ValidatorController {
   }
 
   @Get('drills')
-  @ApiOperation({ summary: 'restore drills, newest first: restore time against the RTO and the data checks' })
+  @ApiOperation({ summary: 'restore drills, newest first: restore time against the RTO and the data checks; failed drills with their reason (error)' })
   @ApiQuery({ name: 'tier', required: false })
   async listDrills(@Query('tier') tier?: string) {
     return { drills: await this.drills.list(optionalTier(tier)) };
@@ -30,7 +30,10 @@ export class ValidatorController {
 
   @Post('drills')
   @HttpCode(200)
-  @ApiOperation({ summary: "runs a restore drill of the tier's latest backup now and answers its figures when done (409 while one runs)" })
+  @ApiOperation({
+    summary:
+      "runs a restore drill of the tier's latest backup now and answers its figures when done (409 while one runs); a failed drill answers 422 (failed checks) or the status of what stopped it, with the reason and its record",
+  })
   @ApiBody({ schema: { type: 'object', properties: { tier: { type: 'string', enum: [...TIER_NAMES] } }, required: ['tier'] } })
   run(@Body() body: { tier?: string }): Promise<DrillReport> {
     return this.drills.run(requireTier(body?.tier));

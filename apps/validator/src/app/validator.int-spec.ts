@@ -7,25 +7,29 @@ import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { RookeryConfig, buildConfig } from '@rookery/config';
-import { BackupManifest, TierName } from '@rookery/core';
+import { BackupManifest, TierName, ToolFailedError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
-import { CloudEvent, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
+import { CloudEvent, EventData, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
 import { lookupOsUser } from '@rookery/postgres';
 import { configureServiceApp } from '@rookery/service-kit';
 import { KafkaHandle, TestCluster, acquireS3, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
-import { ValidatorModule } from './validator.module';
+import { VALIDATOR_ENGINE, ValidatorModule } from './validator.module';
 
 jest.setTimeout(300_000);
 
 /**
  * The validator end to end on a real Kafka broker, real clusters and real backups: backup.completed
- * in → validation.passed/failed out with every check; drills on a physical and a logical tier over
- * REST, with drill.completed on Kafka; a consumer closed mid-stream and restarted validates every
- * backup exactly once; and `rookery drill` from the CLI against an S3 repository, with an RTO set
- * impossibly low.
+ * in → validation.passed/failed out with every check, a fault of the restore's own extraction
+ * failing validation; drills on a physical and a logical tier over REST, with drill.completed on
+ * Kafka, and failed drills answered with their reason, listed and published as drill.failed; a
+ * consumer closed mid-stream and restarted validates every backup exactly once; and `rookery
+ * drill` from the CLI against an S3 repository, with an RTO set impossibly low.
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
+
+type ValidationData = EventData<'dev.rookery.validation.failed'>;
+type DrillFailedData = EventData<'dev.rookery.drill.failed'>;
 
 describe('validator service (real Kafka, real clusters)', () => {
   let kafka: KafkaHandle;
@@ -58,6 +62,16 @@ describe('validator service (real Kafka, real clusters)', () => {
   async function awaitValidation(backupId: string): Promise<CloudEvent> {
     await pollUntil(async () => validationsOf(backupId).length, (count) => count > 0, { what: `validation of ${backupId}`, timeoutMs: 180_000, intervalMs: 200 });
     return validationsOf(backupId)[0];
+  }
+
+  /** A new backup of the tier whose first artifact has one byte flipped in the store. */
+  async function damagedBackup(tier: TierName): Promise<BackupManifest> {
+    const manifest = await engine.backup({ tier });
+    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(manifest, manifest.artifacts[0].name));
+    const bytes = await readFile(path);
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    await writeFile(path, bytes);
+    return manifest;
   }
 
   function completed(manifest: BackupManifest): CloudEvent {
@@ -118,10 +132,51 @@ describe('validator service (real Kafka, real clusters)', () => {
     expect({ type: event.type, failed: data.checks.filter((check) => !check.ok) }).toEqual({ type: 'dev.rookery.validation.passed', failed: [] });
     // The default physical backup is server-compressed: its tar and PostgreSQL's backup_manifest beside it.
     expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
-    expect(data.checks.map((check) => check.name)).toEqual(['manifest', 'sha256 base.tar.zst', 'sha256 backup_manifest', 'pg_verifybackup', 'wal continuity']);
+    expect(data.checks.map((check) => check.name)).toEqual(['manifest', 'sha256 base.tar.zst', 'sha256 backup_manifest', 'restore extraction', 'pg_verifybackup', 'wal continuity']);
     expect(event.subject).toBe('oltp');
     const listed = await request((app as INestApplication).getHttpServer()).get('/validations?tier=oltp').expect(200);
     expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: true, eventId: event.id })]);
+  });
+
+  it.each<[string, () => Error, (data: ValidationData) => void]>([
+    [
+      "tar fails in the restore's extraction: the failed check says why, pg_verifybackup is not run",
+      () => new ToolFailedError('tar', 2, 'tar: Skipping to next header\ntar: Exiting with failure status due to previous errors'),
+      (data) => {
+        expect(data.checks.filter((check) => check.name.startsWith('sha256 ')).every((check) => check.ok)).toBe(true);
+        expect(data.checks.find((check) => check.name === 'restore extraction')).toMatchObject({ ok: false, detail: expect.stringContaining('Exiting with failure status') });
+        expect(data.checks.find((check) => check.name === 'pg_verifybackup')).toMatchObject({ ok: false, detail: 'not run: the restore did not extract the backup' });
+        expect(data.error).toBeUndefined();
+      },
+    ],
+    [
+      'the restore crashes: the validation could not run to the end and says why',
+      () => new TypeError('extraction crashed on purpose'),
+      (data) => expect(data).toMatchObject({ checks: [], error: { code: 'UNEXPECTED', message: 'extraction crashed on purpose', retryable: false } }),
+    ],
+  ])("a physical backup whose bytes are intact fails validation when the restore's own extraction fails (%s)", async (_case, failure, expectFailure) => {
+    // The fault is injected into the engine's tar extraction, which only `rookery restore` (and
+    // now the validator, through the engine) uses: the artifacts and their checksums stay intact.
+    const validatorEngine = (app as INestApplication).get<RookeryEngine>(VALIDATOR_ENGINE);
+    const extractTar = validatorEngine.context.postgres.extractTar;
+    validatorEngine.context.postgres.extractTar = (directory, rename, options) => {
+      const extraction = extractTar(directory, rename, options);
+      const done = extraction.done.then(() => Promise.reject(failure()));
+      done.catch(() => undefined);
+      return { ...extraction, done };
+    };
+    try {
+      const manifest = await engine.backup({ tier: 'oltp' });
+      await oltp.query('select pg_switch_wal()');
+      await producer.publish(completed(manifest));
+      const event = await awaitValidation(manifest.id);
+      expect(event.type).toBe('dev.rookery.validation.failed');
+      expectFailure(event.data as ValidationData);
+      const listed = await request((app as INestApplication).getHttpServer()).get(`/validations?backupId=${manifest.id}`).expect(200);
+      expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: false, eventId: event.id })]);
+    } finally {
+      validatorEngine.context.postgres.extractTar = extractTar;
+    }
   });
 
   it('validates a logical backup with pg_restore --list, and names a damaged artifact', async () => {
@@ -131,12 +186,8 @@ describe('validator service (real Kafka, real clusters)', () => {
     expect(passed.type).toBe('dev.rookery.validation.passed');
     expect((passed.data as { checks: { name: string }[] }).checks.map((check) => check.name)).toContain(`pg_restore --list ${good.artifacts[0].name}`);
 
-    const damaged = await engine.backup({ tier: 'olap' });
+    const damaged = await damagedBackup('olap');
     const artifact = damaged.artifacts[0];
-    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(damaged, artifact.name));
-    const bytes = await readFile(path);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
-    await writeFile(path, bytes);
     await producer.publish(completed(damaged));
     const failed = await awaitValidation(damaged.id);
     expect(failed.type).toBe('dev.rookery.validation.failed');
@@ -164,6 +215,33 @@ describe('validator service (real Kafka, real clusters)', () => {
     expect(listed.body.drills).toEqual([expect.objectContaining({ tier, ok: true, backupId: response.body.backupId })]);
     // Nothing of the drill is left behind: no scratch directory, no server.
     expect(spawnSync('sh', ['-c', `ls -d ${tmpdir()}/rookery-drill-${tier}-* ${tmpdir()}/rookery-pg-drill-${tier}-* 2>/dev/null`]).stdout.toString()).toBe('');
+  });
+
+  it('a failed drill is evidence: answered with its reason, listed by GET /drills, published as drill.failed', async () => {
+    const server = (app as INestApplication).getHttpServer();
+    // A backup whose dump is damaged after it was taken: the drill's restore fails on it.
+    const damaged = await damagedBackup('olap');
+    const artifact = damaged.artifacts[0];
+
+    const failed = await request(server).post('/drills').send({ tier: 'olap' }).expect(422);
+    expect(failed.body).toMatchObject({ code: 'DRILL_FAILED', message: expect.stringContaining(`restore drill of backup '${damaged.id}'`), drill: { backupId: damaged.id, ok: false } });
+    expect(failed.body.drill.checks.find((check: { name: string }) => check.name === 'restore')).toMatchObject({ ok: false, detail: expect.stringContaining(artifact.name) });
+    // A tier with no backup at all: the drill cannot start, and that is recorded too.
+    const none = await request(server).post('/drills').send({ tier: 'queue' }).expect(404);
+    expect(none.body).toMatchObject({ code: 'BACKUP_NOT_FOUND', drill: { backupId: null, tier: 'queue', ok: false } });
+
+    const drillFailures = () => seen.filter((event) => event.type === 'dev.rookery.drill.failed');
+    await pollUntil(async () => drillFailures().length, (count) => count >= 2, { what: 'drill.failed of olap and queue' });
+    const bySubject = new Map(drillFailures().map((event) => [event.subject, event.data as DrillFailedData]));
+    expect(bySubject.get('olap')).toMatchObject({ backupId: damaged.id, error: { code: 'DRILL_FAILED', message: failed.body.message } });
+    expect(bySubject.get('queue')).toMatchObject({ backupId: null, checks: [], error: { code: 'BACKUP_NOT_FOUND', message: none.body.message } });
+
+    const olapDrills = (await request(server).get('/drills?tier=olap').expect(200)).body.drills;
+    expect(olapDrills[0]).toMatchObject({ ok: false, backupId: damaged.id, error: { code: 'DRILL_FAILED', message: failed.body.message } });
+    // The passed drill of the spec above is still there, after the failed one (newest first).
+    expect(olapDrills.slice(1)).toEqual([expect.objectContaining({ ok: true })]);
+    const queueDrills = (await request(server).get('/drills?tier=queue').expect(200)).body.drills;
+    expect(queueDrills).toEqual([expect.objectContaining({ ok: false, backupId: null, error: expect.objectContaining({ code: 'BACKUP_NOT_FOUND' }) })]);
   });
 
   it('a validator closed mid-stream and restarted validates every backup exactly once', async () => {

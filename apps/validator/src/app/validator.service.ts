@@ -4,7 +4,7 @@ import { BackupCatalog, EventLedger, LedgerEntry } from '@rookery/catalog';
 import { TierName } from '@rookery/core';
 import { CloudEvent, EventBus, EventData, Subscription, TOPICS, createEvent } from '@rookery/events';
 import { ServiceEventsService } from '@rookery/service-kit';
-import { BackupValidator, ValidationReport, failureSummary } from '@rookery/validation';
+import { BackupValidator, ValidationReport, eventFailure, failureSummary } from '@rookery/validation';
 
 export const VALIDATOR_BUS = Symbol('VALIDATOR_BUS');
 export const VALIDATOR_GROUP = 'rookery-validator';
@@ -24,7 +24,8 @@ export function validationEventId(completedEventId: string): string {
 /**
  * Consumes backup.completed (group rookery-validator), validates the backup and publishes
  * validation.passed or .failed through the service's outbox, then records the result in the
- * ledger (GET /validations). Idempotent by event id across restarts: an event whose validation
+ * ledger (GET /validations). A validation that could not run to the end is a validation.failed
+ * with the reason (`error`), not a silence. Idempotent by event id across restarts: an event whose validation
  * is already recorded is skipped; one validated but not recorded is validated again and its
  * event, having the same id, is stored once.
  */
@@ -58,15 +59,25 @@ export class ValidatorService implements OnApplicationBootstrap, OnApplicationSh
     const completed = event as CloudEvent<'dev.rookery.backup.completed'>;
     const id = validationEventId(event.id);
     if (await this.ledger.has(id)) return;
-    const report = await this.validator.validate(completed.data.tier, completed.data.backupId, { manifestChecksum: completed.data.manifestChecksum });
-    const result = createEvent(report.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed', report.tier, validationData(report), {
-      source: this.events.source,
-      id,
-    });
+    const result = await this.validate(completed, id);
     await this.publishOnce(result);
     await this.ledger.append([ledgerEntry(result)]);
-    if (report.ok) this.logger.log(`backup ${report.backupId} of tier ${report.tier} passed validation (${report.checks.length} checks, ${report.durationMs} ms)`);
-    else this.logger.warn(`backup ${report.backupId} of tier ${report.tier} failed validation: ${failureSummary(report.checks)}`);
+  }
+
+  /** The validation's event: passed or failed with every check, or failed with the reason when it could not run to the end. */
+  private async validate(completed: CloudEvent<'dev.rookery.backup.completed'>, id: string): Promise<CloudEvent> {
+    const { tier, backupId, manifestChecksum } = completed.data;
+    const options = { source: this.events.source, id };
+    try {
+      const report = await this.validator.validate(tier, backupId, { manifestChecksum });
+      if (report.ok) this.logger.log(`backup ${backupId} of tier ${tier} passed validation (${report.checks.length} checks, ${report.durationMs} ms)`);
+      else this.logger.warn(`backup ${backupId} of tier ${tier} failed validation: ${failureSummary(report.checks)}`);
+      return createEvent(report.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed', tier, validationData(report), options);
+    } catch (error) {
+      const failure = eventFailure(error);
+      this.logger.warn(`validation of backup ${backupId} of tier ${tier} could not run to the end: ${failure.message}`);
+      return createEvent('dev.rookery.validation.failed', tier, { backupId, tier, checks: [], validatedAt: new Date().toISOString(), error: failure }, options);
+    }
   }
 
   /** Validations recorded, newest first; optionally one tier's or one backup's. */

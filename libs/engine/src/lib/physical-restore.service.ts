@@ -40,6 +40,12 @@ export interface PhysicalRestoreRequest {
   target?: RecoveryTarget;
   /** 'keep' (default): the restored server archives like the backed-up one, on its new timeline. */
   archiveMode?: 'keep' | 'off';
+  /**
+   * The base backup exactly as taken: no recovery settings are written, whatever the engine's
+   * selfCommand (the validator's integrity check runs pg_verifybackup against the result, which
+   * compares every file with the backup_manifest). Not with a target or archiveMode.
+   */
+  bare?: boolean;
   /** How long --start waits for recovery to finish and the server to be promoted. */
   recoveryTimeoutMs?: number;
   signal?: AbortSignal;
@@ -252,6 +258,10 @@ export class PhysicalRestoreService {
    * to the backup's end, as before PITR existed).
    */
   private recoverySettings(request: PhysicalRestoreRequest): RecoverySettingsRequest | null {
+    if (request.bare) {
+      if (request.target || request.archiveMode) throw new InvariantError('a bare restore writes no recovery settings: no target or archive mode');
+      return null;
+    }
     const target = request.target ?? { kind: 'latest' };
     const selfCommand = this.context.selfCommand;
     if (!selfCommand) {

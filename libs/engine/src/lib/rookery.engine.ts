@@ -121,7 +121,8 @@ export class RookeryEngine {
   /** The backup a restore reads and every parent it applies first. */
   private async backupsToRead(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<BackupManifest[]> {
     // As the physical restore chooses: planned (recovery settings) whenever it can write them.
-    const physicalTarget = 'targetUrl' in request ? undefined : (request.target ?? (this.context.selfCommand ? { kind: 'latest' as const } : undefined));
+    const physicalTarget =
+      'targetUrl' in request || request.bare ? undefined : (request.target ?? (this.context.selfCommand ? { kind: 'latest' as const } : undefined));
     const chosen = physicalTarget
       ? await this.recovery.plan(request.tier, physicalTarget, request.backup).then((plan) => plan.backup, () => null)
       : await this.context.repository.find(request.tier, request.backup).catch(() => null);

@@ -1,4 +1,3 @@
-import { PassThrough, Writable } from 'node:stream';
 import { ToolFailedError } from '@rookery/core';
 import { PgBinaries } from './pg-binaries';
 import { ProcessRunner } from './process.runner';
@@ -48,17 +47,5 @@ export class PgVerifybackupDriver {
       const problems = parseVerifybackupStderr(error.stderrTail);
       return { ok: false, problems: problems.length ? problems : [error.message] };
     }
-  }
-
-  /**
-   * Extracts a tar written to `sink` into `directory` (GNU tar, as the calling user: the copy is
-   * only read by pg_verifybackup, never started); `done` settles when tar exited.
-   */
-  extract(directory: string, options: { signal?: AbortSignal } = {}): { sink: Writable; done: Promise<void> } {
-    const sink = new PassThrough();
-    const tar = this.runner.spawn('tar', ['--extract', '--file=-', `--directory=${directory}`, '--no-same-owner'], { stdin: sink, signal: options.signal });
-    const done = tar.result.then(() => undefined);
-    done.catch(() => undefined);
-    return { sink, done };
   }
 }

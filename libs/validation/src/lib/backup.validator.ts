@@ -1,9 +1,7 @@
-import { createWriteStream } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { ArtifactRecord, BackupManifest, TierName, isRookeryError } from '@rookery/core';
-import { RookeryEngine, readArtifact, readArtifactInto } from '@rookery/engine';
+import { RookeryEngine, readArtifactInto } from '@rookery/engine';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
@@ -31,10 +29,12 @@ export interface ValidateOptions {
  * 1. the manifest reads and passes its own checksum (and is the one the event announced);
  * 2. every artifact is re-read and its stored and decoded sha256 compared with the manifest
  *    (engine.verify, which also lists base backup tars);
- * 3. the format: a base backup is extracted and checked by pg_verifybackup against the
- *    backup_manifest pg_basebackup embedded in it, including a pg_waldump parse of the WAL in its
- *    pg_wal/ (pg_basebackup --wal-method=fetch puts exactly the WAL from start to stop LSN
- *    there, so nothing needs to be fetched from the archive and --no-parse-wal is not needed);
+ * 3. the format: a base backup is restored by the restore's own code (what `rookery restore`
+ *    runs: fetch, decode, extract, pg_control held back until the end) into scratch space and
+ *    checked there by pg_verifybackup against the backup_manifest pg_basebackup embedded in it,
+ *    including a pg_waldump parse of the WAL in its pg_wal/ (pg_basebackup --wal-method=fetch
+ *    puts exactly the WAL from start to stop LSN there, so nothing needs to be fetched from the
+ *    archive and --no-parse-wal is not needed);
  *    a dump must give pg_restore --list a table of contents;
  * 4. for physical backups, WAL continuity from the backup's start to the newest archived segment.
  * A failed check never stops the others, except that format checks are not run on bytes that
@@ -88,7 +88,7 @@ export class BackupValidator {
     const intact = verified.ok;
 
     if (manifest.method === 'physical') {
-      checks.push(intact ? await this.verifyBaseBackup(manifest, options.signal) : notRun(CHECK.verifybackup));
+      checks.push(...(intact ? await this.verifyBaseBackup(manifest, options.signal) : [notRun(CHECK.restoreExtraction), notRun(CHECK.verifybackup)]));
       checks.push(await this.walContinuity(tier, manifest, options.signal));
     } else {
       for (const artifact of manifest.artifacts) {
@@ -99,30 +99,45 @@ export class BackupValidator {
     return report(manifest.method, checks);
   }
 
-  /** Extracts every tar of the base backup into a scratch directory and runs pg_verifybackup on it. */
-  private async verifyBaseBackup(manifest: BackupManifest, signal?: AbortSignal): Promise<ValidationCheck> {
-    const directory = await mkdtemp(join(this.tools.workDirectory, 'rookery-validate-'));
+  /**
+   * Restores the base backup with the restore's own code (engine.restore, bare: no recovery
+   * settings) into a scratch data directory, then runs pg_verifybackup on what it wrote: a defect
+   * of the restore path (its extraction, the held-back pg_control, the files' owner) fails
+   * validation instead of passing on a copy the restore never makes.
+   */
+  private async verifyBaseBackup(manifest: BackupManifest, signal?: AbortSignal): Promise<ValidationCheck[]> {
+    const scratch = await mkdtemp(join(this.tools.workDirectory, 'rookery-validate-'));
     try {
-      await chmod(directory, 0o700);
-      for (const artifact of manifest.artifacts) {
-        if (artifact.kind === 'pg-manifest') {
-          // Stored beside a server-compressed tar: where pg_verifybackup looks for it.
-          await this.read(manifest, artifact, createWriteStream(join(directory, 'backup_manifest')), signal);
-          continue;
-        }
-        const extraction = this.tools.verifybackup.extract(directory, { signal });
-        await this.read(manifest, artifact, extraction.sink, signal);
-        await extraction.done;
-      }
-      const result = await this.tools.verifybackup.verify(directory, { signal });
+      // Run as root, the restore extracts as the server's account: it must reach the data directory.
+      await chmod(scratch, 0o711);
+      const dataDirectory = join(scratch, 'data');
+      const restored = await this.restoreInto(manifest, dataDirectory, signal);
+      if (!restored.ok) return [restored, notRun(CHECK.verifybackup, 'the restore did not extract the backup')];
+      return [restored, await this.pgVerifybackup(manifest, dataDirectory, signal)];
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  private async restoreInto(manifest: BackupManifest, dataDirectory: string, signal?: AbortSignal): Promise<ValidationCheck> {
+    try {
+      const result = await this.engine.restore({ tier: manifest.tier, backup: manifest.id, to: dataDirectory, bare: true, signal });
+      return { name: CHECK.restoreExtraction, ok: true, detail: `${result.bytes} bytes restored into a scratch data directory in ${result.timings.extractMs} ms` };
+    } catch (error) {
+      if (!isRookeryError(error)) throw error;
+      return { name: CHECK.restoreExtraction, ok: false, detail: error.message };
+    }
+  }
+
+  private async pgVerifybackup(manifest: BackupManifest, dataDirectory: string, signal?: AbortSignal): Promise<ValidationCheck> {
+    try {
+      const result = await this.tools.verifybackup.verify(dataDirectory, { signal });
       return result.ok
         ? { name: CHECK.verifybackup, ok: true, detail: `backup_manifest and WAL ${manifest.walRange?.start ?? ''}..${manifest.walRange?.stop ?? ''} verified` }
         : { name: CHECK.verifybackup, ok: false, detail: result.problems.slice(0, 5).join('; ') };
     } catch (error) {
       if (!isRookeryError(error)) throw error;
       return { name: CHECK.verifybackup, ok: false, detail: error.message };
-    } finally {
-      await rm(directory, { recursive: true, force: true });
     }
   }
 
@@ -155,15 +170,6 @@ export class BackupValidator {
       return { name, ok: false, detail: `artifact '${artifact.name}': ${error.message}` };
     }
   }
-
-  private read(manifest: BackupManifest, artifact: ArtifactRecord, sink: Writable, signal?: AbortSignal): Promise<void> {
-    const { repository, encoding } = this.engine.context;
-    // readArtifact refuses an encrypted artifact without a key, and a wrong key fails its GCM tag.
-    return readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), sink, {
-      keyMaterial: encoding.key?.material ?? null,
-      signal,
-    });
-  }
 }
 
 function manifestCheck(manifest: BackupManifest, announced: string | undefined): ValidationCheck {
@@ -177,6 +183,6 @@ function manifestCheck(manifest: BackupManifest, announced: string | undefined):
   return { name: CHECK.manifest, ok: true, detail: `${manifest.artifacts.length} artifacts, checksum ${manifest.checksum.slice(0, 12)}` };
 }
 
-function notRun(name: string): ValidationCheck {
-  return { name, ok: false, detail: 'not run: an artifact failed its checksum' };
+function notRun(name: string, reason = 'an artifact failed its checksum'): ValidationCheck {
+  return { name, ok: false, detail: `not run: ${reason}` };
 }

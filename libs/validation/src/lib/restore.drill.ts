@@ -67,7 +67,7 @@ export class RestoreDrill {
   async run(tier: TierName, options: DrillOptions = {}): Promise<DrillReport> {
     const started = new Date();
     const manifest = await this.engine.find(tier, options.backup ?? 'latest');
-    const rtoSeconds = this.engine.context.config.tiers[tier].policy.rtoSeconds;
+    const rtoSeconds = this.rtoSeconds(tier);
     const checks: ValidationCheck[] = [];
     const cleanups: (() => Promise<void>)[] = [];
     let restoreMs = 0;
@@ -111,6 +111,11 @@ export class RestoreDrill {
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),
     };
+  }
+
+  /** The tier's recovery time objective, which a drill's restore time is held against. */
+  rtoSeconds(tier: TierName): number {
+    return this.engine.context.config.tiers[tier].policy.rtoSeconds;
   }
 
   private async restorePhysical(manifest: BackupManifest, options: DrillOptions, cleanups: (() => Promise<void>)[]): Promise<RestoredTarget> {

@@ -16,6 +16,8 @@ export interface ValidationCheck {
 export const CHECK = {
   manifest: 'manifest',
   sha256: (artifact: string) => `sha256 ${artifact}`,
+  /** A physical backup restored into scratch space by the restore's own code (validation). */
+  restoreExtraction: 'restore extraction',
   verifybackup: 'pg_verifybackup',
   restoreList: (artifact: string) => `pg_restore --list ${artifact}`,
   walContinuity: 'wal continuity',

@@ -13,9 +13,10 @@ import {
 } from '@rookery/postgres';
 
 /**
- * What validation and drills need from PostgreSQL beyond the engine: pg_verifybackup and tar for
- * base backups, pg_restore --list for dumps, SQL for the data checks, scratch clusters for
- * logical drills, and a directory for extracted copies (as large as the biggest base backup).
+ * What validation and drills need from PostgreSQL beyond the engine: pg_verifybackup for the
+ * base backups the engine restored, pg_restore --list for dumps, SQL for the data checks, scratch
+ * clusters for logical drills, and a directory for restored copies (as large as the biggest base
+ * backup).
  */
 export interface ValidationTools {
   verifybackup: PgVerifybackupDriver;
