@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Store } from '@rookery/core';
@@ -128,6 +128,29 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const lone = rookery(['replicate', '--tier', 'content', '--repo', repo]);
     expect(stderrLines(lone.stderr)).toEqual(['rookery: replication of tier content incomplete: region archive: no repository configured']);
     expect(lone.status).toBe(1);
+  }, 120_000);
+
+  it('catalog rebuild: a damaged manifest it could not index fails the run, naming it, and the intact repository does not', async () => {
+    const rebuild = async (repoDir: string, name: string) => {
+      const config = join(work, `catalog-${name}.yaml`);
+      await writeFile(config, `catalog:\n  url: sqlite://${join(work, `catalog-${name}.sqlite`)}\n`);
+      return rookery(['catalog', 'rebuild', '--tier', 'content', '--config', config, '--repo', `file://${repoDir}`]);
+    };
+    const intact = await rebuild(join(work, 'repo'), 'intact');
+    expect(intact.stdout).toMatch(/content +1 backups indexed/);
+    expect([intact.status, intact.stderr]).toEqual([0, '']);
+
+    const damagedDir = join(work, 'repo-damaged-manifest');
+    await cp(join(work, 'repo'), damagedDir, { recursive: true });
+    const [manifest] = (await readdir(damagedDir, { recursive: true })).filter((name) => name.endsWith('manifest.json'));
+    const path = join(damagedDir, manifest);
+    await writeFile(path, (await readFile(path, 'utf8')).replace('"type": "full"', '"type": "snapshot"'));
+    const run = await rebuild(damagedDir, 'damaged');
+    expect(run.stdout).toMatch(/content +0 backups indexed, 0 stale records removed, 1 damaged manifests skipped/);
+    expect(stderrLines(run.stderr)).toEqual([
+      expect.stringMatching(/^rookery: catalog rebuild skipped 1 damaged manifest\(s\), first content\/backups\/.*\/manifest\.json: manifest .* does not match its checksum \(check the backup with rookery verify/),
+    ]);
+    expect(run.status).toBe(1);
   }, 120_000);
 
   /** The other commands fail by throwing: each exits 1 with one line saying what failed, on what. */

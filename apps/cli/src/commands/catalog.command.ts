@@ -3,6 +3,7 @@ import { TIER_NAMES, redactUrl } from '@rookery/core';
 import { tierPolicies } from '@rookery/config';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { load } from '../cli.lazy';
+import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 
 interface TierRebuild {
   tier: string;
@@ -29,43 +30,55 @@ export function catalogCommand(): Command {
       .description('recreate the catalog from the repository: every manifest indexed, records of vanished backups removed')
       .option('--tier <tier>', 'only this tier')
       .option('--json', 'print what was indexed as JSON')
-      .action(async (options: GlobalOptions, command: Command) => {
-        const only = parseTier(options.tier);
-        const { url, tiers, repository } = await withEngine(command, async (engine) => {
-          const catalogUrl = engine.context.config.catalog.url;
-          const repository = engine.context.repository.store.description;
-          const index = await load.catalog().BackupCatalog.open(catalogUrl);
-          const ledger = await load.catalog().EventLedger.open(catalogUrl);
-          const compliance = new (load.compliance().ComplianceLedgerService)(ledger, tierPolicies(engine.context.config));
-          try {
-            const results: TierRebuild[] = [];
-            for (const tier of only ? [only] : TIER_NAMES) {
-              const { backups, damaged } = await engine.list(tier);
-              const result = await index.reindex(backups, { tier });
-              const recorded = await compliance.backfill(backups, { repository });
-              results.push({ tier, ...result, damaged, backups: backups.map((backup) => backup.id), ledger: recorded });
+      .action(
+        reporting(async (options: GlobalOptions, command: Command): Promise<CommandOutcome> => {
+          const only = parseTier(options.tier);
+          const { url, tiers, repository } = await withEngine(command, async (engine) => {
+            const catalogUrl = engine.context.config.catalog.url;
+            const repository = engine.context.repository.store.description;
+            const index = await load.catalog().BackupCatalog.open(catalogUrl);
+            const ledger = await load.catalog().EventLedger.open(catalogUrl);
+            const compliance = new (load.compliance().ComplianceLedgerService)(ledger, tierPolicies(engine.context.config));
+            try {
+              const results: TierRebuild[] = [];
+              for (const tier of only ? [only] : TIER_NAMES) {
+                const { backups, damaged } = await engine.list(tier);
+                const result = await index.reindex(backups, { tier });
+                const recorded = await compliance.backfill(backups, { repository });
+                results.push({ tier, ...result, damaged, backups: backups.map((backup) => backup.id), ledger: recorded });
+              }
+              return { url: redactUrl(catalogUrl), tiers: results, repository };
+            } finally {
+              await ledger.close();
+              await index.close();
             }
-            return { url: redactUrl(catalogUrl), tiers: results, repository };
-          } finally {
-            await ledger.close();
-            await index.close();
+          });
+          if (options.json) {
+            process.stdout.write(`${JSON.stringify({ catalog: url, repository, tiers }, null, 2)}\n`);
+            return rebuildOutcome(tiers);
           }
-        });
-        if (options.json) {
-          process.stdout.write(`${JSON.stringify({ catalog: url, repository, tiers }, null, 2)}\n`);
-          return;
-        }
-        const lines = [`catalog ${url} rebuilt from ${repository}`];
-        for (const tier of tiers) {
-          lines.push(
-            `  ${tier.tier.padEnd(8)} ${tier.indexed} backups indexed, ${tier.removed} stale records removed${tier.damaged.length ? `, ${tier.damaged.length} damaged manifests skipped` : ''}; ` +
-              `compliance ledger: ${tier.ledger.recorded} backups recorded, ${tier.ledger.alreadyRecorded} already there`,
-          );
-          for (const entry of tier.damaged) lines.push(`    damaged: ${entry.key}: ${entry.problem}`);
-        }
-        process.stdout.write(`${lines.join('\n')}\n`);
-      })
+          const lines = [`catalog ${url} rebuilt from ${repository}`];
+          for (const tier of tiers) {
+            lines.push(
+              `  ${tier.tier.padEnd(8)} ${tier.indexed} backups indexed, ${tier.removed} stale records removed${tier.damaged.length ? `, ${tier.damaged.length} damaged manifests skipped` : ''}; ` +
+                `compliance ledger: ${tier.ledger.recorded} backups recorded, ${tier.ledger.alreadyRecorded} already there`,
+            );
+            for (const entry of tier.damaged) lines.push(`    damaged: ${entry.key}: ${entry.problem}`);
+          }
+          process.stdout.write(`${lines.join('\n')}\n`);
+          return rebuildOutcome(tiers);
+        }),
+      )
       .exitOverride(),
   );
   return catalog;
+}
+
+/** Incomplete when a manifest could not be indexed: the catalog then lacks a backup the repository may hold. */
+function rebuildOutcome(tiers: readonly TierRebuild[]): CommandOutcome {
+  const damaged = tiers.flatMap((tier) => tier.damaged);
+  if (damaged.length === 0) return undefined;
+  return new Incomplete(
+    `catalog rebuild skipped ${damaged.length} damaged manifest(s), first ${damaged[0].key}: ${damaged[0].problem} (check the backup with rookery verify, then repair or remove it)`,
+  );
 }
