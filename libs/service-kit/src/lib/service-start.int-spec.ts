@@ -110,6 +110,9 @@ describe('services started together (built main.js, one config, one host)', () =
     expect(await Promise.all([upOrExited(validatorPort, validator), upOrExited(compliancePort, compliance)])).toEqual([200, 200]);
     const migrations = await catalog.query<{ name: string }>('select name from catalog_migrations order by id', [], 'shared_catalog');
     expect(migrations.map((row) => row.name)).toEqual(['CreateBackupRecord1767225600000', 'CreateOutboxEvent1795651200000', 'CreateLedgerEvent1795654800000']);
+    // compliance-reporting serves the objectives too.
+    const metrics = await (await fetch(`http://127.0.0.1:${compliancePort}/metrics`)).text();
+    expect(metrics).toMatch(/^rookery_rpo_objective_seconds\{tier="oltp"\} \d+$/m);
     expect(validator.stderr()).toBe('');
     expect(compliance.stderr()).toBe('');
   });
