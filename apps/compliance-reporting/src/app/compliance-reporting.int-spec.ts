@@ -150,6 +150,11 @@ describe('compliance-reporting service (real Kafka)', () => {
     expect(markdown.text).toMatch(/^\| queue \| FAILING \|/m);
     const csv = await request(app.getHttpServer()).get('/report.csv').expect(200).expect('content-type', /text\/csv/);
     expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(5);
+
+    // /metrics without a repository configured: the ledger's figures (the queue drill over its RTO).
+    const metrics = (await request(app.getHttpServer()).get('/metrics').expect(200)).text;
+    expect(metrics).toContain('rookery_drill_last_duration_seconds{tier="queue"} 900');
+    expect(metrics).toContain('rookery_drill_last_within_rto{tier="queue"} 0');
   });
 
   it('renders the dashboard in Chromium with data for every tier', async () => {

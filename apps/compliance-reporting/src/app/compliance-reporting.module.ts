@@ -27,7 +27,7 @@ export class LedgerConsumer implements OnApplicationBootstrap, OnApplicationShut
     private readonly compliance: ComplianceLedgerService,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
     private readonly ledger: EventLedger,
-    private readonly engine: RookeryEngine,
+    @Inject(RookeryEngine) private readonly engine: RookeryEngine | null,
     private readonly logger: PinoLogger,
   ) {}
 
@@ -40,7 +40,7 @@ export class LedgerConsumer implements OnApplicationBootstrap, OnApplicationShut
     await this.subscription?.close();
     await this.bus.close();
     await this.ledger.close();
-    await this.engine.close();
+    await this.engine?.close();
   }
 }
 
@@ -78,8 +78,8 @@ export class ComplianceReportingModule {
           useFactory: (ledger: EventLedger) => new ComplianceLedgerService(ledger, tierPolicies(config)),
           inject: [EventLedger],
         },
-        // GET /metrics: the objectives read from the repository (the engine) and the ledger.
-        { provide: RookeryEngine, useFactory: () => createEngine(config, { actor: 'compliance-reporting service' }) },
+        // GET /metrics: the objectives read from the repository (the engine, when one is configured) and the ledger.
+        { provide: RookeryEngine, useFactory: () => (config.repositories.length > 0 ? createEngine(config, { actor: 'compliance-reporting service' }) : null) },
         BackupMetricsService,
         ObjectiveMetricsService,
         LedgerConsumer,

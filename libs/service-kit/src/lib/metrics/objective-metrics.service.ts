@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { EventLedger, LedgerEntry } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
 import { TIER_NAMES, TierName, longestScheduleGapSeconds } from '@rookery/core';
@@ -39,7 +39,8 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
 
   constructor(
     private readonly metrics: BackupMetricsService,
-    private readonly engine: RookeryEngine,
+    /** None in a service without a repository (compliance-reporting on the ledger alone): ledger figures only. */
+    @Optional() @Inject(RookeryEngine) private readonly engine: RookeryEngine | null,
     @Inject(ROOKERY_CONFIG) private readonly config: RookeryConfig,
   ) {
     for (const [name, help] of Object.entries(GAUGES)) {
@@ -56,12 +57,13 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
 
   async tierObjectives(tier: TierName): Promise<TierObjectives> {
     const policy = this.config.tiers[tier].policy;
+    const engine = this.engine;
     const [listing, wal, ledger, replication] = await Promise.all([
-      this.engine.list(tier).catch(() => null),
+      engine?.list(tier).catch(() => null) ?? null,
       // A logical tier archives no WAL: its recovery point is its newest backup.
-      policy.method === 'physical' ? this.engine.walStatus(tier).catch(() => null) : null,
+      policy.method === 'physical' ? (engine?.walStatus(tier).catch(() => null) ?? null) : null,
       this.ledgerEntries(tier),
-      this.engine.replicationStatus(tier).catch(() => null),
+      engine?.replicationStatus(tier).catch(() => null) ?? null,
     ]);
     const lastSuccessAt = newest((listing?.backups ?? []).map((backup) => new Date(backup.finishedAt)));
     return {
