@@ -117,6 +117,14 @@ describe('services started together (built main.js, one config, one host)', () =
     expect(compliance.stderr()).toBe('');
   });
 
+  it('an unreachable catalog is one line on stderr and exit status 1 (no stack from Nest)', async () => {
+    const config = await writeConfig('unreachable-catalog.yaml', [`catalog: { url: 'postgres://postgres@127.0.0.1:1/catalog' }`]);
+    const service = startService('oltp-backup', { config, port: await freePort() });
+    running.push(service);
+    expect(await service.exited).toBe(1);
+    expect(service.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/^oltp-backup: cannot open the catalog database postgres:\/\/postgres@127\.0\.0\.1:1\/catalog: connect ECONNREFUSED/)]);
+  });
+
   it('a bad --port is one line and exit status 1', async () => {
     const config = await writeConfig('bad-port.yaml', [`catalog: { url: 'sqlite://${join(work, 'bad-port.sqlite')}' }`]);
     const service = startService('oltp-backup', { config, args: ['--port', 'eighty'] });
