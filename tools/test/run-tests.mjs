@@ -40,6 +40,7 @@ function step(title, command, args) {
 
 ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'PostgreSQL 15 server binaries');
 ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
+ensureDebianPackage('/usr/bin/promtool', 'prometheus', 'promtool (alert-rules test)');
 step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
 // without one (a fresh clone has none): compute the graph first.

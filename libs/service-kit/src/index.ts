@@ -7,6 +7,8 @@ export * from './lib/errors/rookery-error.filter';
 export * from './lib/events/service-events.service';
 export * from './lib/health/service-health.service';
 export * from './lib/metrics/backup-metrics.service';
+export * from './lib/metrics/metrics.controller';
+export * from './lib/metrics/objective-metrics.service';
 export * from './lib/replication/replication-jobs.service';
 export * from './lib/replication/replication.controller';
 export * from './lib/service-app.factory';

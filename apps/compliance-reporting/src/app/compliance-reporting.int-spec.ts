@@ -174,6 +174,11 @@ describe('compliance-reporting service (real Kafka)', () => {
     expect(markdown.text).toContain(`- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h (acknowledged: ${CONTENT_ACKNOWLEDGEMENT}).`);
     const csv = await request(app.getHttpServer()).get('/report.csv').expect(200).expect('content-type', /text\/csv/);
     expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(5);
+
+    // /metrics without a repository configured: the ledger's figures (the queue drill over its RTO).
+    const metrics = (await request(app.getHttpServer()).get('/metrics').expect(200)).text;
+    expect(metrics).toContain('rookery_drill_last_duration_seconds{tier="queue"} 900');
+    expect(metrics).toContain('rookery_drill_last_within_rto{tier="queue"} 0');
   });
 
   it('renders the dashboard in Chromium: the four tiers of the healthy setup are ok, with data for every tier', async () => {

@@ -4,8 +4,9 @@ import { LoggerModule, PinoLogger } from 'nestjs-pino';
 import { EventLedger } from '@rookery/catalog';
 import { ComplianceLedgerService } from '@rookery/compliance';
 import { RookeryConfig, loadConfig, tierPolicies } from '@rookery/config';
+import { RookeryEngine, createEngine } from '@rookery/engine';
 import { EventBus, Subscription, connectEventBus } from '@rookery/events';
-import { ROOKERY_CONFIG, RookeryErrorFilter } from '@rookery/service-kit';
+import { BackupMetricsService, MetricsController, ObjectiveMetricsService, ROOKERY_CONFIG, RookeryErrorFilter } from '@rookery/service-kit';
 import { ComplianceController } from './compliance.controller';
 
 export interface ComplianceReportingModuleOptions {
@@ -17,7 +18,7 @@ export interface ComplianceReportingModuleOptions {
 
 export const EVENT_BUS = Symbol('EVENT_BUS');
 
-/** Subscribes the ledger to every topic once the app is up; closes the subscription and the bus on shutdown. */
+/** Subscribes the ledger to every topic once the app is up; closes the subscription, the bus, the ledger and the engine on shutdown. */
 @Injectable()
 export class LedgerConsumer implements OnApplicationBootstrap, OnApplicationShutdown {
   private subscription: Subscription | null = null;
@@ -26,6 +27,7 @@ export class LedgerConsumer implements OnApplicationBootstrap, OnApplicationShut
     private readonly compliance: ComplianceLedgerService,
     @Inject(EVENT_BUS) private readonly bus: EventBus,
     private readonly ledger: EventLedger,
+    @Inject(RookeryEngine) private readonly engine: RookeryEngine | null,
     private readonly logger: PinoLogger,
   ) {}
 
@@ -38,6 +40,7 @@ export class LedgerConsumer implements OnApplicationBootstrap, OnApplicationShut
     await this.subscription?.close();
     await this.bus.close();
     await this.ledger.close();
+    await this.engine?.close();
   }
 }
 
@@ -56,18 +59,18 @@ export class ComplianceReportingModule {
           pinoHttp: {
             name: 'compliance-reporting',
             level: options.logLevel ?? 'info',
-            autoLogging: { ignore: (req) => req.url === '/health' },
+            autoLogging: { ignore: (req) => req.url === '/health' || req.url === '/metrics' },
           },
         }),
       ],
-      controllers: [ComplianceController],
+      controllers: [ComplianceController, MetricsController],
       providers: [
         { provide: ROOKERY_CONFIG, useValue: config },
         { provide: EventLedger, useFactory: () => EventLedger.open(config.catalog.url) },
         {
           provide: EVENT_BUS,
           useFactory: (logger: PinoLogger) =>
-            options.bus ?? connectEventBus({ ...config.events, clientId: `${config.events.clientId}-compliance` }, (level, message, extra) => logger[level](extra, message)),
+            options.bus ?? connectEventBus({ ...config.events, clientId: `${config.events.clientId}-compliance`, consumer: 'compliance-reporting' }, (level, message, extra) => logger[level](extra, message)),
           inject: [PinoLogger],
         },
         {
@@ -75,6 +78,10 @@ export class ComplianceReportingModule {
           useFactory: (ledger: EventLedger) => new ComplianceLedgerService(ledger, tierPolicies(config)),
           inject: [EventLedger],
         },
+        // GET /metrics: the objectives read from the repository (the engine, when one is configured) and the ledger.
+        { provide: RookeryEngine, useFactory: () => (config.repositories.length > 0 ? createEngine(config, { actor: 'compliance-reporting service' }) : null) },
+        BackupMetricsService,
+        ObjectiveMetricsService,
         LedgerConsumer,
         { provide: APP_FILTER, useClass: RookeryErrorFilter },
       ],

@@ -50,20 +50,51 @@ export function createCatalogDataSource(url: string, options: CatalogDataSourceO
 }
 
 /**
- * The catalog's data source, initialised (migrations run). A database that cannot be reached or
- * opened is one error naming it, not the driver's bare `connect ECONNREFUSED`.
+ * The catalog's data source, initialised, its migrations run under a database lock. A database
+ * that cannot be reached or opened is one error naming it, not the driver's bare `connect ECONNREFUSED`.
  */
 export async function openCatalogDataSource(url: string, options: CatalogDataSourceOptions = {}): Promise<DataSource> {
   const dataSource = createCatalogDataSource(url, options);
+  dataSource.setOptions({ migrationsRun: false });
   try {
-    return await dataSource.initialize();
+    await dataSource.initialize();
+    await migrateUnderLock(dataSource);
+    return dataSource;
   } catch (error) {
+    if (dataSource.isInitialized) await dataSource.destroy().catch(() => undefined);
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
     throw new RookeryError('CATALOG_UNAVAILABLE', 'storage', `cannot open the catalog database ${redactUrl(url)}: ${detail}`, {
       cause: error,
       retryable: true,
       hint: 'check catalog.url (or ROOKERY_CATALOG_URL) and that the database is up',
     });
+  }
+}
+
+/** pg_advisory_lock key of catalog migrations ('rookmigr' in ASCII): one per catalog database. */
+export const CATALOG_MIGRATION_LOCK = '8245931949926475634';
+
+/**
+ * Runs the pending migrations. On PostgreSQL several services start on one catalog database: the
+ * first to take the advisory lock migrates, the others wait for it and then find nothing pending
+ * (without the lock two of them both create catalog_migrations and one fails). SQLite needs none:
+ * a file's writers are serialised by the database itself, and services share no SQLite file.
+ */
+async function migrateUnderLock(dataSource: DataSource): Promise<void> {
+  if (dataSource.options.type !== 'postgres') {
+    await dataSource.runMigrations({ transaction: 'all' });
+    return;
+  }
+  const session = dataSource.createQueryRunner();
+  try {
+    await session.query('select pg_advisory_lock($1)', [CATALOG_MIGRATION_LOCK]);
+    try {
+      await dataSource.runMigrations({ transaction: 'all' });
+    } finally {
+      await session.query('select pg_advisory_unlock($1)', [CATALOG_MIGRATION_LOCK]);
+    }
+  } finally {
+    await session.release();
   }
 }
 

@@ -90,6 +90,23 @@ describe('buildConfig', () => {
     expect(error.issues.length).toBe(2);
   });
 
+  it.each([
+    [{}, {}, 7000],
+    [{}, { PORT: '8081' }, 8081],
+    [{ port: 9090 }, { PORT: '8081' }, 9090],
+  ])('service.port 7000, --port %j and env %j → %i', (overrides, env, port) => {
+    expect(buildConfig({ service: { port: 7000 } }, 'f.yaml', overrides, env).service.port).toBe(port);
+  });
+
+  it('refuses a PORT that is not a port number, naming it', () => {
+    expect(configError(() => buildConfig({}, 'f.yaml', {}, { PORT: '80a' })).issues).toEqual(["PORT: '80a' is not a port number (0-65535)"]);
+  });
+
+  it('refuses the in-process bus to consumers unless events.allowInProcess', () => {
+    expect(buildConfig({}, 'f.yaml').events.allowInProcess).toBe(false);
+    expect(buildConfig({ events: { allowInProcess: true } }, 'f.yaml').events.allowInProcess).toBe(true);
+  });
+
   it('lets --repo and --pg-url override the file', () => {
     const config = buildConfig(
       { repositories: ['file:///a'] },
@@ -189,12 +206,13 @@ describe('walStream', () => {
 
 describe('events', () => {
   it('defaults to no brokers (the in-process bus) and takes brokers from the file or ROOKERY_KAFKA_BROKERS', () => {
-    expect(buildConfig({}, 'x').events).toEqual({ brokers: [], clientId: 'rookery', partitions: 4, replicationFactor: null });
+    expect(buildConfig({}, 'x').events).toEqual({ brokers: [], clientId: 'rookery', partitions: 4, replicationFactor: null, allowInProcess: false });
     expect(buildConfig({ events: { brokers: ['kafka-1:9092'], clientId: 'oltp', replicationFactor: 3 } }, 'x').events).toEqual({
       brokers: ['kafka-1:9092'],
       clientId: 'oltp',
       partitions: 4,
       replicationFactor: 3,
+      allowInProcess: false,
     });
     expect(buildConfig({ events: { brokers: ['a:1'] } }, 'x', {}, { ROOKERY_KAFKA_BROKERS: 'k1:9092, k2:9092' }).events.brokers).toEqual(['k1:9092', 'k2:9092']);
   });

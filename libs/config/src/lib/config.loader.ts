@@ -12,6 +12,8 @@ export interface ConfigOverrides {
   /** --pg-url URL for the tier the command works on. */
   pgUrl?: string;
   tier?: TierName;
+  /** --port N for a service; over $PORT, over service.port. */
+  port?: number;
 }
 
 /** Environment variables rookery reads; nothing else in the code base reads process.env. */
@@ -20,6 +22,7 @@ export const ENV = {
   encryptionKey: 'ROOKERY_ENCRYPTION_KEY',
   catalogUrl: 'ROOKERY_CATALOG_URL',
   kafkaBrokers: 'ROOKERY_KAFKA_BROKERS',
+  port: 'PORT',
 } as const;
 
 /**
@@ -96,6 +99,7 @@ export function buildConfig(
     else tiers[overrides.tier] = { ...tiers[overrides.tier], pgUrl: new Secret(overrides.pgUrl) };
   }
 
+  const port = servicePort(overrides.port, env[ENV.port], problems) ?? file.service?.port ?? 8080;
   const encryptionKey = readEncryptionKey(file, env, cwd, problems);
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems);
@@ -119,7 +123,7 @@ export function buildConfig(
     encryptionKey,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
-    service: { host: file.service?.host ?? '127.0.0.1', port: file.service?.port ?? 8080 },
+    service: { host: file.service?.host ?? '127.0.0.1', port },
     tiers,
     walStream: walStreamConfig(file, cwd),
     wal: {
@@ -136,6 +140,7 @@ export function buildConfig(
       clientId: file.events?.clientId ?? 'rookery',
       partitions: file.events?.partitions ?? 4,
       replicationFactor: file.events?.replicationFactor ?? null,
+      allowInProcess: file.events?.allowInProcess ?? false,
     },
     restore: { directWrites: file.restore?.directWrites ?? true },
     backup: { reuseBuffers: file.backup?.reuseBuffers ?? true },
@@ -146,6 +151,19 @@ export function buildConfig(
 function kafkaBrokers(value: string | undefined): string[] | undefined {
   const brokers = value?.split(',').map((broker) => broker.trim()).filter(Boolean);
   return brokers?.length ? brokers : undefined;
+}
+
+/** --port, else $PORT (platforms and several services on one host set it), else the file. */
+function servicePort(flag: number | undefined, variable: string | undefined, problems: string[]): number | undefined {
+  if (flag !== undefined) {
+    if (Number.isInteger(flag) && flag >= 0 && flag <= 65535) return flag;
+    problems.push(`--port: '${flag}' is not a port number (0-65535)`);
+    return undefined;
+  }
+  if (variable === undefined || variable.trim() === '') return undefined;
+  if (/^\d{1,5}$/.test(variable.trim()) && Number(variable) <= 65535) return Number(variable);
+  problems.push(`${ENV.port}: '${variable}' is not a port number (0-65535)`);
+  return undefined;
 }
 
 function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {

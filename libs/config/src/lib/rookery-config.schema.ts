@@ -141,6 +141,7 @@ export const rookeryFileSchema = z
         clientId: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, underscore, dash'),
         partitions: z.number().int().positive().max(1000),
         replicationFactor: z.number().int().positive().max(16),
+        allowInProcess: z.boolean(),
       })
       .strict()
       .partial(),

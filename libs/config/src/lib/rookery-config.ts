@@ -131,6 +131,11 @@ export interface EventsConfig {
   partitions: number;
   /** Replication factor of topics rookery creates; null = the broker's default. */
   replicationFactor: number | null;
+  /**
+   * A service that consumes other processes' events (validator, compliance-reporting) may run on
+   * the in-process bus, where it only sees its own: set for an embedded single-process setup.
+   */
+  allowInProcess: boolean;
 }
 
 /** The queue-wal service's synchronous WAL stream (pg_receivewal into a spool, uploaded to the repository). */

@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { RookeryConfig, loadConfig } from '@rookery/config';
-import { isRookeryError } from '@rookery/core';
+import { ConfigError, isRookeryError } from '@rookery/core';
 
 export interface ServiceAppOptions {
   title: string;
@@ -36,23 +36,37 @@ export interface RunServiceOptions extends ServiceAppOptions {
 
 /**
  * A service's main(): load and validate the configuration, build the app, listen on
- * service.host:service.port. A failure to start is one line on stderr and exit status 1.
+ * service.host and `--port`, else $PORT, else service.port. A failure to start is one line on
+ * stderr and exit status 1: Nest neither aborts nor prints the error's stack from its log buffer.
  */
-export function runService(options: RunServiceOptions): void {
+export function runService(options: RunServiceOptions, argv: readonly string[] = process.argv.slice(2)): void {
   const start = async () => {
-    const config = loadConfig();
-    const app = await NestFactory.create(options.module(config), { bufferLogs: true });
+    const config = loadConfig({ port: portFlag(argv) });
+    const app = await NestFactory.create(options.module(config), { bufferLogs: true, abortOnError: false, autoFlushLogs: false });
     configureServiceApp(app, options);
+    app.flushLogs();
     await app.listen(config.service.port, config.service.host);
     app.get(Logger).log(`${options.name} listening on ${await app.getUrl()} (OpenAPI at /docs), config from ${config.source}`);
   };
   start().catch((error: unknown) => {
-    const detail = isRookeryError(error)
-      ? `${error.message}${error.hint ? ` (${error.hint})` : ''}`
-      : error instanceof Error
-        ? error.message
-        : String(error);
-    console.error(`${options.name}: ${detail}`);
+    console.error(`${options.name}: ${startFailure(error)}`);
     process.exit(1);
   });
+}
+
+/** The failure as one line: the message (and hint) of a RookeryError, else the first line of the message. */
+export function startFailure(error: unknown): string {
+  if (isRookeryError(error)) return `${error.message}${error.hint ? ` (${error.hint})` : ''}`.replace(/\s*\n\s*/g, ' ');
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+/** `--port N` or `--port=N` among a service's arguments; undefined without one. */
+export function portFlag(argv: readonly string[]): number | undefined {
+  const index = argv.findIndex((arg) => arg === '--port' || arg.startsWith('--port='));
+  if (index < 0) return undefined;
+  const value = argv[index].startsWith('--port=') ? argv[index].slice('--port='.length) : argv[index + 1];
+  if (value === undefined || !/^\d{1,5}$/.test(value)) {
+    throw new ConfigError(`--port: '${value ?? ''}' is not a port number (0-65535)`, ['--port'], { hint: 'pass --port 8081 or set PORT=8081' });
+  }
+  return Number(value);
 }

@@ -13,6 +13,7 @@ import { HealthController } from './health/health.controller';
 import { ServiceHealthService } from './health/service-health.service';
 import { MetricsController } from './metrics/metrics.controller';
 import { BackupMetricsService } from './metrics/backup-metrics.service';
+import { ObjectiveMetricsService } from './metrics/objective-metrics.service';
 import { serviceLoggerOptions } from './service-logger.options';
 import { RetentionJobService } from './retention/retention-jobs.service';
 import { ReplicationController } from './replication/replication.controller';
@@ -56,6 +57,7 @@ export class ServiceKitModule {
         { provide: APP_FILTER, useClass: RookeryErrorFilter },
         { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
         BackupMetricsService,
+        ObjectiveMetricsService,
         BackupJobService,
         ServiceEventsService,
         ServiceHealthService,

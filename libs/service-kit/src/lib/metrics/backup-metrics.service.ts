@@ -46,6 +46,8 @@ export class BackupMetricsService {
     registers: [this.registry],
   });
 
+  private readonly lastSuccessSeconds = new Map<TierName, number>();
+
   private readonly duration = new Histogram({
     name: 'rookery_backup_duration_seconds',
     help: 'Duration of backup runs',
@@ -55,7 +57,8 @@ export class BackupMetricsService {
   });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'rookery_process_' });
+    // prom-client's names already start with process_ or nodejs_: the prefix only adds rookery_.
+    collectDefaultMetrics({ register: this.registry, prefix: 'rookery_' });
   }
 
   backupStarted(tier: TierName): void {
@@ -66,7 +69,7 @@ export class BackupMetricsService {
     this.running.dec({ tier });
     this.finished.inc({ tier });
     this.duration.observe({ tier, status: 'completed' }, seconds);
-    this.lastSuccess.set({ tier }, finishedAt.getTime() / 1000);
+    this.setLastSuccess(tier, finishedAt);
   }
 
   backupFailed(tier: TierName, seconds: number): void {
@@ -85,9 +88,18 @@ export class BackupMetricsService {
     this.refused.inc({ tier });
   }
 
-  /** After a restart: the newest backup in the repository is the last success. */
+  /**
+   * The newest backup in the repository is the last success (after a restart, and for backups the
+   * CLI or another service took); a newer one of this service is kept.
+   */
   lastSuccessFromRepository(tier: TierName, finishedAt: Date): void {
-    this.lastSuccess.set({ tier }, finishedAt.getTime() / 1000);
+    this.setLastSuccess(tier, finishedAt);
+  }
+
+  private setLastSuccess(tier: TierName, finishedAt: Date): void {
+    const seconds = Math.max(this.lastSuccessSeconds.get(tier) ?? 0, finishedAt.getTime() / 1000);
+    this.lastSuccessSeconds.set(tier, seconds);
+    this.lastSuccess.set({ tier }, seconds);
   }
 
   /** Zero-valued series for the tier, so dashboards and `absent()` alerts see it from the start. */

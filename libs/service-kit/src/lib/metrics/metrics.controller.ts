@@ -1,16 +1,21 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { BackupMetricsService } from './backup-metrics.service';
+import { ObjectiveMetricsService } from './objective-metrics.service';
 
 @ApiTags('operations')
 @Controller('metrics')
 export class MetricsController {
-  constructor(private readonly metrics: BackupMetricsService) {}
+  constructor(
+    private readonly metrics: BackupMetricsService,
+    private readonly objectives: ObjectiveMetricsService,
+  ) {}
 
   @Get()
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOkResponse({ description: 'Prometheus text exposition format' })
-  scrape(): Promise<string> {
+  async scrape(): Promise<string> {
+    await this.objectives.refresh();
     return this.metrics.registry.metrics();
   }
 }
