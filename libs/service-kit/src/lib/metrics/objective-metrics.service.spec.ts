@@ -1,6 +1,6 @@
 import { LedgerEntry } from '@rookery/catalog';
 import { WalStatus } from '@rookery/engine';
-import { lastDrill, lastValidation, rpoExposure } from './objective-metrics.service';
+import { lastDrill, lastValidation, rpoExposure, streamRecoveryPoint } from './objective-metrics.service';
 
 const now = new Date('2026-12-07T12:00:00.000Z');
 
@@ -27,6 +27,30 @@ describe('rpoExposure', () => {
     ['nothing known', null, null, null],
   ])('%s', (_, status, lastSuccess, seconds) => {
     expect(rpoExposure(status, lastSuccess, now)).toBe(seconds);
+  });
+});
+
+describe('RPO exposure of a synchronously streamed tier', () => {
+  const streamed = (at: string, inSync: boolean) => entry('dev.rookery.wal.streamed', at, { inSync, at, validForSeconds: 60 });
+  const archivedLongAgo = wal('2026-12-07T11:00:00.000Z', 3600);
+
+  it('is 0 while the newest report is in sync and still valid, however old the archived WAL', () => {
+    const point = streamRecoveryPoint([streamed('2026-12-07T11:59:30.000Z', true)], now);
+    expect(point).toEqual(now);
+    expect(rpoExposure(archivedLongAgo, null, now, point)).toBe(0);
+  });
+
+  it('is the time since the stream was last in sync once it is not (or its report went stale)', () => {
+    const dropped = streamRecoveryPoint([streamed('2026-12-07T11:55:00.000Z', true), streamed('2026-12-07T11:58:00.000Z', false)], now);
+    expect(rpoExposure(archivedLongAgo, null, now, dropped)).toBe(300);
+    const stale = streamRecoveryPoint([streamed('2026-12-07T11:50:00.000Z', true)], now);
+    expect(rpoExposure(archivedLongAgo, null, now, stale)).toBe(600);
+  });
+
+  it('falls back to archived WAL without reports, or when the stream was in sync before the newest archived segment', () => {
+    expect(streamRecoveryPoint([], now)).toBeNull();
+    expect(rpoExposure(archivedLongAgo, null, now, null)).toBe(3600);
+    expect(rpoExposure(wal('2026-12-07T11:59:00.000Z', 5), null, now, new Date('2026-12-07T11:30:00.000Z'))).toBe(5);
   });
 });
 

@@ -72,7 +72,7 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
       rtoSeconds: policy.rtoSeconds,
       scheduleIntervalSeconds: longestScheduleGapSeconds([policy.fullSchedule, policy.incrementalSchedule]),
       lastSuccessAt,
-      rpoExposureSeconds: rpoExposure(wal, lastSuccessAt),
+      rpoExposureSeconds: rpoExposure(wal, lastSuccessAt, new Date(), streamRecoveryPoint(ledger)),
       walLagSegments: wal?.server?.lagSegments ?? null,
       walLagSeconds: wal?.exposure?.seconds ?? null,
       lastValidation: lastValidation(ledger),
@@ -126,7 +126,7 @@ const GAUGES = {
   rookery_rpo_objective_seconds: 'The tier policy\'s RPO (seconds)',
   rookery_rto_objective_seconds: 'The tier policy\'s RTO (seconds)',
   rookery_backup_schedule_interval_seconds: 'Longest gap between two scheduled backups of the tier (seconds)',
-  rookery_rpo_exposure_seconds: 'What a loss of the tier\'s server now would cost: seconds since its recovery point (archived WAL, else the newest backup)',
+  rookery_rpo_exposure_seconds: 'What a loss of the tier\'s server now would cost: seconds since its recovery point (0 while a synchronous stream is in sync; else archived WAL, else the newest backup)',
   rookery_wal_archive_lag_segments: 'Complete WAL segments the tier\'s server has not archived yet',
   rookery_wal_archive_lag_seconds: 'Seconds since the newest archived WAL segment while WAL written after it is not archived (0 when current)',
   rookery_validation_last_timestamp_seconds: 'Time of the newest validation of a backup of the tier (unix seconds)',
@@ -139,13 +139,43 @@ const GAUGES = {
   rookery_replication_wal_missing_files: 'WAL files of the primary repository the region has no copy of',
 } as const;
 
-const LEDGER_TYPES = ['dev.rookery.validation.passed', 'dev.rookery.validation.failed', 'dev.rookery.drill.completed', 'dev.rookery.drill.failed'] as const;
+const LEDGER_TYPES = [
+  'dev.rookery.validation.passed',
+  'dev.rookery.validation.failed',
+  'dev.rookery.drill.completed',
+  'dev.rookery.drill.failed',
+  'dev.rookery.wal.streamed',
+] as const;
 
-/** Archived WAL measured against the server when it answers; else the time since the newest recovery point known. */
-export function rpoExposure(wal: WalStatus | null, lastSuccessAt: Date | null, now = new Date()): number | null {
-  if (wal?.exposure && wal.lastArchived) return wal.exposure.seconds;
-  const recoveryPoint = newest([lastSuccessAt, wal?.lastArchived ? new Date(wal.lastArchived.archivedAt) : null]);
+/**
+ * What a loss of the server now would cost, in seconds: 0 while a synchronous stream confirms every
+ * commit flushed (`stream` is now), the time since it last did when that is later than anything
+ * archived; else archived WAL measured against the server when it answers; else the time since
+ * the newest recovery point known.
+ */
+export function rpoExposure(wal: WalStatus | null, lastSuccessAt: Date | null, now = new Date(), stream: Date | null = null): number | null {
+  const archived = wal?.lastArchived ? new Date(wal.lastArchived.archivedAt) : null;
+  const streamed = stream && (!archived || stream > archived) ? Math.max(0, (now.getTime() - stream.getTime()) / 1000) : null;
+  if (wal?.exposure && wal.lastArchived) return streamed === null ? wal.exposure.seconds : Math.min(streamed, wal.exposure.seconds);
+  if (streamed !== null) return streamed;
+  const recoveryPoint = newest([lastSuccessAt, archived]);
   return recoveryPoint ? Math.max(0, (now.getTime() - recoveryPoint.getTime()) / 1000) : null;
+}
+
+/**
+ * The recovery point the synchronous WAL stream vouches for (dev.rookery.wal.streamed, as the
+ * compliance ledger reads it): now while its newest report says in sync and is not older than it
+ * says it stays valid, else the time of the newest report that was in sync; null without reports.
+ */
+export function streamRecoveryPoint(entries: readonly LedgerEntry[], now = new Date()): Date | null {
+  const reports = entries.filter((entry) => entry.type === 'dev.rookery.wal.streamed').sort((a, b) => a.time.localeCompare(b.time));
+  const reportedAt = (entry: LedgerEntry) => new Date(String(entry.data['at'] ?? entry.time));
+  const last = reports.at(-1);
+  if (!last) return null;
+  const validMs = Number(last.data['validForSeconds'] ?? 0) * 1000;
+  if (last.data['inSync'] === true && now.getTime() - reportedAt(last).getTime() <= validMs) return now;
+  const inSync = reports.filter((entry) => entry.data['inSync'] === true).at(-1);
+  return inSync ? reportedAt(inSync) : null;
 }
 
 export function lastValidation(entries: readonly LedgerEntry[]): TierObjectives['lastValidation'] {
