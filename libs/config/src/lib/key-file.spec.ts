@@ -27,16 +27,16 @@ describe('encryption.keyFile modes', () => {
     throw new Error('expected a ConfigError');
   }
 
-  it.each([0o600, 0o400])('reads a key file only its owner can access (mode %o)', (mode) => {
+  const octal = (modes: number[]) => modes.map((mode) => [mode.toString(8).padStart(4, '0'), mode] as const);
+
+  it.each(octal([0o600, 0o400]))('reads a key file only its owner can access (mode %s)', (_, mode) => {
     const config = buildConfig({ encryption: { keyFile: withMode(mode) } }, 'rookery.yaml', {}, {}, dir);
     expect(config.encryptionKey?.reveal().toString()).toBe(key);
   });
 
-  it.each([0o644, 0o640, 0o604, 0o620, 0o660])('refuses a key file group or others can access (mode %o), with a hint to chmod 600', (mode) => {
+  it.each(octal([0o644, 0o640, 0o604, 0o620, 0o660]))('refuses a key file group or others can access (mode %s), with a hint to chmod 600', (shown, mode) => {
     const error = refusal({ keyFile: withMode(mode) });
-    expect(error.message).toBe(
-      `invalid config in rookery.yaml: encryption.keyFile: '${keyFile}' is accessible by group or others (mode ${mode.toString(8).padStart(4, '0')})`,
-    );
+    expect(error.message).toBe(`invalid config in rookery.yaml: encryption.keyFile: '${keyFile}' is accessible by group or others (mode ${shown})`);
     expect(error.hint).toBe(`chmod 600 ${keyFile} (or set encryption.allowReadableKeyFile: true if other accounts must read it)`);
     expect(error.message).not.toContain(key);
   });
