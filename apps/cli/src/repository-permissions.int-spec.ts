@@ -1,26 +1,37 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { lookupOsUser } from '@rookery/postgres';
-import { TestCluster, directoryEntries, freeLoopbackPort, seedOltp, startCluster, switchAndWaitArchived, tableChecksums, worldAccessibleEntries } from '@rookery/testing';
+import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
+import { TestCluster, directoryEntries, entriesWithOtherModes, freeLoopbackPort, seedOltp, startCluster, switchAndWaitArchived, tableChecksums, worldAccessibleEntries } from '@rookery/testing';
 
 /**
  * A filesystem repository shared by root and the postgres account (issue 12 item 2), through the
  * real `rookery` command: root takes the first backup into a fresh file:// repository, the
  * cluster's archive_command (`rookery wal-push`, run by the server as postgres) archives into it
  * afterwards, and a root-run point-in-time restore starts a server (as postgres) whose
- * restore_command (`rookery wal-get`) reads the archived WAL. Nothing in the repository may be
- * world-readable.
+ * restore_command (`rookery wal-get`) reads the archived WAL. The repository is the postgres
+ * account's alone (issue 13 item 6): directories 0700, files 0600, or 02770 and 0640 with a group
+ * named in the config; the SQLite catalog is 0600; a key file others can read is refused.
  */
 const root = resolve(__dirname, '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
 const asRoot = process.getuid?.() === 0;
 
-function rookery(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd: root, env: process.env, encoding: 'utf8', timeout: 300_000 });
+function rookery(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300_000 });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** `rookery` under the loosest umask: whatever mode rookery's files get comes from rookery. */
+function rookeryUnderUmask0(args: string[], env: NodeJS.ProcessEnv = {}): ReturnType<typeof rookery> {
+  const umask = process.umask(0);
+  try {
+    return rookery(args, env);
+  } finally {
+    process.umask(umask);
+  }
 }
 
 (asRoot ? describe : describe.skip)('a file:// repository written by root and by the postgres account', () => {
@@ -91,8 +102,55 @@ function rookery(args: string[]): { status: number | null; stdout: string; stder
     }
   }, 600_000);
 
-  it("every entry of the repository is the postgres account's, and none is world-readable", async () => {
+  it("every entry of the repository is the postgres account's, directories 0700 and files 0600; no store probe left behind", async () => {
     expect(await worldAccessibleEntries(repoDir)).toEqual([]);
     expect((await directoryEntries(repoDir)).filter((entry) => entry.uid !== postgres.uid)).toEqual([]);
+    expect(await entriesWithOtherModes(repoDir, { directory: 0o700, file: 0o600 })).toEqual([]);
+    expect((await readdir(repoDir, { recursive: true })).filter((entry) => entry.includes('rookery-probe'))).toEqual([]);
   });
+
+  it('with repository.group in the config: directories 02770 and files 0640, the group\'s, nothing world-readable', async () => {
+    const groupRepoDir = join(work, 'group-repo');
+    const config = join(work, 'group.yaml');
+    await writeFile(config, 'repository:\n  group: backup\n', { mode: 0o600 });
+    const backup = rookeryUnderUmask0(['backup', '--tier', 'oltp', '--config', config, '--repo', `file://${groupRepoDir}`, '--pg-url', source.url]);
+    expect(backup.stderr).toBe('');
+    expect(backup.status).toBe(0);
+
+    const backupGroup = lookupOsGroup('backup');
+    expect((await directoryEntries(groupRepoDir)).filter((entry) => entry.uid !== postgres.uid || entry.gid !== backupGroup)).toEqual([]);
+    expect(await entriesWithOtherModes(groupRepoDir, { directory: 0o2770, file: 0o640 })).toEqual([]);
+    expect(await worldAccessibleEntries(groupRepoDir)).toEqual([]);
+  }, 300_000);
+
+  it('catalog rebuild creates the SQLite catalog 0600, in a directory it creates 0700', async () => {
+    const catalogDir = join(work, 'catalog');
+    const rebuild = rookeryUnderUmask0(['catalog', 'rebuild', '--repo', repo], { ROOKERY_CATALOG_URL: `sqlite://${join(catalogDir, 'catalog.sqlite')}` });
+    expect(rebuild.stderr).toBe('');
+    expect(rebuild.status).toBe(0);
+
+    expect(await readdir(catalogDir)).toContain('catalog.sqlite');
+    expect(await entriesWithOtherModes(catalogDir, { directory: 0o700, file: 0o600 })).toEqual([]);
+  }, 120_000);
+
+  it('refuses a key file others can read, with a hint to chmod 600, and accepts it when encryption.allowReadableKeyFile is set', async () => {
+    const keyFile = join(work, 'backup.key');
+    await writeFile(keyFile, Buffer.alloc(32, 7).toString('hex'));
+    await chmod(keyFile, 0o644);
+    const strict = join(work, 'strict.yaml');
+    const allowing = join(work, 'allowing.yaml');
+    await writeFile(strict, `encryption:\n  keyFile: ${keyFile}\n`, { mode: 0o600 });
+    await writeFile(allowing, `encryption:\n  keyFile: ${keyFile}\n  allowReadableKeyFile: true\n`, { mode: 0o600 });
+    const env = { ROOKERY_CATALOG_URL: `sqlite://${join(work, 'key-catalog.sqlite')}` };
+
+    const refused = rookery(['catalog', 'rebuild', '--config', strict, '--repo', repo], env);
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain(`encryption.keyFile: '${keyFile}' is accessible by group or others (mode 0644)`);
+    expect(refused.stderr).toContain(`hint: chmod 600 ${keyFile}`);
+    expect(refused.stderr.trim().split('\n')).toHaveLength(1);
+
+    const accepted = rookery(['catalog', 'rebuild', '--config', allowing, '--repo', repo], env);
+    expect(accepted.stderr).toBe('');
+    expect(accepted.status).toBe(0);
+  }, 120_000);
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, RookeryError, redactUrl } from '@rookery/core';
 import { DataSource } from 'typeorm';
@@ -57,6 +57,7 @@ export async function openCatalogDataSource(url: string, options: CatalogDataSou
   const dataSource = createCatalogDataSource(url, options);
   dataSource.setOptions({ migrationsRun: false });
   try {
+    if (dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:') ensurePrivateFile(dataSource.options.database);
     await dataSource.initialize();
     await migrateUnderLock(dataSource);
     return dataSource;
@@ -107,6 +108,24 @@ function sqlitePath(url: string, cwd = process.cwd()): string {
     });
   }
   const path = isAbsolute(rest) ? rest : resolve(cwd, rest);
-  mkdirSync(dirname(path), { recursive: true });
+  mkdirSync(dirname(path), { recursive: true, mode: SQLITE_DIRECTORY_MODE });
   return path;
+}
+
+/** Directories rookery creates for a SQLite catalog: its owner's alone. */
+const SQLITE_DIRECTORY_MODE = 0o700;
+/** A SQLite catalog file: its owner's alone. SQLite gives its -wal and -shm files the database file's mode. */
+export const SQLITE_FILE_MODE = 0o600;
+
+/**
+ * Creates the catalog file 0600 before SQLite opens it (SQLite would create it 0644 less the
+ * umask), and takes group and other access away from an existing one of ours and its -wal and
+ * -shm (catalogs created before followed the umask). Another account's file keeps its mode.
+ */
+function ensurePrivateFile(path: string): void {
+  closeSync(openSync(path, 'a', SQLITE_FILE_MODE));
+  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+    const stats = statSync(file, { throwIfNoEntry: false });
+    if (stats && (stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) chmodSync(file, SQLITE_FILE_MODE);
+  }
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { readKeyFile } from './key-file';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -100,9 +101,10 @@ export function buildConfig(
   }
 
   const port = servicePort(overrides.port, env[ENV.port], problems) ?? file.service?.port ?? 8080;
-  const encryptionKey = readEncryptionKey(file, env, cwd, problems);
+  const hints: string[] = [];
+  const encryptionKey = readEncryptionKey(file, env, cwd, problems, hints);
   if (problems.length) {
-    throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems);
+    throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
   }
 
   const compression = {
@@ -195,15 +197,14 @@ function readEncryptionKey(
   env: NodeJS.ProcessEnv,
   cwd: string,
   problems: string[],
+  hints: string[],
 ): Secret<Buffer> | null {
   if (file.encryption?.keyFile) {
-    const path = resolve(cwd, file.encryption.keyFile);
-    try {
-      return new Secret(readFileSync(path));
-    } catch {
-      problems.push(`encryption.keyFile: cannot read '${path}'`);
-      return null;
-    }
+    const read = readKeyFile(resolve(cwd, file.encryption.keyFile), 'encryption.keyFile', file.encryption.allowReadableKeyFile ?? false);
+    if ('key' in read) return new Secret(read.key);
+    problems.push(read.problem);
+    if (read.hint) hints.push(read.hint);
+    return null;
   }
   const variable = file.encryption?.keyEnv ?? ENV.encryptionKey;
   const value = env[variable];

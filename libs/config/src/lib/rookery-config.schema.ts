@@ -113,6 +113,8 @@ export const rookeryFileSchema = z
     encryption: z
       .object({
         keyFile: z.string().min(1),
+        /** Accept a key file that group or others may read (refused by default). */
+        allowReadableKeyFile: z.boolean(),
         keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
       })
       .strict()

@@ -6,7 +6,7 @@ import { RookeryConfig, buildConfig } from '@rookery/config';
 import { PgSqlClient, lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { TestCluster, directoryEntries, freeLoopbackPort, pollUntil, startCluster, worldAccessibleEntries } from '@rookery/testing';
+import { TestCluster, directoryEntries, entriesWithOtherModes, freeLoopbackPort, pollUntil, startCluster, worldAccessibleEntries } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 import { createWalStreamSupervisor } from './wal-stream.factory';
@@ -114,5 +114,6 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
     const postgres = lookupOsUser('postgres');
     expect(await worldAccessibleEntries(repoDir)).toEqual([]);
     expect((await directoryEntries(repoDir)).filter((entry) => entry.uid !== postgres.uid)).toEqual([]);
+    expect(await entriesWithOtherModes(repoDir, { directory: 0o700, file: 0o600 })).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
-import { chown, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { directoryEntries, worldAccessibleEntries } from '@rookery/testing';
+import { directoryEntries, entriesWithOtherModes, worldAccessibleEntries } from '@rookery/testing';
 import { FsStoreDriver } from './fs-store.driver';
 
 const asRoot = process.getuid?.() === 0;
@@ -25,15 +25,31 @@ describe('filesystem repository ownership and modes', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates directories 0750 and files 0640, parents above the root traversable only: nothing is world-readable', async () => {
+  it("creates directories 0700 and files 0600, parents above the root traversable only: the repository is its owner's alone", async () => {
     const repo = join(dir, 'above', 'repo');
     const store = new FsStoreDriver(repo);
     await store.write('oltp/wal/00000001/000000010000000000000003.partial', Buffer.from('wal'));
-    await store.check();
+    await store.write('oltp/base/20261207T030000F/manifest.json', Buffer.from('{}'));
 
     expect((await stat(join(dir, 'above'))).mode & 0o7777).toBe(0o711);
-    const entries = await directoryEntries(repo);
-    for (const entry of entries) expect([entry.path, entry.mode]).toEqual([entry.path, entry.path.endsWith('.partial') ? 0o640 : 0o750]);
+    expect((await directoryEntries(repo)).filter((entry) => !entry.directory).length).toBe(2);
+    expect(await entriesWithOtherModes(repo, { directory: 0o700, file: 0o600 })).toEqual([]);
+  });
+
+  it('check() leaves nothing behind in a fresh repository but its root', async () => {
+    const repo = join(dir, 'repo');
+    await new FsStoreDriver(repo).check();
+
+    expect(await readdir(repo)).toEqual([]);
+    expect((await stat(repo)).mode & 0o7777).toBe(0o700);
+  });
+
+  it('with a shared group: directories 02770, files 0640, nothing world-readable', async () => {
+    const repo = join(dir, 'repo');
+    const store = new FsStoreDriver(repo, { group: process.getgid?.() ?? 0 });
+    await store.write('oltp/wal/00000001/000000010000000000000003', Buffer.from('wal'));
+
+    expect(await entriesWithOtherModes(repo, { directory: 0o2770, file: 0o640 })).toEqual([]);
     expect(await worldAccessibleEntries(repo)).toEqual([]);
   });
 
@@ -59,14 +75,14 @@ describe('filesystem repository ownership and modes', () => {
       expect((await directoryEntries(repo)).filter((entry) => entry.uid !== ROOT_OWNER.uid || entry.gid !== ROOT_OWNER.gid)).toEqual([]);
     });
 
-    it('with a shared group: directories setgid and group-writable, everything the group\'s, still nothing world-readable', async () => {
+    it('with a shared group: directories setgid and group-writable, files group-readable, everything the group\'s, still nothing world-readable', async () => {
       const repo = join(dir, 'repo');
       const store = new FsStoreDriver(repo, { defaultOwner: () => CLUSTER_ACCOUNT, group: SHARED_GROUP });
       await store.write('oltp/wal/00000001/000000010000000000000003', Buffer.from('wal'));
 
       const entries = await directoryEntries(repo);
       expect(entries.filter((entry) => entry.uid !== CLUSTER_ACCOUNT.uid || entry.gid !== SHARED_GROUP)).toEqual([]);
-      for (const entry of entries) expect([entry.path, entry.mode]).toEqual([entry.path, entry.path.endsWith('0003') ? 0o640 : 0o2770]);
+      expect(await entriesWithOtherModes(repo, { directory: 0o2770, file: 0o640 })).toEqual([]);
       expect(await worldAccessibleEntries(repo)).toEqual([]);
     });
 

@@ -6,12 +6,17 @@ export interface FsAccount {
   gid: number;
 }
 
-/** Directories of a filesystem repository: owner rwx, group r-x, nobody else. */
-export const REPOSITORY_DIRECTORY_MODE = 0o750;
-/** Files of a filesystem repository: owner rw, group r, nobody else. */
-export const REPOSITORY_FILE_MODE = 0o640;
-/** Directories of a repository shared by a group: setgid, owner and group rwx, nobody else. */
+/** Directories of a filesystem repository: its owner's alone. */
+export const REPOSITORY_DIRECTORY_MODE = 0o700;
+/** Files of a filesystem repository: its owner's alone. */
+export const REPOSITORY_FILE_MODE = 0o600;
+/**
+ * Directories of a repository shared by a group (repository.group): setgid (new entries get the
+ * group), owner and group rwx (a member that archives creates entries), nobody else.
+ */
 export const SHARED_DIRECTORY_MODE = 0o2770;
+/** Files of a repository shared by a group: owner rw, group r (files are written once, never updated in place), nobody else. */
+export const SHARED_FILE_MODE = 0o640;
 /** Directories rookery creates above a repository's root: traversable, never listable. */
 export const PARENT_DIRECTORY_MODE = 0o711;
 
@@ -34,8 +39,8 @@ export interface FsRepositoryAccessOptions {
  * the repository's root directory. Run as that account, rookery's entries are its own already;
  * run as root, every directory and file rookery creates is handed to that account, so the
  * archiver (archive_command as `postgres`) can go on writing where root wrote first, and a
- * restored server's restore_command can read what recovery needs. Modes are 0750 and 0640 whoever
- * runs (02770 for directories with a shared group): nothing in the repository is world-readable.
+ * restored server's restore_command can read what recovery needs. Modes are 0700 and 0600 whoever
+ * runs, or 02770 and 0640 with a shared group: nothing in the repository is world-readable.
  */
 export class FsRepositoryAccess {
   private owner: Promise<FsAccount | null> | undefined;
@@ -49,14 +54,24 @@ export class FsRepositoryAccess {
   async adoptDirectory(path: string): Promise<void> {
     const owner = await this.ownerOfNewEntries();
     if (owner) await chown(path, owner.uid, owner.gid);
-    await chmod(path, this.options.group === undefined ? REPOSITORY_DIRECTORY_MODE : SHARED_DIRECTORY_MODE);
+    await chmod(path, this.directoryMode);
   }
 
   /** Gives a file being written (still under its temporary name) its owner and mode. */
   async adoptFile(handle: FileHandle): Promise<void> {
     const owner = await this.ownerOfNewEntries();
     if (owner) await handle.chown(owner.uid, owner.gid);
-    await handle.chmod(REPOSITORY_FILE_MODE);
+    await handle.chmod(this.fileMode);
+  }
+
+  /** The mode of a new directory: the owner's alone, or shared with the group. */
+  get directoryMode(): number {
+    return this.options.group === undefined ? REPOSITORY_DIRECTORY_MODE : SHARED_DIRECTORY_MODE;
+  }
+
+  /** The mode of a new file: the owner's alone, or readable by the group. */
+  get fileMode(): number {
+    return this.options.group === undefined ? REPOSITORY_FILE_MODE : SHARED_FILE_MODE;
   }
 
   /**

@@ -20,7 +20,7 @@ import {
   StorageUnavailableError,
   WriteOptions,
 } from '@rookery/core';
-import { FsRepositoryAccess, FsRepositoryAccessOptions, PARENT_DIRECTORY_MODE, REPOSITORY_DIRECTORY_MODE, REPOSITORY_FILE_MODE } from './fs-repository-access';
+import { FsRepositoryAccess, FsRepositoryAccessOptions, PARENT_DIRECTORY_MODE } from './fs-repository-access';
 import { assertStoreKey, assertStorePrefix } from './store-key';
 import { WriteSource } from './write-source';
 
@@ -53,9 +53,18 @@ export class FsStoreDriver implements Store {
     this.access = new FsRepositoryAccess(root, options);
   }
 
+  /**
+   * Writes and removes a probe object. Its key is `.rookery-probe-<hex>` in the root, not in a
+   * directory of its own, so nothing (no emptied probe directory) is left behind, whatever fails.
+   */
   async check(): Promise<void> {
-    const probe = `.rookery-probe/${randomBytes(6).toString('hex')}`;
-    await this.write(probe, Buffer.from('rookery store probe\n'));
+    const probe = `.rookery-probe-${randomBytes(6).toString('hex')}`;
+    try {
+      await this.write(probe, Buffer.from('rookery store probe\n'));
+    } catch (error) {
+      await this.remove(probe).catch(() => undefined);
+      throw error;
+    }
     await this.remove(probe);
   }
 
@@ -111,7 +120,7 @@ export class FsStoreDriver implements Store {
     let handle: FileHandle | undefined;
     try {
       await this.ensureDirectory(dirname(path));
-      handle = await open(temp, 'wx', REPOSITORY_FILE_MODE);
+      handle = await open(temp, 'wx', this.access.fileMode);
       await this.access.adoptFile(handle);
       await writeBehind(handle, source.stream, options.onWritten);
       await handle.sync();
@@ -186,7 +195,7 @@ export class FsStoreDriver implements Store {
    * can be traversed, not listed.
    */
   private async ensureDirectory(dir: string): Promise<void> {
-    const firstCreated = await mkdir(dir, { recursive: true, mode: REPOSITORY_DIRECTORY_MODE });
+    const firstCreated = await mkdir(dir, { recursive: true, mode: this.access.directoryMode });
     if (firstCreated === undefined) return;
     let current = dir;
     const created: string[] = [];

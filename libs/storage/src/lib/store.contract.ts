@@ -160,7 +160,7 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
     it('passes check() and leaves no probe object behind', async () => {
       await store.check();
-      expect(await listKeys(store, '.rookery-probe/')).toEqual([]);
+      expect(await listKeys(store, '.rookery-probe')).toEqual([]);
     });
 
     it('describes itself without credentials', () => {
