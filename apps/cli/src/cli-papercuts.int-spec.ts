@@ -197,7 +197,7 @@ describe('rookery CLI papercuts', () => {
 
   it('logs progress lines before the result when stderr is not a terminal', () => {
     const log = join(work, 'backup.log');
-    const run = runRookeryLogged(['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0'], log);
+    const run = runRookeryLogged(['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0', '--log-level', 'info'], log);
     expect(run.status).toBe(0);
     const lines = run.output.split('\n');
     const result = lines.findIndex((line) => /^backup \S+ completed$/.test(line));

@@ -34,6 +34,10 @@ export default async function globalSetup(): Promise<void> {
   for (const { region, server } of servers) publishSharedS3(region, server);
   const primary = servers.find(({ region }) => region === 'primary')?.server as S3ProxyHandle;
   process.env['ROOKERY_TEST_S3_BUCKET'] = TEST_S3_BUCKET;
+  // Specs assert that a CLI run printed no warning or error on stderr; a progress line (info: one
+  // per 10 s of a step when stderr is not a terminal, so only on a slow or loaded machine) is
+  // neither. The spec of progress lines asks for them with --log-level info.
+  process.env['ROOKERY_LOG_LEVEL'] ??= 'warn';
   process.env['AWS_ACCESS_KEY_ID'] = primary.accessKeyId;
   process.env['AWS_SECRET_ACCESS_KEY'] = primary.secretAccessKey;
   process.env['AWS_REGION'] = primary.region;

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationShutdown, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { EventLedger, LedgerEntry } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
 import { TIER_NAMES, TierName, longestScheduleGapSeconds } from '@rookery/core';
@@ -35,14 +35,21 @@ type Labels = 'tier' | 'region';
 @Injectable()
 export class ObjectiveMetricsService implements OnApplicationShutdown {
   private ledger: Promise<EventLedger> | null = null;
+  /** Whether this service opened the ledger (and closes it), or uses the application's. */
+  private readonly ownsLedger: boolean;
   private readonly gauges = new Map<string, Gauge<Labels>>();
+  private readonly logger = new Logger(ObjectiveMetricsService.name);
 
   constructor(
     private readonly metrics: BackupMetricsService,
     /** None in a service without a repository (compliance-reporting on the ledger alone): ledger figures only. */
     @Optional() @Inject(RookeryEngine) private readonly engine: RookeryEngine | null,
     @Inject(ROOKERY_CONFIG) private readonly config: RookeryConfig,
+    /** The application's own ledger (compliance-reporting): read through it rather than a second connection to the catalog. */
+    @Optional() @Inject(EventLedger) appLedger: EventLedger | null = null,
   ) {
+    this.ownsLedger = !appLedger;
+    if (appLedger) this.ledger = Promise.resolve(appLedger);
     for (const [name, help] of Object.entries(GAUGES)) {
       this.gauges.set(name, new Gauge<Labels>({ name, help, labelNames: name.includes('replication') ? ['tier', 'region'] : ['tier'], registers: [metrics.registry] }));
     }
@@ -82,6 +89,7 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    if (!this.ownsLedger) return;
     const ledger = await this.ledger?.catch(() => null);
     await ledger?.close();
   }
@@ -113,12 +121,22 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
 
   /** The tier's validations and drills from the catalog's ledger; none when it cannot be read. */
   private async ledgerEntries(tier: TierName): Promise<LedgerEntry[]> {
-    this.ledger ??= EventLedger.open(this.config.catalog.url);
     try {
-      return await (await this.ledger).list({ subject: tier, types: [...LEDGER_TYPES] });
-    } catch {
+      return await (await this.openLedger()).list({ subject: tier, types: [...LEDGER_TYPES] });
+    } catch (error) {
+      // The gauges of the ledger are left out of this scrape (absent, not zero), and the reason logged.
+      this.logger.warn(`cannot read the compliance ledger for tier ${tier}: ${error instanceof Error ? error.message : String(error)}`);
       return [];
     }
+  }
+
+  /** The ledger, opened at the first scrape when the application has none; a failed open is tried again at the next. */
+  private openLedger(): Promise<EventLedger> {
+    this.ledger ??= EventLedger.open(this.config.catalog.url).catch((error: unknown) => {
+      this.ledger = null;
+      throw error;
+    });
+    return this.ledger;
   }
 }
 
