@@ -26,6 +26,30 @@ dropOutputOnClosedPipe(process.stdout);
 dropOutputOnClosedPipe(process.stderr);
 
 /**
+ * `--env-file=PATH`, which the restore_command and archive_command of a restored server pass
+ * (rookery restore writes them): the store's credentials and the encryption key, kept out of the
+ * server's environment, come from that JSON file instead. It must be a regular file of this
+ * account's that no one else can read or write; the argument is removed before parsing.
+ */
+function loadEnvironmentFile() {
+  const index = process.argv.findIndex((arg) => arg.startsWith('--env-file='));
+  if (index < 0) return;
+  const file = process.argv[index].slice('--env-file='.length);
+  process.argv.splice(index, 1);
+  const fs = require('node:fs');
+  const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+  const uid = process.getuid ? process.getuid() : stat && stat.uid;
+  if (!stat || !stat.isFile() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
+    process.stderr.write(`rookery: environment file '${file}' must be a regular file of this account's with mode 0600 (hint: chmod 600 it)\n`);
+    process.exit(2);
+  }
+  for (const [key, value] of Object.entries(JSON.parse(fs.readFileSync(file, 'utf8')))) {
+    if (typeof value === 'string' && process.env[key] === undefined) process.env[key] = value;
+  }
+}
+loadEnvironmentFile();
+
+/**
  * Starts the background WAL archiver of asynchronous wal-push: this same rookery, detached, in the
  * caller's working directory and environment (where the store's credentials come from), with only
  * the --config/--repo PostgreSQL's archive_command already passed: no secret is added to argv.

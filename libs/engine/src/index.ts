@@ -21,6 +21,7 @@ export * from './lib/wal-stream.supervisor';
 export * from './lib/recovery-outcome';
 export * from './lib/recovery-plan.service';
 export * from './lib/recovery-settings';
+export * from './lib/settings-guard';
 export * from './lib/replication.service';
 export * from './lib/storage-class.service';
 export * from './lib/retention.service';

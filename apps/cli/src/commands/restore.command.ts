@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError, RecoveryTargetFlags, TierName, isRookeryError, parseRecoveryTarget, redactUrl } from '@rookery/core';
 import { createEvent } from '@rookery/events';
-import { PhysicalRestoreResult } from '@rookery/engine';
+import { PhysicalRestoreResult, describeNeutralised } from '@rookery/engine';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes } from '../cli.output';
@@ -15,6 +15,7 @@ interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRest
   port?: number;
   targetUrl?: string;
   archiveMode?: 'keep' | 'off';
+  keepSettings?: boolean;
 }
 
 export function restoreCommand(): Command {
@@ -31,6 +32,10 @@ export function restoreCommand(): Command {
       new Option('--archive-mode <mode>', "the restored server's archiving: keep (archives its new timeline like the source) or off (drills, test copies)")
         .choices(['keep', 'off'])
         .default('keep'),
+    )
+    .option(
+      '--keep-settings',
+      "DANGEROUS: keep the backup's archive_command, recovery_end_command, ssl_passphrase_command, preload libraries, … (by default rookery comments them out and reports it): a tampered backup's commands then run on this host",
     )
     .option('--start', 'start the restored server and wait until recovery has finished and it is promoted')
     .option('--port <n>', 'port for --start', parsePort)
@@ -100,6 +105,7 @@ async function restorePhysical(command: Command, tier: TierName, options: Restor
         port: options.port,
         target,
         archiveMode: options.archiveMode,
+        keepSettings: options.keepSettings,
         onProgress: progress.listener,
       })
       .finally(progress.stop),
@@ -117,6 +123,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     bytes: result.bytes,
     directBytes: result.directBytes,
     startedOnPort: result.startedOnPort ?? null,
+    settings: result.settings ? { kept: false, neutralised: result.settings.neutralised, uninspected: result.settings.uninspected } : { kept: true, neutralised: [], uninspected: [] },
     timings: result.timings,
     recovery: result.recovery
       ? { target: result.recovery.description, kind: result.recovery.target.kind, reached: result.recovery.outcome ?? null }
@@ -128,6 +135,11 @@ function restoreText(result: PhysicalRestoreResult): string {
   const lines = [
     `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}, ${formatBytes(result.directBytes)} of it written with O_DIRECT) into ${result.dataDirectory}`,
   ];
+  if (result.settings) {
+    lines.push(...result.settings.neutralised.map(describeNeutralised), ...result.settings.uninspected.map((include) => `not inspected: ${include.file}: ${include.reason}`));
+  } else {
+    lines.push("settings: the backup's command and library settings were kept (--keep-settings)");
+  }
   if (result.recovery) lines.push(`recovery target: ${result.recovery.description}`);
   const outcome = result.recovery?.outcome;
   if (outcome) {

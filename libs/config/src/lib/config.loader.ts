@@ -123,6 +123,7 @@ export function buildConfig(
     repository: { owner: file.repository?.owner ?? DEFAULT_REPOSITORY_OWNER, group: file.repository?.group ?? null },
     compression,
     encryptionKey,
+    encryptionKeyEnv: file.encryption?.keyEnv ?? ENV.encryptionKey,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port },

@@ -25,6 +25,11 @@ export interface RookeryConfig {
   compression: Omit<CompressionSpec, 'location'> & { workers: number; chunkSize: number; location: 'server' | 'client' };
   /** Client-side encryption key material (file content or env value), parsed by the pipeline. */
   encryptionKey: Secret<Buffer> | null;
+  /**
+   * The environment variable the key was read from (encryption.keyEnv or ROOKERY_ENCRYPTION_KEY),
+   * so a restored server's restore_command can be handed it through a private file, never its env.
+   */
+  encryptionKeyEnv?: string;
   postgres: PostgresConfig;
   catalog: { url: string };
   service: { host: string; port: number };

@@ -21,4 +21,10 @@ export interface EngineContext {
   version: string;
   /** argv that runs this rookery from a restored server's restore_command (see EngineOptions). */
   selfCommand?: readonly string[];
+  /**
+   * What a restored server's restore_command / archive_command need from our environment (store
+   * credentials, the encryption key): written to a 0600 file of the server's account, never put
+   * in the server's own environment.
+   */
+  restoreCommandEnvironment?: Readonly<Record<string, string>>;
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { chmod, chown, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
@@ -16,7 +16,7 @@ import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline'
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
-import { PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
+import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
 import { artifactEncodingFor, primaryStoreUrl, storeOptionsFor } from './wal.factory';
@@ -54,6 +54,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
 
   // Servers run as the postgres account when rookery runs as root (PostgreSQL refuses root).
   const owner = process.getuid?.() === 0 ? ('postgres' as const) : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const lookupOwner = async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null);
   const postgres: PostgresTools = {
     control: {
       serverInfo: (url) => control.serverInfo(url),
@@ -71,7 +72,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
       start: (request) => basebackup.start({ ...request, idleTimeoutMs }),
       startServerCompressed: (request) => startReplicationBaseBackup({ ...request, idleTimeoutMs }),
     },
-    osUser: async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null),
+    osUser: lookupOwner,
     extractTar: (directory, rename, extractOptions = {}) =>
       startTarExtraction(runner, directory, rename, {
         ...extractOptions,
@@ -83,6 +84,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     },
     startRestored: async (dataDirectory, startOptions) => {
       const port = startOptions.port ?? 5432;
+      const isolation = startOptions.isolated ? await isolatedSettings(dataDirectory, startOptions.isolated.user, await lookupOwner()) : {};
       // The socket goes into the data directory: the one place certain to exist and be writable
       // by the server's owner, whatever the backed-up server's unix_socket_directories said.
       await pgCtl.start(dataDirectory, {
@@ -92,8 +94,8 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         logFile: join(dataDirectory, RESTORED_SERVER_LOG),
         // The restore reads the recovery outcome from this log: keep it here and in English,
         // whatever logging the backed-up server was configured with.
-        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C', ...(await startSyncSetting(dataDirectory)) },
-        env: restoreCommandEnvironment(processEnvironment()),
+        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C', ...(await startSyncSetting(dataDirectory)), ...isolation },
+        // No secret: the restore_command reads what it needs from a 0600 file (RESTORE_ENV_FILE).
         timeoutMs: startOptions.timeoutMs,
       });
       return port;
@@ -115,6 +117,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     actor: options.actor,
     version: options.version ?? ROOKERY_VERSION,
     selfCommand: options.selfCommand,
+    restoreCommandEnvironment: restoreCommandEnvironment(processEnvironment(), config.encryptionKeyEnv),
   };
   return new RookeryEngine(context, async () => {
     await store.close();
@@ -144,8 +147,26 @@ function regionOf(url: string): string {
  * variables (the store's credentials, region, endpoint settings) and rookery's own (config file,
  * encryption key). Handed to the server's environment, never to argv or its configuration files.
  */
-function restoreCommandEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+function restoreCommandEnvironment(env: NodeJS.ProcessEnv, keyEnv: string | undefined): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => /^(AWS_|ROOKERY_)/.test(entry[0]) && entry[1] !== undefined),
+    Object.entries(env).filter((entry): entry is [string, string] => (/^(AWS_|ROOKERY_)/.test(entry[0]) || entry[0] === keyEnv) && entry[1] !== undefined),
   );
+}
+
+/**
+ * A drill's or DR check's server: no TCP listener (its socket is in the private data directory)
+ * and an authentication file of rookery's own, which lets only `user` in through that socket,
+ * whatever the backed-up server's listen_addresses and pg_hba.conf said.
+ */
+async function isolatedSettings(dataDirectory: string, user: string, owner: { uid: number; gid: number } | null): Promise<Record<string, string>> {
+  const hbaFile = join(dataDirectory, ISOLATED_HBA_FILE);
+  await writeFile(hbaFile, `# rookery: an isolated restored server, reachable only through its socket in ${dataDirectory}\nlocal all ${hbaName(user)} trust\n`, { mode: 0o600 });
+  await chmod(hbaFile, 0o600);
+  if (owner) await chown(hbaFile, owner.uid, owner.gid);
+  return { listen_addresses: '', hba_file: hbaFile };
+}
+
+/** A role name in pg_hba.conf: quoted unless plain. */
+function hbaName(user: string): string {
+  return /^[A-Za-z0-9_]+$/.test(user) ? user : `"${user.replace(/"/g, '""')}"`;
 }

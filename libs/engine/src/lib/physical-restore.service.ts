@@ -21,7 +21,8 @@ import { ProgressListener } from './engine.progress';
 import { RESTORED_SERVER_LOG } from './postgres.tools';
 import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } from './recovery-outcome';
 import { RecoveryPlanService } from './recovery-plan.service';
-import { RecoverySettingsRequest, writeRecoverySettings } from './recovery-settings';
+import { RecoverySettingsRequest, guardedSettings, writeEnvironmentFile, writeRecoverySettings } from './recovery-settings';
+import { GUARDED_LIBRARY_SETTINGS, SettingsGuardReport, neutraliseRestoredSettings } from './settings-guard';
 import { WalService } from './wal.service';
 import { PREFETCH_DIRECTORY, WalPrefetcher, clearPrefetchSpool } from './wal-prefetch';
 
@@ -46,6 +47,12 @@ export interface PhysicalRestoreRequest {
    * compares every file with the backup_manifest). Not with a target or archiveMode.
    */
   bare?: boolean;
+  /**
+   * Leave the backup's command and library settings as they are (archive_command,
+   * recovery_end_command, shared_preload_libraries, …). Dangerous: a tampered backup then runs
+   * its commands on this host. By default they are commented out and reported (settings-guard).
+   */
+  keepSettings?: boolean;
   /** How long --start waits for recovery to finish and the server to be promoted. */
   recoveryTimeoutMs?: number;
   signal?: AbortSignal;
@@ -60,6 +67,8 @@ export interface PhysicalRestoreResult {
   directBytes: number;
   /** Set when the server was started: the port it accepts connections on. */
   startedOnPort?: number;
+  /** What rookery neutralised in the restored configuration; null with keepSettings or bare. */
+  settings: SettingsGuardReport | null;
   /** Set when recovery settings were written: the target, and with --start what recovery reached. */
   recovery?: { target: RecoveryTarget; description: string; outcome?: RecoveryOutcome };
   /**
@@ -69,6 +78,12 @@ export interface PhysicalRestoreResult {
    */
   timings: { planMs: number; extractMs: number; syncMs: number; startMs?: number };
 }
+
+/**
+ * The restore_command's and archive_command's environment (store credentials, encryption key),
+ * 0600 and the server's account's, in pg_wal: never in a base backup taken of the restored server.
+ */
+export const RESTORE_ENV_FILE = join('pg_wal', 'rookery-restore.env');
 
 const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 
@@ -109,6 +124,8 @@ export class PhysicalRestoreService {
     }
     const keyMaterial = keyMaterialFor(manifest, this.context.encoding.key);
     const dataDirectory = resolve(request.to);
+    const secrets = this.context.restoreCommandEnvironment ?? {};
+    if (recovery && Object.keys(secrets).length > 0) recovery.envFile = join(dataDirectory, RESTORE_ENV_FILE);
     // Refuse before fetching anything: never write into a directory that holds something.
     await prepareEmptyDirectory(dataDirectory);
     const owner = await postgres.osUser();
@@ -123,6 +140,7 @@ export class PhysicalRestoreService {
     const planMs = clock.lap();
     let extractMs = 0;
     let directBytes = 0;
+    let settings: SettingsGuardReport | null = null;
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
@@ -180,7 +198,9 @@ export class PhysicalRestoreService {
       await stat(pending).catch(() => {
         throw new RestoreTargetError(`backup '${manifest.id}' has no ${CONTROL_FILE}: not a base backup`);
       });
-      if (recovery) await writeRecoverySettings(dataDirectory, recovery, owner);
+      settings = request.bare || request.keepSettings ? null : await neutraliseRestoredSettings(dataDirectory, owner);
+      if (recovery?.envFile) await writeEnvironmentFile(recovery.envFile, secrets, owner);
+      await writeRecoverySettings(dataDirectory, recovery, owner, settings && guardedSettings(recovery, neutralisedLibraries(settings)));
       await postgres.syncFileSystem(dataDirectory);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
       await postgres.syncFileSystem(dataDirectory);
@@ -198,6 +218,7 @@ export class PhysicalRestoreService {
       dataDirectory,
       bytes: manifest.bytes,
       directBytes,
+      settings,
       timings: { planMs, extractMs, syncMs: clock.lap() },
     };
     if (recovery) result.recovery = { target: recovery.target, description: describeRecoveryTarget(recovery.target) };
@@ -224,6 +245,8 @@ export class PhysicalRestoreService {
         });
         // Promoted: the server asks for no more WAL. Without its spool a prefetcher exits now.
         await clearPrefetchSpool(join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY)).catch(() => undefined);
+        // Nothing asks for the store's credentials any more unless the server archives.
+        if (recovery.envFile && recovery.archiveMode === 'off') await rm(recovery.envFile, { force: true });
       }
       result.timings.startMs = clock.lap();
     }
@@ -272,6 +295,10 @@ export class PhysicalRestoreService {
     }
     return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep', prefetchSegments: this.context.config.wal.prefetchSegments };
   }
+}
+
+function neutralisedLibraries(report: SettingsGuardReport): string[] {
+  return report.neutralised.map((entry) => entry.setting).filter((name) => (GUARDED_LIBRARY_SETTINGS as readonly string[]).includes(name));
 }
 
 /** Milliseconds since the previous lap (or since it was made), rounded. */

@@ -51,10 +51,12 @@ export interface PostgresTools {
   /**
    * Starts a restored data directory and waits until it accepts connections (read-only ones while
    * it still recovers); returns the port. The server logs to RESTORED_SERVER_LOG in the data
-   * directory, in English (the restore reads its recovery messages there), and gets the store's
-   * credentials of the SDK chain in its environment so its restore_command reaches the repository.
+   * directory, in English (the restore reads its recovery messages there). Its environment holds
+   * no secret (the restore_command reads RESTORE_ENV_FILE). `isolated` (drills, DR checks): no
+   * TCP listener, socket in the data directory, and rookery's own pg_hba (ISOLATED_HBA_FILE) that
+   * lets only that role in, locally.
    */
-  startRestored(dataDirectory: string, options: { port?: number; timeoutMs?: number }): Promise<number>;
+  startRestored(dataDirectory: string, options: { port?: number; timeoutMs?: number; isolated?: { user: string } }): Promise<number>;
   /** Stops a server started by startRestored (fast shutdown). */
   stopRestored(dataDirectory: string): Promise<void>;
   /** True while a server runs on the data directory. */
@@ -63,6 +65,9 @@ export interface PostgresTools {
   restorePoints(walDir: string, options: { timeline: number; startLsn: string; endLsn: string }): Promise<{ name: string; lsn: string }[]>;
 }
 
+
+/** rookery's own pg_hba.conf of an isolated restored server (relative to its data directory). */
+export const ISOLATED_HBA_FILE = 'rookery-hba.conf';
 
 /** Where a server started by startRestored logs (relative to its data directory). */
 export const RESTORED_SERVER_LOG = 'rookery-start.log';

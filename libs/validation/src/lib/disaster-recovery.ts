@@ -5,7 +5,6 @@ import { RESTORED_SERVER_LOG, RecoveryOutcome, RookeryEngine, waitForPromotion }
 import { ScratchCluster } from '@rookery/postgres';
 import { WalArchive, repositoryLayout } from '@rookery/repository';
 import { DrMode, DrReport, RegionUnreachableError, ResolvedRegion, TierOutcome, TierPlan, chooseBackup, errorRecord } from './disaster-recovery.plan';
-import { prependOwned } from './restore.drill';
 import { ValidationTools } from './validation.tools';
 
 export interface DrRequest {
@@ -163,8 +162,8 @@ export class DisasterRecovery {
   /**
    * Restored with archive_mode off (the copy must not push a new timeline into the region it was
    * restored from before the operator decides where it archives), started on a free port, and
-   * waited for until promoted. The socket lives in the 0700 data directory and a `local all all
-   * trust` line lets this account read the data back whatever the source's pg_hba.conf said.
+   * waited for until promoted. It listens only on its socket in the 0700 data directory, with
+   * rookery's own pg_hba (postgres, local, trust), whatever the source's configuration said.
    */
   private async restorePhysical(plan: TierPlan, request: DrRequest): Promise<RestoredTier> {
     const { postgres, selfCommand } = this.engine.context;
@@ -178,10 +177,9 @@ export class DisasterRecovery {
       ...(selfCommand ? { archiveMode: 'off' as const } : {}),
       signal: request.signal,
     });
-    await prependOwned(join(dataDirectory, 'pg_hba.conf'), '# rookery dr: socket in the private data directory\nlocal all all trust\n', await postgres.osUser());
     const port = await this.tools.freePort();
     const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
-    await postgres.startRestored(dataDirectory, { port, timeoutMs });
+    await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user: 'postgres' } });
     const outcome = result.recovery
       ? await waitForPromotion({ logFile: join(dataDirectory, RESTORED_SERVER_LOG), isRunning: () => postgres.isRunning(dataDirectory), timeoutMs, signal: request.signal })
       : null;

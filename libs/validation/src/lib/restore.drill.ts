@@ -1,4 +1,4 @@
-import { appendFile, chmod, chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BackupManifest, RookeryError, TierName, isRookeryError } from '@rookery/core';
 import { RESTORED_SERVER_LOG, RookeryEngine, waitForPromotion } from '@rookery/engine';
@@ -135,21 +135,20 @@ export class RestoreDrill {
     });
     const owner = await postgres.osUser();
     if (!selfCommand) await appendOwned(join(dataDirectory, 'postgresql.auto.conf'), "\n# rookery drill: never archive from a drill copy\narchive_mode = 'off'\n", owner);
-    // The checks connect through the socket in the 0700 data directory, whatever the backed-up
-    // server's pg_hba.conf demands over TCP: only this account can reach it.
-    await prependOwned(join(dataDirectory, 'pg_hba.conf'), '# rookery drill: socket in the private data directory\nlocal all all trust\n', owner);
 
     const port = await this.tools.freePort();
     const timeoutMs = options.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
     // The server, then the WAL prefetcher its restore_command started (it would write into the
     // directory behind its removal); both gone before the directory goes.
     cleanups.push(() => this.engine.stopRestored(dataDirectory));
-    await postgres.startRestored(dataDirectory, { port, timeoutMs });
+    // No TCP listener and rookery's own pg_hba: the checks connect through the socket in the 0700
+    // data directory, whatever the backed-up server's listen_addresses and pg_hba.conf said.
+    const user = options.user ?? 'postgres';
+    await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user } });
     if (result.recovery) {
       await waitForPromotion({ logFile: join(dataDirectory, RESTORED_SERVER_LOG), isRunning: () => postgres.isRunning(dataDirectory), timeoutMs, signal: options.signal });
     }
-    const user = encodeURIComponent(options.user ?? 'postgres');
-    const urlFor = (database: string) => `postgres://${user}@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
+    const urlFor = (database: string) => `postgres://${encodeURIComponent(user)}@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
     const rows = await this.tools.sql.query<{ datname: string }>(urlFor('postgres'), 'select datname from pg_database where datallowconn and not datistemplate order by datname');
     return { urlFor, databases: rows.map((row) => row.datname), recovery: result.recovery ? 'archived-wal' : 'backup-end' };
   }
@@ -216,13 +215,6 @@ function quoteIdent(name: string): string {
 
 async function appendOwned(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
   await appendFile(path, text, { mode: 0o600 });
-  if (owner) await chown(path, owner.uid, owner.gid);
-}
-
-/** Writes `text` before a file's contents, owned by the server's account (pg_hba.conf of a restored copy). */
-export async function prependOwned(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
-  const current = await readFile(path, 'utf8').catch(() => '');
-  await writeFile(path, `${text}${current}`, { mode: 0o600 });
   if (owner) await chown(path, owner.uid, owner.gid);
 }
 
