@@ -20,6 +20,11 @@ const root = resolve(__dirname, '..', '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
 /** Backups per fault; the seeds of the proxies are printed, so a failing run replays. */
 const RUNS = 3;
+/**
+ * A fault drawn per connection (a fraction of them) may miss every connection of RUNS backups (the
+ * SDK keeps few connections alive): such a fault gets more runs, up to this many, until it fired.
+ */
+const MAX_RUNS_UNTIL_FIRED = 10;
 /** Short store timeouts, so a stall ends in seconds; small parts, so backups are multipart uploads. */
 const NETWORK = '&connectTimeoutMs=2000&socketTimeoutMs=5000&requestTimeoutMs=30000&maxAttempts=3&partSize=5242880';
 /** A guard against a hung command, far beyond what the timeouts above allow. */
@@ -111,7 +116,8 @@ describe('fault injection: the rookery command through a faulty network', () => 
 
   async function runFault(label: string, proxy: () => FaultProxy, fault: Fault, cause: RegExp): Promise<number> {
     let fired = 0;
-    for (let run = 0; run < RUNS; run++) {
+    const runs = fault.fraction === undefined ? RUNS : MAX_RUNS_UNTIL_FIRED;
+    for (let run = 0; run < runs && (run < RUNS || fired === 0); run++) {
       const before = proxy().stats();
       proxy().setFault(fault);
       await backupThroughFault(label, cause);
