@@ -101,6 +101,8 @@ export function buildConfig(
 
   const port = servicePort(overrides.port, env[ENV.port], problems) ?? file.service?.port ?? 8080;
   const encryptionKey = readEncryptionKey(file, env, cwd, problems);
+  const encryptionRequired = file.encryption?.required ?? encryptionKey !== null;
+  if (encryptionRequired && !encryptionKey) problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems);
   }
@@ -121,6 +123,7 @@ export function buildConfig(
     repository: { owner: file.repository?.owner ?? DEFAULT_REPOSITORY_OWNER, group: file.repository?.group ?? null },
     compression,
     encryptionKey,
+    encryptionRequired,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port },

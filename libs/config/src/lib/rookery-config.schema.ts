@@ -114,6 +114,7 @@ export const rookeryFileSchema = z
       .object({
         keyFile: z.string().min(1),
         keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+        required: z.boolean(),
       })
       .strict()
       .partial()

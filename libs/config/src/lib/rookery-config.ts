@@ -25,6 +25,12 @@ export interface RookeryConfig {
   compression: Omit<CompressionSpec, 'location'> & { workers: number; chunkSize: number; location: 'server' | 'client' };
   /** Client-side encryption key material (file content or env value), parsed by the pipeline. */
   encryptionKey: Secret<Buffer> | null;
+  /**
+   * encryption.required (default: true when a key is configured): an artifact or WAL file that is
+   * not encrypted is refused on read, whatever its manifest or name says. false only to read
+   * backups and WAL taken before encryption was turned on.
+   */
+  encryptionRequired: boolean;
   postgres: PostgresConfig;
   catalog: { url: string };
   service: { host: string; port: number };

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
-import { readArtifactInto } from './artifact.codec';
+import { encryptionRequired, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { ChangesetCheck } from './logical-changeset';
@@ -67,6 +67,7 @@ export class BackupVerifyService {
     const check = await this.checker(manifest, artifact);
     return readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), { sink: check.sink, result: check.entries, abort: check.abort }, {
       keyMaterial: key?.material ?? null,
+      requireEncryption: encryptionRequired(this.context.encoding),
       signal: options.signal,
       onStoredBytes: (bytes) =>
         options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),

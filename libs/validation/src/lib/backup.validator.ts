@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArtifactRecord, BackupManifest, TierName, isRookeryError } from '@rookery/core';
-import { RookeryEngine, readArtifactInto } from '@rookery/engine';
+import { RookeryEngine, encryptionRequired, readArtifactInto } from '@rookery/engine';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
@@ -160,7 +160,7 @@ export class BackupValidator {
         artifact,
         repository.artifactKey(manifest, artifact.name),
         { sink: listing.sink, result: listing.result, abort: (reason) => controller.abort(reason) },
-        { keyMaterial: encoding.key?.material ?? null, signal },
+        { keyMaterial: encoding.key?.material ?? null, requireEncryption: encryptionRequired(encoding), signal },
       );
       if (entries.length === 0) return { name, ok: false, detail: `artifact '${artifact.name}': pg_restore lists no entries` };
       const data = entries.filter((entry) => entry.type === 'TABLE DATA').length;
