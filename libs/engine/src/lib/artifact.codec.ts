@@ -57,8 +57,14 @@ export function encryptionRequired(encoding: Pick<ArtifactEncoding, 'key' | 'req
  * write too.
  */
 export function assertArtifactEncrypted(manifest: Pick<BackupManifest, 'id'>, artifact: ArtifactRecord, required: boolean): void {
-  if (!required || artifact.encryption.algorithm !== 'none') return;
-  throw new IntegrityError(`artifact '${artifact.name}' of backup ${manifest.id} is not encrypted, and this repository requires encryption`, {
+  const refusal = encryptionRefusal(manifest, artifact, required);
+  if (refusal) throw refusal;
+}
+
+/** The IntegrityError assertArtifactEncrypted throws, or null when the artifact may be read. */
+export function encryptionRefusal(manifest: Pick<BackupManifest, 'id'>, artifact: ArtifactRecord, required: boolean): IntegrityError | null {
+  if (!required || artifact.encryption.algorithm !== 'none') return null;
+  return new IntegrityError(`artifact '${artifact.name}' of backup ${manifest.id} is not encrypted, and this repository requires encryption`, {
     hint: 'a plaintext object where an encrypted one belongs was put there by hand or by an attacker; do not restore it. Set encryption.required: false only while reading backups taken before encryption was turned on',
   });
 }
@@ -356,6 +362,13 @@ export async function readArtifactInto<T>(
   consumer: ArtifactConsumer<T>,
   options: ReadArtifactOptions,
 ): Promise<T> {
+  // Refused before a byte is read: the consumer, already started, is stopped and not waited for.
+  const refusal = encryptionRefusal(manifest, artifact, options.requireEncryption);
+  if (refusal) {
+    consumer.abort(refusal);
+    consumer.result.catch(() => undefined);
+    throw refusal;
+  }
   const failures: unknown[] = [];
   const read = readArtifact(store, manifest, artifact, key, consumer.sink, options).catch((error: unknown) => {
     failures.push(error);
