@@ -34,6 +34,7 @@ import {
   createWalEngine,
   registerArchiverLauncher,
   registerPrefetcherLauncher,
+  walBinding,
   walPushFastPath,
 } from '@rookery/engine/wal';
 import {
@@ -686,7 +687,7 @@ async function archivedContent(
       stages.push(
         createDecryptStream(
           parseEncryptionKey(Buffer.alloc(32, 9).toString('hex')),
-          { label: object.key },
+          { label: object.key, binding: walBinding('oltp', object.file) },
         ),
       );
     if (object.codec !== 'none')

@@ -124,6 +124,20 @@ describe('buildConfig', () => {
     expect(JSON.stringify(config)).not.toContain('kkkk');
   });
 
+  it.each([
+    ['no key', {}, {}, false],
+    ['a key', {}, { ROOKERY_ENCRYPTION_KEY: 'k'.repeat(64) }, true],
+    ['a key and required: false', { encryption: { required: false } }, { ROOKERY_ENCRYPTION_KEY: 'k'.repeat(64) }, false],
+  ])('requires encryption on read with %s: %s', (_name, file, env, required) => {
+    expect(buildConfig(file, 'x', {}, env).encryptionRequired).toBe(required);
+  });
+
+  it('refuses encryption.required without a key', () => {
+    expect(configError(() => buildConfig({ encryption: { required: true } }, 'x', {}, {})).message).toContain(
+      'encryption.required: true needs an encryption key',
+    );
+  });
+
   it('refuses a keyEnv that is not set', () => {
     expect(configError(() => buildConfig({ encryption: { keyEnv: 'MY_KEY' } }, 'x', {}, {})).message).toContain(
       'MY_KEY is not set',

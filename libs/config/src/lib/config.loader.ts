@@ -103,6 +103,8 @@ export function buildConfig(
   const port = servicePort(overrides.port, env[ENV.port], problems) ?? file.service?.port ?? 8080;
   const hints: string[] = [];
   const encryptionKey = readEncryptionKey(file, env, cwd, problems, hints);
+  const encryptionRequired = file.encryption?.required ?? encryptionKey !== null;
+  if (encryptionRequired && !encryptionKey) problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
   }
@@ -124,6 +126,7 @@ export function buildConfig(
     compression,
     encryptionKey,
     encryptionKeyEnv: file.encryption?.keyEnv ?? ENV.encryptionKey,
+    encryptionRequired,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port },

@@ -116,6 +116,7 @@ export const rookeryFileSchema = z
         /** Accept a key file that group or others may read (refused by default). */
         allowReadableKeyFile: z.boolean(),
         keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+        required: z.boolean(),
       })
       .strict()
       .partial()

@@ -30,6 +30,12 @@ export interface RookeryConfig {
    * so a restored server's restore_command can be handed it through a private file, never its env.
    */
   encryptionKeyEnv?: string;
+  /**
+   * encryption.required (default: true when a key is configured): an artifact or WAL file that is
+   * not encrypted is refused on read, whatever its manifest or name says. false only to read
+   * backups and WAL taken before encryption was turned on.
+   */
+  encryptionRequired: boolean;
   postgres: PostgresConfig;
   catalog: { url: string };
   service: { host: string; port: number };

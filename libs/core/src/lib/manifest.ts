@@ -24,6 +24,11 @@ export interface EncryptionSpec {
   algorithm: EncryptionAlgorithm;
   /** Fingerprint of the key (never the key): lets restore say "wrong key" before reading data. */
   keyId?: string;
+  /**
+   * true: stored in the format RKYENC02, whose AES-GCM associated data binds the artifact to its
+   * backup's tier and id and to its name. Absent on artifacts encrypted before (RKYENC01, unbound).
+   */
+  bound?: boolean;
 }
 
 /**

@@ -1,8 +1,27 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { ArtifactRecord, BackupManifest, ObjectInfo, Store, StorageUnavailableError, ToolFailedError, WriteOptions } from '@rookery/core';
-import { ArtifactConsumer, ArtifactEncoding, readArtifact, readArtifactInto, writeArtifact } from './artifact.codec';
+import {
+  ArtifactRecord,
+  BackupManifest,
+  EncryptionKeyError,
+  IntegrityError,
+  ObjectInfo,
+  Store,
+  StorageUnavailableError,
+  ToolFailedError,
+  WriteOptions,
+} from '@rookery/core';
+import {
+  ArtifactConsumer,
+  ArtifactEncoding,
+  artifactBinding,
+  encryptionRequired,
+  keyMaterialFor,
+  readArtifact,
+  readArtifactInto,
+  writeArtifact,
+} from './artifact.codec';
 
 const KEY = 'oltp/backups/2026-12-06/20261206T010000Z-oltp/base.tar.zst';
 const ENCODING: ArtifactEncoding = { compression: { codec: 'zstd', level: 1 }, key: null };
@@ -57,7 +76,7 @@ function source(bytes: number, failure?: Error): Readable {
   });
 }
 
-const options = { name: 'base.tar.zst', kind: 'base-tar' as const, encoding: ENCODING };
+const options = { name: 'base.tar.zst', kind: 'base-tar' as const, backup: { tier: 'oltp' as const, id: '20261206T010000Z-oltp' }, encoding: ENCODING };
 
 describe('writeArtifact failures', () => {
   it("reports the store's ENOSPC naming the artifact, backup and store, not the abort it caused", async () => {
@@ -171,6 +190,7 @@ describe('readArtifact failures', () => {
     const { record, stored } = await storedArtifact(4 * 1024 * 1024);
     const failure = await readArtifact(resettingStore(stored, stored.length / 2), BACKUP, record, KEY, fullDisk(Number.MAX_SAFE_INTEGER), {
       keyMaterial: null,
+      requireEncryption: false,
       target: '/restore/dir',
     }).catch((error: unknown) => error);
     expect((failure as Error).message).toBe(
@@ -181,7 +201,8 @@ describe('readArtifact failures', () => {
 
   it('names the restore target when the sink fails with ENOSPC', async () => {
     const { record, stored } = await storedArtifact(4 * 1024 * 1024);
-    const failure = await readArtifact(servingStore(stored), BACKUP, record, KEY, fullDisk(1024 * 1024), { keyMaterial: null, target: '/restore/dir' }).catch(
+    const failure = await readArtifact(servingStore(stored), BACKUP, record, KEY, fullDisk(1024 * 1024), { keyMaterial: null,
+      requireEncryption: false, target: '/restore/dir' }).catch(
       (error: unknown) => error,
     );
     expect((failure as Error).message).toBe(
@@ -193,7 +214,8 @@ describe('readArtifact failures', () => {
   it("reports a consumer's own failure (tar on a full disk) over the broken pipe it left the read with", async () => {
     const { record, stored } = await storedArtifact(4 * 1024 * 1024);
     const tar = dyingTar(1024 * 1024);
-    const failure = await readArtifactInto(servingStore(stored), BACKUP, record, KEY, tar, { keyMaterial: null, target: '/restore/dir' }).catch(
+    const failure = await readArtifactInto(servingStore(stored), BACKUP, record, KEY, tar, { keyMaterial: null,
+      requireEncryption: false, target: '/restore/dir' }).catch(
       (error: unknown) => error,
     );
     expect((failure as Error).message).toBe(
@@ -210,7 +232,7 @@ describe('readArtifact failures', () => {
       controller.signal.addEventListener('abort', () => reject(Object.assign(new Error('The operation was aborted', { cause: controller.signal.reason }), { name: 'AbortError' }))),
     );
     const consumer = { sink: fullDisk(Number.MAX_SAFE_INTEGER), result, abort: (error: Error) => controller.abort(error) };
-    await expect(readArtifactInto(resettingStore(stored, 1024 * 1024), BACKUP, record, KEY, consumer, { keyMaterial: null })).rejects.toThrow(
+    await expect(readArtifactInto(resettingStore(stored, 1024 * 1024), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false })).rejects.toThrow(
       "cannot read artifact 'base.tar.zst' of backup 20261206T010000Z-oltp from s3://bucket/prefix: connection reset by peer (ECONNRESET)",
     );
   });
@@ -219,6 +241,100 @@ describe('readArtifact failures', () => {
     const { record, stored } = await storedArtifact(1024 * 1024);
     const sink = fullDisk(Number.MAX_SAFE_INTEGER);
     const consumer = { sink, result: finished(sink).then(() => 42), abort: () => undefined };
-    await expect(readArtifactInto(servingStore(stored), BACKUP, record, KEY, consumer, { keyMaterial: null })).resolves.toBe(42);
+    await expect(readArtifactInto(servingStore(stored), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false })).resolves.toBe(42);
+  });
+});
+
+describe('encryption decided by the configuration, not by the manifest', () => {
+  const key = { material: Buffer.alloc(32, 3), id: 'abcdef0123456789' };
+  const artifact = (encryption: ArtifactRecord['encryption']): ArtifactRecord => ({
+    name: 'base.tar.zst',
+    kind: 'base-tar',
+    bytes: 1,
+    storedBytes: 1,
+    sha256: '0'.repeat(64),
+    compression: { codec: 'zstd', level: 1 },
+    encryption,
+  });
+  const manifest = (encryption: ArtifactRecord['encryption']) => ({ ...BACKUP, artifacts: [artifact(encryption)] }) as BackupManifest;
+
+  it.each([
+    ['no key', { key: null }, false],
+    ['a key', { key }, true],
+    ['a key and required: false', { key, requireEncryption: false }, false],
+    ['a key and required: true', { key, requireEncryption: true }, true],
+  ])('requires encryption with %s: %s', (_name, encoding, required) => {
+    expect(encryptionRequired(encoding)).toBe(required);
+  });
+
+  it('refuses a plaintext artifact in a repository that requires encryption, naming it', () => {
+    const plaintext = manifest({ algorithm: 'none' });
+    expect(() => keyMaterialFor(plaintext, { key })).toThrow(IntegrityError);
+    expect(() => keyMaterialFor(plaintext, { key })).toThrow(
+      "artifact 'base.tar.zst' of backup 20261206T010000Z-oltp is not encrypted, and this repository requires encryption",
+    );
+  });
+
+  it('reads a plaintext artifact when encryption is not required (backups from before the key)', () => {
+    expect(keyMaterialFor(manifest({ algorithm: 'none' }), { key, requireEncryption: false })).toBeNull();
+    expect(keyMaterialFor(manifest({ algorithm: 'none' }), { key: null })).toBeNull();
+  });
+
+  it('hands over the key for an encrypted artifact, and refuses another key', () => {
+    expect(keyMaterialFor(manifest({ algorithm: 'aes-256-gcm', keyId: key.id, bound: true }), { key })).toBe(key.material);
+    expect(() => keyMaterialFor(manifest({ algorithm: 'aes-256-gcm', keyId: 'ffffffffffffffff' }), { key })).toThrow(EncryptionKeyError);
+  });
+
+  it('refuses a plaintext artifact in readArtifact before reading a byte', async () => {
+    const store = { description: 'memory', read: jest.fn() } as unknown as Store;
+    const failure = readArtifact(store, manifest({ algorithm: 'none' }), artifact({ algorithm: 'none' }), KEY, new Writable(), {
+      keyMaterial: key.material,
+      requireEncryption: true,
+    });
+    await expect(failure).rejects.toThrow("artifact 'base.tar.zst' of backup 20261206T010000Z-oltp is not encrypted, and this repository requires encryption");
+    expect(store.read).not.toHaveBeenCalled();
+  });
+
+  it('binds an artifact to its tier, backup id and name', () => {
+    const bindings = new Set([
+      artifactBinding({ tier: 'oltp', id: 'a' }, 'base.tar.zst'),
+      artifactBinding({ tier: 'olap', id: 'a' }, 'base.tar.zst'),
+      artifactBinding({ tier: 'oltp', id: 'b' }, 'base.tar.zst'),
+      artifactBinding({ tier: 'oltp', id: 'a' }, 'backup_manifest.enc'),
+    ]);
+    expect(bindings.size).toBe(4);
+  });
+});
+
+describe('an encrypted artifact bound to its backup', () => {
+  const key = { material: Buffer.alloc(32, 3), id: 'abcdef0123456789' };
+
+  async function encryptedArtifact(backup: { tier: 'oltp'; id: string }): Promise<{ record: ArtifactRecord; stored: Buffer }> {
+    const chunks: Buffer[] = [];
+    const memory = {
+      description: 'memory',
+      async write(objectKey: string, body: Readable): Promise<ObjectInfo> {
+        for await (const chunk of body) chunks.push(chunk as Buffer);
+        return { key: objectKey, size: Buffer.concat(chunks).length, modifiedAt: new Date() };
+      },
+    } as unknown as Store;
+    const record = await writeArtifact(memory, KEY, source(300 * 1024), { ...options, backup, encoding: { ...ENCODING, key } });
+    return { record, stored: Buffer.concat(chunks) };
+  }
+
+  it('is recorded as bound, reads back in its own backup, and is refused in another', async () => {
+    const { record, stored } = await encryptedArtifact({ tier: 'oltp', id: BACKUP.id });
+    expect(record.encryption).toEqual({ algorithm: 'aes-256-gcm', keyId: key.id, bound: true });
+    const read = (manifest: BackupManifest) =>
+      readArtifact(servingStore(stored), manifest, record, KEY, new Writable({ write: (_chunk, _encoding, callback) => callback() }), {
+        keyMaterial: key.material,
+        requireEncryption: true,
+      });
+    await expect(read(BACKUP)).resolves.toBeUndefined();
+    const other = { ...BACKUP, id: '20261205T010000Z-oltp' } as BackupManifest;
+    await expect(read(other)).rejects.toBeInstanceOf(IntegrityError);
+    await expect(read(other)).rejects.toThrow(
+      "cannot decrypt artifact 'base.tar.zst' of backup 20261205T010000Z-oltp: segment 0 fails authentication: the object was encrypted for another place",
+    );
   });
 });

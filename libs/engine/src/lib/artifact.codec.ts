@@ -25,6 +25,7 @@ import {
   createDigestStream,
   createEncryptStream,
   createVerifyStream,
+  objectBinding,
   releasesChunks,
 } from '@rookery/pipeline';
 import { repositoryLayout } from '@rookery/repository';
@@ -38,6 +39,39 @@ export interface ArtifactEncoding {
   serverCompression?: boolean;
   /** Client-side AES-256-GCM key, or null for none (the store's SSE still applies). */
   key: { material: Buffer; id: string } | null;
+  /**
+   * Whether an artifact or WAL file that is not encrypted is refused on read (config
+   * encryption.required). Unset: required whenever a key is configured.
+   */
+  requireEncryption?: boolean;
+}
+
+/** Whether reads under this encoding refuse objects that are not encrypted (see ArtifactEncoding). */
+export function encryptionRequired(encoding: Pick<ArtifactEncoding, 'key' | 'requireEncryption'>): boolean {
+  return encoding.requireEncryption ?? encoding.key !== null;
+}
+
+/**
+ * Refuses an artifact that is not encrypted when the repository requires encryption: what
+ * decides is the configuration, never the manifest, which whoever can write the repository can
+ * write too.
+ */
+export function assertArtifactEncrypted(manifest: Pick<BackupManifest, 'id'>, artifact: ArtifactRecord, required: boolean): void {
+  const refusal = encryptionRefusal(manifest, artifact, required);
+  if (refusal) throw refusal;
+}
+
+/** The IntegrityError assertArtifactEncrypted throws, or null when the artifact may be read. */
+export function encryptionRefusal(manifest: Pick<BackupManifest, 'id'>, artifact: ArtifactRecord, required: boolean): IntegrityError | null {
+  if (!required || artifact.encryption.algorithm !== 'none') return null;
+  return new IntegrityError(`artifact '${artifact.name}' of backup ${manifest.id} is not encrypted, and this repository requires encryption`, {
+    hint: 'a plaintext object where an encrypted one belongs was put there by hand or by an attacker; do not restore it. Set encryption.required: false only while reading backups taken before encryption was turned on',
+  });
+}
+
+/** The associated data an artifact is encrypted with: its backup's tier and id, and its name. */
+export function artifactBinding(manifest: Pick<BackupManifest, 'tier' | 'id'>, name: string): string {
+  return objectBinding({ kind: 'artifact', tier: manifest.tier, backupId: manifest.id, name });
 }
 
 /**
@@ -45,7 +79,9 @@ export interface ArtifactEncoding {
  * before anything is fetched or written: no key, or a key with another fingerprint than the one
  * the backup was encrypted with, is an error that says which.
  */
-export function keyMaterialFor(manifest: BackupManifest, key: ArtifactEncoding['key']): Buffer | null {
+export function keyMaterialFor(manifest: BackupManifest, encoding: Pick<ArtifactEncoding, 'key' | 'requireEncryption'>): Buffer | null {
+  const { key } = encoding;
+  for (const artifact of manifest.artifacts) assertArtifactEncrypted(manifest, artifact, encryptionRequired(encoding));
   const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
   if (!encrypted) return null;
   if (!key) {
@@ -78,6 +114,8 @@ export async function writeArtifact(
   options: {
     name: string;
     kind: ArtifactRecord['kind'];
+    /** The backup the artifact belongs to: an encrypted artifact is bound to its tier, id and name. */
+    backup: Pick<BackupManifest, 'tier' | 'id'>;
     encoding: ArtifactEncoding;
     storageClass?: StorageClass;
     signal?: AbortSignal;
@@ -104,7 +142,7 @@ export async function writeArtifact(
       createCompressStream(encoding.compression, { workers: encoding.workers || undefined, chunkSize: encoding.chunkSize }),
     );
   }
-  if (encoding.key) stages.push(createEncryptStream(encoding.key.material));
+  if (encoding.key) stages.push(createEncryptStream(encoding.key.material, { binding: artifactBinding(options.backup, options.name) }));
   const stored = createDigestStream();
   stages.push(stored);
 
@@ -152,7 +190,7 @@ export async function writeArtifact(
     sha256: stored.sha256(),
     ...(logical ? { logicalSha256: logical.sha256() } : {}),
     compression: precompressed ? { ...precompressed, location: 'server' } : { ...encoding.compression },
-    encryption: encoding.key ? { algorithm: 'aes-256-gcm', keyId: encoding.key.id } : { algorithm: 'none' },
+    encryption: encoding.key ? { algorithm: 'aes-256-gcm', keyId: encoding.key.id, bound: true } : { algorithm: 'none' },
   };
 }
 
@@ -224,6 +262,7 @@ export async function readArtifact(
   options: ReadArtifactOptions,
 ): Promise<void> {
   const label = `${artifact.name}`;
+  assertArtifactEncrypted(manifest, artifact, options.requireEncryption);
   // Worker threads for the big streams only: starting one costs more than decoding a small file.
   const offload = artifact.bytes >= OFFLOAD_MIN_BYTES;
   const stages: Duplex[] = [
@@ -237,7 +276,14 @@ export async function readArtifact(
         { hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY' },
       );
     }
-    stages.push(createDecryptStream(options.keyMaterial, { label }));
+    stages.push(
+      createDecryptStream(options.keyMaterial, {
+        subject: `artifact '${artifact.name}'${ofBackup(manifest.id)}`,
+        binding: artifactBinding(manifest, artifact.name),
+        // Recorded as bound: an unbound (RKYENC01) object in its place was put there.
+        acceptUnbound: artifact.encryption.bound !== true,
+      }),
+    );
   }
   if (artifact.compression.codec !== 'none') {
     const decoder = createDecompressStream(artifact.compression, { label, offload });
@@ -287,6 +333,8 @@ export async function readArtifact(
 
 export interface ReadArtifactOptions {
   keyMaterial: Buffer | null;
+  /** Refuse an artifact the manifest records as not encrypted (encryptionRequired of the encoding). */
+  requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (bytes: number) => void;
   /** Where the sink writes (a data directory, a staging directory): names the place in a failure to write there. */
@@ -314,6 +362,13 @@ export async function readArtifactInto<T>(
   consumer: ArtifactConsumer<T>,
   options: ReadArtifactOptions,
 ): Promise<T> {
+  // Refused before a byte is read: the consumer, already started, is stopped and not waited for.
+  const refusal = encryptionRefusal(manifest, artifact, options.requireEncryption);
+  if (refusal) {
+    consumer.abort(refusal);
+    consumer.result.catch(() => undefined);
+    throw refusal;
+  }
   const failures: unknown[] = [];
   const read = readArtifact(store, manifest, artifact, key, consumer.sink, options).catch((error: unknown) => {
     failures.push(error);
@@ -335,7 +390,7 @@ export async function readArtifactInto<T>(
     // to the check that would have said so (a frame's checksum, the artifact's sha256 at its end),
     // and then stopped the read. Whether the artifact is sound decides which failure explains the
     // other: re-read it to the end, into nothing, with every check.
-    const damaged = await readArtifact(store, manifest, artifact, key, discard(), { keyMaterial: options.keyMaterial, signal: options.signal }).then(
+    const damaged = await readArtifact(store, manifest, artifact, key, discard(), { keyMaterial: options.keyMaterial, requireEncryption: options.requireEncryption, signal: options.signal }).then(
       () => null,
       (error: unknown) => (error instanceof IntegrityError ? error : null),
     );

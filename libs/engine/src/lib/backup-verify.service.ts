@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
-import { readArtifactInto } from './artifact.codec';
+import { assertArtifactEncrypted, encryptionRequired, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { ChangesetCheck } from './logical-changeset';
@@ -64,9 +64,12 @@ export class BackupVerifyService {
   ): Promise<number> {
     const { repository } = this.context;
     const key = this.context.encoding.key;
+    // Refused before a checker starts: it would wait for bytes that never come.
+    assertArtifactEncrypted(manifest, artifact, encryptionRequired(this.context.encoding));
     const check = await this.checker(manifest, artifact);
     return readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), { sink: check.sink, result: check.entries, abort: check.abort }, {
       keyMaterial: key?.material ?? null,
+      requireEncryption: encryptionRequired(this.context.encoding),
       signal: options.signal,
       onStoredBytes: (bytes) =>
         options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),

@@ -11,7 +11,7 @@ import {
   signManifest,
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
-import { ArtifactEncoding, artifactFileName, readArtifactInto, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactFileName, encryptionRequired, readArtifactInto, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
@@ -213,6 +213,7 @@ export class LogicalBackupService {
     const artifact = await writeArtifact(repository.store, key, running.stream, {
       name,
       kind: 'dump',
+      backup: { tier: request.tier, id: job.id },
       encoding: job.encoding,
       storageClass: this.context.config.tiers[request.tier].policy.storageClass,
       signal: request.signal,
@@ -258,6 +259,7 @@ export class LogicalBackupService {
     const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
     return readArtifactInto(repository.store, provisional, artifact, key, { ...check, abort: (error) => controller.abort(error) }, {
       keyMaterial: this.context.encoding.key?.material ?? null,
+      requireEncryption: encryptionRequired(this.context.encoding),
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     });

@@ -55,6 +55,7 @@ export class LogicalIncrementalService {
       const artifact = await writeArtifact(repository.store, key, changeset.stream, {
         name,
         kind: 'changeset',
+        backup: { tier, id: job.id },
         encoding: job.encoding,
         storageClass: this.context.config.tiers[tier].policy.storageClass,
         signal: job.request.signal,

@@ -11,7 +11,7 @@ import {
   TierName,
 } from '@rookery/core';
 import { RestoreSelection, StreamedRestore, describePgUrl } from '@rookery/postgres';
-import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { resolveChain } from './logical-incremental.service';
@@ -83,7 +83,7 @@ export class LogicalRestoreService {
     const [manifest, ...incrementals] = chain;
     const logical = manifest.logical as LogicalBackupInfo;
     // Every key is checked before anything is fetched or written.
-    const [keyMaterial, ...incrementalKeys] = chain.map((link) => keyMaterialFor(link, this.context.encoding.key));
+    const [keyMaterial, ...incrementalKeys] = chain.map((link) => keyMaterialFor(link, this.context.encoding));
     const tools = await this.tools();
     const selection = selectionOf(request);
     const selective = Boolean(selection.tables?.length || selection.schemas?.length);
@@ -211,6 +211,7 @@ export class LogicalRestoreService {
     const consumer = { sink: target.sink, result: target.result, abort: (error: Error) => target.abort(error) };
     await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
       keyMaterial,
+      requireEncryption: encryptionRequired(this.context.encoding),
       signal: request.signal,
       onStoredBytes: (bytes) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     });
@@ -230,6 +231,7 @@ export class LogicalRestoreService {
     const path = join(stage, artifact.name.replace(/[^A-Za-z0-9._-]/g, '_'));
     const options = {
       keyMaterial,
+      requireEncryption: encryptionRequired(this.context.encoding),
       signal: request.signal,
       target: stage,
       onStoredBytes: (bytes: number) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),

@@ -73,6 +73,7 @@ export class PhysicalBackupService {
         serverCompresses: Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
         encoding,
         keyOf: (name) => repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name),
+        backup: { tier: request.tier, id },
         storageClass: tier.policy.storageClass,
         signal: request.signal,
         onBytes: (bytes) => request.onProgress?.({ phase: 'backup', artifact: 'base.tar', bytes, totalBytes }),
@@ -141,13 +142,14 @@ export class PhysicalBackupService {
     serverCompresses: boolean;
     encoding: ArtifactEncoding;
     keyOf: (name: string) => string;
+    backup: Pick<BackupManifest, 'tier' | 'id'>;
     storageClass: StorageClass;
     signal?: AbortSignal;
     onBytes: (bytes: number) => void;
   }): Promise<{ result: BasebackupResult; artifacts: ArtifactRecord[] }> {
     const { postgres, repository } = this.context;
     const { encoding } = options;
-    const common = { encoding, storageClass: options.storageClass, signal: options.signal };
+    const common = { encoding, backup: options.backup, storageClass: options.storageClass, signal: options.signal };
     if (!options.serverCompresses) {
       const name = artifactFileName('base.tar', encoding);
       const basebackup = postgres.basebackup.start(options);

@@ -14,7 +14,7 @@ import {
   parseWalFileName,
   walSegmentFileName,
 } from '@rookery/core';
-import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
@@ -122,7 +122,7 @@ export class PhysicalRestoreService {
         hint: 'restore logical backups with --target-url',
       });
     }
-    const keyMaterial = keyMaterialFor(manifest, this.context.encoding.key);
+    const keyMaterial = keyMaterialFor(manifest, this.context.encoding);
     const dataDirectory = resolve(request.to);
     const secrets = this.context.restoreCommandEnvironment ?? {};
     if (recovery && Object.keys(secrets).length > 0) recovery.envFile = join(dataDirectory, RESTORE_ENV_FILE);
@@ -150,6 +150,7 @@ export class PhysicalRestoreService {
           const path = join(dataDirectory, 'backup_manifest');
           await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), createWriteStream(path, { mode: 0o600 }), {
             keyMaterial,
+            requireEncryption: encryptionRequired(this.context.encoding),
             signal: request.signal,
             target: dataDirectory,
           });
@@ -178,6 +179,7 @@ export class PhysicalRestoreService {
         const consumer = { sink: extractor.sink, result: extractor.done, abort: () => extractor.abort() };
         await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
           keyMaterial,
+          requireEncryption: encryptionRequired(this.context.encoding),
           signal: request.signal,
           target: dataDirectory,
           onStoredBytes: (bytes) =>

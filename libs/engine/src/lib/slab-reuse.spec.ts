@@ -10,7 +10,7 @@ import { createDecryptStream, parseEncryptionKey } from '@rookery/pipeline';
 import { SlabGatherer } from '@rookery/postgres';
 import { createStore } from '@rookery/storage';
 import { SeededRandom, differentialSeeds } from '@rookery/testing';
-import { ArtifactEncoding, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactBinding, writeArtifact } from './artifact.codec';
 
 /**
  * Differential proof of slab reuse (backup.reuseBuffers): the replication client's archive goes
@@ -25,6 +25,7 @@ import { ArtifactEncoding, writeArtifact } from './artifact.codec';
 const SLAB = SlabGatherer.SLAB_BYTES;
 const CASES = 200;
 const KEY = Buffer.alloc(32, 7).toString('base64');
+const BACKUP = { tier: 'oltp' as const, id: '20261207T010000Z-oltp' };
 
 interface Feed {
   /** Sizes of the COPY messages' payloads, in order. */
@@ -134,6 +135,7 @@ async function readAll(
     ? [
         createDecryptStream(parseEncryptionKey(Buffer.from(KEY)), {
           label: key,
+          binding: artifactBinding(BACKUP, 'base.tar.zst'),
         }),
       ]
     : [];
@@ -191,6 +193,7 @@ describe('slab reuse (backup.reuseBuffers) against fresh memory, over generated 
         await writeArtifact(store, key, archiveStream(feed, gatherer), {
           name: 'base.tar.zst',
           kind: 'base-tar',
+          backup: BACKUP,
           encoding,
           precompressed: { codec: 'zstd', level: 1 },
           onWritten: reuse

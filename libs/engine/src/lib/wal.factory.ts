@@ -19,6 +19,7 @@ export function artifactEncodingFor(config: RookeryConfig): ArtifactEncoding {
     chunkSize: config.compression.chunkSize,
     serverCompression: config.compression.location === 'server',
     key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
+    requireEncryption: config.encryptionRequired,
   };
 }
 

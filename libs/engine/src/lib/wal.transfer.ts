@@ -25,8 +25,10 @@ import {
   createDecompressStream,
   createDecryptStream,
   createEncryptStream,
+  objectBinding,
 } from '@rookery/pipeline';
 import { WalArchive, WalObject, walLayout } from '@rookery/repository';
+import { encryptionRequired } from './artifact.codec';
 import type { EngineContext } from './engine.context';
 
 /** What moving WAL files needs: the configuration, the primary repository and the encoding. */
@@ -136,7 +138,7 @@ export class WalTransfer {
     const key = walLayout.key(tier, file, sha256, encoding.compression.codec, encoding.key !== null);
     // The whole file was in memory: its chunks went to the workers as they were (no stream, no
     // copy); the frames are encrypted and uploaded as one stream.
-    const stages: Duplex[] = encoding.key ? [createEncryptStream(encoding.key.material)] : [];
+    const stages: Duplex[] = encoding.key ? [createEncryptStream(encoding.key.material, { binding: walBinding(tier, file) })] : [];
     // Encrypt and upload at once; whichever fails first decides, the other is torn down.
     const body = new PassThrough();
     const encoded = pipeline([Readable.from(frames), ...stages, body], { signal: options.signal });
@@ -155,7 +157,13 @@ export class WalTransfer {
     const hash = createHash('sha256');
     let bytes = 0;
     const stages: Duplex[] = [];
-    if (object.encrypted) stages.push(createDecryptStream(this.keyFor(object), { label: object.key }));
+    this.assertEncrypted(object);
+    if (object.encrypted) {
+      // Bound to the name and timeline it is served as (and the tier): a segment stored under
+      // another's name fails its first tag. Objects archived before binding (RKYENC01) still open.
+      const binding = walBinding(tier, object.file);
+      stages.push(createDecryptStream(this.keyFor(object), { subject: `WAL file '${object.key}'`, binding }));
+    }
     if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
     const handle = await open(temporary, 'w', 0o600);
     try {
@@ -205,6 +213,14 @@ export class WalTransfer {
     throw new WalNotFoundError(file.name, tier);
   }
 
+  /** With encryption required by the configuration, a WAL file stored without it is refused. */
+  private assertEncrypted(object: WalObject): void {
+    if (object.encrypted || !encryptionRequired(this.context.encoding)) return;
+    throw new IntegrityError(`WAL file '${object.key}' is not encrypted, and this repository requires encryption`, {
+      hint: 'a plaintext object where an encrypted one belongs was put there by hand or by an attacker; recovery will not use it. Set encryption.required: false only while reading WAL archived before encryption was turned on',
+    });
+  }
+
   private keyFor(object: WalObject): Buffer {
     const key = this.context.encoding.key;
     if (!key) {
@@ -214,6 +230,11 @@ export class WalTransfer {
     }
     return key.material;
   }
+}
+
+/** The associated data a WAL file is encrypted with: its tier, timeline and name. */
+export function walBinding(tier: TierName, file: WalFileName): string {
+  return objectBinding({ kind: 'wal', tier, timeline: file.timeline, name: file.name });
 }
 
 /**

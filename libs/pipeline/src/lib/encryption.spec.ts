@@ -1,13 +1,20 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EncryptionKeyError, IntegrityError } from '@rookery/core';
-import { createDecryptStream, createEncryptStream, ENCRYPTION_MAGIC, keyFingerprint, parseEncryptionKey } from './encryption';
+import {
+  createDecryptStream,
+  createEncryptStream,
+  ENCRYPTION_MAGIC,
+  keyFingerprint,
+  objectBinding,
+  parseEncryptionKey,
+} from './encryption';
 
 const KEY = Buffer.alloc(32, 7);
 const OTHER_KEY = Buffer.alloc(32, 9);
 const SEGMENT = 1024;
-const HEADER = 40;
+const HEADER = 56;
 const RECORD = 4 + SEGMENT + 16;
 
 async function run(input: Buffer, stream: NodeJS.ReadWriteStream, piece = 777): Promise<Buffer> {
@@ -69,13 +76,14 @@ describe('createEncryptStream / createDecryptStream', () => {
     const sealed = await encrypt(randomBytes(5 * SEGMENT));
     const failure = decrypt(sealed, OTHER_KEY);
     await expect(failure).rejects.toBeInstanceOf(EncryptionKeyError);
-    await expect(failure).rejects.toThrow("cannot decrypt artifact 'base.tar.zst': wrong encryption key or the artifact was altered");
+    await expect(failure).rejects.toThrow("cannot decrypt artifact 'base.tar.zst': wrong encryption key or the object was altered");
   });
 
   const tamperings: [string, (sealed: Buffer) => Buffer, typeof IntegrityError | typeof EncryptionKeyError, RegExp][] = [
     ['a flipped magic byte', (s) => flip(s, 0), IntegrityError, /bad magic/],
     ['a flipped salt byte', (s) => flip(s, 20), EncryptionKeyError, /wrong encryption key/],
-    ['a flipped byte in the first segment', (s) => flip(s, HEADER + 100), EncryptionKeyError, /wrong encryption key/],
+    ['a flipped key check byte', (s) => flip(s, HEADER - 3), EncryptionKeyError, /wrong encryption key/],
+    ['a flipped byte in the first segment', (s) => flip(s, HEADER + 100), IntegrityError, /segment 0 fails authentication/],
     ['a flipped byte in a later segment', (s) => flip(s, HEADER + 2 * RECORD + 100), IntegrityError, /segment 2 fails authentication/],
     ['a flipped tag byte', (s) => flip(s, HEADER + 2 * RECORD - 3), IntegrityError, /segment 1 fails authentication/],
     ['a flipped length byte', (s) => flip(s, HEADER + RECORD + 3), IntegrityError, /./],
@@ -117,6 +125,78 @@ describe('createEncryptStream / createDecryptStream', () => {
     expect(() => createDecryptStream(Buffer.alloc(31))).toThrow(EncryptionKeyError);
   });
 });
+
+describe('binding an object to its place (associated data)', () => {
+  const here = objectBinding({ kind: 'artifact', tier: 'oltp', backupId: '20261207T010000Z-oltp', name: 'base.tar.zst' });
+  const places: [string, string][] = [
+    ['another backup', objectBinding({ kind: 'artifact', tier: 'oltp', backupId: '20261206T010000Z-oltp', name: 'base.tar.zst' })],
+    ['another name', objectBinding({ kind: 'artifact', tier: 'oltp', backupId: '20261207T010000Z-oltp', name: 'pg_manifest.zst' })],
+    ['another tier', objectBinding({ kind: 'artifact', tier: 'olap', backupId: '20261207T010000Z-oltp', name: 'base.tar.zst' })],
+    ['no place', ''],
+  ];
+  const sealedHere = (input: Buffer) => run(input, createEncryptStream(KEY, { segmentSize: SEGMENT, binding: here }));
+  const decryptAt = (sealed: Buffer, binding: string, acceptUnbound = true) =>
+    run(sealed, createDecryptStream(KEY, { subject: "artifact 'base.tar.zst' of backup X", binding, acceptUnbound }));
+
+  it('opens an object where it was written for', async () => {
+    const input = randomBytes(3 * SEGMENT + 7);
+    expect((await decryptAt(await sealedHere(input), here)).equals(input)).toBe(true);
+  });
+
+  it.each(places)('refuses an object read as belonging to %s, as an IntegrityError naming it', async (_name, elsewhere) => {
+    const failure = decryptAt(await sealedHere(randomBytes(2 * SEGMENT)), elsewhere);
+    await expect(failure).rejects.toBeInstanceOf(IntegrityError);
+    await expect(failure).rejects.toThrow("cannot decrypt artifact 'base.tar.zst' of backup X: segment 0 fails authentication: the object was encrypted for another place");
+  });
+
+  it('keeps the fields of a place apart (no two places encode alike)', () => {
+    expect(objectBinding({ kind: 'artifact', tier: 'a', backupId: 'b"c', name: 'd' })).not.toBe(
+      objectBinding({ kind: 'artifact', tier: 'a', backupId: 'b', name: 'c"d' }),
+    );
+    expect(objectBinding({ kind: 'wal', tier: 'oltp', timeline: 1, name: '000000010000000000000003' })).not.toBe(
+      objectBinding({ kind: 'wal', tier: 'oltp', timeline: 2, name: '000000010000000000000003' }),
+    );
+  });
+
+  it('still opens an object of the unbound format RKYENC01, whatever the place', async () => {
+    const input = randomBytes(2 * SEGMENT + 5);
+    const legacy = sealUnbound(input);
+    expect(legacy.subarray(0, 8).toString('ascii')).toBe('RKYENC01');
+    expect((await decryptAt(legacy, here)).equals(input)).toBe(true);
+    expect((await decrypt(legacy)).equals(input)).toBe(true);
+  });
+
+  it('reports a wrong key on an RKYENC01 object as EncryptionKeyError', async () => {
+    await expect(decrypt(sealUnbound(randomBytes(10)), OTHER_KEY)).rejects.toBeInstanceOf(EncryptionKeyError);
+  });
+
+  it('refuses an RKYENC01 object where a bound one was recorded', async () => {
+    const failure = decryptAt(sealUnbound(randomBytes(10)), here, false);
+    await expect(failure).rejects.toBeInstanceOf(IntegrityError);
+    await expect(failure).rejects.toThrow(/unbound format RKYENC01/);
+  });
+});
+
+/** An object as version 1 wrote it: "RKYENC01" | salt, AAD = that header, no binding. */
+function sealUnbound(input: Buffer, segmentSize = SEGMENT): Buffer {
+  const salt = randomBytes(32);
+  const header = Buffer.concat([Buffer.from('RKYENC01', 'ascii'), salt]);
+  const subkey = Buffer.from(hkdfSync('sha256', KEY, salt, Buffer.from('rookery artifact v1'), 32));
+  const records: Buffer[] = [];
+  const count = Math.max(1, Math.ceil(input.length / segmentSize));
+  for (let i = 0; i < count; i++) {
+    const nonce = Buffer.alloc(12);
+    nonce.writeUIntBE(i, 5, 6);
+    nonce[11] = i === count - 1 ? 1 : 0;
+    const cipher = createCipheriv('aes-256-gcm', subkey, nonce);
+    cipher.setAAD(header);
+    const sealed = Buffer.concat([cipher.update(input.subarray(i * segmentSize, (i + 1) * segmentSize)), cipher.final()]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(sealed.length);
+    records.push(length, sealed, cipher.getAuthTag());
+  }
+  return Buffer.concat([header, ...records]);
+}
 
 describe('parseEncryptionKey', () => {
   const raw = Buffer.from([...Array(32).keys()]);
