@@ -44,7 +44,7 @@ import {
 } from '@rookery/pipeline';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { SeededRandom, differentialSeeds } from '@rookery/testing';
+import { SeededRandom, differentialSeeds, walSegmentBytes } from '@rookery/testing';
 import { walMain } from './wal.main';
 
 /**
@@ -107,6 +107,22 @@ function content(random: SeededRandom): Buffer {
       : random.int(65, 48_000);
   return streamBytes(random.int(0, 0xffffffff), size);
 }
+
+/**
+ * Bytes wal-push accepts under `name`: a segment of 1 MiB (the smallest segment size) with a
+ * valid long page header and random bytes after it; a .partial cut to a random length after its
+ * header; any other file (history, backup history) random bytes.
+ */
+function walContent(random: SeededRandom, name: string): Buffer {
+  const file = parseWalFileName(name, SEGMENT_SIZE);
+  if (!file || file.kind === 'history' || file.kind === 'backup') return content(random);
+  const bytes = walSegmentBytes(name.slice(0, 24), { size: SEGMENT_SIZE, fill: 0 });
+  const body = content(random);
+  body.copy(bytes, 64, 0, Math.min(body.length, SEGMENT_SIZE - 64));
+  return file.kind === 'partial' ? bytes.subarray(0, random.int(64, SEGMENT_SIZE)) : bytes;
+}
+
+const SEGMENT_SIZE = 1024 * 1024;
 
 interface Encoding {
   compression: { codec: string; chunkSizeMb: number };
@@ -331,9 +347,9 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             const name = walSegmentFileName(timeline, first + index);
             asked.push(name);
             const roll = random.next();
-            if (roll < 0.75) archived.set(name, content(random));
+            if (roll < 0.75) archived.set(name, walContent(random, name));
             else if (roll < 0.85) {
-              const bytes = content(random);
+              const bytes = walContent(random, `${name}.partial`);
               archived.set(name, bytes);
               await archive(`${name}.partial`, bytes);
               continue;
@@ -547,12 +563,12 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
           const path = join(pgWal, name);
           const pushed: Buffer[] = [];
           // What the archive already holds under the name: nothing, this very file, or another.
-          let bytes = content(random);
+          let bytes = walContent(random, name);
           const earlier = parseWalFileName(name)
             ? random.pick(['none', 'none', 'none', 'same', 'other'] as const)
             : 'none';
           if (earlier !== 'none') {
-            const copy = earlier === 'same' ? bytes : content(random);
+            const copy = earlier === 'same' ? bytes : walContent(random, name);
             await writeFile(join(scratch, name), copy);
             for (const engine of engines)
               await engine.wal.push('oltp', join(scratch, name));
@@ -587,7 +603,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
               await rename(join(scratch, 'copy'), path);
             }
             if (change === 'rewrite') {
-              bytes = content(random);
+              bytes = walContent(random, name);
               await writeFile(path, bytes);
               pushed.push(bytes);
             }

@@ -11,7 +11,7 @@ import { lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
 import { WalSpool, fileIdentity } from '@rookery/engine/wal';
 import { createStore } from '@rookery/storage';
-import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster } from '@rookery/testing';
+import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster, walSegmentBytes } from '@rookery/testing';
 
 /**
  * WAL archiving end to end: a real cluster whose archive_command is `rookery wal-push` (the built
@@ -51,7 +51,7 @@ const WAITING_TEST_MS = 2 * WAIT_MS;
  * What the wal-push fast path may load: the foreground archiver and its spool, the launcher, the
  * spec's probe, and cli.drain (node built-ins only: fails a command whose promise never settled).
  */
-const FAST_PATH_MODULES = /wal-archiver\.foreground\.js$|wal\.spool\.js$|bin\/rookery\.js$|cli\.drain\.js$|probe\.cjs$/;
+const FAST_PATH_MODULES = /wal-archiver\.foreground\.js$|wal-file\.check\.js$|wal\.spool\.js$|bin\/rookery\.js$|cli\.drain\.js$|probe\.cjs$/;
 
 /** Polls `probe` until it gives a value (not undefined, false or null) and returns that value. */
 async function until<T>(probe: () => Promise<T | undefined | false | null>, what: string): Promise<T> {
@@ -520,10 +520,10 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     return { dir, config, walDir, spool, repo, names };
   }
 
-  /** A new 16 MiB segment of random bytes in `walDir`, marked ready to archive; its name. */
+  /** A new 16 MiB segment (a valid header, then random bytes) in `walDir`, marked ready to archive; its name. */
   async function addReadySegment(walDir: string): Promise<string> {
     const name = `0000000100000000000000${(serial++).toString(16).toUpperCase().padStart(2, '0')}`;
-    await writeFile(join(walDir, name), randomBytes(16 * 1024 * 1024));
+    await writeFile(join(walDir, name), walSegmentBytes(name));
     await writeFile(join(walDir, 'archive_status', `${name}.ready`), '');
     return name;
   }
@@ -674,7 +674,7 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     await writeFile(join(spoolDir, 'archiver.pid'), `${standIn.pid}\n`);
     const name = '000000010000000000000099';
     const path = join(at.walDir, name);
-    await writeFile(path, randomBytes(64 * 1024));
+    await writeFile(path, walSegmentBytes(name));
     // The script's waits are `sleep 0.01` calls: a `sleep` first on its PATH records each one, and
     // holds the first back until the test opens the gate, so "it waited" is seen, never timed.
     const sleepBin = join(work, 'shell-wait-bin');
@@ -764,7 +764,7 @@ describe('asynchronous archiving (wal.archiveAsync)', () => {
     // Another server's copy of this segment is already in the repository (the push must be refused).
     const other = join(at.dir, 'other', name);
     await mkdir(join(at.dir, 'other'), { recursive: true });
-    await writeFile(other, randomBytes(16 * 1024 * 1024));
+    await writeFile(other, walSegmentBytes(name));
     expect((await rookery(['wal-push', other, '--tier', 'oltp', '--repo', `file://${at.repo}`])).status).toBe(0);
 
     const refused = await push(at, name);

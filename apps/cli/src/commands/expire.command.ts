@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ConfigError } from '@rookery/core';
 import { ExpireResult } from '@rookery/engine';
 import { retentionExpiredEvent } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, parseTime, withEngine } from '../cli.context';
@@ -16,7 +17,7 @@ export function expireCommand(): Command {
     .action(
       reporting(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command): Promise<CommandOutcome> => {
         const tier = parseTier(options.tier) ?? 'oltp';
-        const now = parseTime(options.now, '--now');
+        const now = requireNowNotAhead(parseTime(options.now, '--now'), options.dryRun === true, new Date());
         const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
         if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {
           await publishCliEvents(configFor(command), [retentionExpiredEvent(result, CLI_EVENT_SOURCE)]);
@@ -25,6 +26,17 @@ export function expireCommand(): Command {
         return expireOutcome(result);
       }),
     );
+}
+
+/**
+ * --now judges retention as of another time. Later than the clock it would delete what is still
+ * inside retention today, so it only plans (--dry-run); an earlier time only keeps more.
+ */
+export function requireNowNotAhead(now: Date | undefined, dryRun: boolean, clock: Date): Date | undefined {
+  if (!now || dryRun || now.getTime() <= clock.getTime()) return now;
+  throw new ConfigError(`--now ${now.toISOString()} is later than the clock (${clock.toISOString()}); a future time is accepted only with --dry-run`, ['--now'], {
+    hint: 'add --dry-run to see what would go then; expire deletes only what retention no longer keeps now',
+  });
 }
 
 /**

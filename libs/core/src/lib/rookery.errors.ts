@@ -192,3 +192,16 @@ export class IncrementalChainError extends RookeryError {
     super('INCREMENTAL_CHAIN', 'backup', message, options);
   }
 }
+
+/**
+ * wal-push was handed a file that is not the WAL segment its name says (too short, no WAL page
+ * header, another segment's or another database system's): nothing is stored.
+ */
+export class InvalidWalFileError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('WAL_INVALID', 'source', message, {
+      hint: "archive_command must pass %p of this server's pg_wal, and the tier's repository must be this server's",
+      ...options,
+    });
+  }
+}

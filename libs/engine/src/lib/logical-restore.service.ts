@@ -4,13 +4,14 @@ import { join } from 'node:path';
 import {
   ArtifactRecord,
   BackupManifest,
+  ConfigError,
   IntegrityError,
   InvariantError,
   LogicalBackupInfo,
   RestoreTargetError,
   TierName,
 } from '@rookery/core';
-import { RestoreSelection, StreamedRestore, describePgUrl } from '@rookery/postgres';
+import { RestoreSelection, StreamedRestore, TocEntry, describePgUrl } from '@rookery/postgres';
 import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
@@ -95,18 +96,24 @@ export class LogicalRestoreService {
     const jobs = Math.max(1, request.jobs ?? 1);
 
     // Refuse before fetching anything: a database with user tables is left exactly as it is.
-    const createdDatabase = await this.prepareTarget(request, selective);
-    // pg_restore --schema restores what is in a schema, not the schema itself.
-    for (const schema of selection.schemas ?? []) {
-      await tools.sql.query(request.targetUrl, `create schema if not exists ${quoteIdent(schema)}`).catch(async (error: unknown) => {
-        if (createdDatabase) await this.dropDatabase(request.targetUrl).catch(() => undefined);
-        throw error;
-      });
-    }
+    const target = await this.requireTarget(request);
     const stage = await mkdtemp(join(tools.workDirectory, 'rookery-restore-'));
     const local = new Map<string, string>();
     const steps: LogicalRestoreResult['steps'] = [];
+    let createdDatabase = false;
     try {
+      // A selection that names what the backup does not hold would restore nothing and say
+      // "restored": refused (exit 2) before the target is touched, naming every miss.
+      if (selective) {
+        for (const { artifact: name } of logical.steps) {
+          if (!local.has(name)) local.set(name, await this.fetchLocal(request, manifest, findArtifact(manifest, name), keyMaterial, stage, logical.format));
+        }
+        const contents = (await Promise.all([...local.values()].map((path) => tools.restore.list(path, { signal: request.signal })))).flat();
+        requireSelectionFound(selection, contents, manifest);
+      }
+      createdDatabase = await this.prepareTarget(request, target, selective);
+      // pg_restore --schema restores what is in a schema, not the schema itself.
+      for (const schema of selection.schemas ?? []) await tools.sql.query(request.targetUrl, `create schema if not exists ${quoteIdent(schema)}`);
       const uses = countUses(logical);
       for (const [index, step] of logical.steps.entries()) {
         const artifact = findArtifact(manifest, step.artifact);
@@ -139,33 +146,46 @@ export class LogicalRestoreService {
   }
 
   /**
-   * Creates the target database when it does not exist; otherwise refuses one that holds user
-   * tables unless --clean, which for a whole restore recreates it. Returns true when created.
+   * What the target database is: absent, empty, or holding user tables, which is refused unless
+   * --clean. Changes nothing.
    */
-  private async prepareTarget(request: LogicalRestoreRequest, selective: boolean): Promise<boolean> {
+  private async requireTarget(request: LogicalRestoreRequest): Promise<TargetState> {
     const tools = await this.tools();
     const database = databaseOf(request.targetUrl);
     const maintenance = withDatabase(request.targetUrl, 'postgres');
     const [exists] = await tools.sql.query<{ exists: boolean }>(maintenance, 'select exists (select 1 from pg_database where datname = $1) as exists', [database]);
-    if (!exists.exists) {
-      await tools.sql.query(maintenance, `create database ${quoteIdent(database)}`);
-      return true;
-    }
+    if (!exists.exists) return 'absent';
     const [{ tables }] = await tools.sql.query<{ tables: string }>(
       request.targetUrl,
       `select count(*) as tables from pg_class c join pg_namespace n on n.oid = c.relnamespace
        where c.relkind in ('r', 'p', 'm', 'f') and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%'`,
     );
-    if (Number(tables) === 0) return false;
+    if (Number(tables) === 0) return 'empty';
     if (!request.clean) {
       throw new RestoreTargetError(`database '${database}' on ${describePgUrl(request.targetUrl)} is not empty (${tables} user tables)`, {
         hint: 'restore into a new or empty database, or pass --clean to replace what is there',
       });
     }
-    if (selective) return false;
-    // A whole restore with --clean: the database is recreated, so nothing outside the backup survives.
-    await tools.sql.query(maintenance, `drop database ${quoteIdent(database)} with (force)`);
-    await tools.sql.query(maintenance, `create database ${quoteIdent(database)}`);
+    return 'not-empty';
+  }
+
+  /**
+   * Creates the target database when it was absent; a whole restore with --clean recreates a
+   * database that was not empty. Returns true when created.
+   */
+  private async prepareTarget(request: LogicalRestoreRequest, state: TargetState, selective: boolean): Promise<boolean> {
+    const tools = await this.tools();
+    const database = quoteIdent(databaseOf(request.targetUrl));
+    const maintenance = withDatabase(request.targetUrl, 'postgres');
+    if (state === 'absent') {
+      await tools.sql.query(maintenance, `create database ${database}`);
+      return true;
+    }
+    if (state === 'not-empty' && !selective) {
+      // A whole restore with --clean: the database is recreated, so nothing outside the backup survives.
+      await tools.sql.query(maintenance, `drop database ${database} with (force)`);
+      await tools.sql.query(maintenance, `create database ${database}`);
+    }
     return false;
   }
 
@@ -287,6 +307,37 @@ export class LogicalRestoreService {
     const tools = await this.tools();
     await tools.sql.query(withDatabase(url, 'postgres'), `drop database if exists ${quoteIdent(databaseOf(url))} with (force)`);
   }
+}
+
+type TargetState = 'absent' | 'empty' | 'not-empty';
+
+/** What pg_restore --table selects: tables, views, materialized views, sequences, foreign tables. */
+const TABLE_LIKE = new Set(['TABLE', 'VIEW', 'MATERIALIZED VIEW', 'SEQUENCE', 'FOREIGN TABLE']);
+
+/**
+ * The parts of a --table / --schema selection the archive's table of contents does not hold:
+ * each schema with no object in it, each table with no table-like object of that name (in the
+ * selected schemas, when any). Names are exact, as pg_restore takes them.
+ */
+export function selectionMisses(selection: RestoreSelection, contents: readonly Pick<TocEntry, 'type' | 'schema' | 'name'>[]): string[] {
+  const schemas = selection.schemas ?? [];
+  const missingSchemas = schemas.filter((schema) => !contents.some((entry) => entry.schema === schema));
+  const missingTables = (selection.tables ?? []).filter(
+    (table) => !contents.some((entry) => TABLE_LIKE.has(entry.type) && entry.name === table && (!schemas.length || schemas.includes(entry.schema))),
+  );
+  return [
+    ...missingSchemas.map((schema) => `--schema '${schema}'`),
+    ...missingTables.map((table) => `--table '${schemas.length ? `${schemas.join(',')}.` : ''}${table}'`),
+  ];
+}
+
+/** Refuses (exit 2) a selection any part of which is not in the backup: nothing is restored then. */
+function requireSelectionFound(selection: RestoreSelection, contents: readonly TocEntry[], manifest: BackupManifest): void {
+  const misses = selectionMisses(selection, contents);
+  if (!misses.length) return;
+  throw new ConfigError(`${misses.join(' and ')} ${misses.length > 1 ? 'match' : 'matches'} nothing in backup '${manifest.id}' of tier '${manifest.tier}'; nothing was restored`, ['--table', '--schema'], {
+    hint: 'names are exact and case-sensitive; a table outside the default search path needs its schema (--table schema.name)',
+  });
 }
 
 /** --table [schema.]name and --schema name as pg_restore switches. */

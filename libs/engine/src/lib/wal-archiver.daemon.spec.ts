@@ -7,12 +7,13 @@ import { Store, TierName, WalFileName, parseWalFileName } from '@rookery/core';
 import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
+import { walSegmentBytes } from '@rookery/testing';
 import { WalArchiverDaemon } from './wal-archiver.daemon';
 import { WalSpool } from './wal.spool';
 import { ChunkBuffers, WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
 import { artifactEncodingFor } from './wal.factory';
 
-const SEGMENT_BYTES = 1024 * 1024 + 17;
+const SEGMENT_BYTES = 1024 * 1024;
 const segment = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -65,7 +66,8 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
     transfer = new ObservedTransfer({ config, repository: new BackupRepository(store), encoding: artifactEncodingFor(config) });
     spool = WalSpool.forTier(join(work, 'spool'), 'oltp');
     for (let n = 1; n <= 9; n++) {
-      const bytes = Buffer.concat([Buffer.alloc(SEGMENT_BYTES - 4096, n), randomBytes(4096)]);
+      const bytes = walSegmentBytes(segment(n), { size: SEGMENT_BYTES, fill: n });
+      randomBytes(4096).copy(bytes, SEGMENT_BYTES - 4096);
       content.set(segment(n), bytes);
       await writeFile(join(pgWal, segment(n)), bytes);
       await writeFile(join(pgWal, 'archive_status', `${segment(n)}.ready`), '');
@@ -129,7 +131,7 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
   });
 
   it('a conflicting object already in the repository is refused and kept, never overwritten', async () => {
-    const other = randomBytes(1000);
+    const other = walSegmentBytes(segment(2), { size: SEGMENT_BYTES });
     await mkdir(join(work, 'elsewhere'));
     await writeFile(join(work, 'elsewhere', segment(2)), other);
     await transfer.push('oltp', join(work, 'elsewhere', segment(2)));

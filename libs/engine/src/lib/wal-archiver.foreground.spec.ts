@@ -1,5 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { walSegmentBytes } from '@rookery/testing';
 import { runsWalPushFor } from './wal-archiver.service';
-import { globalArgsOf, parseWalPushArgs } from './wal-archiver.foreground';
+import { ForegroundFailure, awaitAcknowledgement, globalArgsOf, parseWalPushArgs } from './wal-archiver.foreground';
 import { identityKey, sameIdentity, secondsWithNanos } from './wal.spool';
 
 describe('parseWalPushArgs (the fast path takes only what it fully understands)', () => {
@@ -48,5 +52,32 @@ describe('runsWalPushFor (rookery check)', () => {
   it('recognises the shell fast path as rookery wal-push', () => {
     expect(runsWalPushFor('ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-push %p --tier oltp --config /etc/r.yaml', 'oltp')).toBe(true);
     expect(runsWalPushFor('/opt/rookery/bin/rookery-wal-push %p --tier queue', 'oltp')).toBe(false);
+  });
+});
+
+const SEGMENT = '000000010000000000000003';
+
+describe('awaitAcknowledgement refuses what is not a WAL segment at once', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-foreground-'));
+  });
+
+  afterAll(() => rm(work, { recursive: true, force: true }));
+
+  it.each([
+    ['an 8-byte file', Buffer.from('junkjunk'), /is 8 bytes, too short for a WAL page header; nothing was stored/],
+    ['a segment cut short', walSegmentBytes(SEGMENT, { size: 1024 * 1024 }).subarray(0, 4096), /is 4096 bytes, not a whole segment of 1048576 bytes/],
+    ['zeros', Buffer.alloc(16 * 1024 * 1024), /magic 0x0000 is no PostgreSQL version's/],
+  ])('%s: no archiver started, no wait', async (_what, bytes, reason) => {
+    const path = join(work, SEGMENT);
+    await writeFile(path, bytes);
+    const launcher = jest.fn();
+    const settings = { spoolPath: join(work, 'spool'), store: 'file:///nowhere', archiveTimeoutSeconds: 3600 };
+    const refused = awaitAcknowledgement({ path, tier: 'oltp', repositories: [], json: false }, settings, launcher);
+    await expect(refused).rejects.toThrow(ForegroundFailure);
+    await expect(refused).rejects.toThrow(reason);
+    expect(launcher).not.toHaveBeenCalled();
   });
 });

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import { FSWatcher, existsSync, watch } from 'node:fs';
-import { lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { WAL_LONG_HEADER_BYTES, checkWalFile } from './wal-file.check';
 import { Napper, WalAcknowledgement, WalSpool, fileIdentity, sameIdentity, secondsWithNanos, sha256OfFile } from './wal.spool';
 
 // The foreground of asynchronous archiving (wal.archiveAsync): what `rookery wal-push` does for
 // PostgreSQL's archive_command. bin/rookery.js loads this file before anything else, so it uses
-// node built-ins only (no @rookery/* import, no YAML, no zod, no SDK): a call for a segment the
+// node built-ins and two import-free files only (no @rookery/* import, no YAML, no zod, no SDK): a call for a segment the
 // background archiver already made durable costs node's start and a few file reads.
 
 /** What the fast path needs from the configuration, cached by the full CLI after it validated it. */
@@ -281,6 +282,7 @@ export async function awaitAcknowledgement(
     throw new ForegroundFailure(`'${name}' is not a WAL file name (hint: archive_command must pass %p)`);
   }
   const path = resolve(invocation.path);
+  await requireTrueWalFile(name, path);
   const spool = WalSpool.forTier(settings.spoolPath, invocation.tier);
   const deadline = started + settings.archiveTimeoutSeconds * 1000;
   let launchedAt = options.launchedAt ?? 0;
@@ -306,6 +308,24 @@ export async function awaitAcknowledgement(
     }
   } finally {
     watcher?.close();
+  }
+}
+
+/**
+ * Refuses at once a file that is not the WAL segment its name says (size, page header): the
+ * background archiver would refuse it too. Whether it comes from the tier's database system only
+ * the archiver can tell (it reads the repository's record).
+ */
+async function requireTrueWalFile(name: string, path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    const head = Buffer.alloc(WAL_LONG_HEADER_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const check = checkWalFile(name, size, head.subarray(0, bytesRead));
+    if (check.problem !== null) throw new ForegroundFailure(`${check.problem}; nothing was stored`);
+  } finally {
+    await handle.close();
   }
 }
 

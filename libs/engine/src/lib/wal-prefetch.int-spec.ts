@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
-import { pollUntil } from '@rookery/testing';
+import { pollUntil, walSegmentBytes } from '@rookery/testing';
 import { stopPrefetcher } from './wal-prefetch';
 import { WalEngine, createWalEngine } from './wal.factory';
 
@@ -21,7 +21,7 @@ import { WalEngine, createWalEngine } from './wal.factory';
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
 const fastPath = join(root, 'bin', 'rookery-wal-get');
-const SEGMENT_BYTES = 256 * 1024;
+const SEGMENT_BYTES = 1024 * 1024;
 /** How long a wait may take before it fails (generous: a wait for a condition, never a bound), and a case of several waits. */
 const WAIT_MS = 180_000;
 const WAIT_TEST_MS = 3 * WAIT_MS;
@@ -63,7 +63,7 @@ describe('wal-get --prefetch', () => {
     await writeFile(noNode, '#!/bin/sh\nexit 42\n', { mode: 0o755 });
     // Segments 1–8 archived on timeline 1 (9 is the archive's end), 10–11 on timeline 2.
     for (const name of [...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => segment(n)), segment(10, 2), segment(11, 2)]) {
-      const bytes = randomBytes(SEGMENT_BYTES);
+      const bytes = walSegmentBytes(name, { size: SEGMENT_BYTES });
       content.set(name, bytes);
       await writeFile(join(source, name), bytes);
       await engine.wal.push('oltp', join(source, name));
@@ -231,7 +231,7 @@ describe('wal-get --prefetch', () => {
 
     // The primary archives 9 now: the followed end is checked again, its marker goes and 9 is
     // prefetched (how soon, MISSING_RECHECK_MS, is wal-prefetch.spec.ts's to check, on a fake clock).
-    const bytes = randomBytes(SEGMENT_BYTES);
+    const bytes = walSegmentBytes(segment(9), { size: SEGMENT_BYTES });
     content.set(segment(9), bytes);
     await writeFile(join(source, segment(9)), bytes);
     await engine.wal.push('oltp', join(source, segment(9)));

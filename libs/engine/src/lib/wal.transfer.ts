@@ -7,6 +7,7 @@ import {
   ConfigError,
   EncryptionKeyError,
   IntegrityError,
+  InvalidWalFileError,
   TierName,
   WalConflictError,
   WalFileName,
@@ -27,9 +28,10 @@ import {
   createEncryptStream,
   objectBinding,
 } from '@rookery/pipeline';
-import { WalArchive, WalObject, walLayout } from '@rookery/repository';
+import { WalArchive, WalObject, WalSystemRecord, walLayout } from '@rookery/repository';
 import { encryptionRequired } from './artifact.codec';
 import type { EngineContext } from './engine.context';
+import { checkWalFile } from './wal-file.check';
 
 /** What moving WAL files needs: the configuration, the primary repository and the encoding. */
 export type WalContext = Pick<EngineContext, 'config' | 'repository' | 'encoding'> & {
@@ -68,6 +70,8 @@ export class WalTransfer {
   readonly archive: WalArchive;
   /** Memory of chunks already compressed, read into again (see readWalContent). */
   private readonly buffers: ChunkBuffers;
+  /** The tiers' system records, once read (a background archiver pushes many files). */
+  private readonly systems = new Map<TierName, WalSystemRecord>();
 
   constructor(private readonly context: WalContext) {
     this.archive = new WalArchive(context.repository.store);
@@ -113,6 +117,7 @@ export class WalTransfer {
    * asynchronous archiving calls this.
    */
   async pushContent(tier: TierName, file: WalFileName, content: WalContent, options: { signal?: AbortSignal }): Promise<WalPushResult> {
+    await this.requireTrueWal(tier, file, content);
     const { encoding } = this.context;
     // The sha256 (part of the key, and what tells a duplicate from a conflict) is computed in the
     // hasher's thread as the chunks go on to the compression workers, while the store lists the
@@ -148,6 +153,24 @@ export class WalTransfer {
     });
     const [, info] = await Promise.all([encoded, written]);
     return { name: file.name, key, status: 'archived', bytes, storedBytes: info.size, sha256 };
+  }
+
+  /**
+   * Refuses, before anything is stored, a file that is not the WAL segment its name says or comes
+   * from another database system than the one the tier archives; the first segment pushed into a
+   * tier records that system.
+   */
+  private async requireTrueWal(tier: TierName, file: WalFileName, content: WalContent): Promise<void> {
+    const recorded = this.systems.get(tier) ?? (await this.archive.system(tier));
+    const check = checkWalFile(file.name, content.bytes, content.chunks[0] ?? Buffer.alloc(0), recorded);
+    if (check.problem !== null) throw new InvalidWalFileError(`${check.problem}; nothing was stored`);
+    if (recorded) this.systems.set(tier, recorded);
+    else if (check.header) {
+      const { systemIdentifier, segmentSize } = check.header;
+      const record = { systemIdentifier, segmentSize, firstSegment: file.name, recordedAt: new Date().toISOString() };
+      await this.archive.recordSystem(tier, record);
+      this.systems.set(tier, record);
+    }
   }
 
   async get(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {

@@ -1,6 +1,7 @@
 import {
   COMPRESSION_CODECS,
   CompressionCodec,
+  IntegrityError,
   Store,
   TierName,
   WalFileName,
@@ -40,6 +41,10 @@ export const walLayout = {
   key(tier: TierName, file: WalFileName, sha256: string, codec: CompressionCodec, encrypted: boolean): string {
     return `${walLayout.timelinePrefix(tier, file.timeline)}${file.name}-${sha256}${codecExtension(codec)}${encrypted ? '.enc' : ''}`;
   },
+  /** The record of the database system that archives into the tier (WalArchive.system). */
+  systemKey(tier: TierName): string {
+    return `${tier}/wal/system.json`;
+  },
   /** Parses a WAL object key; null for anything else under wal/ (temporary files, strays). */
   parseKey(key: string): Omit<WalObject, 'storedBytes' | 'archivedAt'> | null {
     const match = KEY.exec(key);
@@ -51,6 +56,19 @@ export const walLayout = {
     return { key, tier: tier as TierName, file, sha256, codec, encrypted: encrypted === '.enc' };
   },
 };
+
+/**
+ * The database system a tier's WAL archive belongs to, as the first segment pushed into it told:
+ * every later segment must come from the same system (pg_control's identifier) with the same
+ * segment size.
+ */
+export interface WalSystemRecord {
+  systemIdentifier: string;
+  segmentSize: number;
+  /** The segment it was first read from, and when. */
+  firstSegment: string;
+  recordedAt: string;
+}
 
 /** The WAL archive of a repository: where WAL files are, found by listing (the store is the truth). */
 export class WalArchive {
@@ -82,5 +100,23 @@ export class WalArchive {
         a.file.name.localeCompare(b.file.name) ||
         a.archivedAt.getTime() - b.archivedAt.getTime(),
     );
+  }
+
+  /** The tier's system record, or null before the first segment was pushed. */
+  async system(tier: TierName): Promise<WalSystemRecord | null> {
+    const key = walLayout.systemKey(tier);
+    if (!(await this.store.stat(key))) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.store.read(key)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+    const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<WalSystemRecord>;
+    if (typeof parsed.systemIdentifier !== 'string' || typeof parsed.segmentSize !== 'number') {
+      throw new IntegrityError(`WAL system record '${key}' is malformed`, { hint: 'restore it from a copy of the repository, or remove it to record the next pushed segment' });
+    }
+    return parsed as WalSystemRecord;
+  }
+
+  /** Records the tier's system (first push). The store's write is atomic; a concurrent first push writes the same record. */
+  async recordSystem(tier: TierName, record: WalSystemRecord): Promise<void> {
+    await this.store.write(walLayout.systemKey(tier), Buffer.from(`${JSON.stringify(record, null, 2)}\n`));
   }
 }

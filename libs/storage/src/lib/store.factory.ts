@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { parse, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, Store } from '@rookery/core';
 import { FsRepositoryAccessOptions } from './fs-repository-access';
@@ -71,6 +71,11 @@ function parseFileUrl(url: URL, issues: string[]): StoreLocation | undefined {
   }
   if (url.search || url.hash) issues.push('file urls take no query or fragment');
   const root = resolve(fileURLToPath(url));
+  // file:// (an empty path) reads as the filesystem root: a repository there is a typo, never a choice.
+  if (root === parse(root).root) {
+    issues.push(`file urls need a directory below the filesystem root (file:///abs/path), got '${root}'`);
+    return undefined;
+  }
   return { kind: 'file', root };
 }
 
