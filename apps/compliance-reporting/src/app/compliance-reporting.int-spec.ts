@@ -175,10 +175,11 @@ describe('compliance-reporting service (real Kafka)', () => {
     const csv = await request(app.getHttpServer()).get('/report.csv').expect(200).expect('content-type', /text\/csv/);
     expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(5);
 
-    // /metrics without a repository configured: the ledger's figures (the queue drill over its RTO).
+    // /metrics without a repository configured: the ledger's figures (the queue drill: 120 s of a 300 s RTO).
     const metrics = (await request(app.getHttpServer()).get('/metrics').expect(200)).text;
-    expect(metrics).toContain('rookery_drill_last_duration_seconds{tier="queue"} 900');
-    expect(metrics).toContain('rookery_drill_last_within_rto{tier="queue"} 0');
+    expect(metrics).toContain('rookery_drill_last_duration_seconds{tier="queue"} 120');
+    expect(metrics).toContain('rookery_drill_last_within_rto{tier="queue"} 1');
+    expect(metrics).toContain('rookery_rto_objective_seconds{tier="queue"} 300');
   });
 
   it('renders the dashboard in Chromium: the four tiers of the healthy setup are ok, with data for every tier', async () => {
