@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
-import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, IntegrityConfig, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
 export interface ConfigOverrides {
@@ -101,6 +101,7 @@ export function buildConfig(
 
   const port = servicePort(overrides.port, env[ENV.port], problems) ?? file.service?.port ?? 8080;
   const encryptionKey = readEncryptionKey(file, env, cwd, problems);
+  const integrity = readIntegrityKeys(file, env, cwd, problems);
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems);
   }
@@ -121,6 +122,7 @@ export function buildConfig(
     repository: { owner: file.repository?.owner ?? DEFAULT_REPOSITORY_OWNER, group: file.repository?.group ?? null },
     compression,
     encryptionKey,
+    integrity,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port },
@@ -196,21 +198,36 @@ function readEncryptionKey(
   cwd: string,
   problems: string[],
 ): Secret<Buffer> | null {
-  if (file.encryption?.keyFile) {
-    const path = resolve(cwd, file.encryption.keyFile);
-    try {
-      return new Secret(readFileSync(path));
-    } catch {
-      problems.push(`encryption.keyFile: cannot read '${path}'`);
-      return null;
-    }
-  }
+  if (file.encryption?.keyFile) return readKeyFile('encryption.keyFile', resolve(cwd, file.encryption.keyFile), problems);
   const variable = file.encryption?.keyEnv ?? ENV.encryptionKey;
   const value = env[variable];
   if (file.encryption?.keyEnv && !value) {
     problems.push(`encryption.keyEnv: environment variable ${variable} is not set`);
   }
   return value ? new Secret(Buffer.from(value, 'utf8')) : null;
+}
+
+/** integrity.keyFile or keyEnv (the key that signs) and integrity.verifyKeyFiles (older keys still accepted). */
+function readIntegrityKeys(file: RookeryFile, env: NodeJS.ProcessEnv, cwd: string, problems: string[]): IntegrityConfig {
+  const section = file.integrity ?? {};
+  let signingKey: Secret<Buffer> | null = null;
+  if (section.keyFile) signingKey = readKeyFile('integrity.keyFile', resolve(cwd, section.keyFile), problems);
+  else if (section.keyEnv) {
+    const value = env[section.keyEnv];
+    if (value) signingKey = new Secret(Buffer.from(value, 'utf8'));
+    else problems.push(`integrity.keyEnv: environment variable ${section.keyEnv} is not set`);
+  }
+  const verifyKeys = (section.verifyKeyFiles ?? []).map((keyFile, index) => readKeyFile(`integrity.verifyKeyFiles[${index}]`, resolve(cwd, keyFile), problems));
+  return { signingKey, verifyKeys: verifyKeys.filter((key): key is Secret<Buffer> => key !== null) };
+}
+
+function readKeyFile(name: string, path: string, problems: string[]): Secret<Buffer> | null {
+  try {
+    return new Secret(readFileSync(path));
+  } catch {
+    problems.push(`${name}: cannot read '${path}'`);
+    return null;
+  }
 }
 
 function deepFreeze<T>(value: T): T {

@@ -53,7 +53,7 @@ describe('BackupRepository on the filesystem store', () => {
 
     const listing = await repository.list('oltp');
     expect(listing.backups.map((backup) => backup.id)).toEqual([newer.id]);
-    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum') }]);
+    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum'), hint: expect.any(String) }]);
     await expect(repository.readManifest(tampered)).rejects.toBeInstanceOf(IntegrityError);
     await expect(repository.find('oltp', older.id)).rejects.toThrow(`backup '${older.id}' of tier 'oltp' not found`);
   });
