@@ -12,15 +12,16 @@ jest.setTimeout(900_000);
 
 /**
  * Authenticated manifests through the real CLI, on a filesystem repository and on the S3-compatible
- * server. A repository written before signing is upgraded by `rookery repository sign` (each backup
+ * server, signed by a signing key alone (integrity.keyFile) or by the encryption key. A repository
+ * written before signing is upgraded by `rookery repository sign` (each backup
  * verified first) and then restores; an attacker with write access to the repository but not the
  * key — who copies a backup under a newer id, edits its manifest and recomputes its sha256 — is
  * refused by `verify` as tampering and by `restore` before anything is written.
  */
-describe.each<[string, (work: string) => Promise<string>]>([
-  ['file', async (work) => `file://${join(work, 'repo')}`],
-  ['s3', async () => s3TestRepository('signing')],
-])('signed manifests on a %s repository', (_kind, repositoryUrl) => {
+describe.each<[string, (work: string) => Promise<string>, 'integrity' | 'encryption']>([
+  ['file', async (work) => `file://${join(work, 'repo')}`, 'integrity'],
+  ['s3', async () => s3TestRepository('signing'), 'encryption'],
+])('signed manifests on a %s repository, the %s key configured', (_kind, repositoryUrl, keySection) => {
   let source: TestCluster;
   let work: string;
   let repo: string;
@@ -44,14 +45,19 @@ describe.each<[string, (work: string) => Promise<string>]>([
     await source.query(`create table accounts (id int primary key, owner text not null); insert into accounts select g, 'owner ' || g from generate_series(1, 5000) g`);
     await writeFile(join(work, 'integrity.key'), `${'5a'.repeat(32)}\n`, { mode: 0o600 });
     config = join(work, 'rookery.yaml');
-    await writeFile(config, `integrity:\n  keyFile: ${join(work, 'integrity.key')}\n`);
-    // Taken before signing was configured: the repository an operator upgrades.
-    const run = runRookery(['backup', '--tier', 'oltp', '--json', '--repo', repo, '--pg-url', source.url]);
+    await writeFile(config, `${keySection}:\n  keyFile: ${join(work, 'integrity.key')}\n`);
+    const run = keyed(['backup', '--tier', 'oltp', '--json', '--pg-url', source.url]);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     const taken = JSON.parse(run.stdout) as BackupManifest;
     original = taken.id;
     startedAt = new Date(taken.startedAt);
+    // The repository an operator upgrades: its manifest as a rookery before signing wrote it.
+    const { key, manifest } = await readManifest(original);
+    const unsigned: Partial<BackupManifest> = { ...manifest };
+    delete unsigned.signature;
+    delete unsigned.checksum;
+    await store.write(key, Buffer.from(JSON.stringify(signManifest(unsigned as UnsignedManifest), null, 2)));
     originalData = await tableChecksums(source.url);
   });
 
