@@ -18,10 +18,10 @@ jest.setTimeout(900_000);
  * key — who copies a backup under a newer id, edits its manifest and recomputes its sha256 — is
  * refused by `verify` as tampering and by `restore` before anything is written.
  */
-describe.each<[string, (work: string) => Promise<string>, 'integrity' | 'encryption']>([
-  ['file', async (work) => `file://${join(work, 'repo')}`, 'integrity'],
-  ['s3', async () => s3TestRepository('signing'), 'encryption'],
-])('signed manifests on a %s repository, the %s key configured', (_kind, repositoryUrl, keySection) => {
+describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<string>]>([
+  ['file', 'integrity', async (work) => `file://${join(work, 'repo')}`],
+  ['s3', 'encryption', async () => s3TestRepository('signing')],
+])('signed manifests on a %s repository, the %s key configured', (_kind, keySection, repositoryUrl) => {
   let source: TestCluster;
   let work: string;
   let repo: string;

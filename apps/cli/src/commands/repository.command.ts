@@ -7,7 +7,9 @@ import { progressReporter } from '../cli.progress';
  * `rookery repository sign --tier T`: the upgrade of a repository written before a signing key
  * was configured. Each unsigned manifest is signed once every artifact of its backup verified;
  * a backup that does not verify, or a manifest altered or signed by an unknown key, is left as it
- * was, named, and the command exits non-zero. Running it again signs nothing new.
+ * was, named, and the command exits non-zero. Running it again signs nothing new. It trusts the
+ * repository as it is when it runs (an unsigned forgery whose artifacts verify would be signed):
+ * run it once, when signing is first configured, on a repository not open to others' writes.
  */
 export function repositoryCommand(): Command {
   const repository = new Command('repository').description('the repository itself');
