@@ -11,6 +11,7 @@ import { holdCommand } from './commands/hold.command';
 import { infoCommand } from './commands/info.command';
 import { replicateCommand, transitionCommand } from './commands/replicate.command';
 import { reportCommand } from './commands/report.command';
+import { repositoryCommand } from './commands/repository.command';
 import { restoreCommand } from './commands/restore.command';
 import { verifyCommand } from './commands/verify.command';
 import { walArchiverCommand, walGetCommand, walPushCommand } from './commands/wal.commands';
@@ -23,7 +24,7 @@ export function buildProgram(): Command {
     program.addCommand(command.exitOverride());
   }
   // Retention: expire, legal holds, and the catalog rebuilt from the repository.
-  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand()]) program.addCommand(command.exitOverride());
+  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand(), repositoryCommand()]) program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;
 }

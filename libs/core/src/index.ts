@@ -1,6 +1,7 @@
 export * from './lib/backup-id';
 export * from './lib/lsn';
 export * from './lib/manifest';
+export * from './lib/record-signature';
 export * from './lib/pg-snapshot';
 export * from './lib/rookery.errors';
 export * from './lib/secret';

@@ -6,6 +6,7 @@ export * from './lib/engine.progress';
 export * from './lib/logical-backup.service';
 export * from './lib/logical-restore.service';
 export * from './lib/logical-tools';
+export * from './lib/manifest-signing.service';
 export * from './lib/physical-backup.service';
 export * from './lib/physical-restore.service';
 export * from './lib/postgres.tools';

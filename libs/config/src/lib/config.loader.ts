@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
-import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, IntegrityConfig, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
 import { readKeyFile } from './key-file';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
@@ -105,6 +105,7 @@ export function buildConfig(
   const encryptionKey = readEncryptionKey(file, env, cwd, problems, hints);
   const encryptionRequired = file.encryption?.required ?? encryptionKey !== null;
   if (encryptionRequired && !encryptionKey) problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
+  const integrity = readIntegrityKeys(file, env, cwd, problems, hints);
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
   }
@@ -127,6 +128,7 @@ export function buildConfig(
     encryptionKey,
     encryptionKeyEnv: file.encryption?.keyEnv ?? ENV.encryptionKey,
     encryptionRequired,
+    integrity,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
     service: { host: file.service?.host ?? '127.0.0.1', port },
@@ -204,11 +206,7 @@ function readEncryptionKey(
   hints: string[],
 ): Secret<Buffer> | null {
   if (file.encryption?.keyFile) {
-    const read = readKeyFile(resolve(cwd, file.encryption.keyFile), 'encryption.keyFile', file.encryption.allowReadableKeyFile ?? false);
-    if ('key' in read) return new Secret(read.key);
-    problems.push(read.problem);
-    if (read.hint) hints.push(read.hint);
-    return null;
+    return keyFromFile('encryption.keyFile', resolve(cwd, file.encryption.keyFile), file.encryption.allowReadableKeyFile ?? false, problems, hints);
   }
   const variable = file.encryption?.keyEnv ?? ENV.encryptionKey;
   const value = env[variable];
@@ -216,6 +214,32 @@ function readEncryptionKey(
     problems.push(`encryption.keyEnv: environment variable ${variable} is not set`);
   }
   return value ? new Secret(Buffer.from(value, 'utf8')) : null;
+}
+
+/** integrity.keyFile or keyEnv (the key that signs) and integrity.verifyKeyFiles (older keys still accepted). */
+function readIntegrityKeys(file: RookeryFile, env: NodeJS.ProcessEnv, cwd: string, problems: string[], hints: string[]): IntegrityConfig {
+  const section = file.integrity ?? {};
+  const allowReadable = section.allowReadableKeyFile ?? false;
+  let signingKey: Secret<Buffer> | null = null;
+  if (section.keyFile) signingKey = keyFromFile('integrity.keyFile', resolve(cwd, section.keyFile), allowReadable, problems, hints);
+  else if (section.keyEnv) {
+    const value = env[section.keyEnv];
+    if (value) signingKey = new Secret(Buffer.from(value, 'utf8'));
+    else problems.push(`integrity.keyEnv: environment variable ${section.keyEnv} is not set`);
+  }
+  const verifyKeys = (section.verifyKeyFiles ?? []).map((keyFile, index) =>
+    keyFromFile(`integrity.verifyKeyFiles[${index}]`, resolve(cwd, keyFile), allowReadable, problems, hints),
+  );
+  return { signingKey, verifyKeys: verifyKeys.filter((key): key is Secret<Buffer> => key !== null) };
+}
+
+/** A key from a file that only its owner can read (readKeyFile), or null with the problem and its hint recorded. */
+function keyFromFile(setting: string, path: string, allowReadable: boolean, problems: string[], hints: string[]): Secret<Buffer> | null {
+  const read = readKeyFile(path, setting, allowReadable);
+  if ('key' in read) return new Secret(read.key);
+  problems.push(read.problem);
+  if (read.hint) hints.push(read.hint);
+  return null;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -121,6 +121,16 @@ export const rookeryFileSchema = z
       .strict()
       .partial()
       .refine((value) => !(value.keyFile && value.keyEnv), 'set keyFile or keyEnv, not both'),
+    integrity: z
+      .object({
+        keyFile: z.string().min(1),
+        keyEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name'),
+        verifyKeyFiles: z.array(z.string().min(1)),
+        allowReadableKeyFile: z.boolean(),
+      })
+      .strict()
+      .partial()
+      .refine((value) => !(value.keyFile && value.keyEnv), 'set keyFile or keyEnv, not both'),
     postgres: z.object({ binDir: z.string().min(1), idleTimeoutSeconds: z.number().int().positive().max(86_400) }).strict().partial(),
     catalog: z
       .object({ url: z.string().regex(/^(sqlite|postgres(ql)?):\/\//, 'must be sqlite:// or postgres://') })

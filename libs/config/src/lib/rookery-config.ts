@@ -11,6 +11,17 @@ import {
 } from '@rookery/core';
 
 /** The validated, frozen configuration every command and service receives. */
+/**
+ * Keys that authenticate what rookery writes to the repository (manifests, holds, copy markers).
+ * `signingKey`: integrity.keyFile/keyEnv, for a repository without encryption; absent, the
+ * encryption key signs. `verifyKeys`: older keys (integrity.verifyKeyFiles) still accepted on read
+ * during a rotation. With any key, unsigned records are refused.
+ */
+export interface IntegrityConfig {
+  signingKey: Secret<Buffer> | null;
+  verifyKeys: readonly Secret<Buffer>[];
+}
+
 export interface RookeryConfig {
   /** Where the config came from, for messages: a file path or 'built-in defaults'. */
   source: string;
@@ -36,6 +47,7 @@ export interface RookeryConfig {
    * backups and WAL taken before encryption was turned on.
    */
   encryptionRequired: boolean;
+  integrity: IntegrityConfig;
   postgres: PostgresConfig;
   catalog: { url: string };
   service: { host: string; port: number };

@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { RecordSignature, SigningKey, SigningKeyring } from './record-signature';
+import { signRecord, signatureProblem } from './record-signature';
 import { BackupMethod, BackupType, StorageClass, TierName } from './tier';
 
 export const MANIFEST_FORMAT_VERSION = 1;
@@ -98,6 +100,12 @@ export interface BackupManifest {
   tool: { name: 'rookery'; version: string };
   /** Logical backups: how their dumps are applied (absent for physical backups). */
   logical?: LogicalBackupInfo;
+  /**
+   * HMAC of every other field but `checksum`, under the repository's signing key (absent when the
+   * repository was written without one). `checksum` covers it too, so a reader without the key
+   * still detects damage.
+   */
+  signature?: RecordSignature;
   checksum: string;
 }
 
@@ -182,6 +190,25 @@ export function signManifest(manifest: UnsignedManifest): BackupManifest {
 export function isManifestIntact(manifest: BackupManifest): boolean {
   const { checksum, ...rest } = manifest;
   return typeof checksum === 'string' && manifestChecksum(rest) === checksum;
+}
+
+/** The manifest signed with `key`, its checksum recomputed over the signature too. */
+export function sealManifest(manifest: UnsignedManifest, key: SigningKey): BackupManifest {
+  const body = manifestBody(manifest);
+  return signManifest({ ...body, signature: signRecord('backup-manifest', body, key) });
+}
+
+/** Why the manifest's signature does not authenticate it under the keyring, or null when it does. */
+export function manifestSignatureProblem(manifest: BackupManifest, keyring: SigningKeyring): string | null {
+  return signatureProblem('backup-manifest', manifestBody(manifest), manifest.signature, keyring);
+}
+
+/** What a manifest's signature covers: every field but the signature and the checksum. */
+function manifestBody(manifest: UnsignedManifest): Omit<BackupManifest, 'checksum' | 'signature'> {
+  const body: Partial<BackupManifest> = { ...manifest };
+  delete body.signature;
+  delete body.checksum;
+  return body as Omit<BackupManifest, 'checksum' | 'signature'>;
 }
 
 /** Artifact file extension for a codec: base.tar + '.zst'. */

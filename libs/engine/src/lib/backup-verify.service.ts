@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BackupManifest, IntegrityError, RookeryError, TierName } from '@rookery/core';
+import { BackupManifest, IntegrityError, RookeryError, TierName, compareBackupIds } from '@rookery/core';
+import { repositoryLayout } from '@rookery/repository';
 import { assertArtifactEncrypted, encryptionRequired, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
@@ -40,8 +41,13 @@ export class BackupVerifyService {
     backup: string,
     options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
   ): Promise<VerifyResult> {
-    const { repository } = this.context;
-    const manifest = await repository.find(tier, backup);
+    const manifest = await this.context.repository.find(tier, backup);
+    if (backup === 'latest') await this.refuseNewerUntrusted(manifest);
+    return this.verifyManifest(manifest, options);
+  }
+
+  /** Every artifact of `manifest` re-read and checked, whatever the repository thinks of the manifest itself. */
+  async verifyManifest(manifest: BackupManifest, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<VerifyResult> {
     const artifacts: ArtifactCheck[] = [];
     for (const artifact of manifest.artifacts) {
       const check: ArtifactCheck = { name: artifact.name, ok: false, storedBytes: artifact.storedBytes };
@@ -54,7 +60,18 @@ export class BackupVerifyService {
       }
       artifacts.push(check);
     }
-    return { backup: manifest.id, tier, ok: artifacts.every((check) => check.ok), artifacts };
+    return { backup: manifest.id, tier: manifest.tier, ok: artifacts.every((check) => check.ok), artifacts };
+  }
+
+  /**
+   * `verify latest` answers for the newest manifest in the repository: one newer than the newest
+   * trusted backup that cannot be trusted (damaged, unsigned, forged) fails it, named.
+   */
+  private async refuseNewerUntrusted(newest: BackupManifest): Promise<void> {
+    const { damaged } = await this.context.repository.list(newest.tier);
+    const newer = damaged.filter((entry) => compareBackupIds(repositoryLayout.backupIdOf(entry.key) ?? '', newest.id) > 0);
+    const untrusted = newer.at(-1);
+    if (untrusted) throw new IntegrityError(untrusted.problem, { hint: `the newest manifest of tier '${newest.tier}' cannot be trusted; verify an older backup with --backup ${newest.id}` });
   }
 
   private async listArchive(

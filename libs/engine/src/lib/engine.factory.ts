@@ -19,7 +19,7 @@ import { EngineContext } from './engine.context';
 import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
-import { artifactEncodingFor, primaryStoreUrl, storeOptionsFor } from './wal.factory';
+import { artifactEncodingFor, primaryStoreUrl, signingKeyringFor, storeOptionsFor } from './wal.factory';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
@@ -109,7 +109,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
 
   const context: EngineContext = {
     config,
-    repository: new BackupRepository(store),
+    repository: new BackupRepository(store, signingKeyringFor(config)),
     lock: new RepositoryLock(store),
     postgres,
     encoding,

@@ -132,10 +132,10 @@ export class LogicalBackupService {
         logical: info,
       });
       // The manifest is written last: until it exists, this backup does not.
-      await repository.commit(manifest);
+      const committed = await repository.commit(manifest);
       // Only now are the log entries this backup saw unneeded: the next incremental chains to it.
       if (info.changeTracking) await pruneChangeLog(tools.sql, url, id, info.changeTracking).catch(() => undefined);
-      return manifest;
+      return committed;
     } catch (error) {
       // A failed backup takes what it wrote with it, before the lock lets the next one start.
       cleaned = true;

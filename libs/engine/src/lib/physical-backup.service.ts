@@ -116,8 +116,7 @@ export class PhysicalBackupService {
         tool: { name: 'rookery', version: this.context.version },
       });
       // The manifest is written last: until it exists, this backup does not.
-      await repository.commit(manifest);
-      return manifest;
+      return await repository.commit(manifest);
     } catch (error) {
       // A failed backup takes what it wrote with it, before the lock lets the next one start.
       cleaned = true;

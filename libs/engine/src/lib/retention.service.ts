@@ -68,7 +68,7 @@ export class RetentionService {
     private readonly wal: WalService,
     private readonly recovery: RecoveryPlanService,
   ) {
-    this.holds = new LegalHoldRepository(context.repository.store);
+    this.holds = new LegalHoldRepository(context.repository.store, context.repository.keyring);
   }
 
   async expire(request: ExpireRequest): Promise<ExpireResult> {

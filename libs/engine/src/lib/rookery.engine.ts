@@ -1,5 +1,6 @@
 import {
   BackupManifest,
+  IntegrityError,
   LegalHold,
   RecoveryWindow,
   TierName,
@@ -11,6 +12,7 @@ import {
 import { BackupListing } from '@rookery/repository';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
 import { EngineContext } from './engine.context';
+import { ManifestSigning, ManifestSigningService } from './manifest-signing.service';
 import { LatestBackupService, LatestRestoreRequest } from './latest-backup.service';
 import { LogicalBackupRequest, LogicalBackupService } from './logical-backup.service';
 import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
@@ -75,6 +77,7 @@ export class RookeryEngine {
     options: { archive?: ArchiveRestoreOptions } = {},
   ): Promise<PhysicalRestoreResult | LogicalRestoreResult> {
     requireTier(request.tier);
+    await this.refuseUntrusted(request);
     const chain = await this.backupsToRead(request);
     // `latest` restores the newest backup or fails naming the newest one that verifies, never an
     // older one in silence: cheap checks before anything is written, the byte checks while it
@@ -118,6 +121,17 @@ export class RookeryEngine {
     return this.storageClasses.objectLock([primary, ...this.replication.targets(replicaRegionsFor(this.context.config, tier))]);
   }
 
+  /**
+   * A backup whose manifest is in the repository but cannot be trusted (damaged, unsigned where
+   * signatures are required, forged) is refused first, naming why, rather than reported as not
+   * found or planned around; so is `latest` when only such manifests are there.
+   */
+  private async refuseUntrusted(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<void> {
+    await this.context.repository.find(request.tier, request.backup).catch((error: unknown) => {
+      if (error instanceof IntegrityError) throw error;
+    });
+  }
+
   /** The backup a restore reads and every parent it applies first. */
   private async backupsToRead(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<BackupManifest[]> {
     // As the physical restore chooses: planned (recovery settings) whenever it can write them.
@@ -146,6 +160,12 @@ export class RookeryEngine {
   ): Promise<VerifyResult> {
     requireTier(tier);
     return this.verifier.verify(tier, backup, options);
+  }
+
+  /** `rookery repository sign`: signs the tier's unsigned manifests whose backups verify. */
+  signManifests(tier: TierName, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<ManifestSigning[]> {
+    requireTier(tier);
+    return new ManifestSigningService(this.context, this.verifier).signTier(tier, options);
   }
 
   /** archive_command: stores one WAL file from pg_wal; resolves once it is durable. */

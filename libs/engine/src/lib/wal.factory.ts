@@ -1,5 +1,5 @@
 import { DEFAULT_REPOSITORY_OWNER, RookeryConfig } from '@rookery/config';
-import { ConfigError } from '@rookery/core';
+import { ConfigError, SigningKeyring, deriveSigningKey, signingKeyring } from '@rookery/core';
 import { InlineChunkHasher, InlineFrameCompressor, keyFingerprint, parseEncryptionKey, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
 import { BackupRepository } from '@rookery/repository';
@@ -21,6 +21,18 @@ export function artifactEncodingFor(config: RookeryConfig): ArtifactEncoding {
     key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
     requireEncryption: config.encryptionRequired,
   };
+}
+
+/**
+ * The keys that sign and verify the repository's manifests, holds and copy markers: the
+ * integrity key (else the encryption key) signs; integrity.verifyKeyFiles are older keys still
+ * accepted. Null when no key is configured: the repository then takes unsigned records.
+ */
+export function signingKeyringFor(config: RookeryConfig): SigningKeyring | null {
+  const signing = config.integrity.signingKey ?? config.encryptionKey;
+  const older = config.integrity.verifyKeys.map((key) => deriveSigningKey(parseEncryptionKey(key.reveal())));
+  if (!signing && older.length === 0) return null;
+  return signingKeyring(signing ? deriveSigningKey(parseEncryptionKey(signing.reveal())) : null, older);
 }
 
 /** The primary store URL; a ConfigError when none is configured. */
@@ -73,7 +85,7 @@ export function createWalEngine(config: RookeryConfig, options: { oneShot?: bool
   const store = createStore(primaryStoreUrl(config), storeOptionsFor(config));
   const wal = new WalTransfer({
     config,
-    repository: new BackupRepository(store),
+    repository: new BackupRepository(store, signingKeyringFor(config)),
     encoding: artifactEncodingFor(config),
     compressor: options.oneShot ? new InlineFrameCompressor() : undefined,
     hasher: options.oneShot ? new InlineChunkHasher() : undefined,

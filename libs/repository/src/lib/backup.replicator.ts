@@ -1,11 +1,15 @@
 import {
   BackupManifest,
   IntegrityError,
+  RecordSignature,
   RookeryError,
   Store,
   TierName,
   isManifestIntact,
+  requiresSignatures,
   signManifest,
+  signRecord,
+  signatureProblem,
 } from '@rookery/core';
 import { BackupRepository } from './backup.repository';
 import { asRookeryError, copyVerified, hashObject } from './replica.copy';
@@ -38,6 +42,8 @@ export interface CopyMarker {
   replicaManifestChecksum?: string;
   bytes?: number;
   error?: { code: string; message: string; retryable: boolean };
+  /** HMAC of the other fields when the repository has a signing key; required on read when it has any. */
+  signature?: RecordSignature;
 }
 
 export interface BackupCopyResult {
@@ -93,7 +99,7 @@ export class BackupReplicator {
     };
     try {
       await this.copyArtifacts(manifest, target, result, options);
-      const replicaManifest = replicaManifestOf(manifest, target.region);
+      const replicaManifest = this.primary.seal(replicaManifestOf(manifest, target.region));
       await new BackupRepository(target.store).lockArtifacts(manifest);
       // Written last: until now the region held artifacts but no backup.
       const manifestWritten = await this.writeReplicaManifest(replicaManifest, target.store);
@@ -203,6 +209,8 @@ export class BackupReplicator {
       store: target.store.description,
       ...state,
     };
+    const signing = this.primary.keyring?.signing;
+    if (signing) marker.signature = signRecord('copy-marker', marker, signing);
     await this.primary.store.write(replicationLayout.copyMarkerKey(manifest, target.region), Buffer.from(`${JSON.stringify(marker, null, 2)}\n`));
   }
 
@@ -210,11 +218,24 @@ export class BackupReplicator {
     return (await this.readMarker(replicationLayout.copyMarkerKey(manifest, region)))?.verifiedAt;
   }
 
+  /**
+   * A marker that is unsigned or forged where signatures are required counts as absent: the copy
+   * it claims is then checked and made again rather than believed.
+   */
+  private isMarkerAuthentic(marker: CopyMarker): boolean {
+    const keyring = this.primary.keyring;
+    if (!requiresSignatures(keyring)) return true;
+    const body: Partial<CopyMarker> = { ...marker };
+    delete body.signature;
+    return signatureProblem('copy-marker', body, marker.signature, keyring) === null;
+  }
+
   private async readMarker(key: string): Promise<CopyMarker | null> {
     try {
       const chunks: Buffer[] = [];
       for await (const chunk of await this.primary.store.read(key)) chunks.push(chunk as Buffer);
       const marker = JSON.parse(Buffer.concat(chunks).toString('utf8')) as CopyMarker;
+      if (!this.isMarkerAuthentic(marker)) return null;
       return marker.formatVersion === 1 && typeof marker.backupId === 'string' && typeof marker.region === 'string' ? marker : null;
     } catch (error) {
       if (error instanceof SyntaxError || (error instanceof RookeryError && error.code === 'STORAGE_NOT_FOUND')) return null;
@@ -223,10 +244,11 @@ export class BackupReplicator {
   }
 }
 
-/** The manifest a region holds: the primary's, listing this region too, signed anew. */
+/** The manifest a region holds: the primary's, listing this region too, checksummed anew (signed by the caller's repository). */
 export function replicaManifestOf(manifest: BackupManifest, region: string): BackupManifest {
   const regions = manifest.regions.includes(region) ? [...manifest.regions] : [...manifest.regions, region];
   const unsigned: Partial<BackupManifest> = { ...manifest, regions };
   delete unsigned.checksum;
+  delete unsigned.signature;
   return signManifest(unsigned as Omit<BackupManifest, 'checksum'>);
 }

@@ -53,9 +53,10 @@ describe('BackupRepository on the filesystem store', () => {
 
     const listing = await repository.list('oltp');
     expect(listing.backups.map((backup) => backup.id)).toEqual([newer.id]);
-    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum') }]);
+    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum'), hint: expect.any(String) }]);
     await expect(repository.readManifest(tampered)).rejects.toBeInstanceOf(IntegrityError);
-    await expect(repository.find('oltp', older.id)).rejects.toThrow(`backup '${older.id}' of tier 'oltp' not found`);
+    // Its manifest is there: untrusted, not missing.
+    await expect(repository.find('oltp', older.id)).rejects.toThrow('does not match its checksum');
   });
 
   it("discards what a failed backup wrote and nothing of another backup, nor a committed one's", async () => {

@@ -1,15 +1,20 @@
 import {
   BackupManifest,
   BackupNotFoundError,
+  ConfigError,
   IntegrityError,
   InvariantError,
   MANIFEST_FORMAT_VERSION,
   RequestOptions,
+  SigningKeyring,
   Store,
   StorageNotFoundError,
   TierName,
   compareBackupsByAge,
   isManifestIntact,
+  manifestSignatureProblem,
+  requiresSignatures,
+  sealManifest,
 } from '@rookery/core';
 import { repositoryLayout } from './repository.layout';
 
@@ -17,6 +22,8 @@ import { repositoryLayout } from './repository.layout';
 export interface DamagedManifest {
   key: string;
   problem: string;
+  /** What to do about it, when the reader knew (an unsigned manifest: `rookery repository sign`). */
+  hint?: string;
 }
 
 export interface BackupListing {
@@ -26,11 +33,16 @@ export interface BackupListing {
 
 /**
  * The repository's backup catalogue as the store holds it: manifests are the truth. A backup is
- * listed only when its manifest exists, parses and matches its own checksum; everything else under
- * the backups prefix is either an artifact of a listed backup or garbage from a crashed run.
+ * listed only when its manifest exists, parses and matches its own checksum (and, with a signing
+ * keyring, carries a valid signature); everything else under the backups prefix is either an
+ * artifact of a listed backup or garbage from a crashed run.
  */
 export class BackupRepository {
-  constructor(readonly store: Store) {}
+  /** `keyring`: with any key, manifests are signed when committed and refused unsigned on read. */
+  constructor(
+    readonly store: Store,
+    readonly keyring: SigningKeyring | null = null,
+  ) {}
 
   /** Every intact backup of the tier (or of all tiers), oldest first (newest last). */
   async list(tier?: TierName): Promise<BackupListing> {
@@ -48,23 +60,35 @@ export class BackupRepository {
         backups.push(await this.readManifest(key));
       } catch (error) {
         if (!(error instanceof IntegrityError)) throw error;
-        damaged.push({ key, problem: error.message });
+        damaged.push({ key, problem: error.message, ...(error.hint ? { hint: error.hint } : {}) });
       }
     }
     backups.sort(compareBackupsByAge);
     return { backups, damaged };
   }
 
-  /** The backup with this id, or the newest one for 'latest'. */
+  /**
+   * The backup with this id, or the newest one for 'latest'. A backup whose manifest is there but
+   * cannot be trusted (damaged, unsigned, forged) is an IntegrityError naming why, not "not found";
+   * so is 'latest' when only such manifests are there.
+   */
   async find(tier: TierName, idOrLatest: string): Promise<BackupManifest> {
-    const { backups } = await this.list(tier);
+    const { backups, damaged } = await this.list(tier);
     const found =
       idOrLatest === 'latest' ? backups.at(-1) : backups.find((backup) => backup.id === idOrLatest);
-    if (!found) throw new BackupNotFoundError(tier, idOrLatest);
-    return found;
+    if (found) return found;
+    const untrusted = idOrLatest === 'latest' ? damaged.at(-1) : damaged.find((entry) => repositoryLayout.backupIdOf(entry.key) === idOrLatest);
+    if (untrusted) throw new IntegrityError(untrusted.problem, { hint: untrusted.hint ?? 'the repository holds this backup, but its manifest cannot be trusted; restore another backup' });
+    throw new BackupNotFoundError(tier, idOrLatest);
   }
 
-  async readManifest(key: string): Promise<BackupManifest> {
+  /**
+   * The manifest at `key`, checked: valid JSON, its checksum, a format this rookery reads and, when
+   * the repository requires signatures, a signature by one of the keyring's keys (a checksum
+   * anyone can recompute; the signature only the key's holder). `requireSignature: false` reads
+   * an unsigned manifest (`rookery repository sign` upgrading a repository).
+   */
+  async readManifest(key: string, options: { requireSignature?: boolean } = {}): Promise<BackupManifest> {
     const text = await readAll(await this.store.read(key));
     let manifest: BackupManifest;
     try {
@@ -82,6 +106,10 @@ export class BackupRepository {
         `manifest '${key}' has format version ${manifest.formatVersion}; this rookery reads up to ${MANIFEST_FORMAT_VERSION}`,
         { hint: 'upgrade rookery' },
       );
+    }
+    if (options.requireSignature !== false && requiresSignatures(this.keyring)) {
+      const problem = manifestSignatureProblem(manifest, this.keyring);
+      if (problem) throw new IntegrityError(`manifest '${key}' ${problem}`, { hint: signatureHint(problem) });
     }
     return manifest;
   }
@@ -117,6 +145,10 @@ export class BackupRepository {
     return keys;
   }
 
+  manifestKeyOf(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>): string {
+    return repositoryLayout.manifestKey(backup.tier, backup.id, new Date(backup.startedAt));
+  }
+
   /** The folder (key prefix) holding a backup's objects. */
   folderOf(backup: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>): string {
     return repositoryLayout.backupFolder(backup.tier, backup.id, new Date(backup.startedAt));
@@ -129,12 +161,14 @@ export class BackupRepository {
   /**
    * Makes a backup exist. Called only after every artifact write has resolved (durable). Each
    * artifact is checked to be present with the stored size the manifest claims, so a manifest
-   * never points at a missing or short object; the manifest is created only if absent.
+   * never points at a missing or short object; the manifest is created only if absent, signed
+   * when the repository has a signing key. Resolves with the manifest as written.
    */
-  async commit(manifest: BackupManifest): Promise<string> {
-    if (!isManifestIntact(manifest)) {
-      throw new InvariantError(`refusing to commit unsigned manifest of backup '${manifest.id}'`);
+  async commit(checksummed: BackupManifest): Promise<BackupManifest> {
+    if (!isManifestIntact(checksummed)) {
+      throw new InvariantError(`refusing to commit manifest of backup '${checksummed.id}' without its checksum`);
     }
+    const manifest = this.seal(checksummed);
     for (const artifact of manifest.artifacts) {
       const key = this.artifactKey(manifest, artifact.name);
       const info = await this.store.stat(key);
@@ -148,7 +182,28 @@ export class BackupRepository {
     await this.lockArtifacts(manifest);
     const key = repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt));
     await this.store.write(key, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), { ifAbsent: true });
-    return key;
+    return manifest;
+  }
+
+  /**
+   * Replaces a backup's manifest by the same one signed with the repository's signing key
+   * (`rookery repository sign`, after every artifact verified). Resolves with the signed manifest.
+   */
+  async resign(manifest: BackupManifest): Promise<BackupManifest> {
+    const signed = this.seal(manifest);
+    await this.store.write(this.manifestKeyOf(signed), Buffer.from(`${JSON.stringify(signed, null, 2)}\n`));
+    return signed;
+  }
+
+  /** The manifest signed when a keyring requires signatures; a keyring that only verifies cannot write. */
+  seal(manifest: BackupManifest): BackupManifest {
+    if (!requiresSignatures(this.keyring)) return manifest;
+    if (!this.keyring.signing) {
+      throw new ConfigError('the repository requires signed manifests, but no signing key is configured', ['integrity.keyFile'], {
+        hint: 'set integrity.keyFile (or encryption.keyFile); integrity.verifyKeyFiles only verify',
+      });
+    }
+    return sealManifest(manifest, this.keyring.signing);
   }
 
   /**
@@ -163,6 +218,12 @@ export class BackupRepository {
     for (const artifact of manifest.artifacts) await this.store.retain(this.artifactKey(manifest, artifact.name), until);
     return true;
   }
+}
+
+function signatureHint(problem: string): string {
+  if (problem === 'is not signed') return 'written before signing was configured, or forged; run rookery repository sign --tier <tier> to sign what verifies';
+  if (problem.includes('unknown key')) return 'add the key that signed it to integrity.verifyKeyFiles, or it was forged';
+  return 'the manifest was altered after it was signed: do not restore it';
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
