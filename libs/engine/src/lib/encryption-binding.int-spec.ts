@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { randomBytes } from 'node:crypto';
 import { buildConfig } from '@rookery/config';
-import { BackupManifest, IntegrityError, Store, parseRecoveryTarget, parseWalFileName, signManifest } from '@rookery/core';
+import { BackupManifest, IntegrityError, Store, parseRecoveryTarget, parseWalFileName, sealManifest } from '@rookery/core';
 import { lookupOsUser } from '@rookery/postgres';
 import { BackupRepository, WalArchive, repositoryLayout, walLayout } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
@@ -21,6 +21,7 @@ import {
 } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
+import { signingKeyringFor } from './wal.factory';
 
 /**
  * Encryption is decided by the configuration, and an encrypted object is bound to its place
@@ -117,9 +118,18 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     return buffer(await store.read(key));
   }
 
-  /** What an attacker with write access does after putting objects in place: the manifest edited to match, its checksum recomputed. */
+  /**
+   * The manifest edited to match the objects put in place, its checksum recomputed and signed with
+   * the repository's key: what a holder of the key, or a repository from before signing re-signed
+   * by `repository sign`, would show. An attacker without the key is stopped earlier, by the
+   * manifest's signature (manifest-signing.int-spec); these cases prove the objects' binding holds
+   * on its own.
+   */
   async function rewriteManifest(manifest: BackupManifest, artifacts: BackupManifest['artifacts']): Promise<void> {
-    const forged = signManifest({ ...manifest, checksum: undefined, artifacts } as Omit<BackupManifest, 'checksum'>);
+    const signingKey = signingKeyringFor(encrypted.context.config)?.signing;
+    if (!signingKey) throw new Error('the encrypted engine has no signing key');
+    // sealManifest drops the old signature and checksum before it signs.
+    const forged = sealManifest({ ...manifest, artifacts }, signingKey);
     await store.write(repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt)), Buffer.from(`${JSON.stringify(forged, null, 2)}\n`));
   }
 
@@ -146,8 +156,8 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     await expect(failure).rejects.toBeInstanceOf(IntegrityError);
     await expect(failure).rejects.toThrow(`artifact '${plaintext.artifacts[0].name}' of backup ${older.id} is not encrypted, and this repository requires encryption`);
     expect(existsSync(dir)).toBe(false);
-    // The plaintext backup as it was taken is refused the same way: the manifest does not decide.
-    await expect(encrypted.restore({ tier: 'oltp', backup: plaintext.id, to: dir })).rejects.toThrow('is not encrypted, and this repository requires encryption');
+    // The plaintext backup as it was taken (by a rookery without the key) is refused too, by its unsigned manifest first.
+    await expect(encrypted.restore({ tier: 'oltp', backup: plaintext.id, to: dir })).rejects.toThrow(/manifest '.*' is not signed/);
     expect(existsSync(dir)).toBe(false);
     const verified = await encrypted.verify('oltp', older.id);
     expect(verified.ok).toBe(false);
