@@ -109,7 +109,7 @@ export class BackupRepository {
     }
     if (options.requireSignature !== false && requiresSignatures(this.keyring)) {
       const problem = manifestSignatureProblem(manifest, this.keyring);
-      if (problem) throw new IntegrityError(`manifest '${key}' ${problem}`, { hint: signatureHint(problem) });
+      if (problem) throw new IntegrityError(`manifest '${key}' ${problem}`, { hint: signatureHint(problem, manifest.tier, this.keyring) });
     }
     return manifest;
   }
@@ -220,9 +220,12 @@ export class BackupRepository {
   }
 }
 
-function signatureHint(problem: string): string {
-  if (problem === 'is not signed') return 'written before signing was configured, or forged; run rookery repository sign --tier <tier> to sign what verifies';
-  if (problem.includes('unknown key')) return 'add the key that signed it to integrity.verifyKeyFiles, or it was forged';
+function signatureHint(problem: string, tier: TierName, keyring: SigningKeyring): string {
+  if (problem === 'is not signed') return `written before signing was configured, or forged; run rookery repository sign --tier ${tier} to sign what verifies`;
+  if (problem.includes('unknown key')) {
+    const configured = keyring.signing ? ` (the configured key is ${keyring.signing.id})` : '';
+    return `wrong key${configured}: configure the key this repository was written with, or add it to integrity.verifyKeyFiles; otherwise the manifest was forged`;
+  }
   return 'the manifest was altered after it was signed: do not restore it';
 }
 
