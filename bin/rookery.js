@@ -40,7 +40,9 @@ function loadEnvironmentFile() {
   const stat = fs.lstatSync(file, { throwIfNoEntry: false });
   const uid = process.getuid ? process.getuid() : stat && stat.uid;
   if (!stat || !stat.isFile() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
-    process.stderr.write(`rookery: environment file '${file}' must be a regular file of this account's with mode 0600 (hint: chmod 600 it)\n`);
+    process.stderr.write(
+      `rookery: environment file '${file}' must be a regular file of this account's with mode 0600 (hint: chmod 600 it)\n`,
+    );
     process.exit(2);
   }
   for (const [key, value] of Object.entries(JSON.parse(fs.readFileSync(file, 'utf8')))) {
@@ -56,7 +58,10 @@ loadEnvironmentFile();
  * Returns its exit, which a first call that started it early watches (walPushFastPath).
  */
 function launchArchiver({ tier, walDirectory, globalArgs, logFile, early }) {
-  const child = spawnDetached([...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory, ...(early ? ['--early'] : [])], logFile);
+  const child = spawnDetached(
+    [...globalArgs, 'wal-archiver', '--tier', tier, '--wal-dir', walDirectory, ...(early ? ['--early'] : [])],
+    logFile,
+  );
   return { exited: new Promise((done) => child.once('exit', done).once('error', done)) };
 }
 
@@ -66,7 +71,12 @@ function spawnDetached(args, logFile) {
   const fs = require('node:fs');
   const log = fs.openSync(logFile, 'a', 0o600);
   try {
-    const child = spawn(process.execPath, [__filename, ...args], { detached: true, stdio: ['ignore', log, log], env: process.env, cwd: process.cwd() });
+    const child = spawn(process.execPath, [__filename, ...args], {
+      detached: true,
+      stdio: ['ignore', log, log],
+      env: process.env,
+      cwd: process.cwd(),
+    });
     child.on('error', () => undefined);
     child.unref();
     return child;
@@ -120,7 +130,10 @@ async function run() {
 
 const running = run();
 // A command whose promise never settled must not end as exit 0 when the event loop drains.
-require(path.join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'cli.drain.js')).failWhenDrained(commandOf(process.argv.slice(2)) ?? 'rookery', running);
+require(path.join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'cli.drain.js')).failWhenDrained(
+  commandOf(process.argv.slice(2)) ?? 'rookery',
+  running,
+);
 running.then((code) => {
   // The one exit status: runProgram's (commands report an incomplete run to it, never set this).
   process.exitCode = code;

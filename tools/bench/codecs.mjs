@@ -21,8 +21,14 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const require = createRequire(import.meta.url);
 require(path.join(root, 'tools/runtime/register-aliases.cjs'));
 const pipelineLib = require(path.join(root, 'dist/libs/pipeline/src/index.js'));
-const { createCompressStream, createDecompressStream, createDigestStream, createEncryptStream, createDecryptStream, shutdownCompressionPool } =
-  pipelineLib;
+const {
+  createCompressStream,
+  createDecompressStream,
+  createDigestStream,
+  createEncryptStream,
+  createDecryptStream,
+  shutdownCompressionPool,
+} = pipelineLib;
 
 const MB = 1e6;
 const args = process.argv.slice(2);
@@ -132,7 +138,9 @@ function row(name, workers, chunkMiB, compressMBs, ratio, decompressMBs) {
   );
 }
 
-console.log(`input: ${file} (${(input.length / MB).toFixed(1)} MB), ${availableParallelism()} cores, node ${process.version}, best of ${runs}`);
+console.log(
+  `input: ${file} (${(input.length / MB).toFixed(1)} MB), ${availableParallelism()} cores, node ${process.version}, best of ${runs}`,
+);
 console.log(`${'codec'.padEnd(22)} workers chunk MiB  compress MB/s  ratio  decompress MB/s`);
 
 const FOUR_MIB = 4 * 1024 * 1024;
@@ -145,7 +153,10 @@ const codecs = [
   ['lz4', 0],
 ];
 // Warm-up: start the pool's workers and load the codecs before anything is timed.
-await timed(() => [createCompressStream({ codec: 'zstd', level: 1 }, { workers: 2, chunkSize: FOUR_MIB })], input.subarray(0, 32 * FOUR_MIB));
+await timed(
+  () => [createCompressStream({ codec: 'zstd', level: 1 }, { workers: 2, chunkSize: FOUR_MIB })],
+  input.subarray(0, 32 * FOUR_MIB),
+);
 for (const [codec, level] of codecs) {
   let decompressMBs = null;
   for (const workers of [1, 2]) {
@@ -153,10 +164,18 @@ for (const [codec, level] of codecs) {
     const compressed = await timed(() => [createCompressStream(spec, { workers, chunkSize: FOUR_MIB })], input, true);
     if (decompressMBs === null) {
       const restored = await timed(() => [createDecompressStream(spec)], compressed.output);
-      if (restored.output.length !== input.length) throw new Error(`${codec}: decompressed ${restored.output.length} bytes, expected ${input.length}`);
+      if (restored.output.length !== input.length)
+        throw new Error(`${codec}: decompressed ${restored.output.length} bytes, expected ${input.length}`);
       decompressMBs = input.length / MB / restored.seconds;
     }
-    row(`${codec} ${codec === 'lz4' ? '' : level}`.trim(), workers, 4, input.length / MB / compressed.seconds, input.length / compressed.output.length, workers === 1 ? decompressMBs : null);
+    row(
+      `${codec} ${codec === 'lz4' ? '' : level}`.trim(),
+      workers,
+      4,
+      input.length / MB / compressed.seconds,
+      input.length / compressed.output.length,
+      workers === 1 ? decompressMBs : null,
+    );
   }
 }
 
@@ -177,9 +196,18 @@ const opened = await timed(() => [createDecryptStream(key)], sealed.output);
 console.log(`aes-256-gcm decrypt     ${(input.length / MB / opened.seconds).toFixed(0).padStart(6)} MB/s`);
 
 console.log('\nbackup pipeline: digest → compress → encrypt → digest (2 workers, 4 MiB chunks)');
-for (const [codec, level] of [['zstd', 1], ['zstd', 3], ['lz4', 0]]) {
+for (const [codec, level] of [
+  ['zstd', 1],
+  ['zstd', 3],
+  ['lz4', 0],
+]) {
   const full = await timed(
-    () => [createDigestStream(), createCompressStream({ codec, level }, { workers: 2, chunkSize: FOUR_MIB }), createEncryptStream(key), createDigestStream()],
+    () => [
+      createDigestStream(),
+      createCompressStream({ codec, level }, { workers: 2, chunkSize: FOUR_MIB }),
+      createEncryptStream(key),
+      createDigestStream(),
+    ],
     input,
   );
   console.log(`${`${codec} ${codec === 'lz4' ? '' : level}`.padEnd(22)} ${(input.length / MB / full.seconds).toFixed(0).padStart(6)} MB/s`);

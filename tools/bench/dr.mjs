@@ -35,7 +35,17 @@ import { PGBIN, postgresIds } from './lib/cluster.mjs';
 
 const testing = dist('testing');
 const { databaseUrl } = dist('validation');
-const { startCluster, seedOltp, seedContent, seedOlap, tableChecksums, diffTableChecksums, switchAndWaitArchived, startS3Proxy, s3StoreUrl } = testing;
+const {
+  startCluster,
+  seedOltp,
+  seedContent,
+  seedOlap,
+  tableChecksums,
+  diffTableChecksums,
+  switchAndWaitArchived,
+  startS3Proxy,
+  s3StoreUrl,
+} = testing;
 
 const args = parseArgs(process.argv.slice(2));
 const sizes = {
@@ -46,7 +56,12 @@ const sizes = {
 };
 const afterRows = Number(args['after-rows'] ?? 200_000);
 const TIERS = ['oltp', 'queue', 'content', 'olap'];
-const DATABASES = { oltp: 'penguinmails_oltp', queue: 'penguinmails_queue', content: testing.CONTENT_DATABASE, olap: testing.OLAP_DATABASE };
+const DATABASES = {
+  oltp: 'penguinmails_oltp',
+  queue: 'penguinmails_queue',
+  content: testing.CONTENT_DATABASE,
+  olap: testing.OLAP_DATABASE,
+};
 const PHYSICAL = ['oltp', 'queue'];
 
 function log(message) {
@@ -67,7 +82,15 @@ function run(cmd, argv) {
     child.on('close', (code, signal) => {
       const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
       if (code === 0) resolve(result);
-      else reject(Object.assign(new Error(`${path.basename(argv[0] ?? cmd)} ${argv.slice(1, 4).join(' ')} exited ${code ?? signal}\n${result.stderr.slice(-3000)}${result.stdout.slice(-2000)}`), result));
+      else
+        reject(
+          Object.assign(
+            new Error(
+              `${path.basename(argv[0] ?? cmd)} ${argv.slice(1, 4).join(' ')} exited ${code ?? signal}\n${result.stderr.slice(-3000)}${result.stdout.slice(-2000)}`,
+            ),
+            result,
+          ),
+        );
     });
   });
 }
@@ -95,9 +118,15 @@ function stopRestoredServers() {
     }
   };
   walk(workdir, 0);
-  for (const dataDir of pidFiles) spawnSync('runuser', ['-u', 'postgres', '--', `${PGBIN}/pg_ctl`, '-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop'], { stdio: 'ignore' });
+  for (const dataDir of pidFiles)
+    spawnSync('runuser', ['-u', 'postgres', '--', `${PGBIN}/pg_ctl`, '-D', dataDir, '-m', 'immediate', '-w', '-t', '60', 'stop'], {
+      stdio: 'ignore',
+    });
   // wal-get's detached prefetchers of those servers (their command lines name this run's dir).
-  const prefetchers = spawnSync('pgrep', ['-f', `wal-prefetcher .*${root}/`], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).map(Number);
+  const prefetchers = spawnSync('pgrep', ['-f', `wal-prefetcher .*${root}/`], { encoding: 'utf8' })
+    .stdout.split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   for (const pid of prefetchers) {
     try {
       process.kill(pid, 'SIGTERM');
@@ -135,7 +164,13 @@ async function repositories() {
     // The restored servers' restore_command (wal-get) runs as postgres, and the objects root wrote
     // are 0640 root:root: the surviving repository is handed to the postgres account before dr.
     const secondaryReadable = () => spawnSync('chown', ['-R', `${uid}:${gid}`, secondaryDir]);
-    return { primary: `file://${primaryDir}`, secondary: `file://${secondaryDir}`, removePrimary: async () => rmSync(primaryDir, { recursive: true, force: true }), walEnv: '', secondaryReadable };
+    return {
+      primary: `file://${primaryDir}`,
+      secondary: `file://${secondaryDir}`,
+      removePrimary: async () => rmSync(primaryDir, { recursive: true, force: true }),
+      walEnv: '',
+      secondaryReadable,
+    };
   }
   const urls = [];
   for (const name of ['primary', 'secondary']) {
@@ -158,8 +193,18 @@ async function repositories() {
 /** A source cluster whose archive_command is the real `rookery wal-push` into the primary. */
 async function physicalSource(tier, repos) {
   const script = path.join(root, `wal-push-${tier}.sh`);
-  writeFileSync(script, ['#!/bin/sh', repos.walEnv, `exec '${process.execPath}' '${ROOKERY}' wal-push "$1" --tier ${tier} --repo '${repos.primary}'`, ''].join('\n'), { mode: 0o755 });
-  const cluster = await startCluster({ name: `bench-dr-${tier}`, fsync: true, settings: { archive_mode: 'on', archive_command: `${script} %p`, max_wal_size: '4GB', checkpoint_timeout: '30min' } });
+  writeFileSync(
+    script,
+    ['#!/bin/sh', repos.walEnv, `exec '${process.execPath}' '${ROOKERY}' wal-push "$1" --tier ${tier} --repo '${repos.primary}'`, ''].join(
+      '\n',
+    ),
+    { mode: 0o755 },
+  );
+  const cluster = await startCluster({
+    name: `bench-dr-${tier}`,
+    fsync: true,
+    settings: { archive_mode: 'on', archive_command: `${script} %p`, max_wal_size: '4GB', checkpoint_timeout: '30min' },
+  });
   clusters.push(cluster);
   return cluster;
 }
@@ -167,12 +212,27 @@ async function physicalSource(tier, repos) {
 function comparable(tier, checksums) {
   // rookery's own change tracking is bookkeeping, not the tier's data; the olap policy backs up
   // admin_audit_log's definition without its rows (excludeTableData) — as in dr.int-spec.
-  return Object.fromEntries(Object.entries(checksums).filter(([table]) => !table.startsWith('rookery.') && !(tier === 'olap' && table === 'public.admin_audit_log')));
+  return Object.fromEntries(
+    Object.entries(checksums).filter(
+      ([table]) => !table.startsWith('rookery.') && !(tier === 'olap' && table === 'public.admin_audit_log'),
+    ),
+  );
 }
 
 async function main() {
-  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
-  const results = { date: new Date().toISOString(), cpus: os.cpus().length, store: args.s3 ? 's3 (two S3Proxy servers)' : 'filesystem', sizesMb: sizes, afterRows, loadBefore: load() };
+  const load = () =>
+    os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ');
+  const results = {
+    date: new Date().toISOString(),
+    cpus: os.cpus().length,
+    store: args.s3 ? 's3 (two S3Proxy servers)' : 'filesystem',
+    sizesMb: sizes,
+    afterRows,
+    loadBefore: load(),
+  };
   const total = process.hrtime.bigint();
   const repos = await repositories();
 
@@ -221,7 +281,11 @@ async function main() {
 
   // Rows after the backups: only the region's archived WAL brings them back.
   for (const tier of PHYSICAL) {
-    await sources[tier].query(`create table after_backup as select g as id, md5(g::text) as note from generate_series(1, ${afterRows}) g`, [], DATABASES[tier]);
+    await sources[tier].query(
+      `create table after_backup as select g as id, md5(g::text) as note from generate_series(1, ${afterRows}) g`,
+      [],
+      DATABASES[tier],
+    );
     await switchAndWaitArchived(sources[tier], 300_000);
   }
 
@@ -255,14 +319,27 @@ async function main() {
   results.tiers = [];
   for (const outcome of report.tiers) {
     const database = DATABASES[outcome.tier];
-    const entry = { tier: outcome.tier, method: outcome.method, ok: outcome.ok, restoreS: outcome.restoreMs === null ? null : +(outcome.restoreMs / 1000).toFixed(1), rtoS: outcome.rtoSeconds, withinRto: outcome.withinRto, restoredTo: outcome.restoredTo, error: outcome.error?.message ?? null };
+    const entry = {
+      tier: outcome.tier,
+      method: outcome.method,
+      ok: outcome.ok,
+      restoreS: outcome.restoreMs === null ? null : +(outcome.restoreMs / 1000).toFixed(1),
+      rtoS: outcome.rtoSeconds,
+      withinRto: outcome.withinRto,
+      restoredTo: outcome.restoredTo,
+      error: outcome.error?.message ?? null,
+    };
     if (outcome.ok) {
-      const url = databaseUrl(outcome.url, outcome.method === 'physical' ? database : outcome.database ?? database);
+      const url = databaseUrl(outcome.url, outcome.method === 'physical' ? database : (outcome.database ?? database));
       const restored = comparable(outcome.tier, await tableChecksums(url));
       entry.differences = diffTableChecksums(expected[outcome.tier], restored);
       entry.rows = Object.values(expected[outcome.tier]).reduce((sum, table) => sum + table.rows, 0);
       // The report's own counts must agree with the sources too.
-      const reported = Object.fromEntries(outcome.tables.filter((table) => table.database === (outcome.database ?? database)).map((table) => [table.table.replace(/"/g, ''), table.rows]));
+      const reported = Object.fromEntries(
+        outcome.tables
+          .filter((table) => table.database === (outcome.database ?? database))
+          .map((table) => [table.table.replace(/"/g, ''), table.rows]),
+      );
       entry.reportCountsMatch = Object.entries(expected[outcome.tier]).every(([table, { rows }]) => reported[table] === rows);
     }
     results.tiers.push(entry);
@@ -280,7 +357,10 @@ async function main() {
     '',
     '| tier | method | restore s (report) | RTO s | within RTO | rows | data equal the source |',
     '| --- | --- | ---: | ---: | --- | ---: | --- |',
-    ...results.tiers.map((e) => `| ${e.tier} | ${e.method} | ${e.restoreS ?? '–'} | ${e.rtoS} | ${e.withinRto ? 'yes' : 'NO'} | ${e.rows ?? ''} | ${e.ok ? (e.differences.length === 0 && e.reportCountsMatch ? 'yes (counts + checksums)' : `NO: ${e.differences.slice(0, 3).join('; ')}${e.reportCountsMatch ? '' : ' (report counts differ)'}`) : `FAILED: ${e.error}`} |`),
+    ...results.tiers.map(
+      (e) =>
+        `| ${e.tier} | ${e.method} | ${e.restoreS ?? '–'} | ${e.rtoS} | ${e.withinRto ? 'yes' : 'NO'} | ${e.rows ?? ''} | ${e.ok ? (e.differences.length === 0 && e.reportCountsMatch ? 'yes (counts + checksums)' : `NO: ${e.differences.slice(0, 3).join('; ')}${e.reportCountsMatch ? '' : ' (report counts differ)'}`) : `FAILED: ${e.error}`} |`,
+    ),
     '',
     `total benchmark ${results.totalS} s`,
   ];

@@ -34,10 +34,27 @@ function completed(backupId, finishedAt) {
     'dev.rookery.backup.completed',
     'oltp',
     {
-      backupId, tier: 'oltp', type: 'full', method: 'physical', startedAt: finishedAt, finishedAt, actor: 'bench', durationMs: 0,
-      bytes: 1, storedBytes: 1, timeline: 1, startLsn: '0/2000028', stopLsn: '0/2000100', walRange: null, parent: null,
-      retentionUntil: '2099-01-01T00:00:00.000Z', storageClass: 'STANDARD', regions: ['local'], repository: 'file:///bench',
-      manifestChecksum: 'c'.repeat(64), artifacts: [],
+      backupId,
+      tier: 'oltp',
+      type: 'full',
+      method: 'physical',
+      startedAt: finishedAt,
+      finishedAt,
+      actor: 'bench',
+      durationMs: 0,
+      bytes: 1,
+      storedBytes: 1,
+      timeline: 1,
+      startLsn: '0/2000028',
+      stopLsn: '0/2000100',
+      walRange: null,
+      parent: null,
+      retentionUntil: '2099-01-01T00:00:00.000Z',
+      storageClass: 'STANDARD',
+      regions: ['local'],
+      repository: 'file:///bench',
+      manifestChecksum: 'c'.repeat(64),
+      artifacts: [],
     },
     { source: 'rookery/bench' },
   );
@@ -48,7 +65,14 @@ const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(val
 async function main() {
   const work = mkdtempSync(path.join(os.tmpdir(), 'rookery-bench-events-'));
   const kafka = await startKafka({ heap: '1g' });
-  const results = { machine: `${os.cpus().length} cpu, load ${os.loadavg().map((value) => value.toFixed(1)).join(' ')}`, events: EVENTS, batch: BATCH };
+  const results = {
+    machine: `${os.cpus().length} cpu, load ${os
+      .loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' ')}`,
+    events: EVENTS,
+    batch: BATCH,
+  };
   try {
     const catalog = await BackupCatalog.open(`sqlite://${path.join(work, 'catalog.sqlite')}`);
     const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'bench', partitions: 4 });
@@ -66,14 +90,17 @@ async function main() {
     const relayed = await new OutboxRelay(catalog.outbox, bus, { batchSize: BATCH }).relayOnce();
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     results.relay = { relayed, seconds: Number(seconds.toFixed(2)), eventsPerSecond: Math.round(relayed / seconds) };
-    console.log(`outbox → kafka: ${relayed} events in ${seconds.toFixed(2)} s = ${Math.round(relayed / seconds)} events/s (batch ${BATCH})`);
+    console.log(
+      `outbox → kafka: ${relayed} events in ${seconds.toFixed(2)} s = ${Math.round(relayed / seconds)} events/s (batch ${BATCH})`,
+    );
 
     // 2. backup.completed → compliance view.
     const ledger = await EventLedger.open(`sqlite://${path.join(work, 'ledger.sqlite')}`);
     const compliance = new ComplianceLedgerService(ledger, DEFAULT_POLICIES);
     const subscription = await compliance.subscribe(bus, 'bench-compliance');
     // Let the group catch up with the relay's events first.
-    for (let deadline = Date.now() + 120_000; (await ledger.count()) < EVENTS && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 200));
+    for (let deadline = Date.now() + 120_000; (await ledger.count()) < EVENTS && Date.now() < deadline; )
+      await new Promise((resolve) => setTimeout(resolve, 200));
     const latencies = [];
     for (let sample = 0; sample < SAMPLES; sample++) {
       const finishedAt = new Date(Date.now() + 86_400_000 + sample * 1000).toISOString();
@@ -87,8 +114,14 @@ async function main() {
       }
       latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
     }
-    results.toComplianceView = { samples: SAMPLES, medianMs: Math.round(percentile(latencies, 50)), p95Ms: Math.round(percentile(latencies, 95)) };
-    console.log(`backup.completed → compliance view: median ${results.toComplianceView.medianMs} ms, p95 ${results.toComplianceView.p95Ms} ms (${SAMPLES} samples, ledger of ${await ledger.count()} events)`);
+    results.toComplianceView = {
+      samples: SAMPLES,
+      medianMs: Math.round(percentile(latencies, 50)),
+      p95Ms: Math.round(percentile(latencies, 95)),
+    };
+    console.log(
+      `backup.completed → compliance view: median ${results.toComplianceView.medianMs} ms, p95 ${results.toComplianceView.p95Ms} ms (${SAMPLES} samples, ledger of ${await ledger.count()} events)`,
+    );
     await subscription.close();
     await bus.close();
     await ledger.close();

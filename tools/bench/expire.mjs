@@ -40,7 +40,8 @@ function log(message) {
 }
 
 async function inBatches(items, work) {
-  for (let index = 0; index < items.length; index += WRITE_CONCURRENCY) await Promise.all(items.slice(index, index + WRITE_CONCURRENCY).map(work));
+  for (let index = 0; index < items.length; index += WRITE_CONCURRENCY)
+    await Promise.all(items.slice(index, index + WRITE_CONCURRENCY).map(work));
 }
 
 /** 500 backups 12 h apart ending now, WAL segments spread evenly between their starts. */
@@ -48,9 +49,12 @@ async function writeHistory(store) {
   const now = Date.now();
   const perBackup = Math.floor(WAL / BACKUPS);
   const backups = Array.from({ length: BACKUPS }, (_, index) => {
-    const at = new Date(now - (BACKUPS - index) * DAY / 2);
+    const at = new Date(now - ((BACKUPS - index) * DAY) / 2);
     const start = BigInt(1 + index * perBackup) * SEGMENT + 0x28n;
-    const id = `${at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z')}-oltp`;
+    const id = `${at
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}Z$/, 'Z')}-oltp`;
     return makeManifest({
       id,
       startedAt: at.toISOString(),
@@ -60,12 +64,26 @@ async function writeHistory(store) {
       retentionUntil: new Date(at.getTime() + 90 * DAY).toISOString(),
       bytes: 16,
       storedBytes: 16,
-      artifacts: [{ name: 'base.tar.zst', kind: 'base-tar', bytes: 16, storedBytes: 16, sha256: 'a'.repeat(64), logicalSha256: 'b'.repeat(64), compression: { codec: 'zstd', level: 1 }, encryption: { algorithm: 'none' } }],
+      artifacts: [
+        {
+          name: 'base.tar.zst',
+          kind: 'base-tar',
+          bytes: 16,
+          storedBytes: 16,
+          sha256: 'a'.repeat(64),
+          logicalSha256: 'b'.repeat(64),
+          compression: { codec: 'zstd', level: 1 },
+          encryption: { algorithm: 'none' },
+        },
+      ],
     });
   });
   await inBatches(backups, async (manifest) => {
     await store.write(repositoryLayout.artifactKey('oltp', manifest.id, new Date(manifest.startedAt), 'base.tar.zst'), Buffer.alloc(16));
-    await store.write(repositoryLayout.manifestKey('oltp', manifest.id, new Date(manifest.startedAt)), Buffer.from(JSON.stringify(manifest)));
+    await store.write(
+      repositoryLayout.manifestKey('oltp', manifest.id, new Date(manifest.startedAt)),
+      Buffer.from(JSON.stringify(manifest)),
+    );
   });
   const segments = Array.from({ length: WAL }, (_, index) => parseWalFileName(walSegmentFileName(1, BigInt(index + 1))));
   await inBatches(segments, (file) => store.write(walLayout.key('oltp', file, 'c'.repeat(64), 'zstd', false), Buffer.alloc(32)));
@@ -96,7 +114,8 @@ async function measure(name, url) {
       expireSeconds: Number(expireSeconds.toFixed(2)),
       deletesPerSecond: Math.round(result.deleted.objects / expireSeconds),
     };
-    if (plan.plan.expire.backups.length !== result.deleted.backups.length) throw new Error('the expire deleted other backups than the dry run planned');
+    if (plan.plan.expire.backups.length !== result.deleted.backups.length)
+      throw new Error('the expire deleted other backups than the dry run planned');
     log(`${name}: ${JSON.stringify(row)}`);
     return row;
   } finally {
@@ -121,6 +140,15 @@ try {
   await s3?.stop();
   rmSync(work, { recursive: true, force: true });
 }
-const report = { machine: { cpus: os.cpus().length, load: os.loadavg().map((value) => value.toFixed(1)).join(' ') }, rows };
+const report = {
+  machine: {
+    cpus: os.cpus().length,
+    load: os
+      .loadavg()
+      .map((value) => value.toFixed(1))
+      .join(' '),
+  },
+  rows,
+};
 process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
 if (args.out) writeFileSync(args.out, `${JSON.stringify(report, null, 2)}\n`);

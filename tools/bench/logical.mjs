@@ -30,10 +30,12 @@ const { seedContent } = require(path.join(ROOT, 'dist', 'libs', 'testing', 'src'
 
 const args = parseArgs(process.argv.slice(2));
 const sizeMb = Number(args['size-mb'] ?? 300);
-const levels = String(args.levels ?? 'zstd:1,zstd:3,zstd:9,zstd:15,lz4:1,gzip:6').split(',').map((entry) => {
-  const [codec, level] = entry.split(':');
-  return { codec, level: Number(level) };
-});
+const levels = String(args.levels ?? 'zstd:1,zstd:3,zstd:9,zstd:15,lz4:1,gzip:6')
+  .split(',')
+  .map((entry) => {
+    const [codec, level] = entry.split(':');
+    return { codec, level: Number(level) };
+  });
 
 function log(message) {
   process.stderr.write(`[logical-bench] ${message}\n`);
@@ -87,16 +89,36 @@ try {
   }
 
   const fcFile = path.join(root, 'raw.dump');
-  record('pg_dump -Fc (zlib 6)', timed(() => sh(`${PGBIN}/pg_dump`, ['-Fc', '-f', fcFile, '-d', conninfo])), duBytes(fcFile));
+  record(
+    'pg_dump -Fc (zlib 6)',
+    timed(() => sh(`${PGBIN}/pg_dump`, ['-Fc', '-f', fcFile, '-d', conninfo])),
+    duBytes(fcFile),
+  );
   const fc0File = path.join(root, 'raw0.dump');
-  record('pg_dump -Fc -Z0', timed(() => sh(`${PGBIN}/pg_dump`, ['-Fc', '-Z0', '-f', fc0File, '-d', conninfo])), duBytes(fc0File));
+  record(
+    'pg_dump -Fc -Z0',
+    timed(() => sh(`${PGBIN}/pg_dump`, ['-Fc', '-Z0', '-f', fc0File, '-d', conninfo])),
+    duBytes(fc0File),
+  );
   const fdDir = path.join(root, 'raw.dir');
-  record('pg_dump -Fd -j 2 (zlib 6)', timed(() => sh(`${PGBIN}/pg_dump`, ['-Fd', '-j', '2', '-f', fdDir, '-d', conninfo])), duBytes(fdDir));
+  record(
+    'pg_dump -Fd -j 2 (zlib 6)',
+    timed(() => sh(`${PGBIN}/pg_dump`, ['-Fd', '-j', '2', '-f', fdDir, '-d', conninfo])),
+    duBytes(fdDir),
+  );
 
   const restoreUrl = (name) => cluster.url.replace(/\/postgres$/, `/${name}`);
   if (lastConfig) {
-    record('rookery restore (zstd 3, streamed, 1 job)', timed(() => rookery(lastConfig, ['restore', '--tier', 'content', '--target-url', restoreUrl('r_stream'), '--json'])), null);
-    record('rookery restore (zstd 3, --jobs 2)', timed(() => rookery(lastConfig, ['restore', '--tier', 'content', '--target-url', restoreUrl('r_jobs2'), '--jobs', '2', '--json'])), null);
+    record(
+      'rookery restore (zstd 3, streamed, 1 job)',
+      timed(() => rookery(lastConfig, ['restore', '--tier', 'content', '--target-url', restoreUrl('r_stream'), '--json'])),
+      null,
+    );
+    record(
+      'rookery restore (zstd 3, --jobs 2)',
+      timed(() => rookery(lastConfig, ['restore', '--tier', 'content', '--target-url', restoreUrl('r_jobs2'), '--jobs', '2', '--json'])),
+      null,
+    );
   }
   for (const [name, input, jobs] of [
     ['pg_restore -j 2 (from -Fd)', fdDir, 2],
@@ -106,7 +128,13 @@ try {
     const database = `r_${results.length}`;
     psql(cluster.conn, `create database ${database}`);
     const seconds = timed(() =>
-      sh(`${PGBIN}/pg_restore`, ['--exit-on-error', ...(jobs > 1 ? ['-j', String(jobs)] : []), '-d', conninfo.replace('penguinmails_content', database), input]),
+      sh(`${PGBIN}/pg_restore`, [
+        '--exit-on-error',
+        ...(jobs > 1 ? ['-j', String(jobs)] : []),
+        '-d',
+        conninfo.replace('penguinmails_content', database),
+        input,
+      ]),
     );
     record(name, seconds, null);
   }
@@ -116,7 +144,10 @@ try {
     '',
     '| run | seconds | MiB/s of database | stored MiB | note |',
     '| --- | ---: | ---: | ---: | --- |',
-    ...results.map((r) => `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps} | ${r.storedBytes === null ? '' : (r.storedBytes / 2 ** 20).toFixed(1)} | ${r.note} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.name} | ${r.seconds.toFixed(2)} | ${r.mbps} | ${r.storedBytes === null ? '' : (r.storedBytes / 2 ** 20).toFixed(1)} | ${r.note} |`,
+    ),
     '',
   ];
   process.stdout.write(lines.join('\n'));

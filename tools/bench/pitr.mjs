@@ -18,7 +18,19 @@ import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PGBIN, createCluster, freePort, mkPgDir, pgCtlStart, pgCtlStop, pgTempDir, psql, stopAllStarted, trackStarted, waitReadWrite } from './lib/cluster.mjs';
+import {
+  PGBIN,
+  createCluster,
+  freePort,
+  mkPgDir,
+  pgCtlStart,
+  pgCtlStop,
+  pgTempDir,
+  psql,
+  stopAllStarted,
+  trackStarted,
+  waitReadWrite,
+} from './lib/cluster.mjs';
 import { STANZA, pgbackrestAvailable, setupPgBackRest } from './lib/pgbackrest.mjs';
 import { asPostgres, sh } from './lib/proc.mjs';
 import { parseArgs } from './lib/cli.mjs';
@@ -48,7 +60,7 @@ function switchAndWaitArchived(conn) {
   const name = psql(conn, 'select pg_walfile_name(pg_switch_wal())');
   const deadline = Date.now() + 600_000;
   for (;;) {
-    const last = psql(conn, 'select coalesce(last_archived_wal, \'\') from pg_stat_archiver');
+    const last = psql(conn, "select coalesce(last_archived_wal, '') from pg_stat_archiver");
     if (last && last.slice(8) >= name.slice(8)) return;
     if (Date.now() > deadline) throw new Error(`segment ${name} not archived within 600 s (last ${last})`);
     sh('sleep', ['0.2']);
@@ -56,7 +68,10 @@ function switchAndWaitArchived(conn) {
 }
 
 function fingerprint(conn) {
-  return psql(conn, 'select count(*) || \':\' || coalesce(sum(delta), 0) || \':\' || (select sum(abalance) from pgbench_accounts) from pgbench_history');
+  return psql(
+    conn,
+    "select count(*) || ':' || coalesce(sum(delta), 0) || ':' || (select sum(abalance) from pgbench_accounts) from pgbench_history",
+  );
 }
 
 async function main() {
@@ -79,17 +94,52 @@ async function main() {
     asPostgres('pgbackrest', [`--config=${pb.conf}`, `--stanza=${STANZA}`, 'stanza-create']);
 
     log(`pgbench -i -s ${scale}`);
-    sh(`${PGBIN}/pgbench`, ['-i', '-q', '-s', String(scale), '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+    sh(`${PGBIN}/pgbench`, [
+      '-i',
+      '-q',
+      '-s',
+      String(scale),
+      '-h',
+      cluster.conn.host,
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      'postgres',
+    ]);
     switchAndWaitArchived(cluster.conn);
 
     log('base backups');
     sh(process.execPath, [ROOKERY, 'backup', '--tier', 'oltp', '--repo', repo, '--pg-url', cluster.url]);
-    asPostgres('pgbackrest', [`--config=${pb.conf}`, `--stanza=${STANZA}`, '--type=full', '--start-fast', '--compress-type=zst', '--compress-level=1', 'backup']);
+    asPostgres('pgbackrest', [
+      `--config=${pb.conf}`,
+      `--stanza=${STANZA}`,
+      '--type=full',
+      '--start-fast',
+      '--compress-type=zst',
+      '--compress-level=1',
+      'backup',
+    ]);
     const startLsn = psql(cluster.conn, 'select pg_current_wal_lsn()');
 
     log(`pgbench until ${walMb} MiB of WAL`);
     while (lsnBytes(psql(cluster.conn, 'select pg_current_wal_lsn()')) - lsnBytes(startLsn) < walMb * 1024 * 1024) {
-      sh(`${PGBIN}/pgbench`, ['-n', '-c', String(clients), '-j', String(clients), '-T', '5', '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+      sh(`${PGBIN}/pgbench`, [
+        '-n',
+        '-c',
+        String(clients),
+        '-j',
+        String(clients),
+        '-T',
+        '5',
+        '-h',
+        cluster.conn.host,
+        '-p',
+        String(cluster.port),
+        '-U',
+        'postgres',
+        'postgres',
+      ]);
     }
     const target = psql(cluster.conn, 'select pg_current_wal_lsn()');
     results.walBytesToTarget = lsnBytes(target) - lsnBytes(startLsn);
@@ -108,7 +158,23 @@ async function main() {
     // Shared machine: the 1/5/15-minute load average before each restore goes into the results.
     results.loadAverage = { beforeRookery: os.loadavg().map((value) => Number(value.toFixed(2))) };
     let t = process.hrtime.bigint();
-    sh(process.execPath, [ROOKERY, 'restore', '--tier', 'oltp', '--to', rookeryData, '--target-lsn', target, '--start', '--port', String(rookeryPort), '--archive-mode', 'off', '--repo', repo]);
+    sh(process.execPath, [
+      ROOKERY,
+      'restore',
+      '--tier',
+      'oltp',
+      '--to',
+      rookeryData,
+      '--target-lsn',
+      target,
+      '--start',
+      '--port',
+      String(rookeryPort),
+      '--archive-mode',
+      'off',
+      '--repo',
+      repo,
+    ]);
     waitReadWrite({ host: '127.0.0.1', port: rookeryPort });
     results.rookeryS = seconds(t);
     // "Not archived" answers to the restored server's restore_command: by bin/rookery-wal-get from
@@ -152,7 +218,11 @@ async function main() {
     const missingMs = [];
     for (let call = 0; call < 5; call++) {
       const began = process.hrtime.bigint();
-      const run = sh(process.execPath, [ROOKERY, 'wal-get', '0000007F00000000000000FE', path.join(root, 'missing-segment'), '--tier', 'oltp', '--repo', repo], { allowFail: true });
+      const run = sh(
+        process.execPath,
+        [ROOKERY, 'wal-get', '0000007F00000000000000FE', path.join(root, 'missing-segment'), '--tier', 'oltp', '--repo', repo],
+        { allowFail: true },
+      );
       if (run.status !== 1) throw new Error(`wal-get of a segment not archived exited ${run.status}, expected 1: ${run.stderr}`);
       missingMs.push(seconds(began) * 1000);
     }

@@ -25,7 +25,9 @@ const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index
 const { createStore } = dist('storage');
 const { copyVerified } = dist('repository');
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []));
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+);
 const mib = Number(args.mib ?? 256);
 const objects = Number(args.objects ?? 4);
 const JAR = path.join(os.homedir(), '.m2/repository/org/gaul/s3proxy/2.6.0/s3proxy-2.6.0-jar-with-dependencies.jar');
@@ -62,10 +64,16 @@ async function startS3Proxy(name) {
       '',
     ].join('\n'),
   );
-  const child = spawn('java', ['-XX:+UseSerialGC', '-Xmx512m', '-jar', JAR, '--properties', path.join(dir, 's3proxy.conf')], { stdio: 'ignore', detached: true });
+  const child = spawn('java', ['-XX:+UseSerialGC', '-Xmx512m', '-jar', JAR, '--properties', path.join(dir, 's3proxy.conf')], {
+    stdio: 'ignore',
+    detached: true,
+  });
   servers.push(child);
   for (let attempt = 0; attempt < 120; attempt += 1) {
-    const up = await fetch(endpoint).then(() => true, () => false);
+    const up = await fetch(endpoint).then(
+      () => true,
+      () => false,
+    );
     if (up) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
@@ -93,7 +101,9 @@ async function measure(label, from, to, keys) {
   for (const key of keys) bytes += (await copyVerified(from, to, key)).bytes;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const result = { label, objects: keys.length, mib: bytes / 1048576, seconds, mibPerSecond: bytes / 1048576 / seconds };
-  console.log(`${label}: ${keys.length} × ${mib} MiB in ${seconds.toFixed(2)} s = ${result.mibPerSecond.toFixed(1)} MiB/s (copy + verification read)`);
+  console.log(
+    `${label}: ${keys.length} × ${mib} MiB in ${seconds.toFixed(2)} s = ${result.mibPerSecond.toFixed(1)} MiB/s (copy + verification read)`,
+  );
   return result;
 }
 

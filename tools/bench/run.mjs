@@ -27,7 +27,15 @@ import {
   waitReadWrite,
 } from './lib/cluster.mjs';
 import { loadData } from './lib/data.mjs';
-import { backupDir, backupLabels, enableArchiving, pgbackrestArgs, pgbackrestAvailable, setupPgBackRest, STANZA } from './lib/pgbackrest.mjs';
+import {
+  backupDir,
+  backupLabels,
+  enableArchiving,
+  pgbackrestArgs,
+  pgbackrestAvailable,
+  setupPgBackRest,
+  STANZA,
+} from './lib/pgbackrest.mjs';
 import { duBytes, runMonitored, sh, syncTree } from './lib/proc.mjs';
 import { printTable, targetChecks, threadSummary } from './lib/report.mjs';
 
@@ -47,11 +55,17 @@ function parseArgs(argv) {
     if (a === '--scale') o.scale = Number(val());
     else if (a === '--text-mb') o.textMb = Number(val());
     else if (a === '--out') o.out = path.resolve(val());
-    else if (a === '--only') o.only = val().split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    else if (a === '--only')
+      o.only = val()
+        .split(',')
+        .map((s) => s.trim().toLowerCase())
+        .filter(Boolean);
     else if (a === '--keep') o.keep = true;
     else if (a === '--repeat') o.repeat = Math.max(1, Number(val()));
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node tools/bench/run.mjs [--scale N] [--text-mb N] [--out FILE] [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat N]');
+      console.log(
+        'usage: node tools/bench/run.mjs [--scale N] [--text-mb N] [--out FILE] [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat N]',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }
@@ -257,7 +271,8 @@ async function runPgBackRest(pb, dbBytes, rep) {
         parts: { restoreS: +res.wallS.toFixed(2), syncS: +syncS.toFixed(2), startS: +startS.toFixed(2) },
         storedBytes: null,
         dbBytes,
-        check: ok, dataOk: ok.startsWith('data OK'),
+        check: ok,
+        dataOk: ok.startsWith('data OK'),
       });
       removeUnlessKept(target);
     }
@@ -336,7 +351,13 @@ async function runRookery(dbBytes, rep) {
         args.push('--config', conf);
       }
       log(`rookery backup ${v.variant}`);
-      const res = await runMonitored(process.execPath, args, { cwd: dir, env: rookeryEnv(), watchPids: srcWatch, threads: true, timeline: true });
+      const res = await runMonitored(process.execPath, args, {
+        cwd: dir,
+        env: rookeryEnv(),
+        watchPids: srcWatch,
+        threads: true,
+        timeline: true,
+      });
       if (res.code !== 0) {
         fail('rookery', v.variant, 'backup', res);
         continue;
@@ -374,7 +395,22 @@ async function runRookery(dbBytes, rep) {
       const target = path.join(parent, 'data');
       const port = await freePort();
       trackStarted(target);
-      const args = [ROOKERY, 'restore', '--tier', 'oltp', '--backup', 'latest', '--to', target, '--start', '--port', String(port), '--repo', `file://${r.repoDir}`, '--json'];
+      const args = [
+        ROOKERY,
+        'restore',
+        '--tier',
+        'oltp',
+        '--backup',
+        'latest',
+        '--to',
+        target,
+        '--start',
+        '--port',
+        String(port),
+        '--repo',
+        `file://${r.repoDir}`,
+        '--json',
+      ];
       if (r.conf) args.push('--config', r.conf);
       log(`rookery restore ${variant}`);
       const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true, timeline: true });
@@ -391,7 +427,13 @@ async function runRookery(dbBytes, rep) {
         waitReadWrite({ host: '127.0.0.1', port }, 120);
         readyS = Number(process.hrtime.bigint() - t) / 1e9;
       } catch (e) {
-        results.push({ tool: 'rookery', variant, op: 'restore', failed: true, error: `${e.message}\n${res.stdout}\n${res.stderr.slice(-2000)}` });
+        results.push({
+          tool: 'rookery',
+          variant,
+          op: 'restore',
+          failed: true,
+          error: `${e.message}\n${res.stdout}\n${res.stderr.slice(-2000)}`,
+        });
         pgCtlStop(target, 'immediate');
         rmSync(parent, { recursive: true, force: true });
         continue;
@@ -409,11 +451,17 @@ async function runRookery(dbBytes, rep) {
         op: 'restore',
         ...pick(res),
         wallS: res.wallS + readyS,
-        parts: { cliS: +res.wallS.toFixed(2), ...restorePhases(res.stdout), readyAfterCliS: +readyS.toFixed(2), postSyncNotCountedS: +postSyncS.toFixed(2) },
+        parts: {
+          cliS: +res.wallS.toFixed(2),
+          ...restorePhases(res.stdout),
+          readyAfterCliS: +readyS.toFixed(2),
+          postSyncNotCountedS: +postSyncS.toFixed(2),
+        },
         threads: threadSummary(res.threads, res.timeline, res.wallS),
         storedBytes: null,
         dbBytes,
-        check: ok, dataOk: ok.startsWith('data OK'),
+        check: ok,
+        dataOk: ok.startsWith('data OK'),
       });
       removeUnlessKept(parent);
     }

@@ -40,7 +40,11 @@ const RUNS = Number(option('runs', 2));
 const WITH_S3 = args.includes('--s3');
 
 const log = (message) => process.stderr.write(`[validator-bench] ${message}\n`);
-const load = () => os.loadavg().map((value) => value.toFixed(1)).join(' ');
+const load = () =>
+  os
+    .loadavg()
+    .map((value) => value.toFixed(1))
+    .join(' ');
 const mbps = (bytes, ms) => Number((bytes / 1e6 / (ms / 1000)).toFixed(1));
 
 async function timed(fn) {
@@ -60,9 +64,15 @@ async function measure(label, engine, validator, manifest) {
     const validate = await timed(() => validator.validate('oltp', manifest.id));
     runs.validate.push(validate.ms);
     checks = validate.result.checks.map((check) => ({ name: check.name, ok: check.ok, ...(check.ok ? {} : { detail: check.detail }) }));
-    log(`${label} run ${run + 1}: verify ${(verify.ms / 1000).toFixed(2)} s, validate ${(validate.ms / 1000).toFixed(2)} s (load ${load()})`);
+    log(
+      `${label} run ${run + 1}: verify ${(verify.ms / 1000).toFixed(2)} s, validate ${(validate.ms / 1000).toFixed(2)} s (load ${load()})`,
+    );
   }
-  const figures = (ms) => ({ seconds: Number((ms / 1000).toFixed(2)), storedMBps: mbps(manifest.storedBytes, ms), logicalMBps: mbps(manifest.bytes, ms) });
+  const figures = (ms) => ({
+    seconds: Number((ms / 1000).toFixed(2)),
+    storedMBps: mbps(manifest.storedBytes, ms),
+    logicalMBps: mbps(manifest.bytes, ms),
+  });
   return {
     repository: label,
     storedBytes: manifest.storedBytes,
@@ -91,7 +101,10 @@ async function main() {
     // Settings are server options (they beat ALTER SYSTEM): WAL is pushed once a flag file exists.
     const archiveFlag = path.join(work, 'archive-on');
     const walPush = `${process.execPath} ${ROOKERY} wal-push %p --tier oltp --repo ${fsRepo}`;
-    const cluster = await startCluster({ name: 'bench-validator', settings: { archive_mode: 'on', archive_command: `if [ -f ${archiveFlag} ]; then ${walPush}; fi` } });
+    const cluster = await startCluster({
+      name: 'bench-validator',
+      settings: { archive_mode: 'on', archive_command: `if [ -f ${archiveFlag} ]; then ${walPush}; fi` },
+    });
     closers.push(() => cluster.destroy());
     log(`seeding ${SIZE_MB} MB (load ${load()})`);
     await seedOltp(cluster.url, { sizeMb: SIZE_MB });
@@ -106,19 +119,32 @@ async function main() {
       process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
       process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
       await s3.createBucket('bench-validator');
-      targets.push({ label: 's3proxy', url: `s3://bench-validator/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`, archived: false });
+      targets.push({
+        label: 's3proxy',
+        url: `s3://bench-validator/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`,
+        archived: false,
+      });
     }
     for (const target of targets) {
       const config = buildConfig({ repositories: [target.url], tiers: { oltp: { pgUrl: cluster.url } } }, 'validator bench');
       const engine = await createEngine(config, { actor: 'bench' });
       closers.push(() => engine.close());
       const workDirectory = mkdtempSync(path.join(work, 'validate-'));
-      const validator = new BackupValidator(engine, await createValidationTools(config, { workDirectory }), target.archived ? undefined : 0);
+      const validator = new BackupValidator(
+        engine,
+        await createValidationTools(config, { workDirectory }),
+        target.archived ? undefined : 0,
+      );
       log(`${target.label}: backup (load ${load()})`);
       const backup = await timed(() => engine.backup({ tier: 'oltp' }));
       if (target.archived) await switchAndWaitArchived(cluster, 120_000);
-      log(`${target.label}: backup ${backup.result.id} in ${(backup.ms / 1000).toFixed(1)} s, ${backup.result.bytes} bytes, ${backup.result.storedBytes} stored`);
-      results.repositories.push({ ...(await measure(target.label, engine, validator, backup.result)), backupSeconds: Number((backup.ms / 1000).toFixed(1)) });
+      log(
+        `${target.label}: backup ${backup.result.id} in ${(backup.ms / 1000).toFixed(1)} s, ${backup.result.bytes} bytes, ${backup.result.storedBytes} stored`,
+      );
+      results.repositories.push({
+        ...(await measure(target.label, engine, validator, backup.result)),
+        backupSeconds: Number((backup.ms / 1000).toFixed(1)),
+      });
     }
     results.loadAfter = load();
   } finally {

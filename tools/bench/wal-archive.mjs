@@ -118,7 +118,19 @@ async function waitDrained(cluster, timeoutS) {
 async function drain(variant, cluster, command) {
   setArchiveCommand(cluster, '');
   log(`${variant.name}: pgbench -i -s ${scale} with archiving paused`);
-  sh(`${PGBIN}/pgbench`, ['-i', '-s', String(scale), '-q', '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+  sh(`${PGBIN}/pgbench`, [
+    '-i',
+    '-s',
+    String(scale),
+    '-q',
+    '-h',
+    cluster.conn.host,
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'postgres',
+  ]);
   psql(cluster.conn, 'CHECKPOINT');
   psql(cluster.conn, 'SELECT pg_switch_wal()');
   const backlog = readyCount(cluster);
@@ -139,9 +151,27 @@ async function load(variant, cluster) {
   const writes = []; // (time, lsn) to find when the oldest unarchived byte was written
   const before = archiverState(cluster);
   log(`${variant.name}: pgbench -c ${clients} -T ${duration}, archive_timeout=${archiveTimeout}s`);
-  const bench = spawn(`${PGBIN}/pgbench`, ['-c', String(clients), '-j', '2', '-T', String(duration), '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const bench = spawn(
+    `${PGBIN}/pgbench`,
+    [
+      '-c',
+      String(clients),
+      '-j',
+      '2',
+      '-T',
+      String(duration),
+      '-h',
+      cluster.conn.host,
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      'postgres',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   bench.stdout.on('data', (chunk) => (output += chunk));
   const finished = new Promise((done) => bench.on('close', done));
@@ -213,8 +243,9 @@ async function main() {
     '| tool | drain backlog (segments) | drain segments/s | load WAL segments/s | load archived segments/s | RPO bytes p95 / max | RPO seconds p95 / max | failed | pgbench tps | load avg (1 min) start / end |',
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...results.map(({ variant, drain: d, load: l, loadAverage }) =>
-      l === null ? `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | - | - | - | - | ${d.failed} | - | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |` :
-      `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | ${l.walSegmentsPerSecond.toFixed(2)} | ${l.archivedSegmentsPerSecond.toFixed(2)} | ${(l.rpoBytesP95 / 1048576).toFixed(1)} / ${(l.rpoBytesMax / 1048576).toFixed(1)} MiB | ${l.rpoSecondsP95.toFixed(1)} / ${l.rpoSecondsMax.toFixed(1)} | ${d.failed + l.failed} | ${l.tps.toFixed(0)} | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |`,
+      l === null
+        ? `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | - | - | - | - | ${d.failed} | - | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |`
+        : `| ${variant} | ${d.backlog} | ${d.segmentsPerSecond.toFixed(1)} | ${l.walSegmentsPerSecond.toFixed(2)} | ${l.archivedSegmentsPerSecond.toFixed(2)} | ${(l.rpoBytesP95 / 1048576).toFixed(1)} / ${(l.rpoBytesMax / 1048576).toFixed(1)} MiB | ${l.rpoSecondsP95.toFixed(1)} / ${l.rpoSecondsMax.toFixed(1)} | ${d.failed + l.failed} | ${l.tps.toFixed(0)} | ${loadAverage.map((value) => value.toFixed(1)).join(' / ')} |`,
     ),
   ];
   const report = lines.join('\n');

@@ -22,12 +22,17 @@ function ensureDebianPackage(path, pkg, what) {
   if (existsSync(path)) return;
   process.stdout.write(`\n== installing ${what} (apt: ${pkg})\n`);
   const update = spawnSync('apt-get', ['update'], { stdio: 'inherit' });
-  const install = update.status === 0 && spawnSync('apt-get', ['install', '-y', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install =
+    update.status === 0 &&
+    spawnSync('apt-get', ['install', '-y', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   if (!install || install.status !== 0) {
     process.stdout.write(`cannot install ${pkg}: install ${what} and run again\n`);
     process.exit(1);
   }
 }
+
+// The files prettier formats (package.json's format scripts name the same globs).
+const FORMATTED = ['apps/**/*.ts', 'libs/**/*.ts', 'tools/**/*.{ts,mjs,cjs,js}', 'bin/*.js'];
 
 function step(title, command, args) {
   process.stdout.write(`\n== ${title}\n`);
@@ -46,6 +51,7 @@ step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 // without one (a fresh clone has none): compute the graph first.
 step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);
 step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
+step('format (prettier --check)', 'npx', ['prettier', '--check', ...FORMATTED]);
 
 // jest hands its counts over in a file instead of printing the closing line: the demo runs after
 // it and counts as one more test, and the line CI reads stays the last one.
@@ -94,7 +100,10 @@ async function runDemo() {
   let left = [];
   for (const deadline = Date.now() + 60_000; ; await sleep(500)) {
     const after = demoFootprint();
-    left = [...after.directories.filter((name) => !before.directories.includes(name)), ...after.processes.filter((pid) => !before.processes.includes(pid)).map((pid) => `process ${pid}`)];
+    left = [
+      ...after.directories.filter((name) => !before.directories.includes(name)),
+      ...after.processes.filter((pid) => !before.processes.includes(pid)).map((pid) => `process ${pid}`),
+    ];
     if (left.length === 0 || Date.now() > deadline) break;
   }
   if (demo.status !== 0) process.stdout.write(`\ndemo failed (exit ${demo.status ?? demo.signal})\n`);

@@ -121,7 +121,9 @@ describe('rookery CLI papercuts', () => {
   });
 
   it('shows the incremental parent and chain in info and its JSON', () => {
-    const listed = json<{ backups: { id: string; parent: string | null; chain: string[] }[] }>(runRookery(['info', '--repo', repo, '--json']).stdout);
+    const listed = json<{ backups: { id: string; parent: string | null; chain: string[] }[] }>(
+      runRookery(['info', '--repo', repo, '--json']).stdout,
+    );
     const byId = new Map(listed.backups.map((backup) => [backup.id, backup]));
     expect(byId.get(full)).toMatchObject({ parent: null, chain: [full] });
     expect(byId.get(incremental)).toMatchObject({ parent: full, chain: [full, incremental] });
@@ -162,12 +164,41 @@ describe('rookery CLI papercuts', () => {
       const before = json<{ evidence: object }>(runRookery(['info', '--repo', repo, '--backup', incremental, '--json'], { env }).stdout);
       expect(before.evidence).toEqual({ unavailable: `no catalog at ${join(work, 'catalog.sqlite')}` });
       const ledger = await EventLedger.open(catalog);
-      const event = (eventId: string, type: string, data: Record<string, unknown>) => ({ eventId, type, subject: 'content', source: 'test', time: '2026-12-01T00:00:00.000Z', data });
-      const checks = [{ name: 'restore', ok: true }, { name: 'row-counts', ok: false }];
+      const event = (eventId: string, type: string, data: Record<string, unknown>) => ({
+        eventId,
+        type,
+        subject: 'content',
+        source: 'test',
+        time: '2026-12-01T00:00:00.000Z',
+        data,
+      });
+      const checks = [
+        { name: 'restore', ok: true },
+        { name: 'row-counts', ok: false },
+      ];
       await ledger.append([
-        event('v1', 'dev.rookery.validation.failed', { backupId: incremental, tier: 'content', checks, validatedAt: '2026-12-01T00:00:00.000Z' }),
-        event('d1', 'dev.rookery.drill.completed', { backupId: incremental, tier: 'content', ok: true, restoreMs: 900, rtoSeconds: 60, withinRto: true, checks: [], finishedAt: '2026-12-01T01:00:00.000Z' }),
-        event('v2', 'dev.rookery.validation.passed', { backupId: full, tier: 'content', checks: [], validatedAt: '2026-12-01T00:00:00.000Z' }),
+        event('v1', 'dev.rookery.validation.failed', {
+          backupId: incremental,
+          tier: 'content',
+          checks,
+          validatedAt: '2026-12-01T00:00:00.000Z',
+        }),
+        event('d1', 'dev.rookery.drill.completed', {
+          backupId: incremental,
+          tier: 'content',
+          ok: true,
+          restoreMs: 900,
+          rtoSeconds: 60,
+          withinRto: true,
+          checks: [],
+          finishedAt: '2026-12-01T01:00:00.000Z',
+        }),
+        event('v2', 'dev.rookery.validation.passed', {
+          backupId: full,
+          tier: 'content',
+          checks: [],
+          validatedAt: '2026-12-01T00:00:00.000Z',
+        }),
       ]);
       await ledger.close();
       const after = json<{ evidence: object }>(runRookery(['info', '--repo', repo, '--backup', incremental, '--json'], { env }).stdout);
@@ -178,7 +209,9 @@ describe('rookery CLI papercuts', () => {
           { kind: 'drill', ok: true, at: '2026-12-01T01:00:00.000Z', detail: '0 check(s) passed' },
         ],
       });
-      expect(runRookery(['info', '--repo', repo, '--backup', incremental], { env }).stdout).toContain('  validation      FAILED at 2026-12-01T00:00:00.000Z: failed: row-counts\n');
+      expect(runRookery(['info', '--repo', repo, '--backup', incremental], { env }).stdout).toContain(
+        '  validation      FAILED at 2026-12-01T00:00:00.000Z: failed: row-counts\n',
+      );
     });
 
     it('details a physical backup with its WAL range, and fails for an unknown id', () => {
@@ -191,13 +224,19 @@ describe('rookery CLI papercuts', () => {
       const latest = runRookery(['info', '--repo', repo, '--tier', 'content', '--backup', 'latest', '--json']);
       expect(json<{ id: string }>(latest.stdout).id).toBe(incremental);
       const unknown = runRookery(['info', '--repo', repo, '--backup', '20200101T000000Z-oltp']);
-      expect([unknown.status, unknown.stderr]).toEqual([1, expect.stringMatching(/^rookery: backup '20200101T000000Z-oltp' of tier 'oltp' not found/)]);
+      expect([unknown.status, unknown.stderr]).toEqual([
+        1,
+        expect.stringMatching(/^rookery: backup '20200101T000000Z-oltp' of tier 'oltp' not found/),
+      ]);
     });
   });
 
   it('logs progress lines before the result when stderr is not a terminal', () => {
     const log = join(work, 'backup.log');
-    const run = runRookeryLogged(['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0', '--log-level', 'info'], log);
+    const run = runRookeryLogged(
+      ['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0', '--log-level', 'info'],
+      log,
+    );
     expect(run.status).toBe(0);
     const lines = run.output.split('\n');
     const result = lines.findIndex((line) => /^backup \S+ completed$/.test(line));
@@ -209,7 +248,10 @@ describe('rookery CLI papercuts', () => {
 
   it('--log-level decides what is printed besides errors', async () => {
     const backup = (level: string) =>
-      runRookeryLogged(['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0', '--log-level', level], join(work, `${level}.log`));
+      runRookeryLogged(
+        ['backup', '--tier', 'content', '--repo', repo, '--pg-url', contentUrl, '--progress-interval', '0', '--log-level', level],
+        join(work, `${level}.log`),
+      );
     expect(backup('warn').output).not.toMatch(/^rookery: backup content:/m);
     const debug = runRookery(['--log-level', 'debug', 'info', '--repo', repo, '--tier', 'content']);
     expect(debug.stderr).toContain(`rookery: debug: settings from built-in defaults, repository ${repo}`);
@@ -227,7 +269,9 @@ describe('rookery CLI papercuts', () => {
 
   it('restore hints name the way that works and the tier', async () => {
     const logical = runRookery(['restore', '--tier', 'content', '--repo', repo, '--to', join(work, 'content-dir')]);
-    expect(logical.stderr).toMatch(/^rookery: tier 'content' takes logical backups .* \(hint: use: rookery restore --tier content --target-url /);
+    expect(logical.stderr).toMatch(
+      /^rookery: tier 'content' takes logical backups .* \(hint: use: rookery restore --tier content --target-url /,
+    );
     expect(logical.status).toBe(2);
     const empty = join(work, 'no-oltp-repo');
     await mkdir(empty);

@@ -91,7 +91,20 @@ describe('rookery CLI', () => {
 
     const dir = join(work, 'restored-cli');
     const port = await freeLoopbackPort();
-    const restore = rookery(['restore', '--tier', 'oltp', '--backup', 'latest', '--to', dir, '--start', '--port', String(port), '--repo', repo]);
+    const restore = rookery([
+      'restore',
+      '--tier',
+      'oltp',
+      '--backup',
+      'latest',
+      '--to',
+      dir,
+      '--start',
+      '--port',
+      String(port),
+      '--repo',
+      repo,
+    ]);
     expect(restore.status).toBe(0);
     expect(restore.stdout).toContain(`accepting connections on port ${port}`);
     const mode = (await stat(dir)).mode & 0o777;
@@ -137,15 +150,25 @@ describe('rookery CLI', () => {
     const configFile = join(work, 'slow.yaml');
     // gzip level 9 is slow enough that the upload is certainly in flight when we kill it.
     await writeFile(configFile, `compression:\n  codec: gzip\n  level: 9\n  workers: 1\n`);
-    const child = spawn(process.execPath, [bin, 'backup', '--tier', 'oltp', '--config', configFile, '--repo', killRepo, '--pg-url', source.url], {
-      cwd: root,
-      stdio: 'ignore',
-    });
+    const child = spawn(
+      process.execPath,
+      [bin, 'backup', '--tier', 'oltp', '--config', configFile, '--repo', killRepo, '--pg-url', source.url],
+      {
+        cwd: root,
+        stdio: 'ignore',
+      },
+    );
     const exited = new Promise((done) => child.once('exit', done));
     await untilTrue(async () => {
       const partial = await findFiles(killRepoDir, (name) => name.includes('.tmp-'));
       // A temporary file can be renamed away between the listing and the stat (the lock's): not yet.
-      return partial.length > 0 && (await stat(partial[0]).then((info) => info.size > 0, () => false));
+      return (
+        partial.length > 0 &&
+        (await stat(partial[0]).then(
+          (info) => info.size > 0,
+          () => false,
+        ))
+      );
     }, 'a partly written artifact');
     child.kill('SIGKILL');
     await exited;
@@ -178,8 +201,13 @@ describe('rookery CLI', () => {
     it('unreachable store', async () => {
       const port = await freeLoopbackPort();
       const result = rookery([
-        'backup', '--tier', 'oltp', '--pg-url', source.url,
-        '--repo', `s3://nowhere/p?region=us-east-1&endpoint=http://127.0.0.1:${port}&forcePathStyle=true`,
+        'backup',
+        '--tier',
+        'oltp',
+        '--pg-url',
+        source.url,
+        '--repo',
+        `s3://nowhere/p?region=us-east-1&endpoint=http://127.0.0.1:${port}&forcePathStyle=true`,
       ]);
       expect(result.status).toBe(1);
       expect(result.stderr).toMatch(/unreachable|cannot reach|connect/i);

@@ -7,7 +7,12 @@ function program(outcome: () => CommandOutcome): Command {
   const root = rootProgram();
   root.addCommand(new Command('run').action(reporting(async () => outcome())).exitOverride());
   const group = new Command('group');
-  group.addCommand(new Command('sub').option('--flag').action(reporting(async () => outcome())).exitOverride());
+  group.addCommand(
+    new Command('sub')
+      .option('--flag')
+      .action(reporting(async () => outcome()))
+      .exitOverride(),
+  );
   return root.addCommand(group);
 }
 
@@ -23,7 +28,12 @@ describe('runProgram maps what a command reports to the exit status', () => {
     ['a top-level command', ['run']],
     ['a nested command with an option', ['group', 'sub', '--flag']],
   ])('%s that did everything exits 0 and prints nothing', async (_name, args) => {
-    expect(await runProgram(program(() => undefined), ['node', 'rookery', ...args])).toBe(0);
+    expect(
+      await runProgram(
+        program(() => undefined),
+        ['node', 'rookery', ...args],
+      ),
+    ).toBe(0);
     expect(stderr).toEqual([]);
   });
 
@@ -31,7 +41,12 @@ describe('runProgram maps what a command reports to the exit status', () => {
     ['a top-level command', ['run']],
     ['a nested command with an option', ['group', 'sub', '--flag']],
   ])('%s that reports an incomplete run exits 1 with its one line on stderr', async (_name, args) => {
-    expect(await runProgram(program(() => new Incomplete('replication of tier oltp incomplete: region secondary: 2 backup copy(ies) failed')), ['node', 'rookery', ...args])).toBe(1);
+    expect(
+      await runProgram(
+        program(() => new Incomplete('replication of tier oltp incomplete: region secondary: 2 backup copy(ies) failed')),
+        ['node', 'rookery', ...args],
+      ),
+    ).toBe(1);
     expect(stderr).toEqual(['rookery: replication of tier oltp incomplete: region secondary: 2 backup copy(ies) failed\n']);
   });
 

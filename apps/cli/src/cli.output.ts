@@ -25,7 +25,11 @@ export function formatDuration(ms: number): string {
 /** A fixed-width text table. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column].length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, column) => cell.padEnd(widths[column]))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
@@ -107,13 +111,21 @@ export function walStatusLines(status: WalStatus): string {
     return lines.join('\n');
   }
   const { server } = status;
-  lines.push(`  server          archive_mode=${server.archiveMode}, timeline ${server.timeline}, at ${server.currentLsn || '(in recovery)'}`);
-  lines.push(`  archive lag     ${server.lagSegments === null ? '-' : `${server.lagSegments} segment(s)`}, last archived by the server ${server.archiver.lastArchivedWal ?? 'none'}`);
+  lines.push(
+    `  server          archive_mode=${server.archiveMode}, timeline ${server.timeline}, at ${server.currentLsn || '(in recovery)'}`,
+  );
+  lines.push(
+    `  archive lag     ${server.lagSegments === null ? '-' : `${server.lagSegments} segment(s)`}, last archived by the server ${server.archiver.lastArchivedWal ?? 'none'}`,
+  );
   if (server.archiver.failedCount > 0) {
-    lines.push(`  failures        ${server.archiver.failedCount}, last on ${server.archiver.lastFailedWal} at ${server.archiver.lastFailedAt}`);
+    lines.push(
+      `  failures        ${server.archiver.failedCount}, last on ${server.archiver.lastFailedWal} at ${server.archiver.lastFailedAt}`,
+    );
   }
   if (status.exposure) {
-    lines.push(`  rpo exposure    ${formatBytes(status.exposure.bytes)} of WAL not in the repository, ${formatDuration(Math.round(status.exposure.seconds * 1000))}`);
+    lines.push(
+      `  rpo exposure    ${formatBytes(status.exposure.bytes)} of WAL not in the repository, ${formatDuration(Math.round(status.exposure.seconds * 1000))}`,
+    );
   }
   return lines.join('\n');
 }

@@ -13,9 +13,20 @@ export function rootProgram(version?: string): Command {
     .option('--config <file>', 'config file (else $ROOKERY_CONFIG, else ./rookery.yaml, else built-in defaults)')
     .option('--repo <url>', 'repository store URL, repeatable, first is primary (overrides the config file)', collect)
     .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
-    .addOption(new Option('--log-level <level>', 'what is printed on stderr besides errors: warnings (warn), progress lines (info), settings read (debug)').choices(LOG_LEVELS).default('info').env('ROOKERY_LOG_LEVEL'))
     .addOption(
-      new Option('--progress-interval <seconds>', 'seconds between progress lines of a step when stderr is not a terminal (0: every update)')
+      new Option(
+        '--log-level <level>',
+        'what is printed on stderr besides errors: warnings (warn), progress lines (info), settings read (debug)',
+      )
+        .choices(LOG_LEVELS)
+        .default('info')
+        .env('ROOKERY_LOG_LEVEL'),
+    )
+    .addOption(
+      new Option(
+        '--progress-interval <seconds>',
+        'seconds between progress lines of a step when stderr is not a terminal (0: every update)',
+      )
         .argParser(parseSeconds)
         .default(DEFAULT_PROGRESS_INTERVAL_SECONDS),
     )
@@ -55,6 +66,7 @@ export async function runProgram(program: Command, argv: string[]): Promise<numb
 
 function parseSeconds(value: string): number {
   const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds < 0 || value.trim() === '') throw new InvalidArgumentError('must be a number of seconds, 0 or more');
+  if (!Number.isFinite(seconds) || seconds < 0 || value.trim() === '')
+    throw new InvalidArgumentError('must be a number of seconds, 0 or more');
   return seconds;
 }

@@ -4,7 +4,11 @@ import { ProgressMeter, describeReading, progressLog } from './cli.progress';
 describe('ProgressMeter', () => {
   it('gives no percentage without a total and no rate before a second has passed', () => {
     const meter = new ProgressMeter();
-    expect(meter.read({ phase: 'backup', artifact: 'data.dump', bytes: 5 * 1024 * 1024 }, 0)).toEqual({ step: 'backup data.dump', bytes: 5 * 1024 * 1024, estimated: true });
+    expect(meter.read({ phase: 'backup', artifact: 'data.dump', bytes: 5 * 1024 * 1024 }, 0)).toEqual({
+      step: 'backup data.dump',
+      bytes: 5 * 1024 * 1024,
+      estimated: true,
+    });
   });
 
   it('measures the rate from the step’s first count, not from zero at that moment', () => {

@@ -46,7 +46,8 @@ export class ProgressMeter {
 
 /** "base.tar 1.2 GiB of ~3.4 GiB (35 %), 85.0 MiB/s". */
 export function describeReading(reading: ProgressReading): string {
-  const total = reading.total === undefined ? '' : ` of ${reading.estimated ? '~' : ''}${formatBytes(reading.total)} (${reading.percent} %)`;
+  const total =
+    reading.total === undefined ? '' : ` of ${reading.estimated ? '~' : ''}${formatBytes(reading.total)} (${reading.percent} %)`;
   const rate = reading.rate === undefined ? '' : `, ${formatBytes(reading.rate)}/s`;
   return `${reading.step} ${formatBytes(reading.bytes)}${total}${rate}`;
 }

@@ -11,8 +11,10 @@ import { RepositoryNotFoundError } from './cli.errors';
  */
 export async function assertRepositoryExists(store: Store): Promise<void> {
   for (const tier of TIER_NAMES) if (await anyObject(store, `${tier}/`)) return;
-  if (await anyObject(store, '')) throw new RepositoryNotFoundError(store.description, 'it holds other files and none of rookery\'s (no tier directories)');
-  if (store instanceof FsStoreDriver && !(await isDirectory(store.root))) throw new RepositoryNotFoundError(store.description, 'the directory does not exist');
+  if (await anyObject(store, ''))
+    throw new RepositoryNotFoundError(store.description, "it holds other files and none of rookery's (no tier directories)");
+  if (store instanceof FsStoreDriver && !(await isDirectory(store.root)))
+    throw new RepositoryNotFoundError(store.description, 'the directory does not exist');
 }
 
 /** Whether anything is stored under `prefix` (reads no further than the first object). */

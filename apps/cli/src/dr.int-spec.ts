@@ -166,7 +166,19 @@ describe('rookery dr', () => {
     const port = await freeLoopbackPort();
     const unreachable = `s3://gone/rookery?region=us-west-2&endpoint=${encodeURIComponent(`http://127.0.0.1:${port}`)}&forcePathStyle=true`;
     const workdir = join(work, 'unreachable');
-    const result = rookery(['dr', '--mode', 'complete', '--region', 'secondary', '--repo', unreachable, '--workdir', workdir, '--target-url', target.url]);
+    const result = rookery([
+      'dr',
+      '--mode',
+      'complete',
+      '--region',
+      'secondary',
+      '--repo',
+      unreachable,
+      '--workdir',
+      workdir,
+      '--target-url',
+      target.url,
+    ]);
     expect(result.status).not.toBe(0);
     expect(result.stderr).toMatch(/^rookery: region 'secondary' is not reachable \(s3:\/\/gone\/rookery/);
     expect(existsSync(workdir)).toBe(false);
@@ -174,12 +186,31 @@ describe('rookery dr', () => {
 
   it('--dry-run prints the plan from the secondary alone and restores nothing', async () => {
     const workdir = join(work, 'dry');
-    const result = rookery(['dr', '--mode', 'complete', '--region', 'secondary', '--config', drConfig, '--workdir', workdir, '--target-url', target.url, '--dry-run', '--json']);
+    const result = rookery([
+      'dr',
+      '--mode',
+      'complete',
+      '--region',
+      'secondary',
+      '--config',
+      drConfig,
+      '--workdir',
+      workdir,
+      '--target-url',
+      target.url,
+      '--dry-run',
+      '--json',
+    ]);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    const plan = JSON.parse(result.stdout) as { loneRepository: boolean; tiers: { tier: string; backupId: string; destination: string; walRange: { start: string; end: string | null } | null }[] };
+    const plan = JSON.parse(result.stdout) as {
+      loneRepository: boolean;
+      tiers: { tier: string; backupId: string; destination: string; walRange: { start: string; end: string | null } | null }[];
+    };
     expect(plan.loneRepository).toBe(true);
-    expect(plan.tiers.map((tier) => [tier.tier, tier.backupId])).toEqual(['oltp', 'content', 'queue', 'olap'].map((tier) => [tier, backups.get(tier as TierName)]));
+    expect(plan.tiers.map((tier) => [tier.tier, tier.backupId])).toEqual(
+      ['oltp', 'content', 'queue', 'olap'].map((tier) => [tier, backups.get(tier as TierName)]),
+    );
     for (const tier of plan.tiers.filter((entry) => entry.tier === 'oltp' || entry.tier === 'queue')) {
       expect(tier.destination).toBe(join(workdir, tier.tier));
       expect(tier.walRange?.end && tier.walRange.end > tier.walRange.start).toBeTruthy();
@@ -195,7 +226,22 @@ describe('rookery dr', () => {
     const workdir = join(work, 'restored');
     const reportPath = join(work, 'dr-report.md');
     restoredDirs = PHYSICAL.map(({ tier }) => join(workdir, tier));
-    const result = rookery(['dr', '--mode', 'complete', '--region', 'secondary', '--config', drConfig, '--workdir', workdir, '--target-url', target.url, '--report', reportPath, '--json']);
+    const result = rookery([
+      'dr',
+      '--mode',
+      'complete',
+      '--region',
+      'secondary',
+      '--config',
+      drConfig,
+      '--workdir',
+      workdir,
+      '--target-url',
+      target.url,
+      '--report',
+      reportPath,
+      '--json',
+    ]);
     expect(result.stderr).toBe('');
     const report = JSON.parse(result.stdout) as DrReport;
     expect(report.tiers.filter((tier) => !tier.ok).map((tier) => [tier.tier, tier.error])).toEqual([]);
@@ -206,14 +252,24 @@ describe('rookery dr', () => {
       expect(outcome.backupId).toBe(backups.get(outcome.tier));
       expect(outcome.restoreMs).toBeGreaterThan(0);
       expect(outcome.withinRto).toBe(outcome.restoreMs !== null && outcome.restoreMs <= outcome.rtoSeconds * 1000);
-      const database = outcome.method === 'physical' ? (PHYSICAL.find((entry) => entry.tier === outcome.tier)?.database as string) : (outcome.database as string);
+      const database =
+        outcome.method === 'physical'
+          ? (PHYSICAL.find((entry) => entry.tier === outcome.tier)?.database as string)
+          : (outcome.database as string);
       const url = outcome.method === 'physical' ? databaseUrl(outcome.url as string, database) : target.urlFor(database);
       // rookery's own change tracking (content tier) is bookkeeping, not the tier's data; the olap
       // policy backs up admin_audit_log's definition without its rows (excludeTableData).
       const comparable = (checksums: TableChecksums) =>
-        Object.fromEntries(Object.entries(checksums).filter(([table]) => !table.startsWith('rookery.') && !(outcome.tier === 'olap' && table === 'public.admin_audit_log')));
+        Object.fromEntries(
+          Object.entries(checksums).filter(
+            ([table]) => !table.startsWith('rookery.') && !(outcome.tier === 'olap' && table === 'public.admin_audit_log'),
+          ),
+        );
       const restored = comparable(await tableChecksums(url));
-      expect([outcome.tier, diffTableChecksums(comparable(expected.get(outcome.tier) as TableChecksums), restored)]).toEqual([outcome.tier, []]);
+      expect([outcome.tier, diffTableChecksums(comparable(expected.get(outcome.tier) as TableChecksums), restored)]).toEqual([
+        outcome.tier,
+        [],
+      ]);
       expect(outcome.tables.filter((table) => table.database === database).length).toBeGreaterThan(0);
     }
     // WAL written after the backups came back from the region's archive.
@@ -221,7 +277,8 @@ describe('rookery dr', () => {
 
     const markdown = await readFile(reportPath, 'utf8');
     expect(markdown).toContain('# Disaster recovery report (complete)');
-    for (const tier of ['oltp', 'queue', 'content', 'olap']) expect(markdown).toMatch(new RegExp(`\\| ${tier} \\| (physical|logical) \\| ${backups.get(tier as TierName)} \\|`));
+    for (const tier of ['oltp', 'queue', 'content', 'olap'])
+      expect(markdown).toMatch(new RegExp(`\\| ${tier} \\| (physical|logical) \\| ${backups.get(tier as TierName)} \\|`));
     expect(JSON.parse(await readFile(join(work, 'dr-report.json'), 'utf8'))).toMatchObject({ ok: true });
   }, 240_000);
 });

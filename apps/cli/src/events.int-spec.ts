@@ -21,7 +21,12 @@ describe('rookery CLI events', () => {
   const rookery = (args: string[], pgUrl = cluster.url) => {
     const result = spawnSync(process.execPath, [bin, ...args, '--repo', `file://${join(work, 'repo')}`, '--pg-url', pgUrl], {
       cwd: root,
-      env: { ...process.env, ROOKERY_KAFKA_BROKERS: `127.0.0.1:${port}`, ROOKERY_CATALOG_URL: `sqlite://${join(work, 'catalog.sqlite')}`, ROOKERY_CONFIG: '' },
+      env: {
+        ...process.env,
+        ROOKERY_KAFKA_BROKERS: `127.0.0.1:${port}`,
+        ROOKERY_CATALOG_URL: `sqlite://${join(work, 'catalog.sqlite')}`,
+        ROOKERY_CONFIG: '',
+      },
       encoding: 'utf8',
       timeout: 180_000,
     });
@@ -65,9 +70,15 @@ describe('rookery CLI events', () => {
 
     const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'cli-events-test' });
     const received: CloudEvent[] = [];
-    const subscription = await bus.subscribe({ group: 'cli-events-test', topics: [TOPICS.backup] }, async (event) => void received.push(event));
+    const subscription = await bus.subscribe(
+      { group: 'cli-events-test', topics: [TOPICS.backup] },
+      async (event) => void received.push(event),
+    );
     try {
-      await pollUntil(async () => received.length, (count) => count >= 4);
+      await pollUntil(
+        async () => received.length,
+        (count) => count >= 4,
+      );
       expect(received.map((event) => `${event.type}:${(event.data as { backupId: string }).backupId}`).sort()).toEqual(
         [firstId, secondId].flatMap((id) => [`dev.rookery.backup.completed:${id}`, `dev.rookery.backup.started:${id}`]).sort(),
       );
@@ -94,14 +105,29 @@ describe('rookery CLI events', () => {
 
     const bus = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'cli-drill-events-test' });
     const received: CloudEvent[] = [];
-    const subscription = await bus.subscribe({ group: 'cli-drill-events-test', topics: [TOPICS.validation] }, async (event) => void received.push(event));
+    const subscription = await bus.subscribe(
+      { group: 'cli-drill-events-test', topics: [TOPICS.validation] },
+      async (event) => void received.push(event),
+    );
     try {
-      await pollUntil(async () => received.length, (count) => count >= 2, { what: 'the drill events of both runs' });
-      expect(received.map((event) => `${event.type}:${event.subject}`).sort()).toEqual(['dev.rookery.drill.completed:olap', 'dev.rookery.drill.failed:content']);
+      await pollUntil(
+        async () => received.length,
+        (count) => count >= 2,
+        { what: 'the drill events of both runs' },
+      );
+      expect(received.map((event) => `${event.type}:${event.subject}`).sort()).toEqual([
+        'dev.rookery.drill.completed:olap',
+        'dev.rookery.drill.failed:content',
+      ]);
       const completed = received.find((event) => event.type === 'dev.rookery.drill.completed') as CloudEvent<'dev.rookery.drill.completed'>;
       expect(completed.data).toMatchObject({ backupId, tier: 'olap', ok: true, withinRto: true });
       const drillFailed = received.find((event) => event.type === 'dev.rookery.drill.failed') as CloudEvent<'dev.rookery.drill.failed'>;
-      expect(drillFailed.data).toMatchObject({ backupId: null, tier: 'content', checks: [], error: { code: 'BACKUP_NOT_FOUND', message: expect.stringContaining('not found'), retryable: false } });
+      expect(drillFailed.data).toMatchObject({
+        backupId: null,
+        tier: 'content',
+        checks: [],
+        error: { code: 'BACKUP_NOT_FOUND', message: expect.stringContaining('not found'), retryable: false },
+      });
       expect(received.every((event) => event.source === 'rookery/cli')).toBe(true);
     } finally {
       await subscription.close();

@@ -29,7 +29,12 @@ describe('compliance ledger backfill from the repository', () => {
   let repo: string;
 
   function rookery(args: string[]): { status: number | null; stdout: string; stderr: string } {
-    const result = spawnSync(process.execPath, [bin, ...args, '--config', config], { cwd: root, env: { ...process.env, ROOKERY_CONFIG: '' }, encoding: 'utf8', timeout: 180_000 });
+    const result = spawnSync(process.execPath, [bin, ...args, '--config', config], {
+      cwd: root,
+      env: { ...process.env, ROOKERY_CONFIG: '' },
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
@@ -50,7 +55,10 @@ describe('compliance ledger backfill from the repository', () => {
     repo = `file://${join(work, 'repo')}`;
     config = join(work, 'rookery.yaml');
     // No events section: the CLI publishes on its in-process bus, which no compliance service hears.
-    await writeFile(config, `repositories:\n  - ${repo}\ncatalog:\n  url: ${catalogUrl}\ntiers:\n  content:\n    pgUrl: ${cluster.urlFor(CONTENT_DATABASE)}\n`);
+    await writeFile(
+      config,
+      `repositories:\n  - ${repo}\ncatalog:\n  url: ${catalogUrl}\ntiers:\n  content:\n    pgUrl: ${cluster.urlFor(CONTENT_DATABASE)}\n`,
+    );
   }, 300_000);
 
   afterAll(async () => {
@@ -86,7 +94,9 @@ describe('compliance ledger backfill from the repository', () => {
     // Running it again changes nothing.
     const again = rookery(['catalog', 'rebuild', '--tier', 'content']);
     expect([again.status, again.stderr]).toEqual([0, '']);
-    expect(again.stdout).toMatch(/^ {2}content +2 backups indexed, 0 stale records removed; compliance ledger: 0 backups recorded, 2 already there$/m);
+    expect(again.stdout).toMatch(
+      /^ {2}content +2 backups indexed, 0 stale records removed; compliance ledger: 0 backups recorded, 2 already there$/m,
+    );
     const ledger = await EventLedger.open(catalogUrl);
     try {
       expect(await ledger.count()).toBe(2);
@@ -96,8 +106,17 @@ describe('compliance ledger backfill from the repository', () => {
       const compliance = new ComplianceLedgerService(ledger, DEFAULT_POLICIES);
       const subscription = await compliance.subscribe(bus, 'backfill-test');
       try {
-        await bus.publish([createEvent(entry.type as EventType, entry.subject, entry.data as never, { source: 'rookery/content-backup', time: new Date(entry.time) })]);
-        await pollUntil(() => ledger.count(), (count) => count === 3, { what: 'the late event in the ledger', intervalMs: 200 });
+        await bus.publish([
+          createEvent(entry.type as EventType, entry.subject, entry.data as never, {
+            source: 'rookery/content-backup',
+            time: new Date(entry.time),
+          }),
+        ]);
+        await pollUntil(
+          () => ledger.count(),
+          (count) => count === 3,
+          { what: 'the late event in the ledger', intervalMs: 200 },
+        );
       } finally {
         await subscription.close();
         await bus.close();

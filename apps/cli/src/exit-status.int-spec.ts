@@ -59,13 +59,31 @@ describe('exit status of runs that did not do everything they were asked', () =>
   /** An S3 store URL nothing answers: a closed loopback port, one attempt, a short connect timeout. */
   async function unreachableS3(): Promise<string> {
     const port = await freeLoopbackPort();
-    const query = new URLSearchParams({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}`, forcePathStyle: 'true', connectTimeoutMs: '500', maxAttempts: '1' });
+    const query = new URLSearchParams({
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${port}`,
+      forcePathStyle: 'true',
+      connectTimeoutMs: '500',
+      maxAttempts: '1',
+    });
     return `s3://gone/rookery?${query.toString()}`;
   }
 
   it('dr: a tier left unrestored fails the run (and the rehearsal), though the other tier was restored', async () => {
     const dr = (tiers: string[], extra: string[]) =>
-      rookery(['dr', '--mode', 'partial', ...tiers.flatMap((tier) => ['--tier', tier]), '--region', 'primary', '--repo', repo, '--target-url', target.url, ...extra]);
+      rookery([
+        'dr',
+        '--mode',
+        'partial',
+        ...tiers.flatMap((tier) => ['--tier', tier]),
+        '--region',
+        'primary',
+        '--repo',
+        repo,
+        '--target-url',
+        target.url,
+        ...extra,
+      ]);
     // What was asked could all be done: exit 0.
     const whole = dr(['content'], ['--report', join(work, 'dr-whole.md')]);
     expect([whole.status, whole.stderr]).toEqual([0, '']);
@@ -80,7 +98,9 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const run = dr(['content', 'olap'], ['--report', join(work, 'dr-report.md')]);
     expect(run.stdout).toMatch(/^ok {6}content: /m);
     expect(run.stdout).toMatch(/^FAILED {2}olap: no whole backup/m);
-    expect(stderrLines(run.stderr)).toEqual(['rookery: disaster recovery (partial) from region primary: 1 of 2 tier(s) not restored: olap (no whole backup of tier olap in this region)']);
+    expect(stderrLines(run.stderr)).toEqual([
+      'rookery: disaster recovery (partial) from region primary: 1 of 2 tier(s) not restored: olap (no whole backup of tier olap in this region)',
+    ]);
     expect(run.status).toBe(1);
   }, 120_000);
 
@@ -99,9 +119,27 @@ describe('exit status of runs that did not do everything they were asked', () =>
     await handle.close();
     await target.query(`drop database if exists ${CONTENT_DATABASE}`);
 
-    const run = rookery(['dr', '--mode', 'partial', '--tier', 'content', '--region', 'primary', '--repo', `file://${damagedDir}`, '--target-url', target.url, '--report', join(work, 'dr-damaged.md')]);
+    const run = rookery([
+      'dr',
+      '--mode',
+      'partial',
+      '--tier',
+      'content',
+      '--region',
+      'primary',
+      '--repo',
+      `file://${damagedDir}`,
+      '--target-url',
+      target.url,
+      '--report',
+      join(work, 'dr-damaged.md'),
+    ]);
     expect(run.stdout).toMatch(/^FAILED {2}content: /m);
-    expect(stderrLines(run.stderr)).toEqual([expect.stringMatching(/^rookery: disaster recovery \(partial\) from region primary: 1 of 1 tier\(s\) not restored: content \((cannot decompress artifact|checksum mismatch for artifact) '[^']+'.*\)$/)]);
+    expect(stderrLines(run.stderr)).toEqual([
+      expect.stringMatching(
+        /^rookery: disaster recovery \(partial\) from region primary: 1 of 1 tier\(s\) not restored: content \((cannot decompress artifact|checksum mismatch for artifact) '[^']+'.*\)$/,
+      ),
+    ]);
     expect(run.status).toBe(1);
   }, 120_000);
 
@@ -110,7 +148,11 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const first = rookery(['replicate', '--tier', 'content', '--repo', repo, '--repo', unreachable]);
     expect(first.stdout).toContain('backups: 0 copied, 1 failed, 0 current;');
     expect(first.stdout).toContain('wal: not copied (the region failed, see above)');
-    expect(stderrLines(first.stderr)).toEqual([expect.stringMatching(/^rookery: replication of tier content incomplete: region archive: 1 backup copy\(ies\) failed, .*bucket 'gone'/)]);
+    expect(stderrLines(first.stderr)).toEqual([
+      expect.stringMatching(
+        /^rookery: replication of tier content incomplete: region archive: 1 backup copy\(ies\) failed, .*bucket 'gone'/,
+      ),
+    ]);
     expect(first.status).toBe(1);
 
     const archive = `file://${join(work, 'archive')}`;
@@ -120,8 +162,12 @@ describe('exit status of runs that did not do everything they were asked', () =>
 
     // Copied before, unreachable now: nothing failed to copy, but nothing was checked either.
     const again = rookery(['replicate', '--tier', 'content', '--repo', repo, '--repo', unreachable]);
-    expect(again.stdout).toContain('backups: 0 copied, 0 failed, 0 current, 1 not checked (copied before; the region could not be reached);');
-    expect(stderrLines(again.stderr)).toEqual([expect.stringMatching(/^rookery: replication of tier content incomplete: region archive: .*bucket 'gone'/)]);
+    expect(again.stdout).toContain(
+      'backups: 0 copied, 0 failed, 0 current, 1 not checked (copied before; the region could not be reached);',
+    );
+    expect(stderrLines(again.stderr)).toEqual([
+      expect.stringMatching(/^rookery: replication of tier content incomplete: region archive: .*bucket 'gone'/),
+    ]);
     expect(again.status).toBe(1);
 
     // A region the policy names with no repository configured is a copy not made either.
@@ -148,18 +194,40 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const run = await rebuild(damagedDir, 'damaged');
     expect(run.stdout).toMatch(/content +0 backups indexed, 0 stale records removed, 1 damaged manifests skipped/);
     expect(stderrLines(run.stderr)).toEqual([
-      expect.stringMatching(/^rookery: catalog rebuild skipped 1 damaged manifest\(s\), first content\/backups\/.*\/manifest\.json: manifest .* does not match its checksum \(check the backup with rookery verify/),
+      expect.stringMatching(
+        /^rookery: catalog rebuild skipped 1 damaged manifest\(s\), first content\/backups\/.*\/manifest\.json: manifest .* does not match its checksum \(check the backup with rookery verify/,
+      ),
     ]);
     expect(run.status).toBe(1);
   }, 120_000);
 
   /** The other commands fail by throwing: each exits 1 with one line saying what failed, on what. */
   it.each<[string, () => Promise<string[]>, RegExp]>([
-    ['hold of a backup that does not exist', async () => ['hold', '--tier', 'content', '--backup', '20200101T000000Z-content', '--repo', repo], /^rookery: backup '20200101T000000Z-content' of tier 'content' not found/],
-    ['drill of a tier with no backup', async () => ['drill', '--tier', 'olap', '--repo', repo], /^rookery: backup 'latest' of tier 'olap' not found/],
-    ['check on a server that does not archive', async () => ['check', '--tier', 'oltp', '--pg-url', source.url, '--repo', repo], /^rookery: .*archive_mode/],
-    ['expire against an unreachable store', async () => ['expire', '--tier', 'content', '--repo', await unreachableS3()], /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/],
-    ['info against an unreachable store', async () => ['info', '--repo', await unreachableS3()], /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/],
+    [
+      'hold of a backup that does not exist',
+      async () => ['hold', '--tier', 'content', '--backup', '20200101T000000Z-content', '--repo', repo],
+      /^rookery: backup '20200101T000000Z-content' of tier 'content' not found/,
+    ],
+    [
+      'drill of a tier with no backup',
+      async () => ['drill', '--tier', 'olap', '--repo', repo],
+      /^rookery: backup 'latest' of tier 'olap' not found/,
+    ],
+    [
+      'check on a server that does not archive',
+      async () => ['check', '--tier', 'oltp', '--pg-url', source.url, '--repo', repo],
+      /^rookery: .*archive_mode/,
+    ],
+    [
+      'expire against an unreachable store',
+      async () => ['expire', '--tier', 'content', '--repo', await unreachableS3()],
+      /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/,
+    ],
+    [
+      'info against an unreachable store',
+      async () => ['info', '--repo', await unreachableS3()],
+      /^rookery: .* in bucket 'gone' failed: .*ECONNREFUSED/,
+    ],
     [
       'catalog rebuild with the catalog database down',
       async () => {
@@ -182,7 +250,10 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const s3 = s3StoreUrl(server, bucket, 'rookery');
     const config = join(work, 'transition.yaml');
     // Written in STANDARD, due for GLACIER after 30 days.
-    await writeFile(config, 'tiers:\n  content:\n    policy:\n      storageClass: STANDARD\n      transitions:\n        - afterDays: 30\n          storageClass: GLACIER\n');
+    await writeFile(
+      config,
+      'tiers:\n  content:\n    policy:\n      storageClass: STANDARD\n      transitions:\n        - afterDays: 30\n          storageClass: GLACIER\n',
+    );
     const ids: string[] = [];
     for (let i = 0; i < 2; i++) {
       const backup = rookery(['backup', '--tier', 'content', '--json', '--config', config, '--repo', s3, '--pg-url', contentUrl]);
@@ -204,7 +275,13 @@ describe('exit status of runs that did not do everything they were asked', () =>
     const run = rookery(args);
     expect(run.stdout).toMatch(new RegExp(`^${ids[1]} .* moved$`, 'm'));
     expect(run.stdout).toMatch(new RegExp(`^${ids[0]} .* failed: `, 'm'));
-    expect(stderrLines(run.stderr)).toEqual([expect.stringMatching(new RegExp(`^rookery: transition of tier content in s3://${bucket}/rookery .*: ${gone.length} of \\d+ artifact\\(s\\) did not move, first \\S*${ids[0]}\\S*: `))]);
+    expect(stderrLines(run.stderr)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^rookery: transition of tier content in s3://${bucket}/rookery .*: ${gone.length} of \\d+ artifact\\(s\\) did not move, first \\S*${ids[0]}\\S*: `,
+        ),
+      ),
+    ]);
     expect(run.status).toBe(1);
   }, 120_000);
 });

@@ -57,20 +57,32 @@ describe('input that is not what it claims', () => {
     const second = await switchSegment(source);
     expect(walPush(second).status).toBe(0);
     const [system] = await source.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
-    expect(JSON.parse(await readFile(join(work, 'repo', 'oltp', 'wal', 'system.json'), 'utf8'))).toMatchObject({ systemIdentifier: system.id, segmentSize: 16 * 1024 * 1024 });
+    expect(JSON.parse(await readFile(join(work, 'repo', 'oltp', 'wal', 'system.json'), 'utf8'))).toMatchObject({
+      systemIdentifier: system.id,
+      segmentSize: 16 * 1024 * 1024,
+    });
     const before = await walObjects();
 
     // An 8-byte file named like the next segment.
-    const junk = join(work, second.slice(-24).replace(/.$/, (digit) => (parseInt(digit, 16) + 1).toString(16).toUpperCase()));
+    const junk = join(
+      work,
+      second.slice(-24).replace(/.$/, (digit) => (parseInt(digit, 16) + 1).toString(16).toUpperCase()),
+    );
     await writeFile(junk, 'junkjunk');
     const junkRun = walPush(junk);
-    expect([junkRun.status, junkRun.stderr]).toEqual([1, expect.stringMatching(/is 8 bytes, too short for a WAL page header; nothing was stored/)]);
+    expect([junkRun.status, junkRun.stderr]).toEqual([
+      1,
+      expect.stringMatching(/is 8 bytes, too short for a WAL page header; nothing was stored/),
+    ]);
 
     // A real segment of another cluster, under a name the repository does not hold yet.
     let foreign = await switchSegment(other);
     while ((await walObjects()).some((key) => key.includes(foreign.slice(-24)))) foreign = await switchSegment(other);
     const foreignRun = walPush(foreign);
-    expect([foreignRun.status, foreignRun.stderr]).toEqual([1, expect.stringMatching(/comes from database system \d+, but this repository archives system \d+; nothing was stored/)]);
+    expect([foreignRun.status, foreignRun.stderr]).toEqual([
+      1,
+      expect.stringMatching(/comes from database system \d+, but this repository archives system \d+; nothing was stored/),
+    ]);
 
     expect(await walObjects()).toEqual(before);
     // The cluster's own next segment still archives.
@@ -80,7 +92,10 @@ describe('input that is not what it claims', () => {
   it('expire --now later than the clock is refused without --dry-run, deleting nothing', async () => {
     const before = await walObjects();
     const refused = runRookery(['expire', '--tier', 'oltp', '--repo', repo, '--now', '2999-01-01T00:00:00Z']);
-    expect([refused.status, refused.stderr]).toEqual([2, expect.stringMatching(/^rookery: --now 2999-01-01T00:00:00.000Z is later than the clock .* accepted only with --dry-run/)]);
+    expect([refused.status, refused.stderr]).toEqual([
+      2,
+      expect.stringMatching(/^rookery: --now 2999-01-01T00:00:00.000Z is later than the clock .* accepted only with --dry-run/),
+    ]);
     expect(await walObjects()).toEqual(before);
     const planned = runRookery(['expire', '--tier', 'oltp', '--repo', repo, '--now', '2999-01-01T00:00:00Z', '--dry-run']);
     expect([planned.status, planned.stderr]).toEqual([0, '']);
@@ -96,7 +111,8 @@ describe('input that is not what it claims', () => {
     await seedContent(source.url, { sizeMb: 1, seed: 13 });
     const backup = runRookery(['backup', '--tier', 'content', '--repo', repo, '--pg-url', source.urlFor(CONTENT_DATABASE), '--json']);
     expect([backup.status, backup.stderr]).toEqual([0, '']);
-    const databases = async () => (await source.query<{ datname: string }>('select datname from pg_database order by 1')).map((row) => row.datname);
+    const databases = async () =>
+      (await source.query<{ datname: string }>('select datname from pg_database order by 1')).map((row) => row.datname);
     const before = await databases();
 
     for (const [selection, miss] of [
@@ -104,13 +120,37 @@ describe('input that is not what it claims', () => {
       [['--schema', 'nosuch'], "--schema 'nosuch'"],
       [['--table', 'public.nosuch'], "--table 'public.nosuch'"],
     ] as const) {
-      const run = runRookery(['restore', '--tier', 'content', '--repo', repo, '--backup', 'latest', '--target-url', source.urlFor('restored'), ...selection]);
+      const run = runRookery([
+        'restore',
+        '--tier',
+        'content',
+        '--repo',
+        repo,
+        '--backup',
+        'latest',
+        '--target-url',
+        source.urlFor('restored'),
+        ...selection,
+      ]);
       expect([run.status, run.stderr]).toEqual([2, expect.stringContaining(`rookery: ${miss} matches nothing in backup`)]);
       expect(await databases()).toEqual(before);
     }
-    const found = runRookery(['restore', '--tier', 'content', '--repo', repo, '--backup', 'latest', '--target-url', source.urlFor('restored'), '--table', 'content_objects']);
+    const found = runRookery([
+      'restore',
+      '--tier',
+      'content',
+      '--repo',
+      repo,
+      '--backup',
+      'latest',
+      '--target-url',
+      source.urlFor('restored'),
+      '--table',
+      'content_objects',
+    ]);
     expect([found.status, found.stderr]).toEqual([0, '']);
-    const count = async (database: string) => (await source.query<{ n: string }>('select count(*)::text as n from content_objects', [], database))[0].n;
+    const count = async (database: string) =>
+      (await source.query<{ n: string }>('select count(*)::text as n from content_objects', [], database))[0].n;
     expect(await count('restored')).toBe(await count(CONTENT_DATABASE));
   }, 300_000);
 });

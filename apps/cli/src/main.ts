@@ -20,11 +20,25 @@ import { rookeryVersion } from './cli.version';
 /** The `rookery` command line (DESIGN §10): the contract scripts and runbooks rely on. */
 export function buildProgram(): Command {
   const program = rootProgram(rookeryVersion());
-  for (const command of [backupCommand(), infoCommand(), restoreCommand(), verifyCommand(), walPushCommand(), walGetCommand(), checkCommand(), demoCommand(), drillCommand(), reportCommand(), replicateCommand(), transitionCommand()]) {
+  for (const command of [
+    backupCommand(),
+    infoCommand(),
+    restoreCommand(),
+    verifyCommand(),
+    walPushCommand(),
+    walGetCommand(),
+    checkCommand(),
+    demoCommand(),
+    drillCommand(),
+    reportCommand(),
+    replicateCommand(),
+    transitionCommand(),
+  ]) {
     program.addCommand(command.exitOverride());
   }
   // Retention: expire, legal holds, and the catalog rebuilt from the repository.
-  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand(), repositoryCommand()]) program.addCommand(command.exitOverride());
+  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand(), repositoryCommand()])
+    program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;
 }

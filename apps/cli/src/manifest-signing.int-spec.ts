@@ -6,7 +6,16 @@ import { join } from 'node:path';
 import { BackupManifest, Store, UnsignedManifest, signManifest } from '@rookery/core';
 import { repositoryLayout } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { TableChecksums, TestCluster, assertCliBuilt, freeLoopbackPort, runRookery, s3TestRepository, startCluster, tableChecksums } from '@rookery/testing';
+import {
+  TableChecksums,
+  TestCluster,
+  assertCliBuilt,
+  freeLoopbackPort,
+  runRookery,
+  s3TestRepository,
+  startCluster,
+  tableChecksums,
+} from '@rookery/testing';
 
 jest.setTimeout(900_000);
 
@@ -42,7 +51,9 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     repo = await repositoryUrl(work);
     store = createStore(repo);
     source = await startCluster({ name: `signing-${_kind}` });
-    await source.query(`create table accounts (id int primary key, owner text not null); insert into accounts select g, 'owner ' || g from generate_series(1, 5000) g`);
+    await source.query(
+      `create table accounts (id int primary key, owner text not null); insert into accounts select g, 'owner ' || g from generate_series(1, 5000) g`,
+    );
     await writeFile(join(work, 'integrity.key'), `${'5a'.repeat(32)}\n`, { mode: 0o600 });
     config = join(work, 'rookery.yaml');
     await writeFile(config, `${keySection}:\n  keyFile: ${join(work, 'integrity.key')}\n`);
@@ -89,7 +100,8 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     const forged = signManifest(edited as UnsignedManifest);
     for (const artifact of manifest.artifacts) {
       const chunks: Buffer[] = [];
-      for await (const chunk of await store.read(repositoryLayout.artifactKey('oltp', original, startedAt, artifact.name))) chunks.push(chunk as Buffer);
+      for await (const chunk of await store.read(repositoryLayout.artifactKey('oltp', original, startedAt, artifact.name)))
+        chunks.push(chunk as Buffer);
       await store.write(repositoryLayout.artifactKey('oltp', id, startedAt, artifact.name), Buffer.concat(chunks));
     }
     await store.write(repositoryLayout.manifestKey('oltp', id, startedAt), Buffer.from(JSON.stringify(forged, null, 2)));
@@ -98,7 +110,8 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
 
   async function removeBackup(id: string): Promise<void> {
     const keys: string[] = [];
-    for await (const object of store.list(repositoryLayout.backupsPrefix('oltp'))) if (object.key.includes(`/${id}/`)) keys.push(object.key);
+    for await (const object of store.list(repositoryLayout.backupsPrefix('oltp')))
+      if (object.key.includes(`/${id}/`)) keys.push(object.key);
     for (const key of keys) await store.remove(key);
   }
 
@@ -121,7 +134,9 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     expect(sign.stderr).toBe('');
     expect(sign.status).toBe(0);
     expect(sign.stdout).toContain(`signed  ${original}`);
-    expect((await readManifest(original)).manifest.signature).toEqual(expect.objectContaining({ algorithm: 'hmac-sha256', keyId: expect.stringMatching(/^[0-9a-f]{16}$/) }));
+    expect((await readManifest(original)).manifest.signature).toEqual(
+      expect.objectContaining({ algorithm: 'hmac-sha256', keyId: expect.stringMatching(/^[0-9a-f]{16}$/) }),
+    );
 
     const again = keyed(['repository', 'sign', '--tier', 'oltp']);
     expect(again.status).toBe(0);
@@ -145,34 +160,37 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
   it.each<[string, boolean, string]>([
     ['an unsigned copy with a recomputed sha256', false, 'is not signed'],
     ['an edited signed manifest with a recomputed sha256', true, 'signature that does not match'],
-  ])('refuses a forged backup, %s: verify reports tampering, restore writes nothing, sign leaves it', async (suffix, keepSignature, problem) => {
-    // A suffix sorts the forgery after the original: it is what `latest` names.
-    const forged = await forge(keepSignature ? 2 : 3, keepSignature);
-    try {
-      const byId = keyed(['verify', '--tier', 'oltp', '--backup', forged]);
-      expect(byId.status).not.toBe(0);
-      expect(byId.stderr).toContain(problem);
-      expect(byId.stderr).not.toContain('not found');
-      const latest = keyed(['verify', '--tier', 'oltp']);
-      expect(latest.status).not.toBe(0);
-      expect(latest.stderr).toContain(problem);
+  ])(
+    'refuses a forged backup, %s: verify reports tampering, restore writes nothing, sign leaves it',
+    async (suffix, keepSignature, problem) => {
+      // A suffix sorts the forgery after the original: it is what `latest` names.
+      const forged = await forge(keepSignature ? 2 : 3, keepSignature);
+      try {
+        const byId = keyed(['verify', '--tier', 'oltp', '--backup', forged]);
+        expect(byId.status).not.toBe(0);
+        expect(byId.stderr).toContain(problem);
+        expect(byId.stderr).not.toContain('not found');
+        const latest = keyed(['verify', '--tier', 'oltp']);
+        expect(latest.status).not.toBe(0);
+        expect(latest.stderr).toContain(problem);
 
-      for (const backup of ['latest', forged]) {
-        const dir = join(work, `restored-${suffix.replace(/\W+/g, '-')}-${backup}`);
-        const restore = keyed(['restore', '--tier', 'oltp', '--backup', backup, '--to', dir]);
-        expect(restore.status).not.toBe(0);
-        expect(restore.stderr).toContain(problem);
-        expect(existsSync(dir)).toBe(false);
+        for (const backup of ['latest', forged]) {
+          const dir = join(work, `restored-${suffix.replace(/\W+/g, '-')}-${backup}`);
+          const restore = keyed(['restore', '--tier', 'oltp', '--backup', backup, '--to', dir]);
+          expect(restore.status).not.toBe(0);
+          expect(restore.stderr).toContain(problem);
+          expect(existsSync(dir)).toBe(false);
+        }
+        if (keepSignature) {
+          const sign = keyed(['repository', 'sign', '--tier', 'oltp']);
+          expect(sign.status).not.toBe(0);
+          expect(sign.stdout).toContain(`FAILED  `);
+          expect(sign.stderr).toContain('left unsigned');
+          expect((await readManifest(forged)).manifest.signature?.mac).toBe((await readManifest(original)).manifest.signature?.mac);
+        }
+      } finally {
+        await removeBackup(forged);
       }
-      if (keepSignature) {
-        const sign = keyed(['repository', 'sign', '--tier', 'oltp']);
-        expect(sign.status).not.toBe(0);
-        expect(sign.stdout).toContain(`FAILED  `);
-        expect(sign.stderr).toContain('left unsigned');
-        expect((await readManifest(forged)).manifest.signature?.mac).toBe((await readManifest(original)).manifest.signature?.mac);
-      }
-    } finally {
-      await removeBackup(forged);
-    }
-  });
+    },
+  );
 });

@@ -34,7 +34,14 @@ describe('rookery report', () => {
         subject: 'olap',
         source: 'rookery/test',
         time: finishedAt,
-        data: { backupId: '20261126T040000Z-olap', tier: 'olap', type: 'full', finishedAt, storedBytes: 10, retentionUntil: '2027-11-26T04:00:00.000Z' },
+        data: {
+          backupId: '20261126T040000Z-olap',
+          tier: 'olap',
+          type: 'full',
+          finishedAt,
+          storedBytes: 10,
+          retentionUntil: '2027-11-26T04:00:00.000Z',
+        },
       },
       {
         eventId: 'e3',
@@ -75,7 +82,9 @@ describe('rookery report', () => {
     expect(markdown).not.toMatch(/^\| oltp /m);
 
     // No content evidence at all: said so, with the policy finding, rather than "failing".
-    const json = JSON.parse(rookery(['report', '--format', 'json', '--tier', 'content'], catalogUrl).stdout) as { tiers: { tier: string; status: string; lint: unknown[] }[] };
+    const json = JSON.parse(rookery(['report', '--format', 'json', '--tier', 'content'], catalogUrl).stdout) as {
+      tiers: { tier: string; status: string; lint: unknown[] }[];
+    };
     expect(json.tiers).toEqual([
       expect.objectContaining({
         tier: 'content',
@@ -90,9 +99,23 @@ describe('rookery report', () => {
     const ledger = await EventLedger.open(catalogUrl);
     const finishedAt = new Date(Date.now() - 600_000).toISOString();
     const backupId = '20261126T040000Z-content';
-    const entry = (eventId: string, type: string, data: Record<string, unknown>) => ({ eventId, type, subject: 'content', source: 'rookery/test', time: finishedAt, data });
+    const entry = (eventId: string, type: string, data: Record<string, unknown>) => ({
+      eventId,
+      type,
+      subject: 'content',
+      source: 'rookery/test',
+      time: finishedAt,
+      data,
+    });
     await ledger.append([
-      entry('c1', 'dev.rookery.backup.completed', { backupId, tier: 'content', type: 'full', finishedAt, storedBytes: 10, retentionUntil: '2027-11-26T04:00:00.000Z' }),
+      entry('c1', 'dev.rookery.backup.completed', {
+        backupId,
+        tier: 'content',
+        type: 'full',
+        finishedAt,
+        storedBytes: 10,
+        retentionUntil: '2027-11-26T04:00:00.000Z',
+      }),
       entry('c2', 'dev.rookery.validation.passed', { backupId, tier: 'content', checks: [], validatedAt: finishedAt }),
       entry('c3', 'dev.rookery.drill.completed', { backupId, restoreMs: 60_000, rtoSeconds: 1800, withinRto: true, ok: true, finishedAt }),
     ]);
@@ -101,10 +124,15 @@ describe('rookery report', () => {
     const shown = rookery(['report', '--tier', 'content'], catalogUrl);
     expect(shown.status).toBe(0);
     expect(shown.stdout).toMatch(/^\| content \| ATTENTION \| 20261126T040000Z-content/m);
-    expect(shown.stdout).toContain('- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h.');
+    expect(shown.stdout).toContain(
+      '- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h.',
+    );
 
     const config = join(work, 'acknowledged.yaml');
-    await writeFile(config, 'tiers:\n  content:\n    policy:\n      acknowledge:\n        - rule: rpo-schedule\n          reason: content objects are re-creatable; 4 h accepted\n');
+    await writeFile(
+      config,
+      'tiers:\n  content:\n    policy:\n      acknowledge:\n        - rule: rpo-schedule\n          reason: content objects are re-creatable; 4 h accepted\n',
+    );
     const acknowledged = rookery(['report', '--tier', 'content', '--config', config], catalogUrl);
     expect(acknowledged.status).toBe(0);
     expect(acknowledged.stdout).toMatch(/^\| content \| OK \| 20261126T040000Z-content/m);

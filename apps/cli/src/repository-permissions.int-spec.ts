@@ -4,7 +4,17 @@ import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
-import { TestCluster, directoryEntries, entriesWithOtherModes, freeLoopbackPort, seedOltp, startCluster, switchAndWaitArchived, tableChecksums, worldAccessibleEntries } from '@rookery/testing';
+import {
+  TestCluster,
+  directoryEntries,
+  entriesWithOtherModes,
+  freeLoopbackPort,
+  seedOltp,
+  startCluster,
+  switchAndWaitArchived,
+  tableChecksums,
+  worldAccessibleEntries,
+} from '@rookery/testing';
 
 /**
  * A filesystem repository shared by root and the postgres account (issue 12 item 2), through the
@@ -20,7 +30,12 @@ const bin = join(root, 'bin', 'rookery.js');
 const asRoot = process.getuid?.() === 0;
 
 function rookery(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 300_000 });
+  const result = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -90,7 +105,20 @@ function rookeryUnderUmask0(args: string[], env: NodeJS.ProcessEnv = {}): Return
 
     const dir = join(work, 'restored');
     const port = await freeLoopbackPort();
-    const restore = rookery(['restore', '--tier', 'oltp', '--to', dir, '--target-name', 'permissions-target', '--start', '--port', String(port), '--repo', repo]);
+    const restore = rookery([
+      'restore',
+      '--tier',
+      'oltp',
+      '--to',
+      dir,
+      '--target-name',
+      'permissions-target',
+      '--start',
+      '--port',
+      String(port),
+      '--repo',
+      repo,
+    ]);
     try {
       expect(restore.stderr).toBe('');
       expect(restore.status).toBe(0);
@@ -109,11 +137,21 @@ function rookeryUnderUmask0(args: string[], env: NodeJS.ProcessEnv = {}): Return
     expect((await readdir(repoDir, { recursive: true })).filter((entry) => entry.includes('rookery-probe'))).toEqual([]);
   });
 
-  it('with repository.group in the config: directories 02770 and files 0640, the group\'s, nothing world-readable', async () => {
+  it("with repository.group in the config: directories 02770 and files 0640, the group's, nothing world-readable", async () => {
     const groupRepoDir = join(work, 'group-repo');
     const config = join(work, 'group.yaml');
     await writeFile(config, 'repository:\n  group: backup\n', { mode: 0o600 });
-    const backup = rookeryUnderUmask0(['backup', '--tier', 'oltp', '--config', config, '--repo', `file://${groupRepoDir}`, '--pg-url', source.url]);
+    const backup = rookeryUnderUmask0([
+      'backup',
+      '--tier',
+      'oltp',
+      '--config',
+      config,
+      '--repo',
+      `file://${groupRepoDir}`,
+      '--pg-url',
+      source.url,
+    ]);
     expect(backup.stderr).toBe('');
     expect(backup.status).toBe(0);
 
@@ -125,7 +163,9 @@ function rookeryUnderUmask0(args: string[], env: NodeJS.ProcessEnv = {}): Return
 
   it('catalog rebuild creates the SQLite catalog 0600, in a directory it creates 0700', async () => {
     const catalogDir = join(work, 'catalog');
-    const rebuild = rookeryUnderUmask0(['catalog', 'rebuild', '--repo', repo], { ROOKERY_CATALOG_URL: `sqlite://${join(catalogDir, 'catalog.sqlite')}` });
+    const rebuild = rookeryUnderUmask0(['catalog', 'rebuild', '--repo', repo], {
+      ROOKERY_CATALOG_URL: `sqlite://${join(catalogDir, 'catalog.sqlite')}`,
+    });
     expect(rebuild.stderr).toBe('');
     expect(rebuild.status).toBe(0);
 

@@ -65,7 +65,9 @@ describe('rookery restore --backup latest when the newest backup does not verify
     repoDir = join(work, 'repo');
     older = backup(`file://${repoDir}`);
     olderData = await tableChecksums(source.url);
-    await source.query(`update accounts set balance = balance + 1 where id % 3 = 0; insert into accounts select g, 'late ' || g, 0 from generate_series(20001, 25000) g`);
+    await source.query(
+      `update accounts set balance = balance + 1 where id % 3 = 0; insert into accounts select g, 'late ' || g, 0 from generate_series(20001, 25000) g`,
+    );
     newest = backup(`file://${repoDir}`);
     expect(await tableChecksums(source.url)).not.toEqual(olderData);
   });
@@ -115,7 +117,9 @@ describe('rookery restore --backup latest when the newest backup does not verify
     const lines = run.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`newest backup '${newest}' of tier 'oltp' fails verification`);
-    expect(lines[0]).toContain(`(hint: the newest backup that verifies is '${older}': restore it with rookery restore --tier oltp --backup ${older}`);
+    expect(lines[0]).toContain(
+      `(hint: the newest backup that verifies is '${older}': restore it with rookery restore --tier oltp --backup ${older}`,
+    );
     expect(run.stdout).toBe('');
     // Nothing that could pass for a data directory: never created (checked before writing), or emptied.
     if (directory === 'untouched') expect(existsSync(dir)).toBe(false);

@@ -1,28 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import {
-  mkdir,
-  mkdtemp,
-  readFile,
-  rename,
-  rm,
-  symlink,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { buildConfig } from '@rookery/config';
-import {
-  Store,
-  WalFileName,
-  parseWalFileName,
-  walHistoryFileName,
-  walSegmentFileName,
-} from '@rookery/core';
+import { Store, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import {
   ArchiverLaunch,
   PrefetcherLaunch,
@@ -37,11 +22,7 @@ import {
   walBinding,
   walPushFastPath,
 } from '@rookery/engine/wal';
-import {
-  createDecompressStream,
-  createDecryptStream,
-  parseEncryptionKey,
-} from '@rookery/pipeline';
+import { createDecompressStream, createDecryptStream, parseEncryptionKey } from '@rookery/pipeline';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { SeededRandom, differentialSeeds, walSegmentBytes } from '@rookery/testing';
@@ -94,17 +75,11 @@ const BAD_NAMES = [
 /** `length` bytes that look random (AES-CTR keystream), the same for the same seed. */
 function streamBytes(seed: number, length: number): Buffer {
   const key = createHash('sha256').update(`wal-fast-path ${seed}`).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(
-    Buffer.alloc(length),
-  );
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
 }
 
 function content(random: SeededRandom): Buffer {
-  const size = random.chance(0.05)
-    ? 0
-    : random.chance(0.2)
-      ? random.int(1, 64)
-      : random.int(65, 48_000);
+  const size = random.chance(0.05) ? 0 : random.chance(0.2) ? random.int(1, 64) : random.int(65, 48_000);
   return streamBytes(random.int(0, 0xffffffff), size);
 }
 
@@ -152,31 +127,23 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
 
   beforeAll(async () => {
     // tmpfs where there is one: the stores' fsyncs cost nothing there; the bytes are what is compared.
-    work = await mkdtemp(
-      join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rookery-wal-diff-'),
-    );
+    work = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rookery-wal-diff-'));
     keyFile = join(work, 'backup.key');
     await writeFile(keyFile, Buffer.alloc(32, 9).toString('hex'), {
       mode: 0o600,
     });
     stubNode = join(work, 'node');
     stubArgs = join(work, 'node.args');
-    await writeFile(
-      stubNode,
-      `#!/bin/sh\nprintf '%s\\0' "$@" > '${stubArgs}'\nexit ${NODE_STUB_EXIT}\n`,
-      { mode: 0o755 },
-    );
+    await writeFile(stubNode, `#!/bin/sh\nprintf '%s\\0' "$@" > '${stubArgs}'\nexit ${NODE_STUB_EXIT}\n`, { mode: 0o755 });
     // The settings caches of wal-push (node writes, the shell reads) live under TMPDIR.
     process.env['TMPDIR'] = join(work, 'tmp');
     await mkdir(process.env['TMPDIR'], { mode: 0o700 });
     registerArchiverLauncher(launchArchiverInProcess);
     registerPrefetcherLauncher(() => undefined);
-    jest
-      .spyOn(process.stderr, 'write')
-      .mockImplementation((text: string | Uint8Array) => {
-        stderr.push(String(text));
-        return true;
-      });
+    jest.spyOn(process.stderr, 'write').mockImplementation((text: string | Uint8Array) => {
+      stderr.push(String(text));
+      return true;
+    });
   });
 
   afterAll(async () => {
@@ -196,8 +163,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
     const exited = walMain(['node', 'rookery', ...args]).finally(() => {
       // It listens for SIGTERM/SIGINT as a process of its own would: drop its listeners.
       for (const name of ['SIGTERM', 'SIGINT'] as const)
-        for (const listener of process.listeners(name))
-          if (!signals.has(listener)) process.removeListener(name, listener);
+        for (const listener of process.listeners(name)) if (!signals.has(listener)) process.removeListener(name, listener);
     });
     background.add(exited);
     void exited.finally(() => background.delete(exited));
@@ -210,15 +176,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
   } {
     const early = launch.early ? ['--early'] : [];
     return {
-      exited: runInBackground([
-        ...launch.globalArgs,
-        'wal-archiver',
-        '--tier',
-        launch.tier,
-        '--wal-dir',
-        launch.walDirectory,
-        ...early,
-      ]),
+      exited: runInBackground([...launch.globalArgs, 'wal-archiver', '--tier', launch.tier, '--wal-dir', launch.walDirectory, ...early]),
     };
   }
 
@@ -241,11 +199,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
    * Runs a fast-path script with node replaced by the stub: the shell's own exit status, or
    * null when it handed over to node, whose arguments must then be the script's own.
    */
-  async function script(
-    path: string,
-    args: string[],
-    expectedNodeArgs: string[],
-  ): Promise<number | null> {
+  async function script(path: string, args: string[], expectedNodeArgs: string[]): Promise<number | null> {
     await rm(stubArgs, { force: true });
     const run = spawnSync(path, args, {
       cwd: process.cwd(),
@@ -254,10 +208,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
     });
     if (run.status !== NODE_STUB_EXIT) return run.status;
     const handed = (await readFile(stubArgs, 'utf8')).split('\0').slice(0, -1);
-    expect(handed).toEqual([
-      join(root, 'bin', 'rookery.js'),
-      ...expectedNodeArgs,
-    ]);
+    expect(handed).toEqual([join(root, 'bin', 'rookery.js'), ...expectedNodeArgs]);
     return null;
   }
 
@@ -268,12 +219,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
         stdout: () => undefined,
         stderr: (text: string) => void stderr.push(text),
       };
-      const code = await walPushFastPath(
-        args,
-        process.env,
-        process.cwd(),
-        output,
-      );
+      const code = await walPushFastPath(args, process.env, process.cwd(), output);
       if (code !== null) return code;
     }
     return walMain(['node', 'rookery', ...args]);
@@ -283,11 +229,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
     while (background.size > 0) await Promise.allSettled([...background]);
   }
 
-  async function runCases(
-    count: number,
-    base: number,
-    run: (seed: number, random: SeededRandom) => Promise<void>,
-  ): Promise<void> {
+  async function runCases(count: number, base: number, run: (seed: number, random: SeededRandom) => Promise<void>): Promise<void> {
     for (const seed of differentialSeeds(count, base)) {
       stderr = [];
       try {
@@ -315,11 +257,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
         const spool = join(pgWal, 'rookery-prefetch');
         const plainDir = join(dir, 'plain');
         const source = join(dir, 'source');
-        await Promise.all(
-          [pgWal, plainDir, source, repo].map((path) =>
-            mkdir(path, { recursive: true }),
-          ),
-        );
+        await Promise.all([pgWal, plainDir, source, repo].map((path) => mkdir(path, { recursive: true })));
         const config = join(dir, 'rookery.yaml');
         const document = {
           repositories: [`file://${repo}`],
@@ -327,10 +265,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
           wal: { processMax: random.int(1, 4) },
         };
         await writeFile(config, JSON.stringify(document));
-        const engine = createWalEngine(
-          buildConfig(document, config, {}, {}, dir),
-          { oneShot: true },
-        );
+        const engine = createWalEngine(buildConfig(document, config, {}, {}, dir), { oneShot: true });
         try {
           // The archive: a run of segments on one timeline with holes, some only as .partial,
           // the timeline's and the next one's history files, a backup history file.
@@ -358,10 +293,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             if (bytes) await archive(name, bytes);
           }
           asked.push(walSegmentFileName(timeline, first + BigInt(count)));
-          for (const history of [
-            walHistoryFileName(timeline),
-            walHistoryFileName(timeline + 1),
-          ]) {
+          for (const history of [walHistoryFileName(timeline), walHistoryFileName(timeline + 1)]) {
             asked.push(history);
             if (random.chance(0.5)) {
               const bytes = Buffer.from(
@@ -380,9 +312,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
 
           // The spool as the restore seeds it (the prefetcher's own fetch and check code).
           await mkdir(spool, { mode: 0o700 });
-          const after = parseWalFileName(
-            walSegmentFileName(timeline, first - 1n),
-          ) as WalFileName;
+          const after = parseWalFileName(walSegmentFileName(timeline, first - 1n)) as WalFileName;
           await new WalPrefetcher(engine.wal).seed({
             tier: 'oltp',
             spoolDirectory: spool,
@@ -392,81 +322,43 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
           await hostileSpoolEntries(random, spool, asked, archived);
           // A prefetcher running beside recovery in some cases, started by the first miss as
           // bin/rookery.js starts it; in the others the seeded spool is all there is.
-          registerPrefetcherLauncher(
-            random.chance(0.4) ? launchPrefetcherInProcess : () => undefined,
-          );
+          registerPrefetcherLauncher(random.chance(0.4) ? launchPrefetcherInProcess : () => undefined);
 
           // What recovery asks for, in an order of its own, with a few names that are no WAL files.
           const names = Array.from({ length: random.int(3, 10) }, () =>
             random.chance(0.08) ? random.pick(BAD_NAMES) : random.pick(asked),
           );
           for (const name of names) {
-            const prefetch = random.chance(0.1)
-              ? '0'
-              : String(random.int(1, 32));
+            const prefetch = random.chance(0.1) ? '0' : String(random.int(1, 32));
             const destination = join(pgWal, 'RECOVERYXLOG');
             const plainDestination = join(plainDir, 'RECOVERYXLOG');
             await rm(destination, { force: true });
             await rm(plainDestination, { force: true });
-            const args = [
-              '--config',
-              config,
-              'wal-get',
-              name,
-              destination,
-              '--tier',
-              'oltp',
-              '--prefetch',
-              prefetch,
-            ];
+            const args = ['--config', config, 'wal-get', name, destination, '--tier', 'oltp', '--prefetch', prefetch];
             let fast = await script(walGetScript, args, args);
             if (fast === null) fast = await rookery(args);
             else answeredByShell++;
-            const plain = await rookery([
-              '--config',
-              config,
-              'wal-get',
-              name,
-              plainDestination,
-              '--tier',
-              'oltp',
-            ]);
+            const plain = await rookery(['--config', config, 'wal-get', name, plainDestination, '--tier', 'oltp']);
             requests++;
             const what = `wal-get ${name} (--prefetch ${prefetch})`;
-            if (fast !== plain)
-              throw new Error(
-                `${what}: the fast path exited ${fast}, the plain one ${plain}`,
-              );
+            if (fast !== plain) throw new Error(`${what}: the fast path exited ${fast}, the plain one ${plain}`);
             if (plain !== 0) continue;
-            const [fastBytes, plainBytes] = await Promise.all([
-              readFile(destination),
-              readFile(plainDestination),
-            ]);
+            const [fastBytes, plainBytes] = await Promise.all([readFile(destination), readFile(plainDestination)]);
             if (!plainBytes.equals(archived.get(name) as Buffer))
-              throw new Error(
-                `${what}: the plain path restored other bytes than were archived`,
-              );
-            if (!fastBytes.equals(plainBytes))
-              throw new Error(
-                `${what}: the fast path restored other bytes than the plain one`,
-              );
+              throw new Error(`${what}: the plain path restored other bytes than were archived`);
+            if (!fastBytes.equals(plainBytes)) throw new Error(`${what}: the fast path restored other bytes than the plain one`);
           }
         } finally {
           // Recovery is over: without its spool a prefetcher leaves.
           await clearPrefetchSpool(spool).catch(() => undefined);
           await settle();
-          prefetchedByRunner +=
-            stderr.join('').split(' prefetched (').length - 1;
+          prefetchedByRunner += stderr.join('').split(' prefetched (').length - 1;
           await engine.close();
           await rm(dir, { recursive: true, force: true });
         }
       });
       // The shell answered on its own often enough to be proved (unless a single seed replays).
-      if (!process.env['ROOKERY_DIFF_SEED'])
-        expect([
-          answeredByShell > requests / 5,
-          prefetchedByRunner > 0,
-        ]).toEqual([true, true]);
+      if (!process.env['ROOKERY_DIFF_SEED']) expect([answeredByShell > requests / 5, prefetchedByRunner > 0]).toEqual([true, true]);
     }, 600_000);
   });
 
@@ -475,12 +367,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
    * another boot (for archived names and missing ones), a marker that is a symlink to a fresh one,
    * staging files of a fetch in progress.
    */
-  async function hostileSpoolEntries(
-    random: SeededRandom,
-    spool: string,
-    asked: string[],
-    archived: Map<string, Buffer>,
-  ): Promise<void> {
+  async function hostileSpoolEntries(random: SeededRandom, spool: string, asked: string[], archived: Map<string, Buffer>): Promise<void> {
     const [boot, centiseconds] = ((await bootClock()) as string).split(' ');
     for (const name of asked) {
       if (random.chance(0.7)) continue;
@@ -488,29 +375,16 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
       if (existsSync(marker) || existsSync(`${marker}.used`)) continue;
       const roll = random.next();
       if (roll < 0.35) {
-        const age = Math.round(
-          (MISSING_FRESH_MS + random.int(600, 5_000)) / 10,
-        );
-        await writeFile(
-          random.chance(0.5) ? marker : `${marker}.used`,
-          `${boot} ${Number(centiseconds) - age}\n`,
-          { mode: 0o600 },
-        );
+        const age = Math.round((MISSING_FRESH_MS + random.int(600, 5_000)) / 10);
+        await writeFile(random.chance(0.5) ? marker : `${marker}.used`, `${boot} ${Number(centiseconds) - age}\n`, { mode: 0o600 });
       } else if (roll < 0.55) {
-        await writeFile(
-          marker,
-          `00000000-0000-0000-0000-000000000000 ${centiseconds}\n`,
-          { mode: 0o600 },
-        );
+        await writeFile(marker, `00000000-0000-0000-0000-000000000000 ${centiseconds}\n`, { mode: 0o600 });
       } else if (roll < 0.75) {
         const fresh = join(spool, `.${name}.fresh`);
         await writeFile(fresh, `${boot} ${centiseconds}\n`, { mode: 0o600 });
         await symlink(fresh, marker);
       } else if (archived.has(name)) {
-        await writeFile(
-          join(spool, `.${name}.fetching`),
-          (archived.get(name) as Buffer).subarray(0, 7),
-        );
+        await writeFile(join(spool, `.${name}.fetching`), (archived.get(name) as Buffer).subarray(0, 7));
       }
     }
   }
@@ -523,11 +397,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
         const dir = join(work, `push-${seed}`);
         const pgWal = join(dir, 'pg_wal');
         const scratch = join(dir, 'scratch');
-        await Promise.all(
-          [join(pgWal, 'archive_status'), scratch].map((path) =>
-            mkdir(path, { recursive: true }),
-          ),
-        );
+        await Promise.all([join(pgWal, 'archive_status'), scratch].map((path) => mkdir(path, { recursive: true })));
         const encoding = generateEncoding(random, keyFile);
         const processMax = random.int(1, 3);
         const fast = {
@@ -555,23 +425,18 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             oneShot: true,
           }),
         );
-        const stores = [fast, plain].map((document) =>
-          createStore(document.repositories[0]),
-        );
+        const stores = [fast, plain].map((document) => createStore(document.repositories[0]));
         try {
           const name = generatePushName(random);
           const path = join(pgWal, name);
           const pushed: Buffer[] = [];
           // What the archive already holds under the name: nothing, this very file, or another.
           let bytes = walContent(random, name);
-          const earlier = parseWalFileName(name)
-            ? random.pick(['none', 'none', 'none', 'same', 'other'] as const)
-            : 'none';
+          const earlier = parseWalFileName(name) ? random.pick(['none', 'none', 'none', 'same', 'other'] as const) : 'none';
           if (earlier !== 'none') {
             const copy = earlier === 'same' ? bytes : walContent(random, name);
             await writeFile(join(scratch, name), copy);
-            for (const engine of engines)
-              await engine.wal.push('oltp', join(scratch, name));
+            for (const engine of engines) await engine.wal.push('oltp', join(scratch, name));
             pushed.push(copy);
           }
           await writeFile(path, bytes);
@@ -582,22 +447,8 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
           for (let step = 0; step < steps; step++) {
             // Between two calls (PostgreSQL retries after a failure) the file may be touched,
             // replaced by an identical copy, or rewritten.
-            const change =
-              step === 0
-                ? 'none'
-                : random.pick([
-                    'none',
-                    'none',
-                    'touch',
-                    'copy',
-                    'rewrite',
-                  ] as const);
-            if (change === 'touch')
-              await utimes(
-                path,
-                new Date(),
-                new Date(Date.now() + random.int(1, 100_000)),
-              );
+            const change = step === 0 ? 'none' : random.pick(['none', 'none', 'touch', 'copy', 'rewrite'] as const);
+            if (change === 'touch') await utimes(path, new Date(), new Date(Date.now() + random.int(1, 100_000)));
             if (change === 'copy') {
               await writeFile(join(scratch, 'copy'), bytes);
               await rename(join(scratch, 'copy'), path);
@@ -609,24 +460,13 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             }
             const args = [path, '--tier', 'oltp', '--config', fastConfig];
             const fastPush = async () => {
-              let code = await script(walPushScript, args, [
-                'wal-push',
-                ...args,
-              ]);
+              let code = await script(walPushScript, args, ['wal-push', ...args]);
               if (code === null) code = await rookery(['wal-push', ...args]);
               else answeredByShell++;
               await settle();
               return code;
             };
-            const plainPush = () =>
-              rookery([
-                '--config',
-                plainConfig,
-                'wal-push',
-                path,
-                '--tier',
-                'oltp',
-              ]);
+            const plainPush = () => rookery(['--config', plainConfig, 'wal-push', path, '--tier', 'oltp']);
             const fastCode = await fastPush();
             // Asked again at once (an archive_command that is retried, a check): now the records exist.
             const again = await fastPush();
@@ -634,39 +474,21 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
             const plainAgain = await plainPush();
             calls += 2;
             const what = `wal-push ${name} (call ${step + 1}, after '${change}')`;
-            if (fastCode !== plainCode)
-              throw new Error(
-                `${what}: the fast path exited ${fastCode}, the plain one ${plainCode}`,
-              );
-            if (again !== plainAgain)
-              throw new Error(
-                `${what}, asked again: the fast path exited ${again}, the plain one ${plainAgain}`,
-              );
+            if (fastCode !== plainCode) throw new Error(`${what}: the fast path exited ${fastCode}, the plain one ${plainCode}`);
+            if (again !== plainAgain) throw new Error(`${what}, asked again: the fast path exited ${again}, the plain one ${plainAgain}`);
           }
-          const [fastFiles, plainFiles] = await Promise.all(
-            stores.map((store) => archivedContent(store, name, encoding)),
-          );
+          const [fastFiles, plainFiles] = await Promise.all(stores.map((store) => archivedContent(store, name, encoding)));
           if (fastFiles.join() !== plainFiles.join())
-            throw new Error(
-              `the repositories hold other files for ${name}: fast ${fastFiles.join()} | plain ${plainFiles.join()}`,
-            );
+            throw new Error(`the repositories hold other files for ${name}: fast ${fastFiles.join()} | plain ${plainFiles.join()}`);
           const wanted = new Set(pushed.map((buffer) => sha256(buffer)));
-          for (const file of fastFiles)
-            if (!wanted.has(file))
-              throw new Error(
-                `${name} decodes to bytes that were never pushed`,
-              );
+          for (const file of fastFiles) if (!wanted.has(file)) throw new Error(`${name} decodes to bytes that were never pushed`);
         } finally {
           await settle();
-          await Promise.all([
-            ...engines.map((engine: WalEngine) => engine.close()),
-            ...stores.map((store) => store.close()),
-          ]);
+          await Promise.all([...engines.map((engine: WalEngine) => engine.close()), ...stores.map((store) => store.close())]);
           await rm(dir, { recursive: true, force: true });
         }
       });
-      if (!process.env['ROOKERY_DIFF_SEED'])
-        expect(answeredByShell).toBeGreaterThan(calls / 5);
+      if (!process.env['ROOKERY_DIFF_SEED']) expect(answeredByShell).toBeGreaterThan(calls / 5);
     }, 600_000);
   });
 });
@@ -678,8 +500,7 @@ function generatePushName(random: SeededRandom): string {
   if (roll < 0.6) return segment;
   if (roll < 0.72) return `${segment}.partial`;
   if (roll < 0.82) return walHistoryFileName(timeline);
-  if (roll < 0.92)
-    return `${segment}.${random.int(0, 0xffffff).toString(16).toUpperCase().padStart(8, '0')}.backup`;
+  if (roll < 0.92) return `${segment}.${random.int(0, 0xffffff).toString(16).toUpperCase().padStart(8, '0')}.backup`;
   return random.pick(BAD_NAMES);
 }
 
@@ -688,11 +509,7 @@ function sha256(bytes: Buffer): string {
 }
 
 /** The sha256 of every stored copy of `name`, each decoded (decrypted, decompressed) and checked against its key. */
-async function archivedContent(
-  store: Store,
-  name: string,
-  encoding: Encoding,
-): Promise<string[]> {
+async function archivedContent(store: Store, name: string, encoding: Encoding): Promise<string[]> {
   const file = parseWalFileName(name);
   if (!file) return [];
   const hashes: string[] = [];
@@ -701,18 +518,12 @@ async function archivedContent(
     const stages = [];
     if (object.encrypted)
       stages.push(
-        createDecryptStream(
-          parseEncryptionKey(Buffer.alloc(32, 9).toString('hex')),
-          { label: object.key, binding: walBinding('oltp', object.file) },
-        ),
+        createDecryptStream(parseEncryptionKey(Buffer.alloc(32, 9).toString('hex')), {
+          label: object.key,
+          binding: walBinding('oltp', object.file),
+        }),
       );
-    if (object.codec !== 'none')
-      stages.push(
-        createDecompressStream(
-          { codec: object.codec, level: 0 },
-          { label: object.key },
-        ),
-      );
+    if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
@@ -721,12 +532,8 @@ async function archivedContent(
     });
     await pipeline([await store.read(object.key), ...stages, sink]);
     const decoded = hash.digest('hex');
-    if (decoded !== object.sha256)
-      throw new Error(`${object.key} decodes to sha256 ${decoded}`);
-    if (
-      object.codec !== (encoding.compression.codec as string) ||
-      object.encrypted !== Boolean(encoding.encryption)
-    )
+    if (decoded !== object.sha256) throw new Error(`${object.key} decodes to sha256 ${decoded}`);
+    if (object.codec !== (encoding.compression.codec as string) || object.encrypted !== Boolean(encoding.encryption))
       throw new Error(`${object.key} is not encoded as configured`);
     hashes.push(decoded);
   }

@@ -18,6 +18,7 @@ function selfCommand(config: RookeryConfig): string[] {
 runService({
   name: 'validator',
   title: 'rookery validator',
-  description: 'validates every backup as it lands (checksums, pg_verifybackup / pg_restore --list, WAL continuity) and runs restore drills against each tier’s RTO',
+  description:
+    'validates every backup as it lands (checksums, pg_verifybackup / pg_restore --list, WAL continuity) and runs restore drills against each tier’s RTO',
   module: (config) => ValidatorModule.forRoot({ config, selfCommand: selfCommand(config) }),
 });

@@ -1,10 +1,4 @@
-import {
-  S3ProxyHandle,
-  S3Region,
-  TEST_S3_BUCKET,
-  publishSharedS3,
-  startS3Proxy,
-} from './lib/s3proxy.harness';
+import { S3ProxyHandle, S3Region, TEST_S3_BUCKET, publishSharedS3, startS3Proxy } from './lib/s3proxy.harness';
 
 /**
  * Jest global setup of the root config: starts two S3Proxy servers standing for the two regions of

@@ -87,7 +87,11 @@ export function pgCtlStart(dataDir, port, sockDir, settings = {}, logFile = path
 
 /** psql as root over the unix socket. Returns trimmed stdout. */
 export function psql(conn, sql, { db = 'postgres', allowFail = false } = {}) {
-  const r = sh(`${PGBIN}/psql`, ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', conn.host, '-p', String(conn.port), '-U', 'postgres', '-d', db, '-c', sql], { allowFail });
+  const r = sh(
+    `${PGBIN}/psql`,
+    ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', conn.host, '-p', String(conn.port), '-U', 'postgres', '-d', db, '-c', sql],
+    { allowFail },
+  );
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
@@ -95,7 +99,11 @@ export function psql(conn, sql, { db = 'postgres', allowFail = false } = {}) {
 export function waitReadWrite(conn, timeoutS = 600) {
   const deadline = Date.now() + timeoutS * 1000;
   while (Date.now() < deadline) {
-    const r = spawnSync(`${PGBIN}/psql`, ['-X', '-At', '-h', conn.host, '-p', String(conn.port), '-U', 'postgres', '-d', 'postgres', '-c', 'select pg_is_in_recovery()'], { encoding: 'utf8' });
+    const r = spawnSync(
+      `${PGBIN}/psql`,
+      ['-X', '-At', '-h', conn.host, '-p', String(conn.port), '-U', 'postgres', '-d', 'postgres', '-c', 'select pg_is_in_recovery()'],
+      { encoding: 'utf8' },
+    );
     if (r.status === 0 && r.stdout.trim() === 'f') return;
     spawnSync('sleep', ['0.02']);
   }
@@ -131,7 +139,13 @@ export async function createCluster(root) {
   );
   writeFileSync(
     path.join(dataDir, 'pg_hba.conf'),
-    ['local all all trust', 'host all all 127.0.0.1/32 trust', 'local replication all trust', 'host replication all 127.0.0.1/32 trust', ''].join('\n'),
+    [
+      'local all all trust',
+      'host all all 127.0.0.1/32 trust',
+      'local replication all trust',
+      'host replication all 127.0.0.1/32 trust',
+      '',
+    ].join('\n'),
   );
   pgCtlStart(dataDir, port, sockDir, {}, path.join(root, 'server.log'));
   const conn = { host: sockDir, port };

@@ -20,9 +20,18 @@ expired renewal vendor partner integration api endpoint request response error t
 cluster node disk memory cpu network storage bucket region replica primary standby failover snapshot`
   .split(/\s+/)
   .filter(Boolean);
-const FIRST = 'james mary robert patricia john jennifer michael linda david elizabeth william barbara richard susan joseph jessica thomas sarah charles karen chris nancy daniel lisa matthew betty anthony sandra mark ashley donald kimberly steven emily paul donna andrew michelle joshua carol kenneth amanda kevin melissa brian deborah george stephanie timothy rebecca ronald sharon jason laura'.split(' ');
-const LAST = 'smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter roberts'.split(' ');
-const DOMAINS = 'example.com acme.io globex.net initech.org umbrella.co hooli.com stark-industries.com wayne-enterprises.com gmail.com outlook.com yahoo.com fastmail.fm proton.me'.split(' ');
+const FIRST =
+  'james mary robert patricia john jennifer michael linda david elizabeth william barbara richard susan joseph jessica thomas sarah charles karen chris nancy daniel lisa matthew betty anthony sandra mark ashley donald kimberly steven emily paul donna andrew michelle joshua carol kenneth amanda kevin melissa brian deborah george stephanie timothy rebecca ronald sharon jason laura'.split(
+    ' ',
+  );
+const LAST =
+  'smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill flores green adams nelson baker hall rivera campbell mitchell carter roberts'.split(
+    ' ',
+  );
+const DOMAINS =
+  'example.com acme.io globex.net initech.org umbrella.co hooli.com stark-industries.com wayne-enterprises.com gmail.com outlook.com yahoo.com fastmail.fm proton.me'.split(
+    ' ',
+  );
 const LABELS = 'inbox work personal finance travel receipts newsletters social promotions important starred archive'.split(' ');
 
 const pick = (col, xs) => `v.${col}[1 + floor(random() * ${xs.length})::int]`;
@@ -62,11 +71,26 @@ SELECT g,
 export function loadData(cluster, { scale, textMb, log = () => undefined }) {
   const t0 = Date.now();
   if (scale > 0) {
-    sh(`${PGBIN}/pgbench`, ['-i', '-q', '-s', String(scale), '-h', cluster.conn.host, '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+    sh(`${PGBIN}/pgbench`, [
+      '-i',
+      '-q',
+      '-s',
+      String(scale),
+      '-h',
+      cluster.conn.host,
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      'postgres',
+    ]);
     log(`pgbench -i -s ${scale}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
   const t1 = Date.now();
-  psql(cluster.conn, `CREATE TABLE mail (id bigint PRIMARY KEY, thread_id bigint, sent_at timestamptz, sender text, recipients text, subject text, body text, meta jsonb)`);
+  psql(
+    cluster.conn,
+    `CREATE TABLE mail (id bigint PRIMARY KEY, thread_id bigint, sent_at timestamptz, sender text, recipients text, subject text, body text, meta jsonb)`,
+  );
   const target = textMb * 1048576;
   let next = 1;
   let batch = 5000;

@@ -99,7 +99,11 @@ export function ioOf(pid) {
 /** The process title (PostgreSQL sets it: "postgres: walsender ..."). */
 export function procTitle(pid) {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim().replace(/^postgres: /, '').slice(0, 48);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .replace(/\0+/g, ' ')
+      .trim()
+      .replace(/^postgres: /, '')
+      .slice(0, 48);
   } catch {
     return String(pid);
   }
@@ -263,7 +267,9 @@ export function sh(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 << 20, ...opts });
   if (r.error) throw r.error;
   if (r.status !== 0 && !opts.allowFail) {
-    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}${r.signal ? ` (${r.signal})` : ''}\n${(r.stderr || '').slice(-4000)}${(r.stdout || '').slice(-2000)}`);
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status}${r.signal ? ` (${r.signal})` : ''}\n${(r.stderr || '').slice(-4000)}${(r.stdout || '').slice(-2000)}`,
+    );
   }
   return r;
 }
@@ -281,5 +287,22 @@ export function duBytes(path) {
 /** fsync every file and directory under path (GNU sync with file operands fsyncs each one). */
 export function syncTree(path) {
   // A running restored server may remove files meanwhile (wal-get's prefetch spool): not an error.
-  sh('find', [path, '-ignore_readdir_race', '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sh', '-c', 'sync -- "$@" 2>/dev/null || true', 'sync', '{}', '+']);
+  sh('find', [
+    path,
+    '-ignore_readdir_race',
+    '(',
+    '-type',
+    'f',
+    '-o',
+    '-type',
+    'd',
+    ')',
+    '-exec',
+    'sh',
+    '-c',
+    'sync -- "$@" 2>/dev/null || true',
+    'sync',
+    '{}',
+    '+',
+  ]);
 }

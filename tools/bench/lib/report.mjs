@@ -47,7 +47,9 @@ const find = (results, tool, variant, op) => results.find((r) => r.tool === tool
 
 export function targetChecks(results) {
   const checks = [];
-  const rookZstd = results.filter((r) => ok(r) && r.tool === 'rookery' && r.op === 'backup' && (r.variant.startsWith('zstd') || r.variant === 'default config'));
+  const rookZstd = results.filter(
+    (r) => ok(r) && r.tool === 'rookery' && r.op === 'backup' && (r.variant.startsWith('zstd') || r.variant === 'default config'),
+  );
   const best = rookZstd.sort((a, b) => a.wallS - b.wallS)[0];
   const pgbbZ = find(results, 'pg_basebackup', 'server-zstd:level=3,workers=2', 'backup');
   const pbZ2 = find(results, 'pgbackrest', 'zst pmax=2', 'backup');
@@ -120,8 +122,13 @@ const pad = (s, n, right = false) => (right ? String(s).padStart(n) : String(s).
 
 export function printTable(meta, results, checks) {
   const lines = [];
-  lines.push(`database: ${(meta.dbBytes / MiB).toFixed(0)} MiB (sum of pg_database_size; pgbench scale ${meta.scale} + mail ${(meta.mailBytes / MiB).toFixed(0)} MiB, ${meta.mailRows} rows)` + (meta.tarBytes ? `; uncompressed pg_basebackup tar ${(meta.tarBytes / MiB).toFixed(0)} MiB` : ''));
-  lines.push(`machine: ${meta.machine.nproc} cores (${meta.machine.cpu}), ${meta.machine.memGiB} GiB, ${meta.machine.postgres}, ${meta.machine.pgbackrest ?? 'no pgbackrest'}, node ${meta.machine.node}`);
+  lines.push(
+    `database: ${(meta.dbBytes / MiB).toFixed(0)} MiB (sum of pg_database_size; pgbench scale ${meta.scale} + mail ${(meta.mailBytes / MiB).toFixed(0)} MiB, ${meta.mailRows} rows)` +
+      (meta.tarBytes ? `; uncompressed pg_basebackup tar ${(meta.tarBytes / MiB).toFixed(0)} MiB` : ''),
+  );
+  lines.push(
+    `machine: ${meta.machine.nproc} cores (${meta.machine.cpu}), ${meta.machine.memGiB} GiB, ${meta.machine.postgres}, ${meta.machine.pgbackrest ?? 'no pgbackrest'}, node ${meta.machine.node}`,
+  );
   lines.push('');
   const head = ['tool', 'variant', 'op', 'wall s', 'MiB/s', 'stored MiB', 'ratio', 'peak RSS MiB', 'tool CPU s', 'server CPU s', 'data'];
   const rows = [];

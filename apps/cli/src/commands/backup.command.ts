@@ -31,7 +31,10 @@ export function backupCommand(): Command {
       try {
         manifest = await withEngine(command, (engine) => {
           if (options.type !== 'full' && engine.context.config.tiers[tier].policy.method === 'physical') {
-            throw new ConfigError(`backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`, ['--type']);
+            throw new ConfigError(
+              `backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`,
+              ['--type'],
+            );
           }
           repository = engine.context.repository.store.description;
           return engine
@@ -39,11 +42,18 @@ export function backupCommand(): Command {
             .finally(progress.stop);
         });
       } catch (error) {
-        if (repository) await publishCliEvents(config, [backupStartedEvent(facts(), CLI_EVENT_SOURCE), backupFailedEvent(facts(), error, CLI_EVENT_SOURCE)]);
+        if (repository)
+          await publishCliEvents(config, [
+            backupStartedEvent(facts(), CLI_EVENT_SOURCE),
+            backupFailedEvent(facts(), error, CLI_EVENT_SOURCE),
+          ]);
         throw error;
       }
       const run = { ...facts(), backupId: manifest.id, startedAt: manifest.startedAt };
-      await publishCliEvents(config, [backupStartedEvent(run, CLI_EVENT_SOURCE), backupCompletedEvent(manifest, { actor: 'cli', repository, source: CLI_EVENT_SOURCE })]);
+      await publishCliEvents(config, [
+        backupStartedEvent(run, CLI_EVENT_SOURCE),
+        backupCompletedEvent(manifest, { actor: 'cli', repository, source: CLI_EVENT_SOURCE }),
+      ]);
       process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
     });
 }
@@ -54,7 +64,9 @@ function describe(manifest: BackupManifest): string {
   return [
     `backup ${manifest.id} completed`,
     `  tier ${manifest.tier}, ${manifest.type} ${manifest.method}` +
-      (manifest.method === 'physical' ? `, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}` : `, artifacts ${manifest.artifacts.map((artifact) => artifact.name).join(', ')}`),
+      (manifest.method === 'physical'
+        ? `, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}`
+        : `, artifacts ${manifest.artifacts.map((artifact) => artifact.name).join(', ')}`),
     `  ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)} stored (${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x) in ${formatDuration(ms)}, ${formatBytes(rate)}/s`,
     '',
   ].join('\n');

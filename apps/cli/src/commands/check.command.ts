@@ -9,7 +9,7 @@ interface CheckOptions extends GlobalOptions {
 /** `rookery check --tier T` (like `pgbackrest check`): the server archives into this repository. */
 export function checkCommand(): Command {
   return new Command('check')
-    .description('check that the tier\'s server archives WAL into the repository (forces a WAL switch)')
+    .description("check that the tier's server archives WAL into the repository (forces a WAL switch)")
     .requiredOption('--tier <tier>', 'tier to check (its pgUrl, or --pg-url)')
     .option('--timeout <seconds>', 'how long to wait for the switched segment', parseSeconds, 60)
     .option('--json', 'print the result as JSON')

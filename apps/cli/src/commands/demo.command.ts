@@ -56,7 +56,10 @@ export function demoCommand(): Command {
         const seedBar = bar('seed     ');
         seedBar.start(options.sizeMb, 0);
         await timed('seed', () =>
-          seedOltp(source.url, { sizeMb: options.sizeMb, onProgress: (progress) => seedBar.update(Math.round(progress.fraction * options.sizeMb)) }),
+          seedOltp(source.url, {
+            sizeMb: options.sizeMb,
+            onProgress: (progress) => seedBar.update(Math.round(progress.fraction * options.sizeMb)),
+          }),
         );
         seedBar.stop();
         const sourceUrl = source.urlFor('penguinmails_oltp');
@@ -96,7 +99,12 @@ export function demoCommand(): Command {
           say(
             table(
               ['table', 'rows', 'checksum', 'restored'],
-              tables.map((name) => [name, String(before[name].rows), before[name].checksum.slice(0, 16), after[name]?.checksum === before[name].checksum ? 'identical' : 'DIFFERENT']),
+              tables.map((name) => [
+                name,
+                String(before[name].rows),
+                before[name].checksum.slice(0, 16),
+                after[name]?.checksum === before[name].checksum ? 'identical' : 'DIFFERENT',
+              ]),
             ),
           );
           const backupMs = timings.find(([label]) => label === 'backup')?.[1] ?? 1;
@@ -104,7 +112,9 @@ export function demoCommand(): Command {
           say('');
           say(`database size       ${formatBytes(manifest.bytes)} (base backup tar incl. WAL)`);
           const { compression } = manifest.artifacts[0];
-          say(`stored size         ${formatBytes(manifest.storedBytes)} (${compression.codec} level ${compression.level}${compression.location === 'server' ? ', compressed by the server' : ''})`);
+          say(
+            `stored size         ${formatBytes(manifest.storedBytes)} (${compression.codec} level ${compression.level}${compression.location === 'server' ? ', compressed by the server' : ''})`,
+          );
           say(`compression ratio   ${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x`);
           say(`backup throughput   ${formatBytes(manifest.bytes / (backupMs / 1000))}/s`);
           say(`restore throughput  ${formatBytes(manifest.bytes / (restoreMs / 1000))}/s (verified, synced, started)`);
@@ -144,7 +154,12 @@ function parsePositive(value: string): number {
  * (same transaction), relayed over the in-process bus into the compliance ledger, with the
  * re-read verification as the validation and the demo's restore as a drill against the RTO.
  */
-async function embeddedEvidence(engine: RookeryEngine, config: RookeryConfig, manifest: BackupManifest, run: { work: string; restoreMs: number }): Promise<string> {
+async function embeddedEvidence(
+  engine: RookeryEngine,
+  config: RookeryConfig,
+  manifest: BackupManifest,
+  run: { work: string; restoreMs: number },
+): Promise<string> {
   const source = 'rookery/demo';
   const { BackupCatalog, EventLedger } = load.catalog();
   const { ComplianceLedgerService, seconds } = load.compliance();
@@ -154,20 +169,48 @@ async function embeddedEvidence(engine: RookeryEngine, config: RookeryConfig, ma
   const compliance = new ComplianceLedgerService(ledger, tierPolicies(config));
   const subscription = await compliance.subscribe(bus);
   try {
-    const facts = { backupId: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt, actor: 'demo' };
+    const facts = {
+      backupId: manifest.id,
+      tier: manifest.tier,
+      type: manifest.type,
+      method: manifest.method,
+      startedAt: manifest.startedAt,
+      actor: 'demo',
+    };
     const item = (event: Parameters<typeof outboxPayload>[0]) => ({ eventId: event.id, payload: outboxPayload(event) });
-    await catalog.recordStarted({ id: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt }, [item(backupStartedEvent(facts, source))]);
-    await catalog.recordCompleted(manifest, { events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.context.repository.store.description, source }))] });
+    await catalog.recordStarted(
+      { id: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt },
+      [item(backupStartedEvent(facts, source))],
+    );
+    await catalog.recordCompleted(manifest, {
+      events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.context.repository.store.description, source }))],
+    });
     const verified = await engine.verify(manifest.tier, manifest.id);
     const checks = verified.artifacts.map((artifact) => ({ name: `sha256 ${artifact.name}`, ok: artifact.ok }));
     const rtoSeconds = config.tiers[manifest.tier].policy.rtoSeconds;
     await catalog.outbox.enqueue([
-      item(createEvent(verified.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed', manifest.tier, { backupId: manifest.id, tier: manifest.tier, checks, validatedAt: new Date().toISOString() }, { source })),
+      item(
+        createEvent(
+          verified.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed',
+          manifest.tier,
+          { backupId: manifest.id, tier: manifest.tier, checks, validatedAt: new Date().toISOString() },
+          { source },
+        ),
+      ),
       item(
         createEvent(
           'dev.rookery.drill.completed',
           manifest.tier,
-          { backupId: manifest.id, tier: manifest.tier, ok: true, restoreMs: run.restoreMs, rtoSeconds, withinRto: run.restoreMs <= rtoSeconds * 1000, checks: [{ name: 'every table identical', ok: true }], finishedAt: new Date().toISOString() },
+          {
+            backupId: manifest.id,
+            tier: manifest.tier,
+            ok: true,
+            restoreMs: run.restoreMs,
+            rtoSeconds,
+            withinRto: run.restoreMs <= rtoSeconds * 1000,
+            checks: [{ name: 'every table identical', ok: true }],
+            finishedAt: new Date().toISOString(),
+          },
           { source },
         ),
       ),

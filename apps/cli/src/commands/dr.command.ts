@@ -28,61 +28,106 @@ interface DrOptions extends Omit<GlobalOptions, 'tier'> {
  */
 export function drCommand(): Command {
   return new Command('dr')
-    .description("disaster recovery: restore tiers from one region's store alone (newest whole backups, PITR for physical tiers), check the data, report times against each tier's RTO")
-    .addOption(new Option('--mode <mode>', 'partial: the tiers named with --tier, from the primary by default; complete: every tier, from the secondary by default').choices(['partial', 'complete']).makeOptionMandatory())
-    .option('--region <name>', "primary, secondary, or a region a tier's policy names (default: primary for partial, secondary for complete)")
+    .description(
+      "disaster recovery: restore tiers from one region's store alone (newest whole backups, PITR for physical tiers), check the data, report times against each tier's RTO",
+    )
+    .addOption(
+      new Option(
+        '--mode <mode>',
+        'partial: the tiers named with --tier, from the primary by default; complete: every tier, from the secondary by default',
+      )
+        .choices(['partial', 'complete'])
+        .makeOptionMandatory(),
+    )
+    .option(
+      '--region <name>',
+      "primary, secondary, or a region a tier's policy names (default: primary for partial, secondary for complete)",
+    )
     .option('--tier <tier>', 'tier to restore, repeatable (partial mode needs at least one; default for complete: all)', collect)
     .option('--target-time <iso8601>', 'physical tiers recover to this time; logical tiers take their newest backup finished by then')
-    .option('--workdir <dir>', 'physical tiers are restored into <dir>/<tier> (each started on its own port); logical tiers without --target-url go to a cluster started under <dir>/')
+    .option(
+      '--workdir <dir>',
+      'physical tiers are restored into <dir>/<tier> (each started on its own port); logical tiers without --target-url go to a cluster started under <dir>/',
+    )
     .option('--target-url <url>', 'PostgreSQL base URL for the logical tiers: one database per tier (the backed-up database name)')
     .option('--dry-run', 'print the plan (backup, target, destination, WAL range per tier) and restore nothing')
     .option('--report <file>', 'write the Markdown report here and the JSON next to it (<file>.json); default <workdir>/dr-report.md')
     .option('--json', 'print the plan or report as JSON')
-    .action(reporting(async (options: DrOptions, command: Command): Promise<CommandOutcome> => {
-      const started = new Date();
-      const { DisasterRecovery, createValidationTools, describePlan, resolveRegion } = load.validation();
-      const globals = command.optsWithGlobals<DrOptions>();
-      const config = loadConfig({ configFile: globals.config, repositories: globals.repo });
-      const tiers = requestedTiers(options);
-      if (options.targetTime) parseRecoveryTarget({ targetTime: options.targetTime });
-      const region = resolveRegion(options.region ?? (options.mode === 'complete' ? 'secondary' : 'primary'), tiers, (tier) => config.tiers[tier].policy.regions, config.repositories);
-      const regionConfig: RookeryConfig = { ...config, repositories: [region.storeUrl] };
-      // A restored server's restore_command (wal-get) must read the region's store too.
-      const self = [...withoutRepoFlags(selfCommand(command, config)), '--repo', region.storeUrl];
-      const engine = await createEngine(regionConfig, { actor: 'cli dr', selfCommand: self });
-      try {
-        const dr = new DisasterRecovery(engine, await createValidationTools(regionConfig, { workDirectory: options.workdir }));
-        const request: DrRequest = { mode: options.mode, region, tiers, targetTime: options.targetTime, workdir: options.workdir && resolve(options.workdir), targetUrl: options.targetUrl };
-        await dr.checkReachable(region);
-        const plans = await dr.plan(request);
-        if (options.dryRun) {
-          process.stdout.write(options.json ? `${JSON.stringify(dryRunReport(options.mode, region, engine.context.repository.store.description, plans, started), null, 2)}\n` : describePlan(options.mode, region, engine.context.repository.store.description, plans));
-          // A tier with nothing to restore fails the rehearsal too.
-          return unrestored(`disaster recovery plan (${options.mode}) from region ${region.name}`, plans.map((plan) => [plan.tier, plan.problem]), 'cannot be restored');
+    .action(
+      reporting(async (options: DrOptions, command: Command): Promise<CommandOutcome> => {
+        const started = new Date();
+        const { DisasterRecovery, createValidationTools, describePlan, resolveRegion } = load.validation();
+        const globals = command.optsWithGlobals<DrOptions>();
+        const config = loadConfig({ configFile: globals.config, repositories: globals.repo });
+        const tiers = requestedTiers(options);
+        if (options.targetTime) parseRecoveryTarget({ targetTime: options.targetTime });
+        const region = resolveRegion(
+          options.region ?? (options.mode === 'complete' ? 'secondary' : 'primary'),
+          tiers,
+          (tier) => config.tiers[tier].policy.regions,
+          config.repositories,
+        );
+        const regionConfig: RookeryConfig = { ...config, repositories: [region.storeUrl] };
+        // A restored server's restore_command (wal-get) must read the region's store too.
+        const self = [...withoutRepoFlags(selfCommand(command, config)), '--repo', region.storeUrl];
+        const engine = await createEngine(regionConfig, { actor: 'cli dr', selfCommand: self });
+        try {
+          const dr = new DisasterRecovery(engine, await createValidationTools(regionConfig, { workDirectory: options.workdir }));
+          const request: DrRequest = {
+            mode: options.mode,
+            region,
+            tiers,
+            targetTime: options.targetTime,
+            workdir: options.workdir && resolve(options.workdir),
+            targetUrl: options.targetUrl,
+          };
+          await dr.checkReachable(region);
+          const plans = await dr.plan(request);
+          if (options.dryRun) {
+            process.stdout.write(
+              options.json
+                ? `${JSON.stringify(dryRunReport(options.mode, region, engine.context.repository.store.description, plans, started), null, 2)}\n`
+                : describePlan(options.mode, region, engine.context.repository.store.description, plans),
+            );
+            // A tier with nothing to restore fails the rehearsal too.
+            return unrestored(
+              `disaster recovery plan (${options.mode}) from region ${region.name}`,
+              plans.map((plan) => [plan.tier, plan.problem]),
+              'cannot be restored',
+            );
+          }
+          requireDestinations(plans, request);
+          if (!options.json) process.stdout.write(describePlan(options.mode, region, engine.context.repository.store.description, plans));
+          const report = await dr.run(request, plans, started);
+          const written = await writeReport(report, options.report ?? resolve(request.workdir ?? '.', 'dr-report.md'));
+          process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : resultText(report, written));
+          return unrestored(
+            `disaster recovery (${options.mode}) from region ${region.name}`,
+            report.tiers.map((tier) => [tier.tier, tier.ok ? null : (tier.error?.message ?? tier.problem ?? 'failed')]),
+            'not restored',
+          );
+        } finally {
+          await engine.close();
         }
-        requireDestinations(plans, request);
-        if (!options.json) process.stdout.write(describePlan(options.mode, region, engine.context.repository.store.description, plans));
-        const report = await dr.run(request, plans, started);
-        const written = await writeReport(report, options.report ?? resolve(request.workdir ?? '.', 'dr-report.md'));
-        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : resultText(report, written));
-        return unrestored(`disaster recovery (${options.mode}) from region ${region.name}`, report.tiers.map((tier) => [tier.tier, tier.ok ? null : (tier.error?.message ?? tier.problem ?? 'failed')]), 'not restored');
-      } finally {
-        await engine.close();
-      }
-    }));
+      }),
+    );
 }
 
 /** Incomplete when any tier was (or, planned, would be) left unrestored: which, and why. */
 function unrestored(run: string, tiers: [TierName, string | null][], verdict: string): CommandOutcome {
   const failed = tiers.filter(([, problem]) => problem);
   if (failed.length === 0) return undefined;
-  return new Incomplete(`${run}: ${failed.length} of ${tiers.length} tier(s) ${verdict}: ${failed.map(([tier, problem]) => `${tier} (${problem})`).join(', ')}`);
+  return new Incomplete(
+    `${run}: ${failed.length} of ${tiers.length} tier(s) ${verdict}: ${failed.map(([tier, problem]) => `${tier} (${problem})`).join(', ')}`,
+  );
 }
 
 function requestedTiers(options: DrOptions): TierName[] {
   const named = (options.tier ?? []).map((tier) => parseTier(tier) as TierName);
   if (options.mode === 'partial' && named.length === 0) {
-    throw new ConfigError('partial disaster recovery needs the tiers to restore', ['--tier'], { hint: 'name each with --tier T; --mode complete restores every tier' });
+    throw new ConfigError('partial disaster recovery needs the tiers to restore', ['--tier'], {
+      hint: 'name each with --tier T; --mode complete restores every tier',
+    });
   }
   return named.length ? [...new Set(named)] : [...TIER_NAMES];
 }
@@ -91,9 +136,13 @@ function requestedTiers(options: DrOptions): TierName[] {
 function requireDestinations(plans: readonly TierPlan[], request: DrRequest): void {
   const needsWorkdir = plans.some((plan) => !plan.problem && (plan.method === 'physical' || !request.targetUrl));
   if (needsWorkdir && !request.workdir) {
-    throw new ConfigError('--workdir DIR is needed: physical tiers are restored under it (and logical tiers without --target-url)', ['--workdir'], {
-      hint: 'pick an empty directory on a volume large enough for the restored clusters',
-    });
+    throw new ConfigError(
+      '--workdir DIR is needed: physical tiers are restored under it (and logical tiers without --target-url)',
+      ['--workdir'],
+      {
+        hint: 'pick an empty directory on a volume large enough for the restored clusters',
+      },
+    );
   }
 }
 
@@ -106,8 +155,22 @@ function withoutRepoFlags(argv: readonly string[]): string[] {
   return kept;
 }
 
-function dryRunReport(mode: DrMode, region: ResolvedRegion, store: string, plans: readonly TierPlan[], started: Date): Record<string, unknown> {
-  return { mode, region: region.name, store, loneRepository: region.loneRepository, dryRun: true, startedAt: started.toISOString(), tiers: plans };
+function dryRunReport(
+  mode: DrMode,
+  region: ResolvedRegion,
+  store: string,
+  plans: readonly TierPlan[],
+  started: Date,
+): Record<string, unknown> {
+  return {
+    mode,
+    region: region.name,
+    store,
+    loneRepository: region.loneRepository,
+    dryRun: true,
+    startedAt: started.toISOString(),
+    tiers: plans,
+  };
 }
 
 /** The Markdown report at `path` and the JSON at `path`.json; returns both paths. */
@@ -117,7 +180,12 @@ async function writeReport(report: DrReport, path: string): Promise<string[]> {
     await writeFile(path, load.validation().reportMarkdown(report));
     await writeFile(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
   } catch (error) {
-    throw new RookeryError('REPORT_NOT_WRITTEN', 'config', `the disaster recovery report could not be written to ${path}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new RookeryError(
+      'REPORT_NOT_WRITTEN',
+      'config',
+      `the disaster recovery report could not be written to ${path}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   return [path, jsonPath];
 }

@@ -46,7 +46,8 @@ describe('expire --now', () => {
     expect(() => requireNowNotAhead(new Date('2999-01-01T00:00:00Z'), false, clock)).toThrow(
       expect.objectContaining({
         family: 'config',
-        message: '--now 2999-01-01T00:00:00.000Z is later than the clock (2026-12-07T04:00:00.000Z); a future time is accepted only with --dry-run',
+        message:
+          '--now 2999-01-01T00:00:00.000Z is later than the clock (2026-12-07T04:00:00.000Z); a future time is accepted only with --dry-run',
       }),
     );
   });

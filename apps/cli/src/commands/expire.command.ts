@@ -9,7 +9,9 @@ import { formatBytes } from '../cli.output';
 
 export function expireCommand(): Command {
   return new Command('expire')
-    .description("delete what the tier's retention policy no longer keeps: old backups (never the newest full, a held one, or a parent of a kept one) and the WAL no kept backup needs")
+    .description(
+      "delete what the tier's retention policy no longer keeps: old backups (never the newest full, a held one, or a parent of a kept one) and the WAL no kept backup needs",
+    )
     .requiredOption('--tier <tier>', 'tier to expire')
     .option('--dry-run', 'print what would go and why; delete nothing')
     .option('--json', 'print the whole plan (every expired object, every kept backup and WAL range, with reasons) as JSON')
@@ -34,9 +36,13 @@ export function expireCommand(): Command {
  */
 export function requireNowNotAhead(now: Date | undefined, dryRun: boolean, clock: Date): Date | undefined {
   if (!now || dryRun || now.getTime() <= clock.getTime()) return now;
-  throw new ConfigError(`--now ${now.toISOString()} is later than the clock (${clock.toISOString()}); a future time is accepted only with --dry-run`, ['--now'], {
-    hint: 'add --dry-run to see what would go then; expire deletes only what retention no longer keeps now',
-  });
+  throw new ConfigError(
+    `--now ${now.toISOString()} is later than the clock (${clock.toISOString()}); a future time is accepted only with --dry-run`,
+    ['--now'],
+    {
+      hint: 'add --dry-run to see what would go then; expire deletes only what retention no longer keeps now',
+    },
+  );
 }
 
 /**
@@ -59,10 +65,12 @@ export function expireText(result: ExpireResult): string {
       `${plan.expire.backups.length} backups, ${plan.expire.wal.length} WAL files, ${plan.expire.orphans.length} orphan folders, ${formatBytes(plan.bytesFreed)}`,
   ];
   for (const backup of plan.expire.backups) lines.push(`expire  ${backup.id}  ${backup.type}  ${backup.reason}`);
-  for (const range of walRanges(plan.expire.wal)) lines.push(`expire  WAL ${range.first}${range.count > 1 ? ` .. ${range.last} (${range.count} files)` : ''}  ${range.reason}`);
+  for (const range of walRanges(plan.expire.wal))
+    lines.push(`expire  WAL ${range.first}${range.count > 1 ? ` .. ${range.last} (${range.count} files)` : ''}  ${range.reason}`);
   for (const orphan of plan.expire.orphans) lines.push(`expire  ${orphan.folder} (${orphan.objects} objects)  ${orphan.reason}`);
   for (const backup of plan.keep.backups) lines.push(`keep    ${backup.id}  ${backup.type}  ${backup.reasons.join('; ')}`);
-  for (const range of plan.keep.wal) lines.push(`keep    WAL ${range.first}${range.files > 1 ? ` .. ${range.last} (${range.files} files)` : ''}  ${range.reason}`);
+  for (const range of plan.keep.wal)
+    lines.push(`keep    WAL ${range.first}${range.files > 1 ? ` .. ${range.last} (${range.files} files)` : ''}  ${range.reason}`);
   for (const orphan of plan.keep.orphans) lines.push(`keep    ${orphan.folder}  ${orphan.reason}`);
   lines.push(`local copies: ${plan.localCopies.note}`);
   lines.push(`object lock: ${result.objectLock.detail}`);

@@ -17,6 +17,10 @@ export function holdCommand(): Command {
         options.release ? engine.releaseHold(tier, options.backup) : engine.hold(tier, options.backup, options.reason ?? 'no reason given'),
       );
       const verb = options.release ? 'released' : 'placed';
-      process.stdout.write(options.json ? `${JSON.stringify({ ...hold, status: verb }, null, 2)}\n` : `legal hold ${verb} on ${tier} backup ${hold.backupId}: ${hold.reason} (by ${hold.heldBy}, ${hold.heldAt})\n`);
+      process.stdout.write(
+        options.json
+          ? `${JSON.stringify({ ...hold, status: verb }, null, 2)}\n`
+          : `legal hold ${verb} on ${tier} backup ${hold.backupId}: ${hold.reason} (by ${hold.heldBy}, ${hold.heldAt})\n`,
+      );
     });
 }

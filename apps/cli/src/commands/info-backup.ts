@@ -39,7 +39,12 @@ interface BackupEvidence {
 /** Where the evidence was read, or why there is none to show (no catalog here, unreachable). */
 type EvidenceSource = { catalog: string; records: BackupEvidence[] } | { unavailable: string };
 
-const EVIDENCE_TYPES = ['dev.rookery.validation.passed', 'dev.rookery.validation.failed', 'dev.rookery.drill.completed', 'dev.rookery.drill.failed'];
+const EVIDENCE_TYPES = [
+  'dev.rookery.validation.passed',
+  'dev.rookery.validation.failed',
+  'dev.rookery.drill.completed',
+  'dev.rookery.drill.failed',
+];
 
 /** What `info --backup ID` shows: the manifest and what the repository knows about the backup. */
 export interface BackupDetail {
@@ -64,7 +69,14 @@ export async function backupDetail(engine: RookeryEngine, manifest: BackupManife
     return { region: region.region, store: region.store, status: entry?.status ?? 'missing', error: entry?.error?.message ?? null };
   });
   const hold = (await engine.holds(manifest.tier)).find((entry) => entry.backupId === manifest.id) ?? null;
-  return { manifest, chain, walReach: await walReachOf(engine, manifest), copies, hold, evidence: await evidenceOf(engine.context.config.catalog.url, manifest) };
+  return {
+    manifest,
+    chain,
+    walReach: await walReachOf(engine, manifest),
+    copies,
+    hold,
+    evidence: await evidenceOf(engine.context.config.catalog.url, manifest),
+  };
 }
 
 /**
@@ -78,7 +90,10 @@ async function evidenceOf(url: string, manifest: BackupManifest): Promise<Eviden
     const ledger = await load.catalog().EventLedger.open(url);
     try {
       const entries = await ledger.list({ subject: manifest.tier, types: EVIDENCE_TYPES });
-      const records = entries.filter((entry) => entry.data['backupId'] === manifest.id).map(evidenceFrom).sort((a, b) => a.at.localeCompare(b.at));
+      const records = entries
+        .filter((entry) => entry.data['backupId'] === manifest.id)
+        .map(evidenceFrom)
+        .sort((a, b) => a.at.localeCompare(b.at));
       return { catalog: redactUrl(url), records };
     } finally {
       await ledger.close();
@@ -139,11 +154,17 @@ export function detailText(detail: BackupDetail): string {
     `  chain           ${detail.chain.map((link) => (link.type ? `${link.id} (${link.type})` : `${link.id} (MISSING)`)).join(' → ')}`,
   ];
   if (manifest.method === 'physical') {
-    lines.push(`  wal             timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}, needs segments ${manifest.walRange ? `${manifest.walRange.start}..${manifest.walRange.stop}` : '-'}`);
+    lines.push(
+      `  wal             timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}, needs segments ${manifest.walRange ? `${manifest.walRange.start}..${manifest.walRange.stop}` : '-'}`,
+    );
     const reach = detail.walReach;
-    lines.push(`  recoverable to  ${reach ? `lsn ${reach.endLsn} (${reach.endTime})${reach.gapAt ? `, gap at ${reach.gapAt}` : ''}` : 'not usable for recovery (see rookery verify --wal)'}`);
+    lines.push(
+      `  recoverable to  ${reach ? `lsn ${reach.endLsn} (${reach.endTime})${reach.gapAt ? `, gap at ${reach.gapAt}` : ''}` : 'not usable for recovery (see rookery verify --wal)'}`,
+    );
   }
-  lines.push(`  copies          ${detail.copies.length ? detail.copies.map((copy) => `${copy.region}: ${copy.status}${copy.store ? '' : ' (no repository configured for the region)'}${copy.error ? ` (${copy.error})` : ''}`).join(', ') : 'no replica regions configured'}`);
+  lines.push(
+    `  copies          ${detail.copies.length ? detail.copies.map((copy) => `${copy.region}: ${copy.status}${copy.store ? '' : ' (no repository configured for the region)'}${copy.error ? ` (${copy.error})` : ''}`).join(', ') : 'no replica regions configured'}`,
+  );
   lines.push(`  checksum        manifest sha256 ${manifest.checksum}`);
   lines.push(...evidenceLines(detail.evidence), '', 'artifacts');
   const rows = manifest.artifacts.map((artifact) => [
@@ -161,6 +182,8 @@ export function detailText(detail: BackupDetail): string {
 
 function evidenceLines(evidence: EvidenceSource): string[] {
   if ('unavailable' in evidence) return [`  validations     not known here: ${evidence.unavailable}`];
-  const lines = evidence.records.map((record) => `  ${record.kind.padEnd(15)} ${record.ok ? 'passed' : 'FAILED'} at ${record.at}: ${record.detail}`);
+  const lines = evidence.records.map(
+    (record) => `  ${record.kind.padEnd(15)} ${record.ok ? 'passed' : 'FAILED'} at ${record.at}: ${record.detail}`,
+  );
   return lines.length ? lines : [`  validations     none recorded (nor drills) in ${evidence.catalog}`];
 }

@@ -40,7 +40,10 @@ export function infoCommand(): Command {
       for (const lock of objectLock) {
         process.stdout.write(`\nobject lock ${lock.region} (${lock.store}): ${lock.supported ? 'yes' : 'NOT AVAILABLE'}, ${lock.detail}\n`);
       }
-      if (holds.length) process.stdout.write(`\nlegal holds (never expired):\n${holds.map((hold) => `  ${hold.tier} ${hold.backupId}: ${hold.reason} (by ${hold.heldBy}, ${hold.heldAt})`).join('\n')}\n`);
+      if (holds.length)
+        process.stdout.write(
+          `\nlegal holds (never expired):\n${holds.map((hold) => `  ${hold.tier} ${hold.backupId}: ${hold.reason} (by ${hold.heldBy}, ${hold.heldAt})`).join('\n')}\n`,
+        );
       for (const entry of damaged) log.warn(entry.problem);
     });
 }

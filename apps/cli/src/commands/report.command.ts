@@ -33,7 +33,10 @@ export function reportCommand(): Command {
       const ledger = await load.catalog().EventLedger.open(config.catalog.url);
       try {
         await requireEvidence(ledger, config.catalog.url);
-        const tiers = await new ComplianceLedgerService(ledger, tierPolicies(config)).tiers({ query: period, tiers: tier ? [tier] : undefined });
+        const tiers = await new ComplianceLedgerService(ledger, tierPolicies(config)).tiers({
+          query: period,
+          tiers: tier ? [tier] : undefined,
+        });
         const text =
           options.format === 'csv'
             ? renderCsv(tiers)
@@ -52,7 +55,7 @@ export function reportCommand(): Command {
 async function requireEvidence(ledger: EventLedger, url: string): Promise<void> {
   if ((await ledger.count()) > 0) return;
   throw new ConfigError(`the compliance ledger in ${redactUrl(url)} holds no events: nothing to report`, ['catalog.url'], {
-    hint: 'point catalog.url (ROOKERY_CATALOG_URL) at the database compliance-reporting writes, or record the repository\'s backups with rookery catalog rebuild',
+    hint: "point catalog.url (ROOKERY_CATALOG_URL) at the database compliance-reporting writes, or record the repository's backups with rookery catalog rebuild",
   });
 }
 

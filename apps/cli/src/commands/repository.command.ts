@@ -21,7 +21,9 @@ export function repositoryCommand(): Command {
       .action(async (options: GlobalOptions, command: Command) => {
         const tier = parseTier(options.tier) ?? 'oltp';
         const progress = progressReporter(!options.json, `sign ${tier}`);
-        const results = await withEngine(command, (engine) => engine.signManifests(tier, { onProgress: progress.listener }).finally(progress.stop));
+        const results = await withEngine(command, (engine) =>
+          engine.signManifests(tier, { onProgress: progress.listener }).finally(progress.stop),
+        );
         if (options.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
         else {
           for (const result of results) {
@@ -31,9 +33,12 @@ export function repositoryCommand(): Command {
         }
         const failed = results.filter((result) => result.outcome === 'failed');
         if (failed.length) {
-          throw new IntegrityError(`${failed.length} manifest(s) of tier '${tier}' left unsigned, the first '${failed[0].key}': ${failed[0].problem}`, {
-            hint: 'a backup that does not verify must not be signed; restore another backup, or remove it once it is no longer needed',
-          });
+          throw new IntegrityError(
+            `${failed.length} manifest(s) of tier '${tier}' left unsigned, the first '${failed[0].key}': ${failed[0].problem}`,
+            {
+              hint: 'a backup that does not verify must not be signed; restore another backup, or remove it once it is no longer needed',
+            },
+          );
         }
       })
       .exitOverride(),

@@ -22,7 +22,8 @@ export interface LogicalRestoreOptions {
 
 /** `rookery restore --tier content|olap --target-url postgres://…`: a logical restore into a database. */
 export async function restoreLogical(command: Command, tier: TierName, options: LogicalRestoreOptions): Promise<string> {
-  if (options.to) throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
+  if (options.to)
+    throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
   if (options.targetTime || options.targetLsn || options.targetXid || options.targetName) {
     throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
   }
@@ -62,7 +63,10 @@ function logicalText(result: LogicalRestoreResult): string {
   const lines = [
     `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}) into ${result.target}${result.createdDatabase ? ' (database created)' : ''}`,
     ...(result.chain.length > 1 ? [`  chain: ${result.chain.join(' → ')}`] : []),
-    ...result.steps.map((step) => `  ${step.backup}/${step.artifact}: ${step.sections.join(', ')} (${step.mode}${step.jobs > 1 ? `, ${step.jobs} jobs` : ''})`),
+    ...result.steps.map(
+      (step) =>
+        `  ${step.backup}/${step.artifact}: ${step.sections.join(', ')} (${step.mode}${step.jobs > 1 ? `, ${step.jobs} jobs` : ''})`,
+    ),
   ];
   if (result.refreshedMaterializedViews.length) lines.push(`refreshed materialized views: ${result.refreshedMaterializedViews.join(', ')}`);
   return `${lines.join('\n')}\n`;

@@ -29,7 +29,10 @@ export function restoreCommand(): Command {
     .option('--target-xid <xid>', 'recover up to and including the commit of this transaction')
     .option('--target-name <name>', 'recover to the restore point created by pg_create_restore_point(name)')
     .addOption(
-      new Option('--archive-mode <mode>', "the restored server's archiving: keep (archives its new timeline like the source) or off (drills, test copies)")
+      new Option(
+        '--archive-mode <mode>',
+        "the restored server's archiving: keep (archives its new timeline like the source) or off (drills, test copies)",
+      )
         .choices(['keep', 'off'])
         .default('keep'),
     )
@@ -43,7 +46,11 @@ export function restoreCommand(): Command {
     .option('--clean', 'with --target-url: replace what is there (a whole restore recreates the database)')
     .option('--table <[schema.]name>', 'with --target-url: restore only this table (definition and rows)')
     .option('--schema <name>', 'with --target-url: restore only this schema')
-    .option('--jobs <n>', 'with --target-url: parallel pg_restore workers (fetches each artifact to a verified local file first)', parseJobs)
+    .option(
+      '--jobs <n>',
+      'with --target-url: parallel pg_restore workers (fetches each artifact to a verified local file first)',
+      parseJobs,
+    )
     .option('--json', 'print the result as JSON')
     .action(async (options: RestoreOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
@@ -59,7 +66,12 @@ export function restoreCommand(): Command {
  * Kafka is configured; see cli.events). The destination is a directory or a database URL with
  * any password removed.
  */
-async function withRestoreEvents(command: Command, tier: TierName, options: RestoreOptions, work: () => Promise<string | void>): Promise<void> {
+async function withRestoreEvents(
+  command: Command,
+  tier: TierName,
+  options: RestoreOptions,
+  work: () => Promise<string | void>,
+): Promise<void> {
   const started = Date.now();
   const base = {
     backupId: options.backup,
@@ -71,11 +83,27 @@ async function withRestoreEvents(command: Command, tier: TierName, options: Rest
   const config = configFor(command);
   try {
     const backupId = await work();
-    const event = createEvent('dev.rookery.restore.completed', tier, { ...base, backupId: backupId || options.backup, at: new Date().toISOString(), durationMs: Date.now() - started }, { source: CLI_EVENT_SOURCE });
+    const event = createEvent(
+      'dev.rookery.restore.completed',
+      tier,
+      { ...base, backupId: backupId || options.backup, at: new Date().toISOString(), durationMs: Date.now() - started },
+      { source: CLI_EVENT_SOURCE },
+    );
     await publishCliEvents(config, [event]);
   } catch (error) {
-    const failure = { code: isRookeryError(error) ? error.code : 'UNEXPECTED', message: (error instanceof Error ? error.message : String(error)).slice(0, 2000), retryable: isRookeryError(error) && error.retryable };
-    await publishCliEvents(config, [createEvent('dev.rookery.restore.failed', tier, { ...base, at: new Date().toISOString(), durationMs: Date.now() - started, error: failure }, { source: CLI_EVENT_SOURCE })]);
+    const failure = {
+      code: isRookeryError(error) ? error.code : 'UNEXPECTED',
+      message: (error instanceof Error ? error.message : String(error)).slice(0, 2000),
+      retryable: isRookeryError(error) && error.retryable,
+    };
+    await publishCliEvents(config, [
+      createEvent(
+        'dev.rookery.restore.failed',
+        tier,
+        { ...base, at: new Date().toISOString(), durationMs: Date.now() - started, error: failure },
+        { source: CLI_EVENT_SOURCE },
+      ),
+    ]);
     throw error;
   }
 }
@@ -89,9 +117,13 @@ async function restorePhysical(command: Command, tier: TierName, options: Restor
   });
   // A logical tier's backups are dumps: they restore into a database, never a data directory.
   if (configFor(command).tiers[tier].policy.method !== 'physical') {
-    throw new ConfigError(`tier '${tier}' takes logical backups (dumps): they restore into a database, not a data directory`, ['--to', '--target-url'], {
-      hint: `use: rookery restore --tier ${tier} --target-url postgres://…/database`,
-    });
+    throw new ConfigError(
+      `tier '${tier}' takes logical backups (dumps): they restore into a database, not a data directory`,
+      ['--to', '--target-url'],
+      {
+        hint: `use: rookery restore --tier ${tier} --target-url postgres://…/database`,
+      },
+    );
   }
   if (!options.to) throw new ConfigError('--to DIR is required to restore a physical backup', ['--to']);
   const progress = progressReporter(!options.json, `restore ${tier}`);
@@ -123,7 +155,9 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     bytes: result.bytes,
     directBytes: result.directBytes,
     startedOnPort: result.startedOnPort ?? null,
-    settings: result.settings ? { kept: false, neutralised: result.settings.neutralised, uninspected: result.settings.uninspected } : { kept: true, neutralised: [], uninspected: [] },
+    settings: result.settings
+      ? { kept: false, neutralised: result.settings.neutralised, uninspected: result.settings.uninspected }
+      : { kept: true, neutralised: [], uninspected: [] },
     timings: result.timings,
     recovery: result.recovery
       ? { target: result.recovery.description, kind: result.recovery.target.kind, reached: result.recovery.outcome ?? null }
@@ -136,7 +170,10 @@ function restoreText(result: PhysicalRestoreResult): string {
     `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}, ${formatBytes(result.directBytes)} of it written with O_DIRECT) into ${result.dataDirectory}`,
   ];
   if (result.settings) {
-    lines.push(...result.settings.neutralised.map(describeNeutralised), ...result.settings.uninspected.map((include) => `not inspected: ${include.file}: ${include.reason}`));
+    lines.push(
+      ...result.settings.neutralised.map(describeNeutralised),
+      ...result.settings.uninspected.map((include) => `not inspected: ${include.file}: ${include.reason}`),
+    );
   } else {
     lines.push("settings: the backup's command and library settings were kept (--keep-settings)");
   }

@@ -46,7 +46,9 @@ async function verifyWal(command: Command, tier: TierName, json: boolean): Promi
       broken && gap
         ? `WAL archive of tier '${tier}' has a gap (${gapText(gap)}) that cuts short the recovery window of backup '${broken.backup}'`
         : `WAL archive of tier '${tier}' holds conflicting copies of ${report.conflicts.map((conflict) => conflict.name).join(', ')}`,
-      { hint: 'check archive_command on every server of the tier (pg_stat_archiver shows failures); take a new base backup to start a new unbroken window' },
+      {
+        hint: 'check archive_command on every server of the tier (pg_stat_archiver shows failures); take a new base backup to start a new unbroken window',
+      },
     );
   }
 }

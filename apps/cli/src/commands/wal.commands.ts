@@ -73,7 +73,13 @@ async function pushAsynchronously(command: Command, config: RookeryConfig, tier:
   if (!launcher) {
     throw new ConfigError('asynchronous WAL archiving needs the rookery command (bin/rookery.js)', ['wal']);
   }
-  const invocation: WalPushInvocation = { path, tier, configFile: globals.config, repositories: globals.repo ?? [], json: Boolean(globals.json) };
+  const invocation: WalPushInvocation = {
+    path,
+    tier,
+    configFile: globals.config,
+    repositories: globals.repo ?? [],
+    json: Boolean(globals.json),
+  };
   const settings = asyncArchiveSettings(config);
   await writeCachedSettings(invocation, settings, processEnvironment(), process.cwd());
   try {
@@ -119,7 +125,8 @@ export function walArchiverCommand(): Command {
       const spool = WalSpool.forTier(settings.spoolPath, tier);
       let log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
       if (options.early) {
-        if (!config.wal.archiveAsync) throw new ConfigError('the background WAL archiver runs only with wal.archiveAsync', ['wal.archiveAsync']);
+        if (!config.wal.archiveAsync)
+          throw new ConfigError('the background WAL archiver runs only with wal.archiveAsync', ['wal.archiveAsync']);
         await spool.prepare();
         log = spoolLog(spool.logPath());
         const globals = command.optsWithGlobals<GlobalOptions>();
@@ -160,7 +167,12 @@ export function walGetCommand(): Command {
     .argument('<name>', 'the WAL file name (%f)')
     .argument('<destination>', 'where to put it (%p)')
     .requiredOption('--tier <tier>', 'tier the server belongs to')
-    .option('--prefetch <segments>', 'fetch up to this many next segments in the background into <dir of %p>/rookery-prefetch (0: off)', parseCount, 0)
+    .option(
+      '--prefetch <segments>',
+      'fetch up to this many next segments in the background into <dir of %p>/rookery-prefetch (0: off)',
+      parseCount,
+      0,
+    )
     .action(async (name: string, destination: string, options: GlobalOptions & { prefetch: number }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       try {
@@ -190,7 +202,11 @@ async function servedWithPrefetch(command: Command, tier: TierName, name: string
   const launcher = prefetcherLauncher();
   if (launcher) {
     const globals = command.optsWithGlobals<GlobalOptions>();
-    await requestPrefetch({ tier, spoolDirectory, depth, globalArgs: globalArgsOf({ configFile: globals.config, repositories: globals.repo ?? [] }) }, name, launcher);
+    await requestPrefetch(
+      { tier, spoolDirectory, depth, globalArgs: globalArgsOf({ configFile: globals.config, repositories: globals.repo ?? [] }) },
+      name,
+      launcher,
+    );
   }
   return false;
 }
@@ -232,7 +248,11 @@ function parseCount(value: string): number {
   return count;
 }
 
-async function withWalEngine<T>(config: RookeryConfig, work: (engine: WalEngine) => Promise<T>, options: { oneShot?: boolean } = {}): Promise<T> {
+async function withWalEngine<T>(
+  config: RookeryConfig,
+  work: (engine: WalEngine) => Promise<T>,
+  options: { oneShot?: boolean } = {},
+): Promise<T> {
   const engine = createWalEngine(config, options);
   try {
     return await work(engine);

@@ -65,13 +65,32 @@ function history(tier: (typeof TIER_NAMES)[number], drillMs: number): CloudEvent
     make(
       'dev.rookery.drill.completed',
       tier,
-      { backupId, tier, ok: true, restoreMs: drillMs, rtoSeconds: DEFAULT_POLICIES[tier].rtoSeconds, withinRto: drillMs <= DEFAULT_POLICIES[tier].rtoSeconds * 1000, checks: [], finishedAt: ago(10) },
+      {
+        backupId,
+        tier,
+        ok: true,
+        restoreMs: drillMs,
+        rtoSeconds: DEFAULT_POLICIES[tier].rtoSeconds,
+        withinRto: drillMs <= DEFAULT_POLICIES[tier].rtoSeconds * 1000,
+        checks: [],
+        finishedAt: ago(10),
+      },
       10,
     ),
   ];
   if (method === 'physical') {
     events.push(
-      make('dev.rookery.wal.archived', tier, { tier, timeline: 1, lastLsn: '0/5000000', segments: [{ name: '000000010000000000000004', sha256: 'd'.repeat(64), bytes: 16_777_216, archivedAt: ago(1) }] }, 1),
+      make(
+        'dev.rookery.wal.archived',
+        tier,
+        {
+          tier,
+          timeline: 1,
+          lastLsn: '0/5000000',
+          segments: [{ name: '000000010000000000000004', sha256: 'd'.repeat(64), bytes: 16_777_216, archivedAt: ago(1) }],
+        },
+        1,
+      ),
     );
   }
   return events;
@@ -83,7 +102,17 @@ function streamedInSync(): CloudEvent {
   return createEvent(
     'dev.rookery.wal.streamed',
     'queue',
-    { tier: 'queue', applicationName: 'rookery_queue_wal', inSync: true, syncState: 'sync', flushLsn: '0/5000100', currentLsn: '0/5000100', lagBytes: 0, at: at.toISOString(), validForSeconds: 60 },
+    {
+      tier: 'queue',
+      applicationName: 'rookery_queue_wal',
+      inSync: true,
+      syncState: 'sync',
+      flushLsn: '0/5000100',
+      currentLsn: '0/5000100',
+      lagBytes: 0,
+      at: at.toISOString(),
+      validForSeconds: 60,
+    },
     { source: 'rookery/queue-wal', time: at },
   );
 }
@@ -109,7 +138,11 @@ describe('compliance-reporting service (real Kafka)', () => {
   }
 
   async function ledgerCount(): Promise<number> {
-    return (await request((app as INestApplication).getHttpServer()).get('/health').expect(200)).body.events as number;
+    return (
+      await request((app as INestApplication).getHttpServer())
+        .get('/health')
+        .expect(200)
+    ).body.events as number;
   }
 
   async function waitForLedger(count: number): Promise<void> {
@@ -139,7 +172,13 @@ describe('compliance-reporting service (real Kafka)', () => {
 
   it('consumes every topic into the ledger once and serves each tier’s compliance', async () => {
     app = await startApp();
-    const events = [...history('oltp', 240_000), ...history('content', 200_000), ...history('queue', 120_000), ...history('olap', 60_000), streamedInSync()];
+    const events = [
+      ...history('oltp', 240_000),
+      ...history('content', 200_000),
+      ...history('queue', 120_000),
+      ...history('olap', 60_000),
+      streamedInSync(),
+    ];
     await producer.publish(events);
     // A redelivery (the producer retried, the outbox relayed twice) must not be counted twice.
     await producer.publish(events.slice(0, 3));
@@ -158,9 +197,16 @@ describe('compliance-reporting service (real Kafka)', () => {
       validation: { completed: 1, validated: 1, coverage: 1, openFailures: [] },
     });
     // The queue tier streams synchronously: no exposure while the stream reports in sync.
-    expect(byTier['queue']).toMatchObject({ rpoExposureSeconds: 0, rpoMet: true, recoveryPoint: { source: 'stream' }, stream: { inSync: true, current: true } });
+    expect(byTier['queue']).toMatchObject({
+      rpoExposureSeconds: 0,
+      rpoMet: true,
+      recoveryPoint: { source: 'stream' },
+      stream: { inSync: true, current: true },
+    });
     // The seed's content policy: a 4-hour incremental against a 1-hour RPO is a finding, shown with its rule and the acknowledgement.
-    expect(byTier['content'].lint).toEqual([expect.objectContaining({ rule: 'rpo-schedule', severity: 'error', acknowledged: CONTENT_ACKNOWLEDGEMENT })]);
+    expect(byTier['content'].lint).toEqual([
+      expect.objectContaining({ rule: 'rpo-schedule', severity: 'error', acknowledged: CONTENT_ACKNOWLEDGEMENT }),
+    ]);
     expect(byTier['olap'].rpoMet).toBe(true);
     for (const tier of tiers) expect([tier.tier, tier.status, tier.missing]).toEqual([tier.tier, 'ok', []]);
 
@@ -169,10 +215,18 @@ describe('compliance-reporting service (real Kafka)', () => {
     await request(app.getHttpServer()).get('/compliance/nope').expect(400);
     await request(app.getHttpServer()).get('/compliance?since=yesterday').expect(400);
 
-    const markdown = await request(app.getHttpServer()).get('/report.md').expect(200).expect('content-type', /text\/markdown/);
+    const markdown = await request(app.getHttpServer())
+      .get('/report.md')
+      .expect(200)
+      .expect('content-type', /text\/markdown/);
     expect(markdown.text).toMatch(/^\| queue \| OK \|/m);
-    expect(markdown.text).toContain(`- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h (acknowledged: ${CONTENT_ACKNOWLEDGEMENT}).`);
-    const csv = await request(app.getHttpServer()).get('/report.csv').expect(200).expect('content-type', /text\/csv/);
+    expect(markdown.text).toContain(
+      `- Policy lint: error rpo-schedule: the schedule leaves up to 4 h between recovery points, more than the RPO of 1 h (acknowledged: ${CONTENT_ACKNOWLEDGEMENT}).`,
+    );
+    const csv = await request(app.getHttpServer())
+      .get('/report.csv')
+      .expect(200)
+      .expect('content-type', /text\/csv/);
     expect(csv.text.split('\r\n').filter(Boolean)).toHaveLength(5);
 
     // /metrics without a repository configured: the ledger's figures (the queue drill: 120 s of a 300 s RTO).
@@ -202,7 +256,9 @@ describe('compliance-reporting service (real Kafka)', () => {
         }
       }
       expect(await page.locator('section[data-tier="queue"] [data-testid="rpo"]').innerText()).toBe('0 s of 0 s');
-      expect(await page.locator('section[data-tier="content"] li[data-rule="rpo-schedule"]').innerText()).toContain(`(acknowledged: ${CONTENT_ACKNOWLEDGEMENT})`);
+      expect(await page.locator('section[data-tier="content"] li[data-rule="rpo-schedule"]').innerText()).toContain(
+        `(acknowledged: ${CONTENT_ACKNOWLEDGEMENT})`,
+      );
       await mkdir(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'compliance-dashboard.png'), fullPage: true });
     } finally {
@@ -215,8 +271,22 @@ describe('compliance-reporting service (real Kafka)', () => {
     await (app as INestApplication).close();
     app = null;
     // Events published while the service is down wait in Kafka for its consumer group.
-    const later = [make('dev.rookery.backup.started', 'oltp', { backupId: 'later-1', tier: 'oltp', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' }, 0)];
-    later.push(make('dev.rookery.backup.started', 'queue', { backupId: 'later-2', tier: 'queue', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' }, 0));
+    const later = [
+      make(
+        'dev.rookery.backup.started',
+        'oltp',
+        { backupId: 'later-1', tier: 'oltp', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' },
+        0,
+      ),
+    ];
+    later.push(
+      make(
+        'dev.rookery.backup.started',
+        'queue',
+        { backupId: 'later-2', tier: 'queue', type: 'full', method: 'physical', startedAt: ago(0), actor: 'test' },
+        0,
+      ),
+    );
     await producer.publish(later);
     app = await startApp();
     await waitForLedger(before + later.length);
@@ -257,13 +327,30 @@ describe('compliance-reporting service (real Kafka)', () => {
       ),
     ]);
     await waitForLedger(before + 2);
-    const olap = (await request((app as INestApplication).getHttpServer()).get('/compliance/olap').expect(200)).body as TierCompliance;
-    expect(olap.lastDrill).toMatchObject({ ok: false, withinRto: false, restoreSeconds: 63, error: "pg_restore failed with exit code 1: relation 'events' already exists" });
+    const olap = (
+      await request((app as INestApplication).getHttpServer())
+        .get('/compliance/olap')
+        .expect(200)
+    ).body as TierCompliance;
+    expect(olap.lastDrill).toMatchObject({
+      ok: false,
+      withinRto: false,
+      restoreSeconds: 63,
+      error: "pg_restore failed with exit code 1: relation 'events' already exists",
+    });
     expect(olap.status).toBe('failing');
-    const oltp = (await request((app as INestApplication).getHttpServer()).get('/compliance/oltp').expect(200)).body as TierCompliance;
+    const oltp = (
+      await request((app as INestApplication).getHttpServer())
+        .get('/compliance/oltp')
+        .expect(200)
+    ).body as TierCompliance;
     expect(oltp.lastValidation).toMatchObject({ ok: false, error: 'tar failed with exit code 2 while extracting base.tar' });
     expect(oltp.validation.openFailures).toEqual(['20261126T020000Z-oltp']);
-    const dashboard = await request((app as INestApplication).getHttpServer()).get('/dashboard').expect(200);
-    expect(dashboard.text).toMatch(/<section class="tier" data-tier="olap">[\s\S]*?data-testid="drill">failed after 63 s: pg_restore failed with exit code 1: relation &#39;events&#39; already exists</);
+    const dashboard = await request((app as INestApplication).getHttpServer())
+      .get('/dashboard')
+      .expect(200);
+    expect(dashboard.text).toMatch(
+      /<section class="tier" data-tier="olap">[\s\S]*?data-testid="drill">failed after 63 s: pg_restore failed with exit code 1: relation &#39;events&#39; already exists</,
+    );
   });
 });

@@ -70,7 +70,11 @@ export class ComplianceReportingModule {
         {
           provide: EVENT_BUS,
           useFactory: (logger: PinoLogger) =>
-            options.bus ?? connectEventBus({ ...config.events, clientId: `${config.events.clientId}-compliance`, consumer: 'compliance-reporting' }, (level, message, extra) => logger[level](extra, message)),
+            options.bus ??
+            connectEventBus(
+              { ...config.events, clientId: `${config.events.clientId}-compliance`, consumer: 'compliance-reporting' },
+              (level, message, extra) => logger[level](extra, message),
+            ),
           inject: [PinoLogger],
         },
         {
@@ -79,7 +83,10 @@ export class ComplianceReportingModule {
           inject: [EventLedger],
         },
         // GET /metrics: the objectives read from the repository (the engine, when one is configured) and the ledger.
-        { provide: RookeryEngine, useFactory: () => (config.repositories.length > 0 ? createEngine(config, { actor: 'compliance-reporting service' }) : null) },
+        {
+          provide: RookeryEngine,
+          useFactory: () => (config.repositories.length > 0 ? createEngine(config, { actor: 'compliance-reporting service' }) : null),
+        },
         BackupMetricsService,
         ObjectiveMetricsService,
         LedgerConsumer,

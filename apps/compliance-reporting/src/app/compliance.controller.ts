@@ -24,7 +24,10 @@ export class ComplianceController {
   }
 
   @Get('compliance')
-  @ApiOperation({ summary: 'every tier: last good full, recovery point and RPO exposure, last drill vs RTO, validation coverage, retention adherence, policy lint' })
+  @ApiOperation({
+    summary:
+      'every tier: last good full, recovery point and RPO exposure, last drill vs RTO, validation coverage, retention adherence, policy lint',
+  })
   @ApiQuery({ name: 'since', required: false, description: 'ISO-8601: only events from then' })
   @ApiQuery({ name: 'until', required: false, description: 'ISO-8601: only events until then' })
   @ApiOkResponse({ description: '{ tiers: TierCompliance[] }' })

@@ -61,7 +61,12 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     await pollUntil(
       async () => {
         if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${service.log.join('').slice(-2000)}`);
-        return request(service.url).get('/health').then((response) => response.status, () => 0);
+        return request(service.url)
+          .get('/health')
+          .then(
+            (response) => response.status,
+            () => 0,
+          );
       },
       (status) => status === 200,
       { what: `${name} answering /health`, intervalMs: 250 },
@@ -90,7 +95,8 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     );
   }
 
-  const oltpCompliance = async () => (await request(url('compliance-reporting')).get('/compliance/oltp').expect(200)).body as TierCompliance;
+  const oltpCompliance = async () =>
+    (await request(url('compliance-reporting')).get('/compliance/oltp').expect(200)).body as TierCompliance;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-e2e-'));
@@ -104,7 +110,10 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     for (const dir of [repository, join(repository, 'oltp'), join(repository, 'oltp', 'wal')]) await chown(dir, postgres.uid, postgres.gid);
     cluster = await startCluster({
       name: 'e2e',
-      settings: { archive_mode: 'on', archive_command: `${process.execPath} ${join(root, 'bin', 'rookery.js')} wal-push %p --tier oltp --repo file://${repository}` },
+      settings: {
+        archive_mode: 'on',
+        archive_command: `${process.execPath} ${join(root, 'bin', 'rookery.js')} wal-push %p --tier oltp --repo file://${repository}`,
+      },
     });
     await seedOltp(cluster.url, { sizeMb: 6 });
     await Promise.all(['compliance-reporting', 'validator', 'oltp-backup'].map((name) => startService(name)));
@@ -134,7 +143,10 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     const drill = await request(url('validator')).post('/drills').send({ tier: 'oltp' });
     expect(drill.status).toBeLessThan(300);
     expect(drill.body).toMatchObject({ tier: 'oltp', ok: true, withinRto: true });
-    const compliant = await pollUntil(oltpCompliance, (tier) => tier.lastDrill !== null, { what: 'the drill in the compliance view', intervalMs: 500 });
+    const compliant = await pollUntil(oltpCompliance, (tier) => tier.lastDrill !== null, {
+      what: 'the drill in the compliance view',
+      intervalMs: 500,
+    });
     expect(compliant.lastDrill).toMatchObject({ ok: true, withinRto: true });
     expect(compliant.lint.filter((finding) => finding.severity !== 'info')).toEqual([]);
     expect(compliant.status).toBe('ok');
@@ -156,7 +168,11 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     const record = await backup();
     expect(record.status).toBe('completed');
     const artifact = record.artifacts[0];
-    const path = join(work, 'repository', ...repositoryLayout.artifactKey('oltp', record.id, new Date(record.startedAt), artifact.name).split('/'));
+    const path = join(
+      work,
+      'repository',
+      ...repositoryLayout.artifactKey('oltp', record.id, new Date(record.startedAt), artifact.name).split('/'),
+    );
     const handle = await open(path, 'r+');
     try {
       const byte = Buffer.alloc(1);

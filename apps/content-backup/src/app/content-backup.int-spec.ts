@@ -67,7 +67,9 @@ describe('content-backup service', () => {
     expect(verified).toMatchObject({ ok: true, artifacts: [{ ok: true }, { ok: true }] });
 
     const listed = await request(app.getHttpServer()).get('/backups').expect(200);
-    expect((listed.body.backups as BackupRecord[]).map((record) => [record.id, record.type, record.status])).toEqual([[full.id, 'full', 'completed']]);
+    expect((listed.body.backups as BackupRecord[]).map((record) => [record.id, record.type, record.status])).toEqual([
+      [full.id, 'full', 'completed'],
+    ]);
   });
 
   it('answers 409 LOCK_HELD while another process (the CLI) holds the tier lock, and records nothing', async () => {
@@ -95,7 +97,9 @@ describe('content-backup service', () => {
 
   it("registers the policy's schedules: full at fullSchedule, incremental at incrementalSchedule", () => {
     const scheduler = app.get(SchedulerRegistry);
-    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('content'), backupJobName('content', 'incremental'), expireJobName('content')].sort());
+    expect([...scheduler.getCronJobs().keys()].sort()).toEqual(
+      [fullBackupJobName('content'), backupJobName('content', 'incremental'), expireJobName('content')].sort(),
+    );
     expect(String(scheduler.getCronJob(fullBackupJobName('content')).cronTime.source)).toBe('0 3 * * *');
     const incremental = scheduler.getCronJob(backupJobName('content', 'incremental'));
     expect(String(incremental.cronTime.source)).toBe('0 */4 * * *');

@@ -56,7 +56,9 @@ describe('content-backup /metrics: recovery objectives (real PostgreSQL, a CLI b
       ].join('\n'),
     );
     config = loadConfig({ configFile }, {});
-    app = await startBackupService(ContentBackupModule.forRoot, config, (service) => configureServiceApp(service, { title: 'content-backup (test)', description: 'test' }));
+    app = await startBackupService(ContentBackupModule.forRoot, config, (service) =>
+      configureServiceApp(service, { title: 'content-backup (test)', description: 'test' }),
+    );
   });
 
   afterAll(async () => {
@@ -89,7 +91,9 @@ describe('content-backup /metrics: recovery objectives (real PostgreSQL, a CLI b
     expect(exposure).toBeLessThanOrEqual(after - finishedAt);
     expect(values.get('rookery_rpo_objective_seconds{tier="content"}')).toBe(policy.rpoSeconds);
     expect(values.get('rookery_rto_objective_seconds{tier="content"}')).toBe(policy.rtoSeconds);
-    expect(values.get('rookery_backup_schedule_interval_seconds{tier="content"}')).toBe(longestScheduleGapSeconds([policy.fullSchedule, policy.incrementalSchedule]));
+    expect(values.get('rookery_backup_schedule_interval_seconds{tier="content"}')).toBe(
+      longestScheduleGapSeconds([policy.fullSchedule, policy.incrementalSchedule]),
+    );
     // A logical tier archives no WAL: no WAL lag series for it.
     expect(values.has('rookery_wal_archive_lag_segments{tier="content"}')).toBe(false);
   });
@@ -126,9 +130,30 @@ describe('content-backup /metrics: recovery objectives (real PostgreSQL, a CLI b
     const ledger = await EventLedger.open(config.catalog.url);
     try {
       await ledger.append([
-        { eventId: 'v1', subject: 'content', type: 'dev.rookery.validation.passed', time: '2026-12-01T01:00:00.000Z', source: 'rookery/validator', data: { validatedAt: '2026-12-01T01:00:00.000Z' } },
-        { eventId: 'v2', subject: 'content', type: 'dev.rookery.validation.failed', time: '2026-12-02T01:00:00.000Z', source: 'rookery/validator', data: { validatedAt: '2026-12-02T01:00:00.000Z' } },
-        { eventId: 'd1', subject: 'content', type: 'dev.rookery.drill.completed', time: '2026-12-03T06:00:00.000Z', source: 'rookery/validator', data: { ok: true, restoreMs: 2_500, withinRto: true, finishedAt: '2026-12-03T06:00:00.000Z' } },
+        {
+          eventId: 'v1',
+          subject: 'content',
+          type: 'dev.rookery.validation.passed',
+          time: '2026-12-01T01:00:00.000Z',
+          source: 'rookery/validator',
+          data: { validatedAt: '2026-12-01T01:00:00.000Z' },
+        },
+        {
+          eventId: 'v2',
+          subject: 'content',
+          type: 'dev.rookery.validation.failed',
+          time: '2026-12-02T01:00:00.000Z',
+          source: 'rookery/validator',
+          data: { validatedAt: '2026-12-02T01:00:00.000Z' },
+        },
+        {
+          eventId: 'd1',
+          subject: 'content',
+          type: 'dev.rookery.drill.completed',
+          time: '2026-12-03T06:00:00.000Z',
+          source: 'rookery/validator',
+          data: { ok: true, restoreMs: 2_500, withinRto: true, finishedAt: '2026-12-03T06:00:00.000Z' },
+        },
       ]);
     } finally {
       await ledger.close();

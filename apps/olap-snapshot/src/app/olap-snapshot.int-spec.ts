@@ -71,7 +71,9 @@ describe('olap-snapshot service', () => {
 
   it("registers the policy's schedules: full daily at fullSchedule, the snapshot weekly at incrementalSchedule", () => {
     const scheduler = app.get(SchedulerRegistry);
-    expect([...scheduler.getCronJobs().keys()].sort()).toEqual([fullBackupJobName('olap'), backupJobName('olap', 'snapshot'), expireJobName('olap')].sort());
+    expect([...scheduler.getCronJobs().keys()].sort()).toEqual(
+      [fullBackupJobName('olap'), backupJobName('olap', 'snapshot'), expireJobName('olap')].sort(),
+    );
     expect(String(scheduler.getCronJob(fullBackupJobName('olap')).cronTime.source)).toBe('0 4 * * *');
     const snapshot = scheduler.getCronJob(backupJobName('olap', 'snapshot'));
     expect(String(snapshot.cronTime.source)).toBe('0 5 * * 0');

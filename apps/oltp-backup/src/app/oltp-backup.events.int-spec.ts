@@ -50,7 +50,9 @@ describe('oltp-backup service events through a Kafka outage', () => {
       },
       'events int-spec',
     );
-    const moduleRef = await Test.createTestingModule({ imports: [OltpBackupModule.forRoot({ config, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })] }).compile();
+    const moduleRef = await Test.createTestingModule({
+      imports: [OltpBackupModule.forRoot({ config, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent' })],
+    }).compile();
     app = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(app, { title: 'oltp-backup (events test)', description: 'test' });
     await app.init();
@@ -78,7 +80,11 @@ describe('oltp-backup service events through a Kafka outage', () => {
     try {
       subscription = await new ComplianceLedgerService(ledger, DEFAULT_POLICIES).subscribe(consumerBus, 'events-test-ledger');
       // started + completed per backup, and the audit event of each POST /backups.
-      await pollUntil(() => ledger.count(), (count) => count >= 6, { timeoutMs: 120_000 });
+      await pollUntil(
+        () => ledger.count(),
+        (count) => count >= 6,
+        { timeoutMs: 120_000 },
+      );
       expect((await outbox.stats()).pending).toBe(0);
       // Give a duplicate delivery a chance to show up before counting.
       await new Promise((done) => setTimeout(done, 2_000));

@@ -93,11 +93,17 @@ describe('oltp-backup service', () => {
     expect(started.headers.location).toBe(`/backups/${first.id}`);
 
     const second = await request(app.getHttpServer()).post('/backups').expect(409);
-    expect(second.body).toMatchObject({ code: 'LOCK_HELD', message: expect.stringContaining("a backup of tier 'oltp' is already running") });
+    expect(second.body).toMatchObject({
+      code: 'LOCK_HELD',
+      message: expect.stringContaining("a backup of tier 'oltp' is already running"),
+    });
     expect(second.body.message).toContain(first.id);
     expect(second.body.hint).toEqual(expect.any(String));
 
-    const done = await until(() => backupRecord(app, first.id), (record) => record.status !== 'running');
+    const done = await until(
+      () => backupRecord(app, first.id),
+      (record) => record.status !== 'running',
+    );
     expect(done).toMatchObject({ id: first.id, status: 'completed', error: null });
     expect(done.bytes).toBeGreaterThan(24 * 1024 * 1024);
     expect(done.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
@@ -229,7 +235,10 @@ describe('oltp-backup service', () => {
     try {
       const started = await request(onPostgres.getHttpServer()).post('/backups').expect(202);
       const id = (started.body as BackupRecord).id;
-      await until(() => backupRecord(onPostgres, id), (record) => record.status !== 'running');
+      await until(
+        () => backupRecord(onPostgres, id),
+        (record) => record.status !== 'running',
+      );
       const rows = await cluster.query<{ id: string; status: string }>(
         'select id, status from backup_record order by started_at',
         [],

@@ -22,7 +22,12 @@ export class OltpBackupModule {
     return {
       module: OltpBackupModule,
       imports: [
-        ServiceKitModule.forRoot({ serviceName: 'oltp-backup', config: options.config, logLevel: options.logLevel, startWaitMs: options.startWaitMs }),
+        ServiceKitModule.forRoot({
+          serviceName: 'oltp-backup',
+          config: options.config,
+          logLevel: options.logLevel,
+          startWaitMs: options.startWaitMs,
+        }),
         ScheduleModule.forRoot(),
       ],
       controllers: [createBackupsController(OLTP_TIER), StatusController],

@@ -80,15 +80,23 @@ describe('queue-wal service', () => {
     const bus = await app.get(ServiceEventsService).connectedBus();
     const subscription = await bus.subscribe({ group: 'test', topics: [TOPICS.wal] }, async (event) => {
       // The topic also carries the stream's dev.rookery.wal.streamed reports.
-      if (event.type === 'dev.rookery.wal.archived') archivedNames.push(...(event as CloudEvent<'dev.rookery.wal.archived'>).data.segments.map((segment) => segment.name));
+      if (event.type === 'dev.rookery.wal.archived')
+        archivedNames.push(...(event as CloudEvent<'dev.rookery.wal.archived'>).data.segments.map((segment) => segment.name));
     });
-    const [{ name }] = await cluster.query<{ name: string }>("select pg_walfile_name(pg_current_wal_lsn()) as name from pg_switch_wal()");
+    const [{ name }] = await cluster.query<{ name: string }>('select pg_walfile_name(pg_current_wal_lsn()) as name from pg_switch_wal()');
     const uploaded = await until(status, (body) => (body.uploads.lastUploaded?.name ?? '') >= name);
-    expect(uploaded.uploads).toMatchObject({ failures: 0, lastError: null, lastUploaded: { name: expect.any(String), key: expect.stringContaining('queue/wal/00000001/') } });
+    expect(uploaded.uploads).toMatchObject({
+      failures: 0,
+      lastError: null,
+      lastUploaded: { name: expect.any(String), key: expect.stringContaining('queue/wal/00000001/') },
+    });
 
     // The pushed segment is reported in a batched dev.rookery.wal.archived event (outbox → bus).
     const lastName = uploaded.uploads.lastUploaded?.name ?? '?';
-    await until(async () => archivedNames, (names) => names.includes(lastName));
+    await until(
+      async () => archivedNames,
+      (names) => names.includes(lastName),
+    );
     await subscription.close();
   });
 

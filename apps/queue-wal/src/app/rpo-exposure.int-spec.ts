@@ -51,7 +51,9 @@ describe('queue tier RPO exposure from the synchronous WAL stream', () => {
     subscription = await compliance.subscribe(bus, 'compliance-test');
 
     const moduleRef = await Test.createTestingModule({
-      imports: [QueueWalModule.forRoot({ config, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', sweepIntervalMs: 300, reportIntervalMs: 1_000 })],
+      imports: [
+        QueueWalModule.forRoot({ config, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', sweepIntervalMs: 300, reportIntervalMs: 1_000 }),
+      ],
     }).compile();
     app = moduleRef.createNestApplication({ bufferLogs: true });
     await app.init();
@@ -70,7 +72,10 @@ describe('queue tier RPO exposure from the synchronous WAL stream', () => {
   const queue = (): Promise<TierCompliance> => compliance.tier('queue');
 
   it('is 0 while the stream is the synchronous standby and grows once the stream is stopped', async () => {
-    const inSync = await pollUntil(queue, (view) => view.stream?.inSync === true && view.stream.current, { what: 'an in-sync stream report in the ledger', intervalMs: 300 });
+    const inSync = await pollUntil(queue, (view) => view.stream?.inSync === true && view.stream.current, {
+      what: 'an in-sync stream report in the ledger',
+      intervalMs: 300,
+    });
     await cluster.query('create table jobs (id serial primary key, payload text)');
     await cluster.query("insert into jobs (payload) values ('acknowledged by the stream')");
     expect(inSync).toMatchObject({ rpoExposureSeconds: 0, rpoMet: true, recoveryPoint: { source: 'stream' } });
@@ -90,6 +95,9 @@ describe('queue tier RPO exposure from the synchronous WAL stream', () => {
     expect(stopped.rpoMet).toBe(false);
     expect(stopped.stream?.current).toBe(false);
     // It keeps growing: the lag is measured from the last moment the stream was in sync.
-    await pollUntil(queue, (view) => (view.rpoExposureSeconds ?? 0) > (stopped.rpoExposureSeconds ?? 0), { what: 'a growing RPO exposure', intervalMs: 300 });
+    await pollUntil(queue, (view) => (view.rpoExposureSeconds ?? 0) > (stopped.rpoExposureSeconds ?? 0), {
+      what: 'a growing RPO exposure',
+      intervalMs: 300,
+    });
   });
 });

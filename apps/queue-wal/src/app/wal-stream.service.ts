@@ -98,10 +98,20 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
         },
       });
     gauge('rookery_wal_stream_up', 'pg_receivewal is running (1) or not (0)', (snapshot) => (snapshot.receiver.running ? 1 : 0));
-    gauge('rookery_wal_stream_restarts', 'Times pg_receivewal was started again since the service started', (snapshot) => snapshot.receiver.restarts);
-    gauge('rookery_wal_stream_upload_failures', 'WAL pushes that failed (the file stays in the spool and is retried)', (snapshot) => snapshot.uploads.failures);
-    gauge('rookery_wal_stream_last_upload_timestamp_seconds', 'When the newest completed segment reached the repository (unix seconds)', (snapshot) =>
-      snapshot.uploads.lastUploaded ? Date.parse(snapshot.uploads.lastUploaded.at) / 1000 : null,
+    gauge(
+      'rookery_wal_stream_restarts',
+      'Times pg_receivewal was started again since the service started',
+      (snapshot) => snapshot.receiver.restarts,
+    );
+    gauge(
+      'rookery_wal_stream_upload_failures',
+      'WAL pushes that failed (the file stays in the spool and is retried)',
+      (snapshot) => snapshot.uploads.failures,
+    );
+    gauge(
+      'rookery_wal_stream_last_upload_timestamp_seconds',
+      'When the newest completed segment reached the repository (unix seconds)',
+      (snapshot) => (snapshot.uploads.lastUploaded ? Date.parse(snapshot.uploads.lastUploaded.at) / 1000 : null),
     );
   }
 }

@@ -24,7 +24,15 @@ export class FailedDrillException extends HttpException {
     const { error } = outcome.event.data;
     const status = outcome.report ? HttpStatus.UNPROCESSABLE_ENTITY : httpStatusForCode(error.code);
     const hint = isRookeryError(outcome.error) ? outcome.error.hint : undefined;
-    super({ code: error.code, message: error.message, ...(hint ? { hint } : {}), drill: { eventId: outcome.event.id, ok: false, ...outcome.event.data } }, status);
+    super(
+      {
+        code: error.code,
+        message: error.message,
+        ...(hint ? { hint } : {}),
+        drill: { eventId: outcome.event.id, ok: false, ...outcome.event.data },
+      },
+      status,
+    );
   }
 }
 
@@ -58,7 +66,9 @@ export class DrillService implements OnApplicationBootstrap {
       this.scheduler.addCronJob(drillJobName(tier), job);
       job.start();
     }
-    this.logger.log(`restore drills scheduled: ${TIER_NAMES.map((tier) => `${tier} '${this.config.tiers[tier].policy.drillSchedule ?? DEFAULT_DRILL_SCHEDULE}'`).join(', ')} (UTC)`);
+    this.logger.log(
+      `restore drills scheduled: ${TIER_NAMES.map((tier) => `${tier} '${this.config.tiers[tier].policy.drillSchedule ?? DEFAULT_DRILL_SCHEDULE}'`).join(', ')} (UTC)`,
+    );
   }
 
   /**
@@ -78,7 +88,9 @@ export class DrillService implements OnApplicationBootstrap {
         throw new FailedDrillException(outcome);
       }
       const report = outcome.report;
-      this.logger.log(`drill of ${tier} (${report.backupId}): restore ${report.restoreMs} ms, ${report.withinRto ? 'within' : 'MISSED'} RTO ${report.rtoSeconds} s`);
+      this.logger.log(
+        `drill of ${tier} (${report.backupId}): restore ${report.restoreMs} ms, ${report.withinRto ? 'within' : 'MISSED'} RTO ${report.rtoSeconds} s`,
+      );
       return report;
     } finally {
       this.running.delete(tier);
@@ -88,7 +100,9 @@ export class DrillService implements OnApplicationBootstrap {
   /** Drills recorded, newest first, failed ones with their reason (`error`). */
   async list(tier?: TierName): Promise<DrillRecord[]> {
     const entries = await this.ledger.list({ types: DRILL_TYPES, subject: tier });
-    return entries.reverse().map((entry) => ({ eventId: entry.eventId, ok: false, ...(entry.data as EventData<(typeof DRILL_TYPES)[number]>) }));
+    return entries
+      .reverse()
+      .map((entry) => ({ eventId: entry.eventId, ok: false, ...(entry.data as EventData<(typeof DRILL_TYPES)[number]>) }));
   }
 
   private scheduled(tier: TierName): Promise<void> {

@@ -22,7 +22,9 @@ export class ValidatorController {
   }
 
   @Get('drills')
-  @ApiOperation({ summary: 'restore drills, newest first: restore time against the RTO and the data checks; failed drills with their reason (error)' })
+  @ApiOperation({
+    summary: 'restore drills, newest first: restore time against the RTO and the data checks; failed drills with their reason (error)',
+  })
   @ApiQuery({ name: 'tier', required: false })
   async listDrills(@Query('tier') tier?: string) {
     return { drills: await this.drills.list(optionalTier(tier)) };

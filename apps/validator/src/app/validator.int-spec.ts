@@ -47,7 +47,13 @@ describe('validator service (real Kafka, real clusters)', () => {
 
   async function startApp(): Promise<INestApplication> {
     const moduleRef = await Test.createTestingModule({
-      imports: [ValidatorModule.forRoot({ config, logLevel: process.env['TEST_LOG_LEVEL'] ?? 'silent', selfCommand: [process.execPath, bin, '--repo', repoUrl] })],
+      imports: [
+        ValidatorModule.forRoot({
+          config,
+          logLevel: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+          selfCommand: [process.execPath, bin, '--repo', repoUrl],
+        }),
+      ],
     }).compile();
     const started = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(started, { title: 'validator (test)', description: 'test' });
@@ -56,11 +62,17 @@ describe('validator service (real Kafka, real clusters)', () => {
   }
 
   function validationsOf(backupId: string): CloudEvent[] {
-    return seen.filter((event) => event.type.startsWith('dev.rookery.validation.') && (event.data as { backupId: string }).backupId === backupId);
+    return seen.filter(
+      (event) => event.type.startsWith('dev.rookery.validation.') && (event.data as { backupId: string }).backupId === backupId,
+    );
   }
 
   async function awaitValidation(backupId: string): Promise<CloudEvent> {
-    await pollUntil(async () => validationsOf(backupId).length, (count) => count > 0, { what: `validation of ${backupId}`, timeoutMs: 180_000, intervalMs: 200 });
+    await pollUntil(
+      async () => validationsOf(backupId).length,
+      (count) => count > 0,
+      { what: `validation of ${backupId}`, timeoutMs: 180_000, intervalMs: 200 },
+    );
     return validationsOf(backupId)[0];
   }
 
@@ -93,7 +105,10 @@ describe('validator service (real Kafka, real clusters)', () => {
     producer = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'tier-services', partitions: 2 });
     watcher = await producer.subscribe({ group: 'test-watcher', topics: [TOPICS.validation] }, async (event) => void seen.push(event));
 
-    oltp = await startCluster({ name: 'validator-oltp', settings: { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` } });
+    oltp = await startCluster({
+      name: 'validator-oltp',
+      settings: { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` },
+    });
     await seedOltp(oltp.url, { sizeMb: 4 });
     olap = await startCluster({ name: 'validator-olap' });
     const seeded = await seedOlap(olap.url, { sizeMb: 4 });
@@ -129,12 +144,24 @@ describe('validator service (real Kafka, real clusters)', () => {
     await producer.publish(completed(manifest));
     const event = await awaitValidation(manifest.id);
     const data = event.data as { checks: { name: string; ok: boolean; detail?: string }[] };
-    expect({ type: event.type, failed: data.checks.filter((check) => !check.ok) }).toEqual({ type: 'dev.rookery.validation.passed', failed: [] });
+    expect({ type: event.type, failed: data.checks.filter((check) => !check.ok) }).toEqual({
+      type: 'dev.rookery.validation.passed',
+      failed: [],
+    });
     // The default physical backup is server-compressed: its tar and PostgreSQL's backup_manifest beside it.
     expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
-    expect(data.checks.map((check) => check.name)).toEqual(['manifest', 'sha256 base.tar.zst', 'sha256 backup_manifest', 'restore extraction', 'pg_verifybackup', 'wal continuity']);
+    expect(data.checks.map((check) => check.name)).toEqual([
+      'manifest',
+      'sha256 base.tar.zst',
+      'sha256 backup_manifest',
+      'restore extraction',
+      'pg_verifybackup',
+      'wal continuity',
+    ]);
     expect(event.subject).toBe('oltp');
-    const listed = await request((app as INestApplication).getHttpServer()).get('/validations?tier=oltp').expect(200);
+    const listed = await request((app as INestApplication).getHttpServer())
+      .get('/validations?tier=oltp')
+      .expect(200);
     expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: true, eventId: event.id })]);
   });
 
@@ -144,47 +171,64 @@ describe('validator service (real Kafka, real clusters)', () => {
       () => new ToolFailedError('tar', 2, 'tar: Skipping to next header\ntar: Exiting with failure status due to previous errors'),
       (data) => {
         expect(data.checks.filter((check) => check.name.startsWith('sha256 ')).every((check) => check.ok)).toBe(true);
-        expect(data.checks.find((check) => check.name === 'restore extraction')).toMatchObject({ ok: false, detail: expect.stringContaining('Exiting with failure status') });
-        expect(data.checks.find((check) => check.name === 'pg_verifybackup')).toMatchObject({ ok: false, detail: 'not run: the restore did not extract the backup' });
+        expect(data.checks.find((check) => check.name === 'restore extraction')).toMatchObject({
+          ok: false,
+          detail: expect.stringContaining('Exiting with failure status'),
+        });
+        expect(data.checks.find((check) => check.name === 'pg_verifybackup')).toMatchObject({
+          ok: false,
+          detail: 'not run: the restore did not extract the backup',
+        });
         expect(data.error).toBeUndefined();
       },
     ],
     [
       'the restore crashes: the validation could not run to the end and says why',
       () => new TypeError('extraction crashed on purpose'),
-      (data) => expect(data).toMatchObject({ checks: [], error: { code: 'UNEXPECTED', message: 'extraction crashed on purpose', retryable: false } }),
+      (data) =>
+        expect(data).toMatchObject({
+          checks: [],
+          error: { code: 'UNEXPECTED', message: 'extraction crashed on purpose', retryable: false },
+        }),
     ],
-  ])("a physical backup whose bytes are intact fails validation when the restore's own extraction fails (%s)", async (_case, failure, expectFailure) => {
-    // The fault is injected into the engine's tar extraction, which only `rookery restore` (and
-    // now the validator, through the engine) uses: the artifacts and their checksums stay intact.
-    const validatorEngine = (app as INestApplication).get<RookeryEngine>(VALIDATOR_ENGINE);
-    const extractTar = validatorEngine.context.postgres.extractTar;
-    validatorEngine.context.postgres.extractTar = (directory, rename, options) => {
-      const extraction = extractTar(directory, rename, options);
-      const done = extraction.done.then(() => Promise.reject(failure()));
-      done.catch(() => undefined);
-      return { ...extraction, done };
-    };
-    try {
-      const manifest = await engine.backup({ tier: 'oltp' });
-      await oltp.query('select pg_switch_wal()');
-      await producer.publish(completed(manifest));
-      const event = await awaitValidation(manifest.id);
-      expect(event.type).toBe('dev.rookery.validation.failed');
-      expectFailure(event.data as ValidationData);
-      const listed = await request((app as INestApplication).getHttpServer()).get(`/validations?backupId=${manifest.id}`).expect(200);
-      expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: false, eventId: event.id })]);
-    } finally {
-      validatorEngine.context.postgres.extractTar = extractTar;
-    }
-  });
+  ])(
+    "a physical backup whose bytes are intact fails validation when the restore's own extraction fails (%s)",
+    async (_case, failure, expectFailure) => {
+      // The fault is injected into the engine's tar extraction, which only `rookery restore` (and
+      // now the validator, through the engine) uses: the artifacts and their checksums stay intact.
+      const validatorEngine = (app as INestApplication).get<RookeryEngine>(VALIDATOR_ENGINE);
+      const extractTar = validatorEngine.context.postgres.extractTar;
+      validatorEngine.context.postgres.extractTar = (directory, rename, options) => {
+        const extraction = extractTar(directory, rename, options);
+        const done = extraction.done.then(() => Promise.reject(failure()));
+        done.catch(() => undefined);
+        return { ...extraction, done };
+      };
+      try {
+        const manifest = await engine.backup({ tier: 'oltp' });
+        await oltp.query('select pg_switch_wal()');
+        await producer.publish(completed(manifest));
+        const event = await awaitValidation(manifest.id);
+        expect(event.type).toBe('dev.rookery.validation.failed');
+        expectFailure(event.data as ValidationData);
+        const listed = await request((app as INestApplication).getHttpServer())
+          .get(`/validations?backupId=${manifest.id}`)
+          .expect(200);
+        expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: false, eventId: event.id })]);
+      } finally {
+        validatorEngine.context.postgres.extractTar = extractTar;
+      }
+    },
+  );
 
   it('validates a logical backup with pg_restore --list, and names a damaged artifact', async () => {
     const good = await engine.backup({ tier: 'olap' });
     await producer.publish(completed(good));
     const passed = await awaitValidation(good.id);
     expect(passed.type).toBe('dev.rookery.validation.passed');
-    expect((passed.data as { checks: { name: string }[] }).checks.map((check) => check.name)).toContain(`pg_restore --list ${good.artifacts[0].name}`);
+    expect((passed.data as { checks: { name: string }[] }).checks.map((check) => check.name)).toContain(
+      `pg_restore --list ${good.artifacts[0].name}`,
+    );
 
     const damaged = await damagedBackup('olap');
     const artifact = damaged.artifacts[0];
@@ -192,8 +236,14 @@ describe('validator service (real Kafka, real clusters)', () => {
     const failed = await awaitValidation(damaged.id);
     expect(failed.type).toBe('dev.rookery.validation.failed');
     const checks = (failed.data as { checks: { name: string; ok: boolean; detail?: string }[] }).checks;
-    expect(checks.find((check) => check.name === `sha256 ${artifact.name}`)).toMatchObject({ ok: false, detail: expect.stringContaining(artifact.name) });
-    expect(checks.find((check) => check.name === `pg_restore --list ${artifact.name}`)).toMatchObject({ ok: false, detail: expect.stringContaining('not run') });
+    expect(checks.find((check) => check.name === `sha256 ${artifact.name}`)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(artifact.name),
+    });
+    expect(checks.find((check) => check.name === `pg_restore --list ${artifact.name}`)).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('not run'),
+    });
     // The damaged backup must not be the one the drills restore.
     await engine.backup({ tier: 'olap' });
   });
@@ -202,19 +252,34 @@ describe('validator service (real Kafka, real clusters)', () => {
     ['oltp', 'archived-wal'],
     ['olap', 'dump'],
   ])('drills %s over REST: restores, checks the data, reports the duration, publishes drill.completed', async (tier, recovery) => {
-    const response = await request((app as INestApplication).getHttpServer()).post('/drills').send({ tier }).expect(200);
+    const response = await request((app as INestApplication).getHttpServer())
+      .post('/drills')
+      .send({ tier })
+      .expect(200);
     expect(response.body).toMatchObject({ tier, ok: true, recovery, withinRto: true });
     expect(response.body.restoreMs).toBeGreaterThan(0);
-    expect(response.body.checks.map((check: { name: string }) => check.name)).toEqual(['restore', 'not in recovery', 'tables readable', 'data present']);
+    expect(response.body.checks.map((check: { name: string }) => check.name)).toEqual([
+      'restore',
+      'not in recovery',
+      'tables readable',
+      'data present',
+    ]);
     await pollUntil(
       async () => seen.filter((event) => event.type === 'dev.rookery.drill.completed' && event.subject === tier).length,
       (count) => count === 1,
       { what: `drill.completed of ${tier}` },
     );
-    const listed = await request((app as INestApplication).getHttpServer()).get(`/drills?tier=${tier}`).expect(200);
+    const listed = await request((app as INestApplication).getHttpServer())
+      .get(`/drills?tier=${tier}`)
+      .expect(200);
     expect(listed.body.drills).toEqual([expect.objectContaining({ tier, ok: true, backupId: response.body.backupId })]);
     // Nothing of the drill is left behind: no scratch directory, no server.
-    expect(spawnSync('sh', ['-c', `ls -d ${tmpdir()}/rookery-drill-${tier}-* ${tmpdir()}/rookery-pg-drill-${tier}-* 2>/dev/null`]).stdout.toString()).toBe('');
+    expect(
+      spawnSync('sh', [
+        '-c',
+        `ls -d ${tmpdir()}/rookery-drill-${tier}-* ${tmpdir()}/rookery-pg-drill-${tier}-* 2>/dev/null`,
+      ]).stdout.toString(),
+    ).toBe('');
   });
 
   it('a failed drill is evidence: answered with its reason, listed by GET /drills, published as drill.failed', async () => {
@@ -224,24 +289,41 @@ describe('validator service (real Kafka, real clusters)', () => {
     const artifact = damaged.artifacts[0];
 
     const failed = await request(server).post('/drills').send({ tier: 'olap' }).expect(422);
-    expect(failed.body).toMatchObject({ code: 'DRILL_FAILED', message: expect.stringContaining(`restore drill of backup '${damaged.id}'`), drill: { backupId: damaged.id, ok: false } });
-    expect(failed.body.drill.checks.find((check: { name: string }) => check.name === 'restore')).toMatchObject({ ok: false, detail: expect.stringContaining(artifact.name) });
+    expect(failed.body).toMatchObject({
+      code: 'DRILL_FAILED',
+      message: expect.stringContaining(`restore drill of backup '${damaged.id}'`),
+      drill: { backupId: damaged.id, ok: false },
+    });
+    expect(failed.body.drill.checks.find((check: { name: string }) => check.name === 'restore')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining(artifact.name),
+    });
     // A tier with no backup at all: the drill cannot start, and that is recorded too.
     const none = await request(server).post('/drills').send({ tier: 'queue' }).expect(404);
     expect(none.body).toMatchObject({ code: 'BACKUP_NOT_FOUND', drill: { backupId: null, tier: 'queue', ok: false } });
 
     const drillFailures = () => seen.filter((event) => event.type === 'dev.rookery.drill.failed');
-    await pollUntil(async () => drillFailures().length, (count) => count >= 2, { what: 'drill.failed of olap and queue' });
+    await pollUntil(
+      async () => drillFailures().length,
+      (count) => count >= 2,
+      { what: 'drill.failed of olap and queue' },
+    );
     const bySubject = new Map(drillFailures().map((event) => [event.subject, event.data as DrillFailedData]));
     expect(bySubject.get('olap')).toMatchObject({ backupId: damaged.id, error: { code: 'DRILL_FAILED', message: failed.body.message } });
-    expect(bySubject.get('queue')).toMatchObject({ backupId: null, checks: [], error: { code: 'BACKUP_NOT_FOUND', message: none.body.message } });
+    expect(bySubject.get('queue')).toMatchObject({
+      backupId: null,
+      checks: [],
+      error: { code: 'BACKUP_NOT_FOUND', message: none.body.message },
+    });
 
     const olapDrills = (await request(server).get('/drills?tier=olap').expect(200)).body.drills;
     expect(olapDrills[0]).toMatchObject({ ok: false, backupId: damaged.id, error: { code: 'DRILL_FAILED', message: failed.body.message } });
     // The passed drill of the spec above is still there, after the failed one (newest first).
     expect(olapDrills.slice(1)).toEqual([expect.objectContaining({ ok: true })]);
     const queueDrills = (await request(server).get('/drills?tier=queue').expect(200)).body.drills;
-    expect(queueDrills).toEqual([expect.objectContaining({ ok: false, backupId: null, error: expect.objectContaining({ code: 'BACKUP_NOT_FOUND' }) })]);
+    expect(queueDrills).toEqual([
+      expect.objectContaining({ ok: false, backupId: null, error: expect.objectContaining({ code: 'BACKUP_NOT_FOUND' }) }),
+    ]);
   });
 
   it('a validator closed mid-stream and restarted validates every backup exactly once', async () => {
@@ -284,11 +366,19 @@ describe('validator service (real Kafka, real clusters)', () => {
     const file = join(work, 'rookery.yaml');
     // A millisecond: no restore of anything meets it (one second no longer fails: the olap drill can finish within it).
     await writeFile(file, `repositories: ['${s3Url}']\ntiers:\n  olap:\n    policy:\n      rtoSeconds: 0.001\n`);
-    const drill = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap', '--json'], { encoding: 'utf8', env: process.env, timeout: 240_000 });
+    const drill = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap', '--json'], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 240_000,
+    });
     expect({ status: drill.status, stderr: drill.stderr }).toEqual({ status: 0, stderr: '' });
     const report = JSON.parse(drill.stdout);
     expect(report).toMatchObject({ backupId: manifest.id, tier: 'olap', ok: true, rtoSeconds: 0.001, withinRto: false });
-    const text = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap'], { encoding: 'utf8', env: process.env, timeout: 240_000 });
+    const text = spawnSync(process.execPath, [bin, '--config', file, 'drill', '--tier', 'olap'], {
+      encoding: 'utf8',
+      env: process.env,
+      timeout: 240_000,
+    });
     expect(text.status).toBe(0);
     expect(text.stdout).toMatch(/RTO MISSED: restore .* against 0.001 s/);
   });

@@ -78,7 +78,11 @@ export class ValidatorModule {
         {
           provide: VALIDATOR_BUS,
           useFactory: (resolved: RookeryConfig, logger: PinoLogger) =>
-            options.bus ?? connectEventBus({ ...resolved.events, clientId: `${resolved.events.clientId}-validator`, consumer: 'validator' }, (level, message, extra) => logger[level](extra, message)),
+            options.bus ??
+            connectEventBus(
+              { ...resolved.events, clientId: `${resolved.events.clientId}-validator`, consumer: 'validator' },
+              (level, message, extra) => logger[level](extra, message),
+            ),
           inject: [ROOKERY_CONFIG, PinoLogger],
         },
         ValidatorService,

@@ -43,7 +43,9 @@ export class ValidatorService implements OnApplicationBootstrap, OnApplicationSh
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscription = await this.bus.subscribe({ group: VALIDATOR_GROUP, topics: [TOPICS.backup], fromBeginning: true }, (event) => this.handle(event));
+    this.subscription = await this.bus.subscribe({ group: VALIDATOR_GROUP, topics: [TOPICS.backup], fromBeginning: true }, (event) =>
+      this.handle(event),
+    );
     this.logger.log(`validating every backup.completed on ${TOPICS.backup} (${this.bus.kind} bus, group ${VALIDATOR_GROUP})`);
   }
 
@@ -70,23 +72,40 @@ export class ValidatorService implements OnApplicationBootstrap, OnApplicationSh
     const options = { source: this.events.source, id };
     try {
       const report = await this.validator.validate(tier, backupId, { manifestChecksum });
-      if (report.ok) this.logger.log(`backup ${backupId} of tier ${tier} passed validation (${report.checks.length} checks, ${report.durationMs} ms)`);
+      if (report.ok)
+        this.logger.log(`backup ${backupId} of tier ${tier} passed validation (${report.checks.length} checks, ${report.durationMs} ms)`);
       else this.logger.warn(`backup ${backupId} of tier ${tier} failed validation: ${failureSummary(report.checks)}`);
-      return createEvent(report.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed', tier, validationData(report), options);
+      return createEvent(
+        report.ok ? 'dev.rookery.validation.passed' : 'dev.rookery.validation.failed',
+        tier,
+        validationData(report),
+        options,
+      );
     } catch (error) {
       const failure = eventFailure(error);
       this.logger.warn(`validation of backup ${backupId} of tier ${tier} could not run to the end: ${failure.message}`);
-      return createEvent('dev.rookery.validation.failed', tier, { backupId, tier, checks: [], validatedAt: new Date().toISOString(), error: failure }, options);
+      return createEvent(
+        'dev.rookery.validation.failed',
+        tier,
+        { backupId, tier, checks: [], validatedAt: new Date().toISOString(), error: failure },
+        options,
+      );
     }
   }
 
   /** Validations recorded, newest first; optionally one tier's or one backup's. */
-  async list(filter: { tier?: TierName; backupId?: string } = {}): Promise<(EventData<'dev.rookery.validation.passed'> & { ok: boolean; eventId: string })[]> {
+  async list(
+    filter: { tier?: TierName; backupId?: string } = {},
+  ): Promise<(EventData<'dev.rookery.validation.passed'> & { ok: boolean; eventId: string })[]> {
     const entries = await this.ledger.list({ types: VALIDATION_TYPES, subject: filter.tier });
     return entries
       .filter((entry) => !filter.backupId || entry.data['backupId'] === filter.backupId)
       .reverse()
-      .map((entry) => ({ eventId: entry.eventId, ok: entry.type === 'dev.rookery.validation.passed', ...(entry.data as EventData<'dev.rookery.validation.passed'>) }));
+      .map((entry) => ({
+        eventId: entry.eventId,
+        ok: entry.type === 'dev.rookery.validation.passed',
+        ...(entry.data as EventData<'dev.rookery.validation.passed'>),
+      }));
   }
 
   /** Stores the event in the outbox once: a second attempt with the same id finds it there. */
@@ -101,5 +120,12 @@ export function validationData(report: ValidationReport): EventData<'dev.rookery
 }
 
 export function ledgerEntry(event: CloudEvent): Omit<LedgerEntry, 'receivedAt'> {
-  return { eventId: event.id, type: event.type, subject: event.subject, source: event.source, time: event.time, data: event.data as Record<string, unknown> };
+  return {
+    eventId: event.id,
+    type: event.type,
+    subject: event.subject,
+    source: event.source,
+    time: event.time,
+    data: event.data as Record<string, unknown>,
+  };
 }

@@ -95,7 +95,14 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
   });
 
   it('replaces the running placeholder when the engine chose another id', async () => {
-    await catalog.recordStarted({ id: 'placeholder', tier: 'oltp', type: 'full', method: 'physical', startedAt: '2026-11-26T02:00:00.000Z', requestedBy: 'schedule' });
+    await catalog.recordStarted({
+      id: 'placeholder',
+      tier: 'oltp',
+      type: 'full',
+      method: 'physical',
+      startedAt: '2026-11-26T02:00:00.000Z',
+      requestedBy: 'schedule',
+    });
     const manifest = makeManifest();
     await catalog.recordCompleted(manifest, { runningId: 'placeholder' });
     expect(await catalog.get('placeholder')).toBeNull();
@@ -168,7 +175,9 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
 
   it('stores events in the transaction of the change they report, and hands them out in order', async () => {
     const manifest = makeManifest();
-    await catalog.recordStarted({ id: manifest.id, tier: 'oltp', type: 'full', method: 'physical', startedAt: manifest.startedAt }, [item('e1')]);
+    await catalog.recordStarted({ id: manifest.id, tier: 'oltp', type: 'full', method: 'physical', startedAt: manifest.startedAt }, [
+      item('e1'),
+    ]);
     await catalog.recordCompleted(manifest, { events: [item('e2'), item('e3')] });
     await catalog.recordFailed('20261125T020000Z-oltp', new Error('x'), new Date(), [item('e4')]);
     expect((await catalog.outbox.pending(10)).map((entry) => [entry.eventId, entry.payload, entry.attempts])).toEqual([
@@ -216,10 +225,19 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
       source: 'rookery/test',
       data: { backupId: eventId, nested: { ok: true } },
     });
-    const first = [entry('e1', 'oltp', 'dev.rookery.backup.completed', '2026-11-26T02:00:00.000Z'), entry('e2', 'queue', 'dev.rookery.backup.completed', '2026-11-26T01:00:00.000Z')];
+    const first = [
+      entry('e1', 'oltp', 'dev.rookery.backup.completed', '2026-11-26T02:00:00.000Z'),
+      entry('e2', 'queue', 'dev.rookery.backup.completed', '2026-11-26T01:00:00.000Z'),
+    ];
     expect(await ledger.append(first)).toBe(2);
     // A redelivery of e1 (and a duplicate inside one batch) adds nothing.
-    expect(await ledger.append([first[0], entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z'), entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z')])).toBe(1);
+    expect(
+      await ledger.append([
+        first[0],
+        entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z'),
+        entry('e3', 'oltp', 'dev.rookery.drill.completed', '2026-11-27T00:00:00.000Z'),
+      ]),
+    ).toBe(1);
     expect(await ledger.count()).toBe(3);
     expect((await ledger.list()).map((row) => row.eventId)).toEqual(['e2', 'e1', 'e3']);
     expect((await ledger.list({ subject: 'oltp', types: ['dev.rookery.backup.completed'] }))[0]).toMatchObject({
@@ -227,7 +245,9 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
       data: { backupId: 'e1', nested: { ok: true } },
       receivedAt: expect.stringMatching(/^\d{4}-/),
     });
-    expect((await ledger.list({ since: '2026-11-26T01:30:00.000Z', until: '2026-11-26T23:00:00.000Z' })).map((row) => row.eventId)).toEqual(['e1']);
+    expect((await ledger.list({ since: '2026-11-26T01:30:00.000Z', until: '2026-11-26T23:00:00.000Z' })).map((row) => row.eventId)).toEqual(
+      ['e1'],
+    );
   });
 });
 

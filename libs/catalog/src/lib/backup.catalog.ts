@@ -103,7 +103,12 @@ export class BackupCatalog {
     return toRecord(entity);
   }
 
-  async recordFailed(id: string, error: unknown, finishedAt = new Date(), events: readonly OutboxItem[] = []): Promise<BackupRecord | null> {
+  async recordFailed(
+    id: string,
+    error: unknown,
+    finishedAt = new Date(),
+    events: readonly OutboxItem[] = [],
+  ): Promise<BackupRecord | null> {
     const message = error instanceof Error ? error.message : String(error);
     await this.dataSource.transaction(async (manager) => {
       await manager.update(BackupRecordEntity, { id }, { status: 'failed', error: message, finishedAt: finishedAt.toISOString() });

@@ -57,7 +57,8 @@ export async function openCatalogDataSource(url: string, options: CatalogDataSou
   const dataSource = createCatalogDataSource(url, options);
   dataSource.setOptions({ migrationsRun: false });
   try {
-    if (dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:') ensurePrivateFile(dataSource.options.database);
+    if (dataSource.options.type === 'better-sqlite3' && dataSource.options.database !== ':memory:')
+      ensurePrivateFile(dataSource.options.database);
     await dataSource.initialize();
     await migrateUnderLock(dataSource);
     return dataSource;

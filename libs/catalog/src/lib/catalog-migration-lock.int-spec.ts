@@ -51,7 +51,13 @@ describe('catalog migrations on one empty PostgreSQL database (advisory lock)', 
       const opening = BackupCatalog.open(url).finally(() => (settled = true));
       // The opener is queued on the lock (pg_locks shows its ungranted advisory lock)...
       await pollUntil(
-        async () => (await holder.query<{ waiting: string }>(`select count(*) as waiting from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = $1)`, [database])).rows[0].waiting,
+        async () =>
+          (
+            await holder.query<{ waiting: string }>(
+              `select count(*) as waiting from pg_locks where locktype = 'advisory' and not granted and database = (select oid from pg_database where datname = $1)`,
+              [database],
+            )
+          ).rows[0].waiting,
         (waiting) => waiting === '1',
         { what: 'the opener to wait for the migration lock' },
       );
@@ -61,7 +67,9 @@ describe('catalog migrations on one empty PostgreSQL database (advisory lock)', 
       await holder.query('select pg_advisory_unlock($1)', [CATALOG_MIGRATION_LOCK]);
       const catalog = await opening;
       await catalog.close();
-      expect((await holder.query<{ name: string }>('select name from catalog_migrations order by id')).rows.map((row) => row.name)).toEqual(MIGRATIONS);
+      expect((await holder.query<{ name: string }>('select name from catalog_migrations order by id')).rows.map((row) => row.name)).toEqual(
+        MIGRATIONS,
+      );
     } finally {
       await holder.end();
     }

@@ -6,7 +6,7 @@ import { EventLedger } from './event.ledger';
 
 const modeOf = async (path: string) => (await stat(path)).mode & 0o7777;
 
-describe('a SQLite catalog file is its owner\'s alone', () => {
+describe("a SQLite catalog file is its owner's alone", () => {
   let dir: string;
   let umask: number;
 
@@ -21,7 +21,7 @@ describe('a SQLite catalog file is its owner\'s alone', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('creates the catalog 0600 and the directories it needs 0700, and so do SQLite\'s journals', async () => {
+  it("creates the catalog 0600 and the directories it needs 0700, and so do SQLite's journals", async () => {
     const path = join(dir, 'state', 'catalog.sqlite');
     const catalog = await BackupCatalog.open(`sqlite://${path}`);
     await catalog.markInterrupted('oltp', 'modes spec');

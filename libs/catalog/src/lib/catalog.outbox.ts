@@ -73,7 +73,9 @@ export class CatalogOutbox {
 
   async markRelayed(eventIds: readonly string[], at: Date): Promise<void> {
     if (eventIds.length === 0) return;
-    await this.dataSource.getRepository(OutboxEventEntity).update({ eventId: In([...eventIds]) }, { relayedAt: at.toISOString(), lastError: null });
+    await this.dataSource
+      .getRepository(OutboxEventEntity)
+      .update({ eventId: In([...eventIds]) }, { relayedAt: at.toISOString(), lastError: null });
   }
 
   async markFailed(eventIds: readonly string[], error: string): Promise<void> {
@@ -88,7 +90,9 @@ export class CatalogOutbox {
 
   async markInvalid(eventIds: readonly string[], error: string): Promise<void> {
     if (eventIds.length === 0) return;
-    await this.dataSource.getRepository(OutboxEventEntity).update({ eventId: In([...eventIds]) }, { invalid: true, lastError: error.slice(0, 2000) });
+    await this.dataSource
+      .getRepository(OutboxEventEntity)
+      .update({ eventId: In([...eventIds]) }, { invalid: true, lastError: error.slice(0, 2000) });
   }
 
   async stats(): Promise<OutboxStats> {

@@ -37,11 +37,16 @@ export class EventLedger {
     if (entries.length === 0) return 0;
     return this.dataSource.transaction(async (manager) => {
       const known = new Set(
-        (await manager.find(LedgerEventEntity, { select: { eventId: true }, where: { eventId: In(entries.map((entry) => entry.eventId)) } })).map(
-          (row) => row.eventId,
-        ),
+        (
+          await manager.find(LedgerEventEntity, {
+            select: { eventId: true },
+            where: { eventId: In(entries.map((entry) => entry.eventId)) },
+          })
+        ).map((row) => row.eventId),
       );
-      const fresh = entries.filter((entry, index) => !known.has(entry.eventId) && entries.findIndex((other) => other.eventId === entry.eventId) === index);
+      const fresh = entries.filter(
+        (entry, index) => !known.has(entry.eventId) && entries.findIndex((other) => other.eventId === entry.eventId) === index,
+      );
       if (fresh.length === 0) return 0;
       await manager
         .createQueryBuilder()

@@ -21,7 +21,14 @@ export class ComplianceLedgerService {
   /** Records one event; false when the ledger already had it. */
   async ingest(event: CloudEvent): Promise<boolean> {
     const added = await this.ledger.append([
-      { eventId: event.id, type: event.type, subject: event.subject, source: event.source, time: event.time, data: event.data as Record<string, unknown> },
+      {
+        eventId: event.id,
+        type: event.type,
+        subject: event.subject,
+        source: event.source,
+        time: event.time,
+        data: event.data as Record<string, unknown>,
+      },
     ]);
     return added === 1;
   }
@@ -34,13 +41,25 @@ export class ComplianceLedgerService {
    * (computeTierCompliance counts a backup once per outcome). The repository holds no validation
    * or drill records (they exist only as events), so those stay "not recorded" until they run.
    */
-  async backfill(manifests: readonly BackupManifest[], options: { repository: string }): Promise<{ recorded: number; alreadyRecorded: number }> {
-    const known = new Set((await this.ledger.list({ types: ['dev.rookery.backup.completed'] })).map((entry) => String(entry.data['backupId'])));
+  async backfill(
+    manifests: readonly BackupManifest[],
+    options: { repository: string },
+  ): Promise<{ recorded: number; alreadyRecorded: number }> {
+    const known = new Set(
+      (await this.ledger.list({ types: ['dev.rookery.backup.completed'] })).map((entry) => String(entry.data['backupId'])),
+    );
     const entries = manifests
       .filter((manifest) => !known.has(manifest.id))
       .map((manifest) => {
         const event = backupCompletedEvent(manifest, { actor: 'backfill', repository: options.repository, source: BACKFILL_SOURCE });
-        return { eventId: `backfill:${manifest.id}`, type: event.type, subject: event.subject, source: event.source, time: manifest.finishedAt, data: event.data };
+        return {
+          eventId: `backfill:${manifest.id}`,
+          type: event.type,
+          subject: event.subject,
+          source: event.source,
+          time: manifest.finishedAt,
+          data: event.data,
+        };
       });
     const recorded = await this.ledger.append(entries);
     return { recorded, alreadyRecorded: manifests.length - recorded };

@@ -105,13 +105,19 @@ function drillChart(tier: TierCompliance): string {
   return chart('drills', points, { kind: 'bars', format: (value) => seconds(value), reference: tier.objectives.rtoSeconds });
 }
 
-function chart(name: string, points: Point[], options: { kind: 'bars' | 'sawtooth'; format: (value: number) => string; reference?: number }): string {
+function chart(
+  name: string,
+  points: Point[],
+  options: { kind: 'bars' | 'sawtooth'; format: (value: number) => string; reference?: number },
+): string {
   const open = `<svg data-chart="${name}" viewBox="0 0 ${WIDTH} ${HEIGHT}" role="img" aria-label="${name}">`;
-  if (points.length === 0) return `${open}<text x="${WIDTH / 2}" y="${HEIGHT / 2}" text-anchor="middle" fill="#8a94a3">no data yet</text></svg>`;
+  if (points.length === 0)
+    return `${open}<text x="${WIDTH / 2}" y="${HEIGHT / 2}" text-anchor="middle" fill="#8a94a3">no data yet</text></svg>`;
   const tMin = Math.min(...points.map((point) => point.from ?? point.t));
   const tMax = Math.max(...points.map((point) => point.t));
   const vMax = Math.max(...points.map((point) => point.v), options.reference ?? 0) * 1.1 || 1;
-  const x = (t: number) => PAD.left + (tMax === tMin ? (WIDTH - PAD.left - PAD.right) / 2 : ((t - tMin) / (tMax - tMin)) * (WIDTH - PAD.left - PAD.right));
+  const x = (t: number) =>
+    PAD.left + (tMax === tMin ? (WIDTH - PAD.left - PAD.right) / 2 : ((t - tMin) / (tMax - tMin)) * (WIDTH - PAD.left - PAD.right));
   const y = (v: number) => HEIGHT - PAD.bottom - (v / vMax) * (HEIGHT - PAD.top - PAD.bottom);
   const parts: string[] = [
     `<line x1="${PAD.left}" y1="${y(0)}" x2="${WIDTH - PAD.right}" y2="${y(0)}" stroke="#b9c1cc"/>`,

@@ -4,7 +4,10 @@ import { LintFinding, TierCompliance } from './tier-compliance';
  * The exported evidence (`rookery report`, GET /report.md, /report.csv): what an auditor files for
  * GDPR/SOX. Markdown for people, CSV (one row per tier, RFC 4180 quoting) for spreadsheets.
  */
-export function renderMarkdown(tiers: readonly TierCompliance[], options: { generatedAt?: Date; period?: { since?: string; until?: string } } = {}): string {
+export function renderMarkdown(
+  tiers: readonly TierCompliance[],
+  options: { generatedAt?: Date; period?: { since?: string; until?: string } } = {},
+): string {
   const generatedAt = (options.generatedAt ?? new Date()).toISOString();
   const lines: string[] = [
     '# rookery compliance report',
@@ -13,32 +16,45 @@ export function renderMarkdown(tiers: readonly TierCompliance[], options: { gene
     '',
     '| tier | status | last good full | recovery point | RPO exposure / objective | last drill / RTO | validation coverage | retention |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...tiers.map((tier) =>
-      `| ${[
-        tier.tier,
-        tier.status.toUpperCase(),
-        tier.lastGoodFull ? `${tier.lastGoodFull.backupId} (${tier.lastGoodFull.finishedAt})` : 'none',
-        tier.recoveryPoint ? `${tier.recoveryPoint.at} (${tier.recoveryPoint.source})` : 'none',
-        `${seconds(tier.rpoExposureSeconds)} / ${seconds(tier.objectives.rpoSeconds)}${tier.rpoMet === false ? ' **MISSED**' : ''}`,
-        drillText(tier, (text) => `**${text.toUpperCase()}**`),
-        coverageText(tier),
-        tier.retention.ok ? 'ok' : `**${tier.retention.expiredEarly.length} expired early, ${tier.retention.keptPastPolicy.length} kept past policy**`,
-      ].join(' | ')} |`,
+    ...tiers.map(
+      (tier) =>
+        `| ${[
+          tier.tier,
+          tier.status.toUpperCase(),
+          tier.lastGoodFull ? `${tier.lastGoodFull.backupId} (${tier.lastGoodFull.finishedAt})` : 'none',
+          tier.recoveryPoint ? `${tier.recoveryPoint.at} (${tier.recoveryPoint.source})` : 'none',
+          `${seconds(tier.rpoExposureSeconds)} / ${seconds(tier.objectives.rpoSeconds)}${tier.rpoMet === false ? ' **MISSED**' : ''}`,
+          drillText(tier, (text) => `**${text.toUpperCase()}**`),
+          coverageText(tier),
+          tier.retention.ok
+            ? 'ok'
+            : `**${tier.retention.expiredEarly.length} expired early, ${tier.retention.keptPastPolicy.length} kept past policy**`,
+        ].join(' | ')} |`,
     ),
     '',
   ];
   for (const tier of tiers) {
     lines.push(`## ${tier.tier}`, '');
-    lines.push(`Objectives: RPO ${seconds(tier.objectives.rpoSeconds)}, RTO ${seconds(tier.objectives.rtoSeconds)}, retention ${tier.objectives.retentionDays} d.`, '');
+    lines.push(
+      `Objectives: RPO ${seconds(tier.objectives.rpoSeconds)}, RTO ${seconds(tier.objectives.rtoSeconds)}, retention ${tier.objectives.retentionDays} d.`,
+      '',
+    );
     const completed = tier.series.backups.filter((backup) => backup.status === 'completed').length;
     const failed = tier.series.backups.length - completed;
-    lines.push(`- Backups: ${completed} completed, ${failed} failed; validation ${coverageText(tier)}${tier.validation.openFailures.length ? `, open failures: ${tier.validation.openFailures.join(', ')}` : ''}.`);
+    lines.push(
+      `- Backups: ${completed} completed, ${failed} failed; validation ${coverageText(tier)}${tier.validation.openFailures.length ? `, open failures: ${tier.validation.openFailures.join(', ')}` : ''}.`,
+    );
     lines.push(`- Drills: ${tier.series.drills.length}${tier.lastDrill ? `, last ${tier.lastDrill.finishedAt}: ${drillText(tier)}` : ''}.`);
-    if (tier.lastValidation && !tier.lastValidation.ok) lines.push(`- Last validation (${tier.lastValidation.backupId}, ${tier.lastValidation.at}) failed: ${tier.lastValidation.error}.`);
+    if (tier.lastValidation && !tier.lastValidation.ok)
+      lines.push(`- Last validation (${tier.lastValidation.backupId}, ${tier.lastValidation.at}) failed: ${tier.lastValidation.error}.`);
     if (tier.missing.length) lines.push(`- Missing evidence: ${tier.missing.join(', ')}.`);
-    lines.push(`- Cross-region copies: ${tier.replication.copies}, failures ${tier.replication.failures}${tier.replication.lastCopyAt ? `, last ${tier.replication.lastCopyAt}` : ''}.`);
-    for (const early of tier.retention.expiredEarly) lines.push(`- Retention: ${early.backupId} expired ${early.expiredAt}, before its retention date ${early.retentionUntil}.`);
-    for (const kept of tier.retention.keptPastPolicy) lines.push(`- Retention: ${kept.backupId} kept past its retention date ${kept.retentionUntil}.`);
+    lines.push(
+      `- Cross-region copies: ${tier.replication.copies}, failures ${tier.replication.failures}${tier.replication.lastCopyAt ? `, last ${tier.replication.lastCopyAt}` : ''}.`,
+    );
+    for (const early of tier.retention.expiredEarly)
+      lines.push(`- Retention: ${early.backupId} expired ${early.expiredAt}, before its retention date ${early.retentionUntil}.`);
+    for (const kept of tier.retention.keptPastPolicy)
+      lines.push(`- Retention: ${kept.backupId} kept past its retention date ${kept.retentionUntil}.`);
     for (const finding of tier.lint) lines.push(`- Policy lint: ${findingText(finding)}.`);
     lines.push('');
   }

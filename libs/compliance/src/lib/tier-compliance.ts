@@ -106,12 +106,17 @@ export function computeTierCompliance(
     for (const backup of (event.data['backups'] as { backupId: string }[] | undefined) ?? []) expiredAt.set(backup.backupId, event.time);
   }
 
-  const goodFull = [...completed].reverse().find((backup) => backup.type === 'full' && verdicts.get(backup.backupId) !== false && !expiredAt.has(backup.backupId));
+  const goodFull = [...completed]
+    .reverse()
+    .find((backup) => backup.type === 'full' && verdicts.get(backup.backupId) !== false && !expiredAt.has(backup.backupId));
   const stream = streamState(ofType('wal.streamed'), now);
   const recoveryPoints = [
     ...completed.map((backup) => ({ at: backup.finishedAt, source: 'backup' as const })),
     ...ofType('wal.archived').flatMap((event) =>
-      ((event.data['segments'] as { archivedAt: string }[] | undefined) ?? []).map((segment) => ({ at: segment.archivedAt, source: 'wal' as const })),
+      ((event.data['segments'] as { archivedAt: string }[] | undefined) ?? []).map((segment) => ({
+        at: segment.archivedAt,
+        source: 'wal' as const,
+      })),
     ),
     ...stream.inSyncAt.map((at) => ({ at, source: 'stream' as const })),
   ].sort((a, b) => a.at.localeCompare(b.at));
@@ -121,19 +126,28 @@ export function computeTierCompliance(
   const rpoExposureSeconds = recoveryPoint ? Math.max(0, (now.getTime() - Date.parse(recoveryPoint.at)) / 1000) : null;
 
   const drills = uniqueBy(
-    [...ofType('drill.completed').map(completedDrill), ...ofType('drill.failed').map(failedDrill)].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt)),
+    [...ofType('drill.completed').map(completedDrill), ...ofType('drill.failed').map(failedDrill)].sort((a, b) =>
+      a.finishedAt.localeCompare(b.finishedAt),
+    ),
     (drill) => `${drill.backupId}@${drill.finishedAt}`,
   );
 
   const validated = completed.filter((backup) => verdicts.has(backup.backupId)).length;
-  const openFailures = completed.filter((backup) => verdicts.get(backup.backupId) === false && !expiredAt.has(backup.backupId)).map((backup) => backup.backupId);
+  const openFailures = completed
+    .filter((backup) => verdicts.get(backup.backupId) === false && !expiredAt.has(backup.backupId))
+    .map((backup) => backup.backupId);
 
   const expiredEarly = completed.flatMap((backup) => {
     const at = expiredAt.get(backup.backupId);
-    return at && backup.retentionUntil && at < backup.retentionUntil ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil, expiredAt: at }] : [];
+    return at && backup.retentionUntil && at < backup.retentionUntil
+      ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil, expiredAt: at }]
+      : [];
   });
   const keptPastPolicy = completed.flatMap((backup) =>
-    backup.retentionUntil && !expiredAt.has(backup.backupId) && Date.parse(backup.retentionUntil) + RETENTION_GRACE_MS < now.getTime() && backup !== goodFull
+    backup.retentionUntil &&
+    !expiredAt.has(backup.backupId) &&
+    Date.parse(backup.retentionUntil) + RETENTION_GRACE_MS < now.getTime() &&
+    backup !== goodFull
       ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil }]
       : [],
   );
@@ -147,7 +161,9 @@ export function computeTierCompliance(
     tier: policy.tier,
     generatedAt: now.toISOString(),
     objectives: { rpoSeconds: policy.rpoSeconds, rtoSeconds: policy.rtoSeconds, retentionDays: policy.retentionDays },
-    lastGoodFull: goodFull ? { backupId: goodFull.backupId, finishedAt: goodFull.finishedAt, validated: verdicts.get(goodFull.backupId) === true } : null,
+    lastGoodFull: goodFull
+      ? { backupId: goodFull.backupId, finishedAt: goodFull.finishedAt, validated: verdicts.get(goodFull.backupId) === true }
+      : null,
     recoveryPoint,
     stream: stream.last,
     rpoExposureSeconds,
@@ -164,7 +180,14 @@ export function computeTierCompliance(
     replication: { copies: copies.length, failures: ofType('replication.failed').length, lastCopyAt: copies.at(-1)?.time ?? null },
     lint: lintFindings(policy, options.facts),
     status: 'ok',
-    series: { backups, exposure: exposureSeries(recoveryPoints.map((point) => point.at), now), drills },
+    series: {
+      backups,
+      exposure: exposureSeries(
+        recoveryPoints.map((point) => point.at),
+        now,
+      ),
+      drills,
+    },
   };
   result.status = statusOf(result);
   return result;
@@ -175,15 +198,17 @@ export function computeTierCompliance(
  * its manifest (rookery catalog rebuild) counts once.
  */
 function backupPoints(events: readonly LedgerEvent[]): BackupPoint[] {
-  const points = events.map((event): BackupPoint => ({
-    backupId: String(event.data['backupId']),
-    type: String(event.data['type']),
-    status: event.type.endsWith('completed') ? 'completed' : 'failed',
-    finishedAt: String(event.data['finishedAt'] ?? event.data['failedAt'] ?? event.time),
-    durationMs: typeof event.data['durationMs'] === 'number' ? event.data['durationMs'] : null,
-    storedBytes: typeof event.data['storedBytes'] === 'number' ? event.data['storedBytes'] : null,
-    retentionUntil: typeof event.data['retentionUntil'] === 'string' ? event.data['retentionUntil'] : null,
-  }));
+  const points = events.map(
+    (event): BackupPoint => ({
+      backupId: String(event.data['backupId']),
+      type: String(event.data['type']),
+      status: event.type.endsWith('completed') ? 'completed' : 'failed',
+      finishedAt: String(event.data['finishedAt'] ?? event.data['failedAt'] ?? event.time),
+      durationMs: typeof event.data['durationMs'] === 'number' ? event.data['durationMs'] : null,
+      storedBytes: typeof event.data['storedBytes'] === 'number' ? event.data['storedBytes'] : null,
+      retentionUntil: typeof event.data['retentionUntil'] === 'string' ? event.data['retentionUntil'] : null,
+    }),
+  );
   return uniqueBy(points, (point) => `${point.backupId}:${point.status}`);
 }
 
@@ -195,7 +220,9 @@ function validationPoint(event: LedgerEvent): ValidationPoint {
     backupId: String(event.data['backupId']),
     at: String(event.data['validatedAt'] ?? event.time),
     ok,
-    error: ok ? null : (errorMessage(event.data['error']) ?? (failedChecks.length ? `failed checks: ${failedChecks.join(', ')}` : 'failed')),
+    error: ok
+      ? null
+      : (errorMessage(event.data['error']) ?? (failedChecks.length ? `failed checks: ${failedChecks.join(', ')}` : 'failed')),
   };
 }
 
@@ -239,7 +266,12 @@ function streamState(events: readonly LedgerEvent[], now: Date): { inSyncAt: str
   return {
     inSyncAt: reports.filter((report) => report.inSync).map((report) => report.at),
     last: last
-      ? { inSync: last.inSync, at: last.at, lagBytes: last.lagBytes, current: last.inSync && now.getTime() - Date.parse(last.at) <= last.validForSeconds * 1000 }
+      ? {
+          inSync: last.inSync,
+          at: last.at,
+          lagBytes: last.lagBytes,
+          current: last.inSync && now.getTime() - Date.parse(last.at) <= last.validForSeconds * 1000,
+        }
       : null,
   };
 }

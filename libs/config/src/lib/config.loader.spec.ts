@@ -25,10 +25,7 @@ describe('buildConfig', () => {
   });
 
   it('merges policy overrides per tier and keeps the other defaults', () => {
-    const config = buildConfig(
-      { tiers: { oltp: { policy: { retentionDays: 30 } } } },
-      'test.yaml',
-    );
+    const config = buildConfig({ tiers: { oltp: { policy: { retentionDays: 30 } } } }, 'test.yaml');
     expect(config.tiers.oltp.policy.retentionDays).toBe(30);
     expect(config.tiers.oltp.policy.storageClass).toBe('STANDARD_IA');
   });
@@ -45,16 +42,38 @@ describe('buildConfig', () => {
     [{ compresion: {} }, 'compresion: unknown key'],
     [{ compression: { codec: 'brotli' } }, 'compression.codec'],
     [{ tiers: { oltp: { policy: { fullSchedule: 'daily' } } } }, 'tiers.oltp.policy.fullSchedule'],
-    [{ tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedul', reason: 'typo' }] } } } }, 'tiers.content.policy.acknowledge.0.rule'],
-    [{ tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: '' }] } } } }, 'tiers.content.policy.acknowledge.0.reason'],
+    [
+      { tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedul', reason: 'typo' }] } } } },
+      'tiers.content.policy.acknowledge.0.rule',
+    ],
+    [
+      { tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: '' }] } } } },
+      'tiers.content.policy.acknowledge.0.reason',
+    ],
   ])('names the bad key in %j', (document, key) => {
     expect(configError(() => buildConfig(document, 'bad.yaml')).message).toContain(key);
   });
 
   it('reads the WAL archiving section, defaulting to one segment per call', () => {
-    expect(buildConfig({}, 'x').wal).toEqual({ archiveAsync: false, spoolPath: null, processMax: 2, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30, prefetchSegments: 32 });
+    expect(buildConfig({}, 'x').wal).toEqual({
+      archiveAsync: false,
+      spoolPath: null,
+      processMax: 2,
+      batchMax: 32,
+      archiveTimeoutSeconds: 60,
+      archiverIdleSeconds: 30,
+      prefetchSegments: 32,
+    });
     const config = buildConfig({ wal: { archiveAsync: true, spoolPath: 'spool', processMax: 4 } }, 'x', {}, {}, '/etc/rookery');
-    expect(config.wal).toEqual({ archiveAsync: true, spoolPath: '/etc/rookery/spool', processMax: 4, batchMax: 32, archiveTimeoutSeconds: 60, archiverIdleSeconds: 30, prefetchSegments: 32 });
+    expect(config.wal).toEqual({
+      archiveAsync: true,
+      spoolPath: '/etc/rookery/spool',
+      processMax: 4,
+      batchMax: 32,
+      archiveTimeoutSeconds: 60,
+      archiverIdleSeconds: 30,
+      prefetchSegments: 32,
+    });
     // The fast paths' switches: restore's prefetch (0: a plain wal-get per file) and the backup's slab reuse.
     expect(buildConfig({ wal: { prefetchSegments: 0 } }, 'x').wal.prefetchSegments).toBe(0);
     expect(buildConfig({}, 'x').backup).toEqual({ reuseBuffers: true });
@@ -63,7 +82,10 @@ describe('buildConfig', () => {
 
   it('reads repository.owner (the postgres account by default) and repository.group (none by default)', () => {
     expect(buildConfig({}, 'x').repository).toEqual({ owner: 'postgres', group: null });
-    expect(buildConfig({ repository: { owner: 'backup', group: 'rookery' } }, 'x').repository).toEqual({ owner: 'backup', group: 'rookery' });
+    expect(buildConfig({ repository: { owner: 'backup', group: 'rookery' } }, 'x').repository).toEqual({
+      owner: 'backup',
+      group: 'rookery',
+    });
     expect(configError(() => buildConfig({ repository: { owner: 'no such/account' } }, 'x')).message).toContain('repository.owner');
   });
 
@@ -84,9 +106,7 @@ describe('buildConfig', () => {
   });
 
   it('reports every bad key at once', () => {
-    const error = configError(() =>
-      buildConfig({ repositories: ['ftp://x'], compression: { level: 99 } }, 'bad.yaml'),
-    );
+    const error = configError(() => buildConfig({ repositories: ['ftp://x'], compression: { level: 99 } }, 'bad.yaml'));
     expect(error.issues.length).toBe(2);
   });
 
@@ -99,7 +119,9 @@ describe('buildConfig', () => {
   });
 
   it('refuses a PORT that is not a port number, naming it', () => {
-    expect(configError(() => buildConfig({}, 'f.yaml', {}, { PORT: '80a' })).issues).toEqual(["PORT: '80a' is not a port number (0-65535)"]);
+    expect(configError(() => buildConfig({}, 'f.yaml', {}, { PORT: '80a' })).issues).toEqual([
+      "PORT: '80a' is not a port number (0-65535)",
+    ]);
   });
 
   it('refuses the in-process bus to consumers unless events.allowInProcess', () => {
@@ -108,11 +130,11 @@ describe('buildConfig', () => {
   });
 
   it('lets --repo and --pg-url override the file', () => {
-    const config = buildConfig(
-      { repositories: ['file:///a'] },
-      'f.yaml',
-      { repositories: ['file:///b', 's3://bucket/p'], pgUrl: 'postgres://u:pw@h/db', tier: 'oltp' },
-    );
+    const config = buildConfig({ repositories: ['file:///a'] }, 'f.yaml', {
+      repositories: ['file:///b', 's3://bucket/p'],
+      pgUrl: 'postgres://u:pw@h/db',
+      tier: 'oltp',
+    });
     expect(config.repositories).toEqual(['file:///b', 's3://bucket/p']);
     expect(config.tiers.oltp.pgUrl?.reveal()).toBe('postgres://u:pw@h/db');
     expect(JSON.stringify(config)).not.toContain('pw');
@@ -139,9 +161,7 @@ describe('buildConfig', () => {
   });
 
   it('refuses a keyEnv that is not set', () => {
-    expect(configError(() => buildConfig({ encryption: { keyEnv: 'MY_KEY' } }, 'x', {}, {})).message).toContain(
-      'MY_KEY is not set',
-    );
+    expect(configError(() => buildConfig({ encryption: { keyEnv: 'MY_KEY' } }, 'x', {}, {})).message).toContain('MY_KEY is not set');
   });
 
   it('returns a frozen object', () => {
@@ -169,9 +189,7 @@ describe('loadConfig', () => {
   });
 
   it('says when the config file is missing', () => {
-    expect(configError(() => loadConfig({ configFile: join(dir, 'nope.yaml') }, {}, dir)).message).toContain(
-      'cannot read config file',
-    );
+    expect(configError(() => loadConfig({ configFile: join(dir, 'nope.yaml') }, {}, dir)).message).toContain('cannot read config file');
   });
 
   it('uses $ROOKERY_CONFIG when no --config is given', () => {
@@ -208,7 +226,10 @@ describe('walStream', () => {
   });
 
   it.each([
-    [{ walStream: { onDown: 'degrade', manageSynchronousStandbyNames: false } }, 'walStream.onDown: degrade needs manageSynchronousStandbyNames'],
+    [
+      { walStream: { onDown: 'degrade', manageSynchronousStandbyNames: false } },
+      'walStream.onDown: degrade needs manageSynchronousStandbyNames',
+    ],
     [{ walStream: { onDown: 'sometimes' } }, 'walStream.onDown'],
     [{ walStream: { slot: 'Bad-Slot' } }, 'walStream.slot'],
     [{ walStream: { applicationName: 'a b' } }, 'walStream.applicationName'],
@@ -220,7 +241,13 @@ describe('walStream', () => {
 
 describe('events', () => {
   it('defaults to no brokers (the in-process bus) and takes brokers from the file or ROOKERY_KAFKA_BROKERS', () => {
-    expect(buildConfig({}, 'x').events).toEqual({ brokers: [], clientId: 'rookery', partitions: 4, replicationFactor: null, allowInProcess: false });
+    expect(buildConfig({}, 'x').events).toEqual({
+      brokers: [],
+      clientId: 'rookery',
+      partitions: 4,
+      replicationFactor: null,
+      allowInProcess: false,
+    });
     expect(buildConfig({ events: { brokers: ['kafka-1:9092'], clientId: 'oltp', replicationFactor: 3 } }, 'x').events).toEqual({
       brokers: ['kafka-1:9092'],
       clientId: 'oltp',
@@ -228,7 +255,10 @@ describe('events', () => {
       replicationFactor: 3,
       allowInProcess: false,
     });
-    expect(buildConfig({ events: { brokers: ['a:1'] } }, 'x', {}, { ROOKERY_KAFKA_BROKERS: 'k1:9092, k2:9092' }).events.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(buildConfig({ events: { brokers: ['a:1'] } }, 'x', {}, { ROOKERY_KAFKA_BROKERS: 'k1:9092, k2:9092' }).events.brokers).toEqual([
+      'k1:9092',
+      'k2:9092',
+    ]);
   });
 
   it.each([

@@ -1,7 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
-import { DEFAULT_COMPRESSION, DEFAULT_PG_IDLE_TIMEOUT_SECONDS, DEFAULT_REPOSITORY_OWNER, DEFAULT_WAL_ARCHIVE, IntegrityConfig, RookeryConfig, TierConfig, WalStreamConfig, defaultTierConfigs, defaultWalStreamConfig } from './rookery-config';
+import {
+  DEFAULT_COMPRESSION,
+  DEFAULT_PG_IDLE_TIMEOUT_SECONDS,
+  DEFAULT_REPOSITORY_OWNER,
+  DEFAULT_WAL_ARCHIVE,
+  IntegrityConfig,
+  RookeryConfig,
+  TierConfig,
+  WalStreamConfig,
+  defaultTierConfigs,
+  defaultWalStreamConfig,
+} from './rookery-config';
 import { readKeyFile } from './key-file';
 import { RookeryFile, describeIssues, rookeryFileSchema } from './rookery-config.schema';
 
@@ -31,11 +42,7 @@ export const ENV = {
  * ./rookery.yaml, else the built-in defaults; then flags override the file. Every problem is
  * reported in one ConfigError, each line naming the bad key.
  */
-export function loadConfig(
-  overrides: ConfigOverrides = {},
-  env: NodeJS.ProcessEnv = process.env,
-  cwd = process.cwd(),
-): RookeryConfig {
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): RookeryConfig {
   const path = overrides.configFile ?? env[ENV.config] ?? defaultConfigPath(cwd);
   const file = path ? readConfigFile(resolve(cwd, path)) : {};
   return buildConfig(file, path ? resolve(cwd, path) : 'built-in defaults', overrides, env, cwd);
@@ -104,7 +111,8 @@ export function buildConfig(
   const hints: string[] = [];
   const encryptionKey = readEncryptionKey(file, env, cwd, problems, hints);
   const encryptionRequired = file.encryption?.required ?? encryptionKey !== null;
-  if (encryptionRequired && !encryptionKey) problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
+  if (encryptionRequired && !encryptionKey)
+    problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
   const integrity = readIntegrityKeys(file, env, cwd, problems, hints);
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
@@ -114,9 +122,7 @@ export function buildConfig(
     codec: (file.compression?.codec ?? DEFAULT_COMPRESSION.codec) as RookeryConfig['compression']['codec'],
     level: file.compression?.level ?? DEFAULT_COMPRESSION.level,
     workers: file.compression?.workers ?? DEFAULT_COMPRESSION.workers,
-    chunkSize: file.compression?.chunkSizeMb
-      ? Math.round(file.compression.chunkSizeMb * 1024 * 1024)
-      : DEFAULT_COMPRESSION.chunkSize,
+    chunkSize: file.compression?.chunkSizeMb ? Math.round(file.compression.chunkSizeMb * 1024 * 1024) : DEFAULT_COMPRESSION.chunkSize,
     location: file.compression?.location ?? DEFAULT_COMPRESSION.location,
   };
 
@@ -157,7 +163,10 @@ export function buildConfig(
 
 /** ROOKERY_KAFKA_BROKERS=host:port,host:port overrides events.brokers (containers set it). */
 function kafkaBrokers(value: string | undefined): string[] | undefined {
-  const brokers = value?.split(',').map((broker) => broker.trim()).filter(Boolean);
+  const brokers = value
+    ?.split(',')
+    .map((broker) => broker.trim())
+    .filter(Boolean);
   return brokers?.length ? brokers : undefined;
 }
 
@@ -193,7 +202,14 @@ function mergePolicy(base: TierPolicy, overrides: NonNullable<NonNullable<Rooker
   const { logical, ...rest } = overrides ?? {};
   const merged: TierPolicy = { ...base, ...rest };
   if (logical) {
-    merged.logical = { splitTable: null, excludeTableData: [], format: 'custom', jobs: 1, ...base.logical, ...logical } as TierPolicy['logical'];
+    merged.logical = {
+      splitTable: null,
+      excludeTableData: [],
+      format: 'custom',
+      jobs: 1,
+      ...base.logical,
+      ...logical,
+    } as TierPolicy['logical'];
   }
   return merged;
 }
@@ -206,7 +222,13 @@ function readEncryptionKey(
   hints: string[],
 ): Secret<Buffer> | null {
   if (file.encryption?.keyFile) {
-    return keyFromFile('encryption.keyFile', resolve(cwd, file.encryption.keyFile), file.encryption.allowReadableKeyFile ?? false, problems, hints);
+    return keyFromFile(
+      'encryption.keyFile',
+      resolve(cwd, file.encryption.keyFile),
+      file.encryption.allowReadableKeyFile ?? false,
+      problems,
+      hints,
+    );
   }
   const variable = file.encryption?.keyEnv ?? ENV.encryptionKey;
   const value = env[variable];

@@ -34,12 +34,17 @@ describe('encryption.keyFile modes', () => {
     expect(config.encryptionKey?.reveal().toString()).toBe(key);
   });
 
-  it.each(octal([0o644, 0o640, 0o604, 0o620, 0o660]))('refuses a key file group or others can access (mode %s), with a hint to chmod 600', (shown, mode) => {
-    const error = refusal({ keyFile: withMode(mode) });
-    expect(error.message).toBe(`invalid config in rookery.yaml: encryption.keyFile: '${keyFile}' is accessible by group or others (mode ${shown})`);
-    expect(error.hint).toBe(`chmod 600 ${keyFile} (or set encryption.allowReadableKeyFile: true if other accounts must read it)`);
-    expect(error.message).not.toContain(key);
-  });
+  it.each(octal([0o644, 0o640, 0o604, 0o620, 0o660]))(
+    'refuses a key file group or others can access (mode %s), with a hint to chmod 600',
+    (shown, mode) => {
+      const error = refusal({ keyFile: withMode(mode) });
+      expect(error.message).toBe(
+        `invalid config in rookery.yaml: encryption.keyFile: '${keyFile}' is accessible by group or others (mode ${shown})`,
+      );
+      expect(error.hint).toBe(`chmod 600 ${keyFile} (or set encryption.allowReadableKeyFile: true if other accounts must read it)`);
+      expect(error.message).not.toContain(key);
+    },
+  );
 
   it('accepts a readable key file when encryption.allowReadableKeyFile is set', () => {
     const config = buildConfig({ encryption: { keyFile: withMode(0o644), allowReadableKeyFile: true } }, 'rookery.yaml', {}, {}, dir);
@@ -47,6 +52,8 @@ describe('encryption.keyFile modes', () => {
   });
 
   it('still names a key file that cannot be read', () => {
-    expect(refusal({ keyFile: join(dir, 'missing.key') }).message).toContain(`encryption.keyFile: cannot read '${join(dir, 'missing.key')}'`);
+    expect(refusal({ keyFile: join(dir, 'missing.key') }).message).toContain(
+      `encryption.keyFile: cannot read '${join(dir, 'missing.key')}'`,
+    );
   });
 });

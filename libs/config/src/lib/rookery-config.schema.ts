@@ -34,14 +34,18 @@ const policyOverrides = z
     rtoSeconds: z.number().positive(),
     localCopyDays: z.number().int().nonnegative(),
     drillSchedule: z.string().regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields'),
-    acknowledge: z.array(z.object({ rule: z.enum(POLICY_LINT_RULES), reason: z.string().min(1, 'say why the finding is accepted') }).strict()),
+    acknowledge: z.array(
+      z.object({ rule: z.enum(POLICY_LINT_RULES), reason: z.string().min(1, 'say why the finding is accepted') }).strict(),
+    ),
     logical: z
       .object({
         splitTable: z.string().min(1).nullable(),
         excludeTableData: z.array(z.string().min(1)),
         format: z.enum(['custom', 'directory']),
         jobs: z.number().int().positive().max(64),
-        compression: z.object({ codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]), level: z.number().int().min(0).max(22) }).strict(),
+        compression: z
+          .object({ codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]), level: z.number().int().min(0).max(22) })
+          .strict(),
         incremental: z.boolean(),
       })
       .strict()
@@ -64,7 +68,9 @@ const walStreamSection = z
   .object({
     tier: z.enum([...TIER_NAMES] as [TierName, ...TierName[]]),
     slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'must be a replication slot name: lower-case letters, digits, underscores'),
-    applicationName: z.string().regex(/^[A-Za-z0-9_]{1,63}$/, 'must be letters, digits and underscores (it is listed in synchronous_standby_names)'),
+    applicationName: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,63}$/, 'must be letters, digits and underscores (it is listed in synchronous_standby_names)'),
     spoolDir: z.string().min(1),
     onDown: z.enum(['blocking', 'degrade']),
     manageSynchronousStandbyNames: z.boolean(),
@@ -99,7 +105,10 @@ const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// o
 export const rookeryFileSchema = z
   .object({
     repositories: z.array(repositoryEntry).min(1),
-    repository: z.object({ owner: osName('an os account'), group: osName('an os group') }).strict().partial(),
+    repository: z
+      .object({ owner: osName('an os account'), group: osName('an os group') })
+      .strict()
+      .partial(),
     compression: z
       .object({
         codec: z.enum(COMPRESSION_CODECS as [string, ...string[]]),
@@ -131,12 +140,18 @@ export const rookeryFileSchema = z
       .strict()
       .partial()
       .refine((value) => !(value.keyFile && value.keyEnv), 'set keyFile or keyEnv, not both'),
-    postgres: z.object({ binDir: z.string().min(1), idleTimeoutSeconds: z.number().int().positive().max(86_400) }).strict().partial(),
+    postgres: z
+      .object({ binDir: z.string().min(1), idleTimeoutSeconds: z.number().int().positive().max(86_400) })
+      .strict()
+      .partial(),
     catalog: z
       .object({ url: z.string().regex(/^(sqlite|postgres(ql)?):\/\//, 'must be sqlite:// or postgres://') })
       .strict()
       .partial(),
-    tiers: z.object(Object.fromEntries(TIER_NAMES.map((tier) => [tier, tierSection]))).strict().partial(),
+    tiers: z
+      .object(Object.fromEntries(TIER_NAMES.map((tier) => [tier, tierSection])))
+      .strict()
+      .partial(),
     service: z
       .object({
         host: z.string().min(1),

@@ -1,14 +1,5 @@
 import { join } from 'node:path';
-import {
-  CompressionSpec,
-  DEFAULT_POLICIES,
-  Secret,
-  TIER_NAMES,
-  TierName,
-  TierPolicy,
-  UnknownTierError,
-  isTierName,
-} from '@rookery/core';
+import { CompressionSpec, DEFAULT_POLICIES, Secret, TIER_NAMES, TierName, TierPolicy, UnknownTierError, isTierName } from '@rookery/core';
 
 /** The validated, frozen configuration every command and service receives. */
 /**
@@ -221,9 +212,6 @@ export function tierPolicies(config: RookeryConfig): Record<TierName, TierPolicy
 
 export function defaultTierConfigs(): Record<TierName, TierConfig> {
   return Object.fromEntries(
-    TIER_NAMES.map((tier) => [
-      tier,
-      { policy: { ...DEFAULT_POLICIES[tier] }, pgUrl: null, checkpoint: 'fast' as const },
-    ]),
+    TIER_NAMES.map((tier) => [tier, { policy: { ...DEFAULT_POLICIES[tier] }, pgUrl: null, checkpoint: 'fast' as const }]),
   ) as Record<TierName, TierConfig>;
 }

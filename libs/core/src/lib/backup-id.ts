@@ -5,7 +5,10 @@ import { TierName } from './tier';
  * when needed to keep two backups of the same second apart.
  */
 export function makeBackupId(tier: TierName, at: Date, suffix?: string): string {
-  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const stamp = at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
   return suffix ? `${stamp}-${tier}-${suffix}` : `${stamp}-${tier}`;
 }
 

@@ -41,7 +41,11 @@ describe('backup ids', () => {
 
   it('order by age: the second, then the suffix that keeps one second apart (none, 2, … 10), which plain string order gets wrong', () => {
     const second = new Date('2026-11-26T02:00:00Z');
-    const ids = ['20261126T020001Z-oltp', ...['10', '9', '2'].map((suffix) => makeBackupId('oltp', second, suffix)), makeBackupId('oltp', second)];
+    const ids = [
+      '20261126T020001Z-oltp',
+      ...['10', '9', '2'].map((suffix) => makeBackupId('oltp', second, suffix)),
+      makeBackupId('oltp', second),
+    ];
     expect([...ids].sort(compareBackupIds)).toEqual([
       '20261126T020000Z-oltp',
       '20261126T020000Z-oltp-2',
@@ -55,8 +59,15 @@ describe('backup ids', () => {
     expect(compareBackupIds('custom-id', '20261126T020000Z-oltp')).toBeGreaterThan(0);
     expect(compareBackupIds('20261126T020000Z-oltp', '20261126T020000Z-oltp')).toBe(0);
     const at = '2026-11-26T02:00:00.500Z';
-    expect(compareBackupsByAge({ startedAt: at, id: '20261126T020000Z-oltp-10' }, { startedAt: at, id: '20261126T020000Z-oltp-9' })).toBeGreaterThan(0);
-    expect(compareBackupsByAge({ startedAt: '2026-11-26T02:00:00.400Z', id: '20261126T020000Z-oltp-10' }, { startedAt: at, id: '20261126T020000Z-oltp-9' })).toBeLessThan(0);
+    expect(
+      compareBackupsByAge({ startedAt: at, id: '20261126T020000Z-oltp-10' }, { startedAt: at, id: '20261126T020000Z-oltp-9' }),
+    ).toBeGreaterThan(0);
+    expect(
+      compareBackupsByAge(
+        { startedAt: '2026-11-26T02:00:00.400Z', id: '20261126T020000Z-oltp-10' },
+        { startedAt: at, id: '20261126T020000Z-oltp-9' },
+      ),
+    ).toBeLessThan(0);
   });
 });
 

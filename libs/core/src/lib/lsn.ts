@@ -23,16 +23,10 @@ export function isValidLsn(text: string): boolean {
 }
 
 /** The name of the WAL segment file that holds `lsn` on `timeline` (e.g. 000000010000000000000003). */
-export function walSegmentName(
-  timeline: number,
-  lsn: bigint,
-  segmentSize = DEFAULT_WAL_SEGMENT_SIZE,
-): string {
+export function walSegmentName(timeline: number, lsn: bigint, segmentSize = DEFAULT_WAL_SEGMENT_SIZE): string {
   const segmentsPerXLogId = 0x100000000n / BigInt(segmentSize);
   const segmentNumber = lsn / BigInt(segmentSize);
   const logId = segmentNumber / segmentsPerXLogId;
   const segment = segmentNumber % segmentsPerXLogId;
-  return [BigInt(timeline), logId, segment]
-    .map((part) => part.toString(16).toUpperCase().padStart(8, '0'))
-    .join('');
+  return [BigInt(timeline), logId, segment].map((part) => part.toString(16).toUpperCase().padStart(8, '0')).join('');
 }

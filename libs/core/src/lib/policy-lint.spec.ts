@@ -30,25 +30,40 @@ describe('lintPolicy', () => {
       'the schedule leaves up to 1 h between recovery points, more than the RPO of 15 min',
     ]);
     expect(lintPolicy(DEFAULT_POLICIES.oltp, { archiveTimeoutSeconds: 60 })).toEqual([]);
-    expect(lintPolicy(DEFAULT_POLICIES.oltp, { archiveTimeoutSeconds: 0 })[0]).toMatchObject({ severity: 'error', rule: 'rpo-archive-timeout' });
+    expect(lintPolicy(DEFAULT_POLICIES.oltp, { archiveTimeoutSeconds: 0 })[0]).toMatchObject({
+      severity: 'error',
+      rule: 'rpo-archive-timeout',
+    });
     expect(lintPolicy(DEFAULT_POLICIES.oltp)[0]).toMatchObject({ severity: 'info', rule: 'rpo-archive-timeout' });
   });
 
   it('requires synchronous streaming for an RPO of 0', () => {
     expect(lintPolicy(DEFAULT_POLICIES.queue, { synchronousStreaming: true })).toEqual([]);
-    expect(lintPolicy(DEFAULT_POLICIES.queue, { synchronousStreaming: false })[0]).toMatchObject({ severity: 'error', rule: 'rpo-zero-needs-streaming' });
-    expect(lintPolicy({ ...DEFAULT_POLICIES.content, rpoSeconds: 0 })[0]).toMatchObject({ severity: 'error', rule: 'rpo-zero-needs-streaming' });
+    expect(lintPolicy(DEFAULT_POLICIES.queue, { synchronousStreaming: false })[0]).toMatchObject({
+      severity: 'error',
+      rule: 'rpo-zero-needs-streaming',
+    });
+    expect(lintPolicy({ ...DEFAULT_POLICIES.content, rpoSeconds: 0 })[0]).toMatchObject({
+      severity: 'error',
+      rule: 'rpo-zero-needs-streaming',
+    });
   });
 
   it('accepts the OLAP tier and flags retention shorter than the full-backup interval', () => {
     expect(lintPolicy(DEFAULT_POLICIES.olap)).toEqual([]);
     const weeklyFullKeptThreeDays = { ...DEFAULT_POLICIES.olap, fullSchedule: '0 4 * * 0', retentionDays: 3, rpoSeconds: 8 * 86_400 };
     expect(lintPolicy(weeklyFullKeptThreeDays)).toEqual([
-      expect.objectContaining({ rule: 'retention-shorter-than-schedule', message: expect.stringContaining('retention of 3 d is shorter than the 7 d') }),
+      expect.objectContaining({
+        rule: 'retention-shorter-than-schedule',
+        message: expect.stringContaining('retention of 3 d is shorter than the 7 d'),
+      }),
     ]);
   });
 
   it('reports a schedule it cannot read instead of throwing', () => {
-    expect(lintPolicy({ ...DEFAULT_POLICIES.olap, fullSchedule: '99 99 * * *' })[0]).toMatchObject({ severity: 'error', rule: 'schedule-invalid' });
+    expect(lintPolicy({ ...DEFAULT_POLICIES.olap, fullSchedule: '99 99 * * *' })[0]).toMatchObject({
+      severity: 'error',
+      rule: 'schedule-invalid',
+    });
   });
 });

@@ -7,7 +7,13 @@ import { TierPolicy } from './tier';
  */
 export type FindingSeverity = 'error' | 'warning' | 'info';
 
-export const POLICY_LINT_RULES = ['rpo-schedule', 'rpo-archive-timeout', 'rpo-zero-needs-streaming', 'retention-shorter-than-schedule', 'schedule-invalid'] as const;
+export const POLICY_LINT_RULES = [
+  'rpo-schedule',
+  'rpo-archive-timeout',
+  'rpo-zero-needs-streaming',
+  'retention-shorter-than-schedule',
+  'schedule-invalid',
+] as const;
 
 export interface PolicyFinding {
   tier: string;
@@ -64,7 +70,8 @@ export function longestScheduleGapSeconds(schedules: readonly string[], from = n
 
 export function lintPolicy(policy: TierPolicy, facts: PolicyFacts = {}): PolicyFinding[] {
   const findings: PolicyFinding[] = [];
-  const add = (severity: FindingSeverity, rule: PolicyFinding['rule'], message: string) => findings.push({ tier: policy.tier, severity, rule, message });
+  const add = (severity: FindingSeverity, rule: PolicyFinding['rule'], message: string) =>
+    findings.push({ tier: policy.tier, severity, rule, message });
 
   let gap: number | null;
   try {
@@ -77,24 +84,48 @@ export function lintPolicy(policy: TierPolicy, facts: PolicyFacts = {}): PolicyF
 
   if (policy.rpoSeconds === 0) {
     if (!continuous || facts.synchronousStreaming === false) {
-      add('error', 'rpo-zero-needs-streaming', 'an RPO of 0 needs synchronous WAL streaming (queue-wal with pg_receivewal --synchronous); archiving or scheduled backups always lose the last commits');
+      add(
+        'error',
+        'rpo-zero-needs-streaming',
+        'an RPO of 0 needs synchronous WAL streaming (queue-wal with pg_receivewal --synchronous); archiving or scheduled backups always lose the last commits',
+      );
     } else if (facts.synchronousStreaming === undefined) {
-      add('info', 'rpo-zero-needs-streaming', 'an RPO of 0 holds only while the synchronous WAL stream is configured and the primary waits for it');
+      add(
+        'info',
+        'rpo-zero-needs-streaming',
+        'an RPO of 0 holds only while the synchronous WAL stream is configured and the primary waits for it',
+      );
     }
   } else if (continuous) {
     if (facts.archiveTimeoutSeconds === undefined) {
-      add('info', 'rpo-archive-timeout', `continuous WAL archiving meets an RPO of ${duration(policy.rpoSeconds)} only with archive_timeout at most that (a quiet server otherwise holds a partly filled segment indefinitely)`);
+      add(
+        'info',
+        'rpo-archive-timeout',
+        `continuous WAL archiving meets an RPO of ${duration(policy.rpoSeconds)} only with archive_timeout at most that (a quiet server otherwise holds a partly filled segment indefinitely)`,
+      );
     } else if (facts.archiveTimeoutSeconds === 0 || facts.archiveTimeoutSeconds > policy.rpoSeconds) {
       const timeout = facts.archiveTimeoutSeconds === 0 ? 'off' : duration(facts.archiveTimeoutSeconds);
-      add('error', 'rpo-archive-timeout', `archive_timeout is ${timeout}: WAL can wait longer than the RPO of ${duration(policy.rpoSeconds)} before it is archived`);
+      add(
+        'error',
+        'rpo-archive-timeout',
+        `archive_timeout is ${timeout}: WAL can wait longer than the RPO of ${duration(policy.rpoSeconds)} before it is archived`,
+      );
     }
   } else if (gap !== null && gap > policy.rpoSeconds) {
-    add('error', 'rpo-schedule', `the schedule leaves up to ${duration(gap)} between recovery points, more than the RPO of ${duration(policy.rpoSeconds)}`);
+    add(
+      'error',
+      'rpo-schedule',
+      `the schedule leaves up to ${duration(gap)} between recovery points, more than the RPO of ${duration(policy.rpoSeconds)}`,
+    );
   }
 
   const fullGap = longestScheduleGapSeconds([policy.fullSchedule]);
   if (fullGap !== null && policy.retentionDays * 86_400 < fullGap) {
-    add('error', 'retention-shorter-than-schedule', `retention of ${policy.retentionDays} d is shorter than the ${duration(fullGap)} between full backups: at times no full backup is kept`);
+    add(
+      'error',
+      'retention-shorter-than-schedule',
+      `retention of ${policy.retentionDays} d is shorter than the ${duration(fullGap)} between full backups: at times no full backup is kept`,
+    );
   }
   return findings;
 }

@@ -72,7 +72,22 @@ describe('manifest signatures', () => {
 
   it.each<[string, Partial<UnsignedManifest>]>([
     ['stopLsn', { stopLsn: '0/3000000' }],
-    ['an artifact', { artifacts: [{ name: 'base.tar', kind: 'base-tar', bytes: 1, storedBytes: 1, sha256: 'ab', compression: { codec: 'none', level: 0 }, encryption: { algorithm: 'none' } }] }],
+    [
+      'an artifact',
+      {
+        artifacts: [
+          {
+            name: 'base.tar',
+            kind: 'base-tar',
+            bytes: 1,
+            storedBytes: 1,
+            sha256: 'ab',
+            compression: { codec: 'none', level: 0 },
+            encryption: { algorithm: 'none' },
+          },
+        ],
+      },
+    ],
     ['retentionUntil', { retentionUntil: '2099-01-01T00:00:00.000Z' }],
   ])('refuses a manifest whose %s was edited and its checksum recomputed', (_field, edit) => {
     const tampered = forged(sealManifest(unsigned, newKey), edit);

@@ -37,8 +37,7 @@ export interface RecoveryTargetFlags {
   targetName?: string;
 }
 
-const TIME_PATTERN =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}(?::?\d{2})?)$/i;
+const TIME_PATTERN = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}(?::?\d{2})?)$/i;
 
 /** PostgreSQL's restore point names are at most 63 bytes (MAXFNAMELEN - 1). */
 const MAX_RESTORE_POINT_NAME_BYTES = 63;
@@ -50,9 +49,7 @@ const MAX_XID = 0xffffffffffffffffn;
  * shell it runs in. Malformed values are ConfigErrors naming the flag.
  */
 export function parseRecoveryTarget(flags: RecoveryTargetFlags): RecoveryTarget {
-  const given = (Object.entries(flags) as [keyof RecoveryTargetFlags, string | undefined][]).filter(
-    ([, value]) => value !== undefined,
-  );
+  const given = (Object.entries(flags) as [keyof RecoveryTargetFlags, string | undefined][]).filter(([, value]) => value !== undefined);
   if (given.length > 1) {
     const names = given.map(([key]) => flagName(key));
     throw new ConfigError(`only one recovery target may be given, got ${names.join(' and ')}`, names);
@@ -75,7 +72,7 @@ export function parseRecoveryTime(value: string): RecoveryTime {
   const match = TIME_PATTERN.exec(value.trim());
   const invalid = (why: string) =>
     new ConfigError(`--target-time '${value}' is ${why}`, ['--target-time'], {
-      hint: "use ISO 8601 with an explicit offset, e.g. 2026-11-26T02:00:00Z or 2026-11-26 03:00:00.123456+01:00",
+      hint: 'use ISO 8601 with an explicit offset, e.g. 2026-11-26T02:00:00Z or 2026-11-26 03:00:00.123456+01:00',
     });
   if (!match) throw invalid('not an ISO 8601 time with a UTC offset or Z');
   const [, year, month, day, hour, minute, second = '00', fraction = '', zone] = match;

@@ -1,7 +1,14 @@
 import { formatLsn } from './lsn';
 import { BackupManifest, UnsignedManifest, signManifest } from './manifest';
 import { parseRecoveryTarget } from './recovery-target';
-import { ArchivedWalFile, planRecovery, recoveryWindow, restorePointSearchRanges, timelineForSegment, timelinePath } from './recovery-window';
+import {
+  ArchivedWalFile,
+  planRecovery,
+  recoveryWindow,
+  restorePointSearchRanges,
+  timelineForSegment,
+  timelinePath,
+} from './recovery-window';
 import { RestoreTargetError } from './rookery.errors';
 import { WalFileName, parseTimelineHistory, parseWalFileName } from './wal';
 import { walContinuity } from './wal-continuity';
@@ -185,20 +192,33 @@ describe('walContinuity', () => {
     expect(report).toEqual({
       ok: true,
       conflicts: [],
-      backups: [{ backup: 'b1', timelines: [1], firstSegment: '000000010000000000000002', lastSegment: '000000010000000000000009', segments: 8, gaps: [] }],
+      backups: [
+        {
+          backup: 'b1',
+          timelines: [1],
+          firstSegment: '000000010000000000000002',
+          lastSegment: '000000010000000000000009',
+          segments: 8,
+          gaps: [],
+        },
+      ],
     });
   });
 
   it('reports gaps as ranges and whether they break the window', () => {
     const report = walContinuity([only], segments(1, 2, 9, undefined, [5, 6]), noHistory);
     expect(report.ok).toBe(false);
-    expect(report.backups[0].gaps).toEqual([{ first: '000000010000000000000005', last: '000000010000000000000006', count: 2, breaksWindow: true }]);
+    expect(report.backups[0].gaps).toEqual([
+      { first: '000000010000000000000005', last: '000000010000000000000006', count: 2, breaksWindow: true },
+    ]);
   });
 
   it('does not fail on a gap between start and stop (covered by the base backup)', () => {
     const spanning = backup('b1', 4, '2026-11-26T02:00:00.000Z', { startLsn: '0/2000028' });
     const report = walContinuity([spanning], segments(1, 2, 9, undefined, [3]), noHistory);
-    expect(report.backups[0].gaps).toEqual([{ first: '000000010000000000000003', last: '000000010000000000000003', count: 1, breaksWindow: false }]);
+    expect(report.backups[0].gaps).toEqual([
+      { first: '000000010000000000000003', last: '000000010000000000000003', count: 1, breaksWindow: false },
+    ]);
     expect(report.ok).toBe(true);
   });
 

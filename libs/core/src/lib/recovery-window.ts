@@ -226,7 +226,9 @@ export function planRecovery(
       if (!chosen) {
         throw new RestoreTargetError(
           `no backup is known to have ended before transaction ${target.xid} was assigned; ${describeWindow(window)}`,
-          { hint: 'backups record the next transaction id at their end (manifest nextXid); older backups lack it: use --target-time or --target-lsn' },
+          {
+            hint: 'backups record the next transaction id at their end (manifest nextXid); older backups lack it: use --target-time or --target-lsn',
+          },
         );
       }
       break;
@@ -234,7 +236,9 @@ export function planRecovery(
       if (restorePoint?.lsn != null) {
         const lsn = restorePoint.lsn;
         chosen = plan(
-          candidates.find((reach) => (restorePoint.backupId ? reach.backup.id === restorePoint.backupId : reach.stopLsn <= lsn && lsn <= reach.endLsn)),
+          candidates.find((reach) =>
+            restorePoint.backupId ? reach.backup.id === restorePoint.backupId : reach.stopLsn <= lsn && lsn <= reach.endLsn,
+          ),
         );
       }
       if (!chosen) {
@@ -246,9 +250,12 @@ export function planRecovery(
       break;
   }
   if (!chosen) {
-    throw new RestoreTargetError(`recovery target ${describeRecoveryTarget(target)} is outside the recoverable window; ${describeWindow(window)}`, {
-      hint: `pick a target inside the window, or list backups with: rookery info --tier ${window.tier ?? 'TIER'}`,
-    });
+    throw new RestoreTargetError(
+      `recovery target ${describeRecoveryTarget(target)} is outside the recoverable window; ${describeWindow(window)}`,
+      {
+        hint: `pick a target inside the window, or list backups with: rookery info --tier ${window.tier ?? 'TIER'}`,
+      },
+    );
   }
   return chosen;
 }
@@ -341,12 +348,7 @@ export function restorePointSearchRanges(
   return ranges;
 }
 
-function splitByTimeline(
-  path: readonly TimelineSpan[],
-  fromLsn: bigint,
-  toLsn: bigint,
-  segmentSize: number,
-): WalReadPiece[] {
+function splitByTimeline(path: readonly TimelineSpan[], fromLsn: bigint, toLsn: bigint, segmentSize: number): WalReadPiece[] {
   const pieces: WalReadPiece[] = [];
   for (const span of path) {
     const from = fromLsn > span.beginLsn ? fromLsn : span.beginLsn;

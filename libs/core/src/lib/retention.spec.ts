@@ -75,7 +75,12 @@ describe('planRetention: backups', () => {
     const result = plan({ backups: [backup('old', 120, 2), backup('mid', 91, 5), backup('new', 10, 9)] });
     expect(result.expire.backups.map((entry) => entry.id)).toEqual(['mid', 'old']);
     expect(result.expire.backups[0].reason).toMatch(/^older than 90 d retention \(retention until 2027-05-31T00:00:00.000Z\)$/);
-    expect(result.keep.backups).toEqual([expect.objectContaining({ id: 'new', reasons: [expect.stringMatching(/newest full backup/), expect.stringMatching(/^within 90 d retention/)] })]);
+    expect(result.keep.backups).toEqual([
+      expect.objectContaining({
+        id: 'new',
+        reasons: [expect.stringMatching(/newest full backup/), expect.stringMatching(/^within 90 d retention/)],
+      }),
+    ]);
   });
 
   it('keeps the newest full backup however old', () => {
@@ -144,7 +149,11 @@ describe('planRetention: backups', () => {
     const result = plan({ backups: [backup('old', 120, 2), backup('new', 1, 9)], objectLocks: locks });
     expect(result.expire.backups).toEqual([]);
     expect(result.keep.backups[0].reasons[0]).toMatch(/S3 Object Lock until 2027-06-02/);
-    const later = plan({ backups: [backup('old', 120, 2), backup('new', 1, 9)], objectLocks: locks, now: new Date(NOW.getTime() + 2 * DAY) });
+    const later = plan({
+      backups: [backup('old', 120, 2), backup('new', 1, 9)],
+      objectLocks: locks,
+      now: new Date(NOW.getTime() + 2 * DAY),
+    });
     expect(later.expire.backups.map((entry) => entry.id)).toEqual(['old']);
   });
 });
@@ -155,7 +164,13 @@ describe('planRetention: WAL', () => {
     expect(result.walCut).toEqual({ segment: walSegmentFileName(1, 5n), backupId: 'mid' });
     expect(result.expire.wal.map((entry) => entry.name)).toEqual([1, 2, 3, 4].map((segment) => walSegmentFileName(1, BigInt(segment))));
     expect(result.keep.wal).toEqual([
-      expect.objectContaining({ timeline: 1, first: walSegmentFileName(1, 5n), last: walSegmentFileName(1, 12n), files: 8, reason: expect.stringMatching(/oldest retained physical backup mid/) }),
+      expect.objectContaining({
+        timeline: 1,
+        first: walSegmentFileName(1, 5n),
+        last: walSegmentFileName(1, 12n),
+        files: 8,
+        reason: expect.stringMatching(/oldest retained physical backup mid/),
+      }),
     ]);
     expect(result.bytesFreed).toBe(10 + 4 * 100);
   });
@@ -184,7 +199,11 @@ describe('planRetention: WAL', () => {
     ];
     const histories = new Map([[2, parseTimelineHistory(`1\t${formatLsn(6n * SEGMENT + 0x100n)}\tpromoted`)]]);
     const result = plan({ backups: [backup('old', 120, 2), backup('new', 1, 6, { timeline: 2 })], wal: objects, histories });
-    expect(result.expire.wal.map((entry) => entry.name)).toEqual([...[1, 2].map((s) => walSegmentFileName(1, BigInt(s))), backupFile.name, ...[3, 4, 5].map((s) => walSegmentFileName(1, BigInt(s)))]);
+    expect(result.expire.wal.map((entry) => entry.name)).toEqual([
+      ...[1, 2].map((s) => walSegmentFileName(1, BigInt(s))),
+      backupFile.name,
+      ...[3, 4, 5].map((s) => walSegmentFileName(1, BigInt(s))),
+    ]);
     expect(result.keep.wal.map((range) => [range.timeline, range.first, range.last])).toEqual([
       [1, walSegmentFileName(1, 6n), partial.name],
       [2, walHistoryFileName(2), walHistoryFileName(2)],
@@ -200,13 +219,21 @@ describe('planRetention: WAL', () => {
       [4, parseTimelineHistory(`1\t0/3000000\tx\n2\t0/5800000\tx`)],
     ]);
     const result = plan({ backups: [backup('new', 1, 8, { timeline: 4 })], wal: objects, histories });
-    expect(result.expire.wal.map((entry) => entry.name)).toEqual([walSegmentFileName(2, 3n), walSegmentFileName(2, 4n), walHistoryFileName(3)]);
+    expect(result.expire.wal.map((entry) => entry.name)).toEqual([
+      walSegmentFileName(2, 3n),
+      walSegmentFileName(2, 4n),
+      walHistoryFileName(3),
+    ]);
     expect(result.keep.wal.map((range) => range.first)).toEqual([walHistoryFileName(2), walHistoryFileName(4), walSegmentFileName(4, 8n)]);
   });
 
   it('keeps WAL under Object Lock', () => {
     const objects = wal(1, 1, 4);
-    const result = plan({ backups: [backup('new', 1, 3)], wal: objects, objectLocks: { wal: new Map([[objects[0].key, new Date(NOW.getTime() + DAY)]]) } });
+    const result = plan({
+      backups: [backup('new', 1, 3)],
+      wal: objects,
+      objectLocks: { wal: new Map([[objects[0].key, new Date(NOW.getTime() + DAY)]]) },
+    });
     expect(result.expire.wal.map((entry) => entry.name)).toEqual([walSegmentFileName(1, 2n)]);
     expect(result.keep.wal[0].reason).toMatch(/Object Lock/);
   });

@@ -150,7 +150,12 @@ export function planRetention(inputs: RetentionInputs): RetentionPlan {
     }));
   const keptBackups = inputs.backups
     .filter((backup) => backups.kept.has(backup.id))
-    .map((backup) => ({ id: backup.id, type: backup.type, retainUntil: retainUntil(backup, inputs.policy).toISOString(), reasons: backups.kept.get(backup.id) as string[] }));
+    .map((backup) => ({
+      id: backup.id,
+      type: backup.type,
+      retainUntil: retainUntil(backup, inputs.policy).toISOString(),
+      reasons: backups.kept.get(backup.id) as string[],
+    }));
   const bytesFreed =
     expiredBackups.reduce((sum, backup) => sum + backup.storedBytes, 0) +
     wal.expired.reduce((sum, file) => sum + file.storedBytes, 0) +
@@ -163,7 +168,10 @@ export function planRetention(inputs: RetentionInputs): RetentionPlan {
     walCut: wal.cut,
     localCopies: inputs.localStore
       ? { configured: true, note: `local copies older than ${inputs.policy.localCopyDays} d are expired by the local store` }
-      : { configured: false, note: `no local store is configured: nothing to expire after localCopyDays (${inputs.policy.localCopyDays} d)` },
+      : {
+          configured: false,
+          note: `no local store is configured: nothing to expire after localCopyDays (${inputs.policy.localCopyDays} d)`,
+        },
     bytesFreed,
   };
 }
@@ -195,8 +203,10 @@ function decideBackups(inputs: RetentionInputs): BackupDecisions {
     if (hold) keep(backup.id, `under legal hold since ${hold.heldAt} by ${hold.heldBy}: ${hold.reason}`);
     if (backup.id === newestFull?.id) keep(backup.id, 'the newest full backup is never expired');
     if (lockedUntil && lockedUntil > inputs.now) keep(backup.id, `its objects are under S3 Object Lock until ${lockedUntil.toISOString()}`);
-    if (inputs.now.getTime() <= until.getTime()) keep(backup.id, `within ${retentionDaysOf(backup, inputs.policy)} d retention (until ${until.toISOString()})`);
-    if (!kept.has(backup.id)) expired.set(backup.id, `older than ${retentionDaysOf(backup, inputs.policy)} d retention (retention until ${until.toISOString()})`);
+    if (inputs.now.getTime() <= until.getTime())
+      keep(backup.id, `within ${retentionDaysOf(backup, inputs.policy)} d retention (until ${until.toISOString()})`);
+    if (!kept.has(backup.id))
+      expired.set(backup.id, `older than ${retentionDaysOf(backup, inputs.policy)} d retention (retention until ${until.toISOString()})`);
   }
   keepChainParents(inputs.backups, kept, keep);
   return { kept, expired };
@@ -263,12 +273,20 @@ function decideWal(inputs: RetentionInputs, retained: readonly BackupManifest[])
     const lockedUntil = locks?.get(object.key);
     if (segment >= oldest.segment) {
       survivingTimelines.add(object.file.timeline);
-      keptObjects.push({ object, reason: `from the start segment ${cutName} of the oldest retained physical backup ${oldest.backup.id} on: its point-in-time window` });
+      keptObjects.push({
+        object,
+        reason: `from the start segment ${cutName} of the oldest retained physical backup ${oldest.backup.id} on: its point-in-time window`,
+      });
     } else if (lockedUntil && lockedUntil > inputs.now) {
       survivingTimelines.add(object.file.timeline);
       keptObjects.push({ object, reason: `under S3 Object Lock until ${lockedUntil.toISOString()}` });
     } else {
-      expired.push({ key: object.key, name: object.file.name, storedBytes: object.storedBytes, reason: `before ${cutName}, the start segment of the oldest retained physical backup ${oldest.backup.id}` });
+      expired.push({
+        key: object.key,
+        name: object.file.name,
+        storedBytes: object.storedBytes,
+        reason: `before ${cutName}, the start segment of the oldest retained physical backup ${oldest.backup.id}`,
+      });
     }
   }
 
@@ -282,7 +300,12 @@ function decideWal(inputs: RetentionInputs, retained: readonly BackupManifest[])
     } else if (lockedUntil && lockedUntil > inputs.now) {
       keptObjects.push({ object, reason: `under S3 Object Lock until ${lockedUntil.toISOString()}` });
     } else {
-      expired.push({ key: object.key, name: object.file.name, storedBytes: object.storedBytes, reason: `no retained backup or WAL is on timeline ${timeline} or descends from it` });
+      expired.push({
+        key: object.key,
+        name: object.file.name,
+        storedBytes: object.storedBytes,
+        reason: `no retained backup or WAL is on timeline ${timeline} or descends from it`,
+      });
     }
   }
   // Oldest first: a crash part-way leaves the archive a contiguous suffix, never a hole.
@@ -339,7 +362,10 @@ function decideOrphans(inputs: RetentionInputs): { expire: RetentionPlan['expire
   for (const folder of inputs.orphans ?? []) {
     const age = inputs.now.getTime() - folder.newestAt.getTime();
     if (age > ORPHAN_MIN_AGE_MS) {
-      expire.push({ ...folder, reason: `no manifest and nothing written for more than a day (last at ${folder.newestAt.toISOString()}): left by a crashed run` });
+      expire.push({
+        ...folder,
+        reason: `no manifest and nothing written for more than a day (last at ${folder.newestAt.toISOString()}): left by a crashed run`,
+      });
     } else {
       keep.push({ ...folder, reason: `no manifest, but written to at ${folder.newestAt.toISOString()}: possibly a backup in progress` });
     }

@@ -63,12 +63,7 @@ export class ToolFailedError extends RookeryError {
     options: RookeryErrorOptions = {},
   ) {
     const detail = stderrTail.trim().split('\n').slice(-3).join(' | ');
-    super(
-      'TOOL_FAILED',
-      'source',
-      `${tool} failed with exit code ${exitCode ?? 'signal'}${detail ? `: ${detail}` : ''}`,
-      options,
-    );
+    super('TOOL_FAILED', 'source', `${tool} failed with exit code ${exitCode ?? 'signal'}${detail ? `: ${detail}` : ''}`, options);
   }
 }
 

@@ -7,17 +7,27 @@ function errno(code: string, message: string): NodeJS.ErrnoException {
 
 /** What node:stream/promises' pipeline rejects with when its signal aborts (the reason as cause). */
 function abortError(cause?: unknown): Error {
-  return Object.assign(new Error('The operation was aborted', cause === undefined ? undefined : { cause }), { name: 'AbortError', code: 'ABORT_ERR' });
+  return Object.assign(new Error('The operation was aborted', cause === undefined ? undefined : { cause }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
 }
 
 const enospc = errno('ENOSPC', 'ENOSPC: no space left on device, write');
-const storeFull = new StorageUnavailableError("write of object 'oltp/backups/2026-12-06/x/base.tar.zst' failed: ENOSPC", { cause: enospc, retryable: false });
+const storeFull = new StorageUnavailableError("write of object 'oltp/backups/2026-12-06/x/base.tar.zst' failed: ENOSPC", {
+  cause: enospc,
+  retryable: false,
+});
 const prematureClose = errno('ERR_STREAM_PREMATURE_CLOSE', 'Premature close');
 const reset = errno('ECONNRESET', 'aborted');
 const toolFailed = new ToolFailedError('pg_basebackup', 1, 'pg_basebackup: error: could not read COPY data');
 const shuttingDown = new Error('the service is shutting down');
 const brokenPipe = errno('EPIPE', 'write EPIPE');
-const tarFull = new ToolFailedError('tar', 2, 'tar: base/5/1249: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors');
+const tarFull = new ToolFailedError(
+  'tar',
+  2,
+  'tar: base/5/1249: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors',
+);
 
 describe('isKnockOnError', () => {
   it.each([

@@ -43,7 +43,10 @@ describe('archiveAccess', () => {
 
 describe('archive classes and restore times', () => {
   it('knows which classes must be restored before a read', () => {
-    expect(['STANDARD', 'STANDARD_IA', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'].filter(isArchiveStorageClass)).toEqual(['GLACIER', 'DEEP_ARCHIVE']);
+    expect(['STANDARD', 'STANDARD_IA', 'GLACIER_IR', 'GLACIER', 'DEEP_ARCHIVE'].filter(isArchiveStorageClass)).toEqual([
+      'GLACIER',
+      'DEEP_ARCHIVE',
+    ]);
   });
 
   it('tells how long a restore typically takes', () => {

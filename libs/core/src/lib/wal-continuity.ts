@@ -105,7 +105,12 @@ function newestPathThrough(
   return timelinePath(timeline, histories).filter((span) => span.timeline <= timeline);
 }
 
-function lastArchivedOnPath(wal: readonly ArchivedWalFile[], path: readonly TimelineSpan[], from: bigint, segmentSize: number): bigint | null {
+function lastArchivedOnPath(
+  wal: readonly ArchivedWalFile[],
+  path: readonly TimelineSpan[],
+  from: bigint,
+  segmentSize: number,
+): bigint | null {
   let last: bigint | null = null;
   for (const entry of wal) {
     const segment = entry.file.segmentNumber;

@@ -76,7 +76,12 @@ function source(bytes: number, failure?: Error): Readable {
   });
 }
 
-const options = { name: 'base.tar.zst', kind: 'base-tar' as const, backup: { tier: 'oltp' as const, id: '20261206T010000Z-oltp' }, encoding: ENCODING };
+const options = {
+  name: 'base.tar.zst',
+  kind: 'base-tar' as const,
+  backup: { tier: 'oltp' as const, id: '20261206T010000Z-oltp' },
+  encoding: ENCODING,
+};
 
 describe('writeArtifact failures', () => {
   it("reports the store's ENOSPC naming the artifact, backup and store, not the abort it caused", async () => {
@@ -98,7 +103,9 @@ describe('writeArtifact failures', () => {
     const store = {
       description: 's3://bucket/prefix',
       write: async () => {
-        throw new StorageUnavailableError('cannot reach s3://bucket/prefix', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+        throw new StorageUnavailableError('cannot reach s3://bucket/prefix', {
+          cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+        });
       },
     } as unknown as Store;
     await expect(writeArtifact(store, KEY, source(64 * 1024 * 1024), options)).rejects.toThrow(
@@ -137,7 +144,12 @@ function resettingStore(stored: Buffer, failAt: number): Store {
           if (sent >= stored.length) return void this.push(null);
           if (sent >= failAt) {
             const reset = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
-            return void this.destroy(new StorageUnavailableError(`read of object '${KEY}' (stopped at byte ${sent}, 3 attempts in a row)`, { cause: reset, retryable: true }));
+            return void this.destroy(
+              new StorageUnavailableError(`read of object '${KEY}' (stopped at byte ${sent}, 3 attempts in a row)`, {
+                cause: reset,
+                retryable: true,
+              }),
+            );
           }
           const chunk = stored.subarray(sent, Math.min(failAt, sent + 64 * 1024));
           sent += chunk.length;
@@ -179,7 +191,17 @@ function dyingTar(room: number): ArtifactConsumer<void> & { aborted: Error[] } {
       taken += chunk.length;
       if (taken <= room) return void setImmediate(callback);
       callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' }));
-      setTimeout(() => settle(new ToolFailedError('tar', 2, 'tar: base/5/16384: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors')), 50);
+      setTimeout(
+        () =>
+          settle(
+            new ToolFailedError(
+              'tar',
+              2,
+              'tar: base/5/16384: Cannot write: No space left on device\ntar: Exiting with failure status due to previous errors',
+            ),
+          ),
+        50,
+      );
     },
   });
   return { sink, result, aborted, abort: (error) => void aborted.push(error) };
@@ -201,10 +223,11 @@ describe('readArtifact failures', () => {
 
   it('names the restore target when the sink fails with ENOSPC', async () => {
     const { record, stored } = await storedArtifact(4 * 1024 * 1024);
-    const failure = await readArtifact(servingStore(stored), BACKUP, record, KEY, fullDisk(1024 * 1024), { keyMaterial: null,
-      requireEncryption: false, target: '/restore/dir' }).catch(
-      (error: unknown) => error,
-    );
+    const failure = await readArtifact(servingStore(stored), BACKUP, record, KEY, fullDisk(1024 * 1024), {
+      keyMaterial: null,
+      requireEncryption: false,
+      target: '/restore/dir',
+    }).catch((error: unknown) => error);
     expect((failure as Error).message).toBe(
       "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp into /restore/dir: no space left on device (ENOSPC)",
     );
@@ -214,10 +237,11 @@ describe('readArtifact failures', () => {
   it("reports a consumer's own failure (tar on a full disk) over the broken pipe it left the read with", async () => {
     const { record, stored } = await storedArtifact(4 * 1024 * 1024);
     const tar = dyingTar(1024 * 1024);
-    const failure = await readArtifactInto(servingStore(stored), BACKUP, record, KEY, tar, { keyMaterial: null,
-      requireEncryption: false, target: '/restore/dir' }).catch(
-      (error: unknown) => error,
-    );
+    const failure = await readArtifactInto(servingStore(stored), BACKUP, record, KEY, tar, {
+      keyMaterial: null,
+      requireEncryption: false,
+      target: '/restore/dir',
+    }).catch((error: unknown) => error);
     expect((failure as Error).message).toBe(
       "cannot write artifact 'base.tar.zst' of backup 20261206T010000Z-oltp into /restore/dir: no space left on device (ENOSPC)",
     );
@@ -229,10 +253,14 @@ describe('readArtifact failures', () => {
     const controller = new AbortController();
     // A checker that reports its abort (as pg_restore --list does when its signal fires).
     const result = new Promise<number>((_resolve, reject) =>
-      controller.signal.addEventListener('abort', () => reject(Object.assign(new Error('The operation was aborted', { cause: controller.signal.reason }), { name: 'AbortError' }))),
+      controller.signal.addEventListener('abort', () =>
+        reject(Object.assign(new Error('The operation was aborted', { cause: controller.signal.reason }), { name: 'AbortError' })),
+      ),
     );
     const consumer = { sink: fullDisk(Number.MAX_SAFE_INTEGER), result, abort: (error: Error) => controller.abort(error) };
-    await expect(readArtifactInto(resettingStore(stored, 1024 * 1024), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false })).rejects.toThrow(
+    await expect(
+      readArtifactInto(resettingStore(stored, 1024 * 1024), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false }),
+    ).rejects.toThrow(
       "cannot read artifact 'base.tar.zst' of backup 20261206T010000Z-oltp from s3://bucket/prefix: connection reset by peer (ECONNRESET)",
     );
   });
@@ -241,7 +269,9 @@ describe('readArtifact failures', () => {
     const { record, stored } = await storedArtifact(1024 * 1024);
     const sink = fullDisk(Number.MAX_SAFE_INTEGER);
     const consumer = { sink, result: finished(sink).then(() => 42), abort: () => undefined };
-    await expect(readArtifactInto(servingStore(stored), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false })).resolves.toBe(42);
+    await expect(
+      readArtifactInto(servingStore(stored), BACKUP, record, KEY, consumer, { keyMaterial: null, requireEncryption: false }),
+    ).resolves.toBe(42);
   });
 });
 
@@ -291,7 +321,9 @@ describe('encryption decided by the configuration, not by the manifest', () => {
       keyMaterial: key.material,
       requireEncryption: true,
     });
-    await expect(failure).rejects.toThrow("artifact 'base.tar.zst' of backup 20261206T010000Z-oltp is not encrypted, and this repository requires encryption");
+    await expect(failure).rejects.toThrow(
+      "artifact 'base.tar.zst' of backup 20261206T010000Z-oltp is not encrypted, and this repository requires encryption",
+    );
     expect(store.read).not.toHaveBeenCalled();
   });
 

@@ -62,11 +62,18 @@ export function assertArtifactEncrypted(manifest: Pick<BackupManifest, 'id'>, ar
 }
 
 /** The IntegrityError assertArtifactEncrypted throws, or null when the artifact may be read. */
-export function encryptionRefusal(manifest: Pick<BackupManifest, 'id'>, artifact: ArtifactRecord, required: boolean): IntegrityError | null {
+export function encryptionRefusal(
+  manifest: Pick<BackupManifest, 'id'>,
+  artifact: ArtifactRecord,
+  required: boolean,
+): IntegrityError | null {
   if (!required || artifact.encryption.algorithm !== 'none') return null;
-  return new IntegrityError(`artifact '${artifact.name}' of backup ${manifest.id} is not encrypted, and this repository requires encryption`, {
-    hint: 'a plaintext object where an encrypted one belongs was put there by hand or by an attacker; do not restore it. Set encryption.required: false only while reading backups taken before encryption was turned on',
-  });
+  return new IntegrityError(
+    `artifact '${artifact.name}' of backup ${manifest.id} is not encrypted, and this repository requires encryption`,
+    {
+      hint: 'a plaintext object where an encrypted one belongs was put there by hand or by an attacker; do not restore it. Set encryption.required: false only while reading backups taken before encryption was turned on',
+    },
+  );
 }
 
 /** The associated data an artifact is encrypted with: its backup's tier and id, and its name. */
@@ -85,9 +92,12 @@ export function keyMaterialFor(manifest: BackupManifest, encoding: Pick<Artifact
   const encrypted = manifest.artifacts.find((artifact) => artifact.encryption.algorithm !== 'none');
   if (!encrypted) return null;
   if (!key) {
-    throw new EncryptionKeyError(`backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`, {
-      hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
-    });
+    throw new EncryptionKeyError(
+      `backup '${manifest.id}' is encrypted (key id ${encrypted.encryption.keyId}) and no encryption key is configured`,
+      {
+        hint: 'set encryption.keyFile in rookery.yaml or ROOKERY_ENCRYPTION_KEY',
+      },
+    );
   }
   if (encrypted.encryption.keyId && encrypted.encryption.keyId !== key.id) {
     throw new EncryptionKeyError(
@@ -138,9 +148,7 @@ export async function writeArtifact(
   if (logical) stages.push(logical);
   else stages.push(countBytes((bytes) => (received = bytes)));
   if (!precompressed && encoding.compression.codec !== 'none') {
-    stages.push(
-      createCompressStream(encoding.compression, { workers: encoding.workers || undefined, chunkSize: encoding.chunkSize }),
-    );
+    stages.push(createCompressStream(encoding.compression, { workers: encoding.workers || undefined, chunkSize: encoding.chunkSize }));
   }
   if (encoding.key) stages.push(createEncryptStream(encoding.key.material, { binding: artifactBinding(options.backup, options.name) }));
   const stored = createDigestStream();
@@ -220,7 +228,12 @@ export function artifactReadError(store: Store, key: string, name: string, error
  * directory) that a system error explains: "cannot write artifact 'base.tar.zst' of backup … into
  * /var/lib/postgresql/16/main: no space left on device (ENOSPC)"; null for any other failure.
  */
-export function artifactTargetError(manifest: Pick<BackupManifest, 'id'>, name: string, target: string, error: unknown): RookeryError | null {
+export function artifactTargetError(
+  manifest: Pick<BackupManifest, 'id'>,
+  name: string,
+  target: string,
+  error: unknown,
+): RookeryError | null {
   const detail = systemErrorDetail(error);
   if (!detail) return null;
   const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
@@ -239,7 +252,11 @@ function storeError(message: string, error: unknown, hints: { full?: string }): 
   const full = /\((ENOSPC|EDQUOT)\)$/.test(detail);
   const hint = full ? hints.full : undefined;
   if (error instanceof RookeryError) {
-    return new RookeryError(error.code, error.family, `${message}: ${detail}`, { cause: error, hint: hint ?? error.hint, retryable: error.retryable && !full });
+    return new RookeryError(error.code, error.family, `${message}: ${detail}`, {
+      cause: error,
+      hint: hint ?? error.hint,
+      retryable: error.retryable && !full,
+    });
   }
   return new StorageUnavailableError(`${message}: ${detail}`, { cause: error, hint, retryable: !full });
 }
@@ -298,9 +315,7 @@ export async function readArtifact(
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
   if (artifact.logicalSha256) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
-    stages.push(
-      createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload }),
-    );
+    stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload }));
   }
 
   // Every stream's failure is heard in the order they came, and the one that explains the
@@ -390,7 +405,11 @@ export async function readArtifactInto<T>(
     // to the check that would have said so (a frame's checksum, the artifact's sha256 at its end),
     // and then stopped the read. Whether the artifact is sound decides which failure explains the
     // other: re-read it to the end, into nothing, with every check.
-    const damaged = await readArtifact(store, manifest, artifact, key, discard(), { keyMaterial: options.keyMaterial, requireEncryption: options.requireEncryption, signal: options.signal }).then(
+    const damaged = await readArtifact(store, manifest, artifact, key, discard(), {
+      keyMaterial: options.keyMaterial,
+      requireEncryption: options.requireEncryption,
+      signal: options.signal,
+    }).then(
       () => null,
       (error: unknown) => (error instanceof IntegrityError ? error : null),
     );

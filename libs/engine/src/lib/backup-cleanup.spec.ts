@@ -61,7 +61,11 @@ describe('cleanUpFailedBackup', () => {
     const store = memoryStore();
     const lock = await failedBackup(store);
     const warnings: string[] = [];
-    await cleanUpFailedBackup(new BackupRepository(store), { tier: 'oltp', lock, backup: BACKUP }, { onWarning: (message) => warnings.push(message) });
+    await cleanUpFailedBackup(
+      new BackupRepository(store),
+      { tier: 'oltp', lock, backup: BACKUP },
+      { onWarning: (message) => warnings.push(message) },
+    );
     expect({ objects: [...store.objects.keys()], warnings }).toEqual({ objects: [], warnings: [] });
   });
 
@@ -70,7 +74,11 @@ describe('cleanUpFailedBackup', () => {
     const lock = await failedBackup(store);
     store.silent = true;
     const warnings: string[] = [];
-    await cleanUpFailedBackup(new BackupRepository(store), { tier: 'oltp', lock, backup: BACKUP }, { onWarning: (message) => warnings.push(message), deadlineMs: 50 });
+    await cleanUpFailedBackup(
+      new BackupRepository(store),
+      { tier: 'oltp', lock, backup: BACKUP },
+      { onWarning: (message) => warnings.push(message), deadlineMs: 50 },
+    );
     expect(warnings).toEqual([
       `the partial objects of failed backup '${BACKUP.id}' under ${FOLDER} and the lock of tier 'oltp' could not be removed from s3://bucket/repo: ` +
         'the store did not answer within 0 s; they have no manifest, so they are never restored, and rookery expire removes them once they are a day old; ' +

@@ -38,7 +38,9 @@ export async function cleanUpFailedBackup(
   } catch (error) {
     reason ??= error;
     left.push(`the lock of tier '${failed.tier}'`);
-    remedies.push(`the next backup takes the lock over once this process has exited (on this host), or when it is ${DEFAULT_STALE_AFTER_MS / 60_000} minutes without a heartbeat`);
+    remedies.push(
+      `the next backup takes the lock over once this process has exited (on this host), or when it is ${DEFAULT_STALE_AFTER_MS / 60_000} minutes without a heartbeat`,
+    );
   }
   if (left.length === 0) return;
   const why = signal.aborted

@@ -65,7 +65,9 @@ describe('a backup into a full file:// store', () => {
     mount = await mkdtemp(join(tmpdir(), 'rookery-full-'));
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64m,mode=0755', 'tmpfs', mount], { encoding: 'utf8' });
     if (mounted.status !== 0) {
-      throw new Error(`this suite mounts a small tmpfs to fill it (as root): mount failed: ${mounted.stderr.trim() || mounted.error?.message}`);
+      throw new Error(
+        `this suite mounts a small tmpfs to fill it (as root): mount failed: ${mounted.stderr.trim() || mounted.error?.message}`,
+      );
     }
     storeDir = join(mount, 'store');
     filler = join(mount, 'filler');
@@ -73,7 +75,10 @@ describe('a backup into a full file:// store', () => {
     source = await startCluster({ name: 'backup-failure' });
     await Promise.all([seedOltp(source.url, { sizeMb: 12 }), seedContent(source.url, { sizeMb: 8, seed: 11 })]);
     const config = buildConfig(
-      { repositories: [`file://${storeDir}`], tiers: { oltp: { pgUrl: source.url }, content: { pgUrl: source.urlFor('penguinmails_content') } } },
+      {
+        repositories: [`file://${storeDir}`],
+        tiers: { oltp: { pgUrl: source.url }, content: { pgUrl: source.urlFor('penguinmails_content') } },
+      },
       'test',
     );
     engine = await createEngine(config, { actor: 'test' });
@@ -150,7 +155,9 @@ describe('a backup into a full file:// store', () => {
     });
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toMatch(/^rookery: cannot write artifact 'base\.tar\.zst' of backup \S+ to file:\/\/\S+: no space left on device \(ENOSPC\) \(hint: free space/m);
+    expect(run.stderr).toMatch(
+      /^rookery: cannot write artifact 'base\.tar\.zst' of backup \S+ to file:\/\/\S+: no space left on device \(ENOSPC\) \(hint: free space/m,
+    );
     expect(run.stderr).not.toMatch(/unexpected error|aborted/);
     await expectUntouched(before);
   }, 240_000);
@@ -164,7 +171,9 @@ describe('a backup into a full file:// store', () => {
     // Room for the metadata dump, not for the objects' rows.
     await leaveFree((metadata?.storedBytes ?? 0) + 64 * 1024);
     const before = await filesUnder(storeDir);
-    await expect(engine.backup({ tier: 'content' })).rejects.toThrow(new RegExp(`^cannot write artifact '${objects?.name}' of backup \\S+ to file://.*${ENOSPC_NAMED.source}`));
+    await expect(engine.backup({ tier: 'content' })).rejects.toThrow(
+      new RegExp(`^cannot write artifact '${objects?.name}' of backup \\S+ to file://.*${ENOSPC_NAMED.source}`),
+    );
     await expectUntouched(before);
     await rm(filler, { force: true });
     expect((await engine.list('content')).backups.map((backup) => backup.id)).toEqual([baseline.id]);
@@ -176,16 +185,24 @@ describe('a backup into a full file:// store', () => {
     const backup = committed[0];
     // Far less room than the data directory needs (the store's files stay readable).
     await leaveFree(2 * 1024 * 1024);
-    const restoreNamed = new RegExp(`^cannot write artifact 'base\\.tar\\.zst' of backup ${backup.id} into ${target}: ${ENOSPC_NAMED.source}`);
+    const restoreNamed = new RegExp(
+      `^cannot write artifact 'base\\.tar\\.zst' of backup ${backup.id} into ${target}: ${ENOSPC_NAMED.source}`,
+    );
     // With direct writes this process hits ENOSPC itself; without, tar does and dies (its stderr
     // names it, the read sees a broken pipe first).
     const plain = await createEngine(
-      buildConfig({ repositories: [`file://${storeDir}`], restore: { directWrites: false }, tiers: { oltp: { pgUrl: source.url } } }, 'test'),
+      buildConfig(
+        { repositories: [`file://${storeDir}`], restore: { directWrites: false }, tiers: { oltp: { pgUrl: source.url } } },
+        'test',
+      ),
       { actor: 'test' },
     );
     try {
       for (const restorer of [engine, plain]) {
-        const failure = await restorer.restore({ tier: 'oltp', backup: backup.id, to: target }).then(() => null, (error: Error) => error.message);
+        const failure = await restorer.restore({ tier: 'oltp', backup: backup.id, to: target }).then(
+          () => null,
+          (error: Error) => error.message,
+        );
         expect(failure).toMatch(restoreNamed);
         expect(await readdir(target)).toEqual([]);
       }
@@ -193,12 +210,16 @@ describe('a backup into a full file:// store', () => {
       await plain.close();
     }
 
-    const run = spawnSync(process.execPath, [bin, 'restore', '--tier', 'oltp', '--backup', backup.id, '--to', target, '--repo', `file://${storeDir}`], {
-      cwd: root,
-      env: process.env,
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
+    const run = spawnSync(
+      process.execPath,
+      [bin, 'restore', '--tier', 'oltp', '--backup', backup.id, '--to', target, '--repo', `file://${storeDir}`],
+      {
+        cwd: root,
+        env: process.env,
+        encoding: 'utf8',
+        timeout: 180_000,
+      },
+    );
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^rookery: ${restoreNamed.source.slice(1)}`, 'm'));
     expect(run.stderr).not.toMatch(/unexpected error|aborted|EPIPE/);
@@ -212,6 +233,7 @@ describe('a backup into a full file:// store', () => {
     committed.push(next);
     const listed = (await engine.list('oltp')).backups.map((backup) => backup.id);
     expect(listed).toEqual(committed.map((backup) => backup.id));
-    for (const backup of committed) expect({ id: backup.id, ok: (await engine.verify('oltp', backup.id)).ok }).toEqual({ id: backup.id, ok: true });
+    for (const backup of committed)
+      expect({ id: backup.id, ok: (await engine.verify('oltp', backup.id)).ok }).toEqual({ id: backup.id, ok: true });
   }, 300_000);
 });

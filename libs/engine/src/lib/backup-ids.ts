@@ -7,12 +7,7 @@ import { BackupRepository } from '@rookery/repository';
  * of a crashed run) is taken, in any date folder of the tier, so a new backup never overwrites
  * stored objects and an id names one backup.
  */
-export async function allocateBackupId(
-  repository: BackupRepository,
-  tier: TierName,
-  startedAt: Date,
-  requested?: string,
-): Promise<string> {
+export async function allocateBackupId(repository: BackupRepository, tier: TierName, startedAt: Date, requested?: string): Promise<string> {
   const inUse = await repository.backupIdsInUse(tier);
   if (requested) {
     if (inUse.has(requested)) {

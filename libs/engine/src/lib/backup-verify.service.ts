@@ -47,7 +47,10 @@ export class BackupVerifyService {
   }
 
   /** Every artifact of `manifest` re-read and checked, whatever the repository thinks of the manifest itself. */
-  async verifyManifest(manifest: BackupManifest, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<VerifyResult> {
+  async verifyManifest(
+    manifest: BackupManifest,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
+  ): Promise<VerifyResult> {
     const artifacts: ArtifactCheck[] = [];
     for (const artifact of manifest.artifacts) {
       const check: ArtifactCheck = { name: artifact.name, ok: false, storedBytes: artifact.storedBytes };
@@ -71,7 +74,10 @@ export class BackupVerifyService {
     const { damaged } = await this.context.repository.list(newest.tier);
     const newer = damaged.filter((entry) => compareBackupIds(repositoryLayout.backupIdOf(entry.key) ?? '', newest.id) > 0);
     const untrusted = newer.at(-1);
-    if (untrusted) throw new IntegrityError(untrusted.problem, { hint: `the newest manifest of tier '${newest.tier}' cannot be trusted; verify an older backup with --backup ${newest.id}` });
+    if (untrusted)
+      throw new IntegrityError(untrusted.problem, {
+        hint: `the newest manifest of tier '${newest.tier}' cannot be trusted; verify an older backup with --backup ${newest.id}`,
+      });
   }
 
   private async listArchive(
@@ -84,13 +90,20 @@ export class BackupVerifyService {
     // Refused before a checker starts: it would wait for bytes that never come.
     assertArtifactEncrypted(manifest, artifact, encryptionRequired(this.context.encoding));
     const check = await this.checker(manifest, artifact);
-    return readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), { sink: check.sink, result: check.entries, abort: check.abort }, {
-      keyMaterial: key?.material ?? null,
-      requireEncryption: encryptionRequired(this.context.encoding),
-      signal: options.signal,
-      onStoredBytes: (bytes) =>
-        options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-    });
+    return readArtifactInto(
+      repository.store,
+      manifest,
+      artifact,
+      repository.artifactKey(manifest, artifact.name),
+      { sink: check.sink, result: check.entries, abort: check.abort },
+      {
+        keyMaterial: key?.material ?? null,
+        requireEncryption: encryptionRequired(this.context.encoding),
+        signal: options.signal,
+        onStoredBytes: (bytes) =>
+          options.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+      },
+    );
   }
 
   /** What reads the artifact's bytes and says how many entries it holds, by kind. */
@@ -104,7 +117,14 @@ export class BackupVerifyService {
       let entries = 0;
       const tar = require('tar') as typeof import('tar');
       const sink = tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable;
-      return { sink, entries: once(sink, 'end').then(() => entries, () => entries), abort };
+      return {
+        sink,
+        entries: once(sink, 'end').then(
+          () => entries,
+          () => entries,
+        ),
+        abort,
+      };
     }
     if (artifact.kind === 'pg-manifest') {
       // PostgreSQL's backup_manifest: JSON listing every file of the tar beside it.
@@ -134,7 +154,8 @@ export class BackupVerifyService {
           ? tools.restore.listTarStream({ signal: controller.signal, workDirectory: tools.workDirectory })
           : tools.restore.listStream({ signal: controller.signal });
       const entries = listing.result.then((toc) => {
-        if (toc.length === 0) throw new IntegrityError(`artifact '${artifact.name}' is not a usable dump: pg_restore --list shows no entries`);
+        if (toc.length === 0)
+          throw new IntegrityError(`artifact '${artifact.name}' is not a usable dump: pg_restore --list shows no entries`);
         return toc.length;
       });
       entries.catch(() => undefined);

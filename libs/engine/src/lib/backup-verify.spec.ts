@@ -2,7 +2,11 @@ import { parsePgManifestFiles } from './backup-verify.service';
 
 describe('parsePgManifestFiles', () => {
   it('counts the files of a PostgreSQL backup manifest', () => {
-    const manifest = { 'PostgreSQL-Backup-Manifest-Version': 1, Files: [{ Path: 'PG_VERSION' }, { Path: 'global/pg_control' }], 'WAL-Ranges': [] };
+    const manifest = {
+      'PostgreSQL-Backup-Manifest-Version': 1,
+      Files: [{ Path: 'PG_VERSION' }, { Path: 'global/pg_control' }],
+      'WAL-Ranges': [],
+    };
     expect(parsePgManifestFiles(JSON.stringify(manifest))).toBe(2);
   });
 

@@ -4,7 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '@rookery/config';
 import { PgSqlClient, ProcessRunner } from '@rookery/postgres';
-import { TableChecksums, TestCluster, acquireS3, diffTableChecksums, freeLoopbackPort, startCluster, tableChecksums } from '@rookery/testing';
+import {
+  TableChecksums,
+  TestCluster,
+  acquireS3,
+  diffTableChecksums,
+  freeLoopbackPort,
+  startCluster,
+  tableChecksums,
+} from '@rookery/testing';
 import { createEngine } from './engine.factory';
 
 /**
@@ -93,7 +101,11 @@ describe('physical backup and restore of a cluster shaped as users have it', () 
     const shapes = before['shapes'];
     expect(shapes.unlogged.sort()).toEqual(['public.session_cache', 'public.session_cache_id_seq', 'public.unlogged_wide']);
     for (const name of ['public.session_cache', 'public.unlogged_wide']) expect(shapes.tables[name].rows).toBeGreaterThan(0);
-    expect(Object.values(shapes.largeObjects).map((object) => object.bytes).sort((a, b) => a - b)).toEqual([0, 5, 320_000]);
+    expect(
+      Object.values(shapes.largeObjects)
+        .map((object) => object.bytes)
+        .sort((a, b) => a - b),
+    ).toEqual([0, 5, 320_000]);
     expect(shapes.sequences['public.invoice_numbers']).toEqual({ lastValue: '424242', isCalled: true, start: '1000' });
     expect(shapes.sequences['public.never_used']).toEqual({ lastValue: '1', isCalled: false, start: '1' });
     expect(shapes.sequences['public.session_cache_id_seq'].lastValue).not.toBe('1');
@@ -101,56 +113,72 @@ describe('physical backup and restore of a cluster shaped as users have it', () 
     expect(await tarBytesBeforeFirstBigFile(await databaseDirectory(source, 'late'))).toBeLessThan(TAR_RECORD_BYTES);
   });
 
-  it.each(matrix)('restores every database identical: $store store, encrypted=$encrypted, directWrites=$directWrites', async (variant) => {
-    const label = `${variant.store}-${variant.encrypted ? 'enc' : 'plain'}-${variant.directWrites ? 'direct' : 'tar'}`;
-    const repository = variant.store === 'fs' ? `file://${join(work, `repo-${label}`)}` : await s3Repository(`shapes-${label}`);
-    const config = buildConfig(
-      {
-        repositories: [repository],
-        restore: { directWrites: variant.directWrites },
-        ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
-        tiers: { oltp: { pgUrl: source.url } },
-      },
-      'test',
-      {},
-      { TEST_ROOKERY_KEY: randomBytes(32).toString('hex') },
-    );
-    const engine = await createEngine(config, { actor: 'test' });
-    const dir = join(work, `restored-${label}`);
-    try {
-      const manifest = await engine.backup({ tier: 'oltp' });
-      expect(manifest.bytes).toBeGreaterThan(2 * GiB);
-      expect(manifest.artifacts[0].encryption.algorithm).toBe(variant.encrypted ? 'aes-256-gcm' : 'none');
+  it.each(matrix)(
+    'restores every database identical: $store store, encrypted=$encrypted, directWrites=$directWrites',
+    async (variant) => {
+      const label = `${variant.store}-${variant.encrypted ? 'enc' : 'plain'}-${variant.directWrites ? 'direct' : 'tar'}`;
+      const repository = variant.store === 'fs' ? `file://${join(work, `repo-${label}`)}` : await s3Repository(`shapes-${label}`);
+      const config = buildConfig(
+        {
+          repositories: [repository],
+          restore: { directWrites: variant.directWrites },
+          ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
+          tiers: { oltp: { pgUrl: source.url } },
+        },
+        'test',
+        {},
+        { TEST_ROOKERY_KEY: randomBytes(32).toString('hex') },
+      );
+      const engine = await createEngine(config, { actor: 'test' });
+      const dir = join(work, `restored-${label}`);
+      try {
+        const manifest = await engine.backup({ tier: 'oltp' });
+        expect(manifest.bytes).toBeGreaterThan(2 * GiB);
+        expect(manifest.artifacts[0].encryption.algorithm).toBe(variant.encrypted ? 'aes-256-gcm' : 'none');
 
-      const port = await freeLoopbackPort();
-      const result = await engine.restore({ tier: 'oltp', backup: manifest.id, to: dir, start: true, port });
-      expect(result.manifest.id).toBe(manifest.id);
-      // With direct writes the relation segments bypassed tar (the scratch directory is on ext4);
-      // without, tar wrote every byte.
-      if (variant.directWrites) expect(result.directBytes).toBeGreaterThan(2 * GiB);
-      else expect(result.directBytes).toBe(0);
+        const port = await freeLoopbackPort();
+        const result = await engine.restore({ tier: 'oltp', backup: manifest.id, to: dir, start: true, port });
+        expect(result.manifest.id).toBe(manifest.id);
+        // With direct writes the relation segments bypassed tar (the scratch directory is on ext4);
+        // without, tar wrote every byte.
+        if (variant.directWrites) expect(result.directBytes).toBeGreaterThan(2 * GiB);
+        else expect(result.directBytes).toBe(0);
 
-      const after = await clusterState(port);
-      expect(diffClusterStates(expectedAfterRestore(before), after)).toEqual([]);
-      // The unlogged tables came back empty and usable, as PostgreSQL documents for a crash.
-      const url = `postgres://postgres@127.0.0.1:${port}/shapes`;
-      const sql = new PgSqlClient({ applicationName: 'rookery-shapes' });
-      await sql.query(url, `insert into session_cache (payload) values ('after restore')`);
-      expect(await sql.query(url, 'select id, payload from session_cache')).toEqual([{ id: 1, payload: 'after restore' }]);
-    } finally {
-      await engine.stopRestored(dir).catch(() => undefined);
-      await engine.close();
-      // Two gigabytes a restore: each one goes before the next.
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 900_000);
+        const after = await clusterState(port);
+        expect(diffClusterStates(expectedAfterRestore(before), after)).toEqual([]);
+        // The unlogged tables came back empty and usable, as PostgreSQL documents for a crash.
+        const url = `postgres://postgres@127.0.0.1:${port}/shapes`;
+        const sql = new PgSqlClient({ applicationName: 'rookery-shapes' });
+        await sql.query(url, `insert into session_cache (payload) values ('after restore')`);
+        expect(await sql.query(url, 'select id, payload from session_cache')).toEqual([{ id: 1, payload: 'after restore' }]);
+      } finally {
+        await engine.stopRestored(dir).catch(() => undefined);
+        await engine.close();
+        // Two gigabytes a restore: each one goes before the next.
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+    900_000,
+  );
 });
 
 /** `pgbench -i -s <scale>` into the `postgres` database, as a user benchmarking a new server does. */
 async function pgbenchInit(cluster: TestCluster, scale: number): Promise<void> {
   const runner = new ProcessRunner({ baseEnv: process.env });
   const [{ bindir }] = await cluster.query<{ bindir: string }>(`select setting as bindir from pg_config where name = 'BINDIR'`);
-  await runner.run(join(bindir, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', '127.0.0.1', '-p', String(cluster.port), '-U', 'postgres', 'postgres']);
+  await runner.run(join(bindir, 'pgbench'), [
+    '-i',
+    '-q',
+    '-s',
+    String(scale),
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'postgres',
+  ]);
 }
 
 /**
@@ -161,7 +189,11 @@ async function pgbenchInit(cluster: TestCluster, scale: number): Promise<void> {
  */
 async function createLateDatabase(cluster: TestCluster): Promise<void> {
   await cluster.query('create database late');
-  await cluster.query('create table first_big (id int primary key, note text) with (fillfactor = 10, autovacuum_enabled = off)', [], 'late');
+  await cluster.query(
+    'create table first_big (id int primary key, note text) with (fillfactor = 10, autovacuum_enabled = off)',
+    [],
+    'late',
+  );
   await cluster.query(`insert into first_big select i, lpad(i::text, 700, 'late ') from generate_series(1, 200) i`, [], 'late');
   const directory = await databaseDirectory(cluster, 'late');
   for (let attempt = 1; (await tarBytesBeforeFirstBigFile(directory)) >= TAR_RECORD_BYTES; attempt++) {
@@ -267,7 +299,10 @@ type ClusterState = Record<string, DatabaseState>;
 async function clusterState(port: number): Promise<ClusterState> {
   const url = (database: string) => `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(database)}`;
   const sql = new PgSqlClient({ applicationName: 'rookery-shapes' });
-  const databases = await sql.query<{ name: string }>(url('postgres'), 'select datname as name from pg_database where not datistemplate order by 1');
+  const databases = await sql.query<{ name: string }>(
+    url('postgres'),
+    'select datname as name from pg_database where not datistemplate order by 1',
+  );
   const state: ClusterState = {};
   for (const { name } of databases) state[name] = await databaseState(sql, url(name));
   return state;

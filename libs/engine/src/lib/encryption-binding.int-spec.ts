@@ -80,11 +80,16 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     await source.query('create table ledger (id int primary key, note text not null)');
     await source.query("insert into ledger select i, repeat('a', 100) from generate_series(1, 2000) i");
 
-    encrypted = await createEngine(buildConfig({ repositories: [repository], encryption: { keyFile }, tiers: { oltp: { pgUrl: source.url } } }, 'test'), {
+    encrypted = await createEngine(
+      buildConfig({ repositories: [repository], encryption: { keyFile }, tiers: { oltp: { pgUrl: source.url } } }, 'test'),
+      {
+        actor: 'test',
+        selfCommand: [process.execPath, bin, '--config', configFile],
+      },
+    );
+    plain = await createEngine(buildConfig({ repositories: [repository], tiers: { oltp: { pgUrl: source.url } } }, 'test'), {
       actor: 'test',
-      selfCommand: [process.execPath, bin, '--config', configFile],
     });
-    plain = await createEngine(buildConfig({ repositories: [repository], tiers: { oltp: { pgUrl: source.url } } }, 'test'), { actor: 'test' });
     store = createStore(repository);
     layout = new BackupRepository(store);
 
@@ -130,14 +135,25 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     if (!signingKey) throw new Error('the encrypted engine has no signing key');
     // sealManifest drops the old signature and checksum before it signs.
     const forged = sealManifest({ ...manifest, artifacts }, signingKey);
-    await store.write(repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt)), Buffer.from(`${JSON.stringify(forged, null, 2)}\n`));
+    await store.write(
+      repositoryLayout.manifestKey(manifest.tier, manifest.id, new Date(manifest.startedAt)),
+      Buffer.from(`${JSON.stringify(forged, null, 2)}\n`),
+    );
   }
 
   it('restores an encrypted backup to a restore point, recovering through rookery wal-get, with identical data', async () => {
     expect(newer.artifacts.every((artifact) => artifact.encryption.algorithm === 'aes-256-gcm' && artifact.encryption.bound)).toBe(true);
     const dir = join(work, 'pitr');
     const port = await freeLoopbackPort();
-    await encrypted.restore({ tier: 'oltp', backup: newer.id, to: dir, start: true, port, target: parseRecoveryTarget({ targetName: RESTORE_POINT }), archiveMode: 'off' });
+    await encrypted.restore({
+      tier: 'oltp',
+      backup: newer.id,
+      to: dir,
+      start: true,
+      port,
+      target: parseRecoveryTarget({ targetName: RESTORE_POINT }),
+      archiveMode: 'off',
+    });
     restored.push(dir);
     const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
     const after = await tableChecksums(url);
@@ -154,7 +170,9 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     const dir = join(work, 'forged-plaintext');
     const failure = encrypted.restore({ tier: 'oltp', backup: older.id, to: dir });
     await expect(failure).rejects.toBeInstanceOf(IntegrityError);
-    await expect(failure).rejects.toThrow(`artifact '${plaintext.artifacts[0].name}' of backup ${older.id} is not encrypted, and this repository requires encryption`);
+    await expect(failure).rejects.toThrow(
+      `artifact '${plaintext.artifacts[0].name}' of backup ${older.id} is not encrypted, and this repository requires encryption`,
+    );
     expect(existsSync(dir)).toBe(false);
     // The plaintext backup as it was taken (by a rookery without the key) is refused too, by its unsigned manifest first.
     await expect(encrypted.restore({ tier: 'oltp', backup: plaintext.id, to: dir })).rejects.toThrow(/manifest '.*' is not signed/);
@@ -175,13 +193,15 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     await rewriteManifest(older, newer.artifacts);
     const failure = encrypted.restore({ tier: 'oltp', backup: older.id, to: join(work, 'swapped-artifact') });
     await expect(failure).rejects.toBeInstanceOf(IntegrityError);
-    await expect(failure).rejects.toThrow(`cannot decrypt artifact '${base.name}' of backup ${older.id}: segment 0 fails authentication: the object was encrypted for another place`);
+    await expect(failure).rejects.toThrow(
+      `cannot decrypt artifact '${base.name}' of backup ${older.id}: segment 0 fails authentication: the object was encrypted for another place`,
+    );
     const verified = await encrypted.verify('oltp', older.id);
     expect(verified.ok).toBe(false);
     expect(verified.artifacts[0].error?.message).toContain('encrypted for another place');
   }, 120_000);
 
-  it('refuses an encrypted WAL segment stored under another segment\'s name, and a plaintext one', async () => {
+  it("refuses an encrypted WAL segment stored under another segment's name, and a plaintext one", async () => {
     const segments = (await new WalArchive(store).list('oltp')).filter((object) => object.file.kind === 'segment' && object.encrypted);
     expect(segments.length).toBeGreaterThanOrEqual(2);
     const [donor, victim] = segments.slice(-2);
@@ -198,7 +218,10 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     // A segment the server has not archived yet, pushed in plaintext (as a repository without the key would).
     await source.query("insert into ledger select i, repeat('e', 100) from generate_series(7001, 7100) i");
     await switchAndWaitArchived(source);
-    const newest = (await readdir(spool)).sort().filter((name) => parseWalFileName(name)?.kind === 'segment').at(-1) as string;
+    const newest = (await readdir(spool))
+      .sort()
+      .filter((name) => parseWalFileName(name)?.kind === 'segment')
+      .at(-1) as string;
     await plain.walPush('oltp', join(spool, newest));
     const plainFailure = encrypted.walGet('oltp', newest, join(work, 'fetched-plain'));
     await expect(plainFailure).rejects.toBeInstanceOf(IntegrityError);

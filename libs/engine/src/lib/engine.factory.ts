@@ -94,7 +94,13 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
         logFile: join(dataDirectory, RESTORED_SERVER_LOG),
         // The restore reads the recovery outcome from this log: keep it here and in English,
         // whatever logging the backed-up server was configured with.
-        settings: { logging_collector: 'off', log_destination: 'stderr', lc_messages: 'C', ...(await startSyncSetting(dataDirectory)), ...isolation },
+        settings: {
+          logging_collector: 'off',
+          log_destination: 'stderr',
+          lc_messages: 'C',
+          ...(await startSyncSetting(dataDirectory)),
+          ...isolation,
+        },
         // No secret: the restore_command reads what it needs from a 0600 file (RESTORE_ENV_FILE).
         timeoutMs: startOptions.timeoutMs,
       });
@@ -149,7 +155,9 @@ function regionOf(url: string): string {
  */
 function restoreCommandEnvironment(env: NodeJS.ProcessEnv, keyEnv: string | undefined): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => (/^(AWS_|ROOKERY_)/.test(entry[0]) || entry[0] === keyEnv) && entry[1] !== undefined),
+    Object.entries(env).filter(
+      (entry): entry is [string, string] => (/^(AWS_|ROOKERY_)/.test(entry[0]) || entry[0] === keyEnv) && entry[1] !== undefined,
+    ),
   );
 }
 
@@ -158,9 +166,17 @@ function restoreCommandEnvironment(env: NodeJS.ProcessEnv, keyEnv: string | unde
  * and an authentication file of rookery's own, which lets only `user` in through that socket,
  * whatever the backed-up server's listen_addresses and pg_hba.conf said.
  */
-async function isolatedSettings(dataDirectory: string, user: string, owner: { uid: number; gid: number } | null): Promise<Record<string, string>> {
+async function isolatedSettings(
+  dataDirectory: string,
+  user: string,
+  owner: { uid: number; gid: number } | null,
+): Promise<Record<string, string>> {
   const hbaFile = join(dataDirectory, ISOLATED_HBA_FILE);
-  await writeFile(hbaFile, `# rookery: an isolated restored server, reachable only through its socket in ${dataDirectory}\nlocal all ${hbaName(user)} trust\n`, { mode: 0o600 });
+  await writeFile(
+    hbaFile,
+    `# rookery: an isolated restored server, reachable only through its socket in ${dataDirectory}\nlocal all ${hbaName(user)} trust\n`,
+    { mode: 0o600 },
+  );
   await chmod(hbaFile, 0o600);
   if (owner) await chown(hbaFile, owner.uid, owner.gid);
   return { listen_addresses: '', hba_file: hbaFile };

@@ -28,7 +28,11 @@ function controlledSyncs() {
 
 /** Waits for `condition` (a generous cap: a wait, never a time bound). */
 async function until(condition: () => boolean): Promise<void> {
-  await pollUntil(async () => condition(), (holds) => holds, { timeoutMs: 120_000, intervalMs: 5 });
+  await pollUntil(
+    async () => condition(),
+    (holds) => holds,
+    { timeoutMs: 120_000, intervalMs: 5 },
+  );
 }
 
 describe('ExtractionSync', () => {

@@ -6,7 +6,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { repositoryLayout } from '@rookery/repository';
 import { S3StoreDriver, createStore } from '@rookery/storage';
-import { Fault, FaultProxy, S3ProxyHandle, TestCluster, acquireS3, pollUntil, s3StoreUrl, seedOltp, startCluster, startFaultProxy } from '@rookery/testing';
+import {
+  Fault,
+  FaultProxy,
+  S3ProxyHandle,
+  TestCluster,
+  acquireS3,
+  pollUntil,
+  s3StoreUrl,
+  seedOltp,
+  startCluster,
+  startFaultProxy,
+} from '@rookery/testing';
 
 /**
  * Backups, verifies and restores through a network that misbehaves on purpose: a TCP proxy in
@@ -56,7 +67,11 @@ describe('fault injection: the rookery command through a faulty network', () => 
 
   function rookery(args: string[]): Promise<CliRun> {
     return new Promise((done, fail) => {
-      const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [bin, ...args], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -150,7 +165,9 @@ describe('fault injection: the rookery command through a faulty network', () => 
     url.port = String(pgProxy.port);
     pgUrl = url.toString();
     env = { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: s3.region };
-    inspect = createStore(directRepo, { s3: { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } }) as S3StoreDriver;
+    inspect = createStore(directRepo, {
+      s3: { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } },
+    }) as S3StoreDriver;
   }, 600_000);
 
   afterAll(async () => {
@@ -182,14 +199,24 @@ describe('fault injection: the rookery command through a faulty network', () => 
   }, 900_000);
 
   it('S3 resets: every connection reset once it carried 1 to 2 MiB up (every part fails)', async () => {
-    const fired = await runFault('s3 resets all', () => s3Proxy, { direction: 'up', resetAfterBytes: [1024 * 1024, 2 * 1024 * 1024] }, s3Cause);
+    const fired = await runFault(
+      's3 resets all',
+      () => s3Proxy,
+      { direction: 'up', resetAfterBytes: [1024 * 1024, 2 * 1024 * 1024] },
+      s3Cause,
+    );
     expect(fired).toBeGreaterThan(0);
     // Small requests still pass, so each failed upload was aborted.
     expect(await inspect.incompleteUploads()).toEqual([]);
   }, 900_000);
 
   it('S3 stall once: one connection stops forwarding mid-upload and is retried', async () => {
-    const fired = await runFault('s3 stall once', () => s3Proxy, { direction: 'up', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024], limit: 1 }, s3Cause);
+    const fired = await runFault(
+      's3 stall once',
+      () => s3Proxy,
+      { direction: 'up', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024], limit: 1 },
+      s3Cause,
+    );
     // Every run met the stall (a stalled connection of one run may be counted when it ends, in the next).
     expect(fired).toBeGreaterThanOrEqual(RUNS);
   }, 900_000);
@@ -197,7 +224,10 @@ describe('fault injection: the rookery command through a faulty network', () => 
   it('S3 stalled: every connection stops forwarding; the backup fails on the store timeouts', async () => {
     for (let run = 0; run < RUNS; run++) {
       s3Proxy.setFault({ stallAfterBytes: [0, 2 * 1024 * 1024] });
-      const ok = await backupThroughFault('s3 stalled', /timed out \((the request socket timed out after 5000 ms of inactivity|a request has exceeded the configured 30000 ms requestTimeout)\)/);
+      const ok = await backupThroughFault(
+        's3 stalled',
+        /timed out \((the request socket timed out after 5000 ms of inactivity|a request has exceeded the configured 30000 ms requestTimeout)\)/,
+      );
       expect(ok).toBe(false);
     }
     // An abort sent while every connection stalls cannot arrive (the bucket's lifecycle rule,
@@ -212,7 +242,12 @@ describe('fault injection: the rookery command through a faulty network', () => 
   }, 900_000);
 
   it('PostgreSQL reset: the connection carrying the base backup is reset at a random byte', async () => {
-    const fired = await runFault('pg reset', () => pgProxy, { direction: 'down', resetAfterBytes: [256 * 1024, 8 * 1024 * 1024], limit: 1 }, /connection|terminated|ECONNRESET|reset/i);
+    const fired = await runFault(
+      'pg reset',
+      () => pgProxy,
+      { direction: 'down', resetAfterBytes: [256 * 1024, 8 * 1024 * 1024], limit: 1 },
+      /connection|terminated|ECONNRESET|reset/i,
+    );
     expect(fired).toBe(RUNS);
   }, 900_000);
 
@@ -222,21 +257,31 @@ describe('fault injection: the rookery command through a faulty network', () => 
   // its lock; the next backup without the fault commits. Server-compressed (BASE_BACKUP over the
   // replication protocol) and client-compressed (pg_basebackup) paths alike.
   it.each([
-    ['server', /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while streaming the (base backup|backup manifest) \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/],
-    ['client', /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while pg_basebackup streamed the base backup \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/],
-  ] as const)('PostgreSQL stall: the base backup connection goes silent (compression on the %s)', async (location, cause) => {
-    const configFile = join(work, `pg-stall-${location}.yaml`);
-    await writeFile(configFile, JSON.stringify({ postgres: { idleTimeoutSeconds: PG_IDLE_TIMEOUT_SECONDS }, compression: { location } }));
-    const label = `pg stall (${location})`;
-    for (let run = 0; run < RUNS; run++) {
-      const before = pgProxy.stats().stalls;
-      pgProxy.setFault({ direction: 'down', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024] });
-      expect(await backupThroughFault(label, cause, configFile)).toBe(false);
-      expect(pgProxy.stats().stalls - before).toBeGreaterThan(0);
-      expect(await inspect.stat(repositoryLayout.lockKey('oltp'))).toBeNull();
-    }
-    expect(await backupThroughFault(`after ${label}`, /^$/, configFile)).toBe(true);
-  }, 900_000);
+    [
+      'server',
+      /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while streaming the (base backup|backup manifest) \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/,
+    ],
+    [
+      'client',
+      /no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 5 s while pg_basebackup streamed the base backup \(hint: the server or network stalled; raise postgres\.idleTimeoutSeconds/,
+    ],
+  ] as const)(
+    'PostgreSQL stall: the base backup connection goes silent (compression on the %s)',
+    async (location, cause) => {
+      const configFile = join(work, `pg-stall-${location}.yaml`);
+      await writeFile(configFile, JSON.stringify({ postgres: { idleTimeoutSeconds: PG_IDLE_TIMEOUT_SECONDS }, compression: { location } }));
+      const label = `pg stall (${location})`;
+      for (let run = 0; run < RUNS; run++) {
+        const before = pgProxy.stats().stalls;
+        pgProxy.setFault({ direction: 'down', stallAfterBytes: [64 * 1024, 4 * 1024 * 1024] });
+        expect(await backupThroughFault(label, cause, configFile)).toBe(false);
+        expect(pgProxy.stats().stalls - before).toBeGreaterThan(0);
+        expect(await inspect.stat(repositoryLayout.lockKey('oltp'))).toBeNull();
+      }
+      expect(await backupThroughFault(`after ${label}`, /^$/, configFile)).toBe(true);
+    },
+    900_000,
+  );
 
   it('a reset while verify and restore download is resumed, and both succeed', async () => {
     const id = committed.at(-1);
@@ -273,7 +318,11 @@ describe('fault injection: the rookery command through a faulty network', () => 
       const run = rookery(['backup', '--tier', 'oltp', '--json', '--repo', faultyRepo, '--pg-url', pgUrl]);
       // Once parts are moving, every connection (the open ones too) stops forwarding.
       const moved = s3Proxy.stats().bytesUp;
-      await pollUntil(async () => s3Proxy.stats().bytesUp - moved, (bytes) => bytes > 6 * 1024 * 1024, { what: 'the upload under way' });
+      await pollUntil(
+        async () => s3Proxy.stats().bytesUp - moved,
+        (bytes) => bytes > 6 * 1024 * 1024,
+        { what: 'the upload under way' },
+      );
       s3Proxy.setFault({ stallAfterBytes: 0 });
       const failed = await run;
       s3Proxy.clearFault();

@@ -13,14 +13,24 @@ import type { RecoveryPlanService } from './recovery-plan.service';
  * LATEST_CANDIDATES_VERIFIED looked at, and never the failed one or a newer one.
  */
 const backupAt = (hour: number) =>
-  makeManifest({ id: `20261126T${String(hour).padStart(2, '0')}0000Z-oltp`, startedAt: `2026-11-26T${String(hour).padStart(2, '0')}:00:00.000Z` });
+  makeManifest({
+    id: `20261126T${String(hour).padStart(2, '0')}0000Z-oltp`,
+    startedAt: `2026-11-26T${String(hour).padStart(2, '0')}:00:00.000Z`,
+  });
 
-function service(options: { backups: BackupManifest[]; damaged?: BackupListing['damaged']; sizes?: Record<string, number | null>; clean?: string[]; reaching?: string[] }) {
+function service(options: {
+  backups: BackupManifest[];
+  damaged?: BackupListing['damaged'];
+  sizes?: Record<string, number | null>;
+  clean?: string[];
+  reaching?: string[];
+}) {
   const verified: string[] = [];
   const listing: BackupListing = { backups: options.backups, damaged: options.damaged ?? [] };
   const repository = {
     list: async () => listing,
-    artifactKey: (manifest: BackupManifest, name: string) => repositoryLayout.artifactKey(manifest.tier, manifest.id, new Date(manifest.startedAt), name),
+    artifactKey: (manifest: BackupManifest, name: string) =>
+      repositoryLayout.artifactKey(manifest.tier, manifest.id, new Date(manifest.startedAt), name),
     store: {
       stat: async (key: string): Promise<ObjectInfo | null> => {
         const id = repositoryLayout.backupIdOf(key) as string;
@@ -41,13 +51,20 @@ function service(options: { backups: BackupManifest[]; damaged?: BackupListing['
       return {};
     },
   };
-  const latest = new LatestBackupService({ repository } as unknown as EngineContext, verifier as unknown as BackupVerifyService, planner as unknown as RecoveryPlanService);
+  const latest = new LatestBackupService(
+    { repository } as unknown as EngineContext,
+    verifier as unknown as BackupVerifyService,
+    planner as unknown as RecoveryPlanService,
+  );
   return { latest, verified };
 }
 
 const physical: LatestRestoreRequest = { tier: 'oltp', method: 'physical' };
 const hintOf = async (work: Promise<unknown>) => {
-  const error = await work.then(() => null, (caught: unknown) => caught);
+  const error = await work.then(
+    () => null,
+    (caught: unknown) => caught,
+  );
   expect(error).toBeInstanceOf(IntegrityError);
   return (error as IntegrityError).hint;
 };
@@ -65,7 +82,11 @@ describe('LatestBackupService', () => {
     for (const size of [null, 4096]) {
       const { latest, verified } = service({ backups: [b1, b2, b3], sizes: { [b3.id]: size }, clean: [b1.id] });
       const error = await latest.preflight(physical, [b3]).catch((caught: unknown) => caught);
-      expect((error as Error).message).toMatch(new RegExp(`^newest backup '${b3.id}' of tier 'oltp' fails verification: artifact 'base.tar.zst' of backup '${b3.id}' (is missing|has 4096 bytes)`));
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `^newest backup '${b3.id}' of tier 'oltp' fails verification: artifact 'base.tar.zst' of backup '${b3.id}' (is missing|has 4096 bytes)`,
+        ),
+      );
       expect((error as IntegrityError).hint).toContain(`the newest backup that verifies is '${b1.id}'`);
       expect(verified).toEqual([b2.id, b1.id]);
     }
@@ -79,21 +100,35 @@ describe('LatestBackupService', () => {
 
   it('says so when there is no older backup to take its place', async () => {
     const { latest } = service({ backups: [b1], sizes: { [b1.id]: null } });
-    expect(await hintOf(latest.preflight(physical, [b1]))).toBe("no older backup of tier 'oltp' can take its place; repair it, or take a new backup");
+    expect(await hintOf(latest.preflight(physical, [b1]))).toBe(
+      "no older backup of tier 'oltp' can take its place; repair it, or take a new backup",
+    );
   });
 
   it('a damaged manifest newer than the chosen backup fails it too; the chosen one may be the one that verifies', async () => {
-    const damaged = [{ key: repositoryLayout.manifestKey('oltp', b3.id, new Date(b3.startedAt)), problem: `manifest of ${b3.id} does not match its checksum` }];
+    const damaged = [
+      {
+        key: repositoryLayout.manifestKey('oltp', b3.id, new Date(b3.startedAt)),
+        problem: `manifest of ${b3.id} does not match its checksum`,
+      },
+    ];
     const { latest } = service({ backups: [b1, b2], damaged, clean: [b2.id] });
     const error = await latest.preflight(physical, [b2]).catch((caught: unknown) => caught);
-    expect((error as Error).message).toBe(`newest backup '${b3.id}' of tier 'oltp' fails verification: manifest of ${b3.id} does not match its checksum`);
+    expect((error as Error).message).toBe(
+      `newest backup '${b3.id}' of tier 'oltp' fails verification: manifest of ${b3.id} does not match its checksum`,
+    );
     expect((error as IntegrityError).hint).toContain(`the newest backup that verifies is '${b2.id}'`);
     // With a target other than the end of the archive, a newer backup is not the one to take anyway.
     await expect(latest.preflight({ ...physical, target: { kind: 'lsn', lsn: 0x3000000n } as const }, [b2])).resolves.toBeUndefined();
   });
 
   it('with a recovery target, only older backups that reach it are candidates (and counted)', async () => {
-    const { latest, verified } = service({ backups: [b1, b2, b3, b4], sizes: { [b4.id]: null }, clean: [b1.id, b3.id], reaching: [b1.id, b2.id] });
+    const { latest, verified } = service({
+      backups: [b1, b2, b3, b4],
+      sizes: { [b4.id]: null },
+      clean: [b1.id, b3.id],
+      reaching: [b1.id, b2.id],
+    });
     const target = { kind: 'lsn', lsn: 0x3000000n } as const;
     expect(await hintOf(latest.preflight({ ...physical, target }, [b4]))).toContain(`the newest backup that verifies is '${b1.id}'`);
     expect(verified).toEqual([b2.id, b1.id]);
@@ -107,7 +142,9 @@ describe('LatestBackupService', () => {
     const damaged = service({ backups: [b1, b2], clean: [b1.id] });
     const blamed = await damaged.latest.explain(physical, b2, checksum);
     expect(blamed).toBeInstanceOf(IntegrityError);
-    expect((blamed as IntegrityError).message).toBe(`newest backup '${b2.id}' of tier 'oltp' fails verification: checksum mismatch for artifact 'base.tar.zst'`);
+    expect((blamed as IntegrityError).message).toBe(
+      `newest backup '${b2.id}' of tier 'oltp' fails verification: checksum mismatch for artifact 'base.tar.zst'`,
+    );
     expect((blamed as IntegrityError).cause).toBe(checksum);
     expect(await damaged.latest.explain(physical, b2, tar)).toBeInstanceOf(IntegrityError);
     expect(await damaged.latest.explain(physical, b2, elsewhere)).toBe(elsewhere);

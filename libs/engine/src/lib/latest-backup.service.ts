@@ -124,7 +124,9 @@ export class LatestBackupService {
     olderThanFailed: (backup: BackupManifest) => boolean,
   ): Promise<{ good: string | null; checked: number }> {
     const { backups } = await this.context.repository.list(request.tier);
-    const candidates = backups.filter((backup) => backup.id !== failedId && backup.method === request.method && olderThanFailed(backup)).reverse();
+    const candidates = backups
+      .filter((backup) => backup.id !== failedId && backup.method === request.method && olderThanFailed(backup))
+      .reverse();
     let verified = 0;
     for (const candidate of candidates) {
       if (verified === LATEST_CANDIDATES_VERIFIED) break;

@@ -103,9 +103,12 @@ export class LogicalBackupService {
 
       const job: LogicalBackupJob = { request, id, startedAt, url, policy, encoding };
       const { artifacts, info, parent } =
-        type === 'incremental' ? await new LogicalIncrementalService(this.context, this.tools, this).read(job, server) : await this.readFull(job);
+        type === 'incremental'
+          ? await new LogicalIncrementalService(this.context, this.tools, this).read(job, server)
+          : await this.readFull(job);
       const finishedAt = now();
-      const retentionDays = type === 'snapshot' ? (tier.policy.snapshotRetentionDays ?? tier.policy.retentionDays) : tier.policy.retentionDays;
+      const retentionDays =
+        type === 'snapshot' ? (tier.policy.snapshotRetentionDays ?? tier.policy.retentionDays) : tier.policy.retentionDays;
 
       const manifest = signManifest({
         formatVersion: 1,
@@ -155,7 +158,9 @@ export class LogicalBackupService {
   private async readFull(job: LogicalBackupJob): Promise<LogicalReadOutcome> {
     const tools = await this.tools();
     if (job.policy.incremental) await ensureChangeTracking(tools.sql, job.url);
-    const policy = job.policy.incremental ? { ...job.policy, excludeTableData: [...job.policy.excludeTableData, ...TRACKING_TABLE_DATA] } : job.policy;
+    const policy = job.policy.incremental
+      ? { ...job.policy, excludeTableData: [...job.policy.excludeTableData, ...TRACKING_TABLE_DATA] }
+      : job.policy;
     return tools.sql.withSession(job.url, async (session) => {
       await session.query('begin transaction isolation level repeatable read, read only');
       const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
@@ -175,7 +180,9 @@ export class LogicalBackupService {
         excludedTableData: [...policy.excludeTableData],
         materializedViews,
         snapshot,
-        ...(point ? { changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint } } : {}),
+        ...(point
+          ? { changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint } }
+          : {}),
       };
       return { artifacts: written, info, parent: null };
     });
@@ -186,7 +193,9 @@ export class LogicalBackupService {
     if (type === 'full') return;
     if (type === 'snapshot' && policy.snapshotRetentionDays) return;
     if (type === 'incremental' && policy.logical?.incremental) return;
-    const why = { snapshot: ': its policy has no snapshotRetentionDays', incremental: ': its policy has no logical.incremental', full: '' }[type];
+    const why = { snapshot: ': its policy has no snapshotRetentionDays', incremental: ': its policy has no logical.incremental', full: '' }[
+      type
+    ];
     throw new ConfigError(`backup type '${type}' is not available for tier '${tier}'${why}`, ['--type']);
   }
 
@@ -236,7 +245,9 @@ export class LogicalBackupService {
   ): Promise<void> {
     const tools = await this.tools();
     const entries = await this.readBack(request, job, artifact, key, (signal) =>
-      job.policy.format === 'custom' ? tools.restore.listStream({ signal }) : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory }),
+      job.policy.format === 'custom'
+        ? tools.restore.listStream({ signal })
+        : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory }),
     );
     checkListing(artifact.name, entries, job.dump);
   }
@@ -257,14 +268,21 @@ export class LogicalBackupService {
     const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
     const check = checker(signal);
     const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
-    return readArtifactInto(repository.store, provisional, artifact, key, { ...check, abort: (error) => controller.abort(error) }, {
-      keyMaterial: this.context.encoding.key?.material ?? null,
-      requireEncryption: encryptionRequired(this.context.encoding),
-      signal: request.signal,
-      onStoredBytes: (bytes) => request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-    });
+    return readArtifactInto(
+      repository.store,
+      provisional,
+      artifact,
+      key,
+      { ...check, abort: (error) => controller.abort(error) },
+      {
+        keyMaterial: this.context.encoding.key?.material ?? null,
+        requireEncryption: encryptionRequired(this.context.encoding),
+        signal: request.signal,
+        onStoredBytes: (bytes) =>
+          request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+      },
+    );
   }
-
 }
 
 /**
@@ -314,9 +332,7 @@ function checkListing(name: string, entries: TocEntry[], dump: PlannedDump): voi
 
 /** Every materialized view, schema-qualified, as the dump and the restore name them. */
 async function listMaterializedViews(session: PgSession): Promise<string[]> {
-  const rows = await session.query<{ name: string }>(
-    `select schemaname || '.' || matviewname as name from pg_matviews order by 1`,
-  );
+  const rows = await session.query<{ name: string }>(`select schemaname || '.' || matviewname as name from pg_matviews order by 1`);
   return rows.map((row) => row.name);
 }
 

@@ -76,7 +76,14 @@ const BOOTSTRAP_SQL = `
 
 /** The tables of the database rookery tracks (every ordinary table outside the system and rookery schemas). */
 export async function listTrackedTables(session: PgSession): Promise<TrackedTable[]> {
-  const rows = await session.query<{ oid: string; name: string; relkind: string; keyColumns: string[] | null; keyTypes: string[] | null; columns: string[] }>(
+  const rows = await session.query<{
+    oid: string;
+    name: string;
+    relkind: string;
+    keyColumns: string[] | null;
+    keyTypes: string[] | null;
+    columns: string[];
+  }>(
     `select c.oid::text as oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, c.relkind::text as relkind,
             (select array_agg(quote_ident(a.attname) order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
                join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum) as "keyColumns",
@@ -96,7 +103,13 @@ export async function listTrackedTables(session: PgSession): Promise<TrackedTabl
       hint: 'take full backups only for this tier: set policy.logical.incremental to false',
     });
   }
-  return rows.map((row) => ({ oid: row.oid, name: row.name, keyColumns: row.keyColumns ?? [], keyTypes: row.keyTypes ?? [], columns: row.columns ?? [] }));
+  return rows.map((row) => ({
+    oid: row.oid,
+    name: row.name,
+    keyColumns: row.keyColumns ?? [],
+    keyTypes: row.keyTypes ?? [],
+    columns: row.columns ?? [],
+  }));
 }
 
 /**
@@ -121,12 +134,15 @@ export async function ensureChangeTracking(sql: PgSqlClient, url: string): Promi
       );
       for (const table of tables) {
         const has = (name: string, tgtype: number, fn: string) =>
-          existing.some((row) => row.relid === table.oid && row.name === name && row.tgtype === tgtype && row.tgenabled === 'A' && row.function === fn);
+          existing.some(
+            (row) => row.relid === table.oid && row.name === name && row.tgtype === tgtype && row.tgenabled === 'A' && row.function === fn,
+          );
         const withKey = table.keyColumns.length > 0;
         if (withKey) {
           const fn = captureFunctionName(table);
           await session.query(captureFunctionSql(table, fn));
-          if (!has(ROWS_TRIGGER, ROW_IUD, fn)) await createTrigger(session, table, ROWS_TRIGGER, 'insert or update or delete', 'row', `rookery.${fn}`);
+          if (!has(ROWS_TRIGGER, ROW_IUD, fn))
+            await createTrigger(session, table, ROWS_TRIGGER, 'insert or update or delete', 'row', `rookery.${fn}`);
         } else if (existing.some((row) => row.relid === table.oid && row.name === ROWS_TRIGGER)) {
           await session.query(`drop trigger ${ROWS_TRIGGER} on ${table.name}`);
         }
@@ -147,10 +163,15 @@ export async function ensureChangeTracking(sql: PgSqlClient, url: string): Promi
  * Where the database stands, read inside the backup's snapshot transaction: the snapshot, the
  * installation, and a fingerprint of every definition (pg_dump --schema-only at that snapshot).
  */
-export async function readTrackingPoint(session: PgSession, schemaDefinition: () => Promise<string>): Promise<ChangeTrackingPoint & { state: TrackingState }> {
+export async function readTrackingPoint(
+  session: PgSession,
+  schemaDefinition: () => Promise<string>,
+): Promise<ChangeTrackingPoint & { state: TrackingState }> {
   const [current] = await session.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
   // Probed first: a failed query would abort the snapshot's transaction.
-  const [{ installed }] = await session.query<{ installed: boolean }>(`select to_regclass('rookery.change_tracking') is not null as installed`);
+  const [{ installed }] = await session.query<{ installed: boolean }>(
+    `select to_regclass('rookery.change_tracking') is not null as installed`,
+  );
   const [state] = installed
     ? await session.query<TrackingState>(
         `select installation, pruned_through::text as "prunedThrough", pruned_by as "prunedBy" from rookery.change_tracking`,
@@ -161,7 +182,9 @@ export async function readTrackingPoint(session: PgSession, schemaDefinition: ()
       hint: 'a full backup of a tier with policy.logical.incremental installs it: rookery backup --type full',
     });
   }
-  const fingerprint = createHash('sha256').update(await schemaDefinition()).digest('hex');
+  const fingerprint = createHash('sha256')
+    .update(await schemaDefinition())
+    .digest('hex');
   return { snapshot: current.snapshot, installation: state.installation, schemaFingerprint: fingerprint, state };
 }
 
@@ -178,7 +201,9 @@ export function checkChainable(
 ): void {
   const full = `take a full backup: rookery backup --tier ${tier} --type full`;
   if (!parent.point) {
-    throw new IncrementalChainError(`backup '${parent.id}' was taken without change tracking; an incremental cannot chain to it`, { hint: full });
+    throw new IncrementalChainError(`backup '${parent.id}' was taken without change tracking; an incremental cannot chain to it`, {
+      hint: full,
+    });
   }
   if (parent.point.installation !== current.installation) {
     throw new IncrementalChainError(
@@ -192,7 +217,10 @@ export function checkChainable(
       { hint: full },
     );
   }
-  if (current.state.prunedThrough && !snapshotCovers(parsePgSnapshot(parent.point.snapshot), parsePgSnapshot(current.state.prunedThrough))) {
+  if (
+    current.state.prunedThrough &&
+    !snapshotCovers(parsePgSnapshot(parent.point.snapshot), parsePgSnapshot(current.state.prunedThrough))
+  ) {
     throw new IncrementalChainError(
       `the change log of database '${database}' was pruned through backup '${current.state.prunedBy}', past backup '${parent.id}' the incremental would chain to`,
       { hint: `backup '${current.state.prunedBy}' may have been removed from the repository; ${full}` },
@@ -258,7 +286,14 @@ function captureFunctionSql(table: TrackedTable, fn: string): string {
   end $capture$`;
 }
 
-async function createTrigger(session: PgSession, table: TrackedTable, name: string, events: string, level: 'row' | 'statement', fn: string): Promise<void> {
+async function createTrigger(
+  session: PgSession,
+  table: TrackedTable,
+  name: string,
+  events: string,
+  level: 'row' | 'statement',
+  fn: string,
+): Promise<void> {
   await session.query(`create or replace trigger ${name} after ${events} on ${table.name} for each ${level} execute function ${fn}()`);
   await session.query(`alter table ${table.name} enable always trigger ${name}`);
 }

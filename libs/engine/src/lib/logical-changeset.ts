@@ -42,7 +42,10 @@ export interface SequenceValue {
 }
 
 /** Streams the changeset script; `info` resolves, once the stream ended, with what it carried. */
-export function changesetStream(dump: PgDumpDriver, plan: ChangesetPlan): { stream: Readable; info: () => Omit<ChangesetInfo, 'artifact'> } {
+export function changesetStream(
+  dump: PgDumpDriver,
+  plan: ChangesetPlan,
+): { stream: Readable; info: () => Omit<ChangesetInfo, 'artifact'> } {
   // Inlined in the queries below: checked to be nothing but a snapshot first.
   parsePgSnapshot(plan.parentSnapshot);
   const since = changedSince(`'${plan.parentSnapshot}'`);
@@ -150,7 +153,11 @@ export class ChangesetCheck extends Writable {
     if (!this.head.startsWith(`${CHANGESET_HEADER}\n`)) {
       callback(new IntegrityError(`artifact '${this.artifact}' is not a rookery changeset (no header)`));
     } else if (lines.at(-1) !== want) {
-      callback(new IntegrityError(`artifact '${this.artifact}' does not end with '${want}': the changeset is incomplete or not the one the manifest describes`));
+      callback(
+        new IntegrityError(
+          `artifact '${this.artifact}' does not end with '${want}': the changeset is incomplete or not the one the manifest describes`,
+        ),
+      );
     } else {
       callback();
     }

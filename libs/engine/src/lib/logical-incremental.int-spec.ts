@@ -62,7 +62,10 @@ describe('content incrementals', () => {
 
   async function engineFor(repository: string): Promise<RookeryEngine> {
     const config = buildConfig(
-      { repositories: [repository], tiers: { content: { pgUrl: source.urlFor(CONTENT_DATABASE), policy: { logical: { compression: { codec: 'zstd', level: 3 } } } } } },
+      {
+        repositories: [repository],
+        tiers: { content: { pgUrl: source.urlFor(CONTENT_DATABASE), policy: { logical: { compression: { codec: 'zstd', level: 3 } } } } },
+      },
       'test',
       {},
       {},
@@ -99,14 +102,30 @@ describe('content incrementals', () => {
     const next = Number(max) + 1;
 
     // Between the full and the first incremental.
-    await run(`insert into content_objects (id, organisation_id, template_id, message_id, subject, body_text, body_html, raw_mime, size_bytes, created_at, updated_at)
-               select g, 1, null, 'new-' || g, 'new subject ' || g, 'body', '<p>body</p>', '\\x00ff'::bytea, 10, now(), now() from generate_series($1::bigint, $1::bigint + 4) g`, [next]);
-    await run('insert into attachments values ($1, $2, $3, $4, $5, $6, $7, now())', [990_001, next, 'a.pdf', 'application/pdf', 100, Buffer.from('sha'), 'k']);
+    await run(
+      `insert into content_objects (id, organisation_id, template_id, message_id, subject, body_text, body_html, raw_mime, size_bytes, created_at, updated_at)
+               select g, 1, null, 'new-' || g, 'new subject ' || g, 'body', '<p>body</p>', '\\x00ff'::bytea, 10, now(), now() from generate_series($1::bigint, $1::bigint + 4) g`,
+      [next],
+    );
+    await run('insert into attachments values ($1, $2, $3, $4, $5, $6, $7, now())', [
+      990_001,
+      next,
+      'a.pdf',
+      'application/pdf',
+      100,
+      Buffer.from('sha'),
+      'k',
+    ]);
     await run(`insert into object_tags values ($1, 'fresh')`, [next]);
     await run(`update content_objects set subject = 'first edit' where id = 2`);
     await run(`update content_objects set subject = 'second edit', updated_at = now() where id = 2`);
-    await run(`update content_objects set raw_mime = raw_mime || '\\xdeadbeef'::bytea, body_html = body_html || '<!-- v2 -->' where id in (3, 4)`);
-    await run('insert into content_objects select $1::bigint, organisation_id, template_id, message_id || $1::text, subject, body_text, body_html, raw_mime, size_bytes, created_at, updated_at from content_objects where id = 5', [next + 100]);
+    await run(
+      `update content_objects set raw_mime = raw_mime || '\\xdeadbeef'::bytea, body_html = body_html || '<!-- v2 -->' where id in (3, 4)`,
+    );
+    await run(
+      'insert into content_objects select $1::bigint, organisation_id, template_id, message_id || $1::text, subject, body_text, body_html, raw_mime, size_bytes, created_at, updated_at from content_objects where id = 5',
+      [next + 100],
+    );
     await run('delete from content_objects where id = $1', [next + 100]);
     // FK-respecting delete of an object with its attachments and tags.
     await run('delete from object_tags where content_object_id = 6');
@@ -159,7 +178,11 @@ describe('content incrementals', () => {
       await held;
       await session.query('commit');
     });
-    await pollUntil(async () => heldXid, (xid) => xid !== '', { what: 'the held transaction' });
+    await pollUntil(
+      async () => heldXid,
+      (xid) => xid !== '',
+      { what: 'the held transaction' },
+    );
 
     const writers = [0, 1].map((writer) => new Writer(sql, content(), WRITER_IDS + writer * 1_000_000));
     const writing = writers.map((writer) => writer.run());
@@ -169,7 +192,14 @@ describe('content incrementals', () => {
     const incremental = backup('incremental').finally(() => (done = true));
     // Once the incremental's session holds its snapshot, the held transaction commits.
     await pollUntil(
-      async () => done || (await sql.query<{ n: string }>(content(), `select count(*) as n from pg_stat_activity where application_name = 'rookery' and backend_xmin is not null and state = 'idle in transaction'`))[0].n !== '0',
+      async () =>
+        done ||
+        (
+          await sql.query<{ n: string }>(
+            content(),
+            `select count(*) as n from pg_stat_activity where application_name = 'rookery' and backend_xmin is not null and state = 'idle in transaction'`,
+          )
+        )[0].n !== '0',
       Boolean,
       { what: 'the incremental snapshot', intervalMs: 5 },
     );
@@ -214,8 +244,12 @@ describe('content incrementals', () => {
     const database = 'corrupt_chain';
     const restore = engine.restore({ tier: 'content', backup: chain[2].manifest.id, targetUrl: target.urlFor(database) });
     await expect(restore).rejects.toBeInstanceOf(IntegrityError);
-    await expect(restore).rejects.toThrow(new RegExp(`artifact 'changes\\.sql\\.zst'.*incremental backup '${middle.id}', 1 of 2 in the chain`));
-    const [exists] = await target.query<{ exists: boolean }>('select exists (select 1 from pg_database where datname = $1) as exists', [database]);
+    await expect(restore).rejects.toThrow(
+      new RegExp(`artifact 'changes\\.sql\\.zst'.*incremental backup '${middle.id}', 1 of 2 in the chain`),
+    );
+    const [exists] = await target.query<{ exists: boolean }>('select exists (select 1 from pg_database where datname = $1) as exists', [
+      database,
+    ]);
     expect(exists.exists).toBe(false);
     const verified = await engine.verify('content', middle.id);
     expect(verified.ok).toBe(false);
@@ -283,7 +317,10 @@ class Writer {
     const live = [...rows.keys()].filter((id) => Number(id) < this.base + 2 * n);
     if (live.length < 2) return;
     const updated = live[n % live.length];
-    await session.query(`update content_objects set subject = $2, raw_mime = raw_mime || '\\x01'::bytea where id = $1`, [updated, `v${n} by ${xid}`]);
+    await session.query(`update content_objects set subject = $2, raw_mime = raw_mime || '\\x01'::bytea where id = $1`, [
+      updated,
+      `v${n} by ${xid}`,
+    ]);
     rows.set(updated, `v${n} by ${xid}`);
     const deleted = live.find((id) => id !== updated) as string;
     await session.query('delete from content_objects where id = $1', [deleted]);

@@ -27,7 +27,10 @@ export class LogicalIncrementalService {
     const { tier } = job.request;
     const database = this.context.config.tiers[tier].policy.database;
     if (job.policy.excludeTableData.length) {
-      throw new ConfigError(`tier '${tier}' excludes table data (${job.policy.excludeTableData.join(', ')}); an incremental would carry those rows`, ['policy.logical.incremental']);
+      throw new ConfigError(
+        `tier '${tier}' excludes table data (${job.policy.excludeTableData.join(', ')}); an incremental would carry those rows`,
+        ['policy.logical.incremental'],
+      );
     }
     const tools = await this.tools();
     const parent = await this.parentOf(tier, server);
@@ -36,7 +39,9 @@ export class LogicalIncrementalService {
     return tools.sql.withSession(job.url, async (session) => {
       await session.query('begin transaction isolation level repeatable read, read only');
       const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
-      const point = await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }));
+      const point = await readTrackingPoint(session, () =>
+        tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }),
+      );
       checkChainable({ id: parent.id, point: parentPoint }, point, database, tier);
       const parentSnapshot = (parentPoint as NonNullable<typeof parentPoint>).snapshot;
 

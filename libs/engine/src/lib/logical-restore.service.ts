@@ -106,14 +106,18 @@ export class LogicalRestoreService {
       // "restored": refused (exit 2) before the target is touched, naming every miss.
       if (selective) {
         for (const { artifact: name } of logical.steps) {
-          if (!local.has(name)) local.set(name, await this.fetchLocal(request, manifest, findArtifact(manifest, name), keyMaterial, stage, logical.format));
+          if (!local.has(name))
+            local.set(name, await this.fetchLocal(request, manifest, findArtifact(manifest, name), keyMaterial, stage, logical.format));
         }
-        const contents = (await Promise.all([...local.values()].map((path) => tools.restore.list(path, { signal: request.signal })))).flat();
+        const contents = (
+          await Promise.all([...local.values()].map((path) => tools.restore.list(path, { signal: request.signal })))
+        ).flat();
         requireSelectionFound(selection, contents, manifest);
       }
       createdDatabase = await this.prepareTarget(request, target, selective);
       // pg_restore --schema restores what is in a schema, not the schema itself.
-      for (const schema of selection.schemas ?? []) await tools.sql.query(request.targetUrl, `create schema if not exists ${quoteIdent(schema)}`);
+      for (const schema of selection.schemas ?? [])
+        await tools.sql.query(request.targetUrl, `create schema if not exists ${quoteIdent(schema)}`);
       const uses = countUses(logical);
       for (const [index, step] of logical.steps.entries()) {
         const artifact = findArtifact(manifest, step.artifact);
@@ -124,8 +128,16 @@ export class LogicalRestoreService {
         if (mode === 'stream') {
           await this.applyStreamed(request, manifest, artifact, keyMaterial, { ...stepSelection, clean });
         } else {
-          if (!local.has(artifact.name)) local.set(artifact.name, await this.fetchLocal(request, manifest, artifact, keyMaterial, stage, logical.format));
-          await tools.restore.restore({ url: request.targetUrl, input: local.get(artifact.name) as string, jobs, clean, signal: request.signal, ...stepSelection });
+          if (!local.has(artifact.name))
+            local.set(artifact.name, await this.fetchLocal(request, manifest, artifact, keyMaterial, stage, logical.format));
+          await tools.restore.restore({
+            url: request.targetUrl,
+            input: local.get(artifact.name) as string,
+            jobs,
+            clean,
+            signal: request.signal,
+            ...stepSelection,
+          });
         }
         steps.push({ backup: manifest.id, artifact: artifact.name, sections: step.sections, mode, jobs: mode === 'local' ? jobs : 1 });
       }
@@ -136,7 +148,15 @@ export class LogicalRestoreService {
         bytes += artifact.bytes;
       }
       const refreshedMaterializedViews = await this.refreshMaterializedViews(request, selection);
-      return { manifest: requested, chain: chain.map((link) => link.id), target: describePgUrl(request.targetUrl), createdDatabase, bytes, refreshedMaterializedViews, steps };
+      return {
+        manifest: requested,
+        chain: chain.map((link) => link.id),
+        target: describePgUrl(request.targetUrl),
+        createdDatabase,
+        bytes,
+        refreshedMaterializedViews,
+        steps,
+      };
     } catch (error) {
       if (createdDatabase) await this.dropDatabase(request.targetUrl).catch(() => undefined);
       throw error;
@@ -153,7 +173,11 @@ export class LogicalRestoreService {
     const tools = await this.tools();
     const database = databaseOf(request.targetUrl);
     const maintenance = withDatabase(request.targetUrl, 'postgres');
-    const [exists] = await tools.sql.query<{ exists: boolean }>(maintenance, 'select exists (select 1 from pg_database where datname = $1) as exists', [database]);
+    const [exists] = await tools.sql.query<{ exists: boolean }>(
+      maintenance,
+      'select exists (select 1 from pg_database where datname = $1) as exists',
+      [database],
+    );
     if (!exists.exists) return 'absent';
     const [{ tables }] = await tools.sql.query<{ tables: string }>(
       request.targetUrl,
@@ -202,20 +226,37 @@ export class LogicalRestoreService {
     selection: RestoreSelection & { clean: boolean },
   ): Promise<void> {
     const tools = await this.tools();
-    await this.feed(request, manifest, artifact, keyMaterial, tools.restore.restoreStream({ url: request.targetUrl, signal: request.signal, ...selection }));
+    await this.feed(
+      request,
+      manifest,
+      artifact,
+      keyMaterial,
+      tools.restore.restoreStream({ url: request.targetUrl, signal: request.signal, ...selection }),
+    );
   }
 
   /**
    * Applies an incremental's changeset with psql in one transaction, fed from the store: committed
    * only once every check of the artifact passed. A failure names the backup and its place in the chain.
    */
-  private async applyChangeset(request: LogicalRestoreRequest, manifest: BackupManifest, keyMaterial: Buffer | null, place: string): Promise<ArtifactRecord> {
+  private async applyChangeset(
+    request: LogicalRestoreRequest,
+    manifest: BackupManifest,
+    keyMaterial: Buffer | null,
+    place: string,
+  ): Promise<ArtifactRecord> {
     const tools = await this.tools();
     const changes = manifest.logical?.changes;
     if (!changes) throw new InvariantError(`incremental backup '${manifest.id}' has no changeset`);
     const artifact = findArtifact(manifest, changes.artifact);
     try {
-      await this.feed(request, manifest, artifact, keyMaterial, tools.restore.applyScriptStream({ url: request.targetUrl, signal: request.signal }));
+      await this.feed(
+        request,
+        manifest,
+        artifact,
+        keyMaterial,
+        tools.restore.applyScriptStream({ url: request.targetUrl, signal: request.signal }),
+      );
     } catch (error) {
       if (!(error instanceof IntegrityError)) throw error;
       throw new IntegrityError(`${error.message} (incremental backup '${manifest.id}', ${place} in the chain)`, {
@@ -226,14 +267,21 @@ export class LogicalRestoreService {
     return artifact;
   }
 
-  private async feed(request: LogicalRestoreRequest, manifest: BackupManifest, artifact: ArtifactRecord, keyMaterial: Buffer | null, target: StreamedRestore): Promise<void> {
+  private async feed(
+    request: LogicalRestoreRequest,
+    manifest: BackupManifest,
+    artifact: ArtifactRecord,
+    keyMaterial: Buffer | null,
+    target: StreamedRestore,
+  ): Promise<void> {
     const { repository } = this.context;
     const consumer = { sink: target.sink, result: target.result, abort: (error: Error) => target.abort(error) };
     await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
       keyMaterial,
       requireEncryption: encryptionRequired(this.context.encoding),
       signal: request.signal,
-      onStoredBytes: (bytes) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+      onStoredBytes: (bytes) =>
+        request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     });
   }
 
@@ -254,7 +302,8 @@ export class LogicalRestoreService {
       requireEncryption: encryptionRequired(this.context.encoding),
       signal: request.signal,
       target: stage,
-      onStoredBytes: (bytes: number) => request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+      onStoredBytes: (bytes: number) =>
+        request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
     };
     const key = repository.artifactKey(manifest, artifact.name);
     if (format === 'custom') {
@@ -263,8 +312,17 @@ export class LogicalRestoreService {
     }
     await mkdir(path, { mode: 0o700 });
     const controller = new AbortController();
-    const unpack = tools.restore.unpackDirectoryDump(path, { signal: request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal });
-    await readArtifactInto(repository.store, manifest, artifact, key, { sink: unpack.sink, result: unpack.done, abort: (error) => controller.abort(error) }, options);
+    const unpack = tools.restore.unpackDirectoryDump(path, {
+      signal: request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal,
+    });
+    await readArtifactInto(
+      repository.store,
+      manifest,
+      artifact,
+      key,
+      { sink: unpack.sink, result: unpack.done, abort: (error) => controller.abort(error) },
+      options,
+    );
     return path;
   }
 
@@ -295,7 +353,10 @@ export class LogicalRestoreService {
           (!selection.tables?.length || selection.tables.includes(view.relname)),
       );
       const refreshed: string[] = [];
-      for (const name of dependencyOrder(inScope.map((view) => view.name), edges)) {
+      for (const name of dependencyOrder(
+        inScope.map((view) => view.name),
+        edges,
+      )) {
         await session.query(`refresh materialized view ${name}`);
         refreshed.push(name);
       }
@@ -323,7 +384,8 @@ export function selectionMisses(selection: RestoreSelection, contents: readonly 
   const schemas = selection.schemas ?? [];
   const missingSchemas = schemas.filter((schema) => !contents.some((entry) => entry.schema === schema));
   const missingTables = (selection.tables ?? []).filter(
-    (table) => !contents.some((entry) => TABLE_LIKE.has(entry.type) && entry.name === table && (!schemas.length || schemas.includes(entry.schema))),
+    (table) =>
+      !contents.some((entry) => TABLE_LIKE.has(entry.type) && entry.name === table && (!schemas.length || schemas.includes(entry.schema))),
   );
   return [
     ...missingSchemas.map((schema) => `--schema '${schema}'`),
@@ -335,9 +397,13 @@ export function selectionMisses(selection: RestoreSelection, contents: readonly 
 function requireSelectionFound(selection: RestoreSelection, contents: readonly TocEntry[], manifest: BackupManifest): void {
   const misses = selectionMisses(selection, contents);
   if (!misses.length) return;
-  throw new ConfigError(`${misses.join(' and ')} ${misses.length > 1 ? 'match' : 'matches'} nothing in backup '${manifest.id}' of tier '${manifest.tier}'; nothing was restored`, ['--table', '--schema'], {
-    hint: 'names are exact and case-sensitive; a table outside the default search path needs its schema (--table schema.name)',
-  });
+  throw new ConfigError(
+    `${misses.join(' and ')} ${misses.length > 1 ? 'match' : 'matches'} nothing in backup '${manifest.id}' of tier '${manifest.tier}'; nothing was restored`,
+    ['--table', '--schema'],
+    {
+      hint: 'names are exact and case-sensitive; a table outside the default search path needs its schema (--table schema.name)',
+    },
+  );
 }
 
 /** --table [schema.]name and --schema name as pg_restore switches. */

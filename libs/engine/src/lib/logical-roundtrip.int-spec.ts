@@ -59,7 +59,10 @@ describe('logical backup and restore of the content and olap tiers', () => {
         repositories: [options.repository],
         ...(options.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
         tiers: {
-          content: { pgUrl: source.urlFor(CONTENT_DATABASE), policy: { logical: { compression: { codec: 'zstd', level: 6 }, ...options.logical } } },
+          content: {
+            pgUrl: source.urlFor(CONTENT_DATABASE),
+            policy: { logical: { compression: { codec: 'zstd', level: 6 }, ...options.logical } },
+          },
           olap: { pgUrl: source.urlFor(OLAP_DATABASE), policy: { ...(options.logical ? { logical: options.logical } : {}) } },
         },
       },
@@ -84,7 +87,8 @@ describe('logical backup and restore of the content and olap tiers', () => {
     { name: 'custom format, s3 store, encrypted, parallel restore', store: 's3', format: 'custom', jobs: 2, encrypted: true },
     { name: 'directory format with 2 dump workers, fs store', store: 'fs', format: 'directory', jobs: 2, encrypted: false },
   ])('content: $name restores every table identical', async (variant) => {
-    const repository = variant.store === 'fs' ? `file://${join(work, `content-${variant.format}-${variant.jobs}`)}` : await s3Repository('content');
+    const repository =
+      variant.store === 'fs' ? `file://${join(work, `content-${variant.format}-${variant.jobs}`)}` : await s3Repository('content');
     const engine = await engineFor({ repository, encrypted: variant.encrypted, logical: { format: variant.format, jobs: 2 } });
 
     const manifest = await engine.backup({ tier: 'content' });
@@ -106,8 +110,13 @@ describe('logical backup and restore of the content and olap tiers', () => {
     );
     // rookery's change tracking (definitions, no rows) comes along with the content tier's schema.
     const restored = await tableChecksums(target.urlFor(database));
-    expect(Object.keys(restored).filter((table) => table.startsWith('rookery.'))).toEqual(['rookery.change_log', 'rookery.change_tracking']);
-    expect(diffTableChecksums(content, Object.fromEntries(Object.entries(restored).filter(([table]) => !table.startsWith('rookery.'))))).toEqual([]);
+    expect(Object.keys(restored).filter((table) => table.startsWith('rookery.'))).toEqual([
+      'rookery.change_log',
+      'rookery.change_tracking',
+    ]);
+    expect(
+      diffTableChecksums(content, Object.fromEntries(Object.entries(restored).filter(([table]) => !table.startsWith('rookery.')))),
+    ).toEqual([]);
     const [sequence] = await target.query<{ last: string }>('select last_value::text as last from content_objects_id_seq', [], database);
     const [max] = await source.query<{ max: string }>('select max(id)::text as max from content_objects', [], CONTENT_DATABASE);
     expect(sequence.last).toBe(max.max);
@@ -130,7 +139,8 @@ describe('logical backup and restore of the content and olap tiers', () => {
 
       const restored = await tableChecksums(target.urlFor(database));
       expect(restored['public.admin_audit_log']).toEqual({ rows: 0, checksum: '0' });
-      const withoutAuditLog = (sums: TableChecksums) => Object.fromEntries(Object.entries(sums).filter(([table]) => table !== 'public.admin_audit_log'));
+      const withoutAuditLog = (sums: TableChecksums) =>
+        Object.fromEntries(Object.entries(sums).filter(([table]) => table !== 'public.admin_audit_log'));
       expect(diffTableChecksums(withoutAuditLog(olap), withoutAuditLog(restored))).toEqual([]);
 
       // The daily stats feed the monthly summary, so they must be refreshed first.
@@ -164,7 +174,13 @@ describe('logical backup and restore of the content and olap tiers', () => {
       { select: { schema: 'reporting' }, tables: ['reporting.saved_reports'], views: [] as string[] },
       {
         select: { schema: 'analytics' },
-        tables: ['analytics.dim_campaign', 'analytics.dim_date', 'analytics.dim_organisation', 'analytics.fact_deliverability', 'analytics.fact_email_sends'],
+        tables: [
+          'analytics.dim_campaign',
+          'analytics.dim_date',
+          'analytics.dim_organisation',
+          'analytics.fact_deliverability',
+          'analytics.fact_email_sends',
+        ],
         views: OLAP_MATERIALIZED_VIEWS.map((view) => view.name),
       },
     ])('restores only $select', async ({ select, tables, views }) => {
@@ -210,13 +226,17 @@ describe('logical backup and restore of the content and olap tiers', () => {
     const restore = engine.restore({ tier: 'content', backup: manifest.id, targetUrl: target.urlFor(database), jobs });
     await expect(restore).rejects.toBeInstanceOf(IntegrityError);
     await expect(restore).rejects.toThrow(new RegExp(`artifact '${record.name.replace(/\./g, '\\.')}`));
-    const [exists] = await target.query<{ exists: boolean }>('select exists (select 1 from pg_database where datname = $1) as exists', [database]);
+    const [exists] = await target.query<{ exists: boolean }>('select exists (select 1 from pg_database where datname = $1) as exists', [
+      database,
+    ]);
     expect(exists.exists).toBe(false);
   });
 
   it('refuses to restore a logical backup into a data directory', async () => {
     const engine = await engineFor({ repository: `file://${join(work, 'content-custom-1')}` });
-    await expect(engine.restore({ tier: 'content', backup: 'latest', to: join(work, 'nowhere') })).rejects.toThrow(/--to restores physical backups/);
+    await expect(engine.restore({ tier: 'content', backup: 'latest', to: join(work, 'nowhere') })).rejects.toThrow(
+      /--to restores physical backups/,
+    );
   });
 });
 

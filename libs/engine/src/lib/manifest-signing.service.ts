@@ -59,11 +59,20 @@ export class ManifestSigningService {
     }
   }
 
-  private async verifyAndSign(manifest: BackupManifest, key: string, options: { signal?: AbortSignal; onProgress?: ProgressListener }): Promise<ManifestSigning> {
+  private async verifyAndSign(
+    manifest: BackupManifest,
+    key: string,
+    options: { signal?: AbortSignal; onProgress?: ProgressListener },
+  ): Promise<ManifestSigning> {
     const verified = await this.verifier.verifyManifest(manifest, options);
     const failed = verified.artifacts.find((artifact) => !artifact.ok);
     if (failed) {
-      return { backup: manifest.id, key, outcome: 'failed', problem: `artifact '${failed.name}' failed verification: ${failed.error?.message}` };
+      return {
+        backup: manifest.id,
+        key,
+        outcome: 'failed',
+        problem: `artifact '${failed.name}' failed verification: ${failed.error?.message}`,
+      };
     }
     await this.context.repository.resign(manifest);
     return { backup: manifest.id, key, outcome: 'signed' };

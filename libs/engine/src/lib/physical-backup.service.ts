@@ -189,7 +189,15 @@ export class PhysicalBackupService {
     const failures: unknown[] = [];
     const noted = (write: Promise<ArtifactRecord>) => write.catch((error: unknown) => (failures.push(error), Promise.reject(error)));
     const writes = await Promise.allSettled([
-      noted(writeArtifact(repository.store, options.keyOf(name), backup.archive, { ...common, name, kind: 'base-tar', precompressed: compression, onWritten })),
+      noted(
+        writeArtifact(repository.store, options.keyOf(name), backup.archive, {
+          ...common,
+          name,
+          kind: 'base-tar',
+          precompressed: compression,
+          onWritten,
+        }),
+      ),
       noted(
         writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
           ...common,
@@ -207,4 +215,3 @@ export class PhysicalBackupService {
     return { result, artifacts: [{ ...tar, bytes: result.archiveBytes ?? tar.bytes }, manifest] };
   }
 }
-

@@ -148,12 +148,19 @@ export class PhysicalRestoreService {
           // PostgreSQL's backup_manifest, stored beside a server-compressed tar: it goes where
           // pg_basebackup -Fp puts it, so pg_verifybackup can check the restored directory.
           const path = join(dataDirectory, 'backup_manifest');
-          await readArtifact(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), createWriteStream(path, { mode: 0o600 }), {
-            keyMaterial,
-            requireEncryption: encryptionRequired(this.context.encoding),
-            signal: request.signal,
-            target: dataDirectory,
-          });
+          await readArtifact(
+            repository.store,
+            manifest,
+            artifact,
+            repository.artifactKey(manifest, artifact.name),
+            createWriteStream(path, { mode: 0o600 }),
+            {
+              keyMaterial,
+              requireEncryption: encryptionRequired(this.context.encoding),
+              signal: request.signal,
+              target: dataDirectory,
+            },
+          );
           if (owner) await chown(path, owner.uid, owner.gid);
           continue;
         }
@@ -263,16 +270,27 @@ export class PhysicalRestoreService {
    * this process, not by launching the prefetcher early: no second node to start on the way and
    * none alongside the extraction's memory. Best effort: anything not answered goes to node.
    */
-  private async seedPrefetch(dataDirectory: string, manifest: BackupManifest, tier: TierName, owner: { uid: number; gid: number } | null): Promise<void> {
+  private async seedPrefetch(
+    dataDirectory: string,
+    manifest: BackupManifest,
+    tier: TierName,
+    owner: { uid: number; gid: number } | null,
+  ): Promise<void> {
     const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
     if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return;
     const spool = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
     try {
       await mkdir(spool, { mode: 0o700 });
       const after = parseWalFileName(walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n)) as WalFileName;
-      await new WalPrefetcher(this.wal).seed({ tier, spoolDirectory: spool, after, segments: Math.min(this.context.config.wal.processMax, this.context.config.wal.prefetchSegments) });
+      await new WalPrefetcher(this.wal).seed({
+        tier,
+        spoolDirectory: spool,
+        after,
+        segments: Math.min(this.context.config.wal.processMax, this.context.config.wal.prefetchSegments),
+      });
       // The server's account owns the spool: bin/rookery-wal-get answers only from its own files.
-      if (owner) for (const path of [spool, ...(await readdir(spool)).map((entry) => join(spool, entry))]) await chown(path, owner.uid, owner.gid);
+      if (owner)
+        for (const path of [spool, ...(await readdir(spool)).map((entry) => join(spool, entry))]) await chown(path, owner.uid, owner.gid);
     } catch {
       await clearPrefetchSpool(spool).catch(() => undefined);
     }
@@ -284,7 +302,8 @@ export class PhysicalRestoreService {
    */
   private recoverySettings(request: PhysicalRestoreRequest): RecoverySettingsRequest | null {
     if (request.bare) {
-      if (request.target || request.archiveMode) throw new InvariantError('a bare restore writes no recovery settings: no target or archive mode');
+      if (request.target || request.archiveMode)
+        throw new InvariantError('a bare restore writes no recovery settings: no target or archive mode');
       return null;
     }
     const target = request.target ?? { kind: 'latest' };
@@ -295,7 +314,13 @@ export class PhysicalRestoreService {
         hint: 'create the engine with EngineOptions.selfCommand (the CLI does)',
       });
     }
-    return { selfCommand, tier: request.tier, target, archiveMode: request.archiveMode ?? 'keep', prefetchSegments: this.context.config.wal.prefetchSegments };
+    return {
+      selfCommand,
+      tier: request.tier,
+      target,
+      archiveMode: request.archiveMode ?? 'keep',
+      prefetchSegments: this.context.config.wal.prefetchSegments,
+    };
   }
 }
 

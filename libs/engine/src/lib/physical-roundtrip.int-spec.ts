@@ -4,15 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '@rookery/config';
 import { CompressionCodec } from '@rookery/core';
-import {
-  TestCluster,
-  acquireS3,
-  diffTableChecksums,
-  freeLoopbackPort,
-  seedOltp,
-  startCluster,
-  tableChecksums,
-} from '@rookery/testing';
+import { TestCluster, acquireS3, diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 
 /**
@@ -60,67 +52,77 @@ describe('physical backup and restore of the oltp tier', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it.each(matrix)('restores identical data: $store store, $codec level $level, encrypted=$encrypted, compressed by $location', async (variant) => {
-    const repository =
-      variant.store === 'fs'
-        ? `file://${join(work, `repo-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`)}`
-        : await s3Repository(`rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}-${variant.location ?? 'client'}`, variant.store === 's3' ? 'primary' : 'secondary');
-    const key = randomBytes(32).toString('hex');
-    const config = buildConfig(
-      {
-        repositories: [repository],
-        compression: { codec: variant.codec, level: variant.level, ...(variant.location ? { location: variant.location } : {}) },
-        ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
-        tiers: { oltp: { pgUrl: source.url } },
-      },
-      'test',
-      {},
-      { TEST_ROOKERY_KEY: key },
-    );
-    const engine = await createEngine(config, { actor: 'test' });
-    const dir = join(work, `restored-${variant.store}-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`);
-    try {
-      const manifest = await engine.backup({ tier: 'oltp' });
-      const serverCompressed = variant.location === 'server';
-      // A server-compressed tar comes with PostgreSQL's backup_manifest stored beside it.
-      expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual(serverCompressed ? ['base-tar', 'pg-manifest'] : ['base-tar']);
-      expect(manifest.artifacts[0].compression).toEqual({
-        codec: variant.codec,
-        level: variant.level,
-        ...(serverCompressed ? { location: 'server' } : {}),
-      });
-      expect(manifest.artifacts[0].logicalSha256 === undefined).toBe(serverCompressed);
-      expect(manifest.artifacts[0].encryption.algorithm).toBe(variant.encrypted ? 'aes-256-gcm' : 'none');
-      expect(manifest.bytes).toBeGreaterThan(12 * 1024 * 1024);
-      if (variant.codec !== 'none') expect(manifest.storedBytes).toBeLessThan(manifest.bytes);
+  it.each(matrix)(
+    'restores identical data: $store store, $codec level $level, encrypted=$encrypted, compressed by $location',
+    async (variant) => {
+      const repository =
+        variant.store === 'fs'
+          ? `file://${join(work, `repo-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`)}`
+          : await s3Repository(
+              `rt-${variant.codec}-${variant.encrypted ? 'enc' : 'plain'}-${variant.location ?? 'client'}`,
+              variant.store === 's3' ? 'primary' : 'secondary',
+            );
+      const key = randomBytes(32).toString('hex');
+      const config = buildConfig(
+        {
+          repositories: [repository],
+          compression: { codec: variant.codec, level: variant.level, ...(variant.location ? { location: variant.location } : {}) },
+          ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
+          tiers: { oltp: { pgUrl: source.url } },
+        },
+        'test',
+        {},
+        { TEST_ROOKERY_KEY: key },
+      );
+      const engine = await createEngine(config, { actor: 'test' });
+      const dir = join(work, `restored-${variant.store}-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`);
+      try {
+        const manifest = await engine.backup({ tier: 'oltp' });
+        const serverCompressed = variant.location === 'server';
+        // A server-compressed tar comes with PostgreSQL's backup_manifest stored beside it.
+        expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual(serverCompressed ? ['base-tar', 'pg-manifest'] : ['base-tar']);
+        expect(manifest.artifacts[0].compression).toEqual({
+          codec: variant.codec,
+          level: variant.level,
+          ...(serverCompressed ? { location: 'server' } : {}),
+        });
+        expect(manifest.artifacts[0].logicalSha256 === undefined).toBe(serverCompressed);
+        expect(manifest.artifacts[0].encryption.algorithm).toBe(variant.encrypted ? 'aes-256-gcm' : 'none');
+        expect(manifest.bytes).toBeGreaterThan(12 * 1024 * 1024);
+        if (variant.codec !== 'none') expect(manifest.storedBytes).toBeLessThan(manifest.bytes);
 
-      const { backups } = await engine.list('oltp');
-      expect(backups.map((backup) => backup.id)).toEqual([manifest.id]);
+        const { backups } = await engine.list('oltp');
+        expect(backups.map((backup) => backup.id)).toEqual([manifest.id]);
 
-      const port = await freeLoopbackPort();
-      const result = await engine.restore({ tier: 'oltp', backup: 'latest', to: dir, start: true, port });
-      restoredDirs.push(dir);
-      expect(result.manifest.id).toBe(manifest.id);
-      // The big relation files bypassed tar and the page cache (the scratch directory is on ext4).
-      expect(result.directBytes).toBeGreaterThan(4 * 1024 * 1024);
-      expect(result.directBytes).toBeLessThan(manifest.bytes);
-      const after = await tableChecksums(`postgres://postgres@127.0.0.1:${port}/penguinmails_oltp`);
-      expect(diffTableChecksums(before, after)).toEqual([]);
-      expect(Object.keys(after).length).toBeGreaterThanOrEqual(5);
-      // The restored directory holds backup_manifest as pg_basebackup -Fp leaves it, whichever way the tar was compressed.
-      expect(JSON.parse(await readFile(join(dir, 'backup_manifest'), 'utf8'))).toMatchObject({ 'PostgreSQL-Backup-Manifest-Version': 1 });
+        const port = await freeLoopbackPort();
+        const result = await engine.restore({ tier: 'oltp', backup: 'latest', to: dir, start: true, port });
+        restoredDirs.push(dir);
+        expect(result.manifest.id).toBe(manifest.id);
+        // The big relation files bypassed tar and the page cache (the scratch directory is on ext4).
+        expect(result.directBytes).toBeGreaterThan(4 * 1024 * 1024);
+        expect(result.directBytes).toBeLessThan(manifest.bytes);
+        const after = await tableChecksums(`postgres://postgres@127.0.0.1:${port}/penguinmails_oltp`);
+        expect(diffTableChecksums(before, after)).toEqual([]);
+        expect(Object.keys(after).length).toBeGreaterThanOrEqual(5);
+        // The restored directory holds backup_manifest as pg_basebackup -Fp leaves it, whichever way the tar was compressed.
+        expect(JSON.parse(await readFile(join(dir, 'backup_manifest'), 'utf8'))).toMatchObject({ 'PostgreSQL-Backup-Manifest-Version': 1 });
 
-      const verified = await engine.verify('oltp', manifest.id);
-      expect(verified.ok).toBe(true);
-      expect(verified.artifacts[0].entries).toBeGreaterThan(100);
-    } finally {
-      await engine.stopRestored(dir).catch(() => undefined);
-      await engine.close();
-    }
-  }, 180_000);
+        const verified = await engine.verify('oltp', manifest.id);
+        expect(verified.ok).toBe(true);
+        expect(verified.artifacts[0].entries).toBeGreaterThan(100);
+      } finally {
+        await engine.stopRestored(dir).catch(() => undefined);
+        await engine.close();
+      }
+    },
+    180_000,
+  );
 
   it('two backups started in the same second get distinct ids and neither overwrites the other', async () => {
-    const config = buildConfig({ repositories: [`file://${join(work, 'repo-same-second')}`], tiers: { oltp: { pgUrl: source.url } } }, 'test');
+    const config = buildConfig(
+      { repositories: [`file://${join(work, 'repo-same-second')}`], tiers: { oltp: { pgUrl: source.url } } },
+      'test',
+    );
     const engine = await createEngine(config, { actor: 'test' });
     try {
       const second = new Date('2026-11-26T02:00:00.000Z');
@@ -131,7 +133,9 @@ describe('physical backup and restore of the oltp tier', () => {
       for (const backup of [first, again]) expect((await engine.verify('oltp', backup.id)).ok).toBe(true);
       // An id the caller chooses is checked against every date folder, not only the new backup's day.
       const nextDay = new Date('2026-11-27T00:00:05.000Z');
-      await expect(engine.backup({ tier: 'oltp', id: first.id, now: () => nextDay })).rejects.toThrow(`backup id '${first.id}' of tier 'oltp' is already used`);
+      await expect(engine.backup({ tier: 'oltp', id: first.id, now: () => nextDay })).rejects.toThrow(
+        `backup id '${first.id}' of tier 'oltp' is already used`,
+      );
       expect((await engine.list('oltp')).backups.map((backup) => backup.id)).toEqual([first.id, again.id]);
     } finally {
       await engine.close();
@@ -144,9 +148,7 @@ describe('physical backup and restore of the oltp tier', () => {
     try {
       const dir = await mkdtemp(join(work, 'occupied-'));
       await writeFile(join(dir, 'precious.txt'), 'keep me');
-      await expect(engine.restore({ tier: 'oltp', backup: 'latest', to: dir })).rejects.toThrow(
-        `restore directory '${dir}' is not empty`,
-      );
+      await expect(engine.restore({ tier: 'oltp', backup: 'latest', to: dir })).rejects.toThrow(`restore directory '${dir}' is not empty`);
       expect(await readdir(dir)).toEqual(['precious.txt']);
     } finally {
       await engine.close();

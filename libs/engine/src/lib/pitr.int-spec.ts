@@ -137,7 +137,10 @@ describe('point-in-time recovery', () => {
     expect(expected).toEqual(idsUpTo(40));
     const { result, ids } = await restoreAndRead(fsEngine, parseRecoveryTarget({ targetTime: marks.time }), 'to-time');
     expect(ids).toEqual(expected);
-    expect(result.recovery?.outcome).toMatchObject({ timeline: 2, stoppedAt: expect.stringMatching(/^recovery stopping before commit of transaction \d+, time/) });
+    expect(result.recovery?.outcome).toMatchObject({
+      timeline: 2,
+      stoppedAt: expect.stringMatching(/^recovery stopping before commit of transaction \d+, time/),
+    });
     expect(result.recovery?.outcome?.endLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
   }, 180_000);
 
@@ -146,7 +149,24 @@ describe('point-in-time recovery', () => {
     const port = await freeLoopbackPort();
     const run = spawnSync(
       process.execPath,
-      [bin, 'restore', '--tier', 'oltp', '--to', dir, '--target-lsn', marks.lsn as string, '--start', '--port', String(port), '--archive-mode', 'off', '--json', '--repo', repoUrl],
+      [
+        bin,
+        'restore',
+        '--tier',
+        'oltp',
+        '--to',
+        dir,
+        '--target-lsn',
+        marks.lsn as string,
+        '--start',
+        '--port',
+        String(port),
+        '--archive-mode',
+        'off',
+        '--json',
+        '--repo',
+        repoUrl,
+      ],
       { cwd: root, encoding: 'utf8', timeout: 180_000 },
     );
     started.push({ engine: fsEngine, dir });
@@ -155,7 +175,9 @@ describe('point-in-time recovery', () => {
     const output = JSON.parse(run.stdout) as { recovery: { kind: string; reached: { timeline: number; stoppedAt: string } } };
     expect(output.recovery.kind).toBe('lsn');
     expect(output.recovery.reached.stoppedAt).toContain(`recovery stopping after WAL location (LSN) "${marks.lsn}"`);
-    const ids = (await sql.query<{ id: number }>(`postgres://postgres@127.0.0.1:${port}/postgres`, 'select id from pitr_rows order by id')).map((row) => row.id);
+    const ids = (
+      await sql.query<{ id: number }>(`postgres://postgres@127.0.0.1:${port}/postgres`, 'select id from pitr_rows order by id')
+    ).map((row) => row.id);
     expect(ids).toEqual(idsUpTo(60));
   }, 180_000);
 
@@ -215,14 +237,20 @@ describe('point-in-time recovery', () => {
       const dir = join(work, name);
       const attempt = fsEngine.restore({ tier: 'oltp', backup: 'latest', to: dir, target: parseRecoveryTarget(flags) });
       await expect(attempt).rejects.toThrow(RestoreTargetError);
-      await expect(attempt).rejects.toThrow(/recoverable window \(newest timeline 1\): LSN [0-9A-F]+\/[0-9A-F]+ to [0-9A-F]+\/[0-9A-F]+, time /);
+      await expect(attempt).rejects.toThrow(
+        /recoverable window \(newest timeline 1\): LSN [0-9A-F]+\/[0-9A-F]+ to [0-9A-F]+\/[0-9A-F]+, time /,
+      );
       expect(existsSync(dir)).toBe(false);
     }
     const dir = join(work, 'malformed');
-    const run = spawnSync(process.execPath, [bin, 'restore', '--tier', 'oltp', '--to', dir, '--target-time', '2026-11-26 02:00:00', '--repo', repoUrl], {
-      cwd: root,
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      process.execPath,
+      [bin, 'restore', '--tier', 'oltp', '--to', dir, '--target-time', '2026-11-26 02:00:00', '--repo', repoUrl],
+      {
+        cwd: root,
+        encoding: 'utf8',
+      },
+    );
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/^rookery: --target-time '2026-11-26 02:00:00' is not an ISO 8601 time with a UTC offset or Z/);
     expect(existsSync(dir)).toBe(false);
@@ -235,7 +263,8 @@ describe('point-in-time recovery', () => {
     let lsnOnTimeline2 = '';
     for (let id = 1001; id <= 1020; id++) {
       await sql.query(first.url, "insert into pitr_rows values ($1, 'timeline 2')", [id]);
-      if (id === 1010) lsnOnTimeline2 = (await sql.query<{ lsn: string }>(first.url, 'select pg_current_wal_insert_lsn()::text as lsn'))[0].lsn;
+      if (id === 1010)
+        lsnOnTimeline2 = (await sql.query<{ lsn: string }>(first.url, 'select pg_current_wal_insert_lsn()::text as lsn'))[0].lsn;
     }
     await switchAndWaitArchived({ query: (text) => sql.query(first.url, text) });
     const window = await fsEngine.recoveryWindow('oltp');
@@ -254,7 +283,10 @@ describe('point-in-time recovery', () => {
     expect(report.backups[0].timelines).toEqual([1, 2]);
 
     const timeline1 = join(repoDir, 'oltp', 'wal', '00000001');
-    const [segment] = (await readdir(timeline1)).filter((name) => /^[0-9A-F]{24}-/.test(name)).sort().slice(2, 3);
+    const [segment] = (await readdir(timeline1))
+      .filter((name) => /^[0-9A-F]{24}-/.test(name))
+      .sort()
+      .slice(2, 3);
     await rm(join(timeline1, segment));
     const run = spawnSync(process.execPath, [bin, 'verify', '--tier', 'oltp', '--wal', '--repo', repoUrl], { cwd: root, encoding: 'utf8' });
     expect(run.status).not.toBe(0);

@@ -1,7 +1,6 @@
 import type { ReplicationBaseBackup, ReplicationBaseBackupOptions } from '@rookery/postgres';
 import type { TarExtraction } from './tar-extraction.factory';
 
-
 /** The server facts a backup records. */
 export interface ServerFacts {
   version: string;
@@ -64,7 +63,6 @@ export interface PostgresTools {
   /** Restore points in a directory of WAL segments of one timeline (pg_waldump). */
   restorePoints(walDir: string, options: { timeline: number; startLsn: string; endLsn: string }): Promise<{ name: string; lsn: string }[]>;
 }
-
 
 /** rookery's own pg_hba.conf of an isolated restored server (relative to its data directory). */
 export const ISOLATED_HBA_FILE = 'rookery-hba.conf';

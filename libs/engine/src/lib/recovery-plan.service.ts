@@ -34,7 +34,12 @@ export class RecoveryPlanService {
     private readonly wal: WalService,
   ) {}
 
-  async window(tier: TierName): Promise<{ window: RecoveryWindow; backups: BackupManifest[]; wal: ArchivedWalFile[]; histories: Map<number, TimelineHistoryEntry[]> }> {
+  async window(tier: TierName): Promise<{
+    window: RecoveryWindow;
+    backups: BackupManifest[];
+    wal: ArchivedWalFile[];
+    histories: Map<number, TimelineHistoryEntry[]>;
+  }> {
     const { backups } = await this.context.repository.list(tier);
     const objects = await this.wal.archive.list(tier);
     const wal: ArchivedWalFile[] = objects.map((object) => ({ file: object.file, sha256: object.sha256, archivedAt: object.archivedAt }));
@@ -115,7 +120,9 @@ function restrictTo(window: RecoveryWindow, backupId: string, tier: TierName): R
   if (!reach) {
     const excluded = window.excluded.find((entry) => entry.id === backupId);
     throw new RestoreTargetError(
-      excluded ? `backup '${backupId}' cannot be used for recovery: ${excluded.reason}` : `backup '${backupId}' of tier '${tier}' not found`,
+      excluded
+        ? `backup '${backupId}' cannot be used for recovery: ${excluded.reason}`
+        : `backup '${backupId}' of tier '${tier}' not found`,
       { hint: `list backups with: rookery info --tier ${tier}` },
     );
   }

@@ -9,14 +9,18 @@ describe('recovery settings', () => {
     expect(restoreCommand(self, 'oltp')).toBe(
       "/usr/bin/node /opt/rookery/bin/rookery.js --repo 's3://b/p?region=r&endpoint=http%%3A%%2F%%2F127.0.0.1%%3A9000' wal-get %f %p --tier oltp",
     );
-    expect(restoreCommand(['/a dir/node', "/it's/rookery.js"], 'queue')).toBe(`'/a dir/node' '/it'\\''s/rookery.js' wal-get %f %p --tier queue`);
+    expect(restoreCommand(['/a dir/node', "/it's/rookery.js"], 'queue')).toBe(
+      `'/a dir/node' '/it'\\''s/rookery.js' wal-get %f %p --tier queue`,
+    );
   });
 
   it('with prefetch, runs the shell fast path beside rookery.js with the same arguments and the node binary in ROOKERY_NODE', () => {
     expect(restoreCommand(self, 'oltp', 32)).toBe(
       "ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-get --repo 's3://b/p?region=r&endpoint=http%%3A%%2F%%2F127.0.0.1%%3A9000' wal-get %f %p --tier oltp --prefetch 32",
     );
-    expect(restoreCommand(['/a dir/node', '/x/rookery.js'], 'q', 4)).toBe(`ROOKERY_NODE='/a dir/node' /x/rookery-wal-get wal-get %f %p --tier q --prefetch 4`);
+    expect(restoreCommand(['/a dir/node', '/x/rookery.js'], 'q', 4)).toBe(
+      `ROOKERY_NODE='/a dir/node' /x/rookery-wal-get wal-get %f %p --tier q --prefetch 4`,
+    );
     expect(restoreCommand(['/usr/local/bin/rookery'], 'q', 4)).toBe('/usr/local/bin/rookery wal-get %f %p --tier q --prefetch 4');
   });
 
@@ -26,7 +30,11 @@ describe('recovery settings', () => {
 
   it.each([
     [{}, [], ['recovery_target_action']],
-    [{ targetTime: '2026-11-26T02:00:00.5Z' }, ["recovery_target_time = '2026-11-26 02:00:00.500000+00'", "recovery_target_action = 'promote'"], []],
+    [
+      { targetTime: '2026-11-26T02:00:00.5Z' },
+      ["recovery_target_time = '2026-11-26 02:00:00.500000+00'", "recovery_target_action = 'promote'"],
+      [],
+    ],
     [{ targetLsn: '0/3000148' }, ["recovery_target_lsn = '0/3000148'"], []],
     [{ targetXid: String(2n ** 32n + 7n) }, ["recovery_target_xid = '7'"], []],
     [{ targetName: "before 'x'" }, ["recovery_target_name = 'before ''x'''"], []],
@@ -38,7 +46,9 @@ describe('recovery settings', () => {
   });
 
   it('turns archiving off when asked', () => {
-    expect(recoverySettingsLines({ selfCommand: self, tier: 'oltp', target: { kind: 'latest' }, archiveMode: 'off' })).toContain("archive_mode = 'off'");
+    expect(recoverySettingsLines({ selfCommand: self, tier: 'oltp', target: { kind: 'latest' }, archiveMode: 'off' })).toContain(
+      "archive_mode = 'off'",
+    );
   });
 });
 

@@ -82,7 +82,10 @@ export function guardedSettings(request: RecoverySettingsRequest | null, neutral
 /** The settings, in postgresql.conf syntax. */
 export function recoverySettingsLines(request: RecoverySettingsRequest): string[] {
   const settings: [string, string][] = [
-    ['restore_command', restoreCommand(request.selfCommand, request.tier, request.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS, request.envFile)],
+    [
+      'restore_command',
+      restoreCommand(request.selfCommand, request.tier, request.prefetchSegments ?? DEFAULT_PREFETCH_SEGMENTS, request.envFile),
+    ],
     // Follow promotions archived after the backup (a restore of a restore).
     ['recovery_target_timeline', 'latest'],
   ];
@@ -128,7 +131,11 @@ export async function writeRecoverySettings(
 ): Promise<void> {
   const autoConf = join(dataDirectory, 'postgresql.auto.conf');
   const lines = request ? recoverySettingsLines(request) : [];
-  if (guarded) lines.push(`# added by rookery restore: its own values for settings a backup may not choose`, ...guarded.map(([name, value]) => `${name} = ${configString(value)}`));
+  if (guarded)
+    lines.push(
+      `# added by rookery restore: its own values for settings a backup may not choose`,
+      ...guarded.map(([name, value]) => `${name} = ${configString(value)}`),
+    );
   if (lines.length === 0) return;
   await appendFile(autoConf, `\n${lines.join('\n')}\n`, { mode: 0o600 });
   if (owner) await chown(autoConf, owner.uid, owner.gid);
@@ -139,7 +146,11 @@ export async function writeRecoverySettings(
 }
 
 /** Writes the environment file (JSON, 0600, the server's account's) a RecoverySettingsRequest.envFile names. */
-export async function writeEnvironmentFile(path: string, env: Readonly<Record<string, string>>, owner: { uid: number; gid: number } | null): Promise<void> {
+export async function writeEnvironmentFile(
+  path: string,
+  env: Readonly<Record<string, string>>,
+  owner: { uid: number; gid: number } | null,
+): Promise<void> {
   await writeFile(path, JSON.stringify(env), { mode: 0o600 });
   await chmod(path, 0o600);
   if (owner) await chown(path, owner.uid, owner.gid);

@@ -180,7 +180,10 @@ describe('replication, storage classes and object lock', () => {
 
   it('moves artifacts to a colder class by age on the real server, and they still round-trip', async () => {
     const primaryUrl = await s3Repository('primary', 'repl-h');
-    const engine = await engineFor([primaryUrl], { storageClass: 'STANDARD_IA', transitions: [{ afterDays: 30, storageClass: 'GLACIER' }] });
+    const engine = await engineFor([primaryUrl], {
+      storageClass: 'STANDARD_IA',
+      transitions: [{ afterDays: 30, storageClass: 'GLACIER' }],
+    });
     const manifest = await engine.backup({ tier: 'oltp' });
     const store = open(primaryUrl);
     const key = new BackupRepository(store).artifactKey(manifest, manifest.artifacts[0].name);
@@ -224,7 +227,11 @@ describe('replication, storage classes and object lock', () => {
     const statuses = await engine.objectLockStatus('oltp');
     expect(statuses).toEqual([
       expect.objectContaining({ region: 'primary', supported: false, detail: expect.stringMatching(/no object lock enabled/) }),
-      expect.objectContaining({ region: 'secondary', supported: false, detail: expect.stringMatching(/filesystem store .* has no object lock/) }),
+      expect.objectContaining({
+        region: 'secondary',
+        supported: false,
+        detail: expect.stringMatching(/filesystem store .* has no object lock/),
+      }),
     ]);
     const manifest = await engine.backup({ tier: 'oltp' });
     const store = open(primaryUrl);

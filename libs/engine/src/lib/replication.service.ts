@@ -118,7 +118,14 @@ export class ReplicationService {
       const copies = backups.map((backup): BackupCopyStatus => {
         const marker = markers.get(backup.id)?.get(region.region);
         if (!marker) return { backupId: backup.id, finishedAt: backup.finishedAt, status: 'missing' };
-        return { backupId: backup.id, finishedAt: backup.finishedAt, status: marker.status, at: marker.at, verifiedAt: marker.verifiedAt, error: marker.error };
+        return {
+          backupId: backup.id,
+          finishedAt: backup.finishedAt,
+          status: marker.status,
+          at: marker.at,
+          verifiedAt: marker.verifiedAt,
+          error: marker.error,
+        };
       });
       const status: RegionStatus = { region: region.region, store: null, backups: copies, wal: null };
       if (region.url) {
@@ -138,7 +145,9 @@ export class ReplicationService {
 
   /** The replica stores of a tier (opened once, closed with the engine). */
   targets(regions: readonly ReplicaRegion[]): ReplicaTarget[] {
-    return regions.filter((region): region is ReplicaRegion & { url: string } => region.url !== null).map((region) => ({ region: region.region, store: this.storeFor(region.url) }));
+    return regions
+      .filter((region): region is ReplicaRegion & { url: string } => region.url !== null)
+      .map((region) => ({ region: region.region, store: this.storeFor(region.url) }));
   }
 
   async close(): Promise<void> {
@@ -168,7 +177,10 @@ export class ReplicationService {
       result.backups.push(await this.backups.replicate(manifest, target, options));
     }
     try {
-      result.wal = await this.wal.replicate(tier, target, { ...options, storageClass: this.context.config.tiers[tier].policy.storageClass });
+      result.wal = await this.wal.replicate(tier, target, {
+        ...options,
+        storageClass: this.context.config.tiers[tier].policy.storageClass,
+      });
     } catch (error) {
       result.error = asRookeryError(error);
     }

@@ -6,7 +6,15 @@ import { RookeryConfig, buildConfig } from '@rookery/config';
 import { PgSqlClient, lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { TestCluster, directoryEntries, entriesWithOtherModes, freeLoopbackPort, pollUntil, startCluster, worldAccessibleEntries } from '@rookery/testing';
+import {
+  TestCluster,
+  directoryEntries,
+  entriesWithOtherModes,
+  freeLoopbackPort,
+  pollUntil,
+  startCluster,
+  worldAccessibleEntries,
+} from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 import { createWalStreamSupervisor } from './wal-stream.factory';
@@ -74,9 +82,13 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
     const acknowledged: number[] = [];
     try {
       await supervisor.start();
-      await pollUntil(() => supervisor.status(), (status) => status.receiver.running && 'syncState' in status.primary && status.primary.syncState === 'sync', {
-        what: 'pg_receivewal to stream as the synchronous standby',
-      });
+      await pollUntil(
+        () => supervisor.status(),
+        (status) => status.receiver.running && 'syncState' in status.primary && status.primary.syncState === 'sync',
+        {
+          what: 'pg_receivewal to stream as the synchronous standby',
+        },
+      );
       await engine.backup({ tier: 'queue' });
       acknowledged.push(...(await acknowledgedCommits(primary, range(1, 200))));
       // More than a segment of WAL, so completed segments travel as well as the partial one.
@@ -88,7 +100,10 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
       await primary.destroy();
       await pollUntil(
         () => supervisor.status(),
-        (status) => status.receiver.lastExit !== null && status.uploads.lastPartial !== null && status.uploads.lastPartial.at > (before.uploads.lastPartial?.at ?? ''),
+        (status) =>
+          status.receiver.lastExit !== null &&
+          status.uploads.lastPartial !== null &&
+          status.uploads.lastPartial.at > (before.uploads.lastPartial?.at ?? ''),
         { what: 'the partial segment to be pushed after pg_receivewal lost the primary' },
       );
     } finally {

@@ -52,7 +52,8 @@ describe('expire', () => {
       const postgresUser = lookupOsUser('postgres');
       const repoDir = join(work, 'repo');
       await mkdir(join(repoDir, 'oltp', 'wal'), { recursive: true });
-      for (const dir of [repoDir, join(repoDir, 'oltp'), join(repoDir, 'oltp', 'wal')]) await chown(dir, postgresUser.uid, postgresUser.gid);
+      for (const dir of [repoDir, join(repoDir, 'oltp'), join(repoDir, 'oltp', 'wal')])
+        await chown(dir, postgresUser.uid, postgresUser.gid);
       const repoUrl = `file://${repoDir}`;
       const settings = { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` };
       source = await startCluster({ name: 'retention-source', settings });
@@ -107,7 +108,9 @@ describe('expire', () => {
       expect(await listing(engine.context.repository.store)).toEqual(before);
       expect(result.plan.expire.backups.map((backup) => backup.id)).toEqual([backups[0].id]);
       expect(result.plan.expire.backups[0].reason).toMatch(/^older than 90 d retention/);
-      expect(result.plan.keep.backups.find((backup) => backup.id === backups[1].id)?.reasons).toEqual([expect.stringMatching(/^under legal hold .*: litigation 42$/)]);
+      expect(result.plan.keep.backups.find((backup) => backup.id === backups[1].id)?.reasons).toEqual([
+        expect.stringMatching(/^under legal hold .*: litigation 42$/),
+      ]);
       expect(result.plan.walCut?.backupId).toBe(backups[1].id);
       expect(result.plan.expire.wal.length).toBeGreaterThan(0);
     }, 60_000);
@@ -240,7 +243,8 @@ describe('expire', () => {
       const { backups } = await engine.list('olap');
       expect(backups.map((backup) => backup.id)).toEqual([id(400), id(2)]);
       for (const backup of backups) {
-        for (const artifact of backup.artifacts) expect(await engine.context.repository.store.stat(engine.context.repository.artifactKey(backup, artifact.name))).not.toBeNull();
+        for (const artifact of backup.artifacts)
+          expect(await engine.context.repository.store.stat(engine.context.repository.artifactKey(backup, artifact.name))).not.toBeNull();
       }
 
       // The leftover folder has no manifest: kept while young (a backup may be writing it), removed after a day.
@@ -262,7 +266,8 @@ describe('expire', () => {
 
     beforeAll(async () => {
       engine = await createEngine(buildConfig({ repositories: [`file://${join(work, 'hold-repo')}`] }, 'test'), { actor: 'test' });
-      for (const ageDays of [400, 390, 380, 2]) await commitSynthetic(engine, id(ageDays), new Date(Date.now() - ageDays * DAY), null, 'full');
+      for (const ageDays of [400, 390, 380, 2])
+        await commitSynthetic(engine, id(ageDays), new Date(Date.now() - ageDays * DAY), null, 'full');
     }, 60_000);
 
     afterAll(async () => {
@@ -290,7 +295,13 @@ describe('expire', () => {
 });
 
 /** A synthetic logical backup: two small artifacts written, then the manifest committed. */
-async function commitSynthetic(engine: RookeryEngine, id: string, at: Date, parent: string | null, type: 'full' | 'incremental'): Promise<void> {
+async function commitSynthetic(
+  engine: RookeryEngine,
+  id: string,
+  at: Date,
+  parent: string | null,
+  type: 'full' | 'incremental',
+): Promise<void> {
   const tier = id.split('-')[1] as BackupManifest['tier'];
   const repository = engine.context.repository;
   const artifacts = ['content_metadata.dump', 'content_objects.dump'].map((name) => ({

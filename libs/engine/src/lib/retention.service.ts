@@ -93,7 +93,9 @@ export class RetentionService {
   async release(tier: TierName, backupId: string): Promise<LegalHold> {
     const released = await this.holds.release(tier, backupId);
     if (!released) {
-      throw new ConfigError(`backup '${backupId}' of tier '${tier}' is not under legal hold`, ['--backup'], { hint: `list holds with: rookery info --tier ${tier}` });
+      throw new ConfigError(`backup '${backupId}' of tier '${tier}' is not under legal hold`, ['--backup'], {
+        hint: `list holds with: rookery info --tier ${tier}`,
+      });
     }
     return released;
   }
@@ -104,14 +106,22 @@ export class RetentionService {
     const store = this.context.repository.store;
     const { backups, damaged } = await this.context.repository.list(tier);
     const walObjects = await this.wal.archive.list(tier);
-    const wal: RetentionWalObject[] = walObjects.map((object) => ({ key: object.key, file: object.file, storedBytes: object.storedBytes, archivedAt: object.archivedAt }));
+    const wal: RetentionWalObject[] = walObjects.map((object) => ({
+      key: object.key,
+      file: object.file,
+      storedBytes: object.storedBytes,
+      archivedAt: object.archivedAt,
+    }));
     const folders = await this.backupFolders(tier);
     const inputs = {
       tier,
       policy: this.context.config.tiers[tier].policy,
       backups,
       wal,
-      histories: await this.recovery.histories(tier, wal.map((object) => ({ file: object.file, sha256: '', archivedAt: object.archivedAt }))),
+      histories: await this.recovery.histories(
+        tier,
+        wal.map((object) => ({ file: object.file, sha256: '', archivedAt: object.archivedAt })),
+      ),
       holds: await this.holds.list(tier),
       orphans: orphansOf(folders, backups, tier),
       localStore: false,
@@ -125,7 +135,10 @@ export class RetentionService {
       const backupLocks = new Map<string, Date>();
       for (const backup of plan.expire.backups) {
         const folder = repositoryLayout.backupFolder(tier, backup.id, new Date(backup.startedAt));
-        const until = await latestRetention(store, (folders.get(folder) ?? []).map((object) => object.key));
+        const until = await latestRetention(
+          store,
+          (folders.get(folder) ?? []).map((object) => object.key),
+        );
         if (until) backupLocks.set(backup.id, until);
       }
       const walLocks = new Map<string, Date>();
@@ -164,13 +177,17 @@ export class RetentionService {
       if (hold) {
         result.skipped = plan.expire.backups.slice(index).map((rest) => ({
           id: rest.id,
-          reason: rest.id === backup.id ? `placed under legal hold by ${hold.heldBy} during expire` : `not expired this run: backup ${backup.id} was placed under legal hold during expire`,
+          reason:
+            rest.id === backup.id
+              ? `placed under legal hold by ${hold.heldBy} during expire`
+              : `not expired this run: backup ${backup.id} was placed under legal hold during expire`,
         }));
         break;
       }
       const startedAt = new Date(backup.startedAt);
       await remove(repositoryLayout.manifestKey(tier, backup.id, startedAt), 0);
-      for await (const object of store.list(repositoryLayout.backupFolder(tier, backup.id, startedAt))) await remove(object.key, object.size);
+      for await (const object of store.list(repositoryLayout.backupFolder(tier, backup.id, startedAt)))
+        await remove(object.key, object.size);
       result.deleted.backups.push(backup.id);
     }
     if (result.skipped.length === 0) {
@@ -201,7 +218,11 @@ export class RetentionService {
 }
 
 /** Folders holding no manifest at all (a damaged manifest's folder is not an orphan: it is reported). */
-function orphansOf(folders: ReadonlyMap<string, { key: string; size: number; modifiedAt: Date }[]>, backups: readonly BackupManifest[], tier: TierName): OrphanFolder[] {
+function orphansOf(
+  folders: ReadonlyMap<string, { key: string; size: number; modifiedAt: Date }[]>,
+  backups: readonly BackupManifest[],
+  tier: TierName,
+): OrphanFolder[] {
   const live = new Set(backups.map((backup) => repositoryLayout.backupFolder(tier, backup.id, new Date(backup.startedAt))));
   const orphans: OrphanFolder[] = [];
   for (const [folder, objects] of folders) {

@@ -136,9 +136,14 @@ export class RookeryEngine {
   private async backupsToRead(request: PhysicalRestoreRequest | LogicalRestoreRequest): Promise<BackupManifest[]> {
     // As the physical restore chooses: planned (recovery settings) whenever it can write them.
     const physicalTarget =
-      'targetUrl' in request || request.bare ? undefined : (request.target ?? (this.context.selfCommand ? { kind: 'latest' as const } : undefined));
+      'targetUrl' in request || request.bare
+        ? undefined
+        : (request.target ?? (this.context.selfCommand ? { kind: 'latest' as const } : undefined));
     const chosen = physicalTarget
-      ? await this.recovery.plan(request.tier, physicalTarget, request.backup).then((plan) => plan.backup, () => null)
+      ? await this.recovery.plan(request.tier, physicalTarget, request.backup).then(
+          (plan) => plan.backup,
+          () => null,
+        )
       : await this.context.repository.find(request.tier, request.backup).catch(() => null);
     // An unknown backup or refused target is reported by the restore itself, with its own message.
     if (!chosen) return [];
@@ -153,11 +158,7 @@ export class RookeryEngine {
     return chain;
   }
 
-  verify(
-    tier: TierName,
-    backup: string,
-    options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
-  ): Promise<VerifyResult> {
+  verify(tier: TierName, backup: string, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<VerifyResult> {
     requireTier(tier);
     return this.verifier.verify(tier, backup, options);
   }

@@ -1,24 +1,9 @@
 import { createHash } from 'node:crypto';
-import {
-  chmod,
-  lstat,
-  mkdtemp,
-  readFile,
-  readdir,
-  readlink,
-  rm,
-} from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readFile, readdir, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildConfig } from '@rookery/config';
-import {
-  SeededRandom,
-  TestCluster,
-  acquireS3,
-  differentialSeeds,
-  s3StoreUrl,
-  startCluster,
-} from '@rookery/testing';
+import { SeededRandom, TestCluster, acquireS3, differentialSeeds, s3StoreUrl, startCluster } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 
 /**
@@ -36,8 +21,7 @@ import { createEngine } from './engine.factory';
  * prints its seed; ROOKERY_DIFF_SEED=<seed> replays that case.
  */
 const CASES = 2;
-const DIFFERENT_PER_BACKUP =
-  /^(backup_label|backup_manifest|tablespace_map|global\/pg_control)$/;
+const DIFFERENT_PER_BACKUP = /^(backup_label|backup_manifest|tablespace_map|global\/pg_control)$/;
 /** The WAL each backup brings (its own segments, their .done files): only the directories are compared. */
 const WAL_FILE = /^pg_wal\/(.+\/)?[^/]+$/;
 
@@ -49,11 +33,7 @@ interface Entry {
   detail: string;
 }
 
-async function tree(
-  root: string,
-  relative = '',
-  into = new Map<string, Entry>(),
-): Promise<Map<string, Entry>> {
+async function tree(root: string, relative = '', into = new Map<string, Entry>()): Promise<Map<string, Entry>> {
   for (const name of (await readdir(join(root, relative))).sort()) {
     const path = relative ? `${relative}/${name}` : name;
     const stats = await lstat(join(root, path));
@@ -72,8 +52,7 @@ async function tree(
     else if (stats.isDirectory()) {
       into.set(path, { kind: 'directory', ...common, detail: '' });
       await tree(root, path, into);
-    } else if (DIFFERENT_PER_BACKUP.test(path))
-      into.set(path, { kind: 'file', ...common, detail: 'differs per backup' });
+    } else if (DIFFERENT_PER_BACKUP.test(path)) into.set(path, { kind: 'file', ...common, detail: 'differs per backup' });
     else
       into.set(path, {
         kind: 'file',
@@ -90,10 +69,7 @@ function differences(a: Map<string, Entry>, b: Map<string, Entry>): string[] {
   const found: string[] = [];
   for (const path of new Set([...a.keys(), ...b.keys()])) {
     const [left, right] = [a.get(path), b.get(path)];
-    if (JSON.stringify(left) !== JSON.stringify(right))
-      found.push(
-        `${path}: ${JSON.stringify(left)} vs ${JSON.stringify(right)}`,
-      );
+    if (JSON.stringify(left) !== JSON.stringify(right)) found.push(`${path}: ${JSON.stringify(left)} vs ${JSON.stringify(right)}`);
   }
   return found;
 }
@@ -121,10 +97,7 @@ describe('server-compressed backups against pg_basebackup with client compressio
   /** Generated content, deterministic per seed (setseed for the rows, SeededRandom for the shapes). */
   async function generate(random: SeededRandom, seed: number): Promise<string> {
     if (databases.length > 0 && random.chance(0.5)) {
-      const dropped = databases.splice(
-        random.int(0, databases.length - 1),
-        1,
-      )[0];
+      const dropped = databases.splice(random.int(0, databases.length - 1), 1)[0];
       await cluster.query(`DROP DATABASE ${dropped}`);
     }
     const database = `diff_${seed}`;
@@ -138,38 +111,21 @@ describe('server-compressed backups against pg_basebackup with client compressio
     const tables = random.int(2, 7);
     for (let index = 0; index < tables; index++) {
       const table = `t${index}`;
-      switch (
-        random.pick([
-          'numbers',
-          'toast',
-          'unlogged',
-          'small-relations',
-          'large-object',
-          'empty',
-        ] as const)
-      ) {
+      switch (random.pick(['numbers', 'toast', 'unlogged', 'small-relations', 'large-object', 'empty'] as const)) {
         case 'numbers':
-          sql.push(
-            `CREATE TABLE ${table} (id bigint PRIMARY KEY, value double precision, note text)`,
-          );
-          sql.push(
-            `INSERT INTO ${table} SELECT g, random(), md5(g::text) FROM generate_series(1, ${random.int(0, 40_000)}) g`,
-          );
+          sql.push(`CREATE TABLE ${table} (id bigint PRIMARY KEY, value double precision, note text)`);
+          sql.push(`INSERT INTO ${table} SELECT g, random(), md5(g::text) FROM generate_series(1, ${random.int(0, 40_000)}) g`);
           break;
         case 'toast':
           sql.push(`CREATE TABLE ${table} (id int, body text)`);
-          sql.push(
-            `ALTER TABLE ${table} ALTER COLUMN body SET STORAGE EXTERNAL`,
-          );
+          sql.push(`ALTER TABLE ${table} ALTER COLUMN body SET STORAGE EXTERNAL`);
           sql.push(
             `INSERT INTO ${table} SELECT g, repeat(md5(random()::text), ${random.int(100, 2_000)}) FROM generate_series(1, ${random.int(1, 100)}) g`,
           );
           break;
         case 'unlogged':
           sql.push(`CREATE UNLOGGED TABLE ${table} (id int, note text)`);
-          sql.push(
-            `INSERT INTO ${table} SELECT g, md5(g::text) FROM generate_series(1, ${random.int(0, 10_000)}) g`,
-          );
+          sql.push(`INSERT INTO ${table} SELECT g, md5(g::text) FROM generate_series(1, ${random.int(0, 10_000)}) g`);
           break;
         case 'small-relations':
           sql.push(
@@ -177,17 +133,14 @@ describe('server-compressed backups against pg_basebackup with client compressio
           );
           break;
         case 'large-object':
-          sql.push(
-            `SELECT lo_from_bytea(0, decode(repeat(md5(random()::text), ${random.int(1, 5_000)}), 'hex'))`,
-          );
+          sql.push(`SELECT lo_from_bytea(0, decode(repeat(md5(random()::text), ${random.int(1, 5_000)}), 'hex'))`);
           break;
         case 'empty':
           sql.push(`CREATE TABLE ${table} (id int)`);
           break;
       }
     }
-    for (const statement of sql)
-      await cluster.query(statement, undefined, database);
+    for (const statement of sql) await cluster.query(statement, undefined, database);
     await cluster.query('CHECKPOINT');
     return `${tables} tables in ${database}; databases ${databases.join(', ')}`;
   }
@@ -223,16 +176,10 @@ describe('server-compressed backups against pg_basebackup with client compressio
         const name = `${seed}-${way.location}-${way.reuseBuffers}`;
         const config = buildConfig(
           {
-            repositories: [
-              way.store === 's3'
-                ? await s3Repository(`diff-${seed}`)
-                : `file://${join(work, `repo-${name}`)}`,
-            ],
+            repositories: [way.store === 's3' ? await s3Repository(`diff-${seed}`) : `file://${join(work, `repo-${name}`)}`],
             compression: { codec: 'zstd', level, location: way.location },
             backup: { reuseBuffers: way.reuseBuffers },
-            ...(encrypted
-              ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } }
-              : {}),
+            ...(encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
             tiers: { oltp: { pgUrl: cluster.url } },
           },
           'test',
@@ -244,9 +191,7 @@ describe('server-compressed backups against pg_basebackup with client compressio
         try {
           const manifest = await engine.backup({ tier: 'oltp' });
           expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual(
-            way.location === 'server'
-              ? ['base-tar', 'pg-manifest']
-              : ['base-tar'],
+            way.location === 'server' ? ['base-tar', 'pg-manifest'] : ['base-tar'],
           );
           await engine.restore({ tier: 'oltp', backup: 'latest', to: dir });
           trees.push(await tree(dir));

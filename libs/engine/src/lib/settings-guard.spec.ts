@@ -51,7 +51,10 @@ describe('settings guard', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rookery-guard-'));
     try {
       await mkdir(join(dir, 'conf.d'));
-      await writeFile(join(dir, 'postgresql.conf'), "include 'extra.conf'\ninclude_dir 'conf.d'\ninclude_if_exists '/etc/elsewhere.conf'\n");
+      await writeFile(
+        join(dir, 'postgresql.conf'),
+        "include 'extra.conf'\ninclude_dir 'conf.d'\ninclude_if_exists '/etc/elsewhere.conf'\n",
+      );
       await writeFile(join(dir, 'extra.conf'), "shared_preload_libraries = 'evil'\n");
       await writeFile(join(dir, 'conf.d', 'a.conf'), "archive_cleanup_command = 'rm -rf /'\n");
       await writeFile(join(dir, 'postgresql.auto.conf'), "ssl_passphrase_command = 'echo x'\n");
@@ -71,7 +74,13 @@ describe('settings guard', () => {
   });
 
   it("sets rookery's own values: its wal-push when archiving is kept, empty commands otherwise", () => {
-    const request = { selfCommand: ['/usr/bin/node', '/opt/rookery/bin/rookery.js'], tier: 'oltp' as const, target: { kind: 'latest' as const }, archiveMode: 'keep' as const, envFile: '/data/pg_wal/rookery-restore.env' };
+    const request = {
+      selfCommand: ['/usr/bin/node', '/opt/rookery/bin/rookery.js'],
+      tier: 'oltp' as const,
+      target: { kind: 'latest' as const },
+      archiveMode: 'keep' as const,
+      envFile: '/data/pg_wal/rookery-restore.env',
+    };
     expect(Object.fromEntries(guardedSettings(request, ['shared_preload_libraries']))).toEqual({
       archive_command: '/usr/bin/node /opt/rookery/bin/rookery.js --env-file=/data/pg_wal/rookery-restore.env wal-push %p --tier oltp',
       archive_library: '',

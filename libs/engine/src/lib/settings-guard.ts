@@ -6,8 +6,20 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
  * run a shell command or load code on the restore host. A backup is data from elsewhere (a
  * forged or tampered one included); its configuration is not the restore host's to obey.
  */
-export const GUARDED_COMMAND_SETTINGS = ['archive_command', 'archive_library', 'restore_command', 'recovery_end_command', 'archive_cleanup_command', 'ssl_passphrase_command'] as const;
-export const GUARDED_LIBRARY_SETTINGS = ['shared_preload_libraries', 'local_preload_libraries', 'session_preload_libraries', 'dynamic_library_path'] as const;
+export const GUARDED_COMMAND_SETTINGS = [
+  'archive_command',
+  'archive_library',
+  'restore_command',
+  'recovery_end_command',
+  'archive_cleanup_command',
+  'ssl_passphrase_command',
+] as const;
+export const GUARDED_LIBRARY_SETTINGS = [
+  'shared_preload_libraries',
+  'local_preload_libraries',
+  'session_preload_libraries',
+  'dynamic_library_path',
+] as const;
 
 /** One setting rookery commented out in a restored data directory. */
 export interface NeutralisedSetting {
@@ -79,7 +91,9 @@ export function neutraliseReason(name: string, value: string, recorded: Recorded
   if ((GUARDED_LIBRARY_SETTINGS as readonly string[]).includes(name)) {
     const expected = recorded[name] ?? '';
     if (value.trim() === expected.trim()) return null;
-    return expected ? `loads libraries the backup's manifest does not record (it records '${expected}')` : 'loads code on the restore host; the backup records no libraries';
+    return expected
+      ? `loads libraries the backup's manifest does not record (it records '${expected}')`
+      : 'loads code on the restore host; the backup records no libraries';
   }
   if (value.trim() === '') return null;
   return 'a command from the backup would run on the restore host';
@@ -156,7 +170,8 @@ export async function neutraliseRestoredSettings(
       return;
     }
     const entries = await readdir(directory).catch(() => [] as string[]);
-    for (const entry of entries.filter((name) => name.endsWith('.conf') && !name.startsWith('.')).sort()) await visit(join(directory, entry), false);
+    for (const entry of entries.filter((name) => name.endsWith('.conf') && !name.startsWith('.')).sort())
+      await visit(join(directory, entry), false);
   };
   await visit(join(dataDirectory, 'postgresql.conf'), true);
   await visit(join(dataDirectory, 'postgresql.auto.conf'), true);

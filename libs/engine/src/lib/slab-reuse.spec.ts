@@ -40,42 +40,25 @@ interface Feed {
 function generateFeed(random: SeededRandom): Feed {
   const pool = streamBytes(random.int(0, 0xffffffff), 2 * SLAB + 4099);
   const sizes: number[] = [];
-  const boundary = () =>
-    random.pick([SLAB - 1, SLAB, SLAB + 1, SLAB - random.int(1, 64), 1, 0]);
+  const boundary = () => random.pick([SLAB - 1, SLAB, SLAB + 1, SLAB - random.int(1, 64), 1, 0]);
   // A few MiB at most per case: enough for several slabs to go round, cheap enough for every npm test.
   const style = random.pick(['copy-data', 'boundaries', 'mixed', 'tiny']);
-  const messages = random.int(
-    0,
-    { 'copy-data': 64, boundaries: 6, mixed: 12, tiny: 40 }[style] as number,
-  );
+  const messages = random.int(0, { 'copy-data': 64, boundaries: 6, mixed: 12, tiny: 40 }[style] as number);
   for (let index = 0; index < messages; index++) {
     if (style === 'copy-data')
       sizes.push(random.int(1, 65_536)); // PostgreSQL sends ~32 KiB
     else if (style === 'boundaries') sizes.push(boundary());
     else if (style === 'tiny') sizes.push(random.int(0, 17));
-    else
-      sizes.push(
-        random.chance(0.2)
-          ? boundary()
-          : random.chance(0.1)
-            ? random.int(SLAB + 2, 2 * SLAB)
-            : random.int(1, 300_000),
-      );
+    else sizes.push(random.chance(0.2) ? boundary() : random.chance(0.1) ? random.int(SLAB + 2, 2 * SLAB) : random.int(1, 300_000));
   }
   const offsets = sizes.map((size) => random.int(0, pool.length - size));
-  const pauses = new Set(
-    sizes.map((_, index) => index).filter(() => random.chance(0.15)),
-  );
+  const pauses = new Set(sizes.map((_, index) => index).filter(() => random.chance(0.15)));
   return { sizes, offsets, pauses, pool };
 }
 
 /** The bytes the server sent, in order. */
 function expected(feed: Feed): Buffer {
-  return Buffer.concat(
-    feed.sizes.map((size, index) =>
-      feed.pool.subarray(feed.offsets[index], feed.offsets[index] + size),
-    ),
-  );
+  return Buffer.concat(feed.sizes.map((size, index) => feed.pool.subarray(feed.offsets[index], feed.offsets[index] + size)));
 }
 
 /**
@@ -104,12 +87,7 @@ function archiveStream(feed: Feed, gatherer: SlabGatherer): Readable {
       const index = next++;
       const size = feed.sizes[index];
       const message = parserBuffer.subarray(0, size);
-      feed.pool.copy(
-        message,
-        0,
-        feed.offsets[index],
-        feed.offsets[index] + size,
-      );
+      feed.pool.copy(message, 0, feed.offsets[index], feed.offsets[index] + size);
       gatherer.append(message, push);
       message.fill(0xee); // the parser's next socket read
       if (feed.pauses.has(index)) return void setImmediate(feedMore);
@@ -125,11 +103,7 @@ function archiveStream(feed: Feed, gatherer: SlabGatherer): Readable {
   return archive;
 }
 
-async function readAll(
-  store: Store,
-  key: string,
-  encrypted: boolean,
-): Promise<Buffer> {
+async function readAll(store: Store, key: string, encrypted: boolean): Promise<Buffer> {
   const chunks: Buffer[] = [];
   const stages = encrypted
     ? [
@@ -155,12 +129,7 @@ describe('slab reuse (backup.reuseBuffers) against fresh memory, over generated 
 
   beforeAll(async () => {
     // tmpfs where there is one: the store's fsyncs cost nothing there, the bytes are what is compared.
-    work = await mkdtemp(
-      join(
-        existsSync('/dev/shm') ? '/dev/shm' : tmpdir(),
-        'rookery-slab-diff-',
-      ),
-    );
+    work = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rookery-slab-diff-'));
     store = createStore(`file://${work}`);
   });
 
@@ -196,9 +165,7 @@ describe('slab reuse (backup.reuseBuffers) against fresh memory, over generated 
           backup: BACKUP,
           encoding,
           precompressed: { codec: 'zstd', level: 1 },
-          onWritten: reuse
-            ? (chunk) => (released++, release(chunk))
-            : undefined,
+          onWritten: reuse ? (chunk) => (released++, release(chunk)) : undefined,
         });
         if (reuse) reused += released;
         stored.push(await readAll(store, key, encrypted));
@@ -206,32 +173,25 @@ describe('slab reuse (backup.reuseBuffers) against fresh memory, over generated 
       }
       const [withReuse, plain] = stored;
       const where = `seed ${seed} (replay: ROOKERY_DIFF_SEED=${seed}); ${feed.sizes.length} messages, ${source.length} bytes, encrypted ${encrypted}`;
-      if (!plain.equals(source))
-        throw new Error(
-          `the plain path stored other bytes than the server sent: ${where}`,
-        );
+      if (!plain.equals(source)) throw new Error(`the plain path stored other bytes than the server sent: ${where}`);
       if (!withReuse.equals(plain))
         throw new Error(
           `slab reuse stored other bytes than the plain path (first difference at byte ${firstDifference(withReuse, plain)}): ${where}`,
         );
     }
     // The fast path was taken: slabs went back to the gatherer (unless a single seed replays).
-    if (!process.env['ROOKERY_DIFF_SEED'])
-      expect(reused).toBeGreaterThan(CASES);
+    if (!process.env['ROOKERY_DIFF_SEED']) expect(reused).toBeGreaterThan(CASES);
   }, 300_000);
 });
 
 /** `length` bytes that look random, fast (AES-CTR keystream), the same for the same seed. */
 function streamBytes(seed: number, length: number): Buffer {
   const key = createHash('sha256').update(`slab-reuse ${seed}`).digest();
-  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(
-    Buffer.alloc(length),
-  );
+  return createCipheriv('aes-256-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(length));
 }
 
 function firstDifference(a: Buffer, b: Buffer): number {
   const length = Math.min(a.length, b.length);
-  for (let index = 0; index < length; index++)
-    if (a[index] !== b[index]) return index;
+  for (let index = 0; index < length; index++) if (a[index] !== b[index]) return index;
   return length;
 }

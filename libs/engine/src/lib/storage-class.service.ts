@@ -131,7 +131,12 @@ export class StorageClassService {
         { hint: 'run the restore again once the objects are restored, or add --wait-restore to wait for them' },
       );
     }
-    await this.waitForRestores(store, waiting.map((object) => object.key), options, typical);
+    await this.waitForRestores(
+      store,
+      waiting.map((object) => object.key),
+      options,
+      typical,
+    );
     return { restored: waiting.map((object) => object.key) };
   }
 
@@ -142,7 +147,12 @@ export class StorageClassService {
       try {
         statuses.push({ region, store: store.description, ...(await store.objectLock()) });
       } catch (error) {
-        statuses.push({ region, store: store.description, supported: false, detail: `could not be checked: ${asRookeryError(error).message}` });
+        statuses.push({
+          region,
+          store: store.description,
+          supported: false,
+          detail: `could not be checked: ${asRookeryError(error).message}`,
+        });
       }
     }
     return statuses;
@@ -162,9 +172,13 @@ export class StorageClassService {
       pending = still;
       if (pending.length === 0) return;
       if (Date.now() > deadline) {
-        throw new ArchivedObjectError(pending, `${pending.length} archived artifact(s) were still being restored when the wait ended (typically ${typical})`, {
-          hint: 'run the restore again later',
-        });
+        throw new ArchivedObjectError(
+          pending,
+          `${pending.length} archived artifact(s) were still being restored when the wait ended (typically ${typical})`,
+          {
+            hint: 'run the restore again later',
+          },
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, options.pollMs ?? 60_000));
     }

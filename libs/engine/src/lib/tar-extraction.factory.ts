@@ -77,7 +77,9 @@ export function startTarExtraction(
         owner: options.owner ?? null,
         rename,
         directMinBytes: options.directMinBytes,
-        ...(options.tarUser ? { makeDirectory: (path: string, mode: number) => makeDirectoryAs(runner, options.tarUser as 'postgres', path, mode) } : {}),
+        ...(options.tarUser
+          ? { makeDirectory: (path: string, mode: number) => makeDirectoryAs(runner, options.tarUser as 'postgres', path, mode) }
+          : {}),
       })
     : null;
   const sink: Writable = splitter ?? stdin;
@@ -106,7 +108,13 @@ async function makeDirectoryAs(runner: ProcessRunner, user: 'postgres', path: st
     await runner.run('mkdir', ['-m', mode.toString(8), '--', path], { user });
     return true;
   } catch (error) {
-    if (await lstat(path).then(() => true, () => false)) return false;
+    if (
+      await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      return false;
     throw error;
   }
 }

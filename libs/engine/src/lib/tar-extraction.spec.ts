@@ -54,23 +54,30 @@ describe('tar extraction: the direct-write fast path against GNU tar alone', () 
     ['small trees, small threshold', 280, 'small'],
     ['base-backup shapes at the 1 MiB default', 16, 'default'],
     ['thousands of small files', 3, 'many'],
-  ] as const)('%s: identical trees', async (_title, count, shape) => {
-    let cases = 0;
-    let bigFiles = 0;
-    for (const seed of differentialSeeds(count, shape === 'small' ? 1 : shape === 'default' ? 500_000 : 900_000)) {
-      try {
-        bigFiles += await runCase(seed, shape);
-      } catch (error) {
-        throw new Error(`differential case failed (replay: ROOKERY_DIFF_SEED=${seed} jest libs/engine/src/lib/tar-extraction.spec.ts -t '${_title}'): ${(error as Error).message}`, {
-          cause: error,
-        });
+  ] as const)(
+    '%s: identical trees',
+    async (_title, count, shape) => {
+      let cases = 0;
+      let bigFiles = 0;
+      for (const seed of differentialSeeds(count, shape === 'small' ? 1 : shape === 'default' ? 500_000 : 900_000)) {
+        try {
+          bigFiles += await runCase(seed, shape);
+        } catch (error) {
+          throw new Error(
+            `differential case failed (replay: ROOKERY_DIFF_SEED=${seed} jest libs/engine/src/lib/tar-extraction.spec.ts -t '${_title}'): ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          );
+        }
+        cases++;
       }
-      cases++;
-    }
-    expect(cases).toBe(process.env['ROOKERY_DIFF_SEED'] ? 1 : count);
-    // The fast path was really taken, not skipped: the trees hold big files it writes itself.
-    expect(bigFiles).toBeGreaterThan(0);
-  }, 900_000);
+      expect(cases).toBe(process.env['ROOKERY_DIFF_SEED'] ? 1 : count);
+      // The fast path was really taken, not skipped: the trees hold big files it writes itself.
+      expect(bigFiles).toBeGreaterThan(0);
+    },
+    900_000,
+  );
 });
 
 async function runCase(seed: number, shape: 'small' | 'default' | 'many'): Promise<number> {
@@ -83,12 +90,21 @@ async function runCase(seed: number, shape: 'small' | 'default' | 'many'): Promi
 
   const plain = join(root, 'plain');
   const fast = join(root, 'fast');
-  const plainResult = await extract(archive, plain, { directWrites: false, random: new SeededRandom(seed + 1), directMinBytes: tree.directMinBytes });
-  const fastResult = await extract(archive, fast, { directWrites: true, random: new SeededRandom(seed + 2), directMinBytes: tree.directMinBytes });
+  const plainResult = await extract(archive, plain, {
+    directWrites: false,
+    random: new SeededRandom(seed + 1),
+    directMinBytes: tree.directMinBytes,
+  });
+  const fastResult = await extract(archive, fast, {
+    directWrites: true,
+    random: new SeededRandom(seed + 2),
+    directMinBytes: tree.directMinBytes,
+  });
   expect(plainResult.files).toBe(0);
   const [expected, actual] = await Promise.all([describeTree(plain), describeTree(fast)]);
   for (const [path, description] of expected) {
-    if (description.includes('mtime=extraction time')) actual.set(path, actual.get(path)?.replace(/mtime=\d+$/, 'mtime=extraction time') ?? 'missing');
+    if (description.includes('mtime=extraction time'))
+      actual.set(path, actual.get(path)?.replace(/mtime=\d+$/, 'mtime=extraction time') ?? 'missing');
   }
   expect(actual).toEqual(expected);
   // Every member of the archive came out (the rename applied), so the trees compared are whole.
@@ -128,7 +144,9 @@ async function generateTree(random: SeededRandom, source: string, shape: 'small'
     if (kind === 1) {
       // Zero pages with a few written ones, as a fresh relation extended by bulk inserts.
       const bytes = Buffer.alloc(size);
-      for (let page = 0; page * 8192 < size; page++) if (random.chance(0.3)) block.copy(bytes, page * 8192, random.int(0, 7) * 8192, random.int(0, 7) * 8192 + Math.min(8192, size - page * 8192));
+      for (let page = 0; page * 8192 < size; page++)
+        if (random.chance(0.3))
+          block.copy(bytes, page * 8192, random.int(0, 7) * 8192, random.int(0, 7) * 8192 + Math.min(8192, size - page * 8192));
       return bytes;
     }
     return patterned(size);
@@ -180,7 +198,10 @@ async function generateTree(random: SeededRandom, source: string, shape: 'small'
       const relation = String(random.int(16_384, 99_999));
       const segments = random.int(2, 3);
       for (let segment = 0; segment < segments; segment++) {
-        await addFile(path, { name: segment === 0 ? relation : `${relation}.${segment}`, size: segment < segments - 1 ? directMinBytes + 8192 : random.int(0, directMinBytes * 2) });
+        await addFile(path, {
+          name: segment === 0 ? relation : `${relation}.${segment}`,
+          size: segment < segments - 1 ? directMinBytes + 8192 : random.int(0, directMinBytes * 2),
+        });
       }
     }
     const children = shape === 'many' && depth === 1 ? random.int(1000, 2000) : random.int(0, 8);
@@ -227,7 +248,15 @@ async function createArchive(root: string, source: string, tree: GeneratedTree):
   const list = join(root, 'members');
   await writeFile(list, tree.members.map((member) => `${member}\0`).join(''));
   const file = join(root, 'archive.tar');
-  await runner.run('tar', ['--create', `--file=${file}`, `--format=${tree.format}`, '--no-recursion', '--null', `--directory=${source}`, `--files-from=${list}`]);
+  await runner.run('tar', [
+    '--create',
+    `--file=${file}`,
+    `--format=${tree.format}`,
+    '--no-recursion',
+    '--null',
+    `--directory=${source}`,
+    `--files-from=${list}`,
+  ]);
   return readFile(file);
 }
 
@@ -283,7 +312,9 @@ async function describeTree(root: string): Promise<Map<string, string>> {
       } else if (info.isFile()) {
         const first = inodes.get(info.ino);
         if (first === undefined) inodes.set(info.ino, path);
-        const digest = createHash('sha256').update(await readFile(full)).digest('hex');
+        const digest = createHash('sha256')
+          .update(await readFile(full))
+          .digest('hex');
         entries.set(path, `file ${common} size=${info.size} nlink=${info.nlink} sha256=${digest}${first ? ` linked-to=${first}` : ''}`);
       } else entries.set(path, `other ${common}`);
     }

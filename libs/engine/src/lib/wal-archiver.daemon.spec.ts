@@ -29,7 +29,12 @@ class ObservedTransfer extends WalTransfer {
   holdUntilInFlight = 0;
   private held: (() => void)[] | null = [];
 
-  override async pushContent(tier: TierName, file: WalFileName, content: WalContent, options: { signal?: AbortSignal }): Promise<WalPushResult> {
+  override async pushContent(
+    tier: TierName,
+    file: WalFileName,
+    content: WalContent,
+    options: { signal?: AbortSignal },
+  ): Promise<WalPushResult> {
     this.inFlight++;
     this.peak = Math.max(this.peak, this.inFlight);
     try {
@@ -103,20 +108,23 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
     await running;
   }
 
-  it.each([1, 3])('pushes every ready file with at most processMax=%i at once, each acknowledged with its own sha256 once stored', async (processMax) => {
-    transfer.holdUntilInFlight = processMax;
-    await drain(processMax);
-    expect(transfer.peak).toBe(processMax);
-    for (const [name, bytes] of content) {
-      const acknowledgement = await spool.acknowledgement(name);
-      expect(acknowledgement?.sha256).toBe(sha256(bytes));
-      const [object] = await transfer.archive.versions('oltp', parseWalFileName(name) as WalFileName);
-      expect(object?.sha256).toBe(sha256(bytes));
-      const fetched = join(work, `fetched-${name}`);
-      await transfer.get('oltp', name, fetched);
-      expect((await readFile(fetched)).equals(bytes)).toBe(true);
-    }
-  });
+  it.each([1, 3])(
+    'pushes every ready file with at most processMax=%i at once, each acknowledged with its own sha256 once stored',
+    async (processMax) => {
+      transfer.holdUntilInFlight = processMax;
+      await drain(processMax);
+      expect(transfer.peak).toBe(processMax);
+      for (const [name, bytes] of content) {
+        const acknowledgement = await spool.acknowledgement(name);
+        expect(acknowledgement?.sha256).toBe(sha256(bytes));
+        const [object] = await transfer.archive.versions('oltp', parseWalFileName(name) as WalFileName);
+        expect(object?.sha256).toBe(sha256(bytes));
+        const fetched = join(work, `fetched-${name}`);
+        await transfer.get('oltp', name, fetched);
+        expect((await readFile(fetched)).equals(bytes)).toBe(true);
+      }
+    },
+  );
 
   it('a push that fails gets a failure record and no acknowledgement; the others in flight with it are acknowledged', async () => {
     transfer.failing.add(segment(4));
@@ -165,7 +173,9 @@ describe('readWalContent', () => {
     const read = await readWalContent(path, 65536);
     expect(read.bytes).toBe(size);
     expect(Buffer.concat(read.chunks).equals(bytes)).toBe(true);
-    expect(read.chunks.map((chunk) => chunk.length)).toEqual(Array.from({ length: Math.ceil(size / 65536) }, (_, index) => Math.min(65536, size - index * 65536)));
+    expect(read.chunks.map((chunk) => chunk.length)).toEqual(
+      Array.from({ length: Math.ceil(size / 65536) }, (_, index) => Math.min(65536, size - index * 65536)),
+    );
     expect(read.chunks.every((chunk) => chunk.byteOffset === 0 && chunk.buffer.byteLength === chunk.length)).toBe(true);
   });
 

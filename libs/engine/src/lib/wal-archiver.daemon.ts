@@ -57,7 +57,10 @@ export class WalArchiverDaemon {
     const inFlight = new Map<string, Promise<void>>();
     let lostLock = false;
     const heartbeat = setInterval(() => {
-      spool.heartbeat(pid).then((mine) => (lostLock ||= !mine), () => undefined);
+      spool.heartbeat(pid).then(
+        (mine) => (lostLock ||= !mine),
+        () => undefined,
+      );
     }, ARCHIVER_HEARTBEAT_MS);
     const napper = new Napper();
     const watcher = watchReady(options.walDirectory, napper.wake);
@@ -119,11 +122,21 @@ export class WalArchiverDaemon {
         throw new Error(`WAL file '${name}' changed while it was read; it will be read again`);
       }
       const result = await this.wal.pushContent(options.tier, file, content, { signal: options.signal });
-      await options.spool.acknowledge(name, { sha256: result.sha256, store: options.store, identity: before, at: new Date().toISOString() });
+      await options.spool.acknowledge(name, {
+        sha256: result.sha256,
+        store: options.store,
+        identity: before,
+        at: new Date().toISOString(),
+      });
       log(`${name} ${result.status} ${result.key}`);
       return true;
     } catch (error) {
-      const message = error instanceof RookeryError && error.hint ? `${error.message} (hint: ${error.hint})` : error instanceof Error ? error.message : String(error);
+      const message =
+        error instanceof RookeryError && error.hint
+          ? `${error.message} (hint: ${error.hint})`
+          : error instanceof Error
+            ? error.message
+            : String(error);
       await options.spool
         .fail(name, { message, code: error instanceof RookeryError ? error.code : null, at: new Date().toISOString() })
         .catch(() => undefined);
@@ -149,7 +162,11 @@ async function readyFiles(walDirectory: string): Promise<string[]> {
 }
 
 /** Records of files that are no longer ready: PostgreSQL has archived them (or dropped them). */
-async function forgetArchived(spool: WalSpool, recorded: { acknowledged: Set<string>; failed: Set<string> }, ready: readonly string[]): Promise<void> {
+async function forgetArchived(
+  spool: WalSpool,
+  recorded: { acknowledged: Set<string>; failed: Set<string> },
+  ready: readonly string[],
+): Promise<void> {
   const stillReady = new Set(ready);
   for (const name of recorded.acknowledged) {
     if (!stillReady.has(name)) {

@@ -8,8 +8,14 @@ import { identityKey, sameIdentity, secondsWithNanos } from './wal.spool';
 
 describe('parseWalPushArgs (the fast path takes only what it fully understands)', () => {
   it.each([
-    [['wal-push', 'pg_wal/000000010000000000000003', '--tier', 'oltp', '--config', '/etc/r.yaml'], { path: 'pg_wal/000000010000000000000003', tier: 'oltp', configFile: '/etc/r.yaml' }],
-    [['--config=/etc/r.yaml', 'wal-push', 'p', '--tier=queue', '--json'], { path: 'p', tier: 'queue', configFile: '/etc/r.yaml', json: true }],
+    [
+      ['wal-push', 'pg_wal/000000010000000000000003', '--tier', 'oltp', '--config', '/etc/r.yaml'],
+      { path: 'pg_wal/000000010000000000000003', tier: 'oltp', configFile: '/etc/r.yaml' },
+    ],
+    [
+      ['--config=/etc/r.yaml', 'wal-push', 'p', '--tier=queue', '--json'],
+      { path: 'p', tier: 'queue', configFile: '/etc/r.yaml', json: true },
+    ],
     [['wal-push', 'p', '--tier', 'oltp', '--repo', 'file:///a', '--repo', 'file:///b'], { repositories: ['file:///a', 'file:///b'] }],
   ])('%j', (args, expected) => {
     expect(parseWalPushArgs(args)).toMatchObject(expected);
@@ -28,7 +34,12 @@ describe('parseWalPushArgs (the fast path takes only what it fully understands)'
   });
 
   it('hands the background archiver only the --config/--repo it was given', () => {
-    expect(globalArgsOf({ configFile: '/etc/r.yaml', repositories: ['s3://b/p'] })).toEqual(['--config', '/etc/r.yaml', '--repo', 's3://b/p']);
+    expect(globalArgsOf({ configFile: '/etc/r.yaml', repositories: ['s3://b/p'] })).toEqual([
+      '--config',
+      '/etc/r.yaml',
+      '--repo',
+      's3://b/p',
+    ]);
   });
 });
 
@@ -50,7 +61,9 @@ describe('file identity', () => {
 
 describe('runsWalPushFor (rookery check)', () => {
   it('recognises the shell fast path as rookery wal-push', () => {
-    expect(runsWalPushFor('ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-push %p --tier oltp --config /etc/r.yaml', 'oltp')).toBe(true);
+    expect(runsWalPushFor('ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-push %p --tier oltp --config /etc/r.yaml', 'oltp')).toBe(
+      true,
+    );
     expect(runsWalPushFor('/opt/rookery/bin/rookery-wal-push %p --tier queue', 'oltp')).toBe(false);
   });
 });
@@ -68,7 +81,11 @@ describe('awaitAcknowledgement refuses what is not a WAL segment at once', () =>
 
   it.each([
     ['an 8-byte file', Buffer.from('junkjunk'), /is 8 bytes, too short for a WAL page header; nothing was stored/],
-    ['a segment cut short', walSegmentBytes(SEGMENT, { size: 1024 * 1024 }).subarray(0, 4096), /is 4096 bytes, not a whole segment of 1048576 bytes/],
+    [
+      'a segment cut short',
+      walSegmentBytes(SEGMENT, { size: 1024 * 1024 }).subarray(0, 4096),
+      /is 4096 bytes, not a whole segment of 1048576 bytes/,
+    ],
     ['zeros', Buffer.alloc(16 * 1024 * 1024), /magic 0x0000 is no PostgreSQL version's/],
   ])('%s: no archiver started, no wait', async (_what, bytes, reason) => {
     const path = join(work, SEGMENT);

@@ -138,7 +138,10 @@ interface CachedSettings extends AsyncArchiveSettings {
  * modification time; the full CLI rewrites it after validating the file.
  */
 function cacheFileFor(invocation: WalPushInvocation, configPath: string, cwd: string, env: NodeJS.ProcessEnv): string {
-  const key = createHash('sha256').update(JSON.stringify([cwd, configPath, invocation.repositories])).digest('hex').slice(0, 20);
+  const key = createHash('sha256')
+    .update(JSON.stringify([cwd, configPath, invocation.repositories]))
+    .digest('hex')
+    .slice(0, 20);
   return join(cacheDirectory(env), `wal-push-${key}.json`);
 }
 
@@ -161,7 +164,11 @@ async function configIdentity(path: string): Promise<CachedSettings['configIdent
   return { ino: String(stats.ino), size: String(stats.size), mtimeNs: String(stats.mtimeNs) };
 }
 
-export async function readCachedSettings(invocation: WalPushInvocation, env: NodeJS.ProcessEnv, cwd: string): Promise<AsyncArchiveSettings | null> {
+export async function readCachedSettings(
+  invocation: WalPushInvocation,
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<AsyncArchiveSettings | null> {
   const configPath = configPathFor(invocation, env, cwd);
   if (!configPath) return null;
   const file = cacheFileFor(invocation, configPath, cwd, env);
@@ -169,7 +176,8 @@ export async function readCachedSettings(invocation: WalPushInvocation, env: Nod
     if (!(await privateDirectory(dirname(file)))) return null;
     const cached = JSON.parse(await readFile(file, 'utf8')) as CachedSettings;
     const now = await configIdentity(configPath);
-    const same = cached.version === CACHE_VERSION && cached.configPath === configPath && JSON.stringify(cached.configIdentity) === JSON.stringify(now);
+    const same =
+      cached.version === CACHE_VERSION && cached.configPath === configPath && JSON.stringify(cached.configIdentity) === JSON.stringify(now);
     return same ? { spoolPath: cached.spoolPath, store: cached.store, archiveTimeoutSeconds: cached.archiveTimeoutSeconds } : null;
   } catch {
     return null;
@@ -291,7 +299,14 @@ export async function awaitAcknowledgement(
   try {
     for (;;) {
       const verdict = await verdictFor(spool, name, path, settings.store);
-      if (verdict.acknowledged) return { name, status: 'acknowledged', sha256: verdict.acknowledged.sha256, hashed: verdict.hashed, waitedMs: Date.now() - started };
+      if (verdict.acknowledged)
+        return {
+          name,
+          status: 'acknowledged',
+          sha256: verdict.acknowledged.sha256,
+          hashed: verdict.hashed,
+          waitedMs: Date.now() - started,
+        };
       if (verdict.failure) throw new ForegroundFailure(verdict.failure);
       if (Date.now() > deadline) {
         throw new ForegroundFailure(

@@ -108,9 +108,12 @@ export class WalArchiverService {
     const [server] = await this.sql.query<ServerRow>(url, SERVER_QUERY);
     const command = redactCommand(server.archive_command);
     if (server.in_recovery && server.archive_mode !== 'always') {
-      throw new ArchiveCheckError(`the server of tier '${tier}' is in recovery and archive_mode is '${server.archive_mode}': it archives nothing`, {
-        hint: 'run the check against the primary',
-      });
+      throw new ArchiveCheckError(
+        `the server of tier '${tier}' is in recovery and archive_mode is '${server.archive_mode}': it archives nothing`,
+        {
+          hint: 'run the check against the primary',
+        },
+      );
     }
     if (server.archive_mode === 'off') {
       throw new ArchiveCheckError(`archive_mode is off on the server of tier '${tier}'`, {
@@ -118,9 +121,12 @@ export class WalArchiverService {
       });
     }
     if (!runsWalPushFor(server.archive_command, tier)) {
-      throw new ArchiveCheckError(`archive_command of the server of tier '${tier}' does not run rookery wal-push for this tier: '${command}'`, {
-        hint: `set archive_command = 'rookery wal-push %p --tier ${tier} …' and reload the server`,
-      });
+      throw new ArchiveCheckError(
+        `archive_command of the server of tier '${tier}' does not run rookery wal-push for this tier: '${command}'`,
+        {
+          hint: `set archive_command = 'rookery wal-push %p --tier ${tier} …' and reload the server`,
+        },
+      );
     }
 
     const started = Date.now();
@@ -213,7 +219,11 @@ export class WalArchiverService {
 
 /** archive_command runs `rookery … wal-push %p … --tier <tier>` (or the bin/rookery.js script). */
 export function runsWalPushFor(command: string, tier: TierName): boolean {
-  return /\brookery(\.js)?\b[^;|&]*\bwal-push\b/.test(command) && /(^|\s)%p(\s|$)/.test(command) && new RegExp(`--tier(=|\\s+)${tier}(\\s|$)`).test(command);
+  return (
+    /\brookery(\.js)?\b[^;|&]*\bwal-push\b/.test(command) &&
+    /(^|\s)%p(\s|$)/.test(command) &&
+    new RegExp(`--tier(=|\\s+)${tier}(\\s|$)`).test(command)
+  );
 }
 
 /** archive_command for messages: values of variables that look like secrets are hidden. */
@@ -225,7 +235,11 @@ function newestSegment(objects: readonly WalObject[]): WalObject | null {
   let newest: WalObject | null = null;
   for (const object of objects) {
     if (object.file.kind !== 'segment') continue;
-    if (!newest || object.file.timeline > newest.file.timeline || (object.file.timeline === newest.file.timeline && (object.file.segmentNumber ?? 0n) >= (newest.file.segmentNumber ?? 0n))) {
+    if (
+      !newest ||
+      object.file.timeline > newest.file.timeline ||
+      (object.file.timeline === newest.file.timeline && (object.file.segmentNumber ?? 0n) >= (newest.file.segmentNumber ?? 0n))
+    ) {
       newest = object;
     }
   }

@@ -39,7 +39,13 @@ describe('checkWalFile', () => {
     ['zeros', SEGMENT, 16 * MiB, Buffer.alloc(WAL_LONG_HEADER_BYTES), /magic 0x0000/],
     ['a short page header', SEGMENT, 16 * MiB, longHeader({ info: 0 }), /does not start with a segment's long page header/],
     ['a segment size that is no power of two', SEGMENT, 16 * MiB, longHeader({ segmentSize: 3 * MiB }), /long page header/],
-    ['another segment renamed', SEGMENT, 16 * MiB, longHeader({ pageAddress: 0x4000000n }), /starting at 0\/4000000, not the one its name gives \(0\/3000000\)/],
+    [
+      'another segment renamed',
+      SEGMENT,
+      16 * MiB,
+      longHeader({ pageAddress: 0x4000000n }),
+      /starting at 0\/4000000, not the one its name gives \(0\/3000000\)/,
+    ],
     ['a .partial of junk', `${SEGMENT}.partial`, 8, Buffer.from('junkjunk'), /too short/],
   ])('refuses %s', (_what, name, size, head, reason) => {
     const check = checkWalFile(name, size, head);
@@ -54,11 +60,15 @@ describe('checkWalFile', () => {
 
   it('refuses a segment size other than the repository one', () => {
     const head = longHeader({ segmentSize: 64 * MiB, pageAddress: 0n });
-    expect(checkWalFile('000000010000000000000000', 64 * MiB, head, REPOSITORY).problem).toMatch(/segments of 67108864 bytes, but this repository archives segments of 16777216 bytes/);
+    expect(checkWalFile('000000010000000000000000', 64 * MiB, head, REPOSITORY).problem).toMatch(
+      /segments of 67108864 bytes, but this repository archives segments of 16777216 bytes/,
+    );
   });
 
   it('takes the segment size from the header to place the segment (64 MiB segments)', () => {
-    expect(checkWalFile('000000010000000100000002', 64 * MiB, longHeader({ segmentSize: 64 * MiB, pageAddress: 0x108000000n })).problem).toBeNull();
+    expect(
+      checkWalFile('000000010000000100000002', 64 * MiB, longHeader({ segmentSize: 64 * MiB, pageAddress: 0x108000000n })).problem,
+    ).toBeNull();
   });
 
   it('exempts a .partial file from the size, not from the header or the system', () => {
@@ -68,7 +78,10 @@ describe('checkWalFile', () => {
   });
 
   it('passes a .partial that holds no WAL yet', () => {
-    expect(checkWalFile(`${SEGMENT}.partial`, 16 * MiB, Buffer.alloc(WAL_LONG_HEADER_BYTES), REPOSITORY)).toEqual({ problem: null, header: null });
+    expect(checkWalFile(`${SEGMENT}.partial`, 16 * MiB, Buffer.alloc(WAL_LONG_HEADER_BYTES), REPOSITORY)).toEqual({
+      problem: null,
+      header: null,
+    });
   });
 
   it.each(['00000002.history', `${SEGMENT}.00000028.backup`])('does not check %s (a text file)', (name) => {

@@ -74,7 +74,8 @@ export function checkWalFile(name: string, size: number, head: Buffer, expected?
     return { problem: `WAL file '${name}' is ${size} bytes, too short for a WAL page header` };
   }
   const header = readLongPageHeader(first);
-  const problem = headerProblem(name, header, segment) ?? sizeProblem(name, size, header, partial) ?? identityProblem(name, header, expected);
+  const problem =
+    headerProblem(name, header, segment) ?? sizeProblem(name, size, header, partial) ?? identityProblem(name, header, expected);
   return problem ? { problem } : { problem: null, header };
 }
 
@@ -94,7 +95,12 @@ function headerProblem(name: string, header: WalLongPageHeader & { info: number 
     return `WAL file '${name}' does not start with a WAL page header (magic 0x${header.magic.toString(16).padStart(4, '0')} is no PostgreSQL version's)`;
   }
   const { segmentSize } = header;
-  if ((header.info & XLP_LONG_HEADER) === 0 || !isPowerOfTwo(segmentSize) || segmentSize < MIN_SEGMENT_SIZE || segmentSize > MAX_SEGMENT_SIZE) {
+  if (
+    (header.info & XLP_LONG_HEADER) === 0 ||
+    !isPowerOfTwo(segmentSize) ||
+    segmentSize < MIN_SEGMENT_SIZE ||
+    segmentSize > MAX_SEGMENT_SIZE
+  ) {
     return `WAL file '${name}' does not start with a segment's long page header`;
   }
   const start = (BigInt(`0x${segment[2]}`) << 32n) + BigInt(`0x${segment[3]}`) * BigInt(segmentSize);

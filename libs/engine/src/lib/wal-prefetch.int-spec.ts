@@ -52,7 +52,11 @@ describe('wal-get --prefetch', () => {
     configFile = join(work, 'rookery.yaml');
     // Long enough that no prefetcher leaves in the middle of a case on a loaded machine (each case
     // stops its own: afterEach).
-    const settings = { repositories: [`file://${repoDir}`], compression: { codec: 'none' }, wal: { processMax: 2, archiverIdleSeconds: 300 } };
+    const settings = {
+      repositories: [`file://${repoDir}`],
+      compression: { codec: 'none' },
+      wal: { processMax: 2, archiverIdleSeconds: 300 },
+    };
     await writeFile(configFile, JSON.stringify(settings));
     idleConfigFile = join(work, 'rookery-idle.yaml');
     await writeFile(idleConfigFile, JSON.stringify({ ...settings, wal: { ...settings.wal, archiverIdleSeconds: 2 } }));
@@ -135,111 +139,158 @@ describe('wal-get --prefetch', () => {
   // Each case starts with no prefetcher and no spool.
   afterEach(() => stopPrefetcher(join(work, 'data')));
 
-  it('serves prefetched segments from the spool, never a damaged one, and stops at the end', async () => {
-    // A miss: fetched in the foreground, and the prefetcher starts on the next three.
-    expect(walGet(segment(1))).toEqual({ status: 0, stderr: '' });
-    expect(await served(segment(1))).toBe(true);
-    await eventually(async () => (await spoolSegments()).join() === [2, 3, 4].map((n) => segment(n)).join(), 'segments 2-4 in the spool');
+  it(
+    'serves prefetched segments from the spool, never a damaged one, and stops at the end',
+    async () => {
+      // A miss: fetched in the foreground, and the prefetcher starts on the next three.
+      expect(walGet(segment(1))).toEqual({ status: 0, stderr: '' });
+      expect(await served(segment(1))).toBe(true);
+      await eventually(async () => (await spoolSegments()).join() === [2, 3, 4].map((n) => segment(n)).join(), 'segments 2-4 in the spool');
 
-    // Served by the shell alone (node would fail), then by node's own spool check.
-    expect(walGet(segment(2), '/bin/false')).toEqual({ status: 0, stderr: '' });
-    expect(await served(segment(2))).toBe(true);
-    const viaNode = spawnSync(process.execPath, [join(root, 'bin', 'rookery.js'), '--config', configFile, 'wal-get', segment(3), 'pg_wal/RECOVERYXLOG', '--tier', 'oltp', '--prefetch', '3'], {
-      cwd: join(work, 'data'),
-      encoding: 'utf8',
-    });
-    expect(viaNode.status).toBe(0);
-    expect(await served(segment(3))).toBe(true);
-    expect(await spoolSegments()).not.toContain(segment(3));
+      // Served by the shell alone (node would fail), then by node's own spool check.
+      expect(walGet(segment(2), '/bin/false')).toEqual({ status: 0, stderr: '' });
+      expect(await served(segment(2))).toBe(true);
+      const viaNode = spawnSync(
+        process.execPath,
+        [
+          join(root, 'bin', 'rookery.js'),
+          '--config',
+          configFile,
+          'wal-get',
+          segment(3),
+          'pg_wal/RECOVERYXLOG',
+          '--tier',
+          'oltp',
+          '--prefetch',
+          '3',
+        ],
+        {
+          cwd: join(work, 'data'),
+          encoding: 'utf8',
+        },
+      );
+      expect(viaNode.status).toBe(0);
+      expect(await served(segment(3))).toBe(true);
+      expect(await spoolSegments()).not.toContain(segment(3));
 
-    // 4 and 5 come from the spool; the damaged 6 never enters it and its wal-get aborts recovery.
-    expect(walGet(segment(4), '/bin/false').status).toBe(0);
-    await eventually(async () => (await log()).includes(`stops fetching ahead at ${segment(6)}: checksum mismatch`), 'the prefetcher to refuse segment 6');
-    // 7 may have been fetched alongside 6 (two at once): verified, so it may stay; 6 never lands.
-    expect(await spoolSegments()).toContain(segment(5));
-    expect((await readdir(spool)).filter((entry) => entry.includes(segment(6)))).toEqual([]);
-    expect(walGet(segment(5), '/bin/false').status).toBe(0);
-    expect(await served(segment(5))).toBe(true);
-    const damaged = walGet(segment(6));
-    expect(damaged.status).toBe(128);
-    expect(damaged.stderr).toContain('checksum mismatch');
+      // 4 and 5 come from the spool; the damaged 6 never enters it and its wal-get aborts recovery.
+      expect(walGet(segment(4), '/bin/false').status).toBe(0);
+      await eventually(
+        async () => (await log()).includes(`stops fetching ahead at ${segment(6)}: checksum mismatch`),
+        'the prefetcher to refuse segment 6',
+      );
+      // 7 may have been fetched alongside 6 (two at once): verified, so it may stay; 6 never lands.
+      expect(await spoolSegments()).toContain(segment(5));
+      expect((await readdir(spool)).filter((entry) => entry.includes(segment(6)))).toEqual([]);
+      expect(walGet(segment(5), '/bin/false').status).toBe(0);
+      expect(await served(segment(5))).toBe(true);
+      const damaged = walGet(segment(6));
+      expect(damaged.status).toBe(128);
+      expect(damaged.stderr).toContain('checksum mismatch');
 
-    // Past the damage (a new cursor): 8 is prefetched, 9 is the end; wal-get 9 exits 1.
-    expect(walGet(segment(7)).status).toBe(0);
-    expect(await served(segment(7))).toBe(true);
-    await eventually(async () => (await log()).includes(`stops fetching ahead at ${segment(9)}: end`), 'the prefetcher to reach the end');
-    expect(walGet(segment(8), '/bin/false').status).toBe(0);
-    expect(await served(segment(8))).toBe(true);
-    const end = walGet(segment(9));
-    expect(end.status).toBe(1);
-    expect(end.stderr).toContain('is not in the archive');
-  }, WAIT_TEST_MS);
+      // Past the damage (a new cursor): 8 is prefetched, 9 is the end; wal-get 9 exits 1.
+      expect(walGet(segment(7)).status).toBe(0);
+      expect(await served(segment(7))).toBe(true);
+      await eventually(async () => (await log()).includes(`stops fetching ahead at ${segment(9)}: end`), 'the prefetcher to reach the end');
+      expect(walGet(segment(8), '/bin/false').status).toBe(0);
+      expect(await served(segment(8))).toBe(true);
+      const end = walGet(segment(9));
+      expect(end.status).toBe(1);
+      expect(end.stderr).toContain('is not in the archive');
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('an idle prefetcher leaves and removes its spool', async () => {
-    expect(walGet(segment(1), process.execPath, idleConfigFile).status).toBe(0);
-    await eventually(async () => (await spoolSegments()).length === 3, 'segments in the spool');
-    // Idle (wal.archiverIdleSeconds = 2 in this config): the spool is renamed aside, then deleted.
-    await eventually(async () => !existsSync(spool) && (await readdir(pgWal)).length === 1, 'the spool to be removed');
-    expect((await readdir(pgWal)).sort()).toEqual(['RECOVERYXLOG']);
-  }, WAIT_TEST_MS);
+  it(
+    'an idle prefetcher leaves and removes its spool',
+    async () => {
+      expect(walGet(segment(1), process.execPath, idleConfigFile).status).toBe(0);
+      await eventually(async () => (await spoolSegments()).length === 3, 'segments in the spool');
+      // Idle (wal.archiverIdleSeconds = 2 in this config): the spool is renamed aside, then deleted.
+      await eventually(async () => !existsSync(spool) && (await readdir(pgWal)).length === 1, 'the spool to be removed');
+      expect((await readdir(pgWal)).sort()).toEqual(['RECOVERYXLOG']);
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('prefetches only on the timeline recovery asks for', async () => {
-    expect(walGet(segment(1)).status).toBe(0);
-    await eventually(async () => (await spoolSegments()).length === 3, 'timeline 1 segments in the spool');
-    // Recovery moves to timeline 2: the miss re-aims the prefetcher, timeline 1's segments go.
-    expect(walGet(segment(10, 2)).status).toBe(0);
-    expect(await served(segment(10, 2))).toBe(true);
-    await eventually(async () => (await log()).includes(`stops fetching ahead at ${segment(12, 2)}: end`), 'the end of timeline 2');
-    await eventually(async () => (await spoolSegments()).join() === segment(11, 2), 'only timeline 2 in the spool');
-    expect(walGet(segment(11, 2), '/bin/false').status).toBe(0);
-    expect(await served(segment(11, 2))).toBe(true);
-  }, WAIT_TEST_MS);
+  it(
+    'prefetches only on the timeline recovery asks for',
+    async () => {
+      expect(walGet(segment(1)).status).toBe(0);
+      await eventually(async () => (await spoolSegments()).length === 3, 'timeline 1 segments in the spool');
+      // Recovery moves to timeline 2: the miss re-aims the prefetcher, timeline 1's segments go.
+      expect(walGet(segment(10, 2)).status).toBe(0);
+      expect(await served(segment(10, 2))).toBe(true);
+      await eventually(async () => (await log()).includes(`stops fetching ahead at ${segment(12, 2)}: end`), 'the end of timeline 2');
+      await eventually(async () => (await spoolSegments()).join() === segment(11, 2), 'only timeline 2 in the spool');
+      expect(walGet(segment(11, 2), '/bin/false').status).toBe(0);
+      expect(await served(segment(11, 2))).toBe(true);
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('keeps the spool for a timeline history file that is not archived, and drops it for one that is', async () => {
-    expect(walGet(segment(1)).status).toBe(0);
-    await eventually(async () => (await spoolSegments()).length === 3, 'segments in the spool');
-    // Not one the prefetcher watches (it watched timelines 1 to 3 so far): node answers, and no
-    // timeline changes, so what was fetched stays (a restore's first asks rely on that).
-    expect(walGet('00000009.history').status).toBe(1);
-    expect(await spoolSegments()).toHaveLength(3);
-    // Archived: recovery may take that timeline, and what was fetched for this one goes.
-    const prefetcher = Number.parseInt(await readFile(join(spool, 'archiver.pid'), 'utf8'), 10);
-    await writeFile(join(source, '0000000A.history'), '1\t0/9000000\tno recovery target specified\n');
-    await engine.wal.push('oltp', join(source, '0000000A.history'));
-    expect(walGet('0000000A.history').status).toBe(0);
-    expect(existsSync(spool)).toBe(false);
-    // The prefetcher sees its spool gone and exits without recreating it.
-    await eventually(async () => !running(prefetcher), 'the prefetcher to exit');
-    expect(existsSync(spool)).toBe(false);
-  }, WAIT_TEST_MS);
+  it(
+    'keeps the spool for a timeline history file that is not archived, and drops it for one that is',
+    async () => {
+      expect(walGet(segment(1)).status).toBe(0);
+      await eventually(async () => (await spoolSegments()).length === 3, 'segments in the spool');
+      // Not one the prefetcher watches (it watched timelines 1 to 3 so far): node answers, and no
+      // timeline changes, so what was fetched stays (a restore's first asks rely on that).
+      expect(walGet('00000009.history').status).toBe(1);
+      expect(await spoolSegments()).toHaveLength(3);
+      // Archived: recovery may take that timeline, and what was fetched for this one goes.
+      const prefetcher = Number.parseInt(await readFile(join(spool, 'archiver.pid'), 'utf8'), 10);
+      await writeFile(join(source, '0000000A.history'), '1\t0/9000000\tno recovery target specified\n');
+      await engine.wal.push('oltp', join(source, '0000000A.history'));
+      expect(walGet('0000000A.history').status).toBe(0);
+      expect(existsSync(spool)).toBe(false);
+      // The prefetcher sees its spool gone and exits without recreating it.
+      await eventually(async () => !running(prefetcher), 'the prefetcher to exit');
+      expect(existsSync(spool)).toBe(false);
+    },
+    WAIT_TEST_MS,
+  );
 
-  it('answers "not archived" from the prefetcher\'s markers without node; a segment archived after its marker was written is fetched', async () => {
-    const marker = (name: string) => join(spool, `${name}.missing`);
-    // A miss at 7: 8 is prefetched, 9 is the end; 7's own timeline history and the next one's are not archived.
-    expect(walGet(segment(7)).status).toBe(0);
-    await eventually(async () => [segment(9), '00000001.history', '00000002.history'].every((name) => existsSync(marker(name))), 'markers for 9 and the history files');
-    expect(existsSync(marker(segment(7)))).toBe(false); // archived: never marked
+  it(
+    'answers "not archived" from the prefetcher\'s markers without node; a segment archived after its marker was written is fetched',
+    async () => {
+      const marker = (name: string) => join(spool, `${name}.missing`);
+      // A miss at 7: 8 is prefetched, 9 is the end; 7's own timeline history and the next one's are not archived.
+      expect(walGet(segment(7)).status).toBe(0);
+      await eventually(
+        async () => [segment(9), '00000001.history', '00000002.history'].every((name) => existsSync(marker(name))),
+        'markers for 9 and the history files',
+      );
+      expect(existsSync(marker(segment(7)))).toBe(false); // archived: never marked
 
-    const end = await answeredFromMarker(segment(9));
-    expect(end).toEqual({ status: 1, stderr: `rookery: WAL file '${segment(9)}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n` });
-    // The marker was used up; the prefetcher checks again at once and writes a new one.
-    await eventually(async () => existsSync(marker(segment(9))), 'the marker of 9 checked again');
-    for (const name of ['00000002.history', '00000001.history']) expect((await answeredFromMarker(name)).status).toBe(1);
-    expect(existsSync(spool)).toBe(true); // a history file not archived changes no timeline: the spool stays
-    // 3 is archived and has no marker: node answers it.
-    expect(walGet(segment(3), noNode).status).toBe(42);
+      const end = await answeredFromMarker(segment(9));
+      expect(end).toEqual({
+        status: 1,
+        stderr: `rookery: WAL file '${segment(9)}' of tier 'oltp' is not in the archive (checked by the prefetcher)\n`,
+      });
+      // The marker was used up; the prefetcher checks again at once and writes a new one.
+      await eventually(async () => existsSync(marker(segment(9))), 'the marker of 9 checked again');
+      for (const name of ['00000002.history', '00000001.history']) expect((await answeredFromMarker(name)).status).toBe(1);
+      expect(existsSync(spool)).toBe(true); // a history file not archived changes no timeline: the spool stays
+      // 3 is archived and has no marker: node answers it.
+      expect(walGet(segment(3), noNode).status).toBe(42);
 
-    // The primary archives 9 now: the followed end is checked again, its marker goes and 9 is
-    // prefetched (how soon, MISSING_RECHECK_MS, is wal-prefetch.spec.ts's to check, on a fake clock).
-    const bytes = walSegmentBytes(segment(9), { size: SEGMENT_BYTES });
-    content.set(segment(9), bytes);
-    await writeFile(join(source, segment(9)), bytes);
-    await engine.wal.push('oltp', join(source, segment(9)));
-    await eventually(async () => !existsSync(marker(segment(9))), 'the marker of 9 to go');
-    await eventually(async () => (await log()).includes(`${segment(9)} is archived now: fetching ahead again`), 'the prefetcher to resume');
-    await eventually(async () => (await spoolSegments()).includes(segment(9)), 'segment 9 in the spool');
-    expect(walGet(segment(9), noNode).status).toBe(0);
-    expect(await served(segment(9))).toBe(true);
-    await eventually(async () => existsSync(marker(segment(10))), 'the new end (10) marked');
-  }, WAIT_TEST_MS);
+      // The primary archives 9 now: the followed end is checked again, its marker goes and 9 is
+      // prefetched (how soon, MISSING_RECHECK_MS, is wal-prefetch.spec.ts's to check, on a fake clock).
+      const bytes = walSegmentBytes(segment(9), { size: SEGMENT_BYTES });
+      content.set(segment(9), bytes);
+      await writeFile(join(source, segment(9)), bytes);
+      await engine.wal.push('oltp', join(source, segment(9)));
+      await eventually(async () => !existsSync(marker(segment(9))), 'the marker of 9 to go');
+      await eventually(
+        async () => (await log()).includes(`${segment(9)} is archived now: fetching ahead again`),
+        'the prefetcher to resume',
+      );
+      await eventually(async () => (await spoolSegments()).includes(segment(9)), 'segment 9 in the spool');
+      expect(walGet(segment(9), noNode).status).toBe(0);
+      expect(await served(segment(9))).toBe(true);
+      await eventually(async () => existsSync(marker(segment(10))), 'the new end (10) marked');
+    },
+    WAIT_TEST_MS,
+  );
 });

@@ -2,7 +2,17 @@ import { spawnSync } from 'node:child_process';
 import { chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { MISSING_FRESH_MS, MISSING_RECHECK_MS, MissingMarkers, PrefetcherLaunch, WalPrefetcher, bootClock, clearPrefetchSpool, handOverIdleSpool, requestPrefetch } from './wal-prefetch';
+import {
+  MISSING_FRESH_MS,
+  MISSING_RECHECK_MS,
+  MissingMarkers,
+  PrefetcherLaunch,
+  WalPrefetcher,
+  bootClock,
+  clearPrefetchSpool,
+  handOverIdleSpool,
+  requestPrefetch,
+} from './wal-prefetch';
 import type { WalTransfer } from './wal.transfer';
 
 /**
@@ -30,11 +40,15 @@ describe('missing markers', () => {
   afterEach(() => rm(work, { recursive: true, force: true }));
 
   function walGet(name: string, prefetch = '3') {
-    const run = spawnSync(script, ['--config', 'rookery.yaml', 'wal-get', name, 'pg_wal/RECOVERYXLOG', '--tier', 'oltp', '--prefetch', prefetch], {
-      cwd: work,
-      env: { ...process.env, ROOKERY_NODE: stubNode },
-      encoding: 'utf8',
-    });
+    const run = spawnSync(
+      script,
+      ['--config', 'rookery.yaml', 'wal-get', name, 'pg_wal/RECOVERYXLOG', '--tier', 'oltp', '--prefetch', prefetch],
+      {
+        cwd: work,
+        env: { ...process.env, ROOKERY_NODE: stubNode },
+        encoding: 'utf8',
+      },
+    );
     return { status: run.status, stderr: run.stderr };
   }
 
@@ -46,7 +60,11 @@ describe('missing markers', () => {
     return path;
   }
 
-  const exists = (path: string) => stat(path).then(() => true, () => false);
+  const exists = (path: string) =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
 
   describe('bin/rookery-wal-get', () => {
     it.each([
@@ -303,7 +321,10 @@ describe('starting and leaving', () => {
   });
 
   it('a prefetcher whose spool was removed before it got going never recreates it', async () => {
-    const wal = { get: async () => Promise.reject(new Error('not called')), archive: { versions: async () => [] } } as unknown as WalTransfer;
+    const wal = {
+      get: async () => Promise.reject(new Error('not called')),
+      archive: { versions: async () => [] },
+    } as unknown as WalTransfer;
     const summary = await new WalPrefetcher(wal).run({ tier: 'oltp', spoolDirectory: spool, depth: 3, processMax: 1, idleMs: 0 });
     expect(summary.ran).toBe(false);
     expect(await readdir(join(work, 'pg_wal'))).toEqual([]);
@@ -313,7 +334,14 @@ describe('starting and leaving', () => {
     const notArchived = Object.assign(new Error('not archived'), { code: 'WAL_NOT_FOUND' });
     const wal = { get: async () => Promise.reject(notArchived), archive: { versions: async () => [] } } as unknown as WalTransfer;
     await requestPrefetch(launch(), '000000010000000000000004', () => undefined);
-    const summary = await new WalPrefetcher(wal).run({ tier: 'oltp', spoolDirectory: spool, depth: 3, processMax: 1, idleMs: 0, markerClock: async () => null });
+    const summary = await new WalPrefetcher(wal).run({
+      tier: 'oltp',
+      spoolDirectory: spool,
+      depth: 3,
+      processMax: 1,
+      idleMs: 0,
+      markerClock: async () => null,
+    });
     expect(summary).toEqual({ ran: true, fetched: 0, stoppedAt: 'end' });
     expect(await readdir(join(work, 'pg_wal'))).toEqual([]);
   });

@@ -148,7 +148,11 @@ function signal(pid: number, name: NodeJS.Signals | 0): boolean {
  * a fraction of a second later, finds it even while it is still loading and starts no second one.
  * Best effort: a failure here only costs the prefetch.
  */
-export async function requestPrefetch(launch: Omit<PrefetcherLaunch, 'logFile'>, name: string, launcher: PrefetcherLauncher): Promise<void> {
+export async function requestPrefetch(
+  launch: Omit<PrefetcherLaunch, 'logFile'>,
+  name: string,
+  launcher: PrefetcherLauncher,
+): Promise<void> {
   const spool = new WalSpool(launch.spoolDirectory);
   try {
     await spool.prepare();
@@ -399,7 +403,10 @@ export class WalPrefetcher {
     let handOvers = 0;
     const heartbeat = setInterval(() => {
       const generation = handOvers;
-      spool.heartbeat(pid).then((mine) => (lostLock ||= !mine && !handingOver && generation === handOvers), () => undefined);
+      spool.heartbeat(pid).then(
+        (mine) => (lostLock ||= !mine && !handingOver && generation === handOvers),
+        () => undefined,
+      );
     }, ARCHIVER_HEARTBEAT_MS);
     const napper = new Napper();
     const inFlight = new Map<string, Promise<void>>();
@@ -475,7 +482,8 @@ export class WalPrefetcher {
                 log(`stops fetching ahead at ${name}: ${outcome}`);
                 // Recovery reads a segment missing from the archive from pg_wal when it is there
                 // (a base backup's own WAL, when the archive lacks it), then asks for the next.
-                if (outcome === 'end') await check(walSegmentFileName(timeline, (parseWalFileName(name) as WalFileName).segmentNumber as bigint + 1n), true);
+                if (outcome === 'end')
+                  await check(walSegmentFileName(timeline, ((parseWalFileName(name) as WalFileName).segmentNumber as bigint) + 1n), true);
               }
             })
             .finally(() => {
@@ -521,11 +529,23 @@ export class WalPrefetcher {
    * bin/rookery-wal-get; its first miss starts the prefetcher as usual. Files land as this
    * process's: the caller gives the spool to the server's account.
    */
-  async seed(options: { tier: TierName; spoolDirectory: string; after: WalFileName; segments: number; markerClock?: MarkerClock }): Promise<void> {
+  async seed(options: {
+    tier: TierName;
+    spoolDirectory: string;
+    after: WalFileName;
+    segments: number;
+    markerClock?: MarkerClock;
+  }): Promise<void> {
     const { tier, spoolDirectory, after } = options;
     const markers = new MissingMarkers(spoolDirectory, options.markerClock);
     const checks = watchedFor(after).map((name) => this.check(tier, markers, name, true));
-    const fetchOptions: WalPrefetcherRunOptions = { tier, spoolDirectory, depth: options.segments, processMax: options.segments, idleMs: 0 };
+    const fetchOptions: WalPrefetcherRunOptions = {
+      tier,
+      spoolDirectory,
+      depth: options.segments,
+      processMax: options.segments,
+      idleMs: 0,
+    };
     const segmentAfter = (count: number) => walSegmentFileName(after.timeline, (after.segmentNumber as bigint) + BigInt(count));
     const names = Array.from({ length: options.segments }, (_, index) => segmentAfter(index + 1));
     const outcomes = await Promise.all(names.map((name) => this.fetchOne(fetchOptions, markers, name)));
@@ -539,7 +559,11 @@ export class WalPrefetcher {
    * (never served), then it is renamed to its own name. A segment archived only as .partial is
    * left to the foreground.
    */
-  private async fetchOne(options: WalPrefetcherRunOptions, markers: MissingMarkers, name: string): Promise<'fetched' | 'end' | 'partial' | string> {
+  private async fetchOne(
+    options: WalPrefetcherRunOptions,
+    markers: MissingMarkers,
+    name: string,
+  ): Promise<'fetched' | 'end' | 'partial' | string> {
     const staging = join(options.spoolDirectory, `.${name}.fetching`);
     const { ticket, stamp } = await markers.begin(name);
     try {
@@ -570,7 +594,8 @@ export class WalPrefetcher {
     try {
       let archived = (await this.wal.archive.versions(tier, file)).length > 0;
       // WalTransfer.get serves a segment archived only as .partial: archived too.
-      if (!archived && file.kind === 'segment') archived = (await this.wal.archive.versions(tier, parseWalFileName(`${name}.partial`) as WalFileName)).length > 0;
+      if (!archived && file.kind === 'segment')
+        archived = (await this.wal.archive.versions(tier, parseWalFileName(`${name}.partial`) as WalFileName)).length > 0;
       if (archived) await markers.found(name, ticket);
       else await markers.missing(name, ticket, stamp, { write });
       return archived;
@@ -651,4 +676,3 @@ async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
-

@@ -36,6 +36,13 @@ describe('walStreamReport', () => {
     ['primary unreachable', { error: 'ECONNREFUSED: connection refused' }, false, null],
   ])('%s: in sync %s, lag %s bytes', (_case, state, inSync, lagBytes) => {
     const report = walStreamReport(status(state), { at, validForSeconds: 60 });
-    expect(report).toMatchObject({ tier: 'queue', applicationName: 'rookery_queue_wal', inSync, lagBytes, at: at.toISOString(), validForSeconds: 60 });
+    expect(report).toMatchObject({
+      tier: 'queue',
+      applicationName: 'rookery_queue_wal',
+      inSync,
+      lagBytes,
+      at: at.toISOString(),
+      validForSeconds: 60,
+    });
   });
 });

@@ -63,7 +63,12 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
       {
         repositories: [repository],
         tiers: { queue: { pgUrl: primary.url } },
-        walStream: { spoolDir: join(work, 'spool'), manageSynchronousStandbyNames: true, restartBackoffMs: { initial: 200, max: 1_000 }, ...walStream },
+        walStream: {
+          spoolDir: join(work, 'spool'),
+          manageSynchronousStandbyNames: true,
+          restartBackoffMs: { initial: 200, max: 1_000 },
+          ...walStream,
+        },
       },
       'wal-stream int-spec',
     );
@@ -98,7 +103,11 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     // The restored server runs restore_command with no AWS_* variables of ours, and would expand
     // the URL's % signs: a wrapper carries a shared credentials file (as ~postgres/.aws would on a
     // real host) and the repository.
-    await writeFile(join(work, 'aws-credentials'), `[default]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`, { mode: 0o644 });
+    await writeFile(
+      join(work, 'aws-credentials'),
+      `[default]\naws_access_key_id = ${s3.accessKeyId}\naws_secret_access_key = ${s3.secretAccessKey}\n`,
+      { mode: 0o644 },
+    );
     rookeryWrapper = join(work, 'rookery-queue.sh');
     await writeFile(
       rookeryWrapper,
@@ -186,7 +195,10 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
     await primary.destroy();
     const afterCrash = await until(
       () => supervisor.status(),
-      (status) => status.receiver.lastExit !== null && status.uploads.lastPartial !== null && status.uploads.lastPartial.at > (before.uploads.lastPartial?.at ?? ''),
+      (status) =>
+        status.receiver.lastExit !== null &&
+        status.uploads.lastPartial !== null &&
+        status.uploads.lastPartial.at > (before.uploads.lastPartial?.at ?? ''),
       'the partial segment to be pushed after pg_receivewal lost the primary',
     );
     expect(afterCrash.uploads.lastUploaded).not.toBeNull();

@@ -178,7 +178,12 @@ export class WalStreamSupervisor {
       // Before pg_receivewal goes: commits already waiting are released, none start waiting.
       await this.deps.receiver
         .setSynchronousStandbyNames(this.deps.pgUrl, '')
-        .then(() => this.log('warn', `degrade: removed '${this.settings.applicationName}' from synchronous_standby_names; commits no longer wait for the WAL stream (RPO > 0 until the service is back)`))
+        .then(() =>
+          this.log(
+            'warn',
+            `degrade: removed '${this.settings.applicationName}' from synchronous_standby_names; commits no longer wait for the WAL stream (RPO > 0 until the service is back)`,
+          ),
+        )
         .catch((error: unknown) => this.log('error', `degrade: cannot clear synchronous_standby_names: ${describe(error)}`));
     }
     this.stopSignal.abort(new Error('the wal stream is stopping'));
@@ -267,7 +272,8 @@ export class WalStreamSupervisor {
 
   private async registerStandby(): Promise<void> {
     const { applicationName } = this.settings;
-    const current = (await this.deps.receiver.state(this.deps.pgUrl, { applicationName, slot: this.settings.slot })).synchronousStandbyNames;
+    const current = (await this.deps.receiver.state(this.deps.pgUrl, { applicationName, slot: this.settings.slot }))
+      .synchronousStandbyNames;
     if (this.deps.standbyNames.lists(current, applicationName)) return;
     if (!this.settings.manageSynchronousStandbyNames) {
       this.log(
@@ -426,7 +432,11 @@ function withStopDeadline(exited: Promise<ReceivewalExit>, signal: AbortSignal, 
   const deadline = new Promise<ReceivewalExit>((resolve) => {
     signal.addEventListener(
       'abort',
-      () => setTimeout(() => resolve({ exitCode: null, stderrTail: '', error: new Error(`pg_receivewal did not exit within ${ms} ms`) }), ms).unref(),
+      () =>
+        setTimeout(
+          () => resolve({ exitCode: null, stderrTail: '', error: new Error(`pg_receivewal did not exit within ${ms} ms`) }),
+          ms,
+        ).unref(),
       { once: true },
     );
   });

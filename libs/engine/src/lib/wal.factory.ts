@@ -1,6 +1,13 @@
 import { DEFAULT_REPOSITORY_OWNER, RookeryConfig } from '@rookery/config';
 import { ConfigError, SigningKeyring, deriveSigningKey, signingKeyring } from '@rookery/core';
-import { InlineChunkHasher, InlineFrameCompressor, keyFingerprint, parseEncryptionKey, shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
+import {
+  InlineChunkHasher,
+  InlineFrameCompressor,
+  keyFingerprint,
+  parseEncryptionKey,
+  shutdownChunkHasher,
+  shutdownCompressionPool,
+} from '@rookery/pipeline';
 import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
 import { BackupRepository } from '@rookery/repository';
 import { FsAccount, StoreOptions, createStore } from '@rookery/storage';

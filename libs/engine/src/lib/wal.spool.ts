@@ -231,7 +231,9 @@ export function sameIdentity(a: WalFileIdentity, b: WalFileIdentity): boolean {
 }
 
 export async function sha256OfFile(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 /** A pause that ends early when wake() is called (a watched directory changed). */

@@ -59,7 +59,12 @@ export function backupCompletedEvent(
   );
 }
 
-export function backupFailedEvent(run: BackupRunFacts, error: unknown, source: string, failedAt = new Date()): CloudEvent<'dev.rookery.backup.failed'> {
+export function backupFailedEvent(
+  run: BackupRunFacts,
+  error: unknown,
+  source: string,
+  failedAt = new Date(),
+): CloudEvent<'dev.rookery.backup.failed'> {
   return createEvent(
     'dev.rookery.backup.failed',
     run.tier,

@@ -75,7 +75,9 @@ export function validateEvent(value: unknown): CloudEvent {
   if (!isEventType(event.type)) throw new EventSchemaError(`unknown event type '${event.type}' (event ${event.id})`);
   const definition = EVENT_TYPES[event.type];
   if (event.dataschema !== dataSchemaUri(event.type, definition.version)) {
-    throw new EventSchemaError(`event ${event.id} of type '${event.type}' has schema '${event.dataschema}', this rookery reads ${dataSchemaUri(event.type)}`);
+    throw new EventSchemaError(
+      `event ${event.id} of type '${event.type}' has schema '${event.dataschema}', this rookery reads ${dataSchemaUri(event.type)}`,
+    );
   }
   const data = definition.schema.safeParse(event.data);
   if (!data.success) throw new EventSchemaError(`event ${event.id} of type '${event.type}' has invalid data: ${describe(data.error)}`);

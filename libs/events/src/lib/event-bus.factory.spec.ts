@@ -1,10 +1,14 @@
 import { InProcessBusRefusedError, connectEventBus } from './event-bus.factory';
 
 describe('connectEventBus without brokers', () => {
-  it('refuses the in-process bus to a consumer of other processes\' events, in one line with a hint', async () => {
+  it("refuses the in-process bus to a consumer of other processes' events, in one line with a hint", async () => {
     const refused = connectEventBus({ brokers: [], clientId: 'rookery-validator', consumer: 'validator' });
     await expect(refused).rejects.toThrow(InProcessBusRefusedError);
-    await expect(refused).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.not.stringContaining('\n'), hint: expect.stringContaining('events.allowInProcess') });
+    await expect(refused).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.not.stringContaining('\n'),
+      hint: expect.stringContaining('events.allowInProcess'),
+    });
   });
 
   it.each([

@@ -24,7 +24,10 @@ export async function connectEventBus(
   log?: (level: 'error' | 'warn', message: string, extra: Record<string, unknown>) => void,
 ): Promise<EventBus> {
   if (settings.brokers.length === 0 && settings.consumer && !settings.allowInProcess) throw new InProcessBusRefusedError(settings.consumer);
-  if (settings.brokers.length === 0) return new InProcessEventBus((error, event) => log?.('error', `event handler failed for ${event.type} ${event.id}`, { error: String(error) }));
+  if (settings.brokers.length === 0)
+    return new InProcessEventBus((error, event) =>
+      log?.('error', `event handler failed for ${event.type} ${event.id}`, { error: String(error) }),
+    );
   return KafkaEventBus.connect({
     brokers: settings.brokers,
     clientId: settings.clientId,
@@ -37,8 +40,12 @@ export async function connectEventBus(
 /** A consumer of other processes' events configured without Kafka. */
 export class InProcessBusRefusedError extends ConfigError {
   constructor(consumer: string) {
-    super(`${consumer} consumes the events of the other rookery services, but no Kafka brokers are configured: on the in-process bus it would see none of them`, ['events.brokers'], {
-      hint: 'set events.brokers (or ROOKERY_KAFKA_BROKERS=host:port), or events.allowInProcess: true when every service runs in this one process',
-    });
+    super(
+      `${consumer} consumes the events of the other rookery services, but no Kafka brokers are configured: on the in-process bus it would see none of them`,
+      ['events.brokers'],
+      {
+        hint: 'set events.brokers (or ROOKERY_KAFKA_BROKERS=host:port), or events.allowInProcess: true when every service runs in this one process',
+      },
+    );
   }
 }

@@ -29,11 +29,24 @@ const backupId = z.string().min(1);
 const failure = z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).strict();
 
 const artifact = z
-  .object({ name: z.string(), kind: z.string(), bytes: z.number().int().nonnegative(), storedBytes: z.number().int().nonnegative(), sha256 })
+  .object({
+    name: z.string(),
+    kind: z.string(),
+    bytes: z.number().int().nonnegative(),
+    storedBytes: z.number().int().nonnegative(),
+    sha256,
+  })
   .strict();
 
 const backupStarted = z
-  .object({ backupId, tier, type: z.enum(['full', 'incremental', 'snapshot']), method: z.enum(['physical', 'logical']), startedAt: isoTime, actor: z.string() })
+  .object({
+    backupId,
+    tier,
+    type: z.enum(['full', 'incremental', 'snapshot']),
+    method: z.enum(['physical', 'logical']),
+    startedAt: isoTime,
+    actor: z.string(),
+  })
   .strict();
 
 const backupCompleted = backupStarted

@@ -1,4 +1,13 @@
-import { CloudEvent, EventSchemaError, createEvent, dataSchemaUri, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
+import {
+  CloudEvent,
+  EventSchemaError,
+  createEvent,
+  dataSchemaUri,
+  parseEvent,
+  serializeEvent,
+  topicOf,
+  validateEvent,
+} from './cloud-event';
 import { InMemorySeenEvents, idempotentHandler } from './event-bus';
 import { TOPICS } from './event-types';
 import { InProcessEventBus } from './in-process.bus';
@@ -34,19 +43,31 @@ describe('cloud events', () => {
 
   it('refuses data that does not match the schema, naming the field', () => {
     expect(() =>
-      createEvent('dev.rookery.backup.started', 'oltp', { backupId: 'x', tier: 'nope', type: 'full', method: 'physical', startedAt: 'now', actor: 'a' } as never, {
-        source,
-      }),
+      createEvent(
+        'dev.rookery.backup.started',
+        'oltp',
+        { backupId: 'x', tier: 'nope', type: 'full', method: 'physical', startedAt: 'now', actor: 'a' } as never,
+        {
+          source,
+        },
+      ),
     ).toThrow(/tier: .*startedAt: /s);
-    expect(() => createEvent('dev.rookery.audit', 'oltp', { actor: 'a', action: 'restore', resource: 'r', outcome: 'allowed', at: '2026-11-26T02:00:00Z', password: 'x' } as never, { source })).toThrow(
-      EventSchemaError,
-    );
+    expect(() =>
+      createEvent(
+        'dev.rookery.audit',
+        'oltp',
+        { actor: 'a', action: 'restore', resource: 'r', outcome: 'allowed', at: '2026-11-26T02:00:00Z', password: 'x' } as never,
+        { source },
+      ),
+    ).toThrow(EventSchemaError);
   });
 
   it('refuses unknown types, other schema versions and broken envelopes on consume', () => {
     const event = started('oltp', 'b1');
     expect(() => validateEvent({ ...event, type: 'dev.rookery.unknown' })).toThrow("unknown event type 'dev.rookery.unknown'");
-    expect(() => validateEvent({ ...event, dataschema: dataSchemaUri(event.type, 2) })).toThrow(/has schema '.*:v2', this rookery reads .*:v1/);
+    expect(() => validateEvent({ ...event, dataschema: dataSchemaUri(event.type, 2) })).toThrow(
+      /has schema '.*:v2', this rookery reads .*:v1/,
+    );
     expect(() => validateEvent({ ...event, specversion: '0.3' })).toThrow('invalid event envelope');
     expect(() => parseEvent('{not json')).toThrow('event is not valid JSON');
   });
@@ -73,7 +94,10 @@ describe('in-process bus', () => {
   it('handles a redelivered event once when the handler is idempotent', async () => {
     const bus = new InProcessEventBus();
     let handled = 0;
-    await bus.subscribe({ group: 'a', topics: [TOPICS.backup] }, idempotentHandler(async () => void handled++, new InMemorySeenEvents()));
+    await bus.subscribe(
+      { group: 'a', topics: [TOPICS.backup] },
+      idempotentHandler(async () => void handled++, new InMemorySeenEvents()),
+    );
     const event = started('oltp', 'b1');
     await bus.publish([event, event]);
     await bus.publish(event);
@@ -157,10 +181,24 @@ describe('outbox relay', () => {
 });
 
 describe('WAL archived batches', () => {
-  const file = (name: string, tier: 'oltp' | 'queue' = 'queue') => ({ tier, name, sha256: 'a'.repeat(64), bytes: 16_777_216, archivedAt: '2026-11-26T02:00:00.000Z' });
+  const file = (name: string, tier: 'oltp' | 'queue' = 'queue') => ({
+    tier,
+    name,
+    sha256: 'a'.repeat(64),
+    bytes: 16_777_216,
+    archivedAt: '2026-11-26T02:00:00.000Z',
+  });
 
   it('groups files by tier and timeline into one event each, oldest first', () => {
-    const events = walArchivedEvents([file('000000010000000000000004'), file('000000010000000000000003'), file('000000020000000000000005'), file('000000010000000000000009', 'oltp')], 'rookery/test');
+    const events = walArchivedEvents(
+      [
+        file('000000010000000000000004'),
+        file('000000010000000000000003'),
+        file('000000020000000000000005'),
+        file('000000010000000000000009', 'oltp'),
+      ],
+      'rookery/test',
+    );
     expect(events.map((event) => [event.subject, event.data.timeline, event.data.segments.map((segment) => segment.name)])).toEqual([
       ['queue', 1, ['000000010000000000000003', '000000010000000000000004']],
       ['queue', 2, ['000000020000000000000005']],
@@ -173,7 +211,11 @@ describe('WAL archived batches', () => {
     jest.useFakeTimers();
     try {
       const emitted: CloudEvent[][] = [];
-      const batcher = new WalArchivedBatcher(async (events) => void emitted.push(events), { source: 'rookery/test', maxFiles: 2, maxDelayMs: 50 });
+      const batcher = new WalArchivedBatcher(async (events) => void emitted.push(events), {
+        source: 'rookery/test',
+        maxFiles: 2,
+        maxDelayMs: 50,
+      });
       batcher.add(file('000000010000000000000001'));
       batcher.add(file('000000010000000000000002'));
       await jest.advanceTimersByTimeAsync(0);

@@ -9,7 +9,11 @@ const HEARTBEAT_MS = 3_000;
 /** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
 export class EventBusUnavailableError extends RookeryError {
   constructor(message: string, options: { cause?: unknown } = {}) {
-    super('EVENT_BUS_UNAVAILABLE', 'event', message, { retryable: true, hint: 'events stay in the outbox and are relayed when Kafka is back', ...options });
+    super('EVENT_BUS_UNAVAILABLE', 'event', message, {
+      retryable: true,
+      hint: 'events stay in the outbox and are relayed when Kafka is back',
+      ...options,
+    });
   }
 }
 
@@ -50,7 +54,8 @@ export class KafkaEventBus implements EventBus {
       clientId: options.clientId,
       brokers: [...options.brokers],
       logLevel: logLevel.WARN,
-      logCreator: () => (entry: LogEntry) => options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
+      logCreator: () => (entry: LogEntry) =>
+        options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
       retry: { initialRetryTime: 200, retries: options.retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
     });
     const admin = kafka.admin();
@@ -62,7 +67,11 @@ export class KafkaEventBus implements EventBus {
       if (missing.length > 0) {
         await admin.createTopics({
           waitForLeaders: true,
-          topics: missing.map((topic) => ({ topic, numPartitions: options.partitions ?? 4, replicationFactor: options.replicationFactor ?? -1 })),
+          topics: missing.map((topic) => ({
+            topic,
+            numPartitions: options.partitions ?? 4,
+            replicationFactor: options.replicationFactor ?? -1,
+          })),
         });
       }
       await producer.connect();
@@ -108,7 +117,11 @@ export class KafkaEventBus implements EventBus {
           event = parseEvent(message.value ?? Buffer.alloc(0));
         } catch (error) {
           // Set aside with the reason, so the partition keeps moving and nothing is silently dropped.
-          await this.deadLetter(options.group, { topic, partition, offset: message.offset, key: message.key, value: message.value }, error as Error);
+          await this.deadLetter(
+            options.group,
+            { topic, partition, offset: message.offset, key: message.key, value: message.value },
+            error as Error,
+          );
           options.onInvalid?.(error as Error, message.value);
           return;
         }

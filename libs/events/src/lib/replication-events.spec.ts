@@ -21,7 +21,13 @@ describe('replicationEvents', () => {
           { backupId: 'b', outcome: 'current', bytes: 0 },
           { backupId: 'c', outcome: 'failed', bytes: 0, error: failure },
         ],
-        wal: { copied: [{ name: '000000010000000000000001', bytes: 5 }, { name: '000000010000000000000002', bytes: 7 }], failed: [] },
+        wal: {
+          copied: [
+            { name: '000000010000000000000001', bytes: 5 },
+            { name: '000000010000000000000002', bytes: 7 },
+          ],
+          failed: [],
+        },
       }),
       'rookery/test',
     );

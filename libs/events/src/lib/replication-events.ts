@@ -37,9 +37,23 @@ export function replicationEvents(run: ReplicationRunFacts, source: string): Rep
     const to = `${region.region} ${region.store}`;
     for (const backup of region.backups) {
       if (backup.outcome === 'copied') {
-        events.push(createEvent('dev.rookery.replication.copied', run.tier, { ...base, to, object: `backup ${backup.backupId}`, bytes: backup.bytes }, { source }));
+        events.push(
+          createEvent(
+            'dev.rookery.replication.copied',
+            run.tier,
+            { ...base, to, object: `backup ${backup.backupId}`, bytes: backup.bytes },
+            { source },
+          ),
+        );
       } else if (backup.outcome === 'failed') {
-        events.push(createEvent('dev.rookery.replication.failed', run.tier, { ...base, to, object: `backup ${backup.backupId}`, error: failureOf(backup.error) }, { source }));
+        events.push(
+          createEvent(
+            'dev.rookery.replication.failed',
+            run.tier,
+            { ...base, to, object: `backup ${backup.backupId}`, error: failureOf(backup.error) },
+            { source },
+          ),
+        );
       }
     }
     const copied = region.wal?.copied ?? [];
@@ -50,10 +64,24 @@ export function replicationEvents(run: ReplicationRunFacts, source: string): Rep
     }
     const failed = region.wal?.failed ?? [];
     if (failed.length > 0) {
-      events.push(createEvent('dev.rookery.replication.failed', run.tier, { ...base, to, object: `wal ${failed.length} files`, error: failureOf(failed[0].error) }, { source }));
+      events.push(
+        createEvent(
+          'dev.rookery.replication.failed',
+          run.tier,
+          { ...base, to, object: `wal ${failed.length} files`, error: failureOf(failed[0].error) },
+          { source },
+        ),
+      );
     }
     if (region.error) {
-      events.push(createEvent('dev.rookery.replication.failed', run.tier, { ...base, to, object: `region ${region.region}`, error: failureOf(region.error) }, { source }));
+      events.push(
+        createEvent(
+          'dev.rookery.replication.failed',
+          run.tier,
+          { ...base, to, object: `region ${region.region}`, error: failureOf(region.error) },
+          { source },
+        ),
+      );
     }
   }
   return events;

@@ -90,8 +90,8 @@ describe('compressHashedChunks', () => {
         return { chunks: chunks.map((chunk) => Promise.resolve(chunk)), digest: inline.digest };
       },
     };
-    await expect(compressHashedChunks({ codec: 'zstd', level: 1 }, owned(randomBytes(3 * CHUNK)), { hasher: lossy, label: 'segment' })).rejects.toThrow(
-      new IntegrityError(`sha256 of 'segment' covered ${2 * CHUNK} bytes, but ${3 * CHUNK} were compressed`),
-    );
+    await expect(
+      compressHashedChunks({ codec: 'zstd', level: 1 }, owned(randomBytes(3 * CHUNK)), { hasher: lossy, label: 'segment' }),
+    ).rejects.toThrow(new IntegrityError(`sha256 of 'segment' covered ${2 * CHUNK} bytes, but ${3 * CHUNK} were compressed`));
   });
 });

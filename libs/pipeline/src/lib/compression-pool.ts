@@ -43,7 +43,9 @@ interface PoolWorker {
   job: Job | null;
 }
 
-type WorkerReply = { id: number; output: ArrayBuffer; length: number; input?: ArrayBuffer } | { id: number; error: string; input?: ArrayBuffer };
+type WorkerReply =
+  | { id: number; output: ArrayBuffer; length: number; input?: ArrayBuffer }
+  | { id: number; error: string; input?: ArrayBuffer };
 
 /** Compiled or not, the worker sits beside this file (tsconfig.build.json copies *.worker.js). */
 const WORKER_PATH = path.join(__dirname, 'codec.worker.js');
@@ -93,7 +95,15 @@ export class CompressionPool implements FrameCompressor {
       entry.worker.ref();
       const { buffer, byteOffset, byteLength } = transferable(job.input);
       entry.worker.postMessage(
-        { id: job.id, codec: job.codec, level: job.level, input: buffer, offset: byteOffset, length: byteLength, giveBack: job.recycle !== undefined },
+        {
+          id: job.id,
+          codec: job.codec,
+          level: job.level,
+          input: buffer,
+          offset: byteOffset,
+          length: byteLength,
+          giveBack: job.recycle !== undefined,
+        },
         [buffer],
       );
     }

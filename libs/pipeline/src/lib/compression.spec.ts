@@ -110,7 +110,10 @@ describe('createCompressStream / createDecompressStream', () => {
 
   it.each(FRAMED)('%s compressed in the calling thread (InlineFrameCompressor) decodes to the input, like the pool', async (codec) => {
     const input = Buffer.concat([text(CHUNK * 3), randomBytes(CHUNK + 5)]);
-    const inline = await transform(input, createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, pool: new InlineFrameCompressor() }));
+    const inline = await transform(
+      input,
+      createCompressStream({ codec, level: 1 }, { chunkSize: CHUNK, pool: new InlineFrameCompressor() }),
+    );
     expect(inline.length).toBeGreaterThan(0);
     expect((await transform(inline, createDecompressStream({ codec, level: 1 }))).equals(input)).toBe(true);
   });
@@ -142,7 +145,11 @@ describe('createCompressStream / createDecompressStream', () => {
     it('frames that rookery wrote with lz4-napi (older artifacts) decode', async () => {
       const input = Buffer.concat([text(300_000), randomBytes(70_000), text(5)]);
       const frame = compressFrameSync(input, { contentChecksum: true });
-      expect((await transform(Buffer.concat([frame, frame]), createDecompressStream({ codec: 'lz4', level: 1 }))).equals(Buffer.concat([input, input]))).toBe(true);
+      expect(
+        (await transform(Buffer.concat([frame, frame]), createDecompressStream({ codec: 'lz4', level: 1 }))).equals(
+          Buffer.concat([input, input]),
+        ),
+      ).toBe(true);
     });
 
     it('frames of independent blocks are decoded without lz4-napi; others (linked blocks) by it', async () => {
@@ -193,52 +200,57 @@ describe('createCompressStream / createDecompressStream', () => {
     await compressChunks({ codec: 'zstd', level: 1 }, chunks);
     expect(chunks.every((chunk) => chunk.length === 0)).toBe(true); // transferred to the workers: detached
     const failing: FrameCompressor = { size: 1, compress: () => Promise.reject(new Error('worker died')) };
-    await expect(compressChunks({ codec: 'zstd', level: 1 }, pieces(text(10)), { pool: failing, label: '000000010000000000000003' })).rejects.toThrow(
-      "cannot compress chunk 0 of '000000010000000000000003' with zstd: worker died",
-    );
+    await expect(
+      compressChunks({ codec: 'zstd', level: 1 }, pieces(text(10)), { pool: failing, label: '000000010000000000000003' }),
+    ).rejects.toThrow("cannot compress chunk 0 of '000000010000000000000003' with zstd: worker died");
   });
 
   it.each([
     ['the worker pool', () => new CompressionPool({ size: 2 })],
     ['the calling thread', () => new InlineFrameCompressor()],
-  ])('with recycle, %s hands each input back once compressed; frames read into recycled memory decode to their input', async (_label, make) => {
-    const pool = make();
-    const returned: ArrayBuffer[] = [];
-    const recycle = (memory: ArrayBuffer) => returned.push(memory);
-    try {
-      const first = [text(CHUNK), randomBytes(CHUNK), text(CHUNK)].map((chunk) => Buffer.from(chunk)); // each owning its memory
-      const inputs = first.map((chunk) => Buffer.from(chunk));
-      const frames = await compressChunks({ codec: 'zstd', level: 1 }, first, { pool, recycle });
-      expect(returned.map((memory) => memory.byteLength)).toEqual([CHUNK, CHUNK, CHUNK]);
-      for (const [index, frame] of frames.entries()) {
-        expect(frame.byteOffset === 0 && frame.buffer.byteLength === frame.length).toBe(true); // a frame owns its memory
-        expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(inputs[index]);
+  ])(
+    'with recycle, %s hands each input back once compressed; frames read into recycled memory decode to their input',
+    async (_label, make) => {
+      const pool = make();
+      const returned: ArrayBuffer[] = [];
+      const recycle = (memory: ArrayBuffer) => returned.push(memory);
+      try {
+        const first = [text(CHUNK), randomBytes(CHUNK), text(CHUNK)].map((chunk) => Buffer.from(chunk)); // each owning its memory
+        const inputs = first.map((chunk) => Buffer.from(chunk));
+        const frames = await compressChunks({ codec: 'zstd', level: 1 }, first, { pool, recycle });
+        expect(returned.map((memory) => memory.byteLength)).toEqual([CHUNK, CHUNK, CHUNK]);
+        for (const [index, frame] of frames.entries()) {
+          expect(frame.byteOffset === 0 && frame.buffer.byteLength === frame.length).toBe(true); // a frame owns its memory
+          expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(inputs[index]);
+        }
+        // The next chunks go into that memory (holding the old bytes until overwritten): smaller, larger, other.
+        const again = returned.splice(0).map((memory) => Buffer.from(memory));
+        const next = [text(CHUNK / 2), randomBytes(CHUNK), text(CHUNK)];
+        next[0].copy(again[0]);
+        next[1].copy(again[1]);
+        next[2].copy(again[2]);
+        const chunks = [again[0].subarray(0, CHUNK / 2), again[1], again[2]];
+        const refrained = await compressChunks({ codec: 'zstd', level: 1 }, chunks, { pool, recycle });
+        for (const [index, frame] of refrained.entries()) {
+          expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(next[index]);
+        }
+        // The half chunk does not own its whole memory: the calling thread keeps away from it, the pool
+        // compressed (and hands back) a copy.
+        const sizes = returned.map((memory) => memory.byteLength).sort((a, b) => a - b);
+        expect(sizes).toEqual(pool instanceof CompressionPool ? [CHUNK / 2, CHUNK, CHUNK] : [CHUNK, CHUNK]);
+      } finally {
+        if (pool instanceof CompressionPool) await pool.shutdown();
       }
-      // The next chunks go into that memory (holding the old bytes until overwritten): smaller, larger, other.
-      const again = returned.splice(0).map((memory) => Buffer.from(memory));
-      const next = [text(CHUNK / 2), randomBytes(CHUNK), text(CHUNK)];
-      next[0].copy(again[0]);
-      next[1].copy(again[1]);
-      next[2].copy(again[2]);
-      const chunks = [again[0].subarray(0, CHUNK / 2), again[1], again[2]];
-      const refrained = await compressChunks({ codec: 'zstd', level: 1 }, chunks, { pool, recycle });
-      for (const [index, frame] of refrained.entries()) {
-        expect(await transform(frame, createDecompressStream({ codec: 'zstd', level: 1 }))).toEqual(next[index]);
-      }
-      // The half chunk does not own its whole memory: the calling thread keeps away from it, the pool
-      // compressed (and hands back) a copy.
-      const sizes = returned.map((memory) => memory.byteLength).sort((a, b) => a - b);
-      expect(sizes).toEqual(pool instanceof CompressionPool ? [CHUNK / 2, CHUNK, CHUNK] : [CHUNK, CHUNK]);
-    } finally {
-      if (pool instanceof CompressionPool) await pool.shutdown();
-    }
-  });
+    },
+  );
 
   it('with recycle, a failing job still hands its input back', async () => {
     const pool = new CompressionPool({ size: 1 });
     const returned: ArrayBuffer[] = [];
     try {
-      await expect(pool.compress('nope' as PooledCodec, 1, text(100), { recycle: (memory) => returned.push(memory) })).rejects.toThrow("unknown codec 'nope'");
+      await expect(pool.compress('nope' as PooledCodec, 1, text(100), { recycle: (memory) => returned.push(memory) })).rejects.toThrow(
+        "unknown codec 'nope'",
+      );
       expect(returned.map((memory) => memory.byteLength)).toEqual([100]);
     } finally {
       await pool.shutdown();
@@ -288,7 +300,10 @@ describe('createCompressStream / createDecompressStream', () => {
   it('fails the stream with a clear error when a worker cannot compress', async () => {
     const stream = createCompressStream({ codec: 'gzip', level: 42 }, { chunkSize: CHUNK, workers: 1, label: 'base.tar.gz' });
     await expect(transform(text(CHUNK * 2), stream)).rejects.toThrow(
-      expect.objectContaining({ name: 'InvariantError', message: expect.stringMatching(/^cannot compress chunk 0 of artifact 'base.tar.gz' with gzip: /) }),
+      expect.objectContaining({
+        name: 'InvariantError',
+        message: expect.stringMatching(/^cannot compress chunk 0 of artifact 'base.tar.gz' with gzip: /),
+      }),
     );
   });
 

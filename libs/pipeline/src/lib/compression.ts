@@ -98,7 +98,11 @@ export async function compressHashedChunks(
       ? Promise.all(hashed.chunks)
       : chunks.length === 0
         ? compressChunks(spec, [], options)
-        : Promise.all(hashed.chunks.map((returned, index) => returned.then((chunk) => compressChunk(spec, chunk, index, pool, { ...options, label }))));
+        : Promise.all(
+            hashed.chunks.map((returned, index) =>
+              returned.then((chunk) => compressChunk(spec, chunk, index, pool, { ...options, label })),
+            ),
+          );
   const [compressed, digest] = await Promise.all([frames, hashed.digest]);
   if (digest.bytes !== bytes) {
     throw new IntegrityError(`sha256 of '${label}' covered ${digest.bytes} bytes, but ${bytes} were compressed`, {
@@ -108,7 +112,13 @@ export async function compressHashedChunks(
   return { frames: compressed, sha256: digest.sha256, bytes };
 }
 
-function compressChunk(spec: CompressionSpec, chunk: Buffer, index: number, pool: FrameCompressor, options: CompressOptions & { label?: string }): Promise<Buffer> {
+function compressChunk(
+  spec: CompressionSpec,
+  chunk: Buffer,
+  index: number,
+  pool: FrameCompressor,
+  options: CompressOptions & { label?: string },
+): Promise<Buffer> {
   return pool.compress(spec.codec as PooledCodec, spec.level, chunk, { recycle: options.recycle }).catch((cause: unknown) => {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new InvariantError(`cannot compress chunk ${index} of '${options.label ?? 'unnamed'}' with ${spec.codec}: ${reason}`, { cause });

@@ -44,7 +44,9 @@ describe('createVerifyStream', () => {
   const sha256 = createHash('sha256').update(input).digest('hex');
 
   it('passes matching bytes', async () => {
-    await expect(pipeline(Readable.from([input]), createVerifyStream({ sha256, bytes: input.length, label: 'a' }), sink())).resolves.toBeUndefined();
+    await expect(
+      pipeline(Readable.from([input]), createVerifyStream({ sha256, bytes: input.length, label: 'a' }), sink()),
+    ).resolves.toBeUndefined();
   });
 
   it.each([

@@ -99,7 +99,13 @@ function takesDirectWrites(directory: string): boolean {
 async function split(
   directory: string,
   archive: Buffer,
-  options: { chunkBytes?: number; directMinBytes?: number; slowTar?: boolean; tarMakesDirectories?: boolean; rename?: { from: string; to: string } } = {},
+  options: {
+    chunkBytes?: number;
+    directMinBytes?: number;
+    slowTar?: boolean;
+    tarMakesDirectories?: boolean;
+    rename?: { from: string; to: string };
+  } = {},
 ) {
   const tarInput: Buffer[] = [];
   let received = Buffer.alloc(0);
@@ -108,7 +114,8 @@ async function split(
     while (received.length >= nextHeader + TAR_BLOCK) {
       const header = parseTarHeader(received.subarray(nextHeader, nextHeader + TAR_BLOCK), 'forwarded', nextHeader);
       nextHeader += TAR_BLOCK + (header ? Math.ceil(header.size / TAR_BLOCK) * TAR_BLOCK : 0);
-      if (header?.type === '5' && options.tarMakesDirectories !== false) mkdirSync(join(directory, tarMemberPath(header.name, 'forwarded')), { recursive: true });
+      if (header?.type === '5' && options.tarMakesDirectories !== false)
+        mkdirSync(join(directory, tarMemberPath(header.name, 'forwarded')), { recursive: true });
     }
   };
   const stdin = new Writable({
@@ -137,7 +144,8 @@ async function split(
   });
   const chunks: Buffer[] = [];
   const chunkBytes = options.chunkBytes ?? 100_000;
-  for (let offset = 0; offset < archive.length; offset += chunkBytes) chunks.push(Buffer.from(archive.subarray(offset, offset + chunkBytes)));
+  for (let offset = 0; offset < archive.length; offset += chunkBytes)
+    chunks.push(Buffer.from(archive.subarray(offset, offset + chunkBytes)));
   const released: Buffer[] = [];
   splitter.onRelease((chunk) => {
     released.push(chunk);
@@ -153,7 +161,14 @@ async function split(
 describe('tar headers', () => {
   it('reads ustar fields, octal and base-256 sizes, and joins the prefix', () => {
     const header = tarHeader({ name: 'base/1/1259', data: Buffer.alloc(1000), mode: 0o640, mtime: 1_750_000_000 });
-    expect(parseTarHeader(header, 'base.tar', 0)).toEqual({ name: 'base/1/1259', type: '0', size: 1000, mode: 0o640, mtime: 1_750_000_000, linkName: '' });
+    expect(parseTarHeader(header, 'base.tar', 0)).toEqual({
+      name: 'base/1/1259',
+      type: '0',
+      size: 1000,
+      mode: 0o640,
+      mtime: 1_750_000_000,
+      linkName: '',
+    });
     const big = tarHeader({ name: 'big', data: Buffer.alloc(3), base256Size: true });
     expect(parseTarHeader(big, 'base.tar', 0)?.size).toBe(3);
     const prefixed = Buffer.from(header);
@@ -268,14 +283,21 @@ describe('DirectTarSplitter', () => {
     const data = patternBytes(100_000, 12);
     const directory = join(work, 'out');
     await mkdir(directory);
-    await split(directory, tarArchive([{ name: './global', type: '5' }, { name: './global/pg_control', data }]), {
-      rename: { from: 'global/pg_control', to: 'global/pg_control.pending' },
-    });
+    await split(
+      directory,
+      tarArchive([
+        { name: './global', type: '5' },
+        { name: './global/pg_control', data },
+      ]),
+      {
+        rename: { from: 'global/pg_control', to: 'global/pg_control.pending' },
+      },
+    );
     expect(await readdir(join(directory, 'global'))).toEqual(['pg_control.pending']);
     expect((await readFile(join(directory, 'global/pg_control.pending'))).equals(data)).toBe(true);
   });
 
-  it('makes a big file\'s directory itself when tar has not (tar waits for whole records), and leaves to tar one whose directory the archive never named', async () => {
+  it("makes a big file's directory itself when tar has not (tar waits for whole records), and leaves to tar one whose directory the archive never named", async () => {
     const members: TarFixtureMember[] = [
       { name: 'pg_wal', type: '5', mode: 0o750 },
       { name: 'pg_wal/archive_status', type: '5' },
@@ -300,7 +322,9 @@ describe('DirectTarSplitter', () => {
     const directory = join(work, 'out');
     await mkdir(directory);
     const archive = tarArchive([{ name: 'big', data: patternBytes(200_000, 10) }]);
-    await expect(split(directory, archive.subarray(0, 150_000))).rejects.toThrow(new IntegrityError('base.tar ends in the middle of a member (offset 150000): the archive is truncated'));
+    await expect(split(directory, archive.subarray(0, 150_000))).rejects.toThrow(
+      new IntegrityError('base.tar ends in the middle of a member (offset 150000): the archive is truncated'),
+    );
 
     const again = join(work, 'again');
     await mkdir(again);
@@ -318,7 +342,8 @@ describe('DirectFileWriter', () => {
       const directory = await mkdtemp(join(base, 'rookery-direct-'));
       try {
         const writer = DirectFileWriter.create(join(directory, 'f'), { mode: 0o600, mtime: 1_700_000_000, owner: null, memory });
-        for (let offset = 0; offset < bytes.length; offset += 300_001) await writer.append(bytes, offset, Math.min(300_001, bytes.length - offset));
+        for (let offset = 0; offset < bytes.length; offset += 300_001)
+          await writer.append(bytes, offset, Math.min(300_001, bytes.length - offset));
         await writer.finish();
         expect((await readFile(join(directory, 'f'))).equals(bytes)).toBe(true);
         expect(writer.directBytes).toBe(takesDirectWrites(directory) ? 5 * 1024 * 1024 : 0);

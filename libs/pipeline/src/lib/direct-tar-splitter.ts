@@ -161,7 +161,11 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
     // A regular file with an odd path (absolute, '..') is left to tar, which refuses it with its
     // own message; a link or directory with one is refused here (tarMemberPath throws).
     const linkOrDirectory = header?.type === '2' || header?.type === '5';
-    const path = header ? (linkOrDirectory ? tarMemberPath(header.name, this.options.label) : safeMemberPath(header.name, this.options.label)) : null;
+    const path = header
+      ? linkOrDirectory
+        ? tarMemberPath(header.name, this.options.label)
+        : safeMemberPath(header.name, this.options.label)
+      : null;
     const direct = header !== null && path !== null && this.takesDirectly(header, path) && (await this.makeParent(header, path));
     if (path !== null && header?.type === '2') this.symlinks.add(path);
     if (path !== null && header?.type === '5') this.announced.set(path, header.mode & 0o7777);
@@ -186,7 +190,11 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
   }
 
   private takesDirectly(header: TarHeader, member: string): boolean {
-    if ((header.type !== '0' && header.type !== '7') || header.size < (this.options.directMinBytes ?? DEFAULT_DIRECT_MIN_BYTES) || this.afterExtended) {
+    if (
+      (header.type !== '0' && header.type !== '7') ||
+      header.size < (this.options.directMinBytes ?? DEFAULT_DIRECT_MIN_BYTES) ||
+      this.afterExtended
+    ) {
       return false;
     }
     if (member === '') return false;
@@ -282,7 +290,9 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
       const made = await (this.options.makeDirectory ?? makeOwnDirectory)(path, mode);
       if (!made && !(await isDirectory(path))) {
         // Tar made it first, as something else than the directory the archive named before.
-        throw new IntegrityError(`tar member '${header.name}' of ${this.options.label} lies under '${directory}', which is not a directory`);
+        throw new IntegrityError(
+          `tar member '${header.name}' of ${this.options.label} lies under '${directory}', which is not a directory`,
+        );
       }
       this.existing.add(directory);
     }

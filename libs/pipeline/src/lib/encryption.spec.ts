@@ -94,7 +94,12 @@ describe('createEncryptStream / createDecryptStream', () => {
     ['an appended copy of the last record', (s) => Buffer.concat([s, s.subarray(s.length - 20)]), IntegrityError, /appended/],
     ['appended garbage', (s) => Buffer.concat([s, Buffer.from('garbage!')]), IntegrityError, /./],
     ['two records swapped', (s) => swapRecords(s, 1, 2), IntegrityError, /segment 1 fails authentication/],
-    ['a record dropped', (s) => Buffer.concat([s.subarray(0, HEADER + RECORD), s.subarray(HEADER + 2 * RECORD)]), IntegrityError, /segment 1 fails/],
+    [
+      'a record dropped',
+      (s) => Buffer.concat([s.subarray(0, HEADER + RECORD), s.subarray(HEADER + 2 * RECORD)]),
+      IntegrityError,
+      /segment 1 fails/,
+    ],
   ];
 
   it.each(tamperings)('detects %s', async (_name, tamper, errorClass, message) => {
@@ -146,7 +151,9 @@ describe('binding an object to its place (associated data)', () => {
   it.each(places)('refuses an object read as belonging to %s, as an IntegrityError naming it', async (_name, elsewhere) => {
     const failure = decryptAt(await sealedHere(randomBytes(2 * SEGMENT)), elsewhere);
     await expect(failure).rejects.toBeInstanceOf(IntegrityError);
-    await expect(failure).rejects.toThrow("cannot decrypt artifact 'base.tar.zst' of backup X: segment 0 fails authentication: the object was encrypted for another place");
+    await expect(failure).rejects.toThrow(
+      "cannot decrypt artifact 'base.tar.zst' of backup X: segment 0 fails authentication: the object was encrypted for another place",
+    );
   });
 
   it('keeps the fields of a place apart (no two places encode alike)', () => {
@@ -225,7 +232,9 @@ describe('parseEncryptionKey', () => {
   });
 
   it('does not echo the material in the error', () => {
-    expect(() => parseEncryptionKey('secret-passphrase')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('secret') }));
+    expect(() => parseEncryptionKey('secret-passphrase')).toThrow(
+      expect.objectContaining({ message: expect.not.stringContaining('secret') }),
+    );
   });
 });
 

@@ -233,7 +233,9 @@ class DecryptStream extends Transform {
       this.drain(true);
       if (!this.sawFinal) {
         throw this.integrity(
-          this.queue.length > 0 ? `stream ends inside a record (${this.queue.length} bytes left over)` : 'stream ends without its final segment (truncated)',
+          this.queue.length > 0
+            ? `stream ends inside a record (${this.queue.length} bytes left over)`
+            : 'stream ends without its final segment (truncated)',
         );
       }
       callback();
@@ -262,7 +264,8 @@ class DecryptStream extends Transform {
 
   /** Reads the header once enough bytes are there; false while they are not. */
   private readHeader(ended: boolean): boolean {
-    const magicBytes = this.queue.length >= MAGIC_BYTES ? Buffer.from(Array.from({ length: MAGIC_BYTES }, (_, i) => this.queue.byteAt(i))) : null;
+    const magicBytes =
+      this.queue.length >= MAGIC_BYTES ? Buffer.from(Array.from({ length: MAGIC_BYTES }, (_, i) => this.queue.byteAt(i))) : null;
     const unbound = magicBytes?.equals(UNBOUND_ENCRYPTION_MAGIC) ?? false;
     const headerBytes = unbound ? UNBOUND_HEADER_BYTES : HEADER_BYTES;
     if (this.queue.length < headerBytes) {
@@ -273,7 +276,9 @@ class DecryptStream extends Transform {
       throw this.integrity('not a rookery encrypted object (bad magic; expected RKYENC02 or RKYENC01)');
     }
     if (unbound && !this.expected.acceptUnbound) {
-      throw this.integrity('it is in the unbound format RKYENC01, and it was recorded as bound to its place (RKYENC02): replaced or altered');
+      throw this.integrity(
+        'it is in the unbound format RKYENC01, and it was recorded as bound to its place (RKYENC02): replaced or altered',
+      );
     }
     const header = Buffer.from(this.queue.shift(headerBytes));
     this.subkey = deriveSubkey(this.key, header.subarray(MAGIC_BYTES, MAGIC_BYTES + SALT_BYTES));
@@ -296,9 +301,12 @@ class DecryptStream extends Transform {
       }
       if (this.counter === 0 && !this.bound) throw this.wrongKey();
       if (this.counter === 0) {
-        throw this.integrity('segment 0 fails authentication: the object was encrypted for another place (swapped from another backup, WAL file or tier) or altered', {
-          hint: 'the object is not the one written here; do not use it, and run rookery verify',
-        });
+        throw this.integrity(
+          'segment 0 fails authentication: the object was encrypted for another place (swapped from another backup, WAL file or tier) or altered',
+          {
+            hint: 'the object is not the one written here; do not use it, and run rookery verify',
+          },
+        );
       }
       throw this.integrity(`segment ${this.counter} fails authentication (altered or reordered)`);
     }

@@ -60,7 +60,8 @@ export function isZeroBlock(block: Buffer): boolean {
 export function tarMemberPath(name: string, label: string): string {
   if (name.startsWith('/')) throw new IntegrityError(`tar member '${name}' of ${label} has an absolute path; refusing to extract it`);
   const segments = name.split('/').filter((segment) => segment !== '' && segment !== '.');
-  if (segments.includes('..')) throw new IntegrityError(`tar member '${name}' of ${label} leads out of the directory; refusing to extract it`);
+  if (segments.includes('..'))
+    throw new IntegrityError(`tar member '${name}' of ${label} leads out of the directory; refusing to extract it`);
   return segments.join('/');
 }
 
@@ -78,8 +79,12 @@ function tarNumber(block: Buffer, start: number, length: number, label: string, 
     if (!Number.isSafeInteger(value)) throw new IntegrityError(`tar header at offset ${offset} of ${label} has a number out of range`);
     return value;
   }
-  const text = block.toString('latin1', start, start + length).replace(/\0.*$/s, '').trim();
+  const text = block
+    .toString('latin1', start, start + length)
+    .replace(/\0.*$/s, '')
+    .trim();
   if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new IntegrityError(`tar header at offset ${offset} of ${label} has a malformed number '${text}': the archive is damaged`);
+  if (!/^[0-7]+$/.test(text))
+    throw new IntegrityError(`tar header at offset ${offset} of ${label} has a malformed number '${text}': the archive is damaged`);
   return parseInt(text, 8);
 }

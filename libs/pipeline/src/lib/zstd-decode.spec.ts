@@ -41,8 +41,13 @@ describe('zstd decompression in a worker (offload)', () => {
 
   it('reuses the memory of buffers a ReleasingWriter wrote, and every byte still comes out as it went in', async () => {
     // 24 MiB of varied data: more decoded MiB than the decoder's credit, so buffers must come back.
-    const big = Buffer.concat(Array.from({ length: 24 }, (_, index) => (index % 3 === 0 ? randomBytes(1 << 20) : Buffer.alloc(1 << 20, index))));
-    const decoder = createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }) as OffloadedZstdDecompressStream;
+    const big = Buffer.concat(
+      Array.from({ length: 24 }, (_, index) => (index % 3 === 0 ? randomBytes(1 << 20) : Buffer.alloc(1 << 20, index))),
+    );
+    const decoder = createDecompressStream(
+      { codec: 'zstd', level: 1 },
+      { label: 'base.tar.zst', offload: true },
+    ) as OffloadedZstdDecompressStream;
     const sink = new ReleasingWriter();
     decoder.enableRecycling();
     sink.onRelease((chunk) => decoder.recycle(chunk));
@@ -65,15 +70,22 @@ describe('zstd decompression in a worker (offload)', () => {
   });
 
   it('keeps and hands back nothing unless recycling was enabled', async () => {
-    const decoder = createDecompressStream({ codec: 'zstd', level: 1 }, { label: 'base.tar.zst', offload: true }) as OffloadedZstdDecompressStream;
+    const decoder = createDecompressStream(
+      { codec: 'zstd', level: 1 },
+      { label: 'base.tar.zst', offload: true },
+    ) as OffloadedZstdDecompressStream;
     const chunks: Buffer[] = [];
-    await pipeline(Readable.from([frames]), decoder, new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        decoder.recycle(chunk); // ignored: the chunk stays the consumer's
-        chunks.push(chunk);
-        callback();
-      },
-    }));
+    await pipeline(
+      Readable.from([frames]),
+      decoder,
+      new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          decoder.recycle(chunk); // ignored: the chunk stays the consumer's
+          chunks.push(chunk);
+          callback();
+        },
+      }),
+    );
     expect(decoder.recycledBuffers).toBe(0);
     expect(Buffer.concat(chunks).equals(original)).toBe(true);
   });

@@ -45,7 +45,12 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
 
   it('streams a zstd-compressed tar and the backup manifest that pg_verifybackup accepts once extracted', async () => {
     await cluster.query('create table t as select g, md5(g::text) as h from generate_series(1, 20000) g');
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'int-spec', checkpoint: 'fast', compression: { codec: 'zstd', level: 3, workers: 2 } });
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'int-spec',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 3, workers: 2 },
+    });
     const compressed = await collect(backup.archive);
     const manifest = await collect(backup.manifest);
     const result = await backup.result;
@@ -74,7 +79,9 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
       expect(tarBytes).toBeGreaterThan(compressed.length);
 
       // Extract, add the manifest, and let PostgreSQL's own checker read every file and WAL record.
-      const extract = runner.spawn('tar', ['--extract', '--file=-', `--directory=${directory}`], { stdin: Readable.from([compressed]).pipe(new DecompressStream()) });
+      const extract = runner.spawn('tar', ['--extract', '--file=-', `--directory=${directory}`], {
+        stdin: Readable.from([compressed]).pipe(new DecompressStream()),
+      });
       await extract.result;
       await writeFile(join(directory, 'backup_manifest'), manifest);
       const verify = new PgVerifybackupDriver(runner, await PgBinaries.resolve({ runner }));
@@ -93,8 +100,15 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     // Well over the archive stream's 4 MiB buffer even compressed, so the socket is paused and
     // resumed many times (where the last pieces meet backpressure is up to timing here: the
     // scripted socket of the unit spec makes that case deterministic).
-    await cluster.query('create table if not exists noise as select g, md5(random()::text) || md5(random()::text) as h from generate_series(1, 300000) g');
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'slow reader', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    await cluster.query(
+      'create table if not exists noise as select g, md5(random()::text) || md5(random()::text) as h from generate_series(1, 300000) g',
+    );
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'slow reader',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+    });
     let archiveBytes = 0;
     const manifest = collect(backup.manifest);
     const archive = (async () => {
@@ -138,11 +152,21 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
   });
 
   it('stops the backup when its reader gives up (a failed store write), freeing the server', async () => {
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'reader gone', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'reader gone',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+    });
     backup.archive.once('data', () => backup.archive.destroy(new Error('store write failed')));
     await expect(backup.result).rejects.toThrow('store write failed');
     await expect(collect(backup.manifest)).rejects.toThrow('store write failed');
-    const next = startReplicationBaseBackup({ url: cluster.url, label: 'after reader gone', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    const next = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'after reader gone',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+    });
     await Promise.all([collect(next.archive), collect(next.manifest)]);
     await expect(next.result).resolves.toMatchObject({ timeline: 1 });
   });
@@ -151,7 +175,13 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     // About 50 MB of hex text: its archive is many times the 4 MiB the archive stream buffers.
     await cluster.query('create table paused as select g, md5(g::text) || md5((-g)::text) as h from generate_series(1, 500000) g');
     const idleTimeoutMs = 2_000;
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'slow reader', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 }, idleTimeoutMs });
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'slow reader',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+      idleTimeoutMs,
+    });
     // Nobody reads until the archive stream is full (so the socket is paused: the server cannot
     // send), and then for three idle timeouts more: a slow store, not a stalled server.
     await waitUntil(() => backup.archive.readableLength >= backup.archive.readableHighWaterMark, 'the archive stream to fill');
@@ -166,7 +196,13 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     // A spread checkpoint over checkpoint_timeout (5 min by default) keeps the server silent for
     // far longer than the 1 s allowed here.
     await cluster.query('create table dirty as select g from generate_series(1, 100000) g');
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'silent', checkpoint: 'spread', compression: { codec: 'zstd', level: 1 }, idleTimeoutMs: 1_000 });
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'silent',
+      checkpoint: 'spread',
+      compression: { codec: 'zstd', level: 1 },
+      idleTimeoutMs: 1_000,
+    });
     await expect(backup.result).rejects.toThrow(
       /^no data from PostgreSQL at 127\.0\.0\.1:\d+\/\S+ for 1 s while waiting for the base backup to start \(the server runs its start checkpoint first\)$/,
     );
@@ -177,13 +213,24 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
 
   it('stops the backup when aborted', async () => {
     const controller = new AbortController();
-    const backup = startReplicationBaseBackup({ url: cluster.url, label: 'aborted', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 }, signal: controller.signal });
+    const backup = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'aborted',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+      signal: controller.signal,
+    });
     controller.abort(new Error('shutting down'));
     backup.archive.on('error', () => undefined);
     backup.manifest.on('error', () => undefined);
     await expect(backup.result).rejects.toThrow('shutting down');
     // The server is free for the next backup (no backup left in progress on it).
-    const next = startReplicationBaseBackup({ url: cluster.url, label: 'after', checkpoint: 'fast', compression: { codec: 'zstd', level: 1 } });
+    const next = startReplicationBaseBackup({
+      url: cluster.url,
+      label: 'after',
+      checkpoint: 'fast',
+      compression: { codec: 'zstd', level: 1 },
+    });
     const [archive] = await Promise.all([collect(next.archive), collect(next.manifest)]);
     expect(archive.length).toBeGreaterThan(0);
     await next.result;

@@ -242,7 +242,8 @@ describe('BaseBackupStreams (flow control of the replication socket)', () => {
     // Ordinary backpressure: the archive in reads of 256 KiB, its reader behind.
     'the archive arrives in many reads': (streams: BaseBackupStreams, done: () => void) => [
       ...Array.from({ length: Math.ceil(archiveBytes.length / (256 * 1024)) }, (_, i) => () => {
-        for (const message of messages(archiveBytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024))) streams.append(streams.archive, message);
+        for (const message of messages(archiveBytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024)))
+          streams.append(streams.archive, message);
       }),
       () => streams.end(streams.archive),
       () => messages(manifestBytes).forEach((message) => streams.append(streams.manifest, message)),

@@ -70,8 +70,8 @@ export function baseBackupCommand(options: { label: string; checkpoint: Checkpoi
     // pg_basebackup does when it includes the WAL itself.
     'WAL true',
     'WAIT false',
-    'MANIFEST \'yes\'',
-    'MANIFEST_CHECKSUMS \'CRC32C\'',
+    "MANIFEST 'yes'",
+    "MANIFEST_CHECKSUMS 'CRC32C'",
     'TABLESPACE_MAP true',
     `COMPRESSION '${options.compression.codec}'`,
     `COMPRESSION_DETAIL '${detail.join(',')}'`,
@@ -181,7 +181,8 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
       },
       handleRowDescription() {
         if (phase === 'archive' || phase === 'manifest') {
-          if (phase === 'archive') return fail(new InvariantError(`base backup of ${target} ended without the backup manifest it asked for`));
+          if (phase === 'archive')
+            return fail(new InvariantError(`base backup of ${target} ended without the backup manifest it asked for`));
           streams.end(manifest);
           phase = 'after-copy';
         }
@@ -244,7 +245,12 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
         settled = true;
         idle.stop();
         options.signal?.removeEventListener('abort', onAbort);
-        resolve({ startLsn: formatLsn(parseLsn(start[0])), stopLsn: formatLsn(parseLsn(end[0])), timeline: Number(start[1]), archiveBytes });
+        resolve({
+          startLsn: formatLsn(parseLsn(start[0])),
+          stopLsn: formatLsn(parseLsn(end[0])),
+          timeline: Number(start[1]),
+          archiveBytes,
+        });
         void client.end().catch(() => undefined);
       },
     };

@@ -10,7 +10,11 @@ describe('IdleTimeout', () => {
   beforeEach(() => {
     jest.useFakeTimers();
     fired = [];
-    watch = new IdleTimeout(TIMEOUT, (idleMs) => fired.push(idleMs), () => Date.now());
+    watch = new IdleTimeout(
+      TIMEOUT,
+      (idleMs) => fired.push(idleMs),
+      () => Date.now(),
+    );
   });
 
   /** Nothing until the last millisecond of a timeout, then one call with the full silence. */

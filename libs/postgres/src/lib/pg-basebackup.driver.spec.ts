@@ -2,9 +2,21 @@ import { basebackupArgs, parseBasebackupStderr } from './pg-basebackup.driver';
 
 describe('basebackupArgs', () => {
   it.each([
-    [{ conninfo: 'host=127.0.0.1 port=5433 user=postgres', label: 'nightly', checkpoint: 'fast' as const }, '--checkpoint=fast', '--label=nightly'],
-    [{ conninfo: "host=db user='a b'", label: '20261126T020000Z-oltp', checkpoint: 'spread' as const }, '--checkpoint=spread', '--label=20261126T020000Z-oltp'],
-    [{ conninfo: 'host=/tmp/sock', label: 'label with spaces', checkpoint: 'fast' as const }, '--checkpoint=fast', '--label=label with spaces'],
+    [
+      { conninfo: 'host=127.0.0.1 port=5433 user=postgres', label: 'nightly', checkpoint: 'fast' as const },
+      '--checkpoint=fast',
+      '--label=nightly',
+    ],
+    [
+      { conninfo: "host=db user='a b'", label: '20261126T020000Z-oltp', checkpoint: 'spread' as const },
+      '--checkpoint=spread',
+      '--label=20261126T020000Z-oltp',
+    ],
+    [
+      { conninfo: 'host=/tmp/sock', label: 'label with spaces', checkpoint: 'fast' as const },
+      '--checkpoint=fast',
+      '--label=label with spaces',
+    ],
   ])('builds a tar-to-stdout argv for %j', (options, checkpoint, label) => {
     const args = basebackupArgs(options);
     expect(args).toEqual([

@@ -97,7 +97,9 @@ export class PgBasebackupDriver {
             pgStalledError(
               connection.target,
               idleTimeoutMs,
-              bytes === 0 ? 'while pg_basebackup waited for the base backup to start (the server runs its start checkpoint first)' : 'while pg_basebackup streamed the base backup',
+              bytes === 0
+                ? 'while pg_basebackup waited for the base backup to start (the server runs its start checkpoint first)'
+                : 'while pg_basebackup streamed the base backup',
             ),
         },
       },

@@ -9,7 +9,12 @@ describe('connectionFromUrl', () => {
       { PGPASSWORD: 's3cr@t', PGSSLMODE: 'require' },
       'db.example:6432/penguinmails_oltp',
     ],
-    ['postgresql://postgres@127.0.0.1:5433/postgres', 'host=127.0.0.1 port=5433 user=postgres dbname=postgres', {}, '127.0.0.1:5433/postgres'],
+    [
+      'postgresql://postgres@127.0.0.1:5433/postgres',
+      'host=127.0.0.1 port=5433 user=postgres dbname=postgres',
+      {},
+      '127.0.0.1:5433/postgres',
+    ],
     ['postgres://[::1]:5432/app', 'host=::1 port=5432 dbname=app', {}, '::1:5432/app'],
     ['postgres:///app?host=/var/run/postgresql', 'dbname=app host=/var/run/postgresql', {}, '/var/run/postgresql:5432/app'],
     [
@@ -31,18 +36,17 @@ describe('connectionFromUrl', () => {
     expect(connection.target).not.toContain('hunter2');
   });
 
-  it.each([
-    ['not a url'],
-    ['mysql://h/d'],
-    ['postgres://h/d?sslmode=require&fancy=1'],
-  ])('rejects %s with a ConfigError that does not leak the password', (url) => {
-    expect(() => connectionFromUrl(url.replace('//h', '//u:pw@h'))).toThrow(ConfigError);
-    try {
-      connectionFromUrl(url.replace('//h', '//u:pw@h'));
-    } catch (error) {
-      expect((error as Error).message).not.toContain(':pw@');
-    }
-  });
+  it.each([['not a url'], ['mysql://h/d'], ['postgres://h/d?sslmode=require&fancy=1']])(
+    'rejects %s with a ConfigError that does not leak the password',
+    (url) => {
+      expect(() => connectionFromUrl(url.replace('//h', '//u:pw@h'))).toThrow(ConfigError);
+      try {
+        connectionFromUrl(url.replace('//h', '//u:pw@h'));
+      } catch (error) {
+        expect((error as Error).message).not.toContain(':pw@');
+      }
+    },
+  );
 });
 
 describe('quoteConninfoValue', () => {

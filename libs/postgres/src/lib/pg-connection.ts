@@ -39,10 +39,7 @@ export function connectionFromUrl(url: string): PgConnection {
     throw new ConfigError(`invalid postgres url '${redactUrl(url)}'`, ['pgUrl'], { cause: error });
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new ConfigError(
-      `invalid postgres url '${redactUrl(url)}': expected postgres:// or postgresql://`,
-      ['pgUrl'],
-    );
+    throw new ConfigError(`invalid postgres url '${redactUrl(url)}': expected postgres:// or postgresql://`, ['pgUrl']);
   }
 
   const keywords: Record<string, string> = {};

@@ -44,14 +44,11 @@ export class PgControlClient {
       rows = await this.sql.query<ServerInfoRow>(url, SERVER_INFO_SQL);
     } catch (error) {
       if (error instanceof SourceUnavailableError) throw error;
-      throw new SourceUnavailableError(
-        `cannot read server information from postgres ${describePgUrl(url)}: ${(error as Error).message}`,
-        {
-          cause: error,
-          retryable: false,
-          hint: 'the backup role needs execute on pg_control_system() and pg_control_checkpoint() (superuser or granted)',
-        },
-      );
+      throw new SourceUnavailableError(`cannot read server information from postgres ${describePgUrl(url)}: ${(error as Error).message}`, {
+        cause: error,
+        retryable: false,
+        hint: 'the backup role needs execute on pg_control_system() and pg_control_checkpoint() (superuser or granted)',
+      });
     }
     const row = rows[0];
     return {

@@ -133,11 +133,11 @@ export class PgCtlDriver {
   async stop(dataDir: string, mode: ShutdownMode, options: StopOptions): Promise<void> {
     if (!(await this.isRunning(dataDir, options))) return;
     const seconds = Math.ceil((options.timeoutMs ?? 60_000) / 1000);
-    await this.runner.run(
-      this.binaries.path('pg_ctl'),
-      ['stop', '-D', dataDir, '-m', mode, '-w', '-t', String(seconds)],
-      { user: options.user, cwd: dirname(dataDir), env: { LC_MESSAGES: 'C' } },
-    );
+    await this.runner.run(this.binaries.path('pg_ctl'), ['stop', '-D', dataDir, '-m', mode, '-w', '-t', String(seconds)], {
+      user: options.user,
+      cwd: dirname(dataDir),
+      env: { LC_MESSAGES: 'C' },
+    });
   }
 
   /** `pg_ctl status`: 0 running, 3 not running, 4 no accessible data directory. */

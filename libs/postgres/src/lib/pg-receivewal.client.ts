@@ -49,7 +49,14 @@ interface StateRow extends Record<string, unknown> {
   names: string;
   synchronous_commit: string;
   current_lsn: string;
-  replication: { pid: number; state: string; sync_state: string; sent_lsn: string | null; write_lsn: string | null; flush_lsn: string | null } | null;
+  replication: {
+    pid: number;
+    state: string;
+    sync_state: string;
+    sent_lsn: string | null;
+    write_lsn: string | null;
+    flush_lsn: string | null;
+  } | null;
   slot: { active: boolean; restart_lsn: string | null; retained_bytes: number | string | null } | null;
 }
 

@@ -47,14 +47,7 @@ export interface ReceivewalExit {
  * our disk. --no-loop: the supervisor owns restarts (with backoff, and a partial upload between).
  */
 export function receivewalArgs(options: { conninfo: string; directory: string; slot: string; statusIntervalSeconds?: number }): string[] {
-  const args = [
-    `--directory=${options.directory}`,
-    `--slot=${options.slot}`,
-    '--synchronous',
-    '--no-loop',
-    '--verbose',
-    '--no-password',
-  ];
+  const args = [`--directory=${options.directory}`, `--slot=${options.slot}`, '--synchronous', '--no-loop', '--verbose', '--no-password'];
   if (options.statusIntervalSeconds !== undefined) args.push(`--status-interval=${options.statusIntervalSeconds}`);
   args.push('-d', options.conninfo);
   return args;

@@ -58,7 +58,13 @@ describe('parseTocList', () => {
       { dumpId: 3380, type: 'TABLE DATA', schema: 'analytics', name: 'dim_date', owner: 'postgres' },
       { dumpId: 3391, type: 'SEQUENCE SET', schema: 'public', name: 'content_objects_id_seq', owner: 'postgres' },
       { dumpId: 3400, type: 'MATERIALIZED VIEW DATA', schema: 'analytics', name: 'mv_daily_campaign_stats', owner: 'postgres' },
-      { dumpId: 3190, type: 'FK CONSTRAINT', schema: 'analytics', name: 'fact_email_sends fact_email_sends_date_key_fkey', owner: 'postgres' },
+      {
+        dumpId: 3190,
+        type: 'FK CONSTRAINT',
+        schema: 'analytics',
+        name: 'fact_email_sends fact_email_sends_date_key_fkey',
+        owner: 'postgres',
+      },
       { dumpId: 3201, type: 'INDEX', schema: 'public', name: 'content_objects_message_id_key', owner: 'postgres' },
     ]);
   });

@@ -104,7 +104,7 @@ export function parseTocList(text: string): TocEntry[] {
     const rest = match[2];
     const type = MULTI_WORD_TYPES.find((candidate) => rest.startsWith(`${candidate} `)) ?? rest.split(' ')[0];
     const fields = rest.slice(type.length + 1).split(' ');
-    const owner = fields.length >= 3 ? fields.pop() ?? '' : '';
+    const owner = fields.length >= 3 ? (fields.pop() ?? '') : '';
     const schema = fields.shift() ?? '';
     entries.push({ dumpId: Number(match[1]), type, schema: schema === '-' ? '' : schema, name: fields.join(' '), owner });
   }
@@ -191,7 +191,16 @@ export class PgRestoreDriver {
   }
 
   /** Restores a local archive (file or directory), with parallel jobs where asked. */
-  async restore(options: RestoreSelection & { url: string; input: string; jobs?: number; clean?: boolean; singleTransaction?: boolean; signal?: AbortSignal }): Promise<ProcessResult> {
+  async restore(
+    options: RestoreSelection & {
+      url: string;
+      input: string;
+      jobs?: number;
+      clean?: boolean;
+      singleTransaction?: boolean;
+      signal?: AbortSignal;
+    },
+  ): Promise<ProcessResult> {
     const connection = connectionFromUrl(options.url);
     return this.runner.run(this.binaries.path('pg_restore'), restoreArgs({ ...options, conninfo: connection.conninfo }), {
       env: connection.env,
@@ -202,7 +211,12 @@ export class PgRestoreDriver {
   /** Restores a custom-format archive streamed into the returned sink, in one transaction. */
   restoreStream(options: RestoreSelection & { url: string; clean?: boolean; signal?: AbortSignal }): StreamedRestore {
     const connection = connectionFromUrl(options.url);
-    return this.streamInto('pg_restore', restoreArgs({ ...options, conninfo: connection.conninfo, input: null, singleTransaction: true }), connection.env, options.signal);
+    return this.streamInto(
+      'pg_restore',
+      restoreArgs({ ...options, conninfo: connection.conninfo, input: null, singleTransaction: true }),
+      connection.env,
+      options.signal,
+    );
   }
 
   /**

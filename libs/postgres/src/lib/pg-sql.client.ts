@@ -7,10 +7,7 @@ export type SqlParams = readonly unknown[];
 
 /** One open connection, handed to `PgSqlClient.withSession` callbacks. */
 export interface PgSession {
-  query<Row extends Record<string, unknown> = Record<string, unknown>>(
-    sql: string,
-    params?: SqlParams,
-  ): Promise<Row[]>;
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: SqlParams): Promise<Row[]>;
 }
 
 export interface PgSqlClientOptions {
@@ -76,14 +73,11 @@ export function connectionError(url: string, error: unknown): RookeryError {
   const user = safeUser(url);
   const isDatabaseError = (value: unknown): value is DatabaseError => value instanceof pgDriver().DatabaseError;
   if (isDatabaseError(error) && error.code && AUTH_FAILURES.has(error.code)) {
-    return new SourceUnavailableError(
-      `authentication failed for user '${user}' on postgres ${target}: ${error.message}`,
-      {
-        cause: error,
-        retryable: false,
-        hint: 'check the password in the tier pgUrl (or PGPASSFILE) and pg_hba.conf on the server',
-      },
-    );
+    return new SourceUnavailableError(`authentication failed for user '${user}' on postgres ${target}: ${error.message}`, {
+      cause: error,
+      retryable: false,
+      hint: 'check the password in the tier pgUrl (or PGPASSFILE) and pg_hba.conf on the server',
+    });
   }
   const code = (error as { code?: string }).code;
   const detail = error instanceof Error ? error.message : String(error);

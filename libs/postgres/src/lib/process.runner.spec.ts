@@ -32,10 +32,7 @@ describe('ProcessRunner', () => {
   });
 
   it('keeps only the last 64 KiB of stderr', async () => {
-    const result = await runner.run(node, [
-      '-e',
-      'for (let i = 0; i < 5000; i++) process.stderr.write(`line ${i} ${"x".repeat(40)}\\n`)',
-    ]);
+    const result = await runner.run(node, ['-e', 'for (let i = 0; i < 5000; i++) process.stderr.write(`line ${i} ${"x".repeat(40)}\\n`)']);
     expect(result.stderrTail.length).toBeLessThanOrEqual(64 * 1024);
     expect(result.stderrTail).toContain('line 4999');
     expect(result.stderrTail).not.toContain('line 1 ');
@@ -58,7 +55,10 @@ describe('ProcessRunner', () => {
   it('errors stdout when the process fails, so a pipeline cannot see a truncated output as complete', async () => {
     const child = runner.spawn(node, ['-e', 'process.stdout.write("partial"); process.exit(2)']);
     const consumed = new Promise((resolve, reject) => {
-      child.stdout.on('data', () => undefined).on('end', resolve).on('error', reject);
+      child.stdout
+        .on('data', () => undefined)
+        .on('end', resolve)
+        .on('error', reject);
     });
     await expect(consumed).rejects.toBeInstanceOf(ToolFailedError);
     await expect(child.result).rejects.toMatchObject({ exitCode: 2 });
@@ -113,7 +113,7 @@ describe('ProcessRunner', () => {
 describe('ProcessRunner.runSync', () => {
   const runner = new ProcessRunner({ baseEnv: { PATH: '/usr/bin:/bin', SECRET_TOKEN: 'x' } });
 
-  it('returns stdout of a program run with the runner\'s environment', () => {
+  it("returns stdout of a program run with the runner's environment", () => {
     const stdout = runner.runSync(node, ['-e', 'process.stdout.write(JSON.stringify(process.env))']);
     const env = JSON.parse(stdout ?? '{}') as Record<string, string>;
     expect(env['PATH']).toBe('/usr/bin:/bin');

@@ -236,11 +236,7 @@ export class ProcessRunner {
   }
 
   /** Runs to completion and resolves with stdout as text: for tools with small output (pg_config, pg_ctl). */
-  async run(
-    command: string,
-    args: readonly string[],
-    options: SpawnOptions = {},
-  ): Promise<ProcessResult & { stdout: string }> {
+  async run(command: string, args: readonly string[], options: SpawnOptions = {}): Promise<ProcessResult & { stdout: string }> {
     const child = this.spawn(command, args, options);
     const chunks: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -282,9 +278,7 @@ export class ProcessRunner {
       ...resolveUser(options.user),
     });
     const exited = new Promise<number | null>((resolve, reject) => {
-      child.once('error', (error) =>
-        reject(new ConfigError(`cannot run '${command}': ${error.message}`, [], { cause: error })),
-      );
+      child.once('error', (error) => reject(new ConfigError(`cannot run '${command}': ${error.message}`, [], { cause: error })));
       child.once('exit', (code) => resolve(code));
     });
     exited.catch(() => undefined);
@@ -305,7 +299,14 @@ export class ProcessRunner {
   startOrphanGuard(options: { watchPid: number; targetPid: number; signal?: NodeJS.Signals; removeDir?: string }): void {
     const child = spawnChild(
       process.execPath,
-      ['-e', ORPHAN_GUARD_SCRIPT, String(options.watchPid), String(options.targetPid), options.signal ?? 'SIGQUIT', options.removeDir ?? ''],
+      [
+        '-e',
+        ORPHAN_GUARD_SCRIPT,
+        String(options.watchPid),
+        String(options.targetPid),
+        options.signal ?? 'SIGQUIT',
+        options.removeDir ?? '',
+      ],
       { env: {}, stdio: 'ignore', detached: true },
     );
     child.on('error', () => undefined);
@@ -374,8 +375,14 @@ export function lookupOsGroup(name: string, groupFile = '/etc/group'): number {
   } catch (error) {
     throw new ConfigError(`cannot read ${groupFile} to find the os group '${name}'`, [], { cause: error });
   }
-  const fields = groups.split('\n').map((line) => line.split(':')).find((entry) => entry[0] === name && entry.length >= 3);
-  if (!fields) throw new ConfigError(`os group '${name}' does not exist`, [], { hint: `create it (groupadd ${name}) and add the accounts that share the repository` });
+  const fields = groups
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find((entry) => entry[0] === name && entry.length >= 3);
+  if (!fields)
+    throw new ConfigError(`os group '${name}' does not exist`, [], {
+      hint: `create it (groupadd ${name}) and add the accounts that share the repository`,
+    });
   return Number(fields[2]);
 }
 

@@ -40,11 +40,7 @@ export interface ScratchCluster {
   /** postgres://postgres@127.0.0.1:PORT/postgres */
   readonly url: string;
   urlFor(database: string): string;
-  query<Row extends Record<string, unknown> = Record<string, unknown>>(
-    sql: string,
-    params?: SqlParams,
-    database?: string,
-  ): Promise<Row[]>;
+  query<Row extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: SqlParams, database?: string): Promise<Row[]>;
   /** Starts it again after stop() (same port and settings). */
   start(): Promise<void>;
   /** Fast shutdown; does nothing when already stopped. */
@@ -163,9 +159,7 @@ class LocalScratchCluster implements ScratchCluster {
         await this.start();
         return;
       } catch (error) {
-        const portTaken =
-          error instanceof ToolFailedError &&
-          /could not (bind|create any TCP\/IP)|already in use/i.test(error.stderrTail);
+        const portTaken = error instanceof ToolFailedError && /could not (bind|create any TCP\/IP)|already in use/i.test(error.stderrTail);
         if (!portTaken || attempt >= PORT_ATTEMPTS) throw error;
       }
     }
@@ -217,12 +211,7 @@ class LocalScratchCluster implements ScratchCluster {
   }
 }
 
-async function writeOwned(
-  path: string,
-  content: string,
-  mode: number,
-  owner: { uid: number; gid: number },
-): Promise<void> {
+async function writeOwned(path: string, content: string, mode: number, owner: { uid: number; gid: number }): Promise<void> {
   await writeFile(path, content, { mode });
   await chown(path, owner.uid, owner.gid);
 }

@@ -85,7 +85,11 @@ export class BackupReplicator {
    * and a read of the small manifest); with `verify`, every artifact in the region is re-read and
    * hashed, and one that does not match the manifest is copied again.
    */
-  async replicate(manifest: BackupManifest, target: ReplicaTarget, options: { verify?: boolean; signal?: AbortSignal } = {}): Promise<BackupCopyResult> {
+  async replicate(
+    manifest: BackupManifest,
+    target: ReplicaTarget,
+    options: { verify?: boolean; signal?: AbortSignal } = {},
+  ): Promise<BackupCopyResult> {
     const started = Date.now();
     const result: BackupCopyResult = {
       backupId: manifest.id,
@@ -138,7 +142,17 @@ export class BackupReplicator {
         at: new Date().toISOString(),
         error: { code: error.code, message: error.message, retryable: error.retryable },
       });
-      results.push({ backupId: manifest.id, tier: manifest.tier, region: target.region, outcome: 'failed', written: [], repaired: [], bytes: 0, durationMs: 0, error });
+      results.push({
+        backupId: manifest.id,
+        tier: manifest.tier,
+        region: target.region,
+        outcome: 'failed',
+        written: [],
+        repaired: [],
+        bytes: 0,
+        durationMs: 0,
+        error,
+      });
     }
     return results;
   }
@@ -200,7 +214,11 @@ export class BackupReplicator {
     return true;
   }
 
-  private async writeMarker(manifest: BackupManifest, target: ReplicaTarget, state: Omit<CopyMarker, 'formatVersion' | 'backupId' | 'tier' | 'region' | 'store'>): Promise<void> {
+  private async writeMarker(
+    manifest: BackupManifest,
+    target: ReplicaTarget,
+    state: Omit<CopyMarker, 'formatVersion' | 'backupId' | 'tier' | 'region' | 'store'>,
+  ): Promise<void> {
     const marker: CopyMarker = {
       formatVersion: 1,
       backupId: manifest.id,
@@ -211,7 +229,10 @@ export class BackupReplicator {
     };
     const signing = this.primary.keyring?.signing;
     if (signing) marker.signature = signRecord('copy-marker', marker, signing);
-    await this.primary.store.write(replicationLayout.copyMarkerKey(manifest, target.region), Buffer.from(`${JSON.stringify(marker, null, 2)}\n`));
+    await this.primary.store.write(
+      replicationLayout.copyMarkerKey(manifest, target.region),
+      Buffer.from(`${JSON.stringify(marker, null, 2)}\n`),
+    );
   }
 
   private async lastVerifiedAt(manifest: BackupManifest, region: string): Promise<string | undefined> {

@@ -53,7 +53,9 @@ describe('BackupRepository on the filesystem store', () => {
 
     const listing = await repository.list('oltp');
     expect(listing.backups.map((backup) => backup.id)).toEqual([newer.id]);
-    expect(listing.damaged).toEqual([{ key: tampered, problem: expect.stringContaining('does not match its checksum'), hint: expect.any(String) }]);
+    expect(listing.damaged).toEqual([
+      { key: tampered, problem: expect.stringContaining('does not match its checksum'), hint: expect.any(String) },
+    ]);
     await expect(repository.readManifest(tampered)).rejects.toBeInstanceOf(IntegrityError);
     // Its manifest is there: untrusted, not missing.
     await expect(repository.find('oltp', older.id)).rejects.toThrow('does not match its checksum');
@@ -66,11 +68,18 @@ describe('BackupRepository on the filesystem store', () => {
     const failed = makeManifest({ id: '20261126T020000Z-oltp' });
     // Another run of the same date whose id begins with the failed one's.
     const sibling = makeManifest({ id: '20261126T020000Z-oltp-2' });
-    for (const key of [repository.artifactKey(failed, 'base.tar.zst'), repository.artifactKey(failed, 'backup_manifest'), repository.artifactKey(sibling, 'base.tar.zst')]) {
+    for (const key of [
+      repository.artifactKey(failed, 'base.tar.zst'),
+      repository.artifactKey(failed, 'backup_manifest'),
+      repository.artifactKey(sibling, 'base.tar.zst'),
+    ]) {
       await store.write(key, Buffer.from('12345'));
     }
 
-    expect((await repository.discard(failed)).sort()).toEqual([repository.artifactKey(failed, 'backup_manifest'), repository.artifactKey(failed, 'base.tar.zst')]);
+    expect((await repository.discard(failed)).sort()).toEqual([
+      repository.artifactKey(failed, 'backup_manifest'),
+      repository.artifactKey(failed, 'base.tar.zst'),
+    ]);
     expect(await repository.discard(committed)).toEqual([]);
     const left: string[] = [];
     for await (const object of store.list('oltp/')) left.push(object.key);

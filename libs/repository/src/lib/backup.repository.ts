@@ -74,11 +74,14 @@ export class BackupRepository {
    */
   async find(tier: TierName, idOrLatest: string): Promise<BackupManifest> {
     const { backups, damaged } = await this.list(tier);
-    const found =
-      idOrLatest === 'latest' ? backups.at(-1) : backups.find((backup) => backup.id === idOrLatest);
+    const found = idOrLatest === 'latest' ? backups.at(-1) : backups.find((backup) => backup.id === idOrLatest);
     if (found) return found;
-    const untrusted = idOrLatest === 'latest' ? damaged.at(-1) : damaged.find((entry) => repositoryLayout.backupIdOf(entry.key) === idOrLatest);
-    if (untrusted) throw new IntegrityError(untrusted.problem, { hint: untrusted.hint ?? 'the repository holds this backup, but its manifest cannot be trusted; restore another backup' });
+    const untrusted =
+      idOrLatest === 'latest' ? damaged.at(-1) : damaged.find((entry) => repositoryLayout.backupIdOf(entry.key) === idOrLatest);
+    if (untrusted)
+      throw new IntegrityError(untrusted.problem, {
+        hint: untrusted.hint ?? 'the repository holds this backup, but its manifest cannot be trusted; restore another backup',
+      });
     throw new BackupNotFoundError(tier, idOrLatest);
   }
 
@@ -221,7 +224,8 @@ export class BackupRepository {
 }
 
 function signatureHint(problem: string, tier: TierName, keyring: SigningKeyring): string {
-  if (problem === 'is not signed') return `written before signing was configured, or forged; run rookery repository sign --tier ${tier} to sign what verifies`;
+  if (problem === 'is not signed')
+    return `written before signing was configured, or forged; run rookery repository sign --tier ${tier} to sign what verifies`;
   if (problem.includes('unknown key')) {
     const configured = keyring.signing ? ` (the configured key is ${keyring.signing.id})` : '';
     return `wrong key${configured}: configure the key this repository was written with, or add it to integrity.verifyKeyFiles; otherwise the manifest was forged`;

@@ -1,4 +1,14 @@
-import { IntegrityError, LegalHold, RecordSignature, SigningKeyring, Store, TierName, requiresSignatures, signRecord, signatureProblem } from '@rookery/core';
+import {
+  IntegrityError,
+  LegalHold,
+  RecordSignature,
+  SigningKeyring,
+  Store,
+  TierName,
+  requiresSignatures,
+  signRecord,
+  signatureProblem,
+} from '@rookery/core';
 import { repositoryLayout } from './repository.layout';
 
 /**
@@ -62,11 +72,29 @@ export class LegalHoldRepository {
       if (parsed.backupId !== backupId || parsed.tier !== tier) throw new IntegrityError(`hold '${key}' names another backup`);
       const problem = this.signatureProblem(parsed);
       if (problem) {
-        return { backupId, tier, reason: `hold marker '${key}' ${problem}; the backup stays held until it is released`, heldBy: 'unknown', heldAt: '' };
+        return {
+          backupId,
+          tier,
+          reason: `hold marker '${key}' ${problem}; the backup stays held until it is released`,
+          heldBy: 'unknown',
+          heldAt: '',
+        };
       }
-      return { backupId, tier, reason: String(parsed.reason ?? ''), heldBy: String(parsed.heldBy ?? 'unknown'), heldAt: String(parsed.heldAt ?? '') };
+      return {
+        backupId,
+        tier,
+        reason: String(parsed.reason ?? ''),
+        heldBy: String(parsed.heldBy ?? 'unknown'),
+        heldAt: String(parsed.heldAt ?? ''),
+      };
     } catch {
-      return { backupId, tier, reason: `hold marker '${key}' is damaged; the backup stays held until it is released`, heldBy: 'unknown', heldAt: '' };
+      return {
+        backupId,
+        tier,
+        reason: `hold marker '${key}' is damaged; the backup stays held until it is released`,
+        heldBy: 'unknown',
+        heldAt: '',
+      };
     }
   }
 }

@@ -31,9 +31,12 @@ export async function copyVerified(source: Store, destination: Store, key: strin
   const sent = hashing.digest();
   if (options.expectedSha256 && sent.sha256 !== options.expectedSha256) {
     await destination.remove(key);
-    throw new IntegrityError(`object '${key}' in ${source.description} has sha256 ${sent.sha256}, expected ${options.expectedSha256}: not copied`, {
-      hint: 'the source copy is damaged; run rookery verify on it',
-    });
+    throw new IntegrityError(
+      `object '${key}' in ${source.description} has sha256 ${sent.sha256}, expected ${options.expectedSha256}: not copied`,
+      {
+        hint: 'the source copy is damaged; run rookery verify on it',
+      },
+    );
   }
   const arrived = await hashObject(destination, key, options.signal);
   if (arrived.sha256 !== sent.sha256 || arrived.bytes !== sent.bytes) {
@@ -74,5 +77,8 @@ class HashingStream extends Transform {
 /** A failure of one copy, in the core taxonomy (anything unexpected counts as retryable). */
 export function asRookeryError(error: unknown): RookeryError {
   if (error instanceof RookeryError) return error;
-  return new RookeryError('REPLICATION_FAILED', 'storage', error instanceof Error ? error.message : String(error), { cause: error, retryable: true });
+  return new RookeryError('REPLICATION_FAILED', 'storage', error instanceof Error ? error.message : String(error), {
+    cause: error,
+    retryable: true,
+  });
 }

@@ -58,7 +58,13 @@ describe('signed repository records', () => {
 
     const listing = await rotated.list('oltp');
     expect(listing.backups.map((backup) => backup.id)).toEqual([byOld.id, byNew.id]);
-    expect(listing.damaged).toEqual([{ key: rotated.manifestKeyOf(unsigned), problem: expect.stringContaining('is not signed'), hint: expect.stringContaining('rookery repository sign') }]);
+    expect(listing.damaged).toEqual([
+      {
+        key: rotated.manifestKeyOf(unsigned),
+        problem: expect.stringContaining('is not signed'),
+        hint: expect.stringContaining('rookery repository sign'),
+      },
+    ]);
     await expect(rotated.find('oltp', unsigned.id)).rejects.toBeInstanceOf(IntegrityError);
 
     const newOnly = new BackupRepository(store, signingKeyring(newKey));
@@ -86,7 +92,13 @@ describe('signed repository records', () => {
   it('legal holds: signed when placed; a forged or unsigned one still holds its backup but is not believed', async () => {
     const keyring = signingKeyring(newKey);
     const holds = new LegalHoldRepository(store, keyring);
-    const hold = { backupId: '20261126T020000Z-oltp', tier: 'oltp' as const, reason: 'case 42', heldBy: 'alice', heldAt: '2026-11-27T00:00:00.000Z' };
+    const hold = {
+      backupId: '20261126T020000Z-oltp',
+      tier: 'oltp' as const,
+      reason: 'case 42',
+      heldBy: 'alice',
+      heldAt: '2026-11-27T00:00:00.000Z',
+    };
     await holds.place(hold);
     expect(await holds.get('oltp', hold.backupId)).toEqual(hold);
 
@@ -95,7 +107,10 @@ describe('signed repository records', () => {
     expect((await holds.get('oltp', hold.backupId))?.reason).toMatch(/signature that does not match.*stays held/);
 
     await new LegalHoldRepository(store).place({ ...hold, backupId: '20261127T020000Z-oltp' });
-    expect((await holds.list('oltp')).map((held) => held.reason)).toEqual([expect.stringContaining('does not match'), expect.stringContaining('is not signed')]);
+    expect((await holds.list('oltp')).map((held) => held.reason)).toEqual([
+      expect.stringContaining('does not match'),
+      expect.stringContaining('is not signed'),
+    ]);
   });
 
   it('copy markers: signed when written; an unsigned or forged one counts as no copy', async () => {
@@ -109,13 +124,27 @@ describe('signed repository records', () => {
       expect(result.outcome).toBe('copied');
       expect((await replicator.markers('oltp')).get(manifest.id)?.get('eu')?.status).toBe('copied');
       // The replica's manifest is signed too, so the region is a repository that verifies.
-      expect((await new BackupRepository(new FsStoreDriver(targetRoot), keyring).find('oltp', manifest.id)).regions).toEqual(['local', 'eu']);
+      expect((await new BackupRepository(new FsStoreDriver(targetRoot), keyring).find('oltp', manifest.id)).regions).toEqual([
+        'local',
+        'eu',
+      ]);
 
       const path = join(root, replicationLayout.copyMarkerKey(manifest, 'eu'));
       const signedMarker = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
       await writeFile(path, JSON.stringify({ ...signedMarker, verifiedAt: '2030-01-01T00:00:00.000Z' }));
       expect((await replicator.markers('oltp')).size).toBe(0);
-      await writeFile(path, JSON.stringify({ formatVersion: 1, backupId: manifest.id, tier: 'oltp', region: 'eu', store: 'x', status: 'copied', at: '2026-11-27T00:00:00.000Z' }));
+      await writeFile(
+        path,
+        JSON.stringify({
+          formatVersion: 1,
+          backupId: manifest.id,
+          tier: 'oltp',
+          region: 'eu',
+          store: 'x',
+          status: 'copied',
+          at: '2026-11-27T00:00:00.000Z',
+        }),
+      );
       expect((await replicator.markers('oltp')).size).toBe(0);
     } finally {
       await rm(targetRoot, { recursive: true, force: true });

@@ -14,7 +14,12 @@ describe('walLayout', () => {
     ['000000010000000000000003', 'zstd', false, 'oltp/wal/00000001/000000010000000000000003-' + SHA + '.zst'],
     ['000000020000000100000000.partial', 'gzip', true, 'oltp/wal/00000002/000000020000000100000000.partial-' + SHA + '.gz.enc'],
     ['0000001A.history', 'none', false, 'oltp/wal/0000001A/0000001A.history-' + SHA],
-    ['000000010000000000000002.00000028.backup', 'lz4', true, 'oltp/wal/00000001/000000010000000000000002.00000028.backup-' + SHA + '.lz4.enc'],
+    [
+      '000000010000000000000002.00000028.backup',
+      'lz4',
+      true,
+      'oltp/wal/00000001/000000010000000000000002.00000028.backup-' + SHA + '.lz4.enc',
+    ],
   ] as const)('keys %s (%s, encrypted %s) and parses the key back', (name, codec, encrypted, key) => {
     expect(walLayout.key('oltp', file(name), SHA, codec, encrypted)).toBe(key);
     expect(walLayout.parseKey(key)).toEqual({ key, tier: 'oltp', file: file(name), sha256: SHA, codec, encrypted });
@@ -37,6 +42,8 @@ describe('walLayout', () => {
 
   it('puts every file of a timeline under its folder', () => {
     expect(walLayout.timelinePrefix('queue', 26)).toBe('queue/wal/0000001A/');
-    expect(walLayout.key('queue', file('0000001A0000000000000001'), SHA, 'zstd', false).startsWith(walLayout.timelinePrefix('queue', 26))).toBe(true);
+    expect(
+      walLayout.key('queue', file('0000001A0000000000000001'), SHA, 'zstd', false).startsWith(walLayout.timelinePrefix('queue', 26)),
+    ).toBe(true);
   });
 });

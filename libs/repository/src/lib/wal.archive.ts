@@ -96,9 +96,7 @@ export class WalArchive {
     }
     return found.sort(
       (a, b) =>
-        a.file.timeline - b.file.timeline ||
-        a.file.name.localeCompare(b.file.name) ||
-        a.archivedAt.getTime() - b.archivedAt.getTime(),
+        a.file.timeline - b.file.timeline || a.file.name.localeCompare(b.file.name) || a.archivedAt.getTime() - b.archivedAt.getTime(),
     );
   }
 
@@ -110,7 +108,9 @@ export class WalArchive {
     for await (const chunk of await this.store.read(key)) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
     const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Partial<WalSystemRecord>;
     if (typeof parsed.systemIdentifier !== 'string' || typeof parsed.segmentSize !== 'number') {
-      throw new IntegrityError(`WAL system record '${key}' is malformed`, { hint: 'restore it from a copy of the repository, or remove it to record the next pushed segment' });
+      throw new IntegrityError(`WAL system record '${key}' is malformed`, {
+        hint: 'restore it from a copy of the repository, or remove it to record the next pushed segment',
+      });
     }
     return parsed as WalSystemRecord;
   }

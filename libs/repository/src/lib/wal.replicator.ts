@@ -50,10 +50,19 @@ export class WalReplicator {
   ): Promise<WalCopyResult> {
     const started = Date.now();
     const [files, present] = await Promise.all([this.primary.list(tier), this.replicaSizes(tier, target)]);
-    const result: WalCopyResult = { tier, region: target.region, copied: [], repaired: [], failed: [], checked: files.length, durationMs: 0 };
+    const result: WalCopyResult = {
+      tier,
+      region: target.region,
+      copied: [],
+      repaired: [],
+      failed: [],
+      checked: files.length,
+      durationMs: 0,
+    };
     const work = files.map((file) => async () => {
       const size = present.get(file.key);
-      const damaged = size !== undefined && (size !== file.storedBytes || (options.verify && !(await this.sameBytes(file, target, options.signal))));
+      const damaged =
+        size !== undefined && (size !== file.storedBytes || (options.verify && !(await this.sameBytes(file, target, options.signal))));
       if (size !== undefined && !damaged) return;
       try {
         const copied = await copyVerified(this.primary.store, target.store, file.key, {

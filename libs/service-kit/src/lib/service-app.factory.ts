@@ -21,7 +21,11 @@ export function configureServiceApp(app: INestApplication, options: ServiceAppOp
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,
-    new DocumentBuilder().setTitle(options.title).setDescription(options.description).setVersion(options.version ?? '0.1.0').build(),
+    new DocumentBuilder()
+      .setTitle(options.title)
+      .setDescription(options.description)
+      .setVersion(options.version ?? '0.1.0')
+      .build(),
   );
   SwaggerModule.setup('docs', app, document);
   return app;
@@ -66,7 +70,9 @@ export function portFlag(argv: readonly string[]): number | undefined {
   if (index < 0) return undefined;
   const value = argv[index].startsWith('--port=') ? argv[index].slice('--port='.length) : argv[index + 1];
   if (value === undefined || !/^\d{1,5}$/.test(value)) {
-    throw new ConfigError(`--port: '${value ?? ''}' is not a port number (0-65535)`, ['--port'], { hint: 'pass --port 8081 or set PORT=8081' });
+    throw new ConfigError(`--port: '${value ?? ''}' is not a port number (0-65535)`, ['--port'], {
+      hint: 'pass --port 8081 or set PORT=8081',
+    });
   }
   return Number(value);
 }

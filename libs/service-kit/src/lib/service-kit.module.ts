@@ -65,7 +65,17 @@ export class ServiceKitModule {
         ReplicationJobService,
         RetentionJobService,
       ],
-      exports: [SERVICE_KIT_OPTIONS, ROOKERY_CONFIG, RookeryEngine, BackupCatalog, BackupMetricsService, BackupJobService, ServiceEventsService, ReplicationJobService, RetentionJobService],
+      exports: [
+        SERVICE_KIT_OPTIONS,
+        ROOKERY_CONFIG,
+        RookeryEngine,
+        BackupCatalog,
+        BackupMetricsService,
+        BackupJobService,
+        ServiceEventsService,
+        ReplicationJobService,
+        RetentionJobService,
+      ],
     };
   }
 }

@@ -25,7 +25,11 @@ function startService(app: string, options: { config: string; args?: string[]; p
   delete env['PORT'];
   if (options.port !== undefined) env['PORT'] = String(options.port);
   const main = join(root, 'dist', 'apps', app, 'src', 'main.js');
-  const child = spawn(process.execPath, ['-r', './tools/runtime/register-aliases.cjs', main, ...(options.args ?? [])], { cwd: root, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', './tools/runtime/register-aliases.cjs', main, ...(options.args ?? [])], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
   const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
@@ -62,7 +66,10 @@ describe('services started together (built main.js, one config, one host)', () =
 
   async function writeConfig(name: string, lines: string[]): Promise<string> {
     const path = join(work, name);
-    await writeFile(path, [`repositories: ['file://${join(work, 'repository')}']`, 'service: { host: 127.0.0.1, port: 1 }', ...lines, ''].join('\n'));
+    await writeFile(
+      path,
+      [`repositories: ['file://${join(work, 'repository')}']`, 'service: { host: 127.0.0.1, port: 1 }', ...lines, ''].join('\n'),
+    );
     return path;
   }
 
@@ -89,27 +96,43 @@ describe('services started together (built main.js, one config, one host)', () =
     );
   }
 
-  it.each(['validator', 'compliance-reporting'])('%s on the in-process bus exits 1 with one line naming the missing brokers', async (app) => {
-    const config = await writeConfig(`${app}-in-process.yaml`, [`catalog: { url: 'sqlite://${join(work, `${app}.sqlite`)}' }`]);
-    const port = await freePort();
-    const service = startService(app, { config, port });
-    running.push(service);
-    expect(await upOrExited(port, service)).toBe('exited');
-    expect(await service.exited).toBe(1);
-    const lines = service.stderr().trimEnd().split('\n');
-    expect(lines).toEqual([expect.stringMatching(new RegExp(`^${app}: ${app} consumes the events of the other rookery services, but no Kafka brokers are configured.*allowInProcess`))]);
-  });
+  it.each(['validator', 'compliance-reporting'])(
+    '%s on the in-process bus exits 1 with one line naming the missing brokers',
+    async (app) => {
+      const config = await writeConfig(`${app}-in-process.yaml`, [`catalog: { url: 'sqlite://${join(work, `${app}.sqlite`)}' }`]);
+      const port = await freePort();
+      const service = startService(app, { config, port });
+      running.push(service);
+      expect(await upOrExited(port, service)).toBe('exited');
+      expect(await service.exited).toBe(1);
+      const lines = service.stderr().trimEnd().split('\n');
+      expect(lines).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^${app}: ${app} consumes the events of the other rookery services, but no Kafka brokers are configured.*allowInProcess`,
+          ),
+        ),
+      ]);
+    },
+  );
 
   it('with events.allowInProcess, two services start at once on one empty PostgreSQL catalog, on PORT and --port; the schema is migrated once', async () => {
     await catalog.query('create database shared_catalog');
-    const config = await writeConfig('shared.yaml', [`catalog: { url: '${catalog.urlFor('shared_catalog')}' }`, 'events: { allowInProcess: true }']);
+    const config = await writeConfig('shared.yaml', [
+      `catalog: { url: '${catalog.urlFor('shared_catalog')}' }`,
+      'events: { allowInProcess: true }',
+    ]);
     const [validatorPort, compliancePort] = [await freePort(), await freePort()];
     const validator = startService('validator', { config, port: validatorPort });
     const compliance = startService('compliance-reporting', { config, args: ['--port', String(compliancePort)] });
     running.push(validator, compliance);
     expect(await Promise.all([upOrExited(validatorPort, validator), upOrExited(compliancePort, compliance)])).toEqual([200, 200]);
     const migrations = await catalog.query<{ name: string }>('select name from catalog_migrations order by id', [], 'shared_catalog');
-    expect(migrations.map((row) => row.name)).toEqual(['CreateBackupRecord1767225600000', 'CreateOutboxEvent1795651200000', 'CreateLedgerEvent1795654800000']);
+    expect(migrations.map((row) => row.name)).toEqual([
+      'CreateBackupRecord1767225600000',
+      'CreateOutboxEvent1795651200000',
+      'CreateLedgerEvent1795654800000',
+    ]);
     // compliance-reporting serves the objectives too.
     const metrics = await (await fetch(`http://127.0.0.1:${compliancePort}/metrics`)).text();
     expect(metrics).toMatch(/^rookery_rpo_objective_seconds\{tier="oltp"\} \d+$/m);
@@ -122,7 +145,11 @@ describe('services started together (built main.js, one config, one host)', () =
     const service = startService('oltp-backup', { config, port: await freePort() });
     running.push(service);
     expect(await service.exited).toBe(1);
-    expect(service.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/^oltp-backup: cannot open the catalog database postgres:\/\/postgres@127\.0\.0\.1:1\/catalog: connect ECONNREFUSED/)]);
+    expect(service.stderr().trimEnd().split('\n')).toEqual([
+      expect.stringMatching(
+        /^oltp-backup: cannot open the catalog database postgres:\/\/postgres@127\.0\.0\.1:1\/catalog: connect ECONNREFUSED/,
+      ),
+    ]);
   });
 
   it('a bad --port is one line and exit status 1', async () => {

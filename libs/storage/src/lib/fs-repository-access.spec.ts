@@ -75,7 +75,7 @@ describe('filesystem repository ownership and modes', () => {
       expect((await directoryEntries(repo)).filter((entry) => entry.uid !== ROOT_OWNER.uid || entry.gid !== ROOT_OWNER.gid)).toEqual([]);
     });
 
-    it('with a shared group: directories setgid and group-writable, files group-readable, everything the group\'s, still nothing world-readable', async () => {
+    it("with a shared group: directories setgid and group-writable, files group-readable, everything the group's, still nothing world-readable", async () => {
       const repo = join(dir, 'repo');
       const store = new FsStoreDriver(repo, { defaultOwner: () => CLUSTER_ACCOUNT, group: SHARED_GROUP });
       await store.write('oltp/wal/00000001/000000010000000000000003', Buffer.from('wal'));

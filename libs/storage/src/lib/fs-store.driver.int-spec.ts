@@ -32,7 +32,7 @@ describe('FsStoreDriver', () => {
     expect(store.description).toBe(`file://${dir}`);
   });
 
-  it('hands back every byte of the body once it is in the file, mostly as the body\'s own chunks', async () => {
+  it("hands back every byte of the body once it is in the file, mostly as the body's own chunks", async () => {
     const data = randomBytes(5 * 1024 * 1024 + 3);
     const { body, given } = recordingChunks(data, 1024 * 1024);
     const handedBack: Buffer[] = [];

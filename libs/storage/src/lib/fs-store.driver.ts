@@ -164,7 +164,10 @@ export class FsStoreDriver implements Store {
   }
 
   async objectLock(): Promise<ObjectLockSupport> {
-    return { supported: false, detail: `a filesystem store (${this.description}) has no object lock: files can be deleted by anyone with write access` };
+    return {
+      supported: false,
+      detail: `a filesystem store (${this.description}) has no object lock: files can be deleted by anyone with write access`,
+    };
   }
 
   async retain(key: string): Promise<void> {
@@ -280,7 +283,9 @@ async function writeBehind(handle: FileHandle, stream: Readable, onWritten?: (ch
 async function writevAll(fd: number, buffers: Buffer[]): Promise<void> {
   let rest = buffers;
   while (rest.length > 0) {
-    const written = await new Promise<number>((resolve, reject) => writev(fd, rest, (error, bytes) => (error ? reject(error) : resolve(bytes))));
+    const written = await new Promise<number>((resolve, reject) =>
+      writev(fd, rest, (error, bytes) => (error ? reject(error) : resolve(bytes))),
+    );
     rest = withoutFirstBytes(rest, written);
   }
 }

@@ -64,7 +64,12 @@ function sha256(bytes: Buffer): string {
  * A read of `object` whose n-th body (0 = the first) fails after `failAfter[n]` bytes; bodies past
  * the list run to the end.
  */
-function read(object: Buffer, failAfter: (number | undefined)[], overrides: Partial<ResumableBodyOptions> = {}, error?: () => Error | 'end') {
+function read(
+  object: Buffer,
+  failAfter: (number | undefined)[],
+  overrides: Partial<ResumableBodyOptions> = {},
+  error?: () => Error | 'end',
+) {
   const reopenedAt: number[] = [];
   let opened = 0;
   const open = (start: number) => fakeBody(object, start, 700, failAfter[opened++], error?.());
@@ -72,7 +77,8 @@ function read(object: Buffer, failAfter: (number | undefined)[], overrides: Part
     length: object.length,
     maxAttempts: 3,
     isResumable: (cause) => cause instanceof TruncatedBodyError || (cause as { code?: string }).code === 'ECONNRESET',
-    failure: (cause, position, attempts) => new Error(`gave up at byte ${position} after ${attempts} attempts: ${(cause as Error).message}`),
+    failure: (cause, position, attempts) =>
+      new Error(`gave up at byte ${position} after ${attempts} attempts: ${(cause as Error).message}`),
     backoffMs: () => 0,
     reopen: async (start) => {
       reopenedAt.push(start);

@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { AbortMultipartUploadCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  IntegrityError,
-  StorageAccessDeniedError,
-  StorageUnavailableError,
-} from '@rookery/core';
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { IntegrityError, StorageAccessDeniedError, StorageUnavailableError } from '@rookery/core';
 // Integration specs start their S3-compatible server through the test harness (DESIGN §11).
 import { FaultProxy, S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl, startFaultProxy } from '@rookery/testing';
 import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
@@ -87,16 +89,20 @@ describe('S3StoreDriver against S3Proxy', () => {
     await store.close();
   });
 
-  it.each(['when_required', 'when_supported'])('round-trips bytes exactly with checksum=%s', async (mode) => {
-    const store = createStore(urlFor(handle, freshPrefix(mode), `&checksum=${mode}`), optionsFor(handle, { partSize: 5 * 1024 * 1024 }));
-    const big = randomBytes(17 * 1024 * 1024 + 7);
-    const small = randomBytes(1000);
-    await store.write('multipart.bin', chunked(big, 100_000));
-    await store.write('single.bin', chunked(small, 100));
-    expect(await sha256(await store.read('multipart.bin'))).toBe(sha256Of(big));
-    expect(await sha256(await store.read('single.bin'))).toBe(sha256Of(small));
-    await store.close();
-  }, 60_000);
+  it.each(['when_required', 'when_supported'])(
+    'round-trips bytes exactly with checksum=%s',
+    async (mode) => {
+      const store = createStore(urlFor(handle, freshPrefix(mode), `&checksum=${mode}`), optionsFor(handle, { partSize: 5 * 1024 * 1024 }));
+      const big = randomBytes(17 * 1024 * 1024 + 7);
+      const small = randomBytes(1000);
+      await store.write('multipart.bin', chunked(big, 100_000));
+      await store.write('single.bin', chunked(small, 100));
+      expect(await sha256(await store.read('multipart.bin'))).toBe(sha256Of(big));
+      expect(await sha256(await store.read('single.bin'))).toBe(sha256Of(small));
+      await store.close();
+    },
+    60_000,
+  );
 
   it('sends server-side encryption (AES256 by default) and the storage class on every write', async () => {
     const { store, seen } = recordingDriver({ ...configFor(handle, freshPrefix('sse')), partSize: 5 * 1024 * 1024 });
@@ -164,7 +170,9 @@ describe('S3StoreDriver against S3Proxy', () => {
     const config = { ...configFor(handle, freshPrefix('mpu-abort')), partSize: 5 * 1024 * 1024 };
     const { store, client } = recordingDriver(config);
     const failure = new Error('source failed');
-    await expect(store.write('broken.bin', chunked(randomBytes(16 * 1024 * 1024), 65536, { failAfter: 12 * 1024 * 1024, error: failure }))).rejects.toBe(failure);
+    await expect(
+      store.write('broken.bin', chunked(randomBytes(16 * 1024 * 1024), 65536, { failAfter: 12 * 1024 * 1024, error: failure })),
+    ).rejects.toBe(failure);
     const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: config.prefix }));
     expect(uploads.Uploads ?? []).toEqual([]);
     await store.close();
@@ -189,7 +197,10 @@ describe('S3StoreDriver against S3Proxy', () => {
   // How fast it fails is a figure for tools/bench, not a bound here: specs judge data (issue 11).
   it('fails with StorageUnavailableError when the endpoint is unreachable', async () => {
     const port = await freeLoopbackPort();
-    const store = createStore(`s3://${BUCKET}/x?region=us-east-1&endpoint=http://127.0.0.1:${port}&forcePathStyle=true`, optionsFor(handle));
+    const store = createStore(
+      `s3://${BUCKET}/x?region=us-east-1&endpoint=http://127.0.0.1:${port}&forcePathStyle=true`,
+      optionsFor(handle),
+    );
     await expect(store.check()).rejects.toBeInstanceOf(StorageUnavailableError);
     await expect(store.write('x', Buffer.from('x'))).rejects.toMatchObject({ code: 'STORAGE_UNAVAILABLE', retryable: true });
     await expect(store.stat('x')).rejects.toThrow(/unreachable \(ECONNREFUSED\)/);
@@ -290,7 +301,9 @@ describe('S3StoreDriver through a faulty network (fault proxy in front of S3Prox
     proxy.setFault({ direction: 'up', resetAfterBytes: 1024 * 1024 });
     const failure = await faulty.write('object.bin', chunked(randomBytes(12 * 1024 * 1024), 64 * 1024)).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(StorageUnavailableError);
-    expect((failure as Error).message).toMatch(/write of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* unreachable \((ECONNRESET|EPIPE)\)/);
+    expect((failure as Error).message).toMatch(
+      /write of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* unreachable \((ECONNRESET|EPIPE)\)/,
+    );
     expect(proxy.stats().resets).toBeGreaterThanOrEqual(3);
     expect(await direct.incompleteUploads()).toEqual([]);
     expect(await direct.stat('object.bin')).toBeNull();
@@ -303,7 +316,9 @@ describe('S3StoreDriver through a faulty network (fault proxy in front of S3Prox
     proxy.setFault({ stallAfterBytes: 0 });
     await expect(faulty.stat('object.bin')).rejects.toMatchObject({
       code: 'STORAGE_UNAVAILABLE',
-      message: expect.stringMatching(/stat of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* timed out \(the request socket timed out after 1500 ms of inactivity\)/),
+      message: expect.stringMatching(
+        /stat of object 'object.bin' in bucket 'rookery-storage-spec' failed: .* timed out \(the request socket timed out after 1500 ms of inactivity\)/,
+      ),
     });
     await expect(faulty.write('other.bin', randomBytes(1024))).rejects.toThrow(/write of object 'other.bin' .* timed out/);
     expect(await direct.stat('other.bin')).toBeNull();

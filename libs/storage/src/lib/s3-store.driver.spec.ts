@@ -11,7 +11,15 @@ import {
 } from '@rookery/core';
 import { FaultProxy, startFaultProxy } from '@rookery/testing';
 import { TruncatedBodyError } from './resumable-body';
-import { S3ErrorContext, S3_STORE_DEFAULTS, classReached, createS3Client, isResumableReadError, parseRestoreHeader, translateS3Error } from './s3-store.driver';
+import {
+  S3ErrorContext,
+  S3_STORE_DEFAULTS,
+  classReached,
+  createS3Client,
+  isResumableReadError,
+  parseRestoreHeader,
+  translateS3Error,
+} from './s3-store.driver';
 
 const objectContext: S3ErrorContext = {
   what: "read of object 'a/b'",
@@ -22,7 +30,12 @@ const objectContext: S3ErrorContext = {
 const bucketContext: S3ErrorContext = { ...objectContext, what: "check of bucket 'pm-backups'", key: undefined };
 
 function serviceError(name: string, status: number): S3ServiceException {
-  return new S3ServiceException({ name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status }, message: name });
+  return new S3ServiceException({
+    name,
+    $fault: status >= 500 ? 'server' : 'client',
+    $metadata: { httpStatusCode: status },
+    message: name,
+  });
 }
 
 function networkError(code: string): Error {
@@ -37,7 +50,12 @@ describe('translateS3Error', () => {
     ['InvalidAccessKeyId', serviceError('InvalidAccessKeyId', 403), objectContext, StorageAccessDeniedError],
     ['SignatureDoesNotMatch', serviceError('SignatureDoesNotMatch', 403), objectContext, StorageAccessDeniedError],
     ['a HEAD 403 without body', serviceError('Unknown', 403), objectContext, StorageAccessDeniedError],
-    ['no credentials in the chain', Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }), objectContext, StorageAccessDeniedError],
+    [
+      'no credentials in the chain',
+      Object.assign(new Error('Could not load credentials'), { name: 'CredentialsProviderError' }),
+      objectContext,
+      StorageAccessDeniedError,
+    ],
     ['PreconditionFailed', serviceError('PreconditionFailed', 412), objectContext, StorageConflictError],
     ['ConditionalRequestConflict', serviceError('ConditionalRequestConflict', 409), objectContext, StorageConflictError],
     ['ECONNREFUSED', networkError('ECONNREFUSED'), objectContext, StorageUnavailableError],
@@ -53,9 +71,7 @@ describe('translateS3Error', () => {
 
   it('names the object and bucket, and marks network failures retryable', () => {
     const translated = translateS3Error(networkError('ECONNREFUSED'), objectContext);
-    expect(translated.message).toBe(
-      "read of object 'a/b' in bucket 'pm-backups' failed: http://127.0.0.1:9000 unreachable (ECONNREFUSED)",
-    );
+    expect(translated.message).toBe("read of object 'a/b' in bucket 'pm-backups' failed: http://127.0.0.1:9000 unreachable (ECONNREFUSED)");
     expect(translated.retryable).toBe(true);
   });
 
@@ -124,7 +140,10 @@ describe('archive restore header and storage class checks', () => {
   it.each([
     [undefined, undefined],
     ['ongoing-request="true"', { ongoing: true, expiresAt: undefined }],
-    ['ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"', { ongoing: false, expiresAt: new Date('2012-12-21T00:00:00Z') }],
+    [
+      'ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"',
+      { ongoing: false, expiresAt: new Date('2012-12-21T00:00:00Z') },
+    ],
   ])('parses %s', (header, expected) => {
     expect(parseRestoreHeader(header)).toEqual(expected);
   });

@@ -110,9 +110,7 @@ export class S3StoreDriver implements Store {
       storageClasses: true,
       serverSideEncryption: true,
     });
-    const where = [config.region && `region ${config.region}`, config.endpoint && `endpoint ${config.endpoint}`]
-      .filter(Boolean)
-      .join(', ');
+    const where = [config.region && `region ${config.region}`, config.endpoint && `endpoint ${config.endpoint}`].filter(Boolean).join(', ');
     this.description = `s3://${config.bucket}/${config.prefix}${where ? ` (${where})` : ''}`;
   }
 
@@ -130,7 +128,9 @@ export class S3StoreDriver implements Store {
   async stat(key: string, options: RequestOptions = {}): Promise<ObjectInfo | null> {
     assertStoreKey(key);
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), { abortSignal: options.signal });
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), {
+        abortSignal: options.signal,
+      });
       return {
         key,
         size: head.ContentLength ?? 0,
@@ -257,7 +257,9 @@ export class S3StoreDriver implements Store {
   async remove(key: string, options: RequestOptions = {}): Promise<void> {
     assertStoreKey(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), { abortSignal: options.signal });
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }), {
+        abortSignal: options.signal,
+      });
     } catch (error) {
       if (statusOf(error) === 404 && !isNoSuchBucket(error)) return;
       throw this.translate(error, `remove of object '${key}'`, key);
@@ -289,7 +291,8 @@ export class S3StoreDriver implements Store {
         throw this.translate(error, `list of multipart uploads under prefix '${prefix}'`);
       }
       for (const upload of page.Uploads ?? []) {
-        if (upload.Key && upload.UploadId) found.push({ key: this.relativeKey(upload.Key), uploadId: upload.UploadId, initiated: upload.Initiated });
+        if (upload.Key && upload.UploadId)
+          found.push({ key: this.relativeKey(upload.Key), uploadId: upload.UploadId, initiated: upload.Initiated });
       }
       keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
       uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
@@ -389,9 +392,12 @@ export class S3StoreDriver implements Store {
       if (name === 'RestoreAlreadyInProgress' || statusOf(error) === 409) return 'in-progress';
       if (name === 'InvalidObjectState') return 'not-needed';
       if (statusOf(error) === 501 || name === 'NotImplemented') {
-        throw new StorageUnsupportedError(`the server at ${this.config.endpoint ?? 'aws s3'} does not implement archive restores (restore of object '${key}')`, {
-          cause: error,
-        });
+        throw new StorageUnsupportedError(
+          `the server at ${this.config.endpoint ?? 'aws s3'} does not implement archive restores (restore of object '${key}')`,
+          {
+            cause: error,
+          },
+        );
       }
       throw this.translate(error, `restore request of object '${key}'`, key);
     }
@@ -408,10 +414,13 @@ export class S3StoreDriver implements Store {
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
       if (statusOf(error) === 412 || errorName(error) === 'PreconditionFailed') {
-        throw new IntegrityError(`object '${key}' in bucket '${this.config.bucket}' changed while it was being read (etag ${etag} no longer matches)`, {
-          cause: error,
-          hint: 'something else wrote to the repository; read it again',
-        });
+        throw new IntegrityError(
+          `object '${key}' in bucket '${this.config.bucket}' changed while it was being read (etag ${etag} no longer matches)`,
+          {
+            cause: error,
+            hint: 'something else wrote to the repository; read it again',
+          },
+        );
       }
       throw this.translate(error, `read of object '${key}' (resuming at byte ${start})`, key);
     }
@@ -627,20 +636,29 @@ export function translateS3Error(error: unknown, context: S3ErrorContext): Rooke
   const code = networkCode(error);
   // The handler also names a reset or a broken pipe 'TimeoutError' (to make it retryable).
   if (name === 'TimeoutError' && (code === undefined || code === 'ETIMEDOUT')) {
-    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} timed out (${timeoutDetail(message)})`, {
-      cause: error,
-      retryable: true,
-      hint: 'a slow but working endpoint needs larger connectTimeoutMs, socketTimeoutMs or requestTimeoutMs in the store url',
-    });
+    return new StorageUnavailableError(
+      `${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} timed out (${timeoutDetail(message)})`,
+      {
+        cause: error,
+        retryable: true,
+        hint: 'a slow but working endpoint needs larger connectTimeoutMs, socketTimeoutMs or requestTimeoutMs in the store url',
+      },
+    );
   }
   if (error instanceof TruncatedBodyError) {
-    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${error.message}`, { cause: error, retryable: true });
-  }
-  if (code || name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException') {
-    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} unreachable (${code ?? name})`, {
+    return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${error.message}`, {
       cause: error,
       retryable: true,
     });
+  }
+  if (code || name === 'TimeoutError' || name === 'RequestTimeout' || name === 'RequestTimeoutException') {
+    return new StorageUnavailableError(
+      `${context.what} in bucket '${context.bucket}' failed: ${context.endpoint} unreachable (${code ?? name})`,
+      {
+        cause: error,
+        retryable: true,
+      },
+    );
   }
   const retryable = (status !== undefined && status >= 500) || ['SlowDown', 'ServiceUnavailable', 'InternalError'].includes(name);
   return new StorageUnavailableError(`${context.what} in bucket '${context.bucket}' failed: ${detail}`, {

@@ -1,13 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import {
-  InvariantError,
-  ObjectInfo,
-  Store,
-  StorageConflictError,
-  StorageNotFoundError,
-} from '@rookery/core';
+import { InvariantError, ObjectInfo, Store, StorageConflictError, StorageNotFoundError } from '@rookery/core';
 
 /**
  * The Store port's contract (core store.port.ts), run against every driver. `makeStore` returns a
@@ -118,9 +112,9 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
 
     it('creates with ifAbsent once, then rejects with StorageConflictError and keeps the first object', async () => {
       await store.write('wal/000000010000000000000001', Buffer.from('first'), { ifAbsent: true });
-      await expect(
-        store.write('wal/000000010000000000000001', Buffer.from('second'), { ifAbsent: true }),
-      ).rejects.toBeInstanceOf(StorageConflictError);
+      await expect(store.write('wal/000000010000000000000001', Buffer.from('second'), { ifAbsent: true })).rejects.toBeInstanceOf(
+        StorageConflictError,
+      );
       expect((await readAll(await store.read('wal/000000010000000000000001'))).toString()).toBe('first');
     });
 

@@ -15,7 +15,16 @@ export interface StoreOptions {
 export type StoreLocation = { kind: 'file'; root: string } | { kind: 's3'; config: S3StoreConfig };
 
 const S3_NUMBER_PARAMS = ['partSize', 'maxAttempts', 'connectTimeoutMs', 'socketTimeoutMs', 'requestTimeoutMs'] as const;
-const S3_PARAMS = ['region', 'endpoint', 'forcePathStyle', 'sse', 'kmsKeyId', 'checksum', 'conditionalCreate', ...S3_NUMBER_PARAMS] as const;
+const S3_PARAMS = [
+  'region',
+  'endpoint',
+  'forcePathStyle',
+  'sse',
+  'kmsKeyId',
+  'checksum',
+  'conditionalCreate',
+  ...S3_NUMBER_PARAMS,
+] as const;
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** The only code that turns a store URL into a driver (STYLE: one factory reads config). */

@@ -53,9 +53,16 @@ describe('fault proxy', () => {
     proxy.setFault({ delayMs: 1, bytesPerSecond: 4 * 1024 * 1024 });
     const { socket, got } = await dial(proxy);
     socket.write(payload);
-    await pollUntil(async () => server.bytes(0).length, (length) => length === payload.length, { timeoutMs: 30_000 });
+    await pollUntil(
+      async () => server.bytes(0).length,
+      (length) => length === payload.length,
+      { timeoutMs: 30_000 },
+    );
     expect(server.bytes(0).equals(payload)).toBe(true);
-    await pollUntil(async () => got.length, (count) => count > 0);
+    await pollUntil(
+      async () => got.length,
+      (count) => count > 0,
+    );
     socket.destroy();
     expect(proxy.stats()).toMatchObject({ connections: 1, resets: 0, stalls: 0, bytesUp: payload.length });
   });
@@ -76,11 +83,17 @@ describe('fault proxy', () => {
     proxy.setFault({ direction: 'up', stallAfterBytes: 50_000 });
     const { socket } = await dial(proxy);
     socket.write(payload);
-    await pollUntil(async () => proxy.stats().stalls, (stalls) => stalls === 1);
+    await pollUntil(
+      async () => proxy.stats().stalls,
+      (stalls) => stalls === 1,
+    );
     expect(server.bytes(0).length).toBe(50_000);
     expect(socket.destroyed).toBe(false);
     proxy.clearFault();
-    await pollUntil(async () => server.bytes(0).length, (length) => length === payload.length);
+    await pollUntil(
+      async () => server.bytes(0).length,
+      (length) => length === payload.length,
+    );
     expect(server.bytes(0).equals(payload)).toBe(true);
     socket.destroy();
   });
@@ -88,7 +101,10 @@ describe('fault proxy', () => {
   it('applies a fault to a share of connections, up to its limit, and the seed replays the choice', async () => {
     const resetSet = async (seed: number) => {
       await proxy.close();
-      proxy = await startFaultProxy({ host: '127.0.0.1', port: server.port }, { seed, fault: { fraction: 0.5, resetAfterBytes: 10, limit: 3 } });
+      proxy = await startFaultProxy(
+        { host: '127.0.0.1', port: server.port },
+        { seed, fault: { fraction: 0.5, resetAfterBytes: 10, limit: 3 } },
+      );
       const outcomes: boolean[] = [];
       for (let index = 0; index < 12; index++) {
         const { socket, got, error } = await dial(proxy);

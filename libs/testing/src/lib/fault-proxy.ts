@@ -166,10 +166,12 @@ export async function startFaultProxy(
       }
       if (!done) to.end();
     };
-    const pumps = ([
-      [client, upstream, 'up'],
-      [upstream, client, 'down'],
-    ] as const).map(([from, to, direction]) => pump(from, to, direction).catch(() => finish(false)));
+    const pumps = (
+      [
+        [client, upstream, 'up'],
+        [upstream, client, 'down'],
+      ] as const
+    ).map(([from, to, direction]) => pump(from, to, direction).catch(() => finish(false)));
     void Promise.all(pumps).then(() => finish(false));
   };
 

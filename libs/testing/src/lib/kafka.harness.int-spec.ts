@@ -23,7 +23,13 @@ describe('kafka harness', () => {
       await admin.createTopics({ topics: [{ topic: 'rookery.test', numPartitions: 2 }], waitForLeaders: true });
       expect(await admin.listTopics()).toContain('rookery.test');
       await producer.connect();
-      await producer.send({ topic: 'rookery.test', messages: [{ key: 'oltp', value: 'first' }, { key: 'oltp', value: 'second' }] });
+      await producer.send({
+        topic: 'rookery.test',
+        messages: [
+          { key: 'oltp', value: 'first' },
+          { key: 'oltp', value: 'second' },
+        ],
+      });
       await consumer.connect();
       await consumer.subscribe({ topic: 'rookery.test', fromBeginning: true });
       const received: string[] = [];

@@ -101,15 +101,26 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
     .filter((name) => name.endsWith('.jar'))
     .map((name) => join(lib, name))
     .join(':');
-  const jvm = ['-Xmx' + (options.heap ?? '512m'), '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath];
+  const jvm = [
+    '-Xmx' + (options.heap ?? '512m'),
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    `-Dlog4j2.configurationFile=${log4j}`,
+    '-cp',
+    classpath,
+  ];
 
   // A cluster id is 16 random bytes in URL-safe base64, as `kafka-storage random-uuid` prints. It
   // may start with '-': passed as --cluster-id=ID so the argument parser cannot take it for a flag.
   const clusterId = randomBytes(16).toString('base64url');
-  const format = spawnSync('java', [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', `--cluster-id=${clusterId}`, '-c', properties], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const format = spawnSync(
+    'java',
+    [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', `--cluster-id=${clusterId}`, '-c', properties],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   if (format.status !== 0) {
     await rm(workDir, { recursive: true, force: true });
     throw new Error(`kafka storage format failed (exit ${format.status}): ${`${format.stdout}${format.stderr}`.trim().slice(-800)}`);
@@ -138,7 +149,8 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
 
   const deadline = Date.now() + (options.startTimeoutMs ?? 90_000);
   while (!started) {
-    const failure = spawnError ?? (child.exitCode !== null || child.signalCode !== null ? new Error(`exit ${child.exitCode ?? child.signalCode}`) : null);
+    const failure =
+      spawnError ?? (child.exitCode !== null || child.signalCode !== null ? new Error(`exit ${child.exitCode ?? child.signalCode}`) : null);
     if (failure || Date.now() > deadline) {
       await stop();
       const why = failure ? `exited before serving (${failure.message})` : `did not start within ${options.startTimeoutMs ?? 90_000} ms`;

@@ -80,9 +80,7 @@ describe('seedOltp and tableChecksums', () => {
 
     await cluster.query(`update items_dup set price = price + 0.01 where id = 250`, [], 'order_test');
     const after = await tableChecksums(url);
-    expect(diffTableChecksums(before, after)).toEqual([
-      expect.stringMatching(/^table 'public.items_dup' content differs \(same 500 rows/),
-    ]);
+    expect(diffTableChecksums(before, after)).toEqual([expect.stringMatching(/^table 'public.items_dup' content differs \(same 500 rows/)]);
 
     // A duplicated row with another removed keeps the count but not the multiset.
     await cluster.query(

@@ -20,7 +20,8 @@ export interface RookeryRunOptions {
 
 /** Throws unless the CLI is built: its int-specs spawn the compiled command. */
 export function assertCliBuilt(): void {
-  if (!existsSync(join(WORKSPACE_ROOT, 'dist', 'apps', 'cli', 'src', 'main.js'))) throw new Error('the CLI is not built: run npm run build');
+  if (!existsSync(join(WORKSPACE_ROOT, 'dist', 'apps', 'cli', 'src', 'main.js')))
+    throw new Error('the CLI is not built: run npm run build');
 }
 
 /** Runs `rookery …args` to its end, its output piped (not a terminal). */
@@ -38,7 +39,11 @@ export function runRookery(args: readonly string[], options: RookeryRunOptions =
  * Runs `rookery …args` with stdout and stderr into one file, as a cron job's `>> log 2>&1` does:
  * the output is in the order the command wrote it.
  */
-export function runRookeryLogged(args: readonly string[], logFile: string, options: RookeryRunOptions = {}): { status: number | null; output: string } {
+export function runRookeryLogged(
+  args: readonly string[],
+  logFile: string,
+  options: RookeryRunOptions = {},
+): { status: number | null; output: string } {
   const log = openSync(logFile, 'w');
   try {
     const result = spawnSync(process.execPath, [ROOKERY_BIN, ...args], {
@@ -57,7 +62,10 @@ export function runRookeryLogged(args: readonly string[], logFile: string, optio
  * Runs `rookery …args` with a stdout whose reader went away before the command printed anything
  * (`rookery info | head -0`): the pipe is closed as soon as the process starts.
  */
-export function runRookeryWithClosedStdout(args: readonly string[], options: RookeryRunOptions = {}): Promise<{ status: number | null; stderr: string }> {
+export function runRookeryWithClosedStdout(
+  args: readonly string[],
+  options: RookeryRunOptions = {},
+): Promise<{ status: number | null; stderr: string }> {
   const child = spawn(process.execPath, [ROOKERY_BIN, ...args], {
     cwd: options.cwd ?? WORKSPACE_ROOT,
     env: options.env ?? process.env,

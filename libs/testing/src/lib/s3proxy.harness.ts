@@ -167,7 +167,13 @@ export async function startS3Proxy(options: S3ProxyOptions = {}): Promise<S3Prox
   };
 
   try {
-    await waitForHttp(endpoint, child, options.startTimeoutMs ?? 60_000, () => output, () => spawnFailed);
+    await waitForHttp(
+      endpoint,
+      child,
+      options.startTimeoutMs ?? 60_000,
+      () => output,
+      () => spawnFailed,
+    );
   } catch (error) {
     await stop();
     throw error;
@@ -200,7 +206,9 @@ async function waitForHttp(
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (spawnFailed() || child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`s3proxy exited before answering on ${endpoint} (${child.exitCode ?? child.signalCode}): ${output().trim().slice(-800)}`);
+      throw new Error(
+        `s3proxy exited before answering on ${endpoint} (${child.exitCode ?? child.signalCode}): ${output().trim().slice(-800)}`,
+      );
     }
     if (await answers(endpoint)) return;
     if (Date.now() > deadline) {

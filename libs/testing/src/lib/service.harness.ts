@@ -119,14 +119,20 @@ export async function postBackup<Record extends ServiceBackupRecord>(app: INestA
     .send(body ?? {})
     .expect(202);
   const record = started.body as Record;
-  if (started.headers.location !== `/backups/${record.id}`) throw new Error(`unexpected Location '${started.headers.location}' for backup '${record.id}'`);
+  if (started.headers.location !== `/backups/${record.id}`)
+    throw new Error(`unexpected Location '${started.headers.location}' for backup '${record.id}'`);
   return record;
 }
 
 /** GET /backups/:id until the run is no longer running; fails unless it completed. */
 export async function completedBackup<Record extends ServiceBackupRecord>(app: INestApplication, id: string): Promise<Record> {
   const record = await pollUntil(
-    async () => (await http(app).get(`/backups/${encodeURIComponent(id)}`).expect(200)).body as Record,
+    async () =>
+      (
+        await http(app)
+          .get(`/backups/${encodeURIComponent(id)}`)
+          .expect(200)
+      ).body as Record,
     (value) => value.status !== 'running',
     { what: `backup '${id}' to finish`, timeoutMs: 120_000, intervalMs: 200 },
   );

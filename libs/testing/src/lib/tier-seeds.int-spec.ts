@@ -55,7 +55,9 @@ describe('seedContent and seedOlap', () => {
       [],
       OLAP_DATABASE,
     );
-    expect(views).toEqual(OLAP_MATERIALIZED_VIEWS.map((view) => ({ name: view.name, populated: true })).sort((a, b) => a.name.localeCompare(b.name)));
+    expect(views).toEqual(
+      OLAP_MATERIALIZED_VIEWS.map((view) => ({ name: view.name, populated: true })).sort((a, b) => a.name.localeCompare(b.name)),
+    );
     const sums = await tableChecksums(cluster.urlFor(OLAP_DATABASE));
     expect(sums['public.admin_audit_log'].rows).toBeGreaterThan(0);
     expect(Object.keys(sums).filter((table) => table.startsWith('analytics.'))).toHaveLength(5);

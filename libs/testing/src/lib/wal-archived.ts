@@ -8,7 +8,12 @@ import { pollUntil } from './poll';
 export async function switchAndWaitArchived(server: Pick<TestCluster, 'query'>): Promise<void> {
   const [{ name }] = await server.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
   await pollUntil(
-    async () => (await server.query<{ last: string | null; failed: string | null }>('select last_archived_wal as last, last_failed_wal as failed from pg_stat_archiver'))[0],
+    async () =>
+      (
+        await server.query<{ last: string | null; failed: string | null }>(
+          'select last_archived_wal as last, last_failed_wal as failed from pg_stat_archiver',
+        )
+      )[0],
     (status) => status.last !== null && status.last.slice(8) >= name.slice(8),
     { what: `segment ${name} to be archived` },
   );

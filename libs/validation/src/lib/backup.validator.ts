@@ -88,7 +88,9 @@ export class BackupValidator {
     const intact = verified.ok;
 
     if (manifest.method === 'physical') {
-      checks.push(...(intact ? await this.verifyBaseBackup(manifest, options.signal) : [notRun(CHECK.restoreExtraction), notRun(CHECK.verifybackup)]));
+      checks.push(
+        ...(intact ? await this.verifyBaseBackup(manifest, options.signal) : [notRun(CHECK.restoreExtraction), notRun(CHECK.verifybackup)]),
+      );
       checks.push(await this.walContinuity(tier, manifest, options.signal));
     } else {
       for (const artifact of manifest.artifacts) {
@@ -122,7 +124,11 @@ export class BackupValidator {
   private async restoreInto(manifest: BackupManifest, dataDirectory: string, signal?: AbortSignal): Promise<ValidationCheck> {
     try {
       const result = await this.engine.restore({ tier: manifest.tier, backup: manifest.id, to: dataDirectory, bare: true, signal });
-      return { name: CHECK.restoreExtraction, ok: true, detail: `${result.bytes} bytes restored into a scratch data directory in ${result.timings.extractMs} ms` };
+      return {
+        name: CHECK.restoreExtraction,
+        ok: true,
+        detail: `${result.bytes} bytes restored into a scratch data directory in ${result.timings.extractMs} ms`,
+      };
     } catch (error) {
       if (!isRookeryError(error)) throw error;
       return { name: CHECK.restoreExtraction, ok: false, detail: error.message };
@@ -133,7 +139,11 @@ export class BackupValidator {
     try {
       const result = await this.tools.verifybackup.verify(dataDirectory, { signal });
       return result.ok
-        ? { name: CHECK.verifybackup, ok: true, detail: `backup_manifest and WAL ${manifest.walRange?.start ?? ''}..${manifest.walRange?.stop ?? ''} verified` }
+        ? {
+            name: CHECK.verifybackup,
+            ok: true,
+            detail: `backup_manifest and WAL ${manifest.walRange?.start ?? ''}..${manifest.walRange?.stop ?? ''} verified`,
+          }
         : { name: CHECK.verifybackup, ok: false, detail: result.problems.slice(0, 5).join('; ') };
     } catch (error) {
       if (!isRookeryError(error)) throw error;

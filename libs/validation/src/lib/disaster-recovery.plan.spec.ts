@@ -13,7 +13,12 @@ const regionsOf = (tier: TierName) => REGIONS[tier];
 describe('resolveRegion', () => {
   it('maps secondary to position 1 for every tier, whatever each tier calls it', () => {
     const region = resolveRegion('secondary', ['oltp', 'content'], regionsOf, ['s3://a', 's3://b']);
-    expect(region).toMatchObject({ position: 1, storeUrl: 's3://b', loneRepository: false, tierRegions: { oltp: 'secondary', content: 'archive' } });
+    expect(region).toMatchObject({
+      position: 1,
+      storeUrl: 's3://b',
+      loneRepository: false,
+      tierRegions: { oltp: 'secondary', content: 'archive' },
+    });
   });
 
   it('takes a lone repository as a replica region (DR-only configuration)', () => {
@@ -32,7 +37,14 @@ describe('chooseBackup', () => {
   const older = makeManifest({ id: '20260101T000000Z-F', finishedAt: '2026-01-01T00:10:00.000Z' });
   const newer = makeManifest({ id: '20260102T000000Z-F', finishedAt: '2026-01-02T00:10:00.000Z' });
   const present = (...manifests: BackupManifest[]) =>
-    new Map<string, ObjectInfo>(manifests.flatMap((manifest) => manifest.artifacts.map((artifact) => [key(manifest, artifact.name), { key: key(manifest, artifact.name), size: artifact.storedBytes, modifiedAt: new Date() }])));
+    new Map<string, ObjectInfo>(
+      manifests.flatMap((manifest) =>
+        manifest.artifacts.map((artifact) => [
+          key(manifest, artifact.name),
+          { key: key(manifest, artifact.name), size: artifact.storedBytes, modifiedAt: new Date() },
+        ]),
+      ),
+    );
 
   it('takes the newest backup whose artifacts are all there with their sizes', () => {
     expect(chooseBackup([older, newer], key, present(older, newer)).backup?.id).toBe(newer.id);
@@ -49,9 +61,18 @@ describe('chooseBackup', () => {
   });
 
   it('needs every parent of an incremental, and honours the target time and the region', () => {
-    const incremental = makeManifest({ id: '20260103T000000Z-I', type: 'incremental', parent: 'gone', finishedAt: '2026-01-03T00:10:00.000Z' });
-    expect(chooseBackup([older, incremental], key, present(older, incremental)).skipped[0].reason).toMatch(/parent gone .* has no intact manifest/);
-    expect(chooseBackup([older, newer], key, present(older, newer), { notAfter: new Date('2026-01-01T12:00:00Z') }).backup?.id).toBe(older.id);
+    const incremental = makeManifest({
+      id: '20260103T000000Z-I',
+      type: 'incremental',
+      parent: 'gone',
+      finishedAt: '2026-01-03T00:10:00.000Z',
+    });
+    expect(chooseBackup([older, incremental], key, present(older, incremental)).skipped[0].reason).toMatch(
+      /parent gone .* has no intact manifest/,
+    );
+    expect(chooseBackup([older, newer], key, present(older, newer), { notAfter: new Date('2026-01-01T12:00:00Z') }).backup?.id).toBe(
+      older.id,
+    );
     expect(chooseBackup([older], key, present(older), { requireRegion: 'secondary' }).backup).toBeNull();
   });
 });

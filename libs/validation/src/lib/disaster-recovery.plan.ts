@@ -28,7 +28,12 @@ export interface ResolvedRegion {
  * replica: secondary, archive, analytics-archive); any other name is looked up in each requested
  * tier's policy.regions, and must sit at the same position for all of them (one store per run).
  */
-export function resolveRegion(region: string, tiers: readonly TierName[], policyRegions: (tier: TierName) => readonly string[], repositories: readonly string[]): ResolvedRegion {
+export function resolveRegion(
+  region: string,
+  tiers: readonly TierName[],
+  policyRegions: (tier: TierName) => readonly string[],
+  repositories: readonly string[],
+): ResolvedRegion {
   const positions = new Set<number>();
   for (const tier of tiers) positions.add(regionPosition(region, policyRegions(tier), tier));
   if (positions.size > 1) {
@@ -41,7 +46,8 @@ export function resolveRegion(region: string, tiers: readonly TierName[], policy
   for (const tier of tiers) tierRegions[tier] = policyRegions(tier)[position] ?? region;
   const configured = repositories[position];
   if (configured) return { name: region, position, storeUrl: configured, loneRepository: false, tierRegions };
-  if (repositories.length === 1 && position > 0) return { name: region, position, storeUrl: repositories[0], loneRepository: true, tierRegions };
+  if (repositories.length === 1 && position > 0)
+    return { name: region, position, storeUrl: repositories[0], loneRepository: true, tierRegions };
   throw new ConfigError(`no repository configured for region '${region}' (repositories[${position}])`, ['repositories', '--repo'], {
     hint: `list the region's store as repositories[${position}], or pass it alone with --repo URL`,
   });
@@ -118,15 +124,23 @@ function chainProblem(
   const chain: BackupManifest[] = [];
   for (let current: BackupManifest | undefined = candidate; current; current = current.parent ? byId.get(current.parent) : undefined) {
     if (requireRegion && !current.regions.includes(requireRegion)) {
-      return { reason: `manifest of ${current.id} does not list region '${requireRegion}' (regions ${current.regions.join(', ')}): not a copy made for it`, chain };
+      return {
+        reason: `manifest of ${current.id} does not list region '${requireRegion}' (regions ${current.regions.join(', ')}): not a copy made for it`,
+        chain,
+      };
     }
     for (const artifact of current.artifacts) {
       const stat = stats.get(artifactKey(current, artifact.name));
       if (!stat) return { reason: `artifact ${current.id}/${artifact.name} is missing`, chain };
-      if (stat.size !== artifact.storedBytes) return { reason: `artifact ${current.id}/${artifact.name} holds ${stat.size} bytes, the manifest says ${artifact.storedBytes}`, chain };
+      if (stat.size !== artifact.storedBytes)
+        return {
+          reason: `artifact ${current.id}/${artifact.name} holds ${stat.size} bytes, the manifest says ${artifact.storedBytes}`,
+          chain,
+        };
     }
     chain.unshift(current);
-    if (current.parent && !byId.has(current.parent)) return { reason: `parent ${current.parent} of ${current.id} has no intact manifest`, chain };
+    if (current.parent && !byId.has(current.parent))
+      return { reason: `parent ${current.parent} of ${current.id} has no intact manifest`, chain };
   }
   return { chain };
 }
@@ -178,15 +192,20 @@ export interface DrReport {
 
 /** The plan as printed by --dry-run and before a run. */
 export function describePlan(mode: DrMode, region: ResolvedRegion, store: string, tiers: readonly TierPlan[]): string {
-  const lines = [`disaster recovery (${mode}) from region ${region.name}: ${store}${region.loneRepository ? ' (the only repository configured)' : ''}`];
+  const lines = [
+    `disaster recovery (${mode}) from region ${region.name}: ${store}${region.loneRepository ? ' (the only repository configured)' : ''}`,
+  ];
   for (const plan of tiers) {
     lines.push(`  ${plan.tier} (${plan.method}, RTO ${plan.rtoSeconds} s):`);
     if (plan.problem) {
       lines.push(`    CANNOT RESTORE: ${plan.problem}`);
     } else {
-      lines.push(`    backup ${plan.backupId} (finished ${plan.backupFinishedAt})${plan.chain.length > 1 ? `, chain ${plan.chain.join(' → ')}` : ''}`);
+      lines.push(
+        `    backup ${plan.backupId} (finished ${plan.backupFinishedAt})${plan.chain.length > 1 ? `, chain ${plan.chain.join(' → ')}` : ''}`,
+      );
       lines.push(`    target ${plan.target} → ${plan.destination}`);
-      if (plan.walRange) lines.push(`    WAL ${plan.walRange.start} … ${plan.walRange.end ?? '(none archived after the backup: recovers to its end)'}`);
+      if (plan.walRange)
+        lines.push(`    WAL ${plan.walRange.start} … ${plan.walRange.end ?? '(none archived after the backup: recovers to its end)'}`);
     }
     for (const skip of plan.skipped) lines.push(`    passed over ${skip.backupId}: ${skip.reason}`);
   }
@@ -205,8 +224,14 @@ export function reportMarkdown(report: DrReport): string {
   ];
   for (const tier of report.tiers) {
     const time = tier.restoreMs === null ? '–' : `${(tier.restoreMs / 1000).toFixed(1)} s`;
-    const result = tier.ok ? (tier.withinRto ? 'ok, within RTO' : 'ok, RTO MISSED') : `FAILED: ${tier.error?.message ?? tier.problem ?? 'not restored'}`;
-    lines.push(`| ${tier.tier} | ${tier.method} | ${tier.backupId ?? '–'} | ${tier.restoredTo ?? tier.target} | ${tier.url ?? tier.destination} | ${time} | ${tier.rtoSeconds} s | ${escapeCell(result)} |`);
+    const result = tier.ok
+      ? tier.withinRto
+        ? 'ok, within RTO'
+        : 'ok, RTO MISSED'
+      : `FAILED: ${tier.error?.message ?? tier.problem ?? 'not restored'}`;
+    lines.push(
+      `| ${tier.tier} | ${tier.method} | ${tier.backupId ?? '–'} | ${tier.restoredTo ?? tier.target} | ${tier.url ?? tier.destination} | ${time} | ${tier.rtoSeconds} s | ${escapeCell(result)} |`,
+    );
   }
   for (const tier of report.tiers) {
     lines.push('', `## ${tier.tier}`, '');
@@ -214,7 +239,8 @@ export function reportMarkdown(report: DrReport): string {
     if (tier.chain.length > 1) lines.push(`- chain: ${tier.chain.join(' → ')}`);
     for (const skip of tier.skipped) lines.push(`- passed over ${skip.backupId}: ${skip.reason}`);
     const rows = tier.tables.reduce((sum, table) => sum + table.rows, 0);
-    if (tier.tables.length) lines.push(`- ${tier.tables.length} tables readable, ${rows} rows:`, '', '| database | table | rows |', '| --- | --- | --- |');
+    if (tier.tables.length)
+      lines.push(`- ${tier.tables.length} tables readable, ${rows} rows:`, '', '| database | table | rows |', '| --- | --- | --- |');
     for (const table of tier.tables) lines.push(`| ${table.database} | ${table.table} | ${table.rows} |`);
   }
   return `${lines.join('\n')}\n`;
@@ -233,10 +259,15 @@ export function errorRecord(error: unknown): { code: string; message: string } {
 /** The chosen region's store did not answer: nothing was planned or written. */
 export class RegionUnreachableError extends RookeryError {
   constructor(region: string, store: string, cause: unknown) {
-    super('REGION_UNREACHABLE', 'storage', `region '${region}' is not reachable (${store}): ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-      retryable: true,
-      hint: 'check the network path and credentials to that store, or choose another region with --region',
-    });
+    super(
+      'REGION_UNREACHABLE',
+      'storage',
+      `region '${region}' is not reachable (${store}): ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+        retryable: true,
+        hint: 'check the network path and credentials to that store, or choose another region with --region',
+      },
+    );
   }
 }

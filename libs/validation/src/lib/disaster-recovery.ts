@@ -4,7 +4,16 @@ import { BackupManifest, ObjectInfo, TierName, parseRecoveryTarget, redactUrl } 
 import { RESTORED_SERVER_LOG, RecoveryOutcome, RookeryEngine, waitForPromotion } from '@rookery/engine';
 import { ScratchCluster } from '@rookery/postgres';
 import { WalArchive, repositoryLayout } from '@rookery/repository';
-import { DrMode, DrReport, RegionUnreachableError, ResolvedRegion, TierOutcome, TierPlan, chooseBackup, errorRecord } from './disaster-recovery.plan';
+import {
+  DrMode,
+  DrReport,
+  RegionUnreachableError,
+  ResolvedRegion,
+  TierOutcome,
+  TierPlan,
+  chooseBackup,
+  errorRecord,
+} from './disaster-recovery.plan';
 import { ValidationTools } from './validation.tools';
 
 export interface DrRequest {
@@ -84,14 +93,21 @@ export class DisasterRecovery {
       backupId: backup?.id ?? null,
       backupFinishedAt: backup?.finishedAt ?? null,
       chain: choice.chain.map((entry) => entry.id),
-      target: policy.method === 'physical' ? (request.targetTime ?? 'latest (end of the archived WAL)') : backup ? `backup time ${backup.finishedAt}` : '–',
+      target:
+        policy.method === 'physical'
+          ? (request.targetTime ?? 'latest (end of the archived WAL)')
+          : backup
+            ? `backup time ${backup.finishedAt}`
+            : '–',
       database: policy.method === 'logical' ? (backup?.database ?? policy.database) : null,
       // Set by plan() once every tier's database is known.
       destination: '',
       walRange: backup && policy.method === 'physical' ? await this.walRange(backup) : null,
       rtoSeconds: policy.rtoSeconds,
       skipped,
-      problem: backup ? null : `no whole backup of tier ${tier} in this region${request.targetTime ? ` finished by ${request.targetTime}` : ''}`,
+      problem: backup
+        ? null
+        : `no whole backup of tier ${tier} in this region${request.targetTime ? ` finished by ${request.targetTime}` : ''}`,
     };
   }
 
@@ -119,7 +135,16 @@ export class DisasterRecovery {
       return scratch;
     };
     for (const plan of plans) {
-      const outcome: TierOutcome = { ...plan, ok: false, restoreMs: null, withinRto: false, restoredTo: null, url: null, tables: [], error: null };
+      const outcome: TierOutcome = {
+        ...plan,
+        ok: false,
+        restoreMs: null,
+        withinRto: false,
+        restoredTo: null,
+        url: null,
+        tables: [],
+        error: null,
+      };
       outcomes.push(outcome);
       if (plan.problem || !plan.backupId) {
         outcome.error = { code: 'NO_BACKUP', message: plan.problem ?? 'no backup' };
@@ -127,7 +152,8 @@ export class DisasterRecovery {
       }
       const started = Date.now();
       try {
-        const restored = plan.method === 'physical' ? await this.restorePhysical(plan, request) : await this.restoreLogical(plan, request, scratchCluster);
+        const restored =
+          plan.method === 'physical' ? await this.restorePhysical(plan, request) : await this.restoreLogical(plan, request, scratchCluster);
         outcome.restoreMs = Date.now() - started;
         outcome.restoredTo = restored.restoredTo;
         outcome.url = redactUrl(restored.urlFor(restored.databases[0] ?? 'postgres'));
@@ -181,10 +207,19 @@ export class DisasterRecovery {
     const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
     await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user: 'postgres' } });
     const outcome = result.recovery
-      ? await waitForPromotion({ logFile: join(dataDirectory, RESTORED_SERVER_LOG), isRunning: () => postgres.isRunning(dataDirectory), timeoutMs, signal: request.signal })
+      ? await waitForPromotion({
+          logFile: join(dataDirectory, RESTORED_SERVER_LOG),
+          isRunning: () => postgres.isRunning(dataDirectory),
+          timeoutMs,
+          signal: request.signal,
+        })
       : null;
-    const urlFor = (database: string) => `postgres://postgres@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
-    const rows = await this.tools.sql.query<{ datname: string }>(urlFor('postgres'), 'select datname from pg_database where datallowconn and not datistemplate order by datname');
+    const urlFor = (database: string) =>
+      `postgres://postgres@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
+    const rows = await this.tools.sql.query<{ datname: string }>(
+      urlFor('postgres'),
+      'select datname from pg_database where datallowconn and not datistemplate order by datname',
+    );
     return { urlFor, databases: rows.map((row) => row.datname), restoredTo: describeOutcome(outcome, result.manifest) };
   }
 

@@ -23,10 +23,14 @@ export async function runRecordedDrill(drill: RestoreDrill, tier: TierName, opti
     report = await drill.run(tier, options);
   } catch (error) {
     const backupId = options.backup && options.backup !== 'latest' ? options.backup : null;
-    const failure = drillFailure({ backupId, tier, startedAt, failedAt: new Date(), rtoSeconds: drill.rtoSeconds(tier), checks: [] }, error);
+    const failure = drillFailure(
+      { backupId, tier, startedAt, failedAt: new Date(), rtoSeconds: drill.rtoSeconds(tier), checks: [] },
+      error,
+    );
     return { ok: false, report: null, event: createEvent('dev.rookery.drill.failed', tier, failure, { source }), error };
   }
-  if (report.ok) return { ok: true, report, event: createEvent('dev.rookery.drill.completed', tier, drillCompletedData(report), { source }) };
+  if (report.ok)
+    return { ok: true, report, event: createEvent('dev.rookery.drill.completed', tier, drillCompletedData(report), { source }) };
   const error = new DrillFailedError(report);
   const facts = { ...report, startedAt: new Date(report.startedAt), failedAt: new Date(report.finishedAt) };
   return { ok: false, report, event: createEvent('dev.rookery.drill.failed', tier, drillFailure(facts, error), { source }), error };

@@ -61,21 +61,24 @@ describe('restore drills of the content and queue tiers', () => {
   it.each<[TierName, 'logical' | 'physical', string]>([
     ['content', 'logical', 'dump'],
     ['queue', 'physical', 'backup-end'],
-  ])('drills the %s tier (%s): restores, checks the data, reports a duration within the default RTO, cleans up', async (tier, method, recovery) => {
-    const backup = await engine.backup({ tier });
-    expect(backup.method).toBe(method);
+  ])(
+    'drills the %s tier (%s): restores, checks the data, reports a duration within the default RTO, cleans up',
+    async (tier, method, recovery) => {
+      const backup = await engine.backup({ tier });
+      expect(backup.method).toBe(method);
 
-    const report = await drill.run(tier);
+      const report = await drill.run(tier);
 
-    expect(report).toMatchObject({ backupId: backup.id, tier, method, ok: true, withinRto: true, recovery });
-    expect(report.checks.filter((check) => !check.ok)).toEqual([]);
-    expect(report.checks.map((check) => check.name)).toEqual(['restore', 'not in recovery', 'tables readable', 'data present']);
-    expect(report.restoreMs).toBeGreaterThan(0);
-    expect(report.totalMs).toBeGreaterThanOrEqual(report.restoreMs);
-    expect(report.rtoSeconds).toBe(engine.context.config.tiers[tier].policy.rtoSeconds);
-    // The restored copy held the seeded rows (not merely some catalog rows).
-    expect(report.checks.find((check) => check.name === 'data present')?.detail).toMatch(/^\d+ rows$/);
-    // Scratch data directory or scratch cluster: stopped and removed.
-    expect(await readdir(drills)).toEqual([]);
-  });
+      expect(report).toMatchObject({ backupId: backup.id, tier, method, ok: true, withinRto: true, recovery });
+      expect(report.checks.filter((check) => !check.ok)).toEqual([]);
+      expect(report.checks.map((check) => check.name)).toEqual(['restore', 'not in recovery', 'tables readable', 'data present']);
+      expect(report.restoreMs).toBeGreaterThan(0);
+      expect(report.totalMs).toBeGreaterThanOrEqual(report.restoreMs);
+      expect(report.rtoSeconds).toBe(engine.context.config.tiers[tier].policy.rtoSeconds);
+      // The restored copy held the seeded rows (not merely some catalog rows).
+      expect(report.checks.find((check) => check.name === 'data present')?.detail).toMatch(/^\d+ rows$/);
+      // Scratch data directory or scratch cluster: stopped and removed.
+      expect(await readdir(drills)).toEqual([]);
+    },
+  );
 });

@@ -76,7 +76,10 @@ export class RestoreDrill {
       const restoreStarted = Date.now();
       let target: RestoredTarget | null = null;
       try {
-        target = manifest.method === 'physical' ? await this.restorePhysical(manifest, options, cleanups) : await this.restoreLogical(manifest, options, cleanups);
+        target =
+          manifest.method === 'physical'
+            ? await this.restorePhysical(manifest, options, cleanups)
+            : await this.restoreLogical(manifest, options, cleanups);
         recovery = target.recovery;
         restoreMs = Date.now() - restoreStarted;
         checks.push({ name: CHECK.restore, ok: true, detail: `${manifest.id} restored in ${restoreMs} ms (${recovery})` });
@@ -118,7 +121,11 @@ export class RestoreDrill {
     return this.engine.context.config.tiers[tier].policy.rtoSeconds;
   }
 
-  private async restorePhysical(manifest: BackupManifest, options: DrillOptions, cleanups: (() => Promise<void>)[]): Promise<RestoredTarget> {
+  private async restorePhysical(
+    manifest: BackupManifest,
+    options: DrillOptions,
+    cleanups: (() => Promise<void>)[],
+  ): Promise<RestoredTarget> {
     const { postgres, selfCommand } = this.engine.context;
     const work = await mkdtemp(join(this.tools.workDirectory, `rookery-drill-${manifest.tier}-`));
     cleanups.push(() => rm(work, { recursive: true, force: true, maxRetries: 5 }));
@@ -134,7 +141,12 @@ export class RestoreDrill {
       signal: options.signal,
     });
     const owner = await postgres.osUser();
-    if (!selfCommand) await appendOwned(join(dataDirectory, 'postgresql.auto.conf'), "\n# rookery drill: never archive from a drill copy\narchive_mode = 'off'\n", owner);
+    if (!selfCommand)
+      await appendOwned(
+        join(dataDirectory, 'postgresql.auto.conf'),
+        "\n# rookery drill: never archive from a drill copy\narchive_mode = 'off'\n",
+        owner,
+      );
 
     const port = await this.tools.freePort();
     const timeoutMs = options.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
@@ -146,28 +158,58 @@ export class RestoreDrill {
     const user = options.user ?? 'postgres';
     await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user } });
     if (result.recovery) {
-      await waitForPromotion({ logFile: join(dataDirectory, RESTORED_SERVER_LOG), isRunning: () => postgres.isRunning(dataDirectory), timeoutMs, signal: options.signal });
+      await waitForPromotion({
+        logFile: join(dataDirectory, RESTORED_SERVER_LOG),
+        isRunning: () => postgres.isRunning(dataDirectory),
+        timeoutMs,
+        signal: options.signal,
+      });
     }
-    const urlFor = (database: string) => `postgres://${encodeURIComponent(user)}@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
-    const rows = await this.tools.sql.query<{ datname: string }>(urlFor('postgres'), 'select datname from pg_database where datallowconn and not datistemplate order by datname');
+    const urlFor = (database: string) =>
+      `postgres://${encodeURIComponent(user)}@localhost:${port}/${encodeURIComponent(database)}?host=${encodeURIComponent(dataDirectory)}`;
+    const rows = await this.tools.sql.query<{ datname: string }>(
+      urlFor('postgres'),
+      'select datname from pg_database where datallowconn and not datistemplate order by datname',
+    );
     return { urlFor, databases: rows.map((row) => row.datname), recovery: result.recovery ? 'archived-wal' : 'backup-end' };
   }
 
-  private async restoreLogical(manifest: BackupManifest, options: DrillOptions, cleanups: (() => Promise<void>)[]): Promise<RestoredTarget> {
+  private async restoreLogical(
+    manifest: BackupManifest,
+    options: DrillOptions,
+    cleanups: (() => Promise<void>)[],
+  ): Promise<RestoredTarget> {
     let cluster: ScratchCluster | null = null;
     cleanups.push(async () => cluster?.destroy());
-    cluster = await this.tools.scratchCluster({ name: `drill-${manifest.tier}`, parentDir: this.tools.workDirectory, removeWhenOrphaned: true });
+    cluster = await this.tools.scratchCluster({
+      name: `drill-${manifest.tier}`,
+      parentDir: this.tools.workDirectory,
+      removeWhenOrphaned: true,
+    });
     const scratch = cluster;
     const jobs = this.engine.context.config.tiers[manifest.tier].policy.logical?.jobs;
-    await this.engine.restore({ tier: manifest.tier, backup: manifest.id, targetUrl: scratch.urlFor(manifest.database), jobs, signal: options.signal });
+    await this.engine.restore({
+      tier: manifest.tier,
+      backup: manifest.id,
+      targetUrl: scratch.urlFor(manifest.database),
+      jobs,
+      signal: options.signal,
+    });
     return { urlFor: (database) => scratch.urlFor(database), databases: [manifest.database], recovery: 'dump' };
   }
 
   /** Out of recovery, every user table readable, and data present. */
   private async dataChecks(target: RestoredTarget): Promise<ValidationCheck[]> {
     const checks: ValidationCheck[] = [];
-    const [state] = await this.tools.sql.query<{ recovering: boolean }>(target.urlFor(target.databases[0] ?? 'postgres'), 'select pg_is_in_recovery() as recovering');
-    checks.push({ name: CHECK.notInRecovery, ok: state?.recovering === false, detail: state?.recovering ? 'the restored server is still in recovery' : 'accepts writes' });
+    const [state] = await this.tools.sql.query<{ recovering: boolean }>(
+      target.urlFor(target.databases[0] ?? 'postgres'),
+      'select pg_is_in_recovery() as recovering',
+    );
+    checks.push({
+      name: CHECK.notInRecovery,
+      ok: state?.recovering === false,
+      detail: state?.recovering ? 'the restored server is still in recovery' : 'accepts writes',
+    });
 
     let tables = 0;
     let rows = 0;
@@ -177,7 +219,10 @@ export class RestoreDrill {
       for (const table of await this.userTables(url)) {
         tables++;
         try {
-          const [count] = await this.tools.sql.query<{ n: string }>(url, `select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`);
+          const [count] = await this.tools.sql.query<{ n: string }>(
+            url,
+            `select count(*)::text as n from ${quoteIdent(table.schema)}.${quoteIdent(table.name)}`,
+          );
           rows += Number(count?.n ?? 0);
         } catch (error) {
           unreadable.push(`${database}.${table.schema}.${table.name}: ${error instanceof Error ? error.message : String(error)}`);
@@ -187,13 +232,21 @@ export class RestoreDrill {
     const where = target.databases.join(', ');
     checks.push(
       unreadable.length
-        ? { name: CHECK.tablesReadable, ok: false, detail: `${unreadable.length} of ${tables} tables unreadable: ${unreadable.slice(0, 3).join('; ')}` }
+        ? {
+            name: CHECK.tablesReadable,
+            ok: false,
+            detail: `${unreadable.length} of ${tables} tables unreadable: ${unreadable.slice(0, 3).join('; ')}`,
+          }
         : { name: CHECK.tablesReadable, ok: true, detail: `${tables} tables in ${where}` },
     );
     checks.push(
       rows > 0
         ? { name: CHECK.dataPresent, ok: true, detail: `${rows} rows` }
-        : { name: CHECK.dataPresent, ok: false, detail: tables ? `${tables} tables in ${where}, every one empty` : `no user tables in ${where}` },
+        : {
+            name: CHECK.dataPresent,
+            ok: false,
+            detail: tables ? `${tables} tables in ${where}, every one empty` : `no user tables in ${where}`,
+          },
     );
     return checks;
   }
@@ -221,8 +274,13 @@ async function appendOwned(path: string, text: string, owner: { uid: number; gid
 /** A drill whose restore or data checks failed (the RTO is a figure, not a failure). */
 export class DrillFailedError extends RookeryError {
   constructor(report: DrillReport) {
-    super('DRILL_FAILED', 'restore', `restore drill of backup '${report.backupId}' (tier ${report.tier}) failed: ${failureSummary(report.checks)}`, {
-      hint: 'the backup did not restore to usable data: run rookery verify on it and look at the failed check',
-    });
+    super(
+      'DRILL_FAILED',
+      'restore',
+      `restore drill of backup '${report.backupId}' (tier ${report.tier}) failed: ${failureSummary(report.checks)}`,
+      {
+        hint: 'the backup did not restore to usable data: run rookery verify on it and look at the failed check',
+      },
+    );
   }
 }

@@ -47,7 +47,10 @@ describe('a restored server does not obey the backup blindly', () => {
     repoUrl = `file://${repoDir}`;
     // The source archives with rookery (-c on its command line, which beats postgresql.auto.conf,
     // so the hostile values below never run on the source).
-    source = await startCluster({ name: 'guard-source', settings: { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` } });
+    source = await startCluster({
+      name: 'guard-source',
+      settings: { archive_mode: 'on', archive_command: `${process.execPath} ${bin} wal-push %p --tier oltp --repo ${repoUrl}` },
+    });
     await source.query(`create table guarded (id int primary key, note text not null);
       insert into guarded select g, md5(g::text) from generate_series(1, 2000) g`);
     // Written to postgresql.auto.conf, not reloaded: the backup carries them.

@@ -3,12 +3,23 @@ import { CHECK, allOk, checksumChecks, failureSummary, walContinuityCheck } from
 
 const backup = '20261126T020000Z-oltp';
 
-function report(overrides: Partial<WalContinuityReport['backups'][number]> = {}, conflicts: WalContinuityReport['conflicts'] = []): WalContinuityReport {
+function report(
+  overrides: Partial<WalContinuityReport['backups'][number]> = {},
+  conflicts: WalContinuityReport['conflicts'] = [],
+): WalContinuityReport {
   return {
     ok: true,
     conflicts,
     backups: [
-      { backup, timelines: [1], firstSegment: '000000010000000000000002', lastSegment: '000000010000000000000005', segments: 4, gaps: [], ...overrides },
+      {
+        backup,
+        timelines: [1],
+        firstSegment: '000000010000000000000002',
+        lastSegment: '000000010000000000000005',
+        segments: 4,
+        gaps: [],
+        ...overrides,
+      },
     ],
   };
 }
@@ -38,7 +49,12 @@ describe('validation checks', () => {
 
   it.each([
     ['a continuous archive', report(), true, /000000010000000000000002\.\.000000010000000000000005 on timeline 1, 4 segments/],
-    ['nothing archived from the backup on', report({ lastSegment: null, segments: 0 }), false, /no WAL archived from 000000010000000000000002 on/],
+    [
+      'nothing archived from the backup on',
+      report({ lastSegment: null, segments: 0 }),
+      false,
+      /no WAL archived from 000000010000000000000002 on/,
+    ],
     [
       'a gap past the backup’s end',
       report({ gaps: [{ first: '000000010000000000000004', last: '000000010000000000000004', count: 1, breaksWindow: true }] }),
@@ -51,7 +67,12 @@ describe('validation checks', () => {
       true,
       /4 segments/,
     ],
-    ['a conflicting copy after the start', report({}, [{ name: '000000010000000000000003', sha256: ['a', 'b'] }]), false, /000000010000000000000003 archived with 2 different contents/],
+    [
+      'a conflicting copy after the start',
+      report({}, [{ name: '000000010000000000000003', sha256: ['a', 'b'] }]),
+      false,
+      /000000010000000000000003 archived with 2 different contents/,
+    ],
     ['a conflicting copy before the start', report({}, [{ name: '000000010000000000000001', sha256: ['a', 'b'] }]), true, /4 segments/],
   ])('WAL continuity: %s', (_case, continuity, ok, detail) => {
     const check = walContinuityCheck(backup, continuity);

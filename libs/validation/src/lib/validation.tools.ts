@@ -40,7 +40,8 @@ export async function createValidationTools(config: RookeryConfig, options: Vali
     verifybackup: new PgVerifybackupDriver(runner, binaries),
     restore: new PgRestoreDriver(runner, binaries),
     sql: new PgSqlClient({ applicationName: 'rookery-validator' }),
-    scratchCluster: (clusterOptions) => createScratchCluster({ binDir: config.postgres.binDir, baseEnv: processEnvironment(), ...clusterOptions }),
+    scratchCluster: (clusterOptions) =>
+      createScratchCluster({ binDir: config.postgres.binDir, baseEnv: processEnvironment(), ...clusterOptions }),
     freePort: freeLoopbackPort,
     workDirectory: options.workDirectory ?? tmpdir(),
   };

@@ -20,7 +20,10 @@ export class CreateOutboxEvent1795651200000 implements MigrationInterface {
         ],
       }),
     );
-    await queryRunner.createIndex('outbox_event', new TableIndex({ name: 'outbox_event_pending', columnNames: ['relayed_at', 'invalid', 'seq'] }));
+    await queryRunner.createIndex(
+      'outbox_event',
+      new TableIndex({ name: 'outbox_event_pending', columnNames: ['relayed_at', 'invalid', 'seq'] }),
+    );
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {

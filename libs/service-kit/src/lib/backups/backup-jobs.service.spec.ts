@@ -41,9 +41,22 @@ function makeService(onAbort: 'rejects' | 'ignores') {
   const { engine, backups } = makeEngine(onAbort);
   const { catalog, failed } = makeCatalog();
   const config = { tiers: { oltp: { policy: { method: 'physical' } } } } as unknown as RookeryConfig;
-  const options = { serviceName: 'oltp-backup', logLevel: 'silent', startWaitMs: 0, shutdownWaitMs: 20, config } as ResolvedServiceKitOptions;
+  const options = {
+    serviceName: 'oltp-backup',
+    logLevel: 'silent',
+    startWaitMs: 0,
+    shutdownWaitMs: 20,
+    config,
+  } as ResolvedServiceKitOptions;
   const events = { source: 'rookery/oltp-backup', outboxItems: () => [], nudge: () => undefined, publish: async () => undefined };
-  const service = new BackupJobService(engine, catalog, new BackupMetricsService(), config, options, events as unknown as ServiceEventsService);
+  const service = new BackupJobService(
+    engine,
+    catalog,
+    new BackupMetricsService(),
+    config,
+    options,
+    events as unknown as ServiceEventsService,
+  );
   return { service, backups, failed };
 }
 

@@ -175,7 +175,9 @@ export class BackupJobService implements BeforeApplicationShutdown {
    */
   async reindex(tier: TierName): Promise<{ indexed: number; removed: number; damaged: number }> {
     const { backups, damaged } = await this.engine.list(tier);
-    const interrupted = this.running.has(tier) ? 0 : await this.catalog.markInterrupted(tier, 'interrupted: the service stopped during the backup');
+    const interrupted = this.running.has(tier)
+      ? 0
+      : await this.catalog.markInterrupted(tier, 'interrupted: the service stopped during the backup');
     const result = await this.catalog.reindex(backups, { tier });
     this.metrics.registerTier(tier);
     const newest = backups.at(-1);
@@ -218,7 +220,8 @@ export class BackupJobService implements BeforeApplicationShutdown {
     try {
       manifest = await backup;
     } catch (error) {
-      if (run.abandoned) return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`);
+      if (run.abandoned)
+        return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`);
       await this.recordFailure(facts, startedAt, error);
       this.events.nudge();
       return;
@@ -229,7 +232,11 @@ export class BackupJobService implements BeforeApplicationShutdown {
     }
     this.metrics.backupCompleted(tier, seconds(startedAt), new Date(manifest.finishedAt));
     this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);
-    const completed = backupCompletedEvent(manifest, { actor: facts.actor, repository: this.engine.context.repository.store.description, source: this.events.source });
+    const completed = backupCompletedEvent(manifest, {
+      actor: facts.actor,
+      repository: this.engine.context.repository.store.description,
+      source: this.events.source,
+    });
     await this.catalog.recordCompleted(manifest, { runningId: id, events: this.events.outboxItems(completed) }).catch((error: unknown) => {
       // The backup exists (its manifest is committed); the next reindex puts it in the catalog.
       this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describe(error)}`);
@@ -245,7 +252,9 @@ export class BackupJobService implements BeforeApplicationShutdown {
       this.metrics.backupRefused(tier, { afterStart: true });
       await this.catalog.remove(id).catch(() => undefined);
       // Its backup.started event is already out: say how the run ended.
-      await this.events.publish(failed).catch((publishError: unknown) => this.logger.error(`cannot store the backup.failed event of '${id}': ${describe(publishError)}`));
+      await this.events
+        .publish(failed)
+        .catch((publishError: unknown) => this.logger.error(`cannot store the backup.failed event of '${id}': ${describe(publishError)}`));
       this.logger.warn(`backup '${id}' of tier '${tier}' refused: ${describe(error)}`);
       return;
     }

@@ -10,7 +10,8 @@ export class ArtifactDto {
   @ApiProperty({ type: Number, description: 'logical bytes (before compression and encryption)' }) bytes!: number;
   @ApiProperty({ type: Number, description: 'bytes in the store' }) storedBytes!: number;
   @ApiProperty({ type: String, description: 'sha256 of the stored bytes' }) sha256!: string;
-  @ApiProperty({ type: String, required: false, description: 'sha256 of the logical bytes (absent for a base tar the server compressed)' }) logicalSha256?: string;
+  @ApiProperty({ type: String, required: false, description: 'sha256 of the logical bytes (absent for a base tar the server compressed)' })
+  logicalSha256?: string;
   @ApiProperty({ type: Object, example: { codec: 'zstd', level: 1 } }) compression!: ArtifactRecord['compression'];
   @ApiProperty({ type: Object, example: { algorithm: 'none' } }) encryption!: ArtifactRecord['encryption'];
 }

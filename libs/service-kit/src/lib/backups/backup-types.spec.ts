@@ -38,7 +38,11 @@ describe('backup types of a tier', () => {
     ['olap', 7, "tier 'olap' takes 'full' or 'snapshot'"],
   ])('%s refuses %s with CONFIG_INVALID and a hint naming what it takes', (tier, value, hint) => {
     expect(() => requestedBackupType(tier, DEFAULT_POLICIES[tier], value)).toThrow(
-      expect.objectContaining({ code: 'CONFIG_INVALID', message: `backup type '${String(value)}' is not available for tier '${tier}'`, hint }),
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: `backup type '${String(value)}' is not available for tier '${tier}'`,
+        hint,
+      }),
     );
   });
 });

@@ -53,7 +53,10 @@ export class RookeryErrorFilter implements ExceptionFilter {
       reply.status(status).json(errorBody(exception));
       return;
     }
-    this.logger.error(exception instanceof Error ? exception.message : String(exception), exception instanceof Error ? exception.stack : undefined);
+    this.logger.error(
+      exception instanceof Error ? exception.message : String(exception),
+      exception instanceof Error ? exception.stack : undefined,
+    );
     reply.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ code: 'INTERNAL', message: 'internal error' } satisfies ErrorBody);
   }
 }

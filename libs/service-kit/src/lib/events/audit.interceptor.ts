@@ -63,7 +63,9 @@ export class AuditInterceptor implements NestInterceptor {
         },
         { source: this.events.source },
       );
-      this.events.publish(event).catch((error: unknown) => this.logger.error(`cannot store the audit event of ${request.method} ${request.url}: ${String(error)}`));
+      this.events
+        .publish(event)
+        .catch((error: unknown) => this.logger.error(`cannot store the audit event of ${request.method} ${request.url}: ${String(error)}`));
     };
     return next.handle().pipe(
       tap({

@@ -69,9 +69,9 @@ export class ServiceEventsService implements OnApplicationBootstrap, BeforeAppli
   /** The bus events are relayed to, connected on first use. */
   async connectedBus(): Promise<EventBus> {
     if (this.bus) return this.bus;
-    this.connecting ??= connectEventBus(this.config.events, (level, message) => this.logger[level === 'error' ? 'error' : 'warn'](message)).finally(
-      () => (this.connecting = null),
-    );
+    this.connecting ??= connectEventBus(this.config.events, (level, message) =>
+      this.logger[level === 'error' ? 'error' : 'warn'](message),
+    ).finally(() => (this.connecting = null));
     this.bus = await this.connecting;
     return this.bus;
   }

@@ -22,7 +22,12 @@ function wal(lastArchivedAt: string | null, exposureSeconds: number | null): Wal
 describe('rpoExposure', () => {
   it.each([
     ['the server measured against archived WAL', wal('2026-12-07T11:00:00.000Z', 42), null, 42],
-    ['the newest archived segment when the server does not answer', wal('2026-12-07T11:59:00.000Z', null), new Date('2026-12-07T10:00:00.000Z'), 60],
+    [
+      'the newest archived segment when the server does not answer',
+      wal('2026-12-07T11:59:00.000Z', null),
+      new Date('2026-12-07T10:00:00.000Z'),
+      60,
+    ],
     ['the newest backup of a tier without WAL', null, new Date('2026-12-07T11:00:00.000Z'), 3600],
     ['nothing known', null, null, null],
   ])('%s', (_, status, lastSuccess, seconds) => {
@@ -58,14 +63,24 @@ describe('last validation and drill from the ledger', () => {
   const entries = [
     entry('dev.rookery.validation.passed', '2026-12-01T00:00:00.000Z', { validatedAt: '2026-12-01T00:00:00.000Z' }),
     entry('dev.rookery.validation.failed', '2026-12-02T00:00:00.000Z', { validatedAt: '2026-12-02T00:00:00.000Z' }),
-    entry('dev.rookery.drill.completed', '2026-12-03T00:00:00.000Z', { ok: true, restoreMs: 1_500, withinRto: true, finishedAt: '2026-12-03T00:00:00.000Z' }),
+    entry('dev.rookery.drill.completed', '2026-12-03T00:00:00.000Z', {
+      ok: true,
+      restoreMs: 1_500,
+      withinRto: true,
+      finishedAt: '2026-12-03T00:00:00.000Z',
+    }),
     entry('dev.rookery.drill.failed', '2026-12-04T00:00:00.000Z', { durationMs: 9_000, failedAt: '2026-12-04T00:00:00.000Z' }),
   ];
 
   it('takes the newest of each, failures included', () => {
     expect(lastValidation(entries)).toEqual({ at: new Date('2026-12-02T00:00:00.000Z'), ok: false });
     expect(lastDrill(entries)).toEqual({ at: new Date('2026-12-04T00:00:00.000Z'), ok: false, durationSeconds: 9, withinRto: false });
-    expect(lastDrill(entries.slice(0, 3))).toEqual({ at: new Date('2026-12-03T00:00:00.000Z'), ok: true, durationSeconds: 1.5, withinRto: true });
+    expect(lastDrill(entries.slice(0, 3))).toEqual({
+      at: new Date('2026-12-03T00:00:00.000Z'),
+      ok: true,
+      durationSeconds: 1.5,
+      withinRto: true,
+    });
     expect(lastValidation([])).toBeNull();
   });
 });

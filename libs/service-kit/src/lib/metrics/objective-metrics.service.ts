@@ -51,7 +51,15 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
     this.ownsLedger = !appLedger;
     if (appLedger) this.ledger = Promise.resolve(appLedger);
     for (const [name, help] of Object.entries(GAUGES)) {
-      this.gauges.set(name, new Gauge<Labels>({ name, help, labelNames: name.includes('replication') ? ['tier', 'region'] : ['tier'], registers: [metrics.registry] }));
+      this.gauges.set(
+        name,
+        new Gauge<Labels>({
+          name,
+          help,
+          labelNames: name.includes('replication') ? ['tier', 'region'] : ['tier'],
+          registers: [metrics.registry],
+        }),
+      );
     }
   }
 
@@ -84,7 +92,9 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
       walLagSeconds: wal?.exposure?.seconds ?? null,
       lastValidation: lastValidation(ledger),
       lastDrill: lastDrill(ledger),
-      replication: (replication?.regions ?? []).flatMap((region) => (region.wal ? [{ region: region.region, lagSeconds: region.wal.lagSeconds, missing: region.wal.missing }] : [])),
+      replication: (replication?.regions ?? []).flatMap((region) =>
+        region.wal ? [{ region: region.region, lagSeconds: region.wal.lagSeconds, missing: region.wal.missing }] : [],
+      ),
     };
   }
 
@@ -141,19 +151,22 @@ export class ObjectiveMetricsService implements OnApplicationShutdown {
 }
 
 const GAUGES = {
-  rookery_rpo_objective_seconds: 'The tier policy\'s RPO (seconds)',
-  rookery_rto_objective_seconds: 'The tier policy\'s RTO (seconds)',
+  rookery_rpo_objective_seconds: "The tier policy's RPO (seconds)",
+  rookery_rto_objective_seconds: "The tier policy's RTO (seconds)",
   rookery_backup_schedule_interval_seconds: 'Longest gap between two scheduled backups of the tier (seconds)',
-  rookery_rpo_exposure_seconds: 'What a loss of the tier\'s server now would cost: seconds since its recovery point (0 while a synchronous stream is in sync; else archived WAL, else the newest backup)',
-  rookery_wal_archive_lag_segments: 'Complete WAL segments the tier\'s server has not archived yet',
-  rookery_wal_archive_lag_seconds: 'Seconds since the newest archived WAL segment while WAL written after it is not archived (0 when current)',
+  rookery_rpo_exposure_seconds:
+    "What a loss of the tier's server now would cost: seconds since its recovery point (0 while a synchronous stream is in sync; else archived WAL, else the newest backup)",
+  rookery_wal_archive_lag_segments: "Complete WAL segments the tier's server has not archived yet",
+  rookery_wal_archive_lag_seconds:
+    'Seconds since the newest archived WAL segment while WAL written after it is not archived (0 when current)',
   rookery_validation_last_timestamp_seconds: 'Time of the newest validation of a backup of the tier (unix seconds)',
   rookery_validation_last_success: 'Whether the newest validation of the tier passed (1) or failed (0)',
   rookery_drill_last_timestamp_seconds: 'Finish time of the newest restore drill of the tier (unix seconds)',
   rookery_drill_last_success: 'Whether the newest restore drill of the tier succeeded (1) or failed (0)',
-  rookery_drill_last_duration_seconds: 'Restore time of the newest drill of the tier (seconds), to compare with rookery_rto_objective_seconds',
+  rookery_drill_last_duration_seconds:
+    'Restore time of the newest drill of the tier (seconds), to compare with rookery_rto_objective_seconds',
   rookery_drill_last_within_rto: 'Whether the newest drill restored within the RTO (1) or not (0)',
-  rookery_replication_wal_lag_seconds: 'How far the region\'s WAL copy trails the primary repository (seconds)',
+  rookery_replication_wal_lag_seconds: "How far the region's WAL copy trails the primary repository (seconds)",
   rookery_replication_wal_missing_files: 'WAL files of the primary repository the region has no copy of',
 } as const;
 
@@ -171,7 +184,12 @@ const LEDGER_TYPES = [
  * archived; else archived WAL measured against the server when it answers; else the time since
  * the newest recovery point known.
  */
-export function rpoExposure(wal: WalStatus | null, lastSuccessAt: Date | null, now = new Date(), stream: Date | null = null): number | null {
+export function rpoExposure(
+  wal: WalStatus | null,
+  lastSuccessAt: Date | null,
+  now = new Date(),
+  stream: Date | null = null,
+): number | null {
   const archived = wal?.lastArchived ? new Date(wal.lastArchived.archivedAt) : null;
   const streamed = stream && (!archived || stream > archived) ? Math.max(0, (now.getTime() - stream.getTime()) / 1000) : null;
   if (wal?.exposure && wal.lastArchived) return streamed === null ? wal.exposure.seconds : Math.min(streamed, wal.exposure.seconds);
@@ -215,7 +233,10 @@ export function lastDrill(entries: readonly LedgerEntry[]): TierObjectives['last
 }
 
 function newestOf(entries: readonly LedgerEntry[], prefix: string): LedgerEntry | undefined {
-  return entries.filter((entry) => entry.type.startsWith(prefix)).sort((a, b) => a.time.localeCompare(b.time)).at(-1);
+  return entries
+    .filter((entry) => entry.type.startsWith(prefix))
+    .sort((a, b) => a.time.localeCompare(b.time))
+    .at(-1);
 }
 
 function newest(dates: readonly (Date | null)[]): Date | null {

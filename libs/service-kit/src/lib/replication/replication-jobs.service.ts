@@ -78,7 +78,8 @@ export class ReplicationJobService implements OnApplicationBootstrap, OnApplicat
       const copied = region.backups.filter((backup) => backup.outcome === 'copied').length;
       const failed = region.backups.filter((backup) => backup.outcome === 'failed').length;
       const line = `replication of tier '${tier}' to ${region.region}: ${copied} backups copied, ${failed} failed, ${region.wal?.copied.length ?? 0} WAL files copied`;
-      if (failed || region.error || region.wal?.failed.length) this.logger.warn(`${line}${region.error ? ` (${region.error.message})` : ''}`);
+      if (failed || region.error || region.wal?.failed.length)
+        this.logger.warn(`${line}${region.error ? ` (${region.error.message})` : ''}`);
       else this.logger.log(line);
     }
     const events = replicationEvents(run, this.events.source);
