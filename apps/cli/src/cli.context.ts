@@ -32,7 +32,7 @@ export function selfCommand(command: Command, config: RookeryConfig): string[] {
 export async function withEngine<T>(command: Command, work: (engine: RookeryEngine) => Promise<T>): Promise<T> {
   const config = configFor(command);
   const engine = await createEngine(config, { actor: 'cli', selfCommand: selfCommand(command, config), version: rookeryVersion() });
-  log.debug(`settings from ${config.source}, repository ${engine.context.repository.store.description}`);
+  log.debug(`settings from ${config.source}, repository ${engine.store.description}`);
   try {
     return await work(engine);
   } finally {

@@ -26,3 +26,5 @@ export * from './lib/settings-guard';
 export * from './lib/replication.service';
 export * from './lib/storage-class.service';
 export * from './lib/retention.service';
+export * from './lib/backup-run';
+export * from './lib/backup-types';

@@ -1,6 +1,5 @@
 export * from './lib/backups/backup-jobs.service';
 export * from './lib/backups/backup-schedule.handler';
-export * from './lib/backups/backup-types';
 export * from './lib/backups/backups.controller';
 export * from './lib/backups/backup-record.dto';
 export * from './lib/errors/rookery-error.filter';

@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
-import { BackupManifest, BackupType, ConfigError, makeBackupId } from '@rookery/core';
-import { BackupRunFacts, backupCompletedEvent, backupFailedEvent, backupStartedEvent } from '@rookery/events';
+import { BackupManifest } from '@rookery/core';
+import type { BackupLifecycleSink } from '@rookery/engine';
+import { CloudEvent } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { log } from '../cli.log';
@@ -17,43 +18,23 @@ export function backupCommand(): Command {
       const tier = parseTier(options.tier) ?? 'oltp';
       const config = configFor(command);
       const progress = progressReporter(!options.json, `backup ${tier}`);
-      const startedAt = new Date();
-      let repository = '';
-      const facts = (): BackupRunFacts => ({
-        backupId: makeBackupId(tier, startedAt),
-        tier,
-        type: options.type as BackupType,
-        method: config.tiers[tier].policy.method,
-        startedAt: startedAt.toISOString(),
-        actor: 'cli',
-      });
-      let manifest: BackupManifest;
-      try {
-        manifest = await withEngine(command, (engine) => {
-          if (options.type !== 'full' && engine.context.config.tiers[tier].policy.method === 'physical') {
-            throw new ConfigError(
-              `backup type '${options.type}' is not available for tier '${tier}': physical tiers take full backups (WAL covers the rest)`,
-              ['--type'],
-            );
-          }
-          repository = engine.context.repository.store.description;
-          return engine
-            .backup({ tier, type: options.type as BackupType, onProgress: progress.listener, onWarning: log.warn })
-            .finally(progress.stop);
-        });
-      } catch (error) {
-        if (repository)
-          await publishCliEvents(config, [
-            backupStartedEvent(facts(), CLI_EVENT_SOURCE),
-            backupFailedEvent(facts(), error, CLI_EVENT_SOURCE),
-          ]);
-        throw error;
-      }
-      const run = { ...facts(), backupId: manifest.id, startedAt: manifest.startedAt };
-      await publishCliEvents(config, [
-        backupStartedEvent(run, CLI_EVENT_SOURCE),
-        backupCompletedEvent(manifest, { actor: 'cli', repository, source: CLI_EVENT_SOURCE }),
-      ]);
+      // The run's lifecycle events are published once the command is done, whatever its outcome.
+      const events: CloudEvent[] = [];
+      const lifecycle: BackupLifecycleSink = {
+        source: CLI_EVENT_SOURCE,
+        started: async (event) => void events.push(event),
+        completed: async (event) => void events.push(event),
+        failed: async (event) => void events.push(event),
+      };
+      const manifest = await withEngine(command, async (engine) => {
+        try {
+          const run = engine.backupRun({ tier, type: options.type, actor: 'cli' }, lifecycle);
+          await run.start();
+          return await run.finish({ onProgress: progress.listener, onWarning: log.warn });
+        } finally {
+          progress.stop();
+        }
+      }).finally(() => publishCliEvents(config, events));
       process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
     });
 }

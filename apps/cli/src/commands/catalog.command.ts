@@ -34,11 +34,11 @@ export function catalogCommand(): Command {
         reporting(async (options: GlobalOptions, command: Command): Promise<CommandOutcome> => {
           const only = parseTier(options.tier);
           const { url, tiers, repository } = await withEngine(command, async (engine) => {
-            const catalogUrl = engine.context.config.catalog.url;
-            const repository = engine.context.repository.store.description;
+            const catalogUrl = engine.config.catalog.url;
+            const repository = engine.store.description;
             const index = await load.catalog().BackupCatalog.open(catalogUrl);
             const ledger = await load.catalog().EventLedger.open(catalogUrl);
-            const compliance = new (load.compliance().ComplianceLedgerService)(ledger, tierPolicies(engine.context.config));
+            const compliance = new (load.compliance().ComplianceLedgerService)(ledger, tierPolicies(engine.config));
             try {
               const results: TierRebuild[] = [];
               for (const tier of only ? [only] : TIER_NAMES) {

@@ -183,7 +183,7 @@ async function embeddedEvidence(
       [item(backupStartedEvent(facts, source))],
     );
     await catalog.recordCompleted(manifest, {
-      events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.context.repository.store.description, source }))],
+      events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.store.description, source }))],
     });
     const verified = await engine.verify(manifest.tier, manifest.id);
     const checks = verified.artifacts.map((artifact) => ({ name: `sha256 ${artifact.name}`, ok: artifact.ok }));

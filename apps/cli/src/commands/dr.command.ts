@@ -86,8 +86,8 @@ export function drCommand(): Command {
           if (options.dryRun) {
             process.stdout.write(
               options.json
-                ? `${JSON.stringify(dryRunReport(options.mode, region, engine.context.repository.store.description, plans, started), null, 2)}\n`
-                : describePlan(options.mode, region, engine.context.repository.store.description, plans),
+                ? `${JSON.stringify(dryRunReport(options.mode, region, engine.store.description, plans, started), null, 2)}\n`
+                : describePlan(options.mode, region, engine.store.description, plans),
             );
             // A tier with nothing to restore fails the rehearsal too.
             return unrestored(
@@ -97,7 +97,7 @@ export function drCommand(): Command {
             );
           }
           requireDestinations(plans, request);
-          if (!options.json) process.stdout.write(describePlan(options.mode, region, engine.context.repository.store.description, plans));
+          if (!options.json) process.stdout.write(describePlan(options.mode, region, engine.store.description, plans));
           const report = await dr.run(request, plans, started);
           const written = await writeReport(report, options.report ?? resolve(request.workdir ?? '.', 'dr-report.md'));
           process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : resultText(report, written));

@@ -75,7 +75,7 @@ export async function backupDetail(engine: RookeryEngine, manifest: BackupManife
     walReach: await walReachOf(engine, manifest),
     copies,
     hold,
-    evidence: await evidenceOf(engine.context.config.catalog.url, manifest),
+    evidence: await evidenceOf(engine.config.catalog.url, manifest),
   };
 }
 

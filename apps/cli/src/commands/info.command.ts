@@ -19,7 +19,7 @@ export function infoCommand(): Command {
       if (options.backup) return showBackup(command, options.backup, tier, options.json === true);
       const { listing, wal, holds, replication, objectLock } = await withEngine(command, async (engine) => {
         const found = await engine.list(tier);
-        if (found.backups.length === 0 && found.damaged.length === 0) await assertRepositoryExists(engine.context.repository.store);
+        if (found.backups.length === 0 && found.damaged.length === 0) await assertRepositoryExists(engine.store);
         const tiers = tier ? [tier] : TIER_NAMES.filter((name) => found.backups.some((backup) => backup.tier === name));
         return {
           listing: found,
@@ -62,7 +62,7 @@ async function findBackup(engine: RookeryEngine, id: string, tier: TierName | un
     return await engine.find(named, id);
   } catch (error) {
     // A backup not found in a repository that is not there: say that instead.
-    if (error instanceof BackupNotFoundError) await assertRepositoryExists(engine.context.repository.store);
+    if (error instanceof BackupNotFoundError) await assertRepositoryExists(engine.store);
     throw error;
   }
 }
@@ -99,7 +99,7 @@ async function replicationStatuses(
 async function walStatuses(engine: RookeryEngine, tier: TierName | undefined): Promise<Record<string, WalStatus>> {
   const result: Record<string, WalStatus> = {};
   for (const name of tier ? [tier] : TIER_NAMES) {
-    if (engine.context.config.tiers[name].policy.method !== 'physical') continue;
+    if (engine.config.tiers[name].policy.method !== 'physical') continue;
     const status = await engine.walStatus(name);
     if (tier || status.archivedFiles > 0 || status.server) result[name] = status;
   }

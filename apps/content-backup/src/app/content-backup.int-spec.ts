@@ -5,7 +5,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
 import { RookeryEngine } from '@rookery/engine';
-import { repositoryLayout } from '@rookery/repository';
+import { RepositoryLock, repositoryLayout } from '@rookery/repository';
 import { backupJobName, configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import {
   CONTENT_DATABASE,
@@ -73,7 +73,7 @@ describe('content-backup service', () => {
   });
 
   it('answers 409 LOCK_HELD while another process (the CLI) holds the tier lock, and records nothing', async () => {
-    const lock = await app.get(RookeryEngine).context.lock.acquire('content', { holder: 'rookery backup (cli)' });
+    const lock = await new RepositoryLock(app.get(RookeryEngine).store).acquire('content', { holder: 'rookery backup (cli)' });
     try {
       const refused = await request(app.getHttpServer()).post('/backups').expect(409);
       expect(refused.body).toMatchObject({ code: 'LOCK_HELD', message: expect.stringContaining('rookery backup (cli)') });
@@ -139,7 +139,7 @@ describe('content-backup service', () => {
       const done = await completedBackup<BackupRecord>(onS3, started.id);
       expect(done.artifacts).toHaveLength(2);
       const engine = onS3.get(RookeryEngine);
-      expect(engine.context.repository.store.description).toMatch(/^s3:/);
+      expect(engine.store.description).toMatch(/^s3:/);
       expect(await engine.find('content', done.id)).toMatchObject({ id: done.id, type: 'full', storedBytes: done.storedBytes });
       expect((await engine.verify('content', done.id)).ok).toBe(true);
     } finally {

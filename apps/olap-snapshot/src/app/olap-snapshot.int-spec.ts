@@ -114,7 +114,7 @@ describe('olap-snapshot service', () => {
       expect(started).toMatchObject({ type: 'snapshot', requestedBy: 'api' });
       const done = await completedBackup<BackupRecord>(onS3, started.id);
       const engine = onS3.get(RookeryEngine);
-      expect(engine.context.repository.store.description).toMatch(/^s3:/);
+      expect(engine.store.description).toMatch(/^s3:/);
       expect(await engine.find('olap', done.id)).toMatchObject({ id: done.id, type: 'snapshot', storedBytes: done.storedBytes });
       expect((await engine.verify('olap', done.id)).ok).toBe(true);
     } finally {

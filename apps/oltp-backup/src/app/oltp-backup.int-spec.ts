@@ -9,7 +9,7 @@ import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
-import { repositoryLayout } from '@rookery/repository';
+import { RepositoryLock, repositoryLayout } from '@rookery/repository';
 import { configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import { TestCluster, pollUntil, seedOltp, startCluster } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
@@ -121,7 +121,7 @@ describe('oltp-backup service', () => {
   });
 
   it('answers 409 LOCK_HELD when another process holds the tier lock, and records nothing', async () => {
-    const lock = await app.get(RookeryEngine).context.lock.acquire('oltp', { holder: 'rookery backup (cli)' });
+    const lock = await new RepositoryLock(app.get(RookeryEngine).store).acquire('oltp', { holder: 'rookery backup (cli)' });
     try {
       const refused = await request(app.getHttpServer()).post('/backups').expect(409);
       expect(refused.body).toMatchObject({ code: 'LOCK_HELD', message: expect.stringContaining('rookery backup (cli)') });

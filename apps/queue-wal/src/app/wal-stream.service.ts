@@ -85,7 +85,7 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
 
   private registerMetrics(supervisor: WalStreamSupervisor): void {
     const registers = [this.metrics.registry];
-    const tier = this.engine.context.config.walStream.tier;
+    const tier = this.engine.config.walStream.tier;
     const gauge = (name: string, help: string, read: (snapshot: ReturnType<WalStreamSupervisor['snapshot']>) => number | null) =>
       new Gauge({
         name,

@@ -8,10 +8,10 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { BackupManifest, TierName, ToolFailedError } from '@rookery/core';
-import { RookeryEngine, createEngine } from '@rookery/engine';
+import { PostgresTools, RookeryEngine, createEngine } from '@rookery/engine';
 import { CloudEvent, EventData, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
 import { lookupOsUser } from '@rookery/postgres';
-import { configureServiceApp } from '@rookery/service-kit';
+import { ROOKERY_CONFIG, configureServiceApp } from '@rookery/service-kit';
 import { KafkaHandle, TestCluster, acquireS3, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
 import { VALIDATOR_ENGINE, ValidatorModule } from './validator.module';
 
@@ -26,6 +26,27 @@ jest.setTimeout(300_000);
  * drill` from the CLI against an S3 repository, with an RTO set impossibly low.
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
+
+/**
+ * The fault a case injects into the validator engine's tar extraction, which only `rookery
+ * restore` (and the validator, through the engine) uses: the artifacts and their checksums stay
+ * intact. Null: extraction as built.
+ */
+let extractionFault: (() => Error) | null = null;
+
+function withExtractionFault(tools: PostgresTools): PostgresTools {
+  return {
+    ...tools,
+    extractTar: (directory, rename, options) => {
+      const extraction = tools.extractTar(directory, rename, options);
+      const failure = extractionFault;
+      if (!failure) return extraction;
+      const done = extraction.done.then(() => Promise.reject(failure()));
+      done.catch(() => undefined);
+      return { ...extraction, done };
+    },
+  };
+}
 const bin = join(root, 'bin', 'rookery.js');
 
 type ValidationData = EventData<'dev.rookery.validation.failed'>;
@@ -46,15 +67,18 @@ describe('validator service (real Kafka, real clusters)', () => {
   let app: INestApplication | null = null;
 
   async function startApp(): Promise<INestApplication> {
+    const selfCommand = [process.execPath, bin, '--repo', repoUrl];
     const moduleRef = await Test.createTestingModule({
-      imports: [
-        ValidatorModule.forRoot({
-          config,
-          logLevel: process.env['TEST_LOG_LEVEL'] ?? 'silent',
-          selfCommand: [process.execPath, bin, '--repo', repoUrl],
-        }),
-      ],
-    }).compile();
+      imports: [ValidatorModule.forRoot({ config, logLevel: process.env['TEST_LOG_LEVEL'] ?? 'silent', selfCommand })],
+    })
+      // The validator's engine as the module builds it, with a tar extraction a case can make fail.
+      .overrideProvider(VALIDATOR_ENGINE)
+      .useFactory({
+        factory: (resolved: RookeryConfig) =>
+          createEngine(resolved, { actor: 'validator service', selfCommand, postgres: withExtractionFault }),
+        inject: [ROOKERY_CONFIG],
+      })
+      .compile();
     const started = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(started, { title: 'validator (test)', description: 'test' });
     await started.listen(0, '127.0.0.1');
@@ -79,7 +103,7 @@ describe('validator service (real Kafka, real clusters)', () => {
   /** A new backup of the tier whose first artifact has one byte flipped in the store. */
   async function damagedBackup(tier: TierName): Promise<BackupManifest> {
     const manifest = await engine.backup({ tier });
-    const path = join(new URL(repoUrl).pathname, engine.context.repository.artifactKey(manifest, manifest.artifacts[0].name));
+    const path = join(new URL(repoUrl).pathname, engine.artifactKey(manifest, manifest.artifacts[0].name));
     const bytes = await readFile(path);
     bytes[Math.floor(bytes.length / 2)] ^= 0xff;
     await writeFile(path, bytes);
@@ -196,14 +220,7 @@ describe('validator service (real Kafka, real clusters)', () => {
     async (_case, failure, expectFailure) => {
       // The fault is injected into the engine's tar extraction, which only `rookery restore` (and
       // now the validator, through the engine) uses: the artifacts and their checksums stay intact.
-      const validatorEngine = (app as INestApplication).get<RookeryEngine>(VALIDATOR_ENGINE);
-      const extractTar = validatorEngine.context.postgres.extractTar;
-      validatorEngine.context.postgres.extractTar = (directory, rename, options) => {
-        const extraction = extractTar(directory, rename, options);
-        const done = extraction.done.then(() => Promise.reject(failure()));
-        done.catch(() => undefined);
-        return { ...extraction, done };
-      };
+      extractionFault = failure;
       try {
         const manifest = await engine.backup({ tier: 'oltp' });
         await oltp.query('select pg_switch_wal()');
@@ -216,7 +233,7 @@ describe('validator service (real Kafka, real clusters)', () => {
           .expect(200);
         expect(listed.body.validations).toEqual([expect.objectContaining({ backupId: manifest.id, ok: false, eventId: event.id })]);
       } finally {
-        validatorEngine.context.postgres.extractTar = extractTar;
+        extractionFault = null;
       }
     },
   );

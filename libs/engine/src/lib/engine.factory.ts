@@ -32,6 +32,11 @@ export interface EngineOptions {
    * settings and only latest (crash recovery to the backup's end) is possible.
    */
   selfCommand?: readonly string[];
+  /**
+   * Wraps the PostgreSQL tools before the engine uses them: specs inject faults or watch at that
+   * boundary (an extraction that fails, a restored server's start), the engine stays as built.
+   */
+  postgres?: (tools: PostgresTools) => PostgresTools;
 }
 
 export const ROOKERY_VERSION = '0.1.0';
@@ -117,7 +122,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     config,
     repository: new BackupRepository(store, signingKeyringFor(config)),
     lock: new RepositoryLock(store),
-    postgres,
+    postgres: options.postgres ? options.postgres(postgres) : postgres,
     encoding,
     primaryRegion: regionOf(primaryUrl),
     actor: options.actor,

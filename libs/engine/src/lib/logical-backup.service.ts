@@ -1,8 +1,6 @@
-import { Writable } from 'node:stream';
 import {
   ArtifactRecord,
   BackupManifest,
-  BackupType,
   ConfigError,
   IntegrityError,
   LogicalBackupInfo,
@@ -11,44 +9,15 @@ import {
   signManifest,
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
-import { ArtifactEncoding, artifactFileName, encryptionRequired, readArtifactInto, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
+import type { NamedBackupRequest } from './backup-run';
 import { EngineContext } from './engine.context';
-import { ProgressListener, WarningListener } from './engine.progress';
+import { LogicalBackupJob, LogicalReadOutcome, readArtifactBack } from './logical-backup.job';
 import { TRACKING_TABLE_DATA, ensureChangeTracking, pruneChangeLog, readTrackingPoint } from './logical-change-tracking';
 import { LogicalIncrementalService } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
-
-export interface LogicalBackupRequest {
-  tier: TierName;
-  /** full (daily) or snapshot (the OLAP weekly, kept policy.snapshotRetentionDays). */
-  type?: BackupType;
-  signal?: AbortSignal;
-  onProgress?: ProgressListener;
-  /** Told of problems that do not change the outcome (a failed backup's cleanup that failed). */
-  onWarning?: WarningListener;
-  now?: () => Date;
-  /** The backup's id when the caller already named it; it must be free in the repository. */
-  id?: string;
-}
-
-/** What a logical backup is working on, once named and locked. */
-export interface LogicalBackupJob {
-  request: LogicalBackupRequest;
-  id: string;
-  startedAt: Date;
-  url: string;
-  policy: LogicalPolicy;
-  encoding: ArtifactEncoding;
-}
-
-/** The artifacts a backup wrote and validated, and its manifest's logical section. */
-export interface LogicalReadOutcome {
-  artifacts: ArtifactRecord[];
-  info: LogicalBackupInfo;
-  parent: string | null;
-}
 
 /** One pg_dump of a logical backup: the artifact it becomes and what it selects. */
 interface PlannedDump {
@@ -73,20 +42,19 @@ export class LogicalBackupService {
     private readonly tools: () => Promise<LogicalTools>,
   ) {}
 
-  async backup(request: LogicalBackupRequest): Promise<BackupManifest> {
+  async backup(request: NamedBackupRequest): Promise<BackupManifest> {
     const { config, repository, lock, postgres } = this.context;
     const tier = config.tiers[request.tier];
     const policy = { ...DEFAULT_LOGICAL_POLICY, ...tier.policy.logical };
-    const type = request.type ?? 'full';
+    const type = request.type;
     const url = tier.pgUrl?.reveal();
     if (!url) {
       throw new ConfigError(`no database URL for tier '${request.tier}'`, [`tiers.${request.tier}.pgUrl`], {
         hint: `set tiers.${request.tier}.pgUrl in rookery.yaml or pass --pg-url`,
       });
     }
-    this.checkType(request.tier, type);
     const tools = await this.tools();
-    const now = request.now ?? (() => new Date());
+    const now = request.now;
 
     // Fail before taking the lock if the store or the database cannot be reached.
     await repository.store.check();
@@ -97,15 +65,14 @@ export class LogicalBackupService {
     let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
+      // Named by its BackupRun before the lock; checked again now that no other run can take it.
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       named = { tier: request.tier, id, startedAt: startedAt.toISOString() };
       const encoding: ArtifactEncoding = { ...this.context.encoding, compression: policy.compression ?? this.context.encoding.compression };
 
       const job: LogicalBackupJob = { request, id, startedAt, url, policy, encoding };
       const { artifacts, info, parent } =
-        type === 'incremental'
-          ? await new LogicalIncrementalService(this.context, this.tools, this).read(job, server)
-          : await this.readFull(job);
+        type === 'incremental' ? await new LogicalIncrementalService(this.context, this.tools).read(job, server) : await this.readFull(job);
       const finishedAt = now();
       const retentionDays =
         type === 'snapshot' ? (tier.policy.snapshotRetentionDays ?? tier.policy.retentionDays) : tier.policy.retentionDays;
@@ -188,20 +155,9 @@ export class LogicalBackupService {
     });
   }
 
-  private checkType(tier: TierName, type: BackupType): void {
-    const policy = this.context.config.tiers[tier].policy;
-    if (type === 'full') return;
-    if (type === 'snapshot' && policy.snapshotRetentionDays) return;
-    if (type === 'incremental' && policy.logical?.incremental) return;
-    const why = { snapshot: ': its policy has no snapshotRetentionDays', incremental: ': its policy has no logical.incremental', full: '' }[
-      type
-    ];
-    throw new ConfigError(`backup type '${type}' is not available for tier '${tier}'${why}`, ['--type']);
-  }
-
   /** Streams one pg_dump into the store, then proves the stored artifact lists as an archive. */
   private async dumpOne(
-    request: LogicalBackupRequest,
+    request: NamedBackupRequest,
     job: { id: string; startedAt: Date; url: string; policy: LogicalPolicy; encoding: ArtifactEncoding; dump: PlannedDump },
   ): Promise<ArtifactRecord> {
     const { repository } = this.context;
@@ -238,50 +194,18 @@ export class LogicalBackupService {
    * `pg_restore --list`: a backup is committed only if each of its dumps is a readable archive.
    */
   private async validate(
-    request: LogicalBackupRequest,
+    request: NamedBackupRequest,
     job: { id: string; startedAt: Date; policy: LogicalPolicy; dump: PlannedDump },
     artifact: ArtifactRecord,
     key: string,
   ): Promise<void> {
     const tools = await this.tools();
-    const entries = await this.readBack(request, job, artifact, key, (signal) =>
+    const entries = await readArtifactBack(this.context, request, job, artifact, key, (signal) =>
       job.policy.format === 'custom'
         ? tools.restore.listStream({ signal })
         : tools.restore.listTarStream({ signal, workDirectory: tools.workDirectory }),
     );
     checkListing(artifact.name, entries, job.dump);
-  }
-
-  /**
-   * Reads a stored artifact back (every checksum checked on the way) into a checker's sink: the
-   * checker's verdict, or the error of either side that explains the other.
-   */
-  async readBack<T>(
-    request: LogicalBackupRequest,
-    job: { id: string; startedAt: Date },
-    artifact: ArtifactRecord,
-    key: string,
-    checker: (signal: AbortSignal) => { sink: Writable; result: Promise<T> },
-  ): Promise<T> {
-    const { repository } = this.context;
-    const controller = new AbortController();
-    const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
-    const check = checker(signal);
-    const provisional = { id: job.id, tier: request.tier, startedAt: job.startedAt.toISOString() } as BackupManifest;
-    return readArtifactInto(
-      repository.store,
-      provisional,
-      artifact,
-      key,
-      { ...check, abort: (error) => controller.abort(error) },
-      {
-        keyMaterial: this.context.encoding.key?.material ?? null,
-        requireEncryption: encryptionRequired(this.context.encoding),
-        signal: request.signal,
-        onStoredBytes: (bytes) =>
-          request.onProgress?.({ phase: 'verify', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-      },
-    );
   }
 }
 

@@ -2,7 +2,7 @@ import { finished } from 'node:stream/promises';
 import { BackupManifest, ConfigError, IncrementalChainError, TierName } from '@rookery/core';
 import type { ServerFacts } from './postgres.tools';
 import { artifactFileName, writeArtifact } from './artifact.codec';
-import type { LogicalBackupJob, LogicalBackupService, LogicalReadOutcome } from './logical-backup.service';
+import { LogicalBackupJob, LogicalReadOutcome, readArtifactBack } from './logical-backup.job';
 import { TRACKING_TABLE_DATA, checkChainable, listTrackedTables, readTrackingPoint, summarizeChanges } from './logical-change-tracking';
 import { ChangesetCheck, changesetStream, readSequences } from './logical-changeset';
 import { EngineContext } from './engine.context';
@@ -19,7 +19,6 @@ export class LogicalIncrementalService {
   constructor(
     private readonly context: EngineContext,
     private readonly tools: () => Promise<LogicalTools>,
-    private readonly backups: Pick<LogicalBackupService, 'readBack'>,
   ) {}
 
   async read(job: LogicalBackupJob, server: ServerFacts): Promise<LogicalReadOutcome> {
@@ -69,7 +68,7 @@ export class LogicalIncrementalService {
       await session.query('commit');
 
       const carried = changeset.info();
-      await this.backups.readBack(job.request, job, artifact, key, () => {
+      await readArtifactBack(this.context, job.request, job, artifact, key, () => {
         const sink = new ChangesetCheck(name, carried);
         return { sink, result: finished(sink) };
       });

@@ -14,23 +14,8 @@ import type { BasebackupResult } from '@rookery/postgres';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
+import type { NamedBackupRequest } from './backup-run';
 import { EngineContext } from './engine.context';
-import { ProgressListener, WarningListener } from './engine.progress';
-
-export interface PhysicalBackupRequest {
-  tier: TierName;
-  signal?: AbortSignal;
-  onProgress?: ProgressListener;
-  /** Told of problems that do not change the outcome (a failed backup's cleanup that failed). */
-  onWarning?: WarningListener;
-  /** Overrides the clock for ids and timestamps (tests). */
-  now?: () => Date;
-  /**
-   * The backup's id, when the caller has already named it (a service's catalog record). It must
-   * be free in the repository; by default the engine names the backup after its start time.
-   */
-  id?: string;
-}
 
 /**
  * A full physical backup of a tier: pg_basebackup's tar (with the WAL that makes it consistent)
@@ -39,7 +24,7 @@ export interface PhysicalBackupRequest {
 export class PhysicalBackupService {
   constructor(private readonly context: EngineContext) {}
 
-  async backup(request: PhysicalBackupRequest): Promise<BackupManifest> {
+  async backup(request: NamedBackupRequest): Promise<BackupManifest> {
     const { config, repository, lock, postgres } = this.context;
     const tier = config.tiers[request.tier];
     const url = tier.pgUrl?.reveal();
@@ -48,7 +33,7 @@ export class PhysicalBackupService {
         hint: `set tiers.${request.tier}.pgUrl in rookery.yaml or pass --pg-url`,
       });
     }
-    const now = request.now ?? (() => new Date());
+    const now = request.now;
 
     // Fail before the backup starts if the store or the database cannot be reached (both asked at once).
     const [, server, totalBytes] = await Promise.all([
@@ -63,6 +48,7 @@ export class PhysicalBackupService {
     let named: { tier: TierName; id: string; startedAt: string } | undefined;
     try {
       const startedAt = now();
+      // Named by its BackupRun before the lock; checked again now that no other run can take it.
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       named = { tier: request.tier, id, startedAt: startedAt.toISOString() };
       const encoding: ArtifactEncoding = this.context.encoding;

@@ -1,5 +1,8 @@
 import {
+  ArtifactRecord,
   BackupManifest,
+  Store,
+  BackupType,
   IntegrityError,
   LegalHold,
   RecoveryWindow,
@@ -9,16 +12,21 @@ import {
   UnknownTierError,
   WalContinuityReport,
 } from '@rookery/core';
+import type { RookeryConfig } from '@rookery/config';
 import { BackupListing } from '@rookery/repository';
+import { ArtifactConsumer, encryptionRequired, readArtifactInto } from './artifact.codec';
+import { allocateBackupId } from './backup-ids';
+import { BackupLifecycleSink, BackupRun, BackupRunOptions, BackupRunPorts, BackupRunRequest } from './backup-run';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
 import { EngineContext } from './engine.context';
 import { ManifestSigning, ManifestSigningService } from './manifest-signing.service';
 import { LatestBackupService, LatestRestoreRequest } from './latest-backup.service';
-import { LogicalBackupRequest, LogicalBackupService } from './logical-backup.service';
+import { LogicalBackupService } from './logical-backup.service';
 import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
 import { lazyLogicalTools } from './logical-tools';
 import { ProgressListener } from './engine.progress';
-import { PhysicalBackupRequest, PhysicalBackupService } from './physical-backup.service';
+import type { PostgresTools } from './postgres.tools';
+import { PhysicalBackupService } from './physical-backup.service';
 import { PhysicalRestoreRequest, PhysicalRestoreResult, PhysicalRestoreService } from './physical-restore.service';
 import { RecoveryPlanService } from './recovery-plan.service';
 import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFor } from './replication.service';
@@ -26,6 +34,9 @@ import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, Transitio
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
 import { WalGetResult, WalPushResult, WalService } from './wal.service';
 import { stopPrefetcher } from './wal-prefetch';
+
+/** `engine.backup()`: a run without a lifecycle sink, by the engine's actor. */
+export type BackupRequest = Omit<BackupRunRequest, 'actor' | 'type'> & { type?: BackupType } & BackupRunOptions;
 
 /**
  * The one entry point the CLI and the services share: the same code takes, lists, verifies and
@@ -43,6 +54,9 @@ export class RookeryEngine {
   private readonly logicalRestore: LogicalRestoreService;
   private readonly retention: RetentionService;
   private readonly latest: LatestBackupService;
+  private readonly backupPorts: BackupRunPorts;
+  /** Ids this engine named in the current second, per tier: taken for the next run's name. */
+  private readonly namedThisSecond = new Map<TierName, { second: string; ids: Set<string> }>();
 
   constructor(
     readonly context: EngineContext,
@@ -60,13 +74,111 @@ export class RookeryEngine {
     this.verifier = new BackupVerifyService(context, logicalTools);
     this.retention = new RetentionService(context, this.wal, this.recovery);
     this.latest = new LatestBackupService(context, this.verifier, this.recovery);
+    this.backupPorts = {
+      policy: (tier) => context.config.tiers[tier].policy,
+      repository: context.repository.store.description,
+      name: (tier, startedAt, requested) => this.nameBackup(tier, startedAt, requested),
+      take: (request) =>
+        context.config.tiers[request.tier].policy.method === 'logical'
+          ? this.logicalBackup.backup(request)
+          : this.physicalBackup.backup(request),
+    };
   }
 
-  /** A backup by the tier's policy method: pg_basebackup (physical) or shaped pg_dumps (logical). */
-  backup(request: PhysicalBackupRequest & Pick<LogicalBackupRequest, 'type'>): Promise<BackupManifest> {
+  /** The validated configuration the engine was built from (read only). */
+  get config(): RookeryConfig {
+    return this.context.config;
+  }
+
+  /** The primary store: its check, listing and description (health, DR, messages). */
+  get store(): Store {
+    return this.context.repository.store;
+  }
+
+  /** Where an artifact of a backup lies in the primary store. */
+  artifactKey(manifest: Pick<BackupManifest, 'tier' | 'id' | 'startedAt'>, artifact: string): string {
+    return this.context.repository.artifactKey(manifest, artifact);
+  }
+
+  /** Whether artifacts must be encrypted (a key is configured): a plain one is refused, never read. */
+  get requiresEncryption(): boolean {
+    return encryptionRequired(this.context.encoding);
+  }
+
+  /**
+   * Reads a backup's artifact from the primary store, decrypted, decompressed and checked on the
+   * way, into a consumer (a pg_restore --list): its verdict, or the error that explains the other.
+   */
+  readArtifact<T>(
+    manifest: BackupManifest,
+    artifact: ArtifactRecord,
+    consumer: ArtifactConsumer<T>,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const { repository, encoding } = this.context;
+    return readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
+      keyMaterial: encoding.key?.material ?? null,
+      requireEncryption: encryptionRequired(encoding),
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Whether a physical restore writes recovery settings (a restore_command that runs this
+   * rookery, archive_mode): only an engine built with a selfCommand (see EngineOptions) does.
+   */
+  get writesRecoverySettings(): boolean {
+    return this.context.selfCommand !== undefined;
+  }
+
+  /**
+   * The postgres account (uid, gid) when rookery runs as root: servers, and the files they read,
+   * run as it (PostgreSQL refuses root); null otherwise.
+   */
+  postgresAccount(): Promise<{ uid: number; gid: number } | null> {
+    return this.context.postgres.osUser();
+  }
+
+  /** Starts the server of a restored data directory (see PostgresTools.startRestored); resolves with its port. */
+  startRestored(dataDirectory: string, options: Parameters<PostgresTools['startRestored']>[1]): Promise<number> {
+    return this.context.postgres.startRestored(dataDirectory, options);
+  }
+
+  /** Whether the server of a restored data directory runs. */
+  isRestoredRunning(dataDirectory: string): Promise<boolean> {
+    return this.context.postgres.isRunning(dataDirectory);
+  }
+
+  /**
+   * A backup run of the tier (see BackupRun): the requested type is checked here (ConfigError,
+   * nothing reported); start() names it, finish() takes it by the tier's policy method
+   * (pg_basebackup, or shaped pg_dumps), each step reported to `lifecycle`.
+   */
+  backupRun(request: BackupRunRequest, lifecycle?: BackupLifecycleSink): BackupRun {
     requireTier(request.tier);
-    if (this.context.config.tiers[request.tier].policy.method === 'logical') return this.logicalBackup.backup(request);
-    return this.physicalBackup.backup(request);
+    return new BackupRun(this.backupPorts, request, lifecycle);
+  }
+
+  /** A backup by the tier's policy method, reported to no one (the CLI and services use backupRun). */
+  async backup(request: BackupRequest): Promise<BackupManifest> {
+    const { signal, onProgress, onWarning, ...named } = request;
+    const run = this.backupRun({ ...named, actor: this.context.actor });
+    await run.start();
+    return run.finish({ signal, onProgress, onWarning });
+  }
+
+  /**
+   * A new backup's id. A store that cannot be listed names it after its start time alone: the
+   * backup then fails at its own store check, with its own message (and checks its id again once
+   * it holds the tier lock).
+   */
+  private nameBackup(tier: TierName, startedAt: Date, requested?: string): Promise<string> {
+    const second = startedAt.toISOString().slice(0, 19);
+    let named = this.namedThisSecond.get(tier);
+    if (named?.second !== second) this.namedThisSecond.set(tier, (named = { second, ids: new Set() }));
+    const repository = this.context.repository;
+    const listed = { backupIdsInUse: (of: TierName) => repository.backupIdsInUse(of).catch(() => new Set<string>()) };
+    return allocateBackupId(listed, tier, startedAt, requested, named.ids);
   }
 
   /** Restores into a database (targetUrl: logical backups) or a data directory (to: physical). */

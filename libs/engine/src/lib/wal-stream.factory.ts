@@ -25,7 +25,7 @@ export async function createWalStreamSupervisor(
   } = {},
 ): Promise<WalStreamSupervisor> {
   const { onPushed, ...supervisorOptions } = options;
-  const { config } = engine.context;
+  const { config } = engine;
   const settings = config.walStream;
   const pgUrl = config.tiers[settings.tier].pgUrl;
   if (!pgUrl) {
@@ -53,6 +53,6 @@ export async function createWalStreamSupervisor(
       return result;
     },
     standbyNames: { for: synchronousStandbyNamesFor, lists: listsStandby },
-    osUser: await engine.context.postgres.osUser(),
+    osUser: await engine.postgresAccount(),
   });
 }

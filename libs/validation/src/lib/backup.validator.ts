@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArtifactRecord, BackupManifest, TierName, isRookeryError } from '@rookery/core';
-import { RookeryEngine, encryptionRefusal, encryptionRequired, readArtifactInto } from '@rookery/engine';
+import { RookeryEngine, encryptionRefusal } from '@rookery/engine';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
@@ -154,9 +154,8 @@ export class BackupValidator {
   /** pg_restore --list over the decoded dump as it streams (custom) or its table of contents (directory, tarred). */
   private async listDump(manifest: BackupManifest, artifact: ArtifactRecord, signal?: AbortSignal): Promise<ValidationCheck> {
     const name = CHECK.restoreList(artifact.name);
-    const { repository, encoding } = this.engine.context;
     // Refused before pg_restore starts: it would wait for bytes that never come.
-    const refusal = encryptionRefusal(manifest, artifact, encryptionRequired(encoding));
+    const refusal = encryptionRefusal(manifest, artifact, this.engine.requiresEncryption);
     if (refusal) return { name, ok: false, detail: refusal.message };
     const controller = new AbortController();
     const combined = signal ? AbortSignal.any([signal, controller.signal]) : controller.signal;
@@ -167,13 +166,11 @@ export class BackupValidator {
     try {
       // Both sides are waited for, and the failure that explains the other is the one reported
       // (the store's reset, not the listing's abort; pg_restore's own error, not a broken pipe).
-      const entries = await readArtifactInto(
-        repository.store,
+      const entries = await this.engine.readArtifact(
         manifest,
         artifact,
-        repository.artifactKey(manifest, artifact.name),
         { sink: listing.sink, result: listing.result, abort: (reason) => controller.abort(reason) },
-        { keyMaterial: encoding.key?.material ?? null, requireEncryption: encryptionRequired(encoding), signal },
+        { signal },
       );
       if (entries.length === 0) return { name, ok: false, detail: `artifact '${artifact.name}': pg_restore lists no entries` };
       const data = entries.filter((entry) => entry.type === 'TABLE DATA').length;

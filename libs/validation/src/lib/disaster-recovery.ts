@@ -47,7 +47,7 @@ export class DisasterRecovery {
   ) {}
 
   private get store() {
-    return this.engine.context.repository.store;
+    return this.engine.store;
   }
 
   /** Step 1: the region's store answers; else nothing is planned or written. */
@@ -75,12 +75,11 @@ export class DisasterRecovery {
   }
 
   private async planTier(tier: TierName, request: DrRequest): Promise<TierPlan> {
-    const policy = this.engine.context.config.tiers[tier].policy;
-    const repository = this.engine.context.repository;
-    const { backups, damaged } = await repository.list(tier);
+    const policy = this.engine.config.tiers[tier].policy;
+    const { backups, damaged } = await this.engine.list(tier);
     const stats = new Map<string, ObjectInfo>();
     for await (const object of this.store.list(repositoryLayout.backupsPrefix(tier))) stats.set(object.key, object);
-    const choice = chooseBackup(backups, (manifest, artifact) => repository.artifactKey(manifest, artifact), stats, {
+    const choice = chooseBackup(backups, (manifest, artifact) => this.engine.artifactKey(manifest, artifact), stats, {
       notAfter: request.targetTime ? new Date(request.targetTime) : undefined,
       requireRegion: request.region.loneRepository ? request.region.tierRegions[tier] : undefined,
     });
@@ -192,7 +191,7 @@ export class DisasterRecovery {
    * rookery's own pg_hba (postgres, local, trust), whatever the source's configuration said.
    */
   private async restorePhysical(plan: TierPlan, request: DrRequest): Promise<RestoredTier> {
-    const { postgres, selfCommand } = this.engine.context;
+    const writesRecoverySettings = this.engine.writesRecoverySettings;
     const dataDirectory = join(await this.workdir(request), plan.tier);
     const target = request.targetTime ? parseRecoveryTarget({ targetTime: request.targetTime }) : undefined;
     const result = await this.engine.restore({
@@ -200,16 +199,16 @@ export class DisasterRecovery {
       backup: plan.backupId as string,
       to: dataDirectory,
       target,
-      ...(selfCommand ? { archiveMode: 'off' as const } : {}),
+      ...(writesRecoverySettings ? { archiveMode: 'off' as const } : {}),
       signal: request.signal,
     });
     const port = await this.tools.freePort();
     const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
-    await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user: 'postgres' } });
+    await this.engine.startRestored(dataDirectory, { port, timeoutMs, isolated: { user: 'postgres' } });
     const outcome = result.recovery
       ? await waitForPromotion({
           logFile: join(dataDirectory, RESTORED_SERVER_LOG),
-          isRunning: () => postgres.isRunning(dataDirectory),
+          isRunning: () => this.engine.isRestoredRunning(dataDirectory),
           timeoutMs,
           signal: request.signal,
         })
@@ -228,7 +227,7 @@ export class DisasterRecovery {
     const database = plan.database as string;
     const base = request.targetUrl ?? (await scratchCluster()).url;
     const urlFor = (name: string) => databaseUrl(base, name);
-    const jobs = this.engine.context.config.tiers[plan.tier].policy.logical?.jobs;
+    const jobs = this.engine.config.tiers[plan.tier].policy.logical?.jobs;
     await this.engine.restore({ tier: plan.tier, backup: manifest.id, targetUrl: urlFor(database), jobs, signal: request.signal });
     return { urlFor, databases: [database], restoredTo: `backup ${manifest.id} taken at ${manifest.finishedAt}` };
   }

@@ -74,7 +74,7 @@ describe('restore drills of the content and queue tiers', () => {
       expect(report.checks.map((check) => check.name)).toEqual(['restore', 'not in recovery', 'tables readable', 'data present']);
       expect(report.restoreMs).toBeGreaterThan(0);
       expect(report.totalMs).toBeGreaterThanOrEqual(report.restoreMs);
-      expect(report.rtoSeconds).toBe(engine.context.config.tiers[tier].policy.rtoSeconds);
+      expect(report.rtoSeconds).toBe(engine.config.tiers[tier].policy.rtoSeconds);
       // The restored copy held the seeded rows (not merely some catalog rows).
       expect(report.checks.find((check) => check.name === 'data present')?.detail).toMatch(/^\d+ rows$/);
       // Scratch data directory or scratch cluster: stopped and removed.

@@ -118,7 +118,7 @@ export class RestoreDrill {
 
   /** The tier's recovery time objective, which a drill's restore time is held against. */
   rtoSeconds(tier: TierName): number {
-    return this.engine.context.config.tiers[tier].policy.rtoSeconds;
+    return this.engine.config.tiers[tier].policy.rtoSeconds;
   }
 
   private async restorePhysical(
@@ -126,7 +126,7 @@ export class RestoreDrill {
     options: DrillOptions,
     cleanups: (() => Promise<void>)[],
   ): Promise<RestoredTarget> {
-    const { postgres, selfCommand } = this.engine.context;
+    const writesRecoverySettings = this.engine.writesRecoverySettings;
     const work = await mkdtemp(join(this.tools.workDirectory, `rookery-drill-${manifest.tier}-`));
     cleanups.push(() => rm(work, { recursive: true, force: true, maxRetries: 5 }));
     // The server's account must reach the data directory inside our 0700 temp directory.
@@ -137,11 +137,11 @@ export class RestoreDrill {
       tier: manifest.tier,
       backup: manifest.id,
       to: dataDirectory,
-      ...(selfCommand ? { archiveMode: 'off' as const } : {}),
+      ...(writesRecoverySettings ? { archiveMode: 'off' as const } : {}),
       signal: options.signal,
     });
-    const owner = await postgres.osUser();
-    if (!selfCommand)
+    const owner = await this.engine.postgresAccount();
+    if (!writesRecoverySettings)
       await appendOwned(
         join(dataDirectory, 'postgresql.auto.conf'),
         "\n# rookery drill: never archive from a drill copy\narchive_mode = 'off'\n",
@@ -156,11 +156,11 @@ export class RestoreDrill {
     // No TCP listener and rookery's own pg_hba: the checks connect through the socket in the 0700
     // data directory, whatever the backed-up server's listen_addresses and pg_hba.conf said.
     const user = options.user ?? 'postgres';
-    await postgres.startRestored(dataDirectory, { port, timeoutMs, isolated: { user } });
+    await this.engine.startRestored(dataDirectory, { port, timeoutMs, isolated: { user } });
     if (result.recovery) {
       await waitForPromotion({
         logFile: join(dataDirectory, RESTORED_SERVER_LOG),
-        isRunning: () => postgres.isRunning(dataDirectory),
+        isRunning: () => this.engine.isRestoredRunning(dataDirectory),
         timeoutMs,
         signal: options.signal,
       });
@@ -187,7 +187,7 @@ export class RestoreDrill {
       removeWhenOrphaned: true,
     });
     const scratch = cluster;
-    const jobs = this.engine.context.config.tiers[manifest.tier].policy.logical?.jobs;
+    const jobs = this.engine.config.tiers[manifest.tier].policy.logical?.jobs;
     await this.engine.restore({
       tier: manifest.tier,
       backup: manifest.id,

@@ -61,7 +61,11 @@ describe('a restored server does not obey the backup blindly', () => {
     expected = await tableChecksums(source.url);
     Object.assign(process.env, SECRETS);
     const config = buildConfig({ repositories: [repoUrl], tiers: { oltp: { pgUrl: source.url } } }, 'guard int-spec');
-    engine = await createEngine(config, { actor: 'test', selfCommand: [process.execPath, bin, '--repo', repoUrl] });
+    engine = await createEngine(config, {
+      actor: 'test',
+      selfCommand: [process.execPath, bin, '--repo', repoUrl],
+      postgres: watchedStarts,
+    });
     await engine.backup({ tier: 'oltp' });
     await switchAndWaitArchived(source);
   }, 240_000);
@@ -144,22 +148,18 @@ describe('a restored server does not obey the backup blindly', () => {
     await mkdir(drills, { mode: 0o711 });
     await chmod(drills, 0o711);
     const seen: { environ: string; tcp: string; listen: string }[] = [];
-    const postgres = engine.context.postgres as { startRestored: PostgresTools['startRestored'] };
-    const startRestored = postgres.startRestored;
     // Looks at the real server the drill started, while it runs.
-    postgres.startRestored = async (dataDirectory, options) => {
-      const port = await startRestored(dataDirectory, options);
+    watchStart = async (dataDirectory, port) => {
       const lines = (await readFile(join(dataDirectory, 'postmaster.pid'), 'utf8')).split('\n');
       seen.push({ environ: await environOf(Number(lines[0])), tcp: await tcpConnect(port), listen: lines[5] ?? '' });
-      return port;
     };
     try {
-      const drill = new RestoreDrill(engine, await createValidationTools(engine.context.config, { workDirectory: drills }));
+      const drill = new RestoreDrill(engine, await createValidationTools(engine.config, { workDirectory: drills }));
       const report = await drill.run('oltp');
       expect(report.checks.filter((check) => !check.ok)).toEqual([]);
       expect(report.recovery).toBe('archived-wal');
     } finally {
-      postgres.startRestored = startRestored;
+      watchStart = null;
     }
     expect(seen).toHaveLength(1);
     expect(seen[0].listen.trim()).toBe('');
@@ -169,6 +169,20 @@ describe('a restored server does not obey the backup blindly', () => {
     expect(existsSync(marker)).toBe(false);
   });
 });
+
+/** What a case looks at once the engine has started a restored server; null: nothing. */
+let watchStart: ((dataDirectory: string, port: number) => Promise<void>) | null = null;
+
+function watchedStarts(tools: PostgresTools): PostgresTools {
+  return {
+    ...tools,
+    startRestored: async (dataDirectory, options) => {
+      const port = await tools.startRestored(dataDirectory, options);
+      await watchStart?.(dataDirectory, port);
+      return port;
+    },
+  };
+}
 
 async function environmentOf(dataDirectory: string): Promise<string> {
   const status = readPostmasterStatus(dataDirectory);

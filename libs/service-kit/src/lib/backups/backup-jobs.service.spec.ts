@@ -1,22 +1,31 @@
 import type { BackupCatalog, BackupRecord } from '@rookery/catalog';
-import type { RookeryConfig } from '@rookery/config';
-import { BackupManifest, InvariantError } from '@rookery/core';
-import type { RookeryEngine } from '@rookery/engine';
+import { BackupManifest, DEFAULT_POLICIES, InvariantError, makeBackupId } from '@rookery/core';
+import { BackupLifecycleSink, BackupRun, BackupRunRequest, RookeryEngine } from '@rookery/engine';
 import type { ServiceEventsService } from '../events/service-events.service';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import type { ResolvedServiceKitOptions } from '../service-kit.constants';
 import { BackupJobService } from './backup-jobs.service';
 
-/** An engine whose backup settles only as the spec says: on abort, never, or later by hand. */
+/** An engine whose backup runs settle only as the spec says: on abort, never, or later by hand. */
 function makeEngine(onAbort: 'rejects' | 'ignores') {
   const backups: { signal: AbortSignal; reject: (error: unknown) => void; resolve: (manifest: BackupManifest) => void }[] = [];
   const engine = {
-    context: { repository: { store: { description: 'file:///tmp/store' } } },
-    backup: (request: { signal: AbortSignal }) =>
-      new Promise<BackupManifest>((resolve, reject) => {
-        backups.push({ signal: request.signal, resolve, reject });
-        if (onAbort === 'rejects') request.signal.addEventListener('abort', () => reject(request.signal.reason));
-      }),
+    backupRun: (request: BackupRunRequest, lifecycle: BackupLifecycleSink) =>
+      new BackupRun(
+        {
+          policy: (tier) => DEFAULT_POLICIES[tier],
+          repository: 'file:///tmp/store',
+          name: async (tier, startedAt) => makeBackupId(tier, startedAt),
+          take: (backup) =>
+            new Promise<BackupManifest>((resolve, reject) => {
+              const signal = backup.signal as AbortSignal;
+              backups.push({ signal, resolve, reject });
+              if (onAbort === 'rejects') signal.addEventListener('abort', () => reject(signal.reason));
+            }),
+        },
+        request,
+        lifecycle,
+      ),
   };
   return { engine: engine as unknown as RookeryEngine, backups };
 }
@@ -40,23 +49,14 @@ function makeCatalog() {
 function makeService(onAbort: 'rejects' | 'ignores') {
   const { engine, backups } = makeEngine(onAbort);
   const { catalog, failed } = makeCatalog();
-  const config = { tiers: { oltp: { policy: { method: 'physical' } } } } as unknown as RookeryConfig;
   const options = {
     serviceName: 'oltp-backup',
     logLevel: 'silent',
     startWaitMs: 0,
     shutdownWaitMs: 20,
-    config,
   } as ResolvedServiceKitOptions;
   const events = { source: 'rookery/oltp-backup', outboxItems: () => [], nudge: () => undefined, publish: async () => undefined };
-  const service = new BackupJobService(
-    engine,
-    catalog,
-    new BackupMetricsService(),
-    config,
-    options,
-    events as unknown as ServiceEventsService,
-  );
+  const service = new BackupJobService(engine, catalog, new BackupMetricsService(), options, events as unknown as ServiceEventsService);
   return { service, backups, failed };
 }
 

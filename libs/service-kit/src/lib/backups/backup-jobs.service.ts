@@ -1,23 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { BackupCatalog, BackupRecord } from '@rookery/catalog';
-import type { RookeryConfig } from '@rookery/config';
-import {
-  BackupManifest,
-  BackupNotFoundError,
-  BackupType,
-  InvariantError,
-  LockHeldError,
-  TierName,
-  isBackupId,
-  isRookeryError,
-  makeBackupId,
-} from '@rookery/core';
-import { RookeryEngine } from '@rookery/engine';
-import { BackupRunFacts, backupCompletedEvent, backupFailedEvent, backupStartedEvent } from '@rookery/events';
+import { BackupNotFoundError, BackupType, InvariantError, LockHeldError, TierName, isBackupId, isRookeryError } from '@rookery/core';
+import { BackupLifecycleSink, BackupRun, RookeryEngine } from '@rookery/engine';
+import { BackupRunFacts } from '@rookery/events';
 import { ServiceEventsService } from '../events/service-events.service';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
-import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
-import { requestedBackupType } from './backup-types';
+import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 
 export interface BackupStartOptions {
   /** Who asked: 'api', 'schedule', later the authenticated actor. */
@@ -27,33 +15,28 @@ export interface BackupStartOptions {
 }
 
 interface RunningBackup {
-  id: string;
+  run: BackupRun;
   requestedBy: string;
-  startedAt: string;
   abort: AbortController;
   done: Promise<void>;
-  facts: BackupRunFacts;
-  /** Recorded failed while its engine call was still pending (shutdown): its outcome is not recorded again. */
-  abandoned: boolean;
 }
 
 /**
  * Backups as a service runs them: one at a time per tier, in the background, each run recorded in
- * the catalog from start to finish. The API and the schedule both call start(); the engine does
- * the work and the repository lock keeps other processes (CLI, another instance) out.
+ * the catalog from start to finish. The API and the schedule both call start(); the engine's
+ * BackupRun names, checks and takes the backup and reports its lifecycle to this service's sink
+ * (the catalog record and its events, stored together); the repository lock keeps other
+ * processes (CLI, another instance) out.
  */
 @Injectable()
 export class BackupJobService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BackupJobService.name);
   private readonly running = new Map<TierName, RunningBackup>();
-  /** How many ids were minted in the current second, per tier (ids carry the second). */
-  private readonly mintedThisSecond = new Map<TierName, { base: string; count: number }>();
 
   constructor(
     private readonly engine: RookeryEngine,
     private readonly catalog: BackupCatalog,
     private readonly metrics: BackupMetricsService,
-    @Inject(ROOKERY_CONFIG) private readonly config: RookeryConfig,
     @Inject(SERVICE_KIT_OPTIONS) private readonly options: ResolvedServiceKitOptions,
     private readonly events: ServiceEventsService,
   ) {}
@@ -66,75 +49,57 @@ export class BackupJobService implements BeforeApplicationShutdown {
    * take the requested type.
    */
   async start(tier: TierName, options: BackupStartOptions): Promise<BackupRecord> {
-    const type = requestedBackupType(tier, this.config.tiers[tier].policy, options.type);
+    const recorded: { record?: BackupRecord } = {};
+    const run = this.engine.backupRun({ tier, type: options.type, actor: options.requestedBy }, this.lifecycle(recorded));
     // Checked and claimed synchronously: two requests in the same tick cannot both pass.
     const current = this.running.get(tier);
     if (current) {
       this.metrics.backupRefused(tier);
-      throw new LockHeldError(tier, `backup '${current.id}' requested by ${current.requestedBy} at ${current.startedAt} in this service`);
-    }
-    const startedAt = new Date();
-    // Ids name the second a backup started; another backup of the same second gets a suffix, so
-    // two runs never share a catalog record (nor, in the engine, a repository folder).
-    const base = makeBackupId(tier, startedAt);
-    const minted = this.mintedThisSecond.get(tier);
-    const taken = minted?.base === base ? minted.count : 0;
-    const id = taken === 0 ? base : makeBackupId(tier, startedAt, String(taken + 1));
-    this.mintedThisSecond.set(tier, { base, count: taken + 1 });
-    const abort = new AbortController();
-    let settle!: () => void;
-    const facts: BackupRunFacts = {
-      backupId: id,
-      tier,
-      type,
-      method: this.config.tiers[tier].policy.method,
-      startedAt: startedAt.toISOString(),
-      actor: options.requestedBy,
-    };
-    const run: RunningBackup = {
-      id,
-      requestedBy: options.requestedBy,
-      startedAt: facts.startedAt,
-      abort,
-      done: new Promise<void>((resolve) => (settle = resolve)),
-      facts,
-      abandoned: false,
-    };
-    this.running.set(tier, run);
-
-    let record: BackupRecord;
-    try {
-      // The record and its backup.started event are stored together (outbox), then relayed.
-      record = await this.catalog.recordStarted(
-        { id, tier, type, method: facts.method, startedAt: run.startedAt, requestedBy: options.requestedBy },
-        this.events.outboxItems(backupStartedEvent(facts, this.events.source)),
+      const what = current.run.id ? `backup '${current.run.id}'` : 'a backup';
+      throw new LockHeldError(
+        tier,
+        `${what} requested by ${current.requestedBy} at ${current.run.startedAt.toISOString()} in this service`,
       );
-      this.events.nudge();
+    }
+    let settle!: () => void;
+    const job: RunningBackup = {
+      run,
+      requestedBy: options.requestedBy,
+      abort: new AbortController(),
+      done: new Promise<void>((resolve) => (settle = resolve)),
+    };
+    this.running.set(tier, job);
+
+    let facts: BackupRunFacts;
+    try {
+      // Named, then recorded with its backup.started event (outbox) before the engine starts.
+      facts = await run.start();
     } catch (error) {
       this.running.delete(tier);
       settle();
       throw error;
     }
+    const id = facts.backupId;
     this.metrics.backupStarted(tier);
-    this.logger.log(`${type} backup '${id}' of tier '${tier}' requested by ${options.requestedBy}`);
+    this.logger.log(`${run.type} backup '${id}' of tier '${tier}' requested by ${options.requestedBy}`);
 
     let streaming!: () => void;
     const started = new Promise<void>((resolve) => (streaming = resolve));
-    const backup = this.engine.backup({
-      tier,
-      type,
-      signal: abort.signal,
-      // The engine names the backup after its first clock reading; handing it the time this record
-      // was created under keeps the catalog id and the manifest id the same.
-      now: plannedClock(startedAt),
-      id,
+    const backup = run.finish({
+      signal: job.abort.signal,
       onProgress: () => streaming(),
       onWarning: (message) => this.logger.warn(message),
     });
-    const finished = this.finish(run, startedAt, backup).finally(() => {
-      if (this.running.get(tier) === run) this.running.delete(tier);
-      settle();
-    });
+    const finished = backup
+      .then(
+        () => run.abandoned && this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, completed after all`),
+        (error: unknown) =>
+          run.abandoned && this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`),
+      )
+      .finally(() => {
+        if (this.running.get(tier) === job) this.running.delete(tier);
+        settle();
+      });
 
     // Answer once the run is past the lock (data flows), or failed early, or the wait is over.
     const early = await Promise.race([
@@ -149,7 +114,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       await finished;
       throw early;
     }
-    return (await this.catalog.get(id)) ?? record;
+    return (await this.catalog.get(id)) ?? (recorded.record as BackupRecord);
   }
 
   /** Backups of the tier, newest last, from the catalog. */
@@ -195,58 +160,57 @@ export class BackupJobService implements BeforeApplicationShutdown {
    * stay 'running' in the catalog as if it could still succeed: it is recorded failed.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    const runs = [...this.running.values()];
-    for (const run of runs) run.abort.abort(new Error('the service is shutting down'));
+    const jobs = [...this.running.values()];
+    for (const job of jobs) job.abort.abort(new Error('the service is shutting down'));
     const waitMs = this.options.shutdownWaitMs;
-    const settled = Promise.all(runs.map((run) => run.done)).then(() => true);
+    const settled = Promise.all(jobs.map((job) => job.done)).then(() => true);
     if (await Promise.race([settled, delay(waitMs).then(() => false)])) return;
-    const stuck = runs.filter((run) => this.running.get(run.facts.tier) === run);
-    for (const run of stuck) {
-      run.abandoned = true;
-      this.running.delete(run.facts.tier);
+    const stuck = jobs.filter((job) => this.running.get(job.run.tier) === job);
+    for (const { run } of stuck) {
+      this.running.delete(run.tier);
       const error = new InvariantError(
-        `backup '${run.id}' of tier '${run.facts.tier}' stopped before it finished: it was still running ${waitMs} ms after the service asked it to stop ` +
+        `backup '${run.id}' of tier '${run.tier}' stopped before it finished: it was still running ${waitMs} ms after the service asked it to stop ` +
           '(this is a bug; its repository lock is broken by the next backup once this process has exited)',
       );
-      await this.recordFailure(run.facts, new Date(run.startedAt), error);
+      await run.abandon(error);
     }
     this.events.nudge();
   }
 
-  private async finish(run: RunningBackup, startedAt: Date, backup: Promise<BackupManifest>): Promise<void> {
-    const { facts } = run;
-    const { tier, backupId: id } = facts;
-    let manifest: BackupManifest;
-    try {
-      manifest = await backup;
-    } catch (error) {
-      if (run.abandoned)
-        return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`);
-      await this.recordFailure(facts, startedAt, error);
-      this.events.nudge();
-      return;
-    }
-    if (run.abandoned) {
-      // Its manifest is committed: the next reindex lists it, whatever the catalog said at shutdown.
-      return this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, completed after all`);
-    }
-    this.metrics.backupCompleted(tier, seconds(startedAt), new Date(manifest.finishedAt));
-    this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);
-    const completed = backupCompletedEvent(manifest, {
-      actor: facts.actor,
-      repository: this.engine.context.repository.store.description,
+  /**
+   * Where a run's lifecycle goes: its catalog record, each event stored with it (outbox) and
+   * relayed, the metrics and the log.
+   */
+  private lifecycle(recorded: { record?: BackupRecord }): BackupLifecycleSink {
+    return {
       source: this.events.source,
-    });
-    await this.catalog.recordCompleted(manifest, { runningId: id, events: this.events.outboxItems(completed) }).catch((error: unknown) => {
-      // The backup exists (its manifest is committed); the next reindex puts it in the catalog.
-      this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describe(error)}`);
-    });
-    this.events.nudge();
+      started: async (event, run) => {
+        const { backupId: id, tier, type, method, startedAt, actor: requestedBy } = run;
+        recorded.record = await this.catalog.recordStarted(
+          { id, tier, type, method, startedAt, requestedBy },
+          this.events.outboxItems(event),
+        );
+        this.events.nudge();
+      },
+      completed: async (event, manifest, run) => {
+        const { tier, backupId: id } = run;
+        this.metrics.backupCompleted(tier, seconds(run), new Date(manifest.finishedAt));
+        this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);
+        await this.catalog.recordCompleted(manifest, { runningId: id, events: this.events.outboxItems(event) }).catch((error: unknown) => {
+          // The backup exists (its manifest is committed); the next reindex puts it in the catalog.
+          this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describe(error)}`);
+        });
+        this.events.nudge();
+      },
+      failed: async (event, error, run) => {
+        await this.recordFailure(event, error, run);
+        this.events.nudge();
+      },
+    };
   }
 
-  private async recordFailure(facts: BackupRunFacts, startedAt: Date, error: unknown): Promise<void> {
-    const { tier, backupId: id } = facts;
-    const failed = backupFailedEvent(facts, error, this.events.source);
+  private async recordFailure(failed: Parameters<BackupLifecycleSink['failed']>[0], error: unknown, run: BackupRunFacts): Promise<void> {
+    const { tier, backupId: id } = run;
     if (isRookeryError(error) && error.code === 'LOCK_HELD') {
       // Refused, never started: another process holds the tier's lock. Nothing to keep.
       this.metrics.backupRefused(tier, { afterStart: true });
@@ -258,7 +222,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       this.logger.warn(`backup '${id}' of tier '${tier}' refused: ${describe(error)}`);
       return;
     }
-    this.metrics.backupFailed(tier, seconds(startedAt));
+    this.metrics.backupFailed(tier, seconds(run));
     this.logger.error(`backup '${id}' of tier '${tier}' failed: ${describe(error)}`);
     await this.catalog.recordFailed(id, error, new Date(), this.events.outboxItems(failed)).catch((catalogError: unknown) => {
       this.logger.error(`cannot record the failure of backup '${id}' in the catalog: ${describe(catalogError)}`);
@@ -271,18 +235,8 @@ function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The planned start on the first reading, the real time after. */
-function plannedClock(planned: Date): () => Date {
-  let first = true;
-  return () => {
-    if (!first) return new Date();
-    first = false;
-    return new Date(planned);
-  };
-}
-
-function seconds(since: Date): number {
-  return (Date.now() - since.getTime()) / 1000;
+function seconds(run: BackupRunFacts): number {
+  return (Date.now() - Date.parse(run.startedAt)) / 1000;
 }
 
 function delay(ms: number): Promise<void> {

@@ -6,7 +6,7 @@ import type { BackupType, TierName } from '@rookery/core';
 import { DEFAULT_EXPIRE_SCHEDULE, RetentionJobService, expireJobName } from '../retention/retention-jobs.service';
 import { ROOKERY_CONFIG, SERVICE_TIER } from '../service-kit.constants';
 import { BackupJobService } from './backup-jobs.service';
-import { scheduledBackupType } from './backup-types';
+import { scheduledBackupType } from '@rookery/engine';
 
 /** The SchedulerRegistry name of a tier's cron job for a backup type: 'content-incremental-backup'. */
 export function backupJobName(tier: TierName, type: BackupType): string {

@@ -20,7 +20,7 @@ export class ServiceHealthService {
   ) {}
 
   repository(): Promise<HealthIndicatorResult<'repository'>> {
-    const store = this.engine.context.repository.store;
+    const store = this.engine.store;
     return this.probe('repository', () => store.check(), { store: store.description });
   }
 

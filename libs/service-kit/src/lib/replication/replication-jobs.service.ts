@@ -34,7 +34,7 @@ export class ReplicationJobService implements OnApplicationBootstrap, OnApplicat
   onApplicationBootstrap(): void {
     // The tier is the app's (its module provides SERVICE_TIER); a service without one has no loop.
     this.tier = this.serviceTier();
-    if (!this.tier || this.engine.context.config.repositories.length < 2) return;
+    if (!this.tier || this.engine.config.repositories.length < 2) return;
     this.timer = setInterval(() => void this.scheduled(), REPLICATION_INTERVAL_MS);
     this.timer.unref();
   }
