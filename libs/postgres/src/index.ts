@@ -14,3 +14,5 @@ export * from './lib/process.runner';
 export * from './lib/scratch-cluster';
 export * from './lib/pg-waldump.driver';
 export * from './lib/pg-verifybackup.driver';
+export * from './lib/postgres-toolkit.factory';
+export * from './lib/tar.driver';

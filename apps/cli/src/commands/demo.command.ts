@@ -6,10 +6,12 @@ import { SingleBar, Presets } from 'cli-progress';
 import { RookeryConfig, buildConfig, tierPolicies } from '@rookery/config';
 import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
-import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
+import { CloudEvent, InProcessEventBus, OutboxRelay, createEvent, outboxPayload } from '@rookery/events';
 import { load } from '../cli.lazy';
 import { formatBytes, formatDuration, table } from '../cli.output';
 import { progressReporter } from '../cli.progress';
+
+const DEMO_EVENT_SOURCE = 'rookery/demo';
 
 interface DemoOptions {
   sizeMb: number;
@@ -75,9 +77,21 @@ export function demoCommand(): Command {
         const engine = await createEngine(config, { actor: 'demo' });
         try {
           const backupProgress = progressReporter(true, 'demo backup oltp');
-          const manifest = await timed('backup', () =>
-            engine.backup({ tier: 'oltp', onProgress: backupProgress.listener }).finally(backupProgress.stop),
+          // Its lifecycle events go into the embedded catalog's outbox once the demo has one.
+          const lifecycle: CloudEvent[] = [];
+          const run = engine.backupRun(
+            { tier: 'oltp', actor: 'demo' },
+            {
+              source: DEMO_EVENT_SOURCE,
+              started: async (event) => void lifecycle.push(event),
+              completed: async (event) => void lifecycle.push(event),
+              failed: async (event) => void lifecycle.push(event),
+            },
           );
+          const manifest = await timed('backup', async () => {
+            await run.start();
+            return run.finish({ onProgress: backupProgress.listener }).finally(backupProgress.stop);
+          });
           say(`backup ${manifest.id}: ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)}`);
 
           const port = await freeLoopbackPort();
@@ -123,7 +137,7 @@ export function demoCommand(): Command {
             throw new IntegrityError(`restored data differs from the source: ${differences.join('; ')}`);
           }
           say(`\nall ${tables.length} tables identical after restore`);
-          say(await embeddedEvidence(engine, config, manifest, { work, restoreMs }));
+          say(await embeddedEvidence(engine, config, manifest, { work, restoreMs, lifecycle }));
         } finally {
           if (restoredStarted) await engine.stopRestored(restoredDir).catch(() => undefined);
           await engine.close();
@@ -158,9 +172,9 @@ async function embeddedEvidence(
   engine: RookeryEngine,
   config: RookeryConfig,
   manifest: BackupManifest,
-  run: { work: string; restoreMs: number },
+  run: { work: string; restoreMs: number; lifecycle: readonly CloudEvent[] },
 ): Promise<string> {
-  const source = 'rookery/demo';
+  const source = DEMO_EVENT_SOURCE;
   const { BackupCatalog, EventLedger } = load.catalog();
   const { ComplianceLedgerService, seconds } = load.compliance();
   const catalog = await BackupCatalog.open(`sqlite://${join(run.work, 'catalog.sqlite')}`);
@@ -169,22 +183,13 @@ async function embeddedEvidence(
   const compliance = new ComplianceLedgerService(ledger, tierPolicies(config));
   const subscription = await compliance.subscribe(bus);
   try {
-    const facts = {
-      backupId: manifest.id,
-      tier: manifest.tier,
-      type: manifest.type,
-      method: manifest.method,
-      startedAt: manifest.startedAt,
-      actor: 'demo',
-    };
     const item = (event: Parameters<typeof outboxPayload>[0]) => ({ eventId: event.id, payload: outboxPayload(event) });
+    const [started, completed] = run.lifecycle;
     await catalog.recordStarted(
       { id: manifest.id, tier: manifest.tier, type: manifest.type, method: manifest.method, startedAt: manifest.startedAt },
-      [item(backupStartedEvent(facts, source))],
+      [item(started)],
     );
-    await catalog.recordCompleted(manifest, {
-      events: [item(backupCompletedEvent(manifest, { actor: 'demo', repository: engine.store.description, source }))],
-    });
+    await catalog.recordCompleted(manifest, { events: [item(completed)] });
     const verified = await engine.verify(manifest.tier, manifest.id);
     const checks = verified.artifacts.map((artifact) => ({ name: `sha256 ${artifact.name}`, ok: artifact.ok }));
     const rtoSeconds = config.tiers[manifest.tier].policy.rtoSeconds;

@@ -1,17 +1,7 @@
 import { chmod, chown, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
-import {
-  PgBasebackupDriver,
-  PgBinaries,
-  PgControlClient,
-  PgCtlDriver,
-  PgSqlClient,
-  PgWaldumpDriver,
-  ProcessRunner,
-  lookupOsUser,
-  startReplicationBaseBackup,
-} from '@rookery/postgres';
+import { PostgresToolkit, createPostgresToolkit, startReplicationBaseBackup } from '@rookery/postgres';
 import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
@@ -19,6 +9,7 @@ import { EngineContext } from './engine.context';
 import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
+import { logicalToolsOf } from './logical-tools';
 import { artifactEncodingFor, primaryStoreUrl, signingKeyringFor, storeOptionsFor } from './wal.factory';
 
 export interface EngineOptions {
@@ -48,52 +39,65 @@ export const ROOKERY_VERSION = '0.1.0';
 export async function createEngine(config: RookeryConfig, options: EngineOptions): Promise<RookeryEngine> {
   const primaryUrl = primaryStoreUrl(config);
   const store = createStore(primaryUrl, storeOptionsFor(config));
-  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
-  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
-  const sql = new PgSqlClient();
-  const control = new PgControlClient(sql);
-  const basebackup = new PgBasebackupDriver(runner, binaries);
-  const pgCtl = new PgCtlDriver(runner, binaries);
-  const waldump = new PgWaldumpDriver(runner, binaries);
-  const idleTimeoutMs = config.postgres.idleTimeoutSeconds * 1000;
+  const toolkit = await postgresToolkitFor(config);
+  const postgres = postgresTools(toolkit, config);
+  const encoding = artifactEncodingFor(config);
 
-  // Servers run as the postgres account when rookery runs as root (PostgreSQL refuses root).
-  const owner = process.getuid?.() === 0 ? ('postgres' as const) : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
-  const lookupOwner = async () => (process.getuid?.() === 0 ? lookupOsUser('postgres') : null);
-  const postgres: PostgresTools = {
+  const context: EngineContext = {
+    config,
+    repository: new BackupRepository(store, signingKeyringFor(config)),
+    lock: new RepositoryLock(store),
+    postgres: options.postgres ? options.postgres(postgres) : postgres,
+    encoding,
+    primaryRegion: regionOf(primaryUrl),
+    actor: options.actor,
+    version: options.version ?? ROOKERY_VERSION,
+    selfCommand: options.selfCommand,
+    restoreCommandEnvironment: restoreCommandEnvironment(processEnvironment(), config.encryptionKeyEnv),
+  };
+  return new RookeryEngine(context, logicalToolsOf(toolkit), async () => {
+    await store.close();
+    await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
+  });
+}
+
+/** The PostgreSQL toolkit of the config: one runner and one PostgreSQL installation for everything. */
+export function postgresToolkitFor(config: RookeryConfig, applicationName = 'rookery'): Promise<PostgresToolkit> {
+  return createPostgresToolkit({ binDir: config.postgres.binDir, env: processEnvironment(), applicationName });
+}
+
+/** The engine's PostgresTools over the toolkit, with the restore settings of the config. */
+function postgresTools(toolkit: PostgresToolkit, config: RookeryConfig): PostgresTools {
+  const { control, pgCtl, waldump, serverUser: user } = toolkit;
+  const idleTimeoutMs = config.postgres.idleTimeoutSeconds * 1000;
+  return {
     control: {
       serverInfo: (url) => control.serverInfo(url),
-      clusterSize: async (url) => {
-        const rows = await sql.query<{ size: string }>(url, 'select sum(pg_database_size(oid))::text as size from pg_database');
-        return Number(rows[0]?.size ?? 0);
-      },
-      nextXid: async (url) => {
-        const rows = await sql.query<{ next: string }>(url, 'select pg_snapshot_xmax(pg_current_snapshot())::text as next');
-        return String(rows[0]?.next);
-      },
+      clusterSize: (url) => control.clusterSize(url),
+      nextXid: (url) => control.nextXid(url),
     },
     // A base backup whose server stops sending fails after postgres.idleTimeoutSeconds of silence.
     basebackup: {
-      start: (request) => basebackup.start({ ...request, idleTimeoutMs }),
+      start: (request) => toolkit.basebackup.start({ ...request, idleTimeoutMs }),
       startServerCompressed: (request) => startReplicationBaseBackup({ ...request, idleTimeoutMs }),
     },
-    osUser: lookupOwner,
+    osUser: () => toolkit.postgresAccount(),
     extractTar: (directory, rename, extractOptions = {}) =>
-      startTarExtraction(runner, directory, rename, {
+      startTarExtraction(toolkit.tar, directory, rename, {
         ...extractOptions,
         directWrites: config.restore.directWrites,
-        ...(process.getuid?.() === 0 ? { tarUser: 'postgres' as const } : {}),
+        ...(toolkit.asRoot ? { tarUser: 'postgres' as const } : {}),
       }),
-    syncFileSystem: async (path) => {
-      await runner.run('sync', ['--file-system', path]);
-    },
+    syncFileSystem: (path) => toolkit.syncFileSystem(path),
     startRestored: async (dataDirectory, startOptions) => {
       const port = startOptions.port ?? 5432;
-      const isolation = startOptions.isolated ? await isolatedSettings(dataDirectory, startOptions.isolated.user, await lookupOwner()) : {};
+      const isolation = startOptions.isolated
+        ? await isolatedSettings(dataDirectory, startOptions.isolated.user, await toolkit.postgresAccount())
+        : {};
       // The socket goes into the data directory: the one place certain to exist and be writable
       // by the server's owner, whatever the backed-up server's unix_socket_directories said.
       await pgCtl.start(dataDirectory, {
-        user: owner,
+        user,
         port,
         socketDir: dataDirectory,
         logFile: join(dataDirectory, RESTORED_SERVER_LOG),
@@ -111,29 +115,10 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
       });
       return port;
     },
-    stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user: owner }),
-    isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user: owner }),
+    stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user }),
+    isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user }),
     restorePoints: (walDir, dumpOptions) => waldump.restorePoints(walDir, dumpOptions),
   };
-
-  const encoding = artifactEncodingFor(config);
-
-  const context: EngineContext = {
-    config,
-    repository: new BackupRepository(store, signingKeyringFor(config)),
-    lock: new RepositoryLock(store),
-    postgres: options.postgres ? options.postgres(postgres) : postgres,
-    encoding,
-    primaryRegion: regionOf(primaryUrl),
-    actor: options.actor,
-    version: options.version ?? ROOKERY_VERSION,
-    selfCommand: options.selfCommand,
-    restoreCommandEnvironment: restoreCommandEnvironment(processEnvironment(), config.encryptionKeyEnv),
-  };
-  return new RookeryEngine(context, async () => {
-    await store.close();
-    await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
-  });
 }
 
 /**

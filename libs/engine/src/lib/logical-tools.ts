@@ -1,6 +1,5 @@
 import { tmpdir } from 'node:os';
-import { RookeryConfig, processEnvironment } from '@rookery/config';
-import { PgBinaries, PgDumpDriver, PgRestoreDriver, PgSqlClient, ProcessRunner } from '@rookery/postgres';
+import { PgDumpDriver, PgRestoreDriver, PgSqlClient, PostgresToolkit } from '@rookery/postgres';
 
 /** The PostgreSQL programs and SQL access the logical backup and restore flows use. */
 export interface LogicalTools {
@@ -11,20 +10,11 @@ export interface LogicalTools {
   workDirectory: string;
 }
 
-/** Builds the logical tools from the configuration (the PostgreSQL bin directory). */
-export async function createLogicalTools(config: RookeryConfig): Promise<LogicalTools> {
-  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
-  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
-  return {
-    dump: new PgDumpDriver(runner, binaries),
-    restore: new PgRestoreDriver(runner, binaries),
-    sql: new PgSqlClient({ applicationName: 'rookery' }),
-    workDirectory: tmpdir(),
-  };
-}
-
-/** Resolves the tools once, on first use, so physical-only runs never look for pg_dump. */
-export function lazyLogicalTools(config: RookeryConfig): () => Promise<LogicalTools> {
-  let tools: Promise<LogicalTools> | undefined;
-  return () => (tools ??= createLogicalTools(config));
+/**
+ * The logical tools of the engine's PostgreSQL toolkit. The programs' directory is looked up on
+ * first use (PgBinaries), so physical-only runs never look for pg_dump.
+ */
+export function logicalToolsOf(toolkit: Pick<PostgresToolkit, 'dump' | 'restore' | 'sql'>): () => Promise<LogicalTools> {
+  const tools: LogicalTools = { dump: toolkit.dump, restore: toolkit.restore, sql: toolkit.sql, workDirectory: tmpdir() };
+  return async () => tools;
 }

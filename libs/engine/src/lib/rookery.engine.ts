@@ -23,7 +23,7 @@ import { ManifestSigning, ManifestSigningService } from './manifest-signing.serv
 import { LatestBackupService, LatestRestoreRequest } from './latest-backup.service';
 import { LogicalBackupService } from './logical-backup.service';
 import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
-import { lazyLogicalTools } from './logical-tools';
+import { LogicalTools } from './logical-tools';
 import { ProgressListener } from './engine.progress';
 import type { PostgresTools } from './postgres.tools';
 import { PhysicalBackupService } from './physical-backup.service';
@@ -60,6 +60,7 @@ export class RookeryEngine {
 
   constructor(
     readonly context: EngineContext,
+    logicalTools: () => Promise<LogicalTools>,
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.physicalBackup = new PhysicalBackupService(context);
@@ -68,7 +69,6 @@ export class RookeryEngine {
     this.recovery = new RecoveryPlanService(context, this.wal);
     this.replication = new ReplicationService(context);
     this.storageClasses = new StorageClassService(context);
-    const logicalTools = lazyLogicalTools(context.config);
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
     this.verifier = new BackupVerifyService(context, logicalTools);

@@ -1,7 +1,6 @@
-import { lstat } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { rootCauseOf } from '@rookery/core';
-import { ProcessRunner } from '@rookery/postgres';
+import { TarDriver } from '@rookery/postgres';
 import { DirectTarSplitter, ReleasingWriter } from '@rookery/pipeline';
 
 export interface TarExtractionOptions {
@@ -35,12 +34,12 @@ export interface TarExtraction {
 }
 
 /**
- * Extracts a tar stream into `directory` with GNU tar, renaming the member `rename.from` to
+ * Extracts a tar stream into `directory` with GNU tar (TarDriver), renaming the member `rename.from` to
  * `rename.to` (a base backup's pg_control goes under its pending name); with `directWrites`, the
  * big files bypass tar (DirectTarSplitter says why).
  */
 export function startTarExtraction(
-  runner: ProcessRunner,
+  driver: TarDriver,
   directory: string,
   rename: { from: string; to: string },
   options: TarExtractionOptions,
@@ -49,24 +48,12 @@ export function startTarExtraction(
   const stdin = new ReleasingWriter();
   const controller = new AbortController();
   const onMember = options.onMember;
-  const tar = runner.spawn(
-    'tar',
-    [
-      '--extract',
-      // One line per member as tar starts it (flushed per line), named as written to disk.
-      ...(onMember ? ['--verbose', '--show-transformed-names'] : []),
-      '--file=-',
-      // 1 MiB records, reassembled from short pipe reads: tar then reads and writes in 1 MiB
-      // calls instead of 10 KiB ones (measured on a 987 MiB base.tar: 1.5 → 0.7 CPU-s). Tar acts
-      // on a member only once its whole record is in: nothing may wait for tar but its input.
-      '--blocking-factor=2048',
-      '--read-full-records',
-      `--directory=${directory}`,
-      '--no-same-owner',
-      `--transform=s,^\\(\\./\\)\\?${escapeSed(rename.from)}$,${rename.to},`,
-    ],
-    { stdin, signal: controller.signal, ...(options.tarUser ? { user: options.tarUser } : {}) },
-  );
+  const tar = driver.extract(directory, rename, {
+    stdin,
+    listMembers: onMember !== undefined,
+    signal: controller.signal,
+    user: options.tarUser,
+  });
   if (onMember) eachLine(tar.stdout, onMember);
   else tar.stdout.resume();
   const splitter = options.directWrites
@@ -78,7 +65,7 @@ export function startTarExtraction(
         rename,
         directMinBytes: options.directMinBytes,
         ...(options.tarUser
-          ? { makeDirectory: (path: string, mode: number) => makeDirectoryAs(runner, options.tarUser as 'postgres', path, mode) }
+          ? { makeDirectory: (path: string, mode: number) => driver.makeDirectoryAs(options.tarUser as 'postgres', path, mode) }
           : {}),
       })
     : null;
@@ -99,26 +86,6 @@ export function startTarExtraction(
   return { sink, done, abort, stats: () => ({ ...(splitter?.stats ?? { files: 0, bytes: 0, directBytes: 0 }) }) };
 }
 
-/**
- * Creates a directory as `user` with exactly `mode` (mkdir -m ignores the umask): tar, running as
- * that account, can use it from the moment it exists. False when the path already exists.
- */
-async function makeDirectoryAs(runner: ProcessRunner, user: 'postgres', path: string, mode: number): Promise<boolean> {
-  try {
-    await runner.run('mkdir', ['-m', mode.toString(8), '--', path], { user });
-    return true;
-  } catch (error) {
-    if (
-      await lstat(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      return false;
-    throw error;
-  }
-}
-
 /** Calls `onLine` with each complete line of `stream` (without its newline). */
 function eachLine(stream: Readable, onLine: (line: string) => void): void {
   let rest = '';
@@ -129,8 +96,4 @@ function eachLine(stream: Readable, onLine: (line: string) => void): void {
     for (const line of lines) if (line) onLine(line);
   });
   stream.on('error', () => undefined);
-}
-
-function escapeSed(path: string): string {
-  return path.replace(/[.[\]*^$\\,]/g, (character) => `\\${character}`);
 }

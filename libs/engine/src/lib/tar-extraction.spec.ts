@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ProcessRunner, lookupOsUser } from '@rookery/postgres';
+import { ProcessRunner, TarDriver, lookupOsUser } from '@rookery/postgres';
 import { SeededRandom, differentialSeeds } from '@rookery/testing';
 import { startTarExtraction } from './tar-extraction.factory';
 
@@ -267,7 +267,7 @@ async function extract(
 ): Promise<{ files: number }> {
   await mkdir(directory, { mode: 0o700 });
   if (owner) await chown(directory, owner.uid, owner.gid);
-  const extraction = startTarExtraction(runner, directory, RENAME, {
+  const extraction = startTarExtraction(new TarDriver(runner), directory, RENAME, {
     directWrites: options.directWrites,
     directMinBytes: options.directMinBytes,
     owner,

@@ -1,13 +1,6 @@
 import { processEnvironment } from '@rookery/config';
 import { ConfigError, TierName } from '@rookery/core';
-import {
-  PgBinaries,
-  PgReceivewalClient,
-  PgReceivewalDriver,
-  ProcessRunner,
-  listsStandby,
-  synchronousStandbyNamesFor,
-} from '@rookery/postgres';
+import { createPostgresToolkit, listsStandby, synchronousStandbyNamesFor } from '@rookery/postgres';
 import { RookeryEngine } from './rookery.engine';
 import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervisor';
 import { WalPushResult } from './wal.service';
@@ -33,10 +26,10 @@ export async function createWalStreamSupervisor(
       `tiers.${settings.tier}.pgUrl`,
     ]);
   }
-  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
-  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
-  const driver = new PgReceivewalDriver(runner, binaries);
-  const client = new PgReceivewalClient();
+  const { receivewal: driver, receivewalClient: client } = await createPostgresToolkit({
+    binDir: config.postgres.binDir,
+    env: processEnvironment(),
+  });
   return new WalStreamSupervisor({
     ...supervisorOptions,
     settings,

@@ -60,4 +60,16 @@ export class PgControlClient {
       isInRecovery: row.is_in_recovery,
     };
   }
+
+  /** Total size of every database of the cluster (bytes), for progress bars. */
+  async clusterSize(url: string): Promise<number> {
+    const rows = await this.sql.query<{ size: string }>(url, 'select sum(pg_database_size(oid))::text as size from pg_database');
+    return Number(rows[0]?.size ?? 0);
+  }
+
+  /** The next transaction id to be assigned (xid8, decimal): recorded when a backup ends. */
+  async nextXid(url: string): Promise<string> {
+    const rows = await this.sql.query<{ next: string }>(url, 'select pg_snapshot_xmax(pg_current_snapshot())::text as next');
+    return String(rows[0]?.next);
+  }
 }

@@ -21,6 +21,8 @@ export interface ScratchClusterOptions {
   /** pg_hba.conf lines placed before the trust rules for local and 127.0.0.1 (incl. replication). */
   hbaLines?: readonly string[];
   binDir?: string;
+  /** The runner and programs to use (a PostgresToolkit's); default: built from binDir and baseEnv. */
+  tools?: { runner: ProcessRunner; binaries: PgBinaries };
   /** The environment children inherit PATH, HOME, LANG from. */
   baseEnv?: ProcessEnv;
   /**
@@ -62,8 +64,8 @@ const PORT_ATTEMPTS = 8;
  */
 export async function createScratchCluster(options: ScratchClusterOptions = {}): Promise<ScratchCluster> {
   const name = (options.name ?? 'scratch').replace(/[^a-zA-Z0-9_-]/g, '-');
-  const runner = new ProcessRunner({ baseEnv: options.baseEnv });
-  const binaries = await PgBinaries.resolve({ binDir: options.binDir, runner });
+  const runner = options.tools?.runner ?? new ProcessRunner({ baseEnv: options.baseEnv });
+  const binaries = options.tools?.binaries ?? (await PgBinaries.resolve({ binDir: options.binDir, runner }));
   const ctl = new PgCtlDriver(runner, binaries);
   const owner = lookupOsUser('postgres');
 

@@ -1,14 +1,12 @@
 import { tmpdir } from 'node:os';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
-  PgBinaries,
   PgRestoreDriver,
   PgSqlClient,
   PgVerifybackupDriver,
-  ProcessRunner,
   ScratchCluster,
   ScratchClusterOptions,
-  createScratchCluster,
+  createPostgresToolkit,
   freeLoopbackPort,
 } from '@rookery/postgres';
 
@@ -34,14 +32,16 @@ export interface ValidationToolsOptions {
 
 /** Builds the tools from the configuration (the PostgreSQL bin directory). */
 export async function createValidationTools(config: RookeryConfig, options: ValidationToolsOptions = {}): Promise<ValidationTools> {
-  const runner = new ProcessRunner({ baseEnv: processEnvironment() });
-  const binaries = await PgBinaries.resolve({ binDir: config.postgres.binDir, runner });
+  const toolkit = await createPostgresToolkit({
+    binDir: config.postgres.binDir,
+    env: processEnvironment(),
+    applicationName: 'rookery-validator',
+  });
   return {
-    verifybackup: new PgVerifybackupDriver(runner, binaries),
-    restore: new PgRestoreDriver(runner, binaries),
-    sql: new PgSqlClient({ applicationName: 'rookery-validator' }),
-    scratchCluster: (clusterOptions) =>
-      createScratchCluster({ binDir: config.postgres.binDir, baseEnv: processEnvironment(), ...clusterOptions }),
+    verifybackup: toolkit.verifybackup,
+    restore: toolkit.restore,
+    sql: toolkit.sql,
+    scratchCluster: (clusterOptions) => toolkit.scratchCluster(clusterOptions),
     freePort: freeLoopbackPort,
     workDirectory: options.workDirectory ?? tmpdir(),
   };
