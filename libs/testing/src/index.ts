@@ -6,6 +6,7 @@ export * from './lib/s3proxy.harness';
 export * from '@rookery/demo';
 export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
+export * from './lib/kafka-consumer-lag';
 export * from './lib/poll';
 export * from './lib/fault-proxy';
 export * from './lib/service.harness';
