@@ -178,7 +178,8 @@ export class PhysicalBackupService {
     const manifestName = artifactFileName('backup_manifest', plain);
     // Both writes start now: the manifest arrives while the tar's store write is still being made
     // durable. A failure of either stops the backup, which fails the other.
-    // The protocol client's buffers come back to it once the store has written them. A chunk
+    // The protocol client's buffers come back to it once the store has written them (a store with
+    // write-completion hooks; with another the slabs are left to the garbage collector). A chunk
     // reaches the store as the client gave it when no stage between them makes new buffers (a
     // server-compressed tar is only counted and hashed on its way); encrypted, the store sees the
     // cipher's buffers instead, which the client does not know and ignores.

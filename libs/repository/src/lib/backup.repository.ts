@@ -11,6 +11,7 @@ import {
   StorageNotFoundError,
   TierName,
   compareBackupsByAge,
+  hasStoreFeature,
   isManifestIntact,
   manifestSignatureProblem,
   requiresSignatures,
@@ -216,7 +217,7 @@ export class BackupRepository {
    * as is; `rookery info` reports that limitation.
    */
   async lockArtifacts(manifest: BackupManifest): Promise<boolean> {
-    if (!(await this.store.objectLock()).supported) return false;
+    if (!hasStoreFeature(this.store, 'objectLock') || !(await this.store.objectLock()).supported) return false;
     const until = new Date(manifest.retentionUntil);
     for (const artifact of manifest.artifacts) await this.store.retain(this.artifactKey(manifest, artifact.name), until);
     return true;
