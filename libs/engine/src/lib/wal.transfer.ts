@@ -74,7 +74,7 @@ export class WalTransfer {
   private readonly systems = new Map<TierName, WalSystemRecord>();
 
   constructor(private readonly context: WalContext) {
-    this.archive = new WalArchive(context.repository.store);
+    this.archive = new WalArchive(context.repository.store, context.repository.keyring);
     this.buffers = new ChunkBuffers(this.chunkSize);
   }
 
