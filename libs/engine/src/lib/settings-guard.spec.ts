@@ -31,6 +31,7 @@ describe('settings guard', () => {
       false,
     ],
     ['shared_preload_libraries', 'pg_stat_statements,evil', { shared_preload_libraries: 'pg_stat_statements' }, true],
+    ['shared_preload_libraries', '"pg_stat_statements, evil"', { shared_preload_libraries: 'pg_stat_statements, evil' }, true],
     ['shared_preload_libraries', '', { shared_preload_libraries: 'pg_stat_statements' }, true],
     ['dynamic_library_path', '$libdir', { dynamic_library_path: '$libdir' }, false],
     ['dynamic_library_path', '/tmp/lib:$libdir', { dynamic_library_path: '$libdir' }, true],

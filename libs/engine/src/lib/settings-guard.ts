@@ -102,16 +102,20 @@ export function neutraliseReason(name: string, value: string, recorded: Recorded
 
 /**
  * The same list of libraries (or directories): the server's SHOW form and a configuration file's
- * may differ in spaces and quoting ('a, b' and 'a,"b"').
+ * may differ in spaces and quoting ('a, b' and 'a,"b"'). A double-quoted item is one name, commas
+ * included, as PostgreSQL splits the list.
  */
 function sameLibraryList(a: string, b: string): boolean {
-  const items = (text: string) =>
-    text
-      .split(',')
-      .map((item) => item.trim().replace(/^"(.*)"$/, '$1'))
-      .filter(Boolean)
-      .join(',');
-  return items(a) === items(b);
+  return JSON.stringify(splitList(a)) === JSON.stringify(splitList(b));
+}
+
+function splitList(text: string): string[] {
+  const items: string[] = [];
+  const pattern = /\s*(?:"((?:[^"]|"")*)"|([^,]*?))\s*(?:,|$)/g;
+  for (let match = pattern.exec(text); match && match[0] !== ''; match = pattern.exec(text)) {
+    items.push(match[1] !== undefined ? match[1].replace(/""/g, '"') : match[2]);
+  }
+  return items.filter((item) => item !== '');
 }
 
 /**
