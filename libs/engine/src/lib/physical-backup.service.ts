@@ -11,7 +11,7 @@ import {
   walSegmentName,
 } from '@rookery/core';
 import type { BasebackupResult } from '@rookery/postgres';
-import { WalArchive, WalSystemRecord } from '@rookery/repository';
+import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
@@ -244,6 +244,6 @@ function requireArchivedSystem(tier: TierName, server: ServerFacts, recorded: Wa
         : null;
   if (!other) return;
   throw new ConfigError(`tiers.${tier}.pgUrl points at ${other}; nothing was backed up`, [`tiers.${tier}.pgUrl`], {
-    hint: `a tier's backups and WAL archive belong to one cluster: point pgUrl at it, or give the new cluster its own tier or repository`,
+    hint: `a tier's backups and WAL archive belong to one cluster: point pgUrl at it; if the tier's cluster was re-created (initdb, pg_upgrade), its old WAL cannot serve the new one: remove ${walLayout.systemKey(tier)} (or use a new repository) so that the next backup records the new system`,
   });
 }
