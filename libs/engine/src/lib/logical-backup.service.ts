@@ -16,7 +16,14 @@ import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener, WarningListener } from './engine.progress';
-import { TRACKING_TABLE_DATA, ensureChangeTracking, pruneChangeLog, readTrackingPoint } from './logical-change-tracking';
+import {
+  TRACKING_TABLE_DATA,
+  coverageWarnings,
+  ensureChangeTracking,
+  pruneChangeLog,
+  readTrackingPoint,
+  recordedPoint,
+} from './logical-change-tracking';
 import { LogicalIncrementalService } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
 
@@ -167,6 +174,7 @@ export class LogicalBackupService {
       const point = job.policy.incremental
         ? await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }))
         : undefined;
+      for (const warning of point ? coverageWarnings(point) : []) job.request.onWarning?.(warning);
       const materializedViews = await listMaterializedViews(session);
       const dumps = planDumps(policy, materializedViews);
       const written: ArtifactRecord[] = [];
@@ -180,9 +188,7 @@ export class LogicalBackupService {
         excludedTableData: [...policy.excludeTableData],
         materializedViews,
         snapshot,
-        ...(point
-          ? { changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint } }
-          : {}),
+        ...(point ? { changeTracking: recordedPoint(point) } : {}),
       };
       return { artifacts: written, info, parent: null };
     });
