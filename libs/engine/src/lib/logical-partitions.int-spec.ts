@@ -185,20 +185,21 @@ describe('content incrementals of a partitioned table', () => {
     await expect(detached).rejects.toThrow(/the partitions changed: public\.events_2026_01 was detached from public\.events/);
     await expect(detached).rejects.toMatchObject({ hint: expect.stringMatching(/rookery backup --tier content --type full/) });
 
+    await run(`create table events_2028_01 (like events including all)`);
+    await run(`insert into events_2028_01 (id, created_at, kind, payload) values (900001, '2028-01-02', 'attached', 'p')`);
+    // A table of its own at the full, attached after it.
     await backup('full');
-    await run(`create table events_2026_04 (like events including all)`);
-    await run(`insert into events_2026_04 (id, created_at, kind, payload) values (900001, '2026-04-02', 'attached', 'p')`);
-    await run(`alter table events attach partition events_2026_04 for values from ('2026-04-01') to ('2026-05-01')`);
-    await run(`create table events_2026_05 partition of events for values from ('2026-05-01') to ('2026-06-01')`);
+    await run(`alter table events attach partition events_2028_01 for values from ('2028-01-01') to ('2028-02-01')`);
+    await run(`create table events_2028_02 partition of events for values from ('2028-02-01') to ('2028-03-01')`);
     const attached = engine.backup({ tier: 'content', type: 'incremental' });
     await expect(attached).rejects.toThrow(
-      /the partitions changed: partition public\.events_2026_05 of public\.events was created; public\.events_2026_04 was attached to public\.events/,
+      /the partitions changed: partition public\.events_2028_02 of public\.events was created; public\.events_2028_01 was attached to public\.events/,
     );
 
     const after = await backup('full');
-    expect(after.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2026_04', 'public.events_2026_05']));
-    await run(`insert into events (created_at, kind, payload) values ('2026-04-20', 'late', 'x'), ('2026-05-20', 'late', 'y')`);
-    await run(`update events set created_at = '2026-05-03' where id = 900001`);
+    expect(after.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_01', 'public.events_2028_02']));
+    await run(`insert into events (created_at, kind, payload) values ('2028-01-20', 'late', 'x'), ('2028-02-20', 'late', 'y')`);
+    await run(`update events set created_at = '2028-02-03' where id = 900001`);
     const incremental = await backup('incremental');
     const database = 'after_attach';
     await engine.restore({ tier: 'content', backup: incremental.id, targetUrl: target.urlFor(database) });

@@ -40,10 +40,12 @@ describe('partitions of a --table selection', () => {
     "ALTER TABLE ONLY public.events_2026_01 ATTACH PARTITION public.events_2026_01_a FOR VALUES IN ('a');",
     'ALTER TABLE ONLY public.other ATTACH PARTITION public.other_1 FOR VALUES IN (1);',
     'ALTER TABLE ONLY public.events ADD CONSTRAINT events_pkey PRIMARY KEY (id, created_at);',
+    'ALTER SEQUENCE public.events_id_seq OWNED BY public.events.id;',
+    'ALTER SEQUENCE public.orders_id_seq OWNED BY public.orders.id;',
   ].join('\n');
 
   it('reads the attachments of a pre-data script, quoted names unquoted', () => {
-    expect(partitionAttachments(script).map((attachment) => [attachment.parent, attachment.partition])).toEqual([
+    expect(partitionAttachments(script).attachments.map((attachment) => [attachment.parent, attachment.partition])).toEqual([
       [
         { schema: 'public', name: 'events' },
         { schema: 'public', name: 'events_2026_01' },
@@ -61,12 +63,17 @@ describe('partitions of a --table selection', () => {
         { schema: 'public', name: 'other_1' },
       ],
     ]);
-    expect(partitionAttachments(script)[1].statement).toBe('ALTER TABLE ONLY public.events ATTACH PARTITION archive."Events Old" DEFAULT;');
+    expect(partitionAttachments(script).attachments[1].statement).toBe(
+      'ALTER TABLE ONLY public.events ATTACH PARTITION archive."Events Old" DEFAULT;',
+    );
   });
 
-  it('widens a partitioned table to its partitions, sub-partitions and their schemas', () => {
+  it('widens a partitioned table to its partitions, sub-partitions, their schemas and owned sequences', () => {
     const { selection, attach } = withPartitions({ schemas: ['public'], tables: ['events'] }, partitionAttachments(script));
-    expect(selection).toEqual({ schemas: ['public', 'archive'], tables: ['events', 'events_2026_01', 'Events Old', 'events_2026_01_a'] });
+    expect(selection).toEqual({
+      schemas: ['public', 'archive'],
+      tables: ['events', 'events_2026_01', 'Events Old', 'events_2026_01_a', 'events_id_seq'],
+    });
     expect(attach.map((attachment) => attachment.partition.name)).toEqual(['events_2026_01', 'Events Old', 'events_2026_01_a']);
   });
 

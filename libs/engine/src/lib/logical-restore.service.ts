@@ -429,24 +429,43 @@ const ATTACH_STATEMENT = new RegExp(
   'gm',
 );
 
-/** Pure: the partition attachments of a pre-data script (pg_dump writes one per line). */
-export function partitionAttachments(script: string): PartitionAttachment[] {
+const OWNED_BY_STATEMENT = new RegExp(
+  String.raw`^ALTER SEQUENCE (${IDENTIFIER})\.(${IDENTIFIER}) OWNED BY (${IDENTIFIER})\.(${IDENTIFIER})\.${IDENTIFIER};$`,
+  'gm',
+);
+
+/** A pre-data script's partition attachments (pg_dump writes one per line) and sequences owned by tables. */
+export interface PartitionLayout {
+  attachments: PartitionAttachment[];
+  ownedSequences: { sequence: { schema: string; name: string }; table: { schema: string; name: string } }[];
+}
+
+/** Pure: the partition layout of a pre-data script. */
+export function partitionAttachments(script: string): PartitionLayout {
   const unquote = (identifier: string) => (identifier.startsWith('"') ? identifier.slice(1, -1).replaceAll('""', '"') : identifier);
-  return [...script.matchAll(ATTACH_STATEMENT)].map((match) => ({
-    parent: { schema: unquote(match[1]), name: unquote(match[2]) },
-    partition: { schema: unquote(match[3]), name: unquote(match[4]) },
-    statement: match[0],
-  }));
+  return {
+    attachments: [...script.matchAll(ATTACH_STATEMENT)].map((match) => ({
+      parent: { schema: unquote(match[1]), name: unquote(match[2]) },
+      partition: { schema: unquote(match[3]), name: unquote(match[4]) },
+      statement: match[0],
+    })),
+    ownedSequences: [...script.matchAll(OWNED_BY_STATEMENT)].map((match) => ({
+      sequence: { schema: unquote(match[1]), name: unquote(match[2]) },
+      table: { schema: unquote(match[3]), name: unquote(match[4]) },
+    })),
+  };
 }
 
 /**
  * Pure: a --table selection that names a partitioned table, widened to its partitions (and theirs,
  * for sub-partitions), and the attachments to run once they are restored. A partition in another
  * schema than the selection's adds that schema (pg_restore pairs --schema and --table by name).
+ * The sequences those tables own come too: a partition's definition carries the column defaults
+ * it inherits (a bigserial's nextval), which would not restore without them.
  */
 export function withPartitions(
   selection: RestoreSelection,
-  attachments: readonly PartitionAttachment[],
+  { attachments, ownedSequences }: PartitionLayout,
 ): { selection: RestoreSelection; attach: PartitionAttachment[] } {
   const schemas = [...(selection.schemas ?? [])];
   const tables = [...(selection.tables ?? [])];
@@ -461,6 +480,13 @@ export function withPartitions(
       grew = true;
       if (!tables.includes(attachment.partition.name)) tables.push(attachment.partition.name);
       if (schemas.length && !schemas.includes(attachment.partition.schema)) schemas.push(attachment.partition.schema);
+    }
+  }
+  if (attach.length) {
+    for (const { sequence, table } of ownedSequences) {
+      if (!selected(table) || tables.includes(sequence.name)) continue;
+      tables.push(sequence.name);
+      if (schemas.length && !schemas.includes(sequence.schema)) schemas.push(sequence.schema);
     }
   }
   return { selection: { ...selection, ...(schemas.length ? { schemas } : {}), tables }, attach };
