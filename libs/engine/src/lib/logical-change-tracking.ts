@@ -90,7 +90,14 @@ const BOOTSTRAP_SQL = `
  * where, with which bound) is recorded in the tracking point: a partition attached, detached,
  * created or dropped is a schema change, which an incremental refuses naming it (a changeset
  * carries rows, not definitions); the next full follows the new layout. Cost to the source: the
- * same as an ordinary table's, one row trigger per leaf, one change_log row per changed key.
+ * same as an ordinary table's, one row trigger per leaf (created, with a short lock, by the full
+ * that first sees the leaf), one change_log row per changed key, two for a row moved between
+ * partitions. Logical decoding would follow the layout without a full but holds a replication
+ * slot (WAL kept until the next incremental, wal_level = logical) and cannot carry DDL; the
+ * refusal was chosen over carrying the layout's DDL in changesets because a changeset replaying
+ * ATTACH/DETACH against a restored parent must also reproduce indexes, constraints and the rows a
+ * newly attached table brings, which the full already does exactly. No automatic fallback to a
+ * full is made here: the scheduled full (daily by default) starts a new chain.
  *
  * What the tracking cannot follow (a foreign table attached as a partition: its rows are not in
  * this database, nor in a dump) is listed with the reason, for the manifest and the backup's log;
@@ -109,16 +116,7 @@ export async function listTrackedTables(session: PgSession): Promise<TrackedTabl
 
 /** The tracked tables, the partition layout, and what the tracking cannot follow, at one snapshot. */
 export async function readTrackingCoverage(session: PgSession): Promise<TrackingCoverage> {
-  const rows = await session.query<{
-    oid: string;
-    name: string;
-    relkind: string;
-    parent: string | null;
-    bound: string | null;
-    keyColumns: string[] | null;
-    keyTypes: string[] | null;
-    columns: string[];
-  }>(
+  const rows = await session.query<CatalogTable>(
     `select c.oid::text as oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, c.relkind::text as relkind,
             (select quote_ident(pn.nspname) || '.' || quote_ident(p.relname) from pg_inherits h
                join pg_class p on p.oid = h.inhparent join pg_namespace pn on pn.oid = p.relnamespace
@@ -143,19 +141,22 @@ export async function readTrackingCoverage(session: PgSession): Promise<Tracking
 /** A partitioned table and its direct partitions (a partition may itself be partitioned). */
 export type PartitionedTable = PartitionedTableLayout;
 
+/** A table as readTrackingCoverage reads it from the catalog. */
+type CatalogTable = {
+  oid: string;
+  name: string;
+  /** r: a table or a leaf partition, p: a partitioned table, f: a foreign table attached as a partition. */
+  relkind: string;
+  /** The partitioned table it is a partition of, quoted. */
+  parent: string | null;
+  bound: string | null;
+  keyColumns: string[] | null;
+  keyTypes: string[] | null;
+  columns: string[] | null;
+};
+
 /** Pure: the catalog rows of readTrackingCoverage as what is tracked, partitioned, and not followed. */
-export function coverageOf(
-  rows: readonly {
-    oid: string;
-    name: string;
-    relkind: string;
-    parent: string | null;
-    bound: string | null;
-    keyColumns: string[] | null;
-    keyTypes: string[] | null;
-    columns: string[] | null;
-  }[],
-): TrackingCoverage {
+export function coverageOf(rows: readonly CatalogTable[]): TrackingCoverage {
   const partitioned = rows
     .filter((row) => row.relkind === 'p')
     .map((root) => ({

@@ -127,8 +127,8 @@ describe('content incrementals of a partitioned table', () => {
     expect(carried).toEqual(expect.arrayContaining(['public.events_2026_01', 'public.events_2026_02', 'public.events_default']));
     expect(carried).not.toContain('public.events');
 
-    // Rows the first incremental carried move again; a leaf is truncated through its root's
-    // partition; rows come back to the default partition.
+    // Rows the first incremental carried move again; a leaf is truncated and refilled through its
+    // root; rows come back to the default partition.
     await run(`update events set created_at = created_at - 31 where id between 1 and 20`);
     await run(`update events set created_at = date '2026-03-31', payload = 'from the future' where created_at = date '2030-01-01'`);
     await run(`delete from events where kind = 'new'`);
