@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -6,7 +7,7 @@ import { promisify } from 'node:util';
 import { buildConfig } from '@rookery/config';
 import { BackupManifest, IncrementalChainError } from '@rookery/core';
 import { DEFAULT_PG_BIN_DIR } from '@rookery/postgres';
-import { TableChecksums, TestCluster, diffTableChecksums, startCluster, tableChecksums } from '@rookery/testing';
+import { TableChecksums, TestCluster, acquireS3, diffTableChecksums, startCluster, tableChecksums } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 
@@ -30,15 +31,22 @@ async function schemaOf(url: string): Promise<string> {
     .join('\n');
 }
 
+async function s3Repository(): Promise<string> {
+  const s3 = await acquireS3('primary');
+  const bucket = `partitions-${randomBytes(3).toString('hex')}`;
+  await s3.createBucket(bucket);
+  return `s3://${bucket}/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+}
+
 /**
  * A content database whose big table is partitioned (monthly ranges, a default partition, a
  * primary key including the partition key), under the default content policy (incrementals):
  * the full tracks the leaves, incrementals across routed inserts, cross-partition updates,
  * deletes and a truncate restore identical at every point of the chain, with the same schema; a
  * partition attached or detached refuses the incremental naming it; --table of the partitioned
- * table restores its partitions.
+ * table restores its partitions. On the filesystem and the S3 store.
  */
-describe('content incrementals of a partitioned table', () => {
+describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitioned table (%s store)', (store) => {
   let source: TestCluster;
   let target: TestCluster;
   let engine: RookeryEngine;
@@ -50,7 +58,10 @@ describe('content incrementals of a partitioned table', () => {
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-partitions-'));
-    [source, target] = await Promise.all([startCluster({ name: 'partitions-source' }), startCluster({ name: 'partitions-target' })]);
+    [source, target] = await Promise.all([
+      startCluster({ name: `partitions-source-${store}` }),
+      startCluster({ name: `partitions-target-${store}` }),
+    ]);
     await source.query(`create database ${DATABASE}`);
     await run(`
       create table events (
@@ -69,7 +80,8 @@ describe('content incrementals of a partitioned table', () => {
       insert into events (created_at, kind, payload)
         select date '2026-01-01' + (g % 120), 'k' || (g % 5), repeat('x', g % 50) from generate_series(1, 2000) g;
       insert into notes select g, 'note ' || g from generate_series(1, 20) g;`);
-    const config = buildConfig({ repositories: [`file://${join(work, 'repo')}`], tiers: { content: { pgUrl: url() } } }, 'test', {}, {});
+    const repository = store === 'filesystem' ? `file://${join(work, 'repo')}` : await s3Repository();
+    const config = buildConfig({ repositories: [repository], tiers: { content: { pgUrl: url() } } }, 'test', {}, {});
     engine = await createEngine(config, { actor: 'test' });
   }, 240_000);
 
