@@ -3,6 +3,9 @@
 // with the workspace's @rookery/* libraries resolved to their compiled output.
 const path = require('node:path');
 
+// Started by another node than the pinned one (the native modules are built for it): run there.
+require('../tools/runtime/pinned-node.cjs').runOnPinnedNode(__filename);
+
 // Failures print one line on stderr; the AWS SDK's notice about future Node versions is not one.
 const emitWarning = process.emitWarning;
 process.emitWarning = function filteredWarning(warning, ...rest) {
