@@ -35,7 +35,8 @@ export default [
             { sourceTag: 'scope:infra', onlyDependOnLibsWithTags: ['scope:core'] },
             { sourceTag: 'scope:feature', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core'] },
             { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core'] },
-            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core', 'scope:testing'] },
+            // Product code never loads the test harness (the demo's seed data is in libs/demo).
+            { sourceTag: 'scope:app', onlyDependOnLibsWithTags: ['scope:feature', 'scope:infra', 'scope:core'] },
           ],
         },
       ],
