@@ -3,8 +3,7 @@
 // runs this on it (node_modules/.bin comes first on a script's PATH). Checks that the native
 // modules built against one Node ABI (NODE_MODULE_VERSION) load on it, and rebuilds those that do
 // not against the pinned node's own headers: e.g. when npm_config_nodedir in the environment
-// overrode .npmrc, or npm ran outside this directory. N-API modules (zstd-napi, lz4-napi) load on
-// any ABI and are not checked.
+// overrode the one in .npmrc. N-API modules (zstd-napi, lz4-napi) load on any ABI: not checked.
 const { spawnSync } = require('node:child_process');
 const { existsSync, readFileSync } = require('node:fs');
 const path = require('node:path');
@@ -40,12 +39,12 @@ if (broken.length > 0) {
   // The pinned node's package ships its headers: node-<platform>-<arch>, installed by its preinstall.
   const headers = path.dirname(require.resolve(`node-${process.platform}-${process.arch}/package.json`, { paths: [pinned] }));
   if (!existsSync(path.join(headers, 'include', 'node', 'node_version.h'))) fail(`no Node headers in ${headers}`);
-  process.stdout.write(`native-check: ${broken.join(', ')} do not load on node ${process.version}: rebuilding against ${headers}\n`);
+  process.stdout.write(`native-check: not loading on node ${process.version}: ${broken.join(', ')}; rebuilding against ${headers}\n`);
   const rebuild = spawnSync('npm', ['rebuild', ...broken], {
     cwd: root,
     stdio: 'inherit',
     env: { ...process.env, npm_config_nodedir: headers },
   });
   const still = rebuild.status === 0 ? notLoading() : broken;
-  if (still.length > 0) fail(`${still.join(', ')} still do not load on node ${process.version}`);
+  if (still.length > 0) fail(`still not loading on node ${process.version}: ${still.join(', ')}`);
 }
