@@ -212,6 +212,11 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     expect(after.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_01', 'public.events_2028_02']));
     await run(`insert into events (created_at, kind, payload) values ('2028-01-20', 'late', 'x'), ('2028-02-20', 'late', 'y')`);
     await run(`update events set created_at = '2028-02-03' where id = 900001`);
+    // Truncating the partitioned table fires each leaf's truncate trigger: every leaf goes whole.
+    await run(`truncate events`);
+    await run(
+      `insert into events (created_at, kind, payload) values ('2026-02-02', 'after truncate', 'z'), ('2028-01-05', 'after truncate', 'z')`,
+    );
     const incremental = await backup('incremental');
     const database = 'after_attach';
     await engine.restore({ tier: 'content', backup: incremental.id, targetUrl: target.urlFor(database) });
