@@ -21,7 +21,7 @@ import {
   registerPrefetcherLauncher,
   walBinding,
   walPushFastPath,
-} from '@rookery/engine/wal';
+} from '@rookery/wal';
 import { createDecompressStream, createDecryptStream, parseEncryptionKey } from '@rookery/pipeline';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';

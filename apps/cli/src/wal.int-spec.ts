@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { Store, WalFileName, parseWalFileName } from '@rookery/core';
 import { lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
-import { WalSpool, fileIdentity } from '@rookery/engine/wal';
+import { WalSpool, fileIdentity } from '@rookery/wal';
 import { createStore } from '@rookery/storage';
 import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster, walSegmentBytes } from '@rookery/testing';
 

@@ -22,7 +22,7 @@ import {
   requireWalFile,
   takePrefetched,
   writeCachedSettings,
-} from '@rookery/engine/wal';
+} from '@rookery/wal';
 import { GlobalOptions, configFor, parseTier } from '../cli.config';
 
 // No import of the engine's index or cli.context here: these commands also run from wal.main.ts,
