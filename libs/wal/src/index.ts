@@ -1,3 +1,4 @@
+export * from './lib/wal.arguments';
 export * from './lib/wal.context';
 export * from './lib/wal.transfer';
 export * from './lib/wal.factory';
