@@ -59,7 +59,7 @@ const WAL_FILE_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F
  * any other name goes to the full CLI, which refuses it as the synchronous push does (exit 2)
  * instead of waiting archiveTimeoutSeconds for a push that never comes.
  */
-function isWalFileName(name: string): boolean {
+export function isWalFileName(name: string): boolean {
   if (!WAL_FILE_NAME.test(name) || name.startsWith('00000000')) return false;
   return name.endsWith('.history') || Number.parseInt(name.slice(16, 24), 16) < 0x100;
 }
