@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseWalFileName } from '@rookery/core';
 import { SeededRandom, differentialSeeds, walSegmentBytes } from '@rookery/testing';
 import {
+  GLOBAL_OPTIONS_WITH_VALUE,
   PREFETCH_DIRECTORY,
   WalPushInvocation,
   WalSpool,
@@ -15,6 +16,7 @@ import {
   writeCachedSettings,
 } from '@rookery/wal';
 import { GlobalOptions } from './cli.config';
+import { rootProgram } from './cli.program';
 import { buildWalProgram } from './wal.main';
 
 /**
@@ -104,6 +106,11 @@ describe('WAL grammars against @rookery/core and the CLI, over generated inputs'
       const answersMissing = kind === 'segment' || kind === 'history';
       expect([name, runScript('rookery-wal-get', args, work)]).toEqual([name, answersMissing ? 1 : NODE_STUB_EXIT]);
     });
+  });
+
+  it("bin/rookery.js's command finder knows the CLI's global options that take a value", () => {
+    const withValue = rootProgram().options.filter((option) => option.required || option.optional);
+    expect([...GLOBAL_OPTIONS_WITH_VALUE].sort()).toEqual(withValue.map((option) => option.long).sort());
   });
 
   describe('wal-push arguments', () => {
