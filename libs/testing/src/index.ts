@@ -1,13 +1,12 @@
 export {};
 export * from './lib/cluster.harness';
 export * from './lib/s3proxy.harness';
-export * from './lib/oltp-seed';
-export * from './lib/content-seed';
-export * from './lib/olap-seed';
-export type { SeedOptions, SeedResult } from './lib/seed-runner';
-export * from './lib/table-checksums';
+// The synthetic tier databases and table checksums live in @rookery/demo (product code uses them
+// for `rookery demo`); specs keep reaching them here, beside the rest of the harness.
+export * from '@rookery/demo';
 export * from './lib/manifest.factory';
 export * from './lib/kafka.harness';
+export * from './lib/kafka-consumer-lag';
 export * from './lib/poll';
 export * from './lib/fault-proxy';
 export * from './lib/service.harness';

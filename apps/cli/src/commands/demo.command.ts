@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { RookeryConfig, buildConfig, tierPolicies } from '@rookery/config';
+import { RookeryConfig, buildConfig, processEnvironment, tierPolicies } from '@rookery/config';
 import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { InProcessEventBus, OutboxRelay, backupCompletedEvent, backupStartedEvent, createEvent, outboxPayload } from '@rookery/events';
+import { createScratchCluster, freeLoopbackPort } from '@rookery/postgres';
 import { load } from '../cli.lazy';
 import { formatBytes, formatDuration, table } from '../cli.output';
 import { progressReporter } from '../cli.progress';
@@ -33,7 +34,7 @@ export function demoCommand(): Command {
     .option('--level <n>', 'compression level', parsePositive)
     .option('--keep', 'keep the work directory (repository, restored data directory) for inspection')
     .action(async (options: DemoOptions) => {
-      const { diffTableChecksums, freeLoopbackPort, seedOltp, startCluster, tableChecksums } = load.testing();
+      const { diffTableChecksums, seedOltp, tableChecksums } = load.demo();
       const work = await mkdtemp(join(tmpdir(), 'rookery-demo-'));
       // The restored server runs as the postgres account, which must be able to reach its directory.
       await chmod(work, 0o711);
@@ -49,7 +50,10 @@ export function demoCommand(): Command {
       const say = (line: string) => process.stdout.write(`${line}\n`);
 
       say(`rookery demo: work directory ${work}`);
-      const source = await timed('start source cluster', () => startCluster({ name: 'demo-source', fsync: true }));
+      // Removed by a watcher process if the demo is interrupted before it destroys the cluster.
+      const source = await timed('start source cluster', () =>
+        createScratchCluster({ name: 'demo-source', fsync: true, baseEnv: processEnvironment(), removeWhenOrphaned: true }),
+      );
       const restoredDir = join(work, 'restored');
       let restoredStarted = false;
       try {

@@ -5,12 +5,12 @@ import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { chromium } from 'playwright-core';
 import request from 'supertest';
-import { TierCompliance } from '@rookery/compliance';
+import { COMPLIANCE_GROUP, TierCompliance } from '@rookery/compliance';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { DEFAULT_POLICIES, TIER_NAMES } from '@rookery/core';
-import { CloudEvent, EventData, EventType, KafkaEventBus, createEvent } from '@rookery/events';
+import { ALL_TOPICS, CloudEvent, EventData, EventType, KafkaEventBus, createEvent } from '@rookery/events';
 import { configureServiceApp } from '@rookery/service-kit';
-import { KafkaHandle, pollUntil, startKafka } from '@rookery/testing';
+import { KafkaHandle, pollUntil, startKafka, waitForConsumerGroupCaughtUp } from '@rookery/testing';
 import { ComplianceReportingModule } from './compliance-reporting.module';
 
 jest.setTimeout(600_000);
@@ -183,7 +183,8 @@ describe('compliance-reporting service (real Kafka)', () => {
     // A redelivery (the producer retried, the outbox relayed twice) must not be counted twice.
     await producer.publish(events.slice(0, 3));
     await waitForLedger(events.length);
-    await new Promise((done) => setTimeout(done, 1_000));
+    // The redelivered copies handled too (the group's offsets reach the end) before counting.
+    await waitForConsumerGroupCaughtUp(kafka.brokers, COMPLIANCE_GROUP, ALL_TOPICS);
     expect(await ledgerCount()).toBe(events.length);
 
     const { tiers } = (await request(app.getHttpServer()).get('/compliance').expect(200)).body as { tiers: TierCompliance[] };
@@ -290,7 +291,7 @@ describe('compliance-reporting service (real Kafka)', () => {
     await producer.publish(later);
     app = await startApp();
     await waitForLedger(before + later.length);
-    await new Promise((done) => setTimeout(done, 1_000));
+    await waitForConsumerGroupCaughtUp(kafka.brokers, COMPLIANCE_GROUP, ALL_TOPICS);
     expect(await ledgerCount()).toBe(before + later.length);
   });
 

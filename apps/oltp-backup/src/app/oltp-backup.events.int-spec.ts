@@ -8,9 +8,18 @@ import { BackupCatalog, BackupRecord, EventLedger } from '@rookery/catalog';
 import { ComplianceLedgerService } from '@rookery/compliance';
 import { buildConfig } from '@rookery/config';
 import { DEFAULT_POLICIES } from '@rookery/core';
-import { KafkaEventBus, Subscription } from '@rookery/events';
+import { ALL_TOPICS, KafkaEventBus, Subscription } from '@rookery/events';
 import { configureServiceApp } from '@rookery/service-kit';
-import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOltp, startCluster, startKafka } from '@rookery/testing';
+import {
+  KafkaHandle,
+  TestCluster,
+  freeLoopbackPort,
+  pollUntil,
+  seedOltp,
+  startCluster,
+  startKafka,
+  waitForConsumerGroupCaughtUp,
+} from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
 
 jest.setTimeout(240_000);
@@ -86,8 +95,8 @@ describe('oltp-backup service events through a Kafka outage', () => {
         { timeoutMs: 120_000 },
       );
       expect((await outbox.stats()).pending).toBe(0);
-      // Give a duplicate delivery a chance to show up before counting.
-      await new Promise((done) => setTimeout(done, 2_000));
+      // A duplicate delivery handled too (the group's offsets reach the end) before counting.
+      await waitForConsumerGroupCaughtUp(kafka.brokers, 'events-test-ledger', ALL_TOPICS);
       expect(await ledger.count()).toBe(6);
       const audits = await ledger.list({ types: ['dev.rookery.audit'] });
       expect(audits.map((entry) => [entry.subject, entry.data['action'], entry.data['outcome']])).toEqual([

@@ -6,14 +6,26 @@ import { join, resolve } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
+import { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { BackupManifest, TierName, ToolFailedError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { CloudEvent, EventData, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
 import { lookupOsUser } from '@rookery/postgres';
 import { configureServiceApp } from '@rookery/service-kit';
-import { KafkaHandle, TestCluster, acquireS3, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
+import {
+  KafkaHandle,
+  TestCluster,
+  acquireS3,
+  pollUntil,
+  seedOlap,
+  seedOltp,
+  startCluster,
+  startKafka,
+  waitForConsumerGroupCaughtUp,
+} from '@rookery/testing';
 import { VALIDATOR_ENGINE, ValidatorModule } from './validator.module';
+import { VALIDATOR_GROUP } from './validator.service';
 
 jest.setTimeout(300_000);
 
@@ -342,7 +354,16 @@ describe('validator service (real Kafka, real clusters)', () => {
     await producer.publish(events[0]);
     app = await startApp();
     for (const backup of backups) await awaitValidation(backup.id);
-    await new Promise((done) => setTimeout(done, 3_000));
+    // Everything the redelivery could cause has arrived before counting: the validator handled every
+    // backup event, its outbox relayed what that produced, and the watcher consumed it.
+    await waitForConsumerGroupCaughtUp(kafka.brokers, VALIDATOR_GROUP, [TOPICS.backup]);
+    const outbox = (app as INestApplication).get(BackupCatalog).outbox;
+    await pollUntil(
+      () => outbox.stats(),
+      (stats) => stats.pending === 0,
+      { what: "the validator's outbox relayed" },
+    );
+    await waitForConsumerGroupCaughtUp(kafka.brokers, 'test-watcher', [TOPICS.validation]);
     for (const backup of backups) {
       // Delivery on Kafka is at least once (a validator stopped between publishing an outbox entry
       // and marking it relayed publishes it again at restart): what must hold is one validation

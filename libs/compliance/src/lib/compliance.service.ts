@@ -6,6 +6,9 @@ import { TierCompliance, computeTierCompliance } from './tier-compliance';
 /** The source of ledger entries recorded from the repository rather than received as events. */
 export const BACKFILL_SOURCE = 'rookery/backfill';
 
+/** The consumer group compliance-reporting reads every topic in. */
+export const COMPLIANCE_GROUP = 'rookery-compliance-reporting';
+
 /**
  * The compliance-reporting core: consumes every topic into the ledger (once per event id, so a
  * redelivery or a consumer restart never counts an event twice) and derives each tier's view
@@ -65,7 +68,7 @@ export class ComplianceLedgerService {
     return { recorded, alreadyRecorded: manifests.length - recorded };
   }
 
-  subscribe(bus: EventBus, group = 'rookery-compliance-reporting'): Promise<Subscription> {
+  subscribe(bus: EventBus, group = COMPLIANCE_GROUP): Promise<Subscription> {
     return bus.subscribe({ group, topics: ALL_TOPICS, fromBeginning: true }, async (event) => {
       await this.ingest(event);
     });

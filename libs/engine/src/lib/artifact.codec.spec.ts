@@ -52,6 +52,8 @@ function fullStore(failAfter: number): Store & { writes: number } {
         stream.destroy(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
         break;
       }
+      // A delay on purpose: the store's own error must reach the caller after the abort its
+      // destroy() caused, as a real store's does (its close and unlink take a while).
       await new Promise((resolve) => setTimeout(resolve, 300));
       // As the filesystem store does: a write whose caller aborted it reports the caller's reason.
       if (options.signal?.aborted) throw options.signal.reason;
@@ -191,6 +193,7 @@ function dyingTar(room: number): ArtifactConsumer<void> & { aborted: Error[] } {
       taken += chunk.length;
       if (taken <= room) return void setImmediate(callback);
       callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE', syscall: 'write' }));
+      // A delay on purpose: a dead tar's exit status reaches us after the EPIPE of its closed stdin.
       setTimeout(
         () =>
           settle(

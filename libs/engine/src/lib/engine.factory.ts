@@ -134,7 +134,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
 
 /**
  * A restored server starts as after a crash, and first fsyncs every file of its data directory
- * one by one (~0.1 s for a thousand files that are already on disk). The restore has just synced
+ * one by one (time that grows with the number of files). The restore has just synced
  * the whole file system (syncfs), so on Linux with PostgreSQL 14+ the server's own pass is one
  * syncfs too (recovery_init_sync_method): the same guarantee rookery's own sync relies on.
  */

@@ -74,7 +74,8 @@ describe('ExtractionSync', () => {
     writeback.memberStarted('base/1/1');
     let stopped = false;
     const stopping = writeback.stop().then(() => (stopped = true));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Everything already settled has run (promise jobs and I/O callbacks, several turns over): stop() is still waiting.
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
     expect(stopped).toBe(false);
     await syncs.settleNext(new Error('ELOOP'));
     await stopping;

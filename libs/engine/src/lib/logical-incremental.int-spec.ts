@@ -299,6 +299,7 @@ class Writer {
           next.set(String(id), `v0 by ${xid}`);
         }
         await this.mutate(session, next, n, xid);
+        // Held open a moment on purpose: a backup's snapshot then often falls inside a transaction.
         await session.query('select pg_sleep(0.01)');
         await session.query('commit');
         rows = next;

@@ -265,7 +265,7 @@ export class PhysicalRestoreService {
    * The prefetcher's first round, done here before the server starts (WalPrefetcher.seed): the
    * server's first restore_command calls (the next timeline's history, the backup's first
    * segments, the one after the archive's end) then find their answers in the spool and are
-   * answered by bin/rookery-wal-get instead of a node process each (~0.1-0.3 s apiece). Done in
+   * answered by bin/rookery-wal-get instead of a node process each (a node start apiece). Done in
    * this process, not by launching the prefetcher early: no second node to start on the way and
    * none alongside the extraction's memory. Best effort: anything not answered goes to node.
    */

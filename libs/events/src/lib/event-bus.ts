@@ -18,9 +18,15 @@ export interface Subscription {
 }
 
 /**
- * Where events go. publish() resolves only once the bus holds the events durably (Kafka: acked
- * by every in-sync replica; in-process: delivered to current subscribers). Delivery is at least
- * once: handlers must be idempotent by event id (see idempotentHandler).
+ * Where events go. publish() validates every event and refuses the batch if one is invalid; it
+ * resolves only once the bus holds the events durably (Kafka: acked by every in-sync replica;
+ * in-process: delivered to current subscribers), and rejects once the bus is closed. Each group
+ * gets every event of its topics, one of its members handling it, a tier's events in order; a
+ * closed subscription gets no more, and its close() waits for the handler in progress. Delivery
+ * is at least once, so handlers must be idempotent by event id (see idempotentHandler). Where the
+ * buses differ (the contract, event-bus.contract.ts, checks each): Kafka keeps events for groups
+ * that subscribe later and redelivers an event whose handler failed; the in-process bus keeps
+ * nothing and reports a handler failure instead of retrying it.
  */
 export interface EventBus {
   readonly kind: 'in-process' | 'kafka';

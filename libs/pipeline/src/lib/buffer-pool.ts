@@ -1,8 +1,8 @@
 /**
  * Memory of one size handed back for reuse: whole ArrayBuffers a worker thread returned after
- * using them (compressed, hashed, decoded). A fresh buffer costs a page fault per 4 KiB page
- * (measured on the bench machine: ~16 ms of kernel time per 16 MiB, ~1 ms into reused memory;
- * zstd into fresh 1 MiB buffers ~3× slower than into a reused one). Keeps at most `max` buffers;
+ * using them (compressed, hashed, decoded). A fresh buffer costs a page fault per 4 KiB page,
+ * kernel time many times that of writing into reused memory (zstd into fresh buffers is several
+ * times slower than into a reused one: BENCHMARKS.md). Keeps at most `max` buffers;
  * anything else, or of another size, is left to the garbage collector.
  */
 export class BufferPool {

@@ -44,7 +44,7 @@ type Reply = { ack: true; id: number; data: ArrayBuffer } | { id: number; digest
 
 /**
  * Hashes in one long-lived worker thread (hash.worker.js), so that a process moving many files
- * (the background archiver: ~9 ms of SHA-256 per 16 MiB WAL segment) keeps its main thread for
+ * (the background archiver: a SHA-256 of every 16 MiB WAL segment) keeps its main thread for
  * orchestration. Each chunk's memory is transferred to the worker and back, never copied (a chunk
  * that shares its ArrayBuffer with others is copied once). Several files may be hashed at once;
  * the worker keeps a digest per file. Idle, the worker does not keep the process alive.

@@ -16,7 +16,7 @@ export interface CompressionPoolOptions {
  * `codec` holding exactly `input`, may settle jobs in any order, and takes ownership of `input`.
  * With `recycle`, the input's memory is handed back through it once compressed (before the frame
  * resolves), for the caller to read the next chunk into: a fresh buffer costs a page fault per
- * 4 KiB page (~16 ms of kernel time per 16 MiB on the bench machine, against ~1 ms reused).
+ * 4 KiB page, many times the kernel time of reused memory (BENCHMARKS.md).
  */
 export interface FrameCompressor {
   readonly size: number;
@@ -145,7 +145,7 @@ export class CompressionPool implements FrameCompressor {
 /**
  * Compresses in the calling thread, one frame at a time: for a short-lived process with little to
  * compress (one 16 MiB WAL file), where starting worker threads costs more CPU and time than the
- * compression itself (measured: ~0.1 s of CPU per worker to start, ~65 ms for 16 MiB at zstd 1).
+ * compression itself (BENCHMARKS.md).
  */
 export class InlineFrameCompressor implements FrameCompressor {
   readonly size = 1;

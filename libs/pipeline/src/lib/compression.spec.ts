@@ -287,6 +287,7 @@ describe('createCompressStream / createDecompressStream', () => {
       write(chunk: Buffer, _encoding, callback) {
         consumed += chunk.length;
         maxLead = Math.max(maxLead, produced - consumed);
+        // A slow consumer on purpose: the case measures how far the producer runs ahead of it.
         setTimeout(callback, 2);
       },
     });

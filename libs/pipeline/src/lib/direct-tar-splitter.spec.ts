@@ -126,6 +126,7 @@ async function split(
         makeDirectories();
         return callback();
       }
+      // A slow tar on purpose (slowTar): no chunk may be released while tar still holds it.
       setTimeout(() => {
         makeDirectories();
         callback();

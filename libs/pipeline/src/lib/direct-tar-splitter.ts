@@ -36,11 +36,10 @@ export interface DirectTarSplitterOptions {
 /**
  * Sits in front of GNU tar during a restore and takes the big regular files out of its stream,
  * writing them itself with O_DIRECT (DirectFileWriter); tar gets every other member, byte for
- * byte, as a valid archive. A base backup's bytes are nearly all in a few relation files
- * (measured: 6 of 988 files hold 963 of 986 MiB), and written through the page cache they cost
- * the restore most of its time on the bench VM (page allocation: 1–3 s of kernel time per GiB
- * when memory was recently freed, against ~0.1 s with O_DIRECT); tar keeps the many small files
- * and directories, creating them in its own process.
+ * byte, as a valid archive. A base backup's bytes are nearly all in a few relation files, and
+ * written through the page cache they can cost the restore most of its time (page allocation in
+ * the kernel when memory was recently freed, which O_DIRECT avoids; BENCHMARKS.md); tar keeps
+ * the many small files and directories, creating them in its own process.
  *
  * Big files are only taken where that is safe: a plain path (no '..', not absolute), not under a
  * symbolic link the archive made, not right after an extended header (which would describe it to
@@ -222,7 +221,7 @@ export class DirectTarSplitter extends Writable implements ChunkReleasingSink {
 
   /**
    * Passes part of `chunk` on to tar, as a copy: tar creates its many small files at its own pace
-   * (~0.3-1 ms a file here) while the big files behind them are already being written, and the
+   * while the big files behind them are already being written, and the
    * decoder gets its chunk back at once. Waits only once TAR_QUEUE_BYTES are queued for tar.
    */
   private async forward(chunk: Buffer, start: number, length: number): Promise<void> {

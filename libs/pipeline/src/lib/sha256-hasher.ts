@@ -43,7 +43,7 @@ const MAX_BATCHES_IN_FLIGHT = 4;
 
 /**
  * Hashes in a worker thread so the main thread, which moves every byte of a backup or restore,
- * does not also spend ~0.6 CPU-s per GiB on SHA-256. Bytes are copied into 4 MiB batches whose
+ * does not also spend its CPU on SHA-256. Bytes are copied into 4 MiB batches whose
  * memory is transferred to the worker and back (never copied again, and reused); at most
  * MAX_BATCHES_IN_FLIGHT are queued, so memory stays bounded when the worker falls behind. The worker sees batches in order, so the digest is
  * the plain SHA-256 of the whole stream, identical to an inline hash. The worker starts with the
@@ -74,7 +74,7 @@ class WorkerSha256Hasher implements Sha256Hasher {
     if (this.failure) throw this.failure;
     if (!this.worker) {
       // Less than one batch in all (a backup_manifest, a small dump): hashed here, in less time
-      // than starting a worker takes (~40 ms on the bench machine, at the end of the backup).
+      // than starting a worker takes (and that start would come at the end of the backup).
       const digest = createHash('sha256').update(this.batcher.pending()).digest('hex');
       this.discard();
       return digest;

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { IntegrityError } from '@rookery/core';
+import { pollUntil } from '@rookery/testing';
 import { Compressor } from 'zstd-napi';
 import { createDecompressStream } from './compression';
 import { ReleasingWriter } from './releasing-writer';
@@ -103,6 +104,15 @@ describe('zstd decompression in a worker (offload)', () => {
     expect(zeros.length).toBeLessThan(64 * 1024);
     const stream = createDecompressStream({ codec: 'zstd', level: 1 }, { offload: true });
     stream.end(zeros);
+    await pollUntil(
+      async () => stream.readableLength,
+      (length) => length >= stream.readableHighWaterMark,
+      {
+        what: 'the readable buffer to fill',
+        intervalMs: 10,
+      },
+    );
+    // A sleep on purpose: time for a decoder that ignored backpressure to run past the buffer.
     await new Promise((resolve) => setTimeout(resolve, 500));
     // The readable buffer (4 MiB) plus the credit (4 × 1 MiB) at most, not 256 MiB.
     expect(stream.readableLength).toBeLessThanOrEqual(9 * 1024 * 1024);

@@ -69,7 +69,7 @@ export class OffloadedZstdDecompressStream extends Duplex {
 
   /**
    * Hands a pushed chunk's memory back to the worker, which decodes into it again: reused memory
-   * instead of fresh pages for every MiB (page faults cost ~3× the decoding itself). Only for a
+   * instead of fresh pages for every MiB (their page faults cost more than the decoding itself). Only for a
    * chunk nothing downstream holds any more (ReleasingWriter says when); the chunk is unusable
    * after (its memory moved). Chunks that are not this stream's are ignored. Call
    * enableRecycling() before the first chunk is pushed.

@@ -113,8 +113,11 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     const manifest = collect(backup.manifest);
     const archive = (async () => {
       // Not reading at first: the server sends until the archive's buffer is full and the socket is paused.
-      while (late && backup.archive.readableLength < backup.archive.readableHighWaterMark && !backup.archive.destroyed) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
+      if (late) {
+        await waitUntil(
+          () => backup.archive.readableLength >= backup.archive.readableHighWaterMark || backup.archive.destroyed,
+          'the archive stream to fill',
+        );
       }
       for await (const chunk of backup.archive) {
         archiveBytes += (chunk as Buffer).length;
@@ -185,6 +188,7 @@ describe('startReplicationBaseBackup (BASE_BACKUP over the replication protocol,
     // Nobody reads until the archive stream is full (so the socket is paused: the server cannot
     // send), and then for three idle timeouts more: a slow store, not a stalled server.
     await waitUntil(() => backup.archive.readableLength >= backup.archive.readableHighWaterMark, 'the archive stream to fill');
+    // A sleep on purpose: the time paused is what the case is about (no condition to poll for).
     await new Promise((later) => setTimeout(later, 3 * idleTimeoutMs));
     const [archive] = await Promise.all([collect(backup.archive), collect(backup.manifest)]);
     await expect(backup.result).resolves.toMatchObject({ timeline: 1 });

@@ -31,8 +31,8 @@ export interface PgBinariesOptions {
 
 /**
  * Where the PostgreSQL programs are, and the path of each one. Without an explicit directory the
- * lookup (`pg_config --bindir`, 10–150 ms through Debian's wrapper script on the bench machine)
- * runs when a program's path is first asked for: a backup the server compresses over the
+ * lookup (`pg_config --bindir`, slow through Debian's wrapper script: BENCHMARKS.md) runs when a
+ * program's path is first asked for: a backup the server compresses over the
  * replication protocol, and `rookery info`, never run one.
  */
 export class PgBinaries {

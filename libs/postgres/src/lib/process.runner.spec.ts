@@ -66,10 +66,11 @@ describe('ProcessRunner', () => {
 
   it('kills the process group on abort and rejects with the abort reason', async () => {
     const controller = new AbortController();
-    const child = runner.spawn(node, ['-e', 'setInterval(() => {}, 1000)'], { signal: controller.signal });
-    child.stdout.resume();
+    const child = runner.spawn(node, ['-e', 'process.stdout.write("running"); setInterval(() => {}, 1000)'], { signal: controller.signal });
     child.stdout.on('error', () => undefined);
-    setTimeout(() => controller.abort(new Error('user cancelled')), 50);
+    // Aborted once the child is running (its first output), not after a guessed delay.
+    child.stdout.once('data', () => controller.abort(new Error('user cancelled')));
+    child.stdout.resume();
     await expect(child.result).rejects.toThrow('user cancelled');
   });
 
@@ -97,6 +98,7 @@ describe('ProcessRunner', () => {
     const child = runner.spawn(node, ['-e', 'process.stdout.write(Buffer.alloc(4 * 1024 * 1024, 7))'], {
       stdoutIdle: { timeoutMs: 1_000, error: () => new Error('counted a paused stdout as silence') },
     });
+    // A sleep on purpose: nobody reading for several stdoutIdle timeouts is what the case is about.
     await new Promise((resume) => setTimeout(resume, 4_000));
     let bytes = 0;
     child.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length));

@@ -33,7 +33,7 @@ const TEMP_SUFFIX = /\.tmp-[0-9a-f]{12}$/;
  * the directory fsynced: a reader sees the whole object or nothing, and a crash leaves at most a
  * temporary file, which list skips.
  */
-/** Reads in 256 KiB pieces: fewer chunks through the restore pipeline (zstd restore of 615 MiB: 1.44 s at 64 KiB, 1.12 s at 256 KiB, at the same RSS). */
+/** Reads in 256 KiB pieces: fewer chunks through the restore pipeline, a faster restore at the same RSS (BENCHMARKS.md). */
 const READ_CHUNK_BYTES = 256 * 1024;
 
 export class FsStoreDriver implements Store {
@@ -243,9 +243,9 @@ const SYNC_BEHIND_BYTES = 32 * 1024 * 1024;
 /**
  * Writes the stream into the file with one writev per WRITE_BYTES, and every SYNC_BEHIND_BYTES
  * starts an fdatasync without waiting for it: the disk flushes while more arrives, so the caller's
- * final fsync only has the tail left. The callback fs API, not FileHandle.write: on Node 20 the
- * promise API costs about 3x the CPU per byte written (measured: 132 MiB in 1 MiB writes, 143 ms
- * vs 43 ms), CPU a streaming backup takes from the server compressing beside it. Each chunk goes
+ * final fsync only has the tail left. The callback fs API, not FileHandle.write: the promise API
+ * costs several times the CPU per byte written (BENCHMARKS.md), CPU a streaming backup takes
+ * from the server compressing beside it. Each chunk goes
  * to `onWritten` once its writev returned: the file has its bytes, the caller may reuse the memory.
  */
 async function writeBehind(handle: FileHandle, stream: Readable, onWritten?: (chunk: Buffer) => void): Promise<void> {

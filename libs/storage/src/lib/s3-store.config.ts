@@ -1,5 +1,5 @@
 // The S3 store's settings, apart from its driver: the factory parses URLs with them without
-// loading the AWS SDK (~70 ms of every command's start), which only s3:// stores need.
+// loading the AWS SDK (a cost at every command's start), which only s3:// stores need.
 
 export type S3ServerSideEncryption = 'AES256' | 'aws:kms';
 /** The SDK's checksum modes: `when_required` adds checksums only where S3 demands them. */

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { IntegrityError, StorageAccessDeniedError, StorageUnavailableError } from '@rookery/core';
 // Integration specs start their S3-compatible server through the test harness (DESIGN §11).
-import { FaultProxy, S3ProxyHandle, acquireS3, freeLoopbackPort, s3StoreUrl, startFaultProxy } from '@rookery/testing';
+import { FaultProxy, S3ProxyHandle, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startFaultProxy } from '@rookery/testing';
 import { S3StoreConfig, S3StoreDriver, createS3Client } from './s3-store.driver';
 import { createStore, parseStoreUrl, StoreOptions } from './store.factory';
 import { chunked, collect, describeStoreContract, listKeys, readAll, sha256, sha256Of } from './store.contract';
@@ -157,7 +157,7 @@ describe('S3StoreDriver against S3Proxy', () => {
       yield data.subarray(11 * 1024 * 1024);
     }
     const write = store.write('visible.bin', Readable.from(gated()));
-    await waitFor(() => seen.some((s) => s.command === 'UploadPartCommand'));
+    await pollUntil(async () => seen.some((s) => s.command === 'UploadPartCommand'), Boolean, { what: 'a part upload', intervalMs: 20 });
     expect(await store.stat('visible.bin')).toBeNull();
     expect(await listKeys(store, '')).toEqual([]);
     release();
@@ -325,12 +325,3 @@ describe('S3StoreDriver through a faulty network (fault proxy in front of S3Prox
     await Promise.all([faulty.close(), direct.close()]);
   }, 120_000);
 });
-
-/** Polls a condition (never a fixed sleep). */
-async function waitFor(condition: () => boolean, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}

@@ -1,6 +1,5 @@
 import { TestCluster, startCluster } from './cluster.harness';
-import { OLTP_DATABASE, SeedProgress, seedOltp } from './oltp-seed';
-import { diffTableChecksums, tableChecksums } from './table-checksums';
+import { OLTP_DATABASE, SeedProgress, diffTableChecksums, seedOltp, tableChecksums } from '@rookery/demo';
 
 jest.setTimeout(120_000);
 

@@ -1,7 +1,5 @@
 import { TestCluster, startCluster } from './cluster.harness';
-import { CONTENT_DATABASE, seedContent } from './content-seed';
-import { OLAP_DATABASE, OLAP_MATERIALIZED_VIEWS, seedOlap } from './olap-seed';
-import { tableChecksums } from './table-checksums';
+import { CONTENT_DATABASE, OLAP_DATABASE, OLAP_MATERIALIZED_VIEWS, seedContent, seedOlap, tableChecksums } from '@rookery/demo';
 
 jest.setTimeout(180_000);
 

@@ -7,7 +7,7 @@ import { Store, TierName, WalFileName, parseWalFileName } from '@rookery/core';
 import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
-import { walSegmentBytes } from '@rookery/testing';
+import { pollUntil, walSegmentBytes } from '@rookery/testing';
 import { WalArchiverDaemon } from './wal-archiver.daemon';
 import { WalSpool } from './wal.spool';
 import { ChunkBuffers, WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
@@ -99,11 +99,11 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
       idleMs: 60_000,
       signal: controller.signal,
     });
-    for (;;) {
-      const recorded = await spool.recorded();
-      if (recorded.acknowledged.size + recorded.failed.size === content.size) break;
-      await new Promise((done) => setTimeout(done, 10)); // a poll: the case's timeout is the cap
-    }
+    await pollUntil(
+      () => spool.recorded(),
+      (recorded) => recorded.acknowledged.size + recorded.failed.size === content.size,
+      { what: 'a record of every ready file', intervalMs: 10 },
+    );
     controller.abort();
     await running;
   }

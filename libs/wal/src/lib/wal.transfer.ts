@@ -80,7 +80,7 @@ export class WalTransfer {
 
   /**
    * Starts the sha256 and compression workers and loads the codec in them, ahead of the first
-   * push: a background archiver's first segments then do not wait for that (~0.1 s of a drain).
+   * push: a background archiver's first segments then do not wait for that.
    */
   async warmUp(): Promise<void> {
     const { compression } = this.context.encoding;
