@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `rookery` command: the compiled CLI (built by `npm install` through the prepare script),
 // with the workspace's @rookery/* libraries resolved to their compiled output.
+
 // The WAL side of @rookery/wal that runs before anything else is loaded: its public entry for bin/,
 // at this fixed path (libs/wal/README.md). Node built-ins only.
 const wal = require('../dist/libs/wal/src/bin.js');
