@@ -40,15 +40,31 @@ function loadEnvironmentFile() {
   const file = process.argv[index].slice('--env-file='.length);
   process.argv.splice(index, 1);
   const fs = require('node:fs');
-  const stat = fs.lstatSync(file, { throwIfNoEntry: false });
-  const uid = process.getuid ? process.getuid() : stat && stat.uid;
-  if (!stat || !stat.isFile() || stat.uid !== uid || (stat.mode & 0o077) !== 0) {
+  const refuse = () => {
     process.stderr.write(
       `rookery: environment file '${file}' must be a regular file of this account's with mode 0600 (hint: chmod 600 it)\n`,
     );
     process.exit(2);
+  };
+  // Opened once, and checked through that descriptor: what is read is what was checked, whatever
+  // happens to the path meanwhile. No symbolic link (O_NOFOLLOW), and no wait on a FIFO (O_NONBLOCK).
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+  let fd;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  } catch {
+    return refuse();
   }
-  for (const [key, value] of Object.entries(JSON.parse(fs.readFileSync(file, 'utf8')))) {
+  let text;
+  try {
+    const stat = fs.fstatSync(fd);
+    const uid = process.getuid ? process.getuid() : stat.uid;
+    if (!stat.isFile() || stat.uid !== uid || (stat.mode & 0o077) !== 0) return refuse();
+    text = fs.readFileSync(fd, 'utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+  for (const [key, value] of Object.entries(JSON.parse(text))) {
     if (typeof value === 'string' && process.env[key] === undefined) process.env[key] = value;
   }
 }

@@ -1,13 +1,49 @@
-import { RookeryError } from '@rookery/core';
+import { ErrorCode, RookeryError } from '@rookery/core';
 
 /** Exit statuses scripts can rely on. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, busy: 75 } as const;
 
+export type ExitStatus = (typeof EXIT)[keyof typeof EXIT];
+
+/**
+ * The exit status of each error code: usage for what the operator must correct (the config
+ * family), busy for a lock another run holds (try again later), failure for the rest.
+ */
+const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
+  CONFIG_INVALID: EXIT.usage,
+  TIER_UNKNOWN: EXIT.usage,
+  ENCRYPTION_KEY: EXIT.usage,
+  REPORT_NOT_WRITTEN: EXIT.usage,
+  SOURCE_UNAVAILABLE: EXIT.failure,
+  TOOL_FAILED: EXIT.failure,
+  ARCHIVE_CHECK: EXIT.failure,
+  WAL_INVALID: EXIT.failure,
+  STORAGE_NOT_FOUND: EXIT.failure,
+  STORAGE_UNAVAILABLE: EXIT.failure,
+  STORAGE_ACCESS_DENIED: EXIT.failure,
+  STORAGE_CONFLICT: EXIT.failure,
+  STORAGE_UNSUPPORTED: EXIT.failure,
+  INTEGRITY: EXIT.failure,
+  WAL_CONFLICT: EXIT.failure,
+  WAL_PUSH_FAILED: EXIT.failure,
+  REPOSITORY_NOT_FOUND: EXIT.failure,
+  CATALOG_UNAVAILABLE: EXIT.failure,
+  REPLICATION_FAILED: EXIT.failure,
+  REGION_UNREACHABLE: EXIT.failure,
+  LOCK_HELD: EXIT.busy,
+  INCREMENTAL_CHAIN: EXIT.failure,
+  BACKUP_NOT_FOUND: EXIT.failure,
+  RESTORE_TARGET: EXIT.failure,
+  WAL_NOT_FOUND: EXIT.failure,
+  OBJECT_ARCHIVED: EXIT.failure,
+  DRILL_FAILED: EXIT.failure,
+  EVENT_INVALID: EXIT.failure,
+  EVENT_BUS_UNAVAILABLE: EXIT.failure,
+  INVARIANT: EXIT.failure,
+};
+
 export function exitCodeFor(error: unknown): number {
-  if (error instanceof RookeryError) {
-    if (error.family === 'config') return EXIT.usage;
-    if (error.code === 'LOCK_HELD') return EXIT.busy;
-  }
+  if (error instanceof RookeryError) return EXIT_BY_CODE[error.code] ?? EXIT.failure;
   return EXIT.failure;
 }
 
@@ -18,16 +54,4 @@ export function errorLine(error: unknown): string {
   }
   const message = error instanceof Error ? error.message : String(error);
   return `rookery: unexpected error: ${message.split('\n')[0]}`;
-}
-
-/**
- * The repository named by --repo (or the config) is not there, or holds something that is not a
- * rookery repository: a mistyped path or bucket must not read as "no backups".
- */
-export class RepositoryNotFoundError extends RookeryError {
-  constructor(repository: string, why: string) {
-    super('REPOSITORY_NOT_FOUND', 'storage', `no rookery repository at ${repository}: ${why}`, {
-      hint: 'check --repo (or repositories in the config file); a new repository is created by its first backup',
-    });
-  }
 }

@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { Store, TIER_NAMES } from '@rookery/core';
+import { RepositoryNotFoundError, Store, TIER_NAMES } from '@rookery/core';
 import { FsStoreDriver } from '@rookery/storage';
-import { RepositoryNotFoundError } from './cli.errors';
 
 /**
  * Called when a listing found no backups: that is "no backups" only in a repository that exists.

@@ -15,7 +15,10 @@ describe('input that is not what it claims', () => {
   let other: TestCluster;
 
   /** Every object under the tier's WAL archive (the system record included). */
-  const walObjects = async (): Promise<string[]> => {
+  const walObjects = async (): Promise<string[]> => repositoryFiles(join('oltp', 'wal'));
+
+  /** Every file under `under` in the repository, relative to it. */
+  const repositoryFiles = async (under: string): Promise<string[]> => {
     const found: string[] = [];
     const walk = async (directory: string, prefix: string): Promise<void> => {
       for (const entry of await readdir(directory, { withFileTypes: true }).catch(() => [])) {
@@ -23,7 +26,7 @@ describe('input that is not what it claims', () => {
         else found.push(`${prefix}${entry.name}`);
       }
     };
-    await walk(join(work, 'repo', 'oltp', 'wal'), '');
+    await walk(join(work, 'repo', under), '');
     return found.sort();
   };
 
@@ -33,6 +36,9 @@ describe('input that is not what it claims', () => {
     const [row] = await cluster.query<{ name: string }>('select pg_walfile_name(pg_switch_wal()) as name');
     return join(cluster.dataDir, 'pg_wal', row.name);
   };
+
+  const systemOf = async (cluster: TestCluster): Promise<string> =>
+    (await cluster.query<{ id: string }>('select system_identifier::text as id from pg_control_system()'))[0].id;
 
   const walPush = (path: string) => runRookery(['wal-push', path, '--tier', 'oltp', '--repo', repo]);
 
@@ -87,6 +93,31 @@ describe('input that is not what it claims', () => {
     expect(await walObjects()).toEqual(before);
     // The cluster's own next segment still archives.
     expect(walPush(await switchSegment(source)).status).toBe(0);
+  }, 300_000);
+
+  it("the tier's first physical backup records its system; a backup of another cluster is refused before anything is written", async () => {
+    const system = { id: await systemOf(source) };
+    const first = runRookery(['backup', '--tier', 'queue', '--repo', repo, '--pg-url', source.url, '--json']);
+    expect([first.status, first.stderr]).toEqual([0, '']);
+    const manifest = JSON.parse(first.stdout) as { walRange: { start: string } };
+    expect(JSON.parse(await readFile(join(work, 'repo', 'queue', 'wal', 'system.json'), 'utf8'))).toMatchObject({
+      systemIdentifier: system.id,
+      segmentSize: 16 * 1024 * 1024,
+      firstSegment: manifest.walRange.start,
+    });
+
+    // Recorded by the first backup (queue) or by the first wal-push (oltp): either way, the other cluster is not this tier's.
+    for (const tier of ['queue', 'oltp']) {
+      const before = await repositoryFiles(tier);
+      const refused = runRookery(['backup', '--tier', tier, '--repo', repo, '--pg-url', other.url]);
+      expect([refused.status, refused.stderr]).toEqual([
+        2,
+        expect.stringContaining(
+          `tiers.${tier}.pgUrl points at database system ${await systemOf(other)}, but tier '${tier}' archives system ${system.id}; nothing was backed up`,
+        ),
+      ]);
+      expect(await repositoryFiles(tier)).toEqual(before);
+    }
   }, 300_000);
 
   it('expire --now later than the clock is refused without --dry-run, deleting nothing', async () => {

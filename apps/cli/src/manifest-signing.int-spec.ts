@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupManifest, Store, UnsignedManifest, signManifest } from '@rookery/core';
-import { repositoryLayout } from '@rookery/repository';
+import { repositoryLayout, walLayout } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import {
   TableChecksums,
@@ -15,6 +15,7 @@ import {
   s3TestRepository,
   startCluster,
   tableChecksums,
+  walSegmentBytes,
 } from '@rookery/testing';
 
 jest.setTimeout(900_000);
@@ -25,7 +26,8 @@ jest.setTimeout(900_000);
  * written before signing is upgraded by `rookery repository sign` (each backup
  * verified first) and then restores; an attacker with write access to the repository but not the
  * key — who copies a backup under a newer id, edits its manifest and recomputes its sha256 — is
- * refused by `verify` as tampering and by `restore` before anything is written.
+ * refused by `verify` as tampering and by `restore` before anything is written. The WAL archive's
+ * system record is signed too: unsigned (before the upgrade) or edited, wal-push and backup refuse it.
  */
 describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<string>]>([
   ['file', 'integrity', async (work) => `file://${join(work, 'repo')}`],
@@ -39,6 +41,8 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
   let original: string;
   let startedAt: Date;
   let originalData: TableChecksums;
+  let systemIdentifier: string;
+  const systemKey = walLayout.systemKey('oltp');
 
   /** `rookery …` with the signing key configured. */
   const keyed = (args: string[]) => runRookery([...args, '--config', config, '--repo', repo]);
@@ -69,6 +73,12 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     delete unsigned.signature;
     delete unsigned.checksum;
     await store.write(key, Buffer.from(JSON.stringify(signManifest(unsigned as UnsignedManifest), null, 2)));
+    // Its WAL system record (written by that first backup), as before signing too.
+    systemIdentifier = manifest.postgres.systemIdentifier;
+    const system = JSON.parse((await readObject(systemKey)).toString('utf8')) as { signature?: unknown };
+    expect(system).toMatchObject({ systemIdentifier, signature: expect.objectContaining({ algorithm: 'hmac-sha256' }) });
+    delete system.signature;
+    await store.write(systemKey, Buffer.from(JSON.stringify(system, null, 2)));
     originalData = await tableChecksums(source.url);
   });
 
@@ -78,12 +88,23 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     await rm(work, { recursive: true, force: true });
   });
 
+  async function readObject(key: string): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await store.read(key)) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  }
+
   async function readManifest(id: string): Promise<{ key: string; manifest: BackupManifest }> {
     // A forgery shares the original's startedAt, so its folder too.
     const key = repositoryLayout.manifestKey('oltp', id, startedAt);
-    const chunks: Buffer[] = [];
-    for await (const chunk of await store.read(key)) chunks.push(chunk as Buffer);
-    return { key, manifest: JSON.parse(Buffer.concat(chunks).toString('utf8')) as BackupManifest };
+    return { key, manifest: JSON.parse((await readObject(key)).toString('utf8')) as BackupManifest };
+  }
+
+  /** wal-push of a segment of the source's system (header only: what the checks read), far past its backup. */
+  async function pushSegment(name: string) {
+    const path = join(work, name);
+    await writeFile(path, walSegmentBytes(name, { systemIdentifier, fill: 0 }));
+    return keyed(['wal-push', path, '--tier', 'oltp']);
   }
 
   /**
@@ -129,11 +150,28 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('refuses the unsigned WAL system record: wal-push and backup fail naming it, storing nothing', async () => {
+    const push = await pushSegment('0000000100000000000000F0');
+    expect([push.status, push.stderr]).toEqual([
+      1,
+      expect.stringContaining(`WAL system record '${systemKey}' is not signed (hint: written before signing was configured`),
+    ]);
+    expect(push.stderr).toContain('rookery repository sign --tier oltp');
+    const backup = keyed(['backup', '--tier', 'oltp', '--pg-url', source.url]);
+    expect([backup.status, backup.stderr]).toEqual([1, expect.stringContaining(`WAL system record '${systemKey}' is not signed`)]);
+    const objects: string[] = [];
+    for await (const object of store.list('oltp/')) objects.push(object.key);
+    expect(
+      objects.filter((key) => key.includes('0000000100000000000000F0') || (key.includes('/backups/') && !key.includes(original))),
+    ).toEqual([]);
+  });
+
   it('repository sign verifies and signs them, once; the backup then restores with its data', async () => {
     const sign = keyed(['repository', 'sign', '--tier', 'oltp']);
     expect(sign.stderr).toBe('');
     expect(sign.status).toBe(0);
     expect(sign.stdout).toContain(`signed  ${original}`);
+    expect(sign.stdout).toContain(`signed  ${systemKey}`);
     expect((await readManifest(original)).manifest.signature).toEqual(
       expect.objectContaining({ algorithm: 'hmac-sha256', keyId: expect.stringMatching(/^[0-9a-f]{16}$/) }),
     );
@@ -141,6 +179,7 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
     const again = keyed(['repository', 'sign', '--tier', 'oltp']);
     expect(again.status).toBe(0);
     expect(again.stdout).toContain(`current ${original}`);
+    expect(again.stdout).toContain(`current ${systemKey}`);
     expect(again.stdout).not.toContain('signed ');
 
     expect(keyed(['verify', '--tier', 'oltp', '--backup', original]).status).toBe(0);
@@ -193,4 +232,25 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
       }
     },
   );
+
+  it('refuses an edited WAL system record (another system, the signature left): wal-push and backup fail, sign leaves it', async () => {
+    expect((await pushSegment('0000000100000000000000F1')).status).toBe(0);
+    const signed = await readObject(systemKey);
+    const edited = JSON.parse(signed.toString('utf8')) as Record<string, unknown>;
+    await store.write(systemKey, Buffer.from(JSON.stringify({ ...edited, systemIdentifier: '7000000000000000001' }, null, 2)));
+    try {
+      const problem = `WAL system record '${systemKey}' has a signature that does not match`;
+      const push = await pushSegment('0000000100000000000000F2');
+      expect([push.status, push.stderr]).toEqual([1, expect.stringContaining(problem)]);
+      const backup = keyed(['backup', '--tier', 'oltp', '--pg-url', source.url]);
+      expect([backup.status, backup.stderr]).toEqual([1, expect.stringContaining(problem)]);
+      const sign = keyed(['repository', 'sign', '--tier', 'oltp']);
+      expect(sign.status).not.toBe(0);
+      expect(sign.stdout).toContain(`FAILED  ${systemKey}: ${problem}`);
+      expect(JSON.parse((await readObject(systemKey)).toString('utf8'))).toMatchObject({ systemIdentifier: '7000000000000000001' });
+    } finally {
+      await store.write(systemKey, signed);
+    }
+    expect((await pushSegment('0000000100000000000000F2')).status).toBe(0);
+  });
 });

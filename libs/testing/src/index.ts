@@ -15,3 +15,4 @@ export * from './lib/seeded-random';
 export * from './lib/rookery-cli';
 export * from './lib/directory-entries';
 export * from './lib/wal-segment.factory';
+export * from './lib/loose-umask';

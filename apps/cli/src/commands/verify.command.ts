@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { IntegrityError, TierName, WalContinuityReport, WalGap } from '@rookery/core';
+import { ConfigError, IntegrityError, TierName, WalContinuityReport, WalGap } from '@rookery/core';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { progressReporter } from '../cli.progress';
 
@@ -9,10 +9,16 @@ export function verifyCommand(): Command {
     .requiredOption('--tier <tier>', 'tier of the backup')
     .option('--backup <id>', "backup id or 'latest'", 'latest')
     .option('--wal', 'check WAL continuity from each backup to the newest archived segment instead (gaps, conflicting copies)')
+    .option(
+      '--deep',
+      'with --wal: also re-read every archived WAL file (the whole archive), decrypt it (with a key: authenticating its name and timeline) and check its sha256',
+    )
     .option('--json', 'print the result as JSON')
-    .action(async (options: GlobalOptions & { backup: string; wal?: boolean }, command: Command) => {
+    .action(async (options: GlobalOptions & { backup: string; wal?: boolean; deep?: boolean }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      if (options.wal) return verifyWal(command, tier, options.json === true);
+      if (options.deep && !options.wal)
+        throw new ConfigError('--deep goes with --wal', [], { hint: `rookery verify --tier ${tier} --wal --deep` });
+      if (options.wal) return verifyWal(command, tier, { json: options.json === true, deep: options.deep === true });
       const progress = progressReporter(!options.json, `verify ${tier}`);
       const result = await withEngine(command, (engine) =>
         engine.verify(tier, options.backup, { onProgress: progress.listener }).finally(progress.stop),
@@ -34,11 +40,33 @@ export function verifyCommand(): Command {
     });
 }
 
-/** `verify --wal`: one line per backup, every gap and conflict; exit non-zero when a gap breaks a window. */
-async function verifyWal(command: Command, tier: TierName, json: boolean): Promise<void> {
-  const report = await withEngine(command, (engine) => engine.walContinuity(tier));
-  if (json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  else process.stdout.write(walReportText(report));
+/**
+ * `verify --wal`: one line per backup, every gap and conflict; with --deep, every archived file
+ * that does not read back as itself (damaged, swapped, not encrypted). Exits non-zero when a gap
+ * breaks a window or a file fails.
+ */
+async function verifyWal(command: Command, tier: TierName, options: { json: boolean; deep: boolean }): Promise<void> {
+  const progress = progressReporter(options.deep && !options.json, `verify ${tier} WAL`);
+  const { report, files } = await withEngine(command, async (engine) => ({
+    report: await engine.walContinuity(tier),
+    files: options.deep ? await engine.verifyWalArchive(tier, { onProgress: progress.listener }).finally(progress.stop) : null,
+  }));
+  const failed = files?.filter((file) => !file.ok) ?? [];
+  if (options.json)
+    process.stdout.write(`${JSON.stringify(files ? { ...report, ok: report.ok && failed.length === 0, files } : report, null, 2)}\n`);
+  else {
+    process.stdout.write(walReportText(report));
+    if (files) {
+      for (const file of failed) process.stdout.write(`FAILED   ${file.name}: ${file.problem}\n`);
+      process.stdout.write(`${files.length - failed.length} of ${files.length} archived WAL files read back and verified\n`);
+    }
+  }
+  if (failed.length > 0) {
+    throw new IntegrityError(
+      `${failed.length} archived WAL file(s) of tier '${tier}' failed verification, the first '${failed[0].name}': ${failed[0].problem}`,
+      { hint: 'recovery cannot replay past a file that fails: take a new base backup after the newest failing file' },
+    );
+  }
   if (!report.ok) {
     const broken = report.backups.find((backup) => backup.gaps.some((gap) => gap.breaksWindow));
     const gap = broken?.gaps.find((candidate) => candidate.breaksWindow);

@@ -1,25 +1,22 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { LooseUmaskScratch, looseUmaskScratch } from '@rookery/testing';
 import { BackupCatalog } from './backup.catalog';
 import { EventLedger } from './event.ledger';
 
 const modeOf = async (path: string) => (await stat(path)).mode & 0o7777;
 
 describe("a SQLite catalog file is its owner's alone", () => {
+  let scratch: LooseUmaskScratch;
   let dir: string;
-  let umask: number;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rookery-catalog-modes-'));
     // The loosest umask: the modes must come from rookery, not from the caller's umask.
-    umask = process.umask(0);
+    scratch = await looseUmaskScratch('rookery-catalog-modes-');
+    dir = scratch.path;
   });
 
-  afterEach(async () => {
-    process.umask(umask);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => scratch.close());
 
   it("creates the catalog 0600 and the directories it needs 0700, and so do SQLite's journals", async () => {
     const path = join(dir, 'state', 'catalog.sqlite');

@@ -82,10 +82,10 @@ export const DEFAULT_PG_IDLE_TIMEOUT_SECONDS = 600;
 /**
  * How a physical base backup handles memory. reuseBuffers (default true): with server-side
  * compression, the replication client gathers the archive into 1 MiB slabs and takes back each
- * slab the store has written (WriteOptions.onWritten) for later bytes instead of allocating fresh
- * memory. Turn it off (every slab is fresh memory, left to the garbage collector) to rule the fast
- * path out while diagnosing a damaged backup, or with a store driver that may hand back chunks
- * it still holds.
+ * slab the store has written (a store with write-completion hooks: CompletingWriteOptions.onWritten)
+ * for later bytes instead of allocating fresh memory. Turn it off (every slab is fresh memory, left
+ * to the garbage collector) to rule the fast path out while diagnosing a damaged backup, or with a
+ * store driver that may hand back chunks it still holds.
  */
 export interface BackupConfig {
   reuseBuffers: boolean;

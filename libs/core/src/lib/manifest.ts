@@ -90,6 +90,13 @@ export interface BackupManifest {
    * target xid can start from this backup only when target ≥ nextXid. Absent in older manifests.
    */
   nextXid?: string;
+  /**
+   * Physical backups: the server's settings that load code (shared_preload_libraries,
+   * local_preload_libraries, session_preload_libraries, dynamic_library_path) as it ran them when
+   * the backup started, those the backup role could read. A restore keeps a restored configuration's
+   * library setting only when it matches this record. Absent in older manifests.
+   */
+  librarySettings?: Record<string, string>;
   parent: string | null;
   retentionUntil: string;
   storageClass: StorageClass;

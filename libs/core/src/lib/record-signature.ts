@@ -3,7 +3,7 @@ import { canonicalJson } from './manifest';
 
 /**
  * Authenticated records: what rookery trusts from the repository (backup manifests, legal holds,
- * copy markers) carries an HMAC-SHA256 under a subkey derived from the configured key. A sha256
+ * copy markers, the WAL archive's system record) carries an HMAC-SHA256 under a subkey derived from the configured key. A sha256
  * checksum only detects damage, since anyone who can write the repository can recompute it; the
  * HMAC can only be computed with the key.
  */
@@ -36,7 +36,7 @@ export interface SigningKeyring {
 }
 
 /** What kind of record is signed: part of the MAC input, so a signed hold never passes as a manifest. */
-export type SignedRecordKind = 'backup-manifest' | 'legal-hold' | 'copy-marker';
+export type SignedRecordKind = 'backup-manifest' | 'legal-hold' | 'copy-marker' | 'wal-system';
 
 /** The signing subkey derived from 32 bytes of key material (HKDF-SHA256, empty salt). */
 export function deriveSigningKey(material: Buffer): SigningKey {

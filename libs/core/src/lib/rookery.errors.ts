@@ -5,6 +5,42 @@
  */
 export type ErrorFamily = 'config' | 'source' | 'storage' | 'backup' | 'restore' | 'event' | 'invariant';
 
+/**
+ * Every code a RookeryError carries, one line each: a new code is added here, and the compiler
+ * then asks each transport mapping (CLI exit status, HTTP status) what it means there.
+ */
+export type ErrorCode =
+  | 'CONFIG_INVALID' // a configuration file, flag or environment value is wrong
+  | 'TIER_UNKNOWN' // a tier name no configuration defines
+  | 'ENCRYPTION_KEY' // the encryption key is missing, unreadable or not the one the data needs
+  | 'REPORT_NOT_WRITTEN' // the disaster recovery report could not be written where asked
+  | 'SOURCE_UNAVAILABLE' // the database being backed up cannot be reached or answered unexpectedly
+  | 'TOOL_FAILED' // an external tool (pg_basebackup, pg_ctl, …) exited non-zero
+  | 'ARCHIVE_CHECK' // rookery check: the server does not archive WAL into this repository
+  | 'WAL_INVALID' // wal-push was handed a file that is not the WAL segment its name says
+  | 'STORAGE_NOT_FOUND' // the object is not in the store
+  | 'STORAGE_UNAVAILABLE' // the store cannot be reached or failed the request
+  | 'STORAGE_ACCESS_DENIED' // the store refused the credentials or the request
+  | 'STORAGE_CONFLICT' // an object exists where the caller required absence
+  | 'STORAGE_UNSUPPORTED' // the store lacks the capability asked for (storage classes, object lock, restore)
+  | 'INTEGRITY' // stored bytes are not what the manifest says (checksum, size, authentication, signature)
+  | 'WAL_CONFLICT' // a WAL file is already archived under the same name with different content
+  | 'WAL_PUSH_FAILED' // the background archiver failed the WAL file an asynchronous wal-push waited for
+  | 'REPOSITORY_NOT_FOUND' // no rookery repository where --repo (or the config) points
+  | 'CATALOG_UNAVAILABLE' // the catalog database cannot be opened or migrated
+  | 'REPLICATION_FAILED' // copying to a replica store failed for a reason outside the taxonomy
+  | 'REGION_UNREACHABLE' // the store of the region chosen for disaster recovery did not answer
+  | 'LOCK_HELD' // another backup of the tier holds the repository lock
+  | 'INCREMENTAL_CHAIN' // an incremental has no usable parent: take a full backup
+  | 'BACKUP_NOT_FOUND' // no backup with that id in the tier
+  | 'RESTORE_TARGET' // the restore target (directory, server, recovery target) is unusable
+  | 'WAL_NOT_FOUND' // the WAL file is not in the archive (how recovery finds its end)
+  | 'OBJECT_ARCHIVED' // objects a restore needs are archived and not readable yet
+  | 'DRILL_FAILED' // a restore drill's restore or data checks failed
+  | 'EVENT_INVALID' // an event does not match its envelope or data schema
+  | 'EVENT_BUS_UNAVAILABLE' // the Kafka cluster cannot be reached or refused a request
+  | 'INVARIANT'; // a bug: an internal invariant does not hold
+
 export interface RookeryErrorOptions {
   hint?: string;
   cause?: unknown;
@@ -16,7 +52,7 @@ export class RookeryError extends Error {
   readonly retryable: boolean;
 
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly family: ErrorFamily,
     message: string,
     options: RookeryErrorOptions = {},
@@ -197,6 +233,79 @@ export class InvalidWalFileError extends RookeryError {
     super('WAL_INVALID', 'source', message, {
       hint: "archive_command must pass %p of this server's pg_wal, and the tier's repository must be this server's",
       ...options,
+    });
+  }
+}
+
+/** The store cannot do what was asked (no storage classes, no Object Lock, no restore API). */
+export class StorageUnsupportedError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('STORAGE_UNSUPPORTED', 'storage', message, options);
+  }
+}
+
+/** Objects needed for a restore are archived and not readable yet; a restore of them was asked for. */
+export class ArchivedObjectError extends RookeryError {
+  constructor(
+    readonly keys: readonly string[],
+    message: string,
+    options: RookeryErrorOptions = {},
+  ) {
+    super('OBJECT_ARCHIVED', 'restore', message, { retryable: true, ...options });
+  }
+}
+
+/** An event that does not match its envelope or data schema: never published, never consumed. */
+export class EventSchemaError extends RookeryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EVENT_INVALID', 'event', message, options);
+  }
+}
+
+/** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
+export class EventBusUnavailableError extends RookeryError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super('EVENT_BUS_UNAVAILABLE', 'event', message, {
+      retryable: true,
+      hint: 'events stay in the outbox and are relayed when Kafka is back',
+      ...options,
+    });
+  }
+}
+
+/** A drill whose restore or data checks failed (the RTO is a figure, not a failure); `failures` summarises the failed checks. */
+export class DrillFailedError extends RookeryError {
+  constructor(drill: { backupId: string; tier: string }, failures: string) {
+    super('DRILL_FAILED', 'restore', `restore drill of backup '${drill.backupId}' (tier ${drill.tier}) failed: ${failures}`, {
+      hint: 'the backup did not restore to usable data: run rookery verify on it and look at the failed check',
+    });
+  }
+}
+
+/** The chosen region's store did not answer: nothing was planned or written. */
+export class RegionUnreachableError extends RookeryError {
+  constructor(region: string, store: string, cause: unknown) {
+    super(
+      'REGION_UNREACHABLE',
+      'storage',
+      `region '${region}' is not reachable (${store}): ${cause instanceof Error ? cause.message : String(cause)}`,
+      {
+        cause,
+        retryable: true,
+        hint: 'check the network path and credentials to that store, or choose another region with --region',
+      },
+    );
+  }
+}
+
+/**
+ * The repository named by --repo (or the config) is not there, or holds something that is not a
+ * rookery repository: a mistyped path or bucket must not read as "no backups".
+ */
+export class RepositoryNotFoundError extends RookeryError {
+  constructor(repository: string, why: string) {
+    super('REPOSITORY_NOT_FOUND', 'storage', `no rookery repository at ${repository}: ${why}`, {
+      hint: 'check --repo (or repositories in the config file); a new repository is created by its first backup',
     });
   }
 }

@@ -1,4 +1,3 @@
-import { RookeryError, RookeryErrorOptions } from './rookery.errors';
 import { ObjectInfo } from './store.port';
 import { StorageClass } from './tier';
 
@@ -72,22 +71,4 @@ export function archiveAccess(info: Pick<ObjectInfo, 'storageClass' | 'restore'>
 export function typicalRestoreTime(storageClass: string | undefined, tier: 'Expedited' | 'Standard' | 'Bulk'): string {
   if (storageClass === 'DEEP_ARCHIVE') return tier === 'Bulk' ? 'within 48 hours' : 'within 12 hours';
   return { Expedited: '1–5 minutes', Standard: '3–5 hours', Bulk: '5–12 hours' }[tier];
-}
-
-/** The store cannot do what was asked (no storage classes, no Object Lock, no restore API). */
-export class StorageUnsupportedError extends RookeryError {
-  constructor(message: string, options: RookeryErrorOptions = {}) {
-    super('STORAGE_UNSUPPORTED', 'storage', message, options);
-  }
-}
-
-/** Objects needed for a restore are archived and not readable yet; a restore of them was asked for. */
-export class ArchivedObjectError extends RookeryError {
-  constructor(
-    readonly keys: readonly string[],
-    message: string,
-    options: RookeryErrorOptions = {},
-  ) {
-    super('OBJECT_ARCHIVED', 'restore', message, { retryable: true, ...options });
-  }
 }

@@ -14,6 +14,7 @@ import {
   StorageUnavailableError,
   ToolFailedError,
   codecExtension,
+  hasStoreFeature,
   isKnockOnError,
   rootCauseOf,
   systemErrorDetail,
@@ -133,7 +134,10 @@ export async function writeArtifact(
      * source's bytes until the caller sets the uncompressed size it learns.
      */
     precompressed?: CompressionSpec;
-    /** Told of each chunk the store no longer holds (WriteOptions.onWritten). */
+    /**
+     * Told of each chunk the store no longer holds (CompletingWriteOptions.onWritten), by a store
+     * with write-completion hooks; with any other store the chunks are left to the garbage collector.
+     */
     onWritten?: (chunk: Buffer) => void;
   },
 ): Promise<ArtifactRecord> {
@@ -167,18 +171,20 @@ export async function writeArtifact(
     pipelineFailure = error;
     if (!isKnockOnError(error)) teardown.abort(error);
   });
-  const written = store
-    .write(key, stored, {
-      storageClass: options.storageClass,
-      signal: options.signal ? AbortSignal.any([options.signal, teardown.signal]) : teardown.signal,
-      onWritten: options.onWritten,
-    })
-    .catch((error: unknown) => {
-      failures.push(error);
-      storeFailure = error;
-      // Without an error: the pipeline's own rejection is then a knock-on (premature close).
-      stored.destroy();
-    });
+  const writeOptions = {
+    storageClass: options.storageClass,
+    signal: options.signal ? AbortSignal.any([options.signal, teardown.signal]) : teardown.signal,
+  };
+  const written = (
+    options.onWritten && hasStoreFeature(store, 'writeCompletion')
+      ? store.write(key, stored, { ...writeOptions, onWritten: options.onWritten })
+      : store.write(key, stored, writeOptions)
+  ).catch((error: unknown) => {
+    failures.push(error);
+    storeFailure = error;
+    // Without an error: the pipeline's own rejection is then a knock-on (premature close).
+    stored.destroy();
+  });
   await Promise.all([encoded, written]);
   if (failures.length > 0) {
     const cause = rootCauseOf(failures);

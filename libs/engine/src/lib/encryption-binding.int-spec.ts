@@ -14,6 +14,7 @@ import {
   TestCluster,
   diffTableChecksums,
   freeLoopbackPort,
+  runRookery,
   s3TestRepository,
   startCluster,
   switchAndWaitArchived,
@@ -50,6 +51,7 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
   let older: BackupManifest;
   let newer: BackupManifest;
   let plaintext: BackupManifest;
+  let configFile: string;
   const restored: string[] = [];
 
   beforeAll(async () => {
@@ -73,7 +75,7 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     const keyFile = join(work, 'key');
     await writeFile(keyFile, randomBytes(32).toString('hex'), { mode: 0o600 });
     await chown(keyFile, postgresUser.uid, postgresUser.gid);
-    const configFile = join(work, 'rookery.json');
+    configFile = join(work, 'rookery.json');
     await writeFile(configFile, JSON.stringify({ repositories: [repository], encryption: { keyFile } }), { mode: 0o644 });
 
     source = await startCluster({ name: `aead-${kind}`, settings: { archive_mode: 'on', archive_command: `cp %p ${spool}/%f` } });
@@ -201,7 +203,7 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     expect(verified.artifacts[0].error?.message).toContain('encrypted for another place');
   }, 120_000);
 
-  it("refuses an encrypted WAL segment stored under another segment's name, and a plaintext one", async () => {
+  it("refuses an encrypted WAL segment stored under another segment's name, and a plaintext one; verify --wal --deep names both", async () => {
     const segments = (await new WalArchive(store).list('oltp')).filter((object) => object.file.kind === 'segment' && object.encrypted);
     expect(segments.length).toBeGreaterThanOrEqual(2);
     const [donor, victim] = segments.slice(-2);
@@ -227,5 +229,20 @@ describe.each(['fs', 's3'] as const)('encryption enforced by the configuration (
     await expect(plainFailure).rejects.toBeInstanceOf(IntegrityError);
     await expect(plainFailure).rejects.toThrow(/WAL file 'oltp\/wal\/.*' is not encrypted, and this repository requires encryption/);
     expect(existsSync(join(work, 'fetched-plain'))).toBe(false);
+
+    // verify --wal --deep reads the whole archive back: it names both, and every other file verifies.
+    const verdicts = await encrypted.verifyWalArchive('oltp');
+    expect(verdicts.filter((verdict) => !verdict.ok).map((verdict) => [verdict.name, verdict.problem])).toEqual([
+      [victim.file.name, expect.stringContaining('fails authentication: the object was encrypted for another place')],
+      [newest, expect.stringContaining('is not encrypted, and this repository requires encryption')],
+    ]);
+    expect(verdicts.filter((verdict) => verdict.ok).length).toBeGreaterThanOrEqual(1);
+    const cli = runRookery(['verify', '--tier', 'oltp', '--wal', '--deep', '--config', configFile]);
+    expect(cli.status).toBe(1);
+    expect(cli.stdout).toContain(`FAILED   ${victim.file.name}: cannot decrypt WAL file`);
+    expect(cli.stdout).toContain(`${verdicts.length - 2} of ${verdicts.length} archived WAL files read back and verified`);
+    expect(cli.stderr).toContain(`2 archived WAL file(s) of tier 'oltp' failed verification, the first '${victim.file.name}'`);
+    // Without --deep, continuity alone: the names are all there.
+    expect(runRookery(['verify', '--tier', 'oltp', '--wal', '--config', configFile]).stdout).not.toContain('FAILED');
   }, 120_000);
 });

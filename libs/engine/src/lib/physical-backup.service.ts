@@ -11,11 +11,13 @@ import {
   walSegmentName,
 } from '@rookery/core';
 import type { BasebackupResult } from '@rookery/postgres';
+import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';
 import { ProgressListener, WarningListener } from './engine.progress';
+import { ServerFacts } from './postgres.tools';
 
 export interface PhysicalBackupRequest {
   tier: TierName;
@@ -51,11 +53,16 @@ export class PhysicalBackupService {
     const now = request.now ?? (() => new Date());
 
     // Fail before the backup starts if the store or the database cannot be reached (both asked at once).
+    const archive = new WalArchive(repository.store, repository.keyring);
     const [, server, totalBytes] = await Promise.all([
       repository.store.check(),
       postgres.control.serverInfo(url),
       postgres.control.clusterSize(url).catch(() => undefined),
     ]);
+    // The tier's WAL archive belongs to one database system: a backup of another could never be
+    // rolled forward with it. Read (and its signature checked) before anything is written.
+    const recorded = await archive.system(request.tier);
+    requireArchivedSystem(request.tier, server, recorded);
 
     // One backup per tier at a time: a second request fails fast with LockHeldError.
     const held = await lock.acquire(request.tier, { holder: `rookery backup (${this.context.actor})` });
@@ -106,6 +113,7 @@ export class PhysicalBackupService {
           stop: walSegmentName(result.timeline, parseLsn(result.stopLsn)),
         },
         ...(nextXid ? { nextXid } : {}),
+        ...(server.librarySettings ? { librarySettings: server.librarySettings } : {}),
         parent: null,
         retentionUntil: new Date(finishedAt.getTime() + tier.policy.retentionDays * 86_400_000).toISOString(),
         storageClass: tier.policy.storageClass,
@@ -115,6 +123,15 @@ export class PhysicalBackupService {
         artifacts,
         tool: { name: 'rookery', version: this.context.version },
       });
+      // The tier's first backup records the system its WAL archive is for (or the first wal-push does).
+      if (!recorded && server.walSegmentSize && manifest.walRange) {
+        await archive.recordSystem(request.tier, {
+          systemIdentifier: server.systemIdentifier,
+          segmentSize: server.walSegmentSize,
+          firstSegment: manifest.walRange.start,
+          recordedAt: finishedAt.toISOString(),
+        });
+      }
       // The manifest is written last: until it exists, this backup does not.
       return await repository.commit(manifest);
     } catch (error) {
@@ -178,7 +195,8 @@ export class PhysicalBackupService {
     const manifestName = artifactFileName('backup_manifest', plain);
     // Both writes start now: the manifest arrives while the tar's store write is still being made
     // durable. A failure of either stops the backup, which fails the other.
-    // The protocol client's buffers come back to it once the store has written them. A chunk
+    // The protocol client's buffers come back to it once the store has written them (a store with
+    // write-completion hooks; with another the slabs are left to the garbage collector). A chunk
     // reaches the store as the client gave it when no stage between them makes new buffers (a
     // server-compressed tar is only counted and hashed on its way); encrypted, the store sees the
     // cipher's buffers instead, which the client does not know and ignores.
@@ -214,4 +232,19 @@ export class PhysicalBackupService {
     // The server's last progress report is the tar's exact size (PostgreSQL 15+ always sends it).
     return { result, artifacts: [{ ...tar, bytes: result.archiveBytes ?? tar.bytes }, manifest] };
   }
+}
+
+/** Refuses a server other than the one the tier's WAL archive records (another cluster, or one re-initialised). */
+function requireArchivedSystem(tier: TierName, server: ServerFacts, recorded: WalSystemRecord | null): void {
+  if (!recorded) return;
+  const other =
+    recorded.systemIdentifier !== server.systemIdentifier
+      ? `database system ${server.systemIdentifier}, but tier '${tier}' archives system ${recorded.systemIdentifier}`
+      : server.walSegmentSize !== undefined && server.walSegmentSize !== recorded.segmentSize
+        ? `a server with WAL segments of ${server.walSegmentSize} bytes, but tier '${tier}' archives segments of ${recorded.segmentSize} bytes`
+        : null;
+  if (!other) return;
+  throw new ConfigError(`tiers.${tier}.pgUrl points at ${other}; nothing was backed up`, [`tiers.${tier}.pgUrl`], {
+    hint: `a tier's backups and WAL archive belong to one cluster: point pgUrl at it; if the tier's cluster was re-created (initdb, pg_upgrade), its old WAL cannot serve the new one: remove ${walLayout.systemKey(tier)} (or use a new repository) so that the next backup records the new system`,
+  });
 }

@@ -206,9 +206,15 @@ export class PhysicalRestoreService {
       await stat(pending).catch(() => {
         throw new RestoreTargetError(`backup '${manifest.id}' has no ${CONTROL_FILE}: not a base backup`);
       });
-      settings = request.bare || request.keepSettings ? null : await neutraliseRestoredSettings(dataDirectory, owner);
+      const libraries = manifest.librarySettings ?? {};
+      settings = request.bare || request.keepSettings ? null : await neutraliseRestoredSettings(dataDirectory, owner, libraries);
       if (recovery?.envFile) await writeEnvironmentFile(recovery.envFile, secrets, owner);
-      await writeRecoverySettings(dataDirectory, recovery, owner, settings && guardedSettings(recovery, neutralisedLibraries(settings)));
+      await writeRecoverySettings(
+        dataDirectory,
+        recovery,
+        owner,
+        settings && guardedSettings(recovery, neutralisedLibraries(settings), libraries),
+      );
       await postgres.syncFileSystem(dataDirectory);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
       await postgres.syncFileSystem(dataDirectory);

@@ -6,6 +6,10 @@ export interface ServerFacts {
   version: string;
   versionNum: number;
   systemIdentifier: string;
+  /** wal_segment_size in bytes (recorded as the WAL archive's at the tier's first backup). */
+  walSegmentSize?: number;
+  /** The library settings the role may read (recorded in a physical backup's manifest). */
+  librarySettings?: Record<string, string>;
 }
 
 /**

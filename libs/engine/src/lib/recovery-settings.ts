@@ -63,9 +63,14 @@ function envFileArgument(path: string): string {
 /**
  * rookery's own values for the settings it neutralised or never lets a backup choose (see
  * settings-guard): no command but its own archive_command (when the restore keeps archiving and
- * knows how to run itself), and an empty value for each library setting that was neutralised.
+ * knows how to run itself), and for each library setting that was neutralised the value the backup
+ * recorded (empty when it recorded none).
  */
-export function guardedSettings(request: RecoverySettingsRequest | null, neutralisedLibraries: readonly string[]): [string, string][] {
+export function guardedSettings(
+  request: RecoverySettingsRequest | null,
+  neutralisedLibraries: readonly string[],
+  recordedLibraries: Readonly<Record<string, string>> = {},
+): [string, string][] {
   const archive = request?.archiveMode === 'keep' ? archiveCommand(request.selfCommand, request.tier, request.envFile) : '';
   const settings: [string, string][] = [
     ['archive_command', archive],
@@ -75,7 +80,9 @@ export function guardedSettings(request: RecoverySettingsRequest | null, neutral
     ['ssl_passphrase_command', ''],
   ];
   if (!request) settings.push(['restore_command', '']);
-  for (const name of new Set(neutralisedLibraries)) settings.push([name, '']);
+  // A neutralised library setting falls back to what the backup recorded, not to what an earlier
+  // line of the restored configuration says.
+  for (const name of new Set(neutralisedLibraries)) settings.push([name, recordedLibraries[name] ?? '']);
   return settings;
 }
 

@@ -8,6 +8,7 @@ import {
   RetentionWalObject,
   Store,
   TierName,
+  objectLockSupport,
   planRetention,
 } from '@rookery/core';
 import { DamagedManifest, LegalHoldRepository, repositoryLayout } from '@rookery/repository';
@@ -130,7 +131,7 @@ export class RetentionService {
     let plan = planRetention(inputs);
     // Object Lock: only what the plan would delete is looked at; a locked object keeps its backup
     // (and, through the chain rule, its parents), so planning again only ever deletes less.
-    const lock = await lockSupport(store);
+    const lock = await objectLockSupport(store);
     if (lock.supported && (plan.expire.backups.length > 0 || plan.expire.wal.length > 0)) {
       const backupLocks = new Map<string, Date>();
       for (const backup of plan.expire.backups) {
@@ -237,16 +238,6 @@ function orphansOf(
   return orphans;
 }
 
-/**
- * Whether the store can hold objects under Object Lock (the storage port's objectLock(); a store
- * without it has no lock to respect).
- */
-async function lockSupport(store: Store): Promise<{ supported: boolean; detail: string }> {
-  const probe = (store as Partial<Pick<StoreWithLock, 'objectLock'>>).objectLock;
-  if (typeof probe !== 'function') return { supported: false, detail: `${store.description} has no Object Lock support` };
-  return probe.call(store);
-}
-
 /** The latest Object Lock retain-until date among the objects, or null when none is locked. */
 async function latestRetention(store: Store, keys: readonly string[]): Promise<Date | null> {
   let latest: Date | null = null;
@@ -256,10 +247,6 @@ async function latestRetention(store: Store, keys: readonly string[]): Promise<D
     if (until && (!latest || until > latest)) latest = until;
   }
   return latest;
-}
-
-interface StoreWithLock {
-  objectLock(): Promise<{ supported: boolean; detail: string }>;
 }
 
 /** 'alice@db-host (cli)': who placed a hold, for the marker and `rookery info`. */

@@ -24,7 +24,7 @@ import { RecoveryPlanService } from './recovery-plan.service';
 import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFor } from './replication.service';
 import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, TransitionReport } from './storage-class.service';
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
-import { WalGetResult, WalPushResult, WalService, WalStreamSource, stopPrefetcher } from '@rookery/wal';
+import { WalFileVerification, WalGetResult, WalPushResult, WalService, WalStreamSource, stopPrefetcher } from '@rookery/wal';
 
 /**
  * The one entry point the CLI and the services share: the same code takes, lists, verifies and
@@ -189,6 +189,12 @@ export class RookeryEngine {
   walContinuity(tier: TierName): Promise<WalContinuityReport> {
     requireTier(tier);
     return this.recovery.continuity(tier);
+  }
+
+  /** Every archived WAL file of the tier re-read, decrypted and checked (`rookery verify --wal --deep`). */
+  verifyWalArchive(tier: TierName, options: { signal?: AbortSignal; onProgress?: ProgressListener } = {}): Promise<WalFileVerification[]> {
+    requireTier(tier);
+    return this.wal.verifyArchive(tier, options);
   }
 
   /** The recoverable window of a tier: usable backups and how far each reaches. */

@@ -24,6 +24,17 @@ describe('settings guard', () => {
     ['shared_preload_libraries', 'evil', {}, true],
     ['shared_preload_libraries', '', {}, false],
     ['shared_preload_libraries', 'pg_stat_statements', { shared_preload_libraries: 'pg_stat_statements' }, false],
+    [
+      'shared_preload_libraries',
+      'pg_stat_statements,"auto_explain"',
+      { shared_preload_libraries: 'pg_stat_statements, auto_explain' },
+      false,
+    ],
+    ['shared_preload_libraries', 'pg_stat_statements,evil', { shared_preload_libraries: 'pg_stat_statements' }, true],
+    ['shared_preload_libraries', '"pg_stat_statements, evil"', { shared_preload_libraries: 'pg_stat_statements, evil' }, true],
+    ['shared_preload_libraries', '', { shared_preload_libraries: 'pg_stat_statements' }, true],
+    ['dynamic_library_path', '$libdir', { dynamic_library_path: '$libdir' }, false],
+    ['dynamic_library_path', '/tmp/lib:$libdir', { dynamic_library_path: '$libdir' }, true],
     ['dynamic_library_path', '/tmp/lib', {}, true],
     ['work_mem', '64MB', {}, false],
   ])('%s = %p (recorded %p): neutralised %p', (name, value, recorded, expected) => {
@@ -73,6 +84,32 @@ describe('settings guard', () => {
     }
   });
 
+  it('keeps the library settings the manifest records and neutralises the ones added to them', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rookery-guard-libraries-'));
+    try {
+      const conf = "shared_preload_libraries = 'pg_stat_statements'\ndynamic_library_path = '$libdir'\n";
+      await writeFile(join(dir, 'postgresql.conf'), conf);
+      await writeFile(join(dir, 'postgresql.auto.conf'), "shared_preload_libraries = 'pg_stat_statements, evil'\n");
+      const recorded = { shared_preload_libraries: 'pg_stat_statements', dynamic_library_path: '$libdir' };
+      const report = await neutraliseRestoredSettings(dir, null, recorded);
+      expect(report.neutralised).toEqual([
+        {
+          setting: 'shared_preload_libraries',
+          value: 'pg_stat_statements, evil',
+          file: 'postgresql.auto.conf',
+          line: 1,
+          reason: "loads libraries the backup's manifest does not record (it records 'pg_stat_statements')",
+        },
+      ]);
+      expect(await readFile(join(dir, 'postgresql.conf'), 'utf8')).toBe(conf);
+      // A manifest without the record (older rookery): every library setting counts as a change.
+      const older = await neutraliseRestoredSettings(dir, null);
+      expect(older.neutralised.map((entry) => entry.setting)).toEqual(['shared_preload_libraries', 'dynamic_library_path']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("sets rookery's own values: its wal-push when archiving is kept, empty commands otherwise", () => {
     const request = {
       selfCommand: ['/usr/bin/node', '/opt/rookery/bin/rookery.js'],
@@ -90,6 +127,12 @@ describe('settings guard', () => {
       shared_preload_libraries: '',
     });
     expect(Object.fromEntries(guardedSettings({ ...request, archiveMode: 'off' }, []))['archive_command']).toBe('');
+    // A neutralised library setting falls back to the backup's record, not to nothing.
+    expect(
+      Object.fromEntries(guardedSettings(request, ['shared_preload_libraries'], { shared_preload_libraries: 'pg_stat_statements' }))[
+        'shared_preload_libraries'
+      ],
+    ).toBe('pg_stat_statements');
     expect(Object.fromEntries(guardedSettings(null, []))['restore_command']).toBe('');
   });
 });

@@ -44,8 +44,9 @@ export interface SettingsGuardReport {
 }
 
 /**
- * What the backup recorded as expected for a library setting (nothing today: every non-empty
- * value counts as a change, compared with an empty one).
+ * The library settings the backup's manifest records (BackupManifest.librarySettings): a restored
+ * configuration may set them only to the recorded value. A setting the manifest does not record
+ * (older manifests, or hidden from the backup role) counts as empty: any value is a change.
  */
 export type RecordedSettings = Readonly<Record<string, string>>;
 
@@ -90,13 +91,31 @@ export function neutraliseReason(name: string, value: string, recorded: Recorded
   if (!GUARDED.has(name)) return null;
   if ((GUARDED_LIBRARY_SETTINGS as readonly string[]).includes(name)) {
     const expected = recorded[name] ?? '';
-    if (value.trim() === expected.trim()) return null;
+    if (sameLibraryList(value, expected)) return null;
     return expected
       ? `loads libraries the backup's manifest does not record (it records '${expected}')`
       : 'loads code on the restore host; the backup records no libraries';
   }
   if (value.trim() === '') return null;
   return 'a command from the backup would run on the restore host';
+}
+
+/**
+ * The same list of libraries (or directories): the server's SHOW form and a configuration file's
+ * may differ in spaces and quoting ('a, b' and 'a,"b"'). A double-quoted item is one name, commas
+ * included, as PostgreSQL splits the list.
+ */
+function sameLibraryList(a: string, b: string): boolean {
+  return JSON.stringify(splitList(a)) === JSON.stringify(splitList(b));
+}
+
+function splitList(text: string): string[] {
+  const items: string[] = [];
+  const pattern = /\s*(?:"((?:[^"]|"")*)"|([^,]*?))\s*(?:,|$)/g;
+  for (let match = pattern.exec(text); match && match[0] !== ''; match = pattern.exec(text)) {
+    items.push(match[1] !== undefined ? match[1].replace(/""/g, '"') : match[2]);
+  }
+  return items.filter((item) => item !== '');
 }
 
 /**

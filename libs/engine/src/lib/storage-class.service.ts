@@ -5,9 +5,12 @@ import {
   RestoreRequestOptions,
   Store,
   StorageClass,
+  StoreWith,
   TierName,
   archiveAccess,
+  hasStoreFeature,
   isArchiveStorageClass,
+  objectLockSupport,
   transitionTarget,
   typicalRestoreTime,
 } from '@rookery/core';
@@ -68,7 +71,7 @@ export class StorageClassService {
     const store = this.context.repository.store;
     const report: TransitionReport = { tier, store: store.description, dryRun: Boolean(options.dryRun), moves: [] };
     const transitions = this.context.config.tiers[tier].policy.transitions ?? [];
-    if (!store.features.storageClasses) {
+    if (!hasStoreFeature(store, 'storageClasses')) {
       report.unsupported = `${store.description} has no storage classes: nothing moves`;
       return report;
     }
@@ -108,6 +111,8 @@ export class StorageClassService {
    */
   async ensureReadable(backups: readonly BackupManifest[], options: ArchiveRestoreOptions = {}): Promise<{ restored: string[] }> {
     const store = this.context.repository.store;
+    // A store without storage classes keeps every object readable.
+    if (!hasStoreFeature(store, 'storageClasses')) return { restored: [] };
     const restore = { ...DEFAULT_RESTORE, ...options.restore };
     const waiting: { key: string; storageClass?: string }[] = [];
     for (const backup of backups) {
@@ -145,7 +150,7 @@ export class StorageClassService {
     const statuses: ObjectLockStatus[] = [];
     for (const { region, store } of stores) {
       try {
-        statuses.push({ region, store: store.description, ...(await store.objectLock()) });
+        statuses.push({ region, store: store.description, ...(await objectLockSupport(store)) });
       } catch (error) {
         statuses.push({
           region,
@@ -158,7 +163,12 @@ export class StorageClassService {
     return statuses;
   }
 
-  private async waitForRestores(store: Store, keys: string[], options: ArchiveRestoreOptions, typical: string): Promise<void> {
+  private async waitForRestores(
+    store: StoreWith<'storageClasses'>,
+    keys: string[],
+    options: ArchiveRestoreOptions,
+    typical: string,
+  ): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? 48 * 60 * 60 * 1000);
     let pending = keys;
     while (pending.length > 0) {

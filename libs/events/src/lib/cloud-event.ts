@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { RookeryError } from '@rookery/core';
+import { EventSchemaError } from '@rookery/core';
 import { EVENT_TYPES, EventData, EventType, Topic, isEventType } from './event-types';
 
 /**
@@ -18,13 +18,6 @@ export interface CloudEvent<K extends EventType = EventType> {
   datacontenttype: 'application/json';
   dataschema: string;
   data: EventData<K>;
-}
-
-/** An event that does not match its envelope or data schema: never published, never consumed. */
-export class EventSchemaError extends RookeryError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('EVENT_INVALID', 'event', message, options);
-  }
 }
 
 export function dataSchemaUri(type: EventType, version: number = EVENT_TYPES[type].version): string {

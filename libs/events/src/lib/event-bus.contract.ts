@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { TierName } from '@rookery/core';
+import { EventSchemaError, TierName } from '@rookery/core';
 import { pollUntil } from '@rookery/testing';
-import { CloudEvent, EventSchemaError, createEvent } from './cloud-event';
+import { CloudEvent, createEvent } from './cloud-event';
 import { EventBus, EventHandler } from './event-bus';
 import { TOPICS, Topic } from './event-types';
 

@@ -1,13 +1,5 @@
-import {
-  CloudEvent,
-  EventSchemaError,
-  createEvent,
-  dataSchemaUri,
-  parseEvent,
-  serializeEvent,
-  topicOf,
-  validateEvent,
-} from './cloud-event';
+import { EventSchemaError } from '@rookery/core';
+import { CloudEvent, createEvent, dataSchemaUri, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
 import { InMemorySeenEvents, idempotentHandler } from './event-bus';
 import { TOPICS } from './event-types';
 import { InProcessEventBus } from './in-process.bus';

@@ -1,21 +1,10 @@
 import type { Consumer, Kafka, LogEntry, Producer } from 'kafkajs';
-import { RookeryError } from '@rookery/core';
+import { EventBusUnavailableError } from '@rookery/core';
 import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
 import { ALL_TOPICS, DEAD_LETTER_TOPIC } from './event-types';
 
 const HEARTBEAT_MS = 3_000;
-
-/** The Kafka cluster cannot be reached or refused a request; the outbox keeps the events. */
-export class EventBusUnavailableError extends RookeryError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super('EVENT_BUS_UNAVAILABLE', 'event', message, {
-      retryable: true,
-      hint: 'events stay in the outbox and are relayed when Kafka is back',
-      ...options,
-    });
-  }
-}
 
 export interface KafkaBusOptions {
   brokers: readonly string[];

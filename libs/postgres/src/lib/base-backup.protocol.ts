@@ -52,7 +52,7 @@ export interface ReplicationBaseBackup {
   result: Promise<BasebackupResult & { archiveBytes?: number }>;
   /**
    * Hands back a chunk of `archive` or `manifest` the consumer keeps no reference to any more
-   * (a store's WriteOptions.onWritten): its memory then takes later bytes instead of fresh memory.
+   * (a store's CompletingWriteOptions.onWritten): its memory then takes later bytes instead of fresh memory.
    * The caller must not read the chunk afterwards. Chunks never handed back, or not from these
    * streams, are left to the garbage collector.
    */

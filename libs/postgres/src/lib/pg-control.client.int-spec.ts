@@ -22,7 +22,7 @@ describe('PgControlClient', () => {
     await cluster?.destroy();
   });
 
-  it('reads version, system identifier, timeline and recovery state', async () => {
+  it('reads version, system identifier, timeline, recovery state, segment size and library settings', async () => {
     const info = await client.serverInfo(cluster.url);
     const [control] = await cluster.query<{ id: string }>('select system_identifier::text as id from pg_control_system()');
     expect(info.systemIdentifier).toBe(control.id);
@@ -32,6 +32,13 @@ describe('PgControlClient', () => {
     expect(info.timeline).toBe(1);
     expect(info.isInRecovery).toBe(false);
     expect(info.dataDirectory).toBe(cluster.dataDir);
+    expect(info.walSegmentSize).toBe(16 * 1024 * 1024);
+    expect(info.librarySettings).toEqual({
+      shared_preload_libraries: '',
+      local_preload_libraries: '',
+      session_preload_libraries: '',
+      dynamic_library_path: '$libdir',
+    });
   });
 
   it('accepts the right password', async () => {

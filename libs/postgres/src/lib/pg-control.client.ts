@@ -15,7 +15,23 @@ export interface ServerInfo {
   /** Only visible to superusers and pg_read_all_settings members. */
   dataDirectory?: string;
   isInRecovery: boolean;
+  /** wal_segment_size in bytes. */
+  walSegmentSize: number;
+  /**
+   * The settings that load code into the server (shared_preload_libraries, …, dynamic_library_path)
+   * the connecting role may read: a restore keeps these values and neutralises others. Settings
+   * hidden from the role (shared_preload_libraries needs superuser or pg_read_all_settings) are absent.
+   */
+  librarySettings: Record<string, string>;
 }
+
+/** The settings ServerInfo.librarySettings reads. */
+export const LIBRARY_SETTINGS = [
+  'shared_preload_libraries',
+  'local_preload_libraries',
+  'session_preload_libraries',
+  'dynamic_library_path',
+];
 
 const SERVER_INFO_SQL = `
   select current_setting('server_version') as version,
@@ -23,7 +39,9 @@ const SERVER_INFO_SQL = `
          (select system_identifier::text from pg_control_system()) as system_identifier,
          (select timeline_id from pg_control_checkpoint()) as timeline,
          (select setting from pg_settings where name = 'data_directory') as data_directory,
-         pg_is_in_recovery() as is_in_recovery`;
+         pg_is_in_recovery() as is_in_recovery,
+         (select setting::bigint from pg_settings where name = 'wal_segment_size') as wal_segment_size,
+         (select json_object_agg(name, setting) from pg_settings where name = any($1::text[])) as library_settings`;
 
 interface ServerInfoRow extends Record<string, unknown> {
   version: string;
@@ -32,6 +50,8 @@ interface ServerInfoRow extends Record<string, unknown> {
   timeline: number;
   data_directory: string | null;
   is_in_recovery: boolean;
+  wal_segment_size: string | number | null;
+  library_settings: Record<string, string> | null;
 }
 
 /** Control queries against the database being backed up. */
@@ -41,7 +61,7 @@ export class PgControlClient {
   async serverInfo(url: string): Promise<ServerInfo> {
     let rows: ServerInfoRow[];
     try {
-      rows = await this.sql.query<ServerInfoRow>(url, SERVER_INFO_SQL);
+      rows = await this.sql.query<ServerInfoRow>(url, SERVER_INFO_SQL, [LIBRARY_SETTINGS]);
     } catch (error) {
       if (error instanceof SourceUnavailableError) throw error;
       throw new SourceUnavailableError(`cannot read server information from postgres ${describePgUrl(url)}: ${(error as Error).message}`, {
@@ -58,6 +78,8 @@ export class PgControlClient {
       timeline: Number(row.timeline),
       dataDirectory: row.data_directory ?? undefined,
       isInRecovery: row.is_in_recovery,
+      walSegmentSize: Number(row.wal_segment_size),
+      librarySettings: { ...(row.library_settings ?? {}) },
     };
   }
 }

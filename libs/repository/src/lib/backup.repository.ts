@@ -11,6 +11,7 @@ import {
   StorageNotFoundError,
   TierName,
   compareBackupsByAge,
+  hasStoreFeature,
   isManifestIntact,
   manifestSignatureProblem,
   requiresSignatures,
@@ -216,21 +217,22 @@ export class BackupRepository {
    * as is; `rookery info` reports that limitation.
    */
   async lockArtifacts(manifest: BackupManifest): Promise<boolean> {
-    if (!(await this.store.objectLock()).supported) return false;
+    if (!hasStoreFeature(this.store, 'objectLock') || !(await this.store.objectLock()).supported) return false;
     const until = new Date(manifest.retentionUntil);
     for (const artifact of manifest.artifacts) await this.store.retain(this.artifactKey(manifest, artifact.name), until);
     return true;
   }
 }
 
-function signatureHint(problem: string, tier: TierName, keyring: SigningKeyring): string {
+/** What to do about a signature problem of one of the tier's records (`record`: what it is, for the last resort). */
+export function signatureHint(problem: string, tier: TierName, keyring: SigningKeyring, record = 'manifest'): string {
   if (problem === 'is not signed')
     return `written before signing was configured, or forged; run rookery repository sign --tier ${tier} to sign what verifies`;
   if (problem.includes('unknown key')) {
     const configured = keyring.signing ? ` (the configured key is ${keyring.signing.id})` : '';
-    return `wrong key${configured}: configure the key this repository was written with, or add it to integrity.verifyKeyFiles; otherwise the manifest was forged`;
+    return `wrong key${configured}: configure the key this repository was written with, or add it to integrity.verifyKeyFiles; otherwise the ${record} was forged`;
   }
-  return 'the manifest was altered after it was signed: do not restore it';
+  return `the ${record} was altered after it was signed: do not ${record === 'manifest' ? 'restore' : 'trust'} it`;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {

@@ -9,6 +9,7 @@ import { BackupReplicator, replicationLayout } from './backup.replicator';
 import { BackupRepository } from './backup.repository';
 import { LegalHoldRepository } from './legal-hold.repository';
 import { repositoryLayout } from './repository.layout';
+import { WalArchive, walLayout } from './wal.archive';
 
 const oldKey = deriveSigningKey(Buffer.alloc(32, 1));
 const newKey = deriveSigningKey(Buffer.alloc(32, 2));
@@ -149,5 +150,43 @@ describe('signed repository records', () => {
     } finally {
       await rm(targetRoot, { recursive: true, force: true });
     }
+  });
+
+  it('the WAL system record: signed when recorded; an edited, unsigned or unknown-key one is refused; sign upgrades an unsigned or older-key one', async () => {
+    const record = {
+      systemIdentifier: '7312345678901234567',
+      segmentSize: 16 * 1024 * 1024,
+      firstSegment: '000000010000000000000002',
+      recordedAt: '2026-11-27T00:00:00.000Z',
+    };
+    const path = join(root, walLayout.systemKey('oltp'));
+    const archive = new WalArchive(store, signingKeyring(newKey));
+    await archive.recordSystem('oltp', record);
+    expect(await archive.system('oltp')).toEqual(record);
+    expect(await archive.signSystem('oltp', record)).toEqual({ outcome: 'current', key: 'oltp/wal/system.json' });
+
+    // Another server's identifier put in by someone without the key.
+    const signed = await readFile(path, 'utf8');
+    await writeFile(path, signed.replace(record.systemIdentifier, '7000000000000000001'));
+    await expect(archive.system('oltp')).rejects.toThrow(
+      /WAL system record 'oltp\/wal\/system.json' has a signature that does not match .*altered/,
+    );
+    expect(await archive.signSystem('oltp', null)).toEqual(expect.objectContaining({ outcome: 'failed' }));
+    await expect(new WalArchive(store, signingKeyring(oldKey)).system('oltp')).rejects.toThrow(`is signed by an unknown key ${newKey.id}`);
+
+    // Written before signing was configured: refused until `repository sign`, which checks it names the backups' system.
+    await new WalArchive(store).recordSystem('oltp', record);
+    await expect(archive.system('oltp')).rejects.toThrow(/'oltp\/wal\/system.json' is not signed/);
+    expect(await archive.signSystem('oltp', { systemIdentifier: '7000000000000000001' })).toEqual(
+      expect.objectContaining({ outcome: 'failed', problem: expect.stringContaining('backups are of system 7000000000000000001') }),
+    );
+    expect(await archive.signSystem('oltp', record)).toEqual({ outcome: 'signed', key: 'oltp/wal/system.json' });
+    expect(await archive.system('oltp')).toEqual(record);
+    // Rotation: a record signed by an older key of the keyring is read, and re-signed by the new one.
+    await new WalArchive(store, signingKeyring(oldKey)).recordSystem('oltp', record);
+    const rotated = new WalArchive(store, signingKeyring(newKey, [oldKey]));
+    expect(await rotated.system('oltp')).toEqual(record);
+    expect(await rotated.signSystem('oltp', record)).toEqual({ outcome: 'signed', key: 'oltp/wal/system.json' });
+    expect(await new WalArchive(store, signingKeyring(newKey)).system('oltp')).toEqual(record);
   });
 });

@@ -1,7 +1,6 @@
-import { chown, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chown, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { directoryEntries, entriesWithOtherModes, worldAccessibleEntries } from '@rookery/testing';
+import { LooseUmaskScratch, directoryEntries, entriesWithOtherModes, looseUmaskScratch, worldAccessibleEntries } from '@rookery/testing';
 import { FsStoreDriver } from './fs-store.driver';
 
 const asRoot = process.getuid?.() === 0;
@@ -11,19 +10,16 @@ const ROOT_OWNER = { uid: 5151, gid: 5252 };
 const SHARED_GROUP = 4545;
 
 describe('filesystem repository ownership and modes', () => {
+  let scratch: LooseUmaskScratch;
   let dir: string;
-  let umask: number;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rookery-fs-access-'));
     // The loosest umask: the modes must come from the store, not from the caller's umask.
-    umask = process.umask(0);
+    scratch = await looseUmaskScratch('rookery-fs-access-');
+    dir = scratch.path;
   });
 
-  afterEach(async () => {
-    process.umask(umask);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => scratch.close());
 
   it("creates directories 0700 and files 0600, parents above the root traversable only: the repository is its owner's alone", async () => {
     const repo = join(dir, 'above', 'repo');

@@ -28,7 +28,13 @@ describe('FsStoreDriver', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   it('declares its features', () => {
-    expect(store.features).toEqual({ conditionalCreate: true, storageClasses: false, serverSideEncryption: false });
+    expect(store.features).toEqual({
+      conditionalCreate: true,
+      serverSideEncryption: false,
+      storageClasses: false,
+      objectLock: false,
+      writeCompletion: true,
+    });
     expect(store.description).toBe(`file://${dir}`);
   });
 

@@ -4,13 +4,10 @@ import { FileHandle, chmod, link, lstat, mkdir, open, readdir, rename, unlink } 
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import {
+  CompletingWriteOptions,
   ObjectInfo,
-  ObjectLockSupport,
   ReadOptions,
   RequestOptions,
-  RestoreRequestOutcome,
-  StorageClass,
-  StorageUnsupportedError,
   RookeryError,
   Store,
   StoreFeatures,
@@ -18,7 +15,7 @@ import {
   StorageConflictError,
   StorageNotFoundError,
   StorageUnavailableError,
-  WriteOptions,
+  WriteCompletion,
 } from '@rookery/core';
 import { FsRepositoryAccess, FsRepositoryAccessOptions, PARENT_DIRECTORY_MODE } from './fs-repository-access';
 import { assertStoreKey, assertStorePrefix } from './store-key';
@@ -36,11 +33,14 @@ const TEMP_SUFFIX = /\.tmp-[0-9a-f]{12}$/;
 /** Reads in 256 KiB pieces: fewer chunks through the restore pipeline, a faster restore at the same RSS (BENCHMARKS.md). */
 const READ_CHUNK_BYTES = 256 * 1024;
 
-export class FsStoreDriver implements Store {
+export class FsStoreDriver implements Store, WriteCompletion {
   readonly features: StoreFeatures = Object.freeze({
     conditionalCreate: true,
-    storageClasses: false,
     serverSideEncryption: false,
+    // No storage classes and no object lock: files can be deleted by anyone with write access.
+    storageClasses: false,
+    objectLock: false,
+    writeCompletion: true,
   });
   readonly description: string;
   private readonly access: FsRepositoryAccess;
@@ -111,7 +111,7 @@ export class FsStoreDriver implements Store {
     return handle.createReadStream({ signal: options.signal, highWaterMark: READ_CHUNK_BYTES });
   }
 
-  async write(key: string, body: Readable | Buffer, options: WriteOptions = {}): Promise<ObjectInfo> {
+  async write(key: string, body: Readable | Buffer, options: CompletingWriteOptions = {}): Promise<ObjectInfo> {
     assertStoreKey(key);
     options.signal?.throwIfAborted();
     const path = this.pathOf(key);
@@ -161,31 +161,6 @@ export class FsStoreDriver implements Store {
 
   async close(): Promise<void> {
     // Nothing held open between calls.
-  }
-
-  async objectLock(): Promise<ObjectLockSupport> {
-    return {
-      supported: false,
-      detail: `a filesystem store (${this.description}) has no object lock: files can be deleted by anyone with write access`,
-    };
-  }
-
-  async retain(key: string): Promise<void> {
-    throw new StorageUnsupportedError(`cannot lock object '${key}': ${(await this.objectLock()).detail}`);
-  }
-
-  async changeStorageClass(key: string, storageClass: StorageClass): Promise<ObjectInfo> {
-    throw new StorageUnsupportedError(`cannot move object '${key}' to ${storageClass}: a filesystem store has no storage classes`);
-  }
-
-  async isReadable(key: string): Promise<boolean> {
-    if (!(await this.stat(key))) throw new StorageNotFoundError(key);
-    return true;
-  }
-
-  async requestRestore(key: string): Promise<RestoreRequestOutcome> {
-    if (!(await this.stat(key))) throw new StorageNotFoundError(key);
-    return 'not-needed';
   }
 
   private pathOf(key: string): string {

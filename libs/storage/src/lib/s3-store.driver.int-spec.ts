@@ -82,7 +82,13 @@ describe('S3StoreDriver against S3Proxy', () => {
 
   it('declares its features and a description without credentials', async () => {
     const store = createStore(urlFor(handle, 'repo/primary'), optionsFor(handle));
-    expect(store.features).toEqual({ conditionalCreate: false, storageClasses: true, serverSideEncryption: true });
+    expect(store.features).toEqual({
+      conditionalCreate: false,
+      serverSideEncryption: true,
+      storageClasses: true,
+      objectLock: true,
+      writeCompletion: false,
+    });
     expect(store.description).toBe(`s3://${BUCKET}/repo/primary (region ${handle.region}, endpoint ${handle.endpoint})`);
     expect(store.description).not.toContain(handle.secretAccessKey);
     expect(store.description).not.toContain(handle.accessKeyId);

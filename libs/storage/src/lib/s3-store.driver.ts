@@ -27,6 +27,7 @@ import {
   IntegrityError,
   ObjectInfo,
   ObjectLockSupport,
+  ObjectLocking,
   ObjectRestoreState,
   ObjectRetention,
   ReadOptions,
@@ -34,6 +35,7 @@ import {
   RestoreRequestOptions,
   RestoreRequestOutcome,
   StorageClass,
+  StorageClasses,
   StorageUnsupportedError,
   isArchiveStorageClass,
   storageClassColdness,
@@ -86,9 +88,10 @@ export function createS3Client(config: S3StoreConfig): S3Client {
  * A store in an S3 bucket under a prefix. A write is a lib-storage multipart upload (parts in
  * parallel; one PutObject when the body fits in one part): S3 makes the object visible only when
  * the upload completes, and a failed or aborted write aborts the multipart upload. Every write asks
- * for server-side encryption and carries the requested storage class.
+ * for server-side encryption and carries the requested storage class. It has the storage classes
+ * and object lock capabilities of the port, not its write-completion hooks.
  */
-export class S3StoreDriver implements Store {
+export class S3StoreDriver implements Store, StorageClasses, ObjectLocking {
   readonly features: StoreFeatures;
   readonly description: string;
   private readonly client: S3Client;
@@ -107,8 +110,12 @@ export class S3StoreDriver implements Store {
     this.client = dependencies.client ?? createS3Client(config);
     this.features = Object.freeze({
       conditionalCreate: config.conditionalCreate,
-      storageClasses: true,
       serverSideEncryption: true,
+      storageClasses: true,
+      // Whether the bucket locks is its configuration's answer (objectLock()), asked when needed.
+      objectLock: true,
+      // lib-storage keeps a part's chunks until the part is sent: it cannot tell when one is free.
+      writeCompletion: false,
     });
     const where = [config.region && `region ${config.region}`, config.endpoint && `endpoint ${config.endpoint}`].filter(Boolean).join(', ');
     this.description = `s3://${config.bucket}/${config.prefix}${where ? ` (${where})` : ''}`;

@@ -1,11 +1,24 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { InvariantError, ObjectInfo, Store, StorageConflictError, StorageNotFoundError } from '@rookery/core';
+import {
+  InvariantError,
+  ObjectInfo,
+  Store,
+  StoreCapability,
+  StorageConflictError,
+  StorageNotFoundError,
+  StorageUnsupportedError,
+  hasStoreFeature,
+  objectLockSupport,
+  requireStoreFeature,
+} from '@rookery/core';
 
 /**
  * The Store port's contract (core store.port.ts), run against every driver. `makeStore` returns a
- * store rooted at a fresh, empty location (directory or bucket prefix) and a cleanup.
+ * store rooted at a fresh, empty location (directory or bucket prefix) and a cleanup. Each optional
+ * capability is checked both ways: what a store declares it does, what it does not declare it
+ * refuses with a clear StorageUnsupportedError (or ignores, as a storage class on write).
  */
 export interface ContractStore {
   store: Store;
@@ -13,6 +26,12 @@ export interface ContractStore {
 }
 
 const MiB = 1024 * 1024;
+
+/** The members each optional capability adds to the port (write-completion hooks add an option, not a member). */
+const CAPABILITY_MEMBERS: Readonly<Partial<Record<StoreCapability, readonly string[]>>> = {
+  storageClasses: ['changeStorageClass', 'isReadable', 'requestRestore'],
+  objectLock: ['objectLock', 'retain'],
+};
 const BIG = 40 * MiB + 12_345;
 
 export function describeStoreContract(name: string, makeStore: () => Promise<ContractStore>): void {
@@ -42,7 +61,27 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       expect(await sha256(await store.read('big/base.tar'))).toBe(sha256Of(data));
     }, 120_000);
 
-    it('hands back (onWritten) only chunks it no longer needs: overwriting them leaves the object intact', async () => {
+    it('implements every capability it declares in features, and only those', () => {
+      for (const [feature, members] of Object.entries(CAPABILITY_MEMBERS)) {
+        for (const member of members) {
+          expect({ feature, member, implemented: typeof (store as unknown as Record<string, unknown>)[member] === 'function' }).toEqual({
+            feature,
+            member,
+            implemented: store.features[feature as StoreCapability],
+          });
+        }
+      }
+      expect(typeof store.features.writeCompletion).toBe('boolean');
+    });
+
+    it('hands back (onWritten) only chunks it no longer needs where it has write-completion hooks: overwriting them leaves the object intact', async () => {
+      if (!hasStoreFeature(store, 'writeCompletion')) {
+        expect(() => requireStoreFeature(store, 'writeCompletion', 'recycle written chunks')).toThrow(StorageUnsupportedError);
+        expect(() => requireStoreFeature(store, 'writeCompletion', 'recycle written chunks')).toThrow(
+          `cannot recycle written chunks: ${store.description} has no write-completion hooks`,
+        );
+        return;
+      }
       const data = randomBytes(6 * MiB + 777);
       const { body, given } = recordingChunks(data, 256 * 1024);
       const handedBack = new Set<Buffer>();
@@ -57,10 +96,71 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Con
       });
       expect(twice).toBe(0);
       expect(await sha256(await store.read('reuse/base.tar.zst'))).toBe(sha256Of(data));
-      // Only what the body gave was handed back, nothing of the store's own.
+      // Only what the body gave was handed back, nothing of the store's own; and a store that
+      // declares the hooks does hand chunks back.
       expect([...handedBack].reduce((sum, chunk) => sum + chunk.length, 0)).toBeLessThanOrEqual(data.length);
+      expect(handedBack.size).toBeGreaterThan(0);
       expect(given.size).toBeGreaterThan(0);
     }, 120_000);
+
+    it('keeps the storage class asked for and moves objects between classes where it has storage classes, else ignores the class', async () => {
+      await store.write('classes/base.tar', Buffer.from('archived bytes'), { storageClass: 'STANDARD_IA' });
+      expect((await readAll(await store.read('classes/base.tar'))).toString()).toBe('archived bytes');
+      if (!hasStoreFeature(store, 'storageClasses')) {
+        expect((await store.stat('classes/base.tar'))?.storageClass).toBeUndefined();
+        expect(() => requireStoreFeature(store, 'storageClasses', "move object 'classes/base.tar'")).toThrow(
+          `cannot move object 'classes/base.tar': ${store.description} has no storage classes`,
+        );
+        return;
+      }
+      expect(await store.stat('classes/base.tar')).toMatchObject({ storageClass: 'STANDARD_IA' });
+      expect(await store.isReadable('classes/base.tar')).toBe(true);
+      expect(await store.changeStorageClass('classes/base.tar', 'STANDARD')).toMatchObject({
+        key: 'classes/base.tar',
+        size: 14,
+        storageClass: 'STANDARD',
+      });
+      expect(await store.stat('classes/base.tar')).toMatchObject({ storageClass: 'STANDARD' });
+      expect((await readAll(await store.read('classes/base.tar'))).toString()).toBe('archived bytes');
+      await expect(store.changeStorageClass('classes/missing', 'STANDARD')).rejects.toBeInstanceOf(StorageNotFoundError);
+      await expect(store.isReadable('classes/missing')).rejects.toBeInstanceOf(StorageNotFoundError);
+      // A readable object needs no restore; a server without the restore API says so.
+      const restore = await store.requestRestore('classes/base.tar', { days: 1, tier: 'Standard' }).catch((error: unknown) => error);
+      expect(restore === 'not-needed' || (restore instanceof StorageUnsupportedError && /archive restores/.test(restore.message))).toBe(
+        true,
+      );
+    }, 60_000);
+
+    it('says whether it can lock objects, and never claims a lock it cannot hold', async () => {
+      await store.write('locked/base.tar', Buffer.from('kept'));
+      const support = await objectLockSupport(store);
+      expect(support).toEqual({ supported: expect.any(Boolean), detail: expect.stringMatching(/\S/) });
+      if (!hasStoreFeature(store, 'objectLock')) {
+        expect(support).toEqual({
+          supported: false,
+          detail: `${store.description} has no object lock: its objects can be deleted by anyone with write access`,
+        });
+        expect(() => requireStoreFeature(store, 'objectLock', "lock object 'locked/base.tar'")).toThrow(StorageUnsupportedError);
+        return;
+      }
+      expect(await store.objectLock()).toEqual(support);
+      const until = new Date(Date.now() + 60_000);
+      if (!support.supported) {
+        await expect(store.retain('locked/base.tar', until)).rejects.toMatchObject({
+          code: 'STORAGE_UNSUPPORTED',
+          message: `cannot lock object 'locked/base.tar': ${support.detail}`,
+        });
+        expect((await store.stat('locked/base.tar'))?.retention).toBeUndefined();
+        return;
+      }
+      await store.retain('locked/base.tar', until);
+      const retention = (await store.stat('locked/base.tar'))?.retention;
+      expect(retention?.mode).toBe('COMPLIANCE');
+      expect(retention?.retainUntil.getTime()).toBeGreaterThanOrEqual(until.getTime() - 1000);
+      // Never shortened.
+      await store.retain('locked/base.tar', new Date(Date.now() + 1000));
+      expect((await store.stat('locked/base.tar'))?.retention?.retainUntil.getTime()).toBe(retention?.retainUntil.getTime());
+    }, 60_000);
 
     it('writes and reads an empty object, from a buffer and from a stream', async () => {
       await store.write('empty/from-buffer', Buffer.alloc(0));

@@ -120,7 +120,13 @@ describe('createStore', () => {
     const s3 = createStore('s3://pm-backups/prod?region=eu-west-1');
     expect(s3).toBeInstanceOf(S3StoreDriver);
     expect(s3.description).toBe('s3://pm-backups/prod (region eu-west-1)');
-    expect(s3.features).toEqual({ conditionalCreate: false, storageClasses: true, serverSideEncryption: true });
+    expect(s3.features).toEqual({
+      conditionalCreate: false,
+      serverSideEncryption: true,
+      storageClasses: true,
+      objectLock: true,
+      writeCompletion: false,
+    });
     await s3.close();
   });
 

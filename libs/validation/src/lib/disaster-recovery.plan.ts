@@ -255,19 +255,3 @@ export function errorRecord(error: unknown): { code: string; message: string } {
   if (error instanceof RookeryError) return { code: error.code, message: error.message };
   return { code: 'UNEXPECTED', message: error instanceof Error ? error.message : String(error) };
 }
-
-/** The chosen region's store did not answer: nothing was planned or written. */
-export class RegionUnreachableError extends RookeryError {
-  constructor(region: string, store: string, cause: unknown) {
-    super(
-      'REGION_UNREACHABLE',
-      'storage',
-      `region '${region}' is not reachable (${store}): ${cause instanceof Error ? cause.message : String(cause)}`,
-      {
-        cause,
-        retryable: true,
-        hint: 'check the network path and credentials to that store, or choose another region with --region',
-      },
-    );
-  }
-}

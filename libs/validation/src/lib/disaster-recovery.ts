@@ -1,19 +1,10 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BackupManifest, ObjectInfo, TierName, parseRecoveryTarget, redactUrl } from '@rookery/core';
+import { BackupManifest, ObjectInfo, RegionUnreachableError, TierName, parseRecoveryTarget, redactUrl } from '@rookery/core';
 import { RESTORED_SERVER_LOG, RecoveryOutcome, RookeryEngine, waitForPromotion } from '@rookery/engine';
 import { ScratchCluster } from '@rookery/postgres';
 import { WalArchive, repositoryLayout } from '@rookery/repository';
-import {
-  DrMode,
-  DrReport,
-  RegionUnreachableError,
-  ResolvedRegion,
-  TierOutcome,
-  TierPlan,
-  chooseBackup,
-  errorRecord,
-} from './disaster-recovery.plan';
+import { DrMode, DrReport, ResolvedRegion, TierOutcome, TierPlan, chooseBackup, errorRecord } from './disaster-recovery.plan';
 import { ValidationTools } from './validation.tools';
 
 export interface DrRequest {

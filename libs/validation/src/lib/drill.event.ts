@@ -1,7 +1,8 @@
-import { TierName } from '@rookery/core';
+import { DrillFailedError, TierName } from '@rookery/core';
 import { CloudEvent, EventData, createEvent } from '@rookery/events';
 import { eventFailure } from './failure.event';
-import { DrillFailedError, DrillOptions, DrillReport, RestoreDrill } from './restore.drill';
+import { DrillOptions, DrillReport, RestoreDrill } from './restore.drill';
+import { failureSummary } from './validation-check';
 
 export type DrillFailure = EventData<'dev.rookery.drill.failed'>;
 
@@ -31,7 +32,7 @@ export async function runRecordedDrill(drill: RestoreDrill, tier: TierName, opti
   }
   if (report.ok)
     return { ok: true, report, event: createEvent('dev.rookery.drill.completed', tier, drillCompletedData(report), { source }) };
-  const error = new DrillFailedError(report);
+  const error = new DrillFailedError(report, failureSummary(report.checks));
   const facts = { ...report, startedAt: new Date(report.startedAt), failedAt: new Date(report.finishedAt) };
   return { ok: false, report, event: createEvent('dev.rookery.drill.failed', tier, drillFailure(facts, error), { source }), error };
 }

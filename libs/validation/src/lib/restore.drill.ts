@@ -1,9 +1,9 @@
 import { appendFile, chmod, chown, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BackupManifest, RookeryError, TierName, isRookeryError } from '@rookery/core';
+import { BackupManifest, TierName, isRookeryError } from '@rookery/core';
 import { RESTORED_SERVER_LOG, RookeryEngine, waitForPromotion } from '@rookery/engine';
 import { ScratchCluster } from '@rookery/postgres';
-import { CHECK, ValidationCheck, allOk, failureSummary } from './validation-check';
+import { CHECK, ValidationCheck, allOk } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
 export interface DrillReport {
@@ -269,18 +269,4 @@ function quoteIdent(name: string): string {
 async function appendOwned(path: string, text: string, owner: { uid: number; gid: number } | null): Promise<void> {
   await appendFile(path, text, { mode: 0o600 });
   if (owner) await chown(path, owner.uid, owner.gid);
-}
-
-/** A drill whose restore or data checks failed (the RTO is a figure, not a failure). */
-export class DrillFailedError extends RookeryError {
-  constructor(report: DrillReport) {
-    super(
-      'DRILL_FAILED',
-      'restore',
-      `restore drill of backup '${report.backupId}' (tier ${report.tier}) failed: ${failureSummary(report.checks)}`,
-      {
-        hint: 'the backup did not restore to usable data: run rookery verify on it and look at the failed check',
-      },
-    );
-  }
 }

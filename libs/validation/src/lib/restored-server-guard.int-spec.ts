@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -167,6 +167,115 @@ describe('a restored server does not obey the backup blindly', () => {
     expect(seen[0].environ).not.toMatch(/(^|\0)(AWS_|ROOKERY_)/);
     expect(seen[0].environ).not.toContain(SECRETS.AWS_SECRET_ACCESS_KEY);
     expect(existsSync(marker)).toBe(false);
+  });
+});
+
+/**
+ * The libraries a server loads are part of what a backup records: a restore keeps the source's
+ * shared_preload_libraries as its manifest recorded them and neutralises a value that adds to them
+ * (an ALTER SYSTEM the source never restarted with, as an attacker or a forged backup would leave
+ * it). The encryption key, taken from a variable of any name (encryption.keyEnv), reaches the
+ * restored server's restore_command through a file, never its environment.
+ */
+describe('a restored server loads the libraries its backup recorded', () => {
+  const KEY_VARIABLE = 'GUARD_TEST_BACKUP_KEY';
+  const key = randomBytes(32).toString('hex');
+  let source: TestCluster;
+  let work: string;
+  let engine: RookeryEngine;
+  const started: string[] = [];
+
+  beforeAll(async () => {
+    if (!existsSync(join(root, 'dist', 'apps', 'cli', 'src', 'main.js'))) throw new Error('the CLI is not built: run npm run build');
+    work = await mkdtemp(join(tmpdir(), 'rookery-guard-libraries-'));
+    await chmod(work, 0o711);
+    const postgresUser = lookupOsUser('postgres');
+    const repoDir = join(work, 'repo');
+    await mkdir(repoDir);
+    await chown(repoDir, postgresUser.uid, postgresUser.gid);
+    const repoUrl = `file://${repoDir}`;
+    const configFile = join(work, 'rookery.json');
+    await writeFile(configFile, JSON.stringify({ repositories: [repoUrl], encryption: { keyEnv: KEY_VARIABLE } }), { mode: 0o644 });
+    // Loaded at start (the command line), and in postgresql.auto.conf so that the backup carries it.
+    source = await startCluster({ name: 'guard-libraries', settings: { shared_preload_libraries: 'pg_stat_statements' } });
+    await source.query(`alter system set shared_preload_libraries = 'pg_stat_statements'`);
+    await source.query('create table counted (id int primary key); insert into counted select generate_series(1, 100)');
+    process.env[KEY_VARIABLE] = key;
+    const config = buildConfig(
+      { repositories: [repoUrl], encryption: { keyEnv: KEY_VARIABLE }, tiers: { oltp: { pgUrl: source.url } } },
+      'guard int-spec',
+      {},
+      { [KEY_VARIABLE]: key },
+    );
+    engine = await createEngine(config, { actor: 'test', selfCommand: [process.execPath, bin, '--config', configFile] });
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const dir of started) await engine.stopRestored(dir).catch(() => undefined);
+    delete process.env[KEY_VARIABLE];
+    await engine?.close();
+    await source?.destroy();
+    await rm(work, { recursive: true, force: true });
+  }, 120_000);
+
+  async function restoreStarted(name: string) {
+    const dir = join(work, name);
+    const port = await freeLoopbackPort();
+    started.push(dir);
+    const seen: string[] = [];
+    const postgres = engine.context.postgres as { startRestored: PostgresTools['startRestored'] };
+    const startRestored = postgres.startRestored;
+    // The postmaster's environment, looked at while recovery still needs the restore_command.
+    postgres.startRestored = async (dataDirectory, options) => {
+      const started = await startRestored(dataDirectory, options);
+      seen.push(await environmentOf(dataDirectory));
+      return started;
+    };
+    try {
+      const result = await engine.restore({ tier: 'oltp', backup: 'latest', to: dir, start: true, port, archiveMode: 'off' });
+      return { dir, result, url: `postgres://postgres@127.0.0.1:${port}/postgres`, environ: seen[0] };
+    } finally {
+      postgres.startRestored = startRestored;
+    }
+  }
+
+  it('keeps the recorded shared_preload_libraries; the key is in no environment of the restored server', async () => {
+    const manifest = await engine.backup({ tier: 'oltp' });
+    expect(manifest.librarySettings).toMatchObject({ shared_preload_libraries: 'pg_stat_statements' });
+    expect(manifest.artifacts.every((artifact) => artifact.encryption.algorithm !== 'none')).toBe(true);
+
+    const { dir, result, url, environ } = await restoreStarted('recorded');
+    expect(result.settings?.neutralised).toEqual([]);
+    expect(await sql.query(url, 'show shared_preload_libraries')).toEqual([{ shared_preload_libraries: 'pg_stat_statements' }]);
+    await sql.query(url, 'create extension if not exists pg_stat_statements');
+    expect(await sql.query(url, 'select count(*)::int >= 0 as loaded from pg_stat_statements')).toEqual([{ loaded: true }]);
+    expect(environ).toEqual(expect.any(String));
+    expect(environ).not.toContain(key);
+    expect(environ).not.toContain(`${KEY_VARIABLE}=`);
+    expect(await environmentOf(dir)).not.toContain(key);
+  });
+
+  it('neutralises and reports a library added to the recorded ones; the server loads the recorded ones', async () => {
+    // Not restarted: the source still runs with (and SHOW says) pg_stat_statements only, which the manifest records.
+    await source.query(`alter system set shared_preload_libraries = pg_stat_statements, rookery_no_such_library`);
+    const manifest = await engine.backup({ tier: 'oltp' });
+    expect(manifest.librarySettings).toMatchObject({ shared_preload_libraries: 'pg_stat_statements' });
+
+    // Kept, the added library would stop the server from starting at all.
+    const { dir, result, url } = await restoreStarted('added');
+    expect(result.settings?.neutralised).toEqual([
+      {
+        setting: 'shared_preload_libraries',
+        value: 'pg_stat_statements, rookery_no_such_library',
+        file: 'postgresql.auto.conf',
+        line: expect.any(Number),
+        reason: "loads libraries the backup's manifest does not record (it records 'pg_stat_statements')",
+      },
+    ]);
+    expect(await readFile(join(dir, 'postgresql.auto.conf'), 'utf8')).toContain(
+      "#shared_preload_libraries = 'pg_stat_statements, rookery_no_such_library'",
+    );
+    expect(await sql.query(url, 'show shared_preload_libraries')).toEqual([{ shared_preload_libraries: 'pg_stat_statements' }]);
   });
 });
 

@@ -1,23 +1,18 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { directoryEntries, entriesWithOtherModes } from '@rookery/testing';
+import { LooseUmaskScratch, directoryEntries, entriesWithOtherModes, looseUmaskScratch } from '@rookery/testing';
 import { WalSpool } from './wal.spool';
 
 describe('WalSpool modes', () => {
+  let scratch: LooseUmaskScratch;
   let dir: string;
-  let umask: number;
 
   beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'rookery-spool-modes-'));
     // The loosest umask: the modes must come from the spool, not from the caller's umask.
-    umask = process.umask(0);
+    scratch = await looseUmaskScratch('rookery-spool-modes-');
+    dir = scratch.path;
   });
 
-  afterEach(async () => {
-    process.umask(umask);
-    await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => scratch.close());
 
   it('creates wal.spoolPath and its tier directory 0700, its lock and records 0600: nothing of it is readable by another account', async () => {
     const spoolPath = join(dir, 'spool');

@@ -64,7 +64,7 @@ export class WalTransfer {
   private readonly systems = new Map<TierName, WalSystemRecord>();
 
   constructor(private readonly context: WalContext) {
-    this.archive = new WalArchive(context.repository.store);
+    this.archive = new WalArchive(context.repository.store, context.repository.keyring);
     this.buffers = new ChunkBuffers(this.chunkSize);
   }
 
@@ -169,15 +169,7 @@ export class WalTransfer {
     const temporary = join(dirname(destination), `.${basename(destination)}.rookery-${process.pid}`);
     const hash = createHash('sha256');
     let bytes = 0;
-    const stages: Duplex[] = [];
-    this.assertEncrypted(object);
-    if (object.encrypted) {
-      // Bound to the name and timeline it is served as (and the tier): a segment stored under
-      // another's name fails its first tag. Objects archived before binding (RKYENC01) still open.
-      const binding = walBinding(tier, object.file);
-      stages.push(createDecryptStream(this.keyFor(object), { subject: `WAL file '${object.key}'`, binding }));
-    }
-    if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
+    const stages = this.decodingStages(tier, object);
     const handle = await open(temporary, 'w', 0o600);
     try {
       const sink = new Writable({
@@ -190,12 +182,7 @@ export class WalTransfer {
       await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages, sink], {
         signal: options.signal,
       });
-      const actual = hash.digest('hex');
-      if (actual !== object.sha256) {
-        throw new IntegrityError(`checksum mismatch for WAL file '${object.key}': expected sha256 ${object.sha256}, got ${actual}`, {
-          hint: 'the archived object is damaged; recovery cannot continue past this point from this repository',
-        });
-      }
+      requireChecksum(object, hash.digest('hex'));
       await handle.sync();
       await handle.close();
       await rename(temporary, destination);
@@ -205,6 +192,44 @@ export class WalTransfer {
       throw error;
     }
     return { name: file.name, key: object.key, bytes, partial: object.file.kind === 'partial' };
+  }
+
+  /**
+   * Re-reads one archived WAL file as wal-get would, without landing it anywhere: refused when
+   * encryption is required and it is not encrypted, decrypted (which authenticates it as the file
+   * its name and timeline say), decompressed, and its sha256 held against the one in its key.
+   * Resolves with its size; rejects with what is wrong (`verify --wal --deep`).
+   */
+  async authenticate(tier: TierName, object: WalObject, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const stages = this.decodingStages(tier, object);
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        callback();
+      },
+    });
+    await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages, sink], {
+      signal: options.signal,
+    });
+    requireChecksum(object, hash.digest('hex'));
+    return bytes;
+  }
+
+  /** The stages that turn a stored WAL object back into the file PostgreSQL archived. */
+  private decodingStages(tier: TierName, object: WalObject): Duplex[] {
+    const stages: Duplex[] = [];
+    this.assertEncrypted(object);
+    if (object.encrypted) {
+      // Bound to the name and timeline it is served as (and the tier): a segment stored under
+      // another's name fails its first tag. Objects archived before binding (RKYENC01) still open.
+      const binding = walBinding(tier, object.file);
+      stages.push(createDecryptStream(this.keyFor(object), { subject: `WAL file '${object.key}'`, binding }));
+    }
+    if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
+    return stages;
   }
 
   /**
@@ -243,6 +268,13 @@ export class WalTransfer {
     }
     return key.material;
   }
+}
+
+function requireChecksum(object: WalObject, actual: string): void {
+  if (actual === object.sha256) return;
+  throw new IntegrityError(`checksum mismatch for WAL file '${object.key}': expected sha256 ${object.sha256}, got ${actual}`, {
+    hint: 'the archived object is damaged; recovery cannot continue past this point from this repository',
+  });
 }
 
 /** The associated data a WAL file is encrypted with: its tier, timeline and name. */

@@ -2,6 +2,7 @@ import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
 import {
   BackupNotFoundError,
   ConfigError,
+  ErrorCode,
   IntegrityError,
   InvariantError,
   LockHeldError,
@@ -42,7 +43,8 @@ describe('RookeryErrorFilter', () => {
     ['INCREMENTAL_CHAIN', new RookeryError('INCREMENTAL_CHAIN', 'backup', "no full backup of tier 'content' to chain to"), 409],
     ['BACKUP_NOT_FOUND', new BackupNotFoundError('oltp', '20261126T020000Z-oltp'), 404],
     ['CONFIG_INVALID', new ConfigError("no database URL for tier 'oltp'", ['tiers.oltp.pgUrl']), 400],
-    ['CONFIG_* (any)', new RookeryError('CONFIG_MISSING', 'config', 'missing key'), 400],
+    // A code this build does not know (from another version's record), named as a config problem.
+    ['CONFIG_* (any)', new RookeryError('CONFIG_MISSING' as ErrorCode, 'config', 'missing key'), 400],
     ['TIER_UNKNOWN', new UnknownTierError('mail', ['oltp']), 400],
     ['STORAGE_UNAVAILABLE', new StorageUnavailableError("write of object 'x' failed: EIO"), 503],
     ['SOURCE_UNAVAILABLE', new SourceUnavailableError('cannot connect to 127.0.0.1:5432'), 503],

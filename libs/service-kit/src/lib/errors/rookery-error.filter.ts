@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { RookeryError, isRookeryError } from '@rookery/core';
+import { ErrorCode, RookeryError, isRookeryError } from '@rookery/core';
 
 /** The JSON body of every error answer that is not a plain Nest HTTP exception. */
 export interface ErrorBody {
@@ -8,20 +8,53 @@ export interface ErrorBody {
   hint?: string;
 }
 
-const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+/**
+ * The HTTP status of each error code: 400 for a request the caller must correct, 404 for what is
+ * not there, 409 for the tier's state (another backup holds the lock; an incremental with no
+ * usable parent), 503 for a dependency that did not answer (Retry-After when retryable), 500 for
+ * the rest.
+ */
+const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  CONFIG_INVALID: HttpStatus.BAD_REQUEST,
+  TIER_UNKNOWN: HttpStatus.BAD_REQUEST,
+  ENCRYPTION_KEY: HttpStatus.INTERNAL_SERVER_ERROR,
+  REPORT_NOT_WRITTEN: HttpStatus.INTERNAL_SERVER_ERROR,
+  SOURCE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+  TOOL_FAILED: HttpStatus.INTERNAL_SERVER_ERROR,
+  ARCHIVE_CHECK: HttpStatus.INTERNAL_SERVER_ERROR,
+  WAL_INVALID: HttpStatus.INTERNAL_SERVER_ERROR,
+  STORAGE_NOT_FOUND: HttpStatus.INTERNAL_SERVER_ERROR,
+  STORAGE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+  STORAGE_ACCESS_DENIED: HttpStatus.INTERNAL_SERVER_ERROR,
+  STORAGE_CONFLICT: HttpStatus.INTERNAL_SERVER_ERROR,
+  STORAGE_UNSUPPORTED: HttpStatus.INTERNAL_SERVER_ERROR,
+  INTEGRITY: HttpStatus.INTERNAL_SERVER_ERROR,
+  WAL_CONFLICT: HttpStatus.INTERNAL_SERVER_ERROR,
+  WAL_PUSH_FAILED: HttpStatus.INTERNAL_SERVER_ERROR,
+  REPOSITORY_NOT_FOUND: HttpStatus.INTERNAL_SERVER_ERROR,
+  CATALOG_UNAVAILABLE: HttpStatus.INTERNAL_SERVER_ERROR,
+  REPLICATION_FAILED: HttpStatus.INTERNAL_SERVER_ERROR,
+  REGION_UNREACHABLE: HttpStatus.INTERNAL_SERVER_ERROR,
   LOCK_HELD: HttpStatus.CONFLICT,
-  // An incremental with no usable parent (no full yet, schema changed): the tier's state, not the request.
   INCREMENTAL_CHAIN: HttpStatus.CONFLICT,
   BACKUP_NOT_FOUND: HttpStatus.NOT_FOUND,
-  TIER_UNKNOWN: HttpStatus.BAD_REQUEST,
-  STORAGE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
-  SOURCE_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+  RESTORE_TARGET: HttpStatus.INTERNAL_SERVER_ERROR,
+  WAL_NOT_FOUND: HttpStatus.INTERNAL_SERVER_ERROR,
+  OBJECT_ARCHIVED: HttpStatus.INTERNAL_SERVER_ERROR,
+  DRILL_FAILED: HttpStatus.INTERNAL_SERVER_ERROR,
+  EVENT_INVALID: HttpStatus.INTERNAL_SERVER_ERROR,
+  EVENT_BUS_UNAVAILABLE: HttpStatus.INTERNAL_SERVER_ERROR,
+  INVARIANT: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 
-/** HTTP status for a core error code: the one place the taxonomy meets HTTP. */
+/**
+ * HTTP status for an error code: the one place the taxonomy meets HTTP. A code this build does
+ * not know (a drill record written by another version) is a 500, or a 400 when it names a config
+ * problem.
+ */
 export function httpStatusForCode(code: string): number {
-  if (code.startsWith('CONFIG_')) return HttpStatus.BAD_REQUEST;
-  return STATUS_BY_CODE[code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+  if (Object.hasOwn(STATUS_BY_CODE, code)) return STATUS_BY_CODE[code as ErrorCode];
+  return code.startsWith('CONFIG_') ? HttpStatus.BAD_REQUEST : HttpStatus.INTERNAL_SERVER_ERROR;
 }
 
 interface HttpReply {
