@@ -6,6 +6,29 @@
 // at this fixed path (libs/wal/README.md). Node built-ins only.
 const wal = require('../dist/libs/wal/src/bin.js');
 
+/**
+ * The node rookery runs on: this checkout's pinned `node` dependency (package.json), the one npm ci
+ * built the native modules for. npm scripts and npx run on it already (npm puts node_modules/.bin
+ * first on PATH); a global link (`#!/usr/bin/env node`) or `node bin/rookery.js` may start the
+ * machine's node instead, which then runs the same command on the pinned one and ends as it did.
+ * Node built-ins only, in this file: the wal-push fast path loads nothing else before its answer.
+ */
+function runOnPinnedNode() {
+  const fs = require('node:fs');
+  const pinned = path.join(__dirname, '..', 'node_modules', 'node', 'bin', 'node');
+  if (!fs.existsSync(pinned) || fs.realpathSync(pinned) === fs.realpathSync(process.execPath)) return;
+  const args = [...process.execArgv, __filename, ...process.argv.slice(2)];
+  const result = require('node:child_process').spawnSync(pinned, args, { stdio: 'inherit' });
+  if (result.error) {
+    process.stderr.write(`rookery: cannot start the pinned node ${pinned}: ${result.error.message}\n`);
+    // A failure for every command: never 1, which wal-get answers for "not archived".
+    process.exit(128);
+  }
+  if (result.signal) process.kill(process.pid, result.signal);
+  process.exit(result.status ?? 128 + require('node:os').constants.signals[result.signal]);
+}
+runOnPinnedNode();
+
 // Failures print one line on stderr; the AWS SDK's notice about future Node versions is not one.
 const emitWarning = process.emitWarning;
 process.emitWarning = function filteredWarning(warning, ...rest) {

@@ -43,6 +43,9 @@ function step(title, command, args) {
   }
 }
 
+// npm runs this on the pinned node (package.json's `node`; node_modules/.bin comes first on a
+// script's PATH), and every node started below with it: say which, so a log shows the runtime.
+process.stdout.write(`== runtime: node ${process.version} (${process.execPath})\n`);
 ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'PostgreSQL 15 server binaries');
 ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
 ensureDebianPackage('/usr/bin/promtool', 'prometheus', 'promtool (alert-rules test)');
