@@ -75,9 +75,9 @@ export default [
     },
   })),
   {
-    // bin/ runs before any library is loaded. It starts no process of its own but one: bin/rookery.js's
-    // spawnDetached (the WAL archiver and prefetcher, this same rookery detached), the documented
-    // exception marked there. Of the libraries it requires only their public entries for bin/
+    // bin/ runs before any library is loaded. It starts no process of its own but two, the documented
+    // exceptions marked in bin/rookery.js: runOnPinnedNode (the same command on the pinned node, before
+    // anything is loaded) and spawnDetached (the WAL archiver and prefetcher, this same rookery detached). Of the libraries it requires only their public entries for bin/
     // (dist/libs/wal/src/bin.js), never compiled internals by path.
     files: ['bin/**/*.js'],
     rules: {

@@ -2,9 +2,7 @@
 // The `rookery` command: the compiled CLI (built by `npm install` through the prepare script),
 // with the workspace's @rookery/* libraries resolved to their compiled output.
 
-// The WAL side of @rookery/wal that runs before anything else is loaded: its public entry for bin/,
-// at this fixed path (libs/wal/README.md). Node built-ins only.
-const wal = require('../dist/libs/wal/src/bin.js');
+const path = require('node:path');
 
 /**
  * The node rookery runs on: this checkout's pinned `node` dependency (package.json), the one npm ci
@@ -18,6 +16,7 @@ function runOnPinnedNode() {
   const pinned = path.join(__dirname, '..', 'node_modules', 'node', 'bin', 'node');
   if (!fs.existsSync(pinned) || fs.realpathSync(pinned) === fs.realpathSync(process.execPath)) return;
   const args = [...process.execArgv, __filename, ...process.argv.slice(2)];
+  // eslint-disable-next-line no-restricted-syntax -- the second documented exception (eslint.config.mjs): the same command on the pinned node
   const result = require('node:child_process').spawnSync(pinned, args, { stdio: 'inherit' });
   if (result.error) {
     process.stderr.write(`rookery: cannot start the pinned node ${pinned}: ${result.error.message}\n`);
@@ -28,6 +27,10 @@ function runOnPinnedNode() {
   process.exit(result.status ?? 128 + require('node:os').constants.signals[result.signal]);
 }
 runOnPinnedNode();
+
+// The WAL side of @rookery/wal that runs before anything else is loaded: its public entry for bin/,
+// at this fixed path (libs/wal/README.md). Node built-ins only.
+const wal = require('../dist/libs/wal/src/bin.js');
 
 // Failures print one line on stderr; the AWS SDK's notice about future Node versions is not one.
 const emitWarning = process.emitWarning;
@@ -108,13 +111,13 @@ function launchArchiver({ tier, walDirectory, globalArgs, logFile, early }) {
 }
 
 /**
- * This rookery with `args`, detached, output appended to `logFile`. The one process bin/ starts
- * itself (lint allows it here alone, see eslint.config.mjs): the background archiver and the
+ * This rookery with `args`, detached, output appended to `logFile`. One of the two processes bin/
+ * starts itself (lint allows them alone, see eslint.config.mjs): the background archiver and the
  * prefetcher must outlive this call, and PostgreSQL's archive_command/restore_command cannot wait
  * for libs/postgres to load to start them.
  */
 function spawnDetached(args, logFile) {
-  // eslint-disable-next-line no-restricted-syntax -- the documented exception above
+  // eslint-disable-next-line no-restricted-syntax -- the documented exception above (eslint.config.mjs)
   const { spawn } = require('node:child_process');
   const fs = require('node:fs');
   const log = fs.openSync(logFile, 'a', 0o600);
