@@ -67,13 +67,33 @@ export default [
       ],
     },
   },
-  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/events', 'libs/engine', 'libs/compliance', 'libs/service-kit', 'libs/validation', 'apps'].map((dir) => ({
+  ...['libs/storage', 'libs/catalog', 'libs/postgres', 'libs/core', 'libs/config', 'libs/pipeline', 'libs/repository', 'libs/events', 'libs/engine', 'libs/wal', 'libs/compliance', 'libs/service-kit', 'libs/validation', 'apps'].map((dir) => ({
     files: [`${dir}/**/*.ts`],
     ignores: ['**/*.spec.ts', '**/*.int-spec.ts'],
     rules: {
       'no-restricted-imports': ['error', { patterns: restrictedImportsFor([dir]) }],
     },
   })),
+  {
+    // bin/ runs before any library is loaded. It starts no process of its own but two, the documented
+    // exceptions marked in bin/rookery.js: runOnPinnedNode (the same command on the pinned node, before
+    // anything is loaded) and spawnDetached (the WAL archiver and prefetcher, this same rookery detached). Of the libraries it requires only their public entries for bin/
+    // (dist/libs/wal/src/bin.js), never compiled internals by path.
+    files: ['bin/**/*.js'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='require'][arguments.0.value=/^(node:)?child_process$/]",
+          message: 'child processes are spawned only through libs/postgres ProcessRunner',
+        },
+        {
+          selector: "CallExpression[callee.name='require'][arguments.0.value=/dist\\/libs\\//]:not([arguments.0.value='../dist/libs/wal/src/bin.js'])",
+          message: 'bin/ requires a library only through its public entry for bin/ (dist/libs/wal/src/bin.js)',
+        },
+      ],
+    },
+  },
   {
     // process.env is read only by libs/config (and by the test harness, which is not product code).
     files: ['libs/**/*.ts', 'apps/**/*.ts'],

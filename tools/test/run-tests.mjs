@@ -53,7 +53,7 @@ step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
 // without one (a fresh clone has none): compute the graph first.
 step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);
-step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
+step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools', 'bin']);
 step('format (prettier --check)', 'npx', ['prettier', '--check', ...FORMATTED]);
 
 // jest hands its counts over in a file instead of printing the closing line: the demo runs after

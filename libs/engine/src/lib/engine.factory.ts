@@ -19,7 +19,8 @@ import { EngineContext } from './engine.context';
 import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
-import { artifactEncodingFor, primaryStoreUrl, signingKeyringFor, storeOptionsFor } from './wal.factory';
+import { primaryStoreUrl, signingKeyringFor, storeOptionsFor } from '@rookery/wal';
+import { artifactEncodingFor } from './artifact.codec';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */

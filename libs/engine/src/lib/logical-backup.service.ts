@@ -11,7 +11,8 @@ import {
   signManifest,
 } from '@rookery/core';
 import { DumpSelection, PgSession, TocEntry } from '@rookery/postgres';
-import { ArtifactEncoding, artifactFileName, encryptionRequired, readArtifactInto, writeArtifact } from './artifact.codec';
+import { encryptionRequired } from '@rookery/wal';
+import { ArtifactEncoding, artifactFileName, readArtifactInto, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import { EngineContext } from './engine.context';

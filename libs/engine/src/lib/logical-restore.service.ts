@@ -12,7 +12,8 @@ import {
   TierName,
 } from '@rookery/core';
 import { RestoreSelection, StreamedRestore, TocEntry, describePgUrl } from '@rookery/postgres';
-import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { encryptionRequired } from '@rookery/wal';
+import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { resolveChain } from './logical-incremental.service';

@@ -24,8 +24,7 @@ import { RecoveryPlanService } from './recovery-plan.service';
 import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFor } from './replication.service';
 import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, TransitionReport } from './storage-class.service';
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
-import { WalFileVerification, WalGetResult, WalPushResult, WalService } from './wal.service';
-import { stopPrefetcher } from './wal-prefetch';
+import { WalFileVerification, WalGetResult, WalPushResult, WalService, WalStreamSource, stopPrefetcher } from '@rookery/wal';
 
 /**
  * The one entry point the CLI and the services share: the same code takes, lists, verifies and
@@ -179,6 +178,11 @@ export class RookeryEngine {
   walGet(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
     requireTier(tier);
     return this.wal.get(tier, name, destination, options);
+  }
+
+  /** What the queue tier's WAL stream (createWalStreamSupervisor of @rookery/wal) takes from this engine. */
+  walStreamSource(): WalStreamSource {
+    return { config: this.context.config, wal: this.wal, osUser: () => this.context.postgres.osUser() };
   }
 
   /** WAL continuity of the tier's archive from each backup (`rookery verify --wal`). */

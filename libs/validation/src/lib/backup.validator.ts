@@ -1,7 +1,8 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArtifactRecord, BackupManifest, TierName, isRookeryError } from '@rookery/core';
-import { RookeryEngine, encryptionRefusal, encryptionRequired, readArtifactInto } from '@rookery/engine';
+import { RookeryEngine, encryptionRefusal, readArtifactInto } from '@rookery/engine';
+import { encryptionRequired } from '@rookery/wal';
 import { CHECK, ValidationCheck, allOk, checksumChecks, walContinuityCheck } from './validation-check';
 import { ValidationTools } from './validation.tools';
 
