@@ -26,11 +26,12 @@ const processEnvSyntax = {
   message: 'read configuration through libs/config',
 };
 
-// `engine.context`, `engine['context']`, `const { context } = engine`: outside libs/engine, none.
+// `engine.context`, `engine['context']`, `const { context } = engine`: outside libs/engine, none
+// (a class's own `this.context`, such as libs/wal's WalContext, is its own business).
 const engineContextMessage = "the engine's context is internal to libs/engine: call (or add) a RookeryEngine method";
 const engineContextSyntax = [
-  { selector: "MemberExpression[property.name='context']", message: engineContextMessage },
-  { selector: "MemberExpression[property.value='context']", message: engineContextMessage },
+  { selector: "MemberExpression[object.type!='ThisExpression'][property.name='context']", message: engineContextMessage },
+  { selector: "MemberExpression[object.type!='ThisExpression'][property.value='context']", message: engineContextMessage },
   {
     selector: "VariableDeclarator[init.type!='ThisExpression'] > ObjectPattern > Property[key.name='context']",
     message: engineContextMessage,
@@ -99,6 +100,7 @@ export default [
     'libs/repository',
     'libs/events',
     'libs/engine',
+    'libs/wal',
     'libs/compliance',
     'libs/service-kit',
     'libs/validation',
@@ -116,6 +118,27 @@ export default [
     files: ['libs/**/*.ts', 'apps/**/*.ts', 'tools/**/*.ts'],
     ignores: ['libs/engine/**'],
     rules: { 'no-restricted-syntax': ['error', ...engineContextSyntax] },
+  },
+  {
+    // bin/ runs before any library is loaded. It starts no process of its own but two, the documented
+    // exceptions marked in bin/rookery.js: runOnPinnedNode (the same command on the pinned node, before
+    // anything is loaded) and spawnDetached (the WAL archiver and prefetcher, this same rookery detached). Of the libraries it requires only their public entries for bin/
+    // (dist/libs/wal/src/bin.js), never compiled internals by path.
+    files: ['bin/**/*.js'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.name='require'][arguments.0.value=/^(node:)?child_process$/]",
+          message: 'child processes are spawned only through libs/postgres ProcessRunner',
+        },
+        {
+          selector:
+            "CallExpression[callee.name='require'][arguments.0.value=/dist\\/libs\\//]:not([arguments.0.value='../dist/libs/wal/src/bin.js'])",
+          message: 'bin/ requires a library only through its public entry for bin/ (dist/libs/wal/src/bin.js)',
+        },
+      ],
+    },
   },
   {
     // process.env is read only by libs/config (and by the test harness, which is not product code).

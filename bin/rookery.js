@@ -1,7 +1,36 @@
 #!/usr/bin/env node
 // The `rookery` command: the compiled CLI (built by `npm install` through the prepare script),
 // with the workspace's @rookery/* libraries resolved to their compiled output.
+
 const path = require('node:path');
+
+/**
+ * The node rookery runs on: this checkout's pinned `node` dependency (package.json), the one npm ci
+ * built the native modules for. npm scripts and npx run on it already (npm puts node_modules/.bin
+ * first on PATH); a global link (`#!/usr/bin/env node`) or `node bin/rookery.js` may start the
+ * machine's node instead, which then runs the same command on the pinned one and ends as it did.
+ * Node built-ins only, in this file: the wal-push fast path loads nothing else before its answer.
+ */
+function runOnPinnedNode() {
+  const fs = require('node:fs');
+  const pinned = path.join(__dirname, '..', 'node_modules', 'node', 'bin', 'node');
+  if (!fs.existsSync(pinned) || fs.realpathSync(pinned) === fs.realpathSync(process.execPath)) return;
+  const args = [...process.execArgv, __filename, ...process.argv.slice(2)];
+  // eslint-disable-next-line no-restricted-syntax -- the second documented exception (eslint.config.mjs): the same command on the pinned node
+  const result = require('node:child_process').spawnSync(pinned, args, { stdio: 'inherit' });
+  if (result.error) {
+    process.stderr.write(`rookery: cannot start the pinned node ${pinned}: ${result.error.message}\n`);
+    // A failure for every command: never 1, which wal-get answers for "not archived".
+    process.exit(128);
+  }
+  if (result.signal) process.kill(process.pid, result.signal);
+  process.exit(result.status ?? 128 + require('node:os').constants.signals[result.signal]);
+}
+runOnPinnedNode();
+
+// The WAL side of @rookery/wal that runs before anything else is loaded: its public entry for bin/,
+// at this fixed path (libs/wal/README.md). Node built-ins only.
+const wal = require('../dist/libs/wal/src/bin.js');
 
 // Failures print one line on stderr; the AWS SDK's notice about future Node versions is not one.
 const emitWarning = process.emitWarning;
@@ -81,8 +110,14 @@ function launchArchiver({ tier, walDirectory, globalArgs, logFile, early }) {
   return { exited: new Promise((done) => child.once('exit', done).once('error', done)) };
 }
 
-/** This rookery with `args`, detached, output appended to `logFile`. */
+/**
+ * This rookery with `args`, detached, output appended to `logFile`. One of the two processes bin/
+ * starts itself (lint allows them alone, see eslint.config.mjs): the background archiver and the
+ * prefetcher must outlive this call, and PostgreSQL's archive_command/restore_command cannot wait
+ * for libs/postgres to load to start them.
+ */
 function spawnDetached(args, logFile) {
+  // eslint-disable-next-line no-restricted-syntax -- the documented exception above (eslint.config.mjs)
   const { spawn } = require('node:child_process');
   const fs = require('node:fs');
   const log = fs.openSync(logFile, 'a', 0o600);
@@ -110,24 +145,13 @@ function launchPrefetcher({ tier, spoolDirectory, depth, globalArgs, logFile }) 
   return spawnDetached([...globalArgs, 'wal-prefetcher', '--tier', tier, '--spool', spoolDirectory, '--depth', String(depth)], logFile).pid;
 }
 
-const WAL_COMMANDS = new Set(['wal-push', 'wal-get', 'wal-archiver', 'wal-prefetcher']);
-const GLOBAL_OPTIONS_WITH_VALUE = new Set(['--config', '--repo', '--pg-url', '--log-level', '--progress-interval']);
-
-/** The command name: the first argument that is neither a global option nor its value. */
-function commandOf(args) {
-  for (let index = 0; index < args.length; index++) {
-    if (GLOBAL_OPTIONS_WITH_VALUE.has(args[index])) index++;
-    else if (!args[index].startsWith('-')) return args[index];
-  }
-  return undefined;
-}
+/** How the WAL commands start their detached helpers, passed to them explicitly. */
+const launchers = { archiver: launchArchiver, prefetcher: launchPrefetcher };
 
 function runCli(args) {
   require('../tools/runtime/register-aliases.cjs');
   // A process per WAL file: the WAL commands start without the rest of the CLI and engine.
-  const command = commandOf(args);
-  if (command === 'wal-get') require('../dist/libs/engine/src/lib/wal-prefetch.js').registerPrefetcherLauncher(launchPrefetcher);
-  if (WAL_COMMANDS.has(command)) return require('../dist/apps/cli/src/wal.main.js').walMain(process.argv);
+  if (wal.WAL_COMMANDS.has(wal.commandOf(args))) return require('../dist/apps/cli/src/wal.main.js').walMain(process.argv, launchers);
   return require('../dist/apps/cli/src/main.js').main(process.argv);
 }
 
@@ -135,10 +159,8 @@ async function run() {
   const args = process.argv.slice(2);
   if (args.includes('wal-push')) {
     // Asynchronous archiving's fast path: node built-ins only, before any library is loaded.
-    const foreground = require(path.join(__dirname, '..', 'dist', 'libs', 'engine', 'src', 'lib', 'wal-archiver.foreground.js'));
-    foreground.registerArchiverLauncher(launchArchiver);
     const output = { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) };
-    const code = await foreground.walPushFastPath(args, process.env, process.cwd(), output);
+    const code = await wal.walPushFastPath(args, process.env, process.cwd(), output, launchArchiver);
     if (code !== null) return code;
   }
   return runCli(args);
@@ -146,10 +168,7 @@ async function run() {
 
 const running = run();
 // A command whose promise never settled must not end as exit 0 when the event loop drains.
-require(path.join(__dirname, '..', 'dist', 'apps', 'cli', 'src', 'cli.drain.js')).failWhenDrained(
-  commandOf(process.argv.slice(2)) ?? 'rookery',
-  running,
-);
+require('../dist/apps/cli/src/cli.drain.js').failWhenDrained(wal.commandOf(process.argv.slice(2)) ?? 'rookery', running);
 running.then((code) => {
   // The one exit status: runProgram's (commands report an incomplete run to it, never set this).
   process.exitCode = code;

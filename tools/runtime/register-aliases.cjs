@@ -7,8 +7,8 @@ const distLibs = path.join(__dirname, '..', '..', 'dist', 'libs');
 const originalResolve = Module._resolveFilename;
 
 Module._resolveFilename = function resolveRookery(request, ...rest) {
-  // `@rookery/<lib>` is the lib's index; `@rookery/<lib>/<entry>` a secondary entry point (src/<entry>.js).
-  const match = /^@rookery\/([a-z-]+)(?:\/([a-z-]+))?$/.exec(request);
-  if (match) return originalResolve.call(this, path.join(distLibs, match[1], 'src', `${match[2] ?? 'index'}.js`), ...rest);
+  // `@rookery/<lib>` is the lib's index, its one public entry for imports.
+  const match = /^@rookery\/([a-z-]+)$/.exec(request);
+  if (match) return originalResolve.call(this, path.join(distLibs, match[1], 'src', 'index.js'), ...rest);
   return originalResolve.call(this, request, ...rest);
 };

@@ -43,6 +43,9 @@ function step(title, command, args) {
   }
 }
 
+// npm runs this on the pinned node (package.json's `node`; node_modules/.bin comes first on a
+// script's PATH), and every node started below with it: say which, so a log shows the runtime.
+process.stdout.write(`== runtime: node ${process.version} (${process.execPath})\n`);
 ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'PostgreSQL 15 server binaries');
 ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
 ensureDebianPackage('/usr/bin/promtool', 'prometheus', 'promtool (alert-rules test)');
@@ -50,7 +53,7 @@ step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
 // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
 // without one (a fresh clone has none): compute the graph first.
 step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);
-step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools']);
+step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools', 'bin']);
 step('format (prettier --check)', 'npx', ['prettier', '--check', ...FORMATTED]);
 
 // jest hands its counts over in a file instead of printing the closing line: the demo runs after

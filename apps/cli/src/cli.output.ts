@@ -1,5 +1,5 @@
 import { BackupManifest } from '@rookery/core';
-import { WalStatus } from '@rookery/engine';
+import { WalStatus } from '@rookery/wal';
 
 // Moved to cli.errors (the WAL commands' entry reports errors without loading the progress bars).
 export { EXIT, errorLine, exitCodeFor } from './cli.errors';

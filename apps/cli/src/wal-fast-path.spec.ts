@@ -13,15 +13,14 @@ import {
   PrefetcherLaunch,
   MISSING_FRESH_MS,
   WalEngine,
+  WalLaunchers,
   WalPrefetcher,
   bootClock,
   clearPrefetchSpool,
   createWalEngine,
-  registerArchiverLauncher,
-  registerPrefetcherLauncher,
   walBinding,
   walPushFastPath,
-} from '@rookery/engine/wal';
+} from '@rookery/wal';
 import { createDecompressStream, createDecryptStream, parseEncryptionKey } from '@rookery/pipeline';
 import { WalArchive } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
@@ -117,6 +116,8 @@ function generateEncoding(random: SeededRandom, keyFile: string): Encoding {
 
 describe('WAL fast paths against the plain commands, over generated cases', () => {
   let work: string;
+  // What bin/rookery.js passes the WAL commands (launchArchiver, launchPrefetcher), run in this process.
+  let launchers: WalLaunchers;
   let keyFile: string;
   let stubNode: string;
   let stubArgs: string;
@@ -138,8 +139,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
     // The settings caches of wal-push (node writes, the shell reads) live under TMPDIR.
     process.env['TMPDIR'] = join(work, 'tmp');
     await mkdir(process.env['TMPDIR'], { mode: 0o700 });
-    registerArchiverLauncher(launchArchiverInProcess);
-    registerPrefetcherLauncher(() => undefined);
+    launchers = { archiver: launchArchiverInProcess, prefetcher: () => undefined };
     jest.spyOn(process.stderr, 'write').mockImplementation((text: string | Uint8Array) => {
       stderr.push(String(text));
       return true;
@@ -160,7 +160,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
    */
   function runInBackground(args: string[]): Promise<number> {
     const signals = new Set(process.listeners('SIGTERM'));
-    const exited = walMain(['node', 'rookery', ...args]).finally(() => {
+    const exited = walMain(['node', 'rookery', ...args], launchers).finally(() => {
       // It listens for SIGTERM/SIGINT as a process of its own would: drop its listeners.
       for (const name of ['SIGTERM', 'SIGINT'] as const)
         for (const listener of process.listeners(name)) if (!signals.has(listener)) process.removeListener(name, listener);
@@ -219,10 +219,10 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
         stdout: () => undefined,
         stderr: (text: string) => void stderr.push(text),
       };
-      const code = await walPushFastPath(args, process.env, process.cwd(), output);
+      const code = await walPushFastPath(args, process.env, process.cwd(), output, launchArchiverInProcess);
       if (code !== null) return code;
     }
-    return walMain(['node', 'rookery', ...args]);
+    return walMain(['node', 'rookery', ...args], launchers);
   }
 
   async function settle(): Promise<void> {
@@ -322,7 +322,7 @@ describe('WAL fast paths against the plain commands, over generated cases', () =
           await hostileSpoolEntries(random, spool, asked, archived);
           // A prefetcher running beside recovery in some cases, started by the first miss as
           // bin/rookery.js starts it; in the others the seeded spool is all there is.
-          registerPrefetcherLauncher(random.chance(0.4) ? launchPrefetcherInProcess : () => undefined);
+          launchers.prefetcher = random.chance(0.4) ? launchPrefetcherInProcess : () => undefined;
 
           // What recovery asks for, in an order of its own, with a few names that are no WAL files.
           const names = Array.from({ length: random.int(3, 10) }, () =>

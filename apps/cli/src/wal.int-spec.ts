@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { Store, WalFileName, parseWalFileName } from '@rookery/core';
 import { lookupOsUser } from '@rookery/postgres';
 import { WalArchive } from '@rookery/repository';
-import { WalSpool, fileIdentity } from '@rookery/engine/wal';
+import { WalSpool, fileIdentity } from '@rookery/wal';
 import { createStore } from '@rookery/storage';
 import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster, walSegmentBytes } from '@rookery/testing';
 
@@ -48,11 +48,12 @@ const WAIT_MS = 180_000;
 const WAITING_TEST_MS = 2 * WAIT_MS;
 
 /**
- * What the wal-push fast path may load: the foreground archiver and its spool, the launcher, the
- * spec's probe, and cli.drain (node built-ins only: fails a command whose promise never settled).
+ * What the wal-push fast path may load: libs/wal's entry for bin/ with the foreground archiver, its
+ * argument parser and spool, the launcher, the spec's probe, and cli.drain (node built-ins only:
+ * fails a command whose promise never settled).
  */
 const FAST_PATH_MODULES =
-  /wal-archiver\.foreground\.js$|wal-file\.check\.js$|wal\.spool\.js$|bin\/rookery\.js$|cli\.drain\.js$|probe\.cjs$/;
+  /wal\/src\/bin\.js$|wal\.arguments\.js$|wal-archiver\.foreground\.js$|wal-file\.check\.js$|wal\.spool\.js$|bin\/rookery\.js$|cli\.drain\.js$|probe\.cjs$/;
 
 /** Polls `probe` until it gives a value (not undefined, false or null) and returns that value. */
 async function until<T>(probe: () => Promise<T | undefined | false | null>, what: string): Promise<T> {

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { BackupManifest, BackupNotFoundError, ConfigError, LegalHold, TIER_NAMES, TierName } from '@rookery/core';
-import { ObjectLockStatus, ReplicationStatus, RookeryEngine, WalStatus } from '@rookery/engine';
+import { ObjectLockStatus, ReplicationStatus, RookeryEngine } from '@rookery/engine';
+import { WalStatus } from '@rookery/wal';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { log } from '../cli.log';
 import { backupJson, backupRows, chainOf, walStatusLines } from '../cli.output';

@@ -10,19 +10,18 @@ import {
   WalEngine,
   WalPrefetcher,
   WalPushInvocation,
+  WalLaunchers,
   WalSpool,
-  archiverLauncher,
   awaitAcknowledgement,
   clearPrefetchSpool,
   createWalEngine,
   globalArgsOf,
   prefetchSpoolFor,
-  prefetcherLauncher,
   requestPrefetch,
   requireWalFile,
   takePrefetched,
   writeCachedSettings,
-} from '@rookery/engine/wal';
+} from '@rookery/wal';
 import { GlobalOptions, configFor, parseTier } from '../cli.config';
 
 // No import of the engine's index or cli.context here: these commands also run from wal.main.ts,
@@ -42,7 +41,7 @@ export class WalGetFailedError extends Error {
   }
 }
 
-export function walPushCommand(): Command {
+export function walPushCommand(launchers: WalLaunchers = {}): Command {
   return new Command('wal-push')
     .description("archive one WAL file (archive_command = 'rookery wal-push %p --tier T')")
     .argument('<path>', 'the WAL file to archive (%p)')
@@ -52,7 +51,7 @@ export function walPushCommand(): Command {
       const tier = parseTier(options.tier) ?? 'oltp';
       const config = configFor(command);
       if (config.wal.archiveAsync) {
-        await pushAsynchronously(command, config, tier, path);
+        await pushAsynchronously(command, config, tier, path, launchers);
         return;
       }
       const result = await withWalEngine(config, (engine) => engine.wal.push(tier, path), { oneShot: true });
@@ -65,11 +64,16 @@ export function walPushCommand(): Command {
  * full CLI comes here only when bin/rookery.js's fast path had no valid settings cache (first call,
  * config file changed): it validated the configuration, so it refreshes the cache for the next calls.
  */
-async function pushAsynchronously(command: Command, config: RookeryConfig, tier: TierName, path: string): Promise<void> {
+async function pushAsynchronously(
+  command: Command,
+  config: RookeryConfig,
+  tier: TierName,
+  path: string,
+  { archiver: launcher }: WalLaunchers,
+): Promise<void> {
   // Not a WAL file name: a usage error (exit 2), as in the synchronous push; the archiver would never push it.
   requireWalFile(basename(path));
   const globals = command.optsWithGlobals<GlobalOptions>();
-  const launcher = archiverLauncher();
   if (!launcher) {
     throw new ConfigError('asynchronous WAL archiving needs the rookery command (bin/rookery.js)', ['wal']);
   }
@@ -161,7 +165,7 @@ function spoolLog(path: string): (line: string) => void {
   };
 }
 
-export function walGetCommand(): Command {
+export function walGetCommand(launchers: WalLaunchers = {}): Command {
   return new Command('wal-get')
     .description("fetch one WAL file for recovery (restore_command = 'rookery wal-get %f %p --tier T')")
     .argument('<name>', 'the WAL file name (%f)')
@@ -176,7 +180,7 @@ export function walGetCommand(): Command {
     .action(async (name: string, destination: string, options: GlobalOptions & { prefetch: number }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
       try {
-        if (options.prefetch > 0 && (await servedWithPrefetch(command, tier, name, destination, options.prefetch))) return;
+        if (options.prefetch > 0 && (await servedWithPrefetch(command, tier, name, destination, options.prefetch, launchers))) return;
         await withWalEngine(configFor(command), (engine) => engine.wal.get(tier, name, destination));
         // A timeline history file found: recovery may take another timeline, and what the
         // prefetcher fetched may be for the wrong one. One not archived changes no timeline.
@@ -194,12 +198,18 @@ export function walGetCommand(): Command {
  * caller fetches the file itself, so nothing waits for the prefetcher. A history file is fetched in
  * the foreground (and, found, drops the spool: see walGetCommand).
  */
-async function servedWithPrefetch(command: Command, tier: TierName, name: string, destination: string, depth: number): Promise<boolean> {
+async function servedWithPrefetch(
+  command: Command,
+  tier: TierName,
+  name: string,
+  destination: string,
+  depth: number,
+  { prefetcher: launcher }: WalLaunchers,
+): Promise<boolean> {
   const spoolDirectory = prefetchSpoolFor(destination);
   const file = parseWalFileName(name);
   if (file?.kind !== 'segment') return false;
   if (await takePrefetched(spoolDirectory, name, destination)) return true;
-  const launcher = prefetcherLauncher();
   if (launcher) {
     const globals = command.optsWithGlobals<GlobalOptions>();
     await requestPrefetch(

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { RookeryEngine, WalStatus } from '@rookery/engine';
+import { RookeryEngine } from '@rookery/engine';
+import { WalStatus } from '@rookery/wal';
 import { OLTP_TIER } from './oltp.tier';
 
 /** GET /status: where WAL archiving of the oltp tier stands (its RPO exposure right now). */

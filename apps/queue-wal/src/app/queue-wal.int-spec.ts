@@ -8,7 +8,7 @@ import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
 import { CloudEvent, TOPICS } from '@rookery/events';
 import { buildConfig } from '@rookery/config';
-import { WalStreamStatus } from '@rookery/engine';
+import { WalStreamStatus } from '@rookery/wal';
 import { WalArchive } from '@rookery/repository';
 import { ServiceEventsService, configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
 import { createStore } from '@rookery/storage';

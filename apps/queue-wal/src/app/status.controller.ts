@@ -1,6 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { WalStreamStatus } from '@rookery/engine';
+import type { WalStreamStatus } from '@rookery/wal';
 import { WalStreamService } from './wal-stream.service';
 
 @ApiTags('wal')

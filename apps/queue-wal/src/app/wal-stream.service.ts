@@ -1,6 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { Gauge } from 'prom-client';
-import { RookeryEngine, WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor, walStreamReport } from '@rookery/engine';
+import { RookeryEngine } from '@rookery/engine';
+import { WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor, walStreamReport } from '@rookery/wal';
 import { WalArchivedBatcher, createEvent } from '@rookery/events';
 import { BackupMetricsService, ServiceEventsService } from '@rookery/service-kit';
 
@@ -38,7 +39,7 @@ export class WalStreamService implements OnApplicationBootstrap, BeforeApplicati
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    const supervisor = await createWalStreamSupervisor(this.engine, {
+    const supervisor = await createWalStreamSupervisor(this.engine.walStreamSource(), {
       sweepIntervalMs: this.options.sweepIntervalMs,
       onPushed: (tier, result) => {
         if (result.status === 'archived') {

@@ -147,6 +147,18 @@ export interface ChangeTrackingPoint {
   installation: string;
   /** sha256 of the schema's definitions (pg_dump --schema-only): an incremental needs the same. */
   schemaFingerprint: string;
+  /** The tables the next incremental follows (leaf partitions among them), quoted, sorted. */
+  tracked?: string[];
+  /** Partitioned tables (no rows of their own) and their partitions: what a layout change is named against. */
+  partitioned?: PartitionedTableLayout[];
+  /** What the next incremental cannot follow, and why. */
+  untracked?: { table: string; reason: string }[];
+}
+
+/** A partitioned table and its direct partitions, each with its bound (`FOR VALUES …` or `DEFAULT`). */
+export interface PartitionedTableLayout {
+  table: string;
+  partitions: { table: string; bound: string }[];
 }
 
 /** What an incremental's changeset holds, table by table. */

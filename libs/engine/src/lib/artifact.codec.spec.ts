@@ -12,11 +12,11 @@ import {
   ToolFailedError,
   WriteOptions,
 } from '@rookery/core';
+import { encryptionRequired } from '@rookery/wal';
 import {
   ArtifactConsumer,
   ArtifactEncoding,
   artifactBinding,
-  encryptionRequired,
   keyMaterialFor,
   readArtifact,
   readArtifactInto,

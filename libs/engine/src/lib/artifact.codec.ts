@@ -1,3 +1,4 @@
+import type { RookeryConfig } from '@rookery/config';
 import { Duplex, Readable, Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -30,26 +31,22 @@ import {
   releasesChunks,
 } from '@rookery/pipeline';
 import { repositoryLayout } from '@rookery/repository';
+import { WalEncoding, encryptionRequired, walEncodingFor } from '@rookery/wal';
 
-/** How artifacts of one backup are encoded on their way into the store. */
-export interface ArtifactEncoding {
-  compression: CompressionSpec;
+/**
+ * How artifacts of one backup are encoded on their way into the store: as WAL files are (codec,
+ * level, chunk size, key, whether unencrypted objects are refused), plus the compression workers
+ * and where a base backup is compressed. encryptionRequired (@rookery/wal) reads it.
+ */
+export interface ArtifactEncoding extends WalEncoding {
   workers?: number;
-  chunkSize?: number;
   /** Physical base backups: let a PostgreSQL 15+ server compress the tar (config compression.location). */
   serverCompression?: boolean;
-  /** Client-side AES-256-GCM key, or null for none (the store's SSE still applies). */
-  key: { material: Buffer; id: string } | null;
-  /**
-   * Whether an artifact or WAL file that is not encrypted is refused on read (config
-   * encryption.required). Unset: required whenever a key is configured.
-   */
-  requireEncryption?: boolean;
 }
 
-/** Whether reads under this encoding refuse objects that are not encrypted (see ArtifactEncoding). */
-export function encryptionRequired(encoding: Pick<ArtifactEncoding, 'key' | 'requireEncryption'>): boolean {
-  return encoding.requireEncryption ?? encoding.key !== null;
+/** How artifacts are encoded under this configuration (see ArtifactEncoding). */
+export function artifactEncodingFor(config: RookeryConfig): ArtifactEncoding {
+  return { ...walEncodingFor(config), workers: config.compression.workers, serverCompression: config.compression.location === 'server' };
 }
 
 /**

@@ -22,7 +22,7 @@ import {
 } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
-import { signingKeyringFor } from './wal.factory';
+import { signingKeyringFor } from '@rookery/wal';
 
 /**
  * Encryption is decided by the configuration, and an encrypted object is bound to its place

@@ -9,8 +9,9 @@ import { EngineContext } from './engine.context';
 import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
+import { primaryStoreUrl, signingKeyringFor, storeOptionsFor } from '@rookery/wal';
+import { artifactEncodingFor } from './artifact.codec';
 import { logicalToolsOf } from './logical-tools';
-import { artifactEncodingFor, primaryStoreUrl, signingKeyringFor, storeOptionsFor } from './wal.factory';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { ArtifactRecord, BackupManifest, LogicalBackupInfo, LogicalPolicy } from '@rookery/core';
-import { ArtifactEncoding, encryptionRequired, readArtifactInto } from './artifact.codec';
+import { encryptionRequired } from '@rookery/wal';
+import { ArtifactEncoding, readArtifactInto } from './artifact.codec';
 import type { NamedBackupRequest } from './backup-run';
 import { EngineContext } from './engine.context';
 

@@ -15,7 +15,14 @@ import { allocateBackupId } from './backup-ids';
 import type { NamedBackupRequest } from './backup-run';
 import { EngineContext } from './engine.context';
 import { LogicalBackupJob, LogicalReadOutcome, readArtifactBack } from './logical-backup.job';
-import { TRACKING_TABLE_DATA, ensureChangeTracking, pruneChangeLog, readTrackingPoint } from './logical-change-tracking';
+import {
+  TRACKING_TABLE_DATA,
+  coverageWarnings,
+  ensureChangeTracking,
+  pruneChangeLog,
+  readTrackingPoint,
+  recordedPoint,
+} from './logical-change-tracking';
 import { LogicalIncrementalService } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
 
@@ -134,8 +141,15 @@ export class LogicalBackupService {
       const point = job.policy.incremental
         ? await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }))
         : undefined;
+      for (const warning of point ? coverageWarnings(point) : []) job.request.onWarning?.(warning);
       const materializedViews = await listMaterializedViews(session);
-      const dumps = planDumps(policy, materializedViews);
+      const split = await splitTableIn(session, policy.splitTable);
+      if (policy.splitTable && !split) {
+        job.request.onWarning?.(
+          `the tier's splitTable '${policy.splitTable}' names no table of this database: one artifact holds the whole dump (set policy.logical.splitTable to a table of yours, or null)`,
+        );
+      }
+      const dumps = planDumps({ ...policy, splitTable: split }, materializedViews);
       const written: ArtifactRecord[] = [];
       for (const dump of dumps) {
         written.push(await this.dumpOne(job.request, { ...job, policy, dump: { ...dump, selection: { ...dump.selection, snapshot } } }));
@@ -147,9 +161,7 @@ export class LogicalBackupService {
         excludedTableData: [...policy.excludeTableData],
         materializedViews,
         snapshot,
-        ...(point
-          ? { changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint } }
-          : {}),
+        ...(point ? { changeTracking: recordedPoint(point) } : {}),
       };
       return { artifacts: written, info, parent: null };
     });
@@ -252,6 +264,19 @@ function checkListing(name: string, entries: TocEntry[], dump: PlannedDump): voi
       hint: 'check the tier policy splitTable pattern: it must name an existing table',
     });
   }
+}
+
+/**
+ * The policy's split table if this database has it. The split only places the biggest table's
+ * rows in an artifact of their own (for parallel restore and cheaper partial reads); a database
+ * without that table (a tier policy written for another schema) is dumped whole in one artifact
+ * rather than refused: the backup is complete either way. A pattern with wildcards is kept as it is
+ * (pg_dump resolves it; checkListing refuses a split that matched nothing).
+ */
+async function splitTableIn(session: PgSession, splitTable: string | null): Promise<string | null> {
+  if (!splitTable || /[*?]/.test(splitTable)) return splitTable;
+  const [{ found }] = await session.query<{ found: boolean }>('select to_regclass($1) is not null as found', [splitTable]);
+  return found ? splitTable : null;
 }
 
 /** Every materialized view, schema-qualified, as the dump and the restore name them. */

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { ChangeTrackingPoint, IncrementalChainError, PgSnapshot, parsePgSnapshot, snapshotCovers } from '@rookery/core';
+import {
+  ChangeTrackingPoint,
+  IncrementalChainError,
+  PartitionedTableLayout,
+  PgSnapshot,
+  parsePgSnapshot,
+  snapshotCovers,
+} from '@rookery/core';
 import { PgSession, PgSqlClient } from '@rookery/postgres';
 
 /**
@@ -74,17 +81,47 @@ const BOOTSTRAP_SQL = `
     return null;
   end $capture$;`;
 
-/** The tables of the database rookery tracks (every ordinary table outside the system and rookery schemas). */
+/**
+ * Partitioned tables: a partitioned table (relkind 'p') has no storage, its rows are in its leaf
+ * partitions (relkind 'r', relispartition), which are tracked like any ordinary table. Their row
+ * triggers see every row routed to them, and an UPDATE that moves a row to another partition
+ * fires DELETE on the old leaf and INSERT on the new one, so each leaf's log is exact on its own.
+ * The roots carry no triggers and no rows in a changeset. The layout (which leaf is attached
+ * where, with which bound) is recorded in the tracking point: a partition attached, detached,
+ * created or dropped is a schema change, which an incremental refuses naming it (a changeset
+ * carries rows, not definitions); the next full follows the new layout. Cost to the source: the
+ * same as an ordinary table's, one row trigger per leaf (created, with a short lock, by the full
+ * that first sees the leaf), one change_log row per changed key, two for a row moved between
+ * partitions. Logical decoding would follow the layout without a full but holds a replication
+ * slot (WAL kept until the next incremental, wal_level = logical) and cannot carry DDL; the
+ * refusal was chosen over carrying the layout's DDL in changesets because a changeset replaying
+ * ATTACH/DETACH against a restored parent must also reproduce indexes, constraints and the rows a
+ * newly attached table brings, which the full already does exactly. No automatic fallback to a
+ * full is made here: the scheduled full (daily by default) starts a new chain.
+ *
+ * What the tracking cannot follow (a foreign table attached as a partition: its rows are not in
+ * this database, nor in a dump) is listed with the reason, for the manifest and the backup's log;
+ * it never fails the full.
+ */
+export interface TrackingCoverage {
+  tables: TrackedTable[];
+  partitioned: PartitionedTable[];
+  untracked: { table: string; reason: string }[];
+}
+
+/** The tables of the database rookery tracks (every table with storage outside the system and rookery schemas). */
 export async function listTrackedTables(session: PgSession): Promise<TrackedTable[]> {
-  const rows = await session.query<{
-    oid: string;
-    name: string;
-    relkind: string;
-    keyColumns: string[] | null;
-    keyTypes: string[] | null;
-    columns: string[];
-  }>(
+  return (await readTrackingCoverage(session)).tables;
+}
+
+/** The tracked tables, the partition layout, and what the tracking cannot follow, at one snapshot. */
+export async function readTrackingCoverage(session: PgSession): Promise<TrackingCoverage> {
+  const rows = await session.query<CatalogTable>(
     `select c.oid::text as oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as name, c.relkind::text as relkind,
+            (select quote_ident(pn.nspname) || '.' || quote_ident(p.relname) from pg_inherits h
+               join pg_class p on p.oid = h.inhparent join pg_namespace pn on pn.oid = p.relnamespace
+               where c.relispartition and h.inhrelid = c.oid) as parent,
+            case when c.relispartition then pg_get_expr(c.relpartbound, c.oid) end as bound,
             (select array_agg(quote_ident(a.attname) order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
                join pg_attribute a on a.attrelid = c.oid and a.attnum = k.attnum) as "keyColumns",
             (select array_agg(format_type(a.atttypid, a.atttypmod) order by k.ord) from unnest(i.indkey::int2[]) with ordinality k(attnum, ord)
@@ -93,23 +130,97 @@ export async function listTrackedTables(session: PgSession): Promise<TrackedTabl
                where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = '') as columns
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      left join pg_index i on i.indrelid = c.oid and i.indisprimary
-     where c.relkind in ('r', 'p') and n.nspname not in ('pg_catalog', 'information_schema', '${TRACKING_SCHEMA}')
+     where (c.relkind in ('r', 'p') or (c.relkind = 'f' and c.relispartition))
+       and n.nspname not in ('pg_catalog', 'information_schema', '${TRACKING_SCHEMA}')
        and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'
      order by 2`,
   );
-  const partitioned = rows.filter((row) => row.relkind === 'p').map((row) => row.name);
-  if (partitioned.length) {
-    throw new IncrementalChainError(`change tracking does not support partitioned tables (${partitioned.join(', ')})`, {
-      hint: 'take full backups only for this tier: set policy.logical.incremental to false',
-    });
+  return coverageOf(rows);
+}
+
+/** A partitioned table and its direct partitions (a partition may itself be partitioned). */
+export type PartitionedTable = PartitionedTableLayout;
+
+/** A table as readTrackingCoverage reads it from the catalog. */
+type CatalogTable = {
+  oid: string;
+  name: string;
+  /** r: a table or a leaf partition, p: a partitioned table, f: a foreign table attached as a partition. */
+  relkind: string;
+  /** The partitioned table it is a partition of, quoted. */
+  parent: string | null;
+  bound: string | null;
+  keyColumns: string[] | null;
+  keyTypes: string[] | null;
+  columns: string[] | null;
+};
+
+/** Pure: the catalog rows of readTrackingCoverage as what is tracked, partitioned, and not followed. */
+export function coverageOf(rows: readonly CatalogTable[]): TrackingCoverage {
+  const partitioned = rows
+    .filter((row) => row.relkind === 'p')
+    .map((root) => ({
+      table: root.name,
+      partitions: rows.filter((row) => row.parent === root.name).map((row) => ({ table: row.name, bound: row.bound ?? '' })),
+    }));
+  return {
+    tables: rows
+      .filter((row) => row.relkind === 'r')
+      .map((row) => ({
+        oid: row.oid,
+        name: row.name,
+        keyColumns: row.keyColumns ?? [],
+        keyTypes: row.keyTypes ?? [],
+        columns: row.columns ?? [],
+      })),
+    partitioned,
+    untracked: rows
+      .filter((row) => row.relkind === 'f')
+      .map((row) => ({
+        table: row.name,
+        reason: `a foreign table attached to ${row.parent}: its rows are not in this database, backups carry none of them`,
+      })),
+  };
+}
+
+/**
+ * The partition changes between two layouts, named for the operator: partitions attached,
+ * detached (still a table, no longer a partition), created, dropped, or re-bound.
+ */
+export function partitionChanges(
+  before: readonly PartitionedTable[],
+  after: readonly PartitionedTable[],
+  tables: { before: ReadonlySet<string> | null; after: ReadonlySet<string> },
+): string[] {
+  const parents = (layout: readonly PartitionedTable[]) =>
+    new Map(
+      layout.flatMap((root) => root.partitions.map((partition) => [partition.table, { parent: root.table, bound: partition.bound }])),
+    );
+  const was = parents(before);
+  const is = parents(after);
+  const changes: string[] = [];
+  for (const [partition, now] of is) {
+    const then = was.get(partition);
+    if (!then) {
+      const existed = tables.before?.has(partition) ?? false;
+      changes.push(existed ? `${partition} was attached to ${now.parent}` : `partition ${partition} of ${now.parent} was created`);
+    } else if (then.parent !== now.parent || then.bound !== now.bound) {
+      changes.push(`partition ${partition} moved from ${then.parent} ${then.bound} to ${now.parent} ${now.bound}`);
+    }
   }
-  return rows.map((row) => ({
-    oid: row.oid,
-    name: row.name,
-    keyColumns: row.keyColumns ?? [],
-    keyTypes: row.keyTypes ?? [],
-    columns: row.columns ?? [],
-  }));
+  for (const [partition, then] of was) {
+    if (is.has(partition)) continue;
+    changes.push(
+      tables.after.has(partition)
+        ? `${partition} was detached from ${then.parent}`
+        : `partition ${partition} of ${then.parent} was dropped`,
+    );
+  }
+  for (const root of after) {
+    if (!before.some((old) => old.table === root.table) && !was.has(root.table))
+      changes.push(`partitioned table ${root.table} was created`);
+  }
+  return changes.sort();
 }
 
 /**
@@ -185,7 +296,29 @@ export async function readTrackingPoint(
   const fingerprint = createHash('sha256')
     .update(await schemaDefinition())
     .digest('hex');
-  return { snapshot: current.snapshot, installation: state.installation, schemaFingerprint: fingerprint, state };
+  const coverage = await readTrackingCoverage(session);
+  return {
+    snapshot: current.snapshot,
+    installation: state.installation,
+    schemaFingerprint: fingerprint,
+    tracked: coverage.tables.map((table) => table.name),
+    partitioned: coverage.partitioned,
+    untracked: coverage.untracked,
+    state,
+  };
+}
+
+/** The point as a manifest records it (without the installation's state row). */
+export function recordedPoint(point: ChangeTrackingPoint & { state?: TrackingState }): ChangeTrackingPoint {
+  const { snapshot, installation, schemaFingerprint, tracked, partitioned, untracked } = point;
+  return { snapshot, installation, schemaFingerprint, tracked, partitioned, untracked };
+}
+
+/** What the backup's log says about a point: each table the next incremental cannot follow. */
+export function coverageWarnings(point: ChangeTrackingPoint): string[] {
+  return (point.untracked ?? []).map(
+    (entry) => `change tracking does not follow ${entry.table} (${entry.reason}); incrementals leave it as the full has it`,
+  );
 }
 
 /**
@@ -212,8 +345,17 @@ export function checkChainable(
     );
   }
   if (parent.point.schemaFingerprint !== current.schemaFingerprint) {
+    const partitions = parent.point.partitioned
+      ? partitionChanges(parent.point.partitioned, current.partitioned ?? [], {
+          before: parent.point.tracked ? new Set(parent.point.tracked) : null,
+          after: new Set(current.tracked ?? []),
+        })
+      : [];
+    const what = partitions.length
+      ? `the partitions changed: ${partitions.join('; ')}`
+      : 'a table, column, index, constraint, trigger or other definition';
     throw new IncrementalChainError(
-      `the schema of database '${database}' changed since backup '${parent.id}' (a table, column, index, constraint, trigger or other definition); an incremental carries row changes only`,
+      `the schema of database '${database}' changed since backup '${parent.id}' (${what}); an incremental carries row changes only`,
       { hint: full },
     );
   }

@@ -3,7 +3,14 @@ import { BackupManifest, ConfigError, IncrementalChainError, TierName } from '@r
 import type { ServerFacts } from './postgres.tools';
 import { artifactFileName, writeArtifact } from './artifact.codec';
 import { LogicalBackupJob, LogicalReadOutcome, readArtifactBack } from './logical-backup.job';
-import { TRACKING_TABLE_DATA, checkChainable, listTrackedTables, readTrackingPoint, summarizeChanges } from './logical-change-tracking';
+import {
+  TRACKING_TABLE_DATA,
+  checkChainable,
+  listTrackedTables,
+  readTrackingPoint,
+  recordedPoint,
+  summarizeChanges,
+} from './logical-change-tracking';
 import { ChangesetCheck, changesetStream, readSequences } from './logical-changeset';
 import { EngineContext } from './engine.context';
 import { LogicalTools } from './logical-tools';
@@ -81,7 +88,7 @@ export class LogicalIncrementalService {
           excludedTableData: [...TRACKING_TABLE_DATA],
           materializedViews: [],
           snapshot,
-          changeTracking: { snapshot: point.snapshot, installation: point.installation, schemaFingerprint: point.schemaFingerprint },
+          changeTracking: recordedPoint(point),
           changes: { artifact: name, ...carried },
         },
       };

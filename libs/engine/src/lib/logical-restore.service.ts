@@ -12,7 +12,8 @@ import {
   TierName,
 } from '@rookery/core';
 import { RestoreSelection, StreamedRestore, TocEntry, describePgUrl } from '@rookery/postgres';
-import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { encryptionRequired } from '@rookery/wal';
+import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { resolveChain } from './logical-incremental.service';
@@ -86,7 +87,7 @@ export class LogicalRestoreService {
     // Every key is checked before anything is fetched or written.
     const [keyMaterial, ...incrementalKeys] = chain.map((link) => keyMaterialFor(link, this.context.encoding));
     const tools = await this.tools();
-    const selection = selectionOf(request);
+    let selection = selectionOf(request);
     const selective = Boolean(selection.tables?.length || selection.schemas?.length);
     if (selective && incrementals.length) {
       throw new RestoreTargetError(`backup '${requested.id}' is an incremental: --table and --schema restore fulls only`, {
@@ -101,6 +102,9 @@ export class LogicalRestoreService {
     const local = new Map<string, string>();
     const steps: LogicalRestoreResult['steps'] = [];
     let createdDatabase = false;
+    // The partitions a --table of a partitioned table brings: pg_restore --table restores them as
+    // tables, rookery attaches them once their rows are in.
+    let attach: PartitionAttachment[] = [];
     try {
       // A selection that names what the backup does not hold would restore nothing and say
       // "restored": refused (exit 2) before the target is touched, naming every miss.
@@ -113,6 +117,12 @@ export class LogicalRestoreService {
           await Promise.all([...local.values()].map((path) => tools.restore.list(path, { signal: request.signal })))
         ).flat();
         requireSelectionFound(selection, contents, manifest);
+        if (selection.tables?.length && contents.some((entry) => entry.type === 'TABLE ATTACH')) {
+          const scripts = await Promise.all(
+            [...local.values()].map((path) => tools.restore.preDataScript(path, { signal: request.signal })),
+          );
+          ({ selection, attach } = withPartitions(selection, partitionAttachments(scripts.join('\n'))));
+        }
       }
       createdDatabase = await this.prepareTarget(request, target, selective);
       // pg_restore --schema restores what is in a schema, not the schema itself.
@@ -141,6 +151,7 @@ export class LogicalRestoreService {
         }
         steps.push({ backup: manifest.id, artifact: artifact.name, sections: step.sections, mode, jobs: mode === 'local' ? jobs : 1 });
       }
+      for (const attachment of attach) await tools.sql.query(request.targetUrl, attachment.statement);
       let bytes = [...new Set(steps.map((step) => step.artifact))].reduce((sum, name) => sum + findArtifact(manifest, name).bytes, 0);
       for (const [index, incremental] of incrementals.entries()) {
         const artifact = await this.applyChangeset(request, incremental, incrementalKeys[index], `${index + 1} of ${incrementals.length}`);
@@ -404,6 +415,82 @@ function requireSelectionFound(selection: RestoreSelection, contents: readonly T
       hint: 'names are exact and case-sensitive; a table outside the default search path needs its schema (--table schema.name)',
     },
   );
+}
+
+/** A partition as a pre-data script attaches it: `ALTER TABLE ONLY parent ATTACH PARTITION child bound;`. */
+export interface PartitionAttachment {
+  parent: { schema: string; name: string };
+  partition: { schema: string; name: string };
+  statement: string;
+}
+
+const IDENTIFIER = String.raw`(?:"(?:[^"]|"")+"|[^\s".;]+)`;
+const ATTACH_STATEMENT = new RegExp(
+  String.raw`^ALTER TABLE ONLY (${IDENTIFIER})\.(${IDENTIFIER}) ATTACH PARTITION (${IDENTIFIER})\.(${IDENTIFIER}) (?:FOR VALUES .*|DEFAULT);$`,
+  'gm',
+);
+
+const OWNED_BY_STATEMENT = new RegExp(
+  String.raw`^ALTER SEQUENCE (${IDENTIFIER})\.(${IDENTIFIER}) OWNED BY (${IDENTIFIER})\.(${IDENTIFIER})\.${IDENTIFIER};$`,
+  'gm',
+);
+
+/** A pre-data script's partition attachments (pg_dump writes one per line) and sequences owned by tables. */
+export interface PartitionLayout {
+  attachments: PartitionAttachment[];
+  ownedSequences: { sequence: { schema: string; name: string }; table: { schema: string; name: string } }[];
+}
+
+/** Pure: the partition layout of a pre-data script. */
+export function partitionAttachments(script: string): PartitionLayout {
+  const unquote = (identifier: string) => (identifier.startsWith('"') ? identifier.slice(1, -1).replaceAll('""', '"') : identifier);
+  return {
+    attachments: [...script.matchAll(ATTACH_STATEMENT)].map((match) => ({
+      parent: { schema: unquote(match[1]), name: unquote(match[2]) },
+      partition: { schema: unquote(match[3]), name: unquote(match[4]) },
+      statement: match[0],
+    })),
+    ownedSequences: [...script.matchAll(OWNED_BY_STATEMENT)].map((match) => ({
+      sequence: { schema: unquote(match[1]), name: unquote(match[2]) },
+      table: { schema: unquote(match[3]), name: unquote(match[4]) },
+    })),
+  };
+}
+
+/**
+ * Pure: a --table selection that names a partitioned table, widened to its partitions (and theirs,
+ * for sub-partitions), and the attachments to run once they are restored. A partition in another
+ * schema than the selection's adds that schema (pg_restore pairs --schema and --table by name).
+ * The sequences those tables own come too: a partition's definition carries the column defaults
+ * it inherits (a bigserial's nextval), which would not restore without them.
+ */
+export function withPartitions(
+  selection: RestoreSelection,
+  { attachments, ownedSequences }: PartitionLayout,
+): { selection: RestoreSelection; attach: PartitionAttachment[] } {
+  const schemas = [...(selection.schemas ?? [])];
+  const tables = [...(selection.tables ?? [])];
+  const selected = (table: { schema: string; name: string }) =>
+    tables.includes(table.name) && (!schemas.length || schemas.includes(table.schema));
+  const attach: PartitionAttachment[] = [];
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const attachment of attachments) {
+      if (attach.includes(attachment) || !selected(attachment.parent)) continue;
+      attach.push(attachment);
+      grew = true;
+      if (!tables.includes(attachment.partition.name)) tables.push(attachment.partition.name);
+      if (schemas.length && !schemas.includes(attachment.partition.schema)) schemas.push(attachment.partition.schema);
+    }
+  }
+  if (attach.length) {
+    for (const { sequence, table } of ownedSequences) {
+      if (!selected(table) || tables.includes(sequence.name)) continue;
+      tables.push(sequence.name);
+      if (schemas.length && !schemas.includes(sequence.schema)) schemas.push(sequence.schema);
+    }
+  }
+  return { selection: { ...selection, ...(schemas.length ? { schemas } : {}), tables }, attach };
 }
 
 /** --table [schema.]name and --schema name as pg_restore switches. */

@@ -53,6 +53,7 @@ describe('logical backup and restore of the content and olap tiers', () => {
     repository: string;
     logical?: Record<string, unknown>;
     encrypted?: boolean;
+    contentUrl?: string;
   }): Promise<RookeryEngine> {
     const config = buildConfig(
       {
@@ -60,7 +61,7 @@ describe('logical backup and restore of the content and olap tiers', () => {
         ...(options.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
         tiers: {
           content: {
-            pgUrl: source.urlFor(CONTENT_DATABASE),
+            pgUrl: options.contentUrl ?? source.urlFor(CONTENT_DATABASE),
             policy: { logical: { compression: { codec: 'zstd', level: 6 }, ...options.logical } },
           },
           olap: { pgUrl: source.urlFor(OLAP_DATABASE), policy: { ...(options.logical ? { logical: options.logical } : {}) } },
@@ -120,6 +121,34 @@ describe('logical backup and restore of the content and olap tiers', () => {
     const [sequence] = await target.query<{ last: string }>('select last_value::text as last from content_objects_id_seq', [], database);
     const [max] = await source.query<{ max: string }>('select max(id)::text as max from content_objects', [], CONTENT_DATABASE);
     expect(sequence.last).toBe(max.max);
+  });
+
+  it("content: a database without the policy's split table is dumped whole in one artifact, with a warning, and restores identical", async () => {
+    // The default content policy splits out public.content_objects (PenguinMails' big table); a
+    // content database of another schema must still be backed up, not refused.
+    await source.query('create database content_other');
+    await source.query(
+      `create table accounts (id bigint primary key, name text not null);
+       create table notes (id bigint primary key, account bigint references accounts, body text);
+       insert into accounts select g, 'account ' || g from generate_series(1, 500) g;
+       insert into notes select g, 1 + g % 500, repeat(md5(g::text), 20) from generate_series(1, 3000) g;`,
+      [],
+      'content_other',
+    );
+    const expected = await tableChecksums(source.urlFor('content_other'));
+    const engine = await engineFor({ repository: `file://${join(work, 'content-other')}`, contentUrl: source.urlFor('content_other') });
+    const warnings: string[] = [];
+    const manifest = await engine.backup({ tier: 'content', onWarning: (warning) => warnings.push(warning) });
+    expect(warnings).toEqual([expect.stringContaining("splitTable 'public.content_objects' names no table of this database")]);
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual([expect.stringMatching(/^full\.dump\.zst/)]);
+    expect(manifest.logical?.steps.map((step) => step.sections.join('+'))).toEqual(['pre-data+data+post-data']);
+
+    await engine.restore({ tier: 'content', backup: manifest.id, targetUrl: target.urlFor('content_other_restored') });
+    const restored = await tableChecksums(target.urlFor('content_other_restored'));
+    const userTables = (sums: TableChecksums) =>
+      Object.fromEntries(Object.entries(sums).filter(([table]) => !table.startsWith('rookery.')));
+    expect(Object.keys(userTables(restored)).sort()).toEqual(['public.accounts', 'public.notes']);
+    expect(diffTableChecksums(userTables(expected), userTables(restored))).toEqual([]);
   });
 
   describe('olap', () => {

@@ -14,7 +14,8 @@ import {
   parseWalFileName,
   walSegmentFileName,
 } from '@rookery/core';
-import { encryptionRequired, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
+import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
@@ -23,8 +24,6 @@ import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } f
 import { RecoveryPlanService } from './recovery-plan.service';
 import { RecoverySettingsRequest, guardedSettings, writeEnvironmentFile, writeRecoverySettings } from './recovery-settings';
 import { GUARDED_LIBRARY_SETTINGS, SettingsGuardReport, neutraliseRestoredSettings } from './settings-guard';
-import { WalService } from './wal.service';
-import { PREFETCH_DIRECTORY, WalPrefetcher, clearPrefetchSpool } from './wal-prefetch';
 
 export interface PhysicalRestoreRequest {
   tier: TierName;

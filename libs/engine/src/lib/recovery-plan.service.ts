@@ -20,7 +20,7 @@ import {
   walContinuity,
 } from '@rookery/core';
 import { EngineContext } from './engine.context';
-import { WalService } from './wal.service';
+import { WalService } from '@rookery/wal';
 
 /**
  * Reads what a point-in-time recovery is planned from, straight from the repository (the store is

@@ -13,7 +13,7 @@ import {
 } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
-import { storeOptionsFor } from './wal.factory';
+import { storeOptionsFor } from '@rookery/wal';
 
 /** A region of a tier's policy and the repository URL that serves it (null: none configured). */
 export interface ReplicaRegion {

@@ -17,7 +17,7 @@ import {
 } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
-import { createWalStreamSupervisor } from './wal-stream.factory';
+import { createWalStreamSupervisor } from '@rookery/wal';
 
 /**
  * The queue tier's RPO-0 recovery from a filesystem repository that root wrote (issue 12 item 2):
@@ -78,7 +78,7 @@ const range = (from: number, count: number) => Array.from({ length: count }, (_,
 
   it('keeps every acknowledged commit through a crash of the primary; the restored server reads the segments and the .partial root pushed', async () => {
     const streamEngine = await createEngine(config(), { actor: 'test' });
-    const supervisor = await createWalStreamSupervisor(streamEngine, { sweepIntervalMs: 300, log: () => undefined });
+    const supervisor = await createWalStreamSupervisor(streamEngine.walStreamSource(), { sweepIntervalMs: 300, log: () => undefined });
     const acknowledged: number[] = [];
     try {
       await supervisor.start();

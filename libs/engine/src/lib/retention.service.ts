@@ -14,7 +14,7 @@ import {
 import { DamagedManifest, LegalHoldRepository, repositoryLayout } from '@rookery/repository';
 import { EngineContext } from './engine.context';
 import { RecoveryPlanService } from './recovery-plan.service';
-import { WalService } from './wal.service';
+import { WalService } from '@rookery/wal';
 
 export interface ExpireRequest {
   tier: TierName;

@@ -14,7 +14,7 @@ import {
 } from '@rookery/core';
 import type { RookeryConfig } from '@rookery/config';
 import { BackupListing } from '@rookery/repository';
-import { ArtifactConsumer, encryptionRequired, readArtifactInto } from './artifact.codec';
+import { ArtifactConsumer, readArtifactInto } from './artifact.codec';
 import { allocateBackupId } from './backup-ids';
 import { BackupLifecycleSink, BackupRun, BackupRunOptions, BackupRunPorts, BackupRunRequest } from './backup-run';
 import { BackupVerifyService, VerifyResult } from './backup-verify.service';
@@ -32,8 +32,15 @@ import { RecoveryPlanService } from './recovery-plan.service';
 import { ReplicationRun, ReplicationService, ReplicationStatus, replicaRegionsFor } from './replication.service';
 import { ArchiveRestoreOptions, ObjectLockStatus, StorageClassService, TransitionReport } from './storage-class.service';
 import { ExpireRequest, ExpireResult, RetentionService } from './retention.service';
-import { WalFileVerification, WalGetResult, WalPushResult, WalService } from './wal.service';
-import { stopPrefetcher } from './wal-prefetch';
+import {
+  WalFileVerification,
+  encryptionRequired,
+  WalGetResult,
+  WalPushResult,
+  WalService,
+  WalStreamSource,
+  stopPrefetcher,
+} from '@rookery/wal';
 
 /** `engine.backup()`: a run without a lifecycle sink, by the engine's actor. */
 export type BackupRequest = Omit<BackupRunRequest, 'actor' | 'type'> & { type?: BackupType } & BackupRunOptions;
@@ -291,6 +298,11 @@ export class RookeryEngine {
   walGet(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
     requireTier(tier);
     return this.wal.get(tier, name, destination, options);
+  }
+
+  /** What the queue tier's WAL stream (createWalStreamSupervisor of @rookery/wal) takes from this engine. */
+  walStreamSource(): WalStreamSource {
+    return { config: this.context.config, wal: this.wal, osUser: () => this.context.postgres.osUser() };
   }
 
   /** WAL continuity of the tier's archive from each backup (`rookery verify --wal`). */

@@ -6,10 +6,9 @@ import { join, resolve } from 'node:path';
 import { RookeryConfig, WalStreamConfig, buildConfig } from '@rookery/config';
 import { PgSqlClient } from '@rookery/postgres';
 import { TestCluster, acquireS3, freeLoopbackPort, pollUntil, s3StoreUrl, startCluster } from '@rookery/testing';
+import { WalStreamStatus, WalStreamSupervisor, createWalStreamSupervisor } from '@rookery/wal';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
-import { createWalStreamSupervisor } from './wal-stream.factory';
-import { WalStreamStatus, WalStreamSupervisor } from './wal-stream.supervisor';
 
 /**
  * The queue tier's promise (DESIGN §2, RPO 0): with a synchronous pg_receivewal registered in
@@ -77,7 +76,7 @@ describe('WAL stream supervisor (synchronous pg_receivewal of the queue tier)', 
   async function supervise(walStream: Partial<WalStreamConfig> = {}): Promise<WalStreamSupervisor> {
     const streamEngine = await createEngine(config(walStream), { actor: 'test' });
     engines.push(streamEngine);
-    const supervisor = await createWalStreamSupervisor(streamEngine, {
+    const supervisor = await createWalStreamSupervisor(streamEngine.walStreamSource(), {
       sweepIntervalMs: 300,
       log: (level, message) => logs.push(`${level}: ${message}`),
     });

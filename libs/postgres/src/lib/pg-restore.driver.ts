@@ -137,6 +137,14 @@ export class PgRestoreDriver {
     return parseTocList(stdout);
   }
 
+  /** The definitions (pre-data section) of a local archive as the SQL script pg_restore would run. */
+  async preDataScript(input: string, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const { stdout } = await this.runner.run(this.binaries.path('pg_restore'), ['--section=pre-data', '--file=-', input], {
+      signal: options.signal,
+    });
+    return stdout;
+  }
+
   /** Lists a custom-format archive written to the returned sink (pg_restore reads only its head). */
   listStream(options: { signal?: AbortSignal } = {}): { sink: Writable; result: Promise<TocEntry[]> } {
     const input = new PassThrough();

@@ -1,5 +1,5 @@
 import { LedgerEntry } from '@rookery/catalog';
-import { WalStatus } from '@rookery/engine';
+import { WalStatus } from '@rookery/wal';
 import { lastDrill, lastValidation, rpoExposure, streamRecoveryPoint } from './objective-metrics.service';
 
 const now = new Date('2026-12-07T12:00:00.000Z');

@@ -2,7 +2,8 @@ import { Inject, Injectable, Logger, OnApplicationShutdown, Optional } from '@ne
 import { EventLedger, LedgerEntry } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
 import { TIER_NAMES, TierName, longestScheduleGapSeconds } from '@rookery/core';
-import { RookeryEngine, WalStatus } from '@rookery/engine';
+import { RookeryEngine } from '@rookery/engine';
+import { WalStatus } from '@rookery/wal';
 import { Gauge } from 'prom-client';
 import { ROOKERY_CONFIG } from '../service-kit.constants';
 import { BackupMetricsService } from './backup-metrics.service';

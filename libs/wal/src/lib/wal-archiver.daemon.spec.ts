@@ -11,7 +11,7 @@ import { pollUntil, walSegmentBytes } from '@rookery/testing';
 import { WalArchiverDaemon } from './wal-archiver.daemon';
 import { WalSpool } from './wal.spool';
 import { ChunkBuffers, WalContent, WalPushResult, WalTransfer, readWalContent } from './wal.transfer';
-import { artifactEncodingFor } from './wal.factory';
+import { walEncodingFor } from './wal.factory';
 
 const SEGMENT_BYTES = 1024 * 1024;
 const segment = (n: number) => `0000000100000000000000${n.toString(16).toUpperCase().padStart(2, '0')}`;
@@ -68,7 +68,7 @@ describe('WalArchiverDaemon (background archiver of wal.archiveAsync) on a files
     const settings = { repositories: [`file://${join(work, 'repo')}`], compression: { codec: 'zstd', level: 1, chunkSizeMb: 0.25 } };
     const config = buildConfig(settings, 'test');
     store = createStore(config.repositories[0]);
-    transfer = new ObservedTransfer({ config, repository: new BackupRepository(store), encoding: artifactEncodingFor(config) });
+    transfer = new ObservedTransfer({ config, repository: new BackupRepository(store), encoding: walEncodingFor(config) });
     spool = WalSpool.forTier(join(work, 'spool'), 'oltp');
     for (let n = 1; n <= 9; n++) {
       const bytes = walSegmentBytes(segment(n), { size: SEGMENT_BYTES, fill: n });

@@ -1,24 +1,32 @@
-import { processEnvironment } from '@rookery/config';
+import { RookeryConfig, processEnvironment } from '@rookery/config';
 import { ConfigError, TierName } from '@rookery/core';
 import { createPostgresToolkit, listsStandby, synchronousStandbyNamesFor } from '@rookery/postgres';
-import { RookeryEngine } from './rookery.engine';
 import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervisor';
-import { WalPushResult } from './wal.service';
+import { WalPushResult, WalTransfer } from './wal.transfer';
+
+/** What the WAL stream takes from whoever runs it (the engine: RookeryEngine.walStreamSource()). */
+export interface WalStreamSource {
+  config: Pick<RookeryConfig, 'walStream' | 'tiers' | 'postgres'>;
+  /** Pushes each file: the engine's WalService, same repository, codec and encryption as wal-push. */
+  wal: Pick<WalTransfer, 'push'>;
+  /** The account the server's files belong to (pg_receivewal's spool is handed to it). */
+  osUser(): Promise<{ uid: number; gid: number } | null>;
+}
 
 /**
- * Builds the WAL stream supervisor of `config.walStream` on an engine: pg_receivewal from the
- * configured PostgreSQL programs, pushes through the engine's WalService (same repository, codec
- * and encryption as wal-push). The only place that turns the walStream config into parts.
+ * Builds the WAL stream supervisor of `config.walStream`: pg_receivewal from the configured
+ * PostgreSQL programs, pushes through the source's WAL transfer. The only place that turns the
+ * walStream config into parts.
  */
 export async function createWalStreamSupervisor(
-  engine: RookeryEngine,
+  source: WalStreamSource,
   options: Pick<WalStreamDependencies, 'log' | 'sweepIntervalMs'> & {
     /** Called after each file is durable in the store (events, metrics). */
     onPushed?: (tier: TierName, result: WalPushResult) => void;
   } = {},
 ): Promise<WalStreamSupervisor> {
   const { onPushed, ...supervisorOptions } = options;
-  const { config } = engine;
+  const { config } = source;
   const settings = config.walStream;
   const pgUrl = config.tiers[settings.tier].pgUrl;
   if (!pgUrl) {
@@ -41,11 +49,11 @@ export async function createWalStreamSupervisor(
       setSynchronousStandbyNames: (url, value) => client.setSynchronousStandbyNames(url, value),
     },
     push: async (tier, path) => {
-      const result = await engine.wal.push(tier, path);
+      const result = await source.wal.push(tier, path);
       onPushed?.(tier, result);
       return result;
     },
     standbyNames: { for: synchronousStandbyNamesFor, lists: listsStandby },
-    osUser: await engine.postgresAccount(),
+    osUser: await source.osUser(),
   });
 }

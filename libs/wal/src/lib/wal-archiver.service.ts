@@ -11,7 +11,7 @@ import {
 } from '@rookery/core';
 import { PgSqlClient } from '@rookery/postgres';
 import { WalArchive, WalObject } from '@rookery/repository';
-import { EngineContext } from './engine.context';
+import { WalContext } from './wal.context';
 
 export interface WalCheckResult {
   tier: TierName;
@@ -95,7 +95,7 @@ export class WalArchiverService {
   private readonly sql = new PgSqlClient({ applicationName: 'rookery check', connectTimeoutMs: 5_000 });
   private readonly archive: WalArchive;
 
-  constructor(private readonly context: EngineContext) {
+  constructor(private readonly context: Pick<WalContext, 'config' | 'repository'>) {
     this.archive = new WalArchive(context.repository.store);
   }
 

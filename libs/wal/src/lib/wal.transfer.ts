@@ -18,7 +18,6 @@ import {
   BufferPool,
   ChunkHasher,
   DEFAULT_COMPRESSION_CHUNK_SIZE,
-  FrameCompressor,
   chunkHasher,
   compressChunks,
   compressHashedChunks,
@@ -29,17 +28,8 @@ import {
   objectBinding,
 } from '@rookery/pipeline';
 import { WalArchive, WalObject, WalSystemRecord, walLayout } from '@rookery/repository';
-import { encryptionRequired } from './artifact.codec';
-import type { EngineContext } from './engine.context';
 import { checkWalFile } from './wal-file.check';
-
-/** What moving WAL files needs: the configuration, the primary repository and the encoding. */
-export type WalContext = Pick<EngineContext, 'config' | 'repository' | 'encoding'> & {
-  /** Where compression runs; default the process-wide worker pool. */
-  compressor?: FrameCompressor;
-  /** Where the sha256 of a pushed file is computed; default the process-wide worker thread. */
-  hasher?: ChunkHasher;
-};
+import { WalContext, encryptionRequired } from './wal.context';
 
 export interface WalPushResult {
   name: string;

@@ -11,20 +11,19 @@ import {
 import { lookupOsGroup, lookupOsUser } from '@rookery/postgres';
 import { BackupRepository } from '@rookery/repository';
 import { FsAccount, StoreOptions, createStore } from '@rookery/storage';
-import type { ArtifactEncoding } from './artifact.codec';
+import { WalEncoding } from './wal.context';
 import { WalTransfer } from './wal.transfer';
 
 /**
- * How artifacts and WAL files are encoded under this configuration: codec, level, workers and
- * chunk size of the compression, and the client-side key with its fingerprint.
+ * How WAL files (and, with the engine's additions, artifacts) are encoded under this
+ * configuration: codec, level and chunk size of the compression, and the client-side key with its
+ * fingerprint.
  */
-export function artifactEncodingFor(config: RookeryConfig): ArtifactEncoding {
+export function walEncodingFor(config: RookeryConfig): WalEncoding {
   const keyMaterial = config.encryptionKey ? parseEncryptionKey(config.encryptionKey.reveal()) : null;
   return {
     compression: { codec: config.compression.codec, level: config.compression.level },
-    workers: config.compression.workers,
     chunkSize: config.compression.chunkSize,
-    serverCompression: config.compression.location === 'server',
     key: keyMaterial ? { material: keyMaterial, id: keyFingerprint(keyMaterial) } : null,
     requireEncryption: config.encryptionRequired,
   };
@@ -93,7 +92,7 @@ export function createWalEngine(config: RookeryConfig, options: { oneShot?: bool
   const wal = new WalTransfer({
     config,
     repository: new BackupRepository(store, signingKeyringFor(config)),
-    encoding: artifactEncodingFor(config),
+    encoding: walEncodingFor(config),
     compressor: options.oneShot ? new InlineFrameCompressor() : undefined,
     hasher: options.oneShot ? new InlineChunkHasher() : undefined,
   });

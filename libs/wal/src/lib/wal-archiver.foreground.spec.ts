@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { walSegmentBytes } from '@rookery/testing';
 import { runsWalPushFor } from './wal-archiver.service';
-import { ForegroundFailure, awaitAcknowledgement, globalArgsOf, parseWalPushArgs } from './wal-archiver.foreground';
+import { ForegroundFailure, awaitAcknowledgement } from './wal-archiver.foreground';
+import { globalArgsOf, parseWalPushArgs } from './wal.arguments';
 import { identityKey, sameIdentity, secondsWithNanos } from './wal.spool';
 
 describe('parseWalPushArgs (the fast path takes only what it fully understands)', () => {

@@ -3,7 +3,9 @@ import { FSWatcher, existsSync, watch } from 'node:fs';
 import { lstat, mkdir, open, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { WalPushInvocation, globalArgsOf, parseWalPushArgs } from './wal.arguments';
 import { WAL_LONG_HEADER_BYTES, checkWalFile } from './wal-file.check';
+import type { PrefetcherLauncher } from './wal-prefetch';
 import { Napper, WalAcknowledgement, WalSpool, fileIdentity, sameIdentity, secondsWithNanos, sha256OfFile } from './wal.spool';
 
 // The foreground of asynchronous archiving (wal.archiveAsync): what `rookery wal-push` does for
@@ -17,15 +19,6 @@ export interface AsyncArchiveSettings {
   /** The primary store URL (acknowledgements name it). */
   store: string;
   archiveTimeoutSeconds: number;
-}
-
-/** A wal-push invocation the fast path understands; anything else goes to the full CLI. */
-export interface WalPushInvocation {
-  path: string;
-  tier: string;
-  configFile?: string;
-  repositories: string[];
-  json: boolean;
 }
 
 export interface ArchiverLaunch {
@@ -48,14 +41,14 @@ export interface ArchiverLaunch {
  */
 export type ArchiverLauncher = (launch: ArchiverLaunch) => { exited: Promise<unknown> } | void;
 
-let registeredLauncher: ArchiverLauncher | null = null;
-
-export function registerArchiverLauncher(launcher: ArchiverLauncher): void {
-  registeredLauncher = launcher;
-}
-
-export function archiverLauncher(): ArchiverLauncher | null {
-  return registeredLauncher;
+/**
+ * How the WAL commands start their detached helpers, passed down explicitly: bin/rookery.js gives
+ * both (it knows how to run rookery). Without an archiver launcher asynchronous wal-push refuses
+ * to run; without a prefetcher launcher wal-get --prefetch fetches every file in the foreground.
+ */
+export interface WalLaunchers {
+  archiver?: ArchiverLauncher;
+  prefetcher?: PrefetcherLauncher;
 }
 
 const WAL_FILE_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F]{8}\.history$/;
@@ -66,53 +59,12 @@ const WAL_FILE_NAME = /^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$|^[0-9A-F
  * any other name goes to the full CLI, which refuses it as the synchronous push does (exit 2)
  * instead of waiting archiveTimeoutSeconds for a push that never comes.
  */
-function isWalFileName(name: string): boolean {
+export function isWalFileName(name: string): boolean {
   if (!WAL_FILE_NAME.test(name) || name.startsWith('00000000')) return false;
   return name.endsWith('.history') || Number.parseInt(name.slice(16, 24), 16) < 0x100;
 }
 
-const TIER_NAME = /^[a-z][a-z0-9-]*$/;
 const CACHE_VERSION = 1;
-
-/**
- * `wal-push PATH --tier T [--config F] [--repo URL]… [--json]` in any order, or null for anything
- * else (other options, --help, a missing value): the full CLI then parses and reports it.
- */
-export function parseWalPushArgs(args: readonly string[]): WalPushInvocation | null {
-  const positional: string[] = [];
-  const invocation: Omit<WalPushInvocation, 'path'> = { tier: '', repositories: [], json: false };
-  let complete = true;
-  for (let index = 0; index < args.length; index++) {
-    const [flag, inline] = splitOption(args[index]);
-    const value = () => {
-      const given = inline ?? args[++index];
-      if (!given) complete = false;
-      return given ?? '';
-    };
-    if (flag === '--tier') invocation.tier = value();
-    else if (flag === '--config') invocation.configFile = value();
-    else if (flag === '--repo') invocation.repositories.push(value());
-    else if (flag === '--json' && inline === undefined) invocation.json = true;
-    else if (flag.startsWith('-')) return null;
-    else positional.push(flag);
-  }
-  const [command, path, ...rest] = positional;
-  if (!complete || command !== 'wal-push' || !path || rest.length || !TIER_NAME.test(invocation.tier)) return null;
-  return { ...invocation, path };
-}
-
-function splitOption(arg: string): [string, string | undefined] {
-  const equals = arg.startsWith('--') ? arg.indexOf('=') : -1;
-  return equals > 0 ? [arg.slice(0, equals), arg.slice(equals + 1)] : [arg, undefined];
-}
-
-/** The global options to hand the background archiver: what PostgreSQL gave us, nothing more. */
-export function globalArgsOf(invocation: Pick<WalPushInvocation, 'configFile' | 'repositories'>): string[] {
-  const args: string[] = [];
-  if (invocation.configFile) args.push('--config', resolve(invocation.configFile));
-  for (const url of invocation.repositories) args.push('--repo', url);
-  return args;
-}
 
 /**
  * The config file loadConfig would read (--config, else $ROOKERY_CONFIG, else ./rookery.yaml),
@@ -402,10 +354,10 @@ export async function walPushFastPath(
   env: NodeJS.ProcessEnv,
   cwd: string,
   output: ForegroundOutput,
+  launcher: ArchiverLauncher,
 ): Promise<number | null> {
   const invocation = parseWalPushArgs(args);
-  const launcher = registeredLauncher;
-  if (!invocation || !launcher || !isWalFileName(basename(invocation.path))) return null;
+  if (!invocation || !isWalFileName(basename(invocation.path))) return null;
   const settings = await readCachedSettings(invocation, env, cwd);
   if (settings) return archiveInForeground(invocation, settings, launcher, output);
   const configPath = configPathFor(invocation, env, cwd);

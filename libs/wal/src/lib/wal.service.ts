@@ -1,13 +1,12 @@
 import { RookeryError, TierName } from '@rookery/core';
-import { EngineContext } from './engine.context';
-import { ProgressListener } from './engine.progress';
 import { WalArchiverService } from './wal-archiver.service';
+import { WalContext } from './wal.context';
 import { WalTransfer } from './wal.transfer';
 
 export * from './wal.transfer';
 
 /**
- * The engine's WAL part: moving files (WalTransfer, which wal-push and wal-get also get alone,
+ * The WAL services the engine holds: moving files (WalTransfer, which wal-push and wal-get also get alone,
  * without the engine: see createWalEngine) plus rookery check and WAL status, which talk to the
  * tier's server.
  */
@@ -15,7 +14,7 @@ export class WalService extends WalTransfer {
   /** rookery check and WAL status: the tier's server against the repository. */
   readonly archiver: WalArchiverService;
 
-  constructor(context: EngineContext) {
+  constructor(context: WalContext) {
     super(context);
     this.archiver = new WalArchiverService(context);
   }
@@ -26,7 +25,7 @@ export class WalService extends WalTransfer {
    */
   async verifyArchive(
     tier: TierName,
-    options: { signal?: AbortSignal; onProgress?: ProgressListener } = {},
+    options: { signal?: AbortSignal; onProgress?: (event: WalVerifyProgress) => void } = {},
   ): Promise<WalFileVerification[]> {
     const files = await this.archive.list(tier);
     const totalBytes = files.reduce((sum, file) => sum + file.storedBytes, 0);
@@ -46,6 +45,15 @@ export class WalService extends WalTransfer {
     }
     return verdicts;
   }
+}
+
+/** Progress of `verify --wal --deep`: bytes of stored objects re-read so far (the engine's ProgressEvent takes it). */
+export interface WalVerifyProgress {
+  phase: 'verify';
+  /** The WAL file just re-read. */
+  artifact: string;
+  bytes: number;
+  totalBytes: number;
 }
 
 /** One archived WAL file as `verify --wal --deep` found it. */

@@ -53,16 +53,6 @@ export interface PrefetcherLaunch {
 /** Starts the prefetcher, detached (bin/rookery.js provides it: it knows how to run rookery); returns its pid when known. */
 export type PrefetcherLauncher = (launch: PrefetcherLaunch) => number | undefined | void;
 
-let registeredLauncher: PrefetcherLauncher | null = null;
-
-export function registerPrefetcherLauncher(launcher: PrefetcherLauncher): void {
-  registeredLauncher = launcher;
-}
-
-export function prefetcherLauncher(): PrefetcherLauncher | null {
-  return registeredLauncher;
-}
-
 export function prefetchSpoolFor(destination: string): string {
   return join(dirname(resolve(destination)), PREFETCH_DIRECTORY);
 }

@@ -1,0 +1,226 @@
+import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { buildConfig } from '@rookery/config';
+import { BackupManifest, IncrementalChainError } from '@rookery/core';
+import { DEFAULT_PG_BIN_DIR } from '@rookery/postgres';
+import { TableChecksums, TestCluster, acquireS3, diffTableChecksums, startCluster, tableChecksums } from '@rookery/testing';
+import { createEngine } from './engine.factory';
+import { RookeryEngine } from './rookery.engine';
+
+jest.setTimeout(300_000);
+
+const DATABASE = 'partitioned_content';
+
+/** The user tables' rows: rookery's own change log is not user data. */
+async function userTables(url: string): Promise<TableChecksums> {
+  return Object.fromEntries(Object.entries(await tableChecksums(url)).filter(([table]) => !table.startsWith('rookery.')));
+}
+
+/** pg_dump --schema-only, without comments and blank lines. */
+async function schemaOf(url: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(join(DEFAULT_PG_BIN_DIR, 'pg_dump'), ['--schema-only', '--no-password', `--dbname=${url}`], {
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return stdout
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('--') && !/^\\(un)?restrict\b/.test(line))
+    .join('\n');
+}
+
+async function s3Repository(): Promise<string> {
+  const s3 = await acquireS3('primary');
+  const bucket = `partitions-${randomBytes(3).toString('hex')}`;
+  await s3.createBucket(bucket);
+  return `s3://${bucket}/rookery?region=${s3.region}&endpoint=${encodeURIComponent(s3.endpoint)}&forcePathStyle=true`;
+}
+
+/**
+ * A content database whose big table is partitioned (monthly ranges, a default partition, a
+ * primary key including the partition key), under the default content policy (incrementals):
+ * the full tracks the leaves, incrementals across routed inserts, cross-partition updates,
+ * deletes and a truncate restore identical at every point of the chain, with the same schema; a
+ * partition attached or detached refuses the incremental naming it; --table of the partitioned
+ * table restores its partitions. On the filesystem and the S3 store.
+ */
+describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitioned table (%s store)', (store) => {
+  let source: TestCluster;
+  let target: TestCluster;
+  let engine: RookeryEngine;
+  let work: string;
+  const warnings: string[] = [];
+  const chain: { manifest: BackupManifest; sums: TableChecksums; schema: string }[] = [];
+  const url = () => source.urlFor(DATABASE);
+  const run = (statement: string) => source.query(statement, [], DATABASE);
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'rookery-partitions-'));
+    [source, target] = await Promise.all([
+      startCluster({ name: `partitions-source-${store}` }),
+      startCluster({ name: `partitions-target-${store}` }),
+    ]);
+    await source.query(`create database ${DATABASE}`);
+    await run(`
+      create table events (
+        id bigserial, created_at date not null, kind text not null, payload text,
+        primary key (id, created_at)
+      ) partition by range (created_at);
+      create table events_2026_01 partition of events for values from ('2026-01-01') to ('2026-02-01');
+      create table events_2026_02 partition of events for values from ('2026-02-01') to ('2026-03-01');
+      create table events_2026_03 partition of events for values from ('2026-03-01') to ('2026-04-01');
+      create table events_default partition of events default;
+      create index events_kind_idx on events (kind);
+      create table notes (id int primary key, body text);
+      -- The content policy dumps this table's rows into an artifact of their own.
+      create table content_objects (id bigint primary key, body text);
+      insert into content_objects select g, 'object ' || g from generate_series(1, 10) g;
+      insert into events (created_at, kind, payload)
+        select date '2026-01-01' + (g % 120), 'k' || (g % 5), repeat('x', g % 50) from generate_series(1, 2000) g;
+      insert into notes select g, 'note ' || g from generate_series(1, 20) g;`);
+    const repository = store === 'filesystem' ? `file://${join(work, 'repo')}` : await s3Repository();
+    const config = buildConfig({ repositories: [repository], tiers: { content: { pgUrl: url() } } }, 'test', {}, {});
+    engine = await createEngine(config, { actor: 'test' });
+  }, 240_000);
+
+  afterAll(async () => {
+    await engine?.close();
+    await Promise.all([source?.destroy(), target?.destroy()]);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  async function backup(type: 'full' | 'incremental'): Promise<BackupManifest> {
+    const manifest = await engine.backup({ tier: 'content', type, onWarning: (warning: string) => warnings.push(warning) });
+    chain.push({ manifest, sums: await userTables(url()), schema: await schemaOf(url()) });
+    return manifest;
+  }
+
+  it('backs up with the default policy, tracking the leaves, and restores every point of the chain identical', async () => {
+    const full = await backup('full');
+    const point = full.logical?.changeTracking;
+    expect(point?.tracked).toEqual(
+      expect.arrayContaining([
+        'public.events_2026_01',
+        'public.events_2026_02',
+        'public.events_2026_03',
+        'public.events_default',
+        'public.notes',
+      ]),
+    );
+    expect(point?.tracked).not.toContain('public.events');
+    expect(point?.partitioned).toEqual([
+      {
+        table: 'public.events',
+        partitions: expect.arrayContaining([
+          { table: 'public.events_default', bound: 'DEFAULT' },
+          { table: 'public.events_2026_02', bound: "FOR VALUES FROM ('2026-02-01') TO ('2026-03-01')" },
+        ]),
+      },
+    ]);
+    expect(point?.untracked).toEqual([]);
+    expect(warnings).toEqual([]);
+
+    // Routed inserts (the default partition too), updates moving rows between partitions and
+    // into and out of the default one, updates in place, deletes.
+    await run(
+      `insert into events (created_at, kind, payload) values ('2026-01-15', 'new', 'a'), ('2026-03-02', 'new', 'b'), ('2027-06-01', 'new', 'later')`,
+    );
+    await run(`update events set created_at = created_at + 31 where id between 1 and 40`);
+    await run(`update events set created_at = date '2030-01-01' where id between 41 and 45`);
+    await run(`update events set created_at = date '2026-02-10' where created_at >= date '2026-04-01' and id between 100 and 300`);
+    await run(`update events set payload = 'edited' where id between 500 and 520`);
+    await run(`delete from events where id between 600 and 650`);
+    await run(`update notes set body = 'edited' where id = 3`);
+    const first = await backup('incremental');
+    expect(first.parent).toBe(full.id);
+    const carried = (first.logical?.changes?.tables ?? []).map((table) => table.table);
+    expect(carried).toEqual(expect.arrayContaining(['public.events_2026_01', 'public.events_2026_02', 'public.events_default']));
+    expect(carried).not.toContain('public.events');
+
+    // Rows the first incremental carried move again; a leaf is truncated and refilled through its
+    // root; rows come back to the default partition.
+    await run(`update events set created_at = created_at - 31 where id between 1 and 20`);
+    await run(`update events set created_at = date '2026-03-31', payload = 'from the future' where created_at = date '2030-01-01'`);
+    await run(`delete from events where kind = 'new'`);
+    await run(`truncate events_2026_03`);
+    await run(
+      `insert into events (created_at, kind, payload) select date '2026-03-01' + (g % 31), 'refill', 'r' from generate_series(1, 50) g`,
+    );
+    await run(`delete from notes where id > 15`);
+    const second = await backup('incremental');
+    expect(second.parent).toBe(first.id);
+
+    for (const [index, link] of chain.entries()) {
+      const database = `point_${index}`;
+      await engine.restore({ tier: 'content', backup: link.manifest.id, targetUrl: target.urlFor(database) });
+      const sums = await userTables(target.urlFor(database));
+      expect({ point: index, differences: diffTableChecksums(link.sums, sums) }).toEqual({ point: index, differences: [] });
+      expect(sums['public.events_default'].rows).toBeGreaterThan(0);
+      expect(await schemaOf(target.urlFor(database))).toBe(link.schema);
+    }
+  });
+
+  it('restores a partitioned table with its partitions by --table', async () => {
+    const full = chain[0];
+    const database = 'only_events';
+    await engine.restore({ tier: 'content', backup: full.manifest.id, targetUrl: target.urlFor(database), table: 'public.events' });
+    const sums = await userTables(target.urlFor(database));
+    expect(Object.keys(sums).sort()).toEqual([
+      'public.events_2026_01',
+      'public.events_2026_02',
+      'public.events_2026_03',
+      'public.events_default',
+    ]);
+    for (const [table, sum] of Object.entries(sums)) expect({ table, sum }).toEqual({ table, sum: full.sums[table] });
+    const [attached] = await target.query<{ partitions: number; rows: number }>(
+      `select (select count(*)::int from pg_inherits where inhparent = 'public.events'::regclass) as partitions,
+              (select count(*)::int from public.events) as rows`,
+      [],
+      database,
+    );
+    expect(attached).toEqual({
+      partitions: 4,
+      rows:
+        full.sums['public.events_2026_01'].rows +
+        full.sums['public.events_2026_02'].rows +
+        full.sums['public.events_2026_03'].rows +
+        full.sums['public.events_default'].rows,
+    });
+  });
+
+  it('refuses an incremental across a partition detached or attached, naming it, and follows the new layout from the next full', async () => {
+    await run(`alter table events detach partition events_2026_01`);
+    const detached = engine.backup({ tier: 'content', type: 'incremental' });
+    await expect(detached).rejects.toBeInstanceOf(IncrementalChainError);
+    await expect(detached).rejects.toThrow(/the partitions changed: public\.events_2026_01 was detached from public\.events/);
+    await expect(detached).rejects.toMatchObject({ hint: expect.stringMatching(/rookery backup --tier content --type full/) });
+
+    await run(`create table events_2028_01 (like events including all)`);
+    await run(`insert into events_2028_01 (id, created_at, kind, payload) values (900001, '2028-01-02', 'attached', 'p')`);
+    // A table of its own at the full, attached after it.
+    await backup('full');
+    await run(`alter table events attach partition events_2028_01 for values from ('2028-01-01') to ('2028-02-01')`);
+    await run(`create table events_2028_02 partition of events for values from ('2028-02-01') to ('2028-03-01')`);
+    const attached = engine.backup({ tier: 'content', type: 'incremental' });
+    await expect(attached).rejects.toThrow(
+      /the partitions changed: partition public\.events_2028_02 of public\.events was created; public\.events_2028_01 was attached to public\.events/,
+    );
+
+    const after = await backup('full');
+    expect(after.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_01', 'public.events_2028_02']));
+    await run(`insert into events (created_at, kind, payload) values ('2028-01-20', 'late', 'x'), ('2028-02-20', 'late', 'y')`);
+    await run(`update events set created_at = '2028-02-03' where id = 900001`);
+    // Truncating the partitioned table fires each leaf's truncate trigger: every leaf goes whole.
+    await run(`truncate events`);
+    await run(
+      `insert into events (created_at, kind, payload) values ('2026-02-02', 'after truncate', 'z'), ('2028-01-05', 'after truncate', 'z')`,
+    );
+    const incremental = await backup('incremental');
+    const database = 'after_attach';
+    await engine.restore({ tier: 'content', backup: incremental.id, targetUrl: target.urlFor(database) });
+    expect(diffTableChecksums(chain.at(-1)?.sums ?? {}, await userTables(target.urlFor(database)))).toEqual([]);
+    expect(await schemaOf(target.urlFor(database))).toBe(chain.at(-1)?.schema);
+  });
+});

@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'wal',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/wal',
+};
