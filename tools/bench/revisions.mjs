@@ -46,7 +46,7 @@ function checkout(rev, dir) {
   sh('git', ['-C', ROOT, 'worktree', 'add', '--detach', dir, commit]);
   symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   log(`building ${rev} (${commit.slice(0, 10)}) in ${dir}`);
-  sh('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: dir });
+  sh(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: dir });
   return { name: `before ${rev} (${commit.slice(0, 10)})`, dir, cli: path.join(dir, 'bin', 'rookery.js') };
 }
 
