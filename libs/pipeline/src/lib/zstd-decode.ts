@@ -95,8 +95,7 @@ export class OffloadedZstdDecompressStream extends Duplex {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    void this.worker?.terminate();
-    this.worker = null;
+    this.stopWorker();
     this.batcher.discard();
     callback(error);
   }
@@ -109,6 +108,19 @@ export class OffloadedZstdDecompressStream extends Duplex {
     worker.postMessage({ credit: OUTPUT_CREDIT });
     this.worker = worker;
     return worker;
+  }
+
+  /**
+   * Asks the worker to exit between two decoder calls (see zstd-decode.worker.js for why not
+   * terminate()); what it still sends is ignored, and it does not keep the process alive.
+   */
+  private stopWorker(): void {
+    const worker = this.worker;
+    this.worker = null;
+    if (!worker) return;
+    worker.removeAllListeners('message');
+    worker.postMessage({ stop: true });
+    worker.unref();
   }
 
   private receive(message: WorkerMessage): void {
@@ -127,8 +139,7 @@ export class OffloadedZstdDecompressStream extends Duplex {
       this.push(null);
       const finish = this.finish;
       this.finish = null;
-      void this.worker?.terminate();
-      this.worker = null;
+      this.stopWorker();
       finish?.();
     } else {
       this.fail(message.error);

@@ -10,6 +10,11 @@
 //   in  { spare: ArrayBuffer }          (transferred)   an output the main thread is done with: decoded into again
 //   out { output: ArrayBuffer, length } (transferred)   decoded bytes, in order; each uses one credit
 //   out { error: string }                               corrupt or truncated input; nothing follows
+//   in  { stop: true }                                  the stream is done or destroyed: the worker closes its port and exits
+// The main thread stops the worker with { stop: true } rather than worker.terminate(): a
+// terminate() that lands while decompressStream runs makes the binding throw a C++ Napi::Error
+// it cannot hand to JavaScript any more, which aborts the whole process (seen on Node 22 when a
+// restore into a full disk destroyed its stream). A message is handled between two calls.
 // Outputs are sent only against credit, so a slow consumer stops the decoder instead of letting
 // decoded bytes (up to ~1000× the input for empty pages) pile up in memory.
 const { parentPort } = require('node:worker_threads');
@@ -72,6 +77,11 @@ function pump() {
 }
 
 parentPort.on('message', (message) => {
+  if (message.stop) {
+    failed = true;
+    parentPort.close();
+    return;
+  }
   try {
     if (message.spare) {
       if (message.spare.byteLength === OUTPUT_BYTES) spares.push(Buffer.from(message.spare));
