@@ -39,6 +39,7 @@ import {
   WalPushResult,
   WalService,
   WalStreamSource,
+  WalStreamTools,
   stopPrefetcher,
 } from '@rookery/wal';
 
@@ -62,12 +63,14 @@ export class RookeryEngine {
   private readonly retention: RetentionService;
   private readonly latest: LatestBackupService;
   private readonly backupPorts: BackupRunPorts;
+  private readonly walStreamTools: WalStreamTools;
   /** Ids this engine named in the current second, per tier: taken for the next run's name. */
   private readonly namedThisSecond = new Map<TierName, { second: string; ids: Set<string> }>();
 
   constructor(
     readonly context: EngineContext,
-    logicalTools: () => Promise<LogicalTools>,
+    /** What the engine drives beyond PostgresTools, from the same PostgresToolkit: dump/restore and pg_receivewal. */
+    tools: { logical: () => Promise<LogicalTools>; walStream: WalStreamTools },
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.physicalBackup = new PhysicalBackupService(context);
@@ -76,6 +79,8 @@ export class RookeryEngine {
     this.recovery = new RecoveryPlanService(context, this.wal);
     this.replication = new ReplicationService(context);
     this.storageClasses = new StorageClassService(context);
+    const logicalTools = tools.logical;
+    this.walStreamTools = tools.walStream;
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
     this.verifier = new BackupVerifyService(context, logicalTools);
@@ -302,7 +307,7 @@ export class RookeryEngine {
 
   /** What the queue tier's WAL stream (createWalStreamSupervisor of @rookery/wal) takes from this engine. */
   walStreamSource(): WalStreamSource {
-    return { config: this.context.config, wal: this.wal, osUser: () => this.context.postgres.osUser() };
+    return { config: this.context.config, tools: this.walStreamTools, wal: this.wal, osUser: () => this.context.postgres.osUser() };
   }
 
   /** WAL continuity of the tier's archive from each backup (`rookery verify --wal`). */
