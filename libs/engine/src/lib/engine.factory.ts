@@ -9,7 +9,6 @@ import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
 import { primaryStoreUrl, signingKeyringFor, storeOptionsFor } from '@rookery/wal';
 import { artifactEncodingFor } from './artifact.codec';
-import { logicalToolsOf } from './logical-tools';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
@@ -60,7 +59,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     selfCommand: options.selfCommand,
     restoreCommandEnvironment: restoreCommandEnvironment(processEnvironment(), config.encryptionKeyEnv),
   };
-  return new RookeryEngine(context, { logical: logicalToolsOf(toolkit), walStream: toolkit }, async () => {
+  return new RookeryEngine(context, toolkit, async () => {
     await store.close();
     await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
   });

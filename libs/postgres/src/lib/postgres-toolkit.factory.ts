@@ -33,6 +33,8 @@ export interface PostgresToolkit {
   readonly runner: ProcessRunner;
   readonly binaries: PgBinaries;
   readonly sql: PgSqlClient;
+  /** SQL sessions under another application_name (the validator's), for a caller that shares this toolkit. */
+  sqlAs(applicationName: string): PgSqlClient;
   /** serverInfo, clusterSize, nextXid: the control queries to the database being backed up. */
   readonly control: PgControlClient;
   readonly basebackup: PgBasebackupDriver;
@@ -74,6 +76,7 @@ export async function createPostgresToolkit(config: PostgresToolkitConfig): Prom
     runner,
     binaries,
     sql,
+    sqlAs: (applicationName) => new PgSqlClient({ applicationName }),
     control: new PgControlClient(sql),
     basebackup: new PgBasebackupDriver(runner, binaries),
     pgCtl,
