@@ -11,6 +11,7 @@ export * from './lib/pg-receivewal.driver';
 export * from './lib/pg-sql.client';
 export * from './lib/idle-timeout';
 export * from './lib/process.runner';
+export * from './lib/restored-server.driver';
 export * from './lib/scratch-cluster';
 export * from './lib/pg-waldump.driver';
 export * from './lib/pg-verifybackup.driver';

@@ -7,7 +7,7 @@ import { RookeryConfig, buildConfig, processEnvironment, tierPolicies } from '@r
 import { BackupManifest, IntegrityError } from '@rookery/core';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { CloudEvent, InProcessEventBus, OutboxRelay, createEvent, outboxPayload } from '@rookery/events';
-import { createScratchCluster, freeLoopbackPort } from '@rookery/postgres';
+import { createPostgresToolkit, freeLoopbackPort } from '@rookery/postgres';
 import { load } from '../cli.lazy';
 import { formatBytes, formatDuration, table } from '../cli.output';
 import { progressReporter } from '../cli.progress';
@@ -52,9 +52,12 @@ export function demoCommand(): Command {
       const say = (line: string) => process.stdout.write(`${line}\n`);
 
       say(`rookery demo: work directory ${work}`);
+      // The process's one PostgreSQL toolkit, as the demo's config below has it (no postgres.binDir):
+      // the source cluster and the engine share its runner and programs.
+      const toolkit = await createPostgresToolkit({ env: processEnvironment(), applicationName: 'rookery' });
       // Removed by a watcher process if the demo is interrupted before it destroys the cluster.
       const source = await timed('start source cluster', () =>
-        createScratchCluster({ name: 'demo-source', fsync: true, baseEnv: processEnvironment(), removeWhenOrphaned: true }),
+        toolkit.scratchCluster({ name: 'demo-source', fsync: true, removeWhenOrphaned: true }),
       );
       const restoredDir = join(work, 'restored');
       let restoredStarted = false;
@@ -78,7 +81,7 @@ export function demoCommand(): Command {
           },
           'demo defaults',
         );
-        const engine = await createEngine(config, { actor: 'demo' });
+        const engine = await createEngine(config, { actor: 'demo', toolkit });
         try {
           const backupProgress = progressReporter(true, 'demo backup oltp');
           // Its lifecycle events go into the embedded catalog's outbox once the demo has one.

@@ -72,7 +72,7 @@ export function drCommand(): Command {
         const self = [...withoutRepoFlags(selfCommand(command, config)), '--repo', region.storeUrl];
         const engine = await createEngine(regionConfig, { actor: 'cli dr', selfCommand: self });
         try {
-          const dr = new DisasterRecovery(engine, await createValidationTools(regionConfig, { workDirectory: options.workdir }));
+          const dr = new DisasterRecovery(engine, createValidationTools(engine.toolkit, { workDirectory: options.workdir }));
           const request: DrRequest = {
             mode: options.mode,
             region,

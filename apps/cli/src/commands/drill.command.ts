@@ -18,7 +18,7 @@ export function drillCommand(): Command {
       const { RestoreDrill, createValidationTools, runRecordedDrill } = load.validation();
       const outcome = await withEngine(command, async (engine) =>
         runRecordedDrill(
-          new RestoreDrill(engine, await createValidationTools(engine.config)),
+          new RestoreDrill(engine, createValidationTools(engine.toolkit)),
           tier,
           { backup: options.backup },
           CLI_EVENT_SOURCE,

@@ -61,8 +61,8 @@ export class ValidatorModule {
         ValidatorEngineCloser,
         {
           provide: VALIDATION_TOOLS,
-          useFactory: (resolved: RookeryConfig) => createValidationTools(resolved, { workDirectory: options.workDirectory }),
-          inject: [ROOKERY_CONFIG],
+          useFactory: (engine: RookeryEngine) => createValidationTools(engine.toolkit, { workDirectory: options.workDirectory }),
+          inject: [VALIDATOR_ENGINE],
         },
         {
           provide: BackupValidator,

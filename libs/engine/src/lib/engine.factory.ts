@@ -1,17 +1,14 @@
-import { chmod, chown, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { RookeryConfig, processEnvironment } from '@rookery/config';
 import { PostgresToolkit, createPostgresToolkit, startReplicationBaseBackup } from '@rookery/postgres';
 import { shutdownChunkHasher, shutdownCompressionPool } from '@rookery/pipeline';
 import { BackupRepository, RepositoryLock } from '@rookery/repository';
 import { createStore } from '@rookery/storage';
 import { EngineContext } from './engine.context';
-import { ISOLATED_HBA_FILE, PostgresTools, RESTORED_SERVER_LOG } from './postgres.tools';
+import { PostgresTools } from './postgres.tools';
 import { RookeryEngine } from './rookery.engine';
 import { startTarExtraction } from './tar-extraction.factory';
 import { primaryStoreUrl, signingKeyringFor, storeOptionsFor } from '@rookery/wal';
 import { artifactEncodingFor } from './artifact.codec';
-import { logicalToolsOf } from './logical-tools';
 
 export interface EngineOptions {
   /** Who runs the engine: 'cli', 'oltp-backup service'. */
@@ -29,6 +26,12 @@ export interface EngineOptions {
    * boundary (an extraction that fails, a restored server's start), the engine stays as built.
    */
   postgres?: (tools: PostgresTools) => PostgresTools;
+  /**
+   * The process's PostgreSQL toolkit when the caller built it already, from the same
+   * postgres settings as `config` (the demo starts its source cluster before it has a config);
+   * default: built here (postgresToolkitFor).
+   */
+  toolkit?: PostgresToolkit;
 }
 
 export const ROOKERY_VERSION = '0.1.0';
@@ -40,7 +43,7 @@ export const ROOKERY_VERSION = '0.1.0';
 export async function createEngine(config: RookeryConfig, options: EngineOptions): Promise<RookeryEngine> {
   const primaryUrl = primaryStoreUrl(config);
   const store = createStore(primaryUrl, storeOptionsFor(config));
-  const toolkit = await postgresToolkitFor(config);
+  const toolkit = options.toolkit ?? (await postgresToolkitFor(config));
   const postgres = postgresTools(toolkit, config);
   const encoding = artifactEncodingFor(config);
 
@@ -56,7 +59,7 @@ export async function createEngine(config: RookeryConfig, options: EngineOptions
     selfCommand: options.selfCommand,
     restoreCommandEnvironment: restoreCommandEnvironment(processEnvironment(), config.encryptionKeyEnv),
   };
-  return new RookeryEngine(context, logicalToolsOf(toolkit), async () => {
+  return new RookeryEngine(context, toolkit, async () => {
     await store.close();
     await Promise.all([shutdownCompressionPool(), shutdownChunkHasher()]);
   });
@@ -69,7 +72,7 @@ export function postgresToolkitFor(config: RookeryConfig, applicationName = 'roo
 
 /** The engine's PostgresTools over the toolkit, with the restore settings of the config. */
 function postgresTools(toolkit: PostgresToolkit, config: RookeryConfig): PostgresTools {
-  const { control, pgCtl, waldump, serverUser: user } = toolkit;
+  const { control, restoredServer, waldump } = toolkit;
   const idleTimeoutMs = config.postgres.idleTimeoutSeconds * 1000;
   return {
     control: {
@@ -90,48 +93,11 @@ function postgresTools(toolkit: PostgresToolkit, config: RookeryConfig): Postgre
         ...(toolkit.asRoot ? { tarUser: 'postgres' as const } : {}),
       }),
     syncFileSystem: (path) => toolkit.syncFileSystem(path),
-    startRestored: async (dataDirectory, startOptions) => {
-      const port = startOptions.port ?? 5432;
-      const isolation = startOptions.isolated
-        ? await isolatedSettings(dataDirectory, startOptions.isolated.user, await toolkit.postgresAccount())
-        : {};
-      // The socket goes into the data directory: the one place certain to exist and be writable
-      // by the server's owner, whatever the backed-up server's unix_socket_directories said.
-      await pgCtl.start(dataDirectory, {
-        user,
-        port,
-        socketDir: dataDirectory,
-        logFile: join(dataDirectory, RESTORED_SERVER_LOG),
-        // The restore reads the recovery outcome from this log: keep it here and in English,
-        // whatever logging the backed-up server was configured with.
-        settings: {
-          logging_collector: 'off',
-          log_destination: 'stderr',
-          lc_messages: 'C',
-          ...(await startSyncSetting(dataDirectory)),
-          ...isolation,
-        },
-        // No secret: the restore_command reads what it needs from a 0600 file (RESTORE_ENV_FILE).
-        timeoutMs: startOptions.timeoutMs,
-      });
-      return port;
-    },
-    stopRestored: (dataDirectory) => pgCtl.stop(dataDirectory, 'fast', { user }),
-    isRunning: (dataDirectory) => pgCtl.isRunning(dataDirectory, { user }),
+    startRestored: (dataDirectory, startOptions) => restoredServer.start(dataDirectory, startOptions),
+    stopRestored: (dataDirectory) => restoredServer.stop(dataDirectory),
+    isRunning: (dataDirectory) => restoredServer.isRunning(dataDirectory),
     restorePoints: (walDir, dumpOptions) => waldump.restorePoints(walDir, dumpOptions),
   };
-}
-
-/**
- * A restored server starts as after a crash, and first fsyncs every file of its data directory
- * one by one (time that grows with the number of files). The restore has just synced
- * the whole file system (syncfs), so on Linux with PostgreSQL 14+ the server's own pass is one
- * syncfs too (recovery_init_sync_method): the same guarantee rookery's own sync relies on.
- */
-async function startSyncSetting(dataDirectory: string): Promise<Record<string, string>> {
-  if (process.platform !== 'linux') return {};
-  const major = Number((await readFile(join(dataDirectory, 'PG_VERSION'), 'utf8').catch(() => '')).trim());
-  return major >= 14 ? { recovery_init_sync_method: 'syncfs' } : {};
 }
 
 function regionOf(url: string): string {
@@ -150,30 +116,4 @@ function restoreCommandEnvironment(env: NodeJS.ProcessEnv, keyEnv: string | unde
       (entry): entry is [string, string] => (/^(AWS_|ROOKERY_)/.test(entry[0]) || entry[0] === keyEnv) && entry[1] !== undefined,
     ),
   );
-}
-
-/**
- * A drill's or DR check's server: no TCP listener (its socket is in the private data directory)
- * and an authentication file of rookery's own, which lets only `user` in through that socket,
- * whatever the backed-up server's listen_addresses and pg_hba.conf said.
- */
-async function isolatedSettings(
-  dataDirectory: string,
-  user: string,
-  owner: { uid: number; gid: number } | null,
-): Promise<Record<string, string>> {
-  const hbaFile = join(dataDirectory, ISOLATED_HBA_FILE);
-  await writeFile(
-    hbaFile,
-    `# rookery: an isolated restored server, reachable only through its socket in ${dataDirectory}\nlocal all ${hbaName(user)} trust\n`,
-    { mode: 0o600 },
-  );
-  await chmod(hbaFile, 0o600);
-  if (owner) await chown(hbaFile, owner.uid, owner.gid);
-  return { listen_addresses: '', hba_file: hbaFile };
-}
-
-/** A role name in pg_hba.conf: quoted unless plain. */
-function hbaName(user: string): string {
-  return /^[A-Za-z0-9_]+$/.test(user) ? user : `"${user.replace(/"/g, '""')}"`;
 }

@@ -68,8 +68,5 @@ export interface PostgresTools {
   restorePoints(walDir: string, options: { timeline: number; startLsn: string; endLsn: string }): Promise<{ name: string; lsn: string }[]>;
 }
 
-/** rookery's own pg_hba.conf of an isolated restored server (relative to its data directory). */
-export const ISOLATED_HBA_FILE = 'rookery-hba.conf';
-
-/** Where a server started by startRestored logs (relative to its data directory). */
-export const RESTORED_SERVER_LOG = 'rookery-start.log';
+/** Where restored servers log and keep their isolated pg_hba: the postgres toolkit's restored-server driver decides. */
+export { ISOLATED_HBA_FILE, RESTORED_SERVER_LOG } from '@rookery/postgres';

@@ -23,7 +23,8 @@ import { ManifestSigning, ManifestSigningService } from './manifest-signing.serv
 import { LatestBackupService, LatestRestoreRequest } from './latest-backup.service';
 import { LogicalBackupService } from './logical-backup.service';
 import { LogicalRestoreRequest, LogicalRestoreResult, LogicalRestoreService } from './logical-restore.service';
-import { LogicalTools } from './logical-tools';
+import { logicalToolsOf } from './logical-tools';
+import type { PostgresToolkit } from '@rookery/postgres';
 import { ProgressListener } from './engine.progress';
 import type { PostgresTools } from './postgres.tools';
 import { PhysicalBackupService } from './physical-backup.service';
@@ -67,7 +68,12 @@ export class RookeryEngine {
 
   constructor(
     readonly context: EngineContext,
-    logicalTools: () => Promise<LogicalTools>,
+    /**
+     * The process's one PostgreSQL toolkit: the engine's PostgresTools and logical tools are
+     * built on it, and the libs composed beside the engine (the WAL stream, validation) take
+     * their parts from it instead of building a second one.
+     */
+    readonly toolkit: PostgresToolkit,
     private readonly onClose: () => Promise<void> = async () => undefined,
   ) {
     this.physicalBackup = new PhysicalBackupService(context);
@@ -76,6 +82,7 @@ export class RookeryEngine {
     this.recovery = new RecoveryPlanService(context, this.wal);
     this.replication = new ReplicationService(context);
     this.storageClasses = new StorageClassService(context);
+    const logicalTools = logicalToolsOf(toolkit);
     this.logicalBackup = new LogicalBackupService(context, logicalTools);
     this.logicalRestore = new LogicalRestoreService(context, logicalTools);
     this.verifier = new BackupVerifyService(context, logicalTools);
@@ -302,7 +309,7 @@ export class RookeryEngine {
 
   /** What the queue tier's WAL stream (createWalStreamSupervisor of @rookery/wal) takes from this engine. */
   walStreamSource(): WalStreamSource {
-    return { config: this.context.config, wal: this.wal, osUser: () => this.context.postgres.osUser() };
+    return { config: this.context.config, tools: this.toolkit, wal: this.wal, osUser: () => this.context.postgres.osUser() };
   }
 
   /** WAL continuity of the tier's archive from each backup (`rookery verify --wal`). */

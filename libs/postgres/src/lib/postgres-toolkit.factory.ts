@@ -10,6 +10,7 @@ import { PgSqlClient } from './pg-sql.client';
 import { PgVerifybackupDriver } from './pg-verifybackup.driver';
 import { PgWaldumpDriver } from './pg-waldump.driver';
 import { OsUser, ProcessEnv, ProcessRunner, ProcessUser, lookupOsUser } from './process.runner';
+import { RestoredServerDriver } from './restored-server.driver';
 import { ScratchCluster, ScratchClusterOptions, createScratchCluster } from './scratch-cluster';
 import { TarDriver } from './tar.driver';
 
@@ -32,6 +33,8 @@ export interface PostgresToolkit {
   readonly runner: ProcessRunner;
   readonly binaries: PgBinaries;
   readonly sql: PgSqlClient;
+  /** SQL sessions under another application_name (the validator's), for a caller that shares this toolkit. */
+  sqlAs(applicationName: string): PgSqlClient;
   /** serverInfo, clusterSize, nextXid: the control queries to the database being backed up. */
   readonly control: PgControlClient;
   readonly basebackup: PgBasebackupDriver;
@@ -43,6 +46,8 @@ export interface PostgresToolkit {
   readonly receivewal: PgReceivewalDriver;
   readonly receivewalClient: PgReceivewalClient;
   readonly tar: TarDriver;
+  /** Starts, stops and checks restored data directories' servers as serverUser (isolated ones for drills). */
+  readonly restoredServer: RestoredServerDriver;
   /**
    * Whether rookery runs as root. PostgreSQL refuses root: servers, tar and the directories they
    * use then run as the postgres account.
@@ -64,13 +69,17 @@ export async function createPostgresToolkit(config: PostgresToolkitConfig): Prom
   const sql = new PgSqlClient(config.applicationName ? { applicationName: config.applicationName } : {});
   const uid = process.getuid?.();
   const asRoot = uid === 0;
+  const pgCtl = new PgCtlDriver(runner, binaries);
+  const serverUser: ProcessUser = asRoot ? 'postgres' : { uid: uid ?? 0, gid: process.getgid?.() ?? 0 };
+  const postgresAccount = async () => (asRoot ? lookupOsUser('postgres') : null);
   return {
     runner,
     binaries,
     sql,
+    sqlAs: (applicationName) => new PgSqlClient({ applicationName }),
     control: new PgControlClient(sql),
     basebackup: new PgBasebackupDriver(runner, binaries),
-    pgCtl: new PgCtlDriver(runner, binaries),
+    pgCtl,
     waldump: new PgWaldumpDriver(runner, binaries),
     dump: new PgDumpDriver(runner, binaries),
     restore: new PgRestoreDriver(runner, binaries),
@@ -78,9 +87,10 @@ export async function createPostgresToolkit(config: PostgresToolkitConfig): Prom
     receivewal: new PgReceivewalDriver(runner, binaries),
     receivewalClient: new PgReceivewalClient(sql),
     tar: new TarDriver(runner),
+    restoredServer: new RestoredServerDriver(pgCtl, serverUser, postgresAccount),
     asRoot,
-    serverUser: asRoot ? 'postgres' : { uid: uid ?? 0, gid: process.getgid?.() ?? 0 },
-    postgresAccount: async () => (asRoot ? lookupOsUser('postgres') : null),
+    serverUser,
+    postgresAccount,
     syncFileSystem: async (path) => {
       await runner.run('sync', ['--file-system', path]);
     },

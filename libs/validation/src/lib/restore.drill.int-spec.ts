@@ -49,7 +49,7 @@ describe('restore drills of the content and queue tiers', () => {
       'drill int-spec',
     );
     engine = await createEngine(config, { actor: 'test' });
-    drill = new RestoreDrill(engine, await createValidationTools(config, { workDirectory: drills }));
+    drill = new RestoreDrill(engine, createValidationTools(engine.toolkit, { workDirectory: drills }));
   }, 240_000);
 
   afterAll(async () => {

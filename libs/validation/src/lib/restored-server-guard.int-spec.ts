@@ -154,7 +154,7 @@ describe('a restored server does not obey the backup blindly', () => {
       seen.push({ environ: await environOf(Number(lines[0])), tcp: await tcpConnect(port), listen: lines[5] ?? '' });
     };
     try {
-      const drill = new RestoreDrill(engine, await createValidationTools(engine.config, { workDirectory: drills }));
+      const drill = new RestoreDrill(engine, createValidationTools(engine.toolkit, { workDirectory: drills }));
       const report = await drill.run('oltp');
       expect(report.checks.filter((check) => !check.ok)).toEqual([]);
       expect(report.recovery).toBe('archived-wal');

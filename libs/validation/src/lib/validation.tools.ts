@@ -1,12 +1,11 @@
 import { tmpdir } from 'node:os';
-import { RookeryConfig, processEnvironment } from '@rookery/config';
 import {
   PgRestoreDriver,
   PgSqlClient,
   PgVerifybackupDriver,
   ScratchCluster,
   ScratchClusterOptions,
-  createPostgresToolkit,
+  PostgresToolkit,
   freeLoopbackPort,
 } from '@rookery/postgres';
 
@@ -30,17 +29,18 @@ export interface ValidationToolsOptions {
   workDirectory?: string;
 }
 
-/** Builds the tools from the configuration (the PostgreSQL bin directory). */
-export async function createValidationTools(config: RookeryConfig, options: ValidationToolsOptions = {}): Promise<ValidationTools> {
-  const toolkit = await createPostgresToolkit({
-    binDir: config.postgres.binDir,
-    env: processEnvironment(),
-    applicationName: 'rookery-validator',
-  });
+/**
+ * The tools from the process's PostgreSQL toolkit (the engine's: `engine.toolkit`), with SQL
+ * sessions named rookery-validator.
+ */
+export function createValidationTools(
+  toolkit: Pick<PostgresToolkit, 'verifybackup' | 'restore' | 'sqlAs' | 'scratchCluster'>,
+  options: ValidationToolsOptions = {},
+): ValidationTools {
   return {
     verifybackup: toolkit.verifybackup,
     restore: toolkit.restore,
-    sql: toolkit.sql,
+    sql: toolkit.sqlAs('rookery-validator'),
     scratchCluster: (clusterOptions) => toolkit.scratchCluster(clusterOptions),
     freePort: freeLoopbackPort,
     workDirectory: options.workDirectory ?? tmpdir(),

@@ -1,12 +1,17 @@
-import { RookeryConfig, processEnvironment } from '@rookery/config';
+import { RookeryConfig } from '@rookery/config';
 import { ConfigError, TierName } from '@rookery/core';
-import { createPostgresToolkit, listsStandby, synchronousStandbyNamesFor } from '@rookery/postgres';
+import { PostgresToolkit, listsStandby, synchronousStandbyNamesFor } from '@rookery/postgres';
 import { WalStreamDependencies, WalStreamSupervisor } from './wal-stream.supervisor';
 import { WalPushResult, WalTransfer } from './wal.transfer';
 
+/** pg_receivewal and the SQL that watches it, from the process's one PostgresToolkit. */
+export type WalStreamTools = Pick<PostgresToolkit, 'receivewal' | 'receivewalClient'>;
+
 /** What the WAL stream takes from whoever runs it (the engine: RookeryEngine.walStreamSource()). */
 export interface WalStreamSource {
-  config: Pick<RookeryConfig, 'walStream' | 'tiers' | 'postgres'>;
+  config: Pick<RookeryConfig, 'walStream' | 'tiers'>;
+  /** The runner's own toolkit: the stream builds no second runner or PostgreSQL installation. */
+  tools: WalStreamTools;
   /** Pushes each file: the engine's WalService, same repository, codec and encryption as wal-push. */
   wal: Pick<WalTransfer, 'push'>;
   /** The account the server's files belong to (pg_receivewal's spool is handed to it). */
@@ -14,8 +19,8 @@ export interface WalStreamSource {
 }
 
 /**
- * Builds the WAL stream supervisor of `config.walStream`: pg_receivewal from the configured
- * PostgreSQL programs, pushes through the source's WAL transfer. The only place that turns the
+ * Builds the WAL stream supervisor of `config.walStream`: pg_receivewal from the source's
+ * PostgreSQL toolkit, pushes through the source's WAL transfer. The only place that turns the
  * walStream config into parts.
  */
 export async function createWalStreamSupervisor(
@@ -34,10 +39,7 @@ export async function createWalStreamSupervisor(
       `tiers.${settings.tier}.pgUrl`,
     ]);
   }
-  const { receivewal: driver, receivewalClient: client } = await createPostgresToolkit({
-    binDir: config.postgres.binDir,
-    env: processEnvironment(),
-  });
+  const { receivewal: driver, receivewalClient: client } = source.tools;
   return new WalStreamSupervisor({
     ...supervisorOptions,
     settings,
