@@ -32,7 +32,9 @@ function rookery(args: string[], env: Record<string, string> = {}): RunResult {
 
 function listedIds(repo: string): string[] {
   const result = rookery(['info', '--tier', 'oltp', '--json', '--repo', repo]);
-  expect(result.status).toBe(0);
+  // stderr beside the status, so a failure says why (an intermittent exit 1 after the killed backup
+  // was seen once in a full run and not reproduced since).
+  expect({ status: result.status, stderr: result.status === 0 ? '' : result.stderr }).toEqual({ status: 0, stderr: '' });
   return (JSON.parse(result.stdout) as { backups: { id: string }[] }).backups.map((backup) => backup.id);
 }
 
