@@ -89,6 +89,14 @@ describe('rookery CLI papercuts', () => {
       expect(run.status).toBe(1);
     });
 
+    it("answers 'no backups' for a repository holding only a probe left by a killed process (rookery's own file)", async () => {
+      const probed = join(work, 'probed-repo');
+      await mkdir(probed, { recursive: true });
+      await writeFile(join(probed, '.rookery-probe-0123456789ab'), 'rookery store probe\n');
+      const run = runRookery(['info', '--repo', `file://${probed}`]);
+      expect([run.status, run.stdout, run.stderr]).toEqual([0, 'no backups\n', '']);
+    });
+
     it('fails for a bucket that does not exist and for a prefix holding no repository, on S3', async () => {
       const server = await acquireS3('primary');
       const bucket = `papercuts-${randomBytes(3).toString('hex')}`;

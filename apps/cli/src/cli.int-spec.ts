@@ -162,7 +162,8 @@ describe('rookery CLI', () => {
     );
     const exited = new Promise((done) => child.once('exit', done));
     await untilTrue(async () => {
-      const partial = await findFiles(killRepoDir, (name) => name.includes('.tmp-'));
+      // An artifact being uploaded (the store check's probe in the root is a temporary file too).
+      const partial = await findFiles(killRepoDir, (name) => name.startsWith('oltp/backups/') && name.includes('.tmp-'));
       // A temporary file can be renamed away between the listing and the stat (the lock's): not yet.
       return (
         partial.length > 0 &&

@@ -10,15 +10,22 @@ import { FsStoreDriver } from '@rookery/storage';
  */
 export async function assertRepositoryExists(store: Store): Promise<void> {
   for (const tier of TIER_NAMES) if (await anyObject(store, `${tier}/`)) return;
-  if (await anyObject(store, ''))
+  if (await anyObject(store, '', (key) => !key.startsWith(STORE_PROBE_PREFIX)))
     throw new RepositoryNotFoundError(store.description, "it holds other files and none of rookery's (no tier directories)");
   if (store instanceof FsStoreDriver && !(await isDirectory(store.root)))
     throw new RepositoryNotFoundError(store.description, 'the directory does not exist');
 }
 
-/** Whether anything is stored under `prefix` (reads no further than the first object). */
-async function anyObject(store: Store, prefix: string): Promise<boolean> {
-  for await (const object of store.list(prefix)) if (object) return true;
+/**
+ * Where the stores' write probes (Store.check) live: rookery's own. A probe left by a process killed
+ * between its write and its removal (seen when a backup was SIGKILLed during its first check) does
+ * not make a repository "other files".
+ */
+const STORE_PROBE_PREFIX = '.rookery-probe';
+
+/** Whether anything (that `counts`) is stored under `prefix` (reads no further than the first such object). */
+async function anyObject(store: Store, prefix: string, counts: (key: string) => boolean = () => true): Promise<boolean> {
+  for await (const object of store.list(prefix)) if (counts(object.key)) return true;
   return false;
 }
 
