@@ -208,6 +208,11 @@ export class WalStreamSupervisor {
   }
 
   async status(): Promise<WalStreamStatus> {
+    // The primary first, our own record after: pg_receivewal is recorded as running before it
+    // connects, so a primary that shows it streaming is never paired with an older record that
+    // says it has not started (the record read first could be from before the spawn).
+    const primary = await this.primaryStatus();
+    const pending = await this.pendingFiles();
     return {
       tier: this.settings.tier,
       slot: this.settings.slot,
@@ -215,8 +220,8 @@ export class WalStreamSupervisor {
       spoolDirectory: this.settings.spoolDir,
       onDown: this.settings.onDown,
       receiver: { ...this.receiver },
-      uploads: { ...this.uploads, pending: await this.pendingFiles() },
-      primary: await this.primaryStatus(),
+      uploads: { ...this.uploads, pending },
+      primary,
     };
   }
 
