@@ -219,7 +219,18 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     await run(`alter table events attach partition events_2028_01 for values from ('2028-01-01') to ('2028-02-01')`);
     await run(`insert into events (created_at, kind, payload) values ('2028-01-15', 'routed', 'to the attached one')`);
     await run(`update events set created_at = '2028-01-20' where id between 1200 and 1210`);
-    await point('incremental');
+    const attached = await point('incremental');
+    expect(attached.logical?.changes?.layout).toEqual({
+      changes: ['public.events_2028_01 was attached to public.events'],
+      recreated: ['public.events_2028_01'],
+      dropped: [],
+    });
+    expect(attached.logical?.changes?.tables).toContainEqual(
+      expect.objectContaining({ table: 'public.events_2028_01', mode: 'whole', rows: follow[2].sums['public.events_2028_01'].rows }),
+    );
+    expect(warnings.at(-1)).toMatch(
+      /the partitions changed since backup '.*': public\.events_2028_01 was attached to public\.events; the incremental follows/,
+    );
 
     // DETACH of a partition, then rows changed in the detached table and January rows routed to
     // the default partition.
@@ -228,7 +239,12 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     await run(`delete from events_2026_01 where id % 11 = 0`);
     await run(`insert into events_2026_01 (id, created_at, kind, payload) values (990001, '2026-01-09', 'detached', 'd')`);
     await run(`insert into events (created_at, kind, payload) values ('2026-01-10', 'january', 'now in the default partition')`);
-    await point('incremental');
+    const detached = await point('incremental');
+    expect(detached.logical?.changes?.layout).toEqual({
+      changes: ['public.events_2026_01 was detached from public.events'],
+      recreated: ['public.events_2026_01'],
+      dropped: [],
+    });
 
     // CREATE of a new partition, rows inserted into it and moved into it.
     await run(`create table events_2028_02 partition of events for values from ('2028-02-01') to ('2028-03-01')`);
@@ -236,13 +252,24 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
       `insert into events (created_at, kind, payload) select date '2028-02-01' + (g % 28), 'created', 'c' from generate_series(1, 30) g`,
     );
     await run(`update events set created_at = '2028-02-14' where id between 1300 and 1310`);
-    await point('incremental');
+    const created = await point('incremental');
+    expect(created.logical?.changes?.layout).toEqual({
+      changes: ['partition public.events_2028_02 of public.events was created'],
+      recreated: ['public.events_2028_02'],
+      dropped: [],
+    });
+    expect(created.logical?.changes?.tables).toContainEqual(expect.objectContaining({ table: 'public.events_2028_02', mode: 'whole' }));
 
     // DROP of a partition, and the rows of the new one change again (its triggers track it now).
     await run(`drop table events_2026_03`);
     await run(`update events set payload = 'tracked' where created_at >= '2028-02-01' and created_at < '2028-02-10'`);
     await run(`delete from events where created_at = '2028-02-20'`);
     const last = await point('incremental');
+    expect(last.logical?.changes?.layout).toEqual({
+      changes: ['partition public.events_2026_03 of public.events was dropped'],
+      recreated: [],
+      dropped: ['public.events_2026_03'],
+    });
     const tables = Object.fromEntries((last.logical?.changes?.tables ?? []).map((table) => [table.table, table.mode]));
     expect(tables['public.events_2028_02']).toBe('keys');
     expect(last.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_02']));
