@@ -135,14 +135,6 @@ export class PgDumpDriver {
   }
 
   /**
-   * Every definition of the database as `pg_dump --schema-only` prints it at an exported snapshot,
-   * without comments and the per-run `\restrict` key, so equal schemas give equal text.
-   */
-  async schemaDefinition(options: { url: string; snapshot: string; signal?: AbortSignal }): Promise<string> {
-    return definitionText(await this.schemaScript(options));
-  }
-
-  /**
    * `pg_dump --schema-only --format=plain` at an exported snapshot, its TOC entry headers kept
    * (`-- Name: …; Type: …; Schema: …; Owner: …`) and the per-run `\restrict` lines removed, so the
    * script runs in any psql and equal schemas give equal text. With `tables`, only those tables
