@@ -286,6 +286,20 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     }
   });
 
+  it('refuses to follow a detach of a partition a view reads, naming the view (the restore could not drop the partition)', async () => {
+    await run(`create view recent_events as select * from events_2028_02`);
+    await backup('full');
+    await run(`alter table events detach partition events_2028_02`);
+    const refused = engine.backup({ tier: 'content', type: 'incremental' });
+    await expect(refused).rejects.toBeInstanceOf(IncrementalChainError);
+    await expect(refused).rejects.toThrow(
+      /public\.events_2028_02 was detached from public\.events\) in a way an incremental cannot follow: rule _RETURN on view recent_events depends on public\.events_2028_02/,
+    );
+    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-03-01')`);
+    const followed = await backup('incremental');
+    expect(followed.logical?.changes?.layout).toBeUndefined();
+  });
+
   it('still refuses an incremental across any other schema change', async () => {
     await run(`alter table notes add column archived boolean`);
     const refused = engine.backup({ tier: 'content', type: 'incremental' });
