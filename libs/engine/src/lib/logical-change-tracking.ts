@@ -344,8 +344,8 @@ export async function readSchemaCatalog(session: PgSession): Promise<SchemaCatal
 
 /**
  * What stops a layout change from being followed, read at the incremental's snapshot: a table to
- * recreate that another object depends on (the restore's DROP TABLE would fail: a view, another
- * table's foreign key), or a table to carry whole whose triggers are not in place at the snapshot
+ * recreate (or a sequence it owns) that another object depends on (the restore's DROP TABLE would
+ * fail: a view, another table's foreign key or column default), or a table to carry whole whose triggers are not in place at the snapshot
  * (created after the incremental installed them: its next changes would go unlogged).
  */
 export async function layoutObstacles(
@@ -357,13 +357,21 @@ export async function layoutObstacles(
   const kept = plan.drop.filter((table) => recreated.has(table));
   const dependents = kept.length
     ? await session.query<{ table: string; dependent: string }>(
-        `select distinct quote_ident(n.nspname) || '.' || quote_ident(c.relname) as table,
+        `with kept as (select to_regclass(name) as relid from unnest($1::text[]) name),
+              -- What DROP TABLE takes with it: the table and the sequences it owns (serial, identity).
+              dropped as (
+                select relid, relid as owner from kept
+                union all
+                select d.objid, d.refobjid from pg_depend d join kept k on k.relid = d.refobjid join pg_class s on s.oid = d.objid
+                where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i') and s.relkind = 'S')
+         select distinct quote_ident(n.nspname) || '.' || quote_ident(c.relname) as table,
                 pg_describe_object(d.classid, d.objid, d.objsubid) as dependent
-         from pg_depend d join pg_class c on c.oid = d.refobjid join pg_namespace n on n.oid = c.relnamespace
-         where d.refclassid = 'pg_class'::regclass and d.deptype = 'n'
-           and d.refobjid = any (select to_regclass(name) from unnest($1::text[]) name)
-           and not (d.classid = 'pg_constraint'::regclass
-                    and exists (select 1 from pg_constraint k where k.oid = d.objid and k.conrelid = d.refobjid))
+         from dropped x join pg_depend d on d.refclassid = 'pg_class'::regclass and d.refobjid = x.relid and d.deptype = 'n'
+         join pg_class c on c.oid = x.relid join pg_namespace n on n.oid = c.relnamespace
+         where not (d.classid = 'pg_constraint'::regclass
+                    and exists (select 1 from pg_constraint k where k.oid = d.objid and k.conrelid = x.owner))
+           and not (d.classid = 'pg_attrdef'::regclass
+                    and exists (select 1 from pg_attrdef a where a.oid = d.objid and a.adrelid = x.owner))
          order by 1, 2`,
         [kept],
       )
