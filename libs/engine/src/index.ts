@@ -20,3 +20,4 @@ export * from './lib/storage-class.service';
 export * from './lib/retention.service';
 export * from './lib/backup-run';
 export * from './lib/backup-types';
+export * from './lib/tablespace-restore';

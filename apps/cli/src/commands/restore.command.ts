@@ -16,6 +16,8 @@ interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRest
   targetUrl?: string;
   archiveMode?: 'keep' | 'off';
   keepSettings?: boolean;
+  tablespaceMap?: Record<string, string>;
+  tablespaceMapAll?: string;
 }
 
 export function restoreCommand(): Command {
@@ -40,6 +42,12 @@ export function restoreCommand(): Command {
       '--keep-settings',
       "DANGEROUS: keep the backup's archive_command, recovery_end_command, ssl_passphrase_command, preload libraries, … (by default rookery comments them out and reports it): a tampered backup's commands then run on this host",
     )
+    .option(
+      '--tablespace-map <old=new>',
+      'restore a tablespace (named by its original directory, name or OID) into NEW instead of its original directory; repeatable',
+      collectTablespaceMap,
+    )
+    .option('--tablespace-map-all <dir>', 'restore every tablespace not named by --tablespace-map under DIR/<oid>')
     .option('--start', 'start the restored server and wait until recovery has finished and it is promoted')
     .option('--port <n>', 'port for --start', parsePort)
     .option('--target-url <url>', 'database to restore into (logical tiers): created when absent, else it must have no user tables')
@@ -138,6 +146,7 @@ async function restorePhysical(command: Command, tier: TierName, options: Restor
         target,
         archiveMode: options.archiveMode,
         keepSettings: options.keepSettings,
+        tablespaces: { map: options.tablespaceMap, all: options.tablespaceMapAll },
         onProgress: progress.listener,
       })
       .finally(progress.stop),
@@ -152,6 +161,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     backup: result.manifest.id,
     tier,
     dataDirectory: result.dataDirectory,
+    tablespaces: result.tablespaces,
     bytes: result.bytes,
     directBytes: result.directBytes,
     startedOnPort: result.startedOnPort ?? null,
@@ -168,6 +178,10 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
 function restoreText(result: PhysicalRestoreResult): string {
   const lines = [
     `restored backup ${result.manifest.id} (${formatBytes(result.bytes)}, ${formatBytes(result.directBytes)} of it written with O_DIRECT) into ${result.dataDirectory}`,
+    ...result.tablespaces.map(
+      (tablespace) =>
+        `tablespace ${tablespace.name} (${tablespace.oid}) into ${tablespace.restoredTo}${tablespace.restoredTo === tablespace.location ? ' (its original directory)' : ` (was ${tablespace.location})`}`,
+    ),
   ];
   if (result.settings) {
     lines.push(
@@ -198,6 +212,16 @@ function restoreText(result: PhysicalRestoreResult): string {
       (startMs === undefined ? '' : `, start+recovery ${seconds(startMs)}`),
   );
   return `${lines.join('\n')}\n`;
+}
+
+/** --tablespace-map OLD=NEW, repeatable: the first '=' splits (OLD is a directory, name or OID; NEW may hold '='). */
+export function collectTablespaceMap(value: string, previous: Record<string, string> | undefined): Record<string, string> {
+  const split = value.indexOf('=');
+  const old = value.slice(0, split);
+  const next = value.slice(split + 1);
+  if (split <= 0 || next === '') throw new InvalidArgumentError("must be OLD=NEW (OLD: the tablespace's original directory, name or OID)");
+  if (previous && old in previous) throw new InvalidArgumentError(`names '${old}' twice`);
+  return { ...(previous ?? {}), [old]: next };
 }
 
 function parseJobs(value: string): number {

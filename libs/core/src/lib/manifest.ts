@@ -43,13 +43,27 @@ export interface EncryptionSpec {
  * Its content is covered by the stored sha256 (exactly what the server sent) and by the
  * per-file CRC32C of PostgreSQL's backup_manifest, stored beside it (kind 'pg-manifest').
  */
+/**
+ * A user tablespace of a physical backup (one artifact each, kind 'tablespace-tar': its files
+ * relative to its directory, PG_<version>_<catversion>/…, as PostgreSQL sends them).
+ */
+export interface TablespaceRecord {
+  oid: number;
+  /** pg_tablespace.spcname at the backup (for people; the OID is what the cluster uses). */
+  name: string;
+  /** Its directory on the backed-up server: the target of pg_tblspc/<oid>. */
+  location: string;
+}
+
 export interface ArtifactRecord {
   name: string;
   /**
    * changeset: a content incremental's SQL script (see the engine's logical-changeset);
    * pg-manifest: PostgreSQL's backup_manifest of a physical backup whose tar does not hold it.
    */
-  kind: 'base-tar' | 'pg-manifest' | 'dump' | 'changeset' | 'wal';
+  kind: 'base-tar' | 'tablespace-tar' | 'pg-manifest' | 'dump' | 'changeset' | 'wal';
+  /** A tablespace-tar's tablespace: restored to its location, or where --tablespace-map says. */
+  tablespace?: TablespaceRecord;
   bytes: number;
   storedBytes: number;
   sha256: string;

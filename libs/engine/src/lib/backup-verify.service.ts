@@ -114,7 +114,7 @@ export class BackupVerifyService {
   ): Promise<{ sink: Writable; entries: Promise<number>; abort: (error: Error) => void }> {
     const controller = new AbortController();
     const abort = (error: Error) => controller.abort(error);
-    if (artifact.kind === 'base-tar') {
+    if (artifact.kind === 'base-tar' || artifact.kind === 'tablespace-tar') {
       let entries = 0;
       const tar = require('tar') as typeof import('tar');
       const sink = tar.t({ onReadEntry: () => void entries++ }) as unknown as Writable;

@@ -79,6 +79,7 @@ function postgresTools(toolkit: PostgresToolkit, config: RookeryConfig): Postgre
       serverInfo: (url) => control.serverInfo(url),
       clusterSize: (url) => control.clusterSize(url),
       nextXid: (url) => control.nextXid(url),
+      tablespaces: (url) => control.tablespaces(url),
     },
     // A base backup whose server stops sending fails after postgres.idleTimeoutSeconds of silence.
     basebackup: {

@@ -1,16 +1,20 @@
 import { availableParallelism } from 'node:os';
+import { Readable } from 'node:stream';
 import {
   ArtifactRecord,
   BackupManifest,
   ConfigError,
+  InvariantError,
+  SourceUnavailableError,
   StorageClass,
+  TablespaceRecord,
   TierName,
   parseLsn,
   rootCauseOf,
   signManifest,
   walSegmentName,
 } from '@rookery/core';
-import type { BasebackupResult } from '@rookery/postgres';
+import { type BasebackupResult, describePgUrl } from '@rookery/postgres';
 import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
 import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
@@ -20,8 +24,9 @@ import { EngineContext } from './engine.context';
 import { ServerFacts } from './postgres.tools';
 
 /**
- * A full physical backup of a tier: pg_basebackup's tar (with the WAL that makes it consistent)
- * streamed through the pipeline straight into the primary store, then the manifest.
+ * A full physical backup of a tier: the base tar (with the WAL that makes it consistent) and one
+ * tar per user tablespace streamed through the pipeline straight into the primary store, then the
+ * manifest.
  */
 export class PhysicalBackupService {
   constructor(private readonly context: EngineContext) {}
@@ -39,11 +44,13 @@ export class PhysicalBackupService {
 
     // Fail before the backup starts if the store or the database cannot be reached (both asked at once).
     const archive = new WalArchive(repository.store, repository.keyring);
-    const [, server, totalBytes] = await Promise.all([
+    const [, server, totalBytes, listed] = await Promise.all([
       repository.store.check(),
       postgres.control.serverInfo(url),
       postgres.control.clusterSize(url).catch(() => undefined),
+      postgres.control.tablespaces(url),
     ]);
+    const tablespaces = checkTablespaces(describePgUrl(url), server, listed);
     // The tier's WAL archive belongs to one database system: a backup of another could never be
     // rolled forward with it. Read (and its signature checked) before anything is written.
     const recorded = await archive.system(request.tier);
@@ -64,6 +71,7 @@ export class PhysicalBackupService {
         label: `rookery ${id}`,
         checkpoint: tier.checkpoint,
         serverCompresses: Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
+        tablespaces,
         encoding,
         keyOf: (name) => repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name),
         backup: { tier: request.tier, id },
@@ -131,17 +139,22 @@ export class PhysicalBackupService {
   }
 
   /**
-   * The base tar (with the WAL that makes it consistent) streamed into the store. With a PostgreSQL
-   * 15+ server and compression.location 'server', the server compresses while it sends (BASE_BACKUP
-   * over the replication protocol) and PostgreSQL's backup_manifest is stored beside the tar;
-   * otherwise pg_basebackup's uncompressed tar (backup_manifest as its last member) is compressed
-   * here. Either way a failed backup rejects and aborts the store writes: no manifest follows.
+   * The base tar (with the WAL that makes it consistent) and one tar per user tablespace streamed
+   * into the store. With a PostgreSQL 15+ server and compression.location 'server', the server
+   * compresses while it sends (BASE_BACKUP over the replication protocol) and PostgreSQL's
+   * backup_manifest is stored beside the tars. Otherwise the tars are compressed here: taken by
+   * pg_basebackup (one tar with backup_manifest as its last member) for a cluster without
+   * tablespaces, and over the replication protocol, uncompressed, for one with tablespaces:
+   * pg_basebackup writes a single archive to a pipe (`can only write single tablespace to
+   * stdout`), and writing -Ft to a directory would need local disk as large as the backup.
+   * Either way a failed backup rejects and aborts the store writes: no manifest follows.
    */
   private async takeBaseBackup(options: {
     url: string;
     label: string;
     checkpoint: 'fast' | 'spread';
     serverCompresses: boolean;
+    tablespaces: TablespaceRecord[];
     encoding: ArtifactEncoding;
     keyOf: (name: string) => string;
     backup: Pick<BackupManifest, 'tier' | 'id'>;
@@ -152,8 +165,8 @@ export class PhysicalBackupService {
     const { postgres, repository } = this.context;
     const { encoding } = options;
     const common = { encoding, backup: options.backup, storageClass: options.storageClass, signal: options.signal };
-    if (!options.serverCompresses) {
-      const name = artifactFileName('base.tar', encoding);
+    const name = artifactFileName('base.tar', encoding);
+    if (!options.serverCompresses && options.tablespaces.length === 0) {
       const basebackup = postgres.basebackup.start(options);
       // The driver's stream ends only once pg_basebackup exited 0, and errors otherwise: a failed
       // pg_basebackup aborts the store write instead of leaving a short artifact.
@@ -166,42 +179,53 @@ export class PhysicalBackupService {
       return { result: await basebackup.result, artifacts: [artifact] };
     }
 
-    const compression = { codec: 'zstd' as const, level: encoding.compression.level };
+    const compression = options.serverCompresses ? { codec: 'zstd' as const, level: encoding.compression.level } : undefined;
     const backup = postgres.basebackup.startServerCompressed({
       url: options.url,
       label: options.label,
       checkpoint: options.checkpoint,
-      compression: { ...compression, workers: encoding.workers || availableParallelism() },
+      compression: compression && { ...compression, workers: encoding.workers || availableParallelism() },
       signal: options.signal,
       onProgress: options.onBytes,
     });
-    const name = artifactFileName('base.tar', encoding);
     // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar.
     const plain: ArtifactEncoding = { ...encoding, compression: { codec: 'none', level: 0 } };
     const manifestName = artifactFileName('backup_manifest', plain);
-    // Both writes start now: the manifest arrives while the tar's store write is still being made
-    // durable. A failure of either stops the backup, which fails the other.
+    // Every write starts as its stream does: the manifest arrives while the tar's store write is
+    // still being made durable. A failure of any stops the backup, which fails the others.
     // The protocol client's buffers come back to it once the store has written them (a store with
     // write-completion hooks; with another the slabs are left to the garbage collector). A chunk
     // reaches the store as the client gave it when no stage between them makes new buffers (a
-    // server-compressed tar is only counted and hashed on its way); encrypted, the store sees the
-    // cipher's buffers instead, which the client does not know and ignores.
+    // server-compressed tar is only counted and hashed on its way); compressed here or encrypted,
+    // the store sees other buffers, which the client does not know and ignores.
     // backup.reuseBuffers off: every slab is fresh memory (the plain path the reuse is proved against).
     const onWritten = this.context.config.backup.reuseBuffers ? backup.release : undefined;
-    // The failure that explains the other decides, in the order they came: the tar's ENOSPC, not
+    // The failure that explains the others decides, in the order they came: the tar's ENOSPC, not
     // the end of the manifest stream it caused.
     const failures: unknown[] = [];
-    const noted = (write: Promise<ArtifactRecord>) => write.catch((error: unknown) => (failures.push(error), Promise.reject(error)));
+    const noted = <T>(write: Promise<T>) => write.catch((error: unknown) => (failures.push(error), Promise.reject(error)));
+    const tar = (key: string, stream: Readable, extra: { name: string; kind: ArtifactRecord['kind'] }) =>
+      noted(writeArtifact(repository.store, key, stream, { ...common, ...extra, precompressed: compression, onWritten }));
+    // PostgreSQL sends the tablespaces' archives first, the data directory's last.
+    const tablespaceWrites = noted(
+      (async () => {
+        const writes: Promise<ArtifactRecord>[] = [];
+        for await (const archive of backup.tablespaces) {
+          const tablespace = tablespaceOf(options.tablespaces, archive.oid, archive.location);
+          const archiveName = artifactFileName(`tablespace-${archive.oid}.tar`, encoding);
+          writes.push(
+            tar(options.keyOf(archiveName), archive.stream, { name: archiveName, kind: 'tablespace-tar' }).then((record) => ({
+              ...record,
+              tablespace,
+            })),
+          );
+        }
+        return Promise.all(writes);
+      })(),
+    );
     const writes = await Promise.allSettled([
-      noted(
-        writeArtifact(repository.store, options.keyOf(name), backup.archive, {
-          ...common,
-          name,
-          kind: 'base-tar',
-          precompressed: compression,
-          onWritten,
-        }),
-      ),
+      tar(options.keyOf(name), backup.archive, { name, kind: 'base-tar' }),
+      tablespaceWrites,
       noted(
         writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
           ...common,
@@ -213,11 +237,75 @@ export class PhysicalBackupService {
       ),
     ]);
     if (failures.length > 0) throw rootCauseOf(failures);
-    const [tar, manifest] = writes.map((write) => (write as PromiseFulfilledResult<ArtifactRecord>).value);
+    const [base, tablespaces, manifest] = writes.map(
+      (write) => (write as PromiseFulfilledResult<ArtifactRecord | ArtifactRecord[]>).value,
+    ) as [ArtifactRecord, ArtifactRecord[], ArtifactRecord];
     const result = await backup.result;
-    // The server's last progress report is the tar's exact size (PostgreSQL 15+ always sends it).
-    return { result, artifacts: [{ ...tar, bytes: result.archiveBytes ?? tar.bytes }, manifest] };
+    // Compressed by the server, a tar's size is the server's count (PostgreSQL 15+ always sends it).
+    const sized = (record: ArtifactRecord, bytes: number | undefined) =>
+      compression && bytes !== undefined ? { ...record, bytes } : record;
+    const missing = options.tablespaces.filter((listed) => !tablespaces.some((record) => record.tablespace?.oid === listed.oid));
+    if (missing.length > 0) {
+      throw new InvariantError(
+        `the base backup sent no archive for tablespace ${missing.map((entry) => `'${entry.name}' (${entry.oid})`).join(', ')}: it was dropped during the backup; take the backup again`,
+      );
+    }
+    return {
+      result,
+      artifacts: [
+        sized(base, result.archiveBytes),
+        ...tablespaces.map((record) => sized(record, record.tablespace && result.tablespaceBytes[record.tablespace.oid])),
+        manifest,
+      ],
+    };
   }
+}
+
+/** The tablespace an archive is for, named as pg_tablespace named it before the backup started. */
+function tablespaceOf(listed: TablespaceRecord[], oid: number, location: string): TablespaceRecord {
+  // A tablespace created after the list was read has no name here: the OID stands in for it.
+  return { oid, name: listed.find((entry) => entry.oid === oid)?.name ?? String(oid), location };
+}
+
+/**
+ * The user tablespaces of the server, refused when one is inside the data directory (PostgreSQL
+ * warns against it: its files would be both in the data directory's archive and in its own).
+ * A cluster with tablespaces needs PostgreSQL 15+ (the replication protocol client takes them).
+ */
+export function checkTablespaces(
+  target: string,
+  server: Pick<ServerFacts, 'versionNum' | 'dataDirectory'>,
+  tablespaces: TablespaceRecord[],
+): TablespaceRecord[] {
+  const data = server.dataDirectory?.replace(/\/+$/, '');
+  for (const tablespace of tablespaces) {
+    if (!tablespace.location.startsWith('/'))
+      throw new SourceUnavailableError(
+        `cannot back up ${target}: tablespace '${tablespace.name}' has no absolute location ('${tablespace.location}')`,
+        {
+          retryable: false,
+        },
+      );
+    if (data && (tablespace.location === data || tablespace.location.startsWith(`${data}/`))) {
+      throw new SourceUnavailableError(
+        `cannot back up ${target}: tablespace '${tablespace.name}' (${tablespace.oid}) is inside the data directory (${tablespace.location})`,
+        {
+          retryable: false,
+          hint: 'PostgreSQL warns against tablespaces inside the data directory; create one outside it and move the tables (ALTER TABLE … SET TABLESPACE), then drop this one',
+        },
+      );
+    }
+  }
+  if (tablespaces.length > 0 && server.versionNum < 150_000) {
+    throw new SourceUnavailableError(
+      `cannot back up ${target}: it has ${tablespaces.length} user tablespace(s), which rookery backs up from PostgreSQL 15 on (server ${server.versionNum})`,
+      {
+        retryable: false,
+        hint: 'pg_basebackup cannot write more than one tablespace to a pipe; upgrade the server, or move the tables into pg_default',
+      },
+    );
+  }
+  return tablespaces;
 }
 
 /** Refuses a server other than the one the tier's WAL archive records (another cluster, or one re-initialised). */

@@ -1,6 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   BackupManifest,
   ConfigError,
@@ -14,6 +14,7 @@ import {
   parseWalFileName,
   walSegmentFileName,
 } from '@rookery/core';
+import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
@@ -54,6 +55,12 @@ export interface PhysicalRestoreRequest {
   keepSettings?: boolean;
   /** How long --start waits for recovery to finish and the server to be promoted. */
   recoveryTimeoutMs?: number;
+  /**
+   * Where the backup's user tablespaces go; by default each to its original location. `map`:
+   * tablespace (its original location, name or OID) → directory; `all`: every tablespace not in
+   * `map` under all/<oid> (drills and validations put them in their scratch directory).
+   */
+  tablespaces?: TablespaceMapping;
   signal?: AbortSignal;
   onProgress?: ProgressListener;
 }
@@ -61,6 +68,8 @@ export interface PhysicalRestoreRequest {
 export interface PhysicalRestoreResult {
   manifest: BackupManifest;
   dataDirectory: string;
+  /** Where each user tablespace was restored (pg_tblspc/<oid> points there). */
+  tablespaces: { oid: number; name: string; location: string; restoredTo: string }[];
   bytes: number;
   /** Of `bytes`, how many went to disk with O_DIRECT (big files) rather than through the page cache. */
   directBytes: number;
@@ -125,14 +134,22 @@ export class PhysicalRestoreService {
     const dataDirectory = resolve(request.to);
     const secrets = this.context.restoreCommandEnvironment ?? {};
     if (recovery && Object.keys(secrets).length > 0) recovery.envFile = join(dataDirectory, RESTORE_ENV_FILE);
-    // Refuse before fetching anything: never write into a directory that holds something.
+    // Refuse before fetching anything: never write into a directory that holds something, and
+    // know where every tablespace goes (the mapping names only tablespaces of this backup).
+    const tablespaces = planTablespaces(manifest, dataDirectory, request.tablespaces ?? {});
+    for (const tablespace of tablespaces) await checkEmptyDirectory(tablespace.restoredTo, `tablespace '${tablespace.name}'`);
     await prepareEmptyDirectory(dataDirectory);
     const owner = await postgres.osUser();
 
     // A data directory is 0700 and, when we are root, owned by the postgres account, which also
-    // runs the extraction.
-    await chmod(dataDirectory, 0o700);
-    if (owner) await chown(dataDirectory, owner.uid, owner.gid);
+    // runs the extraction; a tablespace's directory likewise.
+    for (const directory of [dataDirectory, ...tablespaces.map((tablespace) => tablespace.restoredTo)]) {
+      // Directories created on the way are traversable (0711): the server's account must reach it.
+      await mkdir(dirname(directory), { recursive: true, mode: 0o711 });
+      await mkdir(directory, { recursive: true, mode: 0o700 });
+      await chmod(directory, 0o700);
+      if (owner) await chown(directory, owner.uid, owner.gid);
+    }
 
     let abortExtraction: () => Promise<void> = async () => undefined;
     let seeding: Promise<void> = Promise.resolve();
@@ -163,16 +180,23 @@ export class PhysicalRestoreService {
           if (owner) await chown(path, owner.uid, owner.gid);
           continue;
         }
-        if (artifact.kind !== 'base-tar') {
+        if (artifact.kind !== 'base-tar' && artifact.kind !== 'tablespace-tar') {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
+        }
+        // A tablespace's tar goes into its directory (its members are PG_<version>_<catversion>/…).
+        const into = artifact.tablespace
+          ? (tablespaces.find((tablespace) => tablespace.oid === artifact.tablespace?.oid)?.restoredTo ?? dataDirectory)
+          : dataDirectory;
+        if (artifact.kind === 'tablespace-tar' && into === dataDirectory) {
+          throw new InvariantError(`tablespace artifact '${artifact.name}' of backup '${manifest.id}' names no tablespace`);
         }
         // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
         // decrypts and decompresses; global/pg_control lands under its pending name. The big
         // files go to disk with O_DIRECT from here, the ones tar wrote are flushed as it goes, so
         // the sync below finds little left to write.
-        const writeback = ExtractionSync.inDirectory(dataDirectory);
+        const writeback = ExtractionSync.inDirectory(into);
         const extractor = postgres.extractTar(
-          dataDirectory,
+          into,
           { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` },
           { onMember: (member) => writeback.memberStarted(member), label: `${artifact.name} of backup '${manifest.id}'`, owner },
         );
@@ -187,7 +211,7 @@ export class PhysicalRestoreService {
           keyMaterial,
           requireEncryption: encryptionRequired(this.context.encoding),
           signal: request.signal,
-          target: dataDirectory,
+          target: into,
           onStoredBytes: (bytes) =>
             request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
         });
@@ -206,6 +230,8 @@ export class PhysicalRestoreService {
       await stat(pending).catch(() => {
         throw new RestoreTargetError(`backup '${manifest.id}' has no ${CONTROL_FILE}: not a base backup`);
       });
+      // pg_tblspc/<oid> → where each tablespace went, from the signed manifest and the mapping.
+      await linkTablespaces(dataDirectory, manifest, tablespaces, owner);
       const libraries = manifest.librarySettings ?? {};
       settings = request.bare || request.keepSettings ? null : await neutraliseRestoredSettings(dataDirectory, owner, libraries);
       if (recovery?.envFile) await writeEnvironmentFile(recovery.envFile, secrets, owner);
@@ -216,6 +242,8 @@ export class PhysicalRestoreService {
         settings && guardedSettings(recovery, neutralisedLibraries(settings), libraries),
       );
       await postgres.syncFileSystem(dataDirectory);
+      // Another file system's tablespace directory is made durable on its own.
+      for (const tablespace of tablespaces) await postgres.syncFileSystem(tablespace.restoredTo);
       await rename(pending, join(dataDirectory, CONTROL_FILE));
       await postgres.syncFileSystem(dataDirectory);
       await seeding;
@@ -224,12 +252,14 @@ export class PhysicalRestoreService {
       await abortExtraction();
       await seeding;
       await emptyDirectory(dataDirectory);
+      for (const tablespace of tablespaces) await emptyDirectory(tablespace.restoredTo);
       throw error;
     }
 
     const result: PhysicalRestoreResult = {
       manifest,
       dataDirectory,
+      tablespaces,
       bytes: manifest.bytes,
       directBytes,
       settings,
@@ -346,16 +376,24 @@ class PhaseClock {
 }
 
 async function prepareEmptyDirectory(path: string): Promise<void> {
+  await checkEmptyDirectory(path, 'restore directory');
+  await mkdir(path, { recursive: true, mode: 0o700 });
+}
+
+/** Refuses a directory that holds anything (absent is fine: it is created). */
+async function checkEmptyDirectory(path: string, what: string): Promise<void> {
   const entries = await readdir(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') return null;
-    throw new RestoreTargetError(`cannot use restore directory '${path}': ${error.message}`, { cause: error });
+    throw new RestoreTargetError(`cannot use ${what} '${path}': ${error.message}`, { cause: error });
   });
   if (entries && entries.length > 0) {
-    throw new RestoreTargetError(`restore directory '${path}' is not empty`, {
-      hint: 'restore into a new or empty directory; rookery never overwrites a data directory',
+    throw new RestoreTargetError(`${what} '${path}' is not empty`, {
+      hint:
+        what === 'restore directory'
+          ? 'restore into a new or empty directory; rookery never overwrites a data directory'
+          : 'restore it elsewhere with --tablespace-map OLD=NEW or --tablespace-map-all DIR; rookery never overwrites a tablespace',
     });
   }
-  await mkdir(path, { recursive: true, mode: 0o700 });
 }
 
 async function emptyDirectory(path: string): Promise<void> {

@@ -8,6 +8,8 @@ export interface ServerFacts {
   systemIdentifier: string;
   /** wal_segment_size in bytes (recorded as the WAL archive's at the tier's first backup). */
   walSegmentSize?: number;
+  /** The server's data directory, when the role may read it (a tablespace inside it is refused). */
+  dataDirectory?: string;
   /** The library settings the role may read (recorded in a physical backup's manifest). */
   librarySettings?: Record<string, string>;
 }
@@ -23,13 +25,18 @@ export interface PostgresTools {
     clusterSize(url: string): Promise<number>;
     /** The next transaction id to be assigned (xid8, decimal): recorded when a backup ends. */
     nextXid(url: string): Promise<string>;
+    /** The user tablespaces: OID, name, directory (pg_tablespace_location). */
+    tablespaces(url: string): Promise<{ oid: number; name: string; location: string }[]>;
   };
   basebackup: {
     start(options: { url: string; label: string; checkpoint: 'fast' | 'spread'; signal?: AbortSignal }): {
       stream: NodeJS.ReadableStream & import('node:stream').Readable;
       result: Promise<{ startLsn: string; stopLsn: string; timeline: number }>;
     };
-    /** BASE_BACKUP over the replication protocol with the server compressing (PostgreSQL 15+). */
+    /**
+     * BASE_BACKUP over the replication protocol (PostgreSQL 15+): with the server compressing, or
+     * without compression for a cluster with tablespaces (pg_basebackup writes one archive to a pipe).
+     */
     startServerCompressed(options: ReplicationBaseBackupOptions): ReplicationBaseBackup;
   };
   /** The `postgres` OS account when running as root (restored files are given to it), else null. */

@@ -20,7 +20,8 @@ export interface ReplicationBaseBackupOptions {
   url: string;
   label: string;
   checkpoint: CheckpointMode;
-  compression: ServerCompression;
+  /** Absent: the server sends plain tars (rookery compresses them, the client-compression path). */
+  compression?: ServerCompression;
   signal?: AbortSignal;
   connectTimeoutMs?: number;
   /**
@@ -33,23 +34,46 @@ export interface ReplicationBaseBackupOptions {
   onProgress?: (bytes: number) => void;
 }
 
+export interface BaseBackupProtocolResult extends BasebackupResult {
+  archiveBytes?: number;
+  tablespaceBytes: Record<number, number>;
+}
+
+/** A user tablespace's archive: its files, relative to the tablespace's directory (PG_<version>_<catversion>/…). */
+export interface TablespaceArchive {
+  oid: number;
+  /** The tablespace's directory on the server (the target of pg_tblspc/<oid>). */
+  location: string;
+  /** The tar exactly as the server sent it; must be read, like `archive`. */
+  stream: Readable;
+}
+
 export interface ReplicationBaseBackup {
   /**
-   * The data directory's tar with the WAL that makes it consistent, exactly as the server sent it
-   * (compressed by the server). Ends when the server finished the archive; errors when the backup
-   * fails. Must be read, or the server's send blocks.
+   * The data directory's tar with the WAL that makes it consistent (and, with tablespaces, the
+   * tablespace_map that lists them instead of pg_tblspc's symbolic links), exactly as the server
+   * sent it (compressed by the server when asked). Ends when the server finished the archive;
+   * errors when the backup fails. Must be read, or the server's send blocks.
    */
   archive: Readable;
+  /**
+   * Each user tablespace's archive as the server starts sending it. PostgreSQL sends them one
+   * after the other before the data directory's: each must be read (or the server's send
+   * blocks before `archive` starts). Ends when the data directory's archive starts; errors when
+   * the backup fails. Nothing for a cluster without user tablespaces.
+   */
+  tablespaces: AsyncIterable<TablespaceArchive>;
   /**
    * PostgreSQL's backup_manifest (JSON, per-file sizes and CRC32C, WAL range), sent after the
    * archive. Readable once the archive has ended.
    */
   manifest: Readable;
   /**
-   * Start/stop LSN and timeline, plus the server's count of the archive's uncompressed bytes when
-   * it reported one. Settles after both streams ended.
+   * Start/stop LSN and timeline, plus the server's count of the data directory archive's
+   * uncompressed bytes when it reported one, and each tablespace archive's (by OID). Settles
+   * after every stream ended.
    */
-  result: Promise<BasebackupResult & { archiveBytes?: number }>;
+  result: Promise<BaseBackupProtocolResult>;
   /**
    * Hands back a chunk of `archive` or `manifest` the consumer keeps no reference to any more
    * (a store's CompletingWriteOptions.onWritten): its memory then takes later bytes instead of fresh memory.
@@ -59,10 +83,8 @@ export interface ReplicationBaseBackup {
   release(chunk: Buffer): void;
 }
 
-/** The BASE_BACKUP replication command pg_basebackup -Ft -X fetch --compress=server-… would send. */
-export function baseBackupCommand(options: { label: string; checkpoint: CheckpointMode; compression: ServerCompression }): string {
-  const detail = [`level=${options.compression.level}`];
-  if (options.compression.codec === 'zstd' && options.compression.workers) detail.push(`workers=${options.compression.workers}`);
+/** The BASE_BACKUP replication command pg_basebackup -Ft -X fetch [--compress=server-…] would send. */
+export function baseBackupCommand(options: { label: string; checkpoint: CheckpointMode; compression?: ServerCompression }): string {
   const parts = [
     `LABEL ${quoteLiteral(options.label)}`,
     `CHECKPOINT '${options.checkpoint}'`,
@@ -73,9 +95,13 @@ export function baseBackupCommand(options: { label: string; checkpoint: Checkpoi
     "MANIFEST 'yes'",
     "MANIFEST_CHECKSUMS 'CRC32C'",
     'TABLESPACE_MAP true',
-    `COMPRESSION '${options.compression.codec}'`,
-    `COMPRESSION_DETAIL '${detail.join(',')}'`,
   ];
+  const compression = options.compression;
+  if (compression) {
+    const detail = [`level=${compression.level}`];
+    if (compression.codec === 'zstd' && compression.workers) detail.push(`workers=${compression.workers}`);
+    parts.push(`COMPRESSION '${compression.codec}'`, `COMPRESSION_DETAIL '${detail.join(',')}'`);
+  }
   return `BASE_BACKUP (${parts.join(', ')})`;
 }
 
@@ -91,8 +117,9 @@ function quoteLiteral(value: string): string {
  * backup_manifest without decompressing the tar to inject the manifest into it; here the manifest
  * is a stream of its own.
  *
- * Only the main tablespace is supported (as with pg_basebackup -D -): a cluster with other
- * tablespaces is refused before any data is sent.
+ * Every tablespace comes as an archive of its own (`tablespaces`, announced with its OID and
+ * location, then the data directory's `archive`): what pg_basebackup -Ft writes as <oid>.tar and
+ * base.tar, and cannot write to a pipe. Without `compression` the archives are plain tars.
  */
 export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions): ReplicationBaseBackup {
   const target = describePgUrl(options.url);
@@ -130,16 +157,20 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
   // while the archive is stored) from crashing the process with an unhandled 'error' event.
   archive.on('error', () => undefined);
   manifest.on('error', () => undefined);
+  // The tablespaces' archives, in an object stream the caller iterates (ended when the data
+  // directory's archive starts).
+  const tablespaces = new Readable({ objectMode: true, read: () => undefined });
+  tablespaces.on('error', () => undefined);
+  let current: Readable | null = null;
 
-  const result = new Promise<BasebackupResult & { archiveBytes?: number }>((resolve, reject) => {
+  const result = new Promise<BaseBackupProtocolResult>((resolve, reject) => {
     let settled = false;
     const fail = (error: Error) => {
       if (settled) return;
       settled = true;
       idle.stop();
       options.signal?.removeEventListener('abort', onAbort);
-      archive.destroy(error);
-      manifest.destroy(error);
+      for (const stream of [current, archive, manifest, tablespaces]) stream?.destroy(error);
       reject(error);
       void client.end().catch(() => undefined);
     };
@@ -159,20 +190,46 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     // with the end point, CommandComplete, ReadyForQuery.
     const resultSets: string[][][] = [];
     let phase: 'before-copy' | 'archive' | 'manifest' | 'after-copy' = 'before-copy';
+    // Another archive follows: the one before it is complete. The data directory's comes last.
+    const startArchive = (message: Buffer) => {
+      const [name = '', location = ''] = message.subarray(1).toString('utf8').split('\0');
+      if (current === archive) return fail(new InvariantError(`base backup of ${target}: an archive after the data directory's`));
+      if (current) streams.end(current);
+      if (currentOid !== null && archiveBytes !== undefined) tablespaceBytes[currentOid] = archiveBytes - bytesBefore;
+      bytesBefore = archiveBytes ?? 0;
+      phase = 'archive';
+      if (!location) {
+        current = archive;
+        currentOid = null;
+        tablespaces.push(null);
+        return;
+      }
+      // The tablespace list (second result set: oid, location, size) names the OID.
+      const listed = resultSets[1]?.find((row) => row[1] === location);
+      const oid = Number(listed?.[0] ?? /^(\d+)\.tar/.exec(name)?.[1]);
+      if (!Number.isInteger(oid) || oid <= 0)
+        return fail(new InvariantError(`base backup of ${target}: archive '${name}' of ${location} has no tablespace OID`));
+      const stream = streams.openArchive();
+      stream.on('error', () => undefined);
+      stream.once('close', () => {
+        if (!stream.readableEnded) fail(stream.errored ?? new Error('base backup stream closed before its end'));
+      });
+      current = stream;
+      currentOid = oid;
+      tablespaces.push({ oid, location, stream } satisfies TablespaceArchive);
+    };
+    // The server's progress count runs over all archives: each one's size is the count at its
+    // end (the server reports it as an archive ends) less the count at the one before's.
     let archiveBytes: number | undefined;
+    let bytesBefore = 0;
+    let currentOid: number | null = null;
+    const tablespaceBytes: Record<number, number> = {};
     onIdle = () => {
       fail(pgStalledError(target, idleTimeoutMs, WAITING_FOR[phase]));
       // The stalled peer may never answer the goodbye client.end() sends: drop the connection, or
       // its open socket alone would keep this process waiting.
       connection?.stream?.destroy();
     };
-    const refuse = (message: string) =>
-      fail(
-        new SourceUnavailableError(`cannot back up ${target}: ${message}`, {
-          retryable: false,
-          hint: 'rookery backs up clusters whose data is all in the data directory (as pg_basebackup -D - does)',
-        }),
-      );
 
     const submittable = {
       submit(connection: { query(text: string): void }) {
@@ -191,24 +248,20 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
       handleDataRow(message: { fields: (string | null)[] }) {
         const rows = resultSets[resultSets.length - 1];
         rows?.push(message.fields.map((field) => field ?? ''));
-        // The tablespace list: the data directory is the row without a location.
-        if (phase === 'before-copy' && resultSets.length === 2 && rows?.at(-1)?.[1]) {
-          refuse(`tablespaces outside the data directory are not supported yet (${rows.at(-1)?.[1]})`);
-        }
       },
       handleCopyData(message: { chunk: Buffer }) {
         const chunk = message.chunk;
         switch (chunk[0]) {
-          case 0x6e: // 'n': a new archive
-            if (phase !== 'before-copy') return refuse('the server sent more than one archive (tablespaces are not supported yet)');
-            phase = 'archive';
-            return;
+          case 0x6e: // 'n': a new archive (name, tablespace location; empty for the data directory)
+            return startArchive(chunk);
           case 0x64: // 'd': archive or manifest bytes
-            if (phase === 'archive') streams.append(archive, chunk.subarray(1));
+            if (phase === 'archive' && current) streams.append(current, chunk.subarray(1));
             else if (phase === 'manifest') streams.append(manifest, chunk.subarray(1));
             else fail(new InvariantError(`base backup of ${target}: data outside an archive`));
             return;
-          case 0x6d: // 'm': the archive is complete, the manifest follows
+          case 0x6d: // 'm': the archives are complete, the manifest follows
+            if (current !== archive)
+              return fail(new InvariantError(`base backup of ${target}: the manifest before the data directory's archive`));
             phase = 'manifest';
             streams.end(archive);
             return;
@@ -249,7 +302,8 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
           startLsn: formatLsn(parseLsn(start[0])),
           stopLsn: formatLsn(parseLsn(end[0])),
           timeline: Number(start[1]),
-          archiveBytes,
+          archiveBytes: archiveBytes === undefined ? undefined : archiveBytes - bytesBefore,
+          tablespaceBytes,
         });
         void client.end().catch(() => undefined);
       },
@@ -266,7 +320,13 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     client.on('end', () => fail(new SourceUnavailableError(`connection to ${target} closed during the base backup`)));
   });
   result.catch(() => undefined);
-  return { archive, manifest, result, release: (chunk) => streams.release(chunk) };
+  return {
+    archive,
+    manifest,
+    tablespaces: tablespaces as AsyncIterable<TablespaceArchive>,
+    result,
+    release: (chunk) => streams.release(chunk),
+  };
 }
 
 /** What a stalled base backup was waiting for, by the phase it stalled in. */
@@ -305,8 +365,14 @@ export class BaseBackupStreams {
   private readonly gathered = new SlabGatherer();
 
   constructor(private readonly socket: () => FlowControlledSocket | undefined) {
-    this.archive = new Readable({ highWaterMark: 4 * 1024 * 1024, read: () => this.resumeFor(this.archive) });
+    this.archive = this.openArchive();
     this.manifest = new Readable({ highWaterMark: 1024 * 1024, read: () => this.resumeFor(this.manifest) });
+  }
+
+  /** Another archive fed from the same socket (a tablespace's), under the same flow control. */
+  openArchive(): Readable {
+    const stream: Readable = new Readable({ highWaterMark: 4 * 1024 * 1024, read: () => this.resumeFor(stream) });
+    return stream;
   }
 
   /**

@@ -89,6 +89,19 @@ export class PgControlClient {
     return Number(rows[0]?.size ?? 0);
   }
 
+  /**
+   * The user tablespaces (everything but pg_default and pg_global, which live in the data
+   * directory): OID, name and directory. Names come from here, as BASE_BACKUP sends OIDs only.
+   */
+  async tablespaces(url: string): Promise<{ oid: number; name: string; location: string }[]> {
+    const rows = await this.sql.query<{ oid: string; name: string; location: string }>(
+      url,
+      `select oid::text, spcname as name, pg_tablespace_location(oid) as location
+         from pg_tablespace where spcname not in ('pg_default', 'pg_global') order by oid`,
+    );
+    return rows.map((row) => ({ oid: Number(row.oid), name: row.name, location: row.location }));
+  }
+
   /** The next transaction id to be assigned (xid8, decimal): recorded when a backup ends. */
   async nextXid(url: string): Promise<string> {
     const rows = await this.sql.query<{ next: string }>(url, 'select pg_snapshot_xmax(pg_current_snapshot())::text as next');

@@ -9,8 +9,12 @@ export interface VerifybackupResult {
 }
 
 /** The argv of `pg_verifybackup` over an extracted base backup whose WAL is in its pg_wal/. */
-export function verifybackupArgs(directory: string, options: { parseWal?: boolean } = {}): string[] {
-  return [...(options.parseWal === false ? ['--no-parse-wal'] : []), directory];
+export function verifybackupArgs(directory: string, options: { parseWal?: boolean; ignore?: string[] } = {}): string[] {
+  return [
+    ...(options.parseWal === false ? ['--no-parse-wal'] : []),
+    ...(options.ignore ?? []).map((path) => `--ignore=${path}`),
+    directory,
+  ];
 }
 
 /** pg_verifybackup's stderr lines, without the program prefix and without its hints. */
@@ -35,7 +39,11 @@ export class PgVerifybackupDriver {
   ) {}
 
   /** Verifies `directory`; a failed verification is a result, a tool that cannot run an error. */
-  async verify(directory: string, options: { parseWal?: boolean; signal?: AbortSignal } = {}): Promise<VerifybackupResult> {
+  /** `ignore`: paths (relative to `directory`) pg_verifybackup leaves out, files or directories. */
+  async verify(
+    directory: string,
+    options: { parseWal?: boolean; ignore?: string[]; signal?: AbortSignal } = {},
+  ): Promise<VerifybackupResult> {
     try {
       await this.runner.run(this.binaries.path('pg_verifybackup'), verifybackupArgs(directory, options), {
         env: { LC_MESSAGES: 'C' },

@@ -189,6 +189,8 @@ export class DisasterRecovery {
       tier: plan.tier,
       backup: plan.backupId as string,
       to: dataDirectory,
+      // The tablespaces beside it in the workdir: a DR rehearsal never writes the source's directories.
+      tablespaces: { all: `${dataDirectory}.tablespaces` },
       target,
       ...(writesRecoverySettings ? { archiveMode: 'off' as const } : {}),
       signal: request.signal,

@@ -137,6 +137,8 @@ export class RestoreDrill {
       tier: manifest.tier,
       backup: manifest.id,
       to: dataDirectory,
+      // Never production's tablespace directories: every tablespace goes into the scratch directory.
+      tablespaces: { all: join(work, 'tablespaces') },
       ...(writesRecoverySettings ? { archiveMode: 'off' as const } : {}),
       signal: options.signal,
     });

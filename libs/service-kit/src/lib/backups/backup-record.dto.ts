@@ -6,7 +6,14 @@ import type { ErrorBody } from '../errors/rookery-error.filter';
 /** OpenAPI shapes of the backup endpoints; every property type is spelled out for the document. */
 export class ArtifactDto {
   @ApiProperty({ type: String, example: 'base.tar.zst' }) name!: string;
-  @ApiProperty({ type: String, enum: ['base-tar', 'pg-manifest', 'dump', 'changeset', 'wal'] }) kind!: ArtifactRecord['kind'];
+  @ApiProperty({ type: String, enum: ['base-tar', 'tablespace-tar', 'pg-manifest', 'dump', 'changeset', 'wal'] })
+  kind!: ArtifactRecord['kind'];
+  @ApiPropertyOptional({
+    type: Object,
+    description: "a tablespace-tar's tablespace",
+    example: { oid: 16384, name: 'fast', location: '/srv/pg/fast' },
+  })
+  tablespace?: ArtifactRecord['tablespace'];
   @ApiProperty({ type: Number, description: 'logical bytes (before compression and encryption)' }) bytes!: number;
   @ApiProperty({ type: Number, description: 'bytes in the store' }) storedBytes!: number;
   @ApiProperty({ type: String, description: 'sha256 of the stored bytes' }) sha256!: string;
