@@ -43,9 +43,10 @@ async function s3Repository(): Promise<string> {
  * primary key including the partition key), under the default content policy (incrementals):
  * the full tracks the leaves, incrementals across routed inserts, cross-partition updates,
  * deletes and a truncate restore identical at every point of the chain, with the same schema; then
- * a partition attached (a table holding rows), one detached (its rows changed after), one created
- * and one dropped, each followed by an incremental, every point restoring identical with the same
- * schema; any other schema change still refuses the incremental; --table of the partitioned
+ * a partition attached (a table holding rows), one detached (its rows changed after), one created,
+ * one dropped, then a sub-partitioned one created and one re-bound, each followed by an
+ * incremental, every point restoring identical with the same schema; a detach of a partition a
+ * view reads refused naming the view; any other schema change still refuses the incremental; --table of the partitioned
  * table restores its partitions. On the filesystem and the S3 store.
  */
 describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitioned table (%s store)', (store) => {
@@ -275,6 +276,19 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     expect(last.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_02']));
     expect(last.logical?.changeTracking?.tracked).not.toContain('public.events_2026_03');
 
+    // A partition created with partitions of its own, and one re-bound (detached, attached again
+    // with a wider range) in the same interval.
+    await run(
+      `create table events_2029 partition of events for values from ('2029-06-01') to ('2030-01-01') partition by range (created_at)`,
+    );
+    await run(`create table events_2029_h2 partition of events_2029 default`);
+    await run(`insert into events (created_at, kind, payload) values ('2029-07-01', 'sub', 's'), ('2029-12-31', 'sub', 't')`);
+    await run(`alter table events detach partition events_2028_02`);
+    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-04-01')`);
+    await run(`insert into events (created_at, kind, payload) values ('2028-03-15', 'wider', 'w')`);
+    const nested = await point('incremental');
+    expect(nested.logical?.changes?.layout?.recreated).toEqual(['public.events_2028_02', 'public.events_2029', 'public.events_2029_h2']);
+
     expect(follow.map((link) => link.manifest.parent)).toEqual([null, ...follow.slice(0, -1).map((link) => link.manifest.id)]);
     expect(follow[0].manifest.id).toBe(full.id);
     for (const [index, link] of follow.entries()) {
@@ -295,7 +309,7 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     await expect(refused).rejects.toThrow(
       /public\.events_2028_02 was detached from public\.events\) in a way an incremental cannot follow: rule _RETURN on view recent_events depends on public\.events_2028_02/,
     );
-    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-03-01')`);
+    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-04-01')`);
     const followed = await backup('incremental');
     expect(followed.logical?.changes?.layout).toBeUndefined();
   });
