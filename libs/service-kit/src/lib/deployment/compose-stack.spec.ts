@@ -286,6 +286,8 @@ describe('the source databases (oltp-db, queue-db)', () => {
     for (const path of ['/opt/rookery/bin/rookery-wal-push', '/opt/rookery/dist/apps/cli', '/opt/rookery/node_modules']) {
       expect(origins(postgres, path).length).toBeGreaterThan(0);
     }
+    // The pinned node and the native modules link libstdc++ (the database image is Debian too).
+    expect(runs(postgres).join('\n')).toMatch(/apt-get install -y --no-install-recommends libstdc\+\+6/);
     expect(isRoot(lastUser(postgres))).toBe(false);
   });
 
