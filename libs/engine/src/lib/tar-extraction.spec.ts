@@ -29,6 +29,8 @@ const RENAME = { from: 'global/pg_control', to: 'global/pg_control.pending' };
 const HEADER_MTIME_MIN = 1_000_000_000;
 const HEADER_MTIME_MAX = 1_700_000_000;
 
+type Shape = 'small' | 'default' | 'many' | 'tablespace';
+
 interface GeneratedTree {
   /** Member paths in archive order (the order given to tar --files-from). */
   members: string[];
@@ -54,12 +56,15 @@ describe('tar extraction: the direct-write fast path against GNU tar alone', () 
     ['small trees, small threshold', 280, 'small'],
     ['base-backup shapes at the 1 MiB default', 16, 'default'],
     ['thousands of small files', 3, 'many'],
+    // A tablespace's archive: PG_<version>_<catversion>/<database oid>/<relfilenode>…, no pg_control.
+    ['tablespace archive shapes at the 1 MiB default', 8, 'tablespace'],
   ] as const)(
     '%s: identical trees',
     async (_title, count, shape) => {
       let cases = 0;
       let bigFiles = 0;
-      for (const seed of differentialSeeds(count, shape === 'small' ? 1 : shape === 'default' ? 500_000 : 900_000)) {
+      const firstSeed = { small: 1, default: 500_000, many: 900_000, tablespace: 700_000 }[shape];
+      for (const seed of differentialSeeds(count, firstSeed)) {
         try {
           bigFiles += await runCase(seed, shape);
         } catch (error) {
@@ -80,7 +85,7 @@ describe('tar extraction: the direct-write fast path against GNU tar alone', () 
   );
 });
 
-async function runCase(seed: number, shape: 'small' | 'default' | 'many'): Promise<number> {
+async function runCase(seed: number, shape: Shape): Promise<number> {
   const random = new SeededRandom(seed);
   const root = join(work, String(seed));
   const source = join(root, 'source');
@@ -121,8 +126,8 @@ async function runCase(seed: number, shape: 'small' | 'default' | 'many'): Promi
  * directory's members together (as tar and PostgreSQL write them: GNU tar sets a directory's
  * times once the archive has left it), in a random order within the directory.
  */
-async function generateTree(random: SeededRandom, source: string, shape: 'small' | 'default' | 'many'): Promise<GeneratedTree> {
-  const directMinBytes = shape === 'default' ? 1024 * 1024 : random.pick([4096, 8192, 16 * 1024, 64 * 1024]);
+async function generateTree(random: SeededRandom, source: string, shape: Shape): Promise<GeneratedTree> {
+  const directMinBytes = shape === 'default' || shape === 'tablespace' ? 1024 * 1024 : random.pick([4096, 8192, 16 * 1024, 64 * 1024]);
   const members: string[] = [];
   const files: string[] = [];
   const directories: { path: string; mode: number; mtime: number }[] = [];
@@ -136,7 +141,7 @@ async function generateTree(random: SeededRandom, source: string, shape: 'small'
     if (roll < 0.6) return directMinBytes + random.int(-1, 1);
     if (roll < 0.7) return directMinBytes + random.int(0, 4) * 4096;
     if (roll < 0.8) return 0;
-    return directMinBytes + random.int(0, shape === 'default' ? 2 * 1024 * 1024 : 6 * directMinBytes);
+    return directMinBytes + random.int(0, directMinBytes === 1024 * 1024 ? 2 * 1024 * 1024 : 6 * directMinBytes);
   };
   const fileBytes = (size: number): Buffer => {
     const kind = random.int(0, 3);
@@ -226,14 +231,23 @@ async function generateTree(random: SeededRandom, source: string, shape: 'small'
     }
   };
 
-  const top = ['base', 'global', 'pg_wal', 'pg_xact'];
-  for (const directory of top.slice(0, random.int(1, shape === 'many' ? 2 : top.length))) await addDirectory(directory, 1);
-  if (random.chance(0.4)) {
-    await mkdir(join(source, 'global'), { recursive: true });
-    if (!members.includes('global')) members.push('global');
-    await addFile('global', { name: 'pg_control', size: random.chance(0.5) ? 8192 : directMinBytes + 100 });
+  if (shape === 'tablespace') {
+    // One version directory holding a directory per database, as PostgreSQL sends a tablespace.
+    await mkdir(join(source, 'PG_15_202209061'), { recursive: true });
+    members.push('PG_15_202209061');
+    directories.push({ path: 'PG_15_202209061', mode: 0o700, mtime: random.int(HEADER_MTIME_MIN, HEADER_MTIME_MAX) });
+    for (let database = random.int(1, 3); database > 0; database--)
+      await addDirectory(join('PG_15_202209061', String(random.int(16_384, 99_999))), 2);
+  } else {
+    const top = ['base', 'global', 'pg_wal', 'pg_xact'];
+    for (const directory of top.slice(0, random.int(1, shape === 'many' ? 2 : top.length))) await addDirectory(directory, 1);
+    if (random.chance(0.4)) {
+      await mkdir(join(source, 'global'), { recursive: true });
+      if (!members.includes('global')) members.push('global');
+      await addFile('global', { name: 'pg_control', size: random.chance(0.5) ? 8192 : directMinBytes + 100 });
+    }
+    await addFile('', { name: 'PG_VERSION', size: 3 });
   }
-  await addFile('', { name: 'PG_VERSION', size: 3 });
 
   // Directory modes and times last, deepest first (writing into them changed their mtime).
   for (const directory of directories.slice().reverse()) {

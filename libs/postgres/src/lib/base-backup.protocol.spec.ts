@@ -284,3 +284,49 @@ describe('BaseBackupStreams (flow control of the replication socket)', () => {
     expect(pauses).toEqual(['pause', 'resume']);
   });
 });
+
+describe('BaseBackupStreams with tablespaces (one archive after another on one socket)', () => {
+  it.each([
+    ['reads at once', 'reads at once'],
+    ['reads slowly', 'starts late'],
+    ['starts late', 'reads slowly'],
+  ] as const)('delivers each archive whole to its own stream (tablespace reader %s, data directory reader %s)', async (first, second) => {
+    const tablespaceBytes = [randomBytes(5 * 1024 * 1024 + 3), randomBytes(200_001)];
+    const baseBytes = randomBytes(4 * 1024 * 1024 + 77);
+    const manifestBytes = randomBytes(50_000);
+    const connection: { socket?: ScriptedSocket } = {};
+    const streams = new BaseBackupStreams(() => connection.socket);
+    const opened: Readable[] = [];
+    let done = false;
+    const feed = (stream: () => Readable, bytes: Buffer) => [
+      ...Array.from({ length: Math.ceil(bytes.length / (512 * 1024)) }, (_, i) => () => {
+        for (const message of messages(bytes.subarray(i * 512 * 1024, (i + 1) * 512 * 1024))) streams.append(stream(), message);
+      }),
+      () => streams.end(stream()),
+    ];
+    const reads = [
+      // As the protocol client does on each 'n': a new stream for each tablespace, the data directory's last.
+      ...tablespaceBytes.flatMap((bytes, index) => [() => void opened.push(streams.openArchive()), ...feed(() => opened[index], bytes)]),
+      ...feed(() => streams.archive, baseBytes),
+      ...feed(() => streams.manifest, manifestBytes),
+      () => (done = true),
+    ];
+    const socket = new ScriptedSocket(reads);
+    connection.socket = socket;
+    const progress = { bytes: 0 };
+    socket.start();
+    // The caller reads the tablespaces in turn as they are announced, the data directory's and the manifest meanwhile.
+    const base = consume(streams.archive, second, progress);
+    const manifest = consume(streams.manifest, 'reads at once', progress);
+    const tablespaces: Buffer[] = [];
+    for (let index = 0; index < tablespaceBytes.length; index++) {
+      while (!opened[index]) await new Promise(setImmediate);
+      tablespaces.push(await consume(opened[index], first, progress));
+    }
+    expect((await base).equals(baseBytes)).toBe(true);
+    expect((await manifest).equals(manifestBytes)).toBe(true);
+    tablespaces.forEach((bytes, index) => expect(bytes.equals(tablespaceBytes[index])).toBe(true));
+    while (!done) await new Promise(setImmediate);
+    expect(socket.remaining).toBe(0);
+  });
+});
