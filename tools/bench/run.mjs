@@ -102,7 +102,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Keep the fastest of --repeat runs (wall), the highest peak RSS. */
+/**
+ * Keep the fastest of --repeat runs (wall), the highest peak RSS, and a restore's data check of
+ * every round: one round's mismatch marks the row, whichever round was fastest.
+ */
 function record(r) {
   const same = results.find((x) => x.tool === r.tool && x.variant === r.variant && x.op === r.op);
   if (!same) {
@@ -112,8 +115,10 @@ function record(r) {
   }
   same.runs.push(r.wallS);
   const peak = Math.max(same.peakRssBytes, r.peakRssBytes);
+  const mismatch = [same, r].find((x) => x.dataOk === false)?.check;
   if (r.wallS < same.wallS) Object.assign(same, r, { runs: same.runs });
   same.peakRssBytes = peak;
+  if (mismatch) Object.assign(same, { dataOk: false, check: mismatch });
 }
 
 function fail(tool, variant, op, res, extra = '') {
