@@ -234,6 +234,10 @@ function connectFailure(options: KafkaBusOptions, error: unknown): string {
   if (name === 'KafkaJSSASLAuthenticationError' && options.sasl) {
     return `kafka at ${where} refused the credentials of '${options.sasl.username}' (${options.sasl.mechanism}; check events.sasl)`;
   }
+  // A TLS listener drops a client that speaks plaintext to it: say what to check.
+  if (!options.tls && error instanceof Error && /closed connection/i.test(error.message)) {
+    return `cannot reach kafka at ${where} (it closed the connection: if its listener is SSL or SASL_SSL, configure events.tls)`;
+  }
   return `cannot reach kafka at ${where}`;
 }
 
