@@ -7,7 +7,7 @@ import { Test } from '@nestjs/testing';
 import { Kafka, Producer, logLevel } from 'kafkajs';
 import { EventLedger } from '@rookery/catalog';
 import { COMPLIANCE_GROUP } from '@rookery/compliance';
-import { RookeryConfig, buildConfig } from '@rookery/config';
+import { EventKey, RookeryConfig, buildConfig } from '@rookery/config';
 import { Secret } from '@rookery/core';
 import {
   ALL_TOPICS,
@@ -170,7 +170,7 @@ describe('compliance-reporting on a SASL_SSL broker with signed events', () => {
       eventSigningKey({ keyId: 'forger', key: new Secret(randomBytes(32)) }),
     );
     const genuine = passed('20261207T020000-genuine');
-    const altered = { ...signEvent(passed('20261207T020000-altered'), eventSigningKey(validatorConfig.events.signing!)) };
+    const altered = { ...signEvent(passed('20261207T020000-altered'), eventSigningKey(validatorConfig.events.signing as EventKey)) };
     altered.data = {
       ...altered.data,
       checks: [
