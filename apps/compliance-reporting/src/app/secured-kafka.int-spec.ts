@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
@@ -84,7 +84,10 @@ describe('compliance-reporting on a SASL_SSL broker with signed events', () => {
     validatorConfig = await serviceConfig({ clientId: 'validator', signing: { keyId: 'validator', keyFile: 'validator.key' } });
     complianceConfig = await serviceConfig({
       clientId: 'compliance',
-      verifyKeys: { validator: { keyFile: 'validator.key' }, 'oltp-backup': { keyFile: 'oltp-backup.key' } },
+      verifyKeys: {
+        validator: { keyFile: 'validator.key', types: ['dev.rookery.validation.*', 'dev.rookery.drill.*'] },
+        'oltp-backup': { keyFile: 'oltp-backup.key', types: ['dev.rookery.backup.*', 'dev.rookery.wal.*'] },
+      },
     });
     validator = await KafkaEventBus.connect(kafkaBusOptions(validatorConfig.events));
     // Someone with write access to the topics (credentials leaked, a misconfigured ACL) but no service's key.
@@ -178,7 +181,12 @@ describe('compliance-reporting on a SASL_SSL broker with signed events', () => {
         { name: 'pg_verifybackup', ok: true },
       ],
     };
-    const forged = [unsigned, wrongKey, unknownKey, altered];
+    // Signed with a real service's key, but not the one that may vouch for validations.
+    const outOfRole = signEvent(
+      passed('20261207T020000-forged-role'),
+      eventSigningKey({ keyId: 'oltp-backup', key: new Secret(await readFile(join(work, 'oltp-backup.key'))) }),
+    );
+    const forged = [unsigned, wrongKey, unknownKey, altered, outOfRole];
     // Keyed by tier as rookery's producer keys them: the same partition, so the genuine event
     // published after them is consumed after them.
     await forger.send({
@@ -218,6 +226,13 @@ describe('compliance-reporting on a SASL_SSL broker with signed events', () => {
           altered.id,
           {
             reason: expect.stringContaining(`${named(altered)} has a signature that does not match (key validator)`),
+            group: COMPLIANCE_GROUP,
+          },
+        ],
+        [
+          outOfRole.id,
+          {
+            reason: `${named(outOfRole)} is signed by key oltp-backup, which may sign only dev.rookery.backup.*, dev.rookery.wal.* (events.verifyKeys.oltp-backup.types)`,
             group: COMPLIANCE_GROUP,
           },
         ],

@@ -302,7 +302,10 @@ describe('events', () => {
             },
             sasl: { mechanism: 'scram-sha-512', username: 'rookery', passwordFile: file('kafka-password', 's3cret\n') },
             signing: { keyId: 'oltp-backup', keyFile: file('oltp-backup.key', `${key}\n`) },
-            verifyKeys: { 'oltp-backup': { keyFile: file('oltp-backup.key', key) }, validator: { keyEnv: 'VALIDATOR_EVENT_KEY' } },
+            verifyKeys: {
+              'oltp-backup': { keyFile: file('oltp-backup.key', key), types: ['dev.rookery.backup.*', 'dev.rookery.wal.archived'] },
+              validator: { keyEnv: 'VALIDATOR_EVENT_KEY' },
+            },
           },
         },
         'x',
@@ -316,9 +319,9 @@ describe('events', () => {
       expect(events.sasl?.password.reveal()).toBe('s3cret');
       expect(events.signing?.keyId).toBe('oltp-backup');
       expect(events.signing?.key.reveal().toString()).toBe(key);
-      expect(events.verifyKeys.map((entry) => [entry.keyId, entry.key.reveal().toString()])).toEqual([
-        ['oltp-backup', key],
-        ['validator', 'b'.repeat(64)],
+      expect(events.verifyKeys.map((entry) => [entry.keyId, entry.key.reveal().toString(), entry.types])).toEqual([
+        ['oltp-backup', key, ['dev.rookery.backup.*', 'dev.rookery.wal.archived']],
+        ['validator', 'b'.repeat(64), null],
       ]);
       const printed = `${JSON.stringify(events)} ${inspect(events, { depth: 5 })}`;
       for (const secret of ['KEY PEM', 's3cret', key, 'b'.repeat(64)]) expect(printed).not.toContain(secret);
@@ -333,6 +336,8 @@ describe('events', () => {
       [{ signing: { keyId: 'oltp', keyEnv: 'K', keyFile: '/k' } }, 'events.signing: set keyFile or keyEnv'],
       [{ signing: { keyId: 'oltp', key: 'inline' } }, 'events.signing.key: unknown key'],
       [{ verifyKeys: { validator: {} } }, 'events.verifyKeys.validator: set keyFile or keyEnv'],
+      [{ verifyKeys: { validator: { keyEnv: 'K', types: ['validation.*'] } } }, 'events.verifyKeys.validator.types.0'],
+      [{ verifyKeys: { validator: { keyEnv: 'K', types: [] } } }, 'events.verifyKeys.validator.types'],
     ])('refuses %j', (section, message) => {
       expect(() => buildConfig({ events: section } as never, 'x')).toThrow(message);
     });

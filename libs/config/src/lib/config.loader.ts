@@ -325,8 +325,11 @@ function readEventSecurity(file: RookeryFile, env: NodeJS.ProcessEnv, cwd: strin
   };
   const signing = section.signing ? eventKey('events.signing', section.signing.keyId, section.signing) : null;
   const verifyKeys = Object.entries(section.verifyKeys ?? {})
-    .map(([keyId, source]) => eventKey(`events.verifyKeys.${keyId}`, keyId, source))
-    .filter((key): key is EventKey => key !== null);
+    .map(([keyId, source]): (EventKey & { types: readonly string[] | null }) | null => {
+      const key = eventKey(`events.verifyKeys.${keyId}`, keyId, source);
+      return key && { ...key, types: source.types ?? null };
+    })
+    .filter((key): key is EventKey & { types: readonly string[] | null } => key !== null);
   return { tls, sasl, signing, verifyKeys, allowUnsigned: section.allowUnsigned ?? false };
 }
 

@@ -208,7 +208,17 @@ export const rookeryFileSchema = z
         /** This service's key: the events it publishes carry a proof under it, named keyId. */
         signing: keySource.extend({ keyId }).strict().refine(oneKeySource, 'set keyFile or keyEnv (one of them)'),
         /** The producing services' keys (by keyId) a consumer accepts events from. */
-        verifyKeys: z.record(keyId, keySource.strict().refine(oneKeySource, 'set keyFile or keyEnv (one of them)')),
+        verifyKeys: z.record(
+          keyId,
+          keySource
+            .extend({
+              /** The event types this key may sign: exact, or a prefix ending in `.*`; absent, any. */
+              types: z.array(z.string().regex(/^dev\.rookery\.[a-z0-9.-]*[a-z0-9*]$/, 'an event type or a prefix ending in .*')).min(1),
+            })
+            .partial({ types: true })
+            .strict()
+            .refine(oneKeySource, 'set keyFile or keyEnv (one of them)'),
+        ),
         allowUnsigned: z.boolean(),
       })
       .strict()

@@ -160,8 +160,11 @@ export interface EventsConfig {
    * an HMAC under it (`rookerykeyid` = keyId, `rookerysig`). A key per producing service.
    */
   signing: EventKey | null;
-  /** The producing services' keys (events.verifyKeys) a consumer accepts events from. */
-  verifyKeys: readonly EventKey[];
+  /**
+   * The producing services' keys (events.verifyKeys) a consumer accepts events from, each limited
+   * to the event types it lists (`types`: exact types or prefixes ending in `.*`; null: any).
+   */
+  verifyKeys: readonly (EventKey & { types: readonly string[] | null })[];
   /**
    * events.allowUnsigned: a consumer accepts events without a proof (or under a key it does not
    * hold). Without it a consumer on Kafka needs verifyKeys and dead-letters what they do not prove.

@@ -1,6 +1,6 @@
 import { ConfigError, Secret } from '@rookery/core';
 import { EventBus } from './event-bus';
-import { EventSigningSettings, eventSigningKey } from './event-signature';
+import { EventSigningSettings, eventSigningKey, eventVerifyingKey } from './event-signature';
 import { InProcessEventBus } from './in-process.bus';
 import { KafkaBusOptions, KafkaEventBus, SaslMechanism } from './kafka.bus';
 
@@ -22,8 +22,8 @@ export interface EventBusSettings {
   sasl?: { mechanism: SaslMechanism; username: string; password: Secret<string> } | null;
   /** This service's key: every event it publishes to Kafka carries a proof under it. */
   signing?: EventSigningSettings | null;
-  /** The producing services' keys a consumer accepts events from. */
-  verifyKeys?: readonly EventSigningSettings[];
+  /** The producing services' keys a consumer accepts events from; `types` limits what a key may sign. */
+  verifyKeys?: readonly (EventSigningSettings & { types?: readonly string[] | null })[];
   /**
    * Accept events without a proof (or under a key not in verifyKeys). Without it, a consumer on
    * Kafka needs verifyKeys, and dead-letters every event not signed by one of them.
@@ -70,7 +70,7 @@ export function kafkaBusOptions(settings: EventBusSettings, log?: EventBusLog): 
       : {}),
     ...(sasl ? { sasl } : {}),
     ...(signing ? { signing: eventSigningKey(signing) } : {}),
-    verification: { keys: (settings.verifyKeys ?? []).map(eventSigningKey), allowUnsigned: settings.allowUnsigned ?? false },
+    verification: { keys: (settings.verifyKeys ?? []).map(eventVerifyingKey), allowUnsigned: settings.allowUnsigned ?? false },
   };
 }
 

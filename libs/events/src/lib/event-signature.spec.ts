@@ -1,6 +1,6 @@
 import { EventUnauthenticError, Secret, deriveSigningKey } from '@rookery/core';
 import { createEvent, parseEventJson, validateEvent } from './cloud-event';
-import { EventVerification, eventSigningKey, signEvent, verifyEventProof, withoutProof } from './event-signature';
+import { EventVerification, eventSigningKey, eventVerifyingKey, signEvent, verifyEventProof, withoutProof } from './event-signature';
 
 const keyOf = (keyId: string, material: string) => eventSigningKey({ keyId, key: new Secret(Buffer.from(material)) });
 const validator = keyOf('validator', 'v'.repeat(64));
@@ -93,6 +93,29 @@ describe('event signatures', () => {
     expect(problem(received(signEvent(passed(), oltpBackup)), lenient)).toBeNull();
     const altered = { ...signEvent(passed(), validator), subject: 'olap' };
     expect(problem(received(altered), lenient)).toContain('has a signature that does not match (key validator)');
+  });
+
+  it('refuses a proof under a key for a type that key may not sign', () => {
+    const material = (text: string) => new Secret(Buffer.from(text.repeat(64)));
+    const limited: EventVerification = {
+      keys: [
+        eventVerifyingKey({ keyId: 'validator', key: material('v'), types: ['dev.rookery.validation.*', 'dev.rookery.drill.completed'] }),
+        eventVerifyingKey({ keyId: 'oltp-backup', key: material('o'), types: ['dev.rookery.backup.*'] }),
+      ],
+      allowUnsigned: false,
+    };
+    expect(problem(received(signEvent(passed(), validator)), limited)).toBeNull();
+    const raw = received(signEvent(passed(), oltpBackup));
+    expect(problem(raw, limited)).toBe(
+      `${id(raw)} is signed by key oltp-backup, which may sign only dev.rookery.backup.* (events.verifyKeys.oltp-backup.types)`,
+    );
+    // An exact type allows that type.
+    expect(
+      problem(raw, {
+        ...limited,
+        keys: [eventVerifyingKey({ keyId: 'oltp-backup', key: material('o'), types: ['dev.rookery.validation.passed'] })],
+      }),
+    ).toBeNull();
   });
 
   it('never puts the key material in the event', () => {

@@ -33,15 +33,27 @@ export interface EventSigningSettings {
  * a known key still has to match. Without it, only events signed by one of `keys` are accepted.
  */
 export interface EventVerification {
-  keys: readonly SigningKey[];
+  keys: readonly VerifyingKey[];
   allowUnsigned: boolean;
 }
+
+/**
+ * A producing service's key as a consumer holds it. `types`: the event types it may sign (exact,
+ * or a prefix ending in `.*`: `dev.rookery.validation.*`); absent, any. A proof under a key for a
+ * type it may not sign is refused: a backup service's key cannot vouch for a validation.
+ */
+export type VerifyingKey = SigningKey & { types?: readonly string[] | null };
 
 export type SignedCloudEvent = CloudEvent & { rookerykeyid: string; rookerysig: string };
 
 /** The subkey a service signs its events with (and consumers verify them with), named `keyId`. */
 export function eventSigningKey(settings: EventSigningSettings): SigningKey {
   return deriveSigningKey(settings.key.reveal(), 'events', settings.keyId);
+}
+
+/** A consumer's key for a producing service, limited to `types` when given. */
+export function eventVerifyingKey(settings: EventSigningSettings & { types?: readonly string[] | null }): VerifyingKey {
+  return { ...eventSigningKey(settings), types: settings.types ?? null };
 }
 
 /** The event as it travels: its JSON form with the proof under `key`. */
@@ -76,7 +88,18 @@ function proofProblem(raw: Record<string, unknown>, { keys, allowUnsigned }: Eve
   }
   // A proof this consumer cannot check is no proof: accepted only where unsigned events are.
   if (allowUnsigned && !keys.some((key) => key.id === keyId)) return null;
-  return signatureProblem('cloud-event', body, { algorithm: SIGNATURE_ALGORITHM, keyId, mac }, signingKeyring(null, keys));
+  const problem = signatureProblem('cloud-event', body, { algorithm: SIGNATURE_ALGORITHM, keyId, mac }, signingKeyring(null, keys));
+  if (problem) return problem;
+  const types = keys.find((key) => key.id === keyId)?.types;
+  if (types && !types.some((allowed) => typeMatches(allowed, body['type']))) {
+    return `is signed by key ${keyId}, which may sign only ${types.join(', ')} (events.verifyKeys.${keyId}.types)`;
+  }
+  return null;
+}
+
+function typeMatches(allowed: string, type: unknown): boolean {
+  if (typeof type !== 'string') return false;
+  return allowed.endsWith('.*') ? type.startsWith(allowed.slice(0, -1)) : type === allowed;
 }
 
 function describeEvent(raw: Record<string, unknown>): string {
