@@ -207,7 +207,7 @@ describe('compliance-reporting on a SASL_SSL broker with signed events', () => {
       (entry) => entry.data['backupId'],
     );
     expect(recorded).toContain(genuine.data.backupId);
-    for (const event of forged) expect(recorded).not.toContain(event.data.backupId);
+    for (const event of forged) expect(recorded).not.toContain((event.data as { backupId: string }).backupId);
 
     const letters = await deadLetters(forged.map((event) => event.id));
     const named = (event: { id: string }) => `event ${event.id} of type 'dev.rookery.validation.passed' from 'rookery/validator'`;
