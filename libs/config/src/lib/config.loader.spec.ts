@@ -342,6 +342,19 @@ describe('events', () => {
       expect(() => buildConfig({ events: section } as never, 'x')).toThrow(message);
     });
 
+    it('reads no event secret for a process that never reaches Kafka (the WAL commands), and gives it no brokers', () => {
+      const document = {
+        events: {
+          brokers: ['kafka:9093'],
+          signing: { keyId: 'validator', keyFile: 'unreadable.key' },
+          sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'UNSET' },
+        },
+      };
+      expect(() => buildConfig(document, 'x', {}, {}, dir)).toThrow('events.signing.keyFile');
+      const events = buildConfig(document, 'x', { events: false }, { ROOKERY_KAFKA_BROKERS: 'kafka:9093' }, dir).events;
+      expect(events).toMatchObject({ brokers: [], tls: null, sasl: null, signing: null, verifyKeys: [] });
+    });
+
     it('reports every unreadable, shared, unset or short secret together', () => {
       const error = configError(() =>
         buildConfig(

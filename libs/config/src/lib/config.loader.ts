@@ -30,6 +30,13 @@ export interface ConfigOverrides {
   tier?: TierName;
   /** --port N for a service; over $PORT, over service.port. */
   port?: number;
+  /**
+   * false: a process that never reaches Kafka (wal-push, wal-get: PostgreSQL's archive_command and
+   * restore_command, run by the server's account) — the events section is checked but its secret
+   * files and variables are not read, and the config has no brokers, so nothing can connect
+   * without them. Default true.
+   */
+  events?: boolean;
 }
 
 /** Environment variables rookery reads; nothing else in the code base reads process.env. */
@@ -118,7 +125,10 @@ export function buildConfig(
   if (encryptionRequired && !encryptionKey)
     problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
   const integrity = readIntegrityKeys(file, env, cwd, problems, hints);
-  const eventSecurity = readEventSecurity(file, env, cwd, problems, hints);
+  const withEvents = overrides.events ?? true;
+  const eventSecurity: EventSecurity = withEvents
+    ? readEventSecurity(file, env, cwd, problems, hints)
+    : { tls: null, sasl: null, signing: null, verifyKeys: [], allowUnsigned: file.events?.allowUnsigned ?? false };
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
   }
@@ -155,7 +165,7 @@ export function buildConfig(
       prefetchSegments: file.wal?.prefetchSegments ?? DEFAULT_WAL_ARCHIVE.prefetchSegments,
     },
     events: {
-      brokers: kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? [],
+      brokers: withEvents ? (kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? []) : [],
       clientId: file.events?.clientId ?? 'rookery',
       partitions: file.events?.partitions ?? 4,
       replicationFactor: file.events?.replicationFactor ?? null,
