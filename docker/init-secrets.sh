@@ -39,6 +39,8 @@ aws_access_key_id = ${access_key}
 aws_secret_access_key = ${secret_key}" > /dev/null
 # The key that signs manifests (integrity.keyFile): backups written by anyone without it are refused.
 secret rookery_signing_key "$(hex 32)" > /dev/null
+# The key the services sign their events with and check them against (events.signing, verifyKeys).
+secret rookery_event_key "$(hex 32)" > /dev/null
 # AUTH PLACEHOLDER (issue 16 item 1, bearer tokens: not merged yet): the services' token file will
 # be one more secret here, mounted as rookery_api_tokens (see docker/compose.yaml).
 echo "docker/secrets: $(ls secrets | tr '\n' ' ')"

@@ -3,10 +3,11 @@ import { chmod, mkdtemp, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupCatalog } from '@rookery/catalog';
+import type { TablespaceListing } from './cli.output';
 import {
   TestCluster,
   assertCliBuilt,
-  createTablespaces,
+  seedTablespaceCluster,
   diffTableChecksums,
   freeLoopbackPort,
   runRookery,
@@ -16,14 +17,7 @@ import {
 
 jest.setTimeout(300_000);
 
-interface TablespaceJson {
-  oid: number;
-  name: string;
-  location: string;
-  bytes: number;
-  storedBytes: number;
-  artifact: string;
-}
+type TablespaceJson = TablespaceListing;
 
 /**
  * Tablespaces through the real `rookery` command: `info` (listing, --json, --backup ID in text and
@@ -50,19 +44,7 @@ describe('rookery info and restore of a backup with tablespaces', () => {
     await chmod(work, 0o711);
     repo = `file://${join(work, 'repo')}`;
     source = await startCluster({ name: 'cli-tablespaces' });
-    locations = await createTablespaces(source, join(work, 'disks'), ['fast', 'cold']);
-    await source.query(
-      `create table hot (id int primary key, note text not null) tablespace fast;
-       create index hot_note on hot (note) tablespace cold;
-       insert into hot select g, md5(g::text) from generate_series(1, 30000) g;
-       create table plain_rows as select g as id, repeat('p', 50) as payload from generate_series(1, 5000) g;`,
-    );
-    await source.query('create database inspace tablespace cold');
-    await source.query(
-      'create table docs as select g as id, repeat(md5(g::text), 10) as body from generate_series(1, 3000) g',
-      [],
-      'inspace',
-    );
+    locations = await seedTablespaceCluster(source, join(work, 'disks'));
     before = { postgres: await tableChecksums(source.url), inspace: await tableChecksums(source.urlFor('inspace')) };
     const backup = rookery(['backup', '--tier', 'oltp', '--json', '--pg-url', source.url]);
     expect({ status: backup.status, stderr: backup.stderr }).toEqual({ status: 0, stderr: '' });

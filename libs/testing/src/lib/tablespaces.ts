@@ -49,3 +49,25 @@ export async function fileSnapshot(dir: string): Promise<FileSnapshotEntry[]> {
   }
   return entries;
 }
+
+/**
+ * The cluster shape the tablespace specs share: tablespaces 'fast' and 'cold' under parentDir, a
+ * table in 'fast' with its index in 'cold', an ordinary table, and a database 'inspace' created in
+ * 'cold' with a table of its own. Resolves with each tablespace's directory by name.
+ */
+export async function seedTablespaceCluster(cluster: TestCluster, parentDir: string): Promise<Record<string, string>> {
+  const locations = await createTablespaces(cluster, parentDir, ['fast', 'cold']);
+  await cluster.query(
+    `create table hot (id int primary key, note text not null) tablespace fast;
+     create index hot_note on hot (note) tablespace cold;
+     insert into hot select g, md5(g::text) from generate_series(1, 30000) g;
+     create table plain_rows as select g as id, repeat('p', 50) as payload from generate_series(1, 5000) g;`,
+  );
+  await cluster.query('create database inspace tablespace cold');
+  await cluster.query(
+    'create table docs as select g as id, repeat(md5(g::text), 10) as body from generate_series(1, 3000) g',
+    [],
+    'inspace',
+  );
+  return locations;
+}

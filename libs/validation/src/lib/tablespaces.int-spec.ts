@@ -10,7 +10,7 @@ import {
   TestCluster,
   acquireS3,
   assertCliBuilt,
-  createTablespaces,
+  seedTablespaceCluster,
   diffTableChecksums,
   fileSnapshot,
   s3StoreUrl,
@@ -77,19 +77,7 @@ describe('validation, drills and dr of a cluster with tablespaces', () => {
       name: 'validation-tablespaces',
       settings: { archive_mode: 'on', archive_command: `${process.execPath} ${ROOKERY_BIN} wal-push %p --tier oltp --repo ${repoUrl}` },
     });
-    locations = await createTablespaces(source, join(work, 'disks'), ['fast', 'cold']);
-    await source.query(
-      `create table hot (id int primary key, note text not null) tablespace fast;
-       create index hot_note on hot (note) tablespace cold;
-       insert into hot select g, md5(g::text) from generate_series(1, 30000) g;
-       create table plain_rows as select g as id, repeat('p', 50) as payload from generate_series(1, 5000) g;`,
-    );
-    await source.query('create database inspace tablespace cold');
-    await source.query(
-      'create table docs as select g as id, repeat(md5(g::text), 10) as body from generate_series(1, 3000) g',
-      [],
-      'inspace',
-    );
+    locations = await seedTablespaceCluster(source, join(work, 'disks'));
     before = await checksums((database) => source.urlFor(database));
     engine = await engineFor([repoUrl, secondaryUrl], repoUrl);
     await engine.backup({ tier: 'oltp' });
