@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { BaseBackupStreams, FlowControlledSocket, SlabGatherer } from './base-backup.protocol';
 
 const SLAB = SlabGatherer.SLAB_BYTES;
@@ -29,6 +31,24 @@ function gather(messages: Buffer[]): { pieces: Buffer[]; atEmit: Buffer[] } {
 }
 
 describe('SlabGatherer', () => {
+  it('holds no slab the consumer never hands back (compressed or encrypted on the way): they are collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const gatherer = new SlabGatherer();
+    const emitted: WeakRef<ArrayBuffer>[] = [];
+    // 64 MiB through the gatherer, each slab dropped by its consumer without release().
+    for (let slab = 0; slab < 64; slab++) {
+      gatherer.append(Buffer.alloc(SlabGatherer.SLAB_BYTES, slab), (piece) => emitted.push(new WeakRef(piece.buffer as ArrayBuffer)));
+    }
+    expect(emitted).toHaveLength(64);
+    // WeakRef targets live at least until the job that made them ends: collect after it.
+    for (let round = 0; round < 3; round++) {
+      await new Promise(setImmediate);
+      gc();
+    }
+    expect(emitted.filter((ref) => ref.deref() !== undefined).length).toBe(0);
+  });
+
   it.each([
     ['no message', []],
     ['one small message', [randomBytes(100)]],

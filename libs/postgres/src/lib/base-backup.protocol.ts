@@ -422,8 +422,13 @@ export class SlabGatherer {
   static readonly SPARE_SLABS = 16;
   private slab: Buffer | null = null;
   private filled = 0;
-  /** The memory of each slab handed downstream and not handed back yet. */
-  private readonly downstream = new Set<ArrayBuffer>();
+  /**
+   * The memory of each slab handed downstream and not handed back yet. Weak: a slab the consumer
+   * never hands back (compressed or encrypted on the way, the store writes other buffers) is the
+   * garbage collector's once the consumer is done with it. A strong set kept every such slab: a
+   * whole backup's worth of memory.
+   */
+  private readonly downstream = new WeakSet<ArrayBuffer>();
   private readonly spare: ArrayBuffer[] = [];
 
   /**
