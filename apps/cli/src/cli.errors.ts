@@ -39,6 +39,8 @@ const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
   DRILL_FAILED: EXIT.failure,
   EVENT_INVALID: EXIT.failure,
   EVENT_BUS_UNAVAILABLE: EXIT.failure,
+  UNAUTHENTICATED: EXIT.failure,
+  FORBIDDEN: EXIT.failure,
   INVARIANT: EXIT.failure,
 };
 
