@@ -16,4 +16,4 @@ export * from './lib/rookery-cli';
 export * from './lib/directory-entries';
 export * from './lib/wal-segment.factory';
 export * from './lib/loose-umask';
-export * from './lib/auth.factory';
+export * from './lib/service-auth.harness';

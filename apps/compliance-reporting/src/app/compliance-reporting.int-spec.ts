@@ -156,6 +156,7 @@ describe('compliance-reporting service (real Kafka)', () => {
       {
         catalog: { url: `sqlite://${join(work, 'ledger.sqlite')}` },
         events: { brokers: kafka.brokers, clientId: 'compliance-test', partitions: 2 },
+        auth: { mode: 'none' },
         tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: CONTENT_ACKNOWLEDGEMENT }] } } },
       },
       'compliance int-spec',

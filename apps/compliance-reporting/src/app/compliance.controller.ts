@@ -26,7 +26,7 @@ export class ComplianceController {
   }
 
   @Get('compliance')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @ApiOperation({
     summary:
       'every tier: last good full, recovery point and RPO exposure, last drill vs RTO, validation coverage, retention adherence, policy lint',
@@ -39,14 +39,14 @@ export class ComplianceController {
   }
 
   @Get('compliance/:tier')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES, { tierFrom: 'param' })
   @ApiOperation({ summary: "one tier's compliance" })
   async one(@Param('tier') tier: string, @Query() period: PeriodQuery): Promise<TierCompliance> {
     return this.compliance.tier(requireTier(tier), { query: ledgerQuery(period) });
   }
 
   @Get('dashboard')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/html; charset=utf-8')
   @ApiOperation({ summary: 'HTML dashboard: status per tier, backup timeline, RPO exposure over time, drill durations vs RTO' })
   async dashboard(@Query() period: PeriodQuery): Promise<string> {
@@ -54,7 +54,7 @@ export class ComplianceController {
   }
 
   @Get('report.md')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/markdown; charset=utf-8')
   @ApiOperation({ summary: 'the exported report (GDPR/SOX evidence) as Markdown' })
   async markdown(@Query() period: PeriodQuery): Promise<string> {
@@ -62,7 +62,7 @@ export class ComplianceController {
   }
 
   @Get('report.csv')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/csv; charset=utf-8')
   @ApiOperation({ summary: 'the exported report as CSV, one row per tier' })
   async csv(@Query() period: PeriodQuery): Promise<string> {

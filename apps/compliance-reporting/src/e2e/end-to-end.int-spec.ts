@@ -45,6 +45,7 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
         `catalog: { url: "sqlite://${join(work, `${name}.sqlite`)}" }`,
         `events: { brokers: ["${kafka.brokers[0]}"], clientId: "${name}", partitions: 2 }`,
         `service: { host: 127.0.0.1, port: ${port} }`,
+        'auth: { mode: none }',
         '',
       ].join('\n'),
     );

@@ -12,7 +12,7 @@ export class StatusController {
   constructor(private readonly engine: RookeryEngine) {}
 
   @Get()
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @ApiOperation({ summary: 'WAL archive of the oltp tier: newest archived segment, archive lag, current RPO exposure' })
   @ApiOkResponse({ description: '{ tier, wal: { lastArchived, archivedFiles, server, serverProblem, exposure } }' })
   async status(): Promise<{ tier: string; wal: WalStatus }> {

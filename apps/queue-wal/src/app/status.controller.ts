@@ -10,7 +10,7 @@ export class StatusController {
   constructor(private readonly stream: WalStreamService) {}
 
   @Get()
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @ApiOperation({ summary: 'State of the synchronous WAL stream of the queue tier' })
   @ApiOkResponse({
     description:

@@ -18,7 +18,7 @@ export class ValidatorController {
   ) {}
 
   @Get('validations')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES, { tierFrom: 'query' })
   @ApiOperation({ summary: 'validations of backups as they landed, newest first: every check with its detail' })
   @ApiQuery({ name: 'tier', required: false })
   @ApiQuery({ name: 'backupId', required: false })
@@ -27,7 +27,7 @@ export class ValidatorController {
   }
 
   @Get('drills')
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES, { tierFrom: 'query' })
   @ApiOperation({
     summary: 'restore drills, newest first: restore time against the RTO and the data checks; failed drills with their reason (error)',
   })
@@ -37,7 +37,7 @@ export class ValidatorController {
   }
 
   @Post('drills')
-  @RequiresRole(...OPERATE_ROLES)
+  @RequiresRole(OPERATE_ROLES, { tierFrom: 'body' })
   @HttpCode(200)
   @ApiOperation({
     summary:

@@ -155,6 +155,7 @@ describe('validator service (real Kafka, real clusters)', () => {
         catalog: { url: `sqlite://${join(work, 'validator.sqlite')}` },
         events: { brokers: kafka.brokers, clientId: 'validator-test', partitions: 2 },
         tiers: { oltp: { pgUrl: oltp.url }, olap: { pgUrl: olapUrl } },
+        auth: { mode: 'none' },
       },
       'validator int-spec',
     );

@@ -23,10 +23,13 @@ export interface Principal {
   readonly via: 'token-file' | 'jwt' | 'anonymous';
 }
 
-/** What a call needs: one of `roles`, on `tier` (null: a fleet-wide call, over every tier). */
+/**
+ * What a call needs: one of `roles`, on every tier in `tiers` (the service's own and the one the
+ * request names); null: a fleet-wide call, over every tier.
+ */
 export interface AccessRequirement {
   readonly roles: readonly Role[];
-  readonly tier: TierName | null;
+  readonly tiers: readonly TierName[] | null;
 }
 
 /**
@@ -41,17 +44,14 @@ export function authorize(principal: Principal, requirement: AccessRequirement, 
     );
   }
   if (principal.tiers === null) return;
-  if (requirement.tier === null) {
-    throw new ForbiddenError(
-      `${principal.name} is scoped to the tier(s) ${principal.tiers.join(', ')} and may not ${action} across every tier`,
-      {
-        hint: `name the tier (?tier=${principal.tiers[0]})`,
-      },
-    );
+  const scope = principal.tiers.join(', ');
+  if (requirement.tiers === null) {
+    throw new ForbiddenError(`${principal.name} is scoped to the tier(s) ${scope} and may not ${action} across every tier`, {
+      hint: `name the tier (?tier=${principal.tiers[0]})`,
+    });
   }
-  if (!principal.tiers.includes(requirement.tier)) {
-    throw new ForbiddenError(
-      `${principal.name} is scoped to the tier(s) ${principal.tiers.join(', ')} and may not ${action} on the ${requirement.tier} tier`,
-    );
+  const outside = requirement.tiers.filter((tier) => !principal.tiers?.includes(tier));
+  if (outside.length) {
+    throw new ForbiddenError(`${principal.name} is scoped to the tier(s) ${scope} and may not ${action} on the ${outside.join(', ')} tier`);
   }
 }

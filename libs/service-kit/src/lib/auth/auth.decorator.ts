@@ -9,7 +9,10 @@ export const ROUTE_ACCESS = 'rookery:route-access';
 /** The OpenAPI security scheme every protected route names. */
 export const BEARER_SCHEME = 'bearer';
 
-export type RouteAccess = { kind: 'public' } | { kind: 'roles'; roles: readonly Role[] };
+/** Where a route reads the tier it acts on, beside the service's own: `:tier`, `?tier=` or the JSON body's `tier`. */
+export type TierSource = 'param' | 'query' | 'body';
+
+export type RouteAccess = { kind: 'public' } | { kind: 'roles'; roles: readonly Role[]; tierFrom: TierSource | null };
 
 /** Who may read: backups, status, compliance, reports, metrics. */
 export const READ_ROLES: readonly Role[] = ['auditor', 'operator', 'service'];
@@ -17,13 +20,15 @@ export const READ_ROLES: readonly Role[] = ['auditor', 'operator', 'service'];
 export const OPERATE_ROLES: readonly Role[] = ['operator', 'service'];
 
 /**
- * The roles a route needs (any one of them), on the tier the request names (`:tier`, `?tier=`,
- * the body's `tier`) or else the service's own; a call naming no tier on a fleet-wide service
- * needs a principal not scoped to tiers. Adds the bearer scheme and 401/403 to the OpenAPI document.
+ * The roles a route needs (any one of them) and where it reads the tier it acts on. The tiers
+ * checked against the principal's scope are the service's own (a tier service) and, with
+ * `tierFrom`, the one the request names there; a route with neither acts on every tier and needs
+ * a principal not scoped to tiers. Only a route that really acts on the named tier may declare
+ * `tierFrom`: the guard trusts it. Adds the bearer scheme and 401/403 to the OpenAPI document.
  */
-export function RequiresRole(...roles: Role[]): MethodDecorator & ClassDecorator {
+export function RequiresRole(roles: readonly Role[], options: { tierFrom?: TierSource } = {}): MethodDecorator & ClassDecorator {
   return applyDecorators(
-    SetMetadata(ROUTE_ACCESS, { kind: 'roles', roles } satisfies RouteAccess),
+    SetMetadata(ROUTE_ACCESS, { kind: 'roles', roles, tierFrom: options.tierFrom ?? null } satisfies RouteAccess),
     ApiBearerAuth(BEARER_SCHEME),
     ApiUnauthorizedResponse({
       type: ErrorBodyDto,

@@ -4,7 +4,7 @@ import { BearerAuthenticator, Principal, anonymousPrincipal, authorize } from '@
 import { ForbiddenError, TierName, isRookeryError, isTierName } from '@rookery/core';
 import { AuditInterceptor, AuditedRequest } from '../events/audit.interceptor';
 import { SERVICE_TIER } from '../service-kit.constants';
-import { ROUTE_ACCESS, RouteAccess } from './auth.decorator';
+import { ROUTE_ACCESS, RouteAccess, TierSource } from './auth.decorator';
 
 /** The authenticator a service uses; null when `auth.mode: none`. */
 export const AUTHENTICATOR = Symbol('AUTHENTICATOR');
@@ -49,7 +49,7 @@ export class AuthGuard implements CanActivate {
       principal = this.authenticator
         ? await this.authenticator.authenticate(header(request, 'authorization'))
         : anonymousPrincipal(request.ip);
-      authorize(principal, { roles: access.roles, tier: this.tierOf(request) }, action);
+      authorize(principal, { roles: access.roles, tiers: this.tiersOf(request, access.tierFrom) }, action);
     } catch (error) {
       const refusal = isRookeryError(error) && (error.code === 'UNAUTHENTICATED' || error.code === 'FORBIDDEN');
       if (!refusal) this.logger.error(`cannot authenticate ${action}: ${String(error)}`);
@@ -63,15 +63,19 @@ export class AuthGuard implements CanActivate {
     return true;
   }
 
-  /** The tier the call acts on: the one the request names, else the service's own, else null (every tier). */
-  private tierOf(request: GuardedRequest): TierName | null {
-    const body = request.body as { tier?: unknown } | undefined;
-    for (const candidate of [request.params?.['tier'], request.query?.['tier'], body?.tier]) {
-      // A tier that is not one is passed through as null: the route answers TIER_UNKNOWN, and an
-      // unscoped principal is needed to learn that.
-      if (candidate !== undefined) return typeof candidate === 'string' && isTierName(candidate) ? candidate : null;
-    }
-    return this.serviceTier();
+  /**
+   * The tiers the call acts on: the service's own, and the one the request names where the route
+   * says it reads it. null for a fleet-wide call (no tier at all), or when the named tier is
+   * missing or not a tier (the route answers TIER_UNKNOWN to an unscoped principal).
+   */
+  private tiersOf(request: GuardedRequest, tierFrom: TierSource | null): TierName[] | null {
+    const own = this.serviceTier();
+    if (tierFrom === null) return own ? [own] : null;
+    const source =
+      tierFrom === 'param' ? request.params : tierFrom === 'query' ? request.query : (request.body as Record<string, unknown> | undefined);
+    const named = source?.['tier'];
+    if (typeof named !== 'string' || !isTierName(named)) return null;
+    return own && own !== named ? [own, named] : [named];
   }
 
   private serviceTier(): TierName | null {

@@ -35,7 +35,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     constructor(readonly backups: BackupJobService) {}
 
     @Post()
-    @RequiresRole(...OPERATE_ROLES)
+    @RequiresRole(OPERATE_ROLES)
     @HttpCode(HttpStatus.ACCEPTED)
     @ApiOperation({ summary: `Start a backup of the ${tier} tier in the background (full unless the body names another type)` })
     @ApiBody({ type: StartBackupDto, required: false })
@@ -54,7 +54,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     }
 
     @Get()
-    @RequiresRole(...READ_ROLES)
+    @RequiresRole(READ_ROLES)
     @ApiOperation({ summary: `Backups of the ${tier} tier from the catalog, newest last` })
     @ApiOkResponse({ type: BackupListDto })
     async list(): Promise<BackupListDto> {
@@ -62,7 +62,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     }
 
     @Get(':id')
-    @RequiresRole(...READ_ROLES)
+    @RequiresRole(READ_ROLES)
     @ApiOperation({ summary: `One backup of the ${tier} tier (running, completed or failed)` })
     @ApiOkResponse({ type: BackupRecordDto })
     @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'BACKUP_NOT_FOUND' })

@@ -1,4 +1,4 @@
-import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
+import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Observable, tap } from 'rxjs';
 import type { Principal } from '@rookery/auth';
@@ -97,4 +97,10 @@ export class AuditInterceptor implements NestInterceptor {
 
 function privileged(request: AuditedRequest): boolean {
   return request.method !== 'GET' && request.method !== 'HEAD';
+}
+
+function failureCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  return error instanceof HttpException ? `HTTP_${error.getStatus()}` : 'UNEXPECTED';
 }

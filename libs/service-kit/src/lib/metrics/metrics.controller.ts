@@ -13,7 +13,7 @@ export class MetricsController {
   ) {}
 
   @Get()
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES)
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOkResponse({ description: 'Prometheus text exposition format' })
   async scrape(): Promise<string> {

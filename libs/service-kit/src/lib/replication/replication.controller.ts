@@ -18,7 +18,7 @@ export class ReplicationController {
   constructor(private readonly jobs: ReplicationJobService) {}
 
   @Get()
-  @RequiresRole(...READ_ROLES)
+  @RequiresRole(READ_ROLES, { tierFrom: 'query' })
   @ApiOperation({ summary: 'Copy status per backup and region, WAL lag per region, last run' })
   @ApiQuery({ name: 'tier', required: true, enum: TIER_NAMES })
   @ApiOkResponse({ description: 'ReplicationStatus with lastRun' })
@@ -27,7 +27,7 @@ export class ReplicationController {
   }
 
   @Post()
-  @RequiresRole(...OPERATE_ROLES)
+  @RequiresRole(OPERATE_ROLES, { tierFrom: 'body' })
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Copy what the replica regions lack now (verify: re-read every copy)' })
   replicate(@Body(new BodySchemaPipe(replicateBody)) body: z.infer<typeof replicateBody>) {
