@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { configureServiceApp } from '@rookery/service-kit';
+import { ServiceEventsService, configureServiceApp } from '@rookery/service-kit';
 import {
   AuthFixture,
   BackupServiceBed,
@@ -42,7 +42,7 @@ describe('oltp-backup service authentication (every route)', () => {
   it.each(serviceAuthChecks({ app: () => bed.app, auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
 
   it('names the principal in the audit trail: a backup started by a tier operator, calls refused', async () => {
-    const audits = recordAudits(bed.app);
+    const audits = recordAudits(bed.app.get(ServiceEventsService));
     const server = bed.app.getHttpServer();
     const operator = `Bearer ${auth.tokens['operator-oltp']}`;
     const started = await request(server).post('/backups').set('Authorization', operator).send({}).expect(202);

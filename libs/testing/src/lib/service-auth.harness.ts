@@ -371,13 +371,16 @@ export function serviceAuthChecks(options: ServiceAuthCheckOptions): Check[] {
   ];
 }
 
+/** What recordAudits wraps: a service's ServiceEventsService (the service-kit lib is not imported here). */
+export interface EventPublisher {
+  publish(...events: { type: string; data: unknown }[]): Promise<void>;
+}
+
 /**
- * Records the audit events the app publishes from now on (the real publish still runs): for
+ * Records the audit events the service publishes from now on (the real publish still runs): for
  * checks that the trail names the principal.
  */
-export function recordAudits(app: INestApplication): PublishedAudit[] {
-  const { ServiceEventsService } = require('@rookery/service-kit') as typeof import('@rookery/service-kit');
-  const events = app.get(ServiceEventsService);
+export function recordAudits(events: EventPublisher): PublishedAudit[] {
   const published: PublishedAudit[] = [];
   const publish = events.publish.bind(events);
   events.publish = (...batch) => {

@@ -54,8 +54,7 @@ export class AuditInterceptor implements NestInterceptor {
     return next.handle().pipe(
       tap({
         next: () => this.record(request, request.principal, 'succeeded'),
-        error: (error: unknown) =>
-          this.record(request, request.principal, 'failed', { code: (error as { code?: string }).code ?? 'UNEXPECTED' }),
+        error: (error: unknown) => this.record(request, request.principal, 'failed', { code: failureCode(error) }),
       }),
     );
   }
