@@ -79,7 +79,7 @@ export class AuditInterceptor implements NestInterceptor {
       tier ?? 'fleet',
       {
         actor: principal?.name ?? `unauthenticated@${request.ip ?? 'unknown'}`,
-        ...(principal ? { role: principal.roles.join(',') } : {}),
+        ...(principal && principal.via !== 'anonymous' ? { role: principal.roles.join(',') } : {}),
         action: `${request.method} ${request.url.split('?')[0]}`,
         resource: tier ? `tier:${tier}` : 'service',
         outcome,
