@@ -67,6 +67,11 @@ describe('static token file', () => {
     const forged = `rky_${operator.entry.id}_${stranger.token.slice('rky_0123456789ab_'.length)}`;
     await expect(verifier.verify(forged)).rejects.toThrow('unknown or revoked token');
     await expect(verifier.verify('rky_nothex')).rejects.toThrow('malformed static token');
+    // A scrypt token verified once is remembered; another secret under its id still is not.
+    await expect(verifier.verify(auditor.token)).resolves.toMatchObject({ name: 'audit' });
+    await expect(verifier.verify(`rky_${auditor.entry.id}_${stranger.token.slice('rky_0123456789ab_'.length)}`)).rejects.toThrow(
+      'unknown or revoked token',
+    );
   });
 
   it('reads the file again when it changes, so a removed line is revoked without a restart', async () => {

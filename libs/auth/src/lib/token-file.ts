@@ -13,7 +13,7 @@ import { Principal, ROLES, Role, isRole } from './principal';
  *
  * The hash is sha256 of the whole token by default: the secret has 256 bits of entropy, so a slow
  * hash adds cost to every request and no protection. `scrypt:<N>:<r>:<p>:<salt>:<hash>` is
- * accepted too for those whose policy asks for one (it costs a scrypt per request).
+ * accepted too for those whose policy asks for one (a scrypt on a token's first use in a process).
  */
 export interface TokenEntry {
   id: string;
@@ -130,6 +130,8 @@ function entryProblems(principal: string, roles: readonly string[], tiers: reado
  */
 export class TokenFileVerifier {
   private byId = new Map<string, TokenEntry>();
+  /** sha256 of scrypt-hashed tokens already verified, so a scrypt costs once per token, not per request. */
+  private verifiedScrypt = new Set<string>();
   private mtimeMs = -1;
   private checkedAt = 0;
 
@@ -154,8 +156,17 @@ export class TokenFileVerifier {
     const match = TOKEN_PATTERN.exec(token);
     if (!match) throw new UnauthenticatedError('malformed static token (expected rky_<id>_<secret>)');
     const entry = this.byId.get(match[1]);
-    if (!entry || !tokenMatches(token, entry.hash)) throw new UnauthenticatedError(`unknown or revoked token (id ${match[1]})`);
+    if (!entry || !this.matches(token, entry)) throw new UnauthenticatedError(`unknown or revoked token (id ${match[1]})`);
     return { name: entry.principal, roles: entry.roles, tiers: entry.tiers, via: 'token-file' };
+  }
+
+  private matches(token: string, entry: TokenEntry): boolean {
+    if (!entry.hash.startsWith('scrypt:')) return tokenMatches(token, entry.hash);
+    const digest = `${entry.id}:${createHash('sha256').update(token).digest('base64url')}`;
+    if (this.verifiedScrypt.has(digest)) return true;
+    if (!tokenMatches(token, entry.hash)) return false;
+    this.verifiedScrypt.add(digest);
+    return true;
   }
 
   private async refresh(): Promise<void> {
@@ -179,6 +190,7 @@ export class TokenFileVerifier {
       });
     }
     this.byId = new Map(parseTokenFile(text, this.path).map((entry) => [entry.id, entry]));
+    this.verifiedScrypt = new Set();
     this.mtimeMs = mtimeMs;
     this.checkedAt = Date.now();
   }
