@@ -50,6 +50,9 @@ ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'Postg
 ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
 ensureDebianPackage('/usr/bin/promtool', 'prometheus', 'promtool (alert-rules test)');
 step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
+// ts-jest runs the specs without type checking (isolated modules, for speed): the specs and the
+// harnesses are type-checked here, so a spec cannot drift from the types it tests.
+step('type check (specs and harnesses)', 'npx', ['tsc', '-p', 'tsconfig.specs.json']);
 // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
 // without one (a fresh clone has none): compute the graph first.
 step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);

@@ -51,6 +51,42 @@ export function backupRows(backups: BackupManifest[]): string {
   );
 }
 
+/** A user tablespace of a physical backup as `info` shows it: its artifact (tablespace-tar) and size. */
+export interface TablespaceListing {
+  oid: number;
+  name: string;
+  /** Its directory on the backed-up server. */
+  location: string;
+  bytes: number;
+  storedBytes: number;
+  artifact: string;
+}
+
+/** The backup's user tablespaces, one per tablespace-tar artifact, in the manifest's order. */
+export function tablespacesOf(backup: BackupManifest): TablespaceListing[] {
+  return backup.artifacts.flatMap((artifact) =>
+    artifact.kind === 'tablespace-tar' && artifact.tablespace
+      ? [{ ...artifact.tablespace, bytes: artifact.bytes, storedBytes: artifact.storedBytes, artifact: artifact.name }]
+      : [],
+  );
+}
+
+/** A table of the tablespaces of these backups (with `withBackup`, a column naming each one's backup). */
+export function tablespaceRows(backups: readonly BackupManifest[], withBackup: boolean): string {
+  const rows = backups.flatMap((backup) =>
+    tablespacesOf(backup).map((tablespace) => [
+      ...(withBackup ? [backup.id] : []),
+      String(tablespace.oid),
+      tablespace.name,
+      tablespace.location,
+      formatBytes(tablespace.bytes),
+      formatBytes(tablespace.storedBytes),
+      tablespace.artifact,
+    ]),
+  );
+  return table([...(withBackup ? ['backup'] : []), 'oid', 'name', 'original location', 'size', 'stored', 'artifact'], rows);
+}
+
 /** The `info --json` shape (DESIGN §10): stable keys scripts rely on. */
 export function backupJson(backup: BackupManifest): Record<string, unknown> {
   return {
@@ -73,8 +109,11 @@ export function backupJson(backup: BackupManifest): Record<string, unknown> {
     storageClass: backup.storageClass,
     regions: backup.regions,
     postgres: backup.postgres,
+    tablespaces: tablespacesOf(backup),
     artifacts: backup.artifacts.map((artifact) => ({
       name: artifact.name,
+      kind: artifact.kind,
+      ...(artifact.tablespace ? { tablespace: artifact.tablespace } : {}),
       bytes: artifact.bytes,
       storedBytes: artifact.storedBytes,
       sha256: artifact.sha256,

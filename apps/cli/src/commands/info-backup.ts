@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { BackupManifest, LegalHold, formatLsn, redactUrl } from '@rookery/core';
 import { RookeryEngine } from '@rookery/engine';
 import { load } from '../cli.lazy';
-import { backupJson, chainOf, formatBytes, formatDuration, table } from '../cli.output';
+import { backupJson, chainOf, formatBytes, formatDuration, table, tablespaceRows, tablespacesOf } from '../cli.output';
 
 /** One step of a backup's restore chain: the full backup first, this backup last. */
 interface ChainLink {
@@ -177,6 +177,8 @@ export function detailText(detail: BackupDetail): string {
     artifact.sha256,
   ]);
   lines.push(table(['name', 'kind', 'size', 'stored', 'compression', 'encryption', 'sha256 (stored bytes)'], rows).replace(/^/gm, '  '));
+  // pg_tblspc/<oid> pointed at each original location; a restore puts it there or where --tablespace-map says.
+  if (tablespacesOf(manifest).length) lines.push('', 'tablespaces', tablespaceRows([manifest], false).replace(/^/gm, '  '));
   return `${lines.join('\n')}\n`;
 }
 

@@ -4,7 +4,7 @@ import { ObjectLockStatus, ReplicationStatus, RookeryEngine } from '@rookery/eng
 import { WalStatus } from '@rookery/wal';
 import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { log } from '../cli.log';
-import { backupJson, backupRows, chainOf, walStatusLines } from '../cli.output';
+import { backupJson, backupRows, chainOf, tablespaceRows, tablespacesOf, walStatusLines } from '../cli.output';
 import { assertRepositoryExists } from '../cli.repository';
 import { backupDetail, detailJson, detailText } from './info-backup';
 import { replicationLines } from './replicate.command';
@@ -36,6 +36,8 @@ export function infoCommand(): Command {
         return;
       }
       process.stdout.write(backups.length ? `${backupRows(backups)}\n` : `no backups${tier ? ` of tier ${tier}` : ''}\n`);
+      const withTablespaces = backups.filter((backup) => tablespacesOf(backup).length > 0);
+      if (withTablespaces.length) process.stdout.write(`\ntablespaces\n${tablespaceRows(withTablespaces, true).replace(/^/gm, '  ')}\n`);
       for (const status of Object.values(wal)) process.stdout.write(`\n${walStatusLines(status)}\n`);
       for (const status of Object.values(replication)) if (status.regions.length) process.stdout.write(`\n${replicationLines(status)}\n`);
       for (const lock of objectLock) {

@@ -28,6 +28,13 @@ describe('static token file', () => {
     expect(tokenMatches(token, 'md5:abc')).toBe(false);
   });
 
+  it('accepts a sha256 written in hex, as sha256sum prints it', () => {
+    const { token, entry } = createStaticToken({ principal: 'a', roles: ['auditor'] });
+    const hex = `sha256:${Buffer.from(entry.hash.slice('sha256:'.length), 'base64url').toString('hex')}`;
+    expect(tokenMatches(token, hex)).toBe(true);
+    expect(parseTokenFile(`${entry.id} ${hex} a auditor\n`, 'tokens')).toEqual([{ ...entry, hash: hex }]);
+  });
+
   it.each([
     ['too few fields', '3f9a2c1b7d0e sha256:x operator', 'expected'],
     ['a bad id', `3f9a2c1b7d0 ${hashToken('x')} p operator`, "id '3f9a2c1b7d0'"],

@@ -12,7 +12,8 @@ import { Principal, ROLES, Role, isRole } from './principal';
  *     3f9a2c1b7d0e   sha256:<base64url>   ci-pipeline  operator,auditor content
  *
  * The hash is sha256 of the whole token by default: the secret has 256 bits of entropy, so a slow
- * hash adds cost to every request and no protection. `scrypt:<N>:<r>:<p>:<salt>:<hash>` is
+ * hash adds cost to every request and no protection. The sha256 may be written in hex (64 digits)
+ * by tools without base64url, such as sha256sum in a shell script. `scrypt:<N>:<r>:<p>:<salt>:<hash>` is
  * accepted too for those whose policy asks for one (a scrypt on a token's first use in a process).
  */
 export interface TokenEntry {
@@ -27,7 +28,7 @@ export interface TokenEntry {
 export const TOKEN_PREFIX = 'rky_';
 const TOKEN_PATTERN = /^rky_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 const PRINCIPAL_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/;
-const HASH_PATTERN = /^(sha256:[A-Za-z0-9_-]{43}|scrypt:\d+:\d+:\d+:[A-Za-z0-9_-]{16,}:[A-Za-z0-9_-]{43})$/;
+const HASH_PATTERN = /^(sha256:([A-Za-z0-9_-]{43}|[0-9a-f]{64})|scrypt:\d+:\d+:\d+:[A-Za-z0-9_-]{16,}:[A-Za-z0-9_-]{43})$/;
 
 export type TokenHashAlgorithm = 'sha256' | 'scrypt';
 
@@ -62,7 +63,9 @@ export function tokenMatches(token: string, hash: string): boolean {
   let expected: Buffer;
   let actual: Buffer;
   if (hash.startsWith('sha256:')) {
-    expected = Buffer.from(hash.slice('sha256:'.length), 'base64url');
+    const digest = hash.slice('sha256:'.length);
+    // 64 hex digits: what a shell script writes with sha256sum (docker/init-secrets.sh).
+    expected = Buffer.from(digest, /^[0-9a-f]{64}$/.test(digest) ? 'hex' : 'base64url');
     actual = createHash('sha256').update(token).digest();
   } else if (hash.startsWith('scrypt:')) {
     const [, N, r, p, salt, digest] = hash.split(':');

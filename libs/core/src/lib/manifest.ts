@@ -161,12 +161,23 @@ export interface ChangeTrackingPoint {
   installation: string;
   /** sha256 of the schema's definitions (pg_dump --schema-only): an incremental needs the same. */
   schemaFingerprint: string;
+  /**
+   * The same definitions as a sha256 per table (everything that belongs to it) and one for the
+   * rest: what tells a partition layout change (which an incremental follows) from any other.
+   */
+  schemaParts?: SchemaParts;
   /** The tables the next incremental follows (leaf partitions among them), quoted, sorted. */
   tracked?: string[];
   /** Partitioned tables (no rows of their own) and their partitions: what a layout change is named against. */
   partitioned?: PartitionedTableLayout[];
   /** What the next incremental cannot follow, and why. */
   untracked?: { table: string; reason: string }[];
+}
+
+/** A schema as hashes: one per table (quoted, schema-qualified), one for every other definition. */
+export interface SchemaParts {
+  rest: string;
+  tables: Record<string, string>;
 }
 
 /** A partitioned table and its direct partitions, each with its bound (`FOR VALUES …` or `DEFAULT`). */
@@ -189,6 +200,12 @@ export interface ChangesetInfo {
   }[];
   /** Sequences set to their value at the incremental's time. */
   sequences: number;
+  /**
+   * The partition layout changes the changeset follows (partitions attached, detached, created,
+   * dropped), applied before the rows: the tables recreated from their definition at the
+   * incremental's snapshot (their rows carried whole, mode 'whole'), and the tables dropped.
+   */
+  layout?: { changes: string[]; recreated: string[]; dropped: string[] };
 }
 
 export type UnsignedManifest = Omit<BackupManifest, 'checksum'>;

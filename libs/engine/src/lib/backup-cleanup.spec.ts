@@ -3,7 +3,7 @@ import { ObjectInfo, RequestOptions, Store, StorageNotFoundError } from '@rooker
 import { BackupRepository, RepositoryLock, repositoryLayout } from '@rookery/repository';
 import { cleanUpFailedBackup } from './backup-cleanup';
 
-const BACKUP = { tier: 'oltp', id: '20261207T010000Z-oltp', startedAt: '2026-12-07T01:00:00.000Z' };
+const BACKUP = { tier: 'oltp' as const, id: '20261207T010000Z-oltp', startedAt: '2026-12-07T01:00:00.000Z' };
 const FOLDER = repositoryLayout.backupFolder('oltp', BACKUP.id, new Date(BACKUP.startedAt));
 
 /**

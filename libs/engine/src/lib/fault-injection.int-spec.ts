@@ -5,7 +5,7 @@ import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { repositoryLayout } from '@rookery/repository';
-import { S3StoreDriver, createStore } from '@rookery/storage';
+import { type S3StoreDriver, createStore } from '@rookery/storage';
 import {
   Fault,
   FaultProxy,

@@ -139,7 +139,7 @@ export class LogicalBackupService {
       await session.query('begin transaction isolation level repeatable read, read only');
       const [{ snapshot }] = await session.query<{ snapshot: string }>('select pg_export_snapshot() as snapshot');
       const point = job.policy.incremental
-        ? await readTrackingPoint(session, () => tools.dump.schemaDefinition({ url: job.url, snapshot, signal: job.request.signal }))
+        ? await readTrackingPoint(session, () => tools.dump.schemaScript({ url: job.url, snapshot, signal: job.request.signal }))
         : undefined;
       for (const warning of point ? coverageWarnings(point) : []) job.request.onWarning?.(warning);
       const materializedViews = await listMaterializedViews(session);

@@ -4,10 +4,12 @@ import {
   IncrementalChainError,
   PartitionedTableLayout,
   PgSnapshot,
+  SchemaParts,
   parsePgSnapshot,
   snapshotCovers,
 } from '@rookery/core';
-import { PgSession, PgSqlClient } from '@rookery/postgres';
+import { PgSession, PgSqlClient, definitionText } from '@rookery/postgres';
+import { CatalogRelation, LayoutPlan, SchemaCatalog, planLayoutChange, schemaParts } from './logical-partition-layout';
 
 /**
  * rookery's change tracking on a logical tier's database (content), what makes incrementals exact.
@@ -86,18 +88,39 @@ const BOOTSTRAP_SQL = `
  * partitions (relkind 'r', relispartition), which are tracked like any ordinary table. Their row
  * triggers see every row routed to them, and an UPDATE that moves a row to another partition
  * fires DELETE on the old leaf and INSERT on the new one, so each leaf's log is exact on its own.
- * The roots carry no triggers and no rows in a changeset. The layout (which leaf is attached
- * where, with which bound) is recorded in the tracking point: a partition attached, detached,
- * created or dropped is a schema change, which an incremental refuses naming it (a changeset
- * carries rows, not definitions); the next full follows the new layout. Cost to the source: the
- * same as an ordinary table's, one row trigger per leaf (created, with a short lock, by the full
- * that first sees the leaf), one change_log row per changed key, two for a row moved between
- * partitions. Logical decoding would follow the layout without a full but holds a replication
- * slot (WAL kept until the next incremental, wal_level = logical) and cannot carry DDL; the
- * refusal was chosen over carrying the layout's DDL in changesets because a changeset replaying
- * ATTACH/DETACH against a restored parent must also reproduce indexes, constraints and the rows a
- * newly attached table brings, which the full already does exactly. No automatic fallback to a
- * full is made here: the scheduled full (daily by default) starts a new chain.
+ * The roots carry no triggers and no rows in a changeset.
+ *
+ * Layout changes are followed. Each point records the layout (which table is attached where, with
+ * which bound) and the schema as one hash per table plus one for every other definition
+ * (logical-partition-layout). When the only tables whose definition changed since the parent are
+ * partitions attached, detached, created, dropped or re-bound, the incremental:
+ * - first installs the triggers on the tables that have none (a new leaf), as the full does, in a
+ *   transaction committed before its snapshot, so every change after the snapshot is logged;
+ * - carries, ahead of the rows, DROP TABLE for each dropped partition and each table it
+ *   recreates, then each created, attached, detached or re-bound table's own definition at the
+ *   snapshot (pg_dump --schema-only --table: columns, defaults, constraints, indexes, triggers,
+ *   grants, owned sequences, the source's exactly) as a table of its own; its rows whole; and only
+ *   after the rows the partition and index attachments, so the bounds are checked against the
+ *   rows at the snapshot (the partition's and the default partition's), never the parent's;
+ * - records the new layout: the next incremental tracks the new leaves by key.
+ * Recreated rather than replaying ATTACH/DETACH on the restored table: what the source's ATTACH
+ * did besides attaching (indexes created to match the root's, foreign keys and CHECKs cloned)
+ * and what DETACH left behind depend on the table's definition at that moment; its definition
+ * at the snapshot is exact by construction, and restoring it needs no knowledge of the steps.
+ * Rows whole: a created table had no trigger before this incremental; an attached or detached one
+ * kept its own (they are not clones of the root's), but once recreated it needs all its rows.
+ * Refused, naming it: any other schema change; a table to recreate that something else depends
+ * on (a view, another table's foreign key: the restore could not drop it); a partitioned table
+ * attached or detached with its partitions.
+ *
+ * Cost to the source: the same as an ordinary table's, one row trigger per leaf, one change_log
+ * row per changed key, two for a row moved between partitions; for a new leaf, the full's brief
+ * SHARE ROW EXCLUSIVE lock to create its trigger, taken by the incremental that first sees it;
+ * one pg_dump --table per recreated table; a recreated table's rows read whole once (an attached
+ * table that brings a year of rows costs that year once). Logical decoding would follow the rows
+ * without triggers but holds a replication slot (WAL kept on the source until the next
+ * incremental, wal_level = logical, which needs a restart) and decodes no DDL in PostgreSQL 15:
+ * the layout would still come from the catalog as here, so triggers were kept.
  *
  * What the tracking cannot follow (a foreign table attached as a partition: its rows are not in
  * this database, nor in a dump) is listed with the reason, for the manifest and the backup's log;
@@ -184,65 +207,43 @@ export function coverageOf(rows: readonly CatalogTable[]): TrackingCoverage {
 }
 
 /**
- * The partition changes between two layouts, named for the operator: partitions attached,
- * detached (still a table, no longer a partition), created, dropped, or re-bound.
- */
-export function partitionChanges(
-  before: readonly PartitionedTable[],
-  after: readonly PartitionedTable[],
-  tables: { before: ReadonlySet<string> | null; after: ReadonlySet<string> },
-): string[] {
-  const parents = (layout: readonly PartitionedTable[]) =>
-    new Map(
-      layout.flatMap((root) => root.partitions.map((partition) => [partition.table, { parent: root.table, bound: partition.bound }])),
-    );
-  const was = parents(before);
-  const is = parents(after);
-  const changes: string[] = [];
-  for (const [partition, now] of is) {
-    const then = was.get(partition);
-    if (!then) {
-      const existed = tables.before?.has(partition) ?? false;
-      changes.push(existed ? `${partition} was attached to ${now.parent}` : `partition ${partition} of ${now.parent} was created`);
-    } else if (then.parent !== now.parent || then.bound !== now.bound) {
-      changes.push(`partition ${partition} moved from ${then.parent} ${then.bound} to ${now.parent} ${now.bound}`);
-    }
-  }
-  for (const [partition, then] of was) {
-    if (is.has(partition)) continue;
-    changes.push(
-      tables.after.has(partition)
-        ? `${partition} was detached from ${then.parent}`
-        : `partition ${partition} of ${then.parent} was dropped`,
-    );
-  }
-  for (const root of after) {
-    if (!before.some((old) => old.table === root.table) && !was.has(root.table))
-      changes.push(`partitioned table ${root.table} was created`);
-  }
-  return changes.sort();
-}
-
-/**
  * Installs or completes the change tracking before a full backup reads the database, in one
  * transaction of its own that commits before the full's snapshot is taken. Creating a trigger
  * waits for the table's running writers (lock conflict), so every change after this commit is
  * logged, and every change before it is in the full. Existing, correct triggers are left alone:
- * no table lock at all on the daily full once installed.
+ * no table lock at all on the daily full once installed. An incremental (`newTablesOnly`) only
+ * completes an existing installation with the tables that have no trigger yet (a new partition):
+ * nothing is written when there is none.
  */
-export async function ensureChangeTracking(sql: PgSqlClient, url: string): Promise<void> {
+export async function ensureChangeTracking(sql: PgSqlClient, url: string, options: { newTablesOnly?: boolean } = {}): Promise<void> {
   await sql.withSession(url, async (session) => {
     await session.query('begin');
     try {
       await session.query(`set local lock_timeout = '60s'`);
-      await session.query(BOOTSTRAP_SQL);
-      const tables = await listTrackedTables(session);
+      if (options.newTablesOnly) {
+        const [{ installed }] = await session.query<{ installed: boolean }>(
+          `select to_regclass('rookery.change_tracking') is not null as installed`,
+        );
+        // Not installed: the incremental's own checks say so; it installs nothing.
+        if (!installed) {
+          await session.query('rollback');
+          return;
+        }
+      } else {
+        await session.query(BOOTSTRAP_SQL);
+      }
+      const all = await listTrackedTables(session);
       const existing = await session.query<{ relid: string; name: string; tgtype: number; tgenabled: string; function: string }>(
         `select t.tgrelid::text as relid, t.tgname as name, t.tgtype::int as tgtype, t.tgenabled::text as tgenabled,
                 p.proname as function
          from pg_trigger t join pg_proc p on p.oid = t.tgfoid
          where t.tgname in ('${ROWS_TRIGGER}', '${TABLE_TRIGGER}')`,
       );
+      const tables = options.newTablesOnly
+        ? all.filter(
+            (table) => !existing.some((row) => row.relid === table.oid && (row.name === ROWS_TRIGGER || row.name === TABLE_TRIGGER)),
+          )
+        : all;
       for (const table of tables) {
         const has = (name: string, tgtype: number, fn: string) =>
           existing.some(
@@ -272,12 +273,13 @@ export async function ensureChangeTracking(sql: PgSqlClient, url: string): Promi
 
 /**
  * Where the database stands, read inside the backup's snapshot transaction: the snapshot, the
- * installation, and a fingerprint of every definition (pg_dump --schema-only at that snapshot).
+ * installation, a fingerprint of every definition (pg_dump --schema-only at that snapshot, the
+ * script with its entry headers), the same split by table, and the catalog that split used.
  */
 export async function readTrackingPoint(
   session: PgSession,
-  schemaDefinition: () => Promise<string>,
-): Promise<ChangeTrackingPoint & { state: TrackingState }> {
+  schemaScript: () => Promise<string>,
+): Promise<ChangeTrackingPoint & { state: TrackingState; catalog: SchemaCatalog }> {
   const [current] = await session.query<{ snapshot: string }>('select pg_current_snapshot()::text as snapshot');
   // Probed first: a failed query would abort the snapshot's transaction.
   const [{ installed }] = await session.query<{ installed: boolean }>(
@@ -293,14 +295,16 @@ export async function readTrackingPoint(
       hint: 'a full backup of a tier with policy.logical.incremental installs it: rookery backup --type full',
     });
   }
-  const fingerprint = createHash('sha256')
-    .update(await schemaDefinition())
-    .digest('hex');
+  const script = await schemaScript();
+  const fingerprint = createHash('sha256').update(definitionText(script)).digest('hex');
   const coverage = await readTrackingCoverage(session);
+  const catalog = await readSchemaCatalog(session);
   return {
     snapshot: current.snapshot,
     installation: state.installation,
     schemaFingerprint: fingerprint,
+    schemaParts: schemaParts(script, catalog, TRACKING_SCHEMA),
+    catalog,
     tracked: coverage.tables.map((table) => table.name),
     partitioned: coverage.partitioned,
     untracked: coverage.untracked,
@@ -310,8 +314,81 @@ export async function readTrackingPoint(
 
 /** The point as a manifest records it (without the installation's state row). */
 export function recordedPoint(point: ChangeTrackingPoint & { state?: TrackingState }): ChangeTrackingPoint {
-  const { snapshot, installation, schemaFingerprint, tracked, partitioned, untracked } = point;
-  return { snapshot, installation, schemaFingerprint, tracked, partitioned, untracked };
+  const { snapshot, installation, schemaFingerprint, schemaParts: parts, tracked, partitioned, untracked } = point;
+  return { snapshot, installation, schemaFingerprint, ...(parts ? { schemaParts: parts } : {}), tracked, partitioned, untracked };
+}
+
+/** Tables, their indexes and the sequences they own, by raw and quoted name, at the session's snapshot. */
+export async function readSchemaCatalog(session: PgSession): Promise<SchemaCatalog> {
+  const userRelations = `n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg_toast%' and n.nspname not like 'pg_temp%'`;
+  const tables = await session.query<CatalogRelation>(
+    `select n.nspname as schema, c.relname as name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) as table
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where c.relkind in ('r', 'p', 'f') and ${userRelations} order by 3`,
+  );
+  const indexes = await session.query<CatalogRelation>(
+    `select n.nspname as schema, ic.relname as name, quote_ident(n.nspname) || '.' || quote_ident(tc.relname) as table
+     from pg_index i join pg_class ic on ic.oid = i.indexrelid join pg_class tc on tc.oid = i.indrelid
+     join pg_namespace n on n.oid = tc.relnamespace
+     where ${userRelations} order by 1, 2`,
+  );
+  const ownedSequences = await session.query<CatalogRelation>(
+    `select n.nspname as schema, s.relname as name, quote_ident(tn.nspname) || '.' || quote_ident(t.relname) as table
+     from pg_depend d join pg_class s on s.oid = d.objid and s.relkind = 'S' join pg_namespace n on n.oid = s.relnamespace
+     join pg_class t on t.oid = d.refobjid join pg_namespace tn on tn.oid = t.relnamespace
+     where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i')
+       and t.relkind in ('r', 'p', 'f') and ${userRelations} order by 1, 2`,
+  );
+  return { tables, indexes, ownedSequences };
+}
+
+/**
+ * What stops a layout change from being followed, read at the incremental's snapshot: a table to
+ * recreate (or a sequence it owns) that another object depends on (the restore's DROP TABLE would
+ * fail: a view, another table's foreign key or column default), or a table to carry whole whose triggers are not in place at the snapshot
+ * (created after the incremental installed them: its next changes would go unlogged).
+ */
+export async function layoutObstacles(
+  session: PgSession,
+  plan: Pick<LayoutPlan, 'drop' | 'recreate'>,
+  tables: readonly TrackedTable[],
+): Promise<string[]> {
+  const recreated = new Set(plan.recreate);
+  const kept = plan.drop.filter((table) => recreated.has(table));
+  const dependents = kept.length
+    ? await session.query<{ table: string; dependent: string }>(
+        `with kept as (select to_regclass(name) as relid from unnest($1::text[]) name),
+              -- What DROP TABLE takes with it: the table and the sequences it owns (serial, identity).
+              dropped as (
+                select relid, relid as owner from kept
+                union all
+                select d.objid, d.refobjid from pg_depend d join kept k on k.relid = d.refobjid join pg_class s on s.oid = d.objid
+                where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i') and s.relkind = 'S')
+         select distinct quote_ident(n.nspname) || '.' || quote_ident(c.relname) as table,
+                pg_describe_object(d.classid, d.objid, d.objsubid) as dependent
+         from dropped x join pg_depend d on d.refclassid = 'pg_class'::regclass and d.refobjid = x.relid and d.deptype = 'n'
+         join pg_class c on c.oid = x.relid join pg_namespace n on n.oid = c.relnamespace
+         where not (d.classid = 'pg_constraint'::regclass
+                    and exists (select 1 from pg_constraint k where k.oid = d.objid and k.conrelid = x.owner))
+           and not (d.classid = 'pg_attrdef'::regclass
+                    and exists (select 1 from pg_attrdef a where a.oid = d.objid and a.adrelid = x.owner))
+         order by 1, 2`,
+        [kept],
+      )
+    : [];
+  const carried = tables.filter((table) => recreated.has(table.name));
+  const triggered = carried.length
+    ? await session.query<{ relid: string }>(
+        `select distinct tgrelid::text as relid from pg_trigger where tgname in ('${ROWS_TRIGGER}', '${TABLE_TRIGGER}') and tgrelid = any ($1::oid[])`,
+        [carried.map((table) => table.oid)],
+      )
+    : [];
+  return [
+    ...dependents.map((row) => `${row.dependent} depends on ${row.table}, which the incremental would recreate`),
+    ...carried
+      .filter((table) => !triggered.some((row) => row.relid === table.oid))
+      .map((table) => `${table.name} appeared after the incremental installed its tracking (run the incremental again)`),
+  ];
 }
 
 /** What the backup's log says about a point: each table the next incremental cannot follow. */
@@ -322,16 +399,18 @@ export function coverageWarnings(point: ChangeTrackingPoint): string[] {
 }
 
 /**
- * Whether an incremental can chain to `parent` at `current`: same installation (nothing went
- * unlogged), same schema (a changeset carries rows, not definitions), and the log still holds
- * every change the parent did not see (pruning only removes what the parent's snapshot covers).
+ * Whether an incremental can chain to `parent` at `current`, and what it must do about the
+ * partition layout: same installation (nothing went unlogged), the same schema or one whose only
+ * changes are the layout's (a changeset carries rows, and the layout's DDL), and the log still
+ * holds every change the parent did not see (pruning only removes what the parent's snapshot
+ * covers). A parent recorded without schema parts (an older rookery) needs the very same schema.
  */
 export function checkChainable(
   parent: { id: string; point: ChangeTrackingPoint | undefined },
   current: ChangeTrackingPoint & { state: TrackingState },
   database: string,
   tier: string,
-): void {
+): LayoutPlan {
   const full = `take a full backup: rookery backup --tier ${tier} --type full`;
   if (!parent.point) {
     throw new IncrementalChainError(`backup '${parent.id}' was taken without change tracking; an incremental cannot chain to it`, {
@@ -344,20 +423,21 @@ export function checkChainable(
       { hint: full },
     );
   }
+  let plan: LayoutPlan = { changes: [], drop: [], recreate: [], refusals: [] };
   if (parent.point.schemaFingerprint !== current.schemaFingerprint) {
-    const partitions = parent.point.partitioned
-      ? partitionChanges(parent.point.partitioned, current.partitioned ?? [], {
-          before: parent.point.tracked ? new Set(parent.point.tracked) : null,
-          after: new Set(current.tracked ?? []),
-        })
-      : [];
-    const what = partitions.length
-      ? `the partitions changed: ${partitions.join('; ')}`
-      : 'a table, column, index, constraint, trigger or other definition';
-    throw new IncrementalChainError(
-      `the schema of database '${database}' changed since backup '${parent.id}' (${what}); an incremental carries row changes only`,
-      { hint: full },
-    );
+    const parts = parent.point.schemaParts && current.schemaParts;
+    plan = parts
+      ? planLayoutChange(
+          { partitioned: parent.point.partitioned ?? [], parts: parent.point.schemaParts as SchemaParts },
+          { partitioned: current.partitioned ?? [], parts: current.schemaParts as SchemaParts },
+        )
+      : { ...plan, refusals: ['a table, column, index, constraint, trigger or other definition'] };
+    if (plan.refusals.length) {
+      throw new IncrementalChainError(
+        `the schema of database '${database}' changed since backup '${parent.id}' (${plan.refusals.join('; ')}); an incremental carries row changes and partition layout changes only`,
+        { hint: full },
+      );
+    }
   }
   if (
     current.state.prunedThrough &&
@@ -368,6 +448,7 @@ export function checkChainable(
       { hint: `backup '${current.state.prunedBy}' may have been removed from the repository; ${full}` },
     );
   }
+  return plan;
 }
 
 /**
@@ -404,6 +485,14 @@ export async function summarizeChanges(session: PgSession, parentSnapshot: strin
 /** SQL condition on change_log: written by a transaction the parent's snapshot (a parameter or literal) did not see. */
 export function changedSince(parentSnapshot: string): string {
   return `xid >= pg_snapshot_xmin(${parentSnapshot}::pg_snapshot) and not pg_visible_in_snapshot(xid, ${parentSnapshot}::pg_snapshot)`;
+}
+
+/**
+ * The tracking a recreated table needs in a restored database before its own definition (whose
+ * triggers call it) is applied: its row trigger function, as ensureChangeTracking creates it.
+ */
+export function captureFunctionDefinition(table: TrackedTable): string | null {
+  return table.keyColumns.length ? captureFunctionSql(table, captureFunctionName(table)) : null;
 }
 
 function captureFunctionName(table: TrackedTable): string {

@@ -16,6 +16,11 @@ import { TrackedTable, changedSince } from './logical-change-tracking';
  * target passes through states between two consistent ones; the end state is the source's, which
  * satisfied them. Unique indexes are still checked, and cannot fail: changed keys are all deleted
  * before any changed row is copied in.
+ * An incremental that follows a partition layout change (see logical-change-tracking) adds DDL
+ * around the rows: first the tables it drops, then, with rookery's trigger functions they call,
+ * the definitions of the tables it recreates (tables of their own), whose rows come whole; after
+ * every row, their partition and index attachments, so each bound is checked against the rows of
+ * the incremental's snapshot. All of it in psql's one transaction.
  */
 export const CHANGESET_HEADER = '-- rookery changeset 1';
 const CHANGESET_END = '-- rookery changeset end';
@@ -31,8 +36,25 @@ export interface ChangesetPlan {
   changes: ReadonlyMap<string, { keys: number; whole: boolean }>;
   sequences: readonly SequenceValue[];
   describe: { backup: string; parent: string };
+  layout?: ChangesetLayout;
   signal?: AbortSignal;
 }
+
+/** The layout DDL of a changeset. */
+export interface ChangesetLayout {
+  /** Named for the manifest: partitions attached, detached, created, dropped. */
+  changes: string[];
+  /** Tables dropped first, deepest partitions first. */
+  drop: string[];
+  /** Tables recreated from their definition (shallowest first), in two phases: before and after the rows. */
+  recreate: { table: string; define: string[]; attach: string[] }[];
+  /** rookery's row trigger functions the recreated tables' triggers call. */
+  functions: string[];
+}
+
+/** pg_dump's definitions are schema-qualified and expect these; reset after them for the rows. */
+const DEFINITIONS_BEGIN = `SELECT pg_catalog.set_config('search_path', '', false);\nSET check_function_bodies = false;\n`;
+const DEFINITIONS_END = 'RESET search_path;\nRESET check_function_bodies;\nRESET default_tablespace;\nRESET default_table_access_method;\n';
 
 export interface SequenceValue {
   /** A SQL literal of the qualified name, for setval(). */
@@ -63,10 +85,20 @@ export function changesetStream(
   async function* generate(): AsyncGenerator<Buffer | string> {
     yield `${CHANGESET_HEADER}\n-- ${JSON.stringify(plan.describe)}\n`;
     yield `SET client_encoding = 'UTF8';\nSET standard_conforming_strings = on;\nSET session_replication_role = replica;\nSET rookery.applying_changeset = on;\n`;
+    const layout = plan.layout;
+    if (layout?.drop.length || layout?.recreate.length) {
+      yield `-- rookery layout: ${layout.changes.join('; ')}\n`;
+      for (const table of layout.drop) yield `DROP TABLE ${table};\n`;
+      yield DEFINITIONS_BEGIN;
+      for (const fn of layout.functions) yield `${fn};\n`;
+      for (const { define } of layout.recreate) for (const statement of define) yield `${statement}\n`;
+      yield DEFINITIONS_END;
+    }
+    const recreated = new Set(layout?.recreate.map((entry) => entry.table));
     for (const table of plan.tables) {
-      const change = plan.changes.get(table.oid);
+      const change = plan.changes.get(table.oid) ?? (recreated.has(table.name) ? { keys: 0, whole: true } : undefined);
       if (!change) continue;
-      const whole = change.whole || table.keyColumns.length === 0;
+      const whole = change.whole || table.keyColumns.length === 0 || recreated.has(table.name);
       const entry = { table: table.name, mode: whole ? ('whole' as const) : ('keys' as const), keys: whole ? 0 : change.keys, rows: 0 };
       tables.push(entry);
       const columns = table.columns.join(', ');
@@ -91,6 +123,11 @@ export function changesetStream(
       );
       yield '\\.\n';
     }
+    if (layout?.recreate.some((entry) => entry.attach.length)) {
+      yield `-- rookery layout attachments\n${DEFINITIONS_BEGIN}`;
+      for (const { attach } of [...layout.recreate].reverse()) for (const statement of attach) yield `${statement}\n`;
+      yield DEFINITIONS_END;
+    }
     for (const sequence of plan.sequences) {
       yield `SELECT pg_catalog.setval(${sequence.literal}, ${sequence.lastValue}, ${sequence.isCalled});\n`;
     }
@@ -98,7 +135,19 @@ export function changesetStream(
   }
   return {
     stream: Readable.from(generate(), { objectMode: false }),
-    info: () => ({ tables, sequences: plan.sequences.length }),
+    info: () => ({
+      tables,
+      sequences: plan.sequences.length,
+      ...(plan.layout?.changes.length
+        ? {
+            layout: {
+              changes: plan.layout.changes,
+              recreated: plan.layout.recreate.map((entry) => entry.table),
+              dropped: plan.layout.drop.filter((table) => !plan.layout?.recreate.some((entry) => entry.table === table)),
+            },
+          }
+        : {}),
+    }),
   };
 }
 

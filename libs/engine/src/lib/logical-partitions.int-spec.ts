@@ -42,8 +42,11 @@ async function s3Repository(): Promise<string> {
  * A content database whose big table is partitioned (monthly ranges, a default partition, a
  * primary key including the partition key), under the default content policy (incrementals):
  * the full tracks the leaves, incrementals across routed inserts, cross-partition updates,
- * deletes and a truncate restore identical at every point of the chain, with the same schema; a
- * partition attached or detached refuses the incremental naming it; --table of the partitioned
+ * deletes and a truncate restore identical at every point of the chain, with the same schema; then
+ * a partition attached (a table holding rows), one detached (its rows changed after), one created,
+ * one dropped, then a sub-partitioned one created and one re-bound, each followed by an
+ * incremental, every point restoring identical with the same schema; a detach of a partition a
+ * view reads refused naming the view; any other schema change still refuses the incremental; --table of the partitioned
  * table restores its partitions. On the filesystem and the S3 store.
  */
 describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitioned table (%s store)', (store) => {
@@ -190,37 +193,132 @@ describe.each(['filesystem', 'S3'] as const)('content incrementals of a partitio
     });
   });
 
-  it('refuses an incremental across a partition detached or attached, naming it, and follows the new layout from the next full', async () => {
-    await run(`alter table events detach partition events_2026_01`);
-    const detached = engine.backup({ tier: 'content', type: 'incremental' });
-    await expect(detached).rejects.toBeInstanceOf(IncrementalChainError);
-    await expect(detached).rejects.toThrow(/the partitions changed: public\.events_2026_01 was detached from public\.events/);
-    await expect(detached).rejects.toMatchObject({ hint: expect.stringMatching(/rookery backup --tier content --type full/) });
-
+  it('follows partitions attached, detached, created and dropped: every point of the chain restores identical, with the same schema', async () => {
+    const follow: typeof chain = [];
+    const point = async (type: 'full' | 'incremental') => {
+      const manifest = await engine.backup({ tier: 'content', type, onWarning: (warning: string) => warnings.push(warning) });
+      follow.push({ manifest, sums: await userTables(url()), schema: await schemaOf(url()) });
+      return manifest;
+    };
+    // A table of its own at the full, with rows, attached later.
     await run(`create table events_2028_01 (like events including all)`);
-    await run(`insert into events_2028_01 (id, created_at, kind, payload) values (900001, '2028-01-02', 'attached', 'p')`);
-    // A table of its own at the full, attached after it.
-    await backup('full');
+    await run(
+      `insert into events_2028_01 (id, created_at, kind, payload) select 900000 + g, date '2028-01-01' + (g % 31), 'standalone', 's' from generate_series(1, 40) g`,
+    );
+    const full = await point('full');
+
+    // Rows only: routed inserts, moves between partitions and the default one, deletes.
+    await run(`insert into events (created_at, kind, payload) values ('2026-02-11', 'rows', 'a'), ('2029-05-01', 'rows', 'default')`);
+    await run(`update events set created_at = created_at + 28 where id between 1000 and 1060`);
+    await run(`update events set created_at = date '2031-01-01' where id between 1061 and 1070`);
+    await run(`delete from events where id between 1100 and 1130`);
+    await run(`update events_2028_01 set payload = 'before attach' where id < 900010`);
+    await point('incremental');
+
+    // ATTACH of a table that already holds rows, rows written through the root into it.
+    await run(`delete from events_2028_01 where id > 900035`);
     await run(`alter table events attach partition events_2028_01 for values from ('2028-01-01') to ('2028-02-01')`);
-    await run(`create table events_2028_02 partition of events for values from ('2028-02-01') to ('2028-03-01')`);
-    const attached = engine.backup({ tier: 'content', type: 'incremental' });
-    await expect(attached).rejects.toThrow(
-      /the partitions changed: partition public\.events_2028_02 of public\.events was created; public\.events_2028_01 was attached to public\.events/,
+    await run(`insert into events (created_at, kind, payload) values ('2028-01-15', 'routed', 'to the attached one')`);
+    await run(`update events set created_at = '2028-01-20' where id between 1200 and 1210`);
+    const attached = await point('incremental');
+    expect(attached.logical?.changes?.layout).toEqual({
+      changes: ['public.events_2028_01 was attached to public.events'],
+      recreated: ['public.events_2028_01'],
+      dropped: [],
+    });
+    expect(attached.logical?.changes?.tables).toContainEqual(
+      expect.objectContaining({ table: 'public.events_2028_01', mode: 'whole', rows: follow[2].sums['public.events_2028_01'].rows }),
+    );
+    expect(warnings.at(-1)).toMatch(
+      /the partitions changed since backup '.*': public\.events_2028_01 was attached to public\.events; the incremental follows/,
     );
 
-    const after = await backup('full');
-    expect(after.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_01', 'public.events_2028_02']));
-    await run(`insert into events (created_at, kind, payload) values ('2028-01-20', 'late', 'x'), ('2028-02-20', 'late', 'y')`);
-    await run(`update events set created_at = '2028-02-03' where id = 900001`);
-    // Truncating the partitioned table fires each leaf's truncate trigger: every leaf goes whole.
-    await run(`truncate events`);
+    // DETACH of a partition, then rows changed in the detached table and January rows routed to
+    // the default partition.
+    await run(`alter table events detach partition events_2026_01`);
+    await run(`update events_2026_01 set payload = 'after detach' where id % 7 = 0`);
+    await run(`delete from events_2026_01 where id % 11 = 0`);
+    await run(`insert into events_2026_01 (id, created_at, kind, payload) values (990001, '2026-01-09', 'detached', 'd')`);
+    await run(`insert into events (created_at, kind, payload) values ('2026-01-10', 'january', 'now in the default partition')`);
+    const detached = await point('incremental');
+    expect(detached.logical?.changes?.layout).toEqual({
+      changes: ['public.events_2026_01 was detached from public.events'],
+      recreated: ['public.events_2026_01'],
+      dropped: [],
+    });
+
+    // CREATE of a new partition, rows inserted into it and moved into it.
+    await run(`create table events_2028_02 partition of events for values from ('2028-02-01') to ('2028-03-01')`);
     await run(
-      `insert into events (created_at, kind, payload) values ('2026-02-02', 'after truncate', 'z'), ('2028-01-05', 'after truncate', 'z')`,
+      `insert into events (created_at, kind, payload) select date '2028-02-01' + (g % 28), 'created', 'c' from generate_series(1, 30) g`,
     );
-    const incremental = await backup('incremental');
-    const database = 'after_attach';
-    await engine.restore({ tier: 'content', backup: incremental.id, targetUrl: target.urlFor(database) });
-    expect(diffTableChecksums(chain.at(-1)?.sums ?? {}, await userTables(target.urlFor(database)))).toEqual([]);
-    expect(await schemaOf(target.urlFor(database))).toBe(chain.at(-1)?.schema);
+    await run(`update events set created_at = '2028-02-14' where id between 1300 and 1310`);
+    const created = await point('incremental');
+    expect(created.logical?.changes?.layout).toEqual({
+      changes: ['partition public.events_2028_02 of public.events was created'],
+      recreated: ['public.events_2028_02'],
+      dropped: [],
+    });
+    expect(created.logical?.changes?.tables).toContainEqual(expect.objectContaining({ table: 'public.events_2028_02', mode: 'whole' }));
+
+    // DROP of a partition, and the rows of the new one change again (its triggers track it now).
+    await run(`drop table events_2026_03`);
+    await run(`update events set payload = 'tracked' where created_at >= '2028-02-01' and created_at < '2028-02-10'`);
+    await run(`delete from events where created_at = '2028-02-20'`);
+    const last = await point('incremental');
+    expect(last.logical?.changes?.layout).toEqual({
+      changes: ['partition public.events_2026_03 of public.events was dropped'],
+      recreated: [],
+      dropped: ['public.events_2026_03'],
+    });
+    const tables = Object.fromEntries((last.logical?.changes?.tables ?? []).map((table) => [table.table, table.mode]));
+    expect(tables['public.events_2028_02']).toBe('keys');
+    expect(last.logical?.changeTracking?.tracked).toEqual(expect.arrayContaining(['public.events_2028_02']));
+    expect(last.logical?.changeTracking?.tracked).not.toContain('public.events_2026_03');
+
+    // A partition created with partitions of its own, and one re-bound (detached, attached again
+    // with a wider range) in the same interval.
+    await run(
+      `create table events_2029 partition of events for values from ('2029-06-01') to ('2030-01-01') partition by range (created_at)`,
+    );
+    await run(`create table events_2029_h2 partition of events_2029 default`);
+    await run(`insert into events (created_at, kind, payload) values ('2029-07-01', 'sub', 's'), ('2029-12-31', 'sub', 't')`);
+    await run(`alter table events detach partition events_2028_02`);
+    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-04-01')`);
+    await run(`insert into events (created_at, kind, payload) values ('2028-03-15', 'wider', 'w')`);
+    const nested = await point('incremental');
+    expect(nested.logical?.changes?.layout?.recreated).toEqual(['public.events_2028_02', 'public.events_2029', 'public.events_2029_h2']);
+
+    expect(follow.map((link) => link.manifest.parent)).toEqual([null, ...follow.slice(0, -1).map((link) => link.manifest.id)]);
+    expect(follow[0].manifest.id).toBe(full.id);
+    for (const [index, link] of follow.entries()) {
+      const database = `follow_${index}`;
+      await engine.restore({ tier: 'content', backup: link.manifest.id, targetUrl: target.urlFor(database) });
+      const sums = await userTables(target.urlFor(database));
+      expect({ point: index, differences: diffTableChecksums(link.sums, sums) }).toEqual({ point: index, differences: [] });
+      expect({ point: index, schema: await schemaOf(target.urlFor(database)) }).toEqual({ point: index, schema: link.schema });
+    }
+  });
+
+  it('refuses to follow a detach of a partition a view reads, naming the view (the restore could not drop the partition)', async () => {
+    await run(`create view recent_events as select * from events_2028_02`);
+    await backup('full');
+    await run(`alter table events detach partition events_2028_02`);
+    const refused = engine.backup({ tier: 'content', type: 'incremental' });
+    await expect(refused).rejects.toBeInstanceOf(IncrementalChainError);
+    await expect(refused).rejects.toThrow(
+      /public\.events_2028_02 was detached from public\.events\) in a way an incremental cannot follow: rule _RETURN on view recent_events depends on public\.events_2028_02/,
+    );
+    await run(`alter table events attach partition events_2028_02 for values from ('2028-02-01') to ('2028-04-01')`);
+    const followed = await backup('incremental');
+    expect(followed.logical?.changes?.layout).toBeUndefined();
+  });
+
+  it('still refuses an incremental across any other schema change', async () => {
+    await run(`alter table notes add column archived boolean`);
+    const refused = engine.backup({ tier: 'content', type: 'incremental' });
+    await expect(refused).rejects.toBeInstanceOf(IncrementalChainError);
+    await expect(refused).rejects.toThrow(/the schema of database '[a-z_]+' changed since backup .*public\.notes/);
+    await expect(refused).rejects.toMatchObject({ hint: expect.stringMatching(/rookery backup --tier content --type full/) });
   });
 });

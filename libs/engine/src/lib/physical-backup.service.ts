@@ -210,15 +210,24 @@ export class PhysicalBackupService {
     const tablespaceWrites = noted(
       (async () => {
         const writes: Promise<ArtifactRecord>[] = [];
-        for await (const archive of backup.tablespaces) {
-          const tablespace = tablespaceOf(options.tablespaces, archive.oid, archive.location);
-          const archiveName = artifactFileName(`tablespace-${archive.oid}.tar`, encoding);
-          writes.push(
-            tar(options.keyOf(archiveName), archive.stream, { name: archiveName, kind: 'tablespace-tar' }).then((record) => ({
+        try {
+          for await (const archive of backup.tablespaces) {
+            const tablespace = tablespaceOf(options.tablespaces, archive.oid, archive.location);
+            const archiveName = artifactFileName(`tablespace-${archive.oid}.tar`, encoding);
+            const write = tar(options.keyOf(archiveName), archive.stream, { name: archiveName, kind: 'tablespace-tar' }).then((record) => ({
               ...record,
               tablespace,
-            })),
-          );
+            }));
+            // Handled at once: a write that fails while the next archive is awaited (a full store)
+            // is no unhandled rejection, which would end the process before the cleanup; noted()
+            // recorded its failure, and Promise.all below rejects with it.
+            write.catch(() => undefined);
+            writes.push(write);
+          }
+        } finally {
+          // Every tablespace's write has settled before the backup fails: one still being
+          // written when the cleanup removes the backup's objects would be left behind.
+          await Promise.allSettled(writes);
         }
         return Promise.all(writes);
       })(),

@@ -18,10 +18,10 @@ describe('recovery settings', () => {
     expect(restoreCommand(self, 'oltp', 32)).toBe(
       "ROOKERY_NODE=/usr/bin/node /opt/rookery/bin/rookery-wal-get --repo 's3://b/p?region=r&endpoint=http%%3A%%2F%%2F127.0.0.1%%3A9000' wal-get %f %p --tier oltp --prefetch 32",
     );
-    expect(restoreCommand(['/a dir/node', '/x/rookery.js'], 'q', 4)).toBe(
-      `ROOKERY_NODE='/a dir/node' /x/rookery-wal-get wal-get %f %p --tier q --prefetch 4`,
+    expect(restoreCommand(['/a dir/node', '/x/rookery.js'], 'queue', 4)).toBe(
+      `ROOKERY_NODE='/a dir/node' /x/rookery-wal-get wal-get %f %p --tier queue --prefetch 4`,
     );
-    expect(restoreCommand(['/usr/local/bin/rookery'], 'q', 4)).toBe('/usr/local/bin/rookery wal-get %f %p --tier q --prefetch 4');
+    expect(restoreCommand(['/usr/local/bin/rookery'], 'queue', 4)).toBe('/usr/local/bin/rookery wal-get %f %p --tier queue --prefetch 4');
   });
 
   it('quotes postgresql.conf strings', () => {

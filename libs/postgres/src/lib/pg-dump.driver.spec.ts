@@ -1,4 +1,4 @@
-import { copyOutArgs, dumpArgs } from './pg-dump.driver';
+import { copyOutArgs, definitionText, dumpArgs, exactTablePattern } from './pg-dump.driver';
 
 describe('dumpArgs', () => {
   const conninfo = 'host=127.0.0.1 port=5433 user=backup dbname=penguinmails_content';
@@ -89,5 +89,22 @@ describe('copyOutArgs', () => {
 
   it('refuses anything but a snapshot id where it is inlined', () => {
     expect(() => copyOutArgs({ conninfo, snapshot: "x'; drop table t; --", query: 'select 1' })).toThrow(/not an exported snapshot id/);
+  });
+});
+
+describe('exactTablePattern', () => {
+  it.each([
+    [{ schema: 'public', name: 'events_2026_01' }, '"public"."events_2026_01"'],
+    [{ schema: 'Sales', name: 'by month*' }, '"Sales"."by month*"'],
+    [{ schema: 'public', name: 'say "hi"' }, '"public"."say ""hi"""'],
+  ])('quotes %j as %s (nothing in it a wildcard)', (table, pattern) => {
+    expect(exactTablePattern(table)).toBe(pattern);
+  });
+});
+
+describe('definitionText', () => {
+  it('leaves out comments, blank lines and the per-run \\restrict key', () => {
+    const script = '--\n-- Name: t; Type: TABLE\n--\n\\restrict abc\n\nCREATE TABLE public.t ();\n\n\\unrestrict abc\n';
+    expect(definitionText(script)).toBe('CREATE TABLE public.t ();');
   });
 });

@@ -54,6 +54,20 @@ export function dumpArgs(options: DumpArgsOptions): string[] {
   ];
 }
 
+/** Pure: a schema script without comments, blank lines and `\restrict` lines: equal schemas give equal text. */
+export function definitionText(script: string): string {
+  return script
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !line.startsWith('--') && !/^\\(un)?restrict\b/.test(line))
+    .join('\n');
+}
+
+/** A pg_dump pattern that matches exactly one table: both parts double-quoted, so nothing in them is a wildcard. */
+export function exactTablePattern(table: { schema: string; name: string }): string {
+  const quote = (part: string) => `"${part.replace(/"/g, '""')}"`;
+  return `${quote(table.schema)}.${quote(table.name)}`;
+}
+
 /** An id pg_export_snapshot() returned: inlined in SQL, so its shape is checked first. */
 const SNAPSHOT_ID = /^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$/i;
 
@@ -121,20 +135,37 @@ export class PgDumpDriver {
   }
 
   /**
-   * Every definition of the database as `pg_dump --schema-only` prints it at an exported snapshot,
-   * without comments and the per-run `\restrict` key, so equal schemas give equal text.
+   * `pg_dump --schema-only --format=plain` at an exported snapshot, its TOC entry headers kept
+   * (`-- Name: …; Type: …; Schema: …; Owner: …`) and the per-run `\restrict` lines removed, so the
+   * script runs in any psql and equal schemas give equal text. With `tables`, only those tables
+   * (exact names; one that does not exist fails the dump) and what belongs to them: columns,
+   * defaults, constraints, indexes, triggers, owned sequences, its partition and index
+   * attachments, in UTF8 (they go into a changeset, which declares it).
    */
-  async schemaDefinition(options: { url: string; snapshot: string; signal?: AbortSignal }): Promise<string> {
+  async schemaScript(options: {
+    url: string;
+    snapshot: string;
+    tables?: readonly { schema: string; name: string }[];
+    signal?: AbortSignal;
+  }): Promise<string> {
     if (!SNAPSHOT_ID.test(options.snapshot)) throw new InvariantError(`'${options.snapshot}' is not an exported snapshot id`);
     const connection = connectionFromUrl(options.url);
+    const tables = options.tables ?? [];
     const { stdout } = await this.runner.run(
       this.binaries.path('pg_dump'),
-      ['--schema-only', '--format=plain', `--snapshot=${options.snapshot}`, '--no-password', `--dbname=${connection.conninfo}`],
+      [
+        '--schema-only',
+        '--format=plain',
+        `--snapshot=${options.snapshot}`,
+        ...(tables.length ? ['--strict-names', '--encoding=UTF8', ...tables.map((table) => `--table=${exactTablePattern(table)}`)] : []),
+        '--no-password',
+        `--dbname=${connection.conninfo}`,
+      ],
       { env: connection.env, signal: options.signal },
     );
     return stdout
       .split('\n')
-      .filter((line) => line.trim() !== '' && !line.startsWith('--') && !/^\\(un)?restrict\b/.test(line))
+      .filter((line) => !/^\\(un)?restrict\b/.test(line))
       .join('\n');
   }
 
