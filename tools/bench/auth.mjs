@@ -44,7 +44,12 @@ try {
   writeFileSync(path.join(work, 'jwks.json'), JSON.stringify({ keys: [es.jwk, rs.jwk] }));
   const section = { tokenFile: path.join(work, 'tokens'), jwt: { issuer, audience, jwksFile: path.join(work, 'jwks.json') } };
   const claims = () => jwtClaims({ issuer, audience, subject: 'bench-jwt', roles: ['auditor'] });
-  const tokens = { 'static sha256': sha.token, 'static scrypt': scrypt.token, 'JWT ES256': signJwt(es, claims()), 'JWT RS256': signJwt(rs, claims()) };
+  const tokens = {
+    'static sha256': sha.token,
+    'static scrypt': scrypt.token,
+    'JWT ES256': signJwt(es, claims()),
+    'JWT RS256': signJwt(rs, claims()),
+  };
 
   const config = buildConfig({ auth: section }, 'auth bench');
   const authenticator = await BearerAuthenticator.create(config.auth);
@@ -95,7 +100,11 @@ try {
     console.log(`GET /backups, ${kind}: ${routes[kind].toFixed(0)} requests/s (${CONCURRENCY} clients, ${SECONDS} s)`);
     await app.close();
   }
-  if (OUT) writeFileSync(OUT, JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, seconds: SECONDS, checks, routes }, null, 2));
+  if (OUT)
+    writeFileSync(
+      OUT,
+      JSON.stringify({ at: new Date().toISOString(), concurrency: CONCURRENCY, seconds: SECONDS, checks, routes }, null, 2),
+    );
 } finally {
   rmSync(work, { recursive: true, force: true });
 }
