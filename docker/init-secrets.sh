@@ -39,6 +39,8 @@ aws_access_key_id = ${access_key}
 aws_secret_access_key = ${secret_key}" > /dev/null
 # The key that signs manifests (integrity.keyFile): backups written by anyone without it are refused.
 secret rookery_signing_key "$(hex 32)" > /dev/null
+# The key the services sign their events with and check them against (events.signing, verifyKeys).
+secret rookery_event_key "$(hex 32)" > /dev/null
 # Bearer tokens (README "Service authentication"): the services' token file holds only hashes
 # (sha256 in hex, as sha256sum prints it). Prometheus' token (an auditor's) is its own secret; the
 # operator's is printed once, when the file is made, and kept nowhere.

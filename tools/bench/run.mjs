@@ -4,11 +4,17 @@
 // wall time, throughput, stored size, compression ratio and peak RSS for each, then the targets.
 //
 //   node tools/bench/run.mjs [--scale 50] [--text-mb 200] [--out results.json]
-//                            [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat 1]
+//                            [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat 1] [--tablespace]
+//
+// --tablespace: the same data set with the mail table and pgbench_accounts' primary key (about a
+// third of it) in a user tablespace outside the data directory; every restore remaps it into a
+// directory of its own beside the restored data directory (rookery and pgBackRest with
+// --tablespace-map-all, pg_basebackup's tars by an edited tablespace_map) and is checked to read it
+// from there.
 //
 // Peak RSS: the harness polls /proc/<pid>/status VmRSS of the tool and all its descendants every
 // 50 ms and sums them (PostgreSQL server processes excluded: see the server CPU column instead).
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +32,7 @@ import {
   trackStarted,
   waitReadWrite,
 } from './lib/cluster.mjs';
-import { loadData } from './lib/data.mjs';
+import { TABLESPACE, loadData, moveToTablespace } from './lib/data.mjs';
 import {
   backupDir,
   backupLabels,
@@ -44,7 +50,7 @@ const REPO_ROOT = path.resolve(HERE, '../..');
 const ROOKERY = path.join(REPO_ROOT, 'bin/rookery.js');
 
 function parseArgs(argv) {
-  const o = { scale: 50, textMb: 200, out: null, only: null, keep: false, repeat: 1 };
+  const o = { scale: 50, textMb: 200, out: null, only: null, keep: false, repeat: 1, tablespace: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -62,9 +68,10 @@ function parseArgs(argv) {
         .filter(Boolean);
     else if (a === '--keep') o.keep = true;
     else if (a === '--repeat') o.repeat = Math.max(1, Number(val()));
+    else if (a === '--tablespace') o.tablespace = true;
     else if (a === '--help' || a === '-h') {
       console.log(
-        'usage: node tools/bench/run.mjs [--scale N] [--text-mb N] [--out FILE] [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat N]',
+        'usage: node tools/bench/run.mjs [--scale N] [--text-mb N] [--out FILE] [--only rookery,pgbackrest,pg_basebackup] [--keep] [--repeat N] [--tablespace]',
       );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
@@ -95,7 +102,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
   });
 }
 
-/** Keep the fastest of --repeat runs (wall), the highest peak RSS. */
+/**
+ * Keep the fastest of --repeat runs (wall), the highest peak RSS, and a restore's data check of
+ * every round: one round's mismatch marks the row, whichever round was fastest.
+ */
 function record(r) {
   const same = results.find((x) => x.tool === r.tool && x.variant === r.variant && x.op === r.op);
   if (!same) {
@@ -105,8 +115,10 @@ function record(r) {
   }
   same.runs.push(r.wallS);
   const peak = Math.max(same.peakRssBytes, r.peakRssBytes);
+  const mismatch = [same, r].find((x) => x.dataOk === false)?.check;
   if (r.wallS < same.wallS) Object.assign(same, r, { runs: same.runs });
   same.peakRssBytes = peak;
+  if (mismatch) Object.assign(same, { dataOk: false, check: mismatch });
 }
 
 function fail(tool, variant, op, res, extra = '') {
@@ -120,11 +132,28 @@ const srcWatch = () => clusterPids(cluster.dataDir);
 /** Row counts and a content hash, compared between the source and every restored server. */
 const FINGERPRINT_SQL = `SELECT (SELECT count(*) FROM mail) || '/' || (SELECT coalesce(sum(hashtext(body)::bigint), 0) FROM mail) || '/' ||
   (SELECT count(*) FROM pgbench_accounts) || '/' || (SELECT coalesce(sum(abalance), 0) FROM pgbench_accounts)`;
+/** With --tablespace, also pgbench_accounts counted through its primary key (an index-only scan of the tablespace's index). */
+const INDEX_COUNT_SQL = 'SET enable_seqscan = off; SET enable_bitmapscan = off; SELECT count(*) FROM pgbench_accounts';
 let sourceFingerprint = null;
-function checkRestored(conn) {
-  const got = psql(conn, FINGERPRINT_SQL, { allowFail: true });
-  return got === sourceFingerprint ? `data OK (${got})` : `DATA MISMATCH: restored ${got} vs source ${sourceFingerprint}`;
+let tablespace = null; // --tablespace: { name, oid, location, bytes, relations }
+function fingerprint(conn) {
+  const rows = psql(conn, FINGERPRINT_SQL, { allowFail: true });
+  return tablespace ? `${rows}/${psql(conn, INDEX_COUNT_SQL, { allowFail: true })}` : rows;
 }
+/**
+ * The restored server's data against the source's; with --tablespace, also that it reads the
+ * tablespace from under tsDir (a link back to the source's directory would pass the data check).
+ */
+function checkRestored(conn, tsDir) {
+  const got = fingerprint(conn);
+  if (got !== sourceFingerprint) return `DATA MISMATCH: restored ${got} vs source ${sourceFingerprint}`;
+  if (!tablespace) return `data OK (${got})`;
+  const at = psql(conn, `SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = '${TABLESPACE}'`, { allowFail: true });
+  if (!at?.startsWith(`${tsDir}/`)) return `TABLESPACE MISPLACED: ${TABLESPACE} at ${at}, expected under ${tsDir}`;
+  return `data OK (${got}), ${TABLESPACE} at ${at}`;
+}
+/** With --tablespace, the (empty) directory a restore puts the tablespaces under; null without. */
+const tablespaceDir = (base) => (tablespace ? mkPgDir(`${base}-ts`) : null);
 const slug = (v) => v.replace(/[^a-z0-9]+/gi, '_');
 const removeUnlessKept = (dir) => {
   if (!opts.keep) rmSync(dir, { recursive: true, force: true });
@@ -132,9 +161,10 @@ const removeUnlessKept = (dir) => {
 
 // ---------------------------------------------------------------- pg_basebackup
 const labels = {}; // pgBackRest variant -> newest backup label
+const pgbbDirs = {}; // pg_basebackup variant -> directory of its newest backup
 const repos = {}; // rookery variant -> repository of its newest backup
 
-async function runPgBasebackup(dbBytes) {
+async function runPgBasebackup(dbBytes, rep) {
   const variants = [
     ['none', []],
     ['client-lz4', ['--compress=client-lz4']],
@@ -156,9 +186,58 @@ async function runPgBasebackup(dbBytes) {
         continue;
       }
       record({ tool: 'pg_basebackup', variant, op: 'backup', ...pick(res), storedBytes: duBytes(dir), dbBytes });
-      if (variant !== 'none') rmSync(dir, { recursive: true, force: true });
+      pgbbDirs[variant] = dir;
     }
   }
+  // Restores of the uncompressed and the server-zstd backup, as an operator would do them.
+  for (const variant of rotate(['none', 'server-zstd:level=3,workers=2'], rep)) {
+    if (pgbbDirs[variant]) await restorePgBasebackup(variant, pgbbDirs[variant], dbBytes, rep);
+  }
+  for (const [variant, dir] of Object.entries(pgbbDirs)) {
+    if (variant !== 'none') rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Extracts a pg_basebackup -Ft backup as the postgres user: base.tar[.zst|.lz4] into the data
+ * directory, each <oid>.tar into $2/<oid>, and a tablespace_map naming those directories in
+ * place of the archive's one (-T remaps only plain-format backups; with tar format, PostgreSQL
+ * makes pg_tblspc's links from tablespace_map when it starts). GNU tar recognises the codec.
+ */
+const PGBB_EXTRACT = `set -e
+data=$1; ts=$2; shift 2
+tar -xf "$1" -C "$data"; shift
+for archive in "$@"; do
+  oid=$(basename "$archive"); oid=\${oid%%.*}
+  case $oid in ''|*[!0-9]*) echo "unexpected archive $archive" >&2; exit 1 ;; esac
+  mkdir -m 700 "$ts/$oid"
+  tar -xf "$archive" -C "$ts/$oid"
+  printf '%s %s\\n' "$oid" "$ts/$oid" >> "$data/tablespace_map.new"
+done
+if [ -e "$data/tablespace_map.new" ]; then mv "$data/tablespace_map.new" "$data/tablespace_map"; fi`;
+
+async function restorePgBasebackup(variant, dir, dbBytes, rep) {
+  const archives = readdirSync(dir).filter((f) => /\.tar(\.zst|\.lz4)?$/.test(f));
+  const base = archives.find((f) => f.startsWith('base.'));
+  const others = archives.filter((f) => f !== base);
+  log(`pg_basebackup restore ${variant} (${archives.join(', ')})`);
+  // pg_basebackup ran as root; the postgres user restores (not counted)
+  sh('chown', ['-R', 'postgres:postgres', dir]);
+  const target = mkPgDir(path.join(root, `restore-pgbb-${slug(variant)}-${rep}`));
+  const tsDir = tablespaceDir(target);
+  const res = await runMonitored('runuser', [
+    '-u',
+    'postgres',
+    '--',
+    'sh',
+    '-c',
+    PGBB_EXTRACT,
+    'sh',
+    target,
+    tsDir ?? '',
+    ...[base, ...others].map((f) => path.join(dir, f)),
+  ]);
+  await startRestored({ tool: 'pg_basebackup', variant, rep, res, target, tsDir, dbBytes });
 }
 
 function pick(res) {
@@ -174,20 +253,27 @@ function pick(res) {
 }
 
 // ---------------------------------------------------------------- codec CPU reference
-/** zstd / lz4 CLIs over the uncompressed pg_basebackup tar (page cache) to /dev/null: the CPU's codec speed. */
+/**
+ * zstd / lz4 CLIs over the uncompressed pg_basebackup tar (page cache) to /dev/null: the CPU's
+ * codec speed. With --tablespace, over base.tar and the tablespace's tar, one after the other.
+ */
 async function runCodecReference(dbBytes) {
-  const tar = path.join(root, 'pgbb', 'none', 'base.tar');
-  if (!existsSync(tar)) return;
-  sh('sh', ['-c', 'cat "$1" > /dev/null', 'sh', tar]);
+  const dir = path.join(root, 'pgbb', 'none');
+  if (!existsSync(path.join(dir, 'base.tar'))) return;
+  const tars = readdirSync(dir)
+    .filter((f) => f.endsWith('.tar'))
+    .map((f) => path.join(dir, f));
+  sh('sh', ['-c', 'cat "$@" > /dev/null', 'sh', ...tars]);
+  const input = tars.length === 1 ? '-c "$1"' : '-c "$@"';
   const variants = [
-    ['zstd-cli', '-1 -T1', 'zstd -q -1 -T1 -c "$1" | wc -c'],
-    ['zstd-cli', '-1 -T2', 'zstd -q -1 -T2 -c "$1" | wc -c'],
-    ['zstd-cli', '-3 -T2', 'zstd -q -3 -T2 -c "$1" | wc -c'],
-    ['lz4-cli', '-1', 'lz4 -q -1 -c "$1" | wc -c'],
+    ['zstd-cli', '-1 -T1', `zstd -q -1 -T1 ${input} | wc -c`],
+    ['zstd-cli', '-1 -T2', `zstd -q -1 -T2 ${input} | wc -c`],
+    ['zstd-cli', '-3 -T2', `zstd -q -3 -T2 ${input} | wc -c`],
+    ['lz4-cli', '-1', tars.length === 1 ? 'lz4 -q -1 -c "$1" | wc -c' : 'cat "$@" | lz4 -q -1 -c | wc -c'],
   ];
   for (const [tool, variant, cmd] of variants) {
     log(`${tool} ${variant} (reference)`);
-    const res = await runMonitored('sh', ['-c', cmd, 'sh', tar]);
+    const res = await runMonitored('sh', ['-c', cmd, 'sh', ...tars]);
     if (res.code !== 0) {
       fail(tool, variant, 'compress tar', res);
       continue;
@@ -227,56 +313,73 @@ async function runPgBackRest(pb, dbBytes, rep) {
     {
       log(`pgbackrest restore ${variant}`);
       const target = mkPgDir(path.join(root, `restore-pgbr-${slug(variant)}-${rep}`));
-      const port = await freePort();
+      const tsDir = tablespaceDir(target);
       const res = await runMonitored(
         'runuser',
         pgbackrestArgs(pb, 'restore', [
           `--set=${labels[variant]}`,
           `--pg1-path=${target}`,
+          ...(tsDir ? [`--tablespace-map-all=${tsDir}`] : []),
           `--process-max=${pmax}`,
           '--type=immediate',
           '--target-action=promote',
           '--archive-mode=off',
         ]),
       );
-      if (res.code !== 0) {
-        fail('pgbackrest', variant, 'restore', res);
-        rmSync(target, { recursive: true, force: true });
-        continue;
-      }
-      // durable: fsync every file and directory (cheap when pgBackRest already synced them)
-      let t = process.hrtime.bigint();
-      syncTree(target);
-      const syncS = Number(process.hrtime.bigint() - t) / 1e9;
-      t = process.hrtime.bigint();
-      const sock = mkPgDir(path.join(root, `sock-pgbr-${slug(variant)}-${rep}`), 0o755);
-      try {
-        pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `restore-pgbr-${slug(variant)}-${rep}.log`));
-        waitReadWrite({ host: sock, port });
-      } catch (e) {
-        pgCtlStop(target, 'immediate');
-        results.push({ tool: 'pgbackrest', variant, op: 'restore', failed: true, error: e.message });
-        rmSync(target, { recursive: true, force: true });
-        continue;
-      }
-      const startS = Number(process.hrtime.bigint() - t) / 1e9;
-      const ok = checkRestored({ host: sock, port });
-      pgCtlStop(target);
-      record({
-        tool: 'pgbackrest',
-        variant,
-        op: 'restore',
-        ...pick(res),
-        wallS: res.wallS + syncS + startS,
-        parts: { restoreS: +res.wallS.toFixed(2), syncS: +syncS.toFixed(2), startS: +startS.toFixed(2) },
-        storedBytes: null,
-        dbBytes,
-        check: ok,
-        dataOk: ok.startsWith('data OK'),
-      });
-      removeUnlessKept(target);
+      await startRestored({ tool: 'pgbackrest', variant, rep, res, target, tsDir, dbBytes });
     }
   }
+}
+
+/**
+ * The rest of a restore whose tool wrote files only (pgBackRest, pg_basebackup's tars), all
+ * counted: fsync every file and directory (cheap when the tool already synced them), start the
+ * server on a free port with archiving off, wait until it answers read-write. Then, not counted,
+ * its data against the source's; the row records the three parts.
+ */
+async function startRestored({ tool, variant, rep, res, target, tsDir, dbBytes }) {
+  const removeTarget = () => {
+    rmSync(target, { recursive: true, force: true });
+    if (tsDir) rmSync(tsDir, { recursive: true, force: true });
+  };
+  if (res.code !== 0) {
+    fail(tool, variant, 'restore', res);
+    removeTarget();
+    return;
+  }
+  let t = process.hrtime.bigint();
+  syncTree(target);
+  if (tsDir) syncTree(tsDir);
+  const syncS = Number(process.hrtime.bigint() - t) / 1e9;
+  t = process.hrtime.bigint();
+  const name = `restore-${slug(tool)}-${slug(variant)}-${rep}`;
+  const sock = mkPgDir(path.join(root, `sock-${name}`), 0o755);
+  const port = await freePort();
+  try {
+    pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `${name}.log`));
+    waitReadWrite({ host: sock, port });
+  } catch (e) {
+    pgCtlStop(target, 'immediate');
+    results.push({ tool, variant, op: 'restore', failed: true, error: e.message });
+    removeTarget();
+    return;
+  }
+  const startS = Number(process.hrtime.bigint() - t) / 1e9;
+  const ok = checkRestored({ host: sock, port }, tsDir);
+  pgCtlStop(target);
+  record({
+    tool,
+    variant,
+    op: 'restore',
+    ...pick(res),
+    wallS: res.wallS + syncS + startS,
+    parts: { restoreS: +res.wallS.toFixed(2), syncS: +syncS.toFixed(2), startS: +startS.toFixed(2) },
+    storedBytes: null,
+    dbBytes,
+    check: ok,
+    dataOk: ok.startsWith('data OK'),
+  });
+  if (!opts.keep) removeTarget();
 }
 
 /** Bytes of archived WAL the backup needs (its start..stop segments), from backup.manifest via info. */
@@ -393,6 +496,7 @@ async function runRookery(dbBytes, rep) {
     {
       const parent = mkPgDir(path.join(root, `restore-rookery-${slug(variant)}-${rep}`), 0o755);
       const target = path.join(parent, 'data');
+      const tsDir = tablespaceDir(target);
       const port = await freePort();
       trackStarted(target);
       const args = [
@@ -412,6 +516,7 @@ async function runRookery(dbBytes, rep) {
         '--json',
       ];
       if (r.conf) args.push('--config', r.conf);
+      if (tsDir) args.push('--tablespace-map-all', tsDir);
       log(`rookery restore ${variant}`);
       const res = await runMonitored(process.execPath, args, { cwd: r.dir, env: rookeryEnv(), threads: true, timeline: true });
       if (res.code !== 0) {
@@ -438,11 +543,12 @@ async function runRookery(dbBytes, rep) {
         rmSync(parent, { recursive: true, force: true });
         continue;
       }
-      const ok = checkRestored({ host: '127.0.0.1', port });
+      const ok = checkRestored({ host: '127.0.0.1', port }, tsDir);
       // durability check, not counted: how long an fsync of every file takes after the CLI
       // returned (≈0 when rookery already synced what it wrote)
       t = process.hrtime.bigint();
       syncTree(target);
+      if (tsDir) syncTree(tsDir);
       const postSyncS = Number(process.hrtime.bigint() - t) / 1e9;
       pgCtlStop(target);
       record({
@@ -477,11 +583,17 @@ async function main() {
   cluster = await createCluster(src);
   log(`source cluster on 127.0.0.1:${cluster.port}`);
   const loaded = loadData(cluster, { scale: opts.scale, textMb: opts.textMb, log });
+  // outside the data directory (src/data), as PostgreSQL wants it
+  if (opts.tablespace) tablespace = moveToTablespace(cluster, mkPgDir(path.join(src, 'tablespace')), { log });
   const dbBytes = Number(psql(cluster.conn, 'SELECT sum(pg_database_size(datname)) FROM pg_database'));
   const mailBytes = Number(psql(cluster.conn, "SELECT pg_total_relation_size('mail')"));
-  sourceFingerprint = psql(cluster.conn, FINGERPRINT_SQL);
-  log(`source fingerprint (mail rows/body hash/accounts/abalance sum): ${sourceFingerprint}`);
+  sourceFingerprint = fingerprint(cluster.conn);
+  log(`source fingerprint (mail rows/body hash/accounts/abalance sum${tablespace ? '/accounts by index' : ''}): ${sourceFingerprint}`);
   log(`database size ${(dbBytes / 1048576).toFixed(0)} MiB (mail ${(mailBytes / 1048576).toFixed(0)} MiB, ${loaded.mailRows} rows)`);
+  if (tablespace) {
+    tablespace.share = +(tablespace.bytes / dbBytes).toFixed(3);
+    log(`in tablespace ${tablespace.name}: ${(tablespace.bytes / 1048576).toFixed(0)} MiB = ${(tablespace.share * 100).toFixed(1)} %`);
+  }
 
   let pb = null;
   if (want('pgbackrest')) {
@@ -497,7 +609,7 @@ async function main() {
   // Repeats go round-robin over the tools so that a noisy stretch hits everyone alike.
   for (let rep = 0; rep < opts.repeat; rep++) {
     if (opts.repeat > 1) log(`round ${rep + 1} of ${opts.repeat}`);
-    if (want('pg_basebackup')) await runPgBasebackup(dbBytes);
+    if (want('pg_basebackup')) await runPgBasebackup(dbBytes, rep);
     if (rep === 0 && want('zstd-cli')) await runCodecReference(dbBytes);
     if (pb) await runPgBackRest(pb, dbBytes, rep);
     if (want('rookery')) await runRookery(dbBytes, rep);
@@ -512,6 +624,7 @@ async function main() {
     dbBytes,
     mailBytes,
     mailRows: loaded.mailRows,
+    tablespace,
     tarBytes: results.find((r) => r.tool === 'pg_basebackup' && r.variant === 'none' && !r.failed)?.storedBytes ?? null,
     machine: {
       nproc: os.cpus().length,

@@ -4,8 +4,12 @@
 // which the jest global setup uses too; this is its command line.
 //
 //   node tools/kafka/kafka.mjs fetch                 fetch the jars into ~/.cache/rookery (cached)
-//   node tools/kafka/kafka.mjs run [--port N]        start, print the bootstrap address, stop on Ctrl-C
-//   node tools/kafka/kafka.mjs start [--port N] [--state FILE]   start detached, write FILE (default .rookery/kafka.json)
+//   node tools/kafka/kafka.mjs run [--port N] [--secured]        start, print the bootstrap address, stop on Ctrl-C
+//   node tools/kafka/kafka.mjs start [--port N] [--secured] [--state FILE]   start detached, write FILE (default .rookery/kafka.json)
+//
+// --secured: the client listener is SASL_SSL (SCRAM-SHA-512) with a CA made for this run; the CA
+// file, user and password are printed (run) or written to the state file (start), for events.tls
+// and events.sasl.
 //   node tools/kafka/kafka.mjs stop [--state FILE]   stop a detached broker and remove its data
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -24,6 +28,7 @@ const option = (name, fallback) => {
 };
 const statePath = resolve(option('state', join(root, '.rookery/kafka.json')));
 const port = option('port') ? Number(option('port')) : undefined;
+const secured = rest.includes('--secured');
 
 async function main() {
   switch (command) {
@@ -31,8 +36,9 @@ async function main() {
       console.log(harness.ensureKafkaClasspath());
       return;
     case 'run': {
-      const kafka = await harness.startKafka({ port });
+      const kafka = await harness.startKafka({ port, secured });
       console.log(`kafka ${harness.KAFKA_VERSION} serving on ${kafka.brokers.join(',')} (Ctrl-C stops it)`);
+      if (kafka.security) console.log(`SASL_SSL: ${JSON.stringify(kafka.security)}`);
       await new Promise((done) => {
         process.once('SIGINT', done);
         process.once('SIGTERM', done);
@@ -41,9 +47,10 @@ async function main() {
       return;
     }
     case 'start': {
-      const kafka = await harness.startKafka({ port, detach: true });
+      const kafka = await harness.startKafka({ port, secured, detach: true });
       await mkdir(dirname(statePath), { recursive: true });
-      await writeFile(statePath, `${JSON.stringify({ pid: kafka.pid, brokers: kafka.brokers, workDir: kafka.workDir })}\n`);
+      const state = { pid: kafka.pid, brokers: kafka.brokers, workDir: kafka.workDir, security: kafka.security };
+      await writeFile(statePath, `${JSON.stringify(state)}\n`, { mode: 0o600 });
       console.log(kafka.brokers.join(','));
       return;
     }

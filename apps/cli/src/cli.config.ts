@@ -22,14 +22,19 @@ export function parseTier(value: string | undefined): TierName | undefined {
   return value;
 }
 
-/** Loads the configuration from --config/--repo/--pg-url and the environment. */
-export function configFor(command: Command): RookeryConfig {
-  const options = command.optsWithGlobals<GlobalOptions>();
+/**
+ * Loads the configuration from --config/--repo/--pg-url and the environment. `events: false` for
+ * the WAL commands, which never publish: PostgreSQL's account runs them with the configuration of
+ * whoever set up the server, and must not need that account's Kafka password or event key.
+ */
+export function configFor(command: Command, options: { events?: boolean } = {}): RookeryConfig {
+  const globals = command.optsWithGlobals<GlobalOptions>();
   return loadConfig({
-    configFile: options.config,
-    repositories: options.repo,
-    pgUrl: options.pgUrl,
-    tier: parseTier(options.tier),
+    configFile: globals.config,
+    repositories: globals.repo,
+    pgUrl: globals.pgUrl,
+    tier: parseTier(globals.tier),
+    events: options.events,
   });
 }
 

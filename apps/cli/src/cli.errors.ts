@@ -38,6 +38,7 @@ const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
   OBJECT_ARCHIVED: EXIT.failure,
   DRILL_FAILED: EXIT.failure,
   EVENT_INVALID: EXIT.failure,
+  EVENT_UNAUTHENTIC: EXIT.failure,
   EVENT_BUS_UNAVAILABLE: EXIT.failure,
   UNAUTHENTICATED: EXIT.failure,
   FORBIDDEN: EXIT.failure,

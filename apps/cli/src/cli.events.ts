@@ -1,6 +1,6 @@
 import type { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig } from '@rookery/config';
-import { CloudEvent, KafkaEventBus, OutboxRelay, outboxPayload } from '@rookery/events';
+import { CloudEvent, KafkaEventBus, OutboxRelay, kafkaBusOptions, outboxPayload } from '@rookery/events';
 import { load } from './cli.lazy';
 import { log } from './cli.log';
 
@@ -30,11 +30,9 @@ export async function publishCliEvents(config: RookeryConfig, events: readonly C
 }
 
 async function relay(config: RookeryConfig, catalog: BackupCatalog): Promise<void> {
+  // TLS, SASL and the signing key as the services use them: the CLI's events carry its proof.
   const bus = await KafkaEventBus.connect({
-    brokers: config.events.brokers,
-    clientId: `${config.events.clientId}-cli`,
-    partitions: config.events.partitions,
-    replicationFactor: config.events.replicationFactor ?? undefined,
+    ...kafkaBusOptions({ ...config.events, clientId: `${config.events.clientId}-cli` }),
     publishTimeoutMs: RELAY_TIMEOUT_MS,
     // A CLI run must not linger retrying a broker that is down: the events wait in the outbox.
     retries: 2,

@@ -1,9 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { BackupCatalog } from '@rookery/catalog';
-import { CloudEvent, KafkaEventBus, TOPICS } from '@rookery/events';
+import { Secret } from '@rookery/core';
+import { CloudEvent, KafkaEventBus, TOPICS, eventSigningKey } from '@rookery/events';
 import { KafkaHandle, TestCluster, freeLoopbackPort, pollUntil, seedOlap, seedOltp, startCluster, startKafka } from '@rookery/testing';
 
 /** The CLI's events through the real command, a real cluster and a real Kafka broker (outage included). */
@@ -132,6 +134,75 @@ describe('rookery CLI events', () => {
     } finally {
       await subscription.close();
       await bus.close();
+    }
+  });
+
+  it('relays over SASL_SSL with the configured credentials, each event signed with the CLI key (issue 16)', async () => {
+    const secured = await startKafka({ secured: true });
+    try {
+      const security = secured.security as NonNullable<KafkaHandle['security']>;
+      await writeFile(join(work, 'kafka-password'), security.password, { mode: 0o600 });
+      const keyMaterial = randomBytes(32).toString('hex');
+      await writeFile(join(work, 'cli-event.key'), keyMaterial, { mode: 0o600 });
+      const config = join(work, 'secured.yaml');
+      await writeFile(
+        config,
+        [
+          'events:',
+          `  brokers: ["${secured.brokers[0]}"]`,
+          `  tls: { caFile: "${security.caFile}" }`,
+          `  sasl: { mechanism: scram-sha-512, username: ${security.username}, passwordFile: kafka-password }`,
+          '  signing: { keyId: cli, keyFile: cli-event.key }',
+          '',
+        ].join('\n'),
+      );
+      const run = spawnSync(
+        process.execPath,
+        [bin, '--config', config, 'backup', '--tier', 'oltp', '--json', '--repo', `file://${join(work, 'repo')}`, '--pg-url', cluster.url],
+        {
+          cwd: work,
+          env: { ...process.env, ROOKERY_KAFKA_BROKERS: '', ROOKERY_CATALOG_URL: `sqlite://${join(work, 'secured-catalog.sqlite')}` },
+          encoding: 'utf8',
+          timeout: 180_000,
+        },
+      );
+      expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+      const backupId = (JSON.parse(run.stdout) as { id: string }).id;
+
+      // A consumer that accepts only events proven by the CLI's key: the events arrive, nothing is set aside.
+      const cliKey = eventSigningKey({ keyId: 'cli', key: new Secret(Buffer.from(keyMaterial)) });
+      const bus = await KafkaEventBus.connect({
+        brokers: secured.brokers,
+        clientId: 'cli-secured-test',
+        tls: { ca: [await readFile(security.caFile, 'utf8')] },
+        sasl: { mechanism: 'scram-sha-512', username: security.username, password: new Secret(security.password) },
+        verification: { keys: [cliKey], allowUnsigned: false },
+      });
+      const received: CloudEvent[] = [];
+      const invalid: string[] = [];
+      const subscription = await bus.subscribe(
+        { group: 'cli-secured-test', topics: [TOPICS.backup], onInvalid: (error) => invalid.push(error.message) },
+        async (event) => void received.push(event),
+      );
+      try {
+        await pollUntil(
+          async () => received.length + invalid.length,
+          (count) => count >= 2,
+          { what: "the CLI backup's events over SASL_SSL" },
+        );
+        expect({
+          invalid,
+          received: received.map((event) => `${event.type}:${(event.data as { backupId: string }).backupId}`).sort(),
+        }).toEqual({
+          invalid: [],
+          received: [`dev.rookery.backup.completed:${backupId}`, `dev.rookery.backup.started:${backupId}`],
+        });
+      } finally {
+        await subscription.close();
+        await bus.close();
+      }
+    } finally {
+      await secured.stop();
     }
   });
 });

@@ -6,3 +6,4 @@ export * from './lib/validation-check';
 export * from './lib/validation.tools';
 export * from './lib/disaster-recovery.plan';
 export * from './lib/disaster-recovery';
+export * from './lib/validation-request.window';

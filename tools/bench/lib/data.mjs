@@ -109,3 +109,30 @@ export function loadData(cluster, { scale, textMb, log = () => undefined }) {
   log(`mail table: ${next - 1} rows, ${((Date.now() - t1) / 1000).toFixed(1)} s`);
   return { mailRows: next - 1 };
 }
+
+/** The user tablespace of the --tablespace variant. */
+export const TABLESPACE = 'bench_ts';
+
+/**
+ * The --tablespace variant: a user tablespace at location (outside the data directory) holding
+ * the mail table (heap and TOAST) with its primary key, and pgbench_accounts' primary key — about
+ * a third of the default data set, as an operator puts big tables and an index on another disk.
+ * Returns what it moved and how many bytes the tablespace holds.
+ */
+export function moveToTablespace(cluster, location, { log = () => undefined } = {}) {
+  const t0 = Date.now();
+  psql(cluster.conn, `CREATE TABLESPACE ${TABLESPACE} LOCATION '${location}'`);
+  psql(cluster.conn, `ALTER TABLE mail SET TABLESPACE ${TABLESPACE}`);
+  psql(cluster.conn, `ALTER INDEX mail_pkey SET TABLESPACE ${TABLESPACE}`);
+  psql(cluster.conn, `ALTER INDEX IF EXISTS pgbench_accounts_pkey SET TABLESPACE ${TABLESPACE}`);
+  psql(cluster.conn, 'CHECKPOINT');
+  const oid = Number(psql(cluster.conn, `SELECT oid FROM pg_tablespace WHERE spcname = '${TABLESPACE}'`));
+  const bytes = Number(psql(cluster.conn, `SELECT pg_tablespace_size('${TABLESPACE}')`));
+  const relations = psql(
+    cluster.conn,
+    `SELECT string_agg(c.relname || ' ' || pg_size_pretty(pg_relation_size(c.oid)), ', ' ORDER BY pg_relation_size(c.oid) DESC)
+       FROM pg_class c JOIN pg_tablespace t ON t.oid = c.reltablespace WHERE t.spcname = '${TABLESPACE}'`,
+  );
+  log(`tablespace ${TABLESPACE} (oid ${oid}) at ${location}: ${relations}; ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return { name: TABLESPACE, oid, location, bytes, relations };
+}

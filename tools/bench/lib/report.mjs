@@ -126,6 +126,12 @@ export function printTable(meta, results, checks) {
     `database: ${(meta.dbBytes / MiB).toFixed(0)} MiB (sum of pg_database_size; pgbench scale ${meta.scale} + mail ${(meta.mailBytes / MiB).toFixed(0)} MiB, ${meta.mailRows} rows)` +
       (meta.tarBytes ? `; uncompressed pg_basebackup tar ${(meta.tarBytes / MiB).toFixed(0)} MiB` : ''),
   );
+  if (meta.tablespace) {
+    const ts = meta.tablespace;
+    lines.push(
+      `tablespace ${ts.name} (oid ${ts.oid}) at ${ts.location}: ${(ts.bytes / MiB).toFixed(0)} MiB = ${(ts.share * 100).toFixed(1)} % of the database (${ts.relations})`,
+    );
+  }
   lines.push(
     `machine: ${meta.machine.nproc} cores (${meta.machine.cpu}), ${meta.machine.memGiB} GiB, ${meta.machine.postgres}, ${meta.machine.pgbackrest ?? 'no pgbackrest'}, node ${meta.machine.node}`,
   );

@@ -49,7 +49,7 @@ export function walPushCommand(launchers: WalLaunchers = {}): Command {
     .option('--json', 'print the result as JSON')
     .action(async (path: string, options: GlobalOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
-      const config = configFor(command);
+      const config = configFor(command, { events: false });
       if (config.wal.archiveAsync) {
         await pushAsynchronously(command, config, tier, path, launchers);
         return;
@@ -124,7 +124,7 @@ export function walArchiverCommand(): Command {
       const stop = () => controller.abort(new Error('archiver stopped by signal'));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      const config = configFor(command);
+      const config = configFor(command, { events: false });
       const settings = asyncArchiveSettings(config);
       const spool = WalSpool.forTier(settings.spoolPath, tier);
       let log: (line: string) => void = (line) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
@@ -181,7 +181,7 @@ export function walGetCommand(launchers: WalLaunchers = {}): Command {
       const tier = parseTier(options.tier) ?? 'oltp';
       try {
         if (options.prefetch > 0 && (await servedWithPrefetch(command, tier, name, destination, options.prefetch, launchers))) return;
-        await withWalEngine(configFor(command), (engine) => engine.wal.get(tier, name, destination));
+        await withWalEngine(configFor(command, { events: false }), (engine) => engine.wal.get(tier, name, destination));
         // A timeline history file found: recovery may take another timeline, and what the
         // prefetcher fetched may be for the wrong one. One not archived changes no timeline.
         if (options.prefetch > 0 && parseWalFileName(name)?.kind === 'history') await clearPrefetchSpool(prefetchSpoolFor(destination));
@@ -238,7 +238,7 @@ export function walPrefetcherCommand(): Command {
       const stop = () => controller.abort(new Error('prefetcher stopped by signal'));
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      await withWalEngine(configFor(command), (engine) =>
+      await withWalEngine(configFor(command, { events: false }), (engine) =>
         new WalPrefetcher(engine.wal).run({
           tier,
           spoolDirectory: resolve(options.spool),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -7,13 +8,16 @@ import { chromium } from 'playwright-core';
 import request from 'supertest';
 import { COMPLIANCE_GROUP, TierCompliance } from '@rookery/compliance';
 import { RookeryConfig, buildConfig } from '@rookery/config';
-import { DEFAULT_POLICIES, TIER_NAMES } from '@rookery/core';
-import { ALL_TOPICS, CloudEvent, EventData, EventType, KafkaEventBus, createEvent } from '@rookery/events';
+import { DEFAULT_POLICIES, Secret, TIER_NAMES } from '@rookery/core';
+import { ALL_TOPICS, CloudEvent, EventData, EventType, KafkaEventBus, createEvent, eventSigningKey } from '@rookery/events';
 import { configureServiceApp } from '@rookery/service-kit';
 import { KafkaHandle, pollUntil, startKafka, waitForConsumerGroupCaughtUp } from '@rookery/testing';
 import { ComplianceReportingModule } from './compliance-reporting.module';
 
 jest.setTimeout(600_000);
+
+/** The tier services' event key (issue 16): the ledger accepts only events signed with it. */
+const TIER_SERVICES_KEY = new Secret(Buffer.from(randomBytes(32).toString('hex')));
 
 const ARTIFACTS = resolve(__dirname, '../../../../test-artifacts');
 const now = Date.now();
@@ -155,13 +159,25 @@ describe('compliance-reporting service (real Kafka)', () => {
     config = buildConfig(
       {
         catalog: { url: `sqlite://${join(work, 'ledger.sqlite')}` },
-        events: { brokers: kafka.brokers, clientId: 'compliance-test', partitions: 2 },
+        events: {
+          brokers: kafka.brokers,
+          clientId: 'compliance-test',
+          partitions: 2,
+          verifyKeys: { 'tier-services': { keyEnv: 'TIER_SERVICES_EVENT_KEY' } },
+        },
         auth: { mode: 'none' },
         tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: CONTENT_ACKNOWLEDGEMENT }] } } },
       },
       'compliance int-spec',
+      {},
+      { TIER_SERVICES_EVENT_KEY: TIER_SERVICES_KEY.reveal().toString() },
     );
-    producer = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'tier-services', partitions: 2 });
+    producer = await KafkaEventBus.connect({
+      brokers: kafka.brokers,
+      clientId: 'tier-services',
+      partitions: 2,
+      signing: eventSigningKey({ keyId: 'tier-services', key: TIER_SERVICES_KEY }),
+    });
   }, 180_000);
 
   afterAll(async () => {

@@ -1,4 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,7 @@ jest.setTimeout(480_000);
  * picks the pending event up from Kafka, names the artifact, and compliance shows the violation.
  */
 const root = resolve(__dirname, '..', '..', '..', '..');
+const SERVICES = ['compliance-reporting', 'validator', 'oltp-backup'];
 
 interface Service {
   name: string;
@@ -43,7 +45,10 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
         `repositories: ["file://${join(work, 'repository')}"]`,
         `tiers: { oltp: { pgUrl: "${cluster.url}" } }`,
         `catalog: { url: "sqlite://${join(work, `${name}.sqlite`)}" }`,
-        `events: { brokers: ["${kafka.brokers[0]}"], clientId: "${name}", partitions: 2 }`,
+        `events: { brokers: ["${kafka.brokers[0]}"], clientId: "${name}", partitions: 2,`,
+        // Each service signs its events with its own key and accepts the other services' (issue 16).
+        `  signing: { keyId: "${name}", keyFile: "${eventKeyFile(name)}" },`,
+        `  verifyKeys: { ${SERVICES.map((other) => `"${other}": { keyFile: "${eventKeyFile(other)}" }`).join(', ')} } }`,
         `service: { host: 127.0.0.1, port: ${port} }`,
         'auth: { mode: none }',
         '',
@@ -85,6 +90,8 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
     services.delete(name);
   }
 
+  const eventKeyFile = (name: string) => join(work, `${name}.event-key`);
+
   const url = (name: string) => (services.get(name) as Service).url;
 
   async function backup(): Promise<BackupRecord> {
@@ -117,7 +124,8 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
       },
     });
     await seedOltp(cluster.url, { sizeMb: 6 });
-    await Promise.all(['compliance-reporting', 'validator', 'oltp-backup'].map((name) => startService(name)));
+    for (const name of SERVICES) await writeFile(eventKeyFile(name), randomBytes(32).toString('hex'), { mode: 0o600 });
+    await Promise.all(SERVICES.map((name) => startService(name)));
   }, 300_000);
 
   afterAll(async () => {

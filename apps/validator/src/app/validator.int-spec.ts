@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -8,9 +9,9 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
-import { BackupManifest, TierName, ToolFailedError } from '@rookery/core';
+import { BackupManifest, Secret, TierName, ToolFailedError } from '@rookery/core';
 import { PostgresTools, RookeryEngine, createEngine } from '@rookery/engine';
-import { CloudEvent, EventData, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent } from '@rookery/events';
+import { CloudEvent, EventData, KafkaEventBus, Subscription, TOPICS, backupCompletedEvent, eventSigningKey } from '@rookery/events';
 import { lookupOsUser } from '@rookery/postgres';
 import { ROOKERY_CONFIG, configureServiceApp } from '@rookery/service-kit';
 import {
@@ -60,6 +61,9 @@ function withExtractionFault(tools: PostgresTools): PostgresTools {
   };
 }
 const bin = join(root, 'bin', 'rookery.js');
+
+/** The tier services' event key (issue 16): the validator acts only on backup.completed signed with it. */
+const TIER_SERVICES_KEY = new Secret(Buffer.from(randomBytes(32).toString('hex')));
 
 type ValidationData = EventData<'dev.rookery.validation.failed'>;
 type DrillFailedData = EventData<'dev.rookery.drill.failed'>;
@@ -138,7 +142,12 @@ describe('validator service (real Kafka, real clusters)', () => {
     repoUrl = `file://${repoDir}`;
 
     kafka = await startKafka();
-    producer = await KafkaEventBus.connect({ brokers: kafka.brokers, clientId: 'tier-services', partitions: 2 });
+    producer = await KafkaEventBus.connect({
+      brokers: kafka.brokers,
+      clientId: 'tier-services',
+      partitions: 2,
+      signing: eventSigningKey({ keyId: 'tier-services', key: TIER_SERVICES_KEY }),
+    });
     watcher = await producer.subscribe({ group: 'test-watcher', topics: [TOPICS.validation] }, async (event) => void seen.push(event));
 
     oltp = await startCluster({
@@ -153,11 +162,19 @@ describe('validator service (real Kafka, real clusters)', () => {
       {
         repositories: [repoUrl],
         catalog: { url: `sqlite://${join(work, 'validator.sqlite')}` },
-        events: { brokers: kafka.brokers, clientId: 'validator-test', partitions: 2 },
+        events: {
+          brokers: kafka.brokers,
+          clientId: 'validator-test',
+          partitions: 2,
+          signing: { keyId: 'validator', keyEnv: 'VALIDATOR_EVENT_KEY' },
+          verifyKeys: { 'tier-services': { keyEnv: 'TIER_SERVICES_EVENT_KEY' } },
+        },
         tiers: { oltp: { pgUrl: oltp.url }, olap: { pgUrl: olapUrl } },
         auth: { mode: 'none' },
       },
       'validator int-spec',
+      {},
+      { TIER_SERVICES_EVENT_KEY: TIER_SERVICES_KEY.reveal().toString(), VALIDATOR_EVENT_KEY: randomBytes(32).toString('hex') },
     );
     engine = await createEngine(config, { actor: 'test' });
     app = await startApp();

@@ -6,7 +6,7 @@ import { RookeryConfig, loadConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { EventBus, connectEventBus } from '@rookery/events';
 import { ROOKERY_CONFIG, ServiceKitModule } from '@rookery/service-kit';
-import { BackupValidator, RestoreDrill, ValidationTools, createValidationTools } from '@rookery/validation';
+import { BackupValidator, RestoreDrill, ValidationRequestWindow, ValidationTools, createValidationTools } from '@rookery/validation';
 import { DrillService } from './drill.service';
 import { ValidatorController } from './validator.controller';
 import { VALIDATOR_BUS, ValidatorService } from './validator.service';
@@ -84,6 +84,11 @@ export class ValidatorModule {
               (level, message, extra) => logger[level](extra, message),
             ),
           inject: [ROOKERY_CONFIG, PinoLogger],
+        },
+        {
+          provide: ValidationRequestWindow,
+          useFactory: (resolved: RookeryConfig) => new ValidationRequestWindow(resolved.validator.requestWindowSeconds * 1000),
+          inject: [ROOKERY_CONFIG],
         },
         ValidatorService,
         DrillService,

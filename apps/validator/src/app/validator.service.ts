@@ -4,7 +4,7 @@ import { BackupCatalog, EventLedger, LedgerEntry } from '@rookery/catalog';
 import { TierName } from '@rookery/core';
 import { CloudEvent, EventBus, EventData, Subscription, TOPICS, createEvent } from '@rookery/events';
 import { ServiceEventsService } from '@rookery/service-kit';
-import { BackupValidator, ValidationReport, eventFailure, failureSummary } from '@rookery/validation';
+import { BackupValidator, ValidationReport, ValidationRequestWindow, eventFailure, failureSummary } from '@rookery/validation';
 
 export const VALIDATOR_BUS = Symbol('VALIDATOR_BUS');
 export const VALIDATOR_GROUP = 'rookery-validator';
@@ -27,7 +27,8 @@ export function validationEventId(completedEventId: string): string {
  * ledger (GET /validations). A validation that could not run to the end is a validation.failed
  * with the reason (`error`), not a silence. Idempotent by event id across restarts: an event whose validation
  * is already recorded is skipped; one validated but not recorded is validated again and its
- * event, having the same id, is stored once.
+ * event, having the same id, is stored once. At most one validation of a backup per
+ * validator.requestWindowSeconds, whatever number of backup.completed events name it.
  */
 @Injectable()
 export class ValidatorService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -40,6 +41,7 @@ export class ValidatorService implements OnApplicationBootstrap, OnApplicationSh
     private readonly catalog: BackupCatalog,
     private readonly ledger: EventLedger,
     @Inject(VALIDATOR_BUS) private readonly bus: EventBus,
+    private readonly requests: ValidationRequestWindow,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -61,6 +63,16 @@ export class ValidatorService implements OnApplicationBootstrap, OnApplicationSh
     const completed = event as CloudEvent<'dev.rookery.backup.completed'>;
     const id = validationEventId(event.id);
     if (await this.ledger.has(id)) return;
+    // A validation reads the whole backup: another request for a backup validated (or being
+    // validated) within the window is answered by that validation, not by reading it again.
+    const { tier, backupId } = completed.data;
+    if (!this.requests.admit(`${tier}/${backupId}`, event.id)) {
+      const again = this.requests.openAgainAt(`${tier}/${backupId}`)?.toISOString();
+      this.logger.warn(
+        `backup ${backupId} of tier ${tier}: validation requested again by event ${event.id} from ${event.source}; not validated again before ${again}`,
+      );
+      return;
+    }
     const result = await this.validate(completed, id);
     await this.publishOnce(result);
     await this.ledger.append([ledgerEntry(result)]);

@@ -1,4 +1,5 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DEFAULT_POLICIES, UnknownTierError } from '@rookery/core';
@@ -247,6 +248,11 @@ describe('events', () => {
       partitions: 4,
       replicationFactor: null,
       allowInProcess: false,
+      tls: null,
+      sasl: null,
+      signing: null,
+      verifyKeys: [],
+      allowUnsigned: false,
     });
     expect(buildConfig({ events: { brokers: ['kafka-1:9092'], clientId: 'oltp', replicationFactor: 3 } }, 'x').events).toEqual({
       brokers: ['kafka-1:9092'],
@@ -254,6 +260,11 @@ describe('events', () => {
       partitions: 4,
       replicationFactor: 3,
       allowInProcess: false,
+      tls: null,
+      sasl: null,
+      signing: null,
+      verifyKeys: [],
+      allowUnsigned: false,
     });
     expect(buildConfig({ events: { brokers: ['a:1'] } }, 'x', {}, { ROOKERY_KAFKA_BROKERS: 'k1:9092, k2:9092' }).events.brokers).toEqual([
       'k1:9092',
@@ -267,5 +278,107 @@ describe('events', () => {
     [{ events: { broker: ['k:1'] } }, 'events.broker: unknown key'],
   ])('refuses %j', (file, message) => {
     expect(() => buildConfig(file as never, 'x')).toThrow(message);
+  });
+
+  describe('security: tls, sasl, signing keys', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rookery-events-config-'));
+    const file = (name: string, content: string, mode = 0o600) => {
+      const path = join(dir, name);
+      writeFileSync(path, content);
+      chmodSync(path, mode);
+      return path;
+    };
+    const key = 'a'.repeat(64);
+
+    it('reads TLS files, the SASL password and the keys from files and variables, keeping secrets redacted', () => {
+      const events = buildConfig(
+        {
+          events: {
+            brokers: ['kafka:9093'],
+            tls: {
+              caFile: file('ca.pem', 'CA PEM', 0o644),
+              certFile: file('client.pem', 'CERT PEM', 0o644),
+              keyFile: file('client.key', 'KEY PEM'),
+            },
+            sasl: { mechanism: 'scram-sha-512', username: 'rookery', passwordFile: file('kafka-password', 's3cret\n') },
+            signing: { keyId: 'oltp-backup', keyFile: file('oltp-backup.key', `${key}\n`) },
+            verifyKeys: {
+              'oltp-backup': { keyFile: file('oltp-backup.key', key), types: ['dev.rookery.backup.*', 'dev.rookery.wal.archived'] },
+              validator: { keyEnv: 'VALIDATOR_EVENT_KEY' },
+            },
+          },
+        },
+        'x',
+        {},
+        { VALIDATOR_EVENT_KEY: 'b'.repeat(64) },
+        dir,
+      ).events;
+      expect(events.tls).toMatchObject({ ca: ['CA PEM'], cert: 'CERT PEM', rejectUnauthorized: true });
+      expect(events.tls?.key?.reveal()).toBe('KEY PEM');
+      expect(events.sasl).toMatchObject({ mechanism: 'scram-sha-512', username: 'rookery' });
+      expect(events.sasl?.password.reveal()).toBe('s3cret');
+      expect(events.signing?.keyId).toBe('oltp-backup');
+      expect(events.signing?.key.reveal().toString()).toBe(key);
+      expect(events.verifyKeys.map((entry) => [entry.keyId, entry.key.reveal().toString(), entry.types])).toEqual([
+        ['oltp-backup', key, ['dev.rookery.backup.*', 'dev.rookery.wal.archived']],
+        ['validator', 'b'.repeat(64), null],
+      ]);
+      const printed = `${JSON.stringify(events)} ${inspect(events, { depth: 5 })}`;
+      for (const secret of ['KEY PEM', 's3cret', key, 'b'.repeat(64)]) expect(printed).not.toContain(secret);
+    });
+
+    it.each([
+      [{ sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'inline' } }, 'events.sasl.password: unknown key'],
+      [{ sasl: { mechanism: 'scram-sha-512', username: 'u' } }, 'events.sasl: set passwordFile or passwordEnv'],
+      [{ sasl: { mechanism: 'gssapi', username: 'u', passwordEnv: 'P' } }, 'events.sasl.mechanism'],
+      [{ tls: { certFile: '/c.pem' } }, 'events.tls: certFile and keyFile go together'],
+      [{ signing: { keyId: 'Oltp Backup', keyEnv: 'K' } }, 'events.signing.keyId'],
+      [{ signing: { keyId: 'oltp', keyEnv: 'K', keyFile: '/k' } }, 'events.signing: set keyFile or keyEnv'],
+      [{ signing: { keyId: 'oltp', key: 'inline' } }, 'events.signing.key: unknown key'],
+      [{ verifyKeys: { validator: {} } }, 'events.verifyKeys.validator: set keyFile or keyEnv'],
+      [{ verifyKeys: { validator: { keyEnv: 'K', types: ['validation.*'] } } }, 'events.verifyKeys.validator.types.0'],
+      [{ verifyKeys: { validator: { keyEnv: 'K', types: [] } } }, 'events.verifyKeys.validator.types'],
+    ])('refuses %j', (section, message) => {
+      expect(() => buildConfig({ events: section } as never, 'x')).toThrow(message);
+    });
+
+    it('reads no event secret for a process that never reaches Kafka (the WAL commands), and gives it no brokers', () => {
+      const document = {
+        events: {
+          brokers: ['kafka:9093'],
+          signing: { keyId: 'validator', keyFile: 'unreadable.key' },
+          sasl: { mechanism: 'scram-sha-512', username: 'u', passwordEnv: 'UNSET' },
+        },
+      };
+      expect(() => buildConfig(document, 'x', {}, {}, dir)).toThrow('events.signing.keyFile');
+      const events = buildConfig(document, 'x', { events: false }, { ROOKERY_KAFKA_BROKERS: 'kafka:9093' }, dir).events;
+      expect(events).toMatchObject({ brokers: [], tls: null, sasl: null, signing: null, verifyKeys: [] });
+    });
+
+    it('reports every unreadable, shared, unset or short secret together', () => {
+      const error = configError(() =>
+        buildConfig(
+          {
+            events: {
+              tls: { caFile: 'missing-ca.pem' },
+              sasl: { mechanism: 'plain', username: 'u', passwordFile: file('shared-password', 'pw', 0o644) },
+              signing: { keyId: 'cli', keyEnv: 'UNSET_KEY' },
+              verifyKeys: { short: { keyFile: file('short.key', 'tooshort') } },
+            },
+          },
+          'x',
+          {},
+          {},
+          dir,
+        ),
+      );
+      expect(error.issues).toEqual([
+        `events.tls.caFile: cannot read '${join(dir, 'missing-ca.pem')}'`,
+        `events.sasl.passwordFile: '${join(dir, 'shared-password')}' is accessible by group or others (mode 0644)`,
+        'events.signing.keyEnv: environment variable UNSET_KEY is not set',
+        "events.verifyKeys.short: the key of 'short' has 8 bytes, at least 32 are needed",
+      ]);
+      expect(error.hint).toContain('events.sasl.allowReadablePasswordFile: true');
+    });
   });
 });

@@ -7,8 +7,12 @@ import {
   DEFAULT_COMPRESSION,
   DEFAULT_PG_IDLE_TIMEOUT_SECONDS,
   DEFAULT_REPOSITORY_OWNER,
+  DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS,
   DEFAULT_WAL_ARCHIVE,
+  EventKey,
+  EventsConfig,
   IntegrityConfig,
+  MIN_EVENT_KEY_BYTES,
   RookeryConfig,
   TierConfig,
   WalStreamConfig,
@@ -28,6 +32,13 @@ export interface ConfigOverrides {
   tier?: TierName;
   /** --port N for a service; over $PORT, over service.port. */
   port?: number;
+  /**
+   * false: a process that never reaches Kafka (wal-push, wal-get: PostgreSQL's archive_command and
+   * restore_command, run by the server's account) — the events section is checked but its secret
+   * files and variables are not read, and the config has no brokers, so nothing can connect
+   * without them. Default true.
+   */
+  events?: boolean;
 }
 
 /** Environment variables rookery reads; nothing else in the code base reads process.env. */
@@ -116,6 +127,10 @@ export function buildConfig(
   if (encryptionRequired && !encryptionKey)
     problems.push('encryption.required: true needs an encryption key (encryption.keyFile or keyEnv)');
   const integrity = readIntegrityKeys(file, env, cwd, problems, hints);
+  const withEvents = overrides.events ?? true;
+  const eventSecurity: EventSecurity = withEvents
+    ? readEventSecurity(file, env, cwd, problems, hints)
+    : { tls: null, sasl: null, signing: null, verifyKeys: [], allowUnsigned: file.events?.allowUnsigned ?? false };
   if (problems.length) {
     throw new ConfigError(`invalid config in ${source}: ${problems.join('; ')}`, problems, hints.length ? { hint: hints.join('; ') } : {});
   }
@@ -158,12 +173,14 @@ export function buildConfig(
       prefetchSegments: file.wal?.prefetchSegments ?? DEFAULT_WAL_ARCHIVE.prefetchSegments,
     },
     events: {
-      brokers: kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? [],
+      brokers: withEvents ? (kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? []) : [],
       clientId: file.events?.clientId ?? 'rookery',
       partitions: file.events?.partitions ?? 4,
       replicationFactor: file.events?.replicationFactor ?? null,
       allowInProcess: file.events?.allowInProcess ?? false,
+      ...eventSecurity,
     },
+    validator: { requestWindowSeconds: file.validator?.requestWindowSeconds ?? DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS },
     restore: { directWrites: file.restore?.directWrites ?? true },
     backup: { reuseBuffers: file.backup?.reuseBuffers ?? true },
   });
@@ -282,6 +299,106 @@ function readIntegrityKeys(file: RookeryFile, env: NodeJS.ProcessEnv, cwd: strin
     keyFromFile(`integrity.verifyKeyFiles[${index}]`, resolve(cwd, keyFile), allowReadable, problems, hints),
   );
   return { signingKey, verifyKeys: verifyKeys.filter((key): key is Secret<Buffer> => key !== null) };
+}
+
+type EventSecurity = Pick<EventsConfig, 'tls' | 'sasl' | 'signing' | 'verifyKeys' | 'allowUnsigned'>;
+
+/**
+ * events.tls, events.sasl, events.signing and events.verifyKeys, their files read now (a missing
+ * or shared key file is a config problem at start, not a failed connection later). Secrets come
+ * from files only their owner can read or from environment variables, never from the config itself.
+ */
+function readEventSecurity(file: RookeryFile, env: NodeJS.ProcessEnv, cwd: string, problems: string[], hints: string[]): EventSecurity {
+  const section = file.events ?? {};
+  let tls: EventSecurity['tls'] = null;
+  if (section.tls) {
+    const ca = section.tls.caFile ? readText('events.tls.caFile', resolve(cwd, section.tls.caFile), problems) : null;
+    const cert = section.tls.certFile ? readText('events.tls.certFile', resolve(cwd, section.tls.certFile), problems) : null;
+    const key = section.tls.keyFile
+      ? keyFromFile('events.tls.keyFile', resolve(cwd, section.tls.keyFile), section.tls.allowReadableKeyFile ?? false, problems, hints)
+      : null;
+    tls = {
+      ca: ca ? [ca] : [],
+      cert,
+      key: key ? new Secret(key.reveal().toString('utf8')) : null,
+      rejectUnauthorized: section.tls.rejectUnauthorized ?? true,
+    };
+  }
+  let sasl: EventSecurity['sasl'] = null;
+  if (section.sasl) {
+    const { mechanism, username, passwordFile, passwordEnv, allowReadablePasswordFile } = section.sasl;
+    const password = secretText(
+      passwordFile
+        ? { setting: 'events.sasl.passwordFile', path: resolve(cwd, passwordFile), allowReadable: allowReadablePasswordFile ?? false }
+        : null,
+      passwordEnv ? { setting: 'events.sasl.passwordEnv', name: passwordEnv } : null,
+      env,
+      problems,
+      hints,
+    );
+    if (password) sasl = { mechanism, username, password: new Secret(password) };
+  }
+  const eventKey = (
+    setting: string,
+    keyId: string,
+    source: { keyFile?: string; keyEnv?: string; allowReadableKeyFile?: boolean },
+  ): EventKey | null => {
+    const material = secretText(
+      source.keyFile
+        ? { setting: `${setting}.keyFile`, path: resolve(cwd, source.keyFile), allowReadable: source.allowReadableKeyFile ?? false }
+        : null,
+      source.keyEnv ? { setting: `${setting}.keyEnv`, name: source.keyEnv } : null,
+      env,
+      problems,
+      hints,
+    );
+    if (material === null) return null;
+    if (Buffer.byteLength(material) < MIN_EVENT_KEY_BYTES) {
+      problems.push(
+        `${setting}: the key of '${keyId}' has ${Buffer.byteLength(material)} bytes, at least ${MIN_EVENT_KEY_BYTES} are needed`,
+      );
+      hints.push('generate one with: openssl rand -hex 32');
+      return null;
+    }
+    return { keyId, key: new Secret<Buffer>(Buffer.from(material, 'utf8')) } as EventKey;
+  };
+  const signing = section.signing ? eventKey('events.signing', section.signing.keyId, section.signing) : null;
+  const verifyKeys = Object.entries(section.verifyKeys ?? {})
+    .map(([keyId, source]): (EventKey & { types: readonly string[] | null }) | null => {
+      const key = eventKey(`events.verifyKeys.${keyId}`, keyId, source);
+      return key && { ...key, types: source.types ?? null };
+    })
+    .filter((key): key is EventKey & { types: readonly string[] | null } => key !== null);
+  return { tls, sasl, signing, verifyKeys, allowUnsigned: section.allowUnsigned ?? false };
+}
+
+/** A secret from a file only its owner can read (trailing whitespace dropped) or an environment variable; null with the problem recorded. */
+function secretText(
+  fromFile: { setting: string; path: string; allowReadable: boolean } | null,
+  fromEnv: { setting: string; name: string } | null,
+  env: NodeJS.ProcessEnv,
+  problems: string[],
+  hints: string[],
+): string | null {
+  if (fromFile)
+    return (
+      keyFromFile(fromFile.setting, fromFile.path, fromFile.allowReadable, problems, hints)?.reveal().toString('utf8').trimEnd() ?? null
+    );
+  if (!fromEnv) return null;
+  const value = env[fromEnv.name];
+  if (value) return value;
+  problems.push(`${fromEnv.setting}: environment variable ${fromEnv.name} is not set`);
+  return null;
+}
+
+/** A file that is no secret (a certificate), or null with the problem recorded. */
+function readText(setting: string, path: string, problems: string[]): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    problems.push(`${setting}: cannot read '${path}'`);
+    return null;
+  }
 }
 
 /** A key from a file that only its owner can read (readKeyFile), or null with the problem and its hint recorded. */

@@ -34,7 +34,10 @@ export function readKeyFile(path: string, setting: string, allowReadable: boolea
   }
 }
 
-/** The setting that allows a readable key file beside `setting`: encryption.keyFile → encryption.allowReadableKeyFile. */
+/**
+ * The setting that allows a readable file beside `setting`: encryption.keyFile →
+ * encryption.allowReadableKeyFile, events.sasl.passwordFile → events.sasl.allowReadablePasswordFile.
+ */
 export function allowReadableSetting(setting: string): string {
-  return setting.replace(/keyFile$/, 'allowReadableKeyFile');
+  return setting.replace(/([a-z]+)File$/, (_, word: string) => `allowReadable${word[0].toUpperCase()}${word.slice(1)}File`);
 }

@@ -141,6 +141,19 @@ const walArchiveSection = z
 
 const osName = (what: string) => z.string().regex(/^[a-z_][a-z0-9_.-]*$/i, `must be ${what} name`);
 
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'must be an environment variable name');
+
+/** An event signing key's name: the producing service, as consumers list it in events.verifyKeys. */
+const keyId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dot, underscore, dash (at most 63)');
+
+const keySource = z.object({
+  keyFile: z.string().min(1).optional(),
+  keyEnv: envName.optional(),
+  allowReadableKeyFile: z.boolean().optional(),
+});
+
+const oneKeySource = (value: { keyFile?: string; keyEnv?: string }) => Boolean(value.keyFile) !== Boolean(value.keyEnv);
+
 const repositoryEntry = z.string().regex(/^(file|s3):\/\//, 'must be a file:// or s3:// URL');
 
 export const rookeryFileSchema = z
@@ -218,6 +231,54 @@ export const rookeryFileSchema = z
         partitions: z.number().int().positive().max(1000),
         replicationFactor: z.number().int().positive().max(16),
         allowInProcess: z.boolean(),
+        tls: z
+          .object({
+            /** CA certificates (PEM) the brokers' certificates are checked against; absent: the system's. */
+            caFile: z.string().min(1).optional(),
+            /** Client certificate and key (PEM) for mutual TLS. */
+            certFile: z.string().min(1).optional(),
+            keyFile: z.string().min(1).optional(),
+            allowReadableKeyFile: z.boolean().optional(),
+            rejectUnauthorized: z.boolean().optional(),
+          })
+          .strict()
+          .refine((value) => Boolean(value.certFile) === Boolean(value.keyFile), 'certFile and keyFile go together (mutual TLS)'),
+        sasl: z
+          .object({
+            mechanism: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']),
+            username: z.string().min(1),
+            passwordFile: z.string().min(1).optional(),
+            allowReadablePasswordFile: z.boolean().optional(),
+            passwordEnv: envName.optional(),
+          })
+          .strict()
+          .refine((value) => Boolean(value.passwordFile) !== Boolean(value.passwordEnv), 'set passwordFile or passwordEnv (one of them)'),
+        /** This service's key: the events it publishes carry a proof under it, named keyId. */
+        signing: keySource.extend({ keyId }).strict().refine(oneKeySource, 'set keyFile or keyEnv (one of them)'),
+        /** The producing services' keys (by keyId) a consumer accepts events from. */
+        verifyKeys: z.record(
+          keyId,
+          keySource
+            .extend({
+              /** The event types this key may sign: exact, or a prefix ending in `.*`; absent, any. */
+              types: z.array(z.string().regex(/^dev\.rookery\.[a-z0-9.-]*[a-z0-9*]$/, 'an event type or a prefix ending in .*')).min(1),
+            })
+            .partial({ types: true })
+            .strict()
+            .refine(oneKeySource, 'set keyFile or keyEnv (one of them)'),
+        ),
+        allowUnsigned: z.boolean(),
+      })
+      .strict()
+      .partial(),
+    validator: z
+      .object({
+        /** At most one validation of a backup per this many seconds, however often its backup.completed arrives. */
+        requestWindowSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(7 * 86_400),
       })
       .strict()
       .partial(),

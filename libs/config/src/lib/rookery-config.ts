@@ -47,6 +47,7 @@ export interface RookeryConfig {
   walStream: WalStreamConfig;
   wal: WalArchiveConfig;
   events: EventsConfig;
+  validator: ValidatorConfig;
   restore: RestoreConfig;
   backup: BackupConfig;
 }
@@ -187,7 +188,45 @@ export interface EventsConfig {
    * the in-process bus, where it only sees its own: set for an embedded single-process setup.
    */
   allowInProcess: boolean;
+  /** TLS to the brokers (events.tls): CA certificates (PEM; none: the system's), and a client certificate and key for mutual TLS. */
+  tls: { ca: readonly string[]; cert: string | null; key: Secret<string> | null; rejectUnauthorized: boolean } | null;
+  /** SASL (events.sasl); the password read from passwordFile or passwordEnv, never written inline. */
+  sasl: { mechanism: 'scram-sha-512' | 'scram-sha-256' | 'plain'; username: string; password: Secret<string> } | null;
+  /**
+   * This service's event signing key (events.signing): every event it publishes to Kafka carries
+   * an HMAC under it (`rookerykeyid` = keyId, `rookerysig`). A key per producing service.
+   */
+  signing: EventKey | null;
+  /**
+   * The producing services' keys (events.verifyKeys) a consumer accepts events from, each limited
+   * to the event types it lists (`types`: exact types or prefixes ending in `.*`; null: any).
+   */
+  verifyKeys: readonly (EventKey & { types: readonly string[] | null })[];
+  /**
+   * events.allowUnsigned: a consumer accepts events without a proof (or under a key it does not
+   * hold). Without it a consumer on Kafka needs verifyKeys and dead-letters what they do not prove.
+   */
+  allowUnsigned: boolean;
 }
+
+export interface EventKey {
+  keyId: string;
+  key: Secret<Buffer>;
+}
+
+/** A signing key shorter than this is refused (openssl rand -hex 32 gives 64 characters). */
+export const MIN_EVENT_KEY_BYTES = 32;
+
+/**
+ * The validator service. requestWindowSeconds: at most one validation of a backup per window,
+ * however often a backup.completed naming it arrives (a redelivery with a new id, a replay, a
+ * flood): each validation reads the whole backup. Default 3600 s; 0 turns the limit off.
+ */
+export interface ValidatorConfig {
+  requestWindowSeconds: number;
+}
+
+export const DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS = 3600;
 
 /** The queue-wal service's synchronous WAL stream (pg_receivewal into a spool, uploaded to the repository). */
 export interface WalStreamConfig {

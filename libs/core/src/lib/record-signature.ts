@@ -9,8 +9,15 @@ import { canonicalJson } from './manifest';
  */
 export const SIGNATURE_ALGORITHM = 'hmac-sha256';
 
-/** Kept apart from the encryption's own derivation: the same key material never serves two uses. */
-const SIGNING_INFO = 'rookery manifest signing v1';
+/**
+ * HKDF info per use, kept apart from the encryption's own derivation and from each other: the same
+ * key material never serves two uses (a service's event key configured by mistake as a repository's
+ * integrity key signs nothing the other accepts).
+ */
+const SIGNING_INFO = { records: 'rookery manifest signing v1', events: 'rookery event signing v1' } as const;
+
+/** What a derived key signs: repository records, or the events a service publishes. */
+export type SigningPurpose = keyof typeof SIGNING_INFO;
 
 /** The signature a record carries; `keyId` names the key so that keys can rotate. */
 export interface RecordSignature {
@@ -36,12 +43,16 @@ export interface SigningKeyring {
 }
 
 /** What kind of record is signed: part of the MAC input, so a signed hold never passes as a manifest. */
-export type SignedRecordKind = 'backup-manifest' | 'legal-hold' | 'copy-marker' | 'wal-system';
+export type SignedRecordKind = 'backup-manifest' | 'legal-hold' | 'copy-marker' | 'wal-system' | 'cloud-event';
 
-/** The signing subkey derived from 32 bytes of key material (HKDF-SHA256, empty salt). */
-export function deriveSigningKey(material: Buffer): SigningKey {
-  const subkey = Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), SIGNING_INFO, 32));
-  return { id: createHash('sha256').update(subkey).digest('hex').slice(0, 16), subkey };
+/**
+ * The signing subkey derived from key material (HKDF-SHA256, empty salt). `id` names it: by
+ * default the first 16 hex of the subkey's sha256 (names it, reveals nothing); events name their
+ * keys by the producing service instead, as configured.
+ */
+export function deriveSigningKey(material: Buffer, purpose: SigningPurpose = 'records', id?: string): SigningKey {
+  const subkey = Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), SIGNING_INFO[purpose], 32));
+  return { id: id ?? createHash('sha256').update(subkey).digest('hex').slice(0, 16), subkey };
 }
 
 /** A keyring that signs with `signing` and also accepts `alsoVerify` (older keys during a rotation). */

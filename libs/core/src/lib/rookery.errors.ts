@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'OBJECT_ARCHIVED' // objects a restore needs are archived and not readable yet
   | 'DRILL_FAILED' // a restore drill's restore or data checks failed
   | 'EVENT_INVALID' // an event does not match its envelope or data schema
+  | 'EVENT_UNAUTHENTIC' // an event's authenticity proof is missing, from an unknown key or does not match
   | 'EVENT_BUS_UNAVAILABLE' // the Kafka cluster cannot be reached or refused a request
   | 'UNAUTHENTICATED' // a service call without a valid bearer token (missing, expired, bad signature, unknown)
   | 'FORBIDDEN' // the caller is authenticated but its roles or tiers do not cover the call
@@ -275,6 +276,18 @@ export class ArchivedObjectError extends RookeryError {
 export class EventSchemaError extends RookeryError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super('EVENT_INVALID', 'event', message, options);
+  }
+}
+
+/**
+ * An event whose authenticity proof (the producing service's HMAC) is missing, names a key this
+ * consumer does not hold, or does not match: set aside (dead-lettered), never handled, never retried.
+ */
+export class EventUnauthenticError extends RookeryError {
+  constructor(message: string) {
+    super('EVENT_UNAUTHENTIC', 'event', message, {
+      hint: 'every producing service needs events.signing, and every consumer its key in events.verifyKeys',
+    });
   }
 }
 

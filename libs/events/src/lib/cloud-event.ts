@@ -35,6 +35,9 @@ const envelope = z
     datacontenttype: z.literal('application/json'),
     dataschema: z.string(),
     data: z.unknown(),
+    // The authenticity proof (event-signature.ts): extension attributes, checked by the Kafka bus.
+    rookerykeyid: z.string().optional(),
+    rookerysig: z.string().optional(),
   })
   .strict();
 
@@ -86,13 +89,16 @@ export function serializeEvent(event: CloudEvent): Buffer {
 }
 
 export function parseEvent(bytes: Buffer | string): CloudEvent {
-  let value: unknown;
+  return validateEvent(parseEventJson(bytes));
+}
+
+/** The JSON of an event as received, before validation (what an authenticity proof is checked on). */
+export function parseEventJson(bytes: Buffer | string): unknown {
   try {
-    value = JSON.parse(bytes.toString());
+    return JSON.parse(bytes.toString());
   } catch (error) {
     throw new EventSchemaError('event is not valid JSON', { cause: error });
   }
-  return validateEvent(value);
 }
 
 function describe(error: z.ZodError): string {

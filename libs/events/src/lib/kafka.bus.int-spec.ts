@@ -1,8 +1,11 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { KafkaHandle, freeLoopbackPort, pollUntil, startKafka } from '@rookery/testing';
+import { readFileSync } from 'node:fs';
+import { Secret } from '@rookery/core';
+import { KafkaHandle, freeLoopbackPort, kafkaClientSecurity, pollUntil, startKafka } from '@rookery/testing';
 import { CloudEvent, createEvent } from './cloud-event';
 import { InMemorySeenEvents, idempotentHandler } from './event-bus';
 import { describeEventBusContract } from './event-bus.contract';
+import { eventSigningKey } from './event-signature';
 import { ALL_TOPICS, DEAD_LETTER_TOPIC, TOPICS } from './event-types';
 import { KafkaEventBus } from './kafka.bus';
 import { OutboxEntry, OutboxRelay, OutboxStore, outboxPayload } from './outbox';
@@ -189,6 +192,45 @@ describeEventBusContract('kafka', { retainsEvents: true, redeliversAfterHandlerF
     close: () => raw.disconnect(),
   };
 });
+
+// The same contract on a broker whose client listener is SASL_SSL (SCRAM-SHA-512), every event
+// signed by the bus and verified before delivery (issue 16): security changes nothing a caller sees.
+let secured: Promise<KafkaHandle> | null = null;
+const securedKafka = () => (secured ??= startKafka({ secured: true }));
+afterAll(async () => {
+  await (await secured)?.stop();
+}, 120_000);
+
+describeEventBusContract(
+  'kafka over SASL_SSL, events signed and verified',
+  { retainsEvents: true, redeliversAfterHandlerFailure: true, acceptsForeignMessages: true },
+  async () => {
+    const broker = await securedKafka();
+    const security = broker.security as NonNullable<KafkaHandle['security']>;
+    const key = eventSigningKey({ keyId: 'contract', key: new Secret(Buffer.from('c'.repeat(64))) });
+    const bus = await KafkaEventBus.connect({
+      brokers: broker.brokers,
+      clientId: 'rookery-secured-contract',
+      partitions: 3,
+      tls: { ca: [readFileSync(security.caFile, 'utf8')] },
+      sasl: { mechanism: security.mechanism, username: security.username, password: new Secret(security.password) },
+      signing: key,
+      verification: { keys: [key], allowUnsigned: false },
+    });
+    const raw = new Kafka({
+      clientId: 'foreign',
+      brokers: broker.brokers,
+      logLevel: logLevel.NOTHING,
+      ...kafkaClientSecurity(security),
+    }).producer();
+    await raw.connect();
+    return {
+      bus,
+      publishRaw: async (topic, key, value) => void (await raw.send({ topic, acks: -1, messages: [{ key, value }] })),
+      close: () => raw.disconnect(),
+    };
+  },
+);
 
 class MemoryOutbox implements OutboxStore {
   private readonly entries: (OutboxEntry & { relayed?: boolean })[] = [];

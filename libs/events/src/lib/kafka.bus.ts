@@ -1,7 +1,8 @@
-import type { Consumer, Kafka, LogEntry, Producer } from 'kafkajs';
-import { EventBusUnavailableError } from '@rookery/core';
-import { CloudEvent, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
+import type { Consumer, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
+import { EventBusUnavailableError, Secret, SigningKey } from '@rookery/core';
+import { CloudEvent, parseEventJson, topicOf, validateEvent } from './cloud-event';
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
+import { EventVerification, signEvent, verifyEventProof, withoutProof } from './event-signature';
 import { ALL_TOPICS, DEAD_LETTER_TOPIC } from './event-types';
 
 const HEARTBEAT_MS = 3_000;
@@ -18,6 +19,33 @@ export interface KafkaBusOptions {
   publishTimeoutMs?: number;
   /** Retries of each request (connect included) before failing (default 8; short-lived processes use fewer). */
   retries?: number;
+  /** TLS to the brokers: the CAs to trust (PEM; none: the system's), and a client certificate for mutual TLS. */
+  tls?: KafkaTls;
+  /** SASL authentication (over TLS in any real deployment: PLAIN sends the password as it is). */
+  sasl?: KafkaSasl;
+  /** Signs every published event with this service's key (event-signature.ts); none: published unsigned. */
+  signing?: SigningKey;
+  /**
+   * Checks every consumed event's proof before a handler sees it; one that fails is dead-lettered
+   * with the reason. None: events are accepted without a proof check (a bus that only publishes).
+   */
+  verification?: EventVerification;
+}
+
+export interface KafkaTls {
+  ca?: readonly string[];
+  cert?: string;
+  key?: Secret<string>;
+  /** Refuse a broker whose certificate the CAs do not vouch for (default true). */
+  rejectUnauthorized?: boolean;
+}
+
+export type SaslMechanism = 'scram-sha-512' | 'scram-sha-256' | 'plain';
+
+export interface KafkaSasl {
+  mechanism: SaslMechanism;
+  username: string;
+  password: Secret<string>;
 }
 
 /**
@@ -33,6 +61,7 @@ export class KafkaEventBus implements EventBus {
   private constructor(
     private readonly kafka: Kafka,
     private readonly producer: Producer,
+    private readonly options: KafkaBusOptions,
   ) {}
 
   static async connect(options: KafkaBusOptions): Promise<KafkaEventBus> {
@@ -46,6 +75,7 @@ export class KafkaEventBus implements EventBus {
       logCreator: () => (entry: LogEntry) =>
         options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
       retry: { initialRetryTime: 200, retries: options.retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
+      ...connectionSecurity(options),
     });
     const admin = kafka.admin();
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
@@ -66,11 +96,11 @@ export class KafkaEventBus implements EventBus {
       await producer.connect();
     } catch (error) {
       await producer.disconnect().catch(() => undefined);
-      throw unavailable(`cannot reach kafka at ${options.brokers.join(',')}`, error);
+      throw unavailable(connectFailure(options, error), error);
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
-    return new KafkaEventBus(kafka, producer);
+    return new KafkaEventBus(kafka, producer, options);
   }
 
   async publish(events: CloudEvent | readonly CloudEvent[]): Promise<void> {
@@ -80,7 +110,7 @@ export class KafkaEventBus implements EventBus {
       const messages = byTopic.get(topicOf(event)) ?? [];
       messages.push({
         key: event.subject,
-        value: serializeEvent(event),
+        value: Buffer.from(JSON.stringify(this.options.signing ? signEvent(event, this.options.signing) : withoutProof(event))),
         headers: { 'content-type': 'application/cloudevents+json; charset=utf-8', ce_id: event.id, ce_type: event.type },
       });
       byTopic.set(topicOf(event), messages);
@@ -103,8 +133,11 @@ export class KafkaEventBus implements EventBus {
       eachMessage: async ({ topic, partition, message, heartbeat }) => {
         let event: CloudEvent;
         try {
-          event = parseEvent(message.value ?? Buffer.alloc(0));
+          event = this.accept(message.value ?? Buffer.alloc(0));
         } catch (error) {
+          this.options.log?.('warn', `dead-lettered a message of ${topic}/${partition}/${message.offset}: ${(error as Error).message}`, {
+            group: options.group,
+          });
           // Set aside with the reason, so the partition keeps moving and nothing is silently dropped.
           await this.deadLetter(
             options.group,
@@ -130,6 +163,18 @@ export class KafkaEventBus implements EventBus {
         await consumer.disconnect();
       },
     };
+  }
+
+  /**
+   * A message's event, as handlers get it: valid JSON, a valid rookery event, and — where this bus
+   * verifies — proven to come from a producing service's key. The proof is checked on the JSON as
+   * received; the handler gets the validated event without it.
+   */
+  private accept(bytes: Buffer): CloudEvent {
+    const raw = parseEventJson(bytes);
+    const event = validateEvent(raw);
+    if (this.options.verification) verifyEventProof(raw as Record<string, unknown>, this.options.verification);
+    return withoutProof(event);
   }
 
   private async deadLetter(
@@ -159,6 +204,41 @@ export class KafkaEventBus implements EventBus {
     this.consumers.clear();
     await this.producer.disconnect();
   }
+}
+
+/** kafkajs's `ssl` and `sasl` settings; secrets revealed here only, into the client. */
+function connectionSecurity(options: KafkaBusOptions): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const { tls, sasl } = options;
+  const security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (tls) {
+    security.ssl = {
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      ...(tls.ca?.length ? { ca: [...tls.ca] } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key.reveal() } : {}),
+    };
+  }
+  if (sasl) {
+    const password = sasl.password.reveal();
+    if (sasl.mechanism === 'plain') security.sasl = { mechanism: 'plain', username: sasl.username, password };
+    else if (sasl.mechanism === 'scram-sha-256') security.sasl = { mechanism: 'scram-sha-256', username: sasl.username, password };
+    else security.sasl = { mechanism: 'scram-sha-512', username: sasl.username, password };
+  }
+  return security;
+}
+
+/** What went wrong connecting, in the operator's terms: credentials refused, or no answer (with what to check). */
+function connectFailure(options: KafkaBusOptions, error: unknown): string {
+  const where = options.brokers.join(',');
+  const name = error instanceof Error ? error.name : '';
+  if (name === 'KafkaJSSASLAuthenticationError' && options.sasl) {
+    return `kafka at ${where} refused the credentials of '${options.sasl.username}' (${options.sasl.mechanism}; check events.sasl)`;
+  }
+  // A TLS listener drops a client that speaks plaintext to it: say what to check.
+  if (!options.tls && error instanceof Error && /closed connection/i.test(error.message)) {
+    return `cannot reach kafka at ${where} (it closed the connection: if its listener is SSL or SASL_SSL, configure events.tls)`;
+  }
+  return `cannot reach kafka at ${where}`;
 }
 
 function unavailable(message: string, error: unknown): EventBusUnavailableError {

@@ -1,5 +1,16 @@
-import { Admin, Kafka, logLevel } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { Admin, Kafka, KafkaConfig, logLevel } from 'kafkajs';
+import type { KafkaSecurity } from './kafka.harness';
 import { pollUntil } from './poll';
+
+/** A raw kafkajs client's `ssl` and `sasl` for a broker the harness started `secured` (none: plaintext). */
+export function kafkaClientSecurity(security?: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  if (!security) return {};
+  return {
+    ssl: { ca: [readFileSync(security.caFile, 'utf8')] },
+    sasl: { mechanism: security.mechanism, username: security.username, password: security.password },
+  };
+}
 
 /**
  * Waits until consumer group `group` has committed, on every partition of `topics`, the offset of
@@ -7,8 +18,18 @@ import { pollUntil } from './poll';
  * commits an offset only after its handler resolved). For a spec that checks a redelivered event
  * was handled once: poll for this, then count, instead of sleeping and hoping the copy arrived.
  */
-export async function waitForConsumerGroupCaughtUp(brokers: readonly string[], group: string, topics: readonly string[]): Promise<void> {
-  const admin = new Kafka({ clientId: 'rookery-test-lag', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();
+export async function waitForConsumerGroupCaughtUp(
+  brokers: readonly string[],
+  group: string,
+  topics: readonly string[],
+  security?: KafkaSecurity,
+): Promise<void> {
+  const admin = new Kafka({
+    clientId: 'rookery-test-lag',
+    brokers: [...brokers],
+    logLevel: logLevel.NOTHING,
+    ...kafkaClientSecurity(security),
+  }).admin();
   await admin.connect();
   try {
     await pollUntil(

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,21 @@ export interface KafkaOptions {
    * orphan guard; the caller stops it later by pid. Default false: tests never leak a broker.
    */
   detach?: boolean;
+  /**
+   * Clients connect over SASL_SSL (SCRAM-SHA-512) instead of PLAINTEXT: a throwaway CA and a
+   * broker certificate for 127.0.0.1 are made in the work directory, and the SCRAM user is created
+   * when the storage is formatted. The broker's own traffic stays on loopback listeners of its own.
+   */
+  secured?: boolean;
+}
+
+/** How a client reaches a broker started with `secured`. */
+export interface KafkaSecurity {
+  /** PEM file of the CA that signed the broker's certificate. */
+  caFile: string;
+  mechanism: 'scram-sha-512';
+  username: string;
+  password: string;
 }
 
 export interface KafkaHandle {
@@ -36,6 +51,8 @@ export interface KafkaHandle {
   brokers: string[];
   pid: number;
   workDir: string;
+  /** Present when started with `secured`: the CA and the SCRAM credentials clients need. */
+  security?: KafkaSecurity;
   stop(): Promise<void>;
 }
 
@@ -92,8 +109,17 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
   const workDir = options.workDir ?? (await mkdtemp(join(tmpdir(), 'rookery-kafka-')));
   const dataDir = join(workDir, 'data');
   await mkdir(dataDir, { recursive: true });
+  let security: KafkaSecurity | undefined;
+  let listeners: Listeners = { port, controllerPort };
+  if (options.secured) {
+    let internalPort = await freeLoopbackPort();
+    while (internalPort === port || internalPort === controllerPort) internalPort = await freeLoopbackPort();
+    const tls = makeBrokerCertificate(join(workDir, 'tls'));
+    security = { caFile: tls.caFile, mechanism: 'scram-sha-512', username: 'rookery', password: randomBytes(18).toString('base64url') };
+    listeners = { port, controllerPort, secured: { internalPort, keystore: tls.keystoreFile, truststore: tls.caFile } };
+  }
   const properties = join(workDir, 'server.properties');
-  await writeFile(properties, serverProperties(port, controllerPort, dataDir));
+  await writeFile(properties, serverProperties(listeners, dataDir));
   const log4j = join(workDir, 'log4j2.properties');
   await writeFile(log4j, LOG4J_PROPERTIES);
 
@@ -115,7 +141,17 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
   const clusterId = randomBytes(16).toString('base64url');
   const format = spawnSync(
     'java',
-    [...jvm, 'kafka.tools.StorageTool', 'format', '--standalone', `--cluster-id=${clusterId}`, '-c', properties],
+    [
+      ...jvm,
+      'kafka.tools.StorageTool',
+      'format',
+      '--standalone',
+      `--cluster-id=${clusterId}`,
+      '-c',
+      properties,
+      // The SCRAM user exists from the first start (KRaft keeps credentials in its metadata log).
+      ...(security ? ['--add-scram', `SCRAM-SHA-512=[name=${security.username},password=${security.password}]`] : []),
+    ],
     {
       encoding: 'utf8',
       timeout: 120_000,
@@ -163,19 +199,103 @@ export async function startKafka(options: KafkaOptions = {}): Promise<KafkaHandl
     child.stderr?.destroy();
     child.unref();
   }
-  return { brokers: [`127.0.0.1:${port}`], pid: child.pid as number, workDir, stop };
+  return { brokers: [`127.0.0.1:${port}`], pid: child.pid as number, workDir, security, stop };
 }
 
-function serverProperties(port: number, controllerPort: number, dataDir: string): string {
+interface Listeners {
+  port: number;
+  controllerPort: number;
+  /** Clients on SASL_SSL at `port`; the broker's own (inter-broker) traffic on a loopback PLAINTEXT `internalPort`. */
+  secured?: { internalPort: number; keystore: string; truststore: string };
+}
+
+function listenerProperties({ port, controllerPort, secured }: Listeners): string[] {
+  if (!secured) {
+    return [
+      `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      'inter.broker.listener.name=PLAINTEXT',
+    ];
+  }
+  return [
+    `listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${secured.internalPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    `advertised.listeners=CLIENT://127.0.0.1:${port},INTERNAL://127.0.0.1:${secured.internalPort}`,
+    'listener.security.protocol.map=CLIENT:SASL_SSL,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'inter.broker.listener.name=INTERNAL',
+    'listener.name.client.sasl.enabled.mechanisms=SCRAM-SHA-512',
+    'listener.name.client.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    // PEM files, no JKS: the key is unencrypted PKCS#8 in a directory only this account reads.
+    'listener.name.client.ssl.keystore.type=PEM',
+    `listener.name.client.ssl.keystore.location=${secured.keystore}`,
+    'listener.name.client.ssl.truststore.type=PEM',
+    `listener.name.client.ssl.truststore.location=${secured.truststore}`,
+    'listener.name.client.ssl.client.auth=none',
+  ];
+}
+
+/**
+ * A throwaway CA and a broker certificate for 127.0.0.1 (openssl), in `dir`: ca.pem (what
+ * clients trust) and broker.pem (the broker's PKCS#8 key followed by its certificate chain).
+ */
+function makeBrokerCertificate(dir: string): { caFile: string; keystoreFile: string } {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = (name: string) => join(dir, name);
+  const openssl = (args: string[]) => {
+    const result = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir, timeout: 60_000 });
+    if (result.status !== 0)
+      throw new Error(`openssl ${args[0]} failed (exit ${result.status}): ${`${result.stderr ?? ''}`.trim().slice(-500)}`);
+  };
+  const days = '2';
+  openssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.pem'),
+    '-days',
+    days,
+    '-subj',
+    '/CN=rookery test CA',
+  ]);
+  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('broker.key'), '-out', file('broker.csr'), '-subj', '/CN=127.0.0.1']);
+  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  openssl([
+    'x509',
+    '-req',
+    '-in',
+    file('broker.csr'),
+    '-CA',
+    file('ca.pem'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('broker.crt'),
+    '-days',
+    days,
+    '-extfile',
+    file('broker.ext'),
+  ]);
+  openssl(['pkcs8', '-topk8', '-nocrypt', '-in', file('broker.key'), '-out', file('broker.pk8')]);
+  const keystoreFile = file('broker.pem');
+  writeFileSync(keystoreFile, [file('broker.pk8'), file('broker.crt'), file('ca.pem')].map((part) => readFileSync(part, 'utf8')).join(''), {
+    mode: 0o600,
+  });
+  return { caFile: file('ca.pem'), keystoreFile };
+}
+
+function serverProperties(listeners: Listeners, dataDir: string): string {
   return [
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${port}`,
+    `controller.quorum.bootstrap.servers=127.0.0.1:${listeners.controllerPort}`,
+    ...listenerProperties(listeners),
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
-    'inter.broker.listener.name=PLAINTEXT',
     `log.dirs=${dataDir}`,
     'num.partitions=3',
     'offsets.topic.replication.factor=1',

@@ -195,11 +195,16 @@ const rookeryYaml = parseYaml(read('docker', 'rookery.yaml')) as {
   walStream?: { spoolDir?: string; tier?: string };
   integrity?: { keyFile?: string };
   encryption?: { keyFile?: string };
+  events?: { signing?: { keyFile?: string }; verifyKeys?: Record<string, { keyFile?: string }> };
   auth?: { mode?: string; tokenFile?: string };
   catalog?: unknown;
   service?: { host?: string; port?: number };
 };
 const initSecrets = read('docker', 'init-secrets.sh');
+const eventKeyFiles = () =>
+  [rookeryYaml.events?.signing?.keyFile, ...Object.values(rookeryYaml.events?.verifyKeys ?? {}).map((key) => key.keyFile)].filter(
+    (file): file is string => Boolean(file),
+  );
 const secretsEnv = read('docker', 'secrets-env.sh');
 /** The variables docker/secrets-env.sh reads from VAR_FILE. */
 const wrappedVariables = (/for var in ([A-Z_ ]+); do/.exec(secretsEnv)?.[1] ?? '').trim().split(/\s+/);
@@ -465,7 +470,7 @@ describe('environment and secrets', () => {
     for (const url of [...rookeryYaml.repositories, ...Object.values(rookeryYaml.tiers).map((tier) => tier.pgUrl ?? '')]) {
       expect(url).not.toMatch(/\/\/[^/@\s:]+:[^/@\s]+@/);
     }
-    for (const keyFile of [rookeryYaml.integrity?.keyFile, rookeryYaml.encryption?.keyFile].filter(Boolean)) {
+    for (const keyFile of [rookeryYaml.integrity?.keyFile, rookeryYaml.encryption?.keyFile, ...eventKeyFiles()].filter(Boolean)) {
       expect(keyFile).toMatch(/^\/run\/secrets\//);
     }
     // The Dockerfile takes no secret as a build argument or environment value, and copies none.
@@ -496,6 +501,16 @@ describe('docker/rookery.yaml', () => {
     for (const tier of Object.values(rookeryYaml.tiers)) expect(serviceNames).toContain(new URL(tier.pgUrl as string).hostname);
     const keyFile = (rookeryYaml.integrity?.keyFile as string).slice('/run/secrets/'.length);
     for (const name of [...APPS, 'oltp-db']) expect(secretNames(services[name])).toContain(keyFile);
+  });
+
+  it('signs every event and has the consumers check them (issue 16), with a key every service mounts and init-secrets.sh makes', () => {
+    expect(rookeryYaml.events?.signing?.keyFile).toBeDefined();
+    expect(Object.keys(rookeryYaml.events?.verifyKeys ?? {})).not.toHaveLength(0);
+    for (const keyFile of eventKeyFiles()) {
+      const secret = keyFile.slice('/run/secrets/'.length);
+      for (const name of APPS) expect({ name, mounted: secretNames(services[name]).includes(secret) }).toEqual({ name, mounted: true });
+      expect(initSecrets).toMatch(new RegExp(`^secret ${secret} "\\$\\(hex 32\\)"`, 'm'));
+    }
   });
 });
 
