@@ -97,6 +97,7 @@ export default [
     'libs/core',
     'libs/config',
     'libs/pipeline',
+    'libs/auth',
     'libs/repository',
     'libs/events',
     'libs/engine',

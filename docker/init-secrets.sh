@@ -41,6 +41,25 @@ aws_secret_access_key = ${secret_key}" > /dev/null
 secret rookery_signing_key "$(hex 32)" > /dev/null
 # The key the services sign their events with and check them against (events.signing, verifyKeys).
 secret rookery_event_key "$(hex 32)" > /dev/null
-# AUTH PLACEHOLDER (issue 16 item 1, bearer tokens: not merged yet): the services' token file will
-# be one more secret here, mounted as rookery_api_tokens (see docker/compose.yaml).
+# Bearer tokens (README "Service authentication"): the services' token file holds only hashes
+# (sha256 in hex, as sha256sum prints it). Prometheus' token (an auditor's) is its own secret; the
+# operator's is printed once, when the file is made, and kept nowhere.
+token() { printf 'rky_%s_%s' "$1" "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"; }
+token_line() { printf '%s sha256:%s %s\n' "$1" "$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)" "$3"; }
+if [ ! -s secrets/rookery_api_tokens ]; then
+  prometheus_id=$(hex 6)
+  prometheus_token=$(token "$prometheus_id")
+  operator_id=$(hex 6)
+  operator_token=$(token "$operator_id")
+  printf '%s\n' "$prometheus_token" > secrets/prometheus_token.tmp
+  mv secrets/prometheus_token.tmp secrets/prometheus_token
+  {
+    echo '# id hash principal roles [tiers] (rookery auth token create --file docker/secrets/rookery_api_tokens adds more)'
+    token_line "$prometheus_id" "$prometheus_token" 'prometheus auditor'
+    token_line "$operator_id" "$operator_token" 'operator operator'
+  } > secrets/rookery_api_tokens.tmp
+  mv secrets/rookery_api_tokens.tmp secrets/rookery_api_tokens
+  echo "operator bearer token (shown once, not stored): $operator_token"
+fi
+chmod 0644 secrets/rookery_api_tokens secrets/prometheus_token
 echo "docker/secrets: $(ls secrets | tr '\n' ' ')"

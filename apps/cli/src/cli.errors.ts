@@ -40,6 +40,8 @@ const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
   EVENT_INVALID: EXIT.failure,
   EVENT_UNAUTHENTIC: EXIT.failure,
   EVENT_BUS_UNAVAILABLE: EXIT.failure,
+  UNAUTHENTICATED: EXIT.failure,
+  FORBIDDEN: EXIT.failure,
   INVARIANT: EXIT.failure,
 };
 

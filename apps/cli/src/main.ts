@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { rootProgram, runProgram } from './cli.program';
+import { authCommand } from './commands/auth.command';
 import { backupCommand } from './commands/backup.command';
 import { catalogCommand } from './commands/catalog.command';
 import { checkCommand } from './commands/check.command';
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
     program.addCommand(command.exitOverride());
   }
   // Retention: expire, legal holds, and the catalog rebuilt from the repository.
-  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand(), repositoryCommand()])
+  for (const command of [expireCommand(), holdCommand(), catalogCommand(), drCommand(), repositoryCommand(), authCommand()])
     program.addCommand(command.exitOverride());
   program.addCommand(walArchiverCommand().exitOverride(), { hidden: true });
   return program;

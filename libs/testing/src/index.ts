@@ -16,4 +16,5 @@ export * from './lib/rookery-cli';
 export * from './lib/directory-entries';
 export * from './lib/wal-segment.factory';
 export * from './lib/loose-umask';
+export * from './lib/service-auth.harness';
 export * from './lib/tablespaces';

@@ -165,6 +165,7 @@ describe('compliance-reporting service (real Kafka)', () => {
           partitions: 2,
           verifyKeys: { 'tier-services': { keyEnv: 'TIER_SERVICES_EVENT_KEY' } },
         },
+        auth: { mode: 'none' },
         tiers: { content: { policy: { acknowledge: [{ rule: 'rpo-schedule', reason: CONTENT_ACKNOWLEDGEMENT }] } } },
       },
       'compliance int-spec',

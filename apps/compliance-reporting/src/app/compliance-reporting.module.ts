@@ -6,7 +6,14 @@ import { ComplianceLedgerService } from '@rookery/compliance';
 import { RookeryConfig, loadConfig, tierPolicies } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
 import { EventBus, Subscription, connectEventBus } from '@rookery/events';
-import { BackupMetricsService, MetricsController, ObjectiveMetricsService, ROOKERY_CONFIG, RookeryErrorFilter } from '@rookery/service-kit';
+import {
+  AuthModule,
+  BackupMetricsService,
+  MetricsController,
+  ObjectiveMetricsService,
+  ROOKERY_CONFIG,
+  RookeryErrorFilter,
+} from '@rookery/service-kit';
 import { ComplianceController } from './compliance.controller';
 
 export interface ComplianceReportingModuleOptions {
@@ -55,6 +62,7 @@ export class ComplianceReportingModule {
     return {
       module: ComplianceReportingModule,
       imports: [
+        AuthModule.forRoot(config),
         LoggerModule.forRoot({
           pinoHttp: {
             name: 'compliance-reporting',

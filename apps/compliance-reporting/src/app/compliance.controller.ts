@@ -3,6 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger'
 import { EventLedger, LedgerQuery } from '@rookery/catalog';
 import { ComplianceLedgerService, TierCompliance, renderCsv, renderDashboard, renderMarkdown } from '@rookery/compliance';
 import { ConfigError, TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { PublicRoute, READ_ROLES, RequiresRole } from '@rookery/service-kit';
 
 interface PeriodQuery {
   since?: string;
@@ -18,12 +19,14 @@ export class ComplianceController {
   ) {}
 
   @Get('health')
+  @PublicRoute()
   @ApiOperation({ summary: 'up when the ledger database answers' })
   async health(): Promise<{ status: 'ok'; events: number }> {
     return { status: 'ok', events: await this.ledger.count() };
   }
 
   @Get('compliance')
+  @RequiresRole(READ_ROLES)
   @ApiOperation({
     summary:
       'every tier: last good full, recovery point and RPO exposure, last drill vs RTO, validation coverage, retention adherence, policy lint',
@@ -36,12 +39,14 @@ export class ComplianceController {
   }
 
   @Get('compliance/:tier')
+  @RequiresRole(READ_ROLES, { tierFrom: 'param' })
   @ApiOperation({ summary: "one tier's compliance" })
   async one(@Param('tier') tier: string, @Query() period: PeriodQuery): Promise<TierCompliance> {
     return this.compliance.tier(requireTier(tier), { query: ledgerQuery(period) });
   }
 
   @Get('dashboard')
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/html; charset=utf-8')
   @ApiOperation({ summary: 'HTML dashboard: status per tier, backup timeline, RPO exposure over time, drill durations vs RTO' })
   async dashboard(@Query() period: PeriodQuery): Promise<string> {
@@ -49,6 +54,7 @@ export class ComplianceController {
   }
 
   @Get('report.md')
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/markdown; charset=utf-8')
   @ApiOperation({ summary: 'the exported report (GDPR/SOX evidence) as Markdown' })
   async markdown(@Query() period: PeriodQuery): Promise<string> {
@@ -56,6 +62,7 @@ export class ComplianceController {
   }
 
   @Get('report.csv')
+  @RequiresRole(READ_ROLES)
   @Header('content-type', 'text/csv; charset=utf-8')
   @ApiOperation({ summary: 'the exported report as CSV, one row per tier' })
   async csv(@Query() period: PeriodQuery): Promise<string> {

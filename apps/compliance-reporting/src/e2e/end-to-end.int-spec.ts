@@ -50,6 +50,7 @@ describe('backup → Kafka → validator → compliance (end to end, separate pr
         `  signing: { keyId: "${name}", keyFile: "${eventKeyFile(name)}" },`,
         `  verifyKeys: { ${SERVICES.map((other) => `"${other}": { keyFile: "${eventKeyFile(other)}" }`).join(', ')} } }`,
         `service: { host: 127.0.0.1, port: ${port} }`,
+        'auth: { mode: none }',
         '',
       ].join('\n'),
     );

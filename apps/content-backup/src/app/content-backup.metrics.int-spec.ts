@@ -52,6 +52,7 @@ describe('content-backup /metrics: recovery objectives (real PostgreSQL, a CLI b
         `catalog: { url: 'sqlite://${join(work, 'catalog.sqlite')}' }`,
         `tiers: { content: { pgUrl: '${cluster.urlFor(CONTENT_DATABASE)}' }, oltp: { pgUrl: '${cluster.url}', policy: { regions: [local, eu] } } }`,
         'service: { host: 127.0.0.1, port: 0 }',
+        'auth: { mode: none }',
         '',
       ].join('\n'),
     );

@@ -56,6 +56,7 @@ describe('oltp-backup service events through a Kafka outage', () => {
         tiers: { oltp: { pgUrl: cluster.url } },
         catalog: { url: `sqlite://${join(work, 'catalog.sqlite')}` },
         events: { brokers: [`127.0.0.1:${port}`], clientId: 'oltp-events-test', partitions: 2 },
+        auth: { mode: 'none' },
       },
       'events int-spec',
     );

@@ -42,6 +42,7 @@ function serviceConfig(repository: string, pgUrl: string, catalogUrl: string): R
       tiers: { oltp: { pgUrl } },
       catalog: { url: catalogUrl },
       service: { host: '127.0.0.1', port: 0 },
+      auth: { mode: 'none' },
     },
     'oltp-backup int-spec',
   );

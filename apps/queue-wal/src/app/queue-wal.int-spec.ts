@@ -41,6 +41,7 @@ describe('queue-wal service', () => {
         tiers: { queue: { pgUrl: cluster.url } },
         catalog: { url: `sqlite://${join(work, 'catalog.sqlite')}` },
         walStream: { spoolDir: join(work, 'spool'), manageSynchronousStandbyNames: true },
+        auth: { mode: 'none' },
       },
       'queue-wal int-spec',
     );

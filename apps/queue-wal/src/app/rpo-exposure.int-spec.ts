@@ -41,6 +41,7 @@ describe('queue tier RPO exposure from the synchronous WAL stream', () => {
         catalog: { url: `sqlite://${join(work, 'catalog.sqlite')}` },
         events: { brokers: kafka.brokers, clientId: 'queue-wal', partitions: 1 },
         walStream: { spoolDir: join(work, 'spool'), manageSynchronousStandbyNames: true },
+        auth: { mode: 'none' },
       },
       'queue rpo int-spec',
     );

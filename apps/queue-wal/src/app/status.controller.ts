@@ -1,5 +1,6 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { READ_ROLES, RequiresRole } from '@rookery/service-kit';
 import type { WalStreamStatus } from '@rookery/wal';
 import { WalStreamService } from './wal-stream.service';
 
@@ -9,6 +10,7 @@ export class StatusController {
   constructor(private readonly stream: WalStreamService) {}
 
   @Get()
+  @RequiresRole(READ_ROLES)
   @ApiOperation({ summary: 'State of the synchronous WAL stream of the queue tier' })
   @ApiOkResponse({
     description:

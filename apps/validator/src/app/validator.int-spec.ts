@@ -170,6 +170,7 @@ describe('validator service (real Kafka, real clusters)', () => {
           verifyKeys: { 'tier-services': { keyEnv: 'TIER_SERVICES_EVENT_KEY' } },
         },
         tiers: { oltp: { pgUrl: oltp.url }, olap: { pgUrl: olapUrl } },
+        auth: { mode: 'none' },
       },
       'validator int-spec',
       {},

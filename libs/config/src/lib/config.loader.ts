@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import {
+  AuthConfig,
+  DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_COMPRESSION,
   DEFAULT_PG_IDLE_TIMEOUT_SECONDS,
   DEFAULT_REPOSITORY_OWNER,
@@ -152,7 +154,13 @@ export function buildConfig(
     integrity,
     postgres: { binDir: file.postgres?.binDir, idleTimeoutSeconds: file.postgres?.idleTimeoutSeconds ?? DEFAULT_PG_IDLE_TIMEOUT_SECONDS },
     catalog: { url: env[ENV.catalogUrl] ?? file.catalog?.url ?? 'sqlite://rookery-catalog.sqlite' },
-    service: { host: file.service?.host ?? '127.0.0.1', port },
+    service: {
+      host: file.service?.host ?? '127.0.0.1',
+      port,
+      bodyLimitBytes: file.service?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+      allowedOrigins: file.service?.allowedOrigins ?? [],
+    },
+    auth: authConfig(file, cwd),
     tiers,
     walStream: walStreamConfig(file, cwd),
     wal: {
@@ -198,6 +206,27 @@ function servicePort(flag: number | undefined, variable: string | undefined, pro
   if (/^\d{1,5}$/.test(variable.trim()) && Number(variable) <= 65535) return Number(variable);
   problems.push(`${ENV.port}: '${variable}' is not a port number (0-65535)`);
   return undefined;
+}
+
+function authConfig(file: RookeryFile, cwd: string): AuthConfig {
+  const jwt = file.auth?.jwt;
+  return {
+    mode: file.auth?.mode ?? 'required',
+    tokenFile: file.auth?.tokenFile ? resolve(cwd, file.auth.tokenFile) : null,
+    jwt: jwt
+      ? {
+          issuer: jwt.issuer,
+          audience: jwt.audience,
+          jwksUrl: jwt.jwksUrl ?? null,
+          jwksFile: jwt.jwksFile ? resolve(cwd, jwt.jwksFile) : null,
+          algorithms: jwt.algorithms ?? ['RS256', 'PS256', 'ES256', 'EdDSA'],
+          rolesClaim: jwt.rolesClaim ?? 'roles',
+          tiersClaim: jwt.tiersClaim ?? 'rookery_tiers',
+          principalClaim: jwt.principalClaim ?? 'sub',
+          clockToleranceSeconds: jwt.clockToleranceSeconds ?? 30,
+        }
+      : null,
+  };
 }
 
 function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {

@@ -6,6 +6,9 @@ import { COMPRESSION_CODECS, POLICY_LINT_RULES, TIER_NAMES, TierName } from '@ro
  * built-in defaults (DESIGN §2 policies, zstd compression, no client-side encryption).
  * Unknown keys are errors, so a typo never silently falls back to a default.
  */
+/** The JWT signature algorithms a service may accept (asymmetric only; libs/auth verifies them). */
+export const JWT_ALGORITHM_NAMES = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
 const cron = z
   .string()
   .regex(/^(\S+\s+){4,5}\S+$/, 'must be a cron expression with 5 or 6 fields')
@@ -59,6 +62,44 @@ const tierSection = z
     pgUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL'),
     checkpoint: z.enum(['fast', 'spread']),
     policy: policyOverrides,
+  })
+  .strict()
+  .partial();
+
+/**
+ * How services authenticate callers (issue 16). mode required (the default) needs a token file,
+ * a JWT issuer, or both; none turns authentication off and must be written out.
+ */
+const authSection = z
+  .object({
+    mode: z.enum(['required', 'none']),
+    tokenFile: z.string().min(1),
+    jwt: z
+      .object({
+        issuer: z.string().url('must be the issuer URL the tokens carry in iss'),
+        audience: z.string().min(1),
+        jwksUrl: z.string().url(),
+        jwksFile: z.string().min(1),
+        algorithms: z.array(z.enum(JWT_ALGORITHM_NAMES)).min(1),
+        rolesClaim: z.string().min(1),
+        tiersClaim: z.string().min(1),
+        principalClaim: z.string().min(1),
+        clockToleranceSeconds: z.number().int().nonnegative().max(600),
+      })
+      .strict()
+      .partial({
+        jwksUrl: true,
+        jwksFile: true,
+        algorithms: true,
+        rolesClaim: true,
+        tiersClaim: true,
+        principalClaim: true,
+        clockToleranceSeconds: true,
+      })
+      .refine(
+        (value) => !(value.jwksUrl && value.jwksFile),
+        'set jwksUrl or jwksFile (or neither: OpenID discovery from the issuer), not both',
+      ),
   })
   .strict()
   .partial();
@@ -169,9 +210,16 @@ export const rookeryFileSchema = z
       .object({
         host: z.string().min(1),
         port: z.number().int().min(0).max(65535),
+        bodyLimitBytes: z
+          .number()
+          .int()
+          .positive()
+          .max(16 * 1024 * 1024),
+        allowedOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin: scheme://host[:port]')),
       })
       .strict()
       .partial(),
+    auth: authSection,
     walStream: walStreamSection,
     wal: walArchiveSection,
     restore: z.object({ directWrites: z.boolean() }).strict().partial(),

@@ -41,7 +41,8 @@ export interface RookeryConfig {
   integrity: IntegrityConfig;
   postgres: PostgresConfig;
   catalog: { url: string };
-  service: { host: string; port: number };
+  service: ServiceHttpConfig;
+  auth: AuthConfig;
   tiers: Readonly<Record<TierName, TierConfig>>;
   walStream: WalStreamConfig;
   wal: WalArchiveConfig;
@@ -50,6 +51,42 @@ export interface RookeryConfig {
   restore: RestoreConfig;
   backup: BackupConfig;
 }
+
+/** A service's HTTP listener and what it accepts before any route runs. */
+export interface ServiceHttpConfig {
+  host: string;
+  port: number;
+  /** The largest request body (JSON) a service reads; a larger one is answered 413. Default 64 KiB. */
+  bodyLimitBytes: number;
+  /** Origins (scheme://host[:port]) whose browser requests are accepted; any other Origin is refused. Default none. */
+  allowedOrigins: readonly string[];
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;
+
+/**
+ * How services authenticate callers. required: every route but GET /health needs a bearer token
+ * that the token file or the JWT issuer's keys verify (a service with neither refuses to start).
+ * none: no authentication at all, every call anonymous (the service logs a warning at start).
+ */
+export interface AuthConfig {
+  mode: 'required' | 'none';
+  /** Static tokens, hashed (`rookery auth token create`); resolved against the working directory. */
+  tokenFile: string | null;
+  jwt: {
+    issuer: string;
+    audience: string;
+    jwksUrl: string | null;
+    jwksFile: string | null;
+    algorithms: readonly JwtAlgorithmName[];
+    rolesClaim: string;
+    tiersClaim: string;
+    principalClaim: string;
+    clockToleranceSeconds: number;
+  } | null;
+}
+
+export type JwtAlgorithmName = 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 
 /**
  * Filesystem (file://) repositories belong to one account: the owner of the repository's root

@@ -3,7 +3,7 @@
  * `code` (scripts and transports map on it, never on the message), a `retryable` flag, an optional
  * operator `hint`, and the underlying `cause`. Messages are lowercase and name the object involved.
  */
-export type ErrorFamily = 'config' | 'source' | 'storage' | 'backup' | 'restore' | 'event' | 'invariant';
+export type ErrorFamily = 'config' | 'source' | 'storage' | 'backup' | 'restore' | 'event' | 'auth' | 'invariant';
 
 /**
  * Every code a RookeryError carries, one line each: a new code is added here, and the compiler
@@ -40,6 +40,8 @@ export type ErrorCode =
   | 'EVENT_INVALID' // an event does not match its envelope or data schema
   | 'EVENT_UNAUTHENTIC' // an event's authenticity proof is missing, from an unknown key or does not match
   | 'EVENT_BUS_UNAVAILABLE' // the Kafka cluster cannot be reached or refused a request
+  | 'UNAUTHENTICATED' // a service call without a valid bearer token (missing, expired, bad signature, unknown)
+  | 'FORBIDDEN' // the caller is authenticated but its roles or tiers do not cover the call
   | 'INVARIANT'; // a bug: an internal invariant does not hold
 
 export interface RookeryErrorOptions {
@@ -143,6 +145,20 @@ export class StorageConflictError extends RookeryError {
 export class IntegrityError extends RookeryError {
   constructor(message: string, options: RookeryErrorOptions = {}) {
     super('INTEGRITY', 'storage', message, options);
+  }
+}
+
+/** A call to a service without a token it accepts; the message says why (never the token). */
+export class UnauthenticatedError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('UNAUTHENTICATED', 'auth', message, options);
+  }
+}
+
+/** An authenticated caller asked for something its roles or tier scope do not allow. */
+export class ForbiddenError extends RookeryError {
+  constructor(message: string, options: RookeryErrorOptions = {}) {
+    super('FORBIDDEN', 'auth', message, options);
   }
 }
 

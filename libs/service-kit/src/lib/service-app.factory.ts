@@ -1,9 +1,13 @@
 import { DynamicModule, INestApplication } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { NestFactory } from '@nestjs/core';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import { RookeryConfig, loadConfig } from '@rookery/config';
 import { ConfigError, isRookeryError } from '@rookery/core';
+import { BEARER_SCHEME } from './auth/auth.decorator';
+import { httpGate } from './auth/http-gate.middleware';
+import { ROOKERY_CONFIG } from './service-kit.constants';
 
 export interface ServiceAppOptions {
   title: string;
@@ -12,19 +16,28 @@ export interface ServiceAppOptions {
 }
 
 /**
- * Finishes a Nest application the way every tier service runs: pino as the Nest logger, OpenAPI at
- * /docs (JSON at /docs-json), shutdown hooks so SIGTERM stops running backups and closes the engine.
- * main.ts and the integration tests both call it, so tests exercise the real setup.
+ * Finishes a Nest application the way every tier service runs: pino as the Nest logger, the HTTP
+ * gate (no foreign origins, JSON bodies only, service.bodyLimitBytes, 413 above), OpenAPI at /docs
+ * (JSON at /docs-json) with the bearer scheme, shutdown hooks so SIGTERM stops running backups and
+ * closes the engine. main.ts and the integration tests both call it, so tests exercise the real setup.
  */
 export function configureServiceApp(app: INestApplication, options: ServiceAppOptions): INestApplication {
+  const config = app.get<RookeryConfig>(ROOKERY_CONFIG, { strict: false });
   app.useLogger(app.get(Logger));
   app.enableShutdownHooks();
+  // Before the body parsers Nest registers at init: a refused request is never parsed.
+  app.use(httpGate(config.service));
+  (app as NestExpressApplication).useBodyParser('json', { limit: config.service.bodyLimitBytes });
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
       .setTitle(options.title)
       .setDescription(options.description)
       .setVersion(options.version ?? '0.1.0')
+      .addBearerAuth(
+        { type: 'http', scheme: 'bearer', description: 'a rookery token (rky_…) or a JWT from the configured issuer' },
+        BEARER_SCHEME,
+      )
       .build(),
   );
   SwaggerModule.setup('docs', app, document);

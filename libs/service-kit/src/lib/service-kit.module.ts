@@ -5,6 +5,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { BackupCatalog } from '@rookery/catalog';
 import { RookeryConfig, loadConfig } from '@rookery/config';
 import { RookeryEngine, createEngine } from '@rookery/engine';
+import { AuthModule } from './auth/auth.module';
 import { BackupJobService } from './backups/backup-jobs.service';
 import { AuditInterceptor } from './events/audit.interceptor';
 import { ServiceEventsService } from './events/service-events.service';
@@ -39,7 +40,11 @@ export class ServiceKitModule {
     return {
       module: ServiceKitModule,
       global: true,
-      imports: [LoggerModule.forRoot(serviceLoggerOptions(resolved)), TerminusModule.forRoot({ logger: false })],
+      imports: [
+        LoggerModule.forRoot(serviceLoggerOptions(resolved)),
+        TerminusModule.forRoot({ logger: false }),
+        AuthModule.forRoot(resolved.config),
+      ],
       controllers: [HealthController, MetricsController, ReplicationController],
       providers: [
         { provide: SERVICE_KIT_OPTIONS, useValue: resolved },
@@ -55,7 +60,8 @@ export class ServiceKitModule {
           inject: [ROOKERY_CONFIG],
         },
         { provide: APP_FILTER, useClass: RookeryErrorFilter },
-        { provide: APP_INTERCEPTOR, useClass: AuditInterceptor },
+        AuditInterceptor,
+        { provide: APP_INTERCEPTOR, useExisting: AuditInterceptor },
         BackupMetricsService,
         ObjectiveMetricsService,
         BackupJobService,
@@ -66,6 +72,7 @@ export class ServiceKitModule {
         RetentionJobService,
       ],
       exports: [
+        AuditInterceptor,
         SERVICE_KIT_OPTIONS,
         ROOKERY_CONFIG,
         RookeryEngine,

@@ -68,7 +68,13 @@ describe('services started together (built main.js, one config, one host)', () =
     const path = join(work, name);
     await writeFile(
       path,
-      [`repositories: ['file://${join(work, 'repository')}']`, 'service: { host: 127.0.0.1, port: 1 }', ...lines, ''].join('\n'),
+      [
+        `repositories: ['file://${join(work, 'repository')}']`,
+        'service: { host: 127.0.0.1, port: 1 }',
+        'auth: { mode: none }',
+        ...lines,
+        '',
+      ].join('\n'),
     );
     return path;
   }

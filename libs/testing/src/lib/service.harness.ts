@@ -9,6 +9,7 @@ import { TierName } from '@rookery/core';
 import { TestCluster, startCluster } from './cluster.harness';
 import { pollUntil } from './poll';
 import { acquireS3, s3StoreUrl } from './s3proxy.harness';
+import type { AuthFixture } from './service-auth.harness';
 
 // @nestjs/testing, supertest and @nestjs/schedule are required when a helper runs, not with this
 // module: the CLI loads the harness index for `rookery demo`, and must not pay for Nest on start.
@@ -28,13 +29,18 @@ export type ServiceModuleFactory = (options: { config: RookeryConfig; logLevel: 
  * A tier service's config for a test: one repository, the tier's database, a catalog, an
  * ephemeral port (the app is never listened on; supertest binds its own).
  */
-export function backupServiceConfig(tier: TierName, options: { repository: string; pgUrl: string; catalogUrl: string }): RookeryConfig {
+export function backupServiceConfig(
+  tier: TierName,
+  options: { repository: string; pgUrl: string; catalogUrl: string; auth?: AuthFixture['section'] },
+): RookeryConfig {
   return buildConfig(
     {
       repositories: [options.repository],
       tiers: { [tier]: { pgUrl: options.pgUrl } },
       catalog: { url: options.catalogUrl },
       service: { host: '127.0.0.1', port: 0 },
+      // Authentication is off in the specs of what a service does; <app>.auth.int-spec covers it.
+      auth: options.auth ?? { mode: 'none' },
     },
     `${tier} service int-spec`,
   );
@@ -82,6 +88,8 @@ export async function startBackupServiceBed(options: {
   seed: (url: string) => Promise<unknown>;
   module: ServiceModuleFactory;
   configure: (app: INestApplication) => void;
+  /** The service's auth section (makeAuthFixture); default: authentication off. */
+  auth?: AuthFixture['section'];
 }): Promise<BackupServiceBed> {
   const work = await mkdtemp(join(tmpdir(), `rookery-${options.tier}-service-`));
   const repository = join(work, 'repository');
@@ -92,7 +100,12 @@ export async function startBackupServiceBed(options: {
     const source = cluster;
     const startAnother = (repositoryUrl: string, catalogFile: string) => {
       const catalogUrl = `sqlite://${join(work, catalogFile)}`;
-      const config = backupServiceConfig(options.tier, { repository: repositoryUrl, pgUrl: source.urlFor(options.database), catalogUrl });
+      const config = backupServiceConfig(options.tier, {
+        repository: repositoryUrl,
+        pgUrl: source.urlFor(options.database),
+        catalogUrl,
+        auth: options.auth,
+      });
       return startBackupService(options.module, config, options.configure);
     };
     const app = await startAnother(`file://${repository}`, 'catalog.sqlite');

@@ -10,9 +10,15 @@ import {
   ApiServiceUnavailableResponse,
   ApiTags,
 } from '@nestjs/swagger';
+import { z } from 'zod';
 import type { TierName } from '@rookery/core';
+import { OPERATE_ROLES, READ_ROLES, RequiresRole } from '../auth/auth.decorator';
+import { BodySchemaPipe } from '../auth/body-schema.pipe';
 import { BackupJobService } from './backup-jobs.service';
 import { BackupListDto, BackupRecordDto, ErrorBodyDto, StartBackupDto } from './backup-record.dto';
+
+/** The body of POST /backups; the type is checked against the tier's policy by the job service. */
+const startBackupBody = z.object({ type: z.enum(['full', 'incremental', 'snapshot']).optional() }).strict();
 
 interface LocationReply {
   setHeader(name: string, value: string): void;
@@ -29,6 +35,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     constructor(readonly backups: BackupJobService) {}
 
     @Post()
+    @RequiresRole(OPERATE_ROLES)
     @HttpCode(HttpStatus.ACCEPTED)
     @ApiOperation({ summary: `Start a backup of the ${tier} tier in the background (full unless the body names another type)` })
     @ApiBody({ type: StartBackupDto, required: false })
@@ -36,14 +43,18 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     @ApiBadRequestResponse({ type: ErrorBodyDto, description: 'CONFIG_INVALID: the tier does not take this backup type' })
     @ApiConflictResponse({ type: ErrorBodyDto, description: 'LOCK_HELD: a backup of the tier is already running' })
     @ApiServiceUnavailableResponse({ type: ErrorBodyDto, description: 'the database or the repository cannot be reached' })
-    async start(@Res({ passthrough: true }) reply: LocationReply, @Body() body?: Partial<StartBackupDto>): Promise<BackupRecordDto> {
+    async start(
+      @Res({ passthrough: true }) reply: LocationReply,
+      @Body(new BodySchemaPipe(startBackupBody)) body: z.infer<typeof startBackupBody>,
+    ): Promise<BackupRecordDto> {
       // The body is checked against the tier's policy by the job service (no pipe: one rule, one place).
-      const record = await this.backups.start(tier, { requestedBy: 'api', type: body?.type });
+      const record = await this.backups.start(tier, { requestedBy: 'api', type: body.type });
       reply.setHeader('Location', `/backups/${encodeURIComponent(record.id)}`);
       return record;
     }
 
     @Get()
+    @RequiresRole(READ_ROLES)
     @ApiOperation({ summary: `Backups of the ${tier} tier from the catalog, newest last` })
     @ApiOkResponse({ type: BackupListDto })
     async list(): Promise<BackupListDto> {
@@ -51,6 +62,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     }
 
     @Get(':id')
+    @RequiresRole(READ_ROLES)
     @ApiOperation({ summary: `One backup of the ${tier} tier (running, completed or failed)` })
     @ApiOkResponse({ type: BackupRecordDto })
     @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'BACKUP_NOT_FOUND' })

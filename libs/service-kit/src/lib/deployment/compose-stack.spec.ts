@@ -3,6 +3,7 @@ import { chmodSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, stat
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { TokenFileVerifier } from '@rookery/auth';
 import { ENV, rookeryFileSchema } from '@rookery/config';
 
 /**
@@ -195,6 +196,7 @@ const rookeryYaml = parseYaml(read('docker', 'rookery.yaml')) as {
   integrity?: { keyFile?: string };
   encryption?: { keyFile?: string };
   events?: { signing?: { keyFile?: string }; verifyKeys?: Record<string, { keyFile?: string }> };
+  auth?: { mode?: string; tokenFile?: string };
   catalog?: unknown;
   service?: { host?: string; port?: number };
 };
@@ -479,10 +481,13 @@ describe('environment and secrets', () => {
     expect(read('.gitignore').split('\n')).toContain('docker/secrets/');
   });
 
-  it('leaves a marked place for the services bearer-token file (issue 16 item 1) without depending on it', () => {
-    expect(composeText).toMatch(/AUTH PLACEHOLDER[\s\S]*# - rookery_api_tokens/);
-    expect(composeText).toMatch(/# rookery_api_tokens: \{ file: \.\/secrets\/rookery_api_tokens \}/);
-    expect(compose.secrets?.rookery_api_tokens).toBeUndefined();
+  it('every rookery service reads the bearer-token file named in rookery.yaml; Prometheus has its token', () => {
+    const tokenFile = (rookeryYaml.auth?.tokenFile as string).slice('/run/secrets/'.length);
+    expect(compose.secrets?.[tokenFile]).toEqual({ file: `./secrets/${tokenFile}` });
+    for (const name of APPS) expect(secretNames(services[name])).toContain(tokenFile);
+    expect(rookeryYaml.auth?.mode).toBeUndefined();
+    expect(secretNames(services.prometheus)).toEqual(['prometheus_token']);
+    expect(composeText).not.toContain('AUTH PLACEHOLDER');
   });
 });
 
@@ -611,8 +616,29 @@ describe('the stack scripts, run here', () => {
     );
     expect(value('rookery_signing_key')).toMatch(/^[0-9a-f]{64}$/);
     const before = declared.map(value);
-    expect(sh(join(work, 'init-secrets.sh'), []).status).toBe(0);
+    const again = sh(join(work, 'init-secrets.sh'), []);
+    expect(again.status).toBe(0);
     expect(declared.map(value)).toEqual(before);
+    expect(again.stdout).not.toContain('rky_');
+  });
+
+  it('init-secrets.sh makes a token file the services accept: Prometheus an auditor, an operator whose token is printed once', async () => {
+    cpSync(join(DOCKER, 'init-secrets.sh'), join(work, 'init-secrets.sh'));
+    const run = sh(join(work, 'init-secrets.sh'), []);
+    expect(run.status).toBe(0);
+    const operatorToken = /operator bearer token \(shown once, not stored\): (rky_\S+)/.exec(run.stdout)?.[1] as string;
+    const verifier = await TokenFileVerifier.load(join(work, 'secrets', 'rookery_api_tokens'));
+    await expect(verifier.verify(readFileSync(join(work, 'secrets', 'prometheus_token'), 'utf8').trim())).resolves.toMatchObject({
+      name: 'prometheus',
+      roles: ['auditor'],
+      tiers: null,
+    });
+    await expect(verifier.verify(operatorToken)).resolves.toMatchObject({ name: 'operator', roles: ['operator'], tiers: null });
+    expect(
+      readdirSync(join(work, 'secrets'))
+        .map((file) => readFileSync(join(work, 'secrets', file), 'utf8'))
+        .join('\n'),
+    ).not.toContain(operatorToken);
   });
 
   it('secrets-env.sh sets each VAR from VAR_FILE without putting it in argv, and fails on a file it cannot read', () => {
@@ -634,8 +660,11 @@ describe('docker/prometheus/prometheus.yml', () => {
   it('scrapes every rookery service of the stack and loads the alert rules mounted beside it', () => {
     const prometheus = parseYaml(read('docker', 'prometheus', 'prometheus.yml')) as {
       rule_files: string[];
-      scrape_configs: { static_configs: { targets: string[] }[] }[];
+      scrape_configs: { static_configs: { targets: string[] }[]; authorization?: { type?: string; credentials_file?: string } }[];
     };
+    for (const job of prometheus.scrape_configs) {
+      expect(job.authorization).toEqual({ type: 'Bearer', credentials_file: '/run/secrets/prometheus_token' });
+    }
     const targets = prometheus.scrape_configs.flatMap((job) => job.static_configs.flatMap((config) => config.targets));
     expect(targets.sort()).toEqual(APPS.map((app) => `${app}:8080`).sort());
     expect(prometheus.rule_files).toEqual(['rookery-alerts.yml']);

@@ -45,6 +45,8 @@ const STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   EVENT_INVALID: HttpStatus.INTERNAL_SERVER_ERROR,
   EVENT_UNAUTHENTIC: HttpStatus.INTERNAL_SERVER_ERROR,
   EVENT_BUS_UNAVAILABLE: HttpStatus.INTERNAL_SERVER_ERROR,
+  UNAUTHENTICATED: HttpStatus.UNAUTHORIZED,
+  FORBIDDEN: HttpStatus.FORBIDDEN,
   INVARIANT: HttpStatus.INTERNAL_SERVER_ERROR,
 };
 
@@ -80,8 +82,14 @@ export class RookeryErrorFilter implements ExceptionFilter {
       reply.status(exception.getStatus()).json(typeof body === 'string' ? { code: `HTTP_${exception.getStatus()}`, message: body } : body);
       return;
     }
+    const rejected = rejectedBody(exception);
+    if (rejected) {
+      reply.status(rejected.status).json(rejected.body);
+      return;
+    }
     if (isRookeryError(exception)) {
       const status = httpStatusForCode(exception.code);
+      if (exception.code === 'UNAUTHENTICATED') reply.setHeader('WWW-Authenticate', 'Bearer realm="rookery", error="invalid_token"');
       if (status >= 500) this.logger.error(describe(exception), exception.stack);
       if (exception.retryable && status === HttpStatus.SERVICE_UNAVAILABLE) reply.setHeader('Retry-After', '30');
       reply.status(status).json(errorBody(exception));
@@ -93,6 +101,25 @@ export class RookeryErrorFilter implements ExceptionFilter {
     );
     reply.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ code: 'INTERNAL', message: 'internal error' } satisfies ErrorBody);
   }
+}
+
+const BODY_CODES: Readonly<Record<number, string>> = {
+  400: 'REQUEST_INVALID',
+  413: 'REQUEST_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * The body parser's refusals (too large, not JSON, bad charset) are the caller's to correct: their
+ * own 4xx status, not a 500. They are http-errors with `expose` set and a `type` like
+ * 'entity.too.large'.
+ */
+function rejectedBody(exception: unknown): { status: number; body: ErrorBody } | null {
+  const error = exception as { status?: unknown; expose?: unknown; type?: unknown; message?: unknown } | null;
+  if (typeof error !== 'object' || error === null || error.expose !== true || typeof error.type !== 'string') return null;
+  if (typeof error.status !== 'number' || error.status < 400 || error.status > 499) return null;
+  const message = error.status === 413 ? 'request body too large' : `request body rejected: ${String(error.message)}`;
+  return { status: error.status, body: { code: BODY_CODES[error.status] ?? `HTTP_${error.status}`, message } };
 }
 
 export function errorBody(error: RookeryError): ErrorBody {

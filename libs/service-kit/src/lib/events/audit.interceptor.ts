@@ -1,23 +1,28 @@
-import { CallHandler, ExecutionContext, Injectable, Logger, NestInterceptor } from '@nestjs/common';
+import { CallHandler, ExecutionContext, HttpException, Injectable, Logger, NestInterceptor } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { Observable, tap } from 'rxjs';
+import type { Principal } from '@rookery/auth';
 import { TierName, isTierName } from '@rookery/core';
 import { createEvent } from '@rookery/events';
 import { SERVICE_TIER } from '../service-kit.constants';
 import { ServiceEventsService } from './service-events.service';
 
-interface HttpRequestLike {
-  body?: { tier?: unknown };
+/** What the audit trail reads of an HTTP request; AuthGuard leaves the verified principal on it. */
+export interface AuditedRequest {
+  body?: unknown;
   method: string;
   url: string;
   ip?: string;
   headers: Record<string, string | string[] | undefined>;
+  principal?: Principal;
 }
 
 /**
  * Every privileged API call (anything but GET/HEAD) becomes a dev.rookery.audit event with its
- * actor, action and outcome (DESIGN §10), stored in the outbox like every other event. Until
- * bearer-token auth lands, the actor is the caller's address ("anonymous@127.0.0.1").
+ * actor, action and outcome (DESIGN §10), stored in the outbox like every other event. The actor
+ * is the principal AuthGuard verified (the token line's or the JWT's name), with its roles;
+ * with `auth.mode: none` it is the caller's address ("anonymous@127.0.0.1"). A call the guard
+ * refused is recorded as denied, naming the principal when the token was valid.
  */
 @Injectable()
 export class AuditInterceptor implements NestInterceptor {
@@ -44,34 +49,57 @@ export class AuditInterceptor implements NestInterceptor {
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'http') return next.handle();
-    const request = context.switchToHttp().getRequest<HttpRequestLike>();
-    if (request.method === 'GET' || request.method === 'HEAD') return next.handle();
-    // The tier acted on: the service's own, or the one a fleet-wide service (validator) was asked about.
-    const requested = typeof request.body?.tier === 'string' && isTierName(request.body.tier) ? request.body.tier : null;
-    const tier = this.tier ?? requested;
-    const record = (outcome: 'succeeded' | 'failed', detail?: Record<string, unknown>) => {
-      const event = createEvent(
-        'dev.rookery.audit',
-        tier ?? 'fleet',
-        {
-          actor: `anonymous@${request.ip ?? 'unknown'}`,
-          action: `${request.method} ${request.url.split('?')[0]}`,
-          resource: tier ? `tier:${tier}` : 'service',
-          outcome,
-          at: new Date().toISOString(),
-          ...(detail ? { detail } : {}),
-        },
-        { source: this.events.source },
-      );
-      this.events
-        .publish(event)
-        .catch((error: unknown) => this.logger.error(`cannot store the audit event of ${request.method} ${request.url}: ${String(error)}`));
-    };
+    const request = context.switchToHttp().getRequest<AuditedRequest>();
+    if (!privileged(request)) return next.handle();
     return next.handle().pipe(
       tap({
-        next: () => record('succeeded'),
-        error: (error: unknown) => record('failed', { code: (error as { code?: string }).code ?? 'UNEXPECTED' }),
+        next: () => this.record(request, request.principal, 'succeeded'),
+        error: (error: unknown) => this.record(request, request.principal, 'failed', { code: failureCode(error) }),
       }),
     );
   }
+
+  /** A privileged call AuthGuard refused: `principal` when the token was valid but not enough. */
+  recordDenied(request: AuditedRequest, principal: Principal | undefined, code: string): void {
+    if (privileged(request)) this.record(request, principal, 'denied', { code, address: request.ip ?? 'unknown' });
+  }
+
+  private record(
+    request: AuditedRequest,
+    principal: Principal | undefined,
+    outcome: 'succeeded' | 'failed' | 'denied',
+    detail?: Record<string, unknown>,
+  ): void {
+    // The tier acted on: the service's own, or the one a fleet-wide service (validator) was asked about.
+    const body = request.body as { tier?: unknown } | undefined;
+    const requested = typeof body?.tier === 'string' && isTierName(body.tier) ? body.tier : null;
+    const tier = this.tier ?? requested;
+    const event = createEvent(
+      'dev.rookery.audit',
+      tier ?? 'fleet',
+      {
+        actor: principal?.name ?? `unauthenticated@${request.ip ?? 'unknown'}`,
+        ...(principal && principal.via !== 'anonymous' ? { role: principal.roles.join(',') } : {}),
+        action: `${request.method} ${request.url.split('?')[0]}`,
+        resource: tier ? `tier:${tier}` : 'service',
+        outcome,
+        at: new Date().toISOString(),
+        ...(detail ? { detail } : {}),
+      },
+      { source: this.events.source },
+    );
+    this.events
+      .publish(event)
+      .catch((error: unknown) => this.logger.error(`cannot store the audit event of ${request.method} ${request.url}: ${String(error)}`));
+  }
+}
+
+function privileged(request: AuditedRequest): boolean {
+  return request.method !== 'GET' && request.method !== 'HEAD';
+}
+
+function failureCode(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  return error instanceof HttpException ? `HTTP_${error.getStatus()}` : 'UNEXPECTED';
 }

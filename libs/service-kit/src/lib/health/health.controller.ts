@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckResult, HealthCheckService } from '@nestjs/terminus';
+import { PublicRoute } from '../auth/auth.decorator';
 import { ServiceHealthService } from './service-health.service';
 
 @ApiTags('operations')
@@ -12,6 +13,7 @@ export class HealthController {
   ) {}
 
   @Get()
+  @PublicRoute()
   @HealthCheck({ swaggerDocumentation: false })
   @ApiOkResponse({ description: 'repository store and catalog reachable' })
   @ApiServiceUnavailableResponse({ description: 'a dependency is down; `error` names it and why' })

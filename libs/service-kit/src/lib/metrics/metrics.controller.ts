@@ -1,5 +1,6 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { READ_ROLES, RequiresRole } from '../auth/auth.decorator';
 import { BackupMetricsService } from './backup-metrics.service';
 import { ObjectiveMetricsService } from './objective-metrics.service';
 
@@ -12,6 +13,7 @@ export class MetricsController {
   ) {}
 
   @Get()
+  @RequiresRole(READ_ROLES)
   @Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')
   @ApiOkResponse({ description: 'Prometheus text exposition format' })
   async scrape(): Promise<string> {

@@ -1,7 +1,12 @@
 import { Body, Controller, Get, HttpCode, HttpStatus, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod';
 import { TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
+import { OPERATE_ROLES, READ_ROLES, RequiresRole } from '../auth/auth.decorator';
+import { BodySchemaPipe } from '../auth/body-schema.pipe';
 import { ReplicationJobService } from './replication-jobs.service';
+
+const replicateBody = z.object({ tier: z.string(), verify: z.boolean().optional() }).strict();
 
 /**
  * GET /replication?tier=T: each backup's copy status per region and each region's WAL lag, plus
@@ -13,6 +18,7 @@ export class ReplicationController {
   constructor(private readonly jobs: ReplicationJobService) {}
 
   @Get()
+  @RequiresRole(READ_ROLES, { tierFrom: 'query' })
   @ApiOperation({ summary: 'Copy status per backup and region, WAL lag per region, last run' })
   @ApiQuery({ name: 'tier', required: true, enum: TIER_NAMES })
   @ApiOkResponse({ description: 'ReplicationStatus with lastRun' })
@@ -21,10 +27,11 @@ export class ReplicationController {
   }
 
   @Post()
+  @RequiresRole(OPERATE_ROLES, { tierFrom: 'body' })
   @HttpCode(HttpStatus.OK)
   @ApiOperation({ summary: 'Copy what the replica regions lack now (verify: re-read every copy)' })
-  replicate(@Body() body: { tier?: string; verify?: boolean }) {
-    return this.jobs.replicate(tierOf(body?.tier ?? ''), { verify: body?.verify === true });
+  replicate(@Body(new BodySchemaPipe(replicateBody)) body: z.infer<typeof replicateBody>) {
+    return this.jobs.replicate(tierOf(body.tier), { verify: body.verify === true });
   }
 }
 

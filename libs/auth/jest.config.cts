@@ -1,0 +1,6 @@
+module.exports = {
+  displayName: 'auth',
+  preset: '../../jest.preset.js',
+  testEnvironment: 'node',
+  coverageDirectory: '../../coverage/libs/auth',
+};

@@ -1,0 +1,273 @@
+import { KeyObject, constants, createPublicKey, verify } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { ConfigError, TIER_NAMES, TierName, UnauthenticatedError, isTierName } from '@rookery/core';
+import { Principal, Role, isRole } from './principal';
+
+/** The signature algorithms accepted: asymmetric only. `none` and the HMAC family never are. */
+export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+export interface JwtVerifierOptions {
+  /** The `iss` every token must carry, exactly. */
+  issuer: string;
+  /** An `aud` every token must carry (the claim may list others). */
+  audience: string;
+  /** Where the signing keys are: a JWKS URL, a JWKS file, or (both null) the issuer's OpenID discovery document. */
+  jwksUrl: string | null;
+  jwksFile: string | null;
+  algorithms: readonly JwtAlgorithm[];
+  /** Dotted path of the claim listing rookery roles (`roles`, `realm_access.roles`); a string is split on spaces. */
+  rolesClaim: string;
+  /** Dotted path of the claim listing the tiers the caller may act on; absent: every tier. */
+  tiersClaim: string;
+  /** The claim naming the principal in the audit trail. */
+  principalClaim: string;
+  clockToleranceSeconds: number;
+}
+
+/** A public key of a JWKS as RFC 7517 writes it (the members rookery reads). */
+export interface Jwk {
+  kty: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+  crv?: string;
+  [member: string]: unknown;
+}
+
+/** Where the verifier gets the keys: asked again (`refresh`) when a token names a key it does not know. */
+export interface JwksSource {
+  keys(refresh: boolean): Promise<readonly Jwk[]>;
+}
+
+const KEY_TYPE: Readonly<Record<JwtAlgorithm, { kty: string; crv?: string }>> = {
+  RS256: { kty: 'RSA' },
+  RS384: { kty: 'RSA' },
+  RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' },
+  PS384: { kty: 'RSA' },
+  PS512: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+  ES384: { kty: 'EC', crv: 'P-384' },
+  ES512: { kty: 'EC', crv: 'P-521' },
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+};
+
+/**
+ * Verifies JWT bearer tokens (compact JWS) with node:crypto: the header's algorithm must be one
+ * allowed, the key is the JWKS's (by kid) of the matching type, the signature must verify, and
+ * exp (required), nbf, iss and aud are checked before the claims name a principal.
+ */
+export class JwtVerifier {
+  private readonly cache = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly options: JwtVerifierOptions,
+    private readonly source: JwksSource,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether the token looks like a compact JWS (three base64url parts), so this verifier decides. */
+  static handles(token: string): boolean {
+    return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+  }
+
+  async verify(token: string): Promise<Principal> {
+    const parts = token.split('.');
+    if (parts.length !== 3 || !JwtVerifier.handles(token)) throw new UnauthenticatedError('malformed JWT');
+    const header = decodeJson(parts[0], 'header');
+    const alg = header['alg'];
+    if (typeof alg !== 'string' || !(this.options.algorithms as readonly string[]).includes(alg)) {
+      throw new UnauthenticatedError(`JWT algorithm '${String(alg)}' is not accepted (accepted: ${this.options.algorithms.join(', ')})`);
+    }
+    if (header['crit'] !== undefined) throw new UnauthenticatedError('JWT with critical header parameters is not accepted');
+    const kid = typeof header['kid'] === 'string' ? header['kid'] : undefined;
+    const signature = Buffer.from(parts[2], 'base64url');
+    const signed = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
+    const key = await this.key(alg as JwtAlgorithm, kid);
+    if (!verifySignature(alg as JwtAlgorithm, key, signed, signature)) throw new UnauthenticatedError('JWT signature does not verify');
+    return this.principal(decodeJson(parts[1], 'payload'));
+  }
+
+  private principal(claims: Record<string, unknown>): Principal {
+    const now = this.now() / 1000;
+    const tolerance = this.options.clockToleranceSeconds;
+    const exp = claims['exp'];
+    if (typeof exp !== 'number') throw new UnauthenticatedError('JWT has no expiry (exp)');
+    if (now > exp + tolerance) throw new UnauthenticatedError(`JWT expired at ${new Date(exp * 1000).toISOString()}`);
+    const nbf = claims['nbf'];
+    if (nbf !== undefined && (typeof nbf !== 'number' || now + tolerance < nbf))
+      throw new UnauthenticatedError('JWT is not valid yet (nbf)');
+    if (claims['iss'] !== this.options.issuer)
+      throw new UnauthenticatedError(`JWT issuer '${String(claims['iss'])}' is not ${this.options.issuer}`);
+    const aud = claims['aud'];
+    const audiences = Array.isArray(aud) ? aud : [aud];
+    if (!audiences.includes(this.options.audience))
+      throw new UnauthenticatedError(`JWT audience does not include ${this.options.audience}`);
+    const name = claims[this.options.principalClaim];
+    if (typeof name !== 'string' || name.length === 0) throw new UnauthenticatedError(`JWT has no ${this.options.principalClaim} claim`);
+    return { name, roles: this.roles(claims), tiers: this.tiers(claims), via: 'jwt' };
+  }
+
+  /** The rookery roles among the claim's values; an identity provider's other roles are ignored. */
+  private roles(claims: Record<string, unknown>): Role[] {
+    const value = claimAt(claims, this.options.rolesClaim);
+    const values = typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) ? value : [];
+    return [...new Set(values.filter(isRole))];
+  }
+
+  private tiers(claims: Record<string, unknown>): TierName[] | null {
+    const value = claimAt(claims, this.options.tiersClaim);
+    if (value === undefined) return null;
+    const values = typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : value;
+    if (!Array.isArray(values)) throw new UnauthenticatedError(`JWT claim ${this.options.tiersClaim} must be a list of tiers`);
+    const unknown = values.filter((tier) => !isTierName(tier));
+    if (unknown.length)
+      throw new UnauthenticatedError(
+        `JWT claim ${this.options.tiersClaim} names unknown tier(s) ${unknown.join(', ')} (tiers: ${TIER_NAMES.join(', ')})`,
+      );
+    return values as TierName[];
+  }
+
+  private async key(alg: JwtAlgorithm, kid: string | undefined): Promise<KeyObject> {
+    const found = this.pick(await this.source.keys(false), alg, kid) ?? this.pick(await this.source.keys(true), alg, kid);
+    if (!found) throw new UnauthenticatedError(`no ${alg} key${kid ? ` with kid '${kid}'` : ''} in the JWKS`);
+    const cacheKey = JSON.stringify(found);
+    let key = this.cache.get(cacheKey);
+    if (!key) {
+      try {
+        key = createPublicKey({ key: found as never, format: 'jwk' });
+      } catch (error) {
+        throw new UnauthenticatedError(`the JWKS key${kid ? ` '${kid}'` : ''} is not a usable public key`, { cause: error });
+      }
+      this.cache.set(cacheKey, key);
+    }
+    return key;
+  }
+
+  private pick(keys: readonly Jwk[], alg: JwtAlgorithm, kid: string | undefined): Jwk | undefined {
+    const type = KEY_TYPE[alg];
+    return keys.find(
+      (key) =>
+        (kid === undefined || key.kid === kid) &&
+        key.kty === type.kty &&
+        (type.crv === undefined || key.crv === type.crv) &&
+        (key.alg === undefined || key.alg === alg) &&
+        (key.use === undefined || key.use === 'sig') &&
+        key['d'] === undefined,
+    );
+  }
+}
+
+function verifySignature(alg: JwtAlgorithm, key: KeyObject, data: Buffer, signature: Buffer): boolean {
+  const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
+  try {
+    if (alg.startsWith('PS')) {
+      return verify(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 }, signature);
+    }
+    if (alg.startsWith('ES')) return verify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
+    return verify(hash, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+function decodeJson(part: string, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+  } catch {
+    throw new UnauthenticatedError(`JWT ${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UnauthenticatedError(`JWT ${what} is not an object`);
+  return value as Record<string, unknown>;
+}
+
+function claimAt(claims: Record<string, unknown>, path: string): unknown {
+  return path
+    .split('.')
+    .reduce<unknown>((value, name) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined), claims);
+}
+
+function parseJwks(text: string, where: string): Jwk[] {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`JWKS from ${where} is not JSON`, ['auth.jwt'], { cause: error });
+  }
+  const keys = (value as { keys?: unknown })?.keys;
+  if (!Array.isArray(keys)) throw new ConfigError(`JWKS from ${where} has no keys array`, ['auth.jwt']);
+  return keys.filter((key): key is Jwk => typeof key === 'object' && key !== null && typeof (key as Jwk).kty === 'string');
+}
+
+/** A JWKS file, read at start and again (at most every `minRefreshMs`) when a token names an unknown key. */
+export function jwksFromFile(path: string, minRefreshMs = 30_000): JwksSource {
+  return refreshing(async () => parseJwks(await readFile(path, 'utf8'), path), minRefreshMs, Infinity);
+}
+
+/** A JWKS at a URL, kept `maxAgeMs` and fetched again early (at most every `minRefreshMs`) for an unknown key. */
+export function jwksFromUrl(url: string, options: { maxAgeMs?: number; minRefreshMs?: number } = {}): JwksSource {
+  return refreshing(async () => parseJwks(await fetchText(url), url), options.minRefreshMs ?? 30_000, options.maxAgeMs ?? 600_000);
+}
+
+/** The JWKS the issuer's OpenID discovery document (`<issuer>/.well-known/openid-configuration`) names. */
+export function jwksFromIssuer(issuer: string, options: { maxAgeMs?: number; minRefreshMs?: number } = {}): JwksSource {
+  let jwks: JwksSource | null = null;
+  return {
+    async keys(refresh) {
+      if (!jwks) {
+        const discovery = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+        const uri = (JSON.parse(await fetchText(discovery)) as { jwks_uri?: unknown }).jwks_uri;
+        if (typeof uri !== 'string') throw new ConfigError(`${discovery} names no jwks_uri`, ['auth.jwt.issuer']);
+        jwks = jwksFromUrl(uri, options);
+      }
+      return jwks.keys(refresh);
+    },
+  };
+}
+
+export function jwksSource(options: Pick<JwtVerifierOptions, 'issuer' | 'jwksUrl' | 'jwksFile'>): JwksSource {
+  if (options.jwksFile) return jwksFromFile(options.jwksFile);
+  if (options.jwksUrl) return jwksFromUrl(options.jwksUrl);
+  return jwksFromIssuer(options.issuer);
+}
+
+function refreshing(load: () => Promise<Jwk[]>, minRefreshMs: number, maxAgeMs: number): JwksSource {
+  let keys: Jwk[] | null = null;
+  let loadedAt = 0;
+  let loading: Promise<Jwk[]> | null = null;
+  const reload = () => {
+    loading ??= load()
+      .then((loaded) => {
+        keys = loaded;
+        loadedAt = Date.now();
+        return loaded;
+      })
+      .finally(() => {
+        loading = null;
+      });
+    return loading;
+  };
+  return {
+    async keys(refresh) {
+      const age = Date.now() - loadedAt;
+      if (keys === null || age > maxAgeMs || (refresh && age > minRefreshMs)) {
+        try {
+          return await reload();
+        } catch (error) {
+          // Keys fetched before keep working while the identity provider is briefly unreachable.
+          if (keys !== null) return keys;
+          throw new UnauthenticatedError(`cannot load the JWKS: ${(error as Error).message}`, { cause: error });
+        }
+      }
+      return keys;
+    },
+  };
+}
+
+async function fetchText(url: string): Promise<string> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
+  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+  return response.text();
+}
