@@ -248,6 +248,23 @@ describe('tablespaces in physical backups', () => {
     }
   });
 
+  it('refuses to back up a cluster with a tablespace inside its data directory, naming it, and writes nothing', async () => {
+    const inside = join(source.dataDir, 'inside_tablespace');
+    await mkdir(inside, { mode: 0o700 });
+    await chown(inside, owner.uid, owner.gid);
+    // PostgreSQL only warns: "tablespace location should not be inside the data directory".
+    await source.query(`create tablespace inside_data location '${inside}'`);
+    const repository = join(work, 'repo-inside');
+    const engine = await engineFor(`file://${repository}`);
+    try {
+      await expect(engine.backup({ tier: 'oltp' })).rejects.toThrow(/tablespace 'inside_data' \(\d+\) is inside the data directory/);
+      expect((await engine.list('oltp')).backups).toEqual([]);
+    } finally {
+      await engine.close();
+      await source.query('drop tablespace inside_data');
+    }
+  });
+
   it('restores to the original directories by default once they are empty (the source cluster is gone)', async () => {
     const engine = await engineFor(repoUrl);
     try {
