@@ -1,5 +1,5 @@
 import { UnauthenticatedError } from '@rookery/core';
-import { JwtAlgorithm, JwtVerifier, jwksSource } from './jwt.verifier';
+import { JwtVerifier, JwtVerifierOptions, jwksSource } from './jwt.verifier';
 import { Principal } from './principal';
 import { TokenFileVerifier } from './token-file';
 
@@ -8,17 +8,7 @@ export interface AuthenticatorOptions {
   /** none: every call is anonymous (only with an explicit `auth.mode: none`). */
   mode: 'required' | 'none';
   tokenFile: string | null;
-  jwt: {
-    issuer: string;
-    audience: string;
-    jwksUrl: string | null;
-    jwksFile: string | null;
-    algorithms: readonly JwtAlgorithm[];
-    rolesClaim: string;
-    tiersClaim: string;
-    principalClaim: string;
-    clockToleranceSeconds: number;
-  } | null;
+  jwt: JwtVerifierOptions | null;
 }
 
 /**

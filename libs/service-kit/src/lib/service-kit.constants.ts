@@ -1,4 +1,6 @@
+import type { ModuleRef } from '@nestjs/core';
 import type { RookeryConfig } from '@rookery/config';
+import type { TierName } from '@rookery/core';
 
 /** Injection token of the frozen RookeryConfig (an interface, so it needs a token). */
 export const ROOKERY_CONFIG = Symbol('ROOKERY_CONFIG');
@@ -28,3 +30,12 @@ export interface ServiceKitOptions {
 }
 
 export type ResolvedServiceKitOptions = Required<Omit<ServiceKitOptions, 'config'>> & { config: RookeryConfig };
+
+/** The tier the app serves (its SERVICE_TIER provider), null for services of no one tier. */
+export function serviceTierOf(moduleRef: ModuleRef): TierName | null {
+  try {
+    return moduleRef.get<TierName>(SERVICE_TIER, { strict: false });
+  } catch {
+    return null;
+  }
+}

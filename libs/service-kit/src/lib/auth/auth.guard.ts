@@ -3,7 +3,7 @@ import { ModuleRef, Reflector } from '@nestjs/core';
 import { BearerAuthenticator, Principal, anonymousPrincipal, authorize } from '@rookery/auth';
 import { ForbiddenError, TierName, isRookeryError, isTierName } from '@rookery/core';
 import { AuditInterceptor, AuditedRequest } from '../events/audit.interceptor';
-import { SERVICE_TIER } from '../service-kit.constants';
+import { serviceTierOf } from '../service-kit.constants';
 import { ROUTE_ACCESS, RouteAccess, TierSource } from './auth.decorator';
 
 /** The authenticator a service uses; null when `auth.mode: none`. */
@@ -80,11 +80,7 @@ export class AuthGuard implements CanActivate {
 
   private serviceTier(): TierName | null {
     if (this.tierOfService === undefined) {
-      try {
-        this.tierOfService = this.moduleRef.get<TierName>(SERVICE_TIER, { strict: false });
-      } catch {
-        this.tierOfService = null;
-      }
+      this.tierOfService = serviceTierOf(this.moduleRef);
     }
     return this.tierOfService;
   }

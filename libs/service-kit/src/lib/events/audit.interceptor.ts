@@ -4,7 +4,7 @@ import { Observable, tap } from 'rxjs';
 import type { Principal } from '@rookery/auth';
 import { TierName, isTierName } from '@rookery/core';
 import { createEvent } from '@rookery/events';
-import { SERVICE_TIER } from '../service-kit.constants';
+import { serviceTierOf } from '../service-kit.constants';
 import { ServiceEventsService } from './service-events.service';
 
 /** What the audit trail reads of an HTTP request; AuthGuard leaves the verified principal on it. */
@@ -38,11 +38,7 @@ export class AuditInterceptor implements NestInterceptor {
   /** The tier the app serves (its SERVICE_TIER provider), null for services of no one tier. */
   private get tier(): TierName | null {
     if (this.tierOfService === undefined) {
-      try {
-        this.tierOfService = this.moduleRef.get<TierName>(SERVICE_TIER, { strict: false });
-      } catch {
-        this.tierOfService = null;
-      }
+      this.tierOfService = serviceTierOf(this.moduleRef);
     }
     return this.tierOfService;
   }
