@@ -1,0 +1,256 @@
+import { posix } from 'node:path';
+import type { BackupRecord } from '@rookery/catalog';
+import { ConfigError, LegalHold, TierName, parseRecoveryTarget } from '@rookery/core';
+import type { ExpireResult } from '@rookery/engine';
+import { ServiceCallError } from '../cli.errors';
+import { describeBackup, formatBytes, table } from '../cli.output';
+import { ServiceClient } from './service-client';
+import { ServiceProgress, followJob } from './service-follow';
+
+// The commands of `rookery --service URL`: the same operations as on the repository, carried out
+// by the tier service through its REST API (docs: README "The rookery CLI", api-contract).
+
+/** A backup record as the service serves it: the catalog's, with its progress while it runs. */
+export type ServiceBackupRecord = BackupRecord & { progress?: ServiceProgress | null };
+
+/** A restore the service runs (RestoreJobService's record). */
+export interface ServiceRestoreRecord {
+  id: string;
+  tier: TierName;
+  kind: 'logical' | 'physical';
+  backup: string;
+  backupId: string | null;
+  status: 'running' | 'completed' | 'failed';
+  startedAt: string;
+  finishedAt: string | null;
+  /** host:port/db of a logical restore (never its password), the directory of a physical one. */
+  target: string;
+  bytes: number | null;
+  error: string | null;
+  requestedBy: string | null;
+  backupsApplied?: string[];
+  progress?: ServiceProgress | null;
+}
+
+const path = (...segments: string[]) => `/${segments.map(encodeURIComponent).join('/')}`;
+
+/** The tier the operator named is the tier the service serves: a service backs up and restores only its own. */
+function assertTier(client: ServiceClient, expected: TierName, served: string): void {
+  if (served !== expected)
+    throw new ConfigError(`the service at ${client.name} serves tier ${served}, not ${expected}`, ['--tier', '--service'], {
+      hint: `use --tier ${served}, or the URL of the ${expected} service`,
+    });
+}
+
+/** `backup --tier T --service URL`: POST /backups, then its record to the end. Resolves only when it completed. */
+export async function serviceBackup(client: ServiceClient, tier: TierName, options: { type: string; json?: boolean }): Promise<void> {
+  // A service backs up its own tier whatever is asked: check the tier first where its catalog tells.
+  const { backups } = await client.get<{ backups: ServiceBackupRecord[] }>('/backups');
+  if (backups.length) assertTier(client, tier, backups[0].tier);
+  const started = await client.post<ServiceBackupRecord>('/backups', { type: options.type });
+  const cancel = () => client.post(path('backups', started.id, 'cancel'));
+  if (started.tier !== tier) {
+    await cancel().catch(() => undefined);
+    assertTier(client, tier, started.tier);
+  }
+  if (!options.json) process.stderr.write(`rookery: backup ${started.id} started on ${client.name}\n`);
+  const record = await followJob({
+    what: `backup ${started.id}`,
+    operation: `backup ${tier}`,
+    read: () => client.get<ServiceBackupRecord>(path('backups', started.id)),
+    cancel,
+    showProgress: !options.json,
+  });
+  process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : record.status === 'completed' ? describeBackup(record) : '');
+  if (record.status !== 'completed')
+    throw new ServiceCallError(`backup ${record.id} ${record.status} on the service: ${record.error ?? 'no reason given'}`);
+}
+
+export interface ServiceRestoreOptions {
+  backup: string;
+  to?: string;
+  targetUrl?: string;
+  clean?: boolean;
+  table?: string;
+  schema?: string;
+  targetTime?: string;
+  targetLsn?: string;
+  targetXid?: string;
+  targetName?: string;
+  json?: boolean;
+}
+
+/**
+ * The body of POST /restores: a logical restore into --target-url, or a physical one into --to on
+ * the service's host. Checked here first, so a mistake costs no call.
+ */
+export function restoreRequest(options: ServiceRestoreOptions): object {
+  const recoveryFlags = {
+    targetTime: options.targetTime,
+    targetLsn: options.targetLsn,
+    targetXid: options.targetXid,
+    targetName: options.targetName,
+  };
+  if (options.targetUrl) {
+    if (options.to)
+      throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
+    if (Object.values(recoveryFlags).some((value) => value !== undefined))
+      throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
+    if (new URL(options.targetUrl).password)
+      throw new ConfigError(
+        '--target-url must not carry a password with --service: the service connects with its own credentials',
+        ['--target-url'],
+        {
+          hint: "give the service's account access to the target (its PGPASSFILE or pg_hba), and the URL without the password",
+        },
+      );
+    const target = { kind: 'logical', url: options.targetUrl, clean: options.clean, table: options.table, schema: options.schema };
+    return { backup: options.backup, target: withoutUndefined(target) };
+  }
+  if (!options.to)
+    throw new ConfigError('--to DIR (physical tiers) or --target-url URL (logical tiers) is required', ['--to', '--target-url']);
+  if (!posix.isAbsolute(options.to))
+    throw new ConfigError(
+      `--to '${options.to}' must be an absolute path with --service: it names a directory on the service's host`,
+      ['--to'],
+      {
+        hint: "under the service's restores.directoryRoot",
+      },
+    );
+  for (const [flag, value] of [
+    ['--clean', options.clean],
+    ['--table', options.table],
+    ['--schema', options.schema],
+  ] as const)
+    if (value !== undefined) throw new ConfigError(`${flag} goes with --target-url (a logical restore), not with --to`, [flag]);
+  parseRecoveryTarget(recoveryFlags); // refuses two targets or a malformed one, as the local restore does
+  const recoveryTarget = withoutUndefined({
+    time: options.targetTime,
+    lsn: options.targetLsn,
+    xid: options.targetXid,
+    name: options.targetName,
+  });
+  const target = { kind: 'physical', directory: options.to, ...(Object.keys(recoveryTarget).length ? { recoveryTarget } : {}) };
+  return { backup: options.backup, target };
+}
+
+/** `restore --service URL`: POST /restores, then its record to the end; fails unless it completed. */
+export async function serviceRestore(client: ServiceClient, tier: TierName, options: ServiceRestoreOptions): Promise<void> {
+  const started = await client.post<ServiceRestoreRecord>('/restores', restoreRequest(options));
+  const cancel = () => client.post(path('restores', started.id, 'cancel'));
+  if (started.tier !== tier) {
+    await cancel().catch(() => undefined);
+    assertTier(client, tier, started.tier);
+  }
+  if (!options.json) process.stderr.write(`rookery: restore ${started.id} started on ${client.name}\n`);
+  const record = await followJob({
+    what: `restore ${started.id}`,
+    operation: `restore ${tier}`,
+    read: () => client.get<ServiceRestoreRecord>(path('restores', started.id)),
+    cancel,
+    showProgress: !options.json,
+  });
+  process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : record.status === 'completed' ? restoreText(record) : '');
+  if (record.status !== 'completed')
+    throw new ServiceCallError(`restore ${record.id} ${record.status} on the service: ${record.error ?? 'no reason given'}`);
+}
+
+function restoreText(record: ServiceRestoreRecord): string {
+  const lines = [
+    `restored backup ${record.backupId ?? record.backup} (${formatBytes(record.bytes ?? 0)}) into ${record.target} on the service's host (restore ${record.id})`,
+  ];
+  if (record.backupsApplied && record.backupsApplied.length > 1) lines.push(`  chain: ${record.backupsApplied.join(' → ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `info --service URL`: the service's backups (its catalog: running and failed ones too), newest last. */
+export async function serviceInfo(
+  client: ServiceClient,
+  tier: TierName | undefined,
+  options: { backup?: string; json?: boolean },
+): Promise<void> {
+  if (options.backup) {
+    const record = await client.get<ServiceBackupRecord>(path('backups', options.backup));
+    if (tier) assertTier(client, tier, record.tier);
+    process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : recordText(record));
+    return;
+  }
+  const { backups } = await client.get<{ backups: ServiceBackupRecord[] }>('/backups');
+  if (tier && backups.length) assertTier(client, tier, backups[0].tier);
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ backups }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(backups.length ? `${recordRows(backups)}\n` : `no backups on ${client.name}\n`);
+}
+
+function recordText(record: ServiceBackupRecord): string {
+  if (record.status === 'completed') return describeBackup(record);
+  return `backup ${record.id} ${record.status}${record.error ? `: ${record.error}` : ''}\n`;
+}
+
+/** The local `info` table, with the status the catalog adds (a service lists running and failed runs). */
+export function recordRows(records: readonly ServiceBackupRecord[]): string {
+  return table(
+    ['id', 'tier', 'type', 'method', 'status', 'finished', 'size', 'stored', 'ratio', 'lsn range'],
+    records.map((record) => [
+      record.id,
+      record.tier,
+      record.type,
+      record.method,
+      record.status,
+      record.finishedAt ? record.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
+      record.bytes === null ? '-' : formatBytes(record.bytes),
+      record.storedBytes === null ? '-' : formatBytes(record.storedBytes),
+      record.bytes !== null && record.storedBytes ? `${(record.bytes / record.storedBytes).toFixed(2)}x` : '-',
+      record.startLsn ? `${record.startLsn}..${record.stopLsn}` : '-',
+    ]),
+  );
+}
+
+/** `hold --service URL`: place (POST /holds), release (DELETE /holds/:backup) or list (GET /holds). */
+export async function serviceHold(
+  client: ServiceClient,
+  tier: TierName,
+  options: { backup?: string; reason?: string; release?: boolean; list?: boolean },
+): Promise<LegalHold | LegalHold[]> {
+  if (options.list) {
+    const { holds } = await client.get<{ holds: LegalHold[] }>('/holds');
+    for (const hold of holds) assertTier(client, tier, hold.tier);
+    return holds;
+  }
+  const backup = options.backup as string;
+  const hold = options.release
+    ? await client.delete<LegalHold>(path('holds', backup))
+    : await client.post<LegalHold>('/holds', { backup, reason: options.reason ?? 'no reason given' });
+  assertTier(client, tier, hold.tier);
+  return hold;
+}
+
+/**
+ * `expire --dry-run --service URL`: the service's retention plan (GET /retention/plan). Expire
+ * itself is not offered through a service: deleting backups stays a deliberate act on a host that
+ * holds the repository's credentials (or the service's own schedule).
+ */
+export async function serviceRetentionPlan(
+  client: ServiceClient,
+  tier: TierName,
+  options: { dryRun?: boolean; now?: string },
+): Promise<ExpireResult> {
+  if (!options.dryRun)
+    throw new ConfigError(
+      'expire deletes backups and is not offered through a service: only expire --dry-run (the plan) is',
+      ['--service'],
+      {
+        hint: "run expire where the repository's credentials are (without --service), or let the service's expire schedule do it",
+      },
+    );
+  if (options.now) throw new ConfigError('--now cannot go with --service: the service plans as of its clock', ['--now']);
+  const result = await client.get<ExpireResult>('/retention/plan');
+  assertTier(client, tier, result.tier);
+  return result;
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
+}
