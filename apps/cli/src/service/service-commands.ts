@@ -96,7 +96,7 @@ export function restoreRequest(options: ServiceRestoreOptions): object {
       throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
     if (Object.values(recoveryFlags).some((value) => value !== undefined))
       throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
-    if (new URL(options.targetUrl).password)
+    if (passwordOf(options.targetUrl))
       throw new ConfigError(
         '--target-url must not carry a password with --service: the service connects with its own credentials',
         ['--target-url'],
@@ -249,6 +249,14 @@ export async function serviceRetentionPlan(
   const result = await client.get<ExpireResult>('/retention/plan');
   assertTier(client, tier, result.tier);
   return result;
+}
+
+function passwordOf(url: string): string {
+  try {
+    return new URL(url).password;
+  } catch {
+    throw new ConfigError('--target-url is not a URL', ['--target-url'], { hint: 'e.g. postgres://restorer@db.internal:5432/copy' });
+  }
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { getCACertificates, setDefaultCACertificates } from 'node:tls';
 import { Command } from 'commander';
+import { SERVICE_TOKEN_ENV, serviceTokenFromEnv } from '@rookery/config';
 import { ConfigError } from '@rookery/core';
 import { log } from '../cli.log';
 
@@ -18,7 +19,7 @@ export interface ServiceTarget {
 }
 
 /** Environment variable that carries the token when there is no --token-file. */
-export const TOKEN_ENV = 'ROOKERY_TOKEN';
+export const TOKEN_ENV = SERVICE_TOKEN_ENV;
 
 /** The commands that have a service equivalent (REST routes); every other one refuses --service. */
 export const SERVICE_COMMANDS: readonly string[] = ['backup', 'restore', 'info', 'hold', 'expire'];
@@ -28,7 +29,7 @@ export const SERVICE_COMMANDS: readonly string[] = ['backup', 'restore', 'info',
  * when the command works on the repository. The repository options describe the local way and
  * are refused next to --service rather than silently ignored.
  */
-export async function serviceTargetOf(command: Command, env: NodeJS.ProcessEnv = process.env): Promise<ServiceTarget | undefined> {
+export async function serviceTargetOf(command: Command): Promise<ServiceTarget | undefined> {
   const options = command.optsWithGlobals<ServiceOptions & { repo?: string[]; pgUrl?: string; config?: string }>();
   if (!options.service) return undefined;
   const local = [options.repo && '--repo', options.pgUrl && '--pg-url', options.config && '--config'].filter(Boolean) as string[];
@@ -38,7 +39,7 @@ export async function serviceTargetOf(command: Command, env: NodeJS.ProcessEnv =
     });
   const url = parseServiceUrl(options.service);
   if (options.serviceCa) await trustCaFile(options.serviceCa);
-  return { url, token: await tokenOf(options.tokenFile, env) };
+  return { url, token: await tokenOf(options.tokenFile) };
 }
 
 /** An http:// or https:// URL without credentials (a token goes in --token-file, never in argv). */
@@ -70,8 +71,8 @@ export function parseServiceUrl(value: string): URL {
  * Like ssh with a private key, a file others can read gets a warning (not a refusal: a token file
  * on a shared CI runner may be group-readable on purpose).
  */
-export async function tokenOf(tokenFile: string | undefined, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  if (!tokenFile) return env[TOKEN_ENV]?.trim() || undefined;
+export async function tokenOf(tokenFile: string | undefined, env?: NodeJS.ProcessEnv): Promise<string | undefined> {
+  if (!tokenFile) return serviceTokenFromEnv(env);
   let text: string;
   try {
     const mode = (await stat(tokenFile)).mode & 0o777;
