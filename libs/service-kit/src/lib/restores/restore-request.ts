@@ -2,7 +2,7 @@ import { isAbsolute, normalize, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, RecoveryTarget, TierName, TierPolicy, parseRecoveryTarget } from '@rookery/core';
 import type { LogicalRestoreRequest, PhysicalRestoreRequest } from '@rookery/engine';
-import { connectionFromUrl } from '@rookery/postgres';
+import { PgConnection, connectionFromUrl } from '@rookery/postgres';
 
 /** Where a physical restore through a service stops replaying WAL: one of these at most. */
 const recoveryTargetSchema = z
@@ -96,25 +96,30 @@ export function engineRestoreRequest(
   };
 }
 
+/** What a target URL must not carry: a password, or the file to read one from on the service host. */
+const SECRET_SETTINGS = ['PGPASSWORD', 'PGSSLPASSWORD', 'PGPASSFILE'];
+
 /**
  * host:port/database of a logical target URL; a URL with a password is refused: the service
  * connects with its own credentials (its environment, its .pgpass), and a secret never travels in
  * a request body, where proxies and audit trails could keep it.
  */
 export function refusePassword(url: string): string {
-  let parsed: URL;
+  let connection: PgConnection;
   try {
-    parsed = new URL(url);
-  } catch {
-    throw new ConfigError('target.url is not a URL', ['target.url'], { hint: 'postgres://user@host:5432/database' });
+    connection = connectionFromUrl(url);
+  } catch (error) {
+    throw new ConfigError(`target.url: ${(error as Error).message}`, ['target.url'], {
+      cause: error,
+      hint: 'postgres://user@host:5432/database',
+    });
   }
-  const secretParameters = [...parsed.searchParams.keys()].filter((key) => /pass|secret|token/i.test(key));
-  if (parsed.password || secretParameters.length > 0) {
+  if (SECRET_SETTINGS.some((setting) => setting in connection.env)) {
     throw new ConfigError('target.url carries a password: refused (a secret never travels in a request)', ['target.url'], {
       hint: "remove it; the service connects with its own credentials (PGPASSWORD or .pgpass of the service's account)",
     });
   }
-  return connectionFromUrl(url).target;
+  return connection.target;
 }
 
 /**
