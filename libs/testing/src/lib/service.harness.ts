@@ -31,7 +31,14 @@ export type ServiceModuleFactory = (options: { config: RookeryConfig; logLevel: 
  */
 export function backupServiceConfig(
   tier: TierName,
-  options: { repository: string; pgUrl: string; catalogUrl: string; auth?: AuthFixture['section'] },
+  options: {
+    repository: string;
+    pgUrl: string;
+    catalogUrl: string;
+    auth?: AuthFixture['section'];
+    /** restores.directoryRoot: where physical restores through the service may go (default: none allowed). */
+    restoresRoot?: string;
+  },
 ): RookeryConfig {
   return buildConfig(
     {
@@ -41,6 +48,7 @@ export function backupServiceConfig(
       service: { host: '127.0.0.1', port: 0 },
       // Authentication is off in the specs of what a service does; <app>.auth.int-spec covers it.
       auth: options.auth ?? { mode: 'none' },
+      ...(options.restoresRoot ? { restores: { directoryRoot: options.restoresRoot } } : {}),
     },
     `${tier} service int-spec`,
   );

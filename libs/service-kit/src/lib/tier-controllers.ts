@@ -1,0 +1,13 @@
+import type { Type } from '@nestjs/common';
+import type { TierName } from '@rookery/core';
+import { createBackupsController } from './backups/backups.controller';
+import { createRestoresController } from './restores/restores.controller';
+import { createHoldsController, createRetentionPlanController } from './retention/holds.controller';
+
+/**
+ * The REST routes every tier service offers for its tier: backups, restores, legal holds and the
+ * retention plan. An app lists these beside its own controllers.
+ */
+export function tierControllers(tier: TierName): Type<unknown>[] {
+  return [createBackupsController(tier), createRestoresController(tier), createHoldsController(tier), createRetentionPlanController(tier)];
+}
