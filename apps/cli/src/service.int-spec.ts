@@ -4,7 +4,7 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
-import { buildConfig } from '@rookery/config';
+import { RookeryEngine } from '@rookery/engine';
 import { configureServiceApp } from '@rookery/service-kit';
 import {
   AuthFixture,
@@ -13,6 +13,8 @@ import {
   TestCluster,
   WORKSPACE_ROOT,
   assertCliBuilt,
+  backupServiceConfig,
+  freeLoopbackPort,
   makeAuthFixture,
   s3TestRepository,
   seedOltp,
@@ -81,16 +83,13 @@ describe('rookery --service URL (the CLI through the oltp-backup service)', () =
     cluster = await startCluster({ name: 'cli-service' });
     await seedOltp(cluster.url, { sizeMb: 8 });
     source = await tableChecksums(cluster.url);
-    const config = buildConfig(
-      {
-        repositories: [await s3TestRepository('cli-service')],
-        tiers: { oltp: { pgUrl: cluster.url } },
-        catalog: { url: `sqlite://${join(work, 'catalog.sqlite')}` },
-        service: { host: '127.0.0.1', port: 0 },
-        auth: auth.section,
-      },
-      'cli --service int-spec',
-    );
+    const config = backupServiceConfig('oltp', {
+      repository: await s3TestRepository('cli-service'),
+      pgUrl: cluster.url,
+      catalogUrl: `sqlite://${join(work, 'catalog.sqlite')}`,
+      auth: auth.section,
+      restoresRoot: restoreRoot,
+    });
     app = await startBackupService(OltpBackupModule.forRoot, config, (created) =>
       configureServiceApp(created, { title: 'oltp-backup (cli test)', description: 'test' }),
     );
@@ -128,6 +127,60 @@ describe('rookery --service URL (the CLI through the oltp-backup service)', () =
     expect(backups.map(({ id, status }) => ({ id, status }))).toEqual([{ id: backupId, status: 'completed' }]);
   });
 
+  it("restores through the service into a directory under its restores.directoryRoot: exit 0, and the restored server holds the source's data", async () => {
+    const directory = join(restoreRoot, 'restored');
+    const run = await rookery([
+      '--service',
+      service,
+      '--token-file',
+      tokenFile,
+      'restore',
+      '--tier',
+      'oltp',
+      '--backup',
+      backupId,
+      '--to',
+      directory,
+    ]);
+    expect(run.stderr).toMatch(new RegExp(`^rookery: restore (\\S+) started on ${service}\\n`));
+    expect(run.status).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`^restored backup ${backupId} \\(.+\\) into ${directory} on the service's host`));
+    const engine = app.get(RookeryEngine);
+    const port = await engine.startRestored(directory, { port: await freeLoopbackPort() });
+    try {
+      expect(await tableChecksums(`postgres://postgres@127.0.0.1:${port}/postgres`)).toEqual(source);
+    } finally {
+      await engine.stopRestored(directory);
+    }
+  });
+
+  it("a restore the service refuses or fails exits 1 with the service's message", async () => {
+    const outside = join(work, 'outside');
+    const run = await rookery(['--service', service, '--token-file', tokenFile, 'restore', '--tier', 'oltp', '--to', outside]);
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('is not under restores.directoryRoot');
+  });
+
+  it('places, lists and releases a legal hold, and prints the retention plan (expire --dry-run); expire itself is refused', async () => {
+    const base = ['--service', service, '--token-file', tokenFile];
+    const placed = await rookery([...base, 'hold', '--tier', 'oltp', '--backup', backupId, '--reason', 'case 9']);
+    expect(placed.stderr).toBe('');
+    expect(placed.stdout).toMatch(new RegExp(`^legal hold placed on oltp backup ${backupId}: case 9 \\(by operator-oltp`));
+    const listed = await rookery([...base, 'hold', '--tier', 'oltp', '--list', '--json']);
+    expect((JSON.parse(listed.stdout) as { holds: { backupId: string }[] }).holds.map((hold) => hold.backupId)).toEqual([backupId]);
+    const plan = await rookery([...base, 'expire', '--tier', 'oltp', '--dry-run']);
+    expect(plan.stderr).toBe('');
+    expect(plan.status).toBe(0);
+    expect(plan.stdout).toMatch(/^expire of tier oltp as of .+ \(dry run: nothing deleted\): 0 backups/);
+    expect(plan.stdout).toMatch(new RegExp(`^keep    ${backupId}  full  .*legal hold`, 'm'));
+    const released = await rookery([...base, 'hold', '--tier', 'oltp', '--backup', backupId, '--release']);
+    expect(released.status).toBe(0);
+    expect(released.stdout).toContain(`legal hold released on oltp backup ${backupId}`);
+    const refused = await rookery([...base, 'expire', '--tier', 'oltp']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('expire deletes backups and is not offered through a service');
+  });
+
   it('refuses a wrong token: exit 1, naming the 401, starting nothing', async () => {
     const wrongFile = join(work, 'wrong.token');
     await writeFile(wrongFile, `${token.slice(0, -4)}${token.endsWith('AAAA') ? 'BBBB' : 'AAAA'}\n`, { mode: 0o600 });
@@ -135,6 +188,11 @@ describe('rookery --service URL (the CLI through the oltp-backup service)', () =
     expect(run.status).toBe(1);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(new RegExp(`^rookery: the service at ${service} refused the token \\(401 unauthenticated\\): .+\\n$`));
+    const auditorFile = join(work, 'auditor.token');
+    await writeFile(auditorFile, `${auth.tokens['auditor']}\n`, { mode: 0o600 });
+    const auditor = await rookery(['--service', service, '--token-file', auditorFile, 'backup', '--tier', 'oltp']);
+    expect(auditor.status).toBe(1);
+    expect(auditor.stderr).toMatch(new RegExp(`^rookery: the service at ${service} refused the call \\(403 forbidden\\): .+\\n$`));
     const listed = await rookery(['--service', service, '--token-file', tokenFile, 'info', '--json']);
     expect((JSON.parse(listed.stdout) as { backups: unknown[] }).backups).toHaveLength(1);
   });
