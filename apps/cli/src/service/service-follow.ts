@@ -31,6 +31,8 @@ export interface FollowOptions<R extends FollowedRecord> {
   showProgress: boolean;
   /** Between two reads of the record. */
   intervalMs?: number;
+  /** Where Ctrl-C comes from: the process (a spec gives its own emitter). */
+  interrupts?: NodeJS.EventEmitter;
 }
 
 /** How often a running job's record is read: the service throttles its progress to about this. */
@@ -78,11 +80,12 @@ function progressEventOf(progress: ServiceProgress): ProgressEvent {
 /** Ctrl-C while following: the first cancels the job on the service, the second stops waiting. */
 function interrupts<R extends FollowedRecord>(options: FollowOptions<R>) {
   let stopWaiting!: () => void;
+  const source = options.interrupts ?? process;
   const state = {
     cancelAsked: false,
     stop: false,
     stopped: new Promise<void>((resolve) => (stopWaiting = resolve)),
-    remove: () => process.removeListener('SIGINT', onInterrupt),
+    remove: () => source.removeListener('SIGINT', onInterrupt),
   };
   function onInterrupt(): void {
     if (state.cancelAsked) {
@@ -94,6 +97,6 @@ function interrupts<R extends FollowedRecord>(options: FollowOptions<R>) {
     process.stderr.write(`\nrookery: cancelling ${options.what} on the service (Ctrl-C again to stop waiting)\n`);
     options.cancel().catch((error: unknown) => log.warn(`cannot cancel ${options.what}: ${(error as Error).message}`));
   }
-  process.on('SIGINT', onInterrupt);
+  source.on('SIGINT', onInterrupt);
   return state;
 }
