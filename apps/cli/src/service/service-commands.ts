@@ -1,36 +1,17 @@
 import { posix } from 'node:path';
-import type { BackupRecord } from '@rookery/catalog';
 import { ConfigError, LegalHold, TierName, parseRecoveryTarget } from '@rookery/core';
 import type { ExpireResult } from '@rookery/engine';
+import type { JobProgress, RestoreRecord, RestoreRequest, ServedBackupRecord } from '@rookery/service-kit';
 import { ServiceCallError } from '../cli.errors';
 import { describeBackup, formatBytes, table } from '../cli.output';
 import { ServiceClient } from './service-client';
-import { ServiceProgress, followJob } from './service-follow';
+import { FollowedRecord, followJob } from './service-follow';
 
 // The commands of `rookery --service URL`: the same operations as on the repository, carried out
 // by the tier service through its REST API (docs: README "The rookery CLI", api-contract).
 
-/** A backup record as the service serves it: the catalog's, with its progress while it runs. */
-export type ServiceBackupRecord = BackupRecord & { progress?: ServiceProgress | null };
-
-/** A restore the service runs (RestoreJobService's record). */
-export interface ServiceRestoreRecord {
-  id: string;
-  tier: TierName;
-  kind: 'logical' | 'physical';
-  backup: string;
-  backupId: string | null;
-  status: 'running' | 'completed' | 'failed';
-  startedAt: string;
-  finishedAt: string | null;
-  /** host:port/db of a logical restore (never its password), the directory of a physical one. */
-  target: string;
-  bytes: number | null;
-  error: string | null;
-  requestedBy: string | null;
-  backupsApplied?: string[];
-  progress?: ServiceProgress | null;
-}
+/** A restore as the service serves it: with its progress while it runs. */
+type ServiceRestoreRecord = RestoreRecord & { progress?: JobProgress | null };
 
 const path = (...segments: string[]) => `/${segments.map(encodeURIComponent).join('/')}`;
 
@@ -45,25 +26,44 @@ function assertTier(client: ServiceClient, expected: TierName, served: string): 
 /** `backup --tier T --service URL`: POST /backups, then its record to the end. Resolves only when it completed. */
 export async function serviceBackup(client: ServiceClient, tier: TierName, options: { type: string; json?: boolean }): Promise<void> {
   // A service backs up its own tier whatever is asked: check the tier first where its catalog tells.
-  const { backups } = await client.get<{ backups: ServiceBackupRecord[] }>('/backups');
+  const { backups } = await client.get<{ backups: ServedBackupRecord[] }>('/backups');
   if (backups.length) assertTier(client, tier, backups[0].tier);
-  const started = await client.post<ServiceBackupRecord>('/backups', { type: options.type });
-  const cancel = () => client.post(path('backups', started.id, 'cancel'));
+  const started = await client.post<ServedBackupRecord>('/backups', { type: options.type });
+  await followToEnd(client, tier, 'backups', started, options.json, describeBackup);
+}
+
+/** What following a job needs of its record besides its status. */
+type ServiceJob = FollowedRecord & { tier: string; error: string | null };
+
+/**
+ * Follows a job the service started to its end (cancelling it at once if the service runs another
+ * tier than asked), prints its record, and fails unless it completed.
+ */
+async function followToEnd<R extends ServiceJob>(
+  client: ServiceClient,
+  tier: TierName,
+  jobs: 'backups' | 'restores',
+  started: R,
+  json: boolean | undefined,
+  text: (record: R) => string,
+): Promise<void> {
+  const noun = jobs === 'backups' ? 'backup' : 'restore';
+  const cancel = () => client.post(path(jobs, started.id, 'cancel'));
   if (started.tier !== tier) {
     await cancel().catch(() => undefined);
     assertTier(client, tier, started.tier);
   }
-  if (!options.json) process.stderr.write(`rookery: backup ${started.id} started on ${client.name}\n`);
+  if (!json) process.stderr.write(`rookery: ${noun} ${started.id} started on ${client.name}\n`);
   const record = await followJob({
-    what: `backup ${started.id}`,
-    operation: `backup ${tier}`,
-    read: () => client.get<ServiceBackupRecord>(path('backups', started.id)),
+    what: `${noun} ${started.id}`,
+    operation: `${noun} ${tier}`,
+    read: () => client.get<R>(path(jobs, started.id)),
     cancel,
-    showProgress: !options.json,
+    showProgress: !json,
   });
-  process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : record.status === 'completed' ? describeBackup(record) : '');
+  process.stdout.write(json ? `${JSON.stringify(record, null, 2)}\n` : record.status === 'completed' ? text(record) : '');
   if (record.status !== 'completed')
-    throw new ServiceCallError(`backup ${record.id} ${record.status} on the service: ${record.error ?? 'no reason given'}`);
+    throw new ServiceCallError(`${noun} ${record.id} ${record.status} on the service: ${record.error ?? 'no reason given'}`);
 }
 
 export interface ServiceRestoreOptions {
@@ -84,17 +84,18 @@ export interface ServiceRestoreOptions {
  * The body of POST /restores: a logical restore into --target-url, or a physical one into --to on
  * the service's host. Checked here first, so a mistake costs no call.
  */
-export function restoreRequest(options: ServiceRestoreOptions): object {
+export function restoreRequest(options: ServiceRestoreOptions): RestoreRequest {
   const recoveryFlags = {
     targetTime: options.targetTime,
     targetLsn: options.targetLsn,
     targetXid: options.targetXid,
     targetName: options.targetName,
   };
+  const recovering = Object.values(recoveryFlags).some((value) => value !== undefined);
   if (options.targetUrl) {
     if (options.to)
       throw new ConfigError('--to and --target-url exclude each other: a data directory or a database', ['--to', '--target-url']);
-    if (Object.values(recoveryFlags).some((value) => value !== undefined))
+    if (recovering)
       throw new ConfigError('recovery targets need a physical backup and WAL; a logical backup restores to its own time', ['--target-*']);
     if (passwordOf(options.targetUrl))
       throw new ConfigError(
@@ -104,8 +105,11 @@ export function restoreRequest(options: ServiceRestoreOptions): object {
           hint: "give the service's account access to the target (its PGPASSFILE or pg_hba), and the URL without the password",
         },
       );
-    const target = { kind: 'logical', url: options.targetUrl, clean: options.clean, table: options.table, schema: options.schema };
-    return { backup: options.backup, target: withoutUndefined(target) };
+    // Options not given stay undefined, and JSON leaves them out.
+    return {
+      backup: options.backup,
+      target: { kind: 'logical', url: options.targetUrl, clean: options.clean, table: options.table, schema: options.schema },
+    };
   }
   if (!options.to)
     throw new ConfigError('--to DIR (physical tiers) or --target-url URL (logical tiers) is required', ['--to', '--target-url']);
@@ -124,35 +128,15 @@ export function restoreRequest(options: ServiceRestoreOptions): object {
   ] as const)
     if (value !== undefined) throw new ConfigError(`${flag} goes with --target-url (a logical restore), not with --to`, [flag]);
   parseRecoveryTarget(recoveryFlags); // refuses two targets or a malformed one, as the local restore does
-  const recoveryTarget = withoutUndefined({
-    time: options.targetTime,
-    lsn: options.targetLsn,
-    xid: options.targetXid,
-    name: options.targetName,
-  });
-  const target = { kind: 'physical', directory: options.to, ...(Object.keys(recoveryTarget).length ? { recoveryTarget } : {}) };
+  const recoveryTarget = { time: options.targetTime, lsn: options.targetLsn, xid: options.targetXid, name: options.targetName };
+  const target = { kind: 'physical' as const, directory: options.to, ...(recovering ? { recoveryTarget } : {}) };
   return { backup: options.backup, target };
 }
 
 /** `restore --service URL`: POST /restores, then its record to the end; fails unless it completed. */
 export async function serviceRestore(client: ServiceClient, tier: TierName, options: ServiceRestoreOptions): Promise<void> {
   const started = await client.post<ServiceRestoreRecord>('/restores', restoreRequest(options));
-  const cancel = () => client.post(path('restores', started.id, 'cancel'));
-  if (started.tier !== tier) {
-    await cancel().catch(() => undefined);
-    assertTier(client, tier, started.tier);
-  }
-  if (!options.json) process.stderr.write(`rookery: restore ${started.id} started on ${client.name}\n`);
-  const record = await followJob({
-    what: `restore ${started.id}`,
-    operation: `restore ${tier}`,
-    read: () => client.get<ServiceRestoreRecord>(path('restores', started.id)),
-    cancel,
-    showProgress: !options.json,
-  });
-  process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : record.status === 'completed' ? restoreText(record) : '');
-  if (record.status !== 'completed')
-    throw new ServiceCallError(`restore ${record.id} ${record.status} on the service: ${record.error ?? 'no reason given'}`);
+  await followToEnd(client, tier, 'restores', started, options.json, restoreText);
 }
 
 function restoreText(record: ServiceRestoreRecord): string {
@@ -170,12 +154,12 @@ export async function serviceInfo(
   options: { backup?: string; json?: boolean },
 ): Promise<void> {
   if (options.backup) {
-    const record = await client.get<ServiceBackupRecord>(path('backups', options.backup));
+    const record = await client.get<ServedBackupRecord>(path('backups', options.backup));
     if (tier) assertTier(client, tier, record.tier);
     process.stdout.write(options.json ? `${JSON.stringify(record, null, 2)}\n` : recordText(record));
     return;
   }
-  const { backups } = await client.get<{ backups: ServiceBackupRecord[] }>('/backups');
+  const { backups } = await client.get<{ backups: ServedBackupRecord[] }>('/backups');
   if (tier && backups.length) assertTier(client, tier, backups[0].tier);
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ backups }, null, 2)}\n`);
@@ -184,13 +168,13 @@ export async function serviceInfo(
   process.stdout.write(backups.length ? `${recordRows(backups)}\n` : `no backups on ${client.name}\n`);
 }
 
-function recordText(record: ServiceBackupRecord): string {
+function recordText(record: ServedBackupRecord): string {
   if (record.status === 'completed') return describeBackup(record);
   return `backup ${record.id} ${record.status}${record.error ? `: ${record.error}` : ''}\n`;
 }
 
 /** The local `info` table, with the status the catalog adds (a service lists running and failed runs). */
-export function recordRows(records: readonly ServiceBackupRecord[]): string {
+export function recordRows(records: readonly ServedBackupRecord[]): string {
   return table(
     ['id', 'tier', 'type', 'method', 'status', 'finished', 'size', 'stored', 'ratio', 'lsn range'],
     records.map((record) => [
@@ -257,8 +241,4 @@ function passwordOf(url: string): string {
   } catch {
     throw new ConfigError('--target-url is not a URL', ['--target-url'], { hint: 'e.g. postgres://restorer@db.internal:5432/copy' });
   }
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as Partial<T>;
 }

@@ -1,22 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProgressEvent } from '@rookery/engine';
+import type { JobProgress } from '@rookery/service-kit';
 import { ServiceCallError } from '../cli.errors';
 import { log } from '../cli.log';
 import { progressReporter } from '../cli.progress';
-
-/** A job's progress as the service serves it on the running record. */
-export interface ServiceProgress {
-  phase: ProgressEvent['phase'];
-  bytes: number;
-  totalBytes?: number | null;
-  artifact?: string | null;
-}
 
 /** What following needs of a backup or restore record. */
 export interface FollowedRecord {
   id: string;
   status: string;
-  progress?: ServiceProgress | null;
+  progress?: JobProgress | null;
 }
 
 export interface FollowOptions<R extends FollowedRecord> {
@@ -70,10 +63,9 @@ export async function followJob<R extends FollowedRecord>(options: FollowOptions
   }
 }
 
-function progressEventOf(progress: ServiceProgress): ProgressEvent {
+function progressEventOf(progress: JobProgress): ProgressEvent {
   const event: ProgressEvent = { phase: progress.phase, bytes: progress.bytes };
   if (progress.totalBytes) event.totalBytes = progress.totalBytes;
-  if (progress.artifact) event.artifact = progress.artifact;
   return event;
 }
 
