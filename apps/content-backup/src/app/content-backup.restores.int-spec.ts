@@ -10,11 +10,17 @@ import {
   s3TestRepository,
   seedContent,
   startBackupServiceBed,
+  TableChecksums,
   tableChecksums,
 } from '@rookery/testing';
 import { ContentBackupModule } from './content-backup.module';
 
 jest.setTimeout(300_000);
+
+/** The tables' checksums without rookery's own change tracking (its schema, state of the source alone). */
+async function userTables(url: string): Promise<TableChecksums> {
+  return Object.fromEntries(Object.entries(await tableChecksums(url)).filter(([table]) => !table.startsWith('rookery.')));
+}
 
 /**
  * Logical restores through the content-backup service's REST API, from an S3 repository: a full
@@ -75,7 +81,7 @@ describe('content-backup service restores (REST)', () => {
       CONTENT_DATABASE,
     );
     const incremental = await completedBackup<BackupRecord>(app, (await postBackup<BackupRecord>(app, { type: 'incremental' })).id);
-    const source = await tableChecksums(bed.cluster.urlFor(CONTENT_DATABASE));
+    const source = await userTables(bed.cluster.urlFor(CONTENT_DATABASE));
 
     const target = bed.cluster.urlFor('content_restored');
     const started = await http()
@@ -108,6 +114,7 @@ describe('content-backup service restores (REST)', () => {
       progress: null,
     });
     expect(done.bytes).toBeGreaterThan(0);
-    expect(await tableChecksums(target)).toEqual(source);
+    expect(Object.keys(source).length).toBeGreaterThan(3);
+    expect(await userTables(target)).toEqual(source);
   });
 });
