@@ -10,17 +10,11 @@ import {
   s3TestRepository,
   seedContent,
   startBackupServiceBed,
-  TableChecksums,
-  tableChecksums,
+  userTableChecksums,
 } from '@rookery/testing';
 import { ContentBackupModule } from './content-backup.module';
 
 jest.setTimeout(300_000);
-
-/** The tables' checksums without rookery's own change tracking (its schema, state of the source alone). */
-async function userTables(url: string): Promise<TableChecksums> {
-  return Object.fromEntries(Object.entries(await tableChecksums(url)).filter(([table]) => !table.startsWith('rookery.')));
-}
 
 /**
  * Logical restores through the content-backup service's REST API, from an S3 repository: a full
@@ -81,7 +75,7 @@ describe('content-backup service restores (REST)', () => {
       CONTENT_DATABASE,
     );
     const incremental = await completedBackup<BackupRecord>(app, (await postBackup<BackupRecord>(app, { type: 'incremental' })).id);
-    const source = await userTables(bed.cluster.urlFor(CONTENT_DATABASE));
+    const source = await userTableChecksums(bed.cluster.urlFor(CONTENT_DATABASE));
 
     const target = bed.cluster.urlFor('content_restored');
     const started = await http()
@@ -115,6 +109,6 @@ describe('content-backup service restores (REST)', () => {
     });
     expect(done.bytes).toBeGreaterThan(0);
     expect(Object.keys(source).length).toBeGreaterThan(3);
-    expect(await userTables(target)).toEqual(source);
+    expect(await userTableChecksums(target)).toEqual(source);
   });
 });
