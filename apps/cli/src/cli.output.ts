@@ -66,21 +66,29 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
+/** The columns of a backup listing (`info`, and `info --service` before its status column). */
+export const BACKUP_COLUMNS = ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range'];
+
+/** A backup's cells under BACKUP_COLUMNS; what a running or failed record does not have yet is '-'. */
+export function backupCells(backup: BackupSummary): string[] {
+  const { bytes, storedBytes } = backup;
+  return [
+    backup.id,
+    backup.tier,
+    backup.type,
+    backup.method,
+    backup.finishedAt ? backup.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
+    bytes === null ? '-' : formatBytes(bytes),
+    storedBytes === null ? '-' : formatBytes(storedBytes),
+    bytes !== null && storedBytes ? `${(bytes / storedBytes).toFixed(2)}x` : '-',
+    backup.startLsn ? `${backup.startLsn}..${backup.stopLsn}` : '-',
+  ];
+}
+
 export function backupRows(backups: BackupManifest[]): string {
   return table(
-    ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range', 'parent'],
-    backups.map((backup) => [
-      backup.id,
-      backup.tier,
-      backup.type,
-      backup.method,
-      backup.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-      formatBytes(backup.bytes),
-      formatBytes(backup.storedBytes),
-      backup.storedBytes ? `${(backup.bytes / backup.storedBytes).toFixed(2)}x` : '-',
-      backup.startLsn ? `${backup.startLsn}..${backup.stopLsn}` : '-',
-      backup.parent ?? '-',
-    ]),
+    [...BACKUP_COLUMNS, 'parent'],
+    backups.map((backup) => [...backupCells(backup), backup.parent ?? '-']),
   );
 }
 

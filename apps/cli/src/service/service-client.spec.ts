@@ -92,8 +92,8 @@ describe('rookery --service: calls and error mapping', () => {
     const fake = await service((_request, response) => json(response, 200, { backups: [{ ...RECORD, status: 'completed' }] }));
     expect(await run(['--service', fake.url, '--token-file', tokenFile, 'info', '--tier', 'oltp'])).toBe(0);
     expect(fake.seen).toEqual([{ method: 'GET', url: '/backups', authorization: 'Bearer rky_0123456789ab_secret-token-value', body: '' }]);
-    expect(stdout.join('')).toMatch(/^id\s+tier\s+type\s+method\s+status/);
-    expect(stdout.join('')).toContain('20261207T120000Z-oltp  oltp  full  physical  completed');
+    expect(stdout.join('')).toMatch(/^id\s+tier\s+type\s+method\s+finished\s+size\s+stored\s+ratio\s+lsn range\s+status\n/);
+    expect(stdout.join('')).toMatch(/^20261207T120000Z-oltp\s+oltp\s+full\s+physical\s+-\s+-\s+-\s+-\s+-\s+completed$/m);
   });
 
   it('takes the token from ROOKERY_TOKEN, and the service from ROOKERY_SERVICE under a path prefix', async () => {

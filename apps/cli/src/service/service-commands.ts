@@ -3,7 +3,7 @@ import { ConfigError, LegalHold, TierName, parseRecoveryTarget } from '@rookery/
 import type { ExpireResult } from '@rookery/engine';
 import type { JobProgress, RestoreRecord, RestoreRequest, ServedBackupRecord } from '@rookery/service-kit';
 import { ServiceCallError } from '../cli.errors';
-import { describeBackup, formatBytes, table } from '../cli.output';
+import { BACKUP_COLUMNS, backupCells, describeBackup, formatBytes, table } from '../cli.output';
 import { ServiceClient } from './service-client';
 import { FollowedRecord, followJob } from './service-follow';
 
@@ -176,19 +176,8 @@ function recordText(record: ServedBackupRecord): string {
 /** The local `info` table, with the status the catalog adds (a service lists running and failed runs). */
 export function recordRows(records: readonly ServedBackupRecord[]): string {
   return table(
-    ['id', 'tier', 'type', 'method', 'status', 'finished', 'size', 'stored', 'ratio', 'lsn range'],
-    records.map((record) => [
-      record.id,
-      record.tier,
-      record.type,
-      record.method,
-      record.status,
-      record.finishedAt ? record.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
-      record.bytes === null ? '-' : formatBytes(record.bytes),
-      record.storedBytes === null ? '-' : formatBytes(record.storedBytes),
-      record.bytes !== null && record.storedBytes ? `${(record.bytes / record.storedBytes).toFixed(2)}x` : '-',
-      record.startLsn ? `${record.startLsn}..${record.stopLsn}` : '-',
-    ]),
+    [...BACKUP_COLUMNS, 'status'],
+    records.map((record) => [...backupCells(record), record.status]),
   );
 }
 
