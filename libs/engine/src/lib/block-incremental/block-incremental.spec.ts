@@ -137,7 +137,7 @@ async function treeOfDirectory(directory: string, prefix = ''): Promise<Tree> {
   return tree;
 }
 
-/** Symlinks' modes are not kept by every path; the comparison leaves them out. */
+/** Compared: types, modes (but a symbolic link's), sizes and contents, link targets; not mtimes. */
 const comparable = (tree: Tree) => describe_(tree);
 
 // ---------------------------------------------------------------------------------------------
@@ -267,8 +267,9 @@ afterAll(async () => {
   await rm(spillRoot, { recursive: true, force: true });
 });
 
-/** Small spill thresholds, so that the spill file is used on every run. */
-const newSpill = () => new SpillStore({ memoryBytes: 256 * 1024, directory: spillRoot });
+/** Spill thresholds from none to more than a run needs: every path of the spill store is taken. */
+let spillMemoryBytes = 0;
+const newSpill = () => new SpillStore({ memoryBytes: spillMemoryBytes, directory: spillRoot });
 
 async function indexOf(tar: Buffer, random: SeededRandom): Promise<Buffer> {
   const spill = newSpill();
@@ -359,6 +360,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
     for (const seed of differentialSeeds(count, shape === 'small' ? 20_261_207 : shape === 'big' ? 20_261_208 : 20_261_209)) {
       await withSeed(seed, async () => {
         const random = new SeededRandom(seed);
+        spillMemoryBytes = random.pick([0, 256 * 1024, 256 * 1024 * 1024]);
         const chain = await takeChain(random, shape, random.int(1, 6));
         const newest = chain.states[chain.states.length - 1];
         // The index an incremental writes is the index a full backup of that state would have.
@@ -366,7 +368,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
         expect((await indexOf(last.tar, random)).equals(last.index)).toBe(true);
         const combined = await treeOfTar(await combine(chain, random));
         expect(comparable(combined)).toEqual(comparable(newest));
-        expect(comparable(await applyOnDisk(chain, random))).toEqual(comparable(await roundTripOnDisk(newest)));
+        expect(comparable(await applyOnDisk(chain, random))).toEqual(comparable(newest));
       });
     }
   });
@@ -375,6 +377,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
     for (const seed of differentialSeeds(6, 20_261_210)) {
       await withSeed(seed, async () => {
         const random = new SeededRandom(seed);
+        spillMemoryBytes = random.pick([0, 256 * 1024 * 1024]);
         const chain = await takeChain(random, 'small', 3);
         const middle = chain.incrementals[1];
         const stored = await firstStoredPage(middle.artifact, middle);
@@ -409,13 +412,200 @@ async function firstStoredPage(artifact: Buffer, header: { backupId: string; par
   return null;
 }
 
-/** A tree as the plain path leaves it on disk (symlink modes and mtimes are not compared). */
-async function roundTripOnDisk(tree: Tree): Promise<Tree> {
-  const directory = await mkdtemp(join(spillRoot, 'expected-'));
-  try {
-    await extract(tarOf(tree, new SeededRandom(1)), directory);
-    return await treeOfDirectory(directory);
-  } finally {
-    await rm(directory, { recursive: true, force: true });
+// ---------------------------------------------------------------------------------------------
+
+describe('block incrementals: formats and edge cases', () => {
+  const random = new SeededRandom(17);
+  beforeAll(() => {
+    spillMemoryBytes = 64 * 1024 * 1024;
+  });
+
+  const base = (): Tree => {
+    const tree: Tree = new Map();
+    addFile(tree, 'PG_VERSION', Buffer.from('15\n'));
+    addFile(tree, 'global/pg_control', random.bytes(PAGE_SIZE));
+    addFile(tree, 'base/5/16384', pages(random, 4));
+    addFile(tree, 'base/5/16384_fsm', pages(random, 3));
+    addFile(tree, 'base/5/16390', Buffer.alloc(0));
+    return tree;
+  };
+  const changed = (tree: Tree, change: (next: Tree, file: (path: string) => Extract<Node, { type: 'file' }>) => void): Tree => {
+    const next: Tree = new Map(
+      [...tree].map(([path, node]) => [path, node.type === 'file' ? { ...node, content: Buffer.from(node.content) } : { ...node }]),
+    );
+    change(next, (path) => next.get(path) as Extract<Node, { type: 'file' }>);
+    return next;
+  };
+
+  /** The incremental from `parent` to `next`: its entries (pages listed), and the combined tar checked against `next`. */
+  async function incrementalBetween(parent: Tree, next: Tree): Promise<{ entries: Record<string, string>; artifact: Buffer }> {
+    const parentTar = tarOf(parent, random);
+    const tar = tarOf(next, random);
+    const { artifact } = await takeIncremental(tar, await indexOf(parentTar, random), { backupId: 'b1', parentId: 'b0' }, random);
+    const entries: Record<string, string> = {};
+    for await (const event of readIncremental(Readable.from([artifact]), { backupId: 'b1', parentId: 'b0' })) {
+      if (event.type === 'page') entries[event.path] += ` ${event.page}`;
+      else if (event.type === 'delta')
+        entries[event.path] = `delta ${event.size}${event.parentPresent ? ` from ${event.parentSize}` : ' new'}:`;
+      else if (event.type === 'whole' || event.type === 'unchanged' || event.type === 'removed') entries[event.path] = event.type;
+    }
+    const chain: Chain = {
+      states: [parent, next],
+      fullTar: parentTar,
+      fullIndex: Buffer.alloc(0),
+      incrementals: [{ backupId: 'b1', parentId: 'b0', artifact, index: Buffer.alloc(0), tar }],
+    };
+    const spill = newSpill();
+    const combined = await collect(
+      combineChain({
+        base: { backupId: 'b0', tar: chunked(parentTar, random) },
+        incrementals: [{ backupId: 'b1', artifact: Readable.from([artifact]) }],
+        spill,
+      }),
+    );
+    await spill.close();
+    expect(comparable(await treeOfTar(combined))).toEqual(comparable(next));
+    expect(comparable(await applyOnDisk({ ...chain, fullTar: parentTar }, random))).toEqual(comparable(next));
+    return { entries, artifact };
   }
-}
+
+  it.each([
+    [
+      'nothing changed: every file unchanged, no page stored',
+      (tree: Tree) => changed(tree, () => undefined),
+      {
+        'base/5/16384': 'unchanged',
+        'base/5/16384_fsm': 'unchanged',
+        'base/5/16390': 'unchanged',
+        'global/pg_control': 'unchanged',
+        PG_VERSION: 'unchanged',
+      },
+    ],
+    [
+      'a page changed: only it is stored',
+      (tree: Tree) => changed(tree, (_, file) => (file('base/5/16384').content[2 * PAGE_SIZE + 7] ^= 1)),
+      { 'base/5/16384': 'delta 32768 from 32768: 2' },
+    ],
+    [
+      'a file added',
+      (tree: Tree) => changed(tree, (next) => addFile(next, 'base/5/16400', pages(random, 2))),
+      { 'base/5/16400': 'delta 16384 new: 0 1' },
+    ],
+    ['a file removed', (tree: Tree) => changed(tree, (next) => next.delete('base/5/16384_fsm')), { 'base/5/16384_fsm': 'removed' }],
+    [
+      'a file truncated: no page stored',
+      (tree: Tree) => changed(tree, (_, file) => (file('base/5/16384').content = file('base/5/16384').content.subarray(0, PAGE_SIZE))),
+      { 'base/5/16384': 'delta 8192 from 32768:' },
+    ],
+    [
+      'a file extended: the new pages stored',
+      (tree: Tree) =>
+        changed(tree, (_, file) => (file('base/5/16384').content = Buffer.concat([file('base/5/16384').content, pages(random, 2)]))),
+      { 'base/5/16384': 'delta 49152 from 32768: 4 5' },
+    ],
+    [
+      'a segment .1 appears',
+      (tree: Tree) => changed(tree, (next) => addFile(next, 'base/5/16384.1', pages(random, 1))),
+      { 'base/5/16384.1': 'delta 8192 new: 0' },
+    ],
+    [
+      'a zero-length file filled, another added',
+      (tree: Tree) =>
+        changed(tree, (next, file) => {
+          file('base/5/16390').content = pages(random, 1);
+          addFile(next, 'base/5/16391_vm', Buffer.alloc(0));
+        }),
+      { 'base/5/16390': 'delta 8192 from 0: 0', 'base/5/16391_vm': 'delta 0 new:' },
+    ],
+    [
+      'a relation emptied',
+      (tree: Tree) => changed(tree, (_, file) => (file('base/5/16384_fsm').content = Buffer.alloc(0))),
+      { 'base/5/16384_fsm': 'delta 0 from 24576:' },
+    ],
+    [
+      'a non-paged file changed: stored whole',
+      (tree: Tree) => changed(tree, (_, file) => (file('global/pg_control').content = random.bytes(PAGE_SIZE))),
+      { 'global/pg_control': 'whole' },
+    ],
+    [
+      'a short last page grown by a byte',
+      (tree: Tree) =>
+        changed(tree, (next, file) => {
+          addFile(next, 'base/5/16384', Buffer.concat([file('base/5/16384').content, Buffer.from('x')]));
+        }),
+      { 'base/5/16384': 'delta 32769 from 32768: 4' },
+    ],
+  ])('%s', async (_name, change, expected) => {
+    const parent = base();
+    const { entries } = await incrementalBetween(parent, change(parent));
+    const unchanged = Object.fromEntries(
+      Object.keys(describe_(parent))
+        .filter((path) => parent.get(path)?.type === 'file')
+        .map((path) => [path, 'unchanged']),
+    );
+    expect(entries).toEqual({ ...unchanged, ...expected });
+  });
+
+  it.each([
+    ['base/5/16384', true],
+    ['base/5/16384_fsm', true],
+    ['base/5/16384_vm.3', true],
+    ['base/5/16384_init', true],
+    ['global/1262', true],
+    ['pg_tblspc/16400/PG_15_202209061/5/16384.1', true],
+    ['PG_15_202209061/5/16384', true],
+    ['global/pg_control', false],
+    ['base/5/pg_filenode.map', false],
+    ['base/5/PG_VERSION', false],
+    ['base/5/t3_16384', false],
+    ['pg_xact/0000', false],
+    ['pg_wal/000000010000000000000002', false],
+    ['base/5/16384_xyz', false],
+  ])('%s is paged: %s', (path, paged) => {
+    expect(isPagedPath(path)).toBe(paged);
+  });
+
+  it('refuses a damaged or unsorted page index, naming it', async () => {
+    const index = await indexOf(tarOf(base(), random), random);
+    const read = (bytes: Buffer) =>
+      collect(Readable.from(readPageIndex(Readable.from([bytes]), 'page index of backup b0')).map(() => Buffer.alloc(0)));
+    await expect(read(index)).resolves.toBeDefined();
+    const flipped = Buffer.from(index);
+    flipped[flipped.length - 40] ^= 1;
+    await expect(read(flipped)).rejects.toThrow('page index of backup b0 is damaged');
+    await expect(read(Buffer.concat([Buffer.from('XXXXXXXX'), index.subarray(8)]))).rejects.toThrow('is not a rookery page index');
+    await expect(read(index.subarray(0, index.length - 5))).rejects.toThrow('page index of backup b0 ends early');
+  });
+
+  it('refuses a chain out of order, an artifact of another backup, a wrong base, and a damaged artifact', async () => {
+    const states = [base()];
+    states.push(changed(states[0], (_, file) => (file('base/5/16384').content[5] ^= 1)));
+    states.push(changed(states[1], (next) => next.delete('base/5/16390')));
+    const tars = states.map((state) => tarOf(state, random));
+    const first = await takeIncremental(tars[1], await indexOf(tars[0], random), { backupId: 'b1', parentId: 'b0' }, random);
+    const second = await takeIncremental(tars[2], first.index, { backupId: 'b2', parentId: 'b1' }, random);
+    const combined = (baseTar: Buffer, links: ChainLink[]) => {
+      const spill = newSpill();
+      return collect(combineChain({ base: { backupId: 'b0', tar: Readable.from([baseTar]) }, incrementals: links, spill })).finally(() =>
+        spill.close(),
+      );
+    };
+    const link = (backupId: string, artifact: Buffer): ChainLink => ({ backupId, artifact: Readable.from([artifact]) });
+    expect(comparable(await treeOfTar(await combined(tars[0], [link('b1', first.artifact), link('b2', second.artifact)])))).toEqual(
+      comparable(states[2]),
+    );
+    await expect(combined(tars[0], [link('b2', second.artifact)])).rejects.toThrow(IncrementalChainError);
+    await expect(combined(tars[0], [link('b2', second.artifact)])).rejects.toThrow('was taken against backup b1, not b0');
+    await expect(combined(tars[0], [link('b1', second.artifact)])).rejects.toThrow(
+      'holds the incremental of backup b2: the artifact was moved',
+    );
+    // A base tar without a file the incremental kept from its parent.
+    await expect(combined(tars[2], [link('b1', first.artifact)])).rejects.toThrow("backup b0 lacks 'base/5/16390'");
+    const damaged = Buffer.from(second.artifact);
+    // The removed entry's path: only the artifact's checksum covers it.
+    damaged[damaged.indexOf('base/5/16390') + 3] ^= 1;
+    await expect(combined(tars[0], [link('b1', first.artifact), link('b2', damaged)])).rejects.toThrow(
+      'incremental backup b2 is damaged: its checksum',
+    );
+  });
+});

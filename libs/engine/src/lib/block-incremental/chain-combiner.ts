@@ -215,22 +215,36 @@ async function applyIncremental(
     if (!state || state.removed || state.type !== 'file' || state.size !== size) throw refuse(path, `expects a file of ${size} bytes at`);
     return state;
   };
-  for await (const event of readIncremental(link.artifact, { backupId: link.backupId, parentId })) {
+  const applyToStates = async (event: IncrementalEvent, current: PathState | null): Promise<PathState | null> => {
     if ('mode' in event || event.type === 'removed') {
       if (mentioned.has(event.path)) throw new IntegrityError(`${label} lists '${event.path}' twice: the artifact is damaged`);
       mentioned.add(event.path);
       if (event.type !== 'removed') order.push(event.path);
     }
-    current = applyEvent(event, states, current, parentFile, refuse, first);
-    if (event.type === 'page' && current) {
-      current.pages.set(event.page, { handle: await spill.append(event.data), digest: event.digest });
-    } else if (event.type === 'data' && current) {
-      current.whole.push(await spill.append(event.data));
-    } else if ((event.type === 'delta-end' || event.type === 'whole-end') && current) {
-      current.fileDigest = event.fileDigest;
-      current.changedBy = link.backupId;
+    const next = applyEvent(event, states, current, parentFile, refuse, first);
+    if (event.type === 'page' && next) {
+      next.pages.set(event.page, { handle: await spill.append(event.data), digest: event.digest });
+    } else if (event.type === 'data' && next) {
+      next.whole.push(await spill.append(event.data));
+    } else if ((event.type === 'delta-end' || event.type === 'whole-end') && next) {
+      next.fileDigest = event.fileDigest;
+      next.changedBy = link.backupId;
+    }
+    return next;
+  };
+  // A mismatch with the parent is reported once the whole artifact was read: if its checksum
+  // fails, the damage is what explains the mismatch, and is what the error says.
+  let mismatch: unknown = null;
+  for await (const event of readIncremental(link.artifact, { backupId: link.backupId, parentId })) {
+    if (mismatch) continue;
+    try {
+      current = await applyToStates(event, current);
+    } catch (error) {
+      if (!(error instanceof IncrementalChainError)) throw error;
+      mismatch = error;
     }
   }
+  if (mismatch) throw mismatch;
   for (const [path, state] of states) {
     if (!state.removed && !mentioned.has(path)) throw refuse(path, 'does not account for');
   }
