@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -118,7 +118,7 @@ async function extract(tar: Buffer, directory: string): Promise<void> {
     await mkdir(dirname(target), { recursive: true });
     if (node.type === 'directory') await mkdir(target, { recursive: true }).then(() => chmod(target, node.mode));
     else if (node.type === 'symlink') await symlink(node.target, target);
-    else await writeFile(target, node.content, { mode: node.mode }).then(() => utimes(target, node.mtime, node.mtime));
+    else await writeFile(target, node.content, { mode: node.mode });
   }
 }
 
@@ -188,7 +188,7 @@ function generateTree(random: SeededRandom, shape: Shape): Tree {
   for (const database of databases) {
     addFile(tree, `base/${database}/PG_VERSION`, Buffer.from('15\n'));
     addFile(tree, `base/${database}/pg_filenode.map`, random.bytes(512));
-    const relations = shape === 'many' ? random.int(300, 900) : random.int(2, 25);
+    const relations = shape === 'many' ? random.int(200, 500) : random.int(2, 25);
     for (let relation = 0; relation < relations; relation++) addRelation(tree, random, `base/${database}`, 16_384 + relation * 3, shape);
   }
   return tree;
@@ -353,7 +353,7 @@ function withSeed<T>(seed: number, run: () => Promise<T>): Promise<T> {
 
 describe('block incrementals: a chain of generated changes, combined in one pass and applied on disk', () => {
   it.each([
-    ['small data directories, chains of 1 to 6', 24, 'small'],
+    ['small data directories, chains of 1 to 6', 16, 'small'],
     ['big relation files', 4, 'big'],
     ['thousands of small files', 2, 'many'],
   ] as const)('%s', async (_name, count, shape) => {
@@ -374,6 +374,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
   });
 
   it('refuses a flipped byte in a page, or a bad block map, of an incremental in the middle of the chain, naming the backup and the file', async () => {
+    let damagedChains = 0;
     for (const seed of differentialSeeds(6, 20_261_210)) {
       await withSeed(seed, async () => {
         const random = new SeededRandom(seed);
@@ -381,7 +382,9 @@ describe('block incrementals: a chain of generated changes, combined in one pass
         const chain = await takeChain(random, 'small', 3);
         const middle = chain.incrementals[1];
         const stored = await firstStoredPage(middle.artifact, middle);
+        // A middle incremental that stored no page (possible, not likely) has nothing to damage.
         if (!stored) return;
+        damagedChains++;
         const at = middle.artifact.indexOf(stored.data);
         for (const [damage, message] of [
           [
@@ -403,6 +406,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
         }
       });
     }
+    expect(damagedChains).toBeGreaterThan(0);
   });
 });
 

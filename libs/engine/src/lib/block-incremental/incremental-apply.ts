@@ -25,6 +25,7 @@ export async function applyIncrementalToDirectory(directory: string, link: Chain
         `${label} expects '${path}' of ${size} bytes in ${directory}, which has ${found ? `${found.isFile() ? 'a file' : 'no file'} of ${found.size} bytes` : 'nothing'} there: it is not the state of backup ${parentId}`,
       );
     }
+    return found;
   };
   const replace = async (path: string) => {
     await rm(at(path), { recursive: true, force: true });
@@ -45,8 +46,7 @@ export async function applyIncrementalToDirectory(directory: string, link: Chain
           await symlink(event.linkTarget, at(event.path));
           break;
         case 'unchanged':
-          await requireFile(event.path, event.size);
-          await chmod(at(event.path), event.mode);
+          if (((await requireFile(event.path, event.size)).mode & 0o7777) !== event.mode) await chmod(at(event.path), event.mode);
           break;
         case 'delta':
           if (event.parentPresent) await requireFile(event.path, event.parentSize);

@@ -14,6 +14,8 @@ export interface SpillStoreOptions {
 }
 
 const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+/** Spilled pieces are gathered into writes of this size (a data directory has thousands of small entries). */
+const WRITE_BATCH_BYTES = 1024 * 1024;
 
 /**
  * Append-only storage of byte pieces (page digests, changed pages) that keeps the first
@@ -24,6 +26,12 @@ const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
 export class SpillStore {
   private memoryUsed = 0;
   private file: { handle: FileHandle; directory: string; size: number } | null = null;
+  /** Spilled pieces not written yet, from offset `written` of the file on. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+  /** The batch being written: a read waits for it. */
+  private flushing: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly memoryBytes: number;
 
@@ -46,17 +54,31 @@ export class SpillStore {
     const file = await this.openFile();
     const offset = file.size;
     file.size += piece.length;
-    await file.handle.write(piece, 0, piece.length, offset);
+    this.pending.push(Buffer.from(piece));
+    this.pendingBytes += piece.length;
+    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush(file);
     return { offset, length: piece.length };
   }
 
   async read(handle: SpillHandle): Promise<Buffer> {
     if ('buffer' in handle) return handle.buffer;
     if (!this.file) throw new InvariantError('read of a spilled piece before anything was spilled');
+    if (handle.offset >= this.written) await this.flush(this.file);
+    await this.flushing;
     const buffer = Buffer.allocUnsafe(handle.length);
     const { bytesRead } = await this.file.handle.read(buffer, 0, handle.length, handle.offset);
     if (bytesRead !== handle.length) throw new InvariantError(`spill file returned ${bytesRead} of ${handle.length} bytes`);
     return buffer;
+  }
+
+  private async flush(file: { handle: FileHandle }): Promise<void> {
+    const batch = Buffer.concat(this.pending, this.pendingBytes);
+    const at = this.written;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.written += batch.length;
+    this.flushing = this.flushing.then(() => file.handle.write(batch, 0, batch.length, at)).then(() => undefined);
+    await this.flushing;
   }
 
   async close(): Promise<void> {
