@@ -131,16 +131,8 @@ async function* passThrough(reader: ExactReader, member: TarMember): AsyncGenera
   yield tarPadding(member.size);
 }
 
-async function* copyContent(reader: ExactReader, member: TarMember): AsyncGenerator<Buffer> {
-  let left = member.size;
-  while (left > 0) {
-    const pieces = await reader.readSome(left);
-    if (pieces.length === 0) await reader.read(left, `the content of '${member.path}'`);
-    for (const piece of pieces) {
-      left -= piece.length;
-      yield piece;
-    }
-  }
+function copyContent(reader: ExactReader, member: TarMember): AsyncGenerator<Buffer> {
+  return reader.pieces(member.size, `the content of '${member.path}'`);
 }
 
 /**

@@ -53,6 +53,19 @@ export class ExactReader {
     return taken;
   }
 
+  /** The next `length` bytes, as the stream's chunks hold them; a stream that ends first is refused, naming `what`. */
+  async *pieces(length: number, what: string): AsyncGenerator<Buffer> {
+    let left = length;
+    while (left > 0) {
+      const taken = await this.readSome(left);
+      if (taken.length === 0) throw new IntegrityError(`${this.label} ends early, in ${what}`);
+      for (const piece of taken) {
+        left -= piece.length;
+        yield piece;
+      }
+    }
+  }
+
   /** True when no byte is left. */
   async atEnd(): Promise<boolean> {
     return !(await this.fill(1));

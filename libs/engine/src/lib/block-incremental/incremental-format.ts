@@ -234,15 +234,9 @@ async function* readWhole(fields: FieldReader, meta: MemberMeta, label: string):
   const size = await fields.u64(`the size of '${path}'`);
   yield { type: 'whole', ...meta, size };
   const sha256 = createHash('sha256');
-  let left = size;
-  while (left > 0) {
-    const pieces = await fields.reader.readSome(left);
-    if (pieces.length === 0) throw new IntegrityError(`${label} ends early, in the content of '${path}'`);
-    for (const data of pieces) {
-      left -= data.length;
-      sha256.update(data);
-      yield { type: 'data', path, data };
-    }
+  for await (const data of fields.reader.pieces(size, `the content of '${path}'`)) {
+    sha256.update(data);
+    yield { type: 'data', path, data };
   }
   const fileDigest = await fields.bytes(FILE_DIGEST_BYTES, `the digest of '${path}'`);
   if (!sha256.digest().equals(fileDigest)) {

@@ -112,24 +112,29 @@ async function* memberEntry(
     const previous = await parent.get(member.path);
     if (isPagedPath(member.path)) {
       entry.kind = 'paged';
-      yield* pagedEntry(reader, member, meta, previous?.kind === 'paged' ? previous : undefined, entry, counts);
+      yield* pagedEntry({ reader, member, meta, previous: previous?.kind === 'paged' ? previous : undefined, entry, counts });
     } else {
       entry.kind = 'whole';
-      yield* wholeEntry(reader, member, meta, previous?.kind === 'whole' ? previous : undefined, entry, counts);
+      yield* wholeEntry({ reader, member, meta, previous: previous?.kind === 'whole' ? previous : undefined, entry, counts });
     }
   }
   await index.add(entry);
 }
 
+/** What an entry for one regular file is made from: the member (its content next in `reader`) and the parent's entry. */
+interface FileEntryInput {
+  reader: ExactReader;
+  member: TarMember;
+  meta: MemberMeta;
+  /** The parent's entry of the same kind at this path. */
+  previous: IndexEntry | undefined;
+  /** The new index's entry, filled in. */
+  entry: IndexEntry;
+  counts: IncrementalCounts;
+}
+
 /** A relation file: the pages whose digest differs from the parent's, or 'unchanged'. */
-async function* pagedEntry(
-  reader: ExactReader,
-  member: TarMember,
-  meta: MemberMeta,
-  previous: IndexEntry | undefined,
-  entry: IndexEntry,
-  counts: IncrementalCounts,
-): AsyncGenerator<Buffer> {
+async function* pagedEntry({ reader, member, meta, previous, entry, counts }: FileEntryInput): AsyncGenerator<Buffer> {
   const pages = pageCountOf(member.size);
   const parentPages = previous ? pageCountOf(previous.size) : 0;
   const digests = Buffer.allocUnsafe(pages * PAGE_DIGEST_BYTES);
@@ -181,14 +186,7 @@ async function* pagedEntry(
  * Any other file, stored whole, unless a file of the same size in the parent has its SHA-256:
  * such a file (up to WHOLE_FILE_HOLD_BYTES) is held back until its digest is known.
  */
-async function* wholeEntry(
-  reader: ExactReader,
-  member: TarMember,
-  meta: MemberMeta,
-  previous: IndexEntry | undefined,
-  entry: IndexEntry,
-  counts: IncrementalCounts,
-): AsyncGenerator<Buffer> {
+async function* wholeEntry({ reader, member, meta, previous, entry, counts }: FileEntryInput): AsyncGenerator<Buffer> {
   const sha256 = createHash('sha256');
   entry.size = member.size;
   if (previous && previous.size === member.size && member.size <= WHOLE_FILE_HOLD_BYTES) {
@@ -207,15 +205,9 @@ async function* wholeEntry(
   }
   counts.wholeFiles++;
   yield encodeMemberStart(ENTRY_TAGS.whole, meta).u64(member.size).toBuffer();
-  let left = member.size;
-  while (left > 0) {
-    const pieces = await reader.readSome(left);
-    if (pieces.length === 0) await reader.read(left, `the content of '${member.path}'`);
-    for (const piece of pieces) {
-      left -= piece.length;
-      sha256.update(piece);
-      yield piece;
-    }
+  for await (const piece of reader.pieces(member.size, `the content of '${member.path}'`)) {
+    sha256.update(piece);
+    yield piece;
   }
   entry.fileDigest = sha256.digest();
   yield entry.fileDigest;

@@ -48,10 +48,7 @@ export async function* readTarMembers(reader: ExactReader): AsyncGenerator<TarMe
 }
 
 async function skipTo(reader: ExactReader, end: number, what: string): Promise<void> {
-  while (reader.offset < end) {
-    const taken = await reader.readSome(end - reader.offset);
-    if (taken.length === 0) throw new IntegrityError(`${reader.label} ends early, in ${what}`);
-  }
+  for await (const piece of reader.pieces(end - reader.offset, what)) void piece;
 }
 
 export function tarPaddingOf(size: number): number {
