@@ -48,6 +48,8 @@ export class FieldWriter {
   }
 }
 
+const SMALL_FIELD_BYTES = 64;
+
 /** Reads the fields FieldWriter writes; every read names what it reads, for the error of a short stream. */
 export class FieldReader {
   constructor(readonly reader: ExactReader) {}
@@ -75,7 +77,13 @@ export class FieldReader {
     return (await this.reader.read(length, what)).toString('utf8');
   }
 
-  bytes(length: number, what: string): Promise<Buffer> {
-    return this.reader.read(length, what);
+  /**
+   * A digest or other small field is copied: kept for long (a page's digest in the combiner's
+   * states), a view would keep the whole stream chunk it came from alive. Larger reads (pages)
+   * are views; whoever keeps them copies them (SpillStore.append).
+   */
+  async bytes(length: number, what: string): Promise<Buffer> {
+    const bytes = await this.reader.read(length, what);
+    return length <= SMALL_FIELD_BYTES ? Buffer.from(bytes) : bytes;
   }
 }

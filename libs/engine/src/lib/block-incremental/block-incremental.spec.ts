@@ -598,6 +598,8 @@ describe('block incrementals: formats and edge cases', () => {
     expect(comparable(await treeOfTar(await combined(tars[0], [link('b1', first.artifact), link('b2', second.artifact)])))).toEqual(
       comparable(states[2]),
     );
+    // No incremental: the full's tar as it is.
+    expect(comparable(await treeOfTar(await combined(tars[0], [])))).toEqual(comparable(states[0]));
     await expect(combined(tars[0], [link('b2', second.artifact)])).rejects.toThrow(IncrementalChainError);
     await expect(combined(tars[0], [link('b2', second.artifact)])).rejects.toThrow('was taken against backup b1, not b0');
     await expect(combined(tars[0], [link('b1', second.artifact)])).rejects.toThrow(
