@@ -550,6 +550,22 @@ describe('block incrementals: formats and edge cases', () => {
     expect(entries).toEqual({ ...unchanged, ...expected });
   });
 
+  it('stores a changed page and its map, not the unchanged files: about 8 KiB plus per-file metadata', async () => {
+    const parent = base();
+    const { artifact: nothing } = await incrementalBetween(
+      parent,
+      changed(parent, () => undefined),
+    );
+    const { artifact: onePage } = await incrementalBetween(
+      parent,
+      changed(parent, (_, file) => (file('base/5/16384').content[PAGE_SIZE] ^= 1)),
+    );
+    // Five files and their directories: names, modes, sizes and digests, no content.
+    expect(nothing.length).toBeLessThan(1024);
+    expect(onePage.length - nothing.length).toBeLessThan(PAGE_SIZE + 128);
+    expect(onePage.length - nothing.length).toBeGreaterThan(PAGE_SIZE);
+  });
+
   it.each([
     ['base/5/16384', true],
     ['base/5/16384_fsm', true],
