@@ -16,6 +16,11 @@ interface Seen {
 type Handler = (request: Seen, response: ServerResponse) => void;
 
 /** A tiny HTTP server standing in for a tier service: it answers with `handler` and records each request. */
+/** GET /health of a tier service, naming its tier. */
+function health(tier: string): object {
+  return { status: 'ok', info: { service: { status: 'up', name: `${tier}-backup`, tier } } };
+}
+
 async function fakeService(handler: Handler): Promise<{ url: string; seen: Seen[]; close: () => Promise<void> }> {
   const seen: Seen[] = [];
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
@@ -163,7 +168,7 @@ describe('rookery --service: calls and error mapping', () => {
     const backupService = (finished: object) => {
       let reads = 0;
       return service((request, response) => {
-        if (request.method === 'GET' && request.url === '/backups') return json(response, 200, { backups: [] });
+        if (request.method === 'GET' && request.url === '/health') return json(response, 200, health('oltp'));
         if (request.method === 'POST' && request.url === '/backups') return json(response, 202, RECORD);
         reads++;
         if (reads <= 2)
@@ -198,7 +203,7 @@ describe('rookery --service: calls and error mapping', () => {
         ]),
       ).toBe(0);
       expect(fake.seen.slice(0, 2).map((request) => `${request.method} ${request.url} ${request.body}`)).toEqual([
-        'GET /backups ',
+        'GET /health ',
         'POST /backups {"type":"full"}',
       ]);
       expect(stderr).toEqual([
@@ -220,13 +225,16 @@ describe('rookery --service: calls and error mapping', () => {
       );
     });
 
-    it('refuses (exit 2), starting nothing, when the service backs up another tier than --tier', async () => {
-      const fake = await service((_request, response) =>
-        json(response, 200, { backups: [{ ...RECORD, tier: 'content', id: 'x-content' }] }),
-      );
+    it('refuses (exit 2), starting nothing, when the service backs up another tier than --tier (GET /health names it)', async () => {
+      const fake = await service((_request, response) => json(response, 200, health('content')));
       expect(await run(['--service', fake.url, '--token-file', tokenFile, 'backup', '--tier', 'oltp'])).toBe(2);
-      expect(fake.seen.map((request) => request.method)).toEqual(['GET']);
+      expect(fake.seen.map((request) => `${request.method} ${request.url}`)).toEqual(['GET /health']);
       expect(stderr.join('')).toContain(`the service at ${fake.url} serves tier content, not oltp`);
+      const restoring = await service((_request, response) => json(response, 200, health('content')));
+      expect(
+        await run(['--service', restoring.url, '--token-file', tokenFile, 'restore', '--tier', 'oltp', '--to', '/srv/restores/a']),
+      ).toBe(2);
+      expect(restoring.seen.map((request) => `${request.method} ${request.url}`)).toEqual(['GET /health']);
     });
   });
 
@@ -243,7 +251,9 @@ describe('rookery --service: calls and error mapping', () => {
     const fake = await service((request, response) =>
       request.method === 'POST'
         ? json(response, 202, restore)
-        : json(response, 200, { ...restore, status: 'failed', error: 'the directory is not empty' }),
+        : request.url === '/health'
+          ? json(response, 503, { status: 'error', error: { repository: { status: 'down' } } }) // unhealthy: the tier is checked on the record
+          : json(response, 200, { ...restore, status: 'failed', error: 'the directory is not empty' }),
     );
     const args = [
       '--service',
@@ -259,11 +269,12 @@ describe('rookery --service: calls and error mapping', () => {
       '0/3000148',
     ];
     expect(await run(args)).toBe(1);
-    expect(JSON.parse(fake.seen[0].body)).toEqual({
+    expect(fake.seen[0].url).toBe('/health');
+    expect(JSON.parse(fake.seen[1].body)).toEqual({
       backup: 'latest',
       target: { kind: 'physical', directory: '/srv/restores/a', recoveryTarget: { lsn: '0/3000148' } },
     });
-    expect(fake.seen[1].url).toBe('/restores/r-1');
+    expect(fake.seen[2].url).toBe('/restores/r-1');
     expect(stderr.at(-1)).toBe('rookery: restore r-1 failed on the service: the directory is not empty\n');
   });
 

@@ -23,11 +23,20 @@ function assertTier(client: ServiceClient, expected: TierName, served: string): 
     });
 }
 
+/**
+ * Refuses, before anything starts, a service that serves another tier than --tier: a service backs
+ * up and restores its own tier whatever is asked. GET /health names it; a service that does not
+ * (another version) or is unhealthy is checked on the started job's record instead.
+ */
+async function assertServedTier(client: ServiceClient, tier: TierName): Promise<void> {
+  const health = await client.get<{ info?: { service?: { tier?: unknown } } }>('/health').catch(() => null);
+  const served = health?.info?.service?.tier;
+  if (typeof served === 'string') assertTier(client, tier, served);
+}
+
 /** `backup --tier T --service URL`: POST /backups, then its record to the end. Resolves only when it completed. */
 export async function serviceBackup(client: ServiceClient, tier: TierName, options: { type: string; json?: boolean }): Promise<void> {
-  // A service backs up its own tier whatever is asked: check the tier first where its catalog tells.
-  const { backups } = await client.get<{ backups: ServedBackupRecord[] }>('/backups');
-  if (backups.length) assertTier(client, tier, backups[0].tier);
+  await assertServedTier(client, tier);
   const started = await client.post<ServedBackupRecord>('/backups', { type: options.type });
   await followToEnd(client, tier, 'backups', started, options.json, describeBackup);
 }
@@ -135,7 +144,9 @@ export function restoreRequest(options: ServiceRestoreOptions): RestoreRequest {
 
 /** `restore --service URL`: POST /restores, then its record to the end; fails unless it completed. */
 export async function serviceRestore(client: ServiceClient, tier: TierName, options: ServiceRestoreOptions): Promise<void> {
-  const started = await client.post<ServiceRestoreRecord>('/restores', restoreRequest(options));
+  const request = restoreRequest(options);
+  await assertServedTier(client, tier);
+  const started = await client.post<ServiceRestoreRecord>('/restores', request);
   await followToEnd(client, tier, 'restores', started, options.json, restoreText);
 }
 

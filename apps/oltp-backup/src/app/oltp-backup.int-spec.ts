@@ -183,7 +183,10 @@ describe('oltp-backup service', () => {
 
   it('GET /health is 200 while the repository and catalog answer, 503 naming the repository when it is gone', async () => {
     const healthy = await request(app.getHttpServer()).get('/health').expect(200);
-    expect(healthy.body).toMatchObject({ status: 'ok', info: { repository: { status: 'up' }, catalog: { status: 'up' } } });
+    expect(healthy.body).toMatchObject({
+      status: 'ok',
+      info: { service: { status: 'up', name: 'oltp-backup', tier: 'oltp' }, repository: { status: 'up' }, catalog: { status: 'up' } },
+    });
 
     // Removed, with a plain file in its place: the store cannot recreate its directory (the tests
     // run as root, so a chmod would not make the directory unwritable).

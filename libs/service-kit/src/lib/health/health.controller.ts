@@ -15,9 +15,9 @@ export class HealthController {
   @Get()
   @PublicRoute()
   @HealthCheck({ swaggerDocumentation: false })
-  @ApiOkResponse({ description: 'repository store and catalog reachable' })
+  @ApiOkResponse({ description: 'repository store and catalog reachable; `info.service` names the service and its tier' })
   @ApiServiceUnavailableResponse({ description: 'a dependency is down; `error` names it and why' })
   check(): Promise<HealthCheckResult> {
-    return this.health.check([() => this.checks.repository(), () => this.checks.catalogDatabase()]);
+    return this.health.check([() => this.checks.service(), () => this.checks.repository(), () => this.checks.catalogDatabase()]);
   }
 }

@@ -1,15 +1,19 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import { BackupCatalog } from '@rookery/catalog';
 import { isRookeryError } from '@rookery/core';
 import { RookeryEngine } from '@rookery/engine';
+import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS, serviceTierOf } from '../service-kit.constants';
 
 const CHECK_TIMEOUT_MS = 5_000;
 
 /**
- * What /health reports: the repository's primary store answers and accepts a write (the same probe
- * a backup makes before it starts), and the catalog database answers a query. Each check is
- * bounded, so a hung store turns the service unhealthy instead of hanging the probe.
+ * What /health reports: which service this is and the tier it serves (so a client checks it is
+ * talking to the service it means before it asks for anything), the repository's primary store
+ * answers and accepts a write (the same probe a backup makes before it starts), and the catalog
+ * database answers a query. Each check is bounded, so a hung store turns the service unhealthy
+ * instead of hanging the probe.
  */
 @Injectable()
 export class ServiceHealthService {
@@ -17,7 +21,14 @@ export class ServiceHealthService {
     private readonly indicators: HealthIndicatorService,
     private readonly engine: RookeryEngine,
     private readonly catalog: BackupCatalog,
+    private readonly moduleRef: ModuleRef,
+    @Inject(SERVICE_KIT_OPTIONS) private readonly options: ResolvedServiceKitOptions,
   ) {}
+
+  /** Always up: the service's name and tier (null for the fleet-wide validator and compliance services). */
+  service(): HealthIndicatorResult<'service'> {
+    return this.indicators.check('service').up({ name: this.options.serviceName, tier: serviceTierOf(this.moduleRef) });
+  }
 
   repository(): Promise<HealthIndicatorResult<'repository'>> {
     const store = this.engine.store;
