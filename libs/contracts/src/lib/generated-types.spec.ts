@@ -58,7 +58,11 @@ describe('the rookery.v1 protos', () => {
   it('load with the options servers use, and declare every service listed', () => {
     const definition = loadSync([...ROOKERY_PROTO_FILES], PROTO_LOADER_OPTIONS);
     const services = Object.keys(definition).filter((name) => !('format' in definition[name]));
-    expect(services.sort()).toEqual(Object.keys(ROOKERY_SERVICES).map((name) => `rookery.v1.${name}`).sort());
+    expect(services.sort()).toEqual(
+      Object.keys(ROOKERY_SERVICES)
+        .map((name) => `rookery.v1.${name}`)
+        .sort(),
+    );
     expect(PROTO_ROOT).toBe(join(LIBRARY, 'proto'));
   });
 });

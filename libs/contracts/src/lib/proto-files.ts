@@ -23,9 +23,10 @@ export const ROOKERY_PROTO_FILES: readonly string[] = [...new Set(Object.values(
  * The directory the protos are imported from ('rookery/v1/…'): beside the sources (libs/contracts/proto)
  * when run from them, else the repository's copy when run from the compiled dist/libs/contracts.
  */
-export const PROTO_ROOT: string = [join(__dirname, '..', '..', 'proto'), join(__dirname, '..', '..', '..', '..', '..', 'libs', 'contracts', 'proto')].find(
-  (candidate) => existsSync(join(candidate, 'rookery', 'v1', 'records.proto')),
-) ?? join(__dirname, '..', '..', 'proto');
+export const PROTO_ROOT: string =
+  [join(__dirname, '..', '..', 'proto'), join(__dirname, '..', '..', '..', '..', '..', 'libs', 'contracts', 'proto')].find((candidate) =>
+    existsSync(join(candidate, 'rookery', 'v1', 'records.proto')),
+  ) ?? join(__dirname, '..', '..', 'proto');
 
 /**
  * How every server and client loads the protos: camelCase fields (the REST JSON names), int64 as

@@ -48,7 +48,9 @@ export class RookeryGrpcServer extends ServerGrpc {
     const server = new Server();
     this.boundPort = await new Promise<number>((resolve, reject) =>
       server.bindAsync(hostPort(this.listener.host, this.listener.port), this.serverCredentials, (error, port) =>
-        error ? reject(new Error(`cannot listen for gRPC on ${hostPort(this.listener.host, this.listener.port)}: ${error.message}`)) : resolve(port),
+        error
+          ? reject(new Error(`cannot listen for gRPC on ${hostPort(this.listener.host, this.listener.port)}: ${error.message}`))
+          : resolve(port),
       ),
     );
     return server;
@@ -65,7 +67,9 @@ export class RookeryGrpcServer extends ServerGrpc {
   override async start(callback?: () => void): Promise<void> {
     await this.bindEvents();
     const health = loadSync(healthProtoPath, { keepCase: true });
-    new ReflectionService({ ...this.definition, ...health }, { services: [...this.servedNames, HEALTH_SERVICE] }).addToServer(this.grpcClient);
+    new ReflectionService({ ...this.definition, ...health }, { services: [...this.servedNames, HEALTH_SERVICE] }).addToServer(
+      this.grpcClient,
+    );
     this.health.addToServer(this.grpcClient);
     for (const name of ['', ...this.servedNames]) this.health.setStatus(name, 'SERVING');
     callback?.();

@@ -53,7 +53,12 @@ export function grpcErrorFor(error: RookeryError): GrpcStatusError {
 export function grpcErrorForHttpException(exception: HttpException): GrpcStatusError {
   const body = exception.getResponse();
   const fields = typeof body === 'object' && body !== null ? (body as { code?: unknown; message?: unknown; hint?: unknown }) : {};
-  const message = typeof body === 'string' ? body : Array.isArray(fields.message) ? fields.message.join('; ') : String(fields.message ?? exception.message);
+  const message =
+    typeof body === 'string'
+      ? body
+      : Array.isArray(fields.message)
+        ? fields.message.join('; ')
+        : String(fields.message ?? exception.message);
   const code = typeof fields.code === 'string' ? fields.code : `HTTP_${exception.getStatus()}`;
   return grpcError(grpcStatusForHttp(exception.getStatus()), message, code, typeof fields.hint === 'string' ? fields.hint : undefined);
 }
