@@ -33,6 +33,8 @@ const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
   LOCK_HELD: EXIT.busy,
   INCREMENTAL_CHAIN: EXIT.failure,
   BACKUP_NOT_FOUND: EXIT.failure,
+  RESTORE_NOT_FOUND: EXIT.failure,
+  NOT_RUNNING: EXIT.failure,
   RESTORE_TARGET: EXIT.failure,
   WAL_NOT_FOUND: EXIT.failure,
   OBJECT_ARCHIVED: EXIT.failure,

@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { RookeryConfig } from '@rookery/config';
 import type { TierName } from '@rookery/core';
-import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, createBackupsController, createTierGrpcControllers } from '@rookery/service-kit';
+import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, tierControllers } from '@rookery/service-kit';
 
 /** The tier this service backs up. */
 export const CONTENT_TIER: TierName = 'content';
@@ -25,7 +25,7 @@ export class ContentBackupModule {
     return {
       module: ContentBackupModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'content-backup', ...options }), ScheduleModule.forRoot()],
-      controllers: [createBackupsController(CONTENT_TIER), ...createTierGrpcControllers(CONTENT_TIER)],
+      controllers: tierControllers(CONTENT_TIER),
       providers: [{ provide: SERVICE_TIER, useValue: CONTENT_TIER }, BackupScheduleHandler],
     };
   }

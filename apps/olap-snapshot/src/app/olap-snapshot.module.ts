@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { RookeryConfig } from '@rookery/config';
 import type { TierName } from '@rookery/core';
-import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, createBackupsController, createTierGrpcControllers } from '@rookery/service-kit';
+import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, tierControllers } from '@rookery/service-kit';
 
 /** The tier this service backs up. */
 export const OLAP_TIER: TierName = 'olap';
@@ -25,7 +25,7 @@ export class OlapSnapshotModule {
     return {
       module: OlapSnapshotModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'olap-snapshot', ...options }), ScheduleModule.forRoot()],
-      controllers: [createBackupsController(OLAP_TIER), ...createTierGrpcControllers(OLAP_TIER)],
+      controllers: tierControllers(OLAP_TIER),
       providers: [{ provide: SERVICE_TIER, useValue: OLAP_TIER }, BackupScheduleHandler],
     };
   }

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { RookeryConfig } from '@rookery/config';
-import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, createBackupsController, createTierGrpcControllers } from '@rookery/service-kit';
+import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, tierControllers } from '@rookery/service-kit';
 import { OLTP_TIER } from './oltp.tier';
 import { StatusController } from './status.controller';
 import { WAL_WATCH_INTERVAL_MS, WalArchiveWatcher } from './wal-archive.watcher';
@@ -30,7 +30,7 @@ export class OltpBackupModule {
         }),
         ScheduleModule.forRoot(),
       ],
-      controllers: [createBackupsController(OLTP_TIER), ...createTierGrpcControllers(OLTP_TIER), StatusController],
+      controllers: [...tierControllers(OLTP_TIER), StatusController],
       providers: [
         { provide: SERVICE_TIER, useValue: OLTP_TIER },
         { provide: WAL_WATCH_INTERVAL_MS, useValue: options.walWatchIntervalMs ?? 30_000 },

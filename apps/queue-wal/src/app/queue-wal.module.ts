@@ -2,7 +2,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { ScheduleModule } from '@nestjs/schedule';
 import type { RookeryConfig } from '@rookery/config';
 import type { TierName } from '@rookery/core';
-import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, createBackupsController, createTierGrpcControllers } from '@rookery/service-kit';
+import { BackupScheduleHandler, SERVICE_TIER, ServiceKitModule, tierControllers } from '@rookery/service-kit';
 import { StatusController } from './status.controller';
 import { WalStreamService } from './wal-stream.service';
 
@@ -31,7 +31,7 @@ export class QueueWalModule {
     return {
       module: QueueWalModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'queue-wal', ...kit }), ScheduleModule.forRoot()],
-      controllers: [createBackupsController(QUEUE_TIER), ...createTierGrpcControllers(QUEUE_TIER), StatusController],
+      controllers: [...tierControllers(QUEUE_TIER), StatusController],
       providers: [
         { provide: SERVICE_TIER, useValue: QUEUE_TIER },
         { provide: WalStreamService.OPTIONS, useValue: { sweepIntervalMs, reportIntervalMs } },

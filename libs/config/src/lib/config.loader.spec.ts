@@ -90,6 +90,13 @@ describe('buildConfig', () => {
     expect(configError(() => buildConfig({ repository: { owner: 'no such/account' } }, 'x')).message).toContain('repository.owner');
   });
 
+  it('reads restores.directoryRoot (absent: null, physical restores through a service refused); a relative root is refused', () => {
+    expect(buildConfig({}, 'x').restores).toEqual({ directoryRoot: null });
+    expect(buildConfig({ restores: { directoryRoot: '/srv/restores/' } }, 'x').restores).toEqual({ directoryRoot: '/srv/restores/' });
+    expect(buildConfig({ restores: { directoryRoot: '/srv//restores/../restores' } }, 'x').restores.directoryRoot).toBe('/srv/restores');
+    expect(configError(() => buildConfig({ restores: { directoryRoot: 'restores' } }, 'x')).message).toContain('restores.directoryRoot');
+  });
+
   it('reads postgres.idleTimeoutSeconds, 600 s by default (the start checkpoint is silent)', () => {
     expect(buildConfig({}, 'x').postgres).toEqual({ binDir: undefined, idleTimeoutSeconds: 600 });
     expect(buildConfig({ postgres: { idleTimeoutSeconds: 5 } }, 'x').postgres.idleTimeoutSeconds).toBe(5);

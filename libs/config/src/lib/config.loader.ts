@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { normalize, resolve } from 'node:path';
 import { ConfigError, Secret, TIER_NAMES, TierName, TierPolicy } from '@rookery/core';
 import {
   AuthConfig,
@@ -184,6 +184,7 @@ export function buildConfig(
     },
     validator: { requestWindowSeconds: file.validator?.requestWindowSeconds ?? DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS },
     restore: { directWrites: file.restore?.directWrites ?? true },
+    restores: { directoryRoot: file.restores?.directoryRoot ? normalize(file.restores.directoryRoot) : null },
     backup: { reuseBuffers: file.backup?.reuseBuffers ?? true },
   });
 }

@@ -245,6 +245,10 @@ export const rookeryFileSchema = z
     walStream: walStreamSection,
     wal: walArchiveSection,
     restore: z.object({ directWrites: z.boolean() }).strict().partial(),
+    restores: z
+      .object({ directoryRoot: z.string().regex(/^\//, 'must be an absolute path') })
+      .strict()
+      .partial(),
     backup: z.object({ reuseBuffers: z.boolean() }).strict().partial(),
     events: z
       .object({

@@ -49,6 +49,7 @@ export interface RookeryConfig {
   events: EventsConfig;
   validator: ValidatorConfig;
   restore: RestoreConfig;
+  restores: ServiceRestoresConfig;
   backup: BackupConfig;
 }
 
@@ -155,6 +156,16 @@ export interface BackupConfig {
  */
 export interface RestoreConfig {
   directWrites: boolean;
+}
+
+/**
+ * Restores a service runs for its callers (POST /restores, the RestoreService RPC). directoryRoot:
+ * the one directory a physical restore through a service may write under (each restore into a
+ * new directory below it). Null (the default): the service refuses physical restores, since a
+ * caller must never choose where on the service's host files are written.
+ */
+export interface ServiceRestoresConfig {
+  directoryRoot: string | null;
 }
 
 /**

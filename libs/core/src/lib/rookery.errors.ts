@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'LOCK_HELD' // another backup of the tier holds the repository lock
   | 'INCREMENTAL_CHAIN' // an incremental has no usable parent: take a full backup
   | 'BACKUP_NOT_FOUND' // no backup with that id in the tier
+  | 'RESTORE_NOT_FOUND' // no restore with that id in this service
+  | 'NOT_RUNNING' // the backup or restore to cancel is not running in this service
   | 'RESTORE_TARGET' // the restore target (directory, server, recovery target) is unusable
   | 'WAL_NOT_FOUND' // the WAL file is not in the archive (how recovery finds its end)
   | 'OBJECT_ARCHIVED' // objects a restore needs are archived and not readable yet
@@ -172,11 +174,37 @@ export class LockHeldError extends RookeryError {
   }
 }
 
+/** A restore of the tier is already running in this service: one at a time per tier. */
+export class RestoreRunningError extends RookeryError {
+  constructor(tier: string, running: string) {
+    super('LOCK_HELD', 'restore', `a restore of tier '${tier}' is already running in this service (${running})`, {
+      retryable: true,
+      hint: 'wait for it to finish, or cancel it',
+    });
+  }
+}
+
 export class BackupNotFoundError extends RookeryError {
   constructor(tier: string, id: string) {
     super('BACKUP_NOT_FOUND', 'restore', `backup '${id}' of tier '${tier}' not found`, {
       hint: `list backups with: rookery info --tier ${tier}`,
     });
+  }
+}
+
+/** A restore a service was asked about that it does not know (it keeps its newest 100 in memory). */
+export class RestoreNotFoundError extends RookeryError {
+  constructor(id: string) {
+    super('RESTORE_NOT_FOUND', 'restore', `restore '${id}' not found in this service`, {
+      hint: 'list the restores it knows with GET /restores (a restarted service forgets earlier ones)',
+    });
+  }
+}
+
+/** A cancel of something this process is not running (finished already, or run by another process). */
+export class NotRunningError extends RookeryError {
+  constructor(family: 'backup' | 'restore', what: string, status: string) {
+    super('NOT_RUNNING', family, `${what} is not running in this service (${status}); nothing to cancel`);
   }
 }
 

@@ -137,8 +137,12 @@ export class BackupRun {
         now: plannedClock(this.startedAt, this.clock),
       });
     } catch (error) {
-      await this.reportOutcome((sink) => sink.failed(backupFailedEvent(facts, error, sink.source), error, facts));
-      throw error;
+      // A run its caller aborted (a cancel, a service stopping) failed because of that, whatever
+      // error the interrupted step raised on the way out.
+      const reason: unknown = options.signal?.aborted ? options.signal.reason : undefined;
+      const failure = reason instanceof Error ? reason : error;
+      await this.reportOutcome((sink) => sink.failed(backupFailedEvent(facts, failure, sink.source), failure, facts));
+      throw failure;
     }
     const repository = this.ports.repository;
     await this.reportOutcome((sink) =>

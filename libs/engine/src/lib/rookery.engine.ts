@@ -345,10 +345,13 @@ export class RookeryEngine {
     return this.retention.expire(request);
   }
 
-  /** Legal holds: a held backup is never expired, whatever its age. */
-  hold(tier: TierName, backupId: string, reason: string): Promise<LegalHold> {
+  /**
+   * Legal holds: a held backup is never expired, whatever its age. `heldBy` names who placed it
+   * (a service passes its caller); default: this engine's actor on this host.
+   */
+  hold(tier: TierName, backupId: string, reason: string, heldBy?: string): Promise<LegalHold> {
     requireTier(tier);
-    return this.retention.hold(tier, backupId, reason);
+    return this.retention.hold(tier, backupId, reason, heldBy);
   }
 
   releaseHold(tier: TierName, backupId: string): Promise<LegalHold> {

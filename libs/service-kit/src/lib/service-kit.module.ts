@@ -19,13 +19,15 @@ import { serviceLoggerOptions } from './service-logger.options';
 import { RetentionJobService } from './retention/retention-jobs.service';
 import { ReplicationController } from './replication/replication.controller';
 import { ReplicationJobService } from './replication/replication-jobs.service';
+import { RestoreJobService } from './restores/restore-jobs.service';
 import { ServiceResourcesService } from './service-resources.service';
 import { ROOKERY_CONFIG, ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS, ServiceKitOptions } from './service-kit.constants';
 
 /**
  * What every tier service shares, registered once (global): the frozen config, the engine (closed on
  * shutdown), the catalog, GET /health, GET /metrics, pino logging with secrets redacted, the
- * RookeryError → HTTP filter, and BackupJobService for apps to call from controllers and cron.
+ * RookeryError → HTTP filter, and the job services (BackupJobService, RestoreJobService) apps call
+ * from controllers (tierControllers), cron and other transports.
  */
 @Module({})
 export class ServiceKitModule {
@@ -70,6 +72,7 @@ export class ServiceKitModule {
         ServiceResourcesService,
         ReplicationJobService,
         RetentionJobService,
+        RestoreJobService,
       ],
       exports: [
         AuditInterceptor,
@@ -82,6 +85,7 @@ export class ServiceKitModule {
         ServiceEventsService,
         ReplicationJobService,
         RetentionJobService,
+        RestoreJobService,
       ],
     };
   }

@@ -37,7 +37,15 @@ export interface GrpcListenerSection {
  */
 export function backupServiceConfig(
   tier: TierName,
-  options: { repository: string; pgUrl: string; catalogUrl: string; auth?: AuthFixture['section']; grpc?: GrpcListenerSection },
+  options: {
+    repository: string;
+    pgUrl: string;
+    catalogUrl: string;
+    auth?: AuthFixture['section'];
+    /** restores.directoryRoot: where physical restores through the service may go (default: none allowed). */
+    restoresRoot?: string;
+    grpc?: GrpcListenerSection;
+  },
 ): RookeryConfig {
   return buildConfig(
     {
@@ -47,6 +55,7 @@ export function backupServiceConfig(
       service: { host: '127.0.0.1', port: 0, ...(options.grpc ? { grpc: options.grpc } : {}) },
       // Authentication is off in the specs of what a service does; <app>.auth.int-spec covers it.
       auth: options.auth ?? { mode: 'none' },
+      ...(options.restoresRoot ? { restores: { directoryRoot: options.restoresRoot } } : {}),
     },
     `${tier} service int-spec`,
   );

@@ -1,4 +1,15 @@
-import { BadRequestException, PipeTransform } from '@nestjs/common';
+import {
+  BadRequestException,
+  CallHandler,
+  ExecutionContext,
+  Injectable,
+  NestInterceptor,
+  PipeTransform,
+  UseInterceptors,
+  applyDecorators,
+} from '@nestjs/common';
+import { ApiBody } from '@nestjs/swagger';
+import { Observable } from 'rxjs';
 import { z } from 'zod';
 
 /**
@@ -24,4 +35,26 @@ export class BodySchemaPipe<Schema extends z.ZodTypeAny> implements PipeTransfor
       ...(unknown.length ? { unknownFields: unknown } : {}),
     });
   }
+}
+
+const emptyBody = z.object({}).strict();
+
+/** Refuses any field in the body of a route that takes none, as BodySchemaPipe would (400 naming it). */
+@Injectable()
+export class NoBodyInterceptor implements NestInterceptor {
+  private readonly pipe = new BodySchemaPipe(emptyBody);
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    // Runs inside the audit interceptor: a refused body is audited as a failed call.
+    this.pipe.transform(context.switchToHttp().getRequest<{ body?: unknown }>().body);
+    return next.handle();
+  }
+}
+
+/** A route that takes no body (a cancel, a release): `{}` or nothing; any field is a 400 naming it. */
+export function NoBody(): MethodDecorator {
+  return applyDecorators(
+    UseInterceptors(NoBodyInterceptor),
+    ApiBody({ schema: { type: 'object', properties: {}, additionalProperties: false }, required: false }),
+  );
 }

@@ -33,14 +33,21 @@ function makeEngine(onAbort: 'rejects' | 'ignores') {
 /** The catalog's record of each run, as the service writes it. */
 function makeCatalog() {
   const failed: { id: string; error: unknown }[] = [];
+  const records = new Map<string, BackupRecord>();
   const catalog = {
-    recordStarted: async (record: Partial<BackupRecord>) => ({ ...record, status: 'running' }) as BackupRecord,
+    recordStarted: async (record: Partial<BackupRecord>) => {
+      const started = { ...record, status: 'running', error: null } as BackupRecord;
+      records.set(started.id, started);
+      return started;
+    },
     recordFailed: async (id: string, error: unknown) => {
       failed.push({ id, error });
+      const record = records.get(id);
+      if (record) records.set(id, { ...record, status: 'failed', error: (error as Error).message });
       return null;
     },
     recordCompleted: async () => null,
-    get: async () => null,
+    get: async (id: string) => records.get(id) ?? null,
     remove: async () => undefined,
   };
   return { catalog: catalog as unknown as BackupCatalog, failed };
@@ -88,5 +95,42 @@ describe('BackupJobService at shutdown', () => {
     backups[0]?.reject(new Error('late failure'));
     await new Promise(setImmediate);
     expect(failed).toHaveLength(1);
+  });
+});
+
+describe('BackupJobService.cancel', () => {
+  it('aborts the running backup and answers its record failed, naming who cancelled it, whatever the interrupted step threw', async () => {
+    const { service, backups } = makeService('ignores');
+    const record = await service.start('oltp', { requestedBy: 'api' });
+    // The step interrupted by the abort fails with its own error (a tool killed), as a real one does.
+    backups[0]?.signal.addEventListener('abort', () => backups[0]?.reject(new Error('pg_basebackup terminated by signal 15')));
+    const cancelled = await service.cancel('oltp', record.id, 'operator-oltp');
+    expect(cancelled).toMatchObject({ id: record.id, status: 'failed', error: 'cancelled by operator-oltp' });
+    expect(backups[0]?.signal.aborted).toBe(true);
+  });
+
+  it('refuses a backup that is not running here (409 NOT_RUNNING), and an unknown one (BACKUP_NOT_FOUND)', async () => {
+    const { service, backups } = makeService('rejects');
+    const record = await service.start('oltp', { requestedBy: 'api' });
+    await service.cancel('oltp', record.id, 'operator');
+    await expect(service.cancel('oltp', record.id, 'operator')).rejects.toMatchObject({
+      code: 'NOT_RUNNING',
+      message: `backup '${record.id}' of tier 'oltp' is not running in this service (failed); nothing to cancel`,
+    });
+    await expect(service.cancel('oltp', 'unknown', 'operator')).rejects.toMatchObject({ code: 'BACKUP_NOT_FOUND' });
+    expect(backups).toHaveLength(1);
+  });
+});
+
+describe('BackupJobService.watch', () => {
+  it('yields the running record (no progress reported yet), then the failed record once the run ends, and ends', async () => {
+    const { service, backups } = makeService('rejects');
+    const record = await service.start('oltp', { requestedBy: 'api' });
+    const updates = service.watch('oltp', record.id)[Symbol.asyncIterator]();
+    expect((await updates.next()).value).toMatchObject({ backup: { id: record.id, status: 'running' }, progress: null });
+    const last = updates.next();
+    backups[0]?.reject(new Error('disk full'));
+    expect((await last).value).toEqual({ backup: expect.objectContaining({ status: 'failed', error: 'disk full' }), progress: null });
+    expect((await updates.next()).done).toBe(true);
   });
 });

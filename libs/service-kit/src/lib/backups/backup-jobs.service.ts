@@ -1,9 +1,19 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { BackupCatalog, BackupRecord } from '@rookery/catalog';
-import { BackupNotFoundError, BackupType, InvariantError, LockHeldError, TierName, isBackupId, isRookeryError } from '@rookery/core';
+import {
+  BackupNotFoundError,
+  BackupType,
+  InvariantError,
+  LockHeldError,
+  NotRunningError,
+  TierName,
+  isBackupId,
+  isRookeryError,
+} from '@rookery/core';
 import { BackupLifecycleSink, BackupRun, RookeryEngine } from '@rookery/engine';
 import { BackupRunFacts } from '@rookery/events';
 import { ServiceEventsService } from '../events/service-events.service';
+import { JobChanges, JobProgress, jobProgressOf, watchUpdates } from '../jobs/job-progress';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 
@@ -14,11 +24,26 @@ export interface BackupStartOptions {
   type?: BackupType;
 }
 
+/** A backup as the service serves it: the catalog record, with where it is while it runs here. */
+export type ServedBackupRecord = BackupRecord & {
+  /** Phase and bytes of a backup running in this service; null otherwise. */
+  progress: JobProgress | null;
+};
+
+/** One update of BackupJobService.watch. */
+export interface BackupProgressUpdate {
+  backup: BackupRecord;
+  progress: JobProgress | null;
+}
+
 interface RunningBackup {
   run: BackupRun;
   requestedBy: string;
   abort: AbortController;
   done: Promise<void>;
+  /** Set once the run is named (its catalog record exists). */
+  id?: string;
+  progress: JobProgress | null;
 }
 
 /**
@@ -32,6 +57,7 @@ interface RunningBackup {
 export class BackupJobService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BackupJobService.name);
   private readonly running = new Map<TierName, RunningBackup>();
+  private readonly changes = new JobChanges();
 
   constructor(
     private readonly engine: RookeryEngine,
@@ -67,6 +93,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       requestedBy: options.requestedBy,
       abort: new AbortController(),
       done: new Promise<void>((resolve) => (settle = resolve)),
+      progress: null,
     };
     this.running.set(tier, job);
 
@@ -80,6 +107,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       throw error;
     }
     const id = facts.backupId;
+    job.id = id;
     this.metrics.backupStarted(tier);
     this.logger.log(`${run.type} backup '${id}' of tier '${tier}' requested by ${options.requestedBy}`);
 
@@ -87,7 +115,11 @@ export class BackupJobService implements BeforeApplicationShutdown {
     const started = new Promise<void>((resolve) => (streaming = resolve));
     const backup = run.finish({
       signal: job.abort.signal,
-      onProgress: () => streaming(),
+      onProgress: (event) => {
+        streaming();
+        job.progress = jobProgressOf(event);
+        this.changes.changed(id);
+      },
       onWarning: (message) => this.logger.warn(message),
     });
     const finished = backup
@@ -99,6 +131,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
       .finally(() => {
         if (this.running.get(tier) === job) this.running.delete(tier);
         settle();
+        this.changes.changed(id);
       });
 
     // Answer once the run is past the lock (data flows), or failed early, or the wait is over.
@@ -123,15 +156,57 @@ export class BackupJobService implements BeforeApplicationShutdown {
   }
 
   /**
-   * One backup of the tier. The catalog is only an index: a backup id it does not know is looked
-   * up in the repository (the truth) and indexed when found there.
+   * One backup of the tier, with its progress while it runs here. The catalog is only an index: a
+   * backup id it does not know is looked up in the repository (the truth) and indexed when found
+   * there.
    */
-  async get(tier: TierName, id: string): Promise<BackupRecord> {
+  async get(tier: TierName, id: string): Promise<ServedBackupRecord> {
+    const record = await this.record(tier, id);
+    return { ...record, progress: record.status === 'running' ? (this.runningHere(tier, id)?.progress ?? null) : null };
+  }
+
+  /**
+   * Aborts a backup running in this service, waits for it to end, and returns its record: failed,
+   * its error naming who cancelled it (or completed, when it was committing as the cancel came).
+   * NotRunningError when it is not running here (finished, or run by another process).
+   */
+  async cancel(tier: TierName, id: string, cancelledBy: string): Promise<BackupRecord> {
+    const record = await this.record(tier, id);
+    const job = this.runningHere(tier, id);
+    if (!job) throw new NotRunningError('backup', `backup '${id}' of tier '${tier}'`, record.status);
+    this.logger.warn(`backup '${id}' of tier '${tier}' cancelled by ${cancelledBy}`);
+    job.abort.abort(new Error(`cancelled by ${cancelledBy}`));
+    await job.done;
+    return this.record(tier, id);
+  }
+
+  /**
+   * The backup's record and progress now, after each progress change (at most 4 a second), and a
+   * last time once it is no longer running; then the stream ends. A finished backup yields once.
+   * BackupNotFoundError for an id the tier does not have (thrown by the first read).
+   */
+  watch(tier: TierName, id: string): AsyncIterable<BackupProgressUpdate> {
+    return watchUpdates<BackupProgressUpdate>({
+      current: async () => {
+        const { progress, ...backup } = await this.get(tier, id);
+        return { backup, progress };
+      },
+      isFinal: (update) => update.backup.status !== 'running',
+      subscribe: (wake) => this.changes.subscribe(id, wake),
+    });
+  }
+
+  private async record(tier: TierName, id: string): Promise<BackupRecord> {
     const record = await this.catalog.get(id);
     if (record?.tier === tier) return record;
     if (!isBackupId(id)) throw new BackupNotFoundError(tier, id);
     const manifest = await this.engine.find(tier, id);
     return this.catalog.recordCompleted(manifest);
+  }
+
+  private runningHere(tier: TierName, id: string): RunningBackup | undefined {
+    const job = this.running.get(tier);
+    return job?.id === id ? job : undefined;
   }
 
   /**

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import type { BackupRecord, BackupStatus } from '@rookery/catalog';
 import type { ArtifactRecord, BackupMethod, BackupType, TierName } from '@rookery/core';
 import type { ErrorBody } from '../errors/rookery-error.filter';
+import type { JobProgress } from '../jobs/job-progress';
 
 /** OpenAPI shapes of the backup endpoints; every property type is spelled out for the document. */
 export class ArtifactDto {
@@ -23,6 +24,13 @@ export class ArtifactDto {
   @ApiProperty({ type: Object, example: { algorithm: 'none' } }) encryption!: ArtifactRecord['encryption'];
 }
 
+export class JobProgressDto implements JobProgress {
+  @ApiProperty({ type: String, enum: ['backup', 'upload', 'download', 'extract', 'verify', 'sync', 'start'] }) phase!: JobProgress['phase'];
+  @ApiProperty({ type: Number, description: 'logical bytes so far' }) bytes!: number;
+  @ApiPropertyOptional({ type: Number, description: 'logical bytes expected, when known (an estimate while a base backup streams)' })
+  totalBytes?: number;
+}
+
 export class BackupRecordDto implements BackupRecord {
   @ApiProperty({ type: String, example: '20261126T020000Z-oltp' }) id!: string;
   @ApiProperty({ type: String, enum: ['oltp', 'content', 'queue', 'olap'] }) tier!: TierName;
@@ -38,6 +46,12 @@ export class BackupRecordDto implements BackupRecord {
   @ApiProperty({ type: () => [ArtifactDto] }) artifacts!: ArtifactRecord[];
   @ApiProperty({ type: String, nullable: true, description: 'why the run failed' }) error!: string | null;
   @ApiProperty({ type: String, nullable: true, example: 'api' }) requestedBy!: string | null;
+  @ApiPropertyOptional({
+    type: () => JobProgressDto,
+    nullable: true,
+    description: 'GET /backups/:id: where the backup is while it runs in this service; null otherwise',
+  })
+  progress?: JobProgress | null;
 }
 
 export class StartBackupDto {

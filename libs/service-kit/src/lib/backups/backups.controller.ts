@@ -13,14 +13,20 @@ import {
 import { z } from 'zod';
 import type { TierName } from '@rookery/core';
 import { OPERATE_ROLES, READ_ROLES, RequiresRole } from '../auth/auth.decorator';
-import { BodySchemaPipe } from '../auth/body-schema.pipe';
+import { BodySchemaPipe, NoBody } from '../auth/body-schema.pipe';
+import { CallerName } from '../auth/caller.decorator';
 import { BackupJobService } from './backup-jobs.service';
 import { BackupListDto, BackupRecordDto, ErrorBodyDto, StartBackupDto } from './backup-record.dto';
 
 /** The body of POST /backups; the type is checked against the tier's policy by the job service. */
 const startBackupBody = z.object({ type: z.enum(['full', 'incremental', 'snapshot']).optional() }).strict();
 
-interface LocationReply {
+/** The Location of a created resource: its path under `collection`. */
+export function locationOf(collection: string, id: string): string {
+  return `/${collection}/${encodeURIComponent(id)}`;
+}
+
+export interface LocationReply {
   setHeader(name: string, value: string): void;
 }
 
@@ -49,7 +55,7 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     ): Promise<BackupRecordDto> {
       // The body is checked against the tier's policy by the job service (no pipe: one rule, one place).
       const record = await this.backups.start(tier, { requestedBy: 'api', type: body.type });
-      reply.setHeader('Location', `/backups/${encodeURIComponent(record.id)}`);
+      reply.setHeader('Location', locationOf('backups', record.id));
       return record;
     }
 
@@ -68,6 +74,18 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'BACKUP_NOT_FOUND' })
     get(@Param('id') id: string): Promise<BackupRecordDto> {
       return this.backups.get(tier, id);
+    }
+
+    @Post(':id/cancel')
+    @RequiresRole(OPERATE_ROLES)
+    @HttpCode(HttpStatus.OK)
+    @ApiOperation({ summary: `Cancel a backup of the ${tier} tier running in this service; answers once it has stopped` })
+    @NoBody()
+    @ApiOkResponse({ type: BackupRecordDto, description: 'the ended backup: failed, its error naming who cancelled it' })
+    @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'BACKUP_NOT_FOUND' })
+    @ApiConflictResponse({ type: ErrorBodyDto, description: 'NOT_RUNNING: the backup is not running in this service' })
+    cancel(@Param('id') id: string, @CallerName() caller: string): Promise<BackupRecordDto> {
+      return this.backups.cancel(tier, id, caller);
     }
   }
   return BackupsController;
