@@ -3,8 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication } from '@nestjs/common';
 import { status } from '@grpc/grpc-js';
-import type { BackupRecord__Output, HoldList__Output, Hold__Output, RetentionPlanResult__Output } from '@rookery/contracts';
-import { RookeryEngine } from '@rookery/engine';
+import type {
+  BackupProgressUpdate__Output,
+  BackupRecord__Output,
+  HoldList__Output,
+  Hold__Output,
+  RestoreList__Output,
+  RestoreProgressUpdate__Output,
+  RestoreRecord__Output,
+  RetentionPlanResult__Output,
+} from '@rookery/contracts';
 import { ServiceEventsService, configureServiceApp } from '@rookery/service-kit';
 import {
   AuthFixture,
@@ -20,7 +28,6 @@ import {
   grpcTestClient,
   makeAuthFixture,
   makeTestCertificateAuthority,
-  pollUntil,
   recordAudits,
   seedContent,
   startBackupService,
@@ -72,34 +79,77 @@ describe('content-backup over gRPC', () => {
     });
     afterAll(() => client?.close());
 
-    it('backs up through StartBackup as a tier operator, followed with GetBackup to completion, restored identical; audited with the principal', async () => {
+    it('backs up through StartBackup as a tier operator, watched with WatchBackup to completion, restored through StartRestore identical; audited with the principal', async () => {
       const audits = recordAudits(bed.app.get(ServiceEventsService));
       const started = await client.rpc<BackupRecord__Output>('BackupService', 'StartBackup', {}, operator());
       expect(started).toMatchObject({ code: status.OK });
       const running = started.messages[0];
       expect(running).toMatchObject({ tier: 'content', type: 'full', method: 'logical', requestedBy: 'operator-content' });
-      const done = await pollUntil(
-        async () => (await client.rpc<BackupRecord__Output>('BackupService', 'GetBackup', { id: running.id }, operator())).messages[0],
-        (record) => record?.status !== 'running',
-        { what: `backup '${running.id}' to finish`, timeoutMs: 120_000, intervalMs: 200 },
+
+      const watched = await client.rpc<BackupProgressUpdate__Output>(
+        'BackupService',
+        'WatchBackup',
+        { id: running.id },
+        auth.tokens['auditor-content'],
       );
+      expect(watched.code).toBe(status.OK);
+      const last = watched.messages.at(-1);
+      expect(last?.backup).toMatchObject({ id: running.id, status: 'completed' });
+      expect(last?.progress).toBeNull();
+      expect(watched.messages.slice(0, -1).every((update) => update.backup?.status === 'running')).toBe(true);
+      const done = (await client.rpc<BackupRecord__Output>('BackupService', 'GetBackup', { id: running.id }, operator())).messages[0];
       expect(done).toMatchObject({ id: running.id, status: 'completed' });
       expect(done.artifacts.length).toBeGreaterThan(0);
+      // A finished backup is watched as one update, and cannot be cancelled.
+      expect((await client.rpc('BackupService', 'WatchBackup', { id: running.id }, operator())).messages).toHaveLength(1);
+      expect(await client.rpc('BackupService', 'CancelBackup', { id: running.id }, operator())).toMatchObject({
+        code: status.FAILED_PRECONDITION,
+        rookeryCode: 'NOT_RUNNING',
+      });
 
-      const listed = await client.rpc<{ backups: BackupRecord__Output[] }>('BackupService', 'ListBackups', {}, auth.tokens['auditor-content']);
+      const listed = await client.rpc<{ backups: BackupRecord__Output[] }>(
+        'BackupService',
+        'ListBackups',
+        {},
+        auth.tokens['auditor-content'],
+      );
       expect(listed.messages[0].backups.map((record) => record.id)).toContain(running.id);
 
       const target = bed.cluster.urlFor('content_grpc_restored');
-      await bed.app.get(RookeryEngine).restore({ tier: 'content', backup: done.id, targetUrl: target });
+      const restore = await client.rpc<RestoreRecord__Output>(
+        'RestoreService',
+        'StartRestore',
+        { backup: running.id, logical: { url: target } },
+        operator(),
+      );
+      expect(restore).toMatchObject({
+        code: status.OK,
+        messages: [{ tier: 'content', kind: 'logical', backup: running.id, requestedBy: 'operator-content' }],
+      });
+      const restoreId = restore.messages[0].id;
+      const restoreUpdates = await client.rpc<RestoreProgressUpdate__Output>(
+        'RestoreService',
+        'WatchRestore',
+        { id: restoreId },
+        operator(),
+      );
+      expect(restoreUpdates.code).toBe(status.OK);
+      expect(restoreUpdates.messages.at(-1)?.restore).toMatchObject({ id: restoreId, status: 'completed', backupId: running.id });
       expect(diffTableChecksums(source, userTables(await tableChecksums(target)))).toEqual([]);
+      const restores = await client.rpc<RestoreList__Output>('RestoreService', 'ListRestores', {}, auth.tokens['auditor']);
+      expect(restores.messages[0].restores.map((record) => record.id)).toEqual([restoreId]);
 
-      expect(audits.map(({ actor, role, action, outcome }) => ({ actor, role, action, outcome }))).toEqual([
+      const calls = audits.filter((audit) => audit.action.startsWith('GRPC '));
+      expect(calls.map(({ actor, role, action, outcome }) => ({ actor, role, action, outcome }))).toEqual([
         { actor: 'operator-content', role: 'operator', action: 'GRPC /rookery.v1.BackupService/StartBackup', outcome: 'succeeded' },
+        { actor: 'operator-content', role: 'operator', action: 'GRPC /rookery.v1.BackupService/CancelBackup', outcome: 'failed' },
+        { actor: 'operator-content', role: 'operator', action: 'GRPC /rookery.v1.RestoreService/StartRestore', outcome: 'succeeded' },
       ]);
     });
 
     it('places, lists and releases a legal hold; the retention plan keeps the held backup and says why', async () => {
-      const [backup] = (await client.rpc<{ backups: BackupRecord__Output[] }>('BackupService', 'ListBackups', {}, operator())).messages[0].backups;
+      const [backup] = (await client.rpc<{ backups: BackupRecord__Output[] }>('BackupService', 'ListBackups', {}, operator())).messages[0]
+        .backups;
       const placed = await client.rpc<Hold__Output>('HoldService', 'PlaceHold', { backup: backup.id, reason: 'case 42' }, operator());
       expect(placed).toMatchObject({ code: status.OK, messages: [{ backupId: backup.id, tier: 'content', reason: 'case 42' }] });
       const holds = await client.rpc<HoldList__Output>('HoldService', 'ListHolds', {}, auth.tokens['auditor']);
@@ -120,11 +170,32 @@ describe('content-backup over gRPC', () => {
       expect(missing).toMatchObject({ code: status.NOT_FOUND, rookeryCode: 'BACKUP_NOT_FOUND' });
       expect(missing.details).toContain('20200101T000000Z-content');
       const badType = await client.rpc('BackupService', 'StartBackup', { type: 'weekly' }, operator());
-      expect(badType).toMatchObject({ code: status.INVALID_ARGUMENT, rookeryCode: 'CONFIG_INVALID' });
+      expect(badType).toMatchObject({ code: status.INVALID_ARGUMENT, rookeryCode: 'REQUEST_INVALID' });
       expect(badType.details).toContain("'weekly'");
       const noReason = await client.rpc('HoldService', 'PlaceHold', { backup: 'x', reason: ' ' }, operator());
       expect(noReason).toMatchObject({ code: status.INVALID_ARGUMENT });
-      for (const outcome of [missing, badType, noReason]) expect(outcome.details).not.toMatch(/\n\s+at /);
+      const restoreWithPassword = await client.rpc(
+        'RestoreService',
+        'StartRestore',
+        { backup: 'latest', logical: { url: 'postgres://app:hunter2@127.0.0.1:5432/x' } },
+        operator(),
+      );
+      expect(restoreWithPassword).toMatchObject({ code: status.INVALID_ARGUMENT, rookeryCode: 'CONFIG_INVALID' });
+      expect(restoreWithPassword.details).not.toContain('hunter2');
+      const physical = await client.rpc(
+        'RestoreService',
+        'StartRestore',
+        { backup: 'latest', physical: { directory: '/tmp/x' } },
+        operator(),
+      );
+      expect(physical).toMatchObject({ code: status.INVALID_ARGUMENT });
+      const noTarget = await client.rpc('RestoreService', 'StartRestore', { backup: 'latest' }, operator());
+      expect(noTarget).toMatchObject({ code: status.INVALID_ARGUMENT });
+      expect(noTarget.details).toContain('target');
+      const unknownRestore = await client.rpc('RestoreService', 'GetRestore', { id: 'restore-unknown' }, operator());
+      expect(unknownRestore).toMatchObject({ code: status.NOT_FOUND, rookeryCode: 'RESTORE_NOT_FOUND' });
+      for (const outcome of [missing, badType, noReason, restoreWithPassword, physical, noTarget, unknownRestore])
+        expect(outcome.details).not.toMatch(/\n\s+at /);
     });
   });
 
@@ -140,7 +211,10 @@ describe('content-backup over gRPC', () => {
       for (const app of apps) await app.close();
     });
 
-    const startWith = async (name: string, tls: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean }) => {
+    const startWith = async (
+      name: string,
+      tls: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean },
+    ) => {
       const config = backupServiceConfig('content', {
         repository: `file://${join(work, `repository-${name}`)}`,
         pgUrl: bed.cluster.urlFor(CONTENT_DATABASE),
@@ -169,7 +243,11 @@ describe('content-backup over gRPC', () => {
     });
 
     it('with requireClientCert, refuses a client without a certificate from the client CA and serves one with', async () => {
-      const address = await startWith('mtls', { ...ca.issue('mtls-server', 'serverAuth'), clientCaFile: ca.caFile, requireClientCert: true });
+      const address = await startWith('mtls', {
+        ...ca.issue('mtls-server', 'serverAuth'),
+        clientCaFile: ca.caFile,
+        requireClientCert: true,
+      });
       const stranger = makeTestCertificateAuthority(join(work, 'tls-stranger'), 'another CA');
       const clients = {
         withCertificate: grpcTestClient(address, { caFile: ca.caFile, clientCertificate: ca.issue('client', 'clientAuth') }),
@@ -177,10 +255,16 @@ describe('content-backup over gRPC', () => {
         foreign: grpcTestClient(address, { caFile: ca.caFile, clientCertificate: stranger.issue('intruder', 'clientAuth') }),
       };
       try {
-        expect(await clients.withCertificate.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({ code: status.OK });
-        expect(await clients.without.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({ code: status.UNAVAILABLE });
+        expect(await clients.withCertificate.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({
+          code: status.OK,
+        });
+        expect(await clients.without.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({
+          code: status.UNAVAILABLE,
+        });
         expect(await clients.without.health()).toMatch(/^error UNAVAILABLE/);
-        expect(await clients.foreign.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({ code: status.UNAVAILABLE });
+        expect(await clients.foreign.rpc('BackupService', 'ListBackups', {}, auth.tokens['auditor'])).toMatchObject({
+          code: status.UNAVAILABLE,
+        });
       } finally {
         for (const client of Object.values(clients)) client.close();
       }

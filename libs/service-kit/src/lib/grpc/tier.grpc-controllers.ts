@@ -1,28 +1,50 @@
-import { Controller, Type } from '@nestjs/common';
-import { GrpcMethod } from '@nestjs/microservices';
+import { Controller, Inject, Type } from '@nestjs/common';
+import { GrpcMethod, Payload } from '@nestjs/microservices';
+import { Observable, from, map } from 'rxjs';
 import type {
   BackupList,
+  BackupProgressUpdate,
   BackupRecord,
+  CancelBackupRequest__Output,
+  CancelRestoreRequest__Output,
   GetBackupRequest__Output,
+  GetRestoreRequest__Output,
   Hold,
   HoldList,
   PlaceHoldRequest__Output,
   ReleaseHoldRequest__Output,
+  RestoreList,
+  RestoreProgressUpdate,
+  RestoreRecord,
   RetentionPlanResult,
   StartBackupRequest__Output,
+  StartRestoreRequest__Output,
+  WatchBackupRequest__Output,
+  WatchRestoreRequest__Output,
 } from '@rookery/contracts';
-import { BackupType, ConfigError, TierName } from '@rookery/core';
+import type { TierName } from '@rookery/core';
 import { RookeryEngine } from '@rookery/engine';
 import { OPERATE_ROLES, READ_ROLES, RequiresRole } from '../auth/auth.decorator';
-import { principalOfCall } from '../auth/rpc-request';
+import { BodySchemaPipe } from '../auth/body-schema.pipe';
+import { CallerName } from '../auth/caller.decorator';
 import { BackupJobService } from '../backups/backup-jobs.service';
+import { startBackupBody } from '../backups/backups.controller';
+import { placeHoldBody } from '../retention/holds.controller';
+import { RestoreJobService } from '../restores/restore-jobs.service';
+import { restoreRequestSchema } from '../restores/restore-request';
+import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 import { toMessage } from './grpc-message';
 
-/**
- * rookery.v1.BackupService of one tier: the operations of POST/GET /backups with the same roles,
- * on the same BackupJobService. The handler's third argument is grpc-js' call, which carries the
- * principal AuthGuard verified.
- */
+// The rookery.v1 services of one tier, each method the twin of a REST route: the same roles, the
+// same job services, the caller named the same way (CallerName). Errors reach the client through
+// RookeryErrorFilter as gRPC statuses.
+
+// Each request checked by the REST route's own schema: the same rules, the same messages.
+const startBackupPipe = new BodySchemaPipe(startBackupBody);
+const placeHoldPipe = new BodySchemaPipe(placeHoldBody);
+const restoreRequestPipe = new BodySchemaPipe(restoreRequestSchema);
+
+/** rookery.v1.BackupService of one tier (POST/GET /backups, GET /backups/:id, POST /backups/:id/cancel). */
 export function createBackupsGrpcController(tier: TierName): Type<unknown> {
   @Controller()
   class BackupsGrpcController {
@@ -30,14 +52,14 @@ export function createBackupsGrpcController(tier: TierName): Type<unknown> {
 
     @GrpcMethod('BackupService', 'StartBackup')
     @RequiresRole(OPERATE_ROLES)
-    async startBackup(request: StartBackupRequest__Output, _metadata: unknown, call: object): Promise<BackupRecord> {
-      const requestedBy = principalOfCall(call)?.name ?? 'grpc';
-      return toMessage(await this.backups.start(tier, { requestedBy, type: backupType(request.type) }));
+    async startBackup(@Payload() request: StartBackupRequest__Output, @CallerName() caller: string): Promise<BackupRecord> {
+      const { type } = startBackupPipe.transform(fieldsOf(request));
+      return toMessage(await this.backups.start(tier, { requestedBy: caller, type }));
     }
 
     @GrpcMethod('BackupService', 'GetBackup')
     @RequiresRole(READ_ROLES)
-    async getBackup(request: GetBackupRequest__Output): Promise<BackupRecord> {
+    async getBackup(@Payload() request: GetBackupRequest__Output): Promise<BackupRecord> {
       return toMessage(await this.backups.get(tier, request.id));
     }
 
@@ -46,27 +68,82 @@ export function createBackupsGrpcController(tier: TierName): Type<unknown> {
     async listBackups(): Promise<BackupList> {
       return { backups: toMessage(await this.backups.list(tier)) };
     }
+
+    @GrpcMethod('BackupService', 'WatchBackup')
+    @RequiresRole(READ_ROLES)
+    watchBackup(@Payload() request: WatchBackupRequest__Output): Observable<BackupProgressUpdate> {
+      return from(this.backups.watch(tier, request.id)).pipe(map((update) => toMessage(update)));
+    }
+
+    @GrpcMethod('BackupService', 'CancelBackup')
+    @RequiresRole(OPERATE_ROLES)
+    async cancelBackup(@Payload() request: CancelBackupRequest__Output, @CallerName() caller: string): Promise<BackupRecord> {
+      return toMessage(await this.backups.cancel(tier, request.id, caller));
+    }
   }
   return BackupsGrpcController;
 }
 
-/** rookery.v1.HoldService of one tier: legal holds straight on the engine (as `rookery hold`). */
+/** rookery.v1.RestoreService of one tier (POST/GET /restores, GET /restores/:id, POST /restores/:id/cancel). */
+export function createRestoresGrpcController(tier: TierName): Type<unknown> {
+  @Controller()
+  class RestoresGrpcController {
+    constructor(readonly restores: RestoreJobService) {}
+
+    @GrpcMethod('RestoreService', 'StartRestore')
+    @RequiresRole(OPERATE_ROLES)
+    async startRestore(@Payload() request: StartRestoreRequest__Output, @CallerName() caller: string): Promise<RestoreRecord> {
+      return toMessage(await this.restores.start(tier, restoreRequestPipe.transform(restRestoreRequest(request)), caller));
+    }
+
+    @GrpcMethod('RestoreService', 'GetRestore')
+    @RequiresRole(READ_ROLES)
+    getRestore(@Payload() request: GetRestoreRequest__Output): RestoreRecord {
+      return toMessage(this.restores.served(tier, request.id));
+    }
+
+    @GrpcMethod('RestoreService', 'ListRestores')
+    @RequiresRole(READ_ROLES)
+    listRestores(): RestoreList {
+      return { restores: toMessage(this.restores.list(tier)) };
+    }
+
+    @GrpcMethod('RestoreService', 'WatchRestore')
+    @RequiresRole(READ_ROLES)
+    watchRestore(@Payload() request: WatchRestoreRequest__Output): Observable<RestoreProgressUpdate> {
+      this.restores.served(tier, request.id);
+      return from(this.restores.watch(request.id)).pipe(map((update) => toMessage(update)));
+    }
+
+    @GrpcMethod('RestoreService', 'CancelRestore')
+    @RequiresRole(OPERATE_ROLES)
+    async cancelRestore(@Payload() request: CancelRestoreRequest__Output, @CallerName() caller: string): Promise<RestoreRecord> {
+      this.restores.served(tier, request.id);
+      return toMessage(await this.restores.cancel(request.id, caller));
+    }
+  }
+  return RestoresGrpcController;
+}
+
+/** rookery.v1.HoldService of one tier (GET/POST /holds, DELETE /holds/:backup). */
 export function createHoldsGrpcController(tier: TierName): Type<unknown> {
   @Controller()
   class HoldsGrpcController {
-    constructor(readonly engine: RookeryEngine) {}
+    constructor(
+      readonly engine: RookeryEngine,
+      @Inject(SERVICE_KIT_OPTIONS) readonly options: ResolvedServiceKitOptions,
+    ) {}
 
     @GrpcMethod('HoldService', 'PlaceHold')
     @RequiresRole(OPERATE_ROLES)
-    placeHold(request: PlaceHoldRequest__Output): Promise<Hold> {
-      if (!request.backup) throw new ConfigError('backup: name the backup id to hold', ['backup']);
-      if (!request.reason.trim()) throw new ConfigError('reason: say why the backup is held (a case, a ticket)', ['reason']);
-      return this.engine.hold(tier, request.backup, request.reason);
+    placeHold(@Payload() request: PlaceHoldRequest__Output, @CallerName() caller: string): Promise<Hold> {
+      const { backup, reason } = placeHoldPipe.transform(fieldsOf(request));
+      return this.engine.hold(tier, backup, reason, `${caller} (${this.options.serviceName} service)`);
     }
 
     @GrpcMethod('HoldService', 'ReleaseHold')
     @RequiresRole(OPERATE_ROLES)
-    releaseHold(request: ReleaseHoldRequest__Output): Promise<Hold> {
+    releaseHold(@Payload() request: ReleaseHoldRequest__Output): Promise<Hold> {
       return this.engine.releaseHold(tier, request.backup);
     }
 
@@ -79,7 +156,7 @@ export function createHoldsGrpcController(tier: TierName): Type<unknown> {
   return HoldsGrpcController;
 }
 
-/** rookery.v1.RetentionService of one tier: what expiry would do now (a dry run, as GET /retention/plan). */
+/** rookery.v1.RetentionService of one tier (GET /retention/plan): what expiry would do now, a dry run. */
 export function createRetentionGrpcController(tier: TierName): Type<unknown> {
   @Controller()
   class RetentionGrpcController {
@@ -96,15 +173,30 @@ export function createRetentionGrpcController(tier: TierName): Type<unknown> {
 
 /** Every rookery.v1 service a tier service offers. */
 export function createTierGrpcControllers(tier: TierName): Type<unknown>[] {
-  return [createBackupsGrpcController(tier), createHoldsGrpcController(tier), createRetentionGrpcController(tier)];
+  return [
+    createBackupsGrpcController(tier),
+    createRestoresGrpcController(tier),
+    createHoldsGrpcController(tier),
+    createRetentionGrpcController(tier),
+  ];
 }
 
-/** The backup types a request may name (the tier's policy decides which it takes). */
-const BACKUP_TYPES: readonly BackupType[] = ['full', 'incremental', 'snapshot'];
+/**
+ * The fields a message carries, as a REST body would: unset ones (absent, or an unset message)
+ * and proto-loader's oneof markers ('_type': 'type') left out, so a strict schema sees only what
+ * the caller sent.
+ */
+function fieldsOf(message: object): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(message)
+      .filter(([name, value]) => !name.startsWith('_') && value !== undefined && value !== null)
+      .map(([name, value]) => [name, typeof value === 'object' && !Array.isArray(value) ? fieldsOf(value as object) : value]),
+  );
+}
 
-function backupType(value: string | undefined): BackupType | undefined {
-  if (value === undefined || value === '') return undefined;
-  const known = BACKUP_TYPES.find((type) => type === value);
-  if (known) return known;
-  throw new ConfigError(`type: '${value}' is not a backup type (${BACKUP_TYPES.join(', ')})`, ['type']);
+/** StartRestore's target (a oneof) as POST /restores' body names it: `{ kind: 'logical' | 'physical', … }`. */
+function restRestoreRequest(request: StartRestoreRequest__Output): Record<string, unknown> {
+  const { backup, logical, physical } = request;
+  const target = logical ? { kind: 'logical', ...fieldsOf(logical) } : physical ? { kind: 'physical', ...fieldsOf(physical) } : undefined;
+  return { backup, target };
 }

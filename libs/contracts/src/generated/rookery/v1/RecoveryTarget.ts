@@ -6,12 +6,10 @@ export interface RecoveryTarget {
   'lsn'?: (string);
   'name'?: (string);
   'xid'?: (string);
-  'inclusive'?: (boolean);
   '_time'?: "time";
   '_lsn'?: "lsn";
   '_name'?: "name";
   '_xid'?: "xid";
-  '_inclusive'?: "inclusive";
 }
 
 export interface RecoveryTarget__Output {
@@ -19,10 +17,8 @@ export interface RecoveryTarget__Output {
   'lsn'?: (string);
   'name'?: (string);
   'xid'?: (string);
-  'inclusive'?: (boolean);
   '_time'?: "time";
   '_lsn'?: "lsn";
   '_name'?: "name";
   '_xid'?: "xid";
-  '_inclusive'?: "inclusive";
 }
