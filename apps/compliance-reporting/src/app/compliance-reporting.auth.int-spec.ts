@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { buildConfig } from '@rookery/config';
-import { configureServiceApp } from '@rookery/service-kit';
+import { configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
 import { AuthFixture, grpcAuthChecks, makeAuthFixture, serviceAuthChecks } from '@rookery/testing';
 import { ComplianceReportingModule } from './compliance-reporting.module';
 
@@ -49,8 +49,9 @@ describe('compliance-reporting service authentication (every route)', () => {
 
   describe('over gRPC', () => {
     // GetReport covers every tier, like GET /report.md.
-    it.each(grpcAuthChecks({ app: () => app, auth: () => auth, tier: 'content', fleetMethods: ['GetReport'] }))('%s', (_name, run) =>
-      run(),
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(app), auth: () => auth, tier: 'content', fleetMethods: ['GetReport'] }))(
+      '%s',
+      (_name, run) => run(),
     );
   });
 });

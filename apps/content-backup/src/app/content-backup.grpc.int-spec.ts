@@ -13,7 +13,7 @@ import type {
   RestoreRecord__Output,
   RetentionPlanResult__Output,
 } from '@rookery/contracts';
-import { ServiceEventsService, configureServiceApp } from '@rookery/service-kit';
+import { ServiceEventsService, configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
 import {
   AuthFixture,
   BackupServiceBed,
@@ -23,7 +23,7 @@ import {
   TestCertificateAuthority,
   backupServiceConfig,
   diffTableChecksums,
-  grpcAddressOf,
+  grpcAddress,
   grpcAuthChecks,
   grpcTestClient,
   makeAuthFixture,
@@ -67,7 +67,7 @@ describe('content-backup over gRPC', () => {
   });
 
   describe('authentication (every method of every service served)', () => {
-    it.each(grpcAuthChecks({ app: () => bed.app, auth: () => auth, tier: 'content' }))('%s', (_name, run) => run());
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(bed.app), auth: () => auth, tier: 'content' }))('%s', (_name, run) => run());
   });
 
   describe('operations', () => {
@@ -75,7 +75,7 @@ describe('content-backup over gRPC', () => {
     const operator = () => auth.tokens['operator-content'];
 
     beforeAll(() => {
-      client = grpcTestClient(grpcAddressOf(bed.app));
+      client = grpcTestClient(grpcAddress(grpcListenerOf(bed.app)));
     });
     afterAll(() => client?.close());
 
@@ -224,7 +224,7 @@ describe('content-backup over gRPC', () => {
       });
       const app = await startBackupService(ContentBackupModule.forRoot, config, configure);
       apps.push(app);
-      return grpcAddressOf(app);
+      return grpcAddress(grpcListenerOf(app));
     };
 
     it('serves over TLS with the configured certificate; a plaintext client gets nothing', async () => {

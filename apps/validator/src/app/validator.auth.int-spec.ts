@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { buildConfig } from '@rookery/config';
-import { configureServiceApp } from '@rookery/service-kit';
+import { configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
 import { AuthFixture, TestCluster, grpcAuthChecks, makeAuthFixture, serviceAuthChecks, startCluster } from '@rookery/testing';
 import { ValidatorModule } from './validator.module';
 
@@ -54,6 +54,6 @@ describe('validator service authentication (every route)', () => {
   );
 
   describe('over gRPC', () => {
-    it.each(grpcAuthChecks({ app: () => app, auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(app), auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
   });
 });

@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { INestApplication } from '@nestjs/common';
 import type * as Grpc from '@grpc/grpc-js';
 import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import { TIER_NAMES, TierName } from '@rookery/core';
@@ -74,18 +73,18 @@ export function rookeryMethods(services: readonly string[]): RookeryMethod[] {
   });
 }
 
-/** The gRPC address an app listens on (its service.grpc listener, started). */
-export function grpcAddressOf(app: INestApplication): string {
-  const serviceKit = require('@rookery/service-kit') as typeof import('@rookery/service-kit');
-  const address = serviceKit.grpcListenerOf(app)?.address;
-  if (!address) throw new Error('the app has no started gRPC listener: set service.grpc and call app.startAllMicroservices()');
-  return address;
+/** What the checks read of a service's gRPC listener (service-kit's grpcListenerOf(app)). */
+export interface GrpcListenerView {
+  /** host:port once started. */
+  address: string | null;
+  /** The rookery.v1 services served ('rookery.v1.BackupService'). */
+  services: readonly string[];
 }
 
-/** The rookery.v1 services an app's gRPC listener serves. */
-export function grpcServicesOf(app: INestApplication): readonly string[] {
-  const serviceKit = require('@rookery/service-kit') as typeof import('@rookery/service-kit');
-  return serviceKit.grpcListenerOf(app)?.services ?? [];
+/** The address of a started listener; throws when there is none. */
+export function grpcAddress(listener: GrpcListenerView | null): string {
+  if (!listener?.address) throw new Error('no started gRPC listener: set service.grpc and call app.startAllMicroservices()');
+  return listener.address;
 }
 
 export function grpcTestClient(address: string, options: GrpcClientOptions = {}): GrpcTestClient {
@@ -202,7 +201,8 @@ export function isReadMethod(method: RookeryMethod): boolean {
 }
 
 export interface GrpcAuthCheckOptions {
-  app: () => INestApplication;
+  /** The app's gRPC listener: `() => grpcListenerOf(app)` (service-kit). */
+  listener: () => GrpcListenerView | null;
   auth: () => AuthFixture;
   /** The tier requests act on: the service's own, or any one (in the request's `tier`) on a fleet-wide service. */
   tier: TierName;
@@ -223,13 +223,14 @@ export function grpcAuthChecks(options: GrpcAuthCheckOptions): Check[] {
   const { status } = grpc();
   // One client per check, closed after it: rows may run alone (jest -t).
   let client: GrpcTestClient | undefined;
-  const connected = () => (client ??= grpcTestClient(grpcAddressOf(options.app())));
+  const connected = () => (client ??= grpcTestClient(grpcAddress(options.listener())));
   const closing = (run: () => Promise<void>) => () =>
     run().finally(() => {
       client?.close();
       client = undefined;
     });
-  const methods = () => rookeryMethods(grpcServicesOf(options.app()));
+  const served = () => options.listener()?.services ?? [];
+  const methods = () => rookeryMethods(served());
   const fleet = (method: RookeryMethod) => (options.fleetMethods ?? []).includes(method.method);
   const request = (method: RookeryMethod) => (method.requestFields.includes('tier') ? { tier } : {});
   const expectAll = async (what: string, subset: RookeryMethod[], token: string | undefined, expected: (code: Grpc.status) => boolean) => {
@@ -248,16 +249,13 @@ export function grpcAuthChecks(options: GrpcAuthCheckOptions): Check[] {
     [
       'serves rookery.v1 services with methods',
       async () => {
-        if (methods().length === 0) throw new Error(`no rookery.v1 methods served: ${JSON.stringify(grpcServicesOf(options.app()))}`);
+        if (methods().length === 0) throw new Error(`no rookery.v1 methods served: ${JSON.stringify(served())}`);
       },
     ],
     [
       'answers grpc.health.v1 Check SERVING without a token',
       async () => {
-        const answers = [
-          await connected().health(''),
-          ...(await Promise.all(grpcServicesOf(options.app()).map((name) => connected().health(name)))),
-        ];
+        const answers = [await connected().health(''), ...(await Promise.all(served().map((name) => connected().health(name))))];
         if (answers.some((answer) => answer !== 'SERVING')) throw new Error(`health: ${answers.join(', ')}`);
       },
     ],
@@ -265,7 +263,7 @@ export function grpcAuthChecks(options: GrpcAuthCheckOptions): Check[] {
       'lists the served services, health and reflection through server reflection',
       async () => {
         const listed = await connected().reflectedServices();
-        const expected = [...grpcServicesOf(options.app()), 'grpc.health.v1.Health'].sort();
+        const expected = [...served(), 'grpc.health.v1.Health'].sort();
         if (JSON.stringify(listed.filter((name) => !name.startsWith('grpc.reflection.'))) !== JSON.stringify(expected))
           throw new Error(`reflection lists ${listed.join(', ')}; expected ${expected.join(', ')}`);
       },
