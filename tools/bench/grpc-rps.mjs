@@ -5,18 +5,15 @@
 // catalog, no database, a static sha256 token, gRPC in plaintext on loopback), CONCURRENCY
 // calls in flight for --seconds each. REST goes over keep-alive HTTP/1.1 (fetch), gRPC over one
 // HTTP/2 channel.
-// Usage: node tools/bench/grpc-rps.mjs [--seconds 5] [--concurrency 16] [--out FILE]
+// Usage: npx node tools/bench/grpc-rps.mjs [--seconds 5] [--concurrency 16] [--out FILE]
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT, dist, parseArgs } from './lib/cli.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
-require(path.join(ROOT, 'tools', 'runtime', 'register-aliases.cjs'));
 require('reflect-metadata');
-const dist = (lib) => require(path.join(ROOT, 'dist', 'libs', lib, 'src', 'index.js'));
 const { createStaticToken } = dist('auth');
 const { buildConfig } = dist('config');
 const { PROTO_LOADER_OPTIONS, ROOKERY_PROTO_FILES } = dist('contracts');
@@ -26,14 +23,10 @@ const { NestFactory } = require('@nestjs/core');
 const grpc = require('@grpc/grpc-js');
 const { loadSync } = require('@grpc/proto-loader');
 
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 ? args[index + 1] : fallback;
-};
-const SECONDS = Number(option('seconds', 5));
-const CONCURRENCY = Number(option('concurrency', 16));
-const OUT = option('out', null);
+const args = parseArgs(process.argv.slice(2));
+const SECONDS = Number(args.seconds ?? 5);
+const CONCURRENCY = Number(args.concurrency ?? 16);
+const OUT = args.out ?? null;
 
 /** Runs `call` CONCURRENCY at a time for SECONDS; answers calls per second. */
 async function rate(call) {
