@@ -58,12 +58,13 @@ export class RookeryGrpcServer extends ServerGrpc {
 
   /** Only the services this app has a handler for. */
   override getServiceNames(grpcPkg: unknown): { name: string; service: unknown }[] {
-    const handled = new Set([...this.messageHandlers.keys()].map((pattern) => (JSON.parse(pattern) as { service?: string }).service));
+    const handled = new Set([...this.messageHandlers.keys()].map(grpcServiceOf));
     const offered = super.getServiceNames(grpcPkg).filter((definition) => handled.has(definition.name));
     this.servedNames = offered.map((definition) => `${ROOKERY_PROTO_PACKAGE}.${definition.name}`);
     return offered;
   }
 
+  /** Adds the handled services (Nest), then reflection and health, which says SERVING from now on. */
   override async start(callback?: () => void): Promise<void> {
     await this.bindEvents();
     const health = loadSync(healthProtoPath, { keepCase: true });
@@ -111,6 +112,16 @@ function readPem(file: string, field: string): Buffer {
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     throw new ConfigError(`service.grpc.tls.${field}: cannot read ${file}: ${reason}`, [`service.grpc.tls.${field}`]);
+  }
+}
+
+/** The service a @GrpcMethod pattern ('{"service":"BackupService","rpc":…}') names; null for another pattern. */
+function grpcServiceOf(pattern: string): string | null {
+  try {
+    const parsed = JSON.parse(pattern) as { service?: unknown };
+    return typeof parsed.service === 'string' ? parsed.service : null;
+  } catch {
+    return null;
   }
 }
 
