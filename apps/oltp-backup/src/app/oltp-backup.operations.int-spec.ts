@@ -6,6 +6,7 @@ import request from 'supertest';
 import { RookeryEngine } from '@rookery/engine';
 import { JobProgress, RestoreRecord, ServedBackupRecord, configureServiceApp } from '@rookery/service-kit';
 import {
+  FaultProxy,
   TableChecksums,
   TestCluster,
   backupServiceConfig,
@@ -15,6 +16,7 @@ import {
   seedOltp,
   startBackupService,
   startCluster,
+  startFaultProxy,
   tableChecksums,
 } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
@@ -29,6 +31,8 @@ jest.setTimeout(600_000);
  */
 describe('oltp-backup service operations (REST)', () => {
   let cluster: TestCluster;
+  /** The service reaches PostgreSQL through it: a backup can be held mid-stream. */
+  let pgProxy: FaultProxy;
   let work: string;
   let restoresRoot: string;
   let app: INestApplication;
@@ -46,9 +50,10 @@ describe('oltp-backup service operations (REST)', () => {
     // Enough data that a backup streams for a while: its progress is seen, and a cancel lands mid-run.
     await seedOltp(cluster.url, { sizeMb: 48 });
     sourceData = await tableChecksums(cluster.url);
+    pgProxy = await startFaultProxy({ host: '127.0.0.1', port: cluster.port });
     const config = backupServiceConfig('oltp', {
       repository: await s3TestRepository('oltp-operations'),
-      pgUrl: cluster.url,
+      pgUrl: `postgres://postgres@127.0.0.1:${pgProxy.port}/postgres`,
       catalogUrl: `sqlite://${join(work, 'catalog.sqlite')}`,
       restoresRoot,
     });
@@ -61,6 +66,7 @@ describe('oltp-backup service operations (REST)', () => {
     try {
       await app?.close();
     } finally {
+      await pgProxy?.close();
       await cluster?.destroy();
       await rm(work, { recursive: true, force: true });
     }
@@ -94,15 +100,19 @@ describe('oltp-backup service operations (REST)', () => {
   });
 
   it('POST /backups/:id/cancel stops a running backup: failed, its error naming who cancelled it; the next backup runs', async () => {
+    // The server's stream slowed to 1 MiB/s (its 14 MiB take seconds): the backup is mid-stream
+    // when the cancel comes, however fast this machine is. (PostgreSQL reports progress about
+    // once a second, so a stall would leave none to see.)
+    pgProxy.setFault({ direction: 'down', bytesPerSecond: 1024 * 1024 });
     const started = await http().post('/backups').send({}).expect(202);
     const id = started.body.id as string;
-    // Cancelled once it streams: the abort reaches pg_basebackup and the upload, not a run not yet begun.
     await pollUntil(
       async () => ((await http().get(`/backups/${id}`).expect(200)).body as ServedBackupRecord).progress,
       (progress) => progress !== null,
       { what: `backup '${id}' to stream`, intervalMs: 20 },
     );
     const cancelled = await http().post(`/backups/${id}/cancel`).send({}).expect(200);
+    pgProxy.clearFault();
     expect(cancelled.body).toMatchObject({ id, status: 'failed', error: expect.stringMatching(/^cancelled by anonymous@/) });
     const again = await http().get(`/backups/${id}`).expect(200);
     expect(again.body).toMatchObject({ status: 'failed', error: cancelled.body.error, progress: null });

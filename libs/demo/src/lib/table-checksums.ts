@@ -49,6 +49,14 @@ export async function tableChecksums(url: string): Promise<TableChecksums> {
   });
 }
 
+/**
+ * tableChecksums without rookery's own schema (the change log and tracking state a logical
+ * incremental keeps in the source): the user data a restore must reproduce.
+ */
+export async function userTableChecksums(url: string): Promise<TableChecksums> {
+  return Object.fromEntries(Object.entries(await tableChecksums(url)).filter(([table]) => !table.startsWith('rookery.')));
+}
+
 /** Human-readable differences between two checksum sets; empty when they are equal. */
 export function diffTableChecksums(expected: TableChecksums, actual: TableChecksums): string[] {
   const differences: string[] = [];

@@ -14,17 +14,12 @@ import {
   pollUntil,
   seedContent,
   startCluster,
-  tableChecksums,
+  userTableChecksums,
 } from '@rookery/testing';
 import { createEngine } from './engine.factory';
 import { RookeryEngine } from './rookery.engine';
 
 jest.setTimeout(300_000);
-
-/** The source's tables as a backup sees them: rookery's own change log is not user data. */
-async function userTables(url: string): Promise<TableChecksums> {
-  return Object.fromEntries(Object.entries(await tableChecksums(url)).filter(([table]) => !table.startsWith('rookery.')));
-}
 
 /** Rows a concurrent writer owns: ids from here on, one million per writer. */
 const WRITER_IDS = 10_000_000;
@@ -75,13 +70,13 @@ describe('content incrementals', () => {
 
   async function backup(type: 'full' | 'incremental'): Promise<BackupManifest> {
     const manifest = await engine.backup({ tier: 'content', type });
-    chain.push({ manifest, sums: await userTables(content()) });
+    chain.push({ manifest, sums: await userTableChecksums(content()) });
     return manifest;
   }
 
   async function restored(manifest: BackupManifest, database: string): Promise<TableChecksums> {
     await engine.restore({ tier: 'content', backup: manifest.id, targetUrl: target.urlFor(database) });
-    return userTables(target.urlFor(database));
+    return userTableChecksums(target.urlFor(database));
   }
 
   it('refuses an incremental without a full to chain to', async () => {

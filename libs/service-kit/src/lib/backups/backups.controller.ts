@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Res, Type } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpStatus, Param, Post, Res, Type, applyDecorators } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -20,6 +20,23 @@ import { BackupListDto, BackupRecordDto, ErrorBodyDto, StartBackupDto } from './
 
 /** The body of POST /backups; the type is checked against the tier's policy by the job service. */
 export const startBackupBody = z.object({ type: z.enum(['full', 'incremental', 'snapshot']).optional() }).strict();
+
+/**
+ * A POST :id/cancel route: for operators, no body, answering once the job has stopped with its
+ * ended record (200), 404 for an unknown id and 409 NOT_RUNNING for one that is not running.
+ */
+export function CancelRoute(options: { summary: string; type: Type<unknown>; notFound: string; notRunning: string }): MethodDecorator {
+  return applyDecorators(
+    Post(':id/cancel'),
+    RequiresRole(OPERATE_ROLES),
+    HttpCode(HttpStatus.OK),
+    ApiOperation({ summary: options.summary }),
+    NoBody(),
+    ApiOkResponse({ type: options.type, description: 'the ended job: failed, its error naming who cancelled it' }),
+    ApiNotFoundResponse({ type: ErrorBodyDto, description: options.notFound }),
+    ApiConflictResponse({ type: ErrorBodyDto, description: `NOT_RUNNING: ${options.notRunning}` }),
+  );
+}
 
 /** The Location of a created resource: its path under `collection`. */
 export function locationOf(collection: string, id: string): string {
@@ -76,14 +93,12 @@ export function createBackupsController(tier: TierName): Type<unknown> {
       return this.backups.get(tier, id);
     }
 
-    @Post(':id/cancel')
-    @RequiresRole(OPERATE_ROLES)
-    @HttpCode(HttpStatus.OK)
-    @ApiOperation({ summary: `Cancel a backup of the ${tier} tier running in this service; answers once it has stopped` })
-    @NoBody()
-    @ApiOkResponse({ type: BackupRecordDto, description: 'the ended backup: failed, its error naming who cancelled it' })
-    @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'BACKUP_NOT_FOUND' })
-    @ApiConflictResponse({ type: ErrorBodyDto, description: 'NOT_RUNNING: the backup is not running in this service' })
+    @CancelRoute({
+      summary: `Cancel a backup of the ${tier} tier running in this service; answers once it has stopped`,
+      type: BackupRecordDto,
+      notFound: 'BACKUP_NOT_FOUND',
+      notRunning: 'the backup is not running in this service',
+    })
     cancel(@Param('id') id: string, @CallerName() caller: string): Promise<BackupRecordDto> {
       return this.backups.cancel(tier, id, caller);
     }

@@ -11,10 +11,10 @@ import {
 } from '@nestjs/swagger';
 import type { TierName } from '@rookery/core';
 import { OPERATE_ROLES, READ_ROLES, RequiresRole } from '../auth/auth.decorator';
-import { BodySchemaPipe, NoBody } from '../auth/body-schema.pipe';
+import { BodySchemaPipe } from '../auth/body-schema.pipe';
 import { CallerName } from '../auth/caller.decorator';
 import { ErrorBodyDto } from '../backups/backup-record.dto';
-import { LocationReply, locationOf } from '../backups/backups.controller';
+import { CancelRoute, LocationReply, locationOf } from '../backups/backups.controller';
 import { RestoreJobService } from './restore-jobs.service';
 import { RestoreListDto, RestoreRecordDto, StartRestoreDto } from './restore-record.dto';
 import { RestoreRequest, restoreRequestSchema } from './restore-request';
@@ -71,14 +71,12 @@ export function createRestoresController(tier: TierName): Type<unknown> {
       return this.restores.served(tier, id);
     }
 
-    @Post(':id/cancel')
-    @RequiresRole(OPERATE_ROLES)
-    @HttpCode(HttpStatus.OK)
-    @ApiOperation({ summary: `Cancel a restore of the ${tier} tier running in this service; answers once it has stopped` })
-    @NoBody()
-    @ApiOkResponse({ type: RestoreRecordDto, description: 'the ended restore: failed, its error naming who cancelled it' })
-    @ApiNotFoundResponse({ type: ErrorBodyDto, description: 'RESTORE_NOT_FOUND' })
-    @ApiConflictResponse({ type: ErrorBodyDto, description: 'NOT_RUNNING: the restore has ended' })
+    @CancelRoute({
+      summary: `Cancel a restore of the ${tier} tier running in this service; answers once it has stopped`,
+      type: RestoreRecordDto,
+      notFound: 'RESTORE_NOT_FOUND',
+      notRunning: 'the restore has ended',
+    })
     async cancel(@Param('id') id: string, @CallerName() caller: string): Promise<RestoreRecordDto> {
       this.restores.served(tier, id);
       return this.restores.cancel(id, caller);
