@@ -71,7 +71,9 @@ export function runService(options: RunServiceOptions, argv: readonly string[] =
     await app.startAllMicroservices();
     await app.listen(config.service.port, config.service.host);
     const grpc = grpcListenerOf(app);
-    const grpcLine = grpc ? `, gRPC on ${grpc.address} (${config.service.grpc?.tls ? 'TLS' : 'plaintext'}: ${grpc.services.join(', ')})` : '';
+    const grpcLine = grpc
+      ? `, gRPC on ${grpc.address} (${config.service.grpc?.tls ? 'TLS' : 'plaintext'}: ${grpc.services.join(', ')})`
+      : '';
     app.get(Logger).log(`${options.name} listening on ${await app.getUrl()} (OpenAPI at /docs)${grpcLine}, config from ${config.source}`);
   };
   start().catch((error: unknown) => {
