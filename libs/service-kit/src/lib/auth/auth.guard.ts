@@ -67,8 +67,9 @@ export class AuthGuard implements CanActivate {
 
   /**
    * The tiers the call acts on: the service's own, and the one the request names where the route
-   * says it reads it (a gRPC method: its request message's `tier`, as the body). null for a fleet-wide call (no tier at all), or when the named tier is
-   * missing or not a tier (the route answers TIER_UNKNOWN to an unscoped principal).
+   * says it reads it (a gRPC method: its request message's `tier`, as the body). null for a
+   * fleet-wide call (no tier at all), or when the named tier is missing or not a tier (the route
+   * answers TIER_UNKNOWN to an unscoped principal).
    */
   private tiersOf(request: GuardedRequest, tierFrom: TierSource | null): TierName[] | null {
     const own = this.serviceTier();
