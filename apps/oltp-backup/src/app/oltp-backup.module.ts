@@ -11,6 +11,8 @@ export interface OltpBackupModuleOptions {
   config?: RookeryConfig;
   logLevel?: string;
   startWaitMs?: number;
+  /** How a server restored through this service runs rookery (rookeryCommand); default: none. */
+  selfCommand?: readonly string[];
   /** How often the WAL archive is scanned for wal.archived events (default 30 s). */
   walWatchIntervalMs?: number;
 }
@@ -27,6 +29,7 @@ export class OltpBackupModule {
           config: options.config,
           logLevel: options.logLevel,
           startWaitMs: options.startWaitMs,
+          selfCommand: options.selfCommand,
         }),
         ScheduleModule.forRoot(),
       ],

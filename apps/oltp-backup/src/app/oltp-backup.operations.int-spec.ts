@@ -129,7 +129,7 @@ describe('oltp-backup service operations (REST)', () => {
     expect(backups.map((manifest) => manifest.id)).toEqual([backup.id, next.body.id]);
   });
 
-  it('refuses restores the service must not run: outside the directory root, logical on a physical tier, a started server', async () => {
+  it('refuses restores the service must not run: outside the directory root, logical on a physical tier, a started server, a recovery target it cannot write', async () => {
     const outside = await http()
       .post('/restores')
       .send({ backup: backup.id, target: { kind: 'physical', directory: join(work, 'elsewhere') } })
@@ -144,6 +144,12 @@ describe('oltp-backup service operations (REST)', () => {
       .post('/restores')
       .send({ backup: backup.id, target: { kind: 'physical', directory: join(restoresRoot, 'x'), start: true } })
       .expect(400);
+    // This service runs without the rookery command a restored server's restore_command needs.
+    const targeted = await http()
+      .post('/restores')
+      .send({ backup: backup.id, target: { kind: 'physical', directory: join(restoresRoot, 'x'), recoveryTarget: { lsn: '0/3000148' } } })
+      .expect(400);
+    expect(targeted.body.message).toBe('a recovery target needs recovery settings, which this service does not write');
     expect((await http().get('/restores').expect(200)).body).toEqual({ restores: [] });
   });
 

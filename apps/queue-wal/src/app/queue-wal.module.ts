@@ -14,6 +14,8 @@ export interface QueueWalModuleOptions {
   config?: RookeryConfig;
   logLevel?: string;
   startWaitMs?: number;
+  /** How a server restored through this service runs rookery (rookeryCommand); default: none. */
+  selfCommand?: readonly string[];
   /** How often the spool is swept without a file-system event (tests shorten it). */
   sweepIntervalMs?: number;
   /** How often the stream's state is published for the compliance ledger (tests shorten it). */

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { ModuleRef } from '@nestjs/core';
 import type { RookeryConfig } from '@rookery/config';
 import type { TierName } from '@rookery/core';
@@ -27,9 +28,28 @@ export interface ServiceKitOptions {
    * 'running' and the process can exit. Default 30 s.
    */
   shutdownWaitMs?: number;
+  /**
+   * How a server restored by this service runs rookery for its restore_command (rookeryCommand):
+   * with it, a physical restore writes recovery settings and takes a recovery target; without, it
+   * restores to the backup's end only.
+   */
+  selfCommand?: readonly string[];
 }
 
-export type ResolvedServiceKitOptions = Required<Omit<ServiceKitOptions, 'config'>> & { config: RookeryConfig };
+export type ResolvedServiceKitOptions = Required<Omit<ServiceKitOptions, 'config' | 'selfCommand'>> &
+  Pick<ServiceKitOptions, 'selfCommand'> & { config: RookeryConfig };
+
+/**
+ * The command a restored server runs rookery with: this node and the CLI of this checkout
+ * (dist/apps/<service>/src/main.js → bin/rookery.js, from `mainDirectory`), with the same
+ * configuration (the config file, or the repository URLs: store URLs carry no secrets).
+ */
+export function rookeryCommand(config: RookeryConfig, mainDirectory: string): string[] {
+  const argv = [process.execPath, resolve(mainDirectory, '..', '..', '..', '..', 'bin', 'rookery.js')];
+  if (config.source !== 'built-in defaults') argv.push('--config', resolve(config.source));
+  else for (const url of config.repositories) argv.push('--repo', url);
+  return argv;
+}
 
 /** The tier the app serves (its SERVICE_TIER provider), null for services of no one tier. */
 export function serviceTierOf(moduleRef: ModuleRef): TierName | null {

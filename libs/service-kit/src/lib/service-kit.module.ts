@@ -38,6 +38,7 @@ export class ServiceKitModule {
       logLevel: options.logLevel ?? 'info',
       startWaitMs: options.startWaitMs ?? 5_000,
       shutdownWaitMs: options.shutdownWaitMs ?? 30_000,
+      selfCommand: options.selfCommand,
     };
     return {
       module: ServiceKitModule,
@@ -53,7 +54,8 @@ export class ServiceKitModule {
         { provide: ROOKERY_CONFIG, useValue: resolved.config },
         {
           provide: RookeryEngine,
-          useFactory: (config: RookeryConfig) => createEngine(config, { actor: `${resolved.serviceName} service` }),
+          useFactory: (config: RookeryConfig) =>
+            createEngine(config, { actor: `${resolved.serviceName} service`, selfCommand: resolved.selfCommand }),
           inject: [ROOKERY_CONFIG],
         },
         {

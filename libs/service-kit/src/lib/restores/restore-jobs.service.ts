@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
-import { NotRunningError, RestoreNotFoundError, RestoreRunningError, TierName, isRookeryError, makeBackupId } from '@rookery/core';
-import type { LogicalRestoreResult, PhysicalRestoreResult, ProgressListener } from '@rookery/engine';
-import { RookeryEngine } from '@rookery/engine';
+import {
+  ConfigError,
+  NotRunningError,
+  RestoreNotFoundError,
+  RestoreRunningError,
+  TierName,
+  isRookeryError,
+  makeBackupId,
+} from '@rookery/core';
+import { LogicalRestoreResult, PhysicalRestoreResult, ProgressListener, RookeryEngine } from '@rookery/engine';
 import { createEvent } from '@rookery/events';
 import { ServiceEventsService } from '../events/service-events.service';
 import { JobChanges, JobProgress, jobProgressOf, watchUpdates } from '../jobs/job-progress';
@@ -78,6 +85,11 @@ export class RestoreJobService implements BeforeApplicationShutdown {
   async start(tier: TierName, request: RestoreRequest, requestedBy: string): Promise<RestoreRecord> {
     const { config } = this.engine;
     const planned = engineRestoreRequest(tier, config.tiers[tier].policy, request, config.restores.directoryRoot);
+    if (planned.kind === 'physical' && planned.request.target && !this.engine.writesRecoverySettings) {
+      throw new ConfigError('a recovery target needs recovery settings, which this service does not write', ['target.recoveryTarget'], {
+        hint: 'start the service through its main (it passes the rookery command for restore_command), or restore with the CLI on the host',
+      });
+    }
     const current = this.running.get(tier);
     if (current) throw new RestoreRunningError(tier, `restore '${current.record.id}' requested by ${current.record.requestedBy}`);
 
