@@ -21,3 +21,4 @@ export * from './lib/retention.service';
 export * from './lib/backup-run';
 export * from './lib/backup-types';
 export * from './lib/tablespace-restore';
+export * from './lib/block-incremental';

@@ -1,4 +1,5 @@
 export * from './lib/buffer-pool';
+export { ByteQueue } from './lib/byte-queue';
 export * from './lib/chunk-hasher';
 export * from './lib/compression';
 export * from './lib/compression-pool';
@@ -8,3 +9,4 @@ export * from './lib/encryption';
 export * from './lib/releasing-writer';
 export { LZ4_MAX_FRAME_BYTES, Lz4FrameDecoder } from './lib/lz4-frame';
 export { OffloadedZstdDecompressStream } from './lib/zstd-decode';
+export * from './lib/tar-header';

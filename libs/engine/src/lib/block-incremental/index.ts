@@ -1,0 +1,12 @@
+export type { ChainLink } from './chain-combiner';
+export { combineChain } from './chain-combiner';
+export { applyIncrementalToDirectory } from './incremental-apply';
+export type { IncrementalEvent, IncrementalHeader } from './incremental-format';
+export { readIncremental } from './incremental-format';
+export type { IncrementalCounts, IncrementalWriting } from './incremental-writer';
+export { buildPageIndex, writeIncremental } from './incremental-writer';
+export type { IndexEntry } from './page-index';
+export { PageIndexLookup, PageIndexWriter, readPageIndex } from './page-index';
+export { PAGE_SIZE, isPagedPath } from './page-layout';
+export type { SpillStoreOptions } from './spill-store';
+export { SpillStore } from './spill-store';
