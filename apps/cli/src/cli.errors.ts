@@ -47,6 +47,25 @@ const EXIT_BY_CODE: Readonly<Record<ErrorCode, ExitStatus>> = {
   INVARIANT: EXIT.failure,
 };
 
+/**
+ * A rookery service refused or failed a call the CLI made for `--service` (its `{ code, message,
+ * hint }` answer, or no answer at all): exit 1 whatever the code, since the service, not this
+ * host, judged the request.
+ */
+export class ServiceCallError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+    /** The HTTP status, absent when the service did not answer. */
+    readonly status?: number,
+    /** The service's error code ('LOCK_HELD', 'UNAUTHENTICATED', …). */
+    readonly code?: string,
+  ) {
+    super(message);
+    this.name = 'ServiceCallError';
+  }
+}
+
 export function exitCodeFor(error: unknown): number {
   if (error instanceof RookeryError) return EXIT_BY_CODE[error.code] ?? EXIT.failure;
   return EXIT.failure;
@@ -54,7 +73,7 @@ export function exitCodeFor(error: unknown): number {
 
 /** One clear line on stderr: what failed, on what, and a hint when there is one. */
 export function errorLine(error: unknown): string {
-  if (error instanceof RookeryError) {
+  if (error instanceof RookeryError || error instanceof ServiceCallError) {
     return `rookery: ${error.message}${error.hint ? ` (hint: ${error.hint})` : ''}`;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -22,6 +22,39 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(seconds / 60)} min ${Math.round(seconds % 60)} s`;
 }
 
+/** What describeBackup prints: a manifest, or a finished record a service answered. */
+export interface BackupSummary {
+  id: string;
+  tier: string;
+  type: string;
+  method: string;
+  startedAt: string;
+  finishedAt: string | null;
+  bytes: number | null;
+  storedBytes: number | null;
+  artifacts: readonly { name: string }[];
+  startLsn?: string | null;
+  stopLsn?: string | null;
+  /** A manifest's; a service record has none. */
+  timeline?: number | null;
+}
+
+export function describeBackup(backup: BackupSummary): string {
+  const ms = Date.parse(backup.finishedAt ?? backup.startedAt) - Date.parse(backup.startedAt);
+  const bytes = backup.bytes ?? 0;
+  const storedBytes = backup.storedBytes ?? 0;
+  const rate = bytes / Math.max(ms / 1000, 0.001);
+  return [
+    `backup ${backup.id} completed`,
+    `  tier ${backup.tier}, ${backup.type} ${backup.method}` +
+      (backup.method === 'physical'
+        ? `${backup.timeline === undefined ? '' : `, timeline ${backup.timeline}`}, lsn ${backup.startLsn}..${backup.stopLsn}`
+        : `, artifacts ${backup.artifacts.map((artifact) => artifact.name).join(', ')}`),
+    `  ${formatBytes(bytes)} → ${formatBytes(storedBytes)} stored (${(bytes / Math.max(storedBytes, 1)).toFixed(2)}x) in ${formatDuration(ms)}, ${formatBytes(rate)}/s`,
+    '',
+  ].join('\n');
+}
+
 /** A fixed-width text table. */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => row[column].length)));
@@ -33,21 +66,29 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
 }
 
+/** The columns of a backup listing (`info`, and `info --service` before its status column). */
+export const BACKUP_COLUMNS = ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range'];
+
+/** A backup's cells under BACKUP_COLUMNS; what a running or failed record does not have yet is '-'. */
+export function backupCells(backup: BackupSummary): string[] {
+  const { bytes, storedBytes } = backup;
+  return [
+    backup.id,
+    backup.tier,
+    backup.type,
+    backup.method,
+    backup.finishedAt ? backup.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z') : '-',
+    bytes === null ? '-' : formatBytes(bytes),
+    storedBytes === null ? '-' : formatBytes(storedBytes),
+    bytes !== null && storedBytes ? `${(bytes / storedBytes).toFixed(2)}x` : '-',
+    backup.startLsn ? `${backup.startLsn}..${backup.stopLsn}` : '-',
+  ];
+}
+
 export function backupRows(backups: BackupManifest[]): string {
   return table(
-    ['id', 'tier', 'type', 'method', 'finished', 'size', 'stored', 'ratio', 'lsn range', 'parent'],
-    backups.map((backup) => [
-      backup.id,
-      backup.tier,
-      backup.type,
-      backup.method,
-      backup.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
-      formatBytes(backup.bytes),
-      formatBytes(backup.storedBytes),
-      backup.storedBytes ? `${(backup.bytes / backup.storedBytes).toFixed(2)}x` : '-',
-      backup.startLsn ? `${backup.startLsn}..${backup.stopLsn}` : '-',
-      backup.parent ?? '-',
-    ]),
+    [...BACKUP_COLUMNS, 'parent'],
+    backups.map((backup) => [...backupCells(backup), backup.parent ?? '-']),
   );
 }
 

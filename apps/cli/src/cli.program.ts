@@ -3,39 +3,57 @@ import { collect } from './cli.config';
 import { EXIT, errorLine, exitCodeFor } from './cli.errors';
 import { DEFAULT_PROGRESS_INTERVAL_SECONDS, LOG_LEVELS, LogLevel, configureLog } from './cli.log';
 import { outcomeOf } from './cli.outcome';
+import { assertServiceCommand, refuseTokenArgument } from './service/service-target';
 import { WAL_GET_ABORT_RECOVERY, WalGetFailedError } from './commands/wal.commands';
 
 /** The `rookery` program with its global options, before its commands are added. */
 export function rootProgram(version?: string): Command {
   const program = new Command('rookery').description('backup and recovery for PostgreSQL fleets');
   if (version) program.version(version);
-  return program
-    .option('--config <file>', 'config file (else $ROOKERY_CONFIG, else ./rookery.yaml, else built-in defaults)')
-    .option('--repo <url>', 'repository store URL, repeatable, first is primary (overrides the config file)', collect)
-    .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
-    .addOption(
-      new Option(
-        '--log-level <level>',
-        'what is printed on stderr besides errors: warnings (warn), progress lines (info), settings read (debug)',
+  return (
+    program
+      .option('--config <file>', 'config file (else $ROOKERY_CONFIG, else ./rookery.yaml, else built-in defaults)')
+      .option('--repo <url>', 'repository store URL, repeatable, first is primary (overrides the config file)', collect)
+      .option('--pg-url <url>', "the tier's database URL (overrides the config file; prefer PGPASSWORD or a passfile for the password)")
+      .addOption(
+        new Option(
+          '--log-level <level>',
+          'what is printed on stderr besides errors: warnings (warn), progress lines (info), settings read (debug)',
+        )
+          .choices(LOG_LEVELS)
+          .default('info')
+          .env('ROOKERY_LOG_LEVEL'),
       )
-        .choices(LOG_LEVELS)
-        .default('info')
-        .env('ROOKERY_LOG_LEVEL'),
-    )
-    .addOption(
-      new Option(
-        '--progress-interval <seconds>',
-        'seconds between progress lines of a step when stderr is not a terminal (0: every update)',
+      .addOption(
+        new Option(
+          '--progress-interval <seconds>',
+          'seconds between progress lines of a step when stderr is not a terminal (0: every update)',
+        )
+          .argParser(parseSeconds)
+          .default(DEFAULT_PROGRESS_INTERVAL_SECONDS),
       )
-        .argParser(parseSeconds)
-        .default(DEFAULT_PROGRESS_INTERVAL_SECONDS),
-    )
-    .hook('preAction', (_program, action) => {
-      const options = action.optsWithGlobals<{ logLevel?: LogLevel; progressInterval?: number }>();
-      configureLog({ level: options.logLevel, progressIntervalSeconds: options.progressInterval });
-    })
-    .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+      .addOption(
+        new Option(
+          '--service <url>',
+          'run backup, restore, info, hold and expire --dry-run through this rookery tier service (http:// or https://) instead of on the repository',
+        ).env('ROOKERY_SERVICE'),
+      )
+      .option(
+        '--token-file <file>',
+        "file holding the service's bearer token (mode 0600; else $ROOKERY_TOKEN); never give it on the command line",
+      )
+      .addOption(new Option('--service-ca <file>', 'PEM CA certificate(s) to trust for an https:// service').env('ROOKERY_SERVICE_CA'))
+      // Only to refuse it with a reason: a token in argv is visible to every user of the host (ps).
+      .addOption(new Option('--token <token>').hideHelp())
+      .hook('preAction', (program, action) => {
+        const options = action.optsWithGlobals<{ logLevel?: LogLevel; progressInterval?: number }>();
+        configureLog({ level: options.logLevel, progressIntervalSeconds: options.progressInterval });
+        refuseTokenArgument(program);
+        assertServiceCommand(program, action);
+      })
+      .exitOverride()
+      .configureOutput({ writeErr: (text) => process.stderr.write(text) })
+  );
 }
 
 /**

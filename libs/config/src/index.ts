@@ -3,3 +3,4 @@ export * from './lib/rookery-config';
 export { describeIssues, rookeryFileSchema } from './lib/rookery-config.schema';
 export type { RookeryFile } from './lib/rookery-config.schema';
 export * from './lib/key-file';
+export * from './lib/service-token';

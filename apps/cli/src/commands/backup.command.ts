@@ -1,12 +1,13 @@
 import { Command, Option } from 'commander';
-import { BackupManifest } from '@rookery/core';
 import type { BackupLifecycleSink } from '@rookery/engine';
 import { CloudEvent } from '@rookery/events';
 import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context';
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { log } from '../cli.log';
-import { backupJson, formatBytes, formatDuration } from '../cli.output';
+import { backupJson, describeBackup } from '../cli.output';
 import { progressReporter } from '../cli.progress';
+import { serviceClientOf } from '../service/service-client';
+import { serviceBackup } from '../service/service-commands';
 
 export function backupCommand(): Command {
   return new Command('backup')
@@ -16,6 +17,8 @@ export function backupCommand(): Command {
     .option('--json', 'print the new backup as JSON')
     .action(async (options: GlobalOptions & { type: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
+      const service = await serviceClientOf(command);
+      if (service) return serviceBackup(service, tier, options);
       const config = configFor(command);
       const progress = progressReporter(!options.json, `backup ${tier}`);
       // The run's lifecycle events are published once the command is done, whatever its outcome.
@@ -35,20 +38,6 @@ export function backupCommand(): Command {
           progress.stop();
         }
       }).finally(() => publishCliEvents(config, events));
-      process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describe(manifest));
+      process.stdout.write(options.json ? `${JSON.stringify(backupJson(manifest), null, 2)}\n` : describeBackup(manifest));
     });
-}
-
-function describe(manifest: BackupManifest): string {
-  const ms = Date.parse(manifest.finishedAt) - Date.parse(manifest.startedAt);
-  const rate = manifest.bytes / Math.max(ms / 1000, 0.001);
-  return [
-    `backup ${manifest.id} completed`,
-    `  tier ${manifest.tier}, ${manifest.type} ${manifest.method}` +
-      (manifest.method === 'physical'
-        ? `, timeline ${manifest.timeline}, lsn ${manifest.startLsn}..${manifest.stopLsn}`
-        : `, artifacts ${manifest.artifacts.map((artifact) => artifact.name).join(', ')}`),
-    `  ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)} stored (${(manifest.bytes / Math.max(manifest.storedBytes, 1)).toFixed(2)}x) in ${formatDuration(ms)}, ${formatBytes(rate)}/s`,
-    '',
-  ].join('\n');
 }

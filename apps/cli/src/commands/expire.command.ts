@@ -6,6 +6,8 @@ import { GlobalOptions, configFor, parseTier, parseTime, withEngine } from '../c
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { CommandOutcome, Incomplete, reporting } from '../cli.outcome';
 import { formatBytes } from '../cli.output';
+import { serviceClientOf } from '../service/service-client';
+import { serviceRetentionPlan } from '../service/service-commands';
 
 export function expireCommand(): Command {
   return new Command('expire')
@@ -19,6 +21,12 @@ export function expireCommand(): Command {
     .action(
       reporting(async (options: GlobalOptions & { dryRun?: boolean; now?: string }, command: Command): Promise<CommandOutcome> => {
         const tier = parseTier(options.tier) ?? 'oltp';
+        const service = await serviceClientOf(command);
+        if (service) {
+          const plan = await serviceRetentionPlan(service, tier, options);
+          process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : expireText(plan));
+          return undefined;
+        }
         const now = requireNowNotAhead(parseTime(options.now, '--now'), options.dryRun === true, new Date());
         const result = await withEngine(command, (engine) => engine.expire({ tier, dryRun: options.dryRun === true, now }));
         if (!result.dryRun && (result.deleted.backups.length > 0 || result.deleted.objects > 0)) {

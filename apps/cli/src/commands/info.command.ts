@@ -6,6 +6,8 @@ import { GlobalOptions, parseTier, withEngine } from '../cli.context';
 import { log } from '../cli.log';
 import { backupJson, backupRows, chainOf, tablespaceRows, tablespacesOf, walStatusLines } from '../cli.output';
 import { assertRepositoryExists } from '../cli.repository';
+import { serviceClientOf } from '../service/service-client';
+import { serviceInfo } from '../service/service-commands';
 import { backupDetail, detailJson, detailText } from './info-backup';
 import { replicationLines } from './replicate.command';
 
@@ -17,6 +19,8 @@ export function infoCommand(): Command {
     .option('--json', 'machine-readable output: {"backups":[…],"wal":{"<tier>":{…}},"replication":{"<tier>":{…}},"objectLock":[…]}')
     .action(async (options: GlobalOptions & { backup?: string }, command: Command) => {
       const tier = parseTier(options.tier);
+      const service = await serviceClientOf(command);
+      if (service) return serviceInfo(service, tier, options);
       if (options.backup) return showBackup(command, options.backup, tier, options.json === true);
       const { listing, wal, holds, replication, objectLock } = await withEngine(command, async (engine) => {
         const found = await engine.list(tier);

@@ -6,6 +6,8 @@ import { GlobalOptions, configFor, parseTier, withEngine } from '../cli.context'
 import { CLI_EVENT_SOURCE, publishCliEvents } from '../cli.events';
 import { formatBytes } from '../cli.output';
 import { progressReporter } from '../cli.progress';
+import { serviceClientOf } from '../service/service-client';
+import { serviceRestore } from '../service/service-commands';
 import { LogicalRestoreOptions, restoreLogical } from './restore-logical';
 
 interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRestoreOptions {
@@ -62,11 +64,31 @@ export function restoreCommand(): Command {
     .option('--json', 'print the result as JSON')
     .action(async (options: RestoreOptions, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';
+      const service = await serviceClientOf(command);
+      if (service) {
+        refuseLocalOnlyOptions(command);
+        return serviceRestore(service, tier, options);
+      }
       await withRestoreEvents(command, tier, options, async () => {
         if (options.targetUrl) return restoreLogical(command, tier, options);
         return restorePhysical(command, tier, options);
       });
     });
+}
+
+/** Restore options a service does not take (its restores never start the server; the service host decides the rest). */
+const LOCAL_ONLY_RESTORE_OPTIONS = ['start', 'port', 'keepSettings', 'tablespaceMap', 'tablespaceMapAll', 'jobs', 'archiveMode'];
+
+function refuseLocalOnlyOptions(command: Command): void {
+  const given = command.options.filter(
+    (option) =>
+      LOCAL_ONLY_RESTORE_OPTIONS.includes(option.attributeName()) && command.getOptionValueSource(option.attributeName()) === 'cli',
+  );
+  if (given.length)
+    throw new ConfigError(
+      `${given.map((option) => option.long).join(', ')} cannot go with --service: a restore through a service takes --backup, --to or --target-url (with --clean, --table, --schema) and a recovery target`,
+      given.map((option) => option.long ?? option.flags),
+    );
 }
 
 /**

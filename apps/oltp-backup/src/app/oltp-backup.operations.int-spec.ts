@@ -88,8 +88,12 @@ describe('oltp-backup service operations (REST)', () => {
   }
 
   it('POST /backups starts a backup whose GET shows its progress while it runs, polled to completion', async () => {
+    // PostgreSQL reports progress about once a second: the stream, capped at 4 MiB/s, lasts a few
+    // seconds on any machine, so there is progress to see.
+    pgProxy.setFault({ direction: 'down', bytesPerSecond: 4 * 1024 * 1024 });
     const started = await http().post('/backups').send({}).expect(202);
     const { record, progress } = await followBackup(started.body.id);
+    pgProxy.clearFault();
     expect(record).toMatchObject({ id: started.body.id, status: 'completed', error: null, progress: null });
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.every((seen) => seen.phase === 'backup' && seen.bytes >= 0)).toBe(true);
@@ -101,8 +105,7 @@ describe('oltp-backup service operations (REST)', () => {
 
   it('POST /backups/:id/cancel stops a running backup: failed, its error naming who cancelled it; the next backup runs', async () => {
     // The server's stream slowed to 1 MiB/s (its 14 MiB take seconds): the backup is mid-stream
-    // when the cancel comes, however fast this machine is. (PostgreSQL reports progress about
-    // once a second, so a stall would leave none to see.)
+    // when the cancel comes, however fast this machine is (a stall would leave no progress to see).
     pgProxy.setFault({ direction: 'down', bytesPerSecond: 1024 * 1024 });
     const started = await http().post('/backups').send({}).expect(202);
     const id = started.body.id as string;

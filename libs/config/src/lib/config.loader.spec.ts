@@ -91,8 +91,15 @@ describe('buildConfig', () => {
   });
 
   it('reads restores.directoryRoot (absent: null, physical restores through a service refused); a relative root is refused', () => {
-    expect(buildConfig({}, 'x').restores).toEqual({ directoryRoot: null });
-    expect(buildConfig({ restores: { directoryRoot: '/srv/restores/' } }, 'x').restores).toEqual({ directoryRoot: '/srv/restores/' });
+    expect(buildConfig({}, 'x').restores).toEqual({ directoryRoot: null, logicalTargetHosts: null });
+    expect(buildConfig({ restores: { directoryRoot: '/srv/restores/' } }, 'x').restores).toMatchObject({ directoryRoot: '/srv/restores/' });
+    expect(buildConfig({ restores: { logicalTargetHosts: ['db.internal', 'copy:6432'] } }, 'x').restores.logicalTargetHosts).toEqual([
+      'db.internal',
+      'copy:6432',
+    ]);
+    expect(configError(() => buildConfig({ restores: { logicalTargetHosts: ['postgres://db'] } }, 'x')).message).toContain(
+      'restores.logicalTargetHosts',
+    );
     expect(buildConfig({ restores: { directoryRoot: '/srv//restores/../restores' } }, 'x').restores.directoryRoot).toBe('/srv/restores');
     expect(configError(() => buildConfig({ restores: { directoryRoot: 'restores' } }, 'x')).message).toContain('restores.directoryRoot');
   });

@@ -184,7 +184,10 @@ export function buildConfig(
     },
     validator: { requestWindowSeconds: file.validator?.requestWindowSeconds ?? DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS },
     restore: { directWrites: file.restore?.directWrites ?? true },
-    restores: { directoryRoot: file.restores?.directoryRoot ? normalize(file.restores.directoryRoot) : null },
+    restores: {
+      directoryRoot: file.restores?.directoryRoot ? normalize(file.restores.directoryRoot) : null,
+      logicalTargetHosts: file.restores?.logicalTargetHosts ?? null,
+    },
     backup: { reuseBuffers: file.backup?.reuseBuffers ?? true },
   });
 }

@@ -246,7 +246,10 @@ export const rookeryFileSchema = z
     wal: walArchiveSection,
     restore: z.object({ directWrites: z.boolean() }).strict().partial(),
     restores: z
-      .object({ directoryRoot: z.string().regex(/^\//, 'must be an absolute path') })
+      .object({
+        directoryRoot: z.string().regex(/^\//, 'must be an absolute path'),
+        logicalTargetHosts: z.array(z.string().regex(/^[^\s/:,]+(:\d{1,5})?$/, 'must be host or host:port')).min(1),
+      })
       .strict()
       .partial(),
     backup: z.object({ reuseBuffers: z.boolean() }).strict().partial(),

@@ -162,10 +162,14 @@ export interface RestoreConfig {
  * Restores a service runs for its callers (POST /restores, the RestoreService RPC). directoryRoot:
  * the one directory a physical restore through a service may write under (each restore into a
  * new directory below it). Null (the default): the service refuses physical restores, since a
- * caller must never choose where on the service's host files are written.
+ * caller must never choose where on the service's host files are written. logicalTargetHosts: the
+ * database servers (host or host:port) a logical restore through a service may write into; null
+ * (the default): only the tier's own server. The service connects with its own credentials, so a
+ * server a caller picks freely could ask for them in clear text.
  */
 export interface ServiceRestoresConfig {
   directoryRoot: string | null;
+  logicalTargetHosts: readonly string[] | null;
 }
 
 /**

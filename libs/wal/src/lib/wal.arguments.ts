@@ -14,6 +14,11 @@ export const GLOBAL_OPTIONS_WITH_VALUE: ReadonlySet<string> = new Set([
   '--pg-url',
   '--log-level',
   '--progress-interval',
+  '--service',
+  '--token-file',
+  '--service-ca',
+  // Refused by the CLI (a token in argv), but it takes a value all the same.
+  '--token',
 ]);
 
 /** The command name: the first argument that is neither a global option nor its value. */

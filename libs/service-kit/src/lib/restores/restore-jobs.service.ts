@@ -14,7 +14,7 @@ import { createEvent } from '@rookery/events';
 import { ServiceEventsService } from '../events/service-events.service';
 import { JobChanges, JobProgress, jobProgressOf, watchUpdates } from '../jobs/job-progress';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
-import { EngineRestoreRequest, RestoreRequest, engineRestoreRequest } from './restore-request';
+import { EngineRestoreRequest, RestoreRequest, engineRestoreRequest, restoreLimits } from './restore-request';
 
 export type RestoreStatus = 'running' | 'completed' | 'failed';
 
@@ -84,7 +84,7 @@ export class RestoreJobService implements BeforeApplicationShutdown {
    */
   async start(tier: TierName, request: RestoreRequest, requestedBy: string): Promise<RestoreRecord> {
     const { config } = this.engine;
-    const planned = engineRestoreRequest(tier, config.tiers[tier].policy, request, config.restores.directoryRoot);
+    const planned = engineRestoreRequest(tier, config.tiers[tier].policy, request, restoreLimits(config, tier));
     if (planned.kind === 'physical' && planned.request.target && !this.engine.writesRecoverySettings) {
       throw new ConfigError('a recovery target needs recovery settings, which this service does not write', ['target.recoveryTarget'], {
         hint: 'start the service through its main (it passes the rookery command for restore_command), or restore with the CLI on the host',

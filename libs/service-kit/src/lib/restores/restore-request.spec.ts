@@ -1,5 +1,5 @@
 import { isRookeryError } from '@rookery/core';
-import { directoryUnderRoot, engineRestoreRequest, refusePassword, restoreRequestSchema } from './restore-request';
+import { directoryUnderRoot, engineRestoreRequest, refusePassword, restoreLimits, restoreRequestSchema } from './restore-request';
 
 function refusal(run: () => unknown): { code: string; message: string; hint?: string } {
   try {
@@ -64,11 +64,12 @@ describe('directoryUnderRoot (a physical target directory)', () => {
 });
 
 describe('engineRestoreRequest', () => {
+  const limits = { directoryRoot: '/srv/restores', logicalTargetHosts: ['db'] };
   const logical = { backup: 'latest', target: { kind: 'logical' as const, url: 'postgres://restore@db:5432/copy', clean: true } };
   const physical = { backup: '20261207T020000Z-oltp', target: { kind: 'physical' as const, directory: '/srv/restores/one' } };
 
   it('builds the engine request of a logical restore, with the target described without credentials', () => {
-    expect(engineRestoreRequest('content', { method: 'logical' }, logical, null)).toEqual({
+    expect(engineRestoreRequest('content', { method: 'logical' }, logical, limits)).toEqual({
       kind: 'logical',
       target: 'db:5432/copy',
       request: {
@@ -83,29 +84,56 @@ describe('engineRestoreRequest', () => {
   });
 
   it('builds a physical restore that never starts the server, with a recovery target when one is given', () => {
-    expect(engineRestoreRequest('oltp', { method: 'physical' }, physical, '/srv/restores')).toEqual({
+    expect(engineRestoreRequest('oltp', { method: 'physical' }, physical, limits)).toEqual({
       kind: 'physical',
       target: '/srv/restores/one',
       request: { tier: 'oltp', backup: physical.backup, to: '/srv/restores/one', start: false },
     });
     const targeted = { ...physical, target: { ...physical.target, recoveryTarget: { lsn: '0/3000148' } } };
-    expect(engineRestoreRequest('oltp', { method: 'physical' }, targeted, '/srv/restores').request).toMatchObject({
+    expect(engineRestoreRequest('oltp', { method: 'physical' }, targeted, limits).request).toMatchObject({
       target: { kind: 'lsn', lsn: 0x3000148n },
     });
   });
 
   it("refuses a restore of the other method than the tier's, naming it", () => {
-    expect(refusal(() => engineRestoreRequest('oltp', { method: 'physical' }, logical, '/srv/restores')).message).toBe(
+    expect(refusal(() => engineRestoreRequest('oltp', { method: 'physical' }, logical, limits)).message).toBe(
       "tier 'oltp' is backed up physically: a logical restore is not possible",
     );
-    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, physical, '/srv/restores')).message).toBe(
+    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, physical, limits)).message).toBe(
       "tier 'content' is backed up logically: a physical restore is not possible",
+    );
+  });
+
+  it('refuses a logical target on a server the limits do not list, and hostaddr (the service would hand it its credentials)', () => {
+    const elsewhere = { ...logical, target: { ...logical.target, url: 'postgres://restore@evil.example/copy' } };
+    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, elsewhere, limits))).toMatchObject({
+      message: 'target.url names the server evil.example:5432, which this service does not restore into',
+      hint: 'restore into db, or list the server in restores.logicalTargetHosts',
+    });
+    const otherPort = { ...logical, target: { ...logical.target, url: 'postgres://restore@db:6432/copy' } };
+    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, otherPort, limits)).message).toContain('db:6432');
+    const listedPort = { ...limits, logicalTargetHosts: ['db:6432'] };
+    expect(engineRestoreRequest('content', { method: 'logical' }, otherPort, listedPort).target).toBe('db:6432/copy');
+    const redirected = { ...logical, target: { ...logical.target, url: 'postgres://restore@db/copy?hostaddr=203.0.113.9' } };
+    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, redirected, limits)).message).toContain('hostaddr');
+    const hostParameter = { ...logical, target: { ...logical.target, url: 'postgres://restore@db/copy?host=evil.example' } };
+    expect(refusal(() => engineRestoreRequest('content', { method: 'logical' }, hostParameter, limits)).message).toContain('evil.example');
+  });
+
+  it("limits logical restores to the tier's own server unless restores.logicalTargetHosts lists others", () => {
+    const tiers = { content: { pgUrl: { reveal: () => 'postgres://backup:pw@pg.internal:5433/content' } } } as never;
+    expect(restoreLimits({ restores: { directoryRoot: null, logicalTargetHosts: null }, tiers }, 'content')).toEqual({
+      directoryRoot: null,
+      logicalTargetHosts: ['pg.internal:5433'],
+    });
+    expect(restoreLimits({ restores: { directoryRoot: null, logicalTargetHosts: ['copy'] }, tiers }, 'content').logicalTargetHosts).toEqual(
+      ['copy'],
     );
   });
 
   it('refuses two recovery targets at once', () => {
     const two = { ...physical, target: { ...physical.target, recoveryTarget: { lsn: '0/3000148', name: 'before-migration' } } };
-    expect(refusal(() => engineRestoreRequest('oltp', { method: 'physical' }, two, '/srv/restores')).message).toContain(
+    expect(refusal(() => engineRestoreRequest('oltp', { method: 'physical' }, two, limits)).message).toContain(
       'only one recovery target may be given',
     );
   });

@@ -2,6 +2,7 @@ import { isAbsolute, normalize, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, RecoveryTarget, TierName, TierPolicy, parseRecoveryTarget } from '@rookery/core';
 import type { LogicalRestoreRequest, PhysicalRestoreRequest } from '@rookery/engine';
+import type { RookeryConfig } from '@rookery/config';
 import { PgConnection, connectionFromUrl } from '@rookery/postgres';
 
 /** Where a physical restore through a service stops replaying WAL: one of these at most. */
@@ -54,15 +55,35 @@ export type EngineRestoreRequest =
   | { kind: 'physical'; request: Omit<PhysicalRestoreRequest, 'signal' | 'onProgress'>; target: string };
 
 /**
+ * Where a service may restore: physical restores under `directoryRoot` (none: refused), logical
+ * ones into the servers `logicalTargetHosts` lists (host or host:port, port 5432 by default).
+ */
+export interface RestoreLimits {
+  directoryRoot: string | null;
+  logicalTargetHosts: readonly string[];
+}
+
+/**
+ * The limits of a tier service's restores from its config: the directory root, and the servers
+ * restores.logicalTargetHosts lists or else the tier's own database server.
+ */
+export function restoreLimits(config: Pick<RookeryConfig, 'restores' | 'tiers'>, tier: TierName): RestoreLimits {
+  const pgUrl = config.tiers[tier].pgUrl;
+  const own = pgUrl ? [connectionFromUrl(pgUrl.reveal()).target.split('/')[0]] : [];
+  return { directoryRoot: config.restores.directoryRoot, logicalTargetHosts: config.restores.logicalTargetHosts ?? own };
+}
+
+/**
  * Turns a caller's restore request into the engine's, refusing what a service must not do: a
- * restore of the other method than the tier's, a target URL carrying a password, a directory
- * outside `directoryRoot` (or any directory when none is configured). ConfigErrors name the field.
+ * restore of the other method than the tier's, a target URL carrying a password or naming a
+ * server the limits do not list, a directory outside `directoryRoot` (or any directory when none
+ * is configured). ConfigErrors name the field.
  */
 export function engineRestoreRequest(
   tier: TierName,
   policy: Pick<TierPolicy, 'method'>,
   request: RestoreRequest,
-  directoryRoot: string | null,
+  limits: RestoreLimits,
 ): EngineRestoreRequest {
   const { target } = request;
   if (target.kind !== policy.method) {
@@ -75,13 +96,14 @@ export function engineRestoreRequest(
   }
   if (target.kind === 'logical') {
     const described = refusePassword(target.url);
+    refuseUnlistedServer(target.url, limits.logicalTargetHosts);
     return {
       kind: 'logical',
       target: described,
       request: { tier, backup: request.backup, targetUrl: target.url, clean: target.clean, table: target.table, schema: target.schema },
     };
   }
-  const directory = directoryUnderRoot(target.directory, directoryRoot);
+  const directory = directoryUnderRoot(target.directory, limits.directoryRoot);
   const recovery = target.recoveryTarget;
   return {
     kind: 'physical',
@@ -120,6 +142,26 @@ export function refusePassword(url: string): string {
     });
   }
   return connection.target;
+}
+
+/**
+ * Refuses a logical target on a server the service may not restore into. The service connects
+ * with its own credentials: a server the caller chooses could ask for its password in clear text
+ * (password authentication) and keep it. `hostaddr` is refused outright, since it would send the
+ * connection elsewhere than the host the check read.
+ */
+export function refuseUnlistedServer(url: string, allowed: readonly string[]): void {
+  const { conninfo, target } = connectionFromUrl(url);
+  if (/(^|\s)hostaddr=/.test(conninfo)) {
+    throw new ConfigError('target.url sets hostaddr: refused (name the server by host)', ['target.url']);
+  }
+  const server = target.slice(0, target.indexOf('/'));
+  const listed = allowed.some((entry) => (/:\d+$/.test(entry) ? entry : `${entry}:5432`) === server);
+  if (!listed) {
+    throw new ConfigError(`target.url names the server ${server}, which this service does not restore into`, ['target.url'], {
+      hint: `restore into ${allowed.join(' or ')}, or list the server in restores.logicalTargetHosts`,
+    });
+  }
 }
 
 /**
