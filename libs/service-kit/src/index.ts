@@ -29,3 +29,8 @@ export * from './lib/service-kit.constants';
 export * from './lib/service-kit.module';
 export { REDACTED_PATHS } from './lib/service-logger.options';
 export * from './lib/retention/retention-jobs.service';
+export * from './lib/auth/rpc-request';
+export * from './lib/grpc/grpc-server';
+export * from './lib/grpc/grpc-status';
+export * from './lib/grpc/tier.grpc-controllers';
+export * from './lib/grpc/grpc-message';

@@ -18,3 +18,5 @@ export * from './lib/wal-segment.factory';
 export * from './lib/loose-umask';
 export * from './lib/service-auth.harness';
 export * from './lib/tablespaces';
+export * from './lib/grpc.harness';
+export * from './lib/test-certificates';

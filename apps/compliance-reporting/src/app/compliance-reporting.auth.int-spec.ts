@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { buildConfig } from '@rookery/config';
-import { configureServiceApp } from '@rookery/service-kit';
-import { AuthFixture, makeAuthFixture, serviceAuthChecks } from '@rookery/testing';
+import { configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
+import { AuthFixture, grpcAuthChecks, makeAuthFixture, serviceAuthChecks } from '@rookery/testing';
 import { ComplianceReportingModule } from './compliance-reporting.module';
 
 jest.setTimeout(300_000);
@@ -24,6 +24,8 @@ describe('compliance-reporting service authentication (every route)', () => {
         // The ledger consumes nothing here: the in-process bus stands in for Kafka.
         events: { allowInProcess: true },
         auth: auth.section,
+        // gRPC beside HTTP: the same checks over every rookery.v1 method the service serves.
+        service: { grpc: { port: 0 } },
       },
       'compliance auth int-spec',
     );
@@ -33,6 +35,7 @@ describe('compliance-reporting service authentication (every route)', () => {
     app = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(app, { title: 'compliance-reporting (auth test)', description: 'test' });
     await app.init();
+    await app.startAllMicroservices();
   }, 240_000);
 
   afterAll(async () => {
@@ -43,4 +46,12 @@ describe('compliance-reporting service authentication (every route)', () => {
   // Every report covers every tier: only GET /compliance/:tier is one tier's, open to a principal of that tier.
   const fleetRoutes = ['GET /compliance', 'GET /dashboard', 'GET /report.md', 'GET /report.csv', 'GET /metrics'];
   it.each(serviceAuthChecks({ app: () => app, auth: () => auth, tier: 'content', fleetRoutes }))('%s', (_name, run) => run());
+
+  describe('over gRPC', () => {
+    // GetReport covers every tier, like GET /report.md.
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(app), auth: () => auth, tier: 'content', fleetMethods: ['GetReport'] }))(
+      '%s',
+      (_name, run) => run(),
+    );
+  });
 });

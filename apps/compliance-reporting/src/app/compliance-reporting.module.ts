@@ -15,6 +15,7 @@ import {
   RookeryErrorFilter,
 } from '@rookery/service-kit';
 import { ComplianceController } from './compliance.controller';
+import { ComplianceGrpcController } from './compliance.grpc.controller';
 
 export interface ComplianceReportingModuleOptions {
   config?: RookeryConfig;
@@ -71,7 +72,7 @@ export class ComplianceReportingModule {
           },
         }),
       ],
-      controllers: [ComplianceController, MetricsController],
+      controllers: [ComplianceController, ComplianceGrpcController, MetricsController],
       providers: [
         { provide: ROOKERY_CONFIG, useValue: config },
         { provide: EventLedger, useFactory: () => EventLedger.open(config.catalog.url) },

@@ -5,7 +5,7 @@ import { ComplianceLedgerService, TierCompliance, renderCsv, renderDashboard, re
 import { ConfigError, TIER_NAMES, TierName, UnknownTierError, isTierName } from '@rookery/core';
 import { PublicRoute, READ_ROLES, RequiresRole } from '@rookery/service-kit';
 
-interface PeriodQuery {
+export interface PeriodQuery {
   since?: string;
   until?: string;
 }
@@ -70,12 +70,12 @@ export class ComplianceController {
   }
 }
 
-function requireTier(tier: string): TierName {
+export function requireTier(tier: string): TierName {
   if (!isTierName(tier)) throw new UnknownTierError(tier, TIER_NAMES);
   return tier;
 }
 
-function ledgerQuery(period: PeriodQuery): LedgerQuery {
+export function ledgerQuery(period: PeriodQuery): LedgerQuery {
   for (const [name, value] of Object.entries(period)) {
     if (value !== undefined && Number.isNaN(Date.parse(value))) {
       throw new ConfigError(`${name} must be an ISO-8601 time, got '${value}'`, [name]);

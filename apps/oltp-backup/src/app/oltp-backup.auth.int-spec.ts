@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { ServiceEventsService, configureServiceApp } from '@rookery/service-kit';
+import { ServiceEventsService, configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
 import {
   AuthFixture,
   BackupServiceBed,
+  grpcAuthChecks,
   makeAuthFixture,
   pollUntil,
   recordAudits,
@@ -31,6 +32,7 @@ describe('oltp-backup service authentication (every route)', () => {
       module: OltpBackupModule.forRoot,
       configure: (service) => configureServiceApp(service, { title: 'oltp-backup (auth test)', description: 'test' }),
       auth: auth.section,
+      grpc: { port: 0 },
     });
   }, 240_000);
 
@@ -40,6 +42,10 @@ describe('oltp-backup service authentication (every route)', () => {
   });
 
   it.each(serviceAuthChecks({ app: () => bed.app, auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
+
+  describe('over gRPC', () => {
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(bed.app), auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
+  });
 
   it('names the principal in the audit trail: a backup started by a tier operator, calls refused', async () => {
     const audits = recordAudits(bed.app.get(ServiceEventsService));

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { buildConfig } from '@rookery/config';
-import { configureServiceApp } from '@rookery/service-kit';
-import { AuthFixture, TestCluster, makeAuthFixture, serviceAuthChecks, startCluster } from '@rookery/testing';
+import { configureServiceApp, grpcListenerOf } from '@rookery/service-kit';
+import { AuthFixture, TestCluster, grpcAuthChecks, makeAuthFixture, serviceAuthChecks, startCluster } from '@rookery/testing';
 import { ValidatorModule } from './validator.module';
 
 jest.setTimeout(300_000);
@@ -28,6 +28,8 @@ describe('validator service authentication (every route)', () => {
         // No drill or validation runs here: the in-process bus stands in for Kafka.
         events: { allowInProcess: true },
         auth: auth.section,
+        // gRPC beside HTTP: the same checks over every rookery.v1 method the service serves.
+        service: { grpc: { port: 0 } },
       },
       'validator auth int-spec',
     );
@@ -37,6 +39,7 @@ describe('validator service authentication (every route)', () => {
     app = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(app, { title: 'validator (auth test)', description: 'test' });
     await app.init();
+    await app.startAllMicroservices();
   }, 240_000);
 
   afterAll(async () => {
@@ -49,4 +52,8 @@ describe('validator service authentication (every route)', () => {
   it.each(serviceAuthChecks({ app: () => app, auth: () => auth, tier: 'oltp', fleetRoutes: ['GET /metrics'] }))('%s', (_name, run) =>
     run(),
   );
+
+  describe('over gRPC', () => {
+    it.each(grpcAuthChecks({ listener: () => grpcListenerOf(app), auth: () => auth, tier: 'oltp' }))('%s', (_name, run) => run());
+  });
 });

@@ -49,11 +49,11 @@ export class ValidatorController {
   }
 }
 
-function requireTier(value: string | undefined): TierName {
+export function requireTier(value: string | undefined): TierName {
   if (!value || !isTierName(value)) throw new UnknownTierError(String(value), TIER_NAMES);
   return value;
 }
 
-function optionalTier(value: string | undefined): TierName | undefined {
+export function optionalTier(value: string | undefined): TierName | undefined {
   return value === undefined ? undefined : requireTier(value);
 }

@@ -8,6 +8,7 @@ import { EventBus, connectEventBus } from '@rookery/events';
 import { ROOKERY_CONFIG, ServiceKitModule } from '@rookery/service-kit';
 import { BackupValidator, RestoreDrill, ValidationRequestWindow, ValidationTools, createValidationTools } from '@rookery/validation';
 import { DrillService } from './drill.service';
+import { DrillsGrpcController } from './drills.grpc.controller';
 import { ValidatorController } from './validator.controller';
 import { VALIDATOR_BUS, ValidatorService } from './validator.service';
 
@@ -51,7 +52,7 @@ export class ValidatorModule {
     return {
       module: ValidatorModule,
       imports: [ServiceKitModule.forRoot({ serviceName: 'validator', config, logLevel: options.logLevel }), ScheduleModule.forRoot()],
-      controllers: [ValidatorController],
+      controllers: [ValidatorController, DrillsGrpcController],
       providers: [
         {
           provide: VALIDATOR_ENGINE,

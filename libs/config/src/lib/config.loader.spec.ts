@@ -104,6 +104,30 @@ describe('buildConfig', () => {
     expect(configError(() => buildConfig({ restores: { directoryRoot: 'restores' } }, 'x')).message).toContain('restores.directoryRoot');
   });
 
+  it('reads service.grpc (absent: no gRPC listener): host defaults to service.host, TLS files resolved from the config directory', () => {
+    expect(buildConfig({}, 'x').service.grpc).toBeNull();
+    expect(buildConfig({ service: { host: '0.0.0.0', grpc: { port: 9090 } } }, 'x').service.grpc).toEqual({
+      host: '0.0.0.0',
+      port: 9090,
+      tls: null,
+    });
+    const tls = { certFile: 'tls/server.crt', keyFile: '/secrets/server.key', clientCaFile: 'tls/clients.pem', requireClientCert: true };
+    expect(buildConfig({ service: { grpc: { port: 9090, host: '::', tls } } }, 'x', {}, {}, '/etc/rookery').service.grpc).toEqual({
+      host: '::',
+      port: 9090,
+      tls: {
+        certFile: '/etc/rookery/tls/server.crt',
+        keyFile: '/secrets/server.key',
+        clientCaFile: '/etc/rookery/tls/clients.pem',
+        requireClientCert: true,
+      },
+    });
+    const withoutCa = { service: { grpc: { port: 9090, tls: { certFile: 'a', keyFile: 'b', requireClientCert: true } } } };
+    expect(configError(() => buildConfig(withoutCa, 'x')).message).toContain('requireClientCert needs clientCaFile');
+    expect(configError(() => buildConfig({ service: { grpc: { port: 9090, tls: { certFile: 'a' } } } }, 'x')).message).toContain('keyFile');
+    expect(configError(() => buildConfig({ service: { grpc: { host: 'h' } } }, 'x')).message).toContain('service.grpc.port');
+  });
+
   it('reads postgres.idleTimeoutSeconds, 600 s by default (the start checkpoint is silent)', () => {
     expect(buildConfig({}, 'x').postgres).toEqual({ binDir: undefined, idleTimeoutSeconds: 600 });
     expect(buildConfig({ postgres: { idleTimeoutSeconds: 5 } }, 'x').postgres.idleTimeoutSeconds).toBe(5);

@@ -14,6 +14,7 @@ import {
   IntegrityConfig,
   MIN_EVENT_KEY_BYTES,
   RookeryConfig,
+  ServiceGrpcConfig,
   TierConfig,
   WalStreamConfig,
   defaultTierConfigs,
@@ -159,6 +160,7 @@ export function buildConfig(
       port,
       bodyLimitBytes: file.service?.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
       allowedOrigins: file.service?.allowedOrigins ?? [],
+      grpc: grpcConfig(file, cwd),
     },
     auth: authConfig(file, cwd),
     tiers,
@@ -210,6 +212,24 @@ function servicePort(flag: number | undefined, variable: string | undefined, pro
   if (/^\d{1,5}$/.test(variable.trim()) && Number(variable) <= 65535) return Number(variable);
   problems.push(`${ENV.port}: '${variable}' is not a port number (0-65535)`);
   return undefined;
+}
+
+function grpcConfig(file: RookeryFile, cwd: string): ServiceGrpcConfig | null {
+  const grpc = file.service?.grpc;
+  if (!grpc) return null;
+  const { tls } = grpc;
+  return {
+    host: grpc.host ?? file.service?.host ?? '127.0.0.1',
+    port: grpc.port,
+    tls: tls
+      ? {
+          certFile: resolve(cwd, tls.certFile),
+          keyFile: resolve(cwd, tls.keyFile),
+          clientCaFile: tls.clientCaFile ? resolve(cwd, tls.clientCaFile) : null,
+          requireClientCert: tls.requireClientCert ?? false,
+        }
+      : null,
+  };
 }
 
 function authConfig(file: RookeryFile, cwd: string): AuthConfig {

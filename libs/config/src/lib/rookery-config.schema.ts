@@ -104,6 +104,27 @@ const authSection = z
   .strict()
   .partial();
 
+/** A service's gRPC listener (absent: none); TLS from PEM files, mutual TLS with a client CA. */
+const grpcSection = z
+  .object({
+    port: z.number().int().min(0).max(65535),
+    host: z.string().min(1).optional(),
+    tls: z
+      .object({
+        certFile: z.string().min(1),
+        keyFile: z.string().min(1),
+        clientCaFile: z.string().min(1).optional(),
+        requireClientCert: z.boolean().optional(),
+      })
+      .strict()
+      .refine((tls) => !tls.requireClientCert || tls.clientCaFile, {
+        message: 'requireClientCert needs clientCaFile (the CA client certificates are checked against)',
+        path: ['clientCaFile'],
+      })
+      .optional(),
+  })
+  .strict();
+
 /** The queue-wal service's synchronous pg_receivewal (DESIGN §5: queue tier, RPO 0). */
 const walStreamSection = z
   .object({
@@ -216,6 +237,7 @@ export const rookeryFileSchema = z
           .positive()
           .max(16 * 1024 * 1024),
         allowedOrigins: z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'must be an origin: scheme://host[:port]')),
+        grpc: grpcSection,
       })
       .strict()
       .partial(),

@@ -61,6 +61,24 @@ export interface ServiceHttpConfig {
   bodyLimitBytes: number;
   /** Origins (scheme://host[:port]) whose browser requests are accepted; any other Origin is refused. Default none. */
   allowedOrigins: readonly string[];
+  /** The gRPC listener beside HTTP (same tokens, same roles); null: none. */
+  grpc: ServiceGrpcConfig | null;
+}
+
+/** A service's gRPC listener. Without tls it is plaintext (for a loopback or a mesh that encrypts). */
+export interface ServiceGrpcConfig {
+  /** Default: service.host. */
+  host: string;
+  port: number;
+  tls: {
+    /** PEM certificate (chain) and key the server presents; absolute paths, read at start. */
+    certFile: string;
+    keyFile: string;
+    /** PEM CA that client certificates must chain to; with it a client may present one. */
+    clientCaFile: string | null;
+    /** Mutual TLS: a client without a certificate from clientCaFile is refused. */
+    requireClientCert: boolean;
+  } | null;
 }
 
 export const DEFAULT_BODY_LIMIT_BYTES = 64 * 1024;

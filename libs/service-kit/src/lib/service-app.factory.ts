@@ -7,6 +7,7 @@ import { RookeryConfig, loadConfig } from '@rookery/config';
 import { ConfigError, isRookeryError } from '@rookery/core';
 import { BEARER_SCHEME } from './auth/auth.decorator';
 import { httpGate } from './auth/http-gate.middleware';
+import { connectGrpc, grpcListenerOf } from './grpc/grpc-server';
 import { ROOKERY_CONFIG } from './service-kit.constants';
 
 export interface ServiceAppOptions {
@@ -19,7 +20,9 @@ export interface ServiceAppOptions {
  * Finishes a Nest application the way every tier service runs: pino as the Nest logger, the HTTP
  * gate (no foreign origins, JSON bodies only, service.bodyLimitBytes, 413 above), OpenAPI at /docs
  * (JSON at /docs-json) with the bearer scheme, shutdown hooks so SIGTERM stops running backups and
- * closes the engine. main.ts and the integration tests both call it, so tests exercise the real setup.
+ * closes the engine, and the gRPC listener when service.grpc is set (started by
+ * app.startAllMicroservices()). main.ts and the integration tests both call it, so tests exercise
+ * the real setup.
  */
 export function configureServiceApp(app: INestApplication, options: ServiceAppOptions): INestApplication {
   const config = app.get<RookeryConfig>(ROOKERY_CONFIG, { strict: false });
@@ -41,6 +44,8 @@ export function configureServiceApp(app: INestApplication, options: ServiceAppOp
       .build(),
   );
   SwaggerModule.setup('docs', app, document);
+  // Its TLS files are read now: a bad one fails the start, naming it.
+  connectGrpc(app, config.service.grpc);
   return app;
 }
 
@@ -62,8 +67,14 @@ export function runService(options: RunServiceOptions, argv: readonly string[] =
     const app = await NestFactory.create(options.module(config), { bufferLogs: true, abortOnError: false, autoFlushLogs: false });
     configureServiceApp(app, options);
     app.flushLogs();
+    await app.init();
+    await app.startAllMicroservices();
     await app.listen(config.service.port, config.service.host);
-    app.get(Logger).log(`${options.name} listening on ${await app.getUrl()} (OpenAPI at /docs), config from ${config.source}`);
+    const grpc = grpcListenerOf(app);
+    const grpcLine = grpc
+      ? `, gRPC on ${grpc.address} (${config.service.grpc?.tls ? 'TLS' : 'plaintext'}: ${grpc.services.join(', ')})`
+      : '';
+    app.get(Logger).log(`${options.name} listening on ${await app.getUrl()} (OpenAPI at /docs)${grpcLine}, config from ${config.source}`);
   };
   start().catch((error: unknown) => {
     console.error(`${options.name}: ${startFailure(error)}`);

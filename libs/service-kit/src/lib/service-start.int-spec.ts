@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { TestCluster, pollUntil, startCluster } from '@rookery/testing';
+import { TestCluster, grpcTestClient, pollUntil, startCluster } from '@rookery/testing';
 
 jest.setTimeout(600_000);
 
@@ -70,7 +70,8 @@ describe('services started together (built main.js, one config, one host)', () =
       path,
       [
         `repositories: ['file://${join(work, 'repository')}']`,
-        'service: { host: 127.0.0.1, port: 1 }',
+        // A service section among the lines replaces this one.
+        ...(lines.some((line) => line.startsWith('service:')) ? [] : ['service: { host: 127.0.0.1, port: 1 }']),
         'auth: { mode: none }',
         ...lines,
         '',
@@ -164,5 +165,38 @@ describe('services started together (built main.js, one config, one host)', () =
     running.push(service);
     expect(await service.exited).toBe(1);
     expect(service.stderr().trimEnd().split('\n')).toEqual([expect.stringMatching(/^oltp-backup: --port: 'eighty' is not a port number/)]);
+  });
+
+  it('with service.grpc, serves gRPC beside HTTP: health SERVING and its rookery.v1 services through reflection', async () => {
+    const [port, grpcPort] = [await freePort(), await freePort()];
+    const config = await writeConfig('grpc.yaml', [
+      `catalog: { url: 'sqlite://${join(work, 'grpc.sqlite')}' }`,
+      'events: { allowInProcess: true }',
+      // service.host (127.0.0.1) is the gRPC host too.
+      `service: { host: 127.0.0.1, port: 1, grpc: { port: ${grpcPort} } }`,
+    ]);
+    const service = startService('compliance-reporting', { config, port });
+    running.push(service);
+    expect(await upOrExited(port, service)).toBe(200);
+    const client = grpcTestClient(`127.0.0.1:${grpcPort}`);
+    try {
+      expect(await client.health()).toBe('SERVING');
+      expect(await client.reflectedServices()).toEqual(expect.arrayContaining(['grpc.health.v1.Health', 'rookery.v1.ComplianceService']));
+    } finally {
+      client.close();
+    }
+    expect(service.stderr()).toBe('');
+  });
+
+  it('a gRPC TLS file that cannot be read is one line naming it and exit status 1', async () => {
+    const missing = join(work, 'no-such-cert.pem');
+    const config = await writeConfig('grpc-bad-tls.yaml', [
+      `catalog: { url: 'sqlite://${join(work, 'grpc-bad-tls.sqlite')}' }`,
+      `service: { host: 127.0.0.1, port: 1, grpc: { port: 0, tls: { certFile: '${missing}', keyFile: '${missing}' } } }`,
+    ]);
+    const service = startService('oltp-backup', { config, port: await freePort() });
+    running.push(service);
+    expect(await service.exited).toBe(1);
+    expect(service.stderr().trimEnd().split('\n')).toEqual([`oltp-backup: service.grpc.tls.certFile: cannot read ${missing}: ENOENT`]);
   });
 });

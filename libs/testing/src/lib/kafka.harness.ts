@@ -6,6 +6,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killGroup, startOrphanGuard, track } from './jvm-process';
 import { freeLoopbackPort } from './s3proxy.harness';
+import { makeTestCertificateAuthority, openssl } from './test-certificates';
 
 /**
  * A real Apache Kafka for tests and local runs (DESIGN §11): Kafka 4.x's jars from Maven Central
@@ -239,54 +240,15 @@ function listenerProperties({ port, controllerPort, secured }: Listeners): strin
  * clients trust) and broker.pem (the broker's PKCS#8 key followed by its certificate chain).
  */
 function makeBrokerCertificate(dir: string): { caFile: string; keystoreFile: string } {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const file = (name: string) => join(dir, name);
-  const openssl = (args: string[]) => {
-    const result = spawnSync('openssl', args, { encoding: 'utf8', cwd: dir, timeout: 60_000 });
-    if (result.status !== 0)
-      throw new Error(`openssl ${args[0]} failed (exit ${result.status}): ${`${result.stderr ?? ''}`.trim().slice(-500)}`);
-  };
-  const days = '2';
-  openssl([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    file('ca.key'),
-    '-out',
-    file('ca.pem'),
-    '-days',
-    days,
-    '-subj',
-    '/CN=rookery test CA',
-  ]);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('broker.key'), '-out', file('broker.csr'), '-subj', '/CN=127.0.0.1']);
-  writeFileSync(file('broker.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl([
-    'x509',
-    '-req',
-    '-in',
-    file('broker.csr'),
-    '-CA',
-    file('ca.pem'),
-    '-CAkey',
-    file('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    file('broker.crt'),
-    '-days',
-    days,
-    '-extfile',
-    file('broker.ext'),
-  ]);
-  openssl(['pkcs8', '-topk8', '-nocrypt', '-in', file('broker.key'), '-out', file('broker.pk8')]);
-  const keystoreFile = file('broker.pem');
-  writeFileSync(keystoreFile, [file('broker.pk8'), file('broker.crt'), file('ca.pem')].map((part) => readFileSync(part, 'utf8')).join(''), {
+  const ca = makeTestCertificateAuthority(dir);
+  const broker = ca.issue('broker', 'serverAuth');
+  const pkcs8 = join(dir, 'broker.pk8');
+  openssl(dir, ['pkcs8', '-topk8', '-nocrypt', '-in', broker.keyFile, '-out', pkcs8]);
+  const keystoreFile = join(dir, 'broker.pem');
+  writeFileSync(keystoreFile, [pkcs8, broker.certFile, ca.caFile].map((part) => readFileSync(part, 'utf8')).join(''), {
     mode: 0o600,
   });
-  return { caFile: file('ca.pem'), keystoreFile };
+  return { caFile: ca.caFile, keystoreFile };
 }
 
 function serverProperties(listeners: Listeners, dataDir: string): string {

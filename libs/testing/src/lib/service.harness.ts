@@ -25,6 +25,12 @@ export interface ServiceBackupRecord {
 /** The service's root module for a config; the log level of tests comes from TEST_LOG_LEVEL. */
 export type ServiceModuleFactory = (options: { config: RookeryConfig; logLevel: string }) => DynamicModule;
 
+/** The service.grpc section of a test config file. */
+export interface GrpcListenerSection {
+  port: number;
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string; requireClientCert?: boolean };
+}
+
 /**
  * A tier service's config for a test: one repository, the tier's database, a catalog, an
  * ephemeral port (the app is never listened on; supertest binds its own).
@@ -38,6 +44,7 @@ export function backupServiceConfig(
     auth?: AuthFixture['section'];
     /** restores.directoryRoot: where physical restores through the service may go (default: none allowed). */
     restoresRoot?: string;
+    grpc?: GrpcListenerSection;
   },
 ): RookeryConfig {
   return buildConfig(
@@ -45,7 +52,7 @@ export function backupServiceConfig(
       repositories: [options.repository],
       tiers: { [tier]: { pgUrl: options.pgUrl } },
       catalog: { url: options.catalogUrl },
-      service: { host: '127.0.0.1', port: 0 },
+      service: { host: '127.0.0.1', port: 0, ...(options.grpc ? { grpc: options.grpc } : {}) },
       // Authentication is off in the specs of what a service does; <app>.auth.int-spec covers it.
       auth: options.auth ?? { mode: 'none' },
       ...(options.restoresRoot ? { restores: { directoryRoot: options.restoresRoot } } : {}),
@@ -56,7 +63,7 @@ export function backupServiceConfig(
 
 /**
  * Builds and initialises a service app the way main() does, through `configure` (the app's
- * configureServiceApp), without listening.
+ * configureServiceApp), without listening on HTTP; its gRPC listener (service.grpc) is started.
  */
 export async function startBackupService(
   module: ServiceModuleFactory,
@@ -70,6 +77,7 @@ export async function startBackupService(
   const app = moduleRef.createNestApplication({ bufferLogs: true });
   configure(app);
   await app.init();
+  await app.startAllMicroservices();
   return app;
 }
 
@@ -98,6 +106,8 @@ export async function startBackupServiceBed(options: {
   configure: (app: INestApplication) => void;
   /** The service's auth section (makeAuthFixture); default: authentication off. */
   auth?: AuthFixture['section'];
+  /** service.grpc: a gRPC listener beside HTTP (port 0: any free one, see grpcAddressOf). */
+  grpc?: GrpcListenerSection;
 }): Promise<BackupServiceBed> {
   const work = await mkdtemp(join(tmpdir(), `rookery-${options.tier}-service-`));
   const repository = join(work, 'repository');
@@ -113,6 +123,7 @@ export async function startBackupServiceBed(options: {
         pgUrl: source.urlFor(options.database),
         catalogUrl,
         auth: options.auth,
+        grpc: options.grpc,
       });
       return startBackupService(options.module, config, options.configure);
     };

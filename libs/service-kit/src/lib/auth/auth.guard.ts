@@ -5,6 +5,7 @@ import { ForbiddenError, TierName, isRookeryError, isTierName } from '@rookery/c
 import { AuditInterceptor, AuditedRequest } from '../events/audit.interceptor';
 import { serviceTierOf } from '../service-kit.constants';
 import { ROUTE_ACCESS, RouteAccess, TierSource } from './auth.decorator';
+import { rpcRequestOf } from './rpc-request';
 
 /** The authenticator a service uses; null when `auth.mode: none`. */
 export const AUTHENTICATOR = Symbol('AUTHENTICATOR');
@@ -34,9 +35,10 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
-    // REST only for now: another transport must bring its own check before this guard lets it pass.
-    if (context.getType() !== 'http') throw new ForbiddenError(`no authentication for ${context.getType()} calls; refused`);
-    const request = context.switchToHttp().getRequest<GuardedRequest>();
+    // REST and gRPC: another transport must bring its own check before this guard lets it pass.
+    const type = context.getType();
+    if (type !== 'http' && type !== 'rpc') throw new ForbiddenError(`no authentication for ${type} calls; refused`);
+    const request: GuardedRequest = type === 'http' ? context.switchToHttp().getRequest<GuardedRequest>() : rpcRequestOf(context);
     const access = this.reflector.getAllAndOverride<RouteAccess | undefined>(ROUTE_ACCESS, [context.getHandler(), context.getClass()]);
     const action = `${request.method} ${request.route?.path ?? request.url.split('?')[0]}`;
     if (!access) {
@@ -65,8 +67,9 @@ export class AuthGuard implements CanActivate {
 
   /**
    * The tiers the call acts on: the service's own, and the one the request names where the route
-   * says it reads it. null for a fleet-wide call (no tier at all), or when the named tier is
-   * missing or not a tier (the route answers TIER_UNKNOWN to an unscoped principal).
+   * says it reads it (a gRPC method: its request message's `tier`, as the body). null for a
+   * fleet-wide call (no tier at all), or when the named tier is missing or not a tier (the route
+   * answers TIER_UNKNOWN to an unscoped principal).
    */
   private tiersOf(request: GuardedRequest, tierFrom: TierSource | null): TierName[] | null {
     const own = this.serviceTier();

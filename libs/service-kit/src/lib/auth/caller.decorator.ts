@@ -1,7 +1,8 @@
 import { ExecutionContext, createParamDecorator } from '@nestjs/common';
 import type { AuditedRequest } from '../events/audit.interceptor';
+import { rpcRequestOf } from './rpc-request';
 
-/** Who made an HTTP call, as the audit trail names it: the principal AuthGuard verified. */
+/** Who made a call, as the audit trail names it: the principal AuthGuard verified. */
 export function callerName(request: AuditedRequest): string {
   return request.principal?.name ?? `unauthenticated@${request.ip ?? 'unknown'}`;
 }
@@ -11,5 +12,5 @@ export function callerName(request: AuditedRequest): string {
  * requested, placed or cancelled by someone: the same name as the call's audit event.
  */
 export const CallerName = createParamDecorator((_data: unknown, context: ExecutionContext): string =>
-  callerName(context.switchToHttp().getRequest<AuditedRequest>()),
+  callerName(context.getType() === 'rpc' ? rpcRequestOf(context) : context.switchToHttp().getRequest<AuditedRequest>()),
 );

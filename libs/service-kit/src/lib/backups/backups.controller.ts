@@ -19,7 +19,7 @@ import { BackupJobService } from './backup-jobs.service';
 import { BackupListDto, BackupRecordDto, ErrorBodyDto, StartBackupDto } from './backup-record.dto';
 
 /** The body of POST /backups; the type is checked against the tier's policy by the job service. */
-const startBackupBody = z.object({ type: z.enum(['full', 'incremental', 'snapshot']).optional() }).strict();
+export const startBackupBody = z.object({ type: z.enum(['full', 'incremental', 'snapshot']).optional() }).strict();
 
 /**
  * A POST :id/cancel route: for operators, no body, answering once the job has stopped with its

@@ -1,4 +1,6 @@
 import { ArgumentsHost, Logger, NotFoundException } from '@nestjs/common';
+import { status } from '@grpc/grpc-js';
+import type { Observable } from 'rxjs';
 import {
   BackupNotFoundError,
   ConfigError,
@@ -29,7 +31,7 @@ function fakeHost() {
       reply.body = body;
     },
   };
-  const host = { switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
+  const host = { getType: () => 'http', switchToHttp: () => ({ getResponse: () => response }) } as unknown as ArgumentsHost;
   return { host, reply };
 }
 
@@ -78,5 +80,19 @@ describe('RookeryErrorFilter', () => {
     filter.catch(new Error('connect postgres://app:hunter2@db/x failed'), host);
     expect(reply.statusCode).toBe(500);
     expect(reply.body).toEqual({ code: 'INTERNAL', message: 'internal error' });
+  });
+
+  it('answers a gRPC call with its status, message and code (no stack), and a bug with INTERNAL', async () => {
+    const rpcHost = { getType: () => 'rpc' } as unknown as ArgumentsHost;
+    const statusOf = (exception: unknown) =>
+      new Promise<{ code: number; details: string; metadata: { get(key: string): unknown[] } }>((resolve) =>
+        (filter.catch(exception, rpcHost) as Observable<never>).subscribe({ error: resolve }),
+      );
+    const locked = await statusOf(new LockHeldError('oltp', 'a backup requested by api'));
+    expect(locked).toMatchObject({ code: status.ALREADY_EXISTS, details: expect.stringContaining("tier 'oltp' is already running") });
+    expect(locked.metadata.get('rookery-code')).toEqual(['LOCK_HELD']);
+    expect(await statusOf(new NotFoundException('no such route'))).toMatchObject({ code: status.NOT_FOUND, details: 'no such route' });
+    const bug = await statusOf(new TypeError('cannot read properties of undefined (secret path /etc/x)'));
+    expect(bug).toMatchObject({ code: status.INTERNAL, details: 'internal error' });
   });
 });

@@ -1,5 +1,8 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { status } from '@grpc/grpc-js';
+import { Observable, throwError } from 'rxjs';
 import { ErrorCode, RookeryError, isRookeryError } from '@rookery/core';
+import { grpcError, grpcErrorFor, grpcErrorForHttpException } from '../grpc/grpc-status';
 
 /** The JSON body of every error answer that is not a plain Nest HTTP exception. */
 export interface ErrorBody {
@@ -72,12 +75,15 @@ interface HttpReply {
  * Maps RookeryErrors to HTTP with `{ code, message, hint }`. Nest HTTP exceptions (validation,
  * 404 routes, terminus' 503) keep their own status and body. Anything else is a bug: logged with
  * its stack, answered with a generic 500 so no internal detail (or secret) leaves the service.
+ * A gRPC call's error becomes the gRPC status of the same HTTP status (see grpc-status), with the
+ * message and the code in the trailing metadata.
  */
 @Catch()
 export class RookeryErrorFilter implements ExceptionFilter {
   private readonly logger = new Logger(RookeryErrorFilter.name);
 
-  catch(exception: unknown, host: ArgumentsHost): void {
+  catch(exception: unknown, host: ArgumentsHost): void | Observable<never> {
+    if (host.getType() === 'rpc') return throwError(() => this.grpcStatus(exception));
     const reply = host.switchToHttp().getResponse<HttpReply>();
     if (exception instanceof HttpException) {
       const body = exception.getResponse();
@@ -102,6 +108,19 @@ export class RookeryErrorFilter implements ExceptionFilter {
       exception instanceof Error ? exception.stack : undefined,
     );
     reply.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ code: 'INTERNAL', message: 'internal error' } satisfies ErrorBody);
+  }
+
+  private grpcStatus(exception: unknown) {
+    if (exception instanceof HttpException) return grpcErrorForHttpException(exception);
+    if (isRookeryError(exception)) {
+      if (httpStatusForCode(exception.code) >= 500) this.logger.error(describe(exception), exception.stack);
+      return grpcErrorFor(exception);
+    }
+    this.logger.error(
+      exception instanceof Error ? exception.message : String(exception),
+      exception instanceof Error ? exception.stack : undefined,
+    );
+    return grpcError(status.INTERNAL, 'internal error', 'INTERNAL');
   }
 }
 

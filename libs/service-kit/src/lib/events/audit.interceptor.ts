@@ -4,6 +4,7 @@ import { Observable, tap } from 'rxjs';
 import type { Principal } from '@rookery/auth';
 import { TierName, isTierName } from '@rookery/core';
 import { createEvent } from '@rookery/events';
+import { rpcRequestOf } from '../auth/rpc-request';
 import { serviceTierOf } from '../service-kit.constants';
 import { ServiceEventsService } from './service-events.service';
 
@@ -15,6 +16,8 @@ export interface AuditedRequest {
   ip?: string;
   headers: Record<string, string | string[] | undefined>;
   principal?: Principal;
+  /** Whether the call is audited; default: anything but GET/HEAD (a gRPC call says, see rpcRequestOf). */
+  privileged?: boolean;
 }
 
 /**
@@ -44,8 +47,9 @@ export class AuditInterceptor implements NestInterceptor {
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    const request = context.switchToHttp().getRequest<AuditedRequest>();
+    const type = context.getType();
+    if (type !== 'http' && type !== 'rpc') return next.handle();
+    const request = type === 'http' ? context.switchToHttp().getRequest<AuditedRequest>() : rpcRequestOf(context);
     if (!privileged(request)) return next.handle();
     return next.handle().pipe(
       tap({
@@ -91,6 +95,7 @@ export class AuditInterceptor implements NestInterceptor {
 }
 
 function privileged(request: AuditedRequest): boolean {
+  if (request.privileged !== undefined) return request.privileged;
   return request.method !== 'GET' && request.method !== 'HEAD';
 }
 

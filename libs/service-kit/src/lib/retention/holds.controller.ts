@@ -18,7 +18,7 @@ import { ErrorBodyDto } from '../backups/backup-record.dto';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 import { HoldListDto, LegalHoldDto, PlaceHoldDto, RetentionPlanDto } from './retention.dto';
 
-const placeHoldBody = z.object({ backup: z.string().min(1), reason: z.string().trim().min(1) }).strict();
+export const placeHoldBody = z.object({ backup: z.string().min(1), reason: z.string().trim().min(1) }).strict();
 
 /**
  * Legal holds of one tier over REST (GET/POST /holds, DELETE /holds/:backup): the engine's holds,

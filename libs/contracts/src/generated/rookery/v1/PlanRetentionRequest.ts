@@ -1,0 +1,8 @@
+// Original file: proto/rookery/v1/retention.proto
+
+
+export interface PlanRetentionRequest {
+}
+
+export interface PlanRetentionRequest__Output {
+}

@@ -1,0 +1,12 @@
+// Original file: proto/rookery/v1/backup.proto
+
+
+export interface StartBackupRequest {
+  'type'?: (string);
+  '_type'?: "type";
+}
+
+export interface StartBackupRequest__Output {
+  'type'?: (string);
+  '_type'?: "type";
+}
