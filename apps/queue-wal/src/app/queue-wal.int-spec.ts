@@ -104,7 +104,12 @@ describe('queue-wal service', () => {
   it('POST /backups takes a base backup of the queue tier; the policy schedule is registered', async () => {
     const started = await request(app.getHttpServer()).post('/backups').expect(202);
     const record = started.body as BackupRecord;
-    expect(record).toMatchObject({ tier: 'queue', method: 'physical', status: 'running', requestedBy: 'api' });
+    expect(record).toMatchObject({
+      tier: 'queue',
+      method: 'physical',
+      status: 'running',
+      requestedBy: expect.stringMatching(/^anonymous@/),
+    });
     const done = await until(
       async () => (await request(app.getHttpServer()).get(`/backups/${record.id}`).expect(200)).body as BackupRecord,
       (body) => body.status !== 'running',

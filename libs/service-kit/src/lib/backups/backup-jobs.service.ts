@@ -18,7 +18,7 @@ import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 
 export interface BackupStartOptions {
-  /** Who asked: 'api', 'schedule', later the authenticated actor. */
+  /** Who asked: the caller's principal (REST, gRPC) or 'schedule'. */
   requestedBy: string;
   /** full (default), or the tier's scheduled type: incremental (content) or snapshot (olap). */
   type?: BackupType;
@@ -150,9 +150,9 @@ export class BackupJobService implements BeforeApplicationShutdown {
     return (await this.catalog.get(id)) ?? (recorded.record as BackupRecord);
   }
 
-  /** Backups of the tier, newest last, from the catalog. */
-  list(tier: TierName): Promise<BackupRecord[]> {
-    return this.catalog.list(tier);
+  /** Backups of the tier, newest last, from the catalog; a backup running here with its progress. */
+  async list(tier: TierName): Promise<ServedBackupRecord[]> {
+    return (await this.catalog.list(tier)).map((record) => this.served(tier, record));
   }
 
   /**
@@ -161,8 +161,12 @@ export class BackupJobService implements BeforeApplicationShutdown {
    * there.
    */
   async get(tier: TierName, id: string): Promise<ServedBackupRecord> {
-    const record = await this.record(tier, id);
-    return { ...record, progress: record.status === 'running' ? (this.runningHere(tier, id)?.progress ?? null) : null };
+    return this.served(tier, await this.record(tier, id));
+  }
+
+  /** The record as the service serves it: with its progress while it runs here, else progress null. */
+  private served(tier: TierName, record: BackupRecord): ServedBackupRecord {
+    return { ...record, progress: record.status === 'running' ? (this.runningHere(tier, record.id)?.progress ?? null) : null };
   }
 
   /**

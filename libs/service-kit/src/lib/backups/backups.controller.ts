@@ -69,9 +69,10 @@ export function createBackupsController(tier: TierName): Type<unknown> {
     async start(
       @Res({ passthrough: true }) reply: LocationReply,
       @Body(new BodySchemaPipe(startBackupBody)) body: z.infer<typeof startBackupBody>,
+      @CallerName() caller: string,
     ): Promise<BackupRecordDto> {
       // The body is checked against the tier's policy by the job service (no pipe: one rule, one place).
-      const record = await this.backups.start(tier, { requestedBy: 'api', type: body.type });
+      const record = await this.backups.start(tier, { requestedBy: caller, type: body.type });
       reply.setHeader('Location', locationOf('backups', record.id));
       return record;
     }
