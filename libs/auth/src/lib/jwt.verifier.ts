@@ -1,4 +1,5 @@
-import { KeyObject, constants, createPublicKey, verify } from 'node:crypto';
+import { KeyObject, createPublicKey } from 'node:crypto';
+import { JWTPayload, ProtectedHeaderParameters, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { readFile } from 'node:fs/promises';
 import { ConfigError, TIER_NAMES, TierName, UnauthenticatedError, isTierName } from '@rookery/core';
 import { Principal, Role, isRole } from './principal';
@@ -54,9 +55,10 @@ const KEY_TYPE: Readonly<Record<JwtAlgorithm, { kty: string; crv?: string }>> = 
 };
 
 /**
- * Verifies JWT bearer tokens (compact JWS) with node:crypto: the header's algorithm must be one
- * allowed, the key is the JWKS's (by kid) of the matching type, the signature must verify, and
- * exp (required), nbf, iss and aud are checked before the claims name a principal.
+ * Verifies JWT bearer tokens (compact JWS) with jose: the header's algorithm must be one allowed,
+ * the key is the JWKS's (by kid) of the matching type, and jose checks the signature, exp
+ * (required), nbf, iss and aud before the claims name a principal. rookery picks the key itself
+ * (not jose's JWKS helpers) so a file and a URL refresh alike and a refusal names the missing key.
  */
 export class JwtVerifier {
   private readonly cache = new Map<string, KeyObject>();
@@ -73,50 +75,51 @@ export class JwtVerifier {
   }
 
   async verify(token: string): Promise<Principal> {
-    const parts = token.split('.');
-    if (parts.length !== 3 || !JwtVerifier.handles(token)) throw new UnauthenticatedError('malformed JWT');
-    const header = decodeJson(parts[0], 'header');
-    const alg = header['alg'];
+    if (!JwtVerifier.handles(token)) throw new UnauthenticatedError('malformed JWT');
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new UnauthenticatedError('JWT header is not JSON');
+    }
+    const alg = header.alg;
+    // Checked before jose (which refuses it too) so the refusal names the accepted list.
     if (typeof alg !== 'string' || !(this.options.algorithms as readonly string[]).includes(alg)) {
       throw new UnauthenticatedError(`JWT algorithm '${String(alg)}' is not accepted (accepted: ${this.options.algorithms.join(', ')})`);
     }
-    if (header['crit'] !== undefined) throw new UnauthenticatedError('JWT with critical header parameters is not accepted');
-    const kid = typeof header['kid'] === 'string' ? header['kid'] : undefined;
-    const signature = Buffer.from(parts[2], 'base64url');
-    const signed = Buffer.from(`${parts[0]}.${parts[1]}`, 'ascii');
-    const key = await this.key(alg as JwtAlgorithm, kid);
-    if (!verifySignature(alg as JwtAlgorithm, key, signed, signature)) throw new UnauthenticatedError('JWT signature does not verify');
-    return this.principal(decodeJson(parts[1], 'payload'));
+    if (header.crit !== undefined) throw new UnauthenticatedError('JWT with critical header parameters is not accepted');
+    const key = await this.key(alg as JwtAlgorithm, header.kid);
+    const { issuer, audience, algorithms, clockToleranceSeconds } = this.options;
+    let claims: JWTPayload;
+    try {
+      ({ payload: claims } = await jwtVerify(token, key, {
+        issuer,
+        audience,
+        algorithms: [...algorithms],
+        clockTolerance: clockToleranceSeconds,
+        currentDate: new Date(this.now()),
+        requiredClaims: ['exp'],
+      }));
+    } catch (error) {
+      throw refusal(error, this.options);
+    }
+    return this.principal(claims);
   }
 
-  private principal(claims: Record<string, unknown>): Principal {
-    const now = this.now() / 1000;
-    const tolerance = this.options.clockToleranceSeconds;
-    const exp = claims['exp'];
-    if (typeof exp !== 'number') throw new UnauthenticatedError('JWT has no expiry (exp)');
-    if (now > exp + tolerance) throw new UnauthenticatedError(`JWT expired at ${new Date(exp * 1000).toISOString()}`);
-    const nbf = claims['nbf'];
-    if (nbf !== undefined && (typeof nbf !== 'number' || now + tolerance < nbf))
-      throw new UnauthenticatedError('JWT is not valid yet (nbf)');
-    if (claims['iss'] !== this.options.issuer)
-      throw new UnauthenticatedError(`JWT issuer '${String(claims['iss'])}' is not ${this.options.issuer}`);
-    const aud = claims['aud'];
-    const audiences = Array.isArray(aud) ? aud : [aud];
-    if (!audiences.includes(this.options.audience))
-      throw new UnauthenticatedError(`JWT audience does not include ${this.options.audience}`);
+  private principal(claims: JWTPayload): Principal {
     const name = claims[this.options.principalClaim];
     if (typeof name !== 'string' || name.length === 0) throw new UnauthenticatedError(`JWT has no ${this.options.principalClaim} claim`);
     return { name, roles: this.roles(claims), tiers: this.tiers(claims), via: 'jwt' };
   }
 
   /** The rookery roles among the claim's values; an identity provider's other roles are ignored. */
-  private roles(claims: Record<string, unknown>): Role[] {
+  private roles(claims: JWTPayload): Role[] {
     const value = claimAt(claims, this.options.rolesClaim);
     const values = typeof value === 'string' ? value.split(/\s+/) : Array.isArray(value) ? value : [];
     return [...new Set(values.filter(isRole))];
   }
 
-  private tiers(claims: Record<string, unknown>): TierName[] | null {
+  private tiers(claims: JWTPayload): TierName[] | null {
     const value = claimAt(claims, this.options.tiersClaim);
     if (value === undefined) return null;
     const values = typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : value;
@@ -159,31 +162,28 @@ export class JwtVerifier {
   }
 }
 
-function verifySignature(alg: JwtAlgorithm, key: KeyObject, data: Buffer, signature: Buffer): boolean {
-  const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`;
-  try {
-    if (alg.startsWith('PS')) {
-      return verify(hash, data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(alg.slice(2)) / 8 }, signature);
-    }
-    if (alg.startsWith('ES')) return verify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    return verify(hash, data, key, signature);
-  } catch {
-    return false;
+/** jose's refusal as the UnauthenticatedError a caller reads, naming the claim that failed. */
+function refusal(error: unknown, options: Pick<JwtVerifierOptions, 'issuer' | 'audience'>): UnauthenticatedError {
+  const cause = { cause: error };
+  if (error instanceof errors.JWTExpired) {
+    const exp = error.payload.exp ?? 0;
+    return new UnauthenticatedError(`JWT expired at ${new Date(exp * 1000).toISOString()}`, cause);
   }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    const reasons: Record<string, string> = {
+      exp: 'JWT has no expiry (exp)',
+      nbf: 'JWT is not valid yet (nbf)',
+      iss: `JWT issuer '${String(error.payload.iss)}' is not ${options.issuer}`,
+      aud: `JWT audience does not include ${options.audience}`,
+    };
+    return new UnauthenticatedError(reasons[error.claim] ?? `JWT claim ${error.claim} refused (${error.reason})`, cause);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new UnauthenticatedError('JWT signature does not verify', cause);
+  if (error instanceof errors.JOSEError) return new UnauthenticatedError(`JWT refused: ${error.message}`, cause);
+  return new UnauthenticatedError('JWT refused', cause);
 }
 
-function decodeJson(part: string, what: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-  } catch {
-    throw new UnauthenticatedError(`JWT ${what} is not JSON`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UnauthenticatedError(`JWT ${what} is not an object`);
-  return value as Record<string, unknown>;
-}
-
-function claimAt(claims: Record<string, unknown>, path: string): unknown {
+function claimAt(claims: JWTPayload, path: string): unknown {
   return path
     .split('.')
     .reduce<unknown>((value, name) => (value && typeof value === 'object' ? (value as Record<string, unknown>)[name] : undefined), claims);

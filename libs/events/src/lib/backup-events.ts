@@ -53,6 +53,7 @@ export function backupCompletedEvent(
         bytes: artifact.bytes,
         storedBytes: artifact.storedBytes,
         sha256: artifact.sha256,
+        ...(artifact.tablespace ? { tablespace: { ...artifact.tablespace } } : {}),
       })),
     },
     { source: options.source, time: new Date(manifest.finishedAt) },

@@ -35,6 +35,8 @@ const artifact = z
     bytes: z.number().int().nonnegative(),
     storedBytes: z.number().int().nonnegative(),
     sha256,
+    /** A tablespace archive's tablespace: where a restore puts it by default. */
+    tablespace: z.object({ oid: z.number().int().positive(), name: z.string(), location: z.string() }).strict().optional(),
   })
   .strict();
 

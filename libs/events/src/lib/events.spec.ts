@@ -1,5 +1,7 @@
 import { EventSchemaError } from '@rookery/core';
 import { CloudEvent, createEvent, dataSchemaUri, parseEvent, serializeEvent, topicOf, validateEvent } from './cloud-event';
+import { makeManifest } from '@rookery/testing';
+import { backupCompletedEvent } from './backup-events';
 import { InMemorySeenEvents, idempotentHandler } from './event-bus';
 import { TOPICS } from './event-types';
 import { InProcessEventBus } from './in-process.bus';
@@ -52,6 +54,21 @@ describe('cloud events', () => {
         { source },
       ),
     ).toThrow(EventSchemaError);
+  });
+
+  it("names a tablespace archive's tablespace in backup.completed, and only there", () => {
+    const manifest = makeManifest();
+    const base = manifest.artifacts[0];
+    const tablespace = { oid: 16384, name: 'fast', location: '/srv/pg/fast' };
+    const withTablespace = {
+      ...manifest,
+      artifacts: [base, { ...base, name: 'tablespace-16384.tar.zst', kind: 'tablespace-tar' as const, tablespace }],
+    };
+    const event = backupCompletedEvent(withTablespace, { actor: 'cli', repository: 'file:///repo', source });
+    expect((parseEvent(serializeEvent(event)) as typeof event).data.artifacts).toEqual([
+      expect.not.objectContaining({ tablespace: expect.anything() }),
+      expect.objectContaining({ kind: 'tablespace-tar', tablespace }),
+    ]);
   });
 
   it('refuses unknown types, other schema versions and broken envelopes on consume', () => {
