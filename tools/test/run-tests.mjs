@@ -4,7 +4,7 @@
 // (`npm run demo`) as written, at its default size. The jest global setup (libs/testing) fetches
 // and starts the S3-compatible servers; each integration suite starts its own throwaway
 // PostgreSQL clusters. Everything started is stopped at the end, pass or fail.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -34,13 +34,43 @@ function ensureDebianPackage(path, pkg, what) {
 // The files prettier formats (package.json's format scripts name the same globs).
 const FORMATTED = ['apps/**/*.ts', 'libs/**/*.ts', 'tools/**/*.{ts,mjs,cjs,js}', 'bin/*.js'];
 
-function step(title, command, args) {
-  process.stdout.write(`\n== ${title}\n`);
-  const result = spawnSync(command, args, { cwd: root, env, stdio: 'inherit' });
-  if (result.status !== 0) {
-    process.stdout.write(`\n${title} failed (exit ${result.status ?? result.signal})\n`);
-    process.exit(result.status || 1);
+/**
+ * Runs the checks at once: each is one process (or a short chain of them) that keeps one core
+ * busy, and none reads what another writes, so side by side they take about as long as the longest
+ * instead of their sum. Each one's output is printed as a block, in the order given, once it
+ * ended; if any failed, the run stops after all of them were printed, with the first failure's exit.
+ */
+async function checksAtOnce(checks) {
+  const runs = checks.map(({ commands }) => runChain(commands));
+  let failure = null;
+  for (const [index, run] of runs.entries()) {
+    const { title } = checks[index];
+    const { output, status, seconds } = await run;
+    process.stdout.write(`\n== ${title} (${seconds} s, beside the other checks)\n${output}`);
+    if (status !== 0) {
+      process.stdout.write(`\n${title} failed (exit ${status})\n`);
+      failure ??= status;
+    }
   }
+  if (failure !== null) process.exit(typeof failure === 'number' && failure !== 0 ? failure : 1);
+}
+
+/** Runs `commands` ([command, args] pairs) one after another, stdout and stderr kept together, until one fails. */
+async function runChain(commands) {
+  const started = Date.now();
+  let output = '';
+  let status = 0;
+  for (const [command, args] of commands) {
+    const child = spawn(command, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    status = await new Promise((done) => {
+      child.once('error', (error) => done(`${error.message}`));
+      child.once('close', (code, signal) => done(code ?? signal));
+    });
+    if (status !== 0) break;
+  }
+  return { output, status, seconds: Math.round((Date.now() - started) / 1000) };
 }
 
 // npm runs this on the pinned node (package.json's `node`; node_modules/.bin comes first on a
@@ -49,15 +79,22 @@ process.stdout.write(`== runtime: node ${process.version} (${process.execPath})\
 ensureDebianPackage('/usr/lib/postgresql/15/bin/initdb', 'postgresql-15', 'PostgreSQL 15 server binaries');
 ensureDebianPackage('/usr/bin/chromium', 'chromium', 'Chromium (dashboard test)');
 ensureDebianPackage('/usr/bin/promtool', 'prometheus', 'promtool (alert-rules test)');
-step('build (tsc, type check)', 'npx', ['tsc', '-p', 'tsconfig.build.json']);
-// ts-jest runs the specs without type checking (isolated modules, for speed): the specs and the
-// harnesses are type-checked here, so a spec cannot drift from the types it tests.
-step('type check (specs and harnesses)', 'npx', ['tsc', '-p', 'tsconfig.specs.json']);
-// @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
-// without one (a fresh clone has none): compute the graph first.
-step('project graph (for the module-boundary rule)', 'npx', ['nx', 'show', 'projects']);
-step('lint (module boundaries, owned SDKs)', 'npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools', 'bin']);
-step('format (prettier --check)', 'npx', ['prettier', '--check', ...FORMATTED]);
+await checksAtOnce([
+  { title: 'build (tsc, type check)', commands: [['npx', ['tsc', '-p', 'tsconfig.build.json']]] },
+  // ts-jest runs the specs without type checking (isolated modules, for speed): the specs and the
+  // harnesses are type-checked here, so a spec cannot drift from the types it tests.
+  { title: 'type check (specs and harnesses)', commands: [['npx', ['tsc', '-p', 'tsconfig.specs.json']]] },
+  {
+    title: 'lint (module boundaries, owned SDKs)',
+    // @nx/enforce-module-boundaries reads Nx's cached project graph and silently skips itself
+    // without one (a fresh clone has none): compute the graph first.
+    commands: [
+      ['npx', ['nx', 'show', 'projects']],
+      ['npx', ['eslint', '--max-warnings=0', 'apps', 'libs', 'tools', 'bin']],
+    ],
+  },
+  { title: 'format (prettier --check)', commands: [['npx', ['prettier', '--check', ...FORMATTED]]] },
+]);
 
 // jest hands its counts over in a file instead of printing the closing line: the demo runs after
 // it and counts as one more test, and the line CI reads stays the last one.

@@ -64,6 +64,12 @@ describe('fault injection: the rookery command through a faulty network', () => 
   /** Every backup that exited 0, in order: all must still verify at the end. */
   const committed: string[] = [];
   const outcomes: Record<string, { committed: number; failed: number; causes: string[] }> = {};
+  /**
+   * The backups the store listed after the last backup through the proxies: the next one's list
+   * before (no other step adds or removes a backup; the silent-store case checks its failed one
+   * added none), which saves a `rookery info` per backup.
+   */
+  let listedAfterLastBackup: string[] | undefined;
 
   function rookery(args: string[]): Promise<CliRun> {
     return new Promise((done, fail) => {
@@ -103,13 +109,14 @@ describe('fault injection: the rookery command through a faulty network', () => 
    * the cause (`cause`) and no new manifest. Returns whether it committed.
    */
   async function backupThroughFault(label: string, cause: RegExp, configFile?: string): Promise<boolean> {
-    const before = await backupIds();
+    const before = listedAfterLastBackup ?? (await backupIds());
     const config = configFile ? ['--config', configFile] : [];
     const run = await rookery([...config, 'backup', '--tier', 'oltp', '--json', '--repo', faultyRepo, '--pg-url', pgUrl]);
     // What the command did is judged against the store itself, reached without the proxy.
     s3Proxy.clearFault();
     pgProxy.clearFault();
-    const added = (await backupIds()).filter((id) => !before.includes(id));
+    listedAfterLastBackup = await backupIds();
+    const added = listedAfterLastBackup.filter((id) => !before.includes(id));
     const seen = { label, status: run.status, signal: run.signal, stderr: run.stderr.trim(), added };
     outcomes[label] ??= { committed: 0, failed: 0, causes: [] };
     expect(run.signal).toBeNull();
