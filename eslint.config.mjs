@@ -43,7 +43,8 @@ export default [
   ...nx.configs['flat/typescript'],
   ...nx.configs['flat/javascript'],
   {
-    ignores: ['**/dist', '**/out-tsc', '**/*.worker.js'],
+    // libs/contracts/src/generated: proto-loader-gen-types output, compared with a fresh generation by contracts.spec.ts.
+    ignores: ['**/dist', '**/out-tsc', '**/*.worker.js', 'libs/contracts/src/generated/**'],
   },
   {
     files: ['**/*.ts', '**/*.js', '**/*.cjs', '**/*.mjs'],

@@ -1,3 +1,4 @@
 import baseConfig from '../../eslint.config.mjs';
 
-export default [...baseConfig];
+// src/generated is proto-loader-gen-types output (see the root config): not linted from here either.
+export default [{ ignores: ['src/generated/**'] }, ...baseConfig];
