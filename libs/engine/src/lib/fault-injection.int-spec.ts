@@ -30,7 +30,7 @@ import {
 const root = resolve(__dirname, '..', '..', '..', '..');
 const bin = join(root, 'bin', 'rookery.js');
 /** Backups per fault; the seeds of the proxies are printed, so a failing run replays. */
-const RUNS = 3;
+const RUNS = 2;
 /**
  * A fault drawn per connection (a fraction of them) may miss every connection of RUNS backups (the
  * SDK keeps few connections alive): such a fault gets more runs, up to this many, until it fired.
