@@ -16,6 +16,7 @@ import { ServiceEventsService } from '../events/service-events.service';
 import { JobChanges, JobProgress, jobProgressOf, watchUpdates } from '../jobs/job-progress';
 import { BackupMetricsService } from '../metrics/backup-metrics.service';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
+import { describeError, unrefDelay } from '../jobs/job-helpers';
 
 export interface BackupStartOptions {
   /** Who asked: the caller's principal (REST, gRPC) or 'schedule'. */
@@ -126,7 +127,8 @@ export class BackupJobService implements BeforeApplicationShutdown {
       .then(
         () => run.abandoned && this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, completed after all`),
         (error: unknown) =>
-          run.abandoned && this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describe(error)}`),
+          run.abandoned &&
+          this.logger.warn(`backup '${id}' of tier '${tier}', recorded failed at shutdown, ended: ${describeError(error)}`),
       )
       .finally(() => {
         if (this.running.get(tier) === job) this.running.delete(tier);
@@ -141,7 +143,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
         () => null,
         (error: unknown) => error,
       ),
-      delay(this.options.startWaitMs).then(() => null),
+      unrefDelay(this.options.startWaitMs).then(() => null),
     ]);
     if (early) {
       await finished;
@@ -243,7 +245,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
     for (const job of jobs) job.abort.abort(new Error('the service is shutting down'));
     const waitMs = this.options.shutdownWaitMs;
     const settled = Promise.all(jobs.map((job) => job.done)).then(() => true);
-    if (await Promise.race([settled, delay(waitMs).then(() => false)])) return;
+    if (await Promise.race([settled, unrefDelay(waitMs).then(() => false)])) return;
     const stuck = jobs.filter((job) => this.running.get(job.run.tier) === job);
     for (const { run } of stuck) {
       this.running.delete(run.tier);
@@ -277,7 +279,7 @@ export class BackupJobService implements BeforeApplicationShutdown {
         this.logger.log(`backup '${manifest.id}' of tier '${tier}' completed: ${manifest.bytes} bytes, ${manifest.storedBytes} stored`);
         await this.catalog.recordCompleted(manifest, { runningId: id, events: this.events.outboxItems(event) }).catch((error: unknown) => {
           // The backup exists (its manifest is committed); the next reindex puts it in the catalog.
-          this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describe(error)}`);
+          this.logger.error(`cannot record backup '${manifest.id}' in the catalog: ${describeError(error)}`);
         });
         this.events.nudge();
       },
@@ -297,27 +299,20 @@ export class BackupJobService implements BeforeApplicationShutdown {
       // Its backup.started event is already out: say how the run ended.
       await this.events
         .publish(failed)
-        .catch((publishError: unknown) => this.logger.error(`cannot store the backup.failed event of '${id}': ${describe(publishError)}`));
-      this.logger.warn(`backup '${id}' of tier '${tier}' refused: ${describe(error)}`);
+        .catch((publishError: unknown) =>
+          this.logger.error(`cannot store the backup.failed event of '${id}': ${describeError(publishError)}`),
+        );
+      this.logger.warn(`backup '${id}' of tier '${tier}' refused: ${describeError(error)}`);
       return;
     }
     this.metrics.backupFailed(tier, seconds(run));
-    this.logger.error(`backup '${id}' of tier '${tier}' failed: ${describe(error)}`);
+    this.logger.error(`backup '${id}' of tier '${tier}' failed: ${describeError(error)}`);
     await this.catalog.recordFailed(id, error, new Date(), this.events.outboxItems(failed)).catch((catalogError: unknown) => {
-      this.logger.error(`cannot record the failure of backup '${id}' in the catalog: ${describe(catalogError)}`);
+      this.logger.error(`cannot record the failure of backup '${id}' in the catalog: ${describeError(catalogError)}`);
     });
   }
 }
 
-function describe(error: unknown): string {
-  if (isRookeryError(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
-}
-
 function seconds(run: BackupRunFacts): number {
   return (Date.now() - Date.parse(run.startedAt)) / 1000;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -29,7 +29,7 @@ import { BodySchemaPipe } from '../auth/body-schema.pipe';
 import { CallerName } from '../auth/caller.decorator';
 import { BackupJobService } from '../backups/backup-jobs.service';
 import { startBackupBody } from '../backups/backups.controller';
-import { placeHoldBody } from '../retention/holds.controller';
+import { holderName, placeHoldBody } from '../retention/holds.controller';
 import { RestoreJobService } from '../restores/restore-jobs.service';
 import { restoreRequestSchema } from '../restores/restore-request';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
@@ -138,7 +138,7 @@ export function createHoldsGrpcController(tier: TierName): Type<unknown> {
     @RequiresRole(OPERATE_ROLES)
     placeHold(@Payload() request: PlaceHoldRequest__Output, @CallerName() caller: string): Promise<Hold> {
       const { backup, reason } = placeHoldPipe.transform(fieldsOf(request));
-      return this.engine.hold(tier, backup, reason, `${caller} (${this.options.serviceName} service)`);
+      return this.engine.hold(tier, backup, reason, holderName(caller, this.options.serviceName));
     }
 
     @GrpcMethod('HoldService', 'ReleaseHold')

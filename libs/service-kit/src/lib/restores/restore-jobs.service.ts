@@ -1,20 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
-import {
-  ConfigError,
-  NotRunningError,
-  RestoreNotFoundError,
-  RestoreRunningError,
-  TierName,
-  isRookeryError,
-  makeBackupId,
-} from '@rookery/core';
+import { ConfigError, NotRunningError, RestoreNotFoundError, RestoreRunningError, TierName, makeBackupId } from '@rookery/core';
 import { LogicalRestoreResult, PhysicalRestoreResult, ProgressListener, RookeryEngine } from '@rookery/engine';
 import { createEvent } from '@rookery/events';
 import { ServiceEventsService } from '../events/service-events.service';
 import { JobChanges, JobProgress, jobProgressOf, watchUpdates } from '../jobs/job-progress';
 import { ResolvedServiceKitOptions, SERVICE_KIT_OPTIONS } from '../service-kit.constants';
 import { EngineRestoreRequest, RestoreRequest, engineRestoreRequest, restoreLimits } from './restore-request';
+import { describeError, unrefDelay } from '../jobs/job-helpers';
 
 export type RestoreStatus = 'running' | 'completed' | 'failed';
 
@@ -140,7 +133,7 @@ export class RestoreJobService implements BeforeApplicationShutdown {
       this.changes.changed(record.id);
     });
 
-    await Promise.race([started, job.done, delay(this.options.startWaitMs)]);
+    await Promise.race([started, job.done, unrefDelay(this.options.startWaitMs)]);
     if (job.record.status === 'failed') {
       await job.done;
       throw (await restore) ?? new Error(job.record.error ?? 'the restore failed');
@@ -201,7 +194,7 @@ export class RestoreJobService implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(): Promise<void> {
     const jobs = [...this.running.values()];
     for (const job of jobs) job.abort.abort(new Error('the service is shutting down'));
-    await Promise.race([Promise.all(jobs.map((job) => job.done)), delay(this.options.shutdownWaitMs)]);
+    await Promise.race([Promise.all(jobs.map((job) => job.done)), unrefDelay(this.options.shutdownWaitMs)]);
   }
 
   private progressOf(record: RestoreRecord): JobProgress | null {
@@ -243,7 +236,7 @@ export class RestoreJobService implements BeforeApplicationShutdown {
     Object.assign(record, {
       status: 'failed',
       finishedAt: new Date().toISOString(),
-      error: describe(failure),
+      error: describeError(failure),
     } satisfies Partial<RestoreRecord>);
     this.logger.error(`restore '${record.id}' of tier '${record.tier}' failed: ${record.error}`);
     this.audit(record, 'restore.finish', 'failed');
@@ -281,15 +274,6 @@ export class RestoreJobService implements BeforeApplicationShutdown {
     );
     this.events
       .publish(event)
-      .catch((error: unknown) => this.logger.error(`cannot store the audit event of restore '${record.id}': ${describe(error)}`));
+      .catch((error: unknown) => this.logger.error(`cannot store the audit event of restore '${record.id}': ${describeError(error)}`));
   }
-}
-
-function describe(error: unknown): string {
-  if (isRookeryError(error)) return `${error.code}: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

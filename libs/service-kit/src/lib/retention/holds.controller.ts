@@ -53,7 +53,7 @@ export function createHoldsController(tier: TierName): Type<unknown> {
       @CallerName() caller: string,
       @Body(new BodySchemaPipe(placeHoldBody)) body: z.infer<typeof placeHoldBody>,
     ): Promise<LegalHoldDto> {
-      return this.engine.hold(tier, body.backup, body.reason, `${caller} (${this.options.serviceName} service)`);
+      return this.engine.hold(tier, body.backup, body.reason, holderName(caller, this.options.serviceName));
     }
 
     @Delete(':backup')
@@ -87,4 +87,9 @@ export function createRetentionPlanController(tier: TierName): Type<unknown> {
     }
   }
   return RetentionPlanController;
+}
+
+/** Who placed a hold through a service, as the hold records it: the caller, and the service it went through. */
+export function holderName(caller: string, serviceName: string): string {
+  return `${caller} (${serviceName} service)`;
 }
