@@ -267,10 +267,20 @@ function walStreamConfig(file: RookeryFile, cwd: string): WalStreamConfig {
   };
 }
 
-/** File policy over the default; a logical section overrides key by key, not as a whole. */
+/**
+ * File policy over the default; a logical section overrides key by key, not as a whole, and so
+ * does physical.incremental (`incremental: null` turns a tier's block incrementals off).
+ */
 function mergePolicy(base: TierPolicy, overrides: NonNullable<NonNullable<RookeryFile['tiers']>[TierName]>['policy']): TierPolicy {
-  const { logical, ...rest } = overrides ?? {};
+  const { logical, physical, ...rest } = overrides ?? {};
   const merged: TierPolicy = { ...base, ...rest };
+  if (physical && 'incremental' in physical) {
+    const incremental = physical.incremental
+      ? { fullEveryDays: 1, maxChainFraction: 0.5, ...base.physical?.incremental, ...physical.incremental }
+      : undefined;
+    merged.physical = { ...base.physical, incremental };
+    if (!incremental) delete merged.physical.incremental;
+  }
   if (logical) {
     merged.logical = {
       splitTable: null,

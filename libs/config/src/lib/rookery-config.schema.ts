@@ -53,6 +53,19 @@ const policyOverrides = z
       })
       .strict()
       .partial(),
+    physical: z
+      .object({
+        incremental: z
+          .object({
+            fullEveryDays: z.number().positive(),
+            maxChainFraction: z.number().positive().max(10),
+          })
+          .strict()
+          .partial()
+          .nullable(),
+      })
+      .strict()
+      .partial(),
   })
   .strict()
   .partial();

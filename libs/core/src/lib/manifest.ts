@@ -55,14 +55,41 @@ export interface TablespaceRecord {
   location: string;
 }
 
+/**
+ * What an artifact holds. Block-level incrementals of physical tiers (issue 17; formats in the
+ * engine's block-incremental/README.md):
+ *  - page-index: one per tar (data directory, each tablespace) of a physical backup on a tier that
+ *    takes incrementals: a digest per 8 KiB page of every relation file, what the next incremental
+ *    is compared against;
+ *  - base-incremental / tablespace-incremental: in place of base-tar / tablespace-tar in an
+ *    incremental backup: the pages changed since the same tar of the parent backup, plus block maps.
+ */
+export type ArtifactKind =
+  | 'base-tar'
+  | 'tablespace-tar'
+  | 'base-incremental'
+  | 'tablespace-incremental'
+  | 'page-index'
+  | 'pg-manifest'
+  | 'dump'
+  | 'changeset'
+  | 'wal';
+
+/** The artifact kinds that carry a physical backup's files (a full tar, or an incremental of one). */
+export const PHYSICAL_DATA_KINDS: readonly ArtifactKind[] = ['base-tar', 'tablespace-tar', 'base-incremental', 'tablespace-incremental'];
+
 export interface ArtifactRecord {
   name: string;
   /**
    * changeset: a content incremental's SQL script (see the engine's logical-changeset);
    * pg-manifest: PostgreSQL's backup_manifest of a physical backup whose tar does not hold it.
    */
-  kind: 'base-tar' | 'tablespace-tar' | 'pg-manifest' | 'dump' | 'changeset' | 'wal';
-  /** A tablespace-tar's tablespace: restored to its location, or where --tablespace-map says. */
+  kind: ArtifactKind;
+  /**
+   * A tablespace-tar's tablespace: restored to its location, or where --tablespace-map says. Also
+   * set on the tablespace's page-index and tablespace-incremental artifacts (absent on those of the
+   * data directory).
+   */
   tablespace?: TablespaceRecord;
   bytes: number;
   storedBytes: number;

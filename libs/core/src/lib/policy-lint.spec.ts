@@ -24,11 +24,13 @@ describe('lintPolicy', () => {
     ]);
   });
 
-  it("reports the seed's hourly WAL shipping against a 15-minute RPO, and accepts archive_timeout within it", () => {
-    const hourlyShipping = { ...DEFAULT_POLICIES.oltp, incrementalSchedule: '0 * * * *' };
-    expect(lintPolicy(hourlyShipping).map((finding) => finding.message)).toEqual([
-      'the schedule leaves up to 1 h between recovery points, more than the RPO of 15 min',
-    ]);
+  it("judges a physical tier's RPO by its continuous WAL archive, not its hourly incrementals; accepts archive_timeout within it", () => {
+    const hourlyIncrementals = { ...DEFAULT_POLICIES.oltp, incrementalSchedule: '0 * * * *' };
+    expect(lintPolicy(hourlyIncrementals, { archiveTimeoutSeconds: 60 })).toEqual([]);
+    // A logical tier has no WAL: its schedule is its RPO.
+    expect(lintPolicy({ ...DEFAULT_POLICIES.content, rpoSeconds: 15 * 60 }).map((finding) => finding.message)).toContain(
+      'the schedule leaves up to 4 h between recovery points, more than the RPO of 15 min',
+    );
     expect(lintPolicy(DEFAULT_POLICIES.oltp, { archiveTimeoutSeconds: 60 })).toEqual([]);
     expect(lintPolicy(DEFAULT_POLICIES.oltp, { archiveTimeoutSeconds: 0 })[0]).toMatchObject({
       severity: 'error',

@@ -80,7 +80,9 @@ export function lintPolicy(policy: TierPolicy, facts: PolicyFacts = {}): PolicyF
     add('error', 'schedule-invalid', `schedule cannot be read: ${(error as Error).message}`);
     return findings;
   }
-  const continuous = policy.incrementalSchedule === 'continuous' || policy.fullSchedule === 'continuous';
+  // A physical tier archives WAL continuously whatever its schedules (block incrementals only
+  // shorten the replay), so its RPO is the archive's.
+  const continuous = policy.method === 'physical' || policy.incrementalSchedule === 'continuous' || policy.fullSchedule === 'continuous';
 
   if (policy.rpoSeconds === 0) {
     if (!continuous || facts.synchronousStreaming === false) {

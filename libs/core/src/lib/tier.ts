@@ -19,6 +19,8 @@ export interface TierPolicy {
   snapshotRetentionDays?: number;
   /** How a logical tier's dumps are shaped (DESIGN §5); absent for physical tiers. */
   logical?: LogicalPolicy;
+  /** A physical tier's block-level incrementals (issue 17); absent: fulls only, WAL covers the rest. */
+  physical?: PhysicalPolicy;
   storageClass: StorageClass;
   /** Moves backup artifacts to colder classes by age (`rookery transition`); absent: they stay in storageClass. */
   transitions?: readonly { afterDays: number; storageClass: StorageClass }[];
@@ -66,6 +68,23 @@ export interface LogicalPolicy {
   incremental?: boolean;
 }
 
+export interface PhysicalPolicy {
+  /**
+   * Block-level incrementals (`--type incremental`, and on incrementalSchedule): only the pages
+   * changed since the parent backup (full or incremental) are stored. WAL archiving goes on as
+   * for any physical tier. Absent: fulls only.
+   */
+  incremental?: IncrementalChainPolicy;
+}
+
+/** When an incremental is taken as a full instead: chains stay short and cheap to restore. */
+export interface IncrementalChainPolicy {
+  /** Once the chain's full is this many days old (OLTP: 1, a new full every day). */
+  fullEveryDays: number;
+  /** Once the chain's incrementals together store more than this fraction of its full's stored bytes. */
+  maxChainFraction: number;
+}
+
 const MINUTE = 60;
 const HOUR = 60 * MINUTE;
 
@@ -75,7 +94,10 @@ export const DEFAULT_POLICIES: Readonly<Record<TierName, TierPolicy>> = Object.f
     database: 'penguinmails_oltp',
     method: 'physical',
     fullSchedule: '0 2 * * *',
-    incrementalSchedule: 'continuous',
+    // Hourly block incrementals (the seed's "daily full, hourly incremental"), except at the
+    // full's hour; WAL is archived continuously beside them, as on every physical tier.
+    incrementalSchedule: '0 0,1,3-23 * * *',
+    physical: { incremental: { fullEveryDays: 1, maxChainFraction: 0.5 } },
     retentionDays: 90,
     storageClass: 'STANDARD_IA',
     regions: ['primary', 'secondary'],

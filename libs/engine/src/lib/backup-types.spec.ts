@@ -3,7 +3,7 @@ import { backupTypesOf, requestedBackupType, scheduledBackupType } from './backu
 
 describe('backup types of a tier', () => {
   it.each<[TierName, string | null]>([
-    ['oltp', null],
+    ['oltp', 'incremental'],
     ['queue', null],
     ['content', 'incremental'],
     ['olap', 'snapshot'],
@@ -11,8 +11,16 @@ describe('backup types of a tier', () => {
     expect(scheduledBackupType(DEFAULT_POLICIES[tier])).toBe(type);
   });
 
-  it('schedules nothing for a physical tier even when its incrementalSchedule is a cron', () => {
-    expect(scheduledBackupType({ ...DEFAULT_POLICIES.oltp, incrementalSchedule: '0 */4 * * *' })).toBeNull();
+  it('schedules nothing for a physical tier without block incrementals, even when its incrementalSchedule is a cron', () => {
+    const fullsOnly = { ...DEFAULT_POLICIES.oltp, incrementalSchedule: '0 */4 * * *', physical: undefined };
+    expect(scheduledBackupType(fullsOnly)).toBeNull();
+    expect(backupTypesOf(fullsOnly)).toEqual(['full']);
+  });
+
+  it("takes a physical tier's block incrementals on request only when its incrementalSchedule is 'continuous'", () => {
+    const onRequest = { ...DEFAULT_POLICIES.oltp, incrementalSchedule: 'continuous' };
+    expect(scheduledBackupType(onRequest)).toBeNull();
+    expect(backupTypesOf(onRequest)).toEqual(['full', 'incremental']);
   });
 
   it("schedules nothing for a logical tier whose incrementalSchedule is 'continuous'", () => {
@@ -23,6 +31,7 @@ describe('backup types of a tier', () => {
   it.each<[TierName, unknown, string]>([
     ['oltp', undefined, 'full'],
     ['oltp', null, 'full'],
+    ['oltp', 'incremental', 'incremental'],
     ['content', 'full', 'full'],
     ['content', 'incremental', 'incremental'],
     ['olap', 'snapshot', 'snapshot'],
@@ -31,7 +40,8 @@ describe('backup types of a tier', () => {
   });
 
   it.each<[TierName, unknown, string]>([
-    ['oltp', 'incremental', "tier 'oltp' takes 'full'"],
+    ['queue', 'incremental', "tier 'queue' takes 'full'"],
+    ['oltp', 'snapshot', "tier 'oltp' takes 'full' or 'incremental'"],
     ['content', 'snapshot', "tier 'content' takes 'full' or 'incremental'"],
     ['olap', 'incremental', "tier 'olap' takes 'full' or 'snapshot'"],
     ['olap', 'weekly', "tier 'olap' takes 'full' or 'snapshot'"],

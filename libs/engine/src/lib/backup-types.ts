@@ -7,10 +7,12 @@ const BACKUP_TYPES: readonly BackupType[] = ['full', 'incremental', 'snapshot'];
  * always; a logical tier with a second schedule (policy.incrementalSchedule a cron, not
  * 'continuous', which is WAL) also takes snapshots when it keeps them (snapshotRetentionDays: OLAP
  * weekly) and incrementals when it tracks changes (logical.incremental: content every 4 h). A
- * physical tier's only backup is the full base backup: WAL covers the rest.
+ * physical tier takes block-level incrementals when its policy has physical.incremental (OLTP
+ * hourly); otherwise its only backup is the full base backup and WAL covers the rest.
  */
 export function backupTypesOf(policy: TierPolicy): BackupType[] {
-  if (policy.method !== 'logical' || policy.incrementalSchedule === 'continuous') return ['full'];
+  if (policy.method === 'physical') return policy.physical?.incremental ? ['full', 'incremental'] : ['full'];
+  if (policy.incrementalSchedule === 'continuous') return ['full'];
   return [
     'full',
     ...(policy.snapshotRetentionDays ? (['snapshot'] as const) : []),
@@ -23,6 +25,8 @@ export function backupTypesOf(policy: TierPolicy): BackupType[] {
  * none: the tier's snapshots when it keeps them, else its incrementals.
  */
 export function scheduledBackupType(policy: TierPolicy): Exclude<BackupType, 'full'> | null {
+  // A physical tier with incrementals but a 'continuous' schedule takes them on request only.
+  if (policy.incrementalSchedule === 'continuous') return null;
   const types = backupTypesOf(policy);
   if (types.includes('snapshot')) return 'snapshot';
   return types.includes('incremental') ? 'incremental' : null;
