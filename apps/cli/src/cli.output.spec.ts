@@ -50,6 +50,16 @@ describe('the tablespaces of a backup as info shows them', () => {
     ]);
     expect(json.tablespaces).toHaveLength(2);
     expect('tablespace' in json.artifacts[0]).toBe(false);
+    expect('incremental' in json.artifacts[0]).toBe(false);
+  });
+
+  it("backup --json gives an incremental's artifacts their pages read and stored", () => {
+    const manifest = makeManifest();
+    const incremental = { pagesRead: 1000, pagesStored: 30, wholeFiles: 2, removed: 1 };
+    const json = backupJson({ ...manifest, artifacts: [{ ...manifest.artifacts[0], kind: 'base-incremental', incremental }] }) as {
+      artifacts: Record<string, unknown>[];
+    };
+    expect(json.artifacts[0]['incremental']).toEqual(incremental);
   });
 
   it.each([

@@ -155,6 +155,8 @@ export function backupJson(backup: BackupManifest): Record<string, unknown> {
       name: artifact.name,
       kind: artifact.kind,
       ...(artifact.tablespace ? { tablespace: artifact.tablespace } : {}),
+      // an incremental's pages read and stored: the changed fraction, as `rookery info` and benches see it
+      ...(artifact.incremental ? { incremental: artifact.incremental } : {}),
       bytes: artifact.bytes,
       storedBytes: artifact.storedBytes,
       sha256: artifact.sha256,
