@@ -101,6 +101,7 @@ async function rookery(name, cmdArgs, { allowFail = false } = {}) {
     peakRssBytes: res.peakRssBytes,
     peakRssSample: res.peakRssSample.join(','),
     cpuS: res.cpuS,
+    serverCpuS: res.watchCpuS,
     load: before,
   };
   if (res.code === 0) rows.push(row);
@@ -236,6 +237,8 @@ async function pgbackrestBackup(pb, repo, type) {
     peakRssBytes: res.peakRssBytes,
     storedBytes: dirBytes,
     peakRssSample: res.peakRssSample.join(','),
+    cpuS: res.cpuS,
+    serverCpuS: res.watchCpuS,
     load: loadBefore,
     note: label,
   };
@@ -418,13 +421,15 @@ async function main() {
         dir,
         '--compress=server-zstd:level=3,workers=2',
       ],
-      {},
+      { watchPids: () => clusterPids(cluster.dataDir) },
     );
     if (res.code !== 0) throw new Error(`pg_basebackup failed: ${res.stderr}`);
     rows.push({
       tool: 'pg_basebackup',
       name: 'backup full server-zstd:level=3,workers=2',
       wallS: res.wallS,
+      cpuS: res.cpuS,
+      serverCpuS: res.watchCpuS,
       storedBytes: duBytes(dir),
       load: loadBefore,
     });
@@ -543,11 +548,11 @@ function report({ chain, rF7, rI6, pbIncr1, pbIncr2 }) {
   );
   L.push(`command: node tools/bench/incremental.mjs ${process.argv.slice(2).join(' ')}`.trim());
   L.push('');
-  L.push('| tool | step | wall s | stored MiB | peak RSS MiB | load 1/5/15 before | note |');
-  L.push('|---|---|--:|--:|--:|---|---|');
+  L.push('| tool | step | wall s | tool CPU s | server CPU s | stored MiB | peak RSS MiB | load 1/5/15 before | note |');
+  L.push('|---|---|--:|--:|--:|--:|--:|---|---|');
   for (const r of rows) {
     L.push(
-      `| ${r.tool} | ${r.name} | ${r.wallS.toFixed(1)} | ${r.storedBytes == null ? '' : mib(r.storedBytes)} | ${r.peakRssBytes == null ? '' : (r.peakRssBytes / MiB).toFixed(0)} | ${r.load} | ${r.note ?? ''} |`,
+      `| ${r.tool} | ${r.name} | ${r.wallS.toFixed(1)} | ${r.cpuS == null ? '' : r.cpuS.toFixed(1)} | ${r.serverCpuS ? r.serverCpuS.toFixed(1) : ''} | ${r.storedBytes == null ? '' : mib(r.storedBytes)} | ${r.peakRssBytes == null ? '' : (r.peakRssBytes / MiB).toFixed(0)} | ${r.load} | ${r.note ?? ''} |`,
     );
   }
   L.push('');
