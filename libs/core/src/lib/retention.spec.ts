@@ -272,7 +272,9 @@ describe('planRetention: physical block-incremental chains', () => {
     const backups = [backup('f1', 300, 2), inc('i1', 299, 3, 'f1'), inc('i2', 298, 4, 'i1'), backup('f2', 1, 9)];
     const result = plan({ backups, wal: wal(1, 1, 10), holds: [hold('i1')] });
     expect(result.expire.backups.map((entry) => entry.id)).toEqual(['i2']);
-    expect(result.keep.backups.find((entry) => entry.id === 'f1')?.reasons).toEqual(['parent of retained incremental i1 (incremental chain)']);
+    expect(result.keep.backups.find((entry) => entry.id === 'f1')?.reasons).toEqual([
+      'parent of retained incremental i1 (incremental chain)',
+    ]);
     expect(result.walCut).toEqual({ segment: walSegmentFileName(1, 2n), backupId: 'f1' });
   });
 
@@ -280,6 +282,19 @@ describe('planRetention: physical block-incremental chains', () => {
     const backups = [inc('i2', 200, 4, 'i1'), backup('f2', 1, 9), backup('f1', 202, 2), inc('i1', 201, 3, 'f1')];
     const order = plan({ backups }).expire.backups.map((entry) => entry.id);
     expect(order).toEqual(['i2', 'i1', 'f1']);
+  });
+
+  it('keeps the chain of an incremental whose manifest cannot be trusted (it may be signed again later)', () => {
+    const backups = [backup('f1', 300, 2), inc('i1', 299, 3, 'f1'), backup('f2', 1, 9)];
+    const untrustedChildren = [{ id: 'i2', parent: 'i1', problem: 'not signed' }];
+    const result = plan({ backups, untrustedChildren });
+    expect(result.expire.backups).toEqual([]);
+    expect(result.keep.backups.find((entry) => entry.id === 'i1')?.reasons).toEqual([
+      'parent of incremental i2, whose manifest cannot be trusted (not signed); fix or remove it first',
+    ]);
+    expect(result.keep.backups.find((entry) => entry.id === 'f1')?.reasons).toEqual([
+      'parent of retained incremental i1 (incremental chain)',
+    ]);
   });
 
   it('the newest full is kept even when only incrementals follow it, and keeps them restorable', () => {
