@@ -157,6 +157,29 @@ export class BackupReplicator {
     return results;
   }
 
+  /**
+   * A backup not copied in this run for a reason found before any byte moved (its parent's copy
+   * failed): marked failed with that reason, what `rookery info` shows; nothing is written to the region.
+   */
+  async recordFailure(manifest: BackupManifest, target: ReplicaTarget, error: RookeryError): Promise<BackupCopyResult> {
+    await this.writeMarker(manifest, target, {
+      status: 'failed',
+      at: new Date().toISOString(),
+      error: { code: error.code, message: error.message, retryable: error.retryable },
+    });
+    return {
+      backupId: manifest.id,
+      tier: manifest.tier,
+      region: target.region,
+      outcome: 'failed',
+      written: [],
+      repaired: [],
+      bytes: 0,
+      durationMs: 0,
+      error,
+    };
+  }
+
   /** The copy markers of every backup of the tier, by backup id then region. */
   async markers(tier: TierName): Promise<Map<string, Map<string, CopyMarker>>> {
     const found = new Map<string, Map<string, CopyMarker>>();
