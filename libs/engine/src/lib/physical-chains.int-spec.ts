@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -61,6 +61,8 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rookery-chains-'));
+    // The restore extracts as the server's account: it must reach the data directory.
+    await chmod(work, 0o711);
     source = await startCluster({ name: 'chains-source' });
     await source.query('create database penguinmails_oltp');
     await source.query(
