@@ -151,8 +151,8 @@ describe('rookery CLI papercuts', () => {
         type: 'incremental',
         parent: full,
         chain: [
-          { id: full, type: 'full', finishedAt: expect.any(String) },
-          { id: incremental, type: 'incremental', finishedAt: expect.any(String) },
+          { id: full, type: 'full', finishedAt: expect.any(String), storedBytes: expect.any(Number) },
+          { id: incremental, type: 'incremental', finishedAt: expect.any(String), storedBytes: expect.any(Number) },
         ],
         // The content tier's default policy names a region 'archive' that --repo gives no repository.
         copies: [{ region: 'archive', store: null, status: 'missing', error: null }],
@@ -161,7 +161,13 @@ describe('rookery CLI papercuts', () => {
       expect(manifest.artifacts.length).toBeGreaterThan(0);
       const text = runRookery(['info', '--repo', repo, '--backup', incremental]);
       expect(text.status).toBe(0);
-      expect(text.stdout).toContain(`chain           ${full} (full) → ${incremental} (incremental)`);
+      // One link a line, full first, with what each stores and the chain's total.
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `^  chain           2 backups, .+ stored: what restoring this one reads\\n      ${full} \\(full, .+ stored\\)\\n    → ${incremental} \\(incremental, .+ stored\\)$`,
+          'm',
+        ),
+      );
       expect(text.stdout).toContain('copies          archive: missing (no repository configured for the region)');
       for (const artifact of manifest.artifacts) expect(text.stdout).toMatch(new RegExp(`^  ${artifact.name} .* ${artifact.sha256}$`, 'm'));
     });
