@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { PassThrough, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BackupManifest, IntegrityError, RookeryError, TierName, compareBackupIds } from '@rookery/core';
+import { ArtifactKind, BackupManifest, IntegrityError, RookeryError, TierName, compareBackupIds } from '@rookery/core';
 import { repositoryLayout } from '@rookery/repository';
 import { encryptionRequired } from '@rookery/wal';
 import { assertArtifactEncrypted, readArtifactInto } from './artifact.codec';
@@ -15,6 +15,7 @@ import { LogicalTools } from './logical-tools';
 
 export interface ArtifactCheck {
   name: string;
+  kind?: ArtifactKind;
   ok: boolean;
   storedBytes: number;
   /** Entries listed in the archive (tar members, pg_restore --list entries of a dump). */
@@ -66,7 +67,7 @@ export class BackupVerifyService {
   ): Promise<VerifyResult> {
     const artifacts: ArtifactCheck[] = [];
     for (const artifact of manifest.artifacts) {
-      const check: ArtifactCheck = { name: artifact.name, ok: false, storedBytes: artifact.storedBytes };
+      const check: ArtifactCheck = { name: artifact.name, kind: artifact.kind, ok: false, storedBytes: artifact.storedBytes };
       try {
         check.entries = await this.listArchive(manifest, artifact, options);
         check.ok = true;

@@ -1,4 +1,4 @@
-import { BackupWalContinuity, WalContinuityReport, WalGap } from '@rookery/core';
+import { ArtifactKind, BackupWalContinuity, WalContinuityReport, WalGap } from '@rookery/core';
 import { VerifyResult } from '@rookery/engine';
 
 /**
@@ -43,6 +43,16 @@ export function failureSummary(checks: readonly ValidationCheck[]): string {
     .join('; ');
 }
 
+/** What verify counted in an artifact, by kind (a tar's members, an incremental's files, an index's entries). */
+const ENTRIES_OF: Partial<Record<ArtifactKind, string>> = {
+  'base-tar': 'tar entries',
+  'tablespace-tar': 'tar entries',
+  'base-incremental': 'files in the incremental',
+  'tablespace-incremental': 'files in the incremental',
+  'page-index': 'files indexed',
+  'pg-manifest': 'files listed',
+};
+
 /**
  * engine.verify's per-artifact result as checks: stored and logical sha256, and that the archive
  * reads; for an incremental, its chain of parent manifests too.
@@ -64,7 +74,7 @@ export function checksumChecks(result: VerifyResult): ValidationCheck[] {
     ok: artifact.ok,
     detail: artifact.ok
       ? artifact.entries !== undefined && artifact.entries > 0
-        ? `${artifact.storedBytes} stored bytes, ${artifact.entries} tar entries`
+        ? `${artifact.storedBytes} stored bytes, ${artifact.entries} ${ENTRIES_OF[artifact.kind ?? 'base-tar'] ?? 'entries'}`
         : `${artifact.storedBytes} stored bytes`
       : `artifact '${artifact.name}': ${artifact.error?.message ?? 'unreadable'}`,
   }));
