@@ -31,7 +31,7 @@ import { RookeryEngine } from './rookery.engine';
  * rewritten with the page flipped and re-encoded, and the manifest re-recorded, unsigned, with the
  * new stored sha256: the store's checksum cannot see it, only the page digest can); expire keeps
  * the expired full and middle incremental while a child is held, and deletes the chain child first
- * once released.
+ * once released; a storage-class transition leaves the page indexes the next incremental reads.
  */
 const DB = 'penguinmails_oltp';
 
@@ -80,7 +80,11 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
         tiers: {
           oltp: {
             pgUrl: source.url,
-            policy: { retentionDays: 1, physical: { incremental: { fullEveryDays: 30, maxChainFraction: 10 } } },
+            policy: {
+              retentionDays: 1,
+              physical: { incremental: { fullEveryDays: 30, maxChainFraction: 10 } },
+              transitions: [{ afterDays: 2, storageClass: 'GLACIER' }],
+            },
           },
         },
       },
@@ -215,6 +219,19 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
     const newerFull = await engine.backup({ tier: 'oltp', type: 'full' });
     const later = new Date(Date.now() + 3 * 86_400_000);
     await engine.hold('oltp', second.id, 'case 17');
+
+    // Every artifact ages into GLACIER but the page indexes the next incremental reads.
+    const moves = (await engine.transition('oltp', { dryRun: true, now: later })).moves;
+    const kept = newerFull.artifacts
+      .filter((artifact) => artifact.kind === 'page-index')
+      .map((artifact) => `${newerFull.id}/${artifact.name}`);
+    expect(kept.length).toBeGreaterThan(0);
+    expect(moves.map((move) => `${move.backupId}/${move.artifact}`).sort()).toEqual(
+      [...chain, newerFull]
+        .flatMap((backup) => backup.artifacts.map((artifact) => `${backup.id}/${artifact.name}`))
+        .filter((name) => !kept.includes(name))
+        .sort(),
+    );
 
     const held = await engine.expire({ tier: 'oltp', now: later });
     expect(held.deleted.backups).toEqual([]);
