@@ -30,8 +30,8 @@ import { RookeryEngine } from './rookery.engine';
  * page damaged inside the middle incremental is named with its backup and file (the artifact is
  * rewritten with the page flipped and re-encoded, and the manifest re-recorded, unsigned, with the
  * new stored sha256: the store's checksum cannot see it, only the page digest can); expire keeps
- * the expired full and middle incremental while a child is held, and deletes the chain child first
- * once released; a storage-class transition leaves the page indexes the next incremental reads.
+ * the expired full and middle incremental while a child is held or its manifest is damaged, and
+ * deletes the chain child first once released and repaired; a storage-class transition leaves the page indexes the next incremental reads.
  */
 const DB = 'penguinmails_oltp';
 
@@ -214,7 +214,7 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
     expect((await engine.verify('oltp', chain[2].id)).ok).toBe(true);
   }, 180_000);
 
-  it('expire keeps an expired full and incremental while their child is held, then deletes the chain child first', async () => {
+  it('expire keeps an expired full and incremental while their child is held or its manifest damaged, then deletes the chain child first', async () => {
     const [full, first, second] = chain;
     const newerFull = await engine.backup({ tier: 'oltp', type: 'full' });
     const later = new Date(Date.now() + 3 * 86_400_000);
@@ -241,6 +241,19 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
     expect(held.plan.walCut?.backupId).toBe(full.id);
 
     await engine.releaseHold('oltp', second.id);
+    // Released but its manifest damaged (never expired itself): its parents stay until it is repaired.
+    const store = open(primaryUrl);
+    const secondKey = repositoryLayout.manifestKey('oltp', second.id, new Date(second.startedAt));
+    const intact = await readObject(store, secondKey);
+    await store.write(secondKey, Buffer.from(intact.toString('utf8').replace(second.finishedAt, '2000-01-01T00:00:00.000Z')));
+    const untrusted = await engine.expire({ tier: 'oltp', now: later });
+    expect(untrusted.deleted.backups).toEqual([]);
+    expect(untrusted.damaged.map((entry) => entry.key)).toEqual([secondKey]);
+    expect(untrusted.plan.keep.backups.find((backup) => backup.id === first.id)?.reasons[0]).toMatch(
+      new RegExp(`^parent of incremental ${second.id}, whose manifest cannot be trusted \\(manifest '.+' does not match its checksum\\)`),
+    );
+
+    await store.write(secondKey, intact);
     const released = await engine.expire({ tier: 'oltp', now: later });
     expect(released.deleted.backups).toEqual([second.id, first.id, full.id]);
     expect((await engine.list('oltp')).backups.map((backup) => backup.id)).toEqual([newerFull.id]);
@@ -253,6 +266,12 @@ async function readWhole(engine: RookeryEngine, manifest: BackupManifest, artifa
   const sink = new Writable({ write: (chunk: Buffer, _encoding, callback) => (chunks.push(chunk), callback()) });
   const done = new Promise<void>((resolve, reject) => sink.on('finish', resolve).on('error', reject));
   await engine.readArtifact(manifest, artifact, { sink, result: done, abort: (error) => sink.destroy(error) });
+  return Buffer.concat(chunks);
+}
+
+async function readObject(store: Store, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await store.read(key)) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
 
