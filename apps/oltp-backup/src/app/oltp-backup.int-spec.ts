@@ -114,8 +114,9 @@ describe('oltp-backup service', () => {
     expect(done).toMatchObject({ id: first.id, status: 'completed', error: null });
     expect(done.bytes).toBeGreaterThan(24 * 1024 * 1024);
     expect(done.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
-    // zstd compressed by the server, with PostgreSQL's backup_manifest stored beside the tar.
-    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
+    // zstd compressed by the server, with its page index (the tier takes block incrementals) and
+    // PostgreSQL's backup_manifest stored beside the tar.
+    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
     first = done;
   });
 
