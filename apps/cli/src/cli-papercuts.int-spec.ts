@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventLedger } from '@rookery/catalog';
@@ -243,6 +243,25 @@ describe('rookery CLI papercuts', () => {
         expect.stringMatching(/^rookery: backup '20200101T000000Z-oltp' of tier 'oltp' not found/),
       ]);
     });
+  });
+
+  it('takes --type incremental of an OLTP tier without a backup as a full, saying why, then chains an incremental to it and restores it', async () => {
+    const own = `file://${join(work, 'repo-blocks')}`;
+    const take = () => runRookery(['backup', '--repo', own, '--tier', 'oltp', '--type', 'incremental', '--pg-url', source.url, '--json']);
+    const first = take();
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/is taken as a full backup, not an incremental: the tier has no backup to take an incremental against/);
+    const full = json<{ id: string; type: string }>(first.stdout);
+    expect(full.type).toBe('full');
+    await source.query('create table blocks_changed as select g from generate_series(1, 1000) g');
+    const second = take();
+    expect([second.status, second.stderr]).toEqual([0, '']);
+    const incremental = json<{ id: string; type: string; parent: string }>(second.stdout);
+    expect(incremental).toMatchObject({ type: 'incremental', parent: full.id });
+    const dir = join(work, 'restored-blocks');
+    const restore = runRookery(['restore', '--repo', own, '--tier', 'oltp', '--backup', incremental.id, '--to', dir]);
+    expect([restore.status, restore.stderr]).toEqual([0, '']);
+    expect((await readFile(join(dir, 'PG_VERSION'), 'utf8')).trim()).toBe('15');
   });
 
   it('logs progress lines before the result when stderr is not a terminal', () => {
