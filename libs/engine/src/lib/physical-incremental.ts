@@ -4,7 +4,6 @@ import {
   ArtifactRecord,
   BackupManifest,
   CompressionSpec,
-  IncrementalChainError,
   IncrementalChainPolicy,
   IntegrityError,
   InvariantError,
@@ -15,6 +14,7 @@ import { createDecompressStream } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
 import { readArtifact } from './artifact.codec';
 import { PageIndexLookup, PageIndexWriter, SpillStore, buildPageIndex } from './block-incremental';
+import { resolveChain } from './logical-incremental.service';
 
 /**
  * Block-level incrementals of a physical tier (issue 17), the parts the backup and the restore
@@ -66,7 +66,7 @@ export function chooseIncrementalParent(
   if (!parent.artifacts.some((artifact) => artifact.kind === 'page-index')) {
     return { reason: `the newest backup ${parent.id} has no page index (taken before the tier took incrementals)` };
   }
-  const chain = chainOf(physical, parent);
+  const chain = resolveChain(physical, parent);
   const full = chain[0];
   const ageDays = (options.now.getTime() - Date.parse(full.startedAt)) / 86_400_000;
   if (ageDays >= options.policy.fullEveryDays) {
@@ -81,29 +81,6 @@ export function chooseIncrementalParent(
     };
   }
   return { parent, chain };
-}
-
-/**
- * The chain that restores `backup`: its full first, then each incremental in order, from the
- * backups listed. A missing or looping link is an IncrementalChainError naming the backups.
- */
-export function chainOf(backups: readonly BackupManifest[], backup: BackupManifest): BackupManifest[] {
-  const byId = new Map(backups.map((entry) => [entry.id, entry]));
-  const chain = [backup];
-  while (chain[0].type === 'incremental') {
-    const child = chain[0];
-    const parent = child.parent ? byId.get(child.parent) : undefined;
-    if (!parent) {
-      throw new IncrementalChainError(
-        `backup ${child.id} is an incremental of ${child.parent ?? 'no backup'}, which the repository does not hold intact: the chain is broken`,
-        { hint: `restore a backup taken before ${child.id} (or its chain's full), and take a new full backup` },
-      );
-    }
-    if (chain.includes(parent) || chain.length > backups.length)
-      throw new IncrementalChainError(`the chain of backup '${backup.id}' loops`);
-    chain.unshift(parent);
-  }
-  return chain;
 }
 
 /** What an artifact reader needs: the backup's repository and how to decrypt. */
@@ -186,7 +163,7 @@ export function indexWhileStoring(
   source: Readable,
   options: { label: string; spill: SpillStore; compression?: CompressionSpec },
 ): { stored: Readable; index: Promise<PageIndexWriter> } {
-  const decode = options.compression ? createDecompressStream(options.compression, { label: options.label }) : new PassThrough();
+  const decode = options.compression ? createDecompressStream(options.compression, { label: options.label, offload: true }) : new PassThrough();
   const index = buildPageIndex(decode as AsyncIterable<Buffer>, options.label, new PageIndexWriter(options.spill));
   // Heard at once: a tar that fails is reported by the store write, the index's failure follows.
   index.catch((error: unknown) => source.destroy(error instanceof Error ? error : new Error(String(error))));

@@ -22,7 +22,8 @@ import {
   walSegmentFileName,
 } from '@rookery/core';
 import { SpillStore, combineChain, tarEnd } from './block-incremental';
-import { ChainReadOptions, chainOf, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
+import { resolveChain } from './logical-incremental.service';
+import { ChainReadOptions, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
@@ -142,7 +143,7 @@ export class PhysicalRestoreService {
     const keyMaterial = keyMaterialFor(manifest, this.context.encoding);
     // An incremental restores as its chain, combined in one pass per tar (newest page wins): every
     // link must be in the repository, intact, before anything is written.
-    const chain = manifest.type === 'incremental' ? chainOf((await repository.list(request.tier)).backups, manifest) : [manifest];
+    const chain = manifest.type === 'incremental' ? resolveChain((await repository.list(request.tier)).backups, manifest) : [manifest];
     const dataDirectory = resolve(request.to);
     const secrets = this.context.restoreCommandEnvironment ?? {};
     if (recovery && Object.keys(secrets).length > 0) recovery.envFile = join(dataDirectory, RESTORE_ENV_FILE);
