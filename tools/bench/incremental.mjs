@@ -18,8 +18,9 @@
 //   F7 vs I6          a full's restore vs full + 6 incrementals combined
 //   --start           I6 + the short WAL since vs F0 + all WAL since, until the server answers
 //                     read-write; both must hold the source's data at "now"
-//   --delta           I5 restored with --delta into F7's restore (one hour of drift: rolling a copy
-//                     back), vs F7's full restore; skipped with a note if the CLI has no --delta
+//   --delta           one hour of drift both ways, vs F7's full restore: I5 restored with --delta into
+//                     F7's restore (a copy rolled back), F7 with --delta into I5's restore (a copy
+//                     caught up); skipped with a note if the CLI has no --delta
 //
 // Peak RSS: the summed VmRSS of the rookery process tree, polled every 50 ms (lib/proc.mjs), of
 // every rookery command run here (wal-push runs from the server's archive_command, not counted).
@@ -352,6 +353,49 @@ async function restoreToNow(name, id, nowFingerprint) {
   return row;
 }
 
+/**
+ * restore --delta of backup id into target (an existing restored directory, not running). Then,
+ * not counted, the directory is started: it replays to the end of the archive and must hold the
+ * source's data at "now".
+ */
+async function deltaRestore(name, id, target, nowFingerprint) {
+  log(`rookery ${name} (--backup ${id})`);
+  const { res, row } = await rookery(name, ['restore', '--tier', 'oltp', '--backup', id, '--to', target, '--delta', '--json'], {
+    allowFail: true,
+  });
+  if (res.code !== 0) {
+    results.notes.push(`${name} failed (exit ${res.code}): ${res.stderr.slice(-800)}`);
+    log(`  FAILED ${res.stderr.slice(-1500)}`);
+    return null;
+  }
+  const bits = [];
+  try {
+    const d = JSON.parse(res.stdout).delta;
+    if (d) {
+      bits.push(
+        `${d.filesKept} files kept, ${d.filesRewritten} rewritten (${d.pagesRewritten} pages), ${d.filesCreated} created, ${d.entriesRemoved} removed, ${(d.bytesWritten / MiB).toFixed(1)} MiB written`,
+      );
+    }
+  } catch {
+    /* no delta figures */
+  }
+  const slug = name.replace(/[^a-z0-9]+/gi, '_');
+  const sock = mkPgDir(path.join(root, `sock-${slug}`), 0o755);
+  const port = await freePort();
+  try {
+    pgCtlStart(target, port, sock, { archive_mode: 'off' }, path.join(root, `${slug}.log`));
+    waitReadWrite({ host: sock, port }, 1200);
+    const got = fingerprint({ host: sock, port });
+    bits.push(`data after replay ${got === nowFingerprint ? 'OK' : `MISMATCH ${got} vs ${nowFingerprint}`}`);
+  } catch (e) {
+    bits.push(`started server: ${e.message.split('\n')[0]}`);
+  }
+  pgCtlStop(target);
+  row.note = bits.join('; ');
+  log(`  ${row.wallS.toFixed(1)} s ${row.note}`);
+  return row;
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   const t0 = Date.now();
@@ -493,39 +537,21 @@ async function main() {
   const rI6 = await restoreFiles(`I${rounds} (full + ${rounds} incrementals)`, chain[rounds - 1].id);
   rmSync(path.dirname(rI6.target), { recursive: true, force: true });
 
-  // ---- restore --delta of I5 into F7's restore (one hour of drift)
+  // ---- restore --delta at one hour of drift, both ways: I5 (a chain) into F7's restore (a copy
+  // rolled back an hour), then F7 (a full) into I5's restore (a copy an hour behind caught up)
   const help = sh(process.execPath, [ROOKERY, 'restore', '--help'], { env: rookeryEnv() }).stdout;
   if (!help.includes('--delta')) {
     results.notes.push('restore --delta: not in this CLI (rookery restore --help has no --delta); not measured');
     log('restore --delta: not available, skipped');
+    rmSync(path.dirname(rF7.target), { recursive: true, force: true });
   } else {
     const prev = chain[rounds - 2];
-    log(`rookery restore --delta --backup ${prev.id} into F7's restore`);
-    const { res, row } = await rookery(
-      `restore --delta I${rounds - 1} into F7's restore`,
-      ['restore', '--tier', 'oltp', '--backup', prev.id, '--to', rF7.target, '--delta', '--json'],
-      { allowFail: true },
-    );
-    if (res.code !== 0) {
-      results.notes.push(`restore --delta failed (exit ${res.code}): ${res.stderr.slice(-800)}`);
-      log(`  FAILED ${res.stderr.slice(-1500)}`);
-    } else {
-      // not counted: it starts and replays to the end of the archive, so it must reach "now"
-      const sock = mkPgDir(path.join(root, 'sock-delta'), 0o755);
-      const port = await freePort();
-      try {
-        pgCtlStart(rF7.target, port, sock, { archive_mode: 'off' }, path.join(root, 'delta-start.log'));
-        waitReadWrite({ host: sock, port }, 1200);
-        const got = fingerprint({ host: sock, port });
-        row.note = `data after replay ${got === nowFingerprint ? 'OK' : `MISMATCH ${got} vs ${nowFingerprint}`}`;
-      } catch (e) {
-        row.note = `started server: ${e.message.split('\n')[0]}`;
-      }
-      pgCtlStop(rF7.target);
-      log(`  ${row.wallS.toFixed(1)} s ${row.note}`);
-    }
+    await deltaRestore(`restore --delta I${rounds - 1} into F7's restore`, prev.id, rF7.target, nowFingerprint);
+    rmSync(path.dirname(rF7.target), { recursive: true, force: true });
+    const rI5 = await restoreFiles(`I${rounds - 1} (the copy for the next delta)`, prev.id);
+    await deltaRestore(`restore --delta F7 into I${rounds - 1}'s restore`, f7.id, rI5.target, nowFingerprint);
+    rmSync(path.dirname(rI5.target), { recursive: true, force: true });
   }
-  rmSync(path.dirname(rF7.target), { recursive: true, force: true });
 
   // ---- time to a started server at "now"
   results.nowChain = await restoreToNow(`I${rounds} + WAL to now`, chain[rounds - 1].id, nowFingerprint);
@@ -620,13 +646,10 @@ function report({ chain, rF7, rI6, pbIncr1, pbIncr2 }) {
     pass: null,
     detail: `${results.nowChain.wallS.toFixed(1)} / ${results.nowFull.wallS.toFixed(1)} s`,
   });
-  const delta = rows.find((r) => r.name.startsWith('restore --delta'));
-  add(
-    'restore --delta / restore F7 (full)',
-    delta ? delta.wallS / rF7.wallS : null,
-    0.25,
-    delta ? `${delta.wallS.toFixed(1)} / ${rF7.wallS.toFixed(1)} s` : 'not measured',
-  );
+  const deltas = rows.filter((r) => r.name.startsWith('restore --delta'));
+  if (deltas.length === 0) add('restore --delta / restore F7 (full)', null, 0.25, 'not measured');
+  for (const d of deltas)
+    add(`${d.name} / restore F7 (full)`, d.wallS / rF7.wallS, 0.25, `${d.wallS.toFixed(1)} / ${rF7.wallS.toFixed(1)} s`);
   const rook = rows.filter((r) => r.tool === 'rookery');
   const peak = Math.max(...rook.map((r) => r.peakRssBytes));
   add('rookery peak RSS MB (10^6)', peak / 1e6, 300, rook.find((r) => r.peakRssBytes === peak).name);
@@ -642,6 +665,17 @@ function report({ chain, rF7, rI6, pbIncr1, pbIncr2 }) {
   results.checks = checks;
   console.log(L.join('\n'));
   if (args.out) writeFileSync(path.resolve(String(args.out)), `${JSON.stringify(results, null, 2)}\n`);
+}
+
+// Killed: stop every server this run started (the source and restored ones) before going.
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping servers`);
+    if (cluster) pgCtlStop(cluster.dataDir, 'immediate');
+    stopAllStarted();
+    if (root && !args.keep) rmSync(root, { recursive: true, force: true });
+    process.exit(130);
+  });
 }
 
 let exitCode = 0;
