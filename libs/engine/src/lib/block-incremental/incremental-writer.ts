@@ -104,6 +104,10 @@ export function writeIncremental(options: {
         seen.add(entryMember.path);
         entries++;
         const source = target ? { incrementalPath: member.path, label: options.label } : undefined;
+        if (options.serverIncremental && member.type === 'file' && member.path === 'backup_label') {
+          yield emit(await combinedBackupLabel(reader, member, options.index, counts, options.label));
+          continue;
+        }
         for await (const bytes of memberEntry(reader, entryMember, options.parent, options.index, counts, source)) yield emit(bytes);
       }
       for (const path of options.parent.paths().sort(comparePaths)) {
@@ -323,6 +327,38 @@ async function* serverIncrementalEntry(
   const end = Buffer.concat([encodePageRecord(END_OF_PAGES, EMPTY), entry.fileDigest]);
   map.update(end);
   yield Buffer.concat([end, map.digest().subarray(0, PAGE_DIGEST_BYTES)]);
+}
+
+/**
+ * An incremental's backup_label names its parent (`INCREMENTAL FROM LSN/TLI`), and PostgreSQL
+ * refuses to start on such a label ("this is an incremental backup, not a data directory"): as
+ * pg_combinebackup does when it writes the combined backup, the lines go, the rest stays. Stored
+ * whole, as a full's backup_label always changes anyway.
+ */
+async function combinedBackupLabel(
+  reader: ExactReader,
+  member: TarMember,
+  index: PageIndexWriter,
+  counts: IncrementalCounts,
+  label: string,
+): Promise<Buffer> {
+  if (member.size > 64 * 1024) {
+    throw new IncrementalChainError(`the backup_label of ${label} is ${member.size} bytes: not a backup label`);
+  }
+  const original = (await reader.read(member.size, `the content of 'backup_label'`)).toString('utf8');
+  const content = Buffer.from(
+    original
+      .split('\n')
+      .filter((line) => !/^INCREMENTAL FROM (LSN|TLI): /.test(line))
+      .join('\n'),
+    'utf8',
+  );
+  const fileDigest = createHash('sha256').update(content).digest();
+  counts.files++;
+  counts.wholeFiles++;
+  await index.add({ path: member.path, kind: 'whole', size: content.length, fileDigest, pageDigests: EMPTY, linkTarget: '' });
+  const meta: MemberMeta = { path: member.path, mode: member.mode, mtime: member.mtime };
+  return Buffer.concat([encodeMemberStart(ENTRY_TAGS.whole, meta).u64(content.length).toBuffer(), content, fileDigest]);
 }
 
 const EMPTY = Buffer.alloc(0);
