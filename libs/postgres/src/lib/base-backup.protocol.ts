@@ -403,7 +403,11 @@ async function prepareIncremental(client: Client, target: string, incremental: I
       submit(connection: { query(text: string): void }) {
         connection.query('UPLOAD_MANIFEST');
       },
-      handleCopyInResponse(connection: { sendCopyFromChunk(chunk: Buffer): void; endCopyFrom(): void; sendCopyFail(message: string): void }) {
+      handleCopyInResponse(connection: {
+        sendCopyFromChunk(chunk: Buffer): void;
+        endCopyFrom(): void;
+        sendCopyFail(message: string): void;
+      }) {
         void (async () => {
           try {
             const manifest = incremental.parentManifest;

@@ -275,9 +275,12 @@ async function* serverIncrementalEntry(
   }
   if (previous?.kind !== 'paged') {
     // The server sends an incremental file only for a file the uploaded manifest lists.
-    throw new IncrementalChainError(`${what} needs '${member.path}' of the parent backup, which its page index does not hold as a relation file`, {
-      hint: "the backup_manifest uploaded was not the parent's: take the incremental again against the right parent, or a full backup",
-    });
+    throw new IncrementalChainError(
+      `${what} needs '${member.path}' of the parent backup, which its page index does not hold as a relation file`,
+      {
+        hint: "the backup_manifest uploaded was not the parent's: take the incremental again against the right parent, or a full backup",
+      },
+    );
   }
   counts.serverIncrementalFiles++;
   const header = await readServerIncrementalHeader(reader, member.size, what);

@@ -35,7 +35,11 @@ function tarOf(files: Files): Buffer {
   const parts: Buffer[] = [encodeTarHeader({ path: 'base', type: 'directory', size: 0, mode: 0o700, mtime: 1, linkTarget: '' })];
   parts.push(encodeTarHeader({ path: 'base/5', type: 'directory', size: 0, mode: 0o700, mtime: 1, linkTarget: '' }));
   for (const [path, content] of files) {
-    parts.push(encodeTarHeader({ path, type: 'file', size: content.length, mode: 0o600, mtime: 1, linkTarget: '' }), content, tarPadding(content.length));
+    parts.push(
+      encodeTarHeader({ path, type: 'file', size: content.length, mode: 0o600, mtime: 1, linkTarget: '' }),
+      content,
+      tarPadding(content.length),
+    );
   }
   parts.push(tarEnd());
   return Buffer.concat(parts);
@@ -60,7 +64,8 @@ async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
 async function filesOfTar(tar: Buffer): Promise<Files> {
   const reader = new ExactReader(Readable.from([tar]), 'a tar');
   const files: Files = new Map();
-  for await (const member of readTarMembers(reader)) if (member.type === 'file') files.set(member.path, await reader.read(member.size, member.path));
+  for await (const member of readTarMembers(reader))
+    if (member.type === 'file') files.set(member.path, await reader.read(member.size, member.path));
   return files;
 }
 
@@ -72,14 +77,20 @@ function reconstruct(parent: Buffer, truncationBlockLength: number, blocks: numb
   for (let block = 0; block < length; block++) {
     const sent = blocks.indexOf(block);
     if (sent >= 0) pages.copy(out, block * PAGE_SIZE, sent * PAGE_SIZE, (sent + 1) * PAGE_SIZE);
-    else if (block < truncationBlockLength && block < parentBlocks) parent.copy(out, block * PAGE_SIZE, block * PAGE_SIZE, (block + 1) * PAGE_SIZE);
+    else if (block < truncationBlockLength && block < parentBlocks)
+      parent.copy(out, block * PAGE_SIZE, block * PAGE_SIZE, (block + 1) * PAGE_SIZE);
   }
   return out;
 }
 
 /** A generated incremental file against `parentBlocks`: any mix of a cut, a growth, gaps, nothing sent. */
 function generateIncremental(random: SeededRandom, parentBlocks: number) {
-  const truncationBlockLength = random.pick([0, parentBlocks, random.int(0, parentBlocks + 5), Math.max(0, parentBlocks - random.int(1, 4))]);
+  const truncationBlockLength = random.pick([
+    0,
+    parentBlocks,
+    random.int(0, parentBlocks + 5),
+    Math.max(0, parentBlocks - random.int(1, 4)),
+  ]);
   const span = Math.max(truncationBlockLength, parentBlocks) + (random.chance(0.4) ? random.int(1, 12) : 0);
   const density = random.pick([0, 0.03, 0.2, 0.7]);
   const blocks: number[] = [];
@@ -149,7 +160,10 @@ describe('PostgreSQL 17 incremental files (INCREMENTAL.*) as rookery deltas', ()
           const path = `base/5/${16_384 + relation}${random.pick(['', '', '_vm', '.1'])}`;
           if (parentFiles.has(path)) continue;
           // A short last page never comes from PostgreSQL; reconstruction takes whole blocks only.
-          const parent = Buffer.concat([random.bytes(random.int(0, 24) * PAGE_SIZE), random.chance(0.05) ? random.bytes(100) : Buffer.alloc(0)]);
+          const parent = Buffer.concat([
+            random.bytes(random.int(0, 24) * PAGE_SIZE),
+            random.chance(0.05) ? random.bytes(100) : Buffer.alloc(0),
+          ]);
           parentFiles.set(path, parent);
           const { truncationBlockLength, blocks, pages } = generateIncremental(random, Math.floor(parent.length / PAGE_SIZE));
           serverFiles.set(path.replace(/\/(?=[^/]+$)/, '/INCREMENTAL.'), encodeServerIncremental(truncationBlockLength, blocks, pages));
@@ -213,13 +227,19 @@ describe('PostgreSQL 17 incremental files (INCREMENTAL.*) as rookery deltas', ()
 
   it.each([
     ['a bad magic number', () => Buffer.from([1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0]), /magic number 0x4030201/],
-    ['a member shorter than its blocks', () => encodeServerIncremental(4, [1, 2], Buffer.alloc(PAGE_SIZE)), /bytes where 2 blocks make 24576/],
+    [
+      'a member shorter than its blocks',
+      () => encodeServerIncremental(4, [1, 2], Buffer.alloc(PAGE_SIZE)),
+      /bytes where 2 blocks make 24576/,
+    ],
     ['unsorted block numbers', () => encodeServerIncremental(4, [2, 1], Buffer.alloc(2 * PAGE_SIZE)), /block 1 after block 2/],
     ['a truncation length past a segment', () => encodeServerIncremental(131_073, [], Buffer.alloc(0)), /truncation block length 131073/],
   ])('refuses an incremental file with %s, naming it', async (_name, bytes, message) => {
     const content = bytes();
     const reader = new ExactReader(Readable.from([content]), 'a tar');
-    const error = await readServerIncrementalHeader(reader, content.length, "incremental file 'base/5/INCREMENTAL.16384'").catch((e: unknown) => e);
+    const error = await readServerIncrementalHeader(reader, content.length, "incremental file 'base/5/INCREMENTAL.16384'").catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(IntegrityError);
     expect((error as Error).message).toMatch(/^incremental file 'base\/5\/INCREMENTAL.16384' is not a valid PostgreSQL incremental file: /);
     expect((error as Error).message).toMatch(message);
@@ -231,6 +251,8 @@ describe('PostgreSQL 17 incremental files (INCREMENTAL.*) as rookery deltas', ()
     const serverTar = tarOf(new Map([['base/5/INCREMENTAL.16999', encodeServerIncremental(1, [], Buffer.alloc(0))]]));
     const error = await takeServerIncremental(parentTar, serverTar, random).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IncrementalChainError);
-    expect((error as Error).message).toMatch(/incremental file 'base\/5\/INCREMENTAL.16999' of base tar of incr-1 needs 'base\/5\/16999' of the parent backup/);
+    expect((error as Error).message).toMatch(
+      /incremental file 'base\/5\/INCREMENTAL.16999' of base tar of incr-1 needs 'base\/5\/16999' of the parent backup/,
+    );
   });
 });

@@ -72,7 +72,8 @@ export async function readServerIncrementalHeader(reader: ExactReader, memberSiz
   const truncationBlockLength = fixed.readUInt32LE(8);
   if (magic !== INCREMENTAL_MAGIC) throw refuse(`magic number 0x${magic.toString(16)}, expected 0x${INCREMENTAL_MAGIC.toString(16)}`);
   if (count > RELSEG_SIZE) throw refuse(`block count ${count} exceeds a segment's ${RELSEG_SIZE} blocks`);
-  if (truncationBlockLength > RELSEG_SIZE) throw refuse(`truncation block length ${truncationBlockLength} exceeds a segment's ${RELSEG_SIZE} blocks`);
+  if (truncationBlockLength > RELSEG_SIZE)
+    throw refuse(`truncation block length ${truncationBlockLength} exceeds a segment's ${RELSEG_SIZE} blocks`);
   const headerLength = serverIncrementalHeaderLength(count);
   const expected = headerLength + count * PAGE_SIZE;
   if (memberSize !== expected) throw refuse(`${memberSize} bytes where ${count} blocks make ${expected}`);
