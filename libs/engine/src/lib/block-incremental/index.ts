@@ -12,3 +12,4 @@ export type { SpillStoreOptions } from './spill-store';
 export { SpillStore } from './spill-store';
 export type { ServerIncrementalHeader } from './server-incremental';
 export { INCREMENTAL_MAGIC, readServerIncrementalHeader, reconstructedBlockLength, serverIncrementalTarget } from './server-incremental';
+export { tarEnd } from './tar-members';
