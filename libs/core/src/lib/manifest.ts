@@ -93,9 +93,10 @@ export interface ArtifactRecord {
   tablespace?: TablespaceRecord;
   /**
    * A base-incremental / tablespace-incremental's pages: how many the tar it was compared from
-   * held (read, one digest each) and how many changed (stored), with the files stored whole.
+   * held (read, one digest each) and how many changed (stored), with the files stored whole; from
+   * PostgreSQL 17 (BASE_BACKUP INCREMENTAL) also how many the server did not send (skipped).
    */
-  incremental?: { pagesRead: number; pagesStored: number; wholeFiles: number; removed: number };
+  incremental?: { pagesRead: number; pagesStored: number; wholeFiles: number; removed: number; pagesSkipped?: number };
   bytes: number;
   storedBytes: number;
   sha256: string;

@@ -89,11 +89,6 @@ describe('checkChain', () => {
       'it is of database system 1, not 7312345678901234567',
     ],
     ['a later start', { startedAt: '2026-11-26T05:00:00.000Z' }, 'it started after its child'],
-    [
-      'no tar of the tablespace the child has an incremental of',
-      {},
-      "its artifact 'ts.blkinc.zst' is the incremental of tablespace 16400, which the parent does not hold",
-    ],
   ])('refuses a parent of %s', (_case, parentOverrides, problem) => {
     const parent = full(parentOverrides);
     const child = incremental(INC1, FULL, 3, {
@@ -102,6 +97,14 @@ describe('checkChain', () => {
     const check = checkChain(child, { backups: [parent, child], damaged: [] });
     expect(check.ok).toBe(false);
     expect(check.error?.message).toContain(`incremental backup '${INC1}' cannot follow parent backup '${FULL}': ${problem}`);
+  });
+
+  it('follows a tablespace incremental whose parent lacks the tablespace: created since, taken against nothing', () => {
+    const parent = full({});
+    const child = incremental(INC1, FULL, 3, {
+      artifacts: [artifact('base.blkinc.zst', 'base-incremental'), artifact('ts.blkinc.zst', 'tablespace-incremental', 16400)],
+    });
+    expect(checkChain(child, { backups: [parent, child], damaged: [] })).toMatchObject({ ok: true, links: [{ id: FULL }, { id: INC1 }] });
   });
 
   it('accepts a tablespace incremental against the same tablespace of the parent (its full tar or its incremental)', () => {

@@ -1,4 +1,4 @@
-import { BackupManifest, IncrementalChainError, IntegrityError, PHYSICAL_DATA_KINDS, RookeryError } from '@rookery/core';
+import { BackupManifest, IncrementalChainError, IntegrityError, RookeryError } from '@rookery/core';
 import { DamagedManifest, repositoryLayout } from '@rookery/repository';
 
 /** One backup of a chain as `rookery info --backup` shows it. */
@@ -21,7 +21,7 @@ export interface ChainCheck {
  * Follows `backup`'s parents through the tier's listing (intact, trusted manifests) up to its full.
  * A broken link is named: the parent that is missing, or whose manifest cannot be trusted (damaged,
  * unsigned where signatures are required), with the child that needs it; so is a parent of another
- * method, database system or timeline order, and a physical incremental whose tar the parent lacks.
+ * method or database system, or one that started after its child.
  * Manifests only: cheap, nothing is read from the artifacts.
  */
 export function checkChain(
@@ -73,21 +73,8 @@ function checkLink(child: BackupManifest, parent: BackupManifest): void {
     throw broken(`it is of database system ${parent.postgres.systemIdentifier}, not ${child.postgres.systemIdentifier}`);
   }
   if (parent.startedAt > child.startedAt) throw broken(`it started after its child (${parent.startedAt} > ${child.startedAt})`);
-  if (child.method !== 'physical') return;
-  // Each tar's incremental was taken against the same tar of the parent.
-  const parentTars = new Set(
-    parent.artifacts.filter((artifact) => PHYSICAL_DATA_KINDS.includes(artifact.kind)).map((artifact) => tarOf(artifact)),
-  );
-  for (const artifact of child.artifacts) {
-    if (artifact.kind !== 'base-incremental' && artifact.kind !== 'tablespace-incremental') continue;
-    if (!parentTars.has(tarOf(artifact))) {
-      throw broken(`its artifact '${artifact.name}' is the incremental of ${tarOf(artifact)}, which the parent does not hold`);
-    }
-  }
-}
-
-function tarOf(artifact: BackupManifest['artifacts'][number]): string {
-  return artifact.tablespace ? `tablespace ${artifact.tablespace.oid}` : 'the data directory';
+  // A physical incremental's tar the parent lacks is a tablespace created since: its incremental
+  // was taken against nothing (every page stored), which the restore combines with an empty tar.
 }
 
 function linkOf(manifest: BackupManifest): ChainMember {

@@ -14,7 +14,7 @@ import {
   signManifest,
   walSegmentName,
 } from '@rookery/core';
-import { type BasebackupResult, describePgUrl } from '@rookery/postgres';
+import { type BasebackupResult, INCREMENTAL_BASE_BACKUP_MIN_VERSION, describePgUrl } from '@rookery/postgres';
 import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
 import { ArtifactEncoding, artifactFileName, keyMaterialFor, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
@@ -27,6 +27,7 @@ import {
   IncrementalParent,
   TarKey,
   chooseIncrementalParent,
+  decodedArtifact,
   indexWhileStoring,
   loadParentIndexes,
 } from './physical-incremental';
@@ -99,6 +100,13 @@ export class PhysicalBackupService {
           !parent && Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
         indexing: chainPolicy !== undefined,
         parent,
+        // PostgreSQL 17+ with summarize_wal sends only the changed blocks (BASE_BACKUP INCREMENTAL
+        // against the parent's backup_manifest); before that, every page comes and rookery compares.
+        serverIncremental:
+          parent !== null &&
+          server.versionNum >= INCREMENTAL_BASE_BACKUP_MIN_VERSION &&
+          server.summarizeWal === true &&
+          parent.parent.artifacts.some((artifact) => artifact.kind === 'pg-manifest'),
         tablespaces,
         encoding,
         keyOf: (name) => repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name),
@@ -186,6 +194,8 @@ export class PhysicalBackupService {
     indexing: boolean;
     /** Take an incremental against this parent: each tar becomes an incremental of the parent's. */
     parent: IncrementalParent | null;
+    /** Ask the server for the incremental (PostgreSQL 17+, summarize_wal), uploading the parent's backup_manifest. */
+    serverIncremental: boolean;
     tablespaces: TablespaceRecord[];
     encoding: ArtifactEncoding;
     keyOf: (name: string) => string;
@@ -249,6 +259,8 @@ export class PhysicalBackupService {
     const { postgres, repository } = this.context;
     const { encoding } = options;
     const compression = options.serverCompresses ? { codec: 'zstd' as const, level: encoding.compression.level } : undefined;
+    const parentManifest = options.serverIncremental && options.parent ? options.parent.parent : null;
+    const parentManifestArtifact = parentManifest?.artifacts.find((artifact) => artifact.kind === 'pg-manifest');
     const backup = postgres.basebackup.startServerCompressed({
       url: options.url,
       label: options.label,
@@ -256,6 +268,19 @@ export class PhysicalBackupService {
       compression: compression && { ...compression, workers: encoding.workers || availableParallelism() },
       signal: options.signal,
       onProgress: options.onBytes,
+      ...(parentManifest && parentManifestArtifact
+        ? {
+            incremental: {
+              parentManifest: decodedArtifact(parentManifest, parentManifestArtifact, {
+                repository,
+                keyMaterialOf: (manifest) => keyMaterialFor(manifest, encoding),
+                requireEncryption: encryptionRequired(encoding),
+                signal: options.signal,
+              }),
+              parentLabel: parentManifest.id,
+            },
+          }
+        : {}),
     });
     // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar. So is a page
     // index (its page digests do not compress).
@@ -302,6 +327,7 @@ export class PhysicalBackupService {
           header: { backupId: options.backup.id, parentId: options.parent.parent.id },
           parent: parentIndexes.get(tar.key) ?? PageIndexLookup.none(),
           index: new PageIndexWriter(spill()),
+          serverIncremental: parentManifest !== null,
         });
         const incrementalName = artifactFileName(`${tar.base}.blkinc`, encoding);
         const record = await write(writing.artifact, { name: incrementalName, kind: `${kind}-incremental` }, encoding);
@@ -311,6 +337,8 @@ export class PhysicalBackupService {
           pagesStored: counts.pagesStored,
           wholeFiles: counts.wholeFiles,
           removed: counts.removed,
+          // PostgreSQL 17+: the pages the server did not send (unchanged by its WAL summaries).
+          ...(parentManifest ? { pagesSkipped: counts.pagesSkipped } : {}),
         };
         return [withTablespace({ ...record, incremental }, tar.tablespace), await storeIndex(index)];
       }

@@ -12,6 +12,8 @@ export interface ServerFacts {
   dataDirectory?: string;
   /** The library settings the role may read (recorded in a physical backup's manifest). */
   librarySettings?: Record<string, string>;
+  /** summarize_wal on (PostgreSQL 17+): the server can send block-level incrementals itself. */
+  summarizeWal?: boolean;
 }
 
 /**

@@ -23,6 +23,11 @@ export interface ServerInfo {
    * hidden from the role (shared_preload_libraries needs superuser or pg_read_all_settings) are absent.
    */
   librarySettings: Record<string, string>;
+  /**
+   * summarize_wal (PostgreSQL 17+): on, the server can send block-level incrementals itself
+   * (BASE_BACKUP INCREMENTAL); false before 17 or when off.
+   */
+  summarizeWal: boolean;
 }
 
 /** The settings ServerInfo.librarySettings reads. */
@@ -41,7 +46,8 @@ const SERVER_INFO_SQL = `
          (select setting from pg_settings where name = 'data_directory') as data_directory,
          pg_is_in_recovery() as is_in_recovery,
          (select setting::bigint from pg_settings where name = 'wal_segment_size') as wal_segment_size,
-         (select json_object_agg(name, setting) from pg_settings where name = any($1::text[])) as library_settings`;
+         (select json_object_agg(name, setting) from pg_settings where name = any($1::text[])) as library_settings,
+         coalesce((select setting = 'on' from pg_settings where name = 'summarize_wal'), false) as summarize_wal`;
 
 interface ServerInfoRow extends Record<string, unknown> {
   version: string;
@@ -52,6 +58,7 @@ interface ServerInfoRow extends Record<string, unknown> {
   is_in_recovery: boolean;
   wal_segment_size: string | number | null;
   library_settings: Record<string, string> | null;
+  summarize_wal: boolean;
 }
 
 /** Control queries against the database being backed up. */
@@ -80,6 +87,7 @@ export class PgControlClient {
       isInRecovery: row.is_in_recovery,
       walSegmentSize: Number(row.wal_segment_size),
       librarySettings: { ...(row.library_settings ?? {}) },
+      summarizeWal: row.summarize_wal === true,
     };
   }
 
