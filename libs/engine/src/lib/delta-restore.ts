@@ -101,6 +101,8 @@ const SINK_BUFFER = 1 << 20;
  */
 export function startDeltaApply(directory: string, options: DeltaApplyOptions = {}): DeltaApply {
   const sink = new PassThrough({ highWaterMark: SINK_BUFFER });
+  // The failure is `done`'s to report; a writer that already finished is not listening any more.
+  sink.on('error', () => undefined);
   const applier = new DeltaApplier(directory, options);
   const done = (async () => {
     if (options.rename) await withdrawControlFile(directory, options.rename.from);
@@ -112,7 +114,7 @@ export function startDeltaApply(directory: string, options: DeltaApplyOptions = 
   })();
   done.catch((error: unknown) => {
     // The writer stops too: nothing reads what it would still send.
-    if (!sink.destroyed) sink.destroy(error instanceof Error ? error : new Error(String(error)));
+    if (!sink.destroyed) sink.destroy(error as Error);
   });
   const abort = () => {
     // An abort, not a failure of its own: the caller's reason is what it reports.
@@ -141,10 +143,14 @@ export function startDeltaApply(directory: string, options: DeltaApplyOptions = 
  */
 export async function withdrawControlFile(directory: string, controlFile = 'global/pg_control'): Promise<void> {
   const path = join(directory, controlFile);
-  await rename(path, `${path}${WITHDRAWN_SUFFIX}`).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-  });
-  await fsyncDirectory(dirname(path));
+  const withdrawn = await rename(path, `${path}${WITHDRAWN_SUFFIX}`).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      return false;
+    },
+  );
+  if (withdrawn) await fsyncDirectory(dirname(path));
 }
 
 class DeltaApplier {
