@@ -91,6 +91,11 @@ export interface ArtifactRecord {
    * data directory).
    */
   tablespace?: TablespaceRecord;
+  /**
+   * A base-incremental / tablespace-incremental's pages: how many the tar it was compared from
+   * held (read, one digest each) and how many changed (stored), with the files stored whole.
+   */
+  incremental?: { pagesRead: number; pagesStored: number; wholeFiles: number; removed: number };
   bytes: number;
   storedBytes: number;
   sha256: string;

@@ -16,12 +16,22 @@ import {
 } from '@rookery/core';
 import { type BasebackupResult, describePgUrl } from '@rookery/postgres';
 import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
-import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactFileName, keyMaterialFor, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import type { NamedBackupRequest } from './backup-run';
+import { PageIndexLookup, PageIndexWriter, SpillStore, writeIncremental } from './block-incremental';
 import { EngineContext } from './engine.context';
+import {
+  INDEX_SPILL_MEMORY_BYTES,
+  IncrementalParent,
+  TarKey,
+  chooseIncrementalParent,
+  indexWhileStoring,
+  loadParentIndexes,
+} from './physical-incremental';
 import { ServerFacts } from './postgres.tools';
+import { encryptionRequired } from '@rookery/wal';
 
 /**
  * A full physical backup of a tier: the base tar (with the WAL that makes it consistent) and one
@@ -66,11 +76,29 @@ export class PhysicalBackupService {
       const id = await allocateBackupId(repository, request.tier, startedAt, request.id);
       named = { tier: request.tier, id, startedAt: startedAt.toISOString() };
       const encoding: ArtifactEncoding = this.context.encoding;
+      // A tier that takes block incrementals indexes the pages of every backup (the next
+      // incremental compares against them); an incremental is taken against the tier's newest
+      // backup, or taken as a full when the chain is at its policy bound (said as a warning).
+      const chainPolicy = tier.policy.physical?.incremental;
+      let parent: IncrementalParent | null = null;
+      if (request.type === 'incremental' && chainPolicy) {
+        const choice = chooseIncrementalParent((await repository.list(request.tier)).backups, {
+          policy: chainPolicy,
+          systemIdentifier: server.systemIdentifier,
+          now: startedAt,
+        });
+        if ('reason' in choice) request.onWarning?.(`backup ${id} is taken as a full backup, not an incremental: ${choice.reason}`);
+        else parent = choice;
+      }
       const taken = await this.takeBaseBackup({
         url,
         label: `rookery ${id}`,
         checkpoint: tier.checkpoint,
-        serverCompresses: Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
+        // The pages must reach rookery uncompressed for an incremental to compare them.
+        serverCompresses:
+          !parent && Boolean(encoding.serverCompression) && encoding.compression.codec === 'zstd' && server.versionNum >= 150_000,
+        indexing: chainPolicy !== undefined,
+        parent,
         tablespaces,
         encoding,
         keyOf: (name) => repository.artifactKey({ tier: request.tier, id, startedAt: startedAt.toISOString() }, name),
@@ -90,7 +118,7 @@ export class PhysicalBackupService {
         id,
         tier: request.tier,
         database: tier.policy.database,
-        type: 'full',
+        type: parent ? 'incremental' : 'full',
         method: 'physical',
         startedAt: startedAt.toISOString(),
         finishedAt: finishedAt.toISOString(),
@@ -108,7 +136,7 @@ export class PhysicalBackupService {
         },
         ...(nextXid ? { nextXid } : {}),
         ...(server.librarySettings ? { librarySettings: server.librarySettings } : {}),
-        parent: null,
+        parent: parent ? parent.parent.id : null,
         retentionUntil: new Date(finishedAt.getTime() + tier.policy.retentionDays * 86_400_000).toISOString(),
         storageClass: tier.policy.storageClass,
         regions: [this.context.primaryRegion],
@@ -154,6 +182,10 @@ export class PhysicalBackupService {
     label: string;
     checkpoint: 'fast' | 'spread';
     serverCompresses: boolean;
+    /** Store a page index beside each tar (a tier that takes block incrementals). */
+    indexing: boolean;
+    /** Take an incremental against this parent: each tar becomes an incremental of the parent's. */
+    parent: IncrementalParent | null;
     tablespaces: TablespaceRecord[];
     encoding: ArtifactEncoding;
     keyOf: (name: string) => string;
@@ -166,7 +198,7 @@ export class PhysicalBackupService {
     const { encoding } = options;
     const common = { encoding, backup: options.backup, storageClass: options.storageClass, signal: options.signal };
     const name = artifactFileName('base.tar', encoding);
-    if (!options.serverCompresses && options.tablespaces.length === 0) {
+    if (!options.serverCompresses && options.tablespaces.length === 0 && !options.indexing) {
       const basebackup = postgres.basebackup.start(options);
       // The driver's stream ends only once pg_basebackup exited 0, and errors otherwise: a failed
       // pg_basebackup aborts the store write instead of leaving a short artifact.
@@ -179,6 +211,43 @@ export class PhysicalBackupService {
       return { result: await basebackup.result, artifacts: [artifact] };
     }
 
+    // The parent's page indexes are read before the server starts sending: it would wait meanwhile.
+    const spills: SpillStore[] = [];
+    const spill = () => {
+      const store = new SpillStore({ memoryBytes: INDEX_SPILL_MEMORY_BYTES });
+      spills.push(store);
+      return store;
+    };
+    try {
+      const parentIndexes = options.parent
+        ? await loadParentIndexes(options.parent.parent, {
+            repository,
+            keyMaterialOf: (manifest) => keyMaterialFor(manifest, encoding),
+            requireEncryption: encryptionRequired(encoding),
+            signal: options.signal,
+            spill: spill(),
+          })
+        : null;
+      return await this.takeOverProtocol(options, name, common, parentIndexes, spill);
+    } finally {
+      await Promise.all(spills.map((store) => store.close()));
+    }
+  }
+
+  /**
+   * The replication-protocol path of takeBaseBackup: every archive the server sends stored as a
+   * tar (its page index beside it when indexing), or, against a parent's indexes, as an
+   * incremental of the parent's same tar (a tablespace the parent lacks: against nothing).
+   */
+  private async takeOverProtocol(
+    options: Parameters<PhysicalBackupService['takeBaseBackup']>[0],
+    name: string,
+    common: { encoding: ArtifactEncoding; backup: Pick<BackupManifest, 'tier' | 'id'>; storageClass: StorageClass; signal?: AbortSignal },
+    parentIndexes: Map<TarKey, PageIndexLookup> | null,
+    spill: () => SpillStore,
+  ): Promise<{ result: BasebackupResult; artifacts: ArtifactRecord[] }> {
+    const { postgres, repository } = this.context;
+    const { encoding } = options;
     const compression = options.serverCompresses ? { codec: 'zstd' as const, level: encoding.compression.level } : undefined;
     const backup = postgres.basebackup.startServerCompressed({
       url: options.url,
@@ -188,7 +257,8 @@ export class PhysicalBackupService {
       signal: options.signal,
       onProgress: options.onBytes,
     });
-    // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar.
+    // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar. So is a page
+    // index (its page digests do not compress).
     const plain: ArtifactEncoding = { ...encoding, compression: { codec: 'none', level: 0 } };
     const manifestName = artifactFileName('backup_manifest', plain);
     // Every write starts as its stream does: the manifest arrives while the tar's store write is
@@ -199,74 +269,104 @@ export class PhysicalBackupService {
     // server-compressed tar is only counted and hashed on its way); compressed here or encrypted,
     // the store sees other buffers, which the client does not know and ignores.
     // backup.reuseBuffers off: every slab is fresh memory (the plain path the reuse is proved against).
-    const onWritten = this.context.config.backup.reuseBuffers ? backup.release : undefined;
+    // Indexed or compared against a parent, a chunk is still read after the store wrote it: no reuse.
+    const onWritten = this.context.config.backup.reuseBuffers && !options.indexing ? backup.release : undefined;
     // The failure that explains the others decides, in the order they came: the tar's ENOSPC, not
     // the end of the manifest stream it caused.
     const failures: unknown[] = [];
     const noted = <T>(write: Promise<T>) => write.catch((error: unknown) => (failures.push(error), Promise.reject(error)));
-    const tar = (key: string, stream: Readable, extra: { name: string; kind: ArtifactRecord['kind'] }) =>
-      noted(writeArtifact(repository.store, key, stream, { ...common, ...extra, precompressed: compression, onWritten }));
+    const write = (
+      stream: Readable,
+      extra: { name: string; kind: ArtifactRecord['kind'] },
+      as: ArtifactEncoding,
+      precompressed?: typeof compression,
+    ) =>
+      writeArtifact(repository.store, options.keyOf(extra.name), stream, { ...common, encoding: as, ...extra, precompressed, onWritten });
+    const withTablespace = (record: ArtifactRecord, tablespace?: TablespaceRecord) => (tablespace ? { ...record, tablespace } : record);
+    // One tar as the server sent it: the full tar, or an incremental against the parent's same tar;
+    // with its page index when indexing. The tar's own record comes first.
+    const storeTar = async (
+      stream: Readable,
+      tar: { key: TarKey; base: string; tablespace?: TablespaceRecord },
+    ): Promise<ArtifactRecord[]> => {
+      const kind = tar.tablespace ? 'tablespace' : 'base';
+      const label = `${tar.base}.tar of backup ${options.backup.id}`;
+      const storeIndex = async (index: PageIndexWriter) => {
+        const indexName = artifactFileName(`${tar.base}.pgidx`, plain);
+        return withTablespace(await write(index.serialize(), { name: indexName, kind: 'page-index' }, plain), tar.tablespace);
+      };
+      if (parentIndexes && options.parent) {
+        const writing = writeIncremental({
+          tar: stream,
+          label,
+          header: { backupId: options.backup.id, parentId: options.parent.parent.id },
+          parent: parentIndexes.get(tar.key) ?? PageIndexLookup.none(),
+          index: new PageIndexWriter(spill()),
+        });
+        const incrementalName = artifactFileName(`${tar.base}.blkinc`, encoding);
+        const record = await write(writing.artifact, { name: incrementalName, kind: `${kind}-incremental` }, encoding);
+        const { index, counts } = await writing.result;
+        const incremental = {
+          pagesRead: counts.pagesRead,
+          pagesStored: counts.pagesStored,
+          wholeFiles: counts.wholeFiles,
+          removed: counts.removed,
+        };
+        return [withTablespace({ ...record, incremental }, tar.tablespace), await storeIndex(index)];
+      }
+      const tarName = artifactFileName(`${tar.base}.tar`, encoding);
+      if (!options.indexing) {
+        return [withTablespace(await write(stream, { name: tarName, kind: `${kind}-tar` }, encoding, compression), tar.tablespace)];
+      }
+      const indexing = indexWhileStoring(stream, { label, spill: spill(), compression });
+      const record = await write(indexing.stored, { name: tarName, kind: `${kind}-tar` }, encoding, compression);
+      return [withTablespace(record, tar.tablespace), await storeIndex(await indexing.index)];
+    };
     // PostgreSQL sends the tablespaces' archives first, the data directory's last.
     const tablespaceWrites = noted(
       (async () => {
-        const writes: Promise<ArtifactRecord>[] = [];
+        const writes: Promise<ArtifactRecord[]>[] = [];
         try {
           for await (const archive of backup.tablespaces) {
             const tablespace = tablespaceOf(options.tablespaces, archive.oid, archive.location);
-            const archiveName = artifactFileName(`tablespace-${archive.oid}.tar`, encoding);
-            const write = tar(options.keyOf(archiveName), archive.stream, { name: archiveName, kind: 'tablespace-tar' }).then((record) => ({
-              ...record,
-              tablespace,
-            }));
+            const stored = storeTar(archive.stream, { key: `tablespace:${archive.oid}`, base: `tablespace-${archive.oid}`, tablespace });
             // Handled at once: a write that fails while the next archive is awaited (a full store)
             // is no unhandled rejection, which would end the process before the cleanup; noted()
-            // recorded its failure, and Promise.all below rejects with it.
-            write.catch(() => undefined);
-            writes.push(write);
+            // records its failure, and Promise.all below rejects with it.
+            noted(stored).catch(() => undefined);
+            writes.push(stored);
           }
         } finally {
           // Every tablespace's write has settled before the backup fails: one still being
           // written when the cleanup removes the backup's objects would be left behind.
           await Promise.allSettled(writes);
         }
-        return Promise.all(writes);
+        return (await Promise.all(writes)).flat();
       })(),
     );
     const writes = await Promise.allSettled([
-      tar(options.keyOf(name), backup.archive, { name, kind: 'base-tar' }),
+      noted(storeTar(backup.archive, { key: 'base', base: 'base' })),
       tablespaceWrites,
-      noted(
-        writeArtifact(repository.store, options.keyOf(manifestName), backup.manifest, {
-          ...common,
-          encoding: plain,
-          name: manifestName,
-          kind: 'pg-manifest',
-          onWritten,
-        }),
-      ),
+      noted(write(backup.manifest, { name: manifestName, kind: 'pg-manifest' }, plain)),
     ]);
     if (failures.length > 0) throw rootCauseOf(failures);
     const [base, tablespaces, manifest] = writes.map(
       (write) => (write as PromiseFulfilledResult<ArtifactRecord | ArtifactRecord[]>).value,
-    ) as [ArtifactRecord, ArtifactRecord[], ArtifactRecord];
+    ) as [ArtifactRecord[], ArtifactRecord[], ArtifactRecord];
     const result = await backup.result;
     // Compressed by the server, a tar's size is the server's count (PostgreSQL 15+ always sends it).
-    const sized = (record: ArtifactRecord, bytes: number | undefined) =>
-      compression && bytes !== undefined ? { ...record, bytes } : record;
+    const sized = (record: ArtifactRecord) => {
+      if (!compression || (record.kind !== 'base-tar' && record.kind !== 'tablespace-tar')) return record;
+      const bytes = record.tablespace ? result.tablespaceBytes[record.tablespace.oid] : result.archiveBytes;
+      return bytes === undefined ? record : { ...record, bytes };
+    };
     const missing = options.tablespaces.filter((listed) => !tablespaces.some((record) => record.tablespace?.oid === listed.oid));
     if (missing.length > 0) {
       throw new InvariantError(
         `the base backup sent no archive for tablespace ${missing.map((entry) => `'${entry.name}' (${entry.oid})`).join(', ')}: it was dropped during the backup; take the backup again`,
       );
     }
-    return {
-      result,
-      artifacts: [
-        sized(base, result.archiveBytes),
-        ...tablespaces.map((record) => sized(record, record.tablespace && result.tablespaceBytes[record.tablespace.oid])),
-        manifest,
-      ],
-    };
+    return { result, artifacts: [...base, ...tablespaces, manifest].map(sized) };
   }
 }
 

@@ -1,10 +1,16 @@
 import { createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import { chmod, chown, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
+  ArtifactRecord,
   BackupManifest,
   ConfigError,
+  IncrementalChainError,
+  IntegrityError,
   InvariantError,
+  PHYSICAL_DATA_KINDS,
   RecoveryTarget,
   RestoreTargetError,
   RookeryError,
@@ -13,11 +19,15 @@ import {
   WalFileName,
   describeRecoveryTarget,
   parseWalFileName,
+  rootCauseOf,
   walSegmentFileName,
 } from '@rookery/core';
+import { SpillStore, combineChain, tarEnd } from './block-incremental';
+import { resolveChain } from './logical-incremental.service';
+import { ChainReadOptions, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
-import { keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
+import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
@@ -142,6 +152,9 @@ export class PhysicalRestoreService {
       });
     }
     const keyMaterial = keyMaterialFor(manifest, this.context.encoding);
+    // An incremental restores as its chain, combined in one pass per tar (newest page wins): every
+    // link must be in the repository, intact, before anything is written.
+    const chain = manifest.type === 'incremental' ? resolveChain((await repository.list(request.tier)).backups, manifest) : [manifest];
     const dataDirectory = resolve(request.to);
     const secrets = this.context.restoreCommandEnvironment ?? {};
     if (recovery && Object.keys(secrets).length > 0) recovery.envFile = join(dataDirectory, RESTORE_ENV_FILE);
@@ -199,14 +212,16 @@ export class PhysicalRestoreService {
           if (owner) await chown(path, owner.uid, owner.gid);
           continue;
         }
-        if (artifact.kind !== 'base-tar' && artifact.kind !== 'tablespace-tar') {
+        // The next incremental's reference, not needed to restore.
+        if (artifact.kind === 'page-index') continue;
+        if (!PHYSICAL_DATA_KINDS.includes(artifact.kind)) {
           throw new InvariantError(`physical backup '${manifest.id}' has an artifact of kind '${artifact.kind}'`);
         }
         // A tablespace's tar goes into its directory (its members are PG_<version>_<catversion>/…).
         const into = artifact.tablespace
           ? (tablespaces.find((tablespace) => tablespace.oid === artifact.tablespace?.oid)?.restoredTo ?? dataDirectory)
           : dataDirectory;
-        if (artifact.kind === 'tablespace-tar' && into === dataDirectory) {
+        if (artifact.tablespace === undefined && artifact.kind.startsWith('tablespace-')) {
           throw new InvariantError(`tablespace artifact '${artifact.name}' of backup '${manifest.id}' names no tablespace`);
         }
         const {
@@ -221,18 +236,22 @@ export class PhysicalRestoreService {
         };
         // tar's own failure (ENOSPC) beats the broken pipe it leaves the read with.
         const consumer = { sink: extractor.sink, result: extractor.done, abort: () => extractor.abort() };
-        await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
-          keyMaterial,
-          requireEncryption: encryptionRequired(this.context.encoding),
-          signal: request.signal,
-          target: into,
-          onStoredBytes: (bytes) =>
-            request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
-        });
+        if (artifact.kind === 'base-tar' || artifact.kind === 'tablespace-tar') {
+          await readArtifactInto(repository.store, manifest, artifact, repository.artifactKey(manifest, artifact.name), consumer, {
+            keyMaterial,
+            requireEncryption: encryptionRequired(this.context.encoding),
+            signal: request.signal,
+            target: into,
+            onStoredBytes: (bytes) =>
+              request.onProgress?.({ phase: 'download', artifact: artifact.name, bytes, totalBytes: artifact.storedBytes }),
+          });
+          restoredBytes += artifact.bytes;
+        } else {
+          restoredBytes += await this.combineChainInto(chain, artifact, consumer, request);
+        }
         await settle();
         directBytes += extractor.stats().directBytes;
         if (counted) deltaCounts = addCounts(deltaCounts, counted());
-        restoredBytes += artifact.bytes;
       }
 
       extractMs = clock.lap();
@@ -342,6 +361,76 @@ export class PhysicalRestoreService {
       owner: options.owner,
     });
     return { extractor, settle: () => writeback.stop() };
+  }
+
+  /**
+   * One tar of an incremental's newest state into `consumer`, combined from the chain in one pass
+   * (block-incremental/chain-combiner): the incrementals of this tar back to the full tar it
+   * started from (or to a backup without it: a tablespace created since, from nothing), every
+   * check of theirs made before a byte goes out, then the full tar streamed through with the
+   * newest version of each page. No intermediate copy on disk: the changed pages wait in a spill
+   * store (memory, then a temporary file). Resolves with the bytes of the combined tar.
+   */
+  private async combineChainInto(
+    chain: BackupManifest[],
+    artifact: ArtifactRecord,
+    consumer: ArtifactConsumer<void>,
+    request: PhysicalRestoreRequest,
+  ): Promise<number> {
+    const key = tarKeyOf(artifact);
+    const links: { manifest: BackupManifest; artifact: ArtifactRecord }[] = [];
+    let base: { manifest: BackupManifest; artifact: ArtifactRecord | null } | null = null;
+    for (let position = chain.length - 1; position >= 0 && !base; position--) {
+      const found = dataArtifactOf(chain[position], key);
+      if (!found || found.kind === 'base-tar' || found.kind === 'tablespace-tar')
+        base = { manifest: chain[position], artifact: found ?? null };
+      else links.unshift({ manifest: chain[position], artifact: found });
+    }
+    if (!base || links.length === 0 || links.at(-1)?.artifact !== artifact) {
+      throw new IncrementalChainError(`the chain of backup ${chain.at(-1)?.id} has no full backup holding '${artifact.name}'`);
+    }
+    const reading: ChainReadOptions = {
+      repository: this.context.repository,
+      keyMaterialOf: (manifest) => keyMaterialFor(manifest, this.context.encoding),
+      requireEncryption: encryptionRequired(this.context.encoding),
+      signal: request.signal,
+      onStoredBytes: (read, bytes) => request.onProgress?.({ phase: 'download', artifact: read.name, bytes, totalBytes: read.storedBytes }),
+    };
+    const spill = new SpillStore({ directory: tmpdir() });
+    const baseArtifact = base.artifact;
+    const combined = combineChain({
+      base: {
+        backupId: base.manifest.id,
+        tar: baseArtifact ? decodedArtifact(base.manifest, baseArtifact, reading) : emptyTar(),
+      },
+      incrementals: links.map((link) => ({ backupId: link.manifest.id, artifact: decodedArtifact(link.manifest, link.artifact, reading) })),
+      spill,
+    });
+    let bytes = 0;
+    async function* counted(): AsyncGenerator<Buffer> {
+      for await (const chunk of combined) {
+        bytes += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+    }
+    const failures: unknown[] = [];
+    const fed = pipeline(counted(), consumer.sink, { signal: request.signal }).catch((error: unknown) => {
+      failures.push(error);
+      consumer.abort(error instanceof Error ? error : new Error(String(error)));
+    });
+    const consumed = consumer.result.catch((error: unknown) => void failures.push(error));
+    try {
+      await Promise.all([fed, consumed]);
+    } finally {
+      await spill.close();
+    }
+    if (failures.length > 0) {
+      // What the chain's checks found explains tar's failure on what it was fed, not the reverse.
+      throw (
+        failures.find((failure) => failure instanceof IntegrityError || failure instanceof IncrementalChainError) ?? rootCauseOf(failures)
+      );
+    }
+    return bytes;
   }
 
   /**
@@ -464,4 +553,9 @@ async function checkEmptyDirectory(path: string, what: string): Promise<void> {
 async function emptyDirectory(path: string): Promise<void> {
   const entries = await readdir(path).catch(() => [] as string[]);
   await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
+}
+
+/** The tar of a directory with nothing in it: the base of a tablespace created during a chain. */
+async function* emptyTar(): AsyncGenerator<Buffer> {
+  yield tarEnd();
 }

@@ -20,16 +20,22 @@ const matrix: {
   encrypted: boolean;
   /** zstd: compressed by the server while it sends (PostgreSQL 15+), or by rookery's workers. */
   location?: 'server' | 'client';
+  /**
+   * The tier takes block incrementals (the OLTP default): every backup goes over the replication
+   * protocol with a page index beside its tar. Off: fulls only, taken by pg_basebackup when the
+   * client compresses.
+   */
+  indexed: boolean;
 }[] = [
-  { store: 'fs', codec: 'zstd', level: 1, encrypted: false, location: 'server' },
-  { store: 's3', codec: 'zstd', level: 3, encrypted: true, location: 'server' },
-  { store: 's3-secondary', codec: 'zstd', level: 1, encrypted: false, location: 'client' },
-  { store: 'fs', codec: 'zstd', level: 3, encrypted: true, location: 'client' },
-  { store: 'fs', codec: 'gzip', level: 6, encrypted: true, location: 'client' },
-  { store: 's3-secondary', codec: 'gzip', level: 1, encrypted: false, location: 'client' },
-  { store: 'fs', codec: 'lz4', level: 1, encrypted: false, location: 'client' },
-  { store: 's3-secondary', codec: 'lz4', level: 1, encrypted: true, location: 'client' },
-  { store: 'fs', codec: 'none', level: 0, encrypted: true, location: 'client' },
+  { store: 'fs', codec: 'zstd', level: 1, encrypted: false, location: 'server', indexed: true },
+  { store: 's3', codec: 'zstd', level: 3, encrypted: true, location: 'server', indexed: false },
+  { store: 's3-secondary', codec: 'zstd', level: 1, encrypted: false, location: 'client', indexed: false },
+  { store: 'fs', codec: 'zstd', level: 3, encrypted: true, location: 'client', indexed: true },
+  { store: 'fs', codec: 'gzip', level: 6, encrypted: true, location: 'client', indexed: false },
+  { store: 's3-secondary', codec: 'gzip', level: 1, encrypted: false, location: 'client', indexed: true },
+  { store: 'fs', codec: 'lz4', level: 1, encrypted: false, location: 'client', indexed: false },
+  { store: 's3-secondary', codec: 'lz4', level: 1, encrypted: true, location: 'client', indexed: true },
+  { store: 'fs', codec: 'none', level: 0, encrypted: true, location: 'client', indexed: false },
 ];
 
 describe('physical backup and restore of the oltp tier', () => {
@@ -53,7 +59,7 @@ describe('physical backup and restore of the oltp tier', () => {
   });
 
   it.each(matrix)(
-    'restores identical data: $store store, $codec level $level, encrypted=$encrypted, compressed by $location',
+    'restores identical data: $store store, $codec level $level, encrypted=$encrypted, compressed by $location, indexed=$indexed',
     async (variant) => {
       const repository =
         variant.store === 'fs'
@@ -68,19 +74,28 @@ describe('physical backup and restore of the oltp tier', () => {
           repositories: [repository],
           compression: { codec: variant.codec, level: variant.level, ...(variant.location ? { location: variant.location } : {}) },
           ...(variant.encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
-          tiers: { oltp: { pgUrl: source.url } },
+          tiers: { oltp: { pgUrl: source.url, policy: { physical: { incremental: variant.indexed ? {} : null } } } },
         },
         'test',
         {},
         { TEST_ROOKERY_KEY: key },
       );
       const engine = await createEngine(config, { actor: 'test' });
-      const dir = join(work, `restored-${variant.store}-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}`);
+      const dir = join(
+        work,
+        `restored-${variant.store}-${variant.codec}-${variant.encrypted}-${variant.location ?? ''}-${variant.indexed}`,
+      );
       try {
         const manifest = await engine.backup({ tier: 'oltp' });
         const serverCompressed = variant.location === 'server';
-        // A server-compressed tar comes with PostgreSQL's backup_manifest stored beside it.
-        expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual(serverCompressed ? ['base-tar', 'pg-manifest'] : ['base-tar']);
+        // A tar taken over the replication protocol (server-compressed, or indexed) comes with
+        // PostgreSQL's backup_manifest stored beside it; an indexed one with its page index.
+        const overProtocol = serverCompressed || variant.indexed;
+        expect(manifest.artifacts.map((artifact) => artifact.kind)).toEqual([
+          'base-tar',
+          ...(variant.indexed ? ['page-index'] : []),
+          ...(overProtocol ? ['pg-manifest'] : []),
+        ]);
         expect(manifest.artifacts[0].compression).toEqual({
           codec: variant.codec,
           level: variant.level,

@@ -10,3 +10,4 @@ export { PageIndexLookup, PageIndexWriter, readPageIndex } from './page-index';
 export { PAGE_SIZE, isPagedPath } from './page-layout';
 export type { SpillStoreOptions } from './spill-store';
 export { SpillStore } from './spill-store';
+export { tarEnd } from './tar-members';
