@@ -36,7 +36,10 @@ describe('restore --delta into a drifted copy of the same system', () => {
     await source.query('create table delta_dropped as select i as id, md5(i::text) as note from generate_series(1, 5000) i', [], DATABASE);
     await source.query('create table delta_victim as select i as id, md5(i::text) as note from generate_series(1, 5000) i', [], DATABASE);
     const config = buildConfig(
-      { repositories: [`file://${join(work, 'repo')}`], tiers: { oltp: { pgUrl: source.url } } },
+      {
+        repositories: [`file://${join(work, 'repo')}`],
+        tiers: { oltp: { pgUrl: source.url, policy: { physical: { incremental: { maxChainFraction: 10 } } } } },
+      },
       'delta int-spec',
     );
     engine = await createEngine(config, { actor: 'test' });
@@ -50,14 +53,13 @@ describe('restore --delta into a drifted copy of the same system', () => {
   });
 
   it('ends identical to a fresh restore, and refuses a running copy and another system', async () => {
-    const before = await tableChecksums(source.urlFor(DATABASE));
-    const backup = await engine.backup({ tier: 'oltp' });
+    const full = await engine.backup({ tier: 'oltp' });
     const copy = join(work, 'a');
     const fresh = join(work, 'b');
 
     // The copy runs and drifts from the backup.
     const copyPort = await freeLoopbackPort();
-    await engine.restore({ tier: 'oltp', backup: backup.id, to: copy, start: true, port: copyPort });
+    await engine.restore({ tier: 'oltp', backup: full.id, to: copy, start: true, port: copyPort });
     const copyUrl = `postgres://postgres@127.0.0.1:${copyPort}/${DATABASE}`;
     await sql.query(copyUrl, "update delta_rows set note = 'drifted' where id % 7 = 0");
     await sql.query(copyUrl, 'drop table delta_dropped');
@@ -67,13 +69,20 @@ describe('restore --delta into a drifted copy of the same system', () => {
     await sql.query(copyUrl, 'checkpoint');
 
     // Its server runs: refused before anything is written, and it keeps running.
-    await expect(engine.restore({ tier: 'oltp', backup: backup.id, to: copy, delta: true })).rejects.toThrow(
+    await expect(engine.restore({ tier: 'oltp', backup: full.id, to: copy, delta: true })).rejects.toThrow(
       new RegExp(`a server is running on '${copy}' \\(postmaster.pid names process \\d+\\): refusing to restore into it`),
     );
     expect(await sql.query(copyUrl, 'select count(*)::int as n from delta_added')).toEqual([{ n: 3000 }]);
 
     await engine.stopRestored(copy);
     await rm(join(copy, victim));
+    // The source moves on: the copy is brought to a block incremental taken after the full.
+    await source.query("update delta_rows set note = 'changed at the source' where id % 11 = 0", [], DATABASE);
+    await source.query('create table delta_later as select i as id from generate_series(1, 2000) i', [], DATABASE);
+    await source.query('checkpoint');
+    const before = await tableChecksums(source.urlFor(DATABASE));
+    const backup = await engine.backup({ tier: 'oltp', type: 'incremental' });
+    expect(backup.type).toBe('incremental');
     await writeFile(join(copy, 'base', String(database), '999999'), Buffer.alloc(8192, 1));
     await writeFile(join(copy, 'stray.txt'), 'not from the backup');
 
@@ -98,7 +107,9 @@ describe('restore --delta into a drifted copy of the same system', () => {
     for (const port of ports) {
       const after = await tableChecksums(`postgres://postgres@127.0.0.1:${port}/${DATABASE}`);
       expect(diffTableChecksums(before, after)).toEqual([]);
-      expect(Object.keys(after)).toEqual(expect.arrayContaining(['public.delta_rows', 'public.delta_dropped', 'public.delta_victim']));
+      expect(Object.keys(after)).toEqual(
+        expect.arrayContaining(['public.delta_rows', 'public.delta_dropped', 'public.delta_victim', 'public.delta_later']),
+      );
     }
 
     // Another initdb's data directory is another database system: refused, naming both, and left as it was.
