@@ -31,13 +31,14 @@ const postgresAccount = asRoot ? lookupOsUser('postgres') : null;
 const owner = postgresAccount ? { uid: postgresAccount.uid, gid: postgresAccount.gid } : null;
 const RENAME = { from: 'global/pg_control', to: 'global/pg_control.rookery-pending' };
 const SYSTEM_IDENTIFIER = 7_311_234_567_890_123_456n;
+const TABLESPACE_VERSION_DIRECTORY = 'PG_15_202209061';
 
 type Node =
   | { type: 'directory'; mode: number }
   | { type: 'symlink'; target: string }
   | { type: 'file'; mode: number; mtime: number; content: Buffer };
 type Tree = Map<string, Node>;
-type Shape = 'small' | 'many' | 'big';
+type Shape = 'small' | 'many' | 'big' | 'tablespace';
 
 let work: string;
 
@@ -55,11 +56,13 @@ describe('delta restore: a drifted directory against a fresh extraction of the s
     ['small trees', 40, 'small'],
     ['thousands of small files', 2, 'many'],
     ['big relation files first', 6, 'big'],
+    // A tablespace's archive: PG_<version>_<catversion>/<database oid>/<relfilenode>…, no pg_control.
+    ['tablespace archives', 10, 'tablespace'],
   ] as const)(
     '%s: identical trees, only differing pages written',
     async (title, count, shape) => {
       let cases = 0;
-      const firstSeed = { small: 1, many: 300_000, big: 600_000 }[shape];
+      const firstSeed = { small: 1, many: 300_000, big: 600_000, tablespace: 800_000 }[shape];
       for (const seed of differentialSeeds(count, firstSeed)) {
         try {
           await runCase(seed, shape);
@@ -132,6 +135,17 @@ function generateTarget(random: SeededRandom, shape: Shape): Tree {
     const size = pages * PAGE_SIZE + (random.chance(0.1) ? random.int(1, PAGE_SIZE - 1) : 0);
     file(path, random.bytes(size));
   };
+  if (shape === 'tablespace') {
+    directory(TABLESPACE_VERSION_DIRECTORY);
+    for (const oid of [5, ...Array.from({ length: random.int(0, 2) }, (_, index) => 16_384 + index)]) {
+      directory(`${TABLESPACE_VERSION_DIRECTORY}/${oid}`);
+      for (let index = 0; index < random.int(1, 10); index++) {
+        relation(`${TABLESPACE_VERSION_DIRECTORY}/${oid}/${16_400 + index}`, 6);
+        if (random.chance(0.3)) relation(`${TABLESPACE_VERSION_DIRECTORY}/${oid}/${16_400 + index}_fsm`, 3);
+      }
+    }
+    return tree;
+  }
   for (const path of ['base', 'global', 'pg_wal', 'pg_wal/archive_status', 'pg_xact', 'pg_tblspc', 'pg_notify', 'pg_stat']) directory(path);
   file('PG_VERSION', Buffer.from('15\n'));
   const control = random.bytes(PAGE_SIZE);
@@ -214,14 +228,15 @@ function drift(target: Tree, random: SeededRandom, outside: string): Tree {
     if (replaced.some((parent) => path.startsWith(`${parent}/`))) continue;
     if (node.type === 'directory') {
       const roll = random.next();
-      if (roll < 0.03 && path.startsWith('base/')) {
+      const databaseDirectory = /^(base|PG_[^/]+)\/\d+$/.test(path);
+      if (roll < 0.03 && databaseDirectory) {
         // Whatever the tar writes under it must not land outside the directory.
         drifted.set(path, { type: 'symlink', target: outside });
         replaced.push(path);
-      } else if (roll < 0.05 && path.startsWith('base/')) {
+      } else if (roll < 0.05 && databaseDirectory) {
         drifted.set(path, { type: 'file', mode: 0o600, mtime: 1_500_000_000, content: random.bytes(100) });
         replaced.push(path);
-      } else if (roll < 0.08 && !path.startsWith('base') && !path.startsWith('global')) {
+      } else if (roll < 0.08 && !path.startsWith('base') && !path.startsWith('global') && !path.startsWith('PG_')) {
         replaced.push(path);
       } else {
         drifted.set(path, random.chance(0.1) ? { ...node, mode: 0o755 } : node);
@@ -281,14 +296,16 @@ function drift(target: Tree, random: SeededRandom, outside: string): Tree {
   add('pg_wal/0000000100000000000000FF', strayFile(64 * 1024));
   add('pg_wal/archive_status/0000000100000000000000FF.done', strayFile(0));
   for (const [path, node] of [...drifted]) {
-    if (node.type === 'directory' && path.startsWith('base/') && random.chance(0.3))
+    if (node.type === 'directory' && /^(base|PG_[^/]+)\//.test(path) && random.chance(0.3))
       add(`${path}/99${random.int(100, 999)}`, strayFile(PAGE_SIZE * random.int(0, 2)));
   }
   if (random.chance(0.5)) {
-    drifted.set('base/77777', { type: 'directory', mode: 0o700 });
-    drifted.set('base/77777/1', strayFile(PAGE_SIZE));
-    drifted.set('base/77777/nested', { type: 'directory', mode: 0o700 });
-    drifted.set('base/77777/nested/2', strayFile(10));
+    // A dropped database's directory (in a tablespace's archive: under its version directory).
+    const dropped = target.has('base') ? 'base/77777' : `${TABLESPACE_VERSION_DIRECTORY}/77777`;
+    add(dropped, { type: 'directory', mode: 0o700 });
+    add(`${dropped}/1`, strayFile(PAGE_SIZE));
+    add(`${dropped}/nested`, { type: 'directory', mode: 0o700 });
+    add(`${dropped}/nested/2`, strayFile(10));
   }
   if (drifted.get('pg_tblspc')?.type === 'directory' && random.chance(0.3))
     add('pg_tblspc/17000', { type: 'symlink', target: '/srv/dropped' });
