@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventLedger } from '@rookery/catalog';
@@ -151,8 +151,8 @@ describe('rookery CLI papercuts', () => {
         type: 'incremental',
         parent: full,
         chain: [
-          { id: full, type: 'full', finishedAt: expect.any(String) },
-          { id: incremental, type: 'incremental', finishedAt: expect.any(String) },
+          { id: full, type: 'full', finishedAt: expect.any(String), storedBytes: expect.any(Number) },
+          { id: incremental, type: 'incremental', finishedAt: expect.any(String), storedBytes: expect.any(Number) },
         ],
         // The content tier's default policy names a region 'archive' that --repo gives no repository.
         copies: [{ region: 'archive', store: null, status: 'missing', error: null }],
@@ -161,7 +161,13 @@ describe('rookery CLI papercuts', () => {
       expect(manifest.artifacts.length).toBeGreaterThan(0);
       const text = runRookery(['info', '--repo', repo, '--backup', incremental]);
       expect(text.status).toBe(0);
-      expect(text.stdout).toContain(`chain           ${full} (full) → ${incremental} (incremental)`);
+      // One link a line, full first, with what each stores and the chain's total.
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `^  chain           2 backups, .+ stored: what restoring this one reads\\n      ${full} \\(full, .+ stored\\)\\n    → ${incremental} \\(incremental, .+ stored\\)$`,
+          'm',
+        ),
+      );
       expect(text.stdout).toContain('copies          archive: missing (no repository configured for the region)');
       for (const artifact of manifest.artifacts) expect(text.stdout).toMatch(new RegExp(`^  ${artifact.name} .* ${artifact.sha256}$`, 'm'));
     });
@@ -237,6 +243,25 @@ describe('rookery CLI papercuts', () => {
         expect.stringMatching(/^rookery: backup '20200101T000000Z-oltp' of tier 'oltp' not found/),
       ]);
     });
+  });
+
+  it('takes --type incremental of an OLTP tier without a backup as a full, saying why, then chains an incremental to it and restores it', async () => {
+    const own = `file://${join(work, 'repo-blocks')}`;
+    const take = () => runRookery(['backup', '--repo', own, '--tier', 'oltp', '--type', 'incremental', '--pg-url', source.url, '--json']);
+    const first = take();
+    expect(first.status).toBe(0);
+    expect(first.stderr).toMatch(/is taken as a full backup, not an incremental: the tier has no backup to take an incremental against/);
+    const full = json<{ id: string; type: string }>(first.stdout);
+    expect(full.type).toBe('full');
+    await source.query('create table blocks_changed as select g from generate_series(1, 1000) g');
+    const second = take();
+    expect([second.status, second.stderr]).toEqual([0, '']);
+    const incremental = json<{ id: string; type: string; parent: string }>(second.stdout);
+    expect(incremental).toMatchObject({ type: 'incremental', parent: full.id });
+    const dir = join(work, 'restored-blocks');
+    const restore = runRookery(['restore', '--repo', own, '--tier', 'oltp', '--backup', incremental.id, '--to', dir]);
+    expect([restore.status, restore.stderr]).toEqual([0, '']);
+    expect((await readFile(join(dir, 'PG_VERSION'), 'utf8')).trim()).toBe('15');
   });
 
   it('logs progress lines before the result when stderr is not a terminal', () => {

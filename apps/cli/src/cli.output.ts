@@ -103,10 +103,10 @@ export interface TablespaceListing {
   artifact: string;
 }
 
-/** The backup's user tablespaces, one per tablespace-tar artifact, in the manifest's order. */
+/** The backup's user tablespaces, one per tablespace-tar (or tablespace-incremental) artifact, in the manifest's order. */
 export function tablespacesOf(backup: BackupManifest): TablespaceListing[] {
   return backup.artifacts.flatMap((artifact) =>
-    artifact.kind === 'tablespace-tar' && artifact.tablespace
+    (artifact.kind === 'tablespace-tar' || artifact.kind === 'tablespace-incremental') && artifact.tablespace
       ? [{ ...artifact.tablespace, bytes: artifact.bytes, storedBytes: artifact.storedBytes, artifact: artifact.name }]
       : [],
   );

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 
 jest.setTimeout(300_000);
 
-/** README command 1 through the real CLI, on a small seed: backup, restore, compare, embedded evidence. */
+/** README command 1 through the real CLI, on a small seed: backup, restore, compare, an incremental restored as a chain, embedded evidence. */
 const root = resolve(__dirname, '..', '..', '..');
 
 describe('rookery demo', () => {
@@ -18,6 +18,9 @@ describe('rookery demo', () => {
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/^all \d+ tables identical after restore$/m);
     expect(result.stdout).not.toContain('DIFFERENT');
+    // A block-level incremental after a day's worth of changes, restored as a chain.
+    expect(result.stdout).toMatch(/^incremental \d{8}T\d{6}Z-oltp(-\d+)? \(parent \d{8}T\d{6}Z-oltp\): \d+ of \d+ pages changed, /m);
+    expect(result.stdout).toMatch(/^all \d+ tables identical after restoring the chain \(full \+ incremental, combined in one pass/m);
     expect(result.stdout).toMatch(/^catalog \(SQLite\): backup recorded; 4 events relayed/m);
     expect(result.stdout).toMatch(/^compliance \(oltp\): status ok; last good full \d{8}T\d{6}Z-oltp \(validated\)/m);
   });

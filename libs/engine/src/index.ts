@@ -1,4 +1,5 @@
 export * from './lib/artifact.codec';
+export * from './lib/backup-chain';
 export * from './lib/backup-verify.service';
 export * from './lib/engine.context';
 export * from './lib/engine.factory';

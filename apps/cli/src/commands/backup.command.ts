@@ -13,7 +13,14 @@ export function backupCommand(): Command {
   return new Command('backup')
     .description('take a backup of a tier now')
     .requiredOption('--tier <tier>', 'tier to back up (oltp, content, queue, olap)')
-    .addOption(new Option('--type <type>', 'backup type').choices(['full', 'incremental', 'snapshot']).default('full'))
+    .addOption(
+      new Option(
+        '--type <type>',
+        "backup type: incremental stores what changed since the tier's previous backup (oltp: changed pages; content: changed rows)",
+      )
+        .choices(['full', 'incremental', 'snapshot'])
+        .default('full'),
+    )
     .option('--json', 'print the new backup as JSON')
     .action(async (options: GlobalOptions & { type: string }, command: Command) => {
       const tier = parseTier(options.tier) ?? 'oltp';

@@ -11,6 +11,8 @@ interface ChainLink {
   /** Null: the parent is not in the repository (expired or damaged), so the chain cannot be restored. */
   type: string | null;
   finishedAt: string | null;
+  /** What the link stores (a block incremental: its changed pages and block maps); null when missing. */
+  storedBytes: number | null;
 }
 
 /** Where the archived WAL after a physical backup lets a restore reach. */
@@ -61,12 +63,13 @@ export async function backupDetail(engine: RookeryEngine, manifest: BackupManife
   const { backups } = await engine.list(manifest.tier);
   const chain = chainOf(manifest, backups).map((id) => {
     const link = backups.find((backup) => backup.id === id);
-    return { id, type: link?.type ?? null, finishedAt: link?.finishedAt ?? null };
+    return { id, type: link?.type ?? null, finishedAt: link?.finishedAt ?? null, storedBytes: link?.storedBytes ?? null };
   });
   const replication = await engine.replicationStatus(manifest.tier);
   const copies = replication.regions.map((region) => {
     const entry = region.backups.find((backup) => backup.backupId === manifest.id);
-    return { region: region.region, store: region.store, status: entry?.status ?? 'missing', error: entry?.error?.message ?? null };
+    const error = entry?.error?.message ?? (entry?.brokenLink ? `chain broken: ${entry.brokenLink}` : null);
+    return { region: region.region, store: region.store, status: entry?.status ?? 'missing', error };
   });
   const hold = (await engine.holds(manifest.tier)).find((entry) => entry.backupId === manifest.id) ?? null;
   return {
@@ -151,7 +154,7 @@ export function detailText(detail: BackupDetail): string {
     `  postgres        ${manifest.postgres.version}, system ${manifest.postgres.systemIdentifier}`,
     `  size            ${formatBytes(manifest.bytes)} → ${formatBytes(manifest.storedBytes)} stored`,
     `  retention       until ${manifest.retentionUntil}, storage class ${manifest.storageClass}${detail.hold ? `, LEGAL HOLD: ${detail.hold.reason} (by ${detail.hold.heldBy})` : ''}`,
-    `  chain           ${detail.chain.map((link) => (link.type ? `${link.id} (${link.type})` : `${link.id} (MISSING)`)).join(' → ')}`,
+    ...chainLines(detail.chain),
   ];
   if (manifest.method === 'physical') {
     lines.push(
@@ -180,6 +183,22 @@ export function detailText(detail: BackupDetail): string {
   // pg_tblspc/<oid> pointed at each original location; a restore puts it there or where --tablespace-map says.
   if (tablespacesOf(manifest).length) lines.push('', 'tablespaces', tablespaceRows([manifest], false).replace(/^/gm, '  '));
   return `${lines.join('\n')}\n`;
+}
+
+function chainLinkText(link: ChainLink): string {
+  if (!link.type) return `${link.id} (MISSING: the chain cannot be restored)`;
+  return link.storedBytes === null ? `${link.id} (${link.type})` : `${link.id} (${link.type}, ${formatBytes(link.storedBytes)} stored)`;
+}
+
+/** One line for a full; an incremental's chain one link a line (hourly chains are long), full first. */
+function chainLines(chain: readonly ChainLink[]): string[] {
+  if (chain.length < 2) return [`  chain           ${chain.map(chainLinkText).join(' → ')}`];
+  const complete = chain.every((link) => link.storedBytes !== null);
+  const total = chain.reduce((sum, link) => sum + (link.storedBytes ?? 0), 0);
+  return [
+    `  chain           ${chain.length} backups${complete ? `, ${formatBytes(total)} stored: what restoring this one reads` : ', BROKEN'}`,
+    ...chain.map((link, index) => `    ${index === 0 ? '  ' : '→ '}${chainLinkText(link)}`),
+  ];
 }
 
 function evidenceLines(evidence: EvidenceSource): string[] {

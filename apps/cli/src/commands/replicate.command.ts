@@ -137,6 +137,9 @@ export function replicationLines(status: ReplicationStatus): string {
     for (const backup of region.backups.filter((entry) => entry.status !== 'copied')) {
       lines.push(`  ${backup.backupId}: ${backup.status}${backup.error ? ` (${backup.error.message}, at ${backup.at})` : ''}`);
     }
+    for (const backup of region.backups.filter((entry) => entry.brokenLink)) {
+      lines.push(`  ${backup.backupId}: copied, but CHAIN BROKEN: ${backup.brokenLink}`);
+    }
     if (region.wal) {
       lines.push(
         `  wal: ${region.wal.missing} of ${region.wal.primaryFiles} file(s) missing, lag ${formatDuration(region.wal.lagSeconds * 1000)}, newest copied ${region.wal.newest ?? 'none'}`,

@@ -32,10 +32,19 @@ export function verifyCommand(): Command {
               : `FAILED  ${artifact.name}: ${artifact.error?.message}\n`,
           );
         }
+        if (result.chain) {
+          const links = result.chain.links.map((link) => `${link.id} (${link.type})`).join(' → ');
+          process.stdout.write(
+            result.chain.ok
+              ? `ok      chain ${links}: every parent manifest present and trusted\n`
+              : `FAILED  chain ${links}: ${result.chain.error?.message}\n`,
+          );
+        }
       }
       if (!result.ok) {
         const failed = result.artifacts.find((artifact) => !artifact.ok);
-        throw new IntegrityError(`backup '${result.backup}' failed verification: ${failed?.error?.message}`);
+        const problem = failed ? failed.error?.message : result.chain?.error?.message;
+        throw new IntegrityError(`backup '${result.backup}' failed verification: ${problem}`);
       }
     });
 }

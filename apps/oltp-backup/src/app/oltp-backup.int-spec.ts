@@ -10,7 +10,7 @@ import { BackupRecord } from '@rookery/catalog';
 import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
 import { RepositoryLock, repositoryLayout } from '@rookery/repository';
-import { configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
+import { backupJobName, configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
 import { TestCluster, pollUntil, seedOltp, startCluster } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
 
@@ -114,8 +114,9 @@ describe('oltp-backup service', () => {
     expect(done).toMatchObject({ id: first.id, status: 'completed', error: null });
     expect(done.bytes).toBeGreaterThan(24 * 1024 * 1024);
     expect(done.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
-    // zstd compressed by the server, with PostgreSQL's backup_manifest stored beside the tar.
-    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
+    // zstd compressed by the server, with its page index (the tier takes block incrementals) and
+    // PostgreSQL's backup_manifest stored beside the tar.
+    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
     first = done;
   });
 
@@ -180,11 +181,17 @@ describe('oltp-backup service', () => {
     await request(app.getHttpServer()).get('/docs').expect(200);
   });
 
-  it("registers the full-backup schedule of the tier policy, and nothing for its 'continuous' WAL", () => {
-    expect([...app.get(SchedulerRegistry).getCronJobs().keys()].sort()).toEqual([expireJobName('oltp'), fullBackupJobName('oltp')].sort());
+  it("registers the tier policy's daily full and hourly block-incremental schedules (WAL is archived continuously beside them)", () => {
+    expect([...app.get(SchedulerRegistry).getCronJobs().keys()].sort()).toEqual(
+      [expireJobName('oltp'), fullBackupJobName('oltp'), backupJobName('oltp', 'incremental')].sort(),
+    );
     const job = app.get(SchedulerRegistry).getCronJob(fullBackupJobName('oltp'));
     expect(String(job.cronTime.source)).toBe('0 2 * * *');
     expect(job.isActive).toBe(true);
+    // Every hour but the full's.
+    const incremental = app.get(SchedulerRegistry).getCronJob(backupJobName('oltp', 'incremental'));
+    expect(String(incremental.cronTime.source)).toBe('0 0,1,3-23 * * *');
+    expect(incremental.isActive).toBe(true);
   });
 
   it('GET /health is 200 while the repository and catalog answer, 503 naming the repository when it is gone', async () => {

@@ -202,11 +202,13 @@ describe('validator service (real Kafka, real clusters)', () => {
       type: 'dev.rookery.validation.passed',
       failed: [],
     });
-    // The default physical backup is server-compressed: its tar and PostgreSQL's backup_manifest beside it.
-    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'backup_manifest']);
+    // The default physical backup is server-compressed: its tar, its page index (the OLTP tier
+    // takes block incrementals) and PostgreSQL's backup_manifest beside it.
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
     expect(data.checks.map((check) => check.name)).toEqual([
       'manifest',
       'sha256 base.tar.zst',
+      'sha256 base.pgidx',
       'sha256 backup_manifest',
       'restore extraction',
       'pg_verifybackup',

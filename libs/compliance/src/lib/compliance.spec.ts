@@ -21,6 +21,24 @@ const completed = (tier: string, backupId: string, type: string, finishedAt: str
 const now = new Date('2026-11-26T12:00:00.000Z');
 
 describe('computeTierCompliance', () => {
+  it('counts block incrementals as recovery points and does not report a parent kept for a retained incremental as kept past policy', () => {
+    const incremental = (backupId: string, parent: string, finishedAt: string, retentionUntil = '2027-06-01T00:00:00.000Z') => {
+      const made = completed('oltp', backupId, 'incremental', finishedAt, retentionUntil);
+      made.data['parent'] = parent;
+      return made;
+    };
+    const history = [
+      completed('oltp', 'f1', 'full', '2026-11-20T02:05:00.000Z', '2026-11-21T00:00:00.000Z'),
+      incremental('i1', 'f1', '2026-11-20T03:05:00.000Z', '2026-11-21T00:00:00.000Z'),
+      incremental('i2', 'i1', '2026-11-26T11:05:00.000Z'),
+      completed('oltp', 'f0', 'full', '2026-11-19T02:05:00.000Z', '2026-11-20T00:00:00.000Z'),
+      completed('oltp', 'f2', 'full', '2026-11-26T02:05:00.000Z'),
+    ];
+    const result = computeTierCompliance(DEFAULT_POLICIES.oltp, history, { now });
+    expect(result.recoveryPoint).toEqual({ at: '2026-11-26T11:05:00.000Z', source: 'backup' });
+    expect(result.retention.keptPastPolicy).toEqual([{ backupId: 'f0', retentionUntil: '2026-11-20T00:00:00.000Z' }]);
+  });
+
   const oltp = [
     completed('oltp', 'f1', 'full', '2026-11-24T02:05:00.000Z', '2026-11-25T00:00:00.000Z'),
     completed('oltp', 'f2', 'full', '2026-11-25T02:05:00.000Z'),

@@ -143,12 +143,19 @@ export function computeTierCompliance(
       ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil, expiredAt: at }]
       : [];
   });
-  const keptPastPolicy = completed.flatMap((backup) =>
-    backup.retentionUntil &&
+  const pastPolicy = (backup: BackupPoint) =>
+    backup.retentionUntil !== null &&
     !expiredAt.has(backup.backupId) &&
     Date.parse(backup.retentionUntil) + RETENTION_GRACE_MS < now.getTime() &&
-    backup !== goodFull
-      ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil }]
+    backup !== goodFull;
+  // A parent of a retained incremental is kept past its date by rule (expire keeps the chain).
+  const chainParents = parentsOfRetained(
+    ofType('backup.completed'),
+    completed.filter((backup) => !expiredAt.has(backup.backupId) && !pastPolicy(backup)).map((backup) => backup.backupId),
+  );
+  const keptPastPolicy = completed.flatMap((backup) =>
+    pastPolicy(backup) && !chainParents.has(backup.backupId)
+      ? [{ backupId: backup.backupId, retentionUntil: backup.retentionUntil as string }]
       : [],
   );
 
@@ -191,6 +198,20 @@ export function computeTierCompliance(
   };
   result.status = statusOf(result);
   return result;
+}
+
+/** Every backup up the chains (backup.completed's `parent`) of the retained ones. */
+function parentsOfRetained(completedEvents: readonly LedgerEvent[], retained: readonly string[]): Set<string> {
+  const parentOf = new Map<string, string>();
+  for (const event of completedEvents) {
+    const parent = event.data['parent'];
+    if (typeof parent === 'string' && parent) parentOf.set(String(event.data['backupId']), parent);
+  }
+  const parents = new Set<string>();
+  for (const id of retained) {
+    for (let parent = parentOf.get(id); parent && !parents.has(parent); parent = parentOf.get(parent)) parents.add(parent);
+  }
+  return parents;
 }
 
 /**

@@ -239,6 +239,72 @@ describe('planRetention: WAL', () => {
   });
 });
 
+describe('planRetention: physical block-incremental chains', () => {
+  const inc = (id: string, ageDays: number, startSegment: number, parent: string, overrides: Partial<UnsignedManifest> = {}) =>
+    backup(id, ageDays, startSegment, { type: 'incremental', parent, ...overrides });
+
+  it('a retained physical incremental keeps its parents and the WAL from its full on; an expired chain goes child first', () => {
+    const backups = [
+      backup('f0', 200, 1),
+      inc('i0a', 199.9, 2, 'f0'),
+      inc('i0b', 199.8, 3, 'i0a'),
+      backup('f1', 100, 10),
+      inc('i1a', 99.9, 11, 'f1'),
+      // Past its own 90 days only by the policy: its manifest promised 120 (retentionUntil).
+      inc('i1b', 99.8, 12, 'i1a', { retentionUntil: new Date(NOW.getTime() + 20 * DAY).toISOString() }),
+      backup('f2', 1, 20),
+    ];
+    const result = plan({ backups, wal: wal(1, 1, 22) });
+    expect(result.expire.backups.map((entry) => [entry.id, entry.method, entry.type])).toEqual([
+      ['i0b', 'physical', 'incremental'],
+      ['i0a', 'physical', 'incremental'],
+      ['f0', 'physical', 'full'],
+    ]);
+    const reasons = Object.fromEntries(result.keep.backups.map((entry) => [entry.id, entry.reasons]));
+    expect(reasons['i1a']).toEqual(['parent of retained incremental i1b (incremental chain)']);
+    expect(reasons['f1']).toEqual(['parent of retained incremental i1a (incremental chain)']);
+    // Recovery from the chain starts at its full's WAL position (a PITR between f1 and i1b replays from there).
+    expect(result.walCut).toEqual({ segment: walSegmentFileName(1, 10n), backupId: 'f1' });
+    expect(result.expire.wal.map((entry) => entry.name)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => walSegmentFileName(1, BigInt(n))));
+  });
+
+  it('a legal hold on a physical incremental keeps its whole chain and its WAL, and nothing newer is needed for it', () => {
+    const backups = [backup('f1', 300, 2), inc('i1', 299, 3, 'f1'), inc('i2', 298, 4, 'i1'), backup('f2', 1, 9)];
+    const result = plan({ backups, wal: wal(1, 1, 10), holds: [hold('i1')] });
+    expect(result.expire.backups.map((entry) => entry.id)).toEqual(['i2']);
+    expect(result.keep.backups.find((entry) => entry.id === 'f1')?.reasons).toEqual([
+      'parent of retained incremental i1 (incremental chain)',
+    ]);
+    expect(result.walCut).toEqual({ segment: walSegmentFileName(1, 2n), backupId: 'f1' });
+  });
+
+  it('never lists a parent before one of its expired children, whatever the order of the listing', () => {
+    const backups = [inc('i2', 200, 4, 'i1'), backup('f2', 1, 9), backup('f1', 202, 2), inc('i1', 201, 3, 'f1')];
+    const order = plan({ backups }).expire.backups.map((entry) => entry.id);
+    expect(order).toEqual(['i2', 'i1', 'f1']);
+  });
+
+  it('keeps the chain of an incremental whose manifest cannot be trusted (it may be signed again later)', () => {
+    const backups = [backup('f1', 300, 2), inc('i1', 299, 3, 'f1'), backup('f2', 1, 9)];
+    const untrustedChildren = [{ id: 'i2', parent: 'i1', problem: 'not signed' }];
+    const result = plan({ backups, untrustedChildren });
+    expect(result.expire.backups).toEqual([]);
+    expect(result.keep.backups.find((entry) => entry.id === 'i1')?.reasons).toEqual([
+      'parent of incremental i2, whose manifest cannot be trusted (not signed); fix or remove it first',
+    ]);
+    expect(result.keep.backups.find((entry) => entry.id === 'f1')?.reasons).toEqual([
+      'parent of retained incremental i1 (incremental chain)',
+    ]);
+  });
+
+  it('the newest full is kept even when only incrementals follow it, and keeps them restorable', () => {
+    const backups = [backup('f1', 120, 2), inc('i1', 119, 3, 'f1'), inc('i2', 2, 4, 'i1')];
+    const result = plan({ backups, wal: wal(1, 1, 5) });
+    expect(result.expire.backups).toEqual([]);
+    expect(result.walCut?.backupId).toBe('f1');
+  });
+});
+
 describe('planRetention: orphans and local copies', () => {
   it('expires folders without a manifest only after a day of silence', () => {
     const orphans = [

@@ -11,7 +11,9 @@ import { TimelineHistoryEntry, WalFileName, walSegmentFileName, walSegmentNumber
  *
  *  - a backup under legal hold is kept, whatever its age;
  *  - the newest full backup is kept, however old (an expired tier must still restore);
- *  - a retained incremental keeps its parent, and so on up its chain to the full;
+ *  - a retained incremental keeps its parent, and so on up its chain to the full; so does an
+ *    incremental whose manifest cannot be trusted (never expired itself: an unsigned one is made
+ *    good again by `rookery repository sign`, and must still find its parents then);
  *  - a backup with an object under S3 Object Lock is kept until the lock's date (the store refuses
  *    the delete anyway; trying would leave a backup half gone);
  *  - otherwise a backup expires once `now` is past its retention date: the later of the manifest's
@@ -63,6 +65,11 @@ export interface RetentionInputs {
   /** Parsed .history files by the timeline they describe. */
   histories: ReadonlyMap<number, readonly TimelineHistoryEntry[]>;
   holds: readonly LegalHold[];
+  /**
+   * Damaged or unsigned manifests (never expired) that still name a parent: their chains are kept
+   * as a retained incremental's are.
+   */
+  untrustedChildren?: readonly { id: string; parent: string; problem: string }[];
   /** S3 Object Lock retain-until dates: per backup (its latest object) and per WAL key. */
   objectLocks?: { backups?: ReadonlyMap<string, Date>; wal?: ReadonlyMap<string, Date> };
   orphans?: readonly OrphanFolder[];
@@ -207,6 +214,14 @@ function decideBackups(inputs: RetentionInputs): BackupDecisions {
       keep(backup.id, `within ${retentionDaysOf(backup, inputs.policy)} d retention (until ${until.toISOString()})`);
     if (!kept.has(backup.id))
       expired.set(backup.id, `older than ${retentionDaysOf(backup, inputs.policy)} d retention (retention until ${until.toISOString()})`);
+  }
+  const byId = new Map(inputs.backups.map((backup) => [backup.id, backup]));
+  for (const untrusted of inputs.untrustedChildren ?? []) {
+    if (!byId.has(untrusted.parent)) continue;
+    keep(
+      untrusted.parent,
+      `parent of incremental ${untrusted.id}, whose manifest cannot be trusted (${untrusted.problem}); fix or remove it first`,
+    );
   }
   keepChainParents(inputs.backups, kept, keep);
   return { kept, expired };

@@ -127,7 +127,12 @@ describe('a backup into a full file:// store', () => {
 
   it('fails the same way when rookery compresses (pg_basebackup streams the tar)', async () => {
     const config = buildConfig(
-      { repositories: [`file://${storeDir}`], compression: { location: 'client' }, tiers: { oltp: { pgUrl: source.url } } },
+      {
+        repositories: [`file://${storeDir}`],
+        compression: { location: 'client' },
+        // Without block incrementals: a tier with them goes over the replication protocol.
+        tiers: { oltp: { pgUrl: source.url, policy: { physical: { incremental: null } } } },
+      },
       'test',
     );
     const client = await createEngine(config, { actor: 'test' });

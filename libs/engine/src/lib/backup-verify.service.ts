@@ -1,10 +1,13 @@
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
+import { PassThrough, Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { BackupManifest, IntegrityError, RookeryError, TierName, compareBackupIds } from '@rookery/core';
+import { ArtifactKind, BackupManifest, IntegrityError, RookeryError, TierName, compareBackupIds } from '@rookery/core';
 import { repositoryLayout } from '@rookery/repository';
 import { encryptionRequired } from '@rookery/wal';
 import { assertArtifactEncrypted, readArtifactInto } from './artifact.codec';
+import { ChainCheck, checkChain } from './backup-chain';
+import { readIncremental } from './block-incremental/incremental-format';
+import { readPageIndex } from './block-incremental/page-index';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { ChangesetCheck } from './logical-changeset';
@@ -12,6 +15,7 @@ import { LogicalTools } from './logical-tools';
 
 export interface ArtifactCheck {
   name: string;
+  kind?: ArtifactKind;
   ok: boolean;
   storedBytes: number;
   /** Entries listed in the archive (tar members, pg_restore --list entries of a dump). */
@@ -24,12 +28,21 @@ export interface VerifyResult {
   tier: TierName;
   ok: boolean;
   artifacts: ArtifactCheck[];
+  /**
+   * An incremental's chain (its full first), followed through the repository's manifests: each
+   * parent present and trusted, of the same kind. Manifests only; the parents' artifacts are
+   * verified by verifying them. Absent for a full or a snapshot.
+   */
+  chain?: ChainCheck;
 }
 
 /**
  * Re-reads every artifact of a backup from the store and checks it end to end: stored sha256 and
  * size, decryption, decompression, logical sha256, and that the archive lists: tar for a base
- * backup, `pg_restore --list` for a dump, header and trailer for a changeset. It writes nothing.
+ * backup, `pg_restore --list` for a dump, header and trailer for a changeset, every page digest,
+ * block map and the trailer of a block incremental (no parent data needed), and a page index to
+ * its trailer. An incremental's chain of parent manifests is checked too (cheap: one listing), so
+ * a broken link is named by the child's verify. It writes nothing.
  */
 export class BackupVerifyService {
   constructor(
@@ -54,7 +67,7 @@ export class BackupVerifyService {
   ): Promise<VerifyResult> {
     const artifacts: ArtifactCheck[] = [];
     for (const artifact of manifest.artifacts) {
-      const check: ArtifactCheck = { name: artifact.name, ok: false, storedBytes: artifact.storedBytes };
+      const check: ArtifactCheck = { name: artifact.name, kind: artifact.kind, ok: false, storedBytes: artifact.storedBytes };
       try {
         check.entries = await this.listArchive(manifest, artifact, options);
         check.ok = true;
@@ -64,7 +77,14 @@ export class BackupVerifyService {
       }
       artifacts.push(check);
     }
-    return { backup: manifest.id, tier: manifest.tier, ok: artifacts.every((check) => check.ok), artifacts };
+    const chain = manifest.type === 'incremental' ? checkChain(manifest, await this.context.repository.list(manifest.tier)) : undefined;
+    return {
+      backup: manifest.id,
+      tier: manifest.tier,
+      ok: artifacts.every((check) => check.ok) && chain?.ok !== false,
+      artifacts,
+      ...(chain ? { chain } : {}),
+    };
   }
 
   /**
@@ -127,6 +147,21 @@ export class BackupVerifyService {
         abort,
       };
     }
+    if (artifact.kind === 'base-incremental' || artifact.kind === 'tablespace-incremental') {
+      const parentId = manifest.parent;
+      if (!parentId) throw new IntegrityError(`backup '${manifest.id}' has incremental artifact '${artifact.name}' but names no parent`);
+      // The header must name this backup and its parent: an artifact moved between backups, or a
+      // chain out of order, is refused as the restore would refuse it.
+      return readerCheck(artifact.name, (source) => readIncremental(source, { backupId: manifest.id, parentId }), isMember);
+    }
+    if (artifact.kind === 'page-index') {
+      const label = `the page index '${artifact.name}' of backup ${manifest.id}`;
+      return readerCheck(
+        artifact.name,
+        (source) => readPageIndex(source, label),
+        () => true,
+      );
+    }
     if (artifact.kind === 'pg-manifest') {
       // PostgreSQL's backup_manifest: JSON listing every file of the tar beside it.
       const chunks: Buffer[] = [];
@@ -164,6 +199,31 @@ export class BackupVerifyService {
     }
     return { sink: new Writable({ write: (_chunk, _encoding, callback) => callback() }), entries: Promise.resolve(0), abort };
   }
+}
+
+/**
+ * A sink whose bytes an async reader of a rookery format checks to the end (every digest and the
+ * trailer), counting the items `counts` accepts. A refusal stops the sink, so the artifact's read
+ * stops too and the reader's error (which names the backup and the file) is the one reported.
+ */
+function readerCheck<T>(
+  name: string,
+  read: (source: AsyncIterable<Buffer>) => AsyncIterable<T>,
+  counts: (item: T) => boolean,
+): { sink: Writable; entries: Promise<number>; abort: (error: Error) => void } {
+  const sink = new PassThrough();
+  const entries = (async () => {
+    let count = 0;
+    for await (const item of read(sink)) if (counts(item)) count++;
+    return count;
+  })();
+  entries.catch((error: unknown) => sink.destroy(error instanceof Error ? error : new Error(`artifact '${name}': ${String(error)}`)));
+  return { sink, entries, abort: (error) => sink.destroy(error) };
+}
+
+/** The events of an incremental that stand for one member of its tar (or one removed). */
+function isMember(event: { type: string }): boolean {
+  return event.type !== 'page' && event.type !== 'delta-end' && event.type !== 'data' && event.type !== 'whole-end';
 }
 
 /** The number of files a PostgreSQL backup_manifest lists, or null when the text is not one. */

@@ -11,6 +11,7 @@ import {
   TestCluster,
   acquireS3,
   diffTableChecksums,
+  createTablespaces,
   freeLoopbackPort,
   startCluster,
   switchAndWaitArchived,
@@ -65,6 +66,13 @@ describe('block-level incremental backups of the oltp tier', () => {
       'bench',
     );
     await source.query('create table dropped_later as select g as id from generate_series(1, 5000) g', [], 'bench');
+    // A tablespace the full already has, and one created in the middle of the chain (restored from nothing).
+    await createTablespaces(source, join(work, 'tablespaces'), ['ts_first']);
+    await source.query(
+      'create table in_ts_first tablespace ts_first as select g as id, md5(g::text) as v from generate_series(1, 20000) g',
+      [],
+      'bench',
+    );
 
     // The chain is not cut short by its size: pgbench rewrites much of this small database.
     const oltp = { pgUrl: source.url, policy: { physical: { incremental: { maxChainFraction: 10 } } } };
@@ -94,6 +102,12 @@ describe('block-level incremental backups of the oltp tier', () => {
       chains[store].push(await engine.backup({ tier: 'oltp' }));
     let pgbench = startPgbench();
     for (let round = 1; round <= 6; round++) {
+      await source.query('update in_ts_first set v = md5(v) where id % 200 = $1', [round], 'bench');
+      if (round === 2) {
+        await createTablespaces(source, join(work, 'tablespaces'), ['ts_late']);
+        await source.query('create table in_ts_late tablespace ts_late as select g as id from generate_series(1, 10000) g', [], 'bench');
+      }
+      if (round > 2) await source.query('delete from in_ts_late where id % 7 = $1', [round], 'bench');
       if (round === 4) {
         // The point between incrementals 3 and 4 a PITR goes back to: writes paused to read it.
         await stopPgbench(pgbench);
@@ -149,14 +163,30 @@ describe('block-level incremental backups of the oltp tier', () => {
     await exited;
   }
 
-  it('keeps each incremental small: changed pages only, chained to the backup before it, with page indexes', () => {
+  it('keeps each incremental small: changed pages only, chained to the backup before it, with page indexes', async () => {
     for (const store of ['fs', 's3'] as const) {
       const [full, ...incrementals] = chains[store];
       expect(full.type).toBe('full');
-      expect(full.artifacts.map((artifact) => artifact.kind).sort()).toEqual(['base-tar', 'page-index', 'pg-manifest']);
+      expect(full.artifacts.map((artifact) => artifact.kind).sort()).toEqual([
+        'base-tar',
+        'page-index',
+        'page-index',
+        'pg-manifest',
+        'tablespace-tar',
+      ]);
       incrementals.forEach((incremental, position) => {
         expect(incremental).toMatchObject({ type: 'incremental', method: 'physical', parent: chains[store][position].id });
-        expect(incremental.artifacts.map((artifact) => artifact.kind).sort()).toEqual(['base-incremental', 'page-index', 'pg-manifest']);
+        // One incremental per tar: the data directory's and each tablespace's (from the second on, two).
+        const tablespaces = position >= 1 ? 2 : 1;
+        expect(incremental.artifacts.map((artifact) => artifact.kind).sort()).toEqual(
+          [
+            'base-incremental',
+            'page-index',
+            ...Array<string>(tablespaces).fill('page-index'),
+            'pg-manifest',
+            ...Array<string>(tablespaces).fill('tablespace-incremental'),
+          ].sort(),
+        );
         // pgbench (100 transactions a second) touches a small part of the pages between two
         // incrementals: only those are stored (every page was read: PostgreSQL 15 sends them all).
         const data = incremental.artifacts.find((artifact) => artifact.kind === 'base-incremental');
@@ -164,6 +194,10 @@ describe('block-level incremental backups of the oltp tier', () => {
         expect(data?.incremental?.pagesStored).toBeGreaterThan(0);
         expect(data?.incremental?.pagesStored).toBeLessThan((data?.incremental?.pagesRead ?? 0) / 4);
       });
+      // Every page, block map and trailer of the newest incremental checked, its chain followed
+      // (a tablespace created mid-chain has an incremental taken against nothing).
+      const verified = await (store === 'fs' ? fsEngine : s3Engine).verify('oltp', (chains[store].at(-1) as BackupManifest).id);
+      expect(verified.ok).toBe(true);
       const encrypted = store === 's3';
       for (const backup of chains[store]) {
         for (const artifact of backup.artifacts) expect(artifact.encryption.algorithm).toBe(encrypted ? 'aes-256-gcm' : 'none');
@@ -175,12 +209,22 @@ describe('block-level incremental backups of the oltp tier', () => {
     const last = chains.s3.at(-1) as BackupManifest;
     const dir = join(work, 's3-last');
     const port = await freeLoopbackPort();
-    const result = await s3Engine.restore({ tier: 'oltp', backup: last.id, to: dir, start: true, port });
+    const result = await s3Engine.restore({
+      tier: 'oltp',
+      backup: last.id,
+      to: dir,
+      start: true,
+      port,
+      tablespaces: { all: `${dir}-tablespaces` },
+    });
+    expect(result.tablespaces.map((tablespace) => tablespace.name).sort()).toEqual(['ts_first', 'ts_late']);
     started.push({ engine: s3Engine, dir });
     expect(result.manifest.id).toBe(last.id);
     const restored = await tableChecksums(`postgres://postgres@127.0.0.1:${port}/bench`);
     expect(diffTableChecksums(atLast, restored)).toEqual([]);
-    expect(Object.keys(restored)).toEqual(expect.arrayContaining(['public.pgbench_accounts', 'public.notes', 'public.created_late']));
+    expect(Object.keys(restored)).toEqual(
+      expect.arrayContaining(['public.pgbench_accounts', 'public.notes', 'public.created_late', 'public.in_ts_first', 'public.in_ts_late']),
+    );
     expect(Object.keys(restored)).not.toContain('public.dropped_later');
   }, 300_000);
 
@@ -195,6 +239,7 @@ describe('block-level incremental backups of the oltp tier', () => {
       port,
       target: parseRecoveryTarget({ targetName: RESTORE_POINT }),
       archiveMode: 'off',
+      tablespaces: { all: `${dir}-tablespaces` },
     });
     started.push({ engine: fsEngine, dir });
     // The newest backup that ends before the restore point: the third incremental.
@@ -215,7 +260,9 @@ describe('block-level incremental backups of the oltp tier', () => {
     await writeFile(path, bytes);
     const dir = join(work, 'fs-damaged');
     try {
-      await expect(fsEngine.restore({ tier: 'oltp', backup: chains.fs[6].id, to: dir })).rejects.toThrow(
+      await expect(
+        fsEngine.restore({ tier: 'oltp', backup: chains.fs[6].id, to: dir, tablespaces: { all: `${dir}-tablespaces` } }),
+      ).rejects.toThrow(
         expect.objectContaining({
           message: expect.stringMatching(new RegExp(`${artifact.name}.*${damaged.id}|${damaged.id}.*${artifact.name}`)),
         }),

@@ -276,7 +276,13 @@ describe('fault injection: the rookery command through a faulty network', () => 
     'PostgreSQL stall: the base backup connection goes silent (compression on the %s)',
     async (location, cause) => {
       const configFile = join(work, `pg-stall-${location}.yaml`);
-      await writeFile(configFile, JSON.stringify({ postgres: { idleTimeoutSeconds: PG_IDLE_TIMEOUT_SECONDS }, compression: { location } }));
+      // pg_basebackup takes the backup of a client-compressing tier without block incrementals
+      // (one with them goes over the replication protocol, as the server case does).
+      const fullsOnly = location === 'client' ? { tiers: { oltp: { policy: { physical: { incremental: null } } } } } : {};
+      await writeFile(
+        configFile,
+        JSON.stringify({ postgres: { idleTimeoutSeconds: PG_IDLE_TIMEOUT_SECONDS }, compression: { location }, ...fullsOnly }),
+      );
       const label = `pg stall (${location})`;
       for (let run = 0; run < RUNS; run++) {
         const before = pgProxy.stats().stalls;

@@ -1,5 +1,5 @@
 import { RookeryConfig } from '@rookery/config';
-import { BackupManifest, RookeryError, Store, TierName } from '@rookery/core';
+import { BackupManifest, IncrementalChainError, RookeryError, Store, TierName, compareBackupsByAge } from '@rookery/core';
 import {
   BackupCopyResult,
   BackupReplicator,
@@ -51,6 +51,11 @@ export interface BackupCopyStatus {
   at?: string;
   verifiedAt?: string;
   error?: CopyMarker['error'];
+  /**
+   * An incremental copied to the region whose parent is not (missing, failed, or not in the
+   * primary's listing): the region cannot restore it. Names the broken link.
+   */
+  brokenLink?: string;
 }
 
 export interface RegionStatus {
@@ -74,6 +79,55 @@ export interface ReplicationStatus {
  */
 export function replicaRegionsFor(config: RookeryConfig, tier: TierName): ReplicaRegion[] {
   return config.tiers[tier].policy.regions.slice(1).map((region, index) => ({ region, url: config.repositories[index + 1] ?? null }));
+}
+
+/**
+ * Copies backups oldest first, so a parent is copied before its children; a child whose parent
+ * failed to copy in this run is held back (`holdBack` records why) instead of copied: a region
+ * never gains an incremental it could not restore. The next run copies both.
+ */
+export async function copyParentsFirst(
+  backups: readonly BackupManifest[],
+  copy: (manifest: BackupManifest) => Promise<BackupCopyResult>,
+  holdBack: (manifest: BackupManifest, parent: string) => Promise<BackupCopyResult>,
+): Promise<BackupCopyResult[]> {
+  const failed = new Set<string>();
+  const results: BackupCopyResult[] = [];
+  for (const manifest of [...backups].sort(compareBackupsByAge)) {
+    const result = manifest.parent && failed.has(manifest.parent) ? await holdBack(manifest, manifest.parent) : await copy(manifest);
+    if (result.outcome === 'failed') failed.add(manifest.id);
+    results.push(result);
+  }
+  return results;
+}
+
+/**
+ * Incrementals whose copy in `region` is there but whose parent's is not (never copied, failed,
+ * or the parent is not in the primary's listing): by child id, the broken link named. A chain is
+ * restorable in a region only when every link is copied there.
+ */
+export function brokenCopyLinks(
+  backups: readonly BackupManifest[],
+  region: string,
+  statuses: ReadonlyMap<string, BackupCopyStatus['status']>,
+): Map<string, string> {
+  const broken = new Map<string, string>();
+  // Oldest first: a parent's own break is known before its children are looked at.
+  for (const backup of [...backups].sort(compareBackupsByAge)) {
+    if (!backup.parent || statuses.get(backup.id) !== 'copied') continue;
+    const parent = statuses.get(backup.parent);
+    if (parent === undefined) {
+      broken.set(backup.id, `its parent backup '${backup.parent}' is not in the primary repository: the chain is broken in every region`);
+    } else if (parent !== 'copied') {
+      broken.set(
+        backup.id,
+        `its parent backup '${backup.parent}' is ${parent} in region '${region}': the region cannot restore this incremental`,
+      );
+    } else if (broken.has(backup.parent)) {
+      broken.set(backup.id, `a link before it is broken in region '${region}': ${broken.get(backup.parent)}`);
+    }
+  }
+  return broken;
 }
 
 /**
@@ -127,6 +181,11 @@ export class ReplicationService {
           error: marker.error,
         };
       });
+      const broken = brokenCopyLinks(backups, region.region, new Map(copies.map((copy) => [copy.backupId, copy.status])));
+      for (const copy of copies) {
+        const link = broken.get(copy.backupId);
+        if (link) copy.brokenLink = link;
+      }
       const status: RegionStatus = { region: region.region, store: null, backups: copies, wal: null };
       if (region.url) {
         const target = { region: region.region, store: this.storeFor(region.url) };
@@ -172,10 +231,22 @@ export class ReplicationService {
       result.unchecked = backups.length - result.backups.length;
       return result;
     }
-    for (const manifest of backups) {
-      options.signal?.throwIfAborted();
-      result.backups.push(await this.backups.replicate(manifest, target, options));
-    }
+    result.backups = await copyParentsFirst(
+      backups,
+      (manifest) => {
+        options.signal?.throwIfAborted();
+        return this.backups.replicate(manifest, target, options);
+      },
+      (manifest, parent) =>
+        this.backups.recordFailure(
+          manifest,
+          target,
+          new IncrementalChainError(
+            `incremental backup '${manifest.id}' was not copied to region '${target.region}': its parent backup '${parent}' failed to copy there`,
+            { hint: `the next rookery replicate --tier ${tier} copies both once the parent's copy succeeds` },
+          ),
+        ),
+    );
     try {
       result.wal = await this.wal.replicate(tier, target, {
         ...options,

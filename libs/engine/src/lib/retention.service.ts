@@ -124,6 +124,7 @@ export class RetentionService {
         wal.map((object) => ({ file: object.file, sha256: '', archivedAt: object.archivedAt })),
       ),
       holds: await this.holds.list(tier),
+      untrustedChildren: await untrustedChildrenOf(store, damaged),
       orphans: orphansOf(folders, backups, tier),
       localStore: false,
       now,
@@ -236,6 +237,31 @@ function orphansOf(
     });
   }
   return orphans;
+}
+
+/**
+ * The parents that damaged or unsigned manifests still name, read from their JSON as it stands
+ * (nothing else of them is believed): an unsigned incremental signed again later, or a damaged one
+ * repaired from a replica, must still find its chain.
+ */
+async function untrustedChildrenOf(
+  store: Store,
+  damaged: readonly DamagedManifest[],
+): Promise<{ id: string; parent: string; problem: string }[]> {
+  const children: { id: string; parent: string; problem: string }[] = [];
+  for (const entry of damaged) {
+    const id = repositoryLayout.backupIdOf(entry.key);
+    if (!id) continue;
+    try {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.read(entry.key)) chunks.push(chunk as Buffer);
+      const parent = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { parent?: unknown }).parent;
+      if (typeof parent === 'string' && parent) children.push({ id, parent, problem: entry.problem });
+    } catch {
+      // Not JSON, or gone: it names no parent we could keep.
+    }
+  }
+  return children;
 }
 
 /** The latest Object Lock retain-until date among the objects, or null when none is locked. */

@@ -180,7 +180,9 @@ describe('server-compressed backups against pg_basebackup with client compressio
             compression: { codec: 'zstd', level, location: way.location },
             backup: { reuseBuffers: way.reuseBuffers },
             ...(encrypted ? { encryption: { keyEnv: 'TEST_ROOKERY_KEY' } } : {}),
-            tiers: { oltp: { pgUrl: cluster.url } },
+            // Fulls only: a tier that takes block incrementals indexes its tars, which turns slab
+            // reuse off and takes every backup over the protocol (physical-roundtrip covers it).
+            tiers: { oltp: { pgUrl: cluster.url, policy: { physical: { incremental: null } } } },
           },
           'test',
           {},

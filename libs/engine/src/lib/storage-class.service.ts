@@ -79,9 +79,13 @@ export class StorageClassService {
     const now = options.now ?? new Date();
     const { backups } = await this.context.repository.list(tier);
     const classes = await this.classesOf(store, repositoryLayout.backupsPrefix(tier));
+    // The next block incremental reads the page indexes of the tier's newest physical backup: they
+    // stay where a backup can read them at once, however old that backup is (they are small).
+    const nextParent = backups.filter((backup) => backup.method === 'physical').at(-1);
     for (const backup of backups) {
       const ageDays = Math.floor((now.getTime() - new Date(backup.finishedAt).getTime()) / DAY_MS);
       for (const artifact of backup.artifacts) {
+        if (artifact.kind === 'page-index' && backup === nextParent) continue;
         const key = this.context.repository.artifactKey(backup, artifact.name);
         const from = classes.get(key) ?? backup.storageClass;
         const to = transitionTarget(from, ageDays, transitions);

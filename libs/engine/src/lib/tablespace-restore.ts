@@ -21,10 +21,13 @@ export interface TablespaceTarget extends TablespaceRecord {
 /** The file of the base archive that lists the tablespaces instead of pg_tblspc's links. */
 export const TABLESPACE_MAP_FILE = 'tablespace_map';
 
-/** The user tablespaces a physical backup holds (one tablespace-tar artifact each). */
+/**
+ * The user tablespaces a physical backup holds (one tablespace-tar artifact each, or in an
+ * incremental one tablespace-incremental each).
+ */
 export function backupTablespaces(manifest: Pick<BackupManifest, 'id' | 'artifacts'>): TablespaceRecord[] {
   const tablespaces = manifest.artifacts.flatMap((artifact) => {
-    if (artifact.kind !== 'tablespace-tar') return [];
+    if (artifact.kind !== 'tablespace-tar' && artifact.kind !== 'tablespace-incremental') return [];
     const tablespace = artifact.tablespace;
     if (!tablespace || !Number.isInteger(tablespace.oid) || tablespace.oid <= 0 || !isAbsolute(tablespace.location ?? '')) {
       throw new IntegrityError(`backup '${manifest.id}': tablespace artifact '${artifact.name}' has no valid OID and absolute location`);

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Client } from 'pg';
-import { InvariantError, SourceUnavailableError, formatLsn, parseLsn } from '@rookery/core';
+import { ConfigError, InvariantError, SourceUnavailableError, formatLsn, parseLsn } from '@rookery/core';
 import { BasebackupResult, CheckpointMode } from './pg-basebackup.driver';
 import { connectionError } from './pg-sql.client';
 import { pgDriver } from './pg-driver';
@@ -32,7 +32,28 @@ export interface ReplicationBaseBackupOptions {
   idleTimeoutMs?: number;
   /** The server's count of uncompressed archive bytes sent so far, as it reports it. */
   onProgress?: (bytes: number) => void;
+  /**
+   * An incremental base backup (PostgreSQL 17+, `summarize_wal = on`): the parent backup's
+   * backup_manifest is uploaded (`UPLOAD_MANIFEST`) on the same connection, then `BASE_BACKUP
+   * (..., INCREMENTAL)` sends relation files with changes as `INCREMENTAL.<name>` members (read
+   * them with writeIncremental's `serverIncremental`). Checked first: a server before 17, or with
+   * summarize_wal off, fails with a ConfigError before anything is sent.
+   */
+  incremental?: IncrementalBaseBackupOptions;
 }
+
+export interface IncrementalBaseBackupOptions {
+  /**
+   * The parent backup's backup_manifest exactly as the server wrote it (JSON, manifest version
+   * 2), as bytes or a stream of them: sent as it is read.
+   */
+  parentManifest: Buffer | AsyncIterable<Buffer>;
+  /** Names the parent in errors (its backup id). */
+  parentLabel: string;
+}
+
+/** server_version_num of the first release with BASE_BACKUP INCREMENTAL (PostgreSQL 17). */
+export const INCREMENTAL_BASE_BACKUP_MIN_VERSION = 170_000;
 
 export interface BaseBackupProtocolResult extends BasebackupResult {
   archiveBytes?: number;
@@ -84,7 +105,12 @@ export interface ReplicationBaseBackup {
 }
 
 /** The BASE_BACKUP replication command pg_basebackup -Ft -X fetch [--compress=server-…] would send. */
-export function baseBackupCommand(options: { label: string; checkpoint: CheckpointMode; compression?: ServerCompression }): string {
+export function baseBackupCommand(options: {
+  label: string;
+  checkpoint: CheckpointMode;
+  compression?: ServerCompression;
+  incremental?: IncrementalBaseBackupOptions;
+}): string {
   const parts = [
     `LABEL ${quoteLiteral(options.label)}`,
     `CHECKPOINT '${options.checkpoint}'`,
@@ -102,6 +128,8 @@ export function baseBackupCommand(options: { label: string; checkpoint: Checkpoi
     if (compression.codec === 'zstd' && compression.workers) detail.push(`workers=${compression.workers}`);
     parts.push(`COMPRESSION '${compression.codec}'`, `COMPRESSION_DETAIL '${detail.join(',')}'`);
   }
+  // Against the manifest UPLOAD_MANIFEST gave this connection.
+  if (options.incremental) parts.push('INCREMENTAL');
   return `BASE_BACKUP (${parts.join(', ')})`;
 }
 
@@ -286,6 +314,7 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
           new SourceUnavailableError(`base backup of ${target} failed: ${error.message}`, {
             cause: error,
             retryable: false,
+            hint: options.incremental ? incrementalRefusalHint(error.message) : undefined,
           }),
         );
       },
@@ -310,8 +339,16 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     };
 
     client.connect().then(
-      () => {
+      async () => {
         if (settled) return void client.end().catch(() => undefined);
+        if (options.incremental) {
+          try {
+            await prepareIncremental(client, target, options.incremental);
+          } catch (error) {
+            return fail(error as Error);
+          }
+          if (settled) return;
+        }
         client.query(submittable as never);
       },
       (error: unknown) => fail(connectionError(options.url, error)),
@@ -327,6 +364,94 @@ export function startReplicationBaseBackup(options: ReplicationBaseBackupOptions
     result,
     release: (chunk) => streams.release(chunk),
   };
+}
+
+/**
+ * Readies a replication connection for `BASE_BACKUP ... INCREMENTAL`: checks the server can take
+ * one (PostgreSQL 17+, summarize_wal on; the walsender answers SHOW), then uploads the parent's
+ * backup_manifest (`UPLOAD_MANIFEST`: CopyInResponse, the manifest as CopyData, CopyDone,
+ * CommandComplete). The server keeps it for the connection's next BASE_BACKUP.
+ */
+async function prepareIncremental(client: Client, target: string, incremental: IncrementalBaseBackupOptions): Promise<void> {
+  const show = async (name: string) => {
+    const result = await client.query<{ [name: string]: string }>(`SHOW ${name}`);
+    return String(Object.values(result.rows[0] ?? {})[0] ?? '');
+  };
+  const version = Number(await show('server_version_num'));
+  if (!(version >= INCREMENTAL_BASE_BACKUP_MIN_VERSION)) {
+    throw new ConfigError(`incremental base backup of ${target} needs PostgreSQL 17 or later; the server is version ${version}`, [], {
+      hint: 'take a full backup, or an incremental compared on the client (without the server INCREMENTAL option)',
+    });
+  }
+  if ((await show('summarize_wal')) !== 'on') {
+    throw new ConfigError(`incremental base backup of ${target} needs summarize_wal = on; the server has it off`, [], {
+      hint: 'set summarize_wal = on (a reload is enough), then take a full backup: incrementals need WAL summaries from their parent on',
+    });
+  }
+  const refused = (error: unknown) =>
+    new SourceUnavailableError(
+      `${target} refused the backup_manifest of ${incremental.parentLabel} for an incremental base backup: ${(error as Error).message}`,
+      {
+        cause: error,
+        retryable: false,
+        hint: incrementalRefusalHint((error as Error).message),
+      },
+    );
+  await new Promise<void>((resolve, reject) => {
+    let failed: Error | undefined;
+    const upload = {
+      submit(connection: { query(text: string): void }) {
+        connection.query('UPLOAD_MANIFEST');
+      },
+      handleCopyInResponse(connection: {
+        sendCopyFromChunk(chunk: Buffer): void;
+        endCopyFrom(): void;
+        sendCopyFail(message: string): void;
+      }) {
+        void (async () => {
+          try {
+            const manifest = incremental.parentManifest;
+            for await (const chunk of Buffer.isBuffer(manifest) ? [manifest] : manifest) connection.sendCopyFromChunk(chunk);
+            connection.endCopyFrom();
+          } catch (error) {
+            failed = error as Error;
+            connection.sendCopyFail(`rookery could not read the parent manifest: ${failed.message}`);
+          }
+        })();
+      },
+      handleRowDescription() {
+        /* none expected */
+      },
+      handleDataRow() {
+        /* none expected */
+      },
+      handleCommandComplete() {
+        /* ReadyForQuery follows */
+      },
+      handleEmptyQuery() {
+        /* not sent */
+      },
+      // pg's client forgets the command on an error: ReadyForQuery then reaches no one.
+      handleError(error: Error) {
+        reject(failed ?? refused(error));
+      },
+      handleReadyForQuery() {
+        if (failed) reject(failed);
+        else resolve();
+      },
+    };
+    client.query(upload as never);
+  });
+}
+
+/** What to do when the server refused an incremental base backup, by its message. */
+function incrementalRefusalHint(message: string): string {
+  if (/summar/i.test(message)) {
+    return 'the server lacks WAL summaries from the parent backup on (summarize_wal was off for a while, or wal_summary_keep_time removed them): take a full backup';
+  }
+  if (/system identifier/i.test(message)) return 'the parent backup is of another database system: take a full backup of this one';
+  if (/timeline|WAL from/i.test(message)) return "the parent backup is not on this server's timeline history: take a full backup";
+  return "upload the parent backup's own backup_manifest (manifest version 2, PostgreSQL 17+), or take a full backup";
 }
 
 /** What a stalled base backup was waiting for, by the phase it stalled in. */

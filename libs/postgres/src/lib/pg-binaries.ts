@@ -27,6 +27,11 @@ export interface PgBinariesOptions {
   binDir?: string;
   /** Runs `pg_config --bindir` when no bin directory is given. */
   runner?: ProcessRunner;
+  /**
+   * The program an explicit directory must hold (default pg_basebackup). A scratch cluster needs
+   * the server programs only: a server-only build (another major's, for tests) has no client tools.
+   */
+  requiredTool?: PgTool;
 }
 
 /**
@@ -49,7 +54,7 @@ export class PgBinaries {
   static async resolve(options: PgBinariesOptions = {}): Promise<PgBinaries> {
     const { binDir, runner } = options;
     if (binDir) {
-      const checked = PgBinaries.checked(binDir, 'the configured postgres.binDir');
+      const checked = PgBinaries.checked(binDir, 'the configured postgres.binDir', options.requiredTool);
       return new PgBinaries(() => checked);
     }
     return new PgBinaries(() => {
@@ -70,9 +75,9 @@ export class PgBinaries {
     return executable(this.binDir, tool);
   }
 
-  private static checked(binDir: string, origin: string): string {
+  private static checked(binDir: string, origin: string, tool: PgTool = 'pg_basebackup'): string {
     try {
-      executable(binDir, 'pg_basebackup');
+      executable(binDir, tool);
     } catch (error) {
       throw new ConfigError(`no PostgreSQL programs in ${binDir} (from ${origin})`, [], {
         cause: error,

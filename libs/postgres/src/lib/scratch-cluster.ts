@@ -65,7 +65,7 @@ const PORT_ATTEMPTS = 8;
 export async function createScratchCluster(options: ScratchClusterOptions = {}): Promise<ScratchCluster> {
   const name = (options.name ?? 'scratch').replace(/[^a-zA-Z0-9_-]/g, '-');
   const runner = options.tools?.runner ?? new ProcessRunner({ baseEnv: options.baseEnv });
-  const binaries = options.tools?.binaries ?? (await PgBinaries.resolve({ binDir: options.binDir, runner }));
+  const binaries = options.tools?.binaries ?? (await PgBinaries.resolve({ binDir: options.binDir, runner, requiredTool: 'initdb' }));
   const ctl = new PgCtlDriver(runner, binaries);
   const owner = lookupOsUser('postgres');
 

@@ -137,24 +137,33 @@ export class BackupReplicator {
     for (const manifest of manifests) {
       const marker = await this.readMarker(replicationLayout.copyMarkerKey(manifest, target.region));
       if (marker?.status === 'copied') continue;
-      await this.writeMarker(manifest, target, {
-        status: 'failed',
-        at: new Date().toISOString(),
-        error: { code: error.code, message: error.message, retryable: error.retryable },
-      });
-      results.push({
-        backupId: manifest.id,
-        tier: manifest.tier,
-        region: target.region,
-        outcome: 'failed',
-        written: [],
-        repaired: [],
-        bytes: 0,
-        durationMs: 0,
-        error,
-      });
+      results.push(await this.recordFailure(manifest, target, error));
     }
     return results;
+  }
+
+  /**
+   * A backup not copied in this run for a reason found before any byte moved (its parent's copy
+   * failed, the region cannot be reached): marked failed with that reason, what `rookery info`
+   * shows; nothing is written to the region.
+   */
+  async recordFailure(manifest: BackupManifest, target: ReplicaTarget, error: RookeryError): Promise<BackupCopyResult> {
+    await this.writeMarker(manifest, target, {
+      status: 'failed',
+      at: new Date().toISOString(),
+      error: { code: error.code, message: error.message, retryable: error.retryable },
+    });
+    return {
+      backupId: manifest.id,
+      tier: manifest.tier,
+      region: target.region,
+      outcome: 'failed',
+      written: [],
+      repaired: [],
+      bytes: 0,
+      durationMs: 0,
+      error,
+    };
   }
 
   /** The copy markers of every backup of the tier, by backup id then region. */

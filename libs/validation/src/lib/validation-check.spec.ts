@@ -43,6 +43,36 @@ describe('validation checks', () => {
     expect(failureSummary(checks)).toBe("sha256 base.tar.zst: artifact 'base.tar.zst': checksum mismatch for 'base.tar.zst'");
   });
 
+  it("reports an incremental's chain as a check of its own, and names what was counted in a block incremental", () => {
+    const parent = '20261126T010000Z-oltp';
+    const link = (id: string, type: 'full' | 'incremental') => ({ id, type, finishedAt: '2026-11-26T02:03:00.000Z', storedBytes: 10 });
+    const artifacts = [
+      { name: 'base.blkinc.zst', kind: 'base-incremental' as const, ok: true, storedBytes: 7, entries: 1297 },
+      { name: 'base.pgidx', kind: 'page-index' as const, ok: true, storedBytes: 3, entries: 1295 },
+    ];
+    const intact = checksumChecks({
+      backup,
+      tier: 'oltp',
+      ok: true,
+      artifacts,
+      chain: { ok: true, links: [link(parent, 'full'), link(backup, 'incremental')] },
+    });
+    expect(intact).toEqual([
+      { name: 'sha256 base.blkinc.zst', ok: true, detail: '7 stored bytes, 1297 files in the incremental' },
+      { name: 'sha256 base.pgidx', ok: true, detail: '3 stored bytes, 1295 files indexed' },
+      { name: CHECK.chain, ok: true, detail: `${parent} → ${backup}` },
+    ]);
+    const message = `parent backup '${parent}' of incremental backup '${backup}' is not in the repository`;
+    const broken = checksumChecks({
+      backup,
+      tier: 'oltp',
+      ok: false,
+      artifacts,
+      chain: { ok: false, links: [link(backup, 'incremental')], error: { code: 'INCREMENTAL_CHAIN', message } },
+    });
+    expect(failureSummary(broken)).toBe(`chain: ${message}`);
+  });
+
   it('no checks is not a pass', () => {
     expect(allOk([])).toBe(false);
   });

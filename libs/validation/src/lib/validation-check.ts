@@ -1,4 +1,4 @@
-import { BackupWalContinuity, WalContinuityReport, WalGap } from '@rookery/core';
+import { ArtifactKind, BackupWalContinuity, WalContinuityReport, WalGap } from '@rookery/core';
 import { VerifyResult } from '@rookery/engine';
 
 /**
@@ -21,6 +21,8 @@ export const CHECK = {
   verifybackup: 'pg_verifybackup',
   restoreList: (artifact: string) => `pg_restore --list ${artifact}`,
   walContinuity: 'wal continuity',
+  /** An incremental's parents: each manifest present and trusted, up to its full. */
+  chain: 'chain',
   restore: 'restore',
   notInRecovery: 'not in recovery',
   tablesReadable: 'tables readable',
@@ -41,17 +43,42 @@ export function failureSummary(checks: readonly ValidationCheck[]): string {
     .join('; ');
 }
 
-/** engine.verify's per-artifact result as checks: stored and logical sha256, and that the archive reads. */
+/** What verify counted in an artifact, by kind (a tar's members, an incremental's files, an index's entries). */
+const ENTRIES_OF: Partial<Record<ArtifactKind, string>> = {
+  'base-tar': 'tar entries',
+  'tablespace-tar': 'tar entries',
+  'base-incremental': 'files in the incremental',
+  'tablespace-incremental': 'files in the incremental',
+  'page-index': 'files indexed',
+  'pg-manifest': 'files listed',
+};
+
+/**
+ * engine.verify's per-artifact result as checks: stored and logical sha256, and that the archive
+ * reads; for an incremental, its chain of parent manifests too.
+ */
 export function checksumChecks(result: VerifyResult): ValidationCheck[] {
-  return result.artifacts.map((artifact) => ({
+  const chain: ValidationCheck[] = result.chain
+    ? [
+        {
+          name: CHECK.chain,
+          ok: result.chain.ok,
+          detail: result.chain.ok
+            ? result.chain.links.map((link) => link.id).join(' → ')
+            : (result.chain.error?.message ?? 'the chain is broken'),
+        },
+      ]
+    : [];
+  const artifacts = result.artifacts.map((artifact) => ({
     name: CHECK.sha256(artifact.name),
     ok: artifact.ok,
     detail: artifact.ok
       ? artifact.entries !== undefined && artifact.entries > 0
-        ? `${artifact.storedBytes} stored bytes, ${artifact.entries} tar entries`
+        ? `${artifact.storedBytes} stored bytes, ${artifact.entries} ${ENTRIES_OF[artifact.kind ?? 'base-tar'] ?? 'entries'}`
         : `${artifact.storedBytes} stored bytes`
       : `artifact '${artifact.name}': ${artifact.error?.message ?? 'unreadable'}`,
   }));
+  return [...artifacts, ...chain];
 }
 
 /**

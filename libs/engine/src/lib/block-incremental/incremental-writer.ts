@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { IncrementalChainError } from '@rookery/core';
 import { FieldWriter } from './binary-fields';
 import { ExactReader } from './exact-reader';
 import {
@@ -12,7 +13,8 @@ import {
   encodePageRecord,
 } from './incremental-format';
 import { IndexEntry, PageIndexLookup, PageIndexWriter, comparePaths } from './page-index';
-import { PAGE_DIGEST_BYTES, fileDigestOfPages, isPagedPath, pageCountOf, pageDigest, pageLengthOf } from './page-layout';
+import { PAGE_DIGEST_BYTES, PAGE_SIZE, fileDigestOfPages, isPagedPath, pageCountOf, pageDigest, pageLengthOf } from './page-layout';
+import { readServerIncrementalHeader, reconstructedBlockLength, serverIncrementalTarget } from './server-incremental';
 import { TarMember, readTarMembers } from './tar-members';
 
 /** Whole files up to this size are held back until their digest says whether they changed. */
@@ -28,7 +30,26 @@ export interface IncrementalCounts {
   /** Pages read (one digest each) and pages written into the artifact. */
   pagesRead: number;
   pagesStored: number;
+  /**
+   * PostgreSQL 17+ (serverIncremental): relation files the server sent as INCREMENTAL.* members,
+   * and the pages of those files it did not send (neither read nor digested: their digests are the
+   * parent's). pagesRead + pagesSkipped is every page of the new backup.
+   */
+  serverIncrementalFiles: number;
+  pagesSkipped: number;
 }
+
+const noCounts = (): IncrementalCounts => ({
+  files: 0,
+  unchangedFiles: 0,
+  deltaFiles: 0,
+  wholeFiles: 0,
+  removed: 0,
+  pagesRead: 0,
+  pagesStored: 0,
+  serverIncrementalFiles: 0,
+  pagesSkipped: 0,
+});
 
 export interface IncrementalWriting {
   /** The incremental artifact; the new base tar is read as this is read. */
@@ -54,11 +75,18 @@ export function writeIncremental(options: {
   header: IncrementalHeader;
   parent: PageIndexLookup;
   index: PageIndexWriter;
+  /**
+   * The tar comes from `BASE_BACKUP ... INCREMENTAL` (PostgreSQL 17+) against the parent's
+   * backup_manifest: each `INCREMENTAL.<name>` member becomes a delta of `<name>` built from the
+   * blocks the server sent, the other pages keeping the parent's digests unread. Every other
+   * member goes through the same comparison as a full tar's.
+   */
+  serverIncremental?: boolean;
 }): IncrementalWriting {
   let settle!: { resolve: (value: { index: PageIndexWriter; counts: IncrementalCounts }) => void; reject: (error: unknown) => void };
   const result = new Promise<{ index: PageIndexWriter; counts: IncrementalCounts }>((resolve, reject) => (settle = { resolve, reject }));
   result.catch(() => undefined);
-  const counts: IncrementalCounts = { files: 0, unchangedFiles: 0, deltaFiles: 0, wholeFiles: 0, removed: 0, pagesRead: 0, pagesStored: 0 };
+  const counts = noCounts();
   async function* produce(): AsyncGenerator<Buffer> {
     const sha256 = createHash('sha256');
     const emit = (bytes: Buffer) => (sha256.update(bytes), bytes);
@@ -68,9 +96,19 @@ export function writeIncremental(options: {
       const reader = new ExactReader(options.tar, options.label);
       const seen = new Set<string>();
       for await (const member of readTarMembers(reader)) {
-        seen.add(member.path);
+        const target = options.serverIncremental && member.type === 'file' ? serverIncrementalTarget(member.path) : null;
+        const entryMember = target ? { ...member, path: target } : member;
+        if (seen.has(entryMember.path)) {
+          throw new IncrementalChainError(`${options.label} holds '${entryMember.path}' twice (as itself and as an incremental file)`);
+        }
+        seen.add(entryMember.path);
         entries++;
-        for await (const bytes of memberEntry(reader, member, options.parent, options.index, counts)) yield emit(bytes);
+        const source = target ? { incrementalPath: member.path, label: options.label } : undefined;
+        if (options.serverIncremental && member.type === 'file' && member.path === 'backup_label') {
+          yield emit(await combinedBackupLabel(reader, member, options.index, counts, options.label));
+          continue;
+        }
+        for await (const bytes of memberEntry(reader, entryMember, options.parent, options.index, counts, source)) yield emit(bytes);
       }
       for (const path of options.parent.paths().sort(comparePaths)) {
         if (seen.has(path)) continue;
@@ -98,6 +136,8 @@ async function* memberEntry(
   parent: PageIndexLookup,
   index: PageIndexWriter,
   counts: IncrementalCounts,
+  /** Set when `member` is the relation file an INCREMENTAL.* member of the server stands for. */
+  serverIncremental?: { incrementalPath: string; label: string },
 ): AsyncGenerator<Buffer> {
   const meta: MemberMeta = { path: member.path, mode: member.mode, mtime: member.mtime };
   const entry: IndexEntry = { path: member.path, kind: 'directory', size: 0, fileDigest: EMPTY, pageDigests: EMPTY, linkTarget: '' };
@@ -110,7 +150,10 @@ async function* memberEntry(
   } else {
     counts.files++;
     const previous = await parent.get(member.path);
-    if (isPagedPath(member.path)) {
+    if (serverIncremental) {
+      entry.kind = 'paged';
+      yield* serverIncrementalEntry({ reader, member, meta, previous, entry, counts }, serverIncremental);
+    } else if (isPagedPath(member.path)) {
       entry.kind = 'paged';
       yield* pagedEntry({ reader, member, meta, previous: previous?.kind === 'paged' ? previous : undefined, entry, counts });
     } else {
@@ -213,7 +256,117 @@ async function* wholeEntry({ reader, member, meta, previous, entry, counts }: Fi
   yield entry.fileDigest;
 }
 
+/**
+ * A relation file the server sent as INCREMENTAL.<name>: reconstructed exactly as pg_combinebackup
+ * does (reconstruct.c), as a delta on the parent's file. Block b of the new file, for b below the
+ * reconstructed length, is the block sent if the server sent it; else the parent's block if b is
+ * below the truncation block length and the parent's file has it (its digest copied from the
+ * parent's index: never read, never sent); else zeros (a relation extended without WAL, or cut and
+ * re-extended), stored as a zero page so the delta rule holds. Memory: the block numbers (≤ 512 KiB)
+ * and the file's page digests.
+ */
+async function* serverIncrementalEntry(
+  { reader, member, meta, previous, entry, counts }: FileEntryInput,
+  source: { incrementalPath: string; label: string },
+): AsyncGenerator<Buffer> {
+  const what = `incremental file '${source.incrementalPath}' of ${source.label}`;
+  if (!isPagedPath(member.path)) {
+    throw new IncrementalChainError(`${what} stands for '${member.path}', which is not a relation file`);
+  }
+  if (previous?.kind !== 'paged') {
+    // The server sends an incremental file only for a file the uploaded manifest lists.
+    throw new IncrementalChainError(
+      `${what} needs '${member.path}' of the parent backup, which its page index does not hold as a relation file`,
+      {
+        hint: "the backup_manifest uploaded was not the parent's: take the incremental again against the right parent, or a full backup",
+      },
+    );
+  }
+  counts.serverIncrementalFiles++;
+  const header = await readServerIncrementalHeader(reader, member.size, what);
+  const blockLength = reconstructedBlockLength(header);
+  const size = blockLength * PAGE_SIZE;
+  // Blocks below this that were not sent are the parent's (pg_combinebackup reads only whole blocks).
+  const fromParent = Math.min(header.truncationBlockLength, Math.floor(previous.size / PAGE_SIZE));
+  const digests = Buffer.allocUnsafe(blockLength * PAGE_DIGEST_BYTES);
+  entry.size = size;
+  if (header.blocks.length === 0 && size === previous.size && fromParent >= blockLength) {
+    counts.pagesSkipped += blockLength;
+    counts.unchangedFiles++;
+    entry.pageDigests = previous.pageDigests;
+    entry.fileDigest = previous.fileDigest;
+    yield encodeMemberStart(ENTRY_TAGS.unchanged, meta).u64(size).bytes(entry.fileDigest).toBuffer();
+    return;
+  }
+  const start = encodeMemberStart(ENTRY_TAGS.delta, meta).u64(size).u64(previous.size).u8(1).toBuffer();
+  const map = createHash('sha256').update(start);
+  yield start;
+  let next = 0;
+  for (let page = 0; page < blockLength; page++) {
+    const offset = page * PAGE_DIGEST_BYTES;
+    let data: Buffer;
+    if (next < header.blocks.length && header.blocks[next] === page) {
+      next++;
+      data = await reader.read(PAGE_SIZE, `block ${page} of ${what}`);
+      counts.pagesRead++;
+    } else if (page < fromParent) {
+      previous.pageDigests.copy(digests, offset, offset, offset + PAGE_DIGEST_BYTES);
+      counts.pagesSkipped++;
+      continue;
+    } else {
+      data = ZERO_PAGE;
+    }
+    const digest = data === ZERO_PAGE ? ZERO_PAGE_DIGEST : pageDigest(data);
+    digests.set(digest, offset);
+    const record = encodePageRecord(page, digest);
+    map.update(record);
+    counts.pagesStored++;
+    yield record;
+    yield data;
+  }
+  counts.deltaFiles++;
+  entry.pageDigests = digests;
+  entry.fileDigest = fileDigestOfPages(digests);
+  const end = Buffer.concat([encodePageRecord(END_OF_PAGES, EMPTY), entry.fileDigest]);
+  map.update(end);
+  yield Buffer.concat([end, map.digest().subarray(0, PAGE_DIGEST_BYTES)]);
+}
+
+/**
+ * An incremental's backup_label names its parent (`INCREMENTAL FROM LSN/TLI`), and PostgreSQL
+ * refuses to start on such a label ("this is an incremental backup, not a data directory"): as
+ * pg_combinebackup does when it writes the combined backup, the lines go, the rest stays. Stored
+ * whole, as a full's backup_label always changes anyway.
+ */
+async function combinedBackupLabel(
+  reader: ExactReader,
+  member: TarMember,
+  index: PageIndexWriter,
+  counts: IncrementalCounts,
+  label: string,
+): Promise<Buffer> {
+  if (member.size > 64 * 1024) {
+    throw new IncrementalChainError(`the backup_label of ${label} is ${member.size} bytes: not a backup label`);
+  }
+  const original = (await reader.read(member.size, `the content of 'backup_label'`)).toString('utf8');
+  const content = Buffer.from(
+    original
+      .split('\n')
+      .filter((line) => !/^INCREMENTAL FROM (LSN|TLI): /.test(line))
+      .join('\n'),
+    'utf8',
+  );
+  const fileDigest = createHash('sha256').update(content).digest();
+  counts.files++;
+  counts.wholeFiles++;
+  await index.add({ path: member.path, kind: 'whole', size: content.length, fileDigest, pageDigests: EMPTY, linkTarget: '' });
+  const meta: MemberMeta = { path: member.path, mode: member.mode, mtime: member.mtime };
+  return Buffer.concat([encodeMemberStart(ENTRY_TAGS.whole, meta).u64(content.length).toBuffer(), content, fileDigest]);
+}
+
 const EMPTY = Buffer.alloc(0);
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+const ZERO_PAGE_DIGEST = pageDigest(ZERO_PAGE);
 
 /**
  * The page index of a full backup, from its base tar in one pass (one digest per page of a
@@ -221,7 +374,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export async function buildPageIndex(tar: AsyncIterable<Buffer>, label: string, index: PageIndexWriter): Promise<PageIndexWriter> {
   const reader = new ExactReader(tar, label);
-  const counts: IncrementalCounts = { files: 0, unchangedFiles: 0, deltaFiles: 0, wholeFiles: 0, removed: 0, pagesRead: 0, pagesStored: 0 };
+  const counts = noCounts();
   const none = PageIndexLookup.none();
   for await (const member of readTarMembers(reader)) {
     // The entry's bytes are an incremental against nothing: read for the index, not kept.

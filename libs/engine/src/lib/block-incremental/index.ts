@@ -10,4 +10,6 @@ export { PageIndexLookup, PageIndexWriter, readPageIndex } from './page-index';
 export { PAGE_SIZE, isPagedPath } from './page-layout';
 export type { SpillStoreOptions } from './spill-store';
 export { SpillStore } from './spill-store';
+export type { ServerIncrementalHeader } from './server-incremental';
+export { INCREMENTAL_MAGIC, readServerIncrementalHeader, reconstructedBlockLength, serverIncrementalTarget } from './server-incremental';
 export { tarEnd } from './tar-members';

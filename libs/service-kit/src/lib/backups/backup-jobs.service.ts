@@ -21,7 +21,7 @@ import { describeError, unrefDelay } from '../jobs/job-helpers';
 export interface BackupStartOptions {
   /** Who asked: the caller's principal (REST, gRPC) or 'schedule'. */
   requestedBy: string;
-  /** full (default), or the tier's scheduled type: incremental (content) or snapshot (olap). */
+  /** full (default), or a type the tier takes: incremental (content: changed rows; oltp: changed pages) or snapshot (olap). */
   type?: BackupType;
 }
 

@@ -7,7 +7,20 @@ import type { JobProgress } from '../jobs/job-progress';
 /** OpenAPI shapes of the backup endpoints; every property type is spelled out for the document. */
 export class ArtifactDto {
   @ApiProperty({ type: String, example: 'base.tar.zst' }) name!: string;
-  @ApiProperty({ type: String, enum: ['base-tar', 'tablespace-tar', 'pg-manifest', 'dump', 'changeset', 'wal'] })
+  @ApiProperty({
+    type: String,
+    enum: [
+      'base-tar',
+      'tablespace-tar',
+      'base-incremental',
+      'tablespace-incremental',
+      'page-index',
+      'pg-manifest',
+      'dump',
+      'changeset',
+      'wal',
+    ],
+  })
   kind!: ArtifactRecord['kind'];
   @ApiPropertyOptional({
     type: Object,
