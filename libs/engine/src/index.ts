@@ -22,4 +22,5 @@ export * from './lib/retention.service';
 export * from './lib/backup-run';
 export * from './lib/backup-types';
 export * from './lib/tablespace-restore';
+export * from './lib/delta-restore';
 export * from './lib/block-incremental';

@@ -13,6 +13,7 @@ import { LogicalRestoreOptions, restoreLogical } from './restore-logical';
 interface RestoreOptions extends GlobalOptions, RecoveryTargetFlags, LogicalRestoreOptions {
   backup: string;
   to?: string;
+  delta?: boolean;
   start?: boolean;
   port?: number;
   targetUrl?: string;
@@ -27,7 +28,11 @@ export function restoreCommand(): Command {
     .description('restore a backup into a new, empty data directory, to the end of the archived WAL or to a recovery target')
     .requiredOption('--tier <tier>', 'tier to restore')
     .option('--backup <id>', "backup id or 'latest' (with a target: the newest backup that can reach it)", 'latest')
-    .option('--to <dir>', 'data directory to create (physical tiers); must be absent or empty')
+    .option('--to <dir>', 'data directory to create (physical tiers); must be absent or empty (unless --delta)')
+    .option(
+      '--delta',
+      'with --to: DIR is an existing, stopped data directory of the same database system (a broken replica, a copy to roll back); only what differs from the backup is rewritten, what it lacks removed',
+    )
     .option('--target-time <iso8601>', 'recover to this time (ISO 8601 with an offset or Z, e.g. 2026-11-26T02:00:00Z); inclusive')
     .option('--target-lsn <lsn>', 'recover to this WAL location (e.g. 0/3000148); inclusive')
     .option('--target-xid <xid>', 'recover up to and including the commit of this transaction')
@@ -70,6 +75,11 @@ export function restoreCommand(): Command {
         return serviceRestore(service, tier, options);
       }
       await withRestoreEvents(command, tier, options, async () => {
+        if (options.delta && (options.targetUrl || !options.to)) {
+          throw new ConfigError('--delta goes with --to DIR: it rewrites an existing data directory', ['--delta'], {
+            hint: `use: rookery restore --tier ${tier} --delta --to DIR`,
+          });
+        }
         if (options.targetUrl) return restoreLogical(command, tier, options);
         return restorePhysical(command, tier, options);
       });
@@ -77,7 +87,7 @@ export function restoreCommand(): Command {
 }
 
 /** Restore options a service does not take (its restores never start the server; the service host decides the rest). */
-const LOCAL_ONLY_RESTORE_OPTIONS = ['start', 'port', 'keepSettings', 'tablespaceMap', 'tablespaceMapAll', 'jobs', 'archiveMode'];
+const LOCAL_ONLY_RESTORE_OPTIONS = ['delta', 'start', 'port', 'keepSettings', 'tablespaceMap', 'tablespaceMapAll', 'jobs', 'archiveMode'];
 
 function refuseLocalOnlyOptions(command: Command): void {
   const given = command.options.filter(
@@ -163,6 +173,7 @@ async function restorePhysical(command: Command, tier: TierName, options: Restor
         tier,
         backup: options.backup,
         to: options.to as string,
+        delta: options.delta,
         start: options.start,
         port: options.port,
         target,
@@ -186,6 +197,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     tablespaces: result.tablespaces,
     bytes: result.bytes,
     directBytes: result.directBytes,
+    delta: result.delta ?? null,
     startedOnPort: result.startedOnPort ?? null,
     settings: result.settings
       ? { kept: false, neutralised: result.settings.neutralised, uninspected: result.settings.uninspected }
@@ -205,6 +217,12 @@ function restoreText(result: PhysicalRestoreResult): string {
         `tablespace ${tablespace.name} (${tablespace.oid}) into ${tablespace.restoredTo}${tablespace.restoredTo === tablespace.location ? ' (its original directory)' : ` (was ${tablespace.location})`}`,
     ),
   ];
+  if (result.delta) {
+    const delta = result.delta;
+    lines.push(
+      `delta: ${delta.filesKept} files kept, ${delta.filesRewritten} rewritten (${delta.pagesRewritten} pages), ${delta.filesCreated} created, ${delta.entriesRemoved} entries removed; ${formatBytes(delta.bytesWritten)} written`,
+    );
+  }
   if (result.settings) {
     lines.push(
       ...result.settings.neutralised.map(describeNeutralised),

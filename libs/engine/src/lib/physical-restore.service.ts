@@ -13,6 +13,7 @@ import {
   PHYSICAL_DATA_KINDS,
   RecoveryTarget,
   RestoreTargetError,
+  RookeryError,
   TierName,
   ToolFailedError,
   WalFileName,
@@ -30,6 +31,8 @@ import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
 import { ProgressListener } from './engine.progress';
+import { DeltaApplyCounts, checkDeltaTarget, startDeltaApply, withdrawControlFile } from './delta-restore';
+import { TarExtraction } from './tar-extraction.factory';
 import { RESTORED_SERVER_LOG } from './postgres.tools';
 import { RecoveryOutcome, parseRecoveryLog, recoveryFailed, waitForPromotion } from './recovery-outcome';
 import { RecoveryPlanService } from './recovery-plan.service';
@@ -40,8 +43,14 @@ export interface PhysicalRestoreRequest {
   tier: TierName;
   /** A backup id or 'latest'. */
   backup: string;
-  /** The data directory to create; must be absent or empty. */
+  /** The data directory to create; must be absent or empty (unless delta). */
   to: string;
+  /**
+   * `to` is an existing data directory of the backup's database system, stopped: only what
+   * differs from the backup is written, what the backup lacks is removed (delta-restore.ts). Its
+   * tablespace directories are rewritten likewise (or filled when absent or empty).
+   */
+  delta?: boolean;
   start?: boolean;
   port?: number;
   /**
@@ -85,6 +94,8 @@ export interface PhysicalRestoreResult {
   directBytes: number;
   /** Set when the server was started: the port it accepts connections on. */
   startedOnPort?: number;
+  /** With delta: what was kept, rewritten and removed, over the data directory and its tablespaces. */
+  delta?: DeltaApplyCounts;
   /** What rookery neutralised in the restored configuration; null with keepSettings or bare. */
   settings: SettingsGuardReport | null;
   /** Set when recovery settings were written: the target, and with --start what recovery reached. */
@@ -150,8 +161,15 @@ export class PhysicalRestoreService {
     // Refuse before fetching anything: never write into a directory that holds something, and
     // know where every tablespace goes (the mapping names only tablespaces of this backup).
     const tablespaces = planTablespaces(manifest, dataDirectory, request.tablespaces ?? {});
-    for (const tablespace of tablespaces) await checkEmptyDirectory(tablespace.restoredTo, `tablespace '${tablespace.name}'`);
-    await prepareEmptyDirectory(dataDirectory);
+    if (request.delta) {
+      // A delta rewrites a stopped copy of the same system; from the moment pg_control is
+      // withdrawn the directory cannot be started until a restore into it completes.
+      await checkDeltaTarget(dataDirectory, manifest, tablespaces);
+      await withdrawControlFile(dataDirectory, CONTROL_FILE);
+    } else {
+      for (const tablespace of tablespaces) await checkEmptyDirectory(tablespace.restoredTo, `tablespace '${tablespace.name}'`);
+      await prepareEmptyDirectory(dataDirectory);
+    }
     const owner = await postgres.osUser();
 
     // A data directory is 0700 and, when we are root, owned by the postgres account, which also
@@ -170,6 +188,7 @@ export class PhysicalRestoreService {
     let extractMs = 0;
     let directBytes = 0;
     let settings: SettingsGuardReport | null = null;
+    let deltaCounts: DeltaApplyCounts | undefined;
     try {
       let restoredBytes = 0;
       for (const artifact of manifest.artifacts) {
@@ -205,20 +224,15 @@ export class PhysicalRestoreService {
         if (artifact.tablespace === undefined && artifact.kind.startsWith('tablespace-')) {
           throw new InvariantError(`tablespace artifact '${artifact.name}' of backup '${manifest.id}' names no tablespace`);
         }
-        // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
-        // decrypts and decompresses; global/pg_control lands under its pending name. The big
-        // files go to disk with O_DIRECT from here, the ones tar wrote are flushed as it goes, so
-        // the sync below finds little left to write.
-        const writeback = ExtractionSync.inDirectory(into);
-        const extractor = postgres.extractTar(
-          into,
-          { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` },
-          { onMember: (member) => writeback.memberStarted(member), label: `${artifact.name} of backup '${manifest.id}'`, owner },
-        );
+        const {
+          extractor,
+          settle,
+          deltaCounts: counted,
+        } = this.startConsumer(into, { request, manifest, label: `${artifact.name} of backup '${manifest.id}'`, owner });
         abortExtraction = async () => {
           extractor.abort();
           await extractor.done.catch(() => undefined);
-          await writeback.stop();
+          await settle();
         };
         // tar's own failure (ENOSPC) beats the broken pipe it leaves the read with.
         const consumer = { sink: extractor.sink, result: extractor.done, abort: () => extractor.abort() };
@@ -235,8 +249,9 @@ export class PhysicalRestoreService {
         } else {
           restoredBytes += await this.combineChainInto(chain, artifact, consumer, request);
         }
-        await writeback.stop();
+        await settle();
         directBytes += extractor.stats().directBytes;
+        if (counted) deltaCounts = addCounts(deltaCounts, counted());
       }
 
       extractMs = clock.lap();
@@ -270,6 +285,8 @@ export class PhysicalRestoreService {
       // Stop tar (and let the WAL lookup finish) before emptying the directory, or files would reappear behind us.
       await abortExtraction();
       await seeding;
+      // A delta's directory was a copy worth keeping: it is left as it is (without pg_control).
+      if (request.delta) throw notStartable(error, dataDirectory);
       await emptyDirectory(dataDirectory);
       for (const tablespace of tablespaces) await emptyDirectory(tablespace.restoredTo);
       throw error;
@@ -282,6 +299,7 @@ export class PhysicalRestoreService {
       bytes: manifest.bytes,
       directBytes,
       settings,
+      ...(deltaCounts ? { delta: deltaCounts } : {}),
       timings: { planMs, extractMs, syncMs: clock.lap() },
     };
     if (recovery) result.recovery = { target: recovery.target, description: describeRecoveryTarget(recovery.target) };
@@ -314,6 +332,35 @@ export class PhysicalRestoreService {
       result.timings.startMs = clock.lap();
     }
     return result;
+  }
+
+  /**
+   * What a tar of the backup is written into `into` by, global/pg_control landing under its
+   * pending name: GNU tar into an empty directory, or with delta the delta apply into an existing
+   * one. `settle` waits for what the consumer left running once its stream is done.
+   */
+  private startConsumer(
+    into: string,
+    options: { request: PhysicalRestoreRequest; manifest: BackupManifest; label: string; owner: { uid: number; gid: number } | null },
+  ): { extractor: TarExtraction; settle: () => Promise<void>; deltaCounts?: () => DeltaApplyCounts } {
+    const rename = { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` };
+    if (options.request.delta) {
+      // backup_manifest of a server-compressed backup is written beside the tar, not by it.
+      const keep = options.manifest.artifacts.some((artifact) => artifact.kind === 'pg-manifest') ? ['backup_manifest'] : [];
+      const extractor = startDeltaApply(into, { rename, owner: options.owner, keep, label: options.label });
+      return { extractor, settle: async () => undefined, deltaCounts: () => extractor.counts() };
+    }
+    // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
+    // decrypts and decompresses; global/pg_control lands under its pending name. The big
+    // files go to disk with O_DIRECT from here, the ones tar wrote are flushed as it goes, so
+    // the sync below finds little left to write.
+    const writeback = ExtractionSync.inDirectory(into);
+    const extractor = this.context.postgres.extractTar(into, rename, {
+      onMember: (member) => writeback.memberStarted(member),
+      label: options.label,
+      owner: options.owner,
+    });
+    return { extractor, settle: () => writeback.stop() };
   }
 
   /**
@@ -462,6 +509,24 @@ class PhaseClock {
     this.last = now;
     return elapsed;
   }
+}
+
+function addCounts(sum: DeltaApplyCounts | undefined, counts: DeltaApplyCounts): DeltaApplyCounts {
+  const keys = Object.keys(counts) as (keyof DeltaApplyCounts)[];
+  return Object.fromEntries(keys.map((key) => [key, (sum?.[key] ?? 0) + counts[key]])) as unknown as DeltaApplyCounts;
+}
+
+/** A failed delta restore's error, saying that the directory cannot be started as it is. */
+function notStartable(error: unknown, directory: string): unknown {
+  const note = `${directory} cannot be started until a restore into it completes (its pg_control was withdrawn): run the restore --delta again`;
+  if (error instanceof RookeryError) {
+    Object.defineProperty(error, 'hint', { value: error.hint ? `${error.hint}; ${note}` : note });
+    return error;
+  }
+  return new RestoreTargetError(`delta restore into '${directory}' failed: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+    hint: note,
+  });
 }
 
 async function prepareEmptyDirectory(path: string): Promise<void> {
