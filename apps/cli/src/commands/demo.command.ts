@@ -180,7 +180,11 @@ async function demoIncremental(
   const { diffTableChecksums, tableChecksums } = load.demo();
   const { source, say, timed } = run;
   await timed('change ~3% of rows', async () => {
-    await source.query("update contacts set subscribed = not subscribed, tags = array_append(tags, 'demo') where id % 37 = 0", [], 'penguinmails_oltp');
+    await source.query(
+      "update contacts set subscribed = not subscribed, tags = array_append(tags, 'demo') where id % 37 = 0",
+      [],
+      'penguinmails_oltp',
+    );
     await source.query("update sent_emails set status = 'opened', opened_at = now() where id % 41 = 0", [], 'penguinmails_oltp');
     await source.query(
       "insert into email_events select sent_email_id, 'click', now(), ip, user_agent, payload from email_events where sent_email_id % 97 = 0",

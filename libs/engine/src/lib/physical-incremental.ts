@@ -163,7 +163,9 @@ export function indexWhileStoring(
   source: Readable,
   options: { label: string; spill: SpillStore; compression?: CompressionSpec },
 ): { stored: Readable; index: Promise<PageIndexWriter> } {
-  const decode = options.compression ? createDecompressStream(options.compression, { label: options.label, offload: true }) : new PassThrough();
+  const decode = options.compression
+    ? createDecompressStream(options.compression, { label: options.label, offload: true })
+    : new PassThrough();
   const index = buildPageIndex(decode as AsyncIterable<Buffer>, options.label, new PageIndexWriter(options.spill));
   // Heard at once: a tar that fails is reported by the store write, the index's failure follows.
   index.catch((error: unknown) => source.destroy(error instanceof Error ? error : new Error(String(error))));
