@@ -167,7 +167,11 @@ describe('tablespace artifacts in replication, storage classes, expire and fault
     const manifest = await backupWithTablespaces(engine);
     const later = new Date(Date.parse(manifest.finishedAt) + 31 * DAY_MS);
     const done = await engine.transition('oltp', { now: later });
-    expect(done.moves.map((move) => [move.artifact, move.done])).toEqual(manifest.artifacts.map((artifact) => [artifact.name, true]));
+    // Every artifact but the page indexes of the tier's newest backup, which its next block
+    // incremental reads (storage-class.service keeps them readable).
+    expect(done.moves.map((move) => [move.artifact, move.done])).toEqual(
+      manifest.artifacts.filter((artifact) => artifact.kind !== 'page-index').map((artifact) => [artifact.name, true]),
+    );
     const store = openStore(primaryUrl);
     for (const artifact of tablespaceArtifacts(manifest)) {
       expect(isArchiveStorageClass((await store.stat(engine.artifactKey(manifest, artifact.name)))?.storageClass)).toBe(true);
