@@ -20,3 +20,4 @@ export * from './lib/service-auth.harness';
 export * from './lib/tablespaces';
 export * from './lib/grpc.harness';
 export * from './lib/test-certificates';
+export * from './lib/byte-streams';

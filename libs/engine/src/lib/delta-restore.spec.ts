@@ -3,11 +3,10 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupManifest, RestoreTargetError } from '@rookery/core';
 import { ProcessRunner, TarDriver, lookupOsUser } from '@rookery/postgres';
-import { SeededRandom, differentialSeeds } from '@rookery/testing';
+import { SeededRandom, differentialSeeds, randomlyChunked } from '@rookery/testing';
 import { PAGE_SIZE, isPagedPath } from './block-incremental/page-layout';
 import { encodeTarHeader, tarEnd, tarPadding } from './block-incremental/tar-members';
 import { DeltaApplyCounts, WITHDRAWN_SUFFIX, checkDeltaTarget, startDeltaApply } from './delta-restore';
@@ -100,7 +99,7 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
       owner,
       ...(asRoot ? { tarUser: 'postgres' as const } : {}),
     });
-    await Promise.all([pipeline(chunked(tar, random), extraction.sink), extraction.done]);
+    await Promise.all([pipeline(randomlyChunked(tar, random), extraction.sink), extraction.done]);
 
     const drifted = drift(target, random, outside);
     await writeTree(delta, drifted);
@@ -108,7 +107,7 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
     const outsideBefore = await describeDisk(outside);
 
     const apply = startDeltaApply(delta, { rename: RENAME, owner, keep: ['backup_manifest'], label: `case ${seed}` });
-    await Promise.all([pipeline(chunked(tar, random), apply.sink), apply.done]);
+    await Promise.all([pipeline(randomlyChunked(tar, random), apply.sink), apply.done]);
 
     const got = await describeDisk(delta);
     // What the restore writes itself stays; a fresh extraction has none of it.
@@ -403,17 +402,6 @@ function predictCounts(target: Tree, drifted: Tree): DeltaApplyCounts {
     if (!listed.has(name) && name !== 'backup_manifest' && parentStays) counts.entriesRemoved++;
   }
   return expect.objectContaining(counts) as DeltaApplyCounts;
-}
-
-/** A buffer delivered in chunks of random sizes (single bytes to 64 KiB). */
-function chunked(bytes: Buffer, random: SeededRandom): Readable {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < bytes.length; ) {
-    const size = random.chance(0.05) ? random.int(1, 7) : random.int(1, 65_536);
-    chunks.push(bytes.subarray(offset, offset + size));
-    offset += size;
-  }
-  return Readable.from(chunks, { objectMode: false });
 }
 
 describe('delta restore: the target checks', () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { IncrementalChainError, IntegrityError } from '@rookery/core';
-import { SeededRandom, differentialSeeds } from '@rookery/testing';
+import { SeededRandom, collectBytes, differentialSeeds, randomlyChunked } from '@rookery/testing';
 import { ChainLink, combineChain } from './chain-combiner';
 import { ExactReader } from './exact-reader';
 import { applyIncrementalToDirectory } from './incremental-apply';
@@ -74,23 +74,6 @@ function tarOf(tree: Tree, random: SeededRandom): Buffer {
   }
   parts.push(tarEnd());
   return Buffer.concat(parts);
-}
-
-/** A buffer delivered in chunks of random sizes (single bytes to 64 KiB). */
-function chunked(bytes: Buffer, random: SeededRandom): AsyncIterable<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < bytes.length; ) {
-    const size = random.chance(0.05) ? random.int(1, 7) : random.int(1, 65_536);
-    chunks.push(bytes.subarray(offset, offset + size));
-    offset += size;
-  }
-  return Readable.from(chunks, { objectMode: false });
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 /** The tree a tar holds. */
@@ -274,8 +257,8 @@ const newSpill = () => new SpillStore({ memoryBytes: spillMemoryBytes, directory
 async function indexOf(tar: Buffer, random: SeededRandom): Promise<Buffer> {
   const spill = newSpill();
   try {
-    const index = await buildPageIndex(chunked(tar, random), 'a base tar', new PageIndexWriter(spill));
-    return await collect(index.serialize());
+    const index = await buildPageIndex(randomlyChunked(tar, random), 'a base tar', new PageIndexWriter(spill));
+    return await collectBytes(index.serialize());
   } finally {
     await spill.close();
   }
@@ -284,17 +267,17 @@ async function indexOf(tar: Buffer, random: SeededRandom): Promise<Buffer> {
 async function takeIncremental(tar: Buffer, parentIndex: Buffer, header: { backupId: string; parentId: string }, random: SeededRandom) {
   const spill = newSpill();
   try {
-    const parent = await PageIndexLookup.load(chunked(parentIndex, random), `page index of backup ${header.parentId}`, spill);
+    const parent = await PageIndexLookup.load(randomlyChunked(parentIndex, random), `page index of backup ${header.parentId}`, spill);
     const writing = writeIncremental({
-      tar: chunked(tar, random),
+      tar: randomlyChunked(tar, random),
       label: `base tar of ${header.backupId}`,
       header,
       parent,
       index: new PageIndexWriter(spill),
     });
-    const artifact = await collect(writing.artifact);
+    const artifact = await collectBytes(writing.artifact);
     const { index, counts } = await writing.result;
-    return { artifact, index: await collect(index.serialize()), counts };
+    return { artifact, index: await collectBytes(index.serialize()), counts };
   } finally {
     await spill.close();
   }
@@ -322,8 +305,13 @@ async function takeChain(random: SeededRandom, shape: Shape, length: number): Pr
 async function combine(chain: Chain, random: SeededRandom, incrementals = chain.incrementals): Promise<Buffer> {
   const spill = newSpill();
   try {
-    const links: ChainLink[] = incrementals.map((entry) => ({ backupId: entry.backupId, artifact: chunked(entry.artifact, random) }));
-    return await collect(combineChain({ base: { backupId: 'full', tar: chunked(chain.fullTar, random) }, incrementals: links, spill }));
+    const links: ChainLink[] = incrementals.map((entry) => ({
+      backupId: entry.backupId,
+      artifact: randomlyChunked(entry.artifact, random),
+    }));
+    return await collectBytes(
+      combineChain({ base: { backupId: 'full', tar: randomlyChunked(chain.fullTar, random) }, incrementals: links, spill }),
+    );
   } finally {
     await spill.close();
   }
@@ -334,7 +322,11 @@ async function applyOnDisk(chain: Chain, random: SeededRandom, incrementals = ch
   try {
     await extract(chain.fullTar, directory);
     for (const entry of incrementals) {
-      await applyIncrementalToDirectory(directory, { backupId: entry.backupId, artifact: chunked(entry.artifact, random) }, entry.parentId);
+      await applyIncrementalToDirectory(
+        directory,
+        { backupId: entry.backupId, artifact: randomlyChunked(entry.artifact, random) },
+        entry.parentId,
+      );
     }
     return await treeOfDirectory(directory);
   } finally {
@@ -460,9 +452,9 @@ describe('block incrementals: formats and edge cases', () => {
       incrementals: [{ backupId: 'b1', parentId: 'b0', artifact, index: Buffer.alloc(0), tar }],
     };
     const spill = newSpill();
-    const combined = await collect(
+    const combined = await collectBytes(
       combineChain({
-        base: { backupId: 'b0', tar: chunked(parentTar, random) },
+        base: { backupId: 'b0', tar: randomlyChunked(parentTar, random) },
         incrementals: [{ backupId: 'b1', artifact: Readable.from([artifact]) }],
         spill,
       }),
@@ -588,7 +580,7 @@ describe('block incrementals: formats and edge cases', () => {
   it('refuses a damaged or unsorted page index, naming it', async () => {
     const index = await indexOf(tarOf(base(), random), random);
     const read = (bytes: Buffer) =>
-      collect(Readable.from(readPageIndex(Readable.from([bytes]), 'page index of backup b0')).map(() => Buffer.alloc(0)));
+      collectBytes(Readable.from(readPageIndex(Readable.from([bytes]), 'page index of backup b0')).map(() => Buffer.alloc(0)));
     await expect(read(index)).resolves.toBeDefined();
     const flipped = Buffer.from(index);
     flipped[flipped.length - 40] ^= 1;
@@ -606,8 +598,8 @@ describe('block incrementals: formats and edge cases', () => {
     const second = await takeIncremental(tars[2], first.index, { backupId: 'b2', parentId: 'b1' }, random);
     const combined = (baseTar: Buffer, links: ChainLink[]) => {
       const spill = newSpill();
-      return collect(combineChain({ base: { backupId: 'b0', tar: Readable.from([baseTar]) }, incrementals: links, spill })).finally(() =>
-        spill.close(),
+      return collectBytes(combineChain({ base: { backupId: 'b0', tar: Readable.from([baseTar]) }, incrementals: links, spill })).finally(
+        () => spill.close(),
       );
     };
     const link = (backupId: string, artifact: Buffer): ChainLink => ({ backupId, artifact: Readable.from([artifact]) });

@@ -13,7 +13,7 @@ import {
   lookupOsUser,
   startReplicationBaseBackup,
 } from '@rookery/postgres';
-import { TestCluster, pollUntil, serverBinDir, startCluster } from '@rookery/testing';
+import { TestCluster, collectBytes, pollUntil, serverBinDir, startCluster } from '@rookery/testing';
 import { combineChain } from './chain-combiner';
 import { buildPageIndex, writeIncremental } from './incremental-writer';
 import { PageIndexLookup, PageIndexWriter } from './page-index';
@@ -29,12 +29,6 @@ jest.setTimeout(240_000);
  * extracted, and started by PostgreSQL 17: every table must hold the rows the source held. And
  * the refusals: a PostgreSQL 15 server, summarize_wal off, a manifest the server rejects.
  */
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
 
 /** Each user table's name and the md5 of its rows in order: what a restore must give back. */
 async function tableDigests(query: (sql: string) => Promise<Record<string, unknown>[]>): Promise<Record<string, string>> {
@@ -101,7 +95,7 @@ describe.each([17, 18] as const)(
         checkpoint: 'fast',
         incremental: { parentManifest: link.parentManifest, parentLabel: `backup ${link.parentId}` },
       });
-      const manifest = collect(backup.manifest);
+      const manifest = collectBytes(backup.manifest);
       const store = spill();
       const parent = await PageIndexLookup.load(Readable.from([link.parentIndex]), `page index of backup ${link.parentId}`, store);
       const writing = writeIncremental({
@@ -112,10 +106,10 @@ describe.each([17, 18] as const)(
         index: new PageIndexWriter(store),
         serverIncremental: true,
       });
-      const artifact = await collect(writing.artifact);
+      const artifact = await collectBytes(writing.artifact);
       const { counts, index } = await writing.result;
       await backup.result;
-      return { artifact, counts, index: await collect(index.serialize()), manifest: await manifest };
+      return { artifact, counts, index: await collectBytes(index.serialize()), manifest: await manifest };
     }
 
     it('restores a full and two incrementals combined: every table as the source held it, far fewer pages sent', async () => {
@@ -132,9 +126,9 @@ describe.each([17, 18] as const)(
       // would be WAL-logged (a full-page image) and count as changed in the summaries.
       await source.query('vacuum (freeze)');
       const full = startReplicationBaseBackup({ url: source.url, label: 'full', checkpoint: 'fast' });
-      const [fullTar, fullManifest] = await Promise.all([collect(full.archive), collect(full.manifest)]);
+      const [fullTar, fullManifest] = await Promise.all([collectBytes(full.archive), collectBytes(full.manifest)]);
       await full.result;
-      const fullIndex = await collect(
+      const fullIndex = await collectBytes(
         (await buildPageIndex(Readable.from([fullTar]), 'base tar of full', new PageIndexWriter(spill()))).serialize(),
       );
 

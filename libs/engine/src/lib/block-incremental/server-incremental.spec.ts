@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { IncrementalChainError, IntegrityError } from '@rookery/core';
-import { SeededRandom, differentialSeeds } from '@rookery/testing';
+import { SeededRandom, collectBytes, differentialSeeds, randomlyChunked } from '@rookery/testing';
 import { combineChain } from './chain-combiner';
 import { ExactReader } from './exact-reader';
 import { applyIncrementalToDirectory } from './incremental-apply';
@@ -43,22 +43,6 @@ function tarOf(files: Files): Buffer {
   }
   parts.push(tarEnd());
   return Buffer.concat(parts);
-}
-
-function chunked(bytes: Buffer, random: SeededRandom): AsyncIterable<Buffer> {
-  const chunks: Buffer[] = [];
-  for (let offset = 0; offset < bytes.length; ) {
-    const size = random.chance(0.05) ? random.int(1, 7) : random.int(1, 65_536);
-    chunks.push(bytes.subarray(offset, offset + size));
-    offset += size;
-  }
-  return Readable.from(chunks, { objectMode: false });
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return Buffer.concat(chunks);
 }
 
 async function filesOfTar(tar: Buffer): Promise<Files> {
@@ -107,27 +91,27 @@ afterAll(async () => {
 });
 
 async function serialized(index: PageIndexWriter): Promise<Buffer> {
-  return collect(index.serialize());
+  return collectBytes(index.serialize());
 }
 
 async function indexOf(tar: Buffer, random: SeededRandom, spill: SpillStore): Promise<Buffer> {
-  return serialized(await buildPageIndex(chunked(tar, random), 'a base tar', new PageIndexWriter(spill)));
+  return serialized(await buildPageIndex(randomlyChunked(tar, random), 'a base tar', new PageIndexWriter(spill)));
 }
 
 async function takeServerIncremental(parentTar: Buffer, serverTar: Buffer, random: SeededRandom) {
   const spill = new SpillStore({ memoryBytes: random.pick([0, 1 << 20]), directory: spillRoot });
   try {
     const parentIndex = await indexOf(parentTar, random, spill);
-    const parent = await PageIndexLookup.load(chunked(parentIndex, random), 'page index of backup full', spill);
+    const parent = await PageIndexLookup.load(randomlyChunked(parentIndex, random), 'page index of backup full', spill);
     const writing = writeIncremental({
-      tar: chunked(serverTar, random),
+      tar: randomlyChunked(serverTar, random),
       label: 'base tar of incr-1',
       header: { backupId: 'incr-1', parentId: 'full' },
       parent,
       index: new PageIndexWriter(spill),
       serverIncremental: true,
     });
-    const artifact = await collect(writing.artifact);
+    const artifact = await collectBytes(writing.artifact);
     const { index, counts } = await writing.result;
     return { artifact, index: await serialized(index), counts };
   } finally {
@@ -183,10 +167,10 @@ describe('PostgreSQL 17 incremental files (INCREMENTAL.*) as rookery deltas', ()
         const spill = new SpillStore({ memoryBytes: 1 << 20, directory: spillRoot });
         let combined: Buffer;
         try {
-          combined = await collect(
+          combined = await collectBytes(
             combineChain({
-              base: { backupId: 'full', tar: chunked(parentTar, random) },
-              incrementals: [{ backupId: 'incr-1', artifact: chunked(artifact, random) }],
+              base: { backupId: 'full', tar: randomlyChunked(parentTar, random) },
+              incrementals: [{ backupId: 'incr-1', artifact: randomlyChunked(artifact, random) }],
               spill,
             }),
           );
@@ -202,7 +186,7 @@ describe('PostgreSQL 17 incremental files (INCREMENTAL.*) as rookery deltas', ()
           await writeFile(join(directory, 'PG_VERSION'), '17\n');
           await mkdir(join(directory, 'base/5'), { recursive: true });
           for (const [path, content] of parentFiles) await writeFile(join(directory, path), content);
-          await applyIncrementalToDirectory(directory, { backupId: 'incr-1', artifact: chunked(artifact, random) }, 'full');
+          await applyIncrementalToDirectory(directory, { backupId: 'incr-1', artifact: randomlyChunked(artifact, random) }, 'full');
           for (const [path, content] of expected) expect((await readFile(join(directory, path))).equals(content)).toBe(true);
         } finally {
           await rm(directory, { recursive: true, force: true });
