@@ -35,9 +35,10 @@ import { ServerFacts } from './postgres.tools';
 import { encryptionRequired } from '@rookery/wal';
 
 /**
- * A full physical backup of a tier: the base tar (with the WAL that makes it consistent) and one
- * tar per user tablespace streamed through the pipeline straight into the primary store, then the
- * manifest.
+ * A physical backup of a tier: the base tar (with the WAL that makes it consistent) and one tar
+ * per user tablespace streamed through the pipeline straight into the primary store, then the
+ * manifest. On a tier that takes block incrementals, each tar's page index is stored beside it, and
+ * an incremental stores each tar as the pages changed since the parent's (physical-incremental.ts).
  */
 export class PhysicalBackupService {
   constructor(private readonly context: EngineContext) {}
