@@ -46,6 +46,7 @@ import {
   stopAllStarted,
   trackStarted,
   waitReadWrite,
+  switchAndWaitArchived,
 } from './lib/cluster.mjs';
 import { loadData } from './lib/data.mjs';
 import { STANZA, pgbackrestArgs, pgbackrestAvailable, setupPgBackRest } from './lib/pgbackrest.mjs';
@@ -161,17 +162,6 @@ function pgbench(transactions) {
     'postgres',
   ]);
   return perClient * clients;
-}
-
-function switchAndWaitArchived(conn) {
-  const name = psql(conn, 'select pg_walfile_name(pg_switch_wal())');
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const last = psql(conn, "select coalesce(last_archived_wal, '') from pg_stat_archiver");
-    if (last && last.slice(8) >= name.slice(8)) return;
-    if (Date.now() > deadline) throw new Error(`segment ${name} not archived within 600 s (last ${last})`);
-    sh('sleep', ['0.2']);
-  }
 }
 
 const FINGERPRINT_SQL = `SELECT (SELECT count(*) FROM mail) || '/' || (SELECT coalesce(sum(hashtext(body)::bigint), 0) FROM mail) || '/' ||

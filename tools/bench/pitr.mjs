@@ -30,6 +30,7 @@ import {
   stopAllStarted,
   trackStarted,
   waitReadWrite,
+  switchAndWaitArchived,
 } from './lib/cluster.mjs';
 import { STANZA, pgbackrestAvailable, setupPgBackRest } from './lib/pgbackrest.mjs';
 import { asPostgres, sh } from './lib/proc.mjs';
@@ -54,17 +55,6 @@ function seconds(start) {
 function lsnBytes(text) {
   const [high, low] = text.split('/');
   return Number((BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`));
-}
-
-function switchAndWaitArchived(conn) {
-  const name = psql(conn, 'select pg_walfile_name(pg_switch_wal())');
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const last = psql(conn, "select coalesce(last_archived_wal, '') from pg_stat_archiver");
-    if (last && last.slice(8) >= name.slice(8)) return;
-    if (Date.now() > deadline) throw new Error(`segment ${name} not archived within 600 s (last ${last})`);
-    sh('sleep', ['0.2']);
-  }
 }
 
 function fingerprint(conn) {

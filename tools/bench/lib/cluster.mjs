@@ -95,6 +95,18 @@ export function psql(conn, sql, { db = 'postgres', allowFail = false } = {}) {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
+/** Switches to a new WAL segment and waits (up to 600 s) until the server's archiver has archived it. */
+export function switchAndWaitArchived(conn) {
+  const name = psql(conn, 'select pg_walfile_name(pg_switch_wal())');
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const last = psql(conn, "select coalesce(last_archived_wal, '') from pg_stat_archiver");
+    if (last && last.slice(8) >= name.slice(8)) return;
+    if (Date.now() > deadline) throw new Error(`segment ${name} not archived within 600 s (last ${last})`);
+    sh('sleep', ['0.2']);
+  }
+}
+
 /** Wait until the server at conn accepts connections and is out of recovery. */
 export function waitReadWrite(conn, timeoutS = 600) {
   const deadline = Date.now() + timeoutS * 1000;

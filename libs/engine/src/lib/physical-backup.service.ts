@@ -16,7 +16,7 @@ import {
 } from '@rookery/core';
 import { type BasebackupResult, INCREMENTAL_BASE_BACKUP_MIN_VERSION, describePgUrl } from '@rookery/postgres';
 import { WalArchive, WalSystemRecord, walLayout } from '@rookery/repository';
-import { ArtifactEncoding, artifactFileName, keyMaterialFor, writeArtifact } from './artifact.codec';
+import { ArtifactEncoding, artifactFileName, writeArtifact } from './artifact.codec';
 import { cleanUpFailedBackup } from './backup-cleanup';
 import { allocateBackupId } from './backup-ids';
 import type { NamedBackupRequest } from './backup-run';
@@ -26,13 +26,13 @@ import {
   INDEX_SPILL_MEMORY_BYTES,
   IncrementalParent,
   TarKey,
+  chainReadOptions,
   chooseIncrementalParent,
   decodedArtifact,
   indexWhileStoring,
   loadParentIndexes,
 } from './physical-incremental';
 import { ServerFacts } from './postgres.tools';
-import { encryptionRequired } from '@rookery/wal';
 
 /**
  * A physical backup of a tier: the base tar (with the WAL that makes it consistent) and one tar
@@ -231,13 +231,7 @@ export class PhysicalBackupService {
     };
     try {
       const parentIndexes = options.parent
-        ? await loadParentIndexes(options.parent.parent, {
-            repository,
-            keyMaterialOf: (manifest) => keyMaterialFor(manifest, encoding),
-            requireEncryption: encryptionRequired(encoding),
-            signal: options.signal,
-            spill: spill(),
-          })
+        ? await loadParentIndexes(options.parent.parent, { ...chainReadOptions(this.context, options.signal), spill: spill() })
         : null;
       return await this.takeOverProtocol(options, name, common, parentIndexes, spill);
     } finally {
@@ -272,12 +266,7 @@ export class PhysicalBackupService {
       ...(parentManifest && parentManifestArtifact
         ? {
             incremental: {
-              parentManifest: decodedArtifact(parentManifest, parentManifestArtifact, {
-                repository,
-                keyMaterialOf: (manifest) => keyMaterialFor(manifest, encoding),
-                requireEncryption: encryptionRequired(encoding),
-                signal: options.signal,
-              }),
+              parentManifest: decodedArtifact(parentManifest, parentManifestArtifact, chainReadOptions(this.context, options.signal)),
               parentLabel: parentManifest.id,
             },
           }

@@ -12,7 +12,9 @@ import {
 } from '@rookery/core';
 import { createDecompressStream } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
-import { readArtifact } from './artifact.codec';
+import { keyMaterialFor, readArtifact } from './artifact.codec';
+import type { EngineContext } from './engine.context';
+import { encryptionRequired } from '@rookery/wal';
 import { PageIndexLookup, PageIndexWriter, SpillStore, buildPageIndex } from './block-incremental';
 import { resolveChain } from './logical-incremental.service';
 
@@ -90,6 +92,16 @@ export interface ChainReadOptions {
   requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
+}
+
+/** How the engine reads artifacts of a chain: its primary repository and its encryption settings. */
+export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'encoding'>, signal?: AbortSignal): ChainReadOptions {
+  return {
+    repository: context.repository,
+    keyMaterialOf: (manifest) => keyMaterialFor(manifest, context.encoding),
+    requireEncryption: encryptionRequired(context.encoding),
+    signal,
+  };
 }
 
 /**

@@ -24,7 +24,7 @@ import {
 } from '@rookery/core';
 import { SpillStore, combineChain, tarEnd } from './block-incremental';
 import { resolveChain } from './logical-incremental.service';
-import { ChainReadOptions, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
+import { ChainReadOptions, chainReadOptions, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
@@ -390,10 +390,7 @@ export class PhysicalRestoreService {
       throw new IncrementalChainError(`the chain of backup ${chain.at(-1)?.id} has no full backup holding '${artifact.name}'`);
     }
     const reading: ChainReadOptions = {
-      repository: this.context.repository,
-      keyMaterialOf: (manifest) => keyMaterialFor(manifest, this.context.encoding),
-      requireEncryption: encryptionRequired(this.context.encoding),
-      signal: request.signal,
+      ...chainReadOptions(this.context, request.signal),
       onStoredBytes: (read, bytes) => request.onProgress?.({ phase: 'download', artifact: read.name, bytes, totalBytes: read.storedBytes }),
     };
     const spill = new SpillStore({ directory: tmpdir() });
