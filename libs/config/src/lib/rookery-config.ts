@@ -153,9 +153,15 @@ export interface BackupConfig {
  * backup are written by rookery with O_DIRECT, bypassing the page cache, and GNU tar extracts the
  * rest. Turn it off (GNU tar writes everything, through the page cache) on a file system or kernel
  * where O_DIRECT misbehaves, or to rule the fast path out while diagnosing a restore.
+ *
+ * deltaReadAhead (default true): `restore --delta` reads each existing file ahead in big windows
+ * (several reads in flight) while it compares the backup's bytes as the decoded stream holds them,
+ * and hands the decoder's buffers back once compared. Turn it off (one window read, then compared
+ * page by page) to rule the fast path out while diagnosing a delta restore.
  */
 export interface RestoreConfig {
   directWrites: boolean;
+  deltaReadAhead: boolean;
 }
 
 /**

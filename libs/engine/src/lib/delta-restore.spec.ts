@@ -3,8 +3,10 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, readlink, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BackupManifest, RestoreTargetError } from '@rookery/core';
+import { releasesChunks } from '@rookery/pipeline';
 import { ProcessRunner, TarDriver, lookupOsUser } from '@rookery/postgres';
 import { SeededRandom, differentialSeeds, randomlyChunked } from '@rookery/testing';
 import { PAGE_SIZE, isPagedPath } from './block-incremental/page-layout';
@@ -20,8 +22,12 @@ import { startTarExtraction } from './tar-extraction.factory';
  * apply of the tar must leave exactly what GNU tar (the restore's plain path, and its direct-write
  * path) extracts from the same tar into an empty directory: paths, types, sizes, bytes, modes,
  * owners, file mtimes, link targets; and its counts must be what the two trees' differences
- * predict, page by page (only differing pages written). A failure names its seed:
- * ROOKERY_DIFF_SEED=<seed> replays just that case.
+ * predict, page by page (only differing pages written). Every case runs both paths on two copies
+ * of the drifted directory, the plain one (readAhead off) and the fast one (read-ahead windows of a
+ * random size, the tar's bytes compared as they lie in its chunks, the chunks handed back to their
+ * producer, which here scribbles over them at once, as the zstd decoder decodes into them again):
+ * both must leave the same tree and counts. A failure names its seed: ROOKERY_DIFF_SEED=<seed>
+ * replays just that case.
  */
 
 const runner = new ProcessRunner({ baseEnv: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' } });
@@ -85,9 +91,10 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
   const tar = tarOf(target, random, shape === 'big');
   const caseDirectory = join(work, String(seed));
   const fresh = join(caseDirectory, 'fresh');
-  const delta = join(caseDirectory, 'delta');
+  const plain = join(caseDirectory, 'plain');
+  const fast = join(caseDirectory, 'fast');
   const outside = join(caseDirectory, 'outside');
-  for (const path of [caseDirectory, fresh, delta, outside]) {
+  for (const path of [caseDirectory, fresh, plain, fast, outside]) {
     await mkdir(path, { mode: 0o700 });
     if (owner) await chown(path, owner.uid, owner.gid);
   }
@@ -102,24 +109,77 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
     await Promise.all([pipeline(randomlyChunked(tar, random), extraction.sink), extraction.done]);
 
     const drifted = drift(target, random, outside);
-    await writeTree(delta, drifted);
+    await writeTree(plain, drifted);
+    await writeTree(fast, drifted);
     await writeFile(join(outside, 'decoy'), 'outside the data directory');
     const outsideBefore = await describeDisk(outside);
-
-    const apply = startDeltaApply(delta, { rename: RENAME, owner, keep: ['backup_manifest'], label: `case ${seed}` });
-    await Promise.all([pipeline(randomlyChunked(tar, random), apply.sink), apply.done]);
-
-    const got = await describeDisk(delta);
-    // What the restore writes itself stays; a fresh extraction has none of it.
-    expect(got.has('backup_manifest')).toBe(drifted.has('backup_manifest'));
-    got.delete('backup_manifest');
     const expected = await describeDisk(fresh);
-    expect(firstDifference(got, expected)).toBeNull();
+
+    const counts: DeltaApplyCounts[] = [];
+    for (const [directory, readAhead] of [
+      [plain, false],
+      [fast, true],
+    ] as const) {
+      const readAheadWindow = random.pick([1, 3, 8, 128]) * PAGE_SIZE;
+      const apply = startDeltaApply(directory, {
+        rename: RENAME,
+        owner,
+        keep: ['backup_manifest'],
+        label: `case ${seed}`,
+        readAhead,
+        readAheadWindow,
+      });
+      const released = readAhead ? scribbleOnRelease(apply.sink) : null;
+      await Promise.all([pipeline(ownedChunks(randomlyChunked(tar, random)), apply.sink), apply.done]);
+      // Every chunk goes back once, and only once every byte of it was read.
+      if (released) expect(released()).toEqual({ chunks: expect.any(Number), twice: 0, bytes: tar.length });
+
+      const got = await describeDisk(directory);
+      // What the restore writes itself stays; a fresh extraction has none of it.
+      expect(got.has('backup_manifest')).toBe(drifted.has('backup_manifest'));
+      got.delete('backup_manifest');
+      expect(firstDifference(got, expected)).toBeNull();
+      expect(apply.counts()).toEqual(predictCounts(target, drifted));
+      counts.push(apply.counts());
+    }
     expect(await describeDisk(outside)).toEqual(outsideBefore);
-    expect(apply.counts()).toEqual(predictCounts(target, drifted));
+    // Bytes read and written depend on the window sizes; what was kept, rewritten and removed does not.
+    const [plainCounts, fastCounts] = counts.map((counted) => ({ ...counted, bytesCompared: 0, bytesWritten: 0 }));
+    expect(fastCounts).toEqual(plainCounts);
   } finally {
     await rm(caseDirectory, { recursive: true, force: true });
   }
+}
+
+/**
+ * The chunks of `source`, each copied into memory of its own: what a producer that takes its
+ * chunks back (the zstd decoder) hands out. randomlyChunked's are views of one buffer.
+ */
+async function* ownedChunks(source: Readable): AsyncGenerator<Buffer> {
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    const owned = Buffer.from(new ArrayBuffer(chunk.length));
+    chunk.copy(owned);
+    yield owned;
+  }
+}
+
+/**
+ * Listens to a sink's chunk releases as the zstd decoder does, and overwrites each chunk at once
+ * (the decoder decodes into it again): a chunk handed back while the apply still needs its bytes
+ * leaves a tree that differs from the fresh extraction. Returns what was released.
+ */
+function scribbleOnRelease(sink: unknown): () => { chunks: number; twice: number; bytes: number } {
+  if (!releasesChunks(sink)) throw new Error('the fast path sink does not hand chunks back');
+  const seen = new Set<ArrayBufferLike>();
+  const tally = { chunks: 0, twice: 0, bytes: 0 };
+  sink.onRelease((chunk) => {
+    if (seen.has(chunk.buffer)) tally.twice++;
+    seen.add(chunk.buffer);
+    tally.chunks++;
+    tally.bytes += chunk.length;
+    chunk.fill(0xa5);
+  });
+  return () => ({ ...tally });
 }
 
 /** A data directory's shape: databases of relation files (forks, segments), global/, WAL, SLRU, config, tablespace links. */

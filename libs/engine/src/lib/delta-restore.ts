@@ -16,8 +16,9 @@ import {
   utimes,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { BackupManifest, RestoreTargetError } from '@rookery/core';
+import { PassThrough, Writable } from 'node:stream';
+import { BackupManifest, IntegrityError, InvariantError, RestoreTargetError } from '@rookery/core';
+import { ChunkReleaseListener, ChunkReleasingSink } from '@rookery/pipeline';
 import { ExactReader } from './block-incremental/exact-reader';
 import { PAGE_SIZE, isPagedPath } from './block-incremental/page-layout';
 import { TarMember, readTarMembers } from './block-incremental/tar-members';
@@ -48,6 +49,16 @@ export interface DeltaApplyOptions {
   keep?: readonly string[];
   /** Names the archive in errors. */
   label?: string;
+  /**
+   * The fast path (default true; config `restore.deltaReadAhead`): the existing file is read
+   * ahead in big windows, several reads in flight, while the tar's bytes are compared as they lie
+   * in the stream's chunks, and the decoder's chunks go back to it once compared (ChunkRelease).
+   * False: the plain path, one window read and then compared page by page, the tar's bytes taken
+   * through a PassThrough. Both leave the same directory (delta-restore.spec.ts runs both).
+   */
+  readAhead?: boolean;
+  /** Fast path: bytes per read of an existing file, a multiple of PAGE_SIZE (1 MiB; specs make it small to cross many windows). */
+  readAheadWindow?: number;
 }
 
 /** What a delta apply did. */
@@ -84,6 +95,10 @@ export const WITHDRAWN_SUFFIX = '.rookery-withdrawn';
 const WINDOW_PAGES = 64;
 /** Bytes the sink buffers ahead of the apply. */
 const SINK_BUFFER = 1 << 20;
+/** Fast path: bytes of the existing file per read. */
+const READ_AHEAD_WINDOW = 1 << 20;
+/** Fast path: reads of the existing file in flight ahead of the comparison. */
+const READ_AHEAD_DEPTH = 4;
 
 /**
  * Starts applying a tar stream to `directory`, which must exist (checkDeltaTarget): directories
@@ -100,16 +115,25 @@ const SINK_BUFFER = 1 << 20;
  * the withdrawal of pg_control is made durable at once, before any other write.
  */
 export function startDeltaApply(directory: string, options: DeltaApplyOptions = {}): DeltaApply {
-  const sink = new PassThrough({ highWaterMark: SINK_BUFFER });
+  const readAhead = options.readAhead ?? true;
+  // The fast path's sink hands on the writer's chunks themselves (a PassThrough read as an async
+  // iterable concatenates what it buffered) and can give them back (ChunkReleasingSink).
+  const channel = readAhead ? new ChunkChannel(SINK_BUFFER) : null;
+  const sink = channel ?? new PassThrough({ highWaterMark: SINK_BUFFER });
   // The failure is `done`'s to report; a writer that already finished is not listening any more.
   sink.on('error', () => undefined);
-  const applier = new DeltaApplier(directory, options);
+  const readAheadWindow = options.readAheadWindow ?? READ_AHEAD_WINDOW;
+  if (readAheadWindow <= 0 || readAheadWindow % PAGE_SIZE !== 0) {
+    throw new InvariantError(`delta apply read-ahead window ${readAheadWindow} is not a positive multiple of ${PAGE_SIZE}`);
+  }
+  const applier = new DeltaApplier(directory, options, channel, readAheadWindow);
   const done = (async () => {
     if (options.rename) await withdrawControlFile(directory, options.rename.from);
-    const reader = new ExactReader(sink, options.label ?? 'the tar');
+    const reader = new ExactReader(channel ?? sink, options.label ?? 'the tar');
     for await (const member of readTarMembers(reader)) await applier.apply(member, reader);
     // What follows the end-of-archive blocks (a record's padding) is read, so the writer finishes.
     while (!(await reader.atEnd())) await reader.readSome(SINK_BUFFER);
+    channel?.releaseThrough(reader.offset);
     await applier.removeUnlisted();
   })();
   done.catch((error: unknown) => {
@@ -169,16 +193,26 @@ class DeltaApplier {
   /** Directories known to be real directories (not a symlink or a file in the way). */
   private readonly directories = new Set<string>(['.']);
   private readonly window = Buffer.allocUnsafe(WINDOW_PAGES * PAGE_SIZE);
+  /** Fast path: the read-ahead windows, reused from file to file. */
+  private readonly readBuffers: Buffer[] = [];
   private readonly keep: readonly string[];
+
+  private readonly readAhead: boolean;
 
   constructor(
     private readonly directory: string,
     private readonly options: DeltaApplyOptions,
+    /** The fast path's sink (null: the plain path), told when the apply holds no byte before the reader's offset. */
+    private readonly channel: ChunkChannel | null,
+    private readonly readAheadWindow: number,
   ) {
     this.keep = options.keep ?? [];
+    this.readAhead = channel !== null;
   }
 
   async apply(member: TarMember, reader: ExactReader): Promise<void> {
+    // The previous member and this header are done with (its padding skipped, the header parsed).
+    this.channel?.releaseThrough(reader.offset);
     const path = this.options.rename && member.path === this.options.rename.from ? this.options.rename.to : member.path;
     this.listed.add(path);
     // A parent replaced by a symlink in the drifted directory must not lead the writes elsewhere.
@@ -210,7 +244,9 @@ class DeltaApplier {
       this.counts.filesCreated++;
       written = true;
     } else if (isPagedPath(member.path) || found.size === member.size) {
-      written = await this.writeDiffering(target, found, member, reader, isPagedPath(member.path));
+      written = this.readAhead
+        ? await this.writeDifferingAhead(target, found, member, reader, isPagedPath(member.path))
+        : await this.writeDiffering(target, found, member, reader, isPagedPath(member.path));
       if (written) this.counts.filesRewritten++;
       else this.counts.filesKept++;
     } else {
@@ -296,18 +332,85 @@ class DeltaApplier {
     }
   }
 
+  /**
+   * writeDiffering's fast path, with the same result: the file is read ahead (READ_AHEAD_DEPTH
+   * windows in flight, so the disk works while the tar is decoded and compared), the tar's bytes
+   * are compared as they lie in the stream's chunks (no copy, no wait per page), and differing
+   * pages are copied out and written without waiting, the writes awaited before the file is cut
+   * and closed. Only windows with a difference are compared page by page.
+   */
+  private async writeDifferingAhead(
+    target: string,
+    found: Stats,
+    member: TarMember,
+    reader: ExactReader,
+    paged: boolean,
+  ): Promise<boolean> {
+    await makeWritable(target, found);
+    const handle = await open(target, 'r+');
+    const windowSize = this.readAheadWindow;
+    const reads = new ReadAhead(handle, Math.min(found.size, member.size), windowSize, this.readBuffers);
+    const writes = new PendingWrites(handle);
+    try {
+      let differs = false;
+      for (let offset = 0; offset < member.size; offset += windowSize) {
+        const length = Math.min(windowSize, member.size - offset);
+        const what = `byte ${offset} of '${member.path}'`;
+        if (differs && !paged) {
+          // Once a whole file differs, the rest is written without reading it.
+          reads.stop();
+          await this.writePieces(handle, reader, length, offset, what);
+          this.counts.bytesWritten += length;
+          continue;
+        }
+        const onDisk = await reads.next();
+        this.counts.bytesCompared += onDisk.length;
+        const pieces = await takePieces(reader, length, what);
+        const pages = differingPages(pieces, onDisk, length);
+        for (const page of pages) {
+          writes.add(copyRange(pieces, page.start, page.end), offset + page.start);
+          this.counts.bytesWritten += page.end - page.start;
+          if (paged) this.counts.pagesRewritten++;
+        }
+        if (pages.length > 0) differs = true;
+        // The window's pieces are not held any more: the differing pages were copied.
+        this.channel?.releaseThrough(reader.offset);
+      }
+      await writes.settle();
+      if (found.size !== member.size) {
+        await handle.truncate(member.size);
+        differs = true;
+      }
+      return differs;
+    } finally {
+      await Promise.all([reads.settle(), writes.settle().catch(() => undefined)]);
+      await handle.close();
+    }
+  }
+
   private async writeWhole(target: string, member: TarMember, reader: ExactReader): Promise<void> {
     const handle = await open(target, 'w', 0o600);
     try {
-      let offset = 0;
-      for await (const piece of reader.pieces(member.size, `the content of '${member.path}'`)) {
-        await writeFully(handle, piece, offset);
-        offset += piece.length;
-      }
+      await this.writePieces(handle, reader, member.size, 0, `the content of '${member.path}'`);
       this.counts.bytesWritten += member.size;
       if (isPagedPath(member.path)) this.counts.pagesRewritten += Math.ceil(member.size / PAGE_SIZE);
     } finally {
       await handle.close();
+    }
+  }
+
+  /** The next `length` bytes of the tar into the file at `position`, as the stream's chunks hold them. */
+  private async writePieces(handle: FileHandle, reader: ExactReader, length: number, position: number, what: string): Promise<void> {
+    let written = 0;
+    while (written < length) {
+      const pieces = await reader.readSome(length - written);
+      if (pieces.length === 0) throw new IntegrityError(`${reader.label} ends early, in ${what}`);
+      for (const piece of pieces) {
+        await writeFully(handle, piece, position + written);
+        written += piece.length;
+      }
+      // Only once every piece taken is written: the reader's offset is past all of them.
+      this.channel?.releaseThrough(reader.offset);
     }
   }
 
@@ -478,6 +581,234 @@ async function writeFully(handle: FileHandle, buffer: Buffer, position: number):
     written += bytesWritten;
   }
 }
+
+/** Exactly `length` bytes of the stream, as the pieces its chunks hold them (views, not copies). */
+async function takePieces(reader: ExactReader, length: number, what: string): Promise<Buffer[]> {
+  const pieces: Buffer[] = [];
+  let taken = 0;
+  while (taken < length) {
+    const some = await reader.readSome(length - taken);
+    if (some.length === 0) throw new IntegrityError(`${reader.label} ends early, in ${what}`);
+    for (const piece of some) {
+      pieces.push(piece);
+      taken += piece.length;
+    }
+  }
+  return pieces;
+}
+
+/**
+ * The pages (byte ranges of PAGE_SIZE, the last one shorter) of a window of `length` bytes, held
+ * by `pieces` in order, that differ from `onDisk` or lie past its end. First one comparison per
+ * piece: a window with no difference costs no more.
+ */
+function differingPages(pieces: readonly Buffer[], onDisk: Buffer, length: number): { start: number; end: number }[] {
+  if (onDisk.length >= length) {
+    let at = 0;
+    let same = true;
+    for (const piece of pieces) {
+      if (piece.compare(onDisk, at, at + piece.length) !== 0) {
+        same = false;
+        break;
+      }
+      at += piece.length;
+    }
+    if (same) return [];
+  }
+  const differing: { start: number; end: number }[] = [];
+  let index = 0;
+  let pieceStart = 0;
+  for (let start = 0; start < length; start += PAGE_SIZE) {
+    const end = Math.min(start + PAGE_SIZE, length);
+    while (pieceStart + pieces[index].length <= start) pieceStart += pieces[index++].length;
+    let equal = end <= onDisk.length;
+    // The page may span pieces: each part against the same bytes on disk.
+    for (let at = start, next = index, nextStart = pieceStart; equal && at < end; next++) {
+      const piece = pieces[next];
+      const from = at - nextStart;
+      const to = Math.min(piece.length, end - nextStart);
+      if (piece.compare(onDisk, at, at + to - from, from, to) !== 0) equal = false;
+      at += to - from;
+      nextStart += piece.length;
+    }
+    if (!equal) differing.push({ start, end });
+  }
+  return differing;
+}
+
+/** Bytes [start, end) of the window `pieces` hold, copied (the pieces go back to the decoder). */
+function copyRange(pieces: readonly Buffer[], start: number, end: number): Buffer {
+  const copy = Buffer.allocUnsafe(end - start);
+  let pieceStart = 0;
+  for (const piece of pieces) {
+    const pieceEnd = pieceStart + piece.length;
+    if (pieceEnd > start && pieceStart < end) {
+      const from = Math.max(start, pieceStart);
+      piece.copy(copy, from - start, from - pieceStart, Math.min(end, pieceEnd) - pieceStart);
+    }
+    if (pieceEnd >= end) break;
+    pieceStart = pieceEnd;
+  }
+  return copy;
+}
+
+/**
+ * The windows of a file from its start up to `end`, read READ_AHEAD_DEPTH windows ahead of the
+ * one compared. Past `end` a window is empty. settle() before the file is closed.
+ */
+class ReadAhead {
+  private readonly queue: { buffer: Buffer; read: Promise<number> }[] = [];
+  private position = 0;
+  private current: Buffer | null = null;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private end: number,
+    private readonly window: number,
+    /** Buffers of `window` bytes to reuse. */
+    private readonly pool: Buffer[],
+  ) {
+    this.fill();
+  }
+
+  /** The next window's bytes on disk (a view valid until the next call). */
+  async next(): Promise<Buffer> {
+    if (this.current) this.pool.push(this.current);
+    this.current = null;
+    const entry = this.queue.shift();
+    this.fill();
+    if (!entry) return EMPTY;
+    this.current = entry.buffer;
+    return entry.buffer.subarray(0, await entry.read);
+  }
+
+  /** No more reads are started. */
+  stop(): void {
+    this.end = Math.min(this.end, this.position);
+  }
+
+  async settle(): Promise<void> {
+    this.stop();
+    await Promise.allSettled(this.queue.map((entry) => entry.read));
+    for (const entry of this.queue.splice(0)) this.pool.push(entry.buffer);
+    if (this.current) this.pool.push(this.current);
+    this.current = null;
+  }
+
+  private fill(): void {
+    while (this.queue.length < READ_AHEAD_DEPTH && this.position < this.end) {
+      const buffer = this.pool.pop() ?? Buffer.allocUnsafe(this.window);
+      const read = readFully(this.handle, buffer, Math.min(this.window, this.end - this.position), this.position);
+      // Heard by next() or settle(); a read nobody waits for any more must not go unhandled.
+      read.catch(() => undefined);
+      this.queue.push({ buffer, read });
+      this.position += this.window;
+    }
+  }
+}
+
+/** Writes started without waiting; settle() waits for all and reports the first failure. */
+class PendingWrites {
+  private pending: Promise<void>[] = [];
+
+  constructor(private readonly handle: FileHandle) {}
+
+  add(buffer: Buffer, position: number): void {
+    const write = writeFully(this.handle, buffer, position);
+    write.catch(() => undefined);
+    this.pending.push(write);
+  }
+
+  async settle(): Promise<void> {
+    const pending = this.pending;
+    this.pending = [];
+    await Promise.all(pending);
+  }
+}
+
+/**
+ * The fast path's sink: a Writable whose chunks are read, as they were written, by one async
+ * iteration (ExactReader), with SINK_BUFFER bytes buffered at most. It can hand a chunk back to
+ * its producer (ChunkReleasingSink: the zstd decoder then decodes into its memory again instead
+ * of fresh pages) once every byte of it was read and the reader holds none of it any more, which
+ * the apply tells by releaseThrough(its reader's offset).
+ */
+class ChunkChannel extends Writable implements ChunkReleasingSink {
+  private readonly chunks: Buffer[] = [];
+  private buffered = 0;
+  private resumeWriter: (() => void) | null = null;
+  private wake: (() => void) | null = null;
+  private ended = false;
+  private failure: Error | null = null;
+  private listener: ChunkReleaseListener | null = null;
+  /** With a listener: the chunks handed to the reader and not released, with the stream offset of their ends. */
+  private readonly lent: { chunk: Buffer; end: number }[] = [];
+  private handedOut = 0;
+
+  constructor(private readonly limit: number) {
+    super({ highWaterMark: limit });
+  }
+
+  onRelease(listener: ChunkReleaseListener): void {
+    this.listener = listener;
+  }
+
+  /** Hands back every chunk whose bytes all lie before `offset` (bytes the reader consumed and no longer holds). */
+  releaseThrough(offset: number): void {
+    while (this.lent.length > 0 && this.lent[0].end <= offset) this.listener?.((this.lent.shift() as { chunk: Buffer }).chunk);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    this.wakeReader();
+    if (this.buffered < this.limit) callback();
+    else this.resumeWriter = () => callback();
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.ended = true;
+    this.wakeReader();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // After _final a stream is destroyed without an error (autoDestroy): what it holds is still read.
+    if (error || !this.ended) this.failure = error ?? new Error('the tar stream was closed before its end');
+    this.wakeReader();
+    callback(error);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      const chunk = this.chunks.shift();
+      if (chunk) {
+        this.buffered -= chunk.length;
+        if (this.resumeWriter && this.buffered < this.limit) {
+          const resume = this.resumeWriter;
+          this.resumeWriter = null;
+          resume();
+        }
+        this.handedOut += chunk.length;
+        if (this.listener) this.lent.push({ chunk, end: this.handedOut });
+        yield chunk;
+      } else if (this.ended) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => (this.wake = resolve));
+      }
+    }
+  }
+
+  private wakeReader(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
 
 async function fsyncDirectory(path: string): Promise<void> {
   const handle = await open(path, 'r');

@@ -347,7 +347,8 @@ export class PhysicalRestoreService {
     if (options.request.delta) {
       // backup_manifest of a server-compressed backup is written beside the tar, not by it.
       const keep = options.manifest.artifacts.some((artifact) => artifact.kind === 'pg-manifest') ? ['backup_manifest'] : [];
-      const extractor = startDeltaApply(into, { rename, owner: options.owner, keep, label: options.label });
+      const readAhead = this.context.config.restore.deltaReadAhead;
+      const extractor = startDeltaApply(into, { rename, owner: options.owner, keep, label: options.label, readAhead });
       return { extractor, settle: async () => undefined, deltaCounts: () => extractor.counts() };
     }
     // GNU tar extracts in its own process (on another core) while this one fetches, verifies,
