@@ -367,11 +367,12 @@ class DeltaApplier {
         this.counts.bytesCompared += onDisk.length;
         const pieces = await takePieces(reader, length, what);
         const pages = differingPages(pieces, onDisk, length);
-        for (const page of pages) {
-          writes.add(copyRange(pieces, page.start, page.end), offset + page.start);
-          this.counts.bytesWritten += page.end - page.start;
-          if (paged) this.counts.pagesRewritten++;
+        // Adjacent differing pages go out as one write (each write also updates the file's times).
+        for (const run of adjacentRuns(pages)) {
+          writes.add(copyRange(pieces, run.start, run.end), offset + run.start);
+          this.counts.bytesWritten += run.end - run.start;
         }
+        if (paged) this.counts.pagesRewritten += pages.length;
         if (pages.length > 0) differs = true;
         // The window's pieces are not held any more: the differing pages were copied.
         this.channel?.releaseThrough(reader.offset);
@@ -634,6 +635,17 @@ function differingPages(pieces: readonly Buffer[], onDisk: Buffer, length: numbe
     if (!equal) differing.push({ start, end });
   }
   return differing;
+}
+
+/** Byte ranges in order, those that touch merged. */
+function adjacentRuns(ranges: readonly { start: number; end: number }[]): { start: number; end: number }[] {
+  const runs: { start: number; end: number }[] = [];
+  for (const range of ranges) {
+    const last = runs.at(-1);
+    if (last && last.end === range.start) last.end = range.end;
+    else runs.push({ ...range });
+  }
+  return runs;
 }
 
 /** Bytes [start, end) of the window `pieces` hold, copied (the pieces go back to the decoder). */
