@@ -119,6 +119,12 @@ const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 /** Held back under another name until every check passed: without it, PostgreSQL refuses to start. */
 const CONTROL_FILE = 'global/pg_control';
 const PENDING_SUFFIX = '.rookery-pending';
+/**
+ * The changed pages of a chain kept in memory before they go to the spill file: small, since the
+ * file is read back in blocks that mostly come from the page cache (which is not this process's
+ * RSS), and the restore's memory is what the operator sized the host for.
+ */
+const CHAIN_SPILL_MEMORY_BYTES = 16 * 1024 * 1024;
 /** A chain's incrementals are decoded and hashed on the main thread up to this size. */
 const LINK_OFFLOAD_MIN_BYTES = 256 * 1024 * 1024;
 
@@ -405,7 +411,7 @@ export class PhysicalRestoreService {
     const baseArtifact = base.artifact;
     const indexArtifact = baseArtifact ? pageIndexOf(base.manifest, key) : undefined;
     const inPlace = settings.chainInPlace && !request.delta && (!baseArtifact || indexArtifact !== undefined);
-    const spill = new SpillStore({ directory: tmpdir() });
+    const spill = new SpillStore({ directory: tmpdir(), memoryBytes: CHAIN_SPILL_MEMORY_BYTES });
     try {
       // The full's page index of this tar: its members and page digests for the chain's checks,
       // instead of hashing every base page of a changed file (restore.chainDigestsFromIndex).
