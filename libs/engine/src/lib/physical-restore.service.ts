@@ -421,10 +421,15 @@ export class PhysicalRestoreService {
         index = await PageIndexLookup.load(decodedArtifact(base.manifest, indexArtifact, reading), label, spill);
       }
       // An incremental is tens of MiB decoded: decoded here, not on two worker threads started
-      // for each link (their start costs more than the decoding).
+      // for each link (their start costs more than the decoding); its decoded bytes are checked
+      // against its own trailer SHA-256 as they are read (readIncremental), not hashed twice.
       const incrementals = links.map((link) => ({
         backupId: link.manifest.id,
-        artifact: decodedArtifact(link.manifest, link.artifact, { ...reading, offloadMinBytes: LINK_OFFLOAD_MIN_BYTES }),
+        artifact: decodedArtifact(link.manifest, link.artifact, {
+          ...reading,
+          offloadMinBytes: LINK_OFFLOAD_MIN_BYTES,
+          decodedCheckedByCaller: true,
+        }),
       }));
       if (inPlace) {
         return await this.patchChainInPlace({
