@@ -257,7 +257,10 @@ export const rookeryFileSchema = z
     auth: authSection,
     walStream: walStreamSection,
     wal: walArchiveSection,
-    restore: z.object({ directWrites: z.boolean(), deltaReadAhead: z.boolean() }).strict().partial(),
+    restore: z
+      .object({ directWrites: z.boolean(), chainDigestsFromIndex: z.boolean(), chainInPlace: z.boolean(), deltaReadAhead: z.boolean() })
+      .strict()
+      .partial(),
     restores: z
       .object({
         directoryRoot: z.string().regex(/^\//, 'must be an absolute path'),

@@ -153,14 +153,28 @@ export interface BackupConfig {
  * backup are written by rookery with O_DIRECT, bypassing the page cache, and GNU tar extracts the
  * rest. Turn it off (GNU tar writes everything, through the page cache) on a file system or kernel
  * where O_DIRECT misbehaves, or to rule the fast path out while diagnosing a restore.
- *
- * deltaReadAhead (default true): `restore --delta` reads each existing file ahead in big windows
- * (several reads in flight) while it compares the backup's bytes as the decoded stream holds them,
- * and hands the decoder's buffers back once compared. Turn it off (one window read, then compared
- * page by page) to rule the fast path out while diagnosing a delta restore.
  */
 export interface RestoreConfig {
   directWrites: boolean;
+  /**
+   * Restoring an incremental (default true): the digests of the full backup's pages in a file the
+   * chain changed are taken from the full's page index for the check of the rebuilt file, instead
+   * of hashing every such page again as it streams (the plain path, false).
+   */
+  chainDigestsFromIndex: boolean;
+  /**
+   * Restoring an incremental (default true): the full's tar is extracted as a full restore
+   * extracts it while the incrementals are read, then the newest version of each changed page is
+   * written in place. False: the full's tar streams through the chain combiner with the newest
+   * pages in it (the plain path; always the way of a --delta restore).
+   */
+  chainInPlace: boolean;
+  /**
+   * `restore --delta` (default true): each existing file is read ahead in big windows (several
+   * reads in flight) while the backup's bytes are compared as the decoded stream holds them, and
+   * the decoder's buffers go back to it once compared. False: one window read, then compared page
+   * by page (the plain path), to rule the fast path out while diagnosing a delta restore.
+   */
   deltaReadAhead: boolean;
 }
 

@@ -40,6 +40,11 @@ export function dataArtifactOf(manifest: BackupManifest, key: TarKey): ArtifactR
   return manifest.artifacts.find((artifact) => PHYSICAL_DATA_KINDS.includes(artifact.kind) && tarKeyOf(artifact) === key);
 }
 
+/** The page index `manifest` recorded of a tar, if any. */
+export function pageIndexOf(manifest: BackupManifest, key: TarKey): ArtifactRecord | undefined {
+  return manifest.artifacts.find((artifact) => artifact.kind === 'page-index' && tarKeyOf(artifact) === key);
+}
+
 /** The parent an incremental is taken against: the chain from its full to it, oldest first. */
 export interface IncrementalParent {
   parent: BackupManifest;
@@ -92,7 +97,14 @@ export interface ChainReadOptions {
   requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
+  /** See ReadArtifactOptions.offloadMinBytes. */
+  offloadMinBytes?: number;
+  /** See ReadArtifactOptions.decodedCheckedByCaller. */
+  decodedCheckedByCaller?: boolean;
 }
+
+/** Decoded chunks an artifact read may run ahead of its consumer (up to 4 MiB each). */
+const DECODED_CHUNKS_AHEAD = 8;
 
 /** How the engine reads artifacts of a chain: its primary repository and its encryption settings. */
 export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'encoding'>, signal?: AbortSignal): ChainReadOptions {
@@ -113,7 +125,9 @@ export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'en
 export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): AsyncIterable<Buffer> {
   return {
     async *[Symbol.asyncIterator]() {
-      const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
+      // Chunk by chunk as the decoder made them (object mode): a byte-mode PassThrough hands its
+      // async iterator every buffered chunk concatenated into a new buffer, a copy of each byte.
+      const sink = new PassThrough({ objectMode: true, highWaterMark: DECODED_CHUNKS_AHEAD });
       const failures: unknown[] = [];
       const read = readArtifact(
         options.repository.store,
@@ -126,6 +140,8 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
           requireEncryption: options.requireEncryption,
           signal: options.signal,
           onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
+          offloadMinBytes: options.offloadMinBytes,
+          decodedCheckedByCaller: options.decodedCheckedByCaller,
         },
       ).catch((error: unknown) => {
         failures.push(error);
