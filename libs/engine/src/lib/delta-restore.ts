@@ -99,6 +99,8 @@ const SINK_BUFFER = 1 << 20;
 const READ_AHEAD_WINDOW = 1 << 20;
 /** Fast path: reads of the existing file in flight ahead of the comparison. */
 const READ_AHEAD_DEPTH = 4;
+/** Fast path: bytes of differing pages being written before the comparison waits for them. */
+const PENDING_WRITE_BYTES = 8 << 20;
 
 /**
  * Starts applying a tar stream to `directory`, which must exist (checkDeltaTarget): directories
@@ -369,7 +371,7 @@ class DeltaApplier {
         const pages = differingPages(pieces, onDisk, length);
         // Adjacent differing pages go out as one write (each write also updates the file's times).
         for (const run of adjacentRuns(pages)) {
-          writes.add(copyRange(pieces, run.start, run.end), offset + run.start);
+          await writes.add(copyRange(pieces, run.start, run.end), offset + run.start);
           this.counts.bytesWritten += run.end - run.start;
         }
         if (paged) this.counts.pagesRewritten += pages.length;
@@ -719,21 +721,28 @@ class ReadAhead {
   }
 }
 
-/** Writes started without waiting; settle() waits for all and reports the first failure. */
+/**
+ * Writes started without waiting, PENDING_WRITE_BYTES at most (a file whose every page differs
+ * must not pile its copies up in memory); settle() waits for all and reports the first failure.
+ */
 class PendingWrites {
   private pending: Promise<void>[] = [];
+  private bytes = 0;
 
   constructor(private readonly handle: FileHandle) {}
 
-  add(buffer: Buffer, position: number): void {
+  async add(buffer: Buffer, position: number): Promise<void> {
     const write = writeFully(this.handle, buffer, position);
     write.catch(() => undefined);
     this.pending.push(write);
+    this.bytes += buffer.length;
+    if (this.bytes >= PENDING_WRITE_BYTES) await this.settle();
   }
 
   async settle(): Promise<void> {
     const pending = this.pending;
     this.pending = [];
+    this.bytes = 0;
     await Promise.all(pending);
   }
 }
