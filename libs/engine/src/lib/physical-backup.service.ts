@@ -272,10 +272,12 @@ export class PhysicalBackupService {
           }
         : {}),
     });
-    // Small (about 150 bytes per file): stored uncompressed, encrypted like the tar. So is a page
-    // index (its page digests do not compress).
+    // A page index is stored uncompressed (its page digests do not compress), encrypted like the
+    // tar. PostgreSQL's backup_manifest (JSON, about 150 bytes per file: 140 KiB for a thousand
+    // files) compresses about 3× and is compressed like any artifact: beside a small incremental
+    // it is a good part of what the backup stores.
     const plain: ArtifactEncoding = { ...encoding, compression: { codec: 'none', level: 0 } };
-    const manifestName = artifactFileName('backup_manifest', plain);
+    const manifestName = artifactFileName('backup_manifest', encoding);
     // Every write starts as its stream does: the manifest arrives while the tar's store write is
     // still being made durable. A failure of any stops the backup, which fails the others.
     // The protocol client's buffers come back to it once the store has written them (a store with
@@ -365,7 +367,7 @@ export class PhysicalBackupService {
     const writes = await Promise.allSettled([
       noted(storeTar(backup.archive, { key: 'base', base: 'base' })),
       tablespaceWrites,
-      noted(write(backup.manifest, { name: manifestName, kind: 'pg-manifest' }, plain)),
+      noted(write(backup.manifest, { name: manifestName, kind: 'pg-manifest' }, encoding)),
     ]);
     if (failures.length > 0) throw rootCauseOf(failures);
     const [base, tablespaces, manifest] = writes.map(
