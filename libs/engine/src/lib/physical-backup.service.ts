@@ -314,7 +314,9 @@ export class PhysicalBackupService {
       // index is ~16 bytes per page and does not compress, more than the changed pages themselves.
       const storeIndex = async (index: PageIndexWriter, against?: { lookup: PageIndexLookup; parentId: string }) => {
         const indexName = artifactFileName(`${tar.base}.pgidx`, plain);
-        const serialized = against ? index.serializeDelta(against.lookup, { backupId: options.backup.id, parentId: against.parentId }) : index.serialize();
+        const serialized = against
+          ? index.serializeDelta(against.lookup, { backupId: options.backup.id, parentId: against.parentId })
+          : index.serialize();
         const record = await write(serialized, { name: indexName, kind: 'page-index' }, plain);
         return withTablespace(against ? { ...record, pageIndex: { deltaOf: against.parentId } } : record, tar.tablespace);
       };

@@ -252,12 +252,9 @@ export async function openPageIndex(
   if (!magic.equals(MAGIC)) throw new IntegrityError(`${label} is not a rookery page index (no RKPAGIDX header)`);
   const version = await fields.u16('the version');
   if (!READABLE_VERSIONS.includes(version)) {
-    throw new IntegrityError(
-      `${label} has format version ${version}; this rookery reads versions ${READABLE_VERSIONS.join(' and ')}`,
-      {
-        hint: 'restore with the rookery version that took the backup, or a newer one',
-      },
-    );
+    throw new IntegrityError(`${label} has format version ${version}; this rookery reads versions ${READABLE_VERSIONS.join(' and ')}`, {
+      hint: 'restore with the rookery version that took the backup, or a newer one',
+    });
   }
   const pageSize = await fields.u32('the page size');
   const digestBytes = await fields.u8('the page digest size');
@@ -270,7 +267,8 @@ export async function openPageIndex(
   if (form !== FORM_FULL && form !== FORM_DELTA) throw new IntegrityError(`${label} has an unknown form ${form}: the index is damaged`);
   const header: PageIndexHeader = {
     version,
-    delta: form === FORM_DELTA ? { backupId: await fields.text('the backup id'), parentId: await fields.text('the parent backup id') } : null,
+    delta:
+      form === FORM_DELTA ? { backupId: await fields.text('the backup id'), parentId: await fields.text('the parent backup id') } : null,
   };
   async function* records(): AsyncGenerator<PageIndexRecord> {
     let previous: string | null = null;
@@ -384,12 +382,7 @@ export class PageIndexLookup {
    * count, list every page the parent lacks, and the page digests they give hash to the file
    * digest the entry names; a removed path is one the parent has. Returns the entries read.
    */
-  async advance(
-    source: AsyncIterable<Buffer>,
-    label: string,
-    backupId: string,
-    expect?: { deltaOf: string | null },
-  ): Promise<number> {
+  async advance(source: AsyncIterable<Buffer>, label: string, backupId: string, expect?: { deltaOf: string | null }): Promise<number> {
     const { header, records } = await openPageIndex(source, label);
     const deltaOf = header.delta?.parentId ?? null;
     if (expect && deltaOf !== expect.deltaOf) {
