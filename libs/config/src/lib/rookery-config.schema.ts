@@ -258,7 +258,7 @@ export const rookeryFileSchema = z
     auth: authSection,
     walStream: walStreamSection,
     wal: walArchiveSection,
-    restore: z.object({ directWrites: z.boolean() }).strict().partial(),
+    restore: z.object({ directWrites: z.boolean(), chainDigestsFromIndex: z.boolean(), chainInPlace: z.boolean() }).strict().partial(),
     restores: z
       .object({
         directoryRoot: z.string().regex(/^\//, 'must be an absolute path'),

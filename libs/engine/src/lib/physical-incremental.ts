@@ -40,6 +40,11 @@ export function dataArtifactOf(manifest: BackupManifest, key: TarKey): ArtifactR
   return manifest.artifacts.find((artifact) => PHYSICAL_DATA_KINDS.includes(artifact.kind) && tarKeyOf(artifact) === key);
 }
 
+/** The page index `manifest` recorded of a tar, if any. */
+export function pageIndexOf(manifest: BackupManifest, key: TarKey): ArtifactRecord | undefined {
+  return manifest.artifacts.find((artifact) => artifact.kind === 'page-index' && tarKeyOf(artifact) === key);
+}
+
 /** The parent an incremental is taken against: the chain from its full to it, oldest first. */
 export interface IncrementalParent {
   parent: BackupManifest;
@@ -92,6 +97,8 @@ export interface ChainReadOptions {
   requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
+  /** See ReadArtifactOptions.offloadMinBytes. */
+  offloadMinBytes?: number;
 }
 
 /** How the engine reads artifacts of a chain: its primary repository and its encryption settings. */
@@ -126,6 +133,7 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
           requireEncryption: options.requireEncryption,
           signal: options.signal,
           onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
+          offloadMinBytes: options.offloadMinBytes,
         },
       ).catch((error: unknown) => {
         failures.push(error);
