@@ -791,6 +791,27 @@ describe('page index deltas', () => {
     const page = Buffer.from(delta);
     page.writeUInt32BE(7, record);
     await expect(readChain(chain(resealed(page)), random)).rejects.toThrow('its page 7 of');
+    // Extended by two pages: both listed; one swapped for a page the parent has leaves a new page out.
+    const extended: Tree = new Map([
+      ...tree,
+      [
+        'base/5/16384',
+        {
+          type: 'file',
+          mode: 0o600,
+          mtime: 0,
+          content: Buffer.concat([(tree.get('base/5/16384') as { content: Buffer }).content, pages(random, 2)]),
+        },
+      ],
+    ]);
+    const { delta: grown } = await takeIncremental(tarOf(extended, random), fullIndex, { backupId: 'b1', parentId: 'b0' }, random);
+    expect([grown.readUInt32BE(record - 4), grown.readUInt32BE(record), grown.readUInt32BE(record + 20)]).toEqual([2, 4, 5]);
+    await expect(readChain(chain(grown), random)).resolves.toBeDefined();
+    const skipped = Buffer.from(grown);
+    skipped.writeUInt32BE(1, record);
+    await expect(readChain(chain(resealed(skipped)), random)).rejects.toThrow(
+      "page index of backup b1 does not apply to its parent's index: it leaves out page 4 of 'base/5/16384', which the parent lacks",
+    );
     // Unchanged: a delta of nothing is its header and trailer.
     const { delta: nothing } = await takeIncremental(tarOf(tree, random), fullIndex, { backupId: 'b1', parentId: 'b0' }, random);
     expect(nothing.length).toBeLessThan(80);

@@ -442,12 +442,16 @@ export class PageIndexLookup {
     for (let at = 0; at < record.pages.length; at += PAGE_RECORD_BYTES) {
       const page = record.pages.readUInt32BE(at);
       if (page < next || page >= pages) throw damaged(`its page ${page} of '${record.path}' is out of order or beyond the file`);
-      // Pages the parent lacks must all be listed: the first missing one is the next expected.
-      if (page > next && next >= parentPages) throw damaged(`it leaves out page ${next} of '${record.path}', which the parent lacks`);
+      // Pages the parent lacks must all be listed: none of those skipped (next … page - 1) may be one.
+      if (page > next && page > parentPages) {
+        throw damaged(`it leaves out page ${Math.max(next, parentPages)} of '${record.path}', which the parent lacks`);
+      }
       record.pages.copy(digests, page * PAGE_DIGEST_BYTES, at + 4, at + PAGE_RECORD_BYTES);
       next = page + 1;
     }
-    if (next < pages && next >= parentPages) throw damaged(`it leaves out page ${next} of '${record.path}', which the parent lacks`);
+    if (next < pages && pages > parentPages) {
+      throw damaged(`it leaves out page ${Math.max(next, parentPages)} of '${record.path}', which the parent lacks`);
+    }
     if (!fileDigestOfPages(digests).equals(record.fileDigest)) {
       throw damaged(`the page digests of '${record.path}' it gives do not hash to its file digest`);
     }
