@@ -316,7 +316,7 @@ export async function readArtifact(
     }
   }
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
-  if (artifact.logicalSha256) {
+  if (artifact.logicalSha256 && !options.decodedCheckedByCaller) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
     stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload }));
   }
@@ -363,6 +363,13 @@ export interface ReadArtifactOptions {
    * worker start apiece by asking for more.
    */
   offloadMinBytes?: number;
+  /**
+   * The caller checks the decoded bytes itself against a digest of their own format that covers
+   * every byte (an incremental's trailer SHA-256, which readIncremental checks at its end): the
+   * manifest's logical sha256 is then not computed a second time. The stored bytes are still
+   * checked against the manifest's sha256, so the decoded ones are what the backup wrote.
+   */
+  decodedCheckedByCaller?: boolean;
 }
 
 /** What an artifact is read into when it has an outcome of its own: tar extracting, pg_restore, a listing. */

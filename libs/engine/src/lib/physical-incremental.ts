@@ -99,7 +99,12 @@ export interface ChainReadOptions {
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
   /** See ReadArtifactOptions.offloadMinBytes. */
   offloadMinBytes?: number;
+  /** See ReadArtifactOptions.decodedCheckedByCaller. */
+  decodedCheckedByCaller?: boolean;
 }
+
+/** Decoded chunks an artifact read may run ahead of its consumer (up to 4 MiB each). */
+const DECODED_CHUNKS_AHEAD = 8;
 
 /** How the engine reads artifacts of a chain: its primary repository and its encryption settings. */
 export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'encoding'>, signal?: AbortSignal): ChainReadOptions {
@@ -120,7 +125,9 @@ export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'en
 export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): AsyncIterable<Buffer> {
   return {
     async *[Symbol.asyncIterator]() {
-      const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
+      // Chunk by chunk as the decoder made them (object mode): a byte-mode PassThrough hands its
+      // async iterator every buffered chunk concatenated into a new buffer, a copy of each byte.
+      const sink = new PassThrough({ objectMode: true, highWaterMark: DECODED_CHUNKS_AHEAD });
       const failures: unknown[] = [];
       const read = readArtifact(
         options.repository.store,
@@ -134,6 +141,7 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
           signal: options.signal,
           onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
           offloadMinBytes: options.offloadMinBytes,
+          decodedCheckedByCaller: options.decodedCheckedByCaller,
         },
       ).catch((error: unknown) => {
         failures.push(error);

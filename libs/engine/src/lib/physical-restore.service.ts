@@ -119,6 +119,12 @@ const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 /** Held back under another name until every check passed: without it, PostgreSQL refuses to start. */
 const CONTROL_FILE = 'global/pg_control';
 const PENDING_SUFFIX = '.rookery-pending';
+/**
+ * The changed pages of a chain kept in memory before they go to the spill file: small, since the
+ * file is read back in blocks that mostly come from the page cache (which is not this process's
+ * RSS), and the restore's memory is what the operator sized the host for.
+ */
+const CHAIN_SPILL_MEMORY_BYTES = 16 * 1024 * 1024;
 /** A chain's incrementals are decoded and hashed on the main thread up to this size. */
 const LINK_OFFLOAD_MIN_BYTES = 256 * 1024 * 1024;
 
@@ -405,7 +411,7 @@ export class PhysicalRestoreService {
     const baseArtifact = base.artifact;
     const indexArtifact = baseArtifact ? pageIndexOf(base.manifest, key) : undefined;
     const inPlace = settings.chainInPlace && !request.delta && (!baseArtifact || indexArtifact !== undefined);
-    const spill = new SpillStore({ directory: tmpdir() });
+    const spill = new SpillStore({ directory: tmpdir(), memoryBytes: CHAIN_SPILL_MEMORY_BYTES });
     try {
       // The full's page index of this tar: its members and page digests for the chain's checks,
       // instead of hashing every base page of a changed file (restore.chainDigestsFromIndex).
@@ -415,10 +421,15 @@ export class PhysicalRestoreService {
         index = await PageIndexLookup.load(decodedArtifact(base.manifest, indexArtifact, reading), label, spill);
       }
       // An incremental is tens of MiB decoded: decoded here, not on two worker threads started
-      // for each link (their start costs more than the decoding).
+      // for each link (their start costs more than the decoding); its decoded bytes are checked
+      // against its own trailer SHA-256 as they are read (readIncremental), not hashed twice.
       const incrementals = links.map((link) => ({
         backupId: link.manifest.id,
-        artifact: decodedArtifact(link.manifest, link.artifact, { ...reading, offloadMinBytes: LINK_OFFLOAD_MIN_BYTES }),
+        artifact: decodedArtifact(link.manifest, link.artifact, {
+          ...reading,
+          offloadMinBytes: LINK_OFFLOAD_MIN_BYTES,
+          decodedCheckedByCaller: true,
+        }),
       }));
       if (inPlace) {
         return await this.patchChainInPlace({

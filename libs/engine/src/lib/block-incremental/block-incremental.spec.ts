@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { IncrementalChainError, IntegrityError } from '@rookery/core';
 import { SeededRandom, collectBytes, differentialSeeds, randomlyChunked } from '@rookery/testing';
-import { ChainLink, combineChain } from './chain-combiner';
+import { ChainLink, combineChain, readChain } from './chain-combiner';
+import { patchChainInto } from './chain-patch';
 import { ExactReader } from './exact-reader';
 import { applyIncrementalToDirectory } from './incremental-apply';
 import { readIncremental } from './incremental-format';
@@ -357,18 +358,48 @@ async function takeChain(random: SeededRandom, shape: Shape, length: number, thr
   return { states, fullTar, fullIndex, incrementals };
 }
 
-async function combine(chain: Chain, random: SeededRandom, incrementals = chain.incrementals): Promise<Buffer> {
+/**
+ * The chain combined in one pass (the plain path of a chain restore); with `withIndex`, the base
+ * pages' digests taken from the full's page index instead of hashed (restore.chainDigestsFromIndex).
+ */
+async function combine(chain: Chain, random: SeededRandom, incrementals = chain.incrementals, withIndex = false): Promise<Buffer> {
   const spill = newSpill();
   try {
     const links: ChainLink[] = incrementals.map((entry) => ({
       backupId: entry.backupId,
       artifact: randomlyChunked(entry.artifact, random),
     }));
+    const index = withIndex
+      ? await PageIndexLookup.load(randomlyChunked(chain.fullIndex, random), 'page index of backup full', spill)
+      : undefined;
     return await collectBytes(
-      combineChain({ base: { backupId: 'full', tar: randomlyChunked(chain.fullTar, random) }, incrementals: links, spill }),
+      combineChain({
+        base: { backupId: 'full', tar: randomlyChunked(chain.fullTar, random), ...(index ? { index } : {}) },
+        incrementals: links,
+        spill,
+      }),
     );
   } finally {
     await spill.close();
+  }
+}
+
+/** The fast path of a chain restore: the full's tar extracted, then the chain's newest state written over it. */
+async function patchInPlace(chain: Chain, random: SeededRandom, incrementals = chain.incrementals): Promise<Tree> {
+  const directory = await mkdtemp(join(spillRoot, 'in-place-'));
+  const spill = newSpill();
+  try {
+    await extract(chain.fullTar, directory);
+    const links: ChainLink[] = incrementals.map((entry) => ({
+      backupId: entry.backupId,
+      artifact: randomlyChunked(entry.artifact, random),
+    }));
+    const baseIndex = await PageIndexLookup.load(randomlyChunked(chain.fullIndex, random), 'page index of backup full', spill);
+    await patchChainInto({ directory, chain: await readChain('full', links, spill), baseIndex, spill, label: 'the chain' });
+    return await treeOfDirectory(directory);
+  } finally {
+    await spill.close();
+    await rm(directory, { recursive: true, force: true });
   }
 }
 
@@ -428,6 +459,8 @@ describe('block incrementals: a chain of generated changes, combined in one pass
         }
         const combined = await treeOfTar(await combine(chain, random));
         expect(comparable(combined)).toEqual(comparable(newest));
+        expect(comparable(await treeOfTar(await combine(chain, random, chain.incrementals, true)))).toEqual(comparable(newest));
+        expect(comparable(await patchInPlace(chain, random))).toEqual(comparable(newest));
         expect(comparable(await applyOnDisk(chain, random))).toEqual(comparable(newest));
       });
     }
@@ -463,6 +496,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
           await expect(combining).rejects.toThrow(IntegrityError);
           await expect(combining).rejects.toThrow(message);
           await expect(applyOnDisk(chain, random, incrementals)).rejects.toThrow(message);
+          await expect(patchInPlace(chain, random, incrementals)).rejects.toThrow(message);
         }
       });
     }
@@ -688,6 +722,58 @@ describe('block incrementals: formats and edge cases', () => {
     damaged[damaged.indexOf('base/5/16390') + 3] ^= 1;
     await expect(combined(tars[0], [link('b1', first.artifact), link('b2', damaged)])).rejects.toThrow(
       'incremental backup b2 is damaged: its checksum',
+    );
+  });
+
+  it('in place: refuses a full whose index does not match the chain, a file written through a symbolic link, and a rebuilt file of another digest', async () => {
+    const states = [base()];
+    states.push(changed(states[0], (_, file) => (file('base/5/16384').content[5] ^= 1)));
+    states.push(changed(states[1], (next) => next.delete('base/5/16390')));
+    const tars = states.map((state) => tarOf(state, random));
+    const indexes = await Promise.all(tars.map((tar) => indexOf(tar, random)));
+    const first = await takeIncremental(tars[1], indexes[0], { backupId: 'b1', parentId: 'b0' }, random);
+    const link = (backupId: string, artifact: Buffer): ChainLink => ({ backupId, artifact: Readable.from([artifact]) });
+    const inPlace = async (baseTar: Buffer, baseIndex: Buffer, links: ChainLink[]) => {
+      const directory = await mkdtemp(join(spillRoot, 'in-place-'));
+      const spill = newSpill();
+      try {
+        await extract(baseTar, directory);
+        const index = await PageIndexLookup.load(Readable.from([baseIndex]), 'page index of backup b0', spill);
+        await patchChainInto({ directory, chain: await readChain('b0', links, spill), baseIndex: index, spill, label: 'the chain' });
+        return await treeOfDirectory(directory);
+      } finally {
+        await spill.close();
+        await rm(directory, { recursive: true, force: true });
+      }
+    };
+    expect(comparable(await inPlace(tars[0], indexes[0], [link('b1', first.artifact)]))).toEqual(comparable(states[1]));
+    // The full's index stands for its tar: one of another state is refused before anything is written.
+    await expect(inPlace(tars[2], indexes[2], [link('b1', first.artifact)])).rejects.toThrow("backup b0 lacks 'base/5/16390'");
+    const extra = changed(states[0], (next) =>
+      next.set('base/5/99999', { type: 'file', mode: 0o600, mtime: 1, content: Buffer.alloc(8192, 7) }),
+    );
+    await expect(inPlace(tarOf(extra, random), await indexOf(tarOf(extra, random), random), [link('b1', first.artifact)])).rejects.toThrow(
+      "incremental backup b1 does not account for 'base/5/99999' of backup b0",
+    );
+    // A base page whose digest in the full's index is not the one the chain was taken against.
+    const otherBase = changed(states[0], (_, file) => (file('base/5/16384').content[9000] ^= 1));
+    await expect(inPlace(tars[0], await indexOf(tarOf(otherBase, random), random), [link('b1', first.artifact)])).rejects.toThrow(
+      "'base/5/16384' as the chain rebuilds it does not match the digest incremental backup b1 recorded",
+    );
+    // A chain that writes under a symbolic link of its own state is refused, not followed.
+    const linked = changed(states[0], (next) => next.set('pg_tblspc/16400', { type: 'symlink', target: '/tmp', mode: 0o777, mtime: 1 }));
+    const linkedTar = tarOf(linked, random);
+    const under = changed(linked, (next) =>
+      next.set('pg_tblspc/16400/escape', { type: 'file', mode: 0o600, mtime: 1, content: Buffer.from('x') }),
+    );
+    const escaping = await takeIncremental(
+      tarOf(under, random),
+      await indexOf(linkedTar, random),
+      { backupId: 'b1', parentId: 'b0' },
+      random,
+    );
+    await expect(inPlace(linkedTar, await indexOf(linkedTar, random), [link('b1', escaping.artifact)])).rejects.toThrow(
+      "writes 'pg_tblspc/16400/escape' through the symbolic link 'pg_tblspc/16400'",
     );
   });
 });

@@ -287,21 +287,39 @@ async function applyIncremental(
   };
   // A mismatch with the parent is reported once the whole artifact was read: if its checksum
   // fails, the damage is what explains the mismatch, and is what the error says.
+  // Likewise a damaged page or map found on the way: the rest of the artifact is read, and the
+  // store's own verdict on it (its checksum, naming the artifact) is what is reported if it fails.
   let mismatch: unknown = null;
-  for await (const event of readIncremental(link.artifact, { backupId: link.backupId, parentId })) {
-    if (mismatch) continue;
-    try {
-      current = await applyToStates(event, current);
-    } catch (error) {
-      if (!(error instanceof IncrementalChainError)) throw error;
-      mismatch = error;
+  const source = link.artifact[Symbol.asyncIterator]();
+  try {
+    for await (const event of readIncremental({ [Symbol.asyncIterator]: () => source }, { backupId: link.backupId, parentId })) {
+      if (mismatch) continue;
+      try {
+        current = await applyToStates(event, current);
+      } catch (error) {
+        if (!(error instanceof IncrementalChainError)) throw error;
+        mismatch = error;
+      }
     }
+  } catch (error) {
+    if (error instanceof IntegrityError) await drainFor(source, error);
+    throw error;
   }
   if (mismatch) throw mismatch;
   for (const [path, state] of states) {
     if (!state.removed && !mentioned.has(path)) throw refuse(path, 'does not account for');
   }
   return order;
+}
+
+/** Reads `source` to its end; a failure of its own there (the store's checksum) is thrown instead of `found`. */
+async function drainFor(source: AsyncIterator<Buffer>, found: IntegrityError): Promise<void> {
+  try {
+    while (!(await source.next()).done);
+  } catch (error) {
+    if (error instanceof IntegrityError) throw error;
+    throw found;
+  }
 }
 
 function applyEvent(

@@ -38,8 +38,8 @@ export class SpillStore {
   private slab: Buffer | null = null;
   private slabUsed = 0;
   private file: { handle: FileHandle; directory: string; size: number } | null = null;
-  /** Spilled pieces not written yet, from offset `written` of the file on. */
-  private pending: Buffer[] = [];
+  /** Spilled pieces not written yet (the first `pendingBytes` of it), from offset `written` of the file on. */
+  private pendingBatch: Buffer | null = null;
   private pendingBytes = 0;
   private written = 0;
   /** The batch being written: a read waits for it. */
@@ -68,9 +68,16 @@ export class SpillStore {
     const file = await this.openFile();
     const offset = file.size;
     file.size += piece.length;
-    this.pending.push(Buffer.from(piece));
+    if (piece.length > WRITE_BATCH_BYTES / 4) {
+      // A big piece is written as it is, after what is pending (and before the caller may reuse it).
+      if (this.pendingBytes > 0) await this.flush(file);
+      await this.write(file, piece);
+      return { offset, length: piece.length };
+    }
+    if (this.pendingBytes + piece.length > WRITE_BATCH_BYTES) await this.flush(file);
+    this.pendingBatch ??= Buffer.allocUnsafe(WRITE_BATCH_BYTES);
+    piece.copy(this.pendingBatch, this.pendingBytes);
     this.pendingBytes += piece.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush(file);
     return { offset, length: piece.length };
   }
 
@@ -127,12 +134,22 @@ export class SpillStore {
   }
 
   private async flush(file: { handle: FileHandle }): Promise<void> {
-    const batch = Buffer.concat(this.pending, this.pendingBytes);
-    const at = this.written;
-    this.pending = [];
+    if (!this.pendingBatch || this.pendingBytes === 0) return;
+    const batch = this.pendingBatch.subarray(0, this.pendingBytes);
+    // A fresh batch for what comes next: this one is being written.
+    this.pendingBatch = null;
     this.pendingBytes = 0;
-    this.written += batch.length;
-    this.flushing = this.flushing.then(() => file.handle.write(batch, 0, batch.length, at)).then(() => undefined);
+    await this.write(file, batch);
+  }
+
+  /** Writes `bytes` at the end of what was written, after the writes before it. */
+  private async write(file: { handle: FileHandle }, bytes: Buffer): Promise<void> {
+    const at = this.written;
+    this.written += bytes.length;
+    this.flushing = this.flushing.then(async () => {
+      let done = 0;
+      while (done < bytes.length) done += (await file.handle.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+    });
     await this.flushing;
   }
 
