@@ -209,7 +209,7 @@ describe('validator service (real Kafka, real clusters)', () => {
       'manifest',
       'sha256 base.tar.zst',
       'sha256 base.pgidx',
-      'sha256 backup_manifest',
+      'sha256 backup_manifest.zst',
       'restore extraction',
       'pg_verifybackup',
       'wal continuity',
