@@ -59,6 +59,7 @@ const policyOverrides = z
           .object({
             fullEveryDays: z.number().positive(),
             maxChainFraction: z.number().positive().max(10),
+            deltaIndex: z.boolean(),
           })
           .strict()
           .partial()

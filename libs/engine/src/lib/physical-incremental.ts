@@ -167,18 +167,57 @@ function ofBackup(manifest: BackupManifest, error: unknown): unknown {
   return new IntegrityError(`backup ${manifest.id}: ${error.message}`, { hint: error.hint, cause: error });
 }
 
-/** The parent's page index of each of its tars, loaded for lookups (digests in `spill`). */
+/**
+ * The links of `chain` (a backup's chain, its full first) whose page indexes the newest link's
+ * index needs: from the newest link whose indexes are all full (a full backup, or an incremental
+ * that stored full indexes) to the end. Manifests only.
+ */
+export function indexChainOf(chain: readonly BackupManifest[]): BackupManifest[] {
+  const isDelta = (backup: BackupManifest) => backup.artifacts.some((artifact) => artifact.kind === 'page-index' && artifact.pageIndex);
+  let start = chain.length - 1;
+  while (start > 0 && isDelta(chain[start])) start--;
+  return chain.slice(start);
+}
+
+/**
+ * The page index of each tar of the newest backup of `chain` (its full first, as resolveChain
+ * gives it; every manifest trusted), loaded for lookups (digests in `spill`): the chain's indexes
+ * read oldest first from the newest link with full indexes (indexChainOf), each delta applied on
+ * top of its parent's and checked against it. `only` limits it to one tar. A link's index that is
+ * missing, damaged, or does not apply is an error naming that backup.
+ */
+export async function loadChainIndexes(
+  chain: readonly BackupManifest[],
+  options: ChainReadOptions & { spill: SpillStore; only?: TarKey },
+): Promise<Map<TarKey, PageIndexLookup>> {
+  let indexes = new Map<TarKey, PageIndexLookup>();
+  for (const link of indexChainOf(chain)) {
+    const next = new Map<TarKey, PageIndexLookup>();
+    for (const artifact of link.artifacts.filter((entry) => entry.kind === 'page-index')) {
+      const key = tarKeyOf(artifact);
+      if (options.only !== undefined && key !== options.only) continue;
+      const label = `page index '${artifact.name}' of backup ${link.id}`;
+      // A tar the previous link lacks (a tablespace created since) starts from nothing: its index must be full.
+      const lookup = indexes.get(key) ?? PageIndexLookup.empty(options.spill);
+      await lookup.advance(decodedArtifact(link, artifact, options), label, link.id, { deltaOf: artifact.pageIndex?.deltaOf ?? null });
+      next.set(key, lookup);
+    }
+    // A tar this link lacks (a tablespace dropped) is gone from the chain's indexes.
+    indexes = next;
+  }
+  const newest = chain[chain.length - 1];
+  if (options.only === undefined && !indexes.has('base')) {
+    throw new InvariantError(`backup ${newest.id} has no page index of its data directory`);
+  }
+  return indexes;
+}
+
+/** The page index of each tar of the parent an incremental is taken against, loaded through its chain. */
 export async function loadParentIndexes(
-  parent: BackupManifest,
+  parent: IncrementalParent,
   options: ChainReadOptions & { spill: SpillStore },
 ): Promise<Map<TarKey, PageIndexLookup>> {
-  const indexes = new Map<TarKey, PageIndexLookup>();
-  for (const artifact of parent.artifacts.filter((entry) => entry.kind === 'page-index')) {
-    const label = `page index '${artifact.name}' of backup ${parent.id}`;
-    indexes.set(tarKeyOf(artifact), await PageIndexLookup.load(decodedArtifact(parent, artifact, options), label, options.spill));
-  }
-  if (!indexes.has('base')) throw new InvariantError(`backup ${parent.id} has no page index of its data directory`);
-  return indexes;
+  return loadChainIndexes(parent.chain, options);
 }
 
 /**
