@@ -6,8 +6,8 @@ interface Lz4Natives {
   /** The `lz4` package's native bindings (see codec.worker.js): block decoding into our buffers, xxHash32. */
   block: { uncompress(input: Buffer, output: Buffer): number };
   hash: { xxHash(input: Buffer, seed: number): number };
-  /** lz4-napi's whole-frame decoder, for the frames the block path does not take. */
-  decompressFrameSync(frame: Buffer): Buffer;
+  /** lz4-napi, whose whole-frame decoder takes the frames the block path does not. */
+  napi: typeof import('lz4-napi');
 }
 
 let natives: Lz4Natives | null = null;
@@ -20,7 +20,7 @@ function lz4Natives(): Lz4Natives {
   natives ??= {
     block: require('lz4/build/Release/lz4.node') as Lz4Natives['block'],
     hash: require('lz4/build/Release/xxhash.node') as Lz4Natives['hash'],
-    decompressFrameSync: (require('lz4-napi') as typeof import('lz4-napi')).decompressFrameSync,
+    napi: require('lz4-napi') as typeof import('lz4-napi'),
   };
   return natives;
 }
@@ -167,7 +167,7 @@ export class Lz4FrameDecoder extends Transform {
   private emitFrame(frame: Buffer): void {
     let output: Buffer[];
     try {
-      output = this.decodeBlocks(frame) ?? [lz4Natives().decompressFrameSync(frame)];
+      output = this.decodeBlocks(frame) ?? [lz4Natives().napi.decompressFrameSync(frame)];
     } catch (cause) {
       throw this.corrupt(`lz4 frame ${this.frames} does not decode: ${(cause as Error).message}`, cause);
     }

@@ -243,7 +243,8 @@ export class WalTransfer {
       const binding = walBinding(tier, object.file);
       stages.push(createDecryptStream(this.keyFor(object), { subject: `WAL file '${object.key}'`, binding }));
     }
-    if (options.decompress && object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
+    if (options.decompress && object.codec !== 'none')
+      stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
     return stages;
   }
 
