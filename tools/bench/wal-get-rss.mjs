@@ -6,6 +6,8 @@
 //
 //   npx tsc -p tsconfig.build.json && node tools/bench/wal-get-rss.mjs [--segments 24] [--runs 5]
 //                                                                   [--replay-ms 50] [--keep]
+//                                                                   [--no-switch]
+//  --no-switch: for a checkout without wal.reuseBuffers (before it): one variant, default config.
 //
 // 1. one `wal-get` of a 16 MiB segment, as PostgreSQL's restore_command starts it without
 //    prefetch (bin/rookery-wal-get, which execs node): max RSS from /usr/bin/time -f %M
@@ -48,8 +50,9 @@ const configs = {
   reuse: path.join(work, 'reuse.yaml'),
   plain: path.join(work, 'plain.yaml'),
 };
-writeFileSync(configs.reuse, 'wal:\n  reuseBuffers: true\n');
+writeFileSync(configs.reuse, args['no-switch'] ? '{}\n' : 'wal:\n  reuseBuffers: true\n');
 writeFileSync(configs.plain, 'wal:\n  reuseBuffers: false\n');
+const variants = args['no-switch'] ? ['reuse'] : ['reuse', 'plain'];
 
 const name = (n) => `00000001000000000000${n.toString(16).toUpperCase().padStart(4, '0')}`;
 
@@ -193,7 +196,7 @@ async function main() {
   const oneShot = { reuse: [], plain: [] };
   const baseline = { version: [], node: [] };
   for (let round = 0; round < runs; round++) {
-    for (const variant of ['reuse', 'plain']) {
+    for (const variant of variants) {
       const out = path.join(work, `out-${variant}`);
       rmSync(out, { force: true });
       const { mib, status } = maxRssMiB(WAL_GET, [
@@ -215,15 +218,15 @@ async function main() {
   }
 
   const replays = {};
-  for (const variant of ['reuse', 'plain']) {
+  for (const variant of variants) {
     log(`replay of ${segments} segments, wal.reuseBuffers ${variant === 'reuse'}`);
     replays[variant] = await replay(variant);
   }
 
   const lines = [
     `wal-get of one 16 MiB segment (encrypted, zstd; ${(storedMiB / stored.length).toFixed(1)} MiB stored), max RSS MiB, median (min–max) of ${runs}:`,
-    `  wal.reuseBuffers true (default)   ${fmt(stats(oneShot.reuse))}`,
-    `  wal.reuseBuffers false (plain)    ${fmt(stats(oneShot.plain))}`,
+    `  ${args['no-switch'] ? 'default config (no switch)      ' : 'wal.reuseBuffers true (default)  '} ${fmt(stats(oneShot.reuse))}`,
+    ...(args['no-switch'] ? [] : [`  wal.reuseBuffers false (plain)    ${fmt(stats(oneShot.plain))}`]),
     `  rookery --version                 ${fmt(stats(baseline.version))}`,
     `  node -e 0 (the pinned node)       ${fmt(stats(baseline.node))}`,
     `replay of ${segments} segments (${replays.reuse.asks} restore_command calls, --prefetch 32, replay ${replayMs} ms a segment), peak VmRSS MiB:`,
