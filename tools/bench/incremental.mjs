@@ -86,9 +86,9 @@ function rookeryEnv() {
 }
 
 /** A rookery command on the bench's repository and config, monitored (wall, peak RSS of its tree). */
-async function rookery(name, cmdArgs, { allowFail = false } = {}) {
+async function rookery(name, cmdArgs, { allowFail = false, config = confPath } = {}) {
   const before = load();
-  const res = await runMonitored(process.execPath, [ROOKERY, ...cmdArgs, '--repo', repoUrl, '--config', confPath], {
+  const res = await runMonitored(process.execPath, [ROOKERY, ...cmdArgs, '--repo', repoUrl, '--config', config], {
     cwd: root,
     env: rookeryEnv(),
     watchPids: () => (cluster ? clusterPids(cluster.dataDir) : []),
@@ -288,11 +288,13 @@ function changedPages(before, after) {
 
 // ---------------------------------------------------------------- restores
 /** A files-only restore of backup id into a new directory (CLI wall, fsync included). */
-async function restoreFiles(name, id, extra = []) {
+async function restoreFiles(name, id, extra = [], { config } = {}) {
   const parent = mkPgDir(path.join(root, `restore-${name}`), 0o755);
   const target = path.join(parent, 'data');
   log(`rookery restore --backup ${id} (${name})`);
-  const { res, row } = await rookery(`restore ${name}`, ['restore', '--tier', 'oltp', '--backup', id, '--to', target, '--json', ...extra]);
+  const { res, row } = await rookery(`restore ${name}`, ['restore', '--tier', 'oltp', '--backup', id, '--to', target, '--json', ...extra], {
+    config,
+  });
   try {
     const { planMs, extractMs, syncMs } = JSON.parse(res.stdout).timings;
     row.note = `plan ${(planMs / 1000).toFixed(1)} s, extract ${(extractMs / 1000).toFixed(1)} s, sync ${(syncMs / 1000).toFixed(1)} s`;
@@ -526,6 +528,11 @@ async function main() {
   const rF7 = await restoreFiles('F7 (full)', f7.id);
   const rI6 = await restoreFiles(`I${rounds} (full + ${rounds} incrementals)`, chain[rounds - 1].id);
   rmSync(path.dirname(rI6.target), { recursive: true, force: true });
+  // The same chain by the plain path (restore.chainInPlace off: the full's tar through the combiner).
+  const plainConf = path.join(root, 'rookery-plain-chain.yaml');
+  writeFileSync(plainConf, `${readFileSync(confPath, 'utf8')}restore:\n  chainInPlace: false\n`);
+  const rI6plain = await restoreFiles(`I${rounds} combined (restore.chainInPlace off)`, chain[rounds - 1].id, [], { config: plainConf });
+  rmSync(path.dirname(rI6plain.target), { recursive: true, force: true });
 
   // ---- restore --delta at one hour of drift, both ways: I5 (a chain) into F7's restore (a copy
   // rolled back an hour), then F7 (a full) into I5's restore (a copy an hour behind caught up)
@@ -552,10 +559,10 @@ async function main() {
   results.pb = { pbFull1, pbFull2, pbIncr1, pbIncr2 };
   results.fingerprints = fingerprints;
   results.totalS = (Date.now() - t0) / 1000;
-  report({ chain, rF7: rF7.row, rI6: rI6.row, pbIncr1, pbIncr2 });
+  report({ chain, rF7: rF7.row, rI6: rI6.row, rI6plain: rI6plain.row, pbIncr1, pbIncr2 });
 }
 
-function report({ chain, rF7, rI6, pbIncr1, pbIncr2 }) {
+function report({ chain, rF7, rI6, rI6plain, pbIncr1, pbIncr2 }) {
   const L = [];
   const mib = (b) => (b / MiB).toFixed(1);
   L.push(
@@ -629,6 +636,13 @@ function report({ chain, rF7, rI6, pbIncr1, pbIncr2 }) {
     1.2,
     `${rI6.wallS.toFixed(1)} / ${rF7.wallS.toFixed(1)} s`,
   );
+  checks.push({
+    name: `(plain path, not a target) restore I${rounds} combined (restore.chainInPlace off) / restore F7 (full)`,
+    value: rI6plain.wallS / rF7.wallS,
+    limit: null,
+    pass: null,
+    detail: `${rI6plain.wallS.toFixed(1)} / ${rF7.wallS.toFixed(1)} s`,
+  });
   checks.push({
     name: `to "now": I${rounds} + WAL / F0 + WAL (no target)`,
     value: results.nowChain.wallS / results.nowFull.wallS,

@@ -116,7 +116,7 @@ describe('oltp-backup service', () => {
     expect(done.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
     // zstd compressed by the server, with its page index (the tier takes block incrementals) and
     // PostgreSQL's backup_manifest stored beside the tar.
-    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
+    expect(done.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest.zst']);
     first = done;
   });
 

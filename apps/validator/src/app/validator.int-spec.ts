@@ -204,7 +204,7 @@ describe('validator service (real Kafka, real clusters)', () => {
     });
     // The default physical backup is server-compressed: its tar, its page index (the OLTP tier
     // takes block incrementals) and PostgreSQL's backup_manifest beside it.
-    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest.zst']);
     expect(data.checks.map((check) => check.name)).toEqual([
       'manifest',
       'sha256 base.tar.zst',

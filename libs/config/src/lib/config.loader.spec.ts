@@ -31,6 +31,16 @@ describe('buildConfig', () => {
     expect(config.tiers.oltp.policy.storageClass).toBe('STANDARD_IA');
   });
 
+  it('takes physical.incremental.deltaIndex (absent: delta page indexes), merged key by key', () => {
+    expect(DEFAULT_POLICIES.oltp.physical?.incremental?.deltaIndex).toBeUndefined();
+    const off = buildConfig({ tiers: { oltp: { policy: { physical: { incremental: { deltaIndex: false } } } } } }, 'test.yaml');
+    expect(off.tiers.oltp.policy.physical?.incremental).toEqual({ fullEveryDays: 1, maxChainFraction: 0.5, deltaIndex: false });
+    expect(
+      configError(() => buildConfig({ tiers: { oltp: { policy: { physical: { incremental: { deltaIndex: 'no' } } } } } }, 'bad.yaml'))
+        .message,
+    ).toContain('tiers.oltp.policy.physical.incremental.deltaIndex');
+  });
+
   it('keeps the policy-lint findings an operator acknowledged, with the reason', () => {
     const acknowledge = [{ rule: 'rpo-schedule', reason: '4-hourly content incrementals accepted' }];
     expect(buildConfig({ tiers: { content: { policy: { acknowledge } } } }, 'x').tiers.content.policy.acknowledge).toEqual(acknowledge);

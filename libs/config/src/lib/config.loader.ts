@@ -184,7 +184,11 @@ export function buildConfig(
       ...eventSecurity,
     },
     validator: { requestWindowSeconds: file.validator?.requestWindowSeconds ?? DEFAULT_VALIDATION_REQUEST_WINDOW_SECONDS },
-    restore: { directWrites: file.restore?.directWrites ?? true },
+    restore: {
+      directWrites: file.restore?.directWrites ?? true,
+      chainDigestsFromIndex: file.restore?.chainDigestsFromIndex ?? true,
+      chainInPlace: file.restore?.chainInPlace ?? true,
+    },
     restores: {
       directoryRoot: file.restores?.directoryRoot ? normalize(file.restores.directoryRoot) : null,
       logicalTargetHosts: file.restores?.logicalTargetHosts ?? null,

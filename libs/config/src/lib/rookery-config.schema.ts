@@ -59,6 +59,7 @@ const policyOverrides = z
           .object({
             fullEveryDays: z.number().positive(),
             maxChainFraction: z.number().positive().max(10),
+            deltaIndex: z.boolean(),
           })
           .strict()
           .partial()
@@ -258,7 +259,7 @@ export const rookeryFileSchema = z
     auth: authSection,
     walStream: walStreamSection,
     wal: walArchiveSection,
-    restore: z.object({ directWrites: z.boolean() }).strict().partial(),
+    restore: z.object({ directWrites: z.boolean(), chainDigestsFromIndex: z.boolean(), chainInPlace: z.boolean() }).strict().partial(),
     restores: z
       .object({
         directoryRoot: z.string().regex(/^\//, 'must be an absolute path'),

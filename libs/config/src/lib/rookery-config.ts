@@ -156,6 +156,19 @@ export interface BackupConfig {
  */
 export interface RestoreConfig {
   directWrites: boolean;
+  /**
+   * Restoring an incremental (default true): the digests of the full backup's pages in a file the
+   * chain changed are taken from the full's page index for the check of the rebuilt file, instead
+   * of hashing every such page again as it streams (the plain path, false).
+   */
+  chainDigestsFromIndex: boolean;
+  /**
+   * Restoring an incremental (default true): the full's tar is extracted as a full restore
+   * extracts it while the incrementals are read, then the newest version of each changed page is
+   * written in place. False: the full's tar streams through the chain combiner with the newest
+   * pages in it (the plain path; always the way of a --delta restore).
+   */
+  chainInPlace: boolean;
 }
 
 /**

@@ -60,7 +60,7 @@ export interface TablespaceRecord {
  * engine's block-incremental/README.md):
  *  - page-index: one per tar (data directory, each tablespace) of a physical backup on a tier that
  *    takes incrementals: a digest per 8 KiB page of every relation file, what the next incremental
- *    is compared against;
+ *    is compared against (an incremental's: by default a delta against its parent's, `pageIndex`);
  *  - base-incremental / tablespace-incremental: in place of base-tar / tablespace-tar in an
  *    incremental backup: the pages changed since the same tar of the parent backup, plus block maps.
  */
@@ -97,6 +97,13 @@ export interface ArtifactRecord {
    * PostgreSQL 17 (BASE_BACKUP INCREMENTAL) also how many the server did not send (skipped).
    */
   incremental?: { pagesRead: number; pagesStored: number; wholeFiles: number; removed: number; pagesSkipped?: number };
+  /**
+   * A page-index stored as a delta against the same tar's page index of backup `deltaOf` (the
+   * parent of this incremental; its index header says the same): the index is that chain's indexes
+   * read oldest first. Absent: a full index (every full backup's, and an incremental's taken with
+   * `physical.incremental.deltaIndex: false` or before deltas existed).
+   */
+  pageIndex?: { deltaOf: string };
   bytes: number;
   storedBytes: number;
   sha256: string;

@@ -83,6 +83,12 @@ export interface IncrementalChainPolicy {
   fullEveryDays: number;
   /** Once the chain's incrementals together store more than this fraction of its full's stored bytes. */
   maxChainFraction: number;
+  /**
+   * An incremental's page index is stored as a delta against its parent's (the changed entries and
+   * pages only; the next incremental reads the chain's indexes, oldest first). Absent: true. False:
+   * every incremental stores its full page index (1.9 MiB per GiB of relation files, incompressible).
+   */
+  deltaIndex?: boolean;
 }
 
 const MINUTE = 60;

@@ -284,7 +284,7 @@ export async function readArtifact(
   const label = `${artifact.name}`;
   assertArtifactEncrypted(manifest, artifact, options.requireEncryption);
   // Worker threads for the big streams only: starting one costs more than decoding a small file.
-  const offload = artifact.bytes >= OFFLOAD_MIN_BYTES;
+  const offload = artifact.bytes >= (options.offloadMinBytes ?? OFFLOAD_MIN_BYTES);
   const stages: Duplex[] = [
     countBytes(options.onStoredBytes),
     createVerifyStream({ sha256: artifact.sha256, bytes: artifact.storedBytes, label }),
@@ -316,7 +316,7 @@ export async function readArtifact(
     }
   }
   // A server-compressed tar has no logical sha256: its bytes are covered by the stored sha256.
-  if (artifact.logicalSha256) {
+  if (artifact.logicalSha256 && !options.decodedCheckedByCaller) {
     // The decoded stream is the big one (~7× the stored bytes): hash it off the main thread.
     stages.push(createVerifyStream({ sha256: artifact.logicalSha256, bytes: artifact.bytes, label: `${label} (decoded)`, offload }));
   }
@@ -357,6 +357,19 @@ export interface ReadArtifactOptions {
   onStoredBytes?: (bytes: number) => void;
   /** Where the sink writes (a data directory, a staging directory): names the place in a failure to write there. */
   target?: string;
+  /**
+   * Decode and hash on worker threads from how many decoded bytes on (default OFFLOAD_MIN_BYTES):
+   * a reader of many mid-sized artifacts one after another (a chain's incrementals) saves a
+   * worker start apiece by asking for more.
+   */
+  offloadMinBytes?: number;
+  /**
+   * The caller checks the decoded bytes itself against a digest of their own format that covers
+   * every byte (an incremental's trailer SHA-256, which readIncremental checks at its end): the
+   * manifest's logical sha256 is then not computed a second time. The stored bytes are still
+   * checked against the manifest's sha256, so the decoded ones are what the backup wrote.
+   */
+  decodedCheckedByCaller?: boolean;
 }
 
 /** What an artifact is read into when it has an outcome of its own: tar extracting, pg_restore, a listing. */

@@ -7,11 +7,14 @@ import { encryptionRequired } from '@rookery/wal';
 import { assertArtifactEncrypted, readArtifactInto } from './artifact.codec';
 import { ChainCheck, checkChain } from './backup-chain';
 import { readIncremental } from './block-incremental/incremental-format';
-import { readPageIndex } from './block-incremental/page-index';
+import { PageIndexLookup, readPageIndex } from './block-incremental/page-index';
+import { SpillStore } from './block-incremental/spill-store';
 import { EngineContext } from './engine.context';
 import { ProgressListener } from './engine.progress';
 import { ChangesetCheck } from './logical-changeset';
+import { resolveChain } from './logical-incremental.service';
 import { LogicalTools } from './logical-tools';
+import { INDEX_SPILL_MEMORY_BYTES, chainReadOptions, loadChainIndexes, tarKeyOf } from './physical-incremental';
 
 export interface ArtifactCheck {
   name: string;
@@ -41,7 +44,7 @@ export interface VerifyResult {
  * size, decryption, decompression, logical sha256, and that the archive lists: tar for a base
  * backup, `pg_restore --list` for a dump, header and trailer for a changeset, every page digest,
  * block map and the trailer of a block incremental (no parent data needed), and a page index to
- * its trailer. An incremental's chain of parent manifests is checked too (cheap: one listing), so
+ * its trailer (a delta index applied, entry by entry, to its parent's chain of indexes). An incremental's chain of parent manifests is checked too (cheap: one listing), so
  * a broken link is named by the child's verify. It writes nothing.
  */
 export class BackupVerifyService {
@@ -110,7 +113,7 @@ export class BackupVerifyService {
     const key = this.context.encoding.key;
     // Refused before a checker starts: it would wait for bytes that never come.
     assertArtifactEncrypted(manifest, artifact, encryptionRequired(this.context.encoding));
-    const check = await this.checker(manifest, artifact);
+    const check = await this.checker(manifest, artifact, options.signal);
     return readArtifactInto(
       repository.store,
       manifest,
@@ -131,6 +134,7 @@ export class BackupVerifyService {
   private async checker(
     manifest: BackupManifest,
     artifact: BackupManifest['artifacts'][number],
+    signal?: AbortSignal,
   ): Promise<{ sink: Writable; entries: Promise<number>; abort: (error: Error) => void }> {
     const controller = new AbortController();
     const abort = (error: Error) => controller.abort(error);
@@ -153,6 +157,9 @@ export class BackupVerifyService {
       // The header must name this backup and its parent: an artifact moved between backups, or a
       // chain out of order, is refused as the restore would refuse it.
       return readerCheck(artifact.name, (source) => readIncremental(source, { backupId: manifest.id, parentId }), isMember);
+    }
+    if (artifact.kind === 'page-index' && artifact.pageIndex) {
+      return this.deltaIndexCheck(manifest, artifact, artifact.pageIndex.deltaOf, signal);
     }
     if (artifact.kind === 'page-index') {
       const label = `the page index '${artifact.name}' of backup ${manifest.id}`;
@@ -199,6 +206,49 @@ export class BackupVerifyService {
     }
     return { sink: new Writable({ write: (_chunk, _encoding, callback) => callback() }), entries: Promise.resolve(0), abort };
   }
+
+  /**
+   * A delta page index: its parent's chain of indexes of the same tar is loaded first (each link's
+   * index read and checked; a broken link named), then the delta is applied to it entry by entry
+   * (a paged delta's resulting page digests must hash to its file digest, a removed path must be
+   * the parent's, …). Entries: the files of the resulting index.
+   */
+  private async deltaIndexCheck(
+    manifest: BackupManifest,
+    artifact: BackupManifest['artifacts'][number],
+    deltaOf: string,
+    signal?: AbortSignal,
+  ): Promise<{ sink: Writable; entries: Promise<number>; abort: (error: Error) => void }> {
+    const label = `the page index '${artifact.name}' of backup ${manifest.id}`;
+    if (manifest.parent !== deltaOf) {
+      throw new IntegrityError(`${label} is recorded as a delta against backup ${deltaOf}, but the backup's parent is ${manifest.parent}`);
+    }
+    const physical = (await this.context.repository.list(manifest.tier)).backups.filter((backup) => backup.method === 'physical');
+    const parent = physical.find((backup) => backup.id === deltaOf);
+    if (!parent) throw new IntegrityError(`${label} is a delta against backup ${deltaOf}, which is not in the repository (or not trusted)`);
+    const spill = new SpillStore({ memoryBytes: INDEX_SPILL_MEMORY_BYTES });
+    try {
+      const key = tarKeyOf(artifact);
+      const indexes = await loadChainIndexes(resolveChain(physical, parent), {
+        ...chainReadOptions(this.context, signal),
+        spill,
+        only: key,
+      });
+      const lookup = indexes.get(key) ?? PageIndexLookup.empty(spill);
+      const check = sourceCheck(artifact.name, async (source) => {
+        await lookup.advance(source, label, manifest.id, { deltaOf });
+        return lookup.size;
+      });
+      check.entries.then(
+        () => spill.close(),
+        () => spill.close(),
+      );
+      return check;
+    } catch (error) {
+      await spill.close();
+      throw error;
+    }
+  }
 }
 
 /**
@@ -211,12 +261,20 @@ function readerCheck<T>(
   read: (source: AsyncIterable<Buffer>) => AsyncIterable<T>,
   counts: (item: T) => boolean,
 ): { sink: Writable; entries: Promise<number>; abort: (error: Error) => void } {
-  const sink = new PassThrough();
-  const entries = (async () => {
+  return sourceCheck(name, async (source) => {
     let count = 0;
-    for await (const item of read(sink)) if (counts(item)) count++;
+    for await (const item of read(source)) if (counts(item)) count++;
     return count;
-  })();
+  });
+}
+
+/** A sink whose bytes `consume` reads to the end and checks, saying how many entries they held (see readerCheck). */
+function sourceCheck(
+  name: string,
+  consume: (source: AsyncIterable<Buffer>) => Promise<number>,
+): { sink: Writable; entries: Promise<number>; abort: (error: Error) => void } {
+  const sink = new PassThrough();
+  const entries = consume(sink);
   entries.catch((error: unknown) => sink.destroy(error instanceof Error ? error : new Error(`artifact '${name}': ${String(error)}`)));
   return { sink, entries, abort: (error) => sink.destroy(error) };
 }

@@ -189,10 +189,12 @@ describe('block-level incremental backups of the oltp tier', () => {
         );
         // pgbench (100 transactions a second) touches a small part of the pages between two
         // incrementals: only those are stored (every page was read: PostgreSQL 15 sends them all).
+        // How small depends on how long the backups take (a loaded machine: ~30 %), so the bound
+        // is loose; what it rules out is an incremental that stores every page.
         const data = incremental.artifacts.find((artifact) => artifact.kind === 'base-incremental');
         expect(data?.incremental?.pagesRead).toBeGreaterThan(8000);
         expect(data?.incremental?.pagesStored).toBeGreaterThan(0);
-        expect(data?.incremental?.pagesStored).toBeLessThan((data?.incremental?.pagesRead ?? 0) / 4);
+        expect(data?.incremental?.pagesStored).toBeLessThan((data?.incremental?.pagesRead ?? 0) / 2);
       });
       // Every page, block map and trailer of the newest incremental checked, its chain followed
       // (a tablespace created mid-chain has an incremental taken against nothing).

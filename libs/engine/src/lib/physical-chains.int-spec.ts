@@ -70,6 +70,9 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
       [],
       DB,
     );
+    // Hint bits set and tuples frozen before the full, as in a database at work: the first read
+    // after the load would otherwise rewrite every page, and the first incremental with it.
+    await source.query('vacuum (freeze) chain_rows', [], DB);
     primaryUrl = await s3Repository('primary', 'chains-a');
     secondaryUrl = await s3Repository('secondary', 'chains-b');
     // Retention of a day, so that `expire --now +3 days` has the whole chain past it; a chain bound
@@ -100,13 +103,47 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
     await rm(work, { recursive: true, force: true });
   });
 
-  it('takes a full and two incrementals; each verifies, an incremental with its chain up to the full', async () => {
+  it('takes a full and two incrementals (page index a delta, then full with deltaIndex off); each verifies, an incremental with its chain up to the full', async () => {
     chain.push(await engine.backup({ tier: 'oltp' }));
     await source.query("update chain_rows set note = 'first change' where id % 97 = 0", [], DB);
     chain.push(await engine.backup({ tier: 'oltp', type: 'incremental' }));
+    // The next incremental reads the full's page index and the first incremental's delta: both stay
+    // out of colder storage classes, however old.
+    const indexesOf = (backups: BackupManifest[]) =>
+      backups.flatMap((backup) =>
+        backup.artifacts.filter((artifact) => artifact.kind === 'page-index').map((artifact) => `${backup.id}/${artifact.name}`),
+      );
+    const later = new Date(Date.now() + 3 * 86_400_000);
+    const movedBefore = (await engine.transition('oltp', { dryRun: true, now: later })).moves.map(
+      (move) => `${move.backupId}/${move.artifact}`,
+    );
+    expect(indexesOf(chain).length).toBe(2);
+    expect(movedBefore.filter((name) => indexesOf(chain).includes(name))).toEqual([]);
+    expect(movedBefore.length).toBeGreaterThan(0);
+
     await source.query("update chain_rows set note = 'second change' where id % 89 = 0", [], DB);
     await source.query("insert into chain_rows select g, 'added' from generate_series(60001, 61000) g", [], DB);
-    chain.push(await engine.backup({ tier: 'oltp', type: 'incremental' }));
+    // Taken with the switch off: a full page index, read through the first incremental's delta.
+    const fullIndexes = await createEngine(
+      buildConfig(
+        {
+          repositories: [primaryUrl, secondaryUrl],
+          tiers: {
+            oltp: {
+              pgUrl: source.url,
+              policy: { retentionDays: 1, physical: { incremental: { fullEveryDays: 30, maxChainFraction: 10, deltaIndex: false } } },
+            },
+          },
+        },
+        'test',
+      ),
+      { actor: 'test' },
+    );
+    try {
+      chain.push(await fullIndexes.backup({ tier: 'oltp', type: 'incremental' }));
+    } finally {
+      await fullIndexes.close();
+    }
     atNewest = await tableChecksums(source.urlFor(DB));
 
     const [full, first, second] = chain;
@@ -132,6 +169,19 @@ describe('physical block-incremental chains: verify, replication, expire', () =>
     const newest = await engine.verify('oltp', second.id);
     expect(newest.chain).toMatchObject({ ok: true, links: chain.map((backup) => ({ id: backup.id, type: backup.type })) });
     expect((await engine.verify('oltp', full.id)).chain).toBeUndefined();
+
+    // The first incremental's page index is a delta against the full's, much smaller; the second's is full again.
+    const indexOf = (backup: BackupManifest) => backup.artifacts.find((artifact) => artifact.kind === 'page-index' && !artifact.tablespace);
+    expect(indexOf(full)?.pageIndex).toBeUndefined();
+    expect(indexOf(first)?.pageIndex).toEqual({ deltaOf: full.id });
+    expect(indexOf(second)?.pageIndex).toBeUndefined();
+    const [fullBytes, deltaBytes, againBytes] = [full, first, second].map((backup) => indexOf(backup)?.storedBytes ?? 0);
+    const changed = first.artifacts.find((artifact) => artifact.kind === 'base-incremental');
+    process.stdout.write(
+      `page index stored bytes: full ${fullBytes}, delta ${deltaBytes}, full again ${againBytes}; first incremental: base-incremental ${changed?.storedBytes} (${changed?.incremental?.pagesStored} of ${changed?.incremental?.pagesRead} pages), all ${first.storedBytes}\n`,
+    );
+    expect(deltaBytes).toBeLessThan(fullBytes / 4);
+    expect(againBytes).toBeGreaterThan(fullBytes / 2);
   }, 300_000);
 
   it('replicates parents first; the newest incremental restores from the secondary alone; a parent missing there is named', async () => {

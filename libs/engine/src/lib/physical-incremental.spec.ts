@@ -1,7 +1,8 @@
 import { ArtifactRecord, BackupManifest, IncrementalChainError } from '@rookery/core';
 import { makeManifest } from '@rookery/testing';
 import { resolveChain as chainOf } from './logical-incremental.service';
-import { chooseIncrementalParent, dataArtifactOf } from './physical-incremental';
+import { chooseIncrementalParent, dataArtifactOf, indexChainOf } from './physical-incremental';
+import { nextIndexChain } from './storage-class.service';
 
 const policy = { fullEveryDays: 1, maxChainFraction: 0.5 };
 const systemIdentifier = '7312345678901234567';
@@ -115,5 +116,36 @@ describe('the chain of a physical incremental', () => {
     expect(dataArtifactOf(withTablespace, 'base')?.name).toBe('base.blkinc');
     expect(dataArtifactOf(withTablespace, 'tablespace:16400')?.name).toBe('tablespace-16400.blkinc');
     expect(dataArtifactOf(withTablespace, 'tablespace:1')).toBeUndefined();
+  });
+});
+
+describe('the page indexes the next incremental reads', () => {
+  /** An incremental whose page index is a delta against its parent's (deltaIndex on) or full (off). */
+  const withIndex = (backup: BackupManifest, deltaOf: string | null): BackupManifest => ({
+    ...backup,
+    artifacts: backup.artifacts.map((record) => (record.kind === 'page-index' && deltaOf ? { ...record, pageIndex: { deltaOf } } : record)),
+  });
+  const f = full('F', '2026-12-07T02:00:00Z');
+  const i1 = withIndex(incremental('I1', 'F', '2026-12-07T03:00:00Z'), 'F');
+  const i2 = withIndex(incremental('I2', 'I1', '2026-12-07T04:00:00Z'), 'I1');
+  const i2Full = withIndex(incremental('I2', 'I1', '2026-12-07T04:00:00Z'), null);
+  const i3 = withIndex(incremental('I3', 'I2', '2026-12-07T05:00:00Z'), 'I2');
+  const ids = (backups: BackupManifest[]) => backups.map((backup) => backup.id);
+
+  it.each<[string, BackupManifest[], string[]]>([
+    ['a full alone', [f], ['F']],
+    ['deltas back to the full', [f, i1, i2, i3], ['F', 'I1', 'I2', 'I3']],
+    ['from the newest link with full indexes (deltaIndex off there)', [f, i1, i2Full, i3], ['I2', 'I3']],
+    ['a newest link with full indexes alone', [f, i1, i2Full], ['I2']],
+  ])('%s', (_name, chain, expected) => {
+    expect(ids(indexChainOf(chain))).toEqual(expected);
+    // What transition keeps warm: the same links, found from the listing (a logical backup is no link).
+    const logical = makeManifest({ id: 'L', method: 'logical', startedAt: '2026-12-07T01:00:00Z' });
+    expect(ids(nextIndexChain([logical, ...chain]))).toEqual(expected);
+  });
+
+  it('keeps what can be followed of a broken chain', () => {
+    expect(ids(nextIndexChain([i2, i3]))).toEqual(['I2', 'I3']);
+    expect(nextIndexChain([])).toEqual([]);
   });
 });

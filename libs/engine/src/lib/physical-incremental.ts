@@ -40,6 +40,11 @@ export function dataArtifactOf(manifest: BackupManifest, key: TarKey): ArtifactR
   return manifest.artifacts.find((artifact) => PHYSICAL_DATA_KINDS.includes(artifact.kind) && tarKeyOf(artifact) === key);
 }
 
+/** The page index `manifest` recorded of a tar, if any. */
+export function pageIndexOf(manifest: BackupManifest, key: TarKey): ArtifactRecord | undefined {
+  return manifest.artifacts.find((artifact) => artifact.kind === 'page-index' && tarKeyOf(artifact) === key);
+}
+
 /** The parent an incremental is taken against: the chain from its full to it, oldest first. */
 export interface IncrementalParent {
   parent: BackupManifest;
@@ -92,7 +97,14 @@ export interface ChainReadOptions {
   requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
+  /** See ReadArtifactOptions.offloadMinBytes. */
+  offloadMinBytes?: number;
+  /** See ReadArtifactOptions.decodedCheckedByCaller. */
+  decodedCheckedByCaller?: boolean;
 }
+
+/** Decoded chunks an artifact read may run ahead of its consumer (up to 4 MiB each). */
+const DECODED_CHUNKS_AHEAD = 8;
 
 /** How the engine reads artifacts of a chain: its primary repository and its encryption settings. */
 export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'encoding'>, signal?: AbortSignal): ChainReadOptions {
@@ -113,7 +125,9 @@ export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'en
 export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): AsyncIterable<Buffer> {
   return {
     async *[Symbol.asyncIterator]() {
-      const sink = new PassThrough({ highWaterMark: 1024 * 1024 });
+      // Chunk by chunk as the decoder made them (object mode): a byte-mode PassThrough hands its
+      // async iterator every buffered chunk concatenated into a new buffer, a copy of each byte.
+      const sink = new PassThrough({ objectMode: true, highWaterMark: DECODED_CHUNKS_AHEAD });
       const failures: unknown[] = [];
       const read = readArtifact(
         options.repository.store,
@@ -126,6 +140,8 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
           requireEncryption: options.requireEncryption,
           signal: options.signal,
           onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
+          offloadMinBytes: options.offloadMinBytes,
+          decodedCheckedByCaller: options.decodedCheckedByCaller,
         },
       ).catch((error: unknown) => {
         failures.push(error);
@@ -151,18 +167,57 @@ function ofBackup(manifest: BackupManifest, error: unknown): unknown {
   return new IntegrityError(`backup ${manifest.id}: ${error.message}`, { hint: error.hint, cause: error });
 }
 
-/** The parent's page index of each of its tars, loaded for lookups (digests in `spill`). */
+/**
+ * The links of `chain` (a backup's chain, its full first) whose page indexes the newest link's
+ * index needs: from the newest link whose indexes are all full (a full backup, or an incremental
+ * that stored full indexes) to the end. Manifests only.
+ */
+export function indexChainOf(chain: readonly BackupManifest[]): BackupManifest[] {
+  const isDelta = (backup: BackupManifest) => backup.artifacts.some((artifact) => artifact.kind === 'page-index' && artifact.pageIndex);
+  let start = chain.length - 1;
+  while (start > 0 && isDelta(chain[start])) start--;
+  return chain.slice(start);
+}
+
+/**
+ * The page index of each tar of the newest backup of `chain` (its full first, as resolveChain
+ * gives it; every manifest trusted), loaded for lookups (digests in `spill`): the chain's indexes
+ * read oldest first from the newest link with full indexes (indexChainOf), each delta applied on
+ * top of its parent's and checked against it. `only` limits it to one tar. A link's index that is
+ * missing, damaged, or does not apply is an error naming that backup.
+ */
+export async function loadChainIndexes(
+  chain: readonly BackupManifest[],
+  options: ChainReadOptions & { spill: SpillStore; only?: TarKey },
+): Promise<Map<TarKey, PageIndexLookup>> {
+  let indexes = new Map<TarKey, PageIndexLookup>();
+  for (const link of indexChainOf(chain)) {
+    const next = new Map<TarKey, PageIndexLookup>();
+    for (const artifact of link.artifacts.filter((entry) => entry.kind === 'page-index')) {
+      const key = tarKeyOf(artifact);
+      if (options.only !== undefined && key !== options.only) continue;
+      const label = `page index '${artifact.name}' of backup ${link.id}`;
+      // A tar the previous link lacks (a tablespace created since) starts from nothing: its index must be full.
+      const lookup = indexes.get(key) ?? PageIndexLookup.empty(options.spill);
+      await lookup.advance(decodedArtifact(link, artifact, options), label, link.id, { deltaOf: artifact.pageIndex?.deltaOf ?? null });
+      next.set(key, lookup);
+    }
+    // A tar this link lacks (a tablespace dropped) is gone from the chain's indexes.
+    indexes = next;
+  }
+  const newest = chain[chain.length - 1];
+  if (options.only === undefined && !indexes.has('base')) {
+    throw new InvariantError(`backup ${newest.id} has no page index of its data directory`);
+  }
+  return indexes;
+}
+
+/** The page index of each tar of the parent an incremental is taken against, loaded through its chain. */
 export async function loadParentIndexes(
-  parent: BackupManifest,
+  parent: IncrementalParent,
   options: ChainReadOptions & { spill: SpillStore },
 ): Promise<Map<TarKey, PageIndexLookup>> {
-  const indexes = new Map<TarKey, PageIndexLookup>();
-  for (const artifact of parent.artifacts.filter((entry) => entry.kind === 'page-index')) {
-    const label = `page index '${artifact.name}' of backup ${parent.id}`;
-    indexes.set(tarKeyOf(artifact), await PageIndexLookup.load(decodedArtifact(parent, artifact, options), label, options.spill));
-  }
-  if (!indexes.has('base')) throw new InvariantError(`backup ${parent.id} has no page index of its data directory`);
-  return indexes;
+  return loadChainIndexes(parent.chain, options);
 }
 
 /**

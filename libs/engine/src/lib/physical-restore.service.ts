@@ -22,9 +22,9 @@ import {
   rootCauseOf,
   walSegmentFileName,
 } from '@rookery/core';
-import { SpillStore, combineChain, tarEnd } from './block-incremental';
+import { ChainLink, PAGE_SIZE, PageIndexLookup, SpillStore, combineChain, patchChainInto, readChain, tarEnd } from './block-incremental';
 import { resolveChain } from './logical-incremental.service';
-import { ChainReadOptions, chainReadOptions, dataArtifactOf, decodedArtifact, tarKeyOf } from './physical-incremental';
+import { ChainReadOptions, chainReadOptions, dataArtifactOf, decodedArtifact, pageIndexOf, tarKeyOf } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
@@ -119,6 +119,14 @@ const DEFAULT_RECOVERY_TIMEOUT_MS = 6 * 60 * 60 * 1000;
 /** Held back under another name until every check passed: without it, PostgreSQL refuses to start. */
 const CONTROL_FILE = 'global/pg_control';
 const PENDING_SUFFIX = '.rookery-pending';
+/**
+ * The changed pages of a chain kept in memory before they go to the spill file: small, since the
+ * file is read back in blocks that mostly come from the page cache (which is not this process's
+ * RSS), and the restore's memory is what the operator sized the host for.
+ */
+const CHAIN_SPILL_MEMORY_BYTES = 16 * 1024 * 1024;
+/** A chain's incrementals are decoded and hashed on the main thread up to this size. */
+const LINK_OFFLOAD_MIN_BYTES = 256 * 1024 * 1024;
 
 /**
  * Restores a physical backup into an empty data directory. The bytes are verified while they
@@ -247,7 +255,7 @@ export class PhysicalRestoreService {
           });
           restoredBytes += artifact.bytes;
         } else {
-          restoredBytes += await this.combineChainInto(chain, artifact, consumer, request);
+          restoredBytes += await this.combineChainInto(chain, artifact, consumer, request, { into, owner });
         }
         await settle();
         directBytes += extractor.stats().directBytes;
@@ -364,18 +372,24 @@ export class PhysicalRestoreService {
   }
 
   /**
-   * One tar of an incremental's newest state into `consumer`, combined from the chain in one pass
-   * (block-incremental/chain-combiner): the incrementals of this tar back to the full tar it
-   * started from (or to a backup without it: a tablespace created since, from nothing), every
-   * check of theirs made before a byte goes out, then the full tar streamed through with the
-   * newest version of each page. No intermediate copy on disk: the changed pages wait in a spill
-   * store (memory, then a temporary file). Resolves with the bytes of the combined tar.
+   * One tar of an incremental's newest state: the incrementals of this tar back to the full tar
+   * it started from (or to a backup without it: a tablespace created since, from nothing), every
+   * check of theirs made before their result is written. Two ways, no intermediate copy on disk
+   * either way (the changed pages wait in a spill store: memory, then a temporary file):
+   * - in place (restore.chainInPlace, the default; not for --delta, and only with the full's page
+   *   index): the full's tar goes into `consumer` by the same path as a full restore's while the
+   *   incrementals are read beside it, then the newest version of each changed page is written
+   *   over it (block-incremental/chain-patch);
+   * - combined (the plain path): the full's tar streamed through the chain combiner with the
+   *   newest version of each page, into `consumer` (block-incremental/chain-combiner).
+   * Resolves with the bytes restored.
    */
   private async combineChainInto(
     chain: BackupManifest[],
     artifact: ArtifactRecord,
     consumer: ArtifactConsumer<void>,
     request: PhysicalRestoreRequest,
+    target: { into: string; owner: { uid: number; gid: number } | null },
   ): Promise<number> {
     const key = tarKeyOf(artifact);
     const links: { manifest: BackupManifest; artifact: ArtifactRecord }[] = [];
@@ -393,41 +407,105 @@ export class PhysicalRestoreService {
       ...chainReadOptions(this.context, request.signal),
       onStoredBytes: (read, bytes) => request.onProgress?.({ phase: 'download', artifact: read.name, bytes, totalBytes: read.storedBytes }),
     };
-    const spill = new SpillStore({ directory: tmpdir() });
+    const settings = this.context.config.restore;
     const baseArtifact = base.artifact;
-    const combined = combineChain({
-      base: {
-        backupId: base.manifest.id,
-        tar: baseArtifact ? decodedArtifact(base.manifest, baseArtifact, reading) : emptyTar(),
-      },
-      incrementals: links.map((link) => ({ backupId: link.manifest.id, artifact: decodedArtifact(link.manifest, link.artifact, reading) })),
-      spill,
-    });
-    let bytes = 0;
-    async function* counted(): AsyncGenerator<Buffer> {
-      for await (const chunk of combined) {
-        bytes += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    }
-    const failures: unknown[] = [];
-    const fed = pipeline(counted(), consumer.sink, { signal: request.signal }).catch((error: unknown) => {
-      failures.push(error);
-      consumer.abort(error instanceof Error ? error : new Error(String(error)));
-    });
-    const consumed = consumer.result.catch((error: unknown) => void failures.push(error));
+    const indexArtifact = baseArtifact ? pageIndexOf(base.manifest, key) : undefined;
+    const inPlace = settings.chainInPlace && !request.delta && (!baseArtifact || indexArtifact !== undefined);
+    const spill = new SpillStore({ directory: tmpdir(), memoryBytes: CHAIN_SPILL_MEMORY_BYTES });
     try {
-      await Promise.all([fed, consumed]);
+      // The full's page index of this tar: its members and page digests for the chain's checks,
+      // instead of hashing every base page of a changed file (restore.chainDigestsFromIndex).
+      let index: PageIndexLookup | undefined;
+      if (indexArtifact && (inPlace || settings.chainDigestsFromIndex)) {
+        const label = `page index '${indexArtifact.name}' of backup ${base.manifest.id}`;
+        index = await PageIndexLookup.load(decodedArtifact(base.manifest, indexArtifact, reading), label, spill);
+      }
+      // An incremental is tens of MiB decoded: decoded here, not on two worker threads started
+      // for each link (their start costs more than the decoding); its decoded bytes are checked
+      // against its own trailer SHA-256 as they are read (readIncremental), not hashed twice.
+      const incrementals = links.map((link) => ({
+        backupId: link.manifest.id,
+        artifact: decodedArtifact(link.manifest, link.artifact, {
+          ...reading,
+          offloadMinBytes: LINK_OFFLOAD_MIN_BYTES,
+          decodedCheckedByCaller: true,
+        }),
+      }));
+      if (inPlace) {
+        return await this.patchChainInPlace({
+          base: { ...base, artifact: baseArtifact },
+          index,
+          incrementals,
+          consumer,
+          reading,
+          spill,
+          target,
+        });
+      }
+      const combined = combineChain({
+        base: {
+          backupId: base.manifest.id,
+          tar: baseArtifact ? decodedArtifact(base.manifest, baseArtifact, reading) : emptyTar(),
+          ...(index && settings.chainDigestsFromIndex ? { index } : {}),
+        },
+        incrementals,
+        spill,
+      });
+      return await feedCombined(combined, consumer, request.signal);
     } finally {
       await spill.close();
     }
-    if (failures.length > 0) {
-      // What the chain's checks found explains tar's failure on what it was fed, not the reverse.
-      throw (
-        failures.find((failure) => failure instanceof IntegrityError || failure instanceof IncrementalChainError) ?? rootCauseOf(failures)
-      );
-    }
-    return bytes;
+  }
+
+  /**
+   * The in-place way of combineChainInto: the full's tar extracted as a full restore extracts it
+   * (O_DIRECT splitter and GNU tar) while the incrementals are read, then patched.
+   */
+  private async patchChainInPlace(options: {
+    base: { manifest: BackupManifest; artifact: ArtifactRecord | null };
+    index: PageIndexLookup | undefined;
+    incrementals: ChainLink[];
+    consumer: ArtifactConsumer<void>;
+    reading: ChainReadOptions;
+    spill: SpillStore;
+    target: { into: string; owner: { uid: number; gid: number } | null };
+  }): Promise<number> {
+    const { base, consumer, reading, target } = options;
+    const baseArtifact = base.artifact;
+    const extracted = baseArtifact
+      ? readArtifactInto(
+          reading.repository.store,
+          base.manifest,
+          baseArtifact,
+          reading.repository.artifactKey(base.manifest, baseArtifact.name),
+          consumer,
+          {
+            keyMaterial: reading.keyMaterialOf(base.manifest),
+            requireEncryption: reading.requireEncryption,
+            signal: reading.signal,
+            target: target.into,
+            onStoredBytes: reading.onStoredBytes && ((bytes) => reading.onStoredBytes?.(baseArtifact, bytes)),
+          },
+        )
+      : feedCombined(emptyTar(), consumer, reading.signal);
+    // A damaged link stops the extraction at once: nothing of it would be kept.
+    const chainRead = readChain(base.manifest.id, options.incrementals, options.spill).catch((error: unknown) => {
+      consumer.abort(error instanceof Error ? error : new Error(String(error)));
+      throw error;
+    });
+    const [extraction, chainOutcome] = await Promise.allSettled([extracted, chainRead]);
+    if (chainOutcome.status === 'rejected') throw chainOutcome.reason;
+    if (extraction.status === 'rejected') throw extraction.reason;
+    const counts = await patchChainInto({
+      directory: target.into,
+      chain: chainOutcome.value,
+      baseIndex: options.index ?? null,
+      spill: options.spill,
+      rename: { from: CONTROL_FILE, to: `${CONTROL_FILE}${PENDING_SUFFIX}` },
+      owner: target.owner,
+      label: `the chain of backup ${options.incrementals.at(-1)?.backupId}`,
+    });
+    return (baseArtifact?.bytes ?? 0) + counts.pages * PAGE_SIZE;
   }
 
   /**
@@ -553,6 +631,33 @@ async function emptyDirectory(path: string): Promise<void> {
 }
 
 /** The tar of a directory with nothing in it: the base of a tablespace created during a chain. */
+/**
+ * A tar stream into `consumer`, both sides waited for. Resolves with the bytes fed. What the
+ * chain's checks found explains tar's failure on what it was fed, not the reverse.
+ */
+async function feedCombined(source: AsyncIterable<Buffer>, consumer: ArtifactConsumer<void>, signal?: AbortSignal): Promise<number> {
+  let bytes = 0;
+  async function* counted(): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  }
+  const failures: unknown[] = [];
+  const fed = pipeline(counted(), consumer.sink, { signal }).catch((error: unknown) => {
+    failures.push(error);
+    consumer.abort(error instanceof Error ? error : new Error(String(error)));
+  });
+  const consumed = consumer.result.catch((error: unknown) => void failures.push(error));
+  await Promise.all([fed, consumed]);
+  if (failures.length > 0) {
+    throw (
+      failures.find((failure) => failure instanceof IntegrityError || failure instanceof IncrementalChainError) ?? rootCauseOf(failures)
+    );
+  }
+  return bytes;
+}
+
 async function* emptyTar(): AsyncGenerator<Buffer> {
   yield tarEnd();
 }

@@ -189,8 +189,8 @@ describe('replication, storage classes and object lock', () => {
     const key = new BackupRepository(store).artifactKey(manifest, manifest.artifacts[0].name);
     // The server-compressed tar and PostgreSQL's backup_manifest beside it move together; the page
     // index of the tier's newest backup stays (the next block incremental reads it).
-    const manifestKey = new BackupRepository(store).artifactKey(manifest, 'backup_manifest');
-    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest']);
+    const manifestKey = new BackupRepository(store).artifactKey(manifest, 'backup_manifest.zst');
+    expect(manifest.artifacts.map((artifact) => artifact.name)).toEqual(['base.tar.zst', 'base.pgidx', 'backup_manifest.zst']);
     expect((await store.stat(key))?.storageClass).toBe('STANDARD_IA');
 
     const young = await engine.transition('oltp');

@@ -16,6 +16,7 @@ import {
 } from '@rookery/core';
 import { asRookeryError, repositoryLayout } from '@rookery/repository';
 import { EngineContext } from './engine.context';
+import { indexChainOf } from './physical-incremental';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -59,6 +60,25 @@ export interface ObjectLockStatus {
 const DEFAULT_RESTORE: RestoreRequestOptions = { days: 3, tier: 'Standard' };
 
 /**
+ * The backups whose page indexes the tier's next block incremental reads: its newest physical
+ * backup and, when that one's indexes are deltas, its chain back to the newest link with full
+ * indexes. A broken chain keeps what can be followed (the next incremental will fail naming it).
+ */
+export function nextIndexChain(backups: readonly BackupManifest[]): BackupManifest[] {
+  const physical = backups.filter((backup) => backup.method === 'physical');
+  const newest = physical.at(-1);
+  if (!newest) return [];
+  const chain: BackupManifest[] = [newest];
+  for (let child = newest; child.type === 'incremental'; ) {
+    const parent = physical.find((backup) => backup.id === child.parent);
+    if (!parent || chain.includes(parent)) break;
+    chain.unshift(parent);
+    child = parent;
+  }
+  return indexChainOf(chain);
+}
+
+/**
  * Storage classes over a backup's life (DESIGN §2): artifacts are written in the tier's class,
  * move to colder classes by age per policy (`transitions`), and an archived artifact is thawed
  * (S3 RestoreObject) before a restore reads it. Manifests, copy markers and WAL never move: every
@@ -79,13 +99,14 @@ export class StorageClassService {
     const now = options.now ?? new Date();
     const { backups } = await this.context.repository.list(tier);
     const classes = await this.classesOf(store, repositoryLayout.backupsPrefix(tier));
-    // The next block incremental reads the page indexes of the tier's newest physical backup: they
-    // stay where a backup can read them at once, however old that backup is (they are small).
-    const nextParent = backups.filter((backup) => backup.method === 'physical').at(-1);
+    // The next block incremental reads the page indexes of the tier's newest physical backup, and
+    // when they are deltas those of its chain back to the newest full indexes: they stay where a
+    // backup can read them at once, however old those backups are (they are small).
+    const indexed = new Set(nextIndexChain(backups).map((backup) => backup.id));
     for (const backup of backups) {
       const ageDays = Math.floor((now.getTime() - new Date(backup.finishedAt).getTime()) / DAY_MS);
       for (const artifact of backup.artifacts) {
-        if (artifact.kind === 'page-index' && backup === nextParent) continue;
+        if (artifact.kind === 'page-index' && indexed.has(backup.id)) continue;
         const key = this.context.repository.artifactKey(backup, artifact.name);
         const from = classes.get(key) ?? backup.storageClass;
         const to = transitionTarget(from, ageDays, transitions);

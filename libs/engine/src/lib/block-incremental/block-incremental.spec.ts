@@ -5,7 +5,8 @@ import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { IncrementalChainError, IntegrityError } from '@rookery/core';
 import { SeededRandom, collectBytes, differentialSeeds, randomlyChunked } from '@rookery/testing';
-import { ChainLink, combineChain } from './chain-combiner';
+import { ChainLink, combineChain, readChain } from './chain-combiner';
+import { patchChainInto } from './chain-patch';
 import { ExactReader } from './exact-reader';
 import { applyIncrementalToDirectory } from './incremental-apply';
 import { readIncremental } from './incremental-format';
@@ -239,7 +240,33 @@ interface Chain {
   states: Tree[];
   fullTar: Buffer;
   fullIndex: Buffer;
-  incrementals: { backupId: string; parentId: string; artifact: Buffer; index: Buffer; tar: Buffer }[];
+  incrementals: {
+    backupId: string;
+    parentId: string;
+    artifact: Buffer;
+    index: Buffer;
+    /** The same index as a delta against the parent's (what a backup stores by default). */
+    delta: Buffer;
+    tar: Buffer;
+  }[];
+}
+
+/** A backup's stored page index: full (deltaOf null) or a delta against its parent's. */
+interface IndexLink {
+  backupId: string;
+  index: Buffer;
+  deltaOf: string | null;
+}
+
+/** A chain's indexes read oldest first into one lookup (what the next incremental compares against). */
+async function lookupOfChain(links: IndexLink[], spill: SpillStore, random: SeededRandom): Promise<PageIndexLookup> {
+  const lookup = PageIndexLookup.empty(spill);
+  for (const link of links) {
+    await lookup.advance(randomlyChunked(link.index, random), `page index of backup ${link.backupId}`, link.backupId, {
+      deltaOf: link.deltaOf,
+    });
+  }
+  return lookup;
 }
 
 let spillRoot: string;
@@ -264,10 +291,23 @@ async function indexOf(tar: Buffer, random: SeededRandom): Promise<Buffer> {
   }
 }
 
-async function takeIncremental(tar: Buffer, parentIndex: Buffer, header: { backupId: string; parentId: string }, random: SeededRandom) {
+/**
+ * The incremental of `tar` against the parent's index: a full index (the plain path), or the
+ * chain's indexes (the full's, then each delta) read into one lookup. Also gives the parent's
+ * index as the lookup serializes it (`parentIndex`), and the new index both full and as a delta.
+ */
+async function takeIncremental(
+  tar: Buffer,
+  parentIndexes: Buffer | IndexLink[],
+  header: { backupId: string; parentId: string },
+  random: SeededRandom,
+) {
   const spill = newSpill();
   try {
-    const parent = await PageIndexLookup.load(randomlyChunked(parentIndex, random), `page index of backup ${header.parentId}`, spill);
+    const parent = Buffer.isBuffer(parentIndexes)
+      ? await PageIndexLookup.load(randomlyChunked(parentIndexes, random), `page index of backup ${header.parentId}`, spill)
+      : await lookupOfChain(parentIndexes, spill, random);
+    const parentIndex = await collectBytes(parent.serialize());
     const writing = writeIncremental({
       tar: randomlyChunked(tar, random),
       label: `base tar of ${header.backupId}`,
@@ -277,43 +317,89 @@ async function takeIncremental(tar: Buffer, parentIndex: Buffer, header: { backu
     });
     const artifact = await collectBytes(writing.artifact);
     const { index, counts } = await writing.result;
-    return { artifact, index: await collectBytes(index.serialize()), counts };
+    return {
+      artifact,
+      index: await collectBytes(index.serialize()),
+      delta: await collectBytes(index.serializeDelta(parent, header)),
+      parentIndex,
+      counts,
+    };
   } finally {
     await spill.close();
   }
 }
 
-async function takeChain(random: SeededRandom, shape: Shape, length: number): Promise<Chain> {
+/**
+ * A full and `length` incrementals of generated changes. Each incremental compares against its
+ * parent's full index (the plain path) or, with `throughDeltas`, against the chain's indexes read
+ * through the deltas (the default path); the parent's index as that lookup holds it must be the
+ * parent's full index, byte for byte.
+ */
+async function takeChain(random: SeededRandom, shape: Shape, length: number, throughDeltas = false): Promise<Chain> {
   const states = [generateTree(random, shape)];
   const fullTar = tarOf(states[0], random);
   const fullIndex = await indexOf(fullTar, random);
   const incrementals: Chain['incrementals'] = [];
+  const links: IndexLink[] = [{ backupId: 'full', index: fullIndex, deltaOf: null }];
   let parentId = 'full';
   let parentIndex = fullIndex;
   for (let step = 1; step <= length; step++) {
     states.push(mutate(states[step - 1], random, step));
     const tar = tarOf(states[step], random);
     const backupId = `incr-${step}`;
-    const { artifact, index } = await takeIncremental(tar, parentIndex, { backupId, parentId }, random);
-    incrementals.push({ backupId, parentId, artifact, index, tar });
+    const taken = await takeIncremental(tar, throughDeltas ? links : parentIndex, { backupId, parentId }, random);
+    expect(taken.parentIndex.equals(parentIndex)).toBe(true);
+    const { artifact, index, delta } = taken;
+    incrementals.push({ backupId, parentId, artifact, index, delta, tar });
+    links.push({ backupId, index: delta, deltaOf: parentId });
     parentId = backupId;
     parentIndex = index;
   }
   return { states, fullTar, fullIndex, incrementals };
 }
 
-async function combine(chain: Chain, random: SeededRandom, incrementals = chain.incrementals): Promise<Buffer> {
+/**
+ * The chain combined in one pass (the plain path of a chain restore); with `withIndex`, the base
+ * pages' digests taken from the full's page index instead of hashed (restore.chainDigestsFromIndex).
+ */
+async function combine(chain: Chain, random: SeededRandom, incrementals = chain.incrementals, withIndex = false): Promise<Buffer> {
   const spill = newSpill();
   try {
     const links: ChainLink[] = incrementals.map((entry) => ({
       backupId: entry.backupId,
       artifact: randomlyChunked(entry.artifact, random),
     }));
+    const index = withIndex
+      ? await PageIndexLookup.load(randomlyChunked(chain.fullIndex, random), 'page index of backup full', spill)
+      : undefined;
     return await collectBytes(
-      combineChain({ base: { backupId: 'full', tar: randomlyChunked(chain.fullTar, random) }, incrementals: links, spill }),
+      combineChain({
+        base: { backupId: 'full', tar: randomlyChunked(chain.fullTar, random), ...(index ? { index } : {}) },
+        incrementals: links,
+        spill,
+      }),
     );
   } finally {
     await spill.close();
+  }
+}
+
+/** The fast path of a chain restore: the full's tar extracted, then the chain's newest state written over it. */
+async function patchInPlace(chain: Chain, random: SeededRandom, incrementals = chain.incrementals): Promise<Tree> {
+  const directory = await mkdtemp(join(spillRoot, 'in-place-'));
+  const spill = newSpill();
+  try {
+    await extract(chain.fullTar, directory);
+    const links: ChainLink[] = incrementals.map((entry) => ({
+      backupId: entry.backupId,
+      artifact: randomlyChunked(entry.artifact, random),
+    }));
+    const baseIndex = await PageIndexLookup.load(randomlyChunked(chain.fullIndex, random), 'page index of backup full', spill);
+    await patchChainInto({ directory, chain: await readChain('full', links, spill), baseIndex, spill, label: 'the chain' });
+    return await treeOfDirectory(directory);
+  } finally {
+    await spill.close();
+    await rm(directory, { recursive: true, force: true });
   }
 }
 
@@ -353,13 +439,28 @@ describe('block incrementals: a chain of generated changes, combined in one pass
       await withSeed(seed, async () => {
         const random = new SeededRandom(seed);
         spillMemoryBytes = random.pick([0, 256 * 1024, 256 * 1024 * 1024]);
-        const chain = await takeChain(random, shape, random.int(1, 6));
+        const chain = await takeChain(random, shape, random.int(1, 6), random.chance(0.5));
         const newest = chain.states[chain.states.length - 1];
         // The index an incremental writes is the index a full backup of that state would have.
         const last = chain.incrementals[chain.incrementals.length - 1];
         expect((await indexOf(last.tar, random)).equals(last.index)).toBe(true);
+        // The full's index and every delta, read oldest first, give that index byte for byte.
+        const spill = newSpill();
+        try {
+          const links: IndexLink[] = [{ backupId: 'full', index: chain.fullIndex, deltaOf: null }];
+          // Now and then a link stored its full index (deltaIndex off): it replaces what came before.
+          for (const entry of chain.incrementals) {
+            const full = random.chance(0.2);
+            links.push({ backupId: entry.backupId, index: full ? entry.index : entry.delta, deltaOf: full ? null : entry.parentId });
+          }
+          expect((await collectBytes((await lookupOfChain(links, spill, random)).serialize())).equals(last.index)).toBe(true);
+        } finally {
+          await spill.close();
+        }
         const combined = await treeOfTar(await combine(chain, random));
         expect(comparable(combined)).toEqual(comparable(newest));
+        expect(comparable(await treeOfTar(await combine(chain, random, chain.incrementals, true)))).toEqual(comparable(newest));
+        expect(comparable(await patchInPlace(chain, random))).toEqual(comparable(newest));
         expect(comparable(await applyOnDisk(chain, random))).toEqual(comparable(newest));
       });
     }
@@ -395,6 +496,7 @@ describe('block incrementals: a chain of generated changes, combined in one pass
           await expect(combining).rejects.toThrow(IntegrityError);
           await expect(combining).rejects.toThrow(message);
           await expect(applyOnDisk(chain, random, incrementals)).rejects.toThrow(message);
+          await expect(patchInPlace(chain, random, incrementals)).rejects.toThrow(message);
         }
       });
     }
@@ -449,7 +551,7 @@ describe('block incrementals: formats and edge cases', () => {
       states: [parent, next],
       fullTar: parentTar,
       fullIndex: Buffer.alloc(0),
-      incrementals: [{ backupId: 'b1', parentId: 'b0', artifact, index: Buffer.alloc(0), tar }],
+      incrementals: [{ backupId: 'b1', parentId: 'b0', artifact, index: Buffer.alloc(0), delta: Buffer.alloc(0), tar }],
     };
     const spill = newSpill();
     const combined = await collectBytes(
@@ -621,5 +723,219 @@ describe('block incrementals: formats and edge cases', () => {
     await expect(combined(tars[0], [link('b1', first.artifact), link('b2', damaged)])).rejects.toThrow(
       'incremental backup b2 is damaged: its checksum',
     );
+  });
+
+  it('in place: refuses a full whose index does not match the chain, a file written through a symbolic link, and a rebuilt file of another digest', async () => {
+    const states = [base()];
+    states.push(changed(states[0], (_, file) => (file('base/5/16384').content[5] ^= 1)));
+    states.push(changed(states[1], (next) => next.delete('base/5/16390')));
+    const tars = states.map((state) => tarOf(state, random));
+    const indexes = await Promise.all(tars.map((tar) => indexOf(tar, random)));
+    const first = await takeIncremental(tars[1], indexes[0], { backupId: 'b1', parentId: 'b0' }, random);
+    const link = (backupId: string, artifact: Buffer): ChainLink => ({ backupId, artifact: Readable.from([artifact]) });
+    const inPlace = async (baseTar: Buffer, baseIndex: Buffer, links: ChainLink[]) => {
+      const directory = await mkdtemp(join(spillRoot, 'in-place-'));
+      const spill = newSpill();
+      try {
+        await extract(baseTar, directory);
+        const index = await PageIndexLookup.load(Readable.from([baseIndex]), 'page index of backup b0', spill);
+        await patchChainInto({ directory, chain: await readChain('b0', links, spill), baseIndex: index, spill, label: 'the chain' });
+        return await treeOfDirectory(directory);
+      } finally {
+        await spill.close();
+        await rm(directory, { recursive: true, force: true });
+      }
+    };
+    expect(comparable(await inPlace(tars[0], indexes[0], [link('b1', first.artifact)]))).toEqual(comparable(states[1]));
+    // The full's index stands for its tar: one of another state is refused before anything is written.
+    await expect(inPlace(tars[2], indexes[2], [link('b1', first.artifact)])).rejects.toThrow("backup b0 lacks 'base/5/16390'");
+    const extra = changed(states[0], (next) =>
+      next.set('base/5/99999', { type: 'file', mode: 0o600, mtime: 1, content: Buffer.alloc(8192, 7) }),
+    );
+    await expect(inPlace(tarOf(extra, random), await indexOf(tarOf(extra, random), random), [link('b1', first.artifact)])).rejects.toThrow(
+      "incremental backup b1 does not account for 'base/5/99999' of backup b0",
+    );
+    // A base page whose digest in the full's index is not the one the chain was taken against.
+    const otherBase = changed(states[0], (_, file) => (file('base/5/16384').content[9000] ^= 1));
+    await expect(inPlace(tars[0], await indexOf(tarOf(otherBase, random), random), [link('b1', first.artifact)])).rejects.toThrow(
+      "'base/5/16384' as the chain rebuilds it does not match the digest incremental backup b1 recorded",
+    );
+    // A chain that writes under a symbolic link of its own state is refused, not followed.
+    const linked = changed(states[0], (next) => next.set('pg_tblspc/16400', { type: 'symlink', target: '/tmp', mode: 0o777, mtime: 1 }));
+    const linkedTar = tarOf(linked, random);
+    const under = changed(linked, (next) =>
+      next.set('pg_tblspc/16400/escape', { type: 'file', mode: 0o600, mtime: 1, content: Buffer.from('x') }),
+    );
+    const escaping = await takeIncremental(
+      tarOf(under, random),
+      await indexOf(linkedTar, random),
+      { backupId: 'b1', parentId: 'b0' },
+      random,
+    );
+    await expect(inPlace(linkedTar, await indexOf(linkedTar, random), [link('b1', escaping.artifact)])).rejects.toThrow(
+      "writes 'pg_tblspc/16400/escape' through the symbolic link 'pg_tblspc/16400'",
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** `bytes` with its trailer's SHA-256 made again: damage only the semantic checks can find. */
+function resealed(bytes: Buffer): Buffer {
+  const body = bytes.subarray(0, bytes.length - 32);
+  return Buffer.concat([body, createHash('sha256').update(body).digest()]);
+}
+
+describe('page index deltas', () => {
+  const links = (chain: Chain): IndexLink[] => [
+    { backupId: 'full', index: chain.fullIndex, deltaOf: null },
+    ...chain.incrementals.map((entry) => ({ backupId: entry.backupId, index: entry.delta, deltaOf: entry.parentId })),
+  ];
+  const readChain = async (chain: IndexLink[], random: SeededRandom) => {
+    const spill = newSpill();
+    try {
+      return await collectBytes((await lookupOfChain(chain, spill, random)).serialize());
+    } finally {
+      await spill.close();
+    }
+  };
+
+  it('refuses any flipped byte of a delta in the middle of a chain, naming the backup', async () => {
+    for (const seed of differentialSeeds(3, 20_261_211)) {
+      await withSeed(seed, async () => {
+        const random = new SeededRandom(seed);
+        spillMemoryBytes = random.pick([0, 256 * 1024 * 1024]);
+        const chain = await takeChain(random, 'small', 3);
+        for (let flips = 0; flips < 20; flips++) {
+          const damaged = links(chain);
+          const delta = Buffer.from(damaged[2].index);
+          delta[random.int(0, delta.length - 1)] ^= 1 << random.int(0, 7);
+          damaged[2] = { ...damaged[2], index: delta };
+          await expect(readChain(damaged, random)).rejects.toThrow(/backup incr-2/);
+        }
+      });
+    }
+  });
+
+  it('refuses a delta against another parent, or of another backup, naming both', async () => {
+    const random = new SeededRandom(20_261_212);
+    spillMemoryBytes = 64 * 1024 * 1024;
+    const chain = await takeChain(random, 'small', 3);
+    const all = links(chain);
+    // incr-2's delta read on top of the full's index: incr-1 left out.
+    await expect(readChain([all[0], all[2]], random)).rejects.toThrow(IncrementalChainError);
+    await expect(readChain([all[0], all[2]], random)).rejects.toThrow(
+      'page index of backup incr-2 is a delta against backup incr-1, not against backup full',
+    );
+    // A delta first: nothing to apply it to.
+    await expect(readChain([all[1]], random)).rejects.toThrow(
+      'page index of backup incr-1 is a delta against backup full, and no page index of that backup',
+    );
+    // incr-2's artifact read as incr-3's.
+    await expect(readChain([...all.slice(0, 2), { ...all[2], backupId: 'incr-3' }], random)).rejects.toThrow(
+      'page index of backup incr-3 holds the page index of backup incr-2: the artifact was moved',
+    );
+    // The manifest and the header disagree on the form.
+    await expect(readChain([{ ...all[0], deltaOf: 'before' }], random)).rejects.toThrow(
+      'page index of backup full is a full index, but its backup',
+    );
+    // A delta is not a full index.
+    await expect(collectBytes(Readable.from(readPageIndex(Readable.from([all[1].index]), 'page index of backup incr-1')))).rejects.toThrow(
+      'page index of backup incr-1 is a delta against the page index of backup full',
+    );
+  });
+
+  it('checks each delta entry against the parent: a page digest that does not give the file digest, sealed again, is refused', async () => {
+    const random = new SeededRandom(20_261_213);
+    spillMemoryBytes = 64 * 1024 * 1024;
+    const tree: Tree = new Map();
+    addFile(tree, 'PG_VERSION', Buffer.from('15\n'));
+    addFile(tree, 'base/5/16384', pages(random, 4));
+    const next: Tree = new Map([
+      ...tree,
+      [
+        'base/5/16384',
+        { type: 'file', mode: 0o600, mtime: 0, content: Buffer.from((tree.get('base/5/16384') as { content: Buffer }).content) },
+      ],
+    ]);
+    (next.get('base/5/16384') as { content: Buffer }).content[2 * PAGE_SIZE] ^= 1;
+    const fullIndex = await indexOf(tarOf(tree, random), random);
+    const { delta } = await takeIncremental(tarOf(next, random), fullIndex, { backupId: 'b1', parentId: 'b0' }, random);
+    const chain = (index: Buffer): IndexLink[] => [
+      { backupId: 'b0', index: fullIndex, deltaOf: null },
+      { backupId: 'b1', index, deltaOf: 'b0' },
+    ];
+    await expect(readChain(chain(delta), random)).resolves.toBeDefined();
+    // One entry: the paged delta of base/5/16384 (path, u64 size, file digest, u32 count, u32 page, page digest).
+    const record = delta.indexOf('base/5/16384') + 'base/5/16384'.length + 8 + 32 + 4;
+    expect(delta.readUInt32BE(record)).toBe(2);
+    const digest = Buffer.from(delta);
+    digest[record + 4] ^= 1;
+    await expect(readChain(chain(resealed(digest)), random)).rejects.toThrow(
+      "page index of backup b1 does not apply to its parent's index: the page digests of 'base/5/16384' it gives do not hash to its file digest",
+    );
+    const page = Buffer.from(delta);
+    page.writeUInt32BE(7, record);
+    await expect(readChain(chain(resealed(page)), random)).rejects.toThrow('its page 7 of');
+    // Extended by two pages: both listed; one swapped for a page the parent has leaves a new page out.
+    const extended: Tree = new Map([
+      ...tree,
+      [
+        'base/5/16384',
+        {
+          type: 'file',
+          mode: 0o600,
+          mtime: 0,
+          content: Buffer.concat([(tree.get('base/5/16384') as { content: Buffer }).content, pages(random, 2)]),
+        },
+      ],
+    ]);
+    const { delta: grown } = await takeIncremental(tarOf(extended, random), fullIndex, { backupId: 'b1', parentId: 'b0' }, random);
+    expect([grown.readUInt32BE(record - 4), grown.readUInt32BE(record), grown.readUInt32BE(record + 20)]).toEqual([2, 4, 5]);
+    await expect(readChain(chain(grown), random)).resolves.toBeDefined();
+    const skipped = Buffer.from(grown);
+    skipped.writeUInt32BE(1, record);
+    await expect(readChain(chain(resealed(skipped)), random)).rejects.toThrow(
+      "page index of backup b1 does not apply to its parent's index: it leaves out page 4 of 'base/5/16384', which the parent lacks",
+    );
+    // Unchanged: a delta of nothing is its header and trailer.
+    const { delta: nothing } = await takeIncremental(tarOf(tree, random), fullIndex, { backupId: 'b1', parentId: 'b0' }, random);
+    expect(nothing.length).toBeLessThan(80);
+    expect(await readChain(chain(nothing), random)).toEqual(fullIndex);
+  });
+
+  it('reads a version 1 index (no form byte) as the same full index', async () => {
+    const random = new SeededRandom(20_261_214);
+    spillMemoryBytes = 64 * 1024 * 1024;
+    const index = await indexOf(tarOf(generateTree(random, 'small'), random), random);
+    // Version 2 full: magic (8), u16 version, u32 page size, u8 digest bytes, u8 form 0.
+    expect(index.readUInt16BE(8)).toBe(2);
+    expect(index[15]).toBe(0);
+    const v1 = Buffer.from(Buffer.concat([index.subarray(0, 15), index.subarray(16)]));
+    v1.writeUInt16BE(1, 8);
+    const version1 = resealed(v1);
+    const entries = async (bytes: Buffer) => {
+      const read: string[] = [];
+      for await (const entry of readPageIndex(Readable.from([bytes]), 'page index of backup b0'))
+        read.push(`${entry.kind} ${entry.path} ${entry.size} ${entry.fileDigest.toString('hex')} ${entry.pageDigests.toString('hex')}`);
+      return read;
+    };
+    expect(await entries(version1)).toEqual(await entries(index));
+    expect(await readChain([{ backupId: 'b0', index: version1, deltaOf: null }], random)).toEqual(index);
+    const spill = newSpill();
+    try {
+      expect(
+        await collectBytes((await PageIndexLookup.load(Readable.from([version1]), 'page index of backup b0', spill)).serialize()),
+      ).toEqual(index);
+    } finally {
+      await spill.close();
+    }
+  });
+
+  it('stores much less than the full index for a chain of ~3 % page changes', async () => {
+    const random = new SeededRandom(20_261_215);
+    spillMemoryBytes = 64 * 1024 * 1024;
+    const chain = await takeChain(random, 'big', 3, true);
+    for (const entry of chain.incrementals) expect(entry.delta.length).toBeLessThan(entry.index.length / 4);
   });
 });

@@ -3,6 +3,7 @@ import { IncrementalChainError, IntegrityError } from '@rookery/core';
 import { ExactReader } from './exact-reader';
 import { IncrementalEvent, readIncremental } from './incremental-format';
 import { PAGE_SIZE, fileDigestOfPages, isPagedPath, pageCountOf, pageDigest, pageLengthOf } from './page-layout';
+import { PageIndexLookup } from './page-index';
 import { SpillHandle, SpillStore } from './spill-store';
 import { MemberType, TarMember, encodeTarHeader, tarEnd, tarPadding, readTarMembers } from './tar-members';
 
@@ -16,7 +17,7 @@ export interface ChainLink {
 }
 
 /** What the chain says one path of the newest state is, and where its content comes from. */
-interface PathState {
+export interface PathState {
   type: MemberType;
   mode: number;
   mtime: number;
@@ -39,6 +40,22 @@ interface PathState {
   emitted: boolean;
 }
 
+export interface CombineChainOptions {
+  base: {
+    backupId: string;
+    tar: AsyncIterable<Buffer>;
+    /**
+     * The page index the full backup recorded of this tar. Given, the digests of the base's pages
+     * in a changed file are taken from it for the file-digest check (the base's bytes are already
+     * covered by the tar's own SHA-256); without it, every such page is hashed as it streams (the
+     * plain path: config restore.chainDigestsFromIndex false).
+     */
+    index?: PageIndexLookup;
+  };
+  incrementals: ChainLink[];
+  spill: SpillStore;
+}
+
 /**
  * The base tar of the newest backup of a chain (a full backup and its incrementals, oldest first),
  * in one pass over the full backup's tar: the incrementals are read first (small: changed pages
@@ -48,28 +65,39 @@ interface PathState {
  * Files the chain changed are checked against the digests the newest backup recorded.
  * Memory: one entry per path and per stored page, the pages themselves in `spill`.
  */
-export function combineChain(options: {
-  base: { backupId: string; tar: AsyncIterable<Buffer> };
-  incrementals: ChainLink[];
-  spill: SpillStore;
-}): Readable {
+export function combineChain(options: CombineChainOptions): Readable {
   return Readable.from(produceCombined(options), { objectMode: false });
 }
 
-async function* produceCombined(options: {
-  base: { backupId: string; tar: AsyncIterable<Buffer> };
-  incrementals: ChainLink[];
-  spill: SpillStore;
-}): AsyncGenerator<Buffer> {
-  const { base, incrementals, spill } = options;
+/** What a chain's incrementals say the newest state of a tar is, read and checked (readChain). */
+export interface ChainStates {
+  /** Every path the chain knows of, removed ones included. */
+  states: Map<string, PathState>;
+  /** The paths of the newest state, in the newest incremental's order (directories first). */
+  newestOrder: string[];
+  /** The full backup's id and its first incremental's. */
+  baseId: string;
+  firstId: string | undefined;
+}
+
+/**
+ * Reads a chain's incrementals, oldest first, into per-path states (pages into `spill`), making
+ * every check they carry: the first part of combining a chain, whichever way its result is written.
+ */
+export async function readChain(baseId: string, incrementals: ChainLink[], spill: SpillStore): Promise<ChainStates> {
   const states = new Map<string, PathState>();
   let newestOrder: string[] = [];
-  let parentId = base.backupId;
+  let parentId = baseId;
   for (const [position, link] of incrementals.entries()) {
     newestOrder = await applyIncremental(states, link, parentId, position === 0, spill);
     parentId = link.backupId;
   }
-  const first = incrementals[0]?.backupId;
+  return { states, newestOrder, baseId, firstId: incrementals[0]?.backupId };
+}
+
+async function* produceCombined(options: CombineChainOptions): AsyncGenerator<Buffer> {
+  const { base, incrementals, spill } = options;
+  const { states, newestOrder, firstId: first } = await readChain(base.backupId, incrementals, spill);
   const reader = new ExactReader(base.tar, `the base tar of backup ${base.backupId}`);
   for await (const member of readTarMembers(reader)) {
     if (!first) {
@@ -97,7 +125,8 @@ async function* produceCombined(options: {
     if (state.pages.size === 0 && state.size === member.size && (state.changedBy === null || !isPagedPath(member.path))) {
       yield* copyContent(reader, member);
     } else {
-      yield* mergedPages(reader, member, state, spill);
+      const baseDigests = state.changedBy !== null && base.index ? await indexedDigests(base, member) : null;
+      yield* mergedPages(reader, member, state, spill, member.path, baseDigests);
     }
     yield tarPadding(state.size);
   }
@@ -138,10 +167,23 @@ function copyContent(reader: ExactReader, member: TarMember): AsyncGenerator<Buf
   return reader.pieces(member.size, `the content of '${member.path}'`);
 }
 
+/** The page digests the full backup's index recorded for a member of its tar, which must match it. */
+async function indexedDigests(base: CombineChainOptions['base'], member: TarMember): Promise<Buffer> {
+  const entry = await base.index?.get(member.path);
+  if (!entry || entry.kind !== 'paged' || entry.size !== member.size) {
+    const recorded = entry ? `records '${member.path}' as a ${entry.kind} file of ${entry.size} bytes` : `lacks '${member.path}'`;
+    throw new IntegrityError(
+      `the page index of backup ${base.backupId} ${recorded}, but its tar holds ${member.size} bytes there: the index or the tar is damaged`,
+    );
+  }
+  return entry.pageDigests;
+}
+
 /**
  * A paged file of the newest state: page by page, the chain's newest version or else the base's.
  * The base's pages are read in order whether used or not (the tar is read once, forwards).
- * A file the chain changed is checked against the newest recorded digest.
+ * A file the chain changed is checked against the newest recorded digest: the digests of the
+ * base's pages come from `baseDigests` (the full's page index) when given, else from the pages.
  */
 async function* mergedPages(
   reader: ExactReader | null,
@@ -149,6 +191,7 @@ async function* mergedPages(
   state: PathState,
   spill: SpillStore,
   path = member?.path ?? '',
+  baseDigests: Buffer | null = null,
 ): AsyncGenerator<Buffer> {
   const pages = pageCountOf(state.size);
   const basePagesInTar = member ? pageCountOf(member.size) : 0;
@@ -175,7 +218,9 @@ async function* mergedPages(
     while (end < usable && end - page < BASE_RUN_PAGES && !state.pages.has(end)) end++;
     const runBytes = (end - 1 - page) * PAGE_SIZE + pageLengthOf(member.size, end - 1);
     const run = await reader.read(runBytes, `pages ${page}–${end - 1} of '${path}'`);
-    if (digests) {
+    if (digests && baseDigests) {
+      baseDigests.copy(digests, page * 16, page * 16, end * 16);
+    } else if (digests) {
       for (let at = page; at < end; at++) {
         const offset = (at - page) * PAGE_SIZE;
         digests.set(pageDigest(run.subarray(offset, offset + pageLengthOf(member.size, at))), at * 16);
@@ -242,21 +287,39 @@ async function applyIncremental(
   };
   // A mismatch with the parent is reported once the whole artifact was read: if its checksum
   // fails, the damage is what explains the mismatch, and is what the error says.
+  // Likewise a damaged page or map found on the way: the rest of the artifact is read, and the
+  // store's own verdict on it (its checksum, naming the artifact) is what is reported if it fails.
   let mismatch: unknown = null;
-  for await (const event of readIncremental(link.artifact, { backupId: link.backupId, parentId })) {
-    if (mismatch) continue;
-    try {
-      current = await applyToStates(event, current);
-    } catch (error) {
-      if (!(error instanceof IncrementalChainError)) throw error;
-      mismatch = error;
+  const source = link.artifact[Symbol.asyncIterator]();
+  try {
+    for await (const event of readIncremental({ [Symbol.asyncIterator]: () => source }, { backupId: link.backupId, parentId })) {
+      if (mismatch) continue;
+      try {
+        current = await applyToStates(event, current);
+      } catch (error) {
+        if (!(error instanceof IncrementalChainError)) throw error;
+        mismatch = error;
+      }
     }
+  } catch (error) {
+    if (error instanceof IntegrityError) await drainFor(source, error);
+    throw error;
   }
   if (mismatch) throw mismatch;
   for (const [path, state] of states) {
     if (!state.removed && !mentioned.has(path)) throw refuse(path, 'does not account for');
   }
   return order;
+}
+
+/** Reads `source` to its end; a failure of its own there (the store's checksum) is thrown instead of `found`. */
+async function drainFor(source: AsyncIterator<Buffer>, found: IntegrityError): Promise<void> {
+  try {
+    while (!(await source.next()).done);
+  } catch (error) {
+    if (error instanceof IntegrityError) throw error;
+    throw found;
+  }
 }
 
 function applyEvent(

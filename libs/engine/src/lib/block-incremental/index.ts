@@ -1,5 +1,7 @@
-export type { ChainLink } from './chain-combiner';
-export { combineChain } from './chain-combiner';
+export type { ChainLink, ChainStates } from './chain-combiner';
+export { combineChain, readChain } from './chain-combiner';
+export type { PatchCounts } from './chain-patch';
+export { patchChainInto } from './chain-patch';
 export { applyIncrementalToDirectory } from './incremental-apply';
 export type { IncrementalEvent, IncrementalHeader } from './incremental-format';
 export { readIncremental } from './incremental-format';

@@ -14,24 +14,38 @@ export interface SpillStoreOptions {
 }
 
 const DEFAULT_MEMORY_BYTES = 64 * 1024 * 1024;
+/** Pieces kept in memory are copied into slabs of this size: one allocation per slab, not per page. */
+const SLAB_BYTES = 1024 * 1024;
 /** Spilled pieces are gathered into writes of this size (a data directory has thousands of small entries). */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * The spill file is read back in aligned blocks of this size, the last few kept: the chain
+ * combiner reads a file's changed pages in page order, from a handful of regions (one per
+ * incremental) that each move forwards, so one read serves the next pages of its region.
+ */
+const READ_BLOCK_BYTES = 256 * 1024;
+const READ_BLOCKS_KEPT = 16;
 
 /**
  * Append-only storage of byte pieces (page digests, changed pages) that keeps the first
  * `memoryBytes` in memory and the rest in a temporary file read back by offset: what lets an index
  * or a chain of incrementals larger than memory be looked up with RSS bounded. `close` removes the
- * file.
+ * file. A piece read back may share memory with others: the caller must not write into it.
  */
 export class SpillStore {
   private memoryUsed = 0;
+  /** The slab pieces are being copied into, and how much of it is used. */
+  private slab: Buffer | null = null;
+  private slabUsed = 0;
   private file: { handle: FileHandle; directory: string; size: number } | null = null;
-  /** Spilled pieces not written yet, from offset `written` of the file on. */
-  private pending: Buffer[] = [];
+  /** Spilled pieces not written yet (the first `pendingBytes` of it), from offset `written` of the file on. */
+  private pendingBatch: Buffer | null = null;
   private pendingBytes = 0;
   private written = 0;
   /** The batch being written: a read waits for it. */
   private flushing: Promise<void> = Promise.resolve();
+  /** Blocks of the spill file read lately, by block number, oldest first. */
+  private readonly blocks = new Map<number, Buffer>();
   private closed = false;
   private readonly memoryBytes: number;
 
@@ -49,40 +63,100 @@ export class SpillStore {
     if (this.closed) throw new InvariantError('append to a closed spill store');
     if (this.memoryUsed + piece.length <= this.memoryBytes) {
       this.memoryUsed += piece.length;
-      return { buffer: Buffer.from(piece) };
+      return { buffer: this.copyToSlab(piece) };
     }
     const file = await this.openFile();
     const offset = file.size;
     file.size += piece.length;
-    this.pending.push(Buffer.from(piece));
+    if (piece.length > WRITE_BATCH_BYTES / 4) {
+      // A big piece is written as it is, after what is pending (and before the caller may reuse it).
+      if (this.pendingBytes > 0) await this.flush(file);
+      await this.write(file, piece);
+      return { offset, length: piece.length };
+    }
+    if (this.pendingBytes + piece.length > WRITE_BATCH_BYTES) await this.flush(file);
+    this.pendingBatch ??= Buffer.allocUnsafe(WRITE_BATCH_BYTES);
+    piece.copy(this.pendingBatch, this.pendingBytes);
     this.pendingBytes += piece.length;
-    if (this.pendingBytes >= WRITE_BATCH_BYTES) await this.flush(file);
     return { offset, length: piece.length };
   }
 
   async read(handle: SpillHandle): Promise<Buffer> {
     if ('buffer' in handle) return handle.buffer;
     if (!this.file) throw new InvariantError('read of a spilled piece before anything was spilled');
-    if (handle.offset >= this.written) await this.flush(this.file);
+    if (handle.offset + handle.length > this.written) await this.flush(this.file);
     await this.flushing;
-    const buffer = Buffer.allocUnsafe(handle.length);
-    const { bytesRead } = await this.file.handle.read(buffer, 0, handle.length, handle.offset);
-    if (bytesRead !== handle.length) throw new InvariantError(`spill file returned ${bytesRead} of ${handle.length} bytes`);
+    const first = Math.floor(handle.offset / READ_BLOCK_BYTES);
+    const last = Math.floor((handle.offset + handle.length - 1) / READ_BLOCK_BYTES);
+    if (handle.length > 0 && first === last) {
+      const block = await this.block(first);
+      const start = handle.offset - first * READ_BLOCK_BYTES;
+      if (start + handle.length <= block.length) return block.subarray(start, start + handle.length);
+    }
+    return this.readAt(handle.offset, handle.length);
+  }
+
+  /** Block `number` of the spill file, from the blocks kept or read now (the oldest kept one dropped). */
+  private async block(number: number): Promise<Buffer> {
+    const kept = this.blocks.get(number);
+    // A block read while it was the end of the file is read again once the file grew past it.
+    if (kept && kept.length < READ_BLOCK_BYTES && number * READ_BLOCK_BYTES + kept.length < this.written) this.blocks.delete(number);
+    else if (kept) {
+      this.blocks.delete(number);
+      this.blocks.set(number, kept);
+      return kept;
+    }
+    const offset = number * READ_BLOCK_BYTES;
+    const block = await this.readAt(offset, Math.min(READ_BLOCK_BYTES, this.written - offset));
+    // A fresh buffer per block: pieces handed out from an older block may still be in use.
+    if (this.blocks.size >= READ_BLOCKS_KEPT) this.blocks.delete(this.blocks.keys().next().value as number);
+    this.blocks.set(number, block);
+    return block;
+  }
+
+  private async readAt(offset: number, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length);
+    const { bytesRead } = await (this.file as { handle: FileHandle }).handle.read(buffer, 0, length, offset);
+    if (bytesRead !== length) throw new InvariantError(`spill file returned ${bytesRead} of ${length} bytes`);
     return buffer;
   }
 
+  private copyToSlab(piece: Buffer): Buffer {
+    if (piece.length > SLAB_BYTES / 4) return Buffer.from(piece);
+    if (!this.slab || this.slabUsed + piece.length > this.slab.length) {
+      this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const copy = this.slab.subarray(this.slabUsed, this.slabUsed + piece.length);
+    piece.copy(copy);
+    this.slabUsed += piece.length;
+    return copy;
+  }
+
   private async flush(file: { handle: FileHandle }): Promise<void> {
-    const batch = Buffer.concat(this.pending, this.pendingBytes);
-    const at = this.written;
-    this.pending = [];
+    if (!this.pendingBatch || this.pendingBytes === 0) return;
+    const batch = this.pendingBatch.subarray(0, this.pendingBytes);
+    // A fresh batch for what comes next: this one is being written.
+    this.pendingBatch = null;
     this.pendingBytes = 0;
-    this.written += batch.length;
-    this.flushing = this.flushing.then(() => file.handle.write(batch, 0, batch.length, at)).then(() => undefined);
+    await this.write(file, batch);
+  }
+
+  /** Writes `bytes` at the end of what was written, after the writes before it. */
+  private async write(file: { handle: FileHandle }, bytes: Buffer): Promise<void> {
+    const at = this.written;
+    this.written += bytes.length;
+    this.flushing = this.flushing.then(async () => {
+      let done = 0;
+      while (done < bytes.length) done += (await file.handle.write(bytes, done, bytes.length - done, at + done)).bytesWritten;
+    });
     await this.flushing;
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    this.slab = null;
+    this.blocks.clear();
     const file = this.file;
     this.file = null;
     if (!file) return;
