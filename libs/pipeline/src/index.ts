@@ -10,3 +10,4 @@ export * from './lib/releasing-writer';
 export { LZ4_MAX_FRAME_BYTES, Lz4FrameDecoder } from './lib/lz4-frame';
 export { OffloadedZstdDecompressStream } from './lib/zstd-decode';
 export * from './lib/tar-header';
+export * from './lib/zstd-sink';

@@ -74,6 +74,7 @@ describe('buildConfig', () => {
       archiveTimeoutSeconds: 60,
       archiverIdleSeconds: 30,
       prefetchSegments: 32,
+      reuseBuffers: true,
     });
     const config = buildConfig({ wal: { archiveAsync: true, spoolPath: 'spool', processMax: 4 } }, 'x', {}, {}, '/etc/rookery');
     expect(config.wal).toEqual({
@@ -84,11 +85,14 @@ describe('buildConfig', () => {
       archiveTimeoutSeconds: 60,
       archiverIdleSeconds: 30,
       prefetchSegments: 32,
+      reuseBuffers: true,
     });
     // The fast paths' switches: restore's prefetch (0: a plain wal-get per file) and the backup's slab reuse.
     expect(buildConfig({ wal: { prefetchSegments: 0 } }, 'x').wal.prefetchSegments).toBe(0);
     expect(buildConfig({}, 'x').backup).toEqual({ reuseBuffers: true });
     expect(buildConfig({ backup: { reuseBuffers: false } }, 'x').backup).toEqual({ reuseBuffers: false });
+    // wal-get's zstd decoding into one reused buffer.
+    expect(buildConfig({ wal: { reuseBuffers: false } }, 'x').wal.reuseBuffers).toBe(false);
   });
 
   it('reads repository.owner (the postgres account by default) and repository.group (none by default)', () => {

@@ -173,6 +173,7 @@ export function buildConfig(
       archiveTimeoutSeconds: file.wal?.archiveTimeoutSeconds ?? DEFAULT_WAL_ARCHIVE.archiveTimeoutSeconds,
       archiverIdleSeconds: file.wal?.archiverIdleSeconds ?? DEFAULT_WAL_ARCHIVE.archiverIdleSeconds,
       prefetchSegments: file.wal?.prefetchSegments ?? DEFAULT_WAL_ARCHIVE.prefetchSegments,
+      reuseBuffers: file.wal?.reuseBuffers ?? DEFAULT_WAL_ARCHIVE.reuseBuffers,
     },
     events: {
       brokers: withEvents ? (kafkaBrokers(env[ENV.kafkaBrokers]) ?? file.events?.brokers ?? []) : [],

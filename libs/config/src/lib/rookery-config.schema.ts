@@ -169,6 +169,7 @@ const walArchiveSection = z
     archiveTimeoutSeconds: z.number().positive().max(3600),
     archiverIdleSeconds: z.number().positive().max(3600),
     prefetchSegments: z.number().int().nonnegative().max(1024),
+    reuseBuffers: z.boolean(),
   })
   .strict()
   .partial()

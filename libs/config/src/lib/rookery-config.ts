@@ -214,6 +214,13 @@ export interface WalArchiveConfig {
    * `rookery wal-get` per file, nothing seeded, no spool, no "not archived" markers.
    */
   prefetchSegments: number;
+  /**
+   * wal-get and the prefetcher (default true): a zstd WAL file is decompressed into one reused
+   * buffer, with decompression contexts reused from file to file, instead of a fresh buffer per
+   * 128 KiB of output left to the garbage collector (what keeps a wal-get process at ~100 MiB
+   * RSS). Turn it off (the plain stream pipeline) to rule the fast path out while diagnosing recovery.
+   */
+  reuseBuffers: boolean;
 }
 
 export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({
@@ -224,6 +231,7 @@ export const DEFAULT_WAL_ARCHIVE: WalArchiveConfig = Object.freeze({
   archiveTimeoutSeconds: 60,
   archiverIdleSeconds: 30,
   prefetchSegments: 32,
+  reuseBuffers: true,
 });
 
 /**

@@ -1,11 +1,29 @@
 import { Transform, TransformCallback } from 'node:stream';
 import { IntegrityError } from '@rookery/core';
-import { decompressFrameSync } from 'lz4-napi';
 import { ByteQueue } from './byte-queue';
 
-/** The `lz4` package's native bindings (see codec.worker.js): block decoding into our buffers, xxHash32. */
-const lz4Block = require('lz4/build/Release/lz4.node') as { uncompress(input: Buffer, output: Buffer): number };
-const lz4Hash = require('lz4/build/Release/xxhash.node') as { xxHash(input: Buffer, seed: number): number };
+interface Lz4Natives {
+  /** The `lz4` package's native bindings (see codec.worker.js): block decoding into our buffers, xxHash32. */
+  block: { uncompress(input: Buffer, output: Buffer): number };
+  hash: { xxHash(input: Buffer, seed: number): number };
+  /** lz4-napi, whose whole-frame decoder takes the frames the block path does not. */
+  napi: typeof import('lz4-napi');
+}
+
+let natives: Lz4Natives | null = null;
+
+/**
+ * Loaded on the first LZ4 frame, not with the pipeline: a process that never reads LZ4 (a wal-get
+ * of a zstd segment, one process per WAL file) does not map the two native modules (~3.7 MiB RSS).
+ */
+function lz4Natives(): Lz4Natives {
+  natives ??= {
+    block: require('lz4/build/Release/lz4.node') as Lz4Natives['block'],
+    hash: require('lz4/build/Release/xxhash.node') as Lz4Natives['hash'],
+    napi: require('lz4-napi') as typeof import('lz4-napi'),
+  };
+  return natives;
+}
 
 const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MAGIC_MASK = 0xfffffff0;
@@ -149,7 +167,7 @@ export class Lz4FrameDecoder extends Transform {
   private emitFrame(frame: Buffer): void {
     let output: Buffer[];
     try {
-      output = this.decodeBlocks(frame) ?? [decompressFrameSync(frame)];
+      output = this.decodeBlocks(frame) ?? [lz4Natives().napi.decompressFrameSync(frame)];
     } catch (cause) {
       throw this.corrupt(`lz4 frame ${this.frames} does not decode: ${(cause as Error).message}`, cause);
     }
@@ -174,13 +192,13 @@ export class Lz4FrameDecoder extends Transform {
         continue;
       }
       const decoded = Buffer.allocUnsafeSlow(this.blockMax);
-      const length = lz4Block.uncompress(block, decoded);
+      const length = lz4Natives().block.uncompress(block, decoded);
       if (length < 0) return null;
       blocks.push(decoded.subarray(0, length));
     }
     if (this.contentChecksum) {
       const content = blocks.length === 1 ? blocks[0] : Buffer.concat(blocks);
-      if (lz4Hash.xxHash(content, 0) >>> 0 !== frame.readUInt32LE(at + 4)) return null;
+      if (lz4Natives().hash.xxHash(content, 0) >>> 0 !== frame.readUInt32LE(at + 4)) return null;
     }
     return blocks;
   }

@@ -23,11 +23,11 @@ export function encryptionRequired(encoding: Pick<WalEncoding, 'key' | 'requireE
 
 /**
  * What the WAL services need, and nothing else: the tiers' settings (storage class, the server
- * to check), the primary repository and the encoding. The engine's EngineContext satisfies it;
+ * to check), the WAL settings (wal.reuseBuffers for wal-get), the primary repository and the encoding. The engine's EngineContext satisfies it;
  * wal-push and wal-get build it alone (createWalEngine).
  */
 export interface WalContext {
-  config: Pick<RookeryConfig, 'tiers'>;
+  config: Pick<RookeryConfig, 'tiers' | 'wal'>;
   repository: BackupRepository;
   encoding: WalEncoding;
   /** Where compression runs; default the process-wide worker pool. */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,7 +25,9 @@ import {
   createDecompressStream,
   createDecryptStream,
   createEncryptStream,
+  createZstdSink,
   objectBinding,
+  ZstdContexts,
 } from '@rookery/pipeline';
 import { WalArchive, WalObject, WalSystemRecord, walLayout } from '@rookery/repository';
 import { checkWalFile } from './wal-file.check';
@@ -62,6 +64,8 @@ export class WalTransfer {
   private readonly buffers: ChunkBuffers;
   /** The tiers' system records, once read (a background archiver pushes many files). */
   private readonly systems = new Map<TierName, WalSystemRecord>();
+  /** zstd decompression contexts reused from get to get (the prefetcher's, processMax at once). */
+  private readonly zstdContexts = new ZstdContexts();
 
   constructor(private readonly context: WalContext) {
     this.archive = new WalArchive(context.repository.store, context.repository.keyring);
@@ -167,22 +171,10 @@ export class WalTransfer {
     const file = requireWalFile(name);
     const object = await this.locate(tier, file);
     const temporary = join(dirname(destination), `.${basename(destination)}.rookery-${process.pid}`);
-    const hash = createHash('sha256');
-    let bytes = 0;
-    const stages = this.decodingStages(tier, object);
     const handle = await open(temporary, 'w', 0o600);
+    let bytes: number;
     try {
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, callback) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          handle.write(chunk).then(() => callback(), callback);
-        },
-      });
-      await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages, sink], {
-        signal: options.signal,
-      });
-      requireChecksum(object, hash.digest('hex'));
+      bytes = await this.decode(tier, object, (decoded) => writeAll(handle, decoded), options);
       await handle.sync();
       await handle.close();
       await rename(temporary, destination);
@@ -201,25 +193,48 @@ export class WalTransfer {
    * Resolves with its size; rejects with what is wrong (`verify --wal --deep`).
    */
   async authenticate(tier: TierName, object: WalObject, options: { signal?: AbortSignal } = {}): Promise<number> {
-    const stages = this.decodingStages(tier, object);
+    return this.decode(tier, object, async () => undefined, options);
+  }
+
+  /**
+   * Decodes a stored WAL object and hands its bytes, in order, to `land` (which must be done with
+   * them when its promise resolves: they may be overwritten next); resolves with their count once
+   * their sha256 matched the one in the key. With wal.reuseBuffers, a zstd object is decompressed
+   * into one reused buffer (createZstdSink) instead of through the plain stream pipeline.
+   */
+  private async decode(
+    tier: TierName,
+    object: WalObject,
+    land: (decoded: Buffer) => Promise<void>,
+    options: { signal?: AbortSignal },
+  ): Promise<number> {
     const hash = createHash('sha256');
     let bytes = 0;
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        hash.update(chunk);
-        bytes += chunk.length;
-        callback();
-      },
-    });
-    await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages, sink], {
+    const consume = async (decoded: Buffer) => {
+      hash.update(decoded);
+      bytes += decoded.length;
+      await land(decoded);
+    };
+    const reuse = this.context.config.wal.reuseBuffers && object.codec === 'zstd';
+    const stages: Array<Duplex | Writable> = this.decodingStages(tier, object, { decompress: !reuse });
+    stages.push(
+      reuse
+        ? createZstdSink(consume, { label: object.key, contexts: this.zstdContexts })
+        : new Writable({
+            write(chunk: Buffer, _encoding, callback) {
+              consume(chunk).then(() => callback(), callback);
+            },
+          }),
+    );
+    await pipeline([await this.context.repository.store.read(object.key, { signal: options.signal }), ...stages], {
       signal: options.signal,
     });
     requireChecksum(object, hash.digest('hex'));
     return bytes;
   }
 
-  /** The stages that turn a stored WAL object back into the file PostgreSQL archived. */
-  private decodingStages(tier: TierName, object: WalObject): Duplex[] {
+  /** The stages that turn a stored WAL object back into the file PostgreSQL archived (`decompress` false: all but the decompression). */
+  private decodingStages(tier: TierName, object: WalObject, options: { decompress: boolean }): Duplex[] {
     const stages: Duplex[] = [];
     this.assertEncrypted(object);
     if (object.encrypted) {
@@ -228,7 +243,8 @@ export class WalTransfer {
       const binding = walBinding(tier, object.file);
       stages.push(createDecryptStream(this.keyFor(object), { subject: `WAL file '${object.key}'`, binding }));
     }
-    if (object.codec !== 'none') stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
+    if (options.decompress && object.codec !== 'none')
+      stages.push(createDecompressStream({ codec: object.codec, level: 0 }, { label: object.key }));
     return stages;
   }
 
@@ -332,6 +348,12 @@ export async function readWalContent(path: string, chunkSize: number, buffers?: 
   } finally {
     await handle.close();
   }
+}
+
+/** Writes all of `bytes` at the file's current position (a short write is continued, never dropped). */
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) written += (await handle.write(bytes, written, bytes.length - written)).bytesWritten;
 }
 
 /** The parsed name, or a ConfigError (a usage error: exit 2) naming what a WAL file name looks like. */
