@@ -284,7 +284,7 @@ export async function readArtifact(
   const label = `${artifact.name}`;
   assertArtifactEncrypted(manifest, artifact, options.requireEncryption);
   // Worker threads for the big streams only: starting one costs more than decoding a small file.
-  const offload = artifact.bytes >= (options.offloadMinBytes ?? OFFLOAD_MIN_BYTES);
+  const offload = artifact.bytes >= OFFLOAD_MIN_BYTES;
   const stages: Duplex[] = [
     countBytes(options.onStoredBytes),
     createVerifyStream({ sha256: artifact.sha256, bytes: artifact.storedBytes, label }),
@@ -357,12 +357,6 @@ export interface ReadArtifactOptions {
   onStoredBytes?: (bytes: number) => void;
   /** Where the sink writes (a data directory, a staging directory): names the place in a failure to write there. */
   target?: string;
-  /**
-   * Decode and hash on worker threads from how many decoded bytes on (default OFFLOAD_MIN_BYTES):
-   * a reader of many mid-sized artifacts one after another (a chain's incrementals) saves a
-   * worker start apiece by asking for more.
-   */
-  offloadMinBytes?: number;
   /**
    * The caller checks the decoded bytes itself against a digest of their own format that covers
    * every byte (an incremental's trailer SHA-256, which readIncremental checks at its end): the

@@ -97,8 +97,6 @@ export interface ChainReadOptions {
   requireEncryption: boolean;
   signal?: AbortSignal;
   onStoredBytes?: (artifact: ArtifactRecord, bytes: number) => void;
-  /** See ReadArtifactOptions.offloadMinBytes. */
-  offloadMinBytes?: number;
   /** See ReadArtifactOptions.decodedCheckedByCaller. */
   decodedCheckedByCaller?: boolean;
 }
@@ -140,7 +138,6 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
           requireEncryption: options.requireEncryption,
           signal: options.signal,
           onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
-          offloadMinBytes: options.offloadMinBytes,
           decodedCheckedByCaller: options.decodedCheckedByCaller,
         },
       ).catch((error: unknown) => {

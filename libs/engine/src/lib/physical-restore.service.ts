@@ -125,8 +125,6 @@ const PENDING_SUFFIX = '.rookery-pending';
  * RSS), and the restore's memory is what the operator sized the host for.
  */
 const CHAIN_SPILL_MEMORY_BYTES = 16 * 1024 * 1024;
-/** A chain's incrementals are decoded and hashed on the main thread up to this size. */
-const LINK_OFFLOAD_MIN_BYTES = 256 * 1024 * 1024;
 
 /**
  * Restores a physical backup into an empty data directory. The bytes are verified while they
@@ -421,16 +419,11 @@ export class PhysicalRestoreService {
         const label = `page index '${indexArtifact.name}' of backup ${base.manifest.id}`;
         index = await PageIndexLookup.load(decodedArtifact(base.manifest, indexArtifact, reading), label, spill);
       }
-      // An incremental is tens of MiB decoded: decoded here, not on two worker threads started
-      // for each link (their start costs more than the decoding); its decoded bytes are checked
-      // against its own trailer SHA-256 as they are read (readIncremental), not hashed twice.
+      // An incremental's decoded bytes are checked against its own trailer SHA-256 as they are
+      // read (readIncremental), not hashed a second time against the manifest's.
       const incrementals = links.map((link) => ({
         backupId: link.manifest.id,
-        artifact: decodedArtifact(link.manifest, link.artifact, {
-          ...reading,
-          offloadMinBytes: LINK_OFFLOAD_MIN_BYTES,
-          decodedCheckedByCaller: true,
-        }),
+        artifact: decodedArtifact(link.manifest, link.artifact, { ...reading, decodedCheckedByCaller: true }),
       }));
       if (inPlace) {
         return await this.patchChainInPlace({

@@ -41,9 +41,11 @@ export interface PatchCounts {
 type BaseEntry = Pick<IndexEntry, 'kind' | 'size'>;
 
 /** Files patched at once: their writes wait on the disk, not on this thread. */
-const FILES_AT_ONCE = 4;
-/** Consecutive pages written with one call. */
-const PAGES_PER_WRITE = 128;
+const FILES_AT_ONCE = 8;
+/** Page writes of one file waiting on the disk at once. */
+const WRITES_IN_FLIGHT = 16;
+/** Pages of a file fetched from the spill store together (2 MiB). */
+const PAGES_PER_BATCH = 256;
 
 /**
  * The newest state of a chain written over a directory holding its full backup's tar (extracted
@@ -225,18 +227,33 @@ async function writeFile(target: string, path: string, state: PathState, options
   counts.files++;
 }
 
-/** The chain's pages of a file at their offsets, runs of consecutive pages in one call each. */
+/**
+ * The chain's pages of a file at their offsets, PAGES_PER_BATCH at a time in page order: the
+ * batch's pages fetched from the spill store in as few reads as their places there allow (each
+ * incremental's pages of a file lie together), then written in runs of consecutive pages, up to
+ * WRITES_IN_FLIGHT calls at once (they touch different offsets: waiting on each in turn leaves the
+ * disk and this thread idle in between).
+ */
 async function writePages(handle: FileHandle, state: PathState, spill: SpillStore): Promise<number> {
   const numbers = [...state.pages.keys()].sort((left, right) => left - right);
-  for (let start = 0; start < numbers.length; ) {
-    let end = start + 1;
-    while (end < numbers.length && numbers[end] === numbers[end - 1] + 1 && end - start < PAGES_PER_WRITE) end++;
-    const run: Buffer[] = [];
-    for (let index = start; index < end; index++)
-      run.push(await spill.read((state.pages.get(numbers[index]) as { handle: SpillHandle }).handle));
-    await writeAll(handle, run, numbers[start] * PAGE_SIZE);
-    start = end;
+  const inFlight = new Set<Promise<void>>();
+  const failures: unknown[] = [];
+  for (let batch = 0; batch < numbers.length && failures.length === 0; batch += PAGES_PER_BATCH) {
+    const pages = numbers.slice(batch, batch + PAGES_PER_BATCH);
+    const data = await spill.readMany(pages.map((page) => (state.pages.get(page) as { handle: SpillHandle }).handle));
+    for (let start = 0; start < pages.length && failures.length === 0; ) {
+      let end = start + 1;
+      while (end < pages.length && pages[end] === pages[end - 1] + 1) end++;
+      const write: Promise<void> = writeAll(handle, data.slice(start, end), pages[start] * PAGE_SIZE)
+        .catch((error: unknown) => void failures.push(error))
+        .finally(() => inFlight.delete(write));
+      inFlight.add(write);
+      if (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+      start = end;
+    }
   }
+  await Promise.all(inFlight);
+  if (failures.length > 0) throw failures[0];
   return numbers.length;
 }
 

@@ -25,6 +25,8 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
  */
 const READ_BLOCK_BYTES = 256 * 1024;
 const READ_BLOCKS_KEPT = 16;
+/** The most readMany takes in one read. */
+const READ_RUN_BYTES = 1024 * 1024;
 
 /**
  * Append-only storage of byte pieces (page digests, changed pages) that keeps the first
@@ -94,6 +96,42 @@ export class SpillStore {
       if (start + handle.length <= block.length) return block.subarray(start, start + handle.length);
     }
     return this.readAt(handle.offset, handle.length);
+  }
+
+  /**
+   * Several pieces at once, in the order asked: pieces that lie next to each other in the spill
+   * file come from one read (up to READ_RUN_BYTES), past the block cache. For a reader that knows
+   * what it needs next (a file's changed pages, which each incremental stored together).
+   */
+  async readMany(handles: SpillHandle[]): Promise<Buffer[]> {
+    const pieces: Buffer[] = new Array<Buffer>(handles.length);
+    const spilled: { index: number; offset: number; length: number }[] = [];
+    for (const [index, handle] of handles.entries()) {
+      if ('buffer' in handle) pieces[index] = handle.buffer;
+      else spilled.push({ index, ...handle });
+    }
+    if (spilled.length === 0) return pieces;
+    if (!this.file) throw new InvariantError('read of a spilled piece before anything was spilled');
+    if (spilled.some((piece) => piece.offset + piece.length > this.written)) await this.flush(this.file);
+    await this.flushing;
+    spilled.sort((left, right) => left.offset - right.offset);
+    for (let first = 0; first < spilled.length; ) {
+      let last = first;
+      while (
+        last + 1 < spilled.length &&
+        spilled[last + 1].offset === spilled[last].offset + spilled[last].length &&
+        spilled[last + 1].offset + spilled[last + 1].length - spilled[first].offset <= READ_RUN_BYTES
+      )
+        last++;
+      const start = spilled[first].offset;
+      const run = await this.readAt(start, spilled[last].offset + spilled[last].length - start);
+      for (let at = first; at <= last; at++) {
+        const piece = spilled[at];
+        pieces[piece.index] = run.subarray(piece.offset - start, piece.offset - start + piece.length);
+      }
+      first = last + 1;
+    }
+    return pieces;
   }
 
   /** Block `number` of the spill file, from the blocks kept or read now (the oldest kept one dropped). */
