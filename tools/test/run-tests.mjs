@@ -102,10 +102,12 @@ const jestArgs = process.argv.slice(2);
 const summaryDir = mkdtempSync(join(tmpdir(), 'rookery-test-summary-'));
 const summaryFile = join(summaryDir, 'summary.json');
 process.stdout.write('\n== tests (unit + integration)\n');
-// Three workers on the 2-core CI machine: the long integration suites spend much of their time
-// waiting (throttled proxies, store timeouts, brokers, fsync), which a third worker fills; with two
-// the suite ran 1564 s of a 30-minute CI. The suite passed at far higher load (issue 11: load 15–27).
-const jest = spawnSync('npx', ['jest', '--ci', '--maxWorkers=3', ...jestArgs], {
+// Four workers on the 2-core CI machine: the long integration suites spend much of their time
+// waiting (throttled proxies, store timeouts, brokers, fsync), which more workers fill; with two
+// the suite ran 1564 s of a 30-minute CI, with three 653 s on one host and an estimated ~1700 s on
+// a slower one (2026-12-07: the same suites 1.5–2.5× longer). The suite passed at far higher load
+// (issue 11: load 15–27).
+const jest = spawnSync('npx', ['jest', '--ci', '--maxWorkers=4', ...jestArgs], {
   cwd: root,
   env: { ...env, ROOKERY_TEST_SUMMARY_FILE: summaryFile },
   stdio: 'inherit',

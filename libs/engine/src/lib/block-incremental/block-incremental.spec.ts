@@ -431,8 +431,8 @@ function withSeed<T>(seed: number, run: () => Promise<T>): Promise<T> {
 
 describe('block incrementals: a chain of generated changes, combined in one pass and applied on disk', () => {
   it.each([
-    ['small data directories, chains of 1 to 6', 10, 'small'],
-    ['big relation files', 3, 'big'],
+    ['small data directories, chains of 1 to 6', 8, 'small'],
+    ['big relation files', 2, 'big'],
     ['thousands of small files', 2, 'many'],
   ] as const)('%s', async (_name, count, shape) => {
     for (const seed of differentialSeeds(count, shape === 'small' ? 20_261_207 : shape === 'big' ? 20_261_208 : 20_261_209)) {
