@@ -220,7 +220,7 @@ async function demoIncremental(
     const differences = diffTableChecksums(before, after);
     if (differences.length) throw new IntegrityError(`the restored chain differs from the source: ${differences.join('; ')}`);
     say(
-      `all ${Object.keys(before).length} tables identical after restoring the chain (full + incremental, combined in one pass; ${formatDuration(Date.now() - restoreStarted)} with the start and the comparison)`,
+      `all ${Object.keys(before).length} tables identical after restoring the chain (the full extracted, the incremental's pages written in place; ${formatDuration(Date.now() - restoreStarted)} with the start and the comparison)`,
     );
   } finally {
     await engine.stopRestored(run.restoredDir).catch(() => undefined);

@@ -12,7 +12,7 @@ import {
 } from '@rookery/core';
 import { createDecompressStream } from '@rookery/pipeline';
 import { BackupRepository } from '@rookery/repository';
-import { keyMaterialFor, readArtifact } from './artifact.codec';
+import { ReadArtifactOptions, keyMaterialFor, readArtifact } from './artifact.codec';
 import type { EngineContext } from './engine.context';
 import { encryptionRequired } from '@rookery/wal';
 import { PageIndexLookup, PageIndexWriter, SpillStore, buildPageIndex } from './block-incremental';
@@ -120,6 +120,16 @@ export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'en
  * opened early would sit idle meanwhile. Iteration fails with the read's own error (the integrity
  * error naming the artifact, not the broken pipe it leaves).
  */
+/** How an artifact of a chain is read: its backup's key, the encryption demanded, cancellation, progress. */
+export function artifactReadOptions(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): ReadArtifactOptions {
+  return {
+    keyMaterial: options.keyMaterialOf(manifest),
+    requireEncryption: options.requireEncryption,
+    signal: options.signal,
+    onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
+  };
+}
+
 export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): AsyncIterable<Buffer> {
   return {
     async *[Symbol.asyncIterator]() {
@@ -133,13 +143,7 @@ export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactReco
         artifact,
         options.repository.artifactKey(manifest, artifact.name),
         sink,
-        {
-          keyMaterial: options.keyMaterialOf(manifest),
-          requireEncryption: options.requireEncryption,
-          signal: options.signal,
-          onStoredBytes: options.onStoredBytes && ((bytes) => options.onStoredBytes?.(artifact, bytes)),
-          decodedCheckedByCaller: options.decodedCheckedByCaller,
-        },
+        { ...artifactReadOptions(manifest, artifact, options), decodedCheckedByCaller: options.decodedCheckedByCaller },
       ).catch((error: unknown) => {
         failures.push(error);
         sink.destroy(error instanceof Error ? error : new Error(String(error)));

@@ -24,7 +24,15 @@ import {
 } from '@rookery/core';
 import { ChainLink, PAGE_SIZE, PageIndexLookup, SpillStore, combineChain, patchChainInto, readChain, tarEnd } from './block-incremental';
 import { resolveChain } from './logical-incremental.service';
-import { ChainReadOptions, chainReadOptions, dataArtifactOf, decodedArtifact, pageIndexOf, tarKeyOf } from './physical-incremental';
+import {
+  ChainReadOptions,
+  artifactReadOptions,
+  chainReadOptions,
+  dataArtifactOf,
+  decodedArtifact,
+  pageIndexOf,
+  tarKeyOf,
+} from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
 import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
@@ -158,8 +166,9 @@ export class PhysicalRestoreService {
       });
     }
     const keyMaterial = keyMaterialFor(manifest, this.context.encoding);
-    // An incremental restores as its chain, combined in one pass per tar (newest page wins): every
-    // link must be in the repository, intact, before anything is written.
+    // An incremental restores as its chain, per tar, newest page wins (the full extracted and the
+    // newer pages written over it, or combined in one pass: restore.chainInPlace): every link must
+    // be in the repository, intact, before anything is written.
     const chain = manifest.type === 'incremental' ? resolveChain((await repository.list(request.tier)).backups, manifest) : [manifest];
     const dataDirectory = resolve(request.to);
     const secrets = this.context.restoreCommandEnvironment ?? {};
@@ -427,7 +436,7 @@ export class PhysicalRestoreService {
       }));
       if (inPlace) {
         return await this.patchChainInPlace({
-          base: { ...base, artifact: baseArtifact },
+          base,
           index,
           incrementals,
           consumer,
@@ -473,13 +482,7 @@ export class PhysicalRestoreService {
           baseArtifact,
           reading.repository.artifactKey(base.manifest, baseArtifact.name),
           consumer,
-          {
-            keyMaterial: reading.keyMaterialOf(base.manifest),
-            requireEncryption: reading.requireEncryption,
-            signal: reading.signal,
-            target: target.into,
-            onStoredBytes: reading.onStoredBytes && ((bytes) => reading.onStoredBytes?.(baseArtifact, bytes)),
-          },
+          { ...artifactReadOptions(base.manifest, baseArtifact, reading), target: target.into },
         )
       : feedCombined(emptyTar(), consumer, reading.signal);
     // A damaged link stops the extraction at once: nothing of it would be kept.
@@ -624,7 +627,6 @@ async function emptyDirectory(path: string): Promise<void> {
   await Promise.all(entries.map((entry) => rm(join(path, entry), { recursive: true, force: true })));
 }
 
-/** The tar of a directory with nothing in it: the base of a tablespace created during a chain. */
 /**
  * A tar stream into `consumer`, both sides waited for. Resolves with the bytes fed. What the
  * chain's checks found explains tar's failure on what it was fed, not the reverse.
@@ -652,6 +654,7 @@ async function feedCombined(source: AsyncIterable<Buffer>, consumer: ArtifactCon
   return bytes;
 }
 
+/** The tar of a directory with nothing in it: the base of a tablespace created during a chain. */
 async function* emptyTar(): AsyncGenerator<Buffer> {
   yield tarEnd();
 }

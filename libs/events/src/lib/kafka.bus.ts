@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, KafkaConfig, LogEntry, Producer } from 'kafkajs';
+import type { Consumer, Kafka, KafkaConfig, LogEntry, Producer, RetryOptions } from 'kafkajs';
 import { EventBusUnavailableError, Secret, SigningKey } from '@rookery/core';
 import { CloudEvent, parseEventJson, topicOf, validateEvent } from './cloud-event';
 import { EventBus, EventHandler, SubscribeOptions, Subscription } from './event-bus';
@@ -19,6 +19,12 @@ export interface KafkaBusOptions {
   publishTimeoutMs?: number;
   /** Retries of each request (connect included) before failing (default 8; short-lived processes use fewer). */
   retries?: number;
+  /**
+   * Retries of a publish (default 8), whatever `retries` is: a partition's leader moving or not yet
+   * known just after a broker started is answered with a retriable error the producer must outlast,
+   * not a broker that is down (the connect, bounded by `retries`, finds that).
+   */
+  publishRetries?: number;
   /** TLS to the brokers: the CAs to trust (PEM; none: the system's), and a client certificate for mutual TLS. */
   tls?: KafkaTls;
   /** SASL authentication (over TLS in any real deployment: PLAIN sends the password as it is). */
@@ -74,11 +80,16 @@ export class KafkaEventBus implements EventBus {
       logLevel: logLevel.WARN,
       logCreator: () => (entry: LogEntry) =>
         options.log?.(entry.level === logLevel.ERROR ? 'error' : 'warn', entry.log.message, { ...entry.log }),
-      retry: { initialRetryTime: 200, retries: options.retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 },
+      retry: retryOptions(options.retries, options),
       ...connectionSecurity(options),
     });
     const admin = kafka.admin();
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    const producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: retryOptions(options.publishRetries, options),
+    });
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
@@ -207,6 +218,10 @@ export class KafkaEventBus implements EventBus {
 }
 
 /** kafkajs's `ssl` and `sasl` settings; secrets revealed here only, into the client. */
+function retryOptions(retries: number | undefined, options: KafkaBusOptions): RetryOptions {
+  return { initialRetryTime: 200, retries: retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 };
+}
+
 function connectionSecurity(options: KafkaBusOptions): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const { tls, sasl } = options;
   const security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
