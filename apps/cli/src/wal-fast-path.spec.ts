@@ -56,8 +56,8 @@ const root = resolve(__dirname, '..', '..', '..');
 const walGetScript = join(root, 'bin', 'rookery-wal-get');
 const walPushScript = join(root, 'bin', 'rookery-wal-push');
 const NODE_STUB_EXIT = 42;
-const GET_CASES = 48;
-const PUSH_CASES = 24;
+const GET_CASES = 32;
+const PUSH_CASES = 16;
 const CODECS = ['none', 'zstd', 'lz4', 'gzip'] as const;
 const BAD_NAMES = [
   'RECOVERYXLOG',

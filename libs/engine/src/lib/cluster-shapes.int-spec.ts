@@ -27,12 +27,12 @@ import { createEngine } from './engine.factory';
  *   sequence, large objects, TOAST (external, compressed with pglz and lz4), sequences;
  * - `empty`: a database with no tables; `many`: 3000 small tables (12000 relations).
  *
- * Store × encryption × the restore's direct writes are rotated (pgBackRest style), not multiplied.
+ * Store × encryption × the restore's direct writes are rotated (pgBackRest style), not multiplied:
+ * two round trips give each of them both values (each one reads and writes over 2 GiB).
  */
 const matrix: { store: 'fs' | 's3'; encrypted: boolean; directWrites: boolean }[] = [
   { store: 'fs', encrypted: false, directWrites: true },
-  { store: 's3', encrypted: true, directWrites: true },
-  { store: 'fs', encrypted: true, directWrites: false },
+  { store: 's3', encrypted: true, directWrites: false },
 ];
 
 const MiB = 1024 * 1024;

@@ -23,7 +23,7 @@ import { ArtifactEncoding, artifactBinding, writeArtifact } from './artifact.cod
  * prints its seed; ROOKERY_DIFF_SEED=<seed> replays that case alone.
  */
 const SLAB = SlabGatherer.SLAB_BYTES;
-const CASES = 200;
+const CASES = 120;
 const KEY = Buffer.alloc(32, 7).toString('base64');
 const BACKUP = { tier: 'oltp' as const, id: '20261207T010000Z-oltp' };
 

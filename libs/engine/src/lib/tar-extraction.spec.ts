@@ -53,9 +53,9 @@ afterAll(async () => {
 
 describe('tar extraction: the direct-write fast path against GNU tar alone', () => {
   it.each([
-    ['small trees, small threshold', 96, 'small'],
+    ['small trees, small threshold', 64, 'small'],
     ['base-backup shapes at the 1 MiB default', 8, 'default'],
-    ['thousands of small files', 3, 'many'],
+    ['thousands of small files', 2, 'many'],
     // A tablespace's archive: PG_<version>_<catversion>/<database oid>/<relfilenode>…, no pg_control.
     ['tablespace archive shapes at the 1 MiB default', 8, 'tablespace'],
   ] as const)(

@@ -172,7 +172,7 @@ function generateTree(random: SeededRandom, shape: Shape): Tree {
   for (const database of databases) {
     addFile(tree, `base/${database}/PG_VERSION`, Buffer.from('15\n'));
     addFile(tree, `base/${database}/pg_filenode.map`, random.bytes(512));
-    const relations = shape === 'many' ? random.int(200, 500) : random.int(2, 25);
+    const relations = shape === 'many' ? random.int(120, 300) : random.int(2, 25);
     for (let relation = 0; relation < relations; relation++) addRelation(tree, random, `base/${database}`, 16_384 + relation * 3, shape);
   }
   return tree;
@@ -431,7 +431,7 @@ function withSeed<T>(seed: number, run: () => Promise<T>): Promise<T> {
 
 describe('block incrementals: a chain of generated changes, combined in one pass and applied on disk', () => {
   it.each([
-    ['small data directories, chains of 1 to 6', 8, 'small'],
+    ['small data directories, chains of 1 to 6', 6, 'small'],
     ['big relation files', 2, 'big'],
     ['thousands of small files', 2, 'many'],
   ] as const)('%s', async (_name, count, shape) => {
