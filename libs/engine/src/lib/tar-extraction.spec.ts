@@ -210,7 +210,10 @@ async function generateTree(random: SeededRandom, source: string, shape: Shape):
       }
     }
     const children = shape === 'many' && depth === 1 ? random.int(1000, 2000) : random.int(0, 8);
+    // Thousands of small files with a big one somewhere among them: the fast path is taken in every case.
+    const bigAt = shape === 'many' && depth === 1 ? random.int(0, children - 1) : -1;
     for (let index = 0; index < children; index++) {
+      if (index === bigAt) await addFile(path, { name: `b${index}`, size: directMinBytes + random.int(0, directMinBytes) });
       const roll = random.next();
       if (roll < 0.12 && depth < 4 && shape !== 'many') await addDirectory(join(path, `d${index}_${name()}`), depth + 1);
       else if (shape === 'many') await addFile(path, { name: `${index}`, size: random.int(0, 2000) });
