@@ -11,7 +11,7 @@ import { RookeryConfig, buildConfig } from '@rookery/config';
 import { RookeryEngine } from '@rookery/engine';
 import { RepositoryLock, repositoryLayout } from '@rookery/repository';
 import { backupJobName, configureServiceApp, expireJobName, fullBackupJobName } from '@rookery/service-kit';
-import { TestCluster, pollUntil, seedOltp, startCluster } from '@rookery/testing';
+import { TestCluster, holdSchedules, pollUntil, scheduledJobsStarted, seedOltp, startCluster } from '@rookery/testing';
 import { OltpBackupModule } from './oltp-backup.module';
 
 jest.setTimeout(600_000);
@@ -32,6 +32,7 @@ async function startService(config: RookeryConfig): Promise<INestApplication> {
   const app = moduleRef.createNestApplication({ bufferLogs: true });
   configureServiceApp(app, { title: 'oltp-backup (test)', description: 'test' });
   await app.init();
+  holdSchedules(app);
   return app;
 }
 
@@ -187,11 +188,11 @@ describe('oltp-backup service', () => {
     );
     const job = app.get(SchedulerRegistry).getCronJob(fullBackupJobName('oltp'));
     expect(String(job.cronTime.source)).toBe('0 2 * * *');
-    expect(job.isActive).toBe(true);
+    expect(scheduledJobsStarted(app).has(fullBackupJobName('oltp'))).toBe(true);
     // Every hour but the full's.
     const incremental = app.get(SchedulerRegistry).getCronJob(backupJobName('oltp', 'incremental'));
     expect(String(incremental.cronTime.source)).toBe('0 0,1,3-23 * * *');
-    expect(incremental.isActive).toBe(true);
+    expect(scheduledJobsStarted(app).has(backupJobName('oltp', 'incremental'))).toBe(true);
   });
 
   it('GET /health is 200 while the repository and catalog answer, 503 naming the repository when it is gone', async () => {

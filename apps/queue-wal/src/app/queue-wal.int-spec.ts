@@ -2,7 +2,6 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INestApplication } from '@nestjs/common';
-import { SchedulerRegistry } from '@nestjs/schedule';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { BackupRecord } from '@rookery/catalog';
@@ -12,7 +11,7 @@ import { WalStreamStatus } from '@rookery/wal';
 import { WalArchive } from '@rookery/repository';
 import { ServiceEventsService, configureServiceApp, fullBackupJobName } from '@rookery/service-kit';
 import { createStore } from '@rookery/storage';
-import { TestCluster, pollUntil as until, startCluster } from '@rookery/testing';
+import { TestCluster, holdSchedules, scheduledJobsStarted, pollUntil as until, startCluster } from '@rookery/testing';
 import { QueueWalModule } from './queue-wal.module';
 
 jest.setTimeout(600_000);
@@ -51,6 +50,7 @@ describe('queue-wal service', () => {
     app = moduleRef.createNestApplication({ bufferLogs: true });
     configureServiceApp(app, { title: 'queue-wal (test)', description: 'test' });
     await app.init();
+    holdSchedules(app);
   });
 
   afterAll(async () => {
@@ -117,7 +117,7 @@ describe('queue-wal service', () => {
     expect(done).toMatchObject({ status: 'completed', error: null });
     const listed = await request(app.getHttpServer()).get('/backups').expect(200);
     expect((listed.body.backups as BackupRecord[]).map((backup) => backup.id)).toEqual([record.id]);
-    expect(app.get(SchedulerRegistry).getCronJob(fullBackupJobName('queue')).isActive).toBe(true);
+    expect(scheduledJobsStarted(app).has(fullBackupJobName('queue'))).toBe(true);
   });
 
   it('GET /metrics and the OpenAPI document show the stream', async () => {

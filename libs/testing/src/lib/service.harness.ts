@@ -77,8 +77,34 @@ export async function startBackupService(
   const app = moduleRef.createNestApplication({ bufferLogs: true });
   configure(app);
   await app.init();
+  holdSchedules(app);
   await app.startAllMicroservices();
   return app;
+}
+
+const startedSchedules = new WeakMap<INestApplication, ReadonlySet<string>>();
+
+/**
+ * Stops every cron job the app registered and started, remembering which were started: a spec
+ * asserts that through scheduledJobsStarted and runs a job with scheduledBackup, and the wall
+ * clock never adds a backup of its own (CI once ran across 23:00: the OLTP tier's hourly
+ * incremental fired mid-spec and a counter read 3 refusals instead of 2).
+ */
+export function holdSchedules(app: INestApplication): void {
+  const { SchedulerRegistry } = require('@nestjs/schedule') as typeof import('@nestjs/schedule');
+  const started = new Set<string>();
+  for (const [name, job] of app.get(SchedulerRegistry).getCronJobs()) {
+    if (job.isActive) started.add(name);
+    void job.stop();
+  }
+  startedSchedules.set(app, started);
+}
+
+/** The cron jobs the app had started when holdSchedules stopped them. */
+export function scheduledJobsStarted(app: INestApplication): ReadonlySet<string> {
+  const started = startedSchedules.get(app);
+  if (!started) throw new Error('holdSchedules was not called for this app');
+  return started;
 }
 
 /** A tier service under test: its source cluster, a work directory, the service on a file:// repository. */
