@@ -1,5 +1,12 @@
 import { KeyObject, createPublicKey } from 'node:crypto';
-import { JWTPayload, ProtectedHeaderParameters, decodeProtectedHeader, errors, jwtVerify } from 'jose';
+import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
+
+/**
+ * jose, loaded on the first token verified: @rookery/auth is imported by every rookery command
+ * (the CLI's `auth` command among them), and jose's ~80 modules cost each run ~50 ms of CPU and
+ * ~15 MiB of memory — a restore_command or archive_command run once per WAL segment included.
+ */
+const jose = () => require('jose') as typeof import('jose');
 import { readFile } from 'node:fs/promises';
 import { ConfigError, TIER_NAMES, TierName, UnauthenticatedError, isTierName } from '@rookery/core';
 import { Principal, Role, isRole } from './principal';
@@ -78,7 +85,7 @@ export class JwtVerifier {
     if (!JwtVerifier.handles(token)) throw new UnauthenticatedError('malformed JWT');
     let header: ProtectedHeaderParameters;
     try {
-      header = decodeProtectedHeader(token);
+      header = jose().decodeProtectedHeader(token);
     } catch {
       throw new UnauthenticatedError('JWT header is not JSON');
     }
@@ -92,7 +99,7 @@ export class JwtVerifier {
     const { issuer, audience, algorithms, clockToleranceSeconds } = this.options;
     let claims: JWTPayload;
     try {
-      ({ payload: claims } = await jwtVerify(token, key, {
+      ({ payload: claims } = await jose().jwtVerify(token, key, {
         issuer,
         audience,
         algorithms: [...algorithms],
@@ -165,6 +172,7 @@ export class JwtVerifier {
 /** jose's refusal as the UnauthenticatedError a caller reads, naming the claim that failed. */
 function refusal(error: unknown, options: Pick<JwtVerifierOptions, 'issuer' | 'audience'>): UnauthenticatedError {
   const cause = { cause: error };
+  const { errors } = jose();
   if (error instanceof errors.JWTExpired) {
     const exp = error.payload.exp ?? 0;
     return new UnauthenticatedError(`JWT expired at ${new Date(exp * 1000).toISOString()}`, cause);
