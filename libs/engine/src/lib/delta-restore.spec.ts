@@ -121,6 +121,8 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
       [fast, true],
     ] as const) {
       const readAheadWindow = random.pick([1, 3, 8, 128]) * PAGE_SIZE;
+      // The bound on writes in flight, reached at every page (1), every few, or never here (8 MiB).
+      const pendingWriteBytes = random.pick([1, 3, 1024]) * PAGE_SIZE;
       const apply = startDeltaApply(directory, {
         rename: RENAME,
         owner,
@@ -128,6 +130,7 @@ async function runCase(seed: number, shape: Shape): Promise<void> {
         label: `case ${seed}`,
         readAhead,
         readAheadWindow,
+        pendingWriteBytes,
       });
       const released = readAhead ? scribbleOnRelease(apply.sink) : null;
       await Promise.all([pipeline(ownedChunks(randomlyChunked(tar, random)), apply.sink), apply.done]);

@@ -59,6 +59,11 @@ export interface DeltaApplyOptions {
   readAhead?: boolean;
   /** Fast path: bytes per read of an existing file, a multiple of PAGE_SIZE (1 MiB; specs make it small to cross many windows). */
   readAheadWindow?: number;
+  /**
+   * Fast path: bytes of page writes started without waiting before they are waited for (8 MiB;
+   * specs make it a few pages so the bound is reached within their small files).
+   */
+  pendingWriteBytes?: number;
 }
 
 /** What a delta apply did. */
@@ -352,7 +357,7 @@ class DeltaApplier {
     const handle = await open(target, 'r+');
     const windowSize = this.readAheadWindow;
     const reads = new ReadAhead(handle, Math.min(found.size, member.size), windowSize, this.readBuffers);
-    const writes = new PendingWrites(handle);
+    const writes = new PendingWrites(handle, this.options.pendingWriteBytes ?? PENDING_WRITE_BYTES);
     try {
       let differs = false;
       for (let offset = 0; offset < member.size; offset += windowSize) {
@@ -722,21 +727,25 @@ class ReadAhead {
 }
 
 /**
- * Writes started without waiting, PENDING_WRITE_BYTES at most (a file whose every page differs
- * must not pile its copies up in memory); settle() waits for all and reports the first failure.
+ * Writes started without waiting, `limit` bytes at most (PENDING_WRITE_BYTES: a file whose every
+ * page differs must not pile its copies up in memory); settle() waits for all and reports the
+ * first failure.
  */
 class PendingWrites {
   private pending: Promise<void>[] = [];
   private bytes = 0;
 
-  constructor(private readonly handle: FileHandle) {}
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly limit: number,
+  ) {}
 
   async add(buffer: Buffer, position: number): Promise<void> {
     const write = writeFully(this.handle, buffer, position);
     write.catch(() => undefined);
     this.pending.push(write);
     this.bytes += buffer.length;
-    if (this.bytes >= PENDING_WRITE_BYTES) await this.settle();
+    if (this.bytes >= this.limit) await this.settle();
   }
 
   async settle(): Promise<void> {
