@@ -31,7 +31,7 @@ runOnPinnedNode();
 /**
  * V8's code cache of the modules this command loads (Node 22's module.enableCompileCache): a
  * command that archive_command or restore_command starts once per WAL segment, and every other,
- * compiles less at start (`rookery info` 0.27 → 0.21 s of CPU here). The cache is in this account's
+ * compiles less at start (`rookery info` 0.32 → 0.27 s of CPU here). The cache is in this account's
  * own cache directory, never a shared one under /tmp: a cache another account could write would be
  * code this one runs. Where it cannot be created the command runs without it (Node reports that
  * in the returned status, nothing is thrown); NODE_DISABLE_COMPILE_CACHE=1 turns it off.

@@ -1,15 +1,15 @@
 import { KeyObject, createPublicKey } from 'node:crypto';
 import type { JWTPayload, ProtectedHeaderParameters } from 'jose';
-
-/**
- * jose, loaded on the first token verified: @rookery/auth is imported by every rookery command
- * (the CLI's `auth` command among them), and jose's ~80 modules cost each run ~50 ms of CPU and
- * ~15 MiB of memory — a restore_command or archive_command run once per WAL segment included.
- */
-const jose = () => require('jose') as typeof import('jose');
 import { readFile } from 'node:fs/promises';
 import { ConfigError, TIER_NAMES, TierName, UnauthenticatedError, isTierName } from '@rookery/core';
 import { Principal, Role, isRole } from './principal';
+
+/**
+ * jose, loaded on the first token verified: @rookery/auth is imported by every rookery command
+ * but the WAL ones (the CLI's `auth` command is), and loading jose's ~80 modules cost each run
+ * ~50 ms of CPU (`rookery --version`: 0.19 → 0.13 s user time, 76 → 73.5 MiB max RSS).
+ */
+const jose = () => require('jose') as typeof import('jose');
 
 /** The signature algorithms accepted: asymmetric only. `none` and the HMAC family never are. */
 export const JWT_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;

@@ -217,11 +217,12 @@ export class KafkaEventBus implements EventBus {
   }
 }
 
-/** kafkajs's `ssl` and `sasl` settings; secrets revealed here only, into the client. */
+/** kafkajs's retry settings: `retries` of a request (of the client's, or of the producer's sends). */
 function retryOptions(retries: number | undefined, options: KafkaBusOptions): RetryOptions {
   return { initialRetryTime: 200, retries: retries ?? 8, maxRetryTime: options.publishTimeoutMs ?? 30_000 };
 }
 
+/** kafkajs's `ssl` and `sasl` settings; secrets revealed here only, into the client. */
 function connectionSecurity(options: KafkaBusOptions): Pick<KafkaConfig, 'ssl' | 'sasl'> {
   const { tls, sasl } = options;
   const security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
