@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +225,7 @@ describe('buildConfig', () => {
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rookery-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('reads --config, validating the YAML', () => {
     const path = join(dir, 'good.yaml');
@@ -334,6 +335,7 @@ describe('events', () => {
 
   describe('security: tls, sasl, signing keys', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rookery-events-config-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
     const file = (name: string, content: string, mode = 0o600) => {
       const path = join(dir, name);
       writeFileSync(path, content);

@@ -118,19 +118,57 @@ describe('RepositoryLock', () => {
   });
 
   it('breaks a lock whose holder on this host is dead', async () => {
-    await lock.acquire('oltp', { holder: 'crashed', isProcessAlive: () => true });
+    const crashed = await lock.acquire('oltp', { holder: 'crashed', isProcessAlive: () => true });
     await expect(lock.acquire('oltp', { holder: 'next', isProcessAlive: () => true })).rejects.toThrow('already running');
     const next = await lock.acquire('oltp', { holder: 'next', isProcessAlive: () => false });
     expect(next.record.holder).toBe('next');
     await next.release();
+    // The broken holder's heartbeat stops (its release leaves the lock it no longer holds alone):
+    // left running, it wrote the lock again into the directory afterEach had removed.
+    await crashed.release();
   });
 
   it('breaks a lock whose heartbeat is older than staleAfterMs', async () => {
     const start = Date.now();
-    await lock.acquire('oltp', { holder: 'hung', now: () => new Date(start) });
+    const hung = await lock.acquire('oltp', { holder: 'hung', now: () => new Date(start) });
     const later = () => new Date(start + 11 * 60 * 1000);
     const next = await lock.acquire('oltp', { holder: 'next', now: later, isProcessAlive: () => true });
     expect(next.record.holder).toBe('next');
+    await next.release();
+    await hung.release();
+  });
+
+  it('a holder whose lock was broken and taken over stops its heartbeat, never writing its record over the new one', async () => {
+    // Every operation on the lock object after the takeover is the broken holder's heartbeat.
+    const key = repositoryLayout.lockKey('oltp');
+    const driver = new FsStoreDriver(root);
+    let watching = false;
+    const beats: string[] = [];
+    let firstBeat: () => void = () => undefined;
+    const beaten = new Promise<void>((resolve) => (firstBeat = resolve));
+    const watched = new Proxy(driver, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if ((property !== 'read' && property !== 'write') || typeof value !== 'function') return value;
+        return (path: string, ...rest: unknown[]) => {
+          if (watching && path === key) {
+            beats.push(property);
+            firstBeat();
+          }
+          return (value as (...args: unknown[]) => unknown).call(target, path, ...rest);
+        };
+      },
+    });
+    const HEARTBEAT_MS = 20;
+    const stale = await new RepositoryLock(watched).acquire('oltp', { holder: 'hung', heartbeatMs: HEARTBEAT_MS });
+    const next = await new RepositoryLock(driver).acquire('oltp', { holder: 'next', isProcessAlive: () => false });
+    watching = true;
+    await beaten;
+    // Ten more beats' time: a heartbeat still running would have read or written again.
+    await new Promise((resolve) => setTimeout(resolve, 10 * HEARTBEAT_MS));
+    expect(beats).toEqual(['read']);
+    expect((await new RepositoryLock(driver).read(key))?.holder).toBe('next');
+    await stale.release();
     await next.release();
   });
 

@@ -93,10 +93,29 @@ export class RepositoryLock {
 
   private held(key: string, record: LockRecord, options: LockOptions): HeldLock {
     const now = options.now ?? (() => new Date());
-    const heartbeat = setInterval(() => {
-      record.heartbeatAt = now().toISOString();
-      this.store.write(key, encode(record)).catch(() => undefined);
-    }, options.heartbeatMs ?? 60_000);
+    let beating = false;
+    // A beat refreshes the lock only while it is still ours: a holder whose lock was broken as
+    // stale (it hung past staleAfterMs) and taken by another process stops beating, instead of
+    // writing its record over the new holder's every minute. (The store has no conditional
+    // overwrite: a takeover between this read and the write is not excluded, only made rare.)
+    const beat = async () => {
+      if (beating) return;
+      beating = true;
+      try {
+        const current = await this.readOrFail(key);
+        if (current?.token !== record.token) {
+          clearInterval(heartbeat);
+          return;
+        }
+        record.heartbeatAt = now().toISOString();
+        await this.store.write(key, encode(record));
+      } catch {
+        // A store that does not answer now: the next beat tries again.
+      } finally {
+        beating = false;
+      }
+    };
+    const heartbeat = setInterval(() => void beat(), options.heartbeatMs ?? 60_000);
     heartbeat.unref();
     return {
       record,
