@@ -107,8 +107,8 @@ process.stdout.write('\n== tests (unit + integration)\n');
 // the suite ran 1564 s of a 30-minute CI, with three 653 s on one host and an estimated ~1700 s on
 // a slower one (2026-12-07: the same suites 1.5–2.5× longer). The suite passed at far higher load
 // (issue 11: load 15–27). With four it is CPU-bound (process accounting, 2026-12-07: 1 759 s of CPU
-// in a 975 s run, ~90 % of both cores; after the cuts of that day 805 s): a spec that adds CPU adds
-// CI time, one that waits mostly does not.
+// in a 975 s jest run, ~90 % of both cores; the run took 805 s after that day's cuts): a spec that
+// adds CPU adds CI time, one that waits mostly does not.
 const jest = spawnSync('npx', ['jest', '--ci', '--maxWorkers=4', ...jestArgs], {
   cwd: root,
   env: { ...env, ROOKERY_TEST_SUMMARY_FILE: summaryFile },

@@ -114,12 +114,6 @@ export function chainReadOptions(context: Pick<EngineContext, 'repository' | 'en
   };
 }
 
-/**
- * An artifact's decoded bytes as an async iterable, fetched (and every check of readArtifact made)
- * only once iteration starts: a chain's full tar is read after its incrementals, and an S3 read
- * opened early would sit idle meanwhile. Iteration fails with the read's own error (the integrity
- * error naming the artifact, not the broken pipe it leaves).
- */
 /** How an artifact of a chain is read: its backup's key, the encryption demanded, cancellation, progress. */
 export function artifactReadOptions(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): ReadArtifactOptions {
   return {
@@ -130,6 +124,12 @@ export function artifactReadOptions(manifest: BackupManifest, artifact: Artifact
   };
 }
 
+/**
+ * An artifact's decoded bytes as an async iterable, fetched (and every check of readArtifact made)
+ * only once iteration starts: a chain's full tar is read after its incrementals, and an S3 read
+ * opened early would sit idle meanwhile. Iteration fails with the read's own error (the integrity
+ * error naming the artifact, not the broken pipe it leaves).
+ */
 export function decodedArtifact(manifest: BackupManifest, artifact: ArtifactRecord, options: ChainReadOptions): AsyncIterable<Buffer> {
   return {
     async *[Symbol.asyncIterator]() {
