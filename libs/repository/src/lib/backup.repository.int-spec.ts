@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupManifest, IntegrityError, LockHeldError, StorageNotFoundError, UnsignedManifest } from '@rookery/core';
 import { FsStoreDriver } from '@rookery/storage';
-import { makeManifest as makeTestManifest } from '@rookery/testing';
+import { makeManifest as makeTestManifest, pollUntil } from '@rookery/testing';
 import { BackupRepository } from './backup.repository';
 import { repositoryLayout } from './repository.layout';
 import { RepositoryLock } from './repository.lock';
@@ -144,8 +144,6 @@ describe('RepositoryLock', () => {
     const driver = new FsStoreDriver(root);
     let watching = false;
     const beats: string[] = [];
-    let firstBeat: () => void = () => undefined;
-    const beaten = new Promise<void>((resolve) => (firstBeat = resolve));
     const watched = new Proxy(driver, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
@@ -153,19 +151,25 @@ describe('RepositoryLock', () => {
         return (path: string, ...rest: unknown[]) => {
           if (watching && path === key) {
             beats.push(property);
-            firstBeat();
           }
           return (value as (...args: unknown[]) => unknown).call(target, path, ...rest);
         };
       },
     });
-    const HEARTBEAT_MS = 20;
+    // Long enough that the takeover (a few file operations) ends before the first beat: a beat
+    // during it could see the lock absent and stop before anything is watched (seen in CI: a 20 ms
+    // beat, and the spec waited for a beat that never came).
+    const HEARTBEAT_MS = 1_000;
     const stale = await new RepositoryLock(watched).acquire('oltp', { holder: 'hung', heartbeatMs: HEARTBEAT_MS });
     const next = await new RepositoryLock(driver).acquire('oltp', { holder: 'next', isProcessAlive: () => false });
     watching = true;
-    await beaten;
-    // Ten more beats' time: a heartbeat still running would have read or written again.
-    await new Promise((resolve) => setTimeout(resolve, 10 * HEARTBEAT_MS));
+    await pollUntil(
+      async () => beats.length,
+      (count) => count > 0,
+      { what: "the broken holder's first heartbeat after the takeover", timeoutMs: 60_000, intervalMs: 50 },
+    );
+    // Three more beats' time: a heartbeat still running would have read or written again.
+    await new Promise((resolve) => setTimeout(resolve, 3 * HEARTBEAT_MS));
     expect(beats).toEqual(['read']);
     expect((await new RepositoryLock(driver).read(key))?.holder).toBe('next');
     await stale.release();
