@@ -176,6 +176,44 @@ describe('RepositoryLock', () => {
     await next.release();
   });
 
+  it('release waits for a heartbeat in flight, so the beat never writes the lock back after it is removed', async () => {
+    const key = repositoryLayout.lockKey('oltp');
+    const driver = new FsStoreDriver(root);
+    let holdWrites = false;
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let heldWrite: Promise<unknown> | null = null;
+    const gated = new Proxy(driver, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== 'write' || typeof value !== 'function') return value;
+        return (path: string, ...rest: unknown[]) => {
+          const write = () => (value as (...args: unknown[]) => Promise<unknown>).call(target, path, ...rest);
+          if (!holdWrites || path !== key) return write();
+          heldWrite = gate.then(write);
+          return heldWrite;
+        };
+      },
+    });
+    const held = await new RepositoryLock(gated).acquire('oltp', { holder: 'releasing', heartbeatMs: 50 });
+    holdWrites = true;
+    await pollUntil(
+      // A boolean, not the write itself: an async probe returning the promise would wait for it.
+      async () => heldWrite !== null,
+      (held) => held,
+      { what: 'a heartbeat write held at the gate', timeoutMs: 60_000, intervalMs: 10 },
+    );
+    // The beat has read its lock and is writing it; the release starts now and the write lands a
+    // moment later (a release that does not wait removes the lock first and the write recreates it).
+    const release = held.release();
+    setTimeout(openGate, 300);
+    await release;
+    await heldWrite;
+    expect(await new RepositoryLock(driver).read(key)).toBeNull();
+    const next = await new RepositoryLock(driver).acquire('oltp', { holder: 'next', isProcessAlive: () => true });
+    await next.release();
+  });
+
   it('release leaves a lock taken over by someone else alone', async () => {
     const stale = await lock.acquire('oltp', { holder: 'slow' });
     const next = await lock.acquire('oltp', { holder: 'next', isProcessAlive: () => false });

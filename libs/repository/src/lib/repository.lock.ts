@@ -93,34 +93,39 @@ export class RepositoryLock {
 
   private held(key: string, record: LockRecord, options: LockOptions): HeldLock {
     const now = options.now ?? (() => new Date());
-    let beating = false;
+    let released = false;
+    let inFlight: Promise<void> | null = null;
     // A beat refreshes the lock only while it is still ours: a holder whose lock was broken as
     // stale (it hung past staleAfterMs) and taken by another process stops beating, instead of
     // writing its record over the new holder's every minute. (The store has no conditional
     // overwrite: a takeover between this read and the write is not excluded, only made rare.)
     const beat = async () => {
-      if (beating) return;
-      beating = true;
       try {
         const current = await this.readOrFail(key);
         if (current?.token !== record.token) {
           clearInterval(heartbeat);
           return;
         }
+        if (released) return;
         record.heartbeatAt = now().toISOString();
         await this.store.write(key, encode(record));
       } catch {
         // A store that does not answer now: the next beat tries again.
-      } finally {
-        beating = false;
       }
     };
-    const heartbeat = setInterval(() => void beat(), options.heartbeatMs ?? 60_000);
+    const heartbeat = setInterval(() => {
+      if (inFlight || released) return;
+      inFlight = beat().finally(() => (inFlight = null));
+    }, options.heartbeatMs ?? 60_000);
     heartbeat.unref();
     return {
       record,
       release: async (releaseOptions: RequestOptions = {}) => {
         clearInterval(heartbeat);
+        released = true;
+        // A beat already past its read would write the lock again after the removal below, and
+        // the tier's next backup would wait for it to go stale: let it finish first.
+        await inFlight;
         // A store that does not answer leaves the lock in place: the release fails, saying so.
         const current = await this.readOrFail(key, releaseOptions);
         if (current?.token === record.token) await this.store.remove(key, releaseOptions);
