@@ -206,6 +206,7 @@ function restoreJson(result: PhysicalRestoreResult, tier: string): Record<string
     recovery: result.recovery
       ? { target: result.recovery.description, kind: result.recovery.target.kind, reached: result.recovery.outcome ?? null }
       : null,
+    prefetch: result.prefetch ?? null,
   };
 }
 

@@ -189,6 +189,7 @@ export function buildConfig(
       chainDigestsFromIndex: file.restore?.chainDigestsFromIndex ?? true,
       chainInPlace: file.restore?.chainInPlace ?? true,
       deltaReadAhead: file.restore?.deltaReadAhead ?? true,
+      prefetchInProcess: file.restore?.prefetchInProcess ?? true,
     },
     restores: {
       directoryRoot: file.restores?.directoryRoot ? normalize(file.restores.directoryRoot) : null,

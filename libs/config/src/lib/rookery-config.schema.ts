@@ -260,7 +260,13 @@ export const rookeryFileSchema = z
     walStream: walStreamSection,
     wal: walArchiveSection,
     restore: z
-      .object({ directWrites: z.boolean(), chainDigestsFromIndex: z.boolean(), chainInPlace: z.boolean(), deltaReadAhead: z.boolean() })
+      .object({
+        directWrites: z.boolean(),
+        chainDigestsFromIndex: z.boolean(),
+        chainInPlace: z.boolean(),
+        deltaReadAhead: z.boolean(),
+        prefetchInProcess: z.boolean(),
+      })
       .strict()
       .partial(),
     restores: z

@@ -176,6 +176,13 @@ export interface RestoreConfig {
    * by page (the plain path), to rule the fast path out while diagnosing a delta restore.
    */
   deltaReadAhead: boolean;
+  /**
+   * `restore --start` (default true): the WAL prefetcher of the server's restore_command runs in
+   * the restore process while it waits for recovery, instead of in a process of its own that the
+   * server's first miss starts: one node process fewer beside the server during replay. False: the
+   * prefetcher process as without --start (the plain path).
+   */
+  prefetchInProcess: boolean;
 }
 
 /**

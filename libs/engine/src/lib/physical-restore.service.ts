@@ -34,7 +34,16 @@ import {
   tarKeyOf,
 } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
-import { PREFETCH_DIRECTORY, WalPrefetcher, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
+import {
+  PREFETCH_DIRECTORY,
+  WalPrefetcher,
+  WalPrefetcherSummary,
+  WalService,
+  WalSpool,
+  clearPrefetchSpool,
+  encryptionRequired,
+  writePrefetchCursor,
+} from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
@@ -108,6 +117,11 @@ export interface PhysicalRestoreResult {
   settings: SettingsGuardReport | null;
   /** Set when recovery settings were written: the target, and with --start what recovery reached. */
   recovery?: { target: RecoveryTarget; description: string; outcome?: RecoveryOutcome };
+  /**
+   * With --start and the prefetcher run by the restore itself (restore.prefetchInProcess): the
+   * segments it fetched ahead while the server recovered, and why it last stopped fetching ahead.
+   */
+  prefetch?: { fetched: number; stoppedAt: string | null };
   /**
    * Where the time went, in milliseconds: planning (choosing the backup, checking the target and
    * the directory), fetching + verifying + extracting, making it durable, and with --start the
@@ -324,22 +338,34 @@ export class PhysicalRestoreService {
       request.onProgress?.({ phase: 'start', bytes: manifest.bytes });
       const timeoutMs = request.recoveryTimeoutMs ?? DEFAULT_RECOVERY_TIMEOUT_MS;
       const logFile = join(dataDirectory, RESTORED_SERVER_LOG);
+      const prefetcher =
+        recovery?.prefetchSegments && this.context.config.restore.prefetchInProcess
+          ? await this.startPrefetcher(dataDirectory, manifest, recovery.tier, { depth: recovery.prefetchSegments, owner })
+          : null;
       try {
-        result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
-      } catch (error) {
-        if (recovery && error instanceof ToolFailedError) {
-          throw recoveryFailed(parseRecoveryLog(error.stderrTail).failure ?? error.message, logFile);
+        try {
+          result.startedOnPort = await postgres.startRestored(dataDirectory, { port: request.port, timeoutMs });
+        } catch (error) {
+          if (recovery && error instanceof ToolFailedError) {
+            throw recoveryFailed(parseRecoveryLog(error.stderrTail).failure ?? error.message, logFile);
+          }
+          throw error;
         }
-        throw error;
+        if (recovery && result.recovery) {
+          result.recovery.outcome = await waitForPromotion({
+            logFile,
+            isRunning: () => postgres.isRunning(dataDirectory),
+            timeoutMs,
+            signal: request.signal,
+          });
+        }
+      } finally {
+        // Promoted (or failed): the server asks for no more WAL. The prefetcher stops and removes its spool.
+        const summary = await prefetcher?.stop();
+        if (summary) result.prefetch = { fetched: summary.fetched, stoppedAt: summary.stoppedAt };
       }
       if (recovery && result.recovery) {
-        result.recovery.outcome = await waitForPromotion({
-          logFile,
-          isRunning: () => postgres.isRunning(dataDirectory),
-          timeoutMs,
-          signal: request.signal,
-        });
-        // Promoted: the server asks for no more WAL. Without its spool a prefetcher exits now.
+        // Without its spool a prefetcher wal-get started exits now.
         await clearPrefetchSpool(join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY)).catch(() => undefined);
         // Nothing asks for the store's credentials any more unless the server archives.
         if (recovery.envFile && recovery.archiveMode === 'off') await rm(recovery.envFile, { force: true });
@@ -537,6 +563,54 @@ export class PhysicalRestoreService {
     } catch {
       await clearPrefetchSpool(spool).catch(() => undefined);
     }
+  }
+
+  /**
+   * The WAL prefetcher of the server's restore_command (WalPrefetcher.run), run in this process
+   * while it waits for recovery (restore.prefetchInProcess): the server's misses find it holding
+   * the spool and start no prefetcher process of their own, so recovery runs beside one node
+   * process fewer (this one waits anyway). It starts where the seed stopped (the cursor: the
+   * segment before the backup's first) and, when this process is root and the server another
+   * account, gives every file to that account before the script may read it. Null when there is no
+   * spool (the seed failed: the server's first miss starts a prefetcher process as before) or
+   * another prefetcher holds it. `stop` ends it and waits for it: its spool is removed.
+   */
+  private async startPrefetcher(
+    dataDirectory: string,
+    manifest: BackupManifest,
+    tier: TierName,
+    options: { depth: number; owner: { uid: number; gid: number } | null },
+  ): Promise<{ stop: () => Promise<WalPrefetcherSummary> } | null> {
+    const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
+    if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return null;
+    const spoolDirectory = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
+    try {
+      await writePrefetchCursor(spoolDirectory, walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n), options.owner);
+      if (!(await new WalSpool(spoolDirectory).acquireArchiverLock(process.pid, { create: false, owner: options.owner }))) return null;
+    } catch {
+      // No spool (the seed failed and cleared it): the server's misses start a prefetcher as before.
+      return null;
+    }
+    const controller = new AbortController();
+    const running = new WalPrefetcher(this.wal).run({
+      tier,
+      spoolDirectory,
+      depth: options.depth,
+      processMax: this.context.config.wal.processMax,
+      idleMs: this.context.config.wal.archiverIdleSeconds * 1000,
+      pid: process.pid,
+      signal: controller.signal,
+      owner: options.owner,
+    }).catch(
+      // What a prefetch failure costs is the prefetch: the server's misses fetch in the foreground.
+      (error: unknown): WalPrefetcherSummary => ({ ran: false, fetched: 0, stoppedAt: error instanceof Error ? error.message : String(error) }),
+    );
+    return {
+      stop: async () => {
+        controller.abort(new Error('recovery ended'));
+        return running;
+      },
+    };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
@@ -106,7 +106,8 @@ export async function stopPrefetcher(dataDirectory: string): Promise<void> {
   const spoolDirectory = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
   const pid = await new WalSpool(spoolDirectory).archiverPid();
   await removeSpool(spoolDirectory);
-  if (pid === null) return;
+  // A prefetcher inside this process (rookery restore --start's, WalPrefetcher.run) sees its spool gone and stops.
+  if (pid === null || pid === process.pid) return;
   // Without the right to signal it (another account's), it still sees its spool gone and exits.
   signal(pid, 'SIGTERM');
   const napper = new Napper();
@@ -161,11 +162,25 @@ export async function requestPrefetch(
   }
 }
 
-/** Points the prefetcher at `name`: recovery is there and will ask for what follows (atomic: temporary name, rename). */
-async function writePrefetchCursor(spoolDirectory: string, name: string): Promise<void> {
+/**
+ * Points the prefetcher at `name`: recovery is there and will ask for what follows (atomic:
+ * temporary name, rename). `owner`: the file is given to that account first.
+ */
+export async function writePrefetchCursor(spoolDirectory: string, name: string, owner?: SpoolOwner | null): Promise<void> {
   const temporary = join(spoolDirectory, `.${CURSOR_FILE}.${process.pid}.tmp`);
   await writeFile(temporary, `${name}\n`, { mode: 0o600 });
+  if (owner) await chown(temporary, owner.uid, owner.gid);
   await rename(temporary, join(spoolDirectory, CURSOR_FILE));
+}
+
+/**
+ * The account a spool belongs to, given when the process writing into it is another (root
+ * running the prefetcher for the server's account): bin/rookery-wal-get serves only files of its
+ * own account, so each file is given to it before it is renamed to a name the script reads.
+ */
+export interface SpoolOwner {
+  uid: number;
+  gid: number;
 }
 
 /**
@@ -214,6 +229,7 @@ export class MissingMarkers {
   constructor(
     private readonly spoolDirectory: string,
     private readonly clock: MarkerClock = bootClock,
+    private readonly owner: SpoolOwner | null = null,
   ) {}
 
   /** Starts a check of `name`: its ticket and the clock before it (null: no marker can be written). */
@@ -241,6 +257,7 @@ export class MissingMarkers {
       const temporary = join(this.spoolDirectory, `.${name}${MISSING_MARKER_SUFFIX}.${process.pid}.tmp`);
       try {
         await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
+        if (this.owner) await chown(temporary, this.owner.uid, this.owner.gid);
         await rename(temporary, this.markerPath(name));
         await rm(this.usedMarkerPath(name), { force: true }).catch(() => undefined);
         entry.markerAt = Date.now();
@@ -350,6 +367,8 @@ export interface WalPrefetcherRunOptions {
   log?: (line: string) => void;
   /** The clock of "not archived" markers (default bootClock). */
   markerClock?: MarkerClock;
+  /** The spool's account, when this process is another's (see SpoolOwner). */
+  owner?: SpoolOwner | null;
 }
 
 export interface WalPrefetcherSummary {
@@ -384,7 +403,7 @@ export class WalPrefetcher {
     const summary: WalPrefetcherSummary = { ran: false, fetched: 0, stoppedAt: null };
     // Never recreates its spool: one removed before this process got going went with its data
     // directory (a drill's cleanup), or recovery asked for a history file.
-    if (!(await spool.acquireArchiverLock(pid, { create: false }))) return summary;
+    if (!(await spool.acquireArchiverLock(pid, { create: false, owner: options.owner }))) return summary;
     summary.ran = true;
     const log = options.log ?? (() => undefined);
     let lostLock = false;
@@ -410,7 +429,7 @@ export class WalPrefetcher {
     let removed = false;
     /** The spool was given up, idle (see handOverIdleSpool): no longer this process's to remove. */
     let gaveUp = false;
-    const markers = new MissingMarkers(options.spoolDirectory, options.markerClock);
+    const markers = new MissingMarkers(options.spoolDirectory, options.markerClock, options.owner);
     const checks = new Set<Promise<void>>();
     const check = (name: string, write: boolean): Promise<void> => {
       const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
@@ -563,6 +582,7 @@ export class WalPrefetcher {
         await rm(staging, { force: true });
         return 'partial';
       }
+      if (options.owner) await chown(staging, options.owner.uid, options.owner.gid);
       await rename(staging, join(options.spoolDirectory, name));
       options.log?.(`${name} prefetched (${result.key})`);
       return 'fetched';

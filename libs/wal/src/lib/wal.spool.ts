@@ -108,15 +108,25 @@ export class WalSpool {
    * is gone, or whose heartbeat stopped, is taken over (a killed archiver never blocks archiving).
    * `create: false` (the prefetcher): a spool that is gone stays gone (its directory was removed
    * with the data directory it sits in), and the lock is refused. A lock already naming `pid` is
-   * its own (taken for it by the process that started it).
+   * its own (taken for it by the process that started it). `owner`: the lock file is given to
+   * that account.
    */
-  async acquireArchiverLock(pid: number, options: { create?: boolean } = {}): Promise<boolean> {
+  async acquireArchiverLock(
+    pid: number,
+    options: { create?: boolean; owner?: { uid: number; gid: number } | null } = {},
+  ): Promise<boolean> {
     if (options.create ?? true) await this.prepare();
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         const handle = await open(this.path(LOCK_FILE), 'wx', 0o600);
-        await handle.writeFile(`${pid}\n`);
-        await handle.close();
+        try {
+          // Given (a root process holding the lock of a spool of the server's account): the
+          // account's wal-get reads the lock to see that a prefetcher runs.
+          if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
+          await handle.writeFile(`${pid}\n`);
+        } finally {
+          await handle.close();
+        }
         return true;
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
