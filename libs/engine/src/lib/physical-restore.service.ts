@@ -592,19 +592,25 @@ export class PhysicalRestoreService {
       return null;
     }
     const controller = new AbortController();
-    const running = new WalPrefetcher(this.wal).run({
-      tier,
-      spoolDirectory,
-      depth: options.depth,
-      processMax: this.context.config.wal.processMax,
-      idleMs: this.context.config.wal.archiverIdleSeconds * 1000,
-      pid: process.pid,
-      signal: controller.signal,
-      owner: options.owner,
-    }).catch(
-      // What a prefetch failure costs is the prefetch: the server's misses fetch in the foreground.
-      (error: unknown): WalPrefetcherSummary => ({ ran: false, fetched: 0, stoppedAt: error instanceof Error ? error.message : String(error) }),
-    );
+    const running = new WalPrefetcher(this.wal)
+      .run({
+        tier,
+        spoolDirectory,
+        depth: options.depth,
+        processMax: this.context.config.wal.processMax,
+        idleMs: this.context.config.wal.archiverIdleSeconds * 1000,
+        pid: process.pid,
+        signal: controller.signal,
+        owner: options.owner,
+      })
+      .catch(
+        // What a prefetch failure costs is the prefetch: the server's misses fetch in the foreground.
+        (error: unknown): WalPrefetcherSummary => ({
+          ran: false,
+          fetched: 0,
+          stoppedAt: error instanceof Error ? error.message : String(error),
+        }),
+      );
     return {
       stop: async () => {
         controller.abort(new Error('recovery ended'));

@@ -223,6 +223,27 @@ describe('point-in-time recovery', () => {
     }
   }, 180_000);
 
+  it('recovers the same rows with the prefetcher in the restore process (default) and in a process of its own (restore.prefetchInProcess off)', async () => {
+    const plainConfig = buildConfig(
+      { repositories: [repoUrl], tiers: { oltp: { pgUrl: source.url } }, restore: { prefetchInProcess: false } },
+      'test',
+    );
+    const plain = await createEngine(plainConfig, { actor: 'test', selfCommand: [process.execPath, bin, '--repo', repoUrl] });
+    try {
+      const inProcess = await restoreAndRead(fsEngine, parseRecoveryTarget({ targetXid: marks.xid }), 'xid-prefetch-in-process');
+      const separate = await restoreAndRead(plain, parseRecoveryTarget({ targetXid: marks.xid }), 'xid-prefetch-process');
+      expect(inProcess.ids).toEqual(idsUpTo(70));
+      expect(separate.ids).toEqual(inProcess.ids);
+      // The restore ran the prefetcher (it says what it fetched); the plain way left it to the server's misses.
+      expect(inProcess.result.prefetch).toEqual({ fetched: expect.any(Number), stoppedAt: expect.anything() });
+      expect(separate.result.prefetch).toBeUndefined();
+      // Stopped with recovery: its spool is gone.
+      expect(existsSync(join(inProcess.dir, 'pg_wal', 'rookery-prefetch'))).toBe(false);
+    } finally {
+      await plain.close();
+    }
+  }, 360_000);
+
   it('refuses targets outside the window, and malformed ones, before writing anything', async () => {
     const [backup] = (await fsEngine.list('oltp')).backups;
     const before = new Date(new Date(backup.finishedAt).getTime() - 1000).toISOString();

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
 import { pollUntil, walSegmentBytes } from '@rookery/testing';
-import { stopPrefetcher } from './wal-prefetch';
+import { WalPrefetcher, stopPrefetcher, writePrefetchCursor } from './wal-prefetch';
+import { WalSpool } from './wal.spool';
 import { WalEngine, createWalEngine } from './wal.factory';
 
 /**
@@ -209,6 +210,52 @@ describe('wal-get --prefetch', () => {
       // Idle (wal.archiverIdleSeconds = 2 in this config): the spool is renamed aside, then deleted.
       await eventually(async () => !existsSync(spool) && (await readdir(pgWal)).length === 1, 'the spool to be removed');
       expect((await readdir(pgWal)).sort()).toEqual(['RECOVERYXLOG']);
+    },
+    WAIT_TEST_MS,
+  );
+
+  it(
+    "a prefetcher inside another process (restore --start's) lands its files as the spool's account and is not doubled by a miss",
+    async () => {
+      // As root, the account of the spool is another (nobody): each file is given to it before the
+      // script may read it. As anyone else the owner is this account (a chown to itself).
+      const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+      await mkdir(spool, { mode: 0o700 });
+      await writePrefetchCursor(spool, segment(6), owner);
+      expect(await new WalSpool(spool).acquireArchiverLock(process.pid, { create: false, owner })).toBe(true);
+      const controller = new AbortController();
+      const running = new WalPrefetcher(engine.wal).run({
+        tier: 'oltp',
+        spoolDirectory: spool,
+        depth: 3,
+        processMax: 2,
+        idleMs: WAIT_MS,
+        pid: process.pid,
+        signal: controller.signal,
+        owner,
+      });
+      // 7 and 8 fetched, 9 is the archive's end (marked).
+      await eventually(
+        async () =>
+          (await spoolSegments()).join() === [7, 8].map((n) => segment(n)).join() && existsSync(join(spool, `${segment(9)}.missing`)),
+        'segments 7-8 in the spool and 9 marked',
+      );
+      const landed = (await readdir(spool)).filter((entry) => /^[0-9A-F]{24}$|\.missing$|^archiver\.pid$|^cursor$/.test(entry));
+      expect(landed.length).toBeGreaterThanOrEqual(5);
+      for (const entry of landed) expect({ entry, uid: (await lstat(join(spool, entry))).uid }).toEqual({ entry, uid: owner.uid });
+      // A miss (node answers it from the store) finds the prefetcher alive and starts none: the lock
+      // is still this process's and no prefetcher process wrote a log.
+      expect(walGet(segment(1))).toEqual({ status: 0, stderr: '' });
+      expect(await served(segment(1))).toBe(true);
+      await eventually(async () => (await spoolSegments()).includes(segment(2)), 'segment 2 after the miss at 1');
+      expect((await readFile(join(spool, 'archiver.pid'), 'utf8')).trim()).toBe(String(process.pid));
+      expect(existsSync(join(spool, 'prefetcher.log'))).toBe(false);
+      // Stopped (recovery ended): it removes its spool and says what it fetched.
+      controller.abort();
+      const summary = await running;
+      expect(summary).toMatchObject({ ran: true });
+      expect(summary.fetched).toBeGreaterThanOrEqual(3);
+      expect(existsSync(spool)).toBe(false);
     },
     WAIT_TEST_MS,
   );
