@@ -147,6 +147,27 @@ describe('content-backup over gRPC', () => {
       ]);
     });
 
+    it('an incremental through StartBackup names the backup it was taken against (parent); the full names none', async () => {
+      const [full] = (await client.rpc<{ backups: BackupRecord__Output[] }>('BackupService', 'ListBackups', {}, operator())).messages[0]
+        .backups;
+      const started = await client.rpc<BackupRecord__Output>('BackupService', 'StartBackup', { type: 'incremental' }, operator());
+      expect(started).toMatchObject({ code: status.OK, messages: [{ type: 'incremental', status: 'running' }] });
+      const id = started.messages[0].id;
+      const watched = await client.rpc<BackupProgressUpdate__Output>('BackupService', 'WatchBackup', { id }, operator());
+      expect(watched.messages.at(-1)?.backup).toMatchObject({ id, status: 'completed', parent: full.id });
+
+      const listed = await client.rpc<{ backups: BackupRecord__Output[] }>(
+        'BackupService',
+        'ListBackups',
+        {},
+        auth.tokens['auditor-content'],
+      );
+      expect(listed.messages[0].backups.map((record) => [record.id, record.type, record.parent])).toEqual([
+        [full.id, 'full', undefined],
+        [id, 'incremental', full.id],
+      ]);
+    });
+
     it('places, lists and releases a legal hold; the retention plan keeps the held backup and says why', async () => {
       const [backup] = (await client.rpc<{ backups: BackupRecord__Output[] }>('BackupService', 'ListBackups', {}, operator())).messages[0]
         .backups;

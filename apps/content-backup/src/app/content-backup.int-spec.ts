@@ -74,8 +74,8 @@ describe('content-backup service', () => {
     expect(verified).toMatchObject({ ok: true, artifacts: [{ ok: true }, { ok: true }] });
 
     const listed = await request(app.getHttpServer()).get('/backups').expect(200);
-    expect((listed.body.backups as BackupRecord[]).map((record) => [record.id, record.type, record.status])).toEqual([
-      [full.id, 'full', 'completed'],
+    expect((listed.body.backups as BackupRecord[]).map((record) => [record.id, record.type, record.status, record.parent])).toEqual([
+      [full.id, 'full', 'completed', null],
     ]);
   });
 
@@ -124,11 +124,13 @@ describe('content-backup service', () => {
     expect(record).toMatchObject({ tier: 'content', type: 'incremental', requestedBy: 'schedule', status: 'completed', error: null });
     const manifest = await app.get(RookeryEngine).find('content', record.id);
     expect(manifest).toMatchObject({ type: 'incremental', parent: full.id });
+    const served = await request(app.getHttpServer()).get(`/backups/${record.id}`).expect(200);
+    expect(served.body).toMatchObject({ type: 'incremental', parent: full.id });
     expect(existsSync(join(bed.repository, repositoryLayout.manifestKey('content', record.id, new Date(record.startedAt))))).toBe(true);
     expect((await app.get(RookeryEngine).verify('content', record.id)).ok).toBe(true);
   });
 
-  it('serves /health, /metrics per tier and OpenAPI at /docs with the optional type of POST /backups', async () => {
+  it('serves /health, /metrics per tier and OpenAPI at /docs with the optional type of POST /backups and the parent of a record', async () => {
     await request(app.getHttpServer()).get('/health').expect(200);
     const metrics = await request(app.getHttpServer()).get('/metrics').expect(200);
     expect(metrics.text).toContain('rookery_backups_total{tier="content"} 2');
@@ -137,6 +139,8 @@ describe('content-backup service', () => {
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/backups', '/backups/{id}', '/health', '/metrics']));
     expect(document.paths['/backups'].post.requestBody).toMatchObject({ required: false });
     expect(document.components.schemas.StartBackupDto.properties.type.enum).toEqual(['full', 'incremental', 'snapshot']);
+    expect(document.components.schemas.BackupRecordDto.properties.parent).toMatchObject({ type: 'string', nullable: true });
+    expect(Object.keys(document.components.schemas.ArtifactDto.properties)).toEqual(expect.arrayContaining(['incremental', 'pageIndex']));
   });
 
   it('backs up into an S3 repository (real S3-compatible server) the same way', async () => {

@@ -57,4 +57,7 @@ export class BackupRecordEntity {
 
   @Column({ name: 'requested_by', type: 'varchar', length: 128, nullable: true })
   requestedBy!: string | null;
+
+  @Column({ type: 'varchar', length: 128, nullable: true })
+  parent!: string | null;
 }

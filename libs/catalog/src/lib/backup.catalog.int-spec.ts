@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { TestCluster, makeManifest, startCluster } from '@rookery/testing';
 import { BackupCatalog } from './backup.catalog';
 import { EventLedger } from './event.ledger';
-import { createCatalogDataSource } from './catalog-data-source.factory';
+import { CATALOG_MIGRATIONS, createCatalogDataSource } from './catalog-data-source.factory';
+import { AddBackupRecordParent1795737600000 } from './migrations/add-backup-record-parent.migration';
 
 jest.setTimeout(60_000);
 
@@ -91,7 +92,40 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
       artifacts: manifest.artifacts,
       error: null,
       requestedBy: 'api',
+      parent: null,
     });
+  });
+
+  /** A full backup and an incremental taken against it. */
+  const fullAndIncremental = () => {
+    const full = makeManifest();
+    return {
+      full,
+      incremental: makeManifest({
+        id: '20261126T030000Z-oltp',
+        type: 'incremental',
+        startedAt: '2026-11-26T03:00:00.000Z',
+        parent: full.id,
+      }),
+    };
+  };
+
+  it("records an incremental's parent, the backup it was taken against; a full and a running record have none", async () => {
+    const { full, incremental } = fullAndIncremental();
+    await catalog.recordStarted({
+      id: 'in-flight',
+      tier: 'oltp',
+      type: 'incremental',
+      method: 'physical',
+      startedAt: '2026-11-26T04:00:00.000Z',
+    });
+    await catalog.recordCompleted(full);
+    await catalog.recordCompleted(incremental);
+    expect((await catalog.list('oltp')).map((record) => [record.id, record.parent])).toEqual([
+      [full.id, null],
+      [incremental.id, full.id],
+      ['in-flight', null],
+    ]);
   });
 
   it('replaces the running placeholder when the engine chose another id', async () => {
@@ -168,6 +202,37 @@ describe.each(backends)('BackupCatalog on $name', (backend) => {
       await expect(reopened.check()).resolves.toBeUndefined();
     } finally {
       await dataSource.destroy();
+    }
+  });
+
+  it('adds the parent column to a catalog made by the earlier migrations; its records keep theirs and reindex fills parents in', async () => {
+    const url = await env.url();
+    const earlier = createCatalogDataSource(url);
+    earlier.setOptions({ migrations: CATALOG_MIGRATIONS.filter((migration) => migration !== AddBackupRecordParent1795737600000) });
+    await earlier.initialize();
+    const { full, incremental } = fullAndIncremental();
+    try {
+      for (const manifest of [full, incremental])
+        await earlier.query(
+          `insert into backup_record (id, tier, type, method, status, started_at) values ('${manifest.id}', 'oltp', '${manifest.type}', 'physical', 'completed', '${manifest.startedAt}')`,
+        );
+    } finally {
+      await earlier.destroy();
+    }
+
+    const upgraded = await BackupCatalog.open(url);
+    try {
+      expect((await upgraded.list('oltp')).map((record) => [record.id, record.parent])).toEqual([
+        [full.id, null],
+        [incremental.id, null],
+      ]);
+      await upgraded.reindex([full, incremental], { tier: 'oltp' });
+      expect((await upgraded.list('oltp')).map((record) => [record.id, record.parent])).toEqual([
+        [full.id, null],
+        [incremental.id, full.id],
+      ]);
+    } finally {
+      await upgraded.close();
     }
   });
 

@@ -22,6 +22,8 @@ export interface BackupRecord {
   artifacts: ArtifactRecord[];
   error: string | null;
   requestedBy: string | null;
+  /** The backup an incremental was taken against (the manifest's parent); null for a full and for a run without a manifest yet. */
+  parent: string | null;
 }
 
 export interface BackupStart {
@@ -75,6 +77,7 @@ export class BackupCatalog {
       artifacts: '[]',
       error: null,
       requestedBy: start.requestedBy ?? null,
+      parent: null,
     });
     await this.dataSource.transaction(async (manager) => {
       await manager.upsert(BackupRecordEntity, entity, ['id']);
@@ -196,6 +199,7 @@ function fromManifest(manifest: BackupManifest, requestedBy: string | null): Bac
     artifacts: JSON.stringify(manifest.artifacts),
     error: null,
     requestedBy,
+    parent: manifest.parent,
   });
 }
 
@@ -215,5 +219,6 @@ function toRecord(entity: BackupRecordEntity): BackupRecord {
     artifacts: JSON.parse(entity.artifacts) as ArtifactRecord[],
     error: entity.error,
     requestedBy: entity.requestedBy,
+    parent: entity.parent,
   };
 }

@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { ConfigError, RookeryError, redactUrl } from '@rookery/core';
 import { DataSource } from 'typeorm';
 import { BackupRecordEntity } from './backup-record.entity';
+import { AddBackupRecordParent1795737600000 } from './migrations/add-backup-record-parent.migration';
 import { CreateBackupRecord1767225600000 } from './migrations/create-backup-record.migration';
 import { CreateLedgerEvent1795654800000 } from './migrations/create-ledger-event.migration';
 import { CreateOutboxEvent1795651200000 } from './migrations/create-outbox-event.migration';
@@ -10,7 +11,12 @@ import { LedgerEventEntity } from './ledger-event.entity';
 import { OutboxEventEntity } from './outbox-event.entity';
 
 /** Every migration of the catalog schema, oldest first. */
-export const CATALOG_MIGRATIONS = [CreateBackupRecord1767225600000, CreateOutboxEvent1795651200000, CreateLedgerEvent1795654800000];
+export const CATALOG_MIGRATIONS = [
+  CreateBackupRecord1767225600000,
+  CreateOutboxEvent1795651200000,
+  CreateLedgerEvent1795654800000,
+  AddBackupRecordParent1795737600000,
+];
 export const CATALOG_ENTITIES = [BackupRecordEntity, OutboxEventEntity, LedgerEventEntity];
 
 export interface CatalogDataSourceOptions {

@@ -6,7 +6,12 @@ import { EventLedger } from './event.ledger';
 
 jest.setTimeout(300_000);
 
-const MIGRATIONS = ['CreateBackupRecord1767225600000', 'CreateOutboxEvent1795651200000', 'CreateLedgerEvent1795654800000'];
+const MIGRATIONS = [
+  'CreateBackupRecord1767225600000',
+  'CreateOutboxEvent1795651200000',
+  'CreateLedgerEvent1795654800000',
+  'AddBackupRecordParent1795737600000',
+];
 
 describe('catalog migrations on one empty PostgreSQL database (advisory lock)', () => {
   let cluster: TestCluster;

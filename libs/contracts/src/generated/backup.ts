@@ -12,7 +12,9 @@ import type { Compression as _rookery_v1_Compression, Compression__Output as _ro
 import type { Encryption as _rookery_v1_Encryption, Encryption__Output as _rookery_v1_Encryption__Output } from './rookery/v1/Encryption';
 import type { GetBackupRequest as _rookery_v1_GetBackupRequest, GetBackupRequest__Output as _rookery_v1_GetBackupRequest__Output } from './rookery/v1/GetBackupRequest';
 import type { Hold as _rookery_v1_Hold, Hold__Output as _rookery_v1_Hold__Output } from './rookery/v1/Hold';
+import type { IncrementalPages as _rookery_v1_IncrementalPages, IncrementalPages__Output as _rookery_v1_IncrementalPages__Output } from './rookery/v1/IncrementalPages';
 import type { ListBackupsRequest as _rookery_v1_ListBackupsRequest, ListBackupsRequest__Output as _rookery_v1_ListBackupsRequest__Output } from './rookery/v1/ListBackupsRequest';
+import type { PageIndexDelta as _rookery_v1_PageIndexDelta, PageIndexDelta__Output as _rookery_v1_PageIndexDelta__Output } from './rookery/v1/PageIndexDelta';
 import type { Progress as _rookery_v1_Progress, Progress__Output as _rookery_v1_Progress__Output } from './rookery/v1/Progress';
 import type { RestoreRecord as _rookery_v1_RestoreRecord, RestoreRecord__Output as _rookery_v1_RestoreRecord__Output } from './rookery/v1/RestoreRecord';
 import type { StartBackupRequest as _rookery_v1_StartBackupRequest, StartBackupRequest__Output as _rookery_v1_StartBackupRequest__Output } from './rookery/v1/StartBackupRequest';
@@ -37,7 +39,9 @@ export interface ProtoGrpcType {
       Encryption: MessageTypeDefinition<_rookery_v1_Encryption, _rookery_v1_Encryption__Output>
       GetBackupRequest: MessageTypeDefinition<_rookery_v1_GetBackupRequest, _rookery_v1_GetBackupRequest__Output>
       Hold: MessageTypeDefinition<_rookery_v1_Hold, _rookery_v1_Hold__Output>
+      IncrementalPages: MessageTypeDefinition<_rookery_v1_IncrementalPages, _rookery_v1_IncrementalPages__Output>
       ListBackupsRequest: MessageTypeDefinition<_rookery_v1_ListBackupsRequest, _rookery_v1_ListBackupsRequest__Output>
+      PageIndexDelta: MessageTypeDefinition<_rookery_v1_PageIndexDelta, _rookery_v1_PageIndexDelta__Output>
       Progress: MessageTypeDefinition<_rookery_v1_Progress, _rookery_v1_Progress__Output>
       RestoreRecord: MessageTypeDefinition<_rookery_v1_RestoreRecord, _rookery_v1_RestoreRecord__Output>
       StartBackupRequest: MessageTypeDefinition<_rookery_v1_StartBackupRequest, _rookery_v1_StartBackupRequest__Output>

@@ -12,7 +12,9 @@ import type { DrillReport as _rookery_v1_DrillReport, DrillReport__Output as _ro
 import type { DrillServiceClient as _rookery_v1_DrillServiceClient, DrillServiceDefinition as _rookery_v1_DrillServiceDefinition } from './rookery/v1/DrillService';
 import type { Encryption as _rookery_v1_Encryption, Encryption__Output as _rookery_v1_Encryption__Output } from './rookery/v1/Encryption';
 import type { Hold as _rookery_v1_Hold, Hold__Output as _rookery_v1_Hold__Output } from './rookery/v1/Hold';
+import type { IncrementalPages as _rookery_v1_IncrementalPages, IncrementalPages__Output as _rookery_v1_IncrementalPages__Output } from './rookery/v1/IncrementalPages';
 import type { ListDrillsRequest as _rookery_v1_ListDrillsRequest, ListDrillsRequest__Output as _rookery_v1_ListDrillsRequest__Output } from './rookery/v1/ListDrillsRequest';
+import type { PageIndexDelta as _rookery_v1_PageIndexDelta, PageIndexDelta__Output as _rookery_v1_PageIndexDelta__Output } from './rookery/v1/PageIndexDelta';
 import type { Progress as _rookery_v1_Progress, Progress__Output as _rookery_v1_Progress__Output } from './rookery/v1/Progress';
 import type { RestoreRecord as _rookery_v1_RestoreRecord, RestoreRecord__Output as _rookery_v1_RestoreRecord__Output } from './rookery/v1/RestoreRecord';
 import type { StartDrillRequest as _rookery_v1_StartDrillRequest, StartDrillRequest__Output as _rookery_v1_StartDrillRequest__Output } from './rookery/v1/StartDrillRequest';
@@ -36,7 +38,9 @@ export interface ProtoGrpcType {
       DrillService: SubtypeConstructor<typeof grpc.Client, _rookery_v1_DrillServiceClient> & { service: _rookery_v1_DrillServiceDefinition }
       Encryption: MessageTypeDefinition<_rookery_v1_Encryption, _rookery_v1_Encryption__Output>
       Hold: MessageTypeDefinition<_rookery_v1_Hold, _rookery_v1_Hold__Output>
+      IncrementalPages: MessageTypeDefinition<_rookery_v1_IncrementalPages, _rookery_v1_IncrementalPages__Output>
       ListDrillsRequest: MessageTypeDefinition<_rookery_v1_ListDrillsRequest, _rookery_v1_ListDrillsRequest__Output>
+      PageIndexDelta: MessageTypeDefinition<_rookery_v1_PageIndexDelta, _rookery_v1_PageIndexDelta__Output>
       Progress: MessageTypeDefinition<_rookery_v1_Progress, _rookery_v1_Progress__Output>
       RestoreRecord: MessageTypeDefinition<_rookery_v1_RestoreRecord, _rookery_v1_RestoreRecord__Output>
       StartDrillRequest: MessageTypeDefinition<_rookery_v1_StartDrillRequest, _rookery_v1_StartDrillRequest__Output>

@@ -7,6 +7,8 @@ import type { Check as _rookery_v1_Check, Check__Output as _rookery_v1_Check__Ou
 import type { Compression as _rookery_v1_Compression, Compression__Output as _rookery_v1_Compression__Output } from './rookery/v1/Compression';
 import type { Encryption as _rookery_v1_Encryption, Encryption__Output as _rookery_v1_Encryption__Output } from './rookery/v1/Encryption';
 import type { Hold as _rookery_v1_Hold, Hold__Output as _rookery_v1_Hold__Output } from './rookery/v1/Hold';
+import type { IncrementalPages as _rookery_v1_IncrementalPages, IncrementalPages__Output as _rookery_v1_IncrementalPages__Output } from './rookery/v1/IncrementalPages';
+import type { PageIndexDelta as _rookery_v1_PageIndexDelta, PageIndexDelta__Output as _rookery_v1_PageIndexDelta__Output } from './rookery/v1/PageIndexDelta';
 import type { Progress as _rookery_v1_Progress, Progress__Output as _rookery_v1_Progress__Output } from './rookery/v1/Progress';
 import type { RestoreRecord as _rookery_v1_RestoreRecord, RestoreRecord__Output as _rookery_v1_RestoreRecord__Output } from './rookery/v1/RestoreRecord';
 import type { Tablespace as _rookery_v1_Tablespace, Tablespace__Output as _rookery_v1_Tablespace__Output } from './rookery/v1/Tablespace';
@@ -24,6 +26,8 @@ export interface ProtoGrpcType {
       Compression: MessageTypeDefinition<_rookery_v1_Compression, _rookery_v1_Compression__Output>
       Encryption: MessageTypeDefinition<_rookery_v1_Encryption, _rookery_v1_Encryption__Output>
       Hold: MessageTypeDefinition<_rookery_v1_Hold, _rookery_v1_Hold__Output>
+      IncrementalPages: MessageTypeDefinition<_rookery_v1_IncrementalPages, _rookery_v1_IncrementalPages__Output>
+      PageIndexDelta: MessageTypeDefinition<_rookery_v1_PageIndexDelta, _rookery_v1_PageIndexDelta__Output>
       Progress: MessageTypeDefinition<_rookery_v1_Progress, _rookery_v1_Progress__Output>
       RestoreRecord: MessageTypeDefinition<_rookery_v1_RestoreRecord, _rookery_v1_RestoreRecord__Output>
       Tablespace: MessageTypeDefinition<_rookery_v1_Tablespace, _rookery_v1_Tablespace__Output>

@@ -9,8 +9,10 @@ import type { Compression as _rookery_v1_Compression, Compression__Output as _ro
 import type { Encryption as _rookery_v1_Encryption, Encryption__Output as _rookery_v1_Encryption__Output } from './rookery/v1/Encryption';
 import type { GetRestoreRequest as _rookery_v1_GetRestoreRequest, GetRestoreRequest__Output as _rookery_v1_GetRestoreRequest__Output } from './rookery/v1/GetRestoreRequest';
 import type { Hold as _rookery_v1_Hold, Hold__Output as _rookery_v1_Hold__Output } from './rookery/v1/Hold';
+import type { IncrementalPages as _rookery_v1_IncrementalPages, IncrementalPages__Output as _rookery_v1_IncrementalPages__Output } from './rookery/v1/IncrementalPages';
 import type { ListRestoresRequest as _rookery_v1_ListRestoresRequest, ListRestoresRequest__Output as _rookery_v1_ListRestoresRequest__Output } from './rookery/v1/ListRestoresRequest';
 import type { LogicalTarget as _rookery_v1_LogicalTarget, LogicalTarget__Output as _rookery_v1_LogicalTarget__Output } from './rookery/v1/LogicalTarget';
+import type { PageIndexDelta as _rookery_v1_PageIndexDelta, PageIndexDelta__Output as _rookery_v1_PageIndexDelta__Output } from './rookery/v1/PageIndexDelta';
 import type { PhysicalTarget as _rookery_v1_PhysicalTarget, PhysicalTarget__Output as _rookery_v1_PhysicalTarget__Output } from './rookery/v1/PhysicalTarget';
 import type { Progress as _rookery_v1_Progress, Progress__Output as _rookery_v1_Progress__Output } from './rookery/v1/Progress';
 import type { RecoveryTarget as _rookery_v1_RecoveryTarget, RecoveryTarget__Output as _rookery_v1_RecoveryTarget__Output } from './rookery/v1/RecoveryTarget';
@@ -37,8 +39,10 @@ export interface ProtoGrpcType {
       Encryption: MessageTypeDefinition<_rookery_v1_Encryption, _rookery_v1_Encryption__Output>
       GetRestoreRequest: MessageTypeDefinition<_rookery_v1_GetRestoreRequest, _rookery_v1_GetRestoreRequest__Output>
       Hold: MessageTypeDefinition<_rookery_v1_Hold, _rookery_v1_Hold__Output>
+      IncrementalPages: MessageTypeDefinition<_rookery_v1_IncrementalPages, _rookery_v1_IncrementalPages__Output>
       ListRestoresRequest: MessageTypeDefinition<_rookery_v1_ListRestoresRequest, _rookery_v1_ListRestoresRequest__Output>
       LogicalTarget: MessageTypeDefinition<_rookery_v1_LogicalTarget, _rookery_v1_LogicalTarget__Output>
+      PageIndexDelta: MessageTypeDefinition<_rookery_v1_PageIndexDelta, _rookery_v1_PageIndexDelta__Output>
       PhysicalTarget: MessageTypeDefinition<_rookery_v1_PhysicalTarget, _rookery_v1_PhysicalTarget__Output>
       Progress: MessageTypeDefinition<_rookery_v1_Progress, _rookery_v1_Progress__Output>
       RecoveryTarget: MessageTypeDefinition<_rookery_v1_RecoveryTarget, _rookery_v1_RecoveryTarget__Output>

@@ -28,6 +28,20 @@ export class ArtifactDto {
     example: { oid: 16384, name: 'fast', location: '/srv/pg/fast' },
   })
   tablespace?: ArtifactRecord['tablespace'];
+  @ApiPropertyOptional({
+    type: Object,
+    description:
+      "a base-incremental / tablespace-incremental's pages: read from the tar it was compared from, stored because they changed, " +
+      'the files stored whole and removed; pagesSkipped (PostgreSQL 17 and later): those the server did not send',
+    example: { pagesRead: 131072, pagesStored: 2048, wholeFiles: 12, removed: 1, pagesSkipped: 120000 },
+  })
+  incremental?: ArtifactRecord['incremental'];
+  @ApiPropertyOptional({
+    type: Object,
+    description: "a page-index stored as a delta against the same tar's page index of backup deltaOf (the parent); absent: a full index",
+    example: { deltaOf: '20261126T020000Z-oltp' },
+  })
+  pageIndex?: ArtifactRecord['pageIndex'];
   @ApiProperty({ type: Number, description: 'logical bytes (before compression and encryption)' }) bytes!: number;
   @ApiProperty({ type: Number, description: 'bytes in the store' }) storedBytes!: number;
   @ApiProperty({ type: String, description: 'sha256 of the stored bytes' }) sha256!: string;
@@ -59,6 +73,13 @@ export class BackupRecordDto implements BackupRecord {
   @ApiProperty({ type: () => [ArtifactDto] }) artifacts!: ArtifactRecord[];
   @ApiProperty({ type: String, nullable: true, description: 'why the run failed' }) error!: string | null;
   @ApiProperty({ type: String, nullable: true, example: 'api' }) requestedBy!: string | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '20261126T020000Z-oltp',
+    description: 'the backup this incremental was taken against; null for a full, and until the backup completes',
+  })
+  parent!: string | null;
   @ApiPropertyOptional({
     type: () => JobProgressDto,
     nullable: true,

@@ -20,6 +20,7 @@ export interface BackupRecord {
   'error'?: (string);
   'requestedBy'?: (string);
   'progress'?: (_rookery_v1_Progress | null);
+  'parent'?: (string);
   '_finishedAt'?: "finishedAt";
   '_startLsn'?: "startLsn";
   '_stopLsn'?: "stopLsn";
@@ -27,6 +28,7 @@ export interface BackupRecord {
   '_storedBytes'?: "storedBytes";
   '_error'?: "error";
   '_requestedBy'?: "requestedBy";
+  '_parent'?: "parent";
 }
 
 export interface BackupRecord__Output {
@@ -45,6 +47,7 @@ export interface BackupRecord__Output {
   'error'?: (string);
   'requestedBy'?: (string);
   'progress': (_rookery_v1_Progress__Output | null);
+  'parent'?: (string);
   '_finishedAt'?: "finishedAt";
   '_startLsn'?: "startLsn";
   '_stopLsn'?: "stopLsn";
@@ -52,4 +55,5 @@ export interface BackupRecord__Output {
   '_storedBytes'?: "storedBytes";
   '_error'?: "error";
   '_requestedBy'?: "requestedBy";
+  '_parent'?: "parent";
 }
