@@ -34,16 +34,7 @@ import {
   tarKeyOf,
 } from './physical-incremental';
 import { TablespaceMapping, linkTablespaces, planTablespaces } from './tablespace-restore';
-import {
-  PREFETCH_DIRECTORY,
-  WalPrefetcher,
-  WalPrefetcherSummary,
-  WalService,
-  WalSpool,
-  clearPrefetchSpool,
-  encryptionRequired,
-  writePrefetchCursor,
-} from '@rookery/wal';
+import { PREFETCH_DIRECTORY, WalPrefetcher, WalPrefetcherSummary, WalService, clearPrefetchSpool, encryptionRequired } from '@rookery/wal';
 import { ArtifactConsumer, keyMaterialFor, readArtifact, readArtifactInto } from './artifact.codec';
 import { EngineContext } from './engine.context';
 import { ExtractionSync } from './extraction-sync';
@@ -583,19 +574,16 @@ export class PhysicalRestoreService {
   ): Promise<{ stop: () => Promise<WalPrefetcherSummary> } | null> {
     const first = manifest.walRange ? parseWalFileName(manifest.walRange.start) : null;
     if (first?.kind !== 'segment' || (first.segmentNumber as bigint) === 0n) return null;
-    const spoolDirectory = join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY);
-    try {
-      await writePrefetchCursor(spoolDirectory, walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n), options.owner);
-      if (!(await new WalSpool(spoolDirectory).acquireArchiverLock(process.pid, { create: false, owner: options.owner }))) return null;
-    } catch {
-      // No spool (the seed failed and cleared it): the server's misses start a prefetcher as before.
-      return null;
-    }
     const controller = new AbortController();
+    let locked: (held: boolean) => void = () => undefined;
+    const holding = new Promise<boolean>((resolve) => (locked = resolve));
     const running = new WalPrefetcher(this.wal)
       .run({
         tier,
-        spoolDirectory,
+        spoolDirectory: join(dataDirectory, 'pg_wal', PREFETCH_DIRECTORY),
+        // Where the seed stopped: the segment before the backup's first.
+        startAfter: walSegmentFileName(first.timeline, (first.segmentNumber as bigint) - 1n),
+        onLocked: () => locked(true),
         depth: options.depth,
         processMax: this.context.config.wal.processMax,
         idleMs: this.context.config.wal.archiverIdleSeconds * 1000,
@@ -610,7 +598,14 @@ export class PhysicalRestoreService {
           fetched: 0,
           stoppedAt: error instanceof Error ? error.message : String(error),
         }),
-      );
+      )
+      .finally(() => locked(false));
+    // The lock is held before the server starts, so its first miss finds the prefetcher alive.
+    // No spool (the seed failed and cleared it) or another prefetcher holding it: none here.
+    if (!(await holding)) {
+      await running;
+      return null;
+    }
     return {
       stop: async () => {
         controller.abort(new Error('recovery ended'));

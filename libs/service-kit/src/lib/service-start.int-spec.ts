@@ -139,6 +139,7 @@ describe('services started together (built main.js, one config, one host)', () =
       'CreateBackupRecord1767225600000',
       'CreateOutboxEvent1795651200000',
       'CreateLedgerEvent1795654800000',
+      'AddBackupRecordParent1795737600000',
     ]);
     // compliance-reporting serves the objectives too.
     const metrics = await (await fetch(`http://127.0.0.1:${compliancePort}/metrics`)).text();

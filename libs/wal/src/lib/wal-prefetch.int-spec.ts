@@ -1,13 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, renameSync, symlinkSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { buildConfig } from '@rookery/config';
 import { pollUntil, walSegmentBytes } from '@rookery/testing';
-import { WalPrefetcher, stopPrefetcher, writePrefetchCursor } from './wal-prefetch';
-import { WalSpool } from './wal.spool';
+import { WalPrefetcher, bootClock, stopPrefetcher, writePrefetchCursor } from './wal-prefetch';
+import { WalSpool, readRegularFile } from './wal.spool';
 import { WalEngine, createWalEngine } from './wal.factory';
 
 /**
@@ -221,12 +221,13 @@ describe('wal-get --prefetch', () => {
       // script may read it. As anyone else the owner is this account (a chown to itself).
       const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
       await mkdir(spool, { mode: 0o700 });
-      await writePrefetchCursor(spool, segment(6), owner);
-      expect(await new WalSpool(spool).acquireArchiverLock(process.pid, { create: false, owner })).toBe(true);
       const controller = new AbortController();
+      let locked = false;
       const running = new WalPrefetcher(engine.wal).run({
         tier: 'oltp',
         spoolDirectory: spool,
+        startAfter: segment(6),
+        onLocked: () => (locked = true),
         depth: 3,
         processMax: 2,
         idleMs: WAIT_MS,
@@ -234,6 +235,7 @@ describe('wal-get --prefetch', () => {
         signal: controller.signal,
         owner,
       });
+      await eventually(async () => locked, 'the lock taken');
       // 7 and 8 fetched, 9 is the archive's end (marked).
       await eventually(
         async () =>
@@ -256,6 +258,76 @@ describe('wal-get --prefetch', () => {
       expect(summary).toMatchObject({ ran: true });
       expect(summary.fetched).toBeGreaterThanOrEqual(3);
       expect(existsSync(spool)).toBe(false);
+    },
+    WAIT_TEST_MS,
+  );
+
+  it(
+    "follows no link the spool's account planted: not at a temporary name, not in the lock's or the cursor's place",
+    async () => {
+      // A root restore's prefetcher writes in the server's spool, which that account can write:
+      // whatever it plants must not make root write, give away, touch or hang on another file.
+      const victim = join(work, 'victim');
+      await writeFile(victim, 'precious\n', { mode: 0o600 });
+      const untouched = async () => {
+        expect(await readFile(victim, 'utf8')).toBe('precious\n');
+        expect((await lstat(victim)).uid).toBe(process.getuid?.() ?? 0);
+      };
+      await mkdir(spool, { mode: 0o700 });
+      const owner = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : null;
+      // The cursor's temporary name: the cursor is written as a new file all the same.
+      await symlink(victim, join(spool, `.cursor.${process.pid}.tmp`));
+      await writePrefetchCursor(spool, segment(1), owner);
+      await untouched();
+      expect((await lstat(join(spool, 'cursor'))).isFile()).toBe(true);
+      // wal-get's temporary name beside its destination: the segment lands, the victim stays.
+      await symlink(victim, join(pgWal, `.RECOVERYXLOG.rookery-${process.pid}`));
+      await engine.wal.get('oltp', segment(1), join(pgWal, 'RECOVERYXLOG'));
+      expect(await served(segment(1))).toBe(true);
+      await untouched();
+      // A link in the lock's place is no lock: no owner is read through it, its target's times stay.
+      const before = (await lstat(victim)).mtimeMs;
+      await symlink(victim, join(spool, 'archiver.pid'));
+      expect(await new WalSpool(spool).heartbeat(process.pid)).toBe(false);
+      expect((await lstat(victim)).mtimeMs).toBe(before);
+      // A FIFO where a small file is read is refused at once, not waited on.
+      const fifo = join(spool, 'fifo');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      await expect(readRegularFile(fifo)).rejects.toThrow('is not a regular file');
+      await expect(readRegularFile(join(spool, 'archiver.pid'))).rejects.toThrow();
+      await rm(spool, { recursive: true, force: true });
+      await rm(join(pgWal, 'RECOVERYXLOG'), { force: true });
+
+      // The spool itself replaced by a link while a prefetcher runs: it writes nothing through the
+      // link (its files go through the directory it opened) and stops (the spool it held is gone).
+      const elsewhere = join(work, 'elsewhere');
+      await mkdir(elsewhere);
+      await mkdir(spool, { mode: 0o700 });
+      // Swapped at the first check's clock reading: after the prefetcher looked at its spool and
+      // before anything of that check or fetch is written.
+      let swapped = false;
+      const summary = await new WalPrefetcher(engine.wal).run({
+        tier: 'oltp',
+        spoolDirectory: spool,
+        startAfter: segment(1),
+        depth: 3,
+        processMax: 2,
+        idleMs: WAIT_MS,
+        owner,
+        markerClock: async () => {
+          if (!swapped) {
+            swapped = true;
+            renameSync(spool, `${spool}.moved`);
+            symlinkSync(elsewhere, spool);
+          }
+          return bootClock();
+        },
+      });
+      expect(swapped).toBe(true);
+      expect(summary.ran).toBe(true);
+      expect(await readdir(elsewhere)).toEqual([]);
+      await rm(spool, { force: true });
+      await rm(`${spool}.moved`, { recursive: true, force: true });
     },
     WAIT_TEST_MS,
   );

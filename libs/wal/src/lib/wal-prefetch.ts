@@ -1,8 +1,9 @@
-import { chown, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { FileHandle, lstat, open, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
-import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool } from './wal.spool';
+import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool, readRegularFile } from './wal.spool';
 
 // Archive-get prefetch (pgBackRest's async archive-get): PostgreSQL runs restore_command once per
 // segment, strictly one after the other, and each call pays a process start and a store round
@@ -168,19 +169,38 @@ export async function requestPrefetch(
  */
 export async function writePrefetchCursor(spoolDirectory: string, name: string, owner?: SpoolOwner | null): Promise<void> {
   const temporary = join(spoolDirectory, `.${CURSOR_FILE}.${process.pid}.tmp`);
-  await writeFile(temporary, `${name}\n`, { mode: 0o600 });
-  if (owner) await chown(temporary, owner.uid, owner.gid);
+  await writeExclusive(temporary, `${name}\n`, owner);
   await rename(temporary, join(spoolDirectory, CURSOR_FILE));
 }
 
 /**
  * The account a spool belongs to, given when the process writing into it is another (root
  * running the prefetcher for the server's account): bin/rookery-wal-get serves only files of its
- * own account, so each file is given to it before it is renamed to a name the script reads.
+ * own account, so each file is given to it before it is renamed to a name the script reads. That
+ * account can write in the spool: nothing there is written or given away through a symbolic link
+ * it could have put in place (files are created only where nothing is and given away through their
+ * descriptor, writeExclusive and WalTransfer.get), and a prefetcher reaches the spool's files
+ * through the directory it opened (SpoolDirectory), never through the path again.
  */
 export interface SpoolOwner {
   uid: number;
   gid: number;
+}
+
+/**
+ * A new file at `path` (a temporary name, renamed into place by the caller) holding `text`, mode
+ * 0600: a leftover is removed, then the file is created only where nothing is (O_EXCL: never
+ * through a symbolic link), and given to `owner` when set.
+ */
+async function writeExclusive(path: string, text: string, owner?: SpoolOwner | null): Promise<void> {
+  await rm(path, { force: true });
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    if (owner) await handle.chown(owner.uid, owner.gid);
+    await handle.writeFile(text);
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -256,8 +276,7 @@ export class MissingMarkers {
     if (options.write && stamp !== null) {
       const temporary = join(this.spoolDirectory, `.${name}${MISSING_MARKER_SUFFIX}.${process.pid}.tmp`);
       try {
-        await writeFile(temporary, `${stamp}\n`, { mode: 0o600 });
-        if (this.owner) await chown(temporary, this.owner.uid, this.owner.gid);
+        await writeExclusive(temporary, `${stamp}\n`, this.owner);
         await rename(temporary, this.markerPath(name));
         await rm(this.usedMarkerPath(name), { force: true }).catch(() => undefined);
         entry.markerAt = Date.now();
@@ -369,6 +388,10 @@ export interface WalPrefetcherRunOptions {
   markerClock?: MarkerClock;
   /** The spool's account, when this process is another's (see SpoolOwner). */
   owner?: SpoolOwner | null;
+  /** Written as the cursor before the lock is taken: where recovery will start asking (a restore's prefetcher). */
+  startAfter?: string;
+  /** Called once the lock is this process's: a miss from then on finds the prefetcher alive. */
+  onLocked?: () => void;
 }
 
 export interface WalPrefetcherSummary {
@@ -398,13 +421,27 @@ export class WalPrefetcher {
   constructor(private readonly wal: WalTransfer) {}
 
   async run(options: WalPrefetcherRunOptions): Promise<WalPrefetcherSummary> {
-    const pid = options.pid ?? process.pid;
-    const spool = new WalSpool(options.spoolDirectory);
-    const summary: WalPrefetcherSummary = { ran: false, fetched: 0, stoppedAt: null };
     // Never recreates its spool: one removed before this process got going went with its data
     // directory (a drill's cleanup), or recovery asked for a history file.
+    const directory = await SpoolDirectory.open(options.spoolDirectory).catch(() => null);
+    if (!directory) return { ran: false, fetched: 0, stoppedAt: null };
+    try {
+      return await this.runIn(directory, options);
+    } finally {
+      await directory.close();
+    }
+  }
+
+  private async runIn(directory: SpoolDirectory, options: WalPrefetcherRunOptions): Promise<WalPrefetcherSummary> {
+    const pid = options.pid ?? process.pid;
+    const files = directory.files;
+    const spool = new WalSpool(files);
+    const summary: WalPrefetcherSummary = { ran: false, fetched: 0, stoppedAt: null };
+    if (options.startAfter) await writePrefetchCursor(files, options.startAfter, options.owner);
     if (!(await spool.acquireArchiverLock(pid, { create: false, owner: options.owner }))) return summary;
+    options.onLocked?.();
     summary.ran = true;
+    const fetchOptions = { ...options, spoolDirectory: files };
     const log = options.log ?? (() => undefined);
     let lostLock = false;
     // While the spool is aside (handOverIdleSpool) its lock is not where the heartbeat looks: not lost.
@@ -429,7 +466,7 @@ export class WalPrefetcher {
     let removed = false;
     /** The spool was given up, idle (see handOverIdleSpool): no longer this process's to remove. */
     let gaveUp = false;
-    const markers = new MissingMarkers(options.spoolDirectory, options.markerClock, options.owner);
+    const markers = new MissingMarkers(files, options.markerClock, options.owner);
     const checks = new Set<Promise<void>>();
     const check = (name: string, write: boolean): Promise<void> => {
       const running: Promise<void> = this.check(options.tier, markers, name, write).then((archived) => {
@@ -451,11 +488,11 @@ export class WalPrefetcher {
     };
     try {
       while (!options.signal?.aborted && !lostLock) {
-        if (!(await exists(options.spoolDirectory))) {
+        if (!(await directory.isCurrent())) {
           removed = true;
           break;
         }
-        const { file: latest, write } = await readCursor(options.spoolDirectory);
+        const { file: latest, write } = await readCursor(files);
         if (write !== cursorWrite) lastActivity = Date.now();
         cursorWrite = write;
         if (latest && latest.name !== cursor?.name) {
@@ -468,8 +505,8 @@ export class WalPrefetcher {
           for (const name of watchedFor(latest)) if (!markers.checking(name)) check(name, true);
         }
         if (!cursor) break;
-        const entries = new Set(await readdir(options.spoolDirectory).catch(() => [] as string[]));
-        const held = await this.dropStale(options.spoolDirectory, entries, cursor);
+        const entries = new Set(await readdir(files).catch(() => [] as string[]));
+        const held = await this.dropStale(files, entries, cursor);
         if (held.length !== lastCount) lastActivity = Date.now();
         lastCount = held.length;
         const due = await markers.due(entries, Date.now());
@@ -481,7 +518,7 @@ export class WalPrefetcher {
           const name = walSegmentFileName(cursor.timeline, next++);
           if (held.includes(name) || inFlight.has(name)) continue;
           const timeline = cursor.timeline;
-          const fetch = this.fetchOne(options, markers, name)
+          const fetch = this.fetchOne(fetchOptions, markers, name)
             .then(async (outcome) => {
               if (outcome === 'fetched') {
                 summary.fetched++;
@@ -523,7 +560,8 @@ export class WalPrefetcher {
     } finally {
       clearInterval(heartbeat);
       // Idle or told to go: what is left will not be asked for (a later miss starts a new prefetcher).
-      if (!lostLock && !gaveUp) await removeSpool(options.spoolDirectory).catch(() => undefined);
+      // Removed (or another directory in its place: a miss made a new spool) is not this one's to remove.
+      if (!lostLock && !gaveUp && !removed) await removeSpool(options.spoolDirectory).catch(() => undefined);
       log(`prefetcher ${pid} exits: ${summary.fetched} fetched${removed ? ' (spool removed)' : ''}${lostLock ? ' (lock taken over)' : ''}`);
     }
     return summary;
@@ -576,13 +614,12 @@ export class WalPrefetcher {
     const staging = join(options.spoolDirectory, `.${name}.fetching`);
     const { ticket, stamp } = await markers.begin(name);
     try {
-      const result = await this.wal.get(options.tier, name, staging, { signal: options.signal });
+      const result = await this.wal.get(options.tier, name, staging, { signal: options.signal, owner: options.owner });
       await markers.found(name, ticket);
       if (result.partial) {
         await rm(staging, { force: true });
         return 'partial';
       }
-      if (options.owner) await chown(staging, options.owner.uid, options.owner.gid);
       await rename(staging, join(options.spoolDirectory, name));
       options.log?.(`${name} prefetched (${result.key})`);
       return 'fetched';
@@ -642,9 +679,9 @@ function watchedFor(cursor: WalFileName): string[] {
 async function readCursor(spoolDirectory: string): Promise<{ file: WalFileName | null; write: string | null }> {
   const path = join(spoolDirectory, CURSOR_FILE);
   try {
-    const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+    const { text, dev, ino } = await readRegularFile(path);
     const file = parseWalFileName(text.trim());
-    return { file: file?.kind === 'segment' ? file : null, write: `${info.dev}:${info.ino}` };
+    return { file: file?.kind === 'segment' ? file : null, write: `${dev}:${ino}` };
   } catch {
     return { file: null, write: null };
   }
@@ -678,11 +715,46 @@ export async function handOverIdleSpool(spoolDirectory: string, lastWrite: strin
   return 'gave-up';
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
+/**
+ * A prefetcher's spool, opened once (no symbolic link followed) and reached from then on through
+ * /proc/self/fd/<descriptor>: the directory this process opened, whatever the path names later.
+ * The spool's account can rename the path or put a link in its place; a root prefetcher still
+ * writes only into the directory it opened. `isCurrent`: the path still names that directory (else
+ * it was removed: recovery asked for a history file, or its data directory went).
+ */
+class SpoolDirectory {
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly path: string,
+    readonly files: string,
+    private readonly identity: string,
+  ) {}
+
+  static async open(path: string): Promise<SpoolDirectory> {
+    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      const info = await handle.stat();
+      const files = `/proc/self/fd/${handle.fd}`;
+      // The directory through its descriptor (Linux): refused where /proc cannot give it.
+      const through = await stat(files);
+      if (`${through.dev}:${through.ino}` !== `${info.dev}:${info.ino}`) throw new Error(`${files} is not ${path}`);
+      return new SpoolDirectory(handle, path, files, `${info.dev}:${info.ino}`);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async isCurrent(): Promise<boolean> {
+    try {
+      const info = await lstat(this.path);
+      return info.isDirectory() && `${info.dev}:${info.ino}` === this.identity;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.handle.close();
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BigIntStats } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { BigIntStats, constants } from 'node:fs';
+import { lutimes, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 // Only node built-ins here: the wal-push fast path loads this file before anything else.
@@ -147,7 +147,8 @@ export class WalSpool {
   async heartbeat(pid: number): Promise<boolean> {
     if ((await this.lockOwner()) !== pid) return false;
     const now = new Date();
-    await utimes(this.path(LOCK_FILE), now, now).catch(() => undefined);
+    // lutimes: a link put in the lock's place is not followed.
+    await lutimes(this.path(LOCK_FILE), now, now).catch(() => undefined);
     return true;
   }
 
@@ -180,7 +181,7 @@ export class WalSpool {
 
   private async lockOwner(): Promise<number | null> {
     try {
-      const pid = Number.parseInt(await readFile(this.path(LOCK_FILE), 'utf8'), 10);
+      const pid = Number.parseInt((await readRegularFile(this.path(LOCK_FILE))).text, 10);
       return Number.isSafeInteger(pid) && pid > 0 ? pid : null;
     } catch {
       return null;
@@ -262,5 +263,21 @@ export class Napper {
       const timer = setTimeout(finish, ms);
       this.wakeUp = finish;
     });
+  }
+}
+
+/**
+ * A small regular file's text and identity, read through one descriptor opened without following
+ * a symbolic link and without waiting on a FIFO: what a process reads from a directory another
+ * account can write (root's prefetcher in the server's spool). Anything else is refused (thrown).
+ */
+export async function readRegularFile(path: string): Promise<{ text: string; dev: number; ino: number }> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error(`${path} is not a regular file`);
+    return { text: await handle.readFile('utf8'), dev: info.dev, ino: info.ino };
+  } finally {
+    await handle.close();
   }
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
@@ -167,13 +168,29 @@ export class WalTransfer {
     }
   }
 
-  async get(tier: TierName, name: string, destination: string, options: { signal?: AbortSignal } = {}): Promise<WalGetResult> {
+  /**
+   * Fetches `name` into `destination` (verified, fsynced, then renamed into place). `owner`: the
+   * file is given to that account through its descriptor before anything is written into it (a
+   * root restore's prefetcher filling the server's spool).
+   */
+  async get(
+    tier: TierName,
+    name: string,
+    destination: string,
+    options: { signal?: AbortSignal; owner?: { uid: number; gid: number } | null } = {},
+  ): Promise<WalGetResult> {
     const file = requireWalFile(name);
     const object = await this.locate(tier, file);
     const temporary = join(dirname(destination), `.${basename(destination)}.rookery-${process.pid}`);
-    const handle = await open(temporary, 'w', 0o600);
+    // A predictable name, in a directory another account may write (a root restore's prefetcher
+    // fetching into the server's spool): created only where nothing is, never through a symbolic
+    // link, so no planted link makes this process write elsewhere. A leftover is removed first.
+    await rm(temporary, { force: true });
+    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+    const handle = await open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
     let bytes: number;
     try {
+      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
       bytes = await this.decode(tier, object, (decoded) => writeAll(handle, decoded), options);
       await handle.sync();
       await handle.close();
