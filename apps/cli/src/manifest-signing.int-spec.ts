@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BackupManifest, Store, UnsignedManifest, signManifest } from '@rookery/core';
 import { repositoryLayout, walLayout } from '@rookery/repository';
+import { lookupOsUser } from '@rookery/postgres';
 import { createStore } from '@rookery/storage';
 import {
   TableChecksums,
@@ -59,6 +60,14 @@ describe.each<[string, 'integrity' | 'encryption', (work: string) => Promise<str
       `create table accounts (id int primary key, owner text not null); insert into accounts select g, 'owner ' || g from generate_series(1, 5000) g`,
     );
     await writeFile(join(work, 'integrity.key'), `${'5a'.repeat(32)}\n`, { mode: 0o600 });
+    // The restored server's restore_command runs as the postgres account with this config: as on
+    // a real host, the key file is that account's too (root reads it all the same). Root's own
+    // key would fail every wal-get that reaches node (the spec passed while the shell script
+    // answered every ask from the prefetcher's markers, and failed when one aged under load).
+    if (process.getuid?.() === 0) {
+      const account = lookupOsUser('postgres');
+      await chown(join(work, 'integrity.key'), account.uid, account.gid);
+    }
     config = join(work, 'rookery.yaml');
     await writeFile(config, `${keySection}:\n  keyFile: ${join(work, 'integrity.key')}\n`);
     const run = keyed(['backup', '--tier', 'oltp', '--json', '--pg-url', source.url]);
