@@ -587,7 +587,6 @@ export class PhysicalRestoreService {
         depth: options.depth,
         processMax: this.context.config.wal.processMax,
         idleMs: this.context.config.wal.archiverIdleSeconds * 1000,
-        pid: process.pid,
         signal: controller.signal,
         owner: options.owner,
       })

@@ -8,6 +8,25 @@ import { BackupRepository } from './backup.repository';
 import { repositoryLayout } from './repository.layout';
 import { RepositoryLock } from './repository.lock';
 
+/** `driver` with its `methods` called on `key` going through `around` (given the call to make); the rest untouched. */
+function aroundCalls(
+  driver: FsStoreDriver,
+  key: string,
+  methods: string[],
+  around: (method: string, call: () => Promise<unknown>) => unknown,
+): FsStoreDriver {
+  return new Proxy(driver, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string' || !methods.includes(property) || typeof value !== 'function') return value;
+      return (path: string, ...rest: unknown[]) => {
+        const call = () => (value as (...args: unknown[]) => Promise<unknown>).call(target, path, ...rest);
+        return path === key ? around(property, call) : call();
+      };
+    },
+  });
+}
+
 /** The factory's manifest, with a 5-byte stored artifact these specs write for real. */
 function makeManifest(overrides: Partial<UnsignedManifest> = {}): BackupManifest {
   return makeTestManifest({ bytes: 10, storedBytes: 5, ...overrides });
@@ -144,17 +163,9 @@ describe('RepositoryLock', () => {
     const driver = new FsStoreDriver(root);
     let watching = false;
     const beats: string[] = [];
-    const watched = new Proxy(driver, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if ((property !== 'read' && property !== 'write') || typeof value !== 'function') return value;
-        return (path: string, ...rest: unknown[]) => {
-          if (watching && path === key) {
-            beats.push(property);
-          }
-          return (value as (...args: unknown[]) => unknown).call(target, path, ...rest);
-        };
-      },
+    const watched = aroundCalls(driver, key, ['read', 'write'], (method, call) => {
+      if (watching) beats.push(method);
+      return call();
     });
     // Long enough that the takeover (a few file operations) ends before the first beat: a beat
     // during it could see the lock absent and stop before anything is watched (seen in CI: a 20 ms
@@ -183,17 +194,10 @@ describe('RepositoryLock', () => {
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     let heldWrite: Promise<unknown> | null = null;
-    const gated = new Proxy(driver, {
-      get(target, property, receiver) {
-        const value = Reflect.get(target, property, receiver);
-        if (property !== 'write' || typeof value !== 'function') return value;
-        return (path: string, ...rest: unknown[]) => {
-          const write = () => (value as (...args: unknown[]) => Promise<unknown>).call(target, path, ...rest);
-          if (!holdWrites || path !== key) return write();
-          heldWrite = gate.then(write);
-          return heldWrite;
-        };
-      },
+    const gated = aroundCalls(driver, key, ['write'], (_method, write) => {
+      if (!holdWrites) return write();
+      heldWrite = gate.then(write);
+      return heldWrite;
     });
     const held = await new RepositoryLock(gated).acquire('oltp', { holder: 'releasing', heartbeatMs: 50 });
     holdWrites = true;

@@ -3,7 +3,7 @@ import { FileHandle, lstat, open, readFile, readdir, rename, rm, stat } from 'no
 import { dirname, join, resolve } from 'node:path';
 import { TierName, WalFileName, parseWalFileName, walHistoryFileName, walSegmentFileName } from '@rookery/core';
 import type { WalTransfer } from './wal.transfer';
-import { ARCHIVER_HEARTBEAT_MS, Napper, WalSpool, readRegularFile } from './wal.spool';
+import { ARCHIVER_HEARTBEAT_MS, Napper, SpoolOwner, WalSpool, createExclusive, readRegularFile } from './wal.spool';
 
 // Archive-get prefetch (pgBackRest's async archive-get): PostgreSQL runs restore_command once per
 // segment, strictly one after the other, and each call pays a process start and a store round
@@ -173,30 +173,10 @@ export async function writePrefetchCursor(spoolDirectory: string, name: string, 
   await rename(temporary, join(spoolDirectory, CURSOR_FILE));
 }
 
-/**
- * The account a spool belongs to, given when the process writing into it is another (root
- * running the prefetcher for the server's account): bin/rookery-wal-get serves only files of its
- * own account, so each file is given to it before it is renamed to a name the script reads. That
- * account can write in the spool: nothing there is written or given away through a symbolic link
- * it could have put in place (files are created only where nothing is and given away through their
- * descriptor, writeExclusive and WalTransfer.get), and a prefetcher reaches the spool's files
- * through the directory it opened (SpoolDirectory), never through the path again.
- */
-export interface SpoolOwner {
-  uid: number;
-  gid: number;
-}
-
-/**
- * A new file at `path` (a temporary name, renamed into place by the caller) holding `text`, mode
- * 0600: a leftover is removed, then the file is created only where nothing is (O_EXCL: never
- * through a symbolic link), and given to `owner` when set.
- */
+/** A new file at `path` (a temporary name, renamed into place by the caller) holding `text` (see createExclusive). */
 async function writeExclusive(path: string, text: string, owner?: SpoolOwner | null): Promise<void> {
-  await rm(path, { force: true });
-  const handle = await open(path, 'wx', 0o600);
+  const handle = await createExclusive(path, owner);
   try {
-    if (owner) await handle.chown(owner.uid, owner.gid);
     await handle.writeFile(text);
   } finally {
     await handle.close();

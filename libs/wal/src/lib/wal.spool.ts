@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { BigIntStats, constants } from 'node:fs';
-import { lutimes, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { FileHandle, lutimes, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 // Only node built-ins here: the wal-push fast path loads this file before anything else.
@@ -111,10 +111,7 @@ export class WalSpool {
    * its own (taken for it by the process that started it). `owner`: the lock file is given to
    * that account.
    */
-  async acquireArchiverLock(
-    pid: number,
-    options: { create?: boolean; owner?: { uid: number; gid: number } | null } = {},
-  ): Promise<boolean> {
+  async acquireArchiverLock(pid: number, options: { create?: boolean; owner?: SpoolOwner | null } = {}): Promise<boolean> {
     if (options.create ?? true) await this.prepare();
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
@@ -279,5 +276,38 @@ export async function readRegularFile(path: string): Promise<{ text: string; dev
     return { text: await handle.readFile('utf8'), dev: info.dev, ino: info.ino };
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * The account a spool belongs to, given when the process writing into it is another (root
+ * running the prefetcher for the server's account): bin/rookery-wal-get serves only files of its
+ * own account, so each file is given to it before it is renamed to a name the script reads. That
+ * account can write in the spool: nothing there is written or given away through a symbolic link
+ * it could have put in place (createExclusive), and a prefetcher reaches the spool's files through
+ * the directory it opened (wal-prefetch's SpoolDirectory), never through the path again.
+ */
+export interface SpoolOwner {
+  uid: number;
+  gid: number;
+}
+
+/**
+ * A new file at `path` (a predictable temporary name, in a directory another account may write),
+ * mode 0600, open for writing: a leftover is removed, then the file is created only where nothing
+ * is (O_EXCL, O_NOFOLLOW: never through a symbolic link) and given to `owner` through its
+ * descriptor when set. A failure leaves nothing behind.
+ */
+export async function createExclusive(path: string, owner?: SpoolOwner | null): Promise<FileHandle> {
+  await rm(path, { force: true });
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const handle = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    if (owner) await handle.chown(owner.uid, owner.gid);
+    return handle;
+  } catch (error) {
+    await handle.close();
+    await rm(path, { force: true });
+    throw error;
   }
 }

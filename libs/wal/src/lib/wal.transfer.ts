@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
 import { FileHandle, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Duplex, PassThrough, Readable, Writable } from 'node:stream';
@@ -32,6 +31,7 @@ import {
 } from '@rookery/pipeline';
 import { WalArchive, WalObject, WalSystemRecord, walLayout } from '@rookery/repository';
 import { checkWalFile } from './wal-file.check';
+import { SpoolOwner, createExclusive } from './wal.spool';
 import { WalContext, encryptionRequired } from './wal.context';
 
 export interface WalPushResult {
@@ -177,20 +177,16 @@ export class WalTransfer {
     tier: TierName,
     name: string,
     destination: string,
-    options: { signal?: AbortSignal; owner?: { uid: number; gid: number } | null } = {},
+    options: { signal?: AbortSignal; owner?: SpoolOwner | null } = {},
   ): Promise<WalGetResult> {
     const file = requireWalFile(name);
     const object = await this.locate(tier, file);
     const temporary = join(dirname(destination), `.${basename(destination)}.rookery-${process.pid}`);
     // A predictable name, in a directory another account may write (a root restore's prefetcher
-    // fetching into the server's spool): created only where nothing is, never through a symbolic
-    // link, so no planted link makes this process write elsewhere. A leftover is removed first.
-    await rm(temporary, { force: true });
-    const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-    const handle = await open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    // fetching into the server's spool): no planted link makes this process write elsewhere.
+    const handle = await createExclusive(temporary, options.owner);
     let bytes: number;
     try {
-      if (options.owner) await handle.chown(options.owner.uid, options.owner.gid);
       bytes = await this.decode(tier, object, (decoded) => writeAll(handle, decoded), options);
       await handle.sync();
       await handle.close();
